@@ -1,0 +1,18 @@
+package dev.sluice.kernels.cpu;
+
+import dev.sluice.kernels.OpRegistry;
+
+/** Registers every CPU kernel family. Each family lives in its own class and registers its own ops. */
+public final class CpuKernels {
+    private CpuKernels() {}
+
+    public static void registerAll(OpRegistry r) {
+        ElementwiseOps.register(r);
+        ReductionOps.register(r);
+        ShapeOps.register(r);
+        NnOps.register(r);
+        RecurrentOps.register(r);
+        ControlFlowOps.register(r);
+        QuantOps.register(r);
+    }
+}
