@@ -1,0 +1,171 @@
+package dev.sluice.bench;
+
+import dev.sluice.kernels.SluiceException;
+import dev.sluice.kernels.Tensor;
+import dev.sluice.runtime.Session;
+import dev.sluice.runtime.cli.Args;
+import dev.sluice.runtime.cli.Command;
+import dev.sluice.runtime.testdata.Tolerance;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * {@code sluice bench MODEL|TESTDATA_DIR|ZOO_NAME...}: Sluice against ONNX Runtime on the same inputs, the
+ * two engines run alternately in one process so that both see the same machine state; median latency,
+ * ratio, peak memory of each, and a check of Sluice's outputs against ORT's.
+ */
+public final class BenchCommand implements Command {
+    @Override public String name() { return "bench"; }
+    @Override public String summary() { return "compare latency, memory and outputs with ONNX Runtime"; }
+    @Override public Set<String> valueOptions() { return Set.of("threads", "runs", "warmup", "out", "seed"); }
+    @Override public Set<String> flags() { return Set.of("no-memory"); }
+    @Override public String help() {
+        return """
+            usage: sluice bench MODEL.onnx|TESTDATA_DIR|ZOO_NAME... [--threads N] [--runs N] [--warmup N]
+                                [--out DIR] [--seed N] [--no-memory]
+
+            For each model, opens it in Sluice (N threads) and in ONNX Runtime (N intra-op threads, 1 inter-op,
+            sequential execution) and runs them alternately on the same inputs: --warmup rounds (default 5),
+            then --runs timed rounds (default 20). Inputs: test_data_set_0 of a test-data folder, the zoo's
+            sample inputs for a zoo model (see 'sluice zoo list'), seeded random values for any other model.
+            Prints per model
+              bench: <name> sluice_ms=<median> ort_ms=<median> ratio=<sluice/ort>
+              memory: <name> sluice_peak_mib=<m> ort_peak_mib=<m>
+            and a WARNING line for each output of Sluice that differs from ORT's beyond 1e-4 + 1e-3|e|.
+            Peak memory is VmHWM minus the resident set before opening the model, over open + 2 runs, each
+            engine in its own fresh JVM (Linux; --no-memory skips it). Writes results.md and results.png
+            into --out (default bench-results/) and ends with 'geomean ratio <x>' over the models both ran.
+            Exit status 1 if an engine failed on some model.""";
+    }
+
+    @Override public int run(Args args, PrintStream out) throws Exception {
+        if (args.positionals().isEmpty()) throw new SluiceException("bench needs at least one MODEL, TESTDATA_DIR or zoo name (see 'sluice help bench')");
+        int threads = positive(args, "threads", Math.min(8, Runtime.getRuntime().availableProcessors()));
+        int runs = positive(args, "runs", 20);
+        int warmup = Math.max(0, args.intOption("warmup", 5));
+        long seed = args.intOption("seed", 42);
+        Path outDir = Path.of(args.option("out", "bench-results"));
+        boolean memory = !args.flag("no-memory") && PeakMemory.available();
+        String memoryMethod = memory ? MemoryProbe.METHOD
+            : args.flag("no-memory") ? "not measured (--no-memory)" : "not measured (no /proc/self/clear_refs on this system)";
+        String setup = String.format(Locale.ROOT, "%d threads, %d warm-up + %d timed runs per engine, alternating Sluice and ORT; "
+            + "%d cores, Java %s; ORT: intra-op %d, inter-op 1, sequential", threads, warmup, runs,
+            Runtime.getRuntime().availableProcessors(), Runtime.version(), threads);
+        out.println("bench: " + setup);
+        out.println("bench: memory is " + memoryMethod);
+
+        List<Report.Row> rows = new ArrayList<>();
+        for (String arg : args.positionals()) {
+            rows.add(benchOne(arg, threads, runs, warmup, seed, memory, out));
+        }
+
+        List<Double> ratios = rows.stream().filter(Report.Row::bothRan).map(Report.Row::ratio).toList();
+        double geomean = Stats.geomean(ratios);
+        Files.createDirectories(outDir);
+        Path md = outDir.resolve("results.md"), png = outDir.resolve("results.png");
+        Files.writeString(md, Report.markdown(rows, setup, memoryMethod, geomean));
+        Report.chart(rows, "Sluice vs ONNX Runtime, " + threads + " threads", png);
+        out.println("wrote " + md + " and " + png);
+        out.println("geomean ratio " + (ratios.isEmpty() ? "n/a (no model ran on both engines)" : String.format(Locale.ROOT, "%.3f", geomean)));
+        return rows.stream().allMatch(Report.Row::bothRan) ? 0 : 1;
+    }
+
+    private Report.Row benchOne(String arg, int threads, int runs, int warmup, long seed, boolean memory, PrintStream out) {
+        BenchTarget t;
+        try {
+            t = BenchTarget.of(arg, seed);
+        } catch (SluiceException e) {
+            out.println("bench: " + arg + " FAILED: " + e.getMessage());
+            return new Report.Row(arg, "–", Double.NaN, Double.NaN, -1, -1, 0, e.getMessage(), e.getMessage());
+        }
+        Map<String, Tensor> inputs = t.inputs();
+        String sluiceError = null, ortError = null;
+        Session sluice = null;
+        OrtBridge ort = null;
+        try {
+            sluice = Session.open(t.model(), threads);
+        } catch (SluiceException e) {
+            sluiceError = e.getMessage();
+        }
+        try {
+            ort = new OrtBridge(t.model(), threads);
+            ort.setInputs(inputs);
+        } catch (SluiceException e) {
+            ortError = e.getMessage();
+        }
+        long[] sNs = new long[runs], oNs = new long[runs];
+        Map<String, Tensor> sOut = Map.of(), oOut = Map.of();
+        try {
+            for (int i = 0; i < warmup + runs; i++) {
+                boolean timed = i >= warmup, last = i == warmup + runs - 1;
+                if (sluiceError == null) {
+                    try {
+                        long t0 = System.nanoTime();
+                        Map<String, Tensor> r = sluice.run(inputs);
+                        long dt = System.nanoTime() - t0;
+                        if (timed) sNs[i - warmup] = dt;
+                        if (last) sOut = r;
+                    } catch (RuntimeException | StackOverflowError e) {
+                        sluiceError = e instanceof SluiceException ? e.getMessage() : "internal error: " + e;
+                    }
+                }
+                if (ortError == null) {
+                    try {
+                        long t0 = System.nanoTime();
+                        Map<String, Tensor> r = ort.run(last);
+                        long dt = System.nanoTime() - t0;
+                        if (timed) oNs[i - warmup] = dt;
+                        if (last) oOut = r;
+                    } catch (SluiceException e) {
+                        ortError = e.getMessage();
+                    }
+                }
+            }
+        } finally {
+            if (sluice != null) sluice.close();
+            if (ort != null) ort.close();
+        }
+        double sMs = sluiceError == null ? Stats.medianMillis(sNs) : Double.NaN;
+        double oMs = ortError == null ? Stats.medianMillis(oNs) : Double.NaN;
+        List<String> warnings = sluiceError == null && ortError == null
+            ? OutputCheck.warnings(t.name(), sOut, oOut, Tolerance.DEFAULT) : List.of();
+        if (sluiceError == null && ortError == null) {
+            out.printf(Locale.ROOT, "bench: %s sluice_ms=%s ort_ms=%s ratio=%.3f%n", t.name(), Report.fmt(sMs), Report.fmt(oMs), sMs / oMs);
+        } else {
+            out.printf(Locale.ROOT, "bench: %s sluice_ms=%s ort_ms=%s ratio=n/a%n", t.name(),
+                sluiceError == null ? Report.fmt(sMs) : "FAILED", ortError == null ? Report.fmt(oMs) : "FAILED");
+            if (sluiceError != null) out.println("bench: " + t.name() + " Sluice failed: " + sluiceError);
+            if (ortError != null) out.println("bench: " + t.name() + " ONNX Runtime failed: " + ortError);
+        }
+        for (String w : warnings) out.println(w);
+        long sKiB = -1, oKiB = -1;
+        if (memory) {
+            String target = Files.isDirectory(Path.of(arg)) ? arg : t.model().toString();
+            if (sluiceError == null) sKiB = probe("sluice", target, threads, seed, t.name(), out);
+            if (ortError == null) oKiB = probe("ort", target, threads, seed, t.name(), out);
+            out.printf(Locale.ROOT, "memory: %s sluice_peak_mib=%s ort_peak_mib=%s%n", t.name(), Report.mib(sKiB), Report.mib(oKiB));
+        }
+        return new Report.Row(t.name(), t.inputsFrom(), sMs, oMs, sKiB, oKiB, warnings.size(), sluiceError, ortError);
+    }
+
+    private static long probe(String engine, String target, int threads, long seed, String name, PrintStream out) {
+        try {
+            return MemoryProbe.measure(engine, target, threads, seed);
+        } catch (Exception e) {
+            out.println("memory: " + name + " " + engine + " not measured: " + e.getMessage());
+            return -1;
+        }
+    }
+
+    private static int positive(Args args, String name, int dflt) {
+        int v = args.intOption(name, dflt);
+        if (v < 1) throw new SluiceException("--" + name + " must be at least 1, got " + v);
+        return v;
+    }
+}

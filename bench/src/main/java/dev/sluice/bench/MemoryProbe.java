@@ -1,0 +1,84 @@
+package dev.sluice.bench;
+
+import dev.sluice.kernels.SluiceException;
+import dev.sluice.kernels.Tensor;
+import dev.sluice.runtime.Session;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Measures one engine's peak memory on one model in a fresh JVM, so that neither engine inherits the
+ * other's heap, arenas or caches. The child builds the inputs and loads the engine's code first, takes the
+ * resident set as baseline (after a GC, with the peak reset), then opens the model and runs it twice, and
+ * prints {@code PEAK_KIB <VmHWM - baseline>}. Both engines are measured the same way.
+ */
+public final class MemoryProbe {
+    static final String METHOD = "peak RSS (VmHWM) minus RSS before open, over open + 2 runs, each engine in its own fresh JVM";
+
+    public static void main(String[] argv) {
+        try {
+            probe(argv);
+        } catch (Throwable e) {
+            System.out.println("PROBE_ERROR " + e);
+            System.exit(1);
+        }
+        System.exit(0);
+    }
+
+    private static void probe(String[] argv) throws Exception {
+        String engine = argv[0];
+        String target = argv[1];
+        int threads = Integer.parseInt(argv[2]);
+        long seed = Long.parseLong(argv[3]);
+        BenchTarget t = BenchTarget.of(target, seed);
+        Map<String, Tensor> inputs = t.inputs();
+        if (engine.equals("ort")) ai.onnxruntime.OrtEnvironment.getEnvironment();
+        System.gc();
+        Thread.sleep(100);
+        PeakMemory.resetPeak();
+        long base = PeakMemory.rssKiB();
+        if (engine.equals("ort")) {
+            try (OrtBridge o = new OrtBridge(t.model(), threads)) {
+                o.setInputs(inputs);
+                o.run(false);
+                o.run(false);
+            }
+        } else {
+            try (Session s = Session.open(t.model(), threads)) {
+                s.run(inputs);
+                s.run(inputs);
+            }
+        }
+        System.out.println("PEAK_KIB " + (PeakMemory.peakKiB() - base));
+    }
+
+    /** Runs the probe in a child JVM with this JVM's flags and classpath; returns KiB, or throws with the child's words. */
+    static long measure(String engine, String target, int threads, long seed) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+        for (String a : java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()) {
+            if (!a.startsWith("-agentlib") && !a.startsWith("-javaagent")) cmd.add(a);
+        }
+        cmd.add("-cp");
+        cmd.add(System.getProperty("java.class.path"));
+        cmd.add(MemoryProbe.class.getName());
+        cmd.add(engine);
+        cmd.add(target);
+        cmd.add(Integer.toString(threads));
+        cmd.add(Long.toString(seed));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes());
+        if (!p.waitFor(10, TimeUnit.MINUTES)) {
+            p.destroyForcibly();
+            throw new SluiceException("memory probe timed out");
+        }
+        for (String line : out.split("\n")) if (line.startsWith("PEAK_KIB ")) return Long.parseLong(line.substring(9).trim());
+        String last = out.lines().filter(l -> l.startsWith("PROBE_ERROR ")).map(l -> l.substring(12)).findFirst()
+            .orElse(out.lines().filter(l -> !l.startsWith("WARNING")).reduce((a, b) -> b).orElse("no output"));
+        throw new SluiceException("memory probe failed (status " + p.exitValue() + "): " + last);
+    }
+}
