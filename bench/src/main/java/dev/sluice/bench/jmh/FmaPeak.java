@@ -1,0 +1,66 @@
+package dev.sluice.bench.jmh;
+
+import java.util.concurrent.TimeUnit;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.Threads;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * The machine's measured FMA peak through the Vector API: twelve independent accumulator chains kept in
+ * registers (enough to cover FMA latency x issue width on current x86 and ARM cores), no memory traffic.
+ * {@code perCore} runs one thread; {@code allThreads} one per available processor. The ceiling a GEMM
+ * kernel's GFLOP/s is read against.
+ */
+@State(Scope.Thread)
+@BenchmarkMode(Mode.Throughput)
+@OutputTimeUnit(TimeUnit.SECONDS)
+@Warmup(iterations = 3, time = 1)
+@Measurement(iterations = 5, time = 1)
+@Fork(value = 1, jvmArgsAppend = {"@jdk-config/jvm.args"})
+public class FmaPeak {
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int ITERS = 256;
+    private static final double FLOPS = 2.0 * S.length() * 12 * ITERS;
+
+    private final float[] seed = new float[S.length() * 3];
+    {
+        for (int i = 0; i < seed.length; i++) seed[i] = 1f + i * 1e-7f;
+    }
+
+    private float kernel() {
+        FloatVector a = FloatVector.fromArray(S, seed, 0);
+        FloatVector b = FloatVector.fromArray(S, seed, S.length());
+        FloatVector c0 = FloatVector.fromArray(S, seed, 2 * S.length());
+        FloatVector c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
+        for (int i = 0; i < ITERS; i++) {
+            c0 = a.fma(b, c0); c1 = a.fma(b, c1); c2 = a.fma(b, c2); c3 = a.fma(b, c3);
+            c4 = a.fma(b, c4); c5 = a.fma(b, c5); c6 = a.fma(b, c6); c7 = a.fma(b, c7);
+            c8 = a.fma(b, c8); c9 = a.fma(b, c9); c10 = a.fma(b, c10); c11 = a.fma(b, c11);
+        }
+        return c0.add(c1).add(c2).add(c3).add(c4).add(c5).add(c6).add(c7).add(c8).add(c9).add(c10).add(c11).reduceLanes(
+            jdk.incubator.vector.VectorOperators.ADD);
+    }
+
+    @Benchmark
+    @Threads(1)
+    public float perCore(FlopCounter c) {
+        c.flop += FLOPS;
+        return kernel();
+    }
+
+    @Benchmark
+    @Threads(Threads.MAX)
+    public float allThreads(FlopCounter c) {
+        c.flop += FLOPS;
+        return kernel();
+    }
+}
