@@ -304,7 +304,7 @@ final class ControlFlowKernels {
             int n = ctx.inputCount() - 1 - m;
             int k = ctx.outputCount() - n;
             long[] dirs = ints(at, "directions", m);
-            long batch = ctx.input(1 + (n > 0 ? 0 : n)).shape().dim(0);
+            long batch = ctx.input(1).shape().dim(0); // every input after sequence_lens leads with the batch axis
             long seq = m == 0 ? 0 : ctx.input(1 + n).shape().dim(1);
             Tensor lens = ctx.hasInput(0) ? ctx.input(0) : null;
             List<List<Tensor>> finalStates = new ArrayList<>();
