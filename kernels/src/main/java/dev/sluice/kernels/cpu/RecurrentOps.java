@@ -2,10 +2,7 @@ package dev.sluice.kernels.cpu;
 
 import dev.sluice.kernels.OpRegistry;
 
-/**
- * Recurrent layers (RNN, GRU, LSTM), plus the losses, Det and the signal windows, which have no family of
- * their own yet.
- */
+/** Recurrent layers (RNN, GRU, LSTM). */
 final class RecurrentOps {
     private RecurrentOps() {}
 
@@ -13,8 +10,5 @@ final class RecurrentOps {
         r.register("RNN", new RecurrentKernel(RecurrentKernel.Cell.RNN));
         r.register("GRU", new RecurrentKernel(RecurrentKernel.Cell.GRU));
         r.register("LSTM", new RecurrentKernel(RecurrentKernel.Cell.LSTM));
-        LossKernels.register(r);
-        r.register("Det", new DeterminantKernel());
-        WindowKernels.register(r);
     }
 }
