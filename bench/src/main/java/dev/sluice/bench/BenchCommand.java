@@ -24,14 +24,15 @@ public final class BenchCommand implements Command {
     @Override public String name() { return "bench"; }
     @Override public String summary() { return "compare latency, memory and outputs with ONNX Runtime"; }
     @Override public Set<String> valueOptions() { return Set.of("threads", "runs", "warmup", "out", "seed"); }
-    @Override public Set<String> flags() { return Set.of("no-memory"); }
+    @Override public Set<String> flags() { return Set.of("no-memory", "ort-spin"); }
     @Override public String help() {
         return """
             usage: sluice bench MODEL.onnx|TESTDATA_DIR|ZOO_NAME... [--threads N] [--runs N] [--warmup N]
-                                [--out DIR] [--seed N] [--no-memory]
+                                [--out DIR] [--seed N] [--no-memory] [--ort-spin]
 
             For each model, opens it in Sluice (N threads) and in ONNX Runtime (N intra-op threads, 1 inter-op,
-            sequential execution) and runs them alternately on the same inputs: --warmup rounds (default 5),
+            sequential execution; its idle workers do not spin unless --ort-spin, since spinning workers
+            would take the cores from Sluice's next run) and runs them alternately on the same inputs: --warmup rounds (default 5),
             then --runs timed rounds (default 20). Inputs: test_data_set_0 of a test-data folder, the zoo's
             sample inputs for a zoo model (see 'sluice zoo list'), seeded random values for any other model.
             Prints per model
@@ -54,15 +55,16 @@ public final class BenchCommand implements Command {
         boolean memory = !args.flag("no-memory") && PeakMemory.available();
         String memoryMethod = memory ? MemoryProbe.METHOD
             : args.flag("no-memory") ? "not measured (--no-memory)" : "not measured (no /proc/self/clear_refs on this system)";
+        boolean spin = args.flag("ort-spin");
         String setup = String.format(Locale.ROOT, "%d threads, %d warm-up + %d timed runs per engine, alternating Sluice and ORT; "
-            + "%d cores, Java %s; ORT: intra-op %d, inter-op 1, sequential", threads, warmup, runs,
-            Runtime.getRuntime().availableProcessors(), Runtime.version(), threads);
+            + "%d cores, Java %s; ORT: intra-op %d, inter-op 1, sequential, spinning %s", threads, warmup, runs,
+            Runtime.getRuntime().availableProcessors(), Runtime.version(), threads, spin ? "on" : "off");
         out.println("bench: " + setup);
         out.println("bench: memory is " + memoryMethod);
 
         List<Report.Row> rows = new ArrayList<>();
         for (String arg : args.positionals()) {
-            rows.add(benchOne(arg, threads, runs, warmup, seed, memory, out));
+            rows.add(benchOne(arg, threads, runs, warmup, seed, memory, spin, out));
         }
 
         List<Double> ratios = rows.stream().filter(Report.Row::bothRan).map(Report.Row::ratio).toList();
@@ -76,7 +78,7 @@ public final class BenchCommand implements Command {
         return rows.stream().allMatch(Report.Row::bothRan) ? 0 : 1;
     }
 
-    private Report.Row benchOne(String arg, int threads, int runs, int warmup, long seed, boolean memory, PrintStream out) {
+    private Report.Row benchOne(String arg, int threads, int runs, int warmup, long seed, boolean memory, boolean spin, PrintStream out) {
         BenchTarget t;
         try {
             t = BenchTarget.of(arg, seed);
@@ -94,7 +96,7 @@ public final class BenchCommand implements Command {
             sluiceError = e.getMessage();
         }
         try {
-            ort = new OrtBridge(t.model(), threads);
+            ort = new OrtBridge(t.model(), threads, spin);
             ort.setInputs(inputs);
         } catch (SluiceException e) {
             ortError = e.getMessage();

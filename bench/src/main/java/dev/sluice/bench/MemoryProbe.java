@@ -42,7 +42,7 @@ public final class MemoryProbe {
         PeakMemory.resetPeak();
         long base = PeakMemory.rssKiB();
         if (engine.equals("ort")) {
-            try (OrtBridge o = new OrtBridge(t.model(), threads)) {
+            try (OrtBridge o = new OrtBridge(t.model(), threads, false)) {
                 o.setInputs(inputs);
                 o.run(false);
                 o.run(false);

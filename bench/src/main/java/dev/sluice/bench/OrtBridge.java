@@ -23,10 +23,15 @@ final class OrtBridge implements AutoCloseable {
     private final OrtSession session;
     private final Map<String, OnnxTensor> feeds = new LinkedHashMap<>();
 
-    /** A session with N intra-op threads, one inter-op thread, sequential execution, default optimizations. */
-    OrtBridge(Path model, int threads) {
+    /**
+     * A session with N intra-op threads, one inter-op thread, sequential execution, default optimizations.
+     * Without {@code spin}, ORT's idle workers do not spin after a run: alternating with Sluice, spinning
+     * workers would burn the cores Sluice's next run needs.
+     */
+    OrtBridge(Path model, int threads, boolean spin) {
         try (OrtSession.SessionOptions o = new OrtSession.SessionOptions()) {
             o.setIntraOpNumThreads(threads);
+            if (!spin) o.addConfigEntry("session.intra_op.allow_spinning", "0");
             o.setInterOpNumThreads(1);
             o.setExecutionMode(OrtSession.SessionOptions.ExecutionMode.SEQUENTIAL);
             session = env.createSession(model.toString(), o);
