@@ -47,7 +47,7 @@ final class ZooCommand implements Command {
                 }
                 if (failed > 0) throw new SluiceException(failed + " of " + which.size() + " zoo models could not be fetched");
             }
-            default -> throw new SluiceException("zoo: unknown action '" + action + "'; use list or fetch");
+            default -> throw new SluiceException("unknown action '" + action + "'; use list or fetch");
         }
         return 0;
     }
