@@ -70,10 +70,13 @@ final class IndexKernels {
         Tensor y = c.output(0, x.dtype(), Shape.of(out));
         long outer = x.shape().product(0, ax), dim = xd[ax], inner = x.shape().product(ax + 1, r);
         for (int j = 0; j < idx.length; j++) idx[j] = index(idx[j], dim, "Gather");
-        // each index picks a [outer, inner] slab: one strided copy per index
-        for (int j = 0; j < idx.length; j++) {
-            MovementCopy.copy(x, idx[j] * inner, new long[] {dim * inner, 1}, y, j * inner,
-                    new long[] {idx.length * inner, 1}, new long[] {outer, inner});
+        long n = idx.length;
+        for (long o = 0; o < outer; o++) {
+            for (int j = 0; j < n; j++) {
+                long from = (o * dim + idx[j]) * inner, to = (o * n + j) * inner;
+                if (inner == 1) MovementCopy.element(x, from, y, to);
+                else MovementCopy.run(x, from, y, to, inner);
+            }
         }
     }
 
@@ -262,6 +265,8 @@ final class IndexKernels {
 
     static List<TensorType> inferNonZero(InferContext c) {
         SymShape s = inType(c, 0).shape();
+        Tensor x = c.constantInput(0);
+        if (x != null) return one(DType.INT64, SymShape.ofKnown(x.rank(), trueCount(x, x.elementCount())));
         return one(DType.INT64, SymShape.of(s.hasRank() ? Dim.of(s.rank()) : Dim.UNKNOWN, Dim.UNKNOWN));
     }
 

@@ -1,5 +1,6 @@
 package dev.sluice.kernels.cpu;
 
+import dev.sluice.kernels.Parallelism;
 import dev.sluice.kernels.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -23,13 +24,21 @@ final class MovementCopy {
      * i_k*srcStr_k]}. Offsets and strides count elements; both tensors must have the same dtype.
      */
     static void copy(Tensor src, long srcOff, long[] srcStr, Tensor dst, long dstOff, long[] dstStr, long[] dims) {
+        copy(src, srcOff, srcStr, dst, dstOff, dstStr, dims, Parallelism.SEQUENTIAL);
+    }
+
+    /** As {@link #copy(Tensor, long, long[], Tensor, long, long[], long[])}, split over workers when large. */
+    static void copy(Tensor src, long srcOff, long[] srcStr, Tensor dst, long dstOff, long[] dstStr, long[] dims,
+                     Parallelism par) {
         int es = src.dtype().byteSize();
         // drop unit dims and merge neighbours that are contiguous on both sides, so runs get as long as possible
         int n = dims.length;
         long[] d = new long[n], ss = new long[n], ds = new long[n];
         int r = 0;
+        long total = 1;
         for (int k = 0; k < n; k++) {
             if (dims[k] == 0) return;
+            total *= dims[k];
             if (dims[k] == 1) continue;
             d[r] = dims[k]; ss[r] = srcStr[k]; ds[r] = dstStr[k]; r++;
         }
@@ -41,9 +50,28 @@ final class MovementCopy {
                 d[m] = d[k]; ss[m] = ss[k]; ds[m] = ds[k]; m++;
             }
         }
-        MemorySegment s = src.data(), t = dst.data();
-        if (m == 0) { element(s, srcOff, t, dstOff, es); return; }
-        long inner = d[m - 1], is = ss[m - 1], id = ds[m - 1];
+        if (m == 0) { element(src.data(), srcOff, dst.data(), dstOff, es); return; }
+        int chunks = (int) Math.min(d[0], Math.min((long) par.threads() * 4, total * es / PARALLEL_BYTES));
+        if (chunks <= 1) {
+            coalesced(src.data(), srcOff, ss, dst.data(), dstOff, ds, d, m, es, d[0]);
+            return;
+        }
+        // split the outermost dim: chunks write disjoint parts of dst
+        long per = Math.ceilDiv(d[0], chunks);
+        int mm = m;
+        par.forEach(chunks, k -> {
+            long a = k * per, b = Math.min(d[0], a + per);
+            if (a < b) coalesced(src.data(), srcOff + a * ss[0], ss, dst.data(), dstOff + a * ds[0], ds, d, mm, es, b - a);
+        });
+    }
+
+    /** Below this many bytes a copy stays on the calling thread. */
+    private static final long PARALLEL_BYTES = 1 << 18;
+
+    /** The copy on coalesced dims d[0..m) with d[0] replaced by {@code first}. */
+    private static void coalesced(MemorySegment s, long srcOff, long[] ss, MemorySegment t, long dstOff, long[] ds,
+                                  long[] d, int m, int es, long first) {
+        long inner = m == 1 ? first : d[m - 1], is = ss[m - 1], id = ds[m - 1];
         boolean run = is == 1 && id == 1;
         int outer = m - 1;
         long[] ctr = new long[outer];
@@ -53,9 +81,10 @@ final class MovementCopy {
             else strided(s, sp, is, t, dp, id, inner, es);
             int k = outer - 1;
             while (k >= 0) {
+                long dk = k == 0 ? first : d[k];
                 ctr[k]++; sp += ss[k]; dp += ds[k];
-                if (ctr[k] < d[k]) break;
-                sp -= ss[k] * d[k]; dp -= ds[k] * d[k]; ctr[k] = 0; k--;
+                if (ctr[k] < dk) break;
+                sp -= ss[k] * dk; dp -= ds[k] * dk; ctr[k] = 0; k--;
             }
             if (k < 0) return;
         }
@@ -64,6 +93,10 @@ final class MovementCopy {
     /** Copies {@code src} into {@code dst} read through source strides, writing {@code dst} densely from 0. */
     static void gather(Tensor src, long srcOff, long[] srcStr, Tensor dst, long[] dims) {
         copy(src, srcOff, srcStr, dst, 0, rowMajor(dims), dims);
+    }
+
+    static void gather(Tensor src, long srcOff, long[] srcStr, Tensor dst, long[] dims, Parallelism par) {
+        copy(src, srcOff, srcStr, dst, 0, rowMajor(dims), dims, par);
     }
 
     static long[] rowMajor(long[] dims) {

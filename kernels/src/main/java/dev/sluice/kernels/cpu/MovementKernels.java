@@ -76,7 +76,7 @@ final class MovementKernels {
         long[] in = x.shape().dims(), st = x.shape().strides(), out = new long[r], ss = new long[r];
         for (int i = 0; i < r; i++) { out[i] = in[pm[i]]; ss[i] = st[pm[i]]; }
         Tensor y = c.output(0, x.dtype(), Shape.of(out));
-        MovementCopy.gather(x, 0, ss, y, out);
+        MovementCopy.gather(x, 0, ss, y, out, c.parallelism());
     }
 
     // ---- Concat ----
@@ -320,7 +320,7 @@ final class MovementKernels {
             ss[d] = st[d] * step;
         }
         Tensor y = c.output(0, x.dtype(), Shape.of(out));
-        MovementCopy.gather(x, off, ss, y, out);
+        MovementCopy.gather(x, off, ss, y, out, c.parallelism());
     }
 
     // ---- Expand / Tile ----
@@ -340,7 +340,7 @@ final class MovementKernels {
         Tensor x = c.input(0);
         Shape out = Broadcast.shape(x.shape(), Shape.of(c.input(1).toLongArray()));
         Tensor y = c.output(0, x.dtype(), out);
-        MovementCopy.gather(x, 0, Broadcast.stridesFor(x.shape(), out), y, out.dims());
+        MovementCopy.gather(x, 0, Broadcast.stridesFor(x.shape(), out), y, out.dims(), c.parallelism());
     }
 
     static List<TensorType> inferTile(InferContext c) {
@@ -374,7 +374,7 @@ final class MovementKernels {
             ss[2 * i] = 0; ss[2 * i + 1] = st[i];
         }
         Tensor y = c.output(0, x.dtype(), Shape.of(out));
-        MovementCopy.gather(x, 0, ss, y, view);
+        MovementCopy.gather(x, 0, ss, y, view, c.parallelism());
     }
 
     // ---- Pad ----
@@ -442,7 +442,7 @@ final class MovementKernels {
         if (mode.equals("constant")) {
             Tensor v = padValue(c, x.dtype());
             MovementCopy.fill(y, 0, y.elementCount(), v, 0);
-            if (!empty) MovementCopy.copy(x, srcOff, ist, y, dstOff, ost, n);
+            if (!empty) MovementCopy.copy(x, srcOff, ist, y, dstOff, ost, n, c.parallelism());
             return;
         }
         if (!mode.equals("reflect") && !mode.equals("edge") && !mode.equals("wrap")) throw new KernelException("unknown Pad mode '" + mode + "'");
@@ -528,7 +528,7 @@ final class MovementKernels {
             default -> throw new KernelException("unknown DepthToSpace mode '" + mode + "'");
         };
         Tensor y = c.output(0, x.dtype(), Shape.of(n, oc, h * b, w * b));
-        MovementCopy.gather(x, 0, ss, y, view);
+        MovementCopy.gather(x, 0, ss, y, view, c.parallelism());
     }
 
     static void spaceToDepth(ExecContext c) {
@@ -541,7 +541,7 @@ final class MovementKernels {
         long[] view = {n, b, b, ch, h / b, w / b};
         long[] ss = {ch * h * w, w, 1, h * w, b * w, b};
         Tensor y = c.output(0, x.dtype(), Shape.of(n, ch * b * b, h / b, w / b));
-        MovementCopy.gather(x, 0, ss, y, view);
+        MovementCopy.gather(x, 0, ss, y, view, c.parallelism());
     }
 
     // ---- Trilu ----

@@ -184,7 +184,11 @@ final class ShapeViewKernels {
     static List<TensorType> inferSqueeze(InferContext c) {
         TensorType x = inType(c, 0);
         SymShape s = x.shape();
-        if (!ShapeOps.intsArgumentKnown(c, 1, 13) || !s.hasRank()) return one(x.dtype(), SymShape.UNKNOWN_RANK);
+        if (!s.hasRank()) return one(x.dtype(), SymShape.UNKNOWN_RANK);
+        if (!ShapeOps.intsArgumentKnown(c, 1, 13)) {
+            long k = length1d(c, 1);
+            return one(x.dtype(), k >= 0 ? SymShape.unknownDims((int) (s.rank() - k)) : SymShape.UNKNOWN_RANK);
+        }
         long[] ax = ShapeOps.intsArgument(c, 1, "axes", 13);
         List<Dim> out = new ArrayList<>();
         if (ax == null) {

@@ -76,6 +76,8 @@ class IndexKernelsTest {
         Tensor nz = op("NonZero").in(typed(DType.BOOL, s(2, 2), 1, 0, 1, 1)).run1();
         assertEquals(Shape.of(2, 3), nz.shape());
         assertArrayEquals(new long[] {0, 1, 1, 0, 0, 1}, nz.toLongArray());
+        var nzType = op("NonZero").constIn(typed(DType.BOOL, s(2, 2), 1, 0, 1, 1)).infer().get(0);
+        assertEquals(SymShape.ofKnown(2, 3), nzType.shape());
         Tensor x = f32(s(3, 2), 1, 2, 3, 4, 5, 6);
         assertArrayEquals(new float[] {3, 4, 5, 6},
                 op("Compress").attr("axis", 0L).in(x).in(typed(DType.BOOL, s(3), 0, 1, 1)).run1().toFloatArray());

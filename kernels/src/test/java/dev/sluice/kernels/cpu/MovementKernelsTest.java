@@ -13,6 +13,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import dev.sluice.kernels.DType;
 import dev.sluice.kernels.Dim;
 import dev.sluice.kernels.KernelException;
+import dev.sluice.kernels.Parallelism;
 import dev.sluice.kernels.Shape;
 import dev.sluice.kernels.SymShape;
 import dev.sluice.kernels.Tensor;
@@ -154,6 +155,20 @@ class MovementKernelsTest {
         Tensor b = op("ReverseSequence").attr("batch_axis", 0L).attr("time_axis", 1L)
                 .in(f32(s(2, 3), 0, 1, 2, 3, 4, 5)).in(i64(1, 3)).run1();
         assertArrayEquals(new float[] {0, 1, 2, 5, 4, 3}, b.toFloatArray());
+    }
+
+    @Test void largeCopiesSplitOverWorkersStayExact() {
+        Parallelism par = Parallelism.of(4);
+        // [300, 700] transposed: y[j][i] = x[i][j] = i*700 + j
+        Tensor y = op("Transpose").parallel(par).in(iota(300, 700)).run1();
+        for (int j = 0; j < 700; j += 37) {
+            for (int i = 0; i < 300; i += 11) assertEquals(i * 700 + j, y.getFloat(j * 300L + i));
+        }
+        assertEquals(299 * 700 + 699, y.getFloat(700L * 300 - 1));
+        // a 1-D tile of 100000 elements repeated 3 times: one long run split in chunks
+        Tensor t = op("Tile").parallel(par).in(iota(100000)).in(i64(3)).run1();
+        assertEquals(99999f, t.getFloat(199999));
+        assertEquals(12345f, t.getFloat(212345));
     }
 
     @Test void badArgumentsAreNamed() {

@@ -33,6 +33,7 @@ final class ShapeKernelHarness {
     private final List<TensorType> types = new ArrayList<>();
     private final List<Boolean> constant = new ArrayList<>();
     private int outputs = 1;
+    private Parallelism parallelism = Parallelism.SEQUENTIAL;
 
     private ShapeKernelHarness(String op) { this.op = op; }
 
@@ -40,6 +41,7 @@ final class ShapeKernelHarness {
 
     ShapeKernelHarness opset(int v) { opset = v; return this; }
     ShapeKernelHarness outputs(int n) { outputs = n; return this; }
+    ShapeKernelHarness parallel(Parallelism p) { parallelism = p; return this; }
     ShapeKernelHarness attr(String name, long v) { attrs.put(name, new Attr.Int(v)); return this; }
     ShapeKernelHarness attr(String name, float v) { attrs.put(name, new Attr.Float(v)); return this; }
     ShapeKernelHarness attr(String name, String v) { attrs.put(name, new Attr.Str(v)); return this; }
@@ -92,7 +94,7 @@ final class ShapeKernelHarness {
             return t;
         }
         @Override public List<Tensor> runSubgraph(Subgraph graph, List<Tensor> in) { throw new UnsupportedOperationException(); }
-        @Override public Parallelism parallelism() { return Parallelism.SEQUENTIAL; }
+        @Override public Parallelism parallelism() { return parallelism; }
     }
 
     private final class Infer implements InferContext {
