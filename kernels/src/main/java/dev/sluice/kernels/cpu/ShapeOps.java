@@ -33,13 +33,20 @@ final class ShapeOps {
     }
 
     /** An op given as its two functions. */
-    record FnKernel(Function<InferContext, List<TensorType>> inferFn, Consumer<ExecContext> execFn) implements OpKernel {
+    record FnKernel(Function<InferContext, List<TensorType>> inferFn, Consumer<ExecContext> execFn, boolean inPlace)
+            implements OpKernel {
         @Override public List<TensorType> infer(InferContext ctx) { return inferFn.apply(ctx); }
         @Override public void execute(ExecContext ctx) { execFn.accept(ctx); }
+        @Override public boolean inPlaceSafe() { return inPlace; }
     }
 
     static OpKernel kernel(Function<InferContext, List<TensorType>> infer, Consumer<ExecContext> exec) {
-        return new FnKernel(infer, exec);
+        return new FnKernel(infer, exec, false);
+    }
+
+    /** An op whose output 0 is input 0's bytes unchanged (Reshape, Identity...), so it may reuse that memory. */
+    static OpKernel sameBytesKernel(Function<InferContext, List<TensorType>> infer, Consumer<ExecContext> exec) {
+        return new FnKernel(infer, exec, true);
     }
 
     // ---- inference helpers ----

@@ -16,6 +16,8 @@ import dev.sluice.kernels.Shape;
 import dev.sluice.kernels.SymShape;
 import dev.sluice.kernels.Tensor;
 import dev.sluice.kernels.TensorType;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -35,7 +37,7 @@ final class ShapeSourceKernels {
                 c -> cast(c, castTarget(c.attributes()))));
         r.register("CastLike", kernel(c -> one(inType(c, 1).dtype(), inType(c, 0).shape()),
                 c -> cast(c, c.input(1).dtype())));
-        r.register("Dropout", kernel(ShapeSourceKernels::inferDropout, ShapeSourceKernels::dropout));
+        r.register("Dropout", ShapeOps.sameBytesKernel(ShapeSourceKernels::inferDropout, ShapeSourceKernels::dropout));
         r.register("EyeLike", kernel(ShapeSourceKernels::inferEyeLike, ShapeSourceKernels::eyeLike));
     }
 
@@ -134,6 +136,7 @@ final class ShapeSourceKernels {
         DType from = x.dtype(), to = y.dtype();
         long n = x.elementCount();
         if (from == to) { MovementCopy.run(x, 0, y, 0, n); return; }
+        if (floatFastPath(x, y, n)) return;
         if (to == DType.BOOL) {
             for (long i = 0; i < n; i++) y.setLong(i, x.getBoolean(i) ? 1 : 0);
         } else if (from.isFloatingPoint()) {
@@ -153,6 +156,36 @@ final class ShapeSourceKernels {
         } else {
             for (long i = 0; i < n; i++) y.setLong(i, x.getLong(i));
         }
+    }
+
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
+    private static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED;
+    private static final ValueLayout.OfShort F16 = ValueLayout.JAVA_SHORT_UNALIGNED;
+
+    /** Direct loops for the casts mixed-precision models run often; false if this pair has none. */
+    private static boolean floatFastPath(Tensor x, Tensor y, long n) {
+        MemorySegment s = x.data(), t = y.data();
+        switch (x.dtype()) {
+            case FLOAT32 -> {
+                if (y.dtype() == DType.FLOAT16) {
+                    for (long i = 0; i < n; i++) t.setAtIndex(F16, i, Float.floatToFloat16(s.getAtIndex(F32, i)));
+                } else if (y.dtype() == DType.FLOAT64) {
+                    for (long i = 0; i < n; i++) t.setAtIndex(F64, i, s.getAtIndex(F32, i));
+                } else {
+                    return false;
+                }
+            }
+            case FLOAT16 -> {
+                if (y.dtype() != DType.FLOAT32) return false;
+                for (long i = 0; i < n; i++) t.setAtIndex(F32, i, Float.float16ToFloat(s.getAtIndex(F16, i)));
+            }
+            case FLOAT64 -> {
+                if (y.dtype() != DType.FLOAT32) return false;
+                for (long i = 0; i < n; i++) t.setAtIndex(F32, i, (float) s.getAtIndex(F64, i));
+            }
+            default -> { return false; }
+        }
+        return true;
     }
 
     // ---- Dropout (inference only) ----

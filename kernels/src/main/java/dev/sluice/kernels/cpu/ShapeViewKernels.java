@@ -28,11 +28,11 @@ final class ShapeViewKernels {
     private ShapeViewKernels() {}
 
     static void register(OpRegistry r) {
-        r.register("Reshape", kernel(ShapeViewKernels::inferReshape, ShapeViewKernels::reshape));
-        r.register("Flatten", kernel(ShapeViewKernels::inferFlatten, ShapeViewKernels::flatten));
-        r.register("Squeeze", kernel(ShapeViewKernels::inferSqueeze, ShapeViewKernels::squeeze));
-        r.register("Unsqueeze", kernel(ShapeViewKernels::inferUnsqueeze, ShapeViewKernels::unsqueeze));
-        r.register("Identity", kernel(c -> one(inType(c, 0)), ShapeViewKernels::identity));
+        r.register("Reshape", ShapeOps.sameBytesKernel(ShapeViewKernels::inferReshape, ShapeViewKernels::reshape));
+        r.register("Flatten", ShapeOps.sameBytesKernel(ShapeViewKernels::inferFlatten, ShapeViewKernels::flatten));
+        r.register("Squeeze", ShapeOps.sameBytesKernel(ShapeViewKernels::inferSqueeze, ShapeViewKernels::squeeze));
+        r.register("Unsqueeze", ShapeOps.sameBytesKernel(ShapeViewKernels::inferUnsqueeze, ShapeViewKernels::unsqueeze));
+        r.register("Identity", ShapeOps.sameBytesKernel(c -> one(inType(c, 0)), ShapeViewKernels::identity));
         r.register("Shape", kernel(ShapeViewKernels::inferShape, ShapeViewKernels::shape));
         r.register("Size", kernel(c -> one(DType.INT64, SymShape.ofKnown()), ShapeViewKernels::size));
     }
@@ -40,7 +40,8 @@ final class ShapeViewKernels {
     /** Output 0 as a copy of input 0's bytes with another shape. */
     static void copyAs(ExecContext c, Tensor x, Shape shape) {
         Tensor y = c.output(0, x.dtype(), shape);
-        MovementCopy.run(x, 0, y, 0, x.elementCount());
+        // when the planner gave us the input's own memory (inPlaceSafe) there is nothing to move
+        if (!y.data().equals(x.data())) MovementCopy.run(x, 0, y, 0, x.elementCount());
     }
 
     static void identity(ExecContext c) {

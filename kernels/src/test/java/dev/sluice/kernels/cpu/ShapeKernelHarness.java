@@ -34,6 +34,7 @@ final class ShapeKernelHarness {
     private final List<Boolean> constant = new ArrayList<>();
     private int outputs = 1;
     private Parallelism parallelism = Parallelism.SEQUENTIAL;
+    private boolean alias;
 
     private ShapeKernelHarness(String op) { this.op = op; }
 
@@ -42,6 +43,8 @@ final class ShapeKernelHarness {
     ShapeKernelHarness opset(int v) { opset = v; return this; }
     ShapeKernelHarness outputs(int n) { outputs = n; return this; }
     ShapeKernelHarness parallel(Parallelism p) { parallelism = p; return this; }
+    /** Hands out input 0's memory as output 0, as the planner does for in-place-safe kernels. */
+    ShapeKernelHarness inPlace() { alias = true; return this; }
     ShapeKernelHarness attr(String name, long v) { attrs.put(name, new Attr.Int(v)); return this; }
     ShapeKernelHarness attr(String name, float v) { attrs.put(name, new Attr.Float(v)); return this; }
     ShapeKernelHarness attr(String name, String v) { attrs.put(name, new Attr.Str(v)); return this; }
@@ -88,6 +91,10 @@ final class ShapeKernelHarness {
         @Override public int outputCount() { return outputs; }
         @Override public Tensor output(int i, DType dtype, Shape shape) {
             if (out[i] != null) throw new AssertionError("output " + i + " requested twice");
+            if (alias && i == 0) {
+                if (!kernel().inPlaceSafe()) throw new AssertionError(op + " is not in-place safe");
+                return out[0] = inputs.get(0).reshaped(shape);
+            }
             Tensor t = Tensor.allocate(dtype, shape);
             t.data().fill((byte) 0x5A);
             out[i] = t;

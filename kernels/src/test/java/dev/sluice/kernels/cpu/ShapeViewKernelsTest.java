@@ -37,6 +37,13 @@ class ShapeViewKernelsTest {
         assertThrows(KernelException.class, () -> op("Reshape").in(iota(2, 3)).in(i64(4, -1)).run());
     }
 
+    @Test void reshapeInPlaceKeepsTheBytes() {
+        Tensor x = iota(2, 3);
+        Tensor y = op("Reshape").inPlace().in(x).in(i64(3, 2)).run1();
+        assertEquals(Shape.of(3, 2), y.shape());
+        assertArrayEquals(new float[] {0, 1, 2, 3, 4, 5}, y.toFloatArray());
+    }
+
     @Test void reshapeInfersSymbolicMinusOne() {
         TensorType t = op("Reshape").typeIn(f32Type(BATCH, Dim.of(3), Dim.of(4))).constIn(i64(0, -1)).infer().get(0);
         assertEquals(SymShape.of(BATCH, Dim.of(12)), t.shape());
@@ -126,6 +133,9 @@ class ShapeViewKernelsTest {
         assertArrayEquals(new long[] {44, 255}, u8.toLongArray());
         Tensor back = op("Cast").attr("to", 1L).in(h).run1();
         assertEquals(-1.7f, back.getFloat(0), 1e-3);
+        Tensor d = op("Cast").attr("to", 11L).in(x).run1();
+        assertEquals(0.25, d.getDouble(3));
+        assertEquals(-1.7f, op("Cast").attr("to", 1L).in(d).run1().getFloat(0));
         Tensor like = op("CastLike").in(f32(s(2), 3.9f, -3.9f)).in(i64(s(0), new long[0])).run1();
         assertEquals(DType.INT64, like.dtype());
         assertArrayEquals(new long[] {3, -3}, like.toLongArray());
