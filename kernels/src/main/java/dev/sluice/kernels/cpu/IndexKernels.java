@@ -5,7 +5,6 @@ import static dev.sluice.kernels.cpu.ShapeOps.index;
 import static dev.sluice.kernels.cpu.ShapeOps.inType;
 import static dev.sluice.kernels.cpu.ShapeOps.kernel;
 import static dev.sluice.kernels.cpu.ShapeOps.one;
-import static dev.sluice.kernels.cpu.ShapeOps.present;
 
 import dev.sluice.kernels.DType;
 import dev.sluice.kernels.Dim;
@@ -18,7 +17,6 @@ import dev.sluice.kernels.SymShape;
 import dev.sluice.kernels.Tensor;
 import dev.sluice.kernels.TensorType;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 
 /** Ops that select or place elements by index or mask: Gather*, Scatter*, OneHot, NonZero, Compress, Unique. */

@@ -7,7 +7,6 @@ import dev.sluice.kernels.InferContext;
 import dev.sluice.kernels.KernelException;
 import dev.sluice.kernels.OpKernel;
 import dev.sluice.kernels.OpRegistry;
-import dev.sluice.kernels.Shape;
 import dev.sluice.kernels.SymShape;
 import dev.sluice.kernels.Tensor;
 import dev.sluice.kernels.TensorType;
@@ -81,8 +80,6 @@ final class ShapeOps {
 
     static List<Dim> dims(SymShape s) { return new ArrayList<>(s.dims()); }
 
-    static SymShape sym(List<Dim> dims) { return new SymShape(dims); }
-
     // ---- execution helpers ----
 
     static int axis(long axis, int rank) {
@@ -102,11 +99,9 @@ final class ShapeOps {
         return r;
     }
 
-    static long[] longs(Tensor t) { return t.toLongArray(); }
-
     /** The integer list of an input since {@code sinceOpset}, the attribute before; null if neither is given. */
     static long[] intsArgument(ExecContext c, int input, String attr, int sinceOpset) {
-        if (c.opset() >= sinceOpset) return present(c, input) ? longs(c.input(input)) : null;
+        if (c.opset() >= sinceOpset) return present(c, input) ? c.input(input).toLongArray() : null;
         return c.attributes().getInts(attr);
     }
 
@@ -131,6 +126,4 @@ final class ShapeOps {
         if (r < 0 || r >= dim) throw new KernelException(what + " index " + idx + " out of range [" + -dim + ", " + (dim - 1) + "]");
         return r;
     }
-
-    static Shape shapeOf(long[] dims) { return Shape.of(dims); }
 }

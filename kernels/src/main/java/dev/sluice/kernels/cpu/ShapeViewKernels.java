@@ -1,13 +1,11 @@
 package dev.sluice.kernels.cpu;
 
 import static dev.sluice.kernels.cpu.ShapeOps.axes;
-import static dev.sluice.kernels.cpu.ShapeOps.axis;
 import static dev.sluice.kernels.cpu.ShapeOps.constLongs;
 import static dev.sluice.kernels.cpu.ShapeOps.inType;
 import static dev.sluice.kernels.cpu.ShapeOps.kernel;
 import static dev.sluice.kernels.cpu.ShapeOps.length1d;
 import static dev.sluice.kernels.cpu.ShapeOps.one;
-import static dev.sluice.kernels.cpu.ShapeOps.present;
 
 import dev.sluice.kernels.DType;
 import dev.sluice.kernels.Dim;
