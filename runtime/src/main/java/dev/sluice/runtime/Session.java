@@ -36,6 +36,18 @@ public final class Session implements AutoCloseable {
     private final Parallelism parallelism;
     private final Map<List<dev.sluice.kernels.Shape>, GraphExecutor> specialized = new ConcurrentHashMap<>();
     private volatile boolean closed;
+    private volatile Runner runner;
+
+    /** How {@link #run(Map)} runs a specialized graph: a device dispatcher instead of the reference executor. */
+    public interface Runner {
+        Map<String, Tensor> run(Session session, Map<String, Tensor> inputs);
+    }
+
+    /** Routes {@link #run(Map)} through {@code r} (null: the reference executor again); returns this session. */
+    public Session withRunner(Runner r) {
+        this.runner = r;
+        return this;
+    }
 
     private Session(Model model, OpRegistry registry, Parallelism parallelism) {
         this.model = model;
@@ -75,6 +87,8 @@ public final class Session implements AutoCloseable {
 
     /** Runs the model once; every model input must be given. */
     public Map<String, Tensor> run(Map<String, Tensor> inputs) {
+        Runner r = runner;
+        if (r != null) return r.run(this, inputs);
         return run(inputs, OutputAllocator.FRESH, ExecutionListener.NONE);
     }
 
