@@ -34,7 +34,8 @@ public final class BenchCommand implements Command {
             sequential execution; its idle workers do not spin unless --ort-spin, since spinning workers
             would take the cores from Sluice's next run) and runs them alternately on the same inputs: --warmup rounds (default 5),
             then --runs timed rounds (default 20). Inputs: test_data_set_0 of a test-data folder, the zoo's
-            sample inputs for a zoo model (see 'sluice zoo list'), seeded random values for any other model.
+            sample inputs for a zoo model (see 'sluice zoo list'; 'zoo' alone means all five), seeded random
+            values for any other model.
             Prints per model
               bench: <name> sluice_ms=<median> ort_ms=<median> ratio=<sluice/ort>
               memory: <name> sluice_peak_mib=<m> ort_peak_mib=<m>
@@ -63,7 +64,12 @@ public final class BenchCommand implements Command {
         out.println("bench: memory is " + memoryMethod);
 
         List<Report.Row> rows = new ArrayList<>();
-        for (String arg : args.positionals()) {
+        List<String> targets = new ArrayList<>();
+        for (String a : args.positionals()) {
+            if (a.equals("zoo") && !Files.exists(Path.of(a))) for (var m : dev.sluice.runtime.zoo.Zoo.models()) targets.add(m.name());
+            else targets.add(a);
+        }
+        for (String arg : targets) {
             rows.add(benchOne(arg, threads, runs, warmup, seed, memory, spin, out));
         }
 
