@@ -481,6 +481,14 @@ final class ElementwiseOps {
         @Override public void execute(ExecContext ctx) {
             Tensor x = ctx.input(0), slope = ctx.input(1);
             requireSame("PRelu", x, slope);
+            if (ctx.opset() < 7 && slope.rank() == 1 && slope.elementCount() > 1 && x.rank() >= 2
+                    && slope.shape().dim(0) == x.shape().dim(1)) {
+                // before opset 7 a 1-D slope is per channel (axis 1), not numpy-aligned to the last axis
+                long[] d = new long[x.rank() - 1];
+                java.util.Arrays.fill(d, 1);
+                d[0] = slope.shape().dim(0);
+                slope = slope.reshaped(Shape.of(d));
+            }
             Shape os = Broadcast.shape(x.shape(), slope.shape());
             if (!os.equals(x.shape())) {
                 throw new KernelException("PRelu slope " + slope.shape() + " does not broadcast to X " + x.shape());
