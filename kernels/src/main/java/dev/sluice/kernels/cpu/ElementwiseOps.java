@@ -237,6 +237,21 @@ final class ElementwiseOps {
                 case SUB -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) - y); return; }
                 case MUL -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) * y); return; }
                 case DIV -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) / y); return; }
+                case POW -> {
+                    // x^2 and x^0.5 (variance, norms) are common and Math.pow is slow; both forms round the same
+                    if (y == 2f) {
+                        for (int i = 0; i < len; i++) { float x = a.getAtIndex(F32, ai + i); o.setAtIndex(F32, oi + i, x * x); }
+                        return;
+                    }
+                    if (y == 0.5f) {
+                        for (int i = 0; i < len; i++) {
+                            float x = a.getAtIndex(F32, ai + i);
+                            // pow(-0, .5) is +0 and pow(-inf, .5) is +inf where sqrt differs
+                            o.setAtIndex(F32, oi + i, x == Float.NEGATIVE_INFINITY ? Float.POSITIVE_INFINITY : (float) Math.sqrt(x) + 0f);
+                        }
+                        return;
+                    }
+                }
                 default -> { }
             }
         } else if (sb == 1) {

@@ -49,6 +49,36 @@ class ElementwiseOpsTest {
     }
 
     @Test
+    void longBroadcastRowsSplitIntoSegmentsAcrossThreads() {
+        // rows longer than one segment, with the smaller operand broadcast along either axis
+        int rows = 3, cols = 70_000;
+        float[] a = new float[rows * cols], b = new float[cols], c = new float[rows];
+        for (int i = 0; i < a.length; i++) a[i] = i;
+        for (int j = 0; j < cols; j++) b[j] = -2f * j;
+        for (int i = 0; i < rows; i++) c[i] = 1_000_000f * (i + 1);
+        Parallelism p = Parallelism.of(3);
+        float[] r1 = ElementwiseNode.of("Add").in(floats(s(rows, cols), a)).in(floats(b)).threads(p).run().toFloatArray();
+        float[] r2 = ElementwiseNode.of("Sub").in(floats(s(rows, 1), c)).in(floats(s(rows, cols), a)).threads(p).run().toFloatArray();
+        for (int i = 0; i < rows; i++) {
+            for (int j = 0; j < cols; j++) {
+                int k = i * cols + j;
+                assertEquals((float) k - 2f * j, r1[k]);
+                assertEquals(1_000_000f * (i + 1) - k, r2[k]);
+            }
+        }
+    }
+
+    @Test
+    void powBySquareAndSquareRootKeepsPowSemantics() {
+        float ninf = Float.NEGATIVE_INFINITY;
+        Tensor sq = ElementwiseNode.of("Pow").in(floats(-3, 4, -0f)).in(floats(s(), 2)).run();
+        assertArrayEquals(new float[] {9, 16, 0}, sq.toFloatArray());
+        Tensor rt = ElementwiseNode.of("Pow").in(floats(4, -0f, ninf, -1)).in(floats(s(), 0.5f)).run();
+        assertArrayEquals(new float[] {2, 0f, Float.POSITIVE_INFINITY, Float.NaN}, rt.toFloatArray());
+        assertEquals(0, Float.floatToRawIntBits(rt.getFloat(1)), "pow(-0, 0.5) is +0");
+    }
+
+    @Test
     void float16AndFloat64Arithmetic() {
         Tensor h = of(DType.FLOAT16, s(2), 1.5, -2), h2 = of(DType.FLOAT16, s(2), 0.25, 4);
         Tensor r = ElementwiseNode.of("Mul").in(h).in(h2).run();
