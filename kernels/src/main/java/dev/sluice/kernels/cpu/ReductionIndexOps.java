@@ -225,20 +225,26 @@ final class ReductionIndexOps {
             Tensor values = ctx.output(0, x.dtype(), os);
             Tensor indices = ctx.output(1, DType.INT64, os);
             int n = Math.toIntExact(len);
+            int kk = (int) k;
             int[] idx = new int[n], tmp = new int[n];
+            boolean fp = x.dtype().isFloatingPoint(), u64 = x.dtype() == DType.UINT64;
+            double[] dk = fp ? new double[n] : null;
+            long[] lk = fp ? null : new long[n];
+            // value order first, then the lower index: a total order, so ties come out lower index first
+            IndexOrder ord = (p, q) -> {
+                int c = fp ? compareNanHigh(dk[p], dk[q]) : u64 ? Long.compareUnsigned(lk[p], lk[q]) : Long.compare(lk[p], lk[q]);
+                if (largest) c = -c;
+                return c != 0 ? c : Integer.compare(p, q);
+            };
             for (long o = 0; o < outer; o++) {
                 for (long i = 0; i < inner; i++) {
                     long base = o * len * inner + i;
-                    for (int a = 0; a < n; a++) idx[a] = a;
-                    // value order first, then the lower index: a total order, so ties come out stable
-                    IndexOrder ord = (p, q) -> {
-                        int c = compareElements(x, base + p * inner, base + q * inner);
-                        if (largest) c = -c;
-                        return c != 0 ? c : Integer.compare(p, q);
-                    };
-                    mergeSort(idx, tmp, 0, n, ord);
+                    for (int a = 0; a < n; a++) {
+                        if (fp) dk[a] = x.getDouble(base + a * inner); else lk[a] = x.getLong(base + a * inner);
+                    }
+                    int got = select(n, kk, idx, tmp, ord);
                     long obase = o * k * inner + i;
-                    for (int a = 0; a < k; a++) {
+                    for (int a = 0; a < got; a++) {
                         long src = base + idx[a] * inner, dst = obase + a * inner;
                         copyElement(x, src, values, dst);
                         indices.setLong(dst, idx[a]);
@@ -246,6 +252,58 @@ final class ReductionIndexOps {
                 }
             }
         }
+    }
+
+    /**
+     * Puts the first k of 0..n-1 under ord, in order, into idx[0..k). Small k keeps a heap of the best k seen
+     * (n log k); otherwise everything is sorted.
+     */
+    static int select(int n, int k, int[] idx, int[] tmp, IndexOrder ord) {
+        if (k == 0) return 0;
+        if ((long) k * 8 >= n) {
+            for (int a = 0; a < n; a++) idx[a] = a;
+            mergeSort(idx, tmp, 0, n, ord);
+            return k;
+        }
+        // tmp[0..k) is a heap whose root is the worst of the current best k
+        for (int a = 0; a < k; a++) {
+            tmp[a] = a;
+            siftUp(tmp, a, ord);
+        }
+        for (int a = k; a < n; a++) {
+            if (ord.compare(a, tmp[0]) < 0) {
+                tmp[0] = a;
+                siftDown(tmp, k, ord);
+            }
+        }
+        System.arraycopy(tmp, 0, idx, 0, k);
+        int[] scratch = new int[k];
+        mergeSort(idx, scratch, 0, k, ord);
+        return k;
+    }
+
+    private static void siftUp(int[] h, int i, IndexOrder ord) {
+        int v = h[i];
+        while (i > 0) {
+            int parent = (i - 1) >>> 1;
+            if (ord.compare(h[parent], v) >= 0) break;
+            h[i] = h[parent];
+            i = parent;
+        }
+        h[i] = v;
+    }
+
+    private static void siftDown(int[] h, int size, IndexOrder ord) {
+        int i = 0, v = h[0];
+        while (true) {
+            int c = 2 * i + 1;
+            if (c >= size) break;
+            if (c + 1 < size && ord.compare(h[c + 1], h[c]) > 0) c++;
+            if (ord.compare(h[c], v) <= 0) break;
+            h[i] = h[c];
+            i = c;
+        }
+        h[i] = v;
     }
 
     static void copyElement(Tensor src, long si, Tensor dst, long di) {

@@ -165,4 +165,26 @@ class ReductionOpsTest {
         assertArrayEquals(new float[] {6, 0, 6, -1, 6, -2}, r[0].toFloatArray());
         assertArrayEquals(new long[] {6, 0, 13, 1, 20, 2}, r[1].toLongArray());
     }
+
+    @Test
+    void topKSelectionAgreesWithAFullStableSortForAnyK() {
+        java.util.Random rnd = new java.util.Random(7);
+        for (int trial = 0; trial < 50; trial++) {
+            int n = 1 + rnd.nextInt(200);
+            float[] v = new float[n];
+            for (int i = 0; i < n; i++) v[i] = rnd.nextInt(20); // many ties
+            int k = rnd.nextInt(n + 1);
+            boolean largest = rnd.nextBoolean();
+            Integer[] order = new Integer[n];
+            for (int i = 0; i < n; i++) order[i] = i;
+            // java.util's sort is stable, so equal values keep index order
+            java.util.Arrays.sort(order, (p, q) -> largest ? Float.compare(v[q], v[p]) : Float.compare(v[p], v[q]));
+            Tensor[] r = ElementwiseNode.of("TopK").opset(11).attr("largest", largest ? 1L : 0L).outputs(2)
+                .in(floats(v)).in(longs(k)).runAll();
+            for (int a = 0; a < k; a++) {
+                assertEquals((long) order[a], r[1].getLong(a), "n=" + n + " k=" + k + " at " + a);
+                assertEquals(v[order[a]], r[0].getFloat(a));
+            }
+        }
+    }
 }
