@@ -36,8 +36,8 @@ public final class PlanPicture {
             int x1 = left + (int) Math.ceil((l.lastStep() + 1) * sx);
             int y1 = top + ph - (int) Math.floor(off * sy);
             int y0 = top + ph - (int) Math.ceil((off + l.bytes()) * sy);
-            int hue = l.value().hashCode();
-            g.setColor(Color.getHSBColor((hue & 0xffff) / 65536f, 0.55f, 0.9f));
+            int hue = l.value().hashCode() * 0x9E3779B9;
+            g.setColor(Color.getHSBColor((hue >>> 16) / 65536f, 0.45f + (hue & 0xff) / 1024f, 0.92f));
             g.fillRect(x0, y0, Math.max(1, x1 - x0), Math.max(1, y1 - y0));
             g.setColor(new Color(60, 60, 60));
             if (x1 - x0 > 2 && y1 - y0 > 2) g.drawRect(x0, y0, x1 - x0, y1 - y0);
@@ -66,5 +66,8 @@ public final class PlanPicture {
         if (!ImageIO.write(img, "png", file.toFile())) throw new IOException("no PNG writer");
     }
 
-    static String mib(long bytes) { return String.format("%.2f MiB", bytes / 1048576.0); }
+    static String mib(long bytes) {
+        return bytes >= 1 << 20 ? String.format("%.2f MiB", bytes / 1048576.0)
+            : bytes >= 1 << 10 ? String.format("%.1f KiB", bytes / 1024.0) : bytes + " B";
+    }
 }

@@ -158,6 +158,14 @@ class PlannedRunTest {
             assertNull(r.mismatch());
             assertTrue(r.plan().bound() <= r.plan().arenaBytes());
             assertNotNull(r.plan().heuristic());
+            java.nio.file.Path png = java.nio.file.Path.of("target", "plan-branches.png");
+            try {
+                java.nio.file.Files.createDirectories(png.getParent());
+                PlanPicture.write(r.plan(), r.profile().steps(), "branches (test model)", png);
+                assertTrue(java.nio.file.Files.size(png) > 1000);
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
         }
     }
 }
