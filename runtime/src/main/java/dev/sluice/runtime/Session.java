@@ -6,6 +6,7 @@ import dev.sluice.graph.ModelCheck;
 import dev.sluice.graph.OnnxImporter;
 import dev.sluice.graph.TypeInference;
 import dev.sluice.graph.Value;
+import dev.sluice.graph.fusion.PatternFusion;
 import dev.sluice.kernels.Dim;
 import dev.sluice.kernels.OpRegistry;
 import dev.sluice.kernels.Parallelism;
@@ -67,6 +68,8 @@ public final class Session implements AutoCloseable {
     public static Session open(Model imported, int threads, OpRegistry registry) {
         ModelCheck.requireSupported(imported, registry);
         Model typed = TypeInference.run(imported, registry, Map.of(), true);
+        Graph fused = PatternFusion.run(typed.graph());
+        if (fused != typed.graph()) typed = TypeInference.run(typed.withGraph(fused), registry, Map.of(), true);
         return new Session(typed, registry, Parallelism.of(threads));
     }
 

@@ -16,7 +16,7 @@ public final class Main {
     private final Map<String, Command> commands = new LinkedHashMap<>();
 
     Main() {
-        for (Command c : List.of(new InfoCommand(), new RunCommand(), new TestDataCommand())) commands.put(c.name(), c);
+        for (Command c : List.of(new InfoCommand(), new RunCommand(), new TestDataCommand(), new DevicesCommand())) commands.put(c.name(), c);
         commands.put("plan", new dev.sluice.runtime.memory.PlanCommand());
         for (Command c : ServiceLoader.load(Command.class)) commands.putIfAbsent(c.name(), c);
     }
