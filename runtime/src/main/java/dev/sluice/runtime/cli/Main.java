@@ -16,7 +16,9 @@ public final class Main {
     private final Map<String, Command> commands = new LinkedHashMap<>();
 
     Main() {
-        for (Command c : List.of(new InfoCommand(), new RunCommand(), new TestDataCommand(), new DevicesCommand(), new ZooCommand())) commands.put(c.name(), c);
+        for (Command c : List.of(new InfoCommand(), new RunCommand(), new TestDataCommand(), new DevicesCommand())) commands.put(c.name(), c);
+        commands.put("plan", new dev.sluice.runtime.memory.PlanCommand());
+        commands.put("zoo", new ZooCommand());
         for (Command c : ServiceLoader.load(Command.class)) commands.putIfAbsent(c.name(), c);
     }
 
