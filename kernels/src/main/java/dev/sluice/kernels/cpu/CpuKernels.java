@@ -14,5 +14,9 @@ public final class CpuKernels {
         RecurrentOps.register(r);
         ControlFlowOps.register(r);
         QuantOps.register(r);
+        // losses, Det and the signal windows are small families of their own
+        LossKernels.register(r);
+        r.register("Det", new DeterminantKernel());
+        WindowKernels.register(r);
     }
 }

@@ -1,0 +1,254 @@
+package dev.sluice.graph;
+
+import ai.onnx.proto.OnnxMl;
+import com.google.protobuf.CodedInputStream;
+import com.google.protobuf.InvalidProtocolBufferException;
+import dev.sluice.kernels.Attr;
+import dev.sluice.kernels.Attributes;
+import dev.sluice.kernels.DType;
+import dev.sluice.kernels.Dim;
+import dev.sluice.kernels.SluiceException;
+import dev.sluice.kernels.SymShape;
+import dev.sluice.kernels.Tensor;
+import dev.sluice.kernels.TensorType;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Reads an ONNX model file into the IR: initializers (raw and typed fields, external data beside the
+ * model), opset imports, every attribute kind, subgraphs and symbolic dimensions. It checks the structure
+ * (names defined before use) but not operator semantics; that is type inference's job.
+ */
+public final class OnnxImporter {
+    private final Path file;
+    private final Path baseDir;
+    private int anonymous;
+
+    private OnnxImporter(Path file) {
+        this.file = file;
+        Path parent = file.toAbsolutePath().getParent();
+        this.baseDir = parent == null ? Path.of(".") : parent;
+    }
+
+    /** Loads and checks a model file. */
+    public static Model load(Path file) {
+        OnnxMl.ModelProto proto = parse(file);
+        return new OnnxImporter(file).convert(proto);
+    }
+
+    /** Loads a model from bytes (e.g. a classpath resource); external data resolves against baseDir. */
+    public static Model load(byte[] bytes, String name, Path baseDir) {
+        OnnxMl.ModelProto proto = parse(bytes, name);
+        OnnxImporter imp = new OnnxImporter(baseDir.resolve(name));
+        return imp.convert(proto);
+    }
+
+    static OnnxMl.ModelProto parse(Path file) {
+        if (!Files.exists(file)) throw new ModelException(file + ": no such file");
+        if (Files.isDirectory(file)) throw new ModelException(file + ": is a folder, not an ONNX model file");
+        try (InputStream in = Files.newInputStream(file)) {
+            return parse(CodedInputStream.newInstance(in), file.toString());
+        } catch (NoSuchFileException e) {
+            throw new ModelException(file + ": no such file");
+        } catch (AccessDeniedException e) {
+            throw new ModelException(file + ": permission denied");
+        } catch (IOException e) {
+            throw new ModelException(file + ": cannot read (" + e.getMessage() + ")");
+        }
+    }
+
+    static OnnxMl.ModelProto parse(byte[] bytes, String name) {
+        return parse(CodedInputStream.newInstance(bytes), name);
+    }
+
+    private static OnnxMl.ModelProto parse(CodedInputStream cin, String name) {
+        cin.setSizeLimit(Integer.MAX_VALUE);
+        cin.setRecursionLimit(512);
+        OnnxMl.ModelProto proto;
+        try {
+            proto = OnnxMl.ModelProto.parseFrom(cin);
+        } catch (InvalidProtocolBufferException e) {
+            throw new ModelException(name + ": malformed or truncated ONNX model (" + e.getMessage() + ")");
+        } catch (IOException e) {
+            throw new ModelException(name + ": cannot read (" + e.getMessage() + ")");
+        }
+        if (!proto.hasGraph() || proto.getGraph().getNodeCount() == 0 && proto.getGraph().getOutputCount() == 0) {
+            throw new ModelException(name + ": not an ONNX model (no graph); is the file truncated or of another format?");
+        }
+        return proto;
+    }
+
+    private Model convert(OnnxMl.ModelProto proto) {
+        Map<String, Long> opsets = new LinkedHashMap<>();
+        for (OnnxMl.OperatorSetIdProto o : proto.getOpsetImportList()) {
+            String d = o.getDomain().equals("ai.onnx") ? "" : o.getDomain();
+            opsets.put(d, o.getVersion());
+        }
+        if (!opsets.containsKey("")) opsets.put("", proto.getIrVersion() < 3 ? 1L : 1L);
+        String producer = (proto.getProducerName() + " " + proto.getProducerVersion()).trim();
+        Graph g;
+        try {
+            g = convertGraph(proto.getGraph(), Set.of(), true);
+        } catch (ModelException e) {
+            throw e;
+        } catch (SluiceException e) {
+            throw new ModelException(file + ": " + e.getMessage(), e);
+        }
+        return new Model(g, proto.getIrVersion(), opsets, producer, file.toString());
+    }
+
+    private Graph convertGraph(OnnxMl.GraphProto gp, Set<String> outer, boolean main) {
+        String gname = gp.getName().isEmpty() ? (main ? "main" : "subgraph") : gp.getName();
+        String where = file + (main ? "" : " (subgraph '" + gname + "')");
+        if (gp.getSparseInitializerCount() > 0) {
+            throw new ModelException(where + ": sparse initializers are not supported");
+        }
+        Map<String, Tensor> inits = new LinkedHashMap<>();
+        for (OnnxMl.TensorProto t : gp.getInitializerList()) {
+            inits.put(t.getName(), TensorProtos.toTensor(t, baseDir, where + ": initializer '" + t.getName() + "'"));
+        }
+        Map<String, TensorType> types = new LinkedHashMap<>();
+        List<Value> inputs = new ArrayList<>();
+        for (OnnxMl.ValueInfoProto vi : gp.getInputList()) {
+            TensorType tt = valueType(vi, where, "input");
+            types.put(vi.getName(), tt);
+            // Older exporters list initializers among the inputs; they stay constants, not caller inputs.
+            if (!inits.containsKey(vi.getName())) inputs.add(new Value(vi.getName(), tt));
+        }
+        for (OnnxMl.ValueInfoProto vi : gp.getValueInfoList()) {
+            if (vi.getType().hasTensorType()) types.put(vi.getName(), valueType(vi, where, "value"));
+        }
+        List<Value> outputs = new ArrayList<>();
+        for (OnnxMl.ValueInfoProto vi : gp.getOutputList()) {
+            TensorType tt = valueType(vi, where, "output");
+            types.put(vi.getName(), tt);
+            outputs.add(new Value(vi.getName(), tt));
+        }
+        Set<String> visible = new HashSet<>(outer);
+        visible.addAll(inits.keySet());
+        inputs.forEach(v -> visible.add(v.name()));
+        List<Node> nodes = new ArrayList<>();
+        List<OnnxMl.NodeProto> pending = new ArrayList<>(gp.getNodeList());
+        // ONNX requires topological order, but some exporters do not keep it: sort, keeping order on ties.
+        while (!pending.isEmpty()) {
+            boolean progress = false;
+            for (var it = pending.iterator(); it.hasNext(); ) {
+                OnnxMl.NodeProto np = it.next();
+                if (!ready(np, visible)) continue;
+                Node n = convertNode(np, visible, where);
+                nodes.add(n);
+                for (String o : n.outputs()) if (!o.isEmpty()) visible.add(o);
+                it.remove();
+                progress = true;
+            }
+            if (!progress) {
+                OnnxMl.NodeProto np = pending.get(0);
+                String missing = np.getInputList().stream().filter(i -> !i.isEmpty() && !visible.contains(i)).findFirst().orElse("?");
+                throw new ModelException(where + ": node '" + (np.getName().isEmpty() ? np.getOutput(0) : np.getName()) + "' ("
+                    + np.getOpType() + ") reads '" + missing + "', which no node, input or initializer defines (or a cycle)");
+            }
+        }
+        for (Value o : outputs) {
+            if (!visible.contains(o.name())) throw new ModelException(where + ": graph output '" + o.name() + "' is never produced");
+        }
+        return new Graph(gname, nodes, inputs, outputs, inits, types);
+    }
+
+    private static boolean ready(OnnxMl.NodeProto np, Set<String> visible) {
+        for (String i : np.getInputList()) if (!i.isEmpty() && !visible.contains(i)) return false;
+        // names captured by subgraphs must be defined too
+        return true;
+    }
+
+    private Node convertNode(OnnxMl.NodeProto np, Set<String> visible, String where) {
+        String label = "node '" + (np.getName().isEmpty() ? (np.getOutputCount() > 0 ? np.getOutput(0) : "#" + anonymous) : np.getName())
+            + "' (" + np.getOpType() + ")";
+        Map<String, Attr> attrs = new LinkedHashMap<>();
+        for (OnnxMl.AttributeProto ap : np.getAttributeList()) {
+            attrs.put(ap.getName(), convertAttr(ap, visible, where + ": " + label + " attribute '" + ap.getName() + "'"));
+        }
+        String name = np.getName().isEmpty() ? "" : np.getName();
+        anonymous++;
+        return new Node(name, np.getOpType(), np.getDomain(), np.getInputList(), np.getOutputList(), new Attributes(attrs));
+    }
+
+    private Attr convertAttr(OnnxMl.AttributeProto ap, Set<String> visible, String where) {
+        if (!ap.getRefAttrName().isEmpty()) throw new ModelException(where + ": attribute references (functions) are not supported");
+        OnnxMl.AttributeProto.AttributeType t = ap.getType();
+        if (t == OnnxMl.AttributeProto.AttributeType.UNDEFINED) t = guessType(ap);
+        return switch (t) {
+            case FLOAT -> new Attr.Float(ap.getF());
+            case INT -> new Attr.Int(ap.getI());
+            case STRING -> new Attr.Str(ap.getS().toString(StandardCharsets.UTF_8));
+            case TENSOR -> new Attr.TensorValue(TensorProtos.toTensor(ap.getT(), baseDir, where));
+            case GRAPH -> new Attr.Graph(convertGraph(ap.getG(), visible, false));
+            case FLOATS -> {
+                float[] f = new float[ap.getFloatsCount()];
+                for (int i = 0; i < f.length; i++) f[i] = ap.getFloats(i);
+                yield new Attr.Floats(f);
+            }
+            case INTS -> {
+                long[] v = new long[ap.getIntsCount()];
+                for (int i = 0; i < v.length; i++) v[i] = ap.getInts(i);
+                yield new Attr.Ints(v);
+            }
+            case STRINGS -> new Attr.Strs(ap.getStringsList().stream().map(b -> b.toString(StandardCharsets.UTF_8)).toList());
+            case TENSORS -> new Attr.Tensors(ap.getTensorsList().stream().map(x -> TensorProtos.toTensor(x, baseDir, where)).toList());
+            case GRAPHS -> new Attr.Graphs(ap.getGraphsList().stream().map(g -> (dev.sluice.kernels.Subgraph) convertGraph(g, visible, false)).toList());
+            default -> throw new ModelException(where + ": attribute kind " + t + " is not supported");
+        };
+    }
+
+    private static OnnxMl.AttributeProto.AttributeType guessType(OnnxMl.AttributeProto ap) {
+        if (ap.hasF()) return OnnxMl.AttributeProto.AttributeType.FLOAT;
+        if (ap.hasI()) return OnnxMl.AttributeProto.AttributeType.INT;
+        if (ap.hasS()) return OnnxMl.AttributeProto.AttributeType.STRING;
+        if (ap.hasT()) return OnnxMl.AttributeProto.AttributeType.TENSOR;
+        if (ap.hasG()) return OnnxMl.AttributeProto.AttributeType.GRAPH;
+        if (ap.getFloatsCount() > 0) return OnnxMl.AttributeProto.AttributeType.FLOATS;
+        if (ap.getIntsCount() > 0) return OnnxMl.AttributeProto.AttributeType.INTS;
+        if (ap.getStringsCount() > 0) return OnnxMl.AttributeProto.AttributeType.STRINGS;
+        if (ap.getTensorsCount() > 0) return OnnxMl.AttributeProto.AttributeType.TENSORS;
+        if (ap.getGraphsCount() > 0) return OnnxMl.AttributeProto.AttributeType.GRAPHS;
+        return OnnxMl.AttributeProto.AttributeType.INTS; // an empty list
+    }
+
+    private static TensorType valueType(OnnxMl.ValueInfoProto vi, String where, String role) {
+        OnnxMl.TypeProto tp = vi.getType();
+        if (tp.getValueCase() == OnnxMl.TypeProto.ValueCase.VALUE_NOT_SET) return TensorType.UNKNOWN;
+        if (!tp.hasTensorType()) {
+            String kind = tp.hasSequenceType() ? "a sequence" : tp.hasOptionalType() ? "an optional"
+                : tp.hasMapType() ? "a map" : tp.hasSparseTensorType() ? "a sparse tensor" : "a non-tensor value";
+            throw new ModelException(where + ": " + role + " '" + vi.getName() + "' is " + kind
+                + "; Sluice supports dense tensor values only");
+        }
+        OnnxMl.TypeProto.Tensor tt = tp.getTensorType();
+        DType dt = null;
+        if (tt.getElemType() != 0) {
+            if (!DType.isSupportedOnnx(tt.getElemType())) {
+                throw new ModelException(where + ": " + role + " '" + vi.getName() + "' has unsupported element type "
+                    + DType.onnxName(tt.getElemType()));
+            }
+            dt = DType.fromOnnx(tt.getElemType());
+        }
+        if (!tt.hasShape()) return new TensorType(dt, SymShape.UNKNOWN_RANK);
+        List<Dim> dims = new ArrayList<>();
+        for (OnnxMl.TensorShapeProto.Dimension d : tt.getShape().getDimList()) {
+            if (d.hasDimValue() && d.getDimValue() >= 0) dims.add(Dim.of(d.getDimValue()));
+            else if (d.hasDimParam() && !d.getDimParam().isEmpty()) dims.add(new Dim.Symbol(d.getDimParam()));
+            else dims.add(Dim.UNKNOWN);
+        }
+        return new TensorType(dt, new SymShape(dims));
+    }
+}

@@ -1,0 +1,148 @@
+package dev.sluice.runtime;
+
+import dev.sluice.graph.Graph;
+import dev.sluice.graph.Model;
+import dev.sluice.graph.ModelCheck;
+import dev.sluice.graph.OnnxImporter;
+import dev.sluice.graph.TypeInference;
+import dev.sluice.graph.Value;
+import dev.sluice.graph.fusion.PatternFusion;
+import dev.sluice.kernels.Dim;
+import dev.sluice.kernels.OpRegistry;
+import dev.sluice.kernels.Parallelism;
+import dev.sluice.kernels.SluiceException;
+import dev.sluice.kernels.SymShape;
+import dev.sluice.kernels.Tensor;
+import dev.sluice.kernels.TensorType;
+import dev.sluice.runtime.exec.ExecutionListener;
+import dev.sluice.runtime.exec.GraphExecutor;
+import dev.sluice.runtime.exec.OutputAllocator;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * The user-facing API, as small as ONNX Runtime's: open a model, look at its inputs and outputs, run it
+ * with named tensors, close it. A session specializes the graph to each new set of input shapes (shape
+ * inference plus constant folding) and caches the result.
+ */
+public final class Session implements AutoCloseable {
+    private final Model model;
+    private final OpRegistry registry;
+    private final Parallelism parallelism;
+    private final Map<List<dev.sluice.kernels.Shape>, GraphExecutor> specialized = new ConcurrentHashMap<>();
+    private volatile boolean closed;
+
+    private Session(Model model, OpRegistry registry, Parallelism parallelism) {
+        this.model = model;
+        this.registry = registry;
+        this.parallelism = parallelism;
+    }
+
+    /** Opens a model file with the CPU kernels on one thread per core (at most 8). */
+    public static Session open(Path modelFile) {
+        return open(modelFile, Math.min(8, Runtime.getRuntime().availableProcessors()));
+    }
+
+    public static Session open(Path modelFile, int threads) {
+        return open(OnnxImporter.load(modelFile), threads);
+    }
+
+    /** Opens an imported model; fails listing every unsupported operator before anything runs. */
+    public static Session open(Model imported, int threads) {
+        OpRegistry registry = OpRegistry.cpu();
+        ModelCheck.requireSupported(imported, registry);
+        Model typed = TypeInference.run(imported, registry, Map.of(), true);
+        Graph fused = PatternFusion.run(typed.graph());
+        if (fused != typed.graph()) typed = TypeInference.run(typed.withGraph(fused), registry, Map.of(), true);
+        return new Session(typed, registry, Parallelism.of(threads));
+    }
+
+    /** The model after load-time inference and folding. */
+    public Model model() { return model; }
+
+    public List<Value> inputs() { return model.graph().inputs(); }
+
+    public List<Value> outputs() { return model.graph().outputs(); }
+
+    public OpRegistry registry() { return registry; }
+
+    public Parallelism parallelism() { return parallelism; }
+
+    /** Runs the model once; every model input must be given. */
+    public Map<String, Tensor> run(Map<String, Tensor> inputs) {
+        return run(inputs, OutputAllocator.FRESH, ExecutionListener.NONE);
+    }
+
+    public Map<String, Tensor> run(Map<String, Tensor> inputs, OutputAllocator alloc, ExecutionListener listener) {
+        return executorFor(inputs).run(inputs, alloc, listener);
+    }
+
+    /** The executor of the graph specialized to these inputs' shapes (validated first). */
+    public GraphExecutor executorFor(Map<String, Tensor> inputs) {
+        if (closed) throw new SluiceException("session is closed");
+        List<dev.sluice.kernels.Shape> key = validate(inputs);
+        return specialized.computeIfAbsent(key, k -> {
+            Map<String, TensorType> types = new HashMap<>();
+            for (Value v : inputs()) types.put(v.name(), inputs.get(v.name()).type());
+            Model m = TypeInference.run(model, registry, types, true);
+            return new GraphExecutor(m, registry, parallelism);
+        });
+    }
+
+    /** Checks names, dtypes and shapes against the model; binds symbolic dims consistently. */
+    private List<dev.sluice.kernels.Shape> validate(Map<String, Tensor> inputs) {
+        Map<String, Value> byName = new LinkedHashMap<>();
+        for (Value v : inputs()) byName.put(v.name(), v);
+        for (String name : inputs.keySet()) {
+            if (!byName.containsKey(name)) {
+                throw new InputException("unknown input '" + name + "'; the model's inputs are " + byName.keySet());
+            }
+        }
+        Map<String, Long> symbols = new HashMap<>();
+        List<dev.sluice.kernels.Shape> key = new ArrayList<>();
+        for (Value v : byName.values()) {
+            Tensor t = inputs.get(v.name());
+            if (t == null) throw new InputException("input '" + v.name() + "' (" + v.type() + ") is missing");
+            TensorType want = v.type();
+            if (want.dtype() != null && want.dtype() != t.dtype()) {
+                throw new InputException("input '" + v.name() + "' must be " + want.dtype() + " but is " + t.dtype());
+            }
+            SymShape s = want.shape();
+            if (s.hasRank()) {
+                if (s.rank() != t.rank()) {
+                    throw new InputException("input '" + v.name() + "' must have rank " + s.rank() + " " + s + " but has shape " + t.shape());
+                }
+                for (int i = 0; i < s.rank(); i++) {
+                    Dim d = s.dim(i);
+                    long got = t.shape().dim(i);
+                    if (d instanceof Dim.Known k && k.value() != got) {
+                        throw new InputException("input '" + v.name() + "' must have shape " + s + " but has " + t.shape()
+                            + " (dimension " + i + " is " + got + ", expected " + k.value() + ")");
+                    }
+                    if (d instanceof Dim.Symbol sym) {
+                        Long prev = symbols.putIfAbsent(sym.name(), got);
+                        if (prev != null && prev != got) {
+                            throw new InputException("input '" + v.name() + "' dimension " + i + " ('" + sym.name() + "') is " + got
+                                + " but another input bound '" + sym.name() + "' to " + prev);
+                        }
+                    }
+                }
+            }
+            key.add(t.shape());
+        }
+        return key;
+    }
+
+    @Override public void close() {
+        closed = true;
+        specialized.clear();
+    }
+
+    /** Main graph of the model (for reports). */
+    public Graph graph() { return model.graph(); }
+}

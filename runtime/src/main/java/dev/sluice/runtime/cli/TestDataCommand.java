@@ -1,0 +1,48 @@
+package dev.sluice.runtime.cli;
+
+import dev.sluice.kernels.SluiceException;
+import dev.sluice.runtime.Session;
+import dev.sluice.runtime.testdata.TestDataRunner;
+import dev.sluice.runtime.testdata.Tolerance;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Set;
+
+/** {@code sluice test-data DIR...}: runs ONNX test-data folders and compares with their expected outputs. */
+final class TestDataCommand implements Command {
+    @Override public String name() { return "test-data"; }
+    @Override public String summary() { return "run ONNX test-data folders and compare outputs at 1e-4 + 1e-3*|expected|"; }
+    @Override public Set<String> valueOptions() { return Set.of("threads"); }
+    @Override public String help() {
+        return """
+            usage: sluice test-data DIR... [--threads N]
+
+            Each DIR holds model.onnx and test_data_set_N/ folders with input_K.pb and output_K.pb (the layout
+            of onnx_test_runner and of the ONNX conformance data). Runs every set and compares each output
+            with |actual - expected| <= 1e-4 + 1e-3 x |expected|. Prints a line per set and, last,
+            'N passed, M failed'. Exit status 1 if any set failed.""";
+    }
+
+    @Override public int run(Args args, PrintStream out) {
+        if (args.positionals().isEmpty()) throw new SluiceException("test-data needs at least one DIR (see 'sluice help test-data')");
+        int threads = args.intOption("threads", Math.min(8, Runtime.getRuntime().availableProcessors()));
+        TestDataRunner runner = new TestDataRunner(Tolerance.DEFAULT, m -> Session.open(m, threads));
+        int passed = 0, failed = 0;
+        for (String d : args.positionals()) {
+            Path dir = Path.of(d);
+            if (!Files.isDirectory(dir)) throw new SluiceException(d + ": no such folder");
+            for (TestDataRunner.SetResult r : runner.run(dir).sets()) {
+                if (r.passed()) {
+                    passed++;
+                    out.printf("PASS %s (%.1f ms)%n", r.name(), r.nanos() / 1e6);
+                } else {
+                    failed++;
+                    out.println("FAIL " + r.name() + ": " + r.error());
+                }
+            }
+        }
+        out.println(passed + " passed, " + failed + " failed");
+        return failed == 0 ? 0 : 1;
+    }
+}

@@ -1,0 +1,124 @@
+package dev.sluice.runtime.testdata;
+
+import dev.sluice.graph.Model;
+import dev.sluice.graph.OnnxImporter;
+import dev.sluice.graph.TensorProtos;
+import dev.sluice.graph.Value;
+import dev.sluice.kernels.SluiceException;
+import dev.sluice.kernels.Tensor;
+import dev.sluice.runtime.Session;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import java.util.stream.Stream;
+
+/**
+ * Runs ONNX test-data folders (the onnx_test_runner layout: model.onnx plus test_data_set_N/input_K.pb and
+ * output_K.pb) and compares every output at a {@link Tolerance}.
+ */
+public final class TestDataRunner {
+    /** The outcome of one data set. {@code error} is null when it passed. */
+    public record SetResult(String name, boolean passed, String error, long nanos) {}
+
+    /** A test-data folder whose data sets ran, or that failed before any could (then sets holds one entry). */
+    public record FolderResult(Path folder, List<SetResult> sets) {
+        public boolean passed() { return sets.stream().allMatch(SetResult::passed); }
+    }
+
+    private final Tolerance tolerance;
+    private final Function<Model, Session> opener;
+
+    public TestDataRunner(Tolerance tolerance, Function<Model, Session> opener) {
+        this.tolerance = tolerance;
+        this.opener = opener;
+    }
+
+    public FolderResult run(Path folder) {
+        String label = folder.getFileName().toString();
+        Path modelFile = folder.resolve("model.onnx");
+        List<SetResult> results = new ArrayList<>();
+        List<Path> sets = dataSets(folder);
+        if (!Files.isRegularFile(modelFile)) {
+            return new FolderResult(folder, List.of(new SetResult(label, false, modelFile + ": no such file", 0)));
+        }
+        if (sets.isEmpty()) {
+            return new FolderResult(folder, List.of(new SetResult(label, false, folder + ": no test_data_set_* folders", 0)));
+        }
+        Session session;
+        try {
+            session = opener.apply(OnnxImporter.load(modelFile));
+        } catch (SluiceException e) {
+            return new FolderResult(folder, List.of(new SetResult(label, false, e.getMessage(), 0)));
+        }
+        try (session) {
+            for (Path set : sets) {
+                String name = label + "/" + set.getFileName();
+                long t0 = System.nanoTime();
+                try {
+                    Map<String, Tensor> inputs = readInputs(set, session.inputs());
+                    Map<String, Tensor> expected = readOutputs(set, session.outputs());
+                    Map<String, Tensor> actual = session.run(inputs);
+                    String err = null;
+                    for (var e : expected.entrySet()) {
+                        Tensor a = actual.get(e.getKey());
+                        String m = a == null ? "output missing" : tolerance.mismatch(a, e.getValue());
+                        if (m != null) { err = "output '" + e.getKey() + "': " + m; break; }
+                    }
+                    results.add(new SetResult(name, err == null, err, System.nanoTime() - t0));
+                } catch (SluiceException e) {
+                    results.add(new SetResult(name, false, e.getMessage(), System.nanoTime() - t0));
+                } catch (RuntimeException | StackOverflowError | OutOfMemoryError e) {
+                    results.add(new SetResult(name, false, "internal error: " + e, System.nanoTime() - t0));
+                }
+            }
+        }
+        return new FolderResult(folder, results);
+    }
+
+    public static List<Path> dataSets(Path folder) {
+        try (Stream<Path> s = Files.list(folder)) {
+            return s.filter(p -> Files.isDirectory(p) && p.getFileName().toString().startsWith("test_data_set_"))
+                .sorted(java.util.Comparator.comparingInt(TestDataRunner::setIndex)).toList();
+        } catch (IOException e) {
+            return List.of();
+        }
+    }
+
+    private static int setIndex(Path p) {
+        try {
+            return Integer.parseInt(p.getFileName().toString().substring("test_data_set_".length()));
+        } catch (NumberFormatException e) {
+            return Integer.MAX_VALUE;
+        }
+    }
+
+    /** input_K.pb bound by the name inside the file, else by position K among the model's inputs. */
+    public static Map<String, Tensor> readInputs(Path set, List<Value> modelInputs) {
+        return readIndexed(set, "input_", modelInputs);
+    }
+
+    public static Map<String, Tensor> readOutputs(Path set, List<Value> modelOutputs) {
+        return readIndexed(set, "output_", modelOutputs);
+    }
+
+    private static Map<String, Tensor> readIndexed(Path set, String prefix, List<Value> values) {
+        Map<String, Tensor> r = new LinkedHashMap<>();
+        for (int k = 0; ; k++) {
+            Path f = set.resolve(prefix + k + ".pb");
+            if (!Files.exists(f)) break;
+            String stored = TensorProtos.readName(f);
+            String name = stored;
+            if (values.stream().noneMatch(v -> v.name().equals(stored))) {
+                if (k >= values.size()) throw new SluiceException(f + ": no model " + prefix.replace("_", "") + " at position " + k);
+                name = values.get(k).name();
+            }
+            r.put(name, TensorProtos.read(f));
+        }
+        return r;
+    }
+}
