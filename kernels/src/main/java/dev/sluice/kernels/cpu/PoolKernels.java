@@ -239,22 +239,30 @@ final class PoolKernels {
             Tensor x = ctx.input(0), ind = ctx.input(1);
             if (!ind.shape().equals(x.shape())) throw new KernelException("MaxUnpool indices shape " + ind.shape() + " differs from X " + x.shape());
             long[] xd = x.shape().dims();
-            Shape os;
-            if (ctx.inputCount() > 2 && ctx.hasInput(2)) {
-                os = Shape.of(ctx.input(2).toLongArray());
-            } else {
-                long[] sp = defaultOut(java.util.Arrays.copyOfRange(xd, 2, xd.length), ctx.attributes());
-                long[] od = xd.clone();
-                System.arraycopy(sp, 0, od, 2, sp.length);
-                os = Shape.of(od);
-            }
+            long[] sp = defaultOut(java.util.Arrays.copyOfRange(xd, 2, xd.length), ctx.attributes());
+            long[] dflt = xd.clone();
+            System.arraycopy(sp, 0, dflt, 2, sp.length);
+            Shape ds = Shape.of(dflt);
+            Shape os = ctx.inputCount() > 2 && ctx.hasInput(2) ? Shape.of(ctx.input(2).toLongArray()) : ds;
+            if (os.rank() != ds.rank()) throw new KernelException("MaxUnpool output_shape " + os + " has the wrong rank");
             Tensor y = ctx.output(0, x.dtype(), os);
             long total = y.elementCount();
             for (long i = 0; i < total; i++) y.setDouble(i, 0);
+            // indices address the default-sized output (what MaxPool saw); a larger output_shape keeps coordinates
+            long[] oStride = os.strides();
+            long dTotal = ds.elementCount();
             for (long i = 0; i < x.elementCount(); i++) {
                 long at = ind.getLong(i);
-                if (at < 0 || at >= total) throw new KernelException("MaxUnpool index " + at + " is outside the output of " + total + " elements");
-                y.setDouble(at, x.getDouble(i));
+                if (at < 0 || at >= dTotal) throw new KernelException("MaxUnpool index " + at + " is outside the pooled input of " + dTotal + " elements");
+                long rem = at, dst = 0;
+                boolean inside = true;
+                for (int d = ds.rank() - 1; d >= 0; d--) {
+                    long c = rem % ds.dim(d);
+                    rem /= ds.dim(d);
+                    if (c >= os.dim(d)) inside = false;
+                    dst += c * oStride[d];
+                }
+                if (inside) y.setDouble(dst, x.getDouble(i));
             }
         }
     }

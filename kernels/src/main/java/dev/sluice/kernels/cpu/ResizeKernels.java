@@ -175,6 +175,8 @@ final class ResizeKernels {
 
     /** The input coordinate an output coordinate maps to, per coordinate_transformation_mode. */
     private static double original(double xo, double scale, long inLen, long outLen, double roiStart, double roiEnd, String ctm) {
+        // like the ONNX reference, lengths in the formulas are the unrounded scale * input length
+        double outF = scale * inLen;
         return switch (ctm) {
             case "half_pixel" -> (xo + 0.5) / scale - 0.5;
             case "half_pixel_symmetric" -> {
@@ -182,12 +184,12 @@ final class ResizeKernels {
                 double center = inLen / 2.0;
                 yield center * (1 - adj) + (xo + 0.5) / scale - 0.5;
             }
-            case "pytorch_half_pixel" -> outLen > 1 ? (xo + 0.5) / scale - 0.5 : 0;
-            case "align_corners" -> outLen == 1 ? 0 : xo * (inLen - 1) / (outLen - 1);
+            case "pytorch_half_pixel" -> outF > 1 ? (xo + 0.5) / scale - 0.5 : 0;
+            case "align_corners" -> outF == 1 ? 0 : xo * (inLen - 1) / (outF - 1);
             case "asymmetric" -> xo / scale;
             case "tf_half_pixel_for_nn" -> (xo + 0.5) / scale;
-            case "tf_crop_and_resize" -> outLen > 1
-                    ? roiStart * (inLen - 1) + xo * (roiEnd - roiStart) * (inLen - 1) / (outLen - 1)
+            case "tf_crop_and_resize" -> outF > 1
+                    ? roiStart * (inLen - 1) + xo * (roiEnd - roiStart) * (inLen - 1) / (outF - 1)
                     : 0.5 * (roiStart + roiEnd) * (inLen - 1);
             default -> throw new KernelException("unknown coordinate_transformation_mode '" + ctm + "'");
         };
