@@ -160,7 +160,8 @@ final class ConvKernels {
         java.util.function.IntConsumer one = t -> {
             int ci = t % chunks, gi = (t / chunks) % group, ni = t / chunks / group;
             int j0 = ci * chunk, len = Math.min(chunk, outSize - j0);
-            float[] col = scratch(0, kk * len);
+            // a thread-local buffer only when no parallel call follows: a worker waiting on one may run other tasks
+            float[] col = across ? scratch(0, kk * len) : new float[kk * len];
             long xo = ((long) ni * c + (long) gi * cg) * inSize;
             if (g.rank() == 2) im2col2d(x, xo, cg, g, j0, len, col);
             else im2colNd(x, xo, cg, g, j0, len, col);
