@@ -60,6 +60,10 @@ final class Gemm32 {
                       float beta, MemorySegment c, long cOff, int ldc, Parallelism par) {
         if (m <= 0 || n <= 0) return;
         int threads = par == null ? 1 : par.threads();
+        if ((m == 1 || n == 1) && k > 0 && alpha != 0f) {
+            gemv(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, threads > 1 ? par : null);
+            return;
+        }
         if (threads <= 1 || (long) m * n * Math.max(k, 1) < PARALLEL_MIN_FLOPS) {
             block(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
             return;
@@ -83,6 +87,75 @@ final class Gemm32 {
     }
 
     private static int roundUp(int v, int unit) { return (v + unit - 1) / unit * unit; }
+
+    /**
+     * Matrix-vector products (one row or one column of C): a 6-row register tile would waste most of its
+     * FMAs, so these stream the matrix once, vectorized along its contiguous axis.
+     */
+    private static void gemv(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                             MemorySegment a, long aOff, int lda, MemorySegment b, long bOff, int ldb,
+                             float beta, MemorySegment c, long cOff, int ldc, Parallelism par) {
+        // as y = alpha * M v + beta * y: M is len x k, stored rows-contiguous (dot) or columns-contiguous (axpy)
+        int len;
+        float[] v = new float[k];
+        MemorySegment mat;
+        long mOff;
+        int ldm;
+        boolean rowsContiguous;
+        long cStride;
+        if (m == 1) {
+            len = n;
+            for (int p = 0; p < k; p++) v[p] = a.getAtIndex(F, aOff + (transA ? (long) p * lda : p));
+            mat = b; mOff = bOff; ldm = ldb;
+            rowsContiguous = transB; // op(B)^T rows are B's rows when transposed
+            cStride = 1;
+        } else {
+            len = m;
+            for (int p = 0; p < k; p++) v[p] = b.getAtIndex(F, bOff + (transB ? p : (long) p * ldb));
+            mat = a; mOff = aOff; ldm = lda;
+            rowsContiguous = !transA;
+            cStride = ldc;
+        }
+        int chunk = Math.max(4 * L, roundUp((len + 7) / 8, L));
+        int chunks = (len + chunk - 1) / chunk;
+        java.util.function.IntConsumer body = t -> {
+            int j0 = t * chunk, j1 = Math.min(len, j0 + chunk);
+            float[] acc = new float[j1 - j0];
+            if (rowsContiguous) {
+                for (int j = j0; j < j1; j++) acc[j - j0] = dot(mat, mOff + (long) j * ldm, v, k);
+            } else {
+                for (int p = 0; p < k; p++) axpy(v[p], mat, mOff + (long) p * ldm + j0, acc, j1 - j0);
+            }
+            for (int j = j0; j < j1; j++) {
+                long ci = cOff + j * cStride;
+                float r = alpha * acc[j - j0];
+                c.setAtIndex(F, ci, beta == 0f ? r : r + beta * c.getAtIndex(F, ci));
+            }
+        };
+        if (par != null && (long) len * k >= PARALLEL_MIN_FLOPS) par.forEach(chunks, body);
+        else for (int t = 0; t < chunks; t++) body.accept(t);
+    }
+
+    private static float dot(MemorySegment x, long off, float[] v, int k) {
+        FloatVector s = FloatVector.zero(SPECIES);
+        int p = 0;
+        for (; p <= k - L; p += L) {
+            s = FloatVector.fromMemorySegment(SPECIES, x, (off + p) * 4, ORDER).fma(FloatVector.fromArray(SPECIES, v, p), s);
+        }
+        float r = s.reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
+        for (; p < k; p++) r += x.getAtIndex(F, off + p) * v[p];
+        return r;
+    }
+
+    private static void axpy(float s, MemorySegment x, long off, float[] acc, int n) {
+        if (s == 0f) return;
+        FloatVector sv = FloatVector.broadcast(SPECIES, s);
+        int j = 0;
+        for (; j <= n - L; j += L) {
+            FloatVector.fromMemorySegment(SPECIES, x, (off + j) * 4, ORDER).fma(sv, FloatVector.fromArray(SPECIES, acc, j)).intoArray(acc, j);
+        }
+        for (; j < n; j++) acc[j] += s * x.getAtIndex(F, off + j);
+    }
 
     /** The sequential blocked product of one C block. */
     private static void block(boolean transA, boolean transB, int m, int n, int k, float alpha,

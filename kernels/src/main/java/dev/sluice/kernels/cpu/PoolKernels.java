@@ -95,7 +95,7 @@ final class PoolKernels {
             boolean withIndices = kind == Kind.MAX && ctx.outputCount() > 1;
             Tensor idx = withIndices ? ctx.output(1, DType.INT64, os) : null;
             boolean countPad = at.getInt("count_include_pad", 0) != 0;
-            double p = at.getInt("p", 2);
+            double p = at.getFloat("p", 2f); // a float before opset 2, an int after
             boolean colMajor = at.getInt("storage_order", 0) != 0;
             pool(x, y, idx, g, kind, countPad, p, colMajor, ctx);
         }
@@ -187,7 +187,7 @@ final class PoolKernels {
             Tensor y = ctx.output(0, x.dtype(), Shape.of(od));
             int planes = Math.toIntExact(od[0] * od[1]);
             int size = Math.toIntExact(x.shape().product(2, x.rank()));
-            double p = ctx.attributes().getInt("p", 2);
+            double p = ctx.attributes().getFloat("p", 2f);
             ctx.parallelism().forEach(planes, pl -> {
                 long base = (long) pl * size;
                 double acc = kind == Kind.MAX ? Double.NEGATIVE_INFINITY : 0;

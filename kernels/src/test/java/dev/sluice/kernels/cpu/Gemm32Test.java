@@ -34,7 +34,7 @@ class Gemm32Test {
     @Test
     void matchesDefinitionOnOddShapesAllTransposes() {
         Random rnd = new Random(7);
-        int[][] shapes = {{1, 1, 1}, {5, 7, 3}, {6, 32, 9}, {13, 35, 300}, {97, 130, 513}, {200, 17, 40}};
+        int[][] shapes = {{1, 1, 1}, {5, 7, 3}, {6, 32, 9}, {13, 35, 300}, {97, 130, 513}, {200, 17, 40}, {1, 300, 70}, {1, 5000, 30}, {77, 1, 300}, {3000, 1, 100}};
         for (int[] s : shapes) {
             int m = s[0], n = s[1], k = s[2];
             for (int t = 0; t < 4; t++) {
