@@ -17,6 +17,7 @@ import dev.sluice.kernels.TensorType;
 import dev.sluice.runtime.exec.ExecutionListener;
 import dev.sluice.runtime.exec.GraphExecutor;
 import dev.sluice.runtime.exec.OutputAllocator;
+import dev.sluice.runtime.memory.MemoryPlans;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -36,12 +37,31 @@ public final class Session implements AutoCloseable {
     private final Parallelism parallelism;
     private final Map<List<dev.sluice.kernels.Shape>, GraphExecutor> specialized = new ConcurrentHashMap<>();
     private volatile boolean closed;
+    private volatile Runner runner;
+
+    /** How {@link #run(Map)} runs a specialized graph: a device dispatcher instead of the reference executor. */
+    public interface Runner {
+        Map<String, Tensor> run(Session session, Map<String, Tensor> inputs);
+    }
+
+    /** Routes {@link #run(Map)} through {@code r} (null: the reference executor again); returns this session. */
+    public Session withRunner(Runner r) {
+        this.runner = r;
+        return this;
+    }
+
+    /** Profile-guided memory plans per input shapes; null when planning is off. */
+    private volatile MemoryPlans memoryPlans;
 
     private Session(Model model, OpRegistry registry, Parallelism parallelism) {
         this.model = model;
         this.registry = registry;
         this.parallelism = parallelism;
+        this.memoryPlans = PLAN_BY_DEFAULT ? new MemoryPlans() : null;
     }
+
+    /** Memory planning is on unless the system property {@code sluice.memory.plan} is {@code false}. */
+    private static final boolean PLAN_BY_DEFAULT = !"false".equalsIgnoreCase(System.getProperty("sluice.memory.plan"));
 
     /** Opens a model file with the CPU kernels on one thread per core (at most 8). */
     public static Session open(Path modelFile) {
@@ -54,7 +74,11 @@ public final class Session implements AutoCloseable {
 
     /** Opens an imported model; fails listing every unsupported operator before anything runs. */
     public static Session open(Model imported, int threads) {
-        OpRegistry registry = OpRegistry.cpu();
+        return open(imported, threads, OpRegistry.cpu());
+    }
+
+    /** Opens an imported model with the given kernels. */
+    public static Session open(Model imported, int threads, OpRegistry registry) {
         ModelCheck.requireSupported(imported, registry);
         Model typed = TypeInference.run(imported, registry, Map.of(), true);
         Graph fused = PatternFusion.run(typed.graph());
@@ -73,10 +97,27 @@ public final class Session implements AutoCloseable {
 
     public Parallelism parallelism() { return parallelism; }
 
-    /** Runs the model once; every model input must be given. */
+    /**
+     * Runs the model once; every model input must be given. With memory planning on (the default), the
+     * first run with a set of input shapes profiles tensor lifetimes and later runs with those shapes take
+     * every intermediate from one planned arena; outputs are always fresh tensors the caller owns.
+     */
     public Map<String, Tensor> run(Map<String, Tensor> inputs) {
-        return run(inputs, OutputAllocator.FRESH, ExecutionListener.NONE);
+        Runner r = runner;
+        if (r != null) return r.run(this, inputs);
+        GraphExecutor exec = executorFor(inputs);
+        MemoryPlans plans = memoryPlans;
+        return plans != null ? plans.run(exec, registry, inputs) : exec.run(inputs, OutputAllocator.FRESH, ExecutionListener.NONE);
     }
+
+    /** Turns profile-guided memory planning on or off for later runs; returns this session. */
+    public Session memoryPlanning(boolean on) {
+        memoryPlans = on ? (memoryPlans != null ? memoryPlans : new MemoryPlans()) : null;
+        return this;
+    }
+
+    /** The session's memory plans, or null when planning is off. */
+    public MemoryPlans memoryPlans() { return memoryPlans; }
 
     public Map<String, Tensor> run(Map<String, Tensor> inputs, OutputAllocator alloc, ExecutionListener listener) {
         return executorFor(inputs).run(inputs, alloc, listener);
@@ -141,6 +182,8 @@ public final class Session implements AutoCloseable {
     @Override public void close() {
         closed = true;
         specialized.clear();
+        MemoryPlans plans = memoryPlans;
+        if (plans != null) plans.clear();
     }
 
     /** Main graph of the model (for reports). */

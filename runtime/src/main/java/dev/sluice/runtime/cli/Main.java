@@ -17,6 +17,7 @@ public final class Main {
 
     Main() {
         for (Command c : List.of(new InfoCommand(), new RunCommand(), new TestDataCommand(), new DevicesCommand())) commands.put(c.name(), c);
+        commands.put("plan", new dev.sluice.runtime.memory.PlanCommand());
         for (Command c : ServiceLoader.load(Command.class)) commands.putIfAbsent(c.name(), c);
     }
 

@@ -5,6 +5,7 @@ import dev.sluice.kernels.DType;
 import dev.sluice.kernels.SluiceException;
 import dev.sluice.kernels.Tensor;
 import dev.sluice.runtime.Session;
+import dev.sluice.runtime.dispatch.DeviceOptions;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.foreign.ValueLayout;
@@ -18,7 +19,11 @@ import java.util.zip.CRC32;
 final class RunCommand implements Command {
     @Override public String name() { return "run"; }
     @Override public String summary() { return "run a model once on given or seeded random inputs"; }
-    @Override public Set<String> valueOptions() { return Set.of("input", "output-dir", "dim", "seed", "threads"); }
+    @Override public Set<String> valueOptions() {
+        Set<String> s = new java.util.HashSet<>(Set.of("input", "output-dir", "dim", "seed", "threads"));
+        s.addAll(DeviceOptions.NAMES); // devices and dispatcher (dev.sluice.runtime.dispatch)
+        return s;
+    }
     @Override public String help() {
         return """
             usage: sluice run MODEL.onnx [--input NAME=FILE.pb]... [--output-dir DIR] [--dim SYMBOL=SIZE]...
@@ -27,7 +32,9 @@ final class RunCommand implements Command {
             Runs the model once. Inputs are ONNX TensorProto files; an input without one gets seeded random
             values (floats in [-1,1), integers in [0,10)), and the run says so. Symbolic dimensions of such
             inputs take --dim sizes (default 1). Prints each output's name, dtype, shape and checksums
-            (sum of elements, CRC-32 of the bytes); with --output-dir, writes each output as NAME.pb.""";
+            (sum of elements, CRC-32 of the bytes); with --output-dir, writes each output as NAME.pb.
+
+            """ + DeviceOptions.HELP;
     }
 
     @Override public int run(Args args, PrintStream out) throws IOException {
@@ -35,7 +42,8 @@ final class RunCommand implements Command {
         Path file = Path.of(args.positionals().get(0));
         int threads = args.intOption("threads", Math.min(8, Runtime.getRuntime().availableProcessors()));
         long seed = args.intOption("seed", 42);
-        try (Session s = Session.open(file, threads)) {
+        DeviceOptions device = DeviceOptions.from(args::option, threads);
+        try (Session s = device == null ? Session.open(file, threads) : device.attach(Session.open(file, threads), out)) {
             Map<String, Tensor> inputs = InputSources.build(s.inputs(), args.all("input"), args.all("dim"), seed, out);
             long t0 = System.nanoTime();
             Map<String, Tensor> outputs = s.run(inputs);

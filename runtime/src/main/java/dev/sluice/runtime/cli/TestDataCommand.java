@@ -2,6 +2,7 @@ package dev.sluice.runtime.cli;
 
 import dev.sluice.kernels.SluiceException;
 import dev.sluice.runtime.Session;
+import dev.sluice.runtime.dispatch.DeviceOptions;
 import dev.sluice.runtime.testdata.TestDataRunner;
 import dev.sluice.runtime.testdata.Tolerance;
 import java.io.PrintStream;
@@ -13,7 +14,11 @@ import java.util.Set;
 final class TestDataCommand implements Command {
     @Override public String name() { return "test-data"; }
     @Override public String summary() { return "run ONNX test-data folders and compare outputs at 1e-4 + 1e-3*|expected|"; }
-    @Override public Set<String> valueOptions() { return Set.of("threads"); }
+    @Override public Set<String> valueOptions() {
+        Set<String> s = new java.util.HashSet<>(Set.of("threads"));
+        s.addAll(DeviceOptions.NAMES); // devices and dispatcher (dev.sluice.runtime.dispatch)
+        return s;
+    }
     @Override public String help() {
         return """
             usage: sluice test-data DIR... [--threads N]
@@ -21,13 +26,17 @@ final class TestDataCommand implements Command {
             Each DIR holds model.onnx and test_data_set_N/ folders with input_K.pb and output_K.pb (the layout
             of onnx_test_runner and of the ONNX conformance data). Runs every set and compares each output
             with |actual - expected| <= 1e-4 + 1e-3 x |expected|. Prints a line per set and, last,
-            'N passed, M failed'. Exit status 1 if any set failed.""";
+            'N passed, M failed'. Exit status 1 if any set failed.
+
+            """ + DeviceOptions.HELP;
     }
 
     @Override public int run(Args args, PrintStream out) {
         if (args.positionals().isEmpty()) throw new SluiceException("test-data needs at least one DIR (see 'sluice help test-data')");
         int threads = args.intOption("threads", Math.min(8, Runtime.getRuntime().availableProcessors()));
-        TestDataRunner runner = new TestDataRunner(Tolerance.DEFAULT, m -> Session.open(m, threads));
+        DeviceOptions device = DeviceOptions.from(args::option, threads);
+        TestDataRunner runner = new TestDataRunner(Tolerance.DEFAULT,
+            m -> device == null ? Session.open(m, threads) : device.attach(Session.open(m, threads), out));
         int passed = 0, failed = 0;
         for (String d : args.positionals()) {
             Path dir = Path.of(d);

@@ -1,0 +1,122 @@
+package dev.sluice.memgraph;
+
+import dev.sluice.graph.Graph;
+import dev.sluice.graph.Node;
+import dev.sluice.kernels.device.DeviceKind;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.EnumMap;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * A graph placed on devices, turned into tasks (kernels, transfers, offloads, reloads) whose edges make any
+ * order they allow safe: every read follows its write, and every write into a device region follows every
+ * use of the region's previous occupant, so no device ever holds more than its budget, whatever order a
+ * dispatcher picks.
+ *
+ * @param devices    device 0 is the host
+ * @param sources    host buffers filled before the run: graph inputs and initializers, by value name
+ * @param results    host buffers holding the graph outputs after the run
+ * @param plannedPeak per device, the most bytes live at once under the simulated order
+ */
+public record MemGraph(Graph graph, List<DeviceSpec> devices, List<Buffer> buffers, List<Task> tasks,
+                       List<Edge> edges, Map<String, Integer> sources, Map<String, Integer> results,
+                       List<Long> plannedPeak) {
+    public MemGraph {
+        devices = List.copyOf(devices);
+        buffers = List.copyOf(buffers);
+        tasks = List.copyOf(tasks);
+        edges = List.copyOf(edges);
+        sources = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(sources));
+        results = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(results));
+        plannedPeak = List.copyOf(plannedPeak);
+    }
+
+    /** Every node on {@code device} (device 0 of the result is the host, so a CPU device yields only kernels). */
+    public static MemGraph onDevice(Graph graph, DeviceSpec device) {
+        if (device.kind() == DeviceKind.CPU) return build(graph, List.of(device), new int[graph.nodes().size()]);
+        int[] placement = new int[graph.nodes().size()];
+        Arrays.fill(placement, 1);
+        return build(graph, List.of(DeviceSpec.host(), device), placement);
+    }
+
+    /** Each node on {@code devices[placement[node]]}; devices[0] must be the host. */
+    public static MemGraph build(Graph graph, List<DeviceSpec> devices, int[] placement) {
+        return new MemGraphBuilder(graph, devices, placement).build();
+    }
+
+    /**
+     * The arena a device needs to run the graph with nothing offloaded: 100% for budgets given as a
+     * percentage. Weights stay resident once loaded; activations die after their last reader.
+     */
+    public static long fullNeed(Graph graph, DeviceSpec device) {
+        MemGraph m = onDevice(graph, device.withBudget(Long.MAX_VALUE / 4));
+        return m.buffers.stream().filter(b -> !b.onHost()).mapToLong(b -> b.offset() + b.bytes()).max().orElse(0);
+    }
+
+    /** The smallest budget with which every node's inputs and outputs fit on the device at once. */
+    public static long minimumBudget(Graph graph, DeviceSpec device) {
+        return MemGraphBuilder.minimumBudget(graph);
+    }
+
+    /** Names a node's subgraphs read from the enclosing graph, in a fixed order (its kernel's {@code captured}). */
+    public static List<String> capturedNames(Node n, Graph g) {
+        Set<String> r = new LinkedHashSet<>();
+        for (Graph sg : n.subgraphs()) r.addAll(sg.capturedNames());
+        return new ArrayList<>(r);
+    }
+
+    /** Tasks that read each buffer (data edges out of it), counted: when they are all done the buffer is dead. */
+    public int[] readerCounts() {
+        int[] c = new int[buffers.size()];
+        for (Task t : tasks) {
+            switch (t) {
+                case Task.Kernel k -> {
+                    Set<Integer> seen = new java.util.HashSet<>();
+                    for (int b : k.inputs()) if (b >= 0 && seen.add(b)) c[b]++;
+                    for (int b : k.captured()) if (b >= 0 && seen.add(b)) c[b]++;
+                }
+                case Task.Transfer x -> c[x.src()]++;
+                case Task.Offload x -> c[x.src()]++;
+                case Task.Reload x -> c[x.src()]++;
+            }
+        }
+        return c;
+    }
+
+    /** Counts and bytes by task kind, for reports. */
+    public String summary() {
+        Map<String, long[]> by = new LinkedHashMap<>();
+        for (String k : List.of("kernel", "transfer", "offload", "reload")) by.put(k, new long[2]);
+        for (Task t : tasks) {
+            String k = switch (t) {
+                case Task.Kernel x -> "kernel";
+                case Task.Transfer x -> "transfer";
+                case Task.Offload x -> "offload";
+                case Task.Reload x -> "reload";
+            };
+            by.get(k)[0]++;
+            by.get(k)[1] += t.bytes();
+        }
+        long mem = edges.stream().filter(e -> e.kind() == Edge.Kind.MEMORY).count();
+        StringBuilder b = new StringBuilder();
+        for (var e : by.entrySet()) {
+            b.append(e.getValue()[0]).append(' ').append(e.getKey()).append(e.getValue()[0] == 1 ? "" : "s");
+            if (!e.getKey().equals("kernel")) b.append(" (").append(e.getValue()[1]).append(" B)");
+            b.append(", ");
+        }
+        b.append(edges.size() - mem).append(" data edges, ").append(mem).append(" memory edges");
+        return b.toString();
+    }
+
+    /** Task counts by lane kind. */
+    public Map<dev.sluice.kernels.device.LaneKind, Integer> tasksByLane() {
+        Map<dev.sluice.kernels.device.LaneKind, Integer> m = new EnumMap<>(dev.sluice.kernels.device.LaneKind.class);
+        for (Task t : tasks) m.merge(t.lane(), 1, Integer::sum);
+        return m;
+    }
+}

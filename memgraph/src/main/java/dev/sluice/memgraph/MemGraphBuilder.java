@@ -1,0 +1,442 @@
+package dev.sluice.memgraph;
+
+import dev.sluice.graph.Graph;
+import dev.sluice.graph.Node;
+import dev.sluice.graph.Value;
+import dev.sluice.kernels.Tensor;
+import dev.sluice.kernels.TensorType;
+import dev.sluice.kernels.device.LaneKind;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+
+/**
+ * Builds a {@link MemGraph} by simulating the graph's node order once. The simulation decides residency
+ * (what is on which device when), picks victims when a device is full, and records for every region of a
+ * device arena who used it, so that each new occupant can be made to wait for all uses of the previous one.
+ * The order of the simulation only fixes those choices; the edges it emits allow any other order.
+ */
+final class MemGraphBuilder {
+    /** How many nodes ahead weights and offloaded values are fetched into free memory (never by evicting). */
+    private static final int PREFETCH_NODES = 4;
+    private static final int NEVER = Integer.MAX_VALUE;
+
+    private final Graph g;
+    private final List<DeviceSpec> devices;
+    private final int[] placement;
+    private final List<Node> nodes;
+    private final Map<String, int[]> uses = new HashMap<>();
+    private final Set<String> graphOutputs = new HashSet<>();
+
+    private final List<Buf> bufs = new ArrayList<>();
+    private final List<Task> tasks = new ArrayList<>();
+    private final List<Edge> edges = new ArrayList<>();
+    private final Set<Long> edgeKeys = new HashSet<>();
+    private final Map<String, Integer> hostCopy = new HashMap<>();
+    private final Map<String, Integer> sources = new LinkedHashMap<>();
+    private final Map<String, Integer> results = new LinkedHashMap<>();
+    private final Dev[] dev;
+    private int now;
+
+    /** A buffer under construction: its writer, readers, and the tasks its writer must wait for. */
+    private static final class Buf {
+        final int id; final String value; final int device; final long offset, bytes;
+        int writer = -1;
+        final List<Integer> readers = new ArrayList<>();
+        final Set<Integer> waits = new LinkedHashSet<>();
+        Buf(int id, String value, int device, long offset, long bytes) {
+            this.id = id; this.value = value; this.device = device; this.offset = offset; this.bytes = bytes;
+        }
+    }
+
+    /** A freed region and every task that touched its last occupant. */
+    private record Tenancy(long start, long end, int[] tasks) {}
+
+    /** Simulation state of one device with its own memory. */
+    private static final class Dev {
+        final DeviceSpec spec;
+        final long capacity;
+        final TreeMap<Long, Long> holes = new TreeMap<>();
+        final Map<String, Buf> resident = new LinkedHashMap<>();
+        final List<Tenancy> freed = new ArrayList<>();
+        final Set<String> everResident = new HashSet<>();
+        long used, peak;
+        Dev(DeviceSpec spec) {
+            this.spec = spec;
+            this.capacity = spec.budgetBytes() / Tensor.ALIGNMENT * Tensor.ALIGNMENT;
+            holes.put(0L, capacity);
+        }
+
+        long firstFit(long bytes) {
+            for (var h : holes.entrySet()) if (h.getValue() >= bytes) return h.getKey();
+            return -1;
+        }
+
+        void take(long off, long bytes) {
+            long size = holes.remove(off);
+            if (size > bytes) holes.put(off + bytes, size - bytes);
+            used += bytes;
+            peak = Math.max(peak, used);
+        }
+
+        void give(long off, long bytes) {
+            long start = off, size = bytes;
+            var before = holes.floorEntry(off);
+            if (before != null && before.getKey() + before.getValue() == off) {
+                start = before.getKey(); size += before.getValue(); holes.remove(before.getKey());
+            }
+            Long after = holes.get(off + bytes);
+            if (after != null) { size += after; holes.remove(off + bytes); }
+            holes.put(start, size);
+            used -= bytes;
+        }
+    }
+
+    MemGraphBuilder(Graph g, List<DeviceSpec> devices, int[] placement) {
+        if (devices.isEmpty() || !devices.get(0).kind().sharesHostMemory()) {
+            throw new IllegalArgumentException("device 0 of a memory graph must be the host CPU");
+        }
+        if (placement.length != g.nodes().size()) {
+            throw new IllegalArgumentException("placement has " + placement.length + " entries for " + g.nodes().size() + " nodes");
+        }
+        this.g = g;
+        this.devices = List.copyOf(devices);
+        this.placement = placement.clone();
+        this.nodes = g.nodes();
+        this.dev = new Dev[devices.size()];
+        for (int d = 0; d < devices.size(); d++) {
+            if (placement.length > 0 && (Arrays.stream(placement).anyMatch(p -> p < 0 || p >= devices.size()))) {
+                throw new IllegalArgumentException("placement names a device that is not in the list");
+            }
+            if (!devices.get(d).kind().sharesHostMemory()) dev[d] = new Dev(devices.get(d));
+        }
+        Map<String, List<Integer>> u = new HashMap<>();
+        for (int i = 0; i < nodes.size(); i++) {
+            for (String v : needed(i)) u.computeIfAbsent(v, k -> new ArrayList<>()).add(i);
+        }
+        u.forEach((k, v) -> uses.put(k, v.stream().mapToInt(Integer::intValue).toArray()));
+        for (Value v : g.outputs()) graphOutputs.add(v.name());
+    }
+
+    static long minimumBudget(Graph g) {
+        long m = 0;
+        for (Node n : g.nodes()) m = Math.max(m, nodeNeed(g, n));
+        return m;
+    }
+
+    private static long nodeNeed(Graph g, Node n) {
+        long s = 0;
+        Set<String> in = new LinkedHashSet<>();
+        for (String v : n.inputs()) if (!v.isEmpty()) in.add(v);
+        for (Graph sg : n.subgraphs()) in.addAll(sg.capturedNames());
+        for (String v : in) s += blockBytes(g, v);
+        for (String o : n.outputs()) if (!o.isEmpty()) s += blockBytes(g, o);
+        return s;
+    }
+
+    private static long blockBytes(Graph g, String v) {
+        Tensor c = g.initializers().get(v);
+        if (c != null) return Tensor.blockBytes(c.byteSize());
+        TensorType t = g.typeOf(v);
+        if (!t.isStatic()) {
+            throw new MemGraphException("value '" + v + "' has type " + t + ", not a static shape: a device with its own memory"
+                + " needs every size before running (run through a session, which specializes shapes to the inputs)", -1);
+        }
+        return Tensor.blockBytes(Tensor.byteSize(t.dtype(), t.shape().toShape()));
+    }
+
+    /** Values node i reads: its inputs and what its subgraphs capture, each once. */
+    private List<String> needed(int i) {
+        Node n = nodes.get(i);
+        Set<String> r = new LinkedHashSet<>();
+        for (String v : n.inputs()) if (!v.isEmpty()) r.add(v);
+        r.addAll(MemGraph.capturedNames(n, g));
+        return new ArrayList<>(r);
+    }
+
+    private int nextUse(String v, int after) {
+        int[] u = uses.get(v);
+        if (u == null) return NEVER;
+        int k = Arrays.binarySearch(u, after + 1);
+        if (k < 0) k = -k - 1;
+        return k < u.length ? u[k] : NEVER;
+    }
+
+    MemGraph build() {
+        for (Value v : g.inputs()) sources.put(v.name(), hostBuf(v.name(), -1));
+        for (String w : g.initializers().keySet()) if (!sources.containsKey(w)) sources.put(w, hostBuf(w, -1));
+        sources.forEach(hostCopy::put);
+        for (int d = 0; d < dev.length; d++) {
+            if (dev[d] == null) continue;
+            for (int i = 0; i < nodes.size(); i++) {
+                if (placement[i] != d) continue;
+                long need = nodeNeed(g, nodes.get(i));
+                if (need > dev[d].capacity) {
+                    long min = 0;
+                    for (int j = 0; j < nodes.size(); j++) if (placement[j] == d) min = Math.max(min, nodeNeed(g, nodes.get(j)));
+                    throw new MemGraphException("a budget of " + devices.get(d).budgetBytes() + " bytes on '" + devices.get(d).name()
+                        + "' is too small: node " + nodes.get(i).label() + " needs " + need + " bytes at once (its inputs and outputs);"
+                        + " this graph needs at least " + min + " bytes", min);
+                }
+            }
+        }
+        for (int i = 0; i < nodes.size(); i++) {
+            now = i;
+            if (dev[placement[i]] == null) hostNode(i); else deviceNode(i);
+            prefetch(i);
+        }
+        for (Value v : g.outputs()) {
+            Integer h = hostCopy.get(v.name());
+            if (h == null) throw new MemGraphException("graph output '" + v.name() + "' is never produced", -1);
+            results.put(v.name(), h);
+        }
+        List<Buffer> buffers = bufs.stream().map(b -> new Buffer(b.id, b.value, b.device, b.offset, b.bytes)).toList();
+        List<Long> peaks = new ArrayList<>();
+        for (Dev d : dev) peaks.add(d == null ? 0L : d.peak);
+        return new MemGraph(g, devices, buffers, tasks, edges, sources, results, peaks);
+    }
+
+    // ---- nodes ----
+
+    private void hostNode(int i) {
+        Node n = nodes.get(i);
+        for (String v : needed(i)) if (!hostCopy.containsKey(v)) copyToHost(v, LaneKind.D2H, false);
+        int id = tasks.size();
+        List<Integer> ins = new ArrayList<>(), outs = new ArrayList<>(), cap = new ArrayList<>();
+        for (String v : n.inputs()) ins.add(v.isEmpty() ? -1 : hostCopy.get(v));
+        for (String v : MemGraph.capturedNames(n, g)) cap.add(hostCopy.getOrDefault(v, -1));
+        for (String o : n.outputs()) {
+            if (o.isEmpty()) { outs.add(-1); continue; }
+            int b = hostBuf(o, 0);
+            bufs.get(b).writer = id;
+            hostCopy.put(o, b);
+            outs.add(b);
+        }
+        tasks.add(new Task.Kernel(id, 0, i, "kernel " + n.label(), ins, cap, outs));
+        for (String v : needed(i)) read(hostCopy.get(v), id);
+        releaseDead(i, n);
+    }
+
+    private void deviceNode(int i) {
+        Node n = nodes.get(i);
+        int d = placement[i];
+        Dev D = dev[d];
+        List<String> need = needed(i);
+        Map<String, Buf> outBufs = placeNode(i, d, need, false);
+        if (outBufs == null) {
+            // Fragmentation: the free bytes suffice but not in one piece. Empty the device and place again;
+            // the node's need was checked against the budget, so an empty arena always fits it.
+            for (String v : new ArrayList<>(D.resident.keySet())) evict(d, v);
+            outBufs = placeNode(i, d, need, true);
+            if (outBufs == null) throw new IllegalStateException("node " + n.label() + " does not fit an empty arena");
+        }
+        int id = tasks.size();
+        List<Integer> ins = new ArrayList<>(), outs = new ArrayList<>(), cap = new ArrayList<>();
+        for (String v : n.inputs()) ins.add(v.isEmpty() ? -1 : D.resident.get(v).id);
+        for (String v : MemGraph.capturedNames(n, g)) cap.add(D.resident.containsKey(v) ? D.resident.get(v).id : -1);
+        for (String o : n.outputs()) {
+            if (o.isEmpty()) { outs.add(-1); continue; }
+            Buf b = outBufs.get(o);
+            outs.add(b.id);
+        }
+        tasks.add(new Task.Kernel(id, d, i, "kernel " + n.label(), ins, cap, outs));
+        for (String v : need) read(D.resident.get(v).id, id);
+        for (Buf b : outBufs.values()) written(b, id);
+        for (String o : n.outputs()) {
+            if (o.isEmpty()) continue;
+            D.resident.put(o, outBufs.get(o));
+            D.everResident.add(o);
+            if (graphOutputs.contains(o)) copyToHost(o, LaneKind.D2H, false);
+        }
+        releaseDead(i, n);
+    }
+
+    /**
+     * Makes node i's inputs resident on device d and places its outputs; null if the arena is too fragmented.
+     * Inputs already resident are pinned first so that eviction never removes what this node reads.
+     */
+    private Map<String, Buf> placeNode(int i, int d, List<String> need, boolean mustFit) {
+        Dev D = dev[d];
+        Set<String> pinned = new HashSet<>();
+        for (String v : need) if (D.resident.containsKey(v)) pinned.add(v);
+        for (String v : need) {
+            if (D.resident.containsKey(v)) continue;
+            if (!load(d, v, pinned, true)) return null;
+            pinned.add(v);
+        }
+        Map<String, Buf> outs = new LinkedHashMap<>();
+        Node n = nodes.get(i);
+        for (String o : n.outputs()) {
+            if (o.isEmpty() || outs.containsKey(o)) continue;
+            Buf b = allocate(d, o, blockBytes(g, o), pinned, true);
+            if (b == null) {
+                for (Buf x : outs.values()) abandon(d, x);
+                return null;
+            }
+            outs.put(o, b);
+        }
+        return outs;
+    }
+
+    /** Copies v onto device d (a transfer the first time, a reload after an eviction); false if it cannot fit. */
+    private boolean load(int d, String v, Set<String> pinned, boolean mayEvict) {
+        if (!hostCopy.containsKey(v)) copyToHost(v, LaneKind.D2H, false);
+        Integer src = hostCopy.get(v);
+        Buf b = allocate(d, v, blockBytes(g, v), pinned, mayEvict);
+        if (b == null) return false;
+        int id = tasks.size();
+        Dev D = dev[d];
+        String name = D.spec.name();
+        tasks.add(D.everResident.contains(v)
+            ? new Task.Reload(id, d, src, b.id, b.bytes, "reload " + v + " to " + name)
+            : new Task.Transfer(id, d, LaneKind.H2D, src, b.id, b.bytes, "h2d " + v + " to " + name));
+        read(src, id);
+        written(b, id);
+        D.resident.put(v, b);
+        D.everResident.add(v);
+        return true;
+    }
+
+    /** Gives v a valid host copy, copied from the device that holds it. */
+    private void copyToHost(String v, LaneKind lane, boolean offload) {
+        int d = -1;
+        for (int k = 0; k < dev.length; k++) if (dev[k] != null && dev[k].resident.containsKey(v)) { d = k; break; }
+        if (d < 0) throw new MemGraphException("value '" + v + "' is read before any node produces it", -1);
+        Buf src = dev[d].resident.get(v);
+        int h = hostBuf(v, 0);
+        int id = tasks.size();
+        tasks.add(offload
+            ? new Task.Offload(id, d, src.id, h, src.bytes, "offload " + v + " from " + dev[d].spec.name())
+            : new Task.Transfer(id, d, lane, src.id, h, src.bytes, "d2h " + v + " from " + dev[d].spec.name()));
+        read(src.id, id);
+        bufs.get(h).writer = id;
+        hostCopy.put(v, h);
+    }
+
+    /**
+     * A region for v on device d. When the device is full, evicts the resident value with the largest
+     * (distance to next use) x (size): the one whose absence costs the least soon and frees the most.
+     */
+    private Buf allocate(int d, String v, long bytes, Set<String> pinned, boolean mayEvict) {
+        Dev D = dev[d];
+        while (true) {
+            long off = D.firstFit(bytes);
+            if (off >= 0) {
+                D.take(off, bytes);
+                Buf b = new Buf(bufs.size(), v, d, off, bytes);
+                bufs.add(b);
+                collectWaits(D, b);
+                return b;
+            }
+            if (!mayEvict) return null;
+            String victim = null;
+            double best = -1;
+            for (Buf r : D.resident.values()) {
+                if (pinned.contains(r.value)) continue;
+                int next = nextUse(r.value, now);
+                double score = (next == NEVER ? 1e12 : next - now) * (double) r.bytes;
+                if (score > best) { best = score; victim = r.value; }
+            }
+            if (victim == null) return null;
+            evict(d, victim);
+        }
+    }
+
+    /** Removes v from device d, offloading it first if the device holds its only copy. */
+    private void evict(int d, String v) {
+        Dev D = dev[d];
+        if (!hostCopy.containsKey(v) && nextUse(v, now - 1) != NEVER) copyToHost(v, LaneKind.D2H, true);
+        Buf b = D.resident.remove(v);
+        free(D, b);
+    }
+
+    private void free(Dev D, Buf b) {
+        D.give(b.offset, b.bytes);
+        Set<Integer> t = new LinkedHashSet<>(b.readers);
+        if (b.writer >= 0) t.add(b.writer); else t.addAll(b.waits);
+        D.freed.add(new Tenancy(b.offset, b.offset + b.bytes, t.stream().mapToInt(Integer::intValue).toArray()));
+    }
+
+    /** Releases a region placed for an output that will not be written after all. */
+    private void abandon(int d, Buf b) { free(dev[d], b); }
+
+    /** The new occupant's writer waits for every task that touched an overlapping freed region. */
+    private void collectWaits(Dev D, Buf b) {
+        long s = b.offset, e = b.offset + b.bytes;
+        List<Tenancy> keep = new ArrayList<>();
+        for (Iterator<Tenancy> it = D.freed.iterator(); it.hasNext(); ) {
+            Tenancy t = it.next();
+            if (t.end() <= s || t.start() >= e) continue;
+            for (int x : t.tasks()) b.waits.add(x);
+            it.remove();
+            if (t.start() < s) keep.add(new Tenancy(t.start(), s, t.tasks()));
+            if (t.end() > e) keep.add(new Tenancy(e, t.end(), t.tasks()));
+        }
+        D.freed.addAll(keep);
+    }
+
+    private void written(Buf b, int task) {
+        b.writer = task;
+        for (int w : b.waits) edge(w, task, Edge.Kind.MEMORY);
+    }
+
+    private void read(int buffer, int task) {
+        Buf b = bufs.get(buffer);
+        if (b.writer >= 0) edge(b.writer, task, Edge.Kind.DATA);
+        b.readers.add(task);
+    }
+
+    /** Frees device copies of values node i was the last to read, and outputs nobody reads. */
+    private void releaseDead(int i, Node n) {
+        List<String> touched = new ArrayList<>(needed(i));
+        for (String o : n.outputs()) if (!o.isEmpty()) touched.add(o);
+        for (String v : touched) {
+            if (nextUse(v, i) != NEVER) continue;
+            for (Dev D : dev) {
+                if (D == null || !D.resident.containsKey(v)) continue;
+                free(D, D.resident.remove(v));
+            }
+        }
+    }
+
+    /**
+     * Loads what the next few nodes read into memory that is free now, so that the copies are emitted (and
+     * their memory edges point) early and the dispatcher can overlap them with the kernels in between.
+     */
+    private void prefetch(int i) {
+        for (int j = i + 1; j < Math.min(nodes.size(), i + 1 + PREFETCH_NODES); j++) {
+            int d = placement[j];
+            if (dev[d] == null) continue;
+            long nextNeed = placement[i + 1] == d ? nodeNeed(g, nodes.get(i + 1)) : 0;
+            for (String v : needed(j)) {
+                Dev D = dev[d];
+                if (D.resident.containsKey(v)) continue;
+                long bytes = blockBytes(g, v);
+                // Keep room for the next node's own outputs so that a prefetch never forces an eviction there.
+                if (D.used + bytes + nextNeed > D.capacity) return;
+                if (!hostCopy.containsKey(v)) continue;
+                if (!load(d, v, Set.of(), false)) return;
+            }
+        }
+    }
+
+    private int hostBuf(String v, int unused) {
+        Buf b = new Buf(bufs.size(), v, 0, -1, 0);
+        bufs.add(b);
+        return b.id;
+    }
+
+    private void edge(int from, int to, Edge.Kind kind) {
+        if (from == to) return;
+        if (from > to) throw new IllegalStateException("edge " + from + " -> " + to + " goes backwards");
+        if (edgeKeys.add(((long) from << 32) | to)) edges.add(new Edge(from, to, kind));
+    }
+}

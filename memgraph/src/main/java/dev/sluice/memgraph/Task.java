@@ -1,0 +1,49 @@
+package dev.sluice.memgraph;
+
+import dev.sluice.kernels.device.LaneKind;
+import java.util.List;
+
+/** A unit of a memory graph, run on one lane kind of one device. Tasks are numbered in a topological order. */
+public sealed interface Task permits Task.Kernel, Task.Transfer, Task.Offload, Task.Reload {
+    int id();
+
+    /** Index into {@link MemGraph#devices()} of the device whose lane runs it. */
+    int device();
+
+    LaneKind lane();
+
+    /** For traces and errors, e.g. {@code kernel 'mm1' (MatMul)} or {@code reload w3}. */
+    String label();
+
+    /** Bytes copied (0 for a kernel). */
+    default long bytes() { return 0; }
+
+    /**
+     * Runs graph node {@code node}. {@code inputs} and {@code outputs} are buffer ids aligned with the node's
+     * inputs and outputs (-1 where the name is empty); {@code captured} with the names its subgraphs read
+     * from this scope ({@link MemGraph#capturedNames}).
+     */
+    record Kernel(int id, int device, int node, String label, List<Integer> inputs, List<Integer> captured,
+                  List<Integer> outputs) implements Task {
+        public Kernel {
+            inputs = List.copyOf(inputs);
+            captured = List.copyOf(captured);
+            outputs = List.copyOf(outputs);
+        }
+
+        @Override public LaneKind lane() { return LaneKind.COMPUTE; }
+    }
+
+    /** A first copy: a weight or graph input onto a device (H2D), or a result or cross-device value to the host (D2H). */
+    record Transfer(int id, int device, LaneKind lane, int src, int dst, long bytes, String label) implements Task {}
+
+    /** Copies a value that exists only on the device out to host memory so its region can be reused. */
+    record Offload(int id, int device, int src, int dst, long bytes, String label) implements Task {
+        @Override public LaneKind lane() { return LaneKind.D2H; }
+    }
+
+    /** Copies an offloaded (or evicted) value back onto the device before a kernel needs it. */
+    record Reload(int id, int device, int src, int dst, long bytes, String label) implements Task {
+        @Override public LaneKind lane() { return LaneKind.H2D; }
+    }
+}

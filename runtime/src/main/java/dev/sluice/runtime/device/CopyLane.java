@@ -1,0 +1,42 @@
+package dev.sluice.runtime.device;
+
+import dev.sluice.kernels.SluiceException;
+import dev.sluice.kernels.Tensor;
+import dev.sluice.kernels.device.LaneKind;
+import java.lang.foreign.MemorySegment;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * A lane that copies between host memory and a device (one direction). With a bandwidth it takes at least
+ * bytes / bandwidth seconds per copy, as a PCIe link would; 0 means as fast as memcpy.
+ */
+public record CopyLane(String name, LaneKind kind, long bytesPerSecond) implements Lane {
+    public CopyLane {
+        if (!kind.isCopy()) throw new IllegalArgumentException("a copy lane is H2D or D2H, not " + kind);
+        if (bytesPerSecond < 0) throw new IllegalArgumentException("bandwidth must be >= 0");
+    }
+
+    /** Copies src's bytes into dst, then waits out the rest of the time the link would have needed. */
+    public void copy(Tensor src, Tensor dst) {
+        if (src.byteSize() != dst.byteSize()) {
+            throw new SluiceException(name + ": cannot copy " + src + " into " + dst);
+        }
+        long t0 = System.nanoTime();
+        MemorySegment.copy(src.data(), 0, dst.data(), 0, src.byteSize());
+        throttle(t0, src.byteSize());
+    }
+
+    /** Nanoseconds a copy of this many bytes takes at this lane's bandwidth (0 when unlimited). */
+    public long nanosFor(long bytes) {
+        return bytesPerSecond == 0 ? 0 : (long) (bytes * 1e9 / bytesPerSecond);
+    }
+
+    private void throttle(long t0, long bytes) {
+        long until = t0 + nanosFor(bytes);
+        // Park for the bulk of the wait (frees the core for compute lanes), spin the last stretch for accuracy.
+        for (long left; (left = until - System.nanoTime()) > 0; ) {
+            if (left > 200_000) LockSupport.parkNanos(left - 100_000);
+            else Thread.onSpinWait();
+        }
+    }
+}

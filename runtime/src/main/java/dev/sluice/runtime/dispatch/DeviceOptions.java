@@ -1,0 +1,148 @@
+package dev.sluice.runtime.dispatch;
+
+import dev.sluice.graph.Model;
+import dev.sluice.kernels.SluiceException;
+import dev.sluice.kernels.Tensor;
+import dev.sluice.memgraph.DeviceSpec;
+import dev.sluice.memgraph.MemGraph;
+import dev.sluice.runtime.Session;
+import dev.sluice.runtime.device.CpuDevice;
+import dev.sluice.runtime.device.Device;
+import dev.sluice.runtime.device.ThrottledDevice;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Function;
+
+/**
+ * The command-line face of devices and the dispatcher: {@code --device cpu|throttled}, {@code --budget
+ * PERCENT%|BYTES}, {@code --bandwidth BYTES_PER_S}, {@code --order dynamic|fixed}, {@code --trace FILE.json}.
+ * Commands add {@link #NAMES} to their options and hand a session to {@link #attach}; with none of these
+ * options given the session keeps the reference executor.
+ */
+public record DeviceOptions(String device, String budget, long bandwidth, Dispatcher.Order order, Path trace, int threads) {
+    public static final Set<String> NAMES = Set.of("device", "budget", "bandwidth", "order", "trace");
+
+    public static final String HELP = """
+          --device cpu|throttled   run through the dispatcher on the CPU (one lane per thread) or on a throttled
+                                   device: a CPU with a capped arena and bandwidth-limited copy lanes
+          --budget P%|BYTES        throttled device memory; P% of what the run needs with nothing offloaded
+          --bandwidth BYTES_PER_S  throttled copy lanes' speed (k, M, G suffixes; default unlimited)
+          --order dynamic|fixed    any ready task on the first idle lane, or one fixed topological order
+          --trace FILE.json        write a Chrome/Perfetto trace: a track per lane, a slice per task""";
+
+    /** Reads the options (null when none is given). */
+    public static DeviceOptions from(Function<String, String> option, int threads) {
+        if (NAMES.stream().allMatch(n -> option.apply(n) == null)) return null;
+        String device = option.apply("device") == null ? (option.apply("budget") != null || option.apply("bandwidth") != null ? "throttled" : "cpu")
+            : option.apply("device").toLowerCase(Locale.ROOT);
+        if (!device.equals("cpu") && !device.equals("throttled")) {
+            throw new SluiceException("--device must be cpu or throttled, got '" + device + "' (accelerators come with TornadoVM)");
+        }
+        if (device.equals("cpu") && (option.apply("budget") != null || option.apply("bandwidth") != null)) {
+            throw new SluiceException("--budget and --bandwidth apply to --device throttled; the CPU reads host memory in place");
+        }
+        String ord = option.apply("order") == null ? "dynamic" : option.apply("order").toLowerCase(Locale.ROOT);
+        Dispatcher.Order order = switch (ord) {
+            case "dynamic" -> Dispatcher.Order.DYNAMIC;
+            case "fixed" -> Dispatcher.Order.FIXED;
+            default -> throw new SluiceException("--order must be dynamic or fixed, got '" + ord + "'");
+        };
+        long bw = option.apply("bandwidth") == null ? 0 : parseBytes("--bandwidth", option.apply("bandwidth"));
+        Path trace = option.apply("trace") == null ? null : Path.of(option.apply("trace"));
+        return new DeviceOptions(device, option.apply("budget"), bw, order, trace, threads);
+    }
+
+    /** Makes the session run through the dispatcher with these options, printing a report after each run. */
+    public Session attach(Session s, PrintStream out) {
+        return s.withRunner((session, inputs) -> run(session, inputs, out));
+    }
+
+    Map<String, Tensor> run(Session session, Map<String, Tensor> inputs, PrintStream out) {
+        Model m = session.executorFor(inputs).model();
+        List<Device> devices;
+        MemGraph plan;
+        long full = 0;
+        if (device.equals("cpu")) {
+            devices = List.of(CpuDevice.withWorkers(threads));
+            plan = MemGraph.onDevice(m.graph(), DeviceSpec.host());
+        } else {
+            DeviceSpec spec = new DeviceSpec("throttled", dev.sluice.kernels.device.DeviceKind.THROTTLED, 1);
+            full = MemGraph.fullNeed(m.graph(), spec);
+            long bytes = budgetBytes(full);
+            ThrottledDevice t = ThrottledDevice.of(bytes, bandwidth, session.parallelism());
+            devices = List.of(CpuDevice.withWorkers(1), t);
+            plan = MemGraph.onDevice(m.graph(), spec.withBudget(bytes));
+        }
+        MemGraphExecutor ex = new MemGraphExecutor(m, session.registry(), plan, devices, order);
+        MemGraphExecutor.Result r = ex.run(inputs);
+        report(out, devices.getLast(), plan, full, r);
+        if (trace != null) {
+            try {
+                r.trace().writeChromeJson(trace);
+                out.println("trace written to " + trace + " (open in ui.perfetto.dev or chrome://tracing)");
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+        return r.outputs();
+    }
+
+    long budgetBytes(long full) {
+        if (budget == null) return Math.max(full, Tensor.ALIGNMENT);
+        if (budget.endsWith("%")) {
+            double p;
+            try {
+                p = Double.parseDouble(budget.substring(0, budget.length() - 1));
+            } catch (NumberFormatException e) {
+                throw new SluiceException("--budget must be PERCENT% or BYTES, got '" + budget + "'");
+            }
+            if (p <= 0) throw new SluiceException("--budget must be positive, got '" + budget + "'");
+            return Math.max(Tensor.ALIGNMENT, (long) (full * p / 100));
+        }
+        return parseBytes("--budget", budget);
+    }
+
+    static long parseBytes(String what, String s) {
+        String t = s.trim();
+        long mul = 1;
+        char last = Character.toUpperCase(t.isEmpty() ? ' ' : t.charAt(t.length() - 1));
+        if (last == 'K' || last == 'M' || last == 'G') {
+            mul = last == 'K' ? 1_000 : last == 'M' ? 1_000_000 : 1_000_000_000;
+            t = t.substring(0, t.length() - 1);
+        }
+        try {
+            double v = Double.parseDouble(t) * mul;
+            if (v <= 0) throw new NumberFormatException();
+            return (long) v;
+        } catch (NumberFormatException e) {
+            throw new SluiceException(what + " must be a positive number of bytes (k, M, G suffixes allowed), got '" + s + "'");
+        }
+    }
+
+    private void report(PrintStream out, Device d, MemGraph plan, long full, MemGraphExecutor.Result r) {
+        Trace tr = r.trace();
+        out.println("device: " + d.describe() + ", order " + order.name().toLowerCase(Locale.ROOT));
+        if (d instanceof ThrottledDevice t) {
+            out.printf("plan (throttled): budget %d B = %.1f%% of the %d B needed with no offload; planned peak %d B; %s%n",
+                t.budgetBytes(), 100.0 * t.budgetBytes() / Math.max(1, full), full, plan.plannedPeak().getLast(), plan.summary());
+            out.printf("measured peak on the throttled arena: %d B of %d B%n", r.peakBytes().getLast(), t.budgetBytes());
+        } else {
+            out.println("plan: " + plan.summary());
+        }
+        double wall = tr.wallNanos() / 1e6;
+        for (int i = 0; i < tr.tracks().size(); i++) {
+            long busy = tr.busyNanos(i);
+            out.printf("lane %-20s busy %9.3f ms (%5.1f%% of %.3f ms)%n", tr.tracks().get(i).name(), busy / 1e6,
+                wall == 0 ? 0 : 100 * busy / 1e6 / wall, wall);
+        }
+        long copy = tr.busyUnionNanos(true);
+        out.printf("copy/compute overlap: %.3f ms (%.1f%% of copy time); bytes moved: %d%n", tr.overlapNanos() / 1e6,
+            copy == 0 ? 0 : 100.0 * tr.overlapNanos() / copy, tr.bytesMoved());
+    }
+}

@@ -1,0 +1,247 @@
+package dev.sluice.runtime.dispatch;
+
+import dev.sluice.graph.Graph;
+import dev.sluice.graph.Model;
+import dev.sluice.graph.Node;
+import dev.sluice.kernels.Attributes;
+import dev.sluice.kernels.DType;
+import dev.sluice.kernels.ExecContext;
+import dev.sluice.kernels.KernelException;
+import dev.sluice.kernels.OpKernel;
+import dev.sluice.kernels.OpRegistry;
+import dev.sluice.kernels.Parallelism;
+import dev.sluice.kernels.Shape;
+import dev.sluice.kernels.SluiceException;
+import dev.sluice.kernels.Subgraph;
+import dev.sluice.kernels.Tensor;
+import dev.sluice.kernels.device.LaneKind;
+import dev.sluice.memgraph.Buffer;
+import dev.sluice.memgraph.Edge;
+import dev.sluice.memgraph.MemGraph;
+import dev.sluice.memgraph.Task;
+import dev.sluice.runtime.device.ComputeLane;
+import dev.sluice.runtime.device.CopyLane;
+import dev.sluice.runtime.device.Device;
+import dev.sluice.runtime.device.DeviceArena;
+import dev.sluice.runtime.device.Lane;
+import dev.sluice.runtime.device.ThrottledDevice;
+import dev.sluice.runtime.exec.ExecutionListener;
+import dev.sluice.runtime.exec.GraphExecutor;
+import dev.sluice.runtime.exec.OutputAllocator;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicIntegerArray;
+
+/**
+ * Runs a {@link MemGraph} on real devices through the {@link Dispatcher}: kernels on compute lanes, copies
+ * on copy lanes, device values in each device's {@link DeviceArena} at the planned offsets. A device
+ * block is released when the last task reading it finishes, so the arena's own count of live bytes checks
+ * the plan's promise (never over budget) on every run.
+ */
+public final class MemGraphExecutor {
+    /** What a run produced and what it measured. {@code peakBytes}: per device, the most arena bytes live at once. */
+    public record Result(Map<String, Tensor> outputs, Trace trace, List<Long> peakBytes) {}
+
+    private final Model model;
+    private final OpRegistry registry;
+    private final MemGraph plan;
+    private final List<Device> devices;
+    private final Dispatcher dispatcher;
+    private final int[][] queueOf;
+    private final Map<Graph, GraphExecutor> subgraphs = new ConcurrentHashMap<>();
+
+    /** {@code devices} aligned with {@code plan.devices()}; device 0 the host. */
+    public MemGraphExecutor(Model model, OpRegistry registry, MemGraph plan, List<Device> devices, Dispatcher.Order order) {
+        if (devices.size() != plan.devices().size()) throw new IllegalArgumentException("one device per planned device");
+        this.model = model;
+        this.registry = registry;
+        this.plan = plan;
+        this.devices = List.copyOf(devices);
+        queueOf = new int[devices.size()][LaneKind.values().length];
+        List<Dispatcher.LaneSlot> slots = new ArrayList<>();
+        int q = 0;
+        for (int d = 0; d < devices.size(); d++) {
+            for (LaneKind k : LaneKind.values()) {
+                List<Lane> ls = devices.get(d).lanes(k);
+                queueOf[d][k.ordinal()] = ls.isEmpty() ? -1 : q;
+                for (Lane l : ls) slots.add(new Dispatcher.LaneSlot(l.name(), q, k.isCopy()));
+                if (!ls.isEmpty()) q++;
+            }
+        }
+        for (Task t : plan.tasks()) {
+            if (queueOf[t.device()][t.lane().ordinal()] < 0) {
+                throw new SluiceException("device '" + devices.get(t.device()).name() + "' has no " + t.lane() + " lane for " + t.label());
+            }
+        }
+        this.dispatcher = new Dispatcher(slots, order);
+    }
+
+    public MemGraph plan() { return plan; }
+
+    public Result run(Map<String, Tensor> feeds) { return run(feeds, dispatcher); }
+
+    /** Runs with another dispatcher over the same lanes (schedule fuzzing in tests). */
+    Result run(Map<String, Tensor> feeds, Dispatcher d) {
+        DeviceArena[] arenas = new DeviceArena[devices.size()];
+        try {
+            for (int i = 0; i < devices.size(); i++) if (devices.get(i) instanceof ThrottledDevice t) arenas[i] = t.newArena();
+            RunState s = new RunState(feeds, arenas);
+            TaskGraph tg = new TaskGraph();
+            for (Task t : plan.tasks()) tg.add(new TaskGraph.Job(t.label(), queueOf[t.device()][t.lane().ordinal()], t.bytes(), () -> s.execute(t)));
+            for (Edge e : plan.edges()) tg.edge(e.from(), e.to());
+            Trace trace = d.run(tg);
+            Map<String, Tensor> out = new LinkedHashMap<>();
+            for (var e : plan.results().entrySet()) out.put(e.getKey(), s.buf[e.getValue()]);
+            List<Long> peaks = new ArrayList<>();
+            for (DeviceArena a : arenas) peaks.add(a == null ? 0L : a.peak());
+            return new Result(out, trace, peaks);
+        } finally {
+            for (DeviceArena a : arenas) if (a != null) a.close();
+        }
+    }
+
+    /** Dispatcher with the given jitter over this executor's lanes. */
+    Dispatcher dispatcher() { return dispatcher; }
+
+    private final class RunState {
+        final Tensor[] buf;
+        final AtomicIntegerArray readersLeft;
+        final DeviceArena[] arenas;
+
+        RunState(Map<String, Tensor> feeds, DeviceArena[] arenas) {
+            this.arenas = arenas;
+            buf = new Tensor[plan.buffers().size()];
+            Graph g = plan.graph();
+            for (var e : plan.sources().entrySet()) {
+                Tensor t = feeds.containsKey(e.getKey()) ? feeds.get(e.getKey()) : g.initializers().get(e.getKey());
+                if (t == null) throw new SluiceException("input '" + e.getKey() + "' has no value");
+                buf[e.getValue()] = t;
+            }
+            readersLeft = new AtomicIntegerArray(plan.readerCounts());
+        }
+
+        void execute(Task t) {
+            switch (t) {
+                case Task.Kernel k -> kernel(k);
+                case Task.Transfer x -> copy(x.device(), x.lane(), x.src(), x.dst());
+                case Task.Offload x -> copy(x.device(), x.lane(), x.src(), x.dst());
+                case Task.Reload x -> copy(x.device(), x.lane(), x.src(), x.dst());
+            }
+        }
+
+        void copy(int device, LaneKind lane, int src, int dst) {
+            Tensor from = buf[src];
+            Tensor to = allocate(dst, from.dtype(), from.shape());
+            ((CopyLane) devices.get(device).lanes(lane).getFirst()).copy(from, to);
+            buf[dst] = to;
+            doneWriting(dst);
+            doneReading(src);
+        }
+
+        void kernel(Task.Kernel k) {
+            Node n = plan.graph().nodes().get(k.node());
+            OpKernel kernel = registry.find(n.domain(), n.opType());
+            if (kernel == null) throw new SluiceException("operator is not supported");
+            ComputeLane lane = (ComputeLane) devices.get(k.device()).lanes(LaneKind.COMPUTE).getFirst();
+            Call c = new Call(this, n, k, lane.parallelism());
+            kernel.execute(c);
+            for (int i = 0; i < k.outputs().size(); i++) {
+                int b = k.outputs().get(i);
+                if (b < 0) continue;
+                if (c.outputs[i] == null) throw new KernelException("kernel did not produce output " + i + " ('" + n.outputs().get(i) + "')");
+                buf[b] = c.outputs[i];
+                doneWriting(b);
+            }
+            java.util.Set<Integer> seen = new java.util.HashSet<>();
+            for (int b : k.inputs()) if (b >= 0 && seen.add(b)) doneReading(b);
+            for (int b : k.captured()) if (b >= 0 && seen.add(b)) doneReading(b);
+        }
+
+        Tensor allocate(int b, DType dtype, Shape shape) {
+            Buffer p = plan.buffers().get(b);
+            if (p.onHost()) return Tensor.allocate(dtype, shape);
+            long need = Tensor.blockBytes(Tensor.byteSize(dtype, shape));
+            if (need > p.bytes()) {
+                throw new SluiceException("'" + p.value() + "' is " + dtype + shape + " (" + need + " bytes), larger than the "
+                    + p.bytes() + " bytes planned for it");
+            }
+            java.lang.foreign.MemorySegment block = arenas[p.device()].claim(p.offset(), p.bytes());
+            block.fill((byte) 0); // kernels may count on zeroed outputs, as with fresh memory
+            return Tensor.inBlock(dtype, shape, block);
+        }
+
+        /** A device block nobody reads is dead as soon as it is written. */
+        void doneWriting(int b) { if (readersLeft.get(b) == 0) release(b); }
+
+        void doneReading(int b) { if (readersLeft.decrementAndGet(b) == 0) release(b); }
+
+        void release(int b) {
+            Buffer p = plan.buffers().get(b);
+            if (p.onHost()) return;
+            arenas[p.device()].release(p.bytes());
+            buf[b] = null;
+        }
+    }
+
+    private final class Call implements ExecContext {
+        final RunState s;
+        final Node node;
+        final Task.Kernel task;
+        final Parallelism parallelism;
+        final Tensor[] outputs;
+
+        Call(RunState s, Node node, Task.Kernel task, Parallelism parallelism) {
+            this.s = s;
+            this.node = node;
+            this.task = task;
+            this.parallelism = parallelism;
+            this.outputs = new Tensor[node.outputs().size()];
+        }
+
+        @Override public String nodeName() { return node.name(); }
+        @Override public String opType() { return node.opType(); }
+        @Override public int opset() { return model.opset(node.domain()); }
+        @Override public Attributes attributes() { return node.attributes(); }
+        @Override public int inputCount() { return node.inputs().size(); }
+        @Override public boolean hasInput(int i) { return i < task.inputs().size() && task.inputs().get(i) >= 0; }
+
+        @Override public Tensor input(int i) {
+            if (!hasInput(i)) throw new KernelException("required input " + i + " is missing");
+            return s.buf[task.inputs().get(i)];
+        }
+
+        @Override public int outputCount() { return outputs.length; }
+
+        @Override public Tensor output(int i, DType dtype, Shape shape) {
+            if (i < 0 || i >= outputs.length) throw new KernelException("output " + i + " does not exist (node has " + outputs.length + ")");
+            if (outputs[i] != null) throw new KernelException("output " + i + " requested twice");
+            int b = task.outputs().get(i);
+            Tensor t = b < 0 ? Tensor.allocate(dtype, shape) : s.allocate(b, dtype, shape);
+            outputs[i] = t;
+            return t;
+        }
+
+        @Override public List<Tensor> runSubgraph(Subgraph sub, List<Tensor> in) {
+            Graph sg = (Graph) sub;
+            if (in.size() != sg.inputs().size()) {
+                throw new KernelException("subgraph '" + sg.name() + "' takes " + sg.inputs().size() + " inputs, got " + in.size());
+            }
+            // The captured values of this node are the subgraph's outer scope; its own inputs shadow them.
+            Map<String, Tensor> feeds = new HashMap<>();
+            List<String> names = MemGraph.capturedNames(node, plan.graph());
+            for (int i = 0; i < names.size(); i++) {
+                int b = task.captured().get(i);
+                if (b >= 0) feeds.put(names.get(i), s.buf[b]);
+            }
+            for (int i = 0; i < in.size(); i++) if (in.get(i) != null) feeds.put(sg.inputs().get(i).name(), in.get(i));
+            GraphExecutor ex = subgraphs.computeIfAbsent(sg, x -> new GraphExecutor(model.withGraph(x), registry, parallelism));
+            return new ArrayList<>(ex.run(feeds, OutputAllocator.FRESH, ExecutionListener.NONE).values());
+        }
+
+        @Override public Parallelism parallelism() { return parallelism; }
+    }
+}
