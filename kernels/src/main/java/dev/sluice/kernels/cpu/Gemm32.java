@@ -35,7 +35,7 @@ final class Gemm32 {
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
     /** Below this many multiply-adds a parallel split costs more than it saves. */
-    private static final long PARALLEL_MIN_FLOPS = 1L << 18;
+    private static final long PARALLEL_MIN_FLOPS = 1L << 20;
 
     /** Per-thread packing buffers, reused across calls so the hot path does not allocate. */
     private static final ThreadLocal<float[][]> BUFFERS =
