@@ -246,7 +246,10 @@ public final class OnnxImporter {
         List<Dim> dims = new ArrayList<>();
         for (OnnxMl.TensorShapeProto.Dimension d : tt.getShape().getDimList()) {
             if (d.hasDimValue() && d.getDimValue() >= 0) dims.add(Dim.of(d.getDimValue()));
-            else if (d.hasDimParam() && !d.getDimParam().isEmpty()) dims.add(new Dim.Symbol(d.getDimParam()));
+            // Some exporters write "?" (or "-1") for "any size": that names no dimension shared with others.
+            else if (d.hasDimParam() && !d.getDimParam().isBlank() && !d.getDimParam().equals("?") && !d.getDimParam().equals("-1")) {
+                dims.add(new Dim.Symbol(d.getDimParam()));
+            }
             else dims.add(Dim.UNKNOWN);
         }
         return new TensorType(dt, new SymShape(dims));

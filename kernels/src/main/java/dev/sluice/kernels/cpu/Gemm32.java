@@ -1,0 +1,319 @@
+package dev.sluice.kernels.cpu;
+
+import dev.sluice.kernels.Parallelism;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Single-precision GEMM, {@code C = alpha * op(A) * op(B) + beta * C}, row-major, for every kernel that
+ * multiplies matrices (MatMul, Gemm, Conv, ConvTranspose, and later recurrent, quantized and fused ops).
+ *
+ * <p>Goto-style blocking: B is packed in KC x NR column panels, A in MC x KC blocks of MR-row panels, and an
+ * MR x NR register-tile micro-kernel of Vector API FMAs runs over them. Packing makes the inner loop read
+ * contiguous memory whatever the transposes and leading dimensions are, and absorbs alpha. Operands are
+ * {@link MemorySegment}s (native tensor memory or heap segments over float[]); offsets and leading
+ * dimensions count elements, not bytes.
+ *
+ * <p>Parallel calls split C into a grid of independent sub-products, each packing its own operands: the
+ * redundant packing is O(MK + KN) per task against O(MNK) work, and no synchronisation is needed.
+ */
+final class Gemm32 {
+    private Gemm32() {}
+
+    /** At most 512-bit vectors: two of them per row keep the 6-row tile within the register file. */
+    static final VectorSpecies<Float> SPECIES =
+            FloatVector.SPECIES_256;
+    private static final int L = SPECIES.length();
+    static final int MR = 6;
+    static final int NR = 2 * L;
+    private static final int KC = 256;
+    private static final int MC = 16 * MR;
+    private static final int NC = 1024 / NR * NR;
+    private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
+    private static final ByteOrder ORDER = ByteOrder.nativeOrder();
+    /** Below this many multiply-adds a parallel split costs more than it saves. */
+    private static final long PARALLEL_MIN_FLOPS = 1L << 20;
+
+    /** Per-thread packing buffers, reused across calls so the hot path does not allocate. */
+    private static final ThreadLocal<float[][]> BUFFERS =
+            ThreadLocal.withInitial(() -> new float[][] {new float[MC * KC], new float[KC * NC], new float[MR * NR]});
+
+    /** {@code C = alpha * op(A) * op(B) + beta * C} on float arrays; see the segment overload. */
+    static void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                      float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
+                      float beta, float[] c, int cOff, int ldc, Parallelism par) {
+        sgemm(transA, transB, m, n, k, alpha, MemorySegment.ofArray(a), aOff, lda, MemorySegment.ofArray(b), bOff, ldb,
+                beta, MemorySegment.ofArray(c), cOff, ldc, par);
+    }
+
+    /**
+     * {@code C = alpha * op(A) * op(B) + beta * C} where op(A) is m x k and op(B) is k x n. A is stored
+     * row-major with leading dimension lda as m x k (or k x m when transA), likewise B. When beta is 0, C is
+     * not read (it may hold garbage, even NaN). {@code par} may be {@link Parallelism#SEQUENTIAL} when the
+     * caller already runs in parallel.
+     */
+    static void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                      MemorySegment a, long aOff, int lda, MemorySegment b, long bOff, int ldb,
+                      float beta, MemorySegment c, long cOff, int ldc, Parallelism par) {
+        if (m <= 0 || n <= 0) return;
+        int threads = par == null ? 1 : par.threads();
+        if ((m == 1 || n == 1) && k > 0 && alpha != 0f) {
+            gemv(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, threads > 1 ? par : null);
+            return;
+        }
+        if (threads <= 1 || (long) m * n * Math.max(k, 1) < PARALLEL_MIN_FLOPS) {
+            block(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+            return;
+        }
+        int want = threads * 2;
+        int maxTn = (n + NR - 1) / NR, maxTm = (m + MR - 1) / MR;
+        int tn = Math.min(maxTn, want);
+        int tm = Math.min(maxTm, (want + tn - 1) / tn);
+        // chunk sizes rounded to whole tiles so only the last chunk has partial tiles
+        int nChunk = roundUp((n + tn - 1) / tn, NR), mChunk = roundUp((m + tm - 1) / tm, MR);
+        tn = (n + nChunk - 1) / nChunk;
+        tm = (m + mChunk - 1) / mChunk;
+        int ftn = tn, fnChunk = nChunk, fmChunk = mChunk;
+        par.forEach(tm * tn, t -> {
+            int i0 = (t / ftn) * fmChunk, j0 = (t % ftn) * fnChunk;
+            int mi = Math.min(fmChunk, m - i0), nj = Math.min(fnChunk, n - j0);
+            long aSub = aOff + (transA ? i0 : (long) i0 * lda);
+            long bSub = bOff + (transB ? (long) j0 * ldb : j0);
+            block(transA, transB, mi, nj, k, alpha, a, aSub, lda, b, bSub, ldb, beta, c, cOff + (long) i0 * ldc + j0, ldc);
+        });
+    }
+
+    private static int roundUp(int v, int unit) { return (v + unit - 1) / unit * unit; }
+
+    /**
+     * Matrix-vector products (one row or one column of C): a 6-row register tile would waste most of its
+     * FMAs, so these stream the matrix once, vectorized along its contiguous axis.
+     */
+    private static void gemv(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                             MemorySegment a, long aOff, int lda, MemorySegment b, long bOff, int ldb,
+                             float beta, MemorySegment c, long cOff, int ldc, Parallelism par) {
+        // as y = alpha * M v + beta * y: M is len x k, stored rows-contiguous (dot) or columns-contiguous (axpy)
+        int len;
+        float[] v = new float[k];
+        MemorySegment mat;
+        long mOff;
+        int ldm;
+        boolean rowsContiguous;
+        long cStride;
+        if (m == 1) {
+            len = n;
+            for (int p = 0; p < k; p++) v[p] = a.getAtIndex(F, aOff + (transA ? (long) p * lda : p));
+            mat = b; mOff = bOff; ldm = ldb;
+            rowsContiguous = transB; // op(B)^T rows are B's rows when transposed
+            cStride = 1;
+        } else {
+            len = m;
+            for (int p = 0; p < k; p++) v[p] = b.getAtIndex(F, bOff + (transB ? p : (long) p * ldb));
+            mat = a; mOff = aOff; ldm = lda;
+            rowsContiguous = !transA;
+            cStride = ldc;
+        }
+        int chunk = Math.max(4 * L, roundUp((len + 7) / 8, L));
+        int chunks = (len + chunk - 1) / chunk;
+        java.util.function.IntConsumer body = t -> {
+            int j0 = t * chunk, j1 = Math.min(len, j0 + chunk);
+            float[] acc = new float[j1 - j0];
+            if (rowsContiguous) {
+                for (int j = j0; j < j1; j++) acc[j - j0] = dot(mat, mOff + (long) j * ldm, v, k);
+            } else {
+                for (int p = 0; p < k; p++) axpy(v[p], mat, mOff + (long) p * ldm + j0, acc, j1 - j0);
+            }
+            for (int j = j0; j < j1; j++) {
+                long ci = cOff + j * cStride;
+                float r = alpha * acc[j - j0];
+                c.setAtIndex(F, ci, beta == 0f ? r : r + beta * c.getAtIndex(F, ci));
+            }
+        };
+        if (par != null && (long) len * k >= PARALLEL_MIN_FLOPS) par.forEach(chunks, body);
+        else for (int t = 0; t < chunks; t++) body.accept(t);
+    }
+
+    private static float dot(MemorySegment x, long off, float[] v, int k) {
+        FloatVector s = FloatVector.zero(SPECIES);
+        int p = 0;
+        for (; p <= k - L; p += L) {
+            s = FloatVector.fromMemorySegment(SPECIES, x, (off + p) * 4, ORDER).fma(FloatVector.fromArray(SPECIES, v, p), s);
+        }
+        float r = s.reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
+        for (; p < k; p++) r += x.getAtIndex(F, off + p) * v[p];
+        return r;
+    }
+
+    private static void axpy(float s, MemorySegment x, long off, float[] acc, int n) {
+        if (s == 0f) return;
+        FloatVector sv = FloatVector.broadcast(SPECIES, s);
+        int j = 0;
+        for (; j <= n - L; j += L) {
+            FloatVector.fromMemorySegment(SPECIES, x, (off + j) * 4, ORDER).fma(sv, FloatVector.fromArray(SPECIES, acc, j)).intoArray(acc, j);
+        }
+        for (; j < n; j++) acc[j] += s * x.getAtIndex(F, off + j);
+    }
+
+    /** The sequential blocked product of one C block. */
+    private static void block(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                              MemorySegment a, long aOff, int lda, MemorySegment b, long bOff, int ldb,
+                              float beta, MemorySegment c, long cOff, int ldc) {
+        scaleC(m, n, beta, c, cOff, ldc);
+        if (k <= 0 || alpha == 0f) return;
+        float[][] bufs = BUFFERS.get();
+        float[] ap = bufs[0], bp = bufs[1], tile = bufs[2];
+        for (int jc = 0; jc < n; jc += NC) {
+            int nc = Math.min(NC, n - jc);
+            for (int pc = 0; pc < k; pc += KC) {
+                int kc = Math.min(KC, k - pc);
+                packB(transB, b, bOff, ldb, pc, kc, jc, nc, bp);
+                for (int ic = 0; ic < m; ic += MC) {
+                    int mc = Math.min(MC, m - ic);
+                    packA(transA, a, aOff, lda, ic, mc, pc, kc, alpha, ap);
+                    for (int jr = 0; jr < nc; jr += NR) {
+                        int nr = Math.min(NR, nc - jr);
+                        int bo = (jr / NR) * kc * NR;
+                        for (int ir = 0; ir < mc; ir += MR) {
+                            int mr = Math.min(MR, mc - ir);
+                            int ao = (ir / MR) * kc * MR;
+                            long co = cOff + (long) (ic + ir) * ldc + jc + jr;
+                            if (mr == MR && nr == NR) {
+                                micro(kc, ap, ao, bp, bo, c, co, ldc);
+                            } else {
+                                microToTile(kc, ap, ao, bp, bo, tile);
+                                for (int r = 0; r < mr; r++) {
+                                    long row = co + (long) r * ldc;
+                                    for (int q = 0; q < nr; q++) {
+                                        long idx = row + q;
+                                        c.setAtIndex(F, idx, c.getAtIndex(F, idx) + tile[r * NR + q]);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static void scaleC(int m, int n, float beta, MemorySegment c, long cOff, int ldc) {
+        if (beta == 1f) return;
+        for (int i = 0; i < m; i++) {
+            long row = cOff + (long) i * ldc;
+            if (beta == 0f) {
+                c.asSlice(row * 4, (long) n * 4).fill((byte) 0);
+            } else {
+                for (int j = 0; j < n; j++) c.setAtIndex(F, row + j, beta * c.getAtIndex(F, row + j));
+            }
+        }
+    }
+
+    /** Packs op(B)[pc:pc+kc, jc:jc+nc] as NR-wide column panels, each kc rows of NR, zero-padded. */
+    private static void packB(boolean transB, MemorySegment b, long bOff, int ldb, int pc, int kc, int jc, int nc, float[] bp) {
+        int dst = 0;
+        for (int jr = 0; jr < nc; jr += NR) {
+            int nr = Math.min(NR, nc - jr);
+            int j = jc + jr;
+            if (!transB) {
+                for (int p = 0; p < kc; p++) {
+                    long src = bOff + (long) (pc + p) * ldb + j;
+                    MemorySegment.copy(b, F, src * 4, bp, dst, nr);
+                    for (int q = nr; q < NR; q++) bp[dst + q] = 0f;
+                    dst += NR;
+                }
+            } else {
+                // op(B)[p, j] = B[j, p]: walk each stored row once, scattering into the panel
+                for (int q = 0; q < nr; q++) {
+                    long src = bOff + (long) (j + q) * ldb + pc;
+                    for (int p = 0; p < kc; p++) bp[dst + p * NR + q] = b.getAtIndex(F, src + p);
+                }
+                if (nr < NR) {
+                    for (int p = 0; p < kc; p++) for (int q = nr; q < NR; q++) bp[dst + p * NR + q] = 0f;
+                }
+                dst += kc * NR;
+            }
+        }
+    }
+
+    /** Packs alpha * op(A)[ic:ic+mc, pc:pc+kc] as MR-row panels, each kc columns of MR, zero-padded. */
+    private static void packA(boolean transA, MemorySegment a, long aOff, int lda, int ic, int mc, int pc, int kc,
+                              float alpha, float[] ap) {
+        int dst = 0;
+        for (int ir = 0; ir < mc; ir += MR) {
+            int mr = Math.min(MR, mc - ir);
+            int i = ic + ir;
+            if (!transA) {
+                for (int r = 0; r < mr; r++) {
+                    long src = aOff + (long) (i + r) * lda + pc;
+                    for (int p = 0; p < kc; p++) ap[dst + p * MR + r] = alpha * a.getAtIndex(F, src + p);
+                }
+            } else {
+                for (int p = 0; p < kc; p++) {
+                    long src = aOff + (long) (pc + p) * lda + i;
+                    for (int r = 0; r < mr; r++) ap[dst + p * MR + r] = alpha * a.getAtIndex(F, src + r);
+                }
+            }
+            if (mr < MR) {
+                for (int p = 0; p < kc; p++) for (int r = mr; r < MR; r++) ap[dst + p * MR + r] = 0f;
+            }
+            dst += kc * MR;
+        }
+    }
+
+    /** C[6 x NR] += Apanel * Bpanel with twelve vector accumulators. */
+    private static void micro(int kc, float[] ap, int ao, float[] bp, int bo, MemorySegment c, long co, int ldc) {
+        FloatVector c00 = FloatVector.zero(SPECIES), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+        FloatVector c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+        for (int p = 0; p < kc; p++) {
+            FloatVector b0 = FloatVector.fromArray(SPECIES, bp, bo);
+            FloatVector b1 = FloatVector.fromArray(SPECIES, bp, bo + L);
+            FloatVector x = FloatVector.broadcast(SPECIES, ap[ao]);
+            c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
+            x = FloatVector.broadcast(SPECIES, ap[ao + 1]);
+            c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
+            x = FloatVector.broadcast(SPECIES, ap[ao + 2]);
+            c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
+            x = FloatVector.broadcast(SPECIES, ap[ao + 3]);
+            c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
+            x = FloatVector.broadcast(SPECIES, ap[ao + 4]);
+            c40 = x.fma(b0, c40); c41 = x.fma(b1, c41);
+            x = FloatVector.broadcast(SPECIES, ap[ao + 5]);
+            c50 = x.fma(b0, c50); c51 = x.fma(b1, c51);
+            ao += MR;
+            bo += NR;
+        }
+        long rowBytes = (long) ldc * 4, off = co * 4;
+        addRow(c, off, c00, c01); off += rowBytes;
+        addRow(c, off, c10, c11); off += rowBytes;
+        addRow(c, off, c20, c21); off += rowBytes;
+        addRow(c, off, c30, c31); off += rowBytes;
+        addRow(c, off, c40, c41); off += rowBytes;
+        addRow(c, off, c50, c51);
+    }
+
+    private static void addRow(MemorySegment c, long off, FloatVector v0, FloatVector v1) {
+        FloatVector.fromMemorySegment(SPECIES, c, off, ORDER).add(v0).intoMemorySegment(c, off, ORDER);
+        long off1 = off + (long) L * 4;
+        FloatVector.fromMemorySegment(SPECIES, c, off1, ORDER).add(v1).intoMemorySegment(c, off1, ORDER);
+    }
+
+    /** The same product into a scratch tile, for edge tiles that do not fill MR x NR. */
+    private static void microToTile(int kc, float[] ap, int ao, float[] bp, int bo, float[] tile) {
+        for (int r = 0; r < MR; r++) {
+            FloatVector v0 = FloatVector.zero(SPECIES), v1 = v0;
+            int a = ao + r, bb = bo;
+            for (int p = 0; p < kc; p++) {
+                FloatVector x = FloatVector.broadcast(SPECIES, ap[a]);
+                v0 = x.fma(FloatVector.fromArray(SPECIES, bp, bb), v0);
+                v1 = x.fma(FloatVector.fromArray(SPECIES, bp, bb + L), v1);
+                a += MR;
+                bb += NR;
+            }
+            v0.intoArray(tile, r * NR);
+            v1.intoArray(tile, r * NR + L);
+        }
+    }
+}

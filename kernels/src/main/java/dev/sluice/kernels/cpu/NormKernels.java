@@ -1,0 +1,322 @@
+package dev.sluice.kernels.cpu;
+
+import dev.sluice.kernels.Attributes;
+import dev.sluice.kernels.DType;
+import dev.sluice.kernels.Dim;
+import dev.sluice.kernels.ExecContext;
+import dev.sluice.kernels.InferContext;
+import dev.sluice.kernels.KernelException;
+import dev.sluice.kernels.OpKernel;
+import dev.sluice.kernels.Shape;
+import dev.sluice.kernels.SymShape;
+import dev.sluice.kernels.Tensor;
+import dev.sluice.kernels.TensorType;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Normalizations: BatchNormalization (inference and training mode), InstanceNormalization,
+ * LayerNormalization, MeanVarianceNormalization and LRN. Statistics are accumulated in double.
+ */
+final class NormKernels {
+    private NormKernels() {}
+
+    private static TensorType sameAsInput(InferContext ctx) {
+        TensorType x = ctx.inputType(0);
+        NnArrays.requireFloat(x.dtype(), ctx.opType());
+        return x;
+    }
+
+    // ------------------------------------------------------------------ BatchNormalization
+
+    static final class BatchNorm implements OpKernel {
+        @Override public List<TensorType> infer(InferContext ctx) {
+            TensorType x = sameAsInput(ctx);
+            List<TensorType> r = new ArrayList<>();
+            r.add(x);
+            for (int i = 1; i < ctx.outputCount(); i++) {
+                TensorType stat = ctx.inputCount() > 3 && ctx.hasInput(3) ? ctx.inputType(3) : TensorType.UNKNOWN;
+                DType dt = stat.dtype() != null ? stat.dtype() : x.dtype();
+                SymShape s = x.shape().hasRank() && x.shape().rank() >= 2 ? SymShape.of(x.shape().dim(1)) : SymShape.unknownDims(1);
+                r.add(new TensorType(dt, s));
+            }
+            return r;
+        }
+
+        @Override public void execute(ExecContext ctx) {
+            Tensor x = ctx.input(0);
+            NnArrays.requireFloat(x.dtype(), "BatchNormalization");
+            if (x.rank() < 1) throw new KernelException("BatchNormalization input must have rank >= 1");
+            Attributes at = ctx.attributes();
+            double eps = at.getFloat("epsilon", 1e-5f);
+            double momentum = at.getFloat("momentum", 0.9f);
+            long n = x.shape().dim(0);
+            int c = x.rank() >= 2 ? (int) x.shape().dim(1) : 1;
+            long inner = x.rank() >= 2 ? x.shape().product(2, x.rank()) : 1;
+            if (x.rank() == 1) n = x.shape().dim(0);
+            double[] scale = NnArrays.doubles(ctx.input(1)), bias = NnArrays.doubles(ctx.input(2));
+            Tensor meanT = ctx.input(3), varT = ctx.input(4);
+            double[] mean = NnArrays.doubles(meanT), var = NnArrays.doubles(varT);
+            if (scale.length != c || bias.length != c || mean.length != c || var.length != c) {
+                throw new KernelException("BatchNormalization parameters must have " + c + " elements");
+            }
+            boolean training = ctx.opset() >= 14 ? at.getInt("training_mode", 0) != 0 : ctx.outputCount() > 1;
+            double[] useMean = mean, useVar = var;
+            if (training) {
+                // batch statistics over every axis but the channel one; the variance is the population one
+                double[] bm = new double[c], bv = new double[c];
+                double count = (double) n * inner;
+                for (int ch = 0; ch < c; ch++) {
+                    double s = 0;
+                    for (long b = 0; b < n; b++) {
+                        long base = (b * c + ch) * inner;
+                        for (long i = 0; i < inner; i++) s += x.getDouble(base + i);
+                    }
+                    double mu = s / count, q = 0;
+                    for (long b = 0; b < n; b++) {
+                        long base = (b * c + ch) * inner;
+                        for (long i = 0; i < inner; i++) { double d = x.getDouble(base + i) - mu; q += d * d; }
+                    }
+                    bm[ch] = mu;
+                    bv[ch] = q / count;
+                }
+                useMean = bm;
+                useVar = bv;
+            }
+            double[] a = new double[c], b0 = new double[c];
+            for (int ch = 0; ch < c; ch++) {
+                a[ch] = scale[ch] / Math.sqrt(useVar[ch] + eps);
+                b0[ch] = bias[ch] - useMean[ch] * a[ch];
+            }
+            Tensor y = ctx.output(0, x.dtype(), x.shape());
+            int planes = Math.toIntExact(n * c);
+            int fc = c;
+            ctx.parallelism().forEach(planes, pl -> {
+                int ch = pl % fc;
+                long base = (long) pl * inner;
+                double av = a[ch], bv = b0[ch];
+                if (x.dtype() == DType.FLOAT32) {
+                    float af = (float) av, bf = (float) bv;
+                    for (long i = 0; i < inner; i++) {
+                        y.data().setAtIndex(NnArrays.F32, base + i, x.data().getAtIndex(NnArrays.F32, base + i) * af + bf);
+                    }
+                } else {
+                    for (long i = 0; i < inner; i++) y.setDouble(base + i, x.getDouble(base + i) * av + bv);
+                }
+            });
+            if (training) {
+                Shape cs = Shape.of(c);
+                if (ctx.outputCount() > 1) {
+                    Tensor om = ctx.output(1, meanT.dtype(), cs);
+                    for (int ch = 0; ch < c; ch++) om.setDouble(ch, mean[ch] * momentum + useMean[ch] * (1 - momentum));
+                }
+                if (ctx.outputCount() > 2) {
+                    Tensor ov = ctx.output(2, varT.dtype(), cs);
+                    for (int ch = 0; ch < c; ch++) ov.setDouble(ch, var[ch] * momentum + useVar[ch] * (1 - momentum));
+                }
+                if (ctx.outputCount() > 3) {
+                    Tensor sm = ctx.output(3, meanT.dtype(), cs);
+                    for (int ch = 0; ch < c; ch++) sm.setDouble(ch, useMean[ch]);
+                }
+                if (ctx.outputCount() > 4) {
+                    Tensor sv = ctx.output(4, varT.dtype(), cs);
+                    for (int ch = 0; ch < c; ch++) sv.setDouble(ch, useVar[ch]);
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ InstanceNormalization
+
+    static final class InstanceNorm implements OpKernel {
+        @Override public List<TensorType> infer(InferContext ctx) { return List.of(sameAsInput(ctx)); }
+
+        @Override public void execute(ExecContext ctx) {
+            Tensor x = ctx.input(0);
+            NnArrays.requireFloat(x.dtype(), "InstanceNormalization");
+            if (x.rank() < 3) throw new KernelException("InstanceNormalization input must have rank >= 3, got " + x.shape());
+            double eps = ctx.attributes().getFloat("epsilon", 1e-5f);
+            int c = (int) x.shape().dim(1);
+            int inner = Math.toIntExact(x.shape().product(2, x.rank()));
+            double[] scale = NnArrays.doubles(ctx.input(1)), bias = NnArrays.doubles(ctx.input(2));
+            if (scale.length != c || bias.length != c) throw new KernelException("InstanceNormalization scale and B must have " + c + " elements");
+            Tensor y = ctx.output(0, x.dtype(), x.shape());
+            ctx.parallelism().forEach(Math.toIntExact(x.shape().dim(0) * c), pl -> {
+                int ch = pl % c;
+                long base = (long) pl * inner;
+                normalizeRow(x, y, base, inner, eps, scale[ch], bias[ch]);
+            });
+        }
+    }
+
+    /** y = s * (x - mean) / sqrt(var + eps) + b over one contiguous run of n elements. */
+    private static void normalizeRow(Tensor x, Tensor y, long base, int n, double eps, double s, double b) {
+        double sum = 0;
+        for (int i = 0; i < n; i++) sum += x.getDouble(base + i);
+        double mean = sum / n, q = 0;
+        for (int i = 0; i < n; i++) { double d = x.getDouble(base + i) - mean; q += d * d; }
+        double inv = 1.0 / Math.sqrt(q / n + eps);
+        for (int i = 0; i < n; i++) y.setDouble(base + i, (x.getDouble(base + i) - mean) * inv * s + b);
+    }
+
+    // ------------------------------------------------------------------ LayerNormalization
+
+    static final class LayerNorm implements OpKernel {
+        @Override public List<TensorType> infer(InferContext ctx) {
+            TensorType x = sameAsInput(ctx);
+            List<TensorType> r = new ArrayList<>();
+            r.add(x);
+            if (ctx.outputCount() > 1) {
+                DType st = statType(ctx.attributes(), x.dtype());
+                SymShape s = SymShape.UNKNOWN_RANK;
+                if (x.shape().hasRank()) {
+                    int rank = x.shape().rank();
+                    int axis = Shape.normalizeAxis((int) ctx.attributes().getInt("axis", -1), rank);
+                    List<Dim> d = new ArrayList<>(x.shape().dims().subList(0, axis));
+                    for (int i = axis; i < rank; i++) d.add(Dim.of(1));
+                    s = new SymShape(d);
+                }
+                for (int i = 1; i < ctx.outputCount(); i++) r.add(new TensorType(st, s));
+            }
+            return r;
+        }
+
+        private static DType statType(Attributes at, DType x) {
+            long stash = at.getInt("stash_type", 1);
+            return stash == 1 ? DType.FLOAT32 : stash == 11 ? DType.FLOAT64 : x;
+        }
+
+        @Override public void execute(ExecContext ctx) {
+            Tensor x = ctx.input(0);
+            NnArrays.requireFloat(x.dtype(), "LayerNormalization");
+            Attributes at = ctx.attributes();
+            int rank = x.rank();
+            int axis = Shape.normalizeAxis((int) at.getInt("axis", -1), rank);
+            double eps = at.getFloat("epsilon", 1e-5f);
+            long outer = x.shape().product(0, axis);
+            int inner = Math.toIntExact(x.shape().product(axis, rank));
+            Shape normShape = Shape.of(java.util.Arrays.copyOfRange(x.shape().dims(), axis, rank));
+            double[] w = broadcastTo(ctx.input(1), normShape, "Scale");
+            double[] b = ctx.inputCount() > 2 && ctx.hasInput(2) ? broadcastTo(ctx.input(2), normShape, "B") : null;
+            Tensor y = ctx.output(0, x.dtype(), x.shape());
+            long[] sd = x.shape().dims();
+            for (int i = axis; i < rank; i++) sd[i] = 1;
+            DType st = statType(at, x.dtype());
+            Tensor meanOut = ctx.outputCount() > 1 ? ctx.output(1, st, Shape.of(sd)) : null;
+            Tensor invOut = ctx.outputCount() > 2 ? ctx.output(2, st, Shape.of(sd)) : null;
+            boolean f32 = x.dtype() == DType.FLOAT32;
+            ctx.parallelism().forEach(Math.toIntExact(outer), row -> {
+                long base = (long) row * inner;
+                double[] v = new double[inner];
+                double sum = 0;
+                for (int i = 0; i < inner; i++) {
+                    v[i] = f32 ? x.data().getAtIndex(NnArrays.F32, base + i) : x.getDouble(base + i);
+                    sum += v[i];
+                }
+                double mean = sum / inner, q = 0;
+                for (int i = 0; i < inner; i++) { double d = v[i] - mean; q += d * d; }
+                double inv = 1.0 / Math.sqrt(q / inner + eps);
+                for (int i = 0; i < inner; i++) {
+                    double r = (v[i] - mean) * inv * w[i] + (b == null ? 0 : b[i]);
+                    if (f32) y.data().setAtIndex(NnArrays.F32, base + i, (float) r);
+                    else y.setDouble(base + i, r);
+                }
+                if (meanOut != null) meanOut.setDouble(row, mean);
+                if (invOut != null) invOut.setDouble(row, inv);
+            });
+        }
+    }
+
+    /** The values of t broadcast (unidirectionally) to shape target, as a dense array. */
+    static double[] broadcastTo(Tensor t, Shape target, String what) {
+        if (!Broadcast.shape(t.shape(), target).equals(target)) {
+            throw new KernelException(what + " of shape " + t.shape() + " does not broadcast to " + target);
+        }
+        int n = Math.toIntExact(target.elementCount());
+        double[] r = new double[n];
+        if (t.shape().equals(target)) {
+            for (int i = 0; i < n; i++) r[i] = t.getDouble(i);
+            return r;
+        }
+        long[] s = Broadcast.stridesFor(t.shape(), target);
+        for (int i = 0; i < n; i++) r[i] = t.getDouble(Broadcast.map(i, target, s));
+        return r;
+    }
+
+    // ------------------------------------------------------------------ MeanVarianceNormalization
+
+    static final class Mvn implements OpKernel {
+        @Override public List<TensorType> infer(InferContext ctx) { return List.of(sameAsInput(ctx)); }
+
+        @Override public void execute(ExecContext ctx) {
+            Tensor x = ctx.input(0);
+            NnArrays.requireFloat(x.dtype(), "MeanVarianceNormalization");
+            int rank = x.rank();
+            long[] axes = NnArrays.ints(ctx.attributes(), "axes", new long[] {0, 2, 3});
+            boolean[] reduced = new boolean[rank];
+            for (long a : axes) reduced[Shape.normalizeAxis((int) a, rank)] = true;
+            // kept-coordinates index of each element: elements sharing it form one statistics group
+            long[] dims = x.shape().dims();
+            long[] keptStride = new long[rank];
+            long groups = 1;
+            for (int d = rank - 1; d >= 0; d--) {
+                if (!reduced[d]) { keptStride[d] = groups; groups *= dims[d]; }
+            }
+            int total = Math.toIntExact(x.elementCount());
+            int[] group = new int[total];
+            for (int i = 0; i < total; i++) {
+                long rem = i, gidx = 0;
+                for (int d = rank - 1; d >= 0; d--) {
+                    long c = rem % dims[d];
+                    rem /= dims[d];
+                    gidx += c * keptStride[d];
+                }
+                group[i] = (int) gidx;
+            }
+            int ng = Math.toIntExact(groups);
+            double[] sum = new double[ng], sq = new double[ng], cnt = new double[ng];
+            double[] v = NnArrays.doubles(x);
+            for (int i = 0; i < total; i++) { sum[group[i]] += v[i]; cnt[group[i]]++; }
+            for (int gi = 0; gi < ng; gi++) sum[gi] /= Math.max(cnt[gi], 1);
+            for (int i = 0; i < total; i++) { double d = v[i] - sum[group[i]]; sq[group[i]] += d * d; }
+            double[] out = new double[total];
+            for (int i = 0; i < total; i++) {
+                int gi = group[i];
+                out[i] = (v[i] - sum[gi]) / (Math.sqrt(sq[gi] / Math.max(cnt[gi], 1)) + 1e-9);
+            }
+            NnArrays.store(ctx.output(0, x.dtype(), x.shape()), out);
+        }
+    }
+
+    // ------------------------------------------------------------------ LRN
+
+    static final class Lrn implements OpKernel {
+        @Override public List<TensorType> infer(InferContext ctx) { return List.of(sameAsInput(ctx)); }
+
+        @Override public void execute(ExecContext ctx) {
+            Tensor x = ctx.input(0);
+            NnArrays.requireFloat(x.dtype(), "LRN");
+            if (x.rank() < 3) throw new KernelException("LRN input must have rank >= 3, got " + x.shape());
+            Attributes at = ctx.attributes();
+            double alpha = at.getFloat("alpha", 1e-4f), beta = at.getFloat("beta", 0.75f), bias = at.getFloat("bias", 1f);
+            int size = Math.toIntExact(at.getInt("size"));
+            int c = (int) x.shape().dim(1);
+            int inner = Math.toIntExact(x.shape().product(2, x.rank()));
+            int lo = (size - 1) / 2, hi = size - 1 - lo;
+            double[] v = NnArrays.doubles(x);
+            double[] out = new double[v.length];
+            int n = (int) x.shape().dim(0);
+            ctx.parallelism().forEach(n * c, pl -> {
+                int b = pl / c, ch = pl % c;
+                int c0 = Math.max(0, ch - lo), c1 = Math.min(c - 1, ch + hi);
+                for (int i = 0; i < inner; i++) {
+                    double s = 0;
+                    for (int cc = c0; cc <= c1; cc++) { double e = v[(b * c + cc) * inner + i]; s += e * e; }
+                    int at0 = pl * inner + i;
+                    out[at0] = v[at0] / Math.pow(bias + alpha / size * s, beta);
+                }
+            });
+            NnArrays.store(ctx.output(0, x.dtype(), x.shape()), out);
+        }
+    }
+}
