@@ -23,17 +23,18 @@ import java.util.Set;
 public final class BenchCommand implements Command {
     @Override public String name() { return "bench"; }
     @Override public String summary() { return "compare latency, memory and outputs with ONNX Runtime"; }
-    @Override public Set<String> valueOptions() { return Set.of("threads", "runs", "warmup", "out", "seed"); }
+    @Override public Set<String> valueOptions() { return Set.of("threads", "runs", "warmup", "warmup-time", "out", "seed"); }
     @Override public Set<String> flags() { return Set.of("no-memory", "ort-spin"); }
     @Override public String help() {
         return """
             usage: sluice bench MODEL.onnx|TESTDATA_DIR|ZOO_NAME... [--threads N] [--runs N] [--warmup N]
-                                [--out DIR] [--seed N] [--no-memory] [--ort-spin]
+                                [--warmup-time S] [--out DIR] [--seed N] [--no-memory] [--ort-spin]
 
             For each model, opens it in Sluice (N threads) and in ONNX Runtime (N intra-op threads, 1 inter-op,
             sequential execution; its idle workers do not spin unless --ort-spin, since spinning workers
-            would take the cores from Sluice's next run) and runs them alternately on the same inputs: --warmup rounds (default 5),
-            then --runs timed rounds (default 20). Inputs: test_data_set_0 of a test-data folder, the zoo's
+            would take the cores from Sluice's next run) and runs them alternately on the same inputs: warm-up rounds until both --warmup
+            rounds (default 5) and --warmup-time seconds (default 3; the JIT needs a while to compile the
+            kernels) have passed, then --runs timed rounds (default 20). Inputs: test_data_set_0 of a test-data folder, the zoo's
             sample inputs for a zoo model (see 'sluice zoo list'; 'zoo' alone means all five), seeded random
             values for any other model.
             Prints per model
@@ -51,14 +52,20 @@ public final class BenchCommand implements Command {
         int threads = positive(args, "threads", Math.min(8, Runtime.getRuntime().availableProcessors()));
         int runs = positive(args, "runs", 20);
         int warmup = Math.max(0, args.intOption("warmup", 5));
+        double warmupSeconds;
+        try {
+            warmupSeconds = Double.parseDouble(args.option("warmup-time", "3"));
+        } catch (NumberFormatException e) {
+            throw new SluiceException("--warmup-time must be a number of seconds, got '" + args.option("warmup-time") + "'");
+        }
         long seed = args.intOption("seed", 42);
         Path outDir = Path.of(args.option("out", "bench-results"));
         boolean memory = !args.flag("no-memory") && PeakMemory.available();
         String memoryMethod = memory ? MemoryProbe.METHOD
             : args.flag("no-memory") ? "not measured (--no-memory)" : "not measured (no /proc/self/clear_refs on this system)";
         boolean spin = args.flag("ort-spin");
-        String setup = String.format(Locale.ROOT, "%d threads, %d warm-up + %d timed runs per engine, alternating Sluice and ORT; "
-            + "%d cores, Java %s; ORT: intra-op %d, inter-op 1, sequential, spinning %s", threads, warmup, runs,
+        String setup = String.format(Locale.ROOT, "%d threads, warm-up >= %d rounds and >= %s s, then %d timed runs per engine, alternating Sluice and ORT; "
+            + "%d cores, Java %s; ORT: intra-op %d, inter-op 1, sequential, spinning %s", threads, warmup, args.option("warmup-time", "3"), runs,
             Runtime.getRuntime().availableProcessors(), Runtime.version(), threads, spin ? "on" : "off");
         out.println("bench: " + setup);
         out.println("bench: memory is " + memoryMethod);
@@ -70,7 +77,7 @@ public final class BenchCommand implements Command {
             else targets.add(a);
         }
         for (String arg : targets) {
-            rows.add(benchOne(arg, threads, runs, warmup, seed, memory, spin, out));
+            rows.add(benchOne(arg, threads, runs, warmup, warmupSeconds, seed, memory, spin, out));
         }
 
         List<Double> ratios = rows.stream().filter(Report.Row::bothRan).map(Report.Row::ratio).toList();
@@ -84,7 +91,7 @@ public final class BenchCommand implements Command {
         return rows.stream().allMatch(Report.Row::bothRan) ? 0 : 1;
     }
 
-    private Report.Row benchOne(String arg, int threads, int runs, int warmup, long seed, boolean memory, boolean spin, PrintStream out) {
+    private Report.Row benchOne(String arg, int threads, int runs, int warmup, double warmupSeconds, long seed, boolean memory, boolean spin, PrintStream out) {
         BenchTarget t;
         try {
             t = BenchTarget.of(arg, seed);
@@ -109,15 +116,23 @@ public final class BenchCommand implements Command {
         }
         long[] sNs = new long[runs], oNs = new long[runs];
         Map<String, Tensor> sOut = Map.of(), oOut = Map.of();
+        int warmupRounds = 0;
         try {
-            for (int i = 0; i < warmup + runs; i++) {
-                boolean timed = i >= warmup, last = i == warmup + runs - 1;
+            // Warm-up: at least --warmup rounds and at least --warmup-time seconds (the JIT compiles the kernels
+            // only after they have run a while), at most 1000 rounds.
+            long warmEnd = System.nanoTime() + (long) (warmupSeconds * 1e9);
+            for (int total = 0; ; total++) {
+                boolean warming = warmupRounds < warmup || (System.nanoTime() < warmEnd && warmupRounds < 1000);
+                if (warming) warmupRounds++;
+                int i = total - warmupRounds;
+                if (!warming && i >= runs) break;
+                boolean timed = !warming, last = timed && i == runs - 1;
                 if (sluiceError == null) {
                     try {
                         long t0 = System.nanoTime();
                         Map<String, Tensor> r = sluice.run(inputs);
                         long dt = System.nanoTime() - t0;
-                        if (timed) sNs[i - warmup] = dt;
+                        if (timed) sNs[i] = dt;
                         if (last) sOut = r;
                     } catch (RuntimeException | StackOverflowError e) {
                         sluiceError = e instanceof SluiceException ? e.getMessage() : "internal error: " + e;
@@ -128,12 +143,13 @@ public final class BenchCommand implements Command {
                         long t0 = System.nanoTime();
                         Map<String, Tensor> r = ort.run(last);
                         long dt = System.nanoTime() - t0;
-                        if (timed) oNs[i - warmup] = dt;
+                        if (timed) oNs[i] = dt;
                         if (last) oOut = r;
                     } catch (SluiceException e) {
                         ortError = e.getMessage();
                     }
                 }
+                if (sluiceError != null && ortError != null) break;
             }
         } finally {
             if (sluice != null) sluice.close();
@@ -151,6 +167,7 @@ public final class BenchCommand implements Command {
             if (sluiceError != null) out.println("bench: " + t.name() + " Sluice failed: " + sluiceError);
             if (ortError != null) out.println("bench: " + t.name() + " ONNX Runtime failed: " + ortError);
         }
+        out.println("bench: " + t.name() + " timed after " + warmupRounds + " warm-up rounds; inputs: " + t.inputsFrom());
         for (String w : warnings) out.println(w);
         long sKiB = -1, oKiB = -1;
         if (memory) {
