@@ -172,19 +172,22 @@ public final class BenchCommand implements Command {
         long sKiB = -1, oKiB = -1;
         if (memory) {
             String target = Files.isDirectory(Path.of(arg)) ? arg : t.model().toString();
-            if (sluiceError == null) sKiB = probe("sluice", target, threads, seed, t.name(), out);
-            if (ortError == null) oKiB = probe("ort", target, threads, seed, t.name(), out);
-            out.printf(Locale.ROOT, "memory: %s sluice_peak_mib=%s ort_peak_mib=%s%n", t.name(), Report.mib(sKiB), Report.mib(oKiB));
+            MemoryProbe.Peak sp = sluiceError == null ? probe("sluice", target, threads, seed, t.name(), out) : null;
+            MemoryProbe.Peak op = ortError == null ? probe("ort", target, threads, seed, t.name(), out) : null;
+            sKiB = sp == null ? -1 : sp.rssKiB();
+            oKiB = op == null ? -1 : op.rssKiB();
+            out.printf(Locale.ROOT, "memory: %s sluice_peak_mib=%s ort_peak_mib=%s (Java heap used at its peak, uncollected garbage included: sluice %s, ort %s MiB)%n",
+                t.name(), Report.mib(sKiB), Report.mib(oKiB), Report.mib(sp == null ? -1 : sp.heapKiB()), Report.mib(op == null ? -1 : op.heapKiB()));
         }
         return new Report.Row(t.name(), t.inputsFrom(), sMs, oMs, sKiB, oKiB, warnings.size(), sluiceError, ortError);
     }
 
-    private static long probe(String engine, String target, int threads, long seed, String name, PrintStream out) {
+    private static MemoryProbe.Peak probe(String engine, String target, int threads, long seed, String name, PrintStream out) {
         try {
             return MemoryProbe.measure(engine, target, threads, seed);
         } catch (Exception e) {
             out.println("memory: " + name + " " + engine + " not measured: " + e.getMessage());
-            return -1;
+            return null;
         }
     }
 

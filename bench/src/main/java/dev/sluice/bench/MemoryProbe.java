@@ -41,6 +41,13 @@ public final class MemoryProbe {
         Thread.sleep(100);
         PeakMemory.resetPeak();
         long base = PeakMemory.rssKiB();
+        long heapBase = 0;
+        for (var pool : java.lang.management.ManagementFactory.getMemoryPoolMXBeans()) {
+            if (pool.getType() == java.lang.management.MemoryType.HEAP) {
+                pool.resetPeakUsage();
+                heapBase += pool.getUsage().getUsed();
+            }
+        }
         if (engine.equals("ort")) {
             try (OrtBridge o = new OrtBridge(t.model(), threads, false)) {
                 o.setInputs(inputs);
@@ -54,10 +61,18 @@ public final class MemoryProbe {
             }
         }
         System.out.println("PEAK_KIB " + (PeakMemory.peakKiB() - base));
+        long heapPeak = 0;
+        for (var pool : java.lang.management.ManagementFactory.getMemoryPoolMXBeans()) {
+            if (pool.getType() == java.lang.management.MemoryType.HEAP) heapPeak += pool.getPeakUsage().getUsed();
+        }
+        System.out.println("HEAP_PEAK_KIB " + Math.max(0, heapPeak - heapBase) / 1024);
     }
 
-    /** Runs the probe in a child JVM with this JVM's flags and classpath; returns KiB, or throws with the child's words. */
-    static long measure(String engine, String target, int threads, long seed) throws IOException, InterruptedException {
+    /** Peak RSS growth and, of the Java heap, the peak bytes in use above the baseline (sum of the pools' peaks). */
+    record Peak(long rssKiB, long heapKiB) {}
+
+    /** Runs the probe in a child JVM with this JVM's flags and classpath; throws with the child's words if it fails. */
+    static Peak measure(String engine, String target, int threads, long seed) throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>();
         cmd.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
         for (String a : java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()) {
@@ -76,7 +91,12 @@ public final class MemoryProbe {
             p.destroyForcibly();
             throw new SluiceException("memory probe timed out");
         }
-        for (String line : out.split("\n")) if (line.startsWith("PEAK_KIB ")) return Long.parseLong(line.substring(9).trim());
+        long rss = -1, heap = -1;
+        for (String line : out.split("\n")) {
+            if (line.startsWith("PEAK_KIB ")) rss = Long.parseLong(line.substring(9).trim());
+            if (line.startsWith("HEAP_PEAK_KIB ")) heap = Long.parseLong(line.substring(14).trim());
+        }
+        if (rss >= 0) return new Peak(rss, heap);
         String last = out.lines().filter(l -> l.startsWith("PROBE_ERROR ")).map(l -> l.substring(12)).findFirst()
             .orElse(out.lines().filter(l -> !l.startsWith("WARNING")).reduce((a, b) -> b).orElse("no output"));
         throw new SluiceException("memory probe failed (status " + p.exitValue() + "): " + last);
