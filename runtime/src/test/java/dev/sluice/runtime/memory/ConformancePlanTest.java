@@ -1,5 +1,7 @@
 package dev.sluice.runtime.memory;
 
+import dev.sluice.runtime.zoo.Zoo;
+
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -13,7 +15,6 @@ import dev.sluice.kernels.Shape;
 import dev.sluice.kernels.SluiceException;
 import dev.sluice.kernels.Tensor;
 import dev.sluice.runtime.Session;
-import dev.sluice.runtime.cli.InputSources;
 import dev.sluice.runtime.testdata.TestDataRunner;
 import java.io.IOException;
 import java.io.InputStream;
@@ -80,47 +81,21 @@ class ConformancePlanTest {
         assertTrue(planned > 0, "no conformance model could be planned");
     }
 
-    /** The zoo models the test classpath carries, with their typical inputs. */
-    record Zoo(String resource, Map<String, Long> dims) {}
-
     @Test void realModelsPlanSoundlyAndRunBitIdentical() throws IOException {
-        List<Zoo> zoo = List.of(
-            new Zoo("/all-minilm-l6-v2.onnx", Map.of()),
-            new Zoo("/models/ch_ppocr_mobile_v2.0_cls_infer.onnx", Map.of()),
-            new Zoo("/models/ch_PP-OCRv3_det_infer.onnx", Map.of()),
-            new Zoo("/models/ch_PP-OCRv3_rec_infer.onnx", Map.of()));
-        Map<String, long[]> shapes = Map.of(
-            "/all-minilm-l6-v2.onnx", new long[] {1, 128},
-            "/models/ch_ppocr_mobile_v2.0_cls_infer.onnx", new long[] {1, 3, 48, 192},
-            "/models/ch_PP-OCRv3_det_infer.onnx", new long[] {1, 3, 320, 320},
-            "/models/ch_PP-OCRv3_rec_infer.onnx", new long[] {1, 3, 48, 320});
         int ran = 0;
         List<String> problems = new ArrayList<>();
-        for (Zoo z : zoo) {
-            byte[] bytes;
-            try (InputStream in = ConformancePlanTest.class.getResourceAsStream(z.resource())) {
-                if (in == null) { System.out.println("real model " + z.resource() + ": not on the classpath, skipped"); continue; }
-                bytes = in.readAllBytes();
-            }
-            Model m = OnnxImporter.load(bytes, z.resource(), Path.of("."));
+        for (Zoo.Model z : Zoo.models()) {
+            Model m = OnnxImporter.load(z.path());
             Map<String, Integer> missing = ModelCheck.unsupportedOps(m, REGISTRY);
-            if (!missing.isEmpty()) { System.out.println("real model " + z.resource() + ": skipped, unsupported ops " + missing.keySet()); continue; }
+            if (!missing.isEmpty()) { System.out.println("real model " + z.name() + ": skipped, unsupported ops " + missing.keySet()); continue; }
             try (Session s = Session.open(m, 2, REGISTRY).memoryPlanning(false)) {
-                Map<String, Tensor> inputs = new LinkedHashMap<>();
-                SplittableRandom rnd = new SplittableRandom(7);
-                for (Value v : s.inputs()) {
-                    Shape shape = Shape.of(shapes.get(z.resource()));
-                    DType dt = v.type().dtype() == null ? DType.FLOAT32 : v.type().dtype();
-                    Tensor t = dt.isFloatingPoint() ? InputSources.random(dt, shape, rnd) : Tensor.allocate(dt, shape);
-                    if (!dt.isFloatingPoint()) for (long i = 0; i < t.elementCount(); i++) t.setLong(i, 1 + (i % 7));
-                    inputs.put(v.name(), t);
-                }
+                Map<String, Tensor> inputs = z.sampleInputs(7);
                 PlanCommand.Report r = PlanCommand.profileAndPlan(s, inputs);
                 ran++;
-                System.out.printf("real model %s: naive=%d planned=%d bound=%d ratio=%.4f (%s)%n", z.resource(), r.plan().naive(),
+                System.out.printf("real model %s: naive=%d planned=%d bound=%d ratio=%.4f (%s)%n", z.name(), r.plan().naive(),
                     r.plan().arenaBytes(), r.plan().bound(), r.plan().ratio(), r.plan().heuristic());
-                if (!r.violations().isEmpty()) problems.add(z.resource() + ": " + r.violations());
-                if (r.mismatch() != null) problems.add(z.resource() + ": " + r.mismatch());
+                if (!r.violations().isEmpty()) problems.add(z.name() + ": " + r.violations());
+                if (r.mismatch() != null) problems.add(z.name() + ": " + r.mismatch());
             }
         }
         assertTrue(problems.isEmpty(), problems.toString());
