@@ -3,7 +3,6 @@ package dev.sluice.graph;
 import dev.sluice.kernels.Attributes;
 import dev.sluice.kernels.DType;
 import dev.sluice.kernels.Dim;
-import dev.sluice.kernels.ExecContext;
 import dev.sluice.kernels.InferContext;
 import dev.sluice.kernels.KernelException;
 import dev.sluice.kernels.OpKernel;
@@ -192,11 +191,11 @@ public final class TypeInference {
             throw new ShapeException("node " + n.label() + ": " + e.getMessage(), e);
         }
         for (int i = 0; i < n.outputs().size(); i++) {
-            if (!n.outputs().get(i).isEmpty() && call.outputs[i] == null) {
+            if (!n.outputs().get(i).isEmpty() && call.outputs()[i] == null) {
                 throw new ShapeException("node " + n.label() + ": kernel produced no output " + i);
             }
         }
-        return List.of(call.outputs).stream().map(t -> t).toList();
+        return java.util.Arrays.asList(call.outputs());
     }
 
     private final class NodeInfer implements InferContext {
@@ -239,38 +238,16 @@ public final class TypeInference {
     }
 
     /** Runs one kernel on constants at load time. */
-    private static final class FoldCall implements ExecContext {
-        private final Node node;
+    private static final class FoldCall extends NodeCall {
         private final List<Tensor> inputs;
-        private final int opset;
-        final Tensor[] outputs;
 
         FoldCall(Node node, List<Tensor> inputs, int opset) {
-            this.node = node;
+            super(node, opset);
             this.inputs = inputs;
-            this.opset = opset;
-            this.outputs = new Tensor[node.outputs().size()];
         }
 
-        @Override public String nodeName() { return node.name(); }
-        @Override public String opType() { return node.opType(); }
-        @Override public int opset() { return opset; }
-        @Override public Attributes attributes() { return node.attributes(); }
-        @Override public int inputCount() { return inputs.size(); }
-        @Override public boolean hasInput(int i) { return i < inputs.size() && inputs.get(i) != null; }
-
-        @Override public Tensor input(int i) {
-            if (!hasInput(i)) throw new KernelException("required input " + i + " is missing");
-            return inputs.get(i);
-        }
-
-        @Override public int outputCount() { return outputs.length; }
-
-        @Override public Tensor output(int i, DType dtype, Shape shape) {
-            Tensor t = Tensor.allocate(dtype, shape);
-            outputs[i] = t;
-            return t;
-        }
+        @Override protected Tensor inputValue(int i) { return i < inputs.size() ? inputs.get(i) : null; }
+        @Override protected Tensor allocate(int i, DType dtype, Shape shape) { return Tensor.allocate(dtype, shape); }
 
         @Override public List<Tensor> runSubgraph(Subgraph graph, List<Tensor> in) {
             throw new KernelException("subgraphs are not evaluated while folding");

@@ -3,10 +3,9 @@ package dev.sluice.runtime.exec;
 import dev.sluice.graph.Graph;
 import dev.sluice.graph.Model;
 import dev.sluice.graph.Node;
+import dev.sluice.graph.NodeCall;
 import dev.sluice.graph.Value;
-import dev.sluice.kernels.Attributes;
 import dev.sluice.kernels.DType;
-import dev.sluice.kernels.ExecContext;
 import dev.sluice.kernels.KernelException;
 import dev.sluice.kernels.OpKernel;
 import dev.sluice.kernels.OpRegistry;
@@ -84,7 +83,7 @@ public final class GraphExecutor {
             List<Tensor> outs = new ArrayList<>(n.outputs().size());
             for (int i = 0; i < n.outputs().size(); i++) {
                 String o = n.outputs().get(i);
-                Tensor t = call.outputs[i];
+                Tensor t = call.outputs()[i];
                 if (!o.isEmpty()) {
                     if (t == null) throw new NodeFailure("node " + n.label() + ": kernel did not produce output " + i + " ('" + o + "')", null);
                     scope.values.put(o, t);
@@ -158,48 +157,29 @@ public final class GraphExecutor {
         NodeFailure(String message, Throwable cause) { super(message, cause); }
     }
 
-    private final class Call implements ExecContext {
-        private final Node node;
+    private final class Call extends NodeCall {
         private final List<Tensor> inputs;
         private final Scope scope;
         private final OutputAllocator alloc;
         private final ExecutionListener listener;
         private final int step;
-        final Tensor[] outputs;
 
         Call(Node node, List<Tensor> inputs, Scope scope, OutputAllocator alloc, ExecutionListener listener, int step) {
-            this.node = node;
+            super(node, model.opset(node.domain()));
             this.inputs = inputs;
             this.scope = scope;
             this.alloc = alloc;
             this.listener = listener;
             this.step = step;
-            this.outputs = new Tensor[node.outputs().size()];
         }
 
-        @Override public String nodeName() { return node.name(); }
-        @Override public String opType() { return node.opType(); }
-        @Override public int opset() { return model.opset(node.domain()); }
-        @Override public Attributes attributes() { return node.attributes(); }
-        @Override public int inputCount() { return inputs.size(); }
-        @Override public boolean hasInput(int i) { return i < inputs.size() && inputs.get(i) != null; }
+        @Override protected Tensor inputValue(int i) { return i < inputs.size() ? inputs.get(i) : null; }
 
-        @Override public Tensor input(int i) {
-            if (!hasInput(i)) throw new KernelException("required input " + i + " is missing");
-            return inputs.get(i);
-        }
-
-        @Override public int outputCount() { return outputs.length; }
-
-        @Override public Tensor output(int i, DType dtype, Shape shape) {
-            if (i < 0 || i >= outputs.length) throw new KernelException("output " + i + " does not exist (node has " + outputs.length + ")");
-            if (outputs[i] != null) throw new KernelException("output " + i + " requested twice");
+        @Override protected Tensor allocate(int i, DType dtype, Shape shape) {
             // Unwanted optional outputs and subgraph values get fresh memory; the plan covers the top level only.
-            Tensor t = step >= 0 && !node.outputs().get(i).isEmpty()
+            return step >= 0 && !node.outputs().get(i).isEmpty()
                 ? alloc.allocate(step, node, i, dtype, shape)
                 : Tensor.allocate(dtype, shape);
-            outputs[i] = t;
-            return t;
         }
 
         @Override public List<Tensor> runSubgraph(Subgraph sub, List<Tensor> in) {
