@@ -29,7 +29,15 @@ final class DevicesCommand implements Command {
         } else if (!Files.isDirectory(Path.of(tornado))) {
             out.println("tornadovm   not active: TORNADOVM_HOME=" + tornado + " is not a folder");
         } else {
-            out.println("tornadovm   SDK at " + tornado + "; this build has no TornadoVM backend compiled in");
+            var backend = dev.sluice.kernels.device.Accelerators.tornadovm();
+            if (backend.isEmpty()) {
+                out.println("tornadovm   SDK at " + tornado + " but not active: " + dev.sluice.kernels.device.Accelerators.tornadovmUnavailableReason());
+            } else {
+                var b = backend.get();
+                out.println("tornadovm   active (SDK at " + tornado + "), --device tornadovm runs on: " + b.device());
+                for (String d : b.devices()) out.println("            device " + d);
+                out.println("            kernels: " + String.join(" ", b.opTypes()));
+            }
         }
         var driver = CudaDriver.load();
         if (driver.isPresent()) {

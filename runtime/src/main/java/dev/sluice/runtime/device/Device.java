@@ -9,7 +9,7 @@ import java.util.List;
  * (a CPU worker, an accelerator's compute queue, a DMA engine), so the dispatcher keeps exactly one worker
  * per lane and a device's parallelism is the number of its lanes.
  */
-public sealed interface Device permits CpuDevice, ThrottledDevice {
+public sealed interface Device permits CpuDevice, ThrottledDevice, TornadoDevice {
     String name();
 
     DeviceKind kind();

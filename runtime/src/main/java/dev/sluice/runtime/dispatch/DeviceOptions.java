@@ -1,7 +1,9 @@
 package dev.sluice.runtime.dispatch;
 
 import dev.sluice.graph.Model;
+import dev.sluice.kernels.OpRegistry;
 import dev.sluice.kernels.SluiceException;
+import dev.sluice.kernels.device.AcceleratorBackend;
 import dev.sluice.kernels.Tensor;
 import dev.sluice.memgraph.DeviceSpec;
 import dev.sluice.memgraph.MemGraph;
@@ -9,6 +11,7 @@ import dev.sluice.runtime.Session;
 import dev.sluice.runtime.device.CpuDevice;
 import dev.sluice.runtime.device.Device;
 import dev.sluice.runtime.device.ThrottledDevice;
+import dev.sluice.runtime.device.TornadoDevice;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
@@ -20,7 +23,7 @@ import java.util.Set;
 import java.util.function.Function;
 
 /**
- * The command-line face of devices and the dispatcher: {@code --device cpu|throttled}, {@code --budget
+ * The command-line face of devices and the dispatcher: {@code --device cpu|throttled|tornadovm}, {@code --budget
  * PERCENT%|BYTES}, {@code --bandwidth BYTES_PER_S}, {@code --order dynamic|fixed}, {@code --trace FILE.json}.
  * Commands add {@link #NAMES} to their options and hand a session to {@link #attach}; with none of these
  * options given the session keeps the reference executor.
@@ -29,8 +32,11 @@ public record DeviceOptions(String device, String budget, long bandwidth, Dispat
     public static final Set<String> NAMES = Set.of("device", "budget", "bandwidth", "order", "trace");
 
     public static final String HELP = """
-          --device cpu|throttled   run through the dispatcher on the CPU (one lane per thread) or on a throttled
-                                   device: a CPU with a capped arena and bandwidth-limited copy lanes
+          --device cpu|throttled|tornadovm
+                                   run through the dispatcher on the CPU (one lane per thread), on a throttled
+                                   device (a CPU with a capped arena and bandwidth-limited copy lanes), or on
+                                   TornadoVM's device (needs TORNADOVM_HOME; ops it lacks run on the CPU, and
+                                   the report says which)
           --budget P%|BYTES        throttled device memory; P% of what the run needs with nothing offloaded
           --bandwidth BYTES_PER_S  throttled copy lanes' speed (k, M, G suffixes; default unlimited)
           --order dynamic|fixed    any ready task on the first idle lane, or one fixed topological order
@@ -41,11 +47,11 @@ public record DeviceOptions(String device, String budget, long bandwidth, Dispat
         if (NAMES.stream().allMatch(n -> option.apply(n) == null)) return null;
         String device = option.apply("device") == null ? (option.apply("budget") != null || option.apply("bandwidth") != null ? "throttled" : "cpu")
             : option.apply("device").toLowerCase(Locale.ROOT);
-        if (!device.equals("cpu") && !device.equals("throttled")) {
-            throw new SluiceException("--device must be cpu or throttled, got '" + device + "' (accelerators come with TornadoVM)");
+        if (!device.equals("cpu") && !device.equals("throttled") && !device.equals("tornadovm")) {
+            throw new SluiceException("--device must be cpu, throttled or tornadovm, got '" + device + "'");
         }
-        if (device.equals("cpu") && (option.apply("budget") != null || option.apply("bandwidth") != null)) {
-            throw new SluiceException("--budget and --bandwidth apply to --device throttled; the CPU reads host memory in place");
+        if (!device.equals("throttled") && (option.apply("budget") != null || option.apply("bandwidth") != null)) {
+            throw new SluiceException("--budget and --bandwidth apply to --device throttled; " + device + " reads host memory in place");
         }
         String ord = option.apply("order") == null ? "dynamic" : option.apply("order").toLowerCase(Locale.ROOT);
         Dispatcher.Order order = switch (ord) {
@@ -68,7 +74,15 @@ public record DeviceOptions(String device, String budget, long bandwidth, Dispat
         List<Device> devices;
         MemGraph plan;
         long full = 0;
-        if (device.equals("cpu")) {
+        OpRegistry registry = session.registry();
+        TornadoDevice tornado = null;
+        if (device.equals("tornadovm")) {
+            tornado = TornadoDevice.open(session.parallelism());
+            devices = List.of(tornado);
+            plan = MemGraph.onDevice(m.graph(), DeviceSpec.host());
+            registry = tornado.registry(registry);
+            tornado.backend().resetUsage();
+        } else if (device.equals("cpu")) {
             devices = List.of(CpuDevice.withWorkers(threads));
             plan = MemGraph.onDevice(m.graph(), DeviceSpec.host());
         } else {
@@ -79,9 +93,10 @@ public record DeviceOptions(String device, String budget, long bandwidth, Dispat
             devices = List.of(CpuDevice.withWorkers(1), t);
             plan = MemGraph.onDevice(m.graph(), spec.withBudget(bytes));
         }
-        MemGraphExecutor ex = new MemGraphExecutor(m, session.registry(), plan, devices, order);
+        MemGraphExecutor ex = new MemGraphExecutor(m, registry, plan, devices, order);
         MemGraphExecutor.Result r = ex.run(inputs);
         report(out, devices.getLast(), plan, full, r);
+        if (tornado != null) reportTornado(out, tornado.backend().usage());
         if (trace != null) {
             try {
                 r.trace().writeChromeJson(trace);
@@ -123,6 +138,14 @@ public record DeviceOptions(String device, String budget, long bandwidth, Dispat
         } catch (NumberFormatException e) {
             throw new SluiceException(what + " must be a positive number of bytes (k, M, G suffixes allowed), got '" + s + "'");
         }
+    }
+
+    private static void reportTornado(PrintStream out, AcceleratorBackend.Usage u) {
+        long on = u.ran().values().stream().mapToLong(Long::longValue).sum();
+        long off = u.fellBack().values().stream().mapToLong(Long::longValue).sum();
+        out.printf("tornadovm: %d kernel calls on the device, %d on the CPU%n", on, off);
+        u.ran().forEach((op, n) -> out.printf("  on tornadovm  %-24s x%d%n", op, n));
+        u.fellBack().forEach((why, n) -> out.printf("  on the cpu    %-24s x%d%n", why, n));
     }
 
     private void report(PrintStream out, Device d, MemGraph plan, long full, MemGraphExecutor.Result r) {
