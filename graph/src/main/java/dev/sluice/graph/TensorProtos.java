@@ -86,7 +86,8 @@ public final class TensorProtos {
                 throw new ModelException(where + ": tensor '" + p.getName() + "' " + dt + shape + " needs " + bytes
                     + " bytes of raw data but has " + raw.size());
             }
-            MemorySegment.copy(MemorySegment.ofArray(raw.toByteArray()), 0, t.data(), 0, bytes);
+            // copy straight from the protobuf's buffer: no transient byte[] the size of the weight
+            MemorySegment.copy(MemorySegment.ofBuffer(raw.asReadOnlyByteBuffer()), 0, t.data(), 0, bytes);
         } else {
             int count = switch (dt) {
                 case FLOAT32 -> p.getFloatDataCount();
