@@ -16,6 +16,7 @@ import dev.sluice.runtime.exec.ExecutionListener;
 import dev.sluice.runtime.exec.GraphExecutor;
 import dev.sluice.runtime.exec.OutputAllocator;
 import dev.sluice.runtime.testdata.TestDataRunner;
+import dev.sluice.runtime.zoo.Zoo;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
@@ -40,11 +41,12 @@ public final class PlanCommand implements Command {
     @Override public Set<String> valueOptions() { return Set.of("input", "dim", "seed", "threads", "picture", "top"); }
     @Override public String help() {
         return """
-            usage: sluice plan MODEL.onnx|TESTDATA_DIR [--input NAME=FILE.pb]... [--dim SYMBOL=SIZE]... [--seed N]
+            usage: sluice plan MODEL.onnx|TESTDATA_DIR|ZOO_NAME [--input NAME=FILE.pb]... [--dim SYMBOL=SIZE]... [--seed N]
                                [--threads N] [--picture FILE.png] [--top N]
 
             Runs the model once on the given inputs (a test-data folder supplies model.onnx and the inputs of
-            test_data_set_0; other inputs get seeded random values) recording every intermediate tensor's
+            test_data_set_0; a zoo model, by name or file, its sample inputs; other inputs get seeded random
+            values) recording every intermediate tensor's
             size and lifetime, then packs them into one arena with each heuristic and keeps the smallest.
             Checks the plan (no two live tensors overlap, alignment, bounds), runs the model again from the
             arena and compares the outputs bit for bit with the first run. Prints naive bytes (no reuse),
@@ -59,6 +61,15 @@ public final class PlanCommand implements Command {
         if (args.positionals().size() != 1) throw new SluiceException("plan takes exactly one MODEL file or test-data folder (see 'sluice help plan')");
         Path arg = Path.of(args.positionals().get(0));
         Path file = Files.isDirectory(arg) ? arg.resolve("model.onnx") : arg;
+        Zoo.Model zoo = Files.isRegularFile(file) ? Zoo.byFileName(file) : null;
+        if (!Files.isRegularFile(file) && !Files.exists(arg)) {
+            try {
+                zoo = Zoo.find(args.positionals().get(0)); // a zoo name: 'sluice plan ppocr-rec'
+                file = zoo.path();
+            } catch (SluiceException e) {
+                throw new SluiceException(arg + ": no such model file, test-data folder or zoo model");
+            }
+        }
         if (!Files.isRegularFile(file)) throw new SluiceException(file + ": no such file");
         int threads = args.intOption("threads", Math.min(8, Runtime.getRuntime().availableProcessors()));
         long seed = args.intOption("seed", 42);
@@ -71,6 +82,10 @@ public final class PlanCommand implements Command {
                     inputs.putAll(TestDataRunner.readInputs(sets.get(0), s.inputs()));
                     out.println("inputs from " + sets.get(0));
                 }
+            }
+            if (zoo != null && args.all("input").isEmpty() && args.all("dim").isEmpty()) {
+                inputs.putAll(zoo.sampleInputs(seed));
+                out.println("inputs: the zoo's sample inputs for " + zoo.name() + " (seed " + seed + ")");
             }
             List<Value> missing = new ArrayList<>();
             for (Value v : s.inputs()) if (!inputs.containsKey(v.name())) missing.add(v);

@@ -18,7 +18,7 @@ import java.util.Map;
 /**
  * Weights and constants, planned apart from the intermediates: they live for the whole session, so their
  * plan is trivial (every block side by side) and they never share the activation arena. {@link #pack}
- * places the initializers of a model (its subgraphs' included) one after another in one segment: one
+ * places the initializers and Constant values of a model (its subgraphs' included) one after another in one segment: one
  * allocation, one address range a device or an upload can take whole, instead of one allocation each.
  * {@link #of} measures a graph's constants: block bytes, tensors and the contiguous segments they occupy.
  */
@@ -45,20 +45,17 @@ public final class WeightArena {
 
     private static Graph repack(Graph g, MemorySegment seg, long[] off) {
         Map<String, Tensor> packed = new LinkedHashMap<>();
-        for (var e : g.initializers().entrySet()) {
-            Tensor t = e.getValue();
-            long b = Tensor.blockBytes(t.byteSize());
-            Tensor p = Tensor.inBlock(t.dtype(), t.shape(), seg.asSlice(off[0], b));
-            MemorySegment.copy(t.withHeader(), 0, p.withHeader(), 0, t.withHeader().byteSize());
-            packed.put(e.getKey(), p);
-            off[0] += b;
-        }
+        for (var e : g.initializers().entrySet()) packed.put(e.getKey(), copy(e.getValue(), seg, off));
         List<Node> nodes = new ArrayList<>(g.nodes().size());
         for (Node n : g.nodes()) {
-            if (n.subgraphs().isEmpty()) { nodes.add(n); continue; }
+            if (n.subgraphs().isEmpty() && n.attributes().asMap().values().stream().noneMatch(a -> a instanceof Attr.TensorValue)) {
+                nodes.add(n);
+                continue;
+            }
             Map<String, Attr> attrs = new LinkedHashMap<>(n.attributes().asMap());
             for (var e : attrs.entrySet()) {
-                if (e.getValue() instanceof Attr.Graph(Graph sg)) e.setValue(new Attr.Graph(repack(sg, seg, off)));
+                if (e.getValue() instanceof Attr.TensorValue(Tensor t)) e.setValue(new Attr.TensorValue(copy(t, seg, off)));
+                else if (e.getValue() instanceof Attr.Graph(Graph sg)) e.setValue(new Attr.Graph(repack(sg, seg, off)));
                 else if (e.getValue() instanceof Attr.Graphs(List<Subgraph> gs)) {
                     List<Subgraph> r = new ArrayList<>();
                     for (Subgraph s : gs) r.add(s instanceof Graph sg ? repack(sg, seg, off) : s);
@@ -70,12 +67,24 @@ public final class WeightArena {
         return g.withNodes(nodes, packed, g.types());
     }
 
-    private static void collect(Graph g, List<Tensor> out) {
-        out.addAll(g.initializers().values());
-        for (Node n : g.nodes()) for (Graph sg : n.subgraphs()) collect(sg, out);
+    private static Tensor copy(Tensor t, MemorySegment seg, long[] off) {
+        long b = Tensor.blockBytes(t.byteSize());
+        Tensor p = Tensor.inBlock(t.dtype(), t.shape(), seg.asSlice(off[0], b));
+        MemorySegment.copy(t.withHeader(), 0, p.withHeader(), 0, t.withHeader().byteSize());
+        off[0] += b;
+        return p;
     }
 
-    /** Bytes, tensors and contiguous segments of a graph's initializers, its subgraphs' included. */
+    /** Initializers and tensor attributes (Constant values: subgraphs keep theirs as nodes), in repack's order. */
+    private static void collect(Graph g, List<Tensor> out) {
+        out.addAll(g.initializers().values());
+        for (Node n : g.nodes()) {
+            for (Attr a : n.attributes().asMap().values()) if (a instanceof Attr.TensorValue(Tensor t)) out.add(t);
+            for (Graph sg : n.subgraphs()) collect(sg, out);
+        }
+    }
+
+    /** Bytes, tensors and contiguous segments of a graph's initializers and tensor attributes, its subgraphs' included. */
     public static Figures of(Graph g) {
         List<Tensor> all = new ArrayList<>();
         collect(g, all);
