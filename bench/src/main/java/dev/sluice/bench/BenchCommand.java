@@ -40,6 +40,7 @@ public final class BenchCommand implements Command {
             Prints per model
               bench: <name> sluice_ms=<median> ort_ms=<median> ratio=<sluice/ort>
               memory: <name> sluice_peak_mib=<m> ort_peak_mib=<m>
+              plan: <name> naive_mib=<m> planned_mib=<m> bound_mib=<m> ratio=<planned/bound> weights_mib=<m>
             and a WARNING line for each output of Sluice that differs from ORT's beyond 1e-4 + 1e-3|e|.
             Peak memory is VmHWM minus the resident set before opening the model, over open + 2 runs, each
             engine in its own fresh JVM (Linux; --no-memory skips it). Writes results.md and results.png
@@ -117,6 +118,7 @@ public final class BenchCommand implements Command {
         long[] sNs = new long[runs], oNs = new long[runs];
         Map<String, Tensor> sOut = Map.of(), oOut = Map.of();
         int warmupRounds = 0;
+        String planFigures = null;
         try {
             // Warm-up: at least --warmup rounds and at least --warmup-time seconds (the JIT compiles the kernels
             // only after they have run a while), at most 1000 rounds.
@@ -152,6 +154,7 @@ public final class BenchCommand implements Command {
                 if (sluiceError != null && ortError != null) break;
             }
         } finally {
+            if (sluice != null && sluiceError == null) planFigures = dev.sluice.runtime.memory.PlanCommand.benchFigures(sluice);
             if (sluice != null) sluice.close();
             if (ort != null) ort.close();
         }
@@ -179,6 +182,7 @@ public final class BenchCommand implements Command {
             out.printf(Locale.ROOT, "memory: %s sluice_peak_mib=%s ort_peak_mib=%s (Java heap used at its peak, uncollected garbage included: sluice %s, ort %s MiB)%n",
                 t.name(), Report.mib(sKiB), Report.mib(oKiB), Report.mib(sp == null ? -1 : sp.heapKiB()), Report.mib(op == null ? -1 : op.heapKiB()));
         }
+        if (planFigures != null) out.println("plan: " + t.name() + " " + planFigures); // Sluice's intermediates arena vs no reuse and the bound
         return new Report.Row(t.name(), t.inputsFrom(), sMs, oMs, sKiB, oKiB, warnings.size(), sluiceError, ortError);
     }
 

@@ -63,6 +63,9 @@ public final class Session implements AutoCloseable {
     /** Memory planning is on unless the system property {@code sluice.memory.plan} is {@code false}. */
     private static final boolean PLAN_BY_DEFAULT = !"false".equalsIgnoreCase(System.getProperty("sluice.memory.plan"));
 
+    /** Weights and constants go into one segment per session unless {@code sluice.weights.arena} is {@code false}. */
+    private static final boolean PACK_WEIGHTS = !"false".equalsIgnoreCase(System.getProperty("sluice.weights.arena"));
+
     /** Opens a model file with the CPU kernels on one thread per core (at most 8). */
     public static Session open(Path modelFile) {
         return open(modelFile, Math.min(8, Runtime.getRuntime().availableProcessors()));
@@ -83,6 +86,7 @@ public final class Session implements AutoCloseable {
         Model typed = TypeInference.run(imported, registry, Map.of(), true);
         Graph fused = PatternFusion.run(typed.graph());
         if (fused != typed.graph()) typed = TypeInference.run(typed.withGraph(fused), registry, Map.of(), true);
+        if (PACK_WEIGHTS) typed = dev.sluice.runtime.memory.WeightArena.pack(typed);
         return new Session(typed, registry, Parallelism.of(threads));
     }
 

@@ -221,7 +221,8 @@ final class ConvKernels {
                     for (int o = ox; o < lo; o++) col[p++] = 0f;
                     long src = plane + (long) iy * wd + base;
                     if (sw == 1) {
-                        MemorySegment.copy(x, NnArrays.F32, (src + lo) * 4, col, p, hi - lo);
+                        // no valid tap (the window lies in the padding): src + lo may be negative, copy nothing
+                        if (hi > lo) MemorySegment.copy(x, NnArrays.F32, (src + lo) * 4, col, p, hi - lo);
                         p += hi - lo;
                     } else {
                         for (int o = lo; o < hi; o++) col[p++] = x.getAtIndex(NnArrays.F32, src + (long) o * sw);

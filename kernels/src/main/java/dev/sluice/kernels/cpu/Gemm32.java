@@ -122,7 +122,8 @@ final class Gemm32 {
             int j0 = t * chunk, j1 = Math.min(len, j0 + chunk);
             float[] acc = new float[j1 - j0];
             if (rowsContiguous) {
-                for (int j = j0; j < j1; j++) acc[j - j0] = dot(mat, mOff + (long) j * ldm, v, k);
+                float[] lanes = new float[L];
+                for (int j = j0; j < j1; j++) acc[j - j0] = dot(mat, mOff + (long) j * ldm, v, k, lanes);
             } else {
                 for (int p = 0; p < k; p++) axpy(v[p], mat, mOff + (long) p * ldm + j0, acc, j1 - j0);
             }
@@ -136,13 +137,20 @@ final class Gemm32 {
         else for (int t = 0; t < chunks; t++) body.accept(t);
     }
 
-    private static float dot(MemorySegment x, long off, float[] v, int k) {
+    /**
+     * Sum of x[off..off+k) * v, in a fixed order. The lanes are summed one by one, not with
+     * {@code reduceLanes(ADD)}, whose order is unspecified for floats and differs between the interpreter
+     * and C2's intrinsic: the same product would give other bits once the JIT compiled this method.
+     */
+    private static float dot(MemorySegment x, long off, float[] v, int k, float[] lanes) {
         FloatVector s = FloatVector.zero(SPECIES);
         int p = 0;
         for (; p <= k - L; p += L) {
             s = FloatVector.fromMemorySegment(SPECIES, x, (off + p) * 4, ORDER).fma(FloatVector.fromArray(SPECIES, v, p), s);
         }
-        float r = s.reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
+        s.intoArray(lanes, 0);
+        float r = 0f;
+        for (int i = 0; i < L; i++) r += lanes[i];
         for (; p < k; p++) r += x.getAtIndex(F, off + p) * v[p];
         return r;
     }

@@ -56,6 +56,15 @@ class ConvKernelsTest {
     }
 
     @Test
+    void conv1dWhoseOuterTapsLieWhollyInThePadding() {
+        // pytorch-converted/test_Conv1d_pad2size1: one input position, kernel 5, pads 2: taps 0, 1, 3, 4 only see padding
+        Tensor x = floats(dims(1, 2, 1), 3, 5);
+        Tensor w = floats(dims(1, 2, 5), 1, 2, 4, 8, 16, 1, 1, 1, 1, 1);
+        Tensor[] y = new FakeNodeCall("Conv", 11, 1, x, w).attr("pads", dims(2, 2)).run();
+        assertValues(y[0], dims(1, 1, 1), 3 * 4 + 5);
+    }
+
+    @Test
     void conv3dSumsTheCube() {
         Tensor x = floats(dims(1, 1, 2, 2, 2), 1, 2, 3, 4, 5, 6, 7, 8);
         Tensor w = floats(dims(1, 1, 2, 2, 2), 1, 1, 1, 1, 1, 1, 1, 1);

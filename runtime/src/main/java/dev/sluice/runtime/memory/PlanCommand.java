@@ -16,6 +16,7 @@ import dev.sluice.runtime.exec.ExecutionListener;
 import dev.sluice.runtime.exec.GraphExecutor;
 import dev.sluice.runtime.exec.OutputAllocator;
 import dev.sluice.runtime.testdata.TestDataRunner;
+import dev.sluice.runtime.zoo.Zoo;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
@@ -40,24 +41,35 @@ public final class PlanCommand implements Command {
     @Override public Set<String> valueOptions() { return Set.of("input", "dim", "seed", "threads", "picture", "top"); }
     @Override public String help() {
         return """
-            usage: sluice plan MODEL.onnx|TESTDATA_DIR [--input NAME=FILE.pb]... [--dim SYMBOL=SIZE]... [--seed N]
+            usage: sluice plan MODEL.onnx|TESTDATA_DIR|ZOO_NAME [--input NAME=FILE.pb]... [--dim SYMBOL=SIZE]... [--seed N]
                                [--threads N] [--picture FILE.png] [--top N]
 
             Runs the model once on the given inputs (a test-data folder supplies model.onnx and the inputs of
-            test_data_set_0; other inputs get seeded random values) recording every intermediate tensor's
+            test_data_set_0; a zoo model, by name or file, its sample inputs; other inputs get seeded random
+            values) recording every intermediate tensor's
             size and lifetime, then packs them into one arena with each heuristic and keeps the smallest.
             Checks the plan (no two live tensors overlap, alignment, bounds), runs the model again from the
             arena and compares the outputs bit for bit with the first run. Prints naive bytes (no reuse),
             planned arena bytes, the lower bound (most bytes live at one step, blocks aligned, in-place reuse
             counted), planning time and the --top N (default 10) largest tensors; with --picture, draws the
-            packing. Weights and constants are not in the arena (they live for the whole session). Ends with
-              plan: naive=<bytes> planned=<bytes> bound=<bytes> ratio=<planned/bound>""";
+            packing. Weights and constants are not in the arena: they live for the whole session and are packed
+            side by side in a segment of their own (their bytes are reported apart). Ends with
+              plan: naive=<bytes> planned=<bytes> bound=<bytes> ratio=<planned/bound> weights=<bytes>""";
     }
 
     @Override public int run(Args args, PrintStream out) throws IOException {
         if (args.positionals().size() != 1) throw new SluiceException("plan takes exactly one MODEL file or test-data folder (see 'sluice help plan')");
         Path arg = Path.of(args.positionals().get(0));
         Path file = Files.isDirectory(arg) ? arg.resolve("model.onnx") : arg;
+        Zoo.Model zoo = Files.isRegularFile(file) ? Zoo.byFileName(file) : null;
+        if (!Files.isRegularFile(file) && !Files.exists(arg)) {
+            try {
+                zoo = Zoo.find(args.positionals().get(0)); // a zoo name: 'sluice plan ppocr-rec'
+                file = zoo.path();
+            } catch (SluiceException e) {
+                throw new SluiceException(arg + ": no such model file, test-data folder or zoo model");
+            }
+        }
         if (!Files.isRegularFile(file)) throw new SluiceException(file + ": no such file");
         int threads = args.intOption("threads", Math.min(8, Runtime.getRuntime().availableProcessors()));
         long seed = args.intOption("seed", 42);
@@ -70,6 +82,10 @@ public final class PlanCommand implements Command {
                     inputs.putAll(TestDataRunner.readInputs(sets.get(0), s.inputs()));
                     out.println("inputs from " + sets.get(0));
                 }
+            }
+            if (zoo != null && args.all("input").isEmpty() && args.all("dim").isEmpty()) {
+                inputs.putAll(zoo.sampleInputs(seed));
+                out.println("inputs: the zoo's sample inputs for " + zoo.name() + " (seed " + seed + ")");
             }
             List<Value> missing = new ArrayList<>();
             for (Value v : s.inputs()) if (!inputs.containsKey(v.name())) missing.add(v);
@@ -88,14 +104,28 @@ public final class PlanCommand implements Command {
                 PlanPicture.write(r.plan, r.profile.steps(), file.getFileName().toString(), Path.of(pic));
                 out.println("picture: " + pic);
             }
-            out.printf("plan: naive=%d planned=%d bound=%d ratio=%.4f%n", r.plan.naive(), r.plan.arenaBytes(), r.plan.bound(), r.plan.ratio());
+            out.printf("plan: naive=%d planned=%d bound=%d ratio=%.4f weights=%d%n", r.plan.naive(), r.plan.arenaBytes(), r.plan.bound(),
+                r.plan.ratio(), r.weights.bytes());
             return r.violations.isEmpty() && r.mismatch == null ? 0 : 1;
         }
     }
 
     /** Everything the report prints, measured in one call. */
     public record Report(MemoryProfile profile, OffsetPlan plan, List<String> violations, String mismatch, int outputs,
-                         long profileNanos, long plannedNanos, long dataBytes) {}
+                         long profileNanos, long plannedNanos, long dataBytes, WeightArena.Figures weights) {}
+
+    /**
+     * The plan figures of a session that has run with memory planning on, for a benchmark's report:
+     * {@code naive_mib= planned_mib= bound_mib= ratio= weights_mib=} of its largest plan (the one made for
+     * the inputs it ran on), or null if the session made no plan.
+     */
+    public static String benchFigures(Session s) {
+        MemoryPlans plans = s.memoryPlans();
+        if (plans == null || plans.plans().isEmpty()) return null;
+        OffsetPlan p = plans.plans().stream().map(MemoryPlans.Entry::plan).max(Comparator.comparingLong(OffsetPlan::arenaBytes)).orElseThrow();
+        return String.format(java.util.Locale.ROOT, "naive_mib=%.2f planned_mib=%.2f bound_mib=%.2f ratio=%.4f weights_mib=%.2f",
+            p.naive() / 1048576.0, p.arenaBytes() / 1048576.0, p.bound() / 1048576.0, p.ratio(), WeightArena.of(s.model().graph()).bytes() / 1048576.0);
+    }
 
     /** Profiles a run, plans it, checks the plan and compares a planned run with the profiled one bit for bit. */
     public static Report profileAndPlan(Session s, Map<String, Tensor> inputs) {
@@ -120,7 +150,8 @@ public final class PlanCommand implements Command {
         }
         long data = 0;
         for (Lifetime l : profile.lifetimes()) data += prof.dataBytes(l.value());
-        return new Report(profile, plan, violations, mismatch, reference.size(), profileNanos, plannedNanos, data);
+        return new Report(profile, plan, violations, mismatch, reference.size(), profileNanos, plannedNanos, data,
+            WeightArena.of(s.model().graph()));
     }
 
     /** Null if both runs gave the same outputs bit for bit and no output lies in the arena, else what differs. */
@@ -141,7 +172,8 @@ public final class PlanCommand implements Command {
         long[] peak = Bounds.peak(p.lifetimes());
         out.println("model " + model + ": " + prof.steps() + " steps, " + prof.lifetimes().size() + " intermediate tensors ("
             + r.dataBytes + " data bytes), " + r.outputs + " outputs");
-        out.println("weights and constants (planned apart, live for the session): " + prof.constantBytes() + " bytes");
+        out.println("weights and constants (planned apart, live for the session): " + r.weights
+            + (prof.constantBytes() > r.weights.bytes() ? "; with constants folded for these shapes " + prof.constantBytes() + " bytes" : ""));
         out.printf("profiled run: %.1f ms; planned run: %.1f ms%n", r.profileNanos / 1e6, r.plannedNanos / 1e6);
         out.println("in-place reuse: " + p.inPlace().size() + " of " + prof.inPlace().size() + " candidates taken");
         out.printf("naive (no reuse):   %,15d bytes%n", p.naive());

@@ -51,7 +51,7 @@ class ConformancePlanTest {
         int planned = 0, unsupported = 0, failedToRun = 0, nonEmpty = 0;
         double worst = 1.0;
         String worstName = "-";
-        List<String> problems = new ArrayList<>();
+        List<String> problems = new ArrayList<>(), failedNames = new ArrayList<>();
         for (Path dir : dirs) {
             if (System.nanoTime() - t0 > BUDGET_NANOS) { System.out.println("plan sweep: time budget reached at " + dir); break; }
             Model m;
@@ -66,6 +66,7 @@ class ConformancePlanTest {
                 r = PlanCommand.profileAndPlan(s, TestDataRunner.readInputs(sets.get(0), s.inputs()));
             } catch (SluiceException | ArithmeticException | IndexOutOfBoundsException | IllegalArgumentException e) {
                 failedToRun++; // the kernel (or its type inference) refuses this model: not a planning matter
+                failedNames.add(dir.getFileName() + " (" + e.getMessage() + ")");
                 continue;
             }
             planned++;
@@ -77,6 +78,7 @@ class ConformancePlanTest {
         }
         System.out.printf("plan sweep: %d models planned (%d with intermediates), %d unsupported, %d failed to run, worst ratio %.4f (%s), %.1f s%n",
             planned, nonEmpty, unsupported, failedToRun, worst, worstName, (System.nanoTime() - t0) / 1e9);
+        for (String f : failedNames) System.out.println("plan sweep: failed to run " + f);
         assertTrue(problems.isEmpty(), problems.toString());
         assertTrue(planned > 0, "no conformance model could be planned");
     }
@@ -92,8 +94,8 @@ class ConformancePlanTest {
                 Map<String, Tensor> inputs = z.sampleInputs(7);
                 PlanCommand.Report r = PlanCommand.profileAndPlan(s, inputs);
                 ran++;
-                System.out.printf("real model %s: naive=%d planned=%d bound=%d ratio=%.4f (%s)%n", z.name(), r.plan().naive(),
-                    r.plan().arenaBytes(), r.plan().bound(), r.plan().ratio(), r.plan().heuristic());
+                System.out.printf("real model %s: naive=%d planned=%d bound=%d ratio=%.4f (%s) weights=%s%n", z.name(), r.plan().naive(),
+                    r.plan().arenaBytes(), r.plan().bound(), r.plan().ratio(), r.plan().heuristic(), r.weights());
                 if (!r.violations().isEmpty()) problems.add(z.name() + ": " + r.violations());
                 if (r.mismatch() != null) problems.add(z.name() + ": " + r.mismatch());
             }
