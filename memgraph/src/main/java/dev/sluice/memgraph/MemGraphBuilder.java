@@ -30,6 +30,7 @@ final class MemGraphBuilder {
     private static final int NEVER = Integer.MAX_VALUE;
 
     private final Graph g;
+    private final Map<Integer, Tiling.Split> splits;
     private final List<DeviceSpec> devices;
     private final int[] placement;
     private final List<Node> nodes;
@@ -107,7 +108,13 @@ final class MemGraphBuilder {
         if (placement.length != g.nodes().size()) {
             throw new IllegalArgumentException("placement has " + placement.length + " entries for " + g.nodes().size() + " nodes");
         }
-        this.g = g;
+        Map<String, Long> whole = new HashMap<>();
+        for (int i = 0; i < g.nodes().size(); i++) {
+            if (!devices.get(placement[i]).kind().sharesHostMemory()) whole.put(g.nodes().get(i).label(), nodeNeed(g, g.nodes().get(i)));
+        }
+        Map<String, Tensor> inits = new LinkedHashMap<>(g.initializers());
+        this.splits = Tiling.plan(g, placement, devices, whole, inits);
+        this.g = splits.isEmpty() ? g : g.withNodes(g.nodes(), inits, g.types());
         this.devices = List.copyOf(devices);
         this.placement = placement.clone();
         this.nodes = g.nodes();
@@ -126,10 +133,40 @@ final class MemGraphBuilder {
         for (Value v : g.outputs()) graphOutputs.add(v.name());
     }
 
+    /** The largest need of any node, split into tiles as finely as allowed where it can be. */
     static long minimumBudget(Graph g) {
         long m = 0;
-        for (Node n : g.nodes()) m = Math.max(m, nodeNeed(g, n));
+        for (Node n : g.nodes()) m = Math.max(m, Tiling.smallestNeed(g, n, nodeNeed(g, n)));
         return m;
+    }
+
+    /** What node i needs at once as planned: its largest tile when it is split. */
+    private long plannedNeed(int i) {
+        Tiling.Split sp = splits.get(i);
+        if (sp == null) return nodeNeed(g, nodes.get(i));
+        long most = 0;
+        for (int t = 0; t < sp.tiles().size(); t++) {
+            long s = sp.scratchBytes();
+            for (String v : tileNeeded(i, t)) s += blockBytes(g, v);
+            for (String o : nodes.get(i).outputs()) if (!o.isEmpty()) s += blockBytes(g, o);
+            most = Math.max(most, s);
+        }
+        return most;
+    }
+
+    /** Values tile t of split node i reads: the node's other inputs and the tile's blocks. */
+    private List<String> tileNeeded(int i, int t) {
+        Tiling.Split sp = splits.get(i);
+        Node n = nodes.get(i);
+        Set<String> r = new LinkedHashSet<>();
+        for (int k = 0; k < n.inputs().size(); k++) {
+            String v = n.inputs().get(k);
+            if (v.isEmpty()) continue;
+            if (k == sp.weightInput()) r.add(sp.weightBlocks().get(t));
+            else if (k == sp.biasInput()) r.add(sp.biasBlocks().get(t));
+            else r.add(v);
+        }
+        return new ArrayList<>(r);
     }
 
     private static long nodeNeed(Graph g, Node n) {
@@ -155,6 +192,12 @@ final class MemGraphBuilder {
 
     /** Values node i reads: its inputs and what its subgraphs capture, each once. */
     private List<String> needed(int i) {
+        Tiling.Split sp = splits.get(i);
+        if (sp != null) {
+            Set<String> r = new LinkedHashSet<>();
+            for (int t = 0; t < sp.tiles().size(); t++) r.addAll(tileNeeded(i, t));
+            return new ArrayList<>(r);
+        }
         Node n = nodes.get(i);
         Set<String> r = new LinkedHashSet<>();
         for (String v : n.inputs()) if (!v.isEmpty()) r.add(v);
@@ -178,19 +221,24 @@ final class MemGraphBuilder {
             if (dev[d] == null) continue;
             for (int i = 0; i < nodes.size(); i++) {
                 if (placement[i] != d) continue;
-                long need = nodeNeed(g, nodes.get(i));
+                long need = plannedNeed(i);
                 if (need > dev[d].capacity) {
                     long min = 0;
-                    for (int j = 0; j < nodes.size(); j++) if (placement[j] == d) min = Math.max(min, nodeNeed(g, nodes.get(j)));
+                    for (int j = 0; j < nodes.size(); j++) {
+                        if (placement[j] == d) min = Math.max(min, Tiling.smallestNeed(g, nodes.get(j), nodeNeed(g, nodes.get(j))));
+                    }
                     throw new MemGraphException("a budget of " + devices.get(d).budgetBytes() + " bytes on '" + devices.get(d).name()
-                        + "' is too small: node " + nodes.get(i).label() + " needs " + need + " bytes at once (its inputs and outputs);"
-                        + " this graph needs at least " + min + " bytes", min);
+                        + "' is too small: node " + nodes.get(i).label() + " needs " + need + " bytes at once (its inputs and outputs"
+                        + (splits.containsKey(i) ? ", its weight split into " + splits.get(i).tiles().size() + " tiles" : "")
+                        + "); this graph needs at least " + min + " bytes, with large weights split into tiles", min);
                 }
             }
         }
         for (int i = 0; i < nodes.size(); i++) {
             now = i;
-            if (dev[placement[i]] == null) hostNode(i); else deviceNode(i);
+            if (dev[placement[i]] == null) hostNode(i);
+            else if (splits.containsKey(i)) tiledNode(i);
+            else deviceNode(i);
             prefetch(i);
         }
         for (Value v : g.outputs()) {
@@ -220,7 +268,7 @@ final class MemGraphBuilder {
             hostCopy.put(o, b);
             outs.add(b);
         }
-        tasks.add(new Task.Kernel(id, 0, i, "kernel " + n.label(), ins, cap, outs));
+        tasks.add(new Task.Kernel(id, 0, i, "kernel " + n.label(), ins, cap, outs, null, -1));
         for (String v : needed(i)) read(hostCopy.get(v), id);
         releaseDead(i, n);
     }
@@ -247,7 +295,7 @@ final class MemGraphBuilder {
             Buf b = outBufs.get(o);
             outs.add(b.id);
         }
-        tasks.add(new Task.Kernel(id, d, i, "kernel " + n.label(), ins, cap, outs));
+        tasks.add(new Task.Kernel(id, d, i, "kernel " + n.label(), ins, cap, outs, null, -1));
         for (String v : need) read(D.resident.get(v).id, id);
         for (Buf b : outBufs.values()) written(b, id);
         for (String o : n.outputs()) {
@@ -257,6 +305,79 @@ final class MemGraphBuilder {
             if (graphOutputs.contains(o)) copyToHost(o, LaneKind.D2H, false);
         }
         releaseDead(i, n);
+    }
+
+    /**
+     * A split node: one kernel task per tile, chained. Each tile loads its weight block (evicting others'
+     * values if it must, never the node's shared inputs or its partly written output), runs, and frees the
+     * block, so the node's need is that of its largest tile, not of the whole weight.
+     */
+    private void tiledNode(int i) {
+        Node n = nodes.get(i);
+        Tiling.Split sp = splits.get(i);
+        int d = placement[i];
+        Dev D = dev[d];
+        String out = n.outputs().getFirst();
+        Set<String> pinned = new HashSet<>();
+        Buf outBuf = null;
+        int prev = -1;
+        for (int t = 0; t < sp.tiles().size(); t++) {
+            List<String> need = tileNeeded(i, t);
+            for (String v : need) if (D.resident.containsKey(v)) pinned.add(v);
+            for (String v : need) {
+                if (D.resident.containsKey(v)) continue;
+                if (!load(d, v, pinned, true)) {
+                    // Fragmentation: evict everything this node does not hold and try once more.
+                    for (String r : new ArrayList<>(D.resident.keySet())) if (!pinned.contains(r)) evict(d, r);
+                    if (!load(d, v, pinned, true)) throw new MemGraphException("tile " + t + " of node " + n.label()
+                        + " does not fit the arena of '" + D.spec.name() + "' next to its output", plannedNeed(i));
+                }
+                pinned.add(v);
+            }
+            if (outBuf == null) {
+                outBuf = allocate(d, out, blockBytes(g, out), pinned, true);
+                if (outBuf == null) throw new MemGraphException("node " + n.label() + ": no room for its output on '" + D.spec.name() + "'", plannedNeed(i));
+                pinned.add(out);
+            }
+            Buf scratch = null;
+            if (sp.scratchBytes() > 0) {
+                scratch = allocate(d, out + "#scratch", sp.scratchBytes(), pinned, true);
+                if (scratch == null) throw new MemGraphException("node " + n.label() + ": no room for a tile's scratch on '" + D.spec.name() + "'", plannedNeed(i));
+            }
+            int id = tasks.size();
+            List<Integer> ins = new ArrayList<>();
+            for (int k = 0; k < n.inputs().size(); k++) {
+                String v = n.inputs().get(k);
+                if (v.isEmpty()) { ins.add(-1); continue; }
+                String actual = k == sp.weightInput() ? sp.weightBlocks().get(t) : k == sp.biasInput() ? sp.biasBlocks().get(t) : v;
+                ins.add(D.resident.get(actual).id);
+            }
+            Tile tile = sp.tiles().get(t);
+            tasks.add(new Task.Kernel(id, d, i, "kernel " + n.label() + " tile " + (t + 1) + "/" + sp.tiles().size(), ins, List.of(),
+                List.of(outBuf.id), tile, scratch == null ? -1 : scratch.id));
+            for (String v : need) read(D.resident.get(v).id, id);
+            if (prev < 0) written(outBuf, id); else { edge(prev, id, Edge.Kind.DATA); outBuf.writer = id; }
+            if (scratch != null) { written(scratch, id); free(D, scratch); }
+            // The block is this tile's alone: its region is free for the next block at once.
+            String block = sp.weightBlocks().get(t);
+            free(D, D.resident.remove(block));
+            pinned.remove(block);
+            if (sp.biasInput() >= 0) { free(D, D.resident.remove(sp.biasBlocks().get(t))); pinned.remove(sp.biasBlocks().get(t)); }
+            prev = id;
+            if (t + 1 < sp.tiles().size()) prefetchBlock(d, sp, t + 1, pinned);
+        }
+        D.resident.put(out, outBuf);
+        D.everResident.add(out);
+        if (graphOutputs.contains(out)) copyToHost(out, LaneKind.D2H, false);
+        releaseDead(i, n);
+    }
+
+    /** Loads the next tile's block into free memory now, so that its copy overlaps this tile's kernel. */
+    private void prefetchBlock(int d, Tiling.Split sp, int t, Set<String> pinned) {
+        String b = sp.weightBlocks().get(t);
+        Dev D = dev[d];
+        if (D.resident.containsKey(b) || D.used + blockBytes(g, b) + sp.scratchBytes() > D.capacity) return;
+        if (load(d, b, pinned, false)) pinned.add(b);
     }
 
     /**
@@ -415,8 +536,9 @@ final class MemGraphBuilder {
         for (int j = i + 1; j < Math.min(nodes.size(), i + 1 + PREFETCH_NODES); j++) {
             int d = placement[j];
             if (dev[d] == null) continue;
-            long nextNeed = placement[i + 1] == d ? nodeNeed(g, nodes.get(i + 1)) : 0;
-            for (String v : needed(j)) {
+            long nextNeed = placement[i + 1] == d ? plannedNeed(i + 1) : 0;
+            // Of a split node, only the first tile's blocks: the others stream in behind its tiles.
+            for (String v : splits.containsKey(j) ? tileNeeded(j, 0) : needed(j)) {
                 Dev D = dev[d];
                 if (D.resident.containsKey(v)) continue;
                 long bytes = blockBytes(g, v);

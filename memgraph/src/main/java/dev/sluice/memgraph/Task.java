@@ -21,10 +21,12 @@ public sealed interface Task permits Task.Kernel, Task.Transfer, Task.Offload, T
     /**
      * Runs graph node {@code node}. {@code inputs} and {@code outputs} are buffer ids aligned with the node's
      * inputs and outputs (-1 where the name is empty); {@code captured} with the names its subgraphs read
-     * from this scope ({@link MemGraph#capturedNames}).
+     * from this scope ({@link MemGraph#capturedNames}). {@code tile}: the part of the node this task computes,
+     * null for all of it; then {@code inputs} name the tile's weight block in place of the weight, and
+     * {@code scratch} (-1 if none) is a device block the task uses and frees before it ends.
      */
     record Kernel(int id, int device, int node, String label, List<Integer> inputs, List<Integer> captured,
-                  List<Integer> outputs) implements Task {
+                  List<Integer> outputs, Tile tile, int scratch) implements Task {
         public Kernel {
             inputs = List.copyOf(inputs);
             captured = List.copyOf(captured);

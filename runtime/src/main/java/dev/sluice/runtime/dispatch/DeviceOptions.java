@@ -70,7 +70,7 @@ public record DeviceOptions(String device, String budget, long bandwidth, Dispat
     }
 
     Map<String, Tensor> run(Session session, Map<String, Tensor> inputs, PrintStream out) {
-        Model m = session.executorFor(inputs).model();
+        Model m = MeasuredShapes.of(session.executorFor(inputs), inputs);
         List<Device> devices;
         MemGraph plan;
         long full = 0;

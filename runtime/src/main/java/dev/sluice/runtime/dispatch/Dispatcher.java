@@ -24,28 +24,38 @@ import org.jctools.queues.MpmcArrayQueue;
  * order), waiting for the head to become ready even when a later task could run, like a stream of an
  * accelerator API. Copies still overlap compute, but nothing is reordered.
  *
- * <p>A task that throws cancels the run: lanes stop taking tasks, workers are joined, and {@link #run}
- * throws a {@link DispatchException} naming the task. Workers are started per run and joined before
- * {@code run} returns, so no task of a failed run can still be touching memory afterwards.
+ * <p>Lane workers live as long as the dispatcher (a session's runs reuse them): an idle worker spins
+ * briefly, then parks, and the task that makes work ready unparks it, so a lane wakes in microseconds
+ * rather than after a timed park or a thread start. A worker idle for {@link #KEEP_ALIVE_NANOS} exits by
+ * itself and the next run starts a new one, so a dispatcher that is dropped without {@link #close} leaks
+ * nothing for long. Handing a run to the workers takes one volatile write and one CAS per lane; no lock is
+ * held while tasks run.
+ *
+ * <p>A task that throws cancels the run: lanes stop taking tasks and {@link #run} throws a
+ * {@link DispatchException} naming the task. {@code run} returns only after every worker has left the run,
+ * so no task of a finished or failed run can still be touching memory afterwards.
  */
-public final class Dispatcher {
+public final class Dispatcher implements AutoCloseable {
     public enum Order { DYNAMIC, FIXED }
 
     /** A lane as the dispatcher sees it: its name, the queue it serves, whether it copies. */
     public record LaneSlot(String name, int queue, boolean copy) {}
 
     private static final int SPINS = 200;
+    /** How long a lane worker waits for the next run before its thread exits. */
+    static final long KEEP_ALIVE_NANOS = 2_000_000_000L;
 
     private final List<LaneSlot> lanes;
     private final int queues;
     private final Order order;
+    private final Workers workers;
     private final long jitterSeed;
     private final long maxJitterNanos;
 
-    public Dispatcher(List<LaneSlot> lanes, Order order) { this(lanes, order, 0, 0); }
+    public Dispatcher(List<LaneSlot> lanes, Order order) { this(List.copyOf(lanes), order, null, 0, 0); }
 
-    private Dispatcher(List<LaneSlot> lanes, Order order, long jitterSeed, long maxJitterNanos) {
-        this.lanes = List.copyOf(lanes);
+    private Dispatcher(List<LaneSlot> lanes, Order order, Workers workers, long jitterSeed, long maxJitterNanos) {
+        this.lanes = lanes;
         this.order = order;
         this.jitterSeed = jitterSeed;
         this.maxJitterNanos = maxJitterNanos;
@@ -54,24 +64,100 @@ public final class Dispatcher {
             int qq = q;
             if (lanes.stream().noneMatch(l -> l.queue() == qq)) throw new IllegalArgumentException("queue " + q + " has no lane");
         }
+        this.workers = workers != null ? workers : new Workers(lanes);
     }
 
     /**
-     * The same dispatcher with a random delay of up to {@code maxNanos} injected before every task a lane
-     * takes: schedule fuzzing, so tests see many interleavings.
+     * The same dispatcher (same lane workers) with a random delay of up to {@code maxNanos} injected before
+     * every task a lane takes: schedule fuzzing, so tests see many interleavings.
      */
-    public Dispatcher withJitter(long seed, long maxNanos) { return new Dispatcher(lanes, order, seed, maxNanos); }
+    public Dispatcher withJitter(long seed, long maxNanos) { return new Dispatcher(lanes, order, workers, seed, maxNanos); }
+
+    /** The same lane workers issuing in another order. */
+    public Dispatcher withOrder(Order o) { return new Dispatcher(lanes, o, workers, jitterSeed, maxJitterNanos); }
 
     public Order order() { return order; }
 
-    /** Runs every job once, respecting the edges; returns the measured trace. */
+    /**
+     * Runs every job once, respecting the edges; returns the measured trace. Runs on one dispatcher (and
+     * the dispatchers sharing its workers) take turns.
+     */
     public Trace run(TaskGraph graph) {
         for (int i = 0; i < graph.size(); i++) {
             int q = graph.job(i).queue();
             if (q < 0 || q >= queues) throw new IllegalArgumentException("job '" + graph.job(i).name() + "' wants queue " + q + " which no lane serves");
         }
-        Run r = new Run(graph);
-        return r.execute();
+        workers.admission.lock();
+        try {
+            if (workers.closed) throw new IllegalStateException("dispatcher is closed");
+            return new Run(graph).execute();
+        } finally {
+            workers.admission.unlock();
+        }
+    }
+
+    /** Lets the lane workers exit now rather than after their keep-alive. */
+    @Override public void close() {
+        workers.closed = true;
+        for (int l = 0; l < lanes.size(); l++) {
+            Thread t = workers.threads[l];
+            if (t != null) LockSupport.unpark(t);
+        }
+    }
+
+    /**
+     * One thread per lane, kept between runs. {@code state}: 0 no thread, 1 idle, 2 handed the current run.
+     * A run is handed over by writing {@code current} and then CAS-ing each idle lane 1 -> 2; an idle
+     * worker retires only by CAS-ing 1 -> 0, so a lane is either handed the run or known to need a new
+     * thread, never both and never neither.
+     */
+    private static final class Workers {
+        final List<LaneSlot> lanes;
+        final Thread[] threads;
+        final AtomicIntegerArray state;
+        /** One run at a time; held by the caller of run, never by a lane. */
+        final java.util.concurrent.locks.ReentrantLock admission = new java.util.concurrent.locks.ReentrantLock();
+        volatile Dispatcher.Run current;
+        volatile boolean closed;
+
+        Workers(List<LaneSlot> lanes) {
+            this.lanes = lanes;
+            this.threads = new Thread[lanes.size()];
+            this.state = new AtomicIntegerArray(lanes.size());
+        }
+
+        void start(Dispatcher.Run r) {
+            current = r;
+            for (int l = 0; l < threads.length; l++) {
+                if (state.compareAndSet(l, 1, 2)) {
+                    LockSupport.unpark(threads[l]);
+                } else {
+                    state.set(l, 2); // was 0: its thread has retired (or never started)
+                    int lane = l;
+                    threads[l] = Thread.ofPlatform().name("sluice-" + lanes.get(l).name()).daemon().unstarted(() -> serve(lane));
+                    threads[l].start();
+                }
+            }
+        }
+
+        void serve(int lane) {
+            long idleSince = System.nanoTime();
+            while (true) {
+                if (state.get(lane) == 2) {
+                    Dispatcher.Run r = current;
+                    try {
+                        r.work(lane);
+                    } finally {
+                        state.set(lane, 1);
+                        r.left.countDown();
+                    }
+                    idleSince = System.nanoTime();
+                    continue;
+                }
+                if ((closed || System.nanoTime() - idleSince > KEEP_ALIVE_NANOS) && state.compareAndSet(lane, 1, 0)) return;
+                LockSupport.parkNanos(this, closed ? 1_000 : KEEP_ALIVE_NANOS);
+            }
+        }
     }
 
     private final class Run {
@@ -87,8 +173,10 @@ public final class Dispatcher {
         final AtomicInteger inFlight = new AtomicInteger();
         final AtomicReference<DispatchException> failure = new AtomicReference<>();
         final CountDownLatch done = new CountDownLatch(1);
+        /** Counts lanes out of this run; run returns only when all have left. */
+        final CountDownLatch left = new CountDownLatch(lanes.size());
         volatile boolean finished;
-        final Thread[] workers = new Thread[lanes.size()];
+        final Thread[] threads = workers.threads;
         final AtomicIntegerArray parked = new AtomicIntegerArray(lanes.size());
         final int[][] lanesOfQueue = new int[queues][];
         final int[] laneOf;
@@ -129,11 +217,7 @@ public final class Dispatcher {
             if (order == Order.DYNAMIC) {
                 for (int i = 0; i < n; i++) if (remaining.get(i) == 0) push(i);
             }
-            for (int l = 0; l < workers.length; l++) {
-                int lane = l;
-                workers[l] = Thread.ofPlatform().name("sluice-" + lanes.get(l).name()).daemon().unstarted(() -> work(lane));
-            }
-            for (Thread w : workers) w.start();
+            workers.start(this);
             try {
                 done.await();
             } catch (InterruptedException e) {
@@ -141,13 +225,12 @@ public final class Dispatcher {
                 fail(null, new DispatchException(null, "interrupted while waiting for the run", e));
             }
             finish();
-            for (Thread w : workers) {
-                boolean interrupted = false;
-                while (true) {
-                    try { w.join(); break; } catch (InterruptedException e) { interrupted = true; }
-                }
-                if (interrupted) Thread.currentThread().interrupt();
+            boolean interrupted = false;
+            while (true) {
+                try { left.await(); break; } catch (InterruptedException e) { interrupted = true; }
             }
+            workers.current = null;
+            if (interrupted) Thread.currentThread().interrupt();
             DispatchException f = failure.get();
             if (f != null) throw f;
             return trace(System.nanoTime() - t0);
@@ -233,7 +316,7 @@ public final class Dispatcher {
         /** Unparks one parked lane of the queue; a lane that is not parked will poll again by itself. */
         void wake(int q) {
             for (int l : lanesOfQueue[q]) {
-                if (parked.get(l) == 1) { LockSupport.unpark(workers[l]); return; }
+                if (parked.get(l) == 1) { LockSupport.unpark(threads[l]); return; }
             }
         }
 
@@ -241,13 +324,13 @@ public final class Dispatcher {
             if (failure.compareAndSet(null, e)) {
                 finished = true;
                 done.countDown();
-                for (Thread w : workers) if (w != null) LockSupport.unpark(w);
+                for (Thread w : threads) if (w != null) LockSupport.unpark(w);
             }
         }
 
         void finish() {
             finished = true;
-            for (Thread w : workers) LockSupport.unpark(w);
+            for (Thread w : threads) if (w != null) LockSupport.unpark(w);
         }
 
         Trace trace(long wall) {

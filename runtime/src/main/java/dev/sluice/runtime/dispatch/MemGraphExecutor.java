@@ -19,6 +19,8 @@ import dev.sluice.memgraph.Buffer;
 import dev.sluice.memgraph.Edge;
 import dev.sluice.memgraph.MemGraph;
 import dev.sluice.memgraph.Task;
+import dev.sluice.memgraph.Tile;
+import dev.sluice.kernels.TensorType;
 import dev.sluice.runtime.device.ComputeLane;
 import dev.sluice.runtime.device.CopyLane;
 import dev.sluice.runtime.device.Device;
@@ -143,6 +145,7 @@ public final class MemGraphExecutor {
         }
 
         void kernel(Task.Kernel k) {
+            if (k.tile() != null) { tile(k); return; }
             Node n = plan.graph().nodes().get(k.node());
             OpKernel kernel = registry.find(n.domain(), n.opType());
             if (kernel == null) throw new SluiceException("operator is not supported");
@@ -159,6 +162,55 @@ public final class MemGraphExecutor {
             java.util.Set<Integer> seen = new java.util.HashSet<>();
             for (int b : k.inputs()) if (b >= 0 && seen.add(b)) doneReading(b);
             for (int b : k.captured()) if (b >= 0 && seen.add(b)) doneReading(b);
+        }
+
+        /**
+         * One tile of a split node (see {@link dev.sluice.memgraph.Tile}). The first tile places the whole
+         * output (zeroed); every tile writes its share; the last one publishes it to the output's readers.
+         */
+        void tile(Task.Kernel k) {
+            Node n = plan.graph().nodes().get(k.node());
+            Tile tile = k.tile();
+            int ob = k.outputs().getFirst();
+            TensorType type = plan.graph().typeOf(n.outputs().getFirst());
+            if (tile.index() == 0) buf[ob] = allocate(ob, type.dtype(), type.shape().toShape());
+            Tensor out = buf[ob];
+            switch (tile.kind()) {
+                case GATHER_ROWS -> gatherRows(n, tile, buf[k.inputs().get(0)], buf[k.inputs().get(1)], out);
+                case OUTPUT_COLUMNS -> {
+                    OpKernel kernel = registry.find(n.domain(), n.opType());
+                    if (kernel == null) throw new SluiceException("operator is not supported");
+                    ComputeLane lane = (ComputeLane) devices.get(k.device()).lanes(LaneKind.COMPUTE).getFirst();
+                    Call c = new Call(this, n, k, lane.parallelism());
+                    kernel.execute(c);
+                    Tensor part = c.outputs[0];
+                    if (part == null) throw new KernelException("kernel did not produce its output");
+                    long cols = tile.end() - tile.start(), es = out.dtype().byteSize();
+                    long rows = part.elementCount() / cols;
+                    for (long r = 0; r < rows; r++) {
+                        java.lang.foreign.MemorySegment.copy(part.data(), r * cols * es, out.data(), (r * tile.total() + tile.start()) * es, cols * es);
+                    }
+                    release(k.scratch());
+                }
+            }
+            java.util.Set<Integer> seen = new java.util.HashSet<>();
+            for (int b : k.inputs()) if (b >= 0 && seen.add(b)) doneReading(b);
+            if (tile.index() == tile.count() - 1) doneWriting(ob);
+        }
+
+        /** Copies the output rows whose index falls in this block of table rows; checks every index once. */
+        void gatherRows(Node n, Tile tile, Tensor block, Tensor indices, Tensor out) {
+            long rows = tile.total();
+            long rowBytes = block.byteSize() / Math.max(1, tile.end() - tile.start());
+            for (long p = 0; p < indices.elementCount(); p++) {
+                long idx = indices.getLong(p);
+                if (idx < -rows || idx >= rows) {
+                    throw new KernelException("index " + idx + " at position " + p + " is out of range [" + -rows + ", " + rows + ")");
+                }
+                if (idx < 0) idx += rows;
+                if (idx < tile.start() || idx >= tile.end()) continue;
+                java.lang.foreign.MemorySegment.copy(block.data(), (idx - tile.start()) * rowBytes, out.data(), p * rowBytes, rowBytes);
+            }
         }
 
         Tensor allocate(int b, DType dtype, Shape shape) {
@@ -219,7 +271,8 @@ public final class MemGraphExecutor {
         @Override public Tensor output(int i, DType dtype, Shape shape) {
             if (i < 0 || i >= outputs.length) throw new KernelException("output " + i + " does not exist (node has " + outputs.length + ")");
             if (outputs[i] != null) throw new KernelException("output " + i + " requested twice");
-            int b = task.outputs().get(i);
+            // A tile computes its columns into its scratch block; the task then copies them into the output.
+            int b = task.tile() != null ? task.scratch() : task.outputs().get(i);
             Tensor t = b < 0 ? Tensor.allocate(dtype, shape) : s.allocate(b, dtype, shape);
             outputs[i] = t;
             return t;

@@ -147,6 +147,40 @@ class BudgetInvariantTest {
         }
     }
 
+    /**
+     * Schedule fuzzing: 1,000 runs of random U-Nets under random budgets between the least that fits and
+     * the full need, in both orders, with random delays before every task on every lane. No run may
+     * deadlock (the class timeout is only a guard so a hang fails instead of blocking the build), exceed
+     * its budget (the arena fails the run the moment it would), or change an output bit.
+     */
+    @Test @org.junit.jupiter.api.Timeout(value = 10, unit = java.util.concurrent.TimeUnit.MINUTES)
+    void scheduleFuzzingNeverDeadlocksNeverExceedsTheBudgetNeverChangesAnOutput() {
+        OpRegistry ops = testOps();
+        SplittableRandom rnd = new SplittableRandom(2026);
+        int runs = 0;
+        for (int model = 0; runs < 1000; model++) {
+            int depth = 2 + rnd.nextInt(9), batch = 1 + rnd.nextInt(16), width = 4 + rnd.nextInt(29);
+            Model m = unet(depth, batch, width, model, null);
+            Map<String, Tensor> in = input(batch, width, model);
+            Map<String, Tensor> ref = new GraphExecutor(m, ops, Parallelism.SEQUENTIAL).run(in, OutputAllocator.FRESH, ExecutionListener.NONE);
+            long full = MemGraph.fullNeed(m.graph(), THROTTLED), min = MemGraph.minimumBudget(m.graph(), THROTTLED);
+            long budget = min + (long) (rnd.nextDouble() * (full - min));
+            MemGraph plan = MemGraph.onDevice(m.graph(), THROTTLED.withBudget(budget));
+            List<Device> devices = List.of(CpuDevice.withWorkers(1), ThrottledDevice.of(budget, 0, Parallelism.SEQUENTIAL));
+            MemGraphExecutor ex = new MemGraphExecutor(m, ops, plan, devices, Dispatcher.Order.DYNAMIC);
+            try (Dispatcher base = ex.dispatcher()) {
+                for (int k = 0; k < 10; k++, runs++) {
+                    Dispatcher d = (k % 3 == 2 ? base.withOrder(Dispatcher.Order.FIXED) : base).withJitter(runs, 1 + rnd.nextInt(50_000));
+                    MemGraphExecutor.Result r = ex.run(in, d);
+                    for (var e : ref.entrySet()) {
+                        assertTrue(e.getValue().sameBits(r.outputs().get(e.getKey())), "run " + runs + ": output " + e.getKey() + " differs, " + plan.summary());
+                    }
+                    assertTrue(r.peakBytes().get(1) <= budget, "run " + runs + ": " + r.peakBytes() + " over " + budget);
+                }
+            }
+        }
+    }
+
     @Test void theCpuDeviceRunsTheSameGraphOnManyLanesBitIdentically() {
         OpRegistry ops = testOps();
         Model m = unet(8, 16, 16, 3, null);

@@ -63,12 +63,35 @@ class DispatcherTest {
     }
 
     @Test void scheduleFuzzingNeverDeadlocks() {
-        for (int run = 0; run < 1200; run++) {
-            Dispatcher.Order order = run % 3 == 2 ? Dispatcher.Order.FIXED : Dispatcher.Order.DYNAMIC;
-            RandomDag d = new RandomDag(1000 + run, 40, 0.25, -1);
-            new Dispatcher(LANES, order).withJitter(run, 20_000).run(d.graph);
-            d.assertValidOrder();
+        try (Dispatcher dynamic = new Dispatcher(LANES, Dispatcher.Order.DYNAMIC)) {
+            Dispatcher fixed = dynamic.withOrder(Dispatcher.Order.FIXED);
+            for (int run = 0; run < 1200; run++) {
+                Dispatcher base = run % 3 == 2 ? fixed : dynamic;
+                RandomDag d = new RandomDag(1000 + run, 40, 0.25, -1);
+                base.withJitter(run, 20_000).run(d.graph);
+                d.assertValidOrder();
+            }
         }
+    }
+
+    /** A session's runs reuse the lane threads instead of starting new ones each time. */
+    @Test void laneWorkersAreKeptBetweenRuns() {
+        try (Dispatcher disp = new Dispatcher(LANES, Dispatcher.Order.DYNAMIC)) {
+            java.util.Set<Thread> seen = java.util.concurrent.ConcurrentHashMap.newKeySet();
+            for (int run = 0; run < 20; run++) {
+                TaskGraph g = new TaskGraph();
+                for (int i = 0; i < 40; i++) g.add(new TaskGraph.Job("t" + i, i % 3, 0, () -> seen.add(Thread.currentThread())));
+                disp.run(g);
+            }
+            assertTrue(seen.size() <= LANES.size(), "20 runs used " + seen.size() + " threads for " + LANES.size() + " lanes: " + seen);
+        }
+    }
+
+    @Test void aClosedDispatcherRefusesRuns() {
+        Dispatcher d = new Dispatcher(LANES, Dispatcher.Order.DYNAMIC);
+        d.run(new RandomDag(1, 10, 0.3, -1).graph);
+        d.close();
+        assertThrows(IllegalStateException.class, () -> d.run(new RandomDag(2, 10, 0.3, -1).graph));
     }
 
     @Test void fixedOrderIssuesEachQueueInIdOrder() {

@@ -1,0 +1,22 @@
+package dev.sluice.memgraph;
+
+/**
+ * One block of a node that was split so that each task fits a small budget: the kernel computes output
+ * {@code [start, end)} of {@code total} along the node's split dimension, reading only that block of the
+ * weight (a separate initializer, so it is copied to the device on its own and freed right after).
+ *
+ * <ul>
+ *   <li>{@link Kind#GATHER_ROWS}: Gather on axis 0 of a table; the block is table rows {@code [start, end)}
+ *       and the task copies the rows whose index falls in it to their places in the whole output.</li>
+ *   <li>{@link Kind#OUTPUT_COLUMNS}: MatMul / Gemm with a 2-D weight; the block is the weight's share of
+ *       output columns {@code [start, end)}. The node's own kernel computes those columns into a scratch
+ *       block on the device, which the task then copies into the output's columns. Block edges are
+ *       multiples of {@link Tiling#COLUMN_UNIT} so that every output element is summed over K in the same
+ *       order as in the whole product (the kernels' vector tails fall on the same columns).</li>
+ * </ul>
+ * Tiles of one node run one after another (the first places the output, the last publishes it), so the
+ * output is written by exactly one task at a time.
+ */
+public record Tile(Kind kind, int index, int count, long start, long end, long total) {
+    public enum Kind { GATHER_ROWS, OUTPUT_COLUMNS }
+}

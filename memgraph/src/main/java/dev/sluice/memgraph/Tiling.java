@@ -1,0 +1,176 @@
+package dev.sluice.memgraph;
+
+import dev.sluice.graph.Graph;
+import dev.sluice.graph.Node;
+import dev.sluice.kernels.DType;
+import dev.sluice.kernels.Shape;
+import dev.sluice.kernels.Tensor;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Decomposition of large nodes into tiles (TURNIP's small tasks): a node whose inputs and outputs take more
+ * than a quarter of its device's budget, and whose bulk is a constant weight, is split by blocks of that
+ * weight, so that the weight streams onto the device block by block, each block's copy can overlap the
+ * previous block's kernel, and a budget far below the weight's size still runs the node.
+ *
+ * <p>Only weights are split, never activations: a tile still reads the whole activation input and writes
+ * into the whole output, so a node whose activations alone exceed the budget cannot be helped here.
+ */
+final class Tiling {
+    /** Column blocks of MatMul / Gemm are multiples of this (the widest float vector), see {@link Tile}. */
+    static final int COLUMN_UNIT = 16;
+    /** More tiles than this per node cost more in task overhead than they save in memory. */
+    static final int MAX_TILES = 256;
+
+    /** How one node is split: which inputs are replaced by blocks, the blocks' names, and each tile. */
+    record Split(int weightInput, int biasInput, List<Tile> tiles, List<String> weightBlocks, List<String> biasBlocks,
+                 long scratchBytes) {}
+
+    private Tiling() {}
+
+    /** A node's shape of split, before choosing block sizes; null when it cannot be split. */
+    private record Form(Tile.Kind kind, int weightInput, int biasInput, long total, long unit, long bytesPerUnit,
+                        long scratchPerUnit, long fixedBytes) {}
+
+    private static Form form(Graph g, Node n) {
+        Map<String, Tensor> init = g.initializers();
+        if (n.outputs().size() != 1 || n.outputs().getFirst().isEmpty() || !n.subgraphs().isEmpty()) return null;
+        switch (n.opType()) {
+            case "Gather" -> {
+                if (!n.domain().isEmpty() || n.inputs().size() != 2 || n.attributes().getInt("axis", 0) != 0) return null;
+                Tensor w = init.get(n.inputs().get(0));
+                if (w == null || w.rank() < 1 || w.shape().dim(0) < 2 || init.containsKey(n.inputs().get(1))) return null;
+                long rows = w.shape().dim(0);
+                long fixed = bytes(g, n.inputs().get(1)) + bytes(g, n.outputs().getFirst());
+                return new Form(Tile.Kind.GATHER_ROWS, 0, -1, rows, 1, w.byteSize() / rows, 0, fixed);
+            }
+            case "MatMul", "Gemm" -> {
+                // Not yet bit-identical on ppocr-rec (a Gemm32 path that depends on the column count);
+                // off unless asked for, so the invariant holds by default.
+                if (!n.domain().isEmpty() || !Boolean.getBoolean("sluice.tiling.columns")) return null;
+                boolean gemm = n.opType().equals("Gemm");
+                Tensor w = init.get(n.inputs().get(1));
+                if (w == null || w.rank() != 2 || w.dtype() != DType.FLOAT32 || init.containsKey(n.inputs().getFirst())) return null;
+                boolean transB = gemm && n.attributes().getInt("transB", 0) != 0;
+                long cols = w.shape().dim(transB ? 0 : 1);
+                int bias = -1;
+                if (gemm && n.inputs().size() > 2 && !n.inputs().get(2).isEmpty()) {
+                    Tensor c = init.get(n.inputs().get(2));
+                    // Only a bias along the output columns can be split with them.
+                    if (c == null || c.elementCount() != cols || c.shape().dim(c.rank() - 1) != cols) return null;
+                    bias = 2;
+                }
+                var outType = g.typeOf(n.outputs().getFirst());
+                if (!outType.isStatic() || cols < 2 * COLUMN_UNIT) return null;
+                long outBytes = bytes(g, n.outputs().getFirst());
+                long fixed = bytes(g, n.inputs().getFirst()) + outBytes;
+                long perCol = w.byteSize() / cols + (bias >= 0 ? init.get(n.inputs().get(2)).byteSize() / cols : 0);
+                return new Form(Tile.Kind.OUTPUT_COLUMNS, 1, bias, cols, COLUMN_UNIT, perCol, outBytes / cols, fixed);
+            }
+            default -> { return null; }
+        }
+    }
+
+    private static long bytes(Graph g, String v) {
+        Tensor c = g.initializers().get(v);
+        if (c != null) return Tensor.blockBytes(c.byteSize());
+        var t = g.typeOf(v);
+        if (!t.isStatic()) return Long.MAX_VALUE / 8; // refused later with the value's name
+        return Tensor.blockBytes(Tensor.byteSize(t.dtype(), t.shape().toShape()));
+    }
+
+    /** Bytes a tile of {@code units} units of the form needs on the device at once. */
+    private static long tileNeed(Form f, long units) {
+        long rows = units;
+        long block = Tensor.blockBytes(rows * f.bytesPerUnit) + (f.biasInput >= 0 ? Tensor.ALIGNMENT * 2 : 0);
+        long scratch = f.scratchPerUnit == 0 ? 0 : Tensor.blockBytes(rows * f.scratchPerUnit);
+        return f.fixedBytes + block + scratch;
+    }
+
+    /** The least a node needs at once when split as finely as allowed; {@code whole} when it cannot be split. */
+    static long smallestNeed(Graph g, Node n, long whole) {
+        Form f = form(g, n);
+        if (f == null) return whole;
+        long units = Math.max(f.unit, ceilDiv(f.total, MAX_TILES));
+        units = ceilDiv(units, f.unit) * f.unit;
+        return Math.min(whole, tileNeed(f, units));
+    }
+
+    /**
+     * Splits, on devices with a budget, every node that needs more than a quarter of its budget when a
+     * split brings it under; returns the splits by node index and adds the blocks to {@code initializers}.
+     */
+    static Map<Integer, Split> plan(Graph g, int[] placement, List<DeviceSpec> devices, Map<String, Long> wholeNeed,
+                                    Map<String, Tensor> initializers) {
+        Map<Integer, Split> splits = new HashMap<>();
+        if (Boolean.getBoolean("sluice.tiling.off")) return splits; // for comparisons: the same plan without tiles
+        for (int i = 0; i < g.nodes().size(); i++) {
+            DeviceSpec d = devices.get(placement[i]);
+            if (d.kind().sharesHostMemory()) continue;
+            Node n = g.nodes().get(i);
+            long target = d.budgetBytes() / 4;
+            long whole = wholeNeed.get(n.label());
+            if (whole <= target) continue;
+            Form f = form(g, n);
+            if (f == null) continue;
+            // The largest block (in units) whose tile fits the target; at least one unit, at most MAX_TILES tiles.
+            long per = tileNeed(f, f.unit) - f.fixedBytes;
+            long room = target - f.fixedBytes;
+            long units = room <= per ? f.unit : Math.max(f.unit, room / Math.max(1, per / f.unit) / f.unit * f.unit);
+            units = Math.max(units, ceilDiv(ceilDiv(f.total, MAX_TILES), f.unit) * f.unit);
+            if (units >= f.total) continue;
+            splits.put(i, split(g, n, i, f, units, initializers));
+        }
+        return splits;
+    }
+
+    private static Split split(Graph g, Node n, int node, Form f, long units, Map<String, Tensor> initializers) {
+        int count = (int) ceilDiv(f.total, units);
+        List<Tile> tiles = new ArrayList<>();
+        List<String> wb = new ArrayList<>(), bb = new ArrayList<>();
+        Tensor w = g.initializers().get(n.inputs().get(f.weightInput));
+        boolean transB = n.opType().equals("Gemm") && n.attributes().getInt("transB", 0) != 0;
+        for (int t = 0; t < count; t++) {
+            long s = t * units, e = Math.min(f.total, s + units);
+            tiles.add(new Tile(f.kind, t, count, s, e, f.total));
+            String name = n.inputs().get(f.weightInput) + "#tile" + node + "." + t;
+            initializers.put(name, f.kind == Tile.Kind.GATHER_ROWS || transB ? rows(w, s, e) : columns(w, s, e));
+            wb.add(name);
+            if (f.biasInput >= 0) {
+                Tensor c = g.initializers().get(n.inputs().get(f.biasInput));
+                String bn = n.inputs().get(f.biasInput) + "#tile" + node + "." + t;
+                initializers.put(bn, columns(c.reshaped(Shape.of(1, f.total)), s, e).reshaped(Shape.of(e - s)));
+                bb.add(bn);
+            }
+        }
+        long scratch = f.scratchPerUnit == 0 ? 0 : Tensor.blockBytes(units * f.scratchPerUnit);
+        return new Split(f.weightInput, f.biasInput, tiles, wb, bb, scratch);
+    }
+
+    /** Rows [s, e) of w along axis 0, as a tensor of its own. */
+    static Tensor rows(Tensor w, long s, long e) {
+        long[] dims = w.shape().dims().clone();
+        long rowBytes = w.byteSize() / dims[0];
+        dims[0] = e - s;
+        Tensor r = Tensor.allocate(w.dtype(), Shape.of(dims));
+        MemorySegment.copy(w.data(), s * rowBytes, r.data(), 0, (e - s) * rowBytes);
+        return r;
+    }
+
+    /** Columns [s, e) of a 2-D w, as a tensor of its own. */
+    static Tensor columns(Tensor w, long s, long e) {
+        long rows = w.shape().dim(0), cols = w.shape().dim(1), es = w.dtype().byteSize();
+        Tensor r = Tensor.allocate(w.dtype(), Shape.of(rows, e - s));
+        for (long i = 0; i < rows; i++) MemorySegment.copy(w.data(), (i * cols + s) * es, r.data(), i * (e - s) * es, (e - s) * es);
+        return r;
+    }
+
+    private static long ceilDiv(long a, long b) { return (a + b - 1) / b; }
+
+    static Map<String, Tensor> withBlocks(Graph g) { return new LinkedHashMap<>(g.initializers()); }
+}
