@@ -56,4 +56,56 @@ class FusionTest {
             assertNull(Tolerance.DEFAULT.mismatch(ours, ref));
         }
     }
+
+    /** Conv + BatchNormalization + activation fuse into sluice.FusedConv and still match ONNX Runtime. */
+    @Test
+    void convBatchNormActivationChainsFuse() throws Exception {
+        int c = 4, m = 6, h = 7, w = 9;
+        SplittableRandom r = new SplittableRandom(11);
+        float[] w1 = rnd(r, m * c * 9, 0.5f), w2 = rnd(r, m * 9, 0.5f), w3 = rnd(r, m * m, 0.5f);
+        OnnxModelBuilder b = new OnnxModelBuilder(13).input("x", 1, 1, c, h, w).output("y", 1, 1, m, h, w)
+            .floatInit("w1", new long[] {m, c, 3, 3}, w1).floatInit("w2", new long[] {m, 1, 3, 3}, w2)
+            .floatInit("w3", new long[] {m, m, 1, 1}, w3).floatInit("b3", new long[] {m}, rnd(r, m, 0.3f))
+            .floatInit("three", new long[0], 3f).floatInit("zero", new long[0], 0f).floatInit("six", new long[0], 6f);
+        for (int i = 1; i <= 2; i++) {
+            float[] var = rnd(r, m, 0.5f);
+            for (int j = 0; j < m; j++) var[j] = Math.abs(var[j]) + 0.1f;
+            b.floatInit("g" + i, new long[] {m}, rnd(r, m, 1f)).floatInit("be" + i, new long[] {m}, rnd(r, m, 1f))
+                .floatInit("mu" + i, new long[] {m}, rnd(r, m, 0.2f)).floatInit("var" + i, new long[] {m}, var);
+        }
+        Path file = b
+            // full conv, BN, Paddle's HardSwish chain x * clip(x + 3, 0, 6) / 6
+            .node("Conv", List.of("x", "w1"), List.of("c1"), OnnxModelBuilder.ints("pads", 1, 1, 1, 1))
+            .node("BatchNormalization", List.of("c1", "g1", "be1", "mu1", "var1"), List.of("n1"))
+            .node("Add", List.of("n1", "three"), List.of("a1"))
+            .node("Clip", List.of("a1", "zero", "six"), List.of("k1"))
+            .node("Mul", List.of("n1", "k1"), List.of("p1"))
+            .node("Div", List.of("p1", "six"), List.of("h1"))
+            // depthwise conv, BN, Relu
+            .node("Conv", List.of("h1", "w2"), List.of("c2"), OnnxModelBuilder.ints("pads", 1, 1, 1, 1),
+                OnnxModelBuilder.intAttr("group", m))
+            .node("BatchNormalization", List.of("c2", "g2", "be2", "mu2", "var2"), List.of("n2"))
+            .node("Relu", List.of("n2"), List.of("h2"))
+            // pointwise conv with bias, HardSigmoid
+            .node("Conv", List.of("h2", "w3", "b3"), List.of("c3"))
+            .node("HardSigmoid", List.of("c3"), List.of("y"))
+            .write(tmp.resolve("conv_bn_act.onnx"));
+        Tensor x = InputSources.random(dev.sluice.kernels.DType.FLOAT32, Shape.of(1, c, h, w), new SplittableRandom(5));
+        try (Session s = Session.open(file, 2)) {
+            Map<String, Integer> ops = ModelCheck.opHistogram(s.model());
+            assertEquals(1, ops.size(), "everything should fuse into FusedConv nodes: " + ops);
+            assertEquals(3, ops.values().iterator().next(), ops.toString());
+            assertEquals(6, s.model().graph().initializers().size(), "the folded weights replace the originals: "
+                + s.model().graph().initializers().keySet());
+            Tensor ours = s.run(Map.of("x", x)).get("y");
+            Tensor ref = OrtReference.run(file, Map.of("x", x)).get("y");
+            assertNull(Tolerance.DEFAULT.mismatch(ours, ref));
+        }
+    }
+
+    private static float[] rnd(SplittableRandom r, int n, float scale) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float) (r.nextDouble(-1, 1) * scale);
+        return a;
+    }
 }

@@ -19,7 +19,12 @@ import java.util.Set;
  * <ul>
  *   <li>LayerNorm: ReduceMean, Sub, Pow 2 (or Mul by itself), ReduceMean, Add eps, Sqrt, Div, [Mul gamma, Add
  *       beta] over the last axis → LayerNormalization;</li>
- *   <li>Gelu (erf form): Div √2 (or Mul 1/√2), Erf, Add 1, Mul x, Mul 0.5 → Gelu.</li>
+ *   <li>Gelu (erf form): Div √2 (or Mul 1/√2), Erf, Add 1, Mul x, Mul 0.5 → Gelu;</li>
+ *   <li>Conv with constant weights, then an inference BatchNormalization with constant parameters: the
+ *       normalization is folded into new weights and bias (as ONNX Runtime does);</li>
+ *   <li>Conv, then an activation (Relu, Clip, HardSigmoid, HardSwish, LeakyRelu, or the HardSwish chain
+ *       Add a, Clip lo..hi, Mul x, Div d that Paddle exports) → {@code sluice.FusedConv}, the Conv kernel
+ *       applying the activation to each output block while it is in cache.</li>
  * </ul>
  * A pattern is fused only when its inner values have no reader outside it and are not graph outputs, so the
  * rewrite never changes what the graph computes. Constants must already be initializers (run after folding).
@@ -33,6 +38,8 @@ public final class PatternFusion {
     private final Map<Node, Node> replacement = new LinkedHashMap<>();
     private final Map<String, Tensor> newInitializers;
     private int fresh;
+    /** Initializers a fold replaced; dropped at the end where nothing else reads them. */
+    private final Set<String> replacedWeights = new HashSet<>();
 
     private PatternFusion(Graph g) {
         this.g = g;
@@ -50,7 +57,7 @@ public final class PatternFusion {
         PatternFusion f = new PatternFusion(g);
         for (Node n : g.nodes()) {
             if (f.removed.contains(n)) continue;
-            if (!f.tryLayerNorm(n)) f.tryGelu(n);
+            if (!f.tryLayerNorm(n) && !f.tryGelu(n)) f.tryConv(n);
         }
         if (f.replacement.isEmpty()) return g;
         List<Node> nodes = new ArrayList<>();
@@ -58,6 +65,14 @@ public final class PatternFusion {
             if (f.replacement.containsKey(n)) nodes.add(f.replacement.get(n));
             else if (!f.removed.contains(n)) nodes.add(n);
         }
+        // weights replaced by folded copies: drop the originals nothing reads any more
+        Set<String> used = new HashSet<>(f.graphOutputs);
+        for (Value v : g.inputs()) used.add(v.name());
+        for (Node n : nodes) {
+            used.addAll(n.inputs());
+            for (Graph sg : n.subgraphs()) used.addAll(sg.capturedNames());
+        }
+        for (String d : f.replacedWeights) if (!used.contains(d)) f.newInitializers.remove(d);
         return g.withNodes(nodes, f.newInitializers, g.types());
     }
 
@@ -147,6 +162,170 @@ public final class PatternFusion {
         if (!innerValuesPrivate(chain, out)) return false;
         replace(chain, new Node(fusedName(scale, "Gelu"), "Gelu", "", List.of(x), List.of(out), Attributes.EMPTY));
         return true;
+    }
+
+    // ---- Conv + BatchNormalization + activation ------------------------------------------------------
+
+    /** Domain of the ops that exist only as fusions. */
+    public static final String DOMAIN = "sluice";
+
+    private boolean tryConv(Node conv) {
+        if (!conv.opType().equals("Conv") || !conv.domain().isEmpty() || conv.inputs().size() < 2) return false;
+        String w = conv.inputs().get(1);
+        Tensor wt = newInitializers.get(w);
+        if (wt == null || wt.dtype() != dev.sluice.kernels.DType.FLOAT32 || wt.rank() < 3) return false;
+        String b = conv.inputs().size() > 2 && !conv.inputs().get(2).isEmpty() ? conv.inputs().get(2) : null;
+        if (b != null && !isConst(b)) return false;
+        List<Node> chain = new ArrayList<>(List.of(conv));
+        String out = conv.outputs().get(0);
+        List<String> ins = new ArrayList<>(conv.inputs());
+        Map<String, Tensor> pending = new LinkedHashMap<>();
+        List<String> replaced = new ArrayList<>();
+        Node bn = onlyReader(out, "BatchNormalization");
+        if (bn != null && bn.outputs().size() == 1 && bn.inputs().size() == 5 && bn.attributes().getInt("training_mode", 0) == 0) {
+            float[] folded = foldBatchNorm(bn, wt, b);
+            if (folded != null) {
+                int m = (int) wt.shape().dim(0);
+                long per = wt.elementCount() / m;
+                String wName = w + "/bnFolded" + (fresh++), bName = wName + "/bias";
+                Tensor nw = Tensor.allocate(dev.sluice.kernels.DType.FLOAT32, wt.shape());
+                Tensor nb = Tensor.allocate(dev.sluice.kernels.DType.FLOAT32, dev.sluice.kernels.Shape.of(m));
+                for (int o = 0; o < m; o++) {
+                    float sc = folded[o];
+                    for (long i = 0; i < per; i++) nw.setFloat(o * per + i, wt.getFloat(o * per + i) * sc);
+                    nb.setFloat(o, folded[m + o]);
+                }
+                pending.put(wName, nw);
+                pending.put(bName, nb);
+                ins = new ArrayList<>(List.of(conv.inputs().get(0), wName, bName));
+                replaced.add(w);
+                if (b != null) replaced.add(b);
+                for (int i = 1; i < 5; i++) replaced.add(bn.inputs().get(i));
+                chain.add(bn);
+                out = bn.outputs().get(0);
+            }
+        }
+        Map<String, Attr> act = new LinkedHashMap<>();
+        String actOut = activation(out, chain, act);
+        if (actOut != null) out = actOut;
+        if (chain.size() == 1) return false;
+        if (!innerValuesPrivate(chain, out)) return false;
+        newInitializers.putAll(pending);
+        replacedWeights.addAll(replaced);
+        Map<String, Attr> attrs = new LinkedHashMap<>(conv.attributes().asMap());
+        attrs.putAll(act);
+        boolean fusedAct = !act.isEmpty();
+        replace(chain, new Node(fusedName(conv, "Conv"), fusedAct ? "FusedConv" : "Conv", fusedAct ? DOMAIN : "", ins, List.of(out),
+            new Attributes(attrs)));
+        return true;
+    }
+
+    /** Per output channel the scale, then the new bias ({@code 2m} floats); null when BN is not all constant. */
+    private float[] foldBatchNorm(Node bn, Tensor w, String convBias) {
+        Tensor scale = newInitializers.get(bn.inputs().get(1)), beta = newInitializers.get(bn.inputs().get(2));
+        Tensor mean = newInitializers.get(bn.inputs().get(3)), var = newInitializers.get(bn.inputs().get(4));
+        int m = (int) w.shape().dim(0);
+        for (Tensor t : new Tensor[] {scale, beta, mean, var}) {
+            if (t == null || !t.dtype().isFloatingPoint() || t.elementCount() != m) return null;
+        }
+        Tensor cb = convBias == null ? null : newInitializers.get(convBias);
+        if (cb != null && cb.elementCount() != m) return null;
+        double eps = bn.attributes().getFloat("epsilon", 1e-5f);
+        float[] r = new float[2 * m];
+        for (int o = 0; o < m; o++) {
+            double s = scale.getDouble(o) / Math.sqrt(var.getDouble(o) + eps);
+            double b0 = cb == null ? 0 : cb.getDouble(o);
+            r[o] = (float) s;
+            r[m + o] = (float) ((b0 - mean.getDouble(o)) * s + beta.getDouble(o));
+        }
+        return r;
+    }
+
+    /**
+     * Recognises an activation reading {@code x}; on success adds its nodes to {@code chain}, its attributes
+     * ({@code activation} and parameters) to {@code attrs}, and returns its output.
+     */
+    private String activation(String x, List<Node> chain, Map<String, Attr> attrs) {
+        List<Node> r = readers.getOrDefault(x, List.of());
+        if (graphOutputs.contains(x)) return null;
+        if (r.size() == 1) {
+            Node a = r.get(0);
+            if (removed.contains(a) || !a.domain().isEmpty() || !a.inputs().get(0).equals(x)) return null;
+            switch (a.opType()) {
+                case "Relu" -> attrs.put("activation", new Attr.Str("Relu"));
+                case "HardSwish" -> {
+                    attrs.put("activation", new Attr.Str("HardSwish"));
+                }
+                case "HardSigmoid" -> {
+                    attrs.put("activation", new Attr.Str("HardSigmoid"));
+                    attrs.put("activation_alpha", new Attr.Float(a.attributes().getFloat("alpha", 0.2f)));
+                    attrs.put("activation_beta", new Attr.Float(a.attributes().getFloat("beta", 0.5f)));
+                }
+                case "LeakyRelu" -> {
+                    attrs.put("activation", new Attr.Str("LeakyRelu"));
+                    attrs.put("activation_alpha", new Attr.Float(a.attributes().getFloat("alpha", 0.01f)));
+                }
+                case "Clip" -> {
+                    float[] lh = clipBounds(a);
+                    if (lh == null) return null;
+                    attrs.put("activation", new Attr.Str("Clip"));
+                    attrs.put("activation_min", new Attr.Float(lh[0]));
+                    attrs.put("activation_max", new Attr.Float(lh[1]));
+                }
+                default -> { return null; }
+            }
+            chain.add(a);
+            return a.outputs().get(0);
+        }
+        if (r.size() == 2) {
+            // x * clip(x + a, lo, hi) / d
+            Node add = null, mul = null;
+            for (Node n : r) {
+                if (n.opType().equals("Add") && n.domain().isEmpty()) add = n;
+                else if (n.opType().equals("Mul") && n.domain().isEmpty()) mul = n;
+            }
+            if (add == null || mul == null || removed.contains(add) || removed.contains(mul)) return null;
+            Double shift = scalarConst(other(add, x));
+            if (shift == null) return null;
+            Node clip = onlyReader(add.outputs().get(0), "Clip");
+            if (clip == null || !clip.inputs().get(0).equals(add.outputs().get(0))) return null;
+            float[] lh = clipBounds(clip);
+            if (lh == null || !other(mul, clip.outputs().get(0)).equals(x)
+                || !(mul.inputs().contains(clip.outputs().get(0)))) return null;
+            Node div = onlyReader(mul.outputs().get(0), "Div");
+            if (div == null || !div.inputs().get(0).equals(mul.outputs().get(0))) return null;
+            Double d = scalarConst(div.inputs().get(1));
+            if (d == null) return null;
+            attrs.put("activation", new Attr.Str("HardSwishChain"));
+            attrs.put("activation_shift", new Attr.Float(shift.floatValue()));
+            attrs.put("activation_min", new Attr.Float(lh[0]));
+            attrs.put("activation_max", new Attr.Float(lh[1]));
+            attrs.put("activation_div", new Attr.Float(d.floatValue()));
+            chain.addAll(List.of(add, clip, mul, div));
+            return div.outputs().get(0);
+        }
+        return null;
+    }
+
+    /** Constant Clip bounds (inputs or, before opset 11, attributes); null when not constant. */
+    private float[] clipBounds(Node clip) {
+        float lo = Float.NEGATIVE_INFINITY, hi = Float.POSITIVE_INFINITY;
+        if (clip.inputs().size() == 1) {
+            lo = clip.attributes().getFloat("min", lo);
+            hi = clip.attributes().getFloat("max", hi);
+            return new float[] {lo, hi};
+        }
+        if (clip.inputs().size() > 1 && !clip.inputs().get(1).isEmpty()) {
+            Double v = scalarConst(clip.inputs().get(1));
+            if (v == null) return null;
+            lo = v.floatValue();
+        }
+        if (clip.inputs().size() > 2 && !clip.inputs().get(2).isEmpty()) {
+            Double v = scalarConst(clip.inputs().get(2));
+            if (v == null) return null;
+            hi = v.floatValue();
+        }
+        return new float[] {lo, hi};
     }
 
     // ---- helpers -----------------------------------------------------------------------------------------

@@ -87,8 +87,15 @@ final class ConvKernels {
 
     // ------------------------------------------------------------------ Conv
 
-    static final class Conv implements OpKernel {
+    /** sluice.FusedConv: Conv with the bias and an activation applied to each output block (see Activation). */
+    static final class FusedConv extends Conv {
+        @Override Activation activation(Attributes at) { return Activation.of(at); }
+    }
+
+    static class Conv implements OpKernel {
         @Override public List<TensorType> infer(InferContext ctx) { return inferWindowed(ctx, false); }
+
+        Activation activation(Attributes at) { return Activation.NONE; }
 
         @Override public void execute(ExecContext ctx) {
             Tensor x = ctx.input(0), w = ctx.input(1);
@@ -114,11 +121,12 @@ final class ConvKernels {
             Tensor y = ctx.output(0, x.dtype(), Shape.of(od));
             if (y.elementCount() == 0) return;
             float[] b = bias(ctx, 2, m);
+            Activation act = activation(at);
             if (x.dtype() == DType.FLOAT32 && w.dtype() == DType.FLOAT32) {
-                conv(x.data(), w.data(), b, y.data(), n, c, m, group, g, ctx.parallelism());
+                conv(x.data(), w.data(), b, y.data(), n, c, m, group, g, ctx.parallelism(), act);
             } else {
                 Tensor yf = Tensor.allocate(DType.FLOAT32, y.shape());
-                conv(NnArrays.asF32(x).data(), NnArrays.asF32(w).data(), b, yf.data(), n, c, m, group, g, ctx.parallelism());
+                conv(NnArrays.asF32(x).data(), NnArrays.asF32(w).data(), b, yf.data(), n, c, m, group, g, ctx.parallelism(), act);
                 NnArrays.store(y, yf.toFloatArray());
             }
         }
@@ -127,6 +135,12 @@ final class ConvKernels {
     /** Float32 convolution of NC[spatial] x into NM[spatial] y, weights M x C/group x kernel. */
     static void conv(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int m, int group,
                      WindowGeometry g0, Parallelism par) {
+        conv(x, w, bias, y, n, c, m, group, g0, par, Activation.NONE);
+    }
+
+    /** The same, applying {@code act} after the bias to each output block. */
+    static void conv(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int m, int group,
+                     WindowGeometry g0, Parallelism par, Activation act) {
         WindowGeometry g = g0.as2d();
         int cg = c / group, mg = m / group;
         int inSize = Math.toIntExact(g.inSize()), outSize = Math.toIntExact(g.outSize()), ks = Math.toIntExact(g.kernelSize());
@@ -142,14 +156,14 @@ final class ConvKernels {
                 Gemm32.sgemm(false, false, mg, outSize, cg, 1f, w, (long) gi * mg * cg, cg,
                         x, ((long) ni * c + (long) gi * cg) * inSize, inSize, 0f, y, yo, outSize,
                         across ? Parallelism.SEQUENTIAL : par);
-                if (bias != null) addBias(y, yo, bias, gi * mg, mg, 0, outSize, outSize);
+                addBias(y, yo, bias, gi * mg, mg, 0, outSize, outSize, act);
             };
             if (across) par.forEach(tasks, one);
             else for (int t = 0; t < tasks; t++) one.accept(t);
             return;
         }
         if (cg == 1 && g.rank() == 2) {
-            depthwise2d(x, w, bias, y, n, c, m, group, g, par);
+            depthwise2d(x, w, bias, y, n, c, m, group, g, par, act);
             return;
         }
         int chunk = Math.max(Gemm32.NR, Math.min(roundUp(outSize, Gemm32.NR), (1 << 17) / Math.max(kk, 1) / Gemm32.NR * Gemm32.NR));
@@ -168,7 +182,7 @@ final class ConvKernels {
             long yo = ((long) ni * m + (long) gi * mg) * outSize;
             Gemm32.sgemm(false, false, mg, len, kk, 1f, w, (long) gi * mg * kk, kk,
                     MemorySegment.ofArray(col), 0, len, 0f, y, yo + j0, outSize, inner);
-            if (bias != null) addBias(y, yo, bias, gi * mg, mg, j0, len, outSize);
+            addBias(y, yo, bias, gi * mg, mg, j0, len, outSize, act);
         };
         if (across) par.forEach(tasks, one);
         else for (int t = 0; t < tasks; t++) one.accept(t);
@@ -176,11 +190,11 @@ final class ConvKernels {
 
     private static int roundUp(int v, int unit) { return (v + unit - 1) / unit * unit; }
 
-    private static void addBias(MemorySegment y, long yo, float[] bias, int b0, int rows, int j0, int len, int ld) {
+    private static void addBias(MemorySegment y, long yo, float[] bias, int b0, int rows, int j0, int len, int ld, Activation act) {
+        if (bias == null && act.kind() == Activation.Kind.NONE) return;
         for (int r = 0; r < rows; r++) {
-            float bv = bias[b0 + r];
-            long base = yo + (long) r * ld + j0;
-            for (int j = 0; j < len; j++) y.setAtIndex(NnArrays.F32, base + j, y.getAtIndex(NnArrays.F32, base + j) + bv);
+            float bv = bias == null ? 0f : bias[b0 + r];
+            act.biasAndApply(y, yo + (long) r * ld + j0, len, bv);
         }
     }
 
@@ -262,7 +276,7 @@ final class ConvKernels {
 
     /** Convolution with one input channel per group: direct loops, one output row at a time. */
     private static void depthwise2d(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int m,
-                                    int group, WindowGeometry g, Parallelism par) {
+                                    int group, WindowGeometry g, Parallelism par, Activation act) {
         int mg = m / group;
         int h = g.in()[0], wd = g.in()[1], oh = g.out()[0], ow = g.out()[1];
         int kh = g.kernel()[0], kw = g.kernel()[1], sh = g.strides()[0], sw = g.strides()[1];
@@ -299,6 +313,7 @@ final class ConvKernels {
                         }
                     }
                 }
+                act.biasAndApply(row, 0, ow, 0f);
                 MemorySegment.copy(row, 0, y, NnArrays.F32, (yo + (long) oy * ow) * 4, ow);
             }
         });

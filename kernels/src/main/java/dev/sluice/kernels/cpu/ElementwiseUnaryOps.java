@@ -151,7 +151,11 @@ final class ElementwiseUnaryOps {
             Parallelism par = ElementwiseOps.par(ctx);
             if (t.isFloatingPoint() || intFn == null) {
                 DoubleUnaryOperator f = floatFn.apply(ctx.attributes());
-                if (t == DType.FLOAT32 && ot == DType.FLOAT32) {
+                var vf = t == DType.FLOAT32 && ot == DType.FLOAT32 ? VectorMath.forOp(ctx.opType(), ctx.attributes()) : null;
+                if (vf != null) {
+                    MemorySegment xs = x.data(), os = out.data();
+                    chunks(par, n, (from, to) -> VectorMath.map(vf, f, xs, os, from, to));
+                } else if (t == DType.FLOAT32 && ot == DType.FLOAT32) {
                     MemorySegment xs = x.data(), os = out.data();
                     chunks(par, n, (from, to) -> {
                         for (long i = from; i < to; i++) {

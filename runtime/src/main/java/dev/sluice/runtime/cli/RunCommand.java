@@ -20,18 +20,20 @@ final class RunCommand implements Command {
     @Override public String name() { return "run"; }
     @Override public String summary() { return "run a model once on given or seeded random inputs"; }
     @Override public Set<String> valueOptions() {
-        Set<String> s = new java.util.HashSet<>(Set.of("input", "output-dir", "dim", "seed", "threads"));
+        Set<String> s = new java.util.HashSet<>(Set.of("input", "output-dir", "dim", "seed", "threads", "runs"));
         s.addAll(DeviceOptions.NAMES); // devices and dispatcher (dev.sluice.runtime.dispatch)
         return s;
     }
+    @Override public Set<String> flags() { return Set.of("profile"); }
     @Override public String help() {
         return """
             usage: sluice run MODEL.onnx [--input NAME=FILE.pb]... [--output-dir DIR] [--dim SYMBOL=SIZE]...
-                              [--seed N] [--threads N]
+                              [--seed N] [--threads N] [--profile] [--runs N]
 
             Runs the model once. Inputs are ONNX TensorProto files; an input without one gets seeded random
             values (floats in [-1,1), integers in [0,10)), and the run says so. Symbolic dimensions of such
-            inputs take --dim sizes (default 1). Prints each output's name, dtype, shape and checksums
+            inputs take --dim sizes (default 1). With --profile, warms up, then prints time per op type over
+            --runs runs (default 20). Prints each output's name, dtype, shape and checksums
             (sum of elements, CRC-32 of the bytes); with --output-dir, writes each output as NAME.pb.
 
             """ + DeviceOptions.HELP;
@@ -44,7 +46,14 @@ final class RunCommand implements Command {
         long seed = args.intOption("seed", 42);
         DeviceOptions device = DeviceOptions.from(args::option, threads);
         try (Session s = device == null ? Session.open(file, threads) : device.attach(Session.open(file, threads), out)) {
-            Map<String, Tensor> inputs = InputSources.build(s.inputs(), args.all("input"), args.all("dim"), seed, out);
+            dev.sluice.runtime.zoo.Zoo.Model zoo = dev.sluice.runtime.zoo.Zoo.byFileName(file);
+            Map<String, Tensor> inputs = zoo != null && args.all("input").isEmpty() && args.all("dim").isEmpty()
+                ? zoo.sampleInputs(seed)
+                : InputSources.build(s.inputs(), args.all("input"), args.all("dim"), seed, out);
+            if (args.flag("profile")) {
+                OpProfile.run(s, inputs, args.intOption("runs", 20), out);
+                return 0;
+            }
             long t0 = System.nanoTime();
             Map<String, Tensor> outputs = s.run(inputs);
             long ms = (System.nanoTime() - t0) / 1_000_000;

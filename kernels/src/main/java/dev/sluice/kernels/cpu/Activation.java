@@ -1,0 +1,94 @@
+package dev.sluice.kernels.cpu;
+
+import dev.sluice.kernels.Attributes;
+import dev.sluice.kernels.KernelException;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The activation a fused kernel (sluice.FusedConv) applies to its output rows together with the bias, while
+ * they are in cache: what the graph's fusion pass folded into it. Float arithmetic in the order of the unfused
+ * ONNX ops, so a fused result matches the unfused one.
+ */
+record Activation(Kind kind, float alpha, float beta, float lo, float hi, float shift, float div) {
+    enum Kind { NONE, RELU, CLIP, HARD_SIGMOID, HARD_SWISH, HARD_SWISH_CHAIN, LEAKY_RELU }
+
+    static final Activation NONE = new Activation(Kind.NONE, 0, 0, 0, 0, 0, 1);
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final ByteOrder ORDER = ByteOrder.nativeOrder();
+
+    /** The activation named by a fused node's {@code activation*} attributes (none when absent). */
+    static Activation of(Attributes at) {
+        String name = at.getString("activation", null);
+        if (name == null) return NONE;
+        float lo = at.getFloat("activation_min", Float.NEGATIVE_INFINITY), hi = at.getFloat("activation_max", Float.POSITIVE_INFINITY);
+        return switch (name) {
+            case "Relu" -> new Activation(Kind.RELU, 0, 0, 0, 0, 0, 1);
+            case "Clip" -> new Activation(Kind.CLIP, 0, 0, lo, hi, 0, 1);
+            case "HardSigmoid" -> new Activation(Kind.HARD_SIGMOID, at.getFloat("activation_alpha", 0.2f),
+                    at.getFloat("activation_beta", 0.5f), 0, 1, 0, 1);
+            case "HardSwish" -> new Activation(Kind.HARD_SWISH, 1f / 6f, 0.5f, 0, 1, 0, 1);
+            case "HardSwishChain" -> new Activation(Kind.HARD_SWISH_CHAIN, 0, 0, lo, hi, at.getFloat("activation_shift", 3f),
+                    at.getFloat("activation_div", 6f));
+            case "LeakyRelu" -> new Activation(Kind.LEAKY_RELU, at.getFloat("activation_alpha", 0.01f), 0, 0, 0, 0, 1);
+            default -> throw new KernelException("unknown fused activation '" + name + "'");
+        };
+    }
+
+    /** One scalar. */
+    float apply(float x) {
+        return switch (kind) {
+            case NONE -> x;
+            case RELU -> x > 0 || Float.isNaN(x) ? x : 0f;
+            case CLIP -> Math.min(Math.max(x, lo), hi);
+            case HARD_SIGMOID -> Math.max(0f, Math.min(1f, alpha * x + beta));
+            case HARD_SWISH -> x * Math.max(0f, Math.min(1f, x * alpha + beta));
+            case HARD_SWISH_CHAIN -> x * Math.min(Math.max(x + shift, lo), hi) / div;
+            case LEAKY_RELU -> x < 0 ? alpha * x : x;
+        };
+    }
+
+    /** y[off .. off+len) = act(y + bias), in place, {@code off} in elements. */
+    void biasAndApply(MemorySegment y, long off, int len, float bias) {
+        if (kind == Kind.NONE && bias == 0f) return;
+        FloatVector bv = FloatVector.broadcast(S, bias);
+        int l = S.length(), i = 0;
+        long bo = off * 4;
+        for (; i <= len - l; i += l) {
+            long at = bo + (long) i * 4;
+            FloatVector v = FloatVector.fromMemorySegment(S, y, at, ORDER).add(bv);
+            applyV(v).intoMemorySegment(y, at, ORDER);
+        }
+        for (; i < len; i++) {
+            long at = off + i;
+            y.setAtIndex(NnArrays.F32, at, apply(y.getAtIndex(NnArrays.F32, at) + bias));
+        }
+    }
+
+    /** y[off .. off+len) = act(y + bias), in place, over a float array. */
+    void biasAndApply(float[] y, int off, int len, float bias) {
+        if (kind == Kind.NONE && bias == 0f) return;
+        FloatVector bv = FloatVector.broadcast(S, bias);
+        int l = S.length(), i = 0;
+        for (; i <= len - l; i += l) {
+            applyV(FloatVector.fromArray(S, y, off + i).add(bv)).intoArray(y, off + i);
+        }
+        for (; i < len; i++) y[off + i] = apply(y[off + i] + bias);
+    }
+
+    private FloatVector applyV(FloatVector v) {
+        return switch (kind) {
+            case NONE -> v;
+            // Relu keeps NaN: compare-and-blend instead of max
+            case RELU -> v.blend(0f, v.compare(VectorOperators.LT, 0f));
+            case CLIP -> v.max(lo).min(hi);
+            case HARD_SIGMOID -> v.fma(alpha, beta).min(1f).max(0f);
+            case HARD_SWISH -> v.mul(v.fma(alpha, beta).min(1f).max(0f));
+            case HARD_SWISH_CHAIN -> v.mul(v.add(shift).max(lo).min(hi)).div(div);
+            case LEAKY_RELU -> v.blend(v.mul(alpha), v.compare(VectorOperators.LT, 0f));
+        };
+    }
+}

@@ -1,0 +1,53 @@
+package dev.sluice.runtime.cli;
+
+import dev.sluice.graph.Node;
+import dev.sluice.kernels.Tensor;
+import dev.sluice.runtime.Session;
+import dev.sluice.runtime.exec.ExecutionListener;
+import dev.sluice.runtime.exec.OutputAllocator;
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * {@code sluice run --profile}: warms the model up, then times every top-level node over a few runs and
+ * prints nanoseconds per op type (median run's share), largest first. Nodes inside subgraphs count
+ * towards their If/Loop node.
+ */
+final class OpProfile implements ExecutionListener {
+    private final Map<String, long[]> byType = new HashMap<>(); // type -> {nanos, count}
+
+    @Override public void afterNode(int step, Node node, List<Tensor> outputs, long nanos) {
+        String key = node.domain() == null || node.domain().isEmpty() ? node.opType() : node.domain() + "." + node.opType();
+        long[] a = byType.computeIfAbsent(key, k -> new long[2]);
+        a[0] += nanos;
+        a[1]++;
+    }
+
+    static void run(Session s, Map<String, Tensor> inputs, int runs, PrintStream out) {
+        long warmEnd = System.nanoTime() + 3_000_000_000L;
+        int w = 0;
+        while (w < 5 || System.nanoTime() < warmEnd) { s.run(inputs); w++; }
+        OpProfile p = new OpProfile();
+        List<Long> totals = new ArrayList<>();
+        for (int r = 0; r < runs; r++) {
+            long t0 = System.nanoTime();
+            s.run(inputs, OutputAllocator.FRESH, p);
+            totals.add(System.nanoTime() - t0);
+        }
+        totals.sort(null);
+        long sum = 0;
+        for (long[] a : p.byType.values()) sum += a[0];
+        out.printf("profile: %d warm-up runs, %d profiled runs, median run %.3f ms, kernels %.3f ms/run%n",
+            w, runs, totals.get(runs / 2) / 1e6, sum / 1e6 / runs);
+        List<Map.Entry<String, long[]>> rows = new ArrayList<>(p.byType.entrySet());
+        rows.sort((a, b) -> Long.compare(b.getValue()[0], a.getValue()[0]));
+        for (var e : rows) {
+            long[] a = e.getValue();
+            out.printf("profile: %-28s %9.3f ms/run %5.1f%% %5d nodes/run%n", e.getKey(), a[0] / 1e6 / runs,
+                100.0 * a[0] / Math.max(1, sum), a[1] / runs);
+        }
+    }
+}
