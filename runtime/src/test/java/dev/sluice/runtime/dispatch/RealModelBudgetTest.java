@@ -8,6 +8,8 @@ import dev.sluice.kernels.device.DeviceKind;
 import dev.sluice.memgraph.DeviceSpec;
 import dev.sluice.memgraph.MemGraph;
 import dev.sluice.memgraph.MemGraphException;
+import dev.sluice.memgraph.Task;
+import dev.sluice.memgraph.Tile;
 import dev.sluice.runtime.Session;
 import dev.sluice.runtime.device.CpuDevice;
 import dev.sluice.runtime.device.Device;
@@ -30,6 +32,9 @@ import org.junit.jupiter.params.provider.ValueSource;
  * <p>Where a percentage is below what the largest node needs even with its weight split into tiles (an
  * activation-bound node of a CNN, Silero's If), the plan must be refused before running with the number
  * it needs, and the model then runs at exactly that number: the tightest budget it can have.
+ *
+ * <p>MatMul / Gemm column tiles are on (the default): ppocr-rec's classifier is split at every budget, and
+ * all-MiniLM's projections at 25%.
  *
  * <p>The comparison is strict: one reference run, no retries. The kernels are deterministic across JIT
  * tiers (Gemm32 sums vector lanes in a fixed order, not with {@code reduceLanes}), so any difference is
@@ -59,6 +64,11 @@ class RealModelBudgetTest {
                     budget = min;
                 }
                 MemGraph plan = MemGraph.onDevice(m.graph(), THROTTLED.withBudget(budget));
+                if (name.equals("ppocr-rec")) {
+                    // Its 6,625-column classifier MatMul is split by weight columns at every budget (on by default).
+                    assertTrue(plan.tasks().stream().anyMatch(t -> t instanceof Task.Kernel k && k.tile() != null
+                        && k.tile().kind() == Tile.Kind.OUTPUT_COLUMNS), plan.summary());
+                }
                 List<Device> devices = List.of(CpuDevice.withWorkers(1), ThrottledDevice.of(budget, 0, s.parallelism()));
                 for (Dispatcher.Order order : Dispatcher.Order.values()) {
                     MemGraphExecutor ex = new MemGraphExecutor(m, s.registry(), plan, devices, order);
