@@ -12,7 +12,8 @@ package dev.sluice.memgraph;
  *       output columns {@code [start, end)}. The node's own kernel computes those columns into a scratch
  *       block on the device, which the task then copies into the output's columns. Block edges are
  *       multiples of {@link Tiling#COLUMN_UNIT} so that every output element is summed over K in the same
- *       order as in the whole product (the kernels' vector tails fall on the same columns).</li>
+ *       order as in the whole product (the kernels' vector tails fall on the same columns), except that a
+ *       product of several rows never gets a one-column tile (see {@code Tiling.edges}).</li>
  * </ul>
  * Tiles of one node run one after another (the first places the output, the last publishes it), so the
  * output is written by exactly one task at a time.

@@ -26,6 +26,8 @@ final class Tiling {
     static final int COLUMN_UNIT = 16;
     /** More tiles than this per node cost more in task overhead than they save in memory. */
     static final int MAX_TILES = 256;
+    /** MatMul / Gemm column tiles, on by default; {@code -Dsluice.tiling.columns=false} turns them off. */
+    static final boolean COLUMNS = !"false".equalsIgnoreCase(System.getProperty("sluice.tiling.columns"));
 
     /** How one node is split: which inputs are replaced by blocks, the blocks' names, and each tile. */
     record Split(int weightInput, int biasInput, List<Tile> tiles, List<String> weightBlocks, List<String> biasBlocks,
@@ -35,7 +37,7 @@ final class Tiling {
 
     /** A node's shape of split, before choosing block sizes; null when it cannot be split. */
     private record Form(Tile.Kind kind, int weightInput, int biasInput, long total, long unit, long bytesPerUnit,
-                        long scratchPerUnit, long fixedBytes) {}
+                        long scratchPerUnit, long fixedBytes, long rows) {}
 
     private static Form form(Graph g, Node n) {
         Map<String, Tensor> init = g.initializers();
@@ -47,12 +49,12 @@ final class Tiling {
                 if (w == null || w.rank() < 1 || w.shape().dim(0) < 2 || init.containsKey(n.inputs().get(1))) return null;
                 long rows = w.shape().dim(0);
                 long fixed = bytes(g, n.inputs().get(1)) + bytes(g, n.outputs().getFirst());
-                return new Form(Tile.Kind.GATHER_ROWS, 0, -1, rows, 1, w.byteSize() / rows, 0, fixed);
+                return new Form(Tile.Kind.GATHER_ROWS, 0, -1, rows, 1, w.byteSize() / rows, 0, fixed, 1);
             }
             case "MatMul", "Gemm" -> {
-                // Not yet bit-identical on ppocr-rec (a Gemm32 path that depends on the column count);
-                // off unless asked for, so the invariant holds by default.
-                if (!n.domain().isEmpty() || !Boolean.getBoolean("sluice.tiling.columns")) return null;
+                // On unless -Dsluice.tiling.columns=false. Bit-identical to the whole node since Gemm32 sums a
+                // dot product's vector lanes in a fixed order (RealModelBudgetTest checks it on the zoo).
+                if (!n.domain().isEmpty() || !COLUMNS) return null;
                 boolean gemm = n.opType().equals("Gemm");
                 Tensor w = init.get(n.inputs().get(1));
                 if (w == null || w.rank() != 2 || w.dtype() != DType.FLOAT32 || init.containsKey(n.inputs().getFirst())) return null;
@@ -70,7 +72,8 @@ final class Tiling {
                 long outBytes = bytes(g, n.outputs().getFirst());
                 long fixed = bytes(g, n.inputs().getFirst()) + outBytes;
                 long perCol = w.byteSize() / cols + (bias >= 0 ? init.get(n.inputs().get(2)).byteSize() / cols : 0);
-                return new Form(Tile.Kind.OUTPUT_COLUMNS, 1, bias, cols, COLUMN_UNIT, perCol, outBytes / cols, fixed);
+                long rows = outType.shape().toShape().elementCount() / cols;
+                return new Form(Tile.Kind.OUTPUT_COLUMNS, 1, bias, cols, COLUMN_UNIT, perCol, outBytes / cols, fixed, rows);
             }
             default -> { return null; }
         }
@@ -98,7 +101,7 @@ final class Tiling {
         if (f == null) return whole;
         long units = Math.max(f.unit, ceilDiv(f.total, MAX_TILES));
         units = ceilDiv(units, f.unit) * f.unit;
-        return Math.min(whole, tileNeed(f, units));
+        return Math.min(whole, tileNeed(f, widest(f, units)));
     }
 
     /**
@@ -129,14 +132,42 @@ final class Tiling {
         return splits;
     }
 
-    private static Split split(Graph g, Node n, int node, Form f, long units, Map<String, Tensor> initializers) {
+    /**
+     * Where the tiles of {@code units} units start, then {@code total}: every {@code units} from 0, except
+     * that a product of more than one row never gets a last column tile one column wide. Gemm32 computes an
+     * n = 1 product as matrix-vector dots, which sum each output over K in another order (vector-lane
+     * partial sums) than the blocked kernel that computes that column of the whole node (one FMA chain per
+     * element, the same whatever the column's offset), so its bits would differ. That column goes to the
+     * first tile instead, which is then the widest, so that every later block fits the hole the first one
+     * leaves. (With one row both sides take the matrix-vector path, where a vector tail sits on the same
+     * columns only if tiles start at multiples of the unit, as they do then.)
+     */
+    static long[] edges(Form f, long units) {
         int count = (int) ceilDiv(f.total, units);
+        boolean widenFirst = f.kind == Tile.Kind.OUTPUT_COLUMNS && f.rows > 1 && count > 1 && f.total - (count - 1) * units == 1;
+        long[] e = new long[(widenFirst ? count - 1 : count) + 1];
+        for (int t = 1; t < e.length - 1; t++) e[t] = t * units + (widenFirst ? 1 : 0);
+        e[e.length - 1] = f.total;
+        return e;
+    }
+
+    /** The widest tile of {@link #edges}. */
+    static long widest(Form f, long units) {
+        long[] e = edges(f, units);
+        long w = 0;
+        for (int t = 0; t + 1 < e.length; t++) w = Math.max(w, e[t + 1] - e[t]);
+        return w;
+    }
+
+    private static Split split(Graph g, Node n, int node, Form f, long units, Map<String, Tensor> initializers) {
+        long[] edges = edges(f, units);
+        int count = edges.length - 1;
         List<Tile> tiles = new ArrayList<>();
         List<String> wb = new ArrayList<>(), bb = new ArrayList<>();
         Tensor w = g.initializers().get(n.inputs().get(f.weightInput));
         boolean transB = n.opType().equals("Gemm") && n.attributes().getInt("transB", 0) != 0;
         for (int t = 0; t < count; t++) {
-            long s = t * units, e = Math.min(f.total, s + units);
+            long s = edges[t], e = edges[t + 1];
             tiles.add(new Tile(f.kind, t, count, s, e, f.total));
             String name = n.inputs().get(f.weightInput) + "#tile" + node + "." + t;
             initializers.put(name, f.kind == Tile.Kind.GATHER_ROWS || transB ? rows(w, s, e) : columns(w, s, e));
@@ -148,7 +179,7 @@ final class Tiling {
                 bb.add(bn);
             }
         }
-        long scratch = f.scratchPerUnit == 0 ? 0 : Tensor.blockBytes(units * f.scratchPerUnit);
+        long scratch = f.scratchPerUnit == 0 ? 0 : Tensor.blockBytes(widest(f, units) * f.scratchPerUnit);
         return new Split(f.weightInput, f.biasInput, tiles, wb, bb, scratch);
     }
 

@@ -42,11 +42,16 @@ public final class Session implements AutoCloseable {
     /** How {@link #run(Map)} runs a specialized graph: a device dispatcher instead of the reference executor. */
     public interface Runner {
         Map<String, Tensor> run(Session session, Map<String, Tensor> inputs);
+
+        /** Called when the session closes or the runner is replaced: let go of lane threads and devices. */
+        default void close() {}
     }
 
     /** Routes {@link #run(Map)} through {@code r} (null: the reference executor again); returns this session. */
     public Session withRunner(Runner r) {
+        Runner old = this.runner;
         this.runner = r;
+        if (old != null && old != r) old.close();
         return this;
     }
 
@@ -185,6 +190,8 @@ public final class Session implements AutoCloseable {
 
     @Override public void close() {
         closed = true;
+        Runner r = runner;
+        if (r != null) r.close();
         specialized.clear();
         MemoryPlans plans = memoryPlans;
         if (plans != null) plans.clear();

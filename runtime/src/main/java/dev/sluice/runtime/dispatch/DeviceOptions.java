@@ -64,12 +64,42 @@ public record DeviceOptions(String device, String budget, long bandwidth, Dispat
         return new DeviceOptions(device, option.apply("budget"), bw, order, trace, threads);
     }
 
-    /** Makes the session run through the dispatcher with these options, printing a report after each run. */
+    /**
+     * Makes the session run through the dispatcher with these options, printing a report after each run.
+     * The session keeps one prepared executor per set of input shapes (plan, devices) and one set of lane
+     * workers for all of them, so later runs reuse the lane threads; closing the session lets them go.
+     */
     public Session attach(Session s, PrintStream out) {
-        return s.withRunner((session, inputs) -> run(session, inputs, out));
+        return s.withRunner(new SessionRunner(out));
     }
 
-    Map<String, Tensor> run(Session session, Map<String, Tensor> inputs, PrintStream out) {
+    /** What a run with given input shapes needs, built once per session and shapes. */
+    private record Prepared(MemGraphExecutor executor, List<Device> devices, MemGraph plan, long full, TornadoDevice tornado) {}
+
+    private final class SessionRunner implements Session.Runner {
+        final PrintStream out;
+        final Map<List<dev.sluice.kernels.Shape>, Prepared> prepared = new java.util.concurrent.ConcurrentHashMap<>();
+        /** The lane workers every prepared executor issues through (the first one's). */
+        volatile Dispatcher lanes;
+
+        SessionRunner(PrintStream out) { this.out = out; }
+
+        @Override public Map<String, Tensor> run(Session session, Map<String, Tensor> inputs) {
+            List<dev.sluice.kernels.Shape> key = new java.util.ArrayList<>();
+            for (var e : new java.util.TreeMap<>(inputs).entrySet()) key.add(e.getValue().shape());
+            Prepared p = prepared.computeIfAbsent(key, k -> prepare(session, inputs, lanes));
+            if (lanes == null) lanes = p.executor().dispatcher();
+            return DeviceOptions.this.run(p, inputs, out);
+        }
+
+        @Override public void close() {
+            Dispatcher d = lanes;
+            if (d != null) d.close();
+            prepared.clear();
+        }
+    }
+
+    Prepared prepare(Session session, Map<String, Tensor> inputs, Dispatcher shared) {
         Model m = MeasuredShapes.of(session.executorFor(inputs), inputs);
         List<Device> devices;
         MemGraph plan;
@@ -81,7 +111,6 @@ public record DeviceOptions(String device, String budget, long bandwidth, Dispat
             devices = List.of(tornado);
             plan = MemGraph.onDevice(m.graph(), DeviceSpec.host());
             registry = tornado.registry(registry);
-            tornado.backend().resetUsage();
         } else if (device.equals("cpu")) {
             devices = List.of(CpuDevice.withWorkers(threads));
             plan = MemGraph.onDevice(m.graph(), DeviceSpec.host());
@@ -93,10 +122,14 @@ public record DeviceOptions(String device, String budget, long bandwidth, Dispat
             devices = List.of(CpuDevice.withWorkers(1), t);
             plan = MemGraph.onDevice(m.graph(), spec.withBudget(bytes));
         }
-        MemGraphExecutor ex = new MemGraphExecutor(m, registry, plan, devices, order);
-        MemGraphExecutor.Result r = ex.run(inputs);
-        report(out, devices.getLast(), plan, full, r);
-        if (tornado != null) reportTornado(out, tornado.backend().usage());
+        return new Prepared(new MemGraphExecutor(m, registry, plan, devices, order, shared), devices, plan, full, tornado);
+    }
+
+    Map<String, Tensor> run(Prepared p, Map<String, Tensor> inputs, PrintStream out) {
+        if (p.tornado() != null) p.tornado().backend().resetUsage();
+        MemGraphExecutor.Result r = p.executor().run(inputs);
+        report(out, p.devices().getLast(), p.plan(), p.full(), r);
+        if (p.tornado() != null) reportTornado(out, p.tornado().backend().usage());
         if (trace != null) {
             try {
                 r.trace().writeChromeJson(trace);

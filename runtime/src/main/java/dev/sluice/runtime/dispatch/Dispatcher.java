@@ -78,6 +78,9 @@ public final class Dispatcher implements AutoCloseable {
 
     public Order order() { return order; }
 
+    /** The lanes this dispatcher's workers serve. */
+    public List<LaneSlot> lanes() { return lanes; }
+
     /**
      * Runs every job once, respecting the edges; returns the measured trace. Runs on one dispatcher (and
      * the dispatchers sharing its workers) take turns.

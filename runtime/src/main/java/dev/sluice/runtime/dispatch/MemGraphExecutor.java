@@ -56,8 +56,17 @@ public final class MemGraphExecutor {
     private final int[][] queueOf;
     private final Map<Graph, GraphExecutor> subgraphs = new ConcurrentHashMap<>();
 
-    /** {@code devices} aligned with {@code plan.devices()}; device 0 the host. */
+    /** {@code devices} aligned with {@code plan.devices()}; device 0 the host. Starts its own lane workers. */
     public MemGraphExecutor(Model model, OpRegistry registry, MemGraph plan, List<Device> devices, Dispatcher.Order order) {
+        this(model, registry, plan, devices, order, null);
+    }
+
+    /**
+     * As above, issuing through {@code shared}'s lane workers (in {@code order}) when it serves the same lanes,
+     * so that the executors of one session (one per input shapes) reuse its threads; else through new ones.
+     */
+    public MemGraphExecutor(Model model, OpRegistry registry, MemGraph plan, List<Device> devices, Dispatcher.Order order,
+                            Dispatcher shared) {
         if (devices.size() != plan.devices().size()) throw new IllegalArgumentException("one device per planned device");
         this.model = model;
         this.registry = registry;
@@ -79,7 +88,7 @@ public final class MemGraphExecutor {
                 throw new SluiceException("device '" + devices.get(t.device()).name() + "' has no " + t.lane() + " lane for " + t.label());
             }
         }
-        this.dispatcher = new Dispatcher(slots, order);
+        this.dispatcher = shared != null && shared.lanes().equals(slots) ? shared.withOrder(order) : new Dispatcher(slots, order);
     }
 
     public MemGraph plan() { return plan; }
@@ -106,8 +115,8 @@ public final class MemGraphExecutor {
         }
     }
 
-    /** Dispatcher with the given jitter over this executor's lanes. */
-    Dispatcher dispatcher() { return dispatcher; }
+    /** The dispatcher this executor issues through (its lane workers outlive a run). */
+    public Dispatcher dispatcher() { return dispatcher; }
 
     private final class RunState {
         final Tensor[] buf;

@@ -65,6 +65,31 @@ class DeviceCliTest {
         }
     }
 
+    /** One session, many runs: the lane threads are started once and reused, and closing the session ends them. */
+    @Test void aSessionsRunsReuseItsLaneThreads(@TempDir Path dir) throws Exception {
+        Path file = model(dir);
+        Map<String, Tensor> in = Map.of("idx", Tensor.ofLongs(Shape.of(16), 3, 1, 31, 0, 17, 3, 9, 30, 5, 5, 6, 7, 8, 2, 11, 12));
+        DeviceOptions opts = DeviceOptions.from(Map.of("device", "throttled", "budget", "50%")::get, 2);
+        java.util.Set<Long> first = null;
+        try (Session s = opts.attach(Session.open(file, 2), new PrintStream(new ByteArrayOutputStream()))) {
+            for (int run = 0; run < 5; run++) {
+                s.run(in);
+                java.util.Set<Long> ids = laneThreads().stream().map(Thread::threadId).collect(java.util.stream.Collectors.toSet());
+                // Only new threads would show a run starting its own (an earlier test's may still be exiting).
+                if (first == null) first = ids; else assertTrue(first.containsAll(ids), "run " + run + " started new lane threads");
+            }
+            assertFalse(first.isEmpty());
+        }
+        java.util.Set<Long> started = first;
+        long until = System.nanoTime() + 5_000_000_000L;
+        while (laneThreads().stream().anyMatch(t -> started.contains(t.threadId())) && System.nanoTime() < until) Thread.sleep(10);
+        assertTrue(laneThreads().stream().noneMatch(t -> started.contains(t.threadId())), "lane threads outlive the session");
+    }
+
+    static java.util.List<Thread> laneThreads() {
+        return Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().startsWith("sluice-throttled.") && t.isAlive()).toList();
+    }
+
     @Test void runPrintsLanesOverlapAndBytesAndWritesATrace(@TempDir Path dir) throws Exception {
         Path file = model(dir);
         Path trace = dir.resolve("t.json");

@@ -8,6 +8,8 @@ import dev.sluice.kernels.device.DeviceKind;
 import dev.sluice.memgraph.DeviceSpec;
 import dev.sluice.memgraph.MemGraph;
 import dev.sluice.memgraph.MemGraphException;
+import dev.sluice.memgraph.Task;
+import dev.sluice.memgraph.Tile;
 import dev.sluice.runtime.Session;
 import dev.sluice.runtime.device.CpuDevice;
 import dev.sluice.runtime.device.Device;
@@ -31,9 +33,12 @@ import org.junit.jupiter.params.provider.ValueSource;
  * activation-bound node of a CNN, Silero's If), the plan must be refused before running with the number
  * it needs, and the model then runs at exactly that number: the tightest budget it can have.
  *
- * <p>The reference is warmed until two runs agree bit for bit: some CPU kernels (a Vector API lane
- * reduction in Gemm32's matrix-vector path) round differently before and after the JIT compiles them,
- * which is the kernels' determinism, not the dispatcher's.
+ * <p>MatMul / Gemm column tiles are on (the default): ppocr-rec's classifier is split at every budget, and
+ * all-MiniLM's projections at 25%.
+ *
+ * <p>The comparison is strict: one reference run, no retries. The kernels are deterministic across JIT
+ * tiers (Gemm32 sums vector lanes in a fixed order, not with {@code reduceLanes}), so any difference is
+ * the dispatcher's or the plan's: a missing data or memory edge, or a block reused too early.
  */
 class RealModelBudgetTest {
     static final DeviceSpec THROTTLED = new DeviceSpec("throttled", DeviceKind.THROTTLED, 1);
@@ -45,7 +50,7 @@ class RealModelBudgetTest {
         try (Session s = Session.open(z.path(), 1)) {
             Map<String, Tensor> in = z.sampleInputs(1);
             GraphExecutor refEx = s.executorFor(in);
-            Map<String, Tensor> ref = warmReference(refEx, in);
+            Map<String, Tensor> ref = refEx.run(in, OutputAllocator.FRESH, ExecutionListener.NONE);
             Model m = MeasuredShapes.of(refEx, in);
             long full = MemGraph.fullNeed(m.graph(), THROTTLED);
             long min = MemGraph.minimumBudget(m.graph(), THROTTLED);
@@ -59,6 +64,11 @@ class RealModelBudgetTest {
                     budget = min;
                 }
                 MemGraph plan = MemGraph.onDevice(m.graph(), THROTTLED.withBudget(budget));
+                if (name.equals("ppocr-rec")) {
+                    // Its 6,625-column classifier MatMul is split by weight columns at every budget (on by default).
+                    assertTrue(plan.tasks().stream().anyMatch(t -> t instanceof Task.Kernel k && k.tile() != null
+                        && k.tile().kind() == Tile.Kind.OUTPUT_COLUMNS), plan.summary());
+                }
                 List<Device> devices = List.of(CpuDevice.withWorkers(1), ThrottledDevice.of(budget, 0, s.parallelism()));
                 for (Dispatcher.Order order : Dispatcher.Order.values()) {
                     MemGraphExecutor ex = new MemGraphExecutor(m, s.registry(), plan, devices, order);
@@ -66,14 +76,6 @@ class RealModelBudgetTest {
                         long budgetUsed = budget;
                         Dispatcher d = run == 0 ? ex.dispatcher() : ex.dispatcher().withJitter(pct * 31L + run, 20_000);
                         MemGraphExecutor.Result r = ex.run(in, d);
-                        if (!sameBits(ref, r.outputs())) {
-                            // The JIT may have recompiled a kernel since the reference ran, or during this run
-                            // (the kernels' rounding is seen to change across tiers): refresh the reference
-                            // and run once more. A planning race would not go away this way twice in a row
-                            // on the same plan; the 1,000-run fuzz test on deterministic kernels covers races.
-                            ref = warmReference(refEx, in);
-                            if (!sameBits(ref, r.outputs())) r = ex.run(in, d);
-                        }
                         String where = name + " at " + pct + "% = " + budget + " B (" + order + ", run " + run + "; " + plan.summary() + ")";
                         assertEquals(ref.keySet(), r.outputs().keySet(), where);
                         for (var e : ref.entrySet()) {
@@ -86,18 +88,4 @@ class RealModelBudgetTest {
         }
     }
 
-    static boolean sameBits(Map<String, Tensor> a, Map<String, Tensor> b) {
-        return a.keySet().stream().allMatch(k -> a.get(k).sameBits(b.get(k)));
-    }
-
-    static Map<String, Tensor> warmReference(GraphExecutor ex, Map<String, Tensor> in) {
-        Map<String, Tensor> last = new java.util.LinkedHashMap<>(ex.run(in, OutputAllocator.FRESH, ExecutionListener.NONE));
-        for (int i = 0; i < 8; i++) {
-            Map<String, Tensor> next = ex.run(in, OutputAllocator.FRESH, ExecutionListener.NONE);
-            if (last.keySet().stream().allMatch(k -> last.get(k).sameBits(next.get(k)))) return next;
-            last.clear();
-            last.putAll(next);
-        }
-        return last;
-    }
 }
