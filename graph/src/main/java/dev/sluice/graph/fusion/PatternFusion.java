@@ -24,7 +24,10 @@ import java.util.Set;
  *       normalization is folded into new weights and bias (as ONNX Runtime does);</li>
  *   <li>Conv, then an activation (Relu, Clip, HardSigmoid, HardSwish, LeakyRelu, or the HardSwish chain
  *       Add a, Clip lo..hi, Mul x, Div d that Paddle exports) → {@code sluice.FusedConv}, the Conv kernel
- *       applying the activation to each output block while it is in cache.</li>
+ *       applying the activation to each output block while it is in cache (also after a folded BN alone:
+ *       the FusedConv kernel keeps its constant weight packed);</li>
+ *   <li>MatMul by a constant 2-D B, then Add of a constant bias over B's columns, then optionally one of those
+ *       activations → {@code sluice.FusedMatMul}, with B kept packed by its kernel.</li>
  * </ul>
  * A pattern is fused only when its inner values have no reader outside it and are not graph outputs, so the
  * rewrite never changes what the graph computes. Constants must already be initializers (run after folding).
@@ -57,7 +60,7 @@ public final class PatternFusion {
         PatternFusion f = new PatternFusion(g);
         for (Node n : g.nodes()) {
             if (f.removed.contains(n)) continue;
-            if (!f.tryLayerNorm(n) && !f.tryGelu(n)) f.tryConv(n);
+            if (!f.tryLayerNorm(n) && !f.tryGelu(n) && !f.tryConv(n)) f.tryMatMul(n);
         }
         if (f.replacement.isEmpty()) return g;
         List<Node> nodes = new ArrayList<>();
@@ -214,9 +217,40 @@ public final class PatternFusion {
         replacedWeights.addAll(replaced);
         Map<String, Attr> attrs = new LinkedHashMap<>(conv.attributes().asMap());
         attrs.putAll(act);
-        boolean fusedAct = !act.isEmpty();
-        replace(chain, new Node(fusedName(conv, "Conv"), fusedAct ? "FusedConv" : "Conv", fusedAct ? DOMAIN : "", ins, List.of(out),
-            new Attributes(attrs)));
+        // FusedConv even without an activation: its kernel caches the (constant) weight packed for the GEMM
+        replace(chain, new Node(fusedName(conv, "Conv"), "FusedConv", DOMAIN, ins, List.of(out), new Attributes(attrs)));
+        return true;
+    }
+
+    // ---- MatMul + Add bias + activation ---------------------------------------------------------------
+
+    /**
+     * MatMul by a constant 2-D float32 B, then an Add of a constant bias over B's columns, then optionally an
+     * activation → {@code sluice.FusedMatMul} (A, B, bias). A bare MatMul stays as it is (the accelerator and
+     * the memory tiling know MatMul).
+     */
+    private boolean tryMatMul(Node mm) {
+        if (!mm.opType().equals("MatMul") || !mm.domain().isEmpty() || mm.inputs().size() != 2) return false;
+        Tensor bt = newInitializers.get(mm.inputs().get(1));
+        if (bt == null || bt.dtype() != dev.sluice.kernels.DType.FLOAT32 || bt.rank() != 2) return false;
+        var at = g.types().get(mm.inputs().get(0));
+        if (at == null || at.dtype() != dev.sluice.kernels.DType.FLOAT32 || !at.shape().hasRank() || at.shape().rank() < 2) return false;
+        String out = mm.outputs().get(0);
+        Node add = onlyReader(out, "Add");
+        if (add == null) return false;
+        String bias = other(add, out);
+        Tensor bb = newInitializers.get(bias);
+        if (bb == null || bb.dtype() != dev.sluice.kernels.DType.FLOAT32 || bb.rank() != 1 || bb.shape().dim(0) != bt.shape().dim(1)) {
+            return false;
+        }
+        List<Node> chain = new ArrayList<>(List.of(mm, add));
+        out = add.outputs().get(0);
+        Map<String, Attr> act = new LinkedHashMap<>();
+        String actOut = activation(out, chain, act);
+        if (actOut != null) out = actOut;
+        if (!innerValuesPrivate(chain, out)) return false;
+        replace(chain, new Node(fusedName(mm, "MatMul"), "FusedMatMul", DOMAIN, List.of(mm.inputs().get(0), mm.inputs().get(1), bias),
+            List.of(out), new Attributes(act)));
         return true;
     }
 

@@ -79,6 +79,22 @@ record Activation(Kind kind, float alpha, float beta, float lo, float hi, float 
         for (; i < len; i++) y[off + i] = apply(y[off + i] + bias);
     }
 
+    /** y[off + j] = act(y[off + j] + bias[j]) for j in [0, len), in place ({@code off} in elements). */
+    void rowBiasAndApply(MemorySegment y, long off, int len, float[] bias) {
+        int l = S.length(), i = 0;
+        long bo = off * 4;
+        for (; i <= len - l; i += l) {
+            long at = bo + (long) i * 4;
+            FloatVector v = FloatVector.fromMemorySegment(S, y, at, ORDER);
+            if (bias != null) v = v.add(FloatVector.fromArray(S, bias, i));
+            applyV(v).intoMemorySegment(y, at, ORDER);
+        }
+        for (; i < len; i++) {
+            long at = off + i;
+            y.setAtIndex(NnArrays.F32, at, apply(y.getAtIndex(NnArrays.F32, at) + (bias == null ? 0f : bias[i])));
+        }
+    }
+
     private FloatVector applyV(FloatVector v) {
         return switch (kind) {
             case NONE -> v;

@@ -87,15 +87,23 @@ final class ConvKernels {
 
     // ------------------------------------------------------------------ Conv
 
-    /** sluice.FusedConv: Conv with the bias and an activation applied to each output block (see Activation). */
+    /**
+     * sluice.FusedConv: Conv with the bias and an activation applied to each output block (see Activation).
+     * Its weight is a constant (the fusion pass emits it only for initializer weights), so the kernel keeps
+     * the weight packed for the GEMM, once per weight tensor, instead of repacking it on every call.
+     */
     static final class FusedConv extends Conv {
         @Override Activation activation(Attributes at) { return Activation.of(at); }
+        @Override Object weightKey(Tensor w) { return w; }
     }
 
     static class Conv implements OpKernel {
         @Override public List<TensorType> infer(InferContext ctx) { return inferWindowed(ctx, false); }
 
         Activation activation(Attributes at) { return Activation.NONE; }
+
+        /** The key under which the weight's packed form may be cached: only for constant weights. */
+        Object weightKey(Tensor w) { return null; }
 
         @Override public void execute(ExecContext ctx) {
             Tensor x = ctx.input(0), w = ctx.input(1);
@@ -123,7 +131,7 @@ final class ConvKernels {
             float[] b = bias(ctx, 2, m);
             Activation act = activation(at);
             if (x.dtype() == DType.FLOAT32 && w.dtype() == DType.FLOAT32) {
-                conv(x.data(), w.data(), b, y.data(), n, c, m, group, g, ctx.parallelism(), act);
+                conv(x.data(), w.data(), b, y.data(), n, c, m, group, g, ctx.parallelism(), act, weightKey(w));
             } else {
                 Tensor yf = Tensor.allocate(DType.FLOAT32, y.shape());
                 conv(NnArrays.asF32(x).data(), NnArrays.asF32(w).data(), b, yf.data(), n, c, m, group, g, ctx.parallelism(), act);
@@ -141,10 +149,19 @@ final class ConvKernels {
     /** The same, applying {@code act} after the bias to each output block. */
     static void conv(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int m, int group,
                      WindowGeometry g0, Parallelism par, Activation act) {
+        conv(x, w, bias, y, n, c, m, group, g0, par, act, null);
+    }
+
+    /** The same; a non-null {@code wKey} marks w as constant, its packed form cached under that key. */
+    static void conv(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int m, int group,
+                     WindowGeometry g0, Parallelism par, Activation act, Object wKey) {
         WindowGeometry g = g0.as2d();
         int cg = c / group, mg = m / group;
         int inSize = Math.toIntExact(g.inSize()), outSize = Math.toIntExact(g.outSize()), ks = Math.toIntExact(g.kernelSize());
         int kk = cg * ks;
+        // one group: the whole weight is A (mg x kk); packed once per weight tensor
+        Gemm32.Packed pw = wKey != null && group == 1 && !(cg == 1 && g.rank() == 2 && ks > 1)
+                ? Gemm32.cached(wKey, true, false, mg, kk, w, 0, kk) : null;
         boolean pointwise = ks == 1;
         for (int i = 0; i < g.rank(); i++) pointwise &= g.strides()[i] == 1 && g.padBegin()[i] == 0 && g.padEnd()[i] == 0;
         if (pointwise) {
@@ -153,8 +170,8 @@ final class ConvKernels {
             java.util.function.IntConsumer one = t -> {
                 int ni = t / group, gi = t % group;
                 long yo = ((long) ni * m + (long) gi * mg) * outSize;
-                Gemm32.sgemm(false, false, mg, outSize, cg, 1f, w, (long) gi * mg * cg, cg,
-                        x, ((long) ni * c + (long) gi * cg) * inSize, inSize, 0f, y, yo, outSize,
+                Gemm32.sgemm(false, false, mg, outSize, cg, 1f, w, (long) gi * mg * cg, cg, pw,
+                        x, ((long) ni * c + (long) gi * cg) * inSize, inSize, null, 0f, y, yo, outSize,
                         across ? Parallelism.SEQUENTIAL : par);
                 addBias(y, yo, bias, gi * mg, mg, 0, outSize, outSize, act);
             };
@@ -180,8 +197,8 @@ final class ConvKernels {
             if (g.rank() == 2) im2col2d(x, xo, cg, g, j0, len, col);
             else im2colNd(x, xo, cg, g, j0, len, col);
             long yo = ((long) ni * m + (long) gi * mg) * outSize;
-            Gemm32.sgemm(false, false, mg, len, kk, 1f, w, (long) gi * mg * kk, kk,
-                    MemorySegment.ofArray(col), 0, len, 0f, y, yo + j0, outSize, inner);
+            Gemm32.sgemm(false, false, mg, len, kk, 1f, w, (long) gi * mg * kk, kk, pw,
+                    MemorySegment.ofArray(col), 0, len, null, 0f, y, yo + j0, outSize, inner);
             addBias(y, yo, bias, gi * mg, mg, j0, len, outSize, act);
         };
         if (across) par.forEach(tasks, one);

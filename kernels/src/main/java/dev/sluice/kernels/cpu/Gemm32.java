@@ -23,15 +23,23 @@ import jdk.incubator.vector.VectorSpecies;
 final class Gemm32 {
     private Gemm32() {}
 
-    /** At most 512-bit vectors: two of them per row keep the 6-row tile within the register file. */
+    /**
+     * The machine's preferred vectors, at most 512 bits (AVX-512: 16 floats; AVX2: 8): two of them per row
+     * keep the 6-row tile (12 accumulators, 2 B vectors, 1 broadcast) within even a 16-register file.
+     */
     static final VectorSpecies<Float> SPECIES =
-            FloatVector.SPECIES_256;
+            FloatVector.SPECIES_PREFERRED.length() > 16 ? FloatVector.SPECIES_512 : FloatVector.SPECIES_PREFERRED;
     private static final int L = SPECIES.length();
+    /** Rows of the register tile (an 8-row tile measured 2x slower under C2 on AVX-512: it spills). */
     static final int MR = 6;
     static final int NR = 2 * L;
-    private static final int KC = 256;
-    private static final int MC = 16 * MR;
-    private static final int NC = 1024 / NR * NR;
+    /**
+     * Depth of one packed block. Fixed: every element of C is summed in KC-long runs from zero, added to C
+     * run after run, so the bits depend on k and KC only, never on the M/N split or the thread count.
+     */
+    static final int KC = 256;
+    private static final int MC = 120 / MR * MR;
+    private static final int NC = 2048 / NR * NR;
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
     /** Below this many multiply-adds a parallel split costs more than it saves. */
@@ -58,14 +66,27 @@ final class Gemm32 {
     static void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
                       MemorySegment a, long aOff, int lda, MemorySegment b, long bOff, int ldb,
                       float beta, MemorySegment c, long cOff, int ldc, Parallelism par) {
+        sgemm(transA, transB, m, n, k, alpha, a, aOff, lda, null, b, bOff, ldb, null, beta, c, cOff, ldc, par);
+    }
+
+    /**
+     * The same with either operand optionally pre-packed ({@link #packA}, {@link #packB}; null: pack here).
+     * A pre-packed operand gives the same bits as packing on the fly: the layout and the summation order are
+     * the same. A pre-packed A must have been packed with alpha 1 and alpha must be 1.
+     */
+    static void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                      MemorySegment a, long aOff, int lda, Packed pa, MemorySegment b, long bOff, int ldb, Packed pb,
+                      float beta, MemorySegment c, long cOff, int ldc, Parallelism par) {
         if (m <= 0 || n <= 0) return;
+        if (pa != null && (pa.outer != m || pa.k != k || alpha != 1f)) pa = null;
+        if (pb != null && (pb.outer != n || pb.k != k)) pb = null;
         int threads = par == null ? 1 : par.threads();
         if ((m == 1 || n == 1) && k > 0 && alpha != 0f) {
             gemv(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, threads > 1 ? par : null);
             return;
         }
         if (threads <= 1 || (long) m * n * Math.max(k, 1) < PARALLEL_MIN_FLOPS) {
-            block(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+            block(transA, transB, m, n, k, alpha, a, aOff, lda, pa, 0, b, bOff, ldb, pb, 0, beta, c, cOff, ldc);
             return;
         }
         int want = threads * 2;
@@ -77,13 +98,84 @@ final class Gemm32 {
         tn = (n + nChunk - 1) / nChunk;
         tm = (m + mChunk - 1) / mChunk;
         int ftn = tn, fnChunk = nChunk, fmChunk = mChunk;
+        Packed fpa = pa, fpb = pb;
         par.forEach(tm * tn, t -> {
             int i0 = (t / ftn) * fmChunk, j0 = (t % ftn) * fnChunk;
             int mi = Math.min(fmChunk, m - i0), nj = Math.min(fnChunk, n - j0);
             long aSub = aOff + (transA ? i0 : (long) i0 * lda);
             long bSub = bOff + (transB ? (long) j0 * ldb : j0);
-            block(transA, transB, mi, nj, k, alpha, a, aSub, lda, b, bSub, ldb, beta, c, cOff + (long) i0 * ldc + j0, ldc);
+            block(transA, transB, mi, nj, k, alpha, a, aSub, lda, fpa, i0, b, bSub, ldb, fpb, j0, beta,
+                    c, cOff + (long) i0 * ldc + j0, ldc);
         });
+    }
+
+    /**
+     * A whole operand packed once, as {@link #block} would pack it block by block: per KC-deep block
+     * (at {@code pc * padded}), the panels of MR rows (A) or NR columns (B) one after another, zero-padded.
+     */
+    static final class Packed {
+        final float[] data;
+        final int outer, k, padded;
+        final boolean isA;
+        /** Where it was packed from (for the cache's check). */
+        long srcAddress, srcOff;
+        int ld;
+
+        private Packed(boolean isA, int outer, int k) {
+            this.isA = isA;
+            this.outer = outer;
+            this.k = k;
+            this.padded = roundUp(outer, isA ? MR : NR);
+            this.data = new float[Math.toIntExact((long) padded * k)];
+        }
+
+        /** Offset of the panel holding row (A) or column (B) {@code i}, a multiple of MR / NR, in block pc. */
+        int offset(int pc, int i, int kc) { return pc * padded + i * kc; }
+    }
+
+    /** op(A) (m x k) packed with alpha 1, for repeated products with the same constant A. */
+    static Packed packA(boolean transA, int m, int k, MemorySegment a, long aOff, int lda) {
+        Packed p = new Packed(true, m, k);
+        for (int pc = 0; pc < k; pc += KC) {
+            int kc = Math.min(KC, k - pc);
+            packA(transA, a, aOff, lda, 0, m, pc, kc, 1f, p.data, p.offset(pc, 0, kc));
+        }
+        return p;
+    }
+
+    /** op(B) (k x n) packed, for repeated products with the same constant B. */
+    static Packed packB(boolean transB, int k, int n, MemorySegment b, long bOff, int ldb) {
+        Packed p = new Packed(false, n, k);
+        for (int pc = 0; pc < k; pc += KC) {
+            int kc = Math.min(KC, k - pc);
+            packB(transB, b, bOff, ldb, pc, kc, 0, n, p.data, p.offset(pc, 0, kc));
+        }
+        return p;
+    }
+
+    /** Packed weights per constant tensor, dropped with the tensor. Tensor equality is identity. */
+    private static final java.util.Map<Object, Packed[]> CACHE =
+            java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
+
+    /**
+     * The packed form of a constant tensor used as A ({@code asA}) or B, from the cache or packed now.
+     * {@code key} (the weight tensor) must not change while it lives, as a model's weights do not; the source
+     * address and geometry are checked too, so a tensor used another way is simply packed again.
+     */
+    static Packed cached(Object key, boolean asA, boolean trans, int outer, int k, MemorySegment src, long off, int ld) {
+        int role = (asA ? 2 : 0) + (trans ? 1 : 0);
+        Packed[] slot = CACHE.get(key);
+        Packed p = slot == null ? null : slot[role];
+        long addr = src.isNative() ? src.address() : System.identityHashCode(src.heapBase().orElse(null));
+        if (p != null && p.outer == outer && p.k == k && p.srcAddress == addr && p.srcOff == off && p.ld == ld) return p;
+        p = asA ? packA(trans, outer, k, src, off, ld) : packB(trans, k, outer, src, off, ld);
+        p.srcAddress = addr;
+        p.srcOff = off;
+        p.ld = ld;
+        synchronized (CACHE) {
+            CACHE.computeIfAbsent(key, x -> new Packed[4])[role] = p;
+        }
+        return p;
     }
 
     private static int roundUp(int v, int unit) { return (v + unit - 1) / unit * unit; }
@@ -165,28 +257,50 @@ final class Gemm32 {
         for (; j < n; j++) acc[j] += s * x.getAtIndex(F, off + j);
     }
 
-    /** The sequential blocked product of one C block. */
+    /**
+     * The sequential blocked product of one C block. With a pre-packed A (B), the block's rows (columns)
+     * start at row {@code aRow0} (column {@code bCol0}) of the packed operand, a multiple of MR (NR).
+     */
     private static void block(boolean transA, boolean transB, int m, int n, int k, float alpha,
-                              MemorySegment a, long aOff, int lda, MemorySegment b, long bOff, int ldb,
+                              MemorySegment a, long aOff, int lda, Packed pa, int aRow0,
+                              MemorySegment b, long bOff, int ldb, Packed pb, int bCol0,
                               float beta, MemorySegment c, long cOff, int ldc) {
         scaleC(m, n, beta, c, cOff, ldc);
         if (k <= 0 || alpha == 0f) return;
         float[][] bufs = BUFFERS.get();
-        float[] ap = bufs[0], bp = bufs[1], tile = bufs[2];
+        float[] tile = bufs[2];
         for (int jc = 0; jc < n; jc += NC) {
             int nc = Math.min(NC, n - jc);
             for (int pc = 0; pc < k; pc += KC) {
                 int kc = Math.min(KC, k - pc);
-                packB(transB, b, bOff, ldb, pc, kc, jc, nc, bp);
+                float[] bp;
+                int bBase;
+                if (pb != null) {
+                    bp = pb.data;
+                    bBase = pb.offset(pc, bCol0 + jc, kc);
+                } else {
+                    bp = bufs[1];
+                    bBase = 0;
+                    packB(transB, b, bOff, ldb, pc, kc, jc, nc, bp, 0);
+                }
                 for (int ic = 0; ic < m; ic += MC) {
                     int mc = Math.min(MC, m - ic);
-                    packA(transA, a, aOff, lda, ic, mc, pc, kc, alpha, ap);
+                    float[] ap;
+                    int aBase;
+                    if (pa != null) {
+                        ap = pa.data;
+                        aBase = pa.offset(pc, aRow0 + ic, kc);
+                    } else {
+                        ap = bufs[0];
+                        aBase = 0;
+                        packA(transA, a, aOff, lda, ic, mc, pc, kc, alpha, ap, 0);
+                    }
                     for (int jr = 0; jr < nc; jr += NR) {
                         int nr = Math.min(NR, nc - jr);
-                        int bo = (jr / NR) * kc * NR;
+                        int bo = bBase + jr * kc;
                         for (int ir = 0; ir < mc; ir += MR) {
                             int mr = Math.min(MR, mc - ir);
-                            int ao = (ir / MR) * kc * MR;
+                            int ao = aBase + ir * kc;
                             long co = cOff + (long) (ic + ir) * ldc + jc + jr;
                             if (mr == MR && nr == NR) {
                                 micro(kc, ap, ao, bp, bo, c, co, ldc);
@@ -220,8 +334,8 @@ final class Gemm32 {
     }
 
     /** Packs op(B)[pc:pc+kc, jc:jc+nc] as NR-wide column panels, each kc rows of NR, zero-padded. */
-    private static void packB(boolean transB, MemorySegment b, long bOff, int ldb, int pc, int kc, int jc, int nc, float[] bp) {
-        int dst = 0;
+    private static void packB(boolean transB, MemorySegment b, long bOff, int ldb, int pc, int kc, int jc, int nc, float[] bp,
+                              int dst) {
         for (int jr = 0; jr < nc; jr += NR) {
             int nr = Math.min(NR, nc - jr);
             int j = jc + jr;
@@ -248,8 +362,7 @@ final class Gemm32 {
 
     /** Packs alpha * op(A)[ic:ic+mc, pc:pc+kc] as MR-row panels, each kc columns of MR, zero-padded. */
     private static void packA(boolean transA, MemorySegment a, long aOff, int lda, int ic, int mc, int pc, int kc,
-                              float alpha, float[] ap) {
-        int dst = 0;
+                              float alpha, float[] ap, int dst) {
         for (int ir = 0; ir < mc; ir += MR) {
             int mr = Math.min(MR, mc - ir);
             int i = ic + ir;

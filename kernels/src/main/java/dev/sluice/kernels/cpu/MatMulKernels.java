@@ -53,6 +53,50 @@ final class MatMulKernels {
         }
     }
 
+    /**
+     * sluice.FusedMatMul: MatMul by a constant 2-D B (the fusion pass emits it only for an initializer B), then
+     * optionally an Add of a constant bias of B's column count (input 2) and an activation (see Activation),
+     * applied to each output row while it is in cache. B is packed for the GEMM once per weight tensor. The
+     * arithmetic is that of the unfused ops (the same GEMM, then float adds), so the bits are the same.
+     */
+    static final class FusedMatMul implements OpKernel {
+        private final MatMul plain = new MatMul();
+
+        @Override public List<TensorType> infer(InferContext ctx) { return plain.infer(ctx); }
+
+        @Override public void execute(ExecContext ctx) {
+            Tensor a = ctx.input(0), b = ctx.input(1);
+            Tensor bias = ctx.inputCount() > 2 && ctx.hasInput(2) ? ctx.input(2) : null;
+            Activation act = Activation.of(ctx.attributes());
+            if (a.dtype() != DType.FLOAT32 || b.dtype() != DType.FLOAT32 || b.rank() != 2
+                    || bias != null && (bias.dtype() != DType.FLOAT32 || bias.elementCount() != b.shape().dim(1))) {
+                throw new KernelException("FusedMatMul needs float32 A, a 2-D float32 B and a bias of B's column count, got "
+                        + a.type() + ", " + b.type() + (bias == null ? "" : ", " + bias.type()));
+            }
+            Plan p = Plan.of(a.shape(), b.shape());
+            Tensor y = ctx.output(0, a.dtype(), p.out);
+            if (y.elementCount() == 0) return;
+            int n = p.n, k = p.k, rows = Math.toIntExact(y.elementCount() / n);
+            Parallelism par = ctx.parallelism();
+            if (rows == 1 || n == 1) {
+                matmulF32(a.data(), b.data(), y.data(), p, par);
+            } else {
+                Gemm32.Packed pb = Gemm32.cached(b, false, false, n, k, b.data(), 0, n);
+                Gemm32.sgemm(false, false, rows, n, k, 1f, a.data(), 0, k, null, b.data(), 0, n, pb, 0f, y.data(), 0, n, par);
+            }
+            if (bias == null && act.kind() == Activation.Kind.NONE) return;
+            float[] bv = bias == null ? null : bias.toFloatArray();
+            MemorySegment yd = y.data();
+            int chunk = Math.max(1, (1 << 15) / Math.max(n, 1));
+            int chunks = (rows + chunk - 1) / chunk;
+            java.util.function.IntConsumer body = t -> {
+                for (int r = t * chunk, e = Math.min(rows, r + chunk); r < e; r++) act.rowBiasAndApply(yd, (long) r * n, n, bv);
+            };
+            if (chunks > 1) par.forEach(chunks, body);
+            else body.accept(0);
+        }
+    }
+
     /** The geometry of a numpy matmul: batch broadcast and the per-matrix sizes. */
     record Plan(Shape out, Shape batch, int m, int n, int k, long[] aBatchStrides, long[] bBatchStrides, boolean foldA) {
         static Plan of(Shape as, Shape bs) {
