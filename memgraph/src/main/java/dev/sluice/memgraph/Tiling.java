@@ -51,11 +51,13 @@ final class Tiling {
                 long fixed = bytes(g, n.inputs().get(1)) + bytes(g, n.outputs().getFirst());
                 return new Form(Tile.Kind.GATHER_ROWS, 0, -1, rows, 1, w.byteSize() / rows, 0, fixed, 1);
             }
-            case "MatMul", "Gemm" -> {
+            case "MatMul", "Gemm", "FusedMatMul" -> {
                 // On unless -Dsluice.tiling.columns=false. Bit-identical to the whole node since Gemm32 sums a
                 // dot product's vector lanes in a fixed order (RealModelBudgetTest checks it on the zoo).
-                if (!n.domain().isEmpty() || !COLUMNS) return null;
-                boolean gemm = n.opType().equals("Gemm");
+                // sluice.FusedMatMul (MatMul + column bias + elementwise activation) splits like Gemm.
+                boolean fused = n.opType().equals("FusedMatMul");
+                if (!n.domain().equals(fused ? "sluice" : "") || !COLUMNS) return null;
+                boolean gemm = n.opType().equals("Gemm") || fused;
                 Tensor w = init.get(n.inputs().get(1));
                 if (w == null || w.rank() != 2 || w.dtype() != DType.FLOAT32 || init.containsKey(n.inputs().getFirst())) return null;
                 boolean transB = gemm && n.attributes().getInt("transB", 0) != 0;
