@@ -50,6 +50,7 @@ final class TornadoOps {
         }
         m.put("GlobalAveragePool", new Reduce(b, "GlobalAveragePool", cpu.find("", "GlobalAveragePool"), Kernels.R_MEAN, true));
         m.put("GlobalMaxPool", new Reduce(b, "GlobalMaxPool", cpu.find("", "GlobalMaxPool"), Kernels.R_MAX, true));
+        m.put("LSTM", new Lstm(b, cpu.find("", "LSTM")));
         m.values().removeIf(k -> ((TornadoOp) k).cpu == null);
         return m;
     }
@@ -464,6 +465,74 @@ final class TornadoOps {
             }, name -> {
                 WorkerGrid1D g = new WorkerGrid1D(outs * Kernels.REDUCE_LOCAL);
                 g.setLocalWork(Kernels.REDUCE_LOCAL, 1, 1);
+                GridScheduler gs = new GridScheduler();
+                gs.addWorkerGrid(name + ".t", g);
+                return gs;
+            });
+        }
+    }
+
+    /** LSTM layers (layout 0, default activations, any direction, clip, peepholes) as one {@link Kernels#lstm} launch. */
+    static final class Lstm extends TornadoOp {
+        Lstm(TornadoBackend b, OpKernel cpu) { super(b, "LSTM", cpu); }
+
+        @Override String reject(ExecContext ctx) {
+            String f = floats(ctx, 0, 1, 2, 3, 5, 6, 7);
+            if (f != null) return f;
+            Attributes at = ctx.attributes();
+            if (at.getInt("layout", 0) != 0) return "layout 1";
+            if (at.getInt("input_forget", 0) != 0) return "input_forget";
+            java.util.List<String> acts = at.has("activations") ? at.getStrings("activations") : java.util.List.of();
+            for (int k = 0; k < acts.size(); k++) {
+                if (!acts.get(k).equalsIgnoreCase(k % 3 == 0 ? "Sigmoid" : "Tanh")) return "activation " + acts.get(k);
+            }
+            String dir = at.getString("direction", "forward");
+            if (!dir.equals("forward") && !dir.equals("reverse") && !dir.equals("bidirectional")) return "direction " + dir;
+            Tensor x = ctx.input(0), w = ctx.input(1), r = ctx.input(2);
+            if (x.rank() != 3 || w.rank() != 3 || r.rank() != 3) return "X, W or R not rank 3";
+            long numDir = dir.equals("bidirectional") ? 2 : 1, hid = r.shape().dim(2), in = x.shape().dim(2);
+            if (w.shape().dim(0) != numDir || w.shape().dim(1) != 4 * hid || w.shape().dim(2) != in) return "W shape";
+            if (r.shape().dim(0) != numDir || r.shape().dim(1) != 4 * hid) return "R shape";
+            long state = numDir * x.shape().dim(1) * hid;
+            if (ctx.hasInput(3) && ctx.input(3).elementCount() != numDir * 8 * hid) return "B shape";
+            if (ctx.hasInput(5) && ctx.input(5).elementCount() != state) return "initial_h shape";
+            if (ctx.hasInput(6) && ctx.input(6).elementCount() != state) return "initial_c shape";
+            if (ctx.hasInput(7) && ctx.input(7).elementCount() != numDir * 3 * hid) return "P shape";
+            if (ctx.hasInput(4)) {
+                Tensor sl = ctx.input(4);
+                for (long k = 0; k < sl.elementCount(); k++) if (sl.getLong(k) != x.shape().dim(0)) return "sequence_lens shorter than X";
+            }
+            return null;
+        }
+
+        @Override void run(ExecContext ctx) {
+            Attributes at = ctx.attributes();
+            String dir = at.getString("direction", "forward");
+            Tensor x = ctx.input(0), w = ctx.input(1), r = ctx.input(2);
+            int numDir = dir.equals("bidirectional") ? 2 : 1;
+            int seq = i(x.shape().dim(0)), batch = i(x.shape().dim(1)), in = i(x.shape().dim(2)), hid = i(r.shape().dim(2));
+            Shape ys = Shape.of(seq, numDir, batch, hid), ss = Shape.of(numDir, batch, hid);
+            int outs = Math.min(3, ctx.outputCount());
+            Tensor y = outs > 0 ? ctx.output(0, DType.FLOAT32, ys) : Tensor.allocate(DType.FLOAT32, ys);
+            Tensor yh = outs > 1 ? ctx.output(1, DType.FLOAT32, ss) : Tensor.allocate(DType.FLOAT32, ss);
+            Tensor yc = outs > 2 ? ctx.output(2, DType.FLOAT32, ss) : Tensor.allocate(DType.FLOAT32, ss);
+            int[] meta = {seq, batch, in, hid, dir.equals("reverse") ? 1 : 0, ctx.hasInput(3) ? 1 : 0, ctx.hasInput(5) ? 1 : 0,
+                ctx.hasInput(6) ? 1 : 0, ctx.hasInput(7) ? 1 : 0, numDir};
+            float cl = at.has("clip") ? at.getFloat("clip", 0f) : Float.MAX_VALUE;
+            Tensor[] ts = {x, w, r, ctx.hasInput(3) ? ctx.input(3) : x, ctx.hasInput(5) ? ctx.input(5) : x,
+                ctx.hasInput(6) ? ctx.input(6) : x, ctx.hasInput(7) ? ctx.input(7) : x, y, yh, yc};
+            int groups = numDir * batch;
+            launch(this, shapes(ctx, 0, 1, 2, 3, 5, 6, 7) + Arrays.toString(meta) + cl, ts, (name, s) -> {
+                IntArray mt = IntArray.fromArray(meta);
+                KernelContext kc = new KernelContext();
+                return new TaskGraph(name)
+                    .transferToDevice(FIRST_EXECUTION, mt)
+                    .transferToDevice(EVERY_EXECUTION, s[0], s[1], s[2], s[3], s[4], s[5], s[6])
+                    .task("t", Kernels::lstm, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], mt, cl, kc)
+                    .transferToHost(EVERY_EXECUTION, s[7], s[8], s[9]);
+            }, name -> {
+                WorkerGrid1D g = new WorkerGrid1D(groups * Kernels.LSTM_LOCAL);
+                g.setLocalWork(Kernels.LSTM_LOCAL, 1, 1);
                 GridScheduler gs = new GridScheduler();
                 gs.addWorkerGrid(name + ".t", g);
                 return gs;

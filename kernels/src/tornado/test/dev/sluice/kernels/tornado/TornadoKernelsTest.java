@@ -125,6 +125,20 @@ class TornadoKernelsTest {
         check(new Call("ReduceSum", 13, 1, rand(1, 1 << 20)), 1e-3);
     }
 
+    @Test void lstmCellAgainstTheCpuKernel() {
+        // forward, bias and initial states, more hidden units than the work-group has work-items (each strides)
+        check(new Call("LSTM", 14, 3, rand(5, 2, 7), rand(1, 4 * 70, 7), rand(1, 4 * 70, 70), rand(1, 8 * 70), null,
+            rand(1, 2, 70), rand(1, 2, 70)).attr("hidden_size", 70L), 1e-4);
+        // bidirectional with peepholes and clip, no initial states
+        check(new Call("LSTM", 14, 3, rand(4, 3, 5), rand(2, 4 * 16, 5), rand(2, 4 * 16, 16), rand(2, 8 * 16), null, null, null,
+            rand(2, 3 * 16)).attr("direction", "bidirectional").attr("clip", 0.7f), 1e-4);
+        // reverse, only Y_h asked for (Y and Y_c still computed, into scratch), no bias
+        check(new Call("LSTM", 14, 2, rand(3, 1, 128), rand(1, 4 * 128, 128), rand(1, 4 * 128, 128)).attr("direction", "reverse"), 1e-4);
+        // Silero VAD's shape: one step, batch 1, 128 in and out, state carried in
+        check(new Call("LSTM", 14, 3, rand(1, 1, 128), rand(1, 512, 128), rand(1, 512, 128), rand(1, 1024), null,
+            rand(1, 1, 128), rand(1, 1, 128)).attr("hidden_size", 128L), 1e-4);
+    }
+
     @Test void aCachedKernelRunsOnOtherTensorsWithoutRecompiling() {
         TornadoBackend b = (TornadoBackend) backend;
         check(new Call("Add", 14, 1, rand(3, 129), rand(129)), 0);
