@@ -30,6 +30,9 @@ public final class TornadoBackend implements AcceleratorBackend {
     private final AtomicLong planIds = new AtomicLong();
     private final Map<String, LongAdder> ran = new ConcurrentHashMap<>();
     private final Map<String, LongAdder> fellBack = new ConcurrentHashMap<>();
+    private final Map<String, LongAdder> counters = new ConcurrentHashMap<>();
+    private final Map<Tensor, Long> tensorIds = java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
+    private final AtomicLong nextTensorId = new AtomicLong();
 
     private TornadoBackend(TornadoDevice device, List<String> devices) {
         this.device = device;
@@ -107,7 +110,19 @@ public final class TornadoBackend implements AcceleratorBackend {
     @Override public void resetUsage() {
         ran.clear();
         fellBack.clear();
+        counters.clear();
     }
+
+    @Override public Map<String, Long> counters() {
+        Map<String, Long> c = new TreeMap<>();
+        counters.forEach((k, v) -> c.put(k, v.sum()));
+        return c;
+    }
+
+    void count(String what, long n) { counters.computeIfAbsent(what, k -> new LongAdder()).add(n); }
+
+    /** A number naming this tensor object for as long as it lives (plan keys of resident weights). */
+    long tensorId(Tensor t) { return tensorIds.computeIfAbsent(t, k -> nextTensorId.incrementAndGet()); }
 
     void ran(String op) { ran.computeIfAbsent(op, k -> new LongAdder()).increment(); }
 

@@ -64,10 +64,40 @@ final class TornadoOps {
 
     /** Compiles (once per key) and runs the task graph on these tensors. */
     static void launch(TornadoOp o, String key, Tensor[] ts, BiFunction<String, FloatArray[], TaskGraph> graph, Function<String, GridScheduler> grid) {
-        String k = o.op + "|" + key;
+        launch(o, key, ts, null, graph, grid);
+    }
+
+    /**
+     * Weights stay on the device between calls unless {@code -Dsluice.tornado.resident=false}: a slot is resident
+     * when its tensor is a graph initializer; the plan is then keyed by that tensor (one plan per weight set).
+     */
+    static boolean residentWeights() { return !"false".equalsIgnoreCase(System.getProperty("sluice.tornado.resident")); }
+
+    /** Which of these inputs (ctx input indices, -1 for none) are weights to keep resident, by slot. */
+    static boolean[] resident(ExecContext ctx, int slots, int... inputBySlot) {
+        boolean[] r = new boolean[slots];
+        if (!residentWeights()) return r;
+        for (int s = 0; s < inputBySlot.length; s++) {
+            int in = inputBySlot[s];
+            r[s] = in >= 0 && ctx.hasInput(in) && ctx.inputIsInitializer(in);
+        }
+        return r;
+    }
+
+    /** transferToDevice: resident slots on the first execution only, the others on every execution. */
+    static TaskGraph toDevice(TaskGraph g, FloatArray[] s, boolean[] resident, int... slots) {
+        for (int i : slots) g = g.transferToDevice(resident != null && resident[i] ? FIRST_EXECUTION : EVERY_EXECUTION, s[i]);
+        return g;
+    }
+
+    static void launch(TornadoOp o, String key, Tensor[] ts, boolean[] resident, BiFunction<String, FloatArray[], TaskGraph> graph,
+                       Function<String, GridScheduler> grid) {
+        StringBuilder kb = new StringBuilder(o.op).append('|').append(key);
+        if (resident != null) for (int i = 0; i < ts.length; i++) if (resident[i]) kb.append("|w").append(i).append('=').append(o.backend.tensorId(ts[i]));
+        String k = kb.toString();
         Plan p = o.backend.plan(k, () -> {
             String name = o.backend.newPlanName();
-            return new Plan(name, ts, s -> graph.apply(name, s), grid == null ? null : grid.apply(name), o.backend.tornadoDevice());
+            return new Plan(name, ts, resident, s -> graph.apply(name, s), grid == null ? null : grid.apply(name), o.backend.tornadoDevice(), o.backend);
         });
         try {
             p.run(ts);
@@ -104,8 +134,8 @@ final class TornadoOps {
             int rows = i(a.elementCount() / k);
             int m = bs.rank() > 2 ? i(as.dim(as.rank() - 2)) : rows;
             int bStride = bs.rank() > 2 ? k * n : 0;
-            launch(this, shapes(ctx, 0, 1), new Tensor[] {a, b, y}, (name, s) -> new TaskGraph(name)
-                .transferToDevice(EVERY_EXECUTION, s[0], s[1])
+            boolean[] res = resident(ctx, 3, 0, 1, -1);
+            launch(this, shapes(ctx, 0, 1), new Tensor[] {a, b, y}, res, (name, s) -> toDevice(new TaskGraph(name), s, res, 0, 1)
                 .task("t", Kernels::matmul, s[0], s[1], s[2], rows, m, k, n, bStride)
                 .transferToHost(EVERY_EXECUTION, s[2]), null);
         }
@@ -141,8 +171,8 @@ final class TornadoOps {
             Tensor y = ctx.output(0, DType.FLOAT32, Shape.of(m, n));
             int cr = cRow, ccol = cCol;
             String key = shapes(ctx, 0, 1, 2) + ta + tb + alpha + "," + beta;
-            launch(this, key, new Tensor[] {a, b, c, y}, (name, s) -> new TaskGraph(name)
-                .transferToDevice(EVERY_EXECUTION, s[0], s[1], s[2])
+            boolean[] res = resident(ctx, 4, 0, 1, ctx.hasInput(2) ? 2 : -1, -1);
+            launch(this, key, new Tensor[] {a, b, c, y}, res, (name, s) -> toDevice(new TaskGraph(name), s, res, 0, 1, 2)
                 .task("t", Kernels::gemm, s[0], s[1], s[2], s[3], m, k, n, ta, tb, alpha, beta, cr, ccol)
                 .transferToHost(EVERY_EXECUTION, s[3]), null);
         }
@@ -339,11 +369,11 @@ final class TornadoOps {
             int[] p = {i(xs.dim(0)), i(xs.dim(1)), i(xs.dim(2)), i(xs.dim(3)), i(ws.dim(0)), oh, ow, wi.kh(), wi.kw(), wi.sh(), wi.sw(),
                 wi.pt(), wi.pl(), wi.dh(), wi.dw(), (int) ctx.attributes().getInt("group", 1), ctx.hasInput(2) ? 1 : 0};
             int total = i(y.elementCount());
-            launch(this, shapes(ctx, 0, 1, 2) + Arrays.toString(p), new Tensor[] {x, w, bias, y}, (name, s) -> {
+            boolean[] res = resident(ctx, 4, 0, 1, ctx.hasInput(2) ? 2 : -1, -1);
+            launch(this, shapes(ctx, 0, 1, 2) + Arrays.toString(p), new Tensor[] {x, w, bias, y}, res, (name, s) -> {
                 IntArray pa = IntArray.fromArray(p);
-                return new TaskGraph(name)
-                    .transferToDevice(FIRST_EXECUTION, pa)
-                    .transferToDevice(EVERY_EXECUTION, s[0], s[1], s[2])
+                return toDevice(new TaskGraph(name)
+                    .transferToDevice(FIRST_EXECUTION, pa), s, res, 0, 1, 2)
                     .task("t", Kernels::conv2d, s[0], s[1], s[2], s[3], pa, total)
                     .transferToHost(EVERY_EXECUTION, s[3]);
             }, null);
@@ -522,12 +552,13 @@ final class TornadoOps {
             Tensor[] ts = {x, w, r, ctx.hasInput(3) ? ctx.input(3) : x, ctx.hasInput(5) ? ctx.input(5) : x,
                 ctx.hasInput(6) ? ctx.input(6) : x, ctx.hasInput(7) ? ctx.input(7) : x, y, yh, yc};
             int groups = numDir * batch;
-            launch(this, shapes(ctx, 0, 1, 2, 3, 5, 6, 7) + Arrays.toString(meta) + cl, ts, (name, s) -> {
+            boolean[] res = resident(ctx, 10, 0, 1, 2, ctx.hasInput(3) ? 3 : -1, ctx.hasInput(5) ? 5 : -1, ctx.hasInput(6) ? 6 : -1,
+                ctx.hasInput(7) ? 7 : -1, -1, -1, -1);
+            launch(this, shapes(ctx, 0, 1, 2, 3, 5, 6, 7) + Arrays.toString(meta) + cl, ts, res, (name, s) -> {
                 IntArray mt = IntArray.fromArray(meta);
                 KernelContext kc = new KernelContext();
-                return new TaskGraph(name)
-                    .transferToDevice(FIRST_EXECUTION, mt)
-                    .transferToDevice(EVERY_EXECUTION, s[0], s[1], s[2], s[3], s[4], s[5], s[6])
+                return toDevice(new TaskGraph(name)
+                    .transferToDevice(FIRST_EXECUTION, mt), s, res, 0, 1, 2, 3, 4, 5, 6)
                     .task("t", Kernels::lstm, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], mt, cl, kc)
                     .transferToHost(EVERY_EXECUTION, s[7], s[8], s[9]);
             }, name -> {

@@ -139,6 +139,23 @@ class TornadoKernelsTest {
             rand(1, 1, 128), rand(1, 1, 128)).attr("hidden_size", 128L), 1e-4);
     }
 
+    @Test void weightsStayOnTheDeviceBetweenCalls() {
+        Tensor w1 = rand(64, 48), w2 = rand(64, 48);
+        Call first = new Call("MatMul", 13, 1, rand(10, 64), w1).constant(1);
+        check(first, 1e-5);
+        backend.resetUsage();
+        for (int r = 0; r < 3; r++) check(first.with(rand(10, 64), w1), 1e-5); // new activations, same weights
+        check(first.with(rand(10, 64), w2), 1e-5); // another weight set: its own plan, its own first copy
+        check(first.with(rand(10, 64), w2), 1e-5);
+        // check() resets usage per call, so count the last call only: it reused w2 on the device
+        assertEquals(64L * 48 * 4, backend.counters().get("weight bytes kept resident (not copied)"), backend.counters().toString());
+        // an LSTM's W, R and B as weights, across two calls with new inputs and states
+        Tensor w = rand(1, 4 * 32, 16), rr = rand(1, 4 * 32, 32), bb = rand(1, 8 * 32);
+        Call l = new Call("LSTM", 14, 3, rand(3, 2, 16), w, rr, bb, null, rand(1, 2, 32), rand(1, 2, 32)).constant(1, 2, 3);
+        check(l, 1e-4);
+        check(l.with(rand(3, 2, 16), w, rr, bb, null, rand(1, 2, 32), rand(1, 2, 32)), 1e-4);
+    }
+
     @Test void aCachedKernelRunsOnOtherTensorsWithoutRecompiling() {
         TornadoBackend b = (TornadoBackend) backend;
         check(new Call("Add", 14, 1, rand(3, 129), rand(129)), 0);

@@ -71,7 +71,35 @@ class TornadoRealModelTest {
             System.out.printf("TORNADO-RESULT %-17s device %4d calls, cpu fallback %4d, max |diff| vs ORT %.2e, PoCL %9.2f ms, CPU %8.2f ms%n",
                 name, onDevice, fellBack, maxAbs, devMs, cpuMs);
             why.forEach((k, v) -> System.out.printf("TORNADO-RESULT   %-17s fallback %s x%d%n", name, k, v));
+            // copies against kernels, with weights resident (the default) and copied on every call
+            report(name, "weights resident", dev, in, devMs);
+            System.setProperty("sluice.tornado.resident", "false");
+            try {
+                dev.run(in); // compiles the shared (not weight-keyed) plans
+                report(name, "weights copied  ", dev, in, medianMs(dev, in));
+            } finally {
+                System.clearProperty("sluice.tornado.resident");
+            }
         }
+    }
+
+    /** One profiled run: bytes each way, time in copies and kernels, and how much of it overlapped. */
+    static void report(String name, String mode, Session dev, Map<String, Tensor> in, double ms) {
+        System.setProperty("sluice.tornado.profile", "true");
+        try {
+            backend.resetUsage();
+            dev.run(in);
+        } finally {
+            System.clearProperty("sluice.tornado.profile");
+        }
+        Map<String, Long> c = backend.counters();
+        long copies = c.getOrDefault("copy to device ns", 0L) + c.getOrDefault("copy to host ns", 0L);
+        long kernels = c.getOrDefault("kernel ns", 0L), wall = c.getOrDefault("device call wall ns", 0L);
+        System.out.printf("TORNADO-RESULT   %-17s %s: %.2f ms unprofiled; %d calls, %.2f MB to device, %.2f MB to host, %.2f MB weights kept,"
+                + " copies %.2f ms, kernels %.2f ms, device-call wall %.2f ms, copy/kernel overlap %.2f ms%n",
+            name, mode, ms, c.getOrDefault("device calls", 0L), c.getOrDefault("bytes to device", 0L) / 1e6,
+            c.getOrDefault("bytes to host", 0L) / 1e6, c.getOrDefault("weight bytes kept resident (not copied)", 0L) / 1e6,
+            copies / 1e6, kernels / 1e6, wall / 1e6, Math.max(0, copies + kernels - c.getOrDefault("profiled total ns", 0L)) / 1e6);
     }
 
     static double medianMs(Session s, Map<String, Tensor> in) {
