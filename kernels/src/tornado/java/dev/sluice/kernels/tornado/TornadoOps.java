@@ -338,6 +338,17 @@ final class TornadoOps {
                 pads == null ? 0 : (int) pads[3], dil == null ? 1 : (int) dil[0], dil == null ? 1 : (int) dil[1]);
         }
 
+        /** A 1-D window (Conv over [N, C, W]) as a 2-D one of height 1. */
+        static Object of1d(Attributes at, long k) {
+            String ap = at.getString("auto_pad", "NOTSET");
+            if (!ap.equals("NOTSET") && !ap.equals("VALID")) return "auto_pad " + ap;
+            long[] st = at.getInts("strides"), pads = at.getInts("pads"), dil = at.getInts("dilations");
+            if (st != null && st.length != 1 || pads != null && pads.length != 2 || dil != null && dil.length != 1) return "not 1-D";
+            if (ap.equals("VALID")) pads = null;
+            return new Window(1, (int) k, 1, st == null ? 1 : (int) st[0], 0, pads == null ? 0 : (int) pads[0], 0,
+                pads == null ? 0 : (int) pads[1], 1, dil == null ? 1 : (int) dil[0]);
+        }
+
         int outH(long h) { return (int) ((h + pt + pb - ((long) (kh - 1) * dh + 1)) / sh + 1); }
         int outW(long w) { return (int) ((w + pl + pr - ((long) (kw - 1) * dw + 1)) / sw + 1); }
     }
@@ -348,24 +359,35 @@ final class TornadoOps {
         @Override String reject(ExecContext ctx) {
             String f = floats(ctx, 0, 1, 2);
             if (f != null) return f;
-            if (ctx.input(0).rank() != 4 || ctx.input(1).rank() != 4) return "not a 2-D convolution";
+            int rank = ctx.input(0).rank();
+            if (rank != 4 && rank != 3 || ctx.input(1).rank() != rank) return "not a 1-D or 2-D convolution";
             Shape w = ctx.input(1).shape();
-            Object win = Window.of(ctx.attributes(), w.dim(2), w.dim(3));
+            Object win = window(ctx);
             if (win instanceof String s) return s;
             long group = ctx.attributes().getInt("group", 1);
             if (ctx.input(0).shape().dim(1) != w.dim(1) * group || w.dim(0) % group != 0) return "channels do not match group";
             Window wi = (Window) win;
-            if (wi.outH(ctx.input(0).shape().dim(2)) <= 0 || wi.outW(ctx.input(0).shape().dim(3)) <= 0) return "empty output";
+            Shape xs = as2d(ctx.input(0).shape());
+            if (wi.outH(xs.dim(2)) <= 0 || wi.outW(xs.dim(3)) <= 0) return "empty output";
             return null;
         }
+
+        static Object window(ExecContext ctx) {
+            Shape w = ctx.input(1).shape();
+            return w.rank() == 3 ? Window.of1d(ctx.attributes(), w.dim(2)) : Window.of(ctx.attributes(), w.dim(2), w.dim(3));
+        }
+
+        /** [N, C, W] as [N, C, 1, W]; 2-D shapes as they are. */
+        static Shape as2d(Shape s) { return s.rank() == 3 ? Shape.of(s.dim(0), s.dim(1), 1, s.dim(2)) : s; }
 
         @Override void run(ExecContext ctx) {
             Tensor x = ctx.input(0), w = ctx.input(1);
             Tensor bias = ctx.hasInput(2) ? ctx.input(2) : w;
-            Shape xs = x.shape(), ws = w.shape();
-            Window wi = (Window) Window.of(ctx.attributes(), ws.dim(2), ws.dim(3));
+            boolean oneD = x.rank() == 3;
+            Shape xs = as2d(x.shape()), ws = as2d(w.shape());
+            Window wi = (Window) window(ctx);
             int oh = wi.outH(xs.dim(2)), ow = wi.outW(xs.dim(3));
-            Tensor y = ctx.output(0, DType.FLOAT32, Shape.of(xs.dim(0), ws.dim(0), oh, ow));
+            Tensor y = ctx.output(0, DType.FLOAT32, oneD ? Shape.of(xs.dim(0), ws.dim(0), ow) : Shape.of(xs.dim(0), ws.dim(0), oh, ow));
             int[] p = {i(xs.dim(0)), i(xs.dim(1)), i(xs.dim(2)), i(xs.dim(3)), i(ws.dim(0)), oh, ow, wi.kh(), wi.kw(), wi.sh(), wi.sw(),
                 wi.pt(), wi.pl(), wi.dh(), wi.dw(), (int) ctx.attributes().getInt("group", 1), ctx.hasInput(2) ? 1 : 0};
             int total = i(y.elementCount());

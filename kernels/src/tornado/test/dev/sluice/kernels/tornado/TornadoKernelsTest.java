@@ -103,6 +103,9 @@ class TornadoKernelsTest {
         check(new Call("Conv", 11, 1, rand(1, 4, 16, 16), rand(6, 2, 3, 2)).attr("group", 2).attr("strides", new long[] {2, 1})
             .attr("pads", new long[] {1, 0, 2, 1}).attr("dilations", new long[] {1, 2}), 1e-4);
         check(new Call("Conv", 11, 1, rand(1, 8, 9, 9), rand(8, 1, 3, 3), rand(8)).attr("group", 8), 1e-4); // depthwise
+        // 1-D, as Silero VAD has: strided, padded, dilated, and grouped
+        check(new Call("Conv", 11, 1, rand(2, 6, 40), rand(4, 6, 5), rand(4)).attr("strides", new long[] {2}).attr("pads", new long[] {2, 1}), 1e-4);
+        check(new Call("Conv", 11, 1, rand(1, 4, 33), rand(8, 2, 3)).attr("group", 2).attr("dilations", new long[] {2}), 1e-4);
     }
 
     @Test void pooling() {
