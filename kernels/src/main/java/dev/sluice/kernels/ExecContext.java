@@ -19,4 +19,9 @@ public interface ExecContext {
     List<Tensor> runSubgraph(Subgraph graph, List<Tensor> inputs);
     /** Worker threads kernels may use (the shared pool of the CPU device). */
     Parallelism parallelism();
+    /**
+     * True when input i is one of the graph's initializers (a weight or folded constant: the same tensor, with the
+     * same contents, on every run), so an accelerator may keep it resident between calls. False when unknown.
+     */
+    default boolean inputIsInitializer(int i) { return false; }
 }

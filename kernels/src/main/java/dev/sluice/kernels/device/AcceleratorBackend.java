@@ -39,6 +39,12 @@ public interface AcceleratorBackend {
     void resetUsage();
 
     /**
+     * Transfer and kernel counters since the last {@link #resetUsage()} (names to values, e.g. bytes copied to the
+     * device, nanoseconds of kernels and copies where the backend measures them); empty where it keeps none.
+     */
+    default Map<String, Long> counters() { return Map.of(); }
+
+    /**
      * @param ran op type to calls run by this backend's kernel
      * @param fellBack "op type: reason" to calls run by the CPU kernel instead
      */

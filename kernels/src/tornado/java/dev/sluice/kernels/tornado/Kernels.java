@@ -299,4 +299,111 @@ final class Kernels {
             y.set(g, r);
         }
     }
+
+    /** Local work-group size of {@link #lstm}: work-items of one (direction, batch row) striding over hidden units. */
+    static final int LSTM_LOCAL = 64;
+
+    /**
+     * A whole LSTM layer (ONNX gate order i, o, f, c; sigmoid/tanh/tanh), one work-group of {@link #LSTM_LOCAL}
+     * per (direction, batch row). Each step every work-item computes the four gate pre-activations of its hidden
+     * units (X_t W^T + H_{t-1} R^T + biases, peepholes), updates its cells and writes H_t into Y; a barrier then
+     * publishes H_t in yh for the next step. Layout 0: x [seq, batch, in], y [seq, dir, batch, hidden], yh and
+     * yc [dir, batch, hidden]. meta: seq, batch, in, hidden, reverseOnly, hasB, hasH0, hasC0, hasP, numDir.
+     */
+    static void lstm(FloatArray x, FloatArray w, FloatArray r, FloatArray bias, FloatArray h0, FloatArray c0, FloatArray peep,
+                     FloatArray y, FloatArray yh, FloatArray yc, IntArray meta, float cl, KernelContext ctx) {
+        int seq = meta.get(0);
+        int batch = meta.get(1);
+        int in = meta.get(2);
+        int hid = meta.get(3);
+        int revOnly = meta.get(4);
+        int hasB = meta.get(5);
+        int hasH = meta.get(6);
+        int hasC = meta.get(7);
+        int hasP = meta.get(8);
+        int numDir = meta.get(9);
+        int g = ctx.groupIdx;
+        int l = ctx.localIdx;
+        int d = g / batch;
+        int b = g % batch;
+        int s0 = (d * batch + b) * hid;
+        int gh = 4 * hid;
+        int wo = d * gh * in;
+        int ro = d * gh * hid;
+        int bo = d * 8 * hid;
+        int po0 = d * 3 * hid;
+        for (int j = l; j < hid; j += 64) {
+            float hv = 0f;
+            float cv = 0f;
+            if (hasH == 1) {
+                hv = h0.get(s0 + j);
+            }
+            if (hasC == 1) {
+                cv = c0.get(s0 + j);
+            }
+            yh.set(s0 + j, hv);
+            yc.set(s0 + j, cv);
+        }
+        ctx.globalBarrier();
+        for (int s = 0; s < seq; s++) {
+            int t = s;
+            if (revOnly == 1 || d == 1) {
+                t = seq - 1 - s;
+            }
+            int xo = (t * batch + b) * in;
+            int yo = ((t * numDir + d) * batch + b) * hid;
+            for (int j = l; j < hid; j += 64) {
+                float ai = 0f;
+                float ao = 0f;
+                float af = 0f;
+                float ag = 0f;
+                for (int k = 0; k < in; k++) {
+                    float xv = x.get(xo + k);
+                    ai += xv * w.get(wo + j * in + k);
+                    ao += xv * w.get(wo + (hid + j) * in + k);
+                    af += xv * w.get(wo + (2 * hid + j) * in + k);
+                    ag += xv * w.get(wo + (3 * hid + j) * in + k);
+                }
+                for (int k = 0; k < hid; k++) {
+                    float hv = yh.get(s0 + k);
+                    ai += hv * r.get(ro + j * hid + k);
+                    ao += hv * r.get(ro + (hid + j) * hid + k);
+                    af += hv * r.get(ro + (2 * hid + j) * hid + k);
+                    ag += hv * r.get(ro + (3 * hid + j) * hid + k);
+                }
+                if (hasB == 1) {
+                    ai += bias.get(bo + j) + bias.get(bo + gh + j);
+                    ao += bias.get(bo + hid + j) + bias.get(bo + gh + hid + j);
+                    af += bias.get(bo + 2 * hid + j) + bias.get(bo + gh + 2 * hid + j);
+                    ag += bias.get(bo + 3 * hid + j) + bias.get(bo + gh + 3 * hid + j);
+                }
+                float cv = yc.get(s0 + j);
+                float wi = 0f;
+                float wout = 0f;
+                float wf = 0f;
+                if (hasP == 1) {
+                    wi = peep.get(po0 + j);
+                    wout = peep.get(po0 + hid + j);
+                    wf = peep.get(po0 + 2 * hid + j);
+                }
+                float zi = TornadoMath.min(cl, TornadoMath.max(-cl, ai + wi * cv));
+                float zf = TornadoMath.min(cl, TornadoMath.max(-cl, af + wf * cv));
+                float zg = TornadoMath.min(cl, TornadoMath.max(-cl, ag));
+                float gi = 1f / (1f + TornadoMath.exp(-zi));
+                float gf = 1f / (1f + TornadoMath.exp(-zf));
+                float gg = TornadoMath.tanh(zg);
+                float cn = gf * cv + gi * gg;
+                float zo = TornadoMath.min(cl, TornadoMath.max(-cl, ao + wout * cn));
+                float go = 1f / (1f + TornadoMath.exp(-zo));
+                float cc = TornadoMath.min(cl, TornadoMath.max(-cl, cn));
+                yc.set(s0 + j, cn);
+                y.set(yo + j, go * TornadoMath.tanh(cc));
+            }
+            ctx.globalBarrier();
+            for (int j = l; j < hid; j += 64) {
+                yh.set(s0 + j, y.get(yo + j));
+            }
+            ctx.globalBarrier();
+        }
+    }
 }

@@ -10,7 +10,10 @@ import java.util.function.Function;
 import uk.ac.manchester.tornado.api.GridScheduler;
 import uk.ac.manchester.tornado.api.TaskGraph;
 import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
+import uk.ac.manchester.tornado.api.TornadoExecutionResult;
+import uk.ac.manchester.tornado.api.TornadoProfilerResult;
 import uk.ac.manchester.tornado.api.common.TornadoDevice;
+import uk.ac.manchester.tornado.api.enums.ProfilerMode;
 import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
 import uk.ac.manchester.tornado.api.types.arrays.TornadoMemorySegment;
 
@@ -21,6 +24,11 @@ import uk.ac.manchester.tornado.api.types.arrays.TornadoMemorySegment;
  * ({@link #rebind}): the tensors' memory is what TornadoVM copies to and from the device, and nothing is
  * copied on the host side. TornadoVM reads a slot's segment address at each transfer, which is what makes
  * rebinding sound; it needs {@code --add-opens tornado.api/uk.ac.manchester.tornado.api.types.arrays=ALL-UNNAMED}.
+ *
+ * <p>Resident slots hold weights (graph initializers): their plan is keyed by the weight tensors themselves, so
+ * they never rebind, and the task graph copies them to the device on the first execution only. With
+ * {@code -Dsluice.tornado.profile=true} TornadoVM's profiler measures each execution's copies and kernel, which
+ * {@link TornadoBackend#counters()} adds up.
  */
 final class Plan implements AutoCloseable {
     private static final VarHandle SEGMENT;
@@ -35,7 +43,10 @@ final class Plan implements AutoCloseable {
     }
 
     private final FloatArray[] slots;
+    private final boolean[] resident;
     private final TornadoExecutionPlan exec;
+    private final TornadoBackend backend;
+    private boolean profiling;
     final String name;
     long calls;
 
@@ -43,8 +54,11 @@ final class Plan implements AutoCloseable {
      * @param first the tensors of the first call, one per slot
      * @param graph builds the task graph (named {@code name}) over the slots
      */
-    Plan(String name, Tensor[] first, Function<FloatArray[], TaskGraph> graph, GridScheduler grid, TornadoDevice device) {
+    Plan(String name, Tensor[] first, boolean[] resident, Function<FloatArray[], TaskGraph> graph, GridScheduler grid,
+         TornadoDevice device, TornadoBackend backend) {
         this.name = name;
+        this.resident = resident == null ? new boolean[first.length] : resident.clone();
+        this.backend = backend;
         slots = new FloatArray[first.length];
         for (int i = 0; i < first.length; i++) slots[i] = FloatArray.fromSegmentShallow(first[i].withHeader());
         TornadoExecutionPlan p = new TornadoExecutionPlan(graph.apply(slots).snapshot());
@@ -57,9 +71,34 @@ final class Plan implements AutoCloseable {
     synchronized void run(Tensor... tensors) {
         if (tensors.length != slots.length) throw new KernelException(name + ": " + tensors.length + " tensors for " + slots.length + " slots");
         for (int i = 0; i < slots.length; i++) rebind(slots[i], tensors[i]);
-        exec.execute();
+        boolean prof = Boolean.getBoolean("sluice.tornado.profile");
+        if (prof != profiling) {
+            if (prof) exec.withProfiler(ProfilerMode.SILENT);
+            else exec.withoutProfiler();
+            profiling = prof;
+        }
+        long t0 = System.nanoTime();
+        TornadoExecutionResult r = exec.execute();
+        long wall = System.nanoTime() - t0;
+        if (backend != null) {
+            long kept = 0;
+            if (calls > 0) for (int i = 0; i < slots.length; i++) if (resident[i]) kept += tensors[i].byteSize();
+            backend.count("device calls", 1);
+            backend.count("device call wall ns", wall);
+            backend.count("weight bytes kept resident (not copied)", kept);
+            if (prof) {
+                TornadoProfilerResult p = r.getProfilerResult();
+                backend.count("bytes to device", p.getTotalBytesCopyIn());
+                backend.count("bytes to host", p.getTotalBytesCopyOut());
+                backend.count("copy to device ns", p.getDeviceWriteTime());
+                backend.count("copy to host ns", p.getDeviceReadTime());
+                backend.count("kernel ns", p.getDeviceKernelTime());
+                backend.count("profiled total ns", p.getTotalTime());
+            }
+        }
         calls++;
     }
+
 
     /** Points a slot at a tensor's header slot and data, writing the header as fromSegmentShallow does. */
     static void rebind(FloatArray slot, Tensor t) {

@@ -30,6 +30,9 @@ public final class TornadoBackend implements AcceleratorBackend {
     private final AtomicLong planIds = new AtomicLong();
     private final Map<String, LongAdder> ran = new ConcurrentHashMap<>();
     private final Map<String, LongAdder> fellBack = new ConcurrentHashMap<>();
+    private final Map<String, LongAdder> counters = new ConcurrentHashMap<>();
+    private final Map<Tensor, Long> tensorIds = java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
+    private final AtomicLong nextTensorId = new AtomicLong();
 
     private TornadoBackend(TornadoDevice device, List<String> devices) {
         this.device = device;
@@ -71,9 +74,25 @@ public final class TornadoBackend implements AcceleratorBackend {
         return new TornadoBackend(dev, List.copyOf(lines));
     }
 
+    /**
+     * One line: backend, platform, the driver's own device name (e.g. PoCL's "pthread-skylake-avx512-AMD EPYC"),
+     * compute units and memory, then TornadoVM's id for it (e.g. opencl-0-0).
+     */
     static String describe(TornadoDevice d) {
-        return d.getTornadoVMBackend().name().toLowerCase() + " " + d.getPlatformName().trim() + " / " + d.getDeviceName().trim()
-            + String.format(" (%.1f GiB)", d.getMaxGlobalMemory() / 1073741824.0);
+        String phys = null;
+        int units = 0;
+        try {
+            var p = d.getPhysicalDevice();
+            phys = p.getDeviceName();
+            units = p.getDeviceMaxComputeUnits();
+        } catch (RuntimeException | LinkageError e) {
+            // an older or partial driver: TornadoVM's own id is all there is
+        }
+        String id = d.getDeviceName().trim();
+        String name = phys == null || phys.isBlank() ? id : phys.trim() + " [" + id + "]";
+        return d.getTornadoVMBackend().name().toLowerCase() + " " + d.getPlatformName().trim() + " / " + name
+            + (units > 0 ? String.format(" (%d compute units, %.1f GiB)", units, d.getMaxGlobalMemory() / 1073741824.0)
+                         : String.format(" (%.1f GiB)", d.getMaxGlobalMemory() / 1073741824.0));
     }
 
     @Override public String name() { return "tornadovm"; }
@@ -107,7 +126,19 @@ public final class TornadoBackend implements AcceleratorBackend {
     @Override public void resetUsage() {
         ran.clear();
         fellBack.clear();
+        counters.clear();
     }
+
+    @Override public Map<String, Long> counters() {
+        Map<String, Long> c = new TreeMap<>();
+        counters.forEach((k, v) -> c.put(k, v.sum()));
+        return c;
+    }
+
+    void count(String what, long n) { counters.computeIfAbsent(what, k -> new LongAdder()).add(n); }
+
+    /** A number naming this tensor object for as long as it lives (plan keys of resident weights). */
+    long tensorId(Tensor t) { return tensorIds.computeIfAbsent(t, k -> nextTensorId.incrementAndGet()); }
 
     void ran(String op) { ran.computeIfAbsent(op, k -> new LongAdder()).increment(); }
 

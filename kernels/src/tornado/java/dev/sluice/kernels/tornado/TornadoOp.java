@@ -112,5 +112,6 @@ abstract class TornadoOp implements OpKernel {
         @Override public int outputCount() { return c.outputCount(); }
         @Override public List<Tensor> runSubgraph(Subgraph graph, List<Tensor> inputs) { return c.runSubgraph(graph, inputs); }
         @Override public Parallelism parallelism() { return c.parallelism(); }
+        @Override public boolean inputIsInitializer(int i) { return c.inputIsInitializer(i); }
     }
 }

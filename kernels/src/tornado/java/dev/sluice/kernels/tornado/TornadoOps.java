@@ -50,6 +50,7 @@ final class TornadoOps {
         }
         m.put("GlobalAveragePool", new Reduce(b, "GlobalAveragePool", cpu.find("", "GlobalAveragePool"), Kernels.R_MEAN, true));
         m.put("GlobalMaxPool", new Reduce(b, "GlobalMaxPool", cpu.find("", "GlobalMaxPool"), Kernels.R_MAX, true));
+        m.put("LSTM", new Lstm(b, cpu.find("", "LSTM")));
         m.values().removeIf(k -> ((TornadoOp) k).cpu == null);
         return m;
     }
@@ -63,10 +64,40 @@ final class TornadoOps {
 
     /** Compiles (once per key) and runs the task graph on these tensors. */
     static void launch(TornadoOp o, String key, Tensor[] ts, BiFunction<String, FloatArray[], TaskGraph> graph, Function<String, GridScheduler> grid) {
-        String k = o.op + "|" + key;
+        launch(o, key, ts, null, graph, grid);
+    }
+
+    /**
+     * Weights stay on the device between calls unless {@code -Dsluice.tornado.resident=false}: a slot is resident
+     * when its tensor is a graph initializer; the plan is then keyed by that tensor (one plan per weight set).
+     */
+    static boolean residentWeights() { return !"false".equalsIgnoreCase(System.getProperty("sluice.tornado.resident")); }
+
+    /** Which of these inputs (ctx input indices, -1 for none) are weights to keep resident, by slot. */
+    static boolean[] resident(ExecContext ctx, int slots, int... inputBySlot) {
+        boolean[] r = new boolean[slots];
+        if (!residentWeights()) return r;
+        for (int s = 0; s < inputBySlot.length; s++) {
+            int in = inputBySlot[s];
+            r[s] = in >= 0 && ctx.hasInput(in) && ctx.inputIsInitializer(in);
+        }
+        return r;
+    }
+
+    /** transferToDevice: resident slots on the first execution only, the others on every execution. */
+    static TaskGraph toDevice(TaskGraph g, FloatArray[] s, boolean[] resident, int... slots) {
+        for (int i : slots) g = g.transferToDevice(resident != null && resident[i] ? FIRST_EXECUTION : EVERY_EXECUTION, s[i]);
+        return g;
+    }
+
+    static void launch(TornadoOp o, String key, Tensor[] ts, boolean[] resident, BiFunction<String, FloatArray[], TaskGraph> graph,
+                       Function<String, GridScheduler> grid) {
+        StringBuilder kb = new StringBuilder(o.op).append('|').append(key);
+        if (resident != null) for (int i = 0; i < ts.length; i++) if (resident[i]) kb.append("|w").append(i).append('=').append(o.backend.tensorId(ts[i]));
+        String k = kb.toString();
         Plan p = o.backend.plan(k, () -> {
             String name = o.backend.newPlanName();
-            return new Plan(name, ts, s -> graph.apply(name, s), grid == null ? null : grid.apply(name), o.backend.tornadoDevice());
+            return new Plan(name, ts, resident, s -> graph.apply(name, s), grid == null ? null : grid.apply(name), o.backend.tornadoDevice(), o.backend);
         });
         try {
             p.run(ts);
@@ -103,8 +134,8 @@ final class TornadoOps {
             int rows = i(a.elementCount() / k);
             int m = bs.rank() > 2 ? i(as.dim(as.rank() - 2)) : rows;
             int bStride = bs.rank() > 2 ? k * n : 0;
-            launch(this, shapes(ctx, 0, 1), new Tensor[] {a, b, y}, (name, s) -> new TaskGraph(name)
-                .transferToDevice(EVERY_EXECUTION, s[0], s[1])
+            boolean[] res = resident(ctx, 3, 0, 1, -1);
+            launch(this, shapes(ctx, 0, 1), new Tensor[] {a, b, y}, res, (name, s) -> toDevice(new TaskGraph(name), s, res, 0, 1)
                 .task("t", Kernels::matmul, s[0], s[1], s[2], rows, m, k, n, bStride)
                 .transferToHost(EVERY_EXECUTION, s[2]), null);
         }
@@ -140,8 +171,8 @@ final class TornadoOps {
             Tensor y = ctx.output(0, DType.FLOAT32, Shape.of(m, n));
             int cr = cRow, ccol = cCol;
             String key = shapes(ctx, 0, 1, 2) + ta + tb + alpha + "," + beta;
-            launch(this, key, new Tensor[] {a, b, c, y}, (name, s) -> new TaskGraph(name)
-                .transferToDevice(EVERY_EXECUTION, s[0], s[1], s[2])
+            boolean[] res = resident(ctx, 4, 0, 1, ctx.hasInput(2) ? 2 : -1, -1);
+            launch(this, key, new Tensor[] {a, b, c, y}, res, (name, s) -> toDevice(new TaskGraph(name), s, res, 0, 1, 2)
                 .task("t", Kernels::gemm, s[0], s[1], s[2], s[3], m, k, n, ta, tb, alpha, beta, cr, ccol)
                 .transferToHost(EVERY_EXECUTION, s[3]), null);
         }
@@ -307,6 +338,17 @@ final class TornadoOps {
                 pads == null ? 0 : (int) pads[3], dil == null ? 1 : (int) dil[0], dil == null ? 1 : (int) dil[1]);
         }
 
+        /** A 1-D window (Conv over [N, C, W]) as a 2-D one of height 1. */
+        static Object of1d(Attributes at, long k) {
+            String ap = at.getString("auto_pad", "NOTSET");
+            if (!ap.equals("NOTSET") && !ap.equals("VALID")) return "auto_pad " + ap;
+            long[] st = at.getInts("strides"), pads = at.getInts("pads"), dil = at.getInts("dilations");
+            if (st != null && st.length != 1 || pads != null && pads.length != 2 || dil != null && dil.length != 1) return "not 1-D";
+            if (ap.equals("VALID")) pads = null;
+            return new Window(1, (int) k, 1, st == null ? 1 : (int) st[0], 0, pads == null ? 0 : (int) pads[0], 0,
+                pads == null ? 0 : (int) pads[1], 1, dil == null ? 1 : (int) dil[0]);
+        }
+
         int outH(long h) { return (int) ((h + pt + pb - ((long) (kh - 1) * dh + 1)) / sh + 1); }
         int outW(long w) { return (int) ((w + pl + pr - ((long) (kw - 1) * dw + 1)) / sw + 1); }
     }
@@ -317,32 +359,43 @@ final class TornadoOps {
         @Override String reject(ExecContext ctx) {
             String f = floats(ctx, 0, 1, 2);
             if (f != null) return f;
-            if (ctx.input(0).rank() != 4 || ctx.input(1).rank() != 4) return "not a 2-D convolution";
+            int rank = ctx.input(0).rank();
+            if (rank != 4 && rank != 3 || ctx.input(1).rank() != rank) return "not a 1-D or 2-D convolution";
             Shape w = ctx.input(1).shape();
-            Object win = Window.of(ctx.attributes(), w.dim(2), w.dim(3));
+            Object win = window(ctx);
             if (win instanceof String s) return s;
             long group = ctx.attributes().getInt("group", 1);
             if (ctx.input(0).shape().dim(1) != w.dim(1) * group || w.dim(0) % group != 0) return "channels do not match group";
             Window wi = (Window) win;
-            if (wi.outH(ctx.input(0).shape().dim(2)) <= 0 || wi.outW(ctx.input(0).shape().dim(3)) <= 0) return "empty output";
+            Shape xs = as2d(ctx.input(0).shape());
+            if (wi.outH(xs.dim(2)) <= 0 || wi.outW(xs.dim(3)) <= 0) return "empty output";
             return null;
         }
+
+        static Object window(ExecContext ctx) {
+            Shape w = ctx.input(1).shape();
+            return w.rank() == 3 ? Window.of1d(ctx.attributes(), w.dim(2)) : Window.of(ctx.attributes(), w.dim(2), w.dim(3));
+        }
+
+        /** [N, C, W] as [N, C, 1, W]; 2-D shapes as they are. */
+        static Shape as2d(Shape s) { return s.rank() == 3 ? Shape.of(s.dim(0), s.dim(1), 1, s.dim(2)) : s; }
 
         @Override void run(ExecContext ctx) {
             Tensor x = ctx.input(0), w = ctx.input(1);
             Tensor bias = ctx.hasInput(2) ? ctx.input(2) : w;
-            Shape xs = x.shape(), ws = w.shape();
-            Window wi = (Window) Window.of(ctx.attributes(), ws.dim(2), ws.dim(3));
+            boolean oneD = x.rank() == 3;
+            Shape xs = as2d(x.shape()), ws = as2d(w.shape());
+            Window wi = (Window) window(ctx);
             int oh = wi.outH(xs.dim(2)), ow = wi.outW(xs.dim(3));
-            Tensor y = ctx.output(0, DType.FLOAT32, Shape.of(xs.dim(0), ws.dim(0), oh, ow));
+            Tensor y = ctx.output(0, DType.FLOAT32, oneD ? Shape.of(xs.dim(0), ws.dim(0), ow) : Shape.of(xs.dim(0), ws.dim(0), oh, ow));
             int[] p = {i(xs.dim(0)), i(xs.dim(1)), i(xs.dim(2)), i(xs.dim(3)), i(ws.dim(0)), oh, ow, wi.kh(), wi.kw(), wi.sh(), wi.sw(),
                 wi.pt(), wi.pl(), wi.dh(), wi.dw(), (int) ctx.attributes().getInt("group", 1), ctx.hasInput(2) ? 1 : 0};
             int total = i(y.elementCount());
-            launch(this, shapes(ctx, 0, 1, 2) + Arrays.toString(p), new Tensor[] {x, w, bias, y}, (name, s) -> {
+            boolean[] res = resident(ctx, 4, 0, 1, ctx.hasInput(2) ? 2 : -1, -1);
+            launch(this, shapes(ctx, 0, 1, 2) + Arrays.toString(p), new Tensor[] {x, w, bias, y}, res, (name, s) -> {
                 IntArray pa = IntArray.fromArray(p);
-                return new TaskGraph(name)
-                    .transferToDevice(FIRST_EXECUTION, pa)
-                    .transferToDevice(EVERY_EXECUTION, s[0], s[1], s[2])
+                return toDevice(new TaskGraph(name)
+                    .transferToDevice(FIRST_EXECUTION, pa), s, res, 0, 1, 2)
                     .task("t", Kernels::conv2d, s[0], s[1], s[2], s[3], pa, total)
                     .transferToHost(EVERY_EXECUTION, s[3]);
             }, null);
@@ -464,6 +517,75 @@ final class TornadoOps {
             }, name -> {
                 WorkerGrid1D g = new WorkerGrid1D(outs * Kernels.REDUCE_LOCAL);
                 g.setLocalWork(Kernels.REDUCE_LOCAL, 1, 1);
+                GridScheduler gs = new GridScheduler();
+                gs.addWorkerGrid(name + ".t", g);
+                return gs;
+            });
+        }
+    }
+
+    /** LSTM layers (layout 0, default activations, any direction, clip, peepholes) as one {@link Kernels#lstm} launch. */
+    static final class Lstm extends TornadoOp {
+        Lstm(TornadoBackend b, OpKernel cpu) { super(b, "LSTM", cpu); }
+
+        @Override String reject(ExecContext ctx) {
+            String f = floats(ctx, 0, 1, 2, 3, 5, 6, 7);
+            if (f != null) return f;
+            Attributes at = ctx.attributes();
+            if (at.getInt("layout", 0) != 0) return "layout 1";
+            if (at.getInt("input_forget", 0) != 0) return "input_forget";
+            java.util.List<String> acts = at.has("activations") ? at.getStrings("activations") : java.util.List.of();
+            for (int k = 0; k < acts.size(); k++) {
+                if (!acts.get(k).equalsIgnoreCase(k % 3 == 0 ? "Sigmoid" : "Tanh")) return "activation " + acts.get(k);
+            }
+            String dir = at.getString("direction", "forward");
+            if (!dir.equals("forward") && !dir.equals("reverse") && !dir.equals("bidirectional")) return "direction " + dir;
+            Tensor x = ctx.input(0), w = ctx.input(1), r = ctx.input(2);
+            if (x.rank() != 3 || w.rank() != 3 || r.rank() != 3) return "X, W or R not rank 3";
+            long numDir = dir.equals("bidirectional") ? 2 : 1, hid = r.shape().dim(2), in = x.shape().dim(2);
+            if (w.shape().dim(0) != numDir || w.shape().dim(1) != 4 * hid || w.shape().dim(2) != in) return "W shape";
+            if (r.shape().dim(0) != numDir || r.shape().dim(1) != 4 * hid) return "R shape";
+            long state = numDir * x.shape().dim(1) * hid;
+            if (ctx.hasInput(3) && ctx.input(3).elementCount() != numDir * 8 * hid) return "B shape";
+            if (ctx.hasInput(5) && ctx.input(5).elementCount() != state) return "initial_h shape";
+            if (ctx.hasInput(6) && ctx.input(6).elementCount() != state) return "initial_c shape";
+            if (ctx.hasInput(7) && ctx.input(7).elementCount() != numDir * 3 * hid) return "P shape";
+            if (ctx.hasInput(4)) {
+                Tensor sl = ctx.input(4);
+                for (long k = 0; k < sl.elementCount(); k++) if (sl.getLong(k) != x.shape().dim(0)) return "sequence_lens shorter than X";
+            }
+            return null;
+        }
+
+        @Override void run(ExecContext ctx) {
+            Attributes at = ctx.attributes();
+            String dir = at.getString("direction", "forward");
+            Tensor x = ctx.input(0), w = ctx.input(1), r = ctx.input(2);
+            int numDir = dir.equals("bidirectional") ? 2 : 1;
+            int seq = i(x.shape().dim(0)), batch = i(x.shape().dim(1)), in = i(x.shape().dim(2)), hid = i(r.shape().dim(2));
+            Shape ys = Shape.of(seq, numDir, batch, hid), ss = Shape.of(numDir, batch, hid);
+            int outs = Math.min(3, ctx.outputCount());
+            Tensor y = outs > 0 ? ctx.output(0, DType.FLOAT32, ys) : Tensor.allocate(DType.FLOAT32, ys);
+            Tensor yh = outs > 1 ? ctx.output(1, DType.FLOAT32, ss) : Tensor.allocate(DType.FLOAT32, ss);
+            Tensor yc = outs > 2 ? ctx.output(2, DType.FLOAT32, ss) : Tensor.allocate(DType.FLOAT32, ss);
+            int[] meta = {seq, batch, in, hid, dir.equals("reverse") ? 1 : 0, ctx.hasInput(3) ? 1 : 0, ctx.hasInput(5) ? 1 : 0,
+                ctx.hasInput(6) ? 1 : 0, ctx.hasInput(7) ? 1 : 0, numDir};
+            float cl = at.has("clip") ? at.getFloat("clip", 0f) : Float.MAX_VALUE;
+            Tensor[] ts = {x, w, r, ctx.hasInput(3) ? ctx.input(3) : x, ctx.hasInput(5) ? ctx.input(5) : x,
+                ctx.hasInput(6) ? ctx.input(6) : x, ctx.hasInput(7) ? ctx.input(7) : x, y, yh, yc};
+            int groups = numDir * batch;
+            boolean[] res = resident(ctx, 10, 0, 1, 2, ctx.hasInput(3) ? 3 : -1, ctx.hasInput(5) ? 5 : -1, ctx.hasInput(6) ? 6 : -1,
+                ctx.hasInput(7) ? 7 : -1, -1, -1, -1);
+            launch(this, shapes(ctx, 0, 1, 2, 3, 5, 6, 7) + Arrays.toString(meta) + cl, ts, res, (name, s) -> {
+                IntArray mt = IntArray.fromArray(meta);
+                KernelContext kc = new KernelContext();
+                return toDevice(new TaskGraph(name)
+                    .transferToDevice(FIRST_EXECUTION, mt), s, res, 0, 1, 2, 3, 4, 5, 6)
+                    .task("t", Kernels::lstm, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], mt, cl, kc)
+                    .transferToHost(EVERY_EXECUTION, s[7], s[8], s[9]);
+            }, name -> {
+                WorkerGrid1D g = new WorkerGrid1D(groups * Kernels.LSTM_LOCAL);
+                g.setLocalWork(Kernels.LSTM_LOCAL, 1, 1);
                 GridScheduler gs = new GridScheduler();
                 gs.addWorkerGrid(name + ".t", g);
                 return gs;

@@ -21,6 +21,7 @@ final class Call implements ExecContext {
     final List<Tensor> inputs;
     final Map<String, Attr> attrs = new LinkedHashMap<>();
     final Tensor[] outputs;
+    final java.util.Set<Integer> constants = new java.util.HashSet<>();
 
     Call(String op, int opset, int outputCount, Tensor... inputs) {
         this.op = op;
@@ -41,12 +42,21 @@ final class Call implements ExecContext {
         return this;
     }
 
-    /** The same call again (fresh outputs), with other inputs. */
+    /** Marks inputs as graph initializers (weights the device may keep resident). */
+    Call constant(Integer... inputs) {
+        constants.addAll(Arrays.asList(inputs));
+        return this;
+    }
+
+    /** The same call again (fresh outputs), with other inputs; the same inputs stay constant. */
     Call with(Tensor... in) {
         Call c = new Call(op, opset, outputs.length, in);
         c.attrs.putAll(attrs);
+        c.constants.addAll(constants);
         return c;
     }
+
+    @Override public boolean inputIsInitializer(int i) { return hasInput(i) && constants.contains(i); }
 
     @Override public String nodeName() { return "test_" + op; }
     @Override public String opType() { return op; }

@@ -103,6 +103,9 @@ class TornadoKernelsTest {
         check(new Call("Conv", 11, 1, rand(1, 4, 16, 16), rand(6, 2, 3, 2)).attr("group", 2).attr("strides", new long[] {2, 1})
             .attr("pads", new long[] {1, 0, 2, 1}).attr("dilations", new long[] {1, 2}), 1e-4);
         check(new Call("Conv", 11, 1, rand(1, 8, 9, 9), rand(8, 1, 3, 3), rand(8)).attr("group", 8), 1e-4); // depthwise
+        // 1-D, as Silero VAD has: strided, padded, dilated, and grouped
+        check(new Call("Conv", 11, 1, rand(2, 6, 40), rand(4, 6, 5), rand(4)).attr("strides", new long[] {2}).attr("pads", new long[] {2, 1}), 1e-4);
+        check(new Call("Conv", 11, 1, rand(1, 4, 33), rand(8, 2, 3)).attr("group", 2).attr("dilations", new long[] {2}), 1e-4);
     }
 
     @Test void pooling() {
@@ -123,6 +126,37 @@ class TornadoKernelsTest {
         check(new Call("ReduceMin", 13, 1, rand(4, 6, 10)).attr("axes", new long[] {0}), 0);
         // a large reduction: where @Reduce goes wrong on PoCL 3.1
         check(new Call("ReduceSum", 13, 1, rand(1, 1 << 20)), 1e-3);
+    }
+
+    @Test void lstmCellAgainstTheCpuKernel() {
+        // forward, bias and initial states, more hidden units than the work-group has work-items (each strides)
+        check(new Call("LSTM", 14, 3, rand(5, 2, 7), rand(1, 4 * 70, 7), rand(1, 4 * 70, 70), rand(1, 8 * 70), null,
+            rand(1, 2, 70), rand(1, 2, 70)).attr("hidden_size", 70L), 1e-4);
+        // bidirectional with peepholes and clip, no initial states
+        check(new Call("LSTM", 14, 3, rand(4, 3, 5), rand(2, 4 * 16, 5), rand(2, 4 * 16, 16), rand(2, 8 * 16), null, null, null,
+            rand(2, 3 * 16)).attr("direction", "bidirectional").attr("clip", 0.7f), 1e-4);
+        // reverse, only Y_h asked for (Y and Y_c still computed, into scratch), no bias
+        check(new Call("LSTM", 14, 2, rand(3, 1, 128), rand(1, 4 * 128, 128), rand(1, 4 * 128, 128)).attr("direction", "reverse"), 1e-4);
+        // Silero VAD's shape: one step, batch 1, 128 in and out, state carried in
+        check(new Call("LSTM", 14, 3, rand(1, 1, 128), rand(1, 512, 128), rand(1, 512, 128), rand(1, 1024), null,
+            rand(1, 1, 128), rand(1, 1, 128)).attr("hidden_size", 128L), 1e-4);
+    }
+
+    @Test void weightsStayOnTheDeviceBetweenCalls() {
+        Tensor w1 = rand(64, 48), w2 = rand(64, 48);
+        Call first = new Call("MatMul", 13, 1, rand(10, 64), w1).constant(1);
+        check(first, 1e-5);
+        backend.resetUsage();
+        for (int r = 0; r < 3; r++) check(first.with(rand(10, 64), w1), 1e-5); // new activations, same weights
+        check(first.with(rand(10, 64), w2), 1e-5); // another weight set: its own plan, its own first copy
+        check(first.with(rand(10, 64), w2), 1e-5);
+        // check() resets usage per call, so count the last call only: it reused w2 on the device
+        assertEquals(64L * 48 * 4, backend.counters().get("weight bytes kept resident (not copied)"), backend.counters().toString());
+        // an LSTM's W, R and B as weights, across two calls with new inputs and states
+        Tensor w = rand(1, 4 * 32, 16), rr = rand(1, 4 * 32, 32), bb = rand(1, 8 * 32);
+        Call l = new Call("LSTM", 14, 3, rand(3, 2, 16), w, rr, bb, null, rand(1, 2, 32), rand(1, 2, 32)).constant(1, 2, 3);
+        check(l, 1e-4);
+        check(l.with(rand(3, 2, 16), w, rr, bb, null, rand(1, 2, 32), rand(1, 2, 32)), 1e-4);
     }
 
     @Test void aCachedKernelRunsOnOtherTensorsWithoutRecompiling() {

@@ -64,7 +64,11 @@ final class RunCommand implements Command {
                 out.printf("output %s %s%s sum=%s crc32=%08x%n", e.getKey(), t.dtype(), t.shape(), sum(t), crc(t));
                 if (dir != null) TensorProtos.write(t, e.getKey(), dir.resolve(fileName(e.getKey()) + ".pb"));
             }
-            out.println("ran in " + ms + " ms on the CPU (" + threads + " threads, first run, includes specialization)");
+            boolean tornado = device != null && device.device().equals("tornadovm");
+            String where = device == null || device.device().equals("cpu") ? "on the CPU"
+                : tornado ? "on TornadoVM's device and the CPU" : "on the " + device.device() + " device and the CPU";
+            out.println("ran in " + ms + " ms " + where + " (" + threads + " threads, first run, includes specialization"
+                + (tornado ? " and kernel compilation" : "") + ")");
             if (dir != null) out.println("wrote " + outputs.size() + " outputs to " + dir);
         }
         return 0;

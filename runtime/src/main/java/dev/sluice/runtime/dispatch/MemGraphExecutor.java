@@ -275,6 +275,10 @@ public final class MemGraphExecutor {
             return s.buf[task.inputs().get(i)];
         }
 
+        @Override public boolean inputIsInitializer(int i) {
+            return hasInput(i) && plan.graph().initializers().get(node.inputs().get(i)) == input(i);
+        }
+
         @Override public int outputCount() { return outputs.length; }
 
         @Override public Tensor output(int i, DType dtype, Shape shape) {

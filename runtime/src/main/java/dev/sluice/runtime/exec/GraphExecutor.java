@@ -69,6 +69,7 @@ public final class GraphExecutor {
             }
             if (top) listener.beforeNode(step, n);
             Call call = new Call(n, ins, scope, alloc, listener, top ? step : -1);
+            call.graph = g;
             long t0 = System.nanoTime();
             try {
                 k.execute(call);
@@ -174,6 +175,15 @@ public final class GraphExecutor {
         }
 
         @Override protected Tensor inputValue(int i) { return i < inputs.size() ? inputs.get(i) : null; }
+
+        Graph graph; // the graph this node is in (set after construction; null means unknown)
+
+        @Override public boolean inputIsInitializer(int i) {
+            Tensor t = inputValue(i);
+            if (t == null || i >= node.inputs().size()) return false;
+            String name = node.inputs().get(i);
+            return graph != null && graph.initializers().get(name) == t || model.graph().initializers().get(name) == t;
+        }
 
         @Override protected Tensor allocate(int i, DType dtype, Shape shape) {
             // Unwanted optional outputs and subgraph values get fresh memory; the plan covers the top level only.
