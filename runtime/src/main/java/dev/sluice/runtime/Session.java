@@ -87,9 +87,14 @@ public final class Session implements AutoCloseable {
 
     /** Opens an imported model with the given kernels. */
     public static Session open(Model imported, int threads, OpRegistry registry) {
+        return open(imported, threads, registry, PatternFusion.Target.CPU);
+    }
+
+    /** Opens an imported model, fusing for the kernels that will run it (an accelerator wants standard ops). */
+    public static Session open(Model imported, int threads, OpRegistry registry, PatternFusion.Target fusion) {
         ModelCheck.requireSupported(imported, registry);
         Model typed = TypeInference.run(imported, registry, Map.of(), true);
-        Graph fused = PatternFusion.run(typed.graph());
+        Graph fused = PatternFusion.run(typed.graph(), fusion);
         if (fused != typed.graph()) typed = TypeInference.run(typed.withGraph(fused), registry, Map.of(), true);
         if (PACK_WEIGHTS) typed = dev.sluice.runtime.memory.WeightArena.pack(typed);
         return new Session(typed, registry, Parallelism.of(threads));

@@ -55,12 +55,22 @@ public final class PatternFusion {
         for (Value v : g.outputs()) graphOutputs.add(v.name());
     }
 
-    /** The graph with every recognised pattern fused. */
-    public static Graph run(Graph g) {
+    /**
+     * Which kernels will run the graph, since fusion should produce only ops the backend runs fused: the CPU
+     * kernels have sluice.FusedConv / sluice.FusedMatMul; an accelerator backend gets standard ONNX ops only.
+     */
+    public enum Target { CPU, STANDARD_OPS }
+
+    /** The graph with every recognised pattern fused, for the CPU kernels. */
+    public static Graph run(Graph g) { return run(g, Target.CPU); }
+
+    /** The graph with the patterns fused that the target's kernels run as one op. */
+    public static Graph run(Graph g, Target target) {
         PatternFusion f = new PatternFusion(g);
         for (Node n : g.nodes()) {
             if (f.removed.contains(n)) continue;
-            if (!f.tryLayerNorm(n) && !f.tryGelu(n) && !f.tryConv(n)) f.tryMatMul(n);
+            if (f.tryLayerNorm(n) || f.tryGelu(n)) continue;
+            if (target == Target.CPU && !f.tryConv(n)) f.tryMatMul(n);
         }
         if (f.replacement.isEmpty()) return g;
         List<Node> nodes = new ArrayList<>();

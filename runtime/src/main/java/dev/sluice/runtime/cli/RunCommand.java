@@ -45,7 +45,7 @@ final class RunCommand implements Command {
         int threads = args.intOption("threads", Math.min(8, Runtime.getRuntime().availableProcessors()));
         long seed = args.intOption("seed", 42);
         DeviceOptions device = DeviceOptions.from(args::option, threads);
-        try (Session s = device == null ? Session.open(file, threads) : device.attach(Session.open(file, threads), out)) {
+        try (Session s = device == null ? Session.open(file, threads) : device.open(dev.sluice.graph.OnnxImporter.load(file), out)) {
             dev.sluice.runtime.zoo.Zoo.Model zoo = dev.sluice.runtime.zoo.Zoo.byFileName(file);
             Map<String, Tensor> inputs = zoo != null && args.all("input").isEmpty() && args.all("dim").isEmpty()
                 ? zoo.sampleInputs(seed)

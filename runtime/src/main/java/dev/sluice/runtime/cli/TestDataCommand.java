@@ -36,7 +36,7 @@ final class TestDataCommand implements Command {
         int threads = args.intOption("threads", Math.min(8, Runtime.getRuntime().availableProcessors()));
         DeviceOptions device = DeviceOptions.from(args::option, threads);
         TestDataRunner runner = new TestDataRunner(Tolerance.DEFAULT,
-            m -> device == null ? Session.open(m, threads) : device.attach(Session.open(m, threads), out));
+            m -> device == null ? Session.open(m, threads) : device.open(m, out));
         int passed = 0, failed = 0;
         for (String d : args.positionals()) {
             Path dir = Path.of(d);

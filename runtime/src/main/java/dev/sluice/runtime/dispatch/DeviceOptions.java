@@ -73,6 +73,16 @@ public record DeviceOptions(String device, String budget, long bandwidth, Dispat
         return s.withRunner(new SessionRunner(out));
     }
 
+    /**
+     * Opens a model for this device and attaches to it. An accelerator gets the graph fused into standard ops
+     * only (its kernels do not know the CPU's sluice.Fused* ops); the CPU and throttled devices run CPU kernels.
+     */
+    public Session open(dev.sluice.graph.Model imported, PrintStream out) {
+        var fusion = device.equals("tornadovm") ? dev.sluice.graph.fusion.PatternFusion.Target.STANDARD_OPS
+            : dev.sluice.graph.fusion.PatternFusion.Target.CPU;
+        return attach(Session.open(imported, threads, dev.sluice.kernels.OpRegistry.cpu(), fusion), out);
+    }
+
     /** What a run with given input shapes needs, built once per session and shapes. */
     private record Prepared(MemGraphExecutor executor, List<Device> devices, MemGraph plan, long full, TornadoDevice tornado) {}
 

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.sluice.graph.OnnxImporter;
+import dev.sluice.graph.fusion.PatternFusion;
 import dev.sluice.kernels.OpRegistry;
 import dev.sluice.kernels.Tensor;
 import dev.sluice.kernels.device.AcceleratorBackend;
@@ -44,7 +45,8 @@ class TornadoRealModelTest {
         Path file = m.path();
         int threads = Math.min(8, Runtime.getRuntime().availableProcessors());
         try (Session cpu = Session.open(OnnxImporter.load(file), threads);
-             Session dev = Session.open(OnnxImporter.load(file), threads, backend.registry(OpRegistry.cpu()))) {
+             Session dev = Session.open(OnnxImporter.load(file), threads, backend.registry(OpRegistry.cpu()),
+                 PatternFusion.Target.STANDARD_OPS)) {
             double maxAbs = 0;
             long onDevice = 0, fellBack = 0;
             Map<String, Long> why = Map.of();
