@@ -14,10 +14,14 @@ package dev.sluice.memgraph;
  *       multiples of {@link Tiling#COLUMN_UNIT} so that every output element is summed over K in the same
  *       order as in the whole product (the kernels' vector tails fall on the same columns), except that a
  *       product of several rows never gets a one-column tile (see {@code Tiling.edges}).</li>
+ *   <li>{@link Kind#OUTPUT_CHANNELS}: Conv / sluice.FusedConv with group 1; the block is the weight's (and
+ *       bias's) output channels {@code [start, end)}. The node's kernel computes those channels into a scratch
+ *       block, which the task copies into the output's channel slices (per batch item, one contiguous run).
+ *       No tile has one channel when the node has several (Gemm32's m = 1 path sums in another order).</li>
  * </ul>
  * Tiles of one node run one after another (the first places the output, the last publishes it), so the
  * output is written by exactly one task at a time.
  */
 public record Tile(Kind kind, int index, int count, long start, long end, long total) {
-    public enum Kind { GATHER_ROWS, OUTPUT_COLUMNS }
+    public enum Kind { GATHER_ROWS, OUTPUT_COLUMNS, OUTPUT_CHANNELS }
 }

@@ -28,6 +28,10 @@ final class Tiling {
     static final int MAX_TILES = 256;
     /** MatMul / Gemm column tiles, on by default; {@code -Dsluice.tiling.columns=false} turns them off. */
     static final boolean COLUMNS = !"false".equalsIgnoreCase(System.getProperty("sluice.tiling.columns"));
+    /** Conv / FusedConv output-channel tiles, on by default; {@code -Dsluice.tiling.channels=false} turns them off. */
+    static final boolean CHANNELS = !"false".equalsIgnoreCase(System.getProperty("sluice.tiling.channels"));
+    /** Channel blocks hold at least this many channels: Gemm32 takes another summation order for m = 1. */
+    static final int CHANNEL_UNIT = 2;
 
     /** How one node is split: which inputs are replaced by blocks, the blocks' names, and each tile. */
     record Split(int weightInput, int biasInput, List<Tile> tiles, List<String> weightBlocks, List<String> biasBlocks,
@@ -76,6 +80,35 @@ final class Tiling {
                 long perCol = w.byteSize() / cols + (bias >= 0 ? init.get(n.inputs().get(2)).byteSize() / cols : 0);
                 long rows = outType.shape().toShape().elementCount() / cols;
                 return new Form(Tile.Kind.OUTPUT_COLUMNS, 1, bias, cols, COLUMN_UNIT, perCol, outBytes / cols, fixed, rows);
+            }
+            case "Conv", "FusedConv" -> {
+                // Split along the weight's output channels M (axis 0), the bias with them: each tile is the
+                // same conv with fewer output channels. Conv computes every output element as im2col + Gemm32
+                // (or direct loops for one input channel), whose per-element order depends on K and the
+                // output positions only, not on M, except for an m = 1 product (matrix-vector path): no tile
+                // has one channel. Only group = 1: grouped and depthwise convs would split the input too.
+                boolean fused = n.opType().equals("FusedConv");
+                if (!n.domain().equals(fused ? "sluice" : "") || !CHANNELS) return null;
+                if (n.attributes().getInt("group", 1) != 1 || n.inputs().size() < 2) return null;
+                Tensor w = init.get(n.inputs().get(1));
+                if (w == null || w.rank() < 3 || w.dtype() != DType.FLOAT32 || init.containsKey(n.inputs().getFirst())) return null;
+                long m = w.shape().dim(0);
+                int bias = -1;
+                if (n.inputs().size() > 2 && !n.inputs().get(2).isEmpty()) {
+                    Tensor c = init.get(n.inputs().get(2));
+                    if (c == null || c.rank() != 1 || c.elementCount() != m || c.dtype() != DType.FLOAT32) return null;
+                    bias = 2;
+                }
+                var inType = g.typeOf(n.inputs().getFirst());
+                var outType = g.typeOf(n.outputs().getFirst());
+                if (!outType.isStatic() || !inType.isStatic() || inType.dtype() != DType.FLOAT32 || m < 2 * CHANNEL_UNIT) return null;
+                Shape os = outType.shape().toShape();
+                if (os.rank() < 3 || os.dim(1) != m) return null;
+                long outBytes = bytes(g, n.outputs().getFirst());
+                long fixed = bytes(g, n.inputs().getFirst()) + outBytes;
+                long perCh = w.byteSize() / m + (bias >= 0 ? init.get(n.inputs().get(2)).byteSize() / m : 0);
+                return new Form(Tile.Kind.OUTPUT_CHANNELS, 1, bias, m, CHANNEL_UNIT, perCh,
+                    Tensor.byteSize(DType.FLOAT32, os) / m, fixed, os.elementCount() / m);
             }
             default -> { return null; }
         }
@@ -146,7 +179,9 @@ final class Tiling {
      */
     static long[] edges(Form f, long units) {
         int count = (int) ceilDiv(f.total, units);
-        boolean widenFirst = f.kind == Tile.Kind.OUTPUT_COLUMNS && f.rows > 1 && count > 1 && f.total - (count - 1) * units == 1;
+        // Output channels: never one channel (an m = 1 GEMM), whatever the other side's size.
+        boolean oneWide = f.kind == Tile.Kind.OUTPUT_COLUMNS ? f.rows > 1 : f.kind == Tile.Kind.OUTPUT_CHANNELS;
+        boolean widenFirst = oneWide && count > 1 && f.total - (count - 1) * units == 1;
         long[] e = new long[(widenFirst ? count - 1 : count) + 1];
         for (int t = 1; t < e.length - 1; t++) e[t] = t * units + (widenFirst ? 1 : 0);
         e[e.length - 1] = f.total;
@@ -172,7 +207,7 @@ final class Tiling {
             long s = edges[t], e = edges[t + 1];
             tiles.add(new Tile(f.kind, t, count, s, e, f.total));
             String name = n.inputs().get(f.weightInput) + "#tile" + node + "." + t;
-            initializers.put(name, f.kind == Tile.Kind.GATHER_ROWS || transB ? rows(w, s, e) : columns(w, s, e));
+            initializers.put(name, f.kind != Tile.Kind.OUTPUT_COLUMNS || transB ? rows(w, s, e) : columns(w, s, e));
             wb.add(name);
             if (f.biasInput >= 0) {
                 Tensor c = g.initializers().get(n.inputs().get(f.biasInput));

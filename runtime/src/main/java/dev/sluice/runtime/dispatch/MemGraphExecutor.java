@@ -186,7 +186,7 @@ public final class MemGraphExecutor {
             Tensor out = buf[ob];
             switch (tile.kind()) {
                 case GATHER_ROWS -> gatherRows(n, tile, buf[k.inputs().get(0)], buf[k.inputs().get(1)], out);
-                case OUTPUT_COLUMNS -> {
+                case OUTPUT_COLUMNS, OUTPUT_CHANNELS -> {
                     OpKernel kernel = registry.find(n.domain(), n.opType());
                     if (kernel == null) throw new SluiceException("operator is not supported");
                     ComputeLane lane = (ComputeLane) devices.get(k.device()).lanes(LaneKind.COMPUTE).getFirst();
@@ -195,9 +195,18 @@ public final class MemGraphExecutor {
                     Tensor part = c.outputs[0];
                     if (part == null) throw new KernelException("kernel did not produce its output");
                     long cols = tile.end() - tile.start(), es = out.dtype().byteSize();
-                    long rows = part.elementCount() / cols;
-                    for (long r = 0; r < rows; r++) {
-                        java.lang.foreign.MemorySegment.copy(part.data(), r * cols * es, out.data(), (r * tile.total() + tile.start()) * es, cols * es);
+                    if (tile.kind() == Tile.Kind.OUTPUT_CHANNELS) {
+                        // NCHW: per batch item, channels [start, end) are one contiguous run of the output
+                        long batch = out.shape().dim(0), run = part.elementCount() / batch, inner = run / cols;
+                        for (long b = 0; b < batch; b++) {
+                            java.lang.foreign.MemorySegment.copy(part.data(), b * run * es, out.data(),
+                                (b * tile.total() + tile.start()) * inner * es, run * es);
+                        }
+                    } else {
+                        long rows = part.elementCount() / cols;
+                        for (long r = 0; r < rows; r++) {
+                            java.lang.foreign.MemorySegment.copy(part.data(), r * cols * es, out.data(), (r * tile.total() + tile.start()) * es, cols * es);
+                        }
                     }
                     release(k.scratch());
                 }
