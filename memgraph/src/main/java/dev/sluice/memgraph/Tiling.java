@@ -20,6 +20,9 @@ import java.util.Map;
  *
  * <p>Only weights are split, never activations: a tile still reads the whole activation input and writes
  * into the whole output, so a node whose activations alone exceed the budget cannot be helped here.
+ * Split today: Gather tables by rows, MatMul / Gemm / sluice.FusedMatMul by output columns, Conv /
+ * sluice.FusedConv with group 1 by output channels (not grouped or depthwise convs, whose split would cut
+ * the input's channels too). See {@link Tile}.
  */
 final class Tiling {
     /** Column blocks of MatMul / Gemm are multiples of this (the widest float vector), see {@link Tile}. */

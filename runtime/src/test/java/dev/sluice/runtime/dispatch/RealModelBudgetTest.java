@@ -34,7 +34,9 @@ import org.junit.jupiter.params.provider.ValueSource;
  * it needs, and the model then runs at exactly that number: the tightest budget it can have.
  *
  * <p>MatMul / Gemm column tiles are on (the default): ppocr-rec's classifier is split at every budget, and
- * all-MiniLM's projections at 25%.
+ * all-MiniLM's projections at 25%. Conv / FusedConv output-channel tiles (group 1) are on too: the three
+ * PaddleOCR models split their convs at every budget. They lower ppocr-rec's minimum (a FusedConv was its
+ * largest node; now its Softmax is) but not ppocr-det's, whose largest node is an Add of two activations.
  *
  * <p>The comparison is strict: one reference run, no retries. The kernels are deterministic across JIT
  * tiers (Gemm32 sums vector lanes in a fixed order, not with {@code reduceLanes}), so any difference is
@@ -68,6 +70,10 @@ class RealModelBudgetTest {
                     // Its 6,625-column classifier MatMul is split by weight columns at every budget (on by default).
                     assertTrue(plan.tasks().stream().anyMatch(t -> t instanceof Task.Kernel k && k.tile() != null
                         && k.tile().kind() == Tile.Kind.OUTPUT_COLUMNS), plan.summary());
+                }
+                if (name.startsWith("ppocr-")) {
+                    assertTrue(plan.tasks().stream().anyMatch(t -> t instanceof Task.Kernel k && k.tile() != null
+                        && k.tile().kind() == Tile.Kind.OUTPUT_CHANNELS), plan.summary());
                 }
                 List<Device> devices = List.of(CpuDevice.withWorkers(1), ThrottledDevice.of(budget, 0, s.parallelism()));
                 for (Dispatcher.Order order : Dispatcher.Order.values()) {
