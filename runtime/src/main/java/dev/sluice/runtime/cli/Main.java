@@ -69,8 +69,8 @@ public final class Main {
         b.append("Sluice runs ONNX models on the JDK: Java kernels on the CPU, accelerators with little memory.\n\n");
         b.append("usage: sluice <command> [options]     (sluice help <command> for details)\n\n");
         b.append("commands:\n");
-        for (Command c : commands.values()) b.append(String.format("  %-10s %s%n", c.name(), c.summary()));
-        b.append(String.format("  %-10s %s%n", "test", "build the project and run its test suite (launcher only)"));
+        for (Command c : commands.values()) b.append(String.format("  %-12s %s%n", c.name(), c.summary()));
+        b.append(String.format("  %-12s %s%n", "test", "build the project and run its test suite (launcher only)"));
         b.append("\nglobal options:\n  --verbose  show stack traces on errors\n");
         return b.toString();
     }
