@@ -18,10 +18,16 @@ package dev.sluice.memgraph;
  *       bias's) output channels {@code [start, end)}. The node's kernel computes those channels into a scratch
  *       block, which the task copies into the output's channel slices (per batch item, one contiguous run).
  *       No tile has one channel when the node has several (Gemm32's m = 1 path sums in another order).</li>
+ *   <li>{@link Kind#ELEMENTS}: a same-shape elementwise node (Add, Mul, Relu, ...); the tile computes elements
+ *       {@code [start, end)} (flat, row-major) from the same range of each activation input: a view of its
+ *       device buffer when it stays resident, else a range buffer copied from its host copy
+ *       ({@link Task.Transfer} with a range). The output is written in place through a view of its range.
+ *       Ranges start at multiples of 16 elements (64 bytes): views stay aligned and vector tails fall on the
+ *       same elements as in the whole node.</li>
  * </ul>
  * Tiles of one node run one after another (the first places the output, the last publishes it), so the
  * output is written by exactly one task at a time.
  */
 public record Tile(Kind kind, int index, int count, long start, long end, long total) {
-    public enum Kind { GATHER_ROWS, OUTPUT_COLUMNS, OUTPUT_CHANNELS }
+    public enum Kind { GATHER_ROWS, OUTPUT_COLUMNS, OUTPUT_CHANNELS, ELEMENTS }
 }

@@ -18,11 +18,12 @@ import java.util.Map;
  * weight, so that the weight streams onto the device block by block, each block's copy can overlap the
  * previous block's kernel, and a budget far below the weight's size still runs the node.
  *
- * <p>Only weights are split, never activations: a tile still reads the whole activation input and writes
- * into the whole output, so a node whose activations alone exceed the budget cannot be helped here.
- * Split today: Gather tables by rows, MatMul / Gemm / sluice.FusedMatMul by output columns, Conv /
+ * <p>Split today: Gather tables by rows, MatMul / Gemm / sluice.FusedMatMul by output columns, Conv /
  * sluice.FusedConv with group 1 by output channels (not grouped or depthwise convs, whose split would cut
- * the input's channels too). See {@link Tile}.
+ * the input's channels too); their tiles still read the whole activation input and write into the whole
+ * output. Same-shape float32 elementwise nodes ({@link #ELEMENTWISE}) are split by element ranges of their
+ * activations: a tile reads a view of a resident input's range, or a range copied from its host copy, and
+ * writes its range of the output in place, so such a node needs little more than its output. See {@link Tile}.
  */
 final class Tiling {
     /** Column blocks of MatMul / Gemm are multiples of this (the widest float vector), see {@link Tile}. */
@@ -38,17 +39,37 @@ final class Tiling {
 
     /** How one node is split: which inputs are replaced by blocks, the blocks' names, and each tile. */
     record Split(int weightInput, int biasInput, List<Tile> tiles, List<String> weightBlocks, List<String> biasBlocks,
-                 long scratchBytes) {}
+                 long scratchBytes, List<Integer> rangedInputs) {}
+
+    /** Elementwise splits along element ranges, on by default; {@code -Dsluice.tiling.elements=false} turns them off. */
+    static final boolean ELEMENTS = !"false".equalsIgnoreCase(System.getProperty("sluice.tiling.elements"));
+    /**
+     * Element ranges start at multiples of this many float32 elements (64 bytes): every range is a
+     * {@link Tensor#ALIGNMENT}-aligned view, and a kernel's vector tail falls on the same elements as in the whole.
+     */
+    static final int ELEMENT_UNIT = 16;
+    /**
+     * Elementwise ops whose element i depends on element i of each input only (float32, no reduction): split
+     * by ranges of elements. Inputs are the output's shape, or constants of one element (broadcast).
+     */
+    static final java.util.Set<String> ELEMENTWISE = java.util.Set.of("Add", "Sub", "Mul", "Div", "Relu", "LeakyRelu",
+        "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Clip", "Neg", "Abs", "Exp", "Sqrt");
 
     private Tiling() {}
 
     /** A node's shape of split, before choosing block sizes; null when it cannot be split. */
     private record Form(Tile.Kind kind, int weightInput, int biasInput, long total, long unit, long bytesPerUnit,
-                        long scratchPerUnit, long fixedBytes, long rows) {}
+                        long scratchPerUnit, long fixedBytes, long rows, int blocks, List<Integer> ranged) {
+        Form(Tile.Kind kind, int weightInput, int biasInput, long total, long unit, long bytesPerUnit,
+             long scratchPerUnit, long fixedBytes, long rows) {
+            this(kind, weightInput, biasInput, total, unit, bytesPerUnit, scratchPerUnit, fixedBytes, rows, 1, List.of());
+        }
+    }
 
     private static Form form(Graph g, Node n) {
         Map<String, Tensor> init = g.initializers();
         if (n.outputs().size() != 1 || n.outputs().getFirst().isEmpty() || !n.subgraphs().isEmpty()) return null;
+        if (n.domain().isEmpty() && ELEMENTWISE.contains(n.opType())) return elementForm(g, n);
         switch (n.opType()) {
             case "Gather" -> {
                 if (!n.domain().isEmpty() || n.inputs().size() != 2 || n.attributes().getInt("axis", 0) != 0) return null;
@@ -117,6 +138,42 @@ final class Tiling {
         }
     }
 
+    /**
+     * Same-shape elementwise node: split by contiguous element ranges. Each activation input is read by range
+     * (a view of its device buffer when it stays resident, else a range copied from its host copy), constants
+     * of one element whole; each tile writes its range of the whole output in place (a view, no scratch).
+     */
+    private static Form elementForm(Graph g, Node n) {
+        if (!ELEMENTS) return null;
+        Map<String, Tensor> init = g.initializers();
+        var outType = g.typeOf(n.outputs().getFirst());
+        if (!outType.isStatic() || outType.dtype() != DType.FLOAT32) return null;
+        Shape os = outType.shape().toShape();
+        long total = os.elementCount();
+        if (total < 2 * ELEMENT_UNIT) return null;
+        long fixed = bytes(g, n.outputs().getFirst());
+        List<Integer> ranged = new ArrayList<>();
+        java.util.Set<String> seen = new java.util.HashSet<>();
+        for (int k = 0; k < n.inputs().size(); k++) {
+            String v = n.inputs().get(k);
+            if (v.isEmpty()) continue;
+            Tensor c = init.get(v);
+            if (c != null) {
+                if (c.elementCount() != 1) return null;
+                if (seen.add(v)) fixed += bytes(g, v);
+                continue;
+            }
+            var t = g.typeOf(v);
+            if (!t.isStatic() || t.dtype() != DType.FLOAT32 || !t.shape().toShape().equals(os)) return null;
+            ranged.add(k);
+            seen.add(v);
+        }
+        long distinct = ranged.stream().map(k -> n.inputs().get(k)).distinct().count();
+        if (distinct == 0) return null;
+        return new Form(Tile.Kind.ELEMENTS, -1, -1, total, ELEMENT_UNIT, DType.FLOAT32.byteSize(), 0, fixed, 1,
+            (int) distinct, List.copyOf(ranged));
+    }
+
     private static long bytes(Graph g, String v) {
         Tensor c = g.initializers().get(v);
         if (c != null) return Tensor.blockBytes(c.byteSize());
@@ -128,7 +185,7 @@ final class Tiling {
     /** Bytes a tile of {@code units} units of the form needs on the device at once. */
     private static long tileNeed(Form f, long units) {
         long rows = units;
-        long block = Tensor.blockBytes(rows * f.bytesPerUnit) + (f.biasInput >= 0 ? Tensor.ALIGNMENT * 2 : 0);
+        long block = f.blocks * Tensor.blockBytes(rows * f.bytesPerUnit) + (f.biasInput >= 0 ? Tensor.ALIGNMENT * 2 : 0);
         long scratch = f.scratchPerUnit == 0 ? 0 : Tensor.blockBytes(rows * f.scratchPerUnit);
         return f.fixedBytes + block + scratch;
     }
@@ -204,6 +261,10 @@ final class Tiling {
         int count = edges.length - 1;
         List<Tile> tiles = new ArrayList<>();
         List<String> wb = new ArrayList<>(), bb = new ArrayList<>();
+        if (f.kind == Tile.Kind.ELEMENTS) {
+            for (int t = 0; t < count; t++) tiles.add(new Tile(f.kind, t, count, edges[t], edges[t + 1], f.total));
+            return new Split(-1, -1, tiles, wb, bb, 0, f.ranged);
+        }
         Tensor w = g.initializers().get(n.inputs().get(f.weightInput));
         boolean transB = n.opType().equals("Gemm") && n.attributes().getInt("transB", 0) != 0;
         for (int t = 0; t < count; t++) {
@@ -220,7 +281,7 @@ final class Tiling {
             }
         }
         long scratch = f.scratchPerUnit == 0 ? 0 : Tensor.blockBytes(widest(f, units) * f.scratchPerUnit);
-        return new Split(f.weightInput, f.biasInput, tiles, wb, bb, scratch);
+        return new Split(f.weightInput, f.biasInput, tiles, wb, bb, scratch, List.of());
     }
 
     /** Rows [s, e) of w along axis 0, as a tensor of its own. */

@@ -75,6 +75,10 @@ class RealModelBudgetTest {
                     assertTrue(plan.tasks().stream().anyMatch(t -> t instanceof Task.Kernel k && k.tile() != null
                         && k.tile().kind() == Tile.Kind.OUTPUT_CHANNELS), plan.summary());
                 }
+                if (name.equals("ppocr-det") && pct < 100) {
+                    assertTrue(plan.tasks().stream().anyMatch(t -> t instanceof Task.Kernel k && k.tile() != null
+                        && k.tile().kind() == Tile.Kind.ELEMENTS), plan.summary());
+                }
                 List<Device> devices = List.of(CpuDevice.withWorkers(1), ThrottledDevice.of(budget, 0, s.parallelism()));
                 for (Dispatcher.Order order : Dispatcher.Order.values()) {
                     MemGraphExecutor ex = new MemGraphExecutor(m, s.registry(), plan, devices, order);
