@@ -69,7 +69,7 @@ final class Tiling {
     private static Form form(Graph g, Node n) {
         Map<String, Tensor> init = g.initializers();
         if (n.outputs().size() != 1 || n.outputs().getFirst().isEmpty() || !n.subgraphs().isEmpty()) return null;
-        if (n.domain().isEmpty() && ELEMENTWISE.contains(n.opType())) return elementForm(g, n);
+        if (n.domain().isEmpty() && (ELEMENTWISE.contains(n.opType()) || Tile.rowLength(g, n) > 0)) return elementForm(g, n);
         switch (n.opType()) {
             case "Gather" -> {
                 if (!n.domain().isEmpty() || n.inputs().size() != 2 || n.attributes().getInt("axis", 0) != 0) return null;
@@ -100,7 +100,7 @@ final class Tiling {
                 var outType = g.typeOf(n.outputs().getFirst());
                 if (!outType.isStatic() || cols < 2 * COLUMN_UNIT) return null;
                 long outBytes = bytes(g, n.outputs().getFirst());
-                long fixed = bytes(g, n.inputs().getFirst()) + outBytes;
+                long fixed = otherInputs(g, n, 1, bias) + outBytes;
                 long perCol = w.byteSize() / cols + (bias >= 0 ? init.get(n.inputs().get(2)).byteSize() / cols : 0);
                 long rows = outType.shape().toShape().elementCount() / cols;
                 return new Form(Tile.Kind.OUTPUT_COLUMNS, 1, bias, cols, COLUMN_UNIT, perCol, outBytes / cols, fixed, rows);
@@ -129,7 +129,7 @@ final class Tiling {
                 Shape os = outType.shape().toShape();
                 if (os.rank() < 3 || os.dim(1) != m) return null;
                 long outBytes = bytes(g, n.outputs().getFirst());
-                long fixed = bytes(g, n.inputs().getFirst()) + outBytes;
+                long fixed = otherInputs(g, n, 1, bias) + outBytes;
                 long perCh = w.byteSize() / m + (bias >= 0 ? init.get(n.inputs().get(2)).byteSize() / m : 0);
                 return new Form(Tile.Kind.OUTPUT_CHANNELS, 1, bias, m, CHANNEL_UNIT, perCh,
                     Tensor.byteSize(DType.FLOAT32, os) / m, fixed, os.elementCount() / m);
@@ -145,12 +145,15 @@ final class Tiling {
      */
     private static Form elementForm(Graph g, Node n) {
         if (!ELEMENTS) return null;
+        long row = Math.max(1, Tile.rowLength(g, n));
+        // whole rows, and a multiple of ELEMENT_UNIT elements so that ranges stay 64-byte aligned
+        long unit = row * (ELEMENT_UNIT / gcd(row, ELEMENT_UNIT));
         Map<String, Tensor> init = g.initializers();
         var outType = g.typeOf(n.outputs().getFirst());
         if (!outType.isStatic() || outType.dtype() != DType.FLOAT32) return null;
         Shape os = outType.shape().toShape();
         long total = os.elementCount();
-        if (total < 2 * ELEMENT_UNIT) return null;
+        if (total < 2 * unit) return null;
         long fixed = bytes(g, n.outputs().getFirst());
         List<Integer> ranged = new ArrayList<>();
         java.util.Set<String> seen = new java.util.HashSet<>();
@@ -170,8 +173,19 @@ final class Tiling {
         }
         long distinct = ranged.stream().map(k -> n.inputs().get(k)).distinct().count();
         if (distinct == 0) return null;
-        return new Form(Tile.Kind.ELEMENTS, -1, -1, total, ELEMENT_UNIT, DType.FLOAT32.byteSize(), 0, fixed, 1,
+        return new Form(Tile.Kind.ELEMENTS, -1, -1, total, unit, DType.FLOAT32.byteSize(), 0, fixed, 1,
             (int) distinct, List.copyOf(ranged));
+    }
+
+    /** Bytes of the node's inputs other than the split weight and bias (each value once): what every tile reads whole. */
+    private static long otherInputs(Graph g, Node n, int weight, int bias) {
+        long s = 0;
+        java.util.Set<String> seen = new java.util.HashSet<>();
+        for (int k = 0; k < n.inputs().size(); k++) {
+            String v = n.inputs().get(k);
+            if (k != weight && k != bias && !v.isEmpty() && seen.add(v)) s += bytes(g, v);
+        }
+        return s;
     }
 
     private static long bytes(Graph g, String v) {
@@ -222,6 +236,8 @@ final class Tiling {
             long units = room <= per ? f.unit : Math.max(f.unit, room / Math.max(1, per / f.unit) / f.unit * f.unit);
             units = Math.max(units, ceilDiv(ceilDiv(f.total, MAX_TILES), f.unit) * f.unit);
             if (units >= f.total) continue;
+            // A split whose tile needs no less than the whole node (a small weight beside its scratch) only adds tasks.
+            if (tileNeed(f, widest(f, units)) >= whole) continue;
             splits.put(i, split(g, n, i, f, units, initializers));
         }
         return splits;
@@ -303,6 +319,8 @@ final class Tiling {
     }
 
     private static long ceilDiv(long a, long b) { return (a + b - 1) / b; }
+
+    private static long gcd(long a, long b) { return b == 0 ? a : gcd(b, a % b); }
 
     static Map<String, Tensor> withBlocks(Graph g) { return new LinkedHashMap<>(g.initializers()); }
 }

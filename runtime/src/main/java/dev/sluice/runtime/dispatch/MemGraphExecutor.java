@@ -314,16 +314,33 @@ public final class MemGraphExecutor {
             if (!hasInput(i)) throw new KernelException("required input " + i + " is missing");
             Tensor t = s.buf[task.inputs().get(i)];
             Tile tile = task.tile();
-            if (tile != null && tile.kind() == Tile.Kind.ELEMENTS && t.elementCount() == tile.total()
-                    && plan.graph().initializers().get(node.inputs().get(i)) != t) {
-                // A whole resident activation: this tile's range of it, in place.
-                t = s.view(task.inputs().get(i), t.dtype(), tile.start(), Shape.of(tile.end() - tile.start()));
+            if (tile != null && tile.kind() == Tile.Kind.ELEMENTS && plan.graph().initializers().get(node.inputs().get(i)) != t) {
+                Shape shape = tileShape(tile);
+                // A whole resident activation: this tile's range of it, in place; a range copy: seen with the tile's shape.
+                if (t.elementCount() == tile.total()) t = s.view(task.inputs().get(i), t.dtype(), tile.start(), shape);
+                else if (t.elementCount() == shape.elementCount() && !t.shape().equals(shape)) t = t.reshaped(shape);
             }
             return t;
         }
 
         @Override public boolean inputIsInitializer(int i) {
             return hasInput(i) && plan.graph().initializers().get(node.inputs().get(i)) == input(i);
+        }
+
+        /**
+         * The shape an elementwise tile's ranges are seen with: flat, or for a row-wise op (Softmax over the
+         * last axis) whole rows with the node's rank, so that its axis still names the rows.
+         */
+        Shape tileShape(Tile tile) {
+            long len = tile.end() - tile.start();
+            long row = Tile.rowLength(plan.graph(), node);
+            if (row <= 0) return Shape.of(len);
+            int rank = plan.graph().typeOf(node.outputs().getFirst()).shape().toShape().rank();
+            long[] dims = new long[rank];
+            java.util.Arrays.fill(dims, 1);
+            dims[0] = len / row;
+            dims[rank - 1] = row;
+            return Shape.of(dims);
         }
 
         @Override public int outputCount() { return outputs.length; }

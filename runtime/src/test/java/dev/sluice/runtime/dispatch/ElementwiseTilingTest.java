@@ -45,6 +45,18 @@ class ElementwiseTilingTest {
         "Sigmoid,'','1,5,41,43'", "Tanh,'','3,7,33,17'", "HardSwish,'','1,16,64,64'", "LeakyRelu,'','1,5,41,43'",
         "Clip,c,'2,3,37,29'", "Exp,'','1,1,997,13'", "HardSigmoid,'','1,5,41,43'", "Add,c,'1,1,1,4099'"})
     void elementRangesAreBitIdenticalToTheWholeNode(String op, String second, String dims) {
+        check(op, second, dims, null, 17);
+    }
+
+    /** Softmax / LogSoftmax over the last axis split by whole rows, in both opset semantics of the axis. */
+    @ParameterizedTest(name = "{0} {1} axis={2} opset {3}")
+    @CsvSource({"Softmax,'1,40,6625',2,11", "Softmax,'1,40,6625',-1,17", "LogSoftmax,'3,50,77',-1,13", "Softmax,'37,100',,11",
+        "Softmax,'300,33',,17", "LogSoftmax,'2,3,7,50',3,11"})
+    void softmaxRowsAreBitIdenticalToTheWholeNode(String op, String dims, Long axis, int opset) {
+        check(op, "", dims, axis, opset);
+    }
+
+    private static void check(String op, String second, String dims, Long axis, int opset) {
         long[] d = java.util.Arrays.stream(dims.split(",")).mapToLong(Long::parseLong).toArray();
         Shape shape = Shape.of(d);
         SplittableRandom r = new SplittableRandom(shape.elementCount() * 31 + op.hashCode());
@@ -63,10 +75,11 @@ class ElementwiseTilingTest {
             }
             default -> {}
         }
-        Node n1 = new Node("op", op, "", ins, List.of("r"), new Attributes(Map.<String, Attr>of()));
+        Node n1 = new Node("op", op, "", ins, List.of("r"),
+            new Attributes(axis == null ? Map.<String, Attr>of() : Map.<String, Attr>of("axis", new Attr.Int(axis))));
         Node n2 = new Node("add", "Add", "", List.of("r", "y"), List.of("z"), new Attributes(Map.<String, Attr>of()));
         Graph g = new Graph("t", List.of(n1, n2), inputs, List.of(new Value("z", t)), init, types);
-        Model model = new Model(g, 8, Map.of("", 17L), "test", "test");
+        Model model = new Model(g, 8, Map.of("", (long) opset), "test", "test");
         Map<String, Tensor> in = new HashMap<>();
         for (Value v : inputs) in.put(v.name(), ColumnTilingTest.random(r, shape));
         OpRegistry ops = OpRegistry.cpu();
@@ -80,6 +93,14 @@ class ElementwiseTilingTest {
             List<Tile> tiles = plan.tasks().stream().filter(x -> x instanceof Task.Kernel k && k.tile() != null)
                 .map(x -> ((Task.Kernel) x).tile()).toList();
             assertTrue(tiles.size() > 1, plan.summary());
+            long row = Tile.rowLength(g, n1);
+            if (op.endsWith("Softmax")) {
+                assertTrue(row > 0, "splits by rows");
+                assertTrue(plan.tasks().stream().anyMatch(x -> x instanceof Task.Kernel k && k.tile() != null && k.node() == 0), plan.summary());
+            }
+            for (Task x : plan.tasks()) {
+                if (row > 0 && x instanceof Task.Kernel k && k.tile() != null && k.node() == 0) assertEquals(0, k.tile().start() % row, "whole rows: " + k.tile());
+            }
             for (Tile tile : tiles) {
                 assertEquals(Tile.Kind.ELEMENTS, tile.kind());
                 assertEquals(0, tile.start() % 16, "ranges start on 64 bytes: " + tile);

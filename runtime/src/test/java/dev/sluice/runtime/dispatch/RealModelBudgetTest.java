@@ -56,6 +56,7 @@ class RealModelBudgetTest {
             Model m = MeasuredShapes.of(refEx, in);
             long full = MemGraph.fullNeed(m.graph(), THROTTLED);
             long min = MemGraph.minimumBudget(m.graph(), THROTTLED);
+            System.out.println("[budget] " + name + " full " + full + " min " + min);
             for (int pct : new int[] {100, 50, 25}) {
                 long budget = full * pct / 100;
                 if (budget < min) {
