@@ -36,7 +36,13 @@ import org.junit.jupiter.params.provider.ValueSource;
  * <p>MatMul / Gemm column tiles are on (the default): ppocr-rec's classifier is split at every budget, and
  * all-MiniLM's projections at 25%. Conv / FusedConv output-channel tiles (group 1) are on too: the three
  * PaddleOCR models split their convs at every budget. They lower ppocr-rec's minimum (a FusedConv was its
- * largest node; now its Softmax is) but not ppocr-det's, whose largest node is an Add of two activations.
+ * largest node; then its Softmax was) but not ppocr-det's, whose largest node was an Add of two activations
+ * (7,372,992 B).
+ *
+ * <p>Same-shape elementwise nodes are split by element ranges, Softmax over the last axis by whole rows (both
+ * on by default): ppocr-det's Add_41 reads its inputs range by range, so its minimum falls to 4,916,096 B (a
+ * FusedConv's activations) and it runs at 50% (still refused at 25%); ppocr-rec's falls from 2,120,192 B
+ * (its Softmax) to 1,992,960 B (a FusedConv whose small weight does not pay for its tiles' scratch).
  *
  * <p>The comparison is strict: one reference run, no retries. The kernels are deterministic across JIT
  * tiers (Gemm32 sums vector lanes in a fixed order, not with {@code reduceLanes}), so any difference is
@@ -56,7 +62,6 @@ class RealModelBudgetTest {
             Model m = MeasuredShapes.of(refEx, in);
             long full = MemGraph.fullNeed(m.graph(), THROTTLED);
             long min = MemGraph.minimumBudget(m.graph(), THROTTLED);
-            System.out.println("[budget] " + name + " full " + full + " min " + min);
             for (int pct : new int[] {100, 50, 25}) {
                 long budget = full * pct / 100;
                 if (budget < min) {
