@@ -144,6 +144,19 @@ final class MemGraphBuilder {
     private long plannedNeed(int i) {
         Tiling.Split sp = splits.get(i);
         if (sp == null) return nodeNeed(g, nodes.get(i));
+        if (elements(sp)) {
+            // The whole output, the constants, and one range of each activation input not kept resident.
+            Node n = nodes.get(i);
+            long widest = sp.tiles().stream().mapToLong(t -> t.end() - t.start()).max().orElse(0);
+            long s = blockBytes(g, n.outputs().getFirst());
+            Set<String> seen = new HashSet<>();
+            for (int k = 0; k < n.inputs().size(); k++) {
+                String v = n.inputs().get(k);
+                if (v.isEmpty() || !seen.add(v)) continue;
+                s += sp.rangedInputs().contains(k) ? Tensor.blockBytes(widest * Float.BYTES) : blockBytes(g, v);
+            }
+            return s;
+        }
         long most = 0;
         for (int t = 0; t < sp.tiles().size(); t++) {
             long s = sp.scratchBytes();
@@ -154,10 +167,17 @@ final class MemGraphBuilder {
         return most;
     }
 
-    /** Values tile t of split node i reads: the node's other inputs and the tile's blocks. */
+    private static boolean elements(Tiling.Split sp) { return !sp.rangedInputs().isEmpty(); }
+
+    /** Values tile t of split node i reads: the node's other inputs and the tile's blocks (an elementwise tile: its inputs). */
     private List<String> tileNeeded(int i, int t) {
         Tiling.Split sp = splits.get(i);
         Node n = nodes.get(i);
+        if (elements(sp)) {
+            Set<String> r = new LinkedHashSet<>();
+            for (String v : n.inputs()) if (!v.isEmpty()) r.add(v);
+            return new ArrayList<>(r);
+        }
         Set<String> r = new LinkedHashSet<>();
         for (int k = 0; k < n.inputs().size(); k++) {
             String v = n.inputs().get(k);
@@ -237,6 +257,7 @@ final class MemGraphBuilder {
         for (int i = 0; i < nodes.size(); i++) {
             now = i;
             if (dev[placement[i]] == null) hostNode(i);
+            else if (splits.containsKey(i) && elements(splits.get(i))) elementNode(i);
             else if (splits.containsKey(i)) tiledNode(i);
             else deviceNode(i);
             prefetch(i);
@@ -334,14 +355,15 @@ final class MemGraphBuilder {
                 }
                 pinned.add(v);
             }
+            List<String> blocks = need;
             if (outBuf == null) {
-                outBuf = allocate(d, out, blockBytes(g, out), pinned, true);
+                outBuf = allocateBeside(d, out, blockBytes(g, out), pinned, blocks);
                 if (outBuf == null) throw new MemGraphException("node " + n.label() + ": no room for its output on '" + D.spec.name() + "'", plannedNeed(i));
                 pinned.add(out);
             }
             Buf scratch = null;
             if (sp.scratchBytes() > 0) {
-                scratch = allocate(d, out + "#scratch", sp.scratchBytes(), pinned, true);
+                scratch = allocateBeside(d, out + "#scratch", sp.scratchBytes(), pinned, blocks);
                 if (scratch == null) throw new MemGraphException("node " + n.label() + ": no room for a tile's scratch on '" + D.spec.name() + "'", plannedNeed(i));
             }
             int id = tasks.size();
@@ -370,6 +392,141 @@ final class MemGraphBuilder {
         D.everResident.add(out);
         if (graphOutputs.contains(out)) copyToHost(out, LaneKind.D2H, false);
         releaseDead(i, n);
+    }
+
+    /**
+     * A same-shape elementwise node split by element ranges ({@link Tile.Kind#ELEMENTS}). Its activation inputs
+     * stay resident (each tile reads a view of its range) as long as they fit beside the whole output; the
+     * largest are evicted (offloaded if the device held their only copy) until they do. An input that is not
+     * resident is read range by range: each tile copies its range from the host copy into a block of its own,
+     * freed right after the tile. Every tile writes its range of the output in place.
+     */
+    private void elementNode(int i) {
+        Node n = nodes.get(i);
+        Tiling.Split sp = splits.get(i);
+        int d = placement[i];
+        Dev D = dev[d];
+        String out = n.outputs().getFirst();
+        String devName = D.spec.name();
+        Set<String> ranged = new LinkedHashSet<>(), consts = new LinkedHashSet<>();
+        for (int k = 0; k < n.inputs().size(); k++) {
+            String v = n.inputs().get(k);
+            if (v.isEmpty()) continue;
+            (sp.rangedInputs().contains(k) ? ranged : consts).add(v);
+        }
+        long widest = sp.tiles().stream().mapToLong(t -> t.end() - t.start()).max().orElse(0);
+        long slice = Tensor.blockBytes(widest * Float.BYTES);
+        Set<String> pinned = new HashSet<>();
+        for (String v : consts) {
+            if (D.resident.containsKey(v)) { pinned.add(v); continue; }
+            if (!load(d, v, pinned, true)) {
+                for (String r : new ArrayList<>(D.resident.keySet())) if (!pinned.contains(r) && !ranged.contains(r)) evict(d, r);
+                if (!load(d, v, pinned, true)) throw new MemGraphException("node " + n.label() + ": no room for " + v, plannedNeed(i));
+            }
+            pinned.add(v);
+        }
+        long need = blockBytes(g, out);
+        for (String v : consts) need += D.resident.get(v).bytes;
+        List<String> kept = new ArrayList<>();
+        for (String v : ranged) {
+            if (D.resident.containsKey(v)) { kept.add(v); need += D.resident.get(v).bytes; } else need += slice;
+        }
+        kept.sort((a, b) -> Long.compare(D.resident.get(b).bytes, D.resident.get(a).bytes));
+        while (need > D.capacity && !kept.isEmpty()) {
+            String v = kept.removeFirst();
+            need += slice - D.resident.get(v).bytes;
+            evict(d, v);
+        }
+        pinned.addAll(kept);
+        Buf outBuf = allocate(d, out, blockBytes(g, out), pinned, true);
+        if (outBuf == null) {
+            for (String r : new ArrayList<>(D.resident.keySet())) if (!pinned.contains(r)) evict(d, r);
+            outBuf = allocate(d, out, blockBytes(g, out), pinned, true);
+            while (outBuf == null && !kept.isEmpty()) {
+                String v = kept.removeFirst();
+                pinned.remove(v);
+                evict(d, v);
+                outBuf = allocate(d, out, blockBytes(g, out), pinned, true);
+            }
+            if (outBuf == null) throw new MemGraphException("node " + n.label() + ": no room for its output on '" + devName + "'", plannedNeed(i));
+        }
+        pinned.add(out);
+        int prev = -1;
+        for (int t = 0; t < sp.tiles().size(); t++) {
+            Tile tile = sp.tiles().get(t);
+            long len = tile.end() - tile.start();
+            Map<String, Buf> ranges = new LinkedHashMap<>();
+            List<String> todo = new ArrayList<>();
+            for (String v : ranged) if (!kept.contains(v)) todo.add(v);
+            for (int q = 0; q < todo.size(); q++) {
+                String v = todo.get(q);
+                if (!hostCopy.containsKey(v)) copyToHost(v, LaneKind.D2H, false);
+                String rn = v + "#range" + i + "." + t;
+                Buf b = allocate(d, rn, Tensor.blockBytes(len * Float.BYTES), pinned, true);
+                if (b == null) {
+                    for (String r : new ArrayList<>(D.resident.keySet())) if (!pinned.contains(r)) evict(d, r);
+                    b = allocate(d, rn, Tensor.blockBytes(len * Float.BYTES), pinned, true);
+                    while (b == null && !kept.isEmpty()) {
+                        String k = kept.removeFirst();
+                        pinned.remove(k);
+                        evict(d, k); // from now on read range by range from its host copy
+                        todo.add(k);
+                        b = allocate(d, rn, Tensor.blockBytes(len * Float.BYTES), pinned, true);
+                    }
+                    if (b == null) throw new MemGraphException("tile " + t + " of node " + n.label() + " does not fit the arena of '"
+                        + devName + "' next to its output", plannedNeed(i));
+                }
+                int src = hostCopy.get(v);
+                int id = tasks.size();
+                tasks.add(new Task.Transfer(id, d, LaneKind.H2D, src, b.id, b.bytes,
+                    "h2d " + v + "[" + tile.start() + ":" + tile.end() + "] to " + devName, tile.start(), tile.end()));
+                read(src, id);
+                written(b, id);
+                ranges.put(v, b);
+            }
+            int id = tasks.size();
+            List<Integer> ins = new ArrayList<>();
+            for (String v : n.inputs()) {
+                if (v.isEmpty()) ins.add(-1);
+                else if (ranges.containsKey(v)) ins.add(ranges.get(v).id);
+                else ins.add(D.resident.get(v).id);
+            }
+            tasks.add(new Task.Kernel(id, d, i, "kernel " + n.label() + " tile " + (t + 1) + "/" + sp.tiles().size(), ins, List.of(),
+                List.of(outBuf.id), tile, -1));
+            for (int b : new LinkedHashSet<>(ins)) if (b >= 0) read(b, id);
+            if (prev < 0) written(outBuf, id); else { edge(prev, id, Edge.Kind.DATA); outBuf.writer = id; }
+            for (Buf b : ranges.values()) free(D, b);
+            prev = id;
+        }
+        D.resident.put(out, outBuf);
+        D.everResident.add(out);
+        if (graphOutputs.contains(out)) copyToHost(out, LaneKind.D2H, false);
+        releaseDead(i, n);
+    }
+
+    /**
+     * A region for a split node's output or scratch next to what the tile reads, when fragmentation stands in
+     * the way: after evicting everything the node does not hold, the tile's own inputs (its blocks, and its
+     * activation, offloaded if the device held its only copy) make room and are copied in again behind it.
+     * Null if even that does not fit.
+     */
+    private Buf allocateBeside(int d, String v, long bytes, Set<String> pinned, List<String> blocks) {
+        Dev D = dev[d];
+        Buf b = allocate(d, v, bytes, pinned, true);
+        if (b != null) return b;
+        for (String r : new ArrayList<>(D.resident.keySet())) if (!pinned.contains(r)) evict(d, r);
+        b = allocate(d, v, bytes, pinned, true);
+        if (b != null) return b;
+        for (String k : blocks) if (D.resident.containsKey(k)) { pinned.remove(k); evict(d, k); }
+        b = allocate(d, v, bytes, pinned, true);
+        if (b == null) return null;
+        pinned.add(v);
+        for (String k : blocks) {
+            if (!load(d, k, pinned, true)) return null;
+            pinned.add(k);
+        }
+        pinned.remove(v);
+        return b;
     }
 
     /** Loads the next tile's block into free memory now, so that its copy overlaps this tile's kernel. */
@@ -538,6 +695,8 @@ final class MemGraphBuilder {
             if (dev[d] == null) continue;
             long nextNeed = placement[i + 1] == d ? plannedNeed(i + 1) : 0;
             // Of a split node, only the first tile's blocks: the others stream in behind its tiles.
+            // Of an elementwise split, nothing: its inputs are read range by range.
+            if (splits.containsKey(j) && elements(splits.get(j))) continue;
             for (String v : splits.containsKey(j) ? tileNeeded(j, 0) : needed(j)) {
                 Dev D = dev[d];
                 if (D.resident.containsKey(v)) continue;

@@ -36,8 +36,19 @@ public sealed interface Task permits Task.Kernel, Task.Transfer, Task.Offload, T
         @Override public LaneKind lane() { return LaneKind.COMPUTE; }
     }
 
-    /** A first copy: a weight or graph input onto a device (H2D), or a result or cross-device value to the host (D2H). */
-    record Transfer(int id, int device, LaneKind lane, int src, int dst, long bytes, String label) implements Task {}
+    /**
+     * A first copy: a weight or graph input onto a device (H2D), or a result or cross-device value to the host (D2H).
+     * With {@code end > 0}, only elements {@code [start, end)} of {@code src} (flat) are copied, into a 1-D
+     * {@code dst} of {@code end - start} elements (an elementwise tile's range, see {@link Tile.Kind#ELEMENTS}).
+     */
+    record Transfer(int id, int device, LaneKind lane, int src, int dst, long bytes, String label, long start, long end)
+            implements Task {
+        public Transfer(int id, int device, LaneKind lane, int src, int dst, long bytes, String label) {
+            this(id, device, lane, src, dst, bytes, label, 0, 0);
+        }
+
+        public boolean ranged() { return end > 0; }
+    }
 
     /** Copies a value that exists only on the device out to host memory so its region can be reused. */
     record Offload(int id, int device, int src, int dst, long bytes, String label) implements Task {

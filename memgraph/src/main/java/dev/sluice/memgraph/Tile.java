@@ -1,5 +1,9 @@
 package dev.sluice.memgraph;
 
+import dev.sluice.graph.Graph;
+import dev.sluice.graph.Node;
+import dev.sluice.kernels.Shape;
+
 /**
  * One block of a node that was split so that each task fits a small budget: the kernel computes output
  * {@code [start, end)} of {@code total} along the node's split dimension, reading only that block of the
@@ -18,10 +22,37 @@ package dev.sluice.memgraph;
  *       bias's) output channels {@code [start, end)}. The node's kernel computes those channels into a scratch
  *       block, which the task copies into the output's channel slices (per batch item, one contiguous run).
  *       No tile has one channel when the node has several (Gemm32's m = 1 path sums in another order).</li>
+ *   <li>{@link Kind#ELEMENTS}: a same-shape elementwise node (Add, Mul, Relu, ...); the tile computes elements
+ *       {@code [start, end)} (flat, row-major) from the same range of each activation input: a view of its
+ *       device buffer when it stays resident, else a range buffer copied from its host copy
+ *       ({@link Task.Transfer} with a range). The output is written in place through a view of its range.
+ *       Ranges start at multiples of 16 elements (64 bytes): views stay aligned and vector tails fall on the
+ *       same elements as in the whole node. Softmax / LogSoftmax over the last axis split the same way by
+ *       whole rows ({@link #rowLength}), seen with the node's rank.</li>
  * </ul>
  * Tiles of one node run one after another (the first places the output, the last publishes it), so the
  * output is written by exactly one task at a time.
  */
 public record Tile(Kind kind, int index, int count, long start, long end, long total) {
-    public enum Kind { GATHER_ROWS, OUTPUT_COLUMNS, OUTPUT_CHANNELS }
+    public enum Kind { GATHER_ROWS, OUTPUT_COLUMNS, OUTPUT_CHANNELS, ELEMENTS }
+
+    /**
+     * Softmax / LogSoftmax normalized over the last axis only (an axis that both opset semantics read the same
+     * way: explicitly the last, or by default on rank 2): each row of that many elements is computed on its own,
+     * so whole rows split like elements. Its row length, else 0.
+     */
+    public static long rowLength(Graph g, Node n) {
+        if (!n.domain().isEmpty() || !(n.opType().equals("Softmax") || n.opType().equals("LogSoftmax")) || n.outputs().isEmpty()) return 0;
+        var t = g.typeOf(n.outputs().getFirst());
+        if (!t.isStatic()) return 0;
+        Shape s = t.shape().toShape();
+        int rank = s.rank();
+        if (rank < 2) return 0;
+        if (n.attributes().has("axis")) {
+            long a = n.attributes().getInt("axis", -1);
+            if (a != -1 && a != rank - 1) return 0;
+        } else if (rank != 2) return 0;
+        return s.dim(rank - 1);
+    }
+
 }

@@ -18,11 +18,12 @@ import java.util.Map;
  * weight, so that the weight streams onto the device block by block, each block's copy can overlap the
  * previous block's kernel, and a budget far below the weight's size still runs the node.
  *
- * <p>Only weights are split, never activations: a tile still reads the whole activation input and writes
- * into the whole output, so a node whose activations alone exceed the budget cannot be helped here.
- * Split today: Gather tables by rows, MatMul / Gemm / sluice.FusedMatMul by output columns, Conv /
+ * <p>Split today: Gather tables by rows, MatMul / Gemm / sluice.FusedMatMul by output columns, Conv /
  * sluice.FusedConv with group 1 by output channels (not grouped or depthwise convs, whose split would cut
- * the input's channels too). See {@link Tile}.
+ * the input's channels too); their tiles still read the whole activation input and write into the whole
+ * output. Same-shape float32 elementwise nodes ({@link #ELEMENTWISE}) are split by element ranges of their
+ * activations: a tile reads a view of a resident input's range, or a range copied from its host copy, and
+ * writes its range of the output in place, so such a node needs little more than its output. See {@link Tile}.
  */
 final class Tiling {
     /** Column blocks of MatMul / Gemm are multiples of this (the widest float vector), see {@link Tile}. */
@@ -38,17 +39,37 @@ final class Tiling {
 
     /** How one node is split: which inputs are replaced by blocks, the blocks' names, and each tile. */
     record Split(int weightInput, int biasInput, List<Tile> tiles, List<String> weightBlocks, List<String> biasBlocks,
-                 long scratchBytes) {}
+                 long scratchBytes, List<Integer> rangedInputs) {}
+
+    /** Elementwise splits along element ranges, on by default; {@code -Dsluice.tiling.elements=false} turns them off. */
+    static final boolean ELEMENTS = !"false".equalsIgnoreCase(System.getProperty("sluice.tiling.elements"));
+    /**
+     * Element ranges start at multiples of this many float32 elements (64 bytes): every range is a
+     * {@link Tensor#ALIGNMENT}-aligned view, and a kernel's vector tail falls on the same elements as in the whole.
+     */
+    static final int ELEMENT_UNIT = 16;
+    /**
+     * Elementwise ops whose element i depends on element i of each input only (float32, no reduction): split
+     * by ranges of elements. Inputs are the output's shape, or constants of one element (broadcast).
+     */
+    static final java.util.Set<String> ELEMENTWISE = java.util.Set.of("Add", "Sub", "Mul", "Div", "Relu", "LeakyRelu",
+        "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Clip", "Neg", "Abs", "Exp", "Sqrt");
 
     private Tiling() {}
 
     /** A node's shape of split, before choosing block sizes; null when it cannot be split. */
     private record Form(Tile.Kind kind, int weightInput, int biasInput, long total, long unit, long bytesPerUnit,
-                        long scratchPerUnit, long fixedBytes, long rows) {}
+                        long scratchPerUnit, long fixedBytes, long rows, int blocks, List<Integer> ranged) {
+        Form(Tile.Kind kind, int weightInput, int biasInput, long total, long unit, long bytesPerUnit,
+             long scratchPerUnit, long fixedBytes, long rows) {
+            this(kind, weightInput, biasInput, total, unit, bytesPerUnit, scratchPerUnit, fixedBytes, rows, 1, List.of());
+        }
+    }
 
     private static Form form(Graph g, Node n) {
         Map<String, Tensor> init = g.initializers();
         if (n.outputs().size() != 1 || n.outputs().getFirst().isEmpty() || !n.subgraphs().isEmpty()) return null;
+        if (n.domain().isEmpty() && (ELEMENTWISE.contains(n.opType()) || Tile.rowLength(g, n) > 0)) return elementForm(g, n);
         switch (n.opType()) {
             case "Gather" -> {
                 if (!n.domain().isEmpty() || n.inputs().size() != 2 || n.attributes().getInt("axis", 0) != 0) return null;
@@ -79,7 +100,7 @@ final class Tiling {
                 var outType = g.typeOf(n.outputs().getFirst());
                 if (!outType.isStatic() || cols < 2 * COLUMN_UNIT) return null;
                 long outBytes = bytes(g, n.outputs().getFirst());
-                long fixed = bytes(g, n.inputs().getFirst()) + outBytes;
+                long fixed = otherInputs(g, n, 1, bias) + outBytes;
                 long perCol = w.byteSize() / cols + (bias >= 0 ? init.get(n.inputs().get(2)).byteSize() / cols : 0);
                 long rows = outType.shape().toShape().elementCount() / cols;
                 return new Form(Tile.Kind.OUTPUT_COLUMNS, 1, bias, cols, COLUMN_UNIT, perCol, outBytes / cols, fixed, rows);
@@ -108,13 +129,63 @@ final class Tiling {
                 Shape os = outType.shape().toShape();
                 if (os.rank() < 3 || os.dim(1) != m) return null;
                 long outBytes = bytes(g, n.outputs().getFirst());
-                long fixed = bytes(g, n.inputs().getFirst()) + outBytes;
+                long fixed = otherInputs(g, n, 1, bias) + outBytes;
                 long perCh = w.byteSize() / m + (bias >= 0 ? init.get(n.inputs().get(2)).byteSize() / m : 0);
                 return new Form(Tile.Kind.OUTPUT_CHANNELS, 1, bias, m, CHANNEL_UNIT, perCh,
                     Tensor.byteSize(DType.FLOAT32, os) / m, fixed, os.elementCount() / m);
             }
             default -> { return null; }
         }
+    }
+
+    /**
+     * Same-shape elementwise node: split by contiguous element ranges. Each activation input is read by range
+     * (a view of its device buffer when it stays resident, else a range copied from its host copy), constants
+     * of one element whole; each tile writes its range of the whole output in place (a view, no scratch).
+     */
+    private static Form elementForm(Graph g, Node n) {
+        if (!ELEMENTS) return null;
+        long row = Math.max(1, Tile.rowLength(g, n));
+        // whole rows, and a multiple of ELEMENT_UNIT elements so that ranges stay 64-byte aligned
+        long unit = row * (ELEMENT_UNIT / gcd(row, ELEMENT_UNIT));
+        Map<String, Tensor> init = g.initializers();
+        var outType = g.typeOf(n.outputs().getFirst());
+        if (!outType.isStatic() || outType.dtype() != DType.FLOAT32) return null;
+        Shape os = outType.shape().toShape();
+        long total = os.elementCount();
+        if (total < 2 * unit) return null;
+        long fixed = bytes(g, n.outputs().getFirst());
+        List<Integer> ranged = new ArrayList<>();
+        java.util.Set<String> seen = new java.util.HashSet<>();
+        for (int k = 0; k < n.inputs().size(); k++) {
+            String v = n.inputs().get(k);
+            if (v.isEmpty()) continue;
+            Tensor c = init.get(v);
+            if (c != null) {
+                if (c.elementCount() != 1) return null;
+                if (seen.add(v)) fixed += bytes(g, v);
+                continue;
+            }
+            var t = g.typeOf(v);
+            if (!t.isStatic() || t.dtype() != DType.FLOAT32 || !t.shape().toShape().equals(os)) return null;
+            ranged.add(k);
+            seen.add(v);
+        }
+        long distinct = ranged.stream().map(k -> n.inputs().get(k)).distinct().count();
+        if (distinct == 0) return null;
+        return new Form(Tile.Kind.ELEMENTS, -1, -1, total, unit, DType.FLOAT32.byteSize(), 0, fixed, 1,
+            (int) distinct, List.copyOf(ranged));
+    }
+
+    /** Bytes of the node's inputs other than the split weight and bias (each value once): what every tile reads whole. */
+    private static long otherInputs(Graph g, Node n, int weight, int bias) {
+        long s = 0;
+        java.util.Set<String> seen = new java.util.HashSet<>();
+        for (int k = 0; k < n.inputs().size(); k++) {
+            String v = n.inputs().get(k);
+            if (k != weight && k != bias && !v.isEmpty() && seen.add(v)) s += bytes(g, v);
+        }
+        return s;
     }
 
     private static long bytes(Graph g, String v) {
@@ -128,7 +199,7 @@ final class Tiling {
     /** Bytes a tile of {@code units} units of the form needs on the device at once. */
     private static long tileNeed(Form f, long units) {
         long rows = units;
-        long block = Tensor.blockBytes(rows * f.bytesPerUnit) + (f.biasInput >= 0 ? Tensor.ALIGNMENT * 2 : 0);
+        long block = f.blocks * Tensor.blockBytes(rows * f.bytesPerUnit) + (f.biasInput >= 0 ? Tensor.ALIGNMENT * 2 : 0);
         long scratch = f.scratchPerUnit == 0 ? 0 : Tensor.blockBytes(rows * f.scratchPerUnit);
         return f.fixedBytes + block + scratch;
     }
@@ -165,6 +236,8 @@ final class Tiling {
             long units = room <= per ? f.unit : Math.max(f.unit, room / Math.max(1, per / f.unit) / f.unit * f.unit);
             units = Math.max(units, ceilDiv(ceilDiv(f.total, MAX_TILES), f.unit) * f.unit);
             if (units >= f.total) continue;
+            // A split whose tile needs no less than the whole node (a small weight beside its scratch) only adds tasks.
+            if (tileNeed(f, widest(f, units)) >= whole) continue;
             splits.put(i, split(g, n, i, f, units, initializers));
         }
         return splits;
@@ -204,6 +277,10 @@ final class Tiling {
         int count = edges.length - 1;
         List<Tile> tiles = new ArrayList<>();
         List<String> wb = new ArrayList<>(), bb = new ArrayList<>();
+        if (f.kind == Tile.Kind.ELEMENTS) {
+            for (int t = 0; t < count; t++) tiles.add(new Tile(f.kind, t, count, edges[t], edges[t + 1], f.total));
+            return new Split(-1, -1, tiles, wb, bb, 0, f.ranged);
+        }
         Tensor w = g.initializers().get(n.inputs().get(f.weightInput));
         boolean transB = n.opType().equals("Gemm") && n.attributes().getInt("transB", 0) != 0;
         for (int t = 0; t < count; t++) {
@@ -220,7 +297,7 @@ final class Tiling {
             }
         }
         long scratch = f.scratchPerUnit == 0 ? 0 : Tensor.blockBytes(widest(f, units) * f.scratchPerUnit);
-        return new Split(f.weightInput, f.biasInput, tiles, wb, bb, scratch);
+        return new Split(f.weightInput, f.biasInput, tiles, wb, bb, scratch, List.of());
     }
 
     /** Rows [s, e) of w along axis 0, as a tensor of its own. */
@@ -242,6 +319,8 @@ final class Tiling {
     }
 
     private static long ceilDiv(long a, long b) { return (a + b - 1) / b; }
+
+    private static long gcd(long a, long b) { return b == 0 ? a : gcd(b, a % b); }
 
     static Map<String, Tensor> withBlocks(Graph g) { return new LinkedHashMap<>(g.initializers()); }
 }

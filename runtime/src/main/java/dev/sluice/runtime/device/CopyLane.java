@@ -26,6 +26,16 @@ public record CopyLane(String name, LaneKind kind, long bytesPerSecond) implemen
         throttle(t0, src.byteSize());
     }
 
+    /** Copies dst's size of bytes from src, starting {@code srcOffset} bytes into src's elements (a range copy). */
+    public void copy(Tensor src, long srcOffset, Tensor dst) {
+        if (srcOffset < 0 || srcOffset + dst.byteSize() > src.byteSize()) {
+            throw new SluiceException(name + ": cannot copy " + dst.byteSize() + " bytes at " + srcOffset + " of " + src);
+        }
+        long t0 = System.nanoTime();
+        MemorySegment.copy(src.data(), srcOffset, dst.data(), 0, dst.byteSize());
+        throttle(t0, dst.byteSize());
+    }
+
     /** Nanoseconds a copy of this many bytes takes at this lane's bandwidth (0 when unlimited). */
     public long nanosFor(long bytes) {
         return bytesPerSecond == 0 ? 0 : (long) (bytes * 1e9 / bytesPerSecond);

@@ -50,6 +50,18 @@ public final class DeviceArena implements AutoCloseable {
         return memory.asSlice(offset, bytes);
     }
 
+    /**
+     * The bytes [offset, offset + bytes) of the arena without claiming them: a view into a block that is
+     * already claimed (an elementwise tile's range of a resident value), never new memory.
+     */
+    public MemorySegment view(long offset, long bytes) {
+        if (offset < 0 || offset + bytes > budget || offset % Tensor.ALIGNMENT != 0) {
+            throw new SluiceException(device + ": view [" + offset + ", " + (offset + bytes) + ") is outside its "
+                + budget + "-byte arena or misaligned");
+        }
+        return memory.asSlice(offset, bytes);
+    }
+
     /** Releases a block once its last reader finished. */
     public void release(long bytes) { live.addAndGet(-bytes); }
 

@@ -138,6 +138,7 @@ public final class MemGraphExecutor {
         void execute(Task t) {
             switch (t) {
                 case Task.Kernel k -> kernel(k);
+                case Task.Transfer x when x.ranged() -> rangeCopy(x);
                 case Task.Transfer x -> copy(x.device(), x.lane(), x.src(), x.dst());
                 case Task.Offload x -> copy(x.device(), x.lane(), x.src(), x.dst());
                 case Task.Reload x -> copy(x.device(), x.lane(), x.src(), x.dst());
@@ -151,6 +152,27 @@ public final class MemGraphExecutor {
             buf[dst] = to;
             doneWriting(dst);
             doneReading(src);
+        }
+
+        /** Elements [start, end) of a value, into a 1-D block of their own (an elementwise tile's input range). */
+        void rangeCopy(Task.Transfer x) {
+            Tensor from = buf[x.src()];
+            Tensor to = allocate(x.dst(), from.dtype(), Shape.of(x.end() - x.start()));
+            ((CopyLane) devices.get(x.device()).lanes(x.lane()).getFirst()).copy(from, x.start() * from.dtype().byteSize(), to);
+            buf[x.dst()] = to;
+            doneWriting(x.dst());
+            doneReading(x.src());
+        }
+
+        /** Elements [start, start + count of shape) of device buffer b, seen in place with {@code shape}. */
+        Tensor view(int b, DType dtype, long start, Shape shape) {
+            Buffer p = plan.buffers().get(b);
+            if (p.onHost()) throw new SluiceException("'" + p.value() + "' is on the host: an elementwise tile reads device values");
+            long off = start * dtype.byteSize();
+            if (off % Tensor.ALIGNMENT != 0) throw new SluiceException("range at element " + start + " of '" + p.value() + "' is misaligned");
+            long bytes = Tensor.BLOCK_PREFIX + Tensor.byteSize(dtype, shape);
+            if (off + bytes > p.bytes()) throw new SluiceException("range of '" + p.value() + "' runs past its block");
+            return Tensor.inBlock(dtype, shape, arenas[p.device()].view(p.offset() + off, bytes));
         }
 
         void kernel(Task.Kernel k) {
@@ -209,6 +231,15 @@ public final class MemGraphExecutor {
                         }
                     }
                     release(k.scratch());
+                }
+                case ELEMENTS -> {
+                    // Inputs: views of resident values' ranges or range copies (see Call.input); output: a view.
+                    OpKernel kernel = registry.find(n.domain(), n.opType());
+                    if (kernel == null) throw new SluiceException("operator is not supported");
+                    ComputeLane lane = (ComputeLane) devices.get(k.device()).lanes(LaneKind.COMPUTE).getFirst();
+                    Call c = new Call(this, n, k, lane.parallelism());
+                    kernel.execute(c);
+                    if (c.outputs[0] == null) throw new KernelException("kernel did not produce its output");
                 }
             }
             java.util.Set<Integer> seen = new java.util.HashSet<>();
@@ -281,11 +312,35 @@ public final class MemGraphExecutor {
 
         @Override public Tensor input(int i) {
             if (!hasInput(i)) throw new KernelException("required input " + i + " is missing");
-            return s.buf[task.inputs().get(i)];
+            Tensor t = s.buf[task.inputs().get(i)];
+            Tile tile = task.tile();
+            if (tile != null && tile.kind() == Tile.Kind.ELEMENTS && plan.graph().initializers().get(node.inputs().get(i)) != t) {
+                Shape shape = tileShape(tile);
+                // A whole resident activation: this tile's range of it, in place; a range copy: seen with the tile's shape.
+                if (t.elementCount() == tile.total()) t = s.view(task.inputs().get(i), t.dtype(), tile.start(), shape);
+                else if (t.elementCount() == shape.elementCount() && !t.shape().equals(shape)) t = t.reshaped(shape);
+            }
+            return t;
         }
 
         @Override public boolean inputIsInitializer(int i) {
             return hasInput(i) && plan.graph().initializers().get(node.inputs().get(i)) == input(i);
+        }
+
+        /**
+         * The shape an elementwise tile's ranges are seen with: flat, or for a row-wise op (Softmax over the
+         * last axis) whole rows with the node's rank, so that its axis still names the rows.
+         */
+        Shape tileShape(Tile tile) {
+            long len = tile.end() - tile.start();
+            long row = Tile.rowLength(plan.graph(), node);
+            if (row <= 0) return Shape.of(len);
+            int rank = plan.graph().typeOf(node.outputs().getFirst()).shape().toShape().rank();
+            long[] dims = new long[rank];
+            java.util.Arrays.fill(dims, 1);
+            dims[0] = len / row;
+            dims[rank - 1] = row;
+            return Shape.of(dims);
         }
 
         @Override public int outputCount() { return outputs.length; }
@@ -293,6 +348,16 @@ public final class MemGraphExecutor {
         @Override public Tensor output(int i, DType dtype, Shape shape) {
             if (i < 0 || i >= outputs.length) throw new KernelException("output " + i + " does not exist (node has " + outputs.length + ")");
             if (outputs[i] != null) throw new KernelException("output " + i + " requested twice");
+            Tile tile = task.tile();
+            if (tile != null && tile.kind() == Tile.Kind.ELEMENTS) {
+                // An elementwise tile writes its range of the whole output in place.
+                if (shape.elementCount() != tile.end() - tile.start()) {
+                    throw new KernelException("elementwise tile of " + (tile.end() - tile.start()) + " elements produced " + shape);
+                }
+                Tensor t = s.view(task.outputs().get(i), dtype, tile.start(), shape);
+                outputs[i] = t;
+                return t;
+            }
             // A tile computes its columns into its scratch block; the task then copies them into the output.
             int b = task.tile() != null ? task.scratch() : task.outputs().get(i);
             Tensor t = b < 0 ? Tensor.allocate(dtype, shape) : s.allocate(b, dtype, shape);
