@@ -3,9 +3,8 @@ package dev.sluice.runtime.dispatch;
 import dev.sluice.graph.Graph;
 import dev.sluice.graph.Model;
 import dev.sluice.graph.Node;
-import dev.sluice.kernels.Attributes;
+import dev.sluice.graph.NodeCall;
 import dev.sluice.kernels.DType;
-import dev.sluice.kernels.ExecContext;
 import dev.sluice.kernels.KernelException;
 import dev.sluice.kernels.OpKernel;
 import dev.sluice.kernels.OpRegistry;
@@ -186,8 +185,8 @@ public final class MemGraphExecutor {
             for (int i = 0; i < k.outputs().size(); i++) {
                 int b = k.outputs().get(i);
                 if (b < 0) continue;
-                if (c.outputs[i] == null) throw new KernelException("kernel did not produce output " + i + " ('" + n.outputs().get(i) + "')");
-                buf[b] = c.outputs[i];
+                if (c.outputs()[i] == null) throw new KernelException("kernel did not produce output " + i + " ('" + n.outputs().get(i) + "')");
+                buf[b] = c.outputs()[i];
                 doneWriting(b);
             }
             java.util.Set<Integer> seen = new java.util.HashSet<>();
@@ -214,7 +213,7 @@ public final class MemGraphExecutor {
                     ComputeLane lane = (ComputeLane) devices.get(k.device()).lanes(LaneKind.COMPUTE).getFirst();
                     Call c = new Call(this, n, k, lane.parallelism());
                     kernel.execute(c);
-                    Tensor part = c.outputs[0];
+                    Tensor part = c.outputs()[0];
                     if (part == null) throw new KernelException("kernel did not produce its output");
                     long cols = tile.end() - tile.start(), es = out.dtype().byteSize();
                     if (tile.kind() == Tile.Kind.OUTPUT_CHANNELS) {
@@ -239,7 +238,7 @@ public final class MemGraphExecutor {
                     ComputeLane lane = (ComputeLane) devices.get(k.device()).lanes(LaneKind.COMPUTE).getFirst();
                     Call c = new Call(this, n, k, lane.parallelism());
                     kernel.execute(c);
-                    if (c.outputs[0] == null) throw new KernelException("kernel did not produce its output");
+                    if (c.outputs()[0] == null) throw new KernelException("kernel did not produce its output");
                 }
             }
             java.util.Set<Integer> seen = new java.util.HashSet<>();
@@ -288,30 +287,22 @@ public final class MemGraphExecutor {
         }
     }
 
-    private final class Call implements ExecContext {
+    private final class Call extends NodeCall {
         final RunState s;
-        final Node node;
         final Task.Kernel task;
         final Parallelism parallelism;
-        final Tensor[] outputs;
 
         Call(RunState s, Node node, Task.Kernel task, Parallelism parallelism) {
+            super(node, model.opset(node.domain()));
             this.s = s;
-            this.node = node;
             this.task = task;
             this.parallelism = parallelism;
-            this.outputs = new Tensor[node.outputs().size()];
         }
 
-        @Override public String nodeName() { return node.name(); }
-        @Override public String opType() { return node.opType(); }
-        @Override public int opset() { return model.opset(node.domain()); }
-        @Override public Attributes attributes() { return node.attributes(); }
-        @Override public int inputCount() { return node.inputs().size(); }
-        @Override public boolean hasInput(int i) { return i < task.inputs().size() && task.inputs().get(i) >= 0; }
+        @Override public boolean hasInput(int i) { return i >= 0 && i < task.inputs().size() && task.inputs().get(i) >= 0; }
 
-        @Override public Tensor input(int i) {
-            if (!hasInput(i)) throw new KernelException("required input " + i + " is missing");
+        @Override protected Tensor inputValue(int i) {
+            if (!hasInput(i)) return null;
             Tensor t = s.buf[task.inputs().get(i)];
             Tile tile = task.tile();
             if (tile != null && tile.kind() == Tile.Kind.ELEMENTS && plan.graph().initializers().get(node.inputs().get(i)) != t) {
@@ -343,26 +334,18 @@ public final class MemGraphExecutor {
             return Shape.of(dims);
         }
 
-        @Override public int outputCount() { return outputs.length; }
-
-        @Override public Tensor output(int i, DType dtype, Shape shape) {
-            if (i < 0 || i >= outputs.length) throw new KernelException("output " + i + " does not exist (node has " + outputs.length + ")");
-            if (outputs[i] != null) throw new KernelException("output " + i + " requested twice");
+        @Override protected Tensor allocate(int i, DType dtype, Shape shape) {
             Tile tile = task.tile();
             if (tile != null && tile.kind() == Tile.Kind.ELEMENTS) {
                 // An elementwise tile writes its range of the whole output in place.
                 if (shape.elementCount() != tile.end() - tile.start()) {
                     throw new KernelException("elementwise tile of " + (tile.end() - tile.start()) + " elements produced " + shape);
                 }
-                Tensor t = s.view(task.outputs().get(i), dtype, tile.start(), shape);
-                outputs[i] = t;
-                return t;
+                return s.view(task.outputs().get(i), dtype, tile.start(), shape);
             }
             // A tile computes its columns into its scratch block; the task then copies them into the output.
-            int b = task.tile() != null ? task.scratch() : task.outputs().get(i);
-            Tensor t = b < 0 ? Tensor.allocate(dtype, shape) : s.allocate(b, dtype, shape);
-            outputs[i] = t;
-            return t;
+            int b = tile != null ? task.scratch() : task.outputs().get(i);
+            return b < 0 ? Tensor.allocate(dtype, shape) : s.allocate(b, dtype, shape);
         }
 
         @Override public List<Tensor> runSubgraph(Subgraph sub, List<Tensor> in) {
