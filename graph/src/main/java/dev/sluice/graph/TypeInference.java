@@ -1,5 +1,6 @@
 package dev.sluice.graph;
 
+import dev.sluice.kernels.Attr;
 import dev.sluice.kernels.Attributes;
 import dev.sluice.kernels.DType;
 import dev.sluice.kernels.Dim;
@@ -38,6 +39,8 @@ public final class TypeInference {
     private final OpRegistry registry;
     private final Model model;
     private final boolean fold;
+    /** How deep in If/Loop/Scan bodies the sweep is; declared shapes there are not trusted for folding. */
+    private int bodyDepth;
 
     private TypeInference(OpRegistry registry, Model model, boolean fold) {
         this.registry = registry;
@@ -112,7 +115,9 @@ public final class TypeInference {
                     continue;
                 }
             }
-            kept.add(n);
+            // A body's own values shadow outer constants of the same name.
+            for (String o : n.outputs()) if (!o.isEmpty()) consts.remove(o);
+            kept.add(rewrite && fold && !n.subgraphs().isEmpty() ? foldBodies(n, types, consts) : n);
         }
         if (!rewrite) {
             for (Value v : g.outputs()) outTypes.put(v.name(), types.getOrDefault(v.name(), v.type()));
@@ -131,6 +136,39 @@ public final class TypeInference {
         Map<String, TensorType> allTypes = new LinkedHashMap<>(outTypes);
         for (var e : newInits.entrySet()) allTypes.put(e.getKey(), e.getValue().type());
         return new Graph(g.name(), kept, g.inputs(), outputs, newInits, allTypes);
+    }
+
+    /**
+     * The node with constant subexpressions of its If/Loop/Scan bodies folded into the bodies' initializers
+     * (recursively). Values the bodies capture from outside stay captured; outer constants fold into them.
+     */
+    private Node foldBodies(Node n, Map<String, TensorType> types, Map<String, Tensor> consts) {
+        Map<String, Attr> attrs = new LinkedHashMap<>(n.attributes().asMap());
+        boolean changed = false;
+        for (var e : attrs.entrySet()) {
+            if (e.getValue() instanceof Attr.Graph ga && ga.value() instanceof Graph sg) {
+                bodyDepth++;
+                Graph folded;
+                try {
+                    folded = inferGraph(sg, types, consts, true);
+                } catch (SluiceException ex) {
+                    continue; // a branch these shapes cannot take (see If): left as it is
+                } finally {
+                    bodyDepth--;
+                }
+                boolean same = folded.nodes().size() == sg.nodes().size();
+                for (int i = 0; same && i < sg.nodes().size(); i++) same = folded.nodes().get(i) == sg.nodes().get(i);
+                if (!same) {
+                    // Keep the body's declared types: what this sweep inferred there must not pin later sweeps.
+                    Map<String, TensorType> declared = new LinkedHashMap<>(sg.types());
+                    for (var i : folded.initializers().entrySet()) declared.put(i.getKey(), i.getValue().type());
+                    e.setValue(new Attr.Graph(new Graph(sg.name(), folded.nodes(), sg.inputs(), sg.outputs(),
+                        folded.initializers(), declared)));
+                    changed = true;
+                }
+            }
+        }
+        return changed ? new Node(n.name(), n.opType(), n.domain(), n.inputs(), n.outputs(), new Attributes(attrs)) : n;
     }
 
     /** The more specific of an inferred and a declared type (declared dims fill inferred unknowns). */
@@ -158,7 +196,7 @@ public final class TypeInference {
         for (String in : n.inputs()) {
             if (in.isEmpty()) continue;
             if (consts.containsKey(in)) continue;
-            if (shapeOnly && types.get(in) != null && types.get(in).isStatic()) continue;
+            if (shapeOnly && bodyDepth == 0 && types.get(in) != null && types.get(in).isStatic()) continue;
             return false;
         }
         for (String o : n.outputs()) {

@@ -23,6 +23,25 @@ public final class Parallelism {
 
     public int threads() { return threads; }
 
+    /**
+     * Total work (about multiply-adds or elements touched) below which {@link #forEach(int, long, IntConsumer)}
+     * runs inline: handing tasks to the pool and waiting costs more than that much work.
+     */
+    public static final long INLINE_WORK = 1L << 16;
+
+    /**
+     * Runs body(0..n-1) like {@link #forEach(int, IntConsumer)}, but inline on the calling thread when
+     * {@code n * workPerIndex} is below {@link #INLINE_WORK}. Each index runs the same code either way, so
+     * results do not depend on the choice.
+     */
+    public void forEach(int n, long workPerIndex, IntConsumer body) {
+        if (pool == null || n <= 1 || (double) n * workPerIndex < INLINE_WORK) {
+            for (int i = 0; i < n; i++) body.accept(i);
+            return;
+        }
+        forEach(n, body);
+    }
+
     /** Runs body(0..n-1), in parallel where worth it; each index exactly once. */
     public void forEach(int n, IntConsumer body) {
         if (pool == null || n <= 1) {

@@ -66,6 +66,7 @@ public final class PatternFusion {
 
     /** The graph with the patterns fused that the target's kernels run as one op. */
     public static Graph run(Graph g, Target target) {
+        g = runInBodies(g, target);
         PatternFusion f = new PatternFusion(g);
         for (Node n : g.nodes()) {
             if (f.removed.contains(n)) continue;
@@ -87,6 +88,36 @@ public final class PatternFusion {
         }
         for (String d : f.replacedWeights) if (!used.contains(d)) f.newInitializers.remove(d);
         return g.withNodes(nodes, f.newInitializers, g.types());
+    }
+
+    /**
+     * The graph with its If/Loop/Scan bodies fused, recursively. A body is fused on its own: values it captures
+     * from outside are neither constants nor fusable there, and its own values are read only inside it (or
+     * returned as its outputs, which fusion keeps).
+     */
+    private static Graph runInBodies(Graph g, Target target) {
+        List<Node> nodes = new ArrayList<>(g.nodes());
+        boolean changed = false;
+        for (int i = 0; i < nodes.size(); i++) {
+            Node n = nodes.get(i);
+            if (n.subgraphs().isEmpty()) continue;
+            Map<String, Attr> attrs = new LinkedHashMap<>(n.attributes().asMap());
+            boolean nodeChanged = false;
+            for (var e : attrs.entrySet()) {
+                if (e.getValue() instanceof Attr.Graph ga && ga.value() instanceof Graph body) {
+                    Graph fused = run(body, target);
+                    if (fused != body) {
+                        e.setValue(new Attr.Graph(fused));
+                        nodeChanged = true;
+                    }
+                }
+            }
+            if (nodeChanged) {
+                nodes.set(i, new Node(n.name(), n.opType(), n.domain(), n.inputs(), n.outputs(), new Attributes(attrs)));
+                changed = true;
+            }
+        }
+        return changed ? g.withNodes(nodes, g.initializers(), g.types()) : g;
     }
 
     // ---- LayerNorm -------------------------------------------------------------------------------------

@@ -106,7 +106,19 @@ final class ControlFlowKernels {
             Subgraph thenG = ctx.attributes().getGraph("then_branch"), elseG = ctx.attributes().getGraph("else_branch");
             Tensor cond = ctx.constantInput(0);
             if (cond != null) return ctx.inferSubgraph(truth(cond, "cond") ? thenG : elseG, List.of());
-            List<TensorType> a = ctx.inferSubgraph(thenG, List.of()), b = ctx.inferSubgraph(elseG, List.of());
+            // A branch whose shapes cannot work (a Squeeze of a dim the cond tests for 1, say) is the one not
+            // taken: the other branch alone gives the types. Both failing is an error.
+            List<TensorType> a, b;
+            try {
+                a = ctx.inferSubgraph(thenG, List.of());
+            } catch (dev.sluice.kernels.SluiceException e) {
+                return ctx.inferSubgraph(elseG, List.of());
+            }
+            try {
+                b = ctx.inferSubgraph(elseG, List.of());
+            } catch (dev.sluice.kernels.SluiceException e) {
+                return a;
+            }
             if (a.size() != b.size()) throw new KernelException("then_branch has " + a.size() + " outputs, else_branch " + b.size());
             List<TensorType> r = new ArrayList<>();
             for (int i = 0; i < a.size(); i++) r.add(union(a.get(i), b.get(i)));

@@ -175,7 +175,7 @@ final class ConvKernels {
                         across ? Parallelism.SEQUENTIAL : par);
                 addBias(y, yo, bias, gi * mg, mg, 0, outSize, outSize, act);
             };
-            if (across) par.forEach(tasks, one);
+            if (across) par.forEach(tasks, (long) mg * outSize * cg, one);
             else for (int t = 0; t < tasks; t++) one.accept(t);
             return;
         }
@@ -201,7 +201,7 @@ final class ConvKernels {
                     MemorySegment.ofArray(col), 0, len, null, 0f, y, yo + j0, outSize, inner);
             addBias(y, yo, bias, gi * mg, mg, j0, len, outSize, act);
         };
-        if (across) par.forEach(tasks, one);
+        if (across) par.forEach(tasks, (long) mg * chunk * kk, one);
         else for (int t = 0; t < tasks; t++) one.accept(t);
     }
 
@@ -305,7 +305,7 @@ final class ConvKernels {
             lo[kx] = firstValid(base, sw, 0, ow);
             hi[kx] = endValid(base, sw, wd, lo[kx], ow);
         }
-        par.forEach(n * m, t -> {
+        par.forEach(n * m, (long) oh * ow * ks + (long) h * wd, t -> {
             int ni = t / m, o = t % m, ci = o / mg;
             float[] xp = scratch(0, h * wd);
             float[] row = scratch(1, ow);

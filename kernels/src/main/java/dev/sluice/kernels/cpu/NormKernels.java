@@ -91,7 +91,7 @@ final class NormKernels {
             Tensor y = ctx.output(0, x.dtype(), x.shape());
             int planes = Math.toIntExact(n * c);
             int fc = c;
-            ctx.parallelism().forEach(planes, pl -> {
+            ctx.parallelism().forEach(planes, inner, pl -> {
                 int ch = pl % fc;
                 long base = (long) pl * inner;
                 double av = a[ch], bv = b0[ch];

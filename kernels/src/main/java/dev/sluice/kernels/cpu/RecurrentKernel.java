@@ -108,9 +108,9 @@ final class RecurrentKernel implements OpKernel {
 
         double[] x = xt.toDoubleArray();
         if (layout != 0) x = swapFirstTwo(x, batch, seq, in);
-        double[] w = wt.toDoubleArray();
-        double[] r = rt.toDoubleArray();
-        double[] bias = present(ctx, 3) ? ctx.input(3).toDoubleArray() : null;
+        double[] w = doubles(ctx, 1);
+        double[] r = doubles(ctx, 2);
+        double[] bias = present(ctx, 3) ? doubles(ctx, 3) : null;
         if (bias != null && bias.length != numDir * 2 * gh) {
             throw new KernelException("B has shape " + ctx.input(3).shape() + ", expected [" + numDir + "," + 2 * gh + "]");
         }
@@ -250,6 +250,22 @@ final class RecurrentKernel implements OpKernel {
                 write(o, layout == 0 ? st : swapFirstTwo(st, numDir, batch, hidden));
             }
         }
+    }
+
+    /** Double copies of initializer weights, made once per tensor (initializers never change). */
+    private static final java.util.Map<Tensor, double[]> CONSTANT_DOUBLES =
+        java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
+
+    /** Input i as doubles; for an initializer, the copy made on first use (same values, so same results). */
+    private static double[] doubles(ExecContext ctx, int i) {
+        Tensor t = ctx.input(i);
+        if (!ctx.inputIsInitializer(i)) return t.toDoubleArray();
+        double[] v = CONSTANT_DOUBLES.get(t);
+        if (v == null) {
+            v = t.toDoubleArray();
+            CONSTANT_DOUBLES.put(t, v);
+        }
+        return v;
     }
 
     private static boolean present(ExecContext ctx, int i) { return ctx.inputCount() > i && ctx.hasInput(i); }

@@ -56,7 +56,7 @@ final class SoftmaxKernels {
             int ni = Math.toIntExact(n);
             long fin = inner;
             boolean f32 = x.dtype() == DType.FLOAT32;
-            ctx.parallelism().forEach(Math.toIntExact(outer * inner), t -> {
+            ctx.parallelism().forEach(Math.toIntExact(outer * inner), 4L * ni, t -> {
                 long o = t / fin, i = t % fin;
                 long base = o * ni * fin + i;
                 double[] v = new double[ni];
