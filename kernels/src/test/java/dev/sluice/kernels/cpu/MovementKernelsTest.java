@@ -1,11 +1,11 @@
 package dev.sluice.kernels.cpu;
 
-import static dev.sluice.kernels.cpu.ShapeKernelHarness.f32;
-import static dev.sluice.kernels.cpu.ShapeKernelHarness.i64;
-import static dev.sluice.kernels.cpu.ShapeKernelHarness.iota;
-import static dev.sluice.kernels.cpu.ShapeKernelHarness.op;
-import static dev.sluice.kernels.cpu.ShapeKernelHarness.s;
-import static dev.sluice.kernels.cpu.ShapeKernelHarness.typed;
+import static dev.sluice.kernels.cpu.KernelHarness.f32;
+import static dev.sluice.kernels.cpu.KernelHarness.i64;
+import static dev.sluice.kernels.cpu.KernelHarness.iota;
+import static dev.sluice.kernels.cpu.KernelHarness.op;
+import static dev.sluice.kernels.cpu.KernelHarness.s;
+import static dev.sluice.kernels.cpu.KernelHarness.typed;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;

@@ -20,10 +20,10 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Runs one registered kernel outside a graph, for the shape family's unit tests. Outputs start filled with
+ * Runs one registered kernel outside a graph, for kernel unit tests. Outputs start filled with
  * garbage bytes, as recycled planned memory would, so a kernel that skips elements fails.
  */
-final class ShapeKernelHarness {
+final class KernelHarness {
     static final OpRegistry REGISTRY = OpRegistry.cpu();
 
     private final String op;
@@ -36,28 +36,28 @@ final class ShapeKernelHarness {
     private Parallelism parallelism = Parallelism.SEQUENTIAL;
     private boolean alias;
 
-    private ShapeKernelHarness(String op) { this.op = op; }
+    private KernelHarness(String op) { this.op = op; }
 
-    static ShapeKernelHarness op(String op) { return new ShapeKernelHarness(op); }
+    static KernelHarness op(String op) { return new KernelHarness(op); }
 
-    ShapeKernelHarness opset(int v) { opset = v; return this; }
-    ShapeKernelHarness outputs(int n) { outputs = n; return this; }
-    ShapeKernelHarness parallel(Parallelism p) { parallelism = p; return this; }
+    KernelHarness opset(int v) { opset = v; return this; }
+    KernelHarness outputs(int n) { outputs = n; return this; }
+    KernelHarness parallel(Parallelism p) { parallelism = p; return this; }
     /** Hands out input 0's memory as output 0, as the planner does for in-place-safe kernels. */
-    ShapeKernelHarness inPlace() { alias = true; return this; }
-    ShapeKernelHarness attr(String name, long v) { attrs.put(name, new Attr.Int(v)); return this; }
-    ShapeKernelHarness attr(String name, float v) { attrs.put(name, new Attr.Float(v)); return this; }
-    ShapeKernelHarness attr(String name, String v) { attrs.put(name, new Attr.Str(v)); return this; }
-    ShapeKernelHarness attr(String name, Tensor v) { attrs.put(name, new Attr.TensorValue(v)); return this; }
-    ShapeKernelHarness ints(String name, long... v) { attrs.put(name, new Attr.Ints(v)); return this; }
+    KernelHarness inPlace() { alias = true; return this; }
+    KernelHarness attr(String name, long v) { attrs.put(name, new Attr.Int(v)); return this; }
+    KernelHarness attr(String name, float v) { attrs.put(name, new Attr.Float(v)); return this; }
+    KernelHarness attr(String name, String v) { attrs.put(name, new Attr.Str(v)); return this; }
+    KernelHarness attr(String name, Tensor v) { attrs.put(name, new Attr.TensorValue(v)); return this; }
+    KernelHarness ints(String name, long... v) { attrs.put(name, new Attr.Ints(v)); return this; }
 
     /** A runtime input (not constant for inference). */
-    ShapeKernelHarness in(Tensor t) { inputs.add(t); types.add(t == null ? null : t.type()); constant.add(false); return this; }
+    KernelHarness in(Tensor t) { inputs.add(t); types.add(t == null ? null : t.type()); constant.add(false); return this; }
     /** An input that inference sees as a constant. */
-    ShapeKernelHarness constIn(Tensor t) { inputs.add(t); types.add(t.type()); constant.add(true); return this; }
+    KernelHarness constIn(Tensor t) { inputs.add(t); types.add(t.type()); constant.add(true); return this; }
     /** An input inference sees only by type (execute cannot run). */
-    ShapeKernelHarness typeIn(TensorType t) { inputs.add(null); types.add(t); constant.add(false); return this; }
-    ShapeKernelHarness absent() { inputs.add(null); types.add(null); constant.add(false); return this; }
+    KernelHarness typeIn(TensorType t) { inputs.add(null); types.add(t); constant.add(false); return this; }
+    KernelHarness absent() { inputs.add(null); types.add(null); constant.add(false); return this; }
 
     OpKernel kernel() {
         OpKernel k = REGISTRY.find("", op);
