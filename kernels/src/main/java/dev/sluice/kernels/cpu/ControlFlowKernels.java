@@ -140,6 +140,32 @@ final class ControlFlowKernels {
         }
     }
 
+    // ---- sluice.BranchGuard ----
+
+    /**
+     * What an If leaves behind when a planner inlines the branch it took for one set of inputs: checks that
+     * this run's condition is the planned one and fails the run, naming the If, when it is not. Its output is
+     * the condition (a bool scalar) so that the guard is a node like any other; nothing needs to read it.
+     */
+    static final class BranchGuard implements OpKernel {
+        @Override
+        public List<TensorType> infer(InferContext ctx) {
+            return List.of(TensorType.of(DType.BOOL, SymShape.of()));
+        }
+
+        @Override
+        public void execute(ExecContext ctx) {
+            boolean planned = ctx.attributes().getInt("then") != 0;
+            boolean c = truth(ctx.input(0), "If cond");
+            if (c != planned) {
+                throw new KernelException("If " + ctx.attributes().getString("node", "?") + " was planned for its "
+                    + (planned ? "then" : "else") + "_branch (the branch the inputs the plan was made for took), but this run's"
+                    + " condition takes its " + (c ? "then" : "else") + "_branch: plan again for these inputs");
+            }
+            ctx.output(0, DType.BOOL, Shape.of()).setBoolean(0, c);
+        }
+    }
+
     // ---- Loop ----
 
     static final class Loop implements OpKernel {

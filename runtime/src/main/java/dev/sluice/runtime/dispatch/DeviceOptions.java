@@ -88,15 +88,21 @@ public record DeviceOptions(String device, String budget, long bandwidth, Dispat
 
     private final class SessionRunner implements Session.Runner {
         final PrintStream out;
-        final Map<List<dev.sluice.kernels.Shape>, Prepared> prepared = new java.util.concurrent.ConcurrentHashMap<>();
+        final Map<List<Object>, Prepared> prepared = new java.util.concurrent.ConcurrentHashMap<>();
         /** The lane workers every prepared executor issues through (the first one's). */
         volatile Dispatcher lanes;
 
         SessionRunner(PrintStream out) { this.out = out; }
 
         @Override public Map<String, Tensor> run(Session session, Map<String, Tensor> inputs) {
-            List<dev.sluice.kernels.Shape> key = new java.util.ArrayList<>();
-            for (var e : new java.util.TreeMap<>(inputs).entrySet()) key.add(e.getValue().shape());
+            // A plan holds for input shapes and, since If nodes are inlined for the branch they take, for the
+            // values of one-element integer/bool inputs too (Silero's sample rate picks a branch, say).
+            List<Object> key = new java.util.ArrayList<>();
+            for (var e : new java.util.TreeMap<>(inputs).entrySet()) {
+                Tensor t = e.getValue();
+                key.add(t.shape());
+                if (t.elementCount() == 1 && !t.dtype().isFloatingPoint()) key.add(t.getLong(0));
+            }
             Prepared p = prepared.computeIfAbsent(key, k -> prepare(session, inputs, lanes));
             if (lanes == null) lanes = p.executor().dispatcher();
             return DeviceOptions.this.run(p, inputs, out);

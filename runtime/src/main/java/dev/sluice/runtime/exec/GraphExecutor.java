@@ -40,6 +40,9 @@ public final class GraphExecutor {
 
     public Model model() { return model; }
 
+    /** An executor of another model (a transformed copy of this one, say) with the same kernels and threads. */
+    public GraphExecutor withModel(Model other) { return new GraphExecutor(other, registry, parallelism); }
+
     /** Runs the main graph on the given inputs; returns its outputs by name. */
     public Map<String, Tensor> run(Map<String, Tensor> feeds, OutputAllocator alloc, ExecutionListener listener) {
         Graph g = model.graph();
