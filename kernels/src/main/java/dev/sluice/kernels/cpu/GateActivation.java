@@ -26,6 +26,24 @@ record GateActivation(Kind kind, double alpha, double beta) {
     }
 
     /**
+     * Applies this function in place to {@code v[from, to)}, in float32. Sigmoid and Tanh (every default) run
+     * as {@link VectorMath}'s lane-wise forms, whose result depends on the value alone (the masked tail runs the
+     * same code), so a step's bits never depend on where its gates sit; the others round the double form.
+     */
+    void apply(float[] v, int from, int to) {
+        if (kind == Kind.SIGMOID || kind == Kind.TANH) {
+            var s = VectorMath.S;
+            for (int j = from; j < to; j += s.length()) {
+                var m = s.indexInRange(j, to);
+                var x = jdk.incubator.vector.FloatVector.fromArray(s, v, j, m);
+                (kind == Kind.SIGMOID ? VectorMath.sigmoid(x) : VectorMath.tanh(x)).intoArray(v, j, m);
+            }
+            return;
+        }
+        for (int j = from; j < to; j++) v[j] = (float) apply(v[j]);
+    }
+
+    /**
      * The activations for every direction: {@code perDirection} names each, {@code defaults} when the attribute
      * is absent. activation_alpha/beta are consumed in order by the functions that take them.
      */
