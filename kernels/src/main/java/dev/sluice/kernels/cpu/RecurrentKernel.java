@@ -111,7 +111,7 @@ final class RecurrentKernel implements OpKernel {
 
         float[] x = xt.toFloatArray();
         if (layout != 0) x = swapFirstTwo(x, batch, seq, in);
-        float[] bias = present(ctx, 3) ? ctx.input(3).toFloatArray() : null;
+        float[] bias = present(ctx, 3) ? floats(ctx, 3) : null;
         if (bias != null && bias.length != numDir * 2 * gh) {
             throw new KernelException("B has shape " + ctx.input(3).shape() + ", expected [" + numDir + "," + 2 * gh + "]");
         }
@@ -348,6 +348,21 @@ final class RecurrentKernel implements OpKernel {
 
     /** Gate weights packed k-major per direction ([dir][k][gate output]), made once per initializer tensor. */
     private static final java.util.Map<Tensor, float[]> PACKED =
+        java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
+
+    /** Input i as floats; for an initializer, the copy made on first use (B: read every call, never changed). */
+    private static float[] floats(ExecContext ctx, int i) {
+        Tensor t = ctx.input(i);
+        if (!ctx.inputIsInitializer(i)) return t.toFloatArray();
+        float[] v = CONSTANT_FLOATS.get(t);
+        if (v == null) {
+            v = t.toFloatArray();
+            CONSTANT_FLOATS.put(t, v);
+        }
+        return v;
+    }
+
+    private static final java.util.Map<Tensor, float[]> CONSTANT_FLOATS =
         java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
 
     /** W or R ([dir, gh, k]) transposed to [dir][k][gh], so that a step's gate outputs are contiguous per input k. */
