@@ -144,6 +144,7 @@ final class MemGraphBuilder {
     private long plannedNeed(int i) {
         Tiling.Split sp = splits.get(i);
         if (sp == null) return nodeNeed(g, nodes.get(i));
+        if (steps(sp)) return stepNeed(i);
         if (elements(sp)) {
             // The whole output, the constants, and one range of each activation input not kept resident.
             Node n = nodes.get(i);
@@ -168,6 +169,8 @@ final class MemGraphBuilder {
     }
 
     private static boolean elements(Tiling.Split sp) { return !sp.rangedInputs().isEmpty(); }
+
+    private static boolean steps(Tiling.Split sp) { return sp.tiles().getFirst().kind() == Tile.Kind.TIME_STEPS; }
 
     /** Values tile t of split node i reads: the node's other inputs and the tile's blocks (an elementwise tile: its inputs). */
     private List<String> tileNeeded(int i, int t) {
@@ -257,6 +260,7 @@ final class MemGraphBuilder {
         for (int i = 0; i < nodes.size(); i++) {
             now = i;
             if (dev[placement[i]] == null) hostNode(i);
+            else if (splits.containsKey(i) && steps(splits.get(i))) timeStepNode(i);
             else if (splits.containsKey(i) && elements(splits.get(i))) elementNode(i);
             else if (splits.containsKey(i)) tiledNode(i);
             else deviceNode(i);
@@ -502,6 +506,205 @@ final class MemGraphBuilder {
         D.everResident.add(out);
         if (graphOutputs.contains(out)) copyToHost(out, LaneKind.D2H, false);
         releaseDead(i, n);
+    }
+
+    /**
+     * What a recurrent node split by time steps needs at once: its whole Y, every input but X whole, the
+     * widest tile's range of X, and a state buffer in and out per state tensor (the last tile's "out" is the
+     * node's Y_h / Y_c).
+     */
+    private long stepNeed(int i) {
+        Tiling.Split sp = splits.get(i);
+        Node n = nodes.get(i);
+        long widest = sp.tiles().stream().mapToLong(t -> t.end() - t.start()).max().orElse(0);
+        long s = 2L * Tile.stateCount(n) * stateBytes(n);
+        if (!n.outputs().getFirst().isEmpty()) s += blockBytes(g, n.outputs().getFirst());
+        Set<String> seen = new HashSet<>();
+        for (int k = 0; k < n.inputs().size(); k++) {
+            String v = n.inputs().get(k);
+            if (v.isEmpty() || !seen.add(v)) continue;
+            s += k == 0 ? Tensor.blockBytes(widest * xStepBytes(n)) : blockBytes(g, v);
+        }
+        return s;
+    }
+
+    /** Bytes of one time step of a recurrent node's X (layout 0: batch x input size floats). */
+    private long xStepBytes(Node n) {
+        var xs = g.typeOf(n.inputs().getFirst()).shape().toShape();
+        return xs.dim(1) * xs.dim(2) * Float.BYTES;
+    }
+
+    /** Bytes of one state buffer of a recurrent node ([1, batch, hidden] floats). */
+    private long stateBytes(Node n) {
+        long batch = g.typeOf(n.inputs().getFirst()).shape().toShape().dim(1);
+        long hidden = g.typeOf(n.inputs().get(2)).shape().toShape().dim(2);
+        return Tensor.blockBytes(batch * hidden * Float.BYTES);
+    }
+
+    /**
+     * A recurrent node split by time steps ({@link Tile.Kind#TIME_STEPS}): one kernel task per step range, in
+     * the order the steps run (a reverse node from the last range). X stays resident while it fits beside the
+     * rest (each tile reads a view of its range), else each tile copies its range from X's host copy. The
+     * other inputs are loaded whole and pinned; Y is placed whole and each tile writes its steps in place.
+     * Tile t hands its state to tile t + 1 in buffers of their own (a data edge), freed once read; the last
+     * tile writes the node's Y_h / Y_c.
+     */
+    private void timeStepNode(int i) {
+        Node n = nodes.get(i);
+        Node tn = Tile.stepNode(n);
+        Tiling.Split sp = splits.get(i);
+        int d = placement[i];
+        Dev D = dev[d];
+        String devName = D.spec.name();
+        String x = n.inputs().getFirst();
+        String y = n.outputs().getFirst();
+        int states = Tile.stateCount(n);
+        long xStep = xStepBytes(n), stateBytes = stateBytes(n);
+        Set<String> consts = new LinkedHashSet<>();
+        for (int k = 1; k < n.inputs().size(); k++) if (!n.inputs().get(k).isEmpty() && !n.inputs().get(k).equals(x)) consts.add(n.inputs().get(k));
+        long widest = sp.tiles().stream().mapToLong(t -> t.end() - t.start()).max().orElse(0);
+        // Every range buffer is the widest range's size, so that each fits the hole the previous one left.
+        long slice = Tensor.blockBytes(widest * xStep);
+        long perTile = slice + 2L * states * stateBytes;
+        long need = 2L * states * stateBytes + (y.isEmpty() ? 0 : blockBytes(g, y));
+        for (String v : consts) need += blockBytes(g, v);
+        Set<String> pinned = new HashSet<>();
+        boolean kept = D.resident.containsKey(x) && need + D.resident.get(x).bytes <= D.capacity;
+        if (kept) pinned.add(x);
+        else if (D.resident.containsKey(x)) evict(d, x);
+        // Tiles that read views of a resident X need no range buffers.
+        Buf yBuf = placeSteps(d, consts, y, pinned, kept ? perTile - slice : perTile);
+        if (yBuf == null && kept) {
+            pinned.remove(x);
+            evict(d, x);
+            kept = false;
+            yBuf = placeSteps(d, consts, y, pinned, perTile);
+        }
+        if (yBuf == null) {
+            // Fragmentation: empty the device, then Y, the inputs and one free run for the tiles, in that order.
+            // The node's need was checked against the budget, so an empty arena always fits it.
+            pinned.clear();
+            for (String r : new ArrayList<>(D.resident.keySet())) evict(d, r);
+            yBuf = placeSteps(d, consts, y, pinned, perTile);
+            if (yBuf == null) throw new MemGraphException("node " + n.label() + " does not fit an empty arena of '" + devName + "'", plannedNeed(i));
+        }
+        if (yBuf == STEPS_NO_Y) yBuf = null;
+        // The state each tile reads: the node's initial state for the first, then the previous tile's.
+        int[] stateIn = new int[states];
+        Buf[] handed = new Buf[states];
+        for (int s = 0; s < states; s++) {
+            String v = n.inputs().size() > Tile.STATE_INPUT + s ? n.inputs().get(Tile.STATE_INPUT + s) : "";
+            stateIn[s] = v.isEmpty() ? -1 : D.resident.get(v).id;
+        }
+        Map<String, Buf> finals = new LinkedHashMap<>();
+        int prev = -1;
+        for (int t = 0; t < sp.tiles().size(); t++) {
+            Tile tile = sp.tiles().get(t);
+            boolean last = t == sp.tiles().size() - 1;
+            Buf range = null;
+            if (!kept) {
+                if (!hostCopy.containsKey(x)) copyToHost(x, LaneKind.D2H, false);
+                String rn = x + "#range" + i + "." + t;
+                long start = tile.start() * (xStep / Float.BYTES), end = tile.end() * (xStep / Float.BYTES);
+                range = allocateOrFree(d, rn, slice, pinned, n, t);
+                int src = hostCopy.get(x);
+                int id = tasks.size();
+                tasks.add(new Task.Transfer(id, d, LaneKind.H2D, src, range.id, range.bytes,
+                    "h2d " + x + "[" + start + ":" + end + "] to " + devName, start, end));
+                read(src, id);
+                written(range, id);
+                pinned.add(rn);
+            }
+            Buf[] out = new Buf[states];
+            for (int s = 0; s < states; s++) {
+                String o = n.outputs().size() > 1 + s ? n.outputs().get(1 + s) : "";
+                if (last && o.isEmpty()) continue; // nobody reads the final state
+                String name = last ? o : (y.isEmpty() ? n.label() : y) + "#state" + i + "." + t + "." + s;
+                out[s] = allocateOrFree(d, name, last ? blockBytes(g, o) : stateBytes, pinned, n, t);
+                pinned.add(name);
+                if (last) finals.put(o, out[s]);
+            }
+            int id = tasks.size();
+            List<Integer> ins = new ArrayList<>();
+            for (int k = 0; k < tn.inputs().size(); k++) {
+                String v = tn.inputs().get(k);
+                if (k == 0) ins.add(kept ? D.resident.get(x).id : range.id);
+                else if (k >= Tile.STATE_INPUT && k < Tile.STATE_INPUT + states) ins.add(stateIn[k - Tile.STATE_INPUT]);
+                else ins.add(v.isEmpty() ? -1 : D.resident.get(v).id);
+            }
+            List<Integer> outs = new ArrayList<>();
+            outs.add(yBuf == null ? -1 : yBuf.id);
+            for (Buf b : out) outs.add(b == null ? -1 : b.id);
+            tasks.add(new Task.Kernel(id, d, i, "kernel " + n.label() + " steps " + tile.start() + ":" + tile.end() + " (" + (t + 1) + "/"
+                + sp.tiles().size() + ")", ins, List.of(), outs, tile, -1));
+            for (int b : new LinkedHashSet<>(ins)) if (b >= 0) read(b, id);
+            if (yBuf != null) {
+                if (prev < 0) written(yBuf, id); else { edge(prev, id, Edge.Kind.DATA); yBuf.writer = id; }
+            } else if (prev >= 0) edge(prev, id, Edge.Kind.DATA);
+            for (Buf b : out) if (b != null) written(b, id);
+            if (range != null) { free(D, range); pinned.remove(range.value); }
+            for (int s = 0; s < states; s++) {
+                if (handed[s] != null) { free(D, handed[s]); pinned.remove(handed[s].value); }
+                handed[s] = last ? null : out[s];
+                stateIn[s] = out[s] == null ? -1 : out[s].id;
+            }
+            prev = id;
+        }
+        if (yBuf != null) {
+            D.resident.put(y, yBuf);
+            D.everResident.add(y);
+            if (graphOutputs.contains(y)) copyToHost(y, LaneKind.D2H, false);
+        }
+        for (var e : finals.entrySet()) {
+            D.resident.put(e.getKey(), e.getValue());
+            D.everResident.add(e.getKey());
+            if (graphOutputs.contains(e.getKey())) copyToHost(e.getKey(), LaneKind.D2H, false);
+        }
+        releaseDead(i, n);
+    }
+
+    /**
+     * Places a time-step node's output Y (when wanted), then loads its whole inputs, and checks that one free run
+     * of {@code perTile} bytes is left for the tiles' range and state buffers (so that their allocations, tile
+     * after tile, reuse each other's holes), evicting what the node does not hold if it must. Null (having
+     * released Y) when fragmentation leaves no such run.
+     */
+    private Buf placeSteps(int d, Set<String> consts, String y, Set<String> pinned, long perTile) {
+        Dev D = dev[d];
+        for (String v : consts) if (D.resident.containsKey(v)) pinned.add(v);
+        Buf yBuf = null;
+        if (!y.isEmpty()) {
+            yBuf = allocate(d, y, blockBytes(g, y), pinned, true);
+            if (yBuf == null) return null;
+            pinned.add(y);
+        }
+        for (String v : consts) {
+            if (D.resident.containsKey(v)) continue;
+            if (!load(d, v, pinned, true)) { if (yBuf != null) { pinned.remove(y); abandon(d, yBuf); } return null; }
+            pinned.add(v);
+        }
+        while (D.firstFit(perTile) < 0) {
+            String victim = null;
+            for (String r : D.resident.keySet()) if (!pinned.contains(r)) { victim = r; break; }
+            if (victim == null) { if (yBuf != null) { pinned.remove(y); abandon(d, yBuf); } return null; }
+            evict(d, victim);
+        }
+        return yBuf == null ? STEPS_NO_Y : yBuf;
+    }
+
+    /** placeSteps' answer when the node has no Y to place. */
+    private static final Buf STEPS_NO_Y = new Buf(-1, "", 0, 0, 0);
+
+    /** A region for a time-step tile's range or state buffer, evicting what the node does not hold if it must. */
+    private Buf allocateOrFree(int d, String v, long bytes, Set<String> pinned, Node n, int t) {
+        Dev D = dev[d];
+        Buf b = allocate(d, v, bytes, pinned, true);
+        if (b != null) return b;
+        for (String r : new ArrayList<>(D.resident.keySet())) if (!pinned.contains(r)) evict(d, r);
+        b = allocate(d, v, bytes, pinned, true);
+        if (b == null) throw new MemGraphException("tile " + t + " of node " + n.label() + " does not fit the arena of '"
+            + D.spec.name() + "' next to its output", plannedNeed(nodes.indexOf(n)));
+        return b;
     }
 
     /**

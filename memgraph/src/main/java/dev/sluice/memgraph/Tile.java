@@ -29,12 +29,23 @@ import dev.sluice.kernels.Shape;
  *       Ranges start at multiples of 16 elements (64 bytes): views stay aligned and vector tails fall on the
  *       same elements as in the whole node. Softmax / LogSoftmax over the last axis split the same way by
  *       whole rows ({@link #rowLength}), seen with the node's rank.</li>
+ *   <li>{@link Kind#TIME_STEPS}: LSTM / GRU / RNN, forward or reverse, layout 0; the block is time steps
+ *       {@code [start, end)} of {@code total}. The task runs the node's own kernel as {@link #stepNode}: the same
+ *       op on X's steps {@code [start, end)} (a view of resident X, or a range copied from its host copy, as
+ *       for {@link Kind#ELEMENTS}), writing Y's steps in place (a view of the whole Y), starting from the
+ *       state the previous tile handed over in small state buffers (its Y_h / Y_c outputs, read as this
+ *       tile's initial_h / initial_c; the first tile reads the node's own initial state). sequence_lens is
+ *       seen shifted to the tile, {@code clamp(len - start, 0, end - start)}. The kernel computes a step
+ *       from the state and that step's input alone (float32 state), so the chain of tiles gives the bits
+ *       of the whole node. A reverse node's tiles run from the last steps to the first: {@code index} is
+ *       the order of execution, not of time. Bidirectional nodes are not split (their two directions would
+ *       need the tiles in opposite orders).</li>
  * </ul>
  * Tiles of one node run one after another (the first places the output, the last publishes it), so the
  * output is written by exactly one task at a time.
  */
 public record Tile(Kind kind, int index, int count, long start, long end, long total) {
-    public enum Kind { GATHER_ROWS, OUTPUT_COLUMNS, OUTPUT_CHANNELS, ELEMENTS }
+    public enum Kind { GATHER_ROWS, OUTPUT_COLUMNS, OUTPUT_CHANNELS, ELEMENTS, TIME_STEPS }
 
     /**
      * Softmax / LogSoftmax normalized over the last axis only (an axis that both opset semantics read the same
@@ -55,4 +66,35 @@ public record Tile(Kind kind, int index, int count, long start, long end, long t
         return s.dim(rank - 1);
     }
 
+    /** LSTM, GRU and RNN: the recurrent ops, split by time steps ({@link Kind#TIME_STEPS}). */
+    public static boolean recurrent(Node n) {
+        return n.domain().isEmpty() && (n.opType().equals("LSTM") || n.opType().equals("GRU") || n.opType().equals("RNN"));
+    }
+
+    /** State tensors a recurrent op carries from step to step: h, and c for an LSTM. */
+    public static int stateCount(Node n) { return n.opType().equals("LSTM") ? 2 : 1; }
+
+    /** Where a recurrent op's initial state inputs start (initial_h; initial_c follows for an LSTM). */
+    public static final int STATE_INPUT = 5;
+
+    /**
+     * The node a {@link Kind#TIME_STEPS} tile runs: the recurrent node with every input slot up to its last
+     * state input (initial_h / initial_c, the state handed in) and every state output (Y_h / Y_c, the state
+     * handed on) named, so that the kernel reads and produces them. A task's inputs and outputs are aligned
+     * with this node's; a -1 buffer marks an absent input or an output nobody reads.
+     */
+    public static Node stepNode(Node n) {
+        int states = stateCount(n);
+        java.util.List<String> in = new java.util.ArrayList<>(n.inputs());
+        while (in.size() < STATE_INPUT + states) in.add("");
+        String y = n.outputs().getFirst().isEmpty() ? n.label() : n.outputs().getFirst();
+        for (int s = 0; s < states; s++) if (in.get(STATE_INPUT + s).isEmpty()) in.set(STATE_INPUT + s, y + "#state-in" + s);
+        java.util.List<String> out = new java.util.ArrayList<>();
+        out.add(n.outputs().getFirst());
+        for (int s = 0; s < states; s++) {
+            String o = n.outputs().size() > 1 + s ? n.outputs().get(1 + s) : "";
+            out.add(o.isEmpty() ? y + "#state-out" + s : o);
+        }
+        return new Node(n.name(), n.opType(), n.domain(), in, out, n.attributes());
+    }
 }

@@ -23,7 +23,9 @@ import java.util.Map;
  * the input's channels too); their tiles still read the whole activation input and write into the whole
  * output. Same-shape float32 elementwise nodes ({@link #ELEMENTWISE}) are split by element ranges of their
  * activations: a tile reads a view of a resident input's range, or a range copied from its host copy, and
- * writes its range of the output in place, so such a node needs little more than its output. See {@link Tile}.
+ * writes its range of the output in place, so such a node needs little more than its output. LSTM / GRU / RNN
+ * (one direction, layout 0) are split by time steps ({@link #stepForm}): X is read by step ranges, Y written in
+ * place, the state handed from tile to tile. See {@link Tile}.
  */
 final class Tiling {
     /** Column blocks of MatMul / Gemm are multiples of this (the widest float vector), see {@link Tile}. */
@@ -67,6 +69,7 @@ final class Tiling {
     }
 
     private static Form form(Graph g, Node n) {
+        if (Tile.recurrent(n)) return stepForm(g, n);
         Map<String, Tensor> init = g.initializers();
         if (n.outputs().size() != 1 || n.outputs().getFirst().isEmpty() || !n.subgraphs().isEmpty()) return null;
         if (n.domain().isEmpty() && (ELEMENTWISE.contains(n.opType()) || Tile.rowLength(g, n) > 0)) return elementForm(g, n);
@@ -177,6 +180,39 @@ final class Tiling {
             (int) distinct, List.copyOf(ranged));
     }
 
+    /** Recurrent splits along time steps, on by default; {@code -Dsluice.tiling.steps=false} turns them off. */
+    static final boolean STEPS = !"false".equalsIgnoreCase(System.getProperty("sluice.tiling.steps"));
+
+    /**
+     * LSTM / GRU / RNN, one direction (forward or reverse), layout 0, float32 X: split by time steps
+     * ({@link Tile.Kind#TIME_STEPS}). Each tile reads X's steps by range and writes Y's steps in place; the
+     * weights, biases and initial states are read whole by every tile, and the state goes from tile to tile
+     * in small buffers (one in, one out per state tensor). Step ranges start where both X's and Y's ranges
+     * start on 64 bytes (views stay aligned).
+     */
+    private static Form stepForm(Graph g, Node n) {
+        if (!STEPS || n.inputs().size() < 3 || n.outputs().isEmpty() || !n.subgraphs().isEmpty()) return null;
+        var at = n.attributes();
+        String dir = at.getString("direction", "forward");
+        if (!(dir.equals("forward") || dir.equals("reverse")) || at.getInt("layout", 0) != 0) return null;
+        String x = n.inputs().getFirst();
+        if (x.isEmpty() || g.initializers().containsKey(x)) return null;
+        var xt = g.typeOf(x);
+        var rt = g.typeOf(n.inputs().get(2));
+        if (!xt.isStatic() || xt.dtype() != DType.FLOAT32 || !rt.isStatic()) return null;
+        Shape xs = xt.shape().toShape(), rs = rt.shape().toShape();
+        if (xs.rank() != 3 || rs.rank() != 3) return null;
+        long seq = xs.dim(0), batch = xs.dim(1), in = xs.dim(2), hidden = rs.dim(2);
+        for (String o : n.outputs()) if (!o.isEmpty() && !g.typeOf(o).isStatic()) return null;
+        long xRow = batch * in, yRow = batch * hidden;
+        long unit = lcm(ELEMENT_UNIT / gcd(xRow, ELEMENT_UNIT), ELEMENT_UNIT / gcd(yRow, ELEMENT_UNIT));
+        if (seq < 2 * unit) return null;
+        long stateBlock = Tensor.blockBytes(yRow * Float.BYTES);
+        long fixed = otherInputs(g, n, 0, -1) + 2L * Tile.stateCount(n) * stateBlock;
+        if (!n.outputs().getFirst().isEmpty()) fixed += bytes(g, n.outputs().getFirst());
+        return new Form(Tile.Kind.TIME_STEPS, -1, -1, seq, unit, xRow * Float.BYTES, 0, fixed, 1, 1, List.of(0));
+    }
+
     /** Bytes of the node's inputs other than the split weight and bias (each value once): what every tile reads whole. */
     private static long otherInputs(Graph g, Node n, int weight, int bias) {
         long s = 0;
@@ -281,6 +317,15 @@ final class Tiling {
             for (int t = 0; t < count; t++) tiles.add(new Tile(f.kind, t, count, edges[t], edges[t + 1], f.total));
             return new Split(-1, -1, tiles, wb, bb, 0, f.ranged);
         }
+        if (f.kind == Tile.Kind.TIME_STEPS) {
+            // A reverse node runs its last steps first: tile index is the order of execution.
+            boolean reverse = n.attributes().getString("direction", "forward").equals("reverse");
+            for (int t = 0; t < count; t++) {
+                int r = reverse ? count - 1 - t : t;
+                tiles.add(new Tile(f.kind, t, count, edges[r], edges[r + 1], f.total));
+            }
+            return new Split(-1, -1, tiles, wb, bb, 0, f.ranged);
+        }
         Tensor w = g.initializers().get(n.inputs().get(f.weightInput));
         boolean transB = n.opType().equals("Gemm") && n.attributes().getInt("transB", 0) != 0;
         for (int t = 0; t < count; t++) {
@@ -321,6 +366,8 @@ final class Tiling {
     private static long ceilDiv(long a, long b) { return (a + b - 1) / b; }
 
     private static long gcd(long a, long b) { return b == 0 ? a : gcd(b, a % b); }
+
+    private static long lcm(long a, long b) { return a / gcd(a, b) * b; }
 
     static Map<String, Tensor> withBlocks(Graph g) { return new LinkedHashMap<>(g.initializers()); }
 }

@@ -26,6 +26,35 @@ record GateActivation(Kind kind, double alpha, double beta) {
     }
 
     /**
+     * Applies this function in place to {@code v[from, to)}, in float32. Sigmoid and Tanh (every default) run
+     * as {@link VectorMath}'s lane-wise forms, whose result depends on the value alone (the masked tail runs the
+     * same code), so a step's bits never depend on where its gates sit; the others round the double form.
+     */
+    void apply(float[] v, int from, int to) {
+        if (kind == Kind.SIGMOID || kind == Kind.TANH) {
+            var s = VectorMath.S;
+            int l = s.length(), j = from;
+            // Whole vectors, then the tail through a vector-sized copy (masked loads are not intrinsics on every
+            // CPU, and their fallback is slow); lane-wise, so the tail's values are those a full vector gives.
+            // One loop per function, each calling VectorMath directly, so that C2 inlines it and keeps vectors in registers.
+            if (kind == Kind.SIGMOID) for (; j + l <= to; j += l) VectorMath.sigmoid(jdk.incubator.vector.FloatVector.fromArray(s, v, j)).intoArray(v, j);
+            else for (; j + l <= to; j += l) VectorMath.tanh(jdk.incubator.vector.FloatVector.fromArray(s, v, j)).intoArray(v, j);
+            if (j < to) {
+                float[] tail = new float[l];
+                System.arraycopy(v, j, tail, 0, to - j);
+                activate(jdk.incubator.vector.FloatVector.fromArray(s, tail, 0)).intoArray(tail, 0);
+                System.arraycopy(tail, 0, v, j, to - j);
+            }
+            return;
+        }
+        for (int j = from; j < to; j++) v[j] = (float) apply(v[j]);
+    }
+
+    private jdk.incubator.vector.FloatVector activate(jdk.incubator.vector.FloatVector x) {
+        return kind == Kind.SIGMOID ? VectorMath.sigmoid(x) : VectorMath.tanh(x);
+    }
+
+    /**
      * The activations for every direction: {@code perDirection} names each, {@code defaults} when the attribute
      * is absent. activation_alpha/beta are consumed in order by the functions that take them.
      */

@@ -18,8 +18,11 @@ import java.util.List;
  * RNN, GRU and LSTM (ONNX opsets 7..22): every direction, both layouts, sequence_lens, initial states,
  * peepholes, clip, input_forget, linear_before_reset and the activation attributes.
  *
- * <p>The computation runs in double on layout-0 copies of the inputs; the input projection X·Wᵀ of all time
- * steps is one matrix product per direction, the recurrent part one matrix-vector product per step.
+ * <p>The computation runs in float32 on layout-0 copies of the inputs, with the state kept in float32 as ONNX
+ * Runtime keeps it, so that a run of steps [t0, t1) from the state after step t0 - 1 gives the same bits as
+ * the whole sequence (the memgraph's time-step tiles count on it). Gate weights are packed k-major per
+ * direction (once per initializer); the input projection of each step and the recurrent product are FMA
+ * chains per gate output, vectorized across the gate outputs ({@link Step}).
  */
 final class RecurrentKernel implements OpKernel {
     enum Cell {
@@ -106,11 +109,9 @@ final class RecurrentKernel implements OpKernel {
             throw new KernelException("R has shape " + rt.shape() + ", expected [" + numDir + "," + gh + "," + hidden + "]");
         }
 
-        double[] x = xt.toDoubleArray();
+        float[] x = xt.toFloatArray();
         if (layout != 0) x = swapFirstTwo(x, batch, seq, in);
-        double[] w = doubles(ctx, 1);
-        double[] r = doubles(ctx, 2);
-        double[] bias = present(ctx, 3) ? doubles(ctx, 3) : null;
+        float[] bias = present(ctx, 3) ? floats(ctx, 3) : null;
         if (bias != null && bias.length != numDir * 2 * gh) {
             throw new KernelException("B has shape " + ctx.input(3).shape() + ", expected [" + numDir + "," + 2 * gh + "]");
         }
@@ -127,104 +128,57 @@ final class RecurrentKernel implements OpKernel {
             java.util.Arrays.fill(lens, seq);
         }
         int stateSize = numDir * batch * hidden;
-        double[] initH = present(ctx, 5) ? state(ctx.input(5), layout, numDir, batch, hidden, "initial_h") : new double[stateSize];
-        double[] initC = cell == Cell.LSTM && present(ctx, 6)
-                ? state(ctx.input(6), layout, numDir, batch, hidden, "initial_c") : new double[stateSize];
-        double[] peep = cell == Cell.LSTM && present(ctx, 7) ? ctx.input(7).toDoubleArray() : null;
+        float[] h0 = present(ctx, 5) ? state(ctx.input(5), layout, numDir, batch, hidden, "initial_h") : new float[stateSize];
+        float[] c0 = cell == Cell.LSTM && present(ctx, 6)
+                ? state(ctx.input(6), layout, numDir, batch, hidden, "initial_c") : new float[stateSize];
+        float[] peep = cell == Cell.LSTM && present(ctx, 7) ? ctx.input(7).toFloatArray() : null;
         if (peep != null && peep.length != numDir * 3 * hidden) {
             throw new KernelException("P has shape " + ctx.input(7).shape() + ", expected [" + numDir + "," + 3 * hidden + "]");
         }
-        double clip = at.has("clip") ? at.getFloat("clip", 0f) : Double.POSITIVE_INFINITY;
+        float clip = at.has("clip") ? at.getFloat("clip", 0f) : Float.POSITIVE_INFINITY;
         GateActivation[] acts = GateActivation.parse(at, cell.defaultActivations, numDir);
         boolean linearBeforeReset = at.getInt("linear_before_reset", 0) != 0;
         boolean inputForget = at.getInt("input_forget", 0) != 0;
+        float[] wPacked = packed(ctx, 1, numDir, gh, in);
+        float[] rPacked = packed(ctx, 2, numDir, gh, hidden);
 
-        double[] y = new double[seq * numDir * batch * hidden];
-        double[] yh = new double[stateSize];
-        double[] yc = new double[stateSize];
-        double[] xw = new double[seq * batch * gh];
-        double[] hr = new double[gh];
-        double[] rh = new double[hidden];
-        double[] h = new double[hidden];
-        double[] c = new double[hidden];
-        double[] hNew = new double[hidden];
+        float[] y = new float[seq * numDir * batch * hidden];
+        float[] yh = new float[stateSize];
+        float[] yc = new float[stateSize];
         int per = cell.defaultActivations.length;
         for (int d = 0; d < numDir; d++) {
             boolean reverse = reverseOnly || d == 1;
-            int wOff = d * gh * in, rOff = d * gh * hidden;
-            // input projection of every time step and batch row at once
-            LocalGemm.multiplyTransposedB(x, 0, seq * batch, in, w, wOff, gh, xw, 0, false);
+            Step step = new Step(cell, hidden, gh, rPacked, d * hidden * gh, peep, d * 3 * hidden, clip,
+                acts[d * per], per > 1 ? acts[d * per + 1] : null, per > 2 ? acts[d * per + 2] : null,
+                linearBeforeReset, inputForget);
+            float[] b0 = new float[gh];
             if (bias != null) {
                 int bOff = d * 2 * gh;
-                for (int row = 0; row < seq * batch; row++) {
-                    for (int j = 0; j < gh; j++) {
-                        // GRU with linear_before_reset keeps Rbh apart: it is scaled by the reset gate
-                        double rb = cell == Cell.GRU && linearBeforeReset && j >= 2 * hidden ? 0 : bias[bOff + gh + j];
-                        xw[row * gh + j] += bias[bOff + j] + rb;
-                    }
+                for (int j = 0; j < gh; j++) {
+                    // GRU with linear_before_reset keeps Rbh apart: it is scaled by the reset gate
+                    boolean apart = cell == Cell.GRU && linearBeforeReset && j >= 2 * hidden;
+                    b0[j] = apart ? bias[bOff + j] : bias[bOff + j] + bias[bOff + gh + j];
+                    if (apart) step.rbh[j - 2 * hidden] = bias[bOff + gh + j];
                 }
             }
-            double[] rbh = new double[hidden];
-            if (cell == Cell.GRU && bias != null) System.arraycopy(bias, d * 2 * gh + gh + 2 * hidden, rbh, 0, hidden);
-            GateActivation f = acts[d * per];
-            GateActivation ga = per > 1 ? acts[d * per + 1] : null;
-            GateActivation ha = per > 2 ? acts[d * per + 2] : null;
+            // the input projection of every time step and batch row: each row on its own (see Step.project)
+            float[] xw = new float[seq * batch * gh];
+            for (int row = 0; row < seq * batch; row++) {
+                System.arraycopy(b0, 0, xw, row * gh, gh);
+                Step.project(x, row * in, in, wPacked, d * in * gh, gh, 0, gh, xw, row * gh);
+            }
             for (int b = 0; b < batch; b++) {
                 int sOff = (d * batch + b) * hidden;
-                System.arraycopy(initH, sOff, h, 0, hidden);
-                System.arraycopy(initC, sOff, c, 0, hidden);
+                System.arraycopy(h0, sOff, step.h, 0, hidden);
+                System.arraycopy(c0, sOff, step.c, 0, hidden);
                 int len = lens[b];
                 for (int s = 0; s < len; s++) {
                     int t = reverse ? len - 1 - s : s;
-                    int xo = (t * batch + b) * gh;
-                    switch (cell) {
-                        case RNN -> {
-                            LocalGemm.multiplyTransposedB(h, 0, 1, hidden, r, rOff, gh, hr, 0, false);
-                            for (int j = 0; j < hidden; j++) hNew[j] = f.apply(clip(xw[xo + j] + hr[j], clip));
-                        }
-                        case GRU -> {
-                            LocalGemm.multiplyTransposedB(h, 0, 1, hidden, r, rOff, gh, hr, 0, false);
-                            double[] zr = new double[2 * hidden];
-                            for (int j = 0; j < 2 * hidden; j++) zr[j] = f.apply(clip(xw[xo + j] + hr[j], clip));
-                            if (linearBeforeReset) {
-                                for (int j = 0; j < hidden; j++) {
-                                    double hh = ga.apply(clip(xw[xo + 2 * hidden + j] + zr[hidden + j] * (hr[2 * hidden + j] + rbh[j]), clip));
-                                    double z = zr[j];
-                                    hNew[j] = (1 - z) * hh + z * h[j];
-                                }
-                            } else {
-                                for (int j = 0; j < hidden; j++) rh[j] = zr[hidden + j] * h[j];
-                                // (r ⊙ h) · Rhᵀ: only the rows of R for the hidden gate
-                                LocalGemm.multiplyTransposedB(rh, 0, 1, hidden, r, rOff + 2 * hidden * hidden, hidden, hr, 2 * hidden, false);
-                                for (int j = 0; j < hidden; j++) {
-                                    double hh = ga.apply(clip(xw[xo + 2 * hidden + j] + hr[2 * hidden + j], clip));
-                                    double z = zr[j];
-                                    hNew[j] = (1 - z) * hh + z * h[j];
-                                }
-                            }
-                        }
-                        case LSTM -> {
-                            LocalGemm.multiplyTransposedB(h, 0, 1, hidden, r, rOff, gh, hr, 0, false);
-                            int pOff = d * 3 * hidden;
-                            for (int j = 0; j < hidden; j++) {
-                                double pi = peep == null ? 0 : peep[pOff + j];
-                                double po = peep == null ? 0 : peep[pOff + hidden + j];
-                                double pf = peep == null ? 0 : peep[pOff + 2 * hidden + j];
-                                double gi = f.apply(clip(xw[xo + j] + hr[j] + pi * c[j], clip));
-                                double gf = inputForget ? 1 - gi : f.apply(clip(xw[xo + 2 * hidden + j] + hr[2 * hidden + j] + pf * c[j], clip));
-                                double gc = ga.apply(clip(xw[xo + 3 * hidden + j] + hr[3 * hidden + j], clip));
-                                double cNew = gf * c[j] + gi * gc;
-                                double go = f.apply(clip(xw[xo + hidden + j] + hr[hidden + j] + po * cNew, clip));
-                                c[j] = cNew;
-                                hNew[j] = go * ha.apply(clip(cNew, clip));
-                            }
-                        }
-                    }
-                    System.arraycopy(hNew, 0, h, 0, hidden);
-                    System.arraycopy(h, 0, y, ((t * numDir + d) * batch + b) * hidden, hidden);
+                    step.run(xw, (t * batch + b) * gh);
+                    System.arraycopy(step.h, 0, y, ((t * numDir + d) * batch + b) * hidden, hidden);
                 }
-                System.arraycopy(h, 0, yh, sOff, hidden);
-                System.arraycopy(c, 0, yc, sOff, hidden);
+                System.arraycopy(step.h, 0, yh, sOff, hidden);
+                System.arraycopy(step.c, 0, yc, sOff, hidden);
             }
         }
 
@@ -241,10 +195,10 @@ final class RecurrentKernel implements OpKernel {
                     for (int b = 0; b < batch; b++)
                         for (int t = 0; t < seq; t++)
                             for (int d = 0; d < numDir; d++)
-                                for (int j = 0; j < hidden; j++) o.setDouble(k++, y[((t * numDir + d) * batch + b) * hidden + j]);
+                                for (int j = 0; j < hidden; j++) o.setFloat(k++, y[((t * numDir + d) * batch + b) * hidden + j]);
                 }
             } else {
-                double[] st = i == 1 ? yh : yc;
+                float[] st = i == 1 ? yh : yc;
                 Shape s = layout == 0 ? Shape.of(numDir, batch, hidden) : Shape.of(batch, numDir, hidden);
                 Tensor o = ctx.output(i, dt, s);
                 write(o, layout == 0 ? st : swapFirstTwo(st, numDir, batch, hidden));
@@ -252,44 +206,204 @@ final class RecurrentKernel implements OpKernel {
         }
     }
 
-    /** Double copies of initializer weights, made once per tensor (initializers never change). */
-    private static final java.util.Map<Tensor, double[]> CONSTANT_DOUBLES =
+    /**
+     * One time step of one direction, the only code that computes a step: a whole-sequence run and a run of
+     * any range of steps (a memgraph tile, which starts from the state the previous tile handed over) call it
+     * alike. The state is float32, as ONNX Runtime keeps it, so that a tile hands it on exactly through the
+     * node's own Y_h / Y_c outputs. Every gate sum is one FMA chain per element: the step's projection
+     * (bias + x·Wᵀ, {@link #project}) first, then h·Rᵀ over k in order, so its bits depend on the values
+     * alone, not on how many steps or rows a call covers.
+     */
+    static final class Step {
+        final Cell cell;
+        final int hidden, gh;
+        final float[] r;
+        final int rOff;
+        final float[] peep;
+        final int pOff;
+        final float clip;
+        final GateActivation f, g, hAct;
+        final boolean linearBeforeReset, inputForget;
+        /** The state this step reads and replaces. */
+        final float[] h, c;
+        /** GRU with linear_before_reset: Rbh, added to h·Rhᵀ before the reset gate scales it. */
+        final float[] rbh;
+        private final float[] acc, tmp, hNew;
+
+        Step(Cell cell, int hidden, int gh, float[] r, int rOff, float[] peep, int pOff, float clip, GateActivation f,
+             GateActivation g, GateActivation hAct, boolean linearBeforeReset, boolean inputForget) {
+            this.cell = cell; this.hidden = hidden; this.gh = gh; this.r = r; this.rOff = rOff; this.peep = peep;
+            this.pOff = pOff; this.clip = clip; this.f = f; this.g = g; this.hAct = hAct;
+            this.linearBeforeReset = linearBeforeReset; this.inputForget = inputForget;
+            h = new float[hidden];
+            c = new float[hidden];
+            rbh = new float[hidden];
+            acc = new float[gh];
+            tmp = new float[hidden];
+            hNew = new float[hidden];
+        }
+
+        /** Advances h (and c) by one step whose input projection is {@code xw[xo, xo + gh)}. */
+        void run(float[] xw, int xo) {
+            int H = hidden;
+            System.arraycopy(xw, xo, acc, 0, gh);
+            switch (cell) {
+                case RNN -> {
+                    project(h, 0, H, r, rOff, gh, 0, H, acc, 0);
+                    activate(f, acc, 0, H);
+                    System.arraycopy(acc, 0, h, 0, H);
+                }
+                case GRU -> {
+                    project(h, 0, H, r, rOff, gh, 0, 2 * H, acc, 0);
+                    activate(f, acc, 0, 2 * H); // z, r
+                    if (linearBeforeReset) {
+                        System.arraycopy(rbh, 0, tmp, 0, H);
+                        project(h, 0, H, r, rOff, gh, 2 * H, 3 * H, tmp, -2 * H);
+                        for (int j = 0; j < H; j++) acc[2 * H + j] += acc[H + j] * tmp[j];
+                    } else {
+                        for (int j = 0; j < H; j++) tmp[j] = acc[H + j] * h[j];
+                        // (r ⊙ h) · Rhᵀ: only the columns of the hidden gate
+                        project(tmp, 0, H, r, rOff, gh, 2 * H, 3 * H, acc, 0);
+                    }
+                    activate(g, acc, 2 * H, 3 * H);
+                    for (int j = 0; j < H; j++) {
+                        float z = acc[j];
+                        h[j] = (1 - z) * acc[2 * H + j] + z * h[j];
+                    }
+                }
+                case LSTM -> {
+                    project(h, 0, H, r, rOff, gh, 0, gh, acc, 0);
+                    // gates i, o, f, c at [0, H), [H, 2H), [2H, 3H), [3H, 4H)
+                    if (peep != null) {
+                        for (int j = 0; j < H; j++) {
+                            acc[j] += peep[pOff + j] * c[j];
+                            acc[2 * H + j] += peep[pOff + 2 * H + j] * c[j];
+                        }
+                    }
+                    activate(f, acc, 0, H);
+                    if (inputForget) for (int j = 0; j < H; j++) acc[2 * H + j] = 1 - acc[j];
+                    else activate(f, acc, 2 * H, 3 * H);
+                    activate(g, acc, 3 * H, 4 * H);
+                    for (int j = 0; j < H; j++) c[j] = acc[2 * H + j] * c[j] + acc[j] * acc[3 * H + j];
+                    if (peep != null) for (int j = 0; j < H; j++) acc[H + j] += peep[pOff + H + j] * c[j];
+                    activate(f, acc, H, 2 * H);
+                    System.arraycopy(c, 0, hNew, 0, H);
+                    activate(hAct, hNew, 0, H);
+                    for (int j = 0; j < H; j++) h[j] = acc[H + j] * hNew[j];
+                }
+            }
+        }
+
+        private void activate(GateActivation a, float[] v, int from, int to) {
+            if (clip != Float.POSITIVE_INFINITY) {
+                for (int j = from; j < to; j++) v[j] = v[j] > clip ? clip : v[j] < -clip ? -clip : v[j];
+            }
+            a.apply(v, from, to);
+        }
+
+        private static final jdk.incubator.vector.VectorSpecies<Float> S = VectorMath.S;
+        private static final int L = S.length();
+
+        /**
+         * {@code out[outOff + j] = fma chain over k of v[vOff + k] · w[wOff + k·ld + j]} on top of what out holds,
+         * for columns j in [j0, j1) of a k-major packed weight (row k holds the k-th input's weight of every gate
+         * output). Each element is one FMA chain over k in order, whether a vector lane or the scalar tail
+         * computes it (an FMA rounds once either way), so the bits do not depend on j0, j1 or the vector width.
+         */
+        static void project(float[] v, int vOff, int k, float[] w, int wOff, int ld, int j0, int j1, float[] out, int outOff) {
+            int j = j0;
+            for (; j + 4 * L <= j1; j += 4 * L) {
+                int o = outOff + j;
+                jdk.incubator.vector.FloatVector a0 = jdk.incubator.vector.FloatVector.fromArray(S, out, o);
+                jdk.incubator.vector.FloatVector a1 = jdk.incubator.vector.FloatVector.fromArray(S, out, o + L);
+                jdk.incubator.vector.FloatVector a2 = jdk.incubator.vector.FloatVector.fromArray(S, out, o + 2 * L);
+                jdk.incubator.vector.FloatVector a3 = jdk.incubator.vector.FloatVector.fromArray(S, out, o + 3 * L);
+                for (int p = 0, wo = wOff + j; p < k; p++, wo += ld) {
+                    jdk.incubator.vector.FloatVector x = jdk.incubator.vector.FloatVector.broadcast(S, v[vOff + p]);
+                    a0 = jdk.incubator.vector.FloatVector.fromArray(S, w, wo).fma(x, a0);
+                    a1 = jdk.incubator.vector.FloatVector.fromArray(S, w, wo + L).fma(x, a1);
+                    a2 = jdk.incubator.vector.FloatVector.fromArray(S, w, wo + 2 * L).fma(x, a2);
+                    a3 = jdk.incubator.vector.FloatVector.fromArray(S, w, wo + 3 * L).fma(x, a3);
+                }
+                a0.intoArray(out, o);
+                a1.intoArray(out, o + L);
+                a2.intoArray(out, o + 2 * L);
+                a3.intoArray(out, o + 3 * L);
+            }
+            for (; j + L <= j1; j += L) {
+                int o = outOff + j;
+                jdk.incubator.vector.FloatVector a0 = jdk.incubator.vector.FloatVector.fromArray(S, out, o);
+                for (int p = 0, wo = wOff + j; p < k; p++, wo += ld) {
+                    a0 = jdk.incubator.vector.FloatVector.fromArray(S, w, wo).fma(jdk.incubator.vector.FloatVector.broadcast(S, v[vOff + p]), a0);
+                }
+                a0.intoArray(out, o);
+            }
+            for (; j < j1; j++) {
+                float a = out[outOff + j];
+                for (int p = 0, wo = wOff + j; p < k; p++, wo += ld) a = Math.fma(w[wo], v[vOff + p], a);
+                out[outOff + j] = a;
+            }
+        }
+    }
+
+    /** Gate weights packed k-major per direction ([dir][k][gate output]), made once per initializer tensor. */
+    private static final java.util.Map<Tensor, float[]> PACKED =
         java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
 
-    /** Input i as doubles; for an initializer, the copy made on first use (same values, so same results). */
-    private static double[] doubles(ExecContext ctx, int i) {
+    /** Input i as floats; for an initializer, the copy made on first use (B: read every call, never changed). */
+    private static float[] floats(ExecContext ctx, int i) {
         Tensor t = ctx.input(i);
-        if (!ctx.inputIsInitializer(i)) return t.toDoubleArray();
-        double[] v = CONSTANT_DOUBLES.get(t);
+        if (!ctx.inputIsInitializer(i)) return t.toFloatArray();
+        float[] v = CONSTANT_FLOATS.get(t);
         if (v == null) {
-            v = t.toDoubleArray();
-            CONSTANT_DOUBLES.put(t, v);
+            v = t.toFloatArray();
+            CONSTANT_FLOATS.put(t, v);
         }
+        return v;
+    }
+
+    private static final java.util.Map<Tensor, float[]> CONSTANT_FLOATS =
+        java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
+
+    /** W or R ([dir, gh, k]) transposed to [dir][k][gh], so that a step's gate outputs are contiguous per input k. */
+    private static float[] packed(ExecContext ctx, int i, int numDir, int gh, int k) {
+        Tensor t = ctx.input(i);
+        boolean constant = ctx.inputIsInitializer(i);
+        float[] v = constant ? PACKED.get(t) : null;
+        if (v != null) return v;
+        float[] src = t.toFloatArray();
+        v = new float[numDir * k * gh];
+        for (int d = 0; d < numDir; d++)
+            for (int j = 0; j < gh; j++)
+                for (int p = 0; p < k; p++) v[(d * k + p) * gh + j] = src[(d * gh + j) * k + p];
+        if (constant) PACKED.put(t, v);
         return v;
     }
 
     private static boolean present(ExecContext ctx, int i) { return ctx.inputCount() > i && ctx.hasInput(i); }
 
-    private static double clip(double v, double c) { return v > c ? c : v < -c ? -c : v; }
-
-    private static void write(Tensor o, double[] v) {
-        for (int i = 0; i < v.length; i++) o.setDouble(i, v[i]);
+    private static void write(Tensor o, float[] v) {
+        if (o.dtype() == DType.FLOAT32) {
+            java.lang.foreign.MemorySegment.copy(v, 0, o.data(), java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, v.length);
+        } else {
+            for (int i = 0; i < v.length; i++) o.setFloat(i, v[i]);
+        }
     }
 
     /** [a, b, n] -> [b, a, n]. */
-    private static double[] swapFirstTwo(double[] v, int a, int b, int n) {
-        double[] r = new double[v.length];
+    private static float[] swapFirstTwo(float[] v, int a, int b, int n) {
+        float[] r = new float[v.length];
         for (int i = 0; i < a; i++)
             for (int j = 0; j < b; j++) System.arraycopy(v, (i * b + j) * n, r, (j * a + i) * n, n);
         return r;
     }
 
     /** An initial state in layout-0 order [dir, batch, H]. */
-    private static double[] state(Tensor t, int layout, int numDir, int batch, int hidden, String name) {
+    private static float[] state(Tensor t, int layout, int numDir, int batch, int hidden, String name) {
         if (t.elementCount() != (long) numDir * batch * hidden) {
             throw new KernelException(name + " has shape " + t.shape() + ", expected " + numDir * batch * hidden + " elements");
         }
-        double[] v = t.toDoubleArray();
+        float[] v = t.toFloatArray();
         return layout == 0 ? v : swapFirstTwo(v, batch, numDir, hidden);
     }
 }

@@ -175,6 +175,7 @@ public final class MemGraphExecutor {
         }
 
         void kernel(Task.Kernel k) {
+            if (k.tile() != null && k.tile().kind() == Tile.Kind.TIME_STEPS) { timeSteps(k); return; }
             if (k.tile() != null) { tile(k); return; }
             Node n = plan.graph().nodes().get(k.node());
             OpKernel kernel = registry.find(n.domain(), n.opType());
@@ -246,6 +247,37 @@ public final class MemGraphExecutor {
             if (tile.index() == tile.count() - 1) doneWriting(ob);
         }
 
+        /**
+         * One time-step tile of a recurrent node ({@link Tile.Kind#TIME_STEPS}): the node's kernel runs as
+         * {@link Tile#stepNode} on the tile's steps (see {@link Call#stepInput}, {@link Call#allocate}). The first
+         * tile places the whole Y (zeroed, so steps past a sequence length stay 0), the last publishes it; the
+         * state outputs are published at once to the next tile.
+         */
+        void timeSteps(Task.Kernel k) {
+            Node n = plan.graph().nodes().get(k.node());
+            Tile tile = k.tile();
+            int yb = k.outputs().getFirst();
+            if (tile.index() == 0 && yb >= 0) {
+                TensorType type = plan.graph().typeOf(n.outputs().getFirst());
+                buf[yb] = allocate(yb, type.dtype(), type.shape().toShape());
+            }
+            OpKernel kernel = registry.find(n.domain(), n.opType());
+            if (kernel == null) throw new SluiceException("operator is not supported");
+            ComputeLane lane = (ComputeLane) devices.get(k.device()).lanes(LaneKind.COMPUTE).getFirst();
+            Call c = new Call(this, Tile.stepNode(n), k, lane.parallelism());
+            kernel.execute(c);
+            for (int i = 1; i < k.outputs().size(); i++) {
+                int b = k.outputs().get(i);
+                if (b < 0) continue;
+                if (c.outputs()[i] == null) throw new KernelException("kernel did not produce state output " + i);
+                buf[b] = c.outputs()[i];
+                doneWriting(b);
+            }
+            java.util.Set<Integer> seen = new java.util.HashSet<>();
+            for (int b : k.inputs()) if (b >= 0 && seen.add(b)) doneReading(b);
+            if (tile.index() == tile.count() - 1 && yb >= 0) doneWriting(yb);
+        }
+
         /** Copies the output rows whose index falls in this block of table rows; checks every index once. */
         void gatherRows(Node n, Tile tile, Tensor block, Tensor indices, Tensor out) {
             long rows = tile.total();
@@ -305,11 +337,35 @@ public final class MemGraphExecutor {
             if (!hasInput(i)) return null;
             Tensor t = s.buf[task.inputs().get(i)];
             Tile tile = task.tile();
+            if (tile != null && tile.kind() == Tile.Kind.TIME_STEPS) return stepInput(i, t, tile);
             if (tile != null && tile.kind() == Tile.Kind.ELEMENTS && plan.graph().initializers().get(node.inputs().get(i)) != t) {
                 Shape shape = tileShape(tile);
                 // A whole resident activation: this tile's range of it, in place; a range copy: seen with the tile's shape.
                 if (t.elementCount() == tile.total()) t = s.view(task.inputs().get(i), t.dtype(), tile.start(), shape);
                 else if (t.elementCount() == shape.elementCount() && !t.shape().equals(shape)) t = t.reshaped(shape);
+            }
+            return t;
+        }
+
+        /**
+         * A time-step tile's view of its inputs: X's steps [start, end) (in place when X is resident whole, else
+         * the range copy), sequence_lens shifted to the tile's first step; the rest (weights, the state handed
+         * in) as they are.
+         */
+        Tensor stepInput(int i, Tensor t, Tile tile) {
+            long steps = tile.end() - tile.start();
+            if (i == 0) {
+                Shape xs = plan.graph().typeOf(plan.graph().nodes().get(task.node()).inputs().getFirst()).shape().toShape();
+                long row = xs.dim(1) * xs.dim(2);
+                Shape shape = Shape.of(steps, xs.dim(1), xs.dim(2));
+                if (t.elementCount() == xs.elementCount()) return s.view(task.inputs().getFirst(), t.dtype(), tile.start() * row, shape);
+                if (t.elementCount() != shape.elementCount()) throw new KernelException("range of X has " + t.elementCount() + " elements for " + shape);
+                return t.reshaped(shape);
+            }
+            if (i == 4) {
+                long[] lens = new long[Math.toIntExact(t.elementCount())];
+                for (int b = 0; b < lens.length; b++) lens[b] = Math.clamp(t.getLong(b) - tile.start(), 0, steps);
+                return Tensor.ofLongs(Shape.of(lens.length), lens);
             }
             return t;
         }
@@ -342,6 +398,16 @@ public final class MemGraphExecutor {
                     throw new KernelException("elementwise tile of " + (tile.end() - tile.start()) + " elements produced " + shape);
                 }
                 return s.view(task.outputs().get(i), dtype, tile.start(), shape);
+            }
+            if (tile != null && tile.kind() == Tile.Kind.TIME_STEPS && i == 0 && task.outputs().getFirst() >= 0) {
+                // Y's steps [start, end), in place ([seq, 1, batch, hidden]: one contiguous run per step range).
+                long perStep = shape.elementCount() / (tile.end() - tile.start());
+                if (shape.rank() != 4 || shape.dim(0) != tile.end() - tile.start()) throw new KernelException("time-step tile produced Y " + shape);
+                return s.view(task.outputs().getFirst(), dtype, tile.start() * perStep, shape);
+            }
+            if (tile != null && tile.kind() == Tile.Kind.TIME_STEPS) {
+                int b = task.outputs().get(i);
+                return b < 0 ? Tensor.allocate(dtype, shape) : s.allocate(b, dtype, shape);
             }
             // A tile computes its columns into its scratch block; the task then copies them into the output.
             int b = tile != null ? task.scratch() : task.outputs().get(i);
