@@ -30,8 +30,11 @@ final class Gemm32 {
     static final VectorSpecies<Float> SPECIES =
             FloatVector.SPECIES_PREFERRED.length() > 16 ? FloatVector.SPECIES_512 : FloatVector.SPECIES_PREFERRED;
     private static final int L = SPECIES.length();
-    /** Rows of the register tile (an 8-row tile measured 2x slower under C2 on AVX-512: it spills). */
-    static final int MR = 6;
+    /**
+     * Rows of the register tile: 12 (24 accumulators) where vectors are 512-bit, i.e. AVX-512 with its 32
+     * registers; 6 (12 accumulators) for the 16 registers of AVX2. The bits do not depend on it.
+     */
+    static final int MR = L >= 16 ? 12 : 6;
     static final int NR = 2 * L;
     /**
      * Depth of one packed block. Fixed: every element of C is summed in KC-long runs from zero, added to C
@@ -302,18 +305,8 @@ final class Gemm32 {
                             int mr = Math.min(MR, mc - ir);
                             int ao = aBase + ir * kc;
                             long co = cOff + (long) (ic + ir) * ldc + jc + jr;
-                            if (mr == MR && nr == NR) {
-                                micro(kc, ap, ao, bp, bo, c, co, ldc);
-                            } else {
-                                microToTile(kc, ap, ao, bp, bo, tile);
-                                for (int r = 0; r < mr; r++) {
-                                    long row = co + (long) r * ldc;
-                                    for (int q = 0; q < nr; q++) {
-                                        long idx = row + q;
-                                        c.setAtIndex(F, idx, c.getAtIndex(F, idx) + tile[r * NR + q]);
-                                    }
-                                }
-                            }
+                            micro(kc, ap, ao, bp, bo, tile);
+                            addTile(tile, mr, nr, c, co, ldc);
                         }
                     }
                 }
@@ -384,57 +377,112 @@ final class Gemm32 {
         }
     }
 
-    /** C[6 x NR] += Apanel * Bpanel with twelve vector accumulators. */
-    private static void micro(int kc, float[] ap, int ao, float[] bp, int bo, MemorySegment c, long co, int ldc) {
+    /**
+     * The MR x NR product of one A panel and one B panel over kc, into {@code tile} (row-major, NR wide), each
+     * element an FMA chain from zero in k order: the bits do not depend on the tile's shape, so edge tiles (same
+     * kernel on zero-padded panels) and full tiles agree. The tile is a float[] and C is updated by the caller:
+     * vector accumulators that meet a MemorySegment access in the same compiled method measured 100x slower
+     * under C2 (the whole loop fell off the intrinsics), and it keeps the loop free of C's leading dimension.
+     */
+    private static void micro(int kc, float[] ap, int ao, float[] bp, int bo, float[] tile) {
+        if (MR == 12) micro12(kc, ap, ao, bp, bo, tile);
+        else micro6(kc, ap, ao, bp, bo, tile);
+    }
+
+    /** 12 x 2 vectors: 24 accumulators, 2 B vectors and a broadcast in the 32 registers of AVX-512. */
+    private static void micro12(int kc, float[] ap, int ao, float[] bp, int bo, float[] tile) {
+        FloatVector c00 = FloatVector.zero(SPECIES), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+        FloatVector c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+        FloatVector c60 = c00, c61 = c00, c70 = c00, c71 = c00, c80 = c00, c81 = c00;
+        FloatVector c90 = c00, c91 = c00, ca0 = c00, ca1 = c00, cb0 = c00, cb1 = c00;
+        // indexes linear in p (no separate induction variables), so C2 can hoist the range checks
+        for (int p = 0; p < kc; p++) {
+            int a = ao + p * 12, b = bo + p * NR;
+            FloatVector b0 = FloatVector.fromArray(SPECIES, bp, b);
+            FloatVector b1 = FloatVector.fromArray(SPECIES, bp, b + L);
+            FloatVector x = FloatVector.broadcast(SPECIES, ap[a]);
+            c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
+            x = FloatVector.broadcast(SPECIES, ap[a + 1]);
+            c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
+            x = FloatVector.broadcast(SPECIES, ap[a + 2]);
+            c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
+            x = FloatVector.broadcast(SPECIES, ap[a + 3]);
+            c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
+            x = FloatVector.broadcast(SPECIES, ap[a + 4]);
+            c40 = x.fma(b0, c40); c41 = x.fma(b1, c41);
+            x = FloatVector.broadcast(SPECIES, ap[a + 5]);
+            c50 = x.fma(b0, c50); c51 = x.fma(b1, c51);
+            x = FloatVector.broadcast(SPECIES, ap[a + 6]);
+            c60 = x.fma(b0, c60); c61 = x.fma(b1, c61);
+            x = FloatVector.broadcast(SPECIES, ap[a + 7]);
+            c70 = x.fma(b0, c70); c71 = x.fma(b1, c71);
+            x = FloatVector.broadcast(SPECIES, ap[a + 8]);
+            c80 = x.fma(b0, c80); c81 = x.fma(b1, c81);
+            x = FloatVector.broadcast(SPECIES, ap[a + 9]);
+            c90 = x.fma(b0, c90); c91 = x.fma(b1, c91);
+            x = FloatVector.broadcast(SPECIES, ap[a + 10]);
+            ca0 = x.fma(b0, ca0); ca1 = x.fma(b1, ca1);
+            x = FloatVector.broadcast(SPECIES, ap[a + 11]);
+            cb0 = x.fma(b0, cb0); cb1 = x.fma(b1, cb1);
+        }
+        c00.intoArray(tile, 0); c01.intoArray(tile, L);
+        c10.intoArray(tile, NR); c11.intoArray(tile, NR + L);
+        c20.intoArray(tile, 2 * NR); c21.intoArray(tile, 2 * NR + L);
+        c30.intoArray(tile, 3 * NR); c31.intoArray(tile, 3 * NR + L);
+        c40.intoArray(tile, 4 * NR); c41.intoArray(tile, 4 * NR + L);
+        c50.intoArray(tile, 5 * NR); c51.intoArray(tile, 5 * NR + L);
+        c60.intoArray(tile, 6 * NR); c61.intoArray(tile, 6 * NR + L);
+        c70.intoArray(tile, 7 * NR); c71.intoArray(tile, 7 * NR + L);
+        c80.intoArray(tile, 8 * NR); c81.intoArray(tile, 8 * NR + L);
+        c90.intoArray(tile, 9 * NR); c91.intoArray(tile, 9 * NR + L);
+        ca0.intoArray(tile, 10 * NR); ca1.intoArray(tile, 10 * NR + L);
+        cb0.intoArray(tile, 11 * NR); cb1.intoArray(tile, 11 * NR + L);
+    }
+
+    /** 6 x 2 vectors: 12 accumulators, for 16-register files (AVX2). */
+    private static void micro6(int kc, float[] ap, int ao, float[] bp, int bo, float[] tile) {
         FloatVector c00 = FloatVector.zero(SPECIES), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
         FloatVector c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
         for (int p = 0; p < kc; p++) {
-            FloatVector b0 = FloatVector.fromArray(SPECIES, bp, bo);
-            FloatVector b1 = FloatVector.fromArray(SPECIES, bp, bo + L);
-            FloatVector x = FloatVector.broadcast(SPECIES, ap[ao]);
+            int a = ao + p * 6, b = bo + p * NR;
+            FloatVector b0 = FloatVector.fromArray(SPECIES, bp, b);
+            FloatVector b1 = FloatVector.fromArray(SPECIES, bp, b + L);
+            FloatVector x = FloatVector.broadcast(SPECIES, ap[a]);
             c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
-            x = FloatVector.broadcast(SPECIES, ap[ao + 1]);
+            x = FloatVector.broadcast(SPECIES, ap[a + 1]);
             c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
-            x = FloatVector.broadcast(SPECIES, ap[ao + 2]);
+            x = FloatVector.broadcast(SPECIES, ap[a + 2]);
             c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
-            x = FloatVector.broadcast(SPECIES, ap[ao + 3]);
+            x = FloatVector.broadcast(SPECIES, ap[a + 3]);
             c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
-            x = FloatVector.broadcast(SPECIES, ap[ao + 4]);
+            x = FloatVector.broadcast(SPECIES, ap[a + 4]);
             c40 = x.fma(b0, c40); c41 = x.fma(b1, c41);
-            x = FloatVector.broadcast(SPECIES, ap[ao + 5]);
+            x = FloatVector.broadcast(SPECIES, ap[a + 5]);
             c50 = x.fma(b0, c50); c51 = x.fma(b1, c51);
-            ao += MR;
-            bo += NR;
         }
-        long rowBytes = (long) ldc * 4, off = co * 4;
-        addRow(c, off, c00, c01); off += rowBytes;
-        addRow(c, off, c10, c11); off += rowBytes;
-        addRow(c, off, c20, c21); off += rowBytes;
-        addRow(c, off, c30, c31); off += rowBytes;
-        addRow(c, off, c40, c41); off += rowBytes;
-        addRow(c, off, c50, c51);
+        c00.intoArray(tile, 0); c01.intoArray(tile, L);
+        c10.intoArray(tile, NR); c11.intoArray(tile, NR + L);
+        c20.intoArray(tile, 2 * NR); c21.intoArray(tile, 2 * NR + L);
+        c30.intoArray(tile, 3 * NR); c31.intoArray(tile, 3 * NR + L);
+        c40.intoArray(tile, 4 * NR); c41.intoArray(tile, 4 * NR + L);
+        c50.intoArray(tile, 5 * NR); c51.intoArray(tile, 5 * NR + L);
     }
 
-    private static void addRow(MemorySegment c, long off, FloatVector v0, FloatVector v1) {
-        FloatVector.fromMemorySegment(SPECIES, c, off, ORDER).add(v0).intoMemorySegment(c, off, ORDER);
-        long off1 = off + (long) L * 4;
-        FloatVector.fromMemorySegment(SPECIES, c, off1, ORDER).add(v1).intoMemorySegment(c, off1, ORDER);
-    }
-
-    /** The same product into a scratch tile, for edge tiles that do not fill MR x NR. */
-    private static void microToTile(int kc, float[] ap, int ao, float[] bp, int bo, float[] tile) {
-        for (int r = 0; r < MR; r++) {
-            FloatVector v0 = FloatVector.zero(SPECIES), v1 = v0;
-            int a = ao + r, bb = bo;
-            for (int p = 0; p < kc; p++) {
-                FloatVector x = FloatVector.broadcast(SPECIES, ap[a]);
-                v0 = x.fma(FloatVector.fromArray(SPECIES, bp, bb), v0);
-                v1 = x.fma(FloatVector.fromArray(SPECIES, bp, bb + L), v1);
-                a += MR;
-                bb += NR;
+    /** C[mr x nr] += tile, rows of whole vectors through the segment, edges element by element. */
+    private static void addTile(float[] tile, int mr, int nr, MemorySegment c, long co, int ldc) {
+        if (nr == NR) {
+            long off = co * 4, rowBytes = (long) ldc * 4;
+            for (int r = 0; r < mr; r++, off += rowBytes) {
+                FloatVector.fromMemorySegment(SPECIES, c, off, ORDER).add(FloatVector.fromArray(SPECIES, tile, r * NR))
+                        .intoMemorySegment(c, off, ORDER);
+                FloatVector.fromMemorySegment(SPECIES, c, off + L * 4, ORDER).add(FloatVector.fromArray(SPECIES, tile, r * NR + L))
+                        .intoMemorySegment(c, off + L * 4, ORDER);
             }
-            v0.intoArray(tile, r * NR);
-            v1.intoArray(tile, r * NR + L);
+        } else {
+            for (int r = 0; r < mr; r++) {
+                long row = co + (long) r * ldc;
+                for (int q = 0; q < nr; q++) c.setAtIndex(F, row + q, c.getAtIndex(F, row + q) + tile[r * NR + q]);
+            }
         }
     }
 }
