@@ -186,6 +186,18 @@ final class Gemm32 {
     private static int roundUp(int v, int unit) { return (v + unit - 1) / unit * unit; }
 
     /**
+     * The float[] behind a heap segment (im2col buffers, float[] callers), or null for native memory. Vector
+     * loads and stores through a heap segment measured ~4x slower than through native memory or the array
+     * itself, so the packing and C-update loops use the array when there is one.
+     */
+    private static float[] floats(MemorySegment s) {
+        return s.heapBase().orElse(null) instanceof float[] f && (s.address() & 3) == 0 ? f : null;
+    }
+
+    /** Element index in {@link #floats}' array of the segment's element 0. */
+    private static long base(MemorySegment s) { return s.address() >> 2; }
+
+    /**
      * Matrix-vector products (one row or one column of C): a register tile of several rows would waste most of its
      * FMAs, so these stream the matrix once, vectorized along its contiguous axis.
      */
@@ -222,7 +234,7 @@ final class Gemm32 {
                 float[] lanes = new float[L];
                 for (int j = j0; j < j1; j++) acc[j - j0] = dot(mat, mOff + (long) j * ldm, v, k, lanes);
             } else {
-                for (int p = 0; p < k; p++) axpy(v[p], mat, mOff + (long) p * ldm + j0, acc, j1 - j0);
+                axpyStrip(v, k, mat, mOff + j0, ldm, acc, j1 - j0);
             }
             for (int j = j0; j < j1; j++) {
                 long ci = cOff + j * cStride;
@@ -252,14 +264,45 @@ final class Gemm32 {
         return r;
     }
 
-    private static void axpy(float s, MemorySegment x, long off, float[] acc, int n) {
-        if (s == 0f) return;
-        FloatVector sv = FloatVector.broadcast(SPECIES, s);
+    /**
+     * acc[0..n) = sum over p of v[p] * x[off + p * ldx + (0..n)], each element in p order, skipping v[p] = 0:
+     * the same operations, in the same order, as one axpy per p over an accumulator array, but with the
+     * accumulators of 4 vectors held in registers across p (an array round trip per p bound the loop on
+     * store-to-load forwarding). The scalar tail multiplies and adds separately, as it always did.
+     */
+    private static void axpyStrip(float[] v, int k, MemorySegment x, long off, int ldx, float[] acc, int n) {
         int j = 0;
-        for (; j <= n - L; j += L) {
-            FloatVector.fromMemorySegment(SPECIES, x, (off + j) * 4, ORDER).fma(sv, FloatVector.fromArray(SPECIES, acc, j)).intoArray(acc, j);
+        for (; j + 4 * L <= n; j += 4 * L) {
+            FloatVector a0 = FloatVector.zero(SPECIES), a1 = a0, a2 = a0, a3 = a0;
+            for (int p = 0; p < k; p++) {
+                float s = v[p];
+                if (s == 0f) continue;
+                FloatVector sv = FloatVector.broadcast(SPECIES, s);
+                long o = (off + (long) p * ldx + j) * 4;
+                a0 = FloatVector.fromMemorySegment(SPECIES, x, o, ORDER).fma(sv, a0);
+                a1 = FloatVector.fromMemorySegment(SPECIES, x, o + 4L * L, ORDER).fma(sv, a1);
+                a2 = FloatVector.fromMemorySegment(SPECIES, x, o + 8L * L, ORDER).fma(sv, a2);
+                a3 = FloatVector.fromMemorySegment(SPECIES, x, o + 12L * L, ORDER).fma(sv, a3);
+            }
+            a0.intoArray(acc, j); a1.intoArray(acc, j + L); a2.intoArray(acc, j + 2 * L); a3.intoArray(acc, j + 3 * L);
         }
-        for (; j < n; j++) acc[j] += s * x.getAtIndex(F, off + j);
+        for (; j + L <= n; j += L) {
+            FloatVector a0 = FloatVector.zero(SPECIES);
+            for (int p = 0; p < k; p++) {
+                float s = v[p];
+                if (s == 0f) continue;
+                a0 = FloatVector.fromMemorySegment(SPECIES, x, (off + (long) p * ldx + j) * 4, ORDER).fma(FloatVector.broadcast(SPECIES, s), a0);
+            }
+            a0.intoArray(acc, j);
+        }
+        for (; j < n; j++) {
+            float r = 0f;
+            for (int p = 0; p < k; p++) {
+                float s = v[p];
+                if (s != 0f) r += s * x.getAtIndex(F, off + (long) p * ldx + j);
+            }
+            acc[j] = r;
+        }
     }
 
     /**
@@ -274,6 +317,7 @@ final class Gemm32 {
         if (k <= 0 || alpha == 0f) return;
         float[][] bufs = BUFFERS.get();
         float[] tile = bufs[2];
+        float[] cArr = floats(c);
         for (int jc = 0; jc < n; jc += NC) {
             int nc = Math.min(NC, n - jc);
             for (int pc = 0; pc < k; pc += KC) {
@@ -308,7 +352,7 @@ final class Gemm32 {
                             int ao = aBase + ir * kc;
                             long co = cOff + (long) (ic + ir) * ldc + jc + jr;
                             micro(kc, ap, ao, bp, bo, tile, nr);
-                            addTile(tile, mr, nr, c, co, ldc);
+                            addTile(tile, mr, nr, c, cArr, co, ldc);
                         }
                     }
                 }
@@ -337,12 +381,19 @@ final class Gemm32 {
             if (!transB) {
                 // whole vectors straight from the segment (a bulk copy per 96-float row costs more than it moves)
                 int whole = nr / L * L;
+                float[] arr = floats(b);
                 for (int p = 0; p < kc; p++) {
                     long src = bOff + (long) (pc + p) * ldb + j;
-                    for (int q = 0; q < whole; q += L) {
-                        FloatVector.fromMemorySegment(SPECIES, b, (src + q) * 4, ORDER).intoArray(bp, dst + q);
+                    if (arr != null) {
+                        int s0 = Math.toIntExact(base(b) + src);
+                        for (int q = 0; q < whole; q += L) FloatVector.fromArray(SPECIES, arr, s0 + q).intoArray(bp, dst + q);
+                        for (int q = whole; q < nr; q++) bp[dst + q] = arr[s0 + q];
+                    } else {
+                        for (int q = 0; q < whole; q += L) {
+                            FloatVector.fromMemorySegment(SPECIES, b, (src + q) * 4, ORDER).intoArray(bp, dst + q);
+                        }
+                        for (int q = whole; q < nr; q++) bp[dst + q] = b.getAtIndex(F, src + q);
                     }
-                    for (int q = whole; q < nr; q++) bp[dst + q] = b.getAtIndex(F, src + q);
                     for (int q = nr; q < NR; q++) bp[dst + q] = 0f;
                     dst += NR;
                 }
@@ -363,18 +414,31 @@ final class Gemm32 {
     /** Packs alpha * op(A)[ic:ic+mc, pc:pc+kc] as MR-row panels, each kc columns of MR, zero-padded. */
     private static void packA(boolean transA, MemorySegment a, long aOff, int lda, int ic, int mc, int pc, int kc,
                               float alpha, float[] ap, int dst) {
+        float[] arr = floats(a);
+        long ab = arr == null ? 0 : base(a);
         for (int ir = 0; ir < mc; ir += MR) {
             int mr = Math.min(MR, mc - ir);
             int i = ic + ir;
             if (!transA) {
+                // row by row: each row of A is read once, contiguously
                 for (int r = 0; r < mr; r++) {
                     long src = aOff + (long) (i + r) * lda + pc;
-                    for (int p = 0; p < kc; p++) ap[dst + p * MR + r] = alpha * a.getAtIndex(F, src + p);
+                    if (arr != null) {
+                        int s0 = Math.toIntExact(ab + src);
+                        for (int p = 0; p < kc; p++) ap[dst + p * MR + r] = alpha * arr[s0 + p];
+                    } else {
+                        for (int p = 0; p < kc; p++) ap[dst + p * MR + r] = alpha * a.getAtIndex(F, src + p);
+                    }
                 }
             } else {
                 for (int p = 0; p < kc; p++) {
                     long src = aOff + (long) (pc + p) * lda + i;
-                    for (int r = 0; r < mr; r++) ap[dst + p * MR + r] = alpha * a.getAtIndex(F, src + r);
+                    if (arr != null) {
+                        int s0 = Math.toIntExact(ab + src);
+                        for (int r = 0; r < mr; r++) ap[dst + p * MR + r] = alpha * arr[s0 + r];
+                    } else {
+                        for (int r = 0; r < mr; r++) ap[dst + p * MR + r] = alpha * a.getAtIndex(F, src + r);
+                    }
                 }
             }
             if (mr < MR) {
@@ -482,9 +546,22 @@ final class Gemm32 {
         c50.intoArray(tile, 5 * NR); c51.intoArray(tile, 5 * NR + L);
     }
 
-    /** C[mr x nr] += tile: whole vectors through the segment, the columns past the last one element by element. */
-    private static void addTile(float[] tile, int mr, int nr, MemorySegment c, long co, int ldc) {
+    /**
+     * C[mr x nr] += tile: whole vectors, then the columns past the last one element by element. {@code cArr}:
+     * C's array ({@link #floats}) or null, {@code co} C's element index in the segment.
+     */
+    private static void addTile(float[] tile, int mr, int nr, MemorySegment c, float[] cArr, long co, int ldc) {
         int whole = nr / L * L;
+        if (cArr != null) {
+            int row = Math.toIntExact(base(c) + co);
+            for (int r = 0, t = 0; r < mr; r++, row += ldc, t += NR) {
+                for (int q = 0; q < whole; q += L) {
+                    FloatVector.fromArray(SPECIES, cArr, row + q).add(FloatVector.fromArray(SPECIES, tile, t + q)).intoArray(cArr, row + q);
+                }
+                for (int q = whole; q < nr; q++) cArr[row + q] += tile[t + q];
+            }
+            return;
+        }
         for (int r = 0; r < mr; r++) {
             long row = co + (long) r * ldc;
             int t = r * NR;
