@@ -85,6 +85,24 @@ public class FmaPeak {
             jdk.incubator.vector.VectorOperators.ADD);
     }
 
+    /**
+     * The per-core peak in GFLOP/s over {@code seconds} of this thread's CPU time (preferred vectors), for
+     * {@link GemmCpuTime}: on a host shared with other jobs, wall time measures the other jobs too.
+     */
+    static double perCoreByCpuTime(double seconds) {
+        FmaPeak p = new FmaPeak();
+        p.bits = "preferred";
+        p.setup();
+        float sink = 0;
+        long calls = 0, t0 = GemmCpuTime.cpuNanos(), end = t0 + (long) (seconds * 1e9), t;
+        do {
+            for (int i = 0; i < 64; i++) sink += p.kernel();
+            calls += 64;
+        } while ((t = GemmCpuTime.cpuNanos()) < end);
+        if (sink == 0.5f) System.out.print(""); // keeps the sum alive
+        return calls * p.flops / (t - t0);
+    }
+
     @Benchmark
     @Threads(1)
     public float perCore(FlopCounter c) {

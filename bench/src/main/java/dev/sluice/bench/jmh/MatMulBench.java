@@ -18,7 +18,11 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
-/** MatMul [M,K] x [K,N] through Sluice's CPU kernel: a square 1024^3 and MiniLM's FFN shape 128x384x1536. */
+/**
+ * MatMul [M,K] x [K,N] through Sluice's CPU kernel: a square 1024^3 and MiniLM's FFN shapes (128 and 256 tokens,
+ * 384 -> 1536). B is an input here, not a constant, so it is packed on every call (FusedMatMul keeps a
+ * constant B packed).
+ */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
@@ -27,7 +31,7 @@ import org.openjdk.jmh.annotations.Warmup;
 @Fork(value = 1, jvmArgsAppend = {"@jdk-config/jvm.args", "-Xmx4g"})
 public class MatMulBench {
     /** M x K x N. */
-    @Param({"1024x1024x1024", "128x384x1536"})
+    @Param({"1024x1024x1024", "128x384x1536", "256x384x1536"})
     public String mkn;
 
     /** Kernel worker threads (Parallelism), not JMH threads. */

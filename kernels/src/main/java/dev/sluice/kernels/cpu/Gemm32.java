@@ -23,16 +23,21 @@ import jdk.incubator.vector.VectorSpecies;
 final class Gemm32 {
     private Gemm32() {}
 
-    /**
-     * The machine's preferred vectors, at most 512 bits (AVX-512: 16 floats; AVX2: 8): two of them per row
-     * keep the 6-row tile (12 accumulators, 2 B vectors, 1 broadcast) within even a 16-register file.
-     */
+    /** The machine's preferred vectors, at most 512 bits (AVX-512: 16 floats; AVX2: 8). */
     static final VectorSpecies<Float> SPECIES =
             FloatVector.SPECIES_PREFERRED.length() > 16 ? FloatVector.SPECIES_512 : FloatVector.SPECIES_PREFERRED;
     private static final int L = SPECIES.length();
-    /** Rows of the register tile (an 8-row tile measured 2x slower under C2 on AVX-512: it spills). */
-    static final int MR = 6;
-    static final int NR = 2 * L;
+    /**
+     * The register tile. With 512-bit vectors (AVX-512, 32 registers): 4 rows x 6 vectors, 24 accumulators,
+     * 6 B vectors and a broadcast. Broadcasts of A, not FMAs, bound the loop on this CPU: measured in
+     * registers, 12 x 2 vectors (12 broadcasts per 24 FMAs) ran at 84% of the FMA peak, 6 x 4 at 92%, 4 x 6
+     * at 95%. With AVX2's 16 registers: 6 rows x 2 vectors (12 accumulators). The bits depend on neither.
+     */
+    private static final boolean WIDE = L >= 16;
+    static final int MR = WIDE ? 4 : 6;
+    /** Vectors per tile row. */
+    private static final int NV = WIDE ? 6 : 2;
+    static final int NR = NV * L;
     /**
      * Depth of one packed block. Fixed: every element of C is summed in KC-long runs from zero, added to C
      * run after run, so the bits depend on k and KC only, never on the M/N split or the thread count.
@@ -181,7 +186,19 @@ final class Gemm32 {
     private static int roundUp(int v, int unit) { return (v + unit - 1) / unit * unit; }
 
     /**
-     * Matrix-vector products (one row or one column of C): a 6-row register tile would waste most of its
+     * The float[] behind a heap segment (im2col buffers, float[] callers), or null for native memory. Vector
+     * loads and stores through a heap segment measured ~4x slower than through native memory or the array
+     * itself, so the packing and C-update loops use the array when there is one.
+     */
+    private static float[] floats(MemorySegment s) {
+        return s.heapBase().orElse(null) instanceof float[] f && (s.address() & 3) == 0 ? f : null;
+    }
+
+    /** Element index in {@link #floats}' array of the segment's element 0. */
+    private static long base(MemorySegment s) { return s.address() >> 2; }
+
+    /**
+     * Matrix-vector products (one row or one column of C): a register tile of several rows would waste most of its
      * FMAs, so these stream the matrix once, vectorized along its contiguous axis.
      */
     private static void gemv(boolean transA, boolean transB, int m, int n, int k, float alpha,
@@ -217,7 +234,7 @@ final class Gemm32 {
                 float[] lanes = new float[L];
                 for (int j = j0; j < j1; j++) acc[j - j0] = dot(mat, mOff + (long) j * ldm, v, k, lanes);
             } else {
-                for (int p = 0; p < k; p++) axpy(v[p], mat, mOff + (long) p * ldm + j0, acc, j1 - j0);
+                axpyStrip(v, k, mat, mOff + j0, ldm, acc, j1 - j0);
             }
             for (int j = j0; j < j1; j++) {
                 long ci = cOff + j * cStride;
@@ -247,14 +264,45 @@ final class Gemm32 {
         return r;
     }
 
-    private static void axpy(float s, MemorySegment x, long off, float[] acc, int n) {
-        if (s == 0f) return;
-        FloatVector sv = FloatVector.broadcast(SPECIES, s);
+    /**
+     * acc[0..n) = sum over p of v[p] * x[off + p * ldx + (0..n)], each element in p order, skipping v[p] = 0:
+     * the same operations, in the same order, as one axpy per p over an accumulator array, but with the
+     * accumulators of 4 vectors held in registers across p (an array round trip per p bound the loop on
+     * store-to-load forwarding). The scalar tail multiplies and adds separately, as it always did.
+     */
+    private static void axpyStrip(float[] v, int k, MemorySegment x, long off, int ldx, float[] acc, int n) {
         int j = 0;
-        for (; j <= n - L; j += L) {
-            FloatVector.fromMemorySegment(SPECIES, x, (off + j) * 4, ORDER).fma(sv, FloatVector.fromArray(SPECIES, acc, j)).intoArray(acc, j);
+        for (; j + 4 * L <= n; j += 4 * L) {
+            FloatVector a0 = FloatVector.zero(SPECIES), a1 = a0, a2 = a0, a3 = a0;
+            for (int p = 0; p < k; p++) {
+                float s = v[p];
+                if (s == 0f) continue;
+                FloatVector sv = FloatVector.broadcast(SPECIES, s);
+                long o = (off + (long) p * ldx + j) * 4;
+                a0 = FloatVector.fromMemorySegment(SPECIES, x, o, ORDER).fma(sv, a0);
+                a1 = FloatVector.fromMemorySegment(SPECIES, x, o + 4L * L, ORDER).fma(sv, a1);
+                a2 = FloatVector.fromMemorySegment(SPECIES, x, o + 8L * L, ORDER).fma(sv, a2);
+                a3 = FloatVector.fromMemorySegment(SPECIES, x, o + 12L * L, ORDER).fma(sv, a3);
+            }
+            a0.intoArray(acc, j); a1.intoArray(acc, j + L); a2.intoArray(acc, j + 2 * L); a3.intoArray(acc, j + 3 * L);
         }
-        for (; j < n; j++) acc[j] += s * x.getAtIndex(F, off + j);
+        for (; j + L <= n; j += L) {
+            FloatVector a0 = FloatVector.zero(SPECIES);
+            for (int p = 0; p < k; p++) {
+                float s = v[p];
+                if (s == 0f) continue;
+                a0 = FloatVector.fromMemorySegment(SPECIES, x, (off + (long) p * ldx + j) * 4, ORDER).fma(FloatVector.broadcast(SPECIES, s), a0);
+            }
+            a0.intoArray(acc, j);
+        }
+        for (; j < n; j++) {
+            float r = 0f;
+            for (int p = 0; p < k; p++) {
+                float s = v[p];
+                if (s != 0f) r += s * x.getAtIndex(F, off + (long) p * ldx + j);
+            }
+            acc[j] = r;
+        }
     }
 
     /**
@@ -269,6 +317,7 @@ final class Gemm32 {
         if (k <= 0 || alpha == 0f) return;
         float[][] bufs = BUFFERS.get();
         float[] tile = bufs[2];
+        float[] cArr = floats(c);
         for (int jc = 0; jc < n; jc += NC) {
             int nc = Math.min(NC, n - jc);
             for (int pc = 0; pc < k; pc += KC) {
@@ -302,18 +351,8 @@ final class Gemm32 {
                             int mr = Math.min(MR, mc - ir);
                             int ao = aBase + ir * kc;
                             long co = cOff + (long) (ic + ir) * ldc + jc + jr;
-                            if (mr == MR && nr == NR) {
-                                micro(kc, ap, ao, bp, bo, c, co, ldc);
-                            } else {
-                                microToTile(kc, ap, ao, bp, bo, tile);
-                                for (int r = 0; r < mr; r++) {
-                                    long row = co + (long) r * ldc;
-                                    for (int q = 0; q < nr; q++) {
-                                        long idx = row + q;
-                                        c.setAtIndex(F, idx, c.getAtIndex(F, idx) + tile[r * NR + q]);
-                                    }
-                                }
-                            }
+                            micro(kc, ap, ao, bp, bo, tile, nr);
+                            addTile(tile, mr, nr, c, cArr, co, ldc);
                         }
                     }
                 }
@@ -340,9 +379,21 @@ final class Gemm32 {
             int nr = Math.min(NR, nc - jr);
             int j = jc + jr;
             if (!transB) {
+                // whole vectors straight from the segment (a bulk copy per 96-float row costs more than it moves)
+                int whole = nr / L * L;
+                float[] arr = floats(b);
                 for (int p = 0; p < kc; p++) {
                     long src = bOff + (long) (pc + p) * ldb + j;
-                    MemorySegment.copy(b, F, src * 4, bp, dst, nr);
+                    if (arr != null) {
+                        int s0 = Math.toIntExact(base(b) + src);
+                        for (int q = 0; q < whole; q += L) FloatVector.fromArray(SPECIES, arr, s0 + q).intoArray(bp, dst + q);
+                        for (int q = whole; q < nr; q++) bp[dst + q] = arr[s0 + q];
+                    } else {
+                        for (int q = 0; q < whole; q += L) {
+                            FloatVector.fromMemorySegment(SPECIES, b, (src + q) * 4, ORDER).intoArray(bp, dst + q);
+                        }
+                        for (int q = whole; q < nr; q++) bp[dst + q] = b.getAtIndex(F, src + q);
+                    }
                     for (int q = nr; q < NR; q++) bp[dst + q] = 0f;
                     dst += NR;
                 }
@@ -363,18 +414,31 @@ final class Gemm32 {
     /** Packs alpha * op(A)[ic:ic+mc, pc:pc+kc] as MR-row panels, each kc columns of MR, zero-padded. */
     private static void packA(boolean transA, MemorySegment a, long aOff, int lda, int ic, int mc, int pc, int kc,
                               float alpha, float[] ap, int dst) {
+        float[] arr = floats(a);
+        long ab = arr == null ? 0 : base(a);
         for (int ir = 0; ir < mc; ir += MR) {
             int mr = Math.min(MR, mc - ir);
             int i = ic + ir;
             if (!transA) {
+                // row by row: each row of A is read once, contiguously
                 for (int r = 0; r < mr; r++) {
                     long src = aOff + (long) (i + r) * lda + pc;
-                    for (int p = 0; p < kc; p++) ap[dst + p * MR + r] = alpha * a.getAtIndex(F, src + p);
+                    if (arr != null) {
+                        int s0 = Math.toIntExact(ab + src);
+                        for (int p = 0; p < kc; p++) ap[dst + p * MR + r] = alpha * arr[s0 + p];
+                    } else {
+                        for (int p = 0; p < kc; p++) ap[dst + p * MR + r] = alpha * a.getAtIndex(F, src + p);
+                    }
                 }
             } else {
                 for (int p = 0; p < kc; p++) {
                     long src = aOff + (long) (pc + p) * lda + i;
-                    for (int r = 0; r < mr; r++) ap[dst + p * MR + r] = alpha * a.getAtIndex(F, src + r);
+                    if (arr != null) {
+                        int s0 = Math.toIntExact(ab + src);
+                        for (int r = 0; r < mr; r++) ap[dst + p * MR + r] = alpha * arr[s0 + r];
+                    } else {
+                        for (int r = 0; r < mr; r++) ap[dst + p * MR + r] = alpha * a.getAtIndex(F, src + r);
+                    }
                 }
             }
             if (mr < MR) {
@@ -384,57 +448,129 @@ final class Gemm32 {
         }
     }
 
-    /** C[6 x NR] += Apanel * Bpanel with twelve vector accumulators. */
-    private static void micro(int kc, float[] ap, int ao, float[] bp, int bo, MemorySegment c, long co, int ldc) {
+    /**
+     * The MR x NR product of one A panel and one B panel over kc, into {@code tile} (row-major, NR wide), each
+     * element an FMA chain from zero in k order: the bits do not depend on the tile's shape, so edge tiles (on
+     * zero-padded panels) and full tiles agree. {@code nr}: the panel's real columns; a narrow edge panel
+     * gets a narrower kernel. The tile is a float[] and the caller updates C: vector accumulators that met a
+     * MemorySegment access in the same compiled method measured ~100x slower under C2.
+     */
+    private static void micro(int kc, float[] ap, int ao, float[] bp, int bo, float[] tile, int nr) {
+        if (!WIDE) micro6x2(kc, ap, ao, bp, bo, tile);
+        else if (nr <= 2 * L) micro4x2(kc, ap, ao, bp, bo, tile);
+        else micro4x6(kc, ap, ao, bp, bo, tile);
+    }
+
+    /** 4 x 6 vectors (AVX-512). Indexes are linear in p, so C2 hoists the range checks. */
+    private static void micro4x6(int kc, float[] ap, int ao, float[] bp, int bo, float[] tile) {
+        FloatVector c00 = FloatVector.zero(SPECIES), c01 = c00, c02 = c00, c03 = c00, c04 = c00, c05 = c00;
+        FloatVector c10 = c00, c11 = c00, c12 = c00, c13 = c00, c14 = c00, c15 = c00;
+        FloatVector c20 = c00, c21 = c00, c22 = c00, c23 = c00, c24 = c00, c25 = c00;
+        FloatVector c30 = c00, c31 = c00, c32 = c00, c33 = c00, c34 = c00, c35 = c00;
+        for (int p = 0; p < kc; p++) {
+            int a = ao + p * 4, b = bo + p * (6 * 16);
+            FloatVector b0 = FloatVector.fromArray(SPECIES, bp, b), b1 = FloatVector.fromArray(SPECIES, bp, b + 16);
+            FloatVector b2 = FloatVector.fromArray(SPECIES, bp, b + 32), b3 = FloatVector.fromArray(SPECIES, bp, b + 48);
+            FloatVector b4 = FloatVector.fromArray(SPECIES, bp, b + 64), b5 = FloatVector.fromArray(SPECIES, bp, b + 80);
+            FloatVector x = FloatVector.broadcast(SPECIES, ap[a]);
+            c00 = x.fma(b0, c00); c01 = x.fma(b1, c01); c02 = x.fma(b2, c02);
+            c03 = x.fma(b3, c03); c04 = x.fma(b4, c04); c05 = x.fma(b5, c05);
+            x = FloatVector.broadcast(SPECIES, ap[a + 1]);
+            c10 = x.fma(b0, c10); c11 = x.fma(b1, c11); c12 = x.fma(b2, c12);
+            c13 = x.fma(b3, c13); c14 = x.fma(b4, c14); c15 = x.fma(b5, c15);
+            x = FloatVector.broadcast(SPECIES, ap[a + 2]);
+            c20 = x.fma(b0, c20); c21 = x.fma(b1, c21); c22 = x.fma(b2, c22);
+            c23 = x.fma(b3, c23); c24 = x.fma(b4, c24); c25 = x.fma(b5, c25);
+            x = FloatVector.broadcast(SPECIES, ap[a + 3]);
+            c30 = x.fma(b0, c30); c31 = x.fma(b1, c31); c32 = x.fma(b2, c32);
+            c33 = x.fma(b3, c33); c34 = x.fma(b4, c34); c35 = x.fma(b5, c35);
+        }
+        c00.intoArray(tile, 0); c01.intoArray(tile, 16); c02.intoArray(tile, 32);
+        c03.intoArray(tile, 48); c04.intoArray(tile, 64); c05.intoArray(tile, 80);
+        c10.intoArray(tile, 96); c11.intoArray(tile, 112); c12.intoArray(tile, 128);
+        c13.intoArray(tile, 144); c14.intoArray(tile, 160); c15.intoArray(tile, 176);
+        c20.intoArray(tile, 192); c21.intoArray(tile, 208); c22.intoArray(tile, 224);
+        c23.intoArray(tile, 240); c24.intoArray(tile, 256); c25.intoArray(tile, 272);
+        c30.intoArray(tile, 288); c31.intoArray(tile, 304); c32.intoArray(tile, 320);
+        c33.intoArray(tile, 336); c34.intoArray(tile, 352); c35.intoArray(tile, 368);
+    }
+
+    /** The first 2 vectors of a 4 x 6 tile (AVX-512), for edge panels of at most 2 vectors' columns. */
+    private static void micro4x2(int kc, float[] ap, int ao, float[] bp, int bo, float[] tile) {
+        FloatVector c00 = FloatVector.zero(SPECIES), c01 = c00, c10 = c00, c11 = c00;
+        FloatVector c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+        for (int p = 0; p < kc; p++) {
+            int a = ao + p * 4, b = bo + p * (6 * 16);
+            FloatVector b0 = FloatVector.fromArray(SPECIES, bp, b), b1 = FloatVector.fromArray(SPECIES, bp, b + 16);
+            FloatVector x = FloatVector.broadcast(SPECIES, ap[a]);
+            c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
+            x = FloatVector.broadcast(SPECIES, ap[a + 1]);
+            c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
+            x = FloatVector.broadcast(SPECIES, ap[a + 2]);
+            c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
+            x = FloatVector.broadcast(SPECIES, ap[a + 3]);
+            c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
+        }
+        c00.intoArray(tile, 0); c01.intoArray(tile, 16);
+        c10.intoArray(tile, 96); c11.intoArray(tile, 112);
+        c20.intoArray(tile, 192); c21.intoArray(tile, 208);
+        c30.intoArray(tile, 288); c31.intoArray(tile, 304);
+    }
+
+    /** 6 x 2 vectors: 12 accumulators, for 16-register files (AVX2). */
+    private static void micro6x2(int kc, float[] ap, int ao, float[] bp, int bo, float[] tile) {
         FloatVector c00 = FloatVector.zero(SPECIES), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
         FloatVector c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
         for (int p = 0; p < kc; p++) {
-            FloatVector b0 = FloatVector.fromArray(SPECIES, bp, bo);
-            FloatVector b1 = FloatVector.fromArray(SPECIES, bp, bo + L);
-            FloatVector x = FloatVector.broadcast(SPECIES, ap[ao]);
+            int a = ao + p * 6, b = bo + p * NR;
+            FloatVector b0 = FloatVector.fromArray(SPECIES, bp, b);
+            FloatVector b1 = FloatVector.fromArray(SPECIES, bp, b + L);
+            FloatVector x = FloatVector.broadcast(SPECIES, ap[a]);
             c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
-            x = FloatVector.broadcast(SPECIES, ap[ao + 1]);
+            x = FloatVector.broadcast(SPECIES, ap[a + 1]);
             c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
-            x = FloatVector.broadcast(SPECIES, ap[ao + 2]);
+            x = FloatVector.broadcast(SPECIES, ap[a + 2]);
             c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
-            x = FloatVector.broadcast(SPECIES, ap[ao + 3]);
+            x = FloatVector.broadcast(SPECIES, ap[a + 3]);
             c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
-            x = FloatVector.broadcast(SPECIES, ap[ao + 4]);
+            x = FloatVector.broadcast(SPECIES, ap[a + 4]);
             c40 = x.fma(b0, c40); c41 = x.fma(b1, c41);
-            x = FloatVector.broadcast(SPECIES, ap[ao + 5]);
+            x = FloatVector.broadcast(SPECIES, ap[a + 5]);
             c50 = x.fma(b0, c50); c51 = x.fma(b1, c51);
-            ao += MR;
-            bo += NR;
         }
-        long rowBytes = (long) ldc * 4, off = co * 4;
-        addRow(c, off, c00, c01); off += rowBytes;
-        addRow(c, off, c10, c11); off += rowBytes;
-        addRow(c, off, c20, c21); off += rowBytes;
-        addRow(c, off, c30, c31); off += rowBytes;
-        addRow(c, off, c40, c41); off += rowBytes;
-        addRow(c, off, c50, c51);
+        c00.intoArray(tile, 0); c01.intoArray(tile, L);
+        c10.intoArray(tile, NR); c11.intoArray(tile, NR + L);
+        c20.intoArray(tile, 2 * NR); c21.intoArray(tile, 2 * NR + L);
+        c30.intoArray(tile, 3 * NR); c31.intoArray(tile, 3 * NR + L);
+        c40.intoArray(tile, 4 * NR); c41.intoArray(tile, 4 * NR + L);
+        c50.intoArray(tile, 5 * NR); c51.intoArray(tile, 5 * NR + L);
     }
 
-    private static void addRow(MemorySegment c, long off, FloatVector v0, FloatVector v1) {
-        FloatVector.fromMemorySegment(SPECIES, c, off, ORDER).add(v0).intoMemorySegment(c, off, ORDER);
-        long off1 = off + (long) L * 4;
-        FloatVector.fromMemorySegment(SPECIES, c, off1, ORDER).add(v1).intoMemorySegment(c, off1, ORDER);
-    }
-
-    /** The same product into a scratch tile, for edge tiles that do not fill MR x NR. */
-    private static void microToTile(int kc, float[] ap, int ao, float[] bp, int bo, float[] tile) {
-        for (int r = 0; r < MR; r++) {
-            FloatVector v0 = FloatVector.zero(SPECIES), v1 = v0;
-            int a = ao + r, bb = bo;
-            for (int p = 0; p < kc; p++) {
-                FloatVector x = FloatVector.broadcast(SPECIES, ap[a]);
-                v0 = x.fma(FloatVector.fromArray(SPECIES, bp, bb), v0);
-                v1 = x.fma(FloatVector.fromArray(SPECIES, bp, bb + L), v1);
-                a += MR;
-                bb += NR;
+    /**
+     * C[mr x nr] += tile: whole vectors, then the columns past the last one element by element. {@code cArr}:
+     * C's array ({@link #floats}) or null, {@code co} C's element index in the segment.
+     */
+    private static void addTile(float[] tile, int mr, int nr, MemorySegment c, float[] cArr, long co, int ldc) {
+        int whole = nr / L * L;
+        if (cArr != null) {
+            int row = Math.toIntExact(base(c) + co);
+            for (int r = 0, t = 0; r < mr; r++, row += ldc, t += NR) {
+                for (int q = 0; q < whole; q += L) {
+                    FloatVector.fromArray(SPECIES, cArr, row + q).add(FloatVector.fromArray(SPECIES, tile, t + q)).intoArray(cArr, row + q);
+                }
+                for (int q = whole; q < nr; q++) cArr[row + q] += tile[t + q];
             }
-            v0.intoArray(tile, r * NR);
-            v1.intoArray(tile, r * NR + L);
+            return;
+        }
+        for (int r = 0; r < mr; r++) {
+            long row = co + (long) r * ldc;
+            int t = r * NR;
+            for (int q = 0; q < whole; q += L) {
+                long off = (row + q) * 4;
+                FloatVector.fromMemorySegment(SPECIES, c, off, ORDER).add(FloatVector.fromArray(SPECIES, tile, t + q))
+                        .intoMemorySegment(c, off, ORDER);
+            }
+            for (int q = whole; q < nr; q++) c.setAtIndex(F, row + q, c.getAtIndex(F, row + q) + tile[t + q]);
         }
     }
 }
