@@ -260,7 +260,8 @@ final class MemGraphBuilder {
                     }
                     throw new MemGraphException("a budget of " + devices.get(d).budgetBytes() + " bytes on '" + devices.get(d).name()
                         + "' is too small: node " + nodes.get(i).label() + " needs " + need + " bytes at once (its inputs and outputs"
-                        + (splits.containsKey(i) ? ", its weight split into " + splits.get(i).tiles().size() + " tiles" : "")
+                        + (splits.containsKey(i) ? (rows(splits.get(i)) ? ", split into " + splits.get(i).tiles().size() + " bands of output rows"
+                            : ", its weight split into " + splits.get(i).tiles().size() + " tiles") : "")
                         + "); this graph needs at least " + min + " bytes, with large weights split into tiles", min);
                 }
             }
@@ -520,9 +521,10 @@ final class MemGraphBuilder {
      * A node split into bands of output rows ({@link Tile.Kind#OUTPUT_ROWS}, see {@link RowBands}). Its whole
      * inputs are loaded and pinned; its banded inputs are read from their host copies (copied out first if the
      * device holds their only copy). Per band: an H2D rows transfer per banded value into a band buffer, the
-     * kernel into an output band buffer, a D2H rows transfer of that into the output's host copy; the band
-     * buffers are freed right after, so the next band reuses their regions (memory edges order the reuse).
-     * The D2H transfers are chained, so the last one stands for the whole output.
+     * kernel into an output band buffer, a D2H rows transfer of that into the output's host copy. A band's
+     * buffers are freed once the next band's are placed (beside them when there is room, so that copies and
+     * kernels of neighbouring bands overlap; else in their regions, memory edges ordering the reuse). The D2H
+     * transfers are chained, so the last one stands for the whole output.
      */
     private void rowNode(int i) {
         Node n = nodes.get(i);
@@ -540,6 +542,7 @@ final class MemGraphBuilder {
         for (String v : banded.keySet()) if (!hostCopy.containsKey(v)) copyToHost(v, LaneKind.D2H, false);
         int host = hostBuf(out, 0);
         int prevScatter = -1;
+        List<Buf> held = new ArrayList<>();
         for (int t = 0; t < sp.tiles().size(); t++) {
             Tile tile = sp.tiles().get(t);
             // this band's buffers: one per banded value, then the output band
@@ -552,7 +555,12 @@ final class MemGraphBuilder {
             }
             String outBand = out + "#rows" + i + "." + t;
             want.put(outBand, Tensor.blockBytes((tile.end() - tile.start()) * f.outRowBytes()));
-            Map<String, Buf> placed = placeBands(i, d, want, whole, pinned);
+            // Double buffering: this band's buffers in free memory beside the previous band's, so that its gathers
+            // overlap the previous kernel and its kernel the previous scatter; else after freeing those.
+            Map<String, Buf> placed = held.isEmpty() ? null : placeFree(d, want);
+            for (Buf b : held) free(D, b);
+            held.clear();
+            if (placed == null) placed = placeBands(i, d, want, whole, pinned);
             String devName = D.spec.name();
             for (var e : banded.entrySet()) {
                 String v = e.getKey();
@@ -577,16 +585,17 @@ final class MemGraphBuilder {
                 + (t + 1) + "/" + sp.tiles().size() + ")", ins, List.of(), List.of(ob.id), tile, -1));
             for (int b : new LinkedHashSet<>(ins)) if (b >= 0) read(b, id);
             written(ob, id);
-            for (String v : banded.keySet()) free(D, placed.get(v + "#rows" + i + "." + t));
+            for (String v : banded.keySet()) held.add(placed.get(v + "#rows" + i + "." + t));
             int sid = tasks.size();
             tasks.add(new Task.Transfer(sid, d, LaneKind.D2H, ob.id, host, ob.bytes,
                 "d2h " + out + " rows [" + tile.start() + ":" + tile.end() + "] from " + devName, tile.start(), tile.end(), true));
             read(ob.id, sid);
             if (prevScatter >= 0) edge(prevScatter, sid, Edge.Kind.DATA);
             bufs.get(host).writer = sid;
-            free(D, ob);
+            held.add(ob);
             prevScatter = sid;
         }
+        for (Buf b : held) free(D, b);
         hostCopy.put(out, host);
         releaseDead(i, n);
     }
@@ -603,6 +612,20 @@ final class MemGraphBuilder {
             }
             pinned.add(v);
         }
+    }
+
+    /** Regions for one band's buffers in memory free now (evicting nothing); null, having placed none, if they do not fit. */
+    private Map<String, Buf> placeFree(int d, Map<String, Long> want) {
+        Map<String, Buf> placed = new LinkedHashMap<>();
+        for (var e : want.entrySet()) {
+            Buf b = allocate(d, e.getKey(), e.getValue(), Set.of(), false);
+            if (b == null) {
+                for (Buf x : placed.values()) abandon(d, x);
+                return null;
+            }
+            placed.put(e.getKey(), b);
+        }
+        return placed;
     }
 
     /**

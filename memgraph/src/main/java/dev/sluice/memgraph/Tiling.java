@@ -24,6 +24,11 @@ import java.util.Map;
  * output. Same-shape float32 elementwise nodes ({@link #ELEMENTWISE}) are split by element ranges of their
  * activations: a tile reads a view of a resident input's range, or a range copied from its host copy, and
  * writes its range of the output in place, so such a node needs little more than its output. See {@link Tile}.
+ *
+ * <p>A node that does not fit the device even so (or a conv whose channel tiles would need more than half of
+ * it) is split by bands of output rows when it has a 4-D output whose rows depend on bands of input rows
+ * ({@link RowBands}): convs of any group, some ConvTranspose and Resize, row-preserving ops. Its activations
+ * then go through host memory band by band, so it needs neither its whole input nor its whole output.
  */
 final class Tiling {
     /** Column blocks of MatMul / Gemm are multiples of this (the widest float vector), see {@link Tile}. */
