@@ -258,18 +258,19 @@ final class Tiling {
     /**
      * A split into bands of output rows ({@link RowBands}) when the node does not fit the device otherwise,
      * even with its weight split or its elements ranged. Row bands move its activations through host memory
-     * (gathered and scattered band by band), so they are a last resort, not a way to win overlap; except that
-     * a conv whose channel tiles need more than half the device is split by rows too: its tiles hold the whole
-     * input and output beside a weight block and a scratch block, four pieces that a nearly full arena may not
-     * have room for one by one even when their sum fits. Bands are as tall as keeps a band's need within a
-     * quarter of the budget. Null when the node fits, has no row split, or bands would not need less.
+     * (gathered and scattered band by band, about twice its activations' bytes over the links), so they are a
+     * last resort, not a way to win overlap; except that a conv whose channel tiles need more than three
+     * quarters of the device is split by rows too: its tiles hold the whole input and output beside a weight
+     * block and a scratch block, four pieces that a nearly full arena may not have room for one by one even
+     * when their sum fits. Bands are as tall as keeps a band's need within a quarter of the budget. Null when
+     * the node fits, has no row split, or bands would not need less.
      */
     private static Split rowSplit(Graph g, Node n, DeviceSpec d, long whole) {
         long capacity = d.budgetBytes() / Tensor.ALIGNMENT * Tensor.ALIGNMENT;
         long other = smallestBlockNeed(g, n, whole);
         Form block = form(g, n);
         boolean channels = block != null && block.kind() == Tile.Kind.OUTPUT_CHANNELS;
-        if (other <= (channels ? capacity / 2 : capacity)) return null;
+        if (other <= (channels ? capacity / 4 * 3 : capacity)) return null;
         RowBands.Form f = RowBands.form(g, n);
         if (f == null || RowBands.narrowest(f) >= f.rows()) return null;
         long[] e = RowBands.edges(f, RowBands.bandRows(f, d.budgetBytes() / 4));

@@ -49,8 +49,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * RowBands): convs of any group, ConvTranspose with kernel = stride, nearest Resize, BatchNormalization, Concat
  * and elementwise ops with per-channel operands gather their input rows (with the window's halo) from host
  * copies and scatter their output rows back, so they need neither whole input nor whole output; a conv whose
- * channel tiles would need more than half the budget is split by rows too (so ppocr-det's large convs are
- * split by rows from 50% down, by channels at 100%). ppocr-det's
+ * channel tiles would need more than three quarters of the budget is split by rows too (ppocr-det's first
+ * 1x1 expansion at 50%, ppocr-rec's at its minimum). ppocr-det's
  * minimum falls from 4,916,096 B to 2,458,112 B (GlobalAveragePool_3, a reduction over its whole 2.4 MB
  * input) and it runs at 25%; ppocr-rec's falls to 1,484,160 B (its Softmax again), ppocr-cls's from 328,320 B
  * to 251,520 B (a depthwise 5x5 FusedConv on a 2-row image, whose every band reads all input rows).
@@ -88,7 +88,7 @@ class RealModelBudgetTest {
                     assertTrue(plan.tasks().stream().anyMatch(t -> t instanceof Task.Kernel k && k.tile() != null
                         && k.tile().kind() == Tile.Kind.OUTPUT_COLUMNS), plan.summary());
                 }
-                if (name.startsWith("ppocr-") && (pct == 100 || pct == 50 && !name.equals("ppocr-det"))) {
+                if (name.startsWith("ppocr-") && pct > 25) {
                     assertTrue(plan.tasks().stream().anyMatch(t -> t instanceof Task.Kernel k && k.tile() != null
                         && k.tile().kind() == Tile.Kind.OUTPUT_CHANNELS), plan.summary());
                 }
