@@ -145,6 +145,7 @@ final class MemGraphBuilder {
         Tiling.Split sp = splits.get(i);
         if (sp == null) return nodeNeed(g, nodes.get(i));
         if (steps(sp)) return stepNeed(i);
+        if (rows(sp)) return rowNeed(i);
         if (elements(sp)) {
             // The whole output, the constants, and one range of each activation input not kept resident.
             Node n = nodes.get(i);
@@ -168,7 +169,17 @@ final class MemGraphBuilder {
         return most;
     }
 
-    private static boolean elements(Tiling.Split sp) { return !sp.rangedInputs().isEmpty(); }
+    private static boolean elements(Tiling.Split sp) { return sp.tiles().getFirst().kind() == Tile.Kind.ELEMENTS; }
+
+    private static boolean rows(Tiling.Split sp) { return sp.tiles().getFirst().kind() == Tile.Kind.OUTPUT_ROWS; }
+
+    /** What row-split node i needs at once: its whole inputs, and its largest band's input and output bands. */
+    private long rowNeed(int i) {
+        RowBands.Form f = RowBands.form(g, nodes.get(i));
+        long most = 0;
+        for (Tile t : splits.get(i).tiles()) most = Math.max(most, RowBands.tileNeed(f, t.start(), t.end()));
+        return most;
+    }
 
     private static boolean steps(Tiling.Split sp) { return sp.tiles().getFirst().kind() == Tile.Kind.TIME_STEPS; }
 
@@ -176,7 +187,7 @@ final class MemGraphBuilder {
     private List<String> tileNeeded(int i, int t) {
         Tiling.Split sp = splits.get(i);
         Node n = nodes.get(i);
-        if (elements(sp)) {
+        if (elements(sp) || rows(sp)) {
             Set<String> r = new LinkedHashSet<>();
             for (String v : n.inputs()) if (!v.isEmpty()) r.add(v);
             return new ArrayList<>(r);
@@ -252,7 +263,8 @@ final class MemGraphBuilder {
                     }
                     throw new MemGraphException("a budget of " + devices.get(d).budgetBytes() + " bytes on '" + devices.get(d).name()
                         + "' is too small: node " + nodes.get(i).label() + " needs " + need + " bytes at once (its inputs and outputs"
-                        + (splits.containsKey(i) ? ", its weight split into " + splits.get(i).tiles().size() + " tiles" : "")
+                        + (splits.containsKey(i) ? (rows(splits.get(i)) ? ", split into " + splits.get(i).tiles().size() + " bands of output rows"
+                            : ", its weight split into " + splits.get(i).tiles().size() + " tiles") : "")
                         + "); this graph needs at least " + min + " bytes, with large weights split into tiles", min);
                 }
             }
@@ -262,6 +274,7 @@ final class MemGraphBuilder {
             if (dev[placement[i]] == null) hostNode(i);
             else if (splits.containsKey(i) && steps(splits.get(i))) timeStepNode(i);
             else if (splits.containsKey(i) && elements(splits.get(i))) elementNode(i);
+            else if (splits.containsKey(i) && rows(splits.get(i))) rowNode(i);
             else if (splits.containsKey(i)) tiledNode(i);
             else deviceNode(i);
             prefetch(i);
@@ -708,6 +721,146 @@ final class MemGraphBuilder {
     }
 
     /**
+     * A node split into bands of output rows ({@link Tile.Kind#OUTPUT_ROWS}, see {@link RowBands}). Its whole
+     * inputs are loaded and pinned; its banded inputs are read from their host copies (copied out first if the
+     * device holds their only copy). Per band: an H2D rows transfer per banded value into a band buffer, the
+     * kernel into an output band buffer, a D2H rows transfer of that into the output's host copy. A band's
+     * buffers are freed once the next band's are placed (beside them when there is room, so that copies and
+     * kernels of neighbouring bands overlap; else in their regions, memory edges ordering the reuse). The D2H
+     * transfers are chained, so the last one stands for the whole output.
+     */
+    private void rowNode(int i) {
+        Node n = nodes.get(i);
+        Tiling.Split sp = splits.get(i);
+        RowBands.Form f = RowBands.form(g, n);
+        int d = placement[i];
+        Dev D = dev[d];
+        String out = n.outputs().getFirst();
+        Set<String> whole = new LinkedHashSet<>();
+        for (int k : f.whole()) whole.add(n.inputs().get(k));
+        Map<String, RowBands.Band> banded = new LinkedHashMap<>();
+        for (RowBands.Band b : f.bands()) banded.putIfAbsent(b.value(), b);
+        Set<String> pinned = new HashSet<>();
+        loadWhole(i, d, whole, pinned);
+        for (String v : banded.keySet()) if (!hostCopy.containsKey(v)) copyToHost(v, LaneKind.D2H, false);
+        int host = hostBuf(out, 0);
+        int prevScatter = -1;
+        List<Buf> held = new ArrayList<>();
+        for (int t = 0; t < sp.tiles().size(); t++) {
+            Tile tile = sp.tiles().get(t);
+            // this band's buffers: one per banded value, then the output band
+            Map<String, Long> want = new LinkedHashMap<>();
+            Map<String, long[]> rowsOf = new HashMap<>();
+            for (var e : banded.entrySet()) {
+                long[] ab = e.getValue().rowsFor(tile.start(), tile.end());
+                rowsOf.put(e.getKey(), ab);
+                want.put(e.getKey() + "#rows" + i + "." + t, Tensor.blockBytes((ab[1] - ab[0]) * e.getValue().rowBytes()));
+            }
+            String outBand = out + "#rows" + i + "." + t;
+            want.put(outBand, Tensor.blockBytes((tile.end() - tile.start()) * f.outRowBytes()));
+            // Double buffering: this band's buffers in free memory beside the previous band's, so that its gathers
+            // overlap the previous kernel and its kernel the previous scatter; else after freeing those.
+            Map<String, Buf> placed = held.isEmpty() ? null : placeFree(d, want);
+            for (Buf b : held) free(D, b);
+            held.clear();
+            if (placed == null) placed = placeBands(i, d, want, whole, pinned);
+            String devName = D.spec.name();
+            for (var e : banded.entrySet()) {
+                String v = e.getKey();
+                long[] ab = rowsOf.get(v);
+                Buf b = placed.get(v + "#rows" + i + "." + t);
+                int src = hostCopy.get(v);
+                int id = tasks.size();
+                tasks.add(new Task.Transfer(id, d, LaneKind.H2D, src, b.id, b.bytes,
+                    "h2d " + v + " rows [" + ab[0] + ":" + ab[1] + "] to " + devName, ab[0], ab[1], true));
+                read(src, id);
+                written(b, id);
+            }
+            int id = tasks.size();
+            List<Integer> ins = new ArrayList<>();
+            for (String v : n.inputs()) {
+                if (v.isEmpty()) ins.add(-1);
+                else if (banded.containsKey(v)) ins.add(placed.get(v + "#rows" + i + "." + t).id);
+                else ins.add(D.resident.get(v).id);
+            }
+            Buf ob = placed.get(outBand);
+            tasks.add(new Task.Kernel(id, d, i, "kernel " + n.label() + " rows [" + tile.start() + ":" + tile.end() + "] (band "
+                + (t + 1) + "/" + sp.tiles().size() + ")", ins, List.of(), List.of(ob.id), tile, -1));
+            for (int b : new LinkedHashSet<>(ins)) if (b >= 0) read(b, id);
+            written(ob, id);
+            for (String v : banded.keySet()) held.add(placed.get(v + "#rows" + i + "." + t));
+            int sid = tasks.size();
+            tasks.add(new Task.Transfer(sid, d, LaneKind.D2H, ob.id, host, ob.bytes,
+                "d2h " + out + " rows [" + tile.start() + ":" + tile.end() + "] from " + devName, tile.start(), tile.end(), true));
+            read(ob.id, sid);
+            if (prevScatter >= 0) edge(prevScatter, sid, Edge.Kind.DATA);
+            bufs.get(host).writer = sid;
+            held.add(ob);
+            prevScatter = sid;
+        }
+        for (Buf b : held) free(D, b);
+        hostCopy.put(out, host);
+        releaseDead(i, n);
+    }
+
+    /** Loads node i's whole inputs onto device d and pins them, emptying the device of everything else if it must. */
+    private void loadWhole(int i, int d, Set<String> whole, Set<String> pinned) {
+        Dev D = dev[d];
+        for (String v : whole) if (D.resident.containsKey(v)) pinned.add(v);
+        for (String v : whole) {
+            if (D.resident.containsKey(v)) continue;
+            if (!load(d, v, pinned, true)) {
+                for (String r : new ArrayList<>(D.resident.keySet())) if (!pinned.contains(r)) evict(d, r);
+                if (!load(d, v, pinned, true)) throw new MemGraphException("node " + nodes.get(i).label() + ": no room for " + v, plannedNeed(i));
+            }
+            pinned.add(v);
+        }
+    }
+
+    /** Regions for one band's buffers in memory free now (evicting nothing); null, having placed none, if they do not fit. */
+    private Map<String, Buf> placeFree(int d, Map<String, Long> want) {
+        Map<String, Buf> placed = new LinkedHashMap<>();
+        for (var e : want.entrySet()) {
+            Buf b = allocate(d, e.getKey(), e.getValue(), Set.of(), false);
+            if (b == null) {
+                for (Buf x : placed.values()) abandon(d, x);
+                return null;
+            }
+            placed.put(e.getKey(), b);
+        }
+        return placed;
+    }
+
+    /**
+     * Regions for one band's buffers next to the node's pinned whole inputs, evicting other values as needed.
+     * When the free bytes suffice but not in pieces that fit, the device is emptied (the whole inputs too) and
+     * the bands placed first into the empty arena, the whole inputs loaded again behind them: the node's need
+     * was checked against the budget, so that always fits.
+     */
+    private Map<String, Buf> placeBands(int i, int d, Map<String, Long> want, Set<String> whole, Set<String> pinned) {
+        Dev D = dev[d];
+        Map<String, Buf> placed = new LinkedHashMap<>();
+        for (var e : want.entrySet()) {
+            Buf b = allocate(d, e.getKey(), e.getValue(), pinned, true);
+            if (b == null) break;
+            placed.put(e.getKey(), b);
+        }
+        if (placed.size() == want.size()) return placed;
+        for (Buf b : placed.values()) abandon(d, b);
+        placed.clear();
+        for (String r : new ArrayList<>(D.resident.keySet())) evict(d, r);
+        pinned.clear();
+        for (var e : want.entrySet()) {
+            Buf b = allocate(d, e.getKey(), e.getValue(), pinned, false);
+            if (b == null) throw new MemGraphException("a band of node " + nodes.get(i).label() + " does not fit the arena of '"
+                + D.spec.name() + "'", plannedNeed(i));
+            placed.put(e.getKey(), b);
+        }
+        loadWhole(i, d, whole, pinned);
+        return placed;
+    }
+
+    /**
      * A region for a split node's output or scratch next to what the tile reads, when fragmentation stands in
      * the way: after evicting everything the node does not hold, the tile's own inputs (its blocks, and its
      * activation, offloaded if the device held its only copy) make room and are copied in again behind it.
@@ -899,7 +1052,7 @@ final class MemGraphBuilder {
             long nextNeed = placement[i + 1] == d ? plannedNeed(i + 1) : 0;
             // Of a split node, only the first tile's blocks: the others stream in behind its tiles.
             // Of an elementwise split, nothing: its inputs are read range by range.
-            if (splits.containsKey(j) && elements(splits.get(j))) continue;
+            if (splits.containsKey(j) && (elements(splits.get(j)) || rows(splits.get(j)))) continue;
             for (String v : splits.containsKey(j) ? tileNeeded(j, 0) : needed(j)) {
                 Dev D = dev[d];
                 if (D.resident.containsKey(v)) continue;

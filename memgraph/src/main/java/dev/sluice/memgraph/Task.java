@@ -40,11 +40,19 @@ public sealed interface Task permits Task.Kernel, Task.Transfer, Task.Offload, T
      * A first copy: a weight or graph input onto a device (H2D), or a result or cross-device value to the host (D2H).
      * With {@code end > 0}, only elements {@code [start, end)} of {@code src} (flat) are copied, into a 1-D
      * {@code dst} of {@code end - start} elements (an elementwise tile's range, see {@link Tile.Kind#ELEMENTS}).
+     * With {@code rows}, {@code [start, end)} are rows (the axis before the last) of the whole value, in every
+     * plane: an H2D copy gathers them from the whole host copy {@code src} into a band {@code dst} of the same
+     * rank; a D2H copy scatters the band {@code src} into them of the host copy {@code dst} (placed by the band
+     * of row 0), see {@link Tile.Kind#OUTPUT_ROWS}.
      */
-    record Transfer(int id, int device, LaneKind lane, int src, int dst, long bytes, String label, long start, long end)
-            implements Task {
+    record Transfer(int id, int device, LaneKind lane, int src, int dst, long bytes, String label, long start, long end,
+                    boolean rows) implements Task {
         public Transfer(int id, int device, LaneKind lane, int src, int dst, long bytes, String label) {
-            this(id, device, lane, src, dst, bytes, label, 0, 0);
+            this(id, device, lane, src, dst, bytes, label, 0, 0, false);
+        }
+
+        public Transfer(int id, int device, LaneKind lane, int src, int dst, long bytes, String label, long start, long end) {
+            this(id, device, lane, src, dst, bytes, label, start, end, false);
         }
 
         public boolean ranged() { return end > 0; }

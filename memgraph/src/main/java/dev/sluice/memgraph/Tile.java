@@ -40,12 +40,19 @@ import dev.sluice.kernels.Shape;
  *       of the whole node. A reverse node's tiles run from the last steps to the first: {@code index} is
  *       the order of execution, not of time. Bidirectional nodes are not split (their two directions would
  *       need the tiles in opposite orders).</li>
+ *   <li>{@link Kind#OUTPUT_ROWS}: a node with a 4-D NCHW output (Conv / FusedConv of any group, some
+ *       ConvTranspose and Resize, row-preserving ops; see {@link RowBands}); the block is output rows
+ *       {@code [start, end)} of every plane. The task reads, for each banded input, a band buffer holding the
+ *       input rows those output rows read (filled from the input's host copy by a {@link Task.Transfer} with
+ *       {@code rows}), its other inputs whole, and writes a band buffer of its own (its output), which a
+ *       D2H rows transfer then scatters into the output's host copy. Unlike the other kinds, every tile writes
+ *       a fresh output buffer, and the node's output exists only on the host afterwards.</li>
  * </ul>
  * Tiles of one node run one after another (the first places the output, the last publishes it), so the
- * output is written by exactly one task at a time.
+ * output is written by exactly one task at a time (for output rows: the scatters into the host copy are chained).
  */
 public record Tile(Kind kind, int index, int count, long start, long end, long total) {
-    public enum Kind { GATHER_ROWS, OUTPUT_COLUMNS, OUTPUT_CHANNELS, ELEMENTS, TIME_STEPS }
+    public enum Kind { GATHER_ROWS, OUTPUT_COLUMNS, OUTPUT_CHANNELS, ELEMENTS, TIME_STEPS, OUTPUT_ROWS }
 
     /**
      * Softmax / LogSoftmax normalized over the last axis only (an axis that both opset semantics read the same

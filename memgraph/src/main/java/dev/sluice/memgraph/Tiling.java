@@ -26,6 +26,11 @@ import java.util.Map;
  * writes its range of the output in place, so such a node needs little more than its output. LSTM / GRU / RNN
  * (one direction, layout 0) are split by time steps ({@link #stepForm}): X is read by step ranges, Y written in
  * place, the state handed from tile to tile. See {@link Tile}.
+ *
+ * <p>A node that does not fit the device even so (or a conv whose channel tiles would need more than three quarters of
+ * it) is split by bands of output rows when it has a 4-D output whose rows depend on bands of input rows
+ * ({@link RowBands}): convs of any group, some ConvTranspose and Resize, row-preserving ops. Its activations
+ * then go through host memory band by band, so it needs neither its whole input nor its whole output.
  */
 final class Tiling {
     /** Column blocks of MatMul / Gemm are multiples of this (the widest float vector), see {@link Tile}. */
@@ -242,6 +247,11 @@ final class Tiling {
 
     /** The least a node needs at once when split as finely as allowed; {@code whole} when it cannot be split. */
     static long smallestNeed(Graph g, Node n, long whole) {
+        return Math.min(smallestBlockNeed(g, n, whole), RowBands.smallestNeed(g, n));
+    }
+
+    /** The same without row bands: split by blocks of its weight or by element ranges. */
+    private static long smallestBlockNeed(Graph g, Node n, long whole) {
         Form f = form(g, n);
         if (f == null) return whole;
         long units = Math.max(f.unit, ceilDiv(f.total, MAX_TILES));
@@ -263,6 +273,8 @@ final class Tiling {
             Node n = g.nodes().get(i);
             long target = d.budgetBytes() / 4;
             long whole = wholeNeed.get(n.label());
+            Split rows = rowSplit(g, n, d, whole);
+            if (rows != null) { splits.put(i, rows); continue; }
             if (whole <= target) continue;
             Form f = form(g, n);
             if (f == null) continue;
@@ -277,6 +289,32 @@ final class Tiling {
             splits.put(i, split(g, n, i, f, units, initializers));
         }
         return splits;
+    }
+
+    /**
+     * A split into bands of output rows ({@link RowBands}) when the node does not fit the device otherwise,
+     * even with its weight split or its elements ranged. Row bands move its activations through host memory
+     * (gathered and scattered band by band, about twice its activations' bytes over the links), so they are a
+     * last resort, not a way to win overlap; except that a conv whose channel tiles need more than three
+     * quarters of the device is split by rows too: its tiles hold the whole input and output beside a weight
+     * block and a scratch block, four pieces that a nearly full arena may not have room for one by one even
+     * when their sum fits. Bands are as tall as keeps a band's need within a quarter of the budget. Null when
+     * the node fits, has no row split, or bands would not need less.
+     */
+    private static Split rowSplit(Graph g, Node n, DeviceSpec d, long whole) {
+        long capacity = d.budgetBytes() / Tensor.ALIGNMENT * Tensor.ALIGNMENT;
+        long other = smallestBlockNeed(g, n, whole);
+        Form block = form(g, n);
+        boolean channels = block != null && block.kind() == Tile.Kind.OUTPUT_CHANNELS;
+        if (other <= (channels ? capacity / 4 * 3 : capacity)) return null;
+        RowBands.Form f = RowBands.form(g, n);
+        if (f == null || RowBands.narrowest(f) >= f.rows()) return null;
+        long[] e = RowBands.edges(f, RowBands.bandRows(f, d.budgetBytes() / 4));
+        if (RowBands.need(f, e) >= other) return null;
+        List<Tile> tiles = new ArrayList<>();
+        for (int t = 0; t + 1 < e.length; t++) tiles.add(new Tile(Tile.Kind.OUTPUT_ROWS, t, e.length - 1, e[t], e[t + 1], f.rows()));
+        List<Integer> banded = f.bands().stream().map(RowBands.Band::input).toList();
+        return new Split(-1, -1, tiles, List.of(), List.of(), 0, banded);
     }
 
     /**

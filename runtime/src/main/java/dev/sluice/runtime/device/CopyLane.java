@@ -36,6 +36,21 @@ public record CopyLane(String name, LaneKind kind, long bytesPerSecond) implemen
         throttle(t0, dst.byteSize());
     }
 
+    /**
+     * A strided copy: {@code runs} runs of {@code runBytes} bytes, the i-th from {@code srcOffset + i * srcStride}
+     * of src to {@code dstOffset + i * dstStride} of dst (a band of rows of every plane, gathered or scattered).
+     */
+    public void copyRuns(MemorySegment src, long srcOffset, long srcStride, MemorySegment dst, long dstOffset, long dstStride,
+                         long runBytes, long runs) {
+        if (runs > 0 && (srcOffset < 0 || dstOffset < 0 || srcOffset + (runs - 1) * srcStride + runBytes > src.byteSize()
+                || dstOffset + (runs - 1) * dstStride + runBytes > dst.byteSize())) {
+            throw new SluiceException(name + ": " + runs + " runs of " + runBytes + " bytes do not fit their segments");
+        }
+        long t0 = System.nanoTime();
+        for (long i = 0; i < runs; i++) MemorySegment.copy(src, srcOffset + i * srcStride, dst, dstOffset + i * dstStride, runBytes);
+        throttle(t0, runs * runBytes);
+    }
+
     /** Nanoseconds a copy of this many bytes takes at this lane's bandwidth (0 when unlimited). */
     public long nanosFor(long bytes) {
         return bytesPerSecond == 0 ? 0 : (long) (bytes * 1e9 / bytesPerSecond);

@@ -17,6 +17,7 @@ import dev.sluice.kernels.device.LaneKind;
 import dev.sluice.memgraph.Buffer;
 import dev.sluice.memgraph.Edge;
 import dev.sluice.memgraph.MemGraph;
+import dev.sluice.memgraph.RowBands;
 import dev.sluice.memgraph.Task;
 import dev.sluice.memgraph.Tile;
 import dev.sluice.kernels.TensorType;
@@ -137,6 +138,7 @@ public final class MemGraphExecutor {
         void execute(Task t) {
             switch (t) {
                 case Task.Kernel k -> kernel(k);
+                case Task.Transfer x when x.rows() -> rowCopy(x);
                 case Task.Transfer x when x.ranged() -> rangeCopy(x);
                 case Task.Transfer x -> copy(x.device(), x.lane(), x.src(), x.dst());
                 case Task.Offload x -> copy(x.device(), x.lane(), x.src(), x.dst());
@@ -163,6 +165,42 @@ public final class MemGraphExecutor {
             doneReading(x.src());
         }
 
+        /**
+         * Rows [start, end) (the axis before the last) of every plane: H2D gathers them from a whole host copy
+         * into a band buffer; D2H scatters a band into a host copy of the whole value, which the first band
+         * to arrive places (the plan chains a value's scatters, so they never run at once).
+         */
+        void rowCopy(Task.Transfer x) {
+            Tensor from = buf[x.src()];
+            CopyLane lane = (CopyLane) devices.get(x.device()).lanes(x.lane()).getFirst();
+            long rows = x.end() - x.start();
+            if (x.lane() == LaneKind.H2D) {
+                long[] dims = from.shape().dims().clone();
+                int r = dims.length;
+                long height = dims[r - 2], row = dims[r - 1] * from.dtype().byteSize();
+                dims[r - 2] = rows;
+                Tensor to = allocate(x.dst(), from.dtype(), Shape.of(dims));
+                lane.copyRuns(from.data(), x.start() * row, height * row, to.data(), 0, rows * row, rows * row, to.byteSize() / Math.max(1, rows * row));
+                buf[x.dst()] = to;
+                doneWriting(x.dst());
+            } else {
+                Tensor to = buf[x.dst()];
+                if (to == null) {
+                    TensorType type = plan.graph().typeOf(plan.buffers().get(x.dst()).value());
+                    to = Tensor.allocate(type.dtype(), type.shape().toShape());
+                    buf[x.dst()] = to;
+                }
+                long[] dims = to.shape().dims();
+                int r = dims.length;
+                long height = dims[r - 2], row = dims[r - 1] * to.dtype().byteSize();
+                if (from.shape().dim(r - 2) != rows || from.byteSize() != to.byteSize() / height * rows) {
+                    throw new SluiceException("band " + from.shape() + " does not hold rows [" + x.start() + ", " + x.end() + ") of " + to.shape());
+                }
+                lane.copyRuns(from.data(), 0, rows * row, to.data(), x.start() * row, height * row, rows * row, to.byteSize() / (height * row));
+            }
+            doneReading(x.src());
+        }
+
         /** Elements [start, start + count of shape) of device buffer b, seen in place with {@code shape}. */
         Tensor view(int b, DType dtype, long start, Shape shape) {
             Buffer p = plan.buffers().get(b);
@@ -176,6 +214,7 @@ public final class MemGraphExecutor {
 
         void kernel(Task.Kernel k) {
             if (k.tile() != null && k.tile().kind() == Tile.Kind.TIME_STEPS) { timeSteps(k); return; }
+            if (k.tile() != null && k.tile().kind() == Tile.Kind.OUTPUT_ROWS) { rowTile(k); return; }
             if (k.tile() != null) { tile(k); return; }
             Node n = plan.graph().nodes().get(k.node());
             OpKernel kernel = registry.find(n.domain(), n.opType());
@@ -276,6 +315,30 @@ public final class MemGraphExecutor {
             java.util.Set<Integer> seen = new java.util.HashSet<>();
             for (int b : k.inputs()) if (b >= 0 && seen.add(b)) doneReading(b);
             if (tile.index() == tile.count() - 1 && yb >= 0) doneWriting(yb);
+        }
+
+        /**
+         * A band of output rows (see {@link dev.sluice.memgraph.RowBands}): the node's kernel (a conv with the
+         * band's pads) on its input bands and whole inputs, into its output band buffer.
+         */
+        void rowTile(Task.Kernel k) {
+            Node n = RowBands.tileNode(plan.graph(), plan.graph().nodes().get(k.node()), k.tile());
+            OpKernel kernel = registry.find(n.domain(), n.opType());
+            if (kernel == null) throw new SluiceException("operator is not supported");
+            ComputeLane lane = (ComputeLane) devices.get(k.device()).lanes(LaneKind.COMPUTE).getFirst();
+            Call c = new Call(this, n, k, lane.parallelism());
+            kernel.execute(c);
+            Tensor part = c.outputs()[0];
+            if (part == null) throw new KernelException("kernel did not produce its output");
+            long rows = k.tile().end() - k.tile().start();
+            if (part.rank() < 3 || part.shape().dim(part.rank() - 2) != rows) {
+                throw new KernelException("band of " + rows + " rows of " + n.label() + " came out as " + part.shape());
+            }
+            int ob = k.outputs().getFirst();
+            buf[ob] = part;
+            doneWriting(ob);
+            java.util.Set<Integer> seen = new java.util.HashSet<>();
+            for (int b : k.inputs()) if (b >= 0 && seen.add(b)) doneReading(b);
         }
 
         /** Copies the output rows whose index falls in this block of table rows; checks every index once. */
@@ -410,7 +473,8 @@ public final class MemGraphExecutor {
                 return b < 0 ? Tensor.allocate(dtype, shape) : s.allocate(b, dtype, shape);
             }
             // A tile computes its columns into its scratch block; the task then copies them into the output.
-            int b = tile != null ? task.scratch() : task.outputs().get(i);
+            // A band of rows computes into its own output band.
+            int b = tile != null && tile.kind() != Tile.Kind.OUTPUT_ROWS ? task.scratch() : task.outputs().get(i);
             return b < 0 ? Tensor.allocate(dtype, shape) : s.allocate(b, dtype, shape);
         }
 

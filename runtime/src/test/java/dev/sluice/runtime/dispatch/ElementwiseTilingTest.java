@@ -102,6 +102,9 @@ class ElementwiseTilingTest {
                 if (row > 0 && x instanceof Task.Kernel k && k.tile() != null && k.node() == 0) assertEquals(0, k.tile().start() % row, "whole rows: " + k.tile());
             }
             for (Tile tile : tiles) {
+                // At the minimum a 4-D node whose planes are multiples of 16 elements splits by output rows instead
+                // (RowBands): it then needs no whole activation at all. ConvTilingTest covers those bands.
+                if (tile.kind() == Tile.Kind.OUTPUT_ROWS && budget == min && shape.rank() == 4) continue;
                 assertEquals(Tile.Kind.ELEMENTS, tile.kind());
                 assertEquals(0, tile.start() % 16, "ranges start on 64 bytes: " + tile);
             }
