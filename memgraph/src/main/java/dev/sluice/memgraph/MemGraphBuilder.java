@@ -136,7 +136,7 @@ final class MemGraphBuilder {
     /** The largest need of any node, split into tiles as finely as allowed where it can be. */
     static long minimumBudget(Graph g) {
         long m = 0;
-        for (Node n : g.nodes()) m = Math.max(m, Tiling.smallestNeed(g, n, nodeNeed(g, n)));
+        for (Node n : g.nodes()) m = Math.max(m, Tiling.smallestNeedOf(g, n, nodeNeed(g, n)));
         return m;
     }
 
@@ -144,6 +144,7 @@ final class MemGraphBuilder {
     private long plannedNeed(int i) {
         Tiling.Split sp = splits.get(i);
         if (sp == null) return nodeNeed(g, nodes.get(i));
+        if (units(sp)) return unitNeed(i);
         if (steps(sp)) return stepNeed(i);
         if (rows(sp)) return rowNeed(i);
         if (elements(sp)) {
@@ -183,10 +184,13 @@ final class MemGraphBuilder {
 
     private static boolean steps(Tiling.Split sp) { return sp.tiles().getFirst().kind() == Tile.Kind.TIME_STEPS; }
 
+    private static boolean units(Tiling.Split sp) { return sp.tiles().getFirst().kind() == Tile.Kind.HIDDEN_UNITS; }
+
     /** Values tile t of split node i reads: the node's other inputs and the tile's blocks (an elementwise tile: its inputs). */
     private List<String> tileNeeded(int i, int t) {
         Tiling.Split sp = splits.get(i);
         Node n = nodes.get(i);
+        if (units(sp)) return unitTileNeeded(i, t);
         if (elements(sp) || rows(sp)) {
             Set<String> r = new LinkedHashSet<>();
             for (String v : n.inputs()) if (!v.isEmpty()) r.add(v);
@@ -259,7 +263,7 @@ final class MemGraphBuilder {
                 if (need > dev[d].capacity) {
                     long min = 0;
                     for (int j = 0; j < nodes.size(); j++) {
-                        if (placement[j] == d) min = Math.max(min, Tiling.smallestNeed(g, nodes.get(j), nodeNeed(g, nodes.get(j))));
+                        if (placement[j] == d) min = Math.max(min, Tiling.smallestNeedOf(g, nodes.get(j), nodeNeed(g, nodes.get(j))));
                     }
                     throw new MemGraphException("a budget of " + devices.get(d).budgetBytes() + " bytes on '" + devices.get(d).name()
                         + "' is too small: node " + nodes.get(i).label() + " needs " + need + " bytes at once (its inputs and outputs"
@@ -272,6 +276,7 @@ final class MemGraphBuilder {
         for (int i = 0; i < nodes.size(); i++) {
             now = i;
             if (dev[placement[i]] == null) hostNode(i);
+            else if (splits.containsKey(i) && units(splits.get(i))) unitNode(i);
             else if (splits.containsKey(i) && steps(splits.get(i))) timeStepNode(i);
             else if (splits.containsKey(i) && elements(splits.get(i))) elementNode(i);
             else if (splits.containsKey(i) && rows(splits.get(i))) rowNode(i);
@@ -660,6 +665,186 @@ final class MemGraphBuilder {
                 if (handed[s] != null) { free(D, handed[s]); pinned.remove(handed[s].value); }
                 handed[s] = last ? null : out[s];
                 stateIn[s] = out[s] == null ? -1 : out[s].id;
+            }
+            prev = id;
+        }
+        if (yBuf != null) {
+            D.resident.put(y, yBuf);
+            D.everResident.add(y);
+            if (graphOutputs.contains(y)) copyToHost(y, LaneKind.D2H, false);
+        }
+        for (var e : finals.entrySet()) {
+            D.resident.put(e.getKey(), e.getValue());
+            D.everResident.add(e.getKey());
+            if (graphOutputs.contains(e.getKey())) copyToHost(e.getKey(), LaneKind.D2H, false);
+        }
+        releaseDead(i, n);
+    }
+
+    /** The bytes a recurrent node split by hidden units needs at once (see {@link Tiling#unitNeed}). */
+    private long unitNeed(int i) {
+        Node n = nodes.get(i);
+        Tiling.Units u = Tiling.units(g, n);
+        long widest = splits.get(i).tiles().stream().mapToLong(t -> t.end() - t.start()).max().orElse(0);
+        return Tiling.unitNeed(g, n, u, widest);
+    }
+
+    /** Values hidden-unit tile t of node i reads: X, the constants, and the blocks of its units' gate rows. */
+    private List<String> unitTileNeeded(int i, int t) {
+        Node n = nodes.get(i);
+        Tile tile = splits.get(i).tiles().get(t);
+        long j0 = Tile.unitStart(tile, Tile.hidden(g, n));
+        Set<String> r = new LinkedHashSet<>();
+        r.add(n.inputs().getFirst());
+        r.addAll(Tiling.unitConstants(n));
+        r.addAll(unitBlocks(n, i, j0));
+        return new ArrayList<>(r);
+    }
+
+    /** The names of the W / R / B / P blocks of node i's units from j0, each once. */
+    private static List<String> unitBlocks(Node n, int i, long j0) {
+        Set<String> r = new LinkedHashSet<>();
+        for (int k : Tile.GATE_INPUTS) {
+            if (k >= n.inputs().size() || n.inputs().get(k).isEmpty() || (k == 7 && !n.opType().equals("LSTM"))) continue;
+            r.add(Tile.unitBlock(n.inputs().get(k), i, j0));
+        }
+        return new ArrayList<>(r);
+    }
+
+    /**
+     * A recurrent node split by steps and blocks of hidden units ({@link Tile.Kind#HIDDEN_UNITS}). Y is placed
+     * whole and the constants (sequence_lens, initial states) loaded whole and pinned, as for time-step tiles; X
+     * stays resident while it fits (tiles view their step), else each step copies its step of X from the host
+     * copy. At a step's first block the step's state buffers are placed; every block of the step writes its
+     * columns of them (the tiles chained by data edges), and the next step's tiles read them whole, after which
+     * they are freed. Each tile loads its blocks of gate rows (the next block of the same step is fetched into
+     * free memory behind it) and frees them after its kernel, so the node's need is one block's, not the weights'.
+     */
+    private void unitNode(int i) {
+        Node n = nodes.get(i);
+        Tiling.Split sp = splits.get(i);
+        Tiling.Units u = Tiling.units(g, n);
+        int d = placement[i];
+        Dev D = dev[d];
+        String devName = D.spec.name();
+        String x = n.inputs().getFirst();
+        String y = n.outputs().getFirst();
+        Node tn = Tile.stepNode(n);
+        int states = Tile.stateCount(n);
+        long hidden = u.hidden(), xRow = u.batch() * u.in();
+        long stateBytes = Tensor.blockBytes(u.batch() * hidden * Float.BYTES);
+        long slice = Tensor.blockBytes(xRow * Float.BYTES);
+        long widest = sp.tiles().stream().mapToLong(t -> t.end() - t.start()).max().orElse(0);
+        long perTile = Tiling.unitVariableBytes(g, n, u, widest);
+        Set<String> consts = Tiling.unitConstants(n);
+        long need = perTile - slice + (y.isEmpty() ? 0 : blockBytes(g, y));
+        for (String v : consts) need += blockBytes(g, v);
+        // A resident X is read in place when each step's view starts on 64 bytes.
+        boolean aligned = u.seq() == 1 || xRow % 16 == 0;
+        Set<String> pinned = new HashSet<>();
+        boolean kept = aligned && D.resident.containsKey(x) && need + D.resident.get(x).bytes <= D.capacity;
+        if (kept) pinned.add(x);
+        else if (D.resident.containsKey(x)) evict(d, x);
+        Buf yBuf = placeSteps(d, consts, y, pinned, kept ? perTile - slice : perTile);
+        if (yBuf == null && kept) {
+            pinned.remove(x);
+            evict(d, x);
+            kept = false;
+            yBuf = placeSteps(d, consts, y, pinned, perTile);
+        }
+        if (yBuf == null) {
+            pinned.clear();
+            for (String r : new ArrayList<>(D.resident.keySet())) evict(d, r);
+            yBuf = placeSteps(d, consts, y, pinned, perTile);
+            if (yBuf == null) throw new MemGraphException("node " + n.label() + " does not fit an empty arena of '" + devName + "'", plannedNeed(i));
+        }
+        if (yBuf == STEPS_NO_Y) yBuf = null;
+        int[] stateIn = new int[states];
+        for (int s = 0; s < states; s++) {
+            String v = n.inputs().size() > Tile.STATE_INPUT + s ? n.inputs().get(Tile.STATE_INPUT + s) : "";
+            stateIn[s] = v.isEmpty() ? -1 : D.resident.get(v).id;
+        }
+        Buf[] handed = new Buf[states], out = new Buf[states];
+        Map<String, Buf> finals = new LinkedHashMap<>();
+        long lastStep = Tile.unitStep(sp.tiles().getLast(), hidden);
+        Buf range = null;
+        int prev = -1;
+        for (int t = 0; t < sp.tiles().size(); t++) {
+            Tile tile = sp.tiles().get(t);
+            long step = Tile.unitStep(tile, hidden), j0 = Tile.unitStart(tile, hidden);
+            boolean first = j0 == 0, endOfStep = j0 + tile.end() - tile.start() == hidden, last = step == lastStep;
+            if (first) {
+                if (!kept) {
+                    if (!hostCopy.containsKey(x)) copyToHost(x, LaneKind.D2H, false);
+                    String rn = x + "#range" + i + "." + step;
+                    range = allocateOrFree(d, rn, slice, pinned, n, t);
+                    int src = hostCopy.get(x);
+                    int id = tasks.size();
+                    tasks.add(new Task.Transfer(id, d, LaneKind.H2D, src, range.id, range.bytes,
+                        "h2d " + x + "[" + step * xRow + ":" + (step + 1) * xRow + "] to " + devName, step * xRow, (step + 1) * xRow));
+                    read(src, id);
+                    written(range, id);
+                    pinned.add(rn);
+                }
+                for (int s = 0; s < states; s++) {
+                    String o = n.outputs().size() > 1 + s ? n.outputs().get(1 + s) : "";
+                    out[s] = null;
+                    if (last && o.isEmpty()) continue; // nobody reads the final state
+                    String name = last ? o : (y.isEmpty() ? n.label() : y) + "#state" + i + "." + step + "." + s;
+                    out[s] = allocateOrFree(d, name, last ? blockBytes(g, o) : stateBytes, pinned, n, t);
+                    pinned.add(name);
+                    if (last) finals.put(o, out[s]);
+                }
+            }
+            List<String> blocks = unitBlocks(n, i, j0);
+            for (String v : blocks) {
+                if (D.resident.containsKey(v)) { pinned.add(v); continue; }
+                if (!load(d, v, pinned, true)) {
+                    for (String r : new ArrayList<>(D.resident.keySet())) if (!pinned.contains(r)) evict(d, r);
+                    if (!load(d, v, pinned, true)) throw new MemGraphException("tile " + t + " of node " + n.label()
+                        + " does not fit the arena of '" + devName + "' next to its output", plannedNeed(i));
+                }
+                pinned.add(v);
+            }
+            int id = tasks.size();
+            List<Integer> ins = new ArrayList<>();
+            for (int k = 0; k < tn.inputs().size(); k++) {
+                String v = tn.inputs().get(k);
+                if (k == 0) ins.add(kept ? D.resident.get(x).id : range.id);
+                else if (k >= Tile.STATE_INPUT && k < Tile.STATE_INPUT + states) ins.add(stateIn[k - Tile.STATE_INPUT]);
+                else if (v.isEmpty()) ins.add(-1);
+                else if (Tile.GATE_INPUTS.contains(k) && !(k == 7 && !n.opType().equals("LSTM"))) ins.add(D.resident.get(Tile.unitBlock(v, i, j0)).id);
+                else ins.add(D.resident.get(v).id);
+            }
+            List<Integer> outs = new ArrayList<>();
+            outs.add(yBuf == null ? -1 : yBuf.id);
+            for (Buf b : out) outs.add(b == null ? -1 : b.id);
+            tasks.add(new Task.Kernel(id, d, i, "kernel " + n.label() + " step " + step + " units " + j0 + ":" + (j0 + tile.end() - tile.start())
+                + " (" + (t + 1) + "/" + sp.tiles().size() + ")", ins, List.of(), outs, tile, -1));
+            for (int b : new LinkedHashSet<>(ins)) if (b >= 0) read(b, id);
+            if (prev >= 0) edge(prev, id, Edge.Kind.DATA);
+            if (yBuf != null) { if (prev < 0) written(yBuf, id); else yBuf.writer = id; }
+            for (Buf b : out) if (b != null) { if (first) written(b, id); else b.writer = id; }
+            // The blocks are this tile's alone: free them at once for the next block.
+            for (String v : blocks) { free(D, D.resident.remove(v)); pinned.remove(v); }
+            if (endOfStep) {
+                if (range != null) { free(D, range); pinned.remove(range.value); range = null; }
+                for (int s = 0; s < states; s++) {
+                    if (handed[s] != null) { free(D, handed[s]); pinned.remove(handed[s].value); }
+                    handed[s] = last ? null : out[s];
+                    stateIn[s] = out[s] == null ? -1 : out[s].id;
+                }
+            } else {
+                // Fetch the next block of this step into free memory, so that its copy overlaps this kernel.
+                List<String> next = unitBlocks(n, i, Tile.unitStart(sp.tiles().get(t + 1), hidden));
+                long bytes = 0;
+                for (String v : next) bytes += blockBytes(g, v);
+                if (D.used + bytes <= D.capacity) {
+                    for (String v : next) {
+                        if (D.resident.containsKey(v) || !load(d, v, pinned, false)) break;
+                        pinned.add(v);
+                    }
+                }
             }
             prev = id;
         }

@@ -47,12 +47,22 @@ import dev.sluice.kernels.Shape;
  *       {@code rows}), its other inputs whole, and writes a band buffer of its own (its output), which a
  *       D2H rows transfer then scatters into the output's host copy. Unlike the other kinds, every tile writes
  *       a fresh output buffer, and the node's output exists only on the host afterwards.</li>
+ *   <li>{@link Kind#HIDDEN_UNITS}: LSTM / GRU (with linear_before_reset) / RNN whose gate weights are too large
+ *       for the budget, one direction, layout 0: one tile per time step and block of hidden units. The block is
+ *       cells {@code [start, end)} of the flat (step, unit) grid of {@code total} = steps x hidden, inside one
+ *       step: step {@code start / hidden}, units {@code [start % hidden, start % hidden + end - start)}
+ *       ({@link #unitStep}, {@link #unitStart}). The task runs {@link #unitNode}: the sluice-domain block form
+ *       of the op, reading only the rows of W / R / B / P of those units' gates (blocks copied from the host
+ *       copies, {@link #unitBlock}), the step of X, the whole h of the previous step and its c, and writing its
+ *       units' columns of Y's step (a view) and of the step's whole state buffers, which all blocks of the step
+ *       fill before any tile of the next step reads them. Tiles run step after step (a reverse node from the
+ *       last step), blocks in ascending order within a step; {@code index} is the order of execution.</li>
  * </ul>
  * Tiles of one node run one after another (the first places the output, the last publishes it), so the
  * output is written by exactly one task at a time (for output rows: the scatters into the host copy are chained).
  */
 public record Tile(Kind kind, int index, int count, long start, long end, long total) {
-    public enum Kind { GATHER_ROWS, OUTPUT_COLUMNS, OUTPUT_CHANNELS, ELEMENTS, TIME_STEPS, OUTPUT_ROWS }
+    public enum Kind { GATHER_ROWS, OUTPUT_COLUMNS, OUTPUT_CHANNELS, ELEMENTS, TIME_STEPS, HIDDEN_UNITS, OUTPUT_ROWS }
 
     /**
      * Softmax / LogSoftmax normalized over the last axis only (an axis that both opset semantics read the same
@@ -103,5 +113,34 @@ public record Tile(Kind kind, int index, int count, long start, long end, long t
             out.add(o.isEmpty() ? y + "#state-out" + s : o);
         }
         return new Node(n.name(), n.opType(), n.domain(), in, out, n.attributes());
+    }
+
+    /** Inputs of a recurrent op that hold rows per gate and unit, split by {@link Kind#HIDDEN_UNITS} tiles: W, R, B, P. */
+    public static final java.util.List<Integer> GATE_INPUTS = java.util.List.of(1, 2, 3, 7);
+
+    /** The hidden size of a recurrent node (R's last dimension; R must have a static shape). */
+    public static long hidden(Graph g, Node n) { return g.typeOf(n.inputs().get(2)).shape().toShape().dim(2); }
+
+    /** The time step of a {@link Kind#HIDDEN_UNITS} tile of a node of that hidden size. */
+    public static long unitStep(Tile t, long hidden) { return t.start() / hidden; }
+
+    /** The first hidden unit of a {@link Kind#HIDDEN_UNITS} tile. */
+    public static long unitStart(Tile t, long hidden) { return t.start() % hidden; }
+
+    /** The name of the block of gate input {@code v} (W, R, B or P) of split node {@code node}'s units from {@code j0}. */
+    public static String unitBlock(String v, int node, long j0) { return v + "#units" + node + "." + j0; }
+
+    /**
+     * The node a {@link Kind#HIDDEN_UNITS} tile runs: {@link #stepNode}'s inputs and outputs, as the sluice-domain
+     * {@code <op>Block} op with {@code hidden_block = [j0, j1)}, reading the blocks of W / R / B / P by their names.
+     */
+    public static Node unitNode(Node n, long hidden, Tile t, int node) {
+        Node s = stepNode(n);
+        long j0 = unitStart(t, hidden);
+        java.util.List<String> in = new java.util.ArrayList<>(s.inputs());
+        for (int k : GATE_INPUTS) if (k < in.size() && !in.get(k).isEmpty()) in.set(k, unitBlock(in.get(k), node, j0));
+        java.util.Map<String, dev.sluice.kernels.Attr> at = new java.util.LinkedHashMap<>(n.attributes().asMap());
+        at.put("hidden_block", new dev.sluice.kernels.Attr.Ints(new long[] {j0, j0 + t.end() - t.start()}));
+        return new Node(n.name(), n.opType() + "Block", "sluice", in, s.outputs(), new dev.sluice.kernels.Attributes(at));
     }
 }

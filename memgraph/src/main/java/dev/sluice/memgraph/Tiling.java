@@ -25,7 +25,8 @@ import java.util.Map;
  * activations: a tile reads a view of a resident input's range, or a range copied from its host copy, and
  * writes its range of the output in place, so such a node needs little more than its output. LSTM / GRU / RNN
  * (one direction, layout 0) are split by time steps ({@link #stepForm}): X is read by step ranges, Y written in
- * place, the state handed from tile to tile. See {@link Tile}.
+ * place, the state handed from tile to tile; where their gate weights themselves are too large, by step and block
+ * of hidden units ({@link #unitSplit}), each tile reading only its units' rows of W / R / B / P. See {@link Tile}.
  *
  * <p>A node that does not fit the device even so (or a conv whose channel tiles would need more than three quarters of
  * it) is split by bands of output rows when it has a 4-D output whose rows depend on bands of input rows
@@ -218,6 +219,175 @@ final class Tiling {
         return new Form(Tile.Kind.TIME_STEPS, -1, -1, seq, unit, xRow * Float.BYTES, 0, fixed, 1, 1, List.of(0));
     }
 
+    /** Recurrent splits by blocks of hidden units, on by default; {@code -Dsluice.tiling.units=false} turns them off. */
+    static final boolean UNITS = !"false".equalsIgnoreCase(System.getProperty("sluice.tiling.units"));
+    /**
+     * Blocks of hidden units are multiples of this many units (the last takes the rest). The kernel's sums do not
+     * depend on where a block starts (one FMA chain per gate value, lane-wise activations), so this only keeps
+     * the gate rows a few vectors wide.
+     */
+    static final int HIDDEN_UNIT = 8;
+    /** At most this many hidden-unit tiles per node (steps x blocks): beyond it, task overhead dominates. */
+    static final long MAX_UNIT_TILES = 64L * MAX_TILES;
+
+    /** A recurrent node that hidden-unit tiles can split: its sizes and its narrowest block. */
+    record Units(long seq, long batch, long in, long hidden, int gates, long minBlock) {}
+
+    /**
+     * LSTM, RNN and GRU with linear_before_reset (without it every unit's h̃ needs every unit's reset gate), one
+     * direction, layout 0, float32, W and R (and B, P) initializers, static shapes: splittable by blocks of hidden
+     * units ({@link Tile.Kind#HIDDEN_UNITS}); else null. A multi-step node's tiles view X's and Y's steps in place
+     * (or copy X's step), so Y's step must start on 64 bytes.
+     */
+    static Units units(Graph g, Node n) {
+        if (!UNITS || !Tile.recurrent(n) || n.inputs().size() < 3 || n.outputs().isEmpty() || !n.subgraphs().isEmpty()) return null;
+        var at = n.attributes();
+        String dir = at.getString("direction", "forward");
+        if (!(dir.equals("forward") || dir.equals("reverse")) || at.getInt("layout", 0) != 0) return null;
+        if (n.opType().equals("GRU") && at.getInt("linear_before_reset", 0) == 0) return null;
+        Map<String, Tensor> init = g.initializers();
+        String x = n.inputs().getFirst();
+        if (x.isEmpty() || init.containsKey(x)) return null;
+        var xt = g.typeOf(x);
+        if (!xt.isStatic() || xt.dtype() != DType.FLOAT32 || xt.shape().rank() != 3) return null;
+        for (String o : n.outputs()) if (!o.isEmpty() && !g.typeOf(o).isStatic()) return null;
+        Shape xs = xt.shape().toShape();
+        long seq = xs.dim(0), batch = xs.dim(1), in = xs.dim(2);
+        Tensor w = init.get(n.inputs().get(1)), r = init.get(n.inputs().get(2));
+        if (w == null || r == null || w.dtype() != DType.FLOAT32 || r.dtype() != DType.FLOAT32 || w.rank() != 3 || r.rank() != 3) return null;
+        int gates = n.opType().equals("LSTM") ? 4 : n.opType().equals("GRU") ? 3 : 1;
+        long hidden = r.shape().dim(2);
+        if (w.shape().dim(0) != 1 || w.shape().dim(1) != gates * hidden || w.shape().dim(2) != in) return null;
+        if (r.shape().dim(0) != 1 || r.shape().dim(1) != gates * hidden) return null;
+        long[] rows = {0, 0, 0, 2L * gates * hidden, 0, 0, 0, 3 * hidden};
+        for (int k : new int[] {3, 7}) {
+            if (k >= n.inputs().size() || n.inputs().get(k).isEmpty()) continue;
+            if (k == 7 && !n.opType().equals("LSTM")) continue;
+            Tensor c = init.get(n.inputs().get(k));
+            if (c == null || c.dtype() != DType.FLOAT32 || c.rank() != 2 || c.shape().dim(0) != 1 || c.elementCount() != rows[k]) return null;
+        }
+        if (seq < 1 || hidden < 2 * HIDDEN_UNIT) return null;
+        if (seq > 1 && (batch * hidden) % ELEMENT_UNIT != 0 && !n.outputs().getFirst().isEmpty()) return null;
+        long maxBlocks = Math.min(MAX_TILES, MAX_UNIT_TILES / seq);
+        if (maxBlocks < 2) return null;
+        long minBlock = ceilDiv(Math.max(HIDDEN_UNIT, ceilDiv(hidden, maxBlocks)), HIDDEN_UNIT) * HIDDEN_UNIT;
+        if (minBlock >= hidden) return null;
+        return new Units(seq, batch, in, hidden, gates, minBlock);
+    }
+
+    /** Bytes of the blocks of W, R, B and P a hidden-unit tile of {@code block} units reads. */
+    static long unitBlockBytes(Node n, Units u, long block) {
+        long s = Tensor.blockBytes(u.gates * block * u.in * Float.BYTES) + Tensor.blockBytes(u.gates * block * u.hidden * Float.BYTES);
+        if (n.inputs().size() > 3 && !n.inputs().get(3).isEmpty()) s += Tensor.blockBytes(2L * u.gates * block * Float.BYTES);
+        if (n.opType().equals("LSTM") && n.inputs().size() > 7 && !n.inputs().get(7).isEmpty()) s += Tensor.blockBytes(3 * block * Float.BYTES);
+        return s;
+    }
+
+    /**
+     * The inputs of a hidden-unit split node that every tile reads whole (sequence_lens, the initial states):
+     * not X, not the gate inputs; each value once.
+     */
+    static java.util.Set<String> unitConstants(Node n) {
+        java.util.Set<String> c = new java.util.LinkedHashSet<>();
+        String x = n.inputs().getFirst();
+        for (int k = 1; k < n.inputs().size(); k++) {
+            String v = n.inputs().get(k);
+            if (!v.isEmpty() && !v.equals(x) && !Tile.GATE_INPUTS.contains(k)) c.add(v);
+        }
+        for (int k : Tile.GATE_INPUTS) if (k < n.inputs().size()) c.remove(n.inputs().get(k));
+        return c;
+    }
+
+    /**
+     * What a hidden-unit tile of {@code block} units holds beside the node's whole Y and constants: one step of X,
+     * the state buffers (the previous step's, read, and this step's, filled block by block; a single step holds
+     * only its own, and the last step only the final states someone reads) and the widest block of gate rows.
+     */
+    static long unitVariableBytes(Graph g, Node n, Units u, long block) {
+        int states = Tile.stateCount(n);
+        long sb = Tensor.blockBytes(u.batch * u.hidden * Float.BYTES);
+        long finals = 0;
+        for (int s = 0; s < states; s++) {
+            String o = n.outputs().size() > 1 + s ? n.outputs().get(1 + s) : "";
+            if (!o.isEmpty()) finals += bytes(g, o);
+        }
+        long held = 0;
+        for (long t : new long[] {0, 1, u.seq - 2, u.seq - 1}) {
+            if (t < 0 || t >= u.seq) continue;
+            held = Math.max(held, (t > 0 ? states * sb : 0) + (t < u.seq - 1 ? states * sb : finals));
+        }
+        return Tensor.blockBytes(u.batch * u.in * Float.BYTES) + held + unitBlockBytes(n, u, block);
+    }
+
+    /** All a hidden-unit tile of {@code block} units needs at once: Y and the constants whole, and the variable part. */
+    static long unitNeed(Graph g, Node n, Units u, long block) {
+        long s = unitVariableBytes(g, n, u, block);
+        if (!n.outputs().getFirst().isEmpty()) s += bytes(g, n.outputs().getFirst());
+        for (String v : unitConstants(n)) s += bytes(g, v);
+        return s;
+    }
+
+    /**
+     * Splits a recurrent node by steps and blocks of hidden units ({@link Tile.Kind#HIDDEN_UNITS}) when the unit
+     * split needs less than the time-step split (whose tiles hold the whole gate weights) and that one does not
+     * fit: a one-step node when it needs more than {@code target} (its weights are copied once either way, block
+     * by block, each copy overlapping the previous block's kernel), a longer one only when it needs more than the
+     * whole {@code budget} (its unit tiles copy every block of weights again at every step). The block is the
+     * widest (a multiple of {@link #HIDDEN_UNIT} units) whose tile fits the target, else the narrowest. Adds each
+     * block's W / R / B / P rows to {@code initializers}. Null to leave the node to the time-step split.
+     */
+    private static Split unitSplit(Graph g, Node n, int node, long target, long budget, long whole, Map<String, Tensor> initializers) {
+        Units u = units(g, n);
+        if (u == null) return null;
+        long stepMin = smallestNeed(g, n, whole);
+        long unitMin = unitNeed(g, n, u, u.minBlock);
+        if (stepMin <= (u.seq == 1 ? target : budget) || unitMin >= stepMin) return null;
+        long block = u.minBlock;
+        for (long b = (u.hidden - 1) / HIDDEN_UNIT * HIDDEN_UNIT; b > u.minBlock; b -= HIDDEN_UNIT) {
+            if (unitNeed(g, n, u, b) <= target) { block = b; break; }
+        }
+        boolean reverse = n.attributes().getString("direction", "forward").equals("reverse");
+        long blocks = ceilDiv(u.hidden, block);
+        int count = Math.toIntExact(u.seq * blocks);
+        List<Tile> tiles = new ArrayList<>();
+        for (long s = 0; s < u.seq; s++) {
+            long t = reverse ? u.seq - 1 - s : s;
+            for (long j = 0; j < u.hidden; j += block) {
+                tiles.add(new Tile(Tile.Kind.HIDDEN_UNITS, tiles.size(), count, t * u.hidden + j,
+                    t * u.hidden + Math.min(u.hidden, j + block), u.seq * u.hidden));
+            }
+        }
+        List<String> names = new ArrayList<>();
+        Map<String, Tensor> init = g.initializers();
+        int[] groups = {0, u.gates, u.gates, 2 * u.gates, 0, 0, 0, 3};
+        for (long j = 0; j < u.hidden; j += block) {
+            long j1 = Math.min(u.hidden, j + block);
+            for (int k : Tile.GATE_INPUTS) {
+                if (k >= n.inputs().size() || n.inputs().get(k).isEmpty() || (k == 7 && !n.opType().equals("LSTM"))) continue;
+                Tensor w = init.get(n.inputs().get(k));
+                String name = Tile.unitBlock(n.inputs().get(k), node, j);
+                initializers.put(name, gateRows(w, groups[k], u.hidden, j, j1));
+                names.add(name);
+            }
+        }
+        return new Split(-1, -1, tiles, names, List.of(), 0, List.of(0));
+    }
+
+    /**
+     * Rows [j0, j1) of each of {@code groups} groups of {@code hidden} rows of a gate input (W / R
+     * {@code [1, groups·hidden, k]}, B {@code [1, groups·hidden]}, P {@code [1, groups·hidden]}), in order, as a
+     * tensor of its own with the same rank and {@code groups·(j1 - j0)} rows.
+     */
+    static Tensor gateRows(Tensor w, int groups, long hidden, long j0, long j1) {
+        long rowBytes = w.byteSize() / (groups * hidden);
+        long[] dims = w.shape().dims().clone();
+        dims[1] = groups * (j1 - j0);
+        Tensor r = Tensor.allocate(w.dtype(), Shape.of(dims));
+        long run = (j1 - j0) * rowBytes;
+        for (int q = 0; q < groups; q++) MemorySegment.copy(w.data(), (q * hidden + j0) * rowBytes, r.data(), q * run, run);
+        return r;
+    }
+
     /** Bytes of the node's inputs other than the split weight and bias (each value once): what every tile reads whole. */
     private static long otherInputs(Graph g, Node n, int weight, int bias) {
         long s = 0;
@@ -259,6 +429,13 @@ final class Tiling {
         return Math.min(whole, tileNeed(f, widest(f, units)));
     }
 
+    /** {@link #smallestNeed}, also counting a recurrent node's hidden-unit tiles ({@link #unitSplit}). */
+    static long smallestNeedOf(Graph g, Node n, long whole) {
+        long m = smallestNeed(g, n, whole);
+        Units u = Tile.recurrent(n) ? units(g, n) : null;
+        return u == null ? m : Math.min(m, unitNeed(g, n, u, u.minBlock));
+    }
+
     /**
      * Splits, on devices with a budget, every node that needs more than a quarter of its budget when a
      * split brings it under; returns the splits by node index and adds the blocks to {@code initializers}.
@@ -276,6 +453,10 @@ final class Tiling {
             Split rows = rowSplit(g, n, d, whole);
             if (rows != null) { splits.put(i, rows); continue; }
             if (whole <= target) continue;
+            if (Tile.recurrent(n)) {
+                Split u = unitSplit(g, n, i, target, d.budgetBytes(), whole, initializers);
+                if (u != null) { splits.put(i, u); continue; }
+            }
             Form f = form(g, n);
             if (f == null) continue;
             // The largest block (in units) whose tile fits the target; at least one unit, at most MAX_TILES tiles.

@@ -23,6 +23,17 @@ import java.util.List;
  * the whole sequence (the memgraph's time-step tiles count on it). Gate weights are packed k-major per
  * direction (once per initializer); the input projection of each step and the recurrent product are FMA
  * chains per gate output, vectorized across the gate outputs ({@link Step}).
+ *
+ * <p>Registered a second time in the sluice domain as {@code LSTMBlock} / {@code GRUBlock} / {@code RNNBlock}
+ * ({@link #blocked}): the op restricted to the hidden units {@code [j0, j1)} of its int attribute
+ * {@code hidden_block}, one direction, layout 0, one time step (the next step needs every unit's h). W, R, B and
+ * P hold only the rows of those units' gates ({@code [1, gates·(j1 - j0), in]}, {@code [1, gates·(j1 - j0), H]},
+ * {@code [1, 2·gates·(j1 - j0)]}, {@code [1, 3·(j1 - j0)]}, each gate's rows in ONNX order); initial_h is the
+ * whole state, initial_c whole of which the block's columns are read; Y, Y_h and Y_c have the whole op's shapes
+ * and only the block's columns are written, the rest left as the output came. Each unit's gate sums are the
+ * same FMA chains in the same order as in the whole op and activations act lane by lane, so a block gives the
+ * bits of those units in the whole node whatever its start or width. GRU only with linear_before_reset (without
+ * it, h̃ of every unit needs the reset gate of every unit). The memgraph's hidden-unit tiles run it.
  */
 final class RecurrentKernel implements OpKernel {
     enum Cell {
@@ -42,8 +53,12 @@ final class RecurrentKernel implements OpKernel {
     }
 
     private final Cell cell;
+    /** The sluice-domain form that computes a block of hidden units for one step (see the class doc). */
+    private final boolean blocked;
 
-    RecurrentKernel(Cell cell) { this.cell = cell; }
+    RecurrentKernel(Cell cell) { this(cell, false); }
+
+    RecurrentKernel(Cell cell, boolean blocked) { this.cell = cell; this.blocked = blocked; }
 
     private static int directions(Attributes at) {
         String d = at.getString("direction", "forward");
@@ -100,8 +115,23 @@ final class RecurrentKernel implements OpKernel {
         if (at.has("hidden_size") && at.getInt("hidden_size") != hidden) {
             throw new KernelException("hidden_size " + at.getInt("hidden_size") + " does not match R " + rt.shape());
         }
+        // The units this call computes: all of them, or the op's block (the sluice-domain form).
+        int j0 = 0, units = hidden;
+        if (blocked) {
+            long[] blk = at.has("hidden_block") ? at.getInts("hidden_block") : new long[0];
+            if (blk.length != 2 || blk[0] < 0 || blk[1] <= blk[0] || blk[1] > hidden) {
+                throw new KernelException(cell + "Block needs hidden_block [j0, j1) inside [0, " + hidden + "), got " + java.util.Arrays.toString(blk));
+            }
+            j0 = (int) blk[0];
+            units = (int) (blk[1] - blk[0]);
+            if (numDir != 1 || layout != 0) throw new KernelException(cell + "Block runs one direction in layout 0");
+            if (units < hidden && seq > 1) throw new KernelException(cell + "Block of " + units + " of " + hidden + " units runs one step, got " + seq);
+            if (units < hidden && cell == Cell.GRU && at.getInt("linear_before_reset", 0) == 0) {
+                throw new KernelException("GRUBlock needs linear_before_reset: without it every unit's reset gate enters every unit's h̃");
+            }
+        }
         int g = cell.gates;
-        int gh = g * hidden;
+        int gh = g * units;
         if (wt.shape().dim(0) != numDir || wt.shape().dim(1) != gh || wt.shape().dim(2) != in) {
             throw new KernelException("W has shape " + wt.shape() + ", expected [" + numDir + "," + gh + "," + in + "]");
         }
@@ -132,7 +162,7 @@ final class RecurrentKernel implements OpKernel {
         float[] c0 = cell == Cell.LSTM && present(ctx, 6)
                 ? state(ctx.input(6), layout, numDir, batch, hidden, "initial_c") : new float[stateSize];
         float[] peep = cell == Cell.LSTM && present(ctx, 7) ? ctx.input(7).toFloatArray() : null;
-        if (peep != null && peep.length != numDir * 3 * hidden) {
+        if (peep != null && peep.length != numDir * 3 * units) {
             throw new KernelException("P has shape " + ctx.input(7).shape() + ", expected [" + numDir + "," + 3 * hidden + "]");
         }
         float clip = at.has("clip") ? at.getFloat("clip", 0f) : Float.POSITIVE_INFINITY;
@@ -142,13 +172,14 @@ final class RecurrentKernel implements OpKernel {
         float[] wPacked = packed(ctx, 1, numDir, gh, in);
         float[] rPacked = packed(ctx, 2, numDir, gh, hidden);
 
-        float[] y = new float[seq * numDir * batch * hidden];
-        float[] yh = new float[stateSize];
-        float[] yc = new float[stateSize];
+        // Outputs of the units computed, packed ([..., units]); written to their columns at the end.
+        float[] y = new float[seq * numDir * batch * units];
+        float[] yh = new float[numDir * batch * units];
+        float[] yc = new float[numDir * batch * units];
         int per = cell.defaultActivations.length;
         for (int d = 0; d < numDir; d++) {
             boolean reverse = reverseOnly || d == 1;
-            Step step = new Step(cell, hidden, gh, rPacked, d * hidden * gh, peep, d * 3 * hidden, clip,
+            Step step = new Step(cell, hidden, j0, units, rPacked, d * hidden * gh, peep, d * 3 * units, clip,
                 acts[d * per], per > 1 ? acts[d * per + 1] : null, per > 2 ? acts[d * per + 2] : null,
                 linearBeforeReset, inputForget);
             float[] b0 = new float[gh];
@@ -156,9 +187,9 @@ final class RecurrentKernel implements OpKernel {
                 int bOff = d * 2 * gh;
                 for (int j = 0; j < gh; j++) {
                     // GRU with linear_before_reset keeps Rbh apart: it is scaled by the reset gate
-                    boolean apart = cell == Cell.GRU && linearBeforeReset && j >= 2 * hidden;
+                    boolean apart = cell == Cell.GRU && linearBeforeReset && j >= 2 * units;
                     b0[j] = apart ? bias[bOff + j] : bias[bOff + j] + bias[bOff + gh + j];
-                    if (apart) step.rbh[j - 2 * hidden] = bias[bOff + gh + j];
+                    if (apart) step.rbh[j - 2 * units] = bias[bOff + gh + j];
                 }
             }
             // the input projection of every time step and batch row: each row on its own (see Step.project)
@@ -170,15 +201,16 @@ final class RecurrentKernel implements OpKernel {
             for (int b = 0; b < batch; b++) {
                 int sOff = (d * batch + b) * hidden;
                 System.arraycopy(h0, sOff, step.h, 0, hidden);
-                System.arraycopy(c0, sOff, step.c, 0, hidden);
+                System.arraycopy(c0, sOff + j0, step.c, 0, units);
                 int len = lens[b];
                 for (int s = 0; s < len; s++) {
                     int t = reverse ? len - 1 - s : s;
                     step.run(xw, (t * batch + b) * gh);
-                    System.arraycopy(step.h, 0, y, ((t * numDir + d) * batch + b) * hidden, hidden);
+                    System.arraycopy(step.h, j0, y, ((t * numDir + d) * batch + b) * units, units);
                 }
-                System.arraycopy(step.h, 0, yh, sOff, hidden);
-                System.arraycopy(step.c, 0, yc, sOff, hidden);
+                int bOut = (d * batch + b) * units;
+                System.arraycopy(step.h, j0, yh, bOut, units);
+                System.arraycopy(step.c, 0, yc, bOut, units);
             }
         }
 
@@ -188,7 +220,8 @@ final class RecurrentKernel implements OpKernel {
             if (i == 0) {
                 Shape s = layout == 0 ? Shape.of(seq, numDir, batch, hidden) : Shape.of(batch, seq, numDir, hidden);
                 Tensor o = ctx.output(0, dt, s);
-                if (layout == 0) write(o, y);
+                if (units < hidden) writeColumns(o, y, j0, units, hidden);
+                else if (layout == 0) write(o, y);
                 else {
                     // [seq, dir, batch, H] -> [batch, seq, dir, H]
                     long k = 0;
@@ -201,7 +234,8 @@ final class RecurrentKernel implements OpKernel {
                 float[] st = i == 1 ? yh : yc;
                 Shape s = layout == 0 ? Shape.of(numDir, batch, hidden) : Shape.of(batch, numDir, hidden);
                 Tensor o = ctx.output(i, dt, s);
-                write(o, layout == 0 ? st : swapFirstTwo(st, numDir, batch, hidden));
+                if (units < hidden) writeColumns(o, st, j0, units, hidden);
+                else write(o, layout == 0 ? st : swapFirstTwo(st, numDir, batch, hidden));
             }
         }
     }
@@ -216,7 +250,8 @@ final class RecurrentKernel implements OpKernel {
      */
     static final class Step {
         final Cell cell;
-        final int hidden, gh;
+        /** H (the length of h, R's k) and the units [j0, j0 + units) this step computes, gh = gates · units. */
+        final int hidden, j0, units, gh;
         final float[] r;
         final int rOff;
         final float[] peep;
@@ -224,72 +259,76 @@ final class RecurrentKernel implements OpKernel {
         final float clip;
         final GateActivation f, g, hAct;
         final boolean linearBeforeReset, inputForget;
-        /** The state this step reads and replaces. */
+        /** The state this step reads and replaces: the whole h (only units [j0, j0 + units) replaced), c of those units. */
         final float[] h, c;
-        /** GRU with linear_before_reset: Rbh, added to h·Rhᵀ before the reset gate scales it. */
+        /** GRU with linear_before_reset: Rbh of the units, added to h·Rhᵀ before the reset gate scales it. */
         final float[] rbh;
         private final float[] acc, tmp, hNew;
 
-        Step(Cell cell, int hidden, int gh, float[] r, int rOff, float[] peep, int pOff, float clip, GateActivation f,
+        Step(Cell cell, int hidden, int j0, int units, float[] r, int rOff, float[] peep, int pOff, float clip, GateActivation f,
              GateActivation g, GateActivation hAct, boolean linearBeforeReset, boolean inputForget) {
-            this.cell = cell; this.hidden = hidden; this.gh = gh; this.r = r; this.rOff = rOff; this.peep = peep;
+            this.cell = cell; this.hidden = hidden; this.j0 = j0; this.units = units; this.gh = cell.gates * units;
+            this.r = r; this.rOff = rOff; this.peep = peep;
             this.pOff = pOff; this.clip = clip; this.f = f; this.g = g; this.hAct = hAct;
             this.linearBeforeReset = linearBeforeReset; this.inputForget = inputForget;
             h = new float[hidden];
-            c = new float[hidden];
-            rbh = new float[hidden];
+            c = new float[units];
+            rbh = new float[units];
             acc = new float[gh];
-            tmp = new float[hidden];
-            hNew = new float[hidden];
+            tmp = new float[units];
+            hNew = new float[units];
         }
 
-        /** Advances h (and c) by one step whose input projection is {@code xw[xo, xo + gh)}. */
+        /**
+         * Advances units [j0, j0 + units) of h (and their c) by one step whose input projection is
+         * {@code xw[xo, xo + gh)}; the gate sums read the whole h before any unit of it is replaced.
+         */
         void run(float[] xw, int xo) {
-            int H = hidden;
+            int H = hidden, U = units;
             System.arraycopy(xw, xo, acc, 0, gh);
             switch (cell) {
                 case RNN -> {
-                    project(h, 0, H, r, rOff, gh, 0, H, acc, 0);
-                    activate(f, acc, 0, H);
-                    System.arraycopy(acc, 0, h, 0, H);
+                    project(h, 0, H, r, rOff, gh, 0, U, acc, 0);
+                    activate(f, acc, 0, U);
+                    System.arraycopy(acc, 0, h, j0, U);
                 }
                 case GRU -> {
-                    project(h, 0, H, r, rOff, gh, 0, 2 * H, acc, 0);
-                    activate(f, acc, 0, 2 * H); // z, r
+                    project(h, 0, H, r, rOff, gh, 0, 2 * U, acc, 0);
+                    activate(f, acc, 0, 2 * U); // z, r
                     if (linearBeforeReset) {
-                        System.arraycopy(rbh, 0, tmp, 0, H);
-                        project(h, 0, H, r, rOff, gh, 2 * H, 3 * H, tmp, -2 * H);
-                        for (int j = 0; j < H; j++) acc[2 * H + j] += acc[H + j] * tmp[j];
+                        System.arraycopy(rbh, 0, tmp, 0, U);
+                        project(h, 0, H, r, rOff, gh, 2 * U, 3 * U, tmp, -2 * U);
+                        for (int j = 0; j < U; j++) acc[2 * U + j] += acc[U + j] * tmp[j];
                     } else {
+                        // (r ⊙ h) · Rhᵀ: only the columns of the hidden gate (every unit: a block never gets here)
                         for (int j = 0; j < H; j++) tmp[j] = acc[H + j] * h[j];
-                        // (r ⊙ h) · Rhᵀ: only the columns of the hidden gate
                         project(tmp, 0, H, r, rOff, gh, 2 * H, 3 * H, acc, 0);
                     }
-                    activate(g, acc, 2 * H, 3 * H);
-                    for (int j = 0; j < H; j++) {
+                    activate(g, acc, 2 * U, 3 * U);
+                    for (int j = 0; j < U; j++) {
                         float z = acc[j];
-                        h[j] = (1 - z) * acc[2 * H + j] + z * h[j];
+                        h[j0 + j] = (1 - z) * acc[2 * U + j] + z * h[j0 + j];
                     }
                 }
                 case LSTM -> {
                     project(h, 0, H, r, rOff, gh, 0, gh, acc, 0);
-                    // gates i, o, f, c at [0, H), [H, 2H), [2H, 3H), [3H, 4H)
+                    // gates i, o, f, c at [0, U), [U, 2U), [2U, 3U), [3U, 4U)
                     if (peep != null) {
-                        for (int j = 0; j < H; j++) {
+                        for (int j = 0; j < U; j++) {
                             acc[j] += peep[pOff + j] * c[j];
-                            acc[2 * H + j] += peep[pOff + 2 * H + j] * c[j];
+                            acc[2 * U + j] += peep[pOff + 2 * U + j] * c[j];
                         }
                     }
-                    activate(f, acc, 0, H);
-                    if (inputForget) for (int j = 0; j < H; j++) acc[2 * H + j] = 1 - acc[j];
-                    else activate(f, acc, 2 * H, 3 * H);
-                    activate(g, acc, 3 * H, 4 * H);
-                    for (int j = 0; j < H; j++) c[j] = acc[2 * H + j] * c[j] + acc[j] * acc[3 * H + j];
-                    if (peep != null) for (int j = 0; j < H; j++) acc[H + j] += peep[pOff + H + j] * c[j];
-                    activate(f, acc, H, 2 * H);
-                    System.arraycopy(c, 0, hNew, 0, H);
-                    activate(hAct, hNew, 0, H);
-                    for (int j = 0; j < H; j++) h[j] = acc[H + j] * hNew[j];
+                    activate(f, acc, 0, U);
+                    if (inputForget) for (int j = 0; j < U; j++) acc[2 * U + j] = 1 - acc[j];
+                    else activate(f, acc, 2 * U, 3 * U);
+                    activate(g, acc, 3 * U, 4 * U);
+                    for (int j = 0; j < U; j++) c[j] = acc[2 * U + j] * c[j] + acc[j] * acc[3 * U + j];
+                    if (peep != null) for (int j = 0; j < U; j++) acc[U + j] += peep[pOff + U + j] * c[j];
+                    activate(f, acc, U, 2 * U);
+                    System.arraycopy(c, 0, hNew, 0, U);
+                    activate(hAct, hNew, 0, U);
+                    for (int j = 0; j < U; j++) h[j0 + j] = acc[U + j] * hNew[j];
                 }
             }
         }
@@ -387,6 +426,23 @@ final class RecurrentKernel implements OpKernel {
             java.lang.foreign.MemorySegment.copy(v, 0, o.data(), java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, v.length);
         } else {
             for (int i = 0; i < v.length; i++) o.setFloat(i, v[i]);
+        }
+    }
+
+    /**
+     * A block's outputs ({@code v}: rows of {@code units} floats) into columns [j0, j0 + units) of the rows of
+     * {@code hidden} of o, leaving the other columns as they are.
+     */
+    private static void writeColumns(Tensor o, float[] v, int j0, int units, int hidden) {
+        int rows = v.length / units;
+        if (o.elementCount() != (long) rows * hidden) throw new KernelException("output " + o.shape() + " does not hold " + rows + " rows of " + hidden);
+        for (int row = 0; row < rows; row++) {
+            long at = (long) row * hidden + j0;
+            if (o.dtype() == DType.FLOAT32) {
+                java.lang.foreign.MemorySegment.copy(v, row * units, o.data(), java.lang.foreign.ValueLayout.JAVA_FLOAT, at * Float.BYTES, units);
+            } else {
+                for (int j = 0; j < units; j++) o.setFloat(at + j, v[row * units + j]);
+            }
         }
     }
 

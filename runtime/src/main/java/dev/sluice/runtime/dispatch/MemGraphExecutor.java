@@ -215,6 +215,7 @@ public final class MemGraphExecutor {
         void kernel(Task.Kernel k) {
             if (k.tile() != null && k.tile().kind() == Tile.Kind.TIME_STEPS) { timeSteps(k); return; }
             if (k.tile() != null && k.tile().kind() == Tile.Kind.OUTPUT_ROWS) { rowTile(k); return; }
+            if (k.tile() != null && k.tile().kind() == Tile.Kind.HIDDEN_UNITS) { hiddenUnits(k); return; }
             if (k.tile() != null) { tile(k); return; }
             Node n = plan.graph().nodes().get(k.node());
             OpKernel kernel = registry.find(n.domain(), n.opType());
@@ -341,6 +342,40 @@ public final class MemGraphExecutor {
             for (int b : k.inputs()) if (b >= 0 && seen.add(b)) doneReading(b);
         }
 
+        /**
+         * One hidden-unit tile of a recurrent node ({@link Tile.Kind#HIDDEN_UNITS}): the sluice-domain block form of
+         * the op ({@link Tile#unitNode}) on one step, reading the whole state of the previous step and writing its
+         * units' columns of Y's step (a view) and of the step's state buffers (see {@link Call#allocate}). The first
+         * tile places the whole Y (zeroed: steps past a sequence length stay 0), the last publishes it; a step's
+         * state buffers are placed by its first block and published by its last.
+         */
+        void hiddenUnits(Task.Kernel k) {
+            Node n = plan.graph().nodes().get(k.node());
+            Tile tile = k.tile();
+            long hidden = Tile.hidden(plan.graph(), n);
+            int yb = k.outputs().getFirst();
+            if (tile.index() == 0 && yb >= 0) {
+                TensorType type = plan.graph().typeOf(n.outputs().getFirst());
+                buf[yb] = allocate(yb, type.dtype(), type.shape().toShape());
+            }
+            Node un = Tile.unitNode(n, hidden, tile, k.node());
+            OpKernel kernel = registry.find(un.domain(), un.opType());
+            if (kernel == null) throw new SluiceException("operator " + un.domain() + "." + un.opType() + " is not supported");
+            ComputeLane lane = (ComputeLane) devices.get(k.device()).lanes(LaneKind.COMPUTE).getFirst();
+            Call c = new Call(this, un, k, lane.parallelism());
+            kernel.execute(c);
+            boolean endOfStep = Tile.unitStart(tile, hidden) + tile.end() - tile.start() == hidden;
+            for (int i = 1; i < k.outputs().size(); i++) {
+                int b = k.outputs().get(i);
+                if (b < 0) continue;
+                if (c.outputs()[i] == null || c.outputs()[i] != buf[b]) throw new KernelException("kernel did not fill state output " + i + " in place");
+                if (endOfStep) doneWriting(b);
+            }
+            java.util.Set<Integer> seen = new java.util.HashSet<>();
+            for (int b : k.inputs()) if (b >= 0 && seen.add(b)) doneReading(b);
+            if (tile.index() == tile.count() - 1 && yb >= 0) doneWriting(yb);
+        }
+
         /** Copies the output rows whose index falls in this block of table rows; checks every index once. */
         void gatherRows(Node n, Tile tile, Tensor block, Tensor indices, Tensor out) {
             long rows = tile.total();
@@ -401,6 +436,11 @@ public final class MemGraphExecutor {
             Tensor t = s.buf[task.inputs().get(i)];
             Tile tile = task.tile();
             if (tile != null && tile.kind() == Tile.Kind.TIME_STEPS) return stepInput(i, t, tile);
+            if (tile != null && tile.kind() == Tile.Kind.HIDDEN_UNITS) {
+                // Inputs as for a time-step tile of the one step, except the gate rows (blocks, read as they are).
+                long step = Tile.unitStep(tile, Tile.hidden(plan.graph(), plan.graph().nodes().get(task.node())));
+                return stepInput(i, t, new Tile(Tile.Kind.TIME_STEPS, 0, 1, step, step + 1, tile.total()));
+            }
             if (tile != null && tile.kind() == Tile.Kind.ELEMENTS && plan.graph().initializers().get(node.inputs().get(i)) != t) {
                 Shape shape = tileShape(tile);
                 // A whole resident activation: this tile's range of it, in place; a range copy: seen with the tile's shape.
@@ -472,10 +512,33 @@ public final class MemGraphExecutor {
                 int b = task.outputs().get(i);
                 return b < 0 ? Tensor.allocate(dtype, shape) : s.allocate(b, dtype, shape);
             }
+            if (tile != null && tile.kind() == Tile.Kind.HIDDEN_UNITS) return unitOutput(i, dtype, shape, tile);
             // A tile computes its columns into its scratch block; the task then copies them into the output.
             // A band of rows computes into its own output band.
             int b = tile != null && tile.kind() != Tile.Kind.OUTPUT_ROWS ? task.scratch() : task.outputs().get(i);
             return b < 0 ? Tensor.allocate(dtype, shape) : s.allocate(b, dtype, shape);
+        }
+
+        /**
+         * A hidden-unit tile's outputs, written column block by column block: Y's step in place (a view of the
+         * whole Y, [1, 1, batch, hidden]); a state buffer placed (zeroed) by the step's first block and handed as
+         * it is to the later blocks of the step; an unread final state in a buffer of its own.
+         */
+        Tensor unitOutput(int i, DType dtype, Shape shape, Tile tile) {
+            int b = task.outputs().get(i);
+            if (b < 0) return Tensor.allocate(dtype, shape);
+            long hidden = Tile.hidden(plan.graph(), plan.graph().nodes().get(task.node()));
+            if (i == 0) {
+                if (shape.rank() != 4 || shape.dim(0) != 1) throw new KernelException("hidden-unit tile produced Y " + shape);
+                return s.view(b, dtype, Tile.unitStep(tile, hidden) * shape.elementCount(), shape);
+            }
+            if (Tile.unitStart(tile, hidden) == 0) {
+                s.buf[b] = s.allocate(b, dtype, shape);
+                return s.buf[b];
+            }
+            Tensor t = s.buf[b];
+            if (t == null || !t.shape().equals(shape) || t.dtype() != dtype) throw new KernelException("state output " + i + " of the step is not placed as " + dtype + shape);
+            return t;
         }
 
         @Override public List<Tensor> runSubgraph(Subgraph sub, List<Tensor> in) {

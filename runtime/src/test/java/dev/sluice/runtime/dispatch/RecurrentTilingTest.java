@@ -59,7 +59,40 @@ class RecurrentTilingTest {
     })
     void timeStepTilesAreBitIdenticalToTheWholeNode(String op, String dir, int seq, int batch, int in, int hidden, boolean init,
                                                      boolean lens, String outs, String extra, @TempDir Path tmp) throws Exception {
-        Case c = new Case(op, dir, seq, batch, in, hidden, init, lens, outs, extra);
+        check(new Case(op, dir, seq, batch, in, hidden, init, lens, outs, extra), tmp, false);
+    }
+
+    /**
+     * Nodes whose gate weights dominate: one step (Silero VAD's LSTM: input 128, hidden 128), or a few steps too
+     * short or too tight for time-step tiles. At 100%, 50%, 25% and the minimum they are split by step and block
+     * of hidden units ({@link Tile.Kind#HIDDEN_UNITS}), every block of a step before the next step, and run bit
+     * for bit as the whole node. Hidden sizes that are not a multiple of the block leave a narrower last block;
+     * batch x input not a multiple of 16 makes the tiles copy X step by step; GRU with linear_before_reset.
+     */
+    @ParameterizedTest(name = "{0} {1} seq={2} batch={3} in={4} hidden={5} init={6} lens={7} out={8} {9}")
+    @CsvSource({
+        "LSTM,forward,1,1,128,128,true,false,111,''",
+        "LSTM,forward,1,2,64,40,false,false,011,''",
+        "LSTM,reverse,6,2,24,40,true,true,111,peepholes",
+        "LSTM,forward,5,3,20,48,true,false,101,''",
+        "LSTM,forward,3,1,32,64,false,true,011,''",
+        "GRU,forward,1,1,64,96,true,false,11,linear_before_reset",
+        "GRU,reverse,4,2,32,64,true,true,01,linear_before_reset",
+        "RNN,forward,1,2,32,64,false,false,11,''",
+        "RNN,forward,8,1,16,128,true,false,10,''",
+    })
+    void hiddenUnitTilesAreBitIdenticalToTheWholeNode(String op, String dir, int seq, int batch, int in, int hidden, boolean init,
+                                                       boolean lens, String outs, String extra, @TempDir Path tmp) throws Exception {
+        check(new Case(op, dir, seq, batch, in, hidden, init, lens, outs, extra), tmp, true);
+    }
+
+    /**
+     * Plans c at 200%, 100%, 50%, 25% and the minimum and runs each plan in both orders, with and without jitter,
+     * against the plain executor; {@code units}: the tight plans must be split by hidden units, else at 200% by time steps.
+     */
+    private void check(Case c, Path tmp, boolean units) throws Exception {
+        String op = c.op(), dir = c.dir();
+        int seq = c.seq(), hidden = c.hidden();
         Path file = c.write(tmp.resolve("rnn.onnx"));
         Map<String, Tensor> feeds = c.feeds();
         try (Session s = Session.open(file, 1)) {
@@ -77,14 +110,25 @@ class RecurrentTilingTest {
                 }
                 MemGraph plan = MemGraph.onDevice(m.graph(), RealModelBudgetTest.THROTTLED.withBudget(budget));
                 List<Tile> tiles = plan.tasks().stream().filter(t -> t instanceof Task.Kernel k && k.tile() != null
-                    && k.tile().kind() == Tile.Kind.TIME_STEPS).map(t -> ((Task.Kernel) t).tile()).toList();
-                assertTrue(tiles.size() > 1, "time-step tiles at " + pct + "%: " + plan.summary());
-                checkOrder(tiles, dir.equals("reverse"), seq);
-                if (budget == min) {
+                    && (k.tile().kind() == Tile.Kind.TIME_STEPS || k.tile().kind() == Tile.Kind.HIDDEN_UNITS))
+                    .map(t -> ((Task.Kernel) t).tile()).toList();
+                // Unit tiles copy every block again at each step: a longer node is split so only when the time-step
+                // split does not fit, and not at all where the whole node fits.
+                boolean unitsDue = units && pct <= (seq == 1 ? 100 : 50);
+                if (!units || unitsDue) assertTrue(tiles.size() > 1, "recurrent tiles at " + pct + "%: " + plan.summary());
+                Tile.Kind kind = tiles.isEmpty() ? null : tiles.getFirst().kind();
+                if (unitsDue) assertEquals(Tile.Kind.HIDDEN_UNITS, kind, "at " + pct + "%: " + plan.summary());
+                if (!units && pct == 200) assertEquals(Tile.Kind.TIME_STEPS, kind, "at 200%: " + plan.summary());
+                if (kind == Tile.Kind.TIME_STEPS) checkOrder(tiles, dir.equals("reverse"), seq);
+                else if (kind != null) checkUnitOrder(tiles, dir.equals("reverse"), seq, hidden);
+                // At the minimum the unit tiles have the narrowest blocks (8 units, the last maybe fewer).
+                if (units && budget == min) assertEquals(8, tiles.stream().mapToLong(t -> t.end() - t.start()).max().orElse(0), plan.summary());
+                if (budget == min && seq > 1) {
                     // At the minimum (the whole X does not fit beside the node's other needs), X is read by step ranges.
+                    // (Of a one-step node the step is all of X: kept resident, it is read in place.)
                     assertTrue(plan.tasks().stream().anyMatch(t -> t instanceof Task.Transfer x && x.ranged()
                         && plan.buffers().get(x.dst()).value().startsWith("x#range")), "X read range by range at the minimum: " + plan.summary());
-                } else if (pct == 200) {
+                } else if (pct == 200 && !units) {
                     // With room, the tiles read views of the resident X. (At exactly 100% it may not fit: the
                     // tiles hold a state buffer in and out per state tensor where the whole node holds Y_h / Y_c.)
                     assertTrue(plan.tasks().stream().noneMatch(t -> t instanceof Task.Transfer x && x.ranged()
@@ -116,6 +160,33 @@ class RecurrentTilingTest {
         }
     }
 
+    /**
+     * Hidden-unit tiles: every step once, in the order the steps run, each step's blocks ascending, adjacent and
+     * covering [0, hidden), at least two of them; all tiles of a step before any of the next.
+     */
+    private static void checkUnitOrder(List<Tile> tiles, boolean reverse, int seq, int hidden) {
+        int t = 0;
+        for (int s = 0; s < seq; s++) {
+            long step = reverse ? seq - 1 - s : s;
+            long j = 0;
+            int blocks = 0;
+            while (j < hidden) {
+                Tile tile = tiles.get(t);
+                assertEquals(t, tile.index());
+                assertEquals((long) seq * hidden, tile.total());
+                assertEquals(step, tile.start() / hidden, "step order: " + tiles);
+                assertEquals(j, tile.start() % hidden, "blocks of step " + step + ": " + tiles);
+                assertTrue(tile.end() > tile.start() && tile.end() <= (step + 1) * hidden, tiles.toString());
+                j += tile.end() - tile.start();
+                blocks++;
+                t++;
+            }
+            assertEquals(hidden, j);
+            assertTrue(blocks >= 2, "at least two blocks per step: " + tiles);
+        }
+        assertEquals(tiles.size(), t);
+    }
+
     /** Tiles cover [0, seq) once, in the order the steps run: ascending, or descending for a reverse node. */
     private static void checkOrder(List<Tile> tiles, boolean reverse, int seq) {
         long covered = 0;
@@ -141,7 +212,8 @@ class RecurrentTilingTest {
         /** sequence_lens: the full length, one cut inside a step range, one on a multiple of 16 (a likely tile edge). */
         long[] lengths() {
             long[] l = new long[batch];
-            for (int b = 0; b < batch; b++) l[b] = b == 0 ? seq : b == 1 ? seq - 37 : 32;
+            // short sequences: one row half as long, one of length 0
+            for (int b = 0; b < batch; b++) l[b] = b == 0 ? seq : seq > 40 ? (b == 1 ? seq - 37 : 32) : (b == 1 ? seq / 2 : 0);
             return l;
         }
 
