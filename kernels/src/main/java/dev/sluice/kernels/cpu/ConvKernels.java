@@ -159,11 +159,19 @@ final class ConvKernels {
         int cg = c / group, mg = m / group;
         int inSize = Math.toIntExact(g.inSize()), outSize = Math.toIntExact(g.outSize()), ks = Math.toIntExact(g.kernelSize());
         int kk = cg * ks;
-        // one group: the whole weight is A (mg x kk); packed once per weight tensor
-        Gemm32.Packed pw = wKey != null && group == 1 && !(cg == 1 && g.rank() == 2 && ks > 1)
-                ? Gemm32.cached(wKey, true, false, mg, kk, w, 0, kk) : null;
         boolean pointwise = ks == 1;
         for (int i = 0; i < g.rank(); i++) pointwise &= g.strides()[i] == 1 && g.padBegin()[i] == 0 && g.padEnd()[i] == 0;
+        if (g.rank() == 2 && cg == 1 && group == c) {
+            DirectConv.depthwise(x, w, bias, y, n, c, m, g, par, act);
+            return;
+        }
+        // group 1 goes direct, except a pointwise conv over fewer positions than one tile: a matrix-vector product
+        if (g.rank() == 2 && group == 1 && !(pointwise && outSize < DirectConv.NT)) {
+            DirectConv.conv(x, w, bias, y, n, c, m, g, par, act, wKey);
+            return;
+        }
+        // one group: the whole weight is A (mg x kk); packed once per weight tensor
+        Gemm32.Packed pw = wKey != null && group == 1 ? Gemm32.cached(wKey, true, false, mg, kk, w, 0, kk) : null;
         if (pointwise) {
             int tasks = n * group;
             boolean across = tasks >= par.threads();
@@ -177,10 +185,6 @@ final class ConvKernels {
             };
             if (across) par.forEach(tasks, (long) mg * outSize * cg, one);
             else for (int t = 0; t < tasks; t++) one.accept(t);
-            return;
-        }
-        if (cg == 1 && g.rank() == 2) {
-            depthwise2d(x, w, bias, y, n, c, m, group, g, par, act);
             return;
         }
         int chunk = Math.max(Gemm32.NR, Math.min(roundUp(outSize, Gemm32.NR), (1 << 17) / Math.max(kk, 1) / Gemm32.NR * Gemm32.NR));
@@ -289,51 +293,6 @@ final class ConvKernels {
                 col[dst + jj] = ok ? x.getAtIndex(NnArrays.F32, xo + ci * inSize + idx) : 0f;
             }
         }
-    }
-
-    /** Convolution with one input channel per group: direct loops, one output row at a time. */
-    private static void depthwise2d(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int m,
-                                    int group, WindowGeometry g, Parallelism par, Activation act) {
-        int mg = m / group;
-        int h = g.in()[0], wd = g.in()[1], oh = g.out()[0], ow = g.out()[1];
-        int kh = g.kernel()[0], kw = g.kernel()[1], sh = g.strides()[0], sw = g.strides()[1];
-        int dh = g.dilations()[0], dw = g.dilations()[1], ph = g.padBegin()[0], pw = g.padBegin()[1];
-        int ks = kh * kw;
-        int[] lo = new int[kw], hi = new int[kw];
-        for (int kx = 0; kx < kw; kx++) {
-            int base = kx * dw - pw;
-            lo[kx] = firstValid(base, sw, 0, ow);
-            hi[kx] = endValid(base, sw, wd, lo[kx], ow);
-        }
-        par.forEach(n * m, (long) oh * ow * ks + (long) h * wd, t -> {
-            int ni = t / m, o = t % m, ci = o / mg;
-            float[] xp = scratch(0, h * wd);
-            float[] row = scratch(1, ow);
-            MemorySegment.copy(x, NnArrays.F32, ((long) ni * c + ci) * h * wd * 4, xp, 0, h * wd);
-            float[] wk = new float[ks];
-            MemorySegment.copy(w, NnArrays.F32, (long) o * ks * 4, wk, 0, ks);
-            float bv = bias == null ? 0f : bias[o];
-            long yo = ((long) ni * m + o) * oh * ow;
-            for (int oy = 0; oy < oh; oy++) {
-                java.util.Arrays.fill(row, 0, ow, bv);
-                for (int ky = 0; ky < kh; ky++) {
-                    int iy = oy * sh - ph + ky * dh;
-                    if (iy < 0 || iy >= h) continue;
-                    for (int kx = 0; kx < kw; kx++) {
-                        float wv = wk[ky * kw + kx];
-                        int src = iy * wd + kx * dw - pw;
-                        int a = lo[kx], b = hi[kx];
-                        if (sw == 1) {
-                            for (int q = a; q < b; q++) row[q] += wv * xp[src + q];
-                        } else {
-                            for (int q = a; q < b; q++) row[q] += wv * xp[src + q * sw];
-                        }
-                    }
-                }
-                act.biasAndApply(row, 0, ow, 0f);
-                MemorySegment.copy(row, 0, y, NnArrays.F32, (yo + (long) oy * ow) * 4, ow);
-            }
-        });
     }
 
     // ------------------------------------------------------------------ ConvTranspose
