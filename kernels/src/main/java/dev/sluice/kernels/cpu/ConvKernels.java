@@ -389,33 +389,38 @@ final class ConvKernels {
         int cg = c / group, m = mg * group;
         int inSize = Math.toIntExact(g.inSize()), outSize = Math.toIntExact(g.outSize()), ks = Math.toIntExact(g.kernelSize());
         int rows = mg * ks;
-        float[] col = new float[Math.multiplyExact(rows, inSize)];
-        MemorySegment colSeg = MemorySegment.ofArray(col);
-        for (int ni = 0; ni < n; ni++) {
+        // col[(o, kpos), pixel] = sum_ci W[ci, o, kpos] * x[ci, pixel], rows ld apart
+        int mr = DirectConv.rowsPerTile(rows), ld = roundUp(inSize, DirectConv.NT);
+        float[] col = ScratchPool.take(Math.multiplyExact(roundUp(rows, mr), ld));
+        try {
             for (int gi = 0; gi < group; gi++) {
-                // col[(o, kpos), pixel] = sum_ci W[ci, o, kpos] * x[ci, pixel]
-                Gemm32.sgemm(true, false, rows, inSize, cg, 1f, w, (long) gi * cg * rows, rows,
-                        x, ((long) ni * c + (long) gi * cg) * inSize, inSize, 0f, colSeg, 0, inSize, par);
-                int fni = ni, fgi = gi;
-                par.forEach(mg, o -> {
-                    float[] acc = scratch(0, outSize);
-                    java.util.Arrays.fill(acc, 0, outSize, bias == null ? 0f : bias[fgi * mg + o]);
-                    if (g.rank() == 2) col2im2d(col, o * ks * inSize, g, acc);
-                    else col2imNd(col, o * ks * inSize, g, acc);
-                    MemorySegment.copy(acc, 0, y, NnArrays.F32, (((long) fni * m + (long) fgi * mg + o) * outSize) * 4, outSize);
-                });
+                // the weight's group slice is cg x rows: packed as its transpose, rows x cg
+                float[] wp = DirectConv.pack(w, (long) gi * cg * rows, rows, cg, mr, true);
+                for (int ni = 0; ni < n; ni++) {
+                    DirectConv.product(x, ((long) ni * c + (long) gi * cg) * inSize, cg, inSize, wp, rows, mr, col, ld, par);
+                    int fni = ni, fgi = gi;
+                    par.forEach(mg, (long) ks * inSize + outSize, o -> {
+                        float[] acc = scratch(0, outSize);
+                        java.util.Arrays.fill(acc, 0, outSize, bias == null ? 0f : bias[fgi * mg + o]);
+                        if (g.rank() == 2) col2im2d(col, o * ks * ld, ld, g, acc);
+                        else col2imNd(col, o * ks * ld, ld, g, acc);
+                        MemorySegment.copy(acc, 0, y, NnArrays.F32, (((long) fni * m + (long) fgi * mg + o) * outSize) * 4, outSize);
+                    });
+                }
             }
+        } finally {
+            ScratchPool.give(col);
         }
     }
 
-    private static void col2im2d(float[] col, int co, WindowGeometry g, float[] acc) {
+    /** Scatter-adds one output channel's columns (kernel position rows {@code ld} apart from {@code co}) into acc. */
+    private static void col2im2d(float[] col, int co, int ld, WindowGeometry g, float[] acc) {
         int h = g.in()[0], wd = g.in()[1], oh = g.out()[0], ow = g.out()[1];
         int kh = g.kernel()[0], kw = g.kernel()[1], sh = g.strides()[0], sw = g.strides()[1];
         int dh = g.dilations()[0], dw = g.dilations()[1], ph = g.padBegin()[0], pw = g.padBegin()[1];
-        int inSize = h * wd;
         for (int ky = 0; ky < kh; ky++) {
             for (int kx = 0; kx < kw; kx++) {
-                int src = co + (ky * kw + kx) * inSize;
+                int src = co + (ky * kw + kx) * ld;
                 int base = kx * dw - pw;
                 // input column ix lands on output column ix*sw + base
                 int lo = firstValid(base, sw, 0, wd), hi = endValid(base, sw, ow, lo, wd);
@@ -423,13 +428,17 @@ final class ConvKernels {
                     int oy = iy * sh - ph + ky * dh;
                     if (oy < 0 || oy >= oh) continue;
                     int s = src + iy * wd, d = oy * ow + base;
-                    for (int ix = lo; ix < hi; ix++) acc[d + ix * sw] += col[s + ix];
+                    if (sw == 1) {
+                        for (int ix = lo; ix < hi; ix++) acc[d + ix] += col[s + ix];
+                    } else {
+                        for (int ix = lo; ix < hi; ix++) acc[d + ix * sw] += col[s + ix];
+                    }
                 }
             }
         }
     }
 
-    private static void col2imNd(float[] col, int co, WindowGeometry g, float[] acc) {
+    private static void col2imNd(float[] col, int co, int ld, WindowGeometry g, float[] acc) {
         int r = g.rank(), ks = (int) g.kernelSize(), inSize = (int) g.inSize();
         int[] in = g.in(), out = g.out(), kern = g.kernel();
         int[] kc = new int[r], ic = new int[r];
@@ -446,7 +455,7 @@ final class ConvKernels {
                     if (o < 0 || o >= out[d]) { ok = false; break; }
                     idx = idx * out[d] + o;
                 }
-                if (ok) acc[idx] += col[co + kidx * inSize + p];
+                if (ok) acc[idx] += col[co + kidx * ld + p];
             }
         }
     }

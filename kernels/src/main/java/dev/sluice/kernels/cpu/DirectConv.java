@@ -55,7 +55,8 @@ final class DirectConv {
                 }
             }
             int jt = roundUp(Math.multiplyExact(oh, wq), tile);
-            int length = Math.max(Math.multiplyExact(channels, chanStride), (channels - 1) * chanStride + maxTap + jt);
+            // reads reach jt past the last tap, plus one tile for tiles that start inside the last row
+            int length = Math.max(Math.multiplyExact(channels, chanStride), (channels - 1) * chanStride + maxTap + jt + tile);
             return new Planes(sh, sw, hq, wq, oh, ow, tap, chanStride, jt, length);
         }
     }
@@ -125,15 +126,32 @@ final class DirectConv {
             PackedFilter f = FILTERS.get(key);
             if (f != null && f.m == m && f.kk == kk && f.mr == mr && f.address == addr) return f.data;
         }
+        float[] data = pack(w, 0, m, kk, mr, false);
+        if (key != null) FILTERS.put(key, new PackedFilter(data, m, kk, mr, addr));
+        return data;
+    }
+
+    /**
+     * Packs an m x kk matrix at element {@code off} of w, stored row-major or ({@code transposed}) as kk x m,
+     * into MR-row panels: {@code data[(block * kk + p) * mr + r] = A[block * mr + r][p]}, zero rows past m.
+     */
+    static float[] pack(MemorySegment w, long off, int m, int kk, int mr, boolean transposed) {
         int blocks = (m + mr - 1) / mr;
         float[] data = new float[Math.multiplyExact(blocks * mr, kk)];
-        float[] rowBuf = new float[kk];
-        for (int o = 0; o < m; o++) {
-            MemorySegment.copy(w, NnArrays.F32, (long) o * kk * 4, rowBuf, 0, kk);
-            int b = o / mr, r = o % mr, at = b * kk * mr + r;
-            for (int p = 0; p < kk; p++) data[at + p * mr] = rowBuf[p];
+        if (!transposed) {
+            float[] rowBuf = new float[kk];
+            for (int o = 0; o < m; o++) {
+                MemorySegment.copy(w, NnArrays.F32, (off + (long) o * kk) * 4, rowBuf, 0, kk);
+                int at = (o / mr) * kk * mr + o % mr;
+                for (int p = 0; p < kk; p++) data[at + p * mr] = rowBuf[p];
+            }
+        } else {
+            float[] colBuf = new float[m];
+            for (int p = 0; p < kk; p++) {
+                MemorySegment.copy(w, NnArrays.F32, (off + (long) p * m) * 4, colBuf, 0, m);
+                for (int o = 0; o < m; o++) data[(o / mr) * kk * mr + p * mr + o % mr] = colBuf[o];
+            }
         }
-        if (key != null) FILTERS.put(key, new PackedFilter(data, m, kk, mr, addr));
         return data;
     }
 
@@ -149,50 +167,101 @@ final class DirectConv {
         float[] wp = packedFilter(wKey, w, m, kk, mr);
         int[] tap = new int[kk];
         for (int ci = 0; ci < c; ci++) for (int t = 0; t < ks; t++) tap[ci * ks + t] = ci * p.chanStride + p.tap[t];
-        int blocks = (m + mr - 1) / mr, tiles = p.jt / NT, jt = p.jt;
-        int inSize = g.in()[0] * g.in()[1], outSize = p.oh * p.ow;
-        // tasks: chunks of a few tiles (their plane rows stay in cache across the row blocks) x row-block chunks
-        int threads = par.threads();
-        int jChunk = Math.min(tiles, 4);
-        if ((tiles + jChunk - 1) / jChunk < 2 * threads) jChunk = 1;
-        int nj = (tiles + jChunk - 1) / jChunk;
-        int mChunk = nj >= 2 * threads ? blocks : Math.max(1, blocks / Math.max(1, (2 * threads + nj - 1) / nj));
-        int nm = (blocks + mChunk - 1) / mChunk;
-        int fjChunk = jChunk, fmChunk = mChunk;
-        float[] src = ScratchPool.take(p.length), out = ScratchPool.take(Math.multiplyExact(blocks * mr, jt));
+        int blocks = (m + mr - 1) / mr, oh = p.oh, wq = p.wq;
+        int inSize = g.in()[0] * g.in()[1], outSize = oh * p.ow;
+        // Tasks: chunks of output rows x chunks of row blocks, each with its own output buffer, written out
+        // (bias, activation) by the task itself, so a conv is one parallel call. Within a task the tiles are
+        // the outer loop: a tile's plane rows stay in cache across the row blocks.
+        long work = (long) blocks * mr * oh * wq * kk;
+        int want = work < Parallelism.INLINE_WORK ? 1 : 4 * par.threads();
+        int rowChunks = Math.min(oh, want);
+        int blockChunks = Math.min(blocks, (want + rowChunks - 1) / rowChunks);
+        int rowsPer = (oh + rowChunks - 1) / rowChunks, blocksPer = (blocks + blockChunks - 1) / blockChunks;
+        int nr = (oh + rowsPer - 1) / rowsPer, nb = (blocks + blocksPer - 1) / blocksPer;
+        float[] src = ScratchPool.take(p.length);
         try {
             for (int ni = 0; ni < n; ni++) {
-                long xo = (long) ni * c * inSize;
-                par.forEach(c, (long) p.chanStride, ci -> fill(x, xo + (long) ci * inSize, g, p, src, ci * p.chanStride));
+                long xo = (long) ni * c * inSize, yo = (long) ni * m * outSize;
+                // filling is a copy: parallel only when large
+                par.forEach(c, (long) p.chanStride / 16, ci -> fill(x, xo + (long) ci * inSize, g, p, src, ci * p.chanStride));
                 java.util.Arrays.fill(src, c * p.chanStride, p.length, 0f);
-                par.forEach(nj * nm, (long) fjChunk * NT * fmChunk * mr * kk, t -> {
-                    int t0 = (t % nj) * fjChunk, t1 = Math.min(tiles, t0 + fjChunk);
-                    int b0 = (t / nj) * fmChunk, b1 = Math.min(blocks, b0 + fmChunk);
-                    for (int tile = t0; tile < t1; tile++) {
-                        int j = tile * NT;
-                        for (int b = b0; b < b1; b++) {
-                            if (mr == 6) tile6(src, tap, kk, j, wp, b * kk * 6, out, b * 6 * jt + j, jt);
-                            else tile4(src, tap, kk, j, wp, b * kk * 4, out, b * 4 * jt + j, jt);
+                par.forEach(nr * nb, work / ((long) nr * nb), t -> {
+                    int oy0 = (t % nr) * rowsPer, oy1 = Math.min(oh, oy0 + rowsPer);
+                    int b0 = (t / nr) * blocksPer, b1 = Math.min(blocks, b0 + blocksPer);
+                    int j0 = oy0 * wq, len = roundUp((oy1 - oy0) * wq, NT);
+                    float[] out = ScratchPool.take(Math.multiplyExact((b1 - b0) * mr, len));
+                    try {
+                        tiles(src, tap, kk, wp, mr, b0, b1, j0, len, out, 0, len);
+                        for (int o = b0 * mr; o < Math.min(m, b1 * mr); o++) {
+                            writeRows(out, (o - b0 * mr) * len, p, oy0, oy1, y, yo + (long) o * outSize,
+                                    bias == null ? 0f : bias[o], act);
                         }
+                    } finally {
+                        ScratchPool.give(out);
                     }
                 });
-                long yo = (long) ni * m * outSize;
-                par.forEach(m, (long) outSize, o -> writeRows(out, o * jt, p, y, yo + (long) o * outSize,
-                        bias == null ? 0f : bias[o], act));
             }
         } finally {
-            ScratchPool.give(out);
             ScratchPool.give(src);
         }
     }
 
-    /** Copies the valid columns of one channel's flattened output into y rows, adding bias and activation per row. */
-    private static void writeRows(float[] out, int oo, Planes p, MemorySegment y, long yo, float bias, Activation act) {
+    /**
+     * Copies output rows [oy0, oy1) of one channel from its flattened buffer (row oy0 at {@code oo}) into y,
+     * adding the bias and applying the activation to each whole row.
+     */
+    private static void writeRows(float[] out, int oo, Planes p, int oy0, int oy1, MemorySegment y, long yo, float bias,
+                                  Activation act) {
         int ow = p.ow;
-        for (int oy = 0; oy < p.oh; oy++) {
+        for (int oy = oy0; oy < oy1; oy++) {
             long at = yo + (long) oy * ow;
-            MemorySegment.copy(out, oo + oy * p.wq, y, NnArrays.F32, at * 4, ow);
+            MemorySegment.copy(out, oo + (oy - oy0) * p.wq, y, NnArrays.F32, at * 4, ow);
             act.biasAndApply(y, at, ow, bias);
+        }
+    }
+
+    /**
+     * Row blocks [b0, b1) x positions [j0, j0 + len) of the direct product (len a multiple of NT) into out,
+     * block b0's first row at {@code oo}, rows {@code ldo} apart. The tiles are the outer loop: a tile's
+     * source rows stay in cache across the row blocks.
+     */
+    private static void tiles(float[] src, int[] tap, int kk, float[] wp, int mr, int b0, int b1, int j0, int len,
+                              float[] out, int oo, int ldo) {
+        for (int jj = 0; jj < len; jj += NT) {
+            for (int b = b0; b < b1; b++) {
+                int at = oo + (b - b0) * mr * ldo + jj;
+                if (mr == 6) tile6(src, tap, kk, j0 + jj, wp, b * kk * 6, out, at, ldo);
+                else tile4(src, tap, kk, j0 + jj, wp, b * kk * 4, out, at, ldo);
+            }
+        }
+    }
+
+    /**
+     * A matrix product with the same tiles: {@code out[r * ld + j] = sum_ci A[r][ci] * x[xo + ci * n + j]} for
+     * r below the padded row count of {@code wp} (packed by {@link #pack} with {@code mr} rows) and j below
+     * ld = n rounded up to NT (positions past n hold garbage). For ConvTranspose's columns.
+     */
+    static void product(MemorySegment x, long xo, int c, int n, float[] wp, int rows, int mr, float[] out, int ld,
+                        Parallelism par) {
+        int blocks = (rows + mr - 1) / mr, tilesN = ld / NT;
+        int[] tap = new int[c];
+        for (int ci = 0; ci < c; ci++) tap[ci] = ci * n;
+        long work = (long) blocks * mr * ld * c;
+        int want = work < Parallelism.INLINE_WORK ? 1 : 4 * par.threads();
+        int jChunks = Math.min(tilesN, want), bChunks = Math.min(blocks, (want + jChunks - 1) / jChunks);
+        int tilesPer = (tilesN + jChunks - 1) / jChunks, blocksPer = (blocks + bChunks - 1) / bChunks;
+        int nj = (tilesN + tilesPer - 1) / tilesPer, nb = (blocks + blocksPer - 1) / blocksPer;
+        float[] src = ScratchPool.take(c * n + ld);
+        try {
+            MemorySegment.copy(x, NnArrays.F32, xo * 4, src, 0, c * n);
+            java.util.Arrays.fill(src, c * n, c * n + ld, 0f);
+            par.forEach(nj * nb, work / ((long) nj * nb), t -> {
+                int j0 = (t % nj) * tilesPer * NT, len = Math.min(ld - j0, tilesPer * NT);
+                int b0 = (t / nj) * blocksPer, b1 = Math.min(blocks, b0 + blocksPer);
+                tiles(src, tap, c, wp, mr, b0, b1, j0, len, out, b0 * mr * ld + j0, ld);
+            });
+        } finally {
+            ScratchPool.give(src);
         }
     }
 
@@ -268,7 +337,7 @@ final class DirectConv {
                 for (int o = ci * mg; o < (ci + 1) * mg; o++) {
                     MemorySegment.copy(w, NnArrays.F32, (long) o * ks * 4, wk, 0, ks);
                     for (int j = 0; j < p.jt; j += DW_TILE) dwTile(buf, p.tap, wk, j, buf, p.length + j);
-                    writeRows(buf, p.length, p, y, ((long) ni * m + o) * outSize, bias == null ? 0f : bias[o], act);
+                    writeRows(buf, p.length, p, 0, p.oh, y, ((long) ni * m + o) * outSize, bias == null ? 0f : bias[o], act);
                 }
             } finally {
                 ScratchPool.give(buf);
