@@ -54,57 +54,143 @@ record Activation(Kind kind, float alpha, float beta, float lo, float hi, float 
     /** y[off .. off+len) = act(y + bias), in place, {@code off} in elements. */
     void biasAndApply(MemorySegment y, long off, int len, float bias) {
         if (kind == Kind.NONE && bias == 0f) return;
-        FloatVector bv = FloatVector.broadcast(S, bias);
-        int l = S.length(), i = 0;
-        long bo = off * 4;
-        for (; i <= len - l; i += l) {
-            long at = bo + (long) i * 4;
-            FloatVector v = FloatVector.fromMemorySegment(S, y, at, ORDER).add(bv);
-            applyV(v).intoMemorySegment(y, at, ORDER);
-        }
-        for (; i < len; i++) {
-            long at = off + i;
-            y.setAtIndex(NnArrays.F32, at, apply(y.getAtIndex(NnArrays.F32, at) + bias));
-        }
+        run(y, off, len, BIAS_SCALAR, bias, null);
     }
 
     /** y[off .. off+len) = act(y + bias), in place, over a float array. */
     void biasAndApply(float[] y, int off, int len, float bias) {
         if (kind == Kind.NONE && bias == 0f) return;
-        FloatVector bv = FloatVector.broadcast(S, bias);
-        int l = S.length(), i = 0;
-        for (; i <= len - l; i += l) {
-            applyV(FloatVector.fromArray(S, y, off + i).add(bv)).intoArray(y, off + i);
-        }
-        for (; i < len; i++) y[off + i] = apply(y[off + i] + bias);
+        run(MemorySegment.ofArray(y), off, len, BIAS_SCALAR, bias, null);
     }
 
     /** y[off + j] = act(y[off + j] + bias[j]) for j in [0, len), in place ({@code off} in elements). */
     void rowBiasAndApply(MemorySegment y, long off, int len, float[] bias) {
-        int l = S.length(), i = 0;
-        long bo = off * 4;
-        for (; i <= len - l; i += l) {
-            long at = bo + (long) i * 4;
-            FloatVector v = FloatVector.fromMemorySegment(S, y, at, ORDER);
-            if (bias != null) v = v.add(FloatVector.fromArray(S, bias, i));
-            applyV(v).intoMemorySegment(y, at, ORDER);
-        }
-        for (; i < len; i++) {
-            long at = off + i;
-            y.setAtIndex(NnArrays.F32, at, apply(y.getAtIndex(NnArrays.F32, at) + (bias == null ? 0f : bias[i])));
+        run(y, off, len, bias == null ? BIAS_NONE : BIAS_ROW, 0f, bias);
+    }
+
+    /** How {@link #run} biases: one scalar; per column from an array; not at all in the vector body. */
+    private static final int BIAS_SCALAR = 0, BIAS_ROW = 1, BIAS_NONE = 2;
+
+    /**
+     * One loop per kind, each with its vector arithmetic written inline: a FloatVector passed to or returned
+     * from a method that C2 does not inline (say one "already compiled into a big method", as a switch over
+     * every kind's vector code is) is boxed, which made a depthwise conv with a fused HardSwish 60x slower.
+     * The scalar tail adds the bias as the vector body does, except that BIAS_NONE adds 0f there (as before).
+     */
+    private void run(MemorySegment y, long off, int len, int mode, float bias, float[] row) {
+        switch (kind) {
+            case NONE -> none(y, off, len, mode, bias, row);
+            case RELU -> relu(y, off, len, mode, bias, row);
+            case CLIP -> clip(y, off, len, mode, bias, row);
+            case HARD_SIGMOID -> hardSigmoid(y, off, len, mode, bias, row);
+            case HARD_SWISH -> hardSwish(y, off, len, mode, bias, row);
+            case HARD_SWISH_CHAIN -> hardSwishChain(y, off, len, mode, bias, row);
+            case LEAKY_RELU -> leakyRelu(y, off, len, mode, bias, row);
         }
     }
 
-    private FloatVector applyV(FloatVector v) {
-        return switch (kind) {
-            case NONE -> v;
-            // Relu keeps NaN: compare-and-blend instead of max
-            case RELU -> v.blend(0f, v.compare(VectorOperators.LT, 0f));
-            case CLIP -> v.max(lo).min(hi);
-            case HARD_SIGMOID -> v.fma(alpha, beta).min(1f).max(0f);
-            case HARD_SWISH -> v.mul(v.fma(alpha, beta).min(1f).max(0f));
-            case HARD_SWISH_CHAIN -> v.mul(v.add(shift).max(lo).min(hi)).div(div);
-            case LEAKY_RELU -> v.blend(v.mul(alpha), v.compare(VectorOperators.LT, 0f));
-        };
+    private void none(MemorySegment y, long off, int len, int mode, float bias, float[] row) {
+        FloatVector bv = FloatVector.broadcast(S, bias);
+        int l = S.length(), i = 0;
+        for (; i <= len - l; i += l) {
+            long at = (off + i) * 4;
+            FloatVector v = FloatVector.fromMemorySegment(S, y, at, ORDER);
+            if (mode == BIAS_SCALAR) v = v.add(bv);
+            else if (mode == BIAS_ROW) v = v.add(FloatVector.fromArray(S, row, i));
+            v = v;
+            v.intoMemorySegment(y, at, ORDER);
+        }
+        tail(y, off, i, len, bias, row);
+    }
+
+    private void relu(MemorySegment y, long off, int len, int mode, float bias, float[] row) {
+        FloatVector bv = FloatVector.broadcast(S, bias);
+        int l = S.length(), i = 0;
+        for (; i <= len - l; i += l) {
+            long at = (off + i) * 4;
+            FloatVector v = FloatVector.fromMemorySegment(S, y, at, ORDER);
+            if (mode == BIAS_SCALAR) v = v.add(bv);
+            else if (mode == BIAS_ROW) v = v.add(FloatVector.fromArray(S, row, i));
+            v = v.blend(0f, v.compare(VectorOperators.LT, 0f));
+            v.intoMemorySegment(y, at, ORDER);
+        }
+        tail(y, off, i, len, bias, row);
+    }
+
+    private void clip(MemorySegment y, long off, int len, int mode, float bias, float[] row) {
+        FloatVector bv = FloatVector.broadcast(S, bias);
+        int l = S.length(), i = 0;
+        for (; i <= len - l; i += l) {
+            long at = (off + i) * 4;
+            FloatVector v = FloatVector.fromMemorySegment(S, y, at, ORDER);
+            if (mode == BIAS_SCALAR) v = v.add(bv);
+            else if (mode == BIAS_ROW) v = v.add(FloatVector.fromArray(S, row, i));
+            v = v.max(lo).min(hi);
+            v.intoMemorySegment(y, at, ORDER);
+        }
+        tail(y, off, i, len, bias, row);
+    }
+
+    private void hardSigmoid(MemorySegment y, long off, int len, int mode, float bias, float[] row) {
+        FloatVector bv = FloatVector.broadcast(S, bias);
+        int l = S.length(), i = 0;
+        for (; i <= len - l; i += l) {
+            long at = (off + i) * 4;
+            FloatVector v = FloatVector.fromMemorySegment(S, y, at, ORDER);
+            if (mode == BIAS_SCALAR) v = v.add(bv);
+            else if (mode == BIAS_ROW) v = v.add(FloatVector.fromArray(S, row, i));
+            v = v.fma(alpha, beta).min(1f).max(0f);
+            v.intoMemorySegment(y, at, ORDER);
+        }
+        tail(y, off, i, len, bias, row);
+    }
+
+    private void hardSwish(MemorySegment y, long off, int len, int mode, float bias, float[] row) {
+        FloatVector bv = FloatVector.broadcast(S, bias);
+        int l = S.length(), i = 0;
+        for (; i <= len - l; i += l) {
+            long at = (off + i) * 4;
+            FloatVector v = FloatVector.fromMemorySegment(S, y, at, ORDER);
+            if (mode == BIAS_SCALAR) v = v.add(bv);
+            else if (mode == BIAS_ROW) v = v.add(FloatVector.fromArray(S, row, i));
+            v = v.mul(v.fma(alpha, beta).min(1f).max(0f));
+            v.intoMemorySegment(y, at, ORDER);
+        }
+        tail(y, off, i, len, bias, row);
+    }
+
+    private void hardSwishChain(MemorySegment y, long off, int len, int mode, float bias, float[] row) {
+        FloatVector bv = FloatVector.broadcast(S, bias);
+        int l = S.length(), i = 0;
+        for (; i <= len - l; i += l) {
+            long at = (off + i) * 4;
+            FloatVector v = FloatVector.fromMemorySegment(S, y, at, ORDER);
+            if (mode == BIAS_SCALAR) v = v.add(bv);
+            else if (mode == BIAS_ROW) v = v.add(FloatVector.fromArray(S, row, i));
+            v = v.mul(v.add(shift).max(lo).min(hi)).div(div);
+            v.intoMemorySegment(y, at, ORDER);
+        }
+        tail(y, off, i, len, bias, row);
+    }
+
+    private void leakyRelu(MemorySegment y, long off, int len, int mode, float bias, float[] row) {
+        FloatVector bv = FloatVector.broadcast(S, bias);
+        int l = S.length(), i = 0;
+        for (; i <= len - l; i += l) {
+            long at = (off + i) * 4;
+            FloatVector v = FloatVector.fromMemorySegment(S, y, at, ORDER);
+            if (mode == BIAS_SCALAR) v = v.add(bv);
+            else if (mode == BIAS_ROW) v = v.add(FloatVector.fromArray(S, row, i));
+            v = v.blend(v.mul(alpha), v.compare(VectorOperators.LT, 0f));
+            v.intoMemorySegment(y, at, ORDER);
+        }
+        tail(y, off, i, len, bias, row);
+    }
+
+    private void tail(MemorySegment y, long off, int i, int len, float bias, float[] row) {
+        for (; i < len; i++) {
+            long at = off + i;
+            y.setAtIndex(NnArrays.F32, at, apply(y.getAtIndex(NnArrays.F32, at) + (row != null ? row[i] : bias)));
+        }
     }
 }

@@ -159,11 +159,19 @@ final class ConvKernels {
         int cg = c / group, mg = m / group;
         int inSize = Math.toIntExact(g.inSize()), outSize = Math.toIntExact(g.outSize()), ks = Math.toIntExact(g.kernelSize());
         int kk = cg * ks;
-        // one group: the whole weight is A (mg x kk); packed once per weight tensor
-        Gemm32.Packed pw = wKey != null && group == 1 && !(cg == 1 && g.rank() == 2 && ks > 1)
-                ? Gemm32.cached(wKey, true, false, mg, kk, w, 0, kk) : null;
         boolean pointwise = ks == 1;
         for (int i = 0; i < g.rank(); i++) pointwise &= g.strides()[i] == 1 && g.padBegin()[i] == 0 && g.padEnd()[i] == 0;
+        if (g.rank() == 2 && cg == 1 && group == c) {
+            DirectConv.depthwise(x, w, bias, y, n, c, m, g, par, act);
+            return;
+        }
+        // group 1 goes direct, except a pointwise conv over fewer positions than one tile: a matrix-vector product
+        if (g.rank() == 2 && group == 1 && !(pointwise && outSize < DirectConv.NT)) {
+            DirectConv.conv(x, w, bias, y, n, c, m, g, par, act, wKey);
+            return;
+        }
+        // one group: the whole weight is A (mg x kk); packed once per weight tensor
+        Gemm32.Packed pw = wKey != null && group == 1 ? Gemm32.cached(wKey, true, false, mg, kk, w, 0, kk) : null;
         if (pointwise) {
             int tasks = n * group;
             boolean across = tasks >= par.threads();
@@ -177,10 +185,6 @@ final class ConvKernels {
             };
             if (across) par.forEach(tasks, (long) mg * outSize * cg, one);
             else for (int t = 0; t < tasks; t++) one.accept(t);
-            return;
-        }
-        if (cg == 1 && g.rank() == 2) {
-            depthwise2d(x, w, bias, y, n, c, m, group, g, par, act);
             return;
         }
         int chunk = Math.max(Gemm32.NR, Math.min(roundUp(outSize, Gemm32.NR), (1 << 17) / Math.max(kk, 1) / Gemm32.NR * Gemm32.NR));
@@ -291,51 +295,6 @@ final class ConvKernels {
         }
     }
 
-    /** Convolution with one input channel per group: direct loops, one output row at a time. */
-    private static void depthwise2d(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int m,
-                                    int group, WindowGeometry g, Parallelism par, Activation act) {
-        int mg = m / group;
-        int h = g.in()[0], wd = g.in()[1], oh = g.out()[0], ow = g.out()[1];
-        int kh = g.kernel()[0], kw = g.kernel()[1], sh = g.strides()[0], sw = g.strides()[1];
-        int dh = g.dilations()[0], dw = g.dilations()[1], ph = g.padBegin()[0], pw = g.padBegin()[1];
-        int ks = kh * kw;
-        int[] lo = new int[kw], hi = new int[kw];
-        for (int kx = 0; kx < kw; kx++) {
-            int base = kx * dw - pw;
-            lo[kx] = firstValid(base, sw, 0, ow);
-            hi[kx] = endValid(base, sw, wd, lo[kx], ow);
-        }
-        par.forEach(n * m, (long) oh * ow * ks + (long) h * wd, t -> {
-            int ni = t / m, o = t % m, ci = o / mg;
-            float[] xp = scratch(0, h * wd);
-            float[] row = scratch(1, ow);
-            MemorySegment.copy(x, NnArrays.F32, ((long) ni * c + ci) * h * wd * 4, xp, 0, h * wd);
-            float[] wk = new float[ks];
-            MemorySegment.copy(w, NnArrays.F32, (long) o * ks * 4, wk, 0, ks);
-            float bv = bias == null ? 0f : bias[o];
-            long yo = ((long) ni * m + o) * oh * ow;
-            for (int oy = 0; oy < oh; oy++) {
-                java.util.Arrays.fill(row, 0, ow, bv);
-                for (int ky = 0; ky < kh; ky++) {
-                    int iy = oy * sh - ph + ky * dh;
-                    if (iy < 0 || iy >= h) continue;
-                    for (int kx = 0; kx < kw; kx++) {
-                        float wv = wk[ky * kw + kx];
-                        int src = iy * wd + kx * dw - pw;
-                        int a = lo[kx], b = hi[kx];
-                        if (sw == 1) {
-                            for (int q = a; q < b; q++) row[q] += wv * xp[src + q];
-                        } else {
-                            for (int q = a; q < b; q++) row[q] += wv * xp[src + q * sw];
-                        }
-                    }
-                }
-                act.biasAndApply(row, 0, ow, 0f);
-                MemorySegment.copy(row, 0, y, NnArrays.F32, (yo + (long) oy * ow) * 4, ow);
-            }
-        });
-    }
-
     // ------------------------------------------------------------------ ConvTranspose
 
     /** ConvTranspose's output sizes and begin pads from output_shape / output_padding / pads / auto_pad. */
@@ -430,33 +389,38 @@ final class ConvKernels {
         int cg = c / group, m = mg * group;
         int inSize = Math.toIntExact(g.inSize()), outSize = Math.toIntExact(g.outSize()), ks = Math.toIntExact(g.kernelSize());
         int rows = mg * ks;
-        float[] col = new float[Math.multiplyExact(rows, inSize)];
-        MemorySegment colSeg = MemorySegment.ofArray(col);
-        for (int ni = 0; ni < n; ni++) {
+        // col[(o, kpos), pixel] = sum_ci W[ci, o, kpos] * x[ci, pixel], rows ld apart
+        int mr = DirectConv.rowsPerTile(rows), ld = roundUp(inSize, DirectConv.NT);
+        float[] col = ScratchPool.take(Math.multiplyExact(roundUp(rows, mr), ld));
+        try {
             for (int gi = 0; gi < group; gi++) {
-                // col[(o, kpos), pixel] = sum_ci W[ci, o, kpos] * x[ci, pixel]
-                Gemm32.sgemm(true, false, rows, inSize, cg, 1f, w, (long) gi * cg * rows, rows,
-                        x, ((long) ni * c + (long) gi * cg) * inSize, inSize, 0f, colSeg, 0, inSize, par);
-                int fni = ni, fgi = gi;
-                par.forEach(mg, o -> {
-                    float[] acc = scratch(0, outSize);
-                    java.util.Arrays.fill(acc, 0, outSize, bias == null ? 0f : bias[fgi * mg + o]);
-                    if (g.rank() == 2) col2im2d(col, o * ks * inSize, g, acc);
-                    else col2imNd(col, o * ks * inSize, g, acc);
-                    MemorySegment.copy(acc, 0, y, NnArrays.F32, (((long) fni * m + (long) fgi * mg + o) * outSize) * 4, outSize);
-                });
+                // the weight's group slice is cg x rows: packed as its transpose, rows x cg
+                float[] wp = DirectConv.pack(w, (long) gi * cg * rows, rows, cg, mr, true);
+                for (int ni = 0; ni < n; ni++) {
+                    DirectConv.product(x, ((long) ni * c + (long) gi * cg) * inSize, cg, inSize, wp, rows, mr, col, ld, par);
+                    int fni = ni, fgi = gi;
+                    par.forEach(mg, (long) ks * inSize + outSize, o -> {
+                        float[] acc = scratch(0, outSize);
+                        java.util.Arrays.fill(acc, 0, outSize, bias == null ? 0f : bias[fgi * mg + o]);
+                        if (g.rank() == 2) col2im2d(col, o * ks * ld, ld, g, acc);
+                        else col2imNd(col, o * ks * ld, ld, g, acc);
+                        MemorySegment.copy(acc, 0, y, NnArrays.F32, (((long) fni * m + (long) fgi * mg + o) * outSize) * 4, outSize);
+                    });
+                }
             }
+        } finally {
+            ScratchPool.give(col);
         }
     }
 
-    private static void col2im2d(float[] col, int co, WindowGeometry g, float[] acc) {
+    /** Scatter-adds one output channel's columns (kernel position rows {@code ld} apart from {@code co}) into acc. */
+    private static void col2im2d(float[] col, int co, int ld, WindowGeometry g, float[] acc) {
         int h = g.in()[0], wd = g.in()[1], oh = g.out()[0], ow = g.out()[1];
         int kh = g.kernel()[0], kw = g.kernel()[1], sh = g.strides()[0], sw = g.strides()[1];
         int dh = g.dilations()[0], dw = g.dilations()[1], ph = g.padBegin()[0], pw = g.padBegin()[1];
-        int inSize = h * wd;
         for (int ky = 0; ky < kh; ky++) {
             for (int kx = 0; kx < kw; kx++) {
-                int src = co + (ky * kw + kx) * inSize;
+                int src = co + (ky * kw + kx) * ld;
                 int base = kx * dw - pw;
                 // input column ix lands on output column ix*sw + base
                 int lo = firstValid(base, sw, 0, wd), hi = endValid(base, sw, ow, lo, wd);
@@ -464,13 +428,17 @@ final class ConvKernels {
                     int oy = iy * sh - ph + ky * dh;
                     if (oy < 0 || oy >= oh) continue;
                     int s = src + iy * wd, d = oy * ow + base;
-                    for (int ix = lo; ix < hi; ix++) acc[d + ix * sw] += col[s + ix];
+                    if (sw == 1) {
+                        for (int ix = lo; ix < hi; ix++) acc[d + ix] += col[s + ix];
+                    } else {
+                        for (int ix = lo; ix < hi; ix++) acc[d + ix * sw] += col[s + ix];
+                    }
                 }
             }
         }
     }
 
-    private static void col2imNd(float[] col, int co, WindowGeometry g, float[] acc) {
+    private static void col2imNd(float[] col, int co, int ld, WindowGeometry g, float[] acc) {
         int r = g.rank(), ks = (int) g.kernelSize(), inSize = (int) g.inSize();
         int[] in = g.in(), out = g.out(), kern = g.kernel();
         int[] kc = new int[r], ic = new int[r];
@@ -487,7 +455,7 @@ final class ConvKernels {
                     if (o < 0 || o >= out[d]) { ok = false; break; }
                     idx = idx * out[d] + o;
                 }
-                if (ok) acc[idx] += col[co + kidx * inSize + p];
+                if (ok) acc[idx] += col[co + kidx * ld + p];
             }
         }
     }

@@ -11,6 +11,7 @@ import dev.sluice.kernels.Shape;
 import dev.sluice.kernels.SymShape;
 import dev.sluice.kernels.Tensor;
 import dev.sluice.kernels.TensorType;
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -123,6 +124,10 @@ final class PoolKernels {
         }
         long planes = x.shape().dim(0) * x.shape().dim(1);
         int inPlane = in[0] * in[1] * in[2], outPlane = out[0] * out[1] * out[2];
+        if (x.dtype() == DType.FLOAT32 && idxOut == null && kind != Kind.LP) {
+            poolF32(x, y, in, out, taps, kind, countPad, Math.toIntExact(planes), inPlane, outPlane, ctx);
+            return;
+        }
         double[] xv = NnArrays.doubles(x);
         double[] yv = new double[Math.toIntExact(y.elementCount())];
         long[] iv = idxOut == null ? null : new long[yv.length];
@@ -171,6 +176,59 @@ final class PoolKernels {
         if (idxOut != null) for (int i = 0; i < iv.length; i++) idxOut.setLong(i, iv[i]);
     }
 
+    /**
+     * Float32 MaxPool / AveragePool without indices, plane by plane straight from and to the tensors' memory
+     * (no double copies of the whole input and output): the same comparisons, and the same double sums
+     * divided and rounded once, as the general path.
+     */
+    private static void poolF32(Tensor x, Tensor y, int[] in, int[] out, AxisTaps[] taps, Kind kind, boolean countPad,
+                                int planes, int inPlane, int outPlane, ExecContext ctx) {
+        long window = (long) taps[0].valid[0].length * taps[1].valid[0].length * taps[2].valid[0].length;
+        ctx.parallelism().forEach(planes, (long) outPlane * Math.max(1, window) + inPlane, pl -> {
+            float[][] buf = POOL_PLANES.get();
+            if (buf[0].length < inPlane) buf[0] = new float[inPlane];
+            if (buf[1].length < outPlane) buf[1] = new float[outPlane];
+            float[] xv = buf[0], yv = buf[1];
+            MemorySegment.copy(x.data(), NnArrays.F32, (long) pl * inPlane * 4, xv, 0, inPlane);
+            for (int o0 = 0; o0 < out[0]; o0++) {
+                int[] v0 = taps[0].valid[o0];
+                for (int o1 = 0; o1 < out[1]; o1++) {
+                    int[] v1 = taps[1].valid[o1];
+                    int yRow = (o0 * out[1] + o1) * out[2];
+                    for (int o2 = 0; o2 < out[2]; o2++) {
+                        int[] v2 = taps[2].valid[o2];
+                        if (kind == Kind.MAX) {
+                            float best = Float.NEGATIVE_INFINITY;
+                            boolean any = false;
+                            for (int a : v0) for (int b : v1) {
+                                int row = (a * in[1] + b) * in[2];
+                                for (int c : v2) {
+                                    float v = xv[row + c];
+                                    if (v > best || !any) { best = v; any = true; }
+                                }
+                            }
+                            yv[yRow + o2] = best;
+                        } else {
+                            double sum = 0;
+                            for (int a : v0) for (int b : v1) {
+                                int row = (a * in[1] + b) * in[2];
+                                for (int c : v2) sum += xv[row + c];
+                            }
+                            long cnt = countPad
+                                    ? (long) taps[0].padded[o0] * taps[1].padded[o1] * taps[2].padded[o2]
+                                    : (long) v0.length * v1.length * v2.length;
+                            yv[yRow + o2] = (float) (sum / cnt);
+                        }
+                    }
+                }
+            }
+            MemorySegment.copy(yv, 0, y.data(), NnArrays.F32, (long) pl * outPlane * 4, outPlane);
+        });
+    }
+
+    /** Per-thread input and output plane buffers of poolF32 (its body runs no nested parallel call). */
+    private static final ThreadLocal<float[][]> POOL_PLANES = ThreadLocal.withInitial(() -> new float[2][0]);
+
     static final class GlobalPool implements OpKernel {
         private final Kind kind;
 
@@ -188,6 +246,10 @@ final class PoolKernels {
             int planes = Math.toIntExact(od[0] * od[1]);
             int size = Math.toIntExact(x.shape().product(2, x.rank()));
             double p = ctx.attributes().getFloat("p", 2f);
+            if (x.dtype() == DType.FLOAT32 && kind != Kind.LP) {
+                globalF32(x, y, planes, size, kind, ctx);
+                return;
+            }
             ctx.parallelism().forEach(planes, pl -> {
                 long base = (long) pl * size;
                 double acc = kind == Kind.MAX ? Double.NEGATIVE_INFINITY : 0;
@@ -206,6 +268,30 @@ final class PoolKernels {
                 });
             });
         }
+    }
+
+    /**
+     * Float32 global max / average: each plane read in blocks into a per-thread buffer, the average summed in
+     * double sequentially, as the general path does (the same bits), without a virtual read per element.
+     */
+    private static void globalF32(Tensor x, Tensor y, int planes, int size, Kind kind, ExecContext ctx) {
+        ctx.parallelism().forEach(planes, size, pl -> {
+            float[][] bufs = POOL_PLANES.get();
+            int block = Math.min(size, 4096);
+            if (bufs[0].length < block) bufs[0] = new float[block];
+            float[] buf = bufs[0];
+            double acc = kind == Kind.MAX ? Double.NEGATIVE_INFINITY : 0;
+            for (int i0 = 0; i0 < size; i0 += block) {
+                int n = Math.min(block, size - i0);
+                MemorySegment.copy(x.data(), NnArrays.F32, ((long) pl * size + i0) * 4, buf, 0, n);
+                if (kind == Kind.MAX) {
+                    for (int i = 0; i < n; i++) acc = Math.max(acc, buf[i]);
+                } else {
+                    for (int i = 0; i < n; i++) acc += buf[i];
+                }
+            }
+            y.data().setAtIndex(NnArrays.F32, pl, (float) (kind == Kind.MAX ? acc : acc / size));
+        });
     }
 
     static final class MaxUnpool implements OpKernel {

@@ -10,6 +10,7 @@ import dev.sluice.kernels.Shape;
 import dev.sluice.kernels.SymShape;
 import dev.sluice.kernels.Tensor;
 import dev.sluice.kernels.TensorType;
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -235,6 +236,10 @@ final class ResizeKernels {
         long rows = y.elementCount() / rowLen;
         boolean f32 = x.dtype() == dev.sluice.kernels.DType.FLOAT32;
         double extra = p.extrapolation;
+        if (f32 && rank >= 2) {
+            nearestF32(x, y, idx, out, inStride, rowLen, rows, (int) in[last], (float) extra, ctx);
+            return;
+        }
         ctx.parallelism().forEach(Math.toIntExact(rows), row -> {
             // decode the row's leading coordinates into an input offset, or mark it as extrapolated
             long rem = row, off = 0;
@@ -255,6 +260,50 @@ final class ResizeKernels {
             }
         });
     }
+
+    /**
+     * Float32 nearest: per output row, its input row is read once into a buffer and gathered along the last
+     * axis; an output row whose input row is the previous one's (upsampling) copies that output row instead.
+     * Tasks are runs of consecutive rows, so the copy source is always the task's own previous row.
+     */
+    private static void nearestF32(Tensor x, Tensor y, int[][] idx, long[] out, long[] inStride, int rowLen, long rows,
+                                   int inLen, float extra, ExecContext ctx) {
+        int last = idx.length - 1;
+        int[] li = idx[last];
+        int nRows = Math.toIntExact(rows);
+        int per = Math.max(1, Math.min(nRows, (1 << 14) / Math.max(1, rowLen)));
+        int tasks = (nRows + per - 1) / per;
+        ctx.parallelism().forEach(tasks, (long) per * rowLen, t -> {
+            float[][] bufs = NEAREST_ROWS.get();
+            if (bufs[0].length < inLen) bufs[0] = new float[inLen];
+            if (bufs[1].length < rowLen) bufs[1] = new float[rowLen];
+            float[] src = bufs[0], dst = bufs[1];
+            long prevOff = Long.MIN_VALUE;
+            for (int row = t * per, end = Math.min(nRows, row + per); row < end; row++) {
+                long rem = row, off = 0;
+                boolean ext = false;
+                for (int a = last - 1; a >= 0; a--) {
+                    int o = (int) (rem % out[a]);
+                    rem /= out[a];
+                    int i = idx[a][o];
+                    if (i < 0) ext = true; else off += i * inStride[a];
+                }
+                long yo = (long) row * rowLen;
+                if (ext) {
+                    java.util.Arrays.fill(dst, 0, rowLen, extra);
+                    prevOff = Long.MIN_VALUE;
+                } else if (off != prevOff) {
+                    MemorySegment.copy(x.data(), NnArrays.F32, off * 4, src, 0, inLen);
+                    for (int j = 0; j < rowLen; j++) dst[j] = li[j] < 0 ? extra : src[li[j]];
+                    prevOff = off;
+                }
+                MemorySegment.copy(dst, 0, y.data(), NnArrays.F32, yo * 4, rowLen);
+            }
+        });
+    }
+
+    /** Per-thread input and output row buffers of nearestF32 (its body runs no nested parallel call). */
+    private static final ThreadLocal<float[][]> NEAREST_ROWS = ThreadLocal.withInitial(() -> new float[2][0]);
 
     private static double cubic(double t, double a) {
         t = Math.abs(t);
