@@ -30,8 +30,13 @@ import org.junit.jupiter.params.provider.ValueSource;
  * never goes over. Copy lanes are unlimited so the test spends its time on kernels, not on simulated links.
  *
  * <p>Where a percentage is below what the largest node needs even with its weight split into tiles (an
- * activation-bound node of a CNN, Silero's If), the plan must be refused before running with the number
- * it needs, and the model then runs at exactly that number: the tightest budget it can have.
+ * activation-bound node of a CNN), the plan must be refused before running with the number it needs, and
+ * the model then runs at exactly that number: the tightest budget it can have.
+ *
+ * <p>If nodes are inlined for the branch the sample inputs take before planning (MeasuredShapes): Silero VAD,
+ * whose whole network sits in an If on its sample rate, was one opaque task; now its largest node is its
+ * one-step LSTM, split by blocks of hidden units (each tile loads only its units' gate rows), so it runs at
+ * 25% and its minimum is a small fraction of its full need.
  *
  * <p>MatMul / Gemm column tiles are on (the default): ppocr-rec's classifier is split at every budget, and
  * all-MiniLM's projections at 25%. Conv / FusedConv output-channel tiles (group 1) are on too: the three
@@ -91,6 +96,15 @@ class RealModelBudgetTest {
                 if (name.startsWith("ppocr-") && pct > 25) {
                     assertTrue(plan.tasks().stream().anyMatch(t -> t instanceof Task.Kernel k && k.tile() != null
                         && k.tile().kind() == Tile.Kind.OUTPUT_CHANNELS), plan.summary());
+                }
+                if (name.equals("silero-vad")) {
+                    assertEquals(full * pct / 100, budget, "Silero runs at " + pct + "%: its If inlined, its LSTM in unit blocks");
+                    assertTrue(plan.tasks().stream().noneMatch(t -> t instanceof Task.Kernel k
+                        && m.graph().nodes().get(k.node()).opType().equals("If")), "no If left to plan: " + plan.summary());
+                    if (pct < 100) {
+                        assertTrue(plan.tasks().stream().anyMatch(t -> t instanceof Task.Kernel k && k.tile() != null
+                            && k.tile().kind() == Tile.Kind.HIDDEN_UNITS), plan.summary());
+                    }
                 }
                 if (name.equals("ppocr-det") && pct == 25) {
                     assertEquals(full / 4, budget, "ppocr-det runs at 25%, its convs and activations in row bands");
