@@ -11,12 +11,18 @@ import dev.sluice.kernels.Shape;
 import dev.sluice.kernels.SymShape;
 import dev.sluice.kernels.Tensor;
 import dev.sluice.kernels.TensorType;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Normalizations: BatchNormalization (inference and training mode), InstanceNormalization,
- * LayerNormalization, MeanVarianceNormalization and LRN. Statistics are accumulated in double.
+ * LayerNormalization, MeanVarianceNormalization and LRN. Statistics are accumulated in double, except
+ * float32 LayerNormalization (the spec's default stash_type is float32), which runs as vectors in float.
  */
 final class NormKernels {
     private NormKernels() {}
@@ -205,12 +211,24 @@ final class NormKernels {
             Tensor meanOut = ctx.outputCount() > 1 ? ctx.output(1, st, Shape.of(sd)) : null;
             Tensor invOut = ctx.outputCount() > 2 ? ctx.output(2, st, Shape.of(sd)) : null;
             boolean f32 = x.dtype() == DType.FLOAT32;
+            if (f32) {
+                MemorySegment ws = floatRow(ctx.input(1), w), bs = b == null ? null : floatRow(ctx.input(2), b);
+                MemorySegment xd = x.data(), yd = y.data();
+                float feps = (float) eps;
+                ctx.parallelism().forEach(Math.toIntExact(outer), 4L * inner, row -> {
+                    long base = (long) row * inner;
+                    long stats = layerNormRow(xd, base, null, 0, yd, base, inner, ws, bs, feps);
+                    if (meanOut != null) meanOut.setDouble(row, Float.intBitsToFloat((int) (stats >>> 32)));
+                    if (invOut != null) invOut.setDouble(row, Float.intBitsToFloat((int) stats));
+                });
+                return;
+            }
             ctx.parallelism().forEach(Math.toIntExact(outer), row -> {
                 long base = (long) row * inner;
                 double[] v = new double[inner];
                 double sum = 0;
                 for (int i = 0; i < inner; i++) {
-                    v[i] = f32 ? x.data().getAtIndex(NnArrays.F32, base + i) : x.getDouble(base + i);
+                    v[i] = x.getDouble(base + i);
                     sum += v[i];
                 }
                 double mean = sum / inner, q = 0;
@@ -218,13 +236,86 @@ final class NormKernels {
                 double inv = 1.0 / Math.sqrt(q / inner + eps);
                 for (int i = 0; i < inner; i++) {
                     double r = (v[i] - mean) * inv * w[i] + (b == null ? 0 : b[i]);
-                    if (f32) y.data().setAtIndex(NnArrays.F32, base + i, (float) r);
-                    else y.setDouble(base + i, r);
+                    y.setDouble(base + i, r);
                 }
                 if (meanOut != null) meanOut.setDouble(row, mean);
                 if (invOut != null) invOut.setDouble(row, inv);
             });
         }
+    }
+
+    /** A scale or bias as float32 memory of the normalized size: the tensor's own when it already is, else a copy. */
+    private static MemorySegment floatRow(Tensor t, double[] broadcast) {
+        if (t.dtype() == DType.FLOAT32 && t.elementCount() == broadcast.length) return t.data();
+        float[] f = new float[broadcast.length];
+        for (int i = 0; i < f.length; i++) f[i] = (float) broadcast[i];
+        return MemorySegment.ofArray(f);
+    }
+
+    private static final VectorSpecies<Float> S = VectorMath.S;
+    private static final int L = S.length();
+    private static final ByteOrder ORDER = ByteOrder.nativeOrder();
+
+    /**
+     * One float32 LayerNormalization row: v = x (+ r, the residual of a fused Add, when r is not null),
+     * mean and variance of v in float (lane sums, then the lanes first to last: a fixed order), then
+     * y = (v - mean) * inv * w + b with inv = 1 / sqrt(var + eps); b may be null. With r, v is first stored in
+     * y (exactly the float sum a separate Add would store) and normalized there. Returns the mean and inv as
+     * float bits, mean in the high half.
+     */
+    static long layerNormRow(MemorySegment x, long xo, MemorySegment r, long ro, MemorySegment y, long yo, int n,
+                             MemorySegment w, MemorySegment b, float eps) {
+        FloatVector acc = FloatVector.zero(S);
+        int j = 0;
+        if (r != null) {
+            for (; j <= n - L; j += L) {
+                FloatVector v = FloatVector.fromMemorySegment(S, x, (xo + j) * 4, ORDER)
+                        .add(FloatVector.fromMemorySegment(S, r, (ro + j) * 4, ORDER));
+                v.intoMemorySegment(y, (yo + j) * 4, ORDER);
+                acc = acc.add(v);
+            }
+            if (j < n) {
+                VectorMask<Float> k = S.indexInRange(j, n);
+                FloatVector v = FloatVector.fromMemorySegment(S, x, (xo + j) * 4, ORDER, k)
+                        .add(FloatVector.fromMemorySegment(S, r, (ro + j) * 4, ORDER, k));
+                v.intoMemorySegment(y, (yo + j) * 4, ORDER, k);
+                acc = acc.add(v); // masked-off lanes loaded as 0 + 0
+            }
+            x = y;
+            xo = yo;
+        } else {
+            for (; j <= n - L; j += L) acc = acc.add(FloatVector.fromMemorySegment(S, x, (xo + j) * 4, ORDER));
+            if (j < n) acc = acc.add(FloatVector.fromMemorySegment(S, x, (xo + j) * 4, ORDER, S.indexInRange(j, n)));
+        }
+        float mean = SoftmaxKernels.laneSum(acc) / n;
+        FloatVector mv = FloatVector.broadcast(S, mean);
+        FloatVector q = FloatVector.zero(S);
+        for (j = 0; j <= n - L; j += L) {
+            FloatVector d = FloatVector.fromMemorySegment(S, x, (xo + j) * 4, ORDER).sub(mv);
+            q = d.fma(d, q);
+        }
+        if (j < n) {
+            VectorMask<Float> k = S.indexInRange(j, n);
+            FloatVector d = FloatVector.fromMemorySegment(S, x, (xo + j) * 4, ORDER, k).sub(mv);
+            d = FloatVector.zero(S).blend(d, k);
+            q = d.fma(d, q);
+        }
+        float inv = 1f / (float) Math.sqrt(SoftmaxKernels.laneSum(q) / n + eps);
+        FloatVector iv = FloatVector.broadcast(S, inv);
+        for (j = 0; j <= n - L; j += L) {
+            FloatVector d = FloatVector.fromMemorySegment(S, x, (xo + j) * 4, ORDER).sub(mv).mul(iv)
+                    .mul(FloatVector.fromMemorySegment(S, w, (long) j * 4, ORDER));
+            if (b != null) d = d.add(FloatVector.fromMemorySegment(S, b, (long) j * 4, ORDER));
+            d.intoMemorySegment(y, (yo + j) * 4, ORDER);
+        }
+        if (j < n) {
+            VectorMask<Float> k = S.indexInRange(j, n);
+            FloatVector d = FloatVector.fromMemorySegment(S, x, (xo + j) * 4, ORDER, k).sub(mv).mul(iv)
+                    .mul(FloatVector.fromMemorySegment(S, w, (long) j * 4, ORDER, k));
+            if (b != null) d = d.add(FloatVector.fromMemorySegment(S, b, (long) j * 4, ORDER, k));
+            d.intoMemorySegment(y, (yo + j) * 4, ORDER, k);
+        }
+        return (long) Float.floatToRawIntBits(mean) << 32 | (Float.floatToRawIntBits(inv) & 0xffffffffL);
     }
 
     /** The values of t broadcast (unidirectionally) to shape target, as a dense array. */
