@@ -14,7 +14,11 @@ import jdk.incubator.vector.VectorSpecies;
  * ONNX ops, so a fused result matches the unfused one.
  */
 record Activation(Kind kind, float alpha, float beta, float lo, float hi, float shift, float div) {
-    enum Kind { NONE, RELU, CLIP, HARD_SIGMOID, HARD_SWISH, HARD_SWISH_CHAIN, LEAKY_RELU }
+    enum Kind {
+        NONE, RELU, CLIP, HARD_SIGMOID, HARD_SWISH, HARD_SWISH_CHAIN, LEAKY_RELU,
+        /** Gelu, erf form: {@link VectorMath#gelu}, the Gelu kernel's own float32 code, also for tails. */
+        GELU
+    }
 
     static final Activation NONE = new Activation(Kind.NONE, 0, 0, 0, 0, 0, 1);
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -34,6 +38,7 @@ record Activation(Kind kind, float alpha, float beta, float lo, float hi, float 
             case "HardSwishChain" -> new Activation(Kind.HARD_SWISH_CHAIN, 0, 0, lo, hi, at.getFloat("activation_shift", 3f),
                     at.getFloat("activation_div", 6f));
             case "LeakyRelu" -> new Activation(Kind.LEAKY_RELU, at.getFloat("activation_alpha", 0.01f), 0, 0, 0, 0, 1);
+            case "Gelu" -> new Activation(Kind.GELU, 0, 0, 0, 0, 0, 1);
             default -> throw new KernelException("unknown fused activation '" + name + "'");
         };
     }
@@ -48,6 +53,8 @@ record Activation(Kind kind, float alpha, float beta, float lo, float hi, float 
             case HARD_SWISH -> x * Math.max(0f, Math.min(1f, x * alpha + beta));
             case HARD_SWISH_CHAIN -> x * Math.min(Math.max(x + shift, lo), hi) / div;
             case LEAKY_RELU -> x < 0 ? alpha * x : x;
+            // the vector code on one lane: VectorMath is lane-wise, so this is the bits of any lane holding x
+            case GELU -> VectorMath.gelu(FloatVector.broadcast(VectorMath.S, x)).lane(0);
         };
     }
 
@@ -105,6 +112,7 @@ record Activation(Kind kind, float alpha, float beta, float lo, float hi, float 
             case HARD_SWISH -> v.mul(v.fma(alpha, beta).min(1f).max(0f));
             case HARD_SWISH_CHAIN -> v.mul(v.add(shift).max(lo).min(hi)).div(div);
             case LEAKY_RELU -> v.blend(v.mul(alpha), v.compare(VectorOperators.LT, 0f));
+            case GELU -> VectorMath.gelu(v);
         };
     }
 }
