@@ -12,6 +12,7 @@ import dev.sluice.kernels.Shape;
 import dev.sluice.kernels.SymShape;
 import dev.sluice.kernels.Tensor;
 import dev.sluice.kernels.TensorType;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import java.util.List;
@@ -40,8 +41,19 @@ final class AttentionKernel implements OpKernel {
     private static final int LANES = S.length();
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
 
-    /** Scores scratch per worker: L x Lk floats, plus d x Lk for a one-row product's K^T. */
-    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[2][0]);
+    /**
+     * Scores scratch per worker: L x Lk floats, plus d x Lk for a one-row product's K^T. Native memory, like
+     * every tensor: vector loads and stores that see both heap and native segments at one call site lose
+     * C2's intrinsic there (the segment's base type is no longer known), which slowed Gemm32 100-fold.
+     */
+    private static final ThreadLocal<MemorySegment[]> SCRATCH =
+            ThreadLocal.withInitial(() -> new MemorySegment[] {MemorySegment.NULL, MemorySegment.NULL});
+
+    private static MemorySegment scratch(int which, long floats) {
+        MemorySegment[] s = SCRATCH.get();
+        if (s[which].byteSize() < floats * 4) s[which] = Arena.ofAuto().allocate(Math.max(floats * 4, 64), Tensor.ALIGNMENT);
+        return s[which];
+    }
 
     @Override public List<TensorType> infer(InferContext ctx) {
         TensorType q = ctx.inputType(0), k = ctx.inputType(1), v = ctx.inputType(2);
@@ -111,21 +123,19 @@ final class AttentionKernel implements OpKernel {
         long work = (long) l * lk * (d + dv);
         ctx.parallelism().forEach(batches * heads, work, t -> {
             int b = t / heads, h = t % heads;
-            float[][] scratch = SCRATCH.get();
-            if (scratch[0].length < l * lk) scratch[0] = new float[l * lk];
-            MemorySegment s = MemorySegment.ofArray(scratch[0]);
+            MemorySegment s = scratch(0, (long) l * lk);
             long qo = (long) (bq ? 0 : b) * l * hq * d + (long) (hq == 1 ? 0 : h) * d;
             long ko = (long) (bk ? 0 : b) * lk * hk * d + (long) (hk == 1 ? 0 : h) * d;
             long vo = (long) (bv ? 0 : b) * lk * hv * dv + (long) (hv == 1 ? 0 : h) * dv;
             if (l == 1) {
                 // one query row: Gemm32's matrix-vector path sums by B's layout, so give it K^T as MatMul does
-                if (scratch[1].length < d * lk) scratch[1] = new float[d * lk];
-                float[] kt = scratch[1];
+                MemorySegment kt = scratch(1, (long) d * lk);
                 for (int j = 0; j < lk; j++) {
-                    for (int p = 0; p < d; p++) kt[p * lk + j] = kd.getAtIndex(NnArrays.F32, ko + (long) j * hk * d + p);
+                    for (int p = 0; p < d; p++) {
+                        kt.setAtIndex(NnArrays.F32, (long) p * lk + j, kd.getAtIndex(NnArrays.F32, ko + (long) j * hk * d + p));
+                    }
                 }
-                Gemm32.sgemm(false, false, l, lk, d, 1f, qd, qo, hq * d, MemorySegment.ofArray(kt), 0, lk, 0f, s, 0, lk,
-                        Parallelism.SEQUENTIAL);
+                Gemm32.sgemm(false, false, l, lk, d, 1f, qd, qo, hq * d, kt, 0, lk, 0f, s, 0, lk, Parallelism.SEQUENTIAL);
             } else {
                 Gemm32.sgemm(false, true, l, lk, d, 1f, qd, qo, hq * d, kd, ko, hk * d, 0f, s, 0, lk, Parallelism.SEQUENTIAL);
             }

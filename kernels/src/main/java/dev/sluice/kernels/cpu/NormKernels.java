@@ -167,9 +167,26 @@ final class NormKernels {
 
     // ------------------------------------------------------------------ LayerNormalization
 
+    /**
+     * LayerNormalization, and sluice.AddLayerNorm (a, b, scale[, bias]): LayerNormalization of a + b, the
+     * residual Add the fusion pass folds in (same shapes, float32), computed as the Add kernel would and
+     * normalized in the same pass over each row.
+     */
     static final class LayerNorm implements OpKernel {
+        private final boolean withAdd;
+
+        LayerNorm() { this(false); }
+
+        LayerNorm(boolean withAdd) { this.withAdd = withAdd; }
+
         @Override public List<TensorType> infer(InferContext ctx) {
             TensorType x = sameAsInput(ctx);
+            if (withAdd) {
+                TensorType r = ctx.inputType(1);
+                if (x.dtype() != DType.FLOAT32 || r.dtype() != null && r.dtype() != DType.FLOAT32) {
+                    throw new KernelException("AddLayerNorm needs float32 inputs, got " + x + " and " + r);
+                }
+            }
             List<TensorType> r = new ArrayList<>();
             r.add(x);
             if (ctx.outputCount() > 1) {
@@ -195,6 +212,11 @@ final class NormKernels {
         @Override public void execute(ExecContext ctx) {
             Tensor x = ctx.input(0);
             NnArrays.requireFloat(x.dtype(), "LayerNormalization");
+            int o = withAdd ? 1 : 0;
+            Tensor res = withAdd ? ctx.input(1) : null;
+            if (res != null && (x.dtype() != DType.FLOAT32 || res.dtype() != DType.FLOAT32 || !res.shape().equals(x.shape()))) {
+                throw new KernelException("AddLayerNorm needs two float32 inputs of one shape, got " + x.type() + " and " + res.type());
+            }
             Attributes at = ctx.attributes();
             int rank = x.rank();
             int axis = Shape.normalizeAxis((int) at.getInt("axis", -1), rank);
@@ -202,27 +224,27 @@ final class NormKernels {
             long outer = x.shape().product(0, axis);
             int inner = Math.toIntExact(x.shape().product(axis, rank));
             Shape normShape = Shape.of(java.util.Arrays.copyOfRange(x.shape().dims(), axis, rank));
-            double[] w = broadcastTo(ctx.input(1), normShape, "Scale");
-            double[] b = ctx.inputCount() > 2 && ctx.hasInput(2) ? broadcastTo(ctx.input(2), normShape, "B") : null;
+            Tensor scale = ctx.input(1 + o), bias = ctx.inputCount() > 2 + o && ctx.hasInput(2 + o) ? ctx.input(2 + o) : null;
             Tensor y = ctx.output(0, x.dtype(), x.shape());
             long[] sd = x.shape().dims();
             for (int i = axis; i < rank; i++) sd[i] = 1;
             DType st = statType(at, x.dtype());
             Tensor meanOut = ctx.outputCount() > 1 ? ctx.output(1, st, Shape.of(sd)) : null;
             Tensor invOut = ctx.outputCount() > 2 ? ctx.output(2, st, Shape.of(sd)) : null;
-            boolean f32 = x.dtype() == DType.FLOAT32;
-            if (f32) {
-                MemorySegment ws = floatRow(ctx.input(1), w), bs = b == null ? null : floatRow(ctx.input(2), b);
-                MemorySegment xd = x.data(), yd = y.data();
+            if (x.dtype() == DType.FLOAT32) {
+                MemorySegment ws = floatRow(scale, normShape, "Scale"), bs = bias == null ? null : floatRow(bias, normShape, "B");
+                MemorySegment xd = x.data(), rd = res == null ? null : res.data(), yd = y.data();
                 float feps = (float) eps;
                 ctx.parallelism().forEach(Math.toIntExact(outer), 4L * inner, row -> {
                     long base = (long) row * inner;
-                    long stats = layerNormRow(xd, base, null, 0, yd, base, inner, ws, bs, feps);
+                    long stats = layerNormRow(xd, base, rd, base, yd, base, inner, ws, bs, feps);
                     if (meanOut != null) meanOut.setDouble(row, Float.intBitsToFloat((int) (stats >>> 32)));
                     if (invOut != null) invOut.setDouble(row, Float.intBitsToFloat((int) stats));
                 });
                 return;
             }
+            double[] w = broadcastTo(scale, normShape, "Scale");
+            double[] b = bias == null ? null : broadcastTo(bias, normShape, "B");
             ctx.parallelism().forEach(Math.toIntExact(outer), row -> {
                 long base = (long) row * inner;
                 double[] v = new double[inner];
@@ -244,12 +266,16 @@ final class NormKernels {
         }
     }
 
-    /** A scale or bias as float32 memory of the normalized size: the tensor's own when it already is, else a copy. */
-    private static MemorySegment floatRow(Tensor t, double[] broadcast) {
-        if (t.dtype() == DType.FLOAT32 && t.elementCount() == broadcast.length) return t.data();
-        float[] f = new float[broadcast.length];
-        for (int i = 0; i < f.length; i++) f[i] = (float) broadcast[i];
-        return MemorySegment.ofArray(f);
+    /**
+     * A scale or bias as float32 memory of the normalized size: the tensor's own when it already is, else a
+     * native copy (never a heap segment: see AttentionKernel's scratch on mixing heap and native segments).
+     */
+    private static MemorySegment floatRow(Tensor t, Shape normShape, String what) {
+        if (t.dtype() == DType.FLOAT32 && t.shape().equals(normShape)) return t.data();
+        double[] broadcast = broadcastTo(t, normShape, what);
+        Tensor f = Tensor.allocate(DType.FLOAT32, Shape.of(broadcast.length));
+        for (int i = 0; i < broadcast.length; i++) f.setFloat(i, (float) broadcast[i]);
+        return f.data();
     }
 
     private static final VectorSpecies<Float> S = VectorMath.S;
@@ -261,36 +287,59 @@ final class NormKernels {
      * mean and variance of v in float (lane sums, then the lanes first to last: a fixed order), then
      * y = (v - mean) * inv * w + b with inv = 1 / sqrt(var + eps); b may be null. With r, v is first stored in
      * y (exactly the float sum a separate Add would store) and normalized there. Returns the mean and inv as
-     * float bits, mean in the high half.
+     * float bits, mean in the high half. The passes are separate small methods: C1 gives up on one large
+     * vector method ("out of virtual registers"), which then never reaches C2 and runs 100x slower.
      */
     static long layerNormRow(MemorySegment x, long xo, MemorySegment r, long ro, MemorySegment y, long yo, int n,
                              MemorySegment w, MemorySegment b, float eps) {
-        FloatVector acc = FloatVector.zero(S);
-        int j = 0;
+        float sum;
         if (r != null) {
-            for (; j <= n - L; j += L) {
-                FloatVector v = FloatVector.fromMemorySegment(S, x, (xo + j) * 4, ORDER)
-                        .add(FloatVector.fromMemorySegment(S, r, (ro + j) * 4, ORDER));
-                v.intoMemorySegment(y, (yo + j) * 4, ORDER);
-                acc = acc.add(v);
-            }
-            if (j < n) {
-                VectorMask<Float> k = S.indexInRange(j, n);
-                FloatVector v = FloatVector.fromMemorySegment(S, x, (xo + j) * 4, ORDER, k)
-                        .add(FloatVector.fromMemorySegment(S, r, (ro + j) * 4, ORDER, k));
-                v.intoMemorySegment(y, (yo + j) * 4, ORDER, k);
-                acc = acc.add(v); // masked-off lanes loaded as 0 + 0
-            }
+            sum = addAndSum(x, xo, r, ro, y, yo, n);
             x = y;
             xo = yo;
         } else {
-            for (; j <= n - L; j += L) acc = acc.add(FloatVector.fromMemorySegment(S, x, (xo + j) * 4, ORDER));
-            if (j < n) acc = acc.add(FloatVector.fromMemorySegment(S, x, (xo + j) * 4, ORDER, S.indexInRange(j, n)));
+            sum = rowSum(x, xo, n);
         }
-        float mean = SoftmaxKernels.laneSum(acc) / n;
+        float mean = sum / n;
+        float inv = 1f / (float) Math.sqrt(squaredDeviations(x, xo, n, mean) / n + eps);
+        normalize(x, xo, y, yo, n, mean, inv, w, b);
+        return (long) Float.floatToRawIntBits(mean) << 32 | (Float.floatToRawIntBits(inv) & 0xffffffffL);
+    }
+
+    private static float rowSum(MemorySegment x, long xo, int n) {
+        FloatVector acc = FloatVector.zero(S);
+        int j = 0;
+        for (; j <= n - L; j += L) acc = acc.add(FloatVector.fromMemorySegment(S, x, (xo + j) * 4, ORDER));
+        // masked-off lanes load as 0
+        if (j < n) acc = acc.add(FloatVector.fromMemorySegment(S, x, (xo + j) * 4, ORDER, S.indexInRange(j, n)));
+        return SoftmaxKernels.laneSum(acc);
+    }
+
+    /** y = x + r (the Add kernel's float sums), returning their sum like {@link #rowSum}. */
+    private static float addAndSum(MemorySegment x, long xo, MemorySegment r, long ro, MemorySegment y, long yo, int n) {
+        FloatVector acc = FloatVector.zero(S);
+        int j = 0;
+        for (; j <= n - L; j += L) {
+            FloatVector v = FloatVector.fromMemorySegment(S, x, (xo + j) * 4, ORDER)
+                    .add(FloatVector.fromMemorySegment(S, r, (ro + j) * 4, ORDER));
+            v.intoMemorySegment(y, (yo + j) * 4, ORDER);
+            acc = acc.add(v);
+        }
+        if (j < n) {
+            VectorMask<Float> k = S.indexInRange(j, n);
+            FloatVector v = FloatVector.fromMemorySegment(S, x, (xo + j) * 4, ORDER, k)
+                    .add(FloatVector.fromMemorySegment(S, r, (ro + j) * 4, ORDER, k));
+            v.intoMemorySegment(y, (yo + j) * 4, ORDER, k);
+            acc = acc.add(v); // masked-off lanes are 0 + 0
+        }
+        return SoftmaxKernels.laneSum(acc);
+    }
+
+    private static float squaredDeviations(MemorySegment x, long xo, int n, float mean) {
         FloatVector mv = FloatVector.broadcast(S, mean);
         FloatVector q = FloatVector.zero(S);
-        for (j = 0; j <= n - L; j += L) {
+        int j = 0;
+        for (; j <= n - L; j += L) {
             FloatVector d = FloatVector.fromMemorySegment(S, x, (xo + j) * 4, ORDER).sub(mv);
             q = d.fma(d, q);
         }
@@ -300,9 +349,14 @@ final class NormKernels {
             d = FloatVector.zero(S).blend(d, k);
             q = d.fma(d, q);
         }
-        float inv = 1f / (float) Math.sqrt(SoftmaxKernels.laneSum(q) / n + eps);
-        FloatVector iv = FloatVector.broadcast(S, inv);
-        for (j = 0; j <= n - L; j += L) {
+        return SoftmaxKernels.laneSum(q);
+    }
+
+    private static void normalize(MemorySegment x, long xo, MemorySegment y, long yo, int n, float mean, float inv,
+                                  MemorySegment w, MemorySegment b) {
+        FloatVector mv = FloatVector.broadcast(S, mean), iv = FloatVector.broadcast(S, inv);
+        int j = 0;
+        for (; j <= n - L; j += L) {
             FloatVector d = FloatVector.fromMemorySegment(S, x, (xo + j) * 4, ORDER).sub(mv).mul(iv)
                     .mul(FloatVector.fromMemorySegment(S, w, (long) j * 4, ORDER));
             if (b != null) d = d.add(FloatVector.fromMemorySegment(S, b, (long) j * 4, ORDER));
@@ -315,7 +369,6 @@ final class NormKernels {
             if (b != null) d = d.add(FloatVector.fromMemorySegment(S, b, (long) j * 4, ORDER, k));
             d.intoMemorySegment(y, (yo + j) * 4, ORDER, k);
         }
-        return (long) Float.floatToRawIntBits(mean) << 32 | (Float.floatToRawIntBits(inv) & 0xffffffffL);
     }
 
     /** The values of t broadcast (unidirectionally) to shape target, as a dense array. */

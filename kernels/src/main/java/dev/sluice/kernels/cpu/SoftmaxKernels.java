@@ -130,10 +130,16 @@ final class SoftmaxKernels {
     /**
      * y[yo, yo+n) = softmax(x[xo, xo+n)) in float32: e^(x - max) by {@link VectorMath#exp}, summed per lane
      * and then lane by lane, and divided by the sum. The tail runs the same vector code under a mask, so each
-     * element's bits depend on the row alone, not on where it starts. x and y may be the same memory.
+     * element's bits depend on the row alone, not on where it starts. x and y may be the same memory. Each
+     * pass is its own small method, which C1 and C2 compile early (see NormKernels.layerNormRow).
      */
     static void softmaxRow(MemorySegment x, long xo, MemorySegment y, long yo, int n) {
-        float max = rowMax(x, xo, n);
+        float sum = expAndSum(x, xo, y, yo, n, rowMax(x, xo, n));
+        divideRow(y, yo, n, sum);
+    }
+
+    /** y = e^(x - max), returning the sum of those in the fixed lane order. */
+    private static float expAndSum(MemorySegment x, long xo, MemorySegment y, long yo, int n, float max) {
         FloatVector mv = FloatVector.broadcast(S, max);
         FloatVector sum = FloatVector.zero(S);
         int j = 0;
@@ -148,8 +154,13 @@ final class SoftmaxKernels {
             e.intoMemorySegment(y, (yo + j) * 4, ORDER, k);
             sum = sum.add(FloatVector.zero(S).blend(e, k));
         }
-        FloatVector sv = FloatVector.broadcast(S, laneSum(sum));
-        for (j = 0; j <= n - L; j += L) {
+        return laneSum(sum);
+    }
+
+    private static void divideRow(MemorySegment y, long yo, int n, float sum) {
+        FloatVector sv = FloatVector.broadcast(S, sum);
+        int j = 0;
+        for (; j <= n - L; j += L) {
             long at = (yo + j) * 4;
             FloatVector.fromMemorySegment(S, y, at, ORDER).div(sv).intoMemorySegment(y, at, ORDER);
         }
