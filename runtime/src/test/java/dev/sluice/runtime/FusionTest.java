@@ -182,6 +182,52 @@ class FusionTest {
         }
     }
 
+    /**
+     * A residual Add before a LayerNorm (the exporter's chain, or a LayerNormalization op at opset 17) fuses into
+     * sluice.AddLayerNorm, which matches ONNX Runtime and the unfused Add and LayerNormalization bit for bit.
+     */
+    @Test
+    void residualAddLayerNormFuses() throws Exception {
+        int w = 37;
+        SplittableRandom r = new SplittableRandom(29);
+        float[] gamma = rnd(r, w, 1f), beta = rnd(r, w, 1f);
+        Path chain = new OnnxModelBuilder(13)
+            .input("a", 1, 3, 5, w).input("b", 1, 3, 5, w).output("y", 1, 3, 5, w)
+            .floatInit("two", new long[0], 2f).floatInit("eps", new long[0], 1e-5f)
+            .floatInit("gamma", new long[] {w}, gamma).floatInit("beta", new long[] {w}, beta)
+            .node("Add", List.of("a", "b"), List.of("x"))
+            .node("ReduceMean", List.of("x"), List.of("m"), OnnxModelBuilder.ints("axes", -1))
+            .node("Sub", List.of("x", "m"), List.of("d"))
+            .node("Pow", List.of("d", "two"), List.of("d2"))
+            .node("ReduceMean", List.of("d2"), List.of("v"), OnnxModelBuilder.ints("axes", -1))
+            .node("Add", List.of("v", "eps"), List.of("ve"))
+            .node("Sqrt", List.of("ve"), List.of("s"))
+            .node("Div", List.of("d", "s"), List.of("n"))
+            .node("Mul", List.of("n", "gamma"), List.of("g"))
+            .node("Add", List.of("g", "beta"), List.of("y"))
+            .write(tmp.resolve("add_ln_chain.onnx"));
+        Path op = new OnnxModelBuilder(17)
+            .input("a", 1, 3, 5, w).input("b", 1, 3, 5, w).output("y", 1, 3, 5, w)
+            .floatInit("gamma", new long[] {w}, gamma).floatInit("beta", new long[] {w}, beta)
+            .node("Add", List.of("a", "b"), List.of("x"))
+            .node("LayerNormalization", List.of("x", "gamma", "beta"), List.of("y"), OnnxModelBuilder.intAttr("axis", -1))
+            .write(tmp.resolve("add_ln_op.onnx"));
+        Map<String, Tensor> in = Map.of(
+            "a", InputSources.random(dev.sluice.kernels.DType.FLOAT32, Shape.of(3, 5, w), new SplittableRandom(6)),
+            "b", InputSources.random(dev.sluice.kernels.DType.FLOAT32, Shape.of(3, 5, w), new SplittableRandom(7)));
+        for (Path file : List.of(chain, op)) {
+            try (Session s = Session.open(file, 2);
+                 Session plain = Session.open(dev.sluice.graph.OnnxImporter.load(file), 2, dev.sluice.kernels.OpRegistry.cpu(),
+                     dev.sluice.graph.fusion.PatternFusion.Target.STANDARD_OPS)) {
+                assertEquals(Map.of("sluice:AddLayerNorm", 1), ModelCheck.opHistogram(s.model()), file.toString());
+                assertEquals(Map.of("Add", 1, "LayerNormalization", 1), ModelCheck.opHistogram(plain.model()), file.toString());
+                Tensor ours = s.run(in).get("y");
+                assertNull(Tolerance.DEFAULT.mismatch(ours, OrtReference.run(file, in).get("y")));
+                assertTrue(ours.sameBits(plain.run(in).get("y")), "fused and unfused bits differ: " + file);
+            }
+        }
+    }
+
     private static float[] rnd(SplittableRandom r, int n, float scale) {
         float[] a = new float[n];
         for (int i = 0; i < n; i++) a[i] = (float) (r.nextDouble(-1, 1) * scale);

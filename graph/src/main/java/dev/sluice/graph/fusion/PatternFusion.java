@@ -18,7 +18,8 @@ import java.util.Set;
  * Rewrites the many-node patterns exporters emit into the single ops the kernels run fused:
  * <ul>
  *   <li>LayerNorm: ReduceMean, Sub, Pow 2 (or Mul by itself), ReduceMean, Add eps, Sqrt, Div, [Mul gamma, Add
- *       beta] over the last axis → LayerNormalization;</li>
+ *       beta] over the last axis → LayerNormalization; for the CPU, with the residual Add of two same-shape
+ *       values before it (or before a LayerNormalization op) → {@code sluice.AddLayerNorm};</li>
  *   <li>Gelu (erf form): Div √2 (or Mul 1/√2), Erf, Add 1, Mul x, Mul 0.5 → Gelu;</li>
  *   <li>Conv with constant weights, then an inference BatchNormalization with constant parameters: the
  *       normalization is folded into new weights and bias (as ONNX Runtime does);</li>
@@ -46,8 +47,11 @@ public final class PatternFusion {
     /** Initializers a fold replaced; dropped at the end where nothing else reads them. */
     private final Set<String> replacedWeights = new HashSet<>();
 
-    private PatternFusion(Graph g) {
+    private final Target target;
+
+    private PatternFusion(Graph g, Target target) {
         this.g = g;
+        this.target = target;
         this.newInitializers = new LinkedHashMap<>(g.initializers());
         for (Node n : g.nodes()) {
             for (String o : n.outputs()) if (!o.isEmpty()) producer.put(o, n);
@@ -69,10 +73,10 @@ public final class PatternFusion {
     /** The graph with the patterns fused that the target's kernels run as one op. */
     public static Graph run(Graph g, Target target) {
         g = runInBodies(g, target);
-        PatternFusion f = new PatternFusion(g);
+        PatternFusion f = new PatternFusion(g, target);
         for (Node n : g.nodes()) {
             if (f.removed.contains(n)) continue;
-            if (f.tryLayerNorm(n) || f.tryGelu(n)) continue;
+            if (f.tryLayerNorm(n) || f.tryGelu(n) || target == Target.CPU && f.tryAddLayerNorm(n)) continue;
             if (target == Target.CPU && !f.tryConv(n) && !f.tryMatMul(n)) f.tryAttention(n);
         }
         if (f.replacement.isEmpty()) return g;
@@ -166,13 +170,52 @@ public final class PatternFusion {
         // gamma/beta must be 1-D over the normalized axis for LayerNormalization's broadcasting to match
         if (newInitializers.get(gamma).rank() != 1 || beta != null && newInitializers.get(beta).rank() != 1) return false;
         if (!innerValuesPrivate(chain, out)) return false;
+        Node add = target == Target.CPU ? residualAdd(x, chain) : null;
         List<String> ins = new ArrayList<>(List.of(x, gamma));
+        if (add != null) {
+            chain.addFirst(add);
+            ins = new ArrayList<>(List.of(add.inputs().get(0), add.inputs().get(1), gamma));
+        }
         if (beta != null) ins.add(beta);
         Map<String, Attr> attrs = new LinkedHashMap<>();
         attrs.put("axis", new Attr.Int(-1));
         attrs.put("epsilon", new Attr.Float(eps.floatValue()));
-        replace(chain, new Node(fusedName(mean1, "LayerNorm"), "LayerNormalization", "", ins, List.of(out), new Attributes(attrs)));
+        replace(chain, add != null
+            ? new Node(fusedName(add, "AddLayerNorm"), "AddLayerNorm", DOMAIN, ins, List.of(out), new Attributes(attrs))
+            : new Node(fusedName(mean1, "LayerNorm"), "LayerNormalization", "", ins, List.of(out), new Attributes(attrs)));
         return true;
+    }
+
+    /** A LayerNormalization op whose input is a residual Add → {@code sluice.AddLayerNorm} (a, b, scale[, bias]). */
+    private boolean tryAddLayerNorm(Node ln) {
+        if (!ln.opType().equals("LayerNormalization") || !ln.domain().isEmpty() || ln.outputs().size() != 1
+            || ln.inputs().size() < 2) return false;
+        List<Node> chain = new ArrayList<>(List.of(ln));
+        Node add = residualAdd(ln.inputs().get(0), chain);
+        if (add == null) return false;
+        chain.addFirst(add);
+        if (!innerValuesPrivate(chain, ln.outputs().get(0))) return false;
+        List<String> ins = new ArrayList<>(add.inputs());
+        ins.addAll(ln.inputs().subList(1, ln.inputs().size()));
+        replace(chain, new Node(fusedName(add, "AddLayerNorm"), "AddLayerNorm", DOMAIN, ins, ln.outputs(), ln.attributes()));
+        return true;
+    }
+
+    /**
+     * The Add producing {@code x}, when it adds two float32 values of one (fully named) shape and only
+     * {@code chain} reads its result: the residual a LayerNormalization kernel can add row by row itself.
+     */
+    private Node residualAdd(String x, List<Node> chain) {
+        Node add = producer.get(x);
+        if (add == null || removed.contains(add) || !add.opType().equals("Add") || !add.domain().isEmpty()
+            || add.inputs().size() != 2 || graphOutputs.contains(x)) return null;
+        for (Node r : readers.getOrDefault(x, List.of())) if (!chain.contains(r)) return null;
+        var a = g.types().get(add.inputs().get(0));
+        var b = g.types().get(add.inputs().get(1));
+        if (a == null || b == null || a.dtype() != dev.sluice.kernels.DType.FLOAT32 || b.dtype() != dev.sluice.kernels.DType.FLOAT32
+            || !a.shape().hasRank() || !a.shape().equals(b.shape())) return null;
+        for (dev.sluice.kernels.Dim d : a.shape().dims()) if (d instanceof dev.sluice.kernels.Dim.Unknown) return null;
+        return add;
     }
 
     private boolean lastAxisOnly(Node reduce) {

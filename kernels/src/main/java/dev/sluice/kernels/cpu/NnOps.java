@@ -26,6 +26,7 @@ final class NnOps {
         r.register("BatchNormalization", new NormKernels.BatchNorm());
         r.register("InstanceNormalization", new NormKernels.InstanceNorm());
         r.register("LayerNormalization", new NormKernels.LayerNorm());
+        r.register("sluice", "AddLayerNorm", new NormKernels.LayerNorm(true));
         r.register("MeanVarianceNormalization", new NormKernels.Mvn());
         r.register("LRN", new NormKernels.Lrn());
         r.register("Gemm", new MatMulKernels.Gemm());
