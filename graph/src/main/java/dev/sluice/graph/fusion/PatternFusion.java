@@ -202,8 +202,9 @@ public final class PatternFusion {
     }
 
     /**
-     * The Add producing {@code x}, when it adds two float32 values of one (fully named) shape and only
-     * {@code chain} reads its result: the residual a LayerNormalization kernel can add row by row itself.
+     * The Add producing {@code x}, when it adds two float32 values and only {@code chain} reads its result: the
+     * residual a LayerNormalization kernel can add row by row itself (same shapes, the usual case; the
+     * kernel materializes a broadcasting sum first, since shapes are often unknown when this pass runs).
      */
     private Node residualAdd(String x, List<Node> chain) {
         Node add = producer.get(x);
@@ -212,9 +213,9 @@ public final class PatternFusion {
         for (Node r : readers.getOrDefault(x, List.of())) if (!chain.contains(r)) return null;
         var a = g.types().get(add.inputs().get(0));
         var b = g.types().get(add.inputs().get(1));
-        if (a == null || b == null || a.dtype() != dev.sluice.kernels.DType.FLOAT32 || b.dtype() != dev.sluice.kernels.DType.FLOAT32
-            || !a.shape().hasRank() || !a.shape().equals(b.shape())) return null;
-        for (dev.sluice.kernels.Dim d : a.shape().dims()) if (d instanceof dev.sluice.kernels.Dim.Unknown) return null;
+        if (a == null || b == null || a.dtype() != dev.sluice.kernels.DType.FLOAT32 || b.dtype() != dev.sluice.kernels.DType.FLOAT32) return null;
+        // a constant operand is a bias that broadcasts: leave it to the Add kernel
+        if (isConst(add.inputs().get(0)) || isConst(add.inputs().get(1))) return null;
         return add;
     }
 

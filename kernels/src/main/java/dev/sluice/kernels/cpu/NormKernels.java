@@ -186,6 +186,8 @@ final class NormKernels {
                 if (x.dtype() != DType.FLOAT32 || r.dtype() != null && r.dtype() != DType.FLOAT32) {
                     throw new KernelException("AddLayerNorm needs float32 inputs, got " + x + " and " + r);
                 }
+                boolean ranked = x.shape().hasRank() && r.shape().hasRank();
+                x = new TensorType(DType.FLOAT32, ranked ? Broadcast.shape(List.of(x.shape(), r.shape())) : SymShape.UNKNOWN_RANK);
             }
             List<TensorType> r = new ArrayList<>();
             r.add(x);
@@ -214,8 +216,13 @@ final class NormKernels {
             NnArrays.requireFloat(x.dtype(), "LayerNormalization");
             int o = withAdd ? 1 : 0;
             Tensor res = withAdd ? ctx.input(1) : null;
-            if (res != null && (x.dtype() != DType.FLOAT32 || res.dtype() != DType.FLOAT32 || !res.shape().equals(x.shape()))) {
-                throw new KernelException("AddLayerNorm needs two float32 inputs of one shape, got " + x.type() + " and " + res.type());
+            if (res != null && (x.dtype() != DType.FLOAT32 || res.dtype() != DType.FLOAT32)) {
+                throw new KernelException("AddLayerNorm needs float32 inputs, got " + x.type() + " and " + res.type());
+            }
+            if (res != null && !res.shape().equals(x.shape())) {
+                // a broadcasting Add (the fusion pass cannot always see shapes): materialize the sum first
+                x = broadcastSum(x, res);
+                res = null;
             }
             Attributes at = ctx.attributes();
             int rank = x.rank();
@@ -245,12 +252,13 @@ final class NormKernels {
             }
             double[] w = broadcastTo(scale, normShape, "Scale");
             double[] b = bias == null ? null : broadcastTo(bias, normShape, "B");
+            Tensor xf = x;
             ctx.parallelism().forEach(Math.toIntExact(outer), row -> {
                 long base = (long) row * inner;
                 double[] v = new double[inner];
                 double sum = 0;
                 for (int i = 0; i < inner; i++) {
-                    v[i] = x.getDouble(base + i);
+                    v[i] = xf.getDouble(base + i);
                     sum += v[i];
                 }
                 double mean = sum / inner, q = 0;
@@ -264,6 +272,17 @@ final class NormKernels {
                 if (invOut != null) invOut.setDouble(row, inv);
             });
         }
+    }
+
+    /** a + b with numpy broadcasting, each element the float sum the Add kernel stores. */
+    private static Tensor broadcastSum(Tensor a, Tensor b) {
+        Shape out = Broadcast.shape(a.shape(), b.shape());
+        long[] sa = Broadcast.stridesFor(a.shape(), out), sb = Broadcast.stridesFor(b.shape(), out);
+        Tensor t = Tensor.allocate(DType.FLOAT32, out);
+        for (long i = 0; i < t.elementCount(); i++) {
+            t.setFloat(i, a.getFloat(Broadcast.map(i, out, sa)) + b.getFloat(Broadcast.map(i, out, sb)));
+        }
+        return t;
     }
 
     /**

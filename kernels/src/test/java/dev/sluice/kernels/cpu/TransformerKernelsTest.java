@@ -96,6 +96,13 @@ class TransformerKernelsTest {
             Tensor plain = KernelHarness.op("LayerNormalization").opset(17).attr("epsilon", 1e-12f).in(sum).in(w).in(b).run1();
             assertTrue(fused.sameBits(plain), "n=" + n);
         }
+        // a broadcasting Add (shapes unknown to the fusion pass) takes the materialized path, same bits
+        Tensor a = random(r, -3, 3, 5, 37), c = random(r, -3, 3, 1, 37), w = random(r, -2, 2, 37);
+        Tensor fused = KernelHarness.op("sluice:AddLayerNorm").attr("epsilon", 1e-5f).in(c).in(a).in(w).run1();
+        Tensor plain = KernelHarness.op("LayerNormalization").opset(17).attr("epsilon", 1e-5f)
+            .in(KernelHarness.op("Add").in(c).in(a).run1()).in(w).run1();
+        assertEquals(Shape.of(5, 37), fused.shape());
+        assertTrue(fused.sameBits(plain), "broadcasting add");
     }
 
     /** sluice.Attention against softmax(q k^T / s + mask) v per batch and head, in double. */
