@@ -146,6 +146,24 @@ class TransformerKernelsTest {
         }
     }
 
+    /**
+     * FusedMatMul's row blocks (threads) give the bits of one whole product plus the bias, also when the rows
+     * leave a one-row remainder (37 rows in blocks of 12: the last row joins the block before).
+     */
+    @Test
+    void fusedMatMulRowBlocksAreTheWholeProduct() {
+        SplittableRandom r = new SplittableRandom(7);
+        for (int rows : new int[] {37, 128, 5}) {
+            Tensor a = random(r, -1, 1, rows, 300), w = random(r, -0.5, 0.5, 300, 128), bias = random(r, -1, 1, 128); // k > KC
+            Tensor threaded = KernelHarness.op("sluice:FusedMatMul").in(a).in(w).in(bias).parallel(Parallelism.of(2)).run1();
+            Tensor single = KernelHarness.op("sluice:FusedMatMul").in(a).in(w).in(bias).run1();
+            Tensor plain = KernelHarness.op("MatMul").in(a).in(w).run1();
+            for (long i = 0; i < plain.elementCount(); i++) plain.setFloat(i, plain.getFloat(i) + bias.getFloat(i % 128));
+            assertTrue(threaded.sameBits(single), "rows=" + rows + ": threads changed the bits");
+            assertTrue(threaded.sameBits(plain), "rows=" + rows + ": fused differs from MatMul + bias");
+        }
+    }
+
     /** FusedMatMul's Gelu epilogue gives the bits of the Gelu kernel run on FusedMatMul's plain output. */
     @Test
     void fusedMatMulGeluIsTheGeluKernelBitForBit() {
