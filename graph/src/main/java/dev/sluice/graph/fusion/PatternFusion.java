@@ -18,7 +18,8 @@ import java.util.Set;
  * Rewrites the many-node patterns exporters emit into the single ops the kernels run fused:
  * <ul>
  *   <li>LayerNorm: ReduceMean, Sub, Pow 2 (or Mul by itself), ReduceMean, Add eps, Sqrt, Div, [Mul gamma, Add
- *       beta] over the last axis → LayerNormalization;</li>
+ *       beta] over the last axis → LayerNormalization; for the CPU, with the residual Add of two same-shape
+ *       values before it (or before a LayerNormalization op) → {@code sluice.AddLayerNorm};</li>
  *   <li>Gelu (erf form): Div √2 (or Mul 1/√2), Erf, Add 1, Mul x, Mul 0.5 → Gelu;</li>
  *   <li>Conv with constant weights, then an inference BatchNormalization with constant parameters: the
  *       normalization is folded into new weights and bias (as ONNX Runtime does);</li>
@@ -27,7 +28,9 @@ import java.util.Set;
  *       applying the activation to each output block while it is in cache (also after a folded BN alone:
  *       the FusedConv kernel keeps its constant weight packed);</li>
  *   <li>MatMul by a constant 2-D B, then Add of a constant bias over B's columns, then optionally one of those
- *       activations → {@code sluice.FusedMatMul}, with B kept packed by its kernel.</li>
+ *       activations or a Gelu (erf form) → {@code sluice.FusedMatMul}, with B kept packed by its kernel;</li>
+ *   <li>attention heads: Transpose q and k, MatMul, [Div/Mul by a scalar], [Add mask], Softmax, MatMul by
+ *       Transpose v, Transpose back → {@code sluice.Attention} (see {@link #tryAttention}).</li>
  * </ul>
  * A pattern is fused only when its inner values have no reader outside it and are not graph outputs, so the
  * rewrite never changes what the graph computes. Constants must already be initializers (run after folding).
@@ -44,8 +47,11 @@ public final class PatternFusion {
     /** Initializers a fold replaced; dropped at the end where nothing else reads them. */
     private final Set<String> replacedWeights = new HashSet<>();
 
-    private PatternFusion(Graph g) {
+    private final Target target;
+
+    private PatternFusion(Graph g, Target target) {
         this.g = g;
+        this.target = target;
         this.newInitializers = new LinkedHashMap<>(g.initializers());
         for (Node n : g.nodes()) {
             for (String o : n.outputs()) if (!o.isEmpty()) producer.put(o, n);
@@ -67,11 +73,11 @@ public final class PatternFusion {
     /** The graph with the patterns fused that the target's kernels run as one op. */
     public static Graph run(Graph g, Target target) {
         g = runInBodies(g, target);
-        PatternFusion f = new PatternFusion(g);
+        PatternFusion f = new PatternFusion(g, target);
         for (Node n : g.nodes()) {
             if (f.removed.contains(n)) continue;
-            if (f.tryLayerNorm(n) || f.tryGelu(n)) continue;
-            if (target == Target.CPU && !f.tryConv(n)) f.tryMatMul(n);
+            if (f.tryLayerNorm(n) || f.tryGelu(n) || target == Target.CPU && f.tryAddLayerNorm(n)) continue;
+            if (target == Target.CPU && !f.tryConv(n) && !f.tryMatMul(n)) f.tryAttention(n);
         }
         if (f.replacement.isEmpty()) return g;
         List<Node> nodes = new ArrayList<>();
@@ -164,13 +170,53 @@ public final class PatternFusion {
         // gamma/beta must be 1-D over the normalized axis for LayerNormalization's broadcasting to match
         if (newInitializers.get(gamma).rank() != 1 || beta != null && newInitializers.get(beta).rank() != 1) return false;
         if (!innerValuesPrivate(chain, out)) return false;
+        Node add = target == Target.CPU ? residualAdd(x, chain) : null;
         List<String> ins = new ArrayList<>(List.of(x, gamma));
+        if (add != null) {
+            chain.addFirst(add);
+            ins = new ArrayList<>(List.of(add.inputs().get(0), add.inputs().get(1), gamma));
+        }
         if (beta != null) ins.add(beta);
         Map<String, Attr> attrs = new LinkedHashMap<>();
         attrs.put("axis", new Attr.Int(-1));
         attrs.put("epsilon", new Attr.Float(eps.floatValue()));
-        replace(chain, new Node(fusedName(mean1, "LayerNorm"), "LayerNormalization", "", ins, List.of(out), new Attributes(attrs)));
+        replace(chain, add != null
+            ? new Node(fusedName(add, "AddLayerNorm"), "AddLayerNorm", DOMAIN, ins, List.of(out), new Attributes(attrs))
+            : new Node(fusedName(mean1, "LayerNorm"), "LayerNormalization", "", ins, List.of(out), new Attributes(attrs)));
         return true;
+    }
+
+    /** A LayerNormalization op whose input is a residual Add → {@code sluice.AddLayerNorm} (a, b, scale[, bias]). */
+    private boolean tryAddLayerNorm(Node ln) {
+        if (!ln.opType().equals("LayerNormalization") || !ln.domain().isEmpty() || ln.outputs().size() != 1
+            || ln.inputs().size() < 2) return false;
+        List<Node> chain = new ArrayList<>(List.of(ln));
+        Node add = residualAdd(ln.inputs().get(0), chain);
+        if (add == null) return false;
+        chain.addFirst(add);
+        if (!innerValuesPrivate(chain, ln.outputs().get(0))) return false;
+        List<String> ins = new ArrayList<>(add.inputs());
+        ins.addAll(ln.inputs().subList(1, ln.inputs().size()));
+        replace(chain, new Node(fusedName(add, "AddLayerNorm"), "AddLayerNorm", DOMAIN, ins, ln.outputs(), ln.attributes()));
+        return true;
+    }
+
+    /**
+     * The Add producing {@code x}, when it adds two float32 values and only {@code chain} reads its result: the
+     * residual a LayerNormalization kernel can add row by row itself (same shapes, the usual case; the
+     * kernel materializes a broadcasting sum first, since shapes are often unknown when this pass runs).
+     */
+    private Node residualAdd(String x, List<Node> chain) {
+        Node add = producer.get(x);
+        if (add == null || removed.contains(add) || !add.opType().equals("Add") || !add.domain().isEmpty()
+            || add.inputs().size() != 2 || graphOutputs.contains(x)) return null;
+        for (Node r : readers.getOrDefault(x, List.of())) if (!chain.contains(r)) return null;
+        var a = g.types().get(add.inputs().get(0));
+        var b = g.types().get(add.inputs().get(1));
+        if (a == null || b == null || a.dtype() != dev.sluice.kernels.DType.FLOAT32 || b.dtype() != dev.sluice.kernels.DType.FLOAT32) return null;
+        // a constant operand is a bias that broadcasts: leave it to the Add kernel
+        if (isConst(add.inputs().get(0)) || isConst(add.inputs().get(1))) return null;
+        return add;
     }
 
     private boolean lastAxisOnly(Node reduce) {
@@ -188,24 +234,134 @@ public final class PatternFusion {
     // ---- Gelu --------------------------------------------------------------------------------------------
 
     private boolean tryGelu(Node scale) {
-        // x / sqrt(2) or x * (1/sqrt(2))
-        boolean isDiv = scale.opType().equals("Div") && constNear(scale.inputs().get(1), Math.sqrt(2));
-        boolean isMul = scale.opType().equals("Mul") && constNear(scale.inputs().get(1), 1 / Math.sqrt(2));
-        if (!isDiv && !isMul) return false;
-        String x = scale.inputs().get(0);
-        Node erf = onlyReader(scale.outputs().get(0), "Erf");
-        if (erf == null) return false;
-        Node add = onlyReader(erf.outputs().get(0), "Add");
-        if (add == null || !constNear(other(add, erf.outputs().get(0)), 1.0)) return false;
-        Node mulX = onlyReader(add.outputs().get(0), "Mul");
-        if (mulX == null || !other(mulX, add.outputs().get(0)).equals(x)) return false;
-        Node half = onlyReader(mulX.outputs().get(0), "Mul");
-        if (half == null || !constNear(other(half, mulX.outputs().get(0)), 0.5)) return false;
-        List<Node> chain = List.of(scale, erf, add, mulX, half);
-        String out = half.outputs().get(0);
+        List<Node> chain = geluChain(scale);
+        if (chain == null) return false;
+        String x = scale.inputs().get(0), out = chain.getLast().outputs().get(0);
         if (!innerValuesPrivate(chain, out)) return false;
         replace(chain, new Node(fusedName(scale, "Gelu"), "Gelu", "", List.of(x), List.of(out), Attributes.EMPTY));
         return true;
+    }
+
+    /** The erf-form Gelu chain starting at its scaling node (Div √2 or Mul 1/√2), in order, or null. */
+    private List<Node> geluChain(Node scale) {
+        // x / sqrt(2) or x * (1/sqrt(2))
+        boolean isDiv = scale.opType().equals("Div") && constNear(scale.inputs().get(1), Math.sqrt(2));
+        boolean isMul = scale.opType().equals("Mul") && constNear(scale.inputs().get(1), 1 / Math.sqrt(2));
+        if (!isDiv && !isMul || !scale.domain().isEmpty()) return null;
+        String x = scale.inputs().get(0);
+        Node erf = onlyReader(scale.outputs().get(0), "Erf");
+        if (erf == null) return null;
+        Node add = onlyReader(erf.outputs().get(0), "Add");
+        if (add == null || !constNear(other(add, erf.outputs().get(0)), 1.0)) return null;
+        Node mulX = onlyReader(add.outputs().get(0), "Mul");
+        if (mulX == null || !other(mulX, add.outputs().get(0)).equals(x)) return null;
+        Node half = onlyReader(mulX.outputs().get(0), "Mul");
+        if (half == null || !constNear(other(half, mulX.outputs().get(0)), 0.5)) return null;
+        return List.of(scale, erf, add, mulX, half);
+    }
+
+    // ---- Attention ---------------------------------------------------------------------------------------
+
+    /**
+     * The attention chain exporters emit per layer (BERT-style, heads reshaped to [B, L, H, d] before):
+     * Transpose(q, 0 2 1 3), Transpose(k, 0 2 3 1), MatMul, [Div or Mul by a float32 scalar], [Add mask],
+     * Softmax over the last axis, MatMul by Transpose(v, 0 2 1 3), Transpose(0 2 1 3) → {@code sluice.Attention}
+     * (q, k, v[, mask]). Found from its Softmax; the transposed copies and the score tensors disappear.
+     */
+    private boolean tryAttention(Node sm) {
+        if (!sm.opType().equals("Softmax") || !sm.domain().isEmpty()) return false;
+        String scores = sm.inputs().get(0);
+        var st = g.types().get(scores);
+        if (st == null || st.dtype() != dev.sluice.kernels.DType.FLOAT32 || !st.shape().hasRank() || st.shape().rank() != 4) return false;
+        // an explicit last axis: a missing one means 1 before opset 13, which the graph does not tell us
+        if (!sm.attributes().has("axis")) return false;
+        long axis = sm.attributes().getInt("axis", -1);
+        if (axis != -1 && axis != 3) return false;
+        Scores sc = scoresFrom(scores, null);
+        String mask = null;
+        Node add = producerOf(scores);
+        if (sc == null && add != null && add.opType().equals("Add") && add.domain().isEmpty() && add.inputs().size() == 2) {
+            for (int i = 0; i < 2 && sc == null; i++) {
+                if (!singleReader(add.inputs().get(i))) continue;
+                sc = scoresFrom(add.inputs().get(i), add);
+                mask = add.inputs().get(1 - i);
+            }
+            if (sc == null) return false;
+            var mt = g.types().get(mask);
+            if (mt == null || mt.dtype() != dev.sluice.kernels.DType.FLOAT32 || !mt.shape().hasRank() || mt.shape().rank() > 4) return false;
+        }
+        if (sc == null) return false;
+        List<Node> chain = sc.chain();
+        Map<String, Attr> attrs = sc.attrs();
+        Node tq = chain.get(0), tk = chain.get(1);
+        String probs = sm.outputs().get(0);
+        Node pv = onlyReader(probs, "MatMul");
+        if (pv == null || pv.inputs().size() != 2 || !pv.inputs().get(0).equals(probs)) return false;
+        Node tv = transposeOf(pv.inputs().get(1), 0, 2, 1, 3);
+        if (tv == null) return false;
+        Node to = onlyReader(pv.outputs().get(0), "Transpose");
+        if (to == null || !isPerm(to, 0, 2, 1, 3)) return false;
+        String q = tq.inputs().get(0), k = tk.inputs().get(0), v = tv.inputs().get(0), out = to.outputs().get(0);
+        for (String in : new String[] {q, k, v}) {
+            var t = g.types().get(in);
+            if (t == null || t.dtype() != dev.sluice.kernels.DType.FLOAT32 || !t.shape().hasRank() || t.shape().rank() != 4) return false;
+        }
+        List<Node> all = new ArrayList<>(chain);
+        all.addAll(List.of(sm, tv, pv, to));
+        if (new HashSet<>(all).size() != all.size() || !innerValuesPrivate(all, out)) return false;
+        if (mask != null && all.contains(producer.get(mask))) return false;
+        // the fused node sits where the last Transpose was: every input must be defined before it, as q, k, v
+        // and the mask are (they fed nodes of the chain)
+        List<String> ins = new ArrayList<>(List.of(q, k, v));
+        if (mask != null) ins.add(mask);
+        replace(all, new Node(fusedName(sm, "Attention"), "Attention", DOMAIN, ins, List.of(out), new Attributes(attrs)));
+        return true;
+    }
+
+    /** The score-producing part of an attention chain, in graph order, and the scaling it applies. */
+    private record Scores(List<Node> chain, Map<String, Attr> attrs) {}
+
+    /**
+     * Matches [Div or Mul by a float32 scalar] after MatMul(Transpose(q, 0 2 1 3), Transpose(k, 0 2 3 1)) ending
+     * in value {@code s}; {@code then} (the mask Add, or null) is appended to the chain.
+     */
+    private Scores scoresFrom(String s, Node then) {
+        List<Node> tail = new ArrayList<>();
+        if (then != null) tail.add(then);
+        Map<String, Attr> attrs = new LinkedHashMap<>();
+        Node p = producerOf(s);
+        if (p != null && (p.opType().equals("Div") || p.opType().equals("Mul")) && p.domain().isEmpty() && p.inputs().size() == 2) {
+            boolean div = p.opType().equals("Div");
+            int c = div || isConst(p.inputs().get(1)) ? 1 : 0;
+            Tensor ct = newInitializers.get(p.inputs().get(c));
+            if (ct == null || ct.elementCount() != 1 || ct.dtype() != dev.sluice.kernels.DType.FLOAT32) return null;
+            if (!singleReader(p.inputs().get(1 - c))) return null;
+            attrs.put(div ? "scale_div" : "scale_mul", new Attr.Float(ct.getFloat(0)));
+            tail.addFirst(p);
+            p = producerOf(p.inputs().get(1 - c));
+        }
+        if (p == null || !p.opType().equals("MatMul") || !p.domain().isEmpty() || p.inputs().size() != 2) return null;
+        Node tq = transposeOf(p.inputs().get(0), 0, 2, 1, 3), tk = transposeOf(p.inputs().get(1), 0, 2, 3, 1);
+        if (tq == null || tk == null) return null;
+        List<Node> chain = new ArrayList<>(List.of(tq, tk, p));
+        chain.addAll(tail);
+        return new Scores(chain, attrs);
+    }
+
+    private Node producerOf(String value) {
+        Node p = producer.get(value);
+        return p == null || removed.contains(p) ? null : p;
+    }
+
+    /** The Transpose producing {@code value} with exactly this perm, read only there, or null. */
+    private Node transposeOf(String value, long... perm) {
+        Node t = producerOf(value);
+        if (t == null || !t.opType().equals("Transpose") || !t.domain().isEmpty() || !isPerm(t, perm) || !singleReader(value)) return null;
+        return t;
+    }
+
+    private static boolean isPerm(Node t, long... perm) {
+        return java.util.Arrays.equals(t.attributes().getInts("perm"), perm);
     }
 
     // ---- Conv + BatchNormalization + activation ------------------------------------------------------
@@ -287,7 +443,8 @@ public final class PatternFusion {
         List<Node> chain = new ArrayList<>(List.of(mm, add));
         out = add.outputs().get(0);
         Map<String, Attr> act = new LinkedHashMap<>();
-        String actOut = activation(out, chain, act);
+        String actOut = gelu(out, chain, act);
+        if (actOut == null) actOut = activation(out, chain, act);
         if (actOut != null) out = actOut;
         if (!innerValuesPrivate(chain, out)) return false;
         replace(chain, new Node(fusedName(mm, "MatMul"), "FusedMatMul", DOMAIN, List.of(mm.inputs().get(0), mm.inputs().get(1), bias),
@@ -380,6 +537,32 @@ public final class PatternFusion {
             return div.outputs().get(0);
         }
         return null;
+    }
+
+    /**
+     * Recognises a Gelu (erf form, as the Gelu op or its five-op chain) reading {@code x}, like {@link #activation};
+     * only FusedMatMul takes it (its kernel applies {@code VectorMath.gelu}, the Gelu kernel's own code).
+     */
+    private String gelu(String x, List<Node> chain, Map<String, Attr> attrs) {
+        List<Node> r = readers.getOrDefault(x, List.of());
+        if (graphOutputs.contains(x)) return null;
+        List<Node> found = null;
+        if (r.size() == 1) {
+            Node a = r.get(0);
+            if (!a.opType().equals("Gelu") || !a.domain().isEmpty() || !a.inputs().get(0).equals(x)
+                || !"none".equals(a.attributes().getString("approximate", "none"))) return null;
+            found = List.of(a);
+        } else if (r.size() == 2) {
+            for (Node scale : r) {
+                List<Node> c = scale.inputs().get(0).equals(x) ? geluChain(scale) : null;
+                if (c != null && r.contains(c.get(3))) found = c;
+            }
+        }
+        if (found == null) return null;
+        for (Node n : found) if (removed.contains(n)) return null;
+        attrs.put("activation", new Attr.Str("Gelu"));
+        chain.addAll(found);
+        return found.getLast().outputs().get(0);
     }
 
     /** Constant Clip bounds (inputs or, before opset 11, attributes); null when not constant. */

@@ -14,7 +14,11 @@ import jdk.incubator.vector.VectorSpecies;
  * ONNX ops, so a fused result matches the unfused one.
  */
 record Activation(Kind kind, float alpha, float beta, float lo, float hi, float shift, float div) {
-    enum Kind { NONE, RELU, CLIP, HARD_SIGMOID, HARD_SWISH, HARD_SWISH_CHAIN, LEAKY_RELU }
+    enum Kind {
+        NONE, RELU, CLIP, HARD_SIGMOID, HARD_SWISH, HARD_SWISH_CHAIN, LEAKY_RELU,
+        /** Gelu, erf form: {@link VectorMath#gelu}, the Gelu kernel's own float32 code, also for tails. */
+        GELU
+    }
 
     static final Activation NONE = new Activation(Kind.NONE, 0, 0, 0, 0, 0, 1);
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -34,6 +38,7 @@ record Activation(Kind kind, float alpha, float beta, float lo, float hi, float 
             case "HardSwishChain" -> new Activation(Kind.HARD_SWISH_CHAIN, 0, 0, lo, hi, at.getFloat("activation_shift", 3f),
                     at.getFloat("activation_div", 6f));
             case "LeakyRelu" -> new Activation(Kind.LEAKY_RELU, at.getFloat("activation_alpha", 0.01f), 0, 0, 0, 0, 1);
+            case "Gelu" -> new Activation(Kind.GELU, 0, 0, 0, 0, 0, 1);
             default -> throw new KernelException("unknown fused activation '" + name + "'");
         };
     }
@@ -48,6 +53,8 @@ record Activation(Kind kind, float alpha, float beta, float lo, float hi, float 
             case HARD_SWISH -> x * Math.max(0f, Math.min(1f, x * alpha + beta));
             case HARD_SWISH_CHAIN -> x * Math.min(Math.max(x + shift, lo), hi) / div;
             case LEAKY_RELU -> x < 0 ? alpha * x : x;
+            // the vector code on one lane: VectorMath is lane-wise, so this is the bits of any lane holding x
+            case GELU -> VectorMath.gelu(FloatVector.broadcast(VectorMath.S, x)).lane(0);
         };
     }
 
@@ -86,6 +93,9 @@ record Activation(Kind kind, float alpha, float beta, float lo, float hi, float 
             case HARD_SWISH -> hardSwish(y, off, len, mode, bias, row);
             case HARD_SWISH_CHAIN -> hardSwishChain(y, off, len, mode, bias, row);
             case LEAKY_RELU -> leakyRelu(y, off, len, mode, bias, row);
+            case GELU -> gelu(y, off, len, mode, bias, row);
+            // a kind added without its loop must fail loudly, never leave y unactivated
+            default -> throw new IllegalStateException("no loop for activation " + kind);
         }
     }
 
@@ -97,7 +107,6 @@ record Activation(Kind kind, float alpha, float beta, float lo, float hi, float 
             FloatVector v = FloatVector.fromMemorySegment(S, y, at, ORDER);
             if (mode == BIAS_SCALAR) v = v.add(bv);
             else if (mode == BIAS_ROW) v = v.add(FloatVector.fromArray(S, row, i));
-            v = v;
             v.intoMemorySegment(y, at, ORDER);
         }
         tail(y, off, i, len, bias, row);
@@ -182,6 +191,20 @@ record Activation(Kind kind, float alpha, float beta, float lo, float hi, float 
             if (mode == BIAS_SCALAR) v = v.add(bv);
             else if (mode == BIAS_ROW) v = v.add(FloatVector.fromArray(S, row, i));
             v = v.blend(v.mul(alpha), v.compare(VectorOperators.LT, 0f));
+            v.intoMemorySegment(y, at, ORDER);
+        }
+        tail(y, off, i, len, bias, row);
+    }
+
+    private void gelu(MemorySegment y, long off, int len, int mode, float bias, float[] row) {
+        FloatVector bv = FloatVector.broadcast(S, bias);
+        int l = S.length(), i = 0;
+        for (; i <= len - l; i += l) {
+            long at = (off + i) * 4;
+            FloatVector v = FloatVector.fromMemorySegment(S, y, at, ORDER);
+            if (mode == BIAS_SCALAR) v = v.add(bv);
+            else if (mode == BIAS_ROW) v = v.add(FloatVector.fromArray(S, row, i));
+            v = VectorMath.gelu(v);
             v.intoMemorySegment(y, at, ORDER);
         }
         tail(y, off, i, len, bias, row);

@@ -78,21 +78,33 @@ final class MatMulKernels {
             if (y.elementCount() == 0) return;
             int n = p.n, k = p.k, rows = Math.toIntExact(y.elementCount() / n);
             Parallelism par = ctx.parallelism();
-            if (rows == 1 || n == 1) {
-                matmulF32(a.data(), b.data(), y.data(), p, par);
-            } else {
-                Gemm32.Packed pb = Gemm32.cached(b, false, false, n, k, b.data(), 0, n);
-                Gemm32.sgemm(false, false, rows, n, k, 1f, a.data(), 0, k, null, b.data(), 0, n, pb, 0f, y.data(), 0, n, par);
-            }
-            if (bias == null && act.kind() == Activation.Kind.NONE) return;
             float[] bv = bias == null ? null : bias.toFloatArray();
-            MemorySegment yd = y.data();
-            int chunk = Math.max(1, (1 << 15) / Math.max(n, 1));
-            int chunks = (rows + chunk - 1) / chunk;
+            boolean epilogue = bias != null || act.kind() != Activation.Kind.NONE;
+            MemorySegment ad = a.data(), yd = y.data();
+            if (rows == 1 || n == 1) {
+                // matrix-vector: Gemm32's own split over the long side, then the epilogue
+                matmulF32(ad, b.data(), yd, p, par);
+                if (epilogue) for (int r = 0; r < rows; r++) act.rowBiasAndApply(yd, (long) r * n, n, bv);
+                return;
+            }
+            Gemm32.Packed pb = Gemm32.cached(b, false, false, n, k, b.data(), 0, n);
+            // Row blocks of whole register tiles, each a sequential GEMM on the shared packed B followed by
+            // the bias and activation on its rows while they are in cache: A is packed once in all (a column
+            // split packs it per block) and there is no second fork-join for the epilogue. The bits are
+            // those of one whole product: Gemm32's order depends on k and KC only.
+            int tasks = par.threads() <= 1 || (long) rows * n * k < (1L << 20) ? 1
+                : Math.min(2 * par.threads(), (rows + Gemm32.MR - 1) / Gemm32.MR);
+            int block = ((rows + tasks - 1) / tasks + Gemm32.MR - 1) / Gemm32.MR * Gemm32.MR;
+            int blocks0 = (rows + block - 1) / block;
+            // a one-row block would take Gemm32's matrix-vector path, whose order differs: join it to the one before
+            int blocks = blocks0 > 1 && rows - (blocks0 - 1) * block == 1 ? blocks0 - 1 : blocks0;
             java.util.function.IntConsumer body = t -> {
-                for (int r = t * chunk, e = Math.min(rows, r + chunk); r < e; r++) act.rowBiasAndApply(yd, (long) r * n, n, bv);
+                int r0 = t * block, r1 = t == blocks - 1 ? rows : r0 + block;
+                Gemm32.sgemm(false, false, r1 - r0, n, k, 1f, ad, (long) r0 * k, k, null, b.data(), 0, n, pb, 0f,
+                        yd, (long) r0 * n, n, Parallelism.SEQUENTIAL);
+                if (epilogue) for (int r = r0; r < r1; r++) act.rowBiasAndApply(yd, (long) r * n, n, bv);
             };
-            if (chunks > 1) par.forEach(chunks, body);
+            if (blocks > 1) par.forEach(blocks, body);
             else body.accept(0);
         }
     }

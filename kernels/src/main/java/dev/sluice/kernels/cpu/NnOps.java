@@ -14,6 +14,7 @@ final class NnOps {
         r.register("Conv", new ConvKernels.Conv());
         r.register("sluice", "FusedConv", new ConvKernels.FusedConv());
         r.register("sluice", "FusedMatMul", new MatMulKernels.FusedMatMul());
+        r.register("sluice", "Attention", new AttentionKernel());
         r.register("ConvTranspose", new ConvKernels.ConvTranspose());
         r.register("MaxPool", new PoolKernels.Pool(PoolKernels.Kind.MAX));
         r.register("AveragePool", new PoolKernels.Pool(PoolKernels.Kind.AVG));
@@ -25,6 +26,7 @@ final class NnOps {
         r.register("BatchNormalization", new NormKernels.BatchNorm());
         r.register("InstanceNormalization", new NormKernels.InstanceNorm());
         r.register("LayerNormalization", new NormKernels.LayerNorm());
+        r.register("sluice", "AddLayerNorm", new NormKernels.LayerNorm(true));
         r.register("MeanVarianceNormalization", new NormKernels.Mvn());
         r.register("LRN", new NormKernels.Lrn());
         r.register("Gemm", new MatMulKernels.Gemm());

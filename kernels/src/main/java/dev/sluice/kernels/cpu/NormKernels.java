@@ -11,12 +11,18 @@ import dev.sluice.kernels.Shape;
 import dev.sluice.kernels.SymShape;
 import dev.sluice.kernels.Tensor;
 import dev.sluice.kernels.TensorType;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Normalizations: BatchNormalization (inference and training mode), InstanceNormalization,
- * LayerNormalization, MeanVarianceNormalization and LRN. Statistics are accumulated in double.
+ * LayerNormalization, MeanVarianceNormalization and LRN. Statistics are accumulated in double, except
+ * float32 LayerNormalization (the spec's default stash_type is float32), which runs as vectors in float.
  */
 final class NormKernels {
     private NormKernels() {}
@@ -161,9 +167,28 @@ final class NormKernels {
 
     // ------------------------------------------------------------------ LayerNormalization
 
+    /**
+     * LayerNormalization, and sluice.AddLayerNorm (a, b, scale[, bias]): LayerNormalization of a + b, the
+     * residual Add the fusion pass folds in (same shapes, float32), computed as the Add kernel would and
+     * normalized in the same pass over each row.
+     */
     static final class LayerNorm implements OpKernel {
+        private final boolean withAdd;
+
+        LayerNorm() { this(false); }
+
+        LayerNorm(boolean withAdd) { this.withAdd = withAdd; }
+
         @Override public List<TensorType> infer(InferContext ctx) {
             TensorType x = sameAsInput(ctx);
+            if (withAdd) {
+                TensorType r = ctx.inputType(1);
+                if (x.dtype() != DType.FLOAT32 || r.dtype() != null && r.dtype() != DType.FLOAT32) {
+                    throw new KernelException("AddLayerNorm needs float32 inputs, got " + x + " and " + r);
+                }
+                boolean ranked = x.shape().hasRank() && r.shape().hasRank();
+                x = new TensorType(DType.FLOAT32, ranked ? Broadcast.shape(List.of(x.shape(), r.shape())) : SymShape.UNKNOWN_RANK);
+            }
             List<TensorType> r = new ArrayList<>();
             r.add(x);
             if (ctx.outputCount() > 1) {
@@ -189,6 +214,16 @@ final class NormKernels {
         @Override public void execute(ExecContext ctx) {
             Tensor x = ctx.input(0);
             NnArrays.requireFloat(x.dtype(), "LayerNormalization");
+            int o = withAdd ? 1 : 0;
+            Tensor res = withAdd ? ctx.input(1) : null;
+            if (res != null && (x.dtype() != DType.FLOAT32 || res.dtype() != DType.FLOAT32)) {
+                throw new KernelException("AddLayerNorm needs float32 inputs, got " + x.type() + " and " + res.type());
+            }
+            if (res != null && !res.shape().equals(x.shape())) {
+                // a broadcasting Add (the fusion pass cannot always see shapes): materialize the sum first
+                x = broadcastSum(x, res);
+                res = null;
+            }
             Attributes at = ctx.attributes();
             int rank = x.rank();
             int axis = Shape.normalizeAxis((int) at.getInt("axis", -1), rank);
@@ -196,21 +231,34 @@ final class NormKernels {
             long outer = x.shape().product(0, axis);
             int inner = Math.toIntExact(x.shape().product(axis, rank));
             Shape normShape = Shape.of(java.util.Arrays.copyOfRange(x.shape().dims(), axis, rank));
-            double[] w = broadcastTo(ctx.input(1), normShape, "Scale");
-            double[] b = ctx.inputCount() > 2 && ctx.hasInput(2) ? broadcastTo(ctx.input(2), normShape, "B") : null;
+            Tensor scale = ctx.input(1 + o), bias = ctx.inputCount() > 2 + o && ctx.hasInput(2 + o) ? ctx.input(2 + o) : null;
             Tensor y = ctx.output(0, x.dtype(), x.shape());
             long[] sd = x.shape().dims();
             for (int i = axis; i < rank; i++) sd[i] = 1;
             DType st = statType(at, x.dtype());
             Tensor meanOut = ctx.outputCount() > 1 ? ctx.output(1, st, Shape.of(sd)) : null;
             Tensor invOut = ctx.outputCount() > 2 ? ctx.output(2, st, Shape.of(sd)) : null;
-            boolean f32 = x.dtype() == DType.FLOAT32;
+            if (x.dtype() == DType.FLOAT32) {
+                MemorySegment ws = floatRow(scale, normShape, "Scale"), bs = bias == null ? null : floatRow(bias, normShape, "B");
+                MemorySegment xd = x.data(), rd = res == null ? null : res.data(), yd = y.data();
+                float feps = (float) eps;
+                ctx.parallelism().forEach(Math.toIntExact(outer), 4L * inner, row -> {
+                    long base = (long) row * inner;
+                    long stats = layerNormRow(xd, base, rd, base, yd, base, inner, ws, bs, feps);
+                    if (meanOut != null) meanOut.setDouble(row, Float.intBitsToFloat((int) (stats >>> 32)));
+                    if (invOut != null) invOut.setDouble(row, Float.intBitsToFloat((int) stats));
+                });
+                return;
+            }
+            double[] w = broadcastTo(scale, normShape, "Scale");
+            double[] b = bias == null ? null : broadcastTo(bias, normShape, "B");
+            Tensor xf = x;
             ctx.parallelism().forEach(Math.toIntExact(outer), row -> {
                 long base = (long) row * inner;
                 double[] v = new double[inner];
                 double sum = 0;
                 for (int i = 0; i < inner; i++) {
-                    v[i] = f32 ? x.data().getAtIndex(NnArrays.F32, base + i) : x.getDouble(base + i);
+                    v[i] = xf.getDouble(base + i);
                     sum += v[i];
                 }
                 double mean = sum / inner, q = 0;
@@ -218,12 +266,127 @@ final class NormKernels {
                 double inv = 1.0 / Math.sqrt(q / inner + eps);
                 for (int i = 0; i < inner; i++) {
                     double r = (v[i] - mean) * inv * w[i] + (b == null ? 0 : b[i]);
-                    if (f32) y.data().setAtIndex(NnArrays.F32, base + i, (float) r);
-                    else y.setDouble(base + i, r);
+                    y.setDouble(base + i, r);
                 }
                 if (meanOut != null) meanOut.setDouble(row, mean);
                 if (invOut != null) invOut.setDouble(row, inv);
             });
+        }
+    }
+
+    /** a + b with numpy broadcasting, each element the float sum the Add kernel stores. */
+    private static Tensor broadcastSum(Tensor a, Tensor b) {
+        Shape out = Broadcast.shape(a.shape(), b.shape());
+        long[] sa = Broadcast.stridesFor(a.shape(), out), sb = Broadcast.stridesFor(b.shape(), out);
+        Tensor t = Tensor.allocate(DType.FLOAT32, out);
+        for (long i = 0; i < t.elementCount(); i++) {
+            t.setFloat(i, a.getFloat(Broadcast.map(i, out, sa)) + b.getFloat(Broadcast.map(i, out, sb)));
+        }
+        return t;
+    }
+
+    /**
+     * A scale or bias as float32 memory of the normalized size: the tensor's own when it already is, else a
+     * native copy (never a heap segment: see AttentionKernel's scratch on mixing heap and native segments).
+     */
+    private static MemorySegment floatRow(Tensor t, Shape normShape, String what) {
+        if (t.dtype() == DType.FLOAT32 && t.shape().equals(normShape)) return t.data();
+        double[] broadcast = broadcastTo(t, normShape, what);
+        Tensor f = Tensor.allocate(DType.FLOAT32, Shape.of(broadcast.length));
+        for (int i = 0; i < broadcast.length; i++) f.setFloat(i, (float) broadcast[i]);
+        return f.data();
+    }
+
+    private static final VectorSpecies<Float> S = VectorMath.S;
+    private static final int L = S.length();
+    private static final ByteOrder ORDER = ByteOrder.nativeOrder();
+
+    /**
+     * One float32 LayerNormalization row: v = x (+ r, the residual of a fused Add, when r is not null),
+     * mean and variance of v in float (lane sums, then the lanes first to last: a fixed order), then
+     * y = (v - mean) * inv * w + b with inv = 1 / sqrt(var + eps); b may be null. With r, v is first stored in
+     * y (exactly the float sum a separate Add would store) and normalized there. Returns the mean and inv as
+     * float bits, mean in the high half. The passes are separate small methods: C1 gives up on one large
+     * vector method ("out of virtual registers"), which then never reaches C2 and runs 100x slower.
+     */
+    static long layerNormRow(MemorySegment x, long xo, MemorySegment r, long ro, MemorySegment y, long yo, int n,
+                             MemorySegment w, MemorySegment b, float eps) {
+        float sum;
+        if (r != null) {
+            sum = addAndSum(x, xo, r, ro, y, yo, n);
+            x = y;
+            xo = yo;
+        } else {
+            sum = rowSum(x, xo, n);
+        }
+        float mean = sum / n;
+        float inv = 1f / (float) Math.sqrt(squaredDeviations(x, xo, n, mean) / n + eps);
+        normalize(x, xo, y, yo, n, mean, inv, w, b);
+        return (long) Float.floatToRawIntBits(mean) << 32 | (Float.floatToRawIntBits(inv) & 0xffffffffL);
+    }
+
+    private static float rowSum(MemorySegment x, long xo, int n) {
+        FloatVector acc = FloatVector.zero(S);
+        int j = 0;
+        for (; j <= n - L; j += L) acc = acc.add(FloatVector.fromMemorySegment(S, x, (xo + j) * 4, ORDER));
+        // masked-off lanes load as 0
+        if (j < n) acc = acc.add(FloatVector.fromMemorySegment(S, x, (xo + j) * 4, ORDER, S.indexInRange(j, n)));
+        return SoftmaxKernels.laneSum(acc);
+    }
+
+    /** y = x + r (the Add kernel's float sums), returning their sum like {@link #rowSum}. */
+    private static float addAndSum(MemorySegment x, long xo, MemorySegment r, long ro, MemorySegment y, long yo, int n) {
+        FloatVector acc = FloatVector.zero(S);
+        int j = 0;
+        for (; j <= n - L; j += L) {
+            FloatVector v = FloatVector.fromMemorySegment(S, x, (xo + j) * 4, ORDER)
+                    .add(FloatVector.fromMemorySegment(S, r, (ro + j) * 4, ORDER));
+            v.intoMemorySegment(y, (yo + j) * 4, ORDER);
+            acc = acc.add(v);
+        }
+        if (j < n) {
+            VectorMask<Float> k = S.indexInRange(j, n);
+            FloatVector v = FloatVector.fromMemorySegment(S, x, (xo + j) * 4, ORDER, k)
+                    .add(FloatVector.fromMemorySegment(S, r, (ro + j) * 4, ORDER, k));
+            v.intoMemorySegment(y, (yo + j) * 4, ORDER, k);
+            acc = acc.add(v); // masked-off lanes are 0 + 0
+        }
+        return SoftmaxKernels.laneSum(acc);
+    }
+
+    private static float squaredDeviations(MemorySegment x, long xo, int n, float mean) {
+        FloatVector mv = FloatVector.broadcast(S, mean);
+        FloatVector q = FloatVector.zero(S);
+        int j = 0;
+        for (; j <= n - L; j += L) {
+            FloatVector d = FloatVector.fromMemorySegment(S, x, (xo + j) * 4, ORDER).sub(mv);
+            q = d.fma(d, q);
+        }
+        if (j < n) {
+            VectorMask<Float> k = S.indexInRange(j, n);
+            FloatVector d = FloatVector.fromMemorySegment(S, x, (xo + j) * 4, ORDER, k).sub(mv);
+            d = FloatVector.zero(S).blend(d, k);
+            q = d.fma(d, q);
+        }
+        return SoftmaxKernels.laneSum(q);
+    }
+
+    private static void normalize(MemorySegment x, long xo, MemorySegment y, long yo, int n, float mean, float inv,
+                                  MemorySegment w, MemorySegment b) {
+        FloatVector mv = FloatVector.broadcast(S, mean), iv = FloatVector.broadcast(S, inv);
+        int j = 0;
+        for (; j <= n - L; j += L) {
+            FloatVector d = FloatVector.fromMemorySegment(S, x, (xo + j) * 4, ORDER).sub(mv).mul(iv)
+                    .mul(FloatVector.fromMemorySegment(S, w, (long) j * 4, ORDER));
+            if (b != null) d = d.add(FloatVector.fromMemorySegment(S, b, (long) j * 4, ORDER));
+            d.intoMemorySegment(y, (yo + j) * 4, ORDER);
+        }
+        if (j < n) {
+            VectorMask<Float> k = S.indexInRange(j, n);
+            FloatVector d = FloatVector.fromMemorySegment(S, x, (xo + j) * 4, ORDER, k).sub(mv).mul(iv)
+                    .mul(FloatVector.fromMemorySegment(S, w, (long) j * 4, ORDER, k));
+            if (b != null) d = d.add(FloatVector.fromMemorySegment(S, b, (long) j * 4, ORDER, k));
+            d.intoMemorySegment(y, (yo + j) * 4, ORDER, k);
         }
     }
 

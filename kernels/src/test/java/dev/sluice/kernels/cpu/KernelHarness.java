@@ -59,8 +59,10 @@ final class KernelHarness {
     KernelHarness typeIn(TensorType t) { inputs.add(null); types.add(t); constant.add(false); return this; }
     KernelHarness absent() { inputs.add(null); types.add(null); constant.add(false); return this; }
 
+    /** The kernel of {@code op}; "domain:Op" names an op outside the default domain (e.g. "sluice:Attention"). */
     OpKernel kernel() {
-        OpKernel k = REGISTRY.find("", op);
+        int colon = op.indexOf(':');
+        OpKernel k = colon < 0 ? REGISTRY.find("", op) : REGISTRY.find(op.substring(0, colon), op.substring(colon + 1));
         if (k == null) throw new AssertionError(op + " is not registered");
         return k;
     }
