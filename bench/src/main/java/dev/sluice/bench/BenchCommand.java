@@ -23,18 +23,20 @@ import java.util.Set;
 public final class BenchCommand implements Command {
     @Override public String name() { return "bench"; }
     @Override public String summary() { return "compare latency, memory and outputs with ONNX Runtime"; }
-    @Override public Set<String> valueOptions() { return Set.of("threads", "runs", "warmup", "warmup-time", "out", "seed"); }
+    @Override public Set<String> valueOptions() { return Set.of("threads", "runs", "warmup", "warmup-time", "warmup-max", "out", "seed"); }
     @Override public Set<String> flags() { return Set.of("no-memory", "ort-spin"); }
     @Override public String help() {
         return """
             usage: sluice bench MODEL.onnx|TESTDATA_DIR|ZOO_NAME... [--threads N] [--runs N] [--warmup N]
-                                [--warmup-time S] [--out DIR] [--seed N] [--no-memory] [--ort-spin]
+                                [--warmup-time S] [--warmup-max S] [--out DIR] [--seed N] [--no-memory] [--ort-spin]
 
             For each model, opens it in Sluice (N threads) and in ONNX Runtime (N intra-op threads, 1 inter-op,
             sequential execution; its idle workers do not spin unless --ort-spin, since spinning workers
             would take the cores from Sluice's next run) and runs them alternately on the same inputs: warm-up rounds until both --warmup
-            rounds (default 5) and --warmup-time seconds (default 3; the JIT needs a while to compile the
-            kernels) have passed, then --runs timed rounds (default 20). Inputs: test_data_set_0 of a test-data folder, the zoo's
+            rounds (default 5) and --warmup-time seconds (default 3) have passed and Sluice's runs have stopped
+            getting faster (the median of its last 10 warm-up runs within 10% of the 10 before; the JIT compiles
+            the Vector API kernels only after they have run a while, tens of seconds on a loaded host), at most
+            --warmup-max seconds (default 60), then --runs timed rounds (default 20). Inputs: test_data_set_0 of a test-data folder, the zoo's
             sample inputs for a zoo model (see 'sluice zoo list'; 'zoo' alone means all five), seeded random
             values for any other model.
             Prints per model
@@ -59,14 +61,20 @@ public final class BenchCommand implements Command {
         } catch (NumberFormatException e) {
             throw new SluiceException("--warmup-time must be a number of seconds, got '" + args.option("warmup-time") + "'");
         }
+        double warmupMaxSeconds;
+        try {
+            warmupMaxSeconds = Math.max(warmupSeconds, Double.parseDouble(args.option("warmup-max", "60")));
+        } catch (NumberFormatException e) {
+            throw new SluiceException("--warmup-max must be a number of seconds, got '" + args.option("warmup-max") + "'");
+        }
         long seed = args.intOption("seed", 42);
         Path outDir = Path.of(args.option("out", "bench-results"));
         boolean memory = !args.flag("no-memory") && PeakMemory.available();
         String memoryMethod = memory ? MemoryProbe.METHOD
             : args.flag("no-memory") ? "not measured (--no-memory)" : "not measured (no /proc/self/clear_refs on this system)";
         boolean spin = args.flag("ort-spin");
-        String setup = String.format(Locale.ROOT, "%d threads, warm-up >= %d rounds and >= %s s, then %d timed runs per engine, alternating Sluice and ORT; "
-            + "%d cores, Java %s; ORT: intra-op %d, inter-op 1, sequential, spinning %s", threads, warmup, args.option("warmup-time", "3"), runs,
+        String setup = String.format(Locale.ROOT, "%d threads, warm-up >= %d rounds and >= %s s and until steady (<= %s s), then %d timed runs per engine, alternating Sluice and ORT; "
+            + "%d cores, Java %s; ORT: intra-op %d, inter-op 1, sequential, spinning %s", threads, warmup, args.option("warmup-time", "3"), args.option("warmup-max", "60"), runs,
             Runtime.getRuntime().availableProcessors(), Runtime.version(), threads, spin ? "on" : "off");
         out.println("bench: " + setup);
         out.println("bench: memory is " + memoryMethod);
@@ -78,7 +86,7 @@ public final class BenchCommand implements Command {
             else targets.add(a);
         }
         for (String arg : targets) {
-            rows.add(benchOne(arg, threads, runs, warmup, warmupSeconds, seed, memory, spin, out));
+            rows.add(benchOne(arg, threads, runs, warmup, warmupSeconds, warmupMaxSeconds, seed, memory, spin, out));
         }
 
         List<Double> ratios = rows.stream().filter(Report.Row::bothRan).map(Report.Row::ratio).toList();
@@ -92,7 +100,7 @@ public final class BenchCommand implements Command {
         return rows.stream().allMatch(Report.Row::bothRan) ? 0 : 1;
     }
 
-    private Report.Row benchOne(String arg, int threads, int runs, int warmup, double warmupSeconds, long seed, boolean memory, boolean spin, PrintStream out) {
+    private Report.Row benchOne(String arg, int threads, int runs, int warmup, double warmupSeconds, double warmupMaxSeconds, long seed, boolean memory, boolean spin, PrintStream out) {
         BenchTarget t;
         try {
             t = BenchTarget.of(arg, seed);
@@ -118,14 +126,20 @@ public final class BenchCommand implements Command {
         long[] sNs = new long[runs], oNs = new long[runs];
         Map<String, Tensor> sOut = Map.of(), oOut = Map.of();
         int warmupRounds = 0;
+        long warmupEndNs = 0;
         String planFigures = null;
         try {
-            // Warm-up: at least --warmup rounds and at least --warmup-time seconds (the JIT compiles the kernels
-            // only after they have run a while), at most 1000 rounds.
-            long warmEnd = System.nanoTime() + (long) (warmupSeconds * 1e9);
+            // Warm-up: at least --warmup rounds and at least --warmup-time seconds, then on while Sluice's runs
+            // are still getting faster (C2 compiles the Vector API kernels only after they have run a while, and
+            // on a loaded host that takes tens of seconds), at most --warmup-max seconds.
+            long start = System.nanoTime();
+            long warmEnd = start + (long) (warmupSeconds * 1e9), hardEnd = start + (long) (warmupMaxSeconds * 1e9);
+            WarmupTrend trend = new WarmupTrend();
             for (int total = 0; ; total++) {
-                boolean warming = warmupRounds < warmup || (System.nanoTime() < warmEnd && warmupRounds < 1000);
+                long now = System.nanoTime();
+                boolean warming = warmupRounds < warmup || now < warmEnd || (sluiceError == null && !trend.steady() && now < hardEnd);
                 if (warming) warmupRounds++;
+                else if (warmupEndNs == 0) warmupEndNs = now - start;
                 int i = total - warmupRounds;
                 if (!warming && i >= runs) break;
                 boolean timed = !warming, last = timed && i == runs - 1;
@@ -135,6 +149,7 @@ public final class BenchCommand implements Command {
                         Map<String, Tensor> r = sluice.run(inputs);
                         long dt = System.nanoTime() - t0;
                         if (timed) sNs[i] = dt;
+                        else trend.add(dt);
                         if (last) sOut = r;
                     } catch (RuntimeException | StackOverflowError e) {
                         sluiceError = e instanceof SluiceException ? e.getMessage() : "internal error: " + e;
@@ -170,7 +185,8 @@ public final class BenchCommand implements Command {
             if (sluiceError != null) out.println("bench: " + t.name() + " Sluice failed: " + sluiceError);
             if (ortError != null) out.println("bench: " + t.name() + " ONNX Runtime failed: " + ortError);
         }
-        out.println("bench: " + t.name() + " timed after " + warmupRounds + " warm-up rounds; inputs: " + t.inputsFrom());
+        out.printf(Locale.ROOT, "bench: %s timed after %d warm-up rounds (%.1f s%s); inputs: %s%n", t.name(), warmupRounds,
+            warmupEndNs / 1e9, warmupEndNs >= (long) (warmupMaxSeconds * 1e9) ? ", still speeding up at --warmup-max" : "", t.inputsFrom());
         for (String w : warnings) out.println(w);
         long sKiB = -1, oKiB = -1;
         if (memory) {

@@ -45,7 +45,7 @@ class BenchCommandTest {
         Path model = oneNodeModel("det.onnx", "", "Det");
         Path out = tmp.resolve("out");
         ByteArrayOutputStream buf = new ByteArrayOutputStream();
-        int rc = bench(buf, model.toString(), "--runs", "3", "--warmup", "1", "--warmup-time", "0", "--threads", "1", "--no-memory", "--out", out.toString());
+        int rc = bench(buf, model.toString(), "--runs", "3", "--warmup", "1", "--warmup-time", "0", "--warmup-max", "0", "--threads", "1", "--no-memory", "--out", out.toString());
         String text = buf.toString();
         assertEquals(0, rc, text);
         assertTrue(text.matches("(?s).*bench: det\\.onnx sluice_ms=[0-9.]+ ort_ms=[0-9.]+ ratio=[0-9.]+\n.*"), text);
@@ -59,7 +59,7 @@ class BenchCommandTest {
     @Test void anEngineFailureIsReportedAndFailsTheRun() throws Exception {
         Path model = oneNodeModel("nope.onnx", "com.example", "Nope");
         ByteArrayOutputStream buf = new ByteArrayOutputStream();
-        int rc = bench(buf, model.toString(), "--runs", "1", "--warmup", "0", "--warmup-time", "0", "--no-memory", "--out", tmp.resolve("o2").toString());
+        int rc = bench(buf, model.toString(), "--runs", "1", "--warmup", "0", "--warmup-time", "0", "--warmup-max", "0", "--no-memory", "--out", tmp.resolve("o2").toString());
         String text = buf.toString();
         assertEquals(1, rc, text);
         assertTrue(text.contains("bench: nope.onnx sluice_ms=FAILED"), text);
