@@ -125,29 +125,39 @@ public final class TurnipBenchCommand implements Command {
                     budget = min;
                 }
                 MemGraph plan = MemGraph.onDevice(m.graph(), THROTTLED.withBudget(budget));
-                long[] wall = new long[2];
+                // The three orders alternate run by run (after one warm-up run each), so that all see the same host.
+                Dispatcher.Order[] orders = Dispatcher.Order.values();
+                long[] wall = new long[orders.length];
+                long[][] w = new long[orders.length][runs];
                 long[] comp = new long[runs], h2d = new long[runs], d2h = new long[runs];
-                for (Dispatcher.Order o : Dispatcher.Order.values()) {
-                    try (var ex = new Exec(m, s, in, plan, budget, bw, o)) {
+                List<Exec> execs = new java.util.ArrayList<>();
+                try {
+                    for (Dispatcher.Order o : orders) {
+                        Exec ex = new Exec(m, s, in, plan, budget, bw, o);
+                        execs.add(ex);
                         ex.run();
-                        long[] w = new long[runs];
-                        for (int r = 0; r < runs; r++) {
-                            Trace t = ex.run();
-                            w[r] = t.wallNanos();
+                    }
+                    for (int r = 0; r < runs; r++) {
+                        for (Dispatcher.Order o : orders) {
+                            Trace t = execs.get(o.ordinal()).run();
+                            w[o.ordinal()][r] = t.wallNanos();
                             if (o == Dispatcher.Order.DYNAMIC) {
                                 comp[r] = computeNanos(t);
                                 h2d[r] = laneBytes(t, ".h2d");
                                 d2h[r] = laneBytes(t, ".d2h");
                             }
                         }
-                        wall[o.ordinal()] = median(w);
                     }
+                } finally {
+                    for (Exec ex : execs) ex.close();
                 }
+                for (Dispatcher.Order o : orders) wall[o.ordinal()] = median(w[o.ordinal()]);
                 double c = median(comp) / 1e6, up = median(h2d) * 1e3 / bw, down = median(d2h) * 1e3 / bw;
                 double bound = Math.max(c, Math.max(up, down));
                 double dyn = wall[Dispatcher.Order.DYNAMIC.ordinal()] / 1e6, fix = wall[Dispatcher.Order.FIXED.ordinal()] / 1e6;
-                out.printf(Locale.ROOT, "%s throttled %3d%% (%d B)%s: dynamic %.2f ms, fixed %.2f ms (fixed/dynamic %.2fx); bound %.2f ms = max(compute %.2f, h2d %.2f, d2h %.2f); dynamic/bound %.2fx; %s%n",
-                    z.name(), pct, budget, note, dyn, fix, fix / dyn, bound, c, up, down, dyn / bound, plan.summary());
+                double pri = wall[Dispatcher.Order.PRIORITY.ordinal()] / 1e6;
+                out.printf(Locale.ROOT, "%s throttled %3d%% (%d B)%s: dynamic %.2f ms, priority %.2f ms, fixed %.2f ms (fixed/dynamic %.2fx, fixed/priority %.2fx); bound %.2f ms = max(compute %.2f, h2d %.2f, d2h %.2f); dynamic/bound %.2fx; %s%n",
+                    z.name(), pct, budget, note, dyn, pri, fix, fix / dyn, fix / pri, bound, c, up, down, dyn / bound, plan.summary());
             }
         }
     }

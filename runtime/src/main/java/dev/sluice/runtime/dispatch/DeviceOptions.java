@@ -24,7 +24,7 @@ import java.util.function.Function;
 
 /**
  * The command-line face of devices and the dispatcher: {@code --device cpu|throttled|tornadovm}, {@code --budget
- * PERCENT%|BYTES}, {@code --bandwidth BYTES_PER_S}, {@code --order dynamic|fixed}, {@code --trace FILE.json}.
+ * PERCENT%|BYTES}, {@code --bandwidth BYTES_PER_S}, {@code --order dynamic|priority|fixed}, {@code --trace FILE.json}.
  * Commands add {@link #NAMES} to their options and hand a session to {@link #attach}; with none of these
  * options given the session keeps the reference executor.
  */
@@ -39,7 +39,10 @@ public record DeviceOptions(String device, String budget, long bandwidth, Dispat
                                    the report says which)
           --budget P%|BYTES        throttled device memory; P% of what the run needs with nothing offloaded
           --bandwidth BYTES_PER_S  throttled copy lanes' speed (k, M, G suffixes; default unlimited)
-          --order dynamic|fixed    any ready task on the first idle lane, or one fixed topological order
+          --order dynamic|priority|fixed
+                                   any ready task on the first idle lane (first come, first served; or,
+                                   with priority, the ready task earliest in the planned order), or one
+                                   fixed topological order (the baseline)
           --trace FILE.json        write a Chrome/Perfetto trace: a track per lane, a slice per task""";
 
     /** Reads the options (null when none is given). */
@@ -56,8 +59,9 @@ public record DeviceOptions(String device, String budget, long bandwidth, Dispat
         String ord = option.apply("order") == null ? "dynamic" : option.apply("order").toLowerCase(Locale.ROOT);
         Dispatcher.Order order = switch (ord) {
             case "dynamic" -> Dispatcher.Order.DYNAMIC;
+            case "priority" -> Dispatcher.Order.PRIORITY;
             case "fixed" -> Dispatcher.Order.FIXED;
-            default -> throw new SluiceException("--order must be dynamic or fixed, got '" + ord + "'");
+            default -> throw new SluiceException("--order must be dynamic, priority or fixed, got '" + ord + "'");
         };
         long bw = option.apply("bandwidth") == null ? 0 : parseBytes("--bandwidth", option.apply("bandwidth"));
         Path trace = option.apply("trace") == null ? null : Path.of(option.apply("trace"));

@@ -20,6 +20,11 @@ import org.jctools.queues.MpmcArrayQueue;
  * queue polls it. So whatever order the edges allow is the order the machine picks, with no global lock:
  * the hot path is one atomic decrement per edge and one lock-free queue offer/poll per task.
  *
+ * <p>{@link Order#PRIORITY}: dynamic, but among the ready tasks of a queue an idle lane takes the one earliest
+ * in the planned (topological) order, from a lock-free skip list instead of a FIFO queue: a prefetch for a
+ * node far ahead no longer takes a copy lane before the transfer the next kernel waits for, while any ready
+ * task still fires the moment its lane is idle.
+ *
  * <p>{@link Order#FIXED}: the baseline. Each queue issues its tasks strictly in id order (a topological
  * order), waiting for the head to become ready even when a later task could run, like a stream of an
  * accelerator API. Copies still overlap compute, but nothing is reordered.
@@ -36,7 +41,7 @@ import org.jctools.queues.MpmcArrayQueue;
  * so no task of a finished or failed run can still be touching memory afterwards.
  */
 public final class Dispatcher implements AutoCloseable {
-    public enum Order { DYNAMIC, FIXED }
+    public enum Order { DYNAMIC, PRIORITY, FIXED }
 
     /** A lane as the dispatcher sees it: its name, the queue it serves, whether it copies. */
     public record LaneSlot(String name, int queue, boolean copy) {}
@@ -169,6 +174,8 @@ public final class Dispatcher implements AutoCloseable {
         final int[][] successors;
         final AtomicIntegerArray remaining;
         final List<MpmcArrayQueue<Integer>> ready = new ArrayList<>();
+        /** PRIORITY's ready sets, by queue: lowest task id (earliest in the planned order) first. */
+        final List<java.util.concurrent.ConcurrentSkipListSet<Integer>> readyByOrder = new ArrayList<>();
         final int[][] fixedSequence;
         final AtomicInteger[] fixedCursor;
         final AtomicInteger completed = new AtomicInteger();
@@ -201,7 +208,8 @@ public final class Dispatcher implements AutoCloseable {
             for (int q = 0; q < queues; q++) {
                 int qq = q;
                 lanesOfQueue[q] = java.util.stream.IntStream.range(0, lanes.size()).filter(l -> lanes.get(l).queue() == qq).toArray();
-                ready.add(new MpmcArrayQueue<>(Math.max(2, n)));
+                if (order == Order.PRIORITY) readyByOrder.add(new java.util.concurrent.ConcurrentSkipListSet<>());
+                else ready.add(new MpmcArrayQueue<>(Math.max(2, n)));
             }
             fixedSequence = new int[queues][];
             fixedCursor = new AtomicInteger[queues];
@@ -217,7 +225,7 @@ public final class Dispatcher implements AutoCloseable {
         Trace execute() {
             t0 = System.nanoTime();
             if (n == 0) return trace(0);
-            if (order == Order.DYNAMIC) {
+            if (order != Order.FIXED) {
                 for (int i = 0; i < n; i++) if (remaining.get(i) == 0) push(i);
             }
             workers.start(this);
@@ -244,7 +252,11 @@ public final class Dispatcher implements AutoCloseable {
             SplittableRandom jitter = maxJitterNanos > 0 ? new SplittableRandom(jitterSeed * 31 + lane) : null;
             int idle = 0;
             while (!finished) {
-                int t = order == Order.DYNAMIC ? pollDynamic(q) : pollFixed(q);
+                int t = switch (order) {
+                    case DYNAMIC -> pollDynamic(q);
+                    case PRIORITY -> pollEarliest(q);
+                    case FIXED -> pollFixed(q);
+                };
                 if (t < 0) {
                     if (++idle < SPINS) { Thread.onSpinWait(); continue; }
                     idle = 0;
@@ -266,6 +278,11 @@ public final class Dispatcher implements AutoCloseable {
             return t == null ? -1 : t;
         }
 
+        int pollEarliest(int q) {
+            Integer t = readyByOrder.get(q).pollFirst();
+            return t == null ? -1 : t;
+        }
+
         /** In-order issue: only the head of the queue's sequence may start, and only once it is ready. */
         int pollFixed(int q) {
             AtomicInteger cursor = fixedCursor[q];
@@ -279,6 +296,7 @@ public final class Dispatcher implements AutoCloseable {
 
         boolean hasWork(int q) {
             if (order == Order.DYNAMIC) return !ready.get(q).isEmpty();
+            if (order == Order.PRIORITY) return !readyByOrder.get(q).isEmpty();
             int i = fixedCursor[q].get();
             return i < fixedSequence[q].length && remaining.get(fixedSequence[q][i]) == 0;
         }
@@ -299,11 +317,11 @@ public final class Dispatcher implements AutoCloseable {
             boolean last = completed.incrementAndGet() == n;
             for (int s : successors[t]) {
                 if (remaining.decrementAndGet(s) == 0) {
-                    if (order == Order.DYNAMIC) push(s); else wake(g.job(s).queue());
+                    if (order != Order.FIXED) push(s); else wake(g.job(s).queue());
                 }
             }
             if (last) { done.countDown(); return; }
-            if (order == Order.DYNAMIC && inFlight.decrementAndGet() == 0 && completed.get() < n) {
+            if (order != Order.FIXED && inFlight.decrementAndGet() == 0 && completed.get() < n) {
                 fail(null, new DispatchException(null, "stalled: no task ready or running with "
                     + (n - completed.get()) + " of " + n + " left (the task graph is inconsistent)", null));
             }
@@ -312,7 +330,8 @@ public final class Dispatcher implements AutoCloseable {
         void push(int t) {
             inFlight.incrementAndGet();
             int q = g.job(t).queue();
-            if (!ready.get(q).offer(t)) throw new IllegalStateException("ready queue overflow"); // capacity >= n
+            if (order == Order.PRIORITY) readyByOrder.get(q).add(t);
+            else if (!ready.get(q).offer(t)) throw new IllegalStateException("ready queue overflow"); // capacity >= n
             wake(q);
         }
 

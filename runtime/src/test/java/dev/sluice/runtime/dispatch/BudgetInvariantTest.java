@@ -171,7 +171,8 @@ class BudgetInvariantTest {
             MemGraphExecutor ex = new MemGraphExecutor(m, ops, plan, devices, Dispatcher.Order.DYNAMIC);
             try (Dispatcher base = ex.dispatcher()) {
                 for (int k = 0; k < 10; k++, runs++) {
-                    Dispatcher d = (k % 3 == 2 ? base.withOrder(Dispatcher.Order.FIXED) : base).withJitter(runs, 1 + rnd.nextInt(50_000));
+                    Dispatcher.Order o = k % 3 == 2 ? Dispatcher.Order.FIXED : k % 3 == 1 ? Dispatcher.Order.PRIORITY : Dispatcher.Order.DYNAMIC;
+                    Dispatcher d = (o == Dispatcher.Order.DYNAMIC ? base : base.withOrder(o)).withJitter(runs, 1 + rnd.nextInt(50_000));
                     MemGraphExecutor.Result r = ex.run(in, d);
                     for (var e : ref.entrySet()) {
                         assertTrue(e.getValue().sameBits(r.outputs().get(e.getKey())), "run " + runs + ": output " + e.getKey() + " differs, " + plan.summary());
