@@ -47,26 +47,72 @@ final class NarrowConv {
                 for (int ci = 0; ci < c; ci++) {
                     long xo = ((long) ni * c + ci) * in;
                     int co = o * kk + ci * k;
-                    for (int t = 0; t < k; t++) {
-                        int pos = o * s + t * d - pad;
-                        if (pos >= 0 && pos < in) cols[co + t] = x.getAtIndex(NnArrays.F32, xo + pos);
+                    // taps inside the input: t in [t0, t1)
+                    int base = o * s - pad;
+                    int t0 = base >= 0 ? 0 : (-base + d - 1) / d;
+                    int t1 = base >= in ? 0 : Math.min(k, (in - 1 - base) / d + 1);
+                    if (d == 1 && t1 > t0) {
+                        MemorySegment.copy(x, NnArrays.F32, (xo + base + t0) * Float.BYTES, cols, co + t0, t1 - t0);
+                    } else {
+                        for (int t = t0; t < t1; t++) cols[co + t] = x.getAtIndex(NnArrays.F32, xo + base + (long) t * d);
                     }
                 }
             }
             long yBase = (long) ni * m * out;
-            // work in vector steps: tiny convs run inline instead of waking the pool
-            par.forEach(m, (long) out * (kk / L + 1), mi -> {
-                long yo = yBase + (long) mi * out;
-                row(w, (long) mi * kk, cols, kk, out, y, yo);
-                act.biasAndApply(y, yo, out, bias == null ? 0f : bias[mi]);
+            // rows in pairs (each pair shares its loads of cols); work in vector steps: tiny convs run inline
+            int pairs = (m + 1) / 2;
+            par.forEach(pairs, (long) 2 * out * (kk / L + 1), pi -> {
+                int m0 = 2 * pi, rows = Math.min(2, m - m0);
+                long yo = yBase + (long) m0 * out;
+                rows(w, (long) m0 * kk, rows, cols, kk, out, y, yo);
+                for (int r = 0; r < rows; r++) act.biasAndApply(y, yo + (long) r * out, out, bias == null ? 0f : bias[m0 + r]);
             });
         }
     }
 
     /**
-     * y[yo + o] = dot(w[wo .. wo+kk), cols[o*kk .. (o+1)*kk)) for o in [0, out). Positions go four at a time
-     * (cols holds whole blocks of four, zero past out) so that four independent chains hide the FMA latency.
+     * y[yo + r*out + o] = dot(w[wo + r*kk ..][0, kk), cols[o*kk ..][0, kk)) for the {@code rows} (1 or 2) rows r
+     * and o in [0, out). Positions go four at a time (cols holds whole blocks of four, zero past out): eight
+     * independent chains hide the FMA latency, and each load of cols feeds both rows.
      */
+    private static void rows(MemorySegment w, long wo, int rows, float[] cols, int kk, int out, MemorySegment y, long yo) {
+        if (rows == 1) { row(w, wo, cols, kk, out, y, yo); return; }
+        int vEnd = kk - kk % L;
+        long wo1 = wo + kk;
+        float[] lanes = new float[L];
+        for (int o = 0; o < out; o += 4) {
+            int c0 = o * kk, c1 = c0 + kk, c2 = c1 + kk, c3 = c2 + kk;
+            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            for (int j = 0; j < vEnd; j += L) {
+                FloatVector wv = FloatVector.fromMemorySegment(S, w, (wo + j) * Float.BYTES, NATIVE);
+                FloatVector wu = FloatVector.fromMemorySegment(S, w, (wo1 + j) * Float.BYTES, NATIVE);
+                FloatVector x0 = FloatVector.fromArray(S, cols, c0 + j), x1 = FloatVector.fromArray(S, cols, c1 + j);
+                FloatVector x2 = FloatVector.fromArray(S, cols, c2 + j), x3 = FloatVector.fromArray(S, cols, c3 + j);
+                a0 = wv.fma(x0, a0);
+                a1 = wv.fma(x1, a1);
+                a2 = wv.fma(x2, a2);
+                a3 = wv.fma(x3, a3);
+                b0 = wu.fma(x0, b0);
+                b1 = wu.fma(x1, b1);
+                b2 = wu.fma(x2, b2);
+                b3 = wu.fma(x3, b3);
+            }
+            store(y, yo, out, o, a0, a1, a2, a3, lanes, w, wo, cols, kk, vEnd);
+            store(y, yo + out, out, o, b0, b1, b2, b3, lanes, w, wo1, cols, kk, vEnd);
+        }
+    }
+
+    /** One row's four positions from o on, those below out. */
+    private static void store(MemorySegment y, long yo, int out, int o, FloatVector a0, FloatVector a1, FloatVector a2,
+                              FloatVector a3, float[] lanes, MemorySegment w, long wo, float[] cols, int kk, int vEnd) {
+        int c0 = o * kk;
+        y.setAtIndex(NnArrays.F32, yo + o, finish(a0, lanes, w, wo, cols, c0, vEnd, kk));
+        if (o + 1 < out) y.setAtIndex(NnArrays.F32, yo + o + 1, finish(a1, lanes, w, wo, cols, c0 + kk, vEnd, kk));
+        if (o + 2 < out) y.setAtIndex(NnArrays.F32, yo + o + 2, finish(a2, lanes, w, wo, cols, c0 + 2 * kk, vEnd, kk));
+        if (o + 3 < out) y.setAtIndex(NnArrays.F32, yo + o + 3, finish(a3, lanes, w, wo, cols, c0 + 3 * kk, vEnd, kk));
+    }
+
+    /** One row: the same sums as {@link #rows} in the same order. */
     private static void row(MemorySegment w, long wo, float[] cols, int kk, int out, MemorySegment y, long yo) {
         int vEnd = kk - kk % L;
         float[] lanes = new float[L];
@@ -80,10 +126,7 @@ final class NarrowConv {
                 a2 = wv.fma(FloatVector.fromArray(S, cols, c2 + j), a2);
                 a3 = wv.fma(FloatVector.fromArray(S, cols, c3 + j), a3);
             }
-            y.setAtIndex(NnArrays.F32, yo + o, finish(a0, lanes, w, wo, cols, c0, vEnd, kk));
-            if (o + 1 < out) y.setAtIndex(NnArrays.F32, yo + o + 1, finish(a1, lanes, w, wo, cols, c1, vEnd, kk));
-            if (o + 2 < out) y.setAtIndex(NnArrays.F32, yo + o + 2, finish(a2, lanes, w, wo, cols, c2, vEnd, kk));
-            if (o + 3 < out) y.setAtIndex(NnArrays.F32, yo + o + 3, finish(a3, lanes, w, wo, cols, c3, vEnd, kk));
+            store(y, yo, out, o, a0, a1, a2, a3, lanes, w, wo, cols, kk, vEnd);
         }
     }
 
