@@ -155,6 +155,7 @@ final class ConvKernels {
     /** The same; a non-null {@code wKey} marks w as constant, its packed form cached under that key. */
     static void conv(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int m, int group,
                      WindowGeometry g0, Parallelism par, Activation act, Object wKey) {
+        if (group == 1 && NarrowConv.applies(g0)) { NarrowConv.conv(x, w, bias, y, n, c, m, g0, par, act); return; }
         WindowGeometry g = g0.as2d();
         int cg = c / group, mg = m / group;
         int inSize = Math.toIntExact(g.inSize()), outSize = Math.toIntExact(g.outSize()), ks = Math.toIntExact(g.kernelSize());

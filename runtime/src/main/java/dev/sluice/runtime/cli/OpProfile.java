@@ -14,14 +14,23 @@ import java.util.Map;
 /**
  * {@code sluice run --profile}: warms the model up, then times every top-level node over a few runs and
  * prints nanoseconds per op type (median run's share), largest first. Nodes inside subgraphs count
- * towards their If/Loop node.
+ * towards their If/Loop node and are itemized again, per op type, below the top-level rows.
  */
 final class OpProfile implements ExecutionListener {
     private final Map<String, long[]> byType = new HashMap<>(); // type -> {nanos, count}
+    private final Map<String, long[]> innerByType = new HashMap<>(); // same, for nodes inside subgraphs
 
     @Override public void afterNode(int step, Node node, List<Tensor> outputs, long nanos) {
+        add(byType, node, nanos);
+    }
+
+    @Override public void afterInnerNode(Node node, long nanos) {
+        add(innerByType, node, nanos);
+    }
+
+    private static void add(Map<String, long[]> to, Node node, long nanos) {
         String key = node.domain() == null || node.domain().isEmpty() ? node.opType() : node.domain() + "." + node.opType();
-        long[] a = byType.computeIfAbsent(key, k -> new long[2]);
+        long[] a = to.computeIfAbsent(key, k -> new long[2]);
         a[0] += nanos;
         a[1]++;
     }
@@ -42,11 +51,21 @@ final class OpProfile implements ExecutionListener {
         for (long[] a : p.byType.values()) sum += a[0];
         out.printf("profile: %d warm-up runs, %d profiled runs, median run %.3f ms, kernels %.3f ms/run%n",
             w, runs, totals.get(runs / 2) / 1e6, sum / 1e6 / runs);
-        List<Map.Entry<String, long[]>> rows = new ArrayList<>(p.byType.entrySet());
+        print(p.byType, "", sum, runs, out);
+        if (!p.innerByType.isEmpty()) {
+            long inner = 0;
+            for (long[] a : p.innerByType.values()) inner += a[0];
+            out.printf("profile: inside subgraphs (part of the rows above; %% of all kernel time), kernels %.3f ms/run%n", inner / 1e6 / runs);
+            print(p.innerByType, "  ", sum, runs, out);
+        }
+    }
+
+    private static void print(Map<String, long[]> byType, String indent, long sum, int runs, PrintStream out) {
+        List<Map.Entry<String, long[]>> rows = new ArrayList<>(byType.entrySet());
         rows.sort((a, b) -> Long.compare(b.getValue()[0], a.getValue()[0]));
         for (var e : rows) {
             long[] a = e.getValue();
-            out.printf("profile: %-28s %9.3f ms/run %5.1f%% %5d nodes/run%n", e.getKey(), a[0] / 1e6 / runs,
+            out.printf("profile: %-28s %9.3f ms/run %5.1f%% %5d nodes/run%n", indent + e.getKey(), a[0] / 1e6 / runs,
                 100.0 * a[0] / Math.max(1, sum), a[1] / runs);
         }
     }

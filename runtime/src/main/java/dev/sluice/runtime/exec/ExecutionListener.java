@@ -16,4 +16,11 @@ public interface ExecutionListener {
 
     /** Called when a value is no longer needed by the rest of the run. */
     default void released(int step, String value, Tensor tensor) {}
+
+    /**
+     * Called after a node inside a subgraph (an If branch, a Loop or Scan body, at any depth) ran; its time
+     * is also part of the enclosing top-level node's {@code afterNode} time. Inner nodes have no steps: the
+     * memory plan covers the top level only.
+     */
+    default void afterInnerNode(Node node, long nanos) {}
 }
