@@ -46,6 +46,13 @@ class DirectConvTest {
         new Case(2, 5, 20, 21, 5, 5, 5, 5, 2, 2, 1, 1, 2, 2, 2, 2),
         new Case(1, 4, 11, 30, 8, 4, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1),
         new Case(1, 3, 14, 9, 9, 3, 3, 3, 1, 2, 2, 2, 2, 1, 0, 3),
+        // stride 2 over rows wide enough for the vector de-interleave of phase planes (several vectors and
+        // a tail), with the row's pads on either side, one side, or wider than the kernel reaches
+        new Case(1, 4, 9, 75, 4, 4, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1),
+        new Case(1, 3, 7, 70, 5, 1, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1),
+        new Case(1, 2, 6, 66, 2, 2, 5, 5, 2, 2, 1, 1, 2, 3, 2, 0),
+        new Case(1, 2, 5, 41, 3, 1, 3, 2, 1, 2, 1, 3, 1, 4, 1, 4),
+        new Case(1, 3, 8, 64, 3, 3, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1),
     };
 
     private static float[] random(Random r, int n) {
