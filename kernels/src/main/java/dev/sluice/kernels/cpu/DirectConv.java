@@ -139,6 +139,12 @@ final class DirectConv {
 
     // ------------------------------------------------------------------ group 1
 
+    /** Floats of output a task buffers before writing them out: about 32 KiB, to stay in the L1/L2 caches. */
+    private static final int OUT_TILE = 1 << 13;
+
+    /** Fewest output positions in a task's or a sub-chunk's rows: rounding them up to whole tiles wastes < 1/4. */
+    private static final int MIN_SPAN = 4 * NT;
+
     /** Rows of the register tile for m output channels: 4 when that pads fewer rows than 6. */
     static int rowsPerTile(int m) { return roundUp(m, 4) < roundUp(m, 6) ? 4 : 6; }
 
@@ -203,7 +209,9 @@ final class DirectConv {
         // the outer loop: a tile's plane rows stay in cache across the row blocks.
         long work = (long) blocks * mr * oh * wq * kk;
         int want = work < Parallelism.INLINE_WORK ? 1 : 4 * par.threads();
-        int rowChunks = Math.min(oh, want);
+        // row chunks of at least MIN_SPAN positions (a chunk is rounded up to whole tiles), blocks for the rest
+        int minRows = (MIN_SPAN + wq - 1) / wq;
+        int rowChunks = Math.max(1, Math.min(want, oh / minRows));
         int blockChunks = Math.min(blocks, (want + rowChunks - 1) / rowChunks);
         int rowsPer = (oh + rowChunks - 1) / rowChunks, blocksPer = (blocks + blockChunks - 1) / blockChunks;
         int nr = (oh + rowsPer - 1) / rowsPer, nb = (blocks + blocksPer - 1) / blocksPer;
@@ -217,13 +225,18 @@ final class DirectConv {
                 par.forEach(nr * nb, work / ((long) nr * nb), t -> {
                     int oy0 = (t % nr) * rowsPer, oy1 = Math.min(oh, oy0 + rowsPer);
                     int b0 = (t / nr) * blocksPer, b1 = Math.min(blocks, b0 + blocksPer);
-                    int j0 = oy0 * wq, len = roundUp((oy1 - oy0) * wq, NT);
-                    float[] out = ScratchPool.take(Math.multiplyExact((b1 - b0) * mr, len));
+                    // a few output rows at a time: their buffer stays in L1/L2 between the tiles and writeRows
+                    int rows = (b1 - b0) * mr, sub = Math.min(oy1 - oy0, Math.max(minRows, OUT_TILE / (rows * wq)));
+                    int cap = roundUp(sub * wq, NT);
+                    float[] out = ScratchPool.take(Math.multiplyExact(rows, cap));
                     try {
-                        tiles(src, tap, kk, wp, mr, b0, b1, j0, len, out, 0, len);
-                        for (int o = b0 * mr; o < Math.min(m, b1 * mr); o++) {
-                            writeRows(out, (o - b0 * mr) * len, p, oy0, oy1, y, yo + (long) o * outSize,
-                                    bias == null ? 0f : bias[o], act);
+                        for (int s0 = oy0; s0 < oy1; s0 += sub) {
+                            int s1 = Math.min(oy1, s0 + sub), len = roundUp((s1 - s0) * wq, NT);
+                            tiles(src, tap, kk, wp, mr, b0, b1, s0 * wq, len, out, 0, len);
+                            for (int o = b0 * mr; o < Math.min(m, b1 * mr); o++) {
+                                writeRows(out, (o - b0 * mr) * len, p, s0, s1, y, yo + (long) o * outSize,
+                                        bias == null ? 0f : bias[o], act);
+                            }
                         }
                     } finally {
                         ScratchPool.give(out);
