@@ -1,12 +1,21 @@
 package dev.sluice.kernels;
 
 import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.IntConsumer;
-import java.util.stream.IntStream;
 
 /**
  * The one pool of CPU workers kernels split work over. Kernels call {@link #forEach}; a sequential instance
  * runs inline, so a kernel can always be used from a worker of the dispatcher without oversubscription.
+ *
+ * <p>Work sharing: a parallel call hands its indices out from one atomic counter, and the calling thread
+ * takes indices like the {@code threads - 1} pool workers do, instead of waiting idle while only workers run
+ * (the pool has one thread fewer than {@code threads}, so the caller and the pool together use
+ * {@code threads} cores). Which thread runs an index never changes what that index computes: each index
+ * runs exactly once with the same body, so kernel results do not depend on the thread count or the split.
+ * A thread only waits for indices that another thread has already taken and is running, so a nested
+ * parallel call (a body that calls {@code forEach} again) cannot deadlock even when every worker is busy.
  */
 public final class Parallelism {
     public static final Parallelism SEQUENTIAL = new Parallelism(null, 1);
@@ -18,7 +27,7 @@ public final class Parallelism {
 
     public static Parallelism of(int threads) {
         if (threads <= 1) return SEQUENTIAL;
-        return new Parallelism(new ForkJoinPool(threads), threads);
+        return new Parallelism(new ForkJoinPool(threads - 1), threads);
     }
 
     public int threads() { return threads; }
@@ -48,14 +57,65 @@ public final class Parallelism {
             for (int i = 0; i < n; i++) body.accept(i);
             return;
         }
-        try {
-            pool.submit(() -> IntStream.range(0, n).parallel().forEach(body)).get();
-        } catch (java.util.concurrent.ExecutionException e) {
-            if (e.getCause() instanceof RuntimeException re) throw re;
-            throw new KernelException("parallel kernel failed", e.getCause());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new KernelException("interrupted", e);
+        // a few indices per claim when there are many, so the counter is not touched per tiny index
+        int grain = Math.max(1, n / (8 * threads));
+        Job job = new Job(body, n, grain, Thread.currentThread());
+        int helpers = Math.min(threads - 1, (n + grain - 1) / grain - 1);
+        for (int h = 0; h < helpers; h++) pool.execute(job::work);
+        job.work();
+        job.await();
+        Throwable e = job.error;
+        if (e == null) return;
+        if (e instanceof RuntimeException re) throw re;
+        if (e instanceof Error err) throw err;
+        throw new KernelException("parallel kernel failed", e);
+    }
+
+    /** One parallel call: the indices still to hand out, the ones finished, and the first failure. */
+    private static final class Job {
+        /** Spins of the waiting caller before it parks: the last indices usually finish within microseconds. */
+        private static final int SPINS = 1 << 8;
+
+        private final IntConsumer body;
+        private final int n, grain;
+        private final Thread caller;
+        private final AtomicInteger next = new AtomicInteger(), done = new AtomicInteger();
+        private volatile Throwable error;
+
+        Job(IntConsumer body, int n, int grain, Thread caller) {
+            this.body = body; this.n = n; this.grain = grain; this.caller = caller;
+        }
+
+        /** Takes and runs indices until none are left; a pool task that starts after the call ended does nothing. */
+        void work() {
+            while (true) {
+                int i0 = next.getAndAdd(grain);
+                if (i0 >= n) return;
+                int i1 = Math.min(n, i0 + grain);
+                for (int i = i0; i < i1; i++) {
+                    try {
+                        body.accept(i);
+                    } catch (Throwable t) {
+                        if (error == null) error = t;
+                    }
+                }
+                if (done.addAndGet(i1 - i0) == n && Thread.currentThread() != caller) LockSupport.unpark(caller);
+            }
+        }
+
+        /** Waits (caller only) until every index has run: spins briefly, then parks until the last one unparks it. */
+        void await() {
+            boolean interrupted = false;
+            for (int spin = 0; done.get() < n; spin++) {
+                if (spin < SPINS) {
+                    Thread.onSpinWait();
+                } else {
+                    LockSupport.park(this);
+                    // park returns at once while the interrupt flag is set: clear it, restore it at the end
+                    if (Thread.interrupted()) interrupted = true;
+                }
+            }
+            if (interrupted) Thread.currentThread().interrupt();
         }
     }
 }

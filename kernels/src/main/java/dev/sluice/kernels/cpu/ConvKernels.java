@@ -400,13 +400,24 @@ final class ConvKernels {
                 for (int ni = 0; ni < n; ni++) {
                     DirectConv.product(x, ((long) ni * c + (long) gi * cg) * inSize, cg, inSize, wp, rows, mr, col, ld, par);
                     int fni = ni, fgi = gi;
-                    par.forEach(mg, (long) ks * inSize + outSize, o -> {
-                        float[] acc = scratch(0, outSize);
-                        java.util.Arrays.fill(acc, 0, outSize, bias == null ? 0f : bias[fgi * mg + o]);
-                        if (g.rank() == 2) col2im2d(col, o * ks * ld, ld, g, acc);
-                        else col2imNd(col, o * ks * ld, ld, g, acc);
-                        MemorySegment.copy(acc, 0, y, NnArrays.F32, (((long) fni * m + (long) fgi * mg + o) * outSize) * 4, outSize);
-                    });
+                    if (g.rank() == 2) {
+                        // tasks: output channels x bands of output rows (a one-channel layer still splits)
+                        int oh = g.out()[0], ow = g.out()[1];
+                        int bands = Math.max(1, Math.min(oh, 4 * par.threads() / mg)), rowsPer = (oh + bands - 1) / bands;
+                        int nbands = (oh + rowsPer - 1) / rowsPer;
+                        par.forEach(mg * nbands, ((long) ks * inSize + outSize) / nbands, t -> {
+                            int o = t / nbands, oy0 = (t % nbands) * rowsPer, oy1 = Math.min(oh, oy0 + rowsPer);
+                            col2imRows(col, o * ks * ld, ld, g, bias == null ? 0f : bias[fgi * mg + o], oy0, oy1,
+                                    y, ((long) fni * m + (long) fgi * mg + o) * outSize);
+                        });
+                    } else {
+                        par.forEach(mg, (long) ks * inSize + outSize, o -> {
+                            float[] acc = scratch(0, outSize);
+                            java.util.Arrays.fill(acc, 0, outSize, bias == null ? 0f : bias[fgi * mg + o]);
+                            col2imNd(col, o * ks * ld, ld, g, acc);
+                            MemorySegment.copy(acc, 0, y, NnArrays.F32, (((long) fni * m + (long) fgi * mg + o) * outSize) * 4, outSize);
+                        });
+                    }
                 }
             }
         } finally {
@@ -414,28 +425,72 @@ final class ConvKernels {
         }
     }
 
-    /** Scatter-adds one output channel's columns (kernel position rows {@code ld} apart from {@code co}) into acc. */
-    private static void col2im2d(float[] col, int co, int ld, WindowGeometry g, float[] acc) {
-        int h = g.in()[0], wd = g.in()[1], oh = g.out()[0], ow = g.out()[1];
+    /**
+     * Output rows [oy0, oy1) of one 2-D output channel: the bias, plus its columns (kernel position rows
+     * {@code ld} apart from {@code co}) scatter-added tap by tap in kernel order, into y at {@code yo}.
+     * The sums run in column phases (output columns ox = qx * sw + px as plane px, column qx), where each
+     * input row lands on a contiguous run, then the phases are interleaved into whole rows. Each output
+     * element is the bias plus at most one term per tap in kernel order, whatever the band or the phases.
+     */
+    private static void col2imRows(float[] col, int co, int ld, WindowGeometry g, float bias, int oy0, int oy1,
+                                   MemorySegment y, long yo) {
+        int h = g.in()[0], wd = g.in()[1], ow = g.out()[1];
         int kh = g.kernel()[0], kw = g.kernel()[1], sh = g.strides()[0], sw = g.strides()[1];
         int dh = g.dilations()[0], dw = g.dilations()[1], ph = g.padBegin()[0], pw = g.padBegin()[1];
+        int wq = (ow + sw - 1) / sw, rows = oy1 - oy0, plane = rows * wq;
+        float[] acc = scratch(0, sw * plane);
+        java.util.Arrays.fill(acc, 0, sw * plane, bias);
         for (int ky = 0; ky < kh; ky++) {
             for (int kx = 0; kx < kw; kx++) {
                 int src = co + (ky * kw + kx) * ld;
-                int base = kx * dw - pw;
-                // input column ix lands on output column ix*sw + base
+                int base = kx * dw - pw, px = Math.floorMod(base, sw), shift = Math.floorDiv(base, sw);
+                // input column ix lands on output column ix*sw + base: phase px, column ix + shift
                 int lo = firstValid(base, sw, 0, wd), hi = endValid(base, sw, ow, lo, wd);
+                if (hi <= lo) continue;
                 for (int iy = 0; iy < h; iy++) {
                     int oy = iy * sh - ph + ky * dh;
-                    if (oy < 0 || oy >= oh) continue;
-                    int s = src + iy * wd, d = oy * ow + base;
-                    if (sw == 1) {
-                        for (int ix = lo; ix < hi; ix++) acc[d + ix] += col[s + ix];
-                    } else {
-                        for (int ix = lo; ix < hi; ix++) acc[d + ix * sw] += col[s + ix];
-                    }
+                    if (oy < oy0 || oy >= oy1) continue;
+                    int s = src + iy * wd, d = px * plane + (oy - oy0) * wq + shift;
+                    for (int ix = lo; ix < hi; ix++) acc[d + ix] += col[s + ix];
                 }
             }
+        }
+        float[] row = sw == 1 ? acc : scratch(1, wq * sw);
+        for (int r = 0; r < rows; r++) {
+            int from = r * wq;
+            if (sw == 2) {
+                zipPairs(acc, from, from + plane, wq, row);
+            } else if (sw > 2) {
+                for (int px = 0; px < sw; px++) {
+                    for (int q = 0, at = px * plane + from; q < wq; q++) row[q * sw + px] = acc[at + q];
+                }
+            }
+            MemorySegment.copy(row, sw == 1 ? from : 0, y, NnArrays.F32, (yo + (long) (oy0 + r) * ow) * 4, ow);
+        }
+    }
+
+    private static final jdk.incubator.vector.VectorSpecies<Float> S = Gemm32.SPECIES;
+    private static final int L = S.length();
+    /** Output lane i of a zipped pair of vectors takes lane i / 2 of the (low or high) halves of its sources. */
+    private static final jdk.incubator.vector.VectorShuffle<Float> ZIP_LO =
+            jdk.incubator.vector.VectorShuffle.fromOp(S, i -> i / 2),
+            ZIP_HI = jdk.incubator.vector.VectorShuffle.fromOp(S, i -> L / 2 + i / 2);
+    /** The odd lanes: filled from the second source. */
+    private static final jdk.incubator.vector.VectorMask<Float> ODD_LANES =
+            jdk.incubator.vector.VectorMask.fromLong(S, 0xAAAAAAAAAAAAAAAAL & ((1L << L) - 1));
+
+    /** row[2q] = a[ea + q], row[2q + 1] = a[oa + q] for q in [0, n): a plain copy, zipped by vector permutes. */
+    private static void zipPairs(float[] a, int ea, int oa, int n, float[] row) {
+        int q = 0;
+        for (; q + L <= n; q += L) {
+            jdk.incubator.vector.FloatVector e = jdk.incubator.vector.FloatVector.fromArray(S, a, ea + q),
+                    o = jdk.incubator.vector.FloatVector.fromArray(S, a, oa + q);
+            e.rearrange(ZIP_LO).blend(o.rearrange(ZIP_LO), ODD_LANES).intoArray(row, 2 * q);
+            e.rearrange(ZIP_HI).blend(o.rearrange(ZIP_HI), ODD_LANES).intoArray(row, 2 * q + L);
+        }
+        for (; q < n; q++) {
+            row[2 * q] = a[ea + q];
+            row[2 * q + 1] = a[oa + q];
         }
     }
 

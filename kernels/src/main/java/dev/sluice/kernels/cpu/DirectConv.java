@@ -3,6 +3,8 @@ package dev.sluice.kernels.cpu;
 import dev.sluice.kernels.Parallelism;
 import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -63,52 +65,85 @@ final class DirectConv {
 
     private static int roundUp(int v, int unit) { return (v + unit - 1) / unit * unit; }
 
-    /** One input row, for splitting it into column phases (strided convs). */
+    /** One zero-padded input row, for splitting it into column phases (strided convs). */
     private static final ThreadLocal<float[][]> ROW = ThreadLocal.withInitial(() -> new float[1][0]);
 
     /** Copies input plane {@code xo} (h x w floats of x) into its phase planes at {@code dst[base ..]}. */
     static void fill(MemorySegment x, long xo, WindowGeometry g, Planes p, float[] dst, int base) {
         int h = g.in()[0], wd = g.in()[1], pt = g.padBegin()[0], pl = g.padBegin()[1];
         int sh = p.sh, sw = p.sw, hq = p.hq, wq = p.wq, plane = hq * wq;
-        // column xq of phase px reads input column xq * sw + px - pl: valid for xq in [lo[px], hi[px])
-        int[] lo = new int[sw], hi = new int[sw];
-        for (int px = 0; px < sw; px++) {
-            lo[px] = ConvKernels.firstValid(px - pl, sw, 0, wq);
-            hi[px] = ConvKernels.endValid(px - pl, sw, wd, lo[px], wq);
-        }
-        float[] rowBuf = null;
-        if (sw > 1) {
-            float[][] r = ROW.get();
-            if (r[0].length < wd) r[0] = new float[wd];
-            rowBuf = r[0];
-        }
-        for (int py = 0; py < sh; py++) {
-            for (int yq = 0; yq < hq; yq++) {
-                int iy = yq * sh + py - pt;
-                boolean inside = iy >= 0 && iy < h;
-                long src = xo + (long) iy * wd;
-                if (inside && sw > 1) MemorySegment.copy(x, NnArrays.F32, src * 4, rowBuf, 0, wd);
-                for (int px = 0; px < sw; px++) {
-                    int row = base + (py * sw + px) * plane + yq * wq;
-                    if (!inside) {
+        if (sw == 1) {
+            // column xq reads input column xq - pl: valid for xq in [a, b)
+            int a = Math.min(pl, wq), b = Math.max(a, Math.min(wq, pl + wd));
+            for (int py = 0; py < sh; py++) {
+                for (int yq = 0; yq < hq; yq++) {
+                    int iy = yq * sh + py - pt, row = base + py * plane + yq * wq;
+                    if (iy < 0 || iy >= h) {
                         java.util.Arrays.fill(dst, row, row + wq, 0f);
                         continue;
                     }
-                    int a = lo[px], b = hi[px];
                     java.util.Arrays.fill(dst, row, row + a, 0f);
+                    if (b > a) MemorySegment.copy(x, NnArrays.F32, (xo + (long) iy * wd + a - pl) * 4, dst, row + a, b - a);
                     java.util.Arrays.fill(dst, row + b, row + wq, 0f);
-                    if (b <= a) continue;
-                    if (sw == 1) {
-                        MemorySegment.copy(x, NnArrays.F32, (src + a - pl) * 4, dst, row + a, b - a);
-                    } else {
-                        for (int q = a, i = a * sw + px - pl; q < b; q++, i += sw) dst[row + q] = rowBuf[i];
+                }
+            }
+            return;
+        }
+        // strided columns: the padded row r (r[i] = input column i - pl, zero outside) has phase px's column
+        // xq at r[xq * sw + px], so each row is padded once and then split into its sw phases
+        int width = wq * sw;
+        float[][] rb = ROW.get();
+        if (rb[0].length < width) rb[0] = new float[width];
+        float[] r = rb[0];
+        int a = Math.min(pl, width), b = Math.max(a, Math.min(width, pl + wd));
+        for (int py = 0; py < sh; py++) {
+            for (int yq = 0; yq < hq; yq++) {
+                int iy = yq * sh + py - pt, row = base + py * sw * plane + yq * wq;
+                if (iy < 0 || iy >= h) {
+                    for (int px = 0; px < sw; px++) java.util.Arrays.fill(dst, row + px * plane, row + px * plane + wq, 0f);
+                    continue;
+                }
+                java.util.Arrays.fill(r, 0, a, 0f);
+                if (b > a) MemorySegment.copy(x, NnArrays.F32, (xo + (long) iy * wd + a - pl) * 4, r, a, b - a);
+                java.util.Arrays.fill(r, b, width, 0f);
+                if (sw == 2) {
+                    splitPairs(r, wq, dst, row, row + plane);
+                } else {
+                    for (int px = 0; px < sw; px++) {
+                        for (int q = 0, at = row + px * plane; q < wq; q++) dst[at + q] = r[q * sw + px];
                     }
                 }
             }
         }
     }
 
+    /** Lane i of a vector pair's even (odd) elements: its source lane within whichever vector holds it. */
+    private static final VectorShuffle<Float> EVEN = VectorShuffle.fromOp(S, i -> 2 * i % L),
+            ODD = VectorShuffle.fromOp(S, i -> (2 * i + 1) % L);
+    /** The upper half of the lanes: filled from the second vector of a pair. */
+    private static final VectorMask<Float> UPPER = VectorMask.fromLong(S, ((1L << L) - 1) & ~((1L << (L / 2)) - 1));
+
+    /** even[e0 + q] = r[2q], odd[o0 + q] = r[2q + 1] for q in [0, n): a plain copy, split by vector permutes. */
+    private static void splitPairs(float[] r, int n, float[] dst, int e0, int o0) {
+        int q = 0;
+        for (; q + L <= n; q += L) {
+            FloatVector v0 = FloatVector.fromArray(S, r, 2 * q), v1 = FloatVector.fromArray(S, r, 2 * q + L);
+            v0.rearrange(EVEN).blend(v1.rearrange(EVEN), UPPER).intoArray(dst, e0 + q);
+            v0.rearrange(ODD).blend(v1.rearrange(ODD), UPPER).intoArray(dst, o0 + q);
+        }
+        for (; q < n; q++) {
+            dst[e0 + q] = r[2 * q];
+            dst[o0 + q] = r[2 * q + 1];
+        }
+    }
+
     // ------------------------------------------------------------------ group 1
+
+    /** Floats of output a task buffers before writing them out: about 32 KiB, to stay in the L1/L2 caches. */
+    private static final int OUT_TILE = 1 << 13;
+
+    /** Fewest output positions in a task's or a sub-chunk's rows: rounding them up to whole tiles wastes < 1/4. */
+    private static final int MIN_SPAN = 4 * NT;
 
     /** Rows of the register tile for m output channels: 4 when that pads fewer rows than 6. */
     static int rowsPerTile(int m) { return roundUp(m, 4) < roundUp(m, 6) ? 4 : 6; }
@@ -174,7 +209,9 @@ final class DirectConv {
         // the outer loop: a tile's plane rows stay in cache across the row blocks.
         long work = (long) blocks * mr * oh * wq * kk;
         int want = work < Parallelism.INLINE_WORK ? 1 : 4 * par.threads();
-        int rowChunks = Math.min(oh, want);
+        // row chunks of at least MIN_SPAN positions (a chunk is rounded up to whole tiles), blocks for the rest
+        int minRows = (MIN_SPAN + wq - 1) / wq;
+        int rowChunks = Math.max(1, Math.min(want, oh / minRows));
         int blockChunks = Math.min(blocks, (want + rowChunks - 1) / rowChunks);
         int rowsPer = (oh + rowChunks - 1) / rowChunks, blocksPer = (blocks + blockChunks - 1) / blockChunks;
         int nr = (oh + rowsPer - 1) / rowsPer, nb = (blocks + blocksPer - 1) / blocksPer;
@@ -188,13 +225,18 @@ final class DirectConv {
                 par.forEach(nr * nb, work / ((long) nr * nb), t -> {
                     int oy0 = (t % nr) * rowsPer, oy1 = Math.min(oh, oy0 + rowsPer);
                     int b0 = (t / nr) * blocksPer, b1 = Math.min(blocks, b0 + blocksPer);
-                    int j0 = oy0 * wq, len = roundUp((oy1 - oy0) * wq, NT);
-                    float[] out = ScratchPool.take(Math.multiplyExact((b1 - b0) * mr, len));
+                    // a few output rows at a time: their buffer stays in L1/L2 between the tiles and writeRows
+                    int rows = (b1 - b0) * mr, sub = Math.min(oy1 - oy0, Math.max(minRows, OUT_TILE / (rows * wq)));
+                    int cap = roundUp(sub * wq, NT);
+                    float[] out = ScratchPool.take(Math.multiplyExact(rows, cap));
                     try {
-                        tiles(src, tap, kk, wp, mr, b0, b1, j0, len, out, 0, len);
-                        for (int o = b0 * mr; o < Math.min(m, b1 * mr); o++) {
-                            writeRows(out, (o - b0 * mr) * len, p, oy0, oy1, y, yo + (long) o * outSize,
-                                    bias == null ? 0f : bias[o], act);
+                        for (int s0 = oy0; s0 < oy1; s0 += sub) {
+                            int s1 = Math.min(oy1, s0 + sub), len = roundUp((s1 - s0) * wq, NT);
+                            tiles(src, tap, kk, wp, mr, b0, b1, s0 * wq, len, out, 0, len);
+                            for (int o = b0 * mr; o < Math.min(m, b1 * mr); o++) {
+                                writeRows(out, (o - b0 * mr) * len, p, s0, s1, y, yo + (long) o * outSize,
+                                        bias == null ? 0f : bias[o], act);
+                            }
                         }
                     } finally {
                         ScratchPool.give(out);

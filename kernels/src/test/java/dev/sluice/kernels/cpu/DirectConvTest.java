@@ -46,6 +46,13 @@ class DirectConvTest {
         new Case(2, 5, 20, 21, 5, 5, 5, 5, 2, 2, 1, 1, 2, 2, 2, 2),
         new Case(1, 4, 11, 30, 8, 4, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1),
         new Case(1, 3, 14, 9, 9, 3, 3, 3, 1, 2, 2, 2, 2, 1, 0, 3),
+        // stride 2 over rows wide enough for the vector de-interleave of phase planes (several vectors and
+        // a tail), with the row's pads on either side, one side, or wider than the kernel reaches
+        new Case(1, 4, 9, 75, 4, 4, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1),
+        new Case(1, 3, 7, 70, 5, 1, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1),
+        new Case(1, 2, 6, 66, 2, 2, 5, 5, 2, 2, 1, 1, 2, 3, 2, 0),
+        new Case(1, 2, 5, 41, 3, 1, 3, 2, 1, 2, 1, 3, 1, 4, 1, 4),
+        new Case(1, 3, 8, 64, 3, 3, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1),
     };
 
     private static float[] random(Random r, int n) {
@@ -159,7 +166,9 @@ class DirectConvTest {
         Random r = new Random(13);
         // C, H, W, M per group, group, k, stride, dilation, pad
         int[][] cases = {{24, 9, 10, 24, 1, 2, 2, 1, 0}, {24, 12, 12, 1, 1, 2, 2, 1, 0}, {5, 7, 9, 3, 1, 3, 2, 1, 1},
-            {4, 5, 6, 7, 2, 3, 1, 2, 2}, {6, 3, 40, 5, 3, 4, 3, 1, 1}};
+            {4, 5, 6, 7, 2, 3, 1, 2, 2}, {6, 3, 40, 5, 3, 4, 3, 1, 1},
+            // stride 2 over rows wide enough for the vector zip of column phases, with and without overlap
+            {3, 5, 40, 2, 1, 3, 2, 1, 1}, {4, 6, 37, 1, 1, 2, 2, 1, 0}};
         for (int[] t : cases) {
             int c = t[0], h = t[1], wd = t[2], mg = t[3], group = t[4], k = t[5], s = t[6], d = t[7], p = t[8], m = mg * group, cg = c / group;
             Attributes at = new Attributes(Map.of("strides", new Attr.Ints(new long[] {s, s}), "dilations", new Attr.Ints(new long[] {d, d}),
@@ -171,6 +180,13 @@ class DirectConvTest {
             Arrays.fill(y, Float.NaN);
             ConvKernels.convTranspose(MemorySegment.ofArray(x), MemorySegment.ofArray(w), b, MemorySegment.ofArray(y), 1, c, mg, group,
                     tg.w(), Parallelism.of(2));
+            // bands of output rows per task: the bits do not depend on the thread count
+            for (int threads : new int[] {1, 3}) {
+                float[] other = new float[y.length];
+                ConvKernels.convTranspose(MemorySegment.ofArray(x), MemorySegment.ofArray(w), b, MemorySegment.ofArray(other), 1, c, mg,
+                        group, tg.w(), Parallelism.of(threads));
+                assertArrayEquals(y, other, Arrays.toString(t) + " threads " + threads);
+            }
             for (int o = 0; o < m; o++) for (int oy = 0; oy < oh; oy++) for (int ox = 0; ox < ow; ox++) {
                 double acc = b[o];
                 int gi = o / mg, og = o % mg;
