@@ -219,51 +219,71 @@ final class ElementwiseOps {
         }
     }
 
-    /** One float32 row. The four basic ops get their own loops (no per-element dispatch, vectorizable). */
+    /**
+     * One float32 row. The four basic ops get their own loops (no per-element dispatch, vectorizable), each
+     * layout in its own small method: as one method C1 could not compile it ("out of virtual registers"), so
+     * a JVM could run it interpreted for a long while (a 24 ms Relu/Add on a loaded host).
+     */
     static void f32Row(Arith op, MemorySegment a, long ai, int sa, MemorySegment b, long bi, int sb,
                        MemorySegment o, long oi, int len) {
-        if (sa == 1 && sb == 1) {
-            switch (op) {
-                case ADD -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) + b.getAtIndex(F32, bi + i)); return; }
-                case SUB -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) - b.getAtIndex(F32, bi + i)); return; }
-                case MUL -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) * b.getAtIndex(F32, bi + i)); return; }
-                case DIV -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) / b.getAtIndex(F32, bi + i)); return; }
-                default -> { }
-            }
-        } else if (sa == 1) {
-            float y = b.getAtIndex(F32, bi);
-            switch (op) {
-                case ADD -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) + y); return; }
-                case SUB -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) - y); return; }
-                case MUL -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) * y); return; }
-                case DIV -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) / y); return; }
-                case POW -> {
-                    // x^2 and x^0.5 (variance, norms) are common and Math.pow is slow; both forms round the same
-                    if (y == 2f) {
-                        for (int i = 0; i < len; i++) { float x = a.getAtIndex(F32, ai + i); o.setAtIndex(F32, oi + i, x * x); }
-                        return;
-                    }
-                    if (y == 0.5f) {
-                        for (int i = 0; i < len; i++) {
-                            float x = a.getAtIndex(F32, ai + i);
-                            // pow(-0, .5) is +0 and pow(-inf, .5) is +inf where sqrt differs
-                            o.setAtIndex(F32, oi + i, x == Float.NEGATIVE_INFINITY ? Float.POSITIVE_INFINITY : (float) Math.sqrt(x) + 0f);
-                        }
-                        return;
-                    }
-                }
-                default -> { }
-            }
-        } else if (sb == 1) {
-            float x = a.getAtIndex(F32, ai);
-            switch (op) {
-                case ADD -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, x + b.getAtIndex(F32, bi + i)); return; }
-                case SUB -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, x - b.getAtIndex(F32, bi + i)); return; }
-                case MUL -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, x * b.getAtIndex(F32, bi + i)); return; }
-                case DIV -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, x / b.getAtIndex(F32, bi + i)); return; }
-                default -> { }
-            }
+        boolean done;
+        if (sa == 1 && sb == 1) done = f32Both(op, a, ai, b, bi, o, oi, len);
+        else if (sa == 1) done = f32ScalarB(op, a, ai, b.getAtIndex(F32, bi), o, oi, len);
+        else if (sb == 1) done = f32ScalarA(op, a.getAtIndex(F32, ai), b, bi, o, oi, len);
+        else done = false;
+        if (!done) f32Strided(op, a, ai, sa, b, bi, sb, o, oi, len);
+    }
+
+    private static boolean f32Both(Arith op, MemorySegment a, long ai, MemorySegment b, long bi, MemorySegment o, long oi, int len) {
+        switch (op) {
+            case ADD -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) + b.getAtIndex(F32, bi + i)); return true; }
+            case SUB -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) - b.getAtIndex(F32, bi + i)); return true; }
+            case MUL -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) * b.getAtIndex(F32, bi + i)); return true; }
+            case DIV -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) / b.getAtIndex(F32, bi + i)); return true; }
+            default -> { return false; }
         }
+    }
+
+    private static boolean f32ScalarB(Arith op, MemorySegment a, long ai, float y, MemorySegment o, long oi, int len) {
+        switch (op) {
+            case ADD -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) + y); return true; }
+            case SUB -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) - y); return true; }
+            case MUL -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) * y); return true; }
+            case DIV -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) / y); return true; }
+            case POW -> { return f32Pow(a, ai, y, o, oi, len); }
+            default -> { return false; }
+        }
+    }
+
+    /** x^2 and x^0.5 (variance, norms) are common and Math.pow is slow; both forms round the same. */
+    private static boolean f32Pow(MemorySegment a, long ai, float y, MemorySegment o, long oi, int len) {
+        if (y == 2f) {
+            for (int i = 0; i < len; i++) { float x = a.getAtIndex(F32, ai + i); o.setAtIndex(F32, oi + i, x * x); }
+            return true;
+        }
+        if (y == 0.5f) {
+            for (int i = 0; i < len; i++) {
+                float x = a.getAtIndex(F32, ai + i);
+                // pow(-0, .5) is +0 and pow(-inf, .5) is +inf where sqrt differs
+                o.setAtIndex(F32, oi + i, x == Float.NEGATIVE_INFINITY ? Float.POSITIVE_INFINITY : (float) Math.sqrt(x) + 0f);
+            }
+            return true;
+        }
+        return false;
+    }
+
+    private static boolean f32ScalarA(Arith op, float x, MemorySegment b, long bi, MemorySegment o, long oi, int len) {
+        switch (op) {
+            case ADD -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, x + b.getAtIndex(F32, bi + i)); return true; }
+            case SUB -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, x - b.getAtIndex(F32, bi + i)); return true; }
+            case MUL -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, x * b.getAtIndex(F32, bi + i)); return true; }
+            case DIV -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, x / b.getAtIndex(F32, bi + i)); return true; }
+            default -> { return false; }
+        }
+    }
+
+    private static void f32Strided(Arith op, MemorySegment a, long ai, int sa, MemorySegment b, long bi, int sb,
+                                   MemorySegment o, long oi, int len) {
         for (int i = 0; i < len; i++) {
             o.setAtIndex(F32, oi + i, (float) op.apply(a.getAtIndex(F32, ai + (long) i * sa), b.getAtIndex(F32, bi + (long) i * sb)));
         }

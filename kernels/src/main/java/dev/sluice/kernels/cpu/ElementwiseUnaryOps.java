@@ -154,7 +154,7 @@ final class ElementwiseUnaryOps {
                 var vf = t == DType.FLOAT32 && ot == DType.FLOAT32 ? VectorMath.forOp(ctx.opType(), ctx.attributes()) : null;
                 if (vf != null) {
                     MemorySegment xs = x.data(), os = out.data();
-                    chunks(par, n, (from, to) -> VectorMath.map(vf, f, xs, os, from, to));
+                    chunks(par, n, (from, to) -> VectorMath.map(vf, xs, os, from, to));
                 } else if (t == DType.FLOAT32 && ot == DType.FLOAT32) {
                     MemorySegment xs = x.data(), os = out.data();
                     chunks(par, n, (from, to) -> {

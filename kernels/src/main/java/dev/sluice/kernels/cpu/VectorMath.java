@@ -2,8 +2,6 @@ package dev.sluice.kernels.cpu;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
-import java.util.function.DoubleUnaryOperator;
-import java.util.function.UnaryOperator;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -97,28 +95,84 @@ final class VectorMath {
 
     static FloatVector relu(FloatVector x) { return x.blend(0f, x.compare(VectorOperators.LT, 0f)); }
 
-    /** The vector form of a unary op by ONNX name (float32, default attributes only), or null. */
-    static UnaryOperator<FloatVector> forOp(String op, dev.sluice.kernels.Attributes at) {
+    /** The unary ops with a float32 vector form here. */
+    enum Unary { GELU, SIGMOID, TANH, RELU, ERF }
+
+    /** The vector form of a unary op, or null when it has none. */
+    static Unary forOp(String op, dev.sluice.kernels.Attributes at) {
         return switch (op) {
-            case "Gelu" -> "none".equals(at.getString("approximate", "none")) ? VectorMath::gelu : null;
-            case "Sigmoid" -> VectorMath::sigmoid;
-            case "Tanh" -> VectorMath::tanh;
-            case "Relu" -> VectorMath::relu;
-            case "Erf" -> VectorMath::erf;
+            case "Gelu" -> "none".equals(at.getString("approximate", "none")) ? Unary.GELU : null;
+            case "Sigmoid" -> Unary.SIGMOID;
+            case "Tanh" -> Unary.TANH;
+            case "Relu" -> Unary.RELU;
+            case "Erf" -> Unary.ERF;
             default -> null;
         };
     }
 
-    /** o[from, to) = f(x[from, to)); the tail runs the same vector code under a mask (see the class invariant). */
-    static void map(UnaryOperator<FloatVector> f, DoubleUnaryOperator unused, MemorySegment x, MemorySegment o, long from, long to) {
+    /**
+     * o[from, to) = f(x[from, to)); the tail runs the same vector code under a mask (see the class invariant).
+     * One loop per op with the op called directly: one loop calling f through a UnaryOperator saw several
+     * lambdas once a JVM had run Relu, Sigmoid and Gelu, C2 could not inline the call, and every vector was
+     * boxed (a Relu 20x slower, at random, depending on which ops ran first).
+     */
+    static void map(Unary f, MemorySegment x, MemorySegment o, long from, long to) {
+        switch (f) {
+            case GELU -> mapGelu(x, o, from, to);
+            case SIGMOID -> mapSigmoid(x, o, from, to);
+            case TANH -> mapTanh(x, o, from, to);
+            case RELU -> mapRelu(x, o, from, to);
+            case ERF -> mapErf(x, o, from, to);
+        }
+    }
+
+    private static void mapGelu(MemorySegment x, MemorySegment o, long from, long to) {
         int l = S.length();
         long i = from;
-        for (; i <= to - l; i += l) {
-            f.apply(FloatVector.fromMemorySegment(S, x, i * 4, ORDER)).intoMemorySegment(o, i * 4, ORDER);
-        }
+        for (; i <= to - l; i += l) gelu(FloatVector.fromMemorySegment(S, x, i * 4, ORDER)).intoMemorySegment(o, i * 4, ORDER);
         if (i < to) {
             var m = S.indexInRange(i, to);
-            f.apply(FloatVector.fromMemorySegment(S, x, i * 4, ORDER, m)).intoMemorySegment(o, i * 4, ORDER, m);
+            gelu(FloatVector.fromMemorySegment(S, x, i * 4, ORDER, m)).intoMemorySegment(o, i * 4, ORDER, m);
+        }
+    }
+
+    private static void mapSigmoid(MemorySegment x, MemorySegment o, long from, long to) {
+        int l = S.length();
+        long i = from;
+        for (; i <= to - l; i += l) sigmoid(FloatVector.fromMemorySegment(S, x, i * 4, ORDER)).intoMemorySegment(o, i * 4, ORDER);
+        if (i < to) {
+            var m = S.indexInRange(i, to);
+            sigmoid(FloatVector.fromMemorySegment(S, x, i * 4, ORDER, m)).intoMemorySegment(o, i * 4, ORDER, m);
+        }
+    }
+
+    private static void mapTanh(MemorySegment x, MemorySegment o, long from, long to) {
+        int l = S.length();
+        long i = from;
+        for (; i <= to - l; i += l) tanh(FloatVector.fromMemorySegment(S, x, i * 4, ORDER)).intoMemorySegment(o, i * 4, ORDER);
+        if (i < to) {
+            var m = S.indexInRange(i, to);
+            tanh(FloatVector.fromMemorySegment(S, x, i * 4, ORDER, m)).intoMemorySegment(o, i * 4, ORDER, m);
+        }
+    }
+
+    private static void mapRelu(MemorySegment x, MemorySegment o, long from, long to) {
+        int l = S.length();
+        long i = from;
+        for (; i <= to - l; i += l) relu(FloatVector.fromMemorySegment(S, x, i * 4, ORDER)).intoMemorySegment(o, i * 4, ORDER);
+        if (i < to) {
+            var m = S.indexInRange(i, to);
+            relu(FloatVector.fromMemorySegment(S, x, i * 4, ORDER, m)).intoMemorySegment(o, i * 4, ORDER, m);
+        }
+    }
+
+    private static void mapErf(MemorySegment x, MemorySegment o, long from, long to) {
+        int l = S.length();
+        long i = from;
+        for (; i <= to - l; i += l) erf(FloatVector.fromMemorySegment(S, x, i * 4, ORDER)).intoMemorySegment(o, i * 4, ORDER);
+        if (i < to) {
+            var m = S.indexInRange(i, to);
+            erf(FloatVector.fromMemorySegment(S, x, i * 4, ORDER, m)).intoMemorySegment(o, i * 4, ORDER, m);
         }
     }
 }
