@@ -45,6 +45,11 @@ public final class MemoryPlans {
 
     /** Runs once: profiles and plans on the first run of these shapes, runs from the arena afterwards. */
     public Map<String, Tensor> run(GraphExecutor exec, OpRegistry registry, Map<String, Tensor> inputs) {
+        return run(exec, registry, inputs, ExecutionListener.NONE);
+    }
+
+    /** As {@link #run(GraphExecutor, OpRegistry, Map)}; {@code listener} sees the runs made from the arena. */
+    public Map<String, Tensor> run(GraphExecutor exec, OpRegistry registry, Map<String, Tensor> inputs, ExecutionListener listener) {
         List<Object> key = key(exec, inputs);
         Entry e = plans.get(key);
         if (e == null) {
@@ -60,7 +65,7 @@ public final class MemoryPlans {
         }
         try {
             plannedRuns++;
-            return exec.run(inputs, new PlannedAllocator(e.table(), arenaOf(e.plan().arenaBytes()), zero), ExecutionListener.NONE);
+            return exec.run(inputs, new PlannedAllocator(e.table(), arenaOf(e.plan().arenaBytes()), zero), listener);
         } finally {
             arenaLock.unlock();
         }
