@@ -586,27 +586,10 @@ final class MemGraphBuilder {
         long perTile = slice + 2L * states * stateBytes;
         long need = 2L * states * stateBytes + (y.isEmpty() ? 0 : blockBytes(g, y));
         for (String v : consts) need += blockBytes(g, v);
-        Set<String> pinned = new HashSet<>();
-        boolean kept = D.resident.containsKey(x) && need + D.resident.get(x).bytes <= D.capacity;
-        if (kept) pinned.add(x);
-        else if (D.resident.containsKey(x)) evict(d, x);
-        // Tiles that read views of a resident X need no range buffers.
-        Buf yBuf = placeSteps(d, consts, y, pinned, kept ? perTile - slice : perTile);
-        if (yBuf == null && kept) {
-            pinned.remove(x);
-            evict(d, x);
-            kept = false;
-            yBuf = placeSteps(d, consts, y, pinned, perTile);
-        }
-        if (yBuf == null) {
-            // Fragmentation: empty the device, then Y, the inputs and one free run for the tiles, in that order.
-            // The node's need was checked against the budget, so an empty arena always fits it.
-            pinned.clear();
-            for (String r : new ArrayList<>(D.resident.keySet())) evict(d, r);
-            yBuf = placeSteps(d, consts, y, pinned, perTile);
-            if (yBuf == null) throw new MemGraphException("node " + n.label() + " does not fit an empty arena of '" + devName + "'", plannedNeed(i));
-        }
-        if (yBuf == STEPS_NO_Y) yBuf = null;
+        Placed placed = placeRecurrent(i, true, need, consts, perTile, slice);
+        boolean kept = placed.xKept();
+        Buf yBuf = placed.y();
+        Set<String> pinned = placed.pinned();
         // The state each tile reads: the node's initial state for the first, then the previous tile's.
         int[] stateIn = new int[states];
         Buf[] handed = new Buf[states];
@@ -741,24 +724,10 @@ final class MemGraphBuilder {
         for (String v : consts) need += blockBytes(g, v);
         // A resident X is read in place when each step's view starts on 64 bytes.
         boolean aligned = u.seq() == 1 || xRow % 16 == 0;
-        Set<String> pinned = new HashSet<>();
-        boolean kept = aligned && D.resident.containsKey(x) && need + D.resident.get(x).bytes <= D.capacity;
-        if (kept) pinned.add(x);
-        else if (D.resident.containsKey(x)) evict(d, x);
-        Buf yBuf = placeSteps(d, consts, y, pinned, kept ? perTile - slice : perTile);
-        if (yBuf == null && kept) {
-            pinned.remove(x);
-            evict(d, x);
-            kept = false;
-            yBuf = placeSteps(d, consts, y, pinned, perTile);
-        }
-        if (yBuf == null) {
-            pinned.clear();
-            for (String r : new ArrayList<>(D.resident.keySet())) evict(d, r);
-            yBuf = placeSteps(d, consts, y, pinned, perTile);
-            if (yBuf == null) throw new MemGraphException("node " + n.label() + " does not fit an empty arena of '" + devName + "'", plannedNeed(i));
-        }
-        if (yBuf == STEPS_NO_Y) yBuf = null;
+        Placed placed = placeRecurrent(i, aligned, need, consts, perTile, slice);
+        boolean kept = placed.xKept();
+        Buf yBuf = placed.y();
+        Set<String> pinned = placed.pinned();
         int[] stateIn = new int[states];
         for (int s = 0; s < states; s++) {
             String v = n.inputs().size() > Tile.STATE_INPUT + s ? n.inputs().get(Tile.STATE_INPUT + s) : "";
@@ -859,6 +828,46 @@ final class MemGraphBuilder {
             if (graphOutputs.contains(e.getKey())) copyToHost(e.getKey(), LaneKind.D2H, false);
         }
         releaseDead(i, n);
+    }
+
+    /**
+     * Where a recurrent node's Y went (null when the graph does not want it), whether X stays resident, and what
+     * is pinned on the device for the node's tiles (its constants, X when kept).
+     */
+    private record Placed(Buf y, boolean xKept, Set<String> pinned) {}
+
+    /**
+     * Places recurrent node i's Y and constants for its tiles (time steps or hidden units). X stays resident,
+     * read in place by the tiles, when {@code mayKeepX} and it fits beside {@code need}; then the tiles need no
+     * range buffers ({@code slice} less per tile). If that leaves no room, X is evicted; if fragmentation still
+     * stands in the way, the device is emptied and Y, the inputs and one free run for the tiles are placed in
+     * that order (the node's need was checked against the budget, so an empty arena always fits it).
+     */
+    private Placed placeRecurrent(int i, boolean mayKeepX, long need, Set<String> consts, long perTile, long slice) {
+        Node n = nodes.get(i);
+        int d = placement[i];
+        Dev D = dev[d];
+        String x = n.inputs().getFirst(), y = n.outputs().getFirst();
+        Set<String> pinned = new HashSet<>();
+        boolean kept = mayKeepX && D.resident.containsKey(x) && need + D.resident.get(x).bytes <= D.capacity;
+        if (kept) pinned.add(x);
+        else if (D.resident.containsKey(x)) evict(d, x);
+        Buf yBuf = placeSteps(d, consts, y, pinned, kept ? perTile - slice : perTile);
+        if (yBuf == null && kept) {
+            pinned.remove(x);
+            evict(d, x);
+            kept = false;
+            yBuf = placeSteps(d, consts, y, pinned, perTile);
+        }
+        if (yBuf == null) {
+            pinned.clear();
+            for (String r : new ArrayList<>(D.resident.keySet())) evict(d, r);
+            yBuf = placeSteps(d, consts, y, pinned, perTile);
+            if (yBuf == null) {
+                throw new MemGraphException("node " + n.label() + " does not fit an empty arena of '" + D.spec.name() + "'", plannedNeed(i));
+            }
+        }
+        return new Placed(yBuf == STEPS_NO_Y ? null : yBuf, kept, pinned);
     }
 
     /**
