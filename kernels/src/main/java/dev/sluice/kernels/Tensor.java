@@ -14,7 +14,7 @@ import java.util.Objects;
  * planned arena keep the same invariant: every block is {@link #blockBytes(long)} long and the data sits
  * {@value #BLOCK_PREFIX} bytes into it.
  */
-public final class Tensor {
+public final class Tensor implements AutoCloseable {
     /** Bytes TornadoVM keeps in front of an off-heap array's data. */
     public static final int HEADER_BYTES = 16;
     /** Alignment of every tensor's first element. */
@@ -32,8 +32,13 @@ public final class Tensor {
     private final Shape shape;
     private final MemorySegment block;
     private final MemorySegment data;
+    /** The arena {@link #close()} closes: set only on tensors from {@link #allocateOwned}, never on views. */
+    private final Arena owner;
 
-    private Tensor(DType dtype, Shape shape, MemorySegment block) {
+    private Tensor(DType dtype, Shape shape, MemorySegment block) { this(dtype, shape, block, null); }
+
+    private Tensor(DType dtype, Shape shape, MemorySegment block, Arena owner) {
+        this.owner = owner;
         this.dtype = dtype;
         this.shape = shape;
         this.block = block;
@@ -56,7 +61,30 @@ public final class Tensor {
     public static long alignUp(long v, long a) { return (v + a - 1) / a * a; }
 
     /** A new zero-filled tensor in memory the garbage collector frees. */
-    public static Tensor allocate(DType dtype, Shape shape) { return allocate(dtype, shape, Arena.ofAuto()); }
+    public static Tensor allocate(DType dtype, Shape shape) {
+        // recycled blocks: memory fresh from the OS faults in page by page (see NativeBlockPool)
+        return new Tensor(dtype, shape, NativeBlockPool.SHARED.allocate(blockBytes(byteSize(dtype, shape))));
+    }
+
+    /**
+     * A new zero-filled tensor that owns its memory: {@link #close()} hands it back for reuse at once (every
+     * view of it then fails on access instead of reading reused bytes); if never closed, the garbage
+     * collector frees it. What a session returns to its caller, so that a caller who closes outputs runs
+     * without fresh memory.
+     */
+    public static Tensor allocateOwned(DType dtype, Shape shape) {
+        Arena arena = Arena.ofShared();
+        return new Tensor(dtype, shape, NativeBlockPool.SHARED.allocate(blockBytes(byteSize(dtype, shape)), arena), arena);
+    }
+
+    /**
+     * Releases this tensor's memory if it owns it ({@link #allocateOwned}); a no-op for every other tensor
+     * (views, arena slices, memory the collector frees) and on a second call. Afterwards the data of this
+     * tensor and of its views cannot be read.
+     */
+    @Override public void close() {
+        if (owner != null && owner.scope().isAlive()) owner.close();
+    }
 
     public static Tensor allocate(DType dtype, Shape shape, Arena arena) {
         long bytes = blockBytes(byteSize(dtype, shape));

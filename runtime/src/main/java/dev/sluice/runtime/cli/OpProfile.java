@@ -18,10 +18,21 @@ import java.util.Map;
  */
 final class OpProfile implements ExecutionListener {
     private final Map<String, long[]> byType = new HashMap<>(); // type -> {nanos, count}
+    private Map<String, Tensor> weights;
     private final Map<String, long[]> innerByType = new HashMap<>(); // same, for nodes inside subgraphs
+    private final Map<Node, long[]> byNode = new java.util.IdentityHashMap<>(); // node -> {nanos, step}
+    private final Map<Node, String> shapes = new java.util.IdentityHashMap<>();
+    private final Map<Node, Long> flops = new java.util.IdentityHashMap<>(); // convolutions: 2 * multiply-adds
 
     @Override public void afterNode(int step, Node node, List<Tensor> outputs, long nanos) {
         add(byType, node, nanos);
+        long[] a = byNode.computeIfAbsent(node, n -> new long[] {0, step});
+        a[0] += nanos;
+        shapes.computeIfAbsent(node, n -> outputs.isEmpty() || outputs.get(0) == null ? "-" : outputs.get(0).shape().toString());
+        if (weights != null && node.opType().endsWith("Conv") && node.inputs().size() > 1 && !outputs.isEmpty() && outputs.get(0) != null) {
+            Tensor w = weights.get(node.inputs().get(1));
+            if (w != null && w.rank() >= 3) flops.computeIfAbsent(node, n -> 2 * outputs.get(0).elementCount() * (w.elementCount() / w.shape().dim(0)));
+        }
     }
 
     @Override public void afterInnerNode(Node node, long nanos) {
@@ -35,18 +46,26 @@ final class OpProfile implements ExecutionListener {
         a[1]++;
     }
 
-    static void run(Session s, Map<String, Tensor> inputs, int runs, PrintStream out) {
+    /** As {@link #run(Session, Map, int, int, PrintStream)} without the per-node rows. */
+    static void run(Session s, Map<String, Tensor> inputs, int runs, PrintStream out) { run(s, inputs, runs, 0, out); }
+
+    /**
+     * Profiles {@code runs} runs after a warm-up; with {@code topNodes > 0} also lists that many of the slowest
+     * top-level nodes (step, op, name, first output's shape), which is where fusion and kernel work pays.
+     */
+    static void run(Session s, Map<String, Tensor> inputs, int runs, int topNodes, PrintStream out) {
         long warmEnd = System.nanoTime() + 3_000_000_000L;
         int w = 0;
-        while (w < 5 || System.nanoTime() < warmEnd) { s.run(inputs); w++; }
+        while (w < 5 || System.nanoTime() < warmEnd) { closeAll(s.run(inputs)); w++; }
         OpProfile p = new OpProfile();
+        p.weights = s.graph().initializers();
         List<Long> totals = new ArrayList<>();
         for (int r = 0; r < runs; r++) {
             long t0 = System.nanoTime();
             // Time the runs as the session makes them: from its planned arena where planning is on (the
             // default), so that op times do not include allocating and zeroing fresh outputs.
-            if (s.memoryPlans() != null) s.memoryPlans().run(s.executorFor(inputs), s.registry(), inputs, p);
-            else s.run(inputs, OutputAllocator.FRESH, p);
+            if (s.memoryPlans() != null) closeAll(s.memoryPlans().run(s.executorFor(inputs), s.registry(), inputs, p));
+            else closeAll(s.run(inputs, OutputAllocator.FRESH, p));
             totals.add(System.nanoTime() - t0);
         }
         totals.sort(null);
@@ -61,6 +80,23 @@ final class OpProfile implements ExecutionListener {
             out.printf("profile: inside subgraphs (part of the rows above; %% of all kernel time), kernels %.3f ms/run%n", inner / 1e6 / runs);
             print(p.innerByType, "  ", sum, runs, out);
         }
+        if (topNodes > 0) {
+            List<Map.Entry<Node, long[]>> nodes = new ArrayList<>(p.byNode.entrySet());
+            nodes.sort((a, b) -> Long.compare(b.getValue()[0], a.getValue()[0]));
+            out.printf("profile: the %d slowest nodes (step, op, name, first output)%n", Math.min(topNodes, nodes.size()));
+            for (var e : nodes.subList(0, Math.min(topNodes, nodes.size()))) {
+                Node n = e.getKey();
+                Long f = p.flops.get(n);
+                String rate = f == null ? "" : String.format("  %.1f GFLOP/s", f / (e.getValue()[0] / (double) runs));
+                out.printf("profile: %9.3f ms/run  #%-4d %-24s %-32s %s%s%n", e.getValue()[0] / 1e6 / runs, e.getValue()[1],
+                    n.opType(), n.name(), p.shapes.get(n), rate);
+            }
+        }
+    }
+
+    /** Done with a run's outputs: their memory goes back for the next run (see Tensor#allocateOwned). */
+    private static void closeAll(Map<String, Tensor> outputs) {
+        for (Tensor t : outputs.values()) t.close();
     }
 
     private static void print(Map<String, long[]> byType, String indent, long sum, int runs, PrintStream out) {

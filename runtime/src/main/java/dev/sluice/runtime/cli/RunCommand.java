@@ -20,7 +20,7 @@ final class RunCommand implements Command {
     @Override public String name() { return "run"; }
     @Override public String summary() { return "run a model once on given or seeded random inputs"; }
     @Override public Set<String> valueOptions() {
-        Set<String> s = new java.util.HashSet<>(Set.of("input", "output-dir", "dim", "seed", "threads", "runs"));
+        Set<String> s = new java.util.HashSet<>(Set.of("input", "output-dir", "dim", "seed", "threads", "runs", "profile-nodes"));
         s.addAll(DeviceOptions.NAMES); // devices and dispatcher (dev.sluice.runtime.dispatch)
         return s;
     }
@@ -28,12 +28,12 @@ final class RunCommand implements Command {
     @Override public String help() {
         return """
             usage: sluice run MODEL.onnx [--input NAME=FILE.pb]... [--output-dir DIR] [--dim SYMBOL=SIZE]...
-                              [--seed N] [--threads N] [--profile] [--runs N]
+                              [--seed N] [--threads N] [--profile [--runs N] [--profile-nodes N]]
 
             Runs the model once. Inputs are ONNX TensorProto files; an input without one gets seeded random
             values (floats in [-1,1), integers in [0,10)), and the run says so. Symbolic dimensions of such
             inputs take --dim sizes (default 1). With --profile, warms up, then prints time per op type over
-            --runs runs (default 20). Prints each output's name, dtype, shape and checksums
+            --runs runs (default 20), and with --profile-nodes N the N slowest nodes too. Prints each output's name, dtype, shape and checksums
             (sum of elements, CRC-32 of the bytes); with --output-dir, writes each output as NAME.pb.
 
             """ + DeviceOptions.HELP;
@@ -51,7 +51,7 @@ final class RunCommand implements Command {
                 ? zoo.sampleInputs(seed)
                 : InputSources.build(s.inputs(), args.all("input"), args.all("dim"), seed, out);
             if (args.flag("profile")) {
-                OpProfile.run(s, inputs, args.intOption("runs", 20), out);
+                OpProfile.run(s, inputs, args.intOption("runs", 20), args.intOption("profile-nodes", 0), out);
                 return 0;
             }
             long t0 = System.nanoTime();

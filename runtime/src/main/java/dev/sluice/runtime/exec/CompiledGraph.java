@@ -8,8 +8,8 @@ import dev.sluice.kernels.DType;
 import dev.sluice.kernels.OpKernel;
 import dev.sluice.kernels.OpRegistry;
 import dev.sluice.kernels.Shape;
+import dev.sluice.kernels.NativeBlockPool;
 import dev.sluice.kernels.Tensor;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -41,6 +41,8 @@ final class CompiledGraph {
     final Tensor[] initTensors;
     /** Slots of the graph's formal inputs and outputs, in order. */
     final int[] inputSlots, outputSlots;
+    /** Per slot: whether it holds one of the graph's outputs (what a top-level run hands to its caller). */
+    final boolean[] graphOutput;
     final Step[] steps;
     /**
      * Bytes of small values a run of this graph asked for last (up to {@link Frame#MAX_CHUNK}): the size of
@@ -63,6 +65,8 @@ final class CompiledGraph {
         this.initTensors = initTensors;
         this.inputSlots = inputSlots;
         this.outputSlots = outputSlots;
+        this.graphOutput = new boolean[names.length];
+        for (int o : outputSlots) graphOutput[o] = true;
         this.steps = steps;
     }
 
@@ -184,7 +188,7 @@ final class CompiledGraph {
                 wanted += need;
                 if (chunk == null) {
                     long hint = code.chunkHint;
-                    chunk = hint > 0 ? Arena.ofAuto().allocate(hint, Tensor.ALIGNMENT) : MemorySegment.NULL;
+                    chunk = hint > 0 ? NativeBlockPool.SHARED.allocate(hint) : MemorySegment.NULL;
                 }
                 if (used + need <= chunk.byteSize()) {
                     Tensor t = Tensor.inBlock(dtype, shape, chunk.asSlice(used, need));

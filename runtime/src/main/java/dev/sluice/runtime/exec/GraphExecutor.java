@@ -170,7 +170,11 @@ public final class GraphExecutor {
         @Override protected Tensor allocate(int i, DType dtype, Shape shape) {
             // Unwanted optional outputs and subgraph values get fresh memory; the plan covers the top level only.
             if (step < 0) return frame.fresh(dtype, shape);
-            return st.out()[i] >= 0 ? alloc.allocate(step, node, i, dtype, shape) : Tensor.allocate(dtype, shape);
+            int slot = st.out()[i];
+            if (slot < 0) return Tensor.allocate(dtype, shape);
+            // what the caller gets back owns its memory, so that closing it recycles the memory at once
+            if (frame.code.graphOutput[slot]) return Tensor.allocateOwned(dtype, shape);
+            return alloc.allocate(step, node, i, dtype, shape);
         }
 
         @Override public List<Tensor> runSubgraph(Subgraph sub, List<Tensor> in) {

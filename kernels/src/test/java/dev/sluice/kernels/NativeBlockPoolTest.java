@@ -1,0 +1,88 @@
+package dev.sluice.kernels;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import org.junit.jupiter.api.Test;
+
+class NativeBlockPoolTest {
+    @Test
+    void sizeClassesHoldTheRequestWithAtMostAQuarterSlack() {
+        for (long bytes : new long[] {0, 1, 63, 64, 65, 80, 81, 127, 128, 129, 1000, 4096, 409_664, 1L << 30, (1L << 30) + 1}) {
+            int c = NativeBlockPool.classOf(bytes);
+            long size = NativeBlockPool.classBytes(c);
+            assertTrue(size >= bytes, bytes + " bytes in a class of " + size);
+            if (bytes > 64) assertTrue(size <= bytes * 1.25 + 1, bytes + " bytes in a class of " + size + " (too much slack)");
+            if (c > 0) assertTrue(NativeBlockPool.classBytes(c - 1) < bytes, "class " + c + " is not the smallest for " + bytes);
+        }
+    }
+
+    @Test
+    void aClosedBlockIsReusedZeroedAndAligned() {
+        NativeBlockPool pool = new NativeBlockPool(1 << 20);
+        Arena first = Arena.ofShared();
+        MemorySegment a = pool.allocate(10_000, first);
+        a.fill((byte) 0x5a);
+        long address = a.address();
+        first.close();
+        assertEquals(1, pool.freshAllocations());
+        assertTrue(pool.freeBytes() >= 10_000);
+
+        Arena second = Arena.ofShared();
+        MemorySegment b = pool.allocate(9_000, second); // same size class
+        assertEquals(address, b.address(), "the freed block was not reused");
+        assertEquals(1, pool.reusedAllocations());
+        assertEquals(0, b.address() % Tensor.ALIGNMENT);
+        for (long i = 0; i < b.byteSize(); i++) assertEquals(0, b.get(ValueLayout.JAVA_BYTE, i), "byte " + i + " not zeroed");
+        second.close();
+    }
+
+    @Test
+    void theFreeListsKeepNoMoreThanTheirCap() {
+        NativeBlockPool pool = new NativeBlockPool(4096);
+        Arena a1 = Arena.ofShared(), a2 = Arena.ofShared();
+        pool.allocate(4000, a1);
+        pool.allocate(4000, a2);
+        a1.close();
+        a2.close();
+        assertTrue(pool.freeBytes() <= 4096, "free bytes " + pool.freeBytes() + " above the cap");
+        assertEquals(1, pool.droppedBlocks());
+    }
+
+    @Test
+    void anUnclosedAutomaticBlockComesBackAfterCollection() throws InterruptedException {
+        NativeBlockPool pool = new NativeBlockPool(1 << 20);
+        pool.allocate(50_000).fill((byte) 1); // dropped at once
+        long deadline = System.nanoTime() + 20_000_000_000L;
+        while (pool.freeBytes() == 0 && System.nanoTime() < deadline) {
+            System.gc();
+            Thread.sleep(20);
+        }
+        assertTrue(pool.freeBytes() >= 50_000, "the collected block did not return to the pool");
+    }
+
+    @Test
+    void closingAnOwnedTensorRecyclesItAndItsViewsCannotBeReadAfterwards() {
+        Tensor t = Tensor.allocateOwned(DType.FLOAT32, Shape.of(4, 1000));
+        Tensor view = t.reshaped(Shape.of(4000));
+        t.setFloat(7, 3f);
+        assertEquals(3f, view.getFloat(7));
+        view.close(); // a view owns nothing: no effect
+        assertEquals(3f, t.getFloat(7));
+        t.close();
+        t.close(); // idempotent
+        assertThrows(IllegalStateException.class, () -> view.getFloat(7));
+        assertThrows(IllegalStateException.class, () -> t.getFloat(0));
+        Tensor again = Tensor.allocateOwned(DType.FLOAT32, Shape.of(4, 1000));
+        assertEquals(0f, again.getFloat(7), "recycled memory must come zeroed");
+        again.close();
+        Tensor plain = Tensor.allocate(DType.FLOAT32, Shape.of(3));
+        plain.close(); // memory the collector frees: closing is a no-op
+        plain.setFloat(0, 1f);
+        assertEquals(1f, plain.getFloat(0));
+    }
+}
