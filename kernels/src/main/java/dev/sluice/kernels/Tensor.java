@@ -69,13 +69,21 @@ public final class Tensor implements AutoCloseable {
     /**
      * A new zero-filled tensor that owns its memory: {@link #close()} hands it back for reuse at once (every
      * view of it then fails on access instead of reading reused bytes); if never closed, the garbage
-     * collector frees it. What a session returns to its caller, so that a caller who closes outputs runs
+     * collector frees it. Below {@link #OWNED_MIN_BYTES} this is {@link #allocate(DType, Shape)}: closing
+     * such a tensor does nothing and the collector recycles it. What a session returns to its caller, so that a caller who closes outputs runs
      * without fresh memory.
      */
     public static Tensor allocateOwned(DType dtype, Shape shape) {
+        long bytes = blockBytes(byteSize(dtype, shape));
+        // closing a shared arena costs a handshake with every thread (~40 us): worth it where fresh pages
+        // cost more (~240 us for 64 KiB here); smaller tensors wait for the collector like any other
+        if (bytes < OWNED_MIN_BYTES) return allocate(dtype, shape);
         Arena arena = Arena.ofShared();
-        return new Tensor(dtype, shape, NativeBlockPool.SHARED.allocate(blockBytes(byteSize(dtype, shape)), arena), arena);
+        return new Tensor(dtype, shape, NativeBlockPool.SHARED.allocate(bytes, arena), arena);
     }
+
+    /** Smallest block {@link #allocateOwned} gives a closeable arena of its own. */
+    public static final long OWNED_MIN_BYTES = 64 * 1024;
 
     /**
      * Releases this tensor's memory if it owns it ({@link #allocateOwned}); a no-op for every other tensor

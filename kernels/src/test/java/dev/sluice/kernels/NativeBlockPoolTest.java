@@ -67,8 +67,8 @@ class NativeBlockPoolTest {
 
     @Test
     void closingAnOwnedTensorRecyclesItAndItsViewsCannotBeReadAfterwards() {
-        Tensor t = Tensor.allocateOwned(DType.FLOAT32, Shape.of(4, 1000));
-        Tensor view = t.reshaped(Shape.of(4000));
+        Tensor t = Tensor.allocateOwned(DType.FLOAT32, Shape.of(4, 5000)); // 80 KB: at least OWNED_MIN_BYTES
+        Tensor view = t.reshaped(Shape.of(20000));
         t.setFloat(7, 3f);
         assertEquals(3f, view.getFloat(7));
         view.close(); // a view owns nothing: no effect
@@ -77,9 +77,13 @@ class NativeBlockPoolTest {
         t.close(); // idempotent
         assertThrows(IllegalStateException.class, () -> view.getFloat(7));
         assertThrows(IllegalStateException.class, () -> t.getFloat(0));
-        Tensor again = Tensor.allocateOwned(DType.FLOAT32, Shape.of(4, 1000));
+        Tensor again = Tensor.allocateOwned(DType.FLOAT32, Shape.of(4, 5000));
         assertEquals(0f, again.getFloat(7), "recycled memory must come zeroed");
         again.close();
+        Tensor small = Tensor.allocateOwned(DType.FLOAT32, Shape.of(3)); // below OWNED_MIN_BYTES: left to the collector
+        small.close();
+        small.setFloat(0, 2f);
+        assertEquals(2f, small.getFloat(0));
         Tensor plain = Tensor.allocate(DType.FLOAT32, Shape.of(3));
         plain.close(); // memory the collector frees: closing is a no-op
         plain.setFloat(0, 1f);

@@ -271,27 +271,60 @@ final class PoolKernels {
     }
 
     /**
-     * Float32 global max / average: each plane read in blocks into a per-thread buffer, the average summed in
-     * double sequentially, as the general path does (the same bits), without a virtual read per element.
+     * Float32 global max / average, one plane per index, read straight from the segment by vectors. The
+     * average sums in double over {@link #SUM_LANES} interleaved partial sums (element i goes to sum i mod
+     * SUM_LANES), combined in a fixed order: independent add chains instead of one, and the same bits
+     * whatever the JIT tier or the vector width, since each partial sum sees its elements in index order.
      */
     private static void globalF32(Tensor x, Tensor y, int planes, int size, Kind kind, ExecContext ctx) {
+        MemorySegment xs = x.data(), ys = y.data();
         ctx.parallelism().forEach(planes, size, pl -> {
-            float[][] bufs = POOL_PLANES.get();
-            int block = Math.min(size, 4096);
-            if (bufs[0].length < block) bufs[0] = new float[block];
-            float[] buf = bufs[0];
-            double acc = kind == Kind.MAX ? Double.NEGATIVE_INFINITY : 0;
-            for (int i0 = 0; i0 < size; i0 += block) {
-                int n = Math.min(block, size - i0);
-                MemorySegment.copy(x.data(), NnArrays.F32, ((long) pl * size + i0) * 4, buf, 0, n);
-                if (kind == Kind.MAX) {
-                    for (int i = 0; i < n; i++) acc = Math.max(acc, buf[i]);
-                } else {
-                    for (int i = 0; i < n; i++) acc += buf[i];
-                }
-            }
-            y.data().setAtIndex(NnArrays.F32, pl, (float) (kind == Kind.MAX ? acc : acc / size));
+            long base = (long) pl * size * 4;
+            float r = kind == Kind.MAX ? planeMax(xs, base, size) : (float) (planeSum(xs, base, size) / size);
+            ys.setAtIndex(NnArrays.F32, pl, r);
         });
+    }
+
+    private static final jdk.incubator.vector.VectorSpecies<Float> FS = jdk.incubator.vector.FloatVector.SPECIES_256;
+    private static final jdk.incubator.vector.VectorSpecies<Double> DS = jdk.incubator.vector.DoubleVector.SPECIES_256;
+    /** Partial sums of a plane average: four 4-lane double vectors, fed by two 8-lane float vectors. */
+    static final int SUM_LANES = 16;
+    private static final java.nio.ByteOrder ORDER = java.nio.ByteOrder.nativeOrder();
+
+    /** The sum in double of {@code n} floats at byte {@code base} of xs (see {@link #globalF32} for the order). */
+    static double planeSum(MemorySegment xs, long base, int n) {
+        var s0 = jdk.incubator.vector.DoubleVector.zero(DS);
+        var s1 = s0;
+        var s2 = s0;
+        var s3 = s0;
+        int i = 0;
+        for (; i + SUM_LANES <= n; i += SUM_LANES) {
+            var a = jdk.incubator.vector.FloatVector.fromMemorySegment(FS, xs, base + i * 4L, ORDER);
+            var b = jdk.incubator.vector.FloatVector.fromMemorySegment(FS, xs, base + (i + 8) * 4L, ORDER);
+            s0 = s0.add(a.convertShape(jdk.incubator.vector.VectorOperators.F2D, DS, 0));
+            s1 = s1.add(a.convertShape(jdk.incubator.vector.VectorOperators.F2D, DS, 1));
+            s2 = s2.add(b.convertShape(jdk.incubator.vector.VectorOperators.F2D, DS, 0));
+            s3 = s3.add(b.convertShape(jdk.incubator.vector.VectorOperators.F2D, DS, 1));
+        }
+        double[] part = new double[SUM_LANES];
+        s0.intoArray(part, 0);
+        s1.intoArray(part, 4);
+        s2.intoArray(part, 8);
+        s3.intoArray(part, 12);
+        for (int k = 0; i < n; i++, k++) part[k] += xs.get(NnArrays.F32, base + i * 4L);
+        for (int w = SUM_LANES / 2; w >= 1; w /= 2) for (int k = 0; k < w; k++) part[k] += part[k + w];
+        return part[0];
+    }
+
+    /** The largest of {@code n} floats at byte {@code base} of xs; NaN if any is NaN (as Math.max). */
+    static float planeMax(MemorySegment xs, long base, int n) {
+        var m = jdk.incubator.vector.FloatVector.broadcast(FS, Float.NEGATIVE_INFINITY);
+        int i = 0;
+        for (; i + 8 <= n; i += 8) m = m.max(jdk.incubator.vector.FloatVector.fromMemorySegment(FS, xs, base + i * 4L, ORDER));
+        float r = Float.NEGATIVE_INFINITY;
+        for (int k = 0; k < 8; k++) r = Math.max(r, m.lane(k));
+        for (; i < n; i++) r = Math.max(r, xs.get(NnArrays.F32, base + i * 4L));
+        return r;
     }
 
     static final class MaxUnpool implements OpKernel {

@@ -69,6 +69,37 @@ class PoolAndNormKernelsTest {
     }
 
     @Test
+    void globalPoolsOverLargePlanesWithTailsMatchAPlainReference() {
+        // planes of 1..40 and 6,400 + 7 elements: the vector body, its 16-element steps and the tail
+        for (int size : new int[] {1, 7, 15, 16, 17, 40, 6407}) {
+            int planes = 3;
+            float[] v = new float[planes * size];
+            java.util.Random r = new java.util.Random(size);
+            for (int i = 0; i < v.length; i++) v[i] = (float) (r.nextGaussian() * 100 + 3);
+            Tensor x = Tensor.ofFloats(Shape.of(1, planes, size), v);
+            Tensor avg = new FakeNodeCall("GlobalAveragePool", 1, 1, x).run()[0];
+            Tensor max = new FakeNodeCall("GlobalMaxPool", 1, 1, x).run()[0];
+            for (int p = 0; p < planes; p++) {
+                double sum = 0;
+                float m = Float.NEGATIVE_INFINITY;
+                for (int i = 0; i < size; i++) {
+                    sum += v[p * size + i];
+                    m = Math.max(m, v[p * size + i]);
+                }
+                // the reference sums in one double chain; the kernel's interleaved double sums may differ by
+                // rounding far below float precision
+                assertEquals((float) (sum / size), avg.getFloat(p), Math.ulp((float) (sum / size)), "average, size " + size);
+                assertEquals(m, max.getFloat(p), "max, size " + size);
+            }
+        }
+        float[] withNaN = new float[40];
+        withNaN[33] = Float.NaN;
+        Tensor n = Tensor.ofFloats(Shape.of(1, 1, 40), withNaN);
+        assertEquals(Float.NaN, new FakeNodeCall("GlobalMaxPool", 1, 1, n).run()[0].getFloat(0));
+        assertEquals(Float.NaN, new FakeNodeCall("GlobalAveragePool", 1, 1, n).run()[0].getFloat(0));
+    }
+
+    @Test
     void maxUnpoolScattersToTheIndices() {
         Tensor x = floats(dims(1, 1, 1, 2), 7, 9);
         Tensor idx = of(DType.INT64, dims(1, 1, 1, 2), 1, 2);
