@@ -28,13 +28,14 @@ import java.util.Set;
  *       its own top and bottom pads ({@link #tileNode}): 0 inside the image, the real pad where the band meets
  *       the image's edge, so every output element sees the same receptive field, weights and zero padding as
  *       in the whole conv.</li>
- *   <li>ConvTranspose whose kernel height equals its stride (no overlap, no pads): input rows
+ *   <li>ConvTranspose / sluice.FusedConvTranspose whose kernel height equals its stride (no overlap, no pads): input rows
  *       {@code [r0 / s, r1 / s)}, bands on multiples of s.</li>
  *   <li>Resize, nearest, asymmetric, floor, by an integer height factor f given as a constant scale: input
  *       rows {@code [r0 / f, r1 / f)}, bands on multiples of f.</li>
  *   <li>Row-preserving ops: the float32 elementwise ops of {@link Tiling#ELEMENTWISE} (inputs of the output's
  *       shape are banded; inputs constant along the height, e.g. a per-channel scale, are read whole),
- *       BatchNormalization (inference), and Concat on any axis but the height.</li>
+ *       BatchNormalization (inference), sluice.ChannelScaleResidual (its per-channel gate read whole), and
+ *       Concat on any axis but the height.</li>
  * </ul>
  *
  * <p>Bit-identity with the whole node rests on each output element's value depending only on its receptive
@@ -85,7 +86,15 @@ public final class RowBands {
         String key = (n.domain().isEmpty() ? "" : n.domain() + ":") + n.opType();
         return switch (key) {
             case "Conv", "sluice:FusedConv" -> convForm(g, n, os, ot.dtype());
-            case "ConvTranspose" -> transposeForm(g, n, os, ot.dtype());
+            case "ConvTranspose", "sluice:FusedConvTranspose" -> transposeForm(g, n, os, ot.dtype());
+            case "sluice:ChannelScaleResidual" -> {
+                // x banded, the gate s (one value per batch and channel) read whole; x must be the output's shape
+                var xt = g.typeOf(n.inputs().get(0));
+                var st = g.typeOf(n.inputs().get(1));
+                if (ot.dtype() != DType.FLOAT32 || xt == null || !xt.isStatic() || !xt.shape().toShape().equals(os)
+                    || st == null || !st.isStatic() || st.shape().toShape().rank() != 4 || st.shape().toShape().dim(2) != 1) yield null;
+                yield sameRows(g, n, os, ot.dtype(), Set.of(0), true);
+            }
             case "Resize" -> resizeForm(g, n, os, ot.dtype());
             case "BatchNormalization" -> {
                 if (n.attributes().getInt("training_mode", 0) != 0 || ot.dtype() != DType.FLOAT32) yield null;

@@ -228,6 +228,175 @@ class FusionTest {
         }
     }
 
+    /**
+     * PP-OCR det's head: ConvTranspose (grouped here), Add of a per-channel constant, BatchNormalization, Relu,
+     * then a ConvTranspose with overlapping windows, Add of a scalar constant, Sigmoid: both fold into
+     * sluice.FusedConvTranspose nodes (the Add and BN into weight and bias, Relu / Sigmoid as their activation)
+     * that match ONNX Runtime; the replaced constants are dropped.
+     */
+    @Test
+    void convTransposeAddBatchNormActivationChainsFuse() throws Exception {
+        int c = 4, group = 2, mg = 3, m = group * mg, h = 5, w = 7;
+        SplittableRandom r = new SplittableRandom(31);
+        float[] var = rnd(r, m, 0.5f);
+        for (int j = 0; j < m; j++) var[j] = Math.abs(var[j]) + 0.1f;
+        int oh = 2 * h, ow = 2 * w, oh2 = (oh - 1) * 2 + 3, ow2 = (ow - 1) * 2 + 3;
+        Path file = new OnnxModelBuilder(13).input("x", 1, 1, c, h, w).output("y", 1, 1, 1, oh2, ow2)
+            .floatInit("w1", new long[] {c, mg, 2, 2}, rnd(r, c * mg * 4, 0.5f))
+            .floatInit("c1", new long[] {1, m, 1, 1}, rnd(r, m, 0.5f))
+            .floatInit("g", new long[] {m}, rnd(r, m, 1f)).floatInit("be", new long[] {m}, rnd(r, m, 1f))
+            .floatInit("mu", new long[] {m}, rnd(r, m, 0.2f)).floatInit("var", new long[] {m}, var)
+            .floatInit("w2", new long[] {m, 1, 3, 3}, rnd(r, m * 9, 0.5f))
+            .floatInit("c2", new long[] {1, 1, 1, 1}, 0.25f)
+            .node("ConvTranspose", List.of("x", "w1"), List.of("t1"), OnnxModelBuilder.ints("strides", 2, 2),
+                OnnxModelBuilder.intAttr("group", group))
+            .node("Add", List.of("c1", "t1"), List.of("a1"))
+            .node("BatchNormalization", List.of("a1", "g", "be", "mu", "var"), List.of("n1"),
+                OnnxModelBuilder.floatAttr("epsilon", 1e-3f))
+            .node("Relu", List.of("n1"), List.of("r1"))
+            .node("ConvTranspose", List.of("r1", "w2"), List.of("t2"), OnnxModelBuilder.ints("strides", 2, 2))
+            .node("Add", List.of("t2", "c2"), List.of("a2"))
+            .node("Sigmoid", List.of("a2"), List.of("y"))
+            .write(tmp.resolve("convtranspose_head.onnx"));
+        Tensor x = InputSources.random(dev.sluice.kernels.DType.FLOAT32, Shape.of(1, c, h, w), new SplittableRandom(8));
+        try (Session s = Session.open(file, 2)) {
+            assertEquals(Map.of("sluice:FusedConvTranspose", 2), ModelCheck.opHistogram(s.model()));
+            var nodes = s.model().graph().nodes();
+            assertEquals("Relu", nodes.get(0).attributes().getString("activation", null));
+            assertEquals("Sigmoid", nodes.get(1).attributes().getString("activation", null));
+            assertEquals(4, s.model().graph().initializers().size(), "folded weights and biases replace the originals: "
+                + s.model().graph().initializers().keySet());
+            Tensor ours = s.run(Map.of("x", x)).get("y");
+            assertNull(Tolerance.DEFAULT.mismatch(ours, OrtReference.run(file, Map.of("x", x)).get("y")));
+        }
+    }
+
+    /**
+     * A squeeze-excitation block as PP-OCR det exports it: Conv without bias, GlobalAveragePool, Conv, Add of a
+     * per-channel constant, Relu, Conv, Add, HardSigmoid (non-default alpha / beta), Mul(x, s), Add(x, that).
+     * The Conv + Add (+ activation) pairs become FusedConv nodes with that bias, and the tail one
+     * sluice.ChannelScaleResidual whose bits equal the unfused Mul and Add; all of it matches ONNX Runtime.
+     */
+    @Test
+    void squeezeExcitationBlockFuses() throws Exception {
+        int c = 5, m = 8, q = 3, h = 6, w = 9;
+        SplittableRandom r = new SplittableRandom(37);
+        Path file = new OnnxModelBuilder(13).input("x", 1, 1, c, h, w).output("y", 1, 1, m, h, w)
+            .floatInit("w0", new long[] {m, c, 3, 3}, rnd(r, m * c * 9, 0.5f))
+            .floatInit("w1", new long[] {q, m, 1, 1}, rnd(r, q * m, 0.5f)).floatInit("b1", new long[] {1, q, 1, 1}, rnd(r, q, 0.5f))
+            .floatInit("w2", new long[] {m, q, 1, 1}, rnd(r, m * q, 0.5f)).floatInit("b2", new long[] {m, 1, 1}, rnd(r, m, 0.5f))
+            .node("Conv", List.of("x", "w0"), List.of("f"), OnnxModelBuilder.ints("pads", 1, 1, 1, 1))
+            .node("GlobalAveragePool", List.of("f"), List.of("p"))
+            .node("Conv", List.of("p", "w1"), List.of("s1"))
+            .node("Add", List.of("s1", "b1"), List.of("s2"))
+            .node("Relu", List.of("s2"), List.of("s3"))
+            .node("Conv", List.of("s3", "w2"), List.of("s4"))
+            .node("Add", List.of("b2", "s4"), List.of("s5"))
+            .node("HardSigmoid", List.of("s5"), List.of("g"), OnnxModelBuilder.floatAttr("alpha", 0.3f),
+                OnnxModelBuilder.floatAttr("beta", 0.4f))
+            .node("Mul", List.of("g", "f"), List.of("fg"))
+            .node("Add", List.of("f", "fg"), List.of("y"))
+            .write(tmp.resolve("se_block.onnx"));
+        Tensor x = InputSources.random(dev.sluice.kernels.DType.FLOAT32, Shape.of(1, c, h, w), new SplittableRandom(9));
+        try (Session s = Session.open(file, 2);
+             Session plain = Session.open(dev.sluice.graph.OnnxImporter.load(file), 2, dev.sluice.kernels.OpRegistry.cpu(),
+                 dev.sluice.graph.fusion.PatternFusion.Target.STANDARD_OPS)) {
+            // the first Conv has three readers: it stays a Conv
+            assertEquals(Map.of("Conv", 1, "GlobalAveragePool", 1, "sluice:FusedConv", 2, "sluice:ChannelScaleResidual", 1),
+                ModelCheck.opHistogram(s.model()));
+            Tensor ours = s.run(Map.of("x", x)).get("y");
+            assertNull(Tolerance.DEFAULT.mismatch(ours, OrtReference.run(file, Map.of("x", x)).get("y")));
+            assertNull(Tolerance.DEFAULT.mismatch(ours, plain.run(Map.of("x", x)).get("y")));
+        }
+    }
+
+    /** sluice.ChannelScaleResidual gives the unfused Mul and Add's bits, for a gate of batch 1 over a batch of 2 too. */
+    @Test
+    void channelScaleResidualMatchesMulAndAddBits() throws Exception {
+        int c = 3, h = 5, w = 7; // planes of 35: vector bodies and scalar tails
+        for (long sn : new long[] {2, 1}) {
+            Path file = new OnnxModelBuilder(13).input("x", 1, 2, c, h, w).input("s", 1, sn, c, 1, 1).output("y", 1, 2, c, h, w)
+                .node("Mul", List.of("x", "s"), List.of("xs"))
+                .node("Add", List.of("xs", "x"), List.of("y"))
+                .write(tmp.resolve("scale_residual" + sn + ".onnx"));
+            Map<String, Tensor> in = Map.of(
+                "x", InputSources.random(dev.sluice.kernels.DType.FLOAT32, Shape.of(2, c, h, w), new SplittableRandom(10)),
+                "s", InputSources.random(dev.sluice.kernels.DType.FLOAT32, Shape.of(sn, c, 1, 1), new SplittableRandom(11)));
+            try (Session s = Session.open(file, 2);
+                 Session plain = Session.open(dev.sluice.graph.OnnxImporter.load(file), 2, dev.sluice.kernels.OpRegistry.cpu(),
+                     dev.sluice.graph.fusion.PatternFusion.Target.STANDARD_OPS)) {
+                assertEquals(Map.of("sluice:ChannelScaleResidual", 1), ModelCheck.opHistogram(s.model()));
+                Tensor ours = s.run(in).get("y");
+                assertTrue(ours.sameBits(plain.run(in).get("y")), "fused and unfused bits differ, gate batch " + sn);
+                assertNull(Tolerance.DEFAULT.mismatch(ours, OrtReference.run(file, in).get("y")));
+            }
+        }
+    }
+
+    /**
+     * The patterns leave the nodes alone when an inner value has a second reader (or is a graph output), when
+     * the added constant is not one value per channel, or when the gate varies along the height.
+     */
+    @Test
+    void perChannelFusionsRefuseWhatTheyCannotFold() throws Exception {
+        int c = 3, h = 4, w = 5;
+        SplittableRandom r = new SplittableRandom(41);
+        float[] wt = rnd(r, c * c * 4, 0.5f), wc = rnd(r, c * c, 0.5f);
+        Map<String, Tensor> in = Map.of("x", InputSources.random(dev.sluice.kernels.DType.FLOAT32, Shape.of(1, c, h, w), new SplittableRandom(12)));
+        record Case(String name, OnnxModelBuilder model, Map<String, Integer> ops) {}
+        List<Case> cases = List.of(
+            // ConvTranspose's output read by the Add and a Relu: nothing folds
+            new Case("ct_two_readers", new OnnxModelBuilder(13).input("x", 1, 1, c, h, w)
+                .output("y", 1, 1, c, 2 * h, 2 * w).output("z", 1, 1, c, 2 * h, 2 * w)
+                .floatInit("w", new long[] {c, c, 2, 2}, wt).floatInit("b", new long[] {1, c, 1, 1}, rnd(r, c, 1f))
+                .node("ConvTranspose", List.of("x", "w"), List.of("t"), OnnxModelBuilder.ints("strides", 2, 2))
+                .node("Add", List.of("t", "b"), List.of("y"))
+                .node("Relu", List.of("t"), List.of("z")),
+                Map.of("ConvTranspose", 1, "Add", 1, "Relu", 1)),
+            // a constant that varies along the width is no bias; the Relu after it is not the ConvTranspose's
+            new Case("ct_not_per_channel", new OnnxModelBuilder(13).input("x", 1, 1, c, h, w).output("y", 1, 1, c, 2 * h, 2 * w)
+                .floatInit("w", new long[] {c, c, 2, 2}, wt).floatInit("b", new long[] {1, 1, 1, 2 * w}, rnd(r, 2 * w, 1f))
+                .node("ConvTranspose", List.of("x", "w"), List.of("t"), OnnxModelBuilder.ints("strides", 2, 2))
+                .node("Add", List.of("t", "b"), List.of("a"))
+                .node("Relu", List.of("a"), List.of("y")),
+                Map.of("ConvTranspose", 1, "Add", 1, "Relu", 1)),
+            // the conv's output is also a graph output
+            new Case("conv_output_read", new OnnxModelBuilder(13).input("x", 1, 1, c, h, w)
+                .output("y", 1, 1, c, h, w).output("t", 1, 1, c, h, w)
+                .floatInit("w", new long[] {c, c, 1, 1}, wc).floatInit("b", new long[] {1, c, 1, 1}, rnd(r, c, 1f))
+                .node("Conv", List.of("x", "w"), List.of("t"))
+                .node("Add", List.of("t", "b"), List.of("y")),
+                Map.of("Conv", 1, "Add", 1)),
+            // a [1, c, h, 1] constant is per channel and row: no bias
+            new Case("conv_not_per_channel", new OnnxModelBuilder(13).input("x", 1, 1, c, h, w).output("y", 1, 1, c, h, w)
+                .floatInit("w", new long[] {c, c, 1, 1}, wc).floatInit("b", new long[] {1, c, h, 1}, rnd(r, c * h, 1f))
+                .node("Conv", List.of("x", "w"), List.of("t"))
+                .node("Add", List.of("t", "b"), List.of("y")),
+                Map.of("Conv", 1, "Add", 1)),
+            // the product x * s has a second reader
+            new Case("gate_product_read", new OnnxModelBuilder(13).input("x", 1, 1, c, h, w)
+                .output("y", 1, 1, c, h, w).output("z", 1, 1, c, h, w)
+                .floatInit("s", new long[] {1, c, 1, 1}, rnd(r, c, 1f))
+                .node("Mul", List.of("x", "s"), List.of("p"))
+                .node("Add", List.of("x", "p"), List.of("y"))
+                .node("Relu", List.of("p"), List.of("z")),
+                Map.of("Mul", 1, "Add", 1, "Relu", 1)),
+            // a gate that varies along the height
+            new Case("gate_not_per_channel", new OnnxModelBuilder(13).input("x", 1, 1, c, h, w).output("y", 1, 1, c, h, w)
+                .floatInit("s", new long[] {1, c, h, 1}, rnd(r, c * h, 1f))
+                .node("Mul", List.of("x", "s"), List.of("p"))
+                .node("Add", List.of("x", "p"), List.of("y")),
+                Map.of("Mul", 1, "Add", 1)));
+        for (Case k : cases) {
+            Path file = k.model().write(tmp.resolve(k.name() + ".onnx"));
+            try (Session s = Session.open(file, 2)) {
+                assertEquals(k.ops(), ModelCheck.opHistogram(s.model()), k.name());
+                Map<String, Tensor> ours = s.run(in), ref = OrtReference.run(file, in);
+                for (var e : ref.entrySet()) assertNull(Tolerance.DEFAULT.mismatch(ours.get(e.getKey()), e.getValue()), k.name());
+            }
+        }
+    }
+
     private static float[] rnd(SplittableRandom r, int n, float scale) {
         float[] a = new float[n];
         for (int i = 0; i < n; i++) a[i] = (float) (r.nextDouble(-1, 1) * scale);

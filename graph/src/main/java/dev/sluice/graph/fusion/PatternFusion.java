@@ -21,12 +21,16 @@ import java.util.Set;
  *       beta] over the last axis → LayerNormalization; for the CPU, with the residual Add of two same-shape
  *       values before it (or before a LayerNormalization op) → {@code sluice.AddLayerNorm};</li>
  *   <li>Gelu (erf form): Div √2 (or Mul 1/√2), Erf, Add 1, Mul x, Mul 0.5 → Gelu;</li>
- *   <li>Conv with constant weights, then an inference BatchNormalization with constant parameters: the
- *       normalization is folded into new weights and bias (as ONNX Runtime does);</li>
- *   <li>Conv, then an activation (Relu, Clip, HardSigmoid, HardSwish, LeakyRelu, or the HardSwish chain
+ *   <li>Conv with constant weights, then [an Add of a per-channel constant, then] an inference
+ *       BatchNormalization with constant parameters: both are folded into new weights and bias (as ONNX
+ *       Runtime does);</li>
+ *   <li>Conv, then an activation (Relu, Sigmoid, Clip, HardSigmoid, HardSwish, LeakyRelu, or the HardSwish chain
  *       Add a, Clip lo..hi, Mul x, Div d that Paddle exports) → {@code sluice.FusedConv}, the Conv kernel
  *       applying the activation to each output block while it is in cache (also after a folded BN alone:
  *       the FusedConv kernel keeps its constant weight packed);</li>
+ *   <li>ConvTranspose, then a per-channel constant Add and / or BatchNormalization (folded) and an activation →
+ *       {@code sluice.FusedConvTranspose}; Conv likewise folds a per-channel constant Add into its bias;</li>
+ *   <li>Mul(x, s) by a per-channel gate s, then Add(x, that) → {@code sluice.ChannelScaleResidual};</li>
  *   <li>MatMul by a constant 2-D B, then Add of a constant bias over B's columns, then optionally one of those
  *       activations or a Gelu (erf form) → {@code sluice.FusedMatMul}, with B kept packed by its kernel;</li>
  *   <li>attention heads: Transpose q and k, MatMul, [Div/Mul by a scalar], [Add mask], Softmax, MatMul by
@@ -77,7 +81,8 @@ public final class PatternFusion {
         for (Node n : g.nodes()) {
             if (f.removed.contains(n)) continue;
             if (f.tryLayerNorm(n) || f.tryGelu(n) || target == Target.CPU && f.tryAddLayerNorm(n)) continue;
-            if (target == Target.CPU && !f.tryConv(n) && !f.tryMatMul(n)) f.tryAttention(n);
+            if (target == Target.CPU && !f.tryConv(n) && !f.tryConvTranspose(n) && !f.tryChannelScaleResidual(n)
+                && !f.tryMatMul(n)) f.tryAttention(n);
         }
         if (f.replacement.isEmpty()) return g;
         List<Node> nodes = new ArrayList<>();
@@ -376,46 +381,204 @@ public final class PatternFusion {
         if (wt == null || wt.dtype() != dev.sluice.kernels.DType.FLOAT32 || wt.rank() < 3) return false;
         String b = conv.inputs().size() > 2 && !conv.inputs().get(2).isEmpty() ? conv.inputs().get(2) : null;
         if (b != null && !isConst(b)) return false;
+        int m = (int) wt.shape().dim(0);
         List<Node> chain = new ArrayList<>(List.of(conv));
-        String out = conv.outputs().get(0);
         List<String> ins = new ArrayList<>(conv.inputs());
-        Map<String, Tensor> pending = new LinkedHashMap<>();
-        List<String> replaced = new ArrayList<>();
-        Node bn = onlyReader(out, "BatchNormalization");
-        if (bn != null && bn.outputs().size() == 1 && bn.inputs().size() == 5 && bn.attributes().getInt("training_mode", 0) == 0) {
-            float[] folded = foldBatchNorm(bn, wt, b);
-            if (folded != null) {
-                int m = (int) wt.shape().dim(0);
-                long per = wt.elementCount() / m;
-                String wName = w + "/bnFolded" + (fresh++), bName = wName + "/bias";
-                Tensor nw = Tensor.allocate(dev.sluice.kernels.DType.FLOAT32, wt.shape());
-                Tensor nb = Tensor.allocate(dev.sluice.kernels.DType.FLOAT32, dev.sluice.kernels.Shape.of(m));
-                for (int o = 0; o < m; o++) {
-                    float sc = folded[o];
-                    for (long i = 0; i < per; i++) nw.setFloat(o * per + i, wt.getFloat(o * per + i) * sc);
-                    nb.setFloat(o, folded[m + o]);
-                }
-                pending.put(wName, nw);
-                pending.put(bName, nb);
-                ins = new ArrayList<>(List.of(conv.inputs().get(0), wName, bName));
-                replaced.add(w);
-                if (b != null) replaced.add(b);
-                for (int i = 1; i < 5; i++) replaced.add(bn.inputs().get(i));
-                chain.add(bn);
-                out = bn.outputs().get(0);
-            }
-        }
+        Affine aff = affineAfter(conv.outputs().get(0), m, wt.rank(), b);
+        if (aff == null) return false;
+        String out = aff.out();
+        chain.addAll(aff.nodes());
         Map<String, Attr> act = new LinkedHashMap<>();
         String actOut = activation(out, chain, act);
         if (actOut != null) out = actOut;
         if (chain.size() == 1) return false;
         if (!innerValuesPrivate(chain, out)) return false;
-        newInitializers.putAll(pending);
-        replacedWeights.addAll(replaced);
+        if (!aff.nodes().isEmpty()) ins = foldInto(conv, wt, b, aff, (o, i) -> o, "Conv");
         Map<String, Attr> attrs = new LinkedHashMap<>(conv.attributes().asMap());
         attrs.putAll(act);
         // FusedConv even without an activation: its kernel caches the (constant) weight packed for the GEMM
         replace(chain, new Node(fusedName(conv, "Conv"), "FusedConv", DOMAIN, ins, List.of(out), new Attributes(attrs)));
+        return true;
+    }
+
+    /**
+     * ConvTranspose with a constant float32 weight, then a per-channel Add of a constant and / or an inference
+     * BatchNormalization (folded into the weight and bias), then optionally an activation (Relu, Sigmoid, ...)
+     * → {@code sluice.FusedConvTranspose} (x, w, b), whose kernel applies the activation to each finished
+     * output row. The weight is [C, M / group, k...]: output channel {@code g * M/group + o} scales the weight's
+     * column o of the input channels of group g.
+     */
+    private boolean tryConvTranspose(Node ct) {
+        if (!ct.opType().equals("ConvTranspose") || !ct.domain().isEmpty() || ct.inputs().size() < 2) return false;
+        String w = ct.inputs().get(1);
+        Tensor wt = newInitializers.get(w);
+        if (wt == null || wt.dtype() != dev.sluice.kernels.DType.FLOAT32 || wt.rank() < 3) return false;
+        String b = ct.inputs().size() > 2 && !ct.inputs().get(2).isEmpty() ? ct.inputs().get(2) : null;
+        if (b != null && !isConst(b)) return false;
+        long group = ct.attributes().getInt("group", 1);
+        long c = wt.shape().dim(0);
+        if (group <= 0 || c % group != 0) return false;
+        int mg = (int) wt.shape().dim(1), m = (int) (mg * group), cg = (int) (c / group);
+        List<Node> chain = new ArrayList<>(List.of(ct));
+        Affine aff = affineAfter(ct.outputs().get(0), m, wt.rank(), b);
+        if (aff == null) return false;
+        String out = aff.out();
+        chain.addAll(aff.nodes());
+        Map<String, Attr> act = new LinkedHashMap<>();
+        String actOut = activation(out, chain, act);
+        if (actOut != null) out = actOut;
+        if (chain.size() == 1) return false;
+        if (!innerValuesPrivate(chain, out)) return false;
+        List<String> ins = new ArrayList<>(ct.inputs());
+        if (!aff.nodes().isEmpty()) ins = foldInto(ct, wt, b, aff, (o, i) -> (int) (i / cg) * mg + o % mg, "ConvTranspose");
+        Map<String, Attr> attrs = new LinkedHashMap<>(ct.attributes().asMap());
+        attrs.putAll(act);
+        replace(chain, new Node(fusedName(ct, "ConvTranspose"), "FusedConvTranspose", DOMAIN, ins, List.of(out), new Attributes(attrs)));
+        return true;
+    }
+
+    /**
+     * Per output channel affine steps read after a conv-like node, in the order found: an Add of a constant
+     * that broadcasts per channel (or is a scalar), then an inference BatchNormalization with constant
+     * parameters. {@code scale} is null when no BatchNormalization was folded; {@code bias} includes the
+     * conv's own bias. {@code consumed}: the constants the folded form replaces.
+     */
+    private record Affine(List<Node> nodes, String out, double[] scale, double[] bias, List<String> consumed) {}
+
+    /** The affine steps after a conv-like node's output {@code out} ({@code m} channels, rank {@code rank}); null if its bias is not [m]. */
+    private Affine affineAfter(String out, int m, int rank, String convBias) {
+        double[] bias = new double[m];
+        List<String> consumed = new ArrayList<>();
+        if (convBias != null) {
+            Tensor cb = newInitializers.get(convBias);
+            if (cb.elementCount() != m || !cb.dtype().isFloatingPoint()) return null;
+            for (int o = 0; o < m; o++) bias[o] = cb.getDouble(o);
+            consumed.add(convBias);
+        }
+        List<Node> nodes = new ArrayList<>();
+        Node add = onlyReader(out, "Add");
+        if (add != null && add.inputs().size() == 2 && add.outputs().size() == 1) {
+            String cName = other(add, out);
+            float[] cv = perChannelConst(cName, m, rank);
+            if (cv != null) {
+                for (int o = 0; o < m; o++) bias[o] += cv[o];
+                consumed.add(cName);
+                nodes.add(add);
+                out = add.outputs().get(0);
+            }
+        }
+        double[] scale = null;
+        Node bn = onlyReader(out, "BatchNormalization");
+        if (bn != null && bn.outputs().size() == 1 && bn.inputs().size() == 5 && bn.inputs().get(0).equals(out)
+            && bn.attributes().getInt("training_mode", 0) == 0 && bn.attributes().getInt("spatial", 1) == 1) {
+            Tensor gamma = newInitializers.get(bn.inputs().get(1)), beta = newInitializers.get(bn.inputs().get(2));
+            Tensor mean = newInitializers.get(bn.inputs().get(3)), var = newInitializers.get(bn.inputs().get(4));
+            boolean ok = true;
+            for (Tensor t : new Tensor[] {gamma, beta, mean, var}) ok &= t != null && t.dtype().isFloatingPoint() && t.elementCount() == m;
+            if (ok) {
+                // the ONNX default epsilon; the normalization is y = (x - mean) / sqrt(var + eps) * gamma + beta
+                double eps = bn.attributes().getFloat("epsilon", 1e-5f);
+                scale = new double[m];
+                for (int o = 0; o < m; o++) {
+                    double sc = gamma.getDouble(o) / Math.sqrt(var.getDouble(o) + eps);
+                    scale[o] = sc;
+                    bias[o] = (bias[o] - mean.getDouble(o)) * sc + beta.getDouble(o);
+                }
+                for (int i = 1; i < 5; i++) consumed.add(bn.inputs().get(i));
+                nodes.add(bn);
+                out = bn.outputs().get(0);
+            }
+        }
+        return new Affine(nodes, out, scale, bias, consumed);
+    }
+
+    /**
+     * The float values of constant {@code name} when adding it to a rank-{@code rank} output of {@code m}
+     * channels adds one value per channel (shape [1, m, 1, ...] or fewer leading axes, or one element) and
+     * broadcasts to nothing larger; null otherwise.
+     */
+    private float[] perChannelConst(String name, int m, int rank) {
+        Tensor t = newInitializers.get(name);
+        if (t == null || t.dtype() != dev.sluice.kernels.DType.FLOAT32 || t.rank() > rank) return null;
+        for (int j = 0; j < t.rank(); j++) {
+            long d = t.shape().dim(j);
+            boolean channelAxis = j + rank - t.rank() == 1;
+            if (d != 1 && !(channelAxis && d == m)) return null;
+        }
+        float[] v = new float[m];
+        for (int o = 0; o < m; o++) v[o] = t.getFloat(t.elementCount() == 1 ? 0 : o);
+        return v;
+    }
+
+    /** Which output channel weight element {@code i} of output-channel slot {@code o} (index along axis 1 or 0) feeds. */
+    private interface ChannelOf { int of(int o, long i); }
+
+    /**
+     * Adds the folded weight (when a BatchNormalization scales it) and bias as new initializers and returns
+     * the fused node's inputs (x, w, b). For Conv the weight's axis 0 is the output channel; for ConvTranspose
+     * axis 1 within the input channel's group, which {@code channel} maps (slot, input channel) to.
+     */
+    private List<String> foldInto(Node conv, Tensor wt, String b, Affine aff, ChannelOf channel, String what) {
+        String w = conv.inputs().get(1);
+        int m = aff.bias().length;
+        String wName = w;
+        boolean transposed = what.equals("ConvTranspose");
+        if (aff.scale() != null) {
+            wName = w + "/bnFolded" + (fresh++);
+            Tensor nw = Tensor.allocate(dev.sluice.kernels.DType.FLOAT32, wt.shape());
+            long a0 = wt.shape().dim(0), a1 = wt.shape().dim(1), per = wt.elementCount() / (a0 * a1);
+            for (long i = 0; i < a0; i++) {
+                for (long j = 0; j < a1; j++) {
+                    // Conv: [M, C/group, k...], channel i; ConvTranspose: [C, M/group, k...], channel of (j, input i)
+                    int o = transposed ? channel.of((int) j, i) : channel.of((int) i, j);
+                    float sc = (float) aff.scale()[o];
+                    long base = (i * a1 + j) * per;
+                    for (long k = 0; k < per; k++) nw.setFloat(base + k, wt.getFloat(base + k) * sc);
+                }
+            }
+            newInitializers.put(wName, nw);
+            replacedWeights.add(w);
+        }
+        String bName = (aff.scale() != null ? wName : w + "/biasFolded" + (fresh++)) + "/bias";
+        Tensor nb = Tensor.allocate(dev.sluice.kernels.DType.FLOAT32, dev.sluice.kernels.Shape.of(m));
+        for (int o = 0; o < m; o++) nb.setFloat(o, (float) aff.bias()[o]);
+        newInitializers.put(bName, nb);
+        replacedWeights.addAll(aff.consumed());
+        return new ArrayList<>(List.of(conv.inputs().get(0), wName, bName));
+    }
+
+    // ---- squeeze-excitation tail ---------------------------------------------------------------------
+
+    /**
+     * Mul(x, s) with s one value per batch and channel ([N or 1, C, 1, ...], as a squeeze-excitation's gate),
+     * then Add(x, that) → {@code sluice.ChannelScaleResidual} (x, s), {@code x + x * s} in one pass. Both are
+     * float32 of x's rank with C known; the product is read by the Add only. Either operand order.
+     */
+    private boolean tryChannelScaleResidual(Node mul) {
+        if (!mul.opType().equals("Mul") || !mul.domain().isEmpty() || mul.inputs().size() != 2 || mul.outputs().size() != 1) return false;
+        String prod = mul.outputs().get(0);
+        Node add = onlyReader(prod, "Add");
+        if (add == null || add.inputs().size() != 2 || add.outputs().size() != 1) return false;
+        String x = other(add, prod);
+        if (x.equals(prod) || !mul.inputs().contains(x)) return false;
+        String s = other(mul, x);
+        if (s.equals(x)) return false;
+        var xt = g.types().get(x);
+        var st = g.types().get(s);
+        if (xt == null || st == null || xt.dtype() != dev.sluice.kernels.DType.FLOAT32 || st.dtype() != dev.sluice.kernels.DType.FLOAT32
+            || !xt.shape().hasRank() || !st.shape().hasRank()) return false;
+        int r = xt.shape().rank();
+        if (r < 3 || st.shape().rank() != r) return false;
+        var c = xt.shape().dim(1);
+        if (!c.isKnown() || !c.equals(st.shape().dim(1))) return false;
+        for (int i = 2; i < r; i++) {
+            var d = st.shape().dim(i);
+            if (!d.isKnown() || d.value() != 1) return false;
+        }
+        List<Node> chain = List.of(mul, add);
+        if (!innerValuesPrivate(chain, add.outputs().get(0))) return false;
+        replace(chain, new Node(fusedName(mul, "ChannelScaleResidual"), "ChannelScaleResidual", DOMAIN, List.of(x, s),
+            add.outputs(), Attributes.EMPTY));
         return true;
     }
 
@@ -452,27 +615,6 @@ public final class PatternFusion {
         return true;
     }
 
-    /** Per output channel the scale, then the new bias ({@code 2m} floats); null when BN is not all constant. */
-    private float[] foldBatchNorm(Node bn, Tensor w, String convBias) {
-        Tensor scale = newInitializers.get(bn.inputs().get(1)), beta = newInitializers.get(bn.inputs().get(2));
-        Tensor mean = newInitializers.get(bn.inputs().get(3)), var = newInitializers.get(bn.inputs().get(4));
-        int m = (int) w.shape().dim(0);
-        for (Tensor t : new Tensor[] {scale, beta, mean, var}) {
-            if (t == null || !t.dtype().isFloatingPoint() || t.elementCount() != m) return null;
-        }
-        Tensor cb = convBias == null ? null : newInitializers.get(convBias);
-        if (cb != null && cb.elementCount() != m) return null;
-        double eps = bn.attributes().getFloat("epsilon", 1e-5f);
-        float[] r = new float[2 * m];
-        for (int o = 0; o < m; o++) {
-            double s = scale.getDouble(o) / Math.sqrt(var.getDouble(o) + eps);
-            double b0 = cb == null ? 0 : cb.getDouble(o);
-            r[o] = (float) s;
-            r[m + o] = (float) ((b0 - mean.getDouble(o)) * s + beta.getDouble(o));
-        }
-        return r;
-    }
-
     /**
      * Recognises an activation reading {@code x}; on success adds its nodes to {@code chain}, its attributes
      * ({@code activation} and parameters) to {@code attrs}, and returns its output.
@@ -485,6 +627,7 @@ public final class PatternFusion {
             if (removed.contains(a) || !a.domain().isEmpty() || !a.inputs().get(0).equals(x)) return null;
             switch (a.opType()) {
                 case "Relu" -> attrs.put("activation", new Attr.Str("Relu"));
+                case "Sigmoid" -> attrs.put("activation", new Attr.Str("Sigmoid"));
                 case "HardSwish" -> {
                     attrs.put("activation", new Attr.Str("HardSwish"));
                 }

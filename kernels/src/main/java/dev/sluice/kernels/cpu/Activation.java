@@ -17,7 +17,9 @@ record Activation(Kind kind, float alpha, float beta, float lo, float hi, float 
     enum Kind {
         NONE, RELU, CLIP, HARD_SIGMOID, HARD_SWISH, HARD_SWISH_CHAIN, LEAKY_RELU,
         /** Gelu, erf form: {@link VectorMath#gelu}, the Gelu kernel's own float32 code, also for tails. */
-        GELU
+        GELU,
+        /** Sigmoid: {@link VectorMath#sigmoid}, the Sigmoid kernel's own float32 code, also for tails. */
+        SIGMOID
     }
 
     static final Activation NONE = new Activation(Kind.NONE, 0, 0, 0, 0, 0, 1);
@@ -39,6 +41,7 @@ record Activation(Kind kind, float alpha, float beta, float lo, float hi, float 
                     at.getFloat("activation_div", 6f));
             case "LeakyRelu" -> new Activation(Kind.LEAKY_RELU, at.getFloat("activation_alpha", 0.01f), 0, 0, 0, 0, 1);
             case "Gelu" -> new Activation(Kind.GELU, 0, 0, 0, 0, 0, 1);
+            case "Sigmoid" -> new Activation(Kind.SIGMOID, 0, 0, 0, 0, 0, 1);
             default -> throw new KernelException("unknown fused activation '" + name + "'");
         };
     }
@@ -55,6 +58,7 @@ record Activation(Kind kind, float alpha, float beta, float lo, float hi, float 
             case LEAKY_RELU -> x < 0 ? alpha * x : x;
             // the vector code on one lane: VectorMath is lane-wise, so this is the bits of any lane holding x
             case GELU -> VectorMath.gelu(FloatVector.broadcast(VectorMath.S, x)).lane(0);
+            case SIGMOID -> VectorMath.sigmoid(FloatVector.broadcast(VectorMath.S, x)).lane(0);
         };
     }
 
@@ -94,6 +98,7 @@ record Activation(Kind kind, float alpha, float beta, float lo, float hi, float 
             case HARD_SWISH_CHAIN -> hardSwishChain(y, off, len, mode, bias, row);
             case LEAKY_RELU -> leakyRelu(y, off, len, mode, bias, row);
             case GELU -> gelu(y, off, len, mode, bias, row);
+            case SIGMOID -> sigmoid(y, off, len, mode, bias, row);
             // a kind added without its loop must fail loudly, never leave y unactivated
             default -> throw new IllegalStateException("no loop for activation " + kind);
         }
@@ -205,6 +210,20 @@ record Activation(Kind kind, float alpha, float beta, float lo, float hi, float 
             if (mode == BIAS_SCALAR) v = v.add(bv);
             else if (mode == BIAS_ROW) v = v.add(FloatVector.fromArray(S, row, i));
             v = VectorMath.gelu(v);
+            v.intoMemorySegment(y, at, ORDER);
+        }
+        tail(y, off, i, len, bias, row);
+    }
+
+    private void sigmoid(MemorySegment y, long off, int len, int mode, float bias, float[] row) {
+        FloatVector bv = FloatVector.broadcast(S, bias);
+        int l = S.length(), i = 0;
+        for (; i <= len - l; i += l) {
+            long at = (off + i) * 4;
+            FloatVector v = FloatVector.fromMemorySegment(S, y, at, ORDER);
+            if (mode == BIAS_SCALAR) v = v.add(bv);
+            else if (mode == BIAS_ROW) v = v.add(FloatVector.fromArray(S, row, i));
+            v = VectorMath.sigmoid(v);
             v.intoMemorySegment(y, at, ORDER);
         }
         tail(y, off, i, len, bias, row);

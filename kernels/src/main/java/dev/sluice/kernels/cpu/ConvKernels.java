@@ -344,8 +344,19 @@ final class ConvKernels {
         }
     }
 
-    static final class ConvTranspose implements OpKernel {
+    /**
+     * sluice.FusedConvTranspose: ConvTranspose with an activation (see Activation) applied to each finished
+     * output row after the bias, while it is in cache. The fusion pass emits it for a ConvTranspose whose
+     * per-channel Add and BatchNormalization it folded into the weight and bias, and for the activation after.
+     */
+    static final class FusedConvTranspose extends ConvTranspose {
+        @Override Activation activation(Attributes at) { return Activation.of(at); }
+    }
+
+    static class ConvTranspose implements OpKernel {
         @Override public List<TensorType> infer(InferContext ctx) { return inferWindowed(ctx, true); }
+
+        Activation activation(Attributes at) { return Activation.NONE; }
 
         @Override public void execute(ExecContext ctx) {
             Tensor x = ctx.input(0), w = ctx.input(1);
@@ -370,11 +381,13 @@ final class ConvKernels {
             Tensor y = ctx.output(0, x.dtype(), Shape.of(od));
             if (y.elementCount() == 0) return;
             float[] b = bias(ctx, 2, m);
+            Activation act = activation(at);
             if (x.dtype() == DType.FLOAT32 && w.dtype() == DType.FLOAT32) {
-                convTranspose(x.data(), w.data(), b, y.data(), n, c, mg, group, tg.w, ctx.parallelism());
+                convTranspose(x.data(), w.data(), b, y.data(), n, c, mg, group, tg.w, ctx.parallelism(), act);
             } else {
                 Tensor yf = Tensor.allocate(DType.FLOAT32, y.shape());
-                convTranspose(NnArrays.asF32(x).data(), NnArrays.asF32(w).data(), b, yf.data(), n, c, mg, group, tg.w, ctx.parallelism());
+                convTranspose(NnArrays.asF32(x).data(), NnArrays.asF32(w).data(), b, yf.data(), n, c, mg, group, tg.w,
+                        ctx.parallelism(), act);
                 NnArrays.store(y, yf.toFloatArray());
             }
         }
@@ -386,6 +399,12 @@ final class ConvKernels {
      */
     static void convTranspose(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int mg, int group,
                               WindowGeometry g0, Parallelism par) {
+        convTranspose(x, w, bias, y, n, c, mg, group, g0, par, Activation.NONE);
+    }
+
+    /** The same, applying {@code act} to every output element after its bias and all its taps are summed. */
+    static void convTranspose(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int mg, int group,
+                              WindowGeometry g0, Parallelism par, Activation act) {
         WindowGeometry g = g0.as2d();
         int cg = c / group, m = mg * group;
         int inSize = Math.toIntExact(g.inSize()), outSize = Math.toIntExact(g.outSize()), ks = Math.toIntExact(g.kernelSize());
@@ -408,13 +427,14 @@ final class ConvKernels {
                         par.forEach(mg * nbands, ((long) ks * inSize + outSize) / nbands, t -> {
                             int o = t / nbands, oy0 = (t % nbands) * rowsPer, oy1 = Math.min(oh, oy0 + rowsPer);
                             col2imRows(col, o * ks * ld, ld, g, bias == null ? 0f : bias[fgi * mg + o], oy0, oy1,
-                                    y, ((long) fni * m + (long) fgi * mg + o) * outSize);
+                                    y, ((long) fni * m + (long) fgi * mg + o) * outSize, act);
                         });
                     } else {
                         par.forEach(mg, (long) ks * inSize + outSize, o -> {
                             float[] acc = scratch(0, outSize);
                             java.util.Arrays.fill(acc, 0, outSize, bias == null ? 0f : bias[fgi * mg + o]);
                             col2imNd(col, o * ks * ld, ld, g, acc);
+                            act.biasAndApply(acc, 0, outSize, 0f);
                             MemorySegment.copy(acc, 0, y, NnArrays.F32, (((long) fni * m + (long) fgi * mg + o) * outSize) * 4, outSize);
                         });
                     }
@@ -431,9 +451,10 @@ final class ConvKernels {
      * The sums run in column phases (output columns ox = qx * sw + px as plane px, column qx), where each
      * input row lands on a contiguous run, then the phases are interleaved into whole rows. Each output
      * element is the bias plus at most one term per tap in kernel order, whatever the band or the phases.
+     * {@code act} then maps each whole output row (lanes start at the row's start, in any band).
      */
     private static void col2imRows(float[] col, int co, int ld, WindowGeometry g, float bias, int oy0, int oy1,
-                                   MemorySegment y, long yo) {
+                                   MemorySegment y, long yo, Activation act) {
         int h = g.in()[0], wd = g.in()[1], ow = g.out()[1];
         int kh = g.kernel()[0], kw = g.kernel()[1], sh = g.strides()[0], sw = g.strides()[1];
         int dh = g.dilations()[0], dw = g.dilations()[1], ph = g.padBegin()[0], pw = g.padBegin()[1];
@@ -465,6 +486,7 @@ final class ConvKernels {
                     for (int q = 0, at = px * plane + from; q < wq; q++) row[q * sw + px] = acc[at + q];
                 }
             }
+            act.biasAndApply(row, sw == 1 ? from : 0, ow, 0f);
             MemorySegment.copy(row, sw == 1 ? from : 0, y, NnArrays.F32, (yo + (long) (oy0 + r) * ow) * 4, ow);
         }
     }

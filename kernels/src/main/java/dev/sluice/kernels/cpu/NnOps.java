@@ -16,6 +16,8 @@ final class NnOps {
         r.register("sluice", "FusedMatMul", new MatMulKernels.FusedMatMul());
         r.register("sluice", "Attention", new AttentionKernel());
         r.register("ConvTranspose", new ConvKernels.ConvTranspose());
+        r.register("sluice", "FusedConvTranspose", new ConvKernels.FusedConvTranspose());
+        r.register("sluice", "ChannelScaleResidual", new ChannelScaleResidual());
         r.register("MaxPool", new PoolKernels.Pool(PoolKernels.Kind.MAX));
         r.register("AveragePool", new PoolKernels.Pool(PoolKernels.Kind.AVG));
         r.register("LpPool", new PoolKernels.Pool(PoolKernels.Kind.LP));
