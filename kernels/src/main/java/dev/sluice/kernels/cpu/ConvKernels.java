@@ -162,12 +162,15 @@ final class ConvKernels {
         int kk = cg * ks;
         boolean pointwise = ks == 1;
         for (int i = 0; i < g.rank(); i++) pointwise &= g.strides()[i] == 1 && g.padBegin()[i] == 0 && g.padEnd()[i] == 0;
+        if (pointwise && group == 1) {
+            PointwiseConv.conv(x, w, bias, y, n, c, m, outSize, par, act, wKey);
+            return;
+        }
         if (g.rank() == 2 && cg == 1 && group == c) {
             DirectConv.depthwise(x, w, bias, y, n, c, m, g, par, act);
             return;
         }
-        // group 1 goes direct, except a pointwise conv over fewer positions than one tile: a matrix-vector product
-        if (g.rank() == 2 && group == 1 && !(pointwise && outSize < DirectConv.NT)) {
+        if (g.rank() == 2 && group == 1) {
             DirectConv.conv(x, w, bias, y, n, c, m, g, par, act, wKey);
             return;
         }
