@@ -4,6 +4,7 @@ import dev.sluice.kernels.Parallelism;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -111,7 +112,9 @@ final class PointwiseConv {
         // positions per inner step: the step's input rows stay in L2 across the panels, a panel's output rows
         // in L1 between its tiles and the bias / activation pass
         int step = Math.max(1, Math.min(Math.min(tilesPer, 1024 / NT), (1 << 15) / Math.max(c, 1) / NT)) * NT;
-        boolean finish = bias != null || act.kind() != Activation.Kind.NONE;
+        Epilogue e = Epilogue.of(bias, act, panels * MR);
+        // the activations the tile cannot apply: a pass over each panel's rows after its tiles
+        boolean finish = e.mode == RAW && (bias != null || act.kind() != Activation.Kind.NONE);
         int tasks = n * np * nb;
         par.forEach(tasks, work / tasks, t -> {
             int pi = t % np, bi = (t / np) % nb, ni = t / np / nb;
@@ -129,8 +132,8 @@ final class PointwiseConv {
                 for (int k = k0; k < k1; k++) {
                     int r0 = k * MR, rows = Math.min(MR, m - r0), h = panelHeight(k, m);
                     long yr = yo + (long) r0 * hw;
-                    tiles(x, xo, c, hw, wp, k * MR * c, h, rows, s0, whole, y, yr);
-                    if (whole < s1) tail.run(wp, k * MR * c, h, rows, y, yr, hw);
+                    tiles(x, xo, c, hw, wp, k * MR * c, h, rows, s0, whole, y, yr, e, r0);
+                    if (whole < s1) tail.run(wp, k * MR * c, h, rows, y, yr, hw, e, r0);
                     if (finish) {
                         for (int r = 0; r < rows; r++) {
                             finish(y, yr + (long) r * hw + s0, s1 - s0, bias == null ? 0f : bias[r0 + r], act, pad);
@@ -143,12 +146,13 @@ final class PointwiseConv {
 
     /** Positions [s0, s1), whole tiles, of one panel's rows (the first at element {@code yo} of y). */
     private static void tiles(MemorySegment x, long xo, int c, int hw, float[] wp, int wo, int h, int rows, int s0, int s1,
-                              MemorySegment y, long yo) {
+                              MemorySegment y, long yo, Epilogue e, int r0) {
         long xs = (long) hw * 4;
-        if (h == 8) {
-            for (int j = s0; j < s1; j += NT) tile8(x, (xo + j) * 4, xs, c, wp, wo, y, (yo + j) * 4, xs, rows);
-        } else {
-            for (int j = s0; j < s1; j += NT) tile4(x, (xo + j) * 4, xs, c, wp, wo, y, (yo + j) * 4, xs, rows);
+        boolean epi = e.mode != RAW;
+        for (int j = s0; j < s1; j += NT) {
+            if (h == 8) tile8(x, (xo + j) * 4, xs, c, wp, wo, y, (yo + j) * 4, xs, rows);
+            else tile4(x, (xo + j) * 4, xs, c, wp, wo, y, (yo + j) * 4, xs, rows);
+            if (epi) epilogue(y, (yo + j) * 4, xs, rows, e, r0);
         }
     }
 
@@ -175,10 +179,14 @@ final class PointwiseConv {
             for (int ci = 0; ci < c; ci++) MemorySegment.copy(x, NnArrays.F32, (xo + (long) ci * hw + j0) * 4, in, ci * NT, len);
         }
 
-        void run(float[] wp, int wo, int h, int rows, MemorySegment y, long yo, int hw) {
+        void run(float[] wp, int wo, int h, int rows, MemorySegment y, long yo, int hw, Epilogue e, int r0) {
             long s = NT * 4L;
-            if (h == 8) tile8(inSeg, 0, s, c, wp, wo, outSeg, 0, s, rows);
-            else tile4(inSeg, 0, s, c, wp, wo, outSeg, 0, s, rows);
+            // one vector at a time: a tail of a few positions (hw = 100 leaves 4) costs a third of a whole tile
+            for (long v = 0; v < len * 4L; v += 4L * L) {
+                if (h == 8) tile8x1(inSeg, v, s, c, wp, wo, outSeg, v, s, rows);
+                else tile4x1(inSeg, v, s, c, wp, wo, outSeg, v, s, rows);
+            }
+            if (e.mode != RAW) epilogue(outSeg, 0, s, rows, e, r0);
             for (int r = 0; r < rows; r++) MemorySegment.copy(out, r * NT, y, NnArrays.F32, (yo + (long) r * hw + j0) * 4, len);
         }
     }
@@ -196,6 +204,56 @@ final class PointwiseConv {
             java.util.Arrays.fill(pad, tail, AL, 0f);
             act.biasAndApply(pad, 0, AL, bias);
             MemorySegment.copy(pad, 0, y, NnArrays.F32, at, tail);
+        }
+    }
+
+    /** What a tile does to its sums before storing them: nothing, add the bias, or add it and apply Relu / HardSwish. */
+    private static final int RAW = 0, BIAS = 1, RELU = 2, HARD_SWISH = 3;
+
+    /**
+     * The tile's epilogue: {@code mode}, the bias per row padded with zeros to whole panels (zeros without a
+     * bias), HardSwish's alpha and beta. Activations other than Relu and HardSwish leave the tile raw (RAW)
+     * and go through {@link #finish}.
+     */
+    private record Epilogue(int mode, float[] bias, float p, float q) {
+        static Epilogue of(float[] bias, Activation act, int rows) {
+            int mode = switch (act.kind()) {
+                case NONE -> bias == null ? RAW : BIAS;
+                case RELU -> RELU;
+                case HARD_SWISH -> HARD_SWISH;
+                default -> RAW;
+            };
+            float[] b = new float[rows];
+            if (mode != RAW && bias != null) System.arraycopy(bias, 0, b, 0, bias.length);
+            return new Epilogue(mode, b, act.alpha(), act.beta());
+        }
+    }
+
+    /**
+     * The epilogue of one tile's rows [0, rows) x NT positions, in place in y (just stored, so in L1): the
+     * bias, then Relu or HardSwish, with Activation's vector arithmetic (so the same bits as its pass).
+     */
+    private static void epilogue(MemorySegment y, long yb, long ys, int rows, Epilogue e, int r0) {
+        float[] eb = e.bias;
+        int mode = e.mode;
+        float p = e.p, q = e.q;
+        for (int r = 0; r < rows; r++, yb += ys) {
+            float b = eb[r0 + r];
+            FloatVector a0 = FloatVector.fromMemorySegment(S, y, yb, ORDER).add(b);
+            FloatVector a1 = FloatVector.fromMemorySegment(S, y, yb + 4L * L, ORDER).add(b);
+            FloatVector a2 = FloatVector.fromMemorySegment(S, y, yb + 8L * L, ORDER).add(b);
+            if (mode == RELU) {
+                a0 = a0.blend(0f, a0.compare(VectorOperators.LT, 0f));
+                a1 = a1.blend(0f, a1.compare(VectorOperators.LT, 0f));
+                a2 = a2.blend(0f, a2.compare(VectorOperators.LT, 0f));
+            } else if (mode == HARD_SWISH) {
+                a0 = a0.mul(a0.fma(p, q).min(1f).max(0f));
+                a1 = a1.mul(a1.fma(p, q).min(1f).max(0f));
+                a2 = a2.mul(a2.fma(p, q).min(1f).max(0f));
+            }
+            a0.intoMemorySegment(y, yb, ORDER);
+            a1.intoMemorySegment(y, yb + 4L * L, ORDER);
+            a2.intoMemorySegment(y, yb + 8L * L, ORDER);
         }
     }
 
@@ -288,5 +346,51 @@ final class PointwiseConv {
         if (rows < 4) return;
         yb += ys;
         c30.intoMemorySegment(y, yb, ORDER); c31.intoMemorySegment(y, yb + v1, ORDER); c32.intoMemorySegment(y, yb + v2, ORDER);
+    }
+
+    /** tile8 over one vector of positions (tails). */
+    private static void tile8x1(MemorySegment x, long xb, long xs, int c, float[] wp, int wo, MemorySegment y, long yb, long ys,
+                                int rows) {
+        FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+        for (int q = 0; q < c; q++) {
+            FloatVector b = FloatVector.fromMemorySegment(S, x, xb, ORDER);
+            c0 = FloatVector.broadcast(S, wp[wo]).fma(b, c0);
+            c1 = FloatVector.broadcast(S, wp[wo + 1]).fma(b, c1);
+            c2 = FloatVector.broadcast(S, wp[wo + 2]).fma(b, c2);
+            c3 = FloatVector.broadcast(S, wp[wo + 3]).fma(b, c3);
+            c4 = FloatVector.broadcast(S, wp[wo + 4]).fma(b, c4);
+            c5 = FloatVector.broadcast(S, wp[wo + 5]).fma(b, c5);
+            c6 = FloatVector.broadcast(S, wp[wo + 6]).fma(b, c6);
+            c7 = FloatVector.broadcast(S, wp[wo + 7]).fma(b, c7);
+            xb += xs;
+            wo += 8;
+        }
+        c0.intoMemorySegment(y, yb, ORDER);
+        c1.intoMemorySegment(y, yb + ys, ORDER);
+        c2.intoMemorySegment(y, yb + 2 * ys, ORDER);
+        c3.intoMemorySegment(y, yb + 3 * ys, ORDER);
+        if (rows > 4) c4.intoMemorySegment(y, yb + 4 * ys, ORDER);
+        if (rows > 5) c5.intoMemorySegment(y, yb + 5 * ys, ORDER);
+        if (rows > 6) c6.intoMemorySegment(y, yb + 6 * ys, ORDER);
+        if (rows > 7) c7.intoMemorySegment(y, yb + 7 * ys, ORDER);
+    }
+
+    /** tile4 over one vector of positions (tails). */
+    private static void tile4x1(MemorySegment x, long xb, long xs, int c, float[] wp, int wo, MemorySegment y, long yb, long ys,
+                                int rows) {
+        FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0;
+        for (int q = 0; q < c; q++) {
+            FloatVector b = FloatVector.fromMemorySegment(S, x, xb, ORDER);
+            c0 = FloatVector.broadcast(S, wp[wo]).fma(b, c0);
+            c1 = FloatVector.broadcast(S, wp[wo + 1]).fma(b, c1);
+            c2 = FloatVector.broadcast(S, wp[wo + 2]).fma(b, c2);
+            c3 = FloatVector.broadcast(S, wp[wo + 3]).fma(b, c3);
+            xb += xs;
+            wo += 4;
+        }
+        c0.intoMemorySegment(y, yb, ORDER);
+        if (rows > 1) c1.intoMemorySegment(y, yb + ys, ORDER);
+        if (rows > 2) c2.intoMemorySegment(y, yb + 2 * ys, ORDER);
+        if (rows > 3) c3.intoMemorySegment(y, yb + 3 * ys, ORDER);
     }
 }
