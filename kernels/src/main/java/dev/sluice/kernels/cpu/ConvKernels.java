@@ -162,7 +162,7 @@ final class ConvKernels {
         int kk = cg * ks;
         boolean pointwise = ks == 1;
         for (int i = 0; i < g.rank(); i++) pointwise &= g.strides()[i] == 1 && g.padBegin()[i] == 0 && g.padEnd()[i] == 0;
-        if (pointwise && group == 1) {
+        if (pointwise && group == 1 && PointwiseConv.ENABLED) {
             PointwiseConv.conv(x, w, bias, y, n, c, m, outSize, par, act, wKey);
             return;
         }
@@ -170,7 +170,8 @@ final class ConvKernels {
             DirectConv.depthwise(x, w, bias, y, n, c, m, g, par, act);
             return;
         }
-        if (g.rank() == 2 && group == 1) {
+        // group 1 goes direct, except a pointwise conv over fewer positions than one tile: a matrix-vector product
+        if (g.rank() == 2 && group == 1 && !(pointwise && outSize < DirectConv.NT)) {
             DirectConv.conv(x, w, bias, y, n, c, m, g, par, act, wKey);
             return;
         }

@@ -40,6 +40,13 @@ final class PointwiseConv {
     /** Fewest multiply-adds a parallel task should carry: below, handing it out costs a noticeable share. */
     private static final long MIN_TASK_WORK = 1L << 15;
 
+    /**
+     * Whether ConvKernels sends group-1 pointwise convs here ({@code -Dsluice.conv.pointwise=true}). Off by
+     * default: alone this kernel is 1.2-2.5x faster than DirectConv on det's shapes, but in a whole det run on
+     * the loaded shared host it measured slower; to be decided on a quiet machine.
+     */
+    static final boolean ENABLED = Boolean.parseBoolean(System.getProperty("sluice.conv.pointwise", "false"));
+
     /** True for a geometry whose every output position reads exactly its own input position. */
     static boolean applies(WindowGeometry g) {
         for (int i = 0; i < g.rank(); i++) {

@@ -12,7 +12,7 @@ import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 /**
- * Pointwise convolutions (1x1, stride 1, no pads, group 1) through ConvKernels' dispatch against the ONNX
+ * Pointwise convolutions (1x1, stride 1, no pads, group 1) through PointwiseConv against the ONNX
  * definition summed in double, with the bias and each fused activation written out from its ONNX formula; on
  * position counts that are no multiple of the tile or the vector, channel counts that are no multiple of the
  * tile rows, one input or output channel; and their bits against the splits the dispatcher relies on.
@@ -89,8 +89,9 @@ class PointwiseConvTest {
     private static float[] run(Case k, float[] x, float[] w, float[] b, int threads, Activation act, Object key) {
         float[] y = new float[k.n * k.m * k.hw()];
         Arrays.fill(y, Float.NaN);
-        ConvKernels.conv(MemorySegment.ofArray(x), MemorySegment.ofArray(w), b, MemorySegment.ofArray(y), k.n, k.c, k.m, 1,
-                k.geometry(), Parallelism.of(threads), act, key);
+        assertTrue(PointwiseConv.applies(k.geometry()));
+        PointwiseConv.conv(MemorySegment.ofArray(x), MemorySegment.ofArray(w), b, MemorySegment.ofArray(y), k.n, k.c, k.m, k.hw(),
+                Parallelism.of(threads), act, key);
         return y;
     }
 
@@ -132,8 +133,8 @@ class PointwiseConvTest {
 
     /**
      * memgraph runs a conv in pieces and requires the bits of the whole: blocks of output channels (weight and
-     * bias slices), and bands of output rows (a 2-D conv over the band's positions only, so a band's last row
-     * piece ends where the whole conv's does not; 1-D convs of a few positions go to NarrowConv instead).
+     * bias slices), and bands of output rows (a conv over the band's positions only, so a band's last row
+     * piece ends where the whole conv's does not).
      */
     @Test
     void channelBlocksAndPositionBandsGiveTheBitsOfTheWholeConv() {
