@@ -162,6 +162,10 @@ final class ConvKernels {
         int kk = cg * ks;
         boolean pointwise = ks == 1;
         for (int i = 0; i < g.rank(); i++) pointwise &= g.strides()[i] == 1 && g.padBegin()[i] == 0 && g.padEnd()[i] == 0;
+        if (pointwise && group == 1 && PointwiseConv.ENABLED) {
+            PointwiseConv.conv(x, w, bias, y, n, c, m, outSize, par, act, wKey);
+            return;
+        }
         if (g.rank() == 2 && cg == 1 && group == c) {
             DirectConv.depthwise(x, w, bias, y, n, c, m, g, par, act);
             return;
