@@ -22,6 +22,8 @@ record Activation(Kind kind, float alpha, float beta, float lo, float hi, float 
 
     static final Activation NONE = new Activation(Kind.NONE, 0, 0, 0, 0, 0, 1);
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    /** Lanes of the vector body: a length that is a multiple of this has no scalar tail. */
+    static final int LANES = S.length();
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
 
     /** The activation named by a fused node's {@code activation*} attributes (none when absent). */

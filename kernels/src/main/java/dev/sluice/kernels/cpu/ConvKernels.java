@@ -163,7 +163,7 @@ final class ConvKernels {
         boolean pointwise = ks == 1;
         for (int i = 0; i < g.rank(); i++) pointwise &= g.strides()[i] == 1 && g.padBegin()[i] == 0 && g.padEnd()[i] == 0;
         if (g.rank() == 2 && cg == 1 && group == c) {
-            DirectConv.depthwise(x, w, bias, y, n, c, m, g, par, act);
+            DepthwiseConv.conv(x, w, bias, y, n, c, m, g, par, act);
             return;
         }
         // group 1 goes direct, except a pointwise conv over fewer positions than one tile: a matrix-vector product
