@@ -38,6 +38,8 @@ final class DepthwiseConv {
     private static final int STRIP = 2048;
     /** Vectors per register tile at most: four independent FMA chains hide the FMA latency. */
     private static final int MAX_TILE = 4;
+    /** Floats of input or output copied at once for a group of small planes: 16 KiB, in L1 or L2. */
+    private static final int GROUP = 4096;
 
     /**
      * y = act(conv(x, w) + bias) for x N x C x H x W, w M x 1 x kh x kw, y N x M x oh x ow, M a multiple of C;
@@ -49,12 +51,12 @@ final class DepthwiseConv {
         int inSize = g.in()[0] * g.in()[1], outSize = g.out()[0] * g.out()[1];
         int planes = n * c;
         if (planes == 0 || outSize == 0 || mg == 0) return;
-        Layout probe = Layout.of(g, 0);
+        Layout probe = Layout.of(g, 1, 1, 1);
         // chunks of channels: a few per thread for balance, each taking scratch and zeroing its planes once
         long perPlane = (long) mg * probe.oh * probe.wq * ks + (long) probe.chanStride + inSize;
         int want = (double) perPlane * planes < Parallelism.INLINE_WORK ? 1 : 4 * par.threads();
         int per = (planes + want - 1) / want, chunks = (planes + per - 1) / per;
-        Layout lay = Layout.of(g, per * mg * ks);
+        Layout lay = Layout.of(g, per, mg, ks);
         par.forEach(chunks, perPlane * per, t -> {
             float[] buf = ScratchPool.take(lay.total);
             try {
@@ -65,15 +67,21 @@ final class DepthwiseConv {
                 for (int q = q0; q < q1; q++) {
                     MemorySegment.copy(w, NnArrays.F32, (long) (q % c) * mg * ks * 4, buf, lay.weights + (q - q0) * mg * ks, mg * ks);
                 }
-                for (int q = q0; q < q1; q++) {
-                    int ni = q / c, ci = q % c;
-                    // one bulk copy of the input channel, then its rows from the array into the planes' interior
-                    MemorySegment.copy(x, NnArrays.F32, (long) q * inSize * 4, buf, lay.in, inSize);
-                    fillInterior(buf, g, lay);
-                    for (int k = 0; k < mg; k++) {
-                        int o = ci * mg + k;
-                        channel(buf, lay, lay.weights + ((q - q0) * mg + k) * ks, ks, y, ((long) ni * m + o) * outSize,
-                                bias == null ? 0f : bias[o], act);
+                // groups of channels: one bulk copy of their inputs in and, for planes of one strip, of their
+                // outputs out (a channel plane q's outputs are planes q * mg .. of y, so both are contiguous)
+                for (int g0 = q0; g0 < q1; g0 += lay.group) {
+                    int g1 = Math.min(q1, g0 + lay.group);
+                    MemorySegment.copy(x, NnArrays.F32, (long) g0 * inSize * 4, buf, lay.in, (g1 - g0) * inSize);
+                    for (int q = g0; q < g1; q++) {
+                        fillInterior(buf, g, lay, lay.in + (q - g0) * inSize);
+                        for (int k = 0; k < mg; k++) {
+                            int o = q % c * mg + k, at = ((q - g0) * mg + k) * outSize;
+                            channel(buf, lay, lay.weights + ((q - q0) * mg + k) * ks, ks, y, ((long) q * mg + k) * outSize,
+                                    lay.rows + at, bias == null ? 0f : bias[o], act);
+                        }
+                    }
+                    if (lay.whole) {
+                        MemorySegment.copy(buf, lay.rows, y, NnArrays.F32, (long) g0 * mg * outSize * 4, (g1 - g0) * mg * outSize);
                     }
                 }
             } finally {
@@ -92,15 +100,17 @@ final class DepthwiseConv {
      * all the planes at once: one long de-interleave per channel instead of one short one per row.
      *
      * <p>Buffer: the planes with their read slack at 0; the sums of one strip at {@code out} (flattened
-     * positions, padding columns included); one input channel at {@code in} (h x w, then a vector of
-     * slack); a strip's output rows, compacted, at {@code rows}; the padded rows of strided columns at
+     * positions, padding columns included); a group of input channels at {@code in} (each h x w, then a
+     * vector of slack); compacted output rows at {@code rows}: a group's whole output planes when a plane is
+     * one strip ({@code whole}), else one strip's rows; the padded rows of strided columns at
      * {@code padded} (-1 when sw = 1: rows then go straight into the planes); the chunk's weights at
      * {@code weights}. Padded columns {@code [a, b)} hold input, column i holding input column i - pl.
      */
     private record Layout(int sh, int sw, int hq, int wq, int oh, int ow, int[] tap, int chanStride, int stripRows,
-                          int a, int b, int out, int in, int rows, int padded, int paddedLen, int weights, int total,
-                          VectorMask<Float> inTail, VectorMask<Float> splitTail) {
-        static Layout of(WindowGeometry g, int weightLen) {
+                          boolean whole, int group, int a, int b, int out, int in, int rows, int padded, int paddedLen,
+                          int weights, int total, VectorMask<Float> inTail, VectorMask<Float> splitTail) {
+        /** For chunks of {@code per} input channels, {@code mg} outputs each, {@code ks} taps. */
+        static Layout of(WindowGeometry g, int per, int mg, int ks) {
             int kh = g.kernel()[0], kw = g.kernel()[1], sh = g.strides()[0], sw = g.strides()[1];
             int dh = g.dilations()[0], dw = g.dilations()[1], oh = g.out()[0], ow = g.out()[1];
             int h = g.in()[0], wd = g.in()[1], pl = g.padBegin()[1];
@@ -116,17 +126,20 @@ final class DepthwiseConv {
                 }
             }
             int stripRows = Math.max(1, Math.min(oh, STRIP / wq));
+            // planes of one strip go by groups of channels, up to GROUP floats of input or output
+            boolean whole = stripRows == oh;
+            int group = whole ? Math.max(1, Math.min(per, GROUP / Math.max(h * wd, mg * oh * ow))) : 1;
             // reads: a strip's vectors run up to L - 1 past its last position, oh * wq at most, past each tap
             int planesLen = Math.max(chanStride, maxTap + oh * wq + L);
             int outLen = roundUp(stripRows * wq + L, ACT_UNIT);
             // compacted rows: whole vectors per row, the last one running up to L - 1 past the strip
-            int rowsLen = roundUp(stripRows * ow + L, ACT_UNIT);
+            int rowsLen = roundUp((whole ? group * mg * oh : stripRows) * ow + L, ACT_UNIT);
             // the de-interleave reads whole vector pairs: two vectors of slack
             int paddedLen = sw == 1 ? 0 : chanStride + 2 * L;
-            int out = planesLen, in = out + outLen, rows = in + h * wd + L, padded = rows + rowsLen;
-            int weights = padded + paddedLen, total = Math.addExact(weights, weightLen);
+            int out = planesLen, in = out + outLen, rows = in + group * h * wd + L, padded = rows + rowsLen;
+            int weights = padded + paddedLen, total = Math.addExact(weights, per * mg * ks);
             int width = wq * sw, a = Math.min(pl, width), b = Math.max(a, Math.min(width, pl + wd));
-            return new Layout(sh, sw, hq, wq, oh, ow, tap, chanStride, stripRows, a, b, out, in, rows,
+            return new Layout(sh, sw, hq, wq, oh, ow, tap, chanStride, stripRows, whole, group, a, b, out, in, rows,
                     sw == 1 ? -1 : padded, paddedLen, weights, total,
                     S.indexInRange(0, (b - a) % L), S.indexInRange(0, (chanStride / sw) % L));
         }
@@ -135,19 +148,19 @@ final class DepthwiseConv {
     private static int roundUp(int v, int unit) { return (v + unit - 1) / unit * unit; }
 
     /**
-     * Copies the input channel at buf[lay.in ..] (h x w) into the interior of its phase planes at buf[0 ..]:
+     * Copies the input channel at buf[in ..] (h x w) into the interior of its phase planes at buf[0 ..]:
      * exactly the positions that hold input, the same ones for every channel, so the zero padding the task
      * wrote stays. Strided columns go through the padded rows, whose padding likewise stays zero, and are
      * then split by column phase as a whole.
      */
-    private static void fillInterior(float[] buf, WindowGeometry g, Layout lay) {
+    private static void fillInterior(float[] buf, WindowGeometry g, Layout lay, int in) {
         int h = g.in()[0], wd = g.in()[1], pt = g.padBegin()[0], pl = g.padBegin()[1];
         int sh = lay.sh, sw = lay.sw, hq = lay.hq, width = lay.wq * sw, a = lay.a, len = lay.b - a;
         int base = sw == 1 ? 0 : lay.padded;
         for (int iy = 0; iy < h; iy++) {
             int yq = (iy + pt) / sh, py = (iy + pt) % sh;
             if (yq >= hq) break;
-            copyRow(buf, lay.in + iy * wd + a - pl, buf, base + (py * hq + yq) * width + a, len, lay.inTail);
+            copyRow(buf, in + iy * wd + a - pl, buf, base + (py * hq + yq) * width + a, len, lay.inTail);
         }
         if (sw == 2) {
             split2(buf, lay.padded, lay.chanStride / 2, buf, 0, lay.chanStride / 2, lay.splitTail);
@@ -195,11 +208,12 @@ final class DepthwiseConv {
 
     /**
      * One output channel from the filled planes, strip by strip of output rows: the strip's sums into the
-     * buffer, its rows compacted next to it, bias and activation over whole vectors there, then one copy
-     * into y ({@code yo}: the channel).
+     * buffer, its rows compacted, bias and activation over whole vectors there. A plane of one strip is
+     * compacted at buf[rows ..] and left there for its group's copy into y; a strip of a larger plane goes
+     * through the start of the rows area and into y at once ({@code yo}: the channel).
      */
-    private static void channel(float[] buf, Layout lay, int wo, int ks, MemorySegment y, long yo, float bias,
-                                Activation act) {
+    private static void channel(float[] buf, Layout lay, int wo, int ks, MemorySegment y, long yo, int rows,
+                                float bias, Activation act) {
         int wq = lay.wq, ow = lay.ow, oh = lay.oh;
         int[] tap = lay.tap;
         for (int s0 = 0; s0 < oh; s0 += lay.stripRows) {
@@ -218,10 +232,12 @@ final class DepthwiseConv {
                 }
                 v += take;
             }
-            int len = (s1 - s0) * ow;
-            compact(buf, lay.out, wq, buf, lay.rows, ow, s1 - s0);
-            act.biasAndApply(buf, lay.rows, roundUp(len, ACT_UNIT), bias);
-            MemorySegment.copy(buf, lay.rows, y, NnArrays.F32, (yo + (long) s0 * ow) * 4, len);
+            int len = (s1 - s0) * ow, to = lay.whole ? rows : lay.rows;
+            // a group's planes follow each other: the spill of one plane's last vectors past its end (and their
+            // activation) lands where the next plane is compacted afterwards
+            compact(buf, lay.out, wq, buf, to, ow, s1 - s0);
+            act.biasAndApply(buf, to, roundUp(len, ACT_UNIT), bias);
+            if (!lay.whole) MemorySegment.copy(buf, to, y, NnArrays.F32, (yo + (long) s0 * ow) * 4, len);
         }
     }
 
