@@ -17,15 +17,18 @@ import jdk.incubator.vector.VectorSpecies;
  * overhead, not arithmetic, costs: a task is a chunk of channels that takes one scratch buffer, zeroes its
  * planes once and then, per channel, only copies the input rows into the planes' interior (the padding
  * positions are the same for every channel, so they stay zero); the tiles are sized to the plane (a few
- * vectors, not a fixed width that is mostly padding on 10 x 10); bias and activation run on the buffer in
- * whole vectors and output rows leave it with masked stores. Larger planes go by strips of output rows, so
- * a strip's sums are still in cache when they are activated and written.
+ * vectors, not a fixed width that is mostly padding on 10 x 10); output rows are compacted in the buffer,
+ * biased and activated there in whole vectors, and a group of planes leaves in one copy. Larger planes go
+ * by strips of output rows, so
+ * a strip's sums are still in cache when they are activated and written; planes of {@link #WIDE} or more
+ * output columns keep {@link DirectConv#depthwise}.
  *
  * <p>Summation order: every output element is {@code fma(w, x, acc)} over its taps in the weight's order
  * (ky, kx) starting from zero, then the bias is added and the activation applied, both in vector lanes for
  * every element (no scalar tail). So an element's bits depend on neither its position in a vector, the
  * strip or tile it falls in, the chunking into tasks, the thread count, nor how many channels or rows the
- * call has: a conv split by channels or bands of rows (memgraph) gives the bits of the whole.
+ * call has: a conv split by channels or bands of rows (memgraph) gives the bits of the whole. (The wide
+ * path finishes each row with a scalar tail, by column: also the same in a band as in the whole.)
  */
 final class DepthwiseConv {
     private DepthwiseConv() {}
@@ -38,6 +41,13 @@ final class DepthwiseConv {
     private static final int STRIP = 2048;
     /** Vectors per register tile at most: four independent FMA chains hide the FMA latency. */
     private static final int MAX_TILE = 4;
+    /**
+     * Output widths from which planes go to {@link DirectConv#depthwise} instead: there the per-channel
+     * overhead this class saves is small next to the arithmetic, while its staging copies and compaction
+     * cost memory traffic (measured in PP-OCRv3 det: 80 and 160 wide planes slower here, 40 wide faster).
+     * A test of the width alone: a band of rows of a conv takes the path of the whole conv.
+     */
+    private static final int WIDE = 64;
     /** Floats of input or output copied at once for a group of small planes: 16 KiB, in L1 or L2. */
     private static final int GROUP = 4096;
 
@@ -51,6 +61,10 @@ final class DepthwiseConv {
         int inSize = g.in()[0] * g.in()[1], outSize = g.out()[0] * g.out()[1];
         int planes = n * c;
         if (planes == 0 || outSize == 0 || mg == 0) return;
+        if (g.out()[1] >= WIDE) {
+            DirectConv.depthwise(x, w, bias, y, n, c, m, g, par, act);
+            return;
+        }
         Layout probe = Layout.of(g, 1, 1, 1);
         // chunks of channels: a few per thread for balance, each taking scratch and zeroing its planes once
         long perPlane = (long) mg * probe.oh * probe.wq * ks + (long) probe.chanStride + inSize;

@@ -31,6 +31,8 @@ final class DirectConv {
     private static final int L = S.length();
     /** Output positions per register tile of the group-1 kernel: two vectors. */
     static final int NT = 2 * L;
+    /** Output positions per depthwise tile: four vectors, for four independent FMA chains. */
+    private static final int DW_TILE = 4 * L;
 
     /**
      * Layout of one channel's phase planes and where the taps read: {@code tap[ky * kw + kx]} is the offset
@@ -354,5 +356,53 @@ final class DirectConv {
         c10.intoArray(out, oo); c11.intoArray(out, oo + L); oo += ldo;
         c20.intoArray(out, oo); c21.intoArray(out, oo + L); oo += ldo;
         c30.intoArray(out, oo); c31.intoArray(out, oo + L);
+    }
+
+    // ------------------------------------------------------------------ depthwise
+
+    /**
+     * Float32 2-D convolution with one input channel per group (group = C, M = C x multiplier) over wide
+     * planes ({@link DepthwiseConv} sends them here): each task fills one channel's phase planes and runs
+     * the vector tiles of each of its output channels. Per-channel costs are small next to a wide plane's
+     * arithmetic, and this path touches less memory per channel than DepthwiseConv's.
+     */
+    static void depthwise(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int m,
+                          WindowGeometry g, Parallelism par, Activation act) {
+        int mg = m / c, ks = g.kernel()[0] * g.kernel()[1];
+        Planes p = Planes.of(g, 1, DW_TILE);
+        int inSize = g.in()[0] * g.in()[1], outSize = p.oh * p.ow;
+        par.forEach(n * c, (long) mg * outSize * ks + inSize, t -> {
+            int ni = t / c, ci = t % c;
+            float[] buf = ScratchPool.take(p.length + p.jt);
+            try {
+                fill(x, ((long) ni * c + ci) * inSize, g, p, buf, 0);
+                java.util.Arrays.fill(buf, p.chanStride, p.length, 0f);
+                float[] wk = new float[ks];
+                for (int o = ci * mg; o < (ci + 1) * mg; o++) {
+                    MemorySegment.copy(w, NnArrays.F32, (long) o * ks * 4, wk, 0, ks);
+                    for (int j = 0; j < p.jt; j += DW_TILE) dwTile(buf, p.tap, wk, j, buf, p.length + j);
+                    writeRows(buf, p.length, p, 0, p.oh, y, ((long) ni * m + o) * outSize, bias == null ? 0f : bias[o], act);
+                }
+            } finally {
+                ScratchPool.give(buf);
+            }
+        });
+    }
+
+    /** DW_TILE positions of one channel: out[oo ..] = sum over taps of wk[t] * planes[tap[t] + j ..]. */
+    private static void dwTile(float[] src, int[] tap, float[] wk, int j, float[] out, int oo) {
+        FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+        for (int t = 0; t < tap.length; t++) {
+            int s = tap[t] + j;
+            FloatVector wv = FloatVector.broadcast(S, wk[t]);
+            a0 = wv.fma(FloatVector.fromArray(S, src, s), a0);
+            a1 = wv.fma(FloatVector.fromArray(S, src, s + L), a1);
+            a2 = wv.fma(FloatVector.fromArray(S, src, s + 2 * L), a2);
+            a3 = wv.fma(FloatVector.fromArray(S, src, s + 3 * L), a3);
+        }
+        a0.intoArray(out, oo);
+        a1.intoArray(out, oo + L);
+        a2.intoArray(out, oo + 2 * L);
+        a3.intoArray(out, oo + 3 * L);
     }
 }

@@ -50,8 +50,11 @@ class DepthwiseConvTest {
         new Case(3, 3, 1, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),
         new Case(1, 6, 1, 5, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),
         new Case(1, 7, 1, 17, 19, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1),
-        // rows wider than a vector (full vectors and a tail), and planes split into several strips
+        // rows wider than a vector (full vectors and a tail), planes split into several strips, and planes
+        // wide enough for DirectConv's depthwise path
         new Case(1, 3, 1, 9, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),
+        new Case(1, 3, 2, 70, 50, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),
+        new Case(1, 2, 1, 90, 61, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2),
         new Case(1, 2, 1, 31, 161, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),
         new Case(1, 2, 2, 45, 130, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1),
         // strides 3 and mixed, dilations, asymmetric pads, pads wider than the kernel reaches, no pads, 1 x k
