@@ -24,6 +24,8 @@ record Activation(Kind kind, float alpha, float beta, float lo, float hi, float 
 
     static final Activation NONE = new Activation(Kind.NONE, 0, 0, 0, 0, 0, 1);
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    /** Lanes of the vector body: a length that is a multiple of this has no scalar tail. */
+    static final int LANES = S.length();
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
 
     /** The activation named by a fused node's {@code activation*} attributes (none when absent). */
@@ -68,10 +70,99 @@ record Activation(Kind kind, float alpha, float beta, float lo, float hi, float 
         run(y, off, len, BIAS_SCALAR, bias, null);
     }
 
-    /** y[off .. off+len) = act(y + bias), in place, over a float array. */
+    /**
+     * y[off .. off+len) = act(y + bias), in place, over a float array: the same arithmetic as the segment
+     * form, lane for lane, with array loads and stores, which C2 compiles to about a third of the time per
+     * vector of segment accesses (measured on JDK 25, AVX-512: ~0.8 vs ~2.5-4.5 ns per 16 floats of Relu).
+     */
     void biasAndApply(float[] y, int off, int len, float bias) {
         if (kind == Kind.NONE && bias == 0f) return;
-        run(MemorySegment.ofArray(y), off, len, BIAS_SCALAR, bias, null);
+        java.util.Objects.checkFromIndexSize(off, len, y.length);
+        int i = switch (kind) {
+            case NONE -> noneArray(y, off, len, bias);
+            case RELU -> reluArray(y, off, len, bias);
+            case CLIP -> clipArray(y, off, len, bias);
+            case HARD_SIGMOID -> hardSigmoidArray(y, off, len, bias);
+            case HARD_SWISH -> hardSwishArray(y, off, len, bias);
+            case HARD_SWISH_CHAIN -> hardSwishChainArray(y, off, len, bias);
+            case LEAKY_RELU -> leakyReluArray(y, off, len, bias);
+            case GELU -> geluArray(y, off, len, bias);
+            default -> throw new IllegalStateException("no loop for activation " + kind);
+        };
+        for (; i < len; i++) y[off + i] = apply(y[off + i] + bias);
+    }
+
+    // The array loops: each kind's vector body of the segment loops below, written inline again (see run);
+    // each returns where its scalar tail starts.
+
+    private int noneArray(float[] y, int off, int len, float bias) {
+        FloatVector bv = FloatVector.broadcast(S, bias);
+        int l = S.length(), i = 0;
+        for (; i <= len - l; i += l) FloatVector.fromArray(S, y, off + i).add(bv).intoArray(y, off + i);
+        return i;
+    }
+
+    private int reluArray(float[] y, int off, int len, float bias) {
+        FloatVector bv = FloatVector.broadcast(S, bias);
+        int l = S.length(), i = 0;
+        for (; i <= len - l; i += l) {
+            FloatVector v = FloatVector.fromArray(S, y, off + i).add(bv);
+            v.blend(0f, v.compare(VectorOperators.LT, 0f)).intoArray(y, off + i);
+        }
+        return i;
+    }
+
+    private int clipArray(float[] y, int off, int len, float bias) {
+        FloatVector bv = FloatVector.broadcast(S, bias);
+        int l = S.length(), i = 0;
+        for (; i <= len - l; i += l) FloatVector.fromArray(S, y, off + i).add(bv).max(lo).min(hi).intoArray(y, off + i);
+        return i;
+    }
+
+    private int hardSigmoidArray(float[] y, int off, int len, float bias) {
+        FloatVector bv = FloatVector.broadcast(S, bias);
+        int l = S.length(), i = 0;
+        for (; i <= len - l; i += l) {
+            FloatVector.fromArray(S, y, off + i).add(bv).fma(alpha, beta).min(1f).max(0f).intoArray(y, off + i);
+        }
+        return i;
+    }
+
+    private int hardSwishArray(float[] y, int off, int len, float bias) {
+        FloatVector bv = FloatVector.broadcast(S, bias);
+        int l = S.length(), i = 0;
+        for (; i <= len - l; i += l) {
+            FloatVector v = FloatVector.fromArray(S, y, off + i).add(bv);
+            v.mul(v.fma(alpha, beta).min(1f).max(0f)).intoArray(y, off + i);
+        }
+        return i;
+    }
+
+    private int hardSwishChainArray(float[] y, int off, int len, float bias) {
+        FloatVector bv = FloatVector.broadcast(S, bias);
+        int l = S.length(), i = 0;
+        for (; i <= len - l; i += l) {
+            FloatVector v = FloatVector.fromArray(S, y, off + i).add(bv);
+            v.mul(v.add(shift).max(lo).min(hi)).div(div).intoArray(y, off + i);
+        }
+        return i;
+    }
+
+    private int leakyReluArray(float[] y, int off, int len, float bias) {
+        FloatVector bv = FloatVector.broadcast(S, bias);
+        int l = S.length(), i = 0;
+        for (; i <= len - l; i += l) {
+            FloatVector v = FloatVector.fromArray(S, y, off + i).add(bv);
+            v.blend(v.mul(alpha), v.compare(VectorOperators.LT, 0f)).intoArray(y, off + i);
+        }
+        return i;
+    }
+
+    private int geluArray(float[] y, int off, int len, float bias) {
+        FloatVector bv = FloatVector.broadcast(S, bias);
+        int l = S.length(), i = 0;
+        for (; i <= len - l; i += l) VectorMath.gelu(FloatVector.fromArray(S, y, off + i).add(bv)).intoArray(y, off + i);
+        return i;
     }
 
     /** y[off + j] = act(y[off + j] + bias[j]) for j in [0, len), in place ({@code off} in elements). */

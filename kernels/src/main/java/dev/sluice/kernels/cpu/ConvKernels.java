@@ -167,7 +167,7 @@ final class ConvKernels {
             return;
         }
         if (g.rank() == 2 && cg == 1 && group == c) {
-            DirectConv.depthwise(x, w, bias, y, n, c, m, g, par, act);
+            DepthwiseConv.conv(x, w, bias, y, n, c, m, g, par, act);
             return;
         }
         // group 1 goes direct, except a pointwise conv over fewer positions than one tile: a matrix-vector product

@@ -361,8 +361,10 @@ final class DirectConv {
     // ------------------------------------------------------------------ depthwise
 
     /**
-     * Float32 2-D convolution with one input channel per group (group = C, M = C x multiplier): each task
-     * fills one channel's phase planes and runs the vector tiles of each of its output channels.
+     * Float32 2-D convolution with one input channel per group (group = C, M = C x multiplier) over wide
+     * planes ({@link DepthwiseConv} sends them here): each task fills one channel's phase planes and runs
+     * the vector tiles of each of its output channels. Per-channel costs are small next to a wide plane's
+     * arithmetic, and this path touches less memory per channel than DepthwiseConv's.
      */
     static void depthwise(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int m,
                           WindowGeometry g, Parallelism par, Activation act) {
