@@ -87,6 +87,7 @@ record Activation(Kind kind, float alpha, float beta, float lo, float hi, float 
             case HARD_SWISH_CHAIN -> hardSwishChainArray(y, off, len, bias);
             case LEAKY_RELU -> leakyReluArray(y, off, len, bias);
             case GELU -> geluArray(y, off, len, bias);
+            case SIGMOID -> sigmoidArray(y, off, len, bias);
             default -> throw new IllegalStateException("no loop for activation " + kind);
         };
         for (; i < len; i++) y[off + i] = apply(y[off + i] + bias);
@@ -162,6 +163,13 @@ record Activation(Kind kind, float alpha, float beta, float lo, float hi, float 
         FloatVector bv = FloatVector.broadcast(S, bias);
         int l = S.length(), i = 0;
         for (; i <= len - l; i += l) VectorMath.gelu(FloatVector.fromArray(S, y, off + i).add(bv)).intoArray(y, off + i);
+        return i;
+    }
+
+    private int sigmoidArray(float[] y, int off, int len, float bias) {
+        FloatVector bv = FloatVector.broadcast(S, bias);
+        int l = S.length(), i = 0;
+        for (; i <= len - l; i += l) VectorMath.sigmoid(FloatVector.fromArray(S, y, off + i).add(bv)).intoArray(y, off + i);
         return i;
     }
 

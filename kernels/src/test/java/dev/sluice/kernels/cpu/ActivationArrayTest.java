@@ -20,7 +20,16 @@ class ActivationArrayTest {
         new Activation(Activation.Kind.HARD_SWISH_CHAIN, 0, 0, 0, 6, 3, 6),
         new Activation(Activation.Kind.LEAKY_RELU, 0.1f, 0, 0, 0, 0, 1),
         new Activation(Activation.Kind.GELU, 0, 0, 0, 0, 0, 1),
+        new Activation(Activation.Kind.SIGMOID, 0, 0, 0, 0, 0, 1),
     };
+
+    @Test
+    void everyKindIsCovered() {
+        // a kind added without an array loop fails at run time (a fused ConvTranspose with Sigmoid once did)
+        java.util.Set<Activation.Kind> covered = java.util.EnumSet.noneOf(Activation.Kind.class);
+        for (Activation a : KINDS) covered.add(a.kind());
+        assertEquals(java.util.EnumSet.allOf(Activation.Kind.class), covered);
+    }
 
     @Test
     void arrayFormGivesTheBitsOfTheSegmentForm() {
