@@ -24,12 +24,12 @@ import java.util.concurrent.atomic.LongAdder;
  * use) keeps reachable; a block the pool does not keep simply becomes garbage.
  *
  * <p>Invariants: a block is either on one free list or reachable from exactly one handed-out segment's
- * cleanup, never both; the free lists hold at most {@link #maxFreeBytes()} bytes; handed-out memory is
- * zeroed and {@link Tensor#ALIGNMENT}-aligned.
+ * cleanup, never both; the free lists hold at most {@link #maxFreeBytes()} bytes and {@link #KEEP_PER_CLASS}
+ * blocks per class; handed-out memory is zeroed and {@link Tensor#ALIGNMENT}-aligned.
  */
 public final class NativeBlockPool {
     /** The pool {@link Tensor#allocate(DType, Shape)} uses; system property {@code sluice.pool.maxFreeMiB} caps it. */
-    public static final NativeBlockPool SHARED = new NativeBlockPool(Long.getLong("sluice.pool.maxFreeMiB", 512) << 20);
+    public static final NativeBlockPool SHARED = new NativeBlockPool(Long.getLong("sluice.pool.maxFreeMiB", 16) << 20);
 
     private static final int MIN_CLASS_BYTES = 64;
     private static final int CLASSES = 4 * 40; // up to 2^46 bytes
@@ -40,6 +40,14 @@ public final class NativeBlockPool {
     private final ConcurrentLinkedDeque<Block>[] free = new ConcurrentLinkedDeque[CLASSES];
     private final long maxFreeBytes;
     private final AtomicLong freeBytes = new AtomicLong();
+    /** Blocks on each class's free list, at most {@link #KEEP_PER_CLASS}. */
+    private final java.util.concurrent.atomic.AtomicIntegerArray freeCount = new java.util.concurrent.atomic.AtomicIntegerArray(CLASSES);
+    /**
+     * Free blocks kept per size class. A steady stream of runs needs a few blocks of a class at a time; a
+     * burst (a model's first, unplanned run allocates every intermediate fresh) would otherwise stay pinned
+     * on the free lists after the collector finds it, memory that malloc used to hand to the next allocation.
+     */
+    static final int KEEP_PER_CLASS = 2;
     private final LongAdder fresh = new LongAdder(), reused = new LongAdder(), dropped = new LongAdder();
 
     /** A pool that keeps at most {@code maxFreeBytes} of free blocks (0 keeps none). */
@@ -66,6 +74,7 @@ public final class NativeBlockPool {
         Block b = free[c].pollFirst(); // last in, first out: the most recently used block is the warmest
         boolean recycled = b != null;
         if (recycled) {
+            freeCount.decrementAndGet(c);
             freeBytes.addAndGet(-classBytes(c));
             reused.increment();
         } else {
@@ -79,13 +88,20 @@ public final class NativeBlockPool {
     }
 
     private void release(Block b) {
-        long size = classBytes(b.sizeClass());
-        if (freeBytes.addAndGet(size) > maxFreeBytes) {
-            freeBytes.addAndGet(-size);
+        int c = b.sizeClass();
+        long size = classBytes(c);
+        if (freeCount.incrementAndGet(c) > KEEP_PER_CLASS) {
+            freeCount.decrementAndGet(c);
             dropped.increment(); // left to the collector, which returns it to the OS
             return;
         }
-        free[b.sizeClass()].addFirst(b);
+        if (freeBytes.addAndGet(size) > maxFreeBytes) {
+            freeBytes.addAndGet(-size);
+            freeCount.decrementAndGet(c);
+            dropped.increment();
+            return;
+        }
+        free[c].addFirst(b);
     }
 
     /** The smallest class whose blocks hold {@code bytes}. */

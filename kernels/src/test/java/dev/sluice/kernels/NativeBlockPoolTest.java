@@ -54,6 +54,20 @@ class NativeBlockPoolTest {
     }
 
     @Test
+    void eachClassKeepsOnlyAFewFreeBlocks() {
+        NativeBlockPool pool = new NativeBlockPool(1 << 30);
+        int n = NativeBlockPool.KEEP_PER_CLASS + 3;
+        Arena[] arenas = new Arena[n];
+        for (int i = 0; i < n; i++) {
+            arenas[i] = Arena.ofShared();
+            pool.allocate(5000, arenas[i]);
+        }
+        for (Arena a : arenas) a.close();
+        assertEquals(NativeBlockPool.KEEP_PER_CLASS * NativeBlockPool.classBytes(NativeBlockPool.classOf(5000)), pool.freeBytes());
+        assertEquals(3, pool.droppedBlocks());
+    }
+
+    @Test
     void anUnclosedAutomaticBlockComesBackAfterCollection() throws InterruptedException {
         NativeBlockPool pool = new NativeBlockPool(1 << 20);
         pool.allocate(50_000).fill((byte) 1); // dropped at once
