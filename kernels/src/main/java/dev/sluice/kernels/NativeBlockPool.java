@@ -24,12 +24,12 @@ import java.util.concurrent.atomic.LongAdder;
  * use) keeps reachable; a block the pool does not keep simply becomes garbage.
  *
  * <p>Invariants: a block is either on one free list or reachable from exactly one handed-out segment's
- * cleanup, never both; the free lists hold at most {@link #maxFreeBytes()} bytes and {@link #KEEP_PER_CLASS}
- * blocks per class; handed-out memory is zeroed and {@link Tensor#ALIGNMENT}-aligned.
+ * cleanup, never both; the free lists hold at most {@link #maxFreeBytes()} bytes, of them at most
+ * {@link #MAX_FREE_LARGE} in large blocks, and {@link #keep(int)} blocks per class; handed-out memory is zeroed and {@link Tensor#ALIGNMENT}-aligned.
  */
 public final class NativeBlockPool {
     /** The pool {@link Tensor#allocate(DType, Shape)} uses; system property {@code sluice.pool.maxFreeMiB} caps it. */
-    public static final NativeBlockPool SHARED = new NativeBlockPool(Long.getLong("sluice.pool.maxFreeMiB", 16) << 20);
+    public static final NativeBlockPool SHARED = new NativeBlockPool(Long.getLong("sluice.pool.maxFreeMiB", 256) << 20);
 
     private static final int MIN_CLASS_BYTES = 64;
     private static final int CLASSES = 4 * 40; // up to 2^46 bytes
@@ -40,14 +40,29 @@ public final class NativeBlockPool {
     private final ConcurrentLinkedDeque<Block>[] free = new ConcurrentLinkedDeque[CLASSES];
     private final long maxFreeBytes;
     private final AtomicLong freeBytes = new AtomicLong();
-    /** Blocks on each class's free list, at most {@link #KEEP_PER_CLASS}. */
+    /** Bytes of large blocks ({@link #LARGE_BLOCK} and up) on the free lists, at most {@link #MAX_FREE_LARGE}. */
+    private final AtomicLong freeLarge = new AtomicLong();
+    /**
+     * Cap on free large blocks: enough for a few outputs per run; a model's import makes transient copies of
+     * its weights (folding, packing), a burst of large blocks that must go back to malloc, not stay here.
+     */
+    static final long MAX_FREE_LARGE = 16L << 20;
+    /** Blocks on each class's free list, at most {@link #keep(int)}. */
     private final java.util.concurrent.atomic.AtomicIntegerArray freeCount = new java.util.concurrent.atomic.AtomicIntegerArray(CLASSES);
     /**
-     * Free blocks kept per size class. A steady stream of runs needs a few blocks of a class at a time; a
-     * burst (a model's first, unplanned run allocates every intermediate fresh) would otherwise stay pinned
-     * on the free lists after the collector finds it, memory that malloc used to hand to the next allocation.
+     * Free blocks kept per size class: {@link #KEEP_PER_CLASS} of a large class, small ones up to the total
+     * cap. A steady stream of runs needs a few large blocks of a class at a time (a closed output or two)
+     * and many small ones (the collector hands back thousands of a fast model's small tensors at once;
+     * keeping only a few made every later small allocation fresh, two automatic arenas each, and Silero's
+     * runs 3x slower). A burst of large blocks (a model's first, unplanned run allocates every intermediate
+     * fresh) would otherwise stay pinned here after the collector finds it, memory that malloc used to hand
+     * to the next allocation (MiniLM's peak RSS rose by 50 MiB).
      */
     static final int KEEP_PER_CLASS = 2;
+    /** Blocks from this size up are large: {@link #KEEP_PER_CLASS} of a class are kept; smaller ones without a count limit. */
+    static final long LARGE_BLOCK = 64 * 1024;
+
+    static int keep(int c) { return classBytes(c) >= LARGE_BLOCK ? KEEP_PER_CLASS : Integer.MAX_VALUE; }
     private final LongAdder fresh = new LongAdder(), reused = new LongAdder(), dropped = new LongAdder();
 
     /** A pool that keeps at most {@code maxFreeBytes} of free blocks (0 keeps none). */
@@ -76,6 +91,7 @@ public final class NativeBlockPool {
         if (recycled) {
             freeCount.decrementAndGet(c);
             freeBytes.addAndGet(-classBytes(c));
+            if (classBytes(c) >= LARGE_BLOCK) freeLarge.addAndGet(-classBytes(c));
             reused.increment();
         } else {
             b = new Block(Arena.ofAuto().allocate(classBytes(c), Tensor.ALIGNMENT), c);
@@ -90,13 +106,21 @@ public final class NativeBlockPool {
     private void release(Block b) {
         int c = b.sizeClass();
         long size = classBytes(c);
-        if (freeCount.incrementAndGet(c) > KEEP_PER_CLASS) {
+        if (freeCount.incrementAndGet(c) > keep(c)) {
             freeCount.decrementAndGet(c);
             dropped.increment(); // left to the collector, which returns it to the OS
             return;
         }
+        boolean large = size >= LARGE_BLOCK;
+        if (large && freeLarge.addAndGet(size) > Math.min(MAX_FREE_LARGE, maxFreeBytes)) {
+            freeLarge.addAndGet(-size);
+            freeCount.decrementAndGet(c);
+            dropped.increment();
+            return;
+        }
         if (freeBytes.addAndGet(size) > maxFreeBytes) {
             freeBytes.addAndGet(-size);
+            if (large) freeLarge.addAndGet(-size);
             freeCount.decrementAndGet(c);
             dropped.increment();
             return;

@@ -56,14 +56,18 @@ class NativeBlockPoolTest {
     @Test
     void eachClassKeepsOnlyAFewFreeBlocks() {
         NativeBlockPool pool = new NativeBlockPool(1 << 30);
+        long big = 600_000; // a class of which only KEEP_PER_CLASS blocks are kept
+        int c = NativeBlockPool.classOf(big);
+        assertEquals(NativeBlockPool.KEEP_PER_CLASS, NativeBlockPool.keep(c));
+        assertTrue(NativeBlockPool.keep(NativeBlockPool.classOf(1000)) > 100_000, "small blocks are kept up to the total cap");
         int n = NativeBlockPool.KEEP_PER_CLASS + 3;
         Arena[] arenas = new Arena[n];
         for (int i = 0; i < n; i++) {
             arenas[i] = Arena.ofShared();
-            pool.allocate(5000, arenas[i]);
+            pool.allocate(big, arenas[i]);
         }
         for (Arena a : arenas) a.close();
-        assertEquals(NativeBlockPool.KEEP_PER_CLASS * NativeBlockPool.classBytes(NativeBlockPool.classOf(5000)), pool.freeBytes());
+        assertEquals(NativeBlockPool.KEEP_PER_CLASS * NativeBlockPool.classBytes(c), pool.freeBytes());
         assertEquals(3, pool.droppedBlocks());
     }
 
