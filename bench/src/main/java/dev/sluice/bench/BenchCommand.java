@@ -100,6 +100,9 @@ public final class BenchCommand implements Command {
         return rows.stream().allMatch(Report.Row::bothRan) ? 0 : 1;
     }
 
+    /** Least time between two warm-up runs the warm-up trend looks at. */
+    static final long TREND_SPACING_NS = 25_000_000L;
+
     private Report.Row benchOne(String arg, int threads, int runs, int warmup, double warmupSeconds, double warmupMaxSeconds, long seed, boolean memory, boolean spin, PrintStream out) {
         BenchTarget t;
         try {
@@ -135,6 +138,7 @@ public final class BenchCommand implements Command {
             long start = System.nanoTime();
             long warmEnd = start + (long) (warmupSeconds * 1e9), hardEnd = start + (long) (warmupMaxSeconds * 1e9);
             WarmupTrend trend = new WarmupTrend();
+            long lastTrendNs = Long.MIN_VALUE / 2;
             for (int total = 0; ; total++) {
                 long now = System.nanoTime();
                 boolean warming = warmupRounds < warmup || now < warmEnd || (sluiceError == null && !trend.steady() && now < hardEnd);
@@ -152,7 +156,12 @@ public final class BenchCommand implements Command {
                         if (!last) for (Tensor o : r.values()) o.close();
                         long dt = System.nanoTime() - t0;
                         if (timed) sNs[i] = dt;
-                        else trend.add(dt);
+                        else if (t0 - lastTrendNs >= TREND_SPACING_NS) {
+                            // runs at least 25 ms apart: the trend's windows then span >= 0.25 s each even
+                            // for a 0.1 ms model, long enough to see the JIT still compiling
+                            trend.add(dt);
+                            lastTrendNs = t0;
+                        }
                         if (last) sOut = r;
                     } catch (RuntimeException | StackOverflowError e) {
                         sluiceError = e instanceof SluiceException ? e.getMessage() : "internal error: " + e;
