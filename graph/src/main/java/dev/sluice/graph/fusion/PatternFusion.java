@@ -382,22 +382,14 @@ public final class PatternFusion {
         String b = conv.inputs().size() > 2 && !conv.inputs().get(2).isEmpty() ? conv.inputs().get(2) : null;
         if (b != null && !isConst(b)) return false;
         int m = (int) wt.shape().dim(0);
-        List<Node> chain = new ArrayList<>(List.of(conv));
+        FusedTail t = tailAfter(conv, m, wt.rank(), b);
+        if (t == null) return false;
         List<String> ins = new ArrayList<>(conv.inputs());
-        Affine aff = affineAfter(conv.outputs().get(0), m, wt.rank(), b);
-        if (aff == null) return false;
-        String out = aff.out();
-        chain.addAll(aff.nodes());
-        Map<String, Attr> act = new LinkedHashMap<>();
-        String actOut = activation(out, chain, act);
-        if (actOut != null) out = actOut;
-        if (chain.size() == 1) return false;
-        if (!innerValuesPrivate(chain, out)) return false;
-        if (!aff.nodes().isEmpty()) ins = foldInto(conv, wt, b, aff, (o, i) -> o, "Conv");
+        if (!t.aff().nodes().isEmpty()) ins = foldInto(conv, wt, b, t.aff(), (o, i) -> o, "Conv");
         Map<String, Attr> attrs = new LinkedHashMap<>(conv.attributes().asMap());
-        attrs.putAll(act);
+        attrs.putAll(t.act());
         // FusedConv even without an activation: its kernel caches the (constant) weight packed for the GEMM
-        replace(chain, new Node(fusedName(conv, "Conv"), "FusedConv", DOMAIN, ins, List.of(out), new Attributes(attrs)));
+        replace(t.chain(), new Node(fusedName(conv, "Conv"), "FusedConv", DOMAIN, ins, List.of(t.out()), new Attributes(attrs)));
         return true;
     }
 
@@ -419,22 +411,34 @@ public final class PatternFusion {
         long c = wt.shape().dim(0);
         if (group <= 0 || c % group != 0) return false;
         int mg = (int) wt.shape().dim(1), m = (int) (mg * group), cg = (int) (c / group);
-        List<Node> chain = new ArrayList<>(List.of(ct));
-        Affine aff = affineAfter(ct.outputs().get(0), m, wt.rank(), b);
-        if (aff == null) return false;
-        String out = aff.out();
+        FusedTail t = tailAfter(ct, m, wt.rank(), b);
+        if (t == null) return false;
+        List<String> ins = new ArrayList<>(ct.inputs());
+        if (!t.aff().nodes().isEmpty()) ins = foldInto(ct, wt, b, t.aff(), (o, i) -> (int) (i / cg) * mg + o % mg, "ConvTranspose");
+        Map<String, Attr> attrs = new LinkedHashMap<>(ct.attributes().asMap());
+        attrs.putAll(t.act());
+        replace(t.chain(), new Node(fusedName(ct, "ConvTranspose"), "FusedConvTranspose", DOMAIN, ins, List.of(t.out()), new Attributes(attrs)));
+        return true;
+    }
+
+    /**
+     * What a fused conv-like node replaces: the head, the affine steps folded after it, then an optional
+     * activation; {@code out} is the last one's output, {@code act} the activation's attributes.
+     */
+    private record FusedTail(List<Node> chain, String out, Map<String, Attr> act, Affine aff) {}
+
+    /** The fusable tail after {@code head} ({@code m} output channels), or null when there is none or an inner value is read elsewhere. */
+    private FusedTail tailAfter(Node head, int m, int rank, String bias) {
+        Affine aff = affineAfter(head.outputs().get(0), m, rank, bias);
+        if (aff == null) return null;
+        List<Node> chain = new ArrayList<>(List.of(head));
         chain.addAll(aff.nodes());
         Map<String, Attr> act = new LinkedHashMap<>();
+        String out = aff.out();
         String actOut = activation(out, chain, act);
         if (actOut != null) out = actOut;
-        if (chain.size() == 1) return false;
-        if (!innerValuesPrivate(chain, out)) return false;
-        List<String> ins = new ArrayList<>(ct.inputs());
-        if (!aff.nodes().isEmpty()) ins = foldInto(ct, wt, b, aff, (o, i) -> (int) (i / cg) * mg + o % mg, "ConvTranspose");
-        Map<String, Attr> attrs = new LinkedHashMap<>(ct.attributes().asMap());
-        attrs.putAll(act);
-        replace(chain, new Node(fusedName(ct, "ConvTranspose"), "FusedConvTranspose", DOMAIN, ins, List.of(out), new Attributes(attrs)));
-        return true;
+        if (chain.size() == 1 || !innerValuesPrivate(chain, out)) return null;
+        return new FusedTail(chain, out, act, aff);
     }
 
     /**

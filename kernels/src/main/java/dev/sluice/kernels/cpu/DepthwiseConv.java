@@ -269,7 +269,7 @@ final class DepthwiseConv {
     // One tile per vector count, each with its accumulators in registers: out[oo + i] = sum over taps t of
     // w[wo + t] * src[tap[t] + j + i], in tap order from zero.
 
-    private static void tile4(float[] src, int[] tap, int ks, float[] w, int wo, int j, float[] out, int oo) {
+    static void tile4(float[] src, int[] tap, int ks, float[] w, int wo, int j, float[] out, int oo) {
         FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
         for (int t = 0; t < ks; t++) {
             int s = tap[t] + j;

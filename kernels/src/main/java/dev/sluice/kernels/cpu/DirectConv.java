@@ -380,29 +380,12 @@ final class DirectConv {
                 float[] wk = new float[ks];
                 for (int o = ci * mg; o < (ci + 1) * mg; o++) {
                     MemorySegment.copy(w, NnArrays.F32, (long) o * ks * 4, wk, 0, ks);
-                    for (int j = 0; j < p.jt; j += DW_TILE) dwTile(buf, p.tap, wk, j, buf, p.length + j);
+                    for (int j = 0; j < p.jt; j += DW_TILE) DepthwiseConv.tile4(buf, p.tap, ks, wk, 0, j, buf, p.length + j);
                     writeRows(buf, p.length, p, 0, p.oh, y, ((long) ni * m + o) * outSize, bias == null ? 0f : bias[o], act);
                 }
             } finally {
                 ScratchPool.give(buf);
             }
         });
-    }
-
-    /** DW_TILE positions of one channel: out[oo ..] = sum over taps of wk[t] * planes[tap[t] + j ..]. */
-    private static void dwTile(float[] src, int[] tap, float[] wk, int j, float[] out, int oo) {
-        FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
-        for (int t = 0; t < tap.length; t++) {
-            int s = tap[t] + j;
-            FloatVector wv = FloatVector.broadcast(S, wk[t]);
-            a0 = wv.fma(FloatVector.fromArray(S, src, s), a0);
-            a1 = wv.fma(FloatVector.fromArray(S, src, s + L), a1);
-            a2 = wv.fma(FloatVector.fromArray(S, src, s + 2 * L), a2);
-            a3 = wv.fma(FloatVector.fromArray(S, src, s + 3 * L), a3);
-        }
-        a0.intoArray(out, oo);
-        a1.intoArray(out, oo + L);
-        a2.intoArray(out, oo + 2 * L);
-        a3.intoArray(out, oo + 3 * L);
     }
 }
