@@ -138,7 +138,7 @@ public final class BenchCommand implements Command {
             long start = System.nanoTime();
             long warmEnd = start + (long) (warmupSeconds * 1e9), hardEnd = start + (long) (warmupMaxSeconds * 1e9);
             WarmupTrend trend = new WarmupTrend();
-            long lastTrendNs = Long.MIN_VALUE / 2;
+            long lastTrendNs = start - TREND_SPACING_NS; // the first warm-up run counts (no sentinel to overflow)
             for (int total = 0; ; total++) {
                 long now = System.nanoTime();
                 boolean warming = warmupRounds < warmup || now < warmEnd || (sluiceError == null && !trend.steady() && now < hardEnd);

@@ -19,6 +19,8 @@ import java.util.Map;
 final class OpProfile implements ExecutionListener {
     private final Map<String, long[]> byType = new HashMap<>(); // type -> {nanos, count}
     private Map<String, Tensor> weights;
+    /** Whether per-node rows are wanted (--profile-nodes): only then is each node's time, shape and work kept. */
+    private boolean perNode;
     private final Map<String, long[]> innerByType = new HashMap<>(); // same, for nodes inside subgraphs
     private final Map<Node, long[]> byNode = new java.util.IdentityHashMap<>(); // node -> {nanos, step}
     private final Map<Node, String> shapes = new java.util.IdentityHashMap<>();
@@ -26,6 +28,7 @@ final class OpProfile implements ExecutionListener {
 
     @Override public void afterNode(int step, Node node, List<Tensor> outputs, long nanos) {
         add(byType, node, nanos);
+        if (!perNode) return;
         long[] a = byNode.computeIfAbsent(node, n -> new long[] {0, step});
         a[0] += nanos;
         shapes.computeIfAbsent(node, n -> outputs.isEmpty() || outputs.get(0) == null ? "-" : outputs.get(0).shape().toString());
@@ -59,6 +62,7 @@ final class OpProfile implements ExecutionListener {
         while (w < 5 || System.nanoTime() < warmEnd) { closeAll(s.run(inputs)); w++; }
         OpProfile p = new OpProfile();
         p.weights = s.graph().initializers();
+        p.perNode = topNodes > 0;
         List<Long> totals = new ArrayList<>();
         for (int r = 0; r < runs; r++) {
             long t0 = System.nanoTime();

@@ -60,6 +60,28 @@ class CommandLineTest {
     }
 
     @Test
+    void profileNodesListsTheSlowestNodesWithConvolutionRates() throws Exception {
+        float[] w = new float[3 * 2 * 3 * 3];
+        for (int i = 0; i < w.length; i++) w[i] = (i % 7 - 3) / 10f;
+        Path m = new OnnxModelBuilder(13).input("x", 1, 1, 2, 5, 5).output("y", 1, 1, 3, 3, 3)
+            .floatInit("w", new long[] {3, 2, 3, 3}, w)
+            .node("Conv", List.of("x", "w"), List.of("c")).node("Abs", List.of("c"), List.of("y"))
+            .write(tmp.resolve("conv.onnx"));
+        Outcome o = sluice("run", m.toString(), "--profile", "--runs", "3", "--profile-nodes", "5", "--threads", "1");
+        assertEquals(0, o.status(), o.err());
+        assertTrue(o.out().contains("the 2 slowest nodes"), o.out());
+        List<String> rows = o.out().lines().filter(l -> l.contains(" #")).toList();
+        assertEquals(2, rows.size(), o.out());
+        for (String r : rows) {
+            // the conv row carries its rate and its output shape; the Abs row has no rate
+            if (r.contains("Conv")) assertTrue(r.contains("[1,3,3,3]") && r.contains("GFLOP/s"), r);
+            else assertTrue(r.contains("Abs") && !r.contains("GFLOP/s"), r);
+        }
+        Outcome plain = sluice("run", m.toString(), "--profile", "--runs", "3", "--threads", "1");
+        assertFalse(plain.out().contains("slowest nodes"), plain.out());
+    }
+
+    @Test
     void missingFile() {
         assertCleanError(sluice("run", tmp.resolve("nope.onnx").toString()), "nope.onnx", "no such file");
         assertCleanError(sluice("info", tmp.resolve("nope.onnx").toString()), "no such file");
