@@ -35,6 +35,7 @@ public final class Session implements AutoCloseable {
     private final Model model;
     private final OpRegistry registry;
     private final Parallelism parallelism;
+    private final SessionOptions options;
     private final Map<List<dev.sluice.kernels.Shape>, GraphExecutor> specialized = new ConcurrentHashMap<>();
     private volatile boolean closed;
     private volatile Runner runner;
@@ -58,22 +59,31 @@ public final class Session implements AutoCloseable {
     /** Profile-guided memory plans per input shapes; null when planning is off. */
     private volatile MemoryPlans memoryPlans;
 
-    private Session(Model model, OpRegistry registry, Parallelism parallelism) {
+    private Session(Model model, OpRegistry registry, SessionOptions options) {
         this.model = model;
         this.registry = registry;
-        this.parallelism = parallelism;
-        this.memoryPlans = PLAN_BY_DEFAULT ? new MemoryPlans() : null;
+        this.options = options;
+        this.parallelism = Parallelism.of(options.threads());
+        this.memoryPlans = options.memoryPlanning() ? new MemoryPlans() : null;
     }
 
-    /** Memory planning is on unless the system property {@code sluice.memory.plan} is {@code false}. */
-    private static final boolean PLAN_BY_DEFAULT = !"false".equalsIgnoreCase(System.getProperty("sluice.memory.plan"));
-
-    /** Weights and constants go into one segment per session unless {@code sluice.weights.arena} is {@code false}. */
-    private static final boolean PACK_WEIGHTS = !"false".equalsIgnoreCase(System.getProperty("sluice.weights.arena"));
-
-    /** Opens a model file with the CPU kernels on one thread per core (at most 8). */
+    /** Opens a model file with the {@linkplain SessionOptions#defaults() default options}: the CPU, one thread per core (at most 8). */
     public static Session open(Path modelFile) {
-        return open(modelFile, Math.min(8, Runtime.getRuntime().availableProcessors()));
+        return open(modelFile, SessionOptions.defaults());
+    }
+
+    /**
+     * Opens a model file with these options. The plain CPU run (the default) runs on the reference executor with
+     * profile-guided memory planning; any other device set, order or trace runs through the dispatcher.
+     */
+    public static Session open(Path modelFile, SessionOptions options) {
+        return open(OnnxImporter.load(modelFile), options);
+    }
+
+    /** Opens an imported model with these options. */
+    public static Session open(Model imported, SessionOptions options) {
+        if (options.plainCpu()) return open(imported, options, OpRegistry.cpu(), PatternFusion.Target.CPU);
+        return dev.sluice.runtime.dispatch.DeviceOptions.of(options).open(imported, new java.io.PrintStream(java.io.OutputStream.nullOutputStream()));
     }
 
     public static Session open(Path modelFile, int threads) {
@@ -92,13 +102,21 @@ public final class Session implements AutoCloseable {
 
     /** Opens an imported model, fusing for the kernels that will run it (an accelerator wants standard ops). */
     public static Session open(Model imported, int threads, OpRegistry registry, PatternFusion.Target fusion) {
+        return open(imported, SessionOptions.builder().threads(threads).build(), registry, fusion);
+    }
+
+    /** Opens an imported model with these options' threads and switches, these kernels and this fusion target. */
+    public static Session open(Model imported, SessionOptions options, OpRegistry registry, PatternFusion.Target fusion) {
         ModelCheck.requireSupported(imported, registry);
         Model typed = TypeInference.run(imported, registry, Map.of(), true);
         Graph fused = PatternFusion.run(typed.graph(), fusion);
         if (fused != typed.graph()) typed = TypeInference.run(typed.withGraph(fused), registry, Map.of(), true);
-        if (PACK_WEIGHTS) typed = dev.sluice.runtime.memory.WeightArena.pack(typed);
-        return new Session(typed, registry, Parallelism.of(threads));
+        if (options.packWeights()) typed = dev.sluice.runtime.memory.WeightArena.pack(typed);
+        return new Session(typed, registry, options);
     }
+
+    /** The options this session was opened with. */
+    public SessionOptions options() { return options; }
 
     /** The model after load-time inference and folding. */
     public Model model() { return model; }

@@ -28,7 +28,8 @@ import java.util.function.Function;
  * Commands add {@link #NAMES} to their options and hand a session to {@link #attach}; with none of these
  * options given the session keeps the reference executor.
  */
-public record DeviceOptions(String device, String budget, long bandwidth, Dispatcher.Order order, Path trace, int threads) {
+public record DeviceOptions(String device, String budget, long bandwidth, Dispatcher.Order order, Path trace, int threads,
+                            dev.sluice.runtime.SessionOptions base) {
     public static final Set<String> NAMES = Set.of("device", "budget", "bandwidth", "order", "trace");
 
     public static final String HELP = """
@@ -65,7 +66,42 @@ public record DeviceOptions(String device, String budget, long bandwidth, Dispat
         };
         long bw = option.apply("bandwidth") == null ? 0 : parseBytes("--bandwidth", option.apply("bandwidth"));
         Path trace = option.apply("trace") == null ? null : Path.of(option.apply("trace"));
-        return new DeviceOptions(device, option.apply("budget"), bw, order, trace, threads);
+        return new DeviceOptions(device, option.apply("budget"), bw, order, trace, threads,
+            dev.sluice.runtime.SessionOptions.builder().threads(threads).build());
+    }
+
+    /**
+     * The dispatcher settings of session options that are not the plain CPU run: one device besides the host
+     * (throttled with its budget, or tornadovm), or the CPU through the dispatcher (an order or a trace given).
+     */
+    public static DeviceOptions of(dev.sluice.runtime.SessionOptions o) {
+        String device = "cpu";
+        String budget = null;
+        for (var d : o.devices()) {
+            if (d.name().equals("cpu")) continue;
+            if (!device.equals("cpu")) {
+                throw new SluiceException("running on " + o.devices() + " needs a placement across devices; one device besides the cpu is supported here");
+            }
+            if (d.described()) {
+                throw new SluiceException("device " + d.name() + " is a description, not a device on this machine: it can be planned for, not run on");
+            }
+            device = d.name();
+            var b = d.budget();
+            if (b instanceof dev.sluice.runtime.SessionOptions.Budget.Percent p) budget = p.percent() + "%";
+            else if (b instanceof dev.sluice.runtime.SessionOptions.Budget.Bytes n) budget = Long.toString(n.bytes());
+        }
+        if (budget != null && !device.equals("throttled")) {
+            throw new SluiceException("a memory budget applies to the throttled device; " + device + " reads host memory in place");
+        }
+        if (o.bandwidthBytesPerSecond() > 0 && !device.equals("throttled")) {
+            throw new SluiceException("a copy bandwidth applies to the throttled device, not to " + device);
+        }
+        Dispatcher.Order order = switch (o.order()) {
+            case DYNAMIC -> Dispatcher.Order.DYNAMIC;
+            case PRIORITY -> Dispatcher.Order.PRIORITY;
+            case FIXED -> Dispatcher.Order.FIXED;
+        };
+        return new DeviceOptions(device, budget, o.bandwidthBytesPerSecond(), order, o.traceFile(), o.threads(), o);
     }
 
     /**
@@ -84,7 +120,7 @@ public record DeviceOptions(String device, String budget, long bandwidth, Dispat
     public Session open(dev.sluice.graph.Model imported, PrintStream out) {
         var fusion = device.equals("tornadovm") ? dev.sluice.graph.fusion.PatternFusion.Target.STANDARD_OPS
             : dev.sluice.graph.fusion.PatternFusion.Target.CPU;
-        return attach(Session.open(imported, threads, dev.sluice.kernels.OpRegistry.cpu(), fusion), out);
+        return attach(Session.open(imported, base, dev.sluice.kernels.OpRegistry.cpu(), fusion), out);
     }
 
     /** What a run with given input shapes needs, built once per session and shapes. */

@@ -1,0 +1,328 @@
+package dev.sluice.runtime;
+
+import dev.sluice.kernels.SluiceException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Objects;
+
+/**
+ * Everything that changes how a {@link Session} runs a model, in one immutable value: threads, the devices
+ * and a memory budget for each, the placement objective and latency SLO, a placement file, the dispatcher's
+ * order, a trace file, and the planning and kernel switches that used to be JVM-wide {@code -Dsluice.*}
+ * properties (a property now only supplies the default of its option).
+ *
+ * <p>Build one with {@link #builder()}; every setter validates its argument at once and names the option in
+ * its error, so a bad value never reaches a run. The canonical constructor is for the builder: code outside
+ * this package should use the builder, to which new options are added without breaking callers.
+ *
+ * <p>Invariants: {@code threads >= 1}; {@code devices} is never empty (the plain CPU run is {@code [cpu]}), names
+ * each device at most once and holds at most one {@code cpu}; {@code bandwidthBytesPerSecond >= 0} (0 means
+ * unlimited).
+ *
+ * @param threads                 CPU worker threads for kernels (default: one per core, at most 8)
+ * @param devices                 the devices to run on, each with an optional memory budget
+ * @param bandwidthBytesPerSecond speed of a throttled device's copy lanes, 0 for unlimited
+ * @param objective               what placement minimises across several devices
+ * @param slo                     the latency bound of the {@link Objective#MEMORY} objective, or null
+ * @param placementFile           a saved placement to use instead of solving one, or null
+ * @param order                   how the dispatcher picks among ready tasks
+ * @param traceFile               where to write a Chrome/Perfetto trace of each dispatched run, or null
+ * @param memoryPlanning          profile-guided memory planning of intermediates (default {@code sluice.memory.plan})
+ * @param packWeights             weights and constants in one native segment (default {@code sluice.weights.arena})
+ */
+public record SessionOptions(
+    int threads,
+    List<DeviceRequest> devices,
+    long bandwidthBytesPerSecond,
+    Objective objective,
+    Slo slo,
+    Path placementFile,
+    Order order,
+    Path traceFile,
+    boolean memoryPlanning,
+    boolean packWeights) {
+
+    /** What placement minimises when a model runs on several devices. */
+    public enum Objective {
+        /** Least predicted makespan (Chrion's latency objective). */
+        LATENCY,
+        /** Least accelerator peak memory with the predicted latency within the SLO (Chrion's memory objective). */
+        MEMORY;
+
+        static Objective parse(String s) {
+            return switch (s.trim().toLowerCase(Locale.ROOT)) {
+                case "latency" -> LATENCY;
+                case "memory" -> MEMORY;
+                default -> throw new SluiceException("objective must be latency or memory, got '" + s + "'");
+            };
+        }
+    }
+
+    /** How the dispatcher chooses among ready tasks. */
+    public enum Order {
+        /** Any ready task on the first idle lane, first come first served. */
+        DYNAMIC,
+        /** Any ready task on the first idle lane, the one earliest in the planned order first. */
+        PRIORITY,
+        /** One fixed topological order: the baseline. */
+        FIXED;
+
+        static Order parse(String s) {
+            return switch (s.trim().toLowerCase(Locale.ROOT)) {
+                case "dynamic" -> DYNAMIC;
+                case "priority" -> PRIORITY;
+                case "fixed" -> FIXED;
+                default -> throw new SluiceException("order must be dynamic, priority or fixed, got '" + s + "'");
+            };
+        }
+    }
+
+    /** A device's memory budget: unlimited, a number of bytes, or a percentage of what the run needs with no offload. */
+    public sealed interface Budget {
+        /** No cap: the device holds everything the run needs. */
+        record Unlimited() implements Budget {
+            @Override public String toString() { return "unlimited"; }
+        }
+
+        /** At most this many bytes. */
+        record Bytes(long bytes) implements Budget {
+            public Bytes {
+                if (bytes <= 0) throw new SluiceException("a budget must be a positive number of bytes, got " + bytes);
+            }
+            @Override public String toString() { return bytes + " B"; }
+        }
+
+        /** This percentage (0 < p <= 100) of the bytes the run needs on the device with nothing offloaded. */
+        record Percent(double percent) implements Budget {
+            public Percent {
+                if (!(percent > 0 && percent <= 100)) {
+                    throw new SluiceException("a budget percentage must be in (0, 100], got " + percent + "%");
+                }
+            }
+            @Override public String toString() { return fmt(percent) + "%"; }
+        }
+
+        Budget UNLIMITED = new Unlimited();
+
+        /**
+         * Reads {@code P%} or a byte count with an optional k/M/G (powers of 1000) or Ki/Mi/Gi (powers of 1024)
+         * suffix; refuses NaN, infinities, zero, negatives and overflow, naming {@code what}.
+         */
+        static Budget parse(String what, String text) {
+            String t = text.trim();
+            if (t.endsWith("%")) {
+                double p = number(what, t.substring(0, t.length() - 1), text);
+                if (!(p > 0 && p <= 100)) throw new SluiceException(what + " must be a percentage in (0, 100], got '" + text + "'");
+                return new Percent(p);
+            }
+            return new Bytes(parseBytes(what, text));
+        }
+    }
+
+    /** The latency bound of the memory objective: absolute milliseconds, or a factor of the all-accelerator latency. */
+    public record Slo(double value, boolean relative) {
+        public Slo {
+            if (!Double.isFinite(value) || value <= 0) throw new SluiceException("the SLO must be a positive finite number, got " + value);
+        }
+
+        /** {@code 12.5} (ms) or {@code 1.2x} (times the all-accelerator latency). */
+        public static Slo parse(String text) {
+            String t = text.trim().toLowerCase(Locale.ROOT);
+            if (t.endsWith("x")) return new Slo(number("--slo", t.substring(0, t.length() - 1), text), true);
+            if (t.endsWith("ms")) t = t.substring(0, t.length() - 2);
+            return new Slo(number("--slo", t, text), false);
+        }
+
+        /** The bound in milliseconds, given the all-accelerator latency for a relative SLO. */
+        public double millis(double allAcceleratorMillis) { return relative ? value * allAcceleratorMillis : value; }
+
+        @Override public String toString() { return relative ? fmt(value) + "x" : fmt(value) + " ms"; }
+    }
+
+    /**
+     * One device to run on: {@code cpu}, {@code throttled}, {@code tornadovm}, or the path of a device description
+     * (a JSON file ending in {@code .json}: a device that is not on the machine, planned for from its figures),
+     * with a memory budget.
+     */
+    public record DeviceRequest(String name, Budget budget) {
+        public DeviceRequest {
+            Objects.requireNonNull(name, "name");
+            Objects.requireNonNull(budget, "budget");
+            if (name.isBlank()) throw new SluiceException("a device name is empty");
+            if (name.equals("cpu") && !(budget instanceof Budget.Unlimited)) {
+                throw new SluiceException("the cpu device takes no budget (it is the host); got cpu:" + budget);
+            }
+        }
+
+        /** True for a device described by a file rather than found on the machine. */
+        public boolean described() { return name.endsWith(".json"); }
+
+        /** Reads {@code NAME[:BUDGET]}, e.g. {@code throttled:25%}, {@code tornadovm:2G}, {@code gpus/a10.json:50%}. */
+        public static DeviceRequest parse(String text) {
+            String t = text.trim();
+            int colon = t.lastIndexOf(':');
+            String name = colon < 0 ? t : t.substring(0, colon);
+            String budget = colon < 0 ? null : t.substring(colon + 1);
+            String lower = name.toLowerCase(Locale.ROOT);
+            if (!lower.equals("cpu") && !lower.equals("throttled") && !lower.equals("tornadovm") && !lower.endsWith(".json")) {
+                throw new SluiceException("unknown device '" + name + "' in '" + text
+                    + "'; a device is cpu, throttled[:BUDGET], tornadovm[:BUDGET] or a description FILE.json[:BUDGET]");
+            }
+            if (!lower.endsWith(".json")) name = lower;
+            return new DeviceRequest(name, budget == null ? Budget.UNLIMITED : Budget.parse("the budget of device " + name, budget));
+        }
+
+        @Override public String toString() { return budget instanceof Budget.Unlimited ? name : name + ":" + budget; }
+    }
+
+    /** Checks the invariants in the class comment. */
+    public SessionOptions {
+        if (threads < 1) throw new SluiceException("threads must be at least 1, got " + threads);
+        devices = List.copyOf(devices);
+        if (devices.isEmpty()) throw new SluiceException("at least one device is needed (the plain CPU run is 'cpu')");
+        List<String> seen = new ArrayList<>();
+        for (DeviceRequest d : devices) {
+            if (seen.contains(d.name())) throw new SluiceException("device '" + d.name() + "' is named twice in " + devices);
+            seen.add(d.name());
+        }
+        if (bandwidthBytesPerSecond < 0) throw new SluiceException("bandwidth must be >= 0 bytes/s (0: unlimited), got " + bandwidthBytesPerSecond);
+        Objects.requireNonNull(objective, "objective");
+        Objects.requireNonNull(order, "order");
+    }
+
+    /** The defaults: every core up to 8, the CPU alone, planning and weight packing as their properties say. */
+    public static SessionOptions defaults() { return builder().build(); }
+
+    public static Builder builder() { return new Builder(); }
+
+    /** A builder that starts from these options. */
+    public Builder toBuilder() {
+        Builder b = new Builder();
+        b.threads = threads;
+        b.devices = new ArrayList<>(devices);
+        b.bandwidth = bandwidthBytesPerSecond;
+        b.objective = objective;
+        b.slo = slo;
+        b.placementFile = placementFile;
+        b.order = order;
+        b.explicitOrder = true;
+        b.traceFile = traceFile;
+        b.memoryPlanning = memoryPlanning;
+        b.packWeights = packWeights;
+        return b;
+    }
+
+    /** True when the run is the plain one-device CPU case with no dispatcher option given. */
+    public boolean plainCpu() {
+        return devices.size() == 1 && devices.getFirst().name().equals("cpu") && traceFile == null && order == Order.DYNAMIC
+            && placementFile == null;
+    }
+
+    /** The default thread count: one per core, at most 8. */
+    public static int defaultThreads() { return Math.min(8, Runtime.getRuntime().availableProcessors()); }
+
+    /** Builds {@link SessionOptions}; each setter checks its value and names the option when it refuses one. */
+    public static final class Builder {
+        private int threads = defaultThreads();
+        private List<DeviceRequest> devices = new ArrayList<>(List.of(new DeviceRequest("cpu", Budget.UNLIMITED)));
+        private long bandwidth;
+        private Objective objective = Objective.LATENCY;
+        private Slo slo;
+        private Path placementFile;
+        private Order order = Order.DYNAMIC;
+        private boolean explicitOrder;
+        private Path traceFile;
+        private boolean memoryPlanning = !"false".equalsIgnoreCase(System.getProperty("sluice.memory.plan"));
+        private boolean packWeights = !"false".equalsIgnoreCase(System.getProperty("sluice.weights.arena"));
+
+        private Builder() {}
+
+        public Builder threads(int n) {
+            if (n < 1) throw new SluiceException("threads must be at least 1, got " + n);
+            threads = n;
+            return this;
+        }
+
+        /** The devices, replacing any set before; e.g. {@code devices("cpu", "throttled:25%")}. */
+        public Builder devices(String... specs) {
+            List<DeviceRequest> l = new ArrayList<>();
+            for (String s : specs) l.add(DeviceRequest.parse(s));
+            return devices(l);
+        }
+
+        public Builder devices(List<DeviceRequest> l) {
+            if (l.isEmpty()) throw new SluiceException("at least one device is needed (the plain CPU run is 'cpu')");
+            devices = new ArrayList<>(l);
+            return this;
+        }
+
+        /** The copy-lane speed of a throttled device in bytes per second (0: unlimited). */
+        public Builder bandwidth(long bytesPerSecond) {
+            if (bytesPerSecond < 0) throw new SluiceException("bandwidth must be >= 0 bytes/s, got " + bytesPerSecond);
+            bandwidth = bytesPerSecond;
+            return this;
+        }
+
+        public Builder objective(Objective o) { objective = Objects.requireNonNull(o, "objective"); return this; }
+
+        public Builder objective(String o) { return objective(Objective.parse(o)); }
+
+        public Builder slo(Slo s) { slo = s; return this; }
+
+        public Builder slo(String s) { return slo(s == null ? null : Slo.parse(s)); }
+
+        public Builder placementFile(Path p) { placementFile = p; return this; }
+
+        public Builder order(Order o) { order = Objects.requireNonNull(o, "order"); explicitOrder = true; return this; }
+
+        public Builder order(String o) { return order(Order.parse(o)); }
+
+        public Builder traceFile(Path p) { traceFile = p; return this; }
+
+        public Builder memoryPlanning(boolean on) { memoryPlanning = on; return this; }
+
+        public Builder packWeights(boolean on) { packWeights = on; return this; }
+
+        public SessionOptions build() {
+            return new SessionOptions(threads, devices, bandwidth, objective, slo, placementFile, order, traceFile,
+                memoryPlanning, packWeights);
+        }
+    }
+
+    /** A byte count with an optional k/M/G or Ki/Mi/Gi suffix; positive, finite and below 2^63. */
+    public static long parseBytes(String what, String text) {
+        String t = text.trim();
+        long mul = 1;
+        String lower = t.toLowerCase(Locale.ROOT);
+        String[][] suffixes = {{"ki", "1024"}, {"mi", "1048576"}, {"gi", "1073741824"}, {"k", "1000"}, {"m", "1000000"}, {"g", "1000000000"}};
+        for (String[] s : suffixes) {
+            if (lower.endsWith(s[0]) || lower.endsWith(s[0] + "b")) {
+                int cut = lower.endsWith(s[0] + "b") ? s[0].length() + 1 : s[0].length();
+                mul = Long.parseLong(s[1]);
+                t = t.substring(0, t.length() - cut);
+                break;
+            }
+        }
+        double v = number(what, t, text) * mul;
+        if (!(v > 0)) throw new SluiceException(what + " must be a positive number of bytes, got '" + text + "'");
+        if (v >= 0x1p63) throw new SluiceException(what + " is too large: '" + text + "'");
+        return (long) v;
+    }
+
+    private static double number(String what, String t, String whole) {
+        double v;
+        try {
+            v = Double.parseDouble(t.trim());
+        } catch (NumberFormatException e) {
+            throw new SluiceException(what + " must be a number, got '" + whole + "'");
+        }
+        if (!Double.isFinite(v)) throw new SluiceException(what + " must be finite, got '" + whole + "'");
+        return v;
+    }
+
+    private static String fmt(double d) {
+        return d == Math.rint(d) ? Long.toString((long) d) : Double.toString(d);
+    }
+}
