@@ -54,6 +54,18 @@ public abstract class NodeCall implements ExecContext {
     @Override public final Tensor output(int i, DType dtype, Shape shape) {
         if (i < 0 || i >= outputs.length) throw new KernelException("output " + i + " does not exist (node has " + outputs.length + ")");
         if (outputs[i] != null) throw new KernelException("output " + i + " requested twice");
+        // Shapes computed from a model's constants or inputs can be absurd: refuse them here, with the size, rather
+        // than fail inside the allocator with an overflow or an out-of-memory error that blames the heap.
+        long bytes;
+        try {
+            bytes = Math.multiplyExact(shape.elementCount(), (long) dtype.byteSize());
+        } catch (ArithmeticException e) {
+            throw new KernelException("output " + i + " " + dtype + shape + " would hold more than 2^63 bytes");
+        }
+        if (bytes > TensorSizes.limitBytes()) {
+            throw new KernelException("output " + i + " " + dtype + shape + " needs " + bytes + " bytes (" + TensorSizes.human(bytes)
+                + "), more than the " + TensorSizes.human(TensorSizes.limitBytes()) + " of native memory this JVM may allocate");
+        }
         Tensor t = allocate(i, dtype, shape);
         outputs[i] = t;
         return t;

@@ -31,6 +31,13 @@ import java.util.Set;
  * (names defined before use) but not operator semantics; that is type inference's job.
  */
 public final class OnnxImporter {
+    /**
+     * The newest default-domain opset a model may import. ONNX 1.17 defines opset 22 and each release adds at
+     * most one, so no release up to 1.23 goes beyond the twenties: a larger stamp is damage (or an ONNX from the
+     * future whose operator changes no kernel here has seen), refused rather than run on guessed semantics.
+     */
+    public static final int MAX_OPSET = 30;
+
     private final Path file;
     private final Path baseDir;
     private int anonymous;
@@ -57,6 +64,8 @@ public final class OnnxImporter {
     static OnnxMl.ModelProto parse(Path file) {
         if (!Files.exists(file)) throw new ModelException(file + ": no such file");
         if (Files.isDirectory(file)) throw new ModelException(file + ": is a folder, not an ONNX model file");
+        // a FIFO or device would block the read or never end: only regular files (or links to them) are models
+        if (!Files.isRegularFile(file)) throw new ModelException(file + ": not a regular file (a FIFO, socket or device), not an ONNX model file");
         try (InputStream in = Files.newInputStream(file)) {
             return parse(CodedInputStream.newInstance(in), file.toString());
         } catch (NoSuchFileException e) {
@@ -95,7 +104,12 @@ public final class OnnxImporter {
             String d = o.getDomain().equals("ai.onnx") ? "" : o.getDomain();
             opsets.put(d, o.getVersion());
         }
-        if (!opsets.containsKey("")) opsets.put("", proto.getIrVersion() < 3 ? 1L : 1L);
+        if (!opsets.containsKey("")) opsets.put("", 1L);
+        long opset = opsets.get("");
+        if (opset < 1 || opset > MAX_OPSET) {
+            throw new ModelException(file + ": imports ONNX opset " + opset + "; Sluice reads opsets 1 to " + MAX_OPSET
+                + (opset > MAX_OPSET ? " (no ONNX release defines a later one: is the file damaged?)" : ""));
+        }
         String producer = (proto.getProducerName() + " " + proto.getProducerVersion()).trim();
         Graph g;
         try {
@@ -114,6 +128,7 @@ public final class OnnxImporter {
         if (gp.getSparseInitializerCount() > 0) {
             throw new ModelException(where + ": sparse initializers are not supported");
         }
+        checkSingleAssignment(gp, where);
         Map<String, Tensor> inits = new LinkedHashMap<>();
         for (OnnxMl.TensorProto t : gp.getInitializerList()) {
             inits.put(t.getName(), TensorProtos.toTensor(t, baseDir, where + ": initializer '" + t.getName() + "'"));
@@ -152,17 +167,73 @@ public final class OnnxImporter {
                 it.remove();
                 progress = true;
             }
-            if (!progress) {
-                OnnxMl.NodeProto np = pending.get(0);
-                String missing = np.getInputList().stream().filter(i -> !i.isEmpty() && !visible.contains(i)).findFirst().orElse("?");
-                throw new ModelException(where + ": node '" + (np.getName().isEmpty() ? np.getOutput(0) : np.getName()) + "' ("
-                    + np.getOpType() + ") reads '" + missing + "', which no node, input or initializer defines (or a cycle)");
-            }
+            if (!progress) throw unreachable(pending, visible, where);
         }
         for (Value o : outputs) {
             if (!visible.contains(o.name())) throw new ModelException(where + ": graph output '" + o.name() + "' is never produced");
         }
         return new Graph(gname, nodes, inputs, outputs, inits, types);
+    }
+
+    /**
+     * ONNX graphs are in single static assignment form: every value has one definition. Refuses a name listed
+     * twice among the inputs or the initializers, and a node output that an input, an initializer, another
+     * node or the same node already defines (which of the writers would a reader see?). An initializer that is
+     * also listed among the inputs is allowed: older exporters list weights there, as defaults.
+     */
+    private static void checkSingleAssignment(OnnxMl.GraphProto gp, String where) {
+        Map<String, String> definedBy = new java.util.HashMap<>();
+        Set<String> inputNames = new HashSet<>();
+        for (OnnxMl.ValueInfoProto vi : gp.getInputList()) {
+            if (!inputNames.add(vi.getName())) throw new ModelException(where + ": graph input '" + vi.getName() + "' is listed twice");
+            definedBy.put(vi.getName(), "the graph input of that name");
+        }
+        Set<String> initNames = new HashSet<>();
+        for (OnnxMl.TensorProto t : gp.getInitializerList()) {
+            if (!initNames.add(t.getName())) throw new ModelException(where + ": initializer '" + t.getName() + "' is defined twice");
+            definedBy.put(t.getName(), inputNames.contains(t.getName()) ? "the initializer (and graph input) of that name" : "the initializer of that name");
+        }
+        for (OnnxMl.NodeProto np : gp.getNodeList()) {
+            for (String o : np.getOutputList()) {
+                if (o.isEmpty()) continue;
+                String prev = definedBy.putIfAbsent(o, "node " + nodeLabel(np));
+                if (prev != null) {
+                    throw new ModelException(where + ": node " + nodeLabel(np) + " writes '" + o + "', which " + prev
+                        + " already defines; every value must have exactly one definition");
+                }
+            }
+        }
+    }
+
+    /** Why no pending node can run: a value nothing defines, or (when every wait is on another pending node) a cycle. */
+    private static ModelException unreachable(List<OnnxMl.NodeProto> pending, Set<String> visible, String where) {
+        Map<String, OnnxMl.NodeProto> producer = new java.util.HashMap<>();
+        for (OnnxMl.NodeProto np : pending) for (String o : np.getOutputList()) if (!o.isEmpty()) producer.put(o, np);
+        for (OnnxMl.NodeProto np : pending) {
+            for (String i : np.getInputList()) {
+                if (!i.isEmpty() && !visible.contains(i) && !producer.containsKey(i)) {
+                    return new ModelException(where + ": node " + nodeLabel(np) + " reads '" + i
+                        + "', which no node, input or initializer defines");
+                }
+            }
+        }
+        // Every pending node waits for another pending node: follow the waits until one repeats.
+        List<OnnxMl.NodeProto> path = new ArrayList<>();
+        OnnxMl.NodeProto at = pending.get(0);
+        while (!path.contains(at)) {
+            path.add(at);
+            OnnxMl.NodeProto here = at;
+            String waitsOn = here.getInputList().stream().filter(i -> !i.isEmpty() && !visible.contains(i)).findFirst().orElseThrow();
+            at = producer.get(waitsOn);
+        }
+        List<String> cycle = path.subList(path.indexOf(at), path.size()).stream().map(OnnxImporter::nodeLabel).toList();
+        return new ModelException(where + ": the graph has a cycle: " + String.join(" -> ", cycle) + " -> " + nodeLabel(at)
+            + " (each reads an output of the next)");
+    }
+
+    private static String nodeLabel(OnnxMl.NodeProto np) {
+        String n = !np.getName().isEmpty() ? np.getName() : np.getOutputCount() > 0 ? np.getOutput(0) : "?";
+        return "'" + n + "' (" + np.getOpType() + ")";
     }
 
     private static boolean ready(OnnxMl.NodeProto np, Set<String> visible) {

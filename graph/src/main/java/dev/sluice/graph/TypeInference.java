@@ -203,9 +203,18 @@ public final class TypeInference {
             if (o.isEmpty()) continue;
             TensorType t = types.get(o);
             if (t == null || !t.isStatic()) return false;
-            if (t.shape().toShape().elementCount() * t.dtype().byteSize() > FOLD_LIMIT_BYTES) return false;
+            if (foldBytes(t.dtype(), t.shape().toShape()) > FOLD_LIMIT_BYTES) return false;
         }
         return true;
+    }
+
+    /** Bytes of a value of this type and shape, Long.MAX_VALUE when that overflows (such a value is never folded). */
+    private static long foldBytes(DType dtype, Shape s) {
+        try {
+            return Math.multiplyExact(s.elementCount(), (long) dtype.byteSize());
+        } catch (ArithmeticException e) {
+            return Long.MAX_VALUE;
+        }
     }
 
     private List<Tensor> evaluate(Node n, OpKernel k, Map<String, Tensor> consts, Map<String, TensorType> types) {
@@ -217,7 +226,7 @@ public final class TypeInference {
                 // Shape/Size of a statically shaped value: only the shape matters.
                 TensorType t = types.get(in);
                 Shape s = t.shape().toShape();
-                if (s.elementCount() * t.dtype().byteSize() > FOLD_LIMIT_BYTES) return null;
+                if (foldBytes(t.dtype(), s) > FOLD_LIMIT_BYTES) return null;
                 c = Tensor.allocate(t.dtype(), s);
             }
             ins.add(c);
@@ -227,6 +236,9 @@ public final class TypeInference {
             k.execute(call);
         } catch (SluiceException e) {
             throw new ShapeException("node " + n.label() + ": " + e.getMessage(), e);
+        } catch (RuntimeException e) {
+            // constants from a damaged model can drive a kernel out of its bounds: name the node, not the JDK
+            throw new ShapeException("node " + n.label() + ": cannot be evaluated on its constant inputs: " + e, e);
         }
         for (int i = 0; i < n.outputs().size(); i++) {
             if (!n.outputs().get(i).isEmpty() && call.outputs()[i] == null) {
