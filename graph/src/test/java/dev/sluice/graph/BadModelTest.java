@@ -182,9 +182,9 @@ class BadModelTest {
 
     @Test
     void anEmptyTensorFileSaysSo() throws Exception {
-        Path empty = Files.write(tmp.resolve("input_0.pb"), new byte[0]);
-        ModelException e = assertThrows(ModelException.class, () -> TensorProtos.read(empty));
-        assertTrue(e.getMessage().contains("input_0.pb") && e.getMessage().contains("empty"), e.getMessage());
+        Path blank = Files.write(tmp.resolve("input_0.pb"), new byte[0]);
+        ModelException e = assertThrows(ModelException.class, () -> TensorProtos.read(blank));
+        assertTrue(e.getMessage().contains("input_0.pb") && e.getMessage().contains("an empty file"), e.getMessage());
     }
 
     // --- invalid graphs ---

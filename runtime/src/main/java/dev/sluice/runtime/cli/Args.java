@@ -48,9 +48,17 @@ public final class Args {
 
     public List<String> positionals() { return positionals; }
     public boolean flag(String name) { return options.containsKey(name); }
+    /**
+     * The value of an option given at most once. An option given twice is refused rather than letting the
+     * last win: which one the user meant is a guess. Options that may repeat are read with {@link #all}.
+     */
     public String option(String name) {
         List<String> v = options.get(name);
-        return v == null ? null : v.get(v.size() - 1);
+        if (v != null && v.size() > 1) {
+            throw new SluiceException("--" + name + " is given " + v.size() + " times (" + String.join(", ", v.stream().map(x -> "'" + x + "'").toList())
+                + "); give it once");
+        }
+        return v == null ? null : v.get(0);
     }
     public String option(String name, String dflt) { String v = option(name); return v == null ? dflt : v; }
     public List<String> all(String name) { return options.getOrDefault(name, List.of()); }
@@ -59,9 +67,16 @@ public final class Args {
         String v = option(name);
         if (v == null) return dflt;
         try {
-            return Integer.parseInt(v);
+            return Integer.parseInt(v.trim());
         } catch (NumberFormatException e) {
             throw new SluiceException("--" + name + " must be a whole number, got '" + v + "'");
         }
+    }
+
+    /** {@link #intOption(String, int)} refusing values below {@code min} (--threads 0, --runs 0), naming the option. */
+    public int intOption(String name, int dflt, int min) {
+        int v = intOption(name, dflt);
+        if (v < min) throw new SluiceException("--" + name + " must be at least " + min + ", got " + v);
+        return v;
     }
 }

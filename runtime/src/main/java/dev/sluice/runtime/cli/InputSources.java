@@ -1,6 +1,7 @@
 package dev.sluice.runtime.cli;
 
 import dev.sluice.graph.TensorProtos;
+import dev.sluice.graph.TensorSizes;
 import dev.sluice.graph.Value;
 import dev.sluice.kernels.DType;
 import dev.sluice.kernels.Dim;
@@ -31,7 +32,13 @@ public final class InputSources {
                 throw new SluiceException("--input " + name + ": the model has no input '" + name + "'; its inputs are "
                     + modelInputs.stream().map(Value::name).toList());
             }
-            given.put(name, TensorProtos.read(Path.of(spec.substring(eq + 1))));
+            if (given.containsKey(name)) {
+                // letting the last one win would run on a file the user may not have meant
+                throw new SluiceException("--input " + name + " is given twice; give each input once");
+            }
+            String file = spec.substring(eq + 1);
+            if (file.isEmpty()) throw new SluiceException("--input expects NAME=FILE.pb, got '" + spec + "' (no file)");
+            given.put(name, TensorProtos.read(Path.of(file)));
         }
         Map<String, Long> dims = parseDims(dimSpecs);
         Map<String, Tensor> all = new LinkedHashMap<>();
@@ -40,7 +47,9 @@ public final class InputSources {
             Tensor t = given.get(v.name());
             if (t == null) {
                 Shape s = concreteShape(v, dims);
-                t = random(v.type().dtype() == null ? DType.FLOAT32 : v.type().dtype(), s, rnd);
+                DType dt = v.type().dtype() == null ? DType.FLOAT32 : v.type().dtype();
+                TensorSizes.allocatableBytes(dt, s.dims(), "input '" + v.name() + "': seeded random values");
+                t = random(dt, s, rnd);
                 out.println("input " + v.name() + ": no file given, using seeded random " + t.dtype() + s + " (seed " + seed + ")");
             }
             all.put(v.name(), t);
@@ -52,16 +61,24 @@ public final class InputSources {
         Map<String, Long> r = new HashMap<>();
         for (String s : specs) {
             int eq = s.indexOf('=');
+            if (eq <= 0) throw new SluiceException("--dim expects SYMBOL=SIZE, got '" + s + "'");
+            String sym = s.substring(0, eq);
+            long size;
             try {
-                r.put(s.substring(0, eq), Long.parseLong(s.substring(eq + 1)));
-            } catch (RuntimeException e) {
-                throw new SluiceException("--dim expects SYMBOL=SIZE, got '" + s + "'");
+                size = Long.parseLong(s.substring(eq + 1).trim());
+            } catch (NumberFormatException e) {
+                throw new SluiceException("--dim expects SYMBOL=SIZE with a whole number SIZE, got '" + s + "'");
             }
+            if (size < 0) throw new SluiceException("--dim " + sym + " must not be negative, got " + size);
+            if (r.put(sym, size) != null) throw new SluiceException("--dim " + sym + " is given twice; give each symbol once");
         }
         return r;
     }
 
-    /** The input's shape with symbolic dims from --dim (default 1) and unknown dims as 1. */
+    /**
+     * The input's shape with symbolic dims from --dim (default 1) and unknown dims as 1. Its element count and
+     * bytes are checked (overflow, what this JVM can allocate) by {@link #build} before anything is allocated.
+     */
     public static Shape concreteShape(Value v, Map<String, Long> dims) {
         SymShape s = v.type().shape();
         if (!s.hasRank()) throw new SluiceException("input '" + v.name() + "' has no declared shape; give it with --input");
@@ -70,6 +87,7 @@ public final class InputSources {
             Dim x = s.dim(i);
             d[i] = x instanceof Dim.Known k ? k.value() : x instanceof Dim.Symbol sym ? dims.getOrDefault(sym.name(), 1L) : 1L;
         }
+        TensorSizes.elementCount(d, "input '" + v.name() + "' " + s + " with sizes " + java.util.Arrays.toString(d));
         return Shape.of(d);
     }
 

@@ -55,7 +55,11 @@ public final class Main {
             if (verbose) e.printStackTrace(err);
             return 1;
         } catch (OutOfMemoryError e) {
-            err.println("sluice " + c.name() + ": out of Java heap memory; raise it with SLUICE_JAVA_OPTS=-Xmx<size>");
+            // tensors live in native memory: say which limit was hit rather than always blaming the heap
+            String msg = e.getMessage() == null ? "" : e.getMessage();
+            err.println("sluice " + c.name() + ": " + (msg.contains("direct buffer memory")
+                ? "out of native memory for tensors (" + msg + "); raise it with SLUICE_JAVA_OPTS=-XX:MaxDirectMemorySize=<size>"
+                : "out of Java heap memory" + (msg.isEmpty() ? "" : " (" + msg + ")") + "; raise it with SLUICE_JAVA_OPTS=-Xmx<size>"));
             return 1;
         } catch (Exception | StackOverflowError e) {
             err.println("sluice " + c.name() + ": internal error: " + e + (verbose ? "" : " (run with --verbose for details)"));

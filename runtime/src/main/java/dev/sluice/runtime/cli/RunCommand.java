@@ -9,7 +9,6 @@ import dev.sluice.runtime.dispatch.DeviceOptions;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.foreign.ValueLayout;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.Set;
@@ -42,27 +41,42 @@ final class RunCommand implements Command {
     @Override public int run(Args args, PrintStream out) throws IOException {
         if (args.positionals().size() != 1) throw new SluiceException("run takes exactly one MODEL file (see 'sluice help run')");
         Path file = Path.of(args.positionals().get(0));
-        int threads = args.intOption("threads", Math.min(8, Runtime.getRuntime().availableProcessors()));
+        int threads = args.intOption("threads", Math.min(8, Runtime.getRuntime().availableProcessors()), 1);
         long seed = args.intOption("seed", 42);
+        int runs = args.intOption("runs", 20, 1);
+        int profileNodes = args.intOption("profile-nodes", 0, 0);
+        DeviceFlags.check(args);
         DeviceOptions device = DeviceOptions.from(args::option, threads);
+        // paths to write are checked before the model is even read: a typo costs a moment, not a run
+        Path dir = args.option("output-dir") == null ? null : OutputPaths.directory("--output-dir", args.option("output-dir"));
         try (Session s = device == null ? Session.open(file, threads) : device.open(dev.sluice.graph.OnnxImporter.load(file), out)) {
             dev.sluice.runtime.zoo.Zoo.Model zoo = dev.sluice.runtime.zoo.Zoo.byFileName(file);
             Map<String, Tensor> inputs = zoo != null && args.all("input").isEmpty() && args.all("dim").isEmpty()
                 ? zoo.sampleInputs(seed)
                 : InputSources.build(s.inputs(), args.all("input"), args.all("dim"), seed, out);
             if (args.flag("profile")) {
-                OpProfile.run(s, inputs, args.intOption("runs", 20), args.intOption("profile-nodes", 0), out);
+                OpProfile.run(s, inputs, runs, profileNodes, out);
                 return 0;
             }
             long t0 = System.nanoTime();
             Map<String, Tensor> outputs = s.run(inputs);
             long ms = (System.nanoTime() - t0) / 1_000_000;
-            Path dir = args.option("output-dir") == null ? null : Path.of(args.option("output-dir"));
-            if (dir != null) Files.createDirectories(dir);
+            Map<String, String> writtenAs = new java.util.HashMap<>();
             for (var e : outputs.entrySet()) {
                 Tensor t = e.getValue();
                 out.printf("output %s %s%s sum=%s crc32=%08x%n", e.getKey(), t.dtype(), t.shape(), sum(t), crc(t));
-                if (dir != null) TensorProtos.write(t, e.getKey(), dir.resolve(fileName(e.getKey()) + ".pb"));
+                if (dir != null) {
+                    Path pb = dir.resolve(fileName(e.getKey()) + ".pb");
+                    String clash = writtenAs.put(pb.getFileName().toString(), e.getKey());
+                    if (clash != null) {
+                        throw new SluiceException("--output-dir: outputs '" + clash + "' and '" + e.getKey() + "' would both be written to " + pb);
+                    }
+                    try {
+                        TensorProtos.write(t, e.getKey(), pb);
+                    } catch (IOException x) {
+                        throw OutputPaths.cannotWrite("--output-dir", pb, x);
+                    }
+                }
             }
             boolean tornado = device != null && device.device().equals("tornadovm");
             String where = device == null || device.device().equals("cpu") ? "on the CPU"

@@ -33,7 +33,8 @@ final class TestDataCommand implements Command {
 
     @Override public int run(Args args, PrintStream out) {
         if (args.positionals().isEmpty()) throw new SluiceException("test-data needs at least one DIR (see 'sluice help test-data')");
-        int threads = args.intOption("threads", Math.min(8, Runtime.getRuntime().availableProcessors()));
+        int threads = args.intOption("threads", Math.min(8, Runtime.getRuntime().availableProcessors()), 1);
+        DeviceFlags.check(args);
         DeviceOptions device = DeviceOptions.from(args::option, threads);
         TestDataRunner runner = new TestDataRunner(Tolerance.DEFAULT,
             m -> device == null ? Session.open(m, threads) : device.open(m, out));

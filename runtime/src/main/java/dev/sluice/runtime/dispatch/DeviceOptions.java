@@ -14,7 +14,6 @@ import dev.sluice.runtime.device.ThrottledDevice;
 import dev.sluice.runtime.device.TornadoDevice;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -191,7 +190,8 @@ public record DeviceOptions(String device, String budget, long bandwidth, Dispat
                 r.trace().writeChromeJson(trace);
                 out.println("trace written to " + trace + " (open in ui.perfetto.dev or chrome://tracing)");
             } catch (IOException e) {
-                throw new UncheckedIOException(e);
+                // the user's path, not our bug: a user error naming the file
+                throw new SluiceException("trace file " + trace + " cannot be written: " + e.getMessage());
             }
         }
         return r.outputs();
@@ -199,34 +199,14 @@ public record DeviceOptions(String device, String budget, long bandwidth, Dispat
 
     long budgetBytes(long full) {
         if (budget == null) return Math.max(full, Tensor.ALIGNMENT);
-        if (budget.endsWith("%")) {
-            double p;
-            try {
-                p = Double.parseDouble(budget.substring(0, budget.length() - 1));
-            } catch (NumberFormatException e) {
-                throw new SluiceException("--budget must be PERCENT% or BYTES, got '" + budget + "'");
-            }
-            if (p <= 0) throw new SluiceException("--budget must be positive, got '" + budget + "'");
-            return Math.max(Tensor.ALIGNMENT, (long) (full * p / 100));
-        }
-        return parseBytes("--budget", budget);
+        // SessionOptions' parser refuses NaN, infinities, zero, negatives and overflow, naming the option
+        var b = dev.sluice.runtime.SessionOptions.Budget.parse("--budget", budget);
+        if (b instanceof dev.sluice.runtime.SessionOptions.Budget.Percent p) return Math.max(Tensor.ALIGNMENT, (long) (full * p.percent() / 100));
+        return ((dev.sluice.runtime.SessionOptions.Budget.Bytes) b).bytes();
     }
 
     static long parseBytes(String what, String s) {
-        String t = s.trim();
-        long mul = 1;
-        char last = Character.toUpperCase(t.isEmpty() ? ' ' : t.charAt(t.length() - 1));
-        if (last == 'K' || last == 'M' || last == 'G') {
-            mul = last == 'K' ? 1_000 : last == 'M' ? 1_000_000 : 1_000_000_000;
-            t = t.substring(0, t.length() - 1);
-        }
-        try {
-            double v = Double.parseDouble(t) * mul;
-            if (v <= 0) throw new NumberFormatException();
-            return (long) v;
-        } catch (NumberFormatException e) {
-            throw new SluiceException(what + " must be a positive number of bytes (k, M, G suffixes allowed), got '" + s + "'");
-        }
+        return dev.sluice.runtime.SessionOptions.parseBytes(what, s);
     }
 
     private static void reportTornado(PrintStream out, AcceleratorBackend.Usage u) {

@@ -71,9 +71,11 @@ public final class PlanCommand implements Command {
             }
         }
         if (!Files.isRegularFile(file)) throw new SluiceException(file + ": no such file");
-        int threads = args.intOption("threads", Math.min(8, Runtime.getRuntime().availableProcessors()));
+        int threads = args.intOption("threads", Math.min(8, Runtime.getRuntime().availableProcessors()), 1);
         long seed = args.intOption("seed", 42);
-        int top = args.intOption("top", 10);
+        int top = args.intOption("top", 10, 0);
+        // checked before profiling: an unwritable picture path is the user's mistake, found in a moment
+        Path picture = args.option("picture") == null ? null : dev.sluice.runtime.cli.OutputPaths.file("--picture", args.option("picture"));
         try (Session s = Session.open(file, threads).memoryPlanning(false)) {
             Map<String, Tensor> inputs = new LinkedHashMap<>();
             if (Files.isDirectory(arg)) {
@@ -99,10 +101,13 @@ public final class PlanCommand implements Command {
             inputs.putAll(InputSources.build(rest, specs, args.all("dim"), seed, out));
             Report r = profileAndPlan(s, inputs);
             print(r, file.toString(), top, out);
-            String pic = args.option("picture");
-            if (pic != null) {
-                PlanPicture.write(r.plan, r.profile.steps(), file.getFileName().toString(), Path.of(pic));
-                out.println("picture: " + pic);
+            if (picture != null) {
+                try {
+                    PlanPicture.write(r.plan, r.profile.steps(), file.getFileName().toString(), picture);
+                } catch (IOException e) {
+                    throw dev.sluice.runtime.cli.OutputPaths.cannotWrite("--picture", picture, e);
+                }
+                out.println("picture: " + picture);
             }
             out.printf("plan: naive=%d planned=%d bound=%d ratio=%.4f weights=%d%n", r.plan.naive(), r.plan.arenaBytes(), r.plan.bound(),
                 r.plan.ratio(), r.weights.bytes());

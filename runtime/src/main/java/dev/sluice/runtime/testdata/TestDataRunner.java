@@ -106,18 +106,62 @@ public final class TestDataRunner {
         return readIndexed(set, "output_", modelOutputs);
     }
 
+    /**
+     * Every {@code PREFIX_K.pb} of the set, K numbered from 0 without gaps (a file the numbering would skip is an
+     * error, not ignored), each a regular file really inside the test-data folder (the set's parent: a symlink
+     * that leads out of it is refused), and no two bound to the same model value.
+     */
     private static Map<String, Tensor> readIndexed(Path set, String prefix, List<Value> values) {
+        String role = prefix.substring(0, prefix.length() - 1);
+        Path root = set.toAbsolutePath().getParent();
+        java.util.TreeMap<Integer, Path> files = new java.util.TreeMap<>();
+        try (Stream<Path> s = Files.list(set)) {
+            for (Path f : (Iterable<Path>) s::iterator) {
+                String n = f.getFileName().toString();
+                if (!n.startsWith(prefix) || !n.endsWith(".pb")) continue;
+                String digits = n.substring(prefix.length(), n.length() - ".pb".length());
+                int k;
+                try {
+                    k = Integer.parseInt(digits);
+                } catch (NumberFormatException e) {
+                    k = -1;
+                }
+                if (k < 0 || !digits.equals(Integer.toString(k))) {
+                    throw new SluiceException(f + ": not a " + prefix + "K.pb name (K a whole number from 0, no leading zeros)");
+                }
+                files.put(k, f);
+            }
+        } catch (IOException e) {
+            throw new SluiceException(set + ": cannot list its files (" + e.getMessage() + ")");
+        }
+        int expected = 0;
+        for (var e : files.entrySet()) {
+            if (e.getKey() != expected) {
+                throw new SluiceException(e.getValue() + ": there is no " + prefix + expected + ".pb before it; "
+                    + role + " files are numbered from 0 without gaps");
+            }
+            expected++;
+        }
         Map<String, Tensor> r = new LinkedHashMap<>();
-        for (int k = 0; ; k++) {
-            Path f = set.resolve(prefix + k + ".pb");
-            if (!Files.exists(f)) break;
-            String stored = TensorProtos.readName(f);
+        Map<String, Path> boundFrom = new java.util.HashMap<>();
+        for (var e : files.entrySet()) {
+            int k = e.getKey();
+            Path f = e.getValue();
+            TensorProtos.Named read = TensorProtos.readNamedWithin(root, f);
+            String stored = read.name();
             String name = stored;
             if (values.stream().noneMatch(v -> v.name().equals(stored))) {
-                if (k >= values.size()) throw new SluiceException(f + ": no model " + prefix.replace("_", "") + " at position " + k);
+                if (k >= values.size()) {
+                    throw new SluiceException(f + ": no model " + role + " at position " + k + " (the model has " + values.size()
+                        + ": " + values.stream().map(Value::name).toList() + ")");
+                }
                 name = values.get(k).name();
             }
-            r.put(name, TensorProtos.read(f));
+            Path earlier = boundFrom.put(name, f);
+            if (earlier != null) {
+                throw new SluiceException(f + ": gives model " + role + " '" + name + "', which " + earlier.getFileName() + " already gives");
+            }
+            r.put(name, read.tensor());
         }
         return r;
     }
