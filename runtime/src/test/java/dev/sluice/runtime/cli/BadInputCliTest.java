@@ -175,6 +175,22 @@ class BadInputCliTest {
         userError(sluice("run", m.toString(), "--bandwidth", "-5M"), "--bandwidth");
     }
 
+    @Test
+    void anAbsurdShapeComputedWhileRunningIsRefusedByName() throws Exception {
+        // ConstantOfShape of a shape that arrives as an input: nothing to fold, the size is known only while running
+        var shapeIn = OnnxMl.ValueInfoProto.newBuilder().setName("s").setType(OnnxMl.TypeProto.newBuilder().setTensorType(
+            OnnxMl.TypeProto.Tensor.newBuilder().setElemType(7).setShape(OnnxMl.TensorShapeProto.newBuilder()
+                .addDim(OnnxMl.TensorShapeProto.Dimension.newBuilder().setDimValue(2)))));
+        var g = OnnxMl.GraphProto.newBuilder().setName("g").addInput(shapeIn).addOutput(value("y", "a", "b"))
+            .addNode(OnnxMl.NodeProto.newBuilder().setName("fill").setOpType("ConstantOfShape").addInput("s").addOutput("y"));
+        Path m = tmp.resolve("fill.onnx");
+        Files.write(m, OnnxMl.ModelProto.newBuilder().setIrVersion(8)
+            .addOpsetImport(OnnxMl.OperatorSetIdProto.newBuilder().setVersion(13)).setGraph(g).build().toByteArray());
+        Path s = tmp.resolve("s.pb");
+        TensorProtos.write(Tensor.ofLongs(Shape.of(2), 1L << 20, 1L << 20), "s", s); // 4 TiB of float32
+        userError(sluice("run", m.toString(), "--input", "s=" + s), "'fill' (ConstantOfShape)", "4398046511104 bytes");
+    }
+
     // --- option mistakes ---
 
     @Test
