@@ -102,7 +102,11 @@ public final class OnnxImporter {
         Map<String, Long> opsets = new LinkedHashMap<>();
         for (OnnxMl.OperatorSetIdProto o : proto.getOpsetImportList()) {
             String d = o.getDomain().equals("ai.onnx") ? "" : o.getDomain();
-            opsets.put(d, o.getVersion());
+            Long before = opsets.put(d, o.getVersion());
+            if (before != null && before != o.getVersion()) {
+                throw new ModelException(file + ": imports the opset of domain '" + (d.isEmpty() ? "ai.onnx" : d) + "' twice, as "
+                    + before + " and " + o.getVersion() + "; which one its nodes mean is unknown");
+            }
         }
         if (!opsets.containsKey("")) opsets.put("", 1L);
         long opset = opsets.get("");

@@ -222,6 +222,12 @@ class BadModelTest {
         refused(write(tmp, g, 100000), "opset 100000", "1 to " + OnnxImporter.MAX_OPSET);
         refused(write(tmp, g, 1L << 33), "opset 8589934592");
         assertEquals(17, OnnxImporter.load(write(tmp, g, 17)).defaultOpset());
+        // the default domain imported twice at different versions: the last one used to win silently
+        Path twice = tmp.resolve("twice.onnx");
+        Files.write(twice, OnnxMl.ModelProto.newBuilder().setIrVersion(8)
+            .addOpsetImport(OnnxMl.OperatorSetIdProto.newBuilder().setVersion(13))
+            .addOpsetImport(OnnxMl.OperatorSetIdProto.newBuilder().setDomain("ai.onnx").setVersion(9)).setGraph(g).build().toByteArray());
+        refused(twice, "'ai.onnx' twice", "13 and 9");
     }
 
     @Test
