@@ -54,6 +54,10 @@ public final class Main {
             err.println("sluice " + c.name() + ": " + e.getMessage());
             if (verbose) e.printStackTrace(err);
             return 1;
+        } catch (java.nio.file.InvalidPathException e) {
+            // only a path the user typed can be invalid (a NUL byte, say): their mistake, not ours
+            err.println("sluice " + c.name() + ": '" + e.getInput().replace("\0", "\\0") + "' is not a valid path (" + e.getReason() + ")");
+            return 1;
         } catch (OutOfMemoryError e) {
             // tensors live in native memory: say which limit was hit rather than always blaming the heap
             String msg = e.getMessage() == null ? "" : e.getMessage();
