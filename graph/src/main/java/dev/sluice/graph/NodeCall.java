@@ -62,7 +62,7 @@ public abstract class NodeCall implements ExecContext {
         } catch (ArithmeticException e) {
             throw new KernelException("output " + i + " " + dtype + shape + " would hold more than 2^63 bytes");
         }
-        if (bytes > TensorSizes.limitBytes()) {
+        if (!TensorSizes.fits(bytes)) {
             throw new KernelException("output " + i + " " + dtype + shape + " needs " + bytes + " bytes (" + TensorSizes.human(bytes)
                 + "), more than the " + TensorSizes.human(TensorSizes.limitBytes()) + " of native memory this JVM may allocate");
         }

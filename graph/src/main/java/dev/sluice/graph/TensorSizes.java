@@ -16,7 +16,9 @@ import java.util.Arrays;
 public final class TensorSizes {
     private TensorSizes() {}
 
-    /** Lazily measured: the JVM's limit on native (direct) memory, which every tensor segment counts against. */
+    /** The heap limit: also the native (direct) memory limit unless -XX:MaxDirectMemorySize says otherwise. */
+    private static final long HEAP_LIMIT = Runtime.getRuntime().maxMemory();
+    /** Lazily measured, only when a size exceeds {@link #HEAP_LIMIT}: the JVM's limit on native (direct) memory. */
     private static volatile long limit;
 
     /** The number of elements of {@code dims}; refuses negative dimensions and overflow, naming {@code what}. */
@@ -48,11 +50,20 @@ public final class TensorSizes {
      * names {@code what}, the size and the limit, and how to raise it.
      */
     public static void requireAllocatable(long bytes, String what) {
-        long max = limitBytes();
-        if (bytes > max) {
+        if (!fits(bytes)) {
+            long max = limitBytes();
             throw new SluiceException(what + " needs " + bytes + " bytes (" + human(bytes) + "), more than the " + human(max)
                 + " of native memory this JVM may allocate (raise it with SLUICE_JAVA_OPTS=-XX:MaxDirectMemorySize=<size>)");
         }
+    }
+
+    /**
+     * Whether one segment of {@code bytes} is within the JVM's native memory limit. Sizes up to the heap limit
+     * (the default) answer at once; only a larger one asks the JVM whether {@code MaxDirectMemorySize} was set
+     * higher, so the management classes are loaded on that rare path and never on the way to a normal run.
+     */
+    public static boolean fits(long bytes) {
+        return bytes <= HEAP_LIMIT || bytes <= limitBytes();
     }
 
     /** {@link #byteSize} followed by {@link #requireAllocatable}. */
@@ -69,7 +80,7 @@ public final class TensorSizes {
     public static long limitBytes() {
         long l = limit;
         if (l == 0) {
-            l = Runtime.getRuntime().maxMemory();
+            l = HEAP_LIMIT;
             try {
                 var bean = ManagementFactory.getPlatformMXBean(com.sun.management.HotSpotDiagnosticMXBean.class);
                 long set = Long.parseLong(bean.getVMOption("MaxDirectMemorySize").getValue());
