@@ -150,10 +150,10 @@ public final class BenchCommand implements Command {
                 if (sluiceError == null) {
                     try {
                         long t0 = System.nanoTime();
-                        Map<String, Tensor> r = sluice.run(inputs);
+                        dev.sluice.runtime.Result r = sluice.run(inputs);
                         // done with the outputs, as ORT's run closes its Result: their memory is reused
                         // at once (both closes are inside the timed window)
-                        if (!last) for (Tensor o : r.values()) o.close();
+                        if (!last) r.close();
                         long dt = System.nanoTime() - t0;
                         if (timed) sNs[i] = dt;
                         else if (t0 - lastTrendNs >= TREND_SPACING_NS) {
@@ -162,7 +162,7 @@ public final class BenchCommand implements Command {
                             trend.add(dt);
                             lastTrendNs = t0;
                         }
-                        if (last) sOut = r;
+                        if (last) sOut = r.asMap();
                     } catch (RuntimeException | StackOverflowError e) {
                         sluiceError = e instanceof SluiceException ? e.getMessage() : "internal error: " + e;
                     }

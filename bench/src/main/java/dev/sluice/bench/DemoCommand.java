@@ -41,7 +41,7 @@ public final class DemoCommand implements Command {
         }
         try (Session s = Session.open(m.path(), threads)) {
             long t0 = System.nanoTime();
-            Map<String, Tensor> outputs = s.run(inputs);
+            Map<String, Tensor> outputs = s.run(inputs).asMap();
             long t1 = System.nanoTime();
             s.run(inputs);
             long t2 = System.nanoTime();

@@ -55,7 +55,7 @@ final class RunCommand implements Command {
                 return 0;
             }
             long t0 = System.nanoTime();
-            Map<String, Tensor> outputs = s.run(inputs);
+            Map<String, Tensor> outputs = s.run(inputs).asMap();
             long ms = (System.nanoTime() - t0) / 1_000_000;
             Path dir = args.option("output-dir") == null ? null : Path.of(args.option("output-dir"));
             if (dir != null) Files.createDirectories(dir);
