@@ -69,15 +69,39 @@ public final class Tensor implements AutoCloseable {
         }
     }
 
-    /** Bytes the elements of such a tensor occupy. */
+    /**
+     * Bytes the elements of such a tensor occupy.
+     *
+     * @param dtype the element type
+     * @param shape the shape
+     * @return element count times element size
+     */
     public static long byteSize(DType dtype, Shape shape) { return shape.elementCount() * dtype.byteSize(); }
 
-    /** Bytes a block (header slot plus data, rounded to the alignment) takes in an arena. */
+    /**
+     * Bytes a block (header slot plus data, rounded to the alignment) takes in an arena.
+     *
+     * @param dataBytes bytes of the elements
+     * @return the block size
+     */
     public static long blockBytes(long dataBytes) { return BLOCK_PREFIX + alignUp(dataBytes, ALIGNMENT); }
 
+    /**
+     * {@code v} rounded up to a multiple of {@code a}.
+     *
+     * @param v a non-negative value
+     * @param a the alignment, positive
+     * @return the smallest multiple of {@code a} not below {@code v}
+     */
     public static long alignUp(long v, long a) { return (v + a - 1) / a * a; }
 
-    /** A new zero-filled tensor in memory the garbage collector frees. */
+    /**
+     * A new zero-filled tensor in memory the garbage collector frees.
+     *
+     * @param dtype the element type
+     * @param shape the shape
+     * @return a new tensor
+     */
     public static Tensor allocate(DType dtype, Shape shape) {
         // recycled blocks: memory fresh from the OS faults in page by page (see NativeBlockPool)
         return new Tensor(dtype, shape, NativeBlockPool.SHARED.allocate(blockBytes(byteSize(dtype, shape))));
@@ -85,10 +109,14 @@ public final class Tensor implements AutoCloseable {
 
     /**
      * A new zero-filled tensor that owns its memory: {@link #close()} hands it back for reuse at once (every
+     *
      * view of it then fails on access instead of reading reused bytes); if never closed, the garbage
-     * collector frees it. Below {@link #OWNED_MIN_BYTES} this is {@link #allocate(DType, Shape)}: closing
-     * such a tensor does nothing and the collector recycles it. What a session returns to its caller, so that a caller who closes outputs runs
-     * without fresh memory.
+     * collector frees it. Below {@link #OWNED_MIN_BYTES} this is {@link #allocate(DType, Shape)}. What a session
+     * returns to its caller, so that a caller who closes outputs runs without fresh memory.
+     * 
+     * @param dtype the element type
+     * @param shape the shape
+     * @return a new tensor
      */
     public static Tensor allocateOwned(DType dtype, Shape shape) {
         long bytes = blockBytes(byteSize(dtype, shape));
@@ -124,16 +152,38 @@ public final class Tensor implements AutoCloseable {
         if (closed) throw new IllegalStateException("tensor " + dtype + shape + " is closed");
     }
 
+    /**
+     * A new zero-filled tensor in an arena of the caller, which frees it when the arena closes.
+     *
+     * @param dtype the element type
+     * @param shape the shape
+     * @param arena where the memory comes from
+     * @return a new tensor
+     */
     public static Tensor allocate(DType dtype, Shape shape, Arena arena) {
         long bytes = blockBytes(byteSize(dtype, shape));
         return new Tensor(dtype, shape, arena.allocate(bytes, ALIGNMENT));
     }
 
-    /** A tensor over an existing block (for example a slice of a planned arena) laid out as above. */
+    /**
+     * A tensor over an existing block (for example a slice of a planned arena) laid out as the class comment says.
+     *
+     * @param dtype the element type
+     * @param shape the shape
+     * @param block at least {@link #blockBytes} of the data size, {@value #ALIGNMENT}-byte aligned
+     * @return a tensor over {@code block}, not a copy
+     */
     public static Tensor inBlock(DType dtype, Shape shape, MemorySegment block) {
         return new Tensor(dtype, shape, block);
     }
 
+    /**
+     * A rank-0 tensor holding one value, converted as {@link #setDouble} does.
+     *
+     * @param dtype the element type
+     * @param v the value
+     * @return a new tensor
+     */
     public static Tensor scalar(DType dtype, double v) {
         Tensor t = allocate(dtype, Shape.SCALAR);
         t.setDouble(0, v);
@@ -411,10 +461,35 @@ public final class Tensor implements AutoCloseable {
      */
     public boolean isWrapped() { return block == null; }
 
+    /**
+     * The element type.
+     *
+     * @return the dtype
+     */
     public DType dtype() { return dtype; }
+    /**
+     * The shape.
+     *
+     * @return the shape
+     */
     public Shape shape() { return shape; }
+    /**
+     * The number of dimensions.
+     *
+     * @return 0 for a scalar
+     */
     public int rank() { return shape.rank(); }
+    /**
+     * The number of elements.
+     *
+     * @return the product of the dimensions
+     */
     public long elementCount() { return shape.elementCount(); }
+    /**
+     * Bytes of the elements.
+     *
+     * @return element count times element size
+     */
     public long byteSize() { return data.byteSize(); }
 
     /**
@@ -440,7 +515,13 @@ public final class Tensor implements AutoCloseable {
         return block.asSlice(BLOCK_PREFIX - HEADER_BYTES, HEADER_BYTES + data.byteSize());
     }
 
-    /** The same bytes seen with another shape of equal element count (no copy). */
+    /**
+     * The same bytes seen with another shape of equal element count (no copy).
+     *
+     * @param newShape a shape with as many elements
+     * @return a view sharing this tensor's memory
+     * @throws KernelException if the element counts differ
+     */
     public Tensor reshaped(Shape newShape) {
         if (newShape.elementCount() != shape.elementCount()) {
             throw new KernelException("cannot view " + shape + " as " + newShape);
@@ -449,7 +530,11 @@ public final class Tensor implements AutoCloseable {
         return block == null ? new Tensor(dtype, newShape, data, (Void) null) : new Tensor(dtype, newShape, block);
     }
 
-    /** A deep copy in fresh memory. */
+    /**
+     * A deep copy in fresh memory of its own (with a header slot, even when this tensor wraps caller memory).
+     *
+     * @return a new tensor with the same dtype, shape and bytes
+     */
     public Tensor copy() {
         ensureOpen();
         Tensor t = allocate(dtype, shape);
@@ -457,6 +542,12 @@ public final class Tensor implements AutoCloseable {
         return t;
     }
 
+    /**
+     * Overwrites this tensor's elements with another's.
+     *
+     * @param src a tensor of the same dtype and byte size
+     * @throws KernelException if they differ
+     */
     public void copyFrom(Tensor src) {
         ensureOpen();
         src.ensureOpen();
@@ -468,13 +559,31 @@ public final class Tensor implements AutoCloseable {
 
     // ---- element access in any dtype (reference paths; fast kernels use the segment directly) ----
 
+    /**
+     * Element {@code i} (row-major) as a float.
+     *
+     * @param i the element index
+     * @return the value, converted from any dtype
+     */
     public float getFloat(long i) { ensureOpen(); return dtype == DType.FLOAT32 ? data.getAtIndex(F32, i) : (float) getDouble(i); }
 
+    /**
+     * Stores a float at element {@code i}, converted to the dtype.
+     *
+     * @param i the element index
+     * @param v the value
+     */
     public void setFloat(long i, float v) {
         ensureOpen();
         if (dtype == DType.FLOAT32) data.setAtIndex(F32, i, v); else setDouble(i, v);
     }
 
+    /**
+     * Element {@code i} as a double; unsigned types are read unsigned.
+     *
+     * @param i the element index
+     * @return the value
+     */
     public double getDouble(long i) {
         ensureOpen();
         return switch (dtype) {
@@ -489,6 +598,12 @@ public final class Tensor implements AutoCloseable {
         };
     }
 
+    /**
+     * Stores a double at element {@code i}, converted to the dtype (integers truncate toward zero).
+     *
+     * @param i the element index
+     * @param v the value
+     */
     public void setDouble(long i, double v) {
         ensureOpen();
         switch (dtype) {
@@ -501,7 +616,12 @@ public final class Tensor implements AutoCloseable {
         }
     }
 
-    /** Integer value of element i; floats are truncated toward zero. Unsigned types are zero-extended. */
+    /**
+     * Integer value of element i; floats are truncated toward zero. Unsigned types are zero-extended.
+     *
+     * @param i the element index
+     * @return the value
+     */
     public long getLong(long i) {
         ensureOpen();
         return switch (dtype) {
@@ -516,7 +636,12 @@ public final class Tensor implements AutoCloseable {
         };
     }
 
-    /** Stores v wrapped to the element width (two's complement), as a C cast would. */
+    /**
+     * Stores v wrapped to the element width (two's complement), as a C cast would.
+     *
+     * @param i the element index
+     * @param v the value
+     */
     public void setLong(long i, long v) {
         ensureOpen();
         switch (dtype) {
@@ -529,8 +654,20 @@ public final class Tensor implements AutoCloseable {
         }
     }
 
+    /**
+     * Whether element {@code i} is not zero.
+     *
+     * @param i the element index
+     * @return the value as a boolean
+     */
     public boolean getBoolean(long i) { return dtype.isFloatingPoint() ? getDouble(i) != 0 : getLong(i) != 0; }
 
+    /**
+     * Stores 1 or 0 at element {@code i}.
+     *
+     * @param i the element index
+     * @param v the value
+     */
     public void setBoolean(long i, boolean v) { setLong(i, v ? 1 : 0); }
 
     // ---- readers into arrays: each element converted as a Java cast would (bulk copy where the type matches) ----
@@ -699,13 +836,23 @@ public final class Tensor implements AutoCloseable {
         return b.flip();
     }
 
-    /** Bitwise equality of dtype, shape and bytes. */
+    /**
+     * Bitwise equality of dtype, shape and bytes.
+     *
+     * @param o another tensor
+     * @return true if both hold exactly the same bits
+     */
     public boolean sameBits(Tensor o) {
         ensureOpen();
         o.ensureOpen();
         return o.dtype == dtype && o.shape.equals(shape) && data.mismatch(o.data) == -1;
     }
 
+    /**
+     * The dtype and shape as a type.
+     *
+     * @return the type
+     */
     public TensorType type() { return TensorType.of(dtype, shape); }
 
     /**

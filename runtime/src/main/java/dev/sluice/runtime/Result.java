@@ -96,13 +96,21 @@ public final class Result implements AutoCloseable, Iterable<Map.Entry<String, T
         return outputs;
     }
 
-    /** Iterates over (name, tensor) pairs in output order. */
+    /**
+     * Iterates over (name, tensor) pairs in output order.
+     *
+     * @return an iterator over unmodifiable entries
+     */
     @Override public Iterator<Map.Entry<String, Tensor>> iterator() {
         ensureOpen();
         return outputs.entrySet().iterator();
     }
 
-    /** True once {@link #close()} has been called. @return whether this result is closed */
+    /**
+     * Whether {@link #close()} has been called.
+     *
+     * @return true once closed
+     */
     public boolean isClosed() { return closed; }
 
     /** Releases every output's memory at once; a second call does nothing. */

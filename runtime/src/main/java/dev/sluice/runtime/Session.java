@@ -76,13 +76,25 @@ public final class Session implements AutoCloseable {
 
     /** How {@link #run(Map)} runs a specialized graph: a device dispatcher instead of the reference executor. */
     public interface Runner {
+        /**
+         * Runs the session's model once on these (validated by the runner) inputs.
+         *
+         * @param session the session that runs
+         * @param inputs the inputs by name
+         * @return every output by name
+         */
         Map<String, Tensor> run(Session session, Map<String, Tensor> inputs);
 
         /** Called when the session closes or the runner is replaced: let go of lane threads and devices. */
         default void close() {}
     }
 
-    /** Routes {@link #run(Map)} through {@code r} (null: the reference executor again); returns this session. */
+    /**
+     * Routes {@link #run(Map)} through {@code r} (null: the reference executor again); the previous runner is closed.
+     *
+     * @param r the runner, or null
+     * @return this session
+     */
     public Session withRunner(Runner r) {
         Runner old = this.runner;
         this.runner = r;
@@ -107,14 +119,26 @@ public final class Session implements AutoCloseable {
         weights.addAll(model.graph().initializers().values());
     }
 
-    /** Opens a model file with the {@linkplain SessionOptions#defaults() default options}: the CPU, one thread per core (at most 8). */
+    /**
+     * Opens a model file with the {@linkplain SessionOptions#defaults() default options}: the CPU, one thread per core (at most 8).
+     *
+     * @param modelFile an ONNX model
+     * @return an open session; close it when done
+     * @throws dev.sluice.kernels.SluiceException naming the problem if the model cannot be read or has unsupported operators
+     */
     public static Session open(Path modelFile) {
         return open(modelFile, SessionOptions.defaults());
     }
 
     /**
      * Opens a model file with these options. The plain CPU run (the default) runs on the reference executor with
+     *
      * profile-guided memory planning; any other device set, order or trace runs through the dispatcher.
+     * 
+     * @param modelFile an ONNX model (external data beside it)
+     * @param options threads, devices and switches
+     * @return an open session; close it when done
+     * @throws dev.sluice.kernels.SluiceException naming the problem if the model cannot be read or has unsupported operators
      */
     public static Session open(Path modelFile, SessionOptions options) {
         SessionOpenEvent ev = new SessionOpenEvent();
@@ -155,26 +179,62 @@ public final class Session implements AutoCloseable {
         ev.commit();
     }
 
+    /**
+     * Opens a model file on the CPU with this many threads and otherwise default options.
+     *
+     * @param modelFile an ONNX model
+     * @param threads CPU worker threads, at least 1
+     * @return an open session
+     */
     public static Session open(Path modelFile, int threads) {
         return open(OnnxImporter.load(modelFile), threads);
     }
 
-    /** Opens an imported model; fails listing every unsupported operator before anything runs. */
+    /**
+     * Opens an imported model; fails listing every unsupported operator before anything runs.
+     *
+     * @param imported a model from {@link OnnxImporter#load}
+     * @param threads CPU worker threads
+     * @return an open session
+     */
     public static Session open(Model imported, int threads) {
         return open(imported, threads, OpRegistry.cpu());
     }
 
-    /** Opens an imported model with the given kernels. */
+    /**
+     * Opens an imported model with the given kernels.
+     *
+     * @param imported a model
+     * @param threads CPU worker threads
+     * @param registry the kernels
+     * @return an open session
+     */
     public static Session open(Model imported, int threads, OpRegistry registry) {
         return open(imported, threads, registry, PatternFusion.Target.CPU);
     }
 
-    /** Opens an imported model, fusing for the kernels that will run it (an accelerator wants standard ops). */
+    /**
+     * Opens an imported model, fusing for the kernels that will run it (an accelerator wants standard ops).
+     *
+     * @param imported a model
+     * @param threads CPU worker threads
+     * @param registry the kernels
+     * @param fusion what fusion produces
+     * @return an open session
+     */
     public static Session open(Model imported, int threads, OpRegistry registry, PatternFusion.Target fusion) {
         return open(imported, SessionOptions.builder().threads(threads).build(), registry, fusion);
     }
 
-    /** Opens an imported model with these options' threads and switches, these kernels and this fusion target. */
+    /**
+     * Opens an imported model with these options' threads and switches, these kernels and this fusion target.
+     *
+     * @param imported a model
+     * @param options threads and switches
+     * @param registry the kernels
+     * @param fusion what fusion produces
+     * @return an open session on the reference executor
+     */
     public static Session open(Model imported, SessionOptions options, OpRegistry registry, PatternFusion.Target fusion) {
         ModelCheck.requireSupported(imported, registry);
         Model typed = TypeInference.run(imported, registry, Map.of(), true);
@@ -184,18 +244,46 @@ public final class Session implements AutoCloseable {
         return new Session(typed, registry, options);
     }
 
-    /** The options this session was opened with. */
+    /**
+     * The options this session was opened with.
+     *
+     * @return the options
+     */
     public SessionOptions options() { return options; }
 
-    /** The model after load-time inference and folding. */
+    /**
+     * The model after load-time inference and folding.
+     *
+     * @return the model
+     */
     public Model model() { return model; }
 
+    /**
+     * The inputs a run needs, in the model's order, with their declared types.
+     *
+     * @return the graph inputs
+     */
     public List<Value> inputs() { return model.graph().inputs(); }
 
+    /**
+     * The outputs a run gives, in the model's order, with their types.
+     *
+     * @return the graph outputs
+     */
     public List<Value> outputs() { return model.graph().outputs(); }
 
+    /**
+     * The kernels this session runs with.
+     *
+     * @return the registry
+     */
     public OpRegistry registry() { return registry; }
 
+    /**
+     * The session's CPU worker pool (closed with the session).
+     *
+     * @return the pool
+     */
     public Parallelism parallelism() { return parallelism; }
 
     /**
@@ -337,20 +425,44 @@ public final class Session implements AutoCloseable {
         if (closed) throw new IllegalStateException("session is closed (" + model.source() + ")");
     }
 
-    /** Turns profile-guided memory planning on or off for later runs; returns this session. */
+    /**
+     * Turns profile-guided memory planning on or off for later runs.
+     *
+     * @param on true to plan
+     * @return this session
+     */
     public Session memoryPlanning(boolean on) {
         memoryPlans = on ? (memoryPlans != null ? memoryPlans : new MemoryPlans()) : null;
         return this;
     }
 
-    /** The session's memory plans, or null when planning is off. */
+    /**
+     * The session's memory plans, or null when planning is off.
+     *
+     * @return the plans, or null
+     */
     public MemoryPlans memoryPlans() { return memoryPlans; }
 
+    /**
+     * Runs once on the reference executor with this allocator and listener (for profiling and tools); the caller
+     *
+     * owns the outputs.
+     * 
+     * @param inputs the inputs by name
+     * @param alloc where intermediates live
+     * @param listener sees each node run
+     * @return every output by name
+     */
     public Map<String, Tensor> run(Map<String, Tensor> inputs, OutputAllocator alloc, ExecutionListener listener) {
         return executorFor(inputs).run(inputs, alloc, listener);
     }
 
-    /** The executor of the graph specialized to these inputs' shapes (validated first). */
+    /**
+     * The executor of the graph specialized to these inputs' shapes (validated first).
+     *
+     * @param inputs the inputs by name
+     * @return the executor, cached per shapes
+     */
     public GraphExecutor executorFor(Map<String, Tensor> inputs) {
         ensureOpen();
         List<dev.sluice.kernels.Shape> key = validate(inputs);
@@ -431,6 +543,10 @@ public final class Session implements AutoCloseable {
      */
     public boolean isClosed() { return closed; }
 
-    /** Main graph of the model (for reports). */
+    /**
+     * Main graph of the model (for reports).
+     *
+     * @return the graph
+     */
     public Graph graph() { return model.graph(); }
 }

@@ -17,6 +17,9 @@ import jdk.jfr.Name;
 @Category({"Sluice", "Offload"})
 @Description("A model's weights moved between pinned host memory and a device")
 public final class SwapEvent extends Event {
+    /** An event with no fields set; {@code begin()} and {@code commit()} it around the work. */
+    public SwapEvent() {}
+
     /** The event's name in a recording. */
     public static final String NAME = "dev.sluice.Swap";
 

@@ -13,6 +13,9 @@ import jdk.jfr.Name;
 @Category({"Sluice", "Session"})
 @Description("One run of a Sluice session")
 public final class RunEvent extends Event {
+    /** An event with no fields set; {@code begin()} and {@code commit()} it around the work. */
+    public RunEvent() {}
+
     /** The event's name in a recording. */
     public static final String NAME = "dev.sluice.Run";
 

@@ -16,6 +16,9 @@ import jdk.jfr.Name;
 @Category({"Sluice", "Session"})
 @Description("A Sluice session was opened: the model imported, checked, typed and fused")
 public final class SessionOpenEvent extends Event {
+    /** An event with no fields set; {@code begin()} and {@code commit()} it around the work. */
+    public SessionOpenEvent() {}
+
     /** The event's name in a recording. */
     public static final String NAME = "dev.sluice.SessionOpen";
 

@@ -16,6 +16,9 @@ import jdk.jfr.Name;
 @Category({"Sluice", "Dispatcher"})
 @Description("One task of a MemGraph: kernel, transfer, offload or reload")
 public final class TaskEvent extends Event {
+    /** An event with no fields set; {@code begin()} and {@code commit()} it around the work. */
+    public TaskEvent() {}
+
     /** The event's name in a recording. */
     public static final String NAME = "dev.sluice.Task";
 
