@@ -372,10 +372,17 @@ public final class Session implements AutoCloseable {
         Map<String, Tensor> r = new LinkedHashMap<>();
         for (var e : out.entrySet()) {
             Tensor t = e.getValue();
-            if (given.contains(t) || weights.contains(t)) t = copies.computeIfAbsent(t, Tensor::copy);
+            if (given.contains(t) || weights.contains(t) || isSpecializedConstant(t)) t = copies.computeIfAbsent(t, Tensor::copy);
             r.put(e.getKey(), t);
         }
         return r;
+    }
+
+    /** A constant folded when the graph was specialized to input shapes (an output like {@code Shape(x)}). */
+    private boolean isSpecializedConstant(Tensor t) {
+        for (GraphExecutor e : specialized.values()) if (e.model().graph().initializers().containsValue(t)) return true;
+        for (Session p : pruned.values()) if (p.isSpecializedConstant(t)) return true;
+        return false;
     }
 
     private Result finish(RunEvent ev, Map<String, Tensor> out) {
