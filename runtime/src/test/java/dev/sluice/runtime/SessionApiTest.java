@@ -104,6 +104,23 @@ class SessionApiTest {
     }
 
     @Test
+    void aWrappedSegmentIsReadInPlaceOnTheCpuAndCopiedForTheDispatcher() throws Exception {
+        for (SessionOptions o : List.of(SessionOptions.builder().threads(2).build(),
+                                        SessionOptions.builder().threads(2).devices("cpu", "throttled").build())) {
+            try (Session s = Session.open(model(), o); java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
+                var seg = arena.allocate(X.length * 4L, Tensor.ALIGNMENT);
+                java.lang.foreign.MemorySegment.copy(X, 0, seg, java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, X.length);
+                Tensor x = Tensor.wrap(dev.sluice.kernels.DType.FLOAT32, Shape.of(2, 3), seg);
+                assertTrue(x.isWrapped());
+                try (Result r = s.run(Map.of("x", x))) {
+                    assertArrayEquals(relu(), r.get("a").toFloatArray(), o.devices().toString());
+                    assertArrayEquals(neg(), r.get("b").toFloatArray(), o.devices().toString());
+                }
+            }
+        }
+    }
+
+    @Test
     void askingForSomeOutputsRunsOnlyTheirAncestors() throws Exception {
         try (Session s = Session.open(model(), SessionOptions.builder().threads(2).build())) {
             try (Result r = s.run(in(), List.of("c", "a"))) {
