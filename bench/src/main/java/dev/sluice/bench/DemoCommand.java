@@ -44,8 +44,9 @@ public final class DemoCommand implements Command {
             jar, Apache-2.0; SHA-256 checked), printing the text read. Then runs the same on a throttled device
             (a CPU device with a capped arena whose copy lanes move what does not fit to host memory and back)
             with a budget of P%% (default 25%%) of what each model needs with nothing offloaded. For both it
-            prints the median latency of N warm reads (default 10, after a warm-up of at least 5 reads and 2 s each,
-            the two configurations' timed reads interleaved) and the device bytes:
+            prints the median latency of N warm reads (default 10; each configuration first warms up for at least
+            5 reads and 2 s, and on while its reads still get faster, at most 30 s; then the timed reads of the
+            two alternate) and the device bytes:
             the planned arenas of intermediates on the CPU, the measured peak within the budget on the throttled
             device.""".formatted(DEFAULT_TEXT);
     }
@@ -130,9 +131,13 @@ public final class DemoCommand implements Command {
     /** The rendered line the demo reads. */
     static BufferedImage render(String text) { return OcrPipeline.render(text, 32); }
 
-    /** Warm-up: at least this many reads and this long per configuration, so the JIT has compiled the kernels. */
+    /**
+     * Warm-up per configuration: at least this many reads and this long, then on while reads still get faster
+     * ({@link WarmupTrend}: the JIT compiles the Vector API kernels only after they have run a while), at most
+     * {@link #WARM_MAX_NANOS}.
+     */
     static final int WARM_RUNS = 5;
-    static final long WARM_NANOS = 2_000_000_000L;
+    static final long WARM_NANOS = 2_000_000_000L, WARM_MAX_NANOS = 30_000_000_000L;
 
     /**
      * Warms each configuration up, then times {@code runs} reads of each, interleaved (one of each in turn), so
@@ -143,8 +148,14 @@ public final class DemoCommand implements Command {
         for (int c = 0; c < pipelines.length; c++) {
             try (Progress progress = Progress.start("demo: warming up " + labels[c], 0, out)) {
                 long start = System.nanoTime();
-                for (int i = 0; i < WARM_RUNS || System.nanoTime() - start < WARM_NANOS; i++) {
+                WarmupTrend trend = new WarmupTrend();
+                for (int i = 0; ; i++) {
+                    long now = System.nanoTime() - start;
+                    boolean warming = i < WARM_RUNS || now < WARM_NANOS || (!trend.steady() && now < WARM_MAX_NANOS);
+                    if (!warming) break;
+                    long t0 = System.nanoTime();
                     read[c] = pipelines[c].read(img).text();
+                    trend.add(System.nanoTime() - t0);
                     progress.advance(1);
                 }
             }
