@@ -330,9 +330,9 @@ public final class Session implements AutoCloseable {
         if (new HashSet<>(wanted).size() == all.size()) {
             got = runAll(inputs);
         } else if (runner != null && options.plainCpu()) {
-            // a runner attached from outside (the command line) cannot be copied onto a pruned graph: run it all
+            // a runner attached from outside (the command line) cannot be copied onto a pruned graph: run it all and
+            // leave the other outputs to the collector (one may be a weight, or the same tensor as a wanted one)
             got = runAll(inputs);
-            for (var e : got.entrySet()) if (!wanted.contains(e.getKey())) e.getValue().close();
         } else {
             List<String> key = wanted.stream().sorted().toList();
             got = pruned.computeIfAbsent(key, this::prunedTo).runAll(inputs);
