@@ -131,6 +131,9 @@ public final class BenchCommand implements Command {
         int warmupRounds = 0;
         long warmupEndNs = 0;
         String planFigures = null;
+        // rounds so far, on one line on a terminal (the warm-up can take tens of seconds on a loaded host)
+        dev.sluice.runtime.cli.Progress progress = dev.sluice.runtime.cli.Progress.start(
+            "bench: " + t.name() + " warm-up, then " + runs + " timed rounds", 0, out);
         try {
             // Warm-up: at least --warmup rounds and at least --warmup-time seconds, then on while Sluice's runs
             // are still getting faster (C2 compiles the Vector API kernels only after they have run a while, and
@@ -140,6 +143,7 @@ public final class BenchCommand implements Command {
             WarmupTrend trend = new WarmupTrend();
             long lastTrendNs = start - TREND_SPACING_NS; // the first warm-up run counts (no sentinel to overflow)
             for (int total = 0; ; total++) {
+                progress.advance(1);
                 long now = System.nanoTime();
                 boolean warming = warmupRounds < warmup || now < warmEnd || (sluiceError == null && !trend.steady() && now < hardEnd);
                 if (warming) warmupRounds++;
@@ -150,10 +154,10 @@ public final class BenchCommand implements Command {
                 if (sluiceError == null) {
                     try {
                         long t0 = System.nanoTime();
-                        Map<String, Tensor> r = sluice.run(inputs);
+                        dev.sluice.runtime.Result r = sluice.run(inputs);
                         // done with the outputs, as ORT's run closes its Result: their memory is reused
                         // at once (both closes are inside the timed window)
-                        if (!last) for (Tensor o : r.values()) o.close();
+                        if (!last) r.close();
                         long dt = System.nanoTime() - t0;
                         if (timed) sNs[i] = dt;
                         else if (t0 - lastTrendNs >= TREND_SPACING_NS) {
@@ -162,7 +166,7 @@ public final class BenchCommand implements Command {
                             trend.add(dt);
                             lastTrendNs = t0;
                         }
-                        if (last) sOut = r;
+                        if (last) sOut = r.asMap();
                     } catch (RuntimeException | StackOverflowError e) {
                         sluiceError = e instanceof SluiceException ? e.getMessage() : "internal error: " + e;
                     }
@@ -181,6 +185,7 @@ public final class BenchCommand implements Command {
                 if (sluiceError != null && ortError != null) break;
             }
         } finally {
+            progress.close();
             if (sluice != null && sluiceError == null) planFigures = dev.sluice.runtime.memory.PlanCommand.benchFigures(sluice);
             if (sluice != null) sluice.close();
             if (ort != null) ort.close();

@@ -17,7 +17,7 @@ import java.util.function.IntConsumer;
  * A thread only waits for indices that another thread has already taken and is running, so a nested
  * parallel call (a body that calls {@code forEach} again) cannot deadlock even when every worker is busy.
  */
-public final class Parallelism {
+public final class Parallelism implements AutoCloseable {
     public static final Parallelism SEQUENTIAL = new Parallelism(null, 1);
 
     private final ForkJoinPool pool;
@@ -31,6 +31,21 @@ public final class Parallelism {
     }
 
     public int threads() { return threads; }
+
+    /**
+     * Lets the pool's worker threads go (after the work already handed to them); later parallel calls are
+     * refused. The {@link #SEQUENTIAL} instance has no pool and ignores this. A session closes its own.
+     */
+    @Override public void close() {
+        if (pool != null) pool.shutdown();
+    }
+
+    /**
+     * Whether {@link #close()} was called on a pooled instance.
+     *
+     * @return true once the pool is shut down
+     */
+    public boolean isClosed() { return pool != null && pool.isShutdown(); }
 
     /**
      * Total work (about multiply-adds or elements touched) below which {@link #forEach(int, long, IntConsumer)}

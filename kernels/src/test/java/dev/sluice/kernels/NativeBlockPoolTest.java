@@ -89,22 +89,22 @@ class NativeBlockPoolTest {
         Tensor view = t.reshaped(Shape.of(20000));
         t.setFloat(7, 3f);
         assertEquals(3f, view.getFloat(7));
-        view.close(); // a view owns nothing: no effect
+        view.close(); // a view owns nothing: the view is closed, the memory stays
+        assertThrows(IllegalStateException.class, () -> view.getFloat(7));
         assertEquals(3f, t.getFloat(7));
+        Tensor view2 = t.reshaped(Shape.of(20000));
         t.close();
         t.close(); // idempotent
-        assertThrows(IllegalStateException.class, () -> view.getFloat(7));
+        assertThrows(IllegalStateException.class, () -> view2.getFloat(7), "the owner's memory went with it");
         assertThrows(IllegalStateException.class, () -> t.getFloat(0));
         Tensor again = Tensor.allocateOwned(DType.FLOAT32, Shape.of(4, 5000));
         assertEquals(0f, again.getFloat(7), "recycled memory must come zeroed");
         again.close();
         Tensor small = Tensor.allocateOwned(DType.FLOAT32, Shape.of(3)); // below OWNED_MIN_BYTES: left to the collector
-        small.close();
-        small.setFloat(0, 2f);
-        assertEquals(2f, small.getFloat(0));
+        small.close(); // the collector recycles its memory; the tensor itself is closed
+        assertThrows(IllegalStateException.class, () -> small.setFloat(0, 2f));
         Tensor plain = Tensor.allocate(DType.FLOAT32, Shape.of(3));
-        plain.close(); // memory the collector frees: closing is a no-op
-        plain.setFloat(0, 1f);
-        assertEquals(1f, plain.getFloat(0));
+        plain.close(); // memory the collector frees: closed all the same
+        assertThrows(IllegalStateException.class, () -> plain.getFloat(0));
     }
 }

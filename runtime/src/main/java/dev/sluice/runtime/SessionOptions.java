@@ -86,16 +86,30 @@ public record SessionOptions(
             @Override public String toString() { return "unlimited"; }
         }
 
-        /** At most this many bytes. */
+        /**
+         * At most this many bytes.
+         *
+         * @param bytes the cap, positive
+         */
         record Bytes(long bytes) implements Budget {
+            /**
+             * Checks the cap is positive.
+             */
             public Bytes {
                 if (bytes <= 0) throw new SluiceException("a budget must be a positive number of bytes, got " + bytes);
             }
             @Override public String toString() { return bytes + " B"; }
         }
 
-        /** This percentage (0 < p <= 100) of the bytes the run needs on the device with nothing offloaded. */
+        /**
+         * This percentage ({@code 0 < p <= 100}) of the bytes the run needs on the device with nothing offloaded.
+         *
+         * @param percent the share, in (0, 100]
+         */
         record Percent(double percent) implements Budget {
+            /**
+             * Checks the share is in (0, 100].
+             */
             public Percent {
                 if (!(percent > 0 && percent <= 100)) {
                     throw new SluiceException("a budget percentage must be in (0, 100], got " + percent + "%");
@@ -104,11 +118,19 @@ public record SessionOptions(
             @Override public String toString() { return fmt(percent) + "%"; }
         }
 
+        /**
+         * The one unlimited budget.
+         */
         Budget UNLIMITED = new Unlimited();
 
         /**
          * Reads {@code P%} or a byte count with an optional k/M/G (powers of 1000) or Ki/Mi/Gi (powers of 1024)
+         *
          * suffix; refuses NaN, infinities, zero, negatives and overflow, naming {@code what}.
+         * 
+         * @param what the option, for messages
+         * @param text e.g. {@code 25%}, {@code 512Mi}
+         * @return the budget
          */
         static Budget parse(String what, String text) {
             String t = text.trim();
@@ -121,13 +143,26 @@ public record SessionOptions(
         }
     }
 
-    /** The latency bound of the memory objective: absolute milliseconds, or a factor of the all-accelerator latency. */
+    /**
+     * The latency bound of the memory objective: absolute milliseconds, or a factor of the all-accelerator latency.
+     *
+     * @param value    milliseconds, or the factor
+     * @param relative true for a factor of the all-accelerator latency
+     */
     public record Slo(double value, boolean relative) {
+        /**
+         * Checks the value is positive and finite.
+         */
         public Slo {
             if (!Double.isFinite(value) || value <= 0) throw new SluiceException("the SLO must be a positive finite number, got " + value);
         }
 
-        /** {@code 12.5} (ms) or {@code 1.2x} (times the all-accelerator latency). */
+        /**
+         * Reads {@code 12.5} or {@code 12.5ms} (milliseconds) or {@code 1.2x} (times the all-accelerator latency).
+         *
+         * @param text the SLO
+         * @return the SLO
+         */
         public static Slo parse(String text) {
             String t = text.trim().toLowerCase(Locale.ROOT);
             if (t.endsWith("x")) return new Slo(number("--slo", t.substring(0, t.length() - 1), text), true);
@@ -135,7 +170,12 @@ public record SessionOptions(
             return new Slo(number("--slo", t, text), false);
         }
 
-        /** The bound in milliseconds, given the all-accelerator latency for a relative SLO. */
+        /**
+         * The bound in milliseconds, given the all-accelerator latency for a relative SLO.
+         *
+         * @param allAcceleratorMillis the predicted latency with everything on the accelerator
+         * @return the bound
+         */
         public double millis(double allAcceleratorMillis) { return relative ? value * allAcceleratorMillis : value; }
 
         @Override public String toString() { return relative ? fmt(value) + "x" : fmt(value) + " ms"; }
@@ -143,10 +183,17 @@ public record SessionOptions(
 
     /**
      * One device to run on: {@code cpu}, {@code throttled}, {@code tornadovm}, or the path of a device description
+     *
      * (a JSON file ending in {@code .json}: a device that is not on the machine, planned for from its figures),
      * with a memory budget.
+     * 
+     * @param name   the device
+     * @param budget its memory budget ({@link Budget#UNLIMITED} for the cpu)
      */
     public record DeviceRequest(String name, Budget budget) {
+        /**
+         * Checks the name is given and that the cpu has no budget.
+         */
         public DeviceRequest {
             Objects.requireNonNull(name, "name");
             Objects.requireNonNull(budget, "budget");
@@ -156,10 +203,20 @@ public record SessionOptions(
             }
         }
 
-        /** True for a device described by a file rather than found on the machine. */
+        /**
+         * True for a device described by a file rather than found on the machine.
+         *
+         * @return whether the name ends in {@code .json}
+         */
         public boolean described() { return name.endsWith(".json"); }
 
-        /** Reads {@code NAME[:BUDGET]}, e.g. {@code throttled:25%}, {@code tornadovm:2G}, {@code gpus/a10.json:50%}. */
+        /**
+         * Reads {@code NAME[:BUDGET]}, e.g. {@code throttled:25%}, {@code tornadovm:2G}, {@code gpus/a10.json:50%}.
+         *
+         * @param text the device and optional budget
+         * @return the request
+         * @throws SluiceException naming the text, for an unknown device or a bad budget
+         */
         public static DeviceRequest parse(String text) {
             String t = text.trim();
             int colon = t.lastIndexOf(':');
@@ -192,12 +249,25 @@ public record SessionOptions(
         Objects.requireNonNull(order, "order");
     }
 
-    /** The defaults: every core up to 8, the CPU alone, planning and weight packing as their properties say. */
+    /**
+     * The defaults: every core up to 8, the CPU alone, planning and weight packing as their properties say.
+     *
+     * @return the default options
+     */
     public static SessionOptions defaults() { return builder().build(); }
 
+    /**
+     * A builder holding the defaults.
+     *
+     * @return a new builder
+     */
     public static Builder builder() { return new Builder(); }
 
-    /** A builder that starts from these options. */
+    /**
+     * A builder that starts from these options.
+     *
+     * @return a new builder
+     */
     public Builder toBuilder() {
         Builder b = new Builder();
         b.threads = threads;
@@ -214,13 +284,21 @@ public record SessionOptions(
         return b;
     }
 
-    /** True when the run is the plain one-device CPU case with no dispatcher option given. */
+    /**
+     * True when the run is the plain one-device CPU case with no dispatcher option given.
+     *
+     * @return whether the reference executor runs the model
+     */
     public boolean plainCpu() {
         return devices.size() == 1 && devices.getFirst().name().equals("cpu") && traceFile == null && order == Order.DYNAMIC
             && placementFile == null;
     }
 
-    /** The default thread count: one per core, at most 8. */
+    /**
+     * The default thread count: one per core, at most 8.
+     *
+     * @return the count
+     */
     public static int defaultThreads() { return Math.min(8, Runtime.getRuntime().availableProcessors()); }
 
     /** Builds {@link SessionOptions}; each setter checks its value and names the option when it refuses one. */
@@ -239,59 +317,153 @@ public record SessionOptions(
 
         private Builder() {}
 
+        /**
+         * CPU worker threads for kernels.
+         *
+         * @param n at least 1
+         * @return this builder
+         */
         public Builder threads(int n) {
             if (n < 1) throw new SluiceException("threads must be at least 1, got " + n);
             threads = n;
             return this;
         }
 
-        /** The devices, replacing any set before; e.g. {@code devices("cpu", "throttled:25%")}. */
+        /**
+         * The devices, replacing any set before; e.g. {@code devices("cpu", "throttled:25%")}.
+         *
+         * @param specs each as {@link DeviceRequest#parse} reads it
+         * @return this builder
+         */
         public Builder devices(String... specs) {
             List<DeviceRequest> l = new ArrayList<>();
             for (String s : specs) l.add(DeviceRequest.parse(s));
             return devices(l);
         }
 
+        /**
+         * The devices, replacing any set before.
+         *
+         * @param l at least one device
+         * @return this builder
+         */
         public Builder devices(List<DeviceRequest> l) {
             if (l.isEmpty()) throw new SluiceException("at least one device is needed (the plain CPU run is 'cpu')");
             devices = new ArrayList<>(l);
             return this;
         }
 
-        /** The copy-lane speed of a throttled device in bytes per second (0: unlimited). */
+        /**
+         * The copy-lane speed of a throttled device in bytes per second (0: unlimited).
+         *
+         * @param bytesPerSecond at least 0
+         * @return this builder
+         */
         public Builder bandwidth(long bytesPerSecond) {
             if (bytesPerSecond < 0) throw new SluiceException("bandwidth must be >= 0 bytes/s, got " + bytesPerSecond);
             bandwidth = bytesPerSecond;
             return this;
         }
 
+        /**
+         * What placement minimises across several devices.
+         *
+         * @param o the objective
+         * @return this builder
+         */
         public Builder objective(Objective o) { objective = Objects.requireNonNull(o, "objective"); return this; }
 
+        /**
+         * What placement minimises: {@code latency} or {@code memory}.
+         *
+         * @param o the objective's name
+         * @return this builder
+         */
         public Builder objective(String o) { return objective(Objective.parse(o)); }
 
+        /**
+         * The latency bound of the memory objective.
+         *
+         * @param s the SLO, or null for none
+         * @return this builder
+         */
         public Builder slo(Slo s) { slo = s; return this; }
 
+        /**
+         * The latency bound of the memory objective, as {@link Slo#parse} reads it.
+         *
+         * @param s the SLO, or null for none
+         * @return this builder
+         */
         public Builder slo(String s) { return slo(s == null ? null : Slo.parse(s)); }
 
+        /**
+         * A saved placement to use instead of solving one.
+         *
+         * @param p the file, or null
+         * @return this builder
+         */
         public Builder placementFile(Path p) { placementFile = p; return this; }
 
+        /**
+         * How the dispatcher picks among ready tasks.
+         *
+         * @param o the order
+         * @return this builder
+         */
         public Builder order(Order o) { order = Objects.requireNonNull(o, "order"); explicitOrder = true; return this; }
 
+        /**
+         * How the dispatcher picks among ready tasks: {@code dynamic}, {@code priority} or {@code fixed}.
+         *
+         * @param o the order's name
+         * @return this builder
+         */
         public Builder order(String o) { return order(Order.parse(o)); }
 
+        /**
+         * Where to write a Chrome/Perfetto trace of each dispatched run.
+         *
+         * @param p the file, or null for none
+         * @return this builder
+         */
         public Builder traceFile(Path p) { traceFile = p; return this; }
 
+        /**
+         * Profile-guided memory planning of intermediates (default: on unless {@code -Dsluice.memory.plan=false}).
+         *
+         * @param on whether to plan
+         * @return this builder
+         */
         public Builder memoryPlanning(boolean on) { memoryPlanning = on; return this; }
 
+        /**
+         * Weights and constants in one native segment (default: on unless {@code -Dsluice.weights.arena=false}).
+         *
+         * @param on whether to pack
+         * @return this builder
+         */
         public Builder packWeights(boolean on) { packWeights = on; return this; }
 
+        /**
+         * The options, checked.
+         *
+         * @return an immutable value
+         */
         public SessionOptions build() {
             return new SessionOptions(threads, devices, bandwidth, objective, slo, placementFile, order, traceFile,
                 memoryPlanning, packWeights);
         }
     }
 
-    /** A byte count with an optional k/M/G or Ki/Mi/Gi suffix; positive, finite and below 2^63. */
+    /**
+     * A byte count with an optional k/M/G or Ki/Mi/Gi suffix; positive, finite and below 2^63.
+     *
+     * @param what the option, for messages
+     * @param text e.g. {@code 1.5G}
+     * @return the bytes
+     * @throws SluiceException naming {@code what} for anything else
+     */
     public static long parseBytes(String what, String text) {
         String t = text.trim();
         long mul = 1;

@@ -25,7 +25,7 @@ class RealModelTest {
         try (Session s = Session.open(file, 2)) {
             for (long seed : new long[] {1, 2}) {
                 Map<String, Tensor> inputs = m.sampleInputs(seed);
-                Map<String, Tensor> ours = s.run(inputs);
+                Map<String, Tensor> ours = s.run(inputs).asMap();
                 Map<String, Tensor> ref = OrtReference.run(file, inputs);
                 assertEquals(ref.keySet(), ours.keySet(), name + ": output names");
                 for (var e : ref.entrySet()) {

@@ -50,8 +50,8 @@ class SessionOptionsTest {
         try (Session plain = Session.open(z.path(), SessionOptions.builder().threads(1).build());
              Session budgeted = Session.open(z.path(), SessionOptions.builder().threads(1).devices("cpu", "throttled:50%").order("fixed").build())) {
             assertEquals(1, budgeted.options().threads());
-            Map<String, Tensor> a = plain.run(in);
-            Map<String, Tensor> b = budgeted.run(in);
+            Map<String, Tensor> a = plain.run(in).asMap();
+            Map<String, Tensor> b = budgeted.run(in).asMap();
             assertEquals(a.keySet(), b.keySet());
             for (String k : a.keySet()) {
                 assertArrayEquals(a.get(k).toFloatArray(), b.get(k).toFloatArray(), 0f, k);

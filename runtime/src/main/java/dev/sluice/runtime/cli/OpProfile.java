@@ -59,7 +59,7 @@ final class OpProfile implements ExecutionListener {
     static void run(Session s, Map<String, Tensor> inputs, int runs, int topNodes, PrintStream out) {
         long warmEnd = System.nanoTime() + 3_000_000_000L;
         int w = 0;
-        while (w < 5 || System.nanoTime() < warmEnd) { closeAll(s.run(inputs)); w++; }
+        while (w < 5 || System.nanoTime() < warmEnd) { s.run(inputs).close(); w++; }
         OpProfile p = new OpProfile();
         p.weights = s.graph().initializers();
         p.perNode = topNodes > 0;

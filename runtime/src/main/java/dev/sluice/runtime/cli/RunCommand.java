@@ -59,7 +59,7 @@ final class RunCommand implements Command {
                 return 0;
             }
             long t0 = System.nanoTime();
-            Map<String, Tensor> outputs = s.run(inputs);
+            Map<String, Tensor> outputs = s.run(inputs).asMap();
             long ms = (System.nanoTime() - t0) / 1_000_000;
             Map<String, String> writtenAs = new java.util.HashMap<>();
             for (var e : outputs.entrySet()) {

@@ -36,15 +36,21 @@ final class ZooCommand implements Command {
             case "fetch" -> {
                 List<Zoo.Model> which = pos.size() == 1 ? Zoo.models() : pos.subList(1, pos.size()).stream().map(Zoo::find).toList();
                 int failed = 0;
-                for (Zoo.Model m : which) {
-                    try {
-                        Path p = m.path();
-                        out.println("ok     " + m.name() + " " + p + " (sha256 verified)");
-                    } catch (SluiceException e) {
-                        failed++;
-                        out.println("FAILED " + m.name() + ": " + e.getMessage());
+                List<String> lines = new java.util.ArrayList<>();
+                try (Progress progress = Progress.start("zoo: fetching " + which.size() + " models", which.size(), out)) {
+                    for (Zoo.Model m : which) {
+                        progress.detail(m.name());
+                        try {
+                            Path p = m.path();
+                            lines.add("ok     " + m.name() + " " + p + " (sha256 verified)");
+                        } catch (SluiceException e) {
+                            failed++;
+                            lines.add("FAILED " + m.name() + ": " + e.getMessage());
+                        }
+                        progress.advance(1);
                     }
                 }
+                lines.forEach(out::println);
                 if (failed > 0) throw new SluiceException(failed + " of " + which.size() + " zoo models could not be fetched");
             }
             default -> throw new SluiceException("unknown action '" + action + "'; use list or fetch");

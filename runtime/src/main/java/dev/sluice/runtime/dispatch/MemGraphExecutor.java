@@ -136,6 +136,26 @@ public final class MemGraphExecutor {
         }
 
         void execute(Task t) {
+            // a JFR event per task, on the lane's thread; when no recording enables it, begin/commit are no-ops
+            dev.sluice.runtime.events.TaskEvent ev = new dev.sluice.runtime.events.TaskEvent();
+            ev.begin();
+            run(t);
+            if (ev.shouldCommit()) {
+                ev.kind = switch (t) {
+                    case Task.Kernel k -> "KERNEL";
+                    case Task.Transfer x -> x.lane().name();
+                    case Task.Offload x -> "OFFLOAD";
+                    case Task.Reload x -> "RELOAD";
+                };
+                ev.task = t.label();
+                ev.device = devices.get(t.device()).name();
+                ev.lane = t.lane().name();
+                ev.bytes = t.bytes();
+                ev.commit();
+            }
+        }
+
+        private void run(Task t) {
             switch (t) {
                 case Task.Kernel k -> kernel(k);
                 case Task.Transfer x when x.rows() -> rowCopy(x);

@@ -16,14 +16,18 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.locks.ReentrantLock;
+import java.util.concurrent.ConcurrentLinkedDeque;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Profile-guided memory planning for one session (one CPU arena). The first run with a set of input
  * shapes is the profiling run (fresh memory, lifetimes recorded); it yields an {@link OffsetPlan}, checked
- * and cached under those shapes. Later runs with the same shapes slice every intermediate from the one
- * arena, which grows when a plan needs more. Runs that find the arena in use by another thread fall back to
- * fresh memory rather than wait. Outputs returned to callers never live in the arena.
+ * and cached under those shapes. Later runs with the same shapes slice every intermediate from an arena
+ * taken from a pool. A run holds its arena alone from start to end, so runs of one session on several threads
+ * at once never share one (a shared arena would let one run overwrite another's intermediates): a run that
+ * finds the pool empty allocates another arena, and returns it afterwards, so the pool holds as many arenas
+ * as runs were ever in flight at once. An arena too small for a plan is dropped for a larger one. Outputs
+ * returned to callers never live in an arena. {@link #clear()} drops the plans and the arenas.
  */
 public final class MemoryPlans {
     /** A cached plan: the plan itself, the profile it came from, and its lookup table. */
@@ -32,9 +36,9 @@ public final class MemoryPlans {
     private final Planner planner;
     private final boolean zero;
     private final Map<List<Object>, Entry> plans = new ConcurrentHashMap<>();
-    private final ReentrantLock arenaLock = new ReentrantLock();
-    private MemorySegment arena = MemorySegment.NULL;
-    private volatile int plannedRuns, freshRuns;
+    /** Idle arenas; a run polls one and offers it back when done. */
+    private final ConcurrentLinkedDeque<MemorySegment> idle = new ConcurrentLinkedDeque<>();
+    private final AtomicInteger plannedRuns = new AtomicInteger(), freshRuns = new AtomicInteger(), arenasMade = new AtomicInteger();
 
     public MemoryPlans(Planner planner, boolean zero) {
         this.planner = planner;
@@ -56,18 +60,15 @@ public final class MemoryPlans {
             ProfilingListener prof = new ProfilingListener(exec.model().graph(), registry);
             Map<String, Tensor> out = exec.run(inputs, OutputAllocator.FRESH, prof);
             plans.putIfAbsent(key, plan(exec, prof.profile()));
-            freshRuns++;
+            freshRuns.incrementAndGet();
             return out;
         }
-        if (!arenaLock.tryLock()) {
-            freshRuns++;
-            return exec.run(inputs, OutputAllocator.FRESH, ExecutionListener.NONE);
-        }
+        MemorySegment arena = takeArena(e.plan().arenaBytes());
         try {
-            plannedRuns++;
-            return exec.run(inputs, new PlannedAllocator(e.table(), arenaOf(e.plan().arenaBytes()), zero), listener);
+            plannedRuns.incrementAndGet();
+            return exec.run(inputs, new PlannedAllocator(e.table(), arena, zero), listener);
         } finally {
-            arenaLock.unlock();
+            idle.offerFirst(arena);
         }
     }
 
@@ -78,10 +79,17 @@ public final class MemoryPlans {
         return new Entry(profile, plan, PlannedAllocator.Table.of(exec.model().graph(), plan));
     }
 
-    /** The arena, grown to at least {@code bytes}; call with the lock held. */
-    private MemorySegment arenaOf(long bytes) {
-        if (arena.byteSize() < bytes) arena = Arena.ofAuto().allocate(Math.max(bytes, Tensor.ALIGNMENT), Tensor.ALIGNMENT);
-        return arena;
+    /**
+     * An idle arena of at least {@code bytes}, or a new one; the caller holds it alone until it offers it back.
+     * The most recently returned arena comes first (its pages are the warmest).
+     */
+    private MemorySegment takeArena(long bytes) {
+        for (MemorySegment a; (a = idle.pollFirst()) != null; ) {
+            if (a.byteSize() >= bytes) return a;
+            // too small for this plan: let the collector have it, a larger one replaces it
+        }
+        arenasMade.incrementAndGet();
+        return Arena.ofAuto().allocate(Math.max(bytes, Tensor.ALIGNMENT), Tensor.ALIGNMENT);
     }
 
     /** Input dtypes and shapes in the graph's input order: what a plan is valid for. */
@@ -98,12 +106,19 @@ public final class MemoryPlans {
     /** The plans made so far, one per set of input shapes. */
     public List<Entry> plans() { return List.copyOf(plans.values()); }
 
-    /** Bytes of the arena now held. */
-    public long arenaBytes() { return arena.byteSize(); }
+    /** Bytes of the largest idle arena (runs in flight hold theirs). */
+    public long arenaBytes() { return idle.stream().mapToLong(MemorySegment::byteSize).max().orElse(0); }
 
-    public int plannedRuns() { return plannedRuns; }
+    /** Arenas allocated so far: more than one means runs overlapped (or a plan outgrew an arena). */
+    public int arenasMade() { return arenasMade.get(); }
 
-    public int freshRuns() { return freshRuns; }
+    public int plannedRuns() { return plannedRuns.get(); }
 
-    public void clear() { plans.clear(); }
+    public int freshRuns() { return freshRuns.get(); }
+
+    /** Drops every plan and idle arena (the collector frees them). */
+    public void clear() {
+        plans.clear();
+        idle.clear();
+    }
 }

@@ -62,7 +62,7 @@ public final class TestDataRunner {
                 try {
                     Map<String, Tensor> inputs = readInputs(set, session.inputs());
                     Map<String, Tensor> expected = readOutputs(set, session.outputs());
-                    Map<String, Tensor> actual = session.run(inputs);
+                    Map<String, Tensor> actual = session.run(inputs).asMap();
                     String err = null;
                     for (var e : expected.entrySet()) {
                         Tensor a = actual.get(e.getKey());

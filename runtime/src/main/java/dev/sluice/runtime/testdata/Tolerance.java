@@ -4,7 +4,7 @@ import dev.sluice.kernels.DType;
 import dev.sluice.kernels.Tensor;
 
 /**
- * The one comparison rule used everywhere: |actual - expected| <= atol + rtol * |expected|, NaN matches NaN,
+ * The one comparison rule used everywhere: {@code |actual - expected| <= atol + rtol * |expected|}, NaN matches NaN,
  * infinities match only themselves, dtype and shape must be equal.
  */
 public record Tolerance(double atol, double rtol) {

@@ -86,6 +86,16 @@ public final class Zoo {
         new Source.MavenResource(RAPIDOCR, "models/ch_ppocr_mobile_v2.0_cls_infer.onnx"),
         "PP-OCR mobile cls: MobileNetV3-style classifier (Apache-2.0)");
 
+    /**
+     * Not a model: the character dictionary of PP-OCRv3 rec (one character per line; class i of the recogniser is
+     * line i-1, class 0 the CTC blank), shipped in the same jar as the models. Fetched and pinned like them; not
+     * among {@link #models()}.
+     */
+    public static final Model OCR_KEYS = new Model("ppocr-keys", "ppocr_keys_v1.txt",
+        "28b2362ad4ab2dc38769aa72feb535e3a9ddb3fd2a7585a05920e6393b1dc7f7",
+        new Source.MavenResource(RAPIDOCR, "models/ppocr_keys_v1.txt"),
+        "PP-OCR character dictionary for the ch PP-OCRv3 recogniser, 6623 characters (Apache-2.0)");
+
     /** Every zoo model, in ZOO.md's order. */
     public static List<Model> models() { return List.of(SILERO_VAD, MINILM_L6, OCR_DET, OCR_REC, OCR_CLS); }
 

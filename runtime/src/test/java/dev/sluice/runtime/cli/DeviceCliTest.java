@@ -50,14 +50,14 @@ class DeviceCliTest {
         Path file = model(dir);
         Map<String, Tensor> in = Map.of("idx", Tensor.ofLongs(Shape.of(16), 3, 1, 31, 0, 17, 3, 9, 30, 5, 5, 6, 7, 8, 2, 11, 12));
         Map<String, Tensor> ref;
-        try (Session s = Session.open(file, 2)) { ref = s.run(in); }
+        try (Session s = Session.open(file, 2)) { ref = s.run(in).asMap(); }
         for (String budget : List.of("100%", "50%", "25%")) {
             for (String order : List.of("dynamic", "fixed")) {
                 Map<String, String> o = Map.of("device", "throttled", "budget", budget, "order", order);
                 DeviceOptions opts = DeviceOptions.from(o::get, 2);
                 ByteArrayOutputStream report = new ByteArrayOutputStream();
                 try (Session s = opts.attach(Session.open(file, 2), new PrintStream(report))) {
-                    Map<String, Tensor> out = s.run(in);
+                    Map<String, Tensor> out = s.run(in).asMap();
                     for (var e : ref.entrySet()) assertTrue(e.getValue().sameBits(out.get(e.getKey())), e.getKey() + " at " + budget);
                 }
                 assertTrue(report.toString().contains("throttled"), report.toString());

@@ -54,7 +54,7 @@ class TornadoRealModelTest {
                 Map<String, Tensor> inputs = m.sampleInputs(seed);
                 Map<String, Tensor> ref = OrtReference.run(file, inputs);
                 backend.resetUsage();
-                Map<String, Tensor> ours = dev.run(inputs);
+                Map<String, Tensor> ours = dev.run(inputs).asMap();
                 var u = backend.usage();
                 onDevice = u.ran().values().stream().mapToLong(Long::longValue).sum();
                 fellBack = u.fellBack().values().stream().mapToLong(Long::longValue).sum();

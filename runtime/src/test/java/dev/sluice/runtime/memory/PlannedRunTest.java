@@ -109,10 +109,10 @@ class PlannedRunTest {
             try (Session planned = Session.open(m, 1, REGISTRY); Session plain = Session.open(m, 1, REGISTRY).memoryPlanning(false)) {
                 for (int n : new int[] {3, 7}) {
                     Map<String, Tensor> in = Map.of("x", random(Shape.of(n, m.graph().inputs().get(0).type().shape().dim(1) instanceof Dim.Known k ? k.value() : 0), 99 + n));
-                    Map<String, Tensor> ref = plain.run(in);
-                    Map<String, Tensor> first = planned.run(in);   // profiling run
-                    Map<String, Tensor> second = planned.run(in);  // from the arena
-                    Map<String, Tensor> third = planned.run(in);   // arena reused, stale contents
+                    Map<String, Tensor> ref = plain.run(in).asMap();
+                    Map<String, Tensor> first = planned.run(in).asMap();   // profiling run
+                    Map<String, Tensor> second = planned.run(in).asMap();  // from the arena
+                    Map<String, Tensor> third = planned.run(in).asMap();   // arena reused, stale contents
                     assertSameBits(ref, first);
                     assertSameBits(ref, second);
                     assertSameBits(ref, third);
