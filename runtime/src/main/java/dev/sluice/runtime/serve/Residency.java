@@ -1,0 +1,35 @@
+package dev.sluice.runtime.serve;
+
+import dev.sluice.runtime.Session;
+
+/**
+ * Where model weights must be before a model computes. Without a device budget every model is resident and
+ * {@link #NONE} does nothing; under a budget a swapper moves weights in (and drops others) on demand.
+ * {@link #acquire} may block while weights are copied; the lease keeps them resident until closed.
+ */
+public interface Residency {
+    /** Registers a loaded model's weights under {@code key}. */
+    void add(String key, Session session, int priority);
+
+    /** Forgets {@code key}'s weights (its model has drained and closed). */
+    void remove(String key);
+
+    /** Makes {@code key}'s weights resident and keeps them so until the lease closes. */
+    Lease acquire(String key) throws InterruptedException;
+
+    /** Swaps, bytes per lane and device memory, for {@code /metrics}. */
+    Metrics.DeviceFigures figures();
+
+    /** Holds a model's weights resident. */
+    interface Lease extends AutoCloseable {
+        @Override void close();
+    }
+
+    /** Everything resident: no budget, no copies. */
+    Residency NONE = new Residency() {
+        @Override public void add(String key, Session session, int priority) {}
+        @Override public void remove(String key) {}
+        @Override public Lease acquire(String key) { return () -> {}; }
+        @Override public Metrics.DeviceFigures figures() { return Metrics.DeviceFigures.NONE; }
+    };
+}
