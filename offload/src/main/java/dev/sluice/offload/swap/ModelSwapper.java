@@ -34,6 +34,7 @@ public final class ModelSwapper implements AutoCloseable {
         int pins;
         boolean forgotten;
         Arena arena;
+        MemorySegment segment;
 
         Resident(long bytes, int priority) {
             this.bytes = bytes;
@@ -166,6 +167,7 @@ public final class ModelSwapper implements AutoCloseable {
         Arena arena = Arena.ofShared();
         r.arena = arena;
         MemorySegment dst = arena.allocate(Math.max(1, w.bytes()), 64);
+        r.segment = dst;
         MemorySegment src = w.buffer().segment();
         long slice = (w.bytes() + lanes - 1) / lanes;
         List<Future<?>> parts = new ArrayList<>();
@@ -222,6 +224,12 @@ public final class ModelSwapper implements AutoCloseable {
         policy.forget(key);
         store.remove(key);
         notifyAll();
+    }
+
+    /** The device copy of {@code key}'s weights, read-only, while resident (for checks); null otherwise. */
+    public synchronized MemorySegment deviceCopy(String key) {
+        Resident r = resident.get(key);
+        return r == null || r.phase != Phase.RESIDENT ? null : r.segment.asReadOnly();
     }
 
     /** True when {@code key}'s weights are on the device now. */
