@@ -4,28 +4,37 @@ import dev.sluice.kernels.SluiceException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
+import java.util.BitSet;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLongArray;
 
 /**
  * Keeps model weights on a device with a memory budget smaller than all of them together (Computron): a
- * request for a model that is not resident swaps its weights in from the {@link WeightStore}, split across the
- * copy lanes, which share one {@link CopyLink}; when room is needed the {@link EvictionPolicy} picks a resident
- * model no request is using, whose weights are dropped (they are clean: never copied back).
+ * request for a model that is not resident swaps its weights in from the {@link WeightStore} over the copy
+ * lanes, which share one {@link CopyLink}; when room is needed the {@link EvictionPolicy} picks a resident model
+ * no request is using, whose weights are dropped (they are clean: never copied back).
+ *
+ * <p>Weights arrive in order: the lanes take fixed-size chunks in buffer order from one counter, and the
+ * arrived <em>prefix</em> (every byte below it has landed) grows as chunks complete. A {@linkplain
+ * #acquireStreaming streaming} lease returns as soon as the room is reserved, so the model may start computing
+ * and wait, layer by layer, only for weights that have not yet arrived ({@link Lease#awaitArrived}); a plain
+ * {@link #acquire} waits for all of them first (swap, then compute).
  *
  * <p>Invariants: the bytes of resident and arriving weights never exceed the budget; weights in use (a lease
- * is open) are never evicted; a model's weights are copied at most once while concurrent requests for it
- * wait for that copy. A model whose weights alone exceed the budget is refused with the numbers.
+ * is open) are never evicted; a model's weights are copied at most once while concurrent requests for it wait
+ * for that copy. A model whose weights alone exceed the budget is refused with the numbers.
  */
 public final class ModelSwapper implements AutoCloseable {
-    private enum Phase { ARRIVING, RESIDENT }
+    private enum Phase { ARRIVING, RESIDENT, FAILED }
+
+    /** Chunk size of in-order arrival: what one lane copies at a time. */
+    static final long CHUNK = 1 << 20;
 
     private static final class Resident {
         final long bytes;
@@ -35,6 +44,10 @@ public final class ModelSwapper implements AutoCloseable {
         boolean forgotten;
         Arena arena;
         MemorySegment segment;
+        // Arrival, guarded by the swapper's lock.
+        final BitSet chunksDone = new BitSet();
+        long prefix;
+        Throwable failure;
 
         Resident(long bytes, int priority) {
             this.bytes = bytes;
@@ -72,7 +85,7 @@ public final class ModelSwapper implements AutoCloseable {
         this.link = link;
         this.lanes = lanes;
         this.laneBytes = new AtomicLongArray(lanes);
-        this.laneThreads = Executors.newFixedThreadPool(lanes, Thread.ofPlatform().name("sluice-copy-lane-", 0).daemon(true).factory());
+        this.laneThreads = Executors.newCachedThreadPool(Thread.ofPlatform().name("sluice-copy-lane-", 0).daemon(true).factory());
     }
 
     public long budget() { return budget; }
@@ -81,30 +94,42 @@ public final class ModelSwapper implements AutoCloseable {
 
     /** Keeps a model's weights resident while open. */
     public interface Lease extends AutoCloseable {
-        /** True when this acquisition copied the weights in (a cold request). */
+        /** True when this acquisition started the copy of the weights (a cold request). */
         boolean swapped();
+
+        /** Waits until the first {@code bytes} of the weights are on the device; throws if the copy failed. */
+        void awaitArrived(long bytes) throws InterruptedException;
 
         @Override void close();
     }
 
-    /**
-     * Makes {@code key}'s weights resident (copying them in, evicting others if needed) and pins them until the
-     * lease closes. Blocks while the weights arrive or while every resident model is in use and there is no room.
-     */
+    /** Makes {@code key}'s weights resident, waiting for all of them, and pins them until the lease closes. */
     public Lease acquire(String key) throws InterruptedException {
+        Lease l = acquireStreaming(key);
+        try {
+            l.awaitArrived(Long.MAX_VALUE);
+        } catch (InterruptedException | RuntimeException e) {
+            l.close();
+            throw e;
+        }
+        return l;
+    }
+
+    /**
+     * Reserves room for {@code key}'s weights (evicting others if needed), starts their copy if they are not on the
+     * device, and pins them; returns without waiting for the copy: wait per layer with {@link Lease#awaitArrived}.
+     * Blocks only while every resident model is in use and there is no room.
+     */
+    public Lease acquireStreaming(String key) throws InterruptedException {
         Resident r;
         WeightStore.Weights w;
         synchronized (this) {
             while (true) {
                 Resident cur = resident.get(key);
-                if (cur != null) {
-                    if (cur.phase == Phase.RESIDENT) {
-                        cur.pins++;
-                        policy.touched(key, System.nanoTime());
-                        return lease(key, cur, false);
-                    }
-                    wait();
-                    continue;
+                if (cur != null && cur.phase != Phase.FAILED) {
+                    cur.pins++;
+                    policy.touched(key, System.nanoTime());
+                    return lease(key, cur, false);
                 }
                 w = store.get(key);
                 if (w == null) throw new SluiceException("no weights stored for model '" + key + "'");
@@ -120,23 +145,10 @@ public final class ModelSwapper implements AutoCloseable {
             resident.put(key, r);
             used += w.bytes();
             policy.touched(key, System.nanoTime());
+            r.arena = Arena.ofShared();
+            r.segment = r.arena.allocate(Math.max(1, w.bytes()), 64);
         }
-        try {
-            copyIn(w, r);
-        } catch (RuntimeException | InterruptedException | Error e) {
-            synchronized (this) {
-                resident.remove(key);
-                used -= r.bytes;
-                if (r.arena != null) r.arena.close();
-                notifyAll();
-            }
-            throw e;
-        }
-        synchronized (this) {
-            r.phase = Phase.RESIDENT;
-            swaps++;
-            notifyAll();
-        }
+        startCopy(key, w, r);
         return lease(key, r, true);
     }
 
@@ -159,32 +171,57 @@ public final class ModelSwapper implements AutoCloseable {
         used -= x.bytes;
         evictions++;
         // Clean weights: the host copy is the master, so the device copy is simply freed.
-        if (x.arena != null) x.arena.close();
+        x.arena.close();
     }
 
-    /** Copies the weights host to device, one slice per copy lane, the lanes sharing the link. */
-    private void copyIn(WeightStore.Weights w, Resident r) throws InterruptedException {
-        Arena arena = Arena.ofShared();
-        r.arena = arena;
-        MemorySegment dst = arena.allocate(Math.max(1, w.bytes()), 64);
-        r.segment = dst;
-        MemorySegment src = w.buffer().segment();
-        long slice = (w.bytes() + lanes - 1) / lanes;
-        List<Future<?>> parts = new ArrayList<>();
-        for (int lane = 0; lane < lanes; lane++) {
-            long from = lane * slice, n = Math.min(slice, w.bytes() - from);
-            if (n <= 0) break;
+    /** Copies the weights host to device: the lanes take chunks in order from one counter, sharing the link. */
+    private void startCopy(String key, WeightStore.Weights w, Resident r) {
+        MemorySegment src = w.buffer().segment(), dst = r.segment;
+        int chunks = (int) Math.max(1, (w.bytes() + CHUNK - 1) / CHUNK);
+        AtomicInteger next = new AtomicInteger(), running = new AtomicInteger(Math.min(lanes, chunks));
+        for (int lane = 0; lane < Math.min(lanes, chunks); lane++) {
             int l = lane;
-            parts.add(laneThreads.submit(() -> {
-                link.copy(src, from, dst, from, n);
-                laneBytes.addAndGet(l, n);
-            }));
+            laneThreads.execute(() -> {
+                Throwable failed = null;
+                try {
+                    for (int c; (c = next.getAndIncrement()) < chunks; ) {
+                        long from = c * CHUNK, n = Math.min(CHUNK, w.bytes() - from);
+                        if (n > 0) link.copy(src, from, dst, from, n);
+                        laneBytes.addAndGet(l, Math.max(0, n));
+                        synchronized (ModelSwapper.this) {
+                            r.chunksDone.set(c);
+                            int k = r.chunksDone.nextClearBit(0);
+                            r.prefix = Math.min(w.bytes(), k * CHUNK);
+                            ModelSwapper.this.notifyAll();
+                        }
+                    }
+                } catch (Throwable t) {
+                    failed = t;
+                    next.set(chunks); // the other lanes stop too
+                }
+                synchronized (ModelSwapper.this) {
+                    if (failed != null && r.failure == null) r.failure = failed;
+                    if (running.decrementAndGet() == 0) finish(key, r);
+                    ModelSwapper.this.notifyAll();
+                }
+            });
         }
-        try {
-            for (Future<?> f : parts) f.get();
-        } catch (ExecutionException e) {
-            throw new SluiceException("copying the weights of '" + w.key() + "' to the device failed: " + e.getCause(), e.getCause());
+    }
+
+    /** The last lane is done: the weights are resident, or the copy failed and its room is given back. */
+    private void finish(String key, Resident r) {
+        if (r.failure == null) {
+            r.phase = Phase.RESIDENT;
+            r.prefix = r.bytes;
+            swaps++;
+            return;
         }
+        r.phase = Phase.FAILED;
+        if (resident.get(key) == r) {
+            resident.remove(key);
+            used -= r.bytes;
+        }
+        if (r.pins == 0) r.arena.close();
     }
 
     private Lease lease(String key, Resident r, boolean swapped) {
@@ -193,11 +230,23 @@ public final class ModelSwapper implements AutoCloseable {
 
             @Override public boolean swapped() { return swapped; }
 
+            @Override public void awaitArrived(long bytes) throws InterruptedException {
+                long need = Math.min(bytes, r.bytes);
+                synchronized (ModelSwapper.this) {
+                    // All of it means: wait until the copy is finished (resident), not only until the last byte has landed.
+                    while (r.phase == Phase.ARRIVING && (r.prefix < need || need >= r.bytes)) ModelSwapper.this.wait();
+                    if (r.phase == Phase.FAILED) {
+                        throw new SluiceException("copying the weights of '" + key + "' to the device failed: " + r.failure, r.failure);
+                    }
+                }
+            }
+
             @Override public void close() {
                 synchronized (ModelSwapper.this) {
                     if (closed) return;
                     closed = true;
                     r.pins--;
+                    if (r.pins == 0 && r.phase == Phase.FAILED && r.arena.scope().isAlive()) r.arena.close();
                     if (r.forgotten && r.pins == 0 && resident.get(key) == r) drop(key);
                     ModelSwapper.this.notifyAll();
                 }
@@ -219,7 +268,7 @@ public final class ModelSwapper implements AutoCloseable {
         Resident r = resident.remove(key);
         if (r != null) {
             used -= r.bytes;
-            if (r.arena != null) r.arena.close();
+            if (r.arena.scope().isAlive()) r.arena.close();
         }
         policy.forget(key);
         store.remove(key);
@@ -232,7 +281,7 @@ public final class ModelSwapper implements AutoCloseable {
         return r == null || r.phase != Phase.RESIDENT ? null : r.segment.asReadOnly();
     }
 
-    /** True when {@code key}'s weights are on the device now. */
+    /** True when {@code key}'s weights are all on the device now. */
     public synchronized boolean isResident(String key) {
         Resident r = resident.get(key);
         return r != null && r.phase == Phase.RESIDENT;
@@ -252,11 +301,11 @@ public final class ModelSwapper implements AutoCloseable {
     }
 
     @Override public synchronized void close() {
+        laneThreads.shutdownNow();
         for (String k : new ArrayList<>(resident.keySet())) {
             Resident r = resident.remove(k);
-            if (r.arena != null && r.pins == 0) r.arena.close();
+            if (r.pins == 0 && r.phase != Phase.ARRIVING && r.arena.scope().isAlive()) r.arena.close();
         }
         used = 0;
-        laneThreads.shutdownNow();
     }
 }

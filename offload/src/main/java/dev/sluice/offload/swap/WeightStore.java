@@ -13,8 +13,11 @@ import java.util.concurrent.ConcurrentHashMap;
  * any time and never need copying back.
  */
 public final class WeightStore implements AutoCloseable {
-    /** One model's weights: its key, host buffer, byte count and serving priority. */
-    public record Weights(String key, HostMemory.Buffer buffer, long bytes, int priority) {}
+    /**
+     * One model's weights: its key, host buffer, byte count, serving priority, and where each tensor ends in
+     * the buffer ({@code ends[i]}: the offset just past tensor i, in the order given to {@link #put}).
+     */
+    public record Weights(String key, HostMemory.Buffer buffer, long bytes, int priority, long[] ends) {}
 
     private final HostMemory host;
     private final Map<String, Weights> weights = new ConcurrentHashMap<>();
@@ -23,17 +26,23 @@ public final class WeightStore implements AutoCloseable {
 
     public HostMemory host() { return host; }
 
-    /** Copies {@code tensors} into one new host buffer under {@code key} (replacing nothing: keys are unique). */
+    /**
+     * Copies {@code tensors} into one new host buffer under {@code key}, in the order given (the order they should
+     * arrive on the device: first use first), each at 64-byte alignment. Keys are unique.
+     */
     public Weights put(String key, List<MemorySegment> tensors, int priority) {
         long total = 0;
         for (MemorySegment t : tensors) total += align(t.byteSize());
         HostMemory.Buffer b = host.allocate(Math.max(total, 64));
         long at = 0;
-        for (MemorySegment t : tensors) {
+        long[] ends = new long[tensors.size()];
+        for (int i = 0; i < ends.length; i++) {
+            MemorySegment t = tensors.get(i);
             MemorySegment.copy(t, 0, b.segment(), at, t.byteSize());
+            ends[i] = at + t.byteSize();
             at += align(t.byteSize());
         }
-        Weights w = new Weights(key, b, total, priority);
+        Weights w = new Weights(key, b, total, priority, ends);
         if (weights.putIfAbsent(key, w) != null) {
             b.close();
             throw new IllegalArgumentException("weights of '" + key + "' are already stored");

@@ -193,9 +193,9 @@ final class ModelInstance {
             try {
                 if (batch.size() == 1) {
                     Pending p = batch.getFirst();
-                    p.result.complete(respond(p.request, SessionCalls.run(session, p.inputs)));
+                    p.result.complete(respond(p.request, SessionCalls.run(session, p.inputs, lease.listener())));
                 } else {
-                    runBatched(batch);
+                    runBatched(batch, lease);
                 }
             } finally {
                 deviceWorkers.release();
@@ -210,7 +210,7 @@ final class ModelInstance {
         }
     }
 
-    private void runBatched(List<Pending> batch) {
+    private void runBatched(List<Pending> batch, Residency.Lease lease) {
         Map<String, Tensor> joined = new LinkedHashMap<>();
         long rows = 0;
         for (Pending p : batch) rows += p.rows;
@@ -228,7 +228,7 @@ final class ModelInstance {
                 }
                 joined.put(in, t);
             }
-            Map<String, Tensor> out = SessionCalls.run(session, joined);
+            Map<String, Tensor> out = SessionCalls.run(session, joined, lease.listener());
             try {
                 for (Tensor t : out.values()) {
                     if (t.rank() == 0 || t.shape().dim(0) != rows) {

@@ -1,6 +1,7 @@
 package dev.sluice.runtime.serve;
 
 import dev.sluice.runtime.Session;
+import dev.sluice.runtime.exec.ExecutionListener;
 
 /**
  * Where model weights must be before a model computes. Without a device budget every model is resident and
@@ -22,6 +23,12 @@ public interface Residency {
 
     /** Holds a model's weights resident. */
     interface Lease extends AutoCloseable {
+        /**
+         * What the run should observe: nothing when the weights are all there, or a listener that holds each node
+         * until the weights it reads have arrived (compute overlapping the transfer).
+         */
+        default ExecutionListener listener() { return ExecutionListener.NONE; }
+
         @Override void close();
     }
 

@@ -25,7 +25,7 @@ public final class ServeCommand implements Command {
         return """
             usage: sluice serve --model-repository DIR [--host H] [--port P] [--grpc-port P] [--device cpu|throttled]
                                 [--device-budget BYTES|P%] [--bandwidth BYTES_PER_S] [--copy-lanes N] [--policy lru|demand]
-                                [--workers N] [--max-body BYTES] [--max-tensor BYTES]
+                                [--workers N] [--max-body BYTES] [--max-tensor BYTES] [--no-overlap]
 
             Serves DIR/<model>/<version>/model.onnx (optional DIR/<model>/config.json) over the KServe Open Inference
             Protocol v2: REST on --port (default 8000), gRPC inference.GRPCInferenceService on --grpc-port (default
@@ -33,8 +33,11 @@ public final class ServeCommand implements Command {
             --device-budget keeps every model's weights in host memory and swaps them onto the throttled device
             (CPU kernels, a capped weight budget, --bandwidth per link shared by --copy-lanes lanes) on demand,
             evicting by --policy (lru, or demand: the lowest decayed request rate first). P% is of all models'
-            weights together. Ctrl-C shuts down gracefully (admitted requests are answered).""";
+            weights together. A cold model starts computing while its weights
+            arrive, each node waiting for the weights it reads (--no-overlap: the whole swap first). Ctrl-C shuts down gracefully (admitted requests are answered).""";
     }
+
+    @Override public Set<String> flags() { return Set.of("no-overlap"); }
 
     @Override public Set<String> valueOptions() {
         return Set.of("model-repository", "host", "port", "grpc-port", "device", "device-budget", "bandwidth", "copy-lanes", "policy",
@@ -72,7 +75,8 @@ public final class ServeCommand implements Command {
             } catch (IllegalArgumentException e) {
                 throw new SluiceException("--policy: " + e.getMessage());
             }
-            swap = new SwapResidency(store, new ModelSwapper(store, budget, policy, new CopyLink(bandwidth), a.intOption("copy-lanes", 2)));
+            swap = new SwapResidency(store, new ModelSwapper(store, budget, policy, new CopyLink(bandwidth), a.intOption("copy-lanes", 2)),
+                !a.flag("no-overlap"));
             residency = swap;
             out.printf("serve: throttled device, weight budget %d bytes of %d (all models), link %s, %d copy lanes, policy %s; host memory: %s%n",
                 budget, total, bandwidth == 0 ? "unlimited" : bandwidth + " B/s", a.intOption("copy-lanes", 2), a.option("policy", "demand"),

@@ -2,6 +2,8 @@ package dev.sluice.runtime.serve;
 
 import dev.sluice.kernels.Tensor;
 import dev.sluice.runtime.Session;
+import dev.sluice.runtime.exec.ExecutionListener;
+import dev.sluice.runtime.exec.OutputAllocator;
 import java.util.Map;
 
 /**
@@ -11,7 +13,9 @@ import java.util.Map;
 final class SessionCalls {
     private SessionCalls() {}
 
-    static Map<String, Tensor> run(Session session, Map<String, Tensor> inputs) {
-        return session.run(inputs);
+    static Map<String, Tensor> run(Session session, Map<String, Tensor> inputs, ExecutionListener listener) {
+        // With a listener (weights streaming in) the run goes through the observed executor path; its outputs
+        // are the same bits, only the intermediates' memory is not planned.
+        return listener == ExecutionListener.NONE ? session.run(inputs) : session.run(inputs, OutputAllocator.FRESH, listener);
     }
 }

@@ -42,7 +42,7 @@ class SoakTest {
         var store = new dev.sluice.offload.swap.WeightStore(dev.sluice.offload.HostMemory.pageable());
         var swapper = new dev.sluice.offload.swap.ModelSwapper(store, 400, new dev.sluice.offload.swap.EvictionPolicy.Demand(1_000_000_000L),
             new dev.sluice.offload.swap.CopyLink(0), 2);
-        SwapResidency swap = new SwapResidency(store, swapper);
+        SwapResidency swap = new SwapResidency(store, swapper, true);
         Engine engine = new Engine(new ModelRepository(repo), new Engine.Options("throttled", 2, m -> {}), new Metrics(), swap);
         engine.loadAll();
         Map<String, float[][]> want = new java.util.HashMap<>();
