@@ -46,9 +46,11 @@ public final class LoadgenCommand implements Command {
         return """
             usage: sluice loadgen --url URL --models a,b,c [--rate R/s] [--duration S] [--burst gamma:CV] [--skew zipf:S]
                                   [--slo MS] [--max-in-flight N] [--seed N] [--cdf FILE.png]
+                                  [--shape NAME=D1xD2...]... [--int-max NAME=N]...
 
             Sends inference requests for the models (inputs built from each model's metadata: seeded random
-            values, dimensions of -1 set to 1) at mean rate R (default 20/s) for S seconds (default 10), with
+            values, dimensions of -1 set to 1 unless --shape gives the input's shape, integers in [0, 100) unless
+            --int-max gives the bound) at mean rate R (default 20/s) for S seconds (default 10), with
             gamma-distributed gaps of coefficient of variation CV (default 1: Poisson) and models drawn Zipf(S)
             (default 0: uniform). Loopback only. Prints one line per model, then
             loadgen: sent=<n> ok=<n> failed=<n> rejected=<n> p50_ms=<x> p99_ms=<y> max_ms=<z> throughput=<r>/s swaps=<s>
@@ -56,7 +58,7 @@ public final class LoadgenCommand implements Command {
     }
 
     @Override public Set<String> valueOptions() {
-        return Set.of("url", "models", "rate", "duration", "burst", "skew", "slo", "max-in-flight", "seed", "cdf");
+        return Set.of("url", "models", "rate", "duration", "burst", "skew", "slo", "max-in-flight", "seed", "cdf", "shape", "int-max");
     }
 
     @Override public int run(Args a, PrintStream out) throws Exception {
@@ -77,7 +79,26 @@ public final class LoadgenCommand implements Command {
         long seed = a.intOption("seed", 1);
         HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
         List<byte[]> bodies = new ArrayList<>();
-        for (String m : models) bodies.add(requestBody(http, base, m.trim(), new Random(seed)));
+        java.util.Map<String, long[]> shapes = new java.util.HashMap<>();
+        for (String sh : a.all("shape")) {
+            String[] kv = sh.split("=", 2);
+            if (kv.length != 2) throw new SluiceException("--shape must be NAME=D1xD2..., got '" + sh + "'");
+            try {
+                shapes.put(kv[0], java.util.Arrays.stream(kv[1].split("x")).mapToLong(Long::parseLong).toArray());
+            } catch (NumberFormatException e) {
+                throw new SluiceException("--shape must be NAME=D1xD2..., got '" + sh + "'");
+            }
+        }
+        java.util.Map<String, Integer> intMax = new java.util.HashMap<>();
+        for (String im : a.all("int-max")) {
+            String[] kv = im.split("=", 2);
+            try {
+                intMax.put(kv[0], Integer.parseInt(kv[1]));
+            } catch (RuntimeException e) {
+                throw new SluiceException("--int-max must be NAME=N, got '" + im + "'");
+            }
+        }
+        for (String m : models) bodies.add(requestBody(http, base, m.trim(), new Random(seed), shapes, intMax));
         Arrivals plan = Arrivals.plan(rate, seconds, cv, zipf, models.size(), seed);
         long swapsBefore = swaps(http, base);
 
@@ -155,7 +176,8 @@ public final class LoadgenCommand implements Command {
     }
 
     /** An infer body for {@code model} built from its metadata: seeded values, -1 dimensions set to 1. */
-    static byte[] requestBody(HttpClient http, URI base, String model, Random r) throws Exception {
+    static byte[] requestBody(HttpClient http, URI base, String model, Random r, java.util.Map<String, long[]> shapes,
+                              java.util.Map<String, Integer> intMax) throws Exception {
         HttpResponse<byte[]> resp = http.send(HttpRequest.newBuilder(base.resolve("/v2/models/" + model)).GET().build(), HttpResponse.BodyHandlers.ofByteArray());
         if (resp.statusCode() != 200) throw new SluiceException("model '" + model + "' metadata: HTTP " + resp.statusCode() + " " + new String(resp.body()));
         ObjectMapper json = new ObjectMapper();
@@ -169,17 +191,26 @@ public final class LoadgenCommand implements Command {
             t.put("datatype", dt);
             ArrayNode shape = t.putArray("shape");
             long n = 1;
-            for (JsonNode d : in.get("shape")) {
-                long v = d.asLong() < 0 ? 1 : d.asLong();
-                shape.add(v);
-                n *= v;
+            long[] given = shapes.get(in.get("name").asText());
+            if (given != null) {
+                for (long v : given) {
+                    shape.add(v);
+                    n *= v;
+                }
+            } else {
+                for (JsonNode d : in.get("shape")) {
+                    long v = d.asLong() < 0 ? 1 : d.asLong();
+                    shape.add(v);
+                    n *= v;
+                }
             }
+            int bound = intMax.getOrDefault(in.get("name").asText(), 100);
             ArrayNode data = t.putArray("data");
             for (long i = 0; i < n; i++) {
                 switch (dt) {
                     case "FP32", "FP64", "FP16" -> data.add(r.nextFloat() * 2 - 1);
                     case "BOOL" -> data.add(r.nextBoolean());
-                    case "INT64", "INT32" -> data.add(r.nextInt(100));
+                    case "INT64", "INT32" -> data.add(r.nextInt(bound));
                     default -> data.add(0);
                 }
             }

@@ -33,8 +33,9 @@ public final class ServeCommand implements Command {
             --device-budget keeps every model's weights in host memory and swaps them onto the throttled device
             (CPU kernels, a capped weight budget, --bandwidth per link shared by --copy-lanes lanes) on demand,
             evicting by --policy (lru, or demand: the lowest decayed request rate first). P% is of all models'
-            weights together. A cold model starts computing while its weights
-            arrive, each node waiting for the weights it reads (--no-overlap: the whole swap first). Ctrl-C shuts down gracefully (admitted requests are answered).""";
+            weights together. A cold model starts computing while its weights arrive, each node waiting for the
+            weights it reads (--no-overlap: the whole swap first). Ctrl-C shuts down gracefully (admitted requests
+            are answered).""";
     }
 
     @Override public Set<String> flags() { return Set.of("no-overlap"); }
