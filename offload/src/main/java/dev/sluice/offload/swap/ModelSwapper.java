@@ -36,13 +36,24 @@ public final class ModelSwapper implements AutoCloseable {
     /** Chunk size of in-order arrival: what one lane copies at a time. */
     static final long CHUNK = 1 << 20;
 
+    /**
+     * A block of device memory. Evicted weights leave their block to the spare list, and a later swap of no more
+     * bytes reuses it, as a device's caching allocator does: fresh memory costs its first touch on every page,
+     * which is not part of a transfer. Spare blocks count against the budget too.
+     */
+    private record Block(Arena arena, MemorySegment segment) {
+        long size() { return segment.byteSize(); }
+
+        void free() { if (arena.scope().isAlive()) arena.close(); }
+    }
+
     private static final class Resident {
         final long bytes;
         final int priority;
         Phase phase = Phase.ARRIVING;
         int pins;
         boolean forgotten;
-        Arena arena;
+        Block block;
         MemorySegment segment;
         // Arrival, guarded by the swapper's lock.
         final BitSet chunksDone = new BitSet();
@@ -72,6 +83,8 @@ public final class ModelSwapper implements AutoCloseable {
     private final ExecutorService laneThreads;
     private final Map<String, Resident> resident = new LinkedHashMap<>();
     private final AtomicLongArray laneBytes;
+    private final List<Block> spare = new ArrayList<>();
+    private long spareBytes;
     private long used;
     private long swaps;
     private long evictions;
@@ -145,11 +158,44 @@ public final class ModelSwapper implements AutoCloseable {
             resident.put(key, r);
             used += w.bytes();
             policy.touched(key, System.nanoTime());
-            r.arena = Arena.ofShared();
-            r.segment = r.arena.allocate(Math.max(1, w.bytes()), 64);
+            r.block = block(w.bytes());
+            r.segment = r.block.segment().asSlice(0, w.bytes());
         }
         startCopy(key, w, r);
         return lease(key, r, true);
+    }
+
+    /**
+     * A device block of at least {@code bytes}: the smallest spare one that fits (and is not over twice as big),
+     * or a new one after freeing spare blocks until reserved plus spare bytes fit the budget.
+     */
+    private Block block(long bytes) {
+        Block best = null;
+        for (Block b : spare) if (b.size() >= bytes && b.size() <= 2 * Math.max(bytes, 1) && (best == null || b.size() < best.size())) best = b;
+        if (best != null) {
+            spare.remove(best);
+            spareBytes -= best.size();
+            return best;
+        }
+        // used already counts these bytes; the spares must make room for the new block beside them.
+        while (!spare.isEmpty() && used + spareBytes > budget) {
+            Block b = spare.removeLast();
+            spareBytes -= b.size();
+            b.free();
+        }
+        Arena a = Arena.ofShared();
+        return new Block(a, a.allocate(Math.max(1, bytes), 64));
+    }
+
+    /** Gives a block back: kept as spare while reserved plus spare bytes stay within the budget, else freed. */
+    private void release(Block b) {
+        if (b == null || !b.arena().scope().isAlive()) return;
+        if (used + spareBytes + b.size() <= budget) {
+            spare.add(b);
+            spareBytes += b.size();
+        } else {
+            b.free();
+        }
     }
 
     /** Evicts unpinned resident models (policy order) until {@code need} more bytes fit; false if they cannot yet. */
@@ -170,8 +216,8 @@ public final class ModelSwapper implements AutoCloseable {
         Resident x = resident.remove(key);
         used -= x.bytes;
         evictions++;
-        // Clean weights: the host copy is the master, so the device copy is simply freed.
-        x.arena.close();
+        // Clean weights: the host copy is the master, so the device copy is simply dropped (its block kept spare).
+        release(x.block);
     }
 
     /** Copies the weights host to device: the lanes take chunks in order from one counter, sharing the link. */
@@ -221,7 +267,7 @@ public final class ModelSwapper implements AutoCloseable {
             resident.remove(key);
             used -= r.bytes;
         }
-        if (r.pins == 0) r.arena.close();
+        if (r.pins == 0) release(r.block);
     }
 
     private Lease lease(String key, Resident r, boolean swapped) {
@@ -246,7 +292,7 @@ public final class ModelSwapper implements AutoCloseable {
                     if (closed) return;
                     closed = true;
                     r.pins--;
-                    if (r.pins == 0 && r.phase == Phase.FAILED && r.arena.scope().isAlive()) r.arena.close();
+                    if (r.pins == 0 && r.phase == Phase.FAILED) release(r.block);
                     if (r.forgotten && r.pins == 0 && resident.get(key) == r) drop(key);
                     ModelSwapper.this.notifyAll();
                 }
@@ -268,7 +314,7 @@ public final class ModelSwapper implements AutoCloseable {
         Resident r = resident.remove(key);
         if (r != null) {
             used -= r.bytes;
-            if (r.arena.scope().isAlive()) r.arena.close();
+            release(r.block);
         }
         policy.forget(key);
         store.remove(key);
@@ -304,8 +350,11 @@ public final class ModelSwapper implements AutoCloseable {
         laneThreads.shutdownNow();
         for (String k : new ArrayList<>(resident.keySet())) {
             Resident r = resident.remove(k);
-            if (r.pins == 0 && r.phase != Phase.ARRIVING && r.arena.scope().isAlive()) r.arena.close();
+            if (r.pins == 0 && r.phase != Phase.ARRIVING) r.block.free();
         }
+        spare.forEach(Block::free);
+        spare.clear();
+        spareBytes = 0;
         used = 0;
     }
 }
