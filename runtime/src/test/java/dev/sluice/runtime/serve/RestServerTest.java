@@ -229,6 +229,10 @@ class RestServerTest {
         var rb = http.send(HttpRequest.newBuilder(URI.create(base + "/v2/models/affine/infer")).POST(HttpRequest.BodyPublishers.ofByteArray(big)).build(),
             HttpResponse.BodyHandlers.ofByteArray());
         assertEquals(413, rb.statusCode());
+        // Headers over the server's limit (8 KiB here).
+        var rh = http.send(HttpRequest.newBuilder(URI.create(base + "/v2/models/affine/infer")).POST(HttpRequest.BodyPublishers.ofString("{}"))
+            .header("X-Padding", "p".repeat(12_000)).build(), HttpResponse.BodyHandlers.ofByteArray());
+        assertEquals(413, rh.statusCode(), new String(rh.body()));
         // Binary data that does not match what the header claims.
         var bad = http.send(HttpRequest.newBuilder(URI.create(base + "/v2/models/affine/infer"))
             .POST(HttpRequest.BodyPublishers.ofString("{\"inputs\":[{\"name\":\"x\",\"shape\":[1,4],\"datatype\":\"FP32\",\"parameters\":{\"binary_data_size\":12}}]}abcdefghijkl"))
