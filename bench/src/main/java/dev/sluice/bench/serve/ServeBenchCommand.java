@@ -46,17 +46,18 @@ public final class ServeBenchCommand implements Command {
 
     @Override public String help() {
         return """
-            usage: sluice serve-bench [ZOO_NAME|MODEL.onnx] [--runs N] [--warmup N] [--bandwidth BYTES_PER_S] [--threads N]
+            usage: sluice serve-bench [ZOO_NAME|MODEL.onnx] [--runs N] [--warmup N] [--bandwidth BYTES_PER_S] [--threads N] [--devices N]
 
             Serves two copies of the model (default ppocr-rec) from a temporary repository through the engine, on the
             throttled device (CPU kernels; weights copied over --copy-lanes 2 lanes sharing one link of --bandwidth,
             default: the model's weight bytes per its measured compute time, so transfer and compute are about
             equal). Measures, as medians of N (default 9) requests: compute with the weights resident, the
             transfer alone, a cold request with swap-then-compute, and a cold request overlapped (each node waits
-            only for its own weights). Ends with overlapped / max(transfer, compute).""";
+            only for its own weights). Ends with overlapped / max(transfer, compute). --devices N (N > 1) adds cold
+            requests with the weights sharded over N devices, a link of the same bandwidth each.""";
     }
 
-    @Override public Set<String> valueOptions() { return Set.of("runs", "warmup", "bandwidth", "threads"); }
+    @Override public Set<String> valueOptions() { return Set.of("runs", "warmup", "bandwidth", "threads", "devices"); }
 
     @Override public int run(Args a, PrintStream out) throws Exception {
         String which = a.positionals().isEmpty() ? "ppocr-rec" : a.positionals().getFirst();
@@ -112,12 +113,21 @@ public final class ServeBenchCommand implements Command {
                 }
             }
 
-            double serialMs = cold(repo, ra, rb, weightBytes, bandwidth, false, warmup, runs);
-            double overlapMs = cold(repo, ra, rb, weightBytes, bandwidth, true, warmup, runs);
+            double serialMs = cold(repo, ra, rb, weightBytes, bandwidth, false, warmup, runs, 1);
+            double overlapMs = cold(repo, ra, rb, weightBytes, bandwidth, true, warmup, runs, 1);
+            int devices = a.intOption("devices", 1);
             double bound = Math.max(transferMs, computeMs);
             out.printf(Locale.ROOT, "serve-bench: compute (resident)      p50 %8.1f ms%n", computeMs);
             out.printf(Locale.ROOT, "serve-bench: transfer alone          p50 %8.1f ms%n", transferMs);
             out.printf(Locale.ROOT, "serve-bench: cold, swap then compute p50 %8.1f ms  (%.2fx transfer+compute)%n", serialMs, serialMs / (transferMs + computeMs));
+            if (devices > 1) {
+                double shardedSerial = cold(repo, ra, rb, weightBytes, bandwidth, false, warmup, runs, devices);
+                double shardedOverlap = cold(repo, ra, rb, weightBytes, bandwidth, true, warmup, runs, devices);
+                out.printf(Locale.ROOT, "serve-bench: cold, swap then compute, %d devices p50 %8.1f ms  (%.2fx one device's)%n", devices, shardedSerial,
+                    shardedSerial / serialMs);
+                out.printf(Locale.ROOT, "serve-bench: cold, overlapped, %d devices        p50 %8.1f ms  (%.2fx one device's)%n", devices, shardedOverlap,
+                    shardedOverlap / overlapMs);
+            }
             out.printf(Locale.ROOT, "serve-bench: cold, overlapped        p50 %8.1f ms  (%.2fx max(transfer, compute); target <= 1.2x)%n", overlapMs, overlapMs / bound);
             return 0;
         } finally {
@@ -128,10 +138,12 @@ public final class ServeBenchCommand implements Command {
     }
 
     /** Median cold latency: a budget for one copy, requests alternating between the two. */
-    private static double cold(Path repo, InferRequest ra, InferRequest rb, long weightBytes, long bandwidth, boolean overlap, int warmup, int runs)
-            throws Exception {
+    private static double cold(Path repo, InferRequest ra, InferRequest rb, long weightBytes, long bandwidth, boolean overlap, int warmup, int runs,
+                               int devices) throws Exception {
         WeightStore store = new WeightStore(HostMemory.pageable());
-        ModelSwapper sw = new ModelSwapper(store, weightBytes + weightBytes / 2, new EvictionPolicy.Lru(), new CopyLink(bandwidth), 2);
+        List<CopyLink> links = new ArrayList<>();
+        for (int i = 0; i < devices; i++) links.add(new CopyLink(bandwidth));
+        ModelSwapper sw = new ModelSwapper(store, weightBytes + weightBytes / 2, new EvictionPolicy.Lru(), links, 2);
         try (SwapResidency res = new SwapResidency(store, sw, overlap);
              Engine e = new Engine(new ModelRepository(repo), new Engine.Options("throttled", 1, m -> {}), new Metrics(), res)) {
             e.load("a");

@@ -78,7 +78,7 @@ public final class ModelSwapper implements AutoCloseable {
     private final WeightStore store;
     private final long budget;
     private final EvictionPolicy policy;
-    private final CopyLink link;
+    private final List<CopyLink> links;
     private final int lanes;
     private final ExecutorService laneThreads;
     private final Map<String, Resident> resident = new LinkedHashMap<>();
@@ -89,21 +89,37 @@ public final class ModelSwapper implements AutoCloseable {
     private long swaps;
     private long evictions;
 
+    /** One device and its link: all lanes copy over {@code link}. */
     public ModelSwapper(WeightStore store, long budgetBytes, EvictionPolicy policy, CopyLink link, int lanes) {
+        this(store, budgetBytes, policy, List.of(link), lanes);
+    }
+
+    /**
+     * Model-parallel swapping over {@code links.size()} devices, each behind its own link with {@code lanesPerLink}
+     * lanes: every model's weights are split into as many contiguous shards (by layers, in first-use order, as a
+     * pipeline splits a model), one per device, and the shards travel over their links at once, so a swap moves
+     * 1/N of the bytes over each link. {@code budgetBytes} is all devices' budgets together (shards are equal).
+     */
+    public ModelSwapper(WeightStore store, long budgetBytes, EvictionPolicy policy, List<CopyLink> links, int lanesPerLink) {
         if (budgetBytes <= 0) throw new SluiceException("the device budget must be positive, got " + budgetBytes);
-        if (lanes < 1) throw new SluiceException("copy lanes must be at least 1, got " + lanes);
+        if (lanesPerLink < 1) throw new SluiceException("copy lanes must be at least 1, got " + lanesPerLink);
+        if (links.isEmpty()) throw new SluiceException("at least one device link is needed");
         this.store = store;
         this.budget = budgetBytes;
         this.policy = policy;
-        this.link = link;
-        this.lanes = lanes;
-        this.laneBytes = new AtomicLongArray(lanes);
+        this.links = List.copyOf(links);
+        this.lanes = lanesPerLink;
+        this.laneBytes = new AtomicLongArray(lanesPerLink * links.size());
         this.laneThreads = Executors.newCachedThreadPool(Thread.ofPlatform().name("sluice-copy-lane-", 0).daemon(true).factory());
     }
 
     public long budget() { return budget; }
 
+    /** Copy lanes per link. */
     public int lanes() { return lanes; }
+
+    /** Devices (links) the weights are sharded over. */
+    public int devices() { return links.size(); }
 
     /** Keeps a model's weights resident while open. */
     public interface Lease extends AutoCloseable {
@@ -220,38 +236,51 @@ public final class ModelSwapper implements AutoCloseable {
         release(x.block);
     }
 
-    /** Copies the weights host to device: the lanes take chunks in order from one counter, sharing the link. */
+    /**
+     * Copies the weights host to device. Device d gets the d-th contiguous shard of the chunks; its lanes take that
+     * shard's chunks in order from one counter and share its link.
+     */
     private void startCopy(String key, WeightStore.Weights w, Resident r) {
         MemorySegment src = w.buffer().segment(), dst = r.segment;
         int chunks = (int) Math.max(1, (w.bytes() + CHUNK - 1) / CHUNK);
-        AtomicInteger next = new AtomicInteger(), running = new AtomicInteger(Math.min(lanes, chunks));
-        for (int lane = 0; lane < Math.min(lanes, chunks); lane++) {
-            int l = lane;
-            laneThreads.execute(() -> {
-                Throwable failed = null;
-                try {
-                    for (int c; (c = next.getAndIncrement()) < chunks; ) {
-                        long from = c * CHUNK, n = Math.min(CHUNK, w.bytes() - from);
-                        if (n > 0) link.copy(src, from, dst, from, n);
-                        laneBytes.addAndGet(l, Math.max(0, n));
-                        synchronized (ModelSwapper.this) {
-                            r.chunksDone.set(c);
-                            int k = r.chunksDone.nextClearBit(0);
-                            r.prefix = Math.min(w.bytes(), k * CHUNK);
-                            ModelSwapper.this.notifyAll();
+        int devices = Math.min(links.size(), chunks);
+        List<Runnable> tasks = new ArrayList<>();
+        AtomicInteger running = new AtomicInteger();
+        AtomicInteger stop = new AtomicInteger();
+        for (int d = 0; d < devices; d++) {
+            int first = (int) ((long) chunks * d / devices), end = (int) ((long) chunks * (d + 1) / devices);
+            AtomicInteger next = new AtomicInteger(first);
+            CopyLink link = links.get(d);
+            for (int lane = 0; lane < Math.min(lanes, end - first); lane++) {
+                int laneIndex = d * lanes + lane;
+                running.incrementAndGet();
+                tasks.add(() -> {
+                    Throwable failed = null;
+                    try {
+                        for (int c; stop.get() == 0 && (c = next.getAndIncrement()) < end; ) {
+                            long from = c * CHUNK, n = Math.min(CHUNK, w.bytes() - from);
+                            if (n > 0) link.copy(src, from, dst, from, n);
+                            laneBytes.addAndGet(laneIndex, Math.max(0, n));
+                            synchronized (ModelSwapper.this) {
+                                r.chunksDone.set(c);
+                                int k = r.chunksDone.nextClearBit(0);
+                                r.prefix = Math.min(w.bytes(), k * CHUNK);
+                                ModelSwapper.this.notifyAll();
+                            }
                         }
+                    } catch (Throwable t) {
+                        failed = t;
+                        stop.set(1); // the other lanes stop too
                     }
-                } catch (Throwable t) {
-                    failed = t;
-                    next.set(chunks); // the other lanes stop too
-                }
-                synchronized (ModelSwapper.this) {
-                    if (failed != null && r.failure == null) r.failure = failed;
-                    if (running.decrementAndGet() == 0) finish(key, r);
-                    ModelSwapper.this.notifyAll();
-                }
-            });
+                    synchronized (ModelSwapper.this) {
+                        if (failed != null && r.failure == null) r.failure = failed;
+                        if (running.decrementAndGet() == 0) finish(key, r);
+                        ModelSwapper.this.notifyAll();
+                    }
+                });
+            }
         }
+        tasks.forEach(laneThreads::execute);
     }
 
     /** The last lane is done: the weights are resident, or the copy failed and its room is given back. */
@@ -333,9 +362,10 @@ public final class ModelSwapper implements AutoCloseable {
         return r != null && r.phase == Phase.RESIDENT;
     }
 
+    /** Bytes per lane, lanes of device 0 first ({@link #lanes()} per device). */
     public synchronized Stats stats() {
-        long[] perLane = new long[lanes];
-        for (int i = 0; i < lanes; i++) perLane[i] = laneBytes.get(i);
+        long[] perLane = new long[laneBytes.length()];
+        for (int i = 0; i < perLane.length; i++) perLane[i] = laneBytes.get(i);
         return new Stats(swaps, evictions, perLane, used, budget);
     }
 

@@ -181,4 +181,20 @@ class ModelSwapperTest {
             assertEquals(1, sw.stats().swaps());
         }
     }
+
+    @Test void shardsTravelOverEveryDeviceLinkAtOnce() throws Exception {
+        WeightStore s = store(8 << 20);
+        List<CopyLink> links = List.of(new CopyLink(0), new CopyLink(0));
+        try (ModelSwapper sw = new ModelSwapper(s, 16 << 20, new EvictionPolicy.Lru(), links, 2)) {
+            try (var l = sw.acquire("m0")) {
+                assertEquals(-1, s.get("m0").buffer().segment().mismatch(sw.deviceCopy("m0")));
+            }
+            long[] lanes = sw.stats().bytesPerLane();
+            assertEquals(4, lanes.length);
+            // Device 0 holds the first half of the weights, device 1 the second: 4 MiB over each link.
+            assertEquals(4 << 20, lanes[0] + lanes[1]);
+            assertEquals(4 << 20, lanes[2] + lanes[3]);
+            assertEquals(2, sw.devices());
+        }
+    }
 }

@@ -26,6 +26,7 @@ public final class ServeCommand implements Command {
             usage: sluice serve --model-repository DIR [--host H] [--port P] [--grpc-port P] [--device cpu|throttled]
                                 [--device-budget BYTES|P%] [--bandwidth BYTES_PER_S] [--copy-lanes N] [--policy lru|demand]
                                 [--workers N] [--max-body BYTES] [--max-tensor BYTES] [--no-overlap]
+                                [--devices-count N]
 
             Serves DIR/<model>/<version>/model.onnx (optional DIR/<model>/config.json) over the KServe Open Inference
             Protocol v2: REST on --port (default 8000), gRPC inference.GRPCInferenceService on --grpc-port (default
@@ -35,14 +36,16 @@ public final class ServeCommand implements Command {
             evicting by --policy (lru, or demand: the lowest decayed request rate first). P% is of all models'
             weights together. A cold model starts computing while its weights arrive, each node waiting for the
             weights it reads (--no-overlap: the whole swap first). Ctrl-C shuts down gracefully (admitted requests
-            are answered).""";
+            are answered). --devices-count N shards every model's weights by layers over N throttled devices, each
+            behind its own link, so a swap moves 1/N of them over each link at once (the budget is all devices'
+            together); compute stays on the CPU kernels.""";
     }
 
     @Override public Set<String> flags() { return Set.of("no-overlap"); }
 
     @Override public Set<String> valueOptions() {
         return Set.of("model-repository", "host", "port", "grpc-port", "device", "device-budget", "bandwidth", "copy-lanes", "policy",
-            "workers", "max-body", "max-tensor");
+            "workers", "max-body", "max-tensor", "devices-count");
     }
 
     @Override public int run(Args a, PrintStream out) throws Exception {
@@ -76,12 +79,16 @@ public final class ServeCommand implements Command {
             } catch (IllegalArgumentException e) {
                 throw new SluiceException("--policy: " + e.getMessage());
             }
-            swap = new SwapResidency(store, new ModelSwapper(store, budget, policy, new CopyLink(bandwidth), a.intOption("copy-lanes", 2)),
+            int devices = a.intOption("devices-count", 1);
+            if (devices < 1 || devices > 64) throw new SluiceException("--devices-count must be in [1, 64], got " + devices);
+            java.util.List<CopyLink> links = new java.util.ArrayList<>();
+            for (int i = 0; i < devices; i++) links.add(new CopyLink(bandwidth));
+            swap = new SwapResidency(store, new ModelSwapper(store, budget, policy, links, a.intOption("copy-lanes", 2)),
                 !a.flag("no-overlap"));
             residency = swap;
-            out.printf("serve: throttled device, weight budget %d bytes of %d (all models), link %s, %d copy lanes, policy %s; host memory: %s%n",
-                budget, total, bandwidth == 0 ? "unlimited" : bandwidth + " B/s", a.intOption("copy-lanes", 2), a.option("policy", "demand"),
-                hostMemory.describe());
+            out.printf("serve: %d throttled device(s), weight budget %d bytes of %d (all models), a link of %s each, %d copy lanes per link, "
+                + "policy %s; host memory: %s%n", devices, budget, total, bandwidth == 0 ? "unlimited" : bandwidth + " B/s",
+                a.intOption("copy-lanes", 2), a.option("policy", "demand"), hostMemory.describe());
         }
         Engine engine = new Engine(repo, new Engine.Options(device, a.intOption("workers", 1), msg -> out.println("serve: " + msg)), metrics, residency);
         var loaded = engine.loadAll();

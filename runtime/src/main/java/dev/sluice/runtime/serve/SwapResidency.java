@@ -97,7 +97,10 @@ public final class SwapResidency implements Residency, AutoCloseable {
     @Override public Metrics.DeviceFigures figures() {
         ModelSwapper.Stats s = swapper.stats();
         Map<String, Long> lanes = new LinkedHashMap<>();
-        for (int i = 0; i < s.bytesPerLane().length; i++) lanes.put("h2d-" + i, s.bytesPerLane()[i]);
+        int per = swapper.lanes();
+        for (int i = 0; i < s.bytesPerLane().length; i++) {
+            lanes.put(swapper.devices() == 1 ? "h2d-" + i : "dev" + (i / per) + "-h2d-" + (i % per), s.bytesPerLane()[i]);
+        }
         return new Metrics.DeviceFigures(s.swaps(), s.evictions(), lanes, s.residentBytes(), s.budget());
     }
 
