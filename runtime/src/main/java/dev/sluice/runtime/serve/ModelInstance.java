@@ -57,6 +57,7 @@ final class ModelInstance {
     private final Semaphore deviceWorkers;
     private final Residency residency;
     private final ArrayDeque<Pending> queue = new ArrayDeque<>();
+    private final java.util.Set<List<Object>> shapesRun = new java.util.HashSet<>();
     private State state = State.READY;
     private final Thread worker;
 
@@ -193,7 +194,7 @@ final class ModelInstance {
             try {
                 if (batch.size() == 1) {
                     Pending p = batch.getFirst();
-                    p.result.complete(respond(p.request, SessionCalls.run(session, p.inputs, lease.listener())));
+                    p.result.complete(respond(p.request, SessionCalls.run(session, p.inputs, lease, firstOfShapes(p.inputs))));
                 } else {
                     runBatched(batch, lease);
                 }
@@ -210,7 +211,7 @@ final class ModelInstance {
         }
     }
 
-    private void runBatched(List<Pending> batch, Residency.Lease lease) {
+    private void runBatched(List<Pending> batch, Residency.Lease lease) throws InterruptedException {
         Map<String, Tensor> joined = new LinkedHashMap<>();
         long rows = 0;
         for (Pending p : batch) rows += p.rows;
@@ -228,7 +229,7 @@ final class ModelInstance {
                 }
                 joined.put(in, t);
             }
-            Map<String, Tensor> out = SessionCalls.run(session, joined, lease.listener());
+            Map<String, Tensor> out = SessionCalls.run(session, joined, lease, firstOfShapes(joined));
             try {
                 for (Tensor t : out.values()) {
                     if (t.rank() == 0 || t.shape().dim(0) != rows) {
@@ -257,6 +258,16 @@ final class ModelInstance {
         } finally {
             joined.values().forEach(Tensor::close);
         }
+    }
+
+    /** True the first time these input shapes run on this model (only the worker thread calls it). */
+    private boolean firstOfShapes(Map<String, Tensor> inputs) {
+        List<Object> key = new ArrayList<>();
+        for (var e : inputs.entrySet()) {
+            key.add(e.getKey());
+            key.add(e.getValue().shape());
+        }
+        return shapesRun.add(key);
     }
 
     private static void fail(List<Pending> batch, Throwable t) {

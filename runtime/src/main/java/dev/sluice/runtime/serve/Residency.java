@@ -29,6 +29,9 @@ public interface Residency {
          */
         default ExecutionListener listener() { return ExecutionListener.NONE; }
 
+        /** Waits until all the weights are there (for a run that cannot be observed node by node). */
+        default void awaitAll() throws InterruptedException {}
+
         @Override void close();
     }
 

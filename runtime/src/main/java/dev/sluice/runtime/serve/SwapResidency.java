@@ -90,6 +90,8 @@ public final class SwapResidency implements Residency, AutoCloseable {
         return new Lease() {
             @Override public ExecutionListener listener() { return waits; }
 
+            @Override public void awaitAll() throws InterruptedException { l.awaitArrived(Long.MAX_VALUE); }
+
             @Override public void close() { l.close(); }
         };
     }
