@@ -18,8 +18,8 @@ import java.util.Set;
  * </pre>
  * {@code max_batch_size} above 1 turns on dynamic batching (for models whose inputs share a leading batch
  * dimension); {@code inputs}/{@code outputs} override the shapes the model declares (-1: any size) and are
- * checked against it at load. {@code priority} (higher first) orders the models that wait for a device worker
- * and the swapper's eviction. Unknown keys are refused, so a misspelling is not silently ignored.
+ * checked against it at load. {@code priority} (higher is kept longer) orders the swapper's eviction; device
+ * workers are granted first come, first served. Unknown keys are refused, so a misspelling is not silently ignored.
  */
 public record ModelConfig(int maxBatchSize, long maxQueueDelayMicros, int maxQueue, String device, int priority, int threads,
                           Map<String, ModelMetadata.TensorMetadata> inputs, Map<String, ModelMetadata.TensorMetadata> outputs) {
