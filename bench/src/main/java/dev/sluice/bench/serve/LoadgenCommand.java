@@ -54,7 +54,8 @@ public final class LoadgenCommand implements Command {
             gamma-distributed gaps of coefficient of variation CV (default 1: Poisson) and models drawn Zipf(S)
             (default 0: uniform). Loopback only. Prints one line per model, then
             loadgen: sent=<n> ok=<n> failed=<n> rejected=<n> p50_ms=<x> p99_ms=<y> max_ms=<z> throughput=<r>/s swaps=<s>
-            (rejected: 429 or 503; swaps: the server's sluice_swaps_total over the run). --cdf writes the latency CDF.""";
+            (rejected: 429 or 503; swaps: the server's sluice_swaps_total over the run). Outputs are asked for as
+            binary data (binary_data_output), which the generator does not read. --cdf writes the latency CDF.""";
     }
 
     @Override public Set<String> valueOptions() {
@@ -183,6 +184,9 @@ public final class LoadgenCommand implements Command {
         ObjectMapper json = new ObjectMapper();
         JsonNode md = json.readTree(resp.body());
         ObjectNode req = json.createObjectNode();
+        // Outputs come back as raw bytes: the generator reads only the status, and JSON-printing large outputs
+        // would load the server with work no real client of this kind asks for.
+        req.putObject("parameters").put("binary_data_output", true);
         ArrayNode inputs = req.putArray("inputs");
         for (JsonNode in : md.get("inputs")) {
             ObjectNode t = inputs.addObject();
@@ -242,6 +246,8 @@ public final class LoadgenCommand implements Command {
         g.drawLine(left, 10, left, hgt - bottom);
         g.drawString("latency (ms, log)", w / 2 - 40, hgt - 8);
         g.drawString("CDF", 8, hgt / 2);
+        g.drawString("1", left - 14, 24);
+        g.drawString("0", left - 14, hgt - bottom);
         if (h.getTotalCount() > 0) {
             double lo = Math.log10(Math.max(1, h.getMinValue()) / 1000.0), hi = Math.log10(Math.max(h.getMaxValue(), h.getMinValue() + 1) / 1000.0);
             if (hi - lo < 0.5) hi = lo + 0.5;
