@@ -141,7 +141,8 @@ public final class LoadgenCommand implements Command {
                 // counted as failed in its handler
             }
         }
-        double elapsed = Math.max((System.nanoTime() - start) / 1e9, 1e-9);
+        // Over the whole schedule: a bursty schedule may send its last request long before its end.
+        double elapsed = Math.max((System.nanoTime() - start) / 1e9, seconds);
         long swaps = swaps(http, base) - swapsBefore;
         Histogram h = all.getIntervalHistogram();
         long sent = 0, ok = 0, failed = 0, rejected = 0;
