@@ -129,11 +129,22 @@ public final class ModelSwapper implements AutoCloseable {
         /** Waits until the first {@code bytes} of the weights are on the device; throws if the copy failed. */
         void awaitArrived(long bytes) throws InterruptedException;
 
+        /** True when the weights stream through a ring smaller than they are (a model over the budget). */
+        default boolean streamsThrough() { return false; }
+
+        /** Reports that the weights below {@code bytes} are no longer needed by this run (streamed weights only). */
+        default void consumed(long bytes) {}
+
         @Override void close();
     }
 
     /** Makes {@code key}'s weights resident, waiting for all of them, and pins them until the lease closes. */
     public Lease acquire(String key) throws InterruptedException {
+        WeightStore.Weights w = store.get(key);
+        if (w != null && w.bytes() > budget) {
+            throw new SluiceException("model '" + key + "' has " + w.bytes() + " bytes of weights, more than the device budget of " + budget
+                + " bytes: it can only stream its weights through, layer by layer (the overlapped mode)");
+        }
         Lease l = acquireStreaming(key);
         try {
             l.awaitArrived(Long.MAX_VALUE);
@@ -163,8 +174,10 @@ public final class ModelSwapper implements AutoCloseable {
                 w = store.get(key);
                 if (w == null) throw new SluiceException("no weights stored for model '" + key + "'");
                 if (w.bytes() > budget) {
-                    throw new SluiceException("model '" + key + "' has " + w.bytes() + " bytes of weights, more than the device budget of "
-                        + budget + " bytes (streaming weights through a smaller budget is not implemented in the server)");
+                    // Larger than the whole budget: stream it through a ring of the budget's size once nothing else is there.
+                    if (makeRoom(budget)) return streamThrough(key, w);
+                    wait();
+                    continue;
                 }
                 if (makeRoom(w.bytes())) break;
                 wait();
@@ -212,6 +225,44 @@ public final class ModelSwapper implements AutoCloseable {
         } else {
             b.free();
         }
+    }
+
+    /** Under the lock, with the whole budget free: streams {@code key}'s weights through a ring of the budget's size. */
+    private Lease streamThrough(String key, WeightStore.Weights w) {
+        used += budget;
+        policy.touched(key, System.nanoTime());
+        WeightStream ws = new WeightStream(key, w.bytes(), budget);
+        Block ring = block(ws.ringBytes());
+        ws.start(w.buffer().segment(), ring.segment(), links, lanes, laneThreads, laneBytes, () -> {
+            synchronized (ModelSwapper.this) { swaps++; }
+        });
+        return new Lease() {
+            private boolean closed;
+
+            @Override public boolean swapped() { return true; }
+
+            @Override public boolean streamsThrough() { return true; }
+
+            @Override public void awaitArrived(long bytes) throws InterruptedException { ws.awaitArrived(bytes); }
+
+            @Override public void consumed(long bytes) { ws.consumed(bytes); }
+
+            @Override public void close() {
+                ws.stop();
+                try {
+                    ws.awaitIdle(); // no lane may still write into the ring when it is given back
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                synchronized (ModelSwapper.this) {
+                    if (closed) return;
+                    closed = true;
+                    used -= budget;
+                    release(ring);
+                    ModelSwapper.this.notifyAll();
+                }
+            }
+        };
     }
 
     /** Evicts unpinned resident models (policy order) until {@code need} more bytes fit; false if they cannot yet. */

@@ -197,4 +197,29 @@ class ModelSwapperTest {
             assertEquals(2, sw.devices());
         }
     }
+
+    @Test void weightsLargerThanTheBudgetStreamThroughARing() throws Exception {
+        WeightStore s = store(8 << 20);
+        try (ModelSwapper sw = new ModelSwapper(s, 2 << 20, new EvictionPolicy.Lru(), new CopyLink(0), 2)) {
+            assertThrows(SluiceException.class, () -> sw.acquire("m0")); // cannot be resident whole
+            try (var l = sw.acquireStreaming("m0")) {
+                assertTrue(l.streamsThrough());
+                l.awaitArrived(1 << 20);
+                // Nothing consumed yet: byte 4 MiB can never arrive in a 2 MiB ring; refused, not waited for.
+                SluiceException e = assertThrows(SluiceException.class, () -> l.awaitArrived(4 << 20));
+                assertTrue(e.getMessage().contains("ring"), e.getMessage());
+                l.consumed(2 << 20);
+                l.awaitArrived(4 << 20);
+                l.consumed(6 << 20);
+                l.awaitArrived(8 << 20);
+                l.consumed(8 << 20);
+                assertEquals(2 << 20, sw.stats().residentBytes()); // the whole budget is the ring's while it streams
+            }
+            for (int i = 0; i < 100 && sw.stats().swaps() == 0; i++) Thread.sleep(10);
+            assertEquals(1, sw.stats().swaps());
+            assertEquals(0, sw.stats().residentBytes());
+            assertEquals(8 << 20, sw.stats().bytesMoved());
+            assertFalse(sw.isResident("m0"));
+        }
+    }
 }

@@ -32,6 +32,9 @@ public interface Residency {
         /** Waits until all the weights are there (for a run that cannot be observed node by node). */
         default void awaitAll() throws InterruptedException {}
 
+        /** True when the weights stream through a ring smaller than they are: the run must be observed node by node. */
+        default boolean streamsThrough() { return false; }
+
         @Override void close();
     }
 

@@ -35,7 +35,8 @@ public final class ServeCommand implements Command {
             (CPU kernels, a capped weight budget, --bandwidth per link shared by --copy-lanes lanes) on demand,
             evicting by --policy (lru, or demand: the lowest decayed request rate first). P% is of all models'
             weights together. A cold model starts computing while its weights arrive, each node waiting for the
-            weights it reads (--no-overlap: the whole swap first). Ctrl-C shuts down gracefully (admitted requests
+            weights it reads (--no-overlap: the whole swap first); a model larger than the whole budget streams its
+            weights through it layer by layer. Ctrl-C shuts down gracefully (admitted requests
             are answered). --devices-count N shards every model's weights by layers over N throttled devices, each
             behind its own link, so a swap moves 1/N of them over each link at once (the budget is all devices'
             together); compute stays on the CPU kernels.""";

@@ -25,6 +25,8 @@ final class SessionCalls {
             throws InterruptedException {
         ExecutionListener listener = lease.listener();
         if (listener == ExecutionListener.NONE) return session.run(inputs);
+        // Weights streaming through a ring never are all there at once: every such run is observed node by node.
+        if (lease.streamsThrough()) return session.run(inputs, OutputAllocator.FRESH, listener);
         MemoryPlans plans = session.memoryPlans();
         if (firstOfShapes) {
             lease.awaitAll();

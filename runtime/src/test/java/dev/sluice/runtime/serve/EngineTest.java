@@ -54,6 +54,14 @@ class EngineTest {
             List.of(), Map.of());
     }
 
+    /** A request of rows of four floats for input x. */
+    static InferRequest request4(String model, float... x) {
+        ByteBuffer b = ByteBuffer.allocate(x.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+        for (float v : x) b.putFloat(v);
+        return new InferRequest(model, null, null, List.of(new InferTensor("x", Datatype.FP32, new long[] {x.length / 4, 4}, b.array(), Map.of())),
+            List.of(), Map.of());
+    }
+
     static float[] floats(InferTensor t) {
         float[] f = new float[t.data().length / 4];
         ByteBuffer.wrap(t.data()).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(f);

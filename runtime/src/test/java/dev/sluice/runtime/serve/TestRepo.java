@@ -56,6 +56,22 @@ final class TestRepo {
             .write(f);
     }
 
+    /** deep: {@code layers} MatMuls of seeded [4,4] weights (64 bytes each) in a chain, x[N,4] to y[N,4]. */
+    static Path deep(Path dir, String name, int layers, long seed) throws IOException {
+        Random r = new Random(seed);
+        OnnxModelBuilder b = new OnnxModelBuilder(13).inputSym("x", FLOAT, "batch", 4).outputSym("y", FLOAT, "batch", 4);
+        String prev = "x";
+        for (int i = 0; i < layers; i++) {
+            float[] w = new float[16];
+            for (int j = 0; j < w.length; j++) w[j] = r.nextFloat() - 0.5f;
+            b.floatInit("W" + i, new long[] {4, 4}, w);
+            String out = i == layers - 1 ? "y" : "h" + i;
+            b.node("MatMul", List.of(prev, "W" + i), List.of(out));
+            prev = out;
+        }
+        return b.write(version(dir, name, 1));
+    }
+
     static Path version(Path dir, String name, int v) throws IOException {
         Path d = dir.resolve(name).resolve(Integer.toString(v));
         Files.createDirectories(d);
