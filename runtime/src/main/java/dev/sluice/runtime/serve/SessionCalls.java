@@ -1,0 +1,38 @@
+package dev.sluice.runtime.serve;
+
+import dev.sluice.kernels.Tensor;
+import dev.sluice.runtime.Session;
+import dev.sluice.runtime.exec.ExecutionListener;
+import dev.sluice.runtime.exec.OutputAllocator;
+import dev.sluice.runtime.memory.MemoryPlans;
+import java.util.Map;
+
+/**
+ * The serving code's only way into a session's run: when the session API's result type changes, this one method
+ * adapts it. Returns outputs the caller owns and closes.
+ */
+final class SessionCalls {
+    private SessionCalls() {}
+
+    /**
+     * Runs the session. With weights streaming in ({@code lease} has a listener), a run whose input shapes already
+     * have a memory plan runs from that plan with the listener holding each node until its weights arrived; the
+     * first run of new shapes (which profiles and plans, unobserved) waits for all the weights first.
+     *
+     * @param firstOfShapes true when this model has not yet run these input shapes
+     */
+    static Map<String, Tensor> run(Session session, Map<String, Tensor> inputs, Residency.Lease lease, boolean firstOfShapes)
+            throws InterruptedException {
+        ExecutionListener listener = lease.listener();
+        if (listener == ExecutionListener.NONE) return session.run(inputs).asMap();
+        // Weights streaming through a ring never are all there at once: every such run is observed node by node.
+        if (lease.streamsThrough()) return session.run(inputs, OutputAllocator.FRESH, listener);
+        MemoryPlans plans = session.memoryPlans();
+        if (firstOfShapes) {
+            lease.awaitAll();
+            return session.run(inputs).asMap();
+        }
+        if (plans == null) return session.run(inputs, OutputAllocator.FRESH, listener);
+        return plans.run(session.executorFor(inputs), session.registry(), inputs, listener);
+    }
+}
