@@ -8,9 +8,9 @@ import jdk.jfr.Label;
 import jdk.jfr.Name;
 
 /**
- * JDK Flight Recorder event: a model's weights swapped onto or off a device. Defined here for the model
- * swapper ({@code offload/.../swap}, not built yet) to commit around each swap:
- * {@code var e = new SwapEvent(); e.begin(); ...; e.model = ...; e.commit();}.
+ * JDK Flight Recorder event: a model's weights swapped onto or off a device. The model swapper
+ * ({@code offload/.../swap/ModelSwapper}) begins one when a swap-in's copy starts and commits it when its last
+ * lane is done, and commits one with no bytes moved for each eviction (clean weights are dropped).
  */
 @Name(SwapEvent.NAME)
 @Label("Model Swap")
@@ -25,11 +25,11 @@ public final class SwapEvent extends Event {
 
     /** The model swapped. */
     @Label("Model") public String model;
-    /** {@code in} (host to device) or {@code out} (evicted). */
+    /** {@code in} (host to device) or {@code out} (evicted: dropped, nothing copied back). */
     @Label("Direction") public String direction;
     /** The device. */
     @Label("Device") public String device;
-    /** Bytes moved. */
+    /** Bytes moved over the links (0 for an eviction). */
     @Label("Bytes") @DataAmount public long bytes;
     /** Copy lanes used in parallel. */
     @Label("Lanes") public int lanes;

@@ -59,6 +59,8 @@ public final class ModelSwapper implements AutoCloseable {
         final BitSet chunksDone = new BitSet();
         long prefix;
         Throwable failure;
+        // The JFR event of this swap-in: begun when the copy starts, committed when the last lane is done.
+        dev.sluice.offload.events.SwapEvent event;
 
         Resident(long bytes, int priority) {
             this.bytes = bytes;
@@ -283,6 +285,15 @@ public final class ModelSwapper implements AutoCloseable {
         Resident x = resident.remove(key);
         used -= x.bytes;
         evictions++;
+        // Eviction moves no bytes (the host copy is the master); the event records what was dropped.
+        var e = new dev.sluice.offload.events.SwapEvent();
+        if (e.isEnabled()) {
+            e.model = key;
+            e.direction = "out";
+            e.device = links.size() == 1 ? "throttled" : links.size() + " throttled devices";
+            e.bytes = 0;
+            e.commit();
+        }
         // Clean weights: the host copy is the master, so the device copy is simply dropped (its block kept spare).
         release(x.block);
     }
@@ -293,6 +304,12 @@ public final class ModelSwapper implements AutoCloseable {
      */
     private void startCopy(String key, WeightStore.Weights w, Resident r) {
         MemorySegment src = w.buffer().segment(), dst = r.segment;
+        r.event = new dev.sluice.offload.events.SwapEvent();
+        r.event.begin();
+        r.event.model = key;
+        r.event.direction = "in";
+        r.event.device = links.size() == 1 ? "throttled" : links.size() + " throttled devices";
+        r.event.bytes = w.bytes();
         int chunks = (int) Math.max(1, (w.bytes() + CHUNK - 1) / CHUNK);
         int devices = Math.min(links.size(), chunks);
         List<Runnable> tasks = new ArrayList<>();
@@ -340,6 +357,10 @@ public final class ModelSwapper implements AutoCloseable {
             r.phase = Phase.RESIDENT;
             r.prefix = r.bytes;
             swaps++;
+            if (r.event != null) {
+                r.event.lanes = Math.min(lanes * links.size(), (int) Math.max(1, (r.bytes + CHUNK - 1) / CHUNK));
+                r.event.commit();
+            }
             return;
         }
         r.phase = Phase.FAILED;
