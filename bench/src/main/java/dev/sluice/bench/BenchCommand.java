@@ -37,7 +37,7 @@ public final class BenchCommand implements Command {
             getting faster (the median of its last 10 warm-up runs within 10% of the 10 before; the JIT compiles
             the Vector API kernels only after they have run a while, tens of seconds on a loaded host), at most
             --warmup-max seconds (default 60), then --runs timed rounds (default 20). Inputs: test_data_set_0 of a test-data folder, the zoo's
-            sample inputs for a zoo model (see 'sluice zoo list'; 'zoo' alone means all five), seeded random
+            sample inputs for a zoo model (see 'sluice zoo list'; 'zoo' alone means all of them), seeded random
             values for any other model.
             Prints per model
               bench: <name> sluice_ms=<median> ort_ms=<median> ratio=<sluice/ort>
