@@ -23,12 +23,13 @@ import java.util.Set;
 public final class BenchCommand implements Command {
     @Override public String name() { return "bench"; }
     @Override public String summary() { return "compare latency, memory and outputs with ONNX Runtime"; }
-    @Override public Set<String> valueOptions() { return Set.of("threads", "runs", "warmup", "warmup-time", "warmup-max", "out", "seed"); }
-    @Override public Set<String> flags() { return Set.of("no-memory", "ort-spin"); }
+    @Override public Set<String> valueOptions() { return Set.of("threads", "runs", "warmup", "warmup-time", "warmup-max", "out", "seed", "order"); }
+    @Override public Set<String> flags() { return Set.of("no-memory", "ort-spin", "alone"); }
     @Override public String help() {
         return """
             usage: sluice bench MODEL.onnx|TESTDATA_DIR|ZOO_NAME... [--threads N] [--runs N] [--warmup N]
                                 [--warmup-time S] [--warmup-max S] [--out DIR] [--seed N] [--no-memory] [--ort-spin]
+                                [--order given|reversed|shuffled[:SEED]] [--alone]
 
             For each model, opens it in Sluice (N threads) and in ONNX Runtime (N intra-op threads, 1 inter-op,
             sequential execution; its idle workers do not spin unless --ort-spin, since spinning workers
@@ -37,7 +38,7 @@ public final class BenchCommand implements Command {
             getting faster (the median of its last 10 warm-up runs within 10% of the 10 before; the JIT compiles
             the Vector API kernels only after they have run a while, tens of seconds on a loaded host), at most
             --warmup-max seconds (default 60), then --runs timed rounds (default 20). Inputs: test_data_set_0 of a test-data folder, the zoo's
-            sample inputs for a zoo model (see 'sluice zoo list'; 'zoo' alone means all five), seeded random
+            sample inputs for a zoo model (see 'sluice zoo list'; 'zoo' alone means all of them), seeded random
             values for any other model.
             Prints per model
               bench: <name> sluice_ms=<median> ort_ms=<median> ratio=<sluice/ort>
@@ -47,6 +48,12 @@ public final class BenchCommand implements Command {
             Peak memory is VmHWM minus the resident set before opening the model, over open + 2 runs, each
             engine in its own fresh JVM (Linux; --no-memory skips it). Writes results.md and results.png
             into --out (default bench-results/) and ends with 'geomean ratio <x>' over the models both ran.
+            --order runs the models in one JVM as given (default), reversed or shuffled (the seed is printed;
+            shuffled:SEED repeats an order): what ran before shapes the JIT's profiles, so a model can be slower
+            after others. --alone then also benches each model by itself in a fresh JVM (same options, no
+            memory probe) and prints, per model,
+              alone: <name> ratio_alone=<r> ratio_mixed=<r> mixed/alone=<x> position=<i>/<n>
+            and the worst mixed/alone of the run. The first model of a run is alone in its JVM too.
             Exit status 1 if an engine failed on some model.""";
     }
 
@@ -85,8 +92,18 @@ public final class BenchCommand implements Command {
             if (a.equals("zoo") && !Files.exists(Path.of(a))) for (var m : dev.sluice.runtime.zoo.Zoo.models()) targets.add(m.name());
             else targets.add(a);
         }
+        RunOrder order = RunOrder.parse(args.option("order"));
+        targets = order.apply(targets);
+        if (targets.size() > 1 || args.option("order") != null) out.println("bench: order " + order + ": " + String.join(", ", targets));
         for (String arg : targets) {
             rows.add(benchOne(arg, threads, runs, warmup, warmupSeconds, warmupMaxSeconds, seed, memory, spin, out));
+        }
+        if (args.flag("alone")) {
+            List<String> childOptions = new ArrayList<>(List.of("--threads", Integer.toString(threads), "--runs", Integer.toString(runs),
+                "--warmup", Integer.toString(warmup), "--warmup-time", args.option("warmup-time", "3"),
+                "--warmup-max", args.option("warmup-max", "60"), "--seed", Long.toString(seed)));
+            if (spin) childOptions.add("--ort-spin");
+            aloneVersusMixed(targets, rows, childOptions, order, out);
         }
 
         List<Double> ratios = rows.stream().filter(Report.Row::bothRan).map(Report.Row::ratio).toList();
@@ -98,6 +115,33 @@ public final class BenchCommand implements Command {
         out.println("wrote " + md + " and " + png);
         out.println("geomean ratio " + (ratios.isEmpty() ? "n/a (no model ran on both engines)" : String.format(Locale.ROOT, "%.3f", geomean)));
         return rows.stream().allMatch(Report.Row::bothRan) ? 0 : 1;
+    }
+
+    /**
+     * Benches each target alone in a fresh JVM and prints its ratio beside the one it had in the mixed run
+     * (rows, in the targets' order), then the worst mixed/alone. A model that failed in either run gets n/a.
+     */
+    private static void aloneVersusMixed(List<String> targets, List<Report.Row> rows, List<String> childOptions, RunOrder order, PrintStream out) {
+        double worst = Double.NaN;
+        String worstName = null;
+        for (int i = 0; i < targets.size(); i++) {
+            Report.Row mixed = rows.get(i);
+            AloneRun.Figures alone;
+            try {
+                alone = AloneRun.measure(targets.get(i), childOptions);
+            } catch (Exception e) {
+                out.println("alone: " + mixed.name() + " not measured: " + e.getMessage());
+                continue;
+            }
+            double rel = mixed.bothRan() ? mixed.ratio() / alone.ratio() : Double.NaN;
+            out.printf(Locale.ROOT, "alone: %s ratio_alone=%.3f ratio_mixed=%s mixed/alone=%s position=%d/%d (sluice_ms alone %s, mixed %s)%s%n",
+                mixed.name(), alone.ratio(), mixed.bothRan() ? String.format(Locale.ROOT, "%.3f", mixed.ratio()) : "n/a",
+                Double.isNaN(rel) ? "n/a" : String.format(Locale.ROOT, "%.3f", rel), i + 1, targets.size(),
+                Report.fmt(alone.sluiceMs()), mixed.bothRan() ? Report.fmt(mixed.sluiceMs()) : "n/a",
+                i == 0 ? " (first in the mixed run: alone there too)" : "");
+            if (!Double.isNaN(rel) && !(rel <= worst)) { worst = rel; worstName = mixed.name(); }
+        }
+        if (worstName != null) out.printf(Locale.ROOT, "alone: worst mixed/alone %.3f (%s) in order %s%n", worst, worstName, order);
     }
 
     /** Least time between two warm-up runs the warm-up trend looks at. */

@@ -66,4 +66,29 @@ class BenchCommandTest {
         assertTrue(text.contains("Sluice failed:") && text.contains("Nope"), text);
         assertTrue(text.strip().endsWith("geomean ratio n/a (no model ran on both engines)"), text);
     }
+
+    @Test void ordersTheModelsAndSetsEachOneAloneBesideItsMixedRatio() throws Exception {
+        Path det = oneNodeModel("det.onnx", "", "Det");
+        Path relu = oneNodeModel("relu.onnx", "", "Relu");
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        int rc = bench(buf, det.toString(), relu.toString(), "--order", "reversed", "--alone", "--runs", "2", "--warmup", "1",
+            "--warmup-time", "0", "--warmup-max", "0", "--threads", "1", "--no-memory", "--out", tmp.resolve("o3").toString());
+        String text = buf.toString();
+        assertEquals(0, rc, text);
+        assertTrue(text.contains("bench: order reversed: " + relu + ", " + det), text);
+        assertTrue(text.indexOf("bench: relu.onnx sluice_ms") < text.indexOf("bench: det.onnx sluice_ms"), text);
+        // each model measured again in its own JVM, and set beside its mixed figures with its place in the run
+        assertTrue(text.matches("(?s).*alone: relu\\.onnx ratio_alone=[0-9.]+ ratio_mixed=[0-9.]+ mixed/alone=[0-9.]+ position=1/2 .*"), text);
+        assertTrue(text.matches("(?s).*alone: det\\.onnx ratio_alone=[0-9.]+ ratio_mixed=[0-9.]+ mixed/alone=[0-9.]+ position=2/2 .*"), text);
+        assertTrue(text.matches("(?s).*alone: worst mixed/alone [0-9.]+ \\((det|relu)\\.onnx\\) in order reversed\n.*"), text);
+        String[] lines = text.strip().split("\n");
+        assertTrue(lines[lines.length - 1].matches("geomean ratio [0-9.]+"), text);
+    }
+
+    @Test void aBadOrderIsRefusedByName() throws Exception {
+        Path det = oneNodeModel("det.onnx", "", "Det");
+        var e = org.junit.jupiter.api.Assertions.assertThrows(dev.sluice.kernels.SluiceException.class,
+            () -> bench(new ByteArrayOutputStream(), det.toString(), "--order", "sideways", "--no-memory", "--out", tmp.resolve("o4").toString()));
+        assertTrue(e.getMessage().contains("--order") && e.getMessage().contains("sideways"), e.getMessage());
+    }
 }

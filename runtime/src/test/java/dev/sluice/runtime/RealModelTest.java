@@ -18,7 +18,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  */
 class RealModelTest {
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"silero-vad", "all-minilm-l6-v2", "ppocr-det", "ppocr-rec", "ppocr-cls"})
+    @ValueSource(strings = {"silero-vad", "all-minilm-l6-v2", "ppocr-det", "ppocr-rec", "ppocr-cls",
+        "blazeface", "oww-melspec", "oww-embedding", "wakeword-deepa"})
     void matchesOnnxRuntime(String name) throws Exception {
         Zoo.Model m = Zoo.find(name);
         Path file = m.path();

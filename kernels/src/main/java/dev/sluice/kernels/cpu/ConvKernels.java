@@ -155,6 +155,7 @@ final class ConvKernels {
     /** The same; a non-null {@code wKey} marks w as constant, its packed form cached under that key. */
     static void conv(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int m, int group,
                      WindowGeometry g0, Parallelism par, Activation act, Object wKey) {
+        if (group == 1 && c == 1 && windowsAreRows(g0)) { windowRows(x, w, bias, y, n, m, g0, par, act, wKey); return; }
         if (group == 1 && NarrowConv.applies(g0)) { NarrowConv.conv(x, w, bias, y, n, c, m, g0, par, act); return; }
         WindowGeometry g = g0.as2d();
         int cg = c / group, mg = m / group;
@@ -217,6 +218,35 @@ final class ConvKernels {
     }
 
     private static int roundUp(int v, int unit) { return (v + unit - 1) / unit * unit; }
+
+    /** Shortest kernel {@link #windowRows} takes: shorter ones are NarrowConv's and DirectConv's. */
+    static final int WINDOW_ROWS_MIN_KERNEL = 32;
+
+    /**
+     * True for a 1-D convolution without padding or dilation and with a long kernel: with one input channel
+     * its windows are rows of the input itself, window j starting at j * stride (rows may overlap).
+     */
+    static boolean windowsAreRows(WindowGeometry g) {
+        return g.rank() == 1 && g.dilations()[0] == 1 && g.padBegin()[0] == 0 && g.padEnd()[0] == 0
+            && g.kernel()[0] >= WINDOW_ROWS_MIN_KERNEL;
+    }
+
+    /**
+     * One input channel, 1-D, no padding (a filter bank over a waveform, an STFT written as Conv): y[m, j] =
+     * sum_k w[m, k] x[j * stride + k] is the matrix product W (m x K) times the windows, and the windows are
+     * the input read as a K-column matrix with leading dimension stride (op(B) = B transposed), so Gemm32 reads
+     * them in place: no im2col copy, and none of the 2-D direct kernel's work on a 1 x K tap row.
+     */
+    private static void windowRows(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int m,
+                                   WindowGeometry g, Parallelism par, Activation act, Object wKey) {
+        int k = g.kernel()[0], stride = g.strides()[0], in = g.in()[0], out = g.out()[0];
+        Gemm32.Packed pw = wKey != null ? Gemm32.cached(wKey, true, false, m, k, w, 0, k) : null;
+        for (int ni = 0; ni < n; ni++) {
+            long yo = (long) ni * m * out;
+            Gemm32.sgemm(false, true, m, out, k, 1f, w, 0, k, pw, x, (long) ni * in, stride, null, 0f, y, yo, out, par);
+            addBias(y, yo, bias, 0, m, 0, out, out, act);
+        }
+    }
 
     private static void addBias(MemorySegment y, long yo, float[] bias, int b0, int rows, int j0, int len, int ld, Activation act) {
         if (bias == null && act.kind() == Activation.Kind.NONE) return;

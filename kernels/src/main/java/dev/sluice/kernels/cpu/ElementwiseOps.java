@@ -240,6 +240,9 @@ final class ElementwiseOps {
             case SUB -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) - b.getAtIndex(F32, bi + i)); return true; }
             case MUL -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) * b.getAtIndex(F32, bi + i)); return true; }
             case DIV -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) / b.getAtIndex(F32, bi + i)); return true; }
+            // Max / Min (the embedding CNNs' Max(x, LeakyRelu(x))): Math.max on floats is the double form rounded back
+            case MAX -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, Math.max(a.getAtIndex(F32, ai + i), b.getAtIndex(F32, bi + i))); return true; }
+            case MIN -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, Math.min(a.getAtIndex(F32, ai + i), b.getAtIndex(F32, bi + i))); return true; }
             default -> { return false; }
         }
     }
@@ -250,6 +253,8 @@ final class ElementwiseOps {
             case SUB -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) - y); return true; }
             case MUL -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) * y); return true; }
             case DIV -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) / y); return true; }
+            case MAX -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, Math.max(a.getAtIndex(F32, ai + i), y)); return true; }
+            case MIN -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, Math.min(a.getAtIndex(F32, ai + i), y)); return true; }
             case POW -> { return f32Pow(a, ai, y, o, oi, len); }
             default -> { return false; }
         }
@@ -278,6 +283,8 @@ final class ElementwiseOps {
             case SUB -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, x - b.getAtIndex(F32, bi + i)); return true; }
             case MUL -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, x * b.getAtIndex(F32, bi + i)); return true; }
             case DIV -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, x / b.getAtIndex(F32, bi + i)); return true; }
+            case MAX -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, Math.max(x, b.getAtIndex(F32, bi + i))); return true; }
+            case MIN -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, Math.min(x, b.getAtIndex(F32, bi + i))); return true; }
             default -> { return false; }
         }
     }

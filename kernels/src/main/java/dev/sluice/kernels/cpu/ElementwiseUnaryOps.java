@@ -151,10 +151,16 @@ final class ElementwiseUnaryOps {
             Parallelism par = ElementwiseOps.par(ctx);
             if (t.isFloatingPoint() || intFn == null) {
                 DoubleUnaryOperator f = floatFn.apply(ctx.attributes());
-                var vf = t == DType.FLOAT32 && ot == DType.FLOAT32 ? VectorMath.forOp(ctx.opType(), ctx.attributes()) : null;
+                boolean f32 = t == DType.FLOAT32 && ot == DType.FLOAT32;
+                var vf = f32 ? VectorMath.forOp(ctx.opType(), ctx.attributes()) : null;
+                var sf = f32 && vf == null ? ScalarUnaryLoops.forOp(ctx.opType(), ctx.attributes()) : null;
                 if (vf != null) {
                     MemorySegment xs = x.data(), os = out.data();
                     chunks(par, n, (from, to) -> VectorMath.map(vf, xs, os, from, to));
+                } else if (sf != null) {
+                    // a loop of its own per op: the generic loop below calls f through one shared call site
+                    MemorySegment xs = x.data(), os = out.data();
+                    chunks(par, n, (from, to) -> ScalarUnaryLoops.map(sf, xs, os, from, to));
                 } else if (t == DType.FLOAT32 && ot == DType.FLOAT32) {
                     MemorySegment xs = x.data(), os = out.data();
                     chunks(par, n, (from, to) -> {

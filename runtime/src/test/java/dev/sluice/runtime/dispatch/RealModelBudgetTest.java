@@ -68,7 +68,10 @@ class RealModelBudgetTest {
     static final DeviceSpec THROTTLED = new DeviceSpec("throttled", DeviceKind.THROTTLED, 1);
 
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"silero-vad", "all-minilm-l6-v2", "ppocr-det", "ppocr-rec", "ppocr-cls"})
+    // wakeword-deepa is not here yet: MemGraph.onDevice refuses its first Gemm ("tile 0 ... does not fit
+    // the arena ... next to its output") at a budget not below minimumBudget's (see issue 13's notes)
+    @ValueSource(strings = {"silero-vad", "all-minilm-l6-v2", "ppocr-det", "ppocr-rec", "ppocr-cls",
+        "blazeface", "oww-melspec", "oww-embedding"})
     void bitIdenticalAtEveryBudgetInEveryOrder(String name) {
         Zoo.Model z = Zoo.find(name);
         try (Session s = Session.open(z.path(), 1)) {
