@@ -164,11 +164,14 @@ final class QuantizeKernels {
                 if (v < min) min = v;
                 if (v > max) max = v;
             }
-            float scale = (max - min) / 255f;
-            long zp = scale == 0 ? 0 : saturate(Math.rint((0f - min) / scale), 0, DType.UINT8);
+            // An all-zero input has an empty range: ONNX's formula would divide by a zero scale. ONNX Runtime
+            // then reports scale 1 and zero point 0 (every element quantizes to 0); so do we, so that a
+            // consumer of the scale (a Mul feeding the next layer) sees the same number as under ORT.
+            float scale = max == min ? 1f : (max - min) / 255f;
+            long zp = saturate(Math.rint((0f - min) / scale), 0, DType.UINT8);
             Tensor y = ctx.output(0, DType.UINT8, x.shape());
             for (long i = 0; i < n; i++) {
-                y.setLong(i, scale == 0 ? 0 : saturate(Math.rint(x.getFloat(i) / scale), zp, DType.UINT8));
+                y.setLong(i, saturate(Math.rint(x.getFloat(i) / scale), zp, DType.UINT8));
             }
             if (ctx.outputCount() > 1) ctx.output(1, DType.FLOAT32, Shape.SCALAR).setFloat(0, scale);
             if (ctx.outputCount() > 2) ctx.output(2, DType.UINT8, Shape.SCALAR).setLong(0, zp);
