@@ -64,7 +64,8 @@ class RealModelTest {
                 Map<String, Tensor> inputs = m.sampleInputs(seed);
                 Map<String, Tensor> every = NodeByNode.ortValues(file, inputs, tmp);
                 NodeByNode.Report r = NodeByNode.run(s, inputs, every, Tolerance.DEFAULT);
-                assertTrue(r.compared() > 500, "only " + r.compared() + " node outputs were compared");
+                // the fused graph has about 170 nodes, 72 of them the fused quantized matmuls
+                assertTrue(r.compared() > 150, "only " + r.compared() + " node outputs were compared");
                 assertEquals(java.util.List.of(), r.mismatches(), "seed " + seed + ": nodes that differ from ONNX Runtime on its own inputs");
 
                 Tensor ours = s.run(inputs).get("last_hidden_state");

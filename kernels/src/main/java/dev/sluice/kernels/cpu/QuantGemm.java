@@ -1,0 +1,256 @@
+package dev.sluice.kernels.cpu;
+
+import dev.sluice.kernels.DType;
+import dev.sluice.kernels.KernelException;
+import dev.sluice.kernels.Parallelism;
+import dev.sluice.kernels.Tensor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.Collections;
+import java.util.Map;
+import java.util.WeakHashMap;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The exact integer product of the quantized matmuls (MatMulInteger, QLinearMatMul and the fused dynamic
+ * chain): {@code acc[i][j] = Σ_q (a[i][q] - a_zp) (b[q][j] - b_zp[j])} over 8-bit operands (u8 or s8 each)
+ * into int32, computed on the float FMA units by {@link Gemm32}.
+ *
+ * <p>Why floats give the integer bits: both factors are integers of magnitude at most 255 (an 8-bit value
+ * minus a zero point of its type), so a product is at most 65,025 and a sum of at most {@link #RUN} = 256 of
+ * them stays below 2^24, where every integer is a float: no product or partial sum is ever rounded, whatever
+ * order the micro-kernel adds them in. The depth is cut into runs of {@code RUN}; each run's product is summed
+ * from zero by Gemm32 (beta 0, one KC block) and added into int32 accumulators, which wrap on overflow as
+ * ONNX's int32 output does. The Java Vector API has no integer dot product (VNNI's vpdpbusd, AVX2's
+ * vpmaddubsw); an IntVector multiply and add costs two instructions where one FMA does, so the float units are
+ * the fastest exact path on every vector shape the JVM picks at run time (Gemm32's preferred species).
+ *
+ * <p>A constant B is converted (zero points subtracted) and packed once per weight tensor ({@link #packed});
+ * the packed floats take four bytes per weight, the price of running on FMAs. The hot loops are monomorphic
+ * static methods of this class, reached from no call site that other kernels share.
+ */
+final class QuantGemm {
+    private QuantGemm() {}
+
+    /** Depth of one exact run: at most 2^24 / 255^2 = 258 products; Gemm32's KC, so a run is one packed block. */
+    static final int RUN = 256;
+    private static final VectorSpecies<Float> FS = Gemm32.SPECIES;
+    private static final VectorSpecies<Integer> IS = VectorSpecies.of(int.class, FS.vectorShape());
+    private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
+    private static final ByteOrder ORDER = ByteOrder.nativeOrder();
+    /** 1.5 * 2^23: adding and subtracting it rounds a float of magnitude below 2^22 to an integer, ties to even. */
+    private static final float ROUNDER = 12582912f;
+
+    static {
+        if (RUN > Gemm32.KC || (long) RUN * 255 * 255 >= (1L << 24)) throw new AssertionError("RUN must be one exact KC block");
+    }
+
+    /**
+     * A constant B (k x n) minus its zero points, as floats packed for Gemm32 run by run. At least two columns
+     * wide (a zero column pads n = 1), so that Gemm32 never takes its matrix-vector path, which reads B unpacked.
+     */
+    static final class PackedWeight {
+        final int k, n, width;
+        final Gemm32.Packed[] runs;
+        /** The zero-point tensor it was packed with (a weight reused with other zero points is packed again). */
+        final Tensor zeroPoint;
+
+        private PackedWeight(int k, int n, int width, Gemm32.Packed[] runs, Tensor zeroPoint) {
+            this.k = k;
+            this.n = n;
+            this.width = width;
+            this.runs = runs;
+            this.zeroPoint = zeroPoint;
+        }
+    }
+
+    /** Packed weights per constant B tensor, dropped with the tensor (identity keys). */
+    private static final Map<Tensor, PackedWeight> CACHE = Collections.synchronizedMap(new WeakHashMap<>());
+
+    /** The packed form of the constant 2-D B with zero points {@code zp} (null, one, or one per column), cached. */
+    static PackedWeight packed(Tensor b, Tensor zp) {
+        PackedWeight p = CACHE.get(b);
+        if (p != null && p.zeroPoint == zp) return p;
+        p = pack(b, 0, (int) b.shape().dim(0), (int) b.shape().dim(1), zp);
+        CACHE.put(b, p);
+        return p;
+    }
+
+    /** B (k x n at element {@code off} of b) minus its zero points, packed now (a B that is not constant). */
+    static PackedWeight pack(Tensor b, long off, int k, int n, Tensor zp) {
+        checkEightBit("B", b.dtype());
+        if (zp != null && zp.elementCount() != 1 && zp.elementCount() != n) {
+            throw new KernelException("b_zero_point of shape " + zp.shape() + " for " + n + " columns");
+        }
+        int width = Math.max(n, 2);
+        float[] zps = new float[n];
+        for (int j = 0; j < n; j++) zps[j] = zp == null ? 0 : zp.getLong(zp.elementCount() == 1 ? 0 : j);
+        float[] f = new float[Math.toIntExact((long) k * width)];
+        MemorySegment s = b.data();
+        boolean unsigned = b.dtype() == DType.UINT8;
+        for (int q = 0; q < k; q++) {
+            long row = off + (long) q * n;
+            int o = q * width;
+            for (int j = 0; j < n; j++) {
+                byte v = s.get(ValueLayout.JAVA_BYTE, row + j);
+                f[o + j] = (unsigned ? v & 0xFF : v) - zps[j];
+            }
+        }
+        int runCount = (k + RUN - 1) / RUN;
+        Gemm32.Packed[] runs = new Gemm32.Packed[runCount];
+        MemorySegment fs = MemorySegment.ofArray(f);
+        for (int r = 0; r < runCount; r++) {
+            int k0 = r * RUN;
+            runs[r] = Gemm32.packB(false, Math.min(RUN, k - k0), width, fs, (long) k0 * width, width);
+        }
+        return new PackedWeight(k, n, width, runs, zp);
+    }
+
+    static void checkEightBit(String what, DType t) {
+        if (t != DType.UINT8 && t != DType.INT8) throw new KernelException(what + " must be uint8 or int8, got " + t);
+    }
+
+    /** Per-thread scratch: [0] the operand A, [1] one run's float product; and the int32 accumulators. */
+    private static final class Scratch {
+        float[] a = new float[0], c = new float[0];
+        int[] acc = new int[0];
+
+        float[] a(int size) { return a.length >= size ? a : (a = new float[size]); }
+        float[] c(int size) { return c.length >= size ? c : (c = new float[size]); }
+        int[] acc(int size) { return acc.length >= size ? acc : (acc = new int[size]); }
+    }
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
+    /** This thread's A operand buffer of at least {@code size} floats (rows x k, exact integers). */
+    static float[] operand(int size) { return SCRATCH.get().a(size); }
+
+    /** This thread's accumulator buffer of at least {@code size} ints. */
+    static int[] accumulators(int size) { return SCRATCH.get().acc(size); }
+
+    /**
+     * acc (rows x n, row-major from {@code accOff}) = A x W, where A is rows x k floats holding exact integers
+     * of magnitude at most 255, row-major from {@code aOff} in {@code a} (which must have room for at least two
+     * rows: a single row is multiplied with a zero second row). Runs sequentially on this thread.
+     */
+    static void multiply(float[] a, int aOff, int rows, PackedWeight w, int[] acc, int accOff) {
+        int k = w.k, n = w.n, width = w.width;
+        if (rows <= 0) return;
+        if (k == 0) {
+            java.util.Arrays.fill(acc, accOff, accOff + rows * n, 0);
+            return;
+        }
+        int mRows = Math.max(rows, 2);
+        if (rows == 1) java.util.Arrays.fill(a, aOff + k, aOff + 2 * k, 0f);
+        float[] c = SCRATCH.get().c(mRows * width);
+        MemorySegment as = MemorySegment.ofArray(a), cs = MemorySegment.ofArray(c);
+        for (int r = 0; r < w.runs.length; r++) {
+            int k0 = r * RUN, kc = Math.min(RUN, k - k0);
+            Gemm32.sgemm(false, false, mRows, width, kc, 1f, as, aOff + k0, k, null, MemorySegment.NULL, 0, width, w.runs[r],
+                    0f, cs, 0, width, Parallelism.SEQUENTIAL);
+            accumulate(c, width, acc, accOff, rows, n, r == 0);
+        }
+    }
+
+    /** acc = (or +=) the exact integers of one run's float product. */
+    private static void accumulate(float[] c, int width, int[] acc, int accOff, int rows, int n, boolean first) {
+        int lanes = IS.length();
+        for (int i = 0; i < rows; i++) {
+            int co = i * width, ao = accOff + i * n, j = 0;
+            for (; j <= n - lanes; j += lanes) {
+                IntVector v = (IntVector) FloatVector.fromArray(FS, c, co + j).convert(VectorOperators.F2I, 0);
+                if (!first) v = v.add(IntVector.fromArray(IS, acc, ao + j));
+                v.intoArray(acc, ao + j);
+            }
+            for (; j < n; j++) acc[ao + j] = first ? (int) c[co + j] : acc[ao + j] + (int) c[co + j];
+        }
+    }
+
+    /** Row {@code i}'s A operand from an 8-bit tensor: a - a_zp, as floats. */
+    static void operandRow(MemorySegment a, long off, boolean unsigned, int k, float zp, float[] out, int outOff) {
+        for (int q = 0; q < k; q++) {
+            byte v = a.get(ValueLayout.JAVA_BYTE, off + q);
+            out[outOff + q] = (unsigned ? v & 0xFF : v) - zp;
+        }
+    }
+
+    // ---- DynamicQuantizeLinear, fused ---------------------------------------------------------------------
+
+    /** The range of x with 0 in it: {min, max}; or null when x holds a NaN or an infinity. */
+    static float[] range(MemorySegment x, long n) {
+        int l = FS.length();
+        FloatVector lo = FloatVector.zero(FS), hi = FloatVector.zero(FS), nan = FloatVector.zero(FS);
+        long i = 0;
+        for (; i <= n - l; i += l) {
+            FloatVector v = FloatVector.fromMemorySegment(FS, x, i * 4, ORDER);
+            lo = lo.min(v);
+            hi = hi.max(v);
+            nan = nan.add(v.mul(0f)); // NaN once any element is NaN or infinite
+        }
+        float min = lo.reduceLanes(VectorOperators.MIN), max = hi.reduceLanes(VectorOperators.MAX);
+        boolean bad = nan.test(VectorOperators.IS_NAN).anyTrue();
+        for (; i < n; i++) {
+            float v = x.getAtIndex(F, i);
+            if (v < min) min = v;
+            if (v > max) max = v;
+            bad |= Float.isNaN(v * 0f);
+        }
+        return bad ? null : new float[] {min, max};
+    }
+
+    /** DynamicQuantizeLinear's scale for a range that contains 0 (1 for an empty range, as ONNX Runtime reports). */
+    static float scale(float min, float max) { return max == min ? 1f : (max - min) / 255f; }
+
+    /**
+     * Whether {@link #quantizeRow}'s rounding trick holds for x in [min, max] at this scale: |x / scale| stays far
+     * below 2^22 (it is at most 255 unless the scale underflowed for a range of subnormals).
+     */
+    static boolean roundsExactly(float min, float max, float scale) {
+        return scale > 0 && Math.max(max, -min) / scale < 1e6f;
+    }
+
+    /** DynamicQuantizeLinear's zero point: round(-min / scale), saturated to [0, 255]. */
+    static float zeroPoint(float min, float scale) {
+        return QuantizeKernels.saturate(Math.rint((0f - min) / scale), 0, DType.UINT8);
+    }
+
+    /**
+     * The operand of a dynamically quantized row: {@code clamp(rint(x / scale) + zp, 0, 255) - zp}, the uint8
+     * DynamicQuantizeLinear gives minus its zero point, exactly (x finite, |x / scale| below 2^22).
+     */
+    static void quantizeRow(MemorySegment x, long off, int len, float scale, float zp, float[] out, int outOff) {
+        int l = FS.length(), q = 0;
+        float hiQ = 255f - zp, loQ = -zp;
+        for (; q <= len - l; q += l) {
+            FloatVector v = FloatVector.fromMemorySegment(FS, x, (off + q) * 4, ORDER).div(scale);
+            v = v.add(ROUNDER).sub(ROUNDER).max(loQ).min(hiQ);
+            v.intoArray(out, outOff + q);
+        }
+        for (; q < len; q++) {
+            float r = (float) Math.rint(x.getAtIndex(F, off + q) / scale);
+            out[outOff + q] = Math.min(Math.max(r, loQ), hiQ);
+        }
+    }
+
+    /** The same for an x with NaN or infinities: DynamicQuantizeLinear's scalar rule (NaN quantizes to 0). */
+    static void quantizeRowScalar(MemorySegment x, long off, int len, float scale, float zp, float[] out, int outOff) {
+        for (int q = 0; q < len; q++) {
+            long v = QuantizeKernels.saturate(Math.rint(x.getAtIndex(F, off + q) / scale), (long) zp, DType.UINT8);
+            out[outOff + q] = v - zp;
+        }
+    }
+
+    /** y[j] = float(acc[j]) * s[j] for one row, the Cast and the Mul by the combined scale. */
+    static void dequantizeRow(int[] acc, int accOff, float[] s, int n, MemorySegment y, long yOff) {
+        int l = FS.length(), j = 0;
+        for (; j <= n - l; j += l) {
+            FloatVector v = (FloatVector) IntVector.fromArray(IS, acc, accOff + j).convert(VectorOperators.I2F, 0);
+            v.mul(FloatVector.fromArray(FS, s, j)).intoMemorySegment(y, (yOff + j) * 4, ORDER);
+        }
+        for (; j < n; j++) y.setAtIndex(F, yOff + j, (float) acc[accOff + j] * s[j]);
+    }
+}
