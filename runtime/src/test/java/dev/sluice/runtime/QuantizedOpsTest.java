@@ -85,4 +85,22 @@ class QuantizedOpsTest {
             }
         }
     }
+
+    /** Per-tensor DequantizeLinear of 8-bit values (the quantized embeddings' path), both signs, vs ORT. */
+    @Test
+    void dequantizeMatchesOrtBitForBit() throws Exception {
+        SplittableRandom r = new SplittableRandom(13);
+        for (int type : new int[] {UINT8, INT8}) {
+            int n = 1000;
+            int[] q = new int[n];
+            for (int i = 0; i < n; i++) q[i] = r.nextInt(256);
+            Path file = new OnnxModelBuilder(13).input("x", type, n).output("y", FLOAT, n)
+                .floatInit("s", new long[0], 0.0173f).byteInit("z", type, new long[0], type == UINT8 ? 131 : -7)
+                .node("DequantizeLinear", List.of("x", "s", "z"), List.of("y"))
+                .write(tmp.resolve("dq" + type + ".onnx"));
+            Tensor x = Tensor.allocate(type == UINT8 ? DType.UINT8 : DType.INT8, Shape.of(n));
+            for (int i = 0; i < n; i++) x.setLong(i, type == UINT8 ? q[i] : q[i] - 128);
+            assertSameAsOrt(file, Map.of("x", x));
+        }
+    }
 }

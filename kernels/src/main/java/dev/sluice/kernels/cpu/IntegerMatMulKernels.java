@@ -189,6 +189,16 @@ final class IntegerMatMulKernels {
                     if (vector) QuantGemm.quantizeRow(xd, off, k, xScale, zp, as, i * k);
                     else QuantGemm.quantizeRowScalar(xd, off, k, xScale, zp, as, i * k);
                 }
+                if (m >= 2 && n >= 2 && QuantGemm.onePassExact(QuantGemm.maxRowL1(as, 0, m, k), pw)) {
+                    // the usual case: one float pass straight into y, whose floats are then the exact integers
+                    QuantGemm.multiplyOnePass(as, 0, m, pw, yd, (long) r0 * n);
+                    for (int i = 0; i < m; i++) {
+                        long yo = (long) (r0 + i) * n;
+                        QuantGemm.scaleRow(yd, yo, s, n);
+                        if (epilogue) act.rowBiasAndApply(yd, yo, n, bv);
+                    }
+                    return;
+                }
                 int[] acc = QuantGemm.accumulators(m * n);
                 QuantGemm.multiply(as, 0, m, pw, acc, 0);
                 for (int i = 0; i < m; i++) {

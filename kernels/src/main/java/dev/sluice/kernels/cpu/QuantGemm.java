@@ -50,21 +50,70 @@ final class QuantGemm {
     }
 
     /**
-     * A constant B (k x n) minus its zero points, as floats packed for Gemm32 run by run. At least two columns
-     * wide (a zero column pads n = 1), so that Gemm32 never takes its matrix-vector path, which reads B unpacked.
+     * A constant B (k x n) minus its zero points, as floats packed for Gemm32 over the whole depth, with the
+     * largest |b - b_zp|. At least two columns wide (a zero column pads n = 1), so that Gemm32 never takes its
+     * matrix-vector path, which reads B unpacked. The packs by runs of {@link #RUN} (for operands too large for
+     * one exact pass) are made the first time they are needed, from the 8-bit source.
      */
     static final class PackedWeight {
         final int k, n, width;
-        final Gemm32.Packed[] runs;
+        final float maxAbs;
+        final Gemm32.Packed whole;
         /** The zero-point tensor it was packed with (a weight reused with other zero points is packed again). */
         final Tensor zeroPoint;
+        private final MemorySegment source;
+        private final long sourceOff;
+        private final boolean unsigned;
+        private final float[] zps;
+        private volatile Gemm32.Packed[] runs;
 
-        private PackedWeight(int k, int n, int width, Gemm32.Packed[] runs, Tensor zeroPoint) {
+        private PackedWeight(Tensor b, long off, int k, int n, Tensor zp) {
+            checkEightBit("B", b.dtype());
+            if (zp != null && zp.elementCount() != 1 && zp.elementCount() != n) {
+                throw new KernelException("b_zero_point of shape " + zp.shape() + " for " + n + " columns");
+            }
             this.k = k;
             this.n = n;
-            this.width = width;
-            this.runs = runs;
-            this.zeroPoint = zeroPoint;
+            this.width = Math.max(n, 2);
+            this.zeroPoint = zp;
+            this.source = b.data();
+            this.sourceOff = off;
+            this.unsigned = b.dtype() == DType.UINT8;
+            this.zps = new float[n];
+            for (int j = 0; j < n; j++) zps[j] = zp == null ? 0 : zp.getLong(zp.elementCount() == 1 ? 0 : j);
+            float[] f = converted(0, k);
+            float m = 0;
+            for (float v : f) m = Math.max(m, Math.abs(v));
+            this.maxAbs = m;
+            this.whole = Gemm32.packB(false, k, width, MemorySegment.ofArray(f), 0, width);
+        }
+
+        /** Rows [q0, q1) of B minus its zero points as floats, {@code width} to a row. */
+        private float[] converted(int q0, int q1) {
+            float[] f = new float[Math.toIntExact((long) (q1 - q0) * width)];
+            for (int q = q0; q < q1; q++) {
+                long row = sourceOff + (long) q * n;
+                int o = (q - q0) * width;
+                for (int j = 0; j < n; j++) {
+                    byte v = source.get(ValueLayout.JAVA_BYTE, row + j);
+                    f[o + j] = (unsigned ? v & 0xFF : v) - zps[j];
+                }
+            }
+            return f;
+        }
+
+        Gemm32.Packed[] runs() {
+            Gemm32.Packed[] r = runs;
+            if (r == null) {
+                int count = (k + RUN - 1) / RUN;
+                r = new Gemm32.Packed[count];
+                for (int i = 0; i < count; i++) {
+                    int k0 = i * RUN, kc = Math.min(RUN, k - k0);
+                    r[i] = Gemm32.packB(false, kc, width, MemorySegment.ofArray(converted(k0, k0 + kc)), 0, width);
+                }
+                runs = r;
+            }
+            return r;
         }
     }
 
@@ -75,39 +124,14 @@ final class QuantGemm {
     static PackedWeight packed(Tensor b, Tensor zp) {
         PackedWeight p = CACHE.get(b);
         if (p != null && p.zeroPoint == zp) return p;
-        p = pack(b, 0, (int) b.shape().dim(0), (int) b.shape().dim(1), zp);
+        p = new PackedWeight(b, 0, (int) b.shape().dim(0), (int) b.shape().dim(1), zp);
         CACHE.put(b, p);
         return p;
     }
 
     /** B (k x n at element {@code off} of b) minus its zero points, packed now (a B that is not constant). */
     static PackedWeight pack(Tensor b, long off, int k, int n, Tensor zp) {
-        checkEightBit("B", b.dtype());
-        if (zp != null && zp.elementCount() != 1 && zp.elementCount() != n) {
-            throw new KernelException("b_zero_point of shape " + zp.shape() + " for " + n + " columns");
-        }
-        int width = Math.max(n, 2);
-        float[] zps = new float[n];
-        for (int j = 0; j < n; j++) zps[j] = zp == null ? 0 : zp.getLong(zp.elementCount() == 1 ? 0 : j);
-        float[] f = new float[Math.toIntExact((long) k * width)];
-        MemorySegment s = b.data();
-        boolean unsigned = b.dtype() == DType.UINT8;
-        for (int q = 0; q < k; q++) {
-            long row = off + (long) q * n;
-            int o = q * width;
-            for (int j = 0; j < n; j++) {
-                byte v = s.get(ValueLayout.JAVA_BYTE, row + j);
-                f[o + j] = (unsigned ? v & 0xFF : v) - zps[j];
-            }
-        }
-        int runCount = (k + RUN - 1) / RUN;
-        Gemm32.Packed[] runs = new Gemm32.Packed[runCount];
-        MemorySegment fs = MemorySegment.ofArray(f);
-        for (int r = 0; r < runCount; r++) {
-            int k0 = r * RUN;
-            runs[r] = Gemm32.packB(false, Math.min(RUN, k - k0), width, fs, (long) k0 * width, width);
-        }
-        return new PackedWeight(k, n, width, runs, zp);
+        return new PackedWeight(b, off, k, n, zp);
     }
 
     static void checkEightBit(String what, DType t) {
@@ -133,9 +157,43 @@ final class QuantGemm {
     static int[] accumulators(int size) { return SCRATCH.get().acc(size); }
 
     /**
+     * Whether one float pass over the whole depth is exact for these A rows: every partial sum of
+     * {@code a[q] * b[q][j]} is bounded by {@code l1 * maxAbs}, where {@code l1} is the largest sum of |a| over a
+     * row; below 2^24 no product, FMA or added tile is ever rounded, in any order.
+     */
+    static boolean onePassExact(float maxRowL1, PackedWeight w) { return (double) maxRowL1 * w.maxAbs < (1 << 24); }
+
+    /** The largest row sum of |a| over {@code rows} rows of k floats from {@code aOff} (exact: integers). */
+    static float maxRowL1(float[] a, int aOff, int rows, int k) {
+        float max = 0;
+        for (int i = 0; i < rows; i++) {
+            int o = aOff + i * k, l = FS.length(), q = 0;
+            FloatVector s = FloatVector.zero(FS);
+            for (; q <= k - l; q += l) s = s.add(FloatVector.fromArray(FS, a, o + q).abs());
+            float[] lanes = new float[l];
+            s.intoArray(lanes, 0);
+            float sum = 0;
+            for (float v : lanes) sum += v;
+            for (; q < k; q++) sum += Math.abs(a[o + q]);
+            max = Math.max(max, sum);
+        }
+        return max;
+    }
+
+    /**
+     * C (rows x n floats, ldc n, from {@code cOff} of segment c) = A x W in one Gemm32 pass, for A rows with
+     * {@link #onePassExact}: C holds the integer products exactly. Needs rows >= 2 and n >= 2 (Gemm32's packed path).
+     */
+    static void multiplyOnePass(float[] a, int aOff, int rows, PackedWeight w, MemorySegment c, long cOff) {
+        Gemm32.sgemm(false, false, rows, w.n, w.k, 1f, MemorySegment.ofArray(a), aOff, w.k, null, MemorySegment.NULL, 0, w.width,
+                w.whole, 0f, c, cOff, w.n, Parallelism.SEQUENTIAL);
+    }
+
+    /**
      * acc (rows x n, row-major from {@code accOff}) = A x W, where A is rows x k floats holding exact integers
      * of magnitude at most 255, row-major from {@code aOff} in {@code a} (which must have room for at least two
-     * rows: a single row is multiplied with a zero second row). Runs sequentially on this thread.
+     * rows: a single row is multiplied with a zero second row). Runs sequentially on this thread: in one pass
+     * when {@link #onePassExact}, else run by run into int32.
      */
     static void multiply(float[] a, int aOff, int rows, PackedWeight w, int[] acc, int accOff) {
         int k = w.k, n = w.n, width = w.width;
@@ -148,9 +206,16 @@ final class QuantGemm {
         if (rows == 1) java.util.Arrays.fill(a, aOff + k, aOff + 2 * k, 0f);
         float[] c = SCRATCH.get().c(mRows * width);
         MemorySegment as = MemorySegment.ofArray(a), cs = MemorySegment.ofArray(c);
-        for (int r = 0; r < w.runs.length; r++) {
+        if (onePassExact(maxRowL1(a, aOff, rows, k), w)) {
+            Gemm32.sgemm(false, false, mRows, width, k, 1f, as, aOff, k, null, MemorySegment.NULL, 0, width, w.whole,
+                    0f, cs, 0, width, Parallelism.SEQUENTIAL);
+            accumulate(c, width, acc, accOff, rows, n, true);
+            return;
+        }
+        Gemm32.Packed[] runs = w.runs();
+        for (int r = 0; r < runs.length; r++) {
             int k0 = r * RUN, kc = Math.min(RUN, k - k0);
-            Gemm32.sgemm(false, false, mRows, width, kc, 1f, as, aOff + k0, k, null, MemorySegment.NULL, 0, width, w.runs[r],
+            Gemm32.sgemm(false, false, mRows, width, kc, 1f, as, aOff + k0, k, null, MemorySegment.NULL, 0, width, runs[r],
                     0f, cs, 0, width, Parallelism.SEQUENTIAL);
             accumulate(c, width, acc, accOff, rows, n, r == 0);
         }
@@ -242,6 +307,16 @@ final class QuantGemm {
             long v = QuantizeKernels.saturate(Math.rint(x.getAtIndex(F, off + q) / scale), (long) zp, DType.UINT8);
             out[outOff + q] = v - zp;
         }
+    }
+
+    /** y[j] *= s[j] for one row already holding the exact integer products as floats (the one-pass case). */
+    static void scaleRow(MemorySegment y, long yOff, float[] s, int n) {
+        int l = FS.length(), j = 0;
+        for (; j <= n - l; j += l) {
+            FloatVector.fromMemorySegment(FS, y, (yOff + j) * 4, ORDER).mul(FloatVector.fromArray(FS, s, j))
+                    .intoMemorySegment(y, (yOff + j) * 4, ORDER);
+        }
+        for (; j < n; j++) y.setAtIndex(F, yOff + j, y.getAtIndex(F, yOff + j) * s[j]);
     }
 
     /** y[j] = float(acc[j]) * s[j] for one row, the Cast and the Mul by the combined scale. */

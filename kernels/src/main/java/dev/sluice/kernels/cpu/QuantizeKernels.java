@@ -137,12 +137,27 @@ final class QuantizeKernels {
             DType ot = od != 0 ? DType.fromOnnx((int) od) : scale.dtype();
             ParamIndex pi = new ParamIndex(x.shape(), scale, ctx.attributes());
             Tensor y = ctx.output(0, ot, x.shape());
+            if (ot == DType.FLOAT32 && scale.dtype() == DType.FLOAT32 && scale.elementCount() == 1
+                    && ctx.attributes().getInt("block_size", 0) == 0 && (x.dtype() == DType.UINT8 || x.dtype() == DType.INT8)) {
+                // per tensor, 8-bit: the same float arithmetic as below, without the per-element dispatch
+                dequantize8(x.data(), x.dtype() == DType.UINT8, x.elementCount(), zp == null ? 0 : zp.getLong(0), scale.getFloat(0), y.data());
+                return;
+            }
             boolean single = ot != DType.FLOAT64;
             for (long i = 0, n = x.elementCount(); i < n; i++) {
                 long p = pi.of(i);
                 long d = x.getLong(i) - (zp == null ? 0 : zp.getLong(p));
                 y.setDouble(i, single ? (double) ((float) d * scale.getFloat(p)) : d * scale.getDouble(p));
             }
+        }
+    }
+
+    /** y[i] = (float) (x[i] - zp) * scale over 8-bit x. */
+    private static void dequantize8(java.lang.foreign.MemorySegment x, boolean unsigned, long n, long zp, float scale,
+                                    java.lang.foreign.MemorySegment y) {
+        for (long i = 0; i < n; i++) {
+            byte v = x.get(java.lang.foreign.ValueLayout.JAVA_BYTE, i);
+            y.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i, (float) ((unsigned ? v & 0xFF : v) - zp) * scale);
         }
     }
 

@@ -151,5 +151,10 @@ class QuantGemmTest {
         checkChain(positive, k, n, r, 2);
         positive.setFloat(7, Float.NaN);
         checkChain(positive, k, n, r, 1);
+        // operands too large for one exact float pass (|a| sums over a row times |w| reach 2^24): the run-by-run path
+        int deep = 1031;
+        Tensor extreme = Tensor.allocate(DType.FLOAT32, Shape.of(m, deep));
+        for (long i = 0; i < extreme.elementCount(); i++) extreme.setFloat(i, i % 2 == 0 ? -1f : 1f);
+        checkChain(extreme, deep, n, r, 2);
     }
 }
