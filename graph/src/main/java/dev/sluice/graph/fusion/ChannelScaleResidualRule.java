@@ -17,9 +17,9 @@ final class ChannelScaleResidualRule implements FusionRule {
         String prod = mul.outputs().get(0);
         Node add = fx.onlyReader(prod, "Add");
         if (add == null || add.inputs().size() != 2 || add.outputs().size() != 1) return false;
-        String x = fx.other(add, prod);
+        String x = Matcher.other(add, prod);
         if (x.equals(prod) || !mul.inputs().contains(x)) return false;
-        String s = fx.other(mul, x);
+        String s = Matcher.other(mul, x);
         if (s.equals(x)) return false;
         var xt = fx.g.types().get(x);
         var st = fx.g.types().get(s);

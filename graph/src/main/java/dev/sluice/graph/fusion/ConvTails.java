@@ -56,7 +56,7 @@ final class ConvTails {
         List<Node> nodes = new ArrayList<>();
         Node add = fx.onlyReader(out, "Add");
         if (add != null && add.inputs().size() == 2 && add.outputs().size() == 1) {
-            String cName = fx.other(add, out);
+            String cName = Matcher.other(add, out);
             float[] cv = perChannelConst(fx, cName, m, rank);
             if (cv != null) {
                 for (int o = 0; o < m; o++) bias[o] += cv[o];

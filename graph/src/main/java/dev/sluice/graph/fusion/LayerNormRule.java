@@ -34,7 +34,7 @@ final class LayerNormRule implements FusionRule {
         if (mean2 == null || !lastAxisOnly(fx, mean2)) return false;
         Node addEps = fx.onlyReader(mean2.outputs().get(0), "Add");
         if (addEps == null) return false;
-        Double eps = fx.scalarConst(fx.other(addEps, mean2.outputs().get(0)));
+        Double eps = fx.scalarConst(Matcher.other(addEps, mean2.outputs().get(0)));
         if (eps == null) return false;
         Node sqrt = fx.onlyReader(addEps.outputs().get(0), "Sqrt");
         if (sqrt == null || !div.inputs().get(1).equals(sqrt.outputs().get(0)) || !fx.singleReader(sqrt.outputs().get(0))) return false;
@@ -42,13 +42,13 @@ final class LayerNormRule implements FusionRule {
         String out = div.outputs().get(0);
         String gamma = null, beta = null;
         Node mul = fx.onlyReader(out, "Mul");
-        if (mul != null && fx.isConst(fx.other(mul, out))) {
-            gamma = fx.other(mul, out);
+        if (mul != null && fx.isConst(Matcher.other(mul, out))) {
+            gamma = Matcher.other(mul, out);
             chain.add(mul);
             out = mul.outputs().get(0);
             Node add = fx.onlyReader(out, "Add");
-            if (add != null && fx.isConst(fx.other(add, out))) {
-                beta = fx.other(add, out);
+            if (add != null && fx.isConst(Matcher.other(add, out))) {
+                beta = Matcher.other(add, out);
                 chain.add(add);
                 out = add.outputs().get(0);
             }

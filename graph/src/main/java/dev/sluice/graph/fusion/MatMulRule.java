@@ -26,7 +26,7 @@ final class MatMulRule implements FusionRule {
         String out = mm.outputs().get(0);
         Node add = fx.onlyReader(out, "Add");
         if (add == null) return false;
-        String bias = fx.other(add, out);
+        String bias = Matcher.other(add, out);
         Tensor bb = fx.newInitializers.get(bias);
         if (bb == null || bb.dtype() != dev.sluice.kernels.DType.FLOAT32 || bb.rank() != 1 || bb.shape().dim(0) != bt.shape().dim(1)) {
             return false;
