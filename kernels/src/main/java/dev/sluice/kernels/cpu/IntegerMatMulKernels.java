@@ -162,8 +162,8 @@ final class IntegerMatMulKernels {
             if (wScale.elementCount() != 1 && wScale.elementCount() != n) throw new KernelException("weight scale " + wScale.shape() + " for " + n + " columns");
             if (bias != null && (bias.dtype() != DType.FLOAT32 || bias.elementCount() != n)) throw new KernelException("bias " + bias.type() + " for " + n + " columns");
             Tensor y = ctx.output(0, DType.FLOAT32, p.out());
-            int rows = Math.toIntExact(x.elementCount() / Math.max(k, 1));
             if (y.elementCount() == 0) return;
+            int rows = Math.toIntExact(y.elementCount() / n); // not x's count / k: k may be 0 (then y is the bias)
             QuantGemm.PackedWeight pw = QuantGemm.packed(w, wzp);
             MemorySegment xd = x.data(), yd = y.data();
             float[] range = QuantGemm.range(xd, x.elementCount());
