@@ -189,14 +189,10 @@ final class IntegerMatMulKernels {
                     if (vector) QuantGemm.quantizeRow(xd, off, k, xScale, zp, as, i * k);
                     else QuantGemm.quantizeRowScalar(xd, off, k, xScale, zp, as, i * k);
                 }
-                if (m >= 2 && n >= 2 && QuantGemm.onePassExact(QuantGemm.maxRowL1(as, 0, m, k), pw)) {
-                    // the usual case: one float pass straight into y, whose floats are then the exact integers
-                    QuantGemm.multiplyOnePass(as, 0, m, pw, yd, (long) r0 * n);
-                    for (int i = 0; i < m; i++) {
-                        long yo = (long) (r0 + i) * n;
-                        QuantGemm.scaleRow(yd, yo, s, n);
-                        if (epilogue) act.rowBiasAndApply(yd, yo, n, bv);
-                    }
+                if (QuantGemm.int8PassExact(QuantGemm.maxRowL1(as, 0, m, k))) {
+                    // the usual case: one pass over the 8-bit weight panels straight into y, then bias and activation
+                    QuantGemm.multiplyInt8(as, m, pw.panels, s, yd, r0);
+                    if (epilogue) for (int i = 0; i < m; i++) act.rowBiasAndApply(yd, (long) (r0 + i) * n, n, bv);
                     return;
                 }
                 int[] acc = QuantGemm.accumulators(m * n);

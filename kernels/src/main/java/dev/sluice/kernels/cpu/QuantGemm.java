@@ -50,15 +50,14 @@ final class QuantGemm {
     }
 
     /**
-     * A constant B (k x n) minus its zero points, as floats packed for Gemm32 over the whole depth, with the
-     * largest |b - b_zp|. At least two columns wide (a zero column pads n = 1), so that Gemm32 never takes its
-     * matrix-vector path, which reads B unpacked. The packs by runs of {@link #RUN} (for operands too large for
-     * one exact pass) are made the first time they are needed, from the 8-bit source.
+     * A constant B (k x n), kept as 8-bit numbers in {@link Int8Panels} for the usual single exact pass. For
+     * operands too large for it, B minus its zero points is also packed as floats for Gemm32, run by run of
+     * {@link #RUN}, the first time such operands come (at least two columns wide: a zero column pads n = 1, so
+     * that Gemm32 never takes its matrix-vector path, which reads B unpacked).
      */
     static final class PackedWeight {
         final int k, n, width;
-        final float maxAbs;
-        final Gemm32.Packed whole;
+        final Int8Panels panels;
         /** The zero-point tensor it was packed with (a weight reused with other zero points is packed again). */
         final Tensor zeroPoint;
         private final MemorySegment source;
@@ -81,11 +80,7 @@ final class QuantGemm {
             this.unsigned = b.dtype() == DType.UINT8;
             this.zps = new float[n];
             for (int j = 0; j < n; j++) zps[j] = zp == null ? 0 : zp.getLong(zp.elementCount() == 1 ? 0 : j);
-            float[] f = converted(0, k);
-            float m = 0;
-            for (float v : f) m = Math.max(m, Math.abs(v));
-            this.maxAbs = m;
-            this.whole = Gemm32.packB(false, k, width, MemorySegment.ofArray(f), 0, width);
+            this.panels = new Int8Panels(source, off, b.dtype(), k, n, zps);
         }
 
         /** Rows [q0, q1) of B minus its zero points as floats, {@code width} to a row. */
@@ -143,7 +138,12 @@ final class QuantGemm {
         float[] a = new float[0], c = new float[0];
         int[] acc = new int[0];
 
+        float[] panel = new float[0], tile = new float[0], rowSum = new float[0];
+
         float[] a(int size) { return a.length >= size ? a : (a = new float[size]); }
+        float[] panel(int size) { return panel.length >= size ? panel : (panel = new float[size]); }
+        float[] tile(int size) { return tile.length >= size ? tile : (tile = new float[size]); }
+        float[] rowSum(int size) { return rowSum.length >= size ? rowSum : (rowSum = new float[size]); }
         float[] c(int size) { return c.length >= size ? c : (c = new float[size]); }
         int[] acc(int size) { return acc.length >= size ? acc : (acc = new int[size]); }
     }
@@ -155,13 +155,6 @@ final class QuantGemm {
 
     /** This thread's accumulator buffer of at least {@code size} ints. */
     static int[] accumulators(int size) { return SCRATCH.get().acc(size); }
-
-    /**
-     * Whether one float pass over the whole depth is exact for these A rows: every partial sum of
-     * {@code a[q] * b[q][j]} is bounded by {@code l1 * maxAbs}, where {@code l1} is the largest sum of |a| over a
-     * row; below 2^24 no product, FMA or added tile is ever rounded, in any order.
-     */
-    static boolean onePassExact(float maxRowL1, PackedWeight w) { return (double) maxRowL1 * w.maxAbs < (1 << 24); }
 
     /** The largest row sum of |a| over {@code rows} rows of k floats from {@code aOff} (exact: integers). */
     static float maxRowL1(float[] a, int aOff, int rows, int k) {
@@ -181,19 +174,10 @@ final class QuantGemm {
     }
 
     /**
-     * C (rows x n floats, ldc n, from {@code cOff} of segment c) = A x W in one Gemm32 pass, for A rows with
-     * {@link #onePassExact}: C holds the integer products exactly. Needs rows >= 2 and n >= 2 (Gemm32's packed path).
-     */
-    static void multiplyOnePass(float[] a, int aOff, int rows, PackedWeight w, MemorySegment c, long cOff) {
-        Gemm32.sgemm(false, false, rows, w.n, w.k, 1f, MemorySegment.ofArray(a), aOff, w.k, null, MemorySegment.NULL, 0, w.width,
-                w.whole, 0f, c, cOff, w.n, Parallelism.SEQUENTIAL);
-    }
-
-    /**
      * acc (rows x n, row-major from {@code accOff}) = A x W, where A is rows x k floats holding exact integers
      * of magnitude at most 255, row-major from {@code aOff} in {@code a} (which must have room for at least two
      * rows: a single row is multiplied with a zero second row). Runs sequentially on this thread: in one pass
-     * when {@link #onePassExact}, else run by run into int32.
+     * over the 8-bit panels when {@link #int8PassExact}, else run by run into int32.
      */
     static void multiply(float[] a, int aOff, int rows, PackedWeight w, int[] acc, int accOff) {
         int k = w.k, n = w.n, width = w.width;
@@ -206,10 +190,10 @@ final class QuantGemm {
         if (rows == 1) java.util.Arrays.fill(a, aOff + k, aOff + 2 * k, 0f);
         float[] c = SCRATCH.get().c(mRows * width);
         MemorySegment as = MemorySegment.ofArray(a), cs = MemorySegment.ofArray(c);
-        if (onePassExact(maxRowL1(a, aOff, rows, k), w)) {
-            Gemm32.sgemm(false, false, mRows, width, k, 1f, as, aOff, k, null, MemorySegment.NULL, 0, width, w.whole,
-                    0f, cs, 0, width, Parallelism.SEQUENTIAL);
-            accumulate(c, width, acc, accOff, rows, n, true);
+        if (int8PassExact(maxRowL1(a, aOff, rows, k))) {
+            if (aOff != 0) System.arraycopy(a, aOff, a, 0, rows * k);
+            multiplyInt8(a, rows, w.panels, null, cs, 0);
+            accumulate(c, n, acc, accOff, rows, n, true);
             return;
         }
         Gemm32.Packed[] runs = w.runs();
@@ -218,6 +202,66 @@ final class QuantGemm {
             Gemm32.sgemm(false, false, mRows, width, kc, 1f, as, aOff + k0, k, null, MemorySegment.NULL, 0, width, runs[r],
                     0f, cs, 0, width, Parallelism.SEQUENTIAL);
             accumulate(c, width, acc, accOff, rows, n, r == 0);
+        }
+    }
+
+    /**
+     * Whether the 8-bit panels' single float pass is exact for rows whose |a| sums are at most {@code maxRowL1}:
+     * every partial sum, the zero-point correction and the result stay below 2^24 (|v|, |zp'| <= 128, |b - zp| <= 255).
+     */
+    static boolean int8PassExact(float maxRowL1) { return (double) maxRowL1 * 255 < (1 << 24); }
+
+    /**
+     * y (rows [0, m) of the block whose first output row is {@code yRow0}, n wide) = ((A x V) - zp' x rowsum(A)) * s:
+     * the exact integer products by 8-bit panels, then the Cast and the scale (none when {@code s} is null: y then
+     * holds the integers). A is m rows of k floats from {@code as[0]}; the caller has checked {@link #int8PassExact}.
+     */
+    static void multiplyInt8(float[] as, int m, Int8Panels w, float[] s, MemorySegment y, long yRow0) {
+        int k = w.k, n = w.n, nr = Int8Panels.NR, tiles = (m + Int8Panels.MR - 1) / Int8Panels.MR;
+        Scratch sc = SCRATCH.get();
+        float[] ap = sc.panel(tiles * k * Int8Panels.MR), tile = sc.tile(Int8Panels.MR * nr), rowSum = sc.rowSum(tiles * Int8Panels.MR);
+        // A in 4-row panels, [tile][q][4], rows past m zero; and each row's sum
+        for (int t = 0; t < tiles; t++) {
+            for (int r = 0; r < Int8Panels.MR; r++) {
+                int i = t * Int8Panels.MR + r, o = t * k * Int8Panels.MR + r;
+                float sum = 0;
+                if (i < m) {
+                    for (int q = 0; q < k; q++) {
+                        float v = as[i * k + q];
+                        ap[o + q * Int8Panels.MR] = v;
+                        sum += v;
+                    }
+                } else {
+                    for (int q = 0; q < k; q++) ap[o + q * Int8Panels.MR] = 0f;
+                }
+                rowSum[i] = sum;
+            }
+        }
+        for (int p = 0; p < w.panels; p++) {
+            int j0 = p * nr, cols = Math.min(nr, n - j0);
+            for (int t = 0; t < tiles; t++) {
+                w.tile(ap, t * k * Int8Panels.MR, p, tile);
+                int rows = Math.min(Int8Panels.MR, m - t * Int8Panels.MR);
+                for (int r = 0; r < rows; r++) {
+                    int i = t * Int8Panels.MR + r;
+                    finishRow(tile, r * nr, w.zeroPoints, s, j0, cols, rowSum[i], y, (yRow0 + i) * n + j0);
+                }
+            }
+        }
+    }
+
+    /** y[c] = (tile[c] - zp'[j0 + c] * rowSum) * s[j0 + c] for c in [0, cols) (no scale when s is null). */
+    private static void finishRow(float[] tile, int to, float[] zp, float[] s, int j0, int cols, float rowSum, MemorySegment y, long yo) {
+        int l = FS.length(), c = 0;
+        FloatVector rs = FloatVector.broadcast(FS, rowSum);
+        for (; c <= cols - l; c += l) {
+            FloatVector acc = FloatVector.fromArray(FS, tile, to + c).sub(FloatVector.fromArray(FS, zp, j0 + c).mul(rs));
+            if (s != null) acc = acc.mul(FloatVector.fromArray(FS, s, j0 + c));
+            acc.intoMemorySegment(y, (yo + c) * 4, ORDER);
+        }
+        for (; c < cols; c++) {
+            float acc = tile[to + c] - zp[j0 + c] * rowSum;
+            y.setAtIndex(F, yo + c, s == null ? acc : acc * s[j0 + c]);
         }
     }
 
@@ -307,16 +351,6 @@ final class QuantGemm {
             long v = QuantizeKernels.saturate(Math.rint(x.getAtIndex(F, off + q) / scale), (long) zp, DType.UINT8);
             out[outOff + q] = v - zp;
         }
-    }
-
-    /** y[j] *= s[j] for one row already holding the exact integer products as floats (the one-pass case). */
-    static void scaleRow(MemorySegment y, long yOff, float[] s, int n) {
-        int l = FS.length(), j = 0;
-        for (; j <= n - l; j += l) {
-            FloatVector.fromMemorySegment(FS, y, (yOff + j) * 4, ORDER).mul(FloatVector.fromArray(FS, s, j))
-                    .intoMemorySegment(y, (yOff + j) * 4, ORDER);
-        }
-        for (; j < n; j++) y.setAtIndex(F, yOff + j, y.getAtIndex(F, yOff + j) * s[j]);
     }
 
     /** y[j] = float(acc[j]) * s[j] for one row, the Cast and the Mul by the combined scale. */
