@@ -18,20 +18,24 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * The exact integer product of the quantized matmuls (MatMulInteger, QLinearMatMul and the fused dynamic
  * chain): {@code acc[i][j] = Σ_q (a[i][q] - a_zp) (b[q][j] - b_zp[j])} over 8-bit operands (u8 or s8 each)
- * into int32, computed on the float FMA units by {@link Gemm32}.
+ * into int32, computed on the float FMA units.
  *
- * <p>Why floats give the integer bits: both factors are integers of magnitude at most 255 (an 8-bit value
- * minus a zero point of its type), so a product is at most 65,025 and a sum of at most {@link #RUN} = 256 of
- * them stays below 2^24, where every integer is a float: no product or partial sum is ever rounded, whatever
- * order the micro-kernel adds them in. The depth is cut into runs of {@code RUN}; each run's product is summed
- * from zero by Gemm32 (beta 0, one KC block) and added into int32 accumulators, which wrap on overflow as
- * ONNX's int32 output does. The Java Vector API has no integer dot product (VNNI's vpdpbusd, AVX2's
- * vpmaddubsw); an IntVector multiply and add costs two instructions where one FMA does, so the float units are
- * the fastest exact path on every vector shape the JVM picks at run time (Gemm32's preferred species).
- *
- * <p>A constant B is converted (zero points subtracted) and packed once per weight tensor ({@link #packed});
- * the packed floats take four bytes per weight, the price of running on FMAs. The hot loops are monomorphic
- * static methods of this class, reached from no call site that other kernels share.
+ * <p>Why floats give the integer bits: every factor is an integer, and as long as every partial sum stays below
+ * 2^24 in magnitude, where every integer is a float, no product, FMA or addition is ever rounded, whatever order
+ * the micro-kernel adds them in. Two paths keep that bound:
+ * <ul>
+ *   <li>the usual one: {@link Int8Panels} holds the weight as bytes and sums {@code a * v} over the whole depth
+ *       in one pass, then subtracts {@code zp' * rowsum(a)}; exact when {@code 255 * max_row(Σ|a|) < 2^24}
+ *       ({@link #int8PassExact}), which dynamically quantized activations (clustered near their zero point)
+ *       meet by far;</li>
+ *   <li>otherwise: B minus its zero points as floats, Gemm32 over runs of {@link #RUN} = 256 of the depth
+ *       (each below 256 * 255^2 < 2^24), each run's product added into int32 accumulators, which wrap on
+ *       overflow as ONNX's int32 output does. Its float packs are made on first use.</li>
+ * </ul>
+ * The Java Vector API has no integer dot product (VNNI's vpdpbusd, AVX2's vpmaddubsw), and an IntVector
+ * multiply and add costs two instructions where one FMA does: the float units are the fastest exact path on
+ * every vector shape the JVM picks at run time. A constant B is packed once per weight tensor ({@link #packed}).
+ * The hot loops are monomorphic static methods, reached from no call site that other kernels share.
  */
 final class QuantGemm {
     private QuantGemm() {}
