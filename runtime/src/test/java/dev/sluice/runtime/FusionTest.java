@@ -402,4 +402,41 @@ class FusionTest {
         for (int i = 0; i < n; i++) a[i] = (float) (r.nextDouble(-1, 1) * scale);
         return a;
     }
+
+    /**
+     * The chain dynamic quantizers export (DynamicQuantizeLinear shared by two MatMulIntegers, each with its Cast,
+     * scale Mul and, for one, a bias Add) fuses into two sluice.DynamicQuantMatMul nodes and matches ORT.
+     */
+    @Test
+    void dynamicQuantizationChainsFuse() throws Exception {
+        int k = 37, n = 19, n2 = 6;
+        SplittableRandom r = new SplittableRandom(31);
+        int[] w = new int[k * n], w2 = new int[k * n2], wzp = new int[n];
+        for (int i = 0; i < w.length; i++) w[i] = r.nextInt(256) - 128;
+        for (int i = 0; i < w2.length; i++) w2[i] = r.nextInt(256) - 128;
+        for (int j = 0; j < n; j++) wzp[j] = r.nextInt(21) - 10;
+        Path file = new OnnxModelBuilder(11)
+            .input("x", 1, 1, 5, k).output("y", 1, 1, 5, n).output("y2", 1, 1, 5, n2)
+            .byteInit("w", 3, new long[] {k, n}, w).byteInit("wzp", 3, new long[] {n}, wzp)
+            .byteInit("w2", 3, new long[] {k, n2}, w2).byteInit("w2zp", 3, new long[0], 3)
+            .floatInit("ws", new long[] {n}, rnd(r, n, 0.01f)).floatInit("ws2", new long[0], 0.004f)
+            .floatInit("bias", new long[] {n}, rnd(r, n, 1f))
+            .node("DynamicQuantizeLinear", List.of("x"), List.of("xq", "xs", "xz"))
+            .node("Mul", List.of("xs", "ws"), List.of("s"))
+            .node("MatMulInteger", List.of("xq", "w", "xz", "wzp"), List.of("acc"))
+            .node("Cast", List.of("acc"), List.of("accf"), OnnxModelBuilder.intAttr("to", 1))
+            .node("Mul", List.of("accf", "s"), List.of("mm"))
+            .node("Add", List.of("bias", "mm"), List.of("y"))
+            .node("Mul", List.of("xs", "ws2"), List.of("s2"))
+            .node("MatMulInteger", List.of("xq", "w2", "xz", "w2zp"), List.of("acc2"))
+            .node("Cast", List.of("acc2"), List.of("acc2f"), OnnxModelBuilder.intAttr("to", 1))
+            .node("Mul", List.of("acc2f", "s2"), List.of("y2"))
+            .write(tmp.resolve("dyn_quant.onnx"));
+        Tensor x = InputSources.random(dev.sluice.kernels.DType.FLOAT32, Shape.of(1, 5, k), new SplittableRandom(4));
+        try (Session s = Session.open(file, 2)) {
+            assertEquals(Map.of("sluice:DynamicQuantMatMul", 2), ModelCheck.opHistogram(s.model()), "both chains and their quantizer should fuse");
+            Map<String, Tensor> ours = s.run(Map.of("x", x)).asMap(), ref = OrtReference.run(file, Map.of("x", x));
+            for (String o : List.of("y", "y2")) assertNull(Tolerance.DEFAULT.mismatch(ours.get(o), ref.get(o)), o);
+        }
+    }
 }

@@ -12,6 +12,7 @@ final class QuantOps {
         r.register("DynamicQuantizeLinear", new QuantizeKernels.DynamicQuantize());
         r.register("MatMulInteger", new IntegerMatMulKernels.MatMulInteger());
         r.register("QLinearMatMul", new IntegerMatMulKernels.QLinearMatMul());
+        r.register("sluice", "DynamicQuantMatMul", new IntegerMatMulKernels.DynamicQuantMatMul());
         r.register("ConvInteger", new IntegerConvKernels.ConvInteger());
         r.register("QLinearConv", new IntegerConvKernels.QLinearConv());
     }

@@ -137,12 +137,27 @@ final class QuantizeKernels {
             DType ot = od != 0 ? DType.fromOnnx((int) od) : scale.dtype();
             ParamIndex pi = new ParamIndex(x.shape(), scale, ctx.attributes());
             Tensor y = ctx.output(0, ot, x.shape());
+            if (ot == DType.FLOAT32 && scale.dtype() == DType.FLOAT32 && scale.elementCount() == 1
+                    && ctx.attributes().getInt("block_size", 0) == 0 && (x.dtype() == DType.UINT8 || x.dtype() == DType.INT8)) {
+                // per tensor, 8-bit: the same float arithmetic as below, without the per-element dispatch
+                dequantize8(x.data(), x.dtype() == DType.UINT8, x.elementCount(), zp == null ? 0 : zp.getLong(0), scale.getFloat(0), y.data());
+                return;
+            }
             boolean single = ot != DType.FLOAT64;
             for (long i = 0, n = x.elementCount(); i < n; i++) {
                 long p = pi.of(i);
                 long d = x.getLong(i) - (zp == null ? 0 : zp.getLong(p));
                 y.setDouble(i, single ? (double) ((float) d * scale.getFloat(p)) : d * scale.getDouble(p));
             }
+        }
+    }
+
+    /** y[i] = (float) (x[i] - zp) * scale over 8-bit x. */
+    private static void dequantize8(java.lang.foreign.MemorySegment x, boolean unsigned, long n, long zp, float scale,
+                                    java.lang.foreign.MemorySegment y) {
+        for (long i = 0; i < n; i++) {
+            byte v = x.get(java.lang.foreign.ValueLayout.JAVA_BYTE, i);
+            y.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i, (float) ((unsigned ? v & 0xFF : v) - zp) * scale);
         }
     }
 
@@ -157,18 +172,38 @@ final class QuantizeKernels {
         public void execute(ExecContext ctx) {
             Tensor x = ctx.input(0);
             long n = x.elementCount();
-            // the range must include 0 so that 0 is exactly representable
+            // the range must include 0 so that 0 is exactly representable (null: x is not float32, or holds NaN or infinities)
+            float[] range = x.dtype() == DType.FLOAT32 ? QuantGemm.range(x.data(), n) : null;
             float min = 0, max = 0;
-            for (long i = 0; i < n; i++) {
-                float v = x.getFloat(i);
-                if (v < min) min = v;
-                if (v > max) max = v;
+            if (range != null) {
+                min = range[0];
+                max = range[1];
+            } else {
+                for (long i = 0; i < n; i++) {
+                    float v = x.getFloat(i);
+                    if (v < min) min = v;
+                    if (v > max) max = v;
+                }
             }
-            float scale = (max - min) / 255f;
-            long zp = scale == 0 ? 0 : saturate(Math.rint((0f - min) / scale), 0, DType.UINT8);
+            // An all-zero input has an empty range: ONNX's formula would divide by a zero scale. ONNX Runtime
+            // then reports scale 1 and zero point 0 (every element quantizes to 0); so do we, so that a
+            // consumer of the scale (a Mul feeding the next layer) sees the same number as under ORT.
+            float scale = max == min ? 1f : (max - min) / 255f;
+            long zp = saturate(Math.rint((0f - min) / scale), 0, DType.UINT8);
             Tensor y = ctx.output(0, DType.UINT8, x.shape());
-            for (long i = 0; i < n; i++) {
-                y.setLong(i, scale == 0 ? 0 : saturate(Math.rint(x.getFloat(i) / scale), zp, DType.UINT8));
+            if (range != null && QuantGemm.roundsExactly(min, max, scale)) {
+                // the fused chain's vector rounding (the same values), a block at a time
+                float[] q = new float[(int) Math.min(n, 4096)];
+                java.lang.foreign.MemorySegment xd = x.data(), yd = y.data();
+                for (long i0 = 0; i0 < n; i0 += q.length) {
+                    int len = (int) Math.min(q.length, n - i0);
+                    QuantGemm.quantizeRow(xd, i0, len, scale, zp, q, 0);
+                    for (int i = 0; i < len; i++) yd.set(java.lang.foreign.ValueLayout.JAVA_BYTE, i0 + i, (byte) (q[i] + zp));
+                }
+            } else {
+                for (long i = 0; i < n; i++) {
+                    y.setLong(i, saturate(Math.rint(x.getFloat(i) / scale), zp, DType.UINT8));
+                }
             }
             if (ctx.outputCount() > 1) ctx.output(1, DType.FLOAT32, Shape.SCALAR).setFloat(0, scale);
             if (ctx.outputCount() > 2) ctx.output(2, DType.UINT8, Shape.SCALAR).setLong(0, zp);

@@ -77,9 +77,18 @@ final class FakeNodeCall implements ExecContext, InferContext {
         return this;
     }
 
+    private String domain = "";
+    private Parallelism parallelism = Parallelism.SEQUENTIAL;
+
+    /** Runs a kernel of this domain (sluice's fused ops) instead of the default ONNX one. */
+    FakeNodeCall domain(String d) { this.domain = d; return this; }
+
+    /** Runs with this many threads instead of one. */
+    FakeNodeCall threads(int n) { this.parallelism = Parallelism.of(n); return this; }
+
     /** Runs infer then execute with the registered kernel; returns the outputs. */
     Tensor[] run() {
-        OpKernel k = dev.sluice.kernels.OpRegistry.cpu().find("", op);
+        OpKernel k = dev.sluice.kernels.OpRegistry.cpu().find(domain, op);
         if (k == null) throw new IllegalStateException("no kernel " + op);
         inferred = k.infer(this);
         k.execute(this);
@@ -136,5 +145,5 @@ final class FakeNodeCall implements ExecContext, InferContext {
         return ((FakeGraph) graph).outTypes;
     }
 
-    @Override public Parallelism parallelism() { return Parallelism.SEQUENTIAL; }
+    @Override public Parallelism parallelism() { return parallelism; }
 }

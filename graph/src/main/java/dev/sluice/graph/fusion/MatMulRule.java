@@ -1,0 +1,45 @@
+package dev.sluice.graph.fusion;
+
+import dev.sluice.graph.Node;
+import dev.sluice.kernels.Attr;
+import dev.sluice.kernels.Attributes;
+import dev.sluice.kernels.Tensor;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** MatMul by a constant 2-D float32 B, Add of a constant bias, optional activation → {@code sluice.FusedMatMul}. */
+final class MatMulRule implements FusionRule {
+    /**
+     * MatMul by a constant 2-D float32 B, then an Add of a constant bias over B's columns, then optionally an
+     * activation → {@code sluice.FusedMatMul} (A, B, bias). A bare MatMul stays as it is (the accelerator and
+     * the memory tiling know MatMul).
+     */
+    @Override
+    public boolean tryFuse(Matcher fx, Node mm) {
+        if (!mm.opType().equals("MatMul") || !mm.domain().isEmpty() || mm.inputs().size() != 2) return false;
+        Tensor bt = fx.newInitializers.get(mm.inputs().get(1));
+        if (bt == null || bt.dtype() != dev.sluice.kernels.DType.FLOAT32 || bt.rank() != 2) return false;
+        var at = fx.g.types().get(mm.inputs().get(0));
+        if (at == null || at.dtype() != dev.sluice.kernels.DType.FLOAT32 || !at.shape().hasRank() || at.shape().rank() < 2) return false;
+        String out = mm.outputs().get(0);
+        Node add = fx.onlyReader(out, "Add");
+        if (add == null) return false;
+        String bias = Matcher.other(add, out);
+        Tensor bb = fx.newInitializers.get(bias);
+        if (bb == null || bb.dtype() != dev.sluice.kernels.DType.FLOAT32 || bb.rank() != 1 || bb.shape().dim(0) != bt.shape().dim(1)) {
+            return false;
+        }
+        List<Node> chain = new ArrayList<>(List.of(mm, add));
+        out = add.outputs().get(0);
+        Map<String, Attr> act = new LinkedHashMap<>();
+        String actOut = fx.gelu(out, chain, act);
+        if (actOut == null) actOut = fx.activation(out, chain, act);
+        if (actOut != null) out = actOut;
+        if (!fx.innerValuesPrivate(chain, out)) return false;
+        fx.replace(chain, new Node(fx.fusedName(mm, "MatMul"), "FusedMatMul", PatternFusion.DOMAIN, List.of(mm.inputs().get(0), mm.inputs().get(1), bias),
+            List.of(out), new Attributes(act)));
+        return true;
+    }
+}
