@@ -1,0 +1,140 @@
+package dev.sluice.memgraph.placement;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
+
+/**
+ * The heuristic strategies, all on one {@link PlacementProblem} and judged by one evaluator ({@link Schedule#list}
+ * in HEFT's rank order unless a strategy says otherwise). Accelerator = device 1 (the problem's first device
+ * after the host). A strategy that respects capacity never returns an assignment over a device's capacity in
+ * the static model when one that fits exists among the ones it tried.
+ */
+public final class Strategies {
+    private Strategies() {}
+
+    /** The strategies' names, in the order reports list them. */
+    public static final List<String> NAMES = List.of("all-cpu", "all-accel", "heft", "chrion-latency", "chrion-memory", "milp");
+
+    /** A strategy's answer: its assignment, the schedule that judges it, and how long it took to find. */
+    public record Result(String strategy, int[] assign, Schedule schedule, double solverMillis, String note) {
+        public double makespan() { return schedule.makespan(); }
+    }
+
+    /** Every task on device d. */
+    public static Result allOn(PlacementProblem p, int d, String name) {
+        long t0 = System.nanoTime();
+        int[] a = new int[p.size()];
+        Arrays.fill(a, d);
+        Schedule s = Schedule.list(p, a, Schedule.rankOrder(p));
+        return new Result(name, a, s, ms(t0), "");
+    }
+
+    /**
+     * HEFT (Topcuoglu et al.) without insertion: tasks by decreasing upward rank, each on the device where it would
+     * finish first given the devices' free times and its inputs' arrival, among devices it fits on.
+     */
+    public static Result heft(PlacementProblem p) {
+        long t0 = System.nanoTime();
+        int n = p.size(), nd = p.devices();
+        int[] order = Schedule.rankOrder(p);
+        int[] a = new int[n];
+        double[] end = new double[n], free = new double[nd];
+        long[] weights = new long[nd], work = new long[nd];
+        List<List<PlacementProblem.Arc>> preds = p.predecessors();
+        for (int t : order) {
+            int best = 0;
+            double bestEnd = Double.MAX_VALUE, bestReady = 0;
+            for (int d = 0; d < nd; d++) {
+                if (d != 0 && weights[d] + p.weightBytes()[t] + Math.max(work[d], p.workBytes()[t]) > p.capacity(d)) continue;
+                double ready = free[d];
+                if (d != 0 && p.hostInBytes()[t] > 0) ready = Math.max(ready, p.transferMillis(p.hostInBytes()[t], 0, d));
+                for (PlacementProblem.Arc arc : preds.get(t)) ready = Math.max(ready, end[arc.from()] + p.transferMillis(arc.bytes(), a[arc.from()], d));
+                double e = ready + p.millis()[t][d] + (p.hostOutBytes()[t] > 0 ? p.transferMillis(p.hostOutBytes()[t], d, 0) : 0);
+                if (e < bestEnd) { bestEnd = e; best = d; bestReady = ready; }
+            }
+            a[t] = best;
+            weights[best] += p.weightBytes()[t];
+            work[best] = Math.max(work[best], p.workBytes()[t]);
+            end[t] = bestReady + p.millis()[t][best];
+            free[best] = end[t];
+        }
+        return new Result("heft", a, Schedule.list(p, a, order), ms(t0), "");
+    }
+
+    /**
+     * Chrion's latency objective: the least makespan, using inter-operator parallelism (independent branches on the
+     * CPU and the accelerator at once). Starts from the best of all-accel, all-cpu and HEFT that fits, then moves
+     * single tasks to another device while that shortens the makespan and fits (first improvement, passes over the
+     * tasks in rank order until a pass changes nothing, at most {@code 50} passes). Never worse than its start.
+     */
+    public static Result chrionLatency(PlacementProblem p) {
+        long t0 = System.nanoTime();
+        int[] order = Schedule.rankOrder(p);
+        int[] a = bestStart(p).assign().clone();
+        double best = Schedule.list(p, a, order).makespan();
+        for (int pass = 0; pass < 50; pass++) {
+            boolean changed = false;
+            for (int t : order) {
+                int was = a[t];
+                for (int d = 0; d < p.devices(); d++) {
+                    if (d == was) continue;
+                    a[t] = d;
+                    if (p.fits(a)) {
+                        double m = Schedule.list(p, a, order).makespan();
+                        if (m < best - 1e-9) { best = m; was = d; changed = true; continue; }
+                    }
+                    a[t] = was;
+                }
+                a[t] = was;
+            }
+            if (!changed) break;
+        }
+        return new Result("chrion-latency", a, Schedule.list(p, a, order), ms(t0), "");
+    }
+
+    /**
+     * Chrion's memory objective: the least accelerator memory such that the makespan stays within {@code sloMillis}.
+     * Starts from {@link #chrionLatency} (or all-accel, whichever is faster), then moves accelerator tasks to the
+     * CPU, the most memory first (weights, then working set), whenever the makespan stays within the SLO; passes
+     * repeat until none moves. If even the start misses the SLO, the start is returned and the note says so.
+     */
+    public static Result chrionMemory(PlacementProblem p, double sloMillis) {
+        long t0 = System.nanoTime();
+        int[] order = Schedule.rankOrder(p);
+        Result lat = chrionLatency(p);
+        Result accel = allOn(p, 1, "all-accel");
+        int[] a = (accel.makespan() <= lat.makespan() ? accel : lat).assign().clone();
+        double m0 = Schedule.list(p, a, order).makespan();
+        if (m0 > sloMillis) {
+            return new Result("chrion-memory", a, Schedule.list(p, a, order), ms(t0),
+                String.format("no placement tried meets the SLO of %.3f ms", sloMillis));
+        }
+        Integer[] byMemory = new Integer[p.size()];
+        for (int i = 0; i < byMemory.length; i++) byMemory[i] = i;
+        Arrays.sort(byMemory, Comparator.<Integer>comparingLong(t -> -p.weightBytes()[t]).thenComparingLong(t -> -p.workBytes()[t]));
+        for (boolean changed = true; changed; ) {
+            changed = false;
+            for (int t : byMemory) {
+                if (a[t] == 0) continue;
+                long before = p.acceleratorBytes(a, a[t]);
+                int was = a[t];
+                a[t] = 0;
+                if (p.acceleratorBytes(a, was) < before && Schedule.list(p, a, order).makespan() <= sloMillis) changed = true;
+                else a[t] = was;
+            }
+        }
+        return new Result("chrion-memory", a, Schedule.list(p, a, order), ms(t0), "");
+    }
+
+    /** The fastest of all-accel, all-cpu and HEFT among those that fit (all-cpu always fits). */
+    static Result bestStart(PlacementProblem p) {
+        List<Result> c = new ArrayList<>(List.of(allOn(p, 0, "all-cpu"), heft(p)));
+        Result acc = allOn(p, 1, "all-accel");
+        if (p.fits(acc.assign())) c.add(acc);
+        return c.stream().filter(r -> p.fits(r.assign())).min(Comparator.comparingDouble(Result::makespan)).orElseThrow();
+    }
+
+    static double ms(long t0) { return (System.nanoTime() - t0) / 1e6; }
+}
