@@ -83,6 +83,9 @@ public final class Session implements AutoCloseable {
     /** Opens an imported model with these options. */
     public static Session open(Model imported, SessionOptions options) {
         if (options.plainCpu()) return open(imported, options, OpRegistry.cpu(), PatternFusion.Target.CPU);
+        if (dev.sluice.runtime.compile.PlacedRunner.applies(options)) {
+            return dev.sluice.runtime.compile.PlacedRunner.open(imported, options, new java.io.PrintStream(java.io.OutputStream.nullOutputStream()));
+        }
         return dev.sluice.runtime.dispatch.DeviceOptions.of(options).open(imported, new java.io.PrintStream(java.io.OutputStream.nullOutputStream()));
     }
 

@@ -19,6 +19,7 @@ public final class Main {
         for (Command c : List.of(new InfoCommand(), new RunCommand(), new TestDataCommand(), new DevicesCommand())) commands.put(c.name(), c);
         commands.put("plan", new dev.sluice.runtime.memory.PlanCommand());
         commands.put("zoo", new ZooCommand());
+        for (Command c : List.of(new ProfileCommand(), new PlaceCommand())) commands.put(c.name(), c);
         for (Command c : ServiceLoader.load(Command.class)) commands.putIfAbsent(c.name(), c);
     }
 

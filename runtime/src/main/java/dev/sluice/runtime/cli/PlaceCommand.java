@@ -1,0 +1,152 @@
+package dev.sluice.runtime.cli;
+
+import dev.sluice.kernels.SluiceException;
+import dev.sluice.kernels.Tensor;
+import dev.sluice.memgraph.placement.Strategies;
+import dev.sluice.runtime.SessionOptions;
+import dev.sluice.runtime.compile.PlacementPipeline;
+import dev.sluice.runtime.dispatch.Dispatcher;
+import dev.sluice.runtime.dispatch.MemGraphExecutor;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * {@code sluice place MODEL --devices cpu,ACCEL}: profiles, coarsens, runs the placement strategies on one cost
+ * model, makes each placement's MemGraph (exact accelerator peak), predicts it with the simulator and, where every
+ * device is real, measures it and checks its outputs against the one-device run bit for bit.
+ */
+final class PlaceCommand implements Command {
+    @Override public String name() { return "place"; }
+    @Override public String summary() { return "place a model's nodes on the cpu and an accelerator (heft, chrion, milp, ...)"; }
+    @Override public Set<String> valueOptions() {
+        return Set.of("devices", "objective", "slo", "solver", "runs", "threads", "bandwidth", "input", "dim", "seed", "out", "milp-seconds", "coarsen");
+    }
+    @Override public String help() {
+        return """
+            usage: sluice place MODEL.onnx|TESTDATA_DIR|ZOO_NAME --devices cpu,ACCEL [--objective latency|memory]
+                                [--slo MS|Nx] [--solver NAME|all] [-o placement.json] [--threads N] [--runs N]
+                                [--bandwidth BYTES_PER_S] [--milp-seconds S] [--coarsen FRACTION]
+
+            ACCEL is throttled[:BUDGET] (a CPU standing in for an accelerator, its budget P% of what the model needs
+            on it with nothing offloaded, or BYTES) or a description FILE.json[:BUDGET] (nvidia-t4.json and
+            nvidia-a10.json are bundled): a device that is not here, whose figures are estimates.
+            Profiles the model (see 'sluice help profile'), merges chains of nodes (MOIRAI's coarsening; the printed
+            bound is how much the optimum can worsen, at most --coarsen (default 0.02) of a lower bound), then runs
+            each strategy on the coarse graph: all-cpu, all-accel, heft, chrion-latency (least makespan, branches on
+            both devices at once), chrion-memory (least accelerator memory with the predicted latency within the SLO;
+            --slo 1.2x means 1.2 times all-accel's predicted latency, the default), milp (CP-SAT, exact, at most
+            --milp-seconds, default 10, warm-started from the best heuristic, with its proven gap). Each placement is
+            turned into its MemGraph (the accelerator's peak is the planner's, exact), the simulator predicts its
+            latency, and where every device is real it runs --runs times (default 5) and its outputs are compared
+            with the one-device run bit for bit. Prints per strategy
+              place: <strategy> predicted_ms=<p> [measured_ms=<m>] accel_peak_bytes=<b> solver_ms=<t> nodes=<coarse>
+            then the chosen one (least predicted latency, or least accelerator peak within the SLO) as
+              place: chosen=<strategy> ...
+            and the simulator's error where measured. -o writes the chosen placement as JSON (for run --placement).""";
+    }
+
+    @Override public int run(Args args, PrintStream out) {
+        int threads = args.intOption("threads", SessionOptions.defaultThreads());
+        String devices = args.option("devices");
+        if (devices == null) throw new SluiceException("place needs --devices cpu,ACCEL, e.g. --devices cpu,throttled:50% or cpu,nvidia-t4.json");
+        SessionOptions.Builder b = SessionOptions.builder().threads(threads).devices(devices.split(","))
+            .bandwidth(args.option("bandwidth") == null ? 0 : SessionOptions.parseBytes("--bandwidth", args.option("bandwidth")));
+        if (args.option("objective") != null) b.objective(args.option("objective"));
+        if (args.option("slo") != null) b.slo(args.option("slo"));
+        SessionOptions o = b.build();
+        String solver = args.option("solver", "all");
+        List<String> strategies = solver.equals("all") ? Strategies.NAMES : List.of(solver);
+        for (String s : strategies) {
+            if (!Strategies.NAMES.contains(s)) throw new SluiceException("--solver must be one of " + Strategies.NAMES + " or all, got '" + s + "'");
+        }
+        int runs = args.intOption("runs", 5);
+        double milpSeconds = number(args.option("milp-seconds", "10"), "--milp-seconds");
+        double coarsen = number(args.option("coarsen", Double.toString(PlacementPipeline.COARSEN_FRACTION)), "--coarsen");
+        String outFile = PlacedModel.outFile(args);
+        try (PlacedModel pm = PlacedModel.open(args, threads, out)) {
+            PlacementPipeline.Setup s = PlacementPipeline.prepare(pm.staticModel(), pm.session().registry(), pm.inputs(), o, runs, coarsen);
+            out.print(s.costs());
+            out.println(s.coarse());
+            double slo = PlacementPipeline.sloMillis(s, o.slo());
+            out.printf("slo: %.3f ms (%s; applied to predicted latencies)%n", slo, o.slo() == null ? "default 1.2x all-accel" : o.slo());
+            if (!s.allReal()) out.println("note: " + s.accelerator() + " is described, not on this machine: its figures are estimates and nothing runs on it");
+            Map<String, Tensor> ref = s.allReal() ? pm.reference() : null;
+            List<Row> rows = new ArrayList<>();
+            for (String name : strategies) {
+                Strategies.Result r = PlacementPipeline.solve(s, name, o.objective(), slo, milpSeconds);
+                PlacementPipeline.Outcome oc = PlacementPipeline.realize(s, r);
+                if (oc.refusal() != null) {
+                    out.println("place: " + name + " refused: " + oc.refusal());
+                    continue;
+                }
+                double measured = Double.NaN;
+                String check = "";
+                if (s.allReal()) {
+                    MemGraphExecutor ex = PlacementPipeline.executor(s, oc, Dispatcher.Order.DYNAMIC, null);
+                    try {
+                        MemGraphExecutor.Result first = ex.run(pm.inputs());
+                        String bad = PlacedModel.mismatch(ref, first.outputs());
+                        check = bad == null ? "" : " WARNING outputs differ from the one-device run: " + bad;
+                        measured = PlacementPipeline.measure(ex, pm.inputs(), runs);
+                    } finally {
+                        ex.dispatcher().close();
+                    }
+                }
+                Row row = new Row(name, oc, measured, s.coarse().after());
+                rows.add(row);
+                out.println("place: " + row.fields() + check);
+                if (!r.note().isEmpty()) out.println("  " + name + ": " + r.note());
+            }
+            if (rows.isEmpty()) throw new SluiceException("no strategy gave a placement that fits");
+            Row chosen = choose(rows, o.objective(), slo);
+            out.println("place: chosen=" + chosen.fields());
+            if (s.allReal()) {
+                double[] err = rows.stream().mapToDouble(r -> Math.abs(r.predicted() - r.measured) / r.measured).sorted().toArray();
+                out.printf("simulator: median |predicted - measured| / measured = %.1f%% over %d placements (max %.1f%%)%n",
+                    100 * err[err.length / 2], err.length, 100 * err[err.length - 1]);
+            }
+            Map<String, Integer> counts = chosen.outcome.placement().counts();
+            out.println("chosen placement: " + counts);
+            if (outFile != null) {
+                chosen.outcome.placement().save(Path.of(outFile));
+                out.println("placement written to " + outFile);
+            }
+        }
+        return 0;
+    }
+
+    /** One printed line. */
+    record Row(String strategy, PlacementPipeline.Outcome outcome, double measured, int nodes) {
+        double predicted() { return outcome.prediction().makespanMillis(); }
+
+        String fields() {
+            return String.format("%s predicted_ms=%.3f%s accel_peak_bytes=%d solver_ms=%.1f nodes=%d", strategy, predicted(),
+                Double.isNaN(measured) ? "" : String.format(" measured_ms=%.3f", measured), outcome.acceleratorPeak(),
+                outcome.result().solverMillis(), nodes);
+        }
+    }
+
+    /** Least predicted latency; or least accelerator peak among those within the SLO (the fastest if none is). */
+    static Row choose(List<Row> rows, SessionOptions.Objective objective, double slo) {
+        if (objective == SessionOptions.Objective.LATENCY) {
+            return rows.stream().min(java.util.Comparator.comparingDouble(Row::predicted)).orElseThrow();
+        }
+        return rows.stream().filter(r -> r.predicted() <= slo).min(java.util.Comparator.comparingLong(r -> r.outcome.acceleratorPeak()))
+            .orElseGet(() -> choose(rows, SessionOptions.Objective.LATENCY, slo));
+    }
+
+    private static double number(String s, String what) {
+        try {
+            double v = Double.parseDouble(s);
+            if (!(v >= 0) || Double.isInfinite(v)) throw new NumberFormatException();
+            return v;
+        } catch (NumberFormatException e) {
+            throw new SluiceException(what + " must be a number >= 0, got '" + s + "'");
+        }
+    }
+
+}

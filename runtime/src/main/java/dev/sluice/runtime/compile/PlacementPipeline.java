@@ -1,0 +1,214 @@
+package dev.sluice.runtime.compile;
+
+import dev.sluice.graph.Graph;
+import dev.sluice.graph.Model;
+import dev.sluice.graph.cost.CostModel;
+import dev.sluice.kernels.OpRegistry;
+import dev.sluice.kernels.Parallelism;
+import dev.sluice.kernels.SluiceException;
+import dev.sluice.kernels.Tensor;
+import dev.sluice.kernels.device.DeviceKind;
+import dev.sluice.memgraph.DeviceSpec;
+import dev.sluice.memgraph.MemGraph;
+import dev.sluice.memgraph.MemGraphException;
+import dev.sluice.memgraph.placement.Coarsening;
+import dev.sluice.memgraph.placement.MilpPlacer;
+import dev.sluice.memgraph.placement.Placement;
+import dev.sluice.memgraph.placement.PlacementProblem;
+import dev.sluice.memgraph.placement.Simulator;
+import dev.sluice.memgraph.placement.Strategies;
+import dev.sluice.runtime.SessionOptions;
+import dev.sluice.runtime.device.ComputeLane;
+import dev.sluice.runtime.device.CpuDevice;
+import dev.sluice.runtime.device.Device;
+import dev.sluice.runtime.device.ThrottledDevice;
+import dev.sluice.runtime.dispatch.Dispatcher;
+import dev.sluice.runtime.dispatch.MemGraphExecutor;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The compile pipeline across devices: Graph (static shapes) -> {@link CostModel} -> coarsened
+ * {@link PlacementProblem} -> a strategy's assignment -> {@link Placement} with its {@link MemGraph} (exact per-device
+ * peak) and the {@link Simulator}'s prediction -> an executor on real lanes. Two devices: the cpu and one accelerator
+ * (throttled, or described: a described accelerator's share executes on a throttled device under its budget).
+ *
+ * <p>In a placed run each device gets half the session's threads (at least one): the host one compute lane using
+ * its share as a pool, the accelerator its compute lane with the other share, so that the two run at once without
+ * oversubscribing the cores; profiling times nodes with that same share.
+ */
+public final class PlacementPipeline {
+    private PlacementPipeline() {}
+
+    /** Default fraction of the optimum's lower bound that coarsening may give up. */
+    public static final double COARSEN_FRACTION = 0.02;
+
+    /** Everything fixed before a strategy runs. */
+    public record Setup(Model model, OpRegistry registry, CostModel costs, PlacementProblem fine, Coarsening.Result coarse,
+                        List<String> deviceNames, long accelBudget, boolean allReal, long bandwidth, int threadsPerDevice) {
+        public Graph graph() { return model.graph(); }
+
+        public String accelerator() { return deviceNames.get(1); }
+    }
+
+    /** One strategy's placement made real: its MemGraph and prediction; {@code refusal} when its budget cannot hold it. */
+    public record Outcome(Strategies.Result result, Placement placement, MemGraph memGraph, Simulator.Prediction prediction, String refusal) {
+        public long acceleratorPeak() { return memGraph == null ? -1 : memGraph.plannedPeak().get(1); }
+    }
+
+    /** Threads each device of a placed run gets. */
+    public static int threadsPerDevice(int threads) { return Math.max(1, threads / 2); }
+
+    /** Profiles {@code m} (static shapes) on the options' devices and coarsens its problem. */
+    public static Setup prepare(Model m, OpRegistry registry, Map<String, Tensor> inputs, SessionOptions o, int runs, double coarsen) {
+        List<SessionOptions.DeviceRequest> ds = o.devices();
+        if (ds.size() != 2 || !ds.get(0).name().equals("cpu")) {
+            throw new SluiceException("placement takes two devices, the cpu first: --devices cpu,ACCEL; got " + ds);
+        }
+        int per = threadsPerDevice(o.threads());
+        CostModel costs = Profiler.profile(m, registry, inputs, ds, o.bandwidthBytesPerSecond(), per, runs);
+        PlacementProblem fine = PlacementProblem.of(m.graph(), costs);
+        Coarsening.Result coarse = Coarsening.coarsen(fine, coarsen);
+        List<String> names = costs.devices().stream().map(CostModel.DeviceCost::name).toList();
+        boolean real = !ds.get(1).described();
+        return new Setup(m, registry, costs, fine, coarse, names, costs.devices().get(1).memoryBytes(), real, o.bandwidthBytesPerSecond(), per);
+    }
+
+    /** A setup from a saved cost model instead of profiling (refused if it was made for another graph). */
+    public static Setup fromCosts(Model m, OpRegistry registry, CostModel costs, SessionOptions o, double coarsen) {
+        PlacementProblem fine = PlacementProblem.of(m.graph(), costs);
+        List<String> names = costs.devices().stream().map(CostModel.DeviceCost::name).toList();
+        boolean real = costs.devices().stream().allMatch(d -> d.timeSource() == CostModel.Source.MEASURED);
+        return new Setup(m, registry, costs, fine, Coarsening.coarsen(fine, coarsen), names, costs.devices().get(1).memoryBytes(), real,
+            o.bandwidthBytesPerSecond(), threadsPerDevice(o.threads()));
+    }
+
+    /** The SLO in ms: absolute, or a factor of all-accel's predicted makespan (the model's; see the class doc). */
+    public static double sloMillis(Setup s, SessionOptions.Slo slo) {
+        double accel = Strategies.allOn(s.coarse().problem(), 1, "all-accel").makespan();
+        return slo == null ? 1.2 * accel : slo.millis(accel);
+    }
+
+    /** Runs one strategy by name on the coarse problem. */
+    public static Strategies.Result solve(Setup s, String strategy, SessionOptions.Objective objective, double sloMillis, double milpSeconds) {
+        PlacementProblem p = s.coarse().problem();
+        return switch (strategy) {
+            case "all-cpu" -> Strategies.allOn(p, 0, "all-cpu");
+            case "all-accel" -> Strategies.allOn(p, 1, "all-accel");
+            case "heft" -> Strategies.heft(p);
+            case "chrion-latency" -> Strategies.chrionLatency(p);
+            case "chrion-memory" -> Strategies.chrionMemory(p, sloMillis);
+            case "milp" -> {
+                long t0 = System.nanoTime();
+                Strategies.Result hint = bestHeuristic(p, objective, sloMillis);
+                Strategies.Result r = objective == SessionOptions.Objective.MEMORY
+                    ? MilpPlacer.memory(p, hint, milpSeconds, sloMillis) : MilpPlacer.latency(p, hint, milpSeconds);
+                // the warm start's own search counts towards the MILP's time
+                yield new Strategies.Result("milp", r.assign(), r.schedule(), (System.nanoTime() - t0) / 1e6, r.note());
+            }
+            default -> throw new SluiceException("unknown strategy '" + strategy + "'; strategies: " + String.join(", ", Strategies.NAMES));
+        };
+    }
+
+    /** The best heuristic that fits (the MILP's warm start): least makespan, or least memory within the SLO. */
+    static Strategies.Result bestHeuristic(PlacementProblem p, SessionOptions.Objective objective, double slo) {
+        List<Strategies.Result> c = new ArrayList<>(List.of(Strategies.allOn(p, 0, "all-cpu"), Strategies.allOn(p, 1, "all-accel"),
+            Strategies.heft(p), Strategies.chrionLatency(p)));
+        if (objective == SessionOptions.Objective.MEMORY) c.add(Strategies.chrionMemory(p, slo));
+        Strategies.Result best = null;
+        for (Strategies.Result r : c) {
+            if (!p.fits(r.assign())) continue;
+            if (best == null) { best = r; continue; }
+            if (objective == SessionOptions.Objective.LATENCY) {
+                if (r.makespan() < best.makespan()) best = r;
+            } else {
+                boolean ok = r.makespan() <= slo, bestOk = best.makespan() <= slo;
+                if (ok && (!bestOk || p.acceleratorBytes(r.assign(), 1) < p.acceleratorBytes(best.assign(), 1))) best = r;
+                else if (!ok && !bestOk && r.makespan() < best.makespan()) best = r;
+            }
+        }
+        return best;
+    }
+
+    /** The spec of the accelerator as the MemGraph sees it (throttled when it will execute there). */
+    static DeviceSpec accelSpec(Setup s, boolean forExecution) {
+        DeviceKind kind = forExecution || s.allReal() ? DeviceKind.THROTTLED : DeviceKind.ACCELERATOR;
+        return new DeviceSpec(forExecution ? "throttled" : s.accelerator(), kind, s.accelBudget());
+    }
+
+    /**
+     * Makes a strategy's answer real: node assignment, MemGraph under the accelerator's budget (refused, with the bytes
+     * needed, when a node cannot fit it), the simulator's prediction, and the placement value.
+     */
+    public static Outcome realize(Setup s, Strategies.Result r) {
+        int[] nodes = s.coarse().problem().nodeAssignment(r.assign(), s.graph().nodes().size());
+        return realize(s, r, nodes);
+    }
+
+    static Outcome realize(Setup s, Strategies.Result r, int[] nodes) {
+        MemGraph mg;
+        try {
+            mg = MemGraph.build(s.graph(), List.of(DeviceSpec.host(), accelSpec(s, false)), nodes);
+        } catch (MemGraphException e) {
+            String why = "placement " + r.strategy() + " cannot run on " + s.accelerator() + " within its budget of " + s.accelBudget()
+                + " bytes: it needs at least " + e.neededBytes() + " bytes (" + e.getMessage() + ")";
+            Placement p = Placement.of(s.graph(), s.deviceNames(), nodes, r.strategy(), Double.NaN, List.of(0L, -1L), r.solverMillis(), why);
+            return new Outcome(r, p, null, null, why);
+        }
+        Simulator.Prediction pred = Simulator.run(mg, s.costs());
+        Placement p = Placement.of(s.graph(), s.deviceNames(), nodes, r.strategy(), pred.makespanMillis(), mg.plannedPeak(), r.solverMillis(),
+            r.note());
+        return new Outcome(r, p, mg, pred, null);
+    }
+
+    /** Checks a loaded placement against the setup's graph and makes it real (refusals name the nodes). */
+    public static Outcome realize(Setup s, Placement loaded) {
+        int[] nodes = loaded.toArray(s.graph(), s.deviceNames());
+        int[] tasks = new int[s.fine().size()];
+        for (int t = 0; t < tasks.length; t++) tasks[t] = nodes[s.fine().members()[t][0]];
+        Strategies.Result r = new Strategies.Result("file:" + loaded.strategy(), tasks,
+            dev.sluice.memgraph.placement.Schedule.list(s.fine(), tasks, dev.sluice.memgraph.placement.Schedule.rankOrder(s.fine())), 0, "");
+        return realize(s, r, nodes);
+    }
+
+    /** The devices a placed run executes on: the host's lane with its pool, and a throttled device at the budget. */
+    public static List<Device> devices(Setup s) { return devices(s.accelBudget(), s.bandwidth(), s.threadsPerDevice()); }
+
+    /** The host's one compute lane with a pool of {@code threads}, and a throttled device with as many. */
+    public static List<Device> devices(long budget, long bandwidth, int threads) {
+        CpuDevice cpu = new CpuDevice("cpu", List.of(new ComputeLane("cpu.compute", Parallelism.of(threads))));
+        ThrottledDevice t = ThrottledDevice.of(budget, bandwidth, Parallelism.of(threads));
+        return List.of(cpu, t);
+    }
+
+    /** An executor of an outcome on real lanes (a described accelerator's share on the throttled device). */
+    public static MemGraphExecutor executor(Setup s, Outcome o, Dispatcher.Order order, Dispatcher shared) {
+        if (o.refusal() != null) throw new SluiceException(o.refusal());
+        MemGraph mg = o.memGraph();
+        if (!s.allReal()) {
+            int[] nodes = o.placement().toArray(s.graph(), s.deviceNames());
+            mg = MemGraph.build(s.graph(), List.of(DeviceSpec.host(), accelSpec(s, true)), nodes);
+        }
+        return new MemGraphExecutor(s.model(), s.registry(), mg, devices(s), order, shared);
+    }
+
+    /** Median wall time (ms) of {@code runs} runs after two warm-up runs; outputs closed. */
+    public static double measure(MemGraphExecutor ex, Map<String, Tensor> inputs, int runs) {
+        long warmEnd = System.nanoTime() + Profiler.WARMUP_NANOS / 4;
+        for (int w = 0; w < 2 || (w < 500 && System.nanoTime() < warmEnd); w++) close(ex.run(inputs).outputs());
+        double[] t = new double[runs];
+        for (int r = 0; r < runs; r++) {
+            MemGraphExecutor.Result res = ex.run(inputs);
+            t[r] = res.trace().wallNanos() / 1e6;
+            close(res.outputs());
+        }
+        Arrays.sort(t);
+        return t[runs / 2];
+    }
+
+    private static void close(Map<String, Tensor> out) {
+        for (Tensor x : out.values()) x.close();
+    }
+}
