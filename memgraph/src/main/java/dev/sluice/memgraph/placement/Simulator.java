@@ -32,7 +32,18 @@ public final class Simulator {
     /** The prediction: makespan, per-device peak bytes, and busy time per lane. */
     public record Prediction(double makespanMillis, List<Long> peakBytes, Map<String, Double> busyMillis) {}
 
-    public static Prediction run(MemGraph g, CostModel costs) {
+    /**
+     * What a dispatcher adds to the work itself: {@code taskMillis} per task (taking it, publishing its outputs), and
+     * {@code wakeMillis} when a task becomes ready on a lane that sits idle (its worker parked and must be woken).
+     */
+    public record Overheads(double taskMillis, double wakeMillis) {
+        public static final Overheads NONE = new Overheads(0, 0);
+    }
+
+    public static Prediction run(MemGraph g, CostModel costs) { return run(g, costs, Overheads.NONE); }
+
+    /** As {@link #run(MemGraph, CostModel)}, with the dispatcher's overheads. */
+    public static Prediction run(MemGraph g, CostModel costs, Overheads over) {
         List<Task> tasks = g.tasks();
         int n = tasks.size();
         int[] indeg = new int[n];
@@ -73,6 +84,8 @@ public final class Simulator {
         Map<String, Double> busyMs = new java.util.LinkedHashMap<>();
         PriorityQueue<double[]> running = new PriorityQueue<>((a, b) -> a[0] != b[0] ? Double.compare(a[0], b[0]) : Double.compare(a[1], b[1]));
         for (int i = 0; i < n; i++) if (indeg[i] == 0) ready.computeIfAbsent(lane(tasks.get(i)), k -> new TreeSet<>()).add(i);
+        Map<String, Double> idleSince = new HashMap<>();
+        int first = 0;
         double now = 0, makespan = 0;
         int done = 0;
         while (done < n) {
@@ -94,9 +107,11 @@ public final class Simulator {
                     live[s.device()] += s.bytes();
                     peak[s.device()] = Math.max(peak[s.device()], live[s.device()]);
                 }
-                double d = duration(t, g, costs, initializerBufs);
+                double d = duration(t, g, costs, initializerBufs) + over.taskMillis();
+                // a lane that went idle before this task was ready parks its worker, which must be woken
+                double wake = idleSince.getOrDefault(e.getKey(), 0.0) < now || id == first ? over.wakeMillis() : 0;
                 busyMs.merge(e.getKey(), d, Double::sum);
-                running.add(new double[] {now + d, id});
+                running.add(new double[] {now + wake + d, id});
             }
             double[] next = running.poll();
             if (next == null) throw new IllegalStateException("the memory graph has a cycle or a task without a lane");
@@ -104,6 +119,7 @@ public final class Simulator {
             int id = (int) next[1];
             Task t = tasks.get(id);
             busy.put(lane(t), false);
+            idleSince.put(lane(t), now);
             done++;
             makespan = Math.max(makespan, now);
             if (t instanceof Task.Kernel k && k.scratch() >= 0) live[g.buffers().get(k.scratch()).device()] -= g.buffers().get(k.scratch()).bytes();

@@ -2,6 +2,7 @@ package dev.sluice.runtime.cli;
 
 import dev.sluice.kernels.SluiceException;
 import dev.sluice.kernels.Tensor;
+import dev.sluice.memgraph.placement.Simulator;
 import dev.sluice.memgraph.placement.Strategies;
 import dev.sluice.runtime.SessionOptions;
 import dev.sluice.runtime.compile.PlacementPipeline;
@@ -74,7 +75,6 @@ final class PlaceCommand implements Command {
             double slo = PlacementPipeline.sloMillis(s, o.slo());
             out.printf("slo: %.3f ms (%s; applied to predicted latencies)%n", slo, o.slo() == null ? "default 1.2x all-accel" : o.slo());
             if (!s.allReal()) out.println("note: " + s.accelerator() + " is described, not on this machine: its figures are estimates and nothing runs on it");
-            Map<String, Tensor> ref = s.allReal() ? pm.reference() : null;
             List<Row> rows = new ArrayList<>();
             for (String name : strategies) {
                 Strategies.Result r = PlacementPipeline.solve(s, name, o.objective(), slo, milpSeconds);
@@ -83,30 +83,30 @@ final class PlaceCommand implements Command {
                     out.println("place: " + name + " refused: " + oc.refusal());
                     continue;
                 }
-                double measured = Double.NaN;
-                String check = "";
-                if (s.allReal()) {
-                    MemGraphExecutor ex = PlacementPipeline.executor(s, oc, Dispatcher.Order.DYNAMIC, null);
-                    try {
-                        MemGraphExecutor.Result first = ex.run(pm.inputs());
-                        String bad = PlacedModel.mismatch(ref, first.outputs());
-                        check = bad == null ? "" : " WARNING outputs differ from the one-device run: " + bad;
-                        measured = PlacementPipeline.measure(ex, pm.inputs(), runs);
-                    } finally {
-                        ex.dispatcher().close();
-                    }
+                rows.add(new Row(name, oc, s.coarse().after()));
+            }
+            Simulator.Overheads over = Simulator.Overheads.NONE;
+            if (s.allReal()) {
+                measureInterleaved(s, rows, pm, runs);
+                Row cpu = find(rows, "all-cpu"), acc = find(rows, "all-accel");
+                if (cpu != null && acc != null) {
+                    over = PlacementPipeline.calibrate(s, cpu.outcome(), cpu.measuredMs(), acc.outcome(), acc.measuredMs());
+                    out.printf("simulator: dispatcher overheads calibrated on all-cpu and all-accel: %.4f ms a task, %.4f ms a wake-up%n",
+                        over.taskMillis(), over.wakeMillis());
+                    for (Row r : rows) r.predicted = Simulator.run(r.outcome().memGraph(), s.costs(), over).makespanMillis();
                 }
-                Row row = new Row(name, oc, measured, s.coarse().after());
-                rows.add(row);
-                out.println("place: " + row.fields() + check);
-                if (!r.note().isEmpty()) out.println("  " + name + ": " + r.note());
+            }
+            for (Row row : rows) {
+                out.println("place: " + row.fields() + row.check);
+                if (!row.outcome().result().note().isEmpty()) out.println("  " + row.strategy() + ": " + row.outcome().result().note());
             }
             if (rows.isEmpty()) throw new SluiceException("no strategy gave a placement that fits");
             Row chosen = choose(rows, o.objective(), slo);
             out.println("place: chosen=" + chosen.fields());
-            if (s.allReal()) {
-                double[] err = rows.stream().mapToDouble(r -> Math.abs(r.predicted() - r.measured) / r.measured).sorted().toArray();
-                out.printf("simulator: median |predicted - measured| / measured = %.1f%% over %d placements (max %.1f%%)%n",
+            double[] err = rows.stream().filter(r -> !Double.isNaN(r.measuredMs()) && !r.strategy().equals("all-cpu") && !r.strategy().equals("all-accel"))
+                .mapToDouble(r -> Math.abs(r.predicted() - r.measuredMs()) / r.measuredMs()).sorted().toArray();
+            if (err.length > 0) {
+                out.printf("simulator: median |predicted - measured| / measured = %.1f%% over %d placements not used to calibrate (max %.1f%%)%n",
                     100 * err[err.length / 2], err.length, 100 * err[err.length - 1]);
             }
             Map<String, Integer> counts = chosen.outcome.placement().counts();
@@ -119,15 +119,72 @@ final class PlaceCommand implements Command {
         return 0;
     }
 
-    /** One printed line. */
-    record Row(String strategy, PlacementPipeline.Outcome outcome, double measured, int nodes) {
-        double predicted() { return outcome.prediction().makespanMillis(); }
+    /**
+     * Measures every placement on this machine: each checked once against the one-device run bit for bit, warmed up,
+     * then run in turns ({@code runs} rounds, one run of each placement per round) so that a busy machine slows
+     * them alike; the median per placement.
+     */
+    static void measureInterleaved(PlacementPipeline.Setup s, List<Row> rows, PlacedModel pm, int runs) {
+        Map<String, Tensor> ref = pm.reference();
+        List<MemGraphExecutor> exs = new ArrayList<>();
+        try {
+            for (Row row : rows) {
+                MemGraphExecutor ex = PlacementPipeline.executor(s, row.outcome(), Dispatcher.Order.DYNAMIC, null);
+                exs.add(ex);
+                MemGraphExecutor.Result first = ex.run(pm.inputs());
+                String bad = PlacedModel.mismatch(ref, first.outputs());
+                row.check = bad == null ? "" : " WARNING outputs differ from the one-device run: " + bad;
+                PlacementPipeline.measure(ex, pm.inputs(), 1);
+            }
+            double[][] t = new double[rows.size()][runs];
+            for (int r = 0; r < runs; r++) {
+                for (int i = 0; i < rows.size(); i++) {
+                    MemGraphExecutor.Result res = exs.get(i).run(pm.inputs());
+                    t[i][r] = res.trace().wallNanos() / 1e6;
+                    for (Tensor x : res.outputs().values()) x.close();
+                }
+            }
+            for (int i = 0; i < rows.size(); i++) {
+                java.util.Arrays.sort(t[i]);
+                rows.get(i).measured = t[i][runs / 2];
+            }
+        } finally {
+            for (MemGraphExecutor ex : exs) ex.dispatcher().close();
+        }
+    }
+
+    /** One strategy's line: what it placed, what the simulator predicts, what was measured (NaN where not). */
+    static final class Row {
+        final String strategy;
+        final PlacementPipeline.Outcome outcome;
+        final int nodes;
+        double predicted, measured = Double.NaN;
+        String check = "";
+
+        Row(String strategy, PlacementPipeline.Outcome outcome, int nodes) {
+            this.strategy = strategy;
+            this.outcome = outcome;
+            this.nodes = nodes;
+            this.predicted = outcome.prediction().makespanMillis();
+        }
+
+        String strategy() { return strategy; }
+
+        PlacementPipeline.Outcome outcome() { return outcome; }
+
+        double predicted() { return predicted; }
+
+        double measuredMs() { return measured; }
 
         String fields() {
-            return String.format("%s predicted_ms=%.3f%s accel_peak_bytes=%d solver_ms=%.1f nodes=%d", strategy, predicted(),
+            return String.format("%s predicted_ms=%.3f%s accel_peak_bytes=%d solver_ms=%.1f nodes=%d", strategy, predicted,
                 Double.isNaN(measured) ? "" : String.format(" measured_ms=%.3f", measured), outcome.acceleratorPeak(),
                 outcome.result().solverMillis(), nodes);
         }
+    }
+
+    private static Row find(List<Row> rows, String strategy) {
+        return rows.stream().filter(r -> r.strategy().equals(strategy)).findFirst().orElse(null);
     }
 
     /** Least predicted latency; or least accelerator peak among those within the SLO (the fastest if none is). */
