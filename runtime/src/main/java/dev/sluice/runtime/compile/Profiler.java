@@ -96,11 +96,19 @@ public final class Profiler {
      */
     public static CostModel profile(Model m, OpRegistry registry, Map<String, Tensor> inputs, List<SessionOptions.DeviceRequest> devices,
                                     long bandwidth, int threadsPerDevice, int runs) {
-        Graph g = m.graph();
         if (devices.isEmpty() || !devices.get(0).name().equals("cpu")) {
             throw new SluiceException("profiling needs the cpu first in the device list, got " + devices);
         }
-        double[] cpu = medianNodeMillis(m, registry, inputs, threadsPerDevice, runs);
+        return fromCpuTimes(m, medianNodeMillis(m, registry, inputs, threadsPerDevice, runs), devices, bandwidth);
+    }
+
+    /**
+     * The cost model from node times already measured on the cpu (graph order): the throttled device's link is
+     * measured here, a described device's times estimated. Lets one profile serve several budgets and devices.
+     */
+    public static CostModel fromCpuTimes(Model m, double[] cpu, List<SessionOptions.DeviceRequest> devices, long bandwidth) {
+        Graph g = m.graph();
+        if (cpu.length != g.nodes().size()) throw new SluiceException(cpu.length + " node times for " + g.nodes().size() + " nodes");
         List<CostModel.DeviceCost> ds = new ArrayList<>();
         List<double[]> cols = new ArrayList<>();
         List<CostModel.Source> sources = new ArrayList<>();
