@@ -66,6 +66,7 @@ public final class MilpPlacer {
         String why = unavailableReason();
         if (why != null) throw new SluiceException(why);
         long t0 = System.nanoTime();
+        if (hint != null && !p.fits(hint.assign())) hint = null; // a warm start must be feasible
         int n = p.size();
         CpModel m = new CpModel();
         long horizon = 0;

@@ -29,8 +29,15 @@ import java.util.TreeSet;
 public final class Simulator {
     private Simulator() {}
 
-    /** The prediction: makespan, per-device peak bytes, and busy time per lane. */
-    public record Prediction(double makespanMillis, List<Long> peakBytes, Map<String, Double> busyMillis) {}
+    /**
+     * The prediction: makespan, per-device peak bytes, busy time per lane, every task's slice of a lane, and per
+     * device the live bytes over time (steps {time ms, bytes}, one each time they change).
+     */
+    public record Prediction(double makespanMillis, List<Long> peakBytes, Map<String, Double> busyMillis, List<Slice> slices,
+                             List<List<double[]>> memory) {}
+
+    /** One task on its lane ({@code device.LANEKIND}) from {@code start} to {@code end} ms. */
+    public record Slice(String lane, String label, double start, double end) {}
 
     /**
      * What a dispatcher adds to the work itself: {@code taskMillis} per task (taking it, publishing its outputs), and
@@ -87,6 +94,9 @@ public final class Simulator {
         Map<String, Double> idleSince = new HashMap<>();
         int first = 0;
         double now = 0, makespan = 0;
+        List<Slice> slices = new ArrayList<>();
+        List<List<double[]>> memory = new ArrayList<>();
+        for (int d = 0; d < nd; d++) memory.add(new ArrayList<>(List.<double[]>of(new double[] {0, 0})));
         int done = 0;
         while (done < n) {
             for (var e : ready.entrySet()) {
@@ -112,6 +122,8 @@ public final class Simulator {
                 double wake = idleSince.getOrDefault(e.getKey(), 0.0) < now || id == first ? over.wakeMillis() : 0;
                 busyMs.merge(e.getKey(), d, Double::sum);
                 running.add(new double[] {now + wake + d, id});
+                slices.add(new Slice(e.getKey(), t.label(), now + wake, now + wake + d));
+                for (int dv = 1; dv < nd; dv++) memory.get(dv).add(new double[] {now, live[dv]});
             }
             double[] next = running.poll();
             if (next == null) throw new IllegalStateException("the memory graph has a cycle or a task without a lane");
@@ -127,13 +139,14 @@ public final class Simulator {
                 if (--readersLeft[b] == 0) free(g, b, allocated, live);
             }
             for (int b : writesOf.get(id)) if (readersLeft[b] == 0) free(g, b, allocated, live);
+            for (int dv = 1; dv < nd; dv++) memory.get(dv).add(new double[] {now, live[dv]});
             for (int s : succ.get(id)) {
                 if (--indeg[s] == 0) ready.computeIfAbsent(lane(tasks.get(s)), k -> new TreeSet<>()).add(s);
             }
         }
         List<Long> peaks = new ArrayList<>();
         for (long p : peak) peaks.add(p);
-        return new Prediction(makespan, peaks, busyMs);
+        return new Prediction(makespan, peaks, busyMs, slices, memory);
     }
 
     private static void free(MemGraph g, int b, boolean[] allocated, long[] live) {

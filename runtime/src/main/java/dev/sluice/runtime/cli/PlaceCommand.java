@@ -24,13 +24,13 @@ final class PlaceCommand implements Command {
     @Override public String name() { return "place"; }
     @Override public String summary() { return "place a model's nodes on the cpu and an accelerator (heft, chrion, milp, ...)"; }
     @Override public Set<String> valueOptions() {
-        return Set.of("devices", "objective", "slo", "solver", "runs", "threads", "bandwidth", "input", "dim", "seed", "out", "milp-seconds", "coarsen");
+        return Set.of("devices", "objective", "slo", "solver", "runs", "threads", "bandwidth", "input", "dim", "seed", "out", "milp-seconds", "coarsen", "picture");
     }
     @Override public String help() {
         return """
             usage: sluice place MODEL.onnx|TESTDATA_DIR|ZOO_NAME --devices cpu,ACCEL [--objective latency|memory]
                                 [--slo MS|Nx] [--solver NAME|all] [-o placement.json] [--threads N] [--runs N]
-                                [--bandwidth BYTES_PER_S] [--milp-seconds S] [--coarsen FRACTION]
+                                [--bandwidth BYTES_PER_S] [--milp-seconds S] [--coarsen FRACTION] [--picture FILE.png]
 
             ACCEL is throttled[:BUDGET] (a CPU standing in for an accelerator, its budget P% of what the model needs
             on it with nothing offloaded, or BYTES) or a description FILE.json[:BUDGET] (nvidia-t4.json and
@@ -47,7 +47,9 @@ final class PlaceCommand implements Command {
               place: <strategy> predicted_ms=<p> [measured_ms=<m>] accel_peak_bytes=<b> solver_ms=<t> nodes=<coarse>
             then the chosen one (least predicted latency, or least accelerator peak within the SLO) as
               place: chosen=<strategy> ...
-            and the simulator's error where measured. -o writes the chosen placement as JSON (for run --placement).""";
+            and the simulator's error where measured. -o writes the chosen placement as JSON (for run --placement);
+            --picture draws the chosen placement's predicted schedule, a row per lane, with the accelerator's memory
+            over time beneath it.""";
     }
 
     @Override public int run(Args args, PrintStream out) {
@@ -111,6 +113,16 @@ final class PlaceCommand implements Command {
             }
             Map<String, Integer> counts = chosen.outcome.placement().counts();
             out.println("chosen placement: " + counts);
+            if (args.option("picture") != null) {
+                Simulator.Prediction pic = Simulator.run(chosen.outcome.memGraph(), s.costs(), over);
+                try {
+                    dev.sluice.runtime.compile.SchedulePicture.write(pic, s.deviceNames(), pm.file().getFileName() + ": " + chosen.strategy,
+                        Path.of(args.option("picture")));
+                } catch (java.io.IOException e) {
+                    throw new SluiceException(args.option("picture") + ": cannot write: " + e.getMessage());
+                }
+                out.println("picture: " + args.option("picture"));
+            }
             if (outFile != null) {
                 chosen.outcome.placement().save(Path.of(outFile));
                 out.println("placement written to " + outFile);
