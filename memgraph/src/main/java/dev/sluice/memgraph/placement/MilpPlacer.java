@@ -93,6 +93,7 @@ public final class MilpPlacer {
             long out = p.hostOutBytes()[t] > 0 ? us(p.transferMillis(p.hostOutBytes()[t], 1, 0)) : 0;
             m.addGreaterOrEqual(makespan, LinearExpr.newBuilder().add(start[t]).add(c).addTerm(x[t], a - c + out).build());
         }
+        java.util.Map<PlacementProblem.Arc, BoolVar> crossings = new java.util.HashMap<>();
         m.addNoOverlap(onCpu);
         m.addNoOverlap(onAcc);
         for (PlacementProblem.Arc arc : p.arcs()) {
@@ -103,6 +104,7 @@ public final class MilpPlacer {
                 continue;
             }
             BoolVar y = m.newBoolVar("y" + i + "_" + j);
+            crossings.put(arc, y);
             m.addGreaterOrEqual(y, LinearExpr.newBuilder().add(x[i]).addTerm(x[j], -1).build());
             m.addGreaterOrEqual(y, LinearExpr.newBuilder().add(x[j]).addTerm(x[i], -1).build());
             LinearExprBuilder rhs = LinearExpr.newBuilder().add(start[i]).add(us(p.millis()[i][0]))
@@ -126,10 +128,21 @@ public final class MilpPlacer {
             m.minimize(memory);
         }
         if (hint != null) {
+            // A complete hint in the model's own integer units, so that it is feasible as given (rounding the
+            // heuristic's float times could break a precedence by a microsecond and leave the solver searching).
+            int[] a = hint.assign();
+            long[] hs = integerSchedule(p, a, Schedule.byKey(p, hint.schedule().start()));
+            long span = 0, most = 0;
             for (int t = 0; t < n; t++) {
-                m.addHint(x[t], hint.assign()[t]);
-                m.addHint(start[t], us(hint.schedule().start()[t]));
+                m.addHint(x[t], a[t]);
+                m.addHint(start[t], hs[t]);
+                long out = a[t] == 1 && p.hostOutBytes()[t] > 0 ? us(p.transferMillis(p.hostOutBytes()[t], 1, 0)) : 0;
+                span = Math.max(span, hs[t] + us(p.millis()[t][a[t]]) + out);
+                if (a[t] == 1) most = Math.max(most, p.workBytes()[t]);
             }
+            m.addHint(makespan, span);
+            m.addHint(work, most);
+            for (var e : crossings.entrySet()) m.addHint(e.getValue(), a[e.getKey().from()] != a[e.getKey().to()] ? 1 : 0);
         }
         CpSolver s = new CpSolver();
         s.getParameters().setMaxTimeInSeconds(limit).setNumWorkers(2).setRandomSeed(1);
@@ -158,6 +171,26 @@ public final class MilpPlacer {
                 + "), which evaluates no worse");
         }
         return new Strategies.Result(name, assign, sched, solverMs, note);
+    }
+
+    /** List-schedule start times in whole microseconds, exactly as the model rounds durations and transfers. */
+    static long[] integerSchedule(PlacementProblem p, int[] a, int[] order) {
+        int n = p.size();
+        long[] start = new long[n], end = new long[n], free = new long[p.devices()];
+        List<List<PlacementProblem.Arc>> preds = p.predecessors();
+        for (int t : order) {
+            int d = a[t];
+            long ready = free[d];
+            if (d == 1 && p.hostInBytes()[t] > 0) ready = Math.max(ready, us(p.transferMillis(p.hostInBytes()[t], 0, 1)));
+            for (PlacementProblem.Arc arc : preds.get(t)) {
+                long c = a[arc.from()] != d ? us(p.transferMillis(arc.bytes(), 0, 1)) : 0;
+                ready = Math.max(ready, end[arc.from()] + c);
+            }
+            start[t] = ready;
+            end[t] = ready + us(p.millis()[t][d]);
+            free[d] = end[t];
+        }
+        return start;
     }
 
     private static boolean worse(PlacementProblem p, int[] a, Schedule s, Strategies.Result hint, double slo) {
