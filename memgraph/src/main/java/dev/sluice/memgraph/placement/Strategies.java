@@ -112,9 +112,13 @@ public final class Strategies {
      * repeat until none moves. If even the start misses the SLO, the start is returned and the note says so.
      */
     public static Result chrionMemory(PlacementProblem p, double sloMillis) {
+        return chrionMemory(p, sloMillis, chrionLatency(p));
+    }
+
+    /** As {@link #chrionMemory(PlacementProblem, double)} from a given chrion-latency answer (it is the slow part). */
+    public static Result chrionMemory(PlacementProblem p, double sloMillis, Result lat) {
         long t0 = System.nanoTime();
         int[] order = Schedule.rankOrder(p);
-        Result lat = chrionLatency(p);
         Result accel = allOn(p, 1, "all-accel");
         int[] a = (accel.makespan() <= lat.makespan() ? accel : lat).assign().clone();
         double m0 = Schedule.list(p, a, order).makespan();

@@ -36,6 +36,7 @@ public final class PlacedRunner implements Session.Runner {
     private final PrintStream out;
     private final Map<List<Object>, Prepared> prepared = new ConcurrentHashMap<>();
     private volatile Dispatcher lanes;
+    private volatile Placement last;
 
     /** A placement ready to run for one set of input shapes. */
     record Prepared(Placement placement, MemGraphExecutor executor) {}
@@ -59,10 +60,8 @@ public final class PlacedRunner implements Session.Runner {
         return Session.open(imported, o, OpRegistry.cpu(), PatternFusion.Target.CPU).withRunner(new PlacedRunner(o, out));
     }
 
-    /** The placement the last prepared shapes use (for reports), or null before the first run. */
+    /** The placement the last run used (for reports), or null before the first run. */
     public Placement lastPlacement() { return last; }
-
-    private volatile Placement last;
 
     @Override public Map<String, Tensor> run(Session session, Map<String, Tensor> inputs) {
         List<Object> key = new ArrayList<>();
