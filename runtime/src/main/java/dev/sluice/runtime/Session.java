@@ -164,8 +164,11 @@ public final class Session implements AutoCloseable {
     }
 
     private static Session openModel(Model imported, SessionOptions options) {
-        return options.plainCpu() ? open(imported, options, OpRegistry.cpu(), PatternFusion.Target.CPU)
-            : dev.sluice.runtime.dispatch.DeviceOptions.of(options).open(imported, new java.io.PrintStream(java.io.OutputStream.nullOutputStream()));
+        if (options.plainCpu()) return open(imported, options, OpRegistry.cpu(), PatternFusion.Target.CPU);
+        var quiet = new java.io.PrintStream(java.io.OutputStream.nullOutputStream());
+        // a placement file, an SLO or the memory objective asks for a placement across devices
+        if (dev.sluice.runtime.compile.PlacedRunner.applies(options)) return dev.sluice.runtime.compile.PlacedRunner.open(imported, options, quiet);
+        return dev.sluice.runtime.dispatch.DeviceOptions.of(options).open(imported, quiet);
     }
 
     /** Commits the open event of a public {@code open}, which timed the whole of it (import included). */

@@ -20,6 +20,7 @@ public final class Main {
         commands.put("plan", new dev.sluice.runtime.memory.PlanCommand());
         commands.put("zoo", new ZooCommand());
         commands.put("serve", new dev.sluice.runtime.serve.ServeCommand());
+        for (Command c : List.of(new ProfileCommand(), new PlaceCommand())) commands.put(c.name(), c);
         for (Command c : ServiceLoader.load(Command.class)) commands.putIfAbsent(c.name(), c);
     }
 

@@ -21,6 +21,7 @@ final class RunCommand implements Command {
     @Override public Set<String> valueOptions() {
         Set<String> s = new java.util.HashSet<>(Set.of("input", "output-dir", "dim", "seed", "threads", "runs", "profile-nodes"));
         s.addAll(DeviceOptions.NAMES); // devices and dispatcher (dev.sluice.runtime.dispatch)
+        s.addAll(Set.of("devices", "placement", "objective", "slo")); // placement across devices (dev.sluice.runtime.compile)
         return s;
     }
     @Override public Set<String> flags() { return Set.of("profile"); }
@@ -35,7 +36,12 @@ final class RunCommand implements Command {
             --runs runs (default 20), and with --profile-nodes N the N slowest nodes too. Prints each output's name, dtype, shape and checksums
             (sum of elements, CRC-32 of the bytes); with --output-dir, writes each output as NAME.pb.
 
-            """ + DeviceOptions.HELP;
+            """ + DeviceOptions.HELP + """
+
+          --devices cpu,ACCEL      with --placement FILE.json (from 'sluice place -o'), --objective latency|memory or
+                                   --slo MS|Nx: place the nodes on the cpu and ACCEL (throttled[:BUDGET], or a
+                                   description FILE.json[:BUDGET] whose share then runs on a throttled device under
+                                   that budget) and run both at once; prints where the nodes ran""";
     }
 
     @Override public int run(Args args, PrintStream out) throws IOException {
@@ -49,7 +55,9 @@ final class RunCommand implements Command {
         DeviceOptions device = DeviceOptions.from(args::option, threads);
         // paths to write are checked before the model is even read: a typo costs a moment, not a run
         Path dir = args.option("output-dir") == null ? null : OutputPaths.directory("--output-dir", args.option("output-dir"));
-        try (Session s = device == null ? Session.open(file, threads) : device.open(dev.sluice.graph.OnnxImporter.load(file), out)) {
+        dev.sluice.runtime.SessionOptions placed = placedOptions(args, threads);
+        try (Session s = placed != null ? dev.sluice.runtime.compile.PlacedRunner.open(dev.sluice.graph.OnnxImporter.load(file), placed, out)
+                : device == null ? Session.open(file, threads) : device.open(dev.sluice.graph.OnnxImporter.load(file), out)) {
             dev.sluice.runtime.zoo.Zoo.Model zoo = dev.sluice.runtime.zoo.Zoo.byFileName(file);
             Map<String, Tensor> inputs = zoo != null && args.all("input").isEmpty() && args.all("dim").isEmpty()
                 ? zoo.sampleInputs(seed)
@@ -79,13 +87,28 @@ final class RunCommand implements Command {
                 }
             }
             boolean tornado = device != null && device.device().equals("tornadovm");
-            String where = device == null || device.device().equals("cpu") ? "on the CPU"
+            String where = placed != null ? "on the cpu and the throttled device, placed (see the line above)"
+                : device == null || device.device().equals("cpu") ? "on the CPU"
                 : tornado ? "on TornadoVM's device and the CPU" : "on the " + device.device() + " device and the CPU";
             out.println("ran in " + ms + " ms " + where + " (" + threads + " threads, first run, includes specialization"
                 + (tornado ? " and kernel compilation" : "") + ")");
             if (dir != null) out.println("wrote " + outputs.size() + " outputs to " + dir);
         }
         return 0;
+    }
+
+    /** Session options of a placed run ({@code --placement}, {@code --objective} or {@code --slo} given), else null. */
+    static dev.sluice.runtime.SessionOptions placedOptions(Args args, int threads) {
+        if (args.option("placement") == null && args.option("objective") == null && args.option("slo") == null) {
+            if (args.option("devices") != null) throw new SluiceException("--devices needs --placement FILE, --objective or --slo (see 'sluice help run')");
+            return null;
+        }
+        var b = dev.sluice.runtime.SessionOptions.builder().threads(threads).devices(args.option("devices", "cpu,throttled").split(","));
+        if (args.option("placement") != null) b.placementFile(Path.of(args.option("placement")));
+        if (args.option("objective") != null) b.objective(args.option("objective"));
+        if (args.option("slo") != null) b.slo(args.option("slo"));
+        if (args.option("order") != null) b.order(args.option("order"));
+        return b.build();
     }
 
     static String sum(Tensor t) {

@@ -1,0 +1,144 @@
+package dev.sluice.bench.place;
+
+import dev.sluice.graph.Model;
+import dev.sluice.graph.cost.CostModel;
+import dev.sluice.kernels.Tensor;
+import dev.sluice.memgraph.placement.Simulator;
+import dev.sluice.memgraph.placement.Strategies;
+import dev.sluice.runtime.Session;
+import dev.sluice.runtime.SessionOptions;
+import dev.sluice.runtime.cli.Args;
+import dev.sluice.runtime.cli.Command;
+import dev.sluice.runtime.compile.PlacementPipeline;
+import dev.sluice.runtime.compile.Profiler;
+import dev.sluice.runtime.dispatch.Dispatcher;
+import dev.sluice.runtime.dispatch.MeasuredShapes;
+import dev.sluice.runtime.dispatch.MemGraphExecutor;
+import dev.sluice.runtime.zoo.Zoo;
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * {@code sluice place-bench}: every zoo model, every strategy, the accelerator at 100/50/25% of what the model
+ * needs on it with nothing offloaded, on a described GPU (predictions: estimates) and on the throttled device
+ * (predicted and measured, the simulator's error). One CPU profile per model serves every configuration.
+ */
+public final class PlaceBenchCommand implements Command {
+    @Override public String name() { return "place-bench"; }
+    @Override public String summary() { return "every placement strategy on the zoo at 100/50/25% accelerator budgets (described GPU and throttled)"; }
+    @Override public Set<String> valueOptions() { return Set.of("models", "gpu", "runs", "milp-seconds", "threads", "budgets"); }
+    @Override public String help() {
+        return """
+            usage: sluice place-bench [--models a,b,...] [--gpu FILE.json] [--budgets 100,50,25] [--runs N] [--milp-seconds S]
+                                      [--threads N]
+
+            For each zoo model (default all), profiles the CPU once (see 'sluice help profile'), then for the
+            described GPU (default nvidia-t4.json; estimates, never run) and for the throttled device (a CPU
+            standing in for an accelerator, measured) at each budget, runs every strategy (see 'sluice help
+            place') and prints one line each:
+              place-bench: <model> <accel>:<budget>% <strategy> predicted_ms= [measured_ms=] accel_peak_bytes= solver_ms= nodes= [gap=]
+            and per configuration the ratios the issue's targets are about: chrion-memory's accelerator peak over
+            all-accel's, chrion-latency's and milp's predicted latency over all-accel's and heft's, and on the
+            throttled device the simulator's median error (overheads calibrated on all-cpu and all-accel).""";
+    }
+
+    @Override public int run(Args args, PrintStream out) {
+        int threads = args.intOption("threads", SessionOptions.defaultThreads());
+        int runs = args.intOption("runs", 5);
+        double milp = Double.parseDouble(args.option("milp-seconds", "10"));
+        String gpu = args.option("gpu", "nvidia-t4.json");
+        List<Integer> budgets = Arrays.stream(args.option("budgets", "100,50,25").split(",")).map(String::trim).map(Integer::parseInt).toList();
+        List<Zoo.Model> models = args.option("models") == null ? Zoo.models()
+            : Arrays.stream(args.option("models").split(",")).map(String::trim).map(Zoo::find).toList();
+        for (Zoo.Model z : models) {
+            try (Session s = Session.open(z.path(), SessionOptions.builder().threads(threads).memoryPlanning(false).build())) {
+                Map<String, Tensor> in = z.sampleInputs(1);
+                Model m = MeasuredShapes.of(s.executorFor(in), in);
+                double[] cpu = Profiler.medianNodeMillis(m, s.registry(), in, PlacementPipeline.threadsPerDevice(threads), runs);
+                for (String accel : List.of(gpu, "throttled")) {
+                    for (int pct : budgets) {
+                        SessionOptions o = SessionOptions.builder().threads(threads).devices("cpu", accel + ":" + pct + "%").build();
+                        CostModel costs = Profiler.fromCpuTimes(m, cpu, o.devices(), 0);
+                        PlacementPipeline.Setup setup = PlacementPipeline.fromCosts(m, s.registry(), costs, o, PlacementPipeline.COARSEN_FRACTION);
+                        config(z.name(), accel + ":" + pct + "%", setup, in, s, o, milp, runs, out);
+                    }
+                }
+            }
+        }
+        return 0;
+    }
+
+    private static void config(String model, String accel, PlacementPipeline.Setup setup, Map<String, Tensor> in, Session s, SessionOptions o,
+                               double milp, int runs, PrintStream out) {
+        double slo = PlacementPipeline.sloMillis(setup, SessionOptions.Slo.parse("1.2x"));
+        Map<String, PlacementPipeline.Outcome> got = new LinkedHashMap<>();
+        for (String name : Strategies.NAMES) {
+            Strategies.Result r = PlacementPipeline.solve(setup, name, SessionOptions.Objective.LATENCY, slo, milp);
+            if (name.equals("chrion-memory")) r = PlacementPipeline.solve(setup, name, SessionOptions.Objective.MEMORY, slo, milp);
+            PlacementPipeline.Outcome oc = PlacementPipeline.realize(setup, r);
+            if (oc.refusal() != null) {
+                out.printf("place-bench: %s %s %s refused: needs more than the budget%n", model, accel, name);
+                continue;
+            }
+            got.put(name, oc);
+        }
+        Map<String, Double> measured = new LinkedHashMap<>();
+        Map<String, Double> predicted = new LinkedHashMap<>();
+        got.forEach((k, v) -> predicted.put(k, v.prediction().makespanMillis()));
+        Map<String, Double> uncalibrated = new LinkedHashMap<>(predicted); // what the SLO was set and held against
+        if (setup.allReal()) {
+            List<MemGraphExecutor> exs = new ArrayList<>();
+            try {
+                for (var e : got.values()) exs.add(PlacementPipeline.executor(setup, e, Dispatcher.Order.DYNAMIC, null));
+                for (MemGraphExecutor ex : exs) PlacementPipeline.measure(ex, in, 1);
+                double[][] t = new double[exs.size()][runs];
+                for (int r = 0; r < runs; r++) {
+                    for (int i = 0; i < exs.size(); i++) {
+                        MemGraphExecutor.Result res = exs.get(i).run(in);
+                        t[i][r] = res.trace().wallNanos() / 1e6;
+                        for (Tensor x : res.outputs().values()) x.close();
+                    }
+                }
+                int i = 0;
+                for (String k : got.keySet()) {
+                    Arrays.sort(t[i]);
+                    measured.put(k, t[i++][runs / 2]);
+                }
+            } finally {
+                for (MemGraphExecutor ex : exs) ex.dispatcher().close();
+            }
+            if (got.containsKey("all-cpu") && got.containsKey("all-accel")) {
+                Simulator.Overheads over = PlacementPipeline.calibrate(setup, got.get("all-cpu"), measured.get("all-cpu"), got.get("all-accel"),
+                    measured.get("all-accel"));
+                got.forEach((k, v) -> predicted.put(k, Simulator.run(v.memGraph(), setup.costs(), over).makespanMillis()));
+            }
+        }
+        for (var e : got.entrySet()) {
+            String k = e.getKey();
+            PlacementPipeline.Outcome oc = e.getValue();
+            out.printf("place-bench: %s %s %s predicted_ms=%.3f%s accel_peak_bytes=%d solver_ms=%.1f nodes=%d%s%n", model, accel, k, predicted.get(k),
+                measured.containsKey(k) ? String.format(" measured_ms=%.3f", measured.get(k)) : "", oc.acceleratorPeak(),
+                oc.result().solverMillis(), setup.coarse().after(), k.equals("milp") ? " (" + oc.result().note() + ")" : "");
+        }
+        PlacementPipeline.Outcome acc = got.get("all-accel"), mem = got.get("chrion-memory"), lat = got.get("chrion-latency"), heft = got.get("heft"),
+            mi = got.get("milp");
+        if (acc != null && mem != null && lat != null && heft != null && mi != null) {
+            out.printf("place-bench: %s %s summary: chrion-memory peak/all-accel %.3f (uncalibrated latency %.3f of the %.3f ms SLO); chrion-latency/all-accel %.3f;"
+                    + " milp/heft %.3f; coarse %d of %d nodes%n", model, accel,
+                (double) mem.acceleratorPeak() / Math.max(1, acc.acceleratorPeak()), uncalibrated.get("chrion-memory") / slo, slo,
+                predicted.get("chrion-latency") / predicted.get("all-accel"), predicted.get("milp") / predicted.get("heft"),
+                setup.coarse().after(), setup.coarse().before());
+        }
+        if (!measured.isEmpty()) {
+            double[] err = measured.keySet().stream().filter(k -> !k.equals("all-cpu") && !k.equals("all-accel"))
+                .mapToDouble(k -> Math.abs(predicted.get(k) - measured.get(k)) / measured.get(k)).sorted().toArray();
+            if (err.length > 0) out.printf("place-bench: %s %s simulator median error %.1f%% (max %.1f%%)%n", model, accel, 100 * err[err.length / 2],
+                100 * err[err.length - 1]);
+        }
+    }
+}

@@ -1,0 +1,171 @@
+package dev.sluice.memgraph.placement;
+
+import dev.sluice.graph.cost.CostModel;
+import dev.sluice.kernels.device.LaneKind;
+import dev.sluice.memgraph.Buffer;
+import dev.sluice.memgraph.Edge;
+import dev.sluice.memgraph.MemGraph;
+import dev.sluice.memgraph.Task;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.PriorityQueue;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * A discrete-event run of a placement's {@link MemGraph} over the devices' lanes: one compute lane per device
+ * (the host's too: the placed run gives the host one lane using its worker pool), one H2D and one D2H copy
+ * lane per accelerator. A task starts when its edges allow and its lane is idle, the lowest task id first (the
+ * planned order); a kernel takes its node's time from the {@link CostModel} (a tile its share), a copy its
+ * bytes over the device's link. A device buffer is live from its writer's start until its last reader ends,
+ * as in the executor's arena. Predicts the makespan and every device's peak bytes.
+ *
+ * <p>On a described device the weights are taken to be resident already (copied once at load, not per run):
+ * a copy of a graph initializer to it takes no time, though its bytes count.
+ */
+public final class Simulator {
+    private Simulator() {}
+
+    /**
+     * The prediction: makespan, per-device peak bytes, busy time per lane, every task's slice of a lane, and per
+     * device the live bytes over time (steps {time ms, bytes}, one each time they change).
+     */
+    public record Prediction(double makespanMillis, List<Long> peakBytes, Map<String, Double> busyMillis, List<Slice> slices,
+                             List<List<double[]>> memory) {}
+
+    /** One task on its lane ({@code device.LANEKIND}) from {@code start} to {@code end} ms. */
+    public record Slice(String lane, String label, double start, double end) {}
+
+    /**
+     * What a dispatcher adds to the work itself: {@code taskMillis} per task (taking it, publishing its outputs), and
+     * {@code wakeMillis} when a task becomes ready on a lane that sits idle (its worker parked and must be woken).
+     */
+    public record Overheads(double taskMillis, double wakeMillis) {
+        public static final Overheads NONE = new Overheads(0, 0);
+    }
+
+    public static Prediction run(MemGraph g, CostModel costs) { return run(g, costs, Overheads.NONE); }
+
+    /** As {@link #run(MemGraph, CostModel)}, with the dispatcher's overheads. */
+    public static Prediction run(MemGraph g, CostModel costs, Overheads over) {
+        List<Task> tasks = g.tasks();
+        int n = tasks.size();
+        int[] indeg = new int[n];
+        List<List<Integer>> succ = new ArrayList<>();
+        for (int i = 0; i < n; i++) succ.add(new ArrayList<>());
+        Set<Long> seenEdges = new HashSet<>();
+        for (Edge e : g.edges()) {
+            if (!seenEdges.add(((long) e.from() << 32) | e.to())) continue;
+            succ.get(e.from()).add(e.to());
+            indeg[e.to()]++;
+        }
+        int[] readersLeft = g.readerCounts();
+        Map<Integer, Set<Integer>> readsOf = new HashMap<>();
+        Map<Integer, Set<Integer>> writesOf = new HashMap<>();
+        for (Task t : tasks) {
+            Set<Integer> r = new HashSet<>(), w = new HashSet<>();
+            switch (t) {
+                case Task.Kernel k -> {
+                    for (int b : k.inputs()) if (b >= 0) r.add(b);
+                    for (int b : k.captured()) if (b >= 0) r.add(b);
+                    for (int b : k.outputs()) if (b >= 0) w.add(b);
+                }
+                case Task.Transfer x -> { r.add(x.src()); w.add(x.dst()); }
+                case Task.Offload x -> { r.add(x.src()); w.add(x.dst()); }
+                case Task.Reload x -> { r.add(x.src()); w.add(x.dst()); }
+            }
+            readsOf.put(t.id(), r);
+            writesOf.put(t.id(), w);
+        }
+        Set<Integer> initializerBufs = new HashSet<>();
+        for (var e : g.sources().entrySet()) if (g.graph().initializers().containsKey(e.getKey())) initializerBufs.add(e.getValue());
+
+        int nd = g.devices().size();
+        long[] live = new long[nd], peak = new long[nd];
+        boolean[] allocated = new boolean[g.buffers().size()];
+        Map<String, TreeSet<Integer>> ready = new HashMap<>();
+        Map<String, Boolean> busy = new HashMap<>();
+        Map<String, Double> busyMs = new java.util.LinkedHashMap<>();
+        PriorityQueue<double[]> running = new PriorityQueue<>((a, b) -> a[0] != b[0] ? Double.compare(a[0], b[0]) : Double.compare(a[1], b[1]));
+        for (int i = 0; i < n; i++) if (indeg[i] == 0) ready.computeIfAbsent(lane(tasks.get(i)), k -> new TreeSet<>()).add(i);
+        Map<String, Double> idleSince = new HashMap<>();
+        int first = 0;
+        double now = 0, makespan = 0;
+        List<Slice> slices = new ArrayList<>();
+        List<List<double[]>> memory = new ArrayList<>();
+        for (int d = 0; d < nd; d++) memory.add(new ArrayList<>(List.<double[]>of(new double[] {0, 0})));
+        int done = 0;
+        while (done < n) {
+            for (var e : ready.entrySet()) {
+                if (e.getValue().isEmpty() || busy.getOrDefault(e.getKey(), false)) continue;
+                int id = e.getValue().pollFirst();
+                Task t = tasks.get(id);
+                busy.put(e.getKey(), true);
+                for (int b : writesOf.get(id)) {
+                    Buffer buf = g.buffers().get(b);
+                    if (!buf.onHost() && !allocated[b]) {
+                        allocated[b] = true;
+                        live[buf.device()] += buf.bytes();
+                        peak[buf.device()] = Math.max(peak[buf.device()], live[buf.device()]);
+                    }
+                }
+                if (t instanceof Task.Kernel k && k.scratch() >= 0) {
+                    Buffer s = g.buffers().get(k.scratch());
+                    live[s.device()] += s.bytes();
+                    peak[s.device()] = Math.max(peak[s.device()], live[s.device()]);
+                }
+                double d = duration(t, g, costs, initializerBufs) + over.taskMillis();
+                // a lane that went idle before this task was ready parks its worker, which must be woken
+                double wake = idleSince.getOrDefault(e.getKey(), 0.0) < now || id == first ? over.wakeMillis() : 0;
+                busyMs.merge(e.getKey(), d, Double::sum);
+                running.add(new double[] {now + wake + d, id});
+                slices.add(new Slice(e.getKey(), t.label(), now + wake, now + wake + d));
+                for (int dv = 1; dv < nd; dv++) memory.get(dv).add(new double[] {now, live[dv]});
+            }
+            double[] next = running.poll();
+            if (next == null) throw new IllegalStateException("the memory graph has a cycle or a task without a lane");
+            now = next[0];
+            int id = (int) next[1];
+            Task t = tasks.get(id);
+            busy.put(lane(t), false);
+            idleSince.put(lane(t), now);
+            done++;
+            makespan = Math.max(makespan, now);
+            if (t instanceof Task.Kernel k && k.scratch() >= 0) live[g.buffers().get(k.scratch()).device()] -= g.buffers().get(k.scratch()).bytes();
+            for (int b : readsOf.get(id)) {
+                if (--readersLeft[b] == 0) free(g, b, allocated, live);
+            }
+            for (int b : writesOf.get(id)) if (readersLeft[b] == 0) free(g, b, allocated, live);
+            for (int dv = 1; dv < nd; dv++) memory.get(dv).add(new double[] {now, live[dv]});
+            for (int s : succ.get(id)) {
+                if (--indeg[s] == 0) ready.computeIfAbsent(lane(tasks.get(s)), k -> new TreeSet<>()).add(s);
+            }
+        }
+        List<Long> peaks = new ArrayList<>();
+        for (long p : peak) peaks.add(p);
+        return new Prediction(makespan, peaks, busyMs, slices, memory);
+    }
+
+    private static void free(MemGraph g, int b, boolean[] allocated, long[] live) {
+        Buffer buf = g.buffers().get(b);
+        if (buf.onHost() || !allocated[b]) return;
+        allocated[b] = false;
+        live[buf.device()] -= buf.bytes();
+    }
+
+    private static String lane(Task t) { return t.device() + "." + t.lane(); }
+
+    private static double duration(Task t, MemGraph g, CostModel costs, Set<Integer> initializerBufs) {
+        CostModel.DeviceCost dev = costs.devices().get(t.device());
+        return switch (t) {
+            case Task.Kernel k -> costs.nodes().get(k.node()).millis(k.device()) / (k.tile() == null ? 1 : k.tile().count());
+            case Task.Transfer x -> x.lane() == LaneKind.H2D && dev.kind().equals("described") && initializerBufs.contains(x.src())
+                ? 0 : dev.transferMillis(x.bytes());
+            case Task.Offload x -> dev.transferMillis(x.bytes());
+            case Task.Reload x -> dev.transferMillis(x.bytes());
+        };
+    }
+}

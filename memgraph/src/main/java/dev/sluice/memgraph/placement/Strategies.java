@@ -1,0 +1,147 @@
+package dev.sluice.memgraph.placement;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
+
+/**
+ * The heuristic strategies, all on one {@link PlacementProblem} and judged by one evaluator ({@link Schedule#list}
+ * in HEFT's rank order unless a strategy says otherwise). Accelerator = device 1 (the problem's first device
+ * after the host). HEFT, chrion-memory's moves and the MILP hold to each device's capacity in the static memory
+ * model; all-accel and chrion-latency do not (the runtime offloads to keep a budget).
+ */
+public final class Strategies {
+    private Strategies() {}
+
+    /** The strategies' names, in the order reports list them. */
+    public static final List<String> NAMES = List.of("all-cpu", "all-accel", "heft", "chrion-latency", "chrion-memory", "milp");
+
+    /** A strategy's answer: its assignment, the schedule that judges it, and how long it took to find. */
+    public record Result(String strategy, int[] assign, Schedule schedule, double solverMillis, String note) {
+        public double makespan() { return schedule.makespan(); }
+    }
+
+    /** Every task on device d. */
+    public static Result allOn(PlacementProblem p, int d, String name) {
+        long t0 = System.nanoTime();
+        int[] a = new int[p.size()];
+        Arrays.fill(a, d);
+        Schedule s = Schedule.list(p, a, Schedule.rankOrder(p));
+        return new Result(name, a, s, ms(t0), "");
+    }
+
+    /**
+     * HEFT (Topcuoglu et al.) without insertion: tasks by decreasing upward rank, each on the device where it would
+     * finish first given the devices' free times and its inputs' arrival, among devices it fits on.
+     */
+    public static Result heft(PlacementProblem p) {
+        long t0 = System.nanoTime();
+        int n = p.size(), nd = p.devices();
+        int[] order = Schedule.rankOrder(p);
+        int[] a = new int[n];
+        double[] end = new double[n], free = new double[nd];
+        long[] weights = new long[nd], work = new long[nd];
+        List<List<PlacementProblem.Arc>> preds = p.predecessors();
+        for (int t : order) {
+            int best = 0;
+            double bestEnd = Double.MAX_VALUE, bestReady = 0;
+            for (int d = 0; d < nd; d++) {
+                if (d != 0 && weights[d] + p.weightBytes()[t] + Math.max(work[d], p.workBytes()[t]) > p.capacity(d)) continue;
+                double ready = free[d];
+                if (d != 0 && p.hostInBytes()[t] > 0) ready = Math.max(ready, p.transferMillis(p.hostInBytes()[t], 0, d));
+                for (PlacementProblem.Arc arc : preds.get(t)) ready = Math.max(ready, end[arc.from()] + p.transferMillis(arc.bytes(), a[arc.from()], d));
+                double e = ready + p.millis()[t][d] + (p.hostOutBytes()[t] > 0 ? p.transferMillis(p.hostOutBytes()[t], d, 0) : 0);
+                if (e < bestEnd) { bestEnd = e; best = d; bestReady = ready; }
+            }
+            a[t] = best;
+            weights[best] += p.weightBytes()[t];
+            work[best] = Math.max(work[best], p.workBytes()[t]);
+            end[t] = bestReady + p.millis()[t][best];
+            free[best] = end[t];
+        }
+        return new Result("heft", a, Schedule.list(p, a, order), ms(t0), "");
+    }
+
+    /**
+     * Chrion's latency objective: the least makespan, using inter-operator parallelism (independent branches on the
+     * CPU and the accelerator at once). From each of all-cpu, all-accel and HEFT, moves single tasks to another device
+     * while that shortens the makespan (first improvement, passes over the tasks in rank order until a pass changes
+     * nothing, at most 50 passes); keeps the best. Never worse than any of its starts, so never worse than all-accel.
+     * Like all-accel it does not hold to the static memory model's capacity: the runtime keeps a device within its
+     * budget by offloading (the MemGraph), and the simulator charges those copies.
+     */
+    public static Result chrionLatency(PlacementProblem p) {
+        long t0 = System.nanoTime();
+        int[] order = Schedule.rankOrder(p);
+        int[] best = null;
+        double bestMs = Double.MAX_VALUE;
+        for (Result start : List.of(allOn(p, 0, "all-cpu"), allOn(p, 1, "all-accel"), heft(p))) {
+            int[] a = improve(p, start.assign().clone(), order);
+            double m = Schedule.list(p, a, order).makespan();
+            if (m < bestMs - 1e-9) { bestMs = m; best = a; }
+        }
+        return new Result("chrion-latency", best, Schedule.list(p, best, order), ms(t0), "");
+    }
+
+    /** First-improvement local search over single-task moves, at most 50 passes. */
+    private static int[] improve(PlacementProblem p, int[] a, int[] order) {
+        double best = Schedule.list(p, a, order).makespan();
+        for (int pass = 0; pass < 50; pass++) {
+            boolean changed = false;
+            for (int t : order) {
+                int was = a[t];
+                for (int d = 0; d < p.devices(); d++) {
+                    if (d == was) continue;
+                    a[t] = d;
+                    double m = Schedule.list(p, a, order).makespan();
+                    if (m < best - 1e-9) { best = m; was = d; changed = true; continue; }
+                    a[t] = was;
+                }
+                a[t] = was;
+            }
+            if (!changed) break;
+        }
+        return a;
+    }
+
+    /**
+     * Chrion's memory objective: the least accelerator memory such that the makespan stays within {@code sloMillis}.
+     * Starts from {@link #chrionLatency} (or all-accel, whichever is faster), then moves accelerator tasks to the
+     * CPU, the most memory first (weights, then working set), whenever the makespan stays within the SLO; passes
+     * repeat until none moves. If even the start misses the SLO, the start is returned and the note says so.
+     */
+    public static Result chrionMemory(PlacementProblem p, double sloMillis) {
+        return chrionMemory(p, sloMillis, chrionLatency(p));
+    }
+
+    /** As {@link #chrionMemory(PlacementProblem, double)} from a given chrion-latency answer (it is the slow part). */
+    public static Result chrionMemory(PlacementProblem p, double sloMillis, Result lat) {
+        long t0 = System.nanoTime();
+        int[] order = Schedule.rankOrder(p);
+        Result accel = allOn(p, 1, "all-accel");
+        int[] a = (accel.makespan() <= lat.makespan() ? accel : lat).assign().clone();
+        double m0 = Schedule.list(p, a, order).makespan();
+        if (m0 > sloMillis) {
+            return new Result("chrion-memory", a, Schedule.list(p, a, order), ms(t0),
+                String.format("no placement tried meets the SLO of %.3f ms", sloMillis));
+        }
+        Integer[] byMemory = new Integer[p.size()];
+        for (int i = 0; i < byMemory.length; i++) byMemory[i] = i;
+        Arrays.sort(byMemory, Comparator.<Integer>comparingLong(t -> -p.weightBytes()[t]).thenComparingLong(t -> -p.workBytes()[t]));
+        for (boolean changed = true; changed; ) {
+            changed = false;
+            for (int t : byMemory) {
+                if (a[t] == 0) continue;
+                long before = p.acceleratorBytes(a, a[t]);
+                int was = a[t];
+                a[t] = 0;
+                if (p.acceleratorBytes(a, was) < before && Schedule.list(p, a, order).makespan() <= sloMillis) changed = true;
+                else a[t] = was;
+            }
+        }
+        return new Result("chrion-memory", a, Schedule.list(p, a, order), ms(t0), "");
+    }
+
+    static double ms(long t0) { return (System.nanoTime() - t0) / 1e6; }
+}

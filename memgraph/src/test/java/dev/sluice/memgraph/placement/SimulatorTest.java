@@ -1,0 +1,80 @@
+package dev.sluice.memgraph.placement;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import dev.sluice.graph.Graph;
+import dev.sluice.graph.Node;
+import dev.sluice.graph.Value;
+import dev.sluice.graph.cost.CostModel;
+import dev.sluice.kernels.Attributes;
+import dev.sluice.kernels.DType;
+import dev.sluice.kernels.Shape;
+import dev.sluice.kernels.TensorType;
+import dev.sluice.kernels.device.DeviceKind;
+import dev.sluice.memgraph.DeviceSpec;
+import dev.sluice.memgraph.MemGraph;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** The simulator against schedules worked out by hand on tiny graphs. */
+class SimulatorTest {
+    static final TensorType ACT = TensorType.of(DType.FLOAT32, Shape.of(1, 1000)); // 4000 B: a 4096-byte block with its prefix
+
+    /** x -> a (Relu) and x -> b (Relu) in parallel, then c = Add(a, b). */
+    static Graph diamond() {
+        Map<String, TensorType> types = new HashMap<>();
+        for (String v : List.of("x", "a", "b", "c")) types.put(v, ACT);
+        List<Node> nodes = List.of(
+            new Node("A", "Relu", "", List.of("x"), List.of("a"), Attributes.EMPTY),
+            new Node("B", "Relu", "", List.of("x"), List.of("b"), Attributes.EMPTY),
+            new Node("C", "Add", "", List.of("a", "b"), List.of("c"), Attributes.EMPTY));
+        return new Graph("diamond", nodes, List.of(new Value("x", ACT)), List.of(new Value("c", ACT)), Map.of(), types);
+    }
+
+    static CostModel costs(Graph g, double[] cpu, double[] acc) {
+        List<CostModel.NodeCost> ns = new ArrayList<>();
+        List<String> keys = CostModel.nodeKeys(g);
+        for (int i = 0; i < keys.size(); i++) {
+            ns.add(new CostModel.NodeCost(keys.get(i), g.nodes().get(i).opType(), 0, 0, 0, 0, List.of(
+                new CostModel.Timing(cpu[i], CostModel.Source.MEASURED), new CostModel.Timing(acc[i], CostModel.Source.ESTIMATED))));
+        }
+        // 4096 B at 4.096 MB/s = 1 ms, plus 0.5 ms latency: 1.5 ms a copy
+        return new CostModel(g.name(), CostModel.fingerprint(g), List.of(
+            new CostModel.DeviceCost("cpu", "cpu", CostModel.Source.MEASURED, 0, 0, CostModel.Source.MEASURED, 0),
+            new CostModel.DeviceCost("gpu", "described", CostModel.Source.ESTIMATED, 4.096e6, 0.5, CostModel.Source.ESTIMATED, 1 << 20)), ns);
+    }
+
+    @Test
+    void branchesOnTwoDevicesOverlapAndCopiesCostTheirLink() {
+        Graph g = diamond();
+        CostModel c = costs(g, new double[] {10, 10, 1}, new double[] {4, 4, 1});
+        MemGraph mg = MemGraph.build(g, List.of(DeviceSpec.host(), new DeviceSpec("gpu", DeviceKind.ACCELERATOR, 1 << 20)), new int[] {0, 1, 0});
+        Simulator.Prediction p = Simulator.run(mg, c);
+        // A on the cpu: 0..10. B: x up (1.5), B 1.5..5.5, b down 5.5..7. C after both: 10..11.
+        assertEquals(11, p.makespanMillis(), 1e-9);
+        // on the gpu x and b live at once: two 4096-byte blocks
+        assertEquals(8192, p.peakBytes().get(1));
+        assertEquals(mg.plannedPeak().get(1), p.peakBytes().get(1));
+        // all on the gpu: x up 1.5, A 4, B 4, C 1, c down 1.5 = 12
+        MemGraph accel = MemGraph.build(g, List.of(DeviceSpec.host(), new DeviceSpec("gpu", DeviceKind.ACCELERATOR, 1 << 20)), new int[] {1, 1, 1});
+        assertEquals(12, Simulator.run(accel, c).makespanMillis(), 1e-9);
+        // dispatcher overheads: 0.1 a task (5 tasks on the critical path: up, A, B, C, down) and 0.2 per wake-up of an idle lane
+        Simulator.Prediction o = Simulator.run(accel, c, new Simulator.Overheads(0.1, 0));
+        assertEquals(12.5, o.makespanMillis(), 1e-9);
+    }
+
+    @Test
+    void theStrategiesOnTheDiamondUseBothDevices() {
+        Graph g = diamond();
+        CostModel c = costs(g, new double[] {10, 10, 1}, new double[] {4, 4, 1});
+        PlacementProblem p = PlacementProblem.of(g, c);
+        Strategies.Result fast = Strategies.chrionLatency(p);
+        // best by hand: A on the cpu (10) beside x up, B, b down on the gpu (7), or all on the gpu (12): 11
+        assertEquals(11, fast.makespan(), 1e-9);
+        Strategies.Result milp = MilpPlacer.latency(p, Strategies.heft(p), 5);
+        assertEquals(11, milp.makespan(), 1e-6);
+    }
+}

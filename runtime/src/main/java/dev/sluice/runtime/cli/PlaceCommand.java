@@ -1,0 +1,221 @@
+package dev.sluice.runtime.cli;
+
+import dev.sluice.kernels.SluiceException;
+import dev.sluice.kernels.Tensor;
+import dev.sluice.memgraph.placement.Simulator;
+import dev.sluice.memgraph.placement.Strategies;
+import dev.sluice.runtime.SessionOptions;
+import dev.sluice.runtime.compile.PlacementPipeline;
+import dev.sluice.runtime.dispatch.Dispatcher;
+import dev.sluice.runtime.dispatch.MemGraphExecutor;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * {@code sluice place MODEL --devices cpu,ACCEL}: profiles, coarsens, runs the placement strategies on one cost
+ * model, makes each placement's MemGraph (exact accelerator peak), predicts it with the simulator and, where every
+ * device is real, measures it and checks its outputs against the one-device run bit for bit.
+ */
+final class PlaceCommand implements Command {
+    @Override public String name() { return "place"; }
+    @Override public String summary() { return "place a model's nodes on the cpu and an accelerator (heft, chrion, milp, ...)"; }
+    @Override public Set<String> valueOptions() {
+        return Set.of("devices", "objective", "slo", "solver", "runs", "threads", "bandwidth", "input", "dim", "seed", "out", "milp-seconds", "coarsen", "picture");
+    }
+    @Override public String help() {
+        return """
+            usage: sluice place MODEL.onnx|TESTDATA_DIR|ZOO_NAME --devices cpu,ACCEL [--objective latency|memory]
+                                [--slo MS|Nx] [--solver NAME|all] [-o placement.json] [--threads N] [--runs N]
+                                [--bandwidth BYTES_PER_S] [--milp-seconds S] [--coarsen FRACTION] [--picture FILE.png]
+
+            ACCEL is throttled[:BUDGET] (a CPU standing in for an accelerator, its budget P% of what the model needs
+            on it with nothing offloaded, or BYTES) or a description FILE.json[:BUDGET] (nvidia-t4.json and
+            nvidia-a10.json are bundled): a device that is not here, whose figures are estimates.
+            Profiles the model (see 'sluice help profile'), merges chains of nodes (MOIRAI's coarsening; the printed
+            bound is how much the optimum can worsen, at most --coarsen (default 0.02) of a lower bound), then runs
+            each strategy on the coarse graph: all-cpu, all-accel, heft, chrion-latency (least makespan, branches on
+            both devices at once), chrion-memory (least accelerator memory with the predicted latency within the SLO;
+            --slo 1.2x means 1.2 times all-accel's predicted latency, the default), milp (CP-SAT, exact, at most
+            --milp-seconds, default 10, warm-started from the best heuristic, with its proven gap). Each placement is
+            turned into its MemGraph (the accelerator's peak is the planner's, exact), the simulator predicts its
+            latency, and where every device is real it runs --runs times (default 5) and its outputs are compared
+            with the one-device run bit for bit. Prints per strategy
+              place: <strategy> predicted_ms=<p> [measured_ms=<m>] accel_peak_bytes=<b> solver_ms=<t> nodes=<coarse>
+            then the chosen one (least predicted latency, or least accelerator peak within the SLO) as
+              place: chosen=<strategy> ...
+            and the simulator's error where measured. -o writes the chosen placement as JSON (for run --placement);
+            --picture draws the chosen placement's predicted schedule, a row per lane, with the accelerator's memory
+            over time beneath it.""";
+    }
+
+    @Override public int run(Args args, PrintStream out) {
+        int threads = args.intOption("threads", SessionOptions.defaultThreads());
+        String devices = args.option("devices");
+        if (devices == null) throw new SluiceException("place needs --devices cpu,ACCEL, e.g. --devices cpu,throttled:50% or cpu,nvidia-t4.json");
+        SessionOptions.Builder b = SessionOptions.builder().threads(threads).devices(devices.split(","))
+            .bandwidth(args.option("bandwidth") == null ? 0 : SessionOptions.parseBytes("--bandwidth", args.option("bandwidth")));
+        if (args.option("objective") != null) b.objective(args.option("objective"));
+        if (args.option("slo") != null) b.slo(args.option("slo"));
+        SessionOptions o = b.build();
+        String solver = args.option("solver", "all");
+        List<String> strategies = solver.equals("all") ? Strategies.NAMES : List.of(solver);
+        for (String s : strategies) {
+            if (!Strategies.NAMES.contains(s)) throw new SluiceException("--solver must be one of " + Strategies.NAMES + " or all, got '" + s + "'");
+        }
+        int runs = args.intOption("runs", 5);
+        double milpSeconds = number(args.option("milp-seconds", "10"), "--milp-seconds");
+        double coarsen = number(args.option("coarsen", Double.toString(PlacementPipeline.COARSEN_FRACTION)), "--coarsen");
+        String outFile = PlacedModel.outFile(args);
+        try (PlacedModel pm = PlacedModel.open(args, threads, out)) {
+            PlacementPipeline.Setup s = PlacementPipeline.prepare(pm.staticModel(), pm.session().registry(), pm.inputs(), o, runs, coarsen);
+            out.print(s.costs());
+            out.println(s.coarse());
+            double slo = PlacementPipeline.sloMillis(s, o.slo());
+            out.printf("slo: %.3f ms (%s; applied to predicted latencies)%n", slo, o.slo() == null ? "default 1.2x all-accel" : o.slo());
+            if (!s.allReal()) out.println("note: " + s.accelerator() + " is described, not on this machine: its figures are estimates and nothing runs on it");
+            List<Row> rows = new ArrayList<>();
+            for (String name : strategies) {
+                Strategies.Result r = PlacementPipeline.solve(s, name, o.objective(), slo, milpSeconds);
+                PlacementPipeline.Outcome oc = PlacementPipeline.realize(s, r);
+                if (oc.refusal() != null) {
+                    out.println("place: " + name + " refused: " + oc.refusal());
+                    continue;
+                }
+                rows.add(new Row(name, oc, s.coarse().after()));
+            }
+            Simulator.Overheads over = Simulator.Overheads.NONE;
+            if (s.allReal()) {
+                measureInterleaved(s, rows, pm, runs);
+                Row cpu = find(rows, "all-cpu"), acc = find(rows, "all-accel");
+                if (cpu != null && acc != null) {
+                    over = PlacementPipeline.calibrate(s, cpu.outcome(), cpu.measuredMs(), acc.outcome(), acc.measuredMs());
+                    out.printf("simulator: dispatcher overheads calibrated on all-cpu and all-accel: %.4f ms a task, %.4f ms a wake-up%n",
+                        over.taskMillis(), over.wakeMillis());
+                    for (Row r : rows) r.predicted = Simulator.run(r.outcome().memGraph(), s.costs(), over).makespanMillis();
+                }
+            }
+            for (Row row : rows) {
+                out.println("place: " + row.fields() + row.check);
+                if (!row.outcome().result().note().isEmpty()) out.println("  " + row.strategy() + ": " + row.outcome().result().note());
+            }
+            if (rows.isEmpty()) throw new SluiceException("no strategy gave a placement that fits");
+            Row chosen = choose(rows, o.objective(), slo);
+            out.println("place: chosen=" + chosen.fields());
+            double[] err = rows.stream().filter(r -> !Double.isNaN(r.measuredMs()) && !r.strategy().equals("all-cpu") && !r.strategy().equals("all-accel"))
+                .mapToDouble(r -> Math.abs(r.predicted() - r.measuredMs()) / r.measuredMs()).sorted().toArray();
+            if (err.length > 0) {
+                out.printf("simulator: median |predicted - measured| / measured = %.1f%% over %d placements not used to calibrate (max %.1f%%)%n",
+                    100 * err[err.length / 2], err.length, 100 * err[err.length - 1]);
+            }
+            Map<String, Integer> counts = chosen.outcome.placement().counts();
+            out.println("chosen placement: " + counts);
+            if (args.option("picture") != null) {
+                Simulator.Prediction pic = Simulator.run(chosen.outcome.memGraph(), s.costs(), over);
+                try {
+                    dev.sluice.runtime.compile.SchedulePicture.write(pic, s.deviceNames(), pm.file().getFileName() + ": " + chosen.strategy,
+                        Path.of(args.option("picture")));
+                } catch (java.io.IOException e) {
+                    throw new SluiceException(args.option("picture") + ": cannot write: " + e.getMessage());
+                }
+                out.println("picture: " + args.option("picture"));
+            }
+            if (outFile != null) {
+                chosen.outcome.placement().save(Path.of(outFile));
+                out.println("placement written to " + outFile);
+            }
+        }
+        return 0;
+    }
+
+    /**
+     * Measures every placement on this machine: each checked once against the one-device run bit for bit, warmed up,
+     * then run in turns ({@code runs} rounds, one run of each placement per round) so that a busy machine slows
+     * them alike; the median per placement.
+     */
+    static void measureInterleaved(PlacementPipeline.Setup s, List<Row> rows, PlacedModel pm, int runs) {
+        Map<String, Tensor> ref = pm.reference();
+        List<MemGraphExecutor> exs = new ArrayList<>();
+        try {
+            for (Row row : rows) {
+                MemGraphExecutor ex = PlacementPipeline.executor(s, row.outcome(), Dispatcher.Order.DYNAMIC, null);
+                exs.add(ex);
+                MemGraphExecutor.Result first = ex.run(pm.inputs());
+                String bad = PlacedModel.mismatch(ref, first.outputs());
+                row.check = bad == null ? "" : " WARNING outputs differ from the one-device run: " + bad;
+                PlacementPipeline.measure(ex, pm.inputs(), 1);
+            }
+            double[][] t = new double[rows.size()][runs];
+            for (int r = 0; r < runs; r++) {
+                for (int i = 0; i < rows.size(); i++) {
+                    MemGraphExecutor.Result res = exs.get(i).run(pm.inputs());
+                    t[i][r] = res.trace().wallNanos() / 1e6;
+                    for (Tensor x : res.outputs().values()) x.close();
+                }
+            }
+            for (int i = 0; i < rows.size(); i++) {
+                java.util.Arrays.sort(t[i]);
+                rows.get(i).measured = t[i][runs / 2];
+            }
+        } finally {
+            for (MemGraphExecutor ex : exs) ex.dispatcher().close();
+        }
+    }
+
+    /** One strategy's line: what it placed, what the simulator predicts, what was measured (NaN where not). */
+    static final class Row {
+        final String strategy;
+        final PlacementPipeline.Outcome outcome;
+        final int nodes;
+        double predicted, measured = Double.NaN;
+        String check = "";
+
+        Row(String strategy, PlacementPipeline.Outcome outcome, int nodes) {
+            this.strategy = strategy;
+            this.outcome = outcome;
+            this.nodes = nodes;
+            this.predicted = outcome.prediction().makespanMillis();
+        }
+
+        String strategy() { return strategy; }
+
+        PlacementPipeline.Outcome outcome() { return outcome; }
+
+        double predicted() { return predicted; }
+
+        double measuredMs() { return measured; }
+
+        String fields() {
+            return String.format("%s predicted_ms=%.3f%s accel_peak_bytes=%d solver_ms=%.1f nodes=%d", strategy, predicted,
+                Double.isNaN(measured) ? "" : String.format(" measured_ms=%.3f", measured), outcome.acceleratorPeak(),
+                outcome.result().solverMillis(), nodes);
+        }
+    }
+
+    private static Row find(List<Row> rows, String strategy) {
+        return rows.stream().filter(r -> r.strategy().equals(strategy)).findFirst().orElse(null);
+    }
+
+    /** Least predicted latency; or least accelerator peak among those within the SLO (the fastest if none is). */
+    static Row choose(List<Row> rows, SessionOptions.Objective objective, double slo) {
+        if (objective == SessionOptions.Objective.LATENCY) {
+            return rows.stream().min(java.util.Comparator.comparingDouble(Row::predicted)).orElseThrow();
+        }
+        return rows.stream().filter(r -> r.predicted() <= slo).min(java.util.Comparator.comparingLong(r -> r.outcome.acceleratorPeak()))
+            .orElseGet(() -> choose(rows, SessionOptions.Objective.LATENCY, slo));
+    }
+
+    private static double number(String s, String what) {
+        try {
+            double v = Double.parseDouble(s);
+            if (!(v >= 0) || Double.isInfinite(v)) throw new NumberFormatException();
+            return v;
+        } catch (NumberFormatException e) {
+            throw new SluiceException(what + " must be a number >= 0, got '" + s + "'");
+        }
+    }
+
+}

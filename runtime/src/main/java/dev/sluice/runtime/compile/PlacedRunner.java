@@ -1,0 +1,127 @@
+package dev.sluice.runtime.compile;
+
+import dev.sluice.graph.Model;
+import dev.sluice.graph.fusion.PatternFusion;
+import dev.sluice.kernels.OpRegistry;
+import dev.sluice.kernels.SluiceException;
+import dev.sluice.kernels.Tensor;
+import dev.sluice.kernels.device.DeviceKind;
+import dev.sluice.memgraph.DeviceSpec;
+import dev.sluice.memgraph.MemGraph;
+import dev.sluice.memgraph.MemGraphException;
+import dev.sluice.memgraph.placement.Placement;
+import dev.sluice.memgraph.placement.Strategies;
+import dev.sluice.runtime.Session;
+import dev.sluice.runtime.SessionOptions;
+import dev.sluice.runtime.dispatch.Dispatcher;
+import dev.sluice.runtime.dispatch.MeasuredShapes;
+import dev.sluice.runtime.dispatch.MemGraphExecutor;
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Runs a session across the cpu and one accelerator (throttled; a described accelerator's share runs on a
+ * throttled device under its budget): per input shapes, once, it takes the placement from the options' file or
+ * solves one (chrion-latency for the latency objective, chrion-memory within the SLO for the memory objective,
+ * on a fresh profile), builds its MemGraph (refused before running, with the bytes needed, when a node cannot fit
+ * the budget), and then runs it with CPU-lane and accelerator-lane tasks at once. Outputs are bit-identical to the
+ * one-device run: both devices run the CPU's kernels.
+ */
+public final class PlacedRunner implements Session.Runner {
+    private final SessionOptions options;
+    private final PrintStream out;
+    private final Map<List<Object>, Prepared> prepared = new ConcurrentHashMap<>();
+    private volatile Dispatcher lanes;
+    private volatile Placement last;
+
+    /** A placement ready to run for one set of input shapes. */
+    record Prepared(Placement placement, MemGraphExecutor executor) {}
+
+    private PlacedRunner(SessionOptions options, PrintStream out) {
+        this.options = options;
+        this.out = out;
+    }
+
+    /** Whether these options ask for a placement across devices (a placement file, an SLO or the memory objective). */
+    public static boolean applies(SessionOptions o) {
+        return o.placementFile() != null || o.slo() != null || o.objective() == SessionOptions.Objective.MEMORY;
+    }
+
+    /** Opens a model for a placed run; {@code out} gets one report line per run. */
+    public static Session open(Model imported, SessionOptions o, PrintStream out) {
+        List<SessionOptions.DeviceRequest> ds = o.devices();
+        if (ds.size() != 2 || !ds.get(0).name().equals("cpu") || ds.get(1).name().equals("tornadovm")) {
+            throw new SluiceException("a placed run takes the cpu and one accelerator (throttled or a description FILE.json), got " + ds);
+        }
+        return Session.open(imported, o, OpRegistry.cpu(), PatternFusion.Target.CPU).withRunner(new PlacedRunner(o, out));
+    }
+
+    /** The placement the last run used (for reports), or null before the first run. */
+    public Placement lastPlacement() { return last; }
+
+    @Override public Map<String, Tensor> run(Session session, Map<String, Tensor> inputs) {
+        List<Object> key = new ArrayList<>();
+        for (var e : new TreeMap<>(inputs).entrySet()) {
+            Tensor t = e.getValue();
+            key.add(t.shape());
+            if (t.elementCount() == 1 && !t.dtype().isFloatingPoint()) key.add(t.getLong(0));
+        }
+        Prepared p = prepared.computeIfAbsent(key, k -> prepare(session, inputs));
+        if (lanes == null) lanes = p.executor().dispatcher();
+        last = p.placement();
+        MemGraphExecutor.Result r = p.executor().run(inputs);
+        out.printf("placed run (%s): %s; measured peak on the throttled arena %d B of %d B; %.3f ms%n", p.placement().strategy(),
+            p.placement().counts(), r.peakBytes().get(1), p.executor().plan().devices().get(1).budgetBytes(), r.trace().wallNanos() / 1e6);
+        return r.outputs();
+    }
+
+    private Prepared prepare(Session session, Map<String, Tensor> inputs) {
+        Model m = MeasuredShapes.of(session.executorFor(inputs), inputs);
+        if (options.placementFile() != null) {
+            Placement pl = Placement.load(options.placementFile());
+            SessionOptions.DeviceRequest accel = options.devices().get(1);
+            List<String> names = List.of("cpu", pl.devices().size() > 1 ? pl.devices().get(1) : accel.name());
+            int[] nodes = pl.toArray(m.graph(), names);
+            long full = MemGraph.fullNeed(m.graph(), new DeviceSpec("throttled", DeviceKind.THROTTLED, 1));
+            long budget = Profiler.budgetBytes(accel.budget(), full, full);
+            MemGraph mg = buildOrRefuse(m, nodes, budget, pl.strategy());
+            return new Prepared(pl, new MemGraphExecutor(m, session.registry(), mg, PlacementPipeline.devices(budget,
+                options.bandwidthBytesPerSecond(), PlacementPipeline.threadsPerDevice(options.threads())), order(), lanes));
+        }
+        PlacementPipeline.Setup s = PlacementPipeline.prepare(m, session.registry(), inputs, options, 3, PlacementPipeline.COARSEN_FRACTION);
+        double slo = PlacementPipeline.sloMillis(s, options.slo());
+        String strategy = options.objective() == SessionOptions.Objective.MEMORY ? "chrion-memory" : "chrion-latency";
+        Strategies.Result r = PlacementPipeline.solve(s, strategy, options.objective(), slo, 10);
+        PlacementPipeline.Outcome o = PlacementPipeline.realize(s, r);
+        if (o.refusal() != null) throw new SluiceException(o.refusal());
+        return new Prepared(o.placement(), PlacementPipeline.executor(s, o, order(), lanes));
+    }
+
+    /** The MemGraph of a placement under the budget, or the refusal naming the bytes it needs. */
+    static MemGraph buildOrRefuse(Model m, int[] nodes, long budget, String what) {
+        try {
+            return MemGraph.build(m.graph(), List.of(DeviceSpec.host(), new DeviceSpec("throttled", DeviceKind.THROTTLED, budget)), nodes);
+        } catch (MemGraphException e) {
+            throw new SluiceException("placement " + what + " cannot run within the throttled device's budget of " + budget
+                + " bytes: it needs at least " + e.neededBytes() + " bytes (" + e.getMessage() + ")");
+        }
+    }
+
+    private Dispatcher.Order order() {
+        return switch (options.order()) {
+            case DYNAMIC -> Dispatcher.Order.DYNAMIC;
+            case PRIORITY -> Dispatcher.Order.PRIORITY;
+            case FIXED -> Dispatcher.Order.FIXED;
+        };
+    }
+
+    @Override public void close() {
+        Dispatcher d = lanes;
+        if (d != null) d.close();
+        prepared.clear();
+    }
+}

@@ -1,0 +1,187 @@
+package dev.sluice.runtime.compile;
+
+import dev.sluice.graph.Graph;
+import dev.sluice.graph.Model;
+import dev.sluice.graph.Node;
+import dev.sluice.graph.cost.CostModel;
+import dev.sluice.graph.cost.DeviceDescription;
+import dev.sluice.graph.cost.FlopCount;
+import dev.sluice.kernels.OpRegistry;
+import dev.sluice.kernels.Parallelism;
+import dev.sluice.kernels.SluiceException;
+import dev.sluice.kernels.Tensor;
+import dev.sluice.kernels.device.DeviceKind;
+import dev.sluice.kernels.device.LaneKind;
+import dev.sluice.memgraph.DeviceSpec;
+import dev.sluice.memgraph.MemGraph;
+import dev.sluice.runtime.SessionOptions;
+import dev.sluice.runtime.device.CopyLane;
+import dev.sluice.runtime.exec.ExecutionListener;
+import dev.sluice.runtime.exec.GraphExecutor;
+import dev.sluice.runtime.memory.MemoryPlans;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Builds a {@link CostModel} for a graph with static shapes (the profiled run's real ones, see MeasuredShapes):
+ * every node timed on the CPU, the median of {@code runs} runs after a warm-up, with the thread count each device
+ * gets; the throttled device runs the CPU's kernels on the same number of threads, so its node times are those
+ * measurements, and its link is measured through a copy lane at its bandwidth setting (a large and a tiny copy:
+ * bandwidth from their difference, latency from the tiny one); a described device gets roofline estimates from its
+ * figures. Measured and estimated columns never mix (the CostModel checks it).
+ */
+public final class Profiler {
+    private Profiler() {}
+
+    /** How long runs warm the JIT up before timing (-Dsluice.place.warmupMs, default 4000). */
+    static final long WARMUP_NANOS = Long.getLong("sluice.place.warmupMs", 4000) * 1_000_000L;
+
+    /** Per node (graph order), the median time in ms of {@code runs} runs of the graph with {@code threads} threads. */
+    public static double[] medianNodeMillis(Model m, OpRegistry registry, Map<String, Tensor> inputs, int threads, int runs) {
+        Graph g = m.graph();
+        GraphExecutor ex = new GraphExecutor(m, registry, Parallelism.of(threads));
+        // Intermediates from a planned arena, as a session runs: a node's time is then its kernel's, not the cost
+        // of fresh memory (touching a new block costs about as much as a small kernel on the machines we use).
+        MemoryPlans plans = new MemoryPlans();
+        int n = g.nodes().size();
+        long[][] samples = new long[n][runs];
+        // warm-up: the JIT compiles the Vector API kernels only after they ran a while (seconds on a quiet machine)
+        // and a kernel run once per inference (a pooling over a large input) stays interpreted for many runs: warm up
+        // at least WARMUP_NANOS and until the best of the last five runs no longer beats the best before them by 5%
+        // (at most five times as long).
+        long start = System.nanoTime(), bestBefore = Long.MAX_VALUE;
+        List<Long> times = new java.util.ArrayList<>();
+        for (int w = 0; w < 4000; w++) {
+            long t0 = System.nanoTime();
+            close(plans.run(ex, registry, inputs));
+            times.add(System.nanoTime() - t0);
+            long elapsed = System.nanoTime() - start;
+            if (times.size() > 5) bestBefore = Math.min(bestBefore, times.get(times.size() - 6));
+            long recent = times.subList(Math.max(0, times.size() - 5), times.size()).stream().mapToLong(Long::longValue).min().orElse(0);
+            boolean steady = times.size() > 10 && recent >= 0.95 * bestBefore;
+            if (elapsed > 5 * WARMUP_NANOS || (elapsed > WARMUP_NANOS && steady)) break;
+        }
+        for (int r = 0; r < runs; r++) {
+            int run = r;
+            close(plans.run(ex, registry, inputs, new ExecutionListener() {
+                @Override public void afterNode(int step, Node node, List<Tensor> outputs, long nanos) { samples[step][run] = nanos; }
+            }));
+        }
+        double[] ms = new double[n];
+        for (int i = 0; i < n; i++) {
+            long[] s = samples[i].clone();
+            Arrays.sort(s);
+            ms[i] = s[runs / 2] / 1e6;
+        }
+        return ms;
+    }
+
+    private static void close(Map<String, Tensor> out) { for (Tensor t : out.values()) t.close(); }
+
+    /** Measured link of a throttled device: {bytes per second (0: unlimited), latency ms}. */
+    public static double[] measureLink(long bandwidth) {
+        CopyLane lane = new CopyLane("probe.h2d", LaneKind.H2D, bandwidth);
+        long big = 4L << 20, small = 64;
+        try (Tensor a = Tensor.allocate(dev.sluice.kernels.DType.FLOAT32, dev.sluice.kernels.Shape.of(big / 4));
+             Tensor b = Tensor.allocate(dev.sluice.kernels.DType.FLOAT32, dev.sluice.kernels.Shape.of(big / 4));
+             Tensor c = Tensor.allocate(dev.sluice.kernels.DType.FLOAT32, dev.sluice.kernels.Shape.of(small / 4));
+             Tensor d = Tensor.allocate(dev.sluice.kernels.DType.FLOAT32, dev.sluice.kernels.Shape.of(small / 4))) {
+            long[] tb = new long[7], ts = new long[7];
+            for (int i = 0; i < 7; i++) {
+                long t0 = System.nanoTime();
+                lane.copy(a, b);
+                tb[i] = System.nanoTime() - t0;
+                t0 = System.nanoTime();
+                lane.copy(c, d);
+                ts[i] = System.nanoTime() - t0;
+            }
+            Arrays.sort(tb);
+            Arrays.sort(ts);
+            double lat = ts[3] / 1e9, perByte = Math.max(1e-15, (tb[3] - ts[3]) / 1e9 / (big - small));
+            return new double[] {1 / perByte, lat * 1e3};
+        }
+    }
+
+    /**
+     * The cost model of {@code m} (static shapes) on {@code devices}: device 0 must be {@code cpu}. Budgets given as a
+     * percentage are of the bytes the graph needs on the accelerator with every node there and nothing offloaded.
+     */
+    public static CostModel profile(Model m, OpRegistry registry, Map<String, Tensor> inputs, List<SessionOptions.DeviceRequest> devices,
+                                    long bandwidth, int threadsPerDevice, int runs) {
+        if (devices.isEmpty() || !devices.get(0).name().equals("cpu")) {
+            throw new SluiceException("profiling needs the cpu first in the device list, got " + devices);
+        }
+        return fromCpuTimes(m, medianNodeMillis(m, registry, inputs, threadsPerDevice, runs), devices, bandwidth);
+    }
+
+    /**
+     * The cost model from node times already measured on the cpu (graph order): the throttled device's link is
+     * measured here, a described device's times estimated. Lets one profile serve several budgets and devices.
+     */
+    public static CostModel fromCpuTimes(Model m, double[] cpu, List<SessionOptions.DeviceRequest> devices, long bandwidth) {
+        Graph g = m.graph();
+        if (cpu.length != g.nodes().size()) throw new SluiceException(cpu.length + " node times for " + g.nodes().size() + " nodes");
+        List<CostModel.DeviceCost> ds = new ArrayList<>();
+        List<double[]> cols = new ArrayList<>();
+        List<CostModel.Source> sources = new ArrayList<>();
+        ds.add(new CostModel.DeviceCost("cpu", "cpu", CostModel.Source.MEASURED, 0, 0, CostModel.Source.MEASURED, 0));
+        cols.add(cpu);
+        sources.add(CostModel.Source.MEASURED);
+        for (SessionOptions.DeviceRequest r : devices.subList(1, devices.size())) {
+            if (r.name().equals("throttled")) {
+                double[] link = measureLink(bandwidth);
+                long full = MemGraph.fullNeed(g, new DeviceSpec("throttled", DeviceKind.THROTTLED, 1));
+                ds.add(new CostModel.DeviceCost("throttled", "throttled", CostModel.Source.MEASURED, link[0], link[1],
+                    CostModel.Source.MEASURED, budgetBytes(r.budget(), full, full)));
+                cols.add(cpu.clone());
+                sources.add(CostModel.Source.MEASURED);
+            } else if (r.described()) {
+                DeviceDescription dd = DeviceDescription.load(r.name());
+                long full = MemGraph.fullNeed(g, new DeviceSpec(dd.name(), DeviceKind.ACCELERATOR, 1));
+                double[] est = new double[g.nodes().size()];
+                for (int i = 0; i < est.length; i++) {
+                    Node node = g.nodes().get(i);
+                    est[i] = dd.kernelMillis(FlopCount.flops(g, node), FlopCount.bytesTouched(g, node));
+                }
+                ds.add(new CostModel.DeviceCost(dd.name(), "described", CostModel.Source.ESTIMATED, dd.linkBytesPerSecond(),
+                    dd.linkLatencyUs() / 1e3, CostModel.Source.ESTIMATED, Math.min(dd.memoryBytes(), budgetBytes(r.budget(), full, dd.memoryBytes()))));
+                cols.add(est);
+                sources.add(CostModel.Source.ESTIMATED);
+            } else {
+                throw new SluiceException("device '" + r.name() + "': profiling and placement take cpu, throttled or a description FILE.json"
+                    + (r.name().equals("tornadovm") ? " (placement across the cpu and tornadovm is not built yet)" : ""));
+            }
+        }
+        List<String> keys = CostModel.nodeKeys(g);
+        List<CostModel.NodeCost> nodes = new ArrayList<>();
+        for (int i = 0; i < keys.size(); i++) {
+            Node node = g.nodes().get(i);
+            long w = 0, act = 0, out = 0;
+            Set<String> seen = new HashSet<>();
+            for (String v : node.inputs()) {
+                if (v.isEmpty() || !seen.add(v)) continue;
+                long b = FlopCount.bytes(g, v);
+                if (g.initializers().containsKey(v)) w += b;
+                else act += b;
+            }
+            for (String o : node.outputs()) out += FlopCount.bytes(g, o);
+            List<CostModel.Timing> ts = new ArrayList<>();
+            for (int d = 0; d < cols.size(); d++) ts.add(new CostModel.Timing(cols.get(d)[i], sources.get(d)));
+            nodes.add(new CostModel.NodeCost(keys.get(i), node.opType(), FlopCount.flops(g, node), w, act + out, out, ts));
+        }
+        return new CostModel(g.name(), CostModel.fingerprint(g), ds, nodes);
+    }
+
+    /** A budget in bytes: a percentage of {@code full}, a byte count, or {@code unlimited} when none is given. */
+    static long budgetBytes(SessionOptions.Budget b, long full, long unlimited) {
+        return switch (b) {
+            case SessionOptions.Budget.Unlimited u -> Math.max(unlimited, Tensor.ALIGNMENT);
+            case SessionOptions.Budget.Bytes x -> x.bytes();
+            case SessionOptions.Budget.Percent p -> Math.max(Tensor.ALIGNMENT, (long) (full * p.percent() / 100));
+        };
+    }
+}
