@@ -35,18 +35,10 @@ final class AloneRun {
     static Figures measure(String target, List<String> benchOptions) throws IOException, InterruptedException {
         Path out = Files.createTempDirectory("sluice-bench-alone");
         try {
-            List<String> cmd = new ArrayList<>();
-            cmd.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
-            for (String a : java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()) {
-                if (!a.startsWith("-agentlib") && !a.startsWith("-javaagent")) cmd.add(a);
-            }
-            cmd.add("-cp");
-            cmd.add(System.getProperty("java.class.path"));
-            cmd.add("dev.sluice.runtime.cli.Main");
-            cmd.add("bench");
-            cmd.add(target);
-            cmd.addAll(benchOptions);
-            cmd.addAll(List.of("--no-memory", "--out", out.toString()));
+            List<String> args = new ArrayList<>(List.of("bench", target));
+            args.addAll(benchOptions);
+            args.addAll(List.of("--no-memory", "--out", out.toString()));
+            List<String> cmd = ChildJvm.command("dev.sluice.runtime.cli.Main", args);
             Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
             String text = new String(p.getInputStream().readAllBytes());
             if (!p.waitFor(30, TimeUnit.MINUTES)) {

@@ -73,18 +73,7 @@ public final class MemoryProbe {
 
     /** Runs the probe in a child JVM with this JVM's flags and classpath; throws with the child's words if it fails. */
     static Peak measure(String engine, String target, int threads, long seed) throws IOException, InterruptedException {
-        List<String> cmd = new ArrayList<>();
-        cmd.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
-        for (String a : java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()) {
-            if (!a.startsWith("-agentlib") && !a.startsWith("-javaagent")) cmd.add(a);
-        }
-        cmd.add("-cp");
-        cmd.add(System.getProperty("java.class.path"));
-        cmd.add(MemoryProbe.class.getName());
-        cmd.add(engine);
-        cmd.add(target);
-        cmd.add(Integer.toString(threads));
-        cmd.add(Long.toString(seed));
+        List<String> cmd = ChildJvm.command(MemoryProbe.class.getName(), List.of(engine, target, Integer.toString(threads), Long.toString(seed)));
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes());
         if (!p.waitFor(10, TimeUnit.MINUTES)) {
