@@ -25,6 +25,9 @@ module dev.sluice.runtime {
     requires com.fasterxml.jackson.databind;
     requires com.google.protobuf;
     requires com.google.common;
+    // Guava's futures (grpc's stubs and calls) load classes from failureaccess, an explicit module that Guava's
+    // automatic module cannot declare: without this requires it is never resolved on the module path
+    requires com.google.common.util.concurrent.internal;
     requires io.grpc;
     requires io.grpc.stub;
     requires io.grpc.protobuf;
