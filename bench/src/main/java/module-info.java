@@ -24,5 +24,6 @@ module dev.sluice.bench {
         dev.sluice.bench.JmhCommand,
         dev.sluice.bench.turnip.TurnipBenchCommand,
         dev.sluice.bench.serve.LoadgenCommand,
-        dev.sluice.bench.serve.ServeBenchCommand;
+        dev.sluice.bench.serve.ServeBenchCommand,
+        dev.sluice.bench.place.PlaceBenchCommand;
 }

@@ -17,4 +17,6 @@ module dev.sluice.graph {
     exports dev.sluice.graph;
 
     exports dev.sluice.graph.fusion to dev.sluice.runtime;
+    // costs and device descriptions: placement (memgraph) solves on them, the runtime profiles them
+    exports dev.sluice.graph.cost to dev.sluice.memgraph, dev.sluice.runtime, dev.sluice.bench;
 }

@@ -4,7 +4,10 @@
  */
 module dev.sluice.memgraph {
     requires transitive dev.sluice.graph;
+    // the exact placement solver (CP-SAT); its natives jar stays on the class path (no valid module name)
+    requires ortools.java;
 
     exports dev.sluice.memgraph to dev.sluice.runtime, dev.sluice.bench;
     exports dev.sluice.memgraph.plan to dev.sluice.runtime, dev.sluice.bench;
+    exports dev.sluice.memgraph.placement to dev.sluice.runtime, dev.sluice.bench;
 }

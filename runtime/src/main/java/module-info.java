@@ -36,6 +36,7 @@ module dev.sluice.runtime {
     exports dev.sluice.runtime;
 
     exports dev.sluice.runtime.cli to dev.sluice.bench;
+    exports dev.sluice.runtime.compile to dev.sluice.bench;
     exports dev.sluice.runtime.device to dev.sluice.bench;
     exports dev.sluice.runtime.dispatch to dev.sluice.bench;
     exports dev.sluice.runtime.exec to dev.sluice.bench;
