@@ -69,7 +69,8 @@ public final class OnnxImporter {
         } catch (AccessDeniedException e) {
             throw new ModelException(file + ": permission denied");
         } catch (IOException e) {
-            throw new ModelException(file + ": cannot read (" + e.getMessage() + ")");
+            // a file system that cannot map files: read it as a stream (the weights' bytes pass through the heap once)
+            return new OnnxImporter(file, null).convert(parseStream(file));
         }
         try (mm) {
             return new OnnxImporter(file, mm).convert(parse(mm.input(), file.toString()));
@@ -84,6 +85,18 @@ public final class OnnxImporter {
     /** Converts a parsed message; package-private so that tests can watch the message become unreachable. */
     static Model convert(OnnxMl.ModelProto proto, Path file) {
         return new OnnxImporter(file, null).convert(proto);
+    }
+
+    private static OnnxMl.ModelProto parseStream(Path file) {
+        try (InputStream in = Files.newInputStream(file)) {
+            return parse(CodedInputStream.newInstance(in), file.toString());
+        } catch (NoSuchFileException e) {
+            throw new ModelException(file + ": no such file");
+        } catch (AccessDeniedException e) {
+            throw new ModelException(file + ": permission denied");
+        } catch (IOException e) {
+            throw new ModelException(file + ": cannot read (" + e.getMessage() + ")");
+        }
     }
 
     static OnnxMl.ModelProto parse(byte[] bytes, String name) {
