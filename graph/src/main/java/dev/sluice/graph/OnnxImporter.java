@@ -40,32 +40,54 @@ public final class OnnxImporter {
 
     private final Path file;
     private final Path baseDir;
+    /** The mapped file the protobuf was parsed from (raw data is read from it), or null for bytes in memory. */
+    private final MappedModel mapped;
     private int anonymous;
 
-    private OnnxImporter(Path file) {
+    private OnnxImporter(Path file, MappedModel mapped) {
         this.file = file;
+        this.mapped = mapped;
         Path parent = file.toAbsolutePath().getParent();
         this.baseDir = parent == null ? Path.of(".") : parent;
     }
 
-    /** Loads and checks a model file. */
+    /**
+     * Loads and checks a model file. The file is mapped for the length of the import and parsed in place;
+     * every weight is read once, from the file into one native segment, and the returned model holds no
+     * protobuf object (so the parsed message, and the mapping, are gone once this returns).
+     */
     public static Model load(Path file) {
-        OnnxMl.ModelProto proto = parse(file);
-        return new OnnxImporter(file).convert(proto);
-    }
-
-    /** Loads a model from bytes (e.g. a classpath resource); external data resolves against baseDir. */
-    public static Model load(byte[] bytes, String name, Path baseDir) {
-        OnnxMl.ModelProto proto = parse(bytes, name);
-        OnnxImporter imp = new OnnxImporter(baseDir.resolve(name));
-        return imp.convert(proto);
-    }
-
-    static OnnxMl.ModelProto parse(Path file) {
         if (!Files.exists(file)) throw new ModelException(file + ": no such file");
         if (Files.isDirectory(file)) throw new ModelException(file + ": is a folder, not an ONNX model file");
         // a FIFO or device would block the read or never end: only regular files (or links to them) are models
         if (!Files.isRegularFile(file)) throw new ModelException(file + ": not a regular file (a FIFO, socket or device), not an ONNX model file");
+        MappedModel mm;
+        try {
+            mm = MappedModel.open(file);
+        } catch (NoSuchFileException e) {
+            throw new ModelException(file + ": no such file");
+        } catch (AccessDeniedException e) {
+            throw new ModelException(file + ": permission denied");
+        } catch (IOException e) {
+            // a file system that cannot map files: read it as a stream (the weights' bytes pass through the heap once)
+            return new OnnxImporter(file, null).convert(parseStream(file));
+        }
+        try (mm) {
+            return new OnnxImporter(file, mm).convert(parse(mm.input(), file.toString()));
+        }
+    }
+
+    /** Loads a model from bytes (e.g. a classpath resource); external data resolves against baseDir. */
+    public static Model load(byte[] bytes, String name, Path baseDir) {
+        return convert(parse(bytes, name), baseDir.resolve(name));
+    }
+
+    /** Converts a parsed message; package-private so that tests can watch the message become unreachable. */
+    static Model convert(OnnxMl.ModelProto proto, Path file) {
+        return new OnnxImporter(file, null).convert(proto);
+    }
+
+    private static OnnxMl.ModelProto parseStream(Path file) {
         try (InputStream in = Files.newInputStream(file)) {
             return parse(CodedInputStream.newInstance(in), file.toString());
         } catch (NoSuchFileException e) {
@@ -78,7 +100,10 @@ public final class OnnxImporter {
     }
 
     static OnnxMl.ModelProto parse(byte[] bytes, String name) {
-        return parse(CodedInputStream.newInstance(bytes), name);
+        CodedInputStream cin = CodedInputStream.newInstance(bytes);
+        // raw data aliases the caller's array instead of being copied; the import copies it once, natively
+        cin.enableAliasing(true);
+        return parse(cin, name);
     }
 
     private static OnnxMl.ModelProto parse(CodedInputStream cin, String name) {
@@ -133,10 +158,7 @@ public final class OnnxImporter {
             throw new ModelException(where + ": sparse initializers are not supported");
         }
         checkSingleAssignment(gp, where);
-        Map<String, Tensor> inits = new LinkedHashMap<>();
-        for (OnnxMl.TensorProto t : gp.getInitializerList()) {
-            inits.put(t.getName(), TensorProtos.toTensor(t, baseDir, where + ": initializer '" + t.getName() + "'"));
-        }
+        Map<String, Tensor> inits = initializers(gp, where);
         Map<String, TensorType> types = new LinkedHashMap<>();
         List<Value> inputs = new ArrayList<>();
         for (OnnxMl.ValueInfoProto vi : gp.getInputList()) {
@@ -177,6 +199,44 @@ public final class OnnxImporter {
             if (!visible.contains(o.name())) throw new ModelException(where + ": graph output '" + o.name() + "' is never produced");
         }
         return new Graph(gname, nodes, inputs, outputs, inits, types);
+    }
+
+    /**
+     * A graph's initializers, side by side in one native segment: every one is checked against the data it
+     * carries before anything is allocated, then the segment is allocated once and each is read into its block
+     * ({@link Tensor#blockBytes} apart, laid out as a planned arena's blocks are). One allocation instead of one
+     * per weight, and the same layout {@code WeightArena} packs, so a session need not copy the weights again.
+     */
+    private Map<String, Tensor> initializers(OnnxMl.GraphProto gp, String where) {
+        List<TensorProtos.Checked> checked = new ArrayList<>(gp.getInitializerCount());
+        long total = 0;
+        for (OnnxMl.TensorProto t : gp.getInitializerList()) {
+            TensorProtos.Checked c = TensorProtos.check(t, baseDir, where + ": initializer '" + t.getName() + "'");
+            checked.add(c);
+            total += c.blockBytes();
+        }
+        Map<String, Tensor> inits = new LinkedHashMap<>();
+        if (checked.isEmpty()) return inits;
+        java.lang.foreign.MemorySegment segment;
+        try {
+            TensorSizes.requireAllocatable(total, where + ": " + checked.size() + " initializers");
+            segment = java.lang.foreign.Arena.ofAuto().allocate(total, Tensor.ALIGNMENT);
+        } catch (ModelException e) {
+            throw e;
+        } catch (SluiceException e) {
+            throw new ModelException(e.getMessage());
+        } catch (OutOfMemoryError e) {
+            throw new ModelException(where + ": cannot allocate " + total + " bytes for " + checked.size() + " initializers (" + e.getMessage() + ")");
+        }
+        long off = 0;
+        for (TensorProtos.Checked c : checked) {
+            long b = c.blockBytes();
+            Tensor t = Tensor.inBlock(c.dtype(), c.shape(), segment.asSlice(off, b));
+            off += b;
+            TensorProtos.fill(c, t, mapped);
+            inits.put(c.proto().getName(), t);
+        }
+        return inits;
     }
 
     /**
@@ -266,7 +326,7 @@ public final class OnnxImporter {
             case FLOAT -> new Attr.Float(ap.getF());
             case INT -> new Attr.Int(ap.getI());
             case STRING -> new Attr.Str(ap.getS().toString(StandardCharsets.UTF_8));
-            case TENSOR -> new Attr.TensorValue(TensorProtos.toTensor(ap.getT(), baseDir, where));
+            case TENSOR -> new Attr.TensorValue(TensorProtos.toTensor(ap.getT(), baseDir, where, mapped));
             case GRAPH -> new Attr.Graph(convertGraph(ap.getG(), visible, false));
             case FLOATS -> {
                 float[] f = new float[ap.getFloatsCount()];
@@ -279,7 +339,7 @@ public final class OnnxImporter {
                 yield new Attr.Ints(v);
             }
             case STRINGS -> new Attr.Strs(ap.getStringsList().stream().map(b -> b.toString(StandardCharsets.UTF_8)).toList());
-            case TENSORS -> new Attr.Tensors(ap.getTensorsList().stream().map(x -> TensorProtos.toTensor(x, baseDir, where)).toList());
+            case TENSORS -> new Attr.Tensors(ap.getTensorsList().stream().map(x -> TensorProtos.toTensor(x, baseDir, where, mapped)).toList());
             case GRAPHS -> new Attr.Graphs(ap.getGraphsList().stream().map(g -> (dev.sluice.kernels.Subgraph) convertGraph(g, visible, false)).toList());
             default -> throw new ModelException(where + ": attribute kind " + t + " is not supported");
         };

@@ -115,6 +115,31 @@ public final class TensorProtos {
      * present before the tensor is allocated.
      */
     public static Tensor toTensor(OnnxMl.TensorProto p, Path baseDir, String where) {
+        return toTensor(p, baseDir, where, null);
+    }
+
+    /** As {@link #toTensor(OnnxMl.TensorProto, Path, String)}, reading raw data through {@code mapped} if not null. */
+    static Tensor toTensor(OnnxMl.TensorProto p, Path baseDir, String where, MappedModel mapped) {
+        Checked c = check(p, baseDir, where);
+        Tensor t = allocate(c.dtype(), c.dims(), c.bytes(), where + ": " + c.label());
+        fill(c, t, mapped);
+        return t;
+    }
+
+    /**
+     * A TensorProto whose claims (type, shape, bytes) were checked against the data it carries or names, not
+     * yet copied anywhere: the importer checks every initializer first, then places them all in one segment.
+     */
+    record Checked(OnnxMl.TensorProto proto, DType dtype, long[] dims, long elements, long bytes, External external,
+                   String where, String label) {
+        /** Bytes of the block (header slot, data, alignment) this tensor takes in a weight segment. */
+        long blockBytes() { return Tensor.blockBytes(bytes); }
+
+        Shape shape() { return Shape.of(dims); }
+    }
+
+    /** Every check {@link #toTensor} makes, without allocating: the sizes claimed against the data present. */
+    static Checked check(OnnxMl.TensorProto p, Path baseDir, String where) {
         String label = "tensor '" + p.getName() + "'";
         if (p.getDataType() == 0) {
             throw new ModelException(where + ": " + label + " has no data type (UNDEFINED): an empty or damaged TensorProto");
@@ -137,20 +162,14 @@ public final class TensorProtos {
         }
         String typed = dt + Arrays.toString(dims);
         if (p.getDataLocation() == OnnxMl.TensorProto.DataLocation.EXTERNAL) {
-            External ext = external(p, baseDir, where, label, typed, bytes);
-            Tensor t = allocate(dt, dims, bytes, where + ": " + label);
-            readExternal(ext, t, where, label);
-            return t;
+            return new Checked(p, dt, dims, n, bytes, external(p, baseDir, where, label, typed, bytes), where, label);
         }
         if (p.hasRawData()) {
-            ByteString raw = p.getRawData();
-            if (raw.size() != bytes) {
-                throw new ModelException(where + ": " + label + " " + typed + " needs " + bytes + " bytes of raw data but has " + raw.size());
+            int have = p.getRawData().size();
+            if (have != bytes) {
+                throw new ModelException(where + ": " + label + " " + typed + " needs " + bytes + " bytes of raw data but has " + have);
             }
-            Tensor t = allocate(dt, dims, bytes, where + ": " + label);
-            // copy straight from the protobuf's buffer: no transient byte[] the size of the weight
-            MemorySegment.copy(MemorySegment.ofBuffer(raw.asReadOnlyByteBuffer()), 0, t.data(), 0, bytes);
-            return t;
+            return new Checked(p, dt, dims, n, bytes, null, where, label);
         }
         int count = switch (dt) {
             case FLOAT32 -> p.getFloatDataCount();
@@ -162,7 +181,29 @@ public final class TensorProtos {
         if (count != n) {
             throw new ModelException(where + ": " + label + " " + typed + " has " + count + " values, expected " + n);
         }
-        Tensor t = allocate(dt, dims, bytes, where + ": " + label);
+        return new Checked(p, dt, dims, n, bytes, null, where, label);
+    }
+
+    /**
+     * Copies a checked tensor's values into {@code t} (of its type and shape). Raw data comes through
+     * {@code mapped} when the proto was parsed from that mapped file (read from the file, so that the mapping's
+     * pages never become resident), else straight from the protobuf's buffer: no transient byte[] either way.
+     */
+    static void fill(Checked c, Tensor t, MappedModel mapped) {
+        OnnxMl.TensorProto p = c.proto();
+        if (c.external() != null) {
+            readExternal(c.external(), t, c.where(), c.label());
+            return;
+        }
+        if (p.hasRawData()) {
+            ByteString raw = p.getRawData();
+            if (mapped == null || !mapped.readInto(raw, t.data(), c.where() + ": " + c.label())) {
+                MemorySegment.copy(MemorySegment.ofBuffer(raw.asReadOnlyByteBuffer()), 0, t.data(), 0, c.bytes());
+            }
+            return;
+        }
+        long n = c.elements();
+        DType dt = c.dtype();
         for (int i = 0; i < n; i++) {
             switch (dt) {
                 case FLOAT32 -> t.data().setAtIndex(ValueLayout.JAVA_FLOAT, i, p.getFloatData(i));
@@ -174,11 +215,10 @@ public final class TensorProtos {
                 default -> t.setLong(i, p.getInt32Data(i));
             }
         }
-        return t;
     }
 
     /** Allocates once the size is known to be backed by data; refuses what this JVM cannot hold. */
-    private static Tensor allocate(DType dt, long[] dims, long bytes, String what) {
+    static Tensor allocate(DType dt, long[] dims, long bytes, String what) {
         try {
             TensorSizes.requireAllocatable(bytes, what + " " + dt + Arrays.toString(dims));
         } catch (ModelException e) {
@@ -195,7 +235,7 @@ public final class TensorProtos {
     }
 
     /** Where a tensor's external bytes are: a regular file inside the model's folder, an offset and a length. */
-    private record External(Path file, long offset, long bytes) {}
+    record External(Path file, long offset, long bytes) {}
 
     private static External external(OnnxMl.TensorProto p, Path baseDir, String where, String label, String typed, long bytes) {
         String location = null;

@@ -12,10 +12,16 @@ import java.util.concurrent.ConcurrentLinkedDeque;
 final class ScratchPool {
     private ScratchPool() {}
 
-    /** Arrays kept for reuse, at most {@link #KEEP} of them (larger ones win), each at most {@link #MAX_KEPT} floats. */
+    /**
+     * Arrays kept for reuse, at most {@link #KEEP} of them (larger ones win), each at most {@link #MAX_KEPT}
+     * floats and together at most {@link #MAX_KEPT_TOTAL}: what the pool pins between runs is bounded (64 MiB
+     * of floats), where eight arrays of up to 256 MiB each could stay before. A convolution's im2col buffer
+     * in the zoo is a few MiB; one larger than the cap is simply allocated per call.
+     */
     private static final ConcurrentLinkedDeque<float[]> FREE = new ConcurrentLinkedDeque<>();
     private static final int KEEP = 8;
-    private static final int MAX_KEPT = 1 << 26;
+    private static final int MAX_KEPT = 1 << 23;
+    private static final long MAX_KEPT_TOTAL = 1L << 24;
 
     /** An array of at least n floats, reused when one that large is free. */
     static float[] take(int n) {
@@ -32,11 +38,17 @@ final class ScratchPool {
     static void give(float[] a) {
         if (a == null || a.length > MAX_KEPT) return;
         FREE.addFirst(a);
-        while (FREE.size() > KEEP) {
+        while (FREE.size() > KEEP || keptFloats() > MAX_KEPT_TOTAL) {
             // drop the smallest: the large ones are the expensive ones to reallocate
             float[] smallest = null;
             for (float[] b : FREE) if (smallest == null || b.length < smallest.length) smallest = b;
             if (smallest == null || !FREE.removeFirstOccurrence(smallest)) break;
         }
+    }
+
+    private static long keptFloats() {
+        long n = 0;
+        for (float[] b : FREE) n += b.length;
+        return n;
     }
 }

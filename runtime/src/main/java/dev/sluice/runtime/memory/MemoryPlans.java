@@ -58,7 +58,9 @@ public final class MemoryPlans {
         Entry e = plans.get(key);
         if (e == null) {
             ProfilingListener prof = new ProfilingListener(exec.model().graph(), registry);
-            Map<String, Tensor> out = exec.run(inputs, OutputAllocator.FRESH, prof);
+            // intermediates are recycled as they die, as in a planned run: not all held until a collection
+            ReleasingAllocator alloc = new ReleasingAllocator(prof);
+            Map<String, Tensor> out = exec.run(inputs, alloc, alloc);
             plans.putIfAbsent(key, plan(exec, prof.profile()));
             freshRuns.incrementAndGet();
             return out;
