@@ -51,6 +51,22 @@ public record CopyLane(String name, LaneKind kind, long bytesPerSecond) implemen
         throttle(t0, runs * runBytes);
     }
 
+    /**
+     * Runs of {@code runBytes} bytes at the given offsets, the i-th from {@code srcOffsets[i]} of src to
+     * {@code dstOffsets[i]} of dst (a box gathered or scattered), paced as one copy of all their bytes.
+     */
+    public void copyRuns(MemorySegment src, long[] srcOffsets, MemorySegment dst, long[] dstOffsets, long runBytes) {
+        if (srcOffsets.length != dstOffsets.length) throw new IllegalArgumentException("offsets differ in count");
+        for (int i = 0; i < srcOffsets.length; i++) {
+            if (srcOffsets[i] < 0 || dstOffsets[i] < 0 || srcOffsets[i] + runBytes > src.byteSize() || dstOffsets[i] + runBytes > dst.byteSize()) {
+                throw new SluiceException(name + ": run " + i + " of " + runBytes + " bytes does not fit its segments");
+            }
+        }
+        long t0 = System.nanoTime();
+        for (int i = 0; i < srcOffsets.length; i++) MemorySegment.copy(src, srcOffsets[i], dst, dstOffsets[i], runBytes);
+        throttle(t0, srcOffsets.length * runBytes);
+    }
+
     /** Nanoseconds a copy of this many bytes takes at this lane's bandwidth (0 when unlimited). */
     public long nanosFor(long bytes) {
         return bytesPerSecond == 0 ? 0 : (long) (bytes * 1e9 / bytesPerSecond);
