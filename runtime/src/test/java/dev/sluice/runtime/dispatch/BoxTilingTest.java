@@ -47,7 +47,7 @@ class BoxTilingTest {
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"max-broadcast", "add-row", "sigmoid", "prelu", "gap", "reducemean", "reducesum-input",
         "argmax", "softmax", "logsoftmax-mid", "maxpool", "avgpool", "conv", "conv-depthwise", "conv-grouped", "fusedconv",
-        "transpose", "reshape", "flatten", "matmul", "matmul-batched"})
+        "transpose", "reshape", "flatten", "matmul", "matmul-batched", "conv-wide", "conv1d", "fusedmatmul-columns", "gemm"})
     void boxesAreBitIdenticalToTheWholeNode(String op) {
         for (long seed = 1; seed <= 3; seed++) check(op, seed);
     }
@@ -128,6 +128,35 @@ class BoxTilingTest {
                 if (op.equals("fusedconv")) a.put("activation", new Attr.Str("Relu"));
                 yield new Node("op", op.equals("fusedconv") ? "FusedConv" : "Conv", op.equals("fusedconv") ? "sluice" : "",
                     List.of("x", "w", "b"), List.of("out"), new Attributes(a));
+            }
+            case "conv-wide", "conv1d" -> {
+                // 2-D: widths of multiples of 16, cut by columns too, the window's halo read beside; 1-D: by images and channels
+                boolean one = op.equals("conv1d");
+                int m = dim(r, 4, 12), k = r.nextBoolean() ? 3 : 5, s = r.nextBoolean() ? 1 : 2, p = k / 2, ow = 16 * dim(r, 2, 5);
+                int iw = one ? dim(r, 40, 300) : (ow - 1) * s + k - 2 * p;
+                Shape xs = one ? Shape.of(2, c, iw) : Shape.of(n, c, dim(r, 3, 9), iw);
+                in.put("x", ColumnTilingTest.random(r, xs));
+                init.put("w", ColumnTilingTest.random(r, one ? Shape.of(m, c, k) : Shape.of(m, c, k, k)));
+                init.put("b", ColumnTilingTest.random(r, Shape.of(m)));
+                long[] pads = one ? new long[] {p, p} : new long[] {p, p, p, p};
+                long[] st = one ? new long[] {s} : new long[] {s, s};
+                yield new Node("op", "Conv", "", List.of("x", "w", "b"), List.of("out"), new Attributes(Map.of("pads", new Attr.Ints(pads),
+                    "strides", new Attr.Ints(st))));
+            }
+            case "fusedmatmul-columns" -> {
+                int cols = dim(r, 40, 150);
+                in.put("x", ColumnTilingTest.random(r, Shape.of(1, dim(r, 1, 9), dim(r, 8, 40))));
+                init.put("w", ColumnTilingTest.random(r, Shape.of(in.get("x").shape().dim(2), cols)));
+                init.put("b", ColumnTilingTest.random(r, Shape.of(cols)));
+                yield new Node("op", "FusedMatMul", "sluice", List.of("x", "w", "b"), List.of("out"), new Attributes(Map.of("activation", new Attr.Str("Relu"))));
+            }
+            case "gemm" -> {
+                int cols = dim(r, 33, 90), kk = dim(r, 50, 300);
+                in.put("x", ColumnTilingTest.random(r, Shape.of(dim(r, 1, 6), kk)));
+                init.put("w", ColumnTilingTest.random(r, Shape.of(cols, kk)));
+                init.put("b", ColumnTilingTest.random(r, Shape.of(cols)));
+                yield new Node("op", "Gemm", "", List.of("x", "w", "b"), List.of("out"), new Attributes(Map.of("transB", new Attr.Int(1),
+                    "alpha", new Attr.Float(0.5f))));
             }
             case "transpose" -> {
                 in.put("x", ColumnTilingTest.random(r, x4));
