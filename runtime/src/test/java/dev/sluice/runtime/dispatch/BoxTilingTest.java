@@ -47,7 +47,7 @@ class BoxTilingTest {
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"max-broadcast", "add-row", "sigmoid", "prelu", "gap", "reducemean", "reducesum-input",
         "argmax", "softmax", "logsoftmax-mid", "maxpool", "avgpool", "conv", "conv-depthwise", "conv-grouped", "fusedconv",
-        "transpose", "reshape", "flatten", "matmul", "matmul-batched", "conv-wide", "conv1d", "fusedmatmul-columns", "gemm"})
+        "transpose", "reshape", "flatten", "matmul", "matmul-batched", "conv-wide", "conv1d", "fusedmatmul-columns", "gemm", "concat"})
     void boxesAreBitIdenticalToTheWholeNode(String op) {
         for (long seed = 1; seed <= 3; seed++) check(op, seed);
     }
@@ -157,6 +157,11 @@ class BoxTilingTest {
                 init.put("b", ColumnTilingTest.random(r, Shape.of(cols)));
                 yield new Node("op", "Gemm", "", List.of("x", "w", "b"), List.of("out"), new Attributes(Map.of("transB", new Attr.Int(1),
                     "alpha", new Attr.Float(0.5f))));
+            }
+            case "concat" -> {
+                in.put("x", ColumnTilingTest.random(r, x4));
+                in.put("y", ColumnTilingTest.random(r, Shape.of(n, dim(r, 1, 7), h, w)));
+                yield new Node("op", "Concat", "", List.of("x", "y", "x"), List.of("out"), new Attributes(Map.of("axis", new Attr.Int(1))));
             }
             case "transpose" -> {
                 in.put("x", ColumnTilingTest.random(r, x4));
