@@ -46,15 +46,32 @@ record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band col
         List<Cut> cuts = new ArrayList<>();
         if (os.dim(0) > 1) cuts.add(new Cut(0, 1, 1)); // images of a batch are convolved one by one
         if (group == 1 ? m >= 4 : group >= 2) cuts.add(new Cut(1, group == 1 ? 2 : groupOut, group == 1 ? 2 : groupOut));
-        RowBands.Form f = r == 4 ? RowBands.form(g, n) : null;
+        // group-1 pointwise convs are PointwiseTiling's (by flat positions)
+        boolean pointwise = group == 1 && pointwise(n, ws);
+        if (pointwise && PointwiseTiling.of(g, n, os) != null) return null;
+        long positions = os.product(2, r);
+        RowBands.Form f = r == 4 && (!pointwise || positions >= POINTWISE_POSITIONS) ? RowBands.form(g, n) : null;
         if (f != null && f.bands().size() == 1 && f.rows() == os.dim(2)) {
             long least = os.dim(3) >= 2 ? 1 : 2;
+            if (pointwise) least = Math.max(least, (POINTWISE_POSITIONS + os.dim(3) - 1) / os.dim(3));
             if (os.dim(2) >= 2 * Math.max(f.unit(), least)) cuts.add(new Cut(2, f.unit(), least));
         } else f = null;
-        RowBands.Band cb = columnBand(n, xs, ws, os);
+        RowBands.Band cb = pointwise ? null : columnBand(n, xs, ws, os);
         if (cb != null) cuts.add(new Cut(r - 1, LANES, 2));
         if (cuts.isEmpty()) return null;
         return new ConvTiling(n, os, f, cb, groupOut, groupIn, group, List.copyOf(cuts), xs, ws, x, w, b);
+    }
+
+    /** Positions from which a pointwise conv runs PointwiseConv: two of its register tiles of 3 vectors, at the widest (16 floats). */
+    static final long POINTWISE_POSITIONS = 2 * 3 * 16;
+
+    /** 1x1 kernel, stride 1, no padding: every output position reads its own input position. */
+    static boolean pointwise(Node n, Shape ws) {
+        for (int a = 2; a < ws.rank(); a++) if (ws.dim(a) != 1) return false;
+        long[] st = n.attributes().getInts("strides"), pads = n.attributes().getInts("pads");
+        if (st != null) for (long v : st) if (v != 1) return false;
+        if (pads != null && !n.attributes().getString("auto_pad", "NOTSET").equals("VALID")) for (long v : pads) if (v != 0) return false;
+        return true;
     }
 
     /** Output positions stay on the same vector lanes when column blocks start on multiples of this. */

@@ -17,11 +17,12 @@ import java.util.Map;
  * <p>Invariant of every family: running {@link #node} on the input boxes gives, bit for bit, the output box of
  * the whole node (each family says why). Families: {@link ElementwiseTiling} (broadcasting elementwise ops, by
  * output ranges and the matching input slices), {@link ReductionTiling} (reductions, global and windowed pools,
- * softmax, by the axes they do not reduce), {@link ConvTiling} (convs, by rows x output channels),
+ * softmax, by the axes they do not reduce), {@link PointwiseTiling} (1x1 convs, by images x channels x flat
+ * positions), {@link ConvTiling} (convs, by rows x output channels),
  * {@link MovementTiling} (Transpose; Reshape, Flatten, Squeeze, Unsqueeze, Identity by flat ranges),
  * {@link MatMulTiling} (MatMul by batches and rows).
  */
-public sealed interface OpTiling permits ElementwiseTiling, ReductionTiling, ConvTiling, MovementTiling, MatMulTiling {
+public sealed interface OpTiling permits ElementwiseTiling, ReductionTiling, PointwiseTiling, ConvTiling, MovementTiling, MatMulTiling {
     /**
      * An output axis tiles may cut: blocks start on multiples of {@code unit} and hold at least {@code least}
      * elements along it (a shorter last block joins the one before).
@@ -57,6 +58,7 @@ public sealed interface OpTiling permits ElementwiseTiling, ReductionTiling, Con
         }
         OpTiling t = ElementwiseTiling.of(g, n, os);
         if (t == null) t = ReductionTiling.of(g, n, os);
+        if (t == null) t = PointwiseTiling.of(g, n, os);
         if (t == null) t = ConvTiling.of(g, n, os);
         if (t == null) t = MovementTiling.of(g, n, os);
         if (t == null) t = MatMulTiling.of(g, n, os);

@@ -47,7 +47,7 @@ class BoxTilingTest {
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"max-broadcast", "add-row", "sigmoid", "prelu", "gap", "reducemean", "reducesum-input",
         "argmax", "softmax", "logsoftmax-mid", "maxpool", "avgpool", "conv", "conv-depthwise", "conv-grouped", "fusedconv",
-        "transpose", "reshape", "flatten", "matmul", "matmul-batched", "conv-wide", "conv1d", "fusedmatmul-columns", "gemm", "concat"})
+        "transpose", "reshape", "flatten", "matmul", "matmul-batched", "conv-wide", "conv1d", "fusedmatmul-columns", "gemm", "concat", "conv-pointwise"})
     void boxesAreBitIdenticalToTheWholeNode(String op) {
         for (long seed = 1; seed <= 3; seed++) check(op, seed);
     }
@@ -142,6 +142,15 @@ class BoxTilingTest {
                 long[] st = one ? new long[] {s} : new long[] {s, s};
                 yield new Node("op", "Conv", "", List.of("x", "w", "b"), List.of("out"), new Attributes(Map.of("pads", new Attr.Ints(pads),
                     "strides", new Attr.Ints(st))));
+            }
+            case "conv-pointwise" -> {
+                // ppocr-rec's 1x1 on [1,512,3,80] changed bits in tiles of 16 positions (another kernel path)
+                int cc = dim(r, 8, 40), m = dim(r, 8, 40), oh = dim(r, 1, 6), ow = 16 * dim(r, 2, 6) + dim(r, 0, 15);
+                in.put("x", ColumnTilingTest.random(r, Shape.of(1, cc, oh, ow)));
+                init.put("w", ColumnTilingTest.random(r, Shape.of(m, cc, 1, 1)));
+                init.put("b", ColumnTilingTest.random(r, Shape.of(m)));
+                yield new Node("op", "FusedConv", "sluice", List.of("x", "w", "b"), List.of("out"), new Attributes(Map.of(
+                    "activation", new Attr.Str("HardSwish"), "kernel_shape", new Attr.Ints(new long[] {1, 1}))));
             }
             case "fusedmatmul-columns" -> {
                 int cols = dim(r, 40, 150);
