@@ -45,7 +45,7 @@ public final class TurnipBenchCommand implements Command {
             bandwidth-limited H2D and D2H copy lanes; not a GPU):
               (a) dispatcher throughput: N empty tasks (default 20000) in a layered graph over a 2-lane and a
                   1-lane queue, tasks/s in dynamic and fixed order (median of --runs);
-              (b) every zoo model (or --models) at 100%, 50%, 25% of the bytes it needs with nothing offloaded
+              (b) every zoo model (or --models) at 100%, 50%, 25%, 10% of the bytes it needs with nothing offloaded
                   (or the refused minimum, said so): median wall time of --runs (default 5, after one warm-up)
                   in dynamic and fixed order, and the bound max(compute, H2D bytes / bw, D2H bytes / bw).
                   The bandwidth bw is derived per model: the 100% plan's bytes / its measured compute time,
@@ -115,9 +115,9 @@ public final class TurnipBenchCommand implements Command {
             }
             long computeNs = median(compute);
             long bw = Math.max(1, (long) (bytes100 / (computeNs / 1e9)));
-            out.printf(Locale.ROOT, "%s (throttled): no-offload need %d B, minimum %d B; compute %.2f ms at 100%%; bandwidth %s = %d B moved at 100%% / compute time%n",
-                z.name(), full, min, computeNs / 1e6, human(bw), bytes100);
-            for (int pct : new int[] {100, 50, 25}) {
+            out.printf(Locale.ROOT, "%s (throttled): no-offload need %d B, minimum %d B = %.2f%% of it (largest indivisible piece); compute %.2f ms at 100%%; bandwidth %s = %d B moved at 100%% / compute time%n",
+                z.name(), full, min, 100.0 * min / full, computeNs / 1e6, human(bw), bytes100);
+            for (int pct : new int[] {100, 50, 25, 10}) {
                 long budget = full * pct / 100;
                 String note = "";
                 if (budget < min) {

@@ -74,10 +74,8 @@ public record CopyLane(String name, LaneKind kind, long bytesPerSecond) implemen
 
     private void throttle(long t0, long bytes) {
         long until = t0 + nanosFor(bytes);
-        // Park for the bulk of the wait (frees the core for compute lanes), spin the last stretch for accuracy.
-        for (long left; (left = until - System.nanoTime()) > 0; ) {
-            if (left > 200_000) LockSupport.parkNanos(left - 100_000);
-            else Thread.onSpinWait();
-        }
+        // Park for the whole wait, never spin: the link's time is not CPU time, and a spinning copy lane would take
+        // a core from the kernels (the host's scheduler may wake it some tens of microseconds late: a slower link).
+        for (long left; (left = until - System.nanoTime()) > 0; ) LockSupport.parkNanos(left);
     }
 }
