@@ -36,7 +36,7 @@ public final class TurnipBenchCommand implements Command {
 
     @Override public String name() { return "turnip-bench"; }
     @Override public String summary() { return "dispatcher throughput and dynamic vs fixed order under memory budgets (throttled device)"; }
-    @Override public Set<String> valueOptions() { return Set.of("runs", "models", "tasks"); }
+    @Override public Set<String> valueOptions() { return Set.of("runs", "models", "tasks", "jitter"); }
     @Override public String help() {
         return """
             usage: sluice turnip-bench [--runs N] [--models a,b,...] [--tasks N] [--jitter false]
