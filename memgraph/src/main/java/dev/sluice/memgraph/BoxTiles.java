@@ -25,31 +25,18 @@ final class BoxTiles {
     /** A chosen split: the tiling, its output boxes in execution order, and the most any of them needs. */
     record Plan(OpTiling tiling, List<Box> boxes, long need) {}
 
-    /**
-     * The split whose tiles fit {@code target}, else the finest; null when n has no box tiling. Block sizes halve
-     * one cut at a time, each step taking, of the cuts that lower the need, the one whose grid moves the fewest
-     * bytes over the links (input boxes gathered and output boxes scattered, summed over every tile): cutting a
-     * conv's channels re-reads its input per block, cutting its rows re-reads its weights per band, and the
-     * cheaper one goes first. Where that stalls above the target, the steps that lower the need most are taken
-     * instead, which reach the least need any grid has.
-     */
+    /** The split whose tiles fit {@code target} with the fewest tiles, else the finest; null when n has no box tiling. */
     static Plan plan(Graph g, Node n, long target) {
         OpTiling t = OpTiling.of(g, n);
         if (t == null) return null;
-        Sizer s = new Sizer(g, n, t);
-        long[] block = grid(t, s, target, target > 0);
-        if (target > 0 && s.need(block) > target) block = grid(t, s, target, false);
-        if (count(t, block) < 2) return null;
-        return new Plan(t, boxes(t, block), s.need(block));
-    }
-
-    private static long[] grid(OpTiling t, Sizer s, long target, boolean byTraffic) {
         List<OpTiling.Cut> cuts = t.cuts();
         long[] block = new long[cuts.size()];
         for (int c = 0; c < block.length; c++) block[c] = t.output().dim(cuts.get(c).axis());
+        Sizer s = new Sizer(g, n, t);
         long need = s.need(block);
         while (need > target) {
-            long bestNeed = need, bestTraffic = Long.MAX_VALUE;
+            int best = -1;
+            long bestNeed = need;
             long[] bestBlock = null;
             for (int c = 0; c < block.length; c++) {
                 OpTiling.Cut cut = cuts.get(c);
@@ -60,17 +47,14 @@ final class BoxTiles {
                 trial[c] = nb;
                 if (count(t, trial) > MAX_TILES) continue;
                 long tn = s.need(trial);
-                if (tn >= need) continue;
-                long traffic = byTraffic ? s.traffic(t, trial) : 0;
-                if (byTraffic ? traffic < bestTraffic || (traffic == bestTraffic && tn < bestNeed) : tn < bestNeed) {
-                    bestNeed = tn; bestTraffic = traffic; bestBlock = trial;
-                }
+                if (tn < bestNeed) { best = c; bestNeed = tn; bestBlock = trial; }
             }
-            if (bestBlock == null) break;
+            if (best < 0) break;
             block = bestBlock;
             need = bestNeed;
         }
-        return block;
+        if (count(t, block) < 2) return null;
+        return new Plan(t, boxes(t, block), need);
     }
 
     /** The least n needs at once split into boxes as finely as allowed; {@code Long.MAX_VALUE} when it has no box tiling. */
@@ -139,16 +123,6 @@ final class BoxTiles {
             long most = 0;
             for (Box b : sample) most = Math.max(most, tileNeed(b));
             return most;
-        }
-
-        /** Bytes the grid moves: every tile's input boxes and output box. */
-        long traffic(OpTiling t, long[] block) {
-            long sum = 0;
-            for (Box o : boxes(t, block)) {
-                sum += o.elementCount() * outType.byteSize();
-                for (var e : t.boxes(o).entrySet()) sum += e.getValue().elementCount() * dtype(g, e.getKey()).byteSize();
-            }
-            return sum;
         }
 
         long tileNeed(Box o) {
