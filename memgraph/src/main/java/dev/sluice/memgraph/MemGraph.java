@@ -60,7 +60,16 @@ public record MemGraph(Graph graph, List<DeviceSpec> devices, List<Buffer> buffe
 
     /** The smallest budget with which every node's inputs and outputs fit on the device at once. */
     public static long minimumBudget(Graph graph, DeviceSpec device) {
-        return MemGraphBuilder.minimumBudget(graph);
+        return MemGraphBuilder.minimumBudget(graph, true);
+    }
+
+    /**
+     * The same, counting output boxes ({@link Tile.Kind#OUTPUT_BOX}) only if {@code withBoxes}: without them, the
+     * least budget at which the weight, element, step and row splits alone place every node (boxes are the last
+     * resort, used only for nodes those do not bring within the budget).
+     */
+    public static long minimumBudget(Graph graph, DeviceSpec device, boolean withBoxes) {
+        return MemGraphBuilder.minimumBudget(graph, withBoxes);
     }
 
     /** Names a node's subgraphs read from the enclosing graph, in a fixed order (its kernel's {@code captured}). */

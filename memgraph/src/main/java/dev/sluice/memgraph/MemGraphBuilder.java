@@ -134,9 +134,12 @@ final class MemGraphBuilder {
     }
 
     /** The largest need of any node, split into tiles as finely as allowed where it can be. */
-    static long minimumBudget(Graph g) {
+    static long minimumBudget(Graph g, boolean withBoxes) {
         long m = 0;
-        for (Node n : g.nodes()) m = Math.max(m, Tiling.smallestNeedOf(g, n, nodeNeed(g, n)));
+        for (Node n : g.nodes()) {
+            long whole = nodeNeed(g, n);
+            m = Math.max(m, withBoxes ? Tiling.smallestNeedOf(g, n, whole) : Tiling.withoutBoxes(g, n, whole));
+        }
         return m;
     }
 
@@ -144,6 +147,7 @@ final class MemGraphBuilder {
     private long plannedNeed(int i) {
         Tiling.Split sp = splits.get(i);
         if (sp == null) return nodeNeed(g, nodes.get(i));
+        if (boxes(sp)) return sp.box().need();
         if (units(sp)) return unitNeed(i);
         if (steps(sp)) return stepNeed(i);
         if (rows(sp)) return rowNeed(i);
@@ -172,6 +176,8 @@ final class MemGraphBuilder {
 
     private static boolean elements(Tiling.Split sp) { return sp.tiles().getFirst().kind() == Tile.Kind.ELEMENTS; }
 
+    private static boolean boxes(Tiling.Split sp) { return sp.box() != null; }
+
     private static boolean rows(Tiling.Split sp) { return sp.tiles().getFirst().kind() == Tile.Kind.OUTPUT_ROWS; }
 
     /** What row-split node i needs at once: its whole inputs, and its largest band's input and output bands. */
@@ -191,6 +197,11 @@ final class MemGraphBuilder {
         Tiling.Split sp = splits.get(i);
         Node n = nodes.get(i);
         if (units(sp)) return unitTileNeeded(i, t);
+        if (boxes(sp)) {
+            Set<String> r = new LinkedHashSet<>();
+            for (String v : sp.box().tiling().node(sp.tiles().get(t).box()).inputs()) if (!v.isEmpty()) r.add(v);
+            return new ArrayList<>(r);
+        }
         if (elements(sp) || rows(sp)) {
             Set<String> r = new LinkedHashSet<>();
             for (String v : n.inputs()) if (!v.isEmpty()) r.add(v);
@@ -267,7 +278,8 @@ final class MemGraphBuilder {
                     }
                     throw new MemGraphException("a budget of " + devices.get(d).budgetBytes() + " bytes on '" + devices.get(d).name()
                         + "' is too small: node " + nodes.get(i).label() + " needs " + need + " bytes at once (its inputs and outputs"
-                        + (splits.containsKey(i) ? (rows(splits.get(i)) ? ", split into " + splits.get(i).tiles().size() + " bands of output rows"
+                        + (splits.containsKey(i) ? (boxes(splits.get(i)) ? ", split into " + splits.get(i).tiles().size() + " tiles of its output, the largest "
+                            + splits.get(i).tiles().getFirst().box().extents() : rows(splits.get(i)) ? ", split into " + splits.get(i).tiles().size() + " bands of output rows"
                             : ", its weight split into " + splits.get(i).tiles().size() + " tiles") : "")
                         + "); this graph needs at least " + min + " bytes, with large weights split into tiles", min);
                 }
@@ -276,6 +288,7 @@ final class MemGraphBuilder {
         for (int i = 0; i < nodes.size(); i++) {
             now = i;
             if (dev[placement[i]] == null) hostNode(i);
+            else if (splits.containsKey(i) && boxes(splits.get(i))) boxNode(i);
             else if (splits.containsKey(i) && units(splits.get(i))) unitNode(i);
             else if (splits.containsKey(i) && steps(splits.get(i))) timeStepNode(i);
             else if (splits.containsKey(i) && elements(splits.get(i))) elementNode(i);
@@ -997,6 +1010,84 @@ final class MemGraphBuilder {
         releaseDead(i, n);
     }
 
+    /**
+     * A node split into output boxes ({@link Tile.Kind#OUTPUT_BOX}, by its op family's {@link OpTiling}). As for row
+     * bands: the inputs no tile slices are loaded whole and pinned; per tile, an H2D box transfer per sliced value
+     * (from its host copy, copied out first if the device holds its only copy) into a buffer of the box's extents,
+     * the kernel of {@link OpTiling#node} into an output box buffer, and a chained D2H box transfer of that into the
+     * output's host copy. A tile's buffers are placed beside the previous tile's when there is room (double
+     * buffering), else in their regions after freeing them.
+     */
+    private void boxNode(int i) {
+        Node n = nodes.get(i);
+        Tiling.Split sp = splits.get(i);
+        OpTiling tiling = sp.box().tiling();
+        int d = placement[i];
+        Dev D = dev[d];
+        String out = n.outputs().getFirst();
+        Set<String> sliced = new LinkedHashSet<>();
+        for (Tile t : sp.tiles()) sliced.addAll(tiling.boxes(t.box()).keySet());
+        Set<String> whole = new LinkedHashSet<>();
+        for (String v : tileNeeded(i, 0)) if (!sliced.contains(v)) whole.add(v);
+        Set<String> pinned = new HashSet<>();
+        loadWhole(i, d, whole, pinned);
+        for (String v : sliced) if (!hostCopy.containsKey(v)) copyToHost(v, LaneKind.D2H, false);
+        int host = hostBuf(out, 0);
+        int prevScatter = -1;
+        List<Buf> held = new ArrayList<>();
+        long outElem = g.typeOf(out).dtype().byteSize();
+        String devName = D.spec.name();
+        for (int t = 0; t < sp.tiles().size(); t++) {
+            Tile tile = sp.tiles().get(t);
+            Node tn = tiling.node(tile.box());
+            Map<String, Box> bx = new LinkedHashMap<>(tiling.boxes(tile.box()));
+            // a value sliced by other tiles but whole in this one is gathered whole: it is not resident
+            for (String v : sliced) if (tn.inputs().contains(v)) bx.putIfAbsent(v, Box.whole(OpTiling.shapeOf(g, v)));
+            Map<String, Long> want = new LinkedHashMap<>();
+            for (var e : bx.entrySet()) {
+                want.put(e.getKey() + "#box" + i + "." + t, Tensor.blockBytes(e.getValue().elementCount() * BoxTiles.dtype(g, e.getKey()).byteSize()));
+            }
+            String outBox = out + "#box" + i + "." + t;
+            want.put(outBox, Tensor.blockBytes(tile.box().elementCount() * outElem));
+            Map<String, Buf> placed = held.isEmpty() ? null : placeFree(d, want);
+            for (Buf b : held) free(D, b);
+            held.clear();
+            if (placed == null) placed = placeBands(i, d, want, whole, pinned);
+            for (var e : bx.entrySet()) {
+                String v = e.getKey();
+                Buf b = placed.get(v + "#box" + i + "." + t);
+                int src = hostCopy.get(v);
+                int id = tasks.size();
+                tasks.add(new Task.Transfer(id, d, LaneKind.H2D, src, b.id, b.bytes, "h2d " + v + " " + e.getValue() + " to " + devName, e.getValue()));
+                read(src, id);
+                written(b, id);
+            }
+            int id = tasks.size();
+            List<Integer> ins = new ArrayList<>();
+            for (String v : tn.inputs()) {
+                if (v.isEmpty()) ins.add(-1);
+                else if (bx.containsKey(v)) ins.add(placed.get(v + "#box" + i + "." + t).id);
+                else ins.add(D.resident.get(v).id);
+            }
+            Buf ob = placed.get(outBox);
+            tasks.add(new Task.Kernel(id, d, i, "kernel " + n.label() + " " + tile.box() + " (tile " + (t + 1) + "/" + sp.tiles().size() + ")",
+                ins, List.of(), List.of(ob.id), tile, -1));
+            for (int b : new LinkedHashSet<>(ins)) if (b >= 0) read(b, id);
+            written(ob, id);
+            for (String v : bx.keySet()) held.add(placed.get(v + "#box" + i + "." + t));
+            int sid = tasks.size();
+            tasks.add(new Task.Transfer(sid, d, LaneKind.D2H, ob.id, host, ob.bytes, "d2h " + out + " " + tile.box() + " from " + devName, tile.box()));
+            read(ob.id, sid);
+            if (prevScatter >= 0) edge(prevScatter, sid, Edge.Kind.DATA);
+            bufs.get(host).writer = sid;
+            held.add(ob);
+            prevScatter = sid;
+        }
+        for (Buf b : held) free(D, b);
+        hostCopy.put(out, host);
+        releaseDead(i, n);
+    }
+
     /** Loads node i's whole inputs onto device d and pins them, emptying the device of everything else if it must. */
     private void loadWhole(int i, int d, Set<String> whole, Set<String> pinned) {
         Dev D = dev[d];
@@ -1246,7 +1337,7 @@ final class MemGraphBuilder {
             long nextNeed = placement[i + 1] == d ? plannedNeed(i + 1) : 0;
             // Of a split node, only the first tile's blocks: the others stream in behind its tiles.
             // Of an elementwise split, nothing: its inputs are read range by range.
-            if (splits.containsKey(j) && (elements(splits.get(j)) || rows(splits.get(j)))) continue;
+            if (splits.containsKey(j) && (elements(splits.get(j)) || rows(splits.get(j)) || boxes(splits.get(j)))) continue;
             for (String v : splits.containsKey(j) ? tileNeeded(j, 0) : needed(j)) {
                 Dev D = dev[d];
                 if (D.resident.containsKey(v)) continue;

@@ -46,13 +46,29 @@ public sealed interface Task permits Task.Kernel, Task.Transfer, Task.Offload, T
      * of row 0), see {@link Tile.Kind#OUTPUT_ROWS}.
      */
     record Transfer(int id, int device, LaneKind lane, int src, int dst, long bytes, String label, long start, long end,
-                    boolean rows) implements Task {
+                    boolean rows, Box box) implements Task {
         public Transfer(int id, int device, LaneKind lane, int src, int dst, long bytes, String label) {
-            this(id, device, lane, src, dst, bytes, label, 0, 0, false);
+            this(id, device, lane, src, dst, bytes, label, 0, 0, false, null);
         }
 
+        public Transfer(int id, int device, LaneKind lane, int src, int dst, long bytes, String label, long start, long end,
+                        boolean rows) {
+            this(id, device, lane, src, dst, bytes, label, start, end, rows, null);
+        }
+
+        /**
+         * A box copy ({@link Tile.Kind#OUTPUT_BOX}): H2D gathers {@code box} of the host copy {@code src} (seen with
+         * the box's shape) into a dense {@code dst} of its extents; D2H scatters {@code src} into {@code box} of the
+         * host copy {@code dst}, which the first box to arrive places.
+         */
+        public Transfer(int id, int device, LaneKind lane, int src, int dst, long bytes, String label, Box box) {
+            this(id, device, lane, src, dst, bytes, label, 0, 0, false, box);
+        }
+
+        public boolean boxed() { return box != null; }
+
         public Transfer(int id, int device, LaneKind lane, int src, int dst, long bytes, String label, long start, long end) {
-            this(id, device, lane, src, dst, bytes, label, start, end, false);
+            this(id, device, lane, src, dst, bytes, label, start, end, false, null);
         }
 
         public boolean ranged() { return end > 0; }

@@ -57,12 +57,22 @@ import dev.sluice.kernels.Shape;
  *       units' columns of Y's step (a view) and of the step's whole state buffers, which all blocks of the step
  *       fill before any tile of the next step reads them. Tiles run step after step (a reverse node from the
  *       last step), blocks in ascending order within a step; {@code index} is the order of execution.</li>
+ *   <li>{@link Kind#OUTPUT_BOX}: any node whose op family has an {@link OpTiling}, split when nothing else fits its
+ *       device: the tile computes {@link #box} of the output (the boxes are disjoint and cover it). As for output
+ *       rows, it reads the boxes {@link OpTiling#boxes} names (gathered by {@link Task.Transfer}s with a box from the
+ *       inputs' host copies) and its other inputs whole, runs {@link OpTiling#node} into a fresh buffer of the box's
+ *       extents, and a D2H box transfer scatters that into the output's host copy.</li>
  * </ul>
  * Tiles of one node run one after another (the first places the output, the last publishes it), so the
  * output is written by exactly one task at a time (for output rows: the scatters into the host copy are chained).
  */
-public record Tile(Kind kind, int index, int count, long start, long end, long total) {
-    public enum Kind { GATHER_ROWS, OUTPUT_COLUMNS, OUTPUT_CHANNELS, ELEMENTS, TIME_STEPS, HIDDEN_UNITS, OUTPUT_ROWS }
+public record Tile(Kind kind, int index, int count, long start, long end, long total, Box box) {
+    public enum Kind { GATHER_ROWS, OUTPUT_COLUMNS, OUTPUT_CHANNELS, ELEMENTS, TIME_STEPS, HIDDEN_UNITS, OUTPUT_ROWS, OUTPUT_BOX }
+
+    /** A tile of any kind but {@link Kind#OUTPUT_BOX} (no box). */
+    public Tile(Kind kind, int index, int count, long start, long end, long total) {
+        this(kind, index, count, start, end, total, null);
+    }
 
     /**
      * Softmax / LogSoftmax normalized over the last axis only (an axis that both opset semantics read the same

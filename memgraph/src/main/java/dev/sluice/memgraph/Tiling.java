@@ -47,7 +47,24 @@ final class Tiling {
 
     /** How one node is split: which inputs are replaced by blocks, the blocks' names, and each tile. */
     record Split(int weightInput, int biasInput, List<Tile> tiles, List<String> weightBlocks, List<String> biasBlocks,
-                 long scratchBytes, List<Integer> rangedInputs) {}
+                 long scratchBytes, List<Integer> rangedInputs, BoxTiles.Plan box) {
+        Split(int weightInput, int biasInput, List<Tile> tiles, List<String> weightBlocks, List<String> biasBlocks,
+              long scratchBytes, List<Integer> rangedInputs) {
+            this(weightInput, biasInput, tiles, weightBlocks, biasBlocks, scratchBytes, rangedInputs, null);
+        }
+
+        /** A split into output boxes ({@link Tile.Kind#OUTPUT_BOX}). */
+        static Split of(BoxTiles.Plan p) {
+            List<Tile> tiles = new ArrayList<>();
+            for (int t = 0; t < p.boxes().size(); t++) {
+                tiles.add(new Tile(Tile.Kind.OUTPUT_BOX, t, p.boxes().size(), t, t + 1, p.boxes().size(), p.boxes().get(t)));
+            }
+            return new Split(-1, -1, tiles, List.of(), List.of(), 0, List.of(), p);
+        }
+    }
+
+    /** Splits into output boxes by op families' {@link OpTiling}s, on by default; {@code -Dsluice.tiling.boxes=false} turns them off. */
+    static final boolean BOXES = !"false".equalsIgnoreCase(System.getProperty("sluice.tiling.boxes"));
 
     /** Elementwise splits along element ranges, on by default; {@code -Dsluice.tiling.elements=false} turns them off. */
     static final boolean ELEMENTS = !"false".equalsIgnoreCase(System.getProperty("sluice.tiling.elements"));
@@ -431,6 +448,12 @@ final class Tiling {
 
     /** {@link #smallestNeed}, also counting a recurrent node's hidden-unit tiles ({@link #unitSplit}). */
     static long smallestNeedOf(Graph g, Node n, long whole) {
+        long m = Math.min(withoutBoxes(g, n, whole), BoxTiles.smallestNeed(g, n));
+        return m;
+    }
+
+    /** The least a node needs at once with every split but output boxes. */
+    static long withoutBoxes(Graph g, Node n, long whole) {
         long m = smallestNeed(g, n, whole);
         Units u = Tile.recurrent(n) ? units(g, n) : null;
         return u == null ? m : Math.min(m, unitNeed(g, n, u, u.minBlock));
@@ -450,6 +473,13 @@ final class Tiling {
             Node n = g.nodes().get(i);
             long target = d.budgetBytes() / 4;
             long whole = wholeNeed.get(n.label());
+            // Output boxes, the last resort: only where no other split brings the node within the device.
+            long capacity = d.budgetBytes() / Tensor.ALIGNMENT * Tensor.ALIGNMENT;
+            long others = withoutBoxes(g, n, whole);
+            if (others > capacity) {
+                BoxTiles.Plan p = BoxTiles.plan(g, n, target);
+                if (p != null && p.need() < others) { splits.put(i, Split.of(p)); continue; }
+            }
             Split rows = rowSplit(g, n, d, whole);
             if (rows != null) { splits.put(i, rows); continue; }
             if (whole <= target) continue;

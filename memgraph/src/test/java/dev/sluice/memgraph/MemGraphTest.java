@@ -123,8 +123,9 @@ class MemGraphTest {
             switch (task) {
                 case Task.Kernel k -> {
                     // A tile after the first writes into the output its first tile placed; a tile's scratch
-                    // is written and dead within the task. A band of output rows writes a band of its own.
-                    if (k.tile() == null || k.tile().index() == 0 || k.tile().kind() == Tile.Kind.OUTPUT_ROWS) k.outputs().forEach(writes::add);
+                    // is written and dead within the task. A band of output rows (a box) writes a band (a box) of its own.
+                    if (k.tile() == null || k.tile().index() == 0 || k.tile().kind() == Tile.Kind.OUTPUT_ROWS
+                        || k.tile().kind() == Tile.Kind.OUTPUT_BOX) k.outputs().forEach(writes::add);
                     if (k.scratch() >= 0) writes.add(k.scratch());
                     k.inputs().forEach(reads::add);
                     k.captured().forEach(reads::add);

@@ -36,16 +36,18 @@ public final class TurnipBenchCommand implements Command {
 
     @Override public String name() { return "turnip-bench"; }
     @Override public String summary() { return "dispatcher throughput and dynamic vs fixed order under memory budgets (throttled device)"; }
-    @Override public Set<String> valueOptions() { return Set.of("runs", "models", "tasks"); }
+    @Override public Set<String> valueOptions() { return Set.of("runs", "models", "tasks", "jitter"); }
     @Override public String help() {
         return """
-            usage: sluice turnip-bench [--runs N] [--models a,b,...] [--tasks N]
+            usage: sluice turnip-bench [--runs N] [--models a,b,...] [--tasks N] [--jitter false]
 
             On the throttled device (a CPU standing in for an accelerator: capped arena, one compute lane,
             bandwidth-limited H2D and D2H copy lanes; not a GPU):
               (a) dispatcher throughput: N empty tasks (default 20000) in a layered graph over a 2-lane and a
                   1-lane queue, tasks/s in dynamic and fixed order (median of --runs);
-              (b) every zoo model (or --models) at 100%, 50%, 25% of the bytes it needs with nothing offloaded
+              (c) jitter: 4 chains x 48 tiles (copy, kernel, copy) with lognormal copy times and data-dependent
+                  kernel times, dynamic / priority / fixed order alternating, medians (--jitter false skips it);
+              (b) every zoo model (or --models) at 100%, 50%, 25%, 10% of the bytes it needs with nothing offloaded
                   (or the refused minimum, said so): median wall time of --runs (default 5, after one warm-up)
                   in dynamic and fixed order, and the bound max(compute, H2D bytes / bw, D2H bytes / bw).
                   The bandwidth bw is derived per model: the 100% plan's bytes / its measured compute time,
@@ -59,6 +61,7 @@ public final class TurnipBenchCommand implements Command {
         out.println("turnip-bench: throttled device (CPU standing in for an accelerator), " + Runtime.getRuntime().availableProcessors()
             + " cores, runs " + runs + " (median)");
         dispatcher(out, tasks, runs);
+        if (!"false".equals(args.option("jitter"))) jitter(out, Math.max(runs, 5));
         List<Zoo.Model> models = args.option("models") == null ? Zoo.models()
             : Arrays.stream(args.option("models").split(",")).map(String::trim).map(Zoo::find).toList();
         for (Zoo.Model z : models) model(out, z, runs);
@@ -93,6 +96,62 @@ public final class TurnipBenchCommand implements Command {
         }
     }
 
+    // ---- (c) ----
+
+    /**
+     * Does firing any ready task on the first idle lane beat issuing each lane's tasks in the planned order when task
+     * times vary? A synthetic plan like a split node's: 4 independent chains of 48 tiles (H2D copy, kernel, D2H copy,
+     * the copy of tile i + 2 reusing tile i's buffer), interleaved round-robin in the planned order. Copy times are
+     * lognormal (median 150 us, sigma 1: a link shared with others), parked, taking no core; kernel times depend on
+     * the tile's "data" (lognormal, median 150 us, sigma 0.5), spun on the compute lane. Every duration is drawn
+     * once per seed, so both orders run the same work; the orders alternate run by run; medians.
+     */
+    static void jitter(PrintStream out, int runs) {
+        List<Dispatcher.LaneSlot> lanes = List.of(new Dispatcher.LaneSlot("throttled.compute", 0, false),
+            new Dispatcher.LaneSlot("throttled.h2d", 1, true), new Dispatcher.LaneSlot("throttled.d2h", 2, true));
+        int chains = 4, tiles = 48;
+        java.util.SplittableRandom r = new java.util.SplittableRandom(2026);
+        TaskGraph g = new TaskGraph();
+        int[][] id = new int[chains * tiles][3];
+        for (int t = 0; t < tiles; t++) {
+            for (int c = 0; c < chains; c++) {
+                int k = t * chains + c;
+                long up = lognormal(r, 150_000, 1.0), run = lognormal(r, 150_000, 0.5), down = lognormal(r, 150_000, 1.0);
+                id[k][0] = g.add(new TaskGraph.Job("h2d " + c + "." + t, 1, 0, () -> park(up)));
+                id[k][1] = g.add(new TaskGraph.Job("kernel " + c + "." + t, 0, 0, () -> spin(run)));
+                id[k][2] = g.add(new TaskGraph.Job("d2h " + c + "." + t, 2, 0, () -> park(down)));
+                g.edge(id[k][0], id[k][1]);
+                g.edge(id[k][1], id[k][2]);
+                if (t >= 2) g.edge(id[k - 2 * chains][2], id[k][0]); // double buffering: reuse of tile t - 2's region
+            }
+        }
+        try (Dispatcher d = new Dispatcher(lanes, Dispatcher.Order.DYNAMIC)) {
+            Dispatcher.Order[] orders = Dispatcher.Order.values();
+            long[][] wall = new long[orders.length][runs];
+            for (Dispatcher.Order o : orders) d.withOrder(o).run(g);
+            for (int i = 0; i < runs; i++) for (int o = 0; o < orders.length; o++) wall[o][i] = d.withOrder(orders[o]).run(g).wallNanos();
+            long dyn = median(wall[0]), pri = median(wall[1]), fix = median(wall[2]);
+            out.printf(Locale.ROOT, "jitter (throttled lanes, %d chains x %d tiles, lognormal copies median 150 us sigma 1, kernels lognormal median 150 us sigma 0.5; medians of %d alternating runs): dynamic %.2f ms, priority %.2f ms, fixed %.2f ms; dynamic/fixed %.2fx, priority/fixed %.2fx%n",
+                chains, tiles, runs, dyn / 1e6, pri / 1e6, fix / 1e6, (double) dyn / fix, (double) pri / fix);
+        }
+    }
+
+    private static long lognormal(java.util.SplittableRandom r, double median, double sigma) {
+        double u1 = r.nextDouble(), u2 = r.nextDouble();
+        double z = Math.sqrt(-2 * Math.log(1 - u1)) * Math.cos(2 * Math.PI * u2);
+        return (long) (median * Math.exp(sigma * z));
+    }
+
+    private static void park(long nanos) {
+        long until = System.nanoTime() + nanos;
+        for (long left; (left = until - System.nanoTime()) > 0; ) java.util.concurrent.locks.LockSupport.parkNanos(left);
+    }
+
+    private static void spin(long nanos) {
+        long until = System.nanoTime() + nanos;
+        while (System.nanoTime() < until) Thread.onSpinWait();
+    }
+
     // ---- (b) ----
 
     static void model(PrintStream out, Zoo.Model z, int runs) {
@@ -115,9 +174,9 @@ public final class TurnipBenchCommand implements Command {
             }
             long computeNs = median(compute);
             long bw = Math.max(1, (long) (bytes100 / (computeNs / 1e9)));
-            out.printf(Locale.ROOT, "%s (throttled): no-offload need %d B, minimum %d B; compute %.2f ms at 100%%; bandwidth %s = %d B moved at 100%% / compute time%n",
-                z.name(), full, min, computeNs / 1e6, human(bw), bytes100);
-            for (int pct : new int[] {100, 50, 25}) {
+            out.printf(Locale.ROOT, "%s (throttled): no-offload need %d B, minimum %d B = %.2f%% of it (largest indivisible piece); compute %.2f ms at 100%%; bandwidth %s = %d B moved at 100%% / compute time%n",
+                z.name(), full, min, 100.0 * min / full, computeNs / 1e6, human(bw), bytes100);
+            for (int pct : new int[] {100, 50, 25, 10}) {
                 long budget = full * pct / 100;
                 String note = "";
                 if (budget < min) {

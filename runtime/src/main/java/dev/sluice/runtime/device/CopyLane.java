@@ -51,6 +51,22 @@ public record CopyLane(String name, LaneKind kind, long bytesPerSecond) implemen
         throttle(t0, runs * runBytes);
     }
 
+    /**
+     * Runs of {@code runBytes} bytes at the given offsets, the i-th from {@code srcOffsets[i]} of src to
+     * {@code dstOffsets[i]} of dst (a box gathered or scattered), paced as one copy of all their bytes.
+     */
+    public void copyRuns(MemorySegment src, long[] srcOffsets, MemorySegment dst, long[] dstOffsets, long runBytes) {
+        if (srcOffsets.length != dstOffsets.length) throw new IllegalArgumentException("offsets differ in count");
+        for (int i = 0; i < srcOffsets.length; i++) {
+            if (srcOffsets[i] < 0 || dstOffsets[i] < 0 || srcOffsets[i] + runBytes > src.byteSize() || dstOffsets[i] + runBytes > dst.byteSize()) {
+                throw new SluiceException(name + ": run " + i + " of " + runBytes + " bytes does not fit its segments");
+            }
+        }
+        long t0 = System.nanoTime();
+        for (int i = 0; i < srcOffsets.length; i++) MemorySegment.copy(src, srcOffsets[i], dst, dstOffsets[i], runBytes);
+        throttle(t0, srcOffsets.length * runBytes);
+    }
+
     /** Nanoseconds a copy of this many bytes takes at this lane's bandwidth (0 when unlimited). */
     public long nanosFor(long bytes) {
         return bytesPerSecond == 0 ? 0 : (long) (bytes * 1e9 / bytesPerSecond);
@@ -58,10 +74,8 @@ public record CopyLane(String name, LaneKind kind, long bytesPerSecond) implemen
 
     private void throttle(long t0, long bytes) {
         long until = t0 + nanosFor(bytes);
-        // Park for the bulk of the wait (frees the core for compute lanes), spin the last stretch for accuracy.
-        for (long left; (left = until - System.nanoTime()) > 0; ) {
-            if (left > 200_000) LockSupport.parkNanos(left - 100_000);
-            else Thread.onSpinWait();
-        }
+        // Park for the whole wait, never spin: the link's time is not CPU time, and a spinning copy lane would take
+        // a core from the kernels (the host's scheduler may wake it some tens of microseconds late: a slower link).
+        for (long left; (left = until - System.nanoTime()) > 0; ) LockSupport.parkNanos(left);
     }
 }

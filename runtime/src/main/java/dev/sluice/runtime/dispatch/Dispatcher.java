@@ -29,9 +29,14 @@ import org.jctools.queues.MpmcArrayQueue;
  * order), waiting for the head to become ready even when a later task could run, like a stream of an
  * accelerator API. Copies still overlap compute, but nothing is reordered.
  *
+ * <p>A lane that finishes a task runs next, without queueing it, the first successor it made ready on its own
+ * queue (dynamic order): it is ready, its lane kind is idle (this lane), so dynamic order may fire it there;
+ * the queue and the wake-up are saved. Task ids are boxed before the run, so the hot path allocates nothing.
+ *
  * <p>Lane workers live as long as the dispatcher (a session's runs reuse them): an idle worker spins
  * briefly, then parks, and the task that makes work ready unparks it, so a lane wakes in microseconds
- * rather than after a timed park or a thread start. A worker idle for {@link #KEEP_ALIVE_NANOS} exits by
+ * rather than after a timed park or a thread start. Copy lanes park at once (no spin): their waits are
+ * long, and a spinning copy lane would take a core from the kernels. A worker idle for {@link #KEEP_ALIVE_NANOS} exits by
  * itself and the next run starts a new one, so a dispatcher that is dropped without {@link #close} leaks
  * nothing for long. Handing a run to the workers takes one volatile write and one CAS per lane; no lock is
  * held while tasks run.
@@ -191,6 +196,8 @@ public final class Dispatcher implements AutoCloseable {
         final int[][] lanesOfQueue = new int[queues][];
         final int[] laneOf;
         final long[] start, end;
+        /** Task ids boxed once before the run starts, so that queueing a ready task allocates nothing. */
+        final Integer[] ids;
         long t0;
 
         Run(TaskGraph g) {
@@ -201,6 +208,8 @@ public final class Dispatcher implements AutoCloseable {
             laneOf = new int[n];
             start = new long[n];
             end = new long[n];
+            ids = new Integer[n];
+            for (int i = 0; i < n; i++) ids[i] = i;
             for (int i = 0; i < n; i++) {
                 successors[i] = g.successorsOf(i);
                 remaining.set(i, g.predecessorCount(i));
@@ -250,15 +259,19 @@ public final class Dispatcher implements AutoCloseable {
         void work(int lane) {
             int q = lanes.get(lane).queue();
             SplittableRandom jitter = maxJitterNanos > 0 ? new SplittableRandom(jitterSeed * 31 + lane) : null;
+            // A copy lane never spins while it waits: on a host whose cores all run kernels it would take one from them.
+            int spins = lanes.get(lane).copy() ? 0 : SPINS;
             int idle = 0;
+            int next = -1;
             while (!finished) {
-                int t = switch (order) {
+                int t = next >= 0 ? next : switch (order) {
                     case DYNAMIC -> pollDynamic(q);
                     case PRIORITY -> pollEarliest(q);
                     case FIXED -> pollFixed(q);
                 };
+                next = -1;
                 if (t < 0) {
-                    if (++idle < SPINS) { Thread.onSpinWait(); continue; }
+                    if (++idle < spins) { Thread.onSpinWait(); continue; }
                     idle = 0;
                     parked.set(lane, 1);
                     // Re-check after announcing: a pusher that missed the flag must have offered before we look.
@@ -269,7 +282,7 @@ public final class Dispatcher implements AutoCloseable {
                 idle = 0;
                 if (jitter != null) delay(jitter.nextLong(maxJitterNanos + 1));
                 if (finished) return;
-                runTask(t, lane);
+                next = runTask(t, lane, q);
             }
         }
 
@@ -301,7 +314,11 @@ public final class Dispatcher implements AutoCloseable {
             return i < fixedSequence[q].length && remaining.get(fixedSequence[q][i]) == 0;
         }
 
-        void runTask(int t, int lane) {
+        /**
+         * Runs task t on the lane; returns a successor it made ready that this lane runs next without queueing it
+         * (DYNAMIC only: the first one on the lane's own queue, which any idle lane could have taken anyway), or -1.
+         */
+        int runTask(int t, int lane, int q) {
             TaskGraph.Job job = g.job(t);
             laneOf[t] = lane;
             start[t] = System.nanoTime() - t0;
@@ -310,28 +327,32 @@ public final class Dispatcher implements AutoCloseable {
             } catch (Throwable e) {
                 String why = e instanceof SluiceException ? e.getMessage() : e.toString();
                 fail(job.name(), new DispatchException(job.name(), "task " + job.name() + " failed: " + why, e));
-                return;
+                return -1;
             }
             end[t] = System.nanoTime() - t0;
             // Count before releasing successors so that "all done" is observed exactly once.
             boolean last = completed.incrementAndGet() == n;
+            int next = -1;
             for (int s : successors[t]) {
                 if (remaining.decrementAndGet(s) == 0) {
-                    if (order != Order.FIXED) push(s); else wake(g.job(s).queue());
+                    if (order == Order.FIXED) wake(g.job(s).queue());
+                    else if (next < 0 && order == Order.DYNAMIC && g.job(s).queue() == q) { next = s; inFlight.incrementAndGet(); }
+                    else push(s);
                 }
             }
-            if (last) { done.countDown(); return; }
+            if (last) { done.countDown(); return -1; }
             if (order != Order.FIXED && inFlight.decrementAndGet() == 0 && completed.get() < n) {
                 fail(null, new DispatchException(null, "stalled: no task ready or running with "
                     + (n - completed.get()) + " of " + n + " left (the task graph is inconsistent)", null));
             }
+            return next;
         }
 
         void push(int t) {
             inFlight.incrementAndGet();
             int q = g.job(t).queue();
             if (order == Order.PRIORITY) readyByOrder.get(q).add(t);
-            else if (!ready.get(q).offer(t)) throw new IllegalStateException("ready queue overflow"); // capacity >= n
+            else if (!ready.get(q).offer(ids[t])) throw new IllegalStateException("ready queue overflow"); // capacity >= n
             wake(q);
         }
 

@@ -14,9 +14,11 @@ import dev.sluice.kernels.SluiceException;
 import dev.sluice.kernels.Subgraph;
 import dev.sluice.kernels.Tensor;
 import dev.sluice.kernels.device.LaneKind;
+import dev.sluice.memgraph.Box;
 import dev.sluice.memgraph.Buffer;
 import dev.sluice.memgraph.Edge;
 import dev.sluice.memgraph.MemGraph;
+import dev.sluice.memgraph.OpTiling;
 import dev.sluice.memgraph.RowBands;
 import dev.sluice.memgraph.Task;
 import dev.sluice.memgraph.Tile;
@@ -55,6 +57,8 @@ public final class MemGraphExecutor {
     private final Dispatcher dispatcher;
     private final int[][] queueOf;
     private final Map<Graph, GraphExecutor> subgraphs = new ConcurrentHashMap<>();
+    /** Box-split nodes' tilings, by node index (asked once per node, not per tile). */
+    private final Map<Integer, OpTiling> tilings = new ConcurrentHashMap<>();
 
     /** {@code devices} aligned with {@code plan.devices()}; device 0 the host. Starts its own lane workers. */
     public MemGraphExecutor(Model model, OpRegistry registry, MemGraph plan, List<Device> devices, Dispatcher.Order order) {
@@ -158,6 +162,7 @@ public final class MemGraphExecutor {
         private void run(Task t) {
             switch (t) {
                 case Task.Kernel k -> kernel(k);
+                case Task.Transfer x when x.boxed() -> boxCopy(x);
                 case Task.Transfer x when x.rows() -> rowCopy(x);
                 case Task.Transfer x when x.ranged() -> rangeCopy(x);
                 case Task.Transfer x -> copy(x.device(), x.lane(), x.src(), x.dst());
@@ -221,6 +226,41 @@ public final class MemGraphExecutor {
             doneReading(x.src());
         }
 
+        /**
+         * A box of a value ({@link Tile.Kind#OUTPUT_BOX}): H2D gathers it from the whole host copy (seen with the
+         * box's shape) into a dense buffer of its extents; D2H scatters a dense box into the host copy of the whole
+         * value, which the first box to arrive places (the plan chains a value's scatters).
+         */
+        void boxCopy(Task.Transfer x) {
+            Tensor from = buf[x.src()];
+            Box box = x.box();
+            CopyLane lane = (CopyLane) devices.get(x.device()).lanes(x.lane()).getFirst();
+            long es = from.dtype().byteSize();
+            if (x.lane() == LaneKind.H2D) {
+                if (from.elementCount() != product(box.dims())) {
+                    throw new SluiceException("box " + box + " of " + java.util.Arrays.toString(box.dims()) + " does not fit " + from.shape());
+                }
+                Tensor to = allocate(x.dst(), from.dtype(), box.extents());
+                BoxRuns r = BoxRuns.of(box, es);
+                lane.copyRuns(from.data(), r.big(), to.data(), r.dense(), r.runBytes());
+                buf[x.dst()] = to;
+                doneWriting(x.dst());
+            } else {
+                Tensor to = buf[x.dst()];
+                if (to == null) {
+                    TensorType type = plan.graph().typeOf(plan.buffers().get(x.dst()).value());
+                    to = Tensor.allocate(type.dtype(), type.shape().toShape());
+                    buf[x.dst()] = to;
+                }
+                if (to.elementCount() != product(box.dims()) || from.elementCount() != box.elementCount() || to.dtype() != from.dtype()) {
+                    throw new SluiceException("box " + box + " (" + from + ") does not fit " + to);
+                }
+                BoxRuns r = BoxRuns.of(box, es);
+                lane.copyRuns(from.data(), r.dense(), to.data(), r.big(), r.runBytes());
+            }
+            doneReading(x.src());
+        }
+
         /** Elements [start, start + count of shape) of device buffer b, seen in place with {@code shape}. */
         Tensor view(int b, DType dtype, long start, Shape shape) {
             Buffer p = plan.buffers().get(b);
@@ -235,6 +275,7 @@ public final class MemGraphExecutor {
         void kernel(Task.Kernel k) {
             if (k.tile() != null && k.tile().kind() == Tile.Kind.TIME_STEPS) { timeSteps(k); return; }
             if (k.tile() != null && k.tile().kind() == Tile.Kind.OUTPUT_ROWS) { rowTile(k); return; }
+            if (k.tile() != null && k.tile().kind() == Tile.Kind.OUTPUT_BOX) { boxTile(k); return; }
             if (k.tile() != null && k.tile().kind() == Tile.Kind.HIDDEN_UNITS) { hiddenUnits(k); return; }
             if (k.tile() != null) { tile(k); return; }
             Node n = plan.graph().nodes().get(k.node());
@@ -363,6 +404,32 @@ public final class MemGraphExecutor {
         }
 
         /**
+         * A box of a node's output ({@link Tile.Kind#OUTPUT_BOX}): the node its op family's tiling runs for the box,
+         * on the input boxes and whole inputs the plan placed, into the tile's output box buffer.
+         */
+        void boxTile(Task.Kernel k) {
+            Box box = k.tile().box();
+            OpTiling tiling = tilings.computeIfAbsent(k.node(), i -> OpTiling.of(plan.graph(), plan.graph().nodes().get(i)));
+            if (tiling == null) throw new SluiceException("node " + plan.graph().nodes().get(k.node()).label() + " has no box tiling");
+            Node n = tiling.node(box);
+            OpKernel kernel = registry.find(n.domain(), n.opType());
+            if (kernel == null) throw new SluiceException("operator is not supported");
+            ComputeLane lane = (ComputeLane) devices.get(k.device()).lanes(LaneKind.COMPUTE).getFirst();
+            Call c = new Call(this, n, k, lane.parallelism());
+            kernel.execute(c);
+            Tensor part = c.outputs()[0];
+            if (part == null) throw new KernelException("kernel did not produce its output");
+            if (part.elementCount() != box.elementCount()) {
+                throw new KernelException("tile " + box + " of " + n.label() + " came out as " + part.shape() + ", not " + box.extents());
+            }
+            int ob = k.outputs().getFirst();
+            buf[ob] = part;
+            doneWriting(ob);
+            java.util.Set<Integer> seen = new java.util.HashSet<>();
+            for (int b : k.inputs()) if (b >= 0 && seen.add(b)) doneReading(b);
+        }
+
+        /**
          * One hidden-unit tile of a recurrent node ({@link Tile.Kind#HIDDEN_UNITS}): the sluice-domain block form of
          * the op ({@link Tile#unitNode}) on one step, reading the whole state of the previous step and writing its
          * units' columns of Y's step (a view) and of the step's state buffers (see {@link Call#allocate}). The first
@@ -434,6 +501,43 @@ public final class MemGraphExecutor {
             if (p.onHost()) return;
             arenas[p.device()].release(p.bytes());
             buf[b] = null;
+        }
+    }
+
+    static long product(long[] dims) {
+        long p = 1;
+        for (long d : dims) p *= d;
+        return p;
+    }
+
+    /**
+     * A box as runs of contiguous bytes: {@code big} their offsets in the whole tensor (row-major in the box's
+     * shape), {@code dense} in a buffer of the box's extents. Axes the box covers fully below its innermost
+     * partial axis join the run.
+     */
+    record BoxRuns(long[] big, long[] dense, long runBytes) {
+        static BoxRuns of(Box b, long es) {
+            int r = b.rank();
+            long[] dims = b.dims(), lo = b.lo(), ext = b.extents().dims();
+            int k = r;
+            long inner = 1;
+            while (k > 0 && lo[k - 1] == 0 && ext[k - 1] == dims[k - 1]) { inner *= dims[k - 1]; k--; }
+            long run = (k > 0 ? ext[k - 1] : 1) * inner;
+            long[] stride = new long[r];
+            long s = 1;
+            for (int a = r - 1; a >= 0; a--) { stride[a] = s; s *= dims[a]; }
+            long count = 1;
+            for (int a = 0; a < k - 1; a++) count *= ext[a];
+            long[] big = new long[Math.toIntExact(count)], dense = new long[big.length];
+            long[] idx = new long[Math.max(0, k - 1)];
+            for (int q = 0; q < big.length; q++) {
+                long off = k > 0 ? lo[k - 1] * stride[k - 1] : 0;
+                for (int a = 0; a < k - 1; a++) off += (lo[a] + idx[a]) * stride[a];
+                big[q] = off * es;
+                dense[q] = q * run * es;
+                for (int a = k - 2; a >= 0; a--) { if (++idx[a] < ext[a]) break; idx[a] = 0; }
+            }
+            return new BoxRuns(big, dense, run * es);
         }
     }
 
@@ -535,7 +639,8 @@ public final class MemGraphExecutor {
             if (tile != null && tile.kind() == Tile.Kind.HIDDEN_UNITS) return unitOutput(i, dtype, shape, tile);
             // A tile computes its columns into its scratch block; the task then copies them into the output.
             // A band of rows computes into its own output band.
-            int b = tile != null && tile.kind() != Tile.Kind.OUTPUT_ROWS ? task.scratch() : task.outputs().get(i);
+            int b = tile != null && tile.kind() != Tile.Kind.OUTPUT_ROWS && tile.kind() != Tile.Kind.OUTPUT_BOX
+                ? task.scratch() : task.outputs().get(i);
             return b < 0 ? Tensor.allocate(dtype, shape) : s.allocate(b, dtype, shape);
         }
 

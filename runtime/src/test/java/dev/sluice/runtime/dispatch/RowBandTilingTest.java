@@ -148,10 +148,13 @@ class RowBandTilingTest {
         OpRegistry ops = OpRegistry.cpu();
         Map<String, Tensor> ref = new GraphExecutor(model, ops, Parallelism.SEQUENTIAL).run(in, OutputAllocator.FRESH, ExecutionListener.NONE);
         long full = MemGraph.fullNeed(g, RealModelBudgetTest.THROTTLED);
-        long min = MemGraph.minimumBudget(g, RealModelBudgetTest.THROTTLED);
+        // the least without output boxes (below it they take over; BoxTilingTest covers them): this test is about bands
+        long min = MemGraph.minimumBudget(g, RealModelBudgetTest.THROTTLED, false);
         assertTrue(min < full / fraction, "row bands need a fraction of the activations: " + min + " of " + full);
-        MemGraphException e = assertThrows(MemGraphException.class, () -> MemGraph.onDevice(g, RealModelBudgetTest.THROTTLED.withBudget(min - 64)));
-        assertEquals(min, e.neededBytes(), e.getMessage());
+        long least = MemGraph.minimumBudget(g, RealModelBudgetTest.THROTTLED);
+        assertTrue(least <= min, least + " above " + min);
+        MemGraphException e = assertThrows(MemGraphException.class, () -> MemGraph.onDevice(g, RealModelBudgetTest.THROTTLED.withBudget(least - 64)));
+        assertEquals(least, e.neededBytes(), e.getMessage());
         Set<String> atMin = new TreeSet<>();
         for (long budget : new long[] {min, min + (full - min) / 4}) {
             MemGraph plan = MemGraph.onDevice(g, RealModelBudgetTest.THROTTLED.withBudget(budget));

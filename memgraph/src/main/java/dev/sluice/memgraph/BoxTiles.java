@@ -1,0 +1,149 @@
+package dev.sluice.memgraph;
+
+import dev.sluice.graph.Graph;
+import dev.sluice.graph.Node;
+import dev.sluice.kernels.DType;
+import dev.sluice.kernels.Tensor;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Chooses the grid of an {@link OpTiling} split ({@link Tile.Kind#OUTPUT_BOX}): a block size per cut axis, the
+ * largest (fewest tiles) whose every tile fits a target, else the smallest allowed. A tile needs on the device
+ * at once its whole inputs, its input boxes (one buffer per value) and its output box; that is all that sizing
+ * knows, so the builder and {@link MemGraph#minimumBudget} agree with what the executor will claim.
+ */
+final class BoxTiles {
+    /** More tiles than this per node: task overhead would dwarf the kernels. */
+    static final int MAX_TILES = 4096;
+
+    private BoxTiles() {}
+
+    /** A chosen split: the tiling, its output boxes in execution order, and the most any of them needs. */
+    record Plan(OpTiling tiling, List<Box> boxes, long need) {}
+
+    /** The split whose tiles fit {@code target} with the fewest tiles, else the finest; null when n has no box tiling. */
+    static Plan plan(Graph g, Node n, long target) {
+        OpTiling t = OpTiling.of(g, n);
+        if (t == null) return null;
+        List<OpTiling.Cut> cuts = t.cuts();
+        long[] block = new long[cuts.size()];
+        for (int c = 0; c < block.length; c++) block[c] = t.output().dim(cuts.get(c).axis());
+        Sizer s = new Sizer(g, n, t);
+        long need = s.need(block);
+        while (need > target) {
+            int best = -1;
+            long bestNeed = need;
+            long[] bestBlock = null;
+            for (int c = 0; c < block.length; c++) {
+                OpTiling.Cut cut = cuts.get(c);
+                long least = Math.max(cut.unit(), ceilDiv(cut.least(), cut.unit()) * cut.unit());
+                long nb = Math.max(least, ceilDiv(block[c] / 2, cut.unit()) * cut.unit());
+                if (nb >= block[c]) continue;
+                long[] trial = block.clone();
+                trial[c] = nb;
+                if (count(t, trial) > MAX_TILES) continue;
+                long tn = s.need(trial);
+                if (tn < bestNeed) { best = c; bestNeed = tn; bestBlock = trial; }
+            }
+            if (best < 0) break;
+            block = bestBlock;
+            need = bestNeed;
+        }
+        if (count(t, block) < 2) return null;
+        return new Plan(t, boxes(t, block), need);
+    }
+
+    /** The least n needs at once split into boxes as finely as allowed; {@code Long.MAX_VALUE} when it has no box tiling. */
+    static long smallestNeed(Graph g, Node n) {
+        Plan p = plan(g, n, 0);
+        return p == null ? Long.MAX_VALUE : p.need();
+    }
+
+    /** Where blocks of {@code block} along a cut start, then the axis length: a last block shorter than the least joins the one before. */
+    static long[] edges(long dim, long block, OpTiling.Cut cut) {
+        List<Long> e = new ArrayList<>();
+        for (long s = 0; s < dim; s += block) e.add(s);
+        if (e.size() > 1 && dim - e.getLast() < cut.least()) e.removeLast();
+        e.add(dim);
+        return e.stream().mapToLong(Long::longValue).toArray();
+    }
+
+    private static long count(OpTiling t, long[] block) {
+        long n = 1;
+        for (int c = 0; c < block.length; c++) n *= edges(t.output().dim(t.cuts().get(c).axis()), block[c], t.cuts().get(c)).length - 1;
+        return n;
+    }
+
+    /** Every output box of the grid, the first cut outermost. */
+    private static List<Box> boxes(OpTiling t, long[] block) {
+        List<Box> r = new ArrayList<>();
+        r.add(Box.whole(t.output()));
+        for (int c = 0; c < block.length; c++) {
+            OpTiling.Cut cut = t.cuts().get(c);
+            long[] e = edges(t.output().dim(cut.axis()), block[c], cut);
+            List<Box> next = new ArrayList<>();
+            for (Box b : r) for (int k = 0; k + 1 < e.length; k++) next.add(b.with(cut.axis(), e[k], e[k + 1]));
+            r = next;
+        }
+        return r;
+    }
+
+    /** Bytes tiles need, for a grid, judged on the first two and last two blocks of every cut (the rest repeat them). */
+    private static final class Sizer {
+        final Graph g;
+        final OpTiling t;
+        final String out;
+        final DType outType;
+        final Set<String> inputs = new LinkedHashSet<>();
+
+        Sizer(Graph g, Node n, OpTiling t) {
+            this.g = g;
+            this.t = t;
+            this.out = n.outputs().getFirst();
+            this.outType = g.typeOf(out).dtype();
+            for (String v : t.node(Box.whole(t.output())).inputs()) if (!v.isEmpty()) inputs.add(v);
+        }
+
+        long need(long[] block) {
+            List<Box> sample = new ArrayList<>();
+            sample.add(Box.whole(t.output()));
+            for (int c = 0; c < block.length; c++) {
+                OpTiling.Cut cut = t.cuts().get(c);
+                long[] e = edges(t.output().dim(cut.axis()), block[c], cut);
+                int k = e.length - 1;
+                Set<Integer> pick = new LinkedHashSet<>(List.of(0, Math.min(1, k - 1), Math.max(0, k - 2), k - 1));
+                List<Box> next = new ArrayList<>();
+                for (Box b : sample) for (int i : pick) next.add(b.with(cut.axis(), e[i], e[i + 1]));
+                sample = next;
+            }
+            long most = 0;
+            for (Box b : sample) most = Math.max(most, tileNeed(b));
+            return most;
+        }
+
+        long tileNeed(Box o) {
+            Map<String, Box> boxed = t.boxes(o);
+            long s = Tensor.blockBytes(o.elementCount() * outType.byteSize());
+            for (String v : inputs) s += boxed.containsKey(v) ? Tensor.blockBytes(boxed.get(v).elementCount() * dtype(g, v).byteSize()) : bytes(g, v);
+            return s;
+        }
+    }
+
+    static DType dtype(Graph g, String v) {
+        Tensor c = g.initializers().get(v);
+        return c != null ? c.dtype() : g.typeOf(v).dtype();
+    }
+
+    static long bytes(Graph g, String v) {
+        Tensor c = g.initializers().get(v);
+        if (c != null) return Tensor.blockBytes(c.byteSize());
+        var ty = g.typeOf(v);
+        return Tensor.blockBytes(Tensor.byteSize(ty.dtype(), ty.shape().toShape()));
+    }
+
+    private static long ceilDiv(long a, long b) { return (a + b - 1) / b; }
+}

@@ -1,0 +1,148 @@
+package dev.sluice.memgraph;
+
+import dev.sluice.graph.Graph;
+import dev.sluice.graph.Node;
+import dev.sluice.kernels.Attr;
+import dev.sluice.kernels.Attributes;
+import dev.sluice.kernels.DType;
+import dev.sluice.kernels.Shape;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Conv / sluice.FusedConv (1-D or 2-D, float32), by images x output channels x output rows (x columns when the
+ * width is a multiple of 16; not for 1-D convs): a tile computes channels
+ * {@code [c0, c1)} of output rows {@code [r0, r1)}, reading the input rows those output rows see (the window's
+ * halo, {@link RowBands.Band}), the input channels of those output channels' groups (all of them for group 1),
+ * and the weight and bias rows of its channels. It runs the conv with the band's own top and bottom pads (the
+ * real pad where the band meets the image's edge, 0 inside) and, for a grouped conv, with its number of groups.
+ *
+ * <p>Bits: the conv computes every output element as a dot product over (input channel, kernel position) of
+ * its group, whose order depends on the group's K and on where the element sits among the output positions
+ * modulo the widest vector, not on how many output channels or positions there are, except that a product of
+ * one output channel or one output position takes Gemm32's matrix-vector path (another order). So row bands
+ * start where {@code r0 * W} is a multiple of 16 ({@link RowBands}), no band holds one output position, and a
+ * group-1 conv's channel blocks hold at least two channels (a grouped conv's blocks are whole groups, whose
+ * products are the whole node's).
+ */
+record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band columns, long groupOut, long groupIn, long group,
+                  List<Cut> cuts, Shape xShape, Shape wShape, String x, String w, String b) implements OpTiling {
+
+    static ConvTiling of(Graph g, Node n, Shape os) {
+        boolean fused = n.opType().equals("FusedConv");
+        if (!(n.opType().equals("Conv") || fused) || !n.domain().equals(fused ? "sluice" : "")) return null;
+        if ((os.rank() != 4 && os.rank() != 3) || n.inputs().size() < 2 || n.inputs().size() > 3 || g.typeOf(n.outputs().getFirst()).dtype() != DType.FLOAT32) return null;
+        String x = n.inputs().get(0), w = n.inputs().get(1), b = n.inputs().size() > 2 ? n.inputs().get(2) : "";
+        Shape xs = OpTiling.shapeOf(g, x), ws = OpTiling.shapeOf(g, w);
+        int r = os.rank();
+        if (xs.rank() != r || ws.rank() != r || g.initializers().containsKey(x)) return null;
+        String autoPad = n.attributes().getString("auto_pad", "NOTSET");
+        if (!autoPad.equals("NOTSET") && !autoPad.equals("VALID")) return null;
+        long group = n.attributes().getInt("group", 1), m = ws.dim(0), c = xs.dim(1);
+        if (group <= 0 || m % group != 0 || c % group != 0 || os.dim(1) != m) return null;
+        long groupOut = m / group, groupIn = c / group;
+        List<Cut> cuts = new ArrayList<>();
+        if (os.dim(0) > 1) cuts.add(new Cut(0, 1, 1)); // images of a batch are convolved one by one
+        if (group == 1 ? m >= 4 : group >= 2) cuts.add(new Cut(1, group == 1 ? 2 : groupOut, group == 1 ? 2 : groupOut));
+        // group-1 pointwise convs are PointwiseTiling's (by flat positions)
+        boolean pointwise = group == 1 && pointwise(n, ws);
+        if (pointwise && PointwiseTiling.of(g, n, os) != null) return null;
+        long positions = os.product(2, r);
+        RowBands.Form f = r == 4 && (!pointwise || positions >= POINTWISE_POSITIONS) ? RowBands.form(g, n) : null;
+        if (f != null && f.bands().size() == 1 && f.rows() == os.dim(2)) {
+            long least = os.dim(3) >= 2 ? 1 : 2;
+            if (pointwise) least = Math.max(least, (POINTWISE_POSITIONS + os.dim(3) - 1) / os.dim(3));
+            if (os.dim(2) >= 2 * Math.max(f.unit(), least)) cuts.add(new Cut(2, f.unit(), least));
+        } else f = null;
+        RowBands.Band cb = pointwise ? null : columnBand(n, xs, ws, os);
+        if (cb != null) cuts.add(new Cut(r - 1, LANES, 2));
+        if (cuts.isEmpty()) return null;
+        return new ConvTiling(n, os, f, cb, groupOut, groupIn, group, List.copyOf(cuts), xs, ws, x, w, b);
+    }
+
+    /** Positions from which a pointwise conv runs PointwiseConv: two of its register tiles of 3 vectors, at the widest (16 floats). */
+    static final long POINTWISE_POSITIONS = 2 * 3 * 16;
+
+    /** 1x1 kernel, stride 1, no padding: every output position reads its own input position. */
+    static boolean pointwise(Node n, Shape ws) {
+        for (int a = 2; a < ws.rank(); a++) if (ws.dim(a) != 1) return false;
+        long[] st = n.attributes().getInts("strides"), pads = n.attributes().getInts("pads");
+        if (st != null) for (long v : st) if (v != 1) return false;
+        if (pads != null && !n.attributes().getString("auto_pad", "NOTSET").equals("VALID")) for (long v : pads) if (v != 0) return false;
+        return true;
+    }
+
+    /** Output positions stay on the same vector lanes when column blocks start on multiples of this. */
+    static final int LANES = 16;
+
+    /**
+     * The input columns output columns read, when the last axis may be cut: for a 2-D conv whose output width is a
+     * multiple of {@link #LANES} (so that a block of columns keeps every position's lane in every row). Null
+     * otherwise, or when a block could fall wholly in the padding.
+     */
+    private static RowBands.Band columnBand(Node n, Shape xs, Shape ws, Shape os) {
+        int r = os.rank(), sp = r - 2;
+        long width = os.dim(r - 1);
+        // 1-D convs take Gemm32 through im2col in panels of positions wider than one vector, whose partial last
+        // panel sums in another order: a block of columns would move positions between full and partial panels
+        // (BoxTilingTest found it). 2-D ones go direct, where only a position's lane matters, as for row bands.
+        if (r != 4 || width < 2 * LANES || width % LANES != 0) return null;
+        long[] st = n.attributes().getInts("strides"), dl = n.attributes().getInts("dilations"), pads = n.attributes().getInts("pads");
+        long s = st == null ? 1 : st[sp - 1], d = dl == null ? 1 : dl[sp - 1];
+        boolean valid = n.attributes().getString("auto_pad", "NOTSET").equals("VALID");
+        long begin = pads == null || valid ? 0 : pads[sp - 1], end = pads == null || valid ? 0 : pads[2 * sp - 1];
+        long[] ks = n.attributes().getInts("kernel_shape");
+        if (ks != null && ks[sp - 1] != ws.dim(r - 1)) return null;
+        long ext = (ws.dim(r - 1) - 1) * d + 1;
+        if (s <= 0 || d <= 0 || begin >= ext || end >= ext) return null;
+        if ((xs.dim(r - 1) + begin + end - ext) / s + 1 != width) return null;
+        return new RowBands.Band(0, n.inputs().getFirst(), s, 1, begin, ext, xs.dim(r - 1), 0);
+    }
+
+    @Override public Map<String, Box> boxes(Box out) {
+        long c0 = out.lo(1), c1 = out.hi(1), r0 = rows == null ? 0 : out.lo(2), r1 = rows == null ? 0 : out.hi(2);
+        Map<String, Box> m = new LinkedHashMap<>();
+        Box xb = Box.whole(xShape).with(0, out.lo(0), out.hi(0));
+        if (group > 1) xb = xb.with(1, c0 / groupOut * groupIn, c1 / groupOut * groupIn);
+        if (rows != null) {
+            long[] ab = rows.bands().getFirst().rowsFor(r0, r1);
+            xb = xb.with(2, ab[0], ab[1]);
+        }
+        int last = out.rank() - 1;
+        if (columns != null) {
+            long[] ab = columns.rowsFor(out.lo(last), out.hi(last));
+            xb = xb.with(last, ab[0], ab[1]);
+        }
+        if (!xb.isWhole()) m.put(x, xb);
+        if (c0 != 0 || c1 != output.dim(1)) {
+            m.put(w, Box.whole(wShape).with(0, c0, c1));
+            if (!b.isEmpty()) m.put(b, new Box(new long[] {wShape.dim(0)}, new long[] {c0}, new long[] {c1}));
+        }
+        return m;
+    }
+
+    @Override public Node node(Box out) {
+        Map<String, Attr> a = new LinkedHashMap<>(node.attributes().asMap());
+        if (rows != null && (out.lo(2) != 0 || out.hi(2) != output.dim(2))) {
+            RowBands.Band band = rows.bands().getFirst();
+            long top = Math.max(0, -band.start(out.lo(2))), bottom = Math.max(0, band.end(out.hi(2)) - band.rows());
+            long[] pads = node.attributes().getInts("pads");
+            if (pads == null || node.attributes().getString("auto_pad", "NOTSET").equals("VALID")) pads = new long[4];
+            a.remove("auto_pad");
+            a.put("pads", new Attr.Ints(new long[] {top, pads[1], bottom, pads[3]}));
+        }
+        int last = out.rank() - 1, sp = out.rank() - 2;
+        if (columns != null && (out.lo(last) != 0 || out.hi(last) != output.dim(last))) {
+            boolean valid = a.containsKey("auto_pad") && node.attributes().getString("auto_pad", "NOTSET").equals("VALID");
+            long[] pads = valid || !a.containsKey("pads") ? new long[2 * sp] : ((Attr.Ints) a.get("pads")).values().clone();
+            a.remove("auto_pad");
+            pads[sp - 1] = Math.max(0, -columns.start(out.lo(last)));
+            pads[2 * sp - 1] = Math.max(0, columns.end(out.hi(last)) - columns.rows());
+            a.put("pads", new Attr.Ints(pads));
+        }
+        if (group > 1) a.put("group", new Attr.Int((out.hi(1) - out.lo(1)) / groupOut));
+        return new Node(node.name(), node.opType(), node.domain(), node.inputs(), node.outputs(), new Attributes(a));
+    }
+}

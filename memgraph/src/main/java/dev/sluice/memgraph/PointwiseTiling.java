@@ -1,0 +1,72 @@
+package dev.sluice.memgraph;
+
+import dev.sluice.graph.Graph;
+import dev.sluice.graph.Node;
+import dev.sluice.kernels.Attr;
+import dev.sluice.kernels.Attributes;
+import dev.sluice.kernels.DType;
+import dev.sluice.kernels.Shape;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Group-1 pointwise convs (Conv / sluice.FusedConv, 1x1 kernel, stride 1, no padding), seen as 1-D over their flat
+ * positions: output {@code [N, M, P]} with {@code P} the product of the spatial sizes. A tile computes images x
+ * output channels x a range of positions, reading the same positions of all input channels and its channels'
+ * weight rows and biases, and runs the conv as a 1-D pointwise conv on them (the input and weight seen with one
+ * spatial axis, which changes no element).
+ *
+ * <p>Bits: ConvKernels sends a pointwise conv over at least two register tiles of positions to PointwiseConv, whose
+ * every output element is an FMA chain over the input channels in order from zero, then bias and activation by
+ * vector code for every element, independent of tile, position, channel count or position count. Fewer positions
+ * take other kernels. So when the whole node runs PointwiseConv, every tile keeps {@link #LEAST_POSITIONS}
+ * positions (two tiles of 3 vectors at the widest, 16 floats) and channel blocks at least two channels; a node over
+ * fewer positions is cut by images and channels only.
+ */
+record PointwiseTiling(Node node, Shape output, Shape xView, Shape wView, String x, String w, String b, List<Cut> cuts) implements OpTiling {
+    static final long LEAST_POSITIONS = 2 * 3 * 16;
+
+    static PointwiseTiling of(Graph g, Node n, Shape os) {
+        boolean fused = n.opType().equals("FusedConv");
+        if (!(n.opType().equals("Conv") || fused) || !n.domain().equals(fused ? "sluice" : "")) return null;
+        if (os.rank() < 3 || n.inputs().size() < 2 || n.inputs().size() > 3 || g.typeOf(n.outputs().getFirst()).dtype() != DType.FLOAT32) return null;
+        String x = n.inputs().get(0), w = n.inputs().get(1), b = n.inputs().size() > 2 ? n.inputs().get(2) : "";
+        Shape xs = OpTiling.shapeOf(g, x), ws = OpTiling.shapeOf(g, w);
+        if (xs.rank() != os.rank() || ws.rank() != os.rank() || g.initializers().containsKey(x) || x.equals(w)) return null;
+        if (n.attributes().getInt("group", 1) != 1 || !ConvTiling.pointwise(n, ws)) return null;
+        String autoPad = n.attributes().getString("auto_pad", "NOTSET");
+        if (!autoPad.equals("NOTSET") && !autoPad.equals("VALID")) return null;
+        long positions = os.product(2, os.rank());
+        if (xs.product(2, xs.rank()) != positions || os.dim(1) != ws.dim(0) || xs.dim(1) != ws.dim(1)) return null;
+        Shape out = Shape.of(os.dim(0), os.dim(1), positions);
+        List<Cut> cuts = new ArrayList<>();
+        if (os.dim(0) > 1) cuts.add(new Cut(0, 1, 1));
+        if (os.dim(1) >= 4) cuts.add(new Cut(1, 2, 2));
+        if (positions >= 2 * LEAST_POSITIONS) cuts.add(new Cut(2, 16, LEAST_POSITIONS));
+        if (cuts.isEmpty()) return null;
+        return new PointwiseTiling(n, out, Shape.of(xs.dim(0), xs.dim(1), positions), Shape.of(ws.dim(0), ws.dim(1), 1), x, w, b, List.copyOf(cuts));
+    }
+
+    @Override public Map<String, Box> boxes(Box out) {
+        Map<String, Box> m = new LinkedHashMap<>();
+        // the input and weight always go through their 1-D views (so the tile's conv sees rank 3), whole or not
+        m.put(x, Box.whole(xView).with(0, out.lo(0), out.hi(0)).with(2, out.lo(2), out.hi(2)));
+        m.put(w, Box.whole(wView).with(0, out.lo(1), out.hi(1)));
+        if (!b.isEmpty() && (out.lo(1) != 0 || out.hi(1) != output.dim(1))) {
+            m.put(b, new Box(new long[] {output.dim(1)}, new long[] {out.lo(1)}, new long[] {out.hi(1)}));
+        }
+        return m;
+    }
+
+    @Override public Node node(Box out) {
+        Map<String, Attr> a = new LinkedHashMap<>(node.attributes().asMap());
+        a.remove("auto_pad");
+        a.put("kernel_shape", new Attr.Ints(new long[] {1}));
+        a.put("strides", new Attr.Ints(new long[] {1}));
+        a.put("dilations", new Attr.Ints(new long[] {1}));
+        a.put("pads", new Attr.Ints(new long[] {0, 0}));
+        return new Node(node.name(), node.opType(), node.domain(), node.inputs(), node.outputs(), new Attributes(a));
+    }
+}

@@ -1,0 +1,269 @@
+package dev.sluice.runtime.dispatch;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import dev.sluice.graph.Graph;
+import dev.sluice.graph.Model;
+import dev.sluice.graph.Node;
+import dev.sluice.graph.TypeInference;
+import dev.sluice.graph.Value;
+import dev.sluice.kernels.Attr;
+import dev.sluice.kernels.Attributes;
+import dev.sluice.kernels.DType;
+import dev.sluice.kernels.OpRegistry;
+import dev.sluice.kernels.Parallelism;
+import dev.sluice.kernels.Shape;
+import dev.sluice.kernels.Tensor;
+import dev.sluice.kernels.TensorType;
+import dev.sluice.memgraph.Box;
+import dev.sluice.memgraph.MemGraph;
+import dev.sluice.memgraph.MemGraphException;
+import dev.sluice.memgraph.Task;
+import dev.sluice.memgraph.Tile;
+import dev.sluice.runtime.device.CpuDevice;
+import dev.sluice.runtime.device.ThrottledDevice;
+import dev.sluice.runtime.exec.ExecutionListener;
+import dev.sluice.runtime.exec.GraphExecutor;
+import dev.sluice.runtime.exec.OutputAllocator;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * Nodes split into output boxes ({@link Tile.Kind#OUTPUT_BOX}, by their op family's tiling) against the plain
+ * executor's whole node (the untiled CPU kernel), for shapes drawn at random per seed: odd sizes, broadcasting
+ * operands, batch and channel counts that do not divide evenly. Each graph is one node on a graph input, run
+ * at its minimum budget (where it must be split into boxes) and a little above, in every dispatch order, with
+ * and without injected lane delays, with one and three kernel threads: outputs bit for bit the whole node's,
+ * the arena never over its budget, the boxes covering the output exactly once. Below the minimum the plan is
+ * refused before running, naming the node and the bytes.
+ */
+class BoxTilingTest {
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"max-broadcast", "add-row", "sigmoid", "prelu", "gap", "reducemean", "reducesum-input",
+        "argmax", "softmax", "logsoftmax-mid", "maxpool", "avgpool", "conv", "conv-depthwise", "conv-grouped", "fusedconv",
+        "transpose", "reshape", "flatten", "matmul", "matmul-batched", "conv-wide", "conv1d", "fusedmatmul-columns", "gemm", "concat", "conv-pointwise"})
+    void boxesAreBitIdenticalToTheWholeNode(String op) {
+        for (long seed = 1; seed <= 3; seed++) check(op, seed);
+    }
+
+    /** Random sizes in [lo, hi]. */
+    private static int dim(SplittableRandom r, int lo, int hi) { return r.nextInt(lo, hi + 1); }
+
+    private record Case(Node node, Map<String, Tensor> inputs, Map<String, Tensor> init) {}
+
+    private static Case build(String op, SplittableRandom r) {
+        Map<String, Tensor> in = new LinkedHashMap<>(), init = new LinkedHashMap<>();
+        int n = dim(r, 1, 2), c = dim(r, 5, 19), h = dim(r, 9, 31), w = dim(r, 7, 29);
+        Shape x4 = Shape.of(n, c, h, w);
+        Attributes none = Attributes.EMPTY;
+        Node node = switch (op) {
+            case "max-broadcast" -> {
+                in.put("x", ColumnTilingTest.random(r, x4));
+                in.put("y", ColumnTilingTest.random(r, Shape.of(1, c, 1, w)));
+                yield new Node("op", "Max", "", List.of("x", "y"), List.of("out"), none);
+            }
+            case "add-row" -> {
+                in.put("x", ColumnTilingTest.random(r, Shape.of(dim(r, 3, 9), h, w)));
+                init.put("b", ColumnTilingTest.random(r, Shape.of(w)));
+                yield new Node("op", "Add", "", List.of("x", "b"), List.of("out"), none);
+            }
+            case "sigmoid" -> {
+                in.put("x", ColumnTilingTest.random(r, Shape.of(dim(r, 33, 77), w)));
+                yield new Node("op", "Sigmoid", "", List.of("x"), List.of("out"), none);
+            }
+            case "prelu" -> {
+                in.put("x", ColumnTilingTest.random(r, x4));
+                in.put("y", ColumnTilingTest.random(r, Shape.of(c, 1, w)));
+                yield new Node("op", "PRelu", "", List.of("x", "y"), List.of("out"), none);
+            }
+            case "gap" -> {
+                in.put("x", ColumnTilingTest.random(r, x4));
+                yield new Node("op", "GlobalAveragePool", "", List.of("x"), List.of("out"), none);
+            }
+            case "reducemean" -> {
+                in.put("x", ColumnTilingTest.random(r, x4));
+                yield new Node("op", "ReduceMean", "", List.of("x"), List.of("out"), new Attributes(Map.of(
+                    "axes", new Attr.Ints(new long[] {2, 3}), "keepdims", new Attr.Int(r.nextInt(2)))));
+            }
+            case "reducesum-input" -> {
+                in.put("x", ColumnTilingTest.random(r, Shape.of(dim(r, 20, 40), c, w)));
+                init.put("axes", Tensor.ofLongs(Shape.of(1), new long[] {-2}));
+                yield new Node("op", "ReduceSum", "", List.of("x", "axes"), List.of("out"), new Attributes(Map.of("keepdims", new Attr.Int(0))));
+            }
+            case "argmax" -> {
+                in.put("x", ColumnTilingTest.random(r, x4));
+                yield new Node("op", "ArgMax", "", List.of("x"), List.of("out"), new Attributes(Map.of("axis", new Attr.Int(1))));
+            }
+            case "softmax" -> {
+                in.put("x", ColumnTilingTest.random(r, Shape.of(dim(r, 2, 5), dim(r, 20, 41), w)));
+                yield new Node("op", "Softmax", "", List.of("x"), List.of("out"), new Attributes(Map.of("axis", new Attr.Int(-1))));
+            }
+            case "logsoftmax-mid" -> {
+                in.put("x", ColumnTilingTest.random(r, Shape.of(dim(r, 20, 41), c, w)));
+                yield new Node("op", "LogSoftmax", "", List.of("x"), List.of("out"), new Attributes(Map.of("axis", new Attr.Int(1))));
+            }
+            case "maxpool", "avgpool" -> {
+                in.put("x", ColumnTilingTest.random(r, x4));
+                yield new Node("op", op.equals("maxpool") ? "MaxPool" : "AveragePool", "", List.of("x"), List.of("out"), new Attributes(Map.of(
+                    "kernel_shape", new Attr.Ints(new long[] {3, 3}), "strides", new Attr.Ints(new long[] {2, 2}),
+                    "pads", new Attr.Ints(new long[] {1, 1, 1, 1}))));
+            }
+            case "conv", "conv-depthwise", "conv-grouped", "fusedconv" -> {
+                int group = op.equals("conv-depthwise") ? c : op.equals("conv-grouped") ? 1 : 1;
+                int cc = op.equals("conv-grouped") ? 2 * dim(r, 3, 6) : c;
+                if (op.equals("conv-grouped")) group = 2;
+                int m = op.equals("conv-depthwise") ? cc : group * dim(r, 2, 9);
+                int k = r.nextBoolean() ? 3 : 1, s = r.nextBoolean() ? 1 : 2, p = k / 2;
+                in.put("x", ColumnTilingTest.random(r, Shape.of(n, cc, h, w)));
+                init.put("w", ColumnTilingTest.random(r, Shape.of(m, cc / group, k, k)));
+                init.put("b", ColumnTilingTest.random(r, Shape.of(m)));
+                Map<String, Attr> a = new HashMap<>(Map.of("pads", new Attr.Ints(new long[] {p, p, p, p}),
+                    "strides", new Attr.Ints(new long[] {s, s}), "group", new Attr.Int(group), "kernel_shape", new Attr.Ints(new long[] {k, k})));
+                if (op.equals("fusedconv")) a.put("activation", new Attr.Str("Relu"));
+                yield new Node("op", op.equals("fusedconv") ? "FusedConv" : "Conv", op.equals("fusedconv") ? "sluice" : "",
+                    List.of("x", "w", "b"), List.of("out"), new Attributes(a));
+            }
+            case "conv-wide", "conv1d" -> {
+                // 2-D: widths of multiples of 16, cut by columns too, the window's halo read beside; 1-D: by images and channels
+                boolean one = op.equals("conv1d");
+                int m = dim(r, 4, 12), k = r.nextBoolean() ? 3 : 5, s = r.nextBoolean() ? 1 : 2, p = k / 2, ow = 16 * dim(r, 2, 5);
+                int iw = one ? dim(r, 40, 300) : (ow - 1) * s + k - 2 * p;
+                Shape xs = one ? Shape.of(2, c, iw) : Shape.of(n, c, dim(r, 3, 9), iw);
+                in.put("x", ColumnTilingTest.random(r, xs));
+                init.put("w", ColumnTilingTest.random(r, one ? Shape.of(m, c, k) : Shape.of(m, c, k, k)));
+                init.put("b", ColumnTilingTest.random(r, Shape.of(m)));
+                long[] pads = one ? new long[] {p, p} : new long[] {p, p, p, p};
+                long[] st = one ? new long[] {s} : new long[] {s, s};
+                yield new Node("op", "Conv", "", List.of("x", "w", "b"), List.of("out"), new Attributes(Map.of("pads", new Attr.Ints(pads),
+                    "strides", new Attr.Ints(st))));
+            }
+            case "conv-pointwise" -> {
+                // ppocr-rec's 1x1 on [1,512,3,80] changed bits in tiles of 16 positions (another kernel path)
+                int cc = dim(r, 8, 40), m = dim(r, 8, 40), oh = dim(r, 1, 6), ow = 16 * dim(r, 2, 6) + dim(r, 0, 15);
+                in.put("x", ColumnTilingTest.random(r, Shape.of(1, cc, oh, ow)));
+                init.put("w", ColumnTilingTest.random(r, Shape.of(m, cc, 1, 1)));
+                init.put("b", ColumnTilingTest.random(r, Shape.of(m)));
+                yield new Node("op", "FusedConv", "sluice", List.of("x", "w", "b"), List.of("out"), new Attributes(Map.of(
+                    "activation", new Attr.Str("HardSwish"), "kernel_shape", new Attr.Ints(new long[] {1, 1}))));
+            }
+            case "fusedmatmul-columns" -> {
+                int cols = dim(r, 40, 150);
+                in.put("x", ColumnTilingTest.random(r, Shape.of(1, dim(r, 1, 9), dim(r, 8, 40))));
+                init.put("w", ColumnTilingTest.random(r, Shape.of(in.get("x").shape().dim(2), cols)));
+                init.put("b", ColumnTilingTest.random(r, Shape.of(cols)));
+                yield new Node("op", "FusedMatMul", "sluice", List.of("x", "w", "b"), List.of("out"), new Attributes(Map.of("activation", new Attr.Str("Relu"))));
+            }
+            case "gemm" -> {
+                int cols = dim(r, 33, 90), kk = dim(r, 50, 300);
+                in.put("x", ColumnTilingTest.random(r, Shape.of(dim(r, 1, 6), kk)));
+                init.put("w", ColumnTilingTest.random(r, Shape.of(cols, kk)));
+                init.put("b", ColumnTilingTest.random(r, Shape.of(cols)));
+                yield new Node("op", "Gemm", "", List.of("x", "w", "b"), List.of("out"), new Attributes(Map.of("transB", new Attr.Int(1),
+                    "alpha", new Attr.Float(0.5f))));
+            }
+            case "concat" -> {
+                in.put("x", ColumnTilingTest.random(r, x4));
+                in.put("y", ColumnTilingTest.random(r, Shape.of(n, dim(r, 1, 7), h, w)));
+                yield new Node("op", "Concat", "", List.of("x", "y", "x"), List.of("out"), new Attributes(Map.of("axis", new Attr.Int(1))));
+            }
+            case "transpose" -> {
+                in.put("x", ColumnTilingTest.random(r, x4));
+                yield new Node("op", "Transpose", "", List.of("x"), List.of("out"), new Attributes(Map.of("perm", new Attr.Ints(new long[] {0, 2, 3, 1}))));
+            }
+            case "reshape" -> {
+                in.put("x", ColumnTilingTest.random(r, x4));
+                init.put("shape", Tensor.ofLongs(Shape.of(2), new long[] {n * c, -1}));
+                yield new Node("op", "Reshape", "", List.of("x", "shape"), List.of("out"), none);
+            }
+            case "flatten" -> {
+                in.put("x", ColumnTilingTest.random(r, x4));
+                yield new Node("op", "Flatten", "", List.of("x"), List.of("out"), new Attributes(Map.of("axis", new Attr.Int(2))));
+            }
+            case "matmul" -> {
+                in.put("x", ColumnTilingTest.random(r, Shape.of(n, dim(r, 30, 60), w)));
+                init.put("b", ColumnTilingTest.random(r, Shape.of(w, dim(r, 5, 40))));
+                yield new Node("op", "MatMul", "", List.of("x", "b"), List.of("out"), none);
+            }
+            case "matmul-batched" -> {
+                int batch = dim(r, 3, 6);
+                in.put("x", ColumnTilingTest.random(r, Shape.of(batch, dim(r, 10, 30), w)));
+                in.put("y", ColumnTilingTest.random(r, Shape.of(batch, w, dim(r, 5, 20))));
+                yield new Node("op", "MatMul", "", List.of("x", "y"), List.of("out"), none);
+            }
+            default -> throw new IllegalArgumentException(op);
+        };
+        return new Case(node, in, init);
+    }
+
+    private static void check(String op, long seed) {
+        SplittableRandom r = new SplittableRandom(seed * 7919 + op.hashCode());
+        Case k = build(op, r);
+        List<Value> inputs = new ArrayList<>();
+        Map<String, TensorType> types = new HashMap<>();
+        for (var e : k.inputs().entrySet()) {
+            TensorType t = TensorType.of(e.getValue().dtype(), e.getValue().shape());
+            inputs.add(new Value(e.getKey(), t));
+            types.put(e.getKey(), t);
+        }
+        Graph raw = new Graph("t", List.of(k.node()), inputs, List.of(new Value("out", null)), k.init(), types);
+        OpRegistry ops = OpRegistry.cpu();
+        Model model = TypeInference.run(new Model(raw, 8, Map.of("", 17L, "sluice", 1L), "test", "test"), ops, Map.of(), false);
+        Graph g = model.graph();
+        Map<String, Tensor> ref = new GraphExecutor(model, ops, Parallelism.SEQUENTIAL).run(k.inputs(), OutputAllocator.FRESH, ExecutionListener.NONE);
+        long full = MemGraph.fullNeed(g, RealModelBudgetTest.THROTTLED);
+        long min = MemGraph.minimumBudget(g, RealModelBudgetTest.THROTTLED);
+        String what = op + " seed " + seed + " " + k.inputs().values().stream().map(t -> t.shape().toString()).toList() + " -> " + g.typeOf("out");
+        assertTrue(min < full, what + ": boxes need less than the whole node: " + min + " of " + full);
+        MemGraphException e = assertThrows(MemGraphException.class, () -> MemGraph.onDevice(g, RealModelBudgetTest.THROTTLED.withBudget(min - 64)), what);
+        assertEquals(min, e.neededBytes(), e.getMessage());
+        assertTrue(e.getMessage().contains("'op'") && e.getMessage().contains("needs at least " + min + " bytes"), e.getMessage());
+        for (long budget : new long[] {min, min + (full - min) / 8}) {
+            MemGraph plan = MemGraph.onDevice(g, RealModelBudgetTest.THROTTLED.withBudget(budget));
+            List<Box> boxes = new ArrayList<>();
+            for (Task t : plan.tasks()) if (t instanceof Task.Kernel kt && kt.tile() != null && kt.tile().kind() == Tile.Kind.OUTPUT_BOX) boxes.add(kt.tile().box());
+            // at its minimum the node is split: into boxes, or (a conv) into bands of rows when those need less
+            long tiles = plan.tasks().stream().filter(t -> t instanceof Task.Kernel kt && kt.tile() != null).count();
+            if (budget == min) assertTrue(tiles >= 2 && (boxes.size() >= 2 || op.contains("conv")), what + " is split at its minimum: " + plan.summary());
+            if (!boxes.isEmpty()) assertCovers(boxes, what);
+            for (Parallelism par : new Parallelism[] {Parallelism.SEQUENTIAL, Parallelism.of(3)}) {
+                for (Dispatcher.Order order : Dispatcher.Order.values()) {
+                    var ex = new MemGraphExecutor(model, ops, plan, List.of(CpuDevice.withWorkers(1), ThrottledDevice.of(budget, 0, par)), order);
+                    for (int run = 0; run < 2; run++) {
+                        Dispatcher d = run == 0 ? ex.dispatcher() : ex.dispatcher().withJitter(seed * 101 + run, 20_000);
+                        MemGraphExecutor.Result res = ex.run(k.inputs(), d);
+                        String where = what + " at " + budget + " B of " + full + " (" + order + ", " + par + ", run " + run + "; " + plan.summary() + ")";
+                        assertTrue(ref.get("out").sameBits(res.outputs().get("out")), "out differs: " + where);
+                        assertTrue(res.peakBytes().get(1) <= budget, res.peakBytes() + " over " + budget + ": " + where);
+                    }
+                }
+            }
+        }
+    }
+
+    /** Every output element lies in exactly one box (brute force over the elements). */
+    private static void assertCovers(List<Box> boxes, String what) {
+        long[] dims = boxes.getFirst().dims();
+        long total = 1;
+        for (long d : dims) total *= d;
+        int[] seen = new int[Math.toIntExact(total)];
+        for (Box b : boxes) {
+            assertArrayEquals(dims, b.dims(), what);
+            long[] idx = b.lo();
+            while (true) {
+                long flat = 0;
+                for (int a = 0; a < dims.length; a++) flat = flat * dims[a] + idx[a];
+                seen[(int) flat]++;
+                int a = dims.length - 1;
+                while (a >= 0 && ++idx[a] == b.hi(a)) { idx[a] = b.lo(a); a--; }
+                if (a < 0) break;
+            }
+        }
+        for (int i = 0; i < seen.length; i++) assertEquals(1, seen[i], what + ": element " + i + " covered " + seen[i] + " times");
+    }
+}
