@@ -75,10 +75,10 @@ class RealModelBudgetTest {
     static final DeviceSpec THROTTLED = new DeviceSpec("throttled", DeviceKind.THROTTLED, 1);
 
     @ParameterizedTest(name = "{0}")
-    // wakeword-deepa is not here yet: MemGraph.onDevice refuses its first Gemm ("tile 0 ... does not fit
-    // the arena ... next to its output") at a budget not below minimumBudget's (see issue 13's notes)
+    // wakeword-deepa is not here: its minimum is 50% of its need, one Gemm over K = 2400 whose partial sums
+    // cannot be split without changing bits, so it cannot run at 25% (the check below insists it does)
     @ValueSource(strings = {"silero-vad", "all-minilm-l6-v2", "ppocr-det", "ppocr-rec", "ppocr-cls",
-        "blazeface", "oww-melspec", "oww-embedding"})
+        "blazeface", "oww-melspec", "oww-embedding", "e5-small-v2-q"})
     void bitIdenticalAtEveryBudgetInEveryOrder(String name) {
         Zoo.Model z = Zoo.find(name);
         check(name, z.path(), z.sampleInputs(1));
