@@ -111,7 +111,10 @@ public final class LoadgenCommand implements Command {
         Semaphore inFlight = new Semaphore(cap);
         List<CompletableFuture<?>> pending = new ArrayList<>();
         long start = System.nanoTime() + 50_000_000;
+        dev.sluice.runtime.cli.Progress progress = dev.sluice.runtime.cli.Progress.start(
+            "sending " + plan.sendNanos().length + " requests", plan.sendNanos().length, out);
         for (int i = 0; i < plan.sendNanos().length; i++) {
+            progress.advance(1);
             long due = start + plan.sendNanos()[i];
             for (long left; (left = due - System.nanoTime()) > 0; ) LockSupport.parkNanos(left);
             int m = plan.model()[i];
@@ -134,6 +137,7 @@ public final class LoadgenCommand implements Command {
                 }
             }));
         }
+        progress.close();
         for (CompletableFuture<?> f : pending) {
             try {
                 f.join();

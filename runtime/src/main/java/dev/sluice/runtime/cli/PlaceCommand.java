@@ -78,14 +78,19 @@ final class PlaceCommand implements Command {
             out.printf("slo: %.3f ms (%s; applied to predicted latencies)%n", slo, o.slo() == null ? "default 1.2x all-accel" : o.slo());
             if (!s.allReal()) out.println("note: " + s.accelerator() + " is described, not on this machine: its figures are estimates and nothing runs on it");
             List<Row> rows = new ArrayList<>();
-            for (String name : strategies) {
-                Strategies.Result r = PlacementPipeline.solve(s, name, o.objective(), slo, milpSeconds);
-                PlacementPipeline.Outcome oc = PlacementPipeline.realize(s, r);
-                if (oc.refusal() != null) {
-                    out.println("place: " + name + " refused: " + oc.refusal());
-                    continue;
+            // the exact solver may take its whole time limit: say which strategy is being solved
+            try (Progress progress = Progress.start("solving " + strategies.size() + " placement strategies", strategies.size(), out)) {
+                for (String name : strategies) {
+                    progress.detail(name);
+                    Strategies.Result r = PlacementPipeline.solve(s, name, o.objective(), slo, milpSeconds);
+                    PlacementPipeline.Outcome oc = PlacementPipeline.realize(s, r);
+                    progress.advance(1);
+                    if (oc.refusal() != null) {
+                        out.println("place: " + name + " refused: " + oc.refusal());
+                        continue;
+                    }
+                    rows.add(new Row(name, oc, s.coarse().after()));
                 }
-                rows.add(new Row(name, oc, s.coarse().after()));
             }
             Simulator.Overheads over = Simulator.Overheads.NONE;
             if (s.allReal()) {
