@@ -1,0 +1,581 @@
+package dev.sluice.kernels.cpu.conv;
+
+import dev.sluice.kernels.Attributes;
+import dev.sluice.kernels.DType;
+import dev.sluice.kernels.Dim;
+import dev.sluice.kernels.ExecContext;
+import dev.sluice.kernels.InferContext;
+import dev.sluice.kernels.KernelException;
+import dev.sluice.kernels.OpKernel;
+import dev.sluice.kernels.Parallelism;
+import dev.sluice.kernels.Shape;
+import dev.sluice.kernels.SymShape;
+import dev.sluice.kernels.Tensor;
+import dev.sluice.kernels.TensorType;
+import dev.sluice.kernels.cpu.core.Activation;
+import dev.sluice.kernels.cpu.core.NnArrays;
+import dev.sluice.kernels.cpu.core.ScratchPool;
+import dev.sluice.kernels.cpu.core.WindowGeometry;
+import dev.sluice.kernels.cpu.linalg.Gemm32;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Conv and ConvTranspose on float32 (other float types convert through float32).
+ *
+ * <p>Conv lowers to GEMM: pointwise convolutions multiply the weights by the input directly; the rest build
+ * im2col columns one chunk of output positions at a time (so the column buffer stays cache-sized instead
+ * of kernel-size times the image), and depthwise convolutions, where GEMM would have a single row, run
+ * direct loops. ConvTranspose is a GEMM into columns followed by col2im scatter-adds.
+ */
+final class ConvKernels {
+    private ConvKernels() {}
+
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[2][0]);
+
+    /** Thread-local scratch array {@code slot} of at least n floats (contents undefined). */
+    static float[] scratch(int slot, int n) {
+        float[][] s = SCRATCH.get();
+        if (s[slot].length < n) s[slot] = new float[Math.max(n, s[slot].length * 3 / 2)];
+        return s[slot];
+    }
+
+    private static long[] kernelShape(Attributes at, long[] wDims) {
+        long[] k = at.getInts("kernel_shape");
+        if (k != null) return k;
+        return java.util.Arrays.copyOfRange(wDims, 2, wDims.length);
+    }
+
+    private static float[] bias(ExecContext ctx, int idx, int m) {
+        if (ctx.inputCount() <= idx || !ctx.hasInput(idx)) return null;
+        Tensor b = ctx.input(idx);
+        if (b.elementCount() != m) throw new KernelException("bias has " + b.elementCount() + " elements, expected " + m);
+        return NnArrays.floats(b);
+    }
+
+    /** Symbolic spatial output sizes for inference: known only where the input size is. */
+    private static List<TensorType> inferWindowed(InferContext ctx, boolean transpose) {
+        TensorType x = ctx.inputType(0), w = ctx.inputType(1);
+        DType dt = x.dtype() != null ? x.dtype() : w.dtype();
+        int rank = x.shape().hasRank() ? x.shape().rank() : w.shape().hasRank() ? w.shape().rank() : -1;
+        if (rank < 0) return List.of(new TensorType(dt, SymShape.UNKNOWN_RANK));
+        if (rank < 3) throw new KernelException(ctx.opType() + " input must have rank >= 3");
+        Attributes at = ctx.attributes();
+        long group = at.getInt("group", 1);
+        int r = rank - 2;
+        List<Dim> out = new ArrayList<>();
+        out.add(x.shape().hasRank() ? x.shape().dim(0) : Dim.UNKNOWN);
+        Dim m = Dim.UNKNOWN;
+        if (w.shape().hasRank()) {
+            Dim wd = w.shape().dim(transpose ? 1 : 0);
+            m = transpose ? (wd.isKnown() ? Dim.of(wd.value() * group) : Dim.UNKNOWN) : wd;
+        }
+        out.add(m);
+        long[] k = at.getInts("kernel_shape");
+        if (k == null && w.shape().hasRank()) {
+            k = new long[r];
+            for (int i = 0; i < r; i++) k[i] = NnArrays.known(w, i + 2);
+        }
+        long[] in = new long[r];
+        for (int i = 0; i < r; i++) in[i] = x.shape().hasRank() ? NnArrays.known(x, i + 2) : -1;
+        boolean kKnown = k != null;
+        if (kKnown) for (long v : k) kKnown &= v >= 0;
+        if (!kKnown) {
+            for (int i = 0; i < r; i++) out.add(Dim.UNKNOWN);
+        } else {
+            int[] o = transpose ? TransposeGeometry.of(in, k, at).out : WindowGeometry.of(in, k, at, false).out();
+            for (int v : o) out.add(NnArrays.dimOrUnknown(v));
+        }
+        return List.of(new TensorType(dt, new SymShape(out)));
+    }
+
+    // ------------------------------------------------------------------ Conv
+
+    /**
+     * sluice.FusedConv: Conv with the bias and an activation applied to each output block (see Activation).
+     * Its weight is a constant (the fusion pass emits it only for initializer weights), so the kernel keeps
+     * the weight packed for the GEMM, once per weight tensor, instead of repacking it on every call.
+     */
+    static final class FusedConv extends Conv {
+        @Override Activation activation(Attributes at) { return Activation.of(at); }
+        @Override Object weightKey(Tensor w) { return w; }
+    }
+
+    static class Conv implements OpKernel {
+        @Override public List<TensorType> infer(InferContext ctx) { return inferWindowed(ctx, false); }
+
+        Activation activation(Attributes at) { return Activation.NONE; }
+
+        /** The key under which the weight's packed form may be cached: only for constant weights. */
+        Object weightKey(Tensor w) { return null; }
+
+        @Override public void execute(ExecContext ctx) {
+            Tensor x = ctx.input(0), w = ctx.input(1);
+            if (x.rank() < 3) throw new KernelException("Conv input must have rank >= 3, got " + x.shape());
+            if (w.rank() != x.rank()) throw new KernelException("Conv weight rank " + w.rank() + " differs from input rank " + x.rank());
+            NnArrays.requireFloat(x.dtype(), "Conv");
+            Attributes at = ctx.attributes();
+            int group = Math.toIntExact(at.getInt("group", 1));
+            long[] xd = x.shape().dims();
+            int n = (int) xd[0], c = (int) xd[1], m = (int) w.shape().dim(0);
+            if (group <= 0 || c % group != 0 || m % group != 0 || w.shape().dim(1) * group != c) {
+                throw new KernelException("Conv channels do not fit groups: input " + x.shape() + ", weight " + w.shape() + ", group " + group);
+            }
+            long[] k = kernelShape(at, w.shape().dims());
+            for (int i = 0; i < k.length; i++) {
+                if (k[i] != w.shape().dim(i + 2)) throw new KernelException("kernel_shape does not match weight " + w.shape());
+            }
+            WindowGeometry g = WindowGeometry.of(java.util.Arrays.copyOfRange(xd, 2, xd.length), k, at, false);
+            long[] od = new long[xd.length];
+            od[0] = n;
+            od[1] = m;
+            for (int i = 0; i < g.rank(); i++) od[i + 2] = g.out()[i];
+            Tensor y = ctx.output(0, x.dtype(), Shape.of(od));
+            if (y.elementCount() == 0) return;
+            float[] b = bias(ctx, 2, m);
+            Activation act = activation(at);
+            if (x.dtype() == DType.FLOAT32 && w.dtype() == DType.FLOAT32) {
+                conv(x.data(), w.data(), b, y.data(), n, c, m, group, g, ctx.parallelism(), act, weightKey(w));
+            } else {
+                Tensor yf = Tensor.allocate(DType.FLOAT32, y.shape());
+                conv(NnArrays.asF32(x).data(), NnArrays.asF32(w).data(), b, yf.data(), n, c, m, group, g, ctx.parallelism(), act);
+                NnArrays.store(y, yf.toFloatArray());
+            }
+        }
+    }
+
+    /** Float32 convolution of NC[spatial] x into NM[spatial] y, weights M x C/group x kernel. */
+    static void conv(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int m, int group,
+                     WindowGeometry g0, Parallelism par) {
+        conv(x, w, bias, y, n, c, m, group, g0, par, Activation.NONE);
+    }
+
+    /** The same, applying {@code act} after the bias to each output block. */
+    static void conv(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int m, int group,
+                     WindowGeometry g0, Parallelism par, Activation act) {
+        conv(x, w, bias, y, n, c, m, group, g0, par, act, null);
+    }
+
+    /** The same; a non-null {@code wKey} marks w as constant, its packed form cached under that key. */
+    static void conv(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int m, int group,
+                     WindowGeometry g0, Parallelism par, Activation act, Object wKey) {
+        if (group == 1 && c == 1 && windowsAreRows(g0)) { windowRows(x, w, bias, y, n, m, g0, par, act, wKey); return; }
+        if (group == 1 && NarrowConv.applies(g0)) { NarrowConv.conv(x, w, bias, y, n, c, m, g0, par, act); return; }
+        WindowGeometry g = g0.as2d();
+        int cg = c / group, mg = m / group;
+        int inSize = Math.toIntExact(g.inSize()), outSize = Math.toIntExact(g.outSize()), ks = Math.toIntExact(g.kernelSize());
+        int kk = cg * ks;
+        boolean pointwise = ks == 1;
+        for (int i = 0; i < g.rank(); i++) pointwise &= g.strides()[i] == 1 && g.padBegin()[i] == 0 && g.padEnd()[i] == 0;
+        // below two whole tiles of positions PointwiseConv runs mostly its gathered tail: 5-10x slower than
+        // the paths below on ppocr-rec's 1x1 (SE) and 1x40 convs
+        if (pointwise && group == 1 && PointwiseConv.ENABLED && outSize >= 2 * PointwiseConv.NT) {
+            PointwiseConv.conv(x, w, bias, y, n, c, m, outSize, par, act, wKey);
+            return;
+        }
+        if (g.rank() == 2 && cg == 1 && group == c) {
+            DepthwiseConv.conv(x, w, bias, y, n, c, m, g, par, act);
+            return;
+        }
+        // group 1 goes direct, except a pointwise conv over fewer positions than one tile: a matrix-vector product
+        if (g.rank() == 2 && group == 1 && !(pointwise && outSize < DirectConv.NT)) {
+            DirectConv.conv(x, w, bias, y, n, c, m, g, par, act, wKey);
+            return;
+        }
+        // one group: the whole weight is A (mg x kk); packed once per weight tensor
+        Gemm32.Packed pw = wKey != null && group == 1 ? Gemm32.cached(wKey, true, false, mg, kk, w, 0, kk) : null;
+        if (pointwise) {
+            int tasks = n * group;
+            boolean across = tasks >= par.threads();
+            java.util.function.IntConsumer one = t -> {
+                int ni = t / group, gi = t % group;
+                long yo = ((long) ni * m + (long) gi * mg) * outSize;
+                Gemm32.sgemm(false, false, mg, outSize, cg, 1f, w, (long) gi * mg * cg, cg, pw,
+                        x, ((long) ni * c + (long) gi * cg) * inSize, inSize, null, 0f, y, yo, outSize,
+                        across ? Parallelism.SEQUENTIAL : par);
+                addBias(y, yo, bias, gi * mg, mg, 0, outSize, outSize, act);
+            };
+            if (across) par.forEach(tasks, (long) mg * outSize * cg, one);
+            else for (int t = 0; t < tasks; t++) one.accept(t);
+            return;
+        }
+        int chunk = Math.max(Gemm32.NR, Math.min(roundUp(outSize, Gemm32.NR), (1 << 17) / Math.max(kk, 1) / Gemm32.NR * Gemm32.NR));
+        int chunks = (outSize + chunk - 1) / chunk;
+        int tasks = n * group * chunks;
+        boolean across = tasks >= par.threads();
+        Parallelism inner = across ? Parallelism.SEQUENTIAL : par;
+        java.util.function.IntConsumer one = t -> {
+            int ci = t % chunks, gi = (t / chunks) % group, ni = t / chunks / group;
+            int j0 = ci * chunk, len = Math.min(chunk, outSize - j0);
+            // a thread-local buffer only when no parallel call follows: a worker waiting on one may run other tasks
+            float[] col = across ? scratch(0, kk * len) : new float[kk * len];
+            long xo = ((long) ni * c + (long) gi * cg) * inSize;
+            if (g.rank() == 2) im2col2d(x, xo, cg, g, j0, len, col);
+            else im2colNd(x, xo, cg, g, j0, len, col);
+            long yo = ((long) ni * m + (long) gi * mg) * outSize;
+            Gemm32.sgemm(false, false, mg, len, kk, 1f, w, (long) gi * mg * kk, kk, pw,
+                    MemorySegment.ofArray(col), 0, len, null, 0f, y, yo + j0, outSize, inner);
+            addBias(y, yo, bias, gi * mg, mg, j0, len, outSize, act);
+        };
+        if (across) par.forEach(tasks, (long) mg * chunk * kk, one);
+        else for (int t = 0; t < tasks; t++) one.accept(t);
+    }
+
+    private static int roundUp(int v, int unit) { return (v + unit - 1) / unit * unit; }
+
+    /** Shortest kernel {@link #windowRows} takes: shorter ones are NarrowConv's and DirectConv's. */
+    static final int WINDOW_ROWS_MIN_KERNEL = 32;
+
+    /**
+     * True for a 1-D convolution without padding or dilation and with a long kernel: with one input channel
+     * its windows are rows of the input itself, window j starting at j * stride (rows may overlap).
+     */
+    static boolean windowsAreRows(WindowGeometry g) {
+        return g.rank() == 1 && g.dilations()[0] == 1 && g.padBegin()[0] == 0 && g.padEnd()[0] == 0
+            && g.kernel()[0] >= WINDOW_ROWS_MIN_KERNEL;
+    }
+
+    /**
+     * One input channel, 1-D, no padding (a filter bank over a waveform, an STFT written as Conv): y[m, j] =
+     * sum_k w[m, k] x[j * stride + k] is the matrix product W (m x K) times the windows, and the windows are
+     * the input read as a K-column matrix with leading dimension stride (op(B) = B transposed), so Gemm32 reads
+     * them in place: no im2col copy, and none of the 2-D direct kernel's work on a 1 x K tap row.
+     */
+    private static void windowRows(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int m,
+                                   WindowGeometry g, Parallelism par, Activation act, Object wKey) {
+        int k = g.kernel()[0], stride = g.strides()[0], in = g.in()[0], out = g.out()[0];
+        Gemm32.Packed pw = wKey != null ? Gemm32.cached(wKey, true, false, m, k, w, 0, k) : null;
+        for (int ni = 0; ni < n; ni++) {
+            long yo = (long) ni * m * out;
+            Gemm32.sgemm(false, true, m, out, k, 1f, w, 0, k, pw, x, (long) ni * in, stride, null, 0f, y, yo, out, par);
+            addBias(y, yo, bias, 0, m, 0, out, out, act);
+        }
+    }
+
+    private static void addBias(MemorySegment y, long yo, float[] bias, int b0, int rows, int j0, int len, int ld, Activation act) {
+        if (bias == null && act.kind() == Activation.Kind.NONE) return;
+        for (int r = 0; r < rows; r++) {
+            float bv = bias == null ? 0f : bias[b0 + r];
+            act.biasAndApply(y, yo + (long) r * ld + j0, len, bv);
+        }
+    }
+
+    /** First index o in [lo, hi) with o*s + base >= 0, for s > 0. */
+    static int firstValid(int base, int s, int lo, int hi) {
+        int o = base >= 0 ? 0 : (-base + s - 1) / s;
+        return Math.min(Math.max(o, lo), hi);
+    }
+
+    /** One past the last index o in [lo, hi) with o*s + base < limit. */
+    static int endValid(int base, int s, int limit, int lo, int hi) {
+        if (limit - 1 - base < 0) return lo;
+        int o = (limit - 1 - base) / s + 1;
+        return Math.max(Math.min(o, hi), lo);
+    }
+
+    /** Columns [j0, j0+len) of the im2col matrix (rows: channel x kernel position) for 2-D windows. */
+    static void im2col2d(MemorySegment x, long xo, int cg, WindowGeometry g, int j0, int len, float[] col) {
+        int h = g.in()[0], wd = g.in()[1], ow = g.out()[1];
+        int kh = g.kernel()[0], kw = g.kernel()[1], sh = g.strides()[0], sw = g.strides()[1];
+        int dh = g.dilations()[0], dw = g.dilations()[1], ph = g.padBegin()[0], pw = g.padBegin()[1];
+        int rows = cg * kh * kw;
+        for (int row = 0; row < rows; row++) {
+            int ci = row / (kh * kw), rem = row % (kh * kw), ky = rem / kw, kx = rem % kw;
+            long plane = xo + (long) ci * h * wd;
+            int dst = row * len;
+            int base = kx * dw - pw;
+            int j = j0, end = j0 + len;
+            while (j < end) {
+                int oy = j / ow, ox = j % ow;
+                int segEnd = Math.min(end, (oy + 1) * ow), oxEnd = ox + (segEnd - j);
+                int iy = oy * sh - ph + ky * dh;
+                if (iy < 0 || iy >= h) {
+                    java.util.Arrays.fill(col, dst, dst + (segEnd - j), 0f);
+                } else {
+                    int lo = firstValid(base, sw, ox, oxEnd), hi = endValid(base, sw, wd, lo, oxEnd);
+                    int p = dst;
+                    for (int o = ox; o < lo; o++) col[p++] = 0f;
+                    long src = plane + (long) iy * wd + base;
+                    if (sw == 1) {
+                        // no valid tap (the window lies in the padding): src + lo may be negative, copy nothing
+                        if (hi > lo) MemorySegment.copy(x, NnArrays.F32, (src + lo) * 4, col, p, hi - lo);
+                        p += hi - lo;
+                    } else {
+                        for (int o = lo; o < hi; o++) col[p++] = x.getAtIndex(NnArrays.F32, src + (long) o * sw);
+                    }
+                    for (int o = hi; o < oxEnd; o++) col[p++] = 0f;
+                }
+                dst += segEnd - j;
+                j = segEnd;
+            }
+        }
+    }
+
+    /** im2col for any number of spatial axes (3-D and up), decoding coordinates per element. */
+    static void im2colNd(MemorySegment x, long xo, int cg, WindowGeometry g, int j0, int len, float[] col) {
+        int r = g.rank(), ks = (int) g.kernelSize();
+        int[] in = g.in(), out = g.out(), kern = g.kernel();
+        int[] kc = new int[r], oc = new int[r];
+        long inSize = g.inSize();
+        for (int row = 0; row < cg * ks; row++) {
+            int ci = row / ks, kidx = row % ks;
+            for (int d = r - 1; d >= 0; d--) { kc[d] = kidx % kern[d]; kidx /= kern[d]; }
+            int dst = row * len;
+            for (int jj = 0; jj < len; jj++) {
+                int j = j0 + jj;
+                for (int d = r - 1; d >= 0; d--) { oc[d] = j % out[d]; j /= out[d]; }
+                long idx = 0;
+                boolean ok = true;
+                for (int d = 0; d < r; d++) {
+                    int i = oc[d] * g.strides()[d] - g.padBegin()[d] + kc[d] * g.dilations()[d];
+                    if (i < 0 || i >= in[d]) { ok = false; break; }
+                    idx = idx * in[d] + i;
+                }
+                col[dst + jj] = ok ? x.getAtIndex(NnArrays.F32, xo + ci * inSize + idx) : 0f;
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ ConvTranspose
+
+    /** ConvTranspose's output sizes and begin pads from output_shape / output_padding / pads / auto_pad. */
+    record TransposeGeometry(WindowGeometry w, int[] out) {
+        static TransposeGeometry of(long[] in, long[] kernel, Attributes at) {
+            int r = in.length;
+            long[] s = NnArrays.ints(at, "strides", NnArrays.filled(r, 1));
+            long[] d = NnArrays.ints(at, "dilations", NnArrays.filled(r, 1));
+            long[] pads = NnArrays.ints(at, "pads", NnArrays.filled(2 * r, 0));
+            long[] op = NnArrays.ints(at, "output_padding", NnArrays.filled(r, 0));
+            long[] os = at.getInts("output_shape");
+            if (os != null && os.length == r + 2) os = java.util.Arrays.copyOfRange(os, 2, os.length);
+            if (kernel.length != r || s.length != r || d.length != r || pads.length != 2 * r || op.length != r
+                    || (os != null && os.length != r)) {
+                throw new KernelException("ConvTranspose attributes do not match " + r + " spatial axes");
+            }
+            String autoPad = at.getString("auto_pad", "NOTSET");
+            int[] k = new int[r], st = new int[r], dl = new int[r], pb = new int[r], pe = new int[r], out = new int[r], ins = new int[r];
+            for (int i = 0; i < r; i++) {
+                k[i] = Math.toIntExact(kernel[i]);
+                st[i] = Math.toIntExact(s[i]);
+                dl[i] = Math.toIntExact(d[i]);
+                ins[i] = (int) in[i];
+                long span = (long) (k[i] - 1) * dl[i] + 1;
+                long full = in[i] < 0 ? -1 : st[i] * (in[i] - 1) + op[i] + span;
+                boolean same = autoPad.equals("SAME_UPPER") || autoPad.equals("SAME_LOWER");
+                if (os != null || same) {
+                    long o = os != null ? os[i] : (in[i] < 0 ? -1 : in[i] * st[i]);
+                    out[i] = (int) o;
+                    if (full >= 0 && o >= 0) {
+                        long total = Math.max(0, full - o);
+                        // the spec puts the odd unit at the end only for SAME_UPPER
+                        pb[i] = (int) (autoPad.equals("SAME_UPPER") ? total / 2 : total - total / 2);
+                        pe[i] = (int) (total - pb[i]);
+                    }
+                } else {
+                    if (!autoPad.equals("VALID")) {
+                        pb[i] = Math.toIntExact(pads[i]);
+                        pe[i] = Math.toIntExact(pads[i + r]);
+                    }
+                    out[i] = full < 0 ? -1 : (int) (full - pb[i] - pe[i]);
+                    if (full >= 0 && out[i] < 0) throw new KernelException("ConvTranspose pads exceed the output size");
+                }
+            }
+            return new TransposeGeometry(new WindowGeometry(ins, k, st, dl, pb, pe, out), out);
+        }
+    }
+
+    /**
+     * sluice.FusedConvTranspose: ConvTranspose with an activation (see Activation) applied to each finished
+     * output row after the bias, while it is in cache. The fusion pass emits it for a ConvTranspose whose
+     * per-channel Add and BatchNormalization it folded into the weight and bias, and for the activation after.
+     */
+    static final class FusedConvTranspose extends ConvTranspose {
+        @Override Activation activation(Attributes at) { return Activation.of(at); }
+    }
+
+    static class ConvTranspose implements OpKernel {
+        @Override public List<TensorType> infer(InferContext ctx) { return inferWindowed(ctx, true); }
+
+        Activation activation(Attributes at) { return Activation.NONE; }
+
+        @Override public void execute(ExecContext ctx) {
+            Tensor x = ctx.input(0), w = ctx.input(1);
+            if (x.rank() < 3 || w.rank() != x.rank()) {
+                throw new KernelException("ConvTranspose needs input rank >= 3 and a weight of the same rank, got " + x.shape() + " and " + w.shape());
+            }
+            NnArrays.requireFloat(x.dtype(), "ConvTranspose");
+            Attributes at = ctx.attributes();
+            int group = Math.toIntExact(at.getInt("group", 1));
+            long[] xd = x.shape().dims();
+            int n = (int) xd[0], c = (int) xd[1];
+            if (group <= 0 || w.shape().dim(0) != c || c % group != 0) {
+                throw new KernelException("ConvTranspose channels do not fit: input " + x.shape() + ", weight " + w.shape() + ", group " + group);
+            }
+            int mg = (int) w.shape().dim(1), m = mg * group;
+            long[] k = kernelShape(at, w.shape().dims());
+            TransposeGeometry tg = TransposeGeometry.of(java.util.Arrays.copyOfRange(xd, 2, xd.length), k, at);
+            long[] od = new long[xd.length];
+            od[0] = n;
+            od[1] = m;
+            for (int i = 0; i < tg.out.length; i++) od[i + 2] = tg.out[i];
+            Tensor y = ctx.output(0, x.dtype(), Shape.of(od));
+            if (y.elementCount() == 0) return;
+            float[] b = bias(ctx, 2, m);
+            Activation act = activation(at);
+            if (x.dtype() == DType.FLOAT32 && w.dtype() == DType.FLOAT32) {
+                convTranspose(x.data(), w.data(), b, y.data(), n, c, mg, group, tg.w, ctx.parallelism(), act);
+            } else {
+                Tensor yf = Tensor.allocate(DType.FLOAT32, y.shape());
+                convTranspose(NnArrays.asF32(x).data(), NnArrays.asF32(w).data(), b, yf.data(), n, c, mg, group, tg.w,
+                        ctx.parallelism(), act);
+                NnArrays.store(y, yf.toFloatArray());
+            }
+        }
+    }
+
+    /**
+     * Float32 transposed convolution. Geometry is that of the forward convolution from y to x: in() is the
+     * transposed op's input (x) size, out() its output (y) size.
+     */
+    static void convTranspose(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int mg, int group,
+                              WindowGeometry g0, Parallelism par) {
+        convTranspose(x, w, bias, y, n, c, mg, group, g0, par, Activation.NONE);
+    }
+
+    /** The same, applying {@code act} to every output element after its bias and all its taps are summed. */
+    static void convTranspose(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int mg, int group,
+                              WindowGeometry g0, Parallelism par, Activation act) {
+        WindowGeometry g = g0.as2d();
+        int cg = c / group, m = mg * group;
+        int inSize = Math.toIntExact(g.inSize()), outSize = Math.toIntExact(g.outSize()), ks = Math.toIntExact(g.kernelSize());
+        int rows = mg * ks;
+        // col[(o, kpos), pixel] = sum_ci W[ci, o, kpos] * x[ci, pixel], rows ld apart
+        int mr = DirectConv.rowsPerTile(rows), ld = roundUp(inSize, DirectConv.NT);
+        float[] col = ScratchPool.take(Math.multiplyExact(roundUp(rows, mr), ld));
+        try {
+            for (int gi = 0; gi < group; gi++) {
+                // the weight's group slice is cg x rows: packed as its transpose, rows x cg
+                float[] wp = DirectConv.pack(w, (long) gi * cg * rows, rows, cg, mr, true);
+                for (int ni = 0; ni < n; ni++) {
+                    DirectConv.product(x, ((long) ni * c + (long) gi * cg) * inSize, cg, inSize, wp, rows, mr, col, ld, par);
+                    int fni = ni, fgi = gi;
+                    if (g.rank() == 2) {
+                        // tasks: output channels x bands of output rows (a one-channel layer still splits)
+                        int oh = g.out()[0], ow = g.out()[1];
+                        int bands = Math.max(1, Math.min(oh, 4 * par.threads() / mg)), rowsPer = (oh + bands - 1) / bands;
+                        int nbands = (oh + rowsPer - 1) / rowsPer;
+                        par.forEach(mg * nbands, ((long) ks * inSize + outSize) / nbands, t -> {
+                            int o = t / nbands, oy0 = (t % nbands) * rowsPer, oy1 = Math.min(oh, oy0 + rowsPer);
+                            col2imRows(col, o * ks * ld, ld, g, bias == null ? 0f : bias[fgi * mg + o], oy0, oy1,
+                                    y, ((long) fni * m + (long) fgi * mg + o) * outSize, act);
+                        });
+                    } else {
+                        par.forEach(mg, (long) ks * inSize + outSize, o -> {
+                            float[] acc = scratch(0, outSize);
+                            java.util.Arrays.fill(acc, 0, outSize, bias == null ? 0f : bias[fgi * mg + o]);
+                            col2imNd(col, o * ks * ld, ld, g, acc);
+                            act.biasAndApply(acc, 0, outSize, 0f);
+                            MemorySegment.copy(acc, 0, y, NnArrays.F32, (((long) fni * m + (long) fgi * mg + o) * outSize) * 4, outSize);
+                        });
+                    }
+                }
+            }
+        } finally {
+            ScratchPool.give(col);
+        }
+    }
+
+    /**
+     * Output rows [oy0, oy1) of one 2-D output channel: the bias, plus its columns (kernel position rows
+     * {@code ld} apart from {@code co}) scatter-added tap by tap in kernel order, into y at {@code yo}.
+     * The sums run in column phases (output columns ox = qx * sw + px as plane px, column qx), where each
+     * input row lands on a contiguous run, then the phases are interleaved into whole rows. Each output
+     * element is the bias plus at most one term per tap in kernel order, whatever the band or the phases.
+     * {@code act} then maps each whole output row (lanes start at the row's start, in any band).
+     */
+    private static void col2imRows(float[] col, int co, int ld, WindowGeometry g, float bias, int oy0, int oy1,
+                                   MemorySegment y, long yo, Activation act) {
+        int h = g.in()[0], wd = g.in()[1], ow = g.out()[1];
+        int kh = g.kernel()[0], kw = g.kernel()[1], sh = g.strides()[0], sw = g.strides()[1];
+        int dh = g.dilations()[0], dw = g.dilations()[1], ph = g.padBegin()[0], pw = g.padBegin()[1];
+        int wq = (ow + sw - 1) / sw, rows = oy1 - oy0, plane = rows * wq;
+        float[] acc = scratch(0, sw * plane);
+        java.util.Arrays.fill(acc, 0, sw * plane, bias);
+        for (int ky = 0; ky < kh; ky++) {
+            for (int kx = 0; kx < kw; kx++) {
+                int src = co + (ky * kw + kx) * ld;
+                int base = kx * dw - pw, px = Math.floorMod(base, sw), shift = Math.floorDiv(base, sw);
+                // input column ix lands on output column ix*sw + base: phase px, column ix + shift
+                int lo = firstValid(base, sw, 0, wd), hi = endValid(base, sw, ow, lo, wd);
+                if (hi <= lo) continue;
+                for (int iy = 0; iy < h; iy++) {
+                    int oy = iy * sh - ph + ky * dh;
+                    if (oy < oy0 || oy >= oy1) continue;
+                    int s = src + iy * wd, d = px * plane + (oy - oy0) * wq + shift;
+                    for (int ix = lo; ix < hi; ix++) acc[d + ix] += col[s + ix];
+                }
+            }
+        }
+        float[] row = sw == 1 ? acc : scratch(1, wq * sw);
+        for (int r = 0; r < rows; r++) {
+            int from = r * wq;
+            if (sw == 2) {
+                zipPairs(acc, from, from + plane, wq, row);
+            } else if (sw > 2) {
+                for (int px = 0; px < sw; px++) {
+                    for (int q = 0, at = px * plane + from; q < wq; q++) row[q * sw + px] = acc[at + q];
+                }
+            }
+            act.biasAndApply(row, sw == 1 ? from : 0, ow, 0f);
+            MemorySegment.copy(row, sw == 1 ? from : 0, y, NnArrays.F32, (yo + (long) (oy0 + r) * ow) * 4, ow);
+        }
+    }
+
+    private static final jdk.incubator.vector.VectorSpecies<Float> S = Gemm32.SPECIES;
+    private static final int L = S.length();
+    /** Output lane i of a zipped pair of vectors takes lane i / 2 of the (low or high) halves of its sources. */
+    private static final jdk.incubator.vector.VectorShuffle<Float> ZIP_LO =
+            jdk.incubator.vector.VectorShuffle.fromOp(S, i -> i / 2),
+            ZIP_HI = jdk.incubator.vector.VectorShuffle.fromOp(S, i -> L / 2 + i / 2);
+    /** The odd lanes: filled from the second source. */
+    private static final jdk.incubator.vector.VectorMask<Float> ODD_LANES =
+            jdk.incubator.vector.VectorMask.fromLong(S, 0xAAAAAAAAAAAAAAAAL & ((1L << L) - 1));
+
+    /** row[2q] = a[ea + q], row[2q + 1] = a[oa + q] for q in [0, n): a plain copy, zipped by vector permutes. */
+    private static void zipPairs(float[] a, int ea, int oa, int n, float[] row) {
+        int q = 0;
+        for (; q + L <= n; q += L) {
+            jdk.incubator.vector.FloatVector e = jdk.incubator.vector.FloatVector.fromArray(S, a, ea + q),
+                    o = jdk.incubator.vector.FloatVector.fromArray(S, a, oa + q);
+            e.rearrange(ZIP_LO).blend(o.rearrange(ZIP_LO), ODD_LANES).intoArray(row, 2 * q);
+            e.rearrange(ZIP_HI).blend(o.rearrange(ZIP_HI), ODD_LANES).intoArray(row, 2 * q + L);
+        }
+        for (; q < n; q++) {
+            row[2 * q] = a[ea + q];
+            row[2 * q + 1] = a[oa + q];
+        }
+    }
+
+    private static void col2imNd(float[] col, int co, int ld, WindowGeometry g, float[] acc) {
+        int r = g.rank(), ks = (int) g.kernelSize(), inSize = (int) g.inSize();
+        int[] in = g.in(), out = g.out(), kern = g.kernel();
+        int[] kc = new int[r], ic = new int[r];
+        for (int kidx = 0; kidx < ks; kidx++) {
+            int t = kidx;
+            for (int d = r - 1; d >= 0; d--) { kc[d] = t % kern[d]; t /= kern[d]; }
+            for (int p = 0; p < inSize; p++) {
+                int q = p;
+                for (int d = r - 1; d >= 0; d--) { ic[d] = q % in[d]; q /= in[d]; }
+                int idx = 0;
+                boolean ok = true;
+                for (int d = 0; d < r; d++) {
+                    int o = ic[d] * g.strides()[d] - g.padBegin()[d] + kc[d] * g.dilations()[d];
+                    if (o < 0 || o >= out[d]) { ok = false; break; }
+                    idx = idx * out[d] + o;
+                }
+                if (ok) acc[idx] += col[co + kidx * ld + p];
+            }
+        }
+    }
+}

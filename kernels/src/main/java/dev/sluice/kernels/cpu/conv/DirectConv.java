@@ -1,0 +1,396 @@
+package dev.sluice.kernels.cpu.conv;
+
+import dev.sluice.kernels.Parallelism;
+import dev.sluice.kernels.cpu.core.Activation;
+import dev.sluice.kernels.cpu.core.NnArrays;
+import dev.sluice.kernels.cpu.core.ScratchPool;
+import dev.sluice.kernels.cpu.core.WindowGeometry;
+import dev.sluice.kernels.cpu.linalg.Gemm32;
+import java.lang.foreign.MemorySegment;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorShuffle;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Direct 2-D convolution without im2col: the input is copied once into zero-padded "phase planes" in which
+ * every kernel tap reads a contiguous run, and a register-tile kernel (like Gemm32's micro-kernel, with B
+ * loaded straight from the planes instead of packed) sums over all taps.
+ *
+ * <p>Phase planes: for strides (sh, sw) each input channel is split into sh x sw planes of hq x wq floats,
+ * plane (py, px) holding padded input rows py, py + sh, ... and columns px, px + sw, ... . Output position
+ * (oy, ox) is flattened as {@code j = oy * wq + ox}; tap (ky, kx) then reads its plane at {@code j + const},
+ * so one output tile of consecutive j is one contiguous vector load per tap, whatever the stride, dilation
+ * or padding. Columns ox in [ow, wq) and the rounding of j up to whole tiles are computed and dropped.
+ *
+ * <p>Summation order: every output element is {@code fma(w, x, acc)} over its taps in the weight's order
+ * (input channel, ky, kx) starting from zero, then the bias is added and the activation applied to whole
+ * output rows. That order does not depend on the tile, the task split, the thread count or the number of
+ * output channels in the call, so a conv split by output channels (memgraph's channel tiles) gives the same
+ * bits as the whole conv.
+ */
+final class DirectConv {
+    private DirectConv() {}
+
+    private static final VectorSpecies<Float> S = Gemm32.SPECIES;
+    private static final int L = S.length();
+    /** Output positions per register tile of the group-1 kernel: two vectors. */
+    static final int NT = 2 * L;
+    /** Output positions per depthwise tile: four vectors, for four independent FMA chains. */
+    private static final int DW_TILE = 4 * L;
+
+    /**
+     * Layout of one channel's phase planes and where the taps read: {@code tap[ky * kw + kx]} is the offset
+     * of that tap's first read within a channel's {@code chanStride} floats; {@code jt} is the flattened
+     * output length rounded up to whole tiles, {@code length} what a buffer of {@code channels} channels needs
+     * so that every tile's reads stay inside it.
+     */
+    record Planes(int sh, int sw, int hq, int wq, int oh, int ow, int[] tap, int chanStride, int jt, int length) {
+        static Planes of(WindowGeometry g, int channels, int tile) {
+            int kh = g.kernel()[0], kw = g.kernel()[1], sh = g.strides()[0], sw = g.strides()[1];
+            int dh = g.dilations()[0], dw = g.dilations()[1], oh = g.out()[0], ow = g.out()[1];
+            int hq = oh + (kh - 1) * dh / sh, wq = ow + (kw - 1) * dw / sw;
+            int plane = Math.multiplyExact(hq, wq), chanStride = Math.multiplyExact(sh * sw, plane);
+            int[] tap = new int[kh * kw];
+            int maxTap = 0;
+            for (int ky = 0; ky < kh; ky++) {
+                for (int kx = 0; kx < kw; kx++) {
+                    int ty = ky * dh, tx = kx * dw;
+                    int t = ((ty % sh) * sw + tx % sw) * plane + (ty / sh) * wq + tx / sw;
+                    tap[ky * kw + kx] = t;
+                    maxTap = Math.max(maxTap, t);
+                }
+            }
+            int jt = roundUp(Math.multiplyExact(oh, wq), tile);
+            // reads reach jt past the last tap, plus one tile for tiles that start inside the last row
+            int length = Math.max(Math.multiplyExact(channels, chanStride), (channels - 1) * chanStride + maxTap + jt + tile);
+            return new Planes(sh, sw, hq, wq, oh, ow, tap, chanStride, jt, length);
+        }
+    }
+
+    private static int roundUp(int v, int unit) { return (v + unit - 1) / unit * unit; }
+
+    /** One zero-padded input row, for splitting it into column phases (strided convs). */
+    private static final ThreadLocal<float[][]> ROW = ThreadLocal.withInitial(() -> new float[1][0]);
+
+    /** Copies input plane {@code xo} (h x w floats of x) into its phase planes at {@code dst[base ..]}. */
+    static void fill(MemorySegment x, long xo, WindowGeometry g, Planes p, float[] dst, int base) {
+        int h = g.in()[0], wd = g.in()[1], pt = g.padBegin()[0], pl = g.padBegin()[1];
+        int sh = p.sh, sw = p.sw, hq = p.hq, wq = p.wq, plane = hq * wq;
+        if (sw == 1) {
+            // column xq reads input column xq - pl: valid for xq in [a, b)
+            int a = Math.min(pl, wq), b = Math.max(a, Math.min(wq, pl + wd));
+            for (int py = 0; py < sh; py++) {
+                for (int yq = 0; yq < hq; yq++) {
+                    int iy = yq * sh + py - pt, row = base + py * plane + yq * wq;
+                    if (iy < 0 || iy >= h) {
+                        java.util.Arrays.fill(dst, row, row + wq, 0f);
+                        continue;
+                    }
+                    java.util.Arrays.fill(dst, row, row + a, 0f);
+                    if (b > a) MemorySegment.copy(x, NnArrays.F32, (xo + (long) iy * wd + a - pl) * 4, dst, row + a, b - a);
+                    java.util.Arrays.fill(dst, row + b, row + wq, 0f);
+                }
+            }
+            return;
+        }
+        // strided columns: the padded row r (r[i] = input column i - pl, zero outside) has phase px's column
+        // xq at r[xq * sw + px], so each row is padded once and then split into its sw phases
+        int width = wq * sw;
+        float[][] rb = ROW.get();
+        if (rb[0].length < width) rb[0] = new float[width];
+        float[] r = rb[0];
+        int a = Math.min(pl, width), b = Math.max(a, Math.min(width, pl + wd));
+        for (int py = 0; py < sh; py++) {
+            for (int yq = 0; yq < hq; yq++) {
+                int iy = yq * sh + py - pt, row = base + py * sw * plane + yq * wq;
+                if (iy < 0 || iy >= h) {
+                    for (int px = 0; px < sw; px++) java.util.Arrays.fill(dst, row + px * plane, row + px * plane + wq, 0f);
+                    continue;
+                }
+                java.util.Arrays.fill(r, 0, a, 0f);
+                if (b > a) MemorySegment.copy(x, NnArrays.F32, (xo + (long) iy * wd + a - pl) * 4, r, a, b - a);
+                java.util.Arrays.fill(r, b, width, 0f);
+                if (sw == 2) {
+                    splitPairs(r, wq, dst, row, row + plane);
+                } else {
+                    for (int px = 0; px < sw; px++) {
+                        for (int q = 0, at = row + px * plane; q < wq; q++) dst[at + q] = r[q * sw + px];
+                    }
+                }
+            }
+        }
+    }
+
+    /** Lane i of a vector pair's even (odd) elements: its source lane within whichever vector holds it. */
+    private static final VectorShuffle<Float> EVEN = VectorShuffle.fromOp(S, i -> 2 * i % L),
+            ODD = VectorShuffle.fromOp(S, i -> (2 * i + 1) % L);
+    /** The upper half of the lanes: filled from the second vector of a pair. */
+    private static final VectorMask<Float> UPPER = VectorMask.fromLong(S, ((1L << L) - 1) & ~((1L << (L / 2)) - 1));
+
+    /** even[e0 + q] = r[2q], odd[o0 + q] = r[2q + 1] for q in [0, n): a plain copy, split by vector permutes. */
+    private static void splitPairs(float[] r, int n, float[] dst, int e0, int o0) {
+        int q = 0;
+        for (; q + L <= n; q += L) {
+            FloatVector v0 = FloatVector.fromArray(S, r, 2 * q), v1 = FloatVector.fromArray(S, r, 2 * q + L);
+            v0.rearrange(EVEN).blend(v1.rearrange(EVEN), UPPER).intoArray(dst, e0 + q);
+            v0.rearrange(ODD).blend(v1.rearrange(ODD), UPPER).intoArray(dst, o0 + q);
+        }
+        for (; q < n; q++) {
+            dst[e0 + q] = r[2 * q];
+            dst[o0 + q] = r[2 * q + 1];
+        }
+    }
+
+    // ------------------------------------------------------------------ group 1
+
+    /** Floats of output a task buffers before writing them out: about 32 KiB, to stay in the L1/L2 caches. */
+    private static final int OUT_TILE = 1 << 13;
+
+    /** Fewest output positions in a task's or a sub-chunk's rows: rounding them up to whole tiles wastes < 1/4. */
+    private static final int MIN_SPAN = 4 * NT;
+
+    /** Rows of the register tile for m output channels: 4 when that pads fewer rows than 6. */
+    static int rowsPerTile(int m) { return roundUp(m, 4) < roundUp(m, 6) ? 4 : 6; }
+
+    /** Packed filters per constant weight tensor (identity keys), dropped with the tensor. */
+    private static final java.util.Map<Object, PackedFilter> FILTERS =
+            java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
+
+    /** The weight as MR-row panels, {@code data[(block * kk + p) * mr + r] = W[block * mr + r][p]}, zero rows past m. */
+    private record PackedFilter(float[] data, int m, int kk, int mr, long address) {}
+
+    private static float[] packedFilter(Object key, MemorySegment w, int m, int kk, int mr) {
+        long addr = w.isNative() ? w.address() : System.identityHashCode(w.heapBase().orElse(null));
+        if (key != null) {
+            PackedFilter f = FILTERS.get(key);
+            if (f != null && f.m == m && f.kk == kk && f.mr == mr && f.address == addr) return f.data;
+        }
+        float[] data = pack(w, 0, m, kk, mr, false);
+        if (key != null) FILTERS.put(key, new PackedFilter(data, m, kk, mr, addr));
+        return data;
+    }
+
+    /**
+     * Packs an m x kk matrix at element {@code off} of w, stored row-major or ({@code transposed}) as kk x m,
+     * into MR-row panels: {@code data[(block * kk + p) * mr + r] = A[block * mr + r][p]}, zero rows past m.
+     */
+    static float[] pack(MemorySegment w, long off, int m, int kk, int mr, boolean transposed) {
+        int blocks = (m + mr - 1) / mr;
+        float[] data = new float[Math.multiplyExact(blocks * mr, kk)];
+        if (!transposed) {
+            float[] rowBuf = new float[kk];
+            for (int o = 0; o < m; o++) {
+                MemorySegment.copy(w, NnArrays.F32, (off + (long) o * kk) * 4, rowBuf, 0, kk);
+                int at = (o / mr) * kk * mr + o % mr;
+                for (int p = 0; p < kk; p++) data[at + p * mr] = rowBuf[p];
+            }
+        } else {
+            float[] colBuf = new float[m];
+            for (int p = 0; p < kk; p++) {
+                MemorySegment.copy(w, NnArrays.F32, (off + (long) p * m) * 4, colBuf, 0, m);
+                for (int o = 0; o < m; o++) data[(o / mr) * kk * mr + p * mr + o % mr] = colBuf[o];
+            }
+        }
+        return data;
+    }
+
+    /**
+     * Float32 2-D convolution with one group: x is N x C x H x W, w is M x C x kh x kw, y N x M x oh x ow.
+     * A non-null {@code wKey} marks w as constant: its packed panels are cached under that key.
+     */
+    static void conv(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int m,
+                     WindowGeometry g, Parallelism par, Activation act, Object wKey) {
+        int ks = g.kernel()[0] * g.kernel()[1], kk = Math.multiplyExact(c, ks);
+        int mr = rowsPerTile(m);
+        Planes p = Planes.of(g, c, NT);
+        float[] wp = packedFilter(wKey, w, m, kk, mr);
+        int[] tap = new int[kk];
+        for (int ci = 0; ci < c; ci++) for (int t = 0; t < ks; t++) tap[ci * ks + t] = ci * p.chanStride + p.tap[t];
+        int blocks = (m + mr - 1) / mr, oh = p.oh, wq = p.wq;
+        int inSize = g.in()[0] * g.in()[1], outSize = oh * p.ow;
+        // Tasks: chunks of output rows x chunks of row blocks, each with its own output buffer, written out
+        // (bias, activation) by the task itself, so a conv is one parallel call. Within a task the tiles are
+        // the outer loop: a tile's plane rows stay in cache across the row blocks.
+        long work = (long) blocks * mr * oh * wq * kk;
+        int want = work < Parallelism.INLINE_WORK ? 1 : 4 * par.threads();
+        // row chunks of at least MIN_SPAN positions (a chunk is rounded up to whole tiles), blocks for the rest
+        int minRows = (MIN_SPAN + wq - 1) / wq;
+        int rowChunks = Math.max(1, Math.min(want, oh / minRows));
+        int blockChunks = Math.min(blocks, (want + rowChunks - 1) / rowChunks);
+        int rowsPer = (oh + rowChunks - 1) / rowChunks, blocksPer = (blocks + blockChunks - 1) / blockChunks;
+        int nr = (oh + rowsPer - 1) / rowsPer, nb = (blocks + blocksPer - 1) / blocksPer;
+        float[] src = ScratchPool.take(p.length);
+        try {
+            for (int ni = 0; ni < n; ni++) {
+                long xo = (long) ni * c * inSize, yo = (long) ni * m * outSize;
+                // filling is a copy: parallel only when large
+                par.forEach(c, (long) p.chanStride / 16, ci -> fill(x, xo + (long) ci * inSize, g, p, src, ci * p.chanStride));
+                java.util.Arrays.fill(src, c * p.chanStride, p.length, 0f);
+                par.forEach(nr * nb, work / ((long) nr * nb), t -> {
+                    int oy0 = (t % nr) * rowsPer, oy1 = Math.min(oh, oy0 + rowsPer);
+                    int b0 = (t / nr) * blocksPer, b1 = Math.min(blocks, b0 + blocksPer);
+                    // a few output rows at a time: their buffer stays in L1/L2 between the tiles and writeRows
+                    int rows = (b1 - b0) * mr, sub = Math.min(oy1 - oy0, Math.max(minRows, OUT_TILE / (rows * wq)));
+                    int cap = roundUp(sub * wq, NT);
+                    float[] out = ScratchPool.take(Math.multiplyExact(rows, cap));
+                    try {
+                        for (int s0 = oy0; s0 < oy1; s0 += sub) {
+                            int s1 = Math.min(oy1, s0 + sub), len = roundUp((s1 - s0) * wq, NT);
+                            tiles(src, tap, kk, wp, mr, b0, b1, s0 * wq, len, out, 0, len);
+                            for (int o = b0 * mr; o < Math.min(m, b1 * mr); o++) {
+                                writeRows(out, (o - b0 * mr) * len, p, s0, s1, y, yo + (long) o * outSize,
+                                        bias == null ? 0f : bias[o], act);
+                            }
+                        }
+                    } finally {
+                        ScratchPool.give(out);
+                    }
+                });
+            }
+        } finally {
+            ScratchPool.give(src);
+        }
+    }
+
+    /**
+     * Copies output rows [oy0, oy1) of one channel from its flattened buffer (row oy0 at {@code oo}) into y,
+     * adding the bias and applying the activation to each whole row.
+     */
+    private static void writeRows(float[] out, int oo, Planes p, int oy0, int oy1, MemorySegment y, long yo, float bias,
+                                  Activation act) {
+        int ow = p.ow;
+        for (int oy = oy0; oy < oy1; oy++) {
+            long at = yo + (long) oy * ow;
+            MemorySegment.copy(out, oo + (oy - oy0) * p.wq, y, NnArrays.F32, at * 4, ow);
+            act.biasAndApply(y, at, ow, bias);
+        }
+    }
+
+    /**
+     * Row blocks [b0, b1) x positions [j0, j0 + len) of the direct product (len a multiple of NT) into out,
+     * block b0's first row at {@code oo}, rows {@code ldo} apart. The tiles are the outer loop: a tile's
+     * source rows stay in cache across the row blocks.
+     */
+    private static void tiles(float[] src, int[] tap, int kk, float[] wp, int mr, int b0, int b1, int j0, int len,
+                              float[] out, int oo, int ldo) {
+        for (int jj = 0; jj < len; jj += NT) {
+            for (int b = b0; b < b1; b++) {
+                int at = oo + (b - b0) * mr * ldo + jj;
+                if (mr == 6) tile6(src, tap, kk, j0 + jj, wp, b * kk * 6, out, at, ldo);
+                else tile4(src, tap, kk, j0 + jj, wp, b * kk * 4, out, at, ldo);
+            }
+        }
+    }
+
+    /**
+     * A matrix product with the same tiles: {@code out[r * ld + j] = sum_ci A[r][ci] * x[xo + ci * n + j]} for
+     * r below the padded row count of {@code wp} (packed by {@link #pack} with {@code mr} rows) and j below
+     * ld = n rounded up to NT (positions past n hold garbage). For ConvTranspose's columns.
+     */
+    static void product(MemorySegment x, long xo, int c, int n, float[] wp, int rows, int mr, float[] out, int ld,
+                        Parallelism par) {
+        int blocks = (rows + mr - 1) / mr, tilesN = ld / NT;
+        int[] tap = new int[c];
+        for (int ci = 0; ci < c; ci++) tap[ci] = ci * n;
+        long work = (long) blocks * mr * ld * c;
+        int want = work < Parallelism.INLINE_WORK ? 1 : 4 * par.threads();
+        int jChunks = Math.min(tilesN, want), bChunks = Math.min(blocks, (want + jChunks - 1) / jChunks);
+        int tilesPer = (tilesN + jChunks - 1) / jChunks, blocksPer = (blocks + bChunks - 1) / bChunks;
+        int nj = (tilesN + tilesPer - 1) / tilesPer, nb = (blocks + blocksPer - 1) / blocksPer;
+        float[] src = ScratchPool.take(c * n + ld);
+        try {
+            MemorySegment.copy(x, NnArrays.F32, xo * 4, src, 0, c * n);
+            java.util.Arrays.fill(src, c * n, c * n + ld, 0f);
+            par.forEach(nj * nb, work / ((long) nj * nb), t -> {
+                int j0 = (t % nj) * tilesPer * NT, len = Math.min(ld - j0, tilesPer * NT);
+                int b0 = (t / nj) * blocksPer, b1 = Math.min(blocks, b0 + blocksPer);
+                tiles(src, tap, c, wp, mr, b0, b1, j0, len, out, b0 * mr * ld + j0, ld);
+            });
+        } finally {
+            ScratchPool.give(src);
+        }
+    }
+
+    /** Six output channels x NT positions: out rows += sum over taps of w * planes[tap + j]. */
+    private static void tile6(float[] src, int[] tap, int kk, int j, float[] wp, int wo, float[] out, int oo, int ldo) {
+        FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+        FloatVector c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+        for (int q = 0; q < kk; q++) {
+            int s = tap[q] + j;
+            FloatVector b0 = FloatVector.fromArray(S, src, s), b1 = FloatVector.fromArray(S, src, s + L);
+            FloatVector a = FloatVector.broadcast(S, wp[wo]);
+            c00 = a.fma(b0, c00); c01 = a.fma(b1, c01);
+            a = FloatVector.broadcast(S, wp[wo + 1]);
+            c10 = a.fma(b0, c10); c11 = a.fma(b1, c11);
+            a = FloatVector.broadcast(S, wp[wo + 2]);
+            c20 = a.fma(b0, c20); c21 = a.fma(b1, c21);
+            a = FloatVector.broadcast(S, wp[wo + 3]);
+            c30 = a.fma(b0, c30); c31 = a.fma(b1, c31);
+            a = FloatVector.broadcast(S, wp[wo + 4]);
+            c40 = a.fma(b0, c40); c41 = a.fma(b1, c41);
+            a = FloatVector.broadcast(S, wp[wo + 5]);
+            c50 = a.fma(b0, c50); c51 = a.fma(b1, c51);
+            wo += 6;
+        }
+        c00.intoArray(out, oo); c01.intoArray(out, oo + L); oo += ldo;
+        c10.intoArray(out, oo); c11.intoArray(out, oo + L); oo += ldo;
+        c20.intoArray(out, oo); c21.intoArray(out, oo + L); oo += ldo;
+        c30.intoArray(out, oo); c31.intoArray(out, oo + L); oo += ldo;
+        c40.intoArray(out, oo); c41.intoArray(out, oo + L); oo += ldo;
+        c50.intoArray(out, oo); c51.intoArray(out, oo + L);
+    }
+
+    /** Four output channels x NT positions (for channel counts that 4 divides better than 6). */
+    private static void tile4(float[] src, int[] tap, int kk, int j, float[] wp, int wo, float[] out, int oo, int ldo) {
+        FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+        for (int q = 0; q < kk; q++) {
+            int s = tap[q] + j;
+            FloatVector b0 = FloatVector.fromArray(S, src, s), b1 = FloatVector.fromArray(S, src, s + L);
+            FloatVector a = FloatVector.broadcast(S, wp[wo]);
+            c00 = a.fma(b0, c00); c01 = a.fma(b1, c01);
+            a = FloatVector.broadcast(S, wp[wo + 1]);
+            c10 = a.fma(b0, c10); c11 = a.fma(b1, c11);
+            a = FloatVector.broadcast(S, wp[wo + 2]);
+            c20 = a.fma(b0, c20); c21 = a.fma(b1, c21);
+            a = FloatVector.broadcast(S, wp[wo + 3]);
+            c30 = a.fma(b0, c30); c31 = a.fma(b1, c31);
+            wo += 4;
+        }
+        c00.intoArray(out, oo); c01.intoArray(out, oo + L); oo += ldo;
+        c10.intoArray(out, oo); c11.intoArray(out, oo + L); oo += ldo;
+        c20.intoArray(out, oo); c21.intoArray(out, oo + L); oo += ldo;
+        c30.intoArray(out, oo); c31.intoArray(out, oo + L);
+    }
+
+    // ------------------------------------------------------------------ depthwise
+
+    /**
+     * Float32 2-D convolution with one input channel per group (group = C, M = C x multiplier) over wide
+     * planes ({@link DepthwiseConv} sends them here): each task fills one channel's phase planes and runs
+     * the vector tiles of each of its output channels. Per-channel costs are small next to a wide plane's
+     * arithmetic, and this path touches less memory per channel than DepthwiseConv's.
+     */
+    static void depthwise(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int m,
+                          WindowGeometry g, Parallelism par, Activation act) {
+        int mg = m / c, ks = g.kernel()[0] * g.kernel()[1];
+        Planes p = Planes.of(g, 1, DW_TILE);
+        int inSize = g.in()[0] * g.in()[1], outSize = p.oh * p.ow;
+        par.forEach(n * c, (long) mg * outSize * ks + inSize, t -> {
+            int ni = t / c, ci = t % c;
+            float[] buf = ScratchPool.take(p.length + p.jt);
+            try {
+                fill(x, ((long) ni * c + ci) * inSize, g, p, buf, 0);
+                java.util.Arrays.fill(buf, p.chanStride, p.length, 0f);
+                float[] wk = new float[ks];
+                for (int o = ci * mg; o < (ci + 1) * mg; o++) {
+                    MemorySegment.copy(w, NnArrays.F32, (long) o * ks * 4, wk, 0, ks);
+                    for (int j = 0; j < p.jt; j += DW_TILE) DepthwiseConv.tile4(buf, p.tap, ks, wk, 0, j, buf, p.length + j);
+                    writeRows(buf, p.length, p, 0, p.oh, y, ((long) ni * m + o) * outSize, bias == null ? 0f : bias[o], act);
+                }
+            } finally {
+                ScratchPool.give(buf);
+            }
+        });
+    }
+}

@@ -1,0 +1,194 @@
+package dev.sluice.kernels.cpu.nn;
+
+import dev.sluice.kernels.Attributes;
+import dev.sluice.kernels.DType;
+import dev.sluice.kernels.Dim;
+import dev.sluice.kernels.ExecContext;
+import dev.sluice.kernels.InferContext;
+import dev.sluice.kernels.KernelException;
+import dev.sluice.kernels.OpKernel;
+import dev.sluice.kernels.Parallelism;
+import dev.sluice.kernels.Shape;
+import dev.sluice.kernels.SymShape;
+import dev.sluice.kernels.Tensor;
+import dev.sluice.kernels.TensorType;
+import dev.sluice.kernels.cpu.core.NnArrays;
+import dev.sluice.kernels.cpu.core.VectorMath;
+import dev.sluice.kernels.cpu.linalg.Gemm32;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import java.util.List;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * sluice.Attention: scaled dot-product attention over heads laid out as exporters reshape them, the chain
+ * Transpose(q), Transpose(k), MatMul, [Div or Mul by a scalar], [Add mask], Softmax(last axis),
+ * MatMul by Transpose(v), Transpose back, as one op (see the fusion pass). Inputs: q [B, L, H, d],
+ * k [B, Lk, H, d], v [B, Lk, H, dv] and optionally a float32 mask broadcastable to [B, H, L, Lk]; attribute
+ * {@code scale_div} or {@code scale_mul} (absent: no scaling). Output [B, L, H, dv]. B and H broadcast as
+ * the MatMuls would (each 1 or the common size).
+ *
+ * <p>Per (batch, head), in parallel: S = Q K^T straight from the strided head columns (Gemm32 with transB,
+ * no transposed copies), S / scale + mask row by row, {@link SoftmaxKernels#softmaxRow} in place, then
+ * P V written into the head's columns of the output. The bits are those of the unfused ops: Gemm32 sums
+ * every element in an order that depends on k and KC only (not on the operands' layout), the scaling and
+ * mask are the same float operations as the Div and Add kernels, the rows go through the Softmax kernel's
+ * own code. The one layout-dependent Gemm32 path (a one-row product, which dots or axpys by B's
+ * layout) gets K^T as a contiguous copy, as the unfused MatMul sees it.
+ */
+final class AttentionKernel implements OpKernel {
+    private static final VectorSpecies<Float> S = VectorMath.S;
+    private static final int LANES = S.length();
+    private static final ByteOrder ORDER = ByteOrder.nativeOrder();
+
+    /**
+     * Scores scratch per worker: L x Lk floats, plus d x Lk for a one-row product's K^T. Native memory, like
+     * every tensor: vector loads and stores that see both heap and native segments at one call site lose
+     * C2's intrinsic there (the segment's base type is no longer known), which slowed Gemm32 100-fold.
+     */
+    private static final ThreadLocal<MemorySegment[]> SCRATCH =
+            ThreadLocal.withInitial(() -> new MemorySegment[] {MemorySegment.NULL, MemorySegment.NULL});
+
+    private static MemorySegment scratch(int which, long floats) {
+        MemorySegment[] s = SCRATCH.get();
+        if (s[which].byteSize() < floats * 4) s[which] = Arena.ofAuto().allocate(Math.max(floats * 4, 64), Tensor.ALIGNMENT);
+        return s[which];
+    }
+
+    @Override public List<TensorType> infer(InferContext ctx) {
+        TensorType q = ctx.inputType(0), k = ctx.inputType(1), v = ctx.inputType(2);
+        if (q.shape().hasRank() && q.shape().rank() != 4 || k.shape().hasRank() && k.shape().rank() != 4
+                || v.shape().hasRank() && v.shape().rank() != 4) {
+            throw new KernelException("Attention needs q, k, v of rank 4 ([B, L, H, d]), got " + q + ", " + k + ", " + v);
+        }
+        if (!q.shape().hasRank() || !v.shape().hasRank()) return List.of(new TensorType(DType.FLOAT32, SymShape.unknownDims(4)));
+        Dim b = common(q.shape().dim(0), k.shape().hasRank() ? k.shape().dim(0) : Dim.UNKNOWN, v.shape().dim(0));
+        Dim h = common(q.shape().dim(2), k.shape().hasRank() ? k.shape().dim(2) : Dim.UNKNOWN, v.shape().dim(2));
+        return List.of(new TensorType(DType.FLOAT32, SymShape.of(b, q.shape().dim(1), h, v.shape().dim(3))));
+    }
+
+    /** The broadcast size of batch-like dims (each 1 or the common size): known, the one symbol, or unknown. */
+    private static Dim common(Dim... ds) {
+        Dim r = Dim.of(1);
+        for (Dim d : ds) {
+            if (d.isKnown() && d.value() == 1) continue;
+            if (r.isKnown() && r.value() == 1) r = d;
+            else if (!r.equals(d) || !d.isKnown() && d instanceof Dim.Unknown) return Dim.UNKNOWN;
+        }
+        return r;
+    }
+
+    @Override public void execute(ExecContext ctx) {
+        Tensor q = ctx.input(0), k = ctx.input(1), v = ctx.input(2);
+        Tensor mask = ctx.inputCount() > 3 && ctx.hasInput(3) ? ctx.input(3) : null;
+        for (Tensor t : mask == null ? new Tensor[] {q, k, v} : new Tensor[] {q, k, v, mask}) {
+            if (t.dtype() != DType.FLOAT32) throw new KernelException("Attention needs float32 inputs, got " + t.type());
+        }
+        if (q.rank() != 4 || k.rank() != 4 || v.rank() != 4) {
+            throw new KernelException("Attention needs q, k, v of rank 4, got " + q.shape() + ", " + k.shape() + ", " + v.shape());
+        }
+        long[] qs = q.shape().dims(), ks = k.shape().dims(), vs = v.shape().dims();
+        int l = Math.toIntExact(qs[1]), lk = Math.toIntExact(ks[1]), d = Math.toIntExact(qs[3]), dv = Math.toIntExact(vs[3]);
+        if (ks[3] != d || vs[1] != lk) {
+            throw new KernelException("Attention shapes do not chain: q " + q.shape() + ", k " + k.shape() + ", v " + v.shape());
+        }
+        long[] mdims = null;
+        if (mask != null) {
+            if (mask.rank() > 4) throw new KernelException("Attention mask must have rank <= 4, got " + mask.shape());
+            mdims = new long[4];
+            java.util.Arrays.fill(mdims, 1);
+            long[] md = mask.shape().dims();
+            System.arraycopy(md, 0, mdims, 4 - md.length, md.length);
+        }
+        int batches = broadcast("batch", qs[0], ks[0], vs[0], mdims == null ? 1 : mdims[0]);
+        int heads = broadcast("head", qs[2], ks[2], vs[2], mdims == null ? 1 : mdims[1]);
+        if (mdims != null && (mdims[2] != 1 && mdims[2] != l || mdims[3] != 1 && mdims[3] != lk)) {
+            throw new KernelException("Attention mask " + mask.shape() + " does not broadcast to scores [" + batches + ", " + heads
+                    + ", " + l + ", " + lk + "]");
+        }
+        Tensor y = ctx.output(0, DType.FLOAT32, Shape.of(batches, l, heads, dv));
+        if (y.elementCount() == 0) return;
+        Attributes at = ctx.attributes();
+        boolean div = at.has("scale_div"), mul = at.has("scale_mul");
+        float scale = div ? at.getFloat("scale_div", 1f) : mul ? at.getFloat("scale_mul", 1f) : 1f;
+        // mask strides over [B, H, L, Lk] (0 where it broadcasts)
+        long[] mstr = new long[4];
+        if (mdims != null) {
+            long s = 1;
+            for (int i = 3; i >= 0; i--) { mstr[i] = mdims[i] == 1 ? 0 : s; s *= mdims[i]; }
+        }
+        MemorySegment qd = q.data(), kd = k.data(), vd = v.data(), yd = y.data(), md = mask == null ? null : mask.data();
+        int hq = (int) qs[2], hk = (int) ks[2], hv = (int) vs[2];
+        boolean bq = qs[0] == 1, bk = ks[0] == 1, bv = vs[0] == 1;
+        long work = (long) l * lk * (d + dv);
+        ctx.parallelism().forEach(batches * heads, work, t -> {
+            int b = t / heads, h = t % heads;
+            MemorySegment s = scratch(0, (long) l * lk);
+            long qo = (long) (bq ? 0 : b) * l * hq * d + (long) (hq == 1 ? 0 : h) * d;
+            long ko = (long) (bk ? 0 : b) * lk * hk * d + (long) (hk == 1 ? 0 : h) * d;
+            long vo = (long) (bv ? 0 : b) * lk * hv * dv + (long) (hv == 1 ? 0 : h) * dv;
+            if (l == 1) {
+                // one query row: Gemm32's matrix-vector path sums by B's layout, so give it K^T as MatMul does
+                MemorySegment kt = scratch(1, (long) d * lk);
+                for (int j = 0; j < lk; j++) {
+                    for (int p = 0; p < d; p++) {
+                        kt.setAtIndex(NnArrays.F32, (long) p * lk + j, kd.getAtIndex(NnArrays.F32, ko + (long) j * hk * d + p));
+                    }
+                }
+                Gemm32.sgemm(false, false, l, lk, d, 1f, qd, qo, hq * d, kt, 0, lk, 0f, s, 0, lk, Parallelism.SEQUENTIAL);
+            } else {
+                Gemm32.sgemm(false, true, l, lk, d, 1f, qd, qo, hq * d, kd, ko, hk * d, 0f, s, 0, lk, Parallelism.SEQUENTIAL);
+            }
+            for (int i = 0; i < l; i++) {
+                long row = (long) i * lk;
+                long mo = md == null ? -1 : b * mstr[0] + h * mstr[1] + i * mstr[2];
+                scoreRow(s, row, lk, div, mul, scale, md, mo, mstr[3]);
+                SoftmaxKernels.softmaxRow(s, row, s, row, lk);
+            }
+            Gemm32.sgemm(false, false, l, dv, lk, 1f, s, 0, lk, vd, vo, hv * dv, 0f, yd,
+                    (long) b * l * heads * dv + (long) h * dv, heads * dv, Parallelism.SEQUENTIAL);
+        });
+    }
+
+    /** Each of q, k, v and the mask has the dim 1 or the common size; returns the common size. */
+    private static int broadcast(String what, long... sizes) {
+        long r = 1;
+        for (long s : sizes) if (s != 1) r = s;
+        for (long s : sizes) {
+            if (s != 1 && s != r) throw new KernelException("Attention " + what + " sizes do not broadcast: " + java.util.Arrays.toString(sizes));
+        }
+        return Math.toIntExact(r);
+    }
+
+    /**
+     * s[row, row+n) = s / scale (or * scale) + mask, the Div/Mul and Add kernels' float operations lane by
+     * lane; the mask row starts at {@code mo} with element stride {@code ms} (0: one value for the row).
+     */
+    private static void scoreRow(MemorySegment s, long row, int n, boolean div, boolean mul, float scale,
+                                 MemorySegment mask, long mo, long ms) {
+        if (!div && !mul && mask == null) return;
+        FloatVector sv = FloatVector.broadcast(S, scale);
+        FloatVector one = mask != null && ms == 0 ? FloatVector.broadcast(S, mask.getAtIndex(NnArrays.F32, mo)) : null;
+        int j = 0;
+        for (; j <= n - LANES; j += LANES) {
+            long at = (row + j) * 4;
+            FloatVector x = FloatVector.fromMemorySegment(S, s, at, ORDER);
+            if (div) x = x.div(sv);
+            else if (mul) x = x.mul(sv);
+            if (mask != null) x = x.add(one != null ? one : FloatVector.fromMemorySegment(S, mask, (mo + j) * 4, ORDER));
+            x.intoMemorySegment(s, at, ORDER);
+        }
+        if (j < n) {
+            VectorMask<Float> m = S.indexInRange(j, n);
+            long at = (row + j) * 4;
+            FloatVector x = FloatVector.fromMemorySegment(S, s, at, ORDER, m);
+            if (div) x = x.div(sv);
+            else if (mul) x = x.mul(sv);
+            if (mask != null) x = x.add(one != null ? one : FloatVector.fromMemorySegment(S, mask, (mo + j) * 4, ORDER, m));
+            x.intoMemorySegment(s, at, ORDER, m);
+        }
+    }
+}

@@ -1,0 +1,120 @@
+package dev.sluice.kernels.cpu.quant;
+
+import dev.sluice.kernels.DType;
+import dev.sluice.kernels.cpu.linalg.Gemm32;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * A constant 8-bit weight kept as 8-bit numbers, in column panels for a register-tiled product, and the
+ * micro-kernel that multiplies float operands by it: each weight byte is widened to a float lane as it is
+ * loaded (one byte-to-float conversion per vector, shared by the tile's rows) and fed to an FMA.
+ *
+ * <p>Storage: {@code v = b} for int8, {@code v = b - 128} for uint8, so every stored value is a signed byte; the
+ * zero point moves likewise ({@code zp' = zp} or {@code zp - 128}), and {@code b - zp = v - zp'}. Panels hold
+ * {@link #NR} columns ({@code NV} vectors of the machine's preferred float lane count), laid out
+ * [panel][q][NR], zero-padded past the last column. One byte per weight: a quarter of a float packing.
+ *
+ * <p>Exactness: a product of the micro-kernel sums {@code a[q] * v[q][j]} over the whole depth in float. With
+ * |a| summed over a row at most L1 and |v| <= 128, every partial sum is an integer below {@code 128 * L1}; the
+ * caller uses this path only when {@code 255 * L1 < 2^24} (see {@link QuantGemm}), so nothing is rounded.
+ */
+final class Int8Panels {
+    static final VectorSpecies<Float> FS = Gemm32.SPECIES;
+    static final int L = FS.length();
+    private static final VectorSpecies<Byte> BS = VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8));
+    /** Register tile: 4 rows x NV vectors (AVX-512's 32 registers: 4 x 4; AVX2's 16: 4 x 2). */
+    static final int MR = 4;
+    private static final int NV = L >= 16 ? 4 : 2;
+    static final int NR = NV * L;
+
+    final int k, n, panels;
+    /** [panel][q][NR] signed bytes. */
+    final byte[] data;
+    /** zp' per column, padded to panels * NR with zeros. */
+    final float[] zeroPoints;
+
+    Int8Panels(MemorySegment b, long off, DType type, int k, int n, float[] zps) {
+        this.k = k;
+        this.n = n;
+        this.panels = (n + NR - 1) / NR;
+        this.data = new byte[Math.toIntExact((long) panels * k * NR)];
+        this.zeroPoints = new float[panels * NR];
+        boolean unsigned = type == DType.UINT8;
+        for (int j = 0; j < n; j++) zeroPoints[j] = unsigned ? zps[j] - 128 : zps[j];
+        for (int q = 0; q < k; q++) {
+            long row = off + (long) q * n;
+            for (int j = 0; j < n; j++) {
+                byte v = b.get(ValueLayout.JAVA_BYTE, row + j);
+                int p = j / NR, c = j % NR;
+                data[(p * k + q) * NR + c] = unsigned ? (byte) ((v & 0xFF) - 128) : v;
+            }
+        }
+    }
+
+    /**
+     * The 4 x NR tile of panel {@code p} for the 4 A rows packed at {@code ao} of {@code ap} ([q][4], four floats
+     * per depth step), summed over the whole depth from zero, into {@code tile} ([row][NR]).
+     */
+    void tile(float[] ap, int ao, int p, float[] tile) {
+        if (NV == 4) micro4x4(k, ap, ao, data, p * k * NR, tile);
+        else micro4x2(k, ap, ao, data, p * k * NR, tile);
+    }
+
+    private static FloatVector widen(byte[] b, int o) {
+        return (FloatVector) ByteVector.fromArray(BS, b, o).convertShape(VectorOperators.B2F, FS, 0);
+    }
+
+    /** 4 x 4 vectors (AVX-512). */
+    private static void micro4x4(int k, float[] ap, int ao, byte[] bp, int bo, float[] tile) {
+        final int l = L, nr = 4 * L;
+        FloatVector c00 = FloatVector.zero(FS), c01 = c00, c02 = c00, c03 = c00;
+        FloatVector c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+        FloatVector c20 = c00, c21 = c00, c22 = c00, c23 = c00;
+        FloatVector c30 = c00, c31 = c00, c32 = c00, c33 = c00;
+        for (int q = 0; q < k; q++) {
+            int a = ao + q * 4, b = bo + q * nr;
+            FloatVector b0 = widen(bp, b), b1 = widen(bp, b + l), b2 = widen(bp, b + 2 * l), b3 = widen(bp, b + 3 * l);
+            FloatVector x = FloatVector.broadcast(FS, ap[a]);
+            c00 = x.fma(b0, c00); c01 = x.fma(b1, c01); c02 = x.fma(b2, c02); c03 = x.fma(b3, c03);
+            x = FloatVector.broadcast(FS, ap[a + 1]);
+            c10 = x.fma(b0, c10); c11 = x.fma(b1, c11); c12 = x.fma(b2, c12); c13 = x.fma(b3, c13);
+            x = FloatVector.broadcast(FS, ap[a + 2]);
+            c20 = x.fma(b0, c20); c21 = x.fma(b1, c21); c22 = x.fma(b2, c22); c23 = x.fma(b3, c23);
+            x = FloatVector.broadcast(FS, ap[a + 3]);
+            c30 = x.fma(b0, c30); c31 = x.fma(b1, c31); c32 = x.fma(b2, c32); c33 = x.fma(b3, c33);
+        }
+        c00.intoArray(tile, 0); c01.intoArray(tile, l); c02.intoArray(tile, 2 * l); c03.intoArray(tile, 3 * l);
+        c10.intoArray(tile, nr); c11.intoArray(tile, nr + l); c12.intoArray(tile, nr + 2 * l); c13.intoArray(tile, nr + 3 * l);
+        c20.intoArray(tile, 2 * nr); c21.intoArray(tile, 2 * nr + l); c22.intoArray(tile, 2 * nr + 2 * l); c23.intoArray(tile, 2 * nr + 3 * l);
+        c30.intoArray(tile, 3 * nr); c31.intoArray(tile, 3 * nr + l); c32.intoArray(tile, 3 * nr + 2 * l); c33.intoArray(tile, 3 * nr + 3 * l);
+    }
+
+    /** 4 x 2 vectors (AVX2 and narrower). */
+    private static void micro4x2(int k, float[] ap, int ao, byte[] bp, int bo, float[] tile) {
+        final int l = L, nr = 2 * L;
+        FloatVector c00 = FloatVector.zero(FS), c01 = c00, c10 = c00, c11 = c00;
+        FloatVector c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+        for (int q = 0; q < k; q++) {
+            int a = ao + q * 4, b = bo + q * nr;
+            FloatVector b0 = widen(bp, b), b1 = widen(bp, b + l);
+            FloatVector x = FloatVector.broadcast(FS, ap[a]);
+            c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
+            x = FloatVector.broadcast(FS, ap[a + 1]);
+            c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
+            x = FloatVector.broadcast(FS, ap[a + 2]);
+            c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
+            x = FloatVector.broadcast(FS, ap[a + 3]);
+            c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
+        }
+        c00.intoArray(tile, 0); c01.intoArray(tile, l);
+        c10.intoArray(tile, nr); c11.intoArray(tile, nr + l);
+        c20.intoArray(tile, 2 * nr); c21.intoArray(tile, 2 * nr + l);
+        c30.intoArray(tile, 3 * nr); c31.intoArray(tile, 3 * nr + l);
+    }
+}
