@@ -1,5 +1,6 @@
 package dev.sluice.bench;
 
+import dev.sluice.runtime.exec.SessionInternals;
 import dev.sluice.graph.OnnxImporter;
 import dev.sluice.kernels.SluiceException;
 import dev.sluice.kernels.Tensor;
@@ -190,7 +191,7 @@ public final class DemoCommand implements Command {
 
     /** Bytes of the planned arenas of a CPU session's plans. */
     private static long arenaBytes(Session s) {
-        return s.memoryPlans() == null ? 0 : s.memoryPlans().plans().stream().mapToLong(e -> e.plan().arenaBytes()).sum();
+        return SessionInternals.memoryPlans(s) == null ? 0 : SessionInternals.memoryPlans(s).plans().stream().mapToLong(e -> e.plan().arenaBytes()).sum();
     }
 
     private static final Pattern PEAK = Pattern.compile("measured peak on the throttled arena: (\\d+) B of (\\d+) B");

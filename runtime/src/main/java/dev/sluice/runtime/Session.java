@@ -60,6 +60,23 @@ import java.util.concurrent.ConcurrentHashMap;
  * tensor or result. Close a session after its runs have returned.
  */
 public final class Session implements AutoCloseable {
+    static {
+        // the runtime's other packages reach what names internal types through SessionInternals, not through here
+        dev.sluice.runtime.exec.SessionInternals.install(new dev.sluice.runtime.exec.SessionInternals.Access() {
+            @Override public GraphExecutor executorFor(Session s, Map<String, Tensor> inputs) { return s.executorFor(inputs); }
+
+            @Override public MemoryPlans memoryPlans(Session s) { return s.memoryPlans(); }
+
+            @Override public Map<String, Tensor> run(Session s, Map<String, Tensor> inputs, OutputAllocator alloc, ExecutionListener listener) {
+                return s.run(inputs, alloc, listener);
+            }
+
+            @Override public Session open(Model imported, SessionOptions options, OpRegistry registry, PatternFusion.Target fusion) {
+                return Session.open(imported, options, registry, fusion);
+            }
+        });
+    }
+
     private final Model model;
     private final OpRegistry registry;
     private final Parallelism parallelism;
@@ -225,7 +242,7 @@ public final class Session implements AutoCloseable {
      * @param fusion what fusion produces
      * @return an open session
      */
-    public static Session open(Model imported, int threads, OpRegistry registry, PatternFusion.Target fusion) {
+    static Session open(Model imported, int threads, OpRegistry registry, PatternFusion.Target fusion) {
         return open(imported, SessionOptions.builder().threads(threads).build(), registry, fusion);
     }
 
@@ -238,7 +255,7 @@ public final class Session implements AutoCloseable {
      * @param fusion what fusion produces
      * @return an open session on the reference executor
      */
-    public static Session open(Model imported, SessionOptions options, OpRegistry registry, PatternFusion.Target fusion) {
+    static Session open(Model imported, SessionOptions options, OpRegistry registry, PatternFusion.Target fusion) {
         ModelCheck.requireSupported(imported, registry);
         Model typed = TypeInference.run(imported, registry, Map.of(), true);
         Graph fused = PatternFusion.run(typed.graph(), fusion);
@@ -451,7 +468,7 @@ public final class Session implements AutoCloseable {
      *
      * @return the plans, or null
      */
-    public MemoryPlans memoryPlans() { return memoryPlans; }
+    MemoryPlans memoryPlans() { return memoryPlans; }
 
     /**
      * Runs once on the reference executor with this allocator and listener (for profiling and tools); the caller
@@ -463,7 +480,7 @@ public final class Session implements AutoCloseable {
      * @param listener sees each node run
      * @return every output by name
      */
-    public Map<String, Tensor> run(Map<String, Tensor> inputs, OutputAllocator alloc, ExecutionListener listener) {
+    Map<String, Tensor> run(Map<String, Tensor> inputs, OutputAllocator alloc, ExecutionListener listener) {
         return executorFor(inputs).run(inputs, alloc, listener);
     }
 
@@ -473,7 +490,7 @@ public final class Session implements AutoCloseable {
      * @param inputs the inputs by name
      * @return the executor, cached per shapes
      */
-    public GraphExecutor executorFor(Map<String, Tensor> inputs) {
+    GraphExecutor executorFor(Map<String, Tensor> inputs) {
         ensureOpen();
         List<dev.sluice.kernels.Shape> key = validate(inputs);
         return specialized.computeIfAbsent(key, k -> {

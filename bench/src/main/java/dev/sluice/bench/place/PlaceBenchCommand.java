@@ -1,5 +1,6 @@
 package dev.sluice.bench.place;
 
+import dev.sluice.runtime.exec.SessionInternals;
 import dev.sluice.graph.Model;
 import dev.sluice.graph.cost.CostModel;
 import dev.sluice.kernels.Tensor;
@@ -58,7 +59,7 @@ public final class PlaceBenchCommand implements Command {
         for (Zoo.Model z : models) {
             try (Session s = Session.open(z.path(), SessionOptions.builder().threads(threads).memoryPlanning(false).build())) {
                 Map<String, Tensor> in = z.sampleInputs(1);
-                Model m = MeasuredShapes.of(s.executorFor(in), in);
+                Model m = MeasuredShapes.of(SessionInternals.executorFor(s, in), in);
                 double[] cpu = Profiler.medianNodeMillis(m, s.registry(), in, PlacementPipeline.threadsPerDevice(threads), runs);
                 for (String accel : List.of(gpu, "throttled")) {
                     for (int pct : budgets) {

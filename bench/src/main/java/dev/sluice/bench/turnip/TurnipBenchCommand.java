@@ -1,5 +1,6 @@
 package dev.sluice.bench.turnip;
 
+import dev.sluice.runtime.exec.SessionInternals;
 import dev.sluice.graph.Model;
 import dev.sluice.kernels.Tensor;
 import dev.sluice.kernels.device.DeviceKind;
@@ -157,7 +158,7 @@ public final class TurnipBenchCommand implements Command {
     static void model(PrintStream out, Zoo.Model z, int runs) {
         try (Session s = Session.open(z.path(), 1)) {
             Map<String, Tensor> in = z.sampleInputs(1);
-            Model m = MeasuredShapes.of(s.executorFor(in), in);
+            Model m = MeasuredShapes.of(SessionInternals.executorFor(s, in), in);
             long full = MemGraph.fullNeed(m.graph(), THROTTLED);
             long min = MemGraph.minimumBudget(m.graph(), THROTTLED);
             // Bandwidth: the 100% plan's bytes over its compute time, measured with unlimited copy lanes.

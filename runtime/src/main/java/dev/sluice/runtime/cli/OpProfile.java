@@ -1,5 +1,6 @@
 package dev.sluice.runtime.cli;
 
+import dev.sluice.runtime.exec.SessionInternals;
 import dev.sluice.graph.Node;
 import dev.sluice.kernels.Tensor;
 import dev.sluice.runtime.Session;
@@ -68,8 +69,8 @@ final class OpProfile implements ExecutionListener {
             long t0 = System.nanoTime();
             // Time the runs as the session makes them: from its planned arena where planning is on (the
             // default), so that op times do not include allocating and zeroing fresh outputs.
-            if (s.memoryPlans() != null) closeAll(s.memoryPlans().run(s.executorFor(inputs), s.registry(), inputs, p));
-            else closeAll(s.run(inputs, OutputAllocator.FRESH, p));
+            if (SessionInternals.memoryPlans(s) != null) closeAll(SessionInternals.memoryPlans(s).run(SessionInternals.executorFor(s, inputs), s.registry(), inputs, p));
+            else closeAll(SessionInternals.run(s, inputs, OutputAllocator.FRESH, p));
             totals.add(System.nanoTime() - t0);
         }
         totals.sort(null);

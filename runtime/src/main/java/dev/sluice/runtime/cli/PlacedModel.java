@@ -1,5 +1,6 @@
 package dev.sluice.runtime.cli;
 
+import dev.sluice.runtime.exec.SessionInternals;
 import dev.sluice.graph.Model;
 import dev.sluice.graph.Value;
 import dev.sluice.kernels.SluiceException;
@@ -53,7 +54,7 @@ record PlacedModel(Path file, Session session, Map<String, Tensor> inputs, Model
             List<Value> rest = new ArrayList<>();
             for (Value v : s.inputs()) if (!inputs.containsKey(v.name())) rest.add(v);
             inputs.putAll(InputSources.build(rest, args.all("input"), args.all("dim"), seed, out));
-            Model m = MeasuredShapes.of(s.executorFor(inputs), inputs);
+            Model m = MeasuredShapes.of(SessionInternals.executorFor(s, inputs), inputs);
             return new PlacedModel(file, s, inputs, m);
         } catch (RuntimeException e) {
             s.close();
@@ -63,7 +64,7 @@ record PlacedModel(Path file, Session session, Map<String, Tensor> inputs, Model
 
     /** The one-device reference outputs (the plain executor, fresh tensors). */
     Map<String, Tensor> reference() {
-        return session.executorFor(inputs).run(inputs, dev.sluice.runtime.exec.OutputAllocator.FRESH, dev.sluice.runtime.exec.ExecutionListener.NONE);
+        return SessionInternals.executorFor(session, inputs).run(inputs, dev.sluice.runtime.exec.OutputAllocator.FRESH, dev.sluice.runtime.exec.ExecutionListener.NONE);
     }
 
     /** Null when {@code got} equals {@code want} bit for bit, else the first output that differs. */

@@ -1,5 +1,6 @@
 package dev.sluice.runtime.compile;
 
+import dev.sluice.runtime.exec.SessionInternals;
 import dev.sluice.graph.Model;
 import dev.sluice.graph.fusion.PatternFusion;
 import dev.sluice.kernels.OpRegistry;
@@ -57,7 +58,7 @@ public final class PlacedRunner implements Session.Runner {
         if (ds.size() != 2 || !ds.get(0).name().equals("cpu") || ds.get(1).name().equals("tornadovm")) {
             throw new SluiceException("a placed run takes the cpu and one accelerator (throttled or a description FILE.json), got " + ds);
         }
-        return Session.open(imported, o, OpRegistry.cpu(), PatternFusion.Target.CPU).withRunner(new PlacedRunner(o, out));
+        return SessionInternals.open(imported, o, OpRegistry.cpu(), PatternFusion.Target.CPU).withRunner(new PlacedRunner(o, out));
     }
 
     /** The placement the last run used (for reports), or null before the first run. */
@@ -80,7 +81,7 @@ public final class PlacedRunner implements Session.Runner {
     }
 
     private Prepared prepare(Session session, Map<String, Tensor> inputs) {
-        Model m = MeasuredShapes.of(session.executorFor(inputs), inputs);
+        Model m = MeasuredShapes.of(SessionInternals.executorFor(session, inputs), inputs);
         if (options.placementFile() != null) {
             Placement pl = Placement.load(options.placementFile());
             SessionOptions.DeviceRequest accel = options.devices().get(1);

@@ -1,5 +1,6 @@
 package dev.sluice.runtime.dispatch;
 
+import dev.sluice.runtime.exec.SessionInternals;
 import dev.sluice.graph.Model;
 import dev.sluice.kernels.OpRegistry;
 import dev.sluice.kernels.SluiceException;
@@ -119,7 +120,7 @@ public record DeviceOptions(String device, String budget, long bandwidth, Dispat
     public Session open(dev.sluice.graph.Model imported, PrintStream out) {
         var fusion = device.equals("tornadovm") ? dev.sluice.graph.fusion.PatternFusion.Target.STANDARD_OPS
             : dev.sluice.graph.fusion.PatternFusion.Target.CPU;
-        return attach(Session.open(imported, base, dev.sluice.kernels.OpRegistry.cpu(), fusion), out);
+        return attach(SessionInternals.open(imported, base, dev.sluice.kernels.OpRegistry.cpu(), fusion), out);
     }
 
     /** What a run with given input shapes needs, built once per session and shapes. */
@@ -155,7 +156,7 @@ public record DeviceOptions(String device, String budget, long bandwidth, Dispat
     }
 
     Prepared prepare(Session session, Map<String, Tensor> inputs, Dispatcher shared) {
-        Model m = MeasuredShapes.of(session.executorFor(inputs), inputs);
+        Model m = MeasuredShapes.of(SessionInternals.executorFor(session, inputs), inputs);
         List<Device> devices;
         MemGraph plan;
         long full = 0;

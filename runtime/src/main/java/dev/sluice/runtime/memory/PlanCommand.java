@@ -1,5 +1,6 @@
 package dev.sluice.runtime.memory;
 
+import dev.sluice.runtime.exec.SessionInternals;
 import dev.sluice.graph.Value;
 import dev.sluice.kernels.SluiceException;
 import dev.sluice.kernels.Tensor;
@@ -125,7 +126,7 @@ public final class PlanCommand implements Command {
      * the inputs it ran on), or null if the session made no plan.
      */
     public static String benchFigures(Session s) {
-        MemoryPlans plans = s.memoryPlans();
+        MemoryPlans plans = SessionInternals.memoryPlans(s);
         if (plans == null || plans.plans().isEmpty()) return null;
         OffsetPlan p = plans.plans().stream().map(MemoryPlans.Entry::plan).max(Comparator.comparingLong(OffsetPlan::arenaBytes)).orElseThrow();
         return String.format(java.util.Locale.ROOT, "naive_mib=%.2f planned_mib=%.2f bound_mib=%.2f ratio=%.4f weights_mib=%.2f",
@@ -134,7 +135,7 @@ public final class PlanCommand implements Command {
 
     /** Profiles a run, plans it, checks the plan and compares a planned run with the profiled one bit for bit. */
     public static Report profileAndPlan(Session s, Map<String, Tensor> inputs) {
-        GraphExecutor exec = s.executorFor(inputs);
+        GraphExecutor exec = SessionInternals.executorFor(s, inputs);
         ProfilingListener prof = new ProfilingListener(exec.model().graph(), s.registry());
         long t0 = System.nanoTime();
         Map<String, Tensor> reference = exec.run(inputs, OutputAllocator.FRESH, prof);

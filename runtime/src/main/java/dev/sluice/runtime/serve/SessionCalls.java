@@ -1,5 +1,6 @@
 package dev.sluice.runtime.serve;
 
+import dev.sluice.runtime.exec.SessionInternals;
 import dev.sluice.kernels.Tensor;
 import dev.sluice.runtime.Session;
 import dev.sluice.runtime.exec.ExecutionListener;
@@ -26,13 +27,13 @@ final class SessionCalls {
         ExecutionListener listener = lease.listener();
         if (listener == ExecutionListener.NONE) return session.run(inputs).asMap();
         // Weights streaming through a ring never are all there at once: every such run is observed node by node.
-        if (lease.streamsThrough()) return session.run(inputs, OutputAllocator.FRESH, listener);
-        MemoryPlans plans = session.memoryPlans();
+        if (lease.streamsThrough()) return SessionInternals.run(session, inputs, OutputAllocator.FRESH, listener);
+        MemoryPlans plans = SessionInternals.memoryPlans(session);
         if (firstOfShapes) {
             lease.awaitAll();
             return session.run(inputs).asMap();
         }
-        if (plans == null) return session.run(inputs, OutputAllocator.FRESH, listener);
-        return plans.run(session.executorFor(inputs), session.registry(), inputs, listener);
+        if (plans == null) return SessionInternals.run(session, inputs, OutputAllocator.FRESH, listener);
+        return plans.run(SessionInternals.executorFor(session, inputs), session.registry(), inputs, listener);
     }
 }

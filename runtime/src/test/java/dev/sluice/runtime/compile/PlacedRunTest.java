@@ -1,5 +1,6 @@
 package dev.sluice.runtime.compile;
 
+import dev.sluice.runtime.exec.SessionInternals;
 import static org.junit.jupiter.api.Assertions.*;
 
 import dev.sluice.graph.Graph;
@@ -69,7 +70,7 @@ class PlacedRunTest {
         Zoo.Model z = Zoo.find(name);
         try (Session s = Session.open(z.path(), SessionOptions.builder().threads(2).memoryPlanning(false).build())) {
             Map<String, Tensor> in = z.sampleInputs(7);
-            GraphExecutor ref = s.executorFor(in);
+            GraphExecutor ref = SessionInternals.executorFor(s, in);
             Map<String, Tensor> want = ref.run(in, OutputAllocator.FRESH, ExecutionListener.NONE);
             Model m = MeasuredShapes.of(ref, in);
             long full = MemGraph.fullNeed(m.graph(), new DeviceSpec("throttled", DeviceKind.THROTTLED, 1));
@@ -121,7 +122,7 @@ class PlacedRunTest {
 
     /** A placement file of ppocr-cls with every node on the accelerator (made by hand, not solved). */
     static Path allAccel(Path dir, Session s, Map<String, Tensor> in) throws Exception {
-        Model m = MeasuredShapes.of(s.executorFor(in), in);
+        Model m = MeasuredShapes.of(SessionInternals.executorFor(s, in), in);
         int[] nodes = new int[m.graph().nodes().size()];
         Arrays.fill(nodes, 1);
         Placement p = Placement.of(m.graph(), List.of("cpu", "throttled"), nodes, "by-hand", 0, List.of(0L, 0L), 0, "");

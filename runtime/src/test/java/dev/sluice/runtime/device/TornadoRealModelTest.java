@@ -1,5 +1,6 @@
 package dev.sluice.runtime.device;
 
+import dev.sluice.runtime.exec.SessionInternals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -45,7 +46,7 @@ class TornadoRealModelTest {
         Path file = m.path();
         int threads = Math.min(8, Runtime.getRuntime().availableProcessors());
         try (Session cpu = Session.open(OnnxImporter.load(file), threads);
-             Session dev = Session.open(OnnxImporter.load(file), threads, backend.registry(OpRegistry.cpu()),
+             Session dev = SessionInternals.open(OnnxImporter.load(file), threads, backend.registry(OpRegistry.cpu()),
                  PatternFusion.Target.STANDARD_OPS)) {
             double maxAbs = 0;
             long onDevice = 0, fellBack = 0;

@@ -1,5 +1,6 @@
 package dev.sluice.runtime.dispatch;
 
+import dev.sluice.runtime.exec.SessionInternals;
 import static org.junit.jupiter.api.Assertions.*;
 
 import dev.sluice.graph.Model;
@@ -91,7 +92,7 @@ class RealModelBudgetTest {
      */
     static long check(String name, java.nio.file.Path path, Map<String, Tensor> in) {
         try (Session s = Session.open(path, 1)) {
-            GraphExecutor refEx = s.executorFor(in);
+            GraphExecutor refEx = SessionInternals.executorFor(s, in);
             Map<String, Tensor> ref = refEx.run(in, OutputAllocator.FRESH, ExecutionListener.NONE);
             Model m = MeasuredShapes.of(refEx, in);
             long full = MemGraph.fullNeed(m.graph(), THROTTLED);

@@ -1,5 +1,6 @@
 package dev.sluice.runtime.dispatch;
 
+import dev.sluice.runtime.exec.SessionInternals;
 import static org.junit.jupiter.api.Assertions.*;
 
 import ai.onnx.proto.OnnxMl;
@@ -96,7 +97,7 @@ class RecurrentTilingTest {
         Path file = c.write(tmp.resolve("rnn.onnx"));
         Map<String, Tensor> feeds = c.feeds();
         try (Session s = Session.open(file, 1)) {
-            GraphExecutor refEx = s.executorFor(feeds);
+            GraphExecutor refEx = SessionInternals.executorFor(s, feeds);
             Map<String, Tensor> ref = refEx.run(feeds, OutputAllocator.FRESH, ExecutionListener.NONE);
             Model m = MeasuredShapes.of(refEx, feeds);
             long full = MemGraph.fullNeed(m.graph(), RealModelBudgetTest.THROTTLED);

@@ -1,5 +1,6 @@
 package dev.sluice.runtime.memory;
 
+import dev.sluice.runtime.exec.SessionInternals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -117,7 +118,7 @@ class PlannedRunTest {
                     assertSameBits(ref, second);
                     assertSameBits(ref, third);
                 }
-                MemoryPlans mp = planned.memoryPlans();
+                MemoryPlans mp = SessionInternals.memoryPlans(planned);
                 assertEquals(2, mp.plans().size(), "a run with new shapes replans");
                 assertEquals(4, mp.plannedRuns());
                 for (MemoryPlans.Entry e : mp.plans()) {
@@ -134,7 +135,7 @@ class PlannedRunTest {
         Model m = mlp();
         try (Session s = Session.open(m, 1, REGISTRY).memoryPlanning(false)) {
             Map<String, Tensor> in = Map.of("x", random(Shape.of(5, 16), 7));
-            GraphExecutor exec = s.executorFor(in);
+            GraphExecutor exec = SessionInternals.executorFor(s, in);
             ProfilingListener prof = new ProfilingListener(exec.model().graph(), REGISTRY);
             Map<String, Tensor> ref = exec.run(in, dev.sluice.runtime.exec.OutputAllocator.FRESH, prof);
             MemoryPlans.Entry e = new MemoryPlans().plan(exec, prof.profile());

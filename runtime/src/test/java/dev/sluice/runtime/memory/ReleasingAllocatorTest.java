@@ -1,5 +1,6 @@
 package dev.sluice.runtime.memory;
 
+import dev.sluice.runtime.exec.SessionInternals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -27,7 +28,7 @@ class ReleasingAllocatorTest {
             // 600 rows: most intermediates are 64 KiB or more, so they own an arena that closing really frees
             Tensor x = InputSources.random(DType.FLOAT32, Shape.of(600, 16), new SplittableRandom(5));
             Map<String, Tensor> in = Map.of("x", x);
-            GraphExecutor exec = s.executorFor(in);
+            GraphExecutor exec = SessionInternals.executorFor(s, in);
             Map<String, Tensor> ref = exec.run(in, OutputAllocator.FRESH, ExecutionListener.NONE);
 
             // the profiler hears of each release before the memory goes (and the graph input 'x' is released too)
