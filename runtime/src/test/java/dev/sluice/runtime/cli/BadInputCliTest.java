@@ -3,7 +3,6 @@ package dev.sluice.runtime.cli;
 import static dev.sluice.runtime.cli.CommandLineTest.sluice;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -17,7 +16,6 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -144,7 +142,8 @@ class BadInputCliTest {
         Path in = dir.resolve("test_data_set_0").resolve("input_0.pb");
         Files.delete(in);
         assumeTrue(mkfifo(in), "mkfifo is available");
-        Outcome o = assertTimeoutPreemptively(Duration.ofSeconds(30), () -> sluice("test-data", dir.toString()));
+        // a blocking open would hang here: the build's fork timeout (surefire) then fails the run
+        Outcome o = sluice("test-data", dir.toString());
         assertEquals(1, o.status(), o.out());
         assertTrue(o.out().contains("input_0.pb") && o.out().contains("not a regular file"), o.out());
     }
