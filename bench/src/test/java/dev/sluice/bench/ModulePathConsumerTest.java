@@ -3,12 +3,10 @@ package dev.sluice.bench;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.sluice.runtime.zoo.Zoo;
 import java.io.ByteArrayOutputStream;
 import java.io.File;
-import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.module.FindException;
 import java.lang.module.ModuleFinder;
@@ -18,7 +16,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.spi.ToolProvider;
@@ -41,8 +38,7 @@ import org.junit.jupiter.api.io.TempDir;
  * network is used); any other failure fails.
  */
 class ModulePathConsumerTest {
-    static final String VERSION = ConsumerCheckTest.VERSION;
-    static final List<String> MODULES = ConsumerCheckTest.MODULES;
+    static final String VERSION = LocalInstall.VERSION;
     /** Internal packages the consumer must not reach, and a public class in each. */
     static final Map<String, String> INTERNALS = Map.of(
         "dev.sluice.kernels.cpu", "CpuKernels",
@@ -53,42 +49,8 @@ class ModulePathConsumerTest {
 
     @Test
     void aModularApplicationUsesTheApiAndCannotReachTheInternals() throws Exception {
-        Path root = Path.of("..").toAbsolutePath().normalize();
-        for (String m : MODULES) {
-            Path jar = root.resolve(m + "/target/sluice-" + m + "-" + VERSION + ".jar");
-            assumeTrue(Files.isRegularFile(jar), "module-path consumer check skipped: " + jar + " is not built (run the suite through ./sluice test, which packages first)");
-        }
-        Path userRepo = Path.of(System.getProperty("user.home"), ".m2", "repository");
-        Path repo = tmp.resolve("repo");
-        Path settings = tmp.resolve("settings.xml");
-        Files.writeString(settings, """
-            <settings>
-              <mirrors>
-                <mirror><id>local-only</id><mirrorOf>*</mirrorOf><url>%s</url></mirror>
-              </mirrors>
-            </settings>
-            """.formatted(userRepo.toUri()));
-
-        // 1. install the parent POM and the five library jars, as built
-        Path installer = tmp.resolve("installer");
-        Files.createDirectories(installer);
-        StringBuilder executions = new StringBuilder(execution("parent", root.resolve("pom.xml"), root.resolve("pom.xml")));
-        for (String m : MODULES) {
-            executions.append(execution(m, root.resolve(m + "/target/sluice-" + m + "-" + VERSION + ".jar"), root.resolve(m + "/pom.xml")));
-        }
-        Files.writeString(installer.resolve("pom.xml"), """
-            <project xmlns="http://maven.apache.org/POM/4.0.0">
-              <modelVersion>4.0.0</modelVersion>
-              <groupId>check</groupId><artifactId>installer</artifactId><version>1</version><packaging>pom</packaging>
-              <build><plugins><plugin>
-                <groupId>org.apache.maven.plugins</groupId><artifactId>maven-install-plugin</artifactId><version>3.1.3</version>
-                <executions>%s</executions>
-              </plugin></plugins></build>
-            </project>
-            """.formatted(executions));
-        Outcome install = maven(root, installer, settings, repo, "validate");
-        skipIfUnresolvable(install);
-        assertEquals(0, install.code, "installing the artifacts failed:\n" + install.tail());
+        LocalInstall li = LocalInstall.install(tmp, "module-path consumer check");
+        Path root = li.root();
 
         // 2. a modular consumer: Maven compiles it on the module path because it has a module-info.java
         Path app = tmp.resolve("app");
@@ -139,9 +101,9 @@ class ModulePathConsumerTest {
             }
             """);
         Path cpFile = tmp.resolve("deps.txt");
-        Outcome build = maven(root, app, settings, repo, "compile", "dependency:build-classpath", "-Dmdep.outputFile=" + cpFile);
-        skipIfUnresolvable(build);
-        assertEquals(0, build.code, "the modular consumer did not build:\n" + build.tail());
+        LocalInstall.Outcome build = li.maven(app, "compile", "dependency:build-classpath", "-Dmdep.outputFile=" + cpFile);
+        li.skipIfUnresolvable(build);
+        assertEquals(0, build.code(), "the modular consumer did not build:\n" + build.tail());
         Paths paths = Paths.split(Files.readString(cpFile).strip());
 
         // 3. run it on the module path, as a modular application would be run
@@ -149,11 +111,11 @@ class ModulePathConsumerTest {
             "@" + root.resolve("jdk-config/jvm.args"), "--enable-native-access=dev.sluice.kernels,dev.sluice.offload"));
         cmd.addAll(paths.options(app.resolve("target/classes").toString()));
         cmd.addAll(List.of("-m", "check.app/check.Main", Zoo.OCR_CLS.path().toString()));
-        Outcome run = exec(cmd, app);
-        assertEquals(0, run.code, "the modular consumer did not run:\n" + run.tail());
-        assertTrue(run.output.contains("app in module check.app, Session in module dev.sluice.runtime, Tensor in module dev.sluice.kernels"),
+        LocalInstall.Outcome run = LocalInstall.exec(cmd, app);
+        assertEquals(0, run.code(), "the modular consumer did not run:\n" + run.tail());
+        assertTrue(run.output().contains("app in module check.app, Session in module dev.sluice.runtime, Tensor in module dev.sluice.kernels"),
             "not run as named modules:\n" + run.tail());
-        Matcher m = Pattern.compile("output (\\S+) Tensor<float32>\\[1,2] \\[([-0-9.Ee]+), ([-0-9.Ee]+)]").matcher(run.output);
+        Matcher m = Pattern.compile("output (\\S+) Tensor<float32>\\[1,2] \\[([-0-9.Ee]+), ([-0-9.Ee]+)]").matcher(run.output());
         assertTrue(m.find(), "no f32[1,2] output printed:\n" + run.tail());
         assertEquals(1.0, Double.parseDouble(m.group(2)) + Double.parseDouble(m.group(3)), 1e-5,
             "softmax probabilities of '" + m.group(1) + "'");
@@ -171,19 +133,19 @@ class ModulePathConsumerTest {
         List<String> modularArgs = new ArrayList<>(List.of("--release", "25", "--enable-preview", "-d", tmp.resolve("out-module").toString()));
         modularArgs.addAll(paths.options(null));
         modularArgs.addAll(List.of(src.resolve("module-info.java").toString(), src.resolve("check/Main.java").toString(), intruder.toString()));
-        Outcome modular = javac(modularArgs);
-        assertTrue(modular.code != 0, "internal classes compiled on the module path:\n" + modular.output);
-        INTERNALS.forEach((pkg, cls) -> assertTrue(modular.output.contains("package " + pkg + " is not visible"),
-            "no 'package " + pkg + " is not visible' error:\n" + modular.output));
-        Matcher errors = Pattern.compile("error: (.*)").matcher(modular.output);
+        LocalInstall.Outcome modular = javac(modularArgs);
+        assertTrue(modular.code() != 0, "internal classes compiled on the module path:\n" + modular.output());
+        INTERNALS.forEach((pkg, cls) -> assertTrue(modular.output().contains("package " + pkg + " is not visible"),
+            "no 'package " + pkg + " is not visible' error:\n" + modular.output()));
+        Matcher errors = Pattern.compile("error: (.*)").matcher(modular.output());
         while (errors.find()) {
-            assertTrue(errors.group(1).matches("package \\S+ is not visible"), "an error other than the module boundary:\n" + modular.output);
+            assertTrue(errors.group(1).matches("package \\S+ is not visible"), "an error other than the module boundary:\n" + modular.output());
         }
 
-        Outcome classPath = javac(List.of("--release", "25", "--enable-preview", "-cp", paths.all(), "-d", tmp.resolve("out-classpath").toString(),
+        LocalInstall.Outcome classPath = javac(List.of("--release", "25", "--enable-preview", "-cp", paths.all(), "-d", tmp.resolve("out-classpath").toString(),
             src.resolve("check/Main.java").toString(), intruder.toString()));
-        assertEquals(0, classPath.code, "the same source must compile on the class path (the classes exist and are public):\n" + classPath.output);
-        assertFalse(classPath.output.contains("error:"), classPath.output);
+        assertEquals(0, classPath.code(), "the same source must compile on the class path (the classes exist and are public):\n" + classPath.output());
+        assertFalse(classPath.output().contains("error:"), classPath.output());
     }
 
     /**
@@ -217,51 +179,12 @@ class ModulePathConsumerTest {
         }
     }
 
-    private static Outcome javac(List<String> args) {
+    private static LocalInstall.Outcome javac(List<String> args) {
         ToolProvider javac = ToolProvider.findFirst("javac").orElseThrow(() -> new AssertionError("this JDK has no javac tool"));
         ByteArrayOutputStream buf = new ByteArrayOutputStream();
         try (PrintStream out = new PrintStream(buf, true, StandardCharsets.UTF_8)) {
             int code = javac.run(out, out, args.toArray(String[]::new));
-            return new Outcome(code, buf.toString(StandardCharsets.UTF_8));
+            return new LocalInstall.Outcome(code, buf.toString(StandardCharsets.UTF_8));
         }
-    }
-
-    private static String execution(String id, Path file, Path pom) {
-        return """
-            <execution><id>%s</id><phase>validate</phase><goals><goal>install-file</goal></goals>
-              <configuration><file>%s</file><pomFile>%s</pomFile></configuration></execution>
-            """.formatted(id, file, pom);
-    }
-
-    record Outcome(int code, String output) {
-        String tail() { return output.length() > 4000 ? output.substring(output.length() - 4000) : output; }
-    }
-
-    private static Outcome maven(Path root, Path project, Path settings, Path repo, String... goals) throws IOException, InterruptedException {
-        List<String> cmd = new ArrayList<>(List.of(root.resolve("mvnw").toString(), "-B", "-q", "-s", settings.toString(),
-            "-Dmaven.repo.local=" + repo, "-f", project.resolve("pom.xml").toString()));
-        cmd.addAll(List.of(goals));
-        return exec(cmd, project);
-    }
-
-    private static Outcome exec(List<String> cmd, Path dir) throws IOException, InterruptedException {
-        ProcessBuilder pb = new ProcessBuilder(cmd).directory(dir.toFile()).redirectErrorStream(true);
-        pb.environment().put("JAVA_HOME", System.getProperty("java.home"));
-        pb.environment().remove("MAVEN_OPTS");
-        Process p = pb.start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (!p.waitFor(5, TimeUnit.MINUTES)) {
-            p.destroyForcibly();
-            return new Outcome(-1, out + "\n(timed out)");
-        }
-        return new Outcome(p.exitValue(), out);
-    }
-
-    /** An artifact the local repository lacks cannot be had offline: say so and skip, rather than fail. */
-    private static void skipIfUnresolvable(Outcome o) {
-        boolean unresolvable = o.code != 0 && (o.output.contains("Could not resolve") || o.output.contains("Could not transfer")
-            || o.output.contains("Could not find artifact") || o.output.contains("Plugin") && o.output.contains("could not be resolved"));
-        assumeTrue(!unresolvable, "module-path consumer check skipped: Maven could not get an artifact from the local repository "
-            + "(no network is used):\n" + o.tail());
     }
 }
