@@ -122,6 +122,54 @@ public record MemGraph(Graph graph, List<DeviceSpec> devices, List<Buffer> buffe
         return b.toString();
     }
 
+    /**
+     * The JSON form (see {@link MemGraphJson}): everything but the graph, which is named by a fingerprint of its
+     * nodes and initializers; {@link #fromJson} reads it back given that graph.
+     */
+    public String toJson() { return MemGraphJson.write(this); }
+
+    /**
+     * Reads a memory graph saved by {@link #toJson} for {@code graph} (the graph it was built on: {@link #graph()},
+     * weights split into blocks included). Strict: an unknown, missing or mistyped field, a dangling reference or
+     * another graph is refused with the field's path; {@code source} names the text in errors.
+     */
+    public static MemGraph fromJson(String text, Graph graph, String source) { return MemGraphJson.read(text, graph, source); }
+
+    public void save(java.nio.file.Path file) {
+        try {
+            java.nio.file.Files.writeString(file, toJson());
+        } catch (java.io.IOException e) {
+            throw new dev.sluice.kernels.SluiceException(file + ": cannot write: " + e.getMessage());
+        }
+    }
+
+    public static MemGraph load(java.nio.file.Path file, Graph graph) {
+        try {
+            return fromJson(java.nio.file.Files.readString(file), graph, file.toString());
+        } catch (java.io.IOException e) {
+            throw new dev.sluice.kernels.SluiceException(file + ": cannot read: " + e.getMessage());
+        }
+    }
+
+    /** A readable summary: the graph, each device with its budget and planned peak, and the tasks by kind. */
+    @Override public String toString() {
+        StringBuilder b = new StringBuilder();
+        b.append("MemGraph of '").append(graph.name()).append("' (").append(graph.nodes().size()).append(" nodes): ")
+            .append(tasks.size()).append(" tasks, ").append(buffers.size()).append(" buffers\n");
+        for (int d = 0; d < devices.size(); d++) {
+            DeviceSpec s = devices.get(d);
+            int dd = d;
+            long top = buffers.stream().filter(x -> x.device() == dd && !x.onHost()).mapToLong(x -> x.offset() + x.bytes()).max().orElse(0);
+            long count = tasks.stream().filter(t -> t.device() == dd).count();
+            b.append("  device ").append(d).append(' ').append(s.name()).append(" (").append(s.kind()).append(")");
+            if (s.kind().sharesHostMemory()) b.append(": host memory");
+            else b.append(": budget ").append(s.budgetBytes()).append(" B, planned peak ").append(plannedPeak.get(d)).append(" B, arena top ").append(top).append(" B");
+            b.append(", ").append(count).append(" tasks\n");
+        }
+        b.append("  ").append(summary());
+        return b.toString();
+    }
+
     /** Task counts by lane kind. */
     public Map<dev.sluice.kernels.device.LaneKind, Integer> tasksByLane() {
         Map<dev.sluice.kernels.device.LaneKind, Integer> m = new EnumMap<>(dev.sluice.kernels.device.LaneKind.class);

@@ -1,0 +1,145 @@
+package dev.sluice.memgraph;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import dev.sluice.graph.Graph;
+import dev.sluice.graph.cost.Json;
+import dev.sluice.kernels.SluiceException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The JSON form of a memory graph: saved and loaded back it is equal to the original (every buffer, task, tile, box,
+ * edge, source, result and peak), and a malformed or foreign file is refused with the offending field named.
+ */
+class MemGraphJsonTest {
+    /** The U-Net stack at budgets from unconstrained to its minimum: whole nodes, tiles, ranges, offloads, reloads, boxes. */
+    static List<MemGraph> plans(Graph g) {
+        long full = MemGraph.fullNeed(g, MemGraphTest.throttled(1));
+        long min = MemGraph.minimumBudget(g, MemGraphTest.throttled(1));
+        List<MemGraph> r = new ArrayList<>();
+        for (long b : new long[] {full, full / 2, full / 4, full / 10, min}) r.add(MemGraph.onDevice(g, MemGraphTest.throttled(Math.max(b, min))));
+        return r;
+    }
+
+    @Test void saveThenLoadGivesAnEqualGraph(@TempDir Path dir) {
+        Graph g = MemGraphTest.unet(16, 64, 32);
+        Set<Tile.Kind> kinds = EnumSet.noneOf(Tile.Kind.class);
+        Set<Class<?>> taskKinds = new java.util.HashSet<>();
+        boolean ranged = false;
+        int k = 0;
+        for (MemGraph m : plans(g)) {
+            Path f = dir.resolve("plan" + k++ + ".json");
+            m.save(f);
+            MemGraph back = MemGraph.load(f, m.graph());
+            assertEquals(m.buffers(), back.buffers());
+            assertEquals(m.tasks(), back.tasks());
+            assertEquals(m.edges(), back.edges());
+            assertEquals(m, back, "round trip of " + m);
+            assertEquals(m.toJson(), back.toJson());
+            for (Task t : m.tasks()) {
+                taskKinds.add(t.getClass());
+                if (t instanceof Task.Kernel x && x.tile() != null) kinds.add(x.tile().kind());
+                if (t instanceof Task.Transfer x && (x.ranged() || x.rows() || x.boxed())) ranged = true;
+            }
+        }
+        // the round trips covered every kind of task and some tiles, so the equality above is not about whole nodes only
+        assertEquals(Set.of(Task.Kernel.class, Task.Transfer.class, Task.Offload.class, Task.Reload.class), taskKinds);
+        assertFalse(kinds.isEmpty(), "no tiles in any plan");
+        assertTrue(ranged, "no partial transfers in any plan");
+    }
+
+    @Test void toStringSummarizesDevicesAndTasks() {
+        Graph g = MemGraphTest.unet(16, 64, 32);
+        long full = MemGraph.fullNeed(g, MemGraphTest.throttled(1));
+        MemGraph m = MemGraph.onDevice(g, MemGraphTest.throttled(full / 4));
+        String s = m.toString();
+        assertTrue(s.startsWith("MemGraph of 'unet' (64 nodes): " + m.tasks().size() + " tasks"), s);
+        assertTrue(s.contains("throttled (THROTTLED): budget " + full / 4 + " B, planned peak " + m.plannedPeak().get(1) + " B"), s);
+        assertTrue(s.contains(m.summary()), s);
+        assertTrue(s.lines().count() <= 4, "a summary, not a dump: " + s);
+    }
+
+    /** The saved form as a mutable tree. */
+    @SuppressWarnings("unchecked")
+    static Map<String, Object> tree(MemGraph m) { return (Map<String, Object>) Json.parse(m.toJson(), "test"); }
+
+    @SuppressWarnings("unchecked")
+    static Map<String, Object> task(Map<String, Object> t, int i) { return (Map<String, Object>) ((List<Object>) t.get("tasks")).get(i); }
+
+    static String refusal(Map<String, Object> t, Graph g) {
+        return assertThrows(SluiceException.class, () -> MemGraph.fromJson(Json.write(t), g, "plan.json")).getMessage();
+    }
+
+    @SuppressWarnings("unchecked")
+    @Test void malformedFilesAreRefusedNamingTheField() {
+        Graph g = MemGraphTest.unet(16, 64, 32);
+        long full = MemGraph.fullNeed(g, MemGraphTest.throttled(1));
+        MemGraph m = MemGraph.onDevice(g, MemGraphTest.throttled(full / 4));
+        Graph mg = m.graph();
+        int kernel = m.tasks().stream().filter(t -> t instanceof Task.Kernel x && !x.inputs().isEmpty()).findFirst().orElseThrow().id();
+
+        Map<String, Object> t = tree(m);
+        task(t, 3).put("colour", "red");
+        String e = refusal(t, mg);
+        assertTrue(e.contains("plan.json") && e.contains("tasks[3].colour") && e.contains("is not a field"), e);
+
+        t = tree(m);
+        ((List<Object>) task(t, kernel).get("inputs")).set(0, 99999.0);
+        e = refusal(t, mg);
+        assertTrue(e.contains("tasks[" + kernel + "].inputs[0]") && e.contains("buffer 99999"), e);
+
+        t = tree(m);
+        t.remove("edges");
+        e = refusal(t, mg);
+        assertTrue(e.contains("field edges is missing"), e);
+
+        t = tree(m);
+        ((Map<String, Object>) ((List<Object>) t.get("buffers")).get(0)).put("offset", 1.5);
+        e = refusal(t, mg);
+        assertTrue(e.contains("buffers[0].offset") && e.contains("whole number"), e);
+
+        t = tree(m);
+        task(t, kernel).put("kind", "sleep");
+        e = refusal(t, mg);
+        assertTrue(e.contains("tasks[" + kernel + "].kind") && e.contains("sleep"), e);
+
+        t = tree(m);
+        List<Object> edge = (List<Object>) ((List<Object>) t.get("edges")).get(0);
+        Object from = edge.get(0);
+        edge.set(0, edge.get(1));
+        edge.set(1, from);
+        e = refusal(t, mg);
+        assertTrue(e.contains("edges[0]") && e.contains("forward"), e);
+
+        t = tree(m);
+        ((Map<String, Object>) ((List<Object>) t.get("devices")).get(1)).put("budget_bytes", "lots");
+        e = refusal(t, mg);
+        assertTrue(e.contains("devices[1].budget_bytes"), e);
+
+        // another graph (here: the one before its weights were split into blocks, or a smaller model)
+        e = assertThrows(SluiceException.class, () -> MemGraph.fromJson(m.toJson(), MemGraphTest.unet(15, 64, 32), "plan.json")).getMessage();
+        assertTrue(e.contains("graph.nodes"), e);
+        Graph other = MemGraphTest.unet(16, 64, 16);
+        e = assertThrows(SluiceException.class, () -> MemGraph.fromJson(m.toJson(), other, "plan.json")).getMessage();
+        assertTrue(e.contains("graph.fingerprint"), e);
+
+        String text = m.toJson();
+        e = assertThrows(SluiceException.class, () -> MemGraph.fromJson(text.substring(0, text.length() / 2), mg, "plan.json")).getMessage();
+        assertTrue(e.contains("plan.json: invalid JSON at character"), e);
+    }
+
+    @Test void loadingAMissingFileNamesIt(@TempDir Path dir) {
+        Path f = dir.resolve("absent.json");
+        String e = assertThrows(SluiceException.class, () -> MemGraph.load(f, MemGraphTest.unet(2, 2, 8))).getMessage();
+        assertTrue(e.contains(f.toString()) && e.contains("cannot read"), e);
+        assertFalse(Files.exists(f));
+    }
+}
