@@ -1,47 +1,46 @@
 package dev.sluice.memgraph;
 
 import dev.sluice.kernels.Tensor;
-import java.util.ArrayList;
-import java.util.Iterator;
-import java.util.LinkedHashSet;
-import java.util.List;
-import java.util.Set;
 import java.util.TreeMap;
 
 /**
- * The arena of one device with its own memory, as the builder fills it: its capacity (the budget, rounded down to
- * the alignment), the free holes, the live byte count and its peak, and for every freed region the tasks that
- * touched its last occupant. Invariants: the holes are disjoint and together with the live regions cover
- * {@code [0, capacity)}, so {@code used <= capacity} at every instant of the simulated order; a new occupant of a
- * region collects (as waits) every task of every earlier occupant it overlaps, so no order the edges allow ever
- * lets two occupants of one byte be live at once.
+ * The arena of one device with its own memory as the builder's walk fills it: its capacity (the budget, rounded down
+ * to the alignment), the live byte count and its peak. The offsets the memory graph keeps come from the memory
+ * planner afterwards ({@link ArenaPlan}); the walk only needs to know whether a node's pieces fit beside what is
+ * resident, and whom to evict. It asks first by bytes alone ({@code firstFit} false: any piece fits while the live
+ * bytes stay within the capacity), trusting the planner to pack the lifetimes; where the planner cannot pack them
+ * within the capacity, the walk runs again placing first-fit into holes ({@code firstFit} true), fragmentation
+ * included, and that placement is offered to the planner as one candidate, which always fits. Invariant: the live
+ * bytes never pass the capacity at any instant of the walk; in first-fit mode the holes are disjoint and together
+ * with the live regions cover {@code [0, capacity)}.
  */
 final class Arena {
     final DeviceSpec spec;
     final long capacity;
     private final TreeMap<Long, Long> holes = new TreeMap<>();
-    private final List<Tenancy> freed = new ArrayList<>();
+    /** Whether the walk places into holes (a placement the planner may keep) or counts bytes only. */
+    final boolean firstFit;
     long used, peak;
 
-    /** A freed region and every task that touched its last occupant. */
-    private record Tenancy(long start, long end, int[] tasks) {}
-
-    Arena(DeviceSpec spec) {
+    Arena(DeviceSpec spec, boolean firstFit) {
         this.spec = spec;
         this.capacity = spec.budgetBytes() / Tensor.ALIGNMENT * Tensor.ALIGNMENT;
+        this.firstFit = firstFit;
         holes.put(0L, capacity);
     }
 
     String name() { return spec.name(); }
 
-    /** The lowest offset of a hole of at least {@code bytes}, or -1. */
-    long firstFit(long bytes) {
+    /** Where {@code bytes} would go now (nothing is taken), or -1 if they do not fit: the lowest hole that fits, or 0 while the count allows. */
+    long fit(long bytes) {
+        if (!firstFit) return used + bytes <= capacity ? 0 : -1;
         for (var h : holes.entrySet()) if (h.getValue() >= bytes) return h.getKey();
         return -1;
     }
 
     /** Takes {@code bytes} at {@code off}, the start of a hole at least that large. */
     void take(long off, long bytes) {
+        if (!firstFit) { used += bytes; peak = Math.max(peak, used); return; }
         long size = holes.remove(off);
         if (size > bytes) holes.put(off + bytes, size - bytes);
         used += bytes;
@@ -49,6 +48,7 @@ final class Arena {
     }
 
     private void give(long off, long bytes) {
+        if (!firstFit) { used -= bytes; return; }
         long start = off, size = bytes;
         var before = holes.floorEntry(off);
         if (before != null && before.getKey() + before.getValue() == off) {
@@ -60,26 +60,6 @@ final class Arena {
         used -= bytes;
     }
 
-    /** Frees b's region, remembering who touched it so that its next occupant waits for them. */
-    void release(DraftBuffer b) {
-        give(b.offset, b.bytes);
-        Set<Integer> t = new LinkedHashSet<>(b.readers);
-        if (b.writer >= 0) t.add(b.writer); else t.addAll(b.waits);
-        freed.add(new Tenancy(b.offset, b.offset + b.bytes, t.stream().mapToInt(Integer::intValue).toArray()));
-    }
-
-    /** The new occupant's writer waits for every task that touched an overlapping freed region. */
-    void collectWaits(DraftBuffer b) {
-        long s = b.offset, e = b.offset + b.bytes;
-        List<Tenancy> keep = new ArrayList<>();
-        for (Iterator<Tenancy> it = freed.iterator(); it.hasNext(); ) {
-            Tenancy t = it.next();
-            if (t.end() <= s || t.start() >= e) continue;
-            for (int x : t.tasks()) b.waits.add(x);
-            it.remove();
-            if (t.start() < s) keep.add(new Tenancy(t.start(), s, t.tasks()));
-            if (t.end() > e) keep.add(new Tenancy(e, t.end(), t.tasks()));
-        }
-        freed.addAll(keep);
-    }
+    /** Frees b's region. */
+    void release(DraftBuffer b) { give(b.offset, b.bytes); }
 }

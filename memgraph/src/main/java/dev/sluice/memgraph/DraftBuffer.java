@@ -1,15 +1,14 @@
 package dev.sluice.memgraph;
 
 import java.util.ArrayList;
-import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Set;
 
 /**
- * A buffer while the builder emits tasks: the value it holds, where, its writer and readers so far, and the tasks
- * its writer must wait for (every task that used an overlapping region before it). Becomes a {@link Buffer} when
- * the graph is built. Invariants: one writer (a tiled node's later tiles take over the write through a data chain
- * from the first); a host buffer ({@code offset} -1) has no arena region and no waits.
+ * A buffer while the builder emits tasks: the value it holds, where, its writer and readers so far, and its lifetime:
+ * the first and last task that touched it. Becomes a {@link Buffer} when the graph is built, at the offset the memory
+ * planner gives it ({@link ArenaPlan}; until then {@code offset} is the walk's first-fit place, or 0 when the walk
+ * counts bytes only). Invariants: one writer (a tiled node's later tiles take over the write through a data chain
+ * from the first), which is its first task; a host buffer ({@code offset} -1) has no arena region.
  */
 final class DraftBuffer {
     final int id;
@@ -19,7 +18,8 @@ final class DraftBuffer {
     final long bytes;
     int writer = -1;
     final List<Integer> readers = new ArrayList<>();
-    final Set<Integer> waits = new LinkedHashSet<>();
+    /** First and last task touching it (-1: none yet). */
+    int first = -1, last = -1;
 
     DraftBuffer(int id, String value, int device, long offset, long bytes) {
         this.id = id;
@@ -27,6 +27,11 @@ final class DraftBuffer {
         this.device = device;
         this.offset = offset;
         this.bytes = bytes;
+    }
+
+    void touch(int task) {
+        if (first < 0 || task < first) first = task;
+        last = Math.max(last, task);
     }
 
     Buffer toBuffer() { return new Buffer(id, value, device, offset, bytes); }

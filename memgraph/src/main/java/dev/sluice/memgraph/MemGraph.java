@@ -21,7 +21,8 @@ import java.util.Set;
  * @param devices    device 0 is the host
  * @param sources    host buffers filled before the run: graph inputs and initializers, by value name
  * @param results    host buffers holding the graph outputs after the run
- * @param plannedPeak per device, the most bytes live at once under the simulated order
+ * @param plannedPeak per device, the most bytes live at once under the simulated order (the device buffers' offsets,
+ *                    from the memory planner, may reach higher: the arena top is at least this, at most the budget)
  */
 public record MemGraph(Graph graph, List<DeviceSpec> devices, List<Buffer> buffers, List<Task> tasks,
                        List<Edge> edges, Map<String, Integer> sources, Map<String, Integer> results,
@@ -51,7 +52,8 @@ public record MemGraph(Graph graph, List<DeviceSpec> devices, List<Buffer> buffe
 
     /**
      * The arena a device needs to run the graph with nothing offloaded: 100% for budgets given as a
-     * percentage. Weights stay resident once loaded; activations die after their last reader.
+     * percentage. Weights stay resident once loaded; activations die after their last reader; the offsets are the
+     * memory planner's packing of those lifetimes.
      */
     public static long fullNeed(Graph graph, DeviceSpec device) {
         MemGraph m = onDevice(graph, device.withBudget(Long.MAX_VALUE / 4));

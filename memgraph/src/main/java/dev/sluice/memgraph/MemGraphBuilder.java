@@ -15,9 +15,11 @@ import java.util.Set;
 
 /**
  * Builds a {@link MemGraph} by walking the graph's node order once. The walk decides residency (what is on which
- * device when, {@link Residency}), places buffers in each device's {@link Arena}, and lets each node emit its tasks
- * by the form it takes ({@link NodeTasks}: whole, or tile by tile by its split's kind) through one
- * {@link TaskEmitter}. The order of the walk only fixes those choices; the edges emitted allow any other order.
+ * device when, {@link Residency}), checks that each node's pieces fit each device's {@link Arena}, and lets each node
+ * emit its tasks by the form it takes ({@link NodeTasks}: whole, or tile by tile by its split's kind) through one
+ * {@link TaskEmitter}. Then the memory planner gives each device's buffers their offsets from their lifetimes, one
+ * offset plan per device, and the memory edges follow from them ({@link ArenaPlan}). The order of the walk only
+ * fixes those choices; the edges emitted allow any other order.
  * Invariant: every node's planned need is checked against its device's budget before anything is emitted, so a
  * budget that is too small is refused up front with the number it needs.
  */
@@ -30,8 +32,10 @@ final class MemGraphBuilder {
     private final List<DeviceSpec> devices;
     private final int[] placement;
     private final List<Node> nodes;
-    private final BuildState state;
-    private final NodeTasks[] forms;
+    private final Set<String> graphOutputs = new HashSet<>();
+    // the state of the current walk
+    private BuildState state;
+    private NodeTasks[] forms;
     private final Map<String, Integer> sources = new LinkedHashMap<>();
     private final Map<String, Integer> results = new LinkedHashMap<>();
 
@@ -55,8 +59,13 @@ final class MemGraphBuilder {
         this.devices = List.copyOf(devices);
         this.placement = placement.clone();
         this.nodes = this.g.nodes();
-        this.state = new BuildState(this.g, this.placement, splits, new TaskEmitter());
-        this.forms = new NodeTasks[nodes.size()];
+        for (Value v : g.outputs()) graphOutputs.add(v.name());
+    }
+
+    /** Fresh walk state: every node's form, next uses, and residency placing first-fit or by bytes alone. */
+    private void startWalk(boolean firstFit) {
+        state = new BuildState(g, placement, splits, new TaskEmitter());
+        forms = new NodeTasks[nodes.size()];
         for (int i = 0; i < nodes.size(); i++) forms[i] = NodeTasks.of(state, i, devices.get(placement[i]).kind().sharesHostMemory());
         Map<String, List<Integer>> u = new HashMap<>();
         for (int i = 0; i < nodes.size(); i++) {
@@ -64,9 +73,9 @@ final class MemGraphBuilder {
         }
         Map<String, int[]> uses = new HashMap<>();
         u.forEach((k, v) -> uses.put(k, v.stream().mapToInt(Integer::intValue).toArray()));
-        Set<String> graphOutputs = new HashSet<>();
-        for (Value v : g.outputs()) graphOutputs.add(v.name());
-        state.res = new Residency(this.g, state.out, devices, uses, graphOutputs);
+        state.res = new Residency(g, state.out, devices, uses, graphOutputs, firstFit);
+        sources.clear();
+        results.clear();
     }
 
     /** The largest need of any node, split into tiles as finely as allowed where it can be. */
@@ -79,7 +88,20 @@ final class MemGraphBuilder {
         return m;
     }
 
+    /**
+     * Walks by bytes alone and lets the planner pack each device; where it cannot within the budget, walks again
+     * placing first-fit (that placement is then one of the planner's candidates, and it always fits).
+     */
     MemGraph build() {
+        try {
+            return walk(false);
+        } catch (ArenaPlan.Overflow e) {
+            return walk(true);
+        }
+    }
+
+    private MemGraph walk(boolean firstFit) {
+        startWalk(firstFit);
         TaskEmitter out = state.out;
         Residency res = state.res;
         for (Value v : g.inputs()) sources.put(v.name(), out.hostBuffer(v.name()));
@@ -97,7 +119,10 @@ final class MemGraphBuilder {
             results.put(v.name(), h);
         }
         List<Long> peaks = new ArrayList<>();
-        for (int d = 0; d < devices.size(); d++) peaks.add(res.on(d) == null ? 0L : res.on(d).arena.peak);
+        for (int d = 0; d < devices.size(); d++) {
+            if (res.on(d) != null) ArenaPlan.plan(d, res.on(d).arena, out);
+            peaks.add(res.on(d) == null ? 0L : res.on(d).arena.peak);
+        }
         return new MemGraph(g, devices, out.finished(), out.tasks, out.edges, sources, results, peaks);
     }
 

@@ -72,7 +72,7 @@ record RecurrentPlacement(DraftBuffer y, boolean xKept, Set<String> pinned) {
             if (!res.load(d, v, pinned, true)) { if (yBuf != null) { pinned.remove(y); res.free(d, yBuf); } return null; }
             pinned.add(v);
         }
-        while (D.arena.firstFit(perTile) < 0) {
+        while (D.arena.fit(perTile) < 0) {
             String victim = null;
             for (String r : D.resident.keySet()) if (!pinned.contains(r)) { victim = r; break; }
             if (victim == null) { if (yBuf != null) { pinned.remove(y); res.free(d, yBuf); } return null; }

@@ -46,14 +46,14 @@ final class Residency {
     /** The node being emitted: next uses count from it. */
     int now;
 
-    Residency(Graph g, TaskEmitter out, List<DeviceSpec> devices, Map<String, int[]> uses, Set<String> graphOutputs) {
+    Residency(Graph g, TaskEmitter out, List<DeviceSpec> devices, Map<String, int[]> uses, Set<String> graphOutputs, boolean firstFit) {
         this.g = g;
         this.out = out;
         this.uses = uses;
         this.graphOutputs = graphOutputs;
         dev = new Held[devices.size()];
         for (int d = 0; d < devices.size(); d++) {
-            if (!devices.get(d).kind().sharesHostMemory()) dev[d] = new Held(new Arena(devices.get(d)));
+            if (!devices.get(d).kind().sharesHostMemory()) dev[d] = new Held(new Arena(devices.get(d), firstFit));
         }
     }
 
@@ -118,12 +118,10 @@ final class Residency {
     DraftBuffer allocate(int d, String v, long bytes, Set<String> pinned, boolean mayEvict) {
         Held D = dev[d];
         while (true) {
-            long off = D.arena.firstFit(bytes);
+            long off = D.arena.fit(bytes);
             if (off >= 0) {
                 D.arena.take(off, bytes);
-                DraftBuffer b = out.deviceBuffer(v, d, off, bytes);
-                D.arena.collectWaits(b);
-                return b;
+                return out.deviceBuffer(v, d, off, bytes);
             }
             if (!mayEvict) return null;
             String victim = null;

@@ -9,8 +9,9 @@ import java.util.Set;
 /**
  * The tasks, buffers and edges of a memory graph as the builder emits them. Invariants: task ids are their
  * positions (emission order is a topological order); every edge goes forward ({@code from < to}) and is emitted
- * once; a read depends on its buffer's current writer (DATA) and a first write on every task the region's
- * previous occupants had (MEMORY).
+ * once; a read depends on its buffer's current writer (DATA). Every write and read extends the buffer's lifetime;
+ * the MEMORY edges (a first write waits for the region's previous occupants) come from the planned offsets, after
+ * the walk ({@link ArenaPlan}).
  */
 final class TaskEmitter {
     final List<DraftBuffer> buffers = new ArrayList<>();
@@ -42,16 +43,23 @@ final class TaskEmitter {
         return b;
     }
 
-    /** {@code task} writes {@code b} first: it waits for everyone who used the region before. */
+    /** {@code task} writes {@code b} first (its lifetime starts). */
     void written(DraftBuffer b, int task) {
         b.writer = task;
-        for (int w : b.waits) edge(w, task, Edge.Kind.MEMORY);
+        b.touch(task);
+    }
+
+    /** {@code task} takes over writing {@code b} from its previous writer, which it follows by a data edge of its own. */
+    void rewritten(DraftBuffer b, int task) {
+        b.writer = task;
+        b.touch(task);
     }
 
     void read(int buffer, int task) {
         DraftBuffer b = buffers.get(buffer);
         if (b.writer >= 0) edge(b.writer, task, Edge.Kind.DATA);
         b.readers.add(task);
+        b.touch(task);
     }
 
     /** {@code task} reads each of these buffers once (-1: an absent input). */
@@ -65,7 +73,7 @@ final class TaskEmitter {
      */
     void continued(DraftBuffer b, int prev, int task) {
         if (prev < 0) written(b, task);
-        else { edge(prev, task, Edge.Kind.DATA); b.writer = task; }
+        else { edge(prev, task, Edge.Kind.DATA); rewritten(b, task); }
     }
 
     void edge(int from, int to, Edge.Kind kind) {

@@ -148,8 +148,8 @@ record UnitTileTasks(BuildState s, int i) implements NodeTasks {
                 + " (" + (t + 1) + "/" + sp.tiles().size() + ")", ins, List.of(), outs, tile, -1));
             s.out.readAll(ins, id);
             if (prev >= 0) s.out.edge(prev, id, Edge.Kind.DATA);
-            if (yBuf != null) { if (prev < 0) s.out.written(yBuf, id); else yBuf.writer = id; }
-            for (DraftBuffer b : out) if (b != null) { if (first) s.out.written(b, id); else b.writer = id; }
+            if (yBuf != null) { if (prev < 0) s.out.written(yBuf, id); else s.out.rewritten(yBuf, id); }
+            for (DraftBuffer b : out) if (b != null) { if (first) s.out.written(b, id); else s.out.rewritten(b, id); }
             // The blocks are this tile's alone: free them at once for the next block.
             for (String v : blocks) { res.drop(d, v); pinned.remove(v); }
             if (endOfStep) {

@@ -20,12 +20,24 @@ import org.junit.jupiter.api.io.TempDir;
  * edge, source, result and peak), and a malformed or foreign file is refused with the offending field named.
  */
 class MemGraphJsonTest {
-    /** The U-Net stack at budgets from unconstrained to its minimum: whole nodes, tiles, ranges, offloads, reloads, boxes. */
+    /** The U-Net stack at budgets from unconstrained to its minimum: whole nodes, tiles, ranges, offloads (and a reload). */
     static List<MemGraph> plans(Graph g) {
         long full = MemGraph.fullNeed(g, MemGraphTest.throttled(1));
         long min = MemGraph.minimumBudget(g, MemGraphTest.throttled(1));
         List<MemGraph> r = new ArrayList<>();
         for (long b : new long[] {full, full / 2, full / 4, full / 10, min}) r.add(MemGraph.onDevice(g, MemGraphTest.throttled(Math.max(b, min))));
+        // and one with a reload (whether the walk reloads anything depends on the budget): the first
+        // offloading plan's first offload's host copy copied back into a fresh device buffer
+        MemGraph m = r.stream().filter(x -> x.tasks().stream().anyMatch(t -> t instanceof Task.Offload)).findFirst().orElseThrow();
+        Task.Offload o = m.tasks().stream().filter(t -> t instanceof Task.Offload).map(t -> (Task.Offload) t).findFirst().orElseThrow();
+        List<Buffer> buffers = new ArrayList<>(m.buffers());
+        Buffer from = m.buffers().get(o.src());
+        buffers.add(new Buffer(buffers.size(), from.value(), from.device(), from.offset(), from.bytes()));
+        List<Task> tasks = new ArrayList<>(m.tasks());
+        tasks.add(new Task.Reload(tasks.size(), o.device(), o.dst(), buffers.size() - 1, o.bytes(), "reload " + from.value()));
+        List<Edge> edges = new ArrayList<>(m.edges());
+        edges.add(new Edge(o.id(), tasks.size() - 1, Edge.Kind.DATA));
+        r.add(new MemGraph(m.graph(), m.devices(), buffers, tasks, edges, m.sources(), m.results(), m.plannedPeak()));
         return r;
     }
 

@@ -64,9 +64,11 @@ import org.junit.jupiter.params.provider.ValueSource;
  * <p>Any op family with an {@link dev.sluice.memgraph.OpTiling} is split into output boxes where nothing else
  * fits (broadcasting elementwise ops, reductions and pools, softmax, convs by images x channels x rows (x columns),
  * pointwise convs by flat positions, MatMul / Gemm by rows x columns, Transpose, reshapes, Concat): every zoo
- * model runs at 25% and at 10% (ppocr-cls at its minimum, 15.45%, see below), and the test prints each one's
- * minimum as a share of its full need: silero-vad 6.88% (its one-step LSTM's unit blocks), all-MiniLM 1.66%,
- * ppocr-det 1.72%, ppocr-rec 8.10%, ppocr-cls 15.45%.
+ * model runs at 25% and at 10% (ppocr-cls at its minimum, 18.07%, see below), and the test prints each one's
+ * minimum as a share of its full need: silero-vad 6.89% (its one-step LSTM's unit blocks), all-MiniLM 1.66%,
+ * ppocr-det 2.38%, ppocr-rec 8.19%, ppocr-cls 18.07%. (The full need is the memory planner's packing of the run with
+ * nothing offloaded; the first-fit arena it replaced was larger, so these shares were 1.72% for ppocr-det, 8.10% for
+ * ppocr-rec and 15.45% for ppocr-cls before.)
  *
  * <p>The comparison is strict: one reference run, no retries. The kernels are deterministic across JIT
  * tiers (Gemm32 sums vector lanes in a fixed order, not with {@code reduceLanes}), so any difference is
@@ -114,7 +116,9 @@ class RealModelBudgetTest {
                     assertTrue(plan.tasks().stream().anyMatch(t -> t instanceof Task.Kernel k && k.tile() != null
                         && k.tile().kind() == Tile.Kind.OUTPUT_COLUMNS), plan.summary());
                 }
-                if (name.startsWith("ppocr-") && pct > 25) {
+                // ppocr-det's convs take channel tiles at 100% only: its 50% (4.1 MB, now that the memory planner packs its
+                // no-offload run into 8.3 MB rather than the 11.5 MB a first-fit walk needed) splits them by row bands
+                if (name.startsWith("ppocr-") && pct > (name.equals("ppocr-det") ? 50 : 25)) {
                     assertTrue(plan.tasks().stream().anyMatch(t -> t instanceof Task.Kernel k && k.tile() != null
                         && k.tile().kind() == Tile.Kind.OUTPUT_CHANNELS), plan.summary());
                 }
@@ -136,7 +140,7 @@ class RealModelBudgetTest {
                         && (k.tile().kind() == Tile.Kind.OUTPUT_ROWS || k.tile().kind() == Tile.Kind.OUTPUT_BOX)), plan.summary());
                     assertTrue(plan.tasks().stream().anyMatch(t -> t instanceof Task.Transfer x && (x.rows() || x.boxed())), plan.summary());
                 }
-                // ppocr-cls's 10% (51,436 B) is below its largest indivisible piece: a pointwise FusedConv over 2 x 96
+                // ppocr-cls's 10% (43,987 B) is below its largest indivisible piece: a pointwise FusedConv over 2 x 96
                 // positions of 200 channels, whose tiles keep 96 positions (76,800 B of input) to stay on PointwiseConv
                 if ((pct == 25 || (pct == 10 && !name.equals("ppocr-cls"))) && Zoo.models().stream().anyMatch(x -> x.name().equals(name))) {
                     assertEquals(full * pct / 100, budget, name + " runs at " + pct + "%, not refused: its minimum is " + min);
