@@ -188,7 +188,7 @@ public final class Session implements AutoCloseable {
     }
 
     private static Session openModel(Model imported, SessionOptions options) {
-        if (options.plainCpu()) return open(imported, options, OpRegistry.cpu(), PatternFusion.Target.CPU);
+        if (options.plainCpu()) return open(imported, options, OpRegistry.cpu(options.kernels()), PatternFusion.Target.CPU);
         var quiet = new java.io.PrintStream(java.io.OutputStream.nullOutputStream());
         // a placement file, an SLO or the memory objective asks for a placement across devices
         if (dev.sluice.runtime.compile.PlacedRunner.applies(options)) return dev.sluice.runtime.compile.PlacedRunner.open(imported, options, quiet);
@@ -250,7 +250,7 @@ public final class Session implements AutoCloseable {
      * @return an open session
      */
     static Session open(Model imported, int threads, OpRegistry registry, PatternFusion.Target fusion) {
-        return open(imported, SessionOptions.builder().threads(threads).build(), registry, fusion);
+        return open(imported, SessionOptions.builder().threads(threads).kernels(registry.options()).build(), registry, fusion);
     }
 
     /**

@@ -54,7 +54,7 @@ public final class PlacedRunner implements Session.Runner {
         if (ds.size() != 2 || !ds.get(0).name().equals("cpu") || ds.get(1).name().equals("tornadovm")) {
             throw new SluiceException("a placed run takes the cpu and one accelerator (throttled or a description FILE.json), got " + ds);
         }
-        return SessionInternals.open(imported, o, OpRegistry.cpu(), PatternFusion.Target.CPU).withRunner(new PlacedRunner(o, out));
+        return SessionInternals.open(imported, o, OpRegistry.cpu(o.kernels()), PatternFusion.Target.CPU).withRunner(new PlacedRunner(o, out));
     }
 
     /** The placement the last run used (for reports), or null before the first run. */
