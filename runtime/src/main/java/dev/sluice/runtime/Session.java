@@ -96,7 +96,7 @@ public final class Session implements AutoCloseable {
     private volatile boolean closed;
     private volatile Runner runner;
 
-    /** How {@link #run(Map)} runs a specialized graph: a device dispatcher instead of the reference executor. */
+    /** How {@link #run(Map)} runs a specialized graph: a device dispatcher instead of the one-device executable. */
     public interface Runner {
         /**
          * Runs the session's model once on these (validated by the runner) inputs.
@@ -112,7 +112,7 @@ public final class Session implements AutoCloseable {
     }
 
     /**
-     * Routes {@link #run(Map)} through {@code r} (null: the reference executor again); the previous runner is closed.
+     * Routes {@link #run(Map)} through {@code r} (null: the one-device pipeline again); the previous runner is closed.
      *
      * @param r the runner, or null
      * @return this session
@@ -260,7 +260,7 @@ public final class Session implements AutoCloseable {
      * @param options threads and switches
      * @param registry the kernels
      * @param fusion what fusion produces
-     * @return an open session on the reference executor
+     * @return an open session on the compile pipeline's one-device case
      */
     static Session open(Model imported, SessionOptions options, OpRegistry registry, PatternFusion.Target fusion) {
         return new Session(Pipeline.fuse(imported, registry, fusion, options.packWeights()), registry, options);

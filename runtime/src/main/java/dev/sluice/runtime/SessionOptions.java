@@ -308,7 +308,7 @@ public record SessionOptions(
     /**
      * True when the run is the plain one-device CPU case with no dispatcher option given.
      *
-     * @return whether the reference executor runs the model
+     * @return whether the model runs as the compile pipeline's one-device case (every node on the cpu, in order)
      */
     public boolean plainCpu() {
         return devices.size() == 1 && devices.getFirst().name().equals("cpu") && traceFile == null && order == Order.DYNAMIC
