@@ -6,16 +6,45 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
 
-/** The operators Sluice can run, by ONNX domain and op type. */
+/**
+ * The operators Sluice can run, by ONNX domain and op type. A registry carries the {@link KernelOptions} its kernels
+ * were made with: a kernel with a switch reads it from the registry when it is registered.
+ */
 public final class OpRegistry {
     private final Map<String, OpKernel> kernels = new TreeMap<>();
+    private final KernelOptions options;
 
-    /** The registry of every CPU kernel Sluice ships. */
-    public static OpRegistry cpu() {
-        OpRegistry r = new OpRegistry();
+    /** An empty registry with the default kernel options. */
+    public OpRegistry() { this(KernelOptions.defaults()); }
+
+    /**
+     * An empty registry whose kernels will read these options.
+     *
+     * @param options the kernels' switches
+     */
+    public OpRegistry(KernelOptions options) { this.options = java.util.Objects.requireNonNull(options, "options"); }
+
+    /** The registry of every CPU kernel Sluice ships, with the default kernel options. */
+    public static OpRegistry cpu() { return cpu(KernelOptions.defaults()); }
+
+    /**
+     * The registry of every CPU kernel Sluice ships, switched as {@code options} say.
+     *
+     * @param options the kernels' switches
+     * @return a new registry
+     */
+    public static OpRegistry cpu(KernelOptions options) {
+        OpRegistry r = new OpRegistry(options);
         CpuKernels.registerAll(r);
         return r;
     }
+
+    /**
+     * The switches this registry's kernels were made with.
+     *
+     * @return the options
+     */
+    public KernelOptions options() { return options; }
 
     public void register(String opType, OpKernel kernel) { register("", opType, kernel); }
 

@@ -3,7 +3,6 @@ package dev.sluice.runtime;
 import dev.sluice.graph.Graph;
 import dev.sluice.graph.Model;
 import dev.sluice.graph.Node;
-import dev.sluice.graph.ModelCheck;
 import dev.sluice.graph.OnnxImporter;
 import dev.sluice.graph.TypeInference;
 import dev.sluice.graph.Value;
@@ -15,6 +14,8 @@ import dev.sluice.kernels.SluiceException;
 import dev.sluice.kernels.SymShape;
 import dev.sluice.kernels.Tensor;
 import dev.sluice.kernels.TensorType;
+import dev.sluice.runtime.compile.Compiled;
+import dev.sluice.runtime.compile.Pipeline;
 import dev.sluice.runtime.exec.ExecutionListener;
 import dev.sluice.runtime.exec.GraphExecutor;
 import dev.sluice.runtime.exec.OutputAllocator;
@@ -74,6 +75,8 @@ public final class Session implements AutoCloseable {
             @Override public Session open(Model imported, SessionOptions options, OpRegistry registry, PatternFusion.Target fusion) {
                 return Session.open(imported, options, registry, fusion);
             }
+
+            @Override public Compiled compiled(Session s, Map<String, Tensor> inputs) { return s.compiled(inputs); }
         });
     }
 
@@ -84,6 +87,8 @@ public final class Session implements AutoCloseable {
     private final boolean ownsPool;
     private final SessionOptions options;
     private final Map<List<dev.sluice.kernels.Shape>, GraphExecutor> specialized = new ConcurrentHashMap<>();
+    /** The one-device pipeline's values per input shapes (cleared when planning is switched). */
+    private final Map<List<dev.sluice.kernels.Shape>, Compiled> compiled = new ConcurrentHashMap<>();
     /** Sessions over the graph pruned to a set of outputs (sorted names), made on first use. */
     private final Map<List<String>, Session> pruned = new ConcurrentHashMap<>();
     /** The weights and constants of the model, by identity: outputs that would alias one are copied. */
@@ -91,7 +96,7 @@ public final class Session implements AutoCloseable {
     private volatile boolean closed;
     private volatile Runner runner;
 
-    /** How {@link #run(Map)} runs a specialized graph: a device dispatcher instead of the reference executor. */
+    /** How {@link #run(Map)} runs a specialized graph: a device dispatcher instead of the one-device executable. */
     public interface Runner {
         /**
          * Runs the session's model once on these (validated by the runner) inputs.
@@ -107,7 +112,7 @@ public final class Session implements AutoCloseable {
     }
 
     /**
-     * Routes {@link #run(Map)} through {@code r} (null: the reference executor again); the previous runner is closed.
+     * Routes {@link #run(Map)} through {@code r} (null: the one-device pipeline again); the previous runner is closed.
      *
      * @param r the runner, or null
      * @return this session
@@ -148,10 +153,12 @@ public final class Session implements AutoCloseable {
     }
 
     /**
-     * Opens a model file with these options. The plain CPU run (the default) runs on the reference executor with
+     * Opens a model file with these options. Every configuration compiles through one pipeline (see
+     * {@code dev.sluice.runtime.compile.Pipeline}): the plain CPU run (the default) is its one-device case (every node
+     * on the cpu, nodes in order under the profile-guided memory plan); a placement across the cpu and an accelerator
+     * (a placement file, an SLO or the memory objective) its placed case; other device sets, orders or a trace run
+     * through the dispatcher.
      *
-     * profile-guided memory planning; any other device set, order or trace runs through the dispatcher.
-     * 
      * @param modelFile an ONNX model (external data beside it)
      * @param options threads, devices and switches
      * @return an open session; close it when done
@@ -181,7 +188,7 @@ public final class Session implements AutoCloseable {
     }
 
     private static Session openModel(Model imported, SessionOptions options) {
-        if (options.plainCpu()) return open(imported, options, OpRegistry.cpu(), PatternFusion.Target.CPU);
+        if (options.plainCpu()) return open(imported, options, OpRegistry.cpu(options.kernels()), PatternFusion.Target.CPU);
         var quiet = new java.io.PrintStream(java.io.OutputStream.nullOutputStream());
         // a placement file, an SLO or the memory objective asks for a placement across devices
         if (dev.sluice.runtime.compile.PlacedRunner.applies(options)) return dev.sluice.runtime.compile.PlacedRunner.open(imported, options, quiet);
@@ -243,7 +250,7 @@ public final class Session implements AutoCloseable {
      * @return an open session
      */
     static Session open(Model imported, int threads, OpRegistry registry, PatternFusion.Target fusion) {
-        return open(imported, SessionOptions.builder().threads(threads).build(), registry, fusion);
+        return open(imported, SessionOptions.builder().threads(threads).kernels(registry.options()).build(), registry, fusion);
     }
 
     /**
@@ -253,15 +260,10 @@ public final class Session implements AutoCloseable {
      * @param options threads and switches
      * @param registry the kernels
      * @param fusion what fusion produces
-     * @return an open session on the reference executor
+     * @return an open session on the compile pipeline's one-device case
      */
     static Session open(Model imported, SessionOptions options, OpRegistry registry, PatternFusion.Target fusion) {
-        ModelCheck.requireSupported(imported, registry);
-        Model typed = TypeInference.run(imported, registry, Map.of(), true);
-        Graph fused = PatternFusion.run(typed.graph(), fusion);
-        if (fused != typed.graph()) typed = TypeInference.run(typed.withGraph(fused), registry, Map.of(), true);
-        if (options.packWeights()) typed = dev.sluice.runtime.memory.WeightArena.pack(typed);
-        return new Session(typed, registry, options);
+        return new Session(Pipeline.fuse(imported, registry, fusion, options.packWeights()), registry, options);
     }
 
     /**
@@ -362,14 +364,33 @@ public final class Session implements AutoCloseable {
         return finish(ev, ownOutputs(out, inputs));
     }
 
-    /** Every output of one run, by name: through the runner if one is attached, else the reference executor. */
+    /**
+     * Every output of one run, by name: through the runner if one is attached (a placed run compiles through the same
+     * pipeline, see PlacedRunner), else the one-device pipeline's executable for these shapes.
+     */
     private Map<String, Tensor> runAll(Map<String, Tensor> inputs) {
         ensureOpen();
         Runner r = runner;
         if (r != null) return r.run(this, unwrapped(inputs));
-        GraphExecutor exec = executorFor(inputs);
+        return oneDevice(inputs).executable().run(inputs);
+    }
+
+    /** The one-device pipeline's values for these inputs' shapes (validated first), compiled on first use. */
+    private Compiled oneDevice(Map<String, Tensor> inputs) {
+        ensureOpen();
+        List<dev.sluice.kernels.Shape> key = validate(inputs);
+        Compiled c = compiled.get(key);
+        if (c != null) return c;
+        GraphExecutor exec = specialized(key, inputs);
         MemoryPlans plans = memoryPlans;
-        return plans != null ? plans.run(exec, registry, inputs) : exec.run(inputs, OutputAllocator.FRESH, ExecutionListener.NONE);
+        return compiled.computeIfAbsent(key, k -> Pipeline.oneDevice(exec, registry, plans));
+    }
+
+    /** The pipeline's values this session runs these inputs with: a placed runner's, else the one-device ones. */
+    private Compiled compiled(Map<String, Tensor> inputs) {
+        if (runner instanceof dev.sluice.runtime.compile.PlacedRunner p) return p.compiled(this, unwrapped(inputs));
+        if (runner != null) throw new IllegalStateException("this session runs on " + options.devices() + " through the dispatcher, not the pipeline");
+        return oneDevice(inputs);
     }
 
     /** Wrapped caller memory has no header slot for an accelerator: the dispatcher path gets a copy (documented on Tensor.wrap). */
@@ -460,6 +481,7 @@ public final class Session implements AutoCloseable {
      */
     public Session memoryPlanning(boolean on) {
         memoryPlans = on ? (memoryPlans != null ? memoryPlans : new MemoryPlans()) : null;
+        compiled.clear(); // the one-device executables hold the plans they were compiled with
         return this;
     }
 
@@ -492,7 +514,11 @@ public final class Session implements AutoCloseable {
      */
     GraphExecutor executorFor(Map<String, Tensor> inputs) {
         ensureOpen();
-        List<dev.sluice.kernels.Shape> key = validate(inputs);
+        return specialized(validate(inputs), inputs);
+    }
+
+    /** The executor specialized to {@code key}, the shapes of these (validated) inputs. */
+    private GraphExecutor specialized(List<dev.sluice.kernels.Shape> key, Map<String, Tensor> inputs) {
         return specialized.computeIfAbsent(key, k -> {
             Map<String, TensorType> types = new HashMap<>();
             for (Value v : inputs()) types.put(v.name(), inputs.get(v.name()).type());
@@ -558,6 +584,7 @@ public final class Session implements AutoCloseable {
         for (Session s : pruned.values()) s.close();
         pruned.clear();
         specialized.clear();
+        compiled.clear();
         MemoryPlans plans = memoryPlans;
         if (plans != null) plans.clear();
         if (ownsPool) parallelism.close();

@@ -1,5 +1,6 @@
 package dev.sluice.runtime;
 
+import dev.sluice.kernels.KernelOptions;
 import dev.sluice.kernels.SluiceException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -31,6 +32,10 @@ import java.util.Objects;
  * @param traceFile               where to write a Chrome/Perfetto trace of each dispatched run, or null
  * @param memoryPlanning          profile-guided memory planning of intermediates (default {@code sluice.memory.plan})
  * @param packWeights             weights and constants in one native segment (default {@code sluice.weights.arena})
+ * @param kernels                 the CPU kernels' switches, handed to the session's own kernel registry (defaults
+ *                                from their {@code -Dsluice.*} properties, see {@link KernelOptions})
+ * @param profileWarmupMillis     how long placement's profiler warms the JIT up before timing nodes (default
+ *                                {@code sluice.place.warmupMs}, 4000)
  */
 public record SessionOptions(
     int threads,
@@ -42,7 +47,9 @@ public record SessionOptions(
     Order order,
     Path traceFile,
     boolean memoryPlanning,
-    boolean packWeights) {
+    boolean packWeights,
+    KernelOptions kernels,
+    long profileWarmupMillis) {
 
     /** What placement minimises when a model runs on several devices. */
     public enum Objective {
@@ -247,7 +254,19 @@ public record SessionOptions(
         if (bandwidthBytesPerSecond < 0) throw new SluiceException("bandwidth must be >= 0 bytes/s (0: unlimited), got " + bandwidthBytesPerSecond);
         Objects.requireNonNull(objective, "objective");
         Objects.requireNonNull(order, "order");
+        Objects.requireNonNull(kernels, "kernels");
+        if (profileWarmupMillis < 0) throw new SluiceException("profile-warmup-ms must be >= 0, got " + profileWarmupMillis);
     }
+
+    /**
+     * The options that the command line and {@link Builder#set} take by name, beside devices, objective, SLO,
+     * placement, order, trace and threads: each switch, its values, and the property that gives its default.
+     */
+    public static final java.util.Map<String, String> SWITCHES = java.util.Map.of(
+        "memory-plan", "on|off (default -Dsluice.memory.plan, on): profile-guided memory planning of intermediates",
+        "pack-weights", "on|off (default -Dsluice.weights.arena, on): weights and constants in one native segment",
+        "pointwise-conv", "on|off (default -Dsluice.conv.pointwise, on): the register-tiled loop for 1x1 convolutions",
+        "profile-warmup-ms", "N (default -Dsluice.place.warmupMs, 4000): JIT warm-up before placement's profiler times nodes");
 
     /**
      * The defaults: every core up to 8, the CPU alone, planning and weight packing as their properties say.
@@ -281,13 +300,15 @@ public record SessionOptions(
         b.traceFile = traceFile;
         b.memoryPlanning = memoryPlanning;
         b.packWeights = packWeights;
+        b.kernels = kernels;
+        b.profileWarmupMillis = profileWarmupMillis;
         return b;
     }
 
     /**
      * True when the run is the plain one-device CPU case with no dispatcher option given.
      *
-     * @return whether the reference executor runs the model
+     * @return whether the model runs as the compile pipeline's one-device case (every node on the cpu, in order)
      */
     public boolean plainCpu() {
         return devices.size() == 1 && devices.getFirst().name().equals("cpu") && traceFile == null && order == Order.DYNAMIC
@@ -312,10 +333,87 @@ public record SessionOptions(
         private Order order = Order.DYNAMIC;
         private boolean explicitOrder;
         private Path traceFile;
-        private boolean memoryPlanning = !"false".equalsIgnoreCase(System.getProperty("sluice.memory.plan"));
-        private boolean packWeights = !"false".equalsIgnoreCase(System.getProperty("sluice.weights.arena"));
+        private boolean memoryPlanning = KernelOptions.flag("sluice.memory.plan", true);
+        private boolean packWeights = KernelOptions.flag("sluice.weights.arena", true);
+        private KernelOptions kernels = KernelOptions.defaults();
+        private long profileWarmupMillis = warmupDefault();
 
         private Builder() {}
+
+        private static long warmupDefault() {
+            String v = System.getProperty("sluice.place.warmupMs");
+            if (v == null) return 4000;
+            try {
+                long ms = Long.parseLong(v.trim());
+                if (ms >= 0) return ms;
+            } catch (NumberFormatException e) {
+                // refused below, naming the property
+            }
+            throw new SluiceException("-Dsluice.place.warmupMs must be a whole number of milliseconds >= 0, got '" + v + "'");
+        }
+
+        /**
+         * Sets one of the {@link #SWITCHES} by name from text, as the command line gives it; refuses an unknown
+         * name or a bad value, naming the option.
+         *
+         * @param name  e.g. {@code pointwise-conv}
+         * @param value e.g. {@code off}
+         * @return this builder
+         */
+        public Builder set(String name, String value) {
+            return switch (name) {
+                case "memory-plan" -> memoryPlanning(onOff(name, value));
+                case "pack-weights" -> packWeights(onOff(name, value));
+                case "pointwise-conv" -> kernels(kernels.withPointwiseConv(onOff(name, value)));
+                case "profile-warmup-ms" -> {
+                    long ms;
+                    try {
+                        ms = Long.parseLong(value.trim());
+                    } catch (NumberFormatException e) {
+                        throw new SluiceException("--" + name + " must be a whole number of milliseconds, got '" + value + "'");
+                    }
+                    yield profileWarmupMillis(ms);
+                }
+                default -> throw new SluiceException("unknown session option '" + name + "'; the switches are " + new java.util.TreeSet<>(SWITCHES.keySet()));
+            };
+        }
+
+        private static boolean onOff(String name, String value) {
+            return switch (value.trim().toLowerCase(Locale.ROOT)) {
+                case "on", "true" -> true;
+                case "off", "false" -> false;
+                default -> throw new SluiceException("--" + name + " must be on or off, got '" + value + "'");
+            };
+        }
+
+        /**
+         * The CPU kernels' switches (default: {@link KernelOptions#defaults()}).
+         *
+         * @param k the switches
+         * @return this builder
+         */
+        public Builder kernels(KernelOptions k) { kernels = Objects.requireNonNull(k, "kernels"); return this; }
+
+        /**
+         * Whether 1x1 convolutions take the register-tiled pointwise loop (default: on unless
+         * {@code -Dsluice.conv.pointwise=false}).
+         *
+         * @param on whether to use it
+         * @return this builder
+         */
+        public Builder pointwiseConv(boolean on) { return kernels(kernels.withPointwiseConv(on)); }
+
+        /**
+         * How long placement's profiler warms the JIT up before timing nodes.
+         *
+         * @param ms at least 0
+         * @return this builder
+         */
+        public Builder profileWarmupMillis(long ms) {
+            if (ms < 0) throw new SluiceException("profile-warmup-ms must be >= 0, got " + ms);
+            profileWarmupMillis = ms;
+            return this;
+        }
 
         /**
          * CPU worker threads for kernels.
@@ -452,7 +550,7 @@ public record SessionOptions(
          */
         public SessionOptions build() {
             return new SessionOptions(threads, devices, bandwidth, objective, slo, placementFile, order, traceFile,
-                memoryPlanning, packWeights);
+                memoryPlanning, packWeights, kernels, profileWarmupMillis);
         }
     }
 

@@ -20,7 +20,8 @@ import java.util.TreeSet;
  * <p>Invariants: every node of the graph named by {@code fingerprint} appears in {@code assignment} exactly once
  * (by its {@link CostModel#nodeKeys key}), mapped to one of {@code devices}; {@code devices.get(0)} is the host.
  *
- * @param predictedMillis the simulator's makespan for this placement ({@code estimated} when a device is described)
+ * @param predictedMillis the simulator's makespan for this placement ({@code estimated} when a device is described); NaN where
+ *                        nothing predicted it (the one-device placement, a refusal), {@code null} in JSON
  * @param peakBytes       per device, the planned peak of its arena in the placement's MemGraph (exact), 0 for the host
  * @param solverMillis    how long the strategy took
  * @param note            the solver's proof (MILP), or why a fallback was taken; may be empty
@@ -98,7 +99,8 @@ public record Placement(String model, String fingerprint, String strategy, List<
 
     @Override public String toString() {
         StringBuilder b = new StringBuilder();
-        b.append(String.format("placement of '%s' by %s: predicted %.3f ms, solver %.1f ms%n", model, strategy, predictedMillis, solverMillis));
+        b.append(String.format("placement of '%s' by %s: %s, solver %.1f ms%n", model, strategy,
+            Double.isNaN(predictedMillis) ? "no prediction" : String.format("predicted %.3f ms", predictedMillis), solverMillis));
         Map<String, Integer> c = counts();
         for (int d = 0; d < devices.size(); d++) {
             b.append(String.format("  %-20s %5d nodes, peak %d B%n", devices.get(d), c.get(devices.get(d)), peakBytes.size() > d ? peakBytes.get(d) : 0));
@@ -113,7 +115,7 @@ public record Placement(String model, String fingerprint, String strategy, List<
         m.put("fingerprint", fingerprint);
         m.put("strategy", strategy);
         m.put("devices", new ArrayList<Object>(devices));
-        m.put("predicted_ms", predictedMillis);
+        m.put("predicted_ms", Double.isNaN(predictedMillis) ? null : predictedMillis); // NaN: no prediction (JSON has no NaN)
         m.put("peak_bytes", new ArrayList<Object>(peakBytes));
         m.put("solver_ms", solverMillis);
         m.put("note", note);
@@ -141,7 +143,7 @@ public record Placement(String model, String fingerprint, String strategy, List<
         String note = m.get("note") instanceof String s ? s : "";
         try {
             return new Placement(Json.string(m, "model", source), Json.string(m, "fingerprint", source), Json.string(m, "strategy", source),
-                devices, a, Json.number(m, "predicted_ms", source), peaks, Json.number(m, "solver_ms", source), note);
+                devices, a, m.get("predicted_ms") == null && m.containsKey("predicted_ms") ? Double.NaN : Json.number(m, "predicted_ms", source), peaks, Json.number(m, "solver_ms", source), note);
         } catch (SluiceException e) {
             throw new SluiceException(source + ": " + e.getMessage());
         }

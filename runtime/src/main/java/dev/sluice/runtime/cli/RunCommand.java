@@ -22,6 +22,7 @@ final class RunCommand implements Command {
         Set<String> s = new java.util.HashSet<>(Set.of("input", "output-dir", "dim", "seed", "threads", "runs", "profile-nodes"));
         s.addAll(DeviceOptions.NAMES); // devices and dispatcher (dev.sluice.runtime.dispatch)
         s.addAll(Set.of("devices", "placement", "objective", "slo")); // placement across devices (dev.sluice.runtime.compile)
+        s.addAll(SessionFlags.NAMES); // the session's switches (SessionOptions)
         return s;
     }
     @Override public Set<String> flags() { return Set.of("profile"); }
@@ -41,7 +42,10 @@ final class RunCommand implements Command {
           --devices cpu,ACCEL      with --placement FILE.json (from 'sluice place -o'), --objective latency|memory or
                                    --slo MS|Nx: place the nodes on the cpu and ACCEL (throttled[:BUDGET], or a
                                    description FILE.json[:BUDGET] whose share then runs on a throttled device under
-                                   that budget) and run both at once; prints where the nodes ran""";
+                                   that budget) and run both at once; prints where the nodes ran
+
+            Session switches (each overrides its -Dsluice.* default for this run):
+            """ + SessionFlags.help();
     }
 
     @Override public int run(Args args, PrintStream out) throws IOException {
@@ -52,12 +56,13 @@ final class RunCommand implements Command {
         int runs = args.intOption("runs", 20, 1);
         int profileNodes = args.intOption("profile-nodes", 0, 0);
         DeviceFlags.check(args);
-        DeviceOptions device = DeviceOptions.from(args::option, threads);
+        dev.sluice.runtime.SessionOptions plain = SessionFlags.builder(args, threads).build();
+        DeviceOptions device = SessionFlags.withBase(DeviceOptions.from(args::option, threads), plain);
         // paths to write are checked before the model is even read: a typo costs a moment, not a run
         Path dir = args.option("output-dir") == null ? null : OutputPaths.directory("--output-dir", args.option("output-dir"));
         dev.sluice.runtime.SessionOptions placed = placedOptions(args, threads);
         try (Session s = placed != null ? dev.sluice.runtime.compile.PlacedRunner.open(dev.sluice.graph.OnnxImporter.load(file), placed, out)
-                : device == null ? Session.open(file, threads) : device.open(dev.sluice.graph.OnnxImporter.load(file), out)) {
+                : device == null ? Session.open(file, plain) : device.open(dev.sluice.graph.OnnxImporter.load(file), out)) {
             dev.sluice.runtime.zoo.Zoo.Model zoo = dev.sluice.runtime.zoo.Zoo.byFileName(file);
             Map<String, Tensor> inputs = zoo != null && args.all("input").isEmpty() && args.all("dim").isEmpty()
                 ? zoo.sampleInputs(seed)
@@ -103,7 +108,7 @@ final class RunCommand implements Command {
             if (args.option("devices") != null) throw new SluiceException("--devices needs --placement FILE, --objective or --slo (see 'sluice help run')");
             return null;
         }
-        var b = dev.sluice.runtime.SessionOptions.builder().threads(threads).devices(args.option("devices", "cpu,throttled").split(","));
+        var b = SessionFlags.builder(args, threads).devices(args.option("devices", "cpu,throttled").split(","));
         if (args.option("placement") != null) b.placementFile(Path.of(args.option("placement")));
         if (args.option("objective") != null) b.objective(args.option("objective"));
         if (args.option("slo") != null) b.slo(args.option("slo"));

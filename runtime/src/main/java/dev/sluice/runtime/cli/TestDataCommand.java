@@ -17,6 +17,8 @@ final class TestDataCommand implements Command {
     @Override public Set<String> valueOptions() {
         Set<String> s = new java.util.HashSet<>(Set.of("threads"));
         s.addAll(DeviceOptions.NAMES); // devices and dispatcher (dev.sluice.runtime.dispatch)
+        s.addAll(Set.of("devices", "placement", "objective", "slo")); // placement across devices, as run has
+        s.addAll(SessionFlags.NAMES); // the session's switches (SessionOptions)
         return s;
     }
     @Override public String help() {
@@ -28,16 +30,30 @@ final class TestDataCommand implements Command {
             with |actual - expected| <= 1e-4 + 1e-3 x |expected|. Prints a line per set and, last,
             'N passed, M failed'. Exit status 1 if any set failed.
 
-            """ + DeviceOptions.HELP;
+            """ + DeviceOptions.HELP + """
+
+          --devices cpu,ACCEL      with --placement FILE.json (from 'sluice place -o'), --objective latency|memory or
+                                   --slo MS|Nx: place each model's nodes on the cpu and ACCEL as 'run' does, run both
+                                   at once, and print before each set's line where its nodes ran
+
+            Session switches (each overrides its -Dsluice.* default for this run):
+            """ + SessionFlags.help();
     }
 
     @Override public int run(Args args, PrintStream out) {
         if (args.positionals().isEmpty()) throw new SluiceException("test-data needs at least one DIR (see 'sluice help test-data')");
         int threads = args.intOption("threads", Math.min(8, Runtime.getRuntime().availableProcessors()), 1);
         DeviceFlags.check(args);
-        DeviceOptions device = DeviceOptions.from(args::option, threads);
+        dev.sluice.runtime.SessionOptions plain = SessionFlags.builder(args, threads).build();
+        DeviceOptions device = SessionFlags.withBase(DeviceOptions.from(args::option, threads), plain);
+        dev.sluice.runtime.SessionOptions placed = RunCommand.placedOptions(args, threads);
+        if (placed != null && java.util.stream.Stream.of("device", "budget", "bandwidth", "trace").anyMatch(n -> args.option(n) != null)) {
+            throw new SluiceException("--devices/--placement/--objective/--slo place across devices; --device/--budget/--bandwidth/--trace "
+                + "run on one device: give one or the other (see 'sluice help test-data')");
+        }
         TestDataRunner runner = new TestDataRunner(Tolerance.DEFAULT,
-            m -> device == null ? Session.open(m, threads) : device.open(m, out));
+            m -> placed != null ? dev.sluice.runtime.compile.PlacedRunner.open(m, placed, out)
+                : device == null ? Session.open(m, plain) : device.open(m, out));
         int passed = 0, failed = 0;
         for (String d : args.positionals()) {
             Path dir = Path.of(d);

@@ -11,7 +11,6 @@ import dev.sluice.memgraph.DeviceSpec;
 import dev.sluice.memgraph.MemGraph;
 import dev.sluice.memgraph.MemGraphException;
 import dev.sluice.memgraph.placement.Placement;
-import dev.sluice.memgraph.placement.Strategies;
 import dev.sluice.runtime.Session;
 import dev.sluice.runtime.SessionOptions;
 import dev.sluice.runtime.dispatch.Dispatcher;
@@ -26,7 +25,7 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Runs a session across the cpu and one accelerator (throttled; a described accelerator's share runs on a
- * throttled device under its budget): per input shapes, once, it takes the placement from the options' file or
+ * throttled device under its budget) through {@link Pipeline#placed}: per input shapes, once, it takes the placement from the options' file or
  * solves one (chrion-latency for the latency objective, chrion-memory within the SLO for the memory objective,
  * on a fresh profile), builds its MemGraph (refused before running, with the bytes needed, when a node cannot fit
  * the budget), and then runs it with CPU-lane and accelerator-lane tasks at once. Outputs are bit-identical to the
@@ -35,12 +34,9 @@ import java.util.concurrent.ConcurrentHashMap;
 public final class PlacedRunner implements Session.Runner {
     private final SessionOptions options;
     private final PrintStream out;
-    private final Map<List<Object>, Prepared> prepared = new ConcurrentHashMap<>();
+    private final Map<List<Object>, Compiled> compiled = new ConcurrentHashMap<>();
     private volatile Dispatcher lanes;
     private volatile Placement last;
-
-    /** A placement ready to run for one set of input shapes. */
-    record Prepared(Placement placement, MemGraphExecutor executor) {}
 
     private PlacedRunner(SessionOptions options, PrintStream out) {
         this.options = options;
@@ -58,48 +54,42 @@ public final class PlacedRunner implements Session.Runner {
         if (ds.size() != 2 || !ds.get(0).name().equals("cpu") || ds.get(1).name().equals("tornadovm")) {
             throw new SluiceException("a placed run takes the cpu and one accelerator (throttled or a description FILE.json), got " + ds);
         }
-        return SessionInternals.open(imported, o, OpRegistry.cpu(), PatternFusion.Target.CPU).withRunner(new PlacedRunner(o, out));
+        return SessionInternals.open(imported, o, OpRegistry.cpu(o.kernels()), PatternFusion.Target.CPU).withRunner(new PlacedRunner(o, out));
     }
 
     /** The placement the last run used (for reports), or null before the first run. */
     public Placement lastPlacement() { return last; }
 
     @Override public Map<String, Tensor> run(Session session, Map<String, Tensor> inputs) {
+        Compiled c = compiled(session, inputs);
+        MemGraphExecutor ex = ((Executable.Placed) c.executable()).executor();
+        if (lanes == null) lanes = ex.dispatcher();
+        last = c.placement();
+        MemGraphExecutor.Result r = ex.run(inputs);
+        out.printf("placed run (%s): %s; measured peak on the throttled arena %d B of %d B; %.3f ms%n", c.placement().strategy(),
+            c.placement().counts(), r.peakBytes().get(1), ex.plan().devices().get(1).budgetBytes(), r.trace().wallNanos() / 1e6);
+        return r.outputs();
+    }
+
+    /**
+     * The pipeline's values for these inputs' shapes (and the values of integer scalars, which can steer shapes):
+     * compiled on first use, then kept.
+     *
+     * @param session the session that runs
+     * @param inputs  the inputs by name
+     * @return the placed compilation
+     */
+    public Compiled compiled(Session session, Map<String, Tensor> inputs) {
         List<Object> key = new ArrayList<>();
         for (var e : new TreeMap<>(inputs).entrySet()) {
             Tensor t = e.getValue();
             key.add(t.shape());
             if (t.elementCount() == 1 && !t.dtype().isFloatingPoint()) key.add(t.getLong(0));
         }
-        Prepared p = prepared.computeIfAbsent(key, k -> prepare(session, inputs));
-        if (lanes == null) lanes = p.executor().dispatcher();
-        last = p.placement();
-        MemGraphExecutor.Result r = p.executor().run(inputs);
-        out.printf("placed run (%s): %s; measured peak on the throttled arena %d B of %d B; %.3f ms%n", p.placement().strategy(),
-            p.placement().counts(), r.peakBytes().get(1), p.executor().plan().devices().get(1).budgetBytes(), r.trace().wallNanos() / 1e6);
-        return r.outputs();
-    }
-
-    private Prepared prepare(Session session, Map<String, Tensor> inputs) {
-        Model m = MeasuredShapes.of(SessionInternals.executorFor(session, inputs), inputs);
-        if (options.placementFile() != null) {
-            Placement pl = Placement.load(options.placementFile());
-            SessionOptions.DeviceRequest accel = options.devices().get(1);
-            List<String> names = List.of("cpu", pl.devices().size() > 1 ? pl.devices().get(1) : accel.name());
-            int[] nodes = pl.toArray(m.graph(), names);
-            long full = MemGraph.fullNeed(m.graph(), new DeviceSpec("throttled", DeviceKind.THROTTLED, 1));
-            long budget = Profiler.budgetBytes(accel.budget(), full, full);
-            MemGraph mg = buildOrRefuse(m, nodes, budget, pl.strategy());
-            return new Prepared(pl, new MemGraphExecutor(m, session.registry(), mg, PlacementPipeline.devices(budget,
-                options.bandwidthBytesPerSecond(), PlacementPipeline.threadsPerDevice(options.threads())), order(), lanes));
-        }
-        PlacementPipeline.Setup s = PlacementPipeline.prepare(m, session.registry(), inputs, options, 3, PlacementPipeline.COARSEN_FRACTION);
-        double slo = PlacementPipeline.sloMillis(s, options.slo());
-        String strategy = options.objective() == SessionOptions.Objective.MEMORY ? "chrion-memory" : "chrion-latency";
-        Strategies.Result r = PlacementPipeline.solve(s, strategy, options.objective(), slo, 10);
-        PlacementPipeline.Outcome o = PlacementPipeline.realize(s, r);
-        if (o.refusal() != null) throw new SluiceException(o.refusal());
-        return new Prepared(o.placement(), PlacementPipeline.executor(s, o, order(), lanes));
+        return compiled.computeIfAbsent(key, k -> {
+            Model m = MeasuredShapes.of(SessionInternals.executorFor(session, inputs), inputs);
+            return Pipeline.placed(m, session.registry(), inputs, options, lanes);
+        });
     }
 
     /** The MemGraph of a placement under the budget, or the refusal naming the bytes it needs. */
@@ -112,17 +102,9 @@ public final class PlacedRunner implements Session.Runner {
         }
     }
 
-    private Dispatcher.Order order() {
-        return switch (options.order()) {
-            case DYNAMIC -> Dispatcher.Order.DYNAMIC;
-            case PRIORITY -> Dispatcher.Order.PRIORITY;
-            case FIXED -> Dispatcher.Order.FIXED;
-        };
-    }
-
     @Override public void close() {
         Dispatcher d = lanes;
         if (d != null) d.close();
-        prepared.clear();
+        compiled.clear();
     }
 }

@@ -68,7 +68,7 @@ public final class PlacementPipeline {
             throw new SluiceException("placement takes two devices, the cpu first: --devices cpu,ACCEL; got " + ds);
         }
         int per = threadsPerDevice(o.threads());
-        CostModel costs = Profiler.profile(m, registry, inputs, ds, o.bandwidthBytesPerSecond(), per, runs);
+        CostModel costs = Profiler.profile(m, registry, inputs, ds, o.bandwidthBytesPerSecond(), per, runs, o.profileWarmupMillis() * 1_000_000L);
         PlacementProblem fine = PlacementProblem.of(m.graph(), costs);
         Coarsening.Result coarse = Coarsening.coarsen(fine, coarsen);
         List<String> names = costs.devices().stream().map(CostModel.DeviceCost::name).toList();

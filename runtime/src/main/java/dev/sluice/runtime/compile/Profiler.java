@@ -37,11 +37,16 @@ import java.util.Set;
 public final class Profiler {
     private Profiler() {}
 
-    /** How long runs warm the JIT up before timing (-Dsluice.place.warmupMs, default 4000). */
-    static final long WARMUP_NANOS = Long.getLong("sluice.place.warmupMs", 4000) * 1_000_000L;
+    /** How long runs warm the JIT up before timing by default: SessionOptions' profileWarmupMillis default. */
+    static final long WARMUP_NANOS = SessionOptions.defaults().profileWarmupMillis() * 1_000_000L;
 
     /** Per node (graph order), the median time in ms of {@code runs} runs of the graph with {@code threads} threads. */
     public static double[] medianNodeMillis(Model m, OpRegistry registry, Map<String, Tensor> inputs, int threads, int runs) {
+        return medianNodeMillis(m, registry, inputs, threads, runs, WARMUP_NANOS);
+    }
+
+    /** As above, warming up for at least {@code warmupNanos} (a session's profileWarmupMillis) first. */
+    public static double[] medianNodeMillis(Model m, OpRegistry registry, Map<String, Tensor> inputs, int threads, int runs, long warmupNanos) {
         Graph g = m.graph();
         GraphExecutor ex = new GraphExecutor(m, registry, Parallelism.of(threads));
         // Intermediates from a planned arena, as a session runs: a node's time is then its kernel's, not the cost
@@ -51,7 +56,7 @@ public final class Profiler {
         long[][] samples = new long[n][runs];
         // warm-up: the JIT compiles the Vector API kernels only after they ran a while (seconds on a quiet machine)
         // and a kernel run once per inference (a pooling over a large input) stays interpreted for many runs: warm up
-        // at least WARMUP_NANOS and until the best of the last five runs no longer beats the best before them by 5%
+        // at least warmupNanos and until the best of the last five runs no longer beats the best before them by 5%
         // (at most five times as long).
         long start = System.nanoTime(), bestBefore = Long.MAX_VALUE;
         List<Long> times = new java.util.ArrayList<>();
@@ -63,7 +68,7 @@ public final class Profiler {
             if (times.size() > 5) bestBefore = Math.min(bestBefore, times.get(times.size() - 6));
             long recent = times.subList(Math.max(0, times.size() - 5), times.size()).stream().mapToLong(Long::longValue).min().orElse(0);
             boolean steady = times.size() > 10 && recent >= 0.95 * bestBefore;
-            if (elapsed > 5 * WARMUP_NANOS || (elapsed > WARMUP_NANOS && steady)) break;
+            if (elapsed > 5 * warmupNanos || (elapsed > warmupNanos && steady)) break;
         }
         for (int r = 0; r < runs; r++) {
             int run = r;
@@ -112,10 +117,16 @@ public final class Profiler {
      */
     public static CostModel profile(Model m, OpRegistry registry, Map<String, Tensor> inputs, List<SessionOptions.DeviceRequest> devices,
                                     long bandwidth, int threadsPerDevice, int runs) {
+        return profile(m, registry, inputs, devices, bandwidth, threadsPerDevice, runs, WARMUP_NANOS);
+    }
+
+    /** As above, the profiler warming up for at least {@code warmupNanos} first. */
+    public static CostModel profile(Model m, OpRegistry registry, Map<String, Tensor> inputs, List<SessionOptions.DeviceRequest> devices,
+                                    long bandwidth, int threadsPerDevice, int runs, long warmupNanos) {
         if (devices.isEmpty() || !devices.get(0).name().equals("cpu")) {
             throw new SluiceException("profiling needs the cpu first in the device list, got " + devices);
         }
-        return fromCpuTimes(m, medianNodeMillis(m, registry, inputs, threadsPerDevice, runs), devices, bandwidth);
+        return fromCpuTimes(m, medianNodeMillis(m, registry, inputs, threadsPerDevice, runs, warmupNanos), devices, bandwidth);
     }
 
     /**

@@ -120,7 +120,7 @@ public record DeviceOptions(String device, String budget, long bandwidth, Dispat
     public Session open(dev.sluice.graph.Model imported, PrintStream out) {
         var fusion = device.equals("tornadovm") ? dev.sluice.graph.fusion.PatternFusion.Target.STANDARD_OPS
             : dev.sluice.graph.fusion.PatternFusion.Target.CPU;
-        return attach(SessionInternals.open(imported, base, dev.sluice.kernels.OpRegistry.cpu(), fusion), out);
+        return attach(SessionInternals.open(imported, base, dev.sluice.kernels.OpRegistry.cpu(base.kernels()), fusion), out);
     }
 
     /** What a run with given input shapes needs, built once per session and shapes. */

@@ -43,6 +43,9 @@ public final class GraphExecutor {
 
     public Model model() { return model; }
 
+    /** The worker pool the nodes run on. */
+    public Parallelism parallelism() { return parallelism; }
+
     /** An executor of another model (a transformed copy of this one, say) with the same kernels and threads. */
     public GraphExecutor withModel(Model other) { return new GraphExecutor(other, registry, parallelism); }
 

@@ -32,6 +32,8 @@ public final class SessionInternals {
         Map<String, Tensor> run(Session s, Map<String, Tensor> inputs, OutputAllocator alloc, ExecutionListener listener);
 
         Session open(Model imported, SessionOptions options, OpRegistry registry, PatternFusion.Target fusion);
+
+        dev.sluice.runtime.compile.Compiled compiled(Session s, Map<String, Tensor> inputs);
     }
 
     private static volatile Access access;
@@ -70,6 +72,13 @@ public final class SessionInternals {
     public static Session open(Model imported, SessionOptions options, OpRegistry registry, PatternFusion.Target fusion) {
         return access().open(imported, options, registry, fusion);
     }
+
+    /**
+     * The compile pipeline's values the session runs these inputs with (compiled now if they were not yet): the
+     * one-device ones for a plain CPU session, the placed ones for a placed session; refused for a session on the
+     * dispatcher's other device options.
+     */
+    public static dev.sluice.runtime.compile.Compiled compiled(Session s, Map<String, Tensor> inputs) { return access().compiled(s, inputs); }
 
     /** As {@link #open(Model, SessionOptions, OpRegistry, PatternFusion.Target)} with only a thread count. */
     public static Session open(Model imported, int threads, OpRegistry registry, PatternFusion.Target fusion) {

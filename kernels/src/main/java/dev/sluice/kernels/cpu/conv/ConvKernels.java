@@ -98,11 +98,18 @@ final class ConvKernels {
      * the weight packed for the GEMM, once per weight tensor, instead of repacking it on every call.
      */
     static final class FusedConv extends Conv {
+        FusedConv(boolean pointwise) { super(pointwise); }
+
         @Override Activation activation(Attributes at) { return Activation.of(at); }
         @Override Object weightKey(Tensor w) { return w; }
     }
 
     static class Conv implements OpKernel {
+        /** Whether this kernel may take PointwiseConv's loop (the registry's KernelOptions). */
+        private final boolean pointwise;
+
+        Conv(boolean pointwise) { this.pointwise = pointwise; }
+
         @Override public List<TensorType> infer(InferContext ctx) { return inferWindowed(ctx, false); }
 
         Activation activation(Attributes at) { return Activation.NONE; }
@@ -136,10 +143,10 @@ final class ConvKernels {
             float[] b = bias(ctx, 2, m);
             Activation act = activation(at);
             if (x.dtype() == DType.FLOAT32 && w.dtype() == DType.FLOAT32) {
-                conv(x.data(), w.data(), b, y.data(), n, c, m, group, g, ctx.parallelism(), act, weightKey(w));
+                conv(x.data(), w.data(), b, y.data(), n, c, m, group, g, ctx.parallelism(), act, weightKey(w), pointwise);
             } else {
                 Tensor yf = Tensor.allocate(DType.FLOAT32, y.shape());
-                conv(NnArrays.asF32(x).data(), NnArrays.asF32(w).data(), b, yf.data(), n, c, m, group, g, ctx.parallelism(), act);
+                conv(NnArrays.asF32(x).data(), NnArrays.asF32(w).data(), b, yf.data(), n, c, m, group, g, ctx.parallelism(), act, null, pointwise);
                 NnArrays.store(y, yf.toFloatArray());
             }
         }
@@ -160,6 +167,12 @@ final class ConvKernels {
     /** The same; a non-null {@code wKey} marks w as constant, its packed form cached under that key. */
     static void conv(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int m, int group,
                      WindowGeometry g0, Parallelism par, Activation act, Object wKey) {
+        conv(x, w, bias, y, n, c, m, group, g0, par, act, wKey, PointwiseConv.ENABLED);
+    }
+
+    /** The same; {@code pointwiseOk} says whether PointwiseConv may run (the kernel's registry options). */
+    static void conv(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int m, int group,
+                     WindowGeometry g0, Parallelism par, Activation act, Object wKey, boolean pointwiseOk) {
         if (group == 1 && c == 1 && windowsAreRows(g0)) { windowRows(x, w, bias, y, n, m, g0, par, act, wKey); return; }
         if (group == 1 && NarrowConv.applies(g0)) { NarrowConv.conv(x, w, bias, y, n, c, m, g0, par, act); return; }
         WindowGeometry g = g0.as2d();
@@ -170,7 +183,7 @@ final class ConvKernels {
         for (int i = 0; i < g.rank(); i++) pointwise &= g.strides()[i] == 1 && g.padBegin()[i] == 0 && g.padEnd()[i] == 0;
         // below two whole tiles of positions PointwiseConv runs mostly its gathered tail: 5-10x slower than
         // the paths below on ppocr-rec's 1x1 (SE) and 1x40 convs
-        if (pointwise && group == 1 && PointwiseConv.ENABLED && outSize >= 2 * PointwiseConv.NT) {
+        if (pointwise && group == 1 && pointwiseOk && outSize >= 2 * PointwiseConv.NT) {
             PointwiseConv.conv(x, w, bias, y, n, c, m, outSize, par, act, wKey);
             return;
         }

@@ -11,8 +11,10 @@ public final class ConvOps {
     private ConvOps() {}
 
     public static void register(OpRegistry r) {
-        r.register("Conv", new ConvKernels.Conv());
-        r.register("sluice", "FusedConv", new ConvKernels.FusedConv());
+        // the registry's options, not a JVM-wide flag, choose the pointwise loop: two sessions may differ
+        boolean pointwise = r.options().pointwiseConv();
+        r.register("Conv", new ConvKernels.Conv(pointwise));
+        r.register("sluice", "FusedConv", new ConvKernels.FusedConv(pointwise));
         r.register("ConvTranspose", new ConvKernels.ConvTranspose());
         r.register("sluice", "FusedConvTranspose", new ConvKernels.FusedConvTranspose());
     }

@@ -45,11 +45,12 @@ final class PointwiseConv {
     private static final long MIN_TASK_WORK = 1L << 15;
 
     /**
-     * Whether ConvKernels sends group-1 pointwise convs here (on unless {@code -Dsluice.conv.pointwise=false}).
+     * The default of whether ConvKernels sends group-1 pointwise convs here: {@link dev.sluice.kernels.KernelOptions}'
+     * default ({@code -Dsluice.conv.pointwise}, on); a registry's kernels use its own options.
      * Alone this kernel is 1.2-2.5x faster than DirectConv on det's shapes; in whole det runs at 2 threads on
      * a quiet host it won all five alternating bench pairs (ratio to ORT 1.26-1.55 against 1.47-1.84).
      */
-    static final boolean ENABLED = Boolean.parseBoolean(System.getProperty("sluice.conv.pointwise", "true"));
+    static final boolean ENABLED = dev.sluice.kernels.KernelOptions.defaults().pointwiseConv();
 
     /** True for a geometry whose every output position reads exactly its own input position. */
     static boolean applies(WindowGeometry g) {
@@ -68,7 +69,7 @@ final class PointwiseConv {
     private record Packed(float[] data, int m, int c, long address) {}
 
     /** Packed weights per constant weight tensor (identity keys), dropped with the tensor. */
-    private static final java.util.Map<Object, Packed> PACKED =
+    static final java.util.Map<Object, Packed> PACKED =
             java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
 
     private static float[] packed(Object key, MemorySegment w, int m, int c) {

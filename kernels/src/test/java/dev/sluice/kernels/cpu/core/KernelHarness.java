@@ -35,8 +35,12 @@ public final class KernelHarness {
     private int outputs = 1;
     private Parallelism parallelism = Parallelism.SEQUENTIAL;
     private boolean alias;
+    private OpRegistry registry = REGISTRY;
 
     private KernelHarness(String op) { this.op = op; }
+
+    /** Runs the kernel of this registry (one made with other KernelOptions) instead of the default one. */
+    public KernelHarness registry(OpRegistry r) { registry = r; return this; }
 
     public static KernelHarness op(String op) { return new KernelHarness(op); }
 
@@ -62,7 +66,7 @@ public final class KernelHarness {
     /** The kernel of {@code op}; "domain:Op" names an op outside the default domain (e.g. "sluice:Attention"). */
     public OpKernel kernel() {
         int colon = op.indexOf(':');
-        OpKernel k = colon < 0 ? REGISTRY.find("", op) : REGISTRY.find(op.substring(0, colon), op.substring(colon + 1));
+        OpKernel k = colon < 0 ? registry.find("", op) : registry.find(op.substring(0, colon), op.substring(colon + 1));
         if (k == null) throw new AssertionError(op + " is not registered");
         return k;
     }
