@@ -15,7 +15,9 @@ import java.util.SplittableRandom;
  * The fused dynamic-quantization matmul (sluice.DynamicQuantMatMul: quantize x, the exact u8 x s8 product, scales
  * and bias) beside the float MatMul of the same shape, one kernel thread, timed by this thread's CPU time (see
  * {@link GemmCpuTime} for why), alternating round by round; prints medians in GMAC/s and the quantized/float
- * time ratio. Shapes are those of the BERT encoders' projections (tokens x hidden x out). Run after packaging:
+ * time ratio, beside the FMA peak ({@link FmaPeak#perCoreByCpuTime}, in multiply-adds: half its FLOP/s), the roof of
+ * an exact integer product on float FMAs. Shapes are those of the BERT encoders' projections (tokens x hidden x
+ * out). Run after packaging:
  * {@code java @jdk-config/jvm.args -cp bench/target/classes:$(cat bench/target/sluice.classpath)
  * dev.sluice.bench.jmh.QuantGemmCpuTime [MxKxN,...] [rounds]}.
  */
@@ -36,21 +38,25 @@ public final class QuantGemmCpuTime {
             dense.add(new KernelCall("MatMul", Attributes.EMPTY, Parallelism.SEQUENTIAL, 1, x, KernelCall.random(2, d[1], d[2])));
             macs[s] = (double) d[0] * d[1] * d[2];
         }
+        FmaPeak.perCoreByCpuTime(2);
         for (int s = 0; s < shapes.length; s++) { time(quant.get(s), 3); time(dense.get(s), 3); }
+        List<Double> peak = new ArrayList<>();
         List<List<Double>> q = new ArrayList<>(), f = new ArrayList<>();
         for (int s = 0; s < shapes.length; s++) { q.add(new ArrayList<>()); f.add(new ArrayList<>()); }
         for (int r = 0; r < rounds; r++) {
+            peak.add(FmaPeak.perCoreByCpuTime(0.2) / 2);
             for (int s = 0; s < shapes.length; s++) {
                 q.get(s).add(time(quant.get(s), 0.3));
                 f.get(s).add(time(dense.get(s), 0.3));
             }
         }
-        System.out.printf("quant-gemm-cpu: %d rounds, one thread, load average %.2f%n", rounds,
-                ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
+        double roof = median(peak);
+        System.out.printf("quant-gemm-cpu: %d rounds, one thread, load average %.2f, FMA peak %.1f GMAC/s%n", rounds,
+                ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(), roof);
         for (int s = 0; s < shapes.length; s++) {
             double tq = median(q.get(s)), tf = median(f.get(s));
-            System.out.printf("quant-gemm-cpu: %-14s DynamicQuantMatMul %7.1f us %6.1f GMAC/s | float MatMul %7.1f us %6.1f GMAC/s | quant/float %.2f%n",
-                    shapes[s], tq / 1e3, macs[s] / tq, tf / 1e3, macs[s] / tf, tq / tf);
+            System.out.printf("quant-gemm-cpu: %-14s DynamicQuantMatMul %7.1f us %6.1f GMAC/s (%3.0f%% of peak) | float MatMul %7.1f us %6.1f GMAC/s | quant/float %.2f%n",
+                    shapes[s], tq / 1e3, macs[s] / tq, 100 * macs[s] / tq / roof, tf / 1e3, macs[s] / tf, tq / tf);
         }
     }
 
