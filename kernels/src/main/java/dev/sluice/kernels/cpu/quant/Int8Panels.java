@@ -19,6 +19,10 @@ import jdk.incubator.vector.VectorSpecies;
  * zero point moves likewise ({@code zp' = zp} or {@code zp - 128}), and {@code b - zp = v - zp'}. Panels hold
  * {@link #NR} columns ({@code NV} vectors of the machine's preferred float lane count), laid out
  * [panel][q][NR], zero-padded past the last column. One byte per weight: a quarter of a float packing.
+ * Why a copy on the Java heap rather than reading an int8 weight in place from its native memory (measured with
+ * QuantGemmCpuTime, one thread, CPU time, 2026-12-06): the micro-kernel's byte vectors loaded from a
+ * MemorySegment ran at 70-74 GMAC/s, in place or packed alike, against 99 from this byte[]; the copy costs one
+ * byte per weight.
  *
  * <p>Exactness: the micro-kernel sums {@code a[q] * v[q][j]} in float over one block of the depth at a time,
  * at most {@link QuantGemm#BLOCK} = 256 steps. With |a| <= 255 and |v| <= 128 every partial sum is an integer of
