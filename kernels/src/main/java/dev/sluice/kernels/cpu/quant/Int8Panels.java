@@ -25,8 +25,8 @@ import jdk.incubator.vector.VectorSpecies;
  * byte per weight.
  *
  * <p>Exactness: the micro-kernel sums {@code a[q] * v[q][j]} in float over one block of the depth at a time,
- * at most {@link QuantGemm#BLOCK} = 256 steps. With |a| <= 255 and |v| <= 128 every partial sum is an integer of
- * magnitude at most 256 * 255 * 128 < 2^24, where every integer is a float: no FMA or addition is ever rounded,
+ * at most {@link QuantGemm#BLOCK} = 512 steps. With |a| <= 255 and |v| <= 128 every partial sum is an integer of
+ * magnitude at most 512 * 255 * 128 < 2^24, where every integer is a float: no FMA or addition is ever rounded,
  * whatever the operands. The caller adds the blocks' sums as int32 ({@link QuantGemm#multiply}).
  */
 final class Int8Panels {
