@@ -113,6 +113,9 @@ final class QuantGemm {
      * stand-in for the rows a last 4-row tile lacks), the zero row written.
      */
     static float[] operandWithZeroRow(int rows, int k) {
+        if ((long) (rows + 1) * k > Integer.MAX_VALUE - 16) {
+            throw new KernelException("quantized matmul operand of " + rows + " rows x " + k + " is too large for one product (at most 2^31 elements)");
+        }
         float[] a = SCRATCH.get().a((rows + 1) * k);
         java.util.Arrays.fill(a, rows * k, (rows + 1) * k, 0f);
         return a;
