@@ -25,8 +25,13 @@ final class KernelCall implements ExecContext {
     private final Parallelism parallelism;
 
     KernelCall(String opType, Attributes attributes, Parallelism parallelism, int outputCount, Tensor... inputs) {
+        this("", opType, attributes, parallelism, outputCount, inputs);
+    }
+
+    /** The same for an op of {@code domain} ("sluice" for the fused ops), absent inputs given as null. */
+    KernelCall(String domain, String opType, Attributes attributes, Parallelism parallelism, int outputCount, Tensor... inputs) {
         this.opType = opType;
-        this.kernel = OpRegistry.cpu().find("", opType);
+        this.kernel = OpRegistry.cpu().find(domain, opType);
         if (kernel == null) throw new IllegalStateException("Sluice has no CPU kernel for " + opType + " yet; nothing to measure");
         this.attributes = attributes;
         this.inputs = java.util.Arrays.asList(inputs);

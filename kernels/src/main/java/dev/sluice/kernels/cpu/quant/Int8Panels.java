@@ -19,10 +19,15 @@ import jdk.incubator.vector.VectorSpecies;
  * zero point moves likewise ({@code zp' = zp} or {@code zp - 128}), and {@code b - zp = v - zp'}. Panels hold
  * {@link #NR} columns ({@code NV} vectors of the machine's preferred float lane count), laid out
  * [panel][q][NR], zero-padded past the last column. One byte per weight: a quarter of a float packing.
+ * Why a copy on the Java heap rather than reading an int8 weight in place from its native memory (measured with
+ * QuantGemmCpuTime, one thread, CPU time, 2026-12-06): the micro-kernel's byte vectors loaded from a
+ * MemorySegment ran at 70-74 GMAC/s, in place or packed alike, against 99 from this byte[]; the copy costs one
+ * byte per weight.
  *
- * <p>Exactness: a product of the micro-kernel sums {@code a[q] * v[q][j]} over the whole depth in float. With
- * |a| summed over a row at most L1 and |v| <= 128, every partial sum is an integer below {@code 128 * L1}; the
- * caller uses this path only when {@code 255 * L1 < 2^24} (see {@link QuantGemm}), so nothing is rounded.
+ * <p>Exactness: the micro-kernel sums {@code a[q] * v[q][j]} in float over one block of the depth at a time,
+ * at most {@link QuantGemm#BLOCK} = 512 steps. With |a| <= 255 and |v| <= 128 every partial sum is an integer of
+ * magnitude at most 512 * 255 * 128 < 2^24, where every integer is a float: no FMA or addition is ever rounded,
+ * whatever the operands. The caller adds the blocks' sums as int32 ({@link QuantGemm#multiply}).
  */
 final class Int8Panels {
     static final VectorSpecies<Float> FS = Gemm32.SPECIES;
@@ -37,16 +42,16 @@ final class Int8Panels {
     /** [panel][q][NR] signed bytes. */
     final byte[] data;
     /** zp' per column, padded to panels * NR with zeros. */
-    final float[] zeroPoints;
+    final int[] zeroPoints;
 
     Int8Panels(MemorySegment b, long off, DType type, int k, int n, float[] zps) {
         this.k = k;
         this.n = n;
         this.panels = (n + NR - 1) / NR;
         this.data = new byte[Math.toIntExact((long) panels * k * NR)];
-        this.zeroPoints = new float[panels * NR];
+        this.zeroPoints = new int[panels * NR];
         boolean unsigned = type == DType.UINT8;
-        for (int j = 0; j < n; j++) zeroPoints[j] = unsigned ? zps[j] - 128 : zps[j];
+        for (int j = 0; j < n; j++) zeroPoints[j] = (int) (unsigned ? zps[j] - 128 : zps[j]);
         for (int q = 0; q < k; q++) {
             long row = off + (long) q * n;
             for (int j = 0; j < n; j++) {
@@ -58,12 +63,14 @@ final class Int8Panels {
     }
 
     /**
-     * The 4 x NR tile of panel {@code p} for the 4 A rows packed at {@code ao} of {@code ap} ([q][4], four floats
-     * per depth step), summed over the whole depth from zero, into {@code tile} ([row][NR]).
+     * The 4 x NR tile of panel {@code p} for the four A rows that start at {@code o0..o3} of {@code a} (row-major,
+     * k floats each; a row past the operand's end points at a zero row), summed over depths [q0, q1) (at most
+     * {@link QuantGemm#BLOCK} of them) from zero, into {@code tile} ([row][NR]). A is read in place: a broadcast from memory costs the same from four row
+     * streams as from one packed panel, and packing A was a scalar pass as long as a fifth of the product.
      */
-    void tile(float[] ap, int ao, int p, float[] tile) {
-        if (NV == 4) micro4x4(k, ap, ao, data, p * k * NR, tile);
-        else micro4x2(k, ap, ao, data, p * k * NR, tile);
+    void tile(float[] a, int o0, int o1, int o2, int o3, int p, int q0, int q1, float[] tile) {
+        if (NV == 4) micro4x4(q0, q1, a, o0, o1, o2, o3, data, p * k * NR, tile);
+        else micro4x2(q0, q1, a, o0, o1, o2, o3, data, p * k * NR, tile);
     }
 
     private static FloatVector widen(byte[] b, int o) {
@@ -71,22 +78,22 @@ final class Int8Panels {
     }
 
     /** 4 x 4 vectors (AVX-512). */
-    private static void micro4x4(int k, float[] ap, int ao, byte[] bp, int bo, float[] tile) {
+    private static void micro4x4(int q0, int q1, float[] a, int o0, int o1, int o2, int o3, byte[] bp, int bo, float[] tile) {
         final int l = L, nr = 4 * L;
         FloatVector c00 = FloatVector.zero(FS), c01 = c00, c02 = c00, c03 = c00;
         FloatVector c10 = c00, c11 = c00, c12 = c00, c13 = c00;
         FloatVector c20 = c00, c21 = c00, c22 = c00, c23 = c00;
         FloatVector c30 = c00, c31 = c00, c32 = c00, c33 = c00;
-        for (int q = 0; q < k; q++) {
-            int a = ao + q * 4, b = bo + q * nr;
+        for (int q = q0; q < q1; q++) {
+            int b = bo + q * nr;
             FloatVector b0 = widen(bp, b), b1 = widen(bp, b + l), b2 = widen(bp, b + 2 * l), b3 = widen(bp, b + 3 * l);
-            FloatVector x = FloatVector.broadcast(FS, ap[a]);
+            FloatVector x = FloatVector.broadcast(FS, a[o0 + q]);
             c00 = x.fma(b0, c00); c01 = x.fma(b1, c01); c02 = x.fma(b2, c02); c03 = x.fma(b3, c03);
-            x = FloatVector.broadcast(FS, ap[a + 1]);
+            x = FloatVector.broadcast(FS, a[o1 + q]);
             c10 = x.fma(b0, c10); c11 = x.fma(b1, c11); c12 = x.fma(b2, c12); c13 = x.fma(b3, c13);
-            x = FloatVector.broadcast(FS, ap[a + 2]);
+            x = FloatVector.broadcast(FS, a[o2 + q]);
             c20 = x.fma(b0, c20); c21 = x.fma(b1, c21); c22 = x.fma(b2, c22); c23 = x.fma(b3, c23);
-            x = FloatVector.broadcast(FS, ap[a + 3]);
+            x = FloatVector.broadcast(FS, a[o3 + q]);
             c30 = x.fma(b0, c30); c31 = x.fma(b1, c31); c32 = x.fma(b2, c32); c33 = x.fma(b3, c33);
         }
         c00.intoArray(tile, 0); c01.intoArray(tile, l); c02.intoArray(tile, 2 * l); c03.intoArray(tile, 3 * l);
@@ -96,20 +103,20 @@ final class Int8Panels {
     }
 
     /** 4 x 2 vectors (AVX2 and narrower). */
-    private static void micro4x2(int k, float[] ap, int ao, byte[] bp, int bo, float[] tile) {
+    private static void micro4x2(int q0, int q1, float[] a, int o0, int o1, int o2, int o3, byte[] bp, int bo, float[] tile) {
         final int l = L, nr = 2 * L;
         FloatVector c00 = FloatVector.zero(FS), c01 = c00, c10 = c00, c11 = c00;
         FloatVector c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-        for (int q = 0; q < k; q++) {
-            int a = ao + q * 4, b = bo + q * nr;
+        for (int q = q0; q < q1; q++) {
+            int b = bo + q * nr;
             FloatVector b0 = widen(bp, b), b1 = widen(bp, b + l);
-            FloatVector x = FloatVector.broadcast(FS, ap[a]);
+            FloatVector x = FloatVector.broadcast(FS, a[o0 + q]);
             c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
-            x = FloatVector.broadcast(FS, ap[a + 1]);
+            x = FloatVector.broadcast(FS, a[o1 + q]);
             c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
-            x = FloatVector.broadcast(FS, ap[a + 2]);
+            x = FloatVector.broadcast(FS, a[o2 + q]);
             c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
-            x = FloatVector.broadcast(FS, ap[a + 3]);
+            x = FloatVector.broadcast(FS, a[o3 + q]);
             c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
         }
         c00.intoArray(tile, 0); c01.intoArray(tile, l);

@@ -13,7 +13,6 @@ import dev.sluice.kernels.Tensor;
 import dev.sluice.kernels.TensorType;
 import dev.sluice.kernels.cpu.core.Activation;
 import dev.sluice.kernels.cpu.core.Broadcast;
-import dev.sluice.kernels.cpu.linalg.Gemm32;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
@@ -75,13 +74,15 @@ final class IntegerMatMulKernels {
         if (azp != null && azp.elementCount() != 1 && azp.elementCount() != m) throw new KernelException("a_zero_point shape " + azp.shape() + " for " + m + " rows");
         if (bzp != null && bzp.elementCount() != 1 && bzp.elementCount() != n) throw new KernelException("b_zero_point shape " + bzp.shape() + " for " + n + " columns");
         int[] acc = new int[Math.toIntExact(p.batches() * m * n)];
-        float[] as = QuantGemm.operand(Math.max(m, 2) * k);
+        float[] as = QuantGemm.operandWithZeroRow(m, k);
+        int[] sums = new int[m];
         boolean unsigned = a.dtype() == DType.UINT8;
         for (long bi = 0; bi < p.batches(); bi++) {
             long ao = p.aOffset(bi), bo = p.bOffset(bi);
             for (int i = 0; i < m; i++) QuantGemm.operandRow(a.data(), ao + (long) i * k, unsigned, k, rowZp(azp, i), as, i * k);
-            QuantGemm.PackedWeight w = QuantGemm.pack(b, bo, k, n, bzp);
-            QuantGemm.multiply(as, 0, m, w, acc, (int) (bi * m * n));
+            QuantGemm.rowSums(as, m, k, sums);
+            Int8Panels w = QuantGemm.pack(b, bo, k, n, bzp).panels;
+            QuantGemm.multiply(as, sums, m, w, 0, QuantGemm.tiles(m), 0, w.panels, null, null, 0, acc, Math.toIntExact(bi * m * n));
         }
         return acc;
     }
@@ -180,34 +181,39 @@ final class IntegerMatMulKernels {
             Activation act = Activation.of(ctx.attributes());
             boolean epilogue = bv != null || act.kind() != Activation.Kind.NONE;
             Parallelism par = ctx.parallelism();
-            int tasks = par.threads() <= 1 || (long) rows * n * k < (1L << 20) ? 1
-                : Math.min(2 * par.threads(), (rows + Gemm32.MR - 1) / Gemm32.MR);
-            int block = ((rows + tasks - 1) / tasks + Gemm32.MR - 1) / Gemm32.MR * Gemm32.MR;
-            int blocks = (rows + block - 1) / block;
-            java.util.function.IntConsumer body = t -> {
-                int r0 = t * block, r1 = Math.min(rows, r0 + block), m = r1 - r0;
-                float[] as = QuantGemm.operand(Math.max(m, 2) * k);
-                for (int i = 0; i < m; i++) {
-                    long off = (long) (r0 + i) * k;
-                    if (vector) QuantGemm.quantizeRow(xd, off, k, xScale, zp, as, i * k);
-                    else QuantGemm.quantizeRowScalar(xd, off, k, xScale, zp, as, i * k);
+            boolean parallel = par.threads() > 1 && (long) rows * n * k >= (1L << 20);
+            // 1. x quantized once, row by row (rows split across threads when large): the operand and its row sums
+            float[] as = QuantGemm.operandWithZeroRow(rows, k);
+            int[] sums = new int[rows];
+            int qChunks = parallel && (long) rows * k >= (1L << 16) ? Math.min(par.threads(), rows) : 1, qRows = (rows + qChunks - 1) / qChunks;
+            par.forEach(qChunks, t -> {
+                int i0 = t * qRows, i1 = Math.min(rows, i0 + qRows);
+                for (int i = i0; i < i1; i++) {
+                    if (vector) QuantGemm.quantizeRow(xd, (long) i * k, k, xScale, zp, as, i * k);
+                    else QuantGemm.quantizeRowScalar(xd, (long) i * k, k, xScale, zp, as, i * k);
                 }
-                if (QuantGemm.int8PassExact(QuantGemm.maxRowL1(as, 0, m, k))) {
-                    // the usual case: one pass over the 8-bit weight panels straight into y, then bias and activation
-                    QuantGemm.multiplyInt8(as, m, pw.panels, s, yd, r0);
-                    if (epilogue) for (int i = 0; i < m; i++) act.rowBiasAndApply(yd, (long) (r0 + i) * n, n, bv);
-                    return;
+            });
+            QuantGemm.rowSums(as, rows, k, sums);
+            // 2. one pass over the 8-bit weight panels straight into y, then bias and activation, in blocks of
+            //    (row tiles x one panel): split by panels first, so that each thread reads only its share of the
+            //    weight; by row tiles too where there are fewer panels than twice the threads
+            Int8Panels wp = pw.panels;
+            int tiles = QuantGemm.tiles(rows), panels = wp.panels;
+            int rowBlocks = !parallel ? 1 : Math.min(tiles, Math.max(1, (2 * par.threads() + panels - 1) / panels));
+            int tilesPerBlock = (tiles + rowBlocks - 1) / rowBlocks;
+            int blocks = parallel ? rowBlocks * panels : 1;
+            par.forEach(blocks, b -> {
+                int t0 = parallel ? b / panels * tilesPerBlock : 0, t1 = parallel ? Math.min(tiles, t0 + tilesPerBlock) : tiles;
+                int p0 = parallel ? b % panels : 0, p1 = parallel ? p0 + 1 : panels;
+                QuantGemm.multiply(as, sums, rows, wp, t0, t1, p0, p1, s, yd, 0, null, 0);
+                if (epilogue) {
+                    int j0 = p0 * Int8Panels.NR, cols = Math.min(n, p1 * Int8Panels.NR) - j0;
+                    float[] colBias = bv == null ? null : j0 == 0 && cols == n ? bv : java.util.Arrays.copyOfRange(bv, j0, j0 + cols);
+                    for (int i = t0 * Int8Panels.MR, end = Math.min(rows, t1 * Int8Panels.MR); i < end; i++) {
+                        act.rowBiasAndApply(yd, (long) i * n + j0, cols, colBias);
+                    }
                 }
-                int[] acc = QuantGemm.accumulators(m * n);
-                QuantGemm.multiply(as, 0, m, pw, acc, 0);
-                for (int i = 0; i < m; i++) {
-                    long yo = (long) (r0 + i) * n;
-                    QuantGemm.dequantizeRow(acc, i * n, s, n, yd, yo);
-                    if (epilogue) act.rowBiasAndApply(yd, yo, n, bv);
-                }
-            };
-            if (blocks > 1) par.forEach(blocks, body);
-            else body.accept(0);
+            });
         }
 
         /** The range with 0 in it, by DynamicQuantizeLinear's scalar comparisons (which skip NaN). */

@@ -19,6 +19,8 @@ import org.junit.jupiter.api.Test;
 class QuantGemmTest {
     private static final int[][] SHAPES = {
         {1, 1, 1}, {1, 7, 5}, {3, 5, 1}, {3, 0, 4}, {2, 256, 3}, {2, 257, 3}, {13, 300, 17}, {5, 1000, 33}, {64, 384, 40}, {9, 513, 130}};
+    /** Shapes past the fused kernel's threshold for splitting across threads (by weight panels and row tiles). */
+    private static final int[][] PARALLEL_SHAPES = {{70, 1031, 67}, {128, 384, 200}, {3, 2048, 600}};
 
     private static Tensor random8(DType t, Shape s, SplittableRandom r) {
         Tensor x = Tensor.allocate(t, s);
@@ -106,11 +108,17 @@ class QuantGemmTest {
     }
 
     private static void checkChain(Tensor x, int k, int n, SplittableRandom r, int threads) {
+        checkChain(x, k, n, r, threads, DType.INT8);
+    }
+
+    private static void checkChain(Tensor x, int k, int n, SplittableRandom r, int threads, DType wt) {
         long[] d = x.shape().dims();
         int rows = 1;
         for (int i = 0; i < d.length - 1; i++) rows *= (int) d[i];
-        Tensor w = random8(DType.INT8, Shape.of(k, n), r);
-        Tensor wzp = random8(DType.INT8, Shape.of(n), r);
+        Tensor w = random8(wt, Shape.of(k, n), r);
+        Tensor wzp = random8(wt, Shape.of(n), r);
+        // zero points at both ends of the type's range in some columns
+        for (int j = 0; j < n; j += 3) wzp.setLong(j, wt == DType.UINT8 ? (j % 2 == 0 ? 0 : 255) : (j % 2 == 0 ? -128 : 127));
         float[] ws = new float[n], bias = new float[n];
         for (int j = 0; j < n; j++) { ws[j] = (float) (0.001 + r.nextDouble() * 0.01); bias[j] = (float) r.nextGaussian(); }
         for (boolean withBias : new boolean[] {false, true}) {
@@ -135,6 +143,20 @@ class QuantGemmTest {
                 double lo = r.nextDouble() * -3, hi = r.nextDouble() * 5;
                 for (long i = 0; i < x.elementCount(); i++) x.setFloat(i, (float) (lo + r.nextDouble() * (hi - lo)));
                 checkChain(x, k, n, r, threads);
+            }
+        }
+    }
+
+    /** Large shapes, split across threads, both weight types, inputs that quantize far from their zero point. */
+    @Test
+    void fusedChainSplitAcrossThreadsGivesTheUnfusedBits() {
+        SplittableRandom r = new SplittableRandom(41);
+        for (int[] mkn : PARALLEL_SHAPES) {
+            int m = mkn[0], k = mkn[1], n = mkn[2];
+            for (DType wt : new DType[] {DType.INT8, DType.UINT8}) {
+                Tensor x = Tensor.allocate(DType.FLOAT32, Shape.of(1, m, k));
+                for (long i = 0; i < x.elementCount(); i++) x.setFloat(i, r.nextInt(3) == 0 ? (i % 2 == 0 ? -0.2f : 6f) : (float) (r.nextDouble() * 6 - 0.2));
+                checkChain(x, k, n, r, 3, wt);
             }
         }
     }
