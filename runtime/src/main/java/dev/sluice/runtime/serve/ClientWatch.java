@@ -101,7 +101,14 @@ final class ClientWatch implements ServerConnectionSelector {
                 try {
                     done.await();
                 } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt(); // the server is stopping: it closes the connection, ending the read
+                    // The server is stopping: close the connection, which ends the watch's read, and let the connection
+                    // find it closed (as an idle connection would) rather than fail its request on the interrupt.
+                    ctx.serverSocket().close();
+                    try {
+                        done.await(5, java.util.concurrent.TimeUnit.SECONDS);
+                    } catch (InterruptedException again) {
+                        Thread.currentThread().interrupt();
+                    }
                 }
             }
         };
