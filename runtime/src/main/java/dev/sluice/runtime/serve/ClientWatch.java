@@ -16,10 +16,11 @@ import java.util.concurrent.Semaphore;
  * not expose the connection, so this selector stands in front of Helidon's own HTTP/1 selector: it hands every
  * connection to it unchanged and remembers the connection's context under its id until the connection ends.
  *
- * <p>{@link #watch} starts one read of the connection on a virtual thread, through the connection's own
+ * <p>A started {@link #watch} makes one read of the connection on a virtual thread, through the connection's own
  * {@code DataReader}: bytes that arrive (a pipelined next request) stay buffered there for the connection, and
  * end of stream marks the client {@linkplain Watched#gone() gone}. Invariant: only one thread reads a connection at
- * a time. The handler thread does not read while it waits for the engine, and before it returns it
+ * a time. The watch starts only after the handler has read the request's body whole, the handler thread does not
+ * read while it waits for the engine, and before it returns it
  * {@linkplain Watched#settle() settles} the watch, waiting for that read to end (the client's next request or its
  * leaving), so the connection's next read never runs beside the watch's. An idle keep-alive connection thus
  * parks one virtual thread more, in the read it would have made anyway.
@@ -65,6 +66,13 @@ final class ClientWatch implements ServerConnectionSelector {
 
     /** A watched connection: {@link #gone()} turns true once its client has closed it. */
     interface Watched {
+        /**
+         * Starts the watch's read. Call it only once the request's body has been read whole: until then the handler
+         * reads the connection itself.
+         */
+        void start();
+
+        /** True once the client closed its connection (never before {@link #start()}). */
         boolean gone();
 
         /** Waits until the watch no longer reads the connection (call once, from the handler, before it returns). */
@@ -72,46 +80,63 @@ final class ClientWatch implements ServerConnectionSelector {
     }
 
     static final Watched UNWATCHED = new Watched() {
+        @Override public void start() {}
+
         @Override public boolean gone() { return false; }
 
         @Override public void settle() {}
     };
 
-    /** Starts watching the connection {@code socketId} (a request's {@code socketId()}); never gone if it is unknown. */
+    /** A watch of the connection {@code socketId} (a request's {@code socketId()}), not yet started; never gone if it is unknown. */
     Watched watch(String socketId) {
         ConnectionContext ctx = connections.get(socketId);
-        if (ctx == null) return UNWATCHED;
-        CountDownLatch done = new CountDownLatch(1);
-        boolean[] gone = new boolean[1];
-        Thread.ofVirtual().name("sluice-client-watch-" + socketId).start(() -> {
-            try {
-                ctx.dataReader().pullData(); // returns with the client's next bytes buffered, or throws at end of stream
-            } catch (RuntimeException e) {
-                synchronized (gone) { gone[0] = true; }
-            } finally {
-                done.countDown();
-            }
-        });
-        return new Watched() {
-            @Override public boolean gone() {
-                synchronized (gone) { return gone[0]; }
-            }
+        return ctx == null ? UNWATCHED : new Read(ctx, socketId);
+    }
 
-            @Override public void settle() {
+    /** One read of a connection on a virtual thread, started once the handler is done reading. */
+    private static final class Read implements Watched {
+        private final ConnectionContext ctx;
+        private final String socketId;
+        private final CountDownLatch done = new CountDownLatch(1);
+        private volatile boolean started;
+        private volatile boolean gone;
+
+        Read(ConnectionContext ctx, String socketId) {
+            this.ctx = ctx;
+            this.socketId = socketId;
+        }
+
+        @Override public void start() {
+            if (started) return;
+            started = true;
+            Thread.ofVirtual().name("sluice-client-watch-" + socketId).start(() -> {
                 try {
-                    done.await();
-                } catch (InterruptedException e) {
-                    // The server is stopping: close the connection, which ends the watch's read, and let the connection
-                    // find it closed (as an idle connection would) rather than fail its request on the interrupt.
-                    ctx.serverSocket().close();
-                    try {
-                        done.await(5, java.util.concurrent.TimeUnit.SECONDS);
-                    } catch (InterruptedException again) {
-                        Thread.currentThread().interrupt();
-                    }
+                    ctx.dataReader().pullData(); // returns with the client's next bytes buffered, or throws at end of stream
+                } catch (RuntimeException e) {
+                    gone = true;
+                } finally {
+                    done.countDown();
+                }
+            });
+        }
+
+        @Override public boolean gone() { return gone; }
+
+        @Override public void settle() {
+            if (!started) return;
+            try {
+                done.await();
+            } catch (InterruptedException e) {
+                // The server is stopping: close the connection, which ends the watch's read, and let the connection
+                // find it closed (as an idle connection would) rather than fail its request on the interrupt.
+                ctx.serverSocket().close();
+                try {
+                    done.await(5, java.util.concurrent.TimeUnit.SECONDS);
+                } catch (InterruptedException again) {
+                    Thread.currentThread().interrupt();
                 }
             }
-        };
+        }
     }
 
     /** Connections open now (for tests). */

@@ -167,6 +167,7 @@ public final class RestFrontEnd implements AutoCloseable {
      * (counted as cancelled in {@code /metrics}) and gives up on it either way: nobody is left to answer.
      */
     private InferResponse await(Engine.Admitted a, ClientWatch.Watched client, String model) throws Exception {
+        client.start(); // the body has been read whole: from now on only the watch reads the connection
         while (true) {
             try {
                 return a.result().get(WATCH_MILLIS, TimeUnit.MILLISECONDS);
