@@ -63,7 +63,8 @@ public final class ServeBenchCommand implements Command {
             own, served over REST on 127.0.0.1; one device's budget holds 1.5 models' weights (so the weights total
             K/1.5 times it). Capacity is measured first (requests/s the one-device overlapped server completes back
             to back under the model mix); then open-loop load with gamma gaps of CV 4 and Zipf(1.0) model choice at
-            50% and 90% of it, S seconds (default 12) per run, the same schedule for each configuration: no swapping
+            50% and 90% of it, about S seconds (default 10) per run (the schedule's gaps scaled so that its mean rate is
+            exactly the one asked for), the same schedule for each configuration: no swapping
             (the most requested models that fit one device; requests for the rest refused), swap-then-compute and
             overlapped on one device, model-parallel over 2 and 4 devices (the same budget and link per device), and
             the demand policy on 4 devices. SLO: 5x the resident compute time. Prints a Markdown table.
@@ -160,7 +161,7 @@ public final class ServeBenchCommand implements Command {
     private static void manyModels(Args a, PrintStream out, Path file, Map<String, Tensor> sample, int threads, long weightBytes, long bandwidth,
                                    double computeMs) throws Exception {
         int k = a.intOption("models", 8);
-        double seconds = a.option("seconds") == null ? 12 : Double.parseDouble(a.option("seconds"));
+        double seconds = a.option("seconds") == null ? 10 : Double.parseDouble(a.option("seconds"));
         if (k < 2) throw new SluiceException("--models must be at least 2, got " + k);
         HELIDON_LOG.setLevel(java.util.logging.Level.WARNING); // its per-server start and stop lines would bury the table
         Path repo = Files.createTempDirectory("sluice-serve-bench-load");
@@ -185,9 +186,10 @@ public final class ServeBenchCommand implements Command {
             List<SwapLoadBench.Row> rows = new ArrayList<>();
             for (double load : new double[] {0.5, 0.9}) {
                 double rate = load * capacity;
-                Arrivals plan = Arrivals.plan(rate, seconds, 4, 1.0, k, 42);
+                Arrivals plan = Arrivals.plan(rate, seconds, 4, 1.0, k, 42).atMeanRate(rate);
+                double span = plan.sendNanos().length / rate;
                 for (SwapLoadBench.Config c : SwapLoadBench.CONFIGS) {
-                    SwapLoadBench.Row r = bench.run(c, load, rate, seconds, plan, sloMs);
+                    SwapLoadBench.Row r = bench.run(c, load, rate, span, plan, sloMs);
                     rows.add(r);
                     out.print(SwapLoadBench.table(List.of(r)).lines().skip(2).findFirst().orElse("") + "\n");
                     out.flush();

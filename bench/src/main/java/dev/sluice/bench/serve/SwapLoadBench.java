@@ -174,14 +174,14 @@ final class SwapLoadBench {
     /** The table header and one line per row, in Markdown. */
     static String table(List<Row> rows) {
         StringBuilder b = new StringBuilder();
-        b.append("| configuration | load | rate/s | sent | ok | refused | failed | p50 ms | p99 ms | throughput/s | SLO attained | swaps | MB into each device |\n");
+        b.append("| configuration | load | offered/s | sent | ok | refused | failed | p50 ms | p99 ms | throughput/s | SLO attained | swaps | MB into each device |\n");
         b.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (Row r : rows) {
             OpenLoop.Result x = r.result();
             StringBuilder links = new StringBuilder();
             for (long v : r.bytesPerLink()) links.append(links.isEmpty() ? "" : " / ").append(String.format(Locale.ROOT, "%.0f", v / 1e6));
             b.append(String.format(Locale.ROOT, "| %s | %.0f%% | %.2f | %d | %d | %d | %d | %.0f | %.0f | %.2f | %.0f%% | %d | %s |%n",
-                r.config().name(), r.load() * 100, r.rate(), x.total(OpenLoop.Result.SENT), x.total(OpenLoop.Result.OK),
+                r.config().name(), r.load() * 100, x.total(OpenLoop.Result.SENT) / r.scheduleSeconds(), x.total(OpenLoop.Result.SENT), x.total(OpenLoop.Result.OK),
                 x.total(OpenLoop.Result.REFUSED), x.total(OpenLoop.Result.FAILED), x.ms(50), x.ms(99), r.throughput(),
                 100 * x.sloAttainment(), r.swaps(), links.isEmpty() ? "-" : links.toString()));
         }
