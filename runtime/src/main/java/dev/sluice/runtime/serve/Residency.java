@@ -35,9 +35,6 @@ public interface Residency {
         /** True when the weights stream through a ring smaller than they are: the run must be observed node by node. */
         default boolean streamsThrough() { return false; }
 
-        /** True when every run must be observed node by node, its first of new input shapes too (a run through shards). */
-        default boolean observeAlways() { return false; }
-
         @Override void close();
     }
 

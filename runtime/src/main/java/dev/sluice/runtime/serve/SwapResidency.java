@@ -112,8 +112,6 @@ public final class SwapResidency implements Residency, AutoCloseable {
             return new Lease() {
                 @Override public ExecutionListener listener() { return flow; }
 
-                @Override public boolean observeAlways() { return true; }
-
                 @Override public void close() {
                     flow.close();
                     l.close();
@@ -129,8 +127,6 @@ public final class SwapResidency implements Residency, AutoCloseable {
             @Override public ExecutionListener listener() { return waits; }
 
             @Override public boolean streamsThrough() { return l.streamsThrough(); }
-
-            @Override public boolean observeAlways() { return flow != null; }
 
             @Override public void awaitAll() throws InterruptedException { l.awaitArrived(Long.MAX_VALUE); }
 

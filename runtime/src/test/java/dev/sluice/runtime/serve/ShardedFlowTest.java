@@ -29,7 +29,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Requests for a sharded zoo model (PP-OCRv3 rec) flow through N throttled devices: each device runs the layers
  * whose weights its shard holds, in device order, activations cross into every later device, and the answers carry
- * the bits of the plain (unsharded) session, cold and warm, overlapped and swap-then-compute.
+ * the bits of the plain (unsharded) session, overlapped and swap-then-compute. Two copies share room for one, so
+ * every request is cold; a model's first request of its input shapes (which plans its memory) runs unobserved.
  */
 class ShardedFlowTest {
     @TempDir Path repo;
@@ -38,13 +39,12 @@ class ShardedFlowTest {
     @CsvSource({"2, true", "4, true", "4, false"})
     void requestsFlowThroughTheShardsWithThePlainSessionsBits(int devices, boolean overlap) throws Exception {
         Zoo.Model zm = Zoo.OCR_REC;
-        Path dir = Files.createDirectories(repo.resolve("rec").resolve("1"));
-        Files.copy(zm.path(), dir.resolve("model.onnx"));
+        for (String m : List.of("a", "b")) Files.copy(zm.path(), Files.createDirectories(repo.resolve(m).resolve("1")).resolve("model.onnx"));
         Map<String, Tensor> sample = zm.sampleInputs(7);
         Map<String, byte[]> want = new java.util.LinkedHashMap<>();
         long total = 0, largest = 0;
         Map<String, Long> weightBytes = new java.util.HashMap<>();
-        try (Session plain = Session.open(zm.path())) {
+        try (Session plain = Session.open(zm.path())) { // the reference: the same model, unsharded
             var out = plain.run(sample);
             for (var v : plain.outputs()) want.put(v.name(), bytes(out.get(v.name())));
             for (var e : plain.graph().initializers().entrySet()) {
@@ -56,17 +56,23 @@ class ShardedFlowTest {
         List<CopyLink> links = new ArrayList<>();
         for (int i = 0; i < devices; i++) links.add(new CopyLink(400_000_000L));
         WeightStore store = new WeightStore(HostMemory.pageable());
-        ModelSwapper sw = new ModelSwapper(store, 2 * total + (1 << 22), new EvictionPolicy.Lru(), links, 2);
+        // Room for one copy's weights, not two: every request is cold.
+        ModelSwapper sw = new ModelSwapper(store, total + total / 2, new EvictionPolicy.Lru(), links, 2);
         try (SwapResidency res = new SwapResidency(store, sw, overlap);
              Engine e = new Engine(new ModelRepository(repo), new Engine.Options("throttled", devices, m -> {}), new Metrics(), res)) {
-            e.load("rec");
-            for (int run = 0; run < 2; run++) { // cold (the weights swap in), then warm
+            e.load("a");
+            e.load("b");
+            String[] order = {"a", "b", "a", "b"};
+            for (int run = 0; run < order.length; run++) {
                 long done = res.pipeline().runsDone();
-                InferResponse r = e.infer(request("rec", sample)).result().get(120, TimeUnit.SECONDS);
+                InferResponse r = e.infer(request(order[run], sample)).result().get(120, TimeUnit.SECONDS);
                 // The answer completes just before the run's lease (and its flow) closes: wait, bounded, for that.
                 for (int i = 0; i < 1000 && res.pipeline().runsDone() == done; i++) Thread.sleep(10);
                 assertEquals(want.size(), r.outputs().size());
                 for (InferTensor t : r.outputs()) assertArrayEquals(want.get(t.name()), t.data(), "output " + t.name() + ", run " + run);
+                // A model's first run of these shapes profiles and plans its memory, unobserved; the later ones, cold each
+                // time, go through the devices.
+                if (run < 2) continue;
 
                 // The run went device by device, never back, through every device.
                 List<ShardPipeline.Step> steps = res.pipeline().lastRun();
@@ -94,15 +100,17 @@ class ShardedFlowTest {
                 if (d > 0) assertTrue(st.activationBytesIn()[d] > 0, "no activation reached device " + d);
             }
             assertEquals(0, st.activationBytesIn()[0], "nothing flows back to device 0");
-            // The weights crossed every device's own link: 1/N of them each, once (the second run was warm).
+            // The weights crossed every device's own link: 1/N of them each, at every one of the 4 (cold) requests.
+            // (The last copy may finish just after its answer: weights arrive before the nodes reading them, not before the lanes end.)
+            for (int i = 0; i < 500 && sw.stats().swaps() < 4; i++) Thread.sleep(10);
+            assertEquals(4, sw.stats().swaps());
             long[] lanes = sw.stats().bytesPerLane();
             for (int d = 0; d < devices; d++) {
                 long moved = 0;
                 for (int l = 0; l < sw.lanes(); l++) moved += lanes[d * sw.lanes() + l];
-                assertTrue(Math.abs(moved - total / devices) <= (1L << 20) + 64L * weightBytes.size(),
-                    "device " + d + "'s link moved " + moved + " bytes of " + total);
+                assertTrue(Math.abs(moved - 4 * (total / devices)) <= 4 * ((1L << 20) + 64L * weightBytes.size()),
+                    "device " + d + "'s link moved " + moved + " bytes in 4 swaps of " + total);
             }
-            assertEquals(1, sw.stats().swaps());
         }
     }
 
