@@ -5,6 +5,7 @@
  * their names come from their jar files.
  */
 module dev.sluice.bench {
+    requires java.logging; // serve-bench quiets Helidon's per-server log lines
     requires dev.sluice.runtime;
     requires dev.sluice.memgraph;
     requires dev.sluice.offload;

@@ -42,6 +42,21 @@ public record Arrivals(long[] sendNanos, int[] model) {
         return new Arrivals(java.util.Arrays.copyOf(t, n), java.util.Arrays.copyOf(m, n));
     }
 
+    /**
+     * The same sends with every gap scaled by one factor so that the schedule's mean rate is exactly {@code rate}: its
+     * n requests span n / rate seconds. A short bursty schedule's count strays far from rate x seconds (CV 4 over a
+     * dozen seconds: by half or double); scaling keeps its burst shape (the gaps' CV) and the model sequence.
+     */
+    public Arrivals atMeanRate(double rate) {
+        int n = sendNanos.length;
+        if (n == 0 || !(rate > 0)) return this;
+        double span = sendNanos[n - 1] + (sendNanos[n - 1] / (double) n); // the last gap after the last send, on average
+        double factor = n / rate * 1e9 / Math.max(span, 1);
+        long[] t = new long[n];
+        for (int i = 0; i < n; i++) t[i] = (long) (sendNanos[i] * factor);
+        return new Arrivals(t, model);
+    }
+
     /** A gamma(shape, 1) draw (Marsaglia and Tsang; shapes below 1 by the boost U^(1/shape)). */
     static double gamma(Random r, double shape) {
         if (shape < 1) return gamma(r, shape + 1) * Math.pow(r.nextDouble(), 1 / shape);

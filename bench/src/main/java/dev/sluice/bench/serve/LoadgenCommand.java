@@ -103,62 +103,22 @@ public final class LoadgenCommand implements Command {
         Arrivals plan = Arrivals.plan(rate, seconds, cv, zipf, models.size(), seed);
         long swapsBefore = swaps(http, base);
 
-        Recorder all = new Recorder(3);
-        Recorder[] per = new Recorder[models.size()];
-        long[][] counts = new long[models.size()][4]; // sent, ok, failed, rejected
-        for (int i = 0; i < per.length; i++) per[i] = new Recorder(3);
-        AtomicLong withinSlo = new AtomicLong();
-        Semaphore inFlight = new Semaphore(cap);
-        List<CompletableFuture<?>> pending = new ArrayList<>();
-        long start = System.nanoTime() + 50_000_000;
-        dev.sluice.runtime.cli.Progress progress = dev.sluice.runtime.cli.Progress.start(
-            "sending " + plan.sendNanos().length + " requests", plan.sendNanos().length, out);
-        for (int i = 0; i < plan.sendNanos().length; i++) {
-            progress.advance(1);
-            long due = start + plan.sendNanos()[i];
-            for (long left; (left = due - System.nanoTime()) > 0; ) LockSupport.parkNanos(left);
-            int m = plan.model()[i];
-            synchronized (counts) { counts[m][0]++; }
-            if (!inFlight.tryAcquire()) {
-                synchronized (counts) { counts[m][2]++; }
-                continue;
-            }
-            HttpRequest req = HttpRequest.newBuilder(base.resolve("/v2/models/" + models.get(m).trim() + "/infer"))
-                .timeout(Duration.ofSeconds(60)).POST(HttpRequest.BodyPublishers.ofByteArray(bodies.get(m))).build();
-            pending.add(http.sendAsync(req, HttpResponse.BodyHandlers.discarding()).whenComplete((resp, err) -> {
-                inFlight.release();
-                long lat = System.nanoTime() - due;
-                int slot = err != null ? 2 : resp.statusCode() == 200 ? 1 : (resp.statusCode() == 429 || resp.statusCode() == 503) ? 3 : 2;
-                synchronized (counts) { counts[m][slot]++; }
-                if (slot == 1) {
-                    all.recordValue(lat / 1000);
-                    per[m].recordValue(lat / 1000);
-                    if (slo > 0 && lat <= slo * 1e6) withinSlo.incrementAndGet();
-                }
-            }));
-        }
-        progress.close();
-        for (CompletableFuture<?> f : pending) {
-            try {
-                f.join();
-            } catch (RuntimeException ignored) {
-                // counted as failed in its handler
-            }
-        }
-        // Over the whole schedule: a bursty schedule may send its last request long before its end.
-        double elapsed = Math.max((System.nanoTime() - start) / 1e9, seconds);
+        List<OpenLoop.Body> jsonBodies = bodies.stream().map(OpenLoop.Body::json).toList();
+        List<String> names = models.stream().map(String::trim).toList();
+        OpenLoop.Result r = OpenLoop.run(http, base, names, jsonBodies, plan, slo, cap, false, out);
+        // The schedule's own length counts, however early a bursty schedule sent its last request.
+        double elapsed = Math.max(r.seconds(), seconds);
         long swaps = swaps(http, base) - swapsBefore;
-        Histogram h = all.getIntervalHistogram();
-        long sent = 0, ok = 0, failed = 0, rejected = 0;
+        Histogram h = r.all();
+        long[][] counts = r.counts();
+        long sent = r.total(OpenLoop.Result.SENT), ok = r.total(OpenLoop.Result.OK), failed = r.total(OpenLoop.Result.FAILED),
+            rejected = r.total(OpenLoop.Result.REFUSED);
         for (int i = 0; i < models.size(); i++) {
-            Histogram hm = per[i].getIntervalHistogram();
-            out.printf(Locale.ROOT, "loadgen: model=%s sent=%d ok=%d failed=%d rejected=%d p50_ms=%.2f p99_ms=%.2f%n", models.get(i).trim(),
+            Histogram hm = r.perModel()[i];
+            out.printf(Locale.ROOT, "loadgen: model=%s sent=%d ok=%d failed=%d rejected=%d p50_ms=%.2f p99_ms=%.2f%n", names.get(i),
                 counts[i][0], counts[i][1], counts[i][2], counts[i][3], ms(hm, 50), ms(hm, 99));
-            sent += counts[i][0];
-            ok += counts[i][1];
-            failed += counts[i][2];
-            rejected += counts[i][3];
         }
+        AtomicLong withinSlo = new AtomicLong(r.withinSlo());
         if (slo > 0) out.printf(Locale.ROOT, "loadgen: slo_ms=%s attained=%.1f%% of sent%n", a.option("slo"), sent == 0 ? 0 : 100.0 * withinSlo.get() / sent);
         if (a.option("cdf") != null) {
             cdf(h, Path.of(a.option("cdf")));

@@ -42,22 +42,38 @@ import java.util.concurrent.TimeUnit;
 public final class ServeBenchCommand implements Command {
     @Override public String name() { return "serve-bench"; }
 
-    @Override public String summary() { return "cold-request latency of weight swapping on the throttled device: serial vs overlapped"; }
+    @Override public String summary() {
+        return "weight swapping on throttled devices: cold-request latency, then many models under bursty skewed load per configuration";
+    }
 
     @Override public String help() {
         return """
-            usage: sluice serve-bench [ZOO_NAME|MODEL.onnx] [--runs N] [--warmup N] [--bandwidth BYTES_PER_S] [--threads N] [--devices N]
+            usage: sluice serve-bench [ZOO_NAME] [--runs N] [--warmup N] [--bandwidth BYTES_PER_S] [--threads N] [--devices N]
+                                      [--models K] [--seconds S] [--no-load]
 
-            Serves two copies of the model (default ppocr-rec) from a temporary repository through the engine, on the
-            throttled device (CPU kernels; weights copied over --copy-lanes 2 lanes sharing one link of --bandwidth,
-            default: the model's weight bytes per its measured compute time, so transfer and compute are about
-            equal). Measures, as medians of N (default 9) requests: compute with the weights resident, the
-            transfer alone, a cold request with swap-then-compute, and a cold request overlapped (each node waits
-            only for its own weights). Ends with overlapped / max(transfer, compute). --devices N (N > 1) adds cold
-            requests with the weights sharded over N devices, a link of the same bandwidth each.""";
+            Part 1, one cold request: serves two copies of the model (default ppocr-rec) from a temporary repository
+            through the engine, on the throttled device (CPU kernels; weights copied over 2 copy lanes sharing one
+            link of --bandwidth, default: the model's weight bytes per its measured compute time, so transfer and
+            compute are about equal). Measures, as medians of N (default 7) requests: compute with the weights
+            resident, the transfer alone, a cold request with swap-then-compute, and a cold request overlapped (each
+            node waits only for its own weights). Ends with overlapped / max(transfer, compute). --devices N (default
+            2; 1 skips it) adds cold requests sharded over N devices, a link of the same bandwidth each.
+
+            Part 2, many models under load (--no-load skips it): K (default 8) copies of the model, each a model of its
+            own, served over REST on 127.0.0.1; one device's budget holds 1.5 models' weights (so the weights total
+            K/1.5 times it). Capacity is measured first (requests/s the one-device overlapped server completes back
+            to back under the model mix); then open-loop load with gamma gaps of CV 4 and Zipf(1.0) model choice at
+            50% and 90% of it, about S seconds (default 10) per run (the schedule's gaps scaled so that its mean rate is
+            exactly the one asked for), the same schedule for each configuration: no swapping
+            (the most requested models that fit one device; requests for the rest refused), swap-then-compute and
+            overlapped on one device, model-parallel over 2 and 4 devices (the same budget and link per device), and
+            the demand policy on 4 devices. SLO: 5x the resident compute time. Prints a Markdown table.
+""";
     }
 
-    @Override public Set<String> valueOptions() { return Set.of("runs", "warmup", "bandwidth", "threads", "devices"); }
+    @Override public Set<String> flags() { return Set.of("no-load"); }
+
+    @Override public Set<String> valueOptions() { return Set.of("runs", "warmup", "bandwidth", "threads", "devices", "models", "seconds"); }
 
     @Override public int run(Args a, PrintStream out) throws Exception {
         String which = a.positionals().isEmpty() ? "ppocr-rec" : a.positionals().getFirst();
@@ -69,7 +85,7 @@ public final class ServeBenchCommand implements Command {
         Zoo.Model zm = Zoo.find(which);
         file = zm.path();
         sample = zm.sampleInputs(1);
-        int runs = a.intOption("runs", 9), warmup = a.intOption("warmup", 15), threads = a.intOption("threads", 2);
+        int runs = a.intOption("runs", 7), warmup = a.intOption("warmup", 9), threads = a.intOption("threads", 2);
         Path repo = Files.createTempDirectory("sluice-serve-bench");
         try {
             for (String m : List.of("a", "b")) {
@@ -115,7 +131,7 @@ public final class ServeBenchCommand implements Command {
 
             double serialMs = cold(repo, ra, rb, weightBytes, bandwidth, false, warmup, runs, 1);
             double overlapMs = cold(repo, ra, rb, weightBytes, bandwidth, true, warmup, runs, 1);
-            int devices = a.intOption("devices", 1);
+            int devices = a.intOption("devices", 2);
             double bound = Math.max(transferMs, computeMs);
             out.printf(Locale.ROOT, "serve-bench: compute (resident)      p50 %8.1f ms%n", computeMs);
             out.printf(Locale.ROOT, "serve-bench: transfer alone          p50 %8.1f ms%n", transferMs);
@@ -129,7 +145,58 @@ public final class ServeBenchCommand implements Command {
                     shardedOverlap / overlapMs);
             }
             out.printf(Locale.ROOT, "serve-bench: cold, overlapped        p50 %8.1f ms  (%.2fx max(transfer, compute); target <= 1.2x)%n", overlapMs, overlapMs / bound);
+            out.flush();
+            if (!a.flag("no-load")) manyModels(a, out, file, sample, threads, weightBytes, bandwidth, computeMs);
             return 0;
+        } finally {
+            try (var s = Files.walk(repo)) {
+                s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
+        }
+    }
+
+    private static final java.util.logging.Logger HELIDON_LOG = java.util.logging.Logger.getLogger("io.helidon");
+
+    /** Part 2: K copies of the model under bursty, skewed open-loop load, per serving configuration. */
+    private static void manyModels(Args a, PrintStream out, Path file, Map<String, Tensor> sample, int threads, long weightBytes, long bandwidth,
+                                   double computeMs) throws Exception {
+        int k = a.intOption("models", 8);
+        double seconds = a.option("seconds") == null ? 10 : Double.parseDouble(a.option("seconds"));
+        if (k < 2) throw new SluiceException("--models must be at least 2, got " + k);
+        HELIDON_LOG.setLevel(java.util.logging.Level.WARNING); // its per-server start and stop lines would bury the table
+        Path repo = Files.createTempDirectory("sluice-serve-bench-load");
+        try {
+            List<String> names = new ArrayList<>();
+            for (int i = 0; i < k; i++) {
+                String m = "m" + i;
+                names.add(m);
+                Path d = Files.createDirectories(repo.resolve(m).resolve("1"));
+                Files.copy(file, d.resolve("model.onnx"));
+                Files.writeString(repo.resolve(m).resolve("config.json"), "{\"threads\": " + threads + ", \"max_queue\": 32}");
+            }
+            long budget = weightBytes * 3 / 2 + (2L << 20); // 1.5 models, and room for the block alignment of each
+            double sloMs = 5 * computeMs;
+            SwapLoadBench bench = new SwapLoadBench(repo, names, sample, weightBytes, budget, bandwidth, out);
+            out.printf(Locale.ROOT, "serve-bench: %d models of %.1f MB (%.1f MB together), %.1f MB budget per device (weights = %.1fx it), "
+                + "link %.1f MB/s per device, SLO %.0f ms%n", k, weightBytes / 1e6, k * weightBytes / 1e6, budget / 1e6, (double) k * weightBytes / budget,
+                bandwidth / 1e6, sloMs);
+            double capacity = bench.capacity(Math.max(4, seconds / 2), 11);
+            out.printf(Locale.ROOT, "serve-bench: capacity %.2f requests/s (1 device, overlapped, back to back under the Zipf(1.0) mix)%n", capacity);
+            out.flush();
+            List<SwapLoadBench.Row> rows = new ArrayList<>();
+            for (double load : new double[] {0.5, 0.9}) {
+                double rate = load * capacity;
+                Arrivals plan = Arrivals.plan(rate, seconds, 4, 1.0, k, 42).atMeanRate(rate);
+                double span = plan.sendNanos().length / rate;
+                for (SwapLoadBench.Config c : SwapLoadBench.CONFIGS) {
+                    SwapLoadBench.Row r = bench.run(c, load, rate, span, plan, sloMs);
+                    rows.add(r);
+                    out.print(SwapLoadBench.table(List.of(r)).lines().skip(2).findFirst().orElse("") + "\n");
+                    out.flush();
+                }
+            }
+            out.println();
+            out.print(SwapLoadBench.table(rows));
         } finally {
             try (var s = Files.walk(repo)) {
                 s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());

@@ -1,5 +1,6 @@
 package dev.sluice.bench.serve;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -45,6 +46,23 @@ class LoadgenTest {
         assertTrue(per[0] > per[1] && per[1] > per[2] && per[2] > per[3], java.util.Arrays.toString(per));
         assertEquals(0.48, per[0] / (double) n, 0.03);
         for (int i = 1; i < n; i++) assertTrue(p.sendNanos()[i] >= p.sendNanos()[i - 1]);
+    }
+
+    @Test void scalingToTheMeanRateKeepsTheBurstsAndTheModels() {
+        Arrivals p = Arrivals.plan(3, 12, 4, 1.0, 8, 42); // a short bursty schedule: its count strays from 36
+        Arrivals q = p.atMeanRate(3);
+        int n = p.sendNanos().length;
+        assertEquals(n, q.sendNanos().length);
+        assertArrayEquals(p.model(), q.model());
+        // n requests over n / rate seconds: the last send lies one mean gap before that end, within a tenth of it.
+        double end = n / 3.0, last = q.sendNanos()[n - 1] / 1e9;
+        assertEquals(end - end / n, last, 0.1 * end / n + 1e-9, "n=" + n);
+        // One factor for every gap: ratios of send times are kept.
+        for (int i = 1; i < n; i++) {
+            if (p.sendNanos()[i] > 1_000_000) {
+                assertEquals((double) q.sendNanos()[i] / q.sendNanos()[n - 1], (double) p.sendNanos()[i] / p.sendNanos()[n - 1], 1e-6);
+            }
+        }
     }
 
     @Test void shortRunEndsWithTheSummaryLine() throws Exception {

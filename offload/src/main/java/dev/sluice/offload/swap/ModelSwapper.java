@@ -123,6 +123,23 @@ public final class ModelSwapper implements AutoCloseable {
     /** Devices (links) the weights are sharded over. */
     public int devices() { return links.size(); }
 
+    /** The devices' links, device 0 first (weights and anything else bound for a device share its link). */
+    public List<CopyLink> links() { return links; }
+
+    /**
+     * Where each device's shard of {@code bytes} of weights begins, device 0 first, and where the last ends: the
+     * chunks are split into contiguous runs, as {@link #startCopy} sends them, so bytes in [{@code b[d]}, {@code b[d+1]})
+     * travel over device d's link. Fewer than {@code devices} shards when there are fewer chunks than devices.
+     */
+    public static long[] shardBounds(long bytes, int devices) {
+        int chunks = (int) Math.max(1, (bytes + CHUNK - 1) / CHUNK);
+        int n = Math.min(devices, chunks);
+        long[] b = new long[n + 1];
+        for (int d = 0; d <= n; d++) b[d] = Math.min(bytes, ((long) chunks * d / n) * CHUNK);
+        b[n] = bytes;
+        return b;
+    }
+
     /** Keeps a model's weights resident while open. */
     public interface Lease extends AutoCloseable {
         /** True when this acquisition started the copy of the weights (a cold request). */

@@ -116,7 +116,9 @@ public final class GrpcFrontEnd implements AutoCloseable {
             guard(o, () -> {
                 InferRequest req = toRequest(r, limits);
                 Engine.Admitted a = engine.infer(req);
-                if (o instanceof ServerCallStreamObserver<ModelInferResponse> call) call.setOnCancelHandler(a::cancel);
+                if (o instanceof ServerCallStreamObserver<ModelInferResponse> call) call.setOnCancelHandler(() -> {
+                    if (a.cancel()) engine.metrics().cancelled(req.model());
+                });
                 a.result().whenComplete((out, err) -> {
                     if (err != null) {
                         Throwable c = err instanceof java.util.concurrent.CompletionException ce && ce.getCause() != null ? ce.getCause() : err;

@@ -30,6 +30,7 @@ public final class Metrics {
         final LongAdder requests = new LongAdder();
         final LongAdder failures = new LongAdder();
         final LongAdder rejected = new LongAdder();
+        final LongAdder cancelled = new LongAdder();
         final LongAdder[] buckets = new LongAdder[BUCKETS.length + 1];
         final LongAdder sumMicros = new LongAdder();
 
@@ -65,6 +66,15 @@ public final class Metrics {
         c.rejected.increment();
     }
 
+    /** A queued request withdrawn because its client went away before it ran. */
+    void cancelled(String model) { of(model).cancelled.increment(); }
+
+    /** Requests of {@code model} withdrawn so far because their client went away (for tests and reports). */
+    public long cancelledRequests(String model) {
+        ModelCounters c = models.get(model);
+        return c == null ? 0 : c.cancelled.sum();
+    }
+
     /** Requests counted for {@code model} so far (for tests and reports). */
     public long requests(String model) {
         ModelCounters c = models.get(model);
@@ -80,6 +90,8 @@ public final class Metrics {
             c -> c.failures.sum() + c.rejected.sum());
         counter(b, "sluice_requests_rejected_total", "Inference requests refused at once because the model's queue was full.", sorted,
             c -> c.rejected.sum());
+        counter(b, "sluice_requests_cancelled_total", "Queued inference requests withdrawn before they ran because their client went away.",
+            sorted, c -> c.cancelled.sum());
         b.append("# HELP sluice_request_duration_seconds Time from admission to answer, per model.\n");
         b.append("# TYPE sluice_request_duration_seconds histogram\n");
         for (var e : sorted.entrySet()) {

@@ -9,9 +9,12 @@ import io.helidon.webserver.http.HttpRouting;
 import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
 import io.helidon.webserver.http1.Http1Config;
+import io.helidon.webserver.http1.Http1ConnectionSelector;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * The v2 REST front end on Helidon SE's web server: health, metadata, inference (JSON and the binary tensor
@@ -28,6 +31,7 @@ public final class RestFrontEnd implements AutoCloseable {
     private final Engine engine;
     private final Limits limits;
     private final WebServer server;
+    private final ClientWatch watch;
 
     public RestFrontEnd(Engine engine, String host, int port, Limits limits) {
         this.engine = engine;
@@ -40,7 +44,8 @@ public final class RestFrontEnd implements AutoCloseable {
             .shutdownGracePeriod(Duration.ofSeconds(5))
             // Helidon refuses headers over its own cap with a 400 before routing; the cap sits well above our limit so
             // that the filter below can answer what the protocol asks for, 413, naming the limit.
-            .addProtocol(Http1Config.builder().maxHeadersSize(Math.max(4 * limits.maxHeaderBytes(), 64 << 10)).build())
+            .addConnectionSelector(watch = new ClientWatch(Http1ConnectionSelector.builder()
+                .config(Http1Config.builder().maxHeadersSize(Math.max(4 * limits.maxHeaderBytes(), 64 << 10)).build()).build()))
             .routing(this::routes)
             .build()
             .start();
@@ -68,8 +73,8 @@ public final class RestFrontEnd implements AutoCloseable {
         r.get("/v2/models/{m}/versions/{v}", (req, res) -> handle(res, () -> metadata(req, res, param(req, "v"))));
         r.get("/v2/models/{m}/ready", (req, res) -> handle(res, () -> ready(req, res, null)));
         r.get("/v2/models/{m}/versions/{v}/ready", (req, res) -> handle(res, () -> ready(req, res, param(req, "v"))));
-        r.post("/v2/models/{m}/infer", (req, res) -> handle(res, () -> infer(req, res, null)));
-        r.post("/v2/models/{m}/versions/{v}/infer", (req, res) -> handle(res, () -> infer(req, res, param(req, "v"))));
+        r.post("/v2/models/{m}/infer", (req, res) -> watched(req, client -> handle(res, () -> infer(req, res, null, client))));
+        r.post("/v2/models/{m}/versions/{v}/infer", (req, res) -> watched(req, client -> handle(res, () -> infer(req, res, param(req, "v"), client))));
         r.post("/v2/repository/index", (req, res) -> handle(res, () -> {
             boolean readyOnly = JsonProtocol.readyOnly(body(req));
             send(res, 200, JsonProtocol.repositoryIndex(engine.index(readyOnly)));
@@ -101,7 +106,7 @@ public final class RestFrontEnd implements AutoCloseable {
         json(res, ok ? 200 : 503, "{\"name\":\"" + m + "\",\"ready\":" + ok + "}");
     }
 
-    private void infer(ServerRequest req, ServerResponse res, String version) throws Exception {
+    private void infer(ServerRequest req, ServerResponse res, String version, ClientWatch.Watched client) throws Exception {
         long headerLength = -1;
         var h = req.headers().first(HEADER_LENGTH);
         if (h.isPresent()) {
@@ -118,7 +123,7 @@ public final class RestFrontEnd implements AutoCloseable {
         Engine.Admitted a = engine.infer(r);
         InferResponse out;
         try {
-            out = a.result().get();
+            out = await(a, client, r.model());
         } catch (InterruptedException e) {
             a.cancel();
             throw e;
@@ -134,6 +139,44 @@ public final class RestFrontEnd implements AutoCloseable {
             res.send(enc.body());
         } else {
             send(res, 200, enc.body());
+        }
+    }
+
+    /**
+     * Runs an inference handler with its connection watched, then (its answer sent) waits until the watch has let go of
+     * the connection: the client's next request or its leaving, which the connection's own read then finds.
+     */
+    private void watched(ServerRequest req, java.util.function.Consumer<ClientWatch.Watched> handler) {
+        // A connection that closes after this answer is not watched: its client may wait for that close before it sends
+        // or closes anything, while the settled watch would wait for the client.
+        boolean closes = req.headers().contains(HeaderNames.CONNECTION) && req.headers().get(HeaderNames.CONNECTION).allValues().stream()
+            .anyMatch(v -> v.equalsIgnoreCase("close")) || "1.0".equals(req.prologue().protocolVersion());
+        ClientWatch.Watched client = closes ? ClientWatch.UNWATCHED : watch.watch(req.socketId());
+        try {
+            handler.accept(client);
+        } finally {
+            client.settle();
+        }
+    }
+
+    /** How often a waiting handler looks whether its client is still there. */
+    static final long WATCH_MILLIS = 20;
+
+    /**
+     * Waits for the answer; when the client closes its connection first, withdraws the request if it has not started
+     * (counted as cancelled in {@code /metrics}) and gives up on it either way: nobody is left to answer.
+     */
+    private InferResponse await(Engine.Admitted a, ClientWatch.Watched client, String model) throws Exception {
+        client.start(); // the body has been read whole: from now on only the watch reads the connection
+        while (true) {
+            try {
+                return a.result().get(WATCH_MILLIS, TimeUnit.MILLISECONDS);
+            } catch (TimeoutException e) {
+                if (client.gone()) {
+                    if (a.cancel()) engine.metrics().cancelled(model);
+                    throw new ServeException(ServeException.Kind.CANCELLED, "the client closed its connection before the answer");
+                }
+            }
         }
     }
 

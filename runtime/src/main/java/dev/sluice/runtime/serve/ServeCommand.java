@@ -91,7 +91,9 @@ public final class ServeCommand implements Command {
                 + "policy %s; host memory: %s%n", devices, budget, total, bandwidth == 0 ? "unlimited" : bandwidth + " B/s",
                 a.intOption("copy-lanes", 2), a.option("policy", "demand"), hostMemory.describe());
         }
-        Engine engine = new Engine(repo, new Engine.Options(device, a.intOption("workers", 1), msg -> out.println("serve: " + msg)), metrics, residency);
+        // Several devices: as many runs at once as devices, so that requests can be on different shards together.
+        int defaultWorkers = swap == null ? 1 : swap.swapper().devices();
+        Engine engine = new Engine(repo, new Engine.Options(device, a.intOption("workers", defaultWorkers), msg -> out.println("serve: " + msg)), metrics, residency);
         var loaded = engine.loadAll();
         out.println("serve: loaded " + loaded.size() + " model(s) from " + repo.root() + ": " + loaded);
         InferenceServer server = new InferenceServer(engine, host, a.intOption("port", 8000), a.intOption("grpc-port", 8001), limits, swap);

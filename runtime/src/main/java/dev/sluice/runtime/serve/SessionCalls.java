@@ -29,6 +29,8 @@ final class SessionCalls {
         // Weights streaming through a ring never are all there at once: every such run is observed node by node.
         if (lease.streamsThrough()) return SessionInternals.run(session, inputs, OutputAllocator.FRESH, listener);
         MemoryPlans plans = SessionInternals.memoryPlans(session);
+        // The first run of new shapes profiles and plans its memory unobserved, so it waits for all the weights and, on
+        // several devices, does not go device by device; every later run (from the plan) is observed.
         if (firstOfShapes) {
             lease.awaitAll();
             return session.run(inputs).asMap();

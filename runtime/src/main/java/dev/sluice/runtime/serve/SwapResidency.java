@@ -22,6 +22,7 @@ public final class SwapResidency implements Residency, AutoCloseable {
     private final WeightStore store;
     private final ModelSwapper swapper;
     private final boolean overlap;
+    private final ShardPipeline pipeline;
 
     /**
      * @param overlap start computing as soon as the room is reserved, each node waiting only for the weights it
@@ -31,7 +32,14 @@ public final class SwapResidency implements Residency, AutoCloseable {
         this.store = store;
         this.swapper = swapper;
         this.overlap = overlap;
+        this.pipeline = swapper.devices() > 1 ? new ShardPipeline(swapper.links()) : null;
     }
+
+    /** Nodes run per device and activation bytes moved into each; null on one device. */
+    public ShardPipeline.Stats pipelineStats() { return pipeline == null ? null : pipeline.stats(); }
+
+    /** The pipeline over the devices (null on one device), for checks. */
+    ShardPipeline pipeline() { return pipeline; }
 
     public ModelSwapper swapper() { return swapper; }
 
@@ -77,21 +85,44 @@ public final class SwapResidency implements Residency, AutoCloseable {
             }
         }
         layouts.put(key, new Layout(index, starts, ends, readers, w.bytes()));
+        if (pipeline != null) {
+            Map<String, Long> weightEnds = new java.util.HashMap<>();
+            for (int i = 0; i < order.size(); i++) weightEnds.put(order.get(i), ends[i]);
+            pipeline.plan(key, weightEnds, ModelSwapper.shardBounds(w.bytes(), swapper.devices()));
+        }
     }
 
     @Override public void remove(String key) {
         layouts.remove(key);
+        if (pipeline != null) pipeline.forget(key);
         swapper.forget(key);
     }
 
     @Override public Lease acquire(String key) throws InterruptedException {
+        ShardPipeline.Flow flow = pipeline == null ? null : pipeline.flow(key);
         if (!overlap) {
-            ModelSwapper.Lease l = swapper.acquire(key);
-            return l::close;
+            ModelSwapper.Lease l;
+            try {
+                l = swapper.acquire(key);
+            } catch (InterruptedException | RuntimeException e) {
+                if (flow != null) flow.close();
+                throw e;
+            }
+            if (flow == null) return l::close;
+            return new Lease() {
+                @Override public ExecutionListener listener() { return flow; }
+
+                @Override public void close() {
+                    flow.close();
+                    l.close();
+                }
+            };
         }
         ModelSwapper.Lease l = swapper.acquireStreaming(key);
         Layout layout = layouts.get(key);
-        ExecutionListener waits = layout == null ? ExecutionListener.NONE : new Arrivals(key, l, layout);
+        ExecutionListener arrivals = layout == null ? ExecutionListener.NONE : new Arrivals(key, l, layout);
+        // On several devices the run first moves to the node's device, then waits there for the weights it reads.
+        ExecutionListener waits = flow == null ? arrivals : new Both(flow, arrivals);
         return new Lease() {
             @Override public ExecutionListener listener() { return waits; }
 
@@ -99,8 +130,34 @@ public final class SwapResidency implements Residency, AutoCloseable {
 
             @Override public void awaitAll() throws InterruptedException { l.awaitArrived(Long.MAX_VALUE); }
 
-            @Override public void close() { l.close(); }
+            @Override public void close() {
+                if (flow != null) flow.close();
+                l.close();
+            }
         };
+    }
+
+    /** Two listeners, {@code first} before {@code second} at every call. */
+    private record Both(ExecutionListener first, ExecutionListener second) implements ExecutionListener {
+        @Override public void beforeNode(int step, Node node) {
+            first.beforeNode(step, node);
+            second.beforeNode(step, node);
+        }
+
+        @Override public void afterNode(int step, Node node, List<Tensor> outputs, long nanos) {
+            first.afterNode(step, node, outputs, nanos);
+            second.afterNode(step, node, outputs, nanos);
+        }
+
+        @Override public void released(int step, String value, Tensor tensor) {
+            first.released(step, value, tensor);
+            second.released(step, value, tensor);
+        }
+
+        @Override public void afterInnerNode(Node node, long nanos) {
+            first.afterInnerNode(node, nanos);
+            second.afterInnerNode(node, nanos);
+        }
     }
 
     /**
