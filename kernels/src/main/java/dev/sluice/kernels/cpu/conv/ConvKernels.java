@@ -102,10 +102,34 @@ final class ConvKernels {
         @Override Object weightKey(Tensor w) { return w; }
     }
 
+    /**
+     * sluice.FusedConvAdd: Conv (bias included) plus a same-shape residual input (input 3), then an optional
+     * activation: {@code act(conv(x, w) + b + r)}, the Add and activation a fused network's residual block ends
+     * with. The conv runs exactly as Conv does (no activation), then {@link ResidualAdd} adds r and applies the
+     * activation in one pass over the output: the same operations, in the same order, as the separate Add
+     * and activation nodes, so the same bits, without their two extra passes over memory and node dispatches.
+     */
+    static final class FusedConvAdd extends Conv {
+        @Override Object weightKey(Tensor w) { return w; }
+
+        @Override void finish(ExecContext ctx, Tensor y) {
+            if (ctx.inputCount() < 4 || !ctx.hasInput(3)) throw new KernelException("FusedConvAdd needs its residual as input 3");
+            Tensor r = ctx.input(3);
+            if (r.dtype() != DType.FLOAT32 || y.dtype() != DType.FLOAT32 || !r.shape().equals(y.shape())) {
+                throw new KernelException("FusedConvAdd residual " + r.dtype() + r.shape() + " does not match the conv's output "
+                        + y.dtype() + y.shape());
+            }
+            ResidualAdd.apply(y.data(), r.data(), y.elementCount(), Activation.of(ctx.attributes()), ctx.parallelism());
+        }
+    }
+
     static class Conv implements OpKernel {
         @Override public List<TensorType> infer(InferContext ctx) { return inferWindowed(ctx, false); }
 
         Activation activation(Attributes at) { return Activation.NONE; }
+
+        /** What runs after the convolution on its finished output: nothing for Conv and FusedConv. */
+        void finish(ExecContext ctx, Tensor y) {}
 
         /** The key under which the weight's packed form may be cached: only for constant weights. */
         Object weightKey(Tensor w) { return null; }
@@ -142,6 +166,7 @@ final class ConvKernels {
                 conv(NnArrays.asF32(x).data(), NnArrays.asF32(w).data(), b, yf.data(), n, c, m, group, g, ctx.parallelism(), act);
                 NnArrays.store(y, yf.toFloatArray());
             }
+            finish(ctx, y);
         }
     }
 
@@ -174,7 +199,10 @@ final class ConvKernels {
             PointwiseConv.conv(x, w, bias, y, n, c, m, outSize, par, act, wKey);
             return;
         }
-        if (g.rank() == 2 && cg == 1 && group == c) {
+        // one input channel and group 1 (a spectrogram's first conv) is a dense conv of K = taps: DirectConv's
+        // tiles share each input load among several output channels and split over threads, where the
+        // depthwise path would run the lone plane as one task
+        if (g.rank() == 2 && cg == 1 && group == c && group > 1) {
             DepthwiseConv.conv(x, w, bias, y, n, c, m, g, par, act);
             return;
         }

@@ -13,6 +13,7 @@ public final class ConvOps {
     public static void register(OpRegistry r) {
         r.register("Conv", new ConvKernels.Conv());
         r.register("sluice", "FusedConv", new ConvKernels.FusedConv());
+        r.register("sluice", "FusedConvAdd", new ConvKernels.FusedConvAdd());
         r.register("ConvTranspose", new ConvKernels.ConvTranspose());
         r.register("sluice", "FusedConvTranspose", new ConvKernels.FusedConvTranspose());
     }
