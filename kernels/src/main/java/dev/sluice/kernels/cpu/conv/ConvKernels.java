@@ -199,10 +199,9 @@ final class ConvKernels {
             PointwiseConv.conv(x, w, bias, y, n, c, m, outSize, par, act, wKey);
             return;
         }
-        // one input channel and group 1 (a spectrogram's first conv) is a dense conv of K = taps: DirectConv's
-        // tiles share each input load among several output channels and split over threads, where the
-        // depthwise path would run the lone plane as one task
-        if (g.rank() == 2 && cg == 1 && group == c && group > 1) {
+        // one input channel per group, group 1 included (a spectrogram's first conv, a depthwise conv's one-group
+        // tile): always here, so that memgraph's group tiles take the whole conv's path and keep its bits
+        if (g.rank() == 2 && cg == 1 && group == c) {
             DepthwiseConv.conv(x, w, bias, y, n, c, m, g, par, act);
             return;
         }
