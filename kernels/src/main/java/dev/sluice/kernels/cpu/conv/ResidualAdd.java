@@ -11,7 +11,9 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * The tail of a residual block after its conv: {@code y = act(y + r)} in place over a whole float tensor, by
  * chunks that stay in L1: the sum of each chunk goes into a thread-local array (one vector add per lane, then
- * a scalar tail), the activation runs there by {@link Activation}'s array code, and the chunk is copied back.
+ * a scalar tail, both rounding the same), the activation runs there by {@link Activation}'s array code over
+ * whole vectors (so every element takes the same lane-wise arithmetic, wherever it falls), and the chunk is
+ * copied back.
  * Each element is {@code act(y[i] + r[i])} with the add rounded once, as an Add node followed by the activation's
  * node computes it (only a -0 sum may come out as +0, the activation being applied to {@code sum + 0}).
  */
@@ -21,7 +23,7 @@ final class ResidualAdd {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
-    /** Floats per chunk: 16 KiB of sums, in L1 while the activation runs over them. */
+    /** Floats per chunk: 16 KiB of sums, in L1 while the activation runs over them (a multiple of any vector). */
     private static final int CHUNK = 4096;
     private static final ThreadLocal<float[]> SUMS = ThreadLocal.withInitial(() -> new float[CHUNK]);
 
@@ -39,7 +41,11 @@ final class ResidualAdd {
                         .intoArray(sums, i);
             }
             for (; i < len; i++) sums[i] = y.getAtIndex(NnArrays.F32, from + i) + r.getAtIndex(NnArrays.F32, from + i);
-            act.biasAndApply(sums, 0, len, 0f);
+            // the activation over whole vectors only (zeros past the end): its scalar tail may round otherwise
+            // (HardSwish), and a band of rows must give the whole tensor's bits wherever its vectors start
+            int whole = (len + Activation.LANES - 1) / Activation.LANES * Activation.LANES;
+            java.util.Arrays.fill(sums, len, whole, 0f);
+            act.biasAndApply(sums, 0, whole, 0f);
             MemorySegment.copy(sums, 0, y, NnArrays.F32, yb, len);
         });
     }
