@@ -23,7 +23,8 @@ import java.util.Set;
  *
  * <p>Which nodes, and how output rows {@code [r0, r1)} map to rows of a banded input (see {@link Band}):
  * <ul>
- *   <li>Conv / sluice.FusedConv, any group (depthwise included), explicit or VALID pads: input rows
+ *   <li>Conv / sluice.FusedConv / sluice.FusedConvAdd (its residual banded row for row), any group (depthwise
+ *       included), explicit or VALID pads: input rows
  *       {@code [r0 * s - pad, (r1 - 1) * s - pad + (k - 1) * d + 1)}, clipped to the image. The band runs with
  *       its own top and bottom pads ({@link #tileNode}): 0 inside the image, the real pad where the band meets
  *       the image's edge, so every output element sees the same receptive field, weights and zero padding as
@@ -85,7 +86,8 @@ public final class RowBands {
         if (os.rank() != 4 || os.elementCount() == 0 || os.dim(2) < 2) return null;
         String key = (n.domain().isEmpty() ? "" : n.domain() + ":") + n.opType();
         return switch (key) {
-            case "Conv", "sluice:FusedConv" -> convForm(g, n, os, ot.dtype());
+            case "Conv", "sluice:FusedConv" -> convForm(g, n, os, ot.dtype(), false);
+            case "sluice:FusedConvAdd" -> convForm(g, n, os, ot.dtype(), true);
             case "ConvTranspose", "sluice:FusedConvTranspose" -> transposeForm(g, n, os, ot.dtype());
             case "sluice:ChannelScaleResidual" -> {
                 // x banded, the gate s (one value per batch and channel) read whole; x must be the output's shape
@@ -127,8 +129,21 @@ public final class RowBands {
     /** Smallest {@code u} with {@code u * w} a multiple of {@link #LANE_UNIT}. */
     private static long laneRows(long w) { return LANE_UNIT / gcd(w, LANE_UNIT); }
 
-    private static Form convForm(Graph g, Node n, Shape os, DType dt) {
+    /**
+     * A conv's row split; with {@code residual} (sluice.FusedConvAdd) its input 3, of the output's shape, is banded
+     * as well, row for row (not when it is the conv's own input, which a band reads with a halo).
+     */
+    private static Form convForm(Graph g, Node n, Shape os, DType dt, boolean residual) {
         if (n.inputs().size() < 2 || dt != DType.FLOAT32) return null;
+        Band rb = null;
+        if (residual) {
+            if (n.inputs().size() != 4) return null;
+            String r = n.inputs().get(3);
+            var rt = r.isEmpty() ? null : g.typeOf(r);
+            if (rt == null || r.equals(n.inputs().get(0)) || g.initializers().containsKey(r) || !rt.isStatic()
+                || rt.dtype() != DType.FLOAT32 || !rt.shape().toShape().equals(os)) return null;
+            rb = new Band(3, r, 1, 1, 0, 1, os.dim(2), os.dim(0) * os.dim(1) * os.dim(3) * 4);
+        }
         var xt = g.typeOf(n.inputs().get(0));
         var wt = g.typeOf(n.inputs().get(1));
         if (xt == null || wt == null || !xt.isStatic() || !wt.isStatic()) return null;
@@ -150,7 +165,7 @@ public final class RowBands {
         Band b = new Band(0, n.inputs().get(0), s, 1, pad, (ws.dim(2) - 1) * d + 1, xs.dim(2), xs.dim(0) * xs.dim(1) * xs.dim(3) * 4);
         // the input's height must give the output's, as the conv computes it
         if ((xs.dim(2) + pad + (pads == null || autoPad.equals("VALID") ? 0 : pads[2]) - b.extent()) / s + 1 != os.dim(2)) return null;
-        return withWhole(g, n, os, dt, List.of(b), laneRows(os.dim(3)));
+        return withWhole(g, n, os, dt, rb == null ? List.of(b) : List.of(b, rb), laneRows(os.dim(3)));
     }
 
     private static Form transposeForm(Graph g, Node n, Shape os, DType dt) {
@@ -295,7 +310,7 @@ public final class RowBands {
      * pad where the band meets an edge of the image, else 0) and explicit pads; any other node as it is.
      */
     public static Node tileNode(Graph g, Node n, Tile tile) {
-        if (!(n.opType().equals("Conv") || n.opType().equals("FusedConv"))) return n;
+        if (!(n.opType().equals("Conv") || n.opType().equals("FusedConv") || n.opType().equals("FusedConvAdd"))) return n;
         Form f = form(g, n);
         if (f == null) throw new MemGraphException("node " + n.label() + " has no row split", -1);
         Band b = f.bands().getFirst();

@@ -310,6 +310,52 @@ class FusionTest {
         }
     }
 
+    /**
+     * Two residual block ends: a depthwise stride-2 Conv with TensorFlow's asymmetric pads and a bias, plus a
+     * MaxPool shortcut computed after it in node order, then Relu; and a pointwise Conv, BatchNormalization (folded),
+     * then Add(x, that) without an activation. Both become sluice.FusedConvAdd, placed where the residual exists;
+     * the first gives the unfused nodes' bits, both match ONNX Runtime. A residual that broadcasts stays an Add.
+     */
+    @Test
+    void residualBlockEndsFuseIntoConvAdd() throws Exception {
+        int c = 4, h = 8, w = 10;
+        SplittableRandom r = new SplittableRandom(43);
+        float[] var = rnd(r, c, 0.5f);
+        for (int i = 0; i < c; i++) var[i] = 0.5f + Math.abs(var[i]);
+        Path file = new OnnxModelBuilder(13).input("x", 1, 1, c, h, w).output("y", 1, 1, c, h / 2, w / 2).output("z", 1, 1, c, h, w)
+            .output("q", 1, 1, c, h, w)
+            .floatInit("w0", new long[] {c, 1, 3, 3}, rnd(r, c * 9, 0.5f)).floatInit("b0", new long[] {c}, rnd(r, c, 0.5f))
+            .floatInit("w1", new long[] {c, c, 1, 1}, rnd(r, c * c, 0.5f))
+            .floatInit("g", new long[] {c}, rnd(r, c, 1f)).floatInit("be", new long[] {c}, rnd(r, c, 1f))
+            .floatInit("mu", new long[] {c}, rnd(r, c, 0.3f)).floatInit("va", new long[] {c}, var)
+            .floatInit("w2", new long[] {c, c, 3, 3}, rnd(r, c * c * 9, 0.5f)).floatInit("row", new long[] {1, 1, 1, w}, rnd(r, w, 1f))
+            .node("Conv", List.of("x", "w0", "b0"), List.of("t"), OnnxModelBuilder.ints("pads", 0, 0, 1, 1),
+                OnnxModelBuilder.ints("strides", 2, 2), OnnxModelBuilder.intAttr("group", c))
+            .node("MaxPool", List.of("x"), List.of("p"), OnnxModelBuilder.ints("kernel_shape", 2, 2), OnnxModelBuilder.ints("strides", 2, 2))
+            .node("Add", List.of("t", "p"), List.of("s"))
+            .node("Relu", List.of("s"), List.of("y"))
+            .node("Conv", List.of("x", "w1"), List.of("u"))
+            .node("BatchNormalization", List.of("u", "g", "be", "mu", "va"), List.of("v"))
+            .node("Add", List.of("x", "v"), List.of("z"))
+            // the residual [1, 1, 1, w] broadcasts: not fused
+            .node("Conv", List.of("x", "w2"), List.of("k"), OnnxModelBuilder.ints("pads", 1, 1, 1, 1))
+            .node("Exp", List.of("row"), List.of("e"))
+            .node("Add", List.of("k", "e"), List.of("q"))
+            .write(tmp.resolve("residual_ends.onnx"));
+        Map<String, Tensor> in = Map.of("x", InputSources.random(dev.sluice.kernels.DType.FLOAT32, Shape.of(1, c, h, w), new SplittableRandom(13)));
+        try (Session s = Session.open(file, 2);
+             Session plain = Session.open(dev.sluice.graph.OnnxImporter.load(file), 2, dev.sluice.kernels.OpRegistry.cpu(),
+                 dev.sluice.graph.fusion.PatternFusion.Target.STANDARD_OPS)) {
+            Map<String, Integer> ops = ModelCheck.opHistogram(s.model());
+            assertEquals(2, ops.get("sluice:FusedConvAdd"), ops.toString());
+            assertEquals(1, ops.get("Add"), ops.toString());
+            Result ours = s.run(in), unfused = plain.run(in);
+            Map<String, Tensor> ort = OrtReference.run(file, in);
+            assertTrue(ours.get("y").sameBits(unfused.get("y")), "fused and unfused bits differ");
+            for (String o : List.of("y", "z", "q")) assertNull(Tolerance.DEFAULT.mismatch(ours.get(o), ort.get(o)), o);
+        }
+    }
+
     /** sluice.ChannelScaleResidual gives the unfused Mul and Add's bits, for a gate of batch 1 over a batch of 2 too. */
     @Test
     void channelScaleResidualMatchesMulAndAddBits() throws Exception {

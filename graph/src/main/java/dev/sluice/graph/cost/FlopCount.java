@@ -31,7 +31,7 @@ public final class FlopCount {
                 boolean transA = n.attributes().getInt("transA", 0) != 0;
                 return 2 * out * a.dim(transA ? 0 : 1);
             }
-            case "Conv", "FusedConv", "ConvInteger" -> {
+            case "Conv", "FusedConv", "FusedConvAdd", "ConvInteger" -> {
                 Shape w = shape(g, n.inputs().get(1));
                 return w == null || w.rank() < 3 ? out : 2 * out * (w.elementCount() / w.dim(0));
             }

@@ -8,6 +8,6 @@ import dev.sluice.graph.Node;
  * true; otherwise it changes nothing and returns false.
  */
 sealed interface FusionRule permits LayerNormRule, GeluRule, AddLayerNormRule, ConvRule, ConvTransposeRule,
-        ChannelScaleResidualRule, MatMulRule, DynamicQuantMatMulRule, AttentionRule {
+        ChannelScaleResidualRule, MatMulRule, DynamicQuantMatMulRule, AttentionRule, ConvResidualRule {
     boolean tryFuse(Matcher fx, Node anchor);
 }

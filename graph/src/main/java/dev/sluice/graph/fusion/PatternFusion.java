@@ -28,6 +28,9 @@ import java.util.Set;
  *       the FusedConv kernel keeps its constant weight packed);</li>
  *   <li>ConvTranspose, then a per-channel constant Add and / or BatchNormalization (folded) and an activation →
  *       {@code sluice.FusedConvTranspose}; Conv likewise folds a per-channel constant Add into its bias;</li>
+ *   <li>Conv, [per-channel affine steps, folded], then an Add of a computed value of the same shape (a residual
+ *       block's shortcut), then optionally one of those activations → {@code sluice.FusedConvAdd} (see
+ *       {@link ConvResidualRule});</li>
  *   <li>Mul(x, s) by a per-channel gate s, then Add(x, that) → {@code sluice.ChannelScaleResidual};</li>
  *   <li>MatMul by a constant 2-D B, then Add of a constant bias over B's columns, then optionally one of those
  *       activations or a Gelu (erf form) → {@code sluice.FusedMatMul}, with B kept packed by its kernel;</li>
@@ -47,7 +50,7 @@ public final class PatternFusion {
     /** Tried on every node, for every target: fusions into standard ONNX ops. */
     private static final List<FusionRule> STANDARD = List.of(new LayerNormRule(), new GeluRule());
     /** Then, for the CPU kernels, in this order; the first that matches a node wins. */
-    private static final List<FusionRule> CPU_RULES = List.of(new AddLayerNormRule(), new ConvRule(), new ConvTransposeRule(),
+    private static final List<FusionRule> CPU_RULES = List.of(new AddLayerNormRule(), new ConvResidualRule(), new ConvRule(), new ConvTransposeRule(),
         new ChannelScaleResidualRule(), new MatMulRule(), new DynamicQuantMatMulRule(), new AttentionRule());
 
 

@@ -104,6 +104,29 @@ final class ConvKernels {
         @Override Object weightKey(Tensor w) { return w; }
     }
 
+    /**
+     * sluice.FusedConvAdd: Conv (bias included) plus a same-shape residual input (input 3), then an optional
+     * activation: {@code act(conv(x, w) + b + r)}, the Add and activation a fused network's residual block ends
+     * with. The conv runs exactly as Conv does (no activation), then {@link ResidualAdd} adds r and applies the
+     * activation in one pass over the output: the same operations, in the same order, as the separate Add
+     * and activation nodes, so the same bits, without their two extra passes over memory and node dispatches.
+     */
+    static final class FusedConvAdd extends Conv {
+        FusedConvAdd(boolean pointwise) { super(pointwise); }
+
+        @Override Object weightKey(Tensor w) { return w; }
+
+        @Override void finish(ExecContext ctx, Tensor y) {
+            if (ctx.inputCount() < 4 || !ctx.hasInput(3)) throw new KernelException("FusedConvAdd needs its residual as input 3");
+            Tensor r = ctx.input(3);
+            if (r.dtype() != DType.FLOAT32 || y.dtype() != DType.FLOAT32 || !r.shape().equals(y.shape())) {
+                throw new KernelException("FusedConvAdd residual " + r.dtype() + r.shape() + " does not match the conv's output "
+                        + y.dtype() + y.shape());
+            }
+            ResidualAdd.apply(y.data(), r.data(), y.elementCount(), Activation.of(ctx.attributes()), ctx.parallelism());
+        }
+    }
+
     static class Conv implements OpKernel {
         /** Whether this kernel may take PointwiseConv's loop (the registry's KernelOptions). */
         private final boolean pointwise;
@@ -113,6 +136,9 @@ final class ConvKernels {
         @Override public List<TensorType> infer(InferContext ctx) { return inferWindowed(ctx, false); }
 
         Activation activation(Attributes at) { return Activation.NONE; }
+
+        /** What runs after the convolution on its finished output: nothing for Conv and FusedConv. */
+        void finish(ExecContext ctx, Tensor y) {}
 
         /** The key under which the weight's packed form may be cached: only for constant weights. */
         Object weightKey(Tensor w) { return null; }
@@ -149,6 +175,7 @@ final class ConvKernels {
                 conv(NnArrays.asF32(x).data(), NnArrays.asF32(w).data(), b, yf.data(), n, c, m, group, g, ctx.parallelism(), act, null, pointwise);
                 NnArrays.store(y, yf.toFloatArray());
             }
+            finish(ctx, y);
         }
     }
 
@@ -187,6 +214,8 @@ final class ConvKernels {
             PointwiseConv.conv(x, w, bias, y, n, c, m, outSize, par, act, wKey);
             return;
         }
+        // one input channel per group, group 1 included (a spectrogram's first conv, a depthwise conv's one-group
+        // tile): always here, so that memgraph's group tiles take the whole conv's path and keep its bits
         if (g.rank() == 2 && cg == 1 && group == c) {
             DepthwiseConv.conv(x, w, bias, y, n, c, m, g, par, act);
             return;

@@ -15,6 +15,7 @@ public final class ConvOps {
         boolean pointwise = r.options().pointwiseConv();
         r.register("Conv", new ConvKernels.Conv(pointwise));
         r.register("sluice", "FusedConv", new ConvKernels.FusedConv(pointwise));
+        r.register("sluice", "FusedConvAdd", new ConvKernels.FusedConvAdd(pointwise));
         r.register("ConvTranspose", new ConvKernels.ConvTranspose());
         r.register("sluice", "FusedConvTranspose", new ConvKernels.FusedConvTranspose());
     }

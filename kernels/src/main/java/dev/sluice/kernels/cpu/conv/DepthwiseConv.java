@@ -75,8 +75,13 @@ final class DepthwiseConv {
         long perPlane = (long) mg * probe.oh * probe.wq * ks + (long) probe.chanStride + inSize;
         int want = (double) perPlane * planes < Parallelism.INLINE_WORK ? 1 : 4 * par.threads();
         int per = (planes + want - 1) / want, chunks = (planes + per - 1) / per;
+        // fewer planes than tasks wanted (one input channel to many maps, a depthwise conv's one-group tile): a
+        // plane's output maps split into parts as well, each part filling the plane again (cheap next to its maps)
+        int split = planes >= want ? 1 : Math.min(mg, (want + planes - 1) / planes);
+        int kPer = (mg + split - 1) / split, parts = (mg + kPer - 1) / kPer;
         Layout lay = Layout.of(g, per, mg, ks);
-        par.forEach(chunks, perPlane * per, t -> {
+        par.forEach(chunks * parts, perPlane * per / parts, task -> {
+            int t = task / parts, k0 = task % parts * kPer, k1 = Math.min(mg, k0 + kPer);
             float[] buf = ScratchPool.take(lay.total);
             try {
                 // the planes' padding and slack, and the padded rows', are never written again: zero once
@@ -93,14 +98,19 @@ final class DepthwiseConv {
                     MemorySegment.copy(x, NnArrays.F32, (long) g0 * inSize * 4, buf, lay.in, (g1 - g0) * inSize);
                     for (int q = g0; q < g1; q++) {
                         fillInterior(buf, g, lay, lay.in + (q - g0) * inSize);
-                        for (int k = 0; k < mg; k++) {
+                        for (int k = k0; k < k1; k++) {
                             int o = q % c * mg + k, at = ((q - g0) * mg + k) * outSize;
                             channel(buf, lay, lay.weights + ((q - q0) * mg + k) * ks, ks, y, ((long) q * mg + k) * outSize,
                                     lay.rows + at, bias == null ? 0f : bias[o], act);
                         }
                     }
-                    if (lay.whole) {
+                    if (lay.whole && parts == 1) {
                         MemorySegment.copy(buf, lay.rows, y, NnArrays.F32, (long) g0 * mg * outSize * 4, (g1 - g0) * mg * outSize);
+                    } else if (lay.whole) {
+                        for (int q = g0; q < g1; q++) {
+                            MemorySegment.copy(buf, lay.rows + ((q - g0) * mg + k0) * outSize, y, NnArrays.F32,
+                                    ((long) q * mg + k0) * outSize * 4, (k1 - k0) * outSize);
+                        }
                     }
                 }
             } finally {

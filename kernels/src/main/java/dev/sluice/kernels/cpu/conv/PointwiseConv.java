@@ -35,7 +35,7 @@ final class PointwiseConv {
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
     /** Lanes of Activation's vector code: a row piece whose length is a multiple of it never takes a scalar tail. */
     private static final int AL = FloatVector.SPECIES_PREFERRED.length();
-    /** Output channels per register tile: 8 with 32 vector registers (AVX-512), else 4; the last panel may have 4. */
+    /** Output channels per register tile: 8 with 32 vector registers (AVX-512), else 4 (see panelHeight). */
     static final int MR = L >= 16 ? 8 : 4;
     /** Vectors of positions per register tile: MR x NV accumulators plus NV loads and a broadcast fit the registers. */
     private static final int NV = 3;
@@ -63,8 +63,8 @@ final class PointwiseConv {
     // ------------------------------------------------------------------ packed weights
 
     /**
-     * The weight as panels of MR rows (the last one 4 rows when the remainder fits in 4):
-     * {@code data[panel * MR * c + p * h + r] = W[panel * MR + r][p]} for panel height h, zero rows past m.
+     * The weight as panels of MR rows: {@code data[panel * MR * c + p * h + r] = W[panel * MR + r][p]} for panel
+     * height h (= MR), zero rows past m.
      */
     private record Packed(float[] data, int m, int c, long address) {}
 
@@ -85,11 +85,14 @@ final class PointwiseConv {
 
     private static int panels(int m) { return (m + MR - 1) / MR; }
 
-    /** Rows the panel's tile computes: MR, or 4 for a last panel whose remainder fits in 4. */
-    private static int panelHeight(int panel, int m) {
-        int rem = m - panel * MR;
-        return rem < MR && rem <= 4 ? 4 : MR;
-    }
+    /**
+     * Rows every panel's tile computes: MR, the last panel too (its rows past m are zero weights). One register
+     * tile per machine, not a second one for remainders: a kernel that runs only on a last panel or a tail is
+     * called too rarely for the JIT to compile it soon, and until then its vector code is boxed and runs
+     * 20-100x slower (measured: a 24 -> 28 channel layer at 64 x 64 took ~1 ms instead of 0.1 for tens of seconds
+     * on a loaded host). The wasted rows cost at most MR - 1 rows of arithmetic per layer.
+     */
+    private static int panelHeight(int panel, int m) { return MR; }
 
     static float[] pack(MemorySegment w, int m, int c) {
         int panels = panels(m);
@@ -193,11 +196,10 @@ final class PointwiseConv {
 
         void run(float[] wp, int wo, int h, int rows, MemorySegment y, long yo, int hw, Epilogue e, int r0) {
             long s = NT * 4L;
-            // one vector at a time: a tail of a few positions (hw = 100 leaves 4) costs a third of a whole tile
-            for (long v = 0; v < len * 4L; v += 4L * L) {
-                if (h == 8) tile8x1(inSeg, v, s, c, wp, wo, outSeg, v, s, rows);
-                else tile4x1(inSeg, v, s, c, wp, wo, outSeg, v, s, rows);
-            }
+            // the ordinary tile over the whole buffer (columns past len hold stale inputs, never copied out): up
+            // to three times a short tail's arithmetic, but the same compiled kernel as the body (see panelHeight)
+            if (h == 8) tile8(inSeg, 0, s, c, wp, wo, outSeg, 0, s, rows);
+            else tile4(inSeg, 0, s, c, wp, wo, outSeg, 0, s, rows);
             if (e.mode != RAW) epilogue(outSeg, 0, s, rows, e, r0);
             for (int r = 0; r < rows; r++) MemorySegment.copy(out, r * NT, y, NnArrays.F32, (yo + (long) r * hw + j0) * 4, len);
         }
@@ -307,10 +309,13 @@ final class PointwiseConv {
         }
         long v1 = 4L * L, v2 = 8L * L;
         c00.intoMemorySegment(y, yb, ORDER); c01.intoMemorySegment(y, yb + v1, ORDER); c02.intoMemorySegment(y, yb + v2, ORDER);
+        if (rows < 2) return;
         yb += ys;
         c10.intoMemorySegment(y, yb, ORDER); c11.intoMemorySegment(y, yb + v1, ORDER); c12.intoMemorySegment(y, yb + v2, ORDER);
+        if (rows < 3) return;
         yb += ys;
         c20.intoMemorySegment(y, yb, ORDER); c21.intoMemorySegment(y, yb + v1, ORDER); c22.intoMemorySegment(y, yb + v2, ORDER);
+        if (rows < 4) return;
         yb += ys;
         c30.intoMemorySegment(y, yb, ORDER); c31.intoMemorySegment(y, yb + v1, ORDER); c32.intoMemorySegment(y, yb + v2, ORDER);
         if (rows < 5) return;
@@ -327,7 +332,7 @@ final class PointwiseConv {
         c70.intoMemorySegment(y, yb, ORDER); c71.intoMemorySegment(y, yb + v1, ORDER); c72.intoMemorySegment(y, yb + v2, ORDER);
     }
 
-    /** Four output channels x NT positions (a last panel of at most 4 rows, or every panel on narrow vectors). */
+    /** Four output channels x NT positions (every panel on narrow vectors, where MR = 4). */
     private static void tile4(MemorySegment x, long xb, long xs, int c, float[] wp, int wo, MemorySegment y, long yb, long ys,
                               int rows) {
         FloatVector c00 = FloatVector.zero(S), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
@@ -358,51 +363,5 @@ final class PointwiseConv {
         if (rows < 4) return;
         yb += ys;
         c30.intoMemorySegment(y, yb, ORDER); c31.intoMemorySegment(y, yb + v1, ORDER); c32.intoMemorySegment(y, yb + v2, ORDER);
-    }
-
-    /** tile8 over one vector of positions (tails). */
-    private static void tile8x1(MemorySegment x, long xb, long xs, int c, float[] wp, int wo, MemorySegment y, long yb, long ys,
-                                int rows) {
-        FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
-        for (int q = 0; q < c; q++) {
-            FloatVector b = FloatVector.fromMemorySegment(S, x, xb, ORDER);
-            c0 = FloatVector.broadcast(S, wp[wo]).fma(b, c0);
-            c1 = FloatVector.broadcast(S, wp[wo + 1]).fma(b, c1);
-            c2 = FloatVector.broadcast(S, wp[wo + 2]).fma(b, c2);
-            c3 = FloatVector.broadcast(S, wp[wo + 3]).fma(b, c3);
-            c4 = FloatVector.broadcast(S, wp[wo + 4]).fma(b, c4);
-            c5 = FloatVector.broadcast(S, wp[wo + 5]).fma(b, c5);
-            c6 = FloatVector.broadcast(S, wp[wo + 6]).fma(b, c6);
-            c7 = FloatVector.broadcast(S, wp[wo + 7]).fma(b, c7);
-            xb += xs;
-            wo += 8;
-        }
-        c0.intoMemorySegment(y, yb, ORDER);
-        c1.intoMemorySegment(y, yb + ys, ORDER);
-        c2.intoMemorySegment(y, yb + 2 * ys, ORDER);
-        c3.intoMemorySegment(y, yb + 3 * ys, ORDER);
-        if (rows > 4) c4.intoMemorySegment(y, yb + 4 * ys, ORDER);
-        if (rows > 5) c5.intoMemorySegment(y, yb + 5 * ys, ORDER);
-        if (rows > 6) c6.intoMemorySegment(y, yb + 6 * ys, ORDER);
-        if (rows > 7) c7.intoMemorySegment(y, yb + 7 * ys, ORDER);
-    }
-
-    /** tile4 over one vector of positions (tails). */
-    private static void tile4x1(MemorySegment x, long xb, long xs, int c, float[] wp, int wo, MemorySegment y, long yb, long ys,
-                                int rows) {
-        FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0;
-        for (int q = 0; q < c; q++) {
-            FloatVector b = FloatVector.fromMemorySegment(S, x, xb, ORDER);
-            c0 = FloatVector.broadcast(S, wp[wo]).fma(b, c0);
-            c1 = FloatVector.broadcast(S, wp[wo + 1]).fma(b, c1);
-            c2 = FloatVector.broadcast(S, wp[wo + 2]).fma(b, c2);
-            c3 = FloatVector.broadcast(S, wp[wo + 3]).fma(b, c3);
-            xb += xs;
-            wo += 4;
-        }
-        c0.intoMemorySegment(y, yb, ORDER);
-        if (rows > 1) c1.intoMemorySegment(y, yb + ys, ORDER);
-        if (rows > 2) c2.intoMemorySegment(y, yb + 2 * ys, ORDER);
-        if (rows > 3) c3.intoMemorySegment(y, yb + 3 * ys, ORDER);
     }
 }

@@ -41,8 +41,11 @@ public final class PoolKernels {
 
     enum Kind { MAX, AVG, LP }
 
-    /** Per axis and output coordinate: the valid input coordinates read and the taps inside explicit padding. */
-    private record AxisTaps(int[][] valid, int[] padded) {
+    /**
+     * Per axis and output coordinate: the valid input coordinates read and the taps inside explicit padding;
+     * the axis' kernel size, stride, dilation and begin padding they came from.
+     */
+    private record AxisTaps(int[][] valid, int[] padded, int k, int s, int d, int pb) {
         static AxisTaps of(int in, int out, int k, int s, int d, int pb, int pe) {
             int[][] valid = new int[out][];
             int[] padded = new int[out];
@@ -57,7 +60,7 @@ public final class PoolKernels {
                 valid[o] = java.util.Arrays.copyOf(buf, n);
                 padded[o] = p;
             }
-            return new AxisTaps(valid, padded);
+            return new AxisTaps(valid, padded, k, s, d, pb);
         }
     }
 
@@ -198,6 +201,10 @@ public final class PoolKernels {
     private static void poolF32(Tensor x, Tensor y, int[] in, int[] out, AxisTaps[] taps, Kind kind, boolean countPad,
                                 int planes, int inPlane, int outPlane, ExecContext ctx) {
         long window = (long) taps[0].valid[0].length * taps[1].valid[0].length * taps[2].valid[0].length;
+        if (kind == Kind.MAX && VECTOR_MAX) {
+            maxF32(x, y, in, out, taps, planes, inPlane, outPlane, window, ctx);
+            return;
+        }
         ctx.parallelism().forEach(planes, (long) outPlane * Math.max(1, window) + inPlane, pl -> {
             float[][] buf = POOL_PLANES.get();
             if (buf[0].length < inPlane) buf[0] = new float[inPlane];
@@ -240,8 +247,44 @@ public final class PoolKernels {
         });
     }
 
+    /**
+     * Whether float MaxPool goes through {@link WindowMax} (on unless {@code -Dsluice.pool.vector=false}, which
+     * keeps the scalar loop below for comparisons).
+     */
+    static final boolean VECTOR_MAX = Boolean.parseBoolean(System.getProperty("sluice.pool.vector", "true"));
+
+    /**
+     * Float32 MaxPool by {@link WindowMax}: the window's input rows per output row (offsets within a plane, in
+     * window order) and the column geometry are resolved once per call; each plane is copied into a buffer with
+     * the slack WindowMax reads past its end, pooled there and copied out.
+     */
+    private static void maxF32(Tensor x, Tensor y, int[] in, int[] out, AxisTaps[] taps, int planes, int inPlane,
+                               int outPlane, long window, ExecContext ctx) {
+        int[][] rows = new int[out[0] * out[1]][];
+        for (int o0 = 0; o0 < out[0]; o0++) {
+            for (int o1 = 0; o1 < out[1]; o1++) {
+                int[] v0 = taps[0].valid[o0], v1 = taps[1].valid[o1];
+                int[] r = new int[v0.length * v1.length];
+                int n = 0;
+                for (int a : v0) for (int b : v1) r[n++] = (a * in[1] + b) * in[2];
+                rows[o0 * out[1] + o1] = r;
+            }
+        }
+        WindowMax.Columns cols = WindowMax.Columns.of(in[2], out[2], taps[2].k, taps[2].s, taps[2].d, taps[2].pb,
+                taps[2].valid);
+        ctx.parallelism().forEach(planes, (long) outPlane * Math.max(1, window) + inPlane, pl -> {
+            float[][] buf = POOL_PLANES.get();
+            if (buf[0].length < inPlane + WindowMax.SLACK) buf[0] = new float[inPlane + WindowMax.SLACK];
+            if (buf[1].length < outPlane) buf[1] = new float[outPlane];
+            if (buf[2].length < cols.scratch()) buf[2] = new float[cols.scratch()];
+            MemorySegment.copy(x.data(), NnArrays.F32, (long) pl * inPlane * 4, buf[0], 0, inPlane);
+            WindowMax.plane(buf[0], 0, rows, cols, buf[1], 0, buf[2]);
+            MemorySegment.copy(buf[1], 0, y.data(), NnArrays.F32, (long) pl * outPlane * 4, outPlane);
+        });
+    }
+
     /** Per-thread input and output plane buffers of poolF32 (its body runs no nested parallel call). */
-    private static final ThreadLocal<float[][]> POOL_PLANES = ThreadLocal.withInitial(() -> new float[2][0]);
+    private static final ThreadLocal<float[][]> POOL_PLANES = ThreadLocal.withInitial(() -> new float[3][0]);
 
     static final class GlobalPool implements OpKernel {
         private final Kind kind;
