@@ -139,8 +139,9 @@ public final class Engine implements AutoCloseable {
             throw new SluiceException("device '" + device + "' is not one sluice serve runs models on (cpu or throttled)");
         }
         // The throttled device computes with the CPU kernels; what it adds (a weight budget and a slow link) is the
-        // swapper's part, so every session here is a plain CPU session.
-        return Session.open(v.file(), SessionOptions.builder().threads(config.threads()).build());
+        // swapper's part, so a session here is a plain CPU session unless the model's config places it across devices
+        // (its "session" settings), in which case it runs placed, as `sluice run --devices/--placement` does.
+        return Session.open(v.file(), config.sessionOptions());
     }
 
     /** Admits a request; the future completes with the answer or a {@link ServeException}. */

@@ -26,6 +26,17 @@ final class SessionCalls {
             throws InterruptedException {
         ExecutionListener listener = lease.listener();
         if (listener == ExecutionListener.NONE) return session.run(inputs).asMap();
+        if (!session.options().plainCpu()) {
+            // A placed run (config.json "session") goes through the dispatcher across its devices, which has no
+            // node-by-node weight listener: it starts once all its weights are resident (swap, then compute).
+            if (lease.streamsThrough()) {
+                throw new ServeException(ServeException.Kind.UNAVAILABLE, "the model is placed across devices (config.json 'session') but its "
+                    + "weights exceed the device budget and stream through it; a placed run needs all its weights resident: raise "
+                    + "--device-budget or drop the placement");
+            }
+            lease.awaitAll();
+            return session.run(inputs).asMap();
+        }
         // Weights streaming through a ring never are all there at once: every such run is observed node by node.
         if (lease.streamsThrough()) return SessionInternals.run(session, inputs, OutputAllocator.FRESH, listener);
         MemoryPlans plans = SessionInternals.memoryPlans(session);
