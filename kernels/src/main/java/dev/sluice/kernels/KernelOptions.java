@@ -11,9 +11,18 @@ import java.util.Locale;
  * @param pointwiseConv whether group-1 pointwise (1x1, stride 1, no padding) convolutions over enough positions take
  *                      the register-tiled pointwise loop rather than the direct one (default
  *                      {@code -Dsluice.conv.pointwise}, on)
+ * @param vectorMaxPool whether float MaxPool without indices runs its windows in vector lanes rather than the
+ *                      generic scalar loop (default {@code -Dsluice.pool.vector}, on)
  */
-public record KernelOptions(boolean pointwiseConv) {
-    private static final KernelOptions DEFAULTS = new KernelOptions(flag("sluice.conv.pointwise", true));
+public record KernelOptions(boolean pointwiseConv, boolean vectorMaxPool) {
+    private static final KernelOptions DEFAULTS = new KernelOptions(flag("sluice.conv.pointwise", true), flag("sluice.pool.vector", true));
+
+    /**
+     * Options with the pointwise switch given and the others at their defaults.
+     *
+     * @param pointwiseConv whether to use the pointwise loop
+     */
+    public KernelOptions(boolean pointwiseConv) { this(pointwiseConv, DEFAULTS == null || DEFAULTS.vectorMaxPool); }
 
     /**
      * The defaults: each switch as its {@code -Dsluice.*} property says, or on.
@@ -29,7 +38,15 @@ public record KernelOptions(boolean pointwiseConv) {
      * @param on whether to use it
      * @return new options
      */
-    public KernelOptions withPointwiseConv(boolean on) { return new KernelOptions(on); }
+    public KernelOptions withPointwiseConv(boolean on) { return new KernelOptions(on, vectorMaxPool); }
+
+    /**
+     * The same options with the vector MaxPool loop on or off.
+     *
+     * @param on whether to use it
+     * @return new options
+     */
+    public KernelOptions withVectorMaxPool(boolean on) { return new KernelOptions(pointwiseConv, on); }
 
     /**
      * A boolean system property read strictly: unset gives {@code otherwise}; {@code true} or {@code false} (any
@@ -49,5 +66,7 @@ public record KernelOptions(boolean pointwiseConv) {
         };
     }
 
-    @Override public String toString() { return "pointwise-conv=" + (pointwiseConv ? "on" : "off"); }
+    @Override public String toString() {
+        return "pointwise-conv=" + (pointwiseConv ? "on" : "off") + " vector-maxpool=" + (vectorMaxPool ? "on" : "off");
+    }
 }

@@ -266,6 +266,7 @@ public record SessionOptions(
         "memory-plan", "on|off (default -Dsluice.memory.plan, on): profile-guided memory planning of intermediates",
         "pack-weights", "on|off (default -Dsluice.weights.arena, on): weights and constants in one native segment",
         "pointwise-conv", "on|off (default -Dsluice.conv.pointwise, on): the register-tiled loop for 1x1 convolutions",
+        "vector-maxpool", "on|off (default -Dsluice.pool.vector, on): float MaxPool windows in vector lanes, not the scalar loop",
         "profile-warmup-ms", "N (default -Dsluice.place.warmupMs, 4000): JIT warm-up before placement's profiler times nodes");
 
     /**
@@ -365,6 +366,7 @@ public record SessionOptions(
                 case "memory-plan" -> memoryPlanning(onOff(name, value));
                 case "pack-weights" -> packWeights(onOff(name, value));
                 case "pointwise-conv" -> kernels(kernels.withPointwiseConv(onOff(name, value)));
+                case "vector-maxpool" -> kernels(kernels.withVectorMaxPool(onOff(name, value)));
                 case "profile-warmup-ms" -> {
                     long ms;
                     try {

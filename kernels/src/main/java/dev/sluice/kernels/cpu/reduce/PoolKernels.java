@@ -28,7 +28,7 @@ import java.util.List;
 public final class PoolKernels {
     /** MaxPool, AveragePool, LpPool, their Global forms and MaxUnpool. */
     public static void register(OpRegistry r) {
-        r.register("MaxPool", new PoolKernels.Pool(PoolKernels.Kind.MAX));
+        r.register("MaxPool", new PoolKernels.Pool(PoolKernels.Kind.MAX, r.options().vectorMaxPool()));
         r.register("AveragePool", new PoolKernels.Pool(PoolKernels.Kind.AVG));
         r.register("LpPool", new PoolKernels.Pool(PoolKernels.Kind.LP));
         r.register("GlobalMaxPool", new PoolKernels.GlobalPool(PoolKernels.Kind.MAX));
@@ -92,8 +92,12 @@ public final class PoolKernels {
 
     static final class Pool implements OpKernel {
         private final Kind kind;
+        /** Float MaxPool in vector lanes ({@link WindowMax}); from the registry's {@code KernelOptions}. */
+        private final boolean vectorMax;
 
-        Pool(Kind kind) { this.kind = kind; }
+        Pool(Kind kind) { this(kind, false); }
+
+        Pool(Kind kind, boolean vectorMax) { this.kind = kind; this.vectorMax = vectorMax; }
 
         @Override public List<TensorType> infer(InferContext ctx) { return inferPool(ctx, false); }
 
@@ -115,11 +119,11 @@ public final class PoolKernels {
             boolean countPad = at.getInt("count_include_pad", 0) != 0;
             double p = at.getFloat("p", 2f); // a float before opset 2, an int after
             boolean colMajor = at.getInt("storage_order", 0) != 0;
-            pool(x, y, idx, g, kind, countPad, p, colMajor, ctx);
+            pool(x, y, idx, g, kind, vectorMax, countPad, p, colMajor, ctx);
         }
     }
 
-    private static void pool(Tensor x, Tensor y, Tensor idxOut, WindowGeometry g, Kind kind, boolean countPad, double p,
+    private static void pool(Tensor x, Tensor y, Tensor idxOut, WindowGeometry g, Kind kind, boolean vectorMax, boolean countPad, double p,
                              boolean colMajor, ExecContext ctx) {
         int r = g.rank();
         if (r > 3) throw new KernelException(ctx.opType() + " supports at most 3 spatial axes, got " + r);
@@ -142,7 +146,7 @@ public final class PoolKernels {
         long planes = x.shape().dim(0) * x.shape().dim(1);
         int inPlane = in[0] * in[1] * in[2], outPlane = out[0] * out[1] * out[2];
         if (x.dtype() == DType.FLOAT32 && idxOut == null && kind != Kind.LP) {
-            poolF32(x, y, in, out, taps, kind, countPad, Math.toIntExact(planes), inPlane, outPlane, ctx);
+            poolF32(x, y, in, out, taps, kind, vectorMax, countPad, Math.toIntExact(planes), inPlane, outPlane, ctx);
             return;
         }
         double[] xv = NnArrays.doubles(x);
@@ -198,10 +202,10 @@ public final class PoolKernels {
      * (no double copies of the whole input and output): the same comparisons, and the same double sums
      * divided and rounded once, as the general path.
      */
-    private static void poolF32(Tensor x, Tensor y, int[] in, int[] out, AxisTaps[] taps, Kind kind, boolean countPad,
+    private static void poolF32(Tensor x, Tensor y, int[] in, int[] out, AxisTaps[] taps, Kind kind, boolean vectorMax, boolean countPad,
                                 int planes, int inPlane, int outPlane, ExecContext ctx) {
         long window = (long) taps[0].valid[0].length * taps[1].valid[0].length * taps[2].valid[0].length;
-        if (kind == Kind.MAX && VECTOR_MAX) {
+        if (kind == Kind.MAX && vectorMax) {
             maxF32(x, y, in, out, taps, planes, inPlane, outPlane, window, ctx);
             return;
         }
@@ -246,12 +250,6 @@ public final class PoolKernels {
             MemorySegment.copy(yv, 0, y.data(), NnArrays.F32, (long) pl * outPlane * 4, outPlane);
         });
     }
-
-    /**
-     * Whether float MaxPool goes through {@link WindowMax} (on unless {@code -Dsluice.pool.vector=false}, which
-     * keeps the scalar loop below for comparisons).
-     */
-    static final boolean VECTOR_MAX = Boolean.parseBoolean(System.getProperty("sluice.pool.vector", "true"));
 
     /**
      * Float32 MaxPool by {@link WindowMax}: the window's input rows per output row (offsets within a plane, in

@@ -56,6 +56,25 @@ class KernelOptionsTest {
         }
     }
 
+    /**
+     * The MaxPool switch too is the registry's: a window holding a number then a NaN is NaN by the vector loop (NaN
+     * propagates, as numpy's max) and the number by the scalar loop (which keeps the first element and compares
+     * with >), so the two registries' outputs show which loop each ran.
+     */
+    @Test
+    void theMaxPoolLoopIsTheRegistrysSwitch() {
+        OpRegistry vector = OpRegistry.cpu(new KernelOptions(true, true)), scalar = OpRegistry.cpu(new KernelOptions(true, false));
+        assertTrue(vector.options().vectorMaxPool());
+        assertFalse(scalar.options().vectorMaxPool());
+        Tensor x = Tensor.ofFloats(Shape.of(1, 1, 4), 1f, Float.NaN, 5f, 2f);
+        float[] v = KernelHarness.op("MaxPool").registry(vector).ints("kernel_shape", 2).ints("strides", 2).in(x).run1().toFloatArray();
+        float[] s = KernelHarness.op("MaxPool").registry(scalar).ints("kernel_shape", 2).ints("strides", 2).in(x).run1().toFloatArray();
+        assertTrue(Float.isNaN(v[0]), "vector loop: NaN in the window gives NaN, got " + v[0]);
+        assertEquals(1f, s[0], "scalar loop keeps the number before the NaN");
+        assertEquals(5f, v[1]);
+        assertEquals(5f, s[1]);
+    }
+
     @Test
     void aPropertyThatIsNeitherTrueNorFalseIsRefusedNamingIt() {
         String old = System.getProperty("sluice.test.flag");
