@@ -26,9 +26,14 @@ import java.util.Map;
  * start where {@code r0 * W} is a multiple of 16 ({@link RowBands}), no band holds one output position, and a
  * group-1 conv's channel blocks hold at least two channels (a grouped conv's blocks are whole groups, whose
  * products are the whole node's).
+ *
+ * <p>A float32 2-D group-1 conv that is not pointwise is also cut along its input channels ({@link ReductionCut}):
+ * ConvKernels runs it direct, every output element one FMA chain over (input channel, ky, kx) from zero, which a
+ * tile over a block of input channels continues from the partial sums of the blocks before it; the bias and the
+ * activation go to the last block. Blocks hold at least two channels (one would take the depthwise path).
  */
 record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band columns, long groupOut, long groupIn, long group,
-                  List<Cut> cuts, Shape xShape, Shape wShape, String x, String w, String b) implements OpTiling {
+                  List<Cut> cuts, Shape xShape, Shape wShape, String x, String w, String b, long kIn) implements OpTiling {
 
     static ConvTiling of(Graph g, Node n, Shape os) {
         boolean fused = n.opType().equals("FusedConv");
@@ -58,9 +63,13 @@ record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band col
         } else f = null;
         RowBands.Band cb = pointwise ? null : columnBand(n, xs, ws, os);
         if (cb != null) cuts.add(new Cut(r - 1, LANES, 2));
+        long kIn = group == 1 && r == 4 && !pointwise && c >= 4 && BoxTiles.dtype(g, x) == DType.FLOAT32 && BoxTiles.dtype(g, w) == DType.FLOAT32 ? c : 0;
+        if (kIn > 0) cuts.add(new Cut(r, 1, 2)); // last: the K tiles of an output box run one after another
         if (cuts.isEmpty()) return null;
-        return new ConvTiling(n, os, f, cb, groupOut, groupIn, group, List.copyOf(cuts), xs, ws, x, w, b);
+        return new ConvTiling(n, kIn > 0 ? ReductionCut.extend(os, kIn) : os, f, cb, groupOut, groupIn, group, List.copyOf(cuts), xs, ws, x, w, b, kIn);
     }
+
+    @Override public Box outputBox(Box tile) { return kIn > 0 ? ReductionCut.outputBox(tile) : tile; }
 
     /** Positions from which a pointwise conv runs PointwiseConv: two of its register tiles of 3 vectors, at the widest (16 floats). */
     static final long POINTWISE_POSITIONS = 2 * 3 * 16;
@@ -101,7 +110,10 @@ record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band col
         return new RowBands.Band(0, n.inputs().getFirst(), s, 1, begin, ext, xs.dim(r - 1), 0);
     }
 
-    @Override public Map<String, Box> boxes(Box out) {
+    @Override public Map<String, Box> boxes(Box tile) {
+        Box out = outputBox(tile);
+        boolean kBlock = kIn > 0 && !(ReductionCut.first(tile) && ReductionCut.last(tile));
+        long[] kb = kBlock ? ReductionCut.block(tile) : null;
         long c0 = out.lo(1), c1 = out.hi(1), r0 = rows == null ? 0 : out.lo(2), r1 = rows == null ? 0 : out.hi(2);
         Map<String, Box> m = new LinkedHashMap<>();
         Box xb = Box.whole(xShape).with(0, out.lo(0), out.hi(0));
@@ -115,15 +127,22 @@ record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band col
             long[] ab = columns.rowsFor(out.lo(last), out.hi(last));
             xb = xb.with(last, ab[0], ab[1]);
         }
+        if (kBlock) xb = xb.with(1, kb[0], kb[1]);
         if (!xb.isWhole()) m.put(x, xb);
-        if (c0 != 0 || c1 != output.dim(1)) {
+        if (kBlock) {
+            m.put(w, Box.whole(wShape).with(0, c0, c1).with(1, kb[0], kb[1]));
+            // the bias is the last K tile's alone: gathered by it
+            if (!b.isEmpty() && ReductionCut.last(tile)) m.put(b, new Box(new long[] {wShape.dim(0)}, new long[] {c0}, new long[] {c1}));
+            ReductionCut.partial(m, node, tile);
+        } else if (c0 != 0 || c1 != output.dim(1)) {
             m.put(w, Box.whole(wShape).with(0, c0, c1));
             if (!b.isEmpty()) m.put(b, new Box(new long[] {wShape.dim(0)}, new long[] {c0}, new long[] {c1}));
         }
         return m;
     }
 
-    @Override public Node node(Box out) {
+    @Override public Node node(Box tile) {
+        Box out = outputBox(tile);
         Map<String, Attr> a = new LinkedHashMap<>(node.attributes().asMap());
         if (rows != null && (out.lo(2) != 0 || out.hi(2) != output.dim(2))) {
             RowBands.Band band = rows.bands().getFirst();
@@ -143,6 +162,7 @@ record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band col
             a.put("pads", new Attr.Ints(pads));
         }
         if (group > 1) a.put("group", new Attr.Int((out.hi(1) - out.lo(1)) / groupOut));
+        if (kIn > 0) return ReductionCut.tileNode(node, a, tile, 3, List.of(2), List.of());
         return new Node(node.name(), node.opType(), node.domain(), node.inputs(), node.outputs(), new Attributes(a));
     }
 }

@@ -199,7 +199,8 @@ final class MemGraphBuilder {
         if (units(sp)) return unitTileNeeded(i, t);
         if (boxes(sp)) {
             Set<String> r = new LinkedHashSet<>();
-            for (String v : sp.box().tiling().node(sp.tiles().get(t).box()).inputs()) if (!v.isEmpty()) r.add(v);
+            // a K tile's partial sums are the node's own output (ReductionCut), gathered by boxNode, not needed
+            for (String v : sp.box().tiling().node(sp.tiles().get(t).box()).inputs()) if (!v.isEmpty() && !v.equals(n.outputs().getFirst())) r.add(v);
             return new ArrayList<>(r);
         }
         if (elements(sp) || rows(sp)) {
@@ -1027,6 +1028,7 @@ final class MemGraphBuilder {
         String out = n.outputs().getFirst();
         Set<String> sliced = new LinkedHashSet<>();
         for (Tile t : sp.tiles()) sliced.addAll(tiling.boxes(t.box()).keySet());
+        sliced.remove(out); // K tiles' partial sums: gathered from the output's own host copy (ReductionCut)
         Set<String> whole = new LinkedHashSet<>();
         for (String v : tileNeeded(i, 0)) if (!sliced.contains(v)) whole.add(v);
         Set<String> pinned = new HashSet<>();
@@ -1047,8 +1049,8 @@ final class MemGraphBuilder {
             for (var e : bx.entrySet()) {
                 want.put(e.getKey() + "#box" + i + "." + t, Tensor.blockBytes(e.getValue().elementCount() * BoxTiles.dtype(g, e.getKey()).byteSize()));
             }
-            String outBox = out + "#box" + i + "." + t;
-            want.put(outBox, Tensor.blockBytes(tile.box().elementCount() * outElem));
+            String outBox = out + "#out-box" + i + "." + t; // apart from a K tile's partial sums box (out#box)
+            want.put(outBox, Tensor.blockBytes(tiling.outputBox(tile.box()).elementCount() * outElem));
             Map<String, Buf> placed = held.isEmpty() ? null : placeFree(d, want);
             for (Buf b : held) free(D, b);
             held.clear();
@@ -1056,7 +1058,7 @@ final class MemGraphBuilder {
             for (var e : bx.entrySet()) {
                 String v = e.getKey();
                 Buf b = placed.get(v + "#box" + i + "." + t);
-                int src = hostCopy.get(v);
+                int src = v.equals(out) ? host : hostCopy.get(v);
                 int id = tasks.size();
                 tasks.add(new Task.Transfer(id, d, LaneKind.H2D, src, b.id, b.bytes, "h2d " + v + " " + e.getValue() + " to " + devName, e.getValue()));
                 read(src, id);
@@ -1076,7 +1078,7 @@ final class MemGraphBuilder {
             written(ob, id);
             for (String v : bx.keySet()) held.add(placed.get(v + "#box" + i + "." + t));
             int sid = tasks.size();
-            tasks.add(new Task.Transfer(sid, d, LaneKind.D2H, ob.id, host, ob.bytes, "d2h " + out + " " + tile.box() + " from " + devName, tile.box()));
+            tasks.add(new Task.Transfer(sid, d, LaneKind.D2H, ob.id, host, ob.bytes, "d2h " + out + " " + tile.box() + " from " + devName, tiling.outputBox(tile.box())));
             read(ob.id, sid);
             if (prevScatter >= 0) edge(prevScatter, sid, Edge.Kind.DATA);
             bufs.get(host).writer = sid;

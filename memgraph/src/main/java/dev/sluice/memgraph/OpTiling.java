@@ -20,7 +20,7 @@ import java.util.Map;
  * softmax, by the axes they do not reduce), {@link PointwiseTiling} (1x1 convs, by images x channels x flat
  * positions), {@link ConvTiling} (convs, by rows x output channels),
  * {@link MovementTiling} (Transpose; Reshape, Flatten, Squeeze, Unsqueeze, Identity by flat ranges),
- * {@link MatMulTiling} (MatMul by batches and rows).
+ * {@link MatMulTiling} (MatMul by batches, rows, columns and K).
  */
 public sealed interface OpTiling permits ElementwiseTiling, ReductionTiling, PointwiseTiling, ConvTiling, MovementTiling, MatMulTiling {
     /**
@@ -43,6 +43,12 @@ public sealed interface OpTiling permits ElementwiseTiling, ReductionTiling, Poi
 
     /** The node a tile computing {@code out} runs on the boxes (and whole inputs); its single output is the box. */
     Node node(Box out);
+
+    /**
+     * The box of the node's output that tile {@code tile} (a box of {@link #output}) computes: the tile itself, but
+     * for a tiling that also cuts a reduction axis ({@link ReductionCut}), whose boxes carry that axis last.
+     */
+    default Box outputBox(Box tile) { return tile; }
 
     /** The op family's tiling of node n, or null when n cannot be split this way. */
     static OpTiling of(Graph g, Node n) {

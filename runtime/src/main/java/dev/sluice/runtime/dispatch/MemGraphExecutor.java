@@ -408,10 +408,10 @@ public final class MemGraphExecutor {
          * on the input boxes and whole inputs the plan placed, into the tile's output box buffer.
          */
         void boxTile(Task.Kernel k) {
-            Box box = k.tile().box();
             OpTiling tiling = tilings.computeIfAbsent(k.node(), i -> OpTiling.of(plan.graph(), plan.graph().nodes().get(i)));
             if (tiling == null) throw new SluiceException("node " + plan.graph().nodes().get(k.node()).label() + " has no box tiling");
-            Node n = tiling.node(box);
+            Node n = tiling.node(k.tile().box());
+            Box box = tiling.outputBox(k.tile().box());
             OpKernel kernel = registry.find(n.domain(), n.opType());
             if (kernel == null) throw new SluiceException("operator is not supported");
             ComputeLane lane = (ComputeLane) devices.get(k.device()).lanes(LaneKind.COMPUTE).getFirst();
