@@ -48,7 +48,7 @@ class BoxTilingTest {
     @ValueSource(strings = {"max-broadcast", "add-row", "sigmoid", "prelu", "gap", "reducemean", "reducesum-input",
         "argmax", "softmax", "logsoftmax-mid", "maxpool", "avgpool", "conv", "conv-depthwise", "conv-grouped", "fusedconv",
         "transpose", "reshape", "flatten", "matmul", "matmul-batched", "conv-wide", "conv1d", "fusedmatmul-columns", "gemm", "concat", "conv-pointwise",
-        "gemm-k-vector", "gemm-k", "matmul-k", "matmul-k-batched", "fusedmatmul-k", "fusedmatmul-k-vector", "conv-k", "fusedconv-k-row"})
+        "gemm-k-vector", "gemm-k", "matmul-k", "matmul-k-batched", "fusedmatmul-k", "fusedmatmul-k-vector", "conv-k", "fusedconv-k-row", "conv-pointwise-k"})
     void boxesAreBitIdenticalToTheWholeNode(String op) {
         for (long seed = 1; seed <= 3; seed++) check(op, seed);
     }
@@ -143,6 +143,16 @@ class BoxTilingTest {
                 long[] st = one ? new long[] {s} : new long[] {s, s};
                 yield new Node("op", "Conv", "", List.of("x", "w", "b"), List.of("out"), new Attributes(Map.of("pads", new Attr.Ints(pads),
                     "strides", new Attr.Ints(st))));
+            }
+            case "conv-pointwise-k" -> {
+                // cut along input channels too (ppocr-cls's [1,200,2,96] and ppocr-rec's [1,512,3,80] 1x1 convs), Relu or none
+                int cc = dim(r, 30, 90), m = dim(r, 2, 12), oh = dim(r, 1, 3), ow = 16 * dim(r, 6, 8) + dim(r, 0, 15);
+                in.put("x", ColumnTilingTest.random(r, Shape.of(1, cc, oh, ow)));
+                init.put("w", ColumnTilingTest.random(r, Shape.of(m, cc, 1, 1)));
+                init.put("b", ColumnTilingTest.random(r, Shape.of(m)));
+                Map<String, Attr> a = new HashMap<>(Map.of("kernel_shape", new Attr.Ints(new long[] {1, 1})));
+                if (r.nextBoolean()) a.put("activation", new Attr.Str(r.nextBoolean() ? "Relu" : "HardSwish"));
+                yield new Node("op", "FusedConv", "sluice", List.of("x", "w", "b"), List.of("out"), new Attributes(a));
             }
             case "conv-pointwise" -> {
                 // ppocr-rec's 1x1 on [1,512,3,80] changed bits in tiles of 16 positions (another kernel path)

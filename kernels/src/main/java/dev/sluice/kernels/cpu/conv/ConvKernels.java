@@ -138,11 +138,13 @@ final class ConvKernels {
             Activation act = activation(at);
             if (PartialSums.input(ctx) >= 0) {
                 // a K tile over input channels (see PartialSums): only the direct path continues a chain
-                if (x.dtype() != DType.FLOAT32 || w.dtype() != DType.FLOAT32 || !continuesPartialSums(c, group, g)) {
+                boolean pointwise = group == 1 && PointwiseConv.applies(g) && PointwiseConv.ENABLED && g.outSize() >= 2 * PointwiseConv.NT;
+                if (x.dtype() != DType.FLOAT32 || w.dtype() != DType.FLOAT32 || !(pointwise || continuesPartialSums(c, group, g))) {
                     throw new KernelException("Conv " + ctx.nodeName() + " cannot continue partial sums (" + x.type() + ", group " + group + ")");
                 }
                 PartialSums.load(ctx, y);
-                DirectConv.conv(x.data(), w.data(), b, y.data(), n, c, m, g.as2d(), ctx.parallelism(), act, weightKey(w), true);
+                if (pointwise) PointwiseConv.convPartial(x.data(), w.data(), b, y.data(), n, c, m, Math.toIntExact(g.outSize()), ctx.parallelism(), act);
+                else DirectConv.conv(x.data(), w.data(), b, y.data(), n, c, m, g.as2d(), ctx.parallelism(), act, weightKey(w), true);
             } else if (x.dtype() == DType.FLOAT32 && w.dtype() == DType.FLOAT32) {
                 conv(x.data(), w.data(), b, y.data(), n, c, m, group, g, ctx.parallelism(), act, weightKey(w));
             } else {
@@ -158,7 +160,9 @@ final class ConvKernels {
      * one FMA chain over (input channel, ky, kx) from zero: then a conv over the input channels in blocks, each
      * continuing the chain the block before left (a K tile, PartialSums), gives the whole conv's bits. It must
      * not depend on the channel count, which a K tile changes: it holds for 2-D group-1 convs that are not
-     * pointwise (a pointwise one may take PointwiseConv or a GEMM depending on positions).
+     * pointwise (a pointwise one may take PointwiseConv or a GEMM depending on positions) over at least two
+     * channels (one would be depthwise). Pointwise convs over PointwiseConv's positions continue its chains instead
+     * ({@link PointwiseConv#convPartial}).
      */
     static boolean continuesPartialSums(int c, int group, WindowGeometry g0) {
         if (group != 1 || c < 2 || g0.rank() != 2 || NarrowConv.applies(g0)) return false;
