@@ -62,7 +62,8 @@ record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band col
             if (os.dim(2) >= 2 * Math.max(f.unit(), least)) cuts.add(new Cut(2, f.unit(), least));
         } else f = null;
         RowBands.Band cb = pointwise ? null : columnBand(n, xs, ws, os);
-        if (cb != null) cuts.add(new Cut(r - 1, LANES, 2));
+        boolean windows = cb != null && r == 3;
+        if (cb != null) cuts.add(windows ? new Cut(r - 1, 1, 2) : new Cut(r - 1, LANES, 2));
         long kIn = group == 1 && r == 4 && !pointwise && c >= 4 && BoxTiles.dtype(g, x) == DType.FLOAT32 && BoxTiles.dtype(g, w) == DType.FLOAT32 ? c : 0;
         if (kIn > 0) cuts.add(new Cut(r, 1, 2)); // last: the K tiles of an output box run one after another
         if (cuts.isEmpty()) return null;
@@ -97,8 +98,16 @@ record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band col
         // 1-D convs take Gemm32 through im2col in panels of positions wider than one vector, whose partial last
         // panel sums in another order: a block of columns would move positions between full and partial panels
         // (BoxTilingTest found it). 2-D ones go direct, where only a position's lane matters, as for row bands.
-        if (r != 4 || width < 2 * LANES || width % LANES != 0) return null;
+        // Except a 1-D conv of one input channel with a long kernel and no padding or dilation (a filter bank over a
+        // waveform, oww's melspectrogram): ConvKernels reads its windows in place as a transposed B of Gemm32's
+        // blocked path, whose bits depend on K only, for blocks of at least two positions (and channels).
         long[] st = n.attributes().getInts("strides"), dl = n.attributes().getInts("dilations"), pads = n.attributes().getInts("pads");
+        if (r == 3 && windowsAreRows(n, xs, ws, dl, pads) && width >= 4) {
+            long s = st == null ? 1 : st[0], ext = ws.dim(2);
+            if (s <= 0 || (xs.dim(2) - ext) / s + 1 != width) return null;
+            return new RowBands.Band(0, n.inputs().getFirst(), s, 1, 0, ext, xs.dim(2), 0);
+        }
+        if (r != 4 || width < 2 * LANES || width % LANES != 0) return null;
         long s = st == null ? 1 : st[sp - 1], d = dl == null ? 1 : dl[sp - 1];
         boolean valid = n.attributes().getString("auto_pad", "NOTSET").equals("VALID");
         long begin = pads == null || valid ? 0 : pads[sp - 1], end = pads == null || valid ? 0 : pads[2 * sp - 1];
@@ -108,6 +117,17 @@ record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band col
         if (s <= 0 || d <= 0 || begin >= ext || end >= ext) return null;
         if ((xs.dim(r - 1) + begin + end - ext) / s + 1 != width) return null;
         return new RowBands.Band(0, n.inputs().getFirst(), s, 1, begin, ext, xs.dim(r - 1), 0);
+    }
+
+    /** Shortest kernel ConvKernels reads as rows of the input (its WINDOW_ROWS_MIN_KERNEL). */
+    static final long WINDOW_ROWS_MIN_KERNEL = 32;
+
+    /** One input channel, a 1-D kernel of at least {@link #WINDOW_ROWS_MIN_KERNEL} taps, no padding or dilation, group 1. */
+    private static boolean windowsAreRows(Node n, Shape xs, Shape ws, long[] dl, long[] pads) {
+        if (xs.dim(1) != 1 || ws.dim(1) != 1 || ws.dim(2) < WINDOW_ROWS_MIN_KERNEL || n.attributes().getInt("group", 1) != 1) return false;
+        if (dl != null && dl[0] != 1) return false;
+        boolean valid = n.attributes().getString("auto_pad", "NOTSET").equals("VALID");
+        return valid || pads == null || (pads[0] == 0 && pads[1] == 0);
     }
 
     @Override public Map<String, Box> boxes(Box tile) {

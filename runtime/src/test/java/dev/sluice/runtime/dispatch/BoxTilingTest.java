@@ -48,7 +48,7 @@ class BoxTilingTest {
     @ValueSource(strings = {"max-broadcast", "add-row", "sigmoid", "prelu", "gap", "reducemean", "reducesum-input",
         "argmax", "softmax", "logsoftmax-mid", "maxpool", "avgpool", "conv", "conv-depthwise", "conv-grouped", "fusedconv",
         "transpose", "reshape", "flatten", "matmul", "matmul-batched", "conv-wide", "conv1d", "fusedmatmul-columns", "gemm", "concat", "conv-pointwise",
-        "gemm-k-vector", "gemm-k", "matmul-k", "matmul-k-batched", "fusedmatmul-k", "fusedmatmul-k-vector", "conv-k", "fusedconv-k-row", "conv-pointwise-k"})
+        "gemm-k-vector", "gemm-k", "matmul-k", "matmul-k-batched", "fusedmatmul-k", "fusedmatmul-k-vector", "conv-k", "fusedconv-k-row", "conv-pointwise-k", "conv1d-windows"})
     void boxesAreBitIdenticalToTheWholeNode(String op) {
         for (long seed = 1; seed <= 3; seed++) check(op, seed);
     }
@@ -143,6 +143,14 @@ class BoxTilingTest {
                 long[] st = one ? new long[] {s} : new long[] {s, s};
                 yield new Node("op", "Conv", "", List.of("x", "w", "b"), List.of("out"), new Attributes(Map.of("pads", new Attr.Ints(pads),
                     "strides", new Attr.Ints(st))));
+            }
+            case "conv1d-windows" -> {
+                // one input channel, a long kernel, no padding (oww's melspectrogram): cut by output positions too
+                int kk = dim(r, 32, 140), st = dim(r, 9, 60), out = dim(r, 5, 40), m = dim(r, 4, 40);
+                in.put("x", ColumnTilingTest.random(r, Shape.of(dim(r, 1, 2), 1, (out - 1) * st + kk + dim(r, 0, st - 1))));
+                init.put("w", ColumnTilingTest.random(r, Shape.of(m, 1, kk)));
+                init.put("b", ColumnTilingTest.random(r, Shape.of(m)));
+                yield new Node("op", "Conv", "", List.of("x", "w", "b"), List.of("out"), new Attributes(Map.of("strides", new Attr.Ints(new long[] {st}))));
             }
             case "conv-pointwise-k" -> {
                 // cut along input channels too (ppocr-cls's [1,200,2,96] and ppocr-rec's [1,512,3,80] 1x1 convs), Relu or none
