@@ -20,9 +20,10 @@ import java.util.Map;
  * softmax, by the axes they do not reduce), {@link PointwiseTiling} (1x1 convs, by images x channels x flat
  * positions), {@link ConvTiling} (convs, by rows x output channels),
  * {@link MovementTiling} (Transpose; Reshape, Flatten, Squeeze, Unsqueeze, Identity by flat ranges),
- * {@link MatMulTiling} (MatMul by batches, rows, columns and K).
+ * {@link MatMulTiling} (MatMul by batches, rows, columns and K), {@link QuantMatMulTiling} (sluice.DynamicQuantMatMul by
+ * columns).
  */
-public sealed interface OpTiling permits ElementwiseTiling, ReductionTiling, PointwiseTiling, ConvTiling, MovementTiling, MatMulTiling {
+public sealed interface OpTiling permits ElementwiseTiling, ReductionTiling, PointwiseTiling, ConvTiling, MovementTiling, MatMulTiling, QuantMatMulTiling {
     /**
      * An output axis tiles may cut: blocks start on multiples of {@code unit} and hold at least {@code least}
      * elements along it (a shorter last block joins the one before).
@@ -68,6 +69,7 @@ public sealed interface OpTiling permits ElementwiseTiling, ReductionTiling, Poi
         if (t == null) t = ConvTiling.of(g, n, os);
         if (t == null) t = MovementTiling.of(g, n, os);
         if (t == null) t = MatMulTiling.of(g, n, os);
+        if (t == null) t = QuantMatMulTiling.of(g, n, os);
         return t == null || t.cuts().isEmpty() ? null : t;
     }
 

@@ -48,7 +48,7 @@ class BoxTilingTest {
     @ValueSource(strings = {"max-broadcast", "add-row", "sigmoid", "prelu", "gap", "reducemean", "reducesum-input",
         "argmax", "softmax", "logsoftmax-mid", "maxpool", "avgpool", "conv", "conv-depthwise", "conv-grouped", "fusedconv",
         "transpose", "reshape", "flatten", "matmul", "matmul-batched", "conv-wide", "conv1d", "fusedmatmul-columns", "gemm", "concat", "conv-pointwise",
-        "gemm-k-vector", "gemm-k", "matmul-k", "matmul-k-batched", "fusedmatmul-k", "fusedmatmul-k-vector", "conv-k", "fusedconv-k-row", "conv-pointwise-k", "conv1d-windows"})
+        "gemm-k-vector", "gemm-k", "matmul-k", "matmul-k-batched", "fusedmatmul-k", "fusedmatmul-k-vector", "conv-k", "fusedconv-k-row", "conv-pointwise-k", "conv1d-windows", "dynamicquantmatmul"})
     void boxesAreBitIdenticalToTheWholeNode(String op) {
         for (long seed = 1; seed <= 3; seed++) check(op, seed);
     }
@@ -143,6 +143,22 @@ class BoxTilingTest {
                 long[] st = one ? new long[] {s} : new long[] {s, s};
                 yield new Node("op", "Conv", "", List.of("x", "w", "b"), List.of("out"), new Attributes(Map.of("pads", new Attr.Ints(pads),
                     "strides", new Attr.Ints(st))));
+            }
+            case "dynamicquantmatmul" -> {
+                // e5-small-v2-q's fused int8 projections: by output columns in 16s (Gelu's vector code keeps its lanes)
+                int kk = dim(r, 20, 90), cols = dim(r, 40, 150);
+                in.put("x", ColumnTilingTest.random(r, Shape.of(1, dim(r, 2, 12), kk)));
+                Tensor wq = Tensor.allocate(DType.INT8, Shape.of(kk, cols)), zp = Tensor.allocate(DType.INT8, Shape.of(cols));
+                for (long i = 0; i < wq.elementCount(); i++) wq.setLong(i, r.nextInt(256) - 128);
+                for (long i = 0; i < cols; i++) zp.setLong(i, r.nextInt(9) - 4);
+                init.put("w", wq);
+                init.put("zp", zp);
+                float[] sc = new float[cols];
+                for (int j = 0; j < cols; j++) sc[j] = (float) (0.001 + r.nextDouble() * 0.01);
+                init.put("scale", Tensor.ofFloats(Shape.of(cols), sc));
+                init.put("b", ColumnTilingTest.random(r, Shape.of(cols)));
+                yield new Node("op", "DynamicQuantMatMul", "sluice", List.of("x", "w", "zp", "scale", "b"), List.of("out"),
+                    new Attributes(Map.of("activation", new Attr.Str("Gelu"))));
             }
             case "conv1d-windows" -> {
                 // one input channel, a long kernel, no padding (oww's melspectrogram): cut by output positions too
