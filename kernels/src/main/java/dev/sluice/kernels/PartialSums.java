@@ -7,7 +7,7 @@ import java.lang.foreign.MemorySegment;
  * tiling that cuts K and the kernels that sum over it. A node carrying the attribute {@value #ATTRIBUTE} = i reads
  * input i as the partial output of the same product over the K blocks before its own, and its kernel continues
  * every output element's sum from that value instead of from zero, in the order the whole product would have
- * used (Gemm32: one more KC run added to C; DirectConv and PointwiseConv: the FMA chain over input channels
+ * used (Gemm32: one more K run added to C; DirectConv and PointwiseConv: the FMA chain over input channels
  * continued). So K tiles chained this way give the whole product's bits. A tile that continues from partial sums
  * never adds a bias or applies an activation except where the whole product does (the tiling drops them from the
  * tiles before the last, or, for Gemm's C added first, from the tiles after the first).
@@ -20,6 +20,9 @@ public final class PartialSums {
      * added to C in order, so a GEMM cut along K continues bit for bit only at multiples of it.
      */
     public static final int GEMM_K_RUN = 256;
+
+    /** Gemm32's K run on its matrix-vector path (one row or one column of C): a multiple of {@link #GEMM_K_RUN}. */
+    public static final int GEMV_K_RUN = 4 * GEMM_K_RUN;
 
     /** The attribute naming the input that holds the partial sums. */
     public static final String ATTRIBUTE = "sluice_accumulate";

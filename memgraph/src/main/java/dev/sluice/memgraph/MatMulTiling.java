@@ -16,7 +16,7 @@ import java.util.Map;
  * matching batches and columns (all of K; a transposed Gemm B by its rows), and the matching part of a bias
  * (broadcast like an elementwise operand). A float32 product with K of at least two Gemm32 KC runs is also cut
  * along K ({@link ReductionCut}): its boxes are the output's axes and then K, blocks of K start on multiples of
- * PartialSums.GEMM_K_RUN, each K tile continues from the partial sums of the ones before (Gemm32 sums every element in KC runs
+ * Gemm32's K run (PartialSums.GEMM_K_RUN, or GEMV_K_RUN for one row or one column), each K tile continues from the partial sums of the ones before (Gemm32 sums every element in KC runs
  * from zero, each added to C in order, on both its paths), FusedMatMul's bias and activation go to the last K
  * tile, Gemm's C to the first.
  *
@@ -58,10 +58,12 @@ record MatMulTiling(Node node, Shape output, String a, Shape aShape, String b, S
         if (gemm && transB && m == 1 && cols >= 2) cuts.add(new Cut(r - 1, 1, 1));
         else if (cols >= 2 * COLUMN_UNIT) cuts.add(new Cut(r - 1, COLUMN_UNIT, 2));
         long k = as.dim(as.rank() - 1);
-        boolean kCut = k >= 2L * PartialSums.GEMM_K_RUN && g.typeOf(n.outputs().getFirst()).dtype() == DType.FLOAT32
+        // K blocks on Gemm32's K runs: longer on its matrix-vector path (one row or one column; a multiple of the other)
+        long run = m == 1 || cols == 1 ? PartialSums.GEMV_K_RUN : PartialSums.GEMM_K_RUN;
+        boolean kCut = k >= 2L * run && g.typeOf(n.outputs().getFirst()).dtype() == DType.FLOAT32
             && BoxTiles.dtype(g, n.inputs().get(0)) == DType.FLOAT32 && BoxTiles.dtype(g, n.inputs().get(1)) == DType.FLOAT32
             && (!gemm || n.attributes().getFloat("alpha", 1f) != 0f);
-        if (kCut) cuts.add(new Cut(r, PartialSums.GEMM_K_RUN, 1)); // last: the K tiles of an output box run one after another
+        if (kCut) cuts.add(new Cut(r, run, 1)); // last: the K tiles of an output box run one after another
         if (cuts.isEmpty()) return null;
         return new MatMulTiling(n, kCut ? ReductionCut.extend(os, k) : os, n.inputs().get(0), as, n.inputs().get(1), bs, transB, bias,
             biasShape, List.copyOf(cuts), kCut ? k : 0);

@@ -8,7 +8,7 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 /**
- * A product cut along K at multiples of KC, each part continuing from the C the parts before it left (beta 1), gives
+ * A product cut along K at multiples of KC (GEMV_KC for one row or column of C), each part continuing from the C the parts before it left (beta 1), gives
  * the whole product's bits (the contract memgraph's K tiles rely on, see PartialSums), on the blocked path and on
  * both matrix-vector paths (m = 1 with B transposed or not, n = 1), for random sizes including odd ones, with alpha
  * and a beta-scaled C, sequential and on 3 threads. The whole product is itself checked against a double-precision
@@ -20,7 +20,9 @@ class Gemm32KSplitTest {
         for (int trial = 0; trial < 60; trial++) {
             int shape = trial % 4;
             int m = shape == 0 ? 1 : r.nextInt(2, 23), n = shape == 1 ? 1 : r.nextInt(shape == 0 ? 2 : 2, 120);
-            int k = r.nextInt(2 * Gemm32.KC, 5 * Gemm32.KC + 40);
+            // the matrix-vector path (one row or one column) sums K in longer runs than the blocked path
+            int run = m == 1 || n == 1 ? Gemm32.GEMV_KC : Gemm32.KC;
+            int k = r.nextInt(2 * run, 3 * run + 40);
             boolean ta = shape == 3 && r.nextBoolean(), tb = r.nextBoolean();
             float alpha = r.nextBoolean() ? 1f : 0.75f, beta = r.nextInt(3) == 0 ? 0f : r.nextBoolean() ? 1f : -0.5f;
             float[] a = random(r, m * k), b = random(r, k * n), c0 = random(r, m * n);
@@ -33,7 +35,7 @@ class Gemm32KSplitTest {
                 int p0 = 0;
                 boolean first = true;
                 while (p0 < k) {
-                    int p1 = Math.min(k, p0 + Gemm32.KC * r.nextInt(1, 3));
+                    int p1 = Math.min(k, p0 + run * r.nextInt(1, 3));
                     int aOff = ta ? p0 * lda : p0, bOff = tb ? p0 : p0 * ldb;
                     Gemm32.sgemm(ta, tb, m, n, p1 - p0, alpha, a, aOff, lda, b, bOff, ldb, first ? beta : 1f, split, 0, n, par);
                     first = false;
