@@ -25,7 +25,10 @@ record BoxTileTasks(BuildState s, int i) implements NodeTasks {
     /** What tile t's node reads (its boxes and whole inputs), each once. */
     private List<String> tileReads(int t) {
         Tiling.Split sp = s.split(i);
-        return BuildState.distinctInputs(sp.box().tiling().node(sp.tiles().get(t).box()));
+        List<String> r = new ArrayList<>(BuildState.distinctInputs(sp.box().tiling().node(sp.tiles().get(t).box())));
+        // a K tile's partial sums are the node's own output (ReductionCut), gathered by emit from its host copy
+        r.remove(s.node(i).outputs().getFirst());
+        return r;
     }
 
     @Override public List<String> reads() {
@@ -53,6 +56,7 @@ record BoxTileTasks(BuildState s, int i) implements NodeTasks {
         long need = need();
         Set<String> sliced = new LinkedHashSet<>();
         for (Tile t : sp.tiles()) sliced.addAll(tiling.boxes(t.box()).keySet());
+        sliced.remove(out); // K tiles' partial sums: gathered from the output's own host copy (ReductionCut)
         Set<String> whole = new LinkedHashSet<>();
         for (String v : tileReads(0)) if (!sliced.contains(v)) whole.add(v);
         Set<String> pinned = new HashSet<>();
@@ -73,8 +77,8 @@ record BoxTileTasks(BuildState s, int i) implements NodeTasks {
             for (var e : bx.entrySet()) {
                 want.put(e.getKey() + "#box" + i + "." + t, Tensor.blockBytes(e.getValue().elementCount() * BoxTiles.dtype(s.g, e.getKey()).byteSize()));
             }
-            String outBox = out + "#box" + i + "." + t;
-            want.put(outBox, Tensor.blockBytes(tile.box().elementCount() * outElem));
+            String outBox = out + "#out-box" + i + "." + t; // apart from a K tile's partial sums box (out#box)
+            want.put(outBox, Tensor.blockBytes(tiling.outputBox(tile.box()).elementCount() * outElem));
             Map<String, DraftBuffer> placed = held.isEmpty() ? null : res.placeFree(d, want);
             for (DraftBuffer b : held) res.free(d, b);
             held.clear();
@@ -82,7 +86,7 @@ record BoxTileTasks(BuildState s, int i) implements NodeTasks {
             for (var e : bx.entrySet()) {
                 String v = e.getKey();
                 DraftBuffer b = placed.get(v + "#box" + i + "." + t);
-                int src = res.hostCopy.get(v);
+                int src = v.equals(out) ? host : res.hostCopy.get(v);
                 int id = s.out.next();
                 s.out.add(new Task.Transfer(id, d, LaneKind.H2D, src, b.id, b.bytes, "h2d " + v + " " + e.getValue() + " to " + devName, e.getValue()));
                 s.out.read(src, id);
@@ -102,7 +106,7 @@ record BoxTileTasks(BuildState s, int i) implements NodeTasks {
             s.out.written(ob, id);
             for (String v : bx.keySet()) held.add(placed.get(v + "#box" + i + "." + t));
             int sid = s.out.next();
-            s.out.add(new Task.Transfer(sid, d, LaneKind.D2H, ob.id, host, ob.bytes, "d2h " + out + " " + tile.box() + " from " + devName, tile.box()));
+            s.out.add(new Task.Transfer(sid, d, LaneKind.D2H, ob.id, host, ob.bytes, "d2h " + out + " " + tile.box() + " from " + devName, tiling.outputBox(tile.box())));
             s.out.read(ob.id, sid);
             if (prevScatter >= 0) s.out.edge(prevScatter, sid, Edge.Kind.DATA);
             s.out.buffer(host).writer = sid;

@@ -127,8 +127,12 @@ final class BoxTiles {
 
         long tileNeed(Box o) {
             Map<String, Box> boxed = t.boxes(o);
-            long s = Tensor.blockBytes(o.elementCount() * outType.byteSize());
+            long s = Tensor.blockBytes(t.outputBox(o).elementCount() * outType.byteSize());
             for (String v : inputs) s += boxed.containsKey(v) ? Tensor.blockBytes(boxed.get(v).elementCount() * dtype(g, v).byteSize()) : bytes(g, v);
+            // a K tile's partial sums (the output's box, see ReductionCut): not an input of the whole node
+            for (var e : boxed.entrySet()) {
+                if (!inputs.contains(e.getKey())) s += Tensor.blockBytes(e.getValue().elementCount() * dtype(g, e.getKey()).byteSize());
+            }
             return s;
         }
     }

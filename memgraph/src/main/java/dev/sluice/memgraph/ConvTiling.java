@@ -26,9 +26,14 @@ import java.util.Map;
  * start where {@code r0 * W} is a multiple of 16 ({@link RowBands}), no band holds one output position, and a
  * group-1 conv's channel blocks hold at least two channels (a grouped conv's blocks are whole groups, whose
  * products are the whole node's).
+ *
+ * <p>A float32 2-D group-1 conv that is not pointwise is also cut along its input channels ({@link ReductionCut}):
+ * ConvKernels runs it direct, every output element one FMA chain over (input channel, ky, kx) from zero, which a
+ * tile over a block of input channels continues from the partial sums of the blocks before it; the bias and the
+ * activation go to the last block. Blocks hold at least two channels (one would take the depthwise path).
  */
 record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band columns, long groupOut, long groupIn, long group,
-                  List<Cut> cuts, Shape xShape, Shape wShape, String x, String w, String b) implements OpTiling {
+                  List<Cut> cuts, Shape xShape, Shape wShape, String x, String w, String b, long kIn) implements OpTiling {
 
     static ConvTiling of(Graph g, Node n, Shape os) {
         boolean fused = n.opType().equals("FusedConv");
@@ -57,10 +62,15 @@ record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band col
             if (os.dim(2) >= 2 * Math.max(f.unit(), least)) cuts.add(new Cut(2, f.unit(), least));
         } else f = null;
         RowBands.Band cb = pointwise ? null : columnBand(n, xs, ws, os);
-        if (cb != null) cuts.add(new Cut(r - 1, LANES, 2));
+        boolean windows = cb != null && r == 3;
+        if (cb != null) cuts.add(windows ? new Cut(r - 1, 1, 2) : new Cut(r - 1, LANES, 2));
+        long kIn = group == 1 && r == 4 && !pointwise && c >= 4 && BoxTiles.dtype(g, x) == DType.FLOAT32 && BoxTiles.dtype(g, w) == DType.FLOAT32 ? c : 0;
+        if (kIn > 0) cuts.add(new Cut(r, 1, 2)); // last: the K tiles of an output box run one after another
         if (cuts.isEmpty()) return null;
-        return new ConvTiling(n, os, f, cb, groupOut, groupIn, group, List.copyOf(cuts), xs, ws, x, w, b);
+        return new ConvTiling(n, kIn > 0 ? ReductionCut.extend(os, kIn) : os, f, cb, groupOut, groupIn, group, List.copyOf(cuts), xs, ws, x, w, b, kIn);
     }
+
+    @Override public Box outputBox(Box tile) { return kIn > 0 ? ReductionCut.outputBox(tile) : tile; }
 
     /** Positions from which a pointwise conv runs PointwiseConv: two of its register tiles of 3 vectors, at the widest (16 floats). */
     static final long POINTWISE_POSITIONS = 2 * 3 * 16;
@@ -88,8 +98,16 @@ record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band col
         // 1-D convs take Gemm32 through im2col in panels of positions wider than one vector, whose partial last
         // panel sums in another order: a block of columns would move positions between full and partial panels
         // (BoxTilingTest found it). 2-D ones go direct, where only a position's lane matters, as for row bands.
-        if (r != 4 || width < 2 * LANES || width % LANES != 0) return null;
+        // Except a 1-D conv of one input channel with a long kernel and no padding or dilation (a filter bank over a
+        // waveform, oww's melspectrogram): ConvKernels reads its windows in place as a transposed B of Gemm32's
+        // blocked path, whose bits depend on K only, for blocks of at least two positions (and channels).
         long[] st = n.attributes().getInts("strides"), dl = n.attributes().getInts("dilations"), pads = n.attributes().getInts("pads");
+        if (r == 3 && windowsAreRows(n, xs, ws, dl, pads) && width >= 4) {
+            long s = st == null ? 1 : st[0], ext = ws.dim(2);
+            if (s <= 0 || (xs.dim(2) - ext) / s + 1 != width) return null;
+            return new RowBands.Band(0, n.inputs().getFirst(), s, 1, 0, ext, xs.dim(2), 0);
+        }
+        if (r != 4 || width < 2 * LANES || width % LANES != 0) return null;
         long s = st == null ? 1 : st[sp - 1], d = dl == null ? 1 : dl[sp - 1];
         boolean valid = n.attributes().getString("auto_pad", "NOTSET").equals("VALID");
         long begin = pads == null || valid ? 0 : pads[sp - 1], end = pads == null || valid ? 0 : pads[2 * sp - 1];
@@ -101,7 +119,21 @@ record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band col
         return new RowBands.Band(0, n.inputs().getFirst(), s, 1, begin, ext, xs.dim(r - 1), 0);
     }
 
-    @Override public Map<String, Box> boxes(Box out) {
+    /** Shortest kernel ConvKernels reads as rows of the input (its WINDOW_ROWS_MIN_KERNEL). */
+    static final long WINDOW_ROWS_MIN_KERNEL = 32;
+
+    /** One input channel, a 1-D kernel of at least {@link #WINDOW_ROWS_MIN_KERNEL} taps, no padding or dilation, group 1. */
+    private static boolean windowsAreRows(Node n, Shape xs, Shape ws, long[] dl, long[] pads) {
+        if (xs.dim(1) != 1 || ws.dim(1) != 1 || ws.dim(2) < WINDOW_ROWS_MIN_KERNEL || n.attributes().getInt("group", 1) != 1) return false;
+        if (dl != null && dl[0] != 1) return false;
+        boolean valid = n.attributes().getString("auto_pad", "NOTSET").equals("VALID");
+        return valid || pads == null || (pads[0] == 0 && pads[1] == 0);
+    }
+
+    @Override public Map<String, Box> boxes(Box tile) {
+        Box out = outputBox(tile);
+        boolean kBlock = kIn > 0 && !(ReductionCut.first(tile) && ReductionCut.last(tile));
+        long[] kb = kBlock ? ReductionCut.block(tile) : null;
         long c0 = out.lo(1), c1 = out.hi(1), r0 = rows == null ? 0 : out.lo(2), r1 = rows == null ? 0 : out.hi(2);
         Map<String, Box> m = new LinkedHashMap<>();
         Box xb = Box.whole(xShape).with(0, out.lo(0), out.hi(0));
@@ -115,15 +147,22 @@ record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band col
             long[] ab = columns.rowsFor(out.lo(last), out.hi(last));
             xb = xb.with(last, ab[0], ab[1]);
         }
+        if (kBlock) xb = xb.with(1, kb[0], kb[1]);
         if (!xb.isWhole()) m.put(x, xb);
-        if (c0 != 0 || c1 != output.dim(1)) {
+        if (kBlock) {
+            m.put(w, Box.whole(wShape).with(0, c0, c1).with(1, kb[0], kb[1]));
+            // the bias is the last K tile's alone: gathered by it
+            if (!b.isEmpty() && ReductionCut.last(tile)) m.put(b, new Box(new long[] {wShape.dim(0)}, new long[] {c0}, new long[] {c1}));
+            ReductionCut.partial(m, node, tile);
+        } else if (c0 != 0 || c1 != output.dim(1)) {
             m.put(w, Box.whole(wShape).with(0, c0, c1));
             if (!b.isEmpty()) m.put(b, new Box(new long[] {wShape.dim(0)}, new long[] {c0}, new long[] {c1}));
         }
         return m;
     }
 
-    @Override public Node node(Box out) {
+    @Override public Node node(Box tile) {
+        Box out = outputBox(tile);
         Map<String, Attr> a = new LinkedHashMap<>(node.attributes().asMap());
         if (rows != null && (out.lo(2) != 0 || out.hi(2) != output.dim(2))) {
             RowBands.Band band = rows.bands().getFirst();
@@ -143,6 +182,7 @@ record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band col
             a.put("pads", new Attr.Ints(pads));
         }
         if (group > 1) a.put("group", new Attr.Int((out.hi(1) - out.lo(1)) / groupOut));
+        if (kIn > 0) return ReductionCut.tileNode(node, a, tile, 3, List.of(2), List.of());
         return new Node(node.name(), node.opType(), node.domain(), node.inputs(), node.outputs(), new Attributes(a));
     }
 }

@@ -2,7 +2,9 @@ package dev.sluice.memgraph;
 
 import dev.sluice.graph.Graph;
 import dev.sluice.graph.Node;
+import dev.sluice.kernels.DType;
 import dev.sluice.kernels.Shape;
+import dev.sluice.kernels.PartialSums;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -12,8 +14,11 @@ import java.util.Map;
  * MatMul / sluice.FusedMatMul with operands of rank 2 or more, and Gemm without transA: a tile computes a box of
  * the output on its batch axes, rows (M) and columns (N), reading A's matching batches and rows (all of K), B's
  * matching batches and columns (all of K; a transposed Gemm B by its rows), and the matching part of a bias
- * (broadcast like an elementwise operand). K is never cut: a partial sum over part of K, added to another,
- * associates differently from the whole dot product.
+ * (broadcast like an elementwise operand). A float32 product with K of at least two Gemm32 KC runs is also cut
+ * along K ({@link ReductionCut}): its boxes are the output's axes and then K, blocks of K start on multiples of
+ * Gemm32's K run (PartialSums.GEMM_K_RUN, or GEMV_K_RUN for one row or one column), each K tile continues from the partial sums of the ones before (Gemm32 sums every element in KC runs
+ * from zero, each added to C in order, on both its paths), FusedMatMul's bias and activation go to the last K
+ * tile, Gemm's C to the first.
  *
  * <p>Bits: Gemm32 sums each output element over K in an order that depends on K and on the element's column
  * modulo the widest vector only, except that a product of one row, or one column, takes the matrix-vector path
@@ -21,7 +26,7 @@ import java.util.Map;
  * multiples of 16 columns and never hold one column.
  */
 record MatMulTiling(Node node, Shape output, String a, Shape aShape, String b, Shape bShape, boolean transB,
-                    String bias, Shape biasShape, List<Cut> cuts) implements OpTiling {
+                    String bias, Shape biasShape, List<Cut> cuts, long k) implements OpTiling {
     static final int COLUMN_UNIT = 16;
 
     static MatMulTiling of(Graph g, Node n, Shape os) {
@@ -49,24 +54,48 @@ record MatMulTiling(Node node, Shape output, String a, Shape aShape, String b, S
         List<Cut> cuts = new ArrayList<>();
         for (int j = 0; j < r - 2; j++) if (os.dim(j) > 1) cuts.add(new Cut(j, 1, 1));
         if (m >= 4) cuts.add(new Cut(r - 2, 1, 2));
-        if (cols >= 2 * COLUMN_UNIT) cuts.add(new Cut(r - 1, COLUMN_UNIT, 2));
+        // one row of a transposed B per column: each output element is its own dot product (Gemm32's m = 1 path)
+        if (gemm && transB && m == 1 && cols >= 2) cuts.add(new Cut(r - 1, 1, 1));
+        else if (cols >= 2 * COLUMN_UNIT) cuts.add(new Cut(r - 1, COLUMN_UNIT, 2));
+        long k = as.dim(as.rank() - 1);
+        // K blocks on Gemm32's K runs: longer on its matrix-vector path (one row or one column; a multiple of the other)
+        long run = m == 1 || cols == 1 ? PartialSums.GEMV_K_RUN : PartialSums.GEMM_K_RUN;
+        boolean kCut = k >= 2L * run && g.typeOf(n.outputs().getFirst()).dtype() == DType.FLOAT32
+            && BoxTiles.dtype(g, n.inputs().get(0)) == DType.FLOAT32 && BoxTiles.dtype(g, n.inputs().get(1)) == DType.FLOAT32
+            && (!gemm || n.attributes().getFloat("alpha", 1f) != 0f);
+        if (kCut) cuts.add(new Cut(r, run, 1)); // last: the K tiles of an output box run one after another
         if (cuts.isEmpty()) return null;
-        return new MatMulTiling(n, os, n.inputs().get(0), as, n.inputs().get(1), bs, transB, bias, biasShape, List.copyOf(cuts));
+        return new MatMulTiling(n, kCut ? ReductionCut.extend(os, k) : os, n.inputs().get(0), as, n.inputs().get(1), bs, transB, bias,
+            biasShape, List.copyOf(cuts), kCut ? k : 0);
     }
 
-    @Override public Map<String, Box> boxes(Box out) {
+    @Override public Box outputBox(Box tile) { return k > 0 ? ReductionCut.outputBox(tile) : tile; }
+
+    @Override public Map<String, Box> boxes(Box tile) {
         Map<String, Box> r = new LinkedHashMap<>();
+        Box out = outputBox(tile);
         int k = out.rank();
         Box ab = operand(aShape, out, k - 2, aShape.rank() - 2);
         Box bb = operand(bShape, out, k - 1, transB ? 0 : bShape.rank() - 1);
+        boolean kBlock = this.k > 0 && !(ReductionCut.first(tile) && ReductionCut.last(tile));
+        if (kBlock) {
+            long[] kb = ReductionCut.block(tile);
+            ab = (ab != null ? ab : Box.whole(aShape)).with(aShape.rank() - 1, kb[0], kb[1]);
+            bb = (bb != null ? bb : Box.whole(bShape)).with(transB ? 1 : bShape.rank() - 2, kb[0], kb[1]);
+        }
         if (ab != null) r.put(a, ab);
         if (bb != null) r.put(b, bb);
-        if (!bias.isEmpty()) {
+        // with K cut, a bias (Gemm's C, FusedMatMul's bias) is read by one K tile only: gathered by that tile
+        boolean biasHere = !kBlock || (gemm() ? ReductionCut.first(tile) : ReductionCut.last(tile));
+        if (!bias.isEmpty() && biasHere) {
             Box cb = OpTiling.broadcastBox(biasShape, out);
-            if (cb != null) r.put(bias, cb);
+            if (cb != null || kBlock) r.put(bias, cb != null ? cb : Box.whole(biasShape));
         }
+        if (kBlock) ReductionCut.partial(r, node, tile);
         return r;
     }
+
+    private boolean gemm() { return node.opType().equals("Gemm"); }
 
     /** An operand's box: batch axes broadcast against the output's, axis {@code own} the output's axis {@code outAxis}, the rest whole. */
     private static Box operand(Shape s, Box out, int outAxis, int own) {
@@ -79,5 +108,11 @@ record MatMulTiling(Node node, Shape output, String a, Shape aShape, String b, S
         return b.isWhole() ? null : b;
     }
 
-    @Override public Node node(Box out) { return node; }
+    @Override public Node node(Box tile) {
+        if (k == 0) return node;
+        // Gemm: C before the sum (slot 2), partial sums in slot 3; FusedMatMul: bias after it (2), partials 3; MatMul: 2
+        boolean gemm = gemm(), fused = node.opType().equals("FusedMatMul");
+        return ReductionCut.tileNode(node, node.attributes().asMap(), tile, gemm || fused ? 3 : 2,
+            fused ? List.of(2) : List.of(), gemm ? List.of(2) : List.of());
+    }
 }

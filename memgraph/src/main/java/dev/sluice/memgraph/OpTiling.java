@@ -20,9 +20,10 @@ import java.util.Map;
  * softmax, by the axes they do not reduce), {@link PointwiseTiling} (1x1 convs, by images x channels x flat
  * positions), {@link ConvTiling} (convs, by rows x output channels),
  * {@link MovementTiling} (Transpose; Reshape, Flatten, Squeeze, Unsqueeze, Identity by flat ranges),
- * {@link MatMulTiling} (MatMul by batches and rows).
+ * {@link MatMulTiling} (MatMul by batches, rows, columns and K), {@link QuantMatMulTiling} (sluice.DynamicQuantMatMul by
+ * columns).
  */
-public sealed interface OpTiling permits ElementwiseTiling, ReductionTiling, PointwiseTiling, ConvTiling, MovementTiling, MatMulTiling {
+public sealed interface OpTiling permits ElementwiseTiling, ReductionTiling, PointwiseTiling, ConvTiling, MovementTiling, MatMulTiling, QuantMatMulTiling {
     /**
      * An output axis tiles may cut: blocks start on multiples of {@code unit} and hold at least {@code least}
      * elements along it (a shorter last block joins the one before).
@@ -44,6 +45,12 @@ public sealed interface OpTiling permits ElementwiseTiling, ReductionTiling, Poi
     /** The node a tile computing {@code out} runs on the boxes (and whole inputs); its single output is the box. */
     Node node(Box out);
 
+    /**
+     * The box of the node's output that tile {@code tile} (a box of {@link #output}) computes: the tile itself, but
+     * for a tiling that also cuts a reduction axis ({@link ReductionCut}), whose boxes carry that axis last.
+     */
+    default Box outputBox(Box tile) { return tile; }
+
     /** The op family's tiling of node n, or null when n cannot be split this way. */
     static OpTiling of(Graph g, Node n) {
         if (!Tiling.BOXES || n.outputs().size() != 1 || n.outputs().getFirst().isEmpty() || !n.subgraphs().isEmpty()) return null;
@@ -62,6 +69,7 @@ public sealed interface OpTiling permits ElementwiseTiling, ReductionTiling, Poi
         if (t == null) t = ConvTiling.of(g, n, os);
         if (t == null) t = MovementTiling.of(g, n, os);
         if (t == null) t = MatMulTiling.of(g, n, os);
+        if (t == null) t = QuantMatMulTiling.of(g, n, os);
         return t == null || t.cuts().isEmpty() ? null : t;
     }
 

@@ -24,8 +24,12 @@ import java.util.Map;
  * take other kernels. So when the whole node runs PointwiseConv, every tile keeps {@link #LEAST_POSITIONS}
  * positions (two tiles of 3 vectors at the widest, 16 floats) and channel blocks at least two channels; a node over
  * fewer positions is cut by images and channels only.
+ *
+ * <p>A node over PointwiseConv's positions is also cut along its input channels ({@link ReductionCut}; boxes
+ * {@code [N, M, P, C]}): each block continues the FMA chains from the partial sums of the blocks before it
+ * (ConvKernels sends such a K tile to PointwiseConv's continuing form), the bias and activation going to the last.
  */
-record PointwiseTiling(Node node, Shape output, Shape xView, Shape wView, String x, String w, String b, List<Cut> cuts) implements OpTiling {
+record PointwiseTiling(Node node, Shape output, Shape xView, Shape wView, String x, String w, String b, List<Cut> cuts, long kIn) implements OpTiling {
     static final long LEAST_POSITIONS = 2 * 3 * 16;
 
     static PointwiseTiling of(Graph g, Node n, Shape os) {
@@ -45,28 +49,39 @@ record PointwiseTiling(Node node, Shape output, Shape xView, Shape wView, String
         if (os.dim(0) > 1) cuts.add(new Cut(0, 1, 1));
         if (os.dim(1) >= 4) cuts.add(new Cut(1, 2, 2));
         if (positions >= 2 * LEAST_POSITIONS) cuts.add(new Cut(2, 16, LEAST_POSITIONS));
+        long kIn = positions >= LEAST_POSITIONS && xs.dim(1) >= 2 && BoxTiles.dtype(g, x) == DType.FLOAT32 && BoxTiles.dtype(g, w) == DType.FLOAT32 ? xs.dim(1) : 0;
+        if (kIn > 0) cuts.add(new Cut(3, 1, 1)); // last: the K tiles of an output box run one after another
         if (cuts.isEmpty()) return null;
-        return new PointwiseTiling(n, out, Shape.of(xs.dim(0), xs.dim(1), positions), Shape.of(ws.dim(0), ws.dim(1), 1), x, w, b, List.copyOf(cuts));
+        return new PointwiseTiling(n, kIn > 0 ? ReductionCut.extend(out, kIn) : out, Shape.of(xs.dim(0), xs.dim(1), positions),
+            Shape.of(ws.dim(0), ws.dim(1), 1), x, w, b, List.copyOf(cuts), kIn);
     }
 
-    @Override public Map<String, Box> boxes(Box out) {
+    @Override public Box outputBox(Box tile) { return kIn > 0 ? ReductionCut.outputBox(tile) : tile; }
+
+    @Override public Map<String, Box> boxes(Box tile) {
+        Box out = outputBox(tile);
+        boolean kBlock = kIn > 0 && !(ReductionCut.first(tile) && ReductionCut.last(tile));
+        long k0 = kBlock ? ReductionCut.block(tile)[0] : 0, k1 = kBlock ? ReductionCut.block(tile)[1] : xView.dim(1);
         Map<String, Box> m = new LinkedHashMap<>();
         // the input and weight always go through their 1-D views (so the tile's conv sees rank 3), whole or not
-        m.put(x, Box.whole(xView).with(0, out.lo(0), out.hi(0)).with(2, out.lo(2), out.hi(2)));
-        m.put(w, Box.whole(wView).with(0, out.lo(1), out.hi(1)));
-        if (!b.isEmpty() && (out.lo(1) != 0 || out.hi(1) != output.dim(1))) {
-            m.put(b, new Box(new long[] {output.dim(1)}, new long[] {out.lo(1)}, new long[] {out.hi(1)}));
+        m.put(x, Box.whole(xView).with(0, out.lo(0), out.hi(0)).with(1, k0, k1).with(2, out.lo(2), out.hi(2)));
+        m.put(w, Box.whole(wView).with(0, out.lo(1), out.hi(1)).with(1, k0, k1));
+        // with K cut the bias is the last K tile's alone: gathered by it
+        if (!b.isEmpty() && (kBlock ? ReductionCut.last(tile) : out.lo(1) != 0 || out.hi(1) != out.dim(1))) {
+            m.put(b, new Box(new long[] {out.dim(1)}, new long[] {out.lo(1)}, new long[] {out.hi(1)}));
         }
+        if (kBlock) ReductionCut.partial(m, node, tile);
         return m;
     }
 
-    @Override public Node node(Box out) {
+    @Override public Node node(Box tile) {
         Map<String, Attr> a = new LinkedHashMap<>(node.attributes().asMap());
         a.remove("auto_pad");
         a.put("kernel_shape", new Attr.Ints(new long[] {1}));
         a.put("strides", new Attr.Ints(new long[] {1}));
         a.put("dilations", new Attr.Ints(new long[] {1}));
         a.put("pads", new Attr.Ints(new long[] {0, 0}));
+        if (kIn > 0) return ReductionCut.tileNode(node, a, tile, 3, List.of(2), List.of());
         return new Node(node.name(), node.opType(), node.domain(), node.inputs(), node.outputs(), new Attributes(a));
     }
 }

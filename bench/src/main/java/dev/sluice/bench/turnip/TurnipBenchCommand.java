@@ -52,7 +52,10 @@ public final class TurnipBenchCommand implements Command {
                   (or the refused minimum, said so): median wall time of --runs (default 5, after one warm-up)
                   in dynamic and fixed order, and the bound max(compute, H2D bytes / bw, D2H bytes / bw).
                   The bandwidth bw is derived per model: the 100% plan's bytes / its measured compute time,
-                  so that transfer is comparable to compute; it is printed.
+                  so that transfer is comparable to compute; it is printed. A second line per budget gives the
+                  bytes moved (H2D + D2H) against a lower bound on what any plan must move at that budget
+                  (inputs and constants up once, outputs down once, plus a round trip for every byte of the
+                  intermediates live across the worst cut between nodes beyond the budget; see BytesBound).
             Kernels run on one thread so that the copy lanes and the dispatcher have the other core.""";
     }
 
@@ -218,6 +221,9 @@ public final class TurnipBenchCommand implements Command {
                 double pri = wall[Dispatcher.Order.PRIORITY.ordinal()] / 1e6;
                 out.printf(Locale.ROOT, "%s throttled %3d%% (%d B)%s: dynamic %.2f ms, priority %.2f ms, fixed %.2f ms (fixed/dynamic %.2fx, fixed/priority %.2fx); bound %.2f ms = max(compute %.2f, h2d %.2f, d2h %.2f); dynamic/bound %.2fx; %s%n",
                     z.name(), pct, budget, note, dyn, pri, fix, fix / dyn, fix / pri, bound, c, up, down, dyn / bound, plan.summary());
+                long moved = median(h2d) + median(d2h), least = BytesBound.of(m.graph(), budget);
+                out.printf(Locale.ROOT, "%s throttled %3d%% (%d B): bytes moved %d B (h2d %d, d2h %d), lower bound %d B (%s), moved/bound %.2fx%n",
+                    z.name(), pct, budget, moved, median(h2d), median(d2h), least, BytesBound.explain(m.graph(), budget), (double) moved / least);
             }
         }
     }

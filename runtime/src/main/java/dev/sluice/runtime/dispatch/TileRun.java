@@ -347,10 +347,11 @@ sealed interface TileRun {
     /** A box of a node's output: the node its op family's tiling runs for the box, into the tile's box buffer. */
     record Boxes() implements TileRun {
         @Override public void execute(MemGraphRun r, Task.Kernel k) {
-            Box box = k.tile().box();
             OpTiling tiling = r.ex.tilingOf(k.node());
             if (tiling == null) throw new SluiceException("node " + r.node(k).label() + " has no box tiling");
-            Node n = tiling.node(box);
+            Node n = tiling.node(k.tile().box());
+            // a tile's box may span K too (ReductionCut): what it writes is the box of the output alone
+            Box box = tiling.outputBox(k.tile().box());
             Tensor part = r.runKernel(n, k).outputs()[0];
             if (part == null) throw new KernelException("kernel did not produce its output");
             if (part.elementCount() != box.elementCount()) {

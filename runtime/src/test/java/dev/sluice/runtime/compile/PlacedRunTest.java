@@ -141,7 +141,9 @@ class PlacedRunTest {
         SessionOptions o = SessionOptions.builder().threads(2).devices("cpu", "throttled:4096").placementFile(file).build();
         try (Session placed = Session.open(z.path(), o)) {
             var e = assertThrows(SluiceException.class, () -> placed.run(in));
-            assertTrue(e.getMessage().matches("(?s).*budget of 4096 bytes: it needs at least \\d{5,} bytes.*"), e.getMessage());
+            // at least ppocr-cls's minimum (4,800 B since products and pointwise convs are cut along K too), above 4096
+            var needed = java.util.regex.Pattern.compile("budget of 4096 bytes: it needs at least (\\d+) bytes").matcher(e.getMessage());
+            assertTrue(needed.find() && Long.parseLong(needed.group(1)) > 4096, e.getMessage());
         }
         // and with room it runs, bit for bit the plain run
         SessionOptions roomy = SessionOptions.builder().threads(2).devices("cpu", "throttled").placementFile(file).build();

@@ -47,7 +47,8 @@ class BoxTilingTest {
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"max-broadcast", "add-row", "sigmoid", "prelu", "gap", "reducemean", "reducesum-input",
         "argmax", "softmax", "logsoftmax-mid", "maxpool", "avgpool", "conv", "conv-depthwise", "conv-grouped", "fusedconv",
-        "transpose", "reshape", "flatten", "matmul", "matmul-batched", "conv-wide", "conv1d", "fusedmatmul-columns", "gemm", "concat", "conv-pointwise"})
+        "transpose", "reshape", "flatten", "matmul", "matmul-batched", "conv-wide", "conv1d", "fusedmatmul-columns", "gemm", "concat", "conv-pointwise",
+        "gemm-k-vector", "gemm-k", "matmul-k", "matmul-k-batched", "fusedmatmul-k", "fusedmatmul-k-vector", "conv-k", "fusedconv-k-row", "conv-pointwise-k", "conv1d-windows", "dynamicquantmatmul"})
     void boxesAreBitIdenticalToTheWholeNode(String op) {
         for (long seed = 1; seed <= 3; seed++) check(op, seed);
     }
@@ -143,6 +144,40 @@ class BoxTilingTest {
                 yield new Node("op", "Conv", "", List.of("x", "w", "b"), List.of("out"), new Attributes(Map.of("pads", new Attr.Ints(pads),
                     "strides", new Attr.Ints(st))));
             }
+            case "dynamicquantmatmul" -> {
+                // e5-small-v2-q's fused int8 projections: by output columns in 16s (Gelu's vector code keeps its lanes)
+                int kk = dim(r, 20, 90), cols = dim(r, 40, 150);
+                in.put("x", ColumnTilingTest.random(r, Shape.of(1, dim(r, 2, 12), kk)));
+                Tensor wq = Tensor.allocate(DType.INT8, Shape.of(kk, cols)), zp = Tensor.allocate(DType.INT8, Shape.of(cols));
+                for (long i = 0; i < wq.elementCount(); i++) wq.setLong(i, r.nextInt(256) - 128);
+                for (long i = 0; i < cols; i++) zp.setLong(i, r.nextInt(9) - 4);
+                init.put("w", wq);
+                init.put("zp", zp);
+                float[] sc = new float[cols];
+                for (int j = 0; j < cols; j++) sc[j] = (float) (0.001 + r.nextDouble() * 0.01);
+                init.put("scale", Tensor.ofFloats(Shape.of(cols), sc));
+                init.put("b", ColumnTilingTest.random(r, Shape.of(cols)));
+                yield new Node("op", "DynamicQuantMatMul", "sluice", List.of("x", "w", "zp", "scale", "b"), List.of("out"),
+                    new Attributes(Map.of("activation", new Attr.Str("Gelu"))));
+            }
+            case "conv1d-windows" -> {
+                // one input channel, a long kernel, no padding (oww's melspectrogram): cut by output positions too
+                int kk = dim(r, 32, 140), st = dim(r, 9, 60), out = dim(r, 5, 40), m = dim(r, 4, 40);
+                in.put("x", ColumnTilingTest.random(r, Shape.of(dim(r, 1, 2), 1, (out - 1) * st + kk + dim(r, 0, st - 1))));
+                init.put("w", ColumnTilingTest.random(r, Shape.of(m, 1, kk)));
+                init.put("b", ColumnTilingTest.random(r, Shape.of(m)));
+                yield new Node("op", "Conv", "", List.of("x", "w", "b"), List.of("out"), new Attributes(Map.of("strides", new Attr.Ints(new long[] {st}))));
+            }
+            case "conv-pointwise-k" -> {
+                // cut along input channels too (ppocr-cls's [1,200,2,96] and ppocr-rec's [1,512,3,80] 1x1 convs), Relu or none
+                int cc = dim(r, 30, 90), m = dim(r, 2, 12), oh = dim(r, 1, 3), ow = 16 * dim(r, 6, 8) + dim(r, 0, 15);
+                in.put("x", ColumnTilingTest.random(r, Shape.of(1, cc, oh, ow)));
+                init.put("w", ColumnTilingTest.random(r, Shape.of(m, cc, 1, 1)));
+                init.put("b", ColumnTilingTest.random(r, Shape.of(m)));
+                Map<String, Attr> a = new HashMap<>(Map.of("kernel_shape", new Attr.Ints(new long[] {1, 1})));
+                if (r.nextBoolean()) a.put("activation", new Attr.Str(r.nextBoolean() ? "Relu" : "HardSwish"));
+                yield new Node("op", "FusedConv", "sluice", List.of("x", "w", "b"), List.of("out"), new Attributes(a));
+            }
             case "conv-pointwise" -> {
                 // ppocr-rec's 1x1 on [1,512,3,80] changed bits in tiles of 16 positions (another kernel path)
                 int cc = dim(r, 8, 40), m = dim(r, 8, 40), oh = dim(r, 1, 6), ow = 16 * dim(r, 2, 6) + dim(r, 0, 15);
@@ -166,6 +201,46 @@ class BoxTilingTest {
                 init.put("b", ColumnTilingTest.random(r, Shape.of(cols)));
                 yield new Node("op", "Gemm", "", List.of("x", "w", "b"), List.of("out"), new Attributes(Map.of("transB", new Attr.Int(1),
                     "alpha", new Attr.Float(0.5f))));
+            }
+            case "gemm-k-vector", "gemm-k" -> {
+                // K cut in Gemm32 KC runs: one row (the matrix-vector path, like the wake-word head) or several, C added first
+                boolean vector = op.equals("gemm-k-vector"), tb = vector || r.nextBoolean();
+                // the matrix-vector path sums K in runs of 1,024 (Gemm32.GEMV_KC), the blocked one in runs of 256
+                int rows = vector ? 1 : dim(r, 2, 7), cols = dim(r, 3, 40), kk = vector ? dim(r, 2100, 3300) : dim(r, 520, 1300);
+                in.put("x", ColumnTilingTest.random(r, Shape.of(rows, kk)));
+                init.put("w", ColumnTilingTest.random(r, tb ? Shape.of(cols, kk) : Shape.of(kk, cols)));
+                init.put("b", ColumnTilingTest.random(r, r.nextBoolean() ? Shape.of(cols) : Shape.of(rows, cols)));
+                yield new Node("op", "Gemm", "", List.of("x", "w", "b"), List.of("out"), new Attributes(Map.of("transB", new Attr.Int(tb ? 1 : 0),
+                    "alpha", new Attr.Float(vector ? 1f : 0.5f), "beta", new Attr.Float(r.nextBoolean() ? 1f : -0.25f))));
+            }
+            case "matmul-k", "matmul-k-batched" -> {
+                int kk = dim(r, 520, 1100);
+                boolean batched = op.equals("matmul-k-batched");
+                in.put("x", ColumnTilingTest.random(r, Shape.of(dim(r, 1, 3), dim(r, 2, 9), kk)));
+                if (batched) in.put("y", ColumnTilingTest.random(r, Shape.of(in.get("x").shape().dim(0), kk, dim(r, 2, 30))));
+                else init.put("y", ColumnTilingTest.random(r, Shape.of(kk, dim(r, 1, 30))));
+                yield new Node("op", "MatMul", "", List.of("x", "y"), List.of("out"), none);
+            }
+            case "fusedmatmul-k", "fusedmatmul-k-vector" -> {
+                // the bias and activation belong to the last K tile
+                int kk = op.endsWith("vector") ? dim(r, 2100, 3000) : dim(r, 520, 1100), cols = dim(r, 2, 40);
+                in.put("x", ColumnTilingTest.random(r, Shape.of(1, op.endsWith("vector") ? 1 : dim(r, 2, 9), kk)));
+                init.put("w", ColumnTilingTest.random(r, Shape.of(kk, cols)));
+                init.put("b", ColumnTilingTest.random(r, Shape.of(cols)));
+                yield new Node("op", "FusedMatMul", "sluice", List.of("x", "w", "b"), List.of("out"), new Attributes(Map.of("activation", new Attr.Str("Relu"))));
+            }
+            case "conv-k", "fusedconv-k-row" -> {
+                // cut along input channels too (the direct conv's FMA chains continued); one output row like ppocr-rec's 3x3 on 1 x 40
+                boolean row = op.equals("fusedconv-k-row");
+                int cc = dim(r, 8, 48), m = dim(r, 2, 12), k = r.nextBoolean() ? 3 : 5, s = row ? 1 : dim(r, 1, 2), p = k / 2;
+                int ih = row ? 1 : dim(r, 3, 12), iw = dim(r, 9, 45);
+                in.put("x", ColumnTilingTest.random(r, Shape.of(row ? 1 : n, cc, ih, iw)));
+                init.put("w", ColumnTilingTest.random(r, Shape.of(m, cc, k, k)));
+                init.put("b", ColumnTilingTest.random(r, Shape.of(m)));
+                Map<String, Attr> a = new HashMap<>(Map.of("pads", new Attr.Ints(new long[] {p, p, p, p}), "strides", new Attr.Ints(new long[] {s, s}),
+                    "kernel_shape", new Attr.Ints(new long[] {k, k})));
+                if (row) a.put("activation", new Attr.Str("HardSwish"));
+                yield new Node("op", row ? "FusedConv" : "Conv", row ? "sluice" : "", List.of("x", "w", "b"), List.of("out"), new Attributes(a));
             }
             case "concat" -> {
                 in.put("x", ColumnTilingTest.random(r, x4));

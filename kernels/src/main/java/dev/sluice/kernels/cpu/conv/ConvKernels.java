@@ -14,6 +14,7 @@ import dev.sluice.kernels.Tensor;
 import dev.sluice.kernels.TensorType;
 import dev.sluice.kernels.cpu.core.Activation;
 import dev.sluice.kernels.cpu.core.NnArrays;
+import dev.sluice.kernels.PartialSums;
 import dev.sluice.kernels.cpu.core.ScratchPool;
 import dev.sluice.kernels.cpu.core.WindowGeometry;
 import dev.sluice.kernels.cpu.linalg.Gemm32;
@@ -168,7 +169,16 @@ final class ConvKernels {
             if (y.elementCount() == 0) return;
             float[] b = bias(ctx, 2, m);
             Activation act = activation(at);
-            if (x.dtype() == DType.FLOAT32 && w.dtype() == DType.FLOAT32) {
+            if (PartialSums.input(ctx) >= 0) {
+                // a K tile over input channels (see PartialSums): only the direct path continues a chain
+                boolean pw = group == 1 && PointwiseConv.applies(g) && pointwise && g.outSize() >= 2 * PointwiseConv.NT;
+                if (x.dtype() != DType.FLOAT32 || w.dtype() != DType.FLOAT32 || !(pw || continuesPartialSums(c, group, g))) {
+                    throw new KernelException("Conv " + ctx.nodeName() + " cannot continue partial sums (" + x.type() + ", group " + group + ")");
+                }
+                PartialSums.load(ctx, y);
+                if (pw) PointwiseConv.convPartial(x.data(), w.data(), b, y.data(), n, c, m, Math.toIntExact(g.outSize()), ctx.parallelism(), act);
+                else DirectConv.conv(x.data(), w.data(), b, y.data(), n, c, m, g.as2d(), ctx.parallelism(), act, weightKey(w), true);
+            } else if (x.dtype() == DType.FLOAT32 && w.dtype() == DType.FLOAT32) {
                 conv(x.data(), w.data(), b, y.data(), n, c, m, group, g, ctx.parallelism(), act, weightKey(w), pointwise);
             } else {
                 Tensor yf = Tensor.allocate(DType.FLOAT32, y.shape());
@@ -177,6 +187,22 @@ final class ConvKernels {
             }
             finish(ctx, y);
         }
+    }
+
+    /**
+     * Whether {@link #conv} sends a float32 conv of this geometry to the direct path, whose every output element is
+     * one FMA chain over (input channel, ky, kx) from zero: then a conv over the input channels in blocks, each
+     * continuing the chain the block before left (a K tile, PartialSums), gives the whole conv's bits. It must
+     * not depend on the channel count, which a K tile changes: it holds for 2-D group-1 convs that are not
+     * pointwise (a pointwise one may take PointwiseConv or a GEMM depending on positions) over at least two
+     * channels (one would be depthwise). Pointwise convs over PointwiseConv's positions continue its chains instead
+     * ({@link PointwiseConv#convPartial}).
+     */
+    static boolean continuesPartialSums(int c, int group, WindowGeometry g0) {
+        if (group != 1 || c < 2 || g0.rank() != 2 || NarrowConv.applies(g0)) return false;
+        boolean pointwise = g0.kernelSize() == 1;
+        for (int i = 0; i < g0.rank(); i++) pointwise &= g0.strides()[i] == 1 && g0.padBegin()[i] == 0 && g0.padEnd()[i] == 0;
+        return !pointwise;
     }
 
     /** Float32 convolution of NC[spatial] x into NM[spatial] y, weights M x C/group x kernel. */

@@ -201,6 +201,15 @@ final class DirectConv {
      */
     static void conv(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int m,
                      WindowGeometry g, Parallelism par, Activation act, Object wKey) {
+        conv(x, w, bias, y, n, c, m, g, par, act, wKey, false);
+    }
+
+    /**
+     * The same; with {@code partial}, y holds the sums of the input channels before x's (a K tile, see
+     * PartialSums) and every output element's FMA chain continues from them instead of from zero.
+     */
+    static void conv(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int m,
+                     WindowGeometry g, Parallelism par, Activation act, Object wKey, boolean partial) {
         int ks = g.kernel()[0] * g.kernel()[1], kk = Math.multiplyExact(c, ks);
         int mr = rowsPerTile(m);
         Planes p = Planes.of(g, c, NT);
@@ -237,7 +246,15 @@ final class DirectConv {
                     try {
                         for (int s0 = oy0; s0 < oy1; s0 += sub) {
                             int s1 = Math.min(oy1, s0 + sub), len = roundUp((s1 - s0) * wq, NT);
-                            tiles(src, tap, kk, wp, mr, b0, b1, s0 * wq, len, out, 0, len);
+                            if (partial) {
+                                for (int o = b0 * mr; o < Math.min(m, b1 * mr); o++) {
+                                    for (int oy = s0; oy < s1; oy++) {
+                                        MemorySegment.copy(y, NnArrays.F32, (yo + (long) o * outSize + (long) oy * p.ow) * 4,
+                                                out, (o - b0 * mr) * len + (oy - s0) * wq, p.ow);
+                                    }
+                                }
+                            }
+                            tiles(src, tap, kk, wp, mr, b0, b1, s0 * wq, len, out, 0, len, partial);
                             for (int o = b0 * mr; o < Math.min(m, b1 * mr); o++) {
                                 writeRows(out, (o - b0 * mr) * len, p, s0, s1, y, yo + (long) o * outSize,
                                         bias == null ? 0f : bias[o], act);
@@ -273,12 +290,12 @@ final class DirectConv {
      * source rows stay in cache across the row blocks.
      */
     private static void tiles(float[] src, int[] tap, int kk, float[] wp, int mr, int b0, int b1, int j0, int len,
-                              float[] out, int oo, int ldo) {
+                              float[] out, int oo, int ldo, boolean partial) {
         for (int jj = 0; jj < len; jj += NT) {
             for (int b = b0; b < b1; b++) {
                 int at = oo + (b - b0) * mr * ldo + jj;
-                if (mr == 6) tile6(src, tap, kk, j0 + jj, wp, b * kk * 6, out, at, ldo);
-                else tile4(src, tap, kk, j0 + jj, wp, b * kk * 4, out, at, ldo);
+                if (mr == 6) tile6(src, tap, kk, j0 + jj, wp, b * kk * 6, out, at, ldo, partial);
+                else tile4(src, tap, kk, j0 + jj, wp, b * kk * 4, out, at, ldo, partial);
             }
         }
     }
@@ -305,17 +322,29 @@ final class DirectConv {
             par.forEach(nj * nb, work / ((long) nj * nb), t -> {
                 int j0 = (t % nj) * tilesPer * NT, len = Math.min(ld - j0, tilesPer * NT);
                 int b0 = (t / nj) * blocksPer, b1 = Math.min(blocks, b0 + blocksPer);
-                tiles(src, tap, c, wp, mr, b0, b1, j0, len, out, b0 * mr * ld + j0, ld);
+                tiles(src, tap, c, wp, mr, b0, b1, j0, len, out, b0 * mr * ld + j0, ld, false);
             });
         } finally {
             ScratchPool.give(src);
         }
     }
 
-    /** Six output channels x NT positions: out rows += sum over taps of w * planes[tap + j]. */
-    private static void tile6(float[] src, int[] tap, int kk, int j, float[] wp, int wo, float[] out, int oo, int ldo) {
+    /**
+     * Six output channels x NT positions: out rows = sum over taps of w * planes[tap + j], each an FMA chain from
+     * zero, or ({@code partial}) from the values out holds.
+     */
+    private static void tile6(float[] src, int[] tap, int kk, int j, float[] wp, int wo, float[] out, int oo, int ldo, boolean partial) {
         FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
         FloatVector c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+        if (partial) {
+            int r = oo;
+            c00 = FloatVector.fromArray(S, out, r); c01 = FloatVector.fromArray(S, out, r + L); r += ldo;
+            c10 = FloatVector.fromArray(S, out, r); c11 = FloatVector.fromArray(S, out, r + L); r += ldo;
+            c20 = FloatVector.fromArray(S, out, r); c21 = FloatVector.fromArray(S, out, r + L); r += ldo;
+            c30 = FloatVector.fromArray(S, out, r); c31 = FloatVector.fromArray(S, out, r + L); r += ldo;
+            c40 = FloatVector.fromArray(S, out, r); c41 = FloatVector.fromArray(S, out, r + L); r += ldo;
+            c50 = FloatVector.fromArray(S, out, r); c51 = FloatVector.fromArray(S, out, r + L);
+        }
         for (int q = 0; q < kk; q++) {
             int s = tap[q] + j;
             FloatVector b0 = FloatVector.fromArray(S, src, s), b1 = FloatVector.fromArray(S, src, s + L);
@@ -342,8 +371,15 @@ final class DirectConv {
     }
 
     /** Four output channels x NT positions (for channel counts that 4 divides better than 6). */
-    private static void tile4(float[] src, int[] tap, int kk, int j, float[] wp, int wo, float[] out, int oo, int ldo) {
+    private static void tile4(float[] src, int[] tap, int kk, int j, float[] wp, int wo, float[] out, int oo, int ldo, boolean partial) {
         FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+        if (partial) {
+            int r = oo;
+            c00 = FloatVector.fromArray(S, out, r); c01 = FloatVector.fromArray(S, out, r + L); r += ldo;
+            c10 = FloatVector.fromArray(S, out, r); c11 = FloatVector.fromArray(S, out, r + L); r += ldo;
+            c20 = FloatVector.fromArray(S, out, r); c21 = FloatVector.fromArray(S, out, r + L); r += ldo;
+            c30 = FloatVector.fromArray(S, out, r); c31 = FloatVector.fromArray(S, out, r + L);
+        }
         for (int q = 0; q < kk; q++) {
             int s = tap[q] + j;
             FloatVector b0 = FloatVector.fromArray(S, src, s), b1 = FloatVector.fromArray(S, src, s + L);

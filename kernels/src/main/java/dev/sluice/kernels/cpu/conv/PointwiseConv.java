@@ -159,6 +159,38 @@ final class PointwiseConv {
         });
     }
 
+    /**
+     * A K tile of a pointwise conv (see PartialSums): y holds the sums over the input channels before x's, and every
+     * element's FMA chain continues over x's c channels in order, then, where given, the bias and activation are
+     * applied by Activation's vector code for every element ({@link #finish}, the bits of {@link #conv}'s epilogue).
+     * The chains are those {@link #conv} computes, continued, so channel blocks chained this way give its bits; only
+     * K tiles run this (the untiled conv never does), so it favours plainness over speed.
+     */
+    static void convPartial(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int m, int hw,
+                            Parallelism par, Activation act) {
+        float[] wv = new float[Math.multiplyExact(m, c)];
+        MemorySegment.copy(w, NnArrays.F32, 0, wv, 0, wv.length);
+        boolean finish = bias != null || act.kind() != Activation.Kind.NONE;
+        par.forEach(n * m, (long) c * hw, t -> {
+            int ni = t / m, o = t % m;
+            long xo = (long) ni * c * hw, yo = ((long) ni * m + o) * hw;
+            int j = 0;
+            for (; j + L <= hw; j += L) {
+                FloatVector acc = FloatVector.fromMemorySegment(S, y, (yo + j) * 4, ORDER);
+                for (int ci = 0; ci < c; ci++) {
+                    acc = FloatVector.broadcast(S, wv[o * c + ci]).fma(FloatVector.fromMemorySegment(S, x, (xo + (long) ci * hw + j) * 4, ORDER), acc);
+                }
+                acc.intoMemorySegment(y, (yo + j) * 4, ORDER);
+            }
+            for (; j < hw; j++) {
+                float acc = y.getAtIndex(NnArrays.F32, yo + j);
+                for (int ci = 0; ci < c; ci++) acc = Math.fma(wv[o * c + ci], x.getAtIndex(NnArrays.F32, xo + (long) ci * hw + j), acc);
+                y.setAtIndex(NnArrays.F32, yo + j, acc);
+            }
+            if (finish) finish(y, yo, hw, bias == null ? 0f : bias[o], act, new float[AL]);
+        });
+    }
+
     /** Positions [s0, s1), whole tiles, of one panel's rows (the first at element {@code yo} of y). */
     private static void tiles(MemorySegment x, long xo, int c, int hw, float[] wp, int wo, int h, int rows, int s0, int s1,
                               MemorySegment y, long yo, Epilogue e, int r0) {

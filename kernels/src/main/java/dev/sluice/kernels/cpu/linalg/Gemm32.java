@@ -40,9 +40,17 @@ public final class Gemm32 {
     public static final int NR = NV * L;
     /**
      * Depth of one packed block. Fixed: every element of C is summed in KC-long runs from zero, added to C
-     * run after run, so the bits depend on k and KC only, never on the M/N split or the thread count.
+     * run after run (on the matrix-vector path in runs of GEMV_KC), so the bits depend on k and KC only, never on the M/N split or
+     * the thread count, and a product cut along K at multiples of KC, each part continuing from the C the parts
+     * before left (beta 1), gives the same bits (PartialSums).
      */
-    public static final int KC = 256;
+    public static final int KC = dev.sluice.kernels.PartialSums.GEMM_K_RUN;
+    /**
+     * The matrix-vector path's K run: longer than KC because each run ends in a lane-by-lane sum (a run of KC
+     * made a long dot product 1.25x slower, measured; four chains per run were far slower under C2). A multiple
+     * of KC, so cuts at its multiples suit both paths.
+     */
+    public static final int GEMV_KC = dev.sluice.kernels.PartialSums.GEMV_K_RUN;
     private static final int MC = 120 / MR * MR;
     private static final int NC = 2048 / NR * NR;
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
@@ -227,19 +235,29 @@ public final class Gemm32 {
         }
         int chunk = Math.max(4 * L, roundUp((len + 7) / 8, L));
         int chunks = (len + chunk - 1) / chunk;
+        // K in runs of GEMV_KC, like the blocked path's KC runs: each run summed from zero and added to C, so a product
+        // cut along K at multiples of GEMV_KC (each part continuing from the C the parts before it left, beta 1) has these bits
         java.util.function.IntConsumer body = t -> {
             int j0 = t * chunk, j1 = Math.min(len, j0 + chunk);
             float[] acc = new float[j1 - j0];
             if (rowsContiguous) {
+                // one row of the matrix after the other, its K runs in order: the row streams once, and the run
+                // sums are added to C's element as addRun would (alpha * run + scale * C), kept in a local
                 float[] lanes = new float[L];
-                for (int j = j0; j < j1; j++) acc[j - j0] = dot(mat, mOff + (long) j * ldm, v, k, lanes);
-            } else {
-                axpyStrip(v, k, mat, mOff + j0, ldm, acc, j1 - j0);
+                for (int j = j0; j < j1; j++) {
+                    long row = mOff + (long) j * ldm, ci = cOff + j * cStride;
+                    float sum = 0f;
+                    for (int pc = 0; pc < k; pc += GEMV_KC) {
+                        float r = alpha * dot(mat, row + pc, v, pc, Math.min(GEMV_KC, k - pc), lanes);
+                        sum = pc > 0 ? r + sum : beta == 0f ? r : r + beta * c.getAtIndex(F, ci);
+                    }
+                    c.setAtIndex(F, ci, sum);
+                }
+                return;
             }
-            for (int j = j0; j < j1; j++) {
-                long ci = cOff + j * cStride;
-                float r = alpha * acc[j - j0];
-                c.setAtIndex(F, ci, beta == 0f ? r : r + beta * c.getAtIndex(F, ci));
+            for (int pc = 0; pc < k; pc += GEMV_KC) {
+                axpyStrip(v, pc, Math.min(GEMV_KC, k - pc), mat, mOff + (long) pc * ldm + j0, ldm, acc, j1 - j0);
+                addRun(acc, j1 - j0, alpha, pc == 0 ? beta : 1f, c, cOff + j0 * cStride, cStride);
             }
         };
         if (par != null && (long) len * k >= PARALLEL_MIN_FLOPS) par.forEach(chunks, body);
@@ -247,35 +265,57 @@ public final class Gemm32 {
     }
 
     /**
-     * Sum of x[off..off+k) * v, in a fixed order. The lanes are summed one by one, not with
+     * c[i * stride] = alpha * acc[i] + scale * c[i * stride] for i in [0, n) (just alpha * acc[i] when scale is 0):
+     * one K run added to C. Vector lanes do the same float multiplies and add as the scalar loop, so the bits do not
+     * depend on which elements go which way.
+     */
+    private static void addRun(float[] acc, int n, float alpha, float scale, MemorySegment c, long cOff, long stride) {
+        int i = 0;
+        if (stride == 1) {
+            for (; i + L <= n; i += L) {
+                long at = (cOff + i) * 4;
+                FloatVector r = FloatVector.fromArray(SPECIES, acc, i).mul(alpha);
+                if (scale != 0f) r = r.add(FloatVector.fromMemorySegment(SPECIES, c, at, ORDER).mul(scale));
+                r.intoMemorySegment(c, at, ORDER);
+            }
+        }
+        for (; i < n; i++) {
+            long ci = cOff + i * stride;
+            float r = alpha * acc[i];
+            c.setAtIndex(F, ci, scale == 0f ? r : r + scale * c.getAtIndex(F, ci));
+        }
+    }
+
+    /**
+     * Sum of x[off..off+k) * v[v0..v0+k), in a fixed order. The lanes are summed one by one, not with
      * {@code reduceLanes(ADD)}, whose order is unspecified for floats and differs between the interpreter
      * and C2's intrinsic: the same product would give other bits once the JIT compiled this method.
      */
-    private static float dot(MemorySegment x, long off, float[] v, int k, float[] lanes) {
+    private static float dot(MemorySegment x, long off, float[] v, int v0, int k, float[] lanes) {
         FloatVector s = FloatVector.zero(SPECIES);
         int p = 0;
         for (; p <= k - L; p += L) {
-            s = FloatVector.fromMemorySegment(SPECIES, x, (off + p) * 4, ORDER).fma(FloatVector.fromArray(SPECIES, v, p), s);
+            s = FloatVector.fromMemorySegment(SPECIES, x, (off + p) * 4, ORDER).fma(FloatVector.fromArray(SPECIES, v, v0 + p), s);
         }
         s.intoArray(lanes, 0);
         float r = 0f;
         for (int i = 0; i < L; i++) r += lanes[i];
-        for (; p < k; p++) r += x.getAtIndex(F, off + p) * v[p];
+        for (; p < k; p++) r += x.getAtIndex(F, off + p) * v[v0 + p];
         return r;
     }
 
     /**
-     * acc[0..n) = sum over p of v[p] * x[off + p * ldx + (0..n)], each element in p order, skipping v[p] = 0:
+     * acc[0..n) = sum over p in [0, k) of v[v0 + p] * x[off + p * ldx + (0..n)], each element in p order, skipping v[p] = 0:
      * the same operations, in the same order, as one axpy per p over an accumulator array, but with the
      * accumulators of 4 vectors held in registers across p (an array round trip per p bound the loop on
      * store-to-load forwarding). The scalar tail multiplies and adds separately, as it always did.
      */
-    private static void axpyStrip(float[] v, int k, MemorySegment x, long off, int ldx, float[] acc, int n) {
+    private static void axpyStrip(float[] v, int v0, int k, MemorySegment x, long off, int ldx, float[] acc, int n) {
         int j = 0;
         for (; j + 4 * L <= n; j += 4 * L) {
             FloatVector a0 = FloatVector.zero(SPECIES), a1 = a0, a2 = a0, a3 = a0;
             for (int p = 0; p < k; p++) {
-                float s = v[p];
+                float s = v[v0 + p];
                 if (s == 0f) continue;
                 FloatVector sv = FloatVector.broadcast(SPECIES, s);
                 long o = (off + (long) p * ldx + j) * 4;
@@ -289,7 +329,7 @@ public final class Gemm32 {
         for (; j + L <= n; j += L) {
             FloatVector a0 = FloatVector.zero(SPECIES);
             for (int p = 0; p < k; p++) {
-                float s = v[p];
+                float s = v[v0 + p];
                 if (s == 0f) continue;
                 a0 = FloatVector.fromMemorySegment(SPECIES, x, (off + (long) p * ldx + j) * 4, ORDER).fma(FloatVector.broadcast(SPECIES, s), a0);
             }
@@ -298,7 +338,7 @@ public final class Gemm32 {
         for (; j < n; j++) {
             float r = 0f;
             for (int p = 0; p < k; p++) {
-                float s = v[p];
+                float s = v[v0 + p];
                 if (s != 0f) r += s * x.getAtIndex(F, off + (long) p * ldx + j);
             }
             acc[j] = r;

@@ -15,6 +15,7 @@ import dev.sluice.kernels.TensorType;
 import dev.sluice.kernels.cpu.core.Activation;
 import dev.sluice.kernels.cpu.core.Broadcast;
 import dev.sluice.kernels.cpu.core.NnArrays;
+import dev.sluice.kernels.PartialSums;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
@@ -52,6 +53,13 @@ final class MatMulKernels {
             if (a.dtype() != b.dtype()) throw new KernelException("MatMul operand types differ: " + a.dtype() + " and " + b.dtype());
             Plan p = Plan.of(a.shape(), b.shape());
             Tensor y = ctx.output(0, a.dtype(), p.out);
+            if (PartialSums.input(ctx) >= 0) {
+                // a K tile (see PartialSums): float32 only, continuing from the sums of the K blocks before it
+                if (a.dtype() != DType.FLOAT32) throw new KernelException("MatMul continues partial sums in float32 only, got " + a.dtype());
+                PartialSums.load(ctx, y);
+                if (y.elementCount() > 0) matmulF32(a.data(), b.data(), y.data(), p, 1f, ctx.parallelism());
+                return;
+            }
             matmul(a, b, y, p, ctx.parallelism());
         }
     }
@@ -79,6 +87,8 @@ final class MatMulKernels {
             Plan p = Plan.of(a.shape(), b.shape());
             Tensor y = ctx.output(0, a.dtype(), p.out);
             if (y.elementCount() == 0) return;
+            // a K tile continues from the partial sums of the K blocks before it (see PartialSums)
+            float beta = PartialSums.load(ctx, y) ? 1f : 0f;
             int n = p.n, k = p.k, rows = Math.toIntExact(y.elementCount() / n);
             Parallelism par = ctx.parallelism();
             float[] bv = bias == null ? null : bias.toFloatArray();
@@ -86,7 +96,7 @@ final class MatMulKernels {
             MemorySegment ad = a.data(), yd = y.data();
             if (rows == 1 || n == 1) {
                 // matrix-vector: Gemm32's own split over the long side, then the epilogue
-                matmulF32(ad, b.data(), yd, p, par);
+                matmulF32(ad, b.data(), yd, p, beta, par);
                 if (epilogue) for (int r = 0; r < rows; r++) act.rowBiasAndApply(yd, (long) r * n, n, bv);
                 return;
             }
@@ -103,7 +113,7 @@ final class MatMulKernels {
             int blocks = blocks0 > 1 && rows - (blocks0 - 1) * block == 1 ? blocks0 - 1 : blocks0;
             java.util.function.IntConsumer body = t -> {
                 int r0 = t * block, r1 = t == blocks - 1 ? rows : r0 + block;
-                Gemm32.sgemm(false, false, r1 - r0, n, k, 1f, ad, (long) r0 * k, k, null, b.data(), 0, n, pb, 0f,
+                Gemm32.sgemm(false, false, r1 - r0, n, k, 1f, ad, (long) r0 * k, k, null, b.data(), 0, n, pb, beta,
                         yd, (long) r0 * n, n, Parallelism.SEQUENTIAL);
                 if (epilogue) for (int r = r0; r < r1; r++) act.rowBiasAndApply(yd, (long) r * n, n, bv);
             };
@@ -143,10 +153,10 @@ final class MatMulKernels {
         if (y.elementCount() == 0) return;
         DType dt = a.dtype();
         if (dt == DType.FLOAT32) {
-            matmulF32(a.data(), b.data(), y.data(), p, par);
+            matmulF32(a.data(), b.data(), y.data(), p, 0f, par);
         } else if (dt == DType.FLOAT16) {
             Tensor yf = Tensor.allocate(DType.FLOAT32, y.shape());
-            matmulF32(NnArrays.asF32(a).data(), NnArrays.asF32(b).data(), yf.data(), p, par);
+            matmulF32(NnArrays.asF32(a).data(), NnArrays.asF32(b).data(), yf.data(), p, 0f, par);
             NnArrays.store(y, yf.toFloatArray());
         } else if (dt == DType.FLOAT64) {
             matmulF64(a, b, y, p);
@@ -157,11 +167,12 @@ final class MatMulKernels {
         }
     }
 
-    static void matmulF32(MemorySegment a, MemorySegment b, MemorySegment y, Plan p, Parallelism par) {
+    /** y = a x b (beta 0) or y += a x b (beta 1: y holds partial sums over earlier K blocks), float32. */
+    static void matmulF32(MemorySegment a, MemorySegment b, MemorySegment y, Plan p, float beta, Parallelism par) {
         int m = p.m, n = p.n, k = p.k;
         long batches = p.batches();
         if (p.foldA) {
-            Gemm32.sgemm(false, false, Math.toIntExact(batches * m), n, k, 1f, a, 0, k, b, 0, n, 0f, y, 0, n, par);
+            Gemm32.sgemm(false, false, Math.toIntExact(batches * m), n, k, 1f, a, 0, k, b, 0, n, beta, y, 0, n, par);
             return;
         }
         long work = (long) m * n * Math.max(k, 1);
@@ -170,7 +181,7 @@ final class MatMulKernels {
         java.util.function.IntConsumer one = bi -> {
             long ao = (long) m * k * Broadcast.map(bi, p.batch, p.aBatchStrides);
             long bo = (long) k * n * Broadcast.map(bi, p.batch, p.bBatchStrides);
-            Gemm32.sgemm(false, false, m, n, k, 1f, a, ao, k, b, bo, n, 0f, y, (long) bi * m * n, n, inner);
+            Gemm32.sgemm(false, false, m, n, k, 1f, a, ao, k, b, bo, n, beta, y, (long) bi * m * n, n, inner);
         };
         int nb = Math.toIntExact(batches);
         if (acrossBatches) par.forEach(nb, one);
@@ -247,6 +258,10 @@ final class MatMulKernels {
             Shape os = Shape.of(m, n);
             Tensor y = ctx.output(0, a.dtype(), os);
             if (y.elementCount() == 0) return;
+            boolean partial = PartialSums.input(ctx) >= 0;
+            if (partial && (a.dtype() != DType.FLOAT32 || c != null)) {
+                throw new KernelException("Gemm continues partial sums in float32 and without C only (C is added by the first K tile)");
+            }
             boolean withC = c != null && beta != 0f;
             long[] cs = withC ? Broadcast.stridesFor(unidirectional(c.shape(), os), os) : null;
             if (a.dtype() == DType.FLOAT32 || a.dtype() == DType.FLOAT16) {
@@ -259,9 +274,10 @@ final class MatMulKernels {
                         }
                     }
                 }
+                if (partial) PartialSums.load(ctx, yf);
                 Tensor af = NnArrays.asF32(a), bf = NnArrays.asF32(b);
                 Gemm32.sgemm(ta, tb, m, n, k, alpha, af.data(), 0, (int) af.shape().dim(1), bf.data(), 0,
-                        (int) bf.shape().dim(1), withC ? 1f : 0f, yd, 0, n, ctx.parallelism());
+                        (int) bf.shape().dim(1), withC || partial ? 1f : 0f, yd, 0, n, ctx.parallelism());
                 if (yf != y) NnArrays.store(y, yf.toFloatArray());
                 return;
             }

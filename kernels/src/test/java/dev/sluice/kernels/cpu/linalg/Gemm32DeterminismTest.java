@@ -16,7 +16,7 @@ import org.junit.jupiter.api.Test;
  */
 class Gemm32DeterminismTest {
     @Test void matrixVectorDotGivesTheSameBitsInEveryJitTier() {
-        int m = 48, k = 517; // k not a multiple of the vector length: the scalar tail runs too
+        int m = 48, k = 2 * Gemm32.GEMV_KC + 517; // several K runs, k not a multiple of the vector length: the scalar tail runs too
         SplittableRandom rnd = new SplittableRandom(11);
         float[] a = new float[m * k], x = new float[k];
         for (int i = 0; i < a.length; i++) a[i] = (float) rnd.nextDouble(-1, 1);
@@ -35,18 +35,24 @@ class Gemm32DeterminismTest {
         }
     }
 
-    /** The documented order: per-lane FMAs over whole vectors, lanes summed from 0 up, then the tail. */
+    /**
+     * The documented order: K in runs of GEMV_KC; per run, per-lane FMAs over whole vectors from zero, lanes summed
+     * from 0 up, then the run's tail; each run's sum added to the runs before.
+     */
     private static float[] reference(float[] a, float[] x, int m, int k) {
         int l = Gemm32.SPECIES.length();
         float[] out = new float[m];
         for (int i = 0; i < m; i++) {
-            float[] lanes = new float[l];
-            int p = 0;
-            for (; p <= k - l; p += l) for (int q = 0; q < l; q++) lanes[q] = Math.fma(a[i * k + p + q], x[p + q], lanes[q]);
-            float r = 0f;
-            for (float v : lanes) r += v;
-            for (; p < k; p++) r += a[i * k + p] * x[p];
-            out[i] = r;
+            for (int pc = 0; pc < k; pc += Gemm32.GEMV_KC) {
+                int kc = Math.min(Gemm32.GEMV_KC, k - pc);
+                float[] lanes = new float[l];
+                int p = 0;
+                for (; p <= kc - l; p += l) for (int q = 0; q < l; q++) lanes[q] = Math.fma(a[i * k + pc + p + q], x[pc + p + q], lanes[q]);
+                float r = 0f;
+                for (float w : lanes) r += w;
+                for (; p < kc; p++) r += a[i * k + pc + p] * x[pc + p];
+                out[i] = pc == 0 ? r : r + out[i];
+            }
         }
         return out;
     }
