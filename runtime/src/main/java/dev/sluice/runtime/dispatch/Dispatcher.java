@@ -48,8 +48,11 @@ import org.jctools.queues.MpscArrayQueue;
  * held while tasks run.
  *
  * <p>A task that throws cancels the run: lanes stop taking tasks and {@link #run} throws a
- * {@link DispatchException} naming the task. {@code run} returns only after every worker has left the run,
- * so no task of a finished or failed run can still be touching memory afterwards.
+ * {@link DispatchException} naming the task, only after every worker has left the run, so no task of a failed run
+ * can still be touching memory afterwards. A successful run returns once its last task has finished (so no task
+ * body is running either); its lane workers may still be on their way out, touching only the run's own
+ * bookkeeping, and the next run waits for them before it starts, so a run's latency does not include waking
+ * every parked lane just to let it leave.
  */
 public final class Dispatcher implements AutoCloseable {
     public enum Order { DYNAMIC, PRIORITY, FIXED }
@@ -59,7 +62,7 @@ public final class Dispatcher implements AutoCloseable {
 
     private static final int SPINS = 200;
     /** Longest a copy lane spins waiting for work, and only while its recent waits were that short (see {@link Run#work}). */
-    static final long COPY_SPIN_NANOS = Long.getLong("sluice.dispatch.copySpinNanos", 20_000);
+    static final long COPY_SPIN_NANOS = 20_000;
     /** How long a lane worker waits for the next run before its thread exits. */
     static final long KEEP_ALIVE_NANOS = 2_000_000_000L;
 
@@ -111,6 +114,7 @@ public final class Dispatcher implements AutoCloseable {
         workers.admission.lock();
         try {
             if (workers.closed) throw new IllegalStateException("dispatcher is closed");
+            workers.joinLeaving();
             return new Run(graph).execute();
         } finally {
             workers.admission.unlock();
@@ -140,6 +144,21 @@ public final class Dispatcher implements AutoCloseable {
         final java.util.concurrent.locks.ReentrantLock admission = new java.util.concurrent.locks.ReentrantLock();
         volatile Dispatcher.Run current;
         volatile boolean closed;
+        /** The last run, if it succeeded and its lanes may still be leaving it; joined before the next run starts. */
+        Dispatcher.Run leaving;
+
+        /** Waits until every lane has left the previous run (under {@code admission}). */
+        void joinLeaving() {
+            Dispatcher.Run r = leaving;
+            if (r == null) return;
+            boolean interrupted = false;
+            while (true) {
+                try { r.left.await(); break; } catch (InterruptedException e) { interrupted = true; }
+            }
+            leaving = null;
+            current = null;
+            if (interrupted) Thread.currentThread().interrupt();
+        }
 
         Workers(List<LaneSlot> lanes) {
             this.lanes = lanes;
@@ -328,15 +347,16 @@ public final class Dispatcher implements AutoCloseable {
                 fail(null, new DispatchException(null, "interrupted while waiting for the run", e));
             }
             finish();
-            boolean interrupted = false;
-            while (true) {
-                try { left.await(); break; } catch (InterruptedException e) { interrupted = true; }
+            if (failure.get() == null) {
+                // Every task has finished (done counts sinks, see the class invariants): the lanes are only leaving, touching
+                // nothing but this run's bookkeeping. Joining them is left to the next run, off this one's latency.
+                long wall = System.nanoTime() - t0;
+                workers.leaving = this;
+                return trace(wall);
             }
-            workers.current = null;
-            if (interrupted) Thread.currentThread().interrupt();
-            DispatchException f = failure.get();
-            if (f != null) throw f;
-            return trace(System.nanoTime() - t0);
+            workers.leaving = this;
+            workers.joinLeaving(); // a failed run may still have tasks running: wait until every lane is out
+            throw failure.get();
         }
 
         void work(int lane) {
