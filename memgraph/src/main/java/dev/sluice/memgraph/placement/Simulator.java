@@ -41,14 +41,16 @@ public final class Simulator {
     public record Slice(String lane, String label, double start, double end, int task) {}
 
     /**
-     * What a dispatcher adds to the work itself: {@code taskMillis} per task (taking it, publishing its outputs),
-     * {@code wakeMillis} when another lane releases a task to a lane that sits idle (queueing it, waking a parked
-     * worker), and {@code runMillis} once per run (handing the run to the lanes and the end back to the caller).
+     * What a dispatcher adds to the work itself: {@code taskMillis} between tasks a lane takes back to back (taking one,
+     * publishing the last one's outputs), {@code wakeMillis} when a task is handed to a compute lane that sits idle,
+     * {@code copyWakeMillis} the same for a copy lane (which parks at once where a compute lane spins first, so its
+     * hand-offs cost a wake-up), and {@code runMillis} once per run (handing the run to the lanes, the end back).
      */
-    public record Overheads(double taskMillis, double wakeMillis, double runMillis) {
-        public static final Overheads NONE = new Overheads(0, 0, 0);
+    public record Overheads(double taskMillis, double wakeMillis, double copyWakeMillis, double runMillis) {
+        public static final Overheads NONE = new Overheads(0, 0, 0, 0);
 
-        public Overheads(double taskMillis, double wakeMillis) { this(taskMillis, wakeMillis, 0); }
+        /** One hand-off cost for every lane, no per-run cost. */
+        public Overheads(double taskMillis, double wakeMillis) { this(taskMillis, wakeMillis, wakeMillis, 0); }
     }
 
     public static Prediction run(MemGraph g, CostModel costs) { return run(g, costs, Overheads.NONE); }
@@ -125,7 +127,8 @@ public final class Simulator {
                 // sat idle since before (or since the start, for a lane whose first task comes later) was parked and
                 // must be handed the task; a lane's first task at the start comes with the run's own hand-off.
                 double free = idleSince.getOrDefault(e.getKey(), runStart);
-                double wake = free == now ? (idleSince.containsKey(e.getKey()) ? over.taskMillis() : 0) : over.wakeMillis();
+                double handOff = t.lane().isCopy() ? over.copyWakeMillis() : over.wakeMillis();
+                double wake = free == now ? (idleSince.containsKey(e.getKey()) ? over.taskMillis() : 0) : handOff;
                 busyMs.merge(e.getKey(), d, Double::sum);
                 running.add(new double[] {now + wake + d, id});
                 slices.add(new Slice(e.getKey(), t.label(), now + wake, now + wake + d, id));

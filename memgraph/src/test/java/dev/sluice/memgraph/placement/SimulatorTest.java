@@ -65,8 +65,11 @@ class SimulatorTest {
         // 0.2 per hand-off to an idle lane (A after the up copy, the down copy after C), 0.4 a run (half before, half after)
         Simulator.Prediction o = Simulator.run(accel, c, new Simulator.Overheads(0.1, 0));
         assertEquals(12.2, o.makespanMillis(), 1e-9);
-        Simulator.Prediction w = Simulator.run(accel, c, new Simulator.Overheads(0.1, 0.2, 0.4));
+        Simulator.Prediction w = Simulator.run(accel, c, new Simulator.Overheads(0.1, 0.2, 0.2, 0.4));
         assertEquals(12.2 + 0.4 + 0.4, w.makespanMillis(), 1e-9);
+        // hand-offs to a copy lane (the down copy) priced apart from those to a compute lane (A after the up copy)
+        Simulator.Prediction cw = Simulator.run(accel, c, new Simulator.Overheads(0.1, 0.2, 0.7, 0.4));
+        assertEquals(12.2 + 0.2 + 0.7 + 0.4, cw.makespanMillis(), 1e-9);
     }
 
     @Test

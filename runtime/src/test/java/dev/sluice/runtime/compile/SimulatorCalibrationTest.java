@@ -113,6 +113,7 @@ class SimulatorCalibrationTest {
         // gaps: only the cpu trace has tasks ready before their lane is free (B, C, D: 5 us each)
         assertEquals(0.005, c.overheads().taskMillis(), 1e-6);
         assertEquals(0.011, c.overheads().wakeMillis(), 1e-6);
+        assertEquals(0.011, c.overheads().copyWakeMillis(), 1e-6);
         assertEquals(0.010, c.overheads().runMillis(), 1e-6);
         // the simulator with them reproduces the cpu trace's wall time: 7 + 100 + 3 * 5 + 3 (the run's 10 us are the mean of
         // both traces', which are equal here)
