@@ -130,10 +130,11 @@ public final class PlaceBenchCommand implements Command {
                 Simulator.Overheads over = cal.overheads();
                 CostModel.DeviceCost link = cal.costs().devices().get(1);
                 out.printf(java.util.Locale.ROOT, "place-bench: %s %s calibrated on the all-cpu and all-accel traces: node times, link %.1f us + %s,"
-                        + " dispatcher %.1f us a task, hand-offs %.1f us to a compute lane and %.1f us to a copy lane, %.1f us a run%n", model, accel,
+                        + " dispatcher %.1f us a task on the host (%.1f us on the accelerator), hand-offs %.1f us to a compute lane and %.1f us to a copy lane,"
+                        + " %.1f us a run%n", model, accel,
                     link.linkLatencyMs() * 1e3,
                     link.linkBytesPerSecond() == 0 ? "no bandwidth term" : String.format(java.util.Locale.ROOT, "%.2f GB/s", link.linkBytesPerSecond() / 1e9),
-                    over.taskMillis() * 1e3, over.wakeMillis() * 1e3, over.copyWakeMillis() * 1e3, over.runMillis() * 1e3);
+                    over.hostTaskMillis() * 1e3, over.taskMillis() * 1e3, over.wakeMillis() * 1e3, over.copyWakeMillis() * 1e3, over.runMillis() * 1e3);
                 got.forEach((k, v) -> predicted.put(k, Simulator.run(v.memGraph(), cal.costs(), over).makespanMillis()));
                 if (!explain.equals("none")) {
                     for (var e : got.entrySet()) {

@@ -41,13 +41,20 @@ public final class Simulator {
     public record Slice(String lane, String label, double start, double end, int task) {}
 
     /**
-     * What a dispatcher adds to the work itself: {@code taskMillis} between tasks a lane takes back to back (taking one,
-     * publishing the last one's outputs), {@code wakeMillis} when a task is handed to a compute lane that sits idle,
-     * {@code copyWakeMillis} the same for a copy lane (which parks at once where a compute lane spins first, so its
-     * hand-offs cost a wake-up), and {@code runMillis} once per run (handing the run to the lanes, the end back).
+     * What a dispatcher adds to the work itself: {@code taskMillis} between tasks an accelerator's lane takes back to
+     * back (taking one, publishing the last one's outputs) and {@code hostTaskMillis} the same on the host's lane (they
+     * differ on a shared machine: the host lane runs alone in an all-host run, the accelerator's lanes with others),
+     * {@code wakeMillis} when a task is handed to a compute lane that sits idle, {@code copyWakeMillis} the same for a
+     * copy lane (which parks at once where a compute lane spins first, so its hand-offs cost a wake-up), and
+     * {@code runMillis} once per run (handing the run to the lanes, the end back).
      */
-    public record Overheads(double taskMillis, double wakeMillis, double copyWakeMillis, double runMillis) {
-        public static final Overheads NONE = new Overheads(0, 0, 0, 0);
+    public record Overheads(double taskMillis, double wakeMillis, double copyWakeMillis, double runMillis, double hostTaskMillis) {
+        public static final Overheads NONE = new Overheads(0, 0, 0, 0, 0);
+
+        /** One per-task gap on every lane. */
+        public Overheads(double taskMillis, double wakeMillis, double copyWakeMillis, double runMillis) {
+            this(taskMillis, wakeMillis, copyWakeMillis, runMillis, taskMillis);
+        }
 
         /** One hand-off cost for every lane, no per-run cost. */
         public Overheads(double taskMillis, double wakeMillis) { this(taskMillis, wakeMillis, wakeMillis, 0); }
@@ -128,7 +135,8 @@ public final class Simulator {
                 // must be handed the task; a lane's first task at the start comes with the run's own hand-off.
                 double free = idleSince.getOrDefault(e.getKey(), runStart);
                 double handOff = t.lane().isCopy() ? over.copyWakeMillis() : over.wakeMillis();
-                double wake = free == now ? (idleSince.containsKey(e.getKey()) ? over.taskMillis() : 0) : handOff;
+                double gap = t.device() == 0 ? over.hostTaskMillis() : over.taskMillis();
+                double wake = free == now ? (idleSince.containsKey(e.getKey()) ? gap : 0) : handOff;
                 busyMs.merge(e.getKey(), d, Double::sum);
                 running.add(new double[] {now + wake + d, id});
                 slices.add(new Slice(e.getKey(), t.label(), now + wake, now + wake + d, id));

@@ -70,6 +70,8 @@ class SimulatorTest {
         // hand-offs to a copy lane (the down copy) priced apart from those to a compute lane (A after the up copy)
         Simulator.Prediction cw = Simulator.run(accel, c, new Simulator.Overheads(0.1, 0.2, 0.7, 0.4));
         assertEquals(12.2 + 0.2 + 0.7 + 0.4, cw.makespanMillis(), 1e-9);
+        // the host's per-task gap applies to host tasks only: all on the gpu, a host gap of 5 changes nothing
+        assertEquals(cw.makespanMillis(), Simulator.run(accel, c, new Simulator.Overheads(0.1, 0.2, 0.7, 0.4, 5)).makespanMillis(), 1e-9);
     }
 
     @Test

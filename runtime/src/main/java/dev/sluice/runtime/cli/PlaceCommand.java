@@ -102,9 +102,9 @@ final class PlaceCommand implements Command {
                     SimulatorCalibration cal = SimulatorCalibration.of(s.costs(), cpu.outcome().memGraph(), cpu.trace, acc.outcome().memGraph(), acc.trace);
                     over = cal.overheads();
                     calibrated = cal.costs();
-                    out.printf("simulator: calibrated on the all-cpu and all-accel traces: node times, the link, %.4f ms a task, hand-offs %.4f ms"
-                        + " to a compute lane and %.4f ms to a copy lane, %.4f ms a run%n", over.taskMillis(), over.wakeMillis(), over.copyWakeMillis(),
-                        over.runMillis());
+                    out.printf("simulator: calibrated on the all-cpu and all-accel traces: node times, the link, %.4f ms a task on the host"
+                        + " (%.4f ms on the accelerator), hand-offs %.4f ms to a compute lane and %.4f ms to a copy lane, %.4f ms a run%n",
+                        over.hostTaskMillis(), over.taskMillis(), over.wakeMillis(), over.copyWakeMillis(), over.runMillis());
                     for (Row r : rows) r.predicted = Simulator.run(r.outcome().memGraph(), calibrated, over).makespanMillis();
                 }
             }

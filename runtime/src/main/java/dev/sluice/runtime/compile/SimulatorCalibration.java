@@ -87,16 +87,15 @@ public record SimulatorCalibration(CostModel costs, Simulator.Overheads overhead
     }
 
     /**
-     * The dispatcher's overheads in traces: {@code taskMillis}, the mean gap between a lane's task and the next one that
-     * was already ready when it ended; {@code wakeMillis} and {@code copyWakeMillis}, the mean time from a task's release
+     * The dispatcher's overheads in traces: {@code taskMillis} and {@code hostTaskMillis}, the mean gap between a lane's
+     * task and the next one that was already ready when it ended, on the accelerator's lanes and on the host's; {@code wakeMillis} and {@code copyWakeMillis}, the mean time from a task's release
      * by another lane to its start, where its own lane (a compute lane, a copy lane) sat idle; {@code runMillis}, the mean time before the first task starts plus after the
      * last one ends.
      */
     static Simulator.Overheads overheads(List<MemGraph> plans, List<Trace> traces) {
-        double taskSum = 0, runSum = 0;
-        double[] wakeSum = new double[2];
-        int[] wakeN = new int[2];
-        int taskN = 0;
+        double runSum = 0;
+        double[] wakeSum = new double[2], taskSum = new double[2];
+        int[] wakeN = new int[2], taskN = new int[2];
         for (int p = 0; p < plans.size(); p++) {
             MemGraph g = plans.get(p);
             List<Trace.Slice> sl = traces.get(p).slices();
@@ -119,7 +118,11 @@ public record SimulatorCalibration(CostModel costs, Simulator.Overheads overhead
                 Trace.Slice x = sl.get(i);
                 Long free = laneFree.put(x.track(), x.endNanos());
                 if (releasedBy[i] < 0 || free == null) continue;
-                if (ready[i] <= free) { taskSum += x.startNanos() - free; taskN++; }
+                if (ready[i] <= free) {
+                    int h = g.tasks().get(i).device() == 0 ? 1 : 0;
+                    taskSum[h] += x.startNanos() - free;
+                    taskN[h]++;
+                }
                 else if (sl.get(releasedBy[i]).track() != x.track()) {
                     int k = traces.get(p).tracks().get(x.track()).copy() ? 1 : 0;
                     wakeSum[k] += x.startNanos() - ready[i];
@@ -129,7 +132,9 @@ public record SimulatorCalibration(CostModel costs, Simulator.Overheads overhead
         }
         double compute = wakeN[0] == 0 ? 0 : Math.max(0, wakeSum[0] / wakeN[0] / 1e6);
         double copy = wakeN[1] == 0 ? compute : Math.max(0, wakeSum[1] / wakeN[1] / 1e6);
-        return new Simulator.Overheads(taskN == 0 ? 0 : Math.max(0, taskSum / taskN / 1e6), wakeN[0] == 0 ? copy : compute, copy,
-            Math.max(0, runSum / plans.size() / 1e6));
+        double accelTask = taskN[0] == 0 ? 0 : Math.max(0, taskSum[0] / taskN[0] / 1e6);
+        double hostTask = taskN[1] == 0 ? accelTask : Math.max(0, taskSum[1] / taskN[1] / 1e6);
+        return new Simulator.Overheads(taskN[0] == 0 ? hostTask : accelTask, wakeN[0] == 0 ? copy : compute, copy,
+            Math.max(0, runSum / plans.size() / 1e6), hostTask);
     }
 }

@@ -282,10 +282,11 @@ public final class Dispatcher implements AutoCloseable {
             Integer[] box = null;
             switch (order) {
                 case DYNAMIC -> {
-                    box = new Integer[n];
-                    for (int i = 0; i < n; i++) box[i] = i;
+                    box = boxes(n);
+                    int[] count = new int[queues];
+                    for (int i = 0; i < n; i++) count[queueOf[i]]++;
                     for (int q = 0; q < queues; q++) {
-                        int cap = Math.max(2, n);
+                        int cap = Math.max(2, count[q]); // a queue never holds more than its own tasks
                         fifo[q] = lanesOfQueue[q].length == 1 ? new MpscArrayQueue<>(cap) : new MpmcArrayQueue<>(cap);
                     }
                 }
@@ -467,7 +468,7 @@ public final class Dispatcher implements AutoCloseable {
         void push(int t) {
             int q = queueOf[t];
             if (order == Order.PRIORITY) byRank[q].add(rank[t]);
-            else if (!fifo[q].offer(ids[t])) throw new IllegalStateException("ready queue overflow"); // capacity >= n
+            else if (!fifo[q].offer(ids[t])) throw new IllegalStateException("ready queue overflow"); // capacity >= the queue's tasks
             wake(q);
         }
 
@@ -500,6 +501,18 @@ public final class Dispatcher implements AutoCloseable {
             }
             return new Trace(tracks, slices, wall);
         }
+    }
+
+    /** Boxed task ids 0..n-1, shared by every run (boxes are immutable), so a run boxes nothing it ran before. */
+    private static volatile Integer[] boxes = new Integer[0];
+
+    private static Integer[] boxes(int n) {
+        Integer[] b = boxes;
+        if (b.length >= n) return b;
+        Integer[] grown = java.util.Arrays.copyOf(b, Math.max(n, b.length * 2));
+        for (int i = b.length; i < grown.length; i++) grown[i] = i;
+        boxes = grown;
+        return grown;
     }
 
     private static void delay(long nanos) {
