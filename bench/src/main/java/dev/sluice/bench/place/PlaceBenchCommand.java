@@ -100,6 +100,7 @@ public final class PlaceBenchCommand implements Command {
         }
         Map<String, Double> measured = new LinkedHashMap<>();
         Map<String, Trace> medianTrace = new LinkedHashMap<>();
+        Map<String, List<Trace>> allTraces = new LinkedHashMap<>();
         Map<String, Double> predicted = new LinkedHashMap<>();
         got.forEach((k, v) -> predicted.put(k, v.prediction().makespanMillis()));
         Map<String, Double> uncalibrated = new LinkedHashMap<>(predicted); // what the SLO was set and held against
@@ -123,10 +124,11 @@ public final class PlaceBenchCommand implements Command {
                     ts.sort(java.util.Comparator.comparingLong(Trace::wallNanos));
                     measured.put(k, ts.get(runs / 2).wallNanos() / 1e6);
                     medianTrace.put(k, ts.get(runs / 2));
+                    allTraces.put(k, ts);
                 }
             if (got.containsKey("all-cpu") && got.containsKey("all-accel")) {
-                SimulatorCalibration cal = SimulatorCalibration.of(setup.costs(), got.get("all-cpu").memGraph(), medianTrace.get("all-cpu"),
-                    got.get("all-accel").memGraph(), medianTrace.get("all-accel"));
+                SimulatorCalibration cal = SimulatorCalibration.of(setup.costs(), got.get("all-cpu").memGraph(), allTraces.get("all-cpu"),
+                    got.get("all-accel").memGraph(), allTraces.get("all-accel"));
                 Simulator.Overheads over = cal.overheads();
                 CostModel.DeviceCost link = cal.costs().devices().get(1);
                 out.printf(java.util.Locale.ROOT, "place-bench: %s %s calibrated on the all-cpu and all-accel traces: node times, link %.1f us + %s,"

@@ -99,7 +99,7 @@ final class PlaceCommand implements Command {
                 measureInterleaved(s, rows, pm, runs);
                 Row cpu = find(rows, "all-cpu"), acc = find(rows, "all-accel");
                 if (cpu != null && acc != null) {
-                    SimulatorCalibration cal = SimulatorCalibration.of(s.costs(), cpu.outcome().memGraph(), cpu.trace, acc.outcome().memGraph(), acc.trace);
+                    SimulatorCalibration cal = SimulatorCalibration.of(s.costs(), cpu.outcome().memGraph(), cpu.traces, acc.outcome().memGraph(), acc.traces);
                     over = cal.overheads();
                     calibrated = cal.costs();
                     out.printf("simulator: calibrated on the all-cpu and all-accel traces: node times, the link, %.4f ms a task on the host"
@@ -169,6 +169,7 @@ final class PlaceCommand implements Command {
             }
             for (int i = 0; i < rows.size(); i++) {
                 t.get(i).sort(java.util.Comparator.comparingLong(dev.sluice.runtime.dispatch.Trace::wallNanos));
+                rows.get(i).traces = t.get(i);
                 rows.get(i).trace = t.get(i).get(runs / 2);
                 rows.get(i).measured = rows.get(i).trace.wallNanos() / 1e6;
             }
@@ -200,8 +201,9 @@ final class PlaceCommand implements Command {
 
         double measuredMs() { return measured; }
 
-        /** The measured run whose wall time is the median (null until measured). */
+        /** The measured run whose wall time is the median, and every measured run (null until measured). */
         dev.sluice.runtime.dispatch.Trace trace;
+        List<dev.sluice.runtime.dispatch.Trace> traces;
 
         String fields() {
             return String.format("%s predicted_ms=%.3f%s accel_peak_bytes=%d solver_ms=%.1f nodes=%d", strategy, predicted,

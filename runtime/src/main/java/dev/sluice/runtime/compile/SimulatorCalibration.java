@@ -29,11 +29,33 @@ public record SimulatorCalibration(CostModel costs, Simulator.Overheads overhead
 
     /** Calibrates from all-cpu's plan and trace and all-accel's (task i of a plan is slice i of its trace). */
     public static SimulatorCalibration of(CostModel costs, MemGraph allCpu, Trace cpuTrace, MemGraph allAccel, Trace accelTrace) {
-        check(allCpu, cpuTrace);
-        check(allAccel, accelTrace);
-        CostModel c = withNodeTimes(costs, allCpu, cpuTrace);
-        c = withLink(c, allAccel, accelTrace);
-        return new SimulatorCalibration(c, overheads(List.of(allCpu, allAccel), List.of(cpuTrace, accelTrace)));
+        return of(costs, allCpu, List.of(cpuTrace), allAccel, List.of(accelTrace));
+    }
+
+    /**
+     * Calibrates from several measured runs of each: a node's time is its median over the runs, the link is fitted
+     * through every copy of every run, and each overhead is the median over the runs of its per-run mean, so that one
+     * run the host disturbed (a time slice lost, a collection) does not set a figure.
+     */
+    public static SimulatorCalibration of(CostModel costs, MemGraph allCpu, List<Trace> cpuTraces, MemGraph allAccel, List<Trace> accelTraces) {
+        if (cpuTraces.isEmpty() || accelTraces.isEmpty()) throw new IllegalArgumentException("calibration needs a measured run of each");
+        for (Trace t : cpuTraces) check(allCpu, t);
+        for (Trace t : accelTraces) check(allAccel, t);
+        CostModel c = withNodeTimes(costs, allCpu, cpuTraces);
+        c = withLink(c, allAccel, accelTraces);
+        int runs = Math.min(cpuTraces.size(), accelTraces.size());
+        double[][] o = new double[5][runs];
+        for (int r = 0; r < runs; r++) {
+            Simulator.Overheads x = overheads(List.of(allCpu, allAccel), List.of(cpuTraces.get(r), accelTraces.get(r)));
+            o[0][r] = x.taskMillis(); o[1][r] = x.wakeMillis(); o[2][r] = x.copyWakeMillis(); o[3][r] = x.runMillis(); o[4][r] = x.hostTaskMillis();
+        }
+        return new SimulatorCalibration(c, new Simulator.Overheads(median(o[0]), median(o[1]), median(o[2]), median(o[3]), median(o[4])));
+    }
+
+    private static double median(double[] v) {
+        double[] c = v.clone();
+        Arrays.sort(c);
+        return c.length % 2 == 1 ? c[c.length / 2] : (c[c.length / 2 - 1] + c[c.length / 2]) / 2;
     }
 
     private static void check(MemGraph g, Trace t) {
@@ -42,14 +64,18 @@ public record SimulatorCalibration(CostModel costs, Simulator.Overheads overhead
         }
     }
 
-    /** Node times of every measured column from the kernel slices of an all-host run (a node's tiles summed). */
-    static CostModel withNodeTimes(CostModel costs, MemGraph allCpu, Trace trace) {
-        double[] ms = new double[costs.nodes().size()];
-        boolean[] seen = new boolean[ms.length];
+    /** Node times of every measured column from the kernel slices of all-host runs (a node's tiles summed; median of runs). */
+    static CostModel withNodeTimes(CostModel costs, MemGraph allCpu, List<Trace> traces) {
+        double[][] perRun = new double[costs.nodes().size()][traces.size()];
+        boolean[] seen = new boolean[perRun.length];
         List<Task> tasks = allCpu.tasks();
-        for (int i = 0; i < tasks.size(); i++) {
-            if (tasks.get(i) instanceof Task.Kernel k) { ms[k.node()] += trace.slices().get(i).nanos() / 1e6; seen[k.node()] = true; }
+        for (int r = 0; r < traces.size(); r++) {
+            for (int i = 0; i < tasks.size(); i++) {
+                if (tasks.get(i) instanceof Task.Kernel k) { perRun[k.node()][r] += traces.get(r).slices().get(i).nanos() / 1e6; seen[k.node()] = true; }
+            }
         }
+        double[] ms = new double[perRun.length];
+        for (int n = 0; n < ms.length; n++) ms[n] = median(perRun[n]);
         List<CostModel.NodeCost> nodes = new ArrayList<>();
         for (int n = 0; n < ms.length; n++) {
             CostModel.NodeCost nc = costs.nodes().get(n);
@@ -63,14 +89,16 @@ public record SimulatorCalibration(CostModel costs, Simulator.Overheads overhead
     }
 
     /** The accelerator's link as all-accel's copies took it: least squares of slice time on bytes (needs 3+ copies). */
-    static CostModel withLink(CostModel costs, MemGraph allAccel, Trace trace) {
+    static CostModel withLink(CostModel costs, MemGraph allAccel, List<Trace> traces) {
         List<Task> tasks = allAccel.tasks();
         double sx = 0, sy = 0, sxx = 0, sxy = 0;
         int n = 0;
-        for (int i = 0; i < tasks.size(); i++) {
-            if (tasks.get(i) instanceof Task.Kernel) continue;
-            double x = tasks.get(i).bytes(), y = trace.slices().get(i).nanos() / 1e6;
-            sx += x; sy += y; sxx += x * x; sxy += x * y; n++;
+        for (Trace trace : traces) {
+            for (int i = 0; i < tasks.size(); i++) {
+                if (tasks.get(i) instanceof Task.Kernel) continue;
+                double x = tasks.get(i).bytes(), y = trace.slices().get(i).nanos() / 1e6;
+                sx += x; sy += y; sxx += x * x; sxy += x * y; n++;
+            }
         }
         if (n < 3) return costs;
         double var = n * sxx - sx * sx;

@@ -121,4 +121,23 @@ class SimulatorCalibrationTest {
         // both traces', which are equal here)
         assertEquals(ct.wallNanos() / 1e6, Simulator.run(cpu, c.costs(), c.overheads()).makespanMillis(), 1e-3);
     }
+
+    /** One run out of three the host disturbed (everything ten times slower) sets no figure. */
+    @Test void aDisturbedRunDoesNotSetTheFigures() {
+        Graph g = chain();
+        MemGraph cpu = plan(g, new int[] {0, 0, 0, 0});
+        MemGraph acc = plan(g, new int[] {1, 0, 1, 0});
+        double[] ab = new double[acc.tasks().size()], slow = new double[ab.length];
+        for (Task t : acc.tasks()) { ab[t.id()] = t instanceof Task.Kernel ? 50 : 6; slow[t.id()] = 10 * ab[t.id()]; }
+        Trace quiet = serialTrace(cpu, new double[] {40, 30, 20, 10}, 5, 0, 7, 3);
+        Trace disturbed = serialTrace(cpu, new double[] {400, 300, 200, 100}, 50, 0, 70, 30);
+        Trace accQuiet = serialTrace(acc, ab, 5, 11, 7, 3), accDisturbed = serialTrace(acc, slow, 50, 110, 70, 30);
+        SimulatorCalibration c = SimulatorCalibration.of(costs(g), cpu, List.of(quiet, disturbed, quiet), acc,
+            List.of(accQuiet, accDisturbed, accQuiet));
+        assertEquals(0.040, c.costs().nodes().get(0).millis(0), 1e-6);
+        assertEquals(0.010, c.costs().nodes().get(3).millis(1), 1e-6);
+        assertEquals(0.005, c.overheads().hostTaskMillis(), 1e-6);
+        assertEquals(0.011, c.overheads().wakeMillis(), 1e-6);
+        assertEquals(0.010, c.overheads().runMillis(), 1e-6);
+    }
 }
