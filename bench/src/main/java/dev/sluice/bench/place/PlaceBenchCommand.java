@@ -11,8 +11,10 @@ import dev.sluice.runtime.SessionOptions;
 import dev.sluice.runtime.cli.Args;
 import dev.sluice.runtime.cli.Command;
 import dev.sluice.runtime.compile.PlacementPipeline;
+import dev.sluice.runtime.compile.SimulatorCalibration;
 import dev.sluice.runtime.compile.Profiler;
 import dev.sluice.runtime.dispatch.Dispatcher;
+import dev.sluice.runtime.dispatch.Trace;
 import dev.sluice.runtime.dispatch.MeasuredShapes;
 import dev.sluice.runtime.dispatch.MemGraphExecutor;
 import dev.sluice.runtime.zoo.Zoo;
@@ -32,11 +34,11 @@ import java.util.Set;
 public final class PlaceBenchCommand implements Command {
     @Override public String name() { return "place-bench"; }
     @Override public String summary() { return "every placement strategy on the zoo at 100/50/25% accelerator budgets (described GPU and throttled)"; }
-    @Override public Set<String> valueOptions() { return Set.of("models", "gpu", "runs", "milp-seconds", "threads", "budgets"); }
+    @Override public Set<String> valueOptions() { return Set.of("models", "gpu", "runs", "milp-seconds", "threads", "budgets", "explain"); }
     @Override public String help() {
         return """
             usage: sluice place-bench [--models a,b,...] [--gpu FILE.json] [--budgets 100,50,25] [--runs N] [--milp-seconds S]
-                                      [--threads N]
+                                      [--threads N] [--explain none|summary|tasks]
 
             For each zoo model (default all), profiles the CPU once (see 'sluice help profile'), then for the
             described GPU (default nvidia-t4.json; estimates, never run) and for the throttled device (a CPU
@@ -45,13 +47,18 @@ public final class PlaceBenchCommand implements Command {
               place-bench: <model> <accel>:<budget>% <strategy> predicted_ms= [measured_ms=] accel_peak_bytes= solver_ms= nodes= [gap=]
             and per configuration the ratios the issue's targets are about: chrion-memory's accelerator peak over
             all-accel's, chrion-latency's and milp's predicted latency over all-accel's and heft's, and on the
-            throttled device the simulator's median error (overheads calibrated on all-cpu and all-accel).""";
+            throttled device the simulator's median error. The simulator is calibrated on the traces of all-cpu and
+            all-accel (run interleaved with the others; not counted in the error): node times, the link, and the
+            dispatcher's per-task gap, hand-off and per-run costs. --explain summary prints, per placement, bodies and
+            ready-to-start delays measured against predicted; --explain tasks adds the tasks that differ most.""";
     }
 
     @Override public int run(Args args, PrintStream out) {
         int threads = args.intOption("threads", SessionOptions.defaultThreads());
         int runs = args.intOption("runs", 5);
         double milp = Double.parseDouble(args.option("milp-seconds", "10"));
+        explain = args.option("explain", "none");
+        if (!List.of("none", "summary", "tasks").contains(explain)) throw new dev.sluice.kernels.SluiceException("--explain takes none, summary or tasks, got " + explain);
         String gpu = args.option("gpu", "nvidia-t4.json");
         List<Integer> budgets = Arrays.stream(args.option("budgets", "100,50,25").split(",")).map(String::trim).map(Integer::parseInt).toList();
         List<Zoo.Model> models = args.option("models") == null ? Zoo.models()
@@ -74,6 +81,9 @@ public final class PlaceBenchCommand implements Command {
         return 0;
     }
 
+    /** {@code --explain}: none, summary (per placement, where measured and predicted part) or tasks (and the worst tasks). */
+    private static String explain = "none";
+
     private static void config(String model, String accel, PlacementPipeline.Setup setup, Map<String, Tensor> in, Session s, SessionOptions o,
                                double milp, int runs, PrintStream out) {
         double slo = PlacementPipeline.sloMillis(setup, SessionOptions.Slo.parse("1.2x"));
@@ -89,6 +99,8 @@ public final class PlaceBenchCommand implements Command {
             got.put(name, oc);
         }
         Map<String, Double> measured = new LinkedHashMap<>();
+        Map<String, Trace> medianTrace = new LinkedHashMap<>();
+        Map<String, List<Trace>> allTraces = new LinkedHashMap<>();
         Map<String, Double> predicted = new LinkedHashMap<>();
         got.forEach((k, v) -> predicted.put(k, v.prediction().makespanMillis()));
         Map<String, Double> uncalibrated = new LinkedHashMap<>(predicted); // what the SLO was set and held against
@@ -97,26 +109,44 @@ public final class PlaceBenchCommand implements Command {
             try {
                 for (var e : got.values()) exs.add(PlacementPipeline.executor(setup, e, Dispatcher.Order.DYNAMIC, null));
                 for (MemGraphExecutor ex : exs) PlacementPipeline.measure(ex, in, 1);
-                double[][] t = new double[exs.size()][runs];
+                List<List<Trace>> traces = new ArrayList<>();
+                for (int i = 0; i < exs.size(); i++) traces.add(new ArrayList<>());
                 for (int r = 0; r < runs; r++) {
                     for (int i = 0; i < exs.size(); i++) {
                         MemGraphExecutor.Result res = exs.get(i).run(in);
-                        t[i][r] = res.trace().wallNanos() / 1e6;
+                        traces.get(i).add(res.trace());
                         for (Tensor x : res.outputs().values()) x.close();
                     }
                 }
                 int i = 0;
                 for (String k : got.keySet()) {
-                    Arrays.sort(t[i]);
-                    measured.put(k, t[i++][runs / 2]);
+                    List<Trace> ts = traces.get(i++);
+                    ts.sort(java.util.Comparator.comparingLong(Trace::wallNanos));
+                    measured.put(k, ts.get(runs / 2).wallNanos() / 1e6);
+                    medianTrace.put(k, ts.get(runs / 2));
+                    allTraces.put(k, ts);
                 }
+            if (got.containsKey("all-cpu") && got.containsKey("all-accel")) {
+                SimulatorCalibration cal = SimulatorCalibration.of(setup.costs(), got.get("all-cpu").memGraph(), allTraces.get("all-cpu"),
+                    got.get("all-accel").memGraph(), allTraces.get("all-accel"));
+                Simulator.Overheads over = cal.overheads();
+                CostModel.DeviceCost link = cal.costs().devices().get(1);
+                out.printf(java.util.Locale.ROOT, "place-bench: %s %s calibrated on the all-cpu and all-accel traces: node times, link %.1f us + %s,"
+                        + " dispatcher %.1f us a task on the host (%.1f us on the accelerator), hand-offs %.1f us to a compute lane and %.1f us to a copy lane,"
+                        + " %.1f us a run%n", model, accel,
+                    link.linkLatencyMs() * 1e3,
+                    link.linkBytesPerSecond() == 0 ? "no bandwidth term" : String.format(java.util.Locale.ROOT, "%.2f GB/s", link.linkBytesPerSecond() / 1e9),
+                    over.hostTaskMillis() * 1e3, over.taskMillis() * 1e3, over.wakeMillis() * 1e3, over.copyWakeMillis() * 1e3, over.runMillis() * 1e3);
+                got.forEach((k, v) -> predicted.put(k, Simulator.run(v.memGraph(), cal.costs(), over).makespanMillis()));
+                if (!explain.equals("none")) {
+                    for (var e : got.entrySet()) {
+                        SimulatorCheck.explain(model + " " + accel + " " + e.getKey(), e.getValue().memGraph(), cal.costs(), over,
+                            medianTrace.get(e.getKey()), explain.equals("tasks"), out);
+                    }
+                }
+            }
             } finally {
                 for (MemGraphExecutor ex : exs) ex.dispatcher().close();
-            }
-            if (got.containsKey("all-cpu") && got.containsKey("all-accel")) {
-                Simulator.Overheads over = PlacementPipeline.calibrate(setup, got.get("all-cpu"), measured.get("all-cpu"), got.get("all-accel"),
-                    measured.get("all-accel"));
-                got.forEach((k, v) -> predicted.put(k, Simulator.run(v.memGraph(), setup.costs(), over).makespanMillis()));
             }
         }
         for (var e : got.entrySet()) {

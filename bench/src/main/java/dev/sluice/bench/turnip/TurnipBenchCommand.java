@@ -46,8 +46,10 @@ public final class TurnipBenchCommand implements Command {
             bandwidth-limited H2D and D2H copy lanes; not a GPU):
               (a) dispatcher throughput: N empty tasks (default 20000) in a layered graph over a 2-lane and a
                   1-lane queue, tasks/s in dynamic and fixed order (median of --runs);
-              (c) jitter: 4 chains x 48 tiles (copy, kernel, copy) with lognormal copy times and data-dependent
-                  kernel times, dynamic / priority / fixed order alternating, medians (--jitter false skips it);
+              (c) jitter: 4 chains x 48 tiles (copy, kernel, copy) over one link, and 192 tiles whose copies
+                  alternate between two links, with lognormal copy times and data-dependent kernel times: each plan
+                  first simulated in every order (the policy alone), then measured, dynamic / priority / fixed
+                  alternating, medians (--jitter false skips it);
               (b) every zoo model (or --models) at 100%, 50%, 25%, 10% of the bytes it needs with nothing offloaded
                   (or the refused minimum, said so): median wall time of --runs (default 5, after one warm-up)
                   in dynamic and fixed order, and the bound max(compute, H2D bytes / bw, D2H bytes / bw).
@@ -117,6 +119,8 @@ public final class TurnipBenchCommand implements Command {
         java.util.SplittableRandom r = new java.util.SplittableRandom(2026);
         TaskGraph g = new TaskGraph();
         int[][] id = new int[chains * tiles][3];
+        List<Long> nanos = new java.util.ArrayList<>();
+        List<int[]> edges = new java.util.ArrayList<>();
         for (int t = 0; t < tiles; t++) {
             for (int c = 0; c < chains; c++) {
                 int k = t * chains + c;
@@ -124,19 +128,67 @@ public final class TurnipBenchCommand implements Command {
                 id[k][0] = g.add(new TaskGraph.Job("h2d " + c + "." + t, 1, 0, () -> park(up)));
                 id[k][1] = g.add(new TaskGraph.Job("kernel " + c + "." + t, 0, 0, () -> spin(run)));
                 id[k][2] = g.add(new TaskGraph.Job("d2h " + c + "." + t, 2, 0, () -> park(down)));
-                g.edge(id[k][0], id[k][1]);
-                g.edge(id[k][1], id[k][2]);
-                if (t >= 2) g.edge(id[k - 2 * chains][2], id[k][0]); // double buffering: reuse of tile t - 2's region
+                nanos.addAll(List.of(up, run, down));
+                edges.add(new int[] {id[k][0], id[k][1]});
+                edges.add(new int[] {id[k][1], id[k][2]});
+                if (t >= 2) edges.add(new int[] {id[k - 2 * chains][2], id[k][0]}); // double buffering: reuse of tile t - 2's region
             }
         }
+        for (int[] e : edges) g.edge(e[0], e[1]);
+        compareOrders(out, "one link, " + chains + " chains x " + tiles + " tiles", lanes, g, nanos, edges, runs);
+
+        // Two copy engines (e.g. two links, or a link per device) feeding one compute lane, tiles alternating between them,
+        // each engine double-buffered: kernel t needs copy t, copy t reuses the buffer of tile t - 4 (same engine, after its
+        // kernel). In id order a slow copy on one engine holds the compute lane while a later tile's copy on the other has
+        // landed; any-ready-task order runs that tile's kernel instead.
+        List<Dispatcher.LaneSlot> two = List.of(new Dispatcher.LaneSlot("throttled.compute", 0, false),
+            new Dispatcher.LaneSlot("throttled.h2d0", 1, true), new Dispatcher.LaneSlot("throttled.h2d1", 2, true));
+        TaskGraph g2 = new TaskGraph();
+        List<Long> nanos2 = new java.util.ArrayList<>();
+        List<int[]> edges2 = new java.util.ArrayList<>();
+        int n2 = 192;
+        int[] kern = new int[n2];
+        for (int t = 0; t < n2; t++) {
+            long up = lognormal(r, 300_000, 1.0), run = lognormal(r, 150_000, 0.5);
+            int c = g2.add(new TaskGraph.Job("h2d" + (t % 2) + " " + t, 1 + t % 2, 0, () -> park(up)));
+            kern[t] = g2.add(new TaskGraph.Job("kernel " + t, 0, 0, () -> spin(run)));
+            nanos2.addAll(List.of(up, run));
+            edges2.add(new int[] {c, kern[t]});
+            if (t >= 4) edges2.add(new int[] {kern[t - 4], c});
+        }
+        for (int[] e : edges2) g2.edge(e[0], e[1]);
+        compareOrders(out, "two links, " + n2 + " tiles alternating, copies lognormal median 300 us sigma 1", two, g2, nanos2, edges2, runs);
+    }
+
+    /** The plan simulated in each order (the policy alone), then measured, orders alternating run by run (medians). */
+    private static void compareOrders(PrintStream out, String what, List<Dispatcher.LaneSlot> lanes, TaskGraph g, List<Long> nanos, List<int[]> edges,
+                                      int runs) {
+        int n = g.size(), queues = lanes.stream().mapToInt(Dispatcher.LaneSlot::queue).max().orElse(0) + 1;
+        int[] queue = new int[n];
+        long[] dur = new long[n];
+        boolean[] copyQueue = new boolean[queues];
+        for (Dispatcher.LaneSlot l : lanes) copyQueue[l.queue()] = l.copy();
+        List<List<Integer>> succ = new java.util.ArrayList<>();
+        for (int i = 0; i < n; i++) { queue[i] = g.job(i).queue(); dur[i] = nanos.get(i); succ.add(new java.util.ArrayList<>()); }
+        for (int[] e : edges) succ.get(e[0]).add(e[1]);
+        OrderSimulation.Plan plan = new OrderSimulation.Plan(queue, dur, succ.stream().map(l -> l.stream().mapToInt(Integer::intValue).toArray())
+            .toArray(int[][]::new), copyQueue);
+        long sd = OrderSimulation.makespan(plan, OrderSimulation.Order.DYNAMIC), sp = OrderSimulation.makespan(plan, OrderSimulation.Order.PRIORITY),
+            sf = OrderSimulation.makespan(plan, OrderSimulation.Order.FIXED);
+        long lane = 0;
+        for (int q = 0; q < queues; q++) { long busy = 0; for (int i = 0; i < n; i++) if (queue[i] == q) busy += dur[i]; lane = Math.max(lane, busy); }
+        out.printf(Locale.ROOT, "jitter, %s, simulated (one lane per queue, no dispatcher or host costs): dynamic %.2f ms, priority %.2f ms,"
+                + " fixed %.2f ms; dynamic/fixed %.2fx, priority/fixed %.2fx; busiest lane %.2f ms%n",
+            what, sd / 1e6, sp / 1e6, sf / 1e6, (double) sd / sf, (double) sp / sf, lane / 1e6);
         try (Dispatcher d = new Dispatcher(lanes, Dispatcher.Order.DYNAMIC)) {
             Dispatcher.Order[] orders = Dispatcher.Order.values();
             long[][] wall = new long[orders.length][runs];
             for (Dispatcher.Order o : orders) d.withOrder(o).run(g);
             for (int i = 0; i < runs; i++) for (int o = 0; o < orders.length; o++) wall[o][i] = d.withOrder(orders[o]).run(g).wallNanos();
             long dyn = median(wall[0]), pri = median(wall[1]), fix = median(wall[2]);
-            out.printf(Locale.ROOT, "jitter (throttled lanes, %d chains x %d tiles, lognormal copies median 150 us sigma 1, kernels lognormal median 150 us sigma 0.5; medians of %d alternating runs): dynamic %.2f ms, priority %.2f ms, fixed %.2f ms; dynamic/fixed %.2fx, priority/fixed %.2fx%n",
-                chains, tiles, runs, dyn / 1e6, pri / 1e6, fix / 1e6, (double) dyn / fix, (double) pri / fix);
+            out.printf(Locale.ROOT, "jitter, %s, measured on throttled lanes (medians of %d alternating runs): dynamic %.2f ms, priority %.2f ms,"
+                    + " fixed %.2f ms; dynamic/fixed %.2fx, priority/fixed %.2fx%n",
+                what, runs, dyn / 1e6, pri / 1e6, fix / 1e6, (double) dyn / fix, (double) pri / fix);
         }
     }
 

@@ -20,7 +20,8 @@ import java.util.TreeSet;
  * (the host's too: the placed run gives the host one lane using its worker pool), one H2D and one D2H copy
  * lane per accelerator. A task starts when its edges allow and its lane is idle, the lowest task id first (the
  * planned order); a kernel takes its node's time from the {@link CostModel} (a tile its share), a copy its
- * bytes over the device's link. A device buffer is live from its writer's start until its last reader ends,
+ * bytes over the device's link. With {@link Overheads} a task taken back to back on a lane waits the dispatcher's
+ * per-task gap, a task handed to an idle lane waits a hand-off, and the run pays its start and end hand-offs. A device buffer is live from its writer's start until its last reader ends,
  * as in the executor's arena. Predicts the makespan and every device's peak bytes.
  *
  * <p>On a described device the weights are taken to be resident already (copied once at load, not per run):
@@ -36,15 +37,27 @@ public final class Simulator {
     public record Prediction(double makespanMillis, List<Long> peakBytes, Map<String, Double> busyMillis, List<Slice> slices,
                              List<List<double[]>> memory) {}
 
-    /** One task on its lane ({@code device.LANEKIND}) from {@code start} to {@code end} ms. */
-    public record Slice(String lane, String label, double start, double end) {}
+    /** Task {@code task} (its MemGraph id) on its lane ({@code device.LANEKIND}) from {@code start} to {@code end} ms. */
+    public record Slice(String lane, String label, double start, double end, int task) {}
 
     /**
-     * What a dispatcher adds to the work itself: {@code taskMillis} per task (taking it, publishing its outputs), and
-     * {@code wakeMillis} when a task becomes ready on a lane that sits idle (its worker parked and must be woken).
+     * What a dispatcher adds to the work itself: {@code taskMillis} between tasks an accelerator's lane takes back to
+     * back (taking one, publishing the last one's outputs) and {@code hostTaskMillis} the same on the host's lane (they
+     * differ on a shared machine: the host lane runs alone in an all-host run, the accelerator's lanes with others),
+     * {@code wakeMillis} when a task is handed to a compute lane that sits idle, {@code copyWakeMillis} the same for a
+     * copy lane (which parks at once where a compute lane spins first, so its hand-offs cost a wake-up), and
+     * {@code runMillis} once per run (handing the run to the lanes, the end back).
      */
-    public record Overheads(double taskMillis, double wakeMillis) {
-        public static final Overheads NONE = new Overheads(0, 0);
+    public record Overheads(double taskMillis, double wakeMillis, double copyWakeMillis, double runMillis, double hostTaskMillis) {
+        public static final Overheads NONE = new Overheads(0, 0, 0, 0, 0);
+
+        /** One per-task gap on every lane. */
+        public Overheads(double taskMillis, double wakeMillis, double copyWakeMillis, double runMillis) {
+            this(taskMillis, wakeMillis, copyWakeMillis, runMillis, taskMillis);
+        }
+
+        /** One hand-off cost for every lane, no per-run cost. */
+        public Overheads(double taskMillis, double wakeMillis) { this(taskMillis, wakeMillis, wakeMillis, 0); }
     }
 
     public static Prediction run(MemGraph g, CostModel costs) { return run(g, costs, Overheads.NONE); }
@@ -92,8 +105,7 @@ public final class Simulator {
         PriorityQueue<double[]> running = new PriorityQueue<>((a, b) -> a[0] != b[0] ? Double.compare(a[0], b[0]) : Double.compare(a[1], b[1]));
         for (int i = 0; i < n; i++) if (indeg[i] == 0) ready.computeIfAbsent(lane(tasks.get(i)), k -> new TreeSet<>()).add(i);
         Map<String, Double> idleSince = new HashMap<>();
-        int first = 0;
-        double now = 0, makespan = 0;
+        double runStart = over.runMillis() / 2, now = runStart, makespan = 0;
         List<Slice> slices = new ArrayList<>();
         List<List<double[]>> memory = new ArrayList<>();
         for (int d = 0; d < nd; d++) memory.add(new ArrayList<>(List.<double[]>of(new double[] {0, 0})));
@@ -117,12 +129,17 @@ public final class Simulator {
                     live[s.device()] += s.bytes();
                     peak[s.device()] = Math.max(peak[s.device()], live[s.device()]);
                 }
-                double d = duration(t, g, costs, initializerBufs) + over.taskMillis();
-                // a lane that went idle before this task was ready parks its worker, which must be woken
-                double wake = idleSince.getOrDefault(e.getKey(), 0.0) < now || id == first ? over.wakeMillis() : 0;
+                double d = duration(t, g, costs, initializerBufs);
+                // A lane whose last task ended just now takes this one after the dispatcher's per-task gap; a lane that
+                // sat idle since before (or since the start, for a lane whose first task comes later) was parked and
+                // must be handed the task; a lane's first task at the start comes with the run's own hand-off.
+                double free = idleSince.getOrDefault(e.getKey(), runStart);
+                double handOff = t.lane().isCopy() ? over.copyWakeMillis() : over.wakeMillis();
+                double gap = t.device() == 0 ? over.hostTaskMillis() : over.taskMillis();
+                double wake = free == now ? (idleSince.containsKey(e.getKey()) ? gap : 0) : handOff;
                 busyMs.merge(e.getKey(), d, Double::sum);
                 running.add(new double[] {now + wake + d, id});
-                slices.add(new Slice(e.getKey(), t.label(), now + wake, now + wake + d));
+                slices.add(new Slice(e.getKey(), t.label(), now + wake, now + wake + d, id));
                 for (int dv = 1; dv < nd; dv++) memory.get(dv).add(new double[] {now, live[dv]});
             }
             double[] next = running.poll();
@@ -144,6 +161,7 @@ public final class Simulator {
                 if (--indeg[s] == 0) ready.computeIfAbsent(lane(tasks.get(s)), k -> new TreeSet<>()).add(s);
             }
         }
+        makespan += over.runMillis() / 2;
         List<Long> peaks = new ArrayList<>();
         for (long p : peak) peaks.add(p);
         return new Prediction(makespan, peaks, busyMs, slices, memory);

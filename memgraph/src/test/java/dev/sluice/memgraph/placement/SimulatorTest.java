@@ -61,9 +61,17 @@ class SimulatorTest {
         // all on the gpu: x up 1.5, A 4, B 4, C 1, c down 1.5 = 12
         MemGraph accel = MemGraph.build(g, List.of(DeviceSpec.host(), new DeviceSpec("gpu", DeviceKind.ACCELERATOR, 1 << 20)), new int[] {1, 1, 1});
         assertEquals(12, Simulator.run(accel, c).makespanMillis(), 1e-9);
-        // dispatcher overheads: 0.1 a task (5 tasks on the critical path: up, A, B, C, down) and 0.2 per wake-up of an idle lane
+        // dispatcher overheads: 0.1 between tasks a lane takes back to back (B after A, C after B on the gpu's compute lane),
+        // 0.2 per hand-off to an idle lane (A after the up copy, the down copy after C), 0.4 a run (half before, half after)
         Simulator.Prediction o = Simulator.run(accel, c, new Simulator.Overheads(0.1, 0));
-        assertEquals(12.5, o.makespanMillis(), 1e-9);
+        assertEquals(12.2, o.makespanMillis(), 1e-9);
+        Simulator.Prediction w = Simulator.run(accel, c, new Simulator.Overheads(0.1, 0.2, 0.2, 0.4));
+        assertEquals(12.2 + 0.4 + 0.4, w.makespanMillis(), 1e-9);
+        // hand-offs to a copy lane (the down copy) priced apart from those to a compute lane (A after the up copy)
+        Simulator.Prediction cw = Simulator.run(accel, c, new Simulator.Overheads(0.1, 0.2, 0.7, 0.4));
+        assertEquals(12.2 + 0.2 + 0.7 + 0.4, cw.makespanMillis(), 1e-9);
+        // the host's per-task gap applies to host tasks only: all on the gpu, a host gap of 5 changes nothing
+        assertEquals(cw.makespanMillis(), Simulator.run(accel, c, new Simulator.Overheads(0.1, 0.2, 0.7, 0.4, 5)).makespanMillis(), 1e-9);
     }
 
     @Test

@@ -6,6 +6,7 @@ import dev.sluice.memgraph.placement.Simulator;
 import dev.sluice.memgraph.placement.Strategies;
 import dev.sluice.runtime.SessionOptions;
 import dev.sluice.runtime.compile.PlacementPipeline;
+import dev.sluice.runtime.compile.SimulatorCalibration;
 import dev.sluice.runtime.dispatch.Dispatcher;
 import dev.sluice.runtime.dispatch.MemGraphExecutor;
 import java.io.PrintStream;
@@ -93,14 +94,18 @@ final class PlaceCommand implements Command {
                 }
             }
             Simulator.Overheads over = Simulator.Overheads.NONE;
+            dev.sluice.graph.cost.CostModel calibrated = s.costs();
             if (s.allReal()) {
                 measureInterleaved(s, rows, pm, runs);
                 Row cpu = find(rows, "all-cpu"), acc = find(rows, "all-accel");
                 if (cpu != null && acc != null) {
-                    over = PlacementPipeline.calibrate(s, cpu.outcome(), cpu.measuredMs(), acc.outcome(), acc.measuredMs());
-                    out.printf("simulator: dispatcher overheads calibrated on all-cpu and all-accel: %.4f ms a task, %.4f ms a wake-up%n",
-                        over.taskMillis(), over.wakeMillis());
-                    for (Row r : rows) r.predicted = Simulator.run(r.outcome().memGraph(), s.costs(), over).makespanMillis();
+                    SimulatorCalibration cal = SimulatorCalibration.of(s.costs(), cpu.outcome().memGraph(), cpu.traces, acc.outcome().memGraph(), acc.traces);
+                    over = cal.overheads();
+                    calibrated = cal.costs();
+                    out.printf("simulator: calibrated on the all-cpu and all-accel traces: node times, the link, %.4f ms a task on the host"
+                        + " (%.4f ms on the accelerator), hand-offs %.4f ms to a compute lane and %.4f ms to a copy lane, %.4f ms a run%n",
+                        over.hostTaskMillis(), over.taskMillis(), over.wakeMillis(), over.copyWakeMillis(), over.runMillis());
+                    for (Row r : rows) r.predicted = Simulator.run(r.outcome().memGraph(), calibrated, over).makespanMillis();
                 }
             }
             for (Row row : rows) {
@@ -119,7 +124,7 @@ final class PlaceCommand implements Command {
             Map<String, Integer> counts = chosen.outcome.placement().counts();
             out.println("chosen placement: " + counts);
             if (args.option("picture") != null) {
-                Simulator.Prediction pic = Simulator.run(chosen.outcome.memGraph(), s.costs(), over);
+                Simulator.Prediction pic = Simulator.run(chosen.outcome.memGraph(), calibrated, over);
                 try {
                     dev.sluice.runtime.compile.SchedulePicture.write(pic, s.deviceNames(), pm.file().getFileName() + ": " + chosen.strategy,
                         Path.of(args.option("picture")));
@@ -153,17 +158,20 @@ final class PlaceCommand implements Command {
                 row.check = bad == null ? "" : " WARNING outputs differ from the one-device run: " + bad;
                 PlacementPipeline.measure(ex, pm.inputs(), 1);
             }
-            double[][] t = new double[rows.size()][runs];
+            List<List<dev.sluice.runtime.dispatch.Trace>> t = new ArrayList<>();
+            for (int i = 0; i < rows.size(); i++) t.add(new ArrayList<>());
             for (int r = 0; r < runs; r++) {
                 for (int i = 0; i < rows.size(); i++) {
                     MemGraphExecutor.Result res = exs.get(i).run(pm.inputs());
-                    t[i][r] = res.trace().wallNanos() / 1e6;
+                    t.get(i).add(res.trace());
                     for (Tensor x : res.outputs().values()) x.close();
                 }
             }
             for (int i = 0; i < rows.size(); i++) {
-                java.util.Arrays.sort(t[i]);
-                rows.get(i).measured = t[i][runs / 2];
+                t.get(i).sort(java.util.Comparator.comparingLong(dev.sluice.runtime.dispatch.Trace::wallNanos));
+                rows.get(i).traces = t.get(i);
+                rows.get(i).trace = t.get(i).get(runs / 2);
+                rows.get(i).measured = rows.get(i).trace.wallNanos() / 1e6;
             }
         } finally {
             for (MemGraphExecutor ex : exs) ex.dispatcher().close();
@@ -192,6 +200,10 @@ final class PlaceCommand implements Command {
         double predicted() { return predicted; }
 
         double measuredMs() { return measured; }
+
+        /** The measured run whose wall time is the median, and every measured run (null until measured). */
+        dev.sluice.runtime.dispatch.Trace trace;
+        List<dev.sluice.runtime.dispatch.Trace> traces;
 
         String fields() {
             return String.format("%s predicted_ms=%.3f%s accel_peak_bytes=%d solver_ms=%.1f nodes=%d", strategy, predicted,

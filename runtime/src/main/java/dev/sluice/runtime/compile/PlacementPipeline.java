@@ -268,27 +268,6 @@ public final class PlacementPipeline {
         return new MemGraphExecutor(s.model(), s.registry(), mg, devices(s), order, shared);
     }
 
-    /**
-     * The dispatcher's overheads on this machine, calibrated on two measured placements: the per-task cost from
-     * all-cpu (one lane, so no wake-ups: measured minus predicted work, per task), then the wake-up cost from
-     * all-accel (which hands work between its copy and compute lanes) by bisection until the simulator matches it.
-     * The other placements then validate the simulator.
-     */
-    public static Simulator.Overheads calibrate(Setup s, Outcome allCpu, double measuredCpu, Outcome allAccel, double measuredAccel) {
-        double work = Simulator.run(allCpu.memGraph(), s.costs()).makespanMillis();
-        double task = Math.max(0, (measuredCpu - work) / allCpu.memGraph().tasks().size());
-        double lo = 0, hi = 10;
-        if (Simulator.run(allAccel.memGraph(), s.costs(), new Simulator.Overheads(task, 0)).makespanMillis() >= measuredAccel) {
-            return new Simulator.Overheads(task, 0);
-        }
-        for (int i = 0; i < 40; i++) {
-            double mid = (lo + hi) / 2;
-            if (Simulator.run(allAccel.memGraph(), s.costs(), new Simulator.Overheads(task, mid)).makespanMillis() < measuredAccel) lo = mid;
-            else hi = mid;
-        }
-        return new Simulator.Overheads(task, (lo + hi) / 2);
-    }
-
     /** Median wall time (ms) of {@code runs} runs after two warm-up runs; outputs closed. */
     public static double measure(MemGraphExecutor ex, Map<String, Tensor> inputs, int runs) {
         long warmEnd = System.nanoTime() + Profiler.WARMUP_NANOS / 4;

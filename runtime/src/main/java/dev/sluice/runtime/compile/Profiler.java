@@ -95,6 +95,9 @@ public final class Profiler {
              Tensor b = Tensor.allocate(dev.sluice.kernels.DType.FLOAT32, dev.sluice.kernels.Shape.of(big / 4));
              Tensor c = Tensor.allocate(dev.sluice.kernels.DType.FLOAT32, dev.sluice.kernels.Shape.of(small / 4));
              Tensor d = Tensor.allocate(dev.sluice.kernels.DType.FLOAT32, dev.sluice.kernels.Shape.of(small / 4))) {
+            // warm the copy path first: timed cold, a tiny copy measured the interpreter (several times the latency of a
+            // copy in a run), and every predicted copy carried that
+            for (int i = 0; i < 20_000; i++) lane.copy(c, d);
             long[] tb = new long[7], ts = new long[7];
             for (int i = 0; i < 7; i++) {
                 long t0 = System.nanoTime();

@@ -9,7 +9,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
+import java.util.Queue;
 import org.jctools.queues.MpmcArrayQueue;
+import org.jctools.queues.MpscArrayQueue;
 
 /**
  * Runs a {@link TaskGraph} on lanes. Each lane has one worker thread that serves one queue (a lane kind of
@@ -18,12 +20,14 @@ import org.jctools.queues.MpmcArrayQueue;
  * <p>{@link Order#DYNAMIC}: every task has a dependency counter; the task that finishes last among a task's
  * predecessors brings the counter to zero and pushes it onto its queue, and the first idle lane of that
  * queue polls it. So whatever order the edges allow is the order the machine picks, with no global lock:
- * the hot path is one atomic decrement per edge and one lock-free queue offer/poll per task.
+ * the hot path is one atomic decrement per edge and one lock-free queue offer/poll per task (a single-consumer
+ * queue where the queue has one lane), and one atomic decrement per sink to detect the end.
  *
- * <p>{@link Order#PRIORITY}: dynamic, but among the ready tasks of a queue an idle lane takes the one earliest
- * in the planned (topological) order, from a lock-free skip list instead of a FIFO queue: a prefetch for a
- * node far ahead no longer takes a copy lane before the transfer the next kernel waits for, while any ready
- * task still fires the moment its lane is idle.
+ * <p>{@link Order#PRIORITY}: dynamic, but among the ready tasks of a queue an idle lane takes the most urgent: a
+ * kernel by its planned position, a copy by the planned position of the first kernel it feeds (see
+ * {@code urgencyOrder}), from a lock-free bitmap ({@link ReadyBitmap}) instead of a FIFO queue: a prefetch for a
+ * node far ahead no longer takes a copy lane before the transfer the next kernel waits for, while any ready task
+ * still fires the moment its lane is idle.
  *
  * <p>{@link Order#FIXED}: the baseline. Each queue issues its tasks strictly in id order (a topological
  * order), waiting for the head to become ready even when a later task could run, like a stream of an
@@ -33,17 +37,22 @@ import org.jctools.queues.MpmcArrayQueue;
  * queue (dynamic order): it is ready, its lane kind is idle (this lane), so dynamic order may fire it there;
  * the queue and the wake-up are saved. Task ids are boxed before the run, so the hot path allocates nothing.
  *
- * <p>Lane workers live as long as the dispatcher (a session's runs reuse them): an idle worker spins
+ * <p>Lane workers live as long as the dispatcher (a session's runs reuse them): an idle compute lane spins
  * briefly, then parks, and the task that makes work ready unparks it, so a lane wakes in microseconds
- * rather than after a timed park or a thread start. Copy lanes park at once (no spin): their waits are
- * long, and a spinning copy lane would take a core from the kernels. A worker idle for {@link #KEEP_ALIVE_NANOS} exits by
+ * rather than after a timed park or a thread start. A copy lane spins only while its work has been arriving
+ * within {@link #COPY_SPIN_NANOS} (then a wake-up would cost the lane that readies the copy more than the spin
+ * costs), and for no longer than that; a copy lane whose work comes slowly, as paced copies do, parks at once,
+ * so it never holds a core the kernels could use while it waits. A worker idle for {@link #KEEP_ALIVE_NANOS} exits by
  * itself and the next run starts a new one, so a dispatcher that is dropped without {@link #close} leaks
  * nothing for long. Handing a run to the workers takes one volatile write and one CAS per lane; no lock is
  * held while tasks run.
  *
  * <p>A task that throws cancels the run: lanes stop taking tasks and {@link #run} throws a
- * {@link DispatchException} naming the task. {@code run} returns only after every worker has left the run,
- * so no task of a finished or failed run can still be touching memory afterwards.
+ * {@link DispatchException} naming the task, only after every worker has left the run, so no task of a failed run
+ * can still be touching memory afterwards. A successful run returns once its last task has finished (so no task
+ * body is running either); its lane workers may still be on their way out, touching only the run's own
+ * bookkeeping, and the next run waits for them before it starts, so a run's latency does not include waking
+ * every parked lane just to let it leave.
  */
 public final class Dispatcher implements AutoCloseable {
     public enum Order { DYNAMIC, PRIORITY, FIXED }
@@ -52,6 +61,8 @@ public final class Dispatcher implements AutoCloseable {
     public record LaneSlot(String name, int queue, boolean copy) {}
 
     private static final int SPINS = 200;
+    /** Longest a copy lane spins waiting for work, and only while its recent waits were that short (see {@link Run#work}). */
+    static final long COPY_SPIN_NANOS = 20_000;
     /** How long a lane worker waits for the next run before its thread exits. */
     static final long KEEP_ALIVE_NANOS = 2_000_000_000L;
 
@@ -103,6 +114,7 @@ public final class Dispatcher implements AutoCloseable {
         workers.admission.lock();
         try {
             if (workers.closed) throw new IllegalStateException("dispatcher is closed");
+            workers.joinLeaving();
             return new Run(graph).execute();
         } finally {
             workers.admission.unlock();
@@ -132,6 +144,21 @@ public final class Dispatcher implements AutoCloseable {
         final java.util.concurrent.locks.ReentrantLock admission = new java.util.concurrent.locks.ReentrantLock();
         volatile Dispatcher.Run current;
         volatile boolean closed;
+        /** The last run, if it succeeded and its lanes may still be leaving it; joined before the next run starts. */
+        Dispatcher.Run leaving;
+
+        /** Waits until every lane has left the previous run (under {@code admission}). */
+        void joinLeaving() {
+            Dispatcher.Run r = leaving;
+            if (r == null) return;
+            boolean interrupted = false;
+            while (true) {
+                try { r.left.await(); break; } catch (InterruptedException e) { interrupted = true; }
+            }
+            leaving = null;
+            current = null;
+            if (interrupted) Thread.currentThread().interrupt();
+        }
 
         Workers(List<LaneSlot> lanes) {
             this.lanes = lanes;
@@ -173,19 +200,43 @@ public final class Dispatcher implements AutoCloseable {
         }
     }
 
+    /**
+     * One execution of a graph. Invariants the hot path relies on:
+     * <ul>
+     *   <li>{@code remaining[t]} starts at t's predecessor count and only decreases, once per incoming edge, by the
+     *       lane that finished the predecessor; the lane whose decrement reaches zero owns t's release (it pushes
+     *       t, or runs it itself next): so every task is released exactly once.</li>
+     *   <li>A ready FIFO of a queue with one lane ({@link MpscArrayQueue}) has exactly one consumer, that lane's
+     *       worker (a lane is served by one worker per run); queues with several lanes use {@link MpmcArrayQueue}.
+     *       Producers are any lanes and the caller (the initial ready set, pushed before any worker starts).</li>
+     *   <li>The run is complete when every sink (a task without successors) has finished: each other task is an
+     *       ancestor of a sink, and a task starts only after its predecessors finished and released it, so the
+     *       last sink's end is after every task's end and every edge's release. One atomic count of sinks replaces
+     *       a count of all tasks that every lane would contend on.</li>
+     *   <li>No stall is possible: ids are a topological order and the counts match the edges ({@link TaskGraph}),
+     *       so some unfinished task always has all its predecessors finished and has been released.</li>
+     *   <li>A lane parks only after announcing it ({@code parked[lane] = 1}) and then finding its queue empty; a
+     *       producer makes a task visible first (a full-fence atomic in the queue) and then reads the flags, so
+     *       either the lane sees the task or the producer sees the flag and unparks it. Parks are also bounded
+     *       (1 ms), a second safety net.</li>
+     *   <li>Trace arrays ({@code laneOf}, {@code start}, {@code end}) of task t are written only by the lane that
+     *       runs t, before t releases its successors; the caller reads them after the done latch.</li>
+     * </ul>
+     */
     private final class Run {
         final TaskGraph g;
         final int n;
-        final int[][] successors;
+        final Runnable[] body;
+        final int[] queueOf, succStart, succ;
         final AtomicIntegerArray remaining;
-        final List<MpmcArrayQueue<Integer>> ready = new ArrayList<>();
-        /** PRIORITY's ready sets, by queue: lowest task id (earliest in the planned order) first. */
-        final List<java.util.concurrent.ConcurrentSkipListSet<Integer>> readyByOrder = new ArrayList<>();
+        /** DYNAMIC's ready FIFOs, by queue. */
+        final Queue<Integer>[] fifo;
+        /** PRIORITY's ready sets, by queue, over ranks; rank[t] orders the tasks of one queue by urgency. */
+        final ReadyBitmap[] byRank;
+        final int[] rank, taskOfRank;
         final int[][] fixedSequence;
         final AtomicInteger[] fixedCursor;
-        final AtomicInteger completed = new AtomicInteger();
-        /** Tasks queued or running; reaching zero before all completed would be a stall. */
-        final AtomicInteger inFlight = new AtomicInteger();
+        final AtomicInteger sinksLeft = new AtomicInteger();
         final AtomicReference<DispatchException> failure = new AtomicReference<>();
         final CountDownLatch done = new CountDownLatch(1);
         /** Counts lanes out of this run; run returns only when all have left. */
@@ -194,41 +245,93 @@ public final class Dispatcher implements AutoCloseable {
         final Thread[] threads = workers.threads;
         final AtomicIntegerArray parked = new AtomicIntegerArray(lanes.size());
         final int[][] lanesOfQueue = new int[queues][];
+        final int[] laneQueue;
         final int[] laneOf;
         final long[] start, end;
         /** Task ids boxed once before the run starts, so that queueing a ready task allocates nothing. */
         final Integer[] ids;
         long t0;
 
+        @SuppressWarnings("unchecked")
         Run(TaskGraph g) {
             this.g = g;
+            TaskGraph.Frozen f = g.frozen();
             this.n = g.size();
-            successors = new int[n][];
-            remaining = new AtomicIntegerArray(n);
+            body = f.body();
+            queueOf = f.queue();
+            succStart = f.succStart();
+            succ = f.succ();
+            remaining = new AtomicIntegerArray(f.predecessors());
             laneOf = new int[n];
             start = new long[n];
             end = new long[n];
-            ids = new Integer[n];
-            for (int i = 0; i < n; i++) ids[i] = i;
-            for (int i = 0; i < n; i++) {
-                successors[i] = g.successorsOf(i);
-                remaining.set(i, g.predecessorCount(i));
-            }
+            int sinks = 0;
+            for (int i = 0; i < n; i++) if (succStart[i] == succStart[i + 1]) sinks++;
+            sinksLeft.set(sinks);
+            laneQueue = new int[lanes.size()];
+            for (int l = 0; l < lanes.size(); l++) laneQueue[l] = lanes.get(l).queue();
             for (int q = 0; q < queues; q++) {
                 int qq = q;
                 lanesOfQueue[q] = java.util.stream.IntStream.range(0, lanes.size()).filter(l -> lanes.get(l).queue() == qq).toArray();
-                if (order == Order.PRIORITY) readyByOrder.add(new java.util.concurrent.ConcurrentSkipListSet<>());
-                else ready.add(new MpmcArrayQueue<>(Math.max(2, n)));
             }
+            fifo = new Queue[queues];
+            byRank = new ReadyBitmap[queues];
             fixedSequence = new int[queues][];
             fixedCursor = new AtomicInteger[queues];
-            if (order == Order.FIXED) {
-                for (int q = 0; q < queues; q++) {
-                    int qq = q;
-                    fixedSequence[q] = java.util.stream.IntStream.range(0, n).filter(i -> g.job(i).queue() == qq).toArray();
-                    fixedCursor[q] = new AtomicInteger();
+            int[] rk = null, tor = null;
+            Integer[] box = null;
+            switch (order) {
+                case DYNAMIC -> {
+                    box = boxes(n);
+                    int[] count = new int[queues];
+                    for (int i = 0; i < n; i++) count[queueOf[i]]++;
+                    for (int q = 0; q < queues; q++) {
+                        int cap = Math.max(2, count[q]); // a queue never holds more than its own tasks
+                        fifo[q] = lanesOfQueue[q].length == 1 ? new MpscArrayQueue<>(cap) : new MpmcArrayQueue<>(cap);
+                    }
+                }
+                case PRIORITY -> {
+                    rk = new int[n];
+                    tor = urgencyOrder();
+                    for (int r = 0; r < n; r++) rk[tor[r]] = r;
+                    for (int q = 0; q < queues; q++) byRank[q] = new ReadyBitmap(n);
+                }
+                case FIXED -> {
+                    int[] count = new int[queues];
+                    for (int i = 0; i < n; i++) count[queueOf[i]]++;
+                    for (int q = 0; q < queues; q++) { fixedSequence[q] = new int[count[q]]; fixedCursor[q] = new AtomicInteger(); count[q] = 0; }
+                    for (int i = 0; i < n; i++) fixedSequence[queueOf[i]][count[queueOf[i]]++] = i;
                 }
             }
+            ids = box;
+            rank = rk;
+            taskOfRank = tor;
+        }
+
+        /**
+         * PRIORITY's order: tasks by the planned position of the first kernel they lead to. A kernel's key is its own
+         * id; a copy's is the least key among its successors (the kernel it feeds, or the copy feeding one), so among
+         * ready copies the one the next kernel waits for goes first and a prefetch for a kernel far ahead waits, even
+         * where the plan emitted it earlier. Ties (and copies that feed nothing) keep the planned order.
+         */
+        int[] urgencyOrder() {
+            boolean[] copyQueue = new boolean[queues];
+            for (int q = 0; q < queues; q++) copyQueue[q] = lanes.get(lanesOfQueue[q][0]).copy();
+            int[] key = new int[n];
+            for (int t = n - 1; t >= 0; t--) {
+                int k = t;
+                if (copyQueue[queueOf[t]] && succStart[t] < succStart[t + 1]) {
+                    k = Integer.MAX_VALUE;
+                    for (int i = succStart[t]; i < succStart[t + 1]; i++) k = Math.min(k, key[succ[i]]);
+                }
+                key[t] = k;
+            }
+            long[] sorted = new long[n];
+            for (int t = 0; t < n; t++) sorted[t] = ((long) key[t] << 32) | t;
+            java.util.Arrays.sort(sorted);
+            int[] order = new int[n];
+            for (int r = 0; r < n; r++) order[r] = (int) sorted[r];
+            return order;
         }
 
         Trace execute() {
@@ -245,40 +348,47 @@ public final class Dispatcher implements AutoCloseable {
                 fail(null, new DispatchException(null, "interrupted while waiting for the run", e));
             }
             finish();
-            boolean interrupted = false;
-            while (true) {
-                try { left.await(); break; } catch (InterruptedException e) { interrupted = true; }
+            if (failure.get() == null) {
+                // Every task has finished (done counts sinks, see the class invariants): the lanes are only leaving, touching
+                // nothing but this run's bookkeeping. Joining them is left to the next run, off this one's latency.
+                long wall = System.nanoTime() - t0;
+                workers.leaving = this;
+                return trace(wall);
             }
-            workers.current = null;
-            if (interrupted) Thread.currentThread().interrupt();
-            DispatchException f = failure.get();
-            if (f != null) throw f;
-            return trace(System.nanoTime() - t0);
+            workers.leaving = this;
+            workers.joinLeaving(); // a failed run may still have tasks running: wait until every lane is out
+            throw failure.get();
         }
 
         void work(int lane) {
-            int q = lanes.get(lane).queue();
+            int q = laneQueue[lane];
             SplittableRandom jitter = maxJitterNanos > 0 ? new SplittableRandom(jitterSeed * 31 + lane) : null;
-            // A copy lane never spins while it waits: on a host whose cores all run kernels it would take one from them.
-            int spins = lanes.get(lane).copy() ? 0 : SPINS;
+            boolean copy = lanes.get(lane).copy();
             int idle = 0;
             int next = -1;
+            // A copy lane's last wait for work, in ns: it spins (at most COPY_SPIN_NANOS) only while work has been arriving
+            // that quickly; a copy lane whose work comes slowly parks at once and takes no core from the kernels.
+            long idleStart = 0, lastIdle = Long.MAX_VALUE;
             while (!finished) {
-                int t = next >= 0 ? next : switch (order) {
-                    case DYNAMIC -> pollDynamic(q);
-                    case PRIORITY -> pollEarliest(q);
-                    case FIXED -> pollFixed(q);
-                };
+                int t = next >= 0 ? next : poll(q);
                 next = -1;
                 if (t < 0) {
-                    if (++idle < spins) { Thread.onSpinWait(); continue; }
-                    idle = 0;
+                    if (copy) {
+                        long now = System.nanoTime();
+                        if (idle++ == 0) idleStart = now;
+                        if (lastIdle <= COPY_SPIN_NANOS && now - idleStart < COPY_SPIN_NANOS) { Thread.onSpinWait(); continue; }
+                    } else if (++idle < SPINS) {
+                        Thread.onSpinWait();
+                        continue;
+                    }
                     parked.set(lane, 1);
                     // Re-check after announcing: a pusher that missed the flag must have offered before we look.
                     if (!finished && !hasWork(q)) LockSupport.parkNanos(this, 1_000_000);
                     parked.set(lane, 0);
+                    if (!copy) idle = 0;
                     continue;
                 }
+                if (copy && idle > 0) lastIdle = System.nanoTime() - idleStart;
                 idle = 0;
                 if (jitter != null) delay(jitter.nextLong(maxJitterNanos + 1));
                 if (finished) return;
@@ -286,14 +396,12 @@ public final class Dispatcher implements AutoCloseable {
             }
         }
 
-        int pollDynamic(int q) {
-            Integer t = ready.get(q).poll();
-            return t == null ? -1 : t;
-        }
-
-        int pollEarliest(int q) {
-            Integer t = readyByOrder.get(q).pollFirst();
-            return t == null ? -1 : t;
+        int poll(int q) {
+            return switch (order) {
+                case DYNAMIC -> { Integer t = fifo[q].poll(); yield t == null ? -1 : t; }
+                case PRIORITY -> { int r = byRank[q].pollLowest(); yield r < 0 ? -1 : taskOfRank[r]; }
+                case FIXED -> pollFixed(q);
+            };
         }
 
         /** In-order issue: only the head of the queue's sequence may start, and only once it is ready. */
@@ -308,10 +416,14 @@ public final class Dispatcher implements AutoCloseable {
         }
 
         boolean hasWork(int q) {
-            if (order == Order.DYNAMIC) return !ready.get(q).isEmpty();
-            if (order == Order.PRIORITY) return !readyByOrder.get(q).isEmpty();
-            int i = fixedCursor[q].get();
-            return i < fixedSequence[q].length && remaining.get(fixedSequence[q][i]) == 0;
+            return switch (order) {
+                case DYNAMIC -> !fifo[q].isEmpty();
+                case PRIORITY -> !byRank[q].isEmpty();
+                case FIXED -> {
+                    int i = fixedCursor[q].get();
+                    yield i < fixedSequence[q].length && remaining.get(fixedSequence[q][i]) == 0;
+                }
+            };
         }
 
         /**
@@ -319,40 +431,44 @@ public final class Dispatcher implements AutoCloseable {
          * (DYNAMIC only: the first one on the lane's own queue, which any idle lane could have taken anyway), or -1.
          */
         int runTask(int t, int lane, int q) {
-            TaskGraph.Job job = g.job(t);
             laneOf[t] = lane;
             start[t] = System.nanoTime() - t0;
             try {
-                job.body().run();
+                body[t].run();
             } catch (Throwable e) {
+                String name = g.job(t).name();
                 String why = e instanceof SluiceException ? e.getMessage() : e.toString();
-                fail(job.name(), new DispatchException(job.name(), "task " + job.name() + " failed: " + why, e));
+                fail(name, new DispatchException(name, "task " + name + " failed: " + why, e));
                 return -1;
             }
             end[t] = System.nanoTime() - t0;
-            // Count before releasing successors so that "all done" is observed exactly once.
-            boolean last = completed.incrementAndGet() == n;
-            int next = -1;
-            for (int s : successors[t]) {
-                if (remaining.decrementAndGet(s) == 0) {
-                    if (order == Order.FIXED) wake(g.job(s).queue());
-                    else if (next < 0 && order == Order.DYNAMIC && g.job(s).queue() == q) { next = s; inFlight.incrementAndGet(); }
-                    else push(s);
-                }
+            int from = succStart[t], to = succStart[t + 1];
+            if (from == to) {
+                if (sinksLeft.decrementAndGet() == 0) done.countDown();
+                return -1;
             }
-            if (last) { done.countDown(); return -1; }
-            if (order != Order.FIXED && inFlight.decrementAndGet() == 0 && completed.get() < n) {
-                fail(null, new DispatchException(null, "stalled: no task ready or running with "
-                    + (n - completed.get()) + " of " + n + " left (the task graph is inconsistent)", null));
+            int next = -1;
+            for (int i = from; i < to; i++) {
+                int s = succ[i];
+                if (remaining.decrementAndGet(s) != 0) continue;
+                int qs = queueOf[s];
+                if (order == Order.FIXED) {
+                    // Only the head of a queue's sequence can start; a lane that takes the head polls the next itself.
+                    int c = fixedCursor[qs].get();
+                    if (c < fixedSequence[qs].length && fixedSequence[qs][c] == s) wake(qs);
+                } else if (next < 0 && order == Order.DYNAMIC && qs == q) {
+                    next = s;
+                } else {
+                    push(s);
+                }
             }
             return next;
         }
 
         void push(int t) {
-            inFlight.incrementAndGet();
-            int q = g.job(t).queue();
-            if (order == Order.PRIORITY) readyByOrder.get(q).add(t);
-            else if (!ready.get(q).offer(ids[t])) throw new IllegalStateException("ready queue overflow"); // capacity >= n
+            int q = queueOf[t];
+            if (order == Order.PRIORITY) byRank[q].add(rank[t]);
+            else if (!fifo[q].offer(ids[t])) throw new IllegalStateException("ready queue overflow"); // capacity >= the queue's tasks
             wake(q);
         }
 
@@ -385,6 +501,18 @@ public final class Dispatcher implements AutoCloseable {
             }
             return new Trace(tracks, slices, wall);
         }
+    }
+
+    /** Boxed task ids 0..n-1, shared by every run (boxes are immutable), so a run boxes nothing it ran before. */
+    private static volatile Integer[] boxes = new Integer[0];
+
+    private static Integer[] boxes(int n) {
+        Integer[] b = boxes;
+        if (b.length >= n) return b;
+        Integer[] grown = java.util.Arrays.copyOf(b, Math.max(n, b.length * 2));
+        for (int i = b.length; i < grown.length; i++) grown[i] = i;
+        boxes = grown;
+        return grown;
     }
 
     private static void delay(long nanos) {

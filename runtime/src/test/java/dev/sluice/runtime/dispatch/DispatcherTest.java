@@ -22,14 +22,16 @@ class DispatcherTest {
         final AtomicInteger clock = new AtomicInteger();
         final AtomicIntegerArray started, ended, runs;
 
-        RandomDag(long seed, int n, double density, int failAt) {
+        RandomDag(long seed, int n, double density, int failAt) { this(seed, n, density, failAt, 3); }
+
+        RandomDag(long seed, int n, double density, int failAt, int queues) {
             SplittableRandom r = new SplittableRandom(seed);
             started = new AtomicIntegerArray(n);
             ended = new AtomicIntegerArray(n);
             runs = new AtomicIntegerArray(n);
             for (int i = 0; i < n; i++) {
                 int id = i;
-                graph.add(new TaskGraph.Job("t" + i, r.nextInt(3), r.nextInt(100), () -> {
+                graph.add(new TaskGraph.Job("t" + i, r.nextInt(queues), r.nextInt(100), () -> {
                     started.set(id, clock.incrementAndGet());
                     runs.incrementAndGet(id);
                     if (id == failAt) throw new IllegalStateException("boom in t" + id);
@@ -70,6 +72,32 @@ class DispatcherTest {
                 RandomDag d = new RandomDag(1000 + run, 40, 0.25, -1);
                 base.withJitter(run, 20_000).run(d.graph);
                 d.assertValidOrder();
+            }
+        }
+    }
+
+    /**
+     * Many lanes on queues of one lane (one consumer: the single-consumer ready queue) and of several, big random
+     * DAGs with many sinks, every order, with and without injected delays: every task runs exactly once, after all
+     * its predecessors ended, and all have ended when run returns (completion is counted on sinks only).
+     */
+    @Test void manyLanesBigGraphsEveryTaskOnceInOrder() {
+        List<Dispatcher.LaneSlot> lanes = List.of(
+            new Dispatcher.LaneSlot("c0", 0, false), new Dispatcher.LaneSlot("c1", 0, false), new Dispatcher.LaneSlot("c2", 0, false),
+            new Dispatcher.LaneSlot("c3", 0, false), new Dispatcher.LaneSlot("h2d", 1, true), new Dispatcher.LaneSlot("d2h", 2, true),
+            new Dispatcher.LaneSlot("x0", 3, false), new Dispatcher.LaneSlot("x1", 3, true), new Dispatcher.LaneSlot("y", 4, true));
+        try (Dispatcher base = new Dispatcher(lanes, Dispatcher.Order.DYNAMIC)) {
+            for (int run = 0; run < 60; run++) {
+                Dispatcher.Order order = Dispatcher.Order.values()[run % 3];
+                SplittableRandom r = new SplittableRandom(run);
+                int n = 500 + r.nextInt(4000);
+                RandomDag d = new RandomDag(5000 + run, n, 0.08 + r.nextDouble() * 0.2, -1, 5);
+                Dispatcher disp = base.withOrder(order);
+                if (run % 4 == 3) disp = disp.withJitter(run, 2_000);
+                Trace t = disp.run(d.graph);
+                d.assertValidOrder();
+                for (int i = 0; i < n; i++) assertTrue(d.ended.get(i) > 0, order + ": t" + i + " had not ended when run returned");
+                assertEquals(n, t.slices().size());
             }
         }
     }

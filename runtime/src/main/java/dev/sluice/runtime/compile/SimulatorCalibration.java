@@ -1,0 +1,168 @@
+package dev.sluice.runtime.compile;
+
+import dev.sluice.graph.cost.CostModel;
+import dev.sluice.memgraph.Edge;
+import dev.sluice.memgraph.MemGraph;
+import dev.sluice.memgraph.Task;
+import dev.sluice.memgraph.placement.Simulator;
+import dev.sluice.runtime.dispatch.Trace;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The simulator's inputs as this machine shows them right now, read off measured traces of two calibration
+ * placements (all-cpu and all-accel, run interleaved with the placements being validated, so the host's state is the
+ * same for all): each node's time (the slices of all-cpu's kernel tasks), the link (a line fitted through all-accel's
+ * copy slices: latency plus bytes over bandwidth), and the dispatcher's overheads (a lane's gap between tasks it had
+ * ready; the delay from a release by another lane to the start on an idle lane; the run's start and end hand-offs
+ * between the caller and the lanes). Each figure is measured where it
+ * happens, so one cannot absorb another's error. The placements calibrated on are not counted in the error.
+ *
+ * @param costs    the cost model with measured device columns (never described ones) re-measured
+ * @param overheads the dispatcher's per-task and hand-off costs
+ */
+public record SimulatorCalibration(CostModel costs, Simulator.Overheads overheads) {
+
+    /** Calibrates from all-cpu's plan and trace and all-accel's (task i of a plan is slice i of its trace). */
+    public static SimulatorCalibration of(CostModel costs, MemGraph allCpu, Trace cpuTrace, MemGraph allAccel, Trace accelTrace) {
+        return of(costs, allCpu, List.of(cpuTrace), allAccel, List.of(accelTrace));
+    }
+
+    /**
+     * Calibrates from several measured runs of each: a node's time is its median over the runs, the link is fitted
+     * through every copy of every run, and each overhead is the median over the runs of its per-run mean, so that one
+     * run the host disturbed (a time slice lost, a collection) does not set a figure.
+     */
+    public static SimulatorCalibration of(CostModel costs, MemGraph allCpu, List<Trace> cpuTraces, MemGraph allAccel, List<Trace> accelTraces) {
+        if (cpuTraces.isEmpty() || accelTraces.isEmpty()) throw new IllegalArgumentException("calibration needs a measured run of each");
+        for (Trace t : cpuTraces) check(allCpu, t);
+        for (Trace t : accelTraces) check(allAccel, t);
+        CostModel c = withNodeTimes(costs, allCpu, cpuTraces);
+        c = withLink(c, allAccel, accelTraces);
+        int runs = Math.min(cpuTraces.size(), accelTraces.size());
+        double[][] o = new double[5][runs];
+        for (int r = 0; r < runs; r++) {
+            Simulator.Overheads x = overheads(List.of(allCpu, allAccel), List.of(cpuTraces.get(r), accelTraces.get(r)));
+            o[0][r] = x.taskMillis(); o[1][r] = x.wakeMillis(); o[2][r] = x.copyWakeMillis(); o[3][r] = x.runMillis(); o[4][r] = x.hostTaskMillis();
+        }
+        return new SimulatorCalibration(c, new Simulator.Overheads(median(o[0]), median(o[1]), median(o[2]), median(o[3]), median(o[4])));
+    }
+
+    private static double median(double[] v) {
+        double[] c = v.clone();
+        Arrays.sort(c);
+        return c.length % 2 == 1 ? c[c.length / 2] : (c[c.length / 2 - 1] + c[c.length / 2]) / 2;
+    }
+
+    private static void check(MemGraph g, Trace t) {
+        if (t.slices().size() != g.tasks().size()) {
+            throw new IllegalArgumentException("trace has " + t.slices().size() + " slices for " + g.tasks().size() + " tasks");
+        }
+    }
+
+    /** Node times of every measured column from the kernel slices of all-host runs (a node's tiles summed; median of runs). */
+    static CostModel withNodeTimes(CostModel costs, MemGraph allCpu, List<Trace> traces) {
+        double[][] perRun = new double[costs.nodes().size()][traces.size()];
+        boolean[] seen = new boolean[perRun.length];
+        List<Task> tasks = allCpu.tasks();
+        for (int r = 0; r < traces.size(); r++) {
+            for (int i = 0; i < tasks.size(); i++) {
+                if (tasks.get(i) instanceof Task.Kernel k) { perRun[k.node()][r] += traces.get(r).slices().get(i).nanos() / 1e6; seen[k.node()] = true; }
+            }
+        }
+        double[] ms = new double[perRun.length];
+        for (int n = 0; n < ms.length; n++) ms[n] = median(perRun[n]);
+        List<CostModel.NodeCost> nodes = new ArrayList<>();
+        for (int n = 0; n < ms.length; n++) {
+            CostModel.NodeCost nc = costs.nodes().get(n);
+            List<CostModel.Timing> ts = new ArrayList<>(nc.times());
+            for (int d = 0; d < ts.size(); d++) {
+                if (seen[n] && costs.devices().get(d).timeSource() == CostModel.Source.MEASURED) ts.set(d, new CostModel.Timing(ms[n], CostModel.Source.MEASURED));
+            }
+            nodes.add(new CostModel.NodeCost(nc.node(), nc.opType(), nc.flops(), nc.weightBytes(), nc.activationBytes(), nc.outputBytes(), ts));
+        }
+        return new CostModel(costs.model(), costs.fingerprint(), costs.devices(), nodes);
+    }
+
+    /** The accelerator's link as all-accel's copies took it: least squares of slice time on bytes (needs 3+ copies). */
+    static CostModel withLink(CostModel costs, MemGraph allAccel, List<Trace> traces) {
+        List<Task> tasks = allAccel.tasks();
+        double sx = 0, sy = 0, sxx = 0, sxy = 0;
+        int n = 0;
+        for (Trace trace : traces) {
+            for (int i = 0; i < tasks.size(); i++) {
+                if (tasks.get(i) instanceof Task.Kernel) continue;
+                double x = tasks.get(i).bytes(), y = trace.slices().get(i).nanos() / 1e6;
+                sx += x; sy += y; sxx += x * x; sxy += x * y; n++;
+            }
+        }
+        if (n < 3) return costs;
+        double var = n * sxx - sx * sx;
+        double slope = var > 0 ? Math.max(0, (n * sxy - sx * sy) / var) : 0;
+        double latency = Math.max(0, (sy - slope * sx) / n);
+        List<CostModel.DeviceCost> ds = new ArrayList<>(costs.devices());
+        for (int d = 1; d < ds.size(); d++) {
+            CostModel.DeviceCost dc = ds.get(d);
+            if (dc.linkSource() != CostModel.Source.MEASURED) continue;
+            ds.set(d, new CostModel.DeviceCost(dc.name(), dc.kind(), dc.timeSource(), slope == 0 ? 0 : 1e3 / slope, latency, dc.linkSource(),
+                dc.memoryBytes()));
+        }
+        return new CostModel(costs.model(), costs.fingerprint(), ds, costs.nodes());
+    }
+
+    /**
+     * The dispatcher's overheads in traces: {@code taskMillis} and {@code hostTaskMillis}, the mean gap between a lane's
+     * task and the next one that was already ready when it ended, on the accelerator's lanes and on the host's; {@code wakeMillis} and {@code copyWakeMillis}, the mean time from a task's release
+     * by another lane to its start, where its own lane (a compute lane, a copy lane) sat idle; {@code runMillis}, the mean time before the first task starts plus after the
+     * last one ends.
+     */
+    static Simulator.Overheads overheads(List<MemGraph> plans, List<Trace> traces) {
+        double runSum = 0;
+        double[] wakeSum = new double[2], taskSum = new double[2];
+        int[] wakeN = new int[2], taskN = new int[2];
+        for (int p = 0; p < plans.size(); p++) {
+            MemGraph g = plans.get(p);
+            List<Trace.Slice> sl = traces.get(p).slices();
+            int n = sl.size();
+            long first = Long.MAX_VALUE, last = 0;
+            for (Trace.Slice x : sl) { first = Math.min(first, x.startNanos()); last = Math.max(last, x.endNanos()); }
+            if (n > 0) runSum += first + (traces.get(p).wallNanos() - last);
+            long[] ready = new long[n];
+            int[] releasedBy = new int[n];
+            Arrays.fill(releasedBy, -1);
+            for (Edge e : g.edges()) {
+                long end = sl.get(e.from()).endNanos();
+                if (releasedBy[e.to()] < 0 || end > ready[e.to()]) { ready[e.to()] = end; releasedBy[e.to()] = e.from(); }
+            }
+            Integer[] byStart = new Integer[n];
+            for (int i = 0; i < n; i++) byStart[i] = i;
+            Arrays.sort(byStart, Comparator.comparingLong(i -> sl.get(i).startNanos()));
+            Map<Integer, Long> laneFree = new HashMap<>();
+            for (int i : byStart) {
+                Trace.Slice x = sl.get(i);
+                Long free = laneFree.put(x.track(), x.endNanos());
+                if (releasedBy[i] < 0 || free == null) continue;
+                if (ready[i] <= free) {
+                    int h = g.tasks().get(i).device() == 0 ? 1 : 0;
+                    taskSum[h] += x.startNanos() - free;
+                    taskN[h]++;
+                }
+                else if (sl.get(releasedBy[i]).track() != x.track()) {
+                    int k = traces.get(p).tracks().get(x.track()).copy() ? 1 : 0;
+                    wakeSum[k] += x.startNanos() - ready[i];
+                    wakeN[k]++;
+                }
+            }
+        }
+        double compute = wakeN[0] == 0 ? 0 : Math.max(0, wakeSum[0] / wakeN[0] / 1e6);
+        double copy = wakeN[1] == 0 ? compute : Math.max(0, wakeSum[1] / wakeN[1] / 1e6);
+        double accelTask = taskN[0] == 0 ? 0 : Math.max(0, taskSum[0] / taskN[0] / 1e6);
+        double hostTask = taskN[1] == 0 ? accelTask : Math.max(0, taskSum[1] / taskN[1] / 1e6);
+        return new Simulator.Overheads(taskN[0] == 0 ? hostTask : accelTask, wakeN[0] == 0 ? copy : compute, copy,
+            Math.max(0, runSum / plans.size() / 1e6), hostTask);
+    }
+}

@@ -1,0 +1,143 @@
+package dev.sluice.runtime.compile;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import dev.sluice.graph.Graph;
+import dev.sluice.graph.Node;
+import dev.sluice.graph.Value;
+import dev.sluice.graph.cost.CostModel;
+import dev.sluice.kernels.Attributes;
+import dev.sluice.kernels.DType;
+import dev.sluice.kernels.Shape;
+import dev.sluice.kernels.TensorType;
+import dev.sluice.kernels.device.DeviceKind;
+import dev.sluice.memgraph.DeviceSpec;
+import dev.sluice.memgraph.MemGraph;
+import dev.sluice.memgraph.Task;
+import dev.sluice.memgraph.placement.Simulator;
+import dev.sluice.runtime.dispatch.Trace;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** Calibration read off hand-made traces whose figures are worked out by hand. */
+class SimulatorCalibrationTest {
+    static final TensorType ACT = TensorType.of(DType.FLOAT32, Shape.of(1, 1000));
+
+    /** x -> A -> B -> C -> D, Relus. */
+    static Graph chain() {
+        Map<String, TensorType> types = new HashMap<>();
+        for (String v : List.of("x", "a", "b", "c", "d")) types.put(v, ACT);
+        List<Node> nodes = List.of(
+            new Node("A", "Relu", "", List.of("x"), List.of("a"), Attributes.EMPTY),
+            new Node("B", "Relu", "", List.of("a"), List.of("b"), Attributes.EMPTY),
+            new Node("C", "Relu", "", List.of("b"), List.of("c"), Attributes.EMPTY),
+            new Node("D", "Relu", "", List.of("c"), List.of("d"), Attributes.EMPTY));
+        return new Graph("chain", nodes, List.of(new Value("x", ACT)), List.of(new Value("d", ACT)), Map.of(), types);
+    }
+
+    static CostModel costs(Graph g) {
+        List<CostModel.NodeCost> ns = new ArrayList<>();
+        for (String k : CostModel.nodeKeys(g)) {
+            ns.add(new CostModel.NodeCost(k, "Relu", 0, 0, 0, 0, List.of(new CostModel.Timing(9, CostModel.Source.MEASURED),
+                new CostModel.Timing(9, CostModel.Source.MEASURED))));
+        }
+        return new CostModel(g.name(), CostModel.fingerprint(g), List.of(
+            new CostModel.DeviceCost("cpu", "cpu", CostModel.Source.MEASURED, 0, 0, CostModel.Source.MEASURED, 0),
+            new CostModel.DeviceCost("throttled", "throttled", CostModel.Source.MEASURED, 1, 9, CostModel.Source.MEASURED, 1 << 20)), ns);
+    }
+
+    static MemGraph plan(Graph g, int[] nodes) {
+        return MemGraph.build(g, List.of(DeviceSpec.host(), new DeviceSpec("throttled", DeviceKind.THROTTLED, 1 << 20)), nodes);
+    }
+
+    /** A trace of the tasks in id order on lanes by (device, lane kind): each starts {@code gap} us after the later of its lane's last end and its ready time. */
+    static Trace serialTrace(MemGraph g, double[] bodyUs, double gapUs, double wakeUs, double startUs, double endUs) {
+        List<String> laneNames = new ArrayList<>();
+        List<Trace.Slice> slices = new ArrayList<>();
+        Map<String, Double> laneFree = new HashMap<>();
+        double[] end = new double[g.tasks().size()];
+        List<List<Integer>> preds = new ArrayList<>();
+        for (int i = 0; i < end.length; i++) preds.add(new ArrayList<>());
+        for (var e : g.edges()) preds.get(e.to()).add(e.from());
+        double last = 0;
+        for (Task t : g.tasks()) {
+            String lane = t.device() + "." + t.lane();
+            if (!laneNames.contains(lane)) laneNames.add(lane);
+            double ready = startUs;
+            int by = -1;
+            for (int p : preds.get(t.id())) if (end[p] >= ready) { ready = end[p]; by = p; }
+            Double free = laneFree.get(lane);
+            double s;
+            if (free == null) s = ready;
+            else if (ready <= free) s = free + gapUs;
+            else s = ready + (by >= 0 && !(g.tasks().get(by).device() + "." + g.tasks().get(by).lane()).equals(lane) ? wakeUs : 0);
+            end[t.id()] = s + bodyUs[t.id()];
+            laneFree.put(lane, end[t.id()]);
+            last = Math.max(last, end[t.id()]);
+            slices.add(new Trace.Slice(t.label(), laneNames.indexOf(lane), (long) (s * 1e3), (long) (end[t.id()] * 1e3), t.bytes()));
+        }
+        List<Trace.Track> tracks = laneNames.stream().map(n -> new Trace.Track(n, !n.endsWith("COMPUTE"))).toList();
+        return new Trace(tracks, slices, (long) ((last + endUs) * 1e3));
+    }
+
+    @Test void nodeTimesLinkAndOverheadsAreReadOffTheTraces() {
+        Graph g = chain();
+        MemGraph cpu = plan(g, new int[] {0, 0, 0, 0});
+        MemGraph acc = plan(g, new int[] {1, 0, 1, 0}); // four copies: x up, a down, b up, c down
+        // cpu: A..D take 40, 30, 20, 10 us, back to back with 5 us between; the run starts at 7 us and ends 3 us after D
+        Trace ct = serialTrace(cpu, new double[] {40, 30, 20, 10}, 5, 0, 7, 3);
+        double[] ab = new double[acc.tasks().size()];
+        long copies = 0;
+        for (Task t : acc.tasks()) {
+            // a copy takes 2 us + 1 us per 1000 bytes (1 GB/s); a kernel 50 us
+            ab[t.id()] = t instanceof Task.Kernel ? 50 : 2 + t.bytes() / 1000.0;
+            if (!(t instanceof Task.Kernel)) copies++;
+        }
+        assertTrue(copies >= 3, "the plan has " + copies + " copies");
+        // every task of this chain waits for one on another lane (or nothing): hand-offs of 11 us; start 7, end 3
+        Trace at = serialTrace(acc, ab, 5, 11, 7, 3);
+        SimulatorCalibration c = SimulatorCalibration.of(costs(g), cpu, ct, acc, at);
+        double[] want = {0.040, 0.030, 0.020, 0.010};
+        for (int n = 0; n < 4; n++) {
+            assertEquals(want[n], c.costs().nodes().get(n).millis(0), 1e-6, "node " + n + " on the cpu");
+            assertEquals(want[n], c.costs().nodes().get(n).millis(1), 1e-6, "node " + n + " on the throttled device");
+        }
+        CostModel.DeviceCost link = c.costs().devices().get(1);
+        // all four copies move the same 4096 bytes, so no bandwidth can be told apart from latency: the fit is their time
+        for (Task t : acc.tasks()) if (!(t instanceof Task.Kernel)) assertEquals(4096, t.bytes());
+        assertEquals(0.006096, link.linkLatencyMs(), 1e-6);
+        assertEquals(0, link.linkBytesPerSecond());
+        // gaps: only the cpu trace has tasks ready before their lane is free (B, C, D: 5 us each), all on the host's lane,
+        // so the accelerator's lanes borrow the host's figure
+        assertEquals(0.005, c.overheads().hostTaskMillis(), 1e-6);
+        assertEquals(0.005, c.overheads().taskMillis(), 1e-6);
+        assertEquals(0.011, c.overheads().wakeMillis(), 1e-6);
+        assertEquals(0.011, c.overheads().copyWakeMillis(), 1e-6);
+        assertEquals(0.010, c.overheads().runMillis(), 1e-6);
+        // the simulator with them reproduces the cpu trace's wall time: 7 + 100 + 3 * 5 + 3 (the run's 10 us are the mean of
+        // both traces', which are equal here)
+        assertEquals(ct.wallNanos() / 1e6, Simulator.run(cpu, c.costs(), c.overheads()).makespanMillis(), 1e-3);
+    }
+
+    /** One run out of three the host disturbed (everything ten times slower) sets no figure. */
+    @Test void aDisturbedRunDoesNotSetTheFigures() {
+        Graph g = chain();
+        MemGraph cpu = plan(g, new int[] {0, 0, 0, 0});
+        MemGraph acc = plan(g, new int[] {1, 0, 1, 0});
+        double[] ab = new double[acc.tasks().size()], slow = new double[ab.length];
+        for (Task t : acc.tasks()) { ab[t.id()] = t instanceof Task.Kernel ? 50 : 6; slow[t.id()] = 10 * ab[t.id()]; }
+        Trace quiet = serialTrace(cpu, new double[] {40, 30, 20, 10}, 5, 0, 7, 3);
+        Trace disturbed = serialTrace(cpu, new double[] {400, 300, 200, 100}, 50, 0, 70, 30);
+        Trace accQuiet = serialTrace(acc, ab, 5, 11, 7, 3), accDisturbed = serialTrace(acc, slow, 50, 110, 70, 30);
+        SimulatorCalibration c = SimulatorCalibration.of(costs(g), cpu, List.of(quiet, disturbed, quiet), acc,
+            List.of(accQuiet, accDisturbed, accQuiet));
+        assertEquals(0.040, c.costs().nodes().get(0).millis(0), 1e-6);
+        assertEquals(0.010, c.costs().nodes().get(3).millis(1), 1e-6);
+        assertEquals(0.005, c.overheads().hostTaskMillis(), 1e-6);
+        assertEquals(0.011, c.overheads().wakeMillis(), 1e-6);
+        assertEquals(0.010, c.overheads().runMillis(), 1e-6);
+    }
+}
