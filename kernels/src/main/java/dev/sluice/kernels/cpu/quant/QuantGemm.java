@@ -133,7 +133,9 @@ final class QuantGemm {
                 int q1 = Math.min(k, q0 + BLOCK), q = q0;
                 FloatVector v = FloatVector.zero(FS);
                 for (; q <= q1 - l; q += l) v = v.add(FloatVector.fromArray(FS, a, o + q));
-                float s = v.reduceLanes(VectorOperators.ADD);
+                // lanes added in a fixed order (the sums are exact integers anyway; this keeps the JIT guard simple)
+                float s = 0;
+                for (int j = 0; j < l; j++) s += v.lane(j);
                 for (; q < q1; q++) s += a[o + q];
                 sum += (int) s;
             }
