@@ -54,7 +54,7 @@ final class BoxTiles {
             need = bestNeed;
         }
         if (count(t, block) < 2) return null;
-        return new Plan(t, boxes(t, block), need);
+        return new Plan(t, cheapestOrder(g, n, t, block), need);
     }
 
     /** The least n needs at once split into boxes as finely as allowed; {@code Long.MAX_VALUE} when it has no box tiling. */
@@ -78,11 +78,70 @@ final class BoxTiles {
         return n;
     }
 
+    /**
+     * The grid's boxes in the order of its cuts that gathers the fewest input bytes: a tile whose box of an input is
+     * the previous tile's reads that buffer again (BoxTileTasks), so the cut left innermost decides which operand is
+     * read once (a product's rows innermost keep its weight block across them). A reduction (K) cut stays last: the K
+     * tiles of one output box must run one after another (ReductionCut). Ties keep the cuts' own order.
+     */
+    static List<Box> cheapestOrder(Graph g, Node n, OpTiling t, long[] block) {
+        int cuts = block.length;
+        boolean k = cuts > 0 && t.outputBox(Box.whole(t.output())).rank() < t.output().rank()
+            && t.cuts().get(cuts - 1).axis() == t.output().rank() - 1;
+        int free = k ? cuts - 1 : cuts;
+        List<int[]> orders = new ArrayList<>();
+        permute(new int[free], new boolean[free], 0, orders);
+        List<Box> best = null;
+        long bestBytes = Long.MAX_VALUE;
+        String out = n.outputs().getFirst();
+        for (int[] o : orders) {
+            int[] order = java.util.Arrays.copyOf(o, cuts);
+            if (k) order[cuts - 1] = cuts - 1;
+            List<Box> boxes = boxes(t, block, order);
+            long bytes = gathered(g, t, boxes, out);
+            if (bytes < bestBytes) { bestBytes = bytes; best = boxes; }
+        }
+        return best;
+    }
+
+    private static void permute(int[] a, boolean[] used, int at, List<int[]> into) {
+        if (at == a.length) { into.add(a.clone()); return; }
+        for (int c = 0; c < a.length; c++) {
+            if (used[c]) continue;
+            used[c] = true;
+            a[at] = c;
+            permute(a, used, at + 1, into);
+            used[c] = false;
+        }
+    }
+
+    /** Bytes of input boxes tiles in this order copy in: those that differ from the previous tile's box of the value. */
+    static long gathered(Graph g, OpTiling t, List<Box> boxes, String out) {
+        long s = 0;
+        Map<String, Box> prev = Map.of();
+        for (Box o : boxes) {
+            Map<String, Box> bx = t.boxes(o);
+            for (var e : bx.entrySet()) {
+                if (e.getKey().equals(out) || e.getValue().equals(prev.get(e.getKey()))) continue;
+                s += e.getValue().elementCount() * dtype(g, e.getKey()).byteSize();
+            }
+            prev = bx;
+        }
+        return s;
+    }
+
     /** Every output box of the grid, the first cut outermost. */
-    private static List<Box> boxes(OpTiling t, long[] block) {
+    static List<Box> boxes(OpTiling t, long[] block) {
+        int[] order = new int[block.length];
+        for (int c = 0; c < order.length; c++) order[c] = c;
+        return boxes(t, block, order);
+    }
+
+    /** Every output box of the grid, cut {@code order[0]} outermost. */
+    private static List<Box> boxes(OpTiling t, long[] block, int[] order) {
         List<Box> r = new ArrayList<>();
         r.add(Box.whole(t.output()));
-        for (int c = 0; c < block.length; c++) {
+        for (int c : order) {
             OpTiling.Cut cut = t.cuts().get(c);
             long[] e = edges(t.output().dim(cut.axis()), block[c], cut);
             List<Box> next = new ArrayList<>();
