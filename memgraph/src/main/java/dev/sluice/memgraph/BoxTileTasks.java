@@ -20,6 +20,9 @@ import java.util.Set;
  * regions after freeing them. Invariant: the output exists only on the host afterwards, written box by box in order.
  */
 record BoxTileTasks(BuildState s, int i) implements NodeTasks {
+    /** Keeps a K tile's partial sums on the device for the next K tile of the same output box; {@code -Dsluice.tiling.keepPartials=false} scatters and gathers them (for comparisons). */
+    static final boolean KEEP_PARTIAL_SUMS = !"false".equalsIgnoreCase(System.getProperty("sluice.tiling.keepPartials"));
+
     @Override public long need() { return s.split(i).box().need(); }
 
     /** What tile t's node reads (its boxes and whole inputs), each once. */
@@ -56,47 +59,77 @@ record BoxTileTasks(BuildState s, int i) implements NodeTasks {
         long need = need();
         Set<String> sliced = new LinkedHashSet<>();
         for (Tile t : sp.tiles()) sliced.addAll(tiling.boxes(t.box()).keySet());
-        sliced.remove(out); // K tiles' partial sums: gathered from the output's own host copy (ReductionCut)
+        sliced.remove(out); // K tiles' partial sums: the previous K tile's output box (ReductionCut)
         Set<String> whole = new LinkedHashSet<>();
         for (String v : tileReads(0)) if (!sliced.contains(v)) whole.add(v);
         Set<String> pinned = new HashSet<>();
         res.loadWhole(d, whole, pinned, n.label(), need);
         for (String v : sliced) res.hostCopyOf(v);
         int host = s.out.hostBuffer(out);
-        int prevScatter = -1;
-        List<DraftBuffer> held = new ArrayList<>();
         long outElem = s.g.typeOf(out).dtype().byteSize();
         String devName = D.name();
+        // The previous tile's input boxes by value (a tile whose box of a value is the same reads that buffer again:
+        // no second H2D), and its output box while it is not yet scattered (a K tile's partial sums, read in place by
+        // the next K tile of the same output box when the budget allows, else scattered and gathered back).
+        Map<String, Box> prevBox = new LinkedHashMap<>();
+        Map<String, DraftBuffer> prevBuf = new LinkedHashMap<>();
+        List<DraftBuffer> held = new ArrayList<>(); // the previous tile's buffers, freed once this tile's are placed
+        DraftBuffer pendingOb = null;
+        Box pendingBox = null;
+        int prevScatter = -1;
         for (int t = 0; t < sp.tiles().size(); t++) {
             Tile tile = sp.tiles().get(t);
             Node tn = tiling.node(tile.box());
+            Box obx = tiling.outputBox(tile.box());
+            long outBytes = obx.elementCount() * outElem;
             Map<String, Box> bx = new LinkedHashMap<>(tiling.boxes(tile.box()));
             // a value sliced by other tiles but whole in this one is gathered whole: it is not resident
             for (String v : sliced) if (tn.inputs().contains(v)) bx.putIfAbsent(v, Box.whole(OpTiling.shapeOf(s.g, v)));
-            Map<String, Long> want = new LinkedHashMap<>();
-            for (var e : bx.entrySet()) {
-                want.put(e.getKey() + "#box" + i + "." + t, Tensor.blockBytes(e.getValue().elementCount() * BoxTiles.dtype(s.g, e.getKey()).byteSize()));
+            if (pendingOb != null && !(bx.containsKey(out) && bx.get(out).equals(pendingBox))) {
+                prevScatter = scatter(d, pendingOb, pendingBox, host, prevScatter, devName, out);
+                held.add(pendingOb);
+                pendingOb = null;
             }
-            String outBox = out + "#out-box" + i + "." + t; // apart from a K tile's partial sums box (out#box)
-            want.put(outBox, Tensor.blockBytes(tiling.outputBox(tile.box()).elementCount() * outElem));
-            Map<String, DraftBuffer> placed = held.isEmpty() ? null : res.placeFree(d, want);
-            for (DraftBuffer b : held) res.free(d, b);
-            held.clear();
-            if (placed == null) placed = res.placeBands(d, want, whole, pinned, n.label(), need);
+            Map<String, DraftBuffer> kept = new LinkedHashMap<>();
             for (var e : bx.entrySet()) {
                 String v = e.getKey();
+                if (v.equals(out)) { if (pendingOb != null) kept.put(v, pendingOb); }
+                else if (e.getValue().equals(prevBox.get(v))) kept.put(v, prevBuf.get(v));
+            }
+            String outBox = out + "#out-box" + i + "." + t; // apart from a K tile's partial sums box (out#box)
+            // beside everything the previous tile left (double buffering), else beside what this tile keeps of it,
+            // evicting resident values the node does not pin, else (kept buffers in the way) as the first tile
+            Map<String, DraftBuffer> placed = held.isEmpty() && kept.isEmpty() ? null : res.placeFree(d, want(bx, kept, t, outBox, outBytes));
+            for (DraftBuffer b : held) if (!kept.containsValue(b)) res.free(d, b);
+            held.clear();
+            if (placed == null && !kept.isEmpty()) placed = placeEvicting(d, want(bx, kept, t, outBox, outBytes), pinned);
+            if (placed == null) {
+                if (pendingOb != null) {
+                    prevScatter = scatter(d, pendingOb, pendingBox, host, prevScatter, devName, out);
+                    pendingOb = null;
+                }
+                for (DraftBuffer b : new LinkedHashSet<>(kept.values())) res.free(d, b);
+                kept.clear();
+                placed = res.placeBands(d, want(bx, kept, t, outBox, outBytes), whole, pinned, n.label(), need);
+            }
+            pendingOb = null;
+            Map<String, Integer> inBuf = new LinkedHashMap<>();
+            for (var e : bx.entrySet()) {
+                String v = e.getKey();
+                if (kept.containsKey(v)) { inBuf.put(v, kept.get(v).id); continue; }
                 DraftBuffer b = placed.get(v + "#box" + i + "." + t);
                 int src = v.equals(out) ? host : res.hostCopy.get(v);
                 int id = s.out.next();
                 s.out.add(new Task.Transfer(id, d, LaneKind.H2D, src, b.id, b.bytes, "h2d " + v + " " + e.getValue() + " to " + devName, e.getValue()));
                 s.out.read(src, id);
                 s.out.written(b, id);
+                inBuf.put(v, b.id);
             }
             int id = s.out.next();
             List<Integer> ins = new ArrayList<>();
             for (String v : tn.inputs()) {
                 if (v.isEmpty()) ins.add(-1);
-                else if (bx.containsKey(v)) ins.add(placed.get(v + "#box" + i + "." + t).id);
+                else if (bx.containsKey(v)) ins.add(inBuf.get(v));
                 else ins.add(D.get(v).id);
             }
             DraftBuffer ob = placed.get(outBox);
@@ -104,17 +137,63 @@ record BoxTileTasks(BuildState s, int i) implements NodeTasks {
                 ins, List.of(), List.of(ob.id), tile, -1));
             s.out.readAll(ins, id);
             s.out.written(ob, id);
-            for (String v : bx.keySet()) held.add(placed.get(v + "#box" + i + "." + t));
-            int sid = s.out.next();
-            s.out.add(new Task.Transfer(sid, d, LaneKind.D2H, ob.id, host, ob.bytes, "d2h " + out + " " + tile.box() + " from " + devName, tiling.outputBox(tile.box())));
-            s.out.read(ob.id, sid);
-            if (prevScatter >= 0) s.out.edge(prevScatter, sid, Edge.Kind.DATA);
-            s.out.buffer(host).writer = sid;
-            held.add(ob);
-            prevScatter = sid;
+            prevBox.clear();
+            prevBuf.clear();
+            for (var e : bx.entrySet()) {
+                DraftBuffer b = s.out.buffer(inBuf.get(e.getKey()));
+                if (!held.contains(b)) held.add(b);
+                if (e.getKey().equals(out)) continue;
+                prevBox.put(e.getKey(), e.getValue());
+                prevBuf.put(e.getKey(), b);
+            }
+            boolean continued = t + 1 < sp.tiles().size() && tiling.boxes(sp.tiles().get(t + 1).box()).containsKey(out)
+                && obx.equals(tiling.outputBox(sp.tiles().get(t + 1).box()));
+            if (continued && KEEP_PARTIAL_SUMS) {
+                pendingOb = ob;
+                pendingBox = obx;
+            } else {
+                prevScatter = scatter(d, ob, obx, host, prevScatter, devName, out);
+                held.add(ob);
+            }
         }
+        if (pendingOb != null) throw new IllegalStateException("node " + n.label() + ": a partial output box was never scattered");
         for (DraftBuffer b : held) res.free(d, b);
         res.hostCopy.put(out, host);
         s.releaseDead(i, this);
+    }
+
+    /** The buffers tile t still needs beside those it keeps from the previous tile: its other input boxes and its output box. */
+    private Map<String, Long> want(Map<String, Box> bx, Map<String, DraftBuffer> kept, int t, String outBox, long outBytes) {
+        Map<String, Long> want = new LinkedHashMap<>();
+        for (var e : bx.entrySet()) {
+            if (kept.containsKey(e.getKey())) continue;
+            want.put(e.getKey() + "#box" + i + "." + t, Tensor.blockBytes(e.getValue().elementCount() * BoxTiles.dtype(s.g, e.getKey()).byteSize()));
+        }
+        want.put(outBox, Tensor.blockBytes(outBytes));
+        return want;
+    }
+
+    /** Regions for a tile's new buffers, evicting resident values the node does not pin; null, having placed none, if they do not fit. */
+    private Map<String, DraftBuffer> placeEvicting(int d, Map<String, Long> want, Set<String> pinned) {
+        Map<String, DraftBuffer> placed = new LinkedHashMap<>();
+        for (var e : want.entrySet()) {
+            DraftBuffer b = s.res.allocate(d, e.getKey(), e.getValue(), pinned, true);
+            if (b == null) {
+                for (DraftBuffer x : placed.values()) s.res.free(d, x);
+                return null;
+            }
+            placed.put(e.getKey(), b);
+        }
+        return placed;
+    }
+
+    /** The D2H of an output box into the output's host copy, after the previous one (the host copy is written in order). */
+    private int scatter(int d, DraftBuffer ob, Box box, int host, int prevScatter, String devName, String out) {
+        int sid = s.out.next();
+        s.out.add(new Task.Transfer(sid, d, LaneKind.D2H, ob.id, host, ob.bytes, "d2h " + out + " " + box + " from " + devName, box));
+        s.out.read(ob.id, sid);
+        if (prevScatter >= 0) s.out.edge(prevScatter, sid, Edge.Kind.DATA);
+        s.out.buffer(host).writer = sid;
+        return sid;
     }
 }

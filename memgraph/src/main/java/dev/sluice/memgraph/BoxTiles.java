@@ -54,7 +54,70 @@ final class BoxTiles {
             need = bestNeed;
         }
         if (count(t, block) < 2) return null;
-        return new Plan(t, boxes(t, block), need);
+        List<Box> order = cheapestOrder(g, n, t, block);
+        if (BY_BYTES && target > 0 && need <= target) {
+            Plan fewer = fewestBytes(g, n, t, s, target, block, order);
+            if (fewer != null) return fewer;
+        }
+        return new Plan(t, order, need);
+    }
+
+    /** Chooses among grids that fit by the bytes they gather; {@code -Dsluice.tiling.gridByBytes=false} keeps the need-first grid. */
+    static final boolean BY_BYTES = !"false".equalsIgnoreCase(System.getProperty("sluice.tiling.gridByBytes"));
+
+    /**
+     * Of the grids whose every tile fits {@code target} and that no cut could coarsen while still fitting (each block
+     * one of the halvings the need-first search steps through), with at most 4x the need-first grid's tiles, the one
+     * whose cheapest order gathers the fewest input bytes; ties to fewer tiles. Null when none beats {@code block}.
+     * (Choosing by bytes alone, each halving step taking the cheapest cut, moved more: it counted every tile's boxes
+     * as copied, though consecutive tiles share them, and stepped into finer grids than needed.)
+     */
+    private static Plan fewestBytes(Graph g, Node n, OpTiling t, Sizer s, long target, long[] block, List<Box> order) {
+        List<OpTiling.Cut> cuts = t.cuts();
+        List<long[]> levels = new ArrayList<>();
+        for (OpTiling.Cut cut : cuts) {
+            List<Long> l = new ArrayList<>();
+            long b = t.output().dim(cut.axis());
+            long least = Math.max(cut.unit(), ceilDiv(cut.least(), cut.unit()) * cut.unit());
+            l.add(b);
+            while (true) {
+                long nb = Math.max(least, ceilDiv(b / 2, cut.unit()) * cut.unit());
+                if (nb >= b) break;
+                l.add(nb);
+                b = nb;
+            }
+            levels.add(l.stream().mapToLong(Long::longValue).toArray());
+        }
+        long most = Math.max(64, 4 * count(t, block));
+        String out = n.outputs().getFirst();
+        long bestBytes = gathered(g, t, order, out);
+        Plan best = null;
+        int[] at = new int[cuts.size()];
+        int combos = 1;
+        for (long[] l : levels) combos = (int) Math.min(100_000, (long) combos * l.length);
+        if (combos > 5_000) return null; // too many to weigh: keep the need-first grid
+        for (int k = 0; k < combos; k++) {
+            int r = k;
+            long[] trial = new long[cuts.size()];
+            for (int c = 0; c < at.length; c++) { at[c] = r % levels.get(c).length; r /= levels.get(c).length; trial[c] = levels.get(c)[at[c]]; }
+            long tiles = count(t, trial);
+            if (tiles < 2 || tiles > most || s.need(trial) > target) continue;
+            boolean coarser = false; // a grid one level coarser along some cut also fits: this one is not maximal
+            for (int c = 0; c < at.length && !coarser; c++) {
+                if (at[c] == 0) continue;
+                long[] up = trial.clone();
+                up[c] = levels.get(c)[at[c] - 1];
+                if (count(t, up) >= 2 && s.need(up) <= target) coarser = true;
+            }
+            if (coarser) continue;
+            List<Box> o = cheapestOrder(g, n, t, trial);
+            long bytes = gathered(g, t, o, out);
+            if (bytes < bestBytes || (bytes == bestBytes && best != null && o.size() < best.boxes().size())) {
+                bestBytes = bytes;
+                best = new Plan(t, o, s.need(trial));
+            }
+        }
+        return best;
     }
 
     /** The least n needs at once split into boxes as finely as allowed; {@code Long.MAX_VALUE} when it has no box tiling. */
@@ -78,11 +141,70 @@ final class BoxTiles {
         return n;
     }
 
+    /**
+     * The grid's boxes in the order of its cuts that gathers the fewest input bytes: a tile whose box of an input is
+     * the previous tile's reads that buffer again (BoxTileTasks), so the cut left innermost decides which operand is
+     * read once (a product's rows innermost keep its weight block across them). A reduction (K) cut stays last: the K
+     * tiles of one output box must run one after another (ReductionCut). Ties keep the cuts' own order.
+     */
+    static List<Box> cheapestOrder(Graph g, Node n, OpTiling t, long[] block) {
+        int cuts = block.length;
+        boolean k = cuts > 0 && t.outputBox(Box.whole(t.output())).rank() < t.output().rank()
+            && t.cuts().get(cuts - 1).axis() == t.output().rank() - 1;
+        int free = k ? cuts - 1 : cuts;
+        List<int[]> orders = new ArrayList<>();
+        permute(new int[free], new boolean[free], 0, orders);
+        List<Box> best = null;
+        long bestBytes = Long.MAX_VALUE;
+        String out = n.outputs().getFirst();
+        for (int[] o : orders) {
+            int[] order = java.util.Arrays.copyOf(o, cuts);
+            if (k) order[cuts - 1] = cuts - 1;
+            List<Box> boxes = boxes(t, block, order);
+            long bytes = gathered(g, t, boxes, out);
+            if (bytes < bestBytes) { bestBytes = bytes; best = boxes; }
+        }
+        return best;
+    }
+
+    private static void permute(int[] a, boolean[] used, int at, List<int[]> into) {
+        if (at == a.length) { into.add(a.clone()); return; }
+        for (int c = 0; c < a.length; c++) {
+            if (used[c]) continue;
+            used[c] = true;
+            a[at] = c;
+            permute(a, used, at + 1, into);
+            used[c] = false;
+        }
+    }
+
+    /** Bytes of input boxes tiles in this order copy in: those that differ from the previous tile's box of the value. */
+    static long gathered(Graph g, OpTiling t, List<Box> boxes, String out) {
+        long s = 0;
+        Map<String, Box> prev = Map.of();
+        for (Box o : boxes) {
+            Map<String, Box> bx = t.boxes(o);
+            for (var e : bx.entrySet()) {
+                if (e.getKey().equals(out) || e.getValue().equals(prev.get(e.getKey()))) continue;
+                s += e.getValue().elementCount() * dtype(g, e.getKey()).byteSize();
+            }
+            prev = bx;
+        }
+        return s;
+    }
+
     /** Every output box of the grid, the first cut outermost. */
-    private static List<Box> boxes(OpTiling t, long[] block) {
+    static List<Box> boxes(OpTiling t, long[] block) {
+        int[] order = new int[block.length];
+        for (int c = 0; c < order.length; c++) order[c] = c;
+        return boxes(t, block, order);
+    }
+
+    /** Every output box of the grid, cut {@code order[0]} outermost. */
+    private static List<Box> boxes(OpTiling t, long[] block, int[] order) {
         List<Box> r = new ArrayList<>();
         r.add(Box.whole(t.output()));
-        for (int c = 0; c < block.length; c++) {
+        for (int c : order) {
             OpTiling.Cut cut = t.cuts().get(c);
             long[] e = edges(t.output().dim(cut.axis()), block[c], cut);
             List<Box> next = new ArrayList<>();

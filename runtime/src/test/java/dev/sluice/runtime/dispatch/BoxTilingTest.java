@@ -15,6 +15,7 @@ import dev.sluice.kernels.Parallelism;
 import dev.sluice.kernels.Shape;
 import dev.sluice.kernels.Tensor;
 import dev.sluice.kernels.TensorType;
+import dev.sluice.kernels.device.LaneKind;
 import dev.sluice.memgraph.Box;
 import dev.sluice.memgraph.MemGraph;
 import dev.sluice.memgraph.MemGraphException;
@@ -306,6 +307,8 @@ class BoxTilingTest {
             long tiles = plan.tasks().stream().filter(t -> t instanceof Task.Kernel kt && kt.tile() != null).count();
             if (budget == min) assertTrue(tiles >= 2 && (boxes.size() >= 2 || op.contains("conv")), what + " is split at its minimum: " + plan.summary());
             if (!boxes.isEmpty()) assertCovers(boxes, what);
+            // at the minimum a kept buffer may stand in the way of the next tile's (fragmentation): then it goes down and back
+            if (!boxes.isEmpty() && budget > min) assertNoRoundTrips(plan, what + " at " + budget + " B");
             for (Parallelism par : new Parallelism[] {Parallelism.SEQUENTIAL, Parallelism.of(3)}) {
                 for (Dispatcher.Order order : Dispatcher.Order.values()) {
                     var ex = new MemGraphExecutor(model, ops, plan, List.of(CpuDevice.withWorkers(1), ThrottledDevice.of(budget, 0, par)), order);
@@ -319,6 +322,33 @@ class BoxTilingTest {
                 }
             }
         }
+    }
+
+    /**
+     * Box copies read what the device still holds: the output's host copy is written once per element (a K tile's
+     * partial sums stay on the device for the next K tile instead of going down and back), and no H2D box copy
+     * brings in a value's box that the previous tile already read (consecutive tiles sharing a box read one buffer).
+     */
+    private static void assertNoRoundTrips(MemGraph plan, String what) {
+        long outElements = 0, scattered = 0;
+        Map<String, Box> lastIn = new HashMap<>();
+        for (Task t : plan.tasks()) {
+            if (t instanceof Task.Kernel k) { // what a tile did not read is not there for the next one
+                java.util.Set<String> read = new java.util.HashSet<>();
+                for (int b : k.inputs()) if (b >= 0) read.add(plan.buffers().get(b).value().split("#")[0]); // a box buffer: value#box...
+                lastIn.keySet().retainAll(read);
+            }
+            if (!(t instanceof Task.Transfer x) || x.box() == null) continue;
+            String v = plan.buffers().get(x.lane() == LaneKind.D2H ? x.dst() : x.src()).value();
+            if (x.lane() == LaneKind.D2H) {
+                scattered += x.box().elementCount();
+                outElements = x.box().dims().length == 0 ? 0 : java.util.Arrays.stream(x.box().dims()).reduce(1, (a, b) -> a * b);
+            } else if (x.lane() == LaneKind.H2D) {
+                assertFalse(x.box().equals(lastIn.get(v)), what + ": box " + x.box() + " of " + v + " copied in twice in a row: " + x.label());
+                lastIn.put(v, x.box());
+            }
+        }
+        if (scattered > 0) assertEquals(outElements, scattered, what + ": output elements scattered (partial sums went down and back?)");
     }
 
     /** Every output element lies in exactly one box (brute force over the elements). */
