@@ -146,7 +146,7 @@ public final class PlaceBenchCommand implements Command {
                 }
             }
             } finally {
-                for (MemGraphExecutor ex : exs) ex.dispatcher().close();
+                for (MemGraphExecutor ex : exs) PlacementPipeline.close(ex, false);
             }
         }
         for (var e : got.entrySet()) {
