@@ -137,7 +137,7 @@ public final class PlaceBenchCommand implements Command {
                     link.linkLatencyMs() * 1e3,
                     link.linkBytesPerSecond() == 0 ? "no bandwidth term" : String.format(java.util.Locale.ROOT, "%.2f GB/s", link.linkBytesPerSecond() / 1e9),
                     over.hostTaskMillis() * 1e3, over.taskMillis() * 1e3, over.wakeMillis() * 1e3, over.copyWakeMillis() * 1e3, over.runMillis() * 1e3);
-                got.forEach((k, v) -> predicted.put(k, Simulator.run(v.memGraph(), cal.costs(), over).makespanMillis()));
+                got.forEach((k, v) -> predicted.put(k, Simulator.run(v.memGraph(), cal.costs(), over, PlacementPipeline.simulatorOrder(Dispatcher.Order.DYNAMIC)).makespanMillis()));
                 if (!explain.equals("none")) {
                     for (var e : got.entrySet()) {
                         SimulatorCheck.explain(model + " " + accel + " " + e.getKey(), e.getValue().memGraph(), cal.costs(), over,

@@ -268,6 +268,9 @@ public final class PlacementPipeline {
         return new MemGraphExecutor(s.model(), s.registry(), mg, devices(s), order, shared);
     }
 
+    /** The simulator's ready-task order for runs dispatched in {@code order} (the same three orders, by name). */
+    public static Simulator.Order simulatorOrder(Dispatcher.Order order) { return Simulator.Order.valueOf(order.name()); }
+
     /**
      * Closes what {@link #executor} opened for a placed run: the dispatcher's lane workers (unless it was given a
      * shared one, the caller's to close) and each device's worker pool, so that a caller placing one configuration
