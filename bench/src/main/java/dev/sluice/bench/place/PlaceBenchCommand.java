@@ -74,12 +74,32 @@ public final class PlaceBenchCommand implements Command {
                         CostModel costs = Profiler.fromCpuTimes(m, cpu, o.devices(), 0);
                         PlacementPipeline.Setup setup = PlacementPipeline.fromCosts(m, s.registry(), costs, o, PlacementPipeline.COARSEN_FRACTION);
                         config(z.name(), accel + ":" + pct + "%", setup, in, s, o, milp, runs, out);
+                        releaseNativeMemory();
                     }
                 }
             }
         }
         return 0;
     }
+
+    /**
+     * Between configurations: what a configuration closed is gone already (its runs' host intermediates, device
+     * arenas, worker pools), but kernels' own temporaries and the profiler's tensors are native memory the collector
+     * frees, and once their small heap objects are old only a full collection finds them: a full-zoo run held
+     * gigabytes that way (7 GB resident by ppocr-rec, 2.3 GB after a collection and a trim). So collect, and give
+     * the C heap's free pages back to the system (glibc's malloc_trim, where there is one).
+     */
+    static void releaseNativeMemory() {
+        System.gc();
+        if (MALLOC_TRIM != null) {
+            try { int released = (int) MALLOC_TRIM.invokeExact(0L); } catch (Throwable e) { throw new IllegalStateException("malloc_trim failed", e); }
+        }
+    }
+
+    private static final java.lang.invoke.MethodHandle MALLOC_TRIM = java.lang.foreign.Linker.nativeLinker().defaultLookup().find("malloc_trim")
+        .map(f -> java.lang.foreign.Linker.nativeLinker().downcallHandle(f,
+            java.lang.foreign.FunctionDescriptor.of(java.lang.foreign.ValueLayout.JAVA_INT, java.lang.foreign.ValueLayout.JAVA_LONG)))
+        .orElse(null);
 
     /** {@code --explain}: none, summary (per placement, where measured and predicted part) or tasks (and the worst tasks). */
     private static String explain = "none";
@@ -137,7 +157,7 @@ public final class PlaceBenchCommand implements Command {
                     link.linkLatencyMs() * 1e3,
                     link.linkBytesPerSecond() == 0 ? "no bandwidth term" : String.format(java.util.Locale.ROOT, "%.2f GB/s", link.linkBytesPerSecond() / 1e9),
                     over.hostTaskMillis() * 1e3, over.taskMillis() * 1e3, over.wakeMillis() * 1e3, over.copyWakeMillis() * 1e3, over.runMillis() * 1e3);
-                got.forEach((k, v) -> predicted.put(k, Simulator.run(v.memGraph(), cal.costs(), over).makespanMillis()));
+                got.forEach((k, v) -> predicted.put(k, Simulator.run(v.memGraph(), cal.costs(), over, PlacementPipeline.simulatorOrder(Dispatcher.Order.DYNAMIC)).makespanMillis()));
                 if (!explain.equals("none")) {
                     for (var e : got.entrySet()) {
                         SimulatorCheck.explain(model + " " + accel + " " + e.getKey(), e.getValue().memGraph(), cal.costs(), over,
@@ -146,7 +166,7 @@ public final class PlaceBenchCommand implements Command {
                 }
             }
             } finally {
-                for (MemGraphExecutor ex : exs) ex.dispatcher().close();
+                for (MemGraphExecutor ex : exs) PlacementPipeline.close(ex, false);
             }
         }
         for (var e : got.entrySet()) {

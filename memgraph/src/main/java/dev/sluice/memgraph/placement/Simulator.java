@@ -18,8 +18,9 @@ import java.util.TreeSet;
 /**
  * A discrete-event run of a placement's {@link MemGraph} over the devices' lanes: one compute lane per device
  * (the host's too: the placed run gives the host one lane using its worker pool), one H2D and one D2H copy
- * lane per accelerator. A task starts when its edges allow and its lane is idle, the lowest task id first (the
- * planned order); a kernel takes its node's time from the {@link CostModel} (a tile its share), a copy its
+ * lane per accelerator. A task starts when its edges allow and its lane is idle; among a lane's ready tasks the
+ * one the dispatcher's {@link Order} would take (first come, first served by default, as the dynamic dispatcher
+ * does); a kernel takes its node's time from the {@link CostModel} (a tile its share), a copy its
  * bytes over the device's link. With {@link Overheads} a task taken back to back on a lane waits the dispatcher's
  * per-task gap, a task handed to an idle lane waits a hand-off, and the run pays its start and end hand-offs. A device buffer is live from its writer's start until its last reader ends,
  * as in the executor's arena. Predicts the makespan and every device's peak bytes.
@@ -60,10 +61,22 @@ public final class Simulator {
         public Overheads(double taskMillis, double wakeMillis) { this(taskMillis, wakeMillis, wakeMillis, 0); }
     }
 
+    /**
+     * Which ready task an idle lane takes, as the runtime's dispatcher orders them (its {@code Dispatcher.Order}):
+     * {@code DYNAMIC} first come, first served per lane, except that a task a lane's own finished task made ready
+     * runs next on that lane ahead of the queue (the dispatcher's hand-over without queueing); {@code PRIORITY} the
+     * most urgent (a kernel by its id, a copy by the least key among its successors, ties by id); {@code FIXED}
+     * strictly in id order per lane, the head waiting to be ready even when a later task is.
+     */
+    public enum Order { DYNAMIC, PRIORITY, FIXED }
+
     public static Prediction run(MemGraph g, CostModel costs) { return run(g, costs, Overheads.NONE); }
 
-    /** As {@link #run(MemGraph, CostModel)}, with the dispatcher's overheads. */
-    public static Prediction run(MemGraph g, CostModel costs, Overheads over) {
+    /** As {@link #run(MemGraph, CostModel)}, with the dispatcher's overheads, in dynamic order. */
+    public static Prediction run(MemGraph g, CostModel costs, Overheads over) { return run(g, costs, over, Order.DYNAMIC); }
+
+    /** As {@link #run(MemGraph, CostModel, Overheads)}, with lanes taking ready tasks in {@code order}. */
+    public static Prediction run(MemGraph g, CostModel costs, Overheads over, Order order) {
         List<Task> tasks = g.tasks();
         int n = tasks.size();
         int[] indeg = new int[n];
@@ -99,11 +112,18 @@ public final class Simulator {
         int nd = g.devices().size();
         long[] live = new long[nd], peak = new long[nd];
         boolean[] allocated = new boolean[g.buffers().size()];
-        Map<String, TreeSet<Integer>> ready = new HashMap<>();
+        Map<String, ReadyTasks> ready = new java.util.TreeMap<>();
+        int[] rank = order == Order.PRIORITY ? urgencyRank(tasks, succ) : null;
+        java.util.function.Function<String, ReadyTasks> newLane = k -> switch (order) {
+            case DYNAMIC -> new Fifo();
+            case PRIORITY -> new ByRank(rank);
+            case FIXED -> new InIdOrder(tasks, k);
+        };
         Map<String, Boolean> busy = new HashMap<>();
         Map<String, Double> busyMs = new java.util.LinkedHashMap<>();
         PriorityQueue<double[]> running = new PriorityQueue<>((a, b) -> a[0] != b[0] ? Double.compare(a[0], b[0]) : Double.compare(a[1], b[1]));
-        for (int i = 0; i < n; i++) if (indeg[i] == 0) ready.computeIfAbsent(lane(tasks.get(i)), k -> new TreeSet<>()).add(i);
+        for (int i = 0; i < n; i++) ready.computeIfAbsent(lane(tasks.get(i)), newLane);
+        for (int i = 0; i < n; i++) if (indeg[i] == 0) ready.get(lane(tasks.get(i))).add(i, false);
         Map<String, Double> idleSince = new HashMap<>();
         double runStart = over.runMillis() / 2, now = runStart, makespan = 0;
         List<Slice> slices = new ArrayList<>();
@@ -112,8 +132,9 @@ public final class Simulator {
         int done = 0;
         while (done < n) {
             for (var e : ready.entrySet()) {
-                if (e.getValue().isEmpty() || busy.getOrDefault(e.getKey(), false)) continue;
-                int id = e.getValue().pollFirst();
+                if (busy.getOrDefault(e.getKey(), false)) continue;
+                int id = e.getValue().poll();
+                if (id < 0) continue;
                 Task t = tasks.get(id);
                 busy.put(e.getKey(), true);
                 for (int b : writesOf.get(id)) {
@@ -157,14 +178,83 @@ public final class Simulator {
             }
             for (int b : writesOf.get(id)) if (readersLeft[b] == 0) free(g, b, allocated, live);
             for (int dv = 1; dv < nd; dv++) memory.get(dv).add(new double[] {now, live[dv]});
+            boolean handedOver = false;
             for (int s : succ.get(id)) {
-                if (--indeg[s] == 0) ready.computeIfAbsent(lane(tasks.get(s)), k -> new TreeSet<>()).add(s);
+                if (--indeg[s] != 0) continue;
+                // the dispatcher's lane runs the first successor it made ready on its own lane next, unqueued
+                boolean handOver = order == Order.DYNAMIC && !handedOver && lane(tasks.get(s)).equals(lane(t));
+                handedOver |= handOver;
+                ready.get(lane(tasks.get(s))).add(s, handOver);
             }
         }
         makespan += over.runMillis() / 2;
         List<Long> peaks = new ArrayList<>();
         for (long p : peak) peaks.add(p);
         return new Prediction(makespan, peaks, busyMs, slices, memory);
+    }
+
+    /** A lane's ready tasks in the order its dispatcher takes them. */
+    private interface ReadyTasks {
+        /** Task {@code id} became ready; {@code next}: the lane's own finished task handed it over (runs next). */
+        void add(int id, boolean next);
+
+        /** The task the idle lane takes now, or -1. */
+        int poll();
+    }
+
+    /** Dynamic order: first come, first served; a hand-over goes to the front. */
+    private static final class Fifo implements ReadyTasks {
+        private final java.util.ArrayDeque<Integer> q = new java.util.ArrayDeque<>();
+        @Override public void add(int id, boolean next) { if (next) q.addFirst(id); else q.addLast(id); }
+        @Override public int poll() { Integer t = q.pollFirst(); return t == null ? -1 : t; }
+    }
+
+    /** Priority order: the least rank first. */
+    private static final class ByRank implements ReadyTasks {
+        private final int[] rank;
+        private final TreeSet<Integer> ranks = new TreeSet<>();
+        private final Map<Integer, Integer> taskOfRank = new HashMap<>();
+        ByRank(int[] rank) { this.rank = rank; }
+        @Override public void add(int id, boolean next) { ranks.add(rank[id]); taskOfRank.put(rank[id], id); }
+        @Override public int poll() { Integer r = ranks.pollFirst(); return r == null ? -1 : taskOfRank.remove(r); }
+    }
+
+    /** Fixed order: the lane's tasks strictly by id; only a ready head may start. */
+    private static final class InIdOrder implements ReadyTasks {
+        private final int[] sequence;
+        private final Set<Integer> isReady = new HashSet<>();
+        private int cursor;
+        InIdOrder(List<Task> tasks, String lane) {
+            sequence = tasks.stream().filter(t -> lane(t).equals(lane)).mapToInt(Task::id).sorted().toArray();
+        }
+        @Override public void add(int id, boolean next) { isReady.add(id); }
+        @Override public int poll() {
+            if (cursor >= sequence.length || !isReady.contains(sequence[cursor])) return -1;
+            return sequence[cursor++];
+        }
+    }
+
+    /**
+     * Every task's rank in priority order: a kernel's key is its id, a copy's the least key among its successors
+     * (its own id where it feeds nothing); ranks sort by key, then id.
+     */
+    static int[] urgencyRank(List<Task> tasks, List<List<Integer>> succ) {
+        int n = tasks.size();
+        int[] key = new int[n];
+        for (int t = n - 1; t >= 0; t--) {
+            int k = t;
+            if (tasks.get(t).lane().isCopy() && !succ.get(t).isEmpty()) {
+                k = Integer.MAX_VALUE;
+                for (int s : succ.get(t)) k = Math.min(k, key[s]);
+            }
+            key[t] = k;
+        }
+        Integer[] byKey = new Integer[n];
+        for (int i = 0; i < n; i++) byKey[i] = i;
+        java.util.Arrays.sort(byKey, java.util.Comparator.<Integer>comparingInt(i -> key[i]).thenComparingInt(i -> i));
+        int[] rank = new int[n];
+        for (int r = 0; r < n; r++) rank[byKey[r]] = r;
+        return rank;
     }
 
     private static void free(MemGraph g, int b, boolean[] allocated, long[] live) {

@@ -85,4 +85,40 @@ class SimulatorTest {
         Strategies.Result milp = MilpPlacer.latency(p, Strategies.heft(p), 5);
         assertEquals(11, milp.makespan(), 1e-6);
     }
+
+    /**
+     * One lane, four kernels: A = Relu(x) 1 ms, B = Relu(x) 5 ms, C = Relu(a) 1 ms, D = Add(b, c) 1 ms. A and B are
+     * ready at the start; A's end makes C ready. The dynamic dispatcher's lane runs C next (handed over, unqueued)
+     * while B waits in the queue; in priority order (kernels by id) and fixed order B goes first.
+     */
+    @Test
+    void theLaneTakesReadyTasksInTheDispatchersOrder() {
+        Map<String, TensorType> types = new HashMap<>();
+        for (String v : List.of("x", "a", "b", "c", "d")) types.put(v, ACT);
+        List<Node> nodes = List.of(
+            new Node("A", "Relu", "", List.of("x"), List.of("a"), Attributes.EMPTY),
+            new Node("B", "Relu", "", List.of("x"), List.of("b"), Attributes.EMPTY),
+            new Node("C", "Relu", "", List.of("a"), List.of("c"), Attributes.EMPTY),
+            new Node("D", "Add", "", List.of("b", "c"), List.of("d"), Attributes.EMPTY));
+        Graph g = new Graph("order", nodes, List.of(new Value("x", ACT)), List.of(new Value("d", ACT)), Map.of(), types);
+        CostModel c = costs(g, new double[] {1, 5, 1, 1}, new double[] {1, 5, 1, 1});
+        MemGraph mg = MemGraph.build(g, List.of(DeviceSpec.host(), new DeviceSpec("gpu", DeviceKind.ACCELERATOR, 1 << 20)), new int[] {0, 0, 0, 0});
+        assertEquals(1, startOf(mg, Simulator.run(mg, c, Simulator.Overheads.NONE, Simulator.Order.DYNAMIC), "C"), 1e-9);
+        assertEquals(2, startOf(mg, Simulator.run(mg, c, Simulator.Overheads.NONE, Simulator.Order.DYNAMIC), "B"), 1e-9);
+        assertEquals(6, startOf(mg, Simulator.run(mg, c, Simulator.Overheads.NONE, Simulator.Order.PRIORITY), "C"), 1e-9);
+        assertEquals(6, startOf(mg, Simulator.run(mg, c, Simulator.Overheads.NONE, Simulator.Order.FIXED), "C"), 1e-9);
+        assertEquals(8, Simulator.run(mg, c).makespanMillis(), 1e-9);
+    }
+
+    /** When node {@code node}'s kernel starts in the prediction. */
+    static double startOf(MemGraph mg, Simulator.Prediction p, String node) {
+        int index = -1;
+        for (int i = 0; i < mg.graph().nodes().size(); i++) if (mg.graph().nodes().get(i).name().equals(node)) index = i;
+        for (dev.sluice.memgraph.Task t : mg.tasks()) {
+            if (t instanceof dev.sluice.memgraph.Task.Kernel k && k.node() == index) {
+                return p.slices().stream().filter(s -> s.task() == k.id()).findFirst().orElseThrow().start();
+            }
+        }
+        throw new AssertionError("no kernel for " + node);
+    }
 }

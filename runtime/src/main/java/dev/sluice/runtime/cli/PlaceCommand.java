@@ -174,7 +174,7 @@ final class PlaceCommand implements Command {
                 rows.get(i).measured = rows.get(i).trace.wallNanos() / 1e6;
             }
         } finally {
-            for (MemGraphExecutor ex : exs) ex.dispatcher().close();
+            for (MemGraphExecutor ex : exs) PlacementPipeline.close(ex, false);
         }
     }
 

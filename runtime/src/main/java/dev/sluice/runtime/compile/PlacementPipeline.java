@@ -268,6 +268,21 @@ public final class PlacementPipeline {
         return new MemGraphExecutor(s.model(), s.registry(), mg, devices(s), order, shared);
     }
 
+    /** The simulator's ready-task order for runs dispatched in {@code order} (the same three orders, by name). */
+    public static Simulator.Order simulatorOrder(Dispatcher.Order order) { return Simulator.Order.valueOf(order.name()); }
+
+    /**
+     * Closes what {@link #executor} opened for a placed run: the dispatcher's lane workers (unless it was given a
+     * shared one, the caller's to close) and each device's worker pool, so that a caller placing one configuration
+     * after another does not collect a pool of threads per executor until they time out.
+     */
+    public static void close(MemGraphExecutor ex, boolean sharedDispatcher) {
+        if (!sharedDispatcher) ex.dispatcher().close();
+        for (Device d : ex.devices()) {
+            for (var lane : d.lanes(dev.sluice.kernels.device.LaneKind.COMPUTE)) if (lane instanceof ComputeLane c) c.parallelism().close();
+        }
+    }
+
     /** Median wall time (ms) of {@code runs} runs after two warm-up runs; outputs closed. */
     public static double measure(MemGraphExecutor ex, Map<String, Tensor> inputs, int runs) {
         long warmEnd = System.nanoTime() + Profiler.WARMUP_NANOS / 4;

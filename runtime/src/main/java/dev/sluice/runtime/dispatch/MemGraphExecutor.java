@@ -86,22 +86,27 @@ public final class MemGraphExecutor {
     /** Runs with another dispatcher over the same lanes (schedule fuzzing in tests). */
     Result run(Map<String, Tensor> feeds, Dispatcher d) {
         DeviceArena[] arenas = new DeviceArena[devices.size()];
+        MemGraphRun s = null;
         try {
             for (int i = 0; i < devices.size(); i++) if (devices.get(i) instanceof ThrottledDevice t) arenas[i] = t.newArena();
-            MemGraphRun s = new MemGraphRun(this, feeds, arenas);
+            MemGraphRun run = new MemGraphRun(this, feeds, arenas);
+            s = run;
             TaskGraph tg = new TaskGraph();
-            for (Task t : plan.tasks()) tg.add(new TaskGraph.Job(t.label(), queueOf[t.device()][t.lane().ordinal()], t.bytes(), () -> s.execute(t)));
+            for (Task t : plan.tasks()) tg.add(new TaskGraph.Job(t.label(), queueOf[t.device()][t.lane().ordinal()], t.bytes(), () -> run.execute(t)));
             for (Edge e : plan.edges()) tg.edge(e.from(), e.to());
             Trace trace = d.run(tg);
-            Map<String, Tensor> out = new LinkedHashMap<>();
-            for (var e : plan.results().entrySet()) out.put(e.getKey(), s.buf[e.getValue()]);
+            Map<String, Tensor> out = run.results();
             List<Long> peaks = new ArrayList<>();
             for (DeviceArena a : arenas) peaks.add(a == null ? 0L : a.peak());
             return new Result(out, trace, peaks);
         } finally {
             for (DeviceArena a : arenas) if (a != null) a.close();
+            if (s != null) s.close(); // a failed run's lanes have all left (Dispatcher.run), so nothing still writes here
         }
     }
+
+    /** The devices it runs on, in the plan's device order (the caller's: it closes their worker pools). */
+    public List<Device> devices() { return devices; }
 
     /** The dispatcher this executor issues through (its lane workers outlive a run). */
     public Dispatcher dispatcher() { return dispatcher; }

@@ -26,7 +26,11 @@ import java.util.concurrent.atomic.AtomicIntegerArray;
  * device's arena. Runs a task on the lane thread the dispatcher picks: a copy by its shape (whole, element range,
  * rows, box), a kernel by its tile's {@link TileRun}. Invariants: a device buffer is claimed at its planned offset
  * when it is written and released when its last reader is done (or at once if nobody reads it), so the arena's own
- * count of live bytes checks the plan's promise on every run; a host buffer is plain memory.
+ * count of live bytes checks the plan's promise on every run; a host buffer is plain memory: a result in memory the
+ * caller owns, an intermediate in the run's own host arena, freed when the run is {@link #close closed} (at its
+ * end, success or failure) rather than whenever a collection finds it: a placed run's intermediates outlive many
+ * young collections, and native memory held by old objects went back only at a full collection, so a bench of
+ * many configurations grew by gigabytes it no longer used.
  */
 final class MemGraphRun {
     final MemGraphExecutor ex;
@@ -34,6 +38,16 @@ final class MemGraphRun {
     final Tensor[] buf;
     final AtomicIntegerArray readersLeft;
     final DeviceArena[] arenas;
+
+    /** Host intermediates of this run (not results, which the caller owns); shared: any lane may write one. */
+    private final java.lang.foreign.Arena hostArena = java.lang.foreign.Arena.ofShared();
+    private final boolean[] result;
+    private long hostBytes;
+    /** Bytes of host intermediates in runs not yet closed, over all runs: zero whenever no run is open. */
+    private static final java.util.concurrent.atomic.AtomicLong OPEN_HOST_BYTES = new java.util.concurrent.atomic.AtomicLong();
+
+    /** Bytes of host intermediates held by runs not yet closed (the accounting a leak test checks). */
+    static long openHostBytes() { return OPEN_HOST_BYTES.get(); }
 
     MemGraphRun(MemGraphExecutor ex, Map<String, Tensor> feeds, DeviceArena[] arenas) {
         this.ex = ex;
@@ -47,6 +61,27 @@ final class MemGraphRun {
             buf[e.getValue()] = t;
         }
         readersLeft = new AtomicIntegerArray(plan.readerCounts());
+        result = new boolean[plan.buffers().size()];
+        for (int b : plan.results().values()) result[b] = true;
+    }
+
+    /**
+     * The run's results, each in memory of its own: a result that is a view of an intermediate (a kernel that
+     * passes its input through) is copied out before the intermediates go.
+     */
+    Map<String, Tensor> results() {
+        Map<String, Tensor> out = new java.util.LinkedHashMap<>();
+        for (var e : plan.results().entrySet()) {
+            Tensor t = buf[e.getValue()];
+            out.put(e.getKey(), t != null && t.data().scope().equals(hostArena.scope()) ? t.copy() : t);
+        }
+        return out;
+    }
+
+    /** Frees the run's host intermediates; results from {@link #results()} stay valid. */
+    void close() {
+        hostArena.close();
+        OPEN_HOST_BYTES.addAndGet(-hostBytes);
     }
 
     void execute(Task t) {
@@ -208,7 +243,14 @@ final class MemGraphRun {
 
     Tensor allocate(int b, DType dtype, Shape shape) {
         Buffer p = plan.buffers().get(b);
-        if (p.onHost()) return Tensor.allocate(dtype, shape);
+        if (p.onHost() && result[b]) return Tensor.allocateOwned(dtype, shape); // the caller's: closing it frees it
+        if (p.onHost()) {
+            Tensor t = Tensor.allocate(dtype, shape, hostArena);
+            long bytes = t.data().byteSize();
+            synchronized (this) { hostBytes += bytes; }
+            OPEN_HOST_BYTES.addAndGet(bytes);
+            return t;
+        }
         long need = Tensor.blockBytes(Tensor.byteSize(dtype, shape));
         if (need > p.bytes()) {
             throw new SluiceException("'" + p.value() + "' is " + dtype + shape + " (" + need + " bytes), larger than the "

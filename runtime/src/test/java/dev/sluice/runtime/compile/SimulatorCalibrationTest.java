@@ -140,4 +140,14 @@ class SimulatorCalibrationTest {
         assertEquals(0.011, c.overheads().wakeMillis(), 1e-6);
         assertEquals(0.010, c.overheads().runMillis(), 1e-6);
     }
+
+    /** Every dispatcher order has the simulator order of the same name (a new order must be simulated too). */
+    @org.junit.jupiter.api.Test
+    void everyDispatcherOrderHasItsSimulatorOrder() {
+        for (dev.sluice.runtime.dispatch.Dispatcher.Order o : dev.sluice.runtime.dispatch.Dispatcher.Order.values()) {
+            org.junit.jupiter.api.Assertions.assertEquals(o.name(), PlacementPipeline.simulatorOrder(o).name());
+        }
+        org.junit.jupiter.api.Assertions.assertEquals(dev.sluice.runtime.dispatch.Dispatcher.Order.values().length,
+            dev.sluice.memgraph.placement.Simulator.Order.values().length);
+    }
 }
