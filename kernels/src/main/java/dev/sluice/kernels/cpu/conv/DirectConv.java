@@ -24,8 +24,9 @@ import jdk.incubator.vector.VectorSpecies;
  * or padding. Columns ox in [ow, wq) and the rounding of j up to whole tiles are computed and dropped.
  *
  * <p>Summation order: every output element is {@code fma(w, x, acc)} over its taps in the weight's order
- * (input channel, ky, kx) starting from zero, then the bias is added and the activation applied to whole
- * output rows. That order does not depend on the tile, the task split, the thread count or the number of
+ * (input channel, ky, kx) starting from zero, then the bias is added and the activation applied in the
+ * output buffer, in vector lanes for every element (the activation's scalar form gives the bits of any of
+ * its lanes), before the rows are copied out. That order does not depend on the tile, the task split, the thread count or the number of
  * output channels in the call, so a conv split by output channels (memgraph's channel tiles) gives the same
  * bits as the whole conv.
  */
@@ -256,7 +257,7 @@ final class DirectConv {
                             }
                             tiles(src, tap, kk, wp, mr, b0, b1, s0 * wq, len, out, 0, len, partial);
                             for (int o = b0 * mr; o < Math.min(m, b1 * mr); o++) {
-                                writeRows(out, (o - b0 * mr) * len, p, s0, s1, y, yo + (long) o * outSize,
+                                writeRows(out, (o - b0 * mr) * len, len, p, s0, s1, y, yo + (long) o * outSize,
                                         bias == null ? 0f : bias[o], act);
                             }
                         }
@@ -272,15 +273,21 @@ final class DirectConv {
 
     /**
      * Copies output rows [oy0, oy1) of one channel from its flattened buffer (row oy0 at {@code oo}) into y,
-     * adding the bias and applying the activation to each whole row.
+     * after adding the bias and applying the activation there over {@code span} floats (a multiple of the
+     * tile width, covering the rows): whole vectors, padding columns and slack included, instead of each row
+     * on its own, whose rows narrower than a vector (8 or 4 columns) would all go through the activation's
+     * scalar remainder. Rows without padding columns leave in one copy.
      */
-    private static void writeRows(float[] out, int oo, Planes p, int oy0, int oy1, MemorySegment y, long yo, float bias,
-                                  Activation act) {
-        int ow = p.ow;
+    private static void writeRows(float[] out, int oo, int span, Planes p, int oy0, int oy1, MemorySegment y, long yo,
+                                  float bias, Activation act) {
+        int ow = p.ow, wq = p.wq;
+        act.biasAndApply(out, oo, span, bias);
+        if (wq == ow) {
+            MemorySegment.copy(out, oo, y, NnArrays.F32, (yo + (long) oy0 * ow) * 4, (oy1 - oy0) * ow);
+            return;
+        }
         for (int oy = oy0; oy < oy1; oy++) {
-            long at = yo + (long) oy * ow;
-            MemorySegment.copy(out, oo + (oy - oy0) * p.wq, y, NnArrays.F32, at * 4, ow);
-            act.biasAndApply(y, at, ow, bias);
+            MemorySegment.copy(out, oo + (oy - oy0) * wq, y, NnArrays.F32, (yo + (long) oy * ow) * 4, ow);
         }
     }
 
@@ -422,7 +429,7 @@ final class DirectConv {
                 for (int o = ci * mg; o < (ci + 1) * mg; o++) {
                     MemorySegment.copy(w, NnArrays.F32, (long) o * ks * 4, wk, 0, ks);
                     for (int j = 0; j < p.jt; j += DW_TILE) DepthwiseConv.tile4(buf, p.tap, ks, wk, 0, j, buf, p.length + j);
-                    writeRows(buf, p.length, p, 0, p.oh, y, ((long) ni * m + o) * outSize, bias == null ? 0f : bias[o], act);
+                    writeRows(buf, p.length, p.jt, p, 0, p.oh, y, ((long) ni * m + o) * outSize, bias == null ? 0f : bias[o], act);
                 }
             } finally {
                 ScratchPool.give(buf);
