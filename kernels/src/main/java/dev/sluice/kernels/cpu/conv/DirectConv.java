@@ -74,8 +74,24 @@ final class DirectConv {
     /** One zero-padded input row, for splitting it into column phases (strided convs). */
     private static final ThreadLocal<float[][]> ROW = ThreadLocal.withInitial(() -> new float[1][0]);
 
-    /** Copies input plane {@code xo} (h x w floats of x) into its phase planes at {@code dst[base ..]}. */
+    /**
+     * Copies input plane {@code xo} (h x w floats of x) into its phase planes at {@code dst[base ..]}. The plane
+     * comes in with one bulk copy and its rows go on by array copies: a segment copy per row costs tens of
+     * nanoseconds whatever its length, more than the row itself on 64-wide and narrower planes.
+     */
     static void fill(MemorySegment x, long xo, WindowGeometry g, Planes p, float[] dst, int base) {
+        int h = g.in()[0], wd = g.in()[1];
+        float[] in = ScratchPool.take(h * wd);
+        try {
+            MemorySegment.copy(x, NnArrays.F32, xo * 4, in, 0, h * wd);
+            fill(in, g, p, dst, base);
+        } finally {
+            ScratchPool.give(in);
+        }
+    }
+
+    /** The same from the plane at {@code in[0 .. h * w)}. */
+    private static void fill(float[] in, WindowGeometry g, Planes p, float[] dst, int base) {
         int h = g.in()[0], wd = g.in()[1], pt = g.padBegin()[0], pl = g.padBegin()[1];
         int sh = p.sh, sw = p.sw, hq = p.hq, wq = p.wq, plane = hq * wq;
         if (sw == 1) {
@@ -89,7 +105,7 @@ final class DirectConv {
                         continue;
                     }
                     java.util.Arrays.fill(dst, row, row + a, 0f);
-                    if (b > a) MemorySegment.copy(x, NnArrays.F32, (xo + (long) iy * wd + a - pl) * 4, dst, row + a, b - a);
+                    if (b > a) System.arraycopy(in, iy * wd + a - pl, dst, row + a, b - a);
                     java.util.Arrays.fill(dst, row + b, row + wq, 0f);
                 }
             }
@@ -110,7 +126,7 @@ final class DirectConv {
                     continue;
                 }
                 java.util.Arrays.fill(r, 0, a, 0f);
-                if (b > a) MemorySegment.copy(x, NnArrays.F32, (xo + (long) iy * wd + a - pl) * 4, r, a, b - a);
+                if (b > a) System.arraycopy(in, iy * wd + a - pl, r, a, b - a);
                 java.util.Arrays.fill(r, b, width, 0f);
                 if (sw == 2) {
                     splitPairs(r, wq, dst, row, row + plane);
@@ -276,19 +292,17 @@ final class DirectConv {
      * after adding the bias and applying the activation there over {@code span} floats (a multiple of the
      * tile width, covering the rows): whole vectors, padding columns and slack included, instead of each row
      * on its own, whose rows narrower than a vector (8 or 4 columns) would all go through the activation's
-     * scalar remainder. Rows without padding columns leave in one copy.
+     * scalar remainder. The rows are then compacted in the buffer (dropping the padding columns; the buffer's
+     * contents are spent) and leave in one segment copy, not one per row.
      */
     private static void writeRows(float[] out, int oo, int span, Planes p, int oy0, int oy1, MemorySegment y, long yo,
                                   float bias, Activation act) {
         int ow = p.ow, wq = p.wq;
         act.biasAndApply(out, oo, span, bias);
-        if (wq == ow) {
-            MemorySegment.copy(out, oo, y, NnArrays.F32, (yo + (long) oy0 * ow) * 4, (oy1 - oy0) * ow);
-            return;
-        }
-        for (int oy = oy0; oy < oy1; oy++) {
-            MemorySegment.copy(out, oo + (oy - oy0) * wq, y, NnArrays.F32, (yo + (long) oy * ow) * 4, ow);
-        }
+        // row r moves from oo + r * wq down to oo + r * ow (ow <= wq): in increasing order no row is overwritten
+        // before it has moved
+        if (wq != ow) for (int r = 1; r < oy1 - oy0; r++) System.arraycopy(out, oo + r * wq, out, oo + r * ow, ow);
+        MemorySegment.copy(out, oo, y, NnArrays.F32, (yo + (long) oy0 * ow) * 4, (oy1 - oy0) * ow);
     }
 
     /**
