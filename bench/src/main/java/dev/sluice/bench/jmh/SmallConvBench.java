@@ -42,8 +42,12 @@ public class SmallConvBench {
         "conv:88,16,16,2,1,1,1,1,0,0,0,0,1",       // pointwise head 88 -> 2 at 16x16
         "conv:96,8,8,96,1,1,1,1,0,0,0,0,1",        // pointwise 96 -> 96 at 8x8
         "conv:1,76,32,24,3,3,1,1,0,1,0,1,1",       // dense 3x3 from one input channel
+        "conv:72,32,8,72,1,3,1,1,0,1,0,1,1",       // dense 1x3 on rows of 8 (rows narrower than a vector)
+        "conv:72,30,8,72,3,1,1,1,0,0,0,0,1",       // dense 3x1 on rows of 8, no padding columns
         "maxpool:28,64,64,2,2,2,2",
-        "maxpool:48,32,16,1,2,1,2"})
+        "maxpool:48,32,16,1,2,1,2",
+        "maxpool:72,28,8,2,2,2,2",                 // outputs 4 wide: rows pooled in batches
+        "maxpool:96,10,4,1,2,1,2"})
     public String op;
 
     @Param({"1"})

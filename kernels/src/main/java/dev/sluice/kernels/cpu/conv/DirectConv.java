@@ -24,8 +24,9 @@ import jdk.incubator.vector.VectorSpecies;
  * or padding. Columns ox in [ow, wq) and the rounding of j up to whole tiles are computed and dropped.
  *
  * <p>Summation order: every output element is {@code fma(w, x, acc)} over its taps in the weight's order
- * (input channel, ky, kx) starting from zero, then the bias is added and the activation applied to whole
- * output rows. That order does not depend on the tile, the task split, the thread count or the number of
+ * (input channel, ky, kx) starting from zero, then the bias is added and the activation applied in the
+ * output buffer, in vector lanes for every element (the activation's scalar form gives the bits of any of
+ * its lanes), before the rows are copied out. That order does not depend on the tile, the task split, the thread count or the number of
  * output channels in the call, so a conv split by output channels (memgraph's channel tiles) gives the same
  * bits as the whole conv.
  */
@@ -73,8 +74,24 @@ final class DirectConv {
     /** One zero-padded input row, for splitting it into column phases (strided convs). */
     private static final ThreadLocal<float[][]> ROW = ThreadLocal.withInitial(() -> new float[1][0]);
 
-    /** Copies input plane {@code xo} (h x w floats of x) into its phase planes at {@code dst[base ..]}. */
+    /**
+     * Copies input plane {@code xo} (h x w floats of x) into its phase planes at {@code dst[base ..]}. The plane
+     * comes in with one bulk copy and its rows go on by array copies: a segment copy per row costs tens of
+     * nanoseconds whatever its length, more than the row itself on 64-wide and narrower planes.
+     */
     static void fill(MemorySegment x, long xo, WindowGeometry g, Planes p, float[] dst, int base) {
+        int h = g.in()[0], wd = g.in()[1];
+        float[] in = ScratchPool.take(h * wd);
+        try {
+            MemorySegment.copy(x, NnArrays.F32, xo * 4, in, 0, h * wd);
+            fill(in, g, p, dst, base);
+        } finally {
+            ScratchPool.give(in);
+        }
+    }
+
+    /** The same from the plane at {@code in[0 .. h * w)}. */
+    private static void fill(float[] in, WindowGeometry g, Planes p, float[] dst, int base) {
         int h = g.in()[0], wd = g.in()[1], pt = g.padBegin()[0], pl = g.padBegin()[1];
         int sh = p.sh, sw = p.sw, hq = p.hq, wq = p.wq, plane = hq * wq;
         if (sw == 1) {
@@ -88,7 +105,7 @@ final class DirectConv {
                         continue;
                     }
                     java.util.Arrays.fill(dst, row, row + a, 0f);
-                    if (b > a) MemorySegment.copy(x, NnArrays.F32, (xo + (long) iy * wd + a - pl) * 4, dst, row + a, b - a);
+                    if (b > a) System.arraycopy(in, iy * wd + a - pl, dst, row + a, b - a);
                     java.util.Arrays.fill(dst, row + b, row + wq, 0f);
                 }
             }
@@ -109,7 +126,7 @@ final class DirectConv {
                     continue;
                 }
                 java.util.Arrays.fill(r, 0, a, 0f);
-                if (b > a) MemorySegment.copy(x, NnArrays.F32, (xo + (long) iy * wd + a - pl) * 4, r, a, b - a);
+                if (b > a) System.arraycopy(in, iy * wd + a - pl, r, a, b - a);
                 java.util.Arrays.fill(r, b, width, 0f);
                 if (sw == 2) {
                     splitPairs(r, wq, dst, row, row + plane);
@@ -256,7 +273,7 @@ final class DirectConv {
                             }
                             tiles(src, tap, kk, wp, mr, b0, b1, s0 * wq, len, out, 0, len, partial);
                             for (int o = b0 * mr; o < Math.min(m, b1 * mr); o++) {
-                                writeRows(out, (o - b0 * mr) * len, p, s0, s1, y, yo + (long) o * outSize,
+                                writeRows(out, (o - b0 * mr) * len, len, p, s0, s1, y, yo + (long) o * outSize,
                                         bias == null ? 0f : bias[o], act);
                             }
                         }
@@ -272,16 +289,20 @@ final class DirectConv {
 
     /**
      * Copies output rows [oy0, oy1) of one channel from its flattened buffer (row oy0 at {@code oo}) into y,
-     * adding the bias and applying the activation to each whole row.
+     * after adding the bias and applying the activation there over {@code span} floats (a multiple of the
+     * tile width, covering the rows): whole vectors, padding columns and slack included, instead of each row
+     * on its own, whose rows narrower than a vector (8 or 4 columns) would all go through the activation's
+     * scalar remainder. The rows are then compacted in the buffer (dropping the padding columns; the buffer's
+     * contents are spent) and leave in one segment copy, not one per row.
      */
-    private static void writeRows(float[] out, int oo, Planes p, int oy0, int oy1, MemorySegment y, long yo, float bias,
-                                  Activation act) {
-        int ow = p.ow;
-        for (int oy = oy0; oy < oy1; oy++) {
-            long at = yo + (long) oy * ow;
-            MemorySegment.copy(out, oo + (oy - oy0) * p.wq, y, NnArrays.F32, at * 4, ow);
-            act.biasAndApply(y, at, ow, bias);
-        }
+    private static void writeRows(float[] out, int oo, int span, Planes p, int oy0, int oy1, MemorySegment y, long yo,
+                                  float bias, Activation act) {
+        int ow = p.ow, wq = p.wq;
+        act.biasAndApply(out, oo, span, bias);
+        // row r moves from oo + r * wq down to oo + r * ow (ow <= wq): in increasing order no row is overwritten
+        // before it has moved
+        if (wq != ow) for (int r = 1; r < oy1 - oy0; r++) System.arraycopy(out, oo + r * wq, out, oo + r * ow, ow);
+        MemorySegment.copy(out, oo, y, NnArrays.F32, (yo + (long) oy0 * ow) * 4, (oy1 - oy0) * ow);
     }
 
     /**
@@ -422,7 +443,7 @@ final class DirectConv {
                 for (int o = ci * mg; o < (ci + 1) * mg; o++) {
                     MemorySegment.copy(w, NnArrays.F32, (long) o * ks * 4, wk, 0, ks);
                     for (int j = 0; j < p.jt; j += DW_TILE) DepthwiseConv.tile4(buf, p.tap, ks, wk, 0, j, buf, p.length + j);
-                    writeRows(buf, p.length, p, 0, p.oh, y, ((long) ni * m + o) * outSize, bias == null ? 0f : bias[o], act);
+                    writeRows(buf, p.length, p.jt, p, 0, p.oh, y, ((long) ni * m + o) * outSize, bias == null ? 0f : bias[o], act);
                 }
             } finally {
                 ScratchPool.give(buf);

@@ -69,7 +69,17 @@ final class NarrowConv {
                 int m0 = 2 * pi, rows = Math.min(2, m - m0);
                 long yo = yBase + (long) m0 * out;
                 rows(w, (long) m0 * kk, rows, cols, kk, out, y, yo);
-                for (int r = 0; r < rows; r++) act.biasAndApply(y, yo + (long) r * out, out, bias == null ? 0f : bias[m0 + r]);
+                if (bias == null && act.kind() == Activation.Kind.NONE) return;
+                // a row of at most MAX_OUT positions is shorter than a vector: biased and activated in one whole
+                // vector of a small buffer, not element by element through the activation's scalar remainder
+                // (the same bits: the scalar form is the vector code on one lane)
+                float[] row = new float[Math.max(L, Activation.LANES)];
+                for (int r = 0; r < rows; r++) {
+                    long at = yo + (long) r * out;
+                    MemorySegment.copy(y, NnArrays.F32, at * Float.BYTES, row, 0, out);
+                    act.biasAndApply(row, 0, row.length, bias == null ? 0f : bias[m0 + r]);
+                    MemorySegment.copy(row, 0, y, NnArrays.F32, at * Float.BYTES, out);
+                }
             });
         }
     }

@@ -12,7 +12,14 @@ import jdk.incubator.vector.VectorSpecies;
  * window's columns of that row max. For the columns whose windows lie wholly inside the row (the interior),
  * the row max is first split into its stride phases ({@code phase p} holds columns p, p + sw, ...), so every
  * tap of a vector of output columns is one contiguous load; border columns (padding, ceil_mode) go scalar
- * over their valid taps.
+ * over their valid taps. The interior's last vector is stored through a mask, in the same loop as the others:
+ * no scalar remainder, whose code (run once per row) the JIT would compile late or leave interpreted.
+ *
+ * <p>Rows narrower than a vector (the small planes of mobile nets: 8, 4 or 2 columns) would leave most lanes
+ * idle, one row at a time. When the windows of a row stay inside it and tile it exactly ({@code in == out *
+ * sw}, no left padding, none reaching past the row: {@link Columns#batch} > 1), the row maxes of consecutive
+ * output rows are laid end to end, so that flattened position {@code j * sw + p} is output {@code j}'s column
+ * phase p whatever its row; the column pass then runs once over a batch of rows as over one long row.
  *
  * <p>Comparison order and NaN: each step keeps its current value unless the next one is strictly greater or
  * NaN, starting from the window's first valid element, rows in window order, then columns in window order.
@@ -41,7 +48,8 @@ final class WindowMax {
      * input columns ({@code cols}); the interior {@code [lo, hi)} where all {@code kw} taps are inside the row,
      * and for tap k its phase {@code phase[k]} and the offset {@code shift[k]} of its column within the phase.
      */
-    record Columns(int in, int out, int sw, int[][] cols, int lo, int hi, int[] phase, int[] shift, int phaseLen) {
+    record Columns(int in, int out, int sw, int[][] cols, int lo, int hi, int[] phase, int[] shift, int phaseLen,
+                   int batch) {
         static Columns of(int in, int out, int kw, int sw, int dw, int pl, int[][] cols) {
             int lo = Math.min(out, (pl + sw - 1) / sw);
             int last = in - 1 + pl - (kw - 1) * dw;
@@ -52,14 +60,27 @@ final class WindowMax {
                 phase[k] = Math.floorMod(t, sw);
                 shift[k] = Math.floorDiv(t, sw);
             }
-            return new Columns(in, out, sw, cols, lo, hi, phase, shift, (in + sw - 1) / sw);
+            // rows go end to end when every output column's window lies inside its row and the windows tile
+            // the row exactly: then output j's phase-p column is flattened position j * sw + p
+            boolean flat = lo == 0 && hi == out && in == out * sw && out > 0;
+            int batch = flat ? Math.max(1, BATCH / in) : 1;
+            return new Columns(in, out, sw, cols, lo, hi, phase, shift, (in + sw - 1) / sw, batch);
         }
 
-        /** Floats of scratch {@link #plane} needs: the row max and its phases, with a vector pair of slack each. */
-        int scratch() { return roundUp(in, 2 * L) + 2 * L + sw * (roundUp(phaseLen, L) + 2 * L); }
+        /** Floats of the row-max area: a batch of rows end to end, with a vector pair of slack. */
+        int rowLen() { return roundUp(batch * in, 2 * L) + 2 * L; }
+
+        /** Floats of one phase's area: a batch of rows' phase, with a vector pair of slack. */
+        int phaseArea() { return roundUp(batch * phaseLen, L) + 2 * L; }
+
+        /** Floats of scratch {@link #plane} needs: the row maxes and their phases. */
+        int scratch() { return rowLen() + sw * phaseArea(); }
     }
 
     private static int roundUp(int v, int unit) { return (v + unit - 1) / unit * unit; }
+
+    /** Floats of row maxes that go through one column pass at most, in rows of a plane: 4 KiB, in L1. */
+    private static final int BATCH = 1024;
 
     /**
      * y[yo + r * out + o] = max over the window of output row r and column o, for the output rows r of the plane
@@ -67,13 +88,18 @@ final class WindowMax {
      * order (may be empty: then the row is -infinity).
      */
     static void plane(float[] x, int xo, int[][] rows, Columns c, float[] y, int yo, float[] scratch) {
-        int in = c.in, rowLen = roundUp(in, 2 * L) + 2 * L;
-        int pLen = roundUp(c.phaseLen, L) + 2 * L;
-        for (int r = 0; r < rows.length; r++) {
-            int[] rr = rows[r];
-            if (rr.length == 0) {
-                java.util.Arrays.fill(scratch, 0, rowLen, Float.NEGATIVE_INFINITY);
-            } else {
+        int in = c.in, rowLen = c.rowLen(), pLen = c.phaseArea();
+        for (int r0 = 0; r0 < rows.length; r0 += c.batch) {
+            int units = Math.min(c.batch, rows.length - r0);
+            // row maxes end to end, in increasing order: a row's last vector runs past its end into the next
+            // row's place, which that row then overwrites (the last one's into the slack)
+            for (int u = 0; u < units; u++) {
+                int[] rr = rows[r0 + u];
+                int at = u * in;
+                if (rr.length == 0) {
+                    java.util.Arrays.fill(scratch, at, at + (units == 1 ? rowLen : in), Float.NEGATIVE_INFINITY);
+                    continue;
+                }
                 int first = xo + rr[0];
                 for (int i = 0; i < in; i += L) {
                     FloatVector best = FloatVector.fromArray(S, x, first + i);
@@ -81,46 +107,43 @@ final class WindowMax {
                         FloatVector v = FloatVector.fromArray(S, x, xo + rr[k] + i);
                         best = best.blend(v, v.compare(VectorOperators.GT, best).or(v.test(VectorOperators.IS_NAN)));
                     }
-                    best.intoArray(scratch, i);
+                    best.intoArray(scratch, at + i);
                 }
             }
-            columns(scratch, rowLen, pLen, c, y, yo + r * c.out);
+            columns(scratch, rowLen, pLen, c, units, y, yo + r0 * c.out);
         }
     }
 
-    /** The column pass of one row max at scratch[0 ..) into y[at .. at + out). */
-    private static void columns(float[] s, int rowLen, int pLen, Columns c, float[] y, int at) {
-        int sw = c.sw, lo = c.lo, hi = c.hi, kw = c.phase.length;
+    /**
+     * The column pass of {@code units} row maxes end to end at scratch[0 ..) into y[at .. at + units * out):
+     * units > 1 only for a batch (no borders, windows tiling the rows), which is then one long row.
+     */
+    private static void columns(float[] s, int rowLen, int pLen, Columns c, int units, float[] y, int at) {
+        int sw = c.sw, lo = c.lo, hi = units == 1 ? c.hi : units * c.out, kw = c.phase.length;
+        int in = units * c.in, phaseLen = units * c.phaseLen;
         // phases: column p + q * sw of the row max at s[base(p) + q]
         int p0 = rowLen;
         if (hi > lo) {
             if (sw == 1) {
                 p0 = 0;
             } else if (sw == 2) {
-                split2(s, c.phaseLen, p0, p0 + pLen);
+                split2(s, phaseLen, p0, p0 + pLen);
             } else {
                 for (int p = 0; p < sw; p++) {
-                    for (int q = 0, i = p; i < c.in; q++, i += sw) s[p0 + p * pLen + q] = s[i];
+                    for (int q = 0, i = p; i < in; q++, i += sw) s[p0 + p * pLen + q] = s[i];
                 }
             }
         }
         int[] phase = c.phase, shift = c.shift;
-        int o = lo;
-        for (; o + L <= hi; o += L) {
+        // one loop for whole and partial vectors: loads may run past hi into the areas' slack, stores are masked
+        for (int o = lo; o < hi; o += L) {
+            VectorMask<Float> m = S.indexInRange(o, hi);
             FloatVector best = FloatVector.fromArray(S, s, p0 + phase[0] * pLen + o + shift[0]);
             for (int k = 1; k < kw; k++) {
                 FloatVector v = FloatVector.fromArray(S, s, p0 + phase[k] * pLen + o + shift[k]);
                 best = best.blend(v, v.compare(VectorOperators.GT, best).or(v.test(VectorOperators.IS_NAN)));
             }
-            best.intoArray(y, at + o);
-        }
-        for (; o < hi; o++) {
-            float best = s[p0 + phase[0] * pLen + o + shift[0]];
-            for (int k = 1; k < kw; k++) {
-                float v = s[p0 + phase[k] * pLen + o + shift[k]];
-                if (v > best || v != v) best = v;
-            }
-            y[at + o] = best;
+            best.intoArray(y, at + o, m);
         }
         for (int b = 0; b < lo; b++) y[at + b] = border(s, c.cols[b]);
         for (int b = hi; b < c.out; b++) y[at + b] = border(s, c.cols[b]);

@@ -117,6 +117,46 @@ class ConvRandomShapesTest {
         check(r, new Case(1, 96, 8, 8, 96, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 96), 1);
     }
 
+    /**
+     * sluice.FusedConv with each kind of activation on dense convs whose rows are narrower than a vector (8, 4,
+     * 2 and odd widths, with and without padding columns), where the bias and activation run over the output
+     * buffer in whole vectors before the rows are copied out: against act(reference), in double.
+     */
+    @Test
+    void narrowRowsWithActivations() {
+        SplittableRandom r = new SplittableRandom(11);
+        Case[] cases = {
+            new Case(1, 48, 32, 8, 72, 1, 3, 1, 1, 1, 1, 0, 1, 0, 1, 1),
+            new Case(1, 72, 32, 8, 72, 3, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1),
+            new Case(1, 20, 14, 4, 23, 1, 3, 1, 1, 1, 1, 0, 1, 0, 1, 1),
+            new Case(2, 9, 10, 2, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1),
+            new Case(1, 7, 11, 5, 17, 3, 2, 2, 1, 1, 2, 1, 0, 1, 1, 1),
+        };
+        String[] acts = {"Relu", "LeakyRelu", "Sigmoid", "HardSigmoid"};
+        for (int t = 0; t < cases.length; t++) {
+            Case k = cases[t];
+            String act = acts[t % acts.length];
+            float[] x = random(r, k.n * k.c * k.h * k.w), w = random(r, k.m * k.c * k.kh * k.kw), b = random(r, k.m);
+            Tensor xt = tensor(x, k.n, k.c, k.h, k.w), wt = tensor(w, k.m, k.c, k.kh, k.kw), bt = tensor(b, k.m);
+            double[] want = reference(k, x, w, b);
+            double scale = (double) k.c * k.kh * k.kw + 1;
+            for (int threads = 1; threads <= 2; threads++) {
+                Tensor y = call("FusedConv", k, xt, wt, bt).attr("activation", act).attr("activation_alpha", 0.1f)
+                    .threads(threads).run()[0];
+                assertEquals(Shape.of(k.n, k.m, k.oh(), k.ow()), y.shape(), k.toString());
+                for (int i = 0; i < want.length; i++) {
+                    double v = want[i], e = switch (act) {
+                        case "Relu" -> Math.max(0, v);
+                        case "LeakyRelu" -> v < 0 ? 0.1 * v : v;
+                        case "Sigmoid" -> 1 / (1 + Math.exp(-v));
+                        default -> Math.min(1, Math.max(0, 0.1 * v + 0.5));
+                    };
+                    assertClose(e, scale, y.getFloat(i), act + " " + k + " threads " + threads + " at " + i);
+                }
+            }
+        }
+    }
+
     @Test
     void randomShapes() {
         SplittableRandom r = new SplittableRandom(2026);

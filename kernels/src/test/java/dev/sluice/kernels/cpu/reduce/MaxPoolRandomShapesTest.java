@@ -85,6 +85,28 @@ class MaxPoolRandomShapesTest {
         check(r, 2, 5, 33, 47, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, false, false, 2);
     }
 
+    /**
+     * Rows narrower than a vector whose windows tile them, pooled as batches of rows end to end: several
+     * batches per plane with a partial last one, windows narrower than the stride, dilated taps, 1-D, and
+     * ceil_mode that leaves a row's windows exact; next to them shapes that just miss the condition (left
+     * padding, a spare column, a window reaching past the row), which go row by row.
+     */
+    @Test
+    void narrowRowsInBatches() {
+        SplittableRandom r = new SplittableRandom(7);
+        check(r, 1, 96, 10, 4, 1, 2, 1, 2, 1, 1, 0, 0, 0, 0, false, false, 1);
+        check(r, 1, 3, 100, 16, 2, 2, 1, 2, 1, 1, 0, 0, 0, 0, false, false, 1);
+        check(r, 1, 2, 400, 3, 1, 3, 1, 3, 1, 1, 0, 0, 0, 0, false, false, 2);
+        check(r, 1, 4, 9, 8, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, false, false, 1);
+        check(r, 2, 3, 13, 9, 2, 2, 3, 3, 2, 2, 0, 0, 0, 0, false, false, 1);
+        check(r, 1, 5, 7, 12, 3, 2, 2, 2, 1, 1, 1, 0, 1, 0, true, false, 2);
+        check(r, 3, 4, 1, 10, 1, 2, 1, 2, 1, 1, 0, 0, 0, 0, false, true, 1);
+        check(r, 1, 4, 11, 9, 2, 2, 2, 2, 1, 1, 0, 0, 0, 0, false, false, 1);
+        check(r, 1, 4, 11, 8, 2, 2, 2, 2, 1, 1, 0, 1, 0, 1, false, false, 1);
+        check(r, 1, 4, 11, 8, 2, 3, 2, 2, 1, 1, 0, 0, 0, 0, false, false, 1);
+        check(r, 1, 2, 5, 1, 2, 1, 1, 1, 1, 1, 0, 0, 0, 0, false, false, 1);
+    }
+
     @Test
     void randomShapes() {
         SplittableRandom r = new SplittableRandom(42);
