@@ -22,7 +22,7 @@ public record KernelOptions(boolean pointwiseConv, boolean vectorMaxPool) {
      *
      * @param pointwiseConv whether to use the pointwise loop
      */
-    public KernelOptions(boolean pointwiseConv) { this(pointwiseConv, DEFAULTS == null || DEFAULTS.vectorMaxPool); }
+    public KernelOptions(boolean pointwiseConv) { this(pointwiseConv, DEFAULTS.vectorMaxPool); }
 
     /**
      * The defaults: each switch as its {@code -Dsluice.*} property says, or on.

@@ -58,9 +58,6 @@ public record ModelConfig(int maxBatchSize, long maxQueueDelayMicros, int maxQue
      */
     public SessionOptions sessionOptions() { return sessionOptions(threads, session); }
 
-    /** True when the model runs placed (more than one device, or a placement file), not as the plain CPU case. */
-    public boolean placed() { return !sessionOptions().plainCpu(); }
-
     private static SessionOptions sessionOptions(int threads, Map<String, String> session) {
         SessionOptions.Builder b = SessionOptions.builder().threads(threads);
         for (var e : session.entrySet()) {
