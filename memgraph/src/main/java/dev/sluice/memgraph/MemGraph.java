@@ -3,6 +3,7 @@ package dev.sluice.memgraph;
 import dev.sluice.graph.Graph;
 import dev.sluice.graph.Node;
 import dev.sluice.kernels.device.DeviceKind;
+import dev.sluice.memgraph.plan.OffsetPlan;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumMap;
@@ -23,10 +24,14 @@ import java.util.Set;
  * @param results    host buffers holding the graph outputs after the run
  * @param plannedPeak per device, the most bytes live at once under the simulated order (the device buffers' offsets,
  *                    from the memory planner, may reach higher: the arena top is at least this, at most the budget)
+ * @param offsetPlans by device index, the memory planner's plan of that device's arena: each buffer a task touched,
+ *                    named {@code id:value}, with its lifetime in task ids and its offset (which the buffer carries);
+ *                    the heuristic kept, the sizes the others reached, and the lower bound. Devices that share
+ *                    host memory, and devices no task used, have none.
  */
 public record MemGraph(Graph graph, List<DeviceSpec> devices, List<Buffer> buffers, List<Task> tasks,
                        List<Edge> edges, Map<String, Integer> sources, Map<String, Integer> results,
-                       List<Long> plannedPeak) {
+                       List<Long> plannedPeak, Map<Integer, OffsetPlan> offsetPlans) {
     public MemGraph {
         devices = List.copyOf(devices);
         buffers = List.copyOf(buffers);
@@ -35,7 +40,14 @@ public record MemGraph(Graph graph, List<DeviceSpec> devices, List<Buffer> buffe
         sources = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(sources));
         results = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(results));
         plannedPeak = List.copyOf(plannedPeak);
+        offsetPlans = java.util.Collections.unmodifiableMap(new java.util.TreeMap<>(offsetPlans));
     }
+
+    /** The plan of {@code device}'s arena, if it has one (see {@link #offsetPlans}). */
+    public java.util.Optional<OffsetPlan> offsetPlan(int device) { return java.util.Optional.ofNullable(offsetPlans.get(device)); }
+
+    /** The name a device buffer has in its device's offset plan. */
+    public static String planName(Buffer b) { return b.id() + ":" + b.value(); }
 
     /** Every node on {@code device} (device 0 of the result is the host, so a CPU device yields only kernels). */
     public static MemGraph onDevice(Graph graph, DeviceSpec device) {
@@ -166,6 +178,8 @@ public record MemGraph(Graph graph, List<DeviceSpec> devices, List<Buffer> buffe
             b.append("  device ").append(d).append(' ').append(s.name()).append(" (").append(s.kind()).append(")");
             if (s.kind().sharesHostMemory()) b.append(": host memory");
             else b.append(": budget ").append(s.budgetBytes()).append(" B, planned peak ").append(plannedPeak.get(d)).append(" B, arena top ").append(top).append(" B");
+            OffsetPlan p = offsetPlans.get(d);
+            if (p != null) b.append(" (offsets: ").append(p.heuristic()).append(", ").append(p.lifetimes().size()).append(" buffers, bound ").append(p.bound()).append(" B)");
             b.append(", ").append(count).append(" tasks\n");
         }
         b.append("  ").append(summary());

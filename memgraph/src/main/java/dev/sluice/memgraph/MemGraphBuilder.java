@@ -4,6 +4,7 @@ import dev.sluice.graph.Graph;
 import dev.sluice.graph.Node;
 import dev.sluice.graph.Value;
 import dev.sluice.kernels.Tensor;
+import dev.sluice.memgraph.plan.OffsetPlan;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -119,11 +120,12 @@ final class MemGraphBuilder {
             results.put(v.name(), h);
         }
         List<Long> peaks = new ArrayList<>();
+        Map<Integer, OffsetPlan> plans = new HashMap<>();
         for (int d = 0; d < devices.size(); d++) {
-            if (res.on(d) != null) ArenaPlan.plan(d, res.on(d).arena, out);
+            if (res.on(d) != null) plans.put(d, ArenaPlan.plan(d, res.on(d).arena, out));
             peaks.add(res.on(d) == null ? 0L : res.on(d).arena.peak);
         }
-        return new MemGraph(g, devices, out.finished(), out.tasks, out.edges, sources, results, peaks);
+        return new MemGraph(g, devices, out.finished(), out.tasks, out.edges, sources, results, peaks, plans);
     }
 
     /** Refuses, before emitting anything, a device whose budget is below some node's planned need. */

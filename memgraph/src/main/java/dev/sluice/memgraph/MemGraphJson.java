@@ -6,6 +6,9 @@ import dev.sluice.graph.cost.Json;
 import dev.sluice.kernels.SluiceException;
 import dev.sluice.kernels.device.DeviceKind;
 import dev.sluice.kernels.device.LaneKind;
+import dev.sluice.memgraph.plan.Lifetime;
+import dev.sluice.memgraph.plan.OffsetPlan;
+import dev.sluice.memgraph.plan.PlanChecker;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -19,14 +22,14 @@ import java.util.TreeSet;
 
 /**
  * The JSON form of a {@link MemGraph}: its devices, buffers, tasks (tiles and boxes included), edges, sources,
- * results and planned peaks, with a fingerprint of the graph it runs instead of the graph itself (the graph with
+ * results, planned peaks and each device's offset plan (checked on reading: sound, and the offsets its buffers carry), with a fingerprint of the graph it runs instead of the graph itself (the graph with
  * its weights is the model's; loading is given it and refuses another). Reading is strict: an unknown, missing or
  * mistyped field, a number that is not an exact integer, or a reference to a buffer, task, device or node that does
  * not exist is refused with the field's path (e.g. {@code tasks[12].inputs[3]}). Budgets are decimal strings: they
  * may pass 2^53, where JSON numbers stop being exact.
  */
 final class MemGraphJson {
-    static final String FORMAT = "sluice-memgraph/1";
+    static final String FORMAT = "sluice-memgraph/2";
     private static final double EXACT = 0x1p53;
 
     private MemGraphJson() {}
@@ -88,7 +91,26 @@ final class MemGraphJson {
         o.put("sources", new LinkedHashMap<String, Object>(m.sources()));
         o.put("results", new LinkedHashMap<String, Object>(m.results()));
         o.put("planned_peak", new ArrayList<Object>(m.plannedPeak()));
+        List<Object> plans = new ArrayList<>();
+        m.offsetPlans().forEach((d, p) -> plans.add(offsetPlan(d, p)));
+        o.put("offset_plans", plans);
         return Json.write(o);
+    }
+
+    private static Map<String, Object> offsetPlan(int device, OffsetPlan p) {
+        Map<String, Object> x = new LinkedHashMap<>();
+        x.put("device", device);
+        x.put("heuristic", p.heuristic());
+        x.put("arena_bytes", p.arenaBytes());
+        x.put("bound", p.bound());
+        x.put("naive", p.naive());
+        x.put("plan_nanos", p.planNanos());
+        x.put("tried", new LinkedHashMap<String, Object>(p.tried()));
+        x.put("in_place", new LinkedHashMap<String, Object>(p.inPlace()));
+        List<Object> blocks = new ArrayList<>();
+        for (Lifetime l : p.lifetimes()) blocks.add(List.of(l.value(), l.bytes(), l.firstStep(), l.lastStep(), p.offset(l.value())));
+        x.put("blocks", blocks);
+        return x;
     }
 
     private static Map<String, Object> task(Task t) {
@@ -164,7 +186,7 @@ final class MemGraphJson {
     static MemGraph read(String text, Graph graph, String source) {
         Reader r = new Reader(source);
         Map<String, Object> o = Json.parseObject(text, source);
-        r.fields(o, "", Set.of("format", "graph", "devices", "buffers", "tasks", "edges", "sources", "results", "planned_peak"), Set.of());
+        r.fields(o, "", Set.of("format", "graph", "devices", "buffers", "tasks", "edges", "sources", "results", "planned_peak", "offset_plans"), Set.of());
         String format = r.string(o, "", "format");
         if (!format.equals(FORMAT)) throw r.bad("format", "is \"" + format + "\", not \"" + FORMAT + "\"");
         Map<String, Object> go = r.object(o, "", "graph");
@@ -224,7 +246,16 @@ final class MemGraphJson {
         List<Object> pl = r.list(o, "", "planned_peak");
         if (pl.size() != devices.size()) throw r.bad("planned_peak", "has " + pl.size() + " entries for " + devices.size() + " devices");
         for (int d = 0; d < pl.size(); d++) peaks.add(r.integer(pl.get(d), "planned_peak[" + d + "]"));
-        return new MemGraph(graph, devices, buffers, tasks, edges, sources, results, peaks);
+        Map<Integer, OffsetPlan> plans = new LinkedHashMap<>();
+        List<Object> ol = r.list(o, "", "offset_plans");
+        for (int k = 0; k < ol.size(); k++) {
+            String p = "offset_plans[" + k + "]";
+            int d = r.index(r.element(ol.get(k), p), p, "device", devices.size(), "device");
+            if (devices.get(d).kind().sharesHostMemory()) throw r.bad(p + ".device", "is " + d + ", which shares host memory and has no arena");
+            if (plans.containsKey(d)) throw r.bad(p + ".device", "repeats device " + d);
+            plans.put(d, r.offsetPlan(r.element(ol.get(k), p), p, d, buffers));
+        }
+        return new MemGraph(graph, devices, buffers, tasks, edges, sources, results, peaks, plans);
     }
 
     /** Typed, strict field access whose errors name the source and the field's path. */
@@ -365,6 +396,49 @@ final class MemGraphJson {
                 }
                 default -> throw bad(p + ".kind", "is \"" + kind + "\", not kernel, transfer, offload or reload");
             }
+        }
+
+        /**
+         * Device d's offset plan: sound ({@link PlanChecker}), and every block names a buffer of d (as
+         * {@code id:value}) that carries the block's offset and size.
+         */
+        OffsetPlan offsetPlan(Map<String, Object> x, String p, int d, List<Buffer> buffers) {
+            fields(x, p, Set.of("device", "heuristic", "arena_bytes", "bound", "naive", "plan_nanos", "tried", "in_place", "blocks"), Set.of());
+            Map<String, Long> tried = new LinkedHashMap<>();
+            for (var e : object(x, p, "tried").entrySet()) tried.put(e.getKey(), integer(e.getValue(), p + ".tried." + e.getKey()));
+            Map<String, String> inPlace = new LinkedHashMap<>();
+            for (var e : object(x, p, "in_place").entrySet()) {
+                if (!(e.getValue() instanceof String v)) throw bad(p + ".in_place." + e.getKey(), "must be a string");
+                inPlace.put(e.getKey(), v);
+            }
+            Map<String, Buffer> byName = new java.util.HashMap<>();
+            for (Buffer b : buffers) if (b.device() == d) byName.put(MemGraph.planName(b), b);
+            List<Lifetime> lifetimes = new ArrayList<>();
+            Map<String, Long> offsets = new LinkedHashMap<>();
+            List<Object> bl = list(x, p, "blocks");
+            for (int i = 0; i < bl.size(); i++) {
+                String q = p + ".blocks[" + i + "]";
+                if (!(bl.get(i) instanceof List<?> l) || l.size() != 5 || !(l.get(0) instanceof String name)) {
+                    throw bad(q, "must be [\"id:value\", bytes, first task, last task, offset]");
+                }
+                long bytes = integer(l.get(1), q + "[1]"), first = integer(l.get(2), q + "[2]"), last = integer(l.get(3), q + "[3]"), off = integer(l.get(4), q + "[4]");
+                Buffer b = byName.get(name);
+                if (b == null) throw bad(q + "[0]", "names \"" + name + "\", which is not a buffer of device " + d);
+                if (b.offset() != off || b.bytes() != bytes) {
+                    throw bad(q, "places " + name + " at " + off + " (" + bytes + " B) but the buffer is at " + b.offset() + " (" + b.bytes() + " B)");
+                }
+                try {
+                    lifetimes.add(new Lifetime(name, bytes, Math.toIntExact(first), Math.toIntExact(last)));
+                } catch (IllegalArgumentException | ArithmeticException e) {
+                    throw bad(q, "is not a lifetime: " + e.getMessage());
+                }
+                if (offsets.put(name, off) != null) throw bad(q + "[0]", "repeats " + name);
+            }
+            OffsetPlan plan = new OffsetPlan(integer(x, p, "arena_bytes"), offsets, integer(x, p, "bound"), integer(x, p, "naive"),
+                string(x, p, "heuristic"), lifetimes, inPlace, tried, integer(x, p, "plan_nanos"));
+            List<String> wrong = PlanChecker.violations(plan);
+            if (!wrong.isEmpty()) throw bad(p, "is not a sound plan: " + wrong.getFirst());
+            return plan;
         }
 
         long nonNegative(Map<String, Object> x, String path, String f) {

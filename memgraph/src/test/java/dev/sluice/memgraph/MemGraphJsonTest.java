@@ -37,7 +37,7 @@ class MemGraphJsonTest {
         tasks.add(new Task.Reload(tasks.size(), o.device(), o.dst(), buffers.size() - 1, o.bytes(), "reload " + from.value()));
         List<Edge> edges = new ArrayList<>(m.edges());
         edges.add(new Edge(o.id(), tasks.size() - 1, Edge.Kind.DATA));
-        r.add(new MemGraph(m.graph(), m.devices(), buffers, tasks, edges, m.sources(), m.results(), m.plannedPeak()));
+        r.add(new MemGraph(m.graph(), m.devices(), buffers, tasks, edges, m.sources(), m.results(), m.plannedPeak(), m.offsetPlans()));
         return r;
     }
 
@@ -146,6 +146,78 @@ class MemGraphJsonTest {
         String text = m.toJson();
         e = assertThrows(SluiceException.class, () -> MemGraph.fromJson(text.substring(0, text.length() / 2), mg, "plan.json")).getMessage();
         assertTrue(e.contains("plan.json: invalid JSON at character"), e);
+    }
+
+    /**
+     * Each device with its own memory keeps the planner's plan of its arena: every device buffer a task touched is
+     * in it at the offset the buffer carries, the plan is sound, and its arena is within the budget.
+     */
+    @Test void everyDeviceArenaKeepsItsOffsetPlan() {
+        Graph g = MemGraphTest.unet(16, 64, 32);
+        for (MemGraph m : plans(g).subList(0, 5)) {
+            assertEquals(Set.of(1), m.offsetPlans().keySet(), "only the throttled device has an arena");
+            var plan = m.offsetPlan(1).orElseThrow();
+            assertTrue(dev.sluice.memgraph.plan.PlanChecker.violations(plan).isEmpty());
+            assertTrue(plan.arenaBytes() <= m.devices().get(1).budgetBytes(), plan.arenaBytes() + " over " + m.devices().get(1).budgetBytes());
+            Set<Integer> touched = new java.util.HashSet<>();
+            for (Task t : m.tasks()) {
+                switch (t) {
+                    case Task.Kernel k -> { touched.addAll(k.inputs()); touched.addAll(k.outputs()); touched.addAll(k.captured()); }
+                    case Task.Transfer x -> { touched.add(x.src()); touched.add(x.dst()); }
+                    case Task.Offload x -> { touched.add(x.src()); touched.add(x.dst()); }
+                    case Task.Reload x -> { touched.add(x.src()); touched.add(x.dst()); }
+                }
+            }
+            int inPlan = 0;
+            for (Buffer b : m.buffers()) {
+                if (b.device() != 1 || !touched.contains(b.id())) continue;
+                assertEquals(b.offset(), plan.offset(MemGraph.planName(b)), "buffer " + b);
+                inPlan++;
+            }
+            assertEquals(plan.lifetimes().size(), inPlan, "the plan holds exactly the device buffers that tasks touch");
+            assertTrue(m.toString().contains("offsets: " + plan.heuristic()), m.toString());
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    @Test void anOffsetPlanThatDisagreesWithItsBuffersIsRefused() {
+        Graph g = MemGraphTest.unet(16, 64, 32);
+        long full = MemGraph.fullNeed(g, MemGraphTest.throttled(1));
+        MemGraph m = MemGraph.onDevice(g, MemGraphTest.throttled(full / 4));
+        Graph mg = m.graph();
+
+        Map<String, Object> t = tree(m);
+        Map<String, Object> plan = (Map<String, Object>) ((List<Object>) t.get("offset_plans")).get(0);
+        List<Object> block = (List<Object>) ((List<Object>) plan.get("blocks")).get(0);
+        block.set(4, ((Double) block.get(4)) + 64);
+        String e = refusal(t, mg);
+        assertTrue(e.contains("offset_plans[0].blocks[0]") && e.contains("but the buffer is at"), e);
+
+        // two blocks live together moved onto one another (buffers moved with them): sound no more
+        t = tree(m);
+        plan = (Map<String, Object>) ((List<Object>) t.get("offset_plans")).get(0);
+        List<Object> blocks = (List<Object>) plan.get("blocks");
+        int a = -1, b = -1;
+        for (int i = 0; i < blocks.size() && b < 0; i++) {
+            for (int j = i + 1; j < blocks.size(); j++) {
+                List<Object> x = (List<Object>) blocks.get(i), y = (List<Object>) blocks.get(j);
+                boolean together = (Double) x.get(2) <= (Double) y.get(3) && (Double) y.get(2) <= (Double) x.get(3);
+                if (together && (Double) x.get(1) > 0 && (Double) y.get(1) > 0 && !x.get(4).equals(y.get(4))) { a = i; b = j; break; }
+            }
+        }
+        assertTrue(b >= 0, "no two live-together blocks in the plan");
+        List<Object> x = (List<Object>) blocks.get(a), y = (List<Object>) blocks.get(b);
+        y.set(4, x.get(4));
+        String yName = (String) y.get(0);
+        int yId = Integer.parseInt(yName.substring(0, yName.indexOf(':')));
+        ((Map<String, Object>) ((List<Object>) t.get("buffers")).get(yId)).put("offset", x.get(4));
+        e = refusal(t, mg);
+        assertTrue(e.contains("offset_plans[0]") && e.contains("not a sound plan") && e.contains("overlap"), e);
+
+        t = tree(m);
+        ((List<Object>) t.get("offset_plans")).add(new java.util.LinkedHashMap<>(Map.of("device", 0.0)));
+        e = refusal(t, mg);
+        assertTrue(e.contains("offset_plans[1].device") && e.contains("host memory"), e);
     }
 
     @Test void loadingAMissingFileNamesIt(@TempDir Path dir) {
