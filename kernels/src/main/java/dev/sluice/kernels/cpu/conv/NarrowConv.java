@@ -123,7 +123,7 @@ final class NarrowConv {
      * the pool's workers during its parallel call; {@code row} and {@code lanes} are each thread's own. No body
      * here runs a nested NarrowConv, so a thread never uses two at once.
      */
-    private static final class Scratch {
+    static final class Scratch {
         static final ThreadLocal<Scratch> MINE = ThreadLocal.withInitial(Scratch::new);
         float[] cols = new float[0];
         final float[] row = new float[Math.max(L, Activation.LANES)];
