@@ -46,7 +46,8 @@ final class NarrowConv {
         int kk = Math.multiplyExact(c, k);
         for (int ni = 0; ni < n; ni++) {
             // cols[o * kk + ci * k + t] = x[ni, ci, o*s + t*d - pad], 0 in the padding and past out
-            float[] cols = new float[Math.multiplyExact((out + 3) / 4 * 4, kk)];
+            int colsLen = Math.multiplyExact((out + 3) / 4 * 4, kk);
+            float[] cols = Scratch.cols(colsLen);
             for (int o = 0; o < out; o++) {
                 for (int ci = 0; ci < c; ci++) {
                     long xo = ((long) ni * c + ci) * in;
@@ -73,7 +74,7 @@ final class NarrowConv {
                 // a row of at most MAX_OUT positions is shorter than a vector: biased and activated in one whole
                 // vector of a small buffer, not element by element through the activation's scalar remainder
                 // (the same bits: the scalar form is the vector code on one lane)
-                float[] row = new float[Math.max(L, Activation.LANES)];
+                float[] row = Scratch.MINE.get().row;
                 for (int r = 0; r < rows; r++) {
                     long at = yo + (long) r * out;
                     MemorySegment.copy(y, NnArrays.F32, at * Float.BYTES, row, 0, out);
@@ -93,7 +94,7 @@ final class NarrowConv {
         if (rows == 1) { row(w, wo, cols, kk, out, y, yo); return; }
         int vEnd = kk - kk % L;
         long wo1 = wo + kk;
-        float[] lanes = new float[L];
+        float[] lanes = Scratch.MINE.get().lanes;
         for (int o = 0; o < out; o += 4) {
             int c0 = o * kk, c1 = c0 + kk, c2 = c1 + kk, c3 = c2 + kk;
             FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
@@ -116,6 +117,27 @@ final class NarrowConv {
         }
     }
 
+    /**
+     * Per-thread buffers, reused across calls and runs instead of allocated per call (silero's per-frame convs made
+     * them a steady stream of young-generation garbage). The calling thread's {@code cols} is shared read-only with
+     * the pool's workers during its parallel call; {@code row} and {@code lanes} are each thread's own. No body
+     * here runs a nested NarrowConv, so a thread never uses two at once.
+     */
+    static final class Scratch {
+        static final ThreadLocal<Scratch> MINE = ThreadLocal.withInitial(Scratch::new);
+        float[] cols = new float[0];
+        final float[] row = new float[Math.max(L, Activation.LANES)];
+        final float[] lanes = new float[L];
+
+        /** The caller's cols buffer, at least len long, its first len elements zero (padding and past out read 0). */
+        static float[] cols(int len) {
+            Scratch s = MINE.get();
+            if (s.cols.length < len) s.cols = new float[len];
+            else java.util.Arrays.fill(s.cols, 0, len, 0f);
+            return s.cols;
+        }
+    }
+
     /** One row's four positions from o on, those below out. */
     private static void store(MemorySegment y, long yo, int out, int o, FloatVector a0, FloatVector a1, FloatVector a2,
                               FloatVector a3, float[] lanes, MemorySegment w, long wo, float[] cols, int kk, int vEnd) {
@@ -129,7 +151,7 @@ final class NarrowConv {
     /** One row: the same sums as {@link #rows} in the same order. */
     private static void row(MemorySegment w, long wo, float[] cols, int kk, int out, MemorySegment y, long yo) {
         int vEnd = kk - kk % L;
-        float[] lanes = new float[L];
+        float[] lanes = Scratch.MINE.get().lanes;
         for (int o = 0; o < out; o += 4) {
             int c0 = o * kk, c1 = c0 + kk, c2 = c1 + kk, c3 = c2 + kk;
             FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;

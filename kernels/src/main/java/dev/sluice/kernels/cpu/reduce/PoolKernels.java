@@ -346,6 +346,9 @@ public final class PoolKernels {
     static final int SUM_LANES = 16;
     private static final java.nio.ByteOrder ORDER = java.nio.ByteOrder.nativeOrder();
 
+    /** planeSum's lane buffer per thread: one a call was a global pool's only steady-state heap allocation. */
+    private static final ThreadLocal<double[]> SUM_PARTS = ThreadLocal.withInitial(() -> new double[SUM_LANES]);
+
     /** The sum in double of {@code n} floats at byte {@code base} of xs (see {@link #globalF32} for the order). */
     static double planeSum(MemorySegment xs, long base, int n) {
         var s0 = jdk.incubator.vector.DoubleVector.zero(DS);
@@ -361,7 +364,7 @@ public final class PoolKernels {
             s2 = s2.add(b.convertShape(jdk.incubator.vector.VectorOperators.F2D, DS, 0));
             s3 = s3.add(b.convertShape(jdk.incubator.vector.VectorOperators.F2D, DS, 1));
         }
-        double[] part = new double[SUM_LANES];
+        double[] part = SUM_PARTS.get(); // every lane is written below before it is read
         s0.intoArray(part, 0);
         s1.intoArray(part, 4);
         s2.intoArray(part, 8);

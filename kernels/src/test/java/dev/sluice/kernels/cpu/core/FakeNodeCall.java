@@ -83,6 +83,13 @@ public final class FakeNodeCall implements ExecContext, InferContext {
     /** Runs a kernel of this domain (sluice's fused ops) instead of the default ONNX one. */
     public FakeNodeCall domain(String d) { this.domain = d; return this; }
 
+    private java.util.Set<Integer> initializerInputs = java.util.Set.of();
+
+    /** Marks these inputs as the graph's initializers (the same tensor, with the same contents, on every run). */
+    public FakeNodeCall initializers(Integer... idx) { this.initializerInputs = java.util.Set.of(idx); return this; }
+
+    @Override public boolean inputIsInitializer(int i) { return hasInput(i) && initializerInputs.contains(i); }
+
     /** Runs with this many threads instead of one. */
     public FakeNodeCall threads(int n) { this.parallelism = Parallelism.of(n); return this; }
 
