@@ -109,7 +109,7 @@ public final class Pipeline {
             int[] nodes = pl.toArray(staticModel.graph(), names);
             long full = MemGraph.fullNeed(staticModel.graph(), new DeviceSpec("throttled", DeviceKind.THROTTLED, 1));
             long budget = Profiler.budgetBytes(accel.budget(), full, full);
-            MemGraph mg = PlacedRunner.buildOrRefuse(staticModel, nodes, budget, pl.strategy());
+            MemGraph mg = PlacedRunner.buildOrRefuse(staticModel, nodes, budget, pl.strategy(), options.tiling());
             MemGraphExecutor ex = new MemGraphExecutor(staticModel, registry, mg, PlacementPipeline.devices(budget,
                 options.bandwidthBytesPerSecond(), PlacementPipeline.threadsPerDevice(options.threads())), order, lanes);
             // a placement read from a file was not chosen from costs of this run: no CostModel stage

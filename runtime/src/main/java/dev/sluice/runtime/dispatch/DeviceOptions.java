@@ -176,7 +176,7 @@ public record DeviceOptions(String device, String budget, long bandwidth, Dispat
             long bytes = budgetBytes(full);
             ThrottledDevice t = ThrottledDevice.of(bytes, bandwidth, session.parallelism());
             devices = List.of(CpuDevice.withWorkers(1), t);
-            plan = MemGraph.onDevice(m.graph(), spec.withBudget(bytes));
+            plan = MemGraph.onDevice(m.graph(), spec.withBudget(bytes), base.tiling());
         }
         return new Prepared(new MemGraphExecutor(m, registry, plan, devices, order, shared), devices, plan, full, tornado);
     }
