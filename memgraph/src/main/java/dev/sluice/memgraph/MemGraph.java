@@ -2,6 +2,7 @@ package dev.sluice.memgraph;
 
 import dev.sluice.graph.Graph;
 import dev.sluice.graph.Node;
+import dev.sluice.kernels.TilingOptions;
 import dev.sluice.kernels.device.DeviceKind;
 import java.util.ArrayList;
 import java.util.Arrays;

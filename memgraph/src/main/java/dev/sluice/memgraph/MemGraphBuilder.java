@@ -4,6 +4,7 @@ import dev.sluice.graph.Graph;
 import dev.sluice.graph.Node;
 import dev.sluice.graph.Value;
 import dev.sluice.kernels.Tensor;
+import dev.sluice.kernels.TilingOptions;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;

@@ -5,6 +5,7 @@ import dev.sluice.graph.Node;
 import dev.sluice.kernels.DType;
 import dev.sluice.kernels.Shape;
 import dev.sluice.kernels.Tensor;
+import dev.sluice.kernels.TilingOptions;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.HashMap;

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import dev.sluice.graph.Graph;
 import dev.sluice.graph.Node;
+import dev.sluice.kernels.TilingOptions;
 import java.util.Set;
 import java.util.TreeSet;
 import org.junit.jupiter.api.Test;

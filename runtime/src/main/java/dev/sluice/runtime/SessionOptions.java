@@ -1,8 +1,9 @@
 package dev.sluice.runtime;
 
+import dev.sluice.kernels.AcceleratorOptions;
 import dev.sluice.kernels.KernelOptions;
 import dev.sluice.kernels.SluiceException;
-import dev.sluice.memgraph.TilingOptions;
+import dev.sluice.kernels.TilingOptions;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -39,6 +40,8 @@ import java.util.Objects;
  *                                {@code sluice.place.warmupMs}, 4000)
  * @param tiling                  which splits the MemGraph builder may use on a budgeted device (defaults from the
  *                                {@code -Dsluice.tiling.*} properties, see {@link TilingOptions})
+ * @param accelerator             the switches of an accelerator backend's kernels (TornadoVM: resident weights, profiler;
+ *                                defaults from the {@code -Dsluice.tornado.*} properties, see {@link AcceleratorOptions})
  */
 public record SessionOptions(
     int threads,
@@ -53,7 +56,8 @@ public record SessionOptions(
     boolean packWeights,
     KernelOptions kernels,
     long profileWarmupMillis,
-    TilingOptions tiling) {
+    TilingOptions tiling,
+    AcceleratorOptions accelerator) {
 
     /** What placement minimises when a model runs on several devices. */
     public enum Objective {
@@ -261,6 +265,7 @@ public record SessionOptions(
         Objects.requireNonNull(kernels, "kernels");
         if (profileWarmupMillis < 0) throw new SluiceException("profile-warmup-ms must be >= 0, got " + profileWarmupMillis);
         Objects.requireNonNull(tiling, "tiling");
+        Objects.requireNonNull(accelerator, "accelerator");
     }
 
     /**
@@ -282,7 +287,9 @@ public record SessionOptions(
         java.util.Map.entry("tiling-steps", "on|off (default -Dsluice.tiling.steps, on): recurrent tiles of time steps"),
         java.util.Map.entry("tiling-units", "on|off (default -Dsluice.tiling.units, on): recurrent tiles of hidden-unit blocks"),
         java.util.Map.entry("tiling-keep-partials", "on|off (default -Dsluice.tiling.keepPartials, on): box tiles keep partial sums on the device"),
-        java.util.Map.entry("tiling-grid-by-bytes", "on|off (default -Dsluice.tiling.gridByBytes, on): of the box grids that fit, the one gathering fewest bytes"));
+        java.util.Map.entry("tiling-grid-by-bytes", "on|off (default -Dsluice.tiling.gridByBytes, on): of the box grids that fit, the one gathering fewest bytes"),
+        java.util.Map.entry("tornado-resident", "on|off (default -Dsluice.tornado.resident, on): TornadoVM keeps weights on the device between calls"),
+        java.util.Map.entry("tornado-profile", "on|off (default -Dsluice.tornado.profile, off): TornadoVM's profiler times each device call's copies and kernel"));
 
     /**
      * The defaults: every core up to 8, the CPU alone, planning and weight packing as their properties say.
@@ -319,6 +326,7 @@ public record SessionOptions(
         b.kernels = kernels;
         b.profileWarmupMillis = profileWarmupMillis;
         b.tiling = tiling;
+        b.accelerator = accelerator;
         return b;
     }
 
@@ -355,6 +363,7 @@ public record SessionOptions(
         private KernelOptions kernels = KernelOptions.defaults();
         private long profileWarmupMillis = warmupDefault();
         private TilingOptions tiling = TilingOptions.defaults();
+        private AcceleratorOptions accelerator = AcceleratorOptions.defaults();
 
         private Builder() {}
 
@@ -403,6 +412,8 @@ public record SessionOptions(
                 case "tiling-units" -> tiling(tiling.with("units", onOff(name, value)));
                 case "tiling-keep-partials" -> tiling(tiling.with("keepPartials", onOff(name, value)));
                 case "tiling-grid-by-bytes" -> tiling(tiling.with("gridByBytes", onOff(name, value)));
+                case "tornado-resident" -> accelerator(accelerator.withResidentWeights(onOff(name, value)));
+                case "tornado-profile" -> accelerator(accelerator.withProfile(onOff(name, value)));
                 default -> throw new SluiceException("unknown session option '" + name + "'; the switches are " + new java.util.TreeSet<>(SWITCHES.keySet()));
             };
         }
@@ -430,6 +441,14 @@ public record SessionOptions(
          * @return this builder
          */
         public Builder tiling(TilingOptions t) { tiling = Objects.requireNonNull(t, "tiling"); return this; }
+
+        /**
+         * The switches of an accelerator backend's kernels (default: {@link AcceleratorOptions#defaults()}).
+         *
+         * @param a the switches
+         * @return this builder
+         */
+        public Builder accelerator(AcceleratorOptions a) { accelerator = Objects.requireNonNull(a, "accelerator"); return this; }
 
         /**
          * Whether 1x1 convolutions take the register-tiled pointwise loop (default: on unless
@@ -587,7 +606,7 @@ public record SessionOptions(
          */
         public SessionOptions build() {
             return new SessionOptions(threads, devices, bandwidth, objective, slo, placementFile, order, traceFile,
-                memoryPlanning, packWeights, kernels, profileWarmupMillis, tiling);
+                memoryPlanning, packWeights, kernels, profileWarmupMillis, tiling, accelerator);
         }
     }
 

@@ -1,26 +1,26 @@
-package dev.sluice.memgraph;
-
-import dev.sluice.kernels.KernelOptions;
+package dev.sluice.kernels;
 
 /**
- * Which splits the MemGraph builder may use when a node does not fit its device's budget, as one value handed to
- * {@link MemGraph#build(dev.sluice.graph.Graph, java.util.List, int[], TilingOptions)}: the builder carries it through
- * its planning and its walk, so two MemGraphs built in one JVM (two sessions, say) may be planned with different
- * switches. A {@code -Dsluice.tiling.*} property only supplies the default ({@link #defaults()}).
+ * Which splits the MemGraph builder ({@code dev.sluice.memgraph}) may use when a node does not fit its device's budget,
+ * as one value handed to {@code MemGraph.build(graph, devices, placement, tiling)}: the builder carries it through its
+ * planning and its walk, so two MemGraphs built in one JVM (two sessions, say) may be planned with different switches.
+ * A {@code -Dsluice.tiling.*} property only supplies the default ({@link #defaults()}). It lives in this exported
+ * package, beside {@link KernelOptions}, because it is a session option a user sets ({@code SessionOptions.tiling}),
+ * while the MemGraph's own package is internal.
  *
  * <p>The switches choose what the builder plans; they never change how a planned tile runs. A tile kind's geometry
- * (an op family's {@link OpTiling}, a node's row bands) is a property of the op alone, so the executor that runs a
- * MemGraph built with any switches computes the tiles the builder placed.
+ * (an op family's tiling, a node's row bands) is a property of the op alone, so the executor that runs a MemGraph
+ * built with any switches computes the tiles the builder placed.
  *
  * <p>Every switch on is the default and the plan this project measures and tests; turning one off is for
  * comparisons (what a kind of tile buys) and for getting round a kind that misbehaves on some model.
  *
  * @param tiles          any split at all; off gives the same plan with every node whole ({@code sluice.tiling.off=true}
  *                       turns it off)
- * @param rows           bands of output rows ({@link Tile.Kind#OUTPUT_ROWS}) ({@code sluice.tiling.rows})
+ * @param rows           bands of output rows (tile kind {@code OUTPUT_ROWS}) ({@code sluice.tiling.rows})
  * @param columns        MatMul / Gemm / FusedMatMul by blocks of output columns ({@code sluice.tiling.columns})
  * @param channels       group-1 Conv / FusedConv by blocks of output channels ({@code sluice.tiling.channels})
- * @param boxes          output boxes by op family, the last resort ({@link Tile.Kind#OUTPUT_BOX}) ({@code sluice.tiling.boxes})
+ * @param boxes          output boxes by op family, the last resort (tile kind {@code OUTPUT_BOX}) ({@code sluice.tiling.boxes})
  * @param elements       same-shape elementwise nodes by element ranges ({@code sluice.tiling.elements})
  * @param steps          recurrent nodes by time steps ({@code sluice.tiling.steps})
  * @param units          recurrent nodes by step and block of hidden units ({@code sluice.tiling.units})
@@ -41,7 +41,7 @@ public record TilingOptions(boolean tiles, boolean rows, boolean columns, boolea
      * The defaults: every split on, unless a {@code -Dsluice.tiling.*} property says otherwise.
      *
      * @return the default options (read once per JVM)
-     * @throws dev.sluice.kernels.SluiceException naming the property if one is set to anything but true or false
+     * @throws SluiceException naming the property if one is set to anything but true or false
      */
     public static TilingOptions defaults() { return DEFAULTS; }
 
