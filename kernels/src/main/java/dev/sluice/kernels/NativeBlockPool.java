@@ -28,8 +28,27 @@ import java.util.concurrent.atomic.LongAdder;
  * {@link #MAX_FREE_LARGE} in large blocks, and {@link #keep(int)} blocks per class; handed-out memory is zeroed and {@link Tensor#ALIGNMENT}-aligned.
  */
 public final class NativeBlockPool {
-    /** The pool {@link Tensor#allocate(DType, Shape)} uses; system property {@code sluice.pool.maxFreeMiB} caps it. */
-    public static final NativeBlockPool SHARED = new NativeBlockPool(Long.getLong("sluice.pool.maxFreeMiB", 256) << 20);
+    /**
+     * The pool {@link Tensor#allocate(DType, Shape)} uses; the JVM property {@code sluice.pool.maxFreeMiB} caps it
+     * (default 256). This cap stays JVM-wide on purpose, not a session option: there is one pool per process, since
+     * a tensor outlives the session that made it (an output handed to a caller) and a block one session frees serves
+     * the next allocation of any other; per-session caps would mean per-session pools, which recycle nothing across
+     * sessions.
+     */
+    public static final NativeBlockPool SHARED = new NativeBlockPool(maxFreeMiB() << 20);
+
+    /** {@code -Dsluice.pool.maxFreeMiB}, read strictly: a whole number of MiB from 0 to 2^30, else refused naming it. */
+    private static long maxFreeMiB() {
+        String v = System.getProperty("sluice.pool.maxFreeMiB");
+        if (v == null) return 256;
+        try {
+            long n = Long.parseLong(v.trim());
+            if (n >= 0 && n <= 1L << 30) return n;
+        } catch (NumberFormatException e) {
+            // refused below, naming the property
+        }
+        throw new SluiceException("-Dsluice.pool.maxFreeMiB must be a whole number of MiB from 0 to " + (1L << 30) + ", got '" + v + "'");
+    }
 
     private static final int MIN_CLASS_BYTES = 64;
     private static final int CLASSES = 4 * 40; // up to 2^46 bytes

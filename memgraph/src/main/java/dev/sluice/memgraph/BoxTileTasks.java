@@ -20,9 +20,6 @@ import java.util.Set;
  * regions after freeing them. Invariant: the output exists only on the host afterwards, written box by box in order.
  */
 record BoxTileTasks(BuildState s, int i) implements NodeTasks {
-    /** Keeps a K tile's partial sums on the device for the next K tile of the same output box; {@code -Dsluice.tiling.keepPartials=false} scatters and gathers them (for comparisons). */
-    static final boolean KEEP_PARTIAL_SUMS = !"false".equalsIgnoreCase(System.getProperty("sluice.tiling.keepPartials"));
-
     @Override public long need() { return s.split(i).box().need(); }
 
     /** What tile t's node reads (its boxes and whole inputs), each once. */
@@ -148,7 +145,9 @@ record BoxTileTasks(BuildState s, int i) implements NodeTasks {
             }
             boolean continued = t + 1 < sp.tiles().size() && tiling.boxes(sp.tiles().get(t + 1).box()).containsKey(out)
                 && obx.equals(tiling.outputBox(sp.tiles().get(t + 1).box()));
-            if (continued && KEEP_PARTIAL_SUMS) {
+            // A K tile's partial sums stay on the device for the next K tile of the same output box, unless the
+            // build's keepPartials switch is off (then they are scattered and gathered, for comparisons).
+            if (continued && s.tiling.keepPartials()) {
                 pendingOb = ob;
                 pendingBox = obx;
             } else {

@@ -25,8 +25,12 @@ final class BoxTiles {
     /** A chosen split: the tiling, its output boxes in execution order, and the most any of them needs. */
     record Plan(OpTiling tiling, List<Box> boxes, long need) {}
 
-    /** The split whose tiles fit {@code target} with the fewest tiles, else the finest; null when n has no box tiling. */
-    static Plan plan(Graph g, Node n, long target) {
+    /**
+     * The split whose tiles fit {@code target} with the fewest tiles, else the finest; null when n has no box tiling.
+     * With {@code byBytes}, of the grids that fit, the one that gathers the fewest input bytes ({@link #fewestBytes};
+     * {@link TilingOptions#gridByBytes()}), else the need-first grid.
+     */
+    static Plan plan(Graph g, Node n, long target, boolean byBytes) {
         OpTiling t = OpTiling.of(g, n);
         if (t == null) return null;
         List<OpTiling.Cut> cuts = t.cuts();
@@ -55,15 +59,12 @@ final class BoxTiles {
         }
         if (count(t, block) < 2) return null;
         List<Box> order = cheapestOrder(g, n, t, block);
-        if (BY_BYTES && target > 0 && need <= target) {
+        if (byBytes && target > 0 && need <= target) {
             Plan fewer = fewestBytes(g, n, t, s, target, block, order);
             if (fewer != null) return fewer;
         }
         return new Plan(t, order, need);
     }
-
-    /** Chooses among grids that fit by the bytes they gather; {@code -Dsluice.tiling.gridByBytes=false} keeps the need-first grid. */
-    static final boolean BY_BYTES = !"false".equalsIgnoreCase(System.getProperty("sluice.tiling.gridByBytes"));
 
     /**
      * Of the grids whose every tile fits {@code target} and that no cut could coarsen while still fitting (each block
@@ -122,7 +123,7 @@ final class BoxTiles {
 
     /** The least n needs at once split into boxes as finely as allowed; {@code Long.MAX_VALUE} when it has no box tiling. */
     static long smallestNeed(Graph g, Node n) {
-        Plan p = plan(g, n, 0);
+        Plan p = plan(g, n, 0, false); // with no target, the finest grid: choosing by bytes needs one
         return p == null ? Long.MAX_VALUE : p.need();
     }
 

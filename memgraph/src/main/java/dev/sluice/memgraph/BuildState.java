@@ -4,6 +4,7 @@ import dev.sluice.graph.Graph;
 import dev.sluice.graph.Node;
 import dev.sluice.kernels.Tensor;
 import dev.sluice.kernels.TensorType;
+import dev.sluice.kernels.TilingOptions;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -12,7 +13,7 @@ import java.util.Set;
 
 /**
  * What every {@link NodeTasks} of one build shares: the graph (with its weight blocks), the placement, the splits,
- * the residency and the task emitter. Invariant: {@code g}'s nodes are the builder's nodes, indexed alike.
+ * the residency, the task emitter and the tiling switches it was planned with. Invariant: {@code g}'s nodes are the builder's nodes, indexed alike.
  */
 final class BuildState {
     final Graph g;
@@ -20,14 +21,16 @@ final class BuildState {
     final int[] placement;
     final Map<Integer, Tiling.Split> splits;
     final TaskEmitter out;
+    final TilingOptions tiling;
     Residency res;
 
-    BuildState(Graph g, int[] placement, Map<Integer, Tiling.Split> splits, TaskEmitter out) {
+    BuildState(Graph g, int[] placement, Map<Integer, Tiling.Split> splits, TaskEmitter out, TilingOptions tiling) {
         this.g = g;
         this.nodes = g.nodes();
         this.placement = placement;
         this.splits = splits;
         this.out = out;
+        this.tiling = tiling;
     }
 
     Node node(int i) { return nodes.get(i); }

@@ -2,6 +2,7 @@ package dev.sluice.memgraph;
 
 import dev.sluice.graph.Graph;
 import dev.sluice.graph.Node;
+import dev.sluice.kernels.TilingOptions;
 import dev.sluice.kernels.device.DeviceKind;
 import dev.sluice.memgraph.plan.OffsetPlan;
 import java.util.ArrayList;
@@ -49,32 +50,46 @@ public record MemGraph(Graph graph, List<DeviceSpec> devices, List<Buffer> buffe
     /** The name a device buffer has in its device's offset plan. */
     public static String planName(Buffer b) { return b.id() + ":" + b.value(); }
 
-    /** Every node on {@code device} (device 0 of the result is the host, so a CPU device yields only kernels). */
-    public static MemGraph onDevice(Graph graph, DeviceSpec device) {
-        if (device.kind() == DeviceKind.CPU) return build(graph, List.of(device), new int[graph.nodes().size()]);
+    /** Every node on {@code device} (device 0 of the result is the host, so a CPU device yields only kernels), tiled as {@link TilingOptions#defaults()} allow. */
+    public static MemGraph onDevice(Graph graph, DeviceSpec device) { return onDevice(graph, device, TilingOptions.defaults()); }
+
+    /** Every node on {@code device}, split only as {@code tiling} allows. */
+    public static MemGraph onDevice(Graph graph, DeviceSpec device, TilingOptions tiling) {
+        if (device.kind() == DeviceKind.CPU) return build(graph, List.of(device), new int[graph.nodes().size()], tiling);
         int[] placement = new int[graph.nodes().size()];
         Arrays.fill(placement, 1);
-        return build(graph, List.of(DeviceSpec.host(), device), placement);
+        return build(graph, List.of(DeviceSpec.host(), device), placement, tiling);
     }
 
-    /** Each node on {@code devices[placement[node]]}; devices[0] must be the host. */
+    /** Each node on {@code devices[placement[node]]}; devices[0] must be the host; tiled as {@link TilingOptions#defaults()} allow. */
     public static MemGraph build(Graph graph, List<DeviceSpec> devices, int[] placement) {
-        return new MemGraphBuilder(graph, devices, placement).build();
+        return build(graph, devices, placement, TilingOptions.defaults());
+    }
+
+    /** Each node on {@code devices[placement[node]]}; devices[0] must be the host; nodes split only as {@code tiling} allows. */
+    public static MemGraph build(Graph graph, List<DeviceSpec> devices, int[] placement, TilingOptions tiling) {
+        return new MemGraphBuilder(graph, devices, placement, tiling).build();
     }
 
     /**
      * The arena a device needs to run the graph with nothing offloaded: 100% for budgets given as a
      * percentage. Weights stay resident once loaded; activations die after their last reader; the offsets are the
-     * memory planner's packing of those lifetimes.
+     * memory planner's packing of those lifetimes. (No node is split under an unlimited budget, so no tiling switch
+     * changes it.)
      */
     public static long fullNeed(Graph graph, DeviceSpec device) {
         MemGraph m = onDevice(graph, device.withBudget(Long.MAX_VALUE / 4));
         return m.buffers.stream().filter(b -> !b.onHost()).mapToLong(b -> b.offset() + b.bytes()).max().orElse(0);
     }
 
-    /** The smallest budget with which every node's inputs and outputs fit on the device at once. */
+    /** The smallest budget with which every node's inputs and outputs fit on the device at once, tiled as {@link TilingOptions#defaults()} allow. */
     public static long minimumBudget(Graph graph, DeviceSpec device) {
-        return MemGraphBuilder.minimumBudget(graph, true);
+        return MemGraphBuilder.minimumBudget(graph, true, TilingOptions.defaults());
+    }
+
+    /** The same with nodes split only as {@code tiling} allows. */
+    public static long minimumBudget(Graph graph, DeviceSpec device, TilingOptions tiling) {
+        return MemGraphBuilder.minimumBudget(graph, true, tiling);
     }
 
     /**
@@ -83,7 +98,7 @@ public record MemGraph(Graph graph, List<DeviceSpec> devices, List<Buffer> buffe
      * resort, used only for nodes those do not bring within the budget).
      */
     public static long minimumBudget(Graph graph, DeviceSpec device, boolean withBoxes) {
-        return MemGraphBuilder.minimumBudget(graph, withBoxes);
+        return MemGraphBuilder.minimumBudget(graph, withBoxes, TilingOptions.defaults());
     }
 
     /** Names a node's subgraphs read from the enclosing graph, in a fixed order (its kernel's {@code captured}). */

@@ -4,6 +4,7 @@ import dev.sluice.graph.Graph;
 import dev.sluice.graph.Node;
 import dev.sluice.graph.Value;
 import dev.sluice.kernels.Tensor;
+import dev.sluice.kernels.TilingOptions;
 import dev.sluice.memgraph.plan.OffsetPlan;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -32,6 +33,7 @@ final class MemGraphBuilder {
     private final Map<Integer, Tiling.Split> splits;
     private final List<DeviceSpec> devices;
     private final int[] placement;
+    private final TilingOptions tiling;
     private final List<Node> nodes;
     private final Set<String> graphOutputs = new HashSet<>();
     // the state of the current walk
@@ -40,7 +42,8 @@ final class MemGraphBuilder {
     private final Map<String, Integer> sources = new LinkedHashMap<>();
     private final Map<String, Integer> results = new LinkedHashMap<>();
 
-    MemGraphBuilder(Graph g, List<DeviceSpec> devices, int[] placement) {
+    MemGraphBuilder(Graph g, List<DeviceSpec> devices, int[] placement, TilingOptions tiling) {
+        this.tiling = java.util.Objects.requireNonNull(tiling, "tiling");
         if (devices.isEmpty() || !devices.get(0).kind().sharesHostMemory()) {
             throw new IllegalArgumentException("device 0 of a memory graph must be the host CPU");
         }
@@ -55,7 +58,7 @@ final class MemGraphBuilder {
             if (!devices.get(placement[i]).kind().sharesHostMemory()) whole.put(g.nodes().get(i).label(), BuildState.nodeNeed(g, g.nodes().get(i)));
         }
         Map<String, Tensor> inits = new LinkedHashMap<>(g.initializers());
-        this.splits = Tiling.plan(g, placement, devices, whole, inits);
+        this.splits = Tiling.plan(g, placement, devices, whole, inits, tiling);
         this.g = splits.isEmpty() ? g : g.withNodes(g.nodes(), inits, g.types());
         this.devices = List.copyOf(devices);
         this.placement = placement.clone();
@@ -65,7 +68,7 @@ final class MemGraphBuilder {
 
     /** Fresh walk state: every node's form, next uses, and residency placing first-fit or by bytes alone. */
     private void startWalk(boolean firstFit) {
-        state = new BuildState(g, placement, splits, new TaskEmitter());
+        state = new BuildState(g, placement, splits, new TaskEmitter(), tiling);
         forms = new NodeTasks[nodes.size()];
         for (int i = 0; i < nodes.size(); i++) forms[i] = NodeTasks.of(state, i, devices.get(placement[i]).kind().sharesHostMemory());
         Map<String, List<Integer>> u = new HashMap<>();
@@ -80,11 +83,11 @@ final class MemGraphBuilder {
     }
 
     /** The largest need of any node, split into tiles as finely as allowed where it can be. */
-    static long minimumBudget(Graph g, boolean withBoxes) {
+    static long minimumBudget(Graph g, boolean withBoxes, TilingOptions tiling) {
         long m = 0;
         for (Node n : g.nodes()) {
             long whole = BuildState.nodeNeed(g, n);
-            m = Math.max(m, withBoxes ? Tiling.smallestNeedOf(g, n, whole) : Tiling.withoutBoxes(g, n, whole));
+            m = Math.max(m, withBoxes ? Tiling.smallestNeedOf(g, n, whole, tiling) : Tiling.withoutBoxes(g, n, whole, tiling));
         }
         return m;
     }
@@ -139,7 +142,7 @@ final class MemGraphBuilder {
                 if (need <= D.capacity()) continue;
                 long min = 0;
                 for (int j = 0; j < nodes.size(); j++) {
-                    if (placement[j] == d) min = Math.max(min, Tiling.smallestNeedOf(g, nodes.get(j), BuildState.nodeNeed(g, nodes.get(j))));
+                    if (placement[j] == d) min = Math.max(min, Tiling.smallestNeedOf(g, nodes.get(j), BuildState.nodeNeed(g, nodes.get(j)), tiling));
                 }
                 throw new MemGraphException("a budget of " + devices.get(d).budgetBytes() + " bytes on '" + devices.get(d).name()
                     + "' is too small: node " + nodes.get(i).label() + " needs " + need + " bytes at once (its inputs and outputs"

@@ -51,9 +51,13 @@ public sealed interface OpTiling permits ElementwiseTiling, ReductionTiling, Poi
      */
     default Box outputBox(Box tile) { return tile; }
 
-    /** The op family's tiling of node n, or null when n cannot be split this way. */
+    /**
+     * The op family's tiling of node n, or null when n cannot be split this way: a property of the op alone (whether
+     * the builder splits into boxes is {@link TilingOptions#boxes()}'s choice, made where it plans), so the executor
+     * finds the tiling the builder used.
+     */
     static OpTiling of(Graph g, Node n) {
-        if (!Tiling.BOXES || n.outputs().size() != 1 || n.outputs().getFirst().isEmpty() || !n.subgraphs().isEmpty()) return null;
+        if (n.outputs().size() != 1 || n.outputs().getFirst().isEmpty() || !n.subgraphs().isEmpty()) return null;
         var ot = g.typeOf(n.outputs().getFirst());
         if (ot == null || !ot.isStatic()) return null;
         Shape os = ot.shape().toShape();

@@ -48,8 +48,6 @@ import java.util.Set;
  * No band of a conv-like op holds a single output element (a one-column GEMM sums in another order).
  */
 public final class RowBands {
-    /** Row splits, on by default; {@code -Dsluice.tiling.rows=false} turns them off. */
-    static final boolean ON = !"false".equalsIgnoreCase(System.getProperty("sluice.tiling.rows"));
     /** Band starts keep {@code r0 * W} a multiple of this many elements (the widest float vector). */
     static final int LANE_UNIT = 16;
 
@@ -77,9 +75,12 @@ public final class RowBands {
      */
     record Form(long rows, long width, long unit, long outRowBytes, List<Band> bands, List<Integer> whole, long wholeBytes) {}
 
-    /** The node's row split, or null when it has none. */
+    /**
+     * The node's row split, or null when it has none: a property of the op alone (whether the builder uses it is
+     * {@link TilingOptions#rows()}'s choice, made where it plans).
+     */
     static Form form(Graph g, Node n) {
-        if (!ON || n.outputs().size() != 1 || n.outputs().getFirst().isEmpty() || !n.subgraphs().isEmpty()) return null;
+        if (n.outputs().size() != 1 || n.outputs().getFirst().isEmpty() || !n.subgraphs().isEmpty()) return null;
         var ot = g.typeOf(n.outputs().getFirst());
         if (!ot.isStatic()) return null;
         Shape os = ot.shape().toShape();

@@ -5,6 +5,7 @@ import dev.sluice.graph.Node;
 import dev.sluice.kernels.DType;
 import dev.sluice.kernels.Shape;
 import dev.sluice.kernels.Tensor;
+import dev.sluice.kernels.TilingOptions;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -38,10 +39,6 @@ final class Tiling {
     static final int COLUMN_UNIT = 16;
     /** More tiles than this per node cost more in task overhead than they save in memory. */
     static final int MAX_TILES = 256;
-    /** MatMul / Gemm column tiles, on by default; {@code -Dsluice.tiling.columns=false} turns them off. */
-    static final boolean COLUMNS = !"false".equalsIgnoreCase(System.getProperty("sluice.tiling.columns"));
-    /** Conv / FusedConv output-channel tiles, on by default; {@code -Dsluice.tiling.channels=false} turns them off. */
-    static final boolean CHANNELS = !"false".equalsIgnoreCase(System.getProperty("sluice.tiling.channels"));
     /** Channel blocks hold at least this many channels: Gemm32 takes another summation order for m = 1. */
     static final int CHANNEL_UNIT = 2;
 
@@ -63,11 +60,6 @@ final class Tiling {
         }
     }
 
-    /** Splits into output boxes by op families' {@link OpTiling}s, on by default; {@code -Dsluice.tiling.boxes=false} turns them off. */
-    static final boolean BOXES = !"false".equalsIgnoreCase(System.getProperty("sluice.tiling.boxes"));
-
-    /** Elementwise splits along element ranges, on by default; {@code -Dsluice.tiling.elements=false} turns them off. */
-    static final boolean ELEMENTS = !"false".equalsIgnoreCase(System.getProperty("sluice.tiling.elements"));
     /**
      * Element ranges start at multiples of this many float32 elements (64 bytes): every range is a
      * {@link Tensor#ALIGNMENT}-aligned view, and a kernel's vector tail falls on the same elements as in the whole.
@@ -91,11 +83,12 @@ final class Tiling {
         }
     }
 
-    private static Form form(Graph g, Node n) {
-        if (Tile.recurrent(n)) return stepForm(g, n);
+    /** The node's split by blocks of its weight, element ranges or time steps, as far as {@code o} allows; else null. */
+    private static Form form(Graph g, Node n, TilingOptions o) {
+        if (Tile.recurrent(n)) return o.steps() ? stepForm(g, n) : null;
         Map<String, Tensor> init = g.initializers();
         if (n.outputs().size() != 1 || n.outputs().getFirst().isEmpty() || !n.subgraphs().isEmpty()) return null;
-        if (n.domain().isEmpty() && (ELEMENTWISE.contains(n.opType()) || Tile.rowLength(g, n) > 0)) return elementForm(g, n);
+        if (n.domain().isEmpty() && (ELEMENTWISE.contains(n.opType()) || Tile.rowLength(g, n) > 0)) return o.elements() ? elementForm(g, n) : null;
         switch (n.opType()) {
             case "Gather" -> {
                 if (!n.domain().isEmpty() || n.inputs().size() != 2 || n.attributes().getInt("axis", 0) != 0) return null;
@@ -106,11 +99,11 @@ final class Tiling {
                 return new Form(Tile.Kind.GATHER_ROWS, 0, -1, rows, 1, w.byteSize() / rows, 0, fixed, 1);
             }
             case "MatMul", "Gemm", "FusedMatMul" -> {
-                // On unless -Dsluice.tiling.columns=false. Bit-identical to the whole node since Gemm32 sums a
+                // Unless the columns switch is off (TilingOptions). Bit-identical to the whole node since Gemm32 sums a
                 // dot product's vector lanes in a fixed order (RealModelBudgetTest checks it on the zoo).
                 // sluice.FusedMatMul (MatMul + column bias + elementwise activation) splits like Gemm.
                 boolean fused = n.opType().equals("FusedMatMul");
-                if (!n.domain().equals(fused ? "sluice" : "") || !COLUMNS) return null;
+                if (!n.domain().equals(fused ? "sluice" : "") || !o.columns()) return null;
                 boolean gemm = n.opType().equals("Gemm") || fused;
                 Tensor w = init.get(n.inputs().get(1));
                 if (w == null || w.rank() != 2 || w.dtype() != DType.FLOAT32 || init.containsKey(n.inputs().getFirst())) return null;
@@ -138,7 +131,7 @@ final class Tiling {
                 // output positions only, not on M, except for an m = 1 product (matrix-vector path): no tile
                 // has one channel. Only group = 1: grouped and depthwise convs would split the input too.
                 boolean fused = n.opType().equals("FusedConv");
-                if (!n.domain().equals(fused ? "sluice" : "") || !CHANNELS) return null;
+                if (!n.domain().equals(fused ? "sluice" : "") || !o.channels()) return null;
                 if (n.attributes().getInt("group", 1) != 1 || n.inputs().size() < 2) return null;
                 Tensor w = init.get(n.inputs().get(1));
                 if (w == null || w.rank() < 3 || w.dtype() != DType.FLOAT32 || init.containsKey(n.inputs().getFirst())) return null;
@@ -170,7 +163,6 @@ final class Tiling {
      * of one element whole; each tile writes its range of the whole output in place (a view, no scratch).
      */
     private static Form elementForm(Graph g, Node n) {
-        if (!ELEMENTS) return null;
         long row = Math.max(1, Tile.rowLength(g, n));
         // whole rows, and a multiple of ELEMENT_UNIT elements so that ranges stay 64-byte aligned
         long unit = row * (ELEMENT_UNIT / gcd(row, ELEMENT_UNIT));
@@ -203,9 +195,6 @@ final class Tiling {
             (int) distinct, List.copyOf(ranged));
     }
 
-    /** Recurrent splits along time steps, on by default; {@code -Dsluice.tiling.steps=false} turns them off. */
-    static final boolean STEPS = !"false".equalsIgnoreCase(System.getProperty("sluice.tiling.steps"));
-
     /**
      * LSTM / GRU / RNN, one direction (forward or reverse), layout 0, float32 X: split by time steps
      * ({@link Tile.Kind#TIME_STEPS}). Each tile reads X's steps by range and writes Y's steps in place; the
@@ -214,7 +203,7 @@ final class Tiling {
      * start on 64 bytes (views stay aligned).
      */
     private static Form stepForm(Graph g, Node n) {
-        if (!STEPS || n.inputs().size() < 3 || n.outputs().isEmpty() || !n.subgraphs().isEmpty()) return null;
+        if (n.inputs().size() < 3 || n.outputs().isEmpty() || !n.subgraphs().isEmpty()) return null;
         var at = n.attributes();
         String dir = at.getString("direction", "forward");
         if (!(dir.equals("forward") || dir.equals("reverse")) || at.getInt("layout", 0) != 0) return null;
@@ -236,8 +225,6 @@ final class Tiling {
         return new Form(Tile.Kind.TIME_STEPS, -1, -1, seq, unit, xRow * Float.BYTES, 0, fixed, 1, 1, List.of(0));
     }
 
-    /** Recurrent splits by blocks of hidden units, on by default; {@code -Dsluice.tiling.units=false} turns them off. */
-    static final boolean UNITS = !"false".equalsIgnoreCase(System.getProperty("sluice.tiling.units"));
     /**
      * Blocks of hidden units are multiples of this many units (the last takes the rest). The kernel's sums do not
      * depend on where a block starts (one FMA chain per gate value, lane-wise activations), so this only keeps
@@ -258,7 +245,7 @@ final class Tiling {
      * (or copy X's step), so Y's step must start on 64 bytes.
      */
     static Units units(Graph g, Node n) {
-        if (!UNITS || !Tile.recurrent(n) || n.inputs().size() < 3 || n.outputs().isEmpty() || !n.subgraphs().isEmpty()) return null;
+        if (!Tile.recurrent(n) || n.inputs().size() < 3 || n.outputs().isEmpty() || !n.subgraphs().isEmpty()) return null;
         var at = n.attributes();
         String dir = at.getString("direction", "forward");
         if (!(dir.equals("forward") || dir.equals("reverse")) || at.getInt("layout", 0) != 0) return null;
@@ -354,10 +341,11 @@ final class Tiling {
      * widest (a multiple of {@link #HIDDEN_UNIT} units) whose tile fits the target, else the narrowest. Adds each
      * block's W / R / B / P rows to {@code initializers}. Null to leave the node to the time-step split.
      */
-    private static Split unitSplit(Graph g, Node n, int node, long target, long budget, long whole, Map<String, Tensor> initializers) {
-        Units u = units(g, n);
+    private static Split unitSplit(Graph g, Node n, int node, long target, long budget, long whole, Map<String, Tensor> initializers,
+                                   TilingOptions o) {
+        Units u = o.units() ? units(g, n) : null;
         if (u == null) return null;
-        long stepMin = smallestNeed(g, n, whole);
+        long stepMin = smallestNeed(g, n, whole, o);
         long unitMin = unitNeed(g, n, u, u.minBlock);
         if (stepMin <= (u.seq == 1 ? target : budget) || unitMin >= stepMin) return null;
         long block = u.minBlock;
@@ -434,13 +422,13 @@ final class Tiling {
     }
 
     /** The least a node needs at once when split as finely as allowed; {@code whole} when it cannot be split. */
-    static long smallestNeed(Graph g, Node n, long whole) {
-        return Math.min(smallestBlockNeed(g, n, whole), RowBands.smallestNeed(g, n));
+    static long smallestNeed(Graph g, Node n, long whole, TilingOptions o) {
+        return Math.min(smallestBlockNeed(g, n, whole, o), o.rows() ? RowBands.smallestNeed(g, n) : Long.MAX_VALUE);
     }
 
     /** The same without row bands: split by blocks of its weight or by element ranges. */
-    private static long smallestBlockNeed(Graph g, Node n, long whole) {
-        Form f = form(g, n);
+    private static long smallestBlockNeed(Graph g, Node n, long whole, TilingOptions o) {
+        Form f = form(g, n, o);
         if (f == null) return whole;
         long units = Math.max(f.unit, ceilDiv(f.total, MAX_TILES));
         units = ceilDiv(units, f.unit) * f.unit;
@@ -448,15 +436,17 @@ final class Tiling {
     }
 
     /** {@link #smallestNeed}, also counting a recurrent node's hidden-unit tiles ({@link #unitSplit}). */
-    static long smallestNeedOf(Graph g, Node n, long whole) {
-        long m = Math.min(withoutBoxes(g, n, whole), BoxTiles.smallestNeed(g, n));
+    static long smallestNeedOf(Graph g, Node n, long whole, TilingOptions o) {
+        if (!o.tiles()) return whole;
+        long m = Math.min(withoutBoxes(g, n, whole, o), o.boxes() ? BoxTiles.smallestNeed(g, n) : Long.MAX_VALUE);
         return m;
     }
 
     /** The least a node needs at once with every split but output boxes. */
-    static long withoutBoxes(Graph g, Node n, long whole) {
-        long m = smallestNeed(g, n, whole);
-        Units u = Tile.recurrent(n) ? units(g, n) : null;
+    static long withoutBoxes(Graph g, Node n, long whole, TilingOptions o) {
+        if (!o.tiles()) return whole;
+        long m = smallestNeed(g, n, whole, o);
+        Units u = o.units() && Tile.recurrent(n) ? units(g, n) : null;
         return u == null ? m : Math.min(m, unitNeed(g, n, u, u.minBlock));
     }
 
@@ -465,9 +455,9 @@ final class Tiling {
      * split brings it under; returns the splits by node index and adds the blocks to {@code initializers}.
      */
     static Map<Integer, Split> plan(Graph g, int[] placement, List<DeviceSpec> devices, Map<String, Long> wholeNeed,
-                                    Map<String, Tensor> initializers) {
+                                    Map<String, Tensor> initializers, TilingOptions o) {
         Map<Integer, Split> splits = new HashMap<>();
-        if (Boolean.getBoolean("sluice.tiling.off")) return splits; // for comparisons: the same plan without tiles
+        if (!o.tiles()) return splits; // for comparisons: the same plan without tiles
         for (int i = 0; i < g.nodes().size(); i++) {
             DeviceSpec d = devices.get(placement[i]);
             if (d.kind().sharesHostMemory()) continue;
@@ -476,19 +466,19 @@ final class Tiling {
             long whole = wholeNeed.get(n.label());
             // Output boxes, the last resort: only where no other split brings the node within the device.
             long capacity = d.budgetBytes() / Tensor.ALIGNMENT * Tensor.ALIGNMENT;
-            long others = withoutBoxes(g, n, whole);
-            if (others > capacity) {
-                BoxTiles.Plan p = BoxTiles.plan(g, n, target);
+            long others = withoutBoxes(g, n, whole, o);
+            if (o.boxes() && others > capacity) {
+                BoxTiles.Plan p = BoxTiles.plan(g, n, target, o.gridByBytes());
                 if (p != null && p.need() < others) { splits.put(i, Split.of(p)); continue; }
             }
-            Split rows = rowSplit(g, n, d, whole);
+            Split rows = rowSplit(g, n, d, whole, o);
             if (rows != null) { splits.put(i, rows); continue; }
             if (whole <= target) continue;
             if (Tile.recurrent(n)) {
-                Split u = unitSplit(g, n, i, target, d.budgetBytes(), whole, initializers);
+                Split u = unitSplit(g, n, i, target, d.budgetBytes(), whole, initializers, o);
                 if (u != null) { splits.put(i, u); continue; }
             }
-            Form f = form(g, n);
+            Form f = form(g, n, o);
             if (f == null) continue;
             // The largest block (in units) whose tile fits the target; at least one unit, at most MAX_TILES tiles.
             long per = tileNeed(f, f.unit) - f.fixedBytes;
@@ -513,10 +503,11 @@ final class Tiling {
      * when their sum fits. Bands are as tall as keeps a band's need within a quarter of the budget. Null when
      * the node fits, has no row split, or bands would not need less.
      */
-    private static Split rowSplit(Graph g, Node n, DeviceSpec d, long whole) {
+    private static Split rowSplit(Graph g, Node n, DeviceSpec d, long whole, TilingOptions o) {
+        if (!o.rows()) return null;
         long capacity = d.budgetBytes() / Tensor.ALIGNMENT * Tensor.ALIGNMENT;
-        long other = smallestBlockNeed(g, n, whole);
-        Form block = form(g, n);
+        long other = smallestBlockNeed(g, n, whole, o);
+        Form block = form(g, n, o);
         boolean channels = block != null && block.kind() == Tile.Kind.OUTPUT_CHANNELS;
         if (other <= (channels ? capacity / 4 * 3 : capacity)) return null;
         RowBands.Form f = RowBands.form(g, n);

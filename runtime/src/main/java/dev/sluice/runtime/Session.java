@@ -388,7 +388,7 @@ public final class Session implements AutoCloseable {
 
     /** The pipeline's values this session runs these inputs with: a placed runner's, else the one-device ones. */
     private Compiled compiled(Map<String, Tensor> inputs) {
-        if (runner instanceof dev.sluice.runtime.compile.PlacedRunner p) return p.compiled(this, unwrapped(inputs));
+        if (runner instanceof dev.sluice.runtime.compile.PipelineRunner p) return p.compiled(this, unwrapped(inputs));
         if (runner != null) throw new IllegalStateException("this session runs on " + options.devices() + " through the dispatcher, not the pipeline");
         return oneDevice(inputs);
     }

@@ -1,7 +1,9 @@
 package dev.sluice.runtime;
 
+import dev.sluice.kernels.AcceleratorOptions;
 import dev.sluice.kernels.KernelOptions;
 import dev.sluice.kernels.SluiceException;
+import dev.sluice.kernels.TilingOptions;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -36,6 +38,10 @@ import java.util.Objects;
  *                                from their {@code -Dsluice.*} properties, see {@link KernelOptions})
  * @param profileWarmupMillis     how long placement's profiler warms the JIT up before timing nodes (default
  *                                {@code sluice.place.warmupMs}, 4000)
+ * @param tiling                  which splits the MemGraph builder may use on a budgeted device (defaults from the
+ *                                {@code -Dsluice.tiling.*} properties, see {@link TilingOptions})
+ * @param accelerator             the switches of an accelerator backend's kernels (TornadoVM: resident weights, profiler;
+ *                                defaults from the {@code -Dsluice.tornado.*} properties, see {@link AcceleratorOptions})
  */
 public record SessionOptions(
     int threads,
@@ -49,7 +55,9 @@ public record SessionOptions(
     boolean memoryPlanning,
     boolean packWeights,
     KernelOptions kernels,
-    long profileWarmupMillis) {
+    long profileWarmupMillis,
+    TilingOptions tiling,
+    AcceleratorOptions accelerator) {
 
     /** What placement minimises when a model runs on several devices. */
     public enum Objective {
@@ -256,18 +264,32 @@ public record SessionOptions(
         Objects.requireNonNull(order, "order");
         Objects.requireNonNull(kernels, "kernels");
         if (profileWarmupMillis < 0) throw new SluiceException("profile-warmup-ms must be >= 0, got " + profileWarmupMillis);
+        Objects.requireNonNull(tiling, "tiling");
+        Objects.requireNonNull(accelerator, "accelerator");
     }
 
     /**
      * The options that the command line and {@link Builder#set} take by name, beside devices, objective, SLO,
      * placement, order, trace and threads: each switch, its values, and the property that gives its default.
      */
-    public static final java.util.Map<String, String> SWITCHES = java.util.Map.of(
-        "memory-plan", "on|off (default -Dsluice.memory.plan, on): profile-guided memory planning of intermediates",
-        "pack-weights", "on|off (default -Dsluice.weights.arena, on): weights and constants in one native segment",
-        "pointwise-conv", "on|off (default -Dsluice.conv.pointwise, on): the register-tiled loop for 1x1 convolutions",
-        "vector-maxpool", "on|off (default -Dsluice.pool.vector, on): float MaxPool windows in vector lanes, not the scalar loop",
-        "profile-warmup-ms", "N (default -Dsluice.place.warmupMs, 4000): JIT warm-up before placement's profiler times nodes");
+    public static final java.util.Map<String, String> SWITCHES = java.util.Map.ofEntries(
+        java.util.Map.entry("memory-plan", "on|off (default -Dsluice.memory.plan, on): profile-guided memory planning of intermediates"),
+        java.util.Map.entry("pack-weights", "on|off (default -Dsluice.weights.arena, on): weights and constants in one native segment"),
+        java.util.Map.entry("pointwise-conv", "on|off (default -Dsluice.conv.pointwise, on): the register-tiled loop for 1x1 convolutions"),
+        java.util.Map.entry("vector-maxpool", "on|off (default -Dsluice.pool.vector, on): float MaxPool windows in vector lanes, not the scalar loop"),
+        java.util.Map.entry("profile-warmup-ms", "N (default -Dsluice.place.warmupMs, 4000): JIT warm-up before placement's profiler times nodes"),
+        java.util.Map.entry("tiling", "on|off (default on, off with -Dsluice.tiling.off=true): split nodes that do not fit a budgeted device into tiles"),
+        java.util.Map.entry("tiling-rows", "on|off (default -Dsluice.tiling.rows, on): tiles of output row bands"),
+        java.util.Map.entry("tiling-columns", "on|off (default -Dsluice.tiling.columns, on): MatMul/Gemm tiles of output columns"),
+        java.util.Map.entry("tiling-channels", "on|off (default -Dsluice.tiling.channels, on): Conv tiles of output channels"),
+        java.util.Map.entry("tiling-boxes", "on|off (default -Dsluice.tiling.boxes, on): output-box tiles, the last resort"),
+        java.util.Map.entry("tiling-elements", "on|off (default -Dsluice.tiling.elements, on): elementwise tiles of element ranges"),
+        java.util.Map.entry("tiling-steps", "on|off (default -Dsluice.tiling.steps, on): recurrent tiles of time steps"),
+        java.util.Map.entry("tiling-units", "on|off (default -Dsluice.tiling.units, on): recurrent tiles of hidden-unit blocks"),
+        java.util.Map.entry("tiling-keep-partials", "on|off (default -Dsluice.tiling.keepPartials, on): box tiles keep partial sums on the device"),
+        java.util.Map.entry("tiling-grid-by-bytes", "on|off (default -Dsluice.tiling.gridByBytes, on): of the box grids that fit, the one gathering fewest bytes"),
+        java.util.Map.entry("tornado-resident", "on|off (default -Dsluice.tornado.resident, on): TornadoVM keeps weights on the device between calls"),
+        java.util.Map.entry("tornado-profile", "on|off (default -Dsluice.tornado.profile, off): TornadoVM's profiler times each device call's copies and kernel"));
 
     /**
      * The defaults: every core up to 8, the CPU alone, planning and weight packing as their properties say.
@@ -303,6 +325,8 @@ public record SessionOptions(
         b.packWeights = packWeights;
         b.kernels = kernels;
         b.profileWarmupMillis = profileWarmupMillis;
+        b.tiling = tiling;
+        b.accelerator = accelerator;
         return b;
     }
 
@@ -338,6 +362,8 @@ public record SessionOptions(
         private boolean packWeights = KernelOptions.flag("sluice.weights.arena", true);
         private KernelOptions kernels = KernelOptions.defaults();
         private long profileWarmupMillis = warmupDefault();
+        private TilingOptions tiling = TilingOptions.defaults();
+        private AcceleratorOptions accelerator = AcceleratorOptions.defaults();
 
         private Builder() {}
 
@@ -376,6 +402,18 @@ public record SessionOptions(
                     }
                     yield profileWarmupMillis(ms);
                 }
+                case "tiling" -> tiling(tiling.with("off", !onOff(name, value)));
+                case "tiling-rows" -> tiling(tiling.with("rows", onOff(name, value)));
+                case "tiling-columns" -> tiling(tiling.with("columns", onOff(name, value)));
+                case "tiling-channels" -> tiling(tiling.with("channels", onOff(name, value)));
+                case "tiling-boxes" -> tiling(tiling.with("boxes", onOff(name, value)));
+                case "tiling-elements" -> tiling(tiling.with("elements", onOff(name, value)));
+                case "tiling-steps" -> tiling(tiling.with("steps", onOff(name, value)));
+                case "tiling-units" -> tiling(tiling.with("units", onOff(name, value)));
+                case "tiling-keep-partials" -> tiling(tiling.with("keepPartials", onOff(name, value)));
+                case "tiling-grid-by-bytes" -> tiling(tiling.with("gridByBytes", onOff(name, value)));
+                case "tornado-resident" -> accelerator(accelerator.withResidentWeights(onOff(name, value)));
+                case "tornado-profile" -> accelerator(accelerator.withProfile(onOff(name, value)));
                 default -> throw new SluiceException("unknown session option '" + name + "'; the switches are " + new java.util.TreeSet<>(SWITCHES.keySet()));
             };
         }
@@ -395,6 +433,22 @@ public record SessionOptions(
          * @return this builder
          */
         public Builder kernels(KernelOptions k) { kernels = Objects.requireNonNull(k, "kernels"); return this; }
+
+        /**
+         * Which splits the MemGraph builder may use on a budgeted device (default: {@link TilingOptions#defaults()}).
+         *
+         * @param t the switches
+         * @return this builder
+         */
+        public Builder tiling(TilingOptions t) { tiling = Objects.requireNonNull(t, "tiling"); return this; }
+
+        /**
+         * The switches of an accelerator backend's kernels (default: {@link AcceleratorOptions#defaults()}).
+         *
+         * @param a the switches
+         * @return this builder
+         */
+        public Builder accelerator(AcceleratorOptions a) { accelerator = Objects.requireNonNull(a, "accelerator"); return this; }
 
         /**
          * Whether 1x1 convolutions take the register-tiled pointwise loop (default: on unless
@@ -552,7 +606,7 @@ public record SessionOptions(
          */
         public SessionOptions build() {
             return new SessionOptions(threads, devices, bandwidth, objective, slo, placementFile, order, traceFile,
-                memoryPlanning, packWeights, kernels, profileWarmupMillis);
+                memoryPlanning, packWeights, kernels, profileWarmupMillis, tiling, accelerator);
         }
     }
 

@@ -37,8 +37,8 @@ class SessionSwitchesTest {
         assertTrue(e.getMessage().contains("profile-warmup-ms"), e.getMessage());
         e = assertThrows(SluiceException.class, () -> SessionOptions.builder().set("profile-warmup-ms", "soon"));
         assertTrue(e.getMessage().contains("--profile-warmup-ms") && e.getMessage().contains("soon"), e.getMessage());
-        e = assertThrows(SluiceException.class, () -> SessionOptions.builder().set("tiling-rows", "off"));
-        assertTrue(e.getMessage().contains("tiling-rows") && e.getMessage().contains("pointwise-conv"), e.getMessage());
+        e = assertThrows(SluiceException.class, () -> SessionOptions.builder().set("tiling-diagonals", "off"));
+        assertTrue(e.getMessage().contains("tiling-diagonals") && e.getMessage().contains("pointwise-conv"), e.getMessage());
         // toBuilder keeps them
         assertEquals(o, o.toBuilder().build());
     }

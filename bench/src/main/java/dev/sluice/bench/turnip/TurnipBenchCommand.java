@@ -6,7 +6,9 @@ import dev.sluice.kernels.Tensor;
 import dev.sluice.kernels.device.DeviceKind;
 import dev.sluice.memgraph.DeviceSpec;
 import dev.sluice.memgraph.MemGraph;
+import dev.sluice.kernels.TilingOptions;
 import dev.sluice.runtime.Session;
+import dev.sluice.runtime.SessionOptions;
 import dev.sluice.runtime.cli.Args;
 import dev.sluice.runtime.cli.Command;
 import dev.sluice.runtime.device.CpuDevice;
@@ -37,10 +39,19 @@ public final class TurnipBenchCommand implements Command {
 
     @Override public String name() { return "turnip-bench"; }
     @Override public String summary() { return "dispatcher throughput and dynamic vs fixed order under memory budgets (throttled device)"; }
-    @Override public Set<String> valueOptions() { return Set.of("runs", "models", "tasks", "jitter"); }
+    @Override public Set<String> valueOptions() {
+        Set<String> s = new java.util.TreeSet<>(Set.of("runs", "models", "tasks", "jitter"));
+        s.addAll(TILING_FLAGS);
+        return s;
+    }
+
+    /** The session switches that choose the MemGraph's tiles ({@code --tiling}, {@code --tiling-rows}, ...). */
+    static final Set<String> TILING_FLAGS = SessionOptions.SWITCHES.keySet().stream().filter(k -> k.startsWith("tiling"))
+        .collect(java.util.stream.Collectors.toUnmodifiableSet());
+
     @Override public String help() {
         return """
-            usage: sluice turnip-bench [--runs N] [--models a,b,...] [--tasks N] [--jitter false]
+            usage: sluice turnip-bench [--runs N] [--models a,b,...] [--tasks N] [--jitter false] [--tiling-KIND on|off ...]
 
             On the throttled device (a CPU standing in for an accelerator: capped arena, one compute lane,
             bandwidth-limited H2D and D2H copy lanes; not a GPU):
@@ -58,7 +69,9 @@ public final class TurnipBenchCommand implements Command {
                   bytes moved (H2D + D2H) against a lower bound on what any plan must move at that budget
                   (inputs and constants up once, outputs down once, plus a round trip for every byte of the
                   intermediates live across the worst cut between nodes beyond the budget; see BytesBound).
-            Kernels run on one thread so that the copy lanes and the dispatcher have the other core.""";
+            Kernels run on one thread so that the copy lanes and the dispatcher have the other core.
+            --tiling off, --tiling-rows off, ... (the session's tiling switches, see 'sluice help run') plan every
+            MemGraph with those splits only, for comparisons.""";
     }
 
     @Override public int run(Args args, PrintStream out) {
@@ -70,7 +83,11 @@ public final class TurnipBenchCommand implements Command {
         if (!"false".equals(args.option("jitter"))) jitter(out, Math.max(runs, 5));
         List<Zoo.Model> models = args.option("models") == null ? Zoo.models()
             : Arrays.stream(args.option("models").split(",")).map(String::trim).map(Zoo::find).toList();
-        for (Zoo.Model z : models) model(out, z, runs);
+        SessionOptions.Builder b = SessionOptions.builder();
+        for (String f : TILING_FLAGS) if (args.option(f) != null) b.set(f, args.option(f));
+        TilingOptions tiling = b.build().tiling();
+        if (!tiling.equals(TilingOptions.allOn())) out.println("tiling switches: " + tiling);
+        for (Zoo.Model z : models) model(out, z, runs, tiling);
         return 0;
     }
 
@@ -210,14 +227,14 @@ public final class TurnipBenchCommand implements Command {
 
     // ---- (b) ----
 
-    static void model(PrintStream out, Zoo.Model z, int runs) {
+    static void model(PrintStream out, Zoo.Model z, int runs, TilingOptions tiling) {
         try (Session s = Session.open(z.path(), 1)) {
             Map<String, Tensor> in = z.sampleInputs(1);
             Model m = MeasuredShapes.of(SessionInternals.executorFor(s, in), in);
             long full = MemGraph.fullNeed(m.graph(), THROTTLED);
-            long min = MemGraph.minimumBudget(m.graph(), THROTTLED);
+            long min = MemGraph.minimumBudget(m.graph(), THROTTLED, tiling);
             // Bandwidth: the 100% plan's bytes over its compute time, measured with unlimited copy lanes.
-            MemGraph plan100 = MemGraph.onDevice(m.graph(), THROTTLED.withBudget(full));
+            MemGraph plan100 = MemGraph.onDevice(m.graph(), THROTTLED.withBudget(full), tiling);
             long[] compute = new long[runs];
             long bytes100 = 0;
             try (var ex = new Exec(m, s, in, plan100, full, 0, Dispatcher.Order.FIXED)) {
@@ -239,7 +256,7 @@ public final class TurnipBenchCommand implements Command {
                     note = " (" + pct + "% = " + budget + " B refused: needs at least " + min + " B; ran at that minimum)";
                     budget = min;
                 }
-                MemGraph plan = MemGraph.onDevice(m.graph(), THROTTLED.withBudget(budget));
+                MemGraph plan = MemGraph.onDevice(m.graph(), THROTTLED.withBudget(budget), tiling);
                 // The three orders alternate run by run (after one warm-up run each), so that all see the same host.
                 Dispatcher.Order[] orders = Dispatcher.Order.values();
                 long[] wall = new long[orders.length];

@@ -1,5 +1,6 @@
 package dev.sluice.kernels.device;
 
+import dev.sluice.kernels.AcceleratorOptions;
 import dev.sluice.kernels.OpRegistry;
 import java.util.List;
 import java.util.Map;
@@ -29,9 +30,21 @@ public interface AcceleratorBackend {
     /**
      * Every op of {@code cpu}: this backend's kernel where it has one (which may still hand a call it cannot
      * take, e.g. another dtype, to the CPU kernel), the CPU kernel otherwise. Every call is counted in
-     * {@link #usage()}.
+     * {@link #usage()}. This backend's kernels in it read {@code options}.
+     *
+     * @param cpu     the CPU kernels, to fall back to
+     * @param options the backend kernels' switches (a session's own)
+     * @return the registry
      */
-    OpRegistry registry(OpRegistry cpu);
+    OpRegistry registry(OpRegistry cpu, AcceleratorOptions options);
+
+    /**
+     * {@link #registry(OpRegistry, AcceleratorOptions)} with the default switches ({@link AcceleratorOptions#defaults()}).
+     *
+     * @param cpu the CPU kernels, to fall back to
+     * @return the registry
+     */
+    default OpRegistry registry(OpRegistry cpu) { return registry(cpu, AcceleratorOptions.defaults()); }
 
     /** Calls since the last {@link #resetUsage()}: per op type, those run on the device and those run on the CPU, by reason. */
     Usage usage();

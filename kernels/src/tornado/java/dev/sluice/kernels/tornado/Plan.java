@@ -26,9 +26,9 @@ import uk.ac.manchester.tornado.api.types.arrays.TornadoMemorySegment;
  * rebinding sound; it needs {@code --add-opens tornado.api/uk.ac.manchester.tornado.api.types.arrays=ALL-UNNAMED}.
  *
  * <p>Resident slots hold weights (graph initializers): their plan is keyed by the weight tensors themselves, so
- * they never rebind, and the task graph copies them to the device on the first execution only. With
- * {@code -Dsluice.tornado.profile=true} TornadoVM's profiler measures each execution's copies and kernel, which
- * {@link TornadoBackend#counters()} adds up.
+ * they never rebind, and the task graph copies them to the device on the first execution only. When the calling
+ * registry's switches ask for it ({@code AcceleratorOptions.profile()}, default {@code -Dsluice.tornado.profile}),
+ * TornadoVM's profiler measures each execution's copies and kernel, which {@link TornadoBackend#counters()} adds up.
  */
 final class Plan implements AutoCloseable {
     private static final VarHandle SEGMENT;
@@ -67,11 +67,13 @@ final class Plan implements AutoCloseable {
         exec = p;
     }
 
-    /** Runs the kernel on these tensors (same count, sizes and order as the first call's). */
-    synchronized void run(Tensor... tensors) {
+    /**
+     * Runs the kernel on these tensors (same count, sizes and order as the first call's), with TornadoVM's profiler
+     * on when {@code prof} (the calling registry's {@code AcceleratorOptions.profile()}; a plan serves every session).
+     */
+    synchronized void run(boolean prof, Tensor... tensors) {
         if (tensors.length != slots.length) throw new KernelException(name + ": " + tensors.length + " tensors for " + slots.length + " slots");
         for (int i = 0; i < slots.length; i++) rebind(slots[i], tensors[i]);
-        boolean prof = Boolean.getBoolean("sluice.tornado.profile");
         if (prof != profiling) {
             if (prof) exec.withProfiler(ProfilerMode.SILENT);
             else exec.withoutProfiler();

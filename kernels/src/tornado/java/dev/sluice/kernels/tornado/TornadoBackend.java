@@ -1,5 +1,6 @@
 package dev.sluice.kernels.tornado;
 
+import dev.sluice.kernels.AcceleratorOptions;
 import dev.sluice.kernels.OpKernel;
 import dev.sluice.kernels.OpRegistry;
 import dev.sluice.kernels.Tensor;
@@ -102,11 +103,11 @@ public final class TornadoBackend implements AcceleratorBackend {
 
     TornadoDevice tornadoDevice() { return device; }
 
-    @Override public Set<String> opTypes() { return TornadoOps.kernels(this, OpRegistry.cpu()).keySet(); }
+    @Override public Set<String> opTypes() { return TornadoOps.kernels(this, OpRegistry.cpu(), AcceleratorOptions.defaults()).keySet(); }
 
-    @Override public OpRegistry registry(OpRegistry cpu) {
-        Map<String, OpKernel> mine = TornadoOps.kernels(this, cpu);
-        OpRegistry r = new OpRegistry();
+    @Override public OpRegistry registry(OpRegistry cpu, AcceleratorOptions options) {
+        Map<String, OpKernel> mine = TornadoOps.kernels(this, cpu, options);
+        OpRegistry r = new OpRegistry(cpu.options()); // the session's CPU switches, for what falls back
         for (String key : cpu.opTypes()) {
             int colon = key.lastIndexOf(':');
             String domain = colon < 0 ? "" : key.substring(0, colon), op = colon < 0 ? key : key.substring(colon + 1);

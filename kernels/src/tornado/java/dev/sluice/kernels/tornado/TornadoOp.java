@@ -1,5 +1,6 @@
 package dev.sluice.kernels.tornado;
 
+import dev.sluice.kernels.AcceleratorOptions;
 import dev.sluice.kernels.Attributes;
 import dev.sluice.kernels.DType;
 import dev.sluice.kernels.ExecContext;
@@ -22,6 +23,8 @@ abstract class TornadoOp implements OpKernel {
     final TornadoBackend backend;
     final String op;
     final OpKernel cpu;
+    /** The switches of the registry this kernel belongs to: set once by {@link TornadoOps#kernels} before the registry is handed out. */
+    AcceleratorOptions options = AcceleratorOptions.defaults();
 
     TornadoOp(TornadoBackend backend, String op, OpKernel cpu) {
         this.backend = backend;

@@ -3,6 +3,7 @@ package dev.sluice.kernels.tornado;
 import static uk.ac.manchester.tornado.api.enums.DataTransferMode.EVERY_EXECUTION;
 import static uk.ac.manchester.tornado.api.enums.DataTransferMode.FIRST_EXECUTION;
 
+import dev.sluice.kernels.AcceleratorOptions;
 import dev.sluice.kernels.Attributes;
 import dev.sluice.kernels.DType;
 import dev.sluice.kernels.ExecContext;
@@ -27,7 +28,8 @@ import uk.ac.manchester.tornado.api.types.arrays.IntArray;
 final class TornadoOps {
     private TornadoOps() {}
 
-    static Map<String, OpKernel> kernels(TornadoBackend b, OpRegistry cpu) {
+    /** The ops with a TornadoVM kernel, each reading {@code options} and falling back to {@code cpu}'s kernel. */
+    static Map<String, OpKernel> kernels(TornadoBackend b, OpRegistry cpu, AcceleratorOptions options) {
         Map<String, OpKernel> m = new LinkedHashMap<>();
         m.put("MatMul", new MatMul(b, cpu.find("", "MatMul")));
         m.put("Gemm", new Gemm(b, cpu.find("", "Gemm")));
@@ -52,6 +54,7 @@ final class TornadoOps {
         m.put("GlobalMaxPool", new Reduce(b, "GlobalMaxPool", cpu.find("", "GlobalMaxPool"), Kernels.R_MAX, true));
         m.put("LSTM", new Lstm(b, cpu.find("", "LSTM")));
         m.values().removeIf(k -> ((TornadoOp) k).cpu == null);
+        for (OpKernel k : m.values()) ((TornadoOp) k).options = options;
         return m;
     }
 
@@ -68,15 +71,13 @@ final class TornadoOps {
     }
 
     /**
-     * Weights stay on the device between calls unless {@code -Dsluice.tornado.resident=false}: a slot is resident
-     * when its tensor is a graph initializer; the plan is then keyed by that tensor (one plan per weight set).
+     * Which of these inputs (ctx input indices, -1 for none) are weights to keep resident, by slot. Weights stay on
+     * the device between calls unless the registry's {@link AcceleratorOptions#residentWeights()} is off: a slot is
+     * resident when its tensor is a graph initializer; the plan is then keyed by that tensor (one plan per weight set).
      */
-    static boolean residentWeights() { return !"false".equalsIgnoreCase(System.getProperty("sluice.tornado.resident")); }
-
-    /** Which of these inputs (ctx input indices, -1 for none) are weights to keep resident, by slot. */
-    static boolean[] resident(ExecContext ctx, int slots, int... inputBySlot) {
+    static boolean[] resident(AcceleratorOptions options, ExecContext ctx, int slots, int... inputBySlot) {
         boolean[] r = new boolean[slots];
-        if (!residentWeights()) return r;
+        if (!options.residentWeights()) return r;
         for (int s = 0; s < inputBySlot.length; s++) {
             int in = inputBySlot[s];
             r[s] = in >= 0 && ctx.hasInput(in) && ctx.inputIsInitializer(in);
@@ -100,7 +101,7 @@ final class TornadoOps {
             return new Plan(name, ts, resident, s -> graph.apply(name, s), grid == null ? null : grid.apply(name), o.backend.tornadoDevice(), o.backend);
         });
         try {
-            p.run(ts);
+            p.run(o.options.profile(), ts);
         } catch (RuntimeException e) {
             if (p.calls == 0) o.backend.poison(k, firstLine(e));
             throw e;
@@ -134,7 +135,7 @@ final class TornadoOps {
             int rows = i(a.elementCount() / k);
             int m = bs.rank() > 2 ? i(as.dim(as.rank() - 2)) : rows;
             int bStride = bs.rank() > 2 ? k * n : 0;
-            boolean[] res = resident(ctx, 3, 0, 1, -1);
+            boolean[] res = resident(options, ctx, 3, 0, 1, -1);
             launch(this, shapes(ctx, 0, 1), new Tensor[] {a, b, y}, res, (name, s) -> toDevice(new TaskGraph(name), s, res, 0, 1)
                 .task("t", Kernels::matmul, s[0], s[1], s[2], rows, m, k, n, bStride)
                 .transferToHost(EVERY_EXECUTION, s[2]), null);
@@ -171,7 +172,7 @@ final class TornadoOps {
             Tensor y = ctx.output(0, DType.FLOAT32, Shape.of(m, n));
             int cr = cRow, ccol = cCol;
             String key = shapes(ctx, 0, 1, 2) + ta + tb + alpha + "," + beta;
-            boolean[] res = resident(ctx, 4, 0, 1, ctx.hasInput(2) ? 2 : -1, -1);
+            boolean[] res = resident(options, ctx, 4, 0, 1, ctx.hasInput(2) ? 2 : -1, -1);
             launch(this, key, new Tensor[] {a, b, c, y}, res, (name, s) -> toDevice(new TaskGraph(name), s, res, 0, 1, 2)
                 .task("t", Kernels::gemm, s[0], s[1], s[2], s[3], m, k, n, ta, tb, alpha, beta, cr, ccol)
                 .transferToHost(EVERY_EXECUTION, s[3]), null);
@@ -391,7 +392,7 @@ final class TornadoOps {
             int[] p = {i(xs.dim(0)), i(xs.dim(1)), i(xs.dim(2)), i(xs.dim(3)), i(ws.dim(0)), oh, ow, wi.kh(), wi.kw(), wi.sh(), wi.sw(),
                 wi.pt(), wi.pl(), wi.dh(), wi.dw(), (int) ctx.attributes().getInt("group", 1), ctx.hasInput(2) ? 1 : 0};
             int total = i(y.elementCount());
-            boolean[] res = resident(ctx, 4, 0, 1, ctx.hasInput(2) ? 2 : -1, -1);
+            boolean[] res = resident(options, ctx, 4, 0, 1, ctx.hasInput(2) ? 2 : -1, -1);
             launch(this, shapes(ctx, 0, 1, 2) + Arrays.toString(p), new Tensor[] {x, w, bias, y}, res, (name, s) -> {
                 IntArray pa = IntArray.fromArray(p);
                 return toDevice(new TaskGraph(name)
@@ -574,7 +575,7 @@ final class TornadoOps {
             Tensor[] ts = {x, w, r, ctx.hasInput(3) ? ctx.input(3) : x, ctx.hasInput(5) ? ctx.input(5) : x,
                 ctx.hasInput(6) ? ctx.input(6) : x, ctx.hasInput(7) ? ctx.input(7) : x, y, yh, yc};
             int groups = numDir * batch;
-            boolean[] res = resident(ctx, 10, 0, 1, 2, ctx.hasInput(3) ? 3 : -1, ctx.hasInput(5) ? 5 : -1, ctx.hasInput(6) ? 6 : -1,
+            boolean[] res = resident(options, ctx, 10, 0, 1, 2, ctx.hasInput(3) ? 3 : -1, ctx.hasInput(5) ? 5 : -1, ctx.hasInput(6) ? 6 : -1,
                 ctx.hasInput(7) ? 7 : -1, -1, -1, -1);
             launch(this, shapes(ctx, 0, 1, 2, 3, 5, 6, 7) + Arrays.toString(meta) + cl, ts, res, (name, s) -> {
                 IntArray mt = IntArray.fromArray(meta);

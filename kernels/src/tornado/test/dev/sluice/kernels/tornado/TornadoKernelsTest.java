@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import dev.sluice.kernels.AcceleratorOptions;
 import dev.sluice.kernels.OpRegistry;
 import dev.sluice.kernels.Shape;
 import dev.sluice.kernels.Tensor;
@@ -157,6 +158,36 @@ class TornadoKernelsTest {
         Call l = new Call("LSTM", 14, 3, rand(3, 2, 16), w, rr, bb, null, rand(1, 2, 32), rand(1, 2, 32)).constant(1, 2, 3);
         check(l, 1e-4);
         check(l.with(rand(3, 2, 16), w, rr, bb, null, rand(1, 2, 32), rand(1, 2, 32)), 1e-4);
+    }
+
+    @Test void twoRegistriesOfOneBackendEachReadTheirOwnSwitches() {
+        OpRegistry keeping = backend.registry(CPU, new AcceleratorOptions(true, false));
+        OpRegistry copying = backend.registry(CPU, new AcceleratorOptions(false, true));
+        Tensor w = rand(64, 48);
+        Call c = new Call("MatMul", 13, 1, rand(10, 64), w).constant(1);
+        long wBytes = 64L * 48 * 4;
+        for (int round = 0; round < 2; round++) {
+            // interleaved on the one backend: each registry's second call shows its own switches
+            for (OpRegistry r : new OpRegistry[] {keeping, copying}) {
+                r.find("", "MatMul").execute(c.with(rand(10, 64), w));
+                backend.resetUsage();
+                Call again = c.with(rand(10, 64), w);
+                r.find("", "MatMul").execute(again);
+                Call cpu = c.with(again.inputs.toArray(Tensor[]::new));
+                CPU.find("", "MatMul").execute(cpu);
+                for (long i = 0; i < cpu.outputs[0].elementCount(); i++) {
+                    assertEquals(cpu.outputs[0].getDouble(i), again.outputs[0].getDouble(i), 1e-5 * Math.max(1, Math.abs(cpu.outputs[0].getDouble(i))));
+                }
+                var counters = backend.counters();
+                if (r == keeping) {
+                    assertEquals(wBytes, counters.get("weight bytes kept resident (not copied)"), counters.toString());
+                    assertEquals(0L, counters.getOrDefault("bytes to device", 0L), "not profiled: " + counters);
+                } else {
+                    assertEquals(0L, counters.getOrDefault("weight bytes kept resident (not copied)", 0L), counters.toString());
+                    assertTrue(counters.getOrDefault("bytes to device", 0L) >= wBytes, "profiled, the weight copied again: " + counters);
+                }
+            }
+        }
     }
 
     @Test void aCachedKernelRunsOnOtherTensorsWithoutRecompiling() {

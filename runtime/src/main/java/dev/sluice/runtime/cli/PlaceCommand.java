@@ -25,13 +25,21 @@ final class PlaceCommand implements Command {
     @Override public String name() { return "place"; }
     @Override public String summary() { return "place a model's nodes on the cpu and an accelerator (heft, chrion, milp, ...)"; }
     @Override public Set<String> valueOptions() {
-        return Set.of("devices", "objective", "slo", "solver", "runs", "threads", "bandwidth", "input", "dim", "seed", "out", "milp-seconds", "coarsen", "picture");
+        Set<String> s = new java.util.HashSet<>(Set.of("devices", "objective", "slo", "solver", "runs", "threads", "bandwidth", "input", "dim", "seed",
+            "out", "milp-seconds", "coarsen", "picture"));
+        s.addAll(TILING); // each placement's MemGraph is split as the session's tiling switches allow
+        return s;
     }
+
+    /** The session switches that choose a MemGraph's tiles ({@code --tiling}, {@code --tiling-rows}, ...). */
+    static final Set<String> TILING = SessionOptions.SWITCHES.keySet().stream().filter(k -> k.startsWith("tiling"))
+        .collect(java.util.stream.Collectors.toUnmodifiableSet());
     @Override public String help() {
         return """
             usage: sluice place MODEL.onnx|TESTDATA_DIR|ZOO_NAME --devices cpu,ACCEL [--objective latency|memory]
                                 [--slo MS|Nx] [--solver NAME|all] [-o placement.json] [--threads N] [--runs N]
                                 [--bandwidth BYTES_PER_S] [--milp-seconds S] [--coarsen FRACTION] [--picture FILE.png]
+                                [--tiling on|off] [--tiling-KIND on|off ...] (which splits each MemGraph may use, see 'sluice help run')
 
             ACCEL is throttled[:BUDGET] (a CPU standing in for an accelerator, its budget P% of what the model needs
             on it with nothing offloaded, or BYTES) or a description FILE.json[:BUDGET] (nvidia-t4.json and
@@ -61,6 +69,7 @@ final class PlaceCommand implements Command {
             .bandwidth(args.option("bandwidth") == null ? 0 : SessionOptions.parseBytes("--bandwidth", args.option("bandwidth")));
         if (args.option("objective") != null) b.objective(args.option("objective"));
         if (args.option("slo") != null) b.slo(args.option("slo"));
+        for (String t : TILING) if (args.option(t) != null) b.set(t, args.option(t));
         SessionOptions o = b.build();
         String solver = args.option("solver", "all");
         List<String> strategies = solver.equals("all") ? Strategies.NAMES : List.of(solver);

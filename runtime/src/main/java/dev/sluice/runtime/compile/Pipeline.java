@@ -33,6 +33,9 @@ import java.util.Map;
  *       MemGraph: the plan is the session's profile-guided memory plan and the executable runs the nodes in order.
  *   <li>{@link #placed}: several devices, per input shapes: a CostModel profiled on the real shapes, a placement
  *       solved (or loaded from a file), its MemGraph under the accelerator's budget, an executable on the lanes.
+ *   <li>{@link #dispatched}: one device through the dispatcher ({@code --device cpu|throttled|tornadovm}, a budget on
+ *       the throttled one), per input shapes: the placement puts every node on that device (no choice, so no
+ *       CostModel), its MemGraph carries the device's budget, the executable runs it on the device's lanes.
  * </ul>
  *
  * No stage reaches back into an earlier one: each takes the previous stage's value.
@@ -109,7 +112,7 @@ public final class Pipeline {
             int[] nodes = pl.toArray(staticModel.graph(), names);
             long full = MemGraph.fullNeed(staticModel.graph(), new DeviceSpec("throttled", DeviceKind.THROTTLED, 1));
             long budget = Profiler.budgetBytes(accel.budget(), full, full);
-            MemGraph mg = PlacedRunner.buildOrRefuse(staticModel, nodes, budget, pl.strategy());
+            MemGraph mg = PlacedRunner.buildOrRefuse(staticModel, nodes, budget, pl.strategy(), options.tiling());
             MemGraphExecutor ex = new MemGraphExecutor(staticModel, registry, mg, PlacementPipeline.devices(budget,
                 options.bandwidthBytesPerSecond(), PlacementPipeline.threadsPerDevice(options.threads())), order, lanes);
             // a placement read from a file was not chosen from costs of this run: no CostModel stage
@@ -123,6 +126,36 @@ public final class Pipeline {
         if (o.refusal() != null) throw new SluiceException(o.refusal());
         MemGraphExecutor ex = PlacementPipeline.executor(s, o, order, lanes);
         return new Compiled(staticModel, s.costs(), o.placement(), ex.plan(), new Executable.Placed(ex));
+    }
+
+    /**
+     * One device through the dispatcher, for one set of input shapes: every node on {@code device}, its MemGraph under
+     * {@code spec}'s budget split as {@code tiling} allows (refused before running, with the bytes needed, when a node
+     * cannot fit), and an executable on {@code devices}' lanes. A device with its own memory (throttled) is placed
+     * beside the host ({@code [cpu, device]}, strategy {@code all-accel}); one that computes in host memory (the cpu
+     * through the dispatcher, TornadoVM) is the placement's only device ({@code all-DEVICE}).
+     *
+     * @param staticModel the model with the real shapes of the inputs
+     * @param registry    the kernels the device runs
+     * @param device      the device's name in the placement, e.g. {@code throttled}
+     * @param spec        the device as the MemGraph sees it, with its budget ({@link DeviceSpec#host()} for host memory)
+     * @param tiling      which splits the MemGraph may use
+     * @param devices     the devices whose lanes run it (the host first where the device has its own memory)
+     * @param order       how the dispatcher picks among ready tasks
+     * @param lanes       a dispatcher to share with earlier compilations of the session, or null
+     * @return the dispatched compilation
+     */
+    public static Compiled dispatched(Model staticModel, OpRegistry registry, String device, DeviceSpec spec, dev.sluice.kernels.TilingOptions tiling,
+                                      List<dev.sluice.runtime.device.Device> devices, Dispatcher.Order order, Dispatcher lanes) {
+        Graph g = staticModel.graph();
+        MemGraph mg = MemGraph.onDevice(g, spec, tiling);
+        boolean host = spec.kind().sharesHostMemory();
+        int[] nodes = new int[g.nodes().size()];
+        if (!host) java.util.Arrays.fill(nodes, 1);
+        Placement pl = Placement.of(g, host ? List.of(device) : List.of("cpu", device), nodes, host ? "all-" + device : "all-accel",
+            Double.NaN, mg.plannedPeak(), 0, "one device through the dispatcher: every node on " + device);
+        MemGraphExecutor ex = new MemGraphExecutor(staticModel, registry, mg, devices, order, lanes);
+        return new Compiled(staticModel, null, pl, mg, new Executable.Placed(ex));
     }
 
     /** The dispatcher's order for the options' order. */

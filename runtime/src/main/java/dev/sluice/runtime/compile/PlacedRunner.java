@@ -31,7 +31,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * the budget), and then runs it with CPU-lane and accelerator-lane tasks at once. Outputs are bit-identical to the
  * one-device run: both devices run the CPU's kernels.
  */
-public final class PlacedRunner implements Session.Runner {
+public final class PlacedRunner implements PipelineRunner {
     private final SessionOptions options;
     private final PrintStream out;
     private final Map<List<Object>, Compiled> compiled = new ConcurrentHashMap<>();
@@ -92,10 +92,10 @@ public final class PlacedRunner implements Session.Runner {
         });
     }
 
-    /** The MemGraph of a placement under the budget, or the refusal naming the bytes it needs. */
-    static MemGraph buildOrRefuse(Model m, int[] nodes, long budget, String what) {
+    /** The MemGraph of a placement under the budget, split as {@code tiling} allows, or the refusal naming the bytes it needs. */
+    static MemGraph buildOrRefuse(Model m, int[] nodes, long budget, String what, dev.sluice.kernels.TilingOptions tiling) {
         try {
-            return MemGraph.build(m.graph(), List.of(DeviceSpec.host(), new DeviceSpec("throttled", DeviceKind.THROTTLED, budget)), nodes);
+            return MemGraph.build(m.graph(), List.of(DeviceSpec.host(), new DeviceSpec("throttled", DeviceKind.THROTTLED, budget)), nodes, tiling);
         } catch (MemGraphException e) {
             throw new SluiceException("placement " + what + " cannot run within the throttled device's budget of " + budget
                 + " bytes: it needs at least " + e.neededBytes() + " bytes (" + e.getMessage() + ")");

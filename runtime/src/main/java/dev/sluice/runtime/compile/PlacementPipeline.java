@@ -7,6 +7,7 @@ import dev.sluice.kernels.OpRegistry;
 import dev.sluice.kernels.Parallelism;
 import dev.sluice.kernels.SluiceException;
 import dev.sluice.kernels.Tensor;
+import dev.sluice.kernels.TilingOptions;
 import dev.sluice.kernels.device.DeviceKind;
 import dev.sluice.memgraph.DeviceSpec;
 import dev.sluice.memgraph.MemGraph;
@@ -45,9 +46,10 @@ public final class PlacementPipeline {
     /** Default fraction of the optimum's lower bound that coarsening may give up. */
     public static final double COARSEN_FRACTION = 0.02;
 
-    /** Everything fixed before a strategy runs. */
+    /** Everything fixed before a strategy runs; {@code tiling}: the splits each placement's MemGraph may use (the session's). */
     public record Setup(Model model, OpRegistry registry, CostModel costs, PlacementProblem fine, Coarsening.Result coarse,
-                        List<String> deviceNames, long accelBudget, boolean allReal, long bandwidth, int threadsPerDevice) {
+                        List<String> deviceNames, long accelBudget, boolean allReal, long bandwidth, int threadsPerDevice,
+                        TilingOptions tiling) {
         public Graph graph() { return model.graph(); }
 
         public String accelerator() { return deviceNames.get(1); }
@@ -73,7 +75,8 @@ public final class PlacementPipeline {
         Coarsening.Result coarse = Coarsening.coarsen(fine, coarsen);
         List<String> names = costs.devices().stream().map(CostModel.DeviceCost::name).toList();
         boolean real = !ds.get(1).described();
-        return new Setup(m, registry, costs, fine, coarse, names, costs.devices().get(1).memoryBytes(), real, o.bandwidthBytesPerSecond(), per);
+        return new Setup(m, registry, costs, fine, coarse, names, costs.devices().get(1).memoryBytes(), real, o.bandwidthBytesPerSecond(), per,
+            o.tiling());
     }
 
     /** A setup from a saved cost model instead of profiling (refused if it was made for another graph). */
@@ -82,7 +85,7 @@ public final class PlacementPipeline {
         List<String> names = costs.devices().stream().map(CostModel.DeviceCost::name).toList();
         boolean real = costs.devices().stream().allMatch(d -> d.timeSource() == CostModel.Source.MEASURED);
         return new Setup(m, registry, costs, fine, Coarsening.coarsen(fine, coarsen), names, costs.devices().get(1).memoryBytes(), real,
-            o.bandwidthBytesPerSecond(), threadsPerDevice(o.threads()));
+            o.bandwidthBytesPerSecond(), threadsPerDevice(o.threads()), o.tiling());
     }
 
     /**
@@ -224,7 +227,7 @@ public final class PlacementPipeline {
     static Outcome realize(Setup s, Strategies.Result r, int[] nodes) {
         MemGraph mg;
         try {
-            mg = MemGraph.build(s.graph(), List.of(DeviceSpec.host(), accelSpec(s, false)), nodes);
+            mg = MemGraph.build(s.graph(), List.of(DeviceSpec.host(), accelSpec(s, false)), nodes, s.tiling());
         } catch (MemGraphException e) {
             String why = "placement " + r.strategy() + " cannot run on " + s.accelerator() + " within its budget of " + s.accelBudget()
                 + " bytes: it needs at least " + e.neededBytes() + " bytes (" + e.getMessage() + ")";
@@ -263,7 +266,7 @@ public final class PlacementPipeline {
         MemGraph mg = o.memGraph();
         if (!s.allReal()) {
             int[] nodes = o.placement().toArray(s.graph(), s.deviceNames());
-            mg = MemGraph.build(s.graph(), List.of(DeviceSpec.host(), accelSpec(s, true)), nodes);
+            mg = MemGraph.build(s.graph(), List.of(DeviceSpec.host(), accelSpec(s, true)), nodes, s.tiling());
         }
         return new MemGraphExecutor(s.model(), s.registry(), mg, devices(s), order, shared);
     }

@@ -27,8 +27,11 @@ public record TornadoDevice(String name, AcceleratorBackend backend, List<Lane> 
         return new TornadoDevice("tornadovm", b, List.of(new ComputeLane("tornadovm.compute", cpuFallback)));
     }
 
-    /** Kernels for this device: TornadoVM's where it has one, the CPU's otherwise. */
+    /** Kernels for this device: TornadoVM's where it has one, the CPU's otherwise; TornadoVM's with the default switches. */
     public OpRegistry registry(OpRegistry cpu) { return backend.registry(cpu); }
+
+    /** Kernels for this device, TornadoVM's reading {@code options} (a session's own). */
+    public OpRegistry registry(OpRegistry cpu, dev.sluice.kernels.AcceleratorOptions options) { return backend.registry(cpu, options); }
 
     @Override public DeviceKind kind() { return DeviceKind.ACCELERATOR; }
 

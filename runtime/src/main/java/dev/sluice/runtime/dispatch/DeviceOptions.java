@@ -9,6 +9,10 @@ import dev.sluice.kernels.Tensor;
 import dev.sluice.memgraph.DeviceSpec;
 import dev.sluice.memgraph.MemGraph;
 import dev.sluice.runtime.Session;
+import dev.sluice.runtime.compile.Compiled;
+import dev.sluice.runtime.compile.Executable;
+import dev.sluice.runtime.compile.Pipeline;
+import dev.sluice.runtime.compile.PipelineRunner;
 import dev.sluice.runtime.device.CpuDevice;
 import dev.sluice.runtime.device.Device;
 import dev.sluice.runtime.device.ThrottledDevice;
@@ -26,7 +30,9 @@ import java.util.function.Function;
  * The command-line face of devices and the dispatcher: {@code --device cpu|throttled|tornadovm}, {@code --budget
  * PERCENT%|BYTES}, {@code --bandwidth BYTES_PER_S}, {@code --order dynamic|priority|fixed}, {@code --trace FILE.json}.
  * Commands add {@link #NAMES} to their options and hand a session to {@link #attach}; with none of these
- * options given the session keeps the reference executor.
+ * options given the session keeps the reference executor. Each set of input shapes compiles through the pipeline's
+ * dispatched case ({@link Pipeline#dispatched}: every node on the device, its MemGraph under the budget, split as the
+ * session's {@code TilingOptions} allow); this class adds the devices' lanes and the report after each run.
  */
 public record DeviceOptions(String device, String budget, long bandwidth, Dispatcher.Order order, Path trace, int threads,
                             dev.sluice.runtime.SessionOptions base) {
@@ -123,10 +129,14 @@ public record DeviceOptions(String device, String budget, long bandwidth, Dispat
         return attach(SessionInternals.open(imported, base, dev.sluice.kernels.OpRegistry.cpu(base.kernels()), fusion), out);
     }
 
-    /** What a run with given input shapes needs, built once per session and shapes. */
-    private record Prepared(MemGraphExecutor executor, List<Device> devices, MemGraph plan, long full, TornadoDevice tornado) {}
+    /** What a run with given input shapes needs, built once per session and shapes: the pipeline's values, the devices. */
+    private record Prepared(Compiled compiled, List<Device> devices, long full, TornadoDevice tornado) {
+        MemGraphExecutor executor() { return ((Executable.Placed) compiled.executable()).executor(); }
 
-    private final class SessionRunner implements Session.Runner {
+        MemGraph plan() { return compiled.memGraph(); }
+    }
+
+    private final class SessionRunner implements PipelineRunner {
         final PrintStream out;
         final Map<List<Object>, Prepared> prepared = new java.util.concurrent.ConcurrentHashMap<>();
         /** The lane workers every prepared executor issues through (the first one's). */
@@ -135,6 +145,13 @@ public record DeviceOptions(String device, String budget, long bandwidth, Dispat
         SessionRunner(PrintStream out) { this.out = out; }
 
         @Override public Map<String, Tensor> run(Session session, Map<String, Tensor> inputs) {
+            Prepared p = prepared(session, inputs);
+            return DeviceOptions.this.run(p, inputs, out);
+        }
+
+        @Override public Compiled compiled(Session session, Map<String, Tensor> inputs) { return prepared(session, inputs).compiled(); }
+
+        private Prepared prepared(Session session, Map<String, Tensor> inputs) {
             // A plan holds for input shapes and, since If nodes are inlined for the branch they take, for the
             // values of one-element integer/bool inputs too (Silero's sample rate picks a branch, say).
             List<Object> key = new java.util.ArrayList<>();
@@ -145,7 +162,7 @@ public record DeviceOptions(String device, String budget, long bandwidth, Dispat
             }
             Prepared p = prepared.computeIfAbsent(key, k -> prepare(session, inputs, lanes));
             if (lanes == null) lanes = p.executor().dispatcher();
-            return DeviceOptions.this.run(p, inputs, out);
+            return p;
         }
 
         @Override public void close() {
@@ -158,27 +175,28 @@ public record DeviceOptions(String device, String budget, long bandwidth, Dispat
     Prepared prepare(Session session, Map<String, Tensor> inputs, Dispatcher shared) {
         Model m = MeasuredShapes.of(SessionInternals.executorFor(session, inputs), inputs);
         List<Device> devices;
-        MemGraph plan;
+        DeviceSpec spec = DeviceSpec.host();
         long full = 0;
         OpRegistry registry = session.registry();
         TornadoDevice tornado = null;
         if (device.equals("tornadovm")) {
             tornado = TornadoDevice.open(session.parallelism());
             devices = List.of(tornado);
-            plan = MemGraph.onDevice(m.graph(), DeviceSpec.host());
-            registry = tornado.registry(registry);
+            registry = tornado.registry(registry, base.accelerator());
         } else if (device.equals("cpu")) {
             devices = List.of(CpuDevice.withWorkers(threads));
-            plan = MemGraph.onDevice(m.graph(), DeviceSpec.host());
         } else {
-            DeviceSpec spec = new DeviceSpec("throttled", dev.sluice.kernels.device.DeviceKind.THROTTLED, 1);
+            spec = new DeviceSpec("throttled", dev.sluice.kernels.device.DeviceKind.THROTTLED, 1);
             full = MemGraph.fullNeed(m.graph(), spec);
             long bytes = budgetBytes(full);
             ThrottledDevice t = ThrottledDevice.of(bytes, bandwidth, session.parallelism());
             devices = List.of(CpuDevice.withWorkers(1), t);
-            plan = MemGraph.onDevice(m.graph(), spec.withBudget(bytes));
+            spec = spec.withBudget(bytes);
         }
-        return new Prepared(new MemGraphExecutor(m, registry, plan, devices, order, shared), devices, plan, full, tornado);
+        // the compile pipeline's one-device-through-the-dispatcher configuration: every node on the device, its
+        // MemGraph under the device's budget, the executor on the devices' lanes
+        Compiled c = Pipeline.dispatched(m, registry, device, spec, base.tiling(), devices, order, shared);
+        return new Prepared(c, devices, full, tornado);
     }
 
     Map<String, Tensor> run(Prepared p, Map<String, Tensor> inputs, PrintStream out) {

@@ -30,6 +30,20 @@ class PlaceCliTest {
         "place: (chosen=)?([a-z-]+) predicted_ms=([0-9.]+)( measured_ms=[0-9.]+)? accel_peak_bytes=(\\d+) solver_ms=([0-9.]+) nodes=(\\d+)");
 
     @Test
+    void theTilingSwitchesAreFlagsOfRunAndPlaceAndABadValueIsRefusedNamingIt() {
+        String model = Zoo.find("ppocr-cls").path().toString();
+        Run place = sluice("place", model, "--devices", "cpu,nvidia-t4.json:50%", "--tiling-rows", "maybe");
+        assertNotEquals(0, place.status());
+        assertTrue(place.err().contains("--tiling-rows") && place.err().contains("maybe"), place.err());
+        Run run = sluice("run", model, "--device", "throttled", "--budget", "50%", "--tiling-boxes", "perhaps");
+        assertNotEquals(0, run.status());
+        assertTrue(run.err().contains("--tiling-boxes") && run.err().contains("perhaps"), run.err());
+        Run ok = sluice("run", model, "--device", "throttled", "--budget", "100%", "--tiling", "off");
+        assertEquals(0, ok.status(), ok.err());
+        assertTrue(ok.out().contains("plan (throttled): budget"), ok.out());
+    }
+
+    @Test
     void placePrintsEveryStrategyThenTheChosenOneAndItsFileRuns(@TempDir Path dir) throws Exception {
         String model = Zoo.find("ppocr-cls").path().toString();
         Path costs = dir.resolve("costs.json"), placement = dir.resolve("p.json");

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.sluice.graph.OnnxImporter;
 import dev.sluice.graph.fusion.PatternFusion;
+import dev.sluice.kernels.AcceleratorOptions;
 import dev.sluice.kernels.OpRegistry;
 import dev.sluice.kernels.Tensor;
 import dev.sluice.kernels.device.AcceleratorBackend;
@@ -74,26 +75,27 @@ class TornadoRealModelTest {
             System.out.printf("TORNADO-RESULT %-17s device %4d calls, cpu fallback %4d, max |diff| vs ORT %.2e, PoCL %9.2f ms, CPU %8.2f ms%n",
                 name, onDevice, fellBack, maxAbs, devMs, cpuMs);
             why.forEach((k, v) -> System.out.printf("TORNADO-RESULT   %-17s fallback %s x%d%n", name, k, v));
-            // copies against kernels, with weights resident (the default) and copied on every call
-            report(name, "weights resident", dev, in, devMs);
-            System.setProperty("sluice.tornado.resident", "false");
-            try {
-                dev.run(in); // compiles the shared (not weight-keyed) plans
-                report(name, "weights copied  ", dev, in, medianMs(dev, in));
-            } finally {
-                System.clearProperty("sluice.tornado.resident");
+            // copies against kernels, with weights resident (the default) and copied on every call: each its own
+            // session, whose registry carries its switches (AcceleratorOptions), in this one JVM
+            AcceleratorOptions resident = AcceleratorOptions.defaults().withResidentWeights(true).withProfile(false);
+            report(name, "weights resident", file, threads, resident, in, devMs);
+            try (Session copied = open(file, threads, resident.withResidentWeights(false))) {
+                copied.run(in); // compiles the shared (not weight-keyed) plans
+                report(name, "weights copied  ", file, threads, resident.withResidentWeights(false), in, medianMs(copied, in));
             }
         }
     }
 
-    /** One profiled run: bytes each way, time in copies and kernels, and how much of it overlapped. */
-    static void report(String name, String mode, Session dev, Map<String, Tensor> in, double ms) {
-        System.setProperty("sluice.tornado.profile", "true");
-        try {
+    static Session open(Path file, int threads, AcceleratorOptions options) {
+        return SessionInternals.open(OnnxImporter.load(file), threads, backend.registry(OpRegistry.cpu(), options), PatternFusion.Target.STANDARD_OPS);
+    }
+
+    /** One profiled run (a session with these switches and the profiler on): bytes each way, time in copies and kernels, overlap. */
+    static void report(String name, String mode, Path file, int threads, AcceleratorOptions options, Map<String, Tensor> in, double ms) {
+        try (Session profiled = open(file, threads, options.withProfile(true))) {
+            profiled.run(in); // compiles its plans
             backend.resetUsage();
-            dev.run(in);
-        } finally {
-            System.clearProperty("sluice.tornado.profile");
+            profiled.run(in);
         }
         Map<String, Long> c = backend.counters();
         long copies = c.getOrDefault("copy to device ns", 0L) + c.getOrDefault("copy to host ns", 0L);
