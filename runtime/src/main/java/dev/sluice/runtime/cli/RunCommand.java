@@ -40,9 +40,10 @@ final class RunCommand implements Command {
             """ + DeviceOptions.HELP + """
 
           --devices cpu,ACCEL      with --placement FILE.json (from 'sluice place -o'), --objective latency|memory or
-                                   --slo MS|Nx: place the nodes on the cpu and ACCEL (throttled[:BUDGET], or a
-                                   description FILE.json[:BUDGET] whose share then runs on a throttled device under
-                                   that budget) and run both at once; prints where the nodes ran
+                                   --slo MS|Nx: place the nodes on the cpu and ACCEL (throttled[:BUDGET],
+                                   tornadovm[:BUDGET], or a description FILE.json[:BUDGET] whose share then runs
+                                   on a throttled device under that budget) and run both at once; prints where
+                                   the nodes ran
 
             Session switches (each overrides its -Dsluice.* default for this run):
             """ + SessionFlags.help();
