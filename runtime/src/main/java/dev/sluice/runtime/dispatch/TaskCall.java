@@ -39,10 +39,6 @@ final class TaskCall extends NodeCall {
     private Tensor[] stagedOut;
     private Tensor[] viewOut;
 
-    TaskCall(MemGraphRun run, Node node, Task.Kernel task, Parallelism parallelism) {
-        this(run, node, task, parallelism, false);
-    }
-
     TaskCall(MemGraphRun run, Node node, Task.Kernel task, Parallelism parallelism, boolean stageViews) {
         super(node, run.ex.model().opset(node.domain()));
         this.run = run;
