@@ -169,6 +169,7 @@ public record DeviceOptions(String device, String budget, long bandwidth, Dispat
         TornadoDevice tornado = null;
         if (device.equals("tornadovm") && budget != null) {
             // the MemGraph form: a device arena of the budget, copies as copy tasks, TornadoVM's kernels on its compute lane
+            TornadoDevice.backendOrThrow(); // where it is absent, say so before judging the budget
             DeviceSpec spec = new DeviceSpec("tornadovm", dev.sluice.kernels.device.DeviceKind.ACCELERATOR, 1);
             full = MemGraph.fullNeed(m.graph(), spec);
             long bytes = budgetBytes(full);
