@@ -24,8 +24,8 @@ import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * Runs a session across the cpu and one accelerator (throttled; a described accelerator's share runs on a
- * throttled device under its budget) through {@link Pipeline#placed}: per input shapes, once, it takes the placement from the options' file or
+ * Runs a session across the cpu and one accelerator (throttled; tornadovm, in a device arena of its budget; a
+ * described accelerator's share runs on a throttled device under its budget) through {@link Pipeline#placed}: per input shapes, once, it takes the placement from the options' file or
  * solves one (chrion-latency for the latency objective, chrion-memory within the SLO for the memory objective,
  * on a fresh profile), builds its MemGraph (refused before running, with the bytes needed, when a node cannot fit
  * the budget), and then runs it with CPU-lane and accelerator-lane tasks at once. Outputs are bit-identical to the
