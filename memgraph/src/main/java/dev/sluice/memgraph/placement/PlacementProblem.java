@@ -138,7 +138,7 @@ public record PlacementProblem(List<String> names, int[][] members, double[][] m
             }
             for (int d = 0; d < nd; d++) {
                 millis[i][d] = costs.nodes().get(i).millis(d);
-                if (costs.devices().get(d).kind().equals("throttled")) millis[i][d] += costs.devices().get(d).transferMillis(w[i]) * (w[i] > 0 ? 1 : 0);
+                if (costs.devices().get(d).kind().equals("throttled") || costs.devices().get(d).kind().equals("tornadovm")) millis[i][d] += costs.devices().get(d).transferMillis(w[i]) * (w[i] > 0 ? 1 : 0);
             }
         }
         List<Arc> arcs = new ArrayList<>();

@@ -15,7 +15,7 @@ final class DeviceFlags {
     static void check(Args args) {
         String budget = args.option("budget");
         if (budget != null && SessionOptions.Budget.parse("--budget", budget) instanceof SessionOptions.Budget.Bytes b) {
-            TensorSizes.requireAllocatable(b.bytes(), "--budget " + budget + " (the throttled device's arena)");
+            TensorSizes.requireAllocatable(b.bytes(), "--budget " + budget + " (the device's arena)");
         }
         String bandwidth = args.option("bandwidth");
         if (bandwidth != null) SessionOptions.parseBytes("--bandwidth", bandwidth);

@@ -42,7 +42,11 @@ record PlacedModel(Path file, Session session, Map<String, Tensor> inputs, Model
             }
         }
         if (!Files.isRegularFile(file)) throw new SluiceException(file + ": no such file");
-        Session s = Session.open(file, SessionOptions.builder().threads(threads).memoryPlanning(false).build());
+        SessionOptions so = SessionOptions.builder().threads(threads).memoryPlanning(false).build();
+        // TornadoVM's kernels know the standard ops only: placing on tornadovm, both devices run a graph fused into them
+        Session s = onTornado(args) ? SessionInternals.open(dev.sluice.graph.OnnxImporter.load(file), so,
+                dev.sluice.kernels.OpRegistry.cpu(so.kernels()), dev.sluice.graph.fusion.PatternFusion.Target.STANDARD_OPS)
+            : Session.open(file, so);
         try {
             long seed = args.intOption("seed", 42);
             Map<String, Tensor> inputs = new LinkedHashMap<>();
@@ -60,6 +64,26 @@ record PlacedModel(Path file, Session session, Map<String, Tensor> inputs, Model
             s.close();
             throw e;
         }
+    }
+
+    /** Whether {@code --devices} names TornadoVM's device. */
+    static boolean onTornado(Args args) {
+        String d = args.option("devices");
+        return d != null && Arrays.stream(d.split(",")).anyMatch(x -> x.trim().equals("tornadovm") || x.trim().startsWith("tornadovm:"));
+    }
+
+    /**
+     * Null when {@code got} agrees with {@code want} within the project's tolerance (the ONNX conformance one), else
+     * the first output that does not: for placements whose devices run different kernels (cpu + tornadovm).
+     */
+    static String outsideTolerance(Map<String, Tensor> want, Map<String, Tensor> got) {
+        for (var e : want.entrySet()) {
+            Tensor g = got.get(e.getKey());
+            if (g == null) return e.getKey() + " is missing";
+            String m = dev.sluice.runtime.testdata.Tolerance.DEFAULT.mismatch(g, e.getValue());
+            if (m != null) return e.getKey() + ": " + m;
+        }
+        return null;
     }
 
     /** The one-device reference outputs (the plain executor, fresh tensors). */

@@ -19,13 +19,15 @@ final class ProfileCommand implements Command {
     @Override public Set<String> valueOptions() { return Set.of("devices", "runs", "threads", "bandwidth", "input", "dim", "seed", "out", "top"); }
     @Override public String help() {
         return """
-            usage: sluice profile MODEL.onnx|TESTDATA_DIR|ZOO_NAME --devices cpu,throttled[:BUDGET]|cpu,FILE.json[:BUDGET]
+            usage: sluice profile MODEL.onnx|TESTDATA_DIR|ZOO_NAME --devices cpu,throttled[:BUDGET]|cpu,tornadovm[:BUDGET]|cpu,FILE.json[:BUDGET]
                                   [-o costs.json] [--runs N] [--threads N] [--bandwidth BYTES_PER_S] [--top N]
 
             Times every node of the model (after fusion, with the real shapes of the run's inputs) on the CPU: the
             median of --runs runs (default 5) after a warm-up, each device's share of --threads (half each). The
             throttled device runs the CPU's kernels, so its node times are those measurements; its link (at
-            --bandwidth, default unlimited) is measured with a large and a tiny copy. A described device (a JSON
+            --bandwidth, default unlimited) is measured with a large and a tiny copy. TornadoVM's device (tornadovm,
+            needs TORNADOVM_HOME; the graph is then fused into standard ops) is measured too: every node with its
+            kernels (TornadoVM's, the CPU's for ops it lacks), the same median. A described device (a JSON
             file with exactly name, kind, peak_gflops, memory_gbps, launch_us, memory_bytes, link_gbps,
             link_latency_us; bundled: nvidia-t4.json, nvidia-a10.json) gets roofline estimates, printed as such.
             Prints the devices, the sum of node times per device and the --top N (default 10) slowest nodes; -o

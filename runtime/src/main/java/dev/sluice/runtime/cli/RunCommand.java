@@ -40,9 +40,10 @@ final class RunCommand implements Command {
             """ + DeviceOptions.HELP + """
 
           --devices cpu,ACCEL      with --placement FILE.json (from 'sluice place -o'), --objective latency|memory or
-                                   --slo MS|Nx: place the nodes on the cpu and ACCEL (throttled[:BUDGET], or a
-                                   description FILE.json[:BUDGET] whose share then runs on a throttled device under
-                                   that budget) and run both at once; prints where the nodes ran
+                                   --slo MS|Nx: place the nodes on the cpu and ACCEL (throttled[:BUDGET],
+                                   tornadovm[:BUDGET], or a description FILE.json[:BUDGET] whose share then runs
+                                   on a throttled device under that budget) and run both at once; prints where
+                                   the nodes ran
 
             Session switches (each overrides its -Dsluice.* default for this run):
             """ + SessionFlags.help();
@@ -92,7 +93,9 @@ final class RunCommand implements Command {
                 }
             }
             boolean tornado = device != null && device.device().equals("tornadovm");
-            String where = placed != null ? "on the cpu and the throttled device, placed (see the line above)"
+            // a described accelerator's share runs on the throttled device
+            String where = placed != null ? "on the cpu and the " + (placed.devices().get(1).described() ? "throttled" : placed.devices().get(1).name())
+                + " device, placed (see the line above)"
                 : device == null || device.device().equals("cpu") ? "on the CPU"
                 : tornado ? "on TornadoVM's device and the CPU" : "on the " + device.device() + " device and the CPU";
             out.println("ran in " + ms + " ms " + where + " (" + threads + " threads, first run, includes specialization"

@@ -110,10 +110,10 @@ public final class Pipeline {
             SessionOptions.DeviceRequest accel = options.devices().get(1);
             List<String> names = List.of("cpu", pl.devices().size() > 1 ? pl.devices().get(1) : accel.name());
             int[] nodes = pl.toArray(staticModel.graph(), names);
-            long full = MemGraph.fullNeed(staticModel.graph(), new DeviceSpec("throttled", DeviceKind.THROTTLED, 1));
+            long full = MemGraph.fullNeed(staticModel.graph(), PlacementPipeline.executionSpec(accel.name(), 1));
             long budget = Profiler.budgetBytes(accel.budget(), full, full);
-            MemGraph mg = PlacedRunner.buildOrRefuse(staticModel, nodes, budget, pl.strategy(), options.tiling());
-            MemGraphExecutor ex = new MemGraphExecutor(staticModel, registry, mg, PlacementPipeline.devices(budget,
+            MemGraph mg = PlacedRunner.buildOrRefuse(staticModel, nodes, PlacementPipeline.executionSpec(accel.name(), budget), pl.strategy(), options.tiling());
+            MemGraphExecutor ex = new MemGraphExecutor(staticModel, registry, mg, PlacementPipeline.devices(accel.name(), budget,
                 options.bandwidthBytesPerSecond(), PlacementPipeline.threadsPerDevice(options.threads())), order, lanes);
             // a placement read from a file was not chosen from costs of this run: no CostModel stage
             return new Compiled(staticModel, null, pl, mg, new Executable.Placed(ex));

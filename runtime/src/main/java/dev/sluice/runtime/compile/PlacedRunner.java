@@ -24,12 +24,14 @@ import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * Runs a session across the cpu and one accelerator (throttled; a described accelerator's share runs on a
- * throttled device under its budget) through {@link Pipeline#placed}: per input shapes, once, it takes the placement from the options' file or
+ * Runs a session across the cpu and one accelerator (throttled; tornadovm, in a device arena of its budget; a
+ * described accelerator's share runs on a throttled device under its budget) through {@link Pipeline#placed}: per input shapes, once, it takes the placement from the options' file or
  * solves one (chrion-latency for the latency objective, chrion-memory within the SLO for the memory objective,
  * on a fresh profile), builds its MemGraph (refused before running, with the bytes needed, when a node cannot fit
  * the budget), and then runs it with CPU-lane and accelerator-lane tasks at once. Outputs are bit-identical to the
- * one-device run: both devices run the CPU's kernels.
+ * one-device run where both devices run the CPU's kernels (cpu + throttled); with tornadovm the accelerator's share
+ * runs TornadoVM's kernels (its graph fused into standard ops), so outputs agree with ONNX Runtime's within tolerance,
+ * not bit for bit.
  */
 public final class PlacedRunner implements PipelineRunner {
     private final SessionOptions options;
@@ -51,10 +53,14 @@ public final class PlacedRunner implements PipelineRunner {
     /** Opens a model for a placed run; {@code out} gets one report line per run. */
     public static Session open(Model imported, SessionOptions o, PrintStream out) {
         List<SessionOptions.DeviceRequest> ds = o.devices();
-        if (ds.size() != 2 || !ds.get(0).name().equals("cpu") || ds.get(1).name().equals("tornadovm")) {
-            throw new SluiceException("a placed run takes the cpu and one accelerator (throttled or a description FILE.json), got " + ds);
+        if (ds.size() != 2 || !ds.get(0).name().equals("cpu")) {
+            throw new SluiceException("a placed run takes the cpu and one accelerator (throttled, tornadovm or a description FILE.json), got " + ds);
         }
-        return SessionInternals.open(imported, o, OpRegistry.cpu(o.kernels()), PatternFusion.Target.CPU).withRunner(new PlacedRunner(o, out));
+        // TornadoVM's kernels know the standard ops only: with tornadovm both devices run a graph fused into standard ops
+        boolean tornado = ds.get(1).name().equals("tornadovm");
+        if (tornado) dev.sluice.runtime.device.TornadoDevice.backendOrThrow(); // says why it is absent before anything runs
+        return SessionInternals.open(imported, o, OpRegistry.cpu(o.kernels()), tornado ? PatternFusion.Target.STANDARD_OPS : PatternFusion.Target.CPU)
+            .withRunner(new PlacedRunner(o, out));
     }
 
     /** The placement the last run used (for reports), or null before the first run. */
@@ -66,8 +72,9 @@ public final class PlacedRunner implements PipelineRunner {
         if (lanes == null) lanes = ex.dispatcher();
         last = c.placement();
         MemGraphExecutor.Result r = ex.run(inputs);
-        out.printf("placed run (%s): %s; measured peak on the throttled arena %d B of %d B; %.3f ms%n", c.placement().strategy(),
-            c.placement().counts(), r.peakBytes().get(1), ex.plan().devices().get(1).budgetBytes(), r.trace().wallNanos() / 1e6);
+        out.printf("placed run (%s): %s; measured peak on the %s arena %d B of %d B; %.3f ms%n", c.placement().strategy(),
+            c.placement().counts(), ex.plan().devices().get(1).name(), r.peakBytes().get(1), ex.plan().devices().get(1).budgetBytes(),
+            r.trace().wallNanos() / 1e6);
         return r.outputs();
     }
 
@@ -93,11 +100,12 @@ public final class PlacedRunner implements PipelineRunner {
     }
 
     /** The MemGraph of a placement under the budget, split as {@code tiling} allows, or the refusal naming the bytes it needs. */
-    static MemGraph buildOrRefuse(Model m, int[] nodes, long budget, String what, dev.sluice.kernels.TilingOptions tiling) {
+    static MemGraph buildOrRefuse(Model m, int[] nodes, DeviceSpec accel, String what, dev.sluice.kernels.TilingOptions tiling) {
+        long budget = accel.budgetBytes();
         try {
-            return MemGraph.build(m.graph(), List.of(DeviceSpec.host(), new DeviceSpec("throttled", DeviceKind.THROTTLED, budget)), nodes, tiling);
+            return MemGraph.build(m.graph(), List.of(DeviceSpec.host(), accel), nodes, tiling);
         } catch (MemGraphException e) {
-            throw new SluiceException("placement " + what + " cannot run within the throttled device's budget of " + budget
+            throw new SluiceException("placement " + what + " cannot run within the " + accel.name() + " device's budget of " + budget
                 + " bytes: it needs at least " + e.neededBytes() + " bytes (" + e.getMessage() + ")");
         }
     }

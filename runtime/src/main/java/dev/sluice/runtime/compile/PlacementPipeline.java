@@ -34,7 +34,8 @@ import java.util.Map;
  * The compile pipeline across devices: Graph (static shapes) -> {@link CostModel} -> coarsened
  * {@link PlacementProblem} -> a strategy's assignment -> {@link Placement} with its {@link MemGraph} (exact per-device
  * peak) and the {@link Simulator}'s prediction -> an executor on real lanes. Two devices: the cpu and one accelerator
- * (throttled, or described: a described accelerator's share executes on a throttled device under its budget).
+ * (throttled; tornadovm, its share running TornadoVM's kernels in its device arena; or described: a described
+ * accelerator's share executes on a throttled device under its budget).
  *
  * <p>In a placed run each device gets half the session's threads (at least one): the host one compute lane using
  * its share as a pool, the accelerator its compute lane with the other share, so that the two run at once without
@@ -211,6 +212,7 @@ public final class PlacementPipeline {
 
     /** The spec of the accelerator as the MemGraph sees it (throttled when it will execute there). */
     static DeviceSpec accelSpec(Setup s, boolean forExecution) {
+        if (s.accelerator().equals("tornadovm")) return executionSpec("tornadovm", s.accelBudget());
         DeviceKind kind = forExecution || s.allReal() ? DeviceKind.THROTTLED : DeviceKind.ACCELERATOR;
         return new DeviceSpec(forExecution ? "throttled" : s.accelerator(), kind, s.accelBudget());
     }
@@ -250,8 +252,27 @@ public final class PlacementPipeline {
         return realize(s, r, nodes);
     }
 
-    /** The devices a placed run executes on: the host's lane with its pool, and a throttled device at the budget. */
-    public static List<Device> devices(Setup s) { return devices(s.accelBudget(), s.bandwidth(), s.threadsPerDevice()); }
+    /** The devices a placed run executes on: the host's lane with its pool, and the accelerator at the budget. */
+    public static List<Device> devices(Setup s) { return devices(s.accelerator(), s.accelBudget(), s.bandwidth(), s.threadsPerDevice()); }
+
+    /**
+     * The MemGraph's spec of the device that executes an accelerator's share: TornadoVM's device for {@code tornadovm},
+     * else the throttled device (a described accelerator's share runs there).
+     */
+    public static DeviceSpec executionSpec(String accelerator, long budget) {
+        return accelerator.equals("tornadovm") ? new DeviceSpec("tornadovm", DeviceKind.ACCELERATOR, budget)
+            : new DeviceSpec("throttled", DeviceKind.THROTTLED, budget);
+    }
+
+    /**
+     * The host's one compute lane with a pool of {@code threads}, and the device that executes the accelerator's share
+     * with as many: TornadoVM's with a device arena of the budget for {@code tornadovm}, else a throttled device.
+     */
+    public static List<Device> devices(String accelerator, long budget, long bandwidth, int threads) {
+        if (!accelerator.equals("tornadovm")) return devices(budget, bandwidth, threads);
+        CpuDevice cpu = new CpuDevice("cpu", List.of(new ComputeLane("cpu.compute", Parallelism.of(threads))));
+        return List.of(cpu, dev.sluice.runtime.device.TornadoDevice.withArena(budget, Parallelism.of(threads)));
+    }
 
     /** The host's one compute lane with a pool of {@code threads}, and a throttled device with as many. */
     public static List<Device> devices(long budget, long bandwidth, int threads) {

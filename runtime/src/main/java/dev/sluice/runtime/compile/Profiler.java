@@ -32,7 +32,12 @@ import java.util.Set;
  * gets; the throttled device runs the CPU's kernels on the same number of threads, so its node times are those
  * measurements, and its link is measured through a copy lane at its bandwidth setting (a large and a tiny copy:
  * bandwidth from their difference, latency from the tiny one); a described device gets roofline estimates from its
- * figures. Measured and estimated columns never mix (the CostModel checks it).
+ * figures. TornadoVM's device ({@code tornadovm}) is measured like the cpu: every node run with its kernels (TornadoVM's
+ * where it has one, the CPU's otherwise, as a placed run runs them), the median of {@code runs} runs after the same
+ * warm-up; its link is its copy lanes' (host memory into its device arena, see TornadoDevice). Profiled through a
+ * plain executor, weights stay resident in TornadoVM between calls, which a placed run (weights copied into the arena)
+ * does not do: on PoCL, where copies are a small share of device time, the difference is small. Measured and
+ * estimated columns never mix (the CostModel checks it).
  */
 public final class Profiler {
     private Profiler() {}
@@ -129,7 +134,15 @@ public final class Profiler {
         if (devices.isEmpty() || !devices.get(0).name().equals("cpu")) {
             throw new SluiceException("profiling needs the cpu first in the device list, got " + devices);
         }
-        return fromCpuTimes(m, medianNodeMillis(m, registry, inputs, threadsPerDevice, runs, warmupNanos), devices, bandwidth);
+        double[] cpu = medianNodeMillis(m, registry, inputs, threadsPerDevice, runs, warmupNanos);
+        Map<String, double[]> measured = new java.util.HashMap<>();
+        for (SessionOptions.DeviceRequest r : devices.subList(1, devices.size())) {
+            if (r.name().equals("tornadovm") && !measured.containsKey("tornadovm")) {
+                OpRegistry tornado = dev.sluice.runtime.device.TornadoDevice.backendOrThrow().registry(registry);
+                measured.put("tornadovm", medianNodeMillis(m, tornado, inputs, threadsPerDevice, runs, warmupNanos));
+            }
+        }
+        return fromTimes(m, cpu, measured, devices, bandwidth);
     }
 
     /**
@@ -137,6 +150,15 @@ public final class Profiler {
      * measured here, a described device's times estimated. Lets one profile serve several budgets and devices.
      */
     public static CostModel fromCpuTimes(Model m, double[] cpu, List<SessionOptions.DeviceRequest> devices, long bandwidth) {
+        return fromTimes(m, cpu, Map.of(), devices, bandwidth);
+    }
+
+    /**
+     * As {@link #fromCpuTimes}, with node times already measured on devices that run kernels of their own ({@code
+     * tornadovm}), by device name (graph order).
+     */
+    public static CostModel fromTimes(Model m, double[] cpu, Map<String, double[]> measured, List<SessionOptions.DeviceRequest> devices,
+                                      long bandwidth) {
         Graph g = m.graph();
         if (cpu.length != g.nodes().size()) throw new SluiceException(cpu.length + " node times for " + g.nodes().size() + " nodes");
         List<CostModel.DeviceCost> ds = new ArrayList<>();
@@ -165,9 +187,17 @@ public final class Profiler {
                     dd.linkLatencyUs() / 1e3, CostModel.Source.ESTIMATED, Math.min(dd.memoryBytes(), budgetBytes(r.budget(), full, dd.memoryBytes()))));
                 cols.add(est);
                 sources.add(CostModel.Source.ESTIMATED);
+            } else if (r.name().equals("tornadovm")) {
+                double[] t = measured.get("tornadovm");
+                if (t == null || t.length != g.nodes().size()) throw new SluiceException("device 'tornadovm' has no node times measured for " + g.name());
+                double[] link = measureLink(0); // its copy lanes: host memory into the device arena
+                long full = MemGraph.fullNeed(g, new DeviceSpec("tornadovm", DeviceKind.ACCELERATOR, 1));
+                ds.add(new CostModel.DeviceCost("tornadovm", "tornadovm", CostModel.Source.MEASURED, link[0], link[1],
+                    CostModel.Source.MEASURED, budgetBytes(r.budget(), full, full)));
+                cols.add(t.clone());
+                sources.add(CostModel.Source.MEASURED);
             } else {
-                throw new SluiceException("device '" + r.name() + "': profiling and placement take cpu, throttled or a description FILE.json"
-                    + (r.name().equals("tornadovm") ? " (placement across the cpu and tornadovm is not built yet)" : ""));
+                throw new SluiceException("device '" + r.name() + "': profiling and placement take cpu, throttled, tornadovm or a description FILE.json");
             }
         }
         List<String> keys = CostModel.nodeKeys(g);

@@ -44,7 +44,9 @@ public record DeviceOptions(String device, String budget, long bandwidth, Dispat
                                    device (a CPU with a capped arena and bandwidth-limited copy lanes), or on
                                    TornadoVM's device (needs TORNADOVM_HOME; ops it lacks run on the CPU, and
                                    the report says which)
-          --budget P%|BYTES        throttled device memory; P% of what the run needs with nothing offloaded
+          --budget P%|BYTES        throttled or tornadovm device memory (a device arena; the run goes through
+                                   the MemGraph with copies as copy tasks); P% of what the run needs with
+                                   nothing offloaded
           --bandwidth BYTES_PER_S  throttled copy lanes' speed (k, M, G suffixes; default unlimited)
           --order dynamic|priority|fixed
                                    any ready task on the first idle lane (first come, first served; or,
@@ -60,8 +62,11 @@ public record DeviceOptions(String device, String budget, long bandwidth, Dispat
         if (!device.equals("cpu") && !device.equals("throttled") && !device.equals("tornadovm")) {
             throw new SluiceException("--device must be cpu, throttled or tornadovm, got '" + device + "'");
         }
-        if (!device.equals("throttled") && (option.apply("budget") != null || option.apply("bandwidth") != null)) {
-            throw new SluiceException("--budget and --bandwidth apply to --device throttled; " + device + " reads host memory in place");
+        if (device.equals("cpu") && option.apply("budget") != null) {
+            throw new SluiceException("--budget applies to --device throttled or tornadovm; cpu reads host memory in place");
+        }
+        if (!device.equals("throttled") && option.apply("bandwidth") != null) {
+            throw new SluiceException("--bandwidth applies to --device throttled; " + device + " copies at its own speed");
         }
         String ord = option.apply("order") == null ? "dynamic" : option.apply("order").toLowerCase(Locale.ROOT);
         Dispatcher.Order order = switch (ord) {
@@ -96,8 +101,8 @@ public record DeviceOptions(String device, String budget, long bandwidth, Dispat
             if (b instanceof dev.sluice.runtime.SessionOptions.Budget.Percent p) budget = p.percent() + "%";
             else if (b instanceof dev.sluice.runtime.SessionOptions.Budget.Bytes n) budget = Long.toString(n.bytes());
         }
-        if (budget != null && !device.equals("throttled")) {
-            throw new SluiceException("a memory budget applies to the throttled device; " + device + " reads host memory in place");
+        if (budget != null && device.equals("cpu")) {
+            throw new SluiceException("a memory budget applies to the throttled or tornadovm device; cpu reads host memory in place");
         }
         if (o.bandwidthBytesPerSecond() > 0 && !device.equals("throttled")) {
             throw new SluiceException("a copy bandwidth applies to the throttled device, not to " + device);
@@ -179,10 +184,19 @@ public record DeviceOptions(String device, String budget, long bandwidth, Dispat
         long full = 0;
         OpRegistry registry = session.registry();
         TornadoDevice tornado = null;
-        if (device.equals("tornadovm")) {
-            tornado = TornadoDevice.open(session.parallelism());
+        if (device.equals("tornadovm") && budget != null) {
+            // the MemGraph form: a device arena of the budget, copies as copy tasks, TornadoVM's kernels on its compute lane
+            TornadoDevice.backendOrThrow(); // where it is absent, say so before judging the budget
+            spec = new DeviceSpec("tornadovm", dev.sluice.kernels.device.DeviceKind.ACCELERATOR, 1);
+            full = MemGraph.fullNeed(m.graph(), spec);
+            long bytes = budgetBytes(full);
+            tornado = TornadoDevice.withArena(bytes, session.parallelism(), base.accelerator());
+            devices = List.of(CpuDevice.withWorkers(1), tornado);
+            spec = spec.withBudget(bytes);
+        } else if (device.equals("tornadovm")) {
+            // op by op: the executor runs the device's own kernels (TornadoVM's, the CPU's where it has none)
+            tornado = TornadoDevice.open(session.parallelism(), base.accelerator());
             devices = List.of(tornado);
-            registry = tornado.registry(registry, base.accelerator());
         } else if (device.equals("cpu")) {
             devices = List.of(CpuDevice.withWorkers(threads));
         } else {
@@ -243,6 +257,11 @@ public record DeviceOptions(String device, String budget, long bandwidth, Dispat
             out.printf("plan (throttled): budget %d B = %.1f%% of the %d B needed with no offload; planned peak %d B; %s%n",
                 t.budgetBytes(), 100.0 * t.budgetBytes() / Math.max(1, full), full, plan.plannedPeak().getLast(), plan.summary());
             out.printf("measured peak on the throttled arena: %d B of %d B%n", r.peakBytes().getLast(), t.budgetBytes());
+        } else if (d instanceof TornadoDevice t && t.hasArena()) {
+            out.printf("plan (tornadovm): budget %d B = %.1f%% of the %d B needed with no offload; planned peak %d B; %s%n",
+                t.budgetBytes(), 100.0 * t.budgetBytes() / Math.max(1, full), full, plan.plannedPeak().getLast(), plan.summary());
+            out.printf("measured peak on the tornadovm device arena: %d B of %d B (TornadoVM's own buffers come on top)%n",
+                r.peakBytes().getLast(), t.budgetBytes());
         } else {
             out.println("plan: " + plan.summary());
         }

@@ -16,6 +16,7 @@ import dev.sluice.runtime.device.Device;
 import dev.sluice.runtime.device.DeviceArena;
 import dev.sluice.runtime.device.Lane;
 import dev.sluice.runtime.device.ThrottledDevice;
+import dev.sluice.runtime.device.TornadoDevice;
 import dev.sluice.runtime.exec.GraphExecutor;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -36,6 +37,8 @@ public final class MemGraphExecutor {
 
     private final Model model;
     private final OpRegistry registry;
+    /** Per device (plan order), the kernels its tasks run: the host registry, or the device's own (TornadoVM's). */
+    private final OpRegistry[] registries;
     private final MemGraph plan;
     private final List<Device> devices;
     private final Dispatcher dispatcher;
@@ -44,7 +47,11 @@ public final class MemGraphExecutor {
     /** Box-split nodes' tilings, by node index (asked once per node, not per tile). */
     private final Map<Integer, OpTiling> tilings = new ConcurrentHashMap<>();
 
-    /** {@code devices} aligned with {@code plan.devices()}; device 0 the host. Starts its own lane workers. */
+    /**
+     * {@code devices} aligned with {@code plan.devices()}; device 0 the host. {@code registry} holds the host's kernels;
+     * a task on a TornadoVM device runs that device's kernels (TornadoVM's where it has one, these otherwise), every
+     * other device runs {@code registry}. Starts its own lane workers.
+     */
     public MemGraphExecutor(Model model, OpRegistry registry, MemGraph plan, List<Device> devices, Dispatcher.Order order) {
         this(model, registry, plan, devices, order, null);
     }
@@ -60,6 +67,10 @@ public final class MemGraphExecutor {
         this.registry = registry;
         this.plan = plan;
         this.devices = List.copyOf(devices);
+        registries = new OpRegistry[devices.size()];
+        for (int d = 0; d < devices.size(); d++) {
+            registries[d] = devices.get(d) instanceof TornadoDevice t ? t.registry(registry) : registry;
+        }
         queueOf = new int[devices.size()][LaneKind.values().length];
         List<Dispatcher.LaneSlot> slots = new ArrayList<>();
         int q = 0;
@@ -88,7 +99,10 @@ public final class MemGraphExecutor {
         DeviceArena[] arenas = new DeviceArena[devices.size()];
         MemGraphRun s = null;
         try {
-            for (int i = 0; i < devices.size(); i++) if (devices.get(i) instanceof ThrottledDevice t) arenas[i] = t.newArena();
+            for (int i = 0; i < devices.size(); i++) {
+                if (devices.get(i) instanceof ThrottledDevice t) arenas[i] = t.newArena();
+                else if (devices.get(i) instanceof TornadoDevice t && t.hasArena()) arenas[i] = t.newArena();
+            }
             MemGraphRun run = new MemGraphRun(this, feeds, arenas);
             s = run;
             TaskGraph tg = new TaskGraph();
@@ -113,13 +127,24 @@ public final class MemGraphExecutor {
 
     Model model() { return model; }
 
+    /** The host's kernels (subgraphs run on the host with these). */
     OpRegistry registry() { return registry; }
+
+    /** The kernels a task on device {@code d} runs. */
+    OpRegistry registry(int d) { return registries[d]; }
+
+    /**
+     * Whether kernels on device {@code d} may write the header slot in front of a tensor's data (TornadoVM's kernels
+     * do: its arrays carry a header there), so that a view into the middle of a block must be staged in a block of
+     * its own for them.
+     */
+    boolean writesHeaders(int d) { return devices.get(d) instanceof TornadoDevice; }
 
     Device device(int d) { return devices.get(d); }
 
-    /** The executor of a subgraph a kernel runs (one per subgraph, shared by the runs). */
-    GraphExecutor subgraphExecutor(Graph sg, Parallelism parallelism) {
-        return subgraphs.computeIfAbsent(sg, x -> new GraphExecutor(model.withGraph(x), registry, parallelism));
+    /** The executor of a subgraph a kernel on {@code device} runs, with that device's kernels (one per subgraph, shared by the runs). */
+    GraphExecutor subgraphExecutor(Graph sg, Parallelism parallelism, int device) {
+        return subgraphs.computeIfAbsent(sg, x -> new GraphExecutor(model.withGraph(x), registries[device], parallelism));
     }
 
     /** A box-split node's tiling (asked once per node, not per tile); null if its op family has none. */

@@ -120,13 +120,14 @@ final class MemGraphRun {
 
     /** Runs node {@code n}'s kernel (the task's node, or the form its tile runs) for task k; returns the call. */
     TaskCall runKernel(Node n, Task.Kernel k) {
-        OpKernel kernel = ex.registry().find(n.domain(), n.opType());
+        OpKernel kernel = ex.registry(k.device()).find(n.domain(), n.opType());
         if (kernel == null) {
             throw new SluiceException("operator " + (n.domain().isEmpty() ? "" : n.domain() + ".") + n.opType() + " is not supported");
         }
         ComputeLane lane = (ComputeLane) ex.device(k.device()).lanes(LaneKind.COMPUTE).getFirst();
-        TaskCall c = new TaskCall(this, n, k, lane.parallelism());
+        TaskCall c = new TaskCall(this, n, k, lane.parallelism(), ex.writesHeaders(k.device()));
         kernel.execute(c);
+        c.unstage();
         return c;
     }
 
