@@ -9,6 +9,7 @@ import com.google.ortools.sat.IntVar;
 import com.google.ortools.sat.IntervalVar;
 import com.google.ortools.sat.LinearExpr;
 import com.google.ortools.sat.LinearExprBuilder;
+import dev.sluice.graph.cost.CostModel;
 import dev.sluice.kernels.SluiceException;
 import java.util.ArrayList;
 import java.util.List;
@@ -16,7 +17,7 @@ import java.util.List;
 /**
  * MOIRAI's exact placement, solved by OR-Tools' CP-SAT (a constraint solver over integers with a MILP-style
  * linear relaxation; "MILP" in reports means this formulation, not an LP-based branch and bound). Time is in
- * units of 10 ns ({@link #UNITS_PER_MS}). Variables: per task a device choice {@code x} (1: the accelerator) and a
+ * whole microseconds ({@link #UNITS_PER_MS}). Variables: per task a device choice {@code x} (1: the accelerator) and a
  * start time; per arc a crossing {@code y >= |x_i - x_j|}. Constraints: {@code end = start + time(device)}; each
  * device runs one task at a time (no-overlap of optional intervals); precedence {@code start_j >= end_i + transfer
  * * y}; graph inputs cross before, outputs after; accelerator memory in the static model ({@link PlacementProblem})
@@ -59,20 +60,46 @@ public final class MilpPlacer {
 
     /** Least makespan. */
     public static Strategies.Result latency(PlacementProblem p, Strategies.Result hint, double timeLimitSeconds) {
-        return solve(p, hint, timeLimitSeconds, -1);
+        return solve(p, hint, timeLimitSeconds, -1).result();
     }
 
     /** Least accelerator memory (static model) with the makespan within {@code sloMillis}. */
     public static Strategies.Result memory(PlacementProblem p, Strategies.Result hint, double timeLimitSeconds, double sloMillis) {
-        return solve(p, hint, timeLimitSeconds, sloMillis);
+        return solve(p, hint, timeLimitSeconds, sloMillis).result();
     }
 
-    /** The model's time unit: 10 ns, fine enough that rounding each duration moves a makespan by a few ns a task. */
-    static final long UNITS_PER_MS = 100_000;
+    /**
+     * The model's time unit: 1 us. Finer units (0.1 us, 10 ns) round the T4's 1-20 us kernels less, but made CP-SAT two
+     * to three times slower to prove the same optimum (ppocr-det and ppocr-cls with the T4, equal deterministic
+     * budgets); rounding moves a task by at most 0.5 us, and the answer is judged unrounded against the warm start.
+     */
+    static final long UNITS_PER_MS = 1000;
 
     static long units(double ms) { return Math.round(ms * UNITS_PER_MS); }
 
-    private static Strategies.Result solve(PlacementProblem p, Strategies.Result hint, double limit, double sloMillis) {
+    /**
+     * The least makespan with the accelerator's capacity lifted: the problem chrion-latency solves (it ignores the
+     * capacity too), so the proof's bound is a floor under every placement's latency in the placement model, the
+     * most any overlap of the CPU and the accelerator can gain. Objective and bound in ms; NaN where the solver found
+     * nothing in time.
+     */
+    public static Proof latencyIgnoringCapacity(PlacementProblem p, Strategies.Result hint, double timeLimitSeconds) {
+        List<CostModel.DeviceCost> ds = new ArrayList<>();
+        for (CostModel.DeviceCost d : p.costs().devices()) {
+            ds.add(new CostModel.DeviceCost(d.name(), d.kind(), d.timeSource(), d.linkBytesPerSecond(), d.linkLatencyMs(), d.linkSource(), 0));
+        }
+        CostModel c = new CostModel(p.costs().model(), p.costs().fingerprint(), ds, p.costs().nodes());
+        PlacementProblem free = new PlacementProblem(p.names(), p.members(), p.millis(), p.weightBytes(), p.workBytes(), p.hostInBytes(),
+            p.hostOutBytes(), p.arcs(), c);
+        Proof pr = solve(free, hint, timeLimitSeconds, -1).proof();
+        if (pr == null) return new Proof(Double.NaN, Double.NaN, Double.NaN, false, "no solution in time");
+        return new Proof(pr.objective() / UNITS_PER_MS, pr.bound() / UNITS_PER_MS, pr.gap(), pr.optimal(), pr.status());
+    }
+
+    /** A solve's answer and, where the solver ran to a solution, its proof (model units). */
+    private record Solved(Strategies.Result result, Proof proof) {}
+
+    private static Solved solve(PlacementProblem p, Strategies.Result hint, double limit, double sloMillis) {
         if (p.devices() != 2) throw new SluiceException("the MILP places on the cpu and one accelerator; got " + p.devices() + " devices");
         String why = unavailableReason();
         if (why != null) throw new SluiceException(why);
@@ -108,9 +135,9 @@ public final class MilpPlacer {
         if (win.lowerBound > horizon) {
             // only possible for the memory objective: no schedule meets the SLO
             if (hint == null) throw new SluiceException(String.format("the MILP: no placement meets the SLO of %.3f ms", sloMillis));
-            return new Strategies.Result("milp", hint.assign(), hint.schedule(), (System.nanoTime() - t0) / 1e6,
+            return new Solved(new Strategies.Result("milp", hint.assign(), hint.schedule(), (System.nanoTime() - t0) / 1e6,
                 "no placement can meet the SLO (lower bound " + String.format("%.4f", win.lowerBound / (double) UNITS_PER_MS)
-                    + " ms); the warm start (" + hint.strategy() + ") is kept");
+                    + " ms); the warm start (" + hint.strategy() + ") is kept"), null);
         }
 
         int fixedTasks = 0;
@@ -209,8 +236,8 @@ public final class MilpPlacer {
         String name = "milp";
         if (st != CpSolverStatus.OPTIMAL && st != CpSolverStatus.FEASIBLE) {
             if (hint == null) throw new SluiceException("the MILP found no placement in " + limit + " s (" + st + ")");
-            return new Strategies.Result(name, hint.assign(), hint.schedule(), solverMs,
-                "solver status " + st + "; the warm start (" + hint.strategy() + ") is kept");
+            return new Solved(new Strategies.Result(name, hint.assign(), hint.schedule(), solverMs,
+                "solver status " + st + "; the warm start (" + hint.strategy() + ") is kept"), null);
         }
         int[] assign = new int[n];
         double[] key = new double[n];
@@ -227,10 +254,10 @@ public final class MilpPlacer {
             : String.format("%s, objective %.0f B, bound %.0f B, gap %.2f%%", proof.status().toLowerCase(), obj, bound, 100 * gap))
             + String.format("; %d of %d tasks' devices fixed by time windows", fixedTasks, n);
         if (hint != null && worse(p, assign, sched, hint, sloMillis)) {
-            return new Strategies.Result(name, hint.assign(), hint.schedule(), solverMs, note + "; kept the warm start (" + hint.strategy()
-                + "), which evaluates no worse");
+            return new Solved(new Strategies.Result(name, hint.assign(), hint.schedule(), solverMs, note + "; kept the warm start ("
+                + hint.strategy() + "), which evaluates no worse"), proof);
         }
-        return new Strategies.Result(name, assign, sched, solverMs, note);
+        return new Solved(new Strategies.Result(name, assign, sched, solverMs, note), proof);
     }
 
     /**

@@ -192,6 +192,22 @@ class TimeWindowsTest {
         assertTrue(fixedSomewhere >= 8, "fixing must fire on most of these graphs, fired on " + fixedSomewhere);
     }
 
+    /** The overlap bound solves the problem with the capacity lifted: its optimum is the brute force's without one. */
+    @Test
+    void overlapBoundIsTheOptimumWithoutTheCapacity() {
+        int binding = 0;
+        for (long seed = 500; seed < 510; seed++) {
+            PlacementProblem capped = skewed(seed, 6, 12_000), open = skewed(seed, 6, 0);
+            double withCap = bruteForce(capped, free(6)), without = bruteForce(open, free(6));
+            if (withCap > without + 1e-9) binding++;
+            MilpPlacer.Proof b = MilpPlacer.latencyIgnoringCapacity(capped, Strategies.heft(capped), 10);
+            assertTrue(b.optimal(), "seed " + seed + ": " + b);
+            assertEquals(without, b.objective(), slack(open), "seed " + seed);
+            assertEquals(b.objective(), b.bound(), 1e-9, "seed " + seed);
+        }
+        assertTrue(binding >= 3, "the capacity must bind on some of these graphs, bound on " + binding);
+    }
+
     static int[] free(int n) {
         int[] f = new int[n];
         java.util.Arrays.fill(f, -1);
