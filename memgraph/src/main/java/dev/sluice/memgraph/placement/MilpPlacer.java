@@ -276,7 +276,6 @@ public final class MilpPlacer {
         names.add("all-accel, fitted to capacity");
         for (int i = 0; i < starts.size(); i++) {
             int[] a = Strategies.fitted(p, starts.get(i));
-            if (a == null) continue;
             Schedule s = Schedule.list(p, a, order);
             if (best == null || s.makespan() < best.makespan() - 1e-9) best = new Strategies.Result(names.get(i), a, s, 0, "");
         }

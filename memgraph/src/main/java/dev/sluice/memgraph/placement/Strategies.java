@@ -107,10 +107,11 @@ public final class Strategies {
 
     /**
      * A placement that fits every device's capacity (static model) made from {@code start}, for the MILP's warm start:
-     * while it does not fit, the accelerator task whose move to the host lengthens the makespan least is moved (ties:
-     * the one freeing most bytes); then single moves that keep it fitting, while they shorten the makespan (first
-     * improvement, rank order, at most 50 passes). Null when even every task on the host does not fit (it always does:
-     * the host has no capacity).
+     * while it does not fit, the accelerator task whose move to the host lengthens the makespan least among those
+     * whose move frees bytes is moved (ties: the one freeing most; where no single move frees any, as with two tasks
+     * sharing the largest working set, the first with the largest working set), so it ends at the latest with every
+     * task on the host, which always fits; then single moves that keep it fitting, while they shorten the makespan
+     * (first improvement, rank order, at most 50 passes).
      */
     static int[] fitted(PlacementProblem p, int[] start) {
         int[] order = Schedule.rankOrder(p);
@@ -133,7 +134,9 @@ public final class Strategies {
                     bestFreed = freed;
                 }
             }
-            if (pick < 0) return null;
+            if (pick < 0) {
+                for (int t = 0; t < a.length; t++) if (a[t] != 0 && (pick < 0 || p.workBytes()[t] > p.workBytes()[pick])) pick = t;
+            }
             a[pick] = 0;
         }
         double best = Schedule.list(p, a, order).makespan();

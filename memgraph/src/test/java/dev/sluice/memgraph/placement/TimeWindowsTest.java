@@ -229,5 +229,9 @@ class TimeWindowsTest {
             assertTrue(PlacementStrategiesTest.fitsBrute(p, start.assign()), "seed " + seed);
             assertTrue(start.makespan() <= heft.makespan() + 1e-9, "seed " + seed + ": warm start " + start.makespan() + " > heft " + heft.makespan());
         }
+        // no single move frees a byte: two independent tasks share the largest working set, over the capacity
+        PlacementProblem tie = PlacementProblem.raw(new double[][] {{1, 0.1}, {1, 0.1}}, new long[2], new long[] {5000, 5000}, List.of(),
+            devices(4000));
+        assertArrayEquals(new int[] {0, 0}, Strategies.fitted(tie, new int[] {1, 1}));
     }
 }
