@@ -9,6 +9,7 @@ import com.google.ortools.sat.IntVar;
 import com.google.ortools.sat.IntervalVar;
 import com.google.ortools.sat.LinearExpr;
 import com.google.ortools.sat.LinearExprBuilder;
+import dev.sluice.graph.cost.CostModel;
 import dev.sluice.kernels.SluiceException;
 import java.util.ArrayList;
 import java.util.List;
@@ -16,15 +17,23 @@ import java.util.List;
 /**
  * MOIRAI's exact placement, solved by OR-Tools' CP-SAT (a constraint solver over integers with a MILP-style
  * linear relaxation; "MILP" in reports means this formulation, not an LP-based branch and bound). Time is in
- * whole microseconds. Variables: per task a device choice {@code x} (1: the accelerator) and a start time; per
- * arc a crossing {@code y >= |x_i - x_j|}. Constraints: {@code end = start + time(device)}; each device runs one
- * task at a time (no-overlap of optional intervals); precedence {@code start_j >= end_i + transfer * y}; graph
- * inputs cross before, outputs after; accelerator memory in the static model ({@link PlacementProblem}) within
- * its capacity. Objective: least makespan, or least accelerator memory with the makespan within an SLO.
+ * whole microseconds ({@link #UNITS_PER_MS}). Variables: per task a device choice {@code x} (1: the accelerator) and a
+ * start time; per arc a crossing {@code y >= |x_i - x_j|}. Constraints: {@code end = start + time(device)}; each
+ * device runs one task at a time (no-overlap of optional intervals); precedence {@code start_j >= end_i + transfer
+ * * y}; graph inputs cross before, outputs after; accelerator memory in the static model ({@link PlacementProblem})
+ * within its capacity. Objective: least makespan, or least accelerator memory with the makespan within an SLO.
  *
- * <p>Warm-started from the best heuristic that fits (its assignment and start times as a hint). The answer is
- * never worse than that hint as judged by {@link Schedule#list}: when the solver's assignment evaluates worse
- * (rounding, or a time limit hit early), the hint is returned and the note says so. Two devices only.
+ * <p><b>Strengthening</b> (none of it cuts off an optimal schedule, so the answer stays exact for the problem given):
+ * the makespan is bounded above by the warm start's (latency) or the SLO (memory); {@link TimeWindows} gives every
+ * task an earliest start and a least tail per device, which become linear windows ({@code start >= head(x)},
+ * {@code makespan >= start + time(x) + tail(x)}) and remove the devices on which no schedule within that upper bound
+ * can run a task (such tasks' {@code x} is fixed); the makespan is at least the lower bound of the windows and at
+ * least each device's total work (plus, where a task is fixed on it, the least head and tail of its tasks).
+ *
+ * <p>Warm-started from the best of the heuristic given and placements made to fit the capacity from it and from
+ * all-accel ({@link #warmStart}); its assignment and start times are a complete hint. The answer is never worse than
+ * that hint as judged by {@link Schedule#list}: when the solver's assignment evaluates worse (rounding, or a time
+ * limit hit early), the hint is returned and the note says so. Two devices only.
  */
 public final class MilpPlacer {
     private MilpPlacer() {}
@@ -51,65 +60,147 @@ public final class MilpPlacer {
 
     /** Least makespan. */
     public static Strategies.Result latency(PlacementProblem p, Strategies.Result hint, double timeLimitSeconds) {
-        return solve(p, hint, timeLimitSeconds, -1);
+        return solve(p, hint, timeLimitSeconds, -1).result();
     }
 
     /** Least accelerator memory (static model) with the makespan within {@code sloMillis}. */
     public static Strategies.Result memory(PlacementProblem p, Strategies.Result hint, double timeLimitSeconds, double sloMillis) {
-        return solve(p, hint, timeLimitSeconds, sloMillis);
+        return solve(p, hint, timeLimitSeconds, sloMillis).result();
     }
 
-    private static long us(double ms) { return Math.round(ms * 1000); }
+    /**
+     * The model's time unit: 1 us. Finer units (0.1 us, 10 ns) round the T4's 1-20 us kernels less, but made CP-SAT two
+     * to three times slower to prove the same optimum (ppocr-det and ppocr-cls with the T4, equal deterministic
+     * budgets); rounding moves a task by at most 0.5 us, and the answer is judged unrounded against the warm start.
+     */
+    static final long UNITS_PER_MS = 1000;
 
-    private static Strategies.Result solve(PlacementProblem p, Strategies.Result hint, double limit, double sloMillis) {
+    static long units(double ms) { return Math.round(ms * UNITS_PER_MS); }
+
+    /**
+     * The least makespan with the accelerator's capacity lifted: the problem chrion-latency solves (it ignores the
+     * capacity too), so the proof's bound is a floor under every placement's latency in the placement model, the
+     * most any overlap of the CPU and the accelerator can gain. Objective and bound in ms; NaN where the solver found
+     * nothing in time.
+     */
+    public static Proof latencyIgnoringCapacity(PlacementProblem p, Strategies.Result hint, double timeLimitSeconds) {
+        List<CostModel.DeviceCost> ds = new ArrayList<>();
+        for (CostModel.DeviceCost d : p.costs().devices()) {
+            ds.add(new CostModel.DeviceCost(d.name(), d.kind(), d.timeSource(), d.linkBytesPerSecond(), d.linkLatencyMs(), d.linkSource(), 0));
+        }
+        CostModel c = new CostModel(p.costs().model(), p.costs().fingerprint(), ds, p.costs().nodes());
+        PlacementProblem free = new PlacementProblem(p.names(), p.members(), p.millis(), p.weightBytes(), p.workBytes(), p.hostInBytes(),
+            p.hostOutBytes(), p.arcs(), c);
+        Proof pr = solve(free, hint, timeLimitSeconds, -1).proof();
+        if (pr == null) return new Proof(Double.NaN, Double.NaN, Double.NaN, false, "no solution in time");
+        return new Proof(pr.objective() / UNITS_PER_MS, pr.bound() / UNITS_PER_MS, pr.gap(), pr.optimal(), pr.status());
+    }
+
+    /** A solve's answer and, where the solver ran to a solution, its proof (model units). */
+    private record Solved(Strategies.Result result, Proof proof) {}
+
+    private static Solved solve(PlacementProblem p, Strategies.Result hint, double limit, double sloMillis) {
         if (p.devices() != 2) throw new SluiceException("the MILP places on the cpu and one accelerator; got " + p.devices() + " devices");
         String why = unavailableReason();
         if (why != null) throw new SluiceException(why);
         long t0 = System.nanoTime();
         if (hint != null && !p.fits(hint.assign())) hint = null; // a warm start must be feasible
+        if (sloMillis < 0) hint = warmStart(p, hint);
         int n = p.size();
-        CpModel m = new CpModel();
-        long horizon = 0;
+        List<PlacementProblem.Arc> arcList = p.arcs();
+        long[][] time = new long[n][2];
+        long[] in = new long[n], out = new long[n], cross = new long[arcList.size()];
         for (int t = 0; t < n; t++) {
-            horizon += Math.max(us(p.millis()[t][0]), us(p.millis()[t][1])) + us(p.transferMillis(p.hostInBytes()[t], 0, 1))
-                + us(p.transferMillis(p.hostOutBytes()[t], 1, 0));
+            time[t][0] = units(p.millis()[t][0]);
+            time[t][1] = units(p.millis()[t][1]);
+            in[t] = p.hostInBytes()[t] > 0 ? units(p.transferMillis(p.hostInBytes()[t], 0, 1)) : 0;
+            out[t] = p.hostOutBytes()[t] > 0 ? units(p.transferMillis(p.hostOutBytes()[t], 1, 0)) : 0;
         }
-        for (PlacementProblem.Arc a : p.arcs()) horizon += us(p.transferMillis(a.bytes(), 0, 1));
-        horizon += 1;
+        for (int k = 0; k < cross.length; k++) cross[k] = units(p.transferMillis(arcList.get(k).bytes(), 0, 1));
+        // The warm start in the model's own units: its makespan bounds the optimum (latency), or the SLO bounds every
+        // feasible schedule (memory); either lets TimeWindows fix devices no schedule within it can use.
+        long[] hs = null;
+        long hintSpan = Long.MAX_VALUE;
+        if (hint != null) {
+            hs = integerSchedule(p, hint.assign(), Schedule.byKey(p, hint.schedule().start()));
+            hintSpan = 0;
+            for (int t = 0; t < n; t++) hintSpan = Math.max(hintSpan, hs[t] + time[t][hint.assign()[t]] + (hint.assign()[t] == 1 ? out[t] : 0));
+        }
+        long upper = sloMillis < 0 ? hintSpan : units(sloMillis);
+        TimeWindows win = new TimeWindows(p, time, cross, in, out, upper);
+        long horizon = 1;
+        for (int t = 0; t < n; t++) horizon += Math.max(time[t][0], time[t][1]) + in[t] + out[t];
+        for (long c : cross) horizon += c;
+        if (upper != Long.MAX_VALUE) horizon = Math.min(horizon, upper);
+        if (win.lowerBound > horizon) {
+            // only possible for the memory objective: no schedule meets the SLO
+            if (hint == null) throw new SluiceException(String.format("the MILP: no placement meets the SLO of %.3f ms", sloMillis));
+            return new Solved(new Strategies.Result("milp", hint.assign(), hint.schedule(), (System.nanoTime() - t0) / 1e6,
+                "no placement can meet the SLO (lower bound " + String.format("%.4f", win.lowerBound / (double) UNITS_PER_MS)
+                    + " ms); the warm start (" + hint.strategy() + ") is kept"), null);
+        }
+
+        int fixedTasks = 0;
+        for (int t = 0; t < n; t++) if (win.fixed(t) >= 0) fixedTasks++;
+        CpModel m = new CpModel();
         BoolVar[] x = new BoolVar[n];
         IntVar[] start = new IntVar[n];
-        LinearExpr[] end = new LinearExpr[n];
         List<IntervalVar> onCpu = new ArrayList<>(), onAcc = new ArrayList<>();
-        IntVar makespan = m.newIntVar(0, horizon, "makespan");
+        IntVar makespan = m.newIntVar(win.lowerBound, horizon, "makespan");
+        LinearExprBuilder cpuLoad = LinearExpr.newBuilder(), accLoad = LinearExpr.newBuilder();
+        long[] minHead = {Long.MAX_VALUE, Long.MAX_VALUE}, minTail = {Long.MAX_VALUE, Long.MAX_VALUE};
+        boolean[] used = new boolean[2];
         for (int t = 0; t < n; t++) {
             x[t] = m.newBoolVar("x" + t);
-            start[t] = m.newIntVar(0, horizon, "s" + t);
-            long c = us(p.millis()[t][0]), a = us(p.millis()[t][1]);
-            end[t] = LinearExpr.newBuilder().add(start[t]).add(c).addTerm(x[t], a - c).build();
+            int f = win.fixed(t);
+            if (f >= 0) {
+                m.addEquality(x[t], f);
+                used[f] = true;
+            }
+            // a device fixing removed takes the other's figures, so that the linear forms below stay valid
+            long h0 = win.allowed[t][0] ? win.head[t][0] : win.head[t][1], h1 = win.allowed[t][1] ? win.head[t][1] : h0;
+            long r0 = win.allowed[t][0] ? time[t][0] + win.tail[t][0] : time[t][1] + win.tail[t][1];
+            long r1 = win.allowed[t][1] ? time[t][1] + win.tail[t][1] : r0;
+            start[t] = m.newIntVar(Math.min(h0, h1), Math.max(Math.min(h0, h1), horizon - Math.min(r0, r1)), "s" + t);
+            long c = time[t][0], a = time[t][1];
             onCpu.add(m.newOptionalFixedSizeIntervalVar(start[t], c, x[t].not(), "cpu" + t));
             onAcc.add(m.newOptionalFixedSizeIntervalVar(start[t], a, x[t], "acc" + t));
-            long in = p.hostInBytes()[t] > 0 ? us(p.transferMillis(p.hostInBytes()[t], 0, 1)) : 0;
-            if (in > 0) m.addGreaterOrEqual(LinearExpr.newBuilder().add(start[t]).addTerm(x[t], -in).build(), 0);
-            long out = p.hostOutBytes()[t] > 0 ? us(p.transferMillis(p.hostOutBytes()[t], 1, 0)) : 0;
-            m.addGreaterOrEqual(makespan, LinearExpr.newBuilder().add(start[t]).add(c).addTerm(x[t], a - c + out).build());
+            // windows: start >= head on its device; makespan >= start + time + tail on its device
+            m.addGreaterOrEqual(LinearExpr.newBuilder().add(start[t]).addTerm(x[t], h0 - h1).build(), h0);
+            m.addGreaterOrEqual(LinearExpr.newBuilder().add(makespan).addTerm(start[t], -1).addTerm(x[t], r0 - r1).build(), r0);
+            m.addGreaterOrEqual(makespan, LinearExpr.newBuilder().add(start[t]).add(c).addTerm(x[t], a - c + out[t]).build());
+            cpuLoad.addTerm(x[t], -c).add(c);
+            accLoad.addTerm(x[t], a);
+            for (int d = 0; d < 2; d++) {
+                if (!win.allowed[t][d]) continue;
+                minHead[d] = Math.min(minHead[d], win.head[t][d]);
+                minTail[d] = Math.min(minTail[d], win.tail[t][d]);
+            }
+        }
+        // Each device runs one task at a time: the makespan is at least its total work, plus, where some task is
+        // fixed on it (so it surely has one), the least head and least tail of the tasks it may run.
+        m.addGreaterOrEqual(makespan, cpuLoad.add(used[0] ? minHead[0] + minTail[0] : 0).build());
+        m.addGreaterOrEqual(makespan, accLoad.add(used[1] ? minHead[1] + minTail[1] : 0).build());
+        for (int t = 0; t < n; t++) {
+            if (in[t] > 0) m.addGreaterOrEqual(LinearExpr.newBuilder().add(start[t]).addTerm(x[t], -in[t]).build(), 0);
         }
         java.util.Map<PlacementProblem.Arc, BoolVar> crossings = new java.util.HashMap<>();
         m.addNoOverlap(onCpu);
         m.addNoOverlap(onAcc);
-        for (PlacementProblem.Arc arc : p.arcs()) {
-            long c = us(p.transferMillis(arc.bytes(), 0, 1));
+        for (int k = 0; k < arcList.size(); k++) {
+            PlacementProblem.Arc arc = arcList.get(k);
+            long c = cross[k];
             int i = arc.from(), j = arc.to();
+            LinearExprBuilder rhs = LinearExpr.newBuilder().add(start[i]).add(time[i][0]).addTerm(x[i], time[i][1] - time[i][0]);
             if (c == 0) {
-                m.addGreaterOrEqual(start[j], end[i]);
+                m.addGreaterOrEqual(start[j], rhs.build());
                 continue;
             }
             BoolVar y = m.newBoolVar("y" + i + "_" + j);
             crossings.put(arc, y);
             m.addGreaterOrEqual(y, LinearExpr.newBuilder().add(x[i]).addTerm(x[j], -1).build());
             m.addGreaterOrEqual(y, LinearExpr.newBuilder().add(x[j]).addTerm(x[i], -1).build());
-            LinearExprBuilder rhs = LinearExpr.newBuilder().add(start[i]).add(us(p.millis()[i][0]))
-                .addTerm(x[i], us(p.millis()[i][1]) - us(p.millis()[i][0])).addTerm(y, c);
-            m.addGreaterOrEqual(start[j], rhs.build());
+            m.addGreaterOrEqual(start[j], rhs.addTerm(y, c).build());
         }
         // accelerator memory: weights placed there plus the largest working set among its tasks
         long maxWork = 0;
@@ -123,24 +214,18 @@ public final class MilpPlacer {
         LinearExpr memory = mem.build();
         if (p.capacity(1) != Long.MAX_VALUE) m.addLessOrEqual(memory, p.capacity(1));
         if (sloMillis < 0) m.minimize(makespan);
-        else {
-            m.addLessOrEqual(makespan, us(sloMillis));
-            m.minimize(memory);
-        }
+        else m.minimize(memory);
         if (hint != null) {
-            // A complete hint in the model's own integer units, so that it is feasible as given (rounding the
-            // heuristic's float times could break a precedence by a microsecond and leave the solver searching).
+            // A complete hint in the model's own units, so that it is feasible as given (rounding the heuristic's
+            // float times could break a precedence by a unit and leave the solver searching).
             int[] a = hint.assign();
-            long[] hs = integerSchedule(p, a, Schedule.byKey(p, hint.schedule().start()));
-            long span = 0, most = 0;
+            long most = 0;
             for (int t = 0; t < n; t++) {
                 m.addHint(x[t], a[t]);
                 m.addHint(start[t], hs[t]);
-                long out = a[t] == 1 && p.hostOutBytes()[t] > 0 ? us(p.transferMillis(p.hostOutBytes()[t], 1, 0)) : 0;
-                span = Math.max(span, hs[t] + us(p.millis()[t][a[t]]) + out);
                 if (a[t] == 1) most = Math.max(most, p.workBytes()[t]);
             }
-            m.addHint(makespan, span);
+            m.addHint(makespan, hintSpan);
             m.addHint(work, most);
             for (var e : crossings.entrySet()) m.addHint(e.getValue(), a[e.getKey().from()] != a[e.getKey().to()] ? 1 : 0);
         }
@@ -151,8 +236,8 @@ public final class MilpPlacer {
         String name = "milp";
         if (st != CpSolverStatus.OPTIMAL && st != CpSolverStatus.FEASIBLE) {
             if (hint == null) throw new SluiceException("the MILP found no placement in " + limit + " s (" + st + ")");
-            return new Strategies.Result(name, hint.assign(), hint.schedule(), solverMs,
-                "solver status " + st + "; the warm start (" + hint.strategy() + ") is kept");
+            return new Solved(new Strategies.Result(name, hint.assign(), hint.schedule(), solverMs,
+                "solver status " + st + "; the warm start (" + hint.strategy() + ") is kept"), null);
         }
         int[] assign = new int[n];
         double[] key = new double[n];
@@ -164,16 +249,40 @@ public final class MilpPlacer {
         double obj = s.objectiveValue(), bound = s.bestObjectiveBound();
         double gap = obj == 0 ? 0 : Math.max(0, (obj - bound) / Math.abs(obj));
         Proof proof = new Proof(obj, bound, gap, st == CpSolverStatus.OPTIMAL, st.toString());
-        String note = String.format("%s, objective %.0f, bound %.0f, gap %.2f%%", proof.status().toLowerCase(), obj, bound, 100 * gap)
-            + (sloMillis < 0 ? " (us)" : " (B)");
+        String note = (sloMillis < 0
+            ? String.format("%s, objective %.4f ms, bound %.4f ms, gap %.2f%%", proof.status().toLowerCase(), obj / UNITS_PER_MS, bound / UNITS_PER_MS, 100 * gap)
+            : String.format("%s, objective %.0f B, bound %.0f B, gap %.2f%%", proof.status().toLowerCase(), obj, bound, 100 * gap))
+            + String.format("; %d of %d tasks' devices fixed by time windows", fixedTasks, n);
         if (hint != null && worse(p, assign, sched, hint, sloMillis)) {
-            return new Strategies.Result(name, hint.assign(), hint.schedule(), solverMs, note + "; kept the warm start (" + hint.strategy()
-                + "), which evaluates no worse");
+            return new Solved(new Strategies.Result(name, hint.assign(), hint.schedule(), solverMs, note + "; kept the warm start ("
+                + hint.strategy() + "), which evaluates no worse"), proof);
         }
-        return new Strategies.Result(name, assign, sched, solverMs, note);
+        return new Solved(new Strategies.Result(name, assign, sched, solverMs, note), proof);
     }
 
-    /** List-schedule start times in whole microseconds, exactly as the model rounds durations and transfers. */
+    /**
+     * The best of the given warm start and two placements made to fit from it and from all-accel by
+     * {@link Strategies#fitted} (a tighter incumbent lets {@link TimeWindows} fix more devices).
+     */
+    static Strategies.Result warmStart(PlacementProblem p, Strategies.Result hint) {
+        int[] order = Schedule.rankOrder(p);
+        Strategies.Result best = hint;
+        int[] all = new int[p.size()];
+        java.util.Arrays.fill(all, 1);
+        List<int[]> starts = new ArrayList<>();
+        List<String> names = new ArrayList<>();
+        if (hint != null) { starts.add(hint.assign()); names.add(hint.strategy() + ", improved within capacity"); }
+        starts.add(all);
+        names.add("all-accel, fitted to capacity");
+        for (int i = 0; i < starts.size(); i++) {
+            int[] a = Strategies.fitted(p, starts.get(i));
+            Schedule s = Schedule.list(p, a, order);
+            if (best == null || s.makespan() < best.makespan() - 1e-9) best = new Strategies.Result(names.get(i), a, s, 0, "");
+        }
+        return best;
+    }
+
+    /** List-schedule start times in the model's units, exactly as the model rounds durations and transfers. */
     static long[] integerSchedule(PlacementProblem p, int[] a, int[] order) {
         int n = p.size();
         long[] start = new long[n], end = new long[n], free = new long[p.devices()];
@@ -181,13 +290,13 @@ public final class MilpPlacer {
         for (int t : order) {
             int d = a[t];
             long ready = free[d];
-            if (d == 1 && p.hostInBytes()[t] > 0) ready = Math.max(ready, us(p.transferMillis(p.hostInBytes()[t], 0, 1)));
+            if (d == 1 && p.hostInBytes()[t] > 0) ready = Math.max(ready, units(p.transferMillis(p.hostInBytes()[t], 0, 1)));
             for (PlacementProblem.Arc arc : preds.get(t)) {
-                long c = a[arc.from()] != d ? us(p.transferMillis(arc.bytes(), 0, 1)) : 0;
+                long c = a[arc.from()] != d ? units(p.transferMillis(arc.bytes(), 0, 1)) : 0;
                 ready = Math.max(ready, end[arc.from()] + c);
             }
             start[t] = ready;
-            end[t] = ready + us(p.millis()[t][d]);
+            end[t] = ready + units(p.millis()[t][d]);
             free[d] = end[t];
         }
         return start;

@@ -106,6 +106,61 @@ public final class Strategies {
     }
 
     /**
+     * A placement that fits every device's capacity (static model) made from {@code start}, for the MILP's warm start:
+     * while it does not fit, the accelerator task whose move to the host lengthens the makespan least among those
+     * whose move frees bytes is moved (ties: the one freeing most; where no single move frees any, as with two tasks
+     * sharing the largest working set, the first with the largest working set), so it ends at the latest with every
+     * task on the host, which always fits; then single moves that keep it fitting, while they shorten the makespan
+     * (first improvement, rank order, at most 50 passes).
+     */
+    static int[] fitted(PlacementProblem p, int[] start) {
+        int[] order = Schedule.rankOrder(p);
+        int[] a = start.clone();
+        while (!p.fits(a)) {
+            int pick = -1;
+            double bestMs = Double.MAX_VALUE;
+            long bestFreed = -1;
+            for (int t = 0; t < a.length; t++) {
+                if (a[t] == 0) continue;
+                long before = p.acceleratorBytes(a, a[t]);
+                int was = a[t];
+                a[t] = 0;
+                long freed = before - p.acceleratorBytes(a, was);
+                double ms = freed > 0 ? Schedule.list(p, a, order).makespan() : Double.MAX_VALUE;
+                a[t] = was;
+                if (freed > 0 && (ms < bestMs - 1e-12 || (Math.abs(ms - bestMs) <= 1e-12 && freed > bestFreed))) {
+                    pick = t;
+                    bestMs = ms;
+                    bestFreed = freed;
+                }
+            }
+            if (pick < 0) {
+                for (int t = 0; t < a.length; t++) if (a[t] != 0 && (pick < 0 || p.workBytes()[t] > p.workBytes()[pick])) pick = t;
+            }
+            a[pick] = 0;
+        }
+        double best = Schedule.list(p, a, order).makespan();
+        for (int pass = 0; pass < 50; pass++) {
+            boolean changed = false;
+            for (int t : order) {
+                int was = a[t];
+                for (int d = 0; d < p.devices(); d++) {
+                    if (d == was) continue;
+                    a[t] = d;
+                    if (p.fits(a)) {
+                        double m = Schedule.list(p, a, order).makespan();
+                        if (m < best - 1e-9) { best = m; was = d; changed = true; continue; }
+                    }
+                    a[t] = was;
+                }
+                a[t] = was;
+            }
+            if (!changed) break;
+        }
+        return a;
+    }
+
+    /**
      * Chrion's memory objective: the least accelerator memory such that the makespan stays within {@code sloMillis}.
      * Starts from {@link #chrionLatency} (or all-accel, whichever is faster), then moves accelerator tasks to the
      * CPU, the most memory first (weights, then working set), whenever the makespan stays within the SLO; passes

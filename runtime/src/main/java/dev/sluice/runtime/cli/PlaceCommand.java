@@ -2,6 +2,8 @@ package dev.sluice.runtime.cli;
 
 import dev.sluice.kernels.SluiceException;
 import dev.sluice.kernels.Tensor;
+import dev.sluice.memgraph.placement.MilpPlacer;
+import dev.sluice.memgraph.placement.PlacementProblem;
 import dev.sluice.memgraph.placement.Simulator;
 import dev.sluice.memgraph.placement.Strategies;
 import dev.sluice.runtime.SessionOptions;
@@ -34,12 +36,15 @@ final class PlaceCommand implements Command {
     /** The session switches that choose a MemGraph's tiles ({@code --tiling}, {@code --tiling-rows}, ...). */
     static final Set<String> TILING = SessionOptions.SWITCHES.keySet().stream().filter(k -> k.startsWith("tiling"))
         .collect(java.util.stream.Collectors.toUnmodifiableSet());
+
+    @Override public Set<String> flags() { return Set.of("overlap-bound"); }
     @Override public String help() {
         return """
             usage: sluice place MODEL.onnx|TESTDATA_DIR|ZOO_NAME --devices cpu,ACCEL [--objective latency|memory]
                                 [--slo MS|Nx] [--solver NAME|all] [-o placement.json] [--threads N] [--runs N]
                                 [--bandwidth BYTES_PER_S] [--milp-seconds S] [--coarsen FRACTION] [--picture FILE.png]
                                 [--tiling on|off] [--tiling-KIND on|off ...] (which splits each MemGraph may use, see 'sluice help run')
+                                [--overlap-bound]
 
             ACCEL is throttled[:BUDGET] (a CPU standing in for an accelerator, its budget P% of what the model needs
             on it with nothing offloaded, or BYTES), tornadovm[:BUDGET] (TornadoVM's device, needs TORNADOVM_HOME:
@@ -60,7 +65,19 @@ final class PlaceCommand implements Command {
               place: chosen=<strategy> ...
             and the simulator's error where measured. -o writes the chosen placement as JSON (for run --placement);
             --picture draws the chosen placement's predicted schedule, a row per lane, with the accelerator's memory
-            over time beneath it.""";
+            over time beneath it. --overlap-bound also solves the latency MILP with the accelerator's capacity lifted
+            (the problem chrion-latency solves) and prints its proven floor as a multiple of all-accel's latency, in the
+            placement model: the most that running branches on the cpu and the accelerator at once can gain.""";
+    }
+
+    /** The floor under every placement's latency in the placement model, capacity aside, against all-accel's. */
+    static void printOverlapBound(PlacementProblem p, double seconds, PrintStream out) {
+        Strategies.Result accel = Strategies.allOn(p, 1, "all-accel"), lat = Strategies.chrionLatency(p);
+        MilpPlacer.Proof b = MilpPlacer.latencyIgnoringCapacity(p, lat, seconds);
+        double a = accel.makespan();
+        out.printf("overlap bound (placement model, capacity aside): no placement beats %.4f ms = %.3fx all-accel's %.4f ms; best found %.4f ms"
+            + " = %.3fx (%s, gap %.2f%%); chrion-latency %.4f ms = %.3fx%n", b.bound(), b.bound() / a, a, b.objective(), b.objective() / a,
+            b.status().toLowerCase(), 100 * b.gap(), lat.makespan(), lat.makespan() / a);
     }
 
     @Override public int run(Args args, PrintStream out) {
@@ -123,6 +140,7 @@ final class PlaceCommand implements Command {
                 out.println("place: " + row.fields() + row.check);
                 if (!row.outcome().result().note().isEmpty()) out.println("  " + row.strategy() + ": " + row.outcome().result().note());
             }
+            if (args.flag("overlap-bound")) printOverlapBound(s.coarse().problem(), milpSeconds, out);
             if (rows.isEmpty()) throw new SluiceException("no strategy gave a placement that fits");
             Row chosen = choose(rows, o.objective(), slo);
             out.println("place: chosen=" + chosen.fields());

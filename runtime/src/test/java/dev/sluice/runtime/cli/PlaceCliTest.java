@@ -79,4 +79,25 @@ class PlaceCliTest {
         assertEquals(1, bad.status());
         assertTrue(bad.err().contains("gpu-that-is-not.json"), bad.err());
     }
+
+    static final Pattern FLOOR = Pattern.compile("overlap bound \\(placement model, capacity aside\\): no placement beats ([0-9.]+) ms = ([0-9.]+)x"
+        + " all-accel's ([0-9.]+) ms; best found ([0-9.]+) ms = ([0-9.]+)x \\((\\w+), gap ([0-9.]+)%\\); chrion-latency ([0-9.]+) ms = ([0-9.]+)x");
+
+    /** --overlap-bound: the floor is at most the best placement found, which is no slower than chrion-latency or all-accel. */
+    @Test
+    void overlapBoundPrintsAFloorUnderChrionLatencyAndAllAccel() {
+        String model = Zoo.find("ppocr-cls").path().toString();
+        Run r = sluice("place", model, "--devices", "cpu,nvidia-t4.json:25%", "--solver", "all-accel", "--overlap-bound", "--milp-seconds", "5",
+            "--runs", "1");
+        assertEquals(0, r.status(), r.err() + r.out());
+        Matcher m = null;
+        for (String line : r.out().split("\n")) if (line.startsWith("overlap bound")) m = FLOOR.matcher(line);
+        assertNotNull(m, r.out());
+        assertTrue(m.matches(), r.out());
+        double floor = Double.parseDouble(m.group(1)), accel = Double.parseDouble(m.group(3)), best = Double.parseDouble(m.group(4));
+        double chrion = Double.parseDouble(m.group(8));
+        assertTrue(floor > 0 && floor <= best + 1e-3, r.out());
+        assertTrue(best <= chrion + 1e-3 && chrion <= accel + 1e-3, r.out());
+        assertEquals(floor / accel, Double.parseDouble(m.group(2)), 1e-3, r.out());
+    }
 }
