@@ -57,11 +57,23 @@ public final class FlopCount {
         }
     }
 
-    /** Bytes a node reads (every input, weights included) and writes. */
+    /**
+     * Bytes a node reads (every input, weights included) and writes. An indexing op (Gather, GatherElements,
+     * GatherND, Slice) reads of its data only what it copies out, at most its output's size: an embedding lookup
+     * touches the rows it gathers, not the whole table.
+     */
     public static long bytesTouched(Graph g, Node n) {
-        long b = 0;
-        for (String v : n.inputs()) b += bytes(g, v);
-        for (String v : n.outputs()) b += bytes(g, v);
+        long out = 0;
+        for (String v : n.outputs()) out += bytes(g, v);
+        long b = out;
+        boolean indexing = n.domain().isEmpty() && switch (n.opType()) {
+            case "Gather", "GatherElements", "GatherND", "Slice" -> true;
+            default -> false;
+        };
+        for (int i = 0; i < n.inputs().size(); i++) {
+            long in = bytes(g, n.inputs().get(i));
+            b += indexing && i == 0 ? Math.min(in, out) : in;
+        }
         return b;
     }
 
