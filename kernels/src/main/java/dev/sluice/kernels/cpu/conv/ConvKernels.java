@@ -102,7 +102,7 @@ final class ConvKernels {
         FusedConv(boolean pointwise) { super(pointwise); }
 
         @Override Activation activation(Attributes at) { return Activation.of(at); }
-        @Override Object weightKey(Tensor w) { return w; }
+        @Override Object weightKey(ExecContext ctx, Tensor w) { return w; }
     }
 
     /**
@@ -115,7 +115,7 @@ final class ConvKernels {
     static final class FusedConvAdd extends Conv {
         FusedConvAdd(boolean pointwise) { super(pointwise); }
 
-        @Override Object weightKey(Tensor w) { return w; }
+        @Override Object weightKey(ExecContext ctx, Tensor w) { return w; }
 
         @Override void finish(ExecContext ctx, Tensor y) {
             if (ctx.inputCount() < 4 || !ctx.hasInput(3)) throw new KernelException("FusedConvAdd needs its residual as input 3");
@@ -141,8 +141,12 @@ final class ConvKernels {
         /** What runs after the convolution on its finished output: nothing for Conv and FusedConv. */
         void finish(ExecContext ctx, Tensor y) {}
 
-        /** The key under which the weight's packed form may be cached: only for constant weights. */
-        Object weightKey(Tensor w) { return null; }
+        /**
+         * The key under which the weight's packed form may be cached: only for constant weights. A plain Conv
+         * (one the fusion pass left alone: no bias step or activation after it, such as an STFT written as Conv)
+         * caches it too when its weight is one of the graph's initializers, instead of packing it on every call.
+         */
+        Object weightKey(ExecContext ctx, Tensor w) { return ctx.inputIsInitializer(1) ? w : null; }
 
         @Override public void execute(ExecContext ctx) {
             Tensor x = ctx.input(0), w = ctx.input(1);
@@ -177,9 +181,9 @@ final class ConvKernels {
                 }
                 PartialSums.load(ctx, y);
                 if (pw) PointwiseConv.convPartial(x.data(), w.data(), b, y.data(), n, c, m, Math.toIntExact(g.outSize()), ctx.parallelism(), act);
-                else DirectConv.conv(x.data(), w.data(), b, y.data(), n, c, m, g.as2d(), ctx.parallelism(), act, weightKey(w), true);
+                else DirectConv.conv(x.data(), w.data(), b, y.data(), n, c, m, g.as2d(), ctx.parallelism(), act, weightKey(ctx, w), true);
             } else if (x.dtype() == DType.FLOAT32 && w.dtype() == DType.FLOAT32) {
-                conv(x.data(), w.data(), b, y.data(), n, c, m, group, g, ctx.parallelism(), act, weightKey(w), pointwise);
+                conv(x.data(), w.data(), b, y.data(), n, c, m, group, g, ctx.parallelism(), act, weightKey(ctx, w), pointwise);
             } else {
                 Tensor yf = Tensor.allocate(DType.FLOAT32, y.shape());
                 conv(NnArrays.asF32(x).data(), NnArrays.asF32(w).data(), b, yf.data(), n, c, m, group, g, ctx.parallelism(), act, null, pointwise);

@@ -387,6 +387,10 @@ public final class Gemm32 {
                     for (int jr = 0; jr < nc; jr += NR) {
                         int nr = Math.min(NR, nc - jr);
                         int bo = bBase + jr * kc;
+                        if (WIDE && nr <= NARROW) {
+                            narrowPanel(kc, ap, aBase, mc, bp, bo, nr, c, cArr, cOff + (long) ic * ldc + jc + jr, ldc);
+                            continue;
+                        }
                         for (int ir = 0; ir < mc; ir += MR) {
                             int mr = Math.min(MR, mc - ir);
                             int ao = aBase + ir * kc;
@@ -555,6 +559,133 @@ public final class Gemm32 {
         c10.intoArray(tile, 96); c11.intoArray(tile, 112);
         c20.intoArray(tile, 192); c21.intoArray(tile, 208);
         c30.intoArray(tile, 288); c31.intoArray(tile, 304);
+    }
+
+    /**
+     * Widest edge panel {@link #narrowPanel} takes. Past it the 4 x 2 kernel's share of wasted lanes is small enough:
+     * per depth step a narrow panel costs about one FMA per column and 4 rows, the 4 x 2 kernel about 4 cycles per
+     * 4 rows whatever its columns.
+     */
+    static final int NARROW = 4;
+    /** Four rows: one A panel's column at one depth step (MR is 4 where {@link #narrowPanel} runs). */
+    private static final VectorSpecies<Float> S4 = FloatVector.SPECIES_128;
+
+    /**
+     * C[0..mc) x [0..nr) += the product of the mc-row block of packed A panels at {@code ao} and the edge panel of B
+     * at {@code bo} whose real columns are only {@code nr <= NARROW} (a product of n = 97 columns leaves a panel of
+     * one). The register tile's NR-wide vectors would spend most FMAs on padding; here vectors run down the rows
+     * instead: an A panel's 4 rows at step p are 4 consecutive floats, times column q's broadcast B value, four
+     * panels (16 rows) at a time so that enough FMA chains are in flight. Each element is still one FMA chain from
+     * zero in p order, added to C once, exactly as {@link #micro} and {@link #addTile} do: the same bits.
+     */
+    private static void narrowPanel(int kc, float[] ap, int ao, int mc, float[] bp, int bo, int nr,
+                                    MemorySegment c, float[] cArr, long co, int ldc) {
+        float[] acc = NARROW_TILE.get();
+        int panels = (mc + MR - 1) / MR, g = 0;
+        for (; g + 4 <= panels; g += 4) {
+            int a0 = ao + g * MR * kc;
+            if (nr == 1) narrow4x1(kc, ap, a0, kc * MR, bp, bo, acc);
+            else if (nr == 2) narrow4x2(kc, ap, a0, kc * MR, bp, bo, acc);
+            else narrow4x4(kc, ap, a0, kc * MR, bp, bo, acc);
+            for (int pg = 0; pg < 4; pg++) addNarrow(acc, pg, Math.min(MR, mc - (g + pg) * MR), nr, c, cArr, co + (long) (g + pg) * MR * ldc, ldc);
+        }
+        for (; g < panels; g++) {
+            narrow1x4(kc, ap, ao + g * MR * kc, bp, bo, nr, acc);
+            addNarrow(acc, 0, Math.min(MR, mc - g * MR), nr, c, cArr, co + (long) g * MR * ldc, ldc);
+        }
+    }
+
+    /** Accumulators of {@link #narrowPanel}: panel pg's column q at {@code (pg * NARROW + q) * 4}, 4 rows. */
+    private static final ThreadLocal<float[]> NARROW_TILE = ThreadLocal.withInitial(() -> new float[4 * NARROW * 4]);
+
+    /** C[mr x nr] += panel pg's accumulators, element by element as {@link #addTile} adds them. */
+    private static void addNarrow(float[] acc, int pg, int mr, int nr, MemorySegment c, float[] cArr, long co, int ldc) {
+        for (int r = 0; r < mr; r++) {
+            long row = co + (long) r * ldc;
+            for (int q = 0; q < nr; q++) {
+                float t = acc[(pg * NARROW + q) * 4 + r];
+                if (cArr != null) {
+                    int at = Math.toIntExact(base(c) + row + q);
+                    cArr[at] += t;
+                } else {
+                    c.setAtIndex(F, row + q, c.getAtIndex(F, row + q) + t);
+                }
+            }
+        }
+    }
+
+    /** Four A panels ({@code ps} apart) times one B column: 4 chains of 4 rows. */
+    private static void narrow4x1(int kc, float[] ap, int ao, int ps, float[] bp, int bo, float[] acc) {
+        FloatVector c0 = FloatVector.zero(S4), c1 = c0, c2 = c0, c3 = c0;
+        for (int p = 0; p < kc; p++) {
+            int a = ao + p * 4;
+            FloatVector b = FloatVector.broadcast(S4, bp[bo + p * NR]);
+            c0 = FloatVector.fromArray(S4, ap, a).fma(b, c0);
+            c1 = FloatVector.fromArray(S4, ap, a + ps).fma(b, c1);
+            c2 = FloatVector.fromArray(S4, ap, a + 2 * ps).fma(b, c2);
+            c3 = FloatVector.fromArray(S4, ap, a + 3 * ps).fma(b, c3);
+        }
+        c0.intoArray(acc, 0); c1.intoArray(acc, NARROW * 4); c2.intoArray(acc, 2 * NARROW * 4); c3.intoArray(acc, 3 * NARROW * 4);
+    }
+
+    /** Four A panels times two B columns. */
+    private static void narrow4x2(int kc, float[] ap, int ao, int ps, float[] bp, int bo, float[] acc) {
+        FloatVector c00 = FloatVector.zero(S4), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+        for (int p = 0; p < kc; p++) {
+            int a = ao + p * 4, b = bo + p * NR;
+            FloatVector b0 = FloatVector.broadcast(S4, bp[b]), b1 = FloatVector.broadcast(S4, bp[b + 1]);
+            FloatVector x = FloatVector.fromArray(S4, ap, a);
+            c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
+            x = FloatVector.fromArray(S4, ap, a + ps);
+            c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
+            x = FloatVector.fromArray(S4, ap, a + 2 * ps);
+            c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
+            x = FloatVector.fromArray(S4, ap, a + 3 * ps);
+            c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
+        }
+        int s = NARROW * 4;
+        c00.intoArray(acc, 0); c01.intoArray(acc, 4);
+        c10.intoArray(acc, s); c11.intoArray(acc, s + 4);
+        c20.intoArray(acc, 2 * s); c21.intoArray(acc, 2 * s + 4);
+        c30.intoArray(acc, 3 * s); c31.intoArray(acc, 3 * s + 4);
+    }
+
+    /** Four A panels times four B columns (three or four real ones: a padding column is zero in B). */
+    private static void narrow4x4(int kc, float[] ap, int ao, int ps, float[] bp, int bo, float[] acc) {
+        FloatVector c00 = FloatVector.zero(S4), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+        FloatVector c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00, c31 = c00, c32 = c00, c33 = c00;
+        for (int p = 0; p < kc; p++) {
+            int a = ao + p * 4, b = bo + p * NR;
+            FloatVector b0 = FloatVector.broadcast(S4, bp[b]), b1 = FloatVector.broadcast(S4, bp[b + 1]);
+            FloatVector b2 = FloatVector.broadcast(S4, bp[b + 2]), b3 = FloatVector.broadcast(S4, bp[b + 3]);
+            FloatVector x = FloatVector.fromArray(S4, ap, a);
+            c00 = x.fma(b0, c00); c01 = x.fma(b1, c01); c02 = x.fma(b2, c02); c03 = x.fma(b3, c03);
+            x = FloatVector.fromArray(S4, ap, a + ps);
+            c10 = x.fma(b0, c10); c11 = x.fma(b1, c11); c12 = x.fma(b2, c12); c13 = x.fma(b3, c13);
+            x = FloatVector.fromArray(S4, ap, a + 2 * ps);
+            c20 = x.fma(b0, c20); c21 = x.fma(b1, c21); c22 = x.fma(b2, c22); c23 = x.fma(b3, c23);
+            x = FloatVector.fromArray(S4, ap, a + 3 * ps);
+            c30 = x.fma(b0, c30); c31 = x.fma(b1, c31); c32 = x.fma(b2, c32); c33 = x.fma(b3, c33);
+        }
+        int s = NARROW * 4;
+        c00.intoArray(acc, 0); c01.intoArray(acc, 4); c02.intoArray(acc, 8); c03.intoArray(acc, 12);
+        c10.intoArray(acc, s); c11.intoArray(acc, s + 4); c12.intoArray(acc, s + 8); c13.intoArray(acc, s + 12);
+        c20.intoArray(acc, 2 * s); c21.intoArray(acc, 2 * s + 4); c22.intoArray(acc, 2 * s + 8); c23.intoArray(acc, 2 * s + 12);
+        c30.intoArray(acc, 3 * s); c31.intoArray(acc, 3 * s + 4); c32.intoArray(acc, 3 * s + 8); c33.intoArray(acc, 3 * s + 12);
+    }
+
+    /** One A panel (the block's last, fewer than four left) times up to four B columns. */
+    private static void narrow1x4(int kc, float[] ap, int ao, float[] bp, int bo, int nr, float[] acc) {
+        FloatVector c0 = FloatVector.zero(S4), c1 = c0, c2 = c0, c3 = c0;
+        for (int p = 0; p < kc; p++) {
+            int b = bo + p * NR;
+            FloatVector x = FloatVector.fromArray(S4, ap, ao + p * 4);
+            c0 = x.fma(FloatVector.broadcast(S4, bp[b]), c0);
+            c1 = x.fma(FloatVector.broadcast(S4, bp[b + 1]), c1);
+            c2 = x.fma(FloatVector.broadcast(S4, bp[b + 2]), c2);
+            c3 = x.fma(FloatVector.broadcast(S4, bp[b + 3]), c3);
+        }
+        c0.intoArray(acc, 0); c1.intoArray(acc, 4); c2.intoArray(acc, 8); c3.intoArray(acc, 12);
     }
 
     /** 6 x 2 vectors: 12 accumulators, for 16-register files (AVX2). */
