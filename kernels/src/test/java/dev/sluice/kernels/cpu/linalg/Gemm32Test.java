@@ -161,10 +161,10 @@ class Gemm32Test {
     }
 
     /**
-     * Edge panels of one to five real columns (a product of 97 or 193 columns leaves one) take a kernel of their own
-     * that runs vectors down the rows: row counts below, at and past its four-panel groups (16 rows) and MC blocks,
-     * depth across KC runs, every transpose, a pre-packed A, one and three threads. The bits must be the documented
-     * FMA chains exactly (so a narrow edge agrees with the wide kernel and with any tiling), the values the definition.
+     * Edge panels of one to five real columns (a product of 97 or 193 columns leaves one): row counts below, at and
+     * past 16 rows and MC blocks, depth across KC runs, every transpose, a pre-packed A, one and three threads. The
+     * bits must be the documented FMA chains exactly (so an edge panel agrees with a full one and with any tiling),
+     * the values the definition.
      */
     @Test
     void narrowEdgePanelsKeepTheFmaChainBits() {
