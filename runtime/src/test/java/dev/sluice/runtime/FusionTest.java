@@ -443,6 +443,41 @@ class FusionTest {
         }
     }
 
+    /**
+     * TF exports write a floor after LeakyRelu as a Max by a constant (openWakeWord's embedder: Max(LeakyRelu(x), -0.4)
+     * after every conv): a Max and a Min by scalar constants (of any rank up to the value's) fold into the fused
+     * conv as its clamp, and the result matches ONNX Runtime; a Max by a per-channel constant is not a clamp and stays.
+     */
+    @Test
+    void maxAndMinByScalarsAfterLeakyReluFoldIntoTheConv() throws Exception {
+        int c = 3, m = 5, h = 6, w = 11;
+        SplittableRandom r = new SplittableRandom(17);
+        Path file = new OnnxModelBuilder(13).input("x", 1, 1, c, h, w).output("y", 1, 1, m, h, w).output("z", 1, 1, m, h, w)
+            .floatInit("w1", new long[] {m, c, 3, 3}, rnd(r, m * c * 9, 0.6f)).floatInit("b1", new long[] {m}, rnd(r, m, 0.3f))
+            .floatInit("w2", new long[] {m, m, 1, 3}, rnd(r, m * m * 3, 0.6f)).floatInit("b2", new long[] {m}, rnd(r, m, 0.3f))
+            .floatInit("w3", new long[] {m, m, 1, 1}, rnd(r, m * m, 0.6f))
+            .floatInit("floor", new long[] {1, 1, 1, 1}, -0.4f).floatInit("cap", new long[0], 0.9f)
+            .floatInit("perChannel", new long[] {1, m, 1, 1}, rnd(r, m, 0.5f))
+            .node("Conv", List.of("x", "w1", "b1"), List.of("c1"), OnnxModelBuilder.ints("pads", 1, 1, 1, 1))
+            .node("LeakyRelu", List.of("c1"), List.of("l1"), OnnxModelBuilder.floatAttr("alpha", 0.2f))
+            .node("Max", List.of("l1", "floor"), List.of("h1"))
+            .node("Conv", List.of("h1", "w2", "b2"), List.of("c2"), OnnxModelBuilder.ints("pads", 0, 1, 0, 1))
+            .node("LeakyRelu", List.of("c2"), List.of("l2"), OnnxModelBuilder.floatAttr("alpha", 0.2f))
+            .node("Max", List.of("floor", "l2"), List.of("m2"))
+            .node("Min", List.of("m2", "cap"), List.of("y"))
+            .node("Conv", List.of("y", "w3"), List.of("c3"))
+            .node("LeakyRelu", List.of("c3"), List.of("l3"), OnnxModelBuilder.floatAttr("alpha", 0.1f))
+            .node("Max", List.of("l3", "perChannel"), List.of("z"))
+            .write(tmp.resolve("leaky_clamp.onnx"));
+        Tensor x = InputSources.random(dev.sluice.kernels.DType.FLOAT32, Shape.of(1, c, h, w), new SplittableRandom(5));
+        try (Session s = Session.open(file, 2)) {
+            Map<String, Integer> ops = ModelCheck.opHistogram(s.model());
+            assertEquals(Map.of("sluice:FusedConv", 3, "Max", 1), ops, "the scalar Max / Min fold, the per-channel Max stays: " + ops);
+            Map<String, Tensor> in = Map.of("x", x), ours = s.run(in).asMap(), ref = OrtReference.run(file, in);
+            for (var e : ref.entrySet()) assertNull(Tolerance.DEFAULT.mismatch(ours.get(e.getKey()), e.getValue()), e.getKey());
+        }
+    }
+
     private static float[] rnd(SplittableRandom r, int n, float scale) {
         float[] a = new float[n];
         for (int i = 0; i < n; i++) a[i] = (float) (r.nextDouble(-1, 1) * scale);

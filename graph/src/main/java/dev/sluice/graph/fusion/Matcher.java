@@ -117,7 +117,8 @@ final class Matcher {
                 default -> { return null; }
             }
             chain.add(a);
-            return a.outputs().get(0);
+            String out = a.outputs().get(0);
+            return a.opType().equals("LeakyRelu") ? clampAfter(out, chain, attrs) : out;
         }
         if (r.size() == 2) {
             // x * clip(x + a, lo, hi) / d
@@ -207,6 +208,33 @@ final class Matcher {
     }
 
     /** The single reader of {@code value} if it has exactly one, of the given op type, and is not an output. */
+    /**
+     * A Max and / or a Min by scalar float constants after a fused activation's output {@code x} (TF exports write a
+     * floor after LeakyRelu as {@code Max(LeakyRelu(y), c)}): folded as the activation's clamp bounds
+     * (activation_min / activation_max), which the kernel applies after the activation with Math.max / Math.min,
+     * as the Max and Min kernels do, so the bits are the unfused ones. Max first, then Min, as min(max(v, lo), hi)
+     * reads; a constant of higher rank than x would broadcast the output up, and is left alone. Returns the last
+     * folded node's output (x when none).
+     */
+    private String clampAfter(String x, List<Node> chain, Map<String, Attr> attrs) {
+        String out = x;
+        for (String op : new String[] {"Max", "Min"}) {
+            Node n = onlyReader(out, op);
+            if (n == null || n.inputs().size() != 2 || n.outputs().size() != 1) continue;
+            String c = other(n, out);
+            Tensor ct = newInitializers.get(c);
+            var xt = g.types().get(out);
+            if (ct == null || ct.dtype() != dev.sluice.kernels.DType.FLOAT32 || ct.elementCount() != 1 || xt == null
+                    || xt.dtype() != dev.sluice.kernels.DType.FLOAT32 || !xt.shape().hasRank() || ct.rank() > xt.shape().rank()) {
+                continue;
+            }
+            attrs.put(op.equals("Max") ? "activation_min" : "activation_max", new Attr.Float(ct.getFloat(0)));
+            chain.add(n);
+            out = n.outputs().get(0);
+        }
+        return out;
+    }
+
     Node onlyReader(String value, String opType) {
         List<Node> r = readers.getOrDefault(value, List.of());
         if (r.size() != 1 || graphOutputs.contains(value) || removed.contains(r.get(0))) return null;

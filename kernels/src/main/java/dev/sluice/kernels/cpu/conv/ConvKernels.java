@@ -318,9 +318,14 @@ final class ConvKernels {
                                    WindowGeometry g, Parallelism par, Activation act, Object wKey) {
         int k = g.kernel()[0], stride = g.strides()[0], in = g.in()[0], out = g.out()[0];
         Gemm32.Packed pw = wKey != null ? Gemm32.cached(wKey, true, false, m, k, w, 0, k) : null;
+        // a few windows past whole panels (97 = 96 + 1) go one by one (WindowEdge: the same bits); one filter is
+        // Gemm32's matrix-vector path, summed otherwise, so it stays whole
+        int rem = out % Gemm32.NR, whole = wKey != null && m > 1 && rem <= WindowEdge.MAX_COLS && out > rem ? out - rem : out;
+        float[] wt = whole < out ? WindowEdge.transposed(wKey, w, m, k) : null;
         for (int ni = 0; ni < n; ni++) {
             long yo = (long) ni * m * out;
-            Gemm32.sgemm(false, true, m, out, k, 1f, w, 0, k, pw, x, (long) ni * in, stride, null, 0f, y, yo, out, par);
+            Gemm32.sgemm(false, true, m, whole, k, 1f, w, 0, k, pw, x, (long) ni * in, stride, null, 0f, y, yo, out, par);
+            for (int j = whole; j < out; j++) WindowEdge.column(wt, m, k, x, (long) ni * in + (long) j * stride, y, yo + j, out);
             addBias(y, yo, bias, 0, m, 0, out, out, act);
         }
     }

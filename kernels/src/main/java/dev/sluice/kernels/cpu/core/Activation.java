@@ -41,7 +41,7 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
             case "HardSwish" -> new Activation(Kind.HARD_SWISH, 1f / 6f, 0.5f, 0, 1, 0, 1);
             case "HardSwishChain" -> new Activation(Kind.HARD_SWISH_CHAIN, 0, 0, lo, hi, at.getFloat("activation_shift", 3f),
                     at.getFloat("activation_div", 6f));
-            case "LeakyRelu" -> new Activation(Kind.LEAKY_RELU, at.getFloat("activation_alpha", 0.01f), 0, 0, 0, 0, 1);
+            case "LeakyRelu" -> new Activation(Kind.LEAKY_RELU, at.getFloat("activation_alpha", 0.01f), 0, lo, hi, 0, 1);
             case "Gelu" -> new Activation(Kind.GELU, 0, 0, 0, 0, 0, 1);
             case "Sigmoid" -> new Activation(Kind.SIGMOID, 0, 0, 0, 0, 0, 1);
             default -> throw new KernelException("unknown fused activation '" + name + "'");
@@ -57,7 +57,8 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
             case HARD_SIGMOID -> Math.max(0f, Math.min(1f, alpha * x + beta));
             case HARD_SWISH -> x * Math.max(0f, Math.min(1f, x * alpha + beta));
             case HARD_SWISH_CHAIN -> x * Math.min(Math.max(x + shift, lo), hi) / div;
-            case LEAKY_RELU -> x < 0 ? alpha * x : x;
+            // then clamped to [lo, hi] (a Max / Min by a constant folded after it; infinite bounds change no bit)
+            case LEAKY_RELU -> Math.min(Math.max(x < 0 ? alpha * x : x, lo), hi);
             // the vector code on one lane: VectorMath is lane-wise, so this is the bits of any lane holding x
             case GELU -> VectorMath.gelu(FloatVector.broadcast(VectorMath.S, x)).lane(0);
             case SIGMOID -> VectorMath.sigmoid(FloatVector.broadcast(VectorMath.S, x)).lane(0);
@@ -154,7 +155,7 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
         int l = S.length(), i = 0;
         for (; i <= len - l; i += l) {
             FloatVector v = FloatVector.fromArray(S, y, off + i).add(bv);
-            v.blend(v.mul(alpha), v.compare(VectorOperators.LT, 0f)).intoArray(y, off + i);
+            v.blend(v.mul(alpha), v.compare(VectorOperators.LT, 0f)).max(lo).min(hi).intoArray(y, off + i);
         }
         return i;
     }
@@ -294,7 +295,7 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
             FloatVector v = FloatVector.fromMemorySegment(S, y, at, ORDER);
             if (mode == BIAS_SCALAR) v = v.add(bv);
             else if (mode == BIAS_ROW) v = v.add(FloatVector.fromArray(S, row, i));
-            v = v.blend(v.mul(alpha), v.compare(VectorOperators.LT, 0f));
+            v = v.blend(v.mul(alpha), v.compare(VectorOperators.LT, 0f)).max(lo).min(hi);
             v.intoMemorySegment(y, at, ORDER);
         }
         tail(y, off, i, len, bias, row);

@@ -16,6 +16,8 @@ import dev.sluice.kernels.TensorType;
 import dev.sluice.kernels.cpu.elementwise.ElementwiseOps;
 import dev.sluice.kernels.cpu.elementwise.ElementwiseRows;
 import java.lang.foreign.MemorySegment;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -195,7 +197,9 @@ public final class ReductionOps {
         rows.run(Parallelism.SEQUENTIAL, (io, in, len) -> {
             long xi = in[0];
             int ai = (int) in[1];
-            if (sAcc == 0) {
+            if (sAcc == 0 && f32 && (f == Fold.MAX || f == Fold.MIN)) {
+                acc[ai] = f == Fold.MAX ? Math.max(acc[ai], maxRun(seg, xi, len)) : Math.min(acc[ai], minRun(seg, xi, len));
+            } else if (sAcc == 0) {
                 double s = acc[ai], sh = shift == null ? 0 : shift[ai];
                 for (int j = 0; j < len; j++) {
                     double v = f32 ? seg.getAtIndex(ElementwiseOps.F32, xi + j) : x.getDouble(xi + j);
@@ -209,6 +213,38 @@ public final class ReductionOps {
                 }
             }
         });
+    }
+
+    private static final VectorSpecies<Float> FS = dev.sluice.kernels.cpu.linalg.Gemm32.SPECIES;
+    private static final java.nio.ByteOrder ORDER = java.nio.ByteOrder.nativeOrder();
+
+    /**
+     * The largest of len float32 values from element xi: lanewise maxima over whole vectors, then the lanes and the
+     * tail one by one. A maximum is exact and Math.max's (NaN wins, +0 above -0), so the order changes no bit.
+     */
+    private static float maxRun(MemorySegment x, long xi, int len) {
+        float r = Float.NEGATIVE_INFINITY;
+        int j = 0, l = FS.length();
+        if (len >= l) {
+            FloatVector m = FloatVector.fromMemorySegment(FS, x, xi * 4, ORDER);
+            for (j = l; j + l <= len; j += l) m = m.max(FloatVector.fromMemorySegment(FS, x, (xi + j) * 4, ORDER));
+            for (int i = 0; i < l; i++) r = Math.max(r, m.lane(i));
+        }
+        for (; j < len; j++) r = Math.max(r, x.getAtIndex(ElementwiseOps.F32, xi + j));
+        return r;
+    }
+
+    /** The smallest of len float32 values from element xi, as {@link #maxRun}. */
+    private static float minRun(MemorySegment x, long xi, int len) {
+        float r = Float.POSITIVE_INFINITY;
+        int j = 0, l = FS.length();
+        if (len >= l) {
+            FloatVector m = FloatVector.fromMemorySegment(FS, x, xi * 4, ORDER);
+            for (j = l; j + l <= len; j += l) m = m.min(FloatVector.fromMemorySegment(FS, x, (xi + j) * 4, ORDER));
+            for (int i = 0; i < l; i++) r = Math.min(r, m.lane(i));
+        }
+        for (; j < len; j++) r = Math.min(r, x.getAtIndex(ElementwiseOps.F32, xi + j));
+        return r;
     }
 
     private static double step(Fold f, double s, double v, double shift) {

@@ -4,6 +4,8 @@ import dev.sluice.kernels.Parallelism;
 import dev.sluice.kernels.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The one data-movement engine of the shape family: copies a strided view of one tensor into a strided view of
@@ -71,6 +73,10 @@ final class MovementCopy {
     /** The copy on coalesced dims d[0..m) with d[0] replaced by {@code first}. */
     private static void coalesced(MemorySegment s, long srcOff, long[] ss, MemorySegment t, long dstOff, long[] ds,
                                   long[] d, int m, int es, long first) {
+        if (m == 2 && es == 4 && ss[0] == 1 && ds[1] == 1 && ss[1] > 1
+                && transpose4(s, srcOff, ss[1], t, dstOff, ds[0], first, d[1])) {
+            return;
+        }
         long inner = m == 1 ? first : d[m - 1], is = ss[m - 1], id = ds[m - 1];
         boolean run = is == 1 && id == 1;
         int outer = m - 1;
@@ -136,6 +142,47 @@ final class MovementCopy {
         int es = dst.dtype().byteSize();
         if (count > 0) dst.data().asSlice(off * es, count * es).fill((byte) 0);
     }
+
+    private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED.length() > 16 ? IntVector.SPECIES_512 : IntVector.SPECIES_PREFERRED;
+    private static final int IL = IS.length();
+    /** Source elements a {@link #transpose4} band copies to the heap at most (256 KiB of 4-byte elements). */
+    private static final int BAND = 1 << 16;
+    /** Per-thread bands and index maps of {@link #transpose4}. */
+    private static final ThreadLocal<int[]> BAND_BUF = ThreadLocal.withInitial(() -> new int[BAND]);
+
+    /**
+     * A 2-D transpose of 4-byte elements: {@code t[dp + a * dRow + b] = s[sp + a + b * sRow]} for a in [0, rows),
+     * b in [0, cols) (a matrix whose rows are {@code sRow} apart, written column by column: Transpose of the last two
+     * axes, NCHW to NHWC and back). Element by element every read of the plain loop lands {@code sRow} elements from
+     * the last; here bands of source rows are copied to the heap in one bulk copy, and each output row's run is read
+     * from the band by vector gathers and stored whole. Raw bits move (ints), as in every other path. False (nothing
+     * copied) when even a band of one vector's rows would not fit the buffer: the caller's loop then runs.
+     */
+    private static boolean transpose4(MemorySegment s, long sp, long sRow, MemorySegment t, long dp, long dRow, long rows, long cols) {
+        if (cols < IL || rows > BAND || (IL - 1) * sRow + rows > BAND) return false;
+        int band = (int) Math.max(IL, Math.min(cols / IL * IL, (BAND - rows) / sRow + 1) / IL * IL);
+        int[] buf = BAND_BUF.get();
+        int[] map = new int[IL];
+        for (int l = 0; l < IL; l++) map[l] = (int) (l * sRow);
+        int r = (int) rows, sr = (int) sRow;
+        for (long b0 = 0; b0 < cols; b0 += band) {
+            int nb = (int) Math.min(band, cols - b0);
+            int span = (nb - 1) * sr + r;
+            MemorySegment.copy(s, I, (sp + b0 * sRow) * 4, buf, 0, span);
+            int whole = nb / IL * IL;
+            for (int a = 0; a < r; a++) {
+                long out = (dp + a * dRow + b0) * 4;
+                int b = 0;
+                for (; b < whole; b += IL) {
+                    IntVector.fromArray(IS, buf, a + b * sr, map, 0).intoMemorySegment(t, out + b * 4L, ORDER);
+                }
+                for (; b < nb; b++) t.set(I, out + b * 4L, buf[a + b * sr]);
+            }
+        }
+        return true;
+    }
+
+    private static final java.nio.ByteOrder ORDER = java.nio.ByteOrder.nativeOrder();
 
     private static void strided(MemorySegment s, long sp, long is, MemorySegment t, long dp, long id, long n, int es) {
         switch (es) {

@@ -112,7 +112,9 @@ class DepthwiseConvTest {
         new Act(new Activation(Activation.Kind.RELU, 0, 0, 0, 0, 0, 1), v -> Math.max(v, 0)),
         new Act(new Activation(Activation.Kind.HARD_SWISH, 1f / 6f, 0.5f, 0, 1, 0, 1), v -> v * Math.max(0, Math.min(1, v / 6 + 0.5))),
         new Act(new Activation(Activation.Kind.HARD_SWISH_CHAIN, 0, 0, 0, 6, 3, 6), v -> v * Math.min(Math.max(v + 3, 0), 6) / 6),
-        new Act(new Activation(Activation.Kind.LEAKY_RELU, 0.1f, 0, 0, 0, 0, 1), v -> v < 0 ? 0.1 * v : v),
+        new Act(new Activation(Activation.Kind.LEAKY_RELU, 0.1f, 0, Float.NEGATIVE_INFINITY, Float.POSITIVE_INFINITY, 0, 1), v -> v < 0 ? 0.1 * v : v),
+        // LeakyRelu then Max(-0.4) and Min(2): the clamp a fused Max / Min by constants adds
+        new Act(new Activation(Activation.Kind.LEAKY_RELU, 0.2f, 0, -0.4f, 2f, 0, 1), v -> Math.min(Math.max(v < 0 ? 0.2 * v : v, -0.4), 2)),
     };
 
     @Test

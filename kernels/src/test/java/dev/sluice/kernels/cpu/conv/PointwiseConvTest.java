@@ -52,7 +52,7 @@ class PointwiseConvTest {
     private static final Activation HARD_SWISH = new Activation(Activation.Kind.HARD_SWISH, 1f / 6f, 0.5f, 0, 1, 0, 1);
     private static final Activation HARD_SIGMOID = new Activation(Activation.Kind.HARD_SIGMOID, 0.2f, 0.5f, 0, 1, 0, 1);
     private static final Activation CLIP = new Activation(Activation.Kind.CLIP, 0, 0, -0.25f, 0.5f, 0, 1);
-    private static final Activation LEAKY = new Activation(Activation.Kind.LEAKY_RELU, 0.1f, 0, 0, 0, 0, 1);
+    private static final Activation LEAKY = new Activation(Activation.Kind.LEAKY_RELU, 0.1f, 0, Float.NEGATIVE_INFINITY, Float.POSITIVE_INFINITY, 0, 1);
     private static final Activation CHAIN = new Activation(Activation.Kind.HARD_SWISH_CHAIN, 0, 0, 0, 6, 3, 6);
     private static final Activation[] ACTIVATIONS = {Activation.NONE, RELU, HARD_SWISH, HARD_SIGMOID, CLIP, LEAKY, CHAIN};
 

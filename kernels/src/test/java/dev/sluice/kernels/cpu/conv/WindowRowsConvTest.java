@@ -64,6 +64,56 @@ class WindowRowsConvTest {
         check(1, 2000, 21, 512, 160, true); // the STFT shape of a mel front end
     }
 
+    /**
+     * Window counts just past whole GEMM panels (Gemm32.NR + 1..4, 2 NR + 1) take their last windows one by one
+     * (WindowEdge) when the weight is constant: the values are the definition's, and the bits are those of the same
+     * conv done wholly by the GEMM (an uncached weight) and of the conv cut in two by output positions (as memgraph's
+     * tiles cut it), at one and three threads; kernel length past one KC run, a bias and Relu.
+     */
+    @Test
+    void trailingWindowsPastWholePanelsKeepTheGemmBits() {
+        int m = 37, k = 300, stride = 7, nr = dev.sluice.kernels.cpu.linalg.Gemm32.NR;
+        float[] wv = random(m * k, 8), bv = random(m, 9);
+        Activation relu = new Activation(Activation.Kind.RELU, 0, 0, 0, 0, 0, 1);
+        Object key = new Object();
+        Tensor w = floats(dims(m, 1, k), wv);
+        for (int out : new int[] {nr + 1, nr + 2, nr + 4, 2 * nr + 1, nr + 5}) {
+            int len = (out - 1) * stride + k;
+            float[] xv = random(len, out);
+            Tensor x = floats(dims(1, 1, len), xv);
+            double[] want = reference(xv, 1, len, wv, m, k, stride, bv);
+            for (Parallelism par : new Parallelism[] {Parallelism.SEQUENTIAL, Parallelism.of(3)}) {
+                Tensor cached = run(x, w, bv, m, k, stride, len, out, par, relu, key);
+                Tensor plain = run(x, w, bv, m, k, stride, len, out, par, relu, null);
+                // the same conv cut at window 50: the second part starts 50 windows into the input
+                int cut = 50, len2 = (out - cut - 1) * stride + k;
+                Tensor first = run(x, w, bv, m, k, stride, (cut - 1) * stride + k, cut, par, relu, key);
+                Tensor x2 = floats(dims(1, 1, len2), java.util.Arrays.copyOfRange(xv, cut * stride, cut * stride + len2));
+                Tensor second = run(x2, w, bv, m, k, stride, len2, out - cut, par, relu, key);
+                for (int o = 0; o < m; o++) {
+                    for (int j = 0; j < out; j++) {
+                        int at = o * out + j;
+                        String what = "out " + out + ", filter " + o + ", window " + j + ", " + par.threads() + " threads";
+                        float got = cached.getFloat(at);
+                        assertEquals(Math.max(0, want[at]), got, 1e-5 + 1e-5 * Math.abs(want[at]), what);
+                        assertEquals(Float.floatToIntBits(plain.getFloat(at)), Float.floatToIntBits(got), what + " (whole GEMM)");
+                        float part = j < cut ? first.getFloat(o * cut + j) : second.getFloat(o * (out - cut) + j - cut);
+                        assertEquals(Float.floatToIntBits(part), Float.floatToIntBits(got), what + " (cut in two)");
+                    }
+                }
+            }
+        }
+    }
+
+    private static Tensor run(Tensor x, Tensor w, float[] bias, int m, int k, int stride, int len, int out, Parallelism par,
+                              Activation act, Object key) {
+        WindowGeometry g = new WindowGeometry(new int[] {len}, new int[] {k}, new int[] {stride}, new int[] {1}, new int[] {0},
+            new int[] {0}, new int[] {out});
+        Tensor y = Tensor.allocate(dev.sluice.kernels.DType.FLOAT32, Shape.of(1, m, out));
+        ConvKernels.conv(x.data(), w.data(), bias, y.data(), 1, 1, m, 1, g, par, act, key);
+        return y;
+    }
+
     @Test
     void fusedReluAndThreadCountsGiveTheSameBits() {
         int len = 3000, m = 33, k = 100, stride = 37, out = (len - k) / stride + 1;

@@ -137,6 +137,72 @@ class Gemm32Test {
         }
     }
 
+    /**
+     * The summation order Gemm32 documents, written plainly: each element is C (zeroed for beta 0) plus, run by run
+     * over KC-long runs of k, a fused multiply-add chain from zero in k order (alpha 1).
+     */
+    private static float[] fmaChains(boolean ta, boolean tb, int m, int n, int k, float[] a, int lda, float[] b, int ldb,
+                                     float beta, float[] c, int ldc) {
+        float[] r = c.clone();
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < n; j++) {
+                float sum = beta == 0f ? 0f : r[i * ldc + j];
+                for (int p0 = 0; p0 < k; p0 += Gemm32.KC) {
+                    float run = 0f;
+                    for (int p = p0; p < Math.min(k, p0 + Gemm32.KC); p++) {
+                        run = Math.fma(ta ? a[p * lda + i] : a[i * lda + p], tb ? b[j * ldb + p] : b[p * ldb + j], run);
+                    }
+                    sum += run;
+                }
+                r[i * ldc + j] = sum;
+            }
+        }
+        return r;
+    }
+
+    /**
+     * Edge panels of one to five real columns (a product of 97 or 193 columns leaves one): row counts below, at and
+     * past 16 rows and MC blocks, depth across KC runs, every transpose, a pre-packed A, one and three threads. The
+     * bits must be the documented FMA chains exactly (so an edge panel agrees with a full one and with any tiling),
+     * the values the definition.
+     */
+    @Test
+    void narrowEdgePanelsKeepTheFmaChainBits() {
+        Random rnd = new Random(13);
+        int[] ms = {2, 3, 15, 16, 17, 37, 130}; // one row is the matrix-vector path, summed otherwise
+        int[] extra = {1, 2, 3, 4, 5};
+        int[] ks = {1, 9, Gemm32.KC + 3, 2 * Gemm32.KC + 37};
+        int caseNo = 0;
+        for (int m : ms) {
+            for (int e : extra) {
+                int n = Gemm32.NR * (1 + caseNo % 2) + e, k = ks[caseNo % ks.length];
+                boolean ta = (caseNo & 1) != 0, tb = (caseNo & 2) != 0;
+                caseNo++;
+                int lda = (ta ? m : k) + 1, ldb = (tb ? k : n) + 2, ldc = n + 1;
+                float[] a = random(rnd, (ta ? k : m) * lda), b = random(rnd, (tb ? n : k) * ldb), c = random(rnd, m * ldc);
+                for (float beta : new float[] {0f, 1f}) {
+                    float[] chains = fmaChains(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
+                    float[] def = naive(ta, tb, m, n, k, 1f, a, lda, b, ldb, beta, c, ldc);
+                    var as = java.lang.foreign.MemorySegment.ofArray(a);
+                    Gemm32.Packed pa = Gemm32.packA(ta, m, k, as, 0, lda);
+                    for (Parallelism par : new Parallelism[] {Parallelism.SEQUENTIAL, Parallelism.of(3)}) {
+                        for (Gemm32.Packed p : new Gemm32.Packed[] {null, pa}) {
+                            float[] got = c.clone();
+                            Gemm32.sgemm(ta, tb, m, n, k, 1f, as, 0, lda, p, java.lang.foreign.MemorySegment.ofArray(b), 0, ldb, null,
+                                    beta, java.lang.foreign.MemorySegment.ofArray(got), 0, ldc, par);
+                            String what = "m=" + m + " n=" + n + " k=" + k + " t=" + ta + "/" + tb + " beta " + beta + " packed " + (p != null)
+                                    + " threads " + par.threads();
+                            for (int i = 0; i < m * ldc; i++) {
+                                assertEquals(Float.floatToRawIntBits(chains[i]), Float.floatToRawIntBits(got[i]), what + " at " + i);
+                                assertEquals(def[i], got[i], 1e-4 + 1e-4 * Math.abs(def[i]), what + " at " + i);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     private static float[] transpose(float[] x, int rows, int cols) {
         float[] t = new float[x.length];
         for (int i = 0; i < rows; i++) for (int j = 0; j < cols; j++) t[j * rows + i] = x[i * cols + j];

@@ -74,6 +74,52 @@ class ReductionOpsTest {
         assertArrayEquals(new float[] {row0, row1}, i.toFloatArray(), 1e-5f, op + " opset 18");
     }
 
+    /**
+     * ReduceMax and ReduceMin over contiguous runs (the vector path) and across rows, on random shapes with runs
+     * shorter and longer than a vector, NaN, infinities and signed zeros, against a plain loop of Math.max / Math.min.
+     */
+    @Test
+    void maxAndMinMatchAPlainLoopOnRandomShapes() {
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(11);
+        long[][] shapes = {{3100}, {97, 32}, {5, 1}, {3, 15}, {2, 7, 33}, {4, 16}, {1, 1, 97, 257}};
+        for (long[] sh : shapes) {
+            int n = 1;
+            for (long d : sh) n *= (int) d;
+            for (int variant = 0; variant < 4; variant++) {
+                float[] v = new float[n];
+                for (int i = 0; i < n; i++) v[i] = (float) (rnd.nextDouble() * 200 - 100);
+                if (variant == 1 && n > 3) { v[n / 2] = Float.NaN; v[0] = Float.POSITIVE_INFINITY; }
+                if (variant == 2) for (int i = 0; i < n; i++) v[i] = rnd.nextBoolean() ? 0f : -0f;
+                if (variant == 3 && n > 1) v[n - 1] = Float.NEGATIVE_INFINITY;
+                int inner = (int) sh[sh.length - 1], outer = n / inner;
+                for (String op : new String[] {"ReduceMax", "ReduceMin"}) {
+                    boolean max = op.equals("ReduceMax");
+                    // the last axis: one contiguous run per row
+                    Tensor r = ElementwiseNode.of(op).opset(13).attrs("axes", sh.length - 1).attr("keepdims", 0L).in(floats(sh, v)).run();
+                    for (int o = 0; o < outer; o++) {
+                        float want = max ? Float.NEGATIVE_INFINITY : Float.POSITIVE_INFINITY;
+                        for (int j = 0; j < inner; j++) want = max ? Math.max(want, v[o * inner + j]) : Math.min(want, v[o * inner + j]);
+                        assertEquals(Float.floatToIntBits(want), Float.floatToIntBits(r.getFloat(o)), op + " " + java.util.Arrays.toString(sh) + " row " + o);
+                    }
+                    // every axis at once, and the first axis (across rows)
+                    Tensor all = ElementwiseNode.of(op).opset(13).attr("keepdims", 0L).in(floats(sh, v)).run();
+                    float want = max ? Float.NEGATIVE_INFINITY : Float.POSITIVE_INFINITY;
+                    for (float x : v) want = max ? Math.max(want, x) : Math.min(want, x);
+                    assertEquals(Float.floatToIntBits(want), Float.floatToIntBits(all.getFloat(0)), op + " all " + java.util.Arrays.toString(sh));
+                    if (sh.length > 1) {
+                        Tensor first = ElementwiseNode.of(op).opset(13).attrs("axes", 0).attr("keepdims", 0L).in(floats(sh, v)).run();
+                        int rest = (int) (n / sh[0]);
+                        for (int q = 0; q < rest; q++) {
+                            float w = max ? Float.NEGATIVE_INFINITY : Float.POSITIVE_INFINITY;
+                            for (int i = 0; i < sh[0]; i++) w = max ? Math.max(w, v[i * rest + q]) : Math.min(w, v[i * rest + q]);
+                            assertEquals(Float.floatToIntBits(w), Float.floatToIntBits(first.getFloat(q)), op + " axis 0 " + java.util.Arrays.toString(sh) + " at " + q);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void logSumExpDoesNotOverflow() {
         Tensor r = ElementwiseNode.of("ReduceLogSumExp").opset(13).attr("keepdims", 0L).in(floats(1000, 1000)).run();

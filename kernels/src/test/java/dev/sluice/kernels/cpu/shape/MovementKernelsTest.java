@@ -157,6 +157,52 @@ class MovementKernelsTest {
         assertArrayEquals(new float[] {0, 1, 2, 5, 4, 3}, b.toFloatArray());
     }
 
+    /**
+     * Transposes whose last two coalesced axes swap (the vector-gather path for 4-byte elements) on odd shapes, batches
+     * in front, a band-sized source and one too wide for a band, one and three threads, float32 and int32, against
+     * the index arithmetic of the definition; an int8 transpose of the same shape takes the element loop.
+     */
+    @Test void transposesOfTheLastTwoAxesMatchTheDefinition() {
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(3);
+        long[][] shapes = {{257, 97}, {1, 1, 257, 97}, {3, 17, 33}, {16, 16}, {15, 17}, {2, 5, 1000}, {1, 70000, 17}, {5, 40000},
+            {100, 3}, {3, 100}};
+        for (long[] sh : shapes) {
+            int r = sh.length;
+            long[] perm = new long[r];
+            for (int i = 0; i < r; i++) perm[i] = i;
+            perm[r - 2] = r - 1;
+            perm[r - 1] = r - 2;
+            long rows = sh[r - 2], cols = sh[r - 1], outer = 1;
+            for (int i = 0; i < r - 2; i++) outer *= sh[i];
+            for (DType dt : new DType[] {DType.FLOAT32, DType.INT32, DType.INT8}) {
+                Tensor x = Tensor.allocate(dt, Shape.of(sh));
+                long n = x.elementCount();
+                long[] v = new long[(int) n];
+                for (int i = 0; i < n; i++) {
+                    v[i] = dt == DType.INT8 ? rnd.nextInt(-128, 128) : rnd.nextInt(-1_000_000, 1_000_000);
+                    x.setDouble(i, v[i]);
+                }
+                for (Parallelism par : new Parallelism[] {Parallelism.SEQUENTIAL, Parallelism.of(3)}) {
+                    Tensor y = op("Transpose").ints("perm", perm).parallel(par).in(x).run1();
+                    long[] want = sh.clone();
+                    want[r - 2] = cols;
+                    want[r - 1] = rows;
+                    assertEquals(Shape.of(want), y.shape());
+                    for (long o = 0; o < outer; o++) {
+                        for (long j = 0; j < cols; j++) {
+                            for (long i = 0; i < rows; i++) {
+                                long at = (o * cols + j) * rows + i, from = (o * rows + i) * cols + j;
+                                if (y.getDouble(at) != v[(int) from]) {
+                                    assertEquals(v[(int) from], y.getDouble(at), java.util.Arrays.toString(sh) + " " + dt + " at " + at);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test void largeCopiesSplitOverWorkersStayExact() {
         Parallelism par = Parallelism.of(4);
         // [300, 700] transposed: y[j][i] = x[i][j] = i*700 + j
