@@ -21,6 +21,8 @@ final class BuildState {
     final Map<Integer, Tiling.Split> splits;
     final TaskEmitter out;
     Residency res;
+    /** Whether row bands may read resident inputs in place and keep their output resident (one of the builder's walks). */
+    boolean keepBands;
 
     BuildState(Graph g, int[] placement, Map<Integer, Tiling.Split> splits, TaskEmitter out) {
         this.g = g;

@@ -89,7 +89,17 @@ class RowBandTilingTest {
             new HashMap<>(Map.of("x", x, "y", y, "z", y)));
         Map<String, Tensor> in = Map.of("x", ColumnTilingTest.random(r, x.shape().toShape()));
         Set<String> split = check(g, in, 5, 1);
-        assertTrue(split.contains("conv"), "the conv is split by rows: " + split);
+        // A depthwise conv whose bands would copy in more bytes than channel boxes (each band re-reads its halo rows)
+        // takes the boxes instead (Tiling.plan; BoxTilingTest covers their bits); any other conv is split by rows.
+        assertTrue(split.contains("conv") || (group == c && group > 1 && convBoxedAtMinimum(g)), "the conv is split by rows: " + split);
+    }
+
+    /** Whether the conv (node 0) is split into output boxes at the least budget without boxes. */
+    private static boolean convBoxedAtMinimum(Graph g) {
+        long min = MemGraph.minimumBudget(g, RealModelBudgetTest.THROTTLED, false);
+        MemGraph plan = MemGraph.onDevice(g, RealModelBudgetTest.THROTTLED.withBudget(min));
+        return plan.tasks().stream().anyMatch(t -> t instanceof Task.Kernel k && k.node() == 0 && k.tile() != null
+            && k.tile().kind() == Tile.Kind.OUTPUT_BOX);
     }
 
     /**
@@ -172,7 +182,9 @@ class RowBandTilingTest {
                     bands.computeIfAbsent(k.node(), x -> new ArrayList<>()).add(k.tile());
                 }
             }
-            if (budget == min) assertFalse(bands.isEmpty(), plan.summary());
+            // at the least without boxes, bands; or channel boxes where they copy in fewer bytes (a depthwise conv)
+            boolean boxed = plan.tasks().stream().anyMatch(t -> t instanceof Task.Kernel k && k.tile() != null && k.tile().kind() == Tile.Kind.OUTPUT_BOX);
+            if (budget == min) assertTrue(!bands.isEmpty() || boxed, plan.summary());
             for (var b : bands.entrySet()) {
                 long covered = 0;
                 for (Tile t : b.getValue()) {
