@@ -24,8 +24,9 @@ import java.util.Set;
  */
 record BandTileTasks(BuildState s, int i) implements NodeTasks {
     /**
-     * Bands read resident inputs in place and keep the output resident where that saves link bytes (see {@link Keep});
-     * {@code -Dsluice.bands.keep=false} sends every band through the host as before (for comparisons).
+     * Bands and boxes may read resident inputs in place and keep the output resident where that saves link bytes (see
+     * {@link Keep}); {@code -Dsluice.bands.keep=false} skips the builder's walk that keeps, so every tile goes through
+     * the host as before (for comparisons).
      */
     static final boolean KEEP = !"false".equalsIgnoreCase(System.getProperty("sluice.bands.keep"));
 
