@@ -28,12 +28,15 @@ package dev.sluice.kernels;
  *                       tile rather than sending them through the host ({@code sluice.tiling.keepPartials})
  * @param gridByBytes    of the box grids that fit, the one that gathers the fewest input bytes rather than the
  *                       need-first grid ({@code sluice.tiling.gridByBytes})
+ * @param keepResident   row bands and boxes may read an input still on the device in place and keep their output
+ *                       there (the builder also plans without, and keeps whichever moves fewer link bytes)
+ *                       ({@code sluice.tiling.keepResident})
  */
 public record TilingOptions(boolean tiles, boolean rows, boolean columns, boolean channels, boolean boxes,
-                            boolean elements, boolean steps, boolean units, boolean keepPartials, boolean gridByBytes) {
+                            boolean elements, boolean steps, boolean units, boolean keepPartials, boolean gridByBytes, boolean keepResident) {
     private static final TilingOptions DEFAULTS = new TilingOptions(!KernelOptions.flag("sluice.tiling.off", false),
         on("rows"), on("columns"), on("channels"), on("boxes"), on("elements"), on("steps"), on("units"),
-        on("keepPartials"), on("gridByBytes"));
+        on("keepPartials"), on("gridByBytes"), on("keepResident"));
 
     private static boolean on(String name) { return KernelOptions.flag("sluice.tiling." + name, true); }
 
@@ -50,30 +53,31 @@ public record TilingOptions(boolean tiles, boolean rows, boolean columns, boolea
      *
      * @return the options with every split allowed
      */
-    public static TilingOptions allOn() { return new TilingOptions(true, true, true, true, true, true, true, true, true, true); }
+    public static TilingOptions allOn() { return new TilingOptions(true, true, true, true, true, true, true, true, true, true, true); }
 
     /**
      * The same options with one switch set, by the short name of its property ({@code off} included: {@code
      * with("off", true)} turns every split off).
      *
      * @param name  {@code rows}, {@code columns}, {@code channels}, {@code boxes}, {@code elements}, {@code steps},
-     *              {@code units}, {@code keepPartials}, {@code gridByBytes} or {@code off}
+     *              {@code units}, {@code keepPartials}, {@code gridByBytes}, {@code keepResident} or {@code off}
      * @param value the switch's value
      * @return new options
      * @throws IllegalArgumentException for another name
      */
     public TilingOptions with(String name, boolean value) {
         return switch (name) {
-            case "off" -> new TilingOptions(!value, rows, columns, channels, boxes, elements, steps, units, keepPartials, gridByBytes);
-            case "rows" -> new TilingOptions(tiles, value, columns, channels, boxes, elements, steps, units, keepPartials, gridByBytes);
-            case "columns" -> new TilingOptions(tiles, rows, value, channels, boxes, elements, steps, units, keepPartials, gridByBytes);
-            case "channels" -> new TilingOptions(tiles, rows, columns, value, boxes, elements, steps, units, keepPartials, gridByBytes);
-            case "boxes" -> new TilingOptions(tiles, rows, columns, channels, value, elements, steps, units, keepPartials, gridByBytes);
-            case "elements" -> new TilingOptions(tiles, rows, columns, channels, boxes, value, steps, units, keepPartials, gridByBytes);
-            case "steps" -> new TilingOptions(tiles, rows, columns, channels, boxes, elements, value, units, keepPartials, gridByBytes);
-            case "units" -> new TilingOptions(tiles, rows, columns, channels, boxes, elements, steps, value, keepPartials, gridByBytes);
-            case "keepPartials" -> new TilingOptions(tiles, rows, columns, channels, boxes, elements, steps, units, value, gridByBytes);
-            case "gridByBytes" -> new TilingOptions(tiles, rows, columns, channels, boxes, elements, steps, units, keepPartials, value);
+            case "off" -> new TilingOptions(!value, rows, columns, channels, boxes, elements, steps, units, keepPartials, gridByBytes, keepResident);
+            case "rows" -> new TilingOptions(tiles, value, columns, channels, boxes, elements, steps, units, keepPartials, gridByBytes, keepResident);
+            case "columns" -> new TilingOptions(tiles, rows, value, channels, boxes, elements, steps, units, keepPartials, gridByBytes, keepResident);
+            case "channels" -> new TilingOptions(tiles, rows, columns, value, boxes, elements, steps, units, keepPartials, gridByBytes, keepResident);
+            case "boxes" -> new TilingOptions(tiles, rows, columns, channels, value, elements, steps, units, keepPartials, gridByBytes, keepResident);
+            case "elements" -> new TilingOptions(tiles, rows, columns, channels, boxes, value, steps, units, keepPartials, gridByBytes, keepResident);
+            case "steps" -> new TilingOptions(tiles, rows, columns, channels, boxes, elements, value, units, keepPartials, gridByBytes, keepResident);
+            case "units" -> new TilingOptions(tiles, rows, columns, channels, boxes, elements, steps, value, keepPartials, gridByBytes, keepResident);
+            case "keepPartials" -> new TilingOptions(tiles, rows, columns, channels, boxes, elements, steps, units, value, gridByBytes, keepResident);
+            case "gridByBytes" -> new TilingOptions(tiles, rows, columns, channels, boxes, elements, steps, units, keepPartials, value, keepResident);
+            case "keepResident" -> new TilingOptions(tiles, rows, columns, channels, boxes, elements, steps, units, keepPartials, gridByBytes, value);
             default -> throw new IllegalArgumentException("no tiling switch '" + name + "'");
         };
     }

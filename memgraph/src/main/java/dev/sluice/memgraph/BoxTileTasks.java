@@ -61,8 +61,13 @@ record BoxTileTasks(BuildState s, int i) implements NodeTasks {
         for (String v : tileReads(0)) if (!sliced.contains(v)) whole.add(v);
         Set<String> pinned = new HashSet<>();
         res.loadWhole(d, whole, pinned, n.label(), need);
-        for (String v : sliced) res.hostCopyOf(v);
-        int host = s.out.hostBuffer(out);
+        BandTileTasks.Keep keep = BandTileTasks.keep(s, i, d, sliced, out, need);
+        pinned.addAll(keep.inPlace());
+        for (String v : sliced) if (!keep.inPlace().contains(v)) res.hostCopyOf(v);
+        // the output kept resident: one whole block that the tiles scatter into (and K tiles gather partial sums from) on the device
+        DraftBuffer keptOut = keep.output() ? res.allocate(d, out, s.blockBytes(out), pinned, true) : null;
+        if (keep.output() && keptOut == null) throw new BandTileTasks.KeptTooMuch(n.label() + ": no room for its output kept resident");
+        int host = keptOut != null ? keptOut.id : s.out.hostBuffer(out);
         long outElem = s.g.typeOf(out).dtype().byteSize();
         String devName = D.name();
         // The previous tile's input boxes by value (a tile whose box of a value is the same reads that buffer again:
@@ -83,7 +88,7 @@ record BoxTileTasks(BuildState s, int i) implements NodeTasks {
             // a value sliced by other tiles but whole in this one is gathered whole: it is not resident
             for (String v : sliced) if (tn.inputs().contains(v)) bx.putIfAbsent(v, Box.whole(OpTiling.shapeOf(s.g, v)));
             if (pendingOb != null && !(bx.containsKey(out) && bx.get(out).equals(pendingBox))) {
-                prevScatter = scatter(d, pendingOb, pendingBox, host, prevScatter, devName, out);
+                prevScatter = scatter(d, pendingOb, pendingBox, keptOut, host, prevScatter, devName, out);
                 held.add(pendingOb);
                 pendingOb = null;
             }
@@ -99,10 +104,11 @@ record BoxTileTasks(BuildState s, int i) implements NodeTasks {
             Map<String, DraftBuffer> placed = held.isEmpty() && kept.isEmpty() ? null : res.placeFree(d, want(bx, kept, t, outBox, outBytes));
             for (DraftBuffer b : held) if (!kept.containsValue(b)) res.free(d, b);
             held.clear();
-            if (placed == null && !kept.isEmpty()) placed = placeEvicting(d, want(bx, kept, t, outBox, outBytes), pinned);
+            if (placed == null && (!kept.isEmpty() || keep.any())) placed = placeEvicting(d, want(bx, kept, t, outBox, outBytes), pinned);
+            if (placed == null && keep.any()) throw new BandTileTasks.KeptTooMuch(n.label() + ": a tile finds no room beside what the node keeps");
             if (placed == null) {
                 if (pendingOb != null) {
-                    prevScatter = scatter(d, pendingOb, pendingBox, host, prevScatter, devName, out);
+                    prevScatter = scatter(d, pendingOb, pendingBox, keptOut, host, prevScatter, devName, out);
                     pendingOb = null;
                 }
                 for (DraftBuffer b : new LinkedHashSet<>(kept.values())) res.free(d, b);
@@ -115,9 +121,11 @@ record BoxTileTasks(BuildState s, int i) implements NodeTasks {
                 String v = e.getKey();
                 if (kept.containsKey(v)) { inBuf.put(v, kept.get(v).id); continue; }
                 DraftBuffer b = placed.get(v + "#box" + i + "." + t);
-                int src = v.equals(out) ? host : res.hostCopy.get(v);
+                boolean local = v.equals(out) ? keptOut != null : keep.inPlace().contains(v);
+                int src = v.equals(out) ? host : local ? D.get(v).id : res.hostCopy.get(v);
                 int id = s.out.next();
-                s.out.add(new Task.Transfer(id, d, LaneKind.H2D, src, b.id, b.bytes, "h2d " + v + " " + e.getValue() + " to " + devName, e.getValue()));
+                s.out.add(new Task.Transfer(id, d, local ? LaneKind.COMPUTE : LaneKind.H2D, src, b.id, b.bytes,
+                    (local ? "copy " : "h2d ") + v + " " + e.getValue() + (local ? " on " : " to ") + devName, e.getValue()));
                 s.out.read(src, id);
                 s.out.written(b, id);
                 inBuf.put(v, b.id);
@@ -151,13 +159,14 @@ record BoxTileTasks(BuildState s, int i) implements NodeTasks {
                 pendingOb = ob;
                 pendingBox = obx;
             } else {
-                prevScatter = scatter(d, ob, obx, host, prevScatter, devName, out);
+                prevScatter = scatter(d, ob, obx, keptOut, host, prevScatter, devName, out);
                 held.add(ob);
             }
         }
         if (pendingOb != null) throw new IllegalStateException("node " + n.label() + ": a partial output box was never scattered");
         for (DraftBuffer b : held) res.free(d, b);
-        res.hostCopy.put(out, host);
+        if (keptOut != null) res.publish(d, out, keptOut);
+        else res.hostCopy.put(out, host);
         s.releaseDead(i, this);
     }
 
@@ -186,9 +195,18 @@ record BoxTileTasks(BuildState s, int i) implements NodeTasks {
         return placed;
     }
 
-    /** The D2H of an output box into the output's host copy, after the previous one (the host copy is written in order). */
-    private int scatter(int d, DraftBuffer ob, Box box, int host, int prevScatter, String devName, String out) {
+    /**
+     * The copy of an output box into the output's host copy (D2H), or into its whole block kept resident (local),
+     * after the previous one (the whole is written in order).
+     */
+    private int scatter(int d, DraftBuffer ob, Box box, DraftBuffer keptOut, int host, int prevScatter, String devName, String out) {
         int sid = s.out.next();
+        if (keptOut != null) {
+            s.out.add(new Task.Transfer(sid, d, LaneKind.COMPUTE, ob.id, keptOut.id, ob.bytes, "copy " + out + " " + box + " on " + devName, box));
+            s.out.read(ob.id, sid);
+            s.out.continued(keptOut, prevScatter, sid);
+            return sid;
+        }
         s.out.add(new Task.Transfer(sid, d, LaneKind.D2H, ob.id, host, ob.bytes, "d2h " + out + " " + box + " from " + devName, box));
         s.out.read(ob.id, sid);
         if (prevScatter >= 0) s.out.edge(prevScatter, sid, Edge.Kind.DATA);

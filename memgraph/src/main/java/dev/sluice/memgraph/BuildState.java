@@ -23,6 +23,8 @@ final class BuildState {
     final TaskEmitter out;
     final TilingOptions tiling;
     Residency res;
+    /** Whether row bands may read resident inputs in place and keep their output resident (one of the builder's walks). */
+    boolean keepBands;
 
     BuildState(Graph g, int[] placement, Map<Integer, Tiling.Split> splits, TaskEmitter out, TilingOptions tiling) {
         this.g = g;

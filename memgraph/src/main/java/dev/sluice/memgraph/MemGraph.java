@@ -133,17 +133,19 @@ public record MemGraph(Graph graph, List<DeviceSpec> devices, List<Buffer> buffe
         for (Task t : tasks) {
             String k = switch (t) {
                 case Task.Kernel x -> "kernel";
+                case Task.Transfer x when x.local() -> "local copy";
                 case Task.Transfer x -> "transfer";
                 case Task.Offload x -> "offload";
                 case Task.Reload x -> "reload";
             };
-            by.get(k)[0]++;
+            by.computeIfAbsent(k, x -> new long[2])[0]++;
             by.get(k)[1] += t.bytes();
         }
         long mem = edges.stream().filter(e -> e.kind() == Edge.Kind.MEMORY).count();
         StringBuilder b = new StringBuilder();
         for (var e : by.entrySet()) {
-            b.append(e.getValue()[0]).append(' ').append(e.getKey()).append(e.getValue()[0] == 1 ? "" : "s");
+            String k = e.getKey();
+            b.append(e.getValue()[0]).append(' ').append(e.getValue()[0] == 1 ? k : k.endsWith("y") ? k.substring(0, k.length() - 1) + "ies" : k + "s");
             if (!e.getKey().equals("kernel")) b.append(" (").append(e.getValue()[1]).append(" B)");
             b.append(", ");
         }

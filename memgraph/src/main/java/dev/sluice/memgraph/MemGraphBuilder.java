@@ -24,6 +24,9 @@ import java.util.Set;
  * fixes those choices; the edges emitted allow any other order.
  * Invariant: every node's planned need is checked against its device's budget before anything is emitted, so a
  * budget that is too small is refused up front with the number it needs.
+ * Where nodes are split into row bands or output boxes, it walks twice by bytes, with their tiles keeping resident
+ * values on the device ({@link BandTileTasks.Keep}) and without, and keeps the plan that moves fewer bytes over the link: so keeping never
+ * costs bytes overall, whatever evictions it causes further on.
  */
 final class MemGraphBuilder {
     /** How many nodes ahead weights and offloaded values are fetched into free memory (never by evicting). */
@@ -97,15 +100,37 @@ final class MemGraphBuilder {
      * placing first-fit (that placement is then one of the planner's candidates, and it always fits).
      */
     MemGraph build() {
-        try {
-            return walk(false);
-        } catch (ArenaPlan.Overflow e) {
-            return walk(true);
+        MemGraph kept = null;
+        // bands and boxes may read resident inputs in place and keep the output resident where that saves link bytes (see
+        // BandTileTasks.Keep); the switch off skips the walk that keeps, so every tile goes through the host (for comparisons)
+        if (tiling.keepResident() && splits.values().stream().anyMatch(sp -> sp.tiles().getFirst().kind() == Tile.Kind.OUTPUT_ROWS
+            || sp.tiles().getFirst().kind() == Tile.Kind.OUTPUT_BOX)) {
+            try {
+                kept = walk(false, true);
+            } catch (ArenaPlan.Overflow | BandTileTasks.KeptTooMuch e) {
+                // the values the tiles keep resident make lifetimes the planner cannot pack, or leave a tile no room: walk without them
+            }
         }
+        MemGraph plain;
+        try {
+            plain = walk(false, false);
+        } catch (ArenaPlan.Overflow e) {
+            return kept != null ? kept : walk(true, false);
+        }
+        // Keeping is chosen node by node on the bytes saved there; the evictions it causes later are only counted here.
+        return kept != null && linkBytes(kept) <= linkBytes(plain) ? kept : plain;
     }
 
-    private MemGraph walk(boolean firstFit) {
+    /** Bytes a plan moves over the link (H2D and D2H transfers, offloads and reloads; local copies move none). */
+    static long linkBytes(MemGraph m) {
+        long b = 0;
+        for (Task t : m.tasks()) if (t.lane().isCopy()) b += t.bytes();
+        return b;
+    }
+
+    private MemGraph walk(boolean firstFit, boolean keepBands) {
         startWalk(firstFit);
+        state.keepBands = keepBands;
         TaskEmitter out = state.out;
         Residency res = state.res;
         for (Value v : g.inputs()) sources.put(v.name(), out.hostBuffer(v.name()));

@@ -379,7 +379,8 @@ final class MemGraphJson {
                 case "transfer" -> {
                     fields(x, p, Set.of("kind", "device", "label", "lane", "src", "dst", "bytes"), Set.of("start", "end", "rows", "box"));
                     LaneKind lane = enumValue(LaneKind.class, string(x, p, "lane"), p + ".lane");
-                    if (!lane.isCopy()) throw bad(p + ".lane", "is " + lane + ": a transfer runs on a copy lane");
+                    boolean shaped = (x.containsKey("rows") && bool(x, p, "rows")) || x.containsKey("box");
+                    if (!lane.isCopy() && !shaped) throw bad(p + ".lane", "is " + lane + ": a transfer runs on a copy lane (a rows or box copy may be local)");
                     if (x.containsKey("start") != x.containsKey("end")) throw bad(p + (x.containsKey("start") ? ".end" : ".start"), "is missing");
                     long start = x.containsKey("start") ? integer(x, p, "start") : 0, end = x.containsKey("end") ? integer(x, p, "end") : 0;
                     boolean rows = x.containsKey("rows") && bool(x, p, "rows");

@@ -276,6 +276,20 @@ public final class RowBands {
         return s;
     }
 
+    /** Bytes the bands of {@code edges} copy in: every band's rows of each banded value (halos again each time), and the whole inputs once. */
+    static long gathered(Form f, long[] edges) {
+        long s = f.wholeBytes();
+        for (int t = 0; t + 1 < edges.length; t++) {
+            Map<String, Long> per = new LinkedHashMap<>();
+            for (Band b : f.bands()) {
+                long[] ab = b.rowsFor(edges[t], edges[t + 1]);
+                per.put(b.value(), Math.max(0, ab[1] - ab[0]) * b.rowBytes());
+            }
+            for (long v : per.values()) s += v;
+        }
+        return s;
+    }
+
     /** The most any band of {@code edges} needs. */
     static long need(Form f, long[] edges) {
         long m = 0;

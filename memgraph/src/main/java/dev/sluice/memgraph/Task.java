@@ -44,6 +44,10 @@ public sealed interface Task permits Task.Kernel, Task.Transfer, Task.Offload, T
      * plane: an H2D copy gathers them from the whole host copy {@code src} into a band {@code dst} of the same
      * rank; a D2H copy scatters the band {@code src} into them of the host copy {@code dst} (placed by the band
      * of row 0), see {@link Tile.Kind#OUTPUT_ROWS}.
+     * A rows copy on the {@link LaneKind#COMPUTE} lane is <em>local</em>: both buffers are on the device, nothing
+     * crosses the link. It gathers a band out of a resident whole value, or scatters a band into a whole value kept
+     * resident; the larger of the two buffers is the whole (they are the same size only for a band of all the rows,
+     * where both directions copy the same bytes).
      */
     record Transfer(int id, int device, LaneKind lane, int src, int dst, long bytes, String label, long start, long end,
                     boolean rows, Box box) implements Task {
@@ -59,13 +63,17 @@ public sealed interface Task permits Task.Kernel, Task.Transfer, Task.Offload, T
         /**
          * A box copy ({@link Tile.Kind#OUTPUT_BOX}): H2D gathers {@code box} of the host copy {@code src} (seen with
          * the box's shape) into a dense {@code dst} of its extents; D2H scatters {@code src} into {@code box} of the
-         * host copy {@code dst}, which the first box to arrive places.
+         * host copy {@code dst}, which the first box to arrive places. On the {@link LaneKind#COMPUTE} lane the copy is
+         * local, as for rows: from a resident whole, or into a whole kept resident (the larger buffer is the whole).
          */
         public Transfer(int id, int device, LaneKind lane, int src, int dst, long bytes, String label, Box box) {
             this(id, device, lane, src, dst, bytes, label, 0, 0, false, box);
         }
 
         public boolean boxed() { return box != null; }
+
+        /** A copy between two buffers of one device (the compute lane's), over no link. */
+        public boolean local() { return lane == LaneKind.COMPUTE; }
 
         public Transfer(int id, int device, LaneKind lane, int src, int dst, long bytes, String label, long start, long end) {
             this(id, device, lane, src, dst, bytes, label, start, end, false, null);

@@ -472,7 +472,16 @@ final class Tiling {
                 if (p != null && p.need() < others) { splits.put(i, Split.of(p)); continue; }
             }
             Split rows = rowSplit(g, n, d, whole, o);
-            if (rows != null) { splits.put(i, rows); continue; }
+            if (rows != null) {
+                // Output boxes instead where they copy in fewer bytes than the bands with their halos (a tall window
+                // over few rows: each band of a 5x5 depthwise conv on a 6-row image reads most of its input again).
+                BoxTiles.Plan p = o.boxes() ? BoxTiles.plan(g, n, target, o.gridByBytes()) : null;
+                if (p != null && p.need() <= target && p.need() <= RowBands.need(RowBands.form(g, n), bandEdges(rows))
+                    && boxGathered(g, n, p) < RowBands.gathered(RowBands.form(g, n), bandEdges(rows))) {
+                    splits.put(i, Split.of(p));
+                } else splits.put(i, rows);
+                continue;
+            }
             if (whole <= target) continue;
             if (Tile.recurrent(n)) {
                 Split u = unitSplit(g, n, i, target, d.budgetBytes(), whole, initializers, o);
@@ -491,6 +500,24 @@ final class Tiling {
             splits.put(i, split(g, n, i, f, units, initializers));
         }
         return splits;
+    }
+
+    /** Bytes a box split copies in: its boxes (a box shared by consecutive tiles once) and the inputs it reads whole, once. */
+    private static long boxGathered(Graph g, Node n, BoxTiles.Plan p) {
+        long s = BoxTiles.gathered(g, p.tiling(), p.boxes(), n.outputs().getFirst());
+        java.util.Set<String> sliced = new java.util.HashSet<>();
+        for (Box b : p.boxes()) sliced.addAll(p.tiling().boxes(b).keySet());
+        for (String v : BuildState.distinctInputs(n)) if (!sliced.contains(v)) s += BoxTiles.bytes(g, v);
+        return s;
+    }
+
+    /** The band edges of a row split: every tile's first row, then the height. */
+    private static long[] bandEdges(Split rows) {
+        List<Tile> t = rows.tiles();
+        long[] e = new long[t.size() + 1];
+        for (int k = 0; k < t.size(); k++) e[k] = t.get(k).start();
+        e[t.size()] = t.getLast().end();
+        return e;
     }
 
     /**

@@ -68,6 +68,33 @@ class MemGraphJsonTest {
         assertTrue(ranged, "no partial transfers in any plan");
     }
 
+    /**
+     * Local copies (rows or boxes moved on the device, lane COMPUTE) round-trip too; a whole copy on the compute lane is
+     * refused, naming the field.
+     */
+    @SuppressWarnings("unchecked")
+    @Test void localCopiesRoundTripAndAPlainCopyOnTheComputeLaneIsRefused() {
+        Graph g = RowBandsTest.convChain(8, 16, 1, 48, 64, 3, 1, 1, 1);
+        long full = MemGraph.fullNeed(g, MemGraphTest.throttled(1)), min = MemGraph.minimumBudget(g, MemGraphTest.throttled(1));
+        MemGraph withLocal = null;
+        for (int k = 0; k <= 16 && withLocal == null; k++) {
+            MemGraph m = MemGraph.onDevice(g, MemGraphTest.throttled(min + (full - min) * k / 16));
+            if (m.tasks().stream().anyMatch(t -> t instanceof Task.Transfer x && x.local())) withLocal = m;
+        }
+        assertNotNull(withLocal, "no plan of the conv chain copies on the device");
+        MemGraph back = MemGraph.fromJson(withLocal.toJson(), withLocal.graph(), "plan.json");
+        assertEquals(withLocal.tasks(), back.tasks());
+        assertEquals(withLocal, back);
+        assertTrue(withLocal.summary().contains(" local cop"), withLocal.summary());
+        Map<String, Object> t = tree(withLocal);
+        int plain = withLocal.tasks().stream().filter(x -> x instanceof Task.Transfer c && !c.local()).findFirst().orElseThrow().id();
+        task(t, plain).put("lane", "COMPUTE");
+        task(t, plain).remove("rows");
+        task(t, plain).remove("box");
+        String e = refusal(t, withLocal.graph());
+        assertTrue(e.contains("tasks[" + plain + "].lane") && e.contains("copy lane"), e);
+    }
+
     @Test void toStringSummarizesDevicesAndTasks() {
         Graph g = MemGraphTest.unet(16, 64, 32);
         long full = MemGraph.fullNeed(g, MemGraphTest.throttled(1));

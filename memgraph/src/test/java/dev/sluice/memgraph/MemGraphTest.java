@@ -130,7 +130,12 @@ class MemGraphTest {
                     k.inputs().forEach(reads::add);
                     k.captured().forEach(reads::add);
                 }
-                case Task.Transfer x -> { writes.add(x.dst()); reads.add(x.src()); }
+                case Task.Transfer x -> {
+                    // a band scattered on the device into its output's whole block: the first places the block, later
+                    // ones (chained after it) write into it while it is live
+                    if (!(x.local() && live[x.dst()] && m.buffers().get(x.dst()).bytes() > m.buffers().get(x.src()).bytes())) writes.add(x.dst());
+                    reads.add(x.src());
+                }
                 case Task.Offload x -> { writes.add(x.dst()); reads.add(x.src()); }
                 case Task.Reload x -> { writes.add(x.dst()); reads.add(x.src()); }
             }

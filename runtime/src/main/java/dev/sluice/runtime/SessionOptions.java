@@ -288,6 +288,7 @@ public record SessionOptions(
         java.util.Map.entry("tiling-units", "on|off (default -Dsluice.tiling.units, on): recurrent tiles of hidden-unit blocks"),
         java.util.Map.entry("tiling-keep-partials", "on|off (default -Dsluice.tiling.keepPartials, on): box tiles keep partial sums on the device"),
         java.util.Map.entry("tiling-grid-by-bytes", "on|off (default -Dsluice.tiling.gridByBytes, on): of the box grids that fit, the one gathering fewest bytes"),
+        java.util.Map.entry("tiling-keep-resident", "on|off (default -Dsluice.tiling.keepResident, on): bands and boxes read inputs still on the device and may keep their output there"),
         java.util.Map.entry("tornado-resident", "on|off (default -Dsluice.tornado.resident, on): TornadoVM keeps weights on the device between calls"),
         java.util.Map.entry("tornado-profile", "on|off (default -Dsluice.tornado.profile, off): TornadoVM's profiler times each device call's copies and kernel"));
 
@@ -412,6 +413,7 @@ public record SessionOptions(
                 case "tiling-units" -> tiling(tiling.with("units", onOff(name, value)));
                 case "tiling-keep-partials" -> tiling(tiling.with("keepPartials", onOff(name, value)));
                 case "tiling-grid-by-bytes" -> tiling(tiling.with("gridByBytes", onOff(name, value)));
+                case "tiling-keep-resident" -> tiling(tiling.with("keepResident", onOff(name, value)));
                 case "tornado-resident" -> accelerator(accelerator.withResidentWeights(onOff(name, value)));
                 case "tornado-profile" -> accelerator(accelerator.withProfile(onOff(name, value)));
                 default -> throw new SluiceException("unknown session option '" + name + "'; the switches are " + new java.util.TreeSet<>(SWITCHES.keySet()));

@@ -264,12 +264,20 @@ public final class Simulator {
         live[buf.device()] -= buf.bytes();
     }
 
+    /**
+     * A local copy's speed: a memory-to-memory copy within one device, which the cost model has no figure for; 10 GB/s,
+     * a conservative host memcpy (the throttled device's memory is host memory; a GPU's own copies are faster).
+     */
+    static final double LOCAL_COPY_BYTES_PER_MS = 10e9 / 1e3;
+
     private static String lane(Task t) { return t.device() + "." + t.lane(); }
 
     private static double duration(Task t, MemGraph g, CostModel costs, Set<Integer> initializerBufs) {
         CostModel.DeviceCost dev = costs.devices().get(t.device());
         return switch (t) {
             case Task.Kernel k -> costs.nodes().get(k.node()).millis(k.device()) / (k.tile() == null ? 1 : k.tile().count());
+            // a copy inside the device (a band gathered from a resident whole, on the compute lane) uses no link
+            case Task.Transfer x when x.local() -> x.bytes() / LOCAL_COPY_BYTES_PER_MS;
             case Task.Transfer x -> x.lane() == LaneKind.H2D && dev.kind().equals("described") && initializerBufs.contains(x.src())
                 ? 0 : dev.transferMillis(x.bytes());
             case Task.Offload x -> dev.transferMillis(x.bytes());

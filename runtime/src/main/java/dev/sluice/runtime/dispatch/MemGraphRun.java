@@ -173,62 +173,94 @@ final class MemGraphRun {
     /**
      * Rows [start, end) (the axis before the last) of every plane: H2D gathers them from a whole host copy
      * into a band buffer; D2H scatters a band into a host copy of the whole value, which the first band
-     * to arrive places (the plan chains a value's scatters, so they never run at once).
+     * to arrive places (the plan chains a value's scatters, so they never run at once). A local copy (the
+     * compute lane, both buffers on the device) gathers from a resident whole or scatters into a whole kept
+     * resident, which the first band places in its planned block; the larger buffer is the whole.
      */
     void rowCopy(Task.Transfer x) {
         Tensor from = buf[x.src()];
-        CopyLane lane = copyLane(x.device(), x.lane());
+        boolean local = x.local();
+        CopyLane lane = local ? null : copyLane(x.device(), x.lane());
         long rows = x.end() - x.start();
-        if (x.lane() == LaneKind.H2D) {
+        boolean gather = local ? plan.buffers().get(x.dst()).bytes() <= plan.buffers().get(x.src()).bytes() : x.lane() == LaneKind.H2D;
+        if (gather) {
             long[] dims = from.shape().dims().clone();
             int r = dims.length;
             long height = dims[r - 2], row = dims[r - 1] * from.dtype().byteSize();
             dims[r - 2] = rows;
             Tensor to = allocate(x.dst(), from.dtype(), Shape.of(dims));
-            lane.copyRuns(from.data(), x.start() * row, height * row, to.data(), 0, rows * row, rows * row, to.byteSize() / Math.max(1, rows * row));
+            copyRuns(lane, from.data(), x.start() * row, height * row, to.data(), 0, rows * row, rows * row, to.byteSize() / Math.max(1, rows * row));
             buf[x.dst()] = to;
             doneWriting(x.dst());
         } else {
-            Tensor to = wholeOnHost(x.dst());
+            Tensor to = local ? wholeOnDevice(x.dst()) : wholeOnHost(x.dst());
             long[] dims = to.shape().dims();
             int r = dims.length;
             long height = dims[r - 2], row = dims[r - 1] * to.dtype().byteSize();
             if (from.shape().dim(r - 2) != rows || from.byteSize() != to.byteSize() / height * rows) {
                 throw new SluiceException("band " + from.shape() + " does not hold rows [" + x.start() + ", " + x.end() + ") of " + to.shape());
             }
-            lane.copyRuns(from.data(), 0, rows * row, to.data(), x.start() * row, height * row, rows * row, to.byteSize() / (height * row));
+            copyRuns(lane, from.data(), 0, rows * row, to.data(), x.start() * row, height * row, rows * row, to.byteSize() / (height * row));
         }
         doneReading(x.src());
+    }
+
+    /** The device block of a whole value that local scatters write into: claimed by the first (the plan chains them). */
+    private Tensor wholeOnDevice(int dst) {
+        Tensor to = buf[dst];
+        if (to == null) {
+            TensorType type = plan.graph().typeOf(plan.buffers().get(dst).value());
+            to = allocate(dst, type.dtype(), type.shape().toShape());
+            buf[dst] = to;
+        }
+        return to;
+    }
+
+    /** A strided copy on a link lane (paced), or a plain one inside the device (lane null). */
+    private static void copyRuns(CopyLane lane, java.lang.foreign.MemorySegment src, long srcOffset, long srcStride,
+                                 java.lang.foreign.MemorySegment dst, long dstOffset, long dstStride, long runBytes, long runs) {
+        if (lane != null) { lane.copyRuns(src, srcOffset, srcStride, dst, dstOffset, dstStride, runBytes, runs); return; }
+        for (long i = 0; i < runs; i++) java.lang.foreign.MemorySegment.copy(src, srcOffset + i * srcStride, dst, dstOffset + i * dstStride, runBytes);
     }
 
     /**
      * A box of a value: H2D gathers it from the whole host copy (seen with the box's shape) into a dense buffer of
      * its extents; D2H scatters a dense box into the host copy of the whole value, which the first box to arrive
-     * places (the plan chains a value's scatters).
+     * places (the plan chains a value's scatters). A local copy (the compute lane) does either on the device: from a
+     * resident whole, or into a whole kept resident; the larger buffer is the whole.
      */
     void boxCopy(Task.Transfer x) {
         Tensor from = buf[x.src()];
         Box box = x.box();
-        CopyLane lane = copyLane(x.device(), x.lane());
+        boolean local = x.local();
+        CopyLane lane = local ? null : copyLane(x.device(), x.lane());
         long es = from.dtype().byteSize();
-        if (x.lane() == LaneKind.H2D) {
+        boolean gather = local ? plan.buffers().get(x.dst()).bytes() <= plan.buffers().get(x.src()).bytes() : x.lane() == LaneKind.H2D;
+        if (gather) {
             if (from.elementCount() != MemGraphExecutor.product(box.dims())) {
                 throw new SluiceException("box " + box + " of " + java.util.Arrays.toString(box.dims()) + " does not fit " + from.shape());
             }
             Tensor to = allocate(x.dst(), from.dtype(), box.extents());
             MemGraphExecutor.BoxRuns r = MemGraphExecutor.BoxRuns.of(box, es);
-            lane.copyRuns(from.data(), r.big(), to.data(), r.dense(), r.runBytes());
+            copyRuns(lane, from.data(), r.big(), to.data(), r.dense(), r.runBytes());
             buf[x.dst()] = to;
             doneWriting(x.dst());
         } else {
-            Tensor to = wholeOnHost(x.dst());
+            Tensor to = local ? wholeOnDevice(x.dst()) : wholeOnHost(x.dst());
             if (to.elementCount() != MemGraphExecutor.product(box.dims()) || from.elementCount() != box.elementCount() || to.dtype() != from.dtype()) {
                 throw new SluiceException("box " + box + " (" + from + ") does not fit " + to);
             }
             MemGraphExecutor.BoxRuns r = MemGraphExecutor.BoxRuns.of(box, es);
-            lane.copyRuns(from.data(), r.dense(), to.data(), r.big(), r.runBytes());
+            copyRuns(lane, from.data(), r.dense(), to.data(), r.big(), r.runBytes());
         }
         doneReading(x.src());
+    }
+
+    /** Runs at the given offsets on a link lane (paced), or plainly inside the device (lane null). */
+    private static void copyRuns(CopyLane lane, java.lang.foreign.MemorySegment src, long[] srcOffsets, java.lang.foreign.MemorySegment dst,
+                                 long[] dstOffsets, long runBytes) {
+        if (lane != null) { lane.copyRuns(src, srcOffsets, dst, dstOffsets, runBytes); return; }
+        for (int i = 0; i < srcOffsets.length; i++) java.lang.foreign.MemorySegment.copy(src, srcOffsets[i], dst, dstOffsets[i], runBytes);
     }
 
     /** Elements [start, start + count of shape) of device buffer b, seen in place with {@code shape}. */

@@ -1,0 +1,172 @@
+package dev.sluice.bench.turnip;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import dev.sluice.graph.Graph;
+import dev.sluice.graph.Node;
+import dev.sluice.graph.Value;
+import dev.sluice.kernels.Attr;
+import dev.sluice.kernels.Attributes;
+import dev.sluice.kernels.DType;
+import dev.sluice.kernels.Shape;
+import dev.sluice.kernels.Tensor;
+import dev.sluice.kernels.TensorType;
+import dev.sluice.kernels.device.DeviceKind;
+import dev.sluice.memgraph.DeviceSpec;
+import dev.sluice.memgraph.MemGraph;
+import dev.sluice.memgraph.Task;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@link BytesBound} is a lower bound: on random conv nets (convs of any group that split into row bands or output
+ * boxes, depthwise ones among them, ReLUs, residual Adds, weights shared by several convs so that constants are
+ * re-read across cuts, activations that live long) at random budgets between the least the planner accepts and the
+ * no-offload need, no plan the planner makes moves fewer bytes over the link (H2D and D2H copies, offloads, reloads)
+ * than the bound. A bound that claimed one byte too many in any of its terms would fail here where that term decides.
+ * The plans are the builder's own, counted task by task, not a model of them.
+ */
+class BytesBoundTest {
+    static final DeviceSpec THROTTLED = new DeviceSpec("throttled", DeviceKind.THROTTLED, 1);
+
+    @Test void noPlanMovesFewerBytesThanTheBound() {
+        SplittableRandom rnd = new SplittableRandom(14);
+        int plans = 0, withTrips = 0;
+        double tightest = Double.MAX_VALUE;
+        for (int k = 0; k < 60; k++) {
+            Graph g = randomNet(rnd);
+            long full = MemGraph.fullNeed(g, THROTTLED), min = MemGraph.minimumBudget(g, THROTTLED);
+            // From a quarter above the minimum: at the minimum itself the builder can fail to place a box tile's buffers
+            // beside what it holds (a planner bug seen on main too, outside this test's subject)
+            long low = min + min / 4;
+            List<Long> budgets = new ArrayList<>(List.of(low, full));
+            for (int b = 0; b < 4; b++) budgets.add(low + (long) (rnd.nextDouble() * rnd.nextDouble() * Math.max(0, full - low)));
+            for (long budget : budgets) {
+                MemGraph plan;
+                try {
+                    plan = MemGraph.onDevice(g, THROTTLED.withBudget(budget));
+                } catch (RuntimeException e) {
+                    throw new AssertionError("net " + k + " at " + budget + " B (min " + min + ", full " + full + "): " + g.nodes() + " " + g.types(), e);
+                }
+                long moved = 0;
+                for (Task t : plan.tasks()) if (t.lane().isCopy()) moved += t.bytes();
+                long bound = BytesBound.of(g, budget);
+                assertTrue(bound <= moved, "net " + k + " at " + budget + " B (min " + min + ", full " + full + "): moved " + moved
+                    + " < bound " + bound + " (" + BytesBound.explain(g, budget) + "); " + plan.summary());
+                plans++;
+                if (!BytesBound.explain(g, budget).endsWith(" 0")) {
+                    withTrips++;
+                    tightest = Math.min(tightest, (double) moved / bound);
+                }
+            }
+        }
+        // the cut term must have decided often enough for the check to mean something
+        assertTrue(withTrips >= plans / 5, withTrips + " of " + plans + " plans had a cut over the budget");
+        System.out.println("BytesBoundTest: " + plans + " plans, " + withTrips + " with a cut over the budget; tightest moved/bound there " + tightest);
+    }
+
+    /**
+     * The terms by hand on two small graphs of [1, 256] float vectors (1,024 bytes each). x -> Relu a -> Relu b, then
+     * Add(a, b) -> c (the output): at the cut after b's node, a and b (2,048 B) are live intermediates, so at a budget of
+     * 1,500 B, 548 B must go down and up again. And w (a constant) read by the first and the last of three MatMuls: at
+     * the cut after the first, w is a constant read again and h an intermediate; over a budget of 1,500 B by 548 B, which
+     * costs 548 B if w is dropped (reloaded once); over by 1,648 B at a budget of 400 B, w's 1,024 B cost 1 each and
+     * the other 624 B (of h) 2 each.
+     */
+    @Test void theTermsAddUpAsDerived() {
+        TensorType v = TensorType.of(DType.FLOAT32, Shape.of(1, 256));
+        Graph g = new Graph("t", List.of(new Node("r1", "Relu", "", List.of("x"), List.of("a"), Attributes.EMPTY),
+                new Node("r2", "Relu", "", List.of("a"), List.of("b"), Attributes.EMPTY),
+                new Node("add", "Add", "", List.of("a", "b"), List.of("c"), Attributes.EMPTY)),
+            List.of(new Value("x", v)), List.of(new Value("c", v)), Map.of(), new HashMap<>(Map.of("x", v, "a", v, "b", v, "c", v)));
+        assertEquals(1024 + 1024 + 2 * (2048 - 1500), BytesBound.of(g, 1500));
+        assertEquals(1024 + 1024, BytesBound.of(g, 2048));
+        TensorType m = TensorType.of(DType.FLOAT32, Shape.of(16, 16));
+        Graph h = new Graph("t", List.of(new Node("m1", "MatMul", "", List.of("x", "w"), List.of("h1"), Attributes.EMPTY),
+                new Node("m2", "MatMul", "", List.of("h1", "u"), List.of("h2"), Attributes.EMPTY),
+                new Node("m3", "MatMul", "", List.of("h2", "w"), List.of("y"), Attributes.EMPTY)),
+            List.of(new Value("x", m)), List.of(new Value("y", m)),
+            Map.of("w", Tensor.allocate(DType.FLOAT32, Shape.of(16, 16)), "u", Tensor.allocate(DType.FLOAT32, Shape.of(16, 16))),
+            new HashMap<>(Map.of("x", m, "h1", m, "h2", m, "y", m)));
+        long once = 3 * 1024 + 1024; // x, w, u up; y down
+        assertEquals(once + 548, BytesBound.of(h, 1500));
+        assertEquals(once + 1024 + 2 * 624, BytesBound.of(h, 400));
+        assertEquals(once, BytesBound.of(h, 2048));
+    }
+
+    /** Without a cut over the budget, the bound is the inputs, constants and outputs, each once: what a plan at the full need moves, raw. */
+    @Test void atTheFullNeedTheBoundIsWhatCrossesOnce() {
+        Graph g = randomNet(new SplittableRandom(3));
+        long raw = 0;
+        for (Value v : g.inputs()) raw += Tensor.byteSize(v.type().dtype(), v.type().shape().toShape());
+        for (Tensor c : g.initializers().values()) raw += c.byteSize();
+        for (Value v : g.outputs()) raw += Tensor.byteSize(v.type().dtype(), v.type().shape().toShape());
+        assertEquals(raw, BytesBound.of(g, MemGraph.fullNeed(g, THROTTLED)));
+    }
+
+    /**
+     * A conv net on [1, C, H, W] activations: each node a conv (3x3 or 5x5, group 1 or depthwise, weights reused from
+     * an earlier conv of the same shape one time in three), a ReLU, or an Add of the newest value and an older one of
+     * its shape (which keeps that one alive); the newest value and one older are outputs.
+     */
+    static Graph randomNet(SplittableRandom rnd) {
+        int h = 8 + rnd.nextInt(17), w = 16 * (1 + rnd.nextInt(2));
+        List<Node> nodes = new ArrayList<>();
+        Map<String, Tensor> init = new LinkedHashMap<>();
+        Map<String, TensorType> types = new HashMap<>();
+        List<String> values = new ArrayList<>();
+        int c0 = 2 + rnd.nextInt(6);
+        TensorType xt = TensorType.of(DType.FLOAT32, Shape.of(1, c0, h, w));
+        types.put("x", xt);
+        values.add("x");
+        int count = 4 + rnd.nextInt(10);
+        for (int i = 0; i < count; i++) {
+            String in = values.getLast();
+            long c = types.get(in).shape().toShape().dim(1);
+            String out = "v" + i;
+            int op = rnd.nextInt(6);
+            if (op <= 2) {
+                boolean depthwise = op == 2;
+                long m = depthwise ? c : 2 + rnd.nextInt(12);
+                int k = rnd.nextBoolean() ? 3 : 5;
+                Shape ws = Shape.of(m, depthwise ? 1 : c, k, k);
+                String wn = null;
+                if (rnd.nextInt(3) == 0) {
+                    for (var e : init.entrySet()) if (e.getValue().shape().equals(ws)) wn = e.getKey();
+                }
+                if (wn == null) {
+                    wn = "w" + i;
+                    init.put(wn, Tensor.allocate(DType.FLOAT32, ws));
+                }
+                Map<String, Attr> a = new HashMap<>();
+                a.put("pads", new Attr.Ints(new long[] {k / 2, k / 2, k / 2, k / 2}));
+                a.put("kernel_shape", new Attr.Ints(new long[] {k, k}));
+                a.put("group", new Attr.Int(depthwise ? c : 1));
+                nodes.add(new Node("conv" + i, "Conv", "", List.of(in, wn), List.of(out), new Attributes(a)));
+                types.put(out, TensorType.of(DType.FLOAT32, Shape.of(1, m, h, w)));
+            } else if (op <= 4 || values.size() < 3) {
+                nodes.add(new Node("relu" + i, "Relu", "", List.of(in), List.of(out), Attributes.EMPTY));
+                types.put(out, types.get(in));
+            } else {
+                String other = null;
+                for (int j = 0; j + 1 < values.size(); j++) if (types.get(values.get(j)).equals(types.get(in))) { other = values.get(j); break; }
+                if (other == null) {
+                    nodes.add(new Node("relu" + i, "Relu", "", List.of(in), List.of(out), Attributes.EMPTY));
+                } else {
+                    nodes.add(new Node("add" + i, "Add", "", List.of(in, other), List.of(out), Attributes.EMPTY));
+                }
+                types.put(out, types.get(in));
+            }
+            values.add(out);
+        }
+        List<Value> outs = new ArrayList<>(List.of(new Value(values.getLast(), types.get(values.getLast()))));
+        String older = values.get(1 + rnd.nextInt(values.size() - 2));
+        if (!older.equals(values.getLast())) outs.add(new Value(older, types.get(older)));
+        return new Graph("net", nodes, List.of(new Value("x", xt)), outs, init, types);
+    }
+}
