@@ -31,11 +31,7 @@ record BoxTileTasks(BuildState s, int i) implements NodeTasks {
         return r;
     }
 
-    @Override public List<String> reads() {
-        Set<String> r = new LinkedHashSet<>();
-        for (int t = 0; t < s.split(i).tiles().size(); t++) r.addAll(tileReads(t));
-        return new ArrayList<>(r);
-    }
+    @Override public List<String> reads() { return NodeTasks.readsOfTiles(s.split(i).tiles().size(), this::tileReads); }
 
     /** Nothing: its sliced inputs are gathered box by box. */
     @Override public List<String> prefetched() { return List.of(); }

@@ -27,6 +27,13 @@ sealed interface NodeTasks permits HostNodeTasks, WholeNodeTasks, WeightTileTask
     /** Emits the node's tasks, leaving its outputs resident (or on the host) for its readers. */
     void emit();
 
+    /** Every value some tile of a split node reads, each once, in tile order ({@code tileReads} gives tile t's). */
+    static List<String> readsOfTiles(int tiles, java.util.function.IntFunction<List<String>> tileReads) {
+        java.util.Set<String> r = new java.util.LinkedHashSet<>();
+        for (int t = 0; t < tiles; t++) r.addAll(tileReads.apply(t));
+        return new java.util.ArrayList<>(r);
+    }
+
     /** The form node i takes: on the host, whole, or by its split's tile kind. */
     static NodeTasks of(BuildState s, int i, boolean onHost) {
         if (onHost) return new HostNodeTasks(s, i);

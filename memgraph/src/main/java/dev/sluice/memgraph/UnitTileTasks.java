@@ -50,11 +50,7 @@ record UnitTileTasks(BuildState s, int i) implements NodeTasks {
         return new ArrayList<>(r);
     }
 
-    @Override public List<String> reads() {
-        Set<String> r = new LinkedHashSet<>();
-        for (int t = 0; t < s.split(i).tiles().size(); t++) r.addAll(tileReads(t));
-        return new ArrayList<>(r);
-    }
+    @Override public List<String> reads() { return NodeTasks.readsOfTiles(s.split(i).tiles().size(), this::tileReads); }
 
     /** The first tile's: the other blocks stream in behind the tiles. */
     @Override public List<String> prefetched() { return tileReads(0); }

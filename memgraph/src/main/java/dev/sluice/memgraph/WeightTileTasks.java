@@ -43,11 +43,7 @@ record WeightTileTasks(BuildState s, int i) implements NodeTasks {
         return new ArrayList<>(r);
     }
 
-    @Override public List<String> reads() {
-        Set<String> r = new LinkedHashSet<>();
-        for (int t = 0; t < s.split(i).tiles().size(); t++) r.addAll(tileReads(t));
-        return new ArrayList<>(r);
-    }
+    @Override public List<String> reads() { return NodeTasks.readsOfTiles(s.split(i).tiles().size(), this::tileReads); }
 
     /** Only the first tile's blocks: the others stream in behind its tiles. */
     @Override public List<String> prefetched() { return tileReads(0); }

@@ -85,7 +85,10 @@ public final class Strategies {
     }
 
     /** First-improvement local search over single-task moves, at most 50 passes. */
-    private static int[] improve(PlacementProblem p, int[] a, int[] order) {
+    private static int[] improve(PlacementProblem p, int[] a, int[] order) { return improve(p, a, order, x -> true); }
+
+    /** The same, taking only moves to assignments {@code allowed} accepts (the start must be one). */
+    private static int[] improve(PlacementProblem p, int[] a, int[] order, java.util.function.Predicate<int[]> allowed) {
         double best = Schedule.list(p, a, order).makespan();
         for (int pass = 0; pass < 50; pass++) {
             boolean changed = false;
@@ -94,8 +97,10 @@ public final class Strategies {
                 for (int d = 0; d < p.devices(); d++) {
                     if (d == was) continue;
                     a[t] = d;
-                    double m = Schedule.list(p, a, order).makespan();
-                    if (m < best - 1e-9) { best = m; was = d; changed = true; continue; }
+                    if (allowed.test(a)) {
+                        double m = Schedule.list(p, a, order).makespan();
+                        if (m < best - 1e-9) { best = m; was = d; changed = true; continue; }
+                    }
                     a[t] = was;
                 }
                 a[t] = was;
@@ -139,25 +144,7 @@ public final class Strategies {
             }
             a[pick] = 0;
         }
-        double best = Schedule.list(p, a, order).makespan();
-        for (int pass = 0; pass < 50; pass++) {
-            boolean changed = false;
-            for (int t : order) {
-                int was = a[t];
-                for (int d = 0; d < p.devices(); d++) {
-                    if (d == was) continue;
-                    a[t] = d;
-                    if (p.fits(a)) {
-                        double m = Schedule.list(p, a, order).makespan();
-                        if (m < best - 1e-9) { best = m; was = d; changed = true; continue; }
-                    }
-                    a[t] = was;
-                }
-                a[t] = was;
-            }
-            if (!changed) break;
-        }
-        return a;
+        return improve(p, a, order, p::fits);
     }
 
     /**

@@ -3,12 +3,8 @@ package dev.sluice.kernels.cpu.core;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Pattern;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -24,19 +20,7 @@ class JitIndependenceTest {
 
     @Test
     void kernelsAvoidJitDependentVectorOperations() throws IOException {
-        Path src = Path.of("src/main/java");
-        assertTrue(Files.isDirectory(src), "run from the kernels module folder");
-        List<String> hits = new ArrayList<>();
-        try (Stream<Path> files = Files.walk(src)) {
-            for (Path f : files.filter(p -> p.toString().endsWith(".java")).toList()) {
-                List<String> lines = Files.readAllLines(f);
-                for (int i = 0; i < lines.size(); i++) {
-                    String code = lines.get(i).replaceAll("//.*$", "");
-                    if (code.strip().startsWith("*")) continue; // javadoc prose may name them
-                    if (FORBIDDEN.matcher(code).find()) hits.add(f + ":" + (i + 1) + ": " + lines.get(i).strip());
-                }
-            }
-        }
+        List<String> hits = KernelSources.codeLinesMatching(FORBIDDEN);
         assertTrue(hits.isEmpty(), "JIT-dependent vector operations:\n" + String.join("\n", hits));
     }
 }
