@@ -354,7 +354,10 @@ final class ConvKernels {
         float[] wt = whole < out ? WindowEdge.transposed(wKey, w, m, k) : null;
         for (int ni = 0; ni < n; ni++) {
             long yo = (long) ni * m * out;
-            Gemm32.sgemm(false, true, m, whole, k, 1f, w, 0, k, pw, x, (long) ni * in, stride, null, 0f, y, yo, out, par);
+            // the windows packed once for all of the product's parallel tasks (each packed them again otherwise)
+            Gemm32.Packed pb = par.threads() > 1 && m > Gemm32.MR && whole > 0
+                ? Gemm32.packB(true, k, whole, x, (long) ni * in, stride, par) : null;
+            Gemm32.sgemm(false, true, m, whole, k, 1f, w, 0, k, pw, x, (long) ni * in, stride, pb, 0f, y, yo, out, par);
             for (int j = whole; j < out; j++) WindowEdge.column(wt, m, k, x, (long) ni * in + (long) j * stride, y, yo + j, out);
             addBias(y, yo, bias, 0, m, 0, out, out, act);
         }
