@@ -111,20 +111,28 @@ final class ConvKernels {
      * with. The conv runs exactly as Conv does (no activation), then {@link ResidualAdd} adds r and applies the
      * activation in one pass over the output: the same operations, in the same order, as the separate Add
      * and activation nodes, so the same bits, without their two extra passes over memory and node dispatches.
+     * A pointwise conv on PointwiseConv's path does the add and a Relu in its tile epilogue instead (the same
+     * operations per element again), saving that pass too.
      */
     static final class FusedConvAdd extends Conv {
         FusedConvAdd(boolean pointwise) { super(pointwise); }
 
         @Override Object weightKey(ExecContext ctx, Tensor w) { return w; }
 
-        @Override void finish(ExecContext ctx, Tensor y) {
+        @Override Tensor residual(ExecContext ctx, Tensor y) {
             if (ctx.inputCount() < 4 || !ctx.hasInput(3)) throw new KernelException("FusedConvAdd needs its residual as input 3");
             Tensor r = ctx.input(3);
             if (r.dtype() != DType.FLOAT32 || y.dtype() != DType.FLOAT32 || !r.shape().equals(y.shape())) {
                 throw new KernelException("FusedConvAdd residual " + r.dtype() + r.shape() + " does not match the conv's output "
                         + y.dtype() + y.shape());
             }
-            ResidualAdd.apply(y.data(), r.data(), y.elementCount(), Activation.of(ctx.attributes()), ctx.parallelism());
+            return r;
+        }
+
+        @Override Activation after(Attributes at) { return Activation.of(at); }
+
+        @Override void finish(ExecContext ctx, Tensor y) {
+            ResidualAdd.apply(y.data(), residual(ctx, y).data(), y.elementCount(), after(ctx.attributes()), ctx.parallelism());
         }
     }
 
@@ -140,6 +148,12 @@ final class ConvKernels {
 
         /** What runs after the convolution on its finished output: nothing for Conv and FusedConv. */
         void finish(ExecContext ctx, Tensor y) {}
+
+        /** The residual {@link #finish} adds (validated against y), or null: none for Conv and FusedConv. */
+        Tensor residual(ExecContext ctx, Tensor y) { return null; }
+
+        /** The activation after the residual add (none without one). */
+        Activation after(Attributes at) { return Activation.NONE; }
 
         /**
          * The key under which the weight's packed form may be cached: only for constant weights, which a plain
@@ -183,7 +197,10 @@ final class ConvKernels {
                 if (pw) PointwiseConv.convPartial(x.data(), w.data(), b, y.data(), n, c, m, Math.toIntExact(g.outSize()), ctx.parallelism(), act);
                 else DirectConv.conv(x.data(), w.data(), b, y.data(), n, c, m, g.as2d(), ctx.parallelism(), act, weightKey(ctx, w), true);
             } else if (x.dtype() == DType.FLOAT32 && w.dtype() == DType.FLOAT32) {
-                conv(x.data(), w.data(), b, y.data(), n, c, m, group, g, ctx.parallelism(), act, weightKey(ctx, w), pointwise);
+                // a residual block's tail may go into the conv's own epilogue (the same bits, see PointwiseConv)
+                Tensor r = residual(ctx, y);
+                if (conv(x.data(), w.data(), b, y.data(), n, c, m, group, g, ctx.parallelism(), act, weightKey(ctx, w), pointwise,
+                        r == null ? null : r.data(), after(at))) return;
             } else {
                 Tensor yf = Tensor.allocate(DType.FLOAT32, y.shape());
                 conv(NnArrays.asF32(x).data(), NnArrays.asF32(w).data(), b, yf.data(), n, c, m, group, g, ctx.parallelism(), act, null, pointwise);
@@ -230,8 +247,19 @@ final class ConvKernels {
     /** The same; {@code pointwiseOk} says whether PointwiseConv may run (the kernel's registry options). */
     static void conv(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int m, int group,
                      WindowGeometry g0, Parallelism par, Activation act, Object wKey, boolean pointwiseOk) {
-        if (group == 1 && c == 1 && windowsAreRows(g0)) { windowRows(x, w, bias, y, n, m, g0, par, act, wKey); return; }
-        if (group == 1 && NarrowConv.applies(g0)) { NarrowConv.conv(x, w, bias, y, n, c, m, g0, par, act); return; }
+        conv(x, w, bias, y, n, c, m, group, g0, par, act, wKey, pointwiseOk, null, Activation.NONE);
+    }
+
+    /**
+     * The same; with a non-null residual {@code res} (y's shape) a path that can finish a residual block in its
+     * own epilogue, {@code y = after(conv + bias + res)}, does so and the call returns true; false means y holds
+     * the conv alone and the caller adds the residual.
+     */
+    static boolean conv(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int m, int group,
+                        WindowGeometry g0, Parallelism par, Activation act, Object wKey, boolean pointwiseOk,
+                        MemorySegment res, Activation after) {
+        if (group == 1 && c == 1 && windowsAreRows(g0)) { windowRows(x, w, bias, y, n, m, g0, par, act, wKey); return false; }
+        if (group == 1 && NarrowConv.applies(g0)) { NarrowConv.conv(x, w, bias, y, n, c, m, g0, par, act); return false; }
         WindowGeometry g = g0.as2d();
         int cg = c / group, mg = m / group;
         int inSize = Math.toIntExact(g.inSize()), outSize = Math.toIntExact(g.outSize()), ks = Math.toIntExact(g.kernelSize());
@@ -241,19 +269,20 @@ final class ConvKernels {
         // below two whole tiles of positions PointwiseConv runs mostly its gathered tail: 5-10x slower than
         // the paths below on ppocr-rec's 1x1 (SE) and 1x40 convs
         if (pointwise && group == 1 && pointwiseOk && outSize >= 2 * PointwiseConv.NT) {
-            PointwiseConv.conv(x, w, bias, y, n, c, m, outSize, par, act, wKey);
-            return;
+            boolean fuse = res != null && PointwiseConv.takesResidual(act, after);
+            PointwiseConv.conv(x, w, bias, y, n, c, m, outSize, par, act, wKey, fuse ? res : null, after);
+            return fuse;
         }
         // one input channel per group, group 1 included (a spectrogram's first conv, a depthwise conv's one-group
         // tile): always here, so that memgraph's group tiles take the whole conv's path and keep its bits
         if (g.rank() == 2 && cg == 1 && group == c) {
             DepthwiseConv.conv(x, w, bias, y, n, c, m, g, par, act);
-            return;
+            return false;
         }
         // group 1 goes direct, except a pointwise conv over fewer positions than one tile: a matrix-vector product
         if (g.rank() == 2 && group == 1 && !(pointwise && outSize < DirectConv.NT)) {
             DirectConv.conv(x, w, bias, y, n, c, m, g, par, act, wKey);
-            return;
+            return false;
         }
         // one group: the whole weight is A (mg x kk); packed once per weight tensor
         Gemm32.Packed pw = wKey != null && group == 1 ? Gemm32.cached(wKey, true, false, mg, kk, w, 0, kk) : null;
@@ -270,7 +299,7 @@ final class ConvKernels {
             };
             if (across) par.forEach(tasks, (long) mg * outSize * cg, one);
             else for (int t = 0; t < tasks; t++) one.accept(t);
-            return;
+            return false;
         }
         int chunk = Math.max(Gemm32.NR, Math.min(roundUp(outSize, Gemm32.NR), (1 << 17) / Math.max(kk, 1) / Gemm32.NR * Gemm32.NR));
         int chunks = (outSize + chunk - 1) / chunk;
@@ -292,6 +321,7 @@ final class ConvKernels {
         };
         if (across) par.forEach(tasks, (long) mg * chunk * kk, one);
         else for (int t = 0; t < tasks; t++) one.accept(t);
+        return false;
     }
 
     private static int roundUp(int v, int unit) { return (v + unit - 1) / unit * unit; }
@@ -324,7 +354,10 @@ final class ConvKernels {
         float[] wt = whole < out ? WindowEdge.transposed(wKey, w, m, k) : null;
         for (int ni = 0; ni < n; ni++) {
             long yo = (long) ni * m * out;
-            Gemm32.sgemm(false, true, m, whole, k, 1f, w, 0, k, pw, x, (long) ni * in, stride, null, 0f, y, yo, out, par);
+            // the windows packed once for all of the product's parallel tasks (each packed them again otherwise)
+            Gemm32.Packed pb = par.threads() > 1 && m > Gemm32.MR && whole > 0
+                ? Gemm32.packB(true, k, whole, x, (long) ni * in, stride, par) : null;
+            Gemm32.sgemm(false, true, m, whole, k, 1f, w, 0, k, pw, x, (long) ni * in, stride, pb, 0f, y, yo, out, par);
             for (int j = whole; j < out; j++) WindowEdge.column(wt, m, k, x, (long) ni * in + (long) j * stride, y, yo + j, out);
             addBias(y, yo, bias, 0, m, 0, out, out, act);
         }

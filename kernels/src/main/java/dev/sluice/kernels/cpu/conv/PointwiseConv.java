@@ -114,6 +114,27 @@ final class PointwiseConv {
      */
     static void conv(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int m, int hw,
                      Parallelism par, Activation act, Object wKey) {
+        conv(x, w, bias, y, n, c, m, hw, par, act, wKey, null, Activation.NONE);
+    }
+
+    /**
+     * Whether {@link #conv} can take a residual block's tail into its tile epilogue: the conv itself has no
+     * activation (FusedConvAdd's conv never has) and the activation after the add is none or Relu.
+     */
+    static boolean takesResidual(Activation act, Activation after) {
+        return act.kind() == Activation.Kind.NONE
+            && (after.kind() == Activation.Kind.NONE || after.kind() == Activation.Kind.RELU);
+    }
+
+    /**
+     * The same, and with a non-null {@code res} (N x M x hw like y; {@link #takesResidual} must hold) the residual
+     * block's tail too: {@code y = after((conv + bias) + res)}, added in the tile epilogue while the sums are in
+     * registers instead of in a second pass over y. Per element these are ResidualAdd's operations in its order
+     * (the sum rounded once, Relu applied to {@code sum + 0} in vector lanes), so the same bits.
+     */
+    static void conv(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int m, int hw,
+                     Parallelism par, Activation act, Object wKey, MemorySegment res, Activation after) {
+        if (res != null && !takesResidual(act, after)) throw new IllegalArgumentException("no fused residual for " + act + " then " + after);
         float[] wp = packed(wKey, w, m, c);
         int panels = panels(m), tiles = (hw + NT - 1) / NT;
         long work = (long) m * c * hw;
@@ -127,9 +148,9 @@ final class PointwiseConv {
         // positions per inner step: the step's input rows stay in L2 across the panels, a panel's output rows
         // in L1 between its tiles and the bias / activation pass
         int step = Math.max(1, Math.min(Math.min(tilesPer, 1024 / NT), (1 << 15) / Math.max(c, 1) / NT)) * NT;
-        Epilogue e = Epilogue.of(bias, act, panels * MR);
+        Epilogue e = res == null ? Epilogue.of(bias, act, panels * MR) : Epilogue.residual(bias, after, panels * MR, res);
         // the activations the tile cannot apply: a pass over each panel's rows after its tiles
-        boolean finish = e.mode == RAW && (bias != null || act.kind() != Activation.Kind.NONE);
+        boolean finish = res == null && e.mode == RAW && (bias != null || act.kind() != Activation.Kind.NONE);
         int tasks = n * np * nb;
         par.forEach(tasks, work / tasks, t -> {
             int pi = t % np, bi = (t / np) % nb, ni = t / np / nb;
@@ -200,6 +221,7 @@ final class PointwiseConv {
             if (h == 8) tile8(x, (xo + j) * 4, xs, c, wp, wo, y, (yo + j) * 4, xs, rows);
             else tile4(x, (xo + j) * 4, xs, c, wp, wo, y, (yo + j) * 4, xs, rows);
             if (epi) epilogue(y, (yo + j) * 4, xs, rows, e, r0);
+            else if (e.res != null) residual(y, (yo + j) * 4, xs, rows, NT, e, r0);
         }
     }
 
@@ -248,6 +270,8 @@ final class PointwiseConv {
             else tile4(inSeg, 0, s, c, wp, wo, outSeg, 0, s, rows);
             if (e.mode != RAW) epilogue(outSeg, 0, s, rows, e, r0);
             for (int r = 0; r < rows; r++) MemorySegment.copy(out, r * NT, y, NnArrays.F32, (yo + (long) r * hw + j0) * 4, len);
+            // the residual after the copy, where y's positions are res's: each lane's operations, one by one
+            if (e.res != null) residual(y, (yo + j0) * 4, hw * 4L, rows, len, e, r0);
         }
     }
 
@@ -275,7 +299,19 @@ final class PointwiseConv {
      * bias), HardSwish's alpha and beta. Activations other than Relu and HardSwish leave the tile raw (RAW)
      * and go through {@link #finish}.
      */
-    private record Epilogue(int mode, float[] bias, float p, float q) {
+    private record Epilogue(int mode, float[] bias, float p, float q, MemorySegment res, boolean resBias, boolean resRelu) {
+        Epilogue(int mode, float[] bias, float p, float q) { this(mode, bias, p, q, null, false, false); }
+
+        /**
+         * A residual block's tail (mode RAW: the tile stores raw sums, then {@link #residual} adds the bias where
+         * there is one, the residual, and applies Relu where {@code after} is Relu).
+         */
+        static Epilogue residual(float[] bias, Activation after, int rows, MemorySegment res) {
+            float[] b = new float[rows];
+            if (bias != null) System.arraycopy(bias, 0, b, 0, bias.length);
+            return new Epilogue(RAW, b, 0f, 0f, res, bias != null, after.kind() == Activation.Kind.RELU);
+        }
+
         static Epilogue of(float[] bias, Activation act, int rows) {
             int mode = switch (act.kind()) {
                 case NONE -> bias == null ? RAW : BIAS;
@@ -314,6 +350,46 @@ final class PointwiseConv {
             a0.intoMemorySegment(y, yb, ORDER);
             a1.intoMemorySegment(y, yb + 4L * L, ORDER);
             a2.intoMemorySegment(y, yb + 8L * L, ORDER);
+        }
+    }
+
+    /**
+     * A residual block's tail over rows [0, rows) x cols positions of y in place, the residual read at the same
+     * byte offsets: {@code v = y + bias} (where the conv has a bias: the BIAS epilogue's add), {@code v = v + r}
+     * (ResidualAdd's add), then for Relu {@code v + 0} and lanes below zero set to zero (Activation's Relu, as
+     * ResidualAdd applies it). Whole vectors, then the positions past them one by one with the same operations
+     * (a float add rounds the same in a lane and alone; the Relu select has no rounding), so an element's bits
+     * do not depend on where it falls.
+     */
+    private static void residual(MemorySegment y, long yb, long ys, int rows, int cols, Epilogue e, int r0) {
+        MemorySegment res = e.res;
+        float[] eb = e.bias;
+        boolean hasBias = e.resBias, relu = e.resRelu;
+        int whole = cols / L * L;
+        for (int r = 0; r < rows; r++, yb += ys) {
+            float b = eb[r0 + r];
+            for (int i = 0; i < whole; i += L) {
+                long at = yb + 4L * i;
+                FloatVector a = FloatVector.fromMemorySegment(S, y, at, ORDER);
+                if (hasBias) a = a.add(b);
+                a = a.add(FloatVector.fromMemorySegment(S, res, at, ORDER));
+                if (relu) {
+                    a = a.add(0f);
+                    a = a.blend(0f, a.compare(VectorOperators.LT, 0f));
+                }
+                a.intoMemorySegment(y, at, ORDER);
+            }
+            for (int i = whole; i < cols; i++) {
+                long at = yb + 4L * i;
+                float a = y.get(NnArrays.F32, at);
+                if (hasBias) a = a + b;
+                a = a + res.get(NnArrays.F32, at);
+                if (relu) {
+                    a = a + 0f;
+                    if (a < 0f) a = 0f;
+                }
+                y.set(NnArrays.F32, at, a);
+            }
         }
     }
 

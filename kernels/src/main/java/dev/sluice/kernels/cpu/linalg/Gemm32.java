@@ -166,6 +166,23 @@ public final class Gemm32 {
         return p;
     }
 
+    /**
+     * op(B) (k x n) packed as {@link #packB(boolean, int, int, MemorySegment, long, int)} packs it (the same floats
+     * in the same places), its KC-deep blocks packed in parallel: for a B used once by a parallel product, whose
+     * tasks would otherwise each pack the same B again (a strided, transposed B costs about as much to pack as
+     * its share of the arithmetic).
+     */
+    public static Packed packB(boolean transB, int k, int n, MemorySegment b, long bOff, int ldb, Parallelism par) {
+        Packed p = new Packed(false, n, k);
+        int blocks = (k + KC - 1) / KC;
+        // work per block: a strided, scattered copy per element, counted as four multiply-adds
+        par.forEach(blocks, 4L * KC * n, t -> {
+            int pc = t * KC, kc = Math.min(KC, k - pc);
+            packB(transB, b, bOff, ldb, pc, kc, 0, n, p.data, p.offset(pc, 0, kc));
+        });
+        return p;
+    }
+
     /** Packed weights per constant tensor, dropped with the tensor. Tensor equality is identity. */
     private static final java.util.Map<Object, Packed[]> CACHE =
             java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
