@@ -1,6 +1,5 @@
 package dev.sluice.kernels.cpu.nn;
 
-import dev.sluice.kernels.cpu.core.VectorMath;
 import dev.sluice.kernels.cpu.linalg.Gemm32;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -31,10 +30,6 @@ final class SmallHeads {
     private static final int MR = 4;
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
-
-    static {
-        if (VectorMath.S.length() != L) throw new AssertionError("SmallHeads and the softmax must share one vector shape");
-    }
 
     /** Whether a head of these sizes takes this path: at least 2 rows and columns (Gemm32's matrix-vector path otherwise), depths within one K run. */
     static boolean fits(int l, int lk, int d, int dv) {
