@@ -140,11 +140,13 @@ class FusionTest {
     /**
      * BERT's attention chain (heads as [B, L, H, d]: Transpose q/k/v, MatMul, Div by sqrt(d), Add mask, Softmax,
      * MatMul, Transpose back) fuses into one sluice.Attention that matches ONNX Runtime and the unfused ops'
-     * bits; also with one query row (Gemm32's matrix-vector path), a Mul scale and no mask.
+     * bits; also with one query row (Gemm32's matrix-vector path), a Mul scale and no mask, and on both of the
+     * kernel's product paths (SmallHeads for heads within one Gemm32 K run, Gemm32 past it).
      */
     @Test
     void attentionChainFuses() throws Exception {
-        for (int[] c : new int[][] {{2, 13, 3, 8, 1}, {1, 1, 2, 16, 0}, {1, 20, 4, 5, 2}}) {
+        // also a head of 70 keys (a 64-column panel and a narrow one) of 40 dims, and one deeper than a Gemm32 K run (300)
+        for (int[] c : new int[][] {{2, 13, 3, 8, 1}, {1, 1, 2, 16, 0}, {1, 20, 4, 5, 2}, {1, 70, 2, 40, 1}, {1, 9, 2, 300, 0}}) {
             int b = c[0], l = c[1], h = c[2], d = c[3], form = c[4];
             SplittableRandom r = new SplittableRandom(23 + l);
             OnnxModelBuilder mb = new OnnxModelBuilder(13)

@@ -37,7 +37,9 @@ import jdk.incubator.vector.VectorSpecies;
  * every element in an order that depends on k and KC only (not on the operands' layout), the scaling and
  * mask are the same float operations as the Div and Add kernels, the rows go through the Softmax kernel's
  * own code. The one layout-dependent Gemm32 path (a one-row product, which dots or axpys by B's
- * layout) gets K^T as a contiguous copy, as the unfused MatMul sees it.
+ * layout) gets K^T as a contiguous copy, as the unfused MatMul sees it. Heads whose depths fit one Gemm32
+ * K run go through {@link SmallHeads} instead: the same sums in the same order, without Gemm32's per-call
+ * packing and its 96-column panels (a third of a 64-key panel is padding).
  */
 final class AttentionKernel implements OpKernel {
     private static final VectorSpecies<Float> S = VectorMath.S;
@@ -130,7 +132,9 @@ final class AttentionKernel implements OpKernel {
             long qo = (long) (bq ? 0 : b) * l * hq * d + (long) (hq == 1 ? 0 : h) * d;
             long ko = (long) (bk ? 0 : b) * lk * hk * d + (long) (hk == 1 ? 0 : h) * d;
             long vo = (long) (bv ? 0 : b) * lk * hv * dv + (long) (hv == 1 ? 0 : h) * dv;
-            if (l == 1) {
+            if (SmallHeads.fits(l, lk, d, dv)) {
+                SmallHeads.scores(qd, qo, hq * d, kd, ko, hk * d, l, lk, d, s);
+            } else if (l == 1) {
                 // one query row: Gemm32's matrix-vector path sums by B's layout, so give it K^T as MatMul does
                 MemorySegment kt = scratch(1, (long) d * lk);
                 for (int j = 0; j < lk; j++) {
@@ -148,8 +152,9 @@ final class AttentionKernel implements OpKernel {
                 scoreRow(s, row, lk, div, mul, scale, md, mo, mstr[3]);
                 SoftmaxKernels.softmaxRow(s, row, s, row, lk);
             }
-            Gemm32.sgemm(false, false, l, dv, lk, 1f, s, 0, lk, vd, vo, hv * dv, 0f, yd,
-                    (long) b * l * heads * dv + (long) h * dv, heads * dv, Parallelism.SEQUENTIAL);
+            long yo = (long) b * l * heads * dv + (long) h * dv;
+            if (SmallHeads.fits(l, lk, d, dv)) SmallHeads.weighted(s, l, lk, vd, vo, hv * dv, dv, yd, yo, heads * dv);
+            else Gemm32.sgemm(false, false, l, dv, lk, 1f, s, 0, lk, vd, vo, hv * dv, 0f, yd, yo, heads * dv, Parallelism.SEQUENTIAL);
         });
     }
 
