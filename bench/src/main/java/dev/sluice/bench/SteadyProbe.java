@@ -1,0 +1,92 @@
+package dev.sluice.bench;
+
+import dev.sluice.kernels.Tensor;
+import dev.sluice.runtime.Session;
+import java.util.Arrays;
+import java.util.Map;
+
+/**
+ * Steady-state latency of one model in this (fresh) JVM, for telling JIT-history effects apart from noise:
+ * opens the model, runs it for a warm-up time, then prints the median of each batch of timed runs. A JVM whose
+ * compiled code is bad for its whole life shows it in every batch; one still compiling improves batch to batch.
+ * Run it in many fresh JVMs with the flags under test, e.g.
+ * {@code java @jdk-config/jvm.args -Xmn8m -cp ... dev.sluice.bench.SteadyProbe all-minilm-l6-v2 2 8 5 20}.
+ *
+ * <p>Arguments: model (zoo name or file), threads, warm-up seconds, batches, runs per batch, and optionally a comma-separated list of models to run
+ * first, each for the warm-up time. Prints
+ * {@code BATCH_MS <median>} per batch and {@code STEADY_MS <median of the last batch>}.
+ */
+public final class SteadyProbe {
+    private SteadyProbe() {}
+
+    public static void main(String[] argv) throws Exception {
+        BenchTarget t = BenchTarget.of(argv[0], 42);
+        int threads = Integer.parseInt(argv[1]);
+        double warmSeconds = Double.parseDouble(argv[2]);
+        int batches = Integer.parseInt(argv[3]);
+        int perBatch = Integer.parseInt(argv[4]);
+        Map<String, Tensor> inputs = t.inputs();
+        // optional: other models run first (each in its own session, for the warm-up time), as in a mixed bench run,
+        // so that the measured model's kernels meet the profiles and compiled code the others left
+        if (argv.length > 5 && !argv[5].isEmpty()) {
+            for (String other : argv[5].split(",")) {
+                BenchTarget o = BenchTarget.of(other, 42);
+                try (Session so = Session.open(o.model(), threads)) {
+                    long end = System.nanoTime() + (long) (warmSeconds * 1e9);
+                    while (System.nanoTime() < end) so.run(o.inputs());
+                }
+                System.out.println("RAN_BEFORE " + other);
+            }
+        }
+        try (Session s = Session.open(t.model(), threads)) {
+            long end = System.nanoTime() + (long) (warmSeconds * 1e9);
+            int warm = 0;
+            while (System.nanoTime() < end) {
+                s.run(inputs);
+                warm++;
+            }
+            System.out.println("WARM_RUNS " + warm);
+            double last = 0;
+            for (int b = 0; b < batches; b++) {
+                double[] ms = new double[perBatch];
+                long alloc0 = allocatedBytes(), cpu0 = cpuNanos();
+                for (int i = 0; i < perBatch; i++) {
+                    long t0 = System.nanoTime();
+                    s.run(inputs);
+                    ms[i] = (System.nanoTime() - t0) / 1e6;
+                }
+                long alloc = allocatedBytes() - alloc0, cpu = cpuNanos() - cpu0;
+                Arrays.sort(ms);
+                last = ms[perBatch / 2];
+                // the process's CPU time and all threads' heap allocation per run tell bad code (both grow) from
+                // a loaded host (wall time grows alone)
+                System.out.printf("BATCH_MS %.3f CPU_MS_PER_RUN %.3f ALLOC_KB_PER_RUN %.1f%n", last, cpu / 1e6 / perBatch,
+                        alloc / 1024.0 / perBatch);
+            }
+            System.out.printf("STEADY_MS %.3f%n", last);
+            // -Dsluice.probe.hold=SECONDS keeps the JVM (and its compiled code) alive for jcmd to inspect
+            long hold = Long.getLong("sluice.probe.hold", 0);
+            if (hold > 0) {
+                System.out.flush();
+                long holdEnd = System.nanoTime() + hold * 1_000_000_000L;
+                while (System.nanoTime() < holdEnd) s.run(inputs);
+            }
+        }
+        System.exit(0);
+    }
+
+    /** The process's CPU time so far (all threads, JIT and GC included). */
+    private static long cpuNanos() {
+        return ProcessHandle.current().info().totalCpuDuration().map(java.time.Duration::toNanos).orElse(0L);
+    }
+
+    /** Heap bytes allocated by all threads so far (HotSpot's extension of ThreadMXBean), -1 where unknown. */
+    private static long allocatedBytes() {
+        try {
+            Object bean = java.lang.management.ManagementFactory.getThreadMXBean();
+            return (long) Class.forName("com.sun.management.ThreadMXBean").getMethod("getTotalThreadAllocatedBytes").invoke(bean);
+        } catch (ReflectiveOperationException e) {
+            return -1;
+        }
+    }
+}
