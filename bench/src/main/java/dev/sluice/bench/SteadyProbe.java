@@ -46,22 +46,19 @@ public final class SteadyProbe {
                 warm++;
             }
             System.out.println("WARM_RUNS " + warm);
-            double last = 0;
-            for (int b = 0; b < batches; b++) {
-                double[] ms = new double[perBatch];
-                long alloc0 = allocatedBytes(), cpu0 = cpuNanos();
-                for (int i = 0; i < perBatch; i++) {
-                    long t0 = System.nanoTime();
-                    s.run(inputs);
-                    ms[i] = (System.nanoTime() - t0) / 1e6;
+            double last = batches(s, inputs, batches, perBatch, "BATCH_MS");
+            if (Boolean.getBoolean("sluice.probe.recompile")) {
+                // Starting a flight recording retransforms classes, and HotSpot then throws away every compiled
+                // method: all of them are compiled again from the mature profiles of the steady state, the
+                // history a long-lived server (or anyone profiling it with JFR) ends up with.
+                try (var r = new jdk.jfr.Recording(jdk.jfr.Configuration.getConfiguration("profile"))) {
+                    r.start();
+                    long end2 = System.nanoTime() + (long) (warmSeconds * 1e9);
+                    while (System.nanoTime() < end2) s.run(inputs);
+                    r.stop();
                 }
-                long alloc = allocatedBytes() - alloc0, cpu = cpuNanos() - cpu0;
-                Arrays.sort(ms);
-                last = ms[perBatch / 2];
-                // the process's CPU time and all threads' heap allocation per run tell bad code (both grow) from
-                // a loaded host (wall time grows alone)
-                System.out.printf("BATCH_MS %.3f CPU_MS_PER_RUN %.3f ALLOC_KB_PER_RUN %.1f%n", last, cpu / 1e6 / perBatch,
-                        alloc / 1024.0 / perBatch);
+                System.out.println("RECOMPILED");
+                last = batches(s, inputs, batches, perBatch, "AFTER_RECOMPILE_MS");
             }
             System.out.printf("STEADY_MS %.3f%n", last);
             // -Dsluice.probe.hold=SECONDS keeps the JVM (and its compiled code) alive for jcmd to inspect
@@ -73,6 +70,28 @@ public final class SteadyProbe {
             }
         }
         System.exit(0);
+    }
+
+    /** Runs batches of timed runs, printing each one's wall median, CPU and allocation per run; returns the last median. */
+    private static double batches(Session s, Map<String, Tensor> inputs, int batches, int perBatch, String label) {
+        double last = 0;
+        for (int b = 0; b < batches; b++) {
+            double[] ms = new double[perBatch];
+            long alloc0 = allocatedBytes(), cpu0 = cpuNanos();
+            for (int i = 0; i < perBatch; i++) {
+                long t0 = System.nanoTime();
+                s.run(inputs);
+                ms[i] = (System.nanoTime() - t0) / 1e6;
+            }
+            long alloc = allocatedBytes() - alloc0, cpu = cpuNanos() - cpu0;
+            Arrays.sort(ms);
+            last = ms[perBatch / 2];
+            // the process's CPU time and all threads' heap allocation per run tell bad code (both grow) from
+            // a loaded host (wall time grows alone)
+            System.out.printf("%s %.3f CPU_MS_PER_RUN %.3f ALLOC_KB_PER_RUN %.1f%n", label, last, cpu / 1e6 / perBatch,
+                    alloc / 1024.0 / perBatch);
+        }
+        return last;
     }
 
     /** The process's CPU time so far (all threads, JIT and GC included). */
