@@ -12,9 +12,12 @@ import java.util.Map;
  * Run it in many fresh JVMs with the flags under test, e.g.
  * {@code java @jdk-config/jvm.args -Xmn8m -cp ... dev.sluice.bench.SteadyProbe all-minilm-l6-v2 2 8 5 20}.
  *
- * <p>Arguments: model (zoo name or file), threads, warm-up seconds, batches, runs per batch, and optionally a comma-separated list of models to run
- * first, each for the warm-up time. Prints
- * {@code BATCH_MS <median>} per batch and {@code STEADY_MS <median of the last batch>}.
+ * <p>Arguments: model (zoo name or file), threads, warm-up seconds, batches, runs per batch, and optionally a
+ * comma-separated list of models to run first (each in its own session, for the warm-up time). Prints per batch
+ * {@code BATCH_MS <wall median> CPU_MS_PER_RUN <process CPU> ALLOC_KB_PER_RUN <heap allocated, all threads>}, then
+ * {@code STEADY_MS <median of the last batch>}. {@code -Dsluice.probe.jfr=true} then starts a flight recording and
+ * runs the batches again ({@code WITH_JFR_MS}); {@code -Dsluice.probe.hold=SECONDS} keeps running the model after
+ * that, for jcmd (Compiler.codelist, JFR.start) to look at the warm JVM.
  */
 public final class SteadyProbe {
     private SteadyProbe() {}
@@ -47,18 +50,18 @@ public final class SteadyProbe {
             }
             System.out.println("WARM_RUNS " + warm);
             double last = batches(s, inputs, batches, perBatch, "BATCH_MS");
-            if (Boolean.getBoolean("sluice.probe.recompile")) {
-                // Starting a flight recording retransforms classes, and HotSpot then throws away every compiled
-                // method: all of them are compiled again from the mature profiles of the steady state, the
-                // history a long-lived server (or anyone profiling it with JFR) ends up with.
+            if (Boolean.getBoolean("sluice.probe.jfr")) {
+                // A flight recording with the "profile" settings started in a warm JVM, as when the slow states were
+                // first seen (with JFR on): it retransforms JFR's event classes, and then the batches run again. Three
+                // MiniLM JVMs showed no change in allocation or CPU per run (RESULTS, branch h-jit).
                 try (var r = new jdk.jfr.Recording(jdk.jfr.Configuration.getConfiguration("profile"))) {
                     r.start();
                     long end2 = System.nanoTime() + (long) (warmSeconds * 1e9);
                     while (System.nanoTime() < end2) s.run(inputs);
                     r.stop();
                 }
-                System.out.println("RECOMPILED");
-                last = batches(s, inputs, batches, perBatch, "AFTER_RECOMPILE_MS");
+                System.out.println("JFR_STARTED");
+                last = batches(s, inputs, batches, perBatch, "WITH_JFR_MS");
             }
             System.out.printf("STEADY_MS %.3f%n", last);
             // -Dsluice.probe.hold=SECONDS keeps the JVM (and its compiled code) alive for jcmd to inspect
