@@ -52,7 +52,7 @@ public final class SteadyProbe {
             double last = batches(s, inputs, batches, perBatch, "BATCH_MS");
             if (Boolean.getBoolean("sluice.probe.jfr")) {
                 // A flight recording with the "profile" settings started in a warm JVM, as when the slow states were
-                // first seen (with JFR on): it retransforms JFR's event classes, and then the batches run again. Three
+                // first seen (with JFR on): it retransforms JFR's event classes, and then the batches run again. Two
                 // MiniLM JVMs showed no change in allocation or CPU per run (RESULTS, branch h-jit).
                 try (var r = new jdk.jfr.Recording(jdk.jfr.Configuration.getConfiguration("profile"))) {
                     r.start();
