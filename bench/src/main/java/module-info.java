@@ -16,6 +16,7 @@ module dev.sluice.bench {
     requires com.fasterxml.jackson.databind;
     requires java.desktop;
     requires java.management;
+    requires jdk.jfr; // SteadyProbe can start a flight recording in a warm JVM
     requires jdk.incubator.vector;
     requires java.net.http;
 

@@ -417,15 +417,38 @@ public final class Gemm32 {
         }
     }
 
+    /**
+     * C = beta * C over the block (C = 0 when beta is 0, whatever C held). The zeroing writes through C itself, not
+     * through a slice per row: {@code asSlice} makes a segment object per row, which C2 removes only when it
+     * inlines {@code fill} into this method, and whether it does depends on what it compiled before (in a warm
+     * silero-vad JVM it did not: over half of the model's per-run garbage was these slices).
+     */
     private static void scaleC(int m, int n, float beta, MemorySegment c, long cOff, int ldc) {
         if (beta == 1f) return;
+        if (beta == 0f) {
+            zeroRows(m, n, c, cOff, ldc);
+            return;
+        }
         for (int i = 0; i < m; i++) {
             long row = cOff + (long) i * ldc;
-            if (beta == 0f) {
-                c.asSlice(row * 4, (long) n * 4).fill((byte) 0);
-            } else {
-                for (int j = 0; j < n; j++) c.setAtIndex(F, row + j, beta * c.getAtIndex(F, row + j));
-            }
+            for (int j = 0; j < n; j++) c.setAtIndex(F, row + j, beta * c.getAtIndex(F, row + j));
+        }
+    }
+
+    /** C[0, m) x [0, n) = +0f: whole vectors of zeros, then the columns past the last one (on the array when C has one). */
+    private static void zeroRows(int m, int n, MemorySegment c, long cOff, int ldc) {
+        float[] arr = floats(c);
+        if (arr != null) {
+            int row = Math.toIntExact(base(c) + cOff);
+            for (int i = 0; i < m; i++, row += ldc) java.util.Arrays.fill(arr, row, row + n, 0f);
+            return;
+        }
+        FloatVector zero = FloatVector.zero(SPECIES);
+        int whole = n / L * L;
+        for (int i = 0; i < m; i++) {
+            long row = cOff + (long) i * ldc;
+            for (int j = 0; j < whole; j += L) zero.intoMemorySegment(c, (row + j) * 4, ORDER);
+            for (int j = whole; j < n; j++) c.setAtIndex(F, row + j, 0f);
         }
     }
 
