@@ -334,7 +334,9 @@ final class NormKernels {
         for (; j <= n - L; j += L) acc = acc.add(FloatVector.fromMemorySegment(S, x, (xo + j) * 4, ORDER));
         // masked-off lanes load as 0
         if (j < n) acc = acc.add(FloatVector.fromMemorySegment(S, x, (xo + j) * 4, ORDER, S.indexInRange(j, n)));
-        return SoftmaxKernels.laneSum(acc);
+        float s = 0f; // the lanes first to last, in place (see SoftmaxKernels.expAndSum)
+        for (int i = 0; i < L; i++) s += acc.lane(i);
+        return s;
     }
 
     /** y = x + r (the Add kernel's float sums), returning their sum like {@link #rowSum}. */
@@ -354,7 +356,9 @@ final class NormKernels {
             v.intoMemorySegment(y, (yo + j) * 4, ORDER, k);
             acc = acc.add(v); // masked-off lanes are 0 + 0
         }
-        return SoftmaxKernels.laneSum(acc);
+        float s = 0f; // the lanes first to last, in place (see SoftmaxKernels.expAndSum)
+        for (int i = 0; i < L; i++) s += acc.lane(i);
+        return s;
     }
 
     private static float squaredDeviations(MemorySegment x, long xo, int n, float mean) {
@@ -371,7 +375,9 @@ final class NormKernels {
             d = FloatVector.zero(S).blend(d, k);
             q = d.fma(d, q);
         }
-        return SoftmaxKernels.laneSum(q);
+        float s = 0f; // the lanes first to last, in place (see SoftmaxKernels.expAndSum)
+        for (int i = 0; i < L; i++) s += q.lane(i);
+        return s;
     }
 
     private static void normalize(MemorySegment x, long xo, MemorySegment y, long yo, int n, float mean, float inv,

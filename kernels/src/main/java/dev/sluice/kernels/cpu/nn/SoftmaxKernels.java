@@ -130,13 +130,6 @@ final class SoftmaxKernels {
         return m.lane(0);
     }
 
-    /** Sum of the lanes of v, first to last: a fixed order whatever the JIT does (see {@link VectorMath}). */
-    static float laneSum(FloatVector v) {
-        float s = 0f;
-        for (int i = 0; i < L; i++) s += v.lane(i);
-        return s;
-    }
-
     /**
      * y[yo, yo+n) = softmax(x[xo, xo+n)) in float32: e^(x - max) by {@link VectorMath#exp}, summed per lane
      * and then lane by lane, and divided by the sum. The tail runs the same vector code under a mask, so each
@@ -164,7 +157,12 @@ final class SoftmaxKernels {
             e.intoMemorySegment(y, (yo + j) * 4, ORDER, k);
             sum = sum.add(FloatVector.zero(S).blend(e, k));
         }
-        return laneSum(sum);
+        // the lanes summed first to last, a fixed order whatever the JIT does (see VectorMath), written in place:
+        // a helper call taking the vector may be left out of line in this big compile (C2's
+        // NodeCountInliningCutoff, depending on what was compiled before), and then the vector is boxed per row
+        float s = 0f;
+        for (int i = 0; i < L; i++) s += sum.lane(i);
+        return s;
     }
 
     private static void divideRow(MemorySegment y, long yo, int n, float sum) {
@@ -195,8 +193,10 @@ final class SoftmaxKernels {
             FloatVector e = VectorMath.exp(FloatVector.fromMemorySegment(S, x, (xo + j) * 4, ORDER, k).sub(mv));
             sum = sum.add(FloatVector.zero(S).blend(e, k));
         }
+        float total = 0f; // the lanes first to last, in place, as in expAndSum
+        for (int i = 0; i < L; i++) total += sum.lane(i);
         // StrictMath: one call per row, and its bits do not depend on the JIT
-        FloatVector ls = FloatVector.broadcast(S, (float) StrictMath.log(laneSum(sum)));
+        FloatVector ls = FloatVector.broadcast(S, (float) StrictMath.log(total));
         for (j = 0; j <= n - L; j += L) {
             FloatVector.fromMemorySegment(S, x, (xo + j) * 4, ORDER).sub(mv).sub(ls).intoMemorySegment(y, (yo + j) * 4, ORDER);
         }
