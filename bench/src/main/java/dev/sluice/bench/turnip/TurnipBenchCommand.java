@@ -40,7 +40,7 @@ public final class TurnipBenchCommand implements Command {
     @Override public String name() { return "turnip-bench"; }
     @Override public String summary() { return "dispatcher throughput and dynamic vs fixed order under memory budgets (throttled device)"; }
     @Override public Set<String> valueOptions() {
-        Set<String> s = new java.util.TreeSet<>(Set.of("runs", "models", "tasks", "jitter"));
+        Set<String> s = new java.util.TreeSet<>(Set.of("runs", "models", "tasks", "jitter", "breakdown"));
         s.addAll(TILING_FLAGS);
         return s;
     }
@@ -51,7 +51,7 @@ public final class TurnipBenchCommand implements Command {
 
     @Override public String help() {
         return """
-            usage: sluice turnip-bench [--runs N] [--models a,b,...] [--tasks N] [--jitter false] [--tiling-KIND on|off ...]
+            usage: sluice turnip-bench [--runs N] [--models a,b,...] [--tasks N] [--jitter false] [--breakdown true] [--tiling-KIND on|off ...]
 
             On the throttled device (a CPU standing in for an accelerator: capped arena, one compute lane,
             bandwidth-limited H2D and D2H copy lanes; not a GPU):
@@ -69,6 +69,9 @@ public final class TurnipBenchCommand implements Command {
                   bytes moved (H2D + D2H) against a lower bound on what any plan must move at that budget
                   (inputs and constants up once, outputs down once, plus a round trip for every byte of the
                   intermediates live across the worst cut between nodes beyond the budget; see BytesBound).
+                  --breakdown true adds, per budget, where the dynamic run of median wall time spent it (see
+                  TaskBreakdown): the last-ending chain split into kernels, link time, copy time beyond the link's,
+                  hand-off gaps; per lane, busy time and the mean gap from ready to start.
             Kernels run on one thread so that the copy lanes and the dispatcher have the other core.
             --tiling off, --tiling-rows off, ... (the session's tiling switches, see 'sluice help run') plan every
             MemGraph with those splits only, for comparisons.""";
@@ -87,7 +90,8 @@ public final class TurnipBenchCommand implements Command {
         for (String f : TILING_FLAGS) if (args.option(f) != null) b.set(f, args.option(f));
         TilingOptions tiling = b.build().tiling();
         if (!tiling.equals(TilingOptions.allOn())) out.println("tiling switches: " + tiling);
-        for (Zoo.Model z : models) model(out, z, runs, tiling);
+        boolean breakdown = "true".equals(args.option("breakdown"));
+        for (Zoo.Model z : models) model(out, z, runs, tiling, breakdown);
         return 0;
     }
 
@@ -227,7 +231,7 @@ public final class TurnipBenchCommand implements Command {
 
     // ---- (b) ----
 
-    static void model(PrintStream out, Zoo.Model z, int runs, TilingOptions tiling) {
+    static void model(PrintStream out, Zoo.Model z, int runs, TilingOptions tiling, boolean breakdown) {
         try (Session s = Session.open(z.path(), 1)) {
             Map<String, Tensor> in = z.sampleInputs(1);
             Model m = MeasuredShapes.of(SessionInternals.executorFor(s, in), in);
@@ -262,6 +266,7 @@ public final class TurnipBenchCommand implements Command {
                 long[] wall = new long[orders.length];
                 long[][] w = new long[orders.length][runs];
                 long[] comp = new long[runs], h2d = new long[runs], d2h = new long[runs];
+                Trace[] dynamic = new Trace[runs];
                 List<Exec> execs = new java.util.ArrayList<>();
                 try {
                     for (Dispatcher.Order o : orders) {
@@ -274,6 +279,7 @@ public final class TurnipBenchCommand implements Command {
                             Trace t = execs.get(o.ordinal()).run();
                             w[o.ordinal()][r] = t.wallNanos();
                             if (o == Dispatcher.Order.DYNAMIC) {
+                                dynamic[r] = t;
                                 comp[r] = computeNanos(t);
                                 h2d[r] = laneBytes(t, ".h2d");
                                 d2h[r] = laneBytes(t, ".d2h");
@@ -290,6 +296,14 @@ public final class TurnipBenchCommand implements Command {
                 double pri = wall[Dispatcher.Order.PRIORITY.ordinal()] / 1e6;
                 out.printf(Locale.ROOT, "%s throttled %3d%% (%d B)%s: dynamic %.2f ms, priority %.2f ms, fixed %.2f ms (fixed/dynamic %.2fx, fixed/priority %.2fx); bound %.2f ms = max(compute %.2f, h2d %.2f, d2h %.2f); dynamic/bound %.2fx; %s%n",
                     z.name(), pct, budget, note, dyn, pri, fix, fix / dyn, fix / pri, bound, c, up, down, dyn / bound, plan.summary());
+                if (breakdown) {
+                    long med = wall[Dispatcher.Order.DYNAMIC.ordinal()];
+                    for (Trace t : dynamic) {
+                        if (t.wallNanos() != med) continue;
+                        out.printf(Locale.ROOT, "%s throttled %3d%%: dynamic run of median wall: %s%n", z.name(), pct, TaskBreakdown.of(t, plan, bw).describe());
+                        break;
+                    }
+                }
                 long moved = median(h2d) + median(d2h), least = BytesBound.of(m.graph(), budget);
                 out.printf(Locale.ROOT, "%s throttled %3d%% (%d B): bytes moved %d B (h2d %d, d2h %d), lower bound %d B (%s), moved/bound %.2fx%n",
                     z.name(), pct, budget, moved, median(h2d), median(d2h), least, BytesBound.explain(m.graph(), budget), (double) moved / least);
