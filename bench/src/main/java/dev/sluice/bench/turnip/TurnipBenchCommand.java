@@ -64,8 +64,8 @@ public final class TurnipBenchCommand implements Command {
               (b) every zoo model (or --models) at 100%, 50%, 25%, 10% of the bytes it needs with nothing offloaded
                   (or the refused minimum, said so): median wall time of --runs (default 5, after one warm-up)
                   in dynamic and fixed order, and the bound max(compute, H2D bytes / bw, D2H bytes / bw).
-                  The bandwidth bw is derived per model: the 100% plan's bytes / its measured compute time,
-                  so that transfer is comparable to compute; it is printed. A second line per budget gives the
+                  The bandwidth bw is derived per model: the 100% plan's bytes / its measured compute time
+                  (after warm-up runs until that time settles), so that transfer is comparable to compute; it is printed. A second line per budget gives the
                   bytes moved (H2D + D2H) against a lower bound on what any plan must move at that budget
                   (inputs and constants up once, outputs down once, plus a round trip for every byte of the
                   intermediates live across the worst cut between nodes beyond the budget; see BytesBound).
@@ -242,7 +242,7 @@ public final class TurnipBenchCommand implements Command {
             long[] compute = new long[runs];
             long bytes100 = 0;
             try (var ex = new Exec(m, s, in, plan100, full, 0, Dispatcher.Order.FIXED)) {
-                for (int w = 0; w < 3; w++) ex.run(); // JIT warm-up
+                warmUp(ex);
                 for (int r = 0; r < runs; r++) {
                     Trace t = ex.run();
                     compute[r] = computeNanos(t);
@@ -310,6 +310,27 @@ public final class TurnipBenchCommand implements Command {
             }
         }
     }
+
+    /**
+     * Runs until the compute time has settled (JIT): the best of the last {@link #SETTLE} runs within 3% of the best
+     * seen before them, at least 3 runs, at most {@link #MAX_WARM_UP} or 20 s. Three fixed runs were not enough for a
+     * model run first in the JVM: its kernels were still interpreted, the measured compute 4-40x too long, and the
+     * bandwidth derived from it as much too slow, so every budget of that model was link-bound.
+     */
+    private static void warmUp(Exec ex) {
+        long deadline = System.nanoTime() + 20_000_000_000L;
+        List<Long> seen = new java.util.ArrayList<>();
+        for (int w = 0; w < MAX_WARM_UP && System.nanoTime() < deadline; w++) {
+            seen.add(computeNanos(ex.run()));
+            int k = seen.size();
+            if (k < SETTLE + 3) continue;
+            long before = seen.subList(0, k - SETTLE).stream().mapToLong(Long::longValue).min().orElseThrow();
+            long recent = seen.subList(k - SETTLE, k).stream().mapToLong(Long::longValue).min().orElseThrow();
+            if (recent >= before * 0.97) return;
+        }
+    }
+
+    static final int SETTLE = 5, MAX_WARM_UP = 200;
 
     /** One plan on a fresh throttled device and its executor, with its lane workers closed at the end. */
     private static final class Exec implements AutoCloseable {
