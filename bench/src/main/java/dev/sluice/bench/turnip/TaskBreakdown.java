@@ -18,7 +18,8 @@ import java.util.Locale;
  * <p>Also per lane: tasks, busy time, and the mean gap from a task becoming ready (its last predecessor ended) to its
  * start.
  */
-record TaskBreakdown(long wall, long kernels, long link, long copyOverLink, long handOff, int chainTasks, List<String> lanes) {
+record TaskBreakdown(long wall, long kernels, long link, long copyOverLink, long handOff, int chainTasks, List<String> gapKinds,
+                     List<String> lanes) {
 
     /** {@code trace}'s slices are the plan's tasks in order (as {@code MemGraphExecutor} adds them); bw in bytes/s. */
     static TaskBreakdown of(Trace trace, MemGraph plan, long bw) {
@@ -47,6 +48,7 @@ record TaskBreakdown(long wall, long kernels, long link, long copyOverLink, long
         for (int i = 1; i < n; i++) if (end[i] > end[tail]) tail = i;
         long kernels = 0, link = 0, over = 0, gaps = 0;
         int count = 0;
+        java.util.Map<String, long[]> byKind = new java.util.TreeMap<>(); // "from lane -> to lane": {gaps, total ns}
         for (int t = n == 0 ? -1 : tail; t >= 0; ) {
             count++;
             long d = end[t] - start[t];
@@ -61,6 +63,10 @@ record TaskBreakdown(long wall, long kernels, long link, long copyOverLink, long
             for (int p : preds.get(t)) if (blocker < 0 || end[p] > end[blocker]) blocker = p;
             long readyAt = blocker < 0 ? 0 : end[blocker];
             gaps += Math.max(0, start[t] - readyAt);
+            String kind = (blocker < 0 ? "start" : laneKind(trace, track[blocker])) + "->" + laneKind(trace, track[t]);
+            long[] k = byKind.computeIfAbsent(kind, x -> new long[2]);
+            k[0]++;
+            k[1] += Math.max(0, start[t] - readyAt);
             t = blocker;
         }
 
@@ -80,15 +86,23 @@ record TaskBreakdown(long wall, long kernels, long link, long copyOverLink, long
             lanes.add(String.format(Locale.ROOT, "%s %d tasks, busy %.3f ms (%.1f us/task), ready->start %.1f us/task",
                 trace.tracks().get(k).name(), tasks, busy / 1e6, busy / 1e3 / tasks, wait / 1e3 / tasks));
         }
-        return new TaskBreakdown(n == 0 ? 0 : end[tail], kernels, link, over, gaps, count, lanes);
+        List<String> gapKinds = new ArrayList<>();
+        byKind.forEach((k, v) -> gapKinds.add(String.format(Locale.ROOT, "%s %d x %.1f us", k, v[0], v[1] / 1e3 / v[0])));
+        return new TaskBreakdown(n == 0 ? 0 : end[tail], kernels, link, over, gaps, count, gapKinds, lanes);
+    }
+
+    /** The part of a lane's name after the device's ("compute", "h2d", ...). */
+    private static String laneKind(Trace trace, int track) {
+        String n = trace.tracks().get(track).name();
+        return n.substring(n.lastIndexOf('.') + 1);
     }
 
     static long linkNanos(long bytes, long bw) { return bw == 0 ? 0 : (long) (bytes * 1e9 / bw); }
 
     String describe() {
         return String.format(Locale.ROOT, "last-ending chain of %d tasks, %.3f ms = kernels %.3f + link %.3f + copy beyond link %.3f"
-                + " + hand-off gaps %.3f (%.1f us/task); lanes: %s",
+                + " + hand-off gaps %.3f (%.1f us/task; by edge: %s); lanes: %s",
             chainTasks, wall / 1e6, kernels / 1e6, link / 1e6, copyOverLink / 1e6, handOff / 1e6,
-            chainTasks == 0 ? 0 : (copyOverLink + handOff) / 1e3 / chainTasks, String.join("; ", lanes));
+            chainTasks == 0 ? 0 : (copyOverLink + handOff) / 1e3 / chainTasks, String.join(", ", gapKinds), String.join("; ", lanes));
     }
 }

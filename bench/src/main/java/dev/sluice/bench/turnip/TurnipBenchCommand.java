@@ -40,7 +40,7 @@ public final class TurnipBenchCommand implements Command {
     @Override public String name() { return "turnip-bench"; }
     @Override public String summary() { return "dispatcher throughput and dynamic vs fixed order under memory budgets (throttled device)"; }
     @Override public Set<String> valueOptions() {
-        Set<String> s = new java.util.TreeSet<>(Set.of("runs", "models", "tasks", "jitter", "breakdown"));
+        Set<String> s = new java.util.TreeSet<>(Set.of("runs", "models", "tasks", "jitter", "breakdown", "bandwidth"));
         s.addAll(TILING_FLAGS);
         return s;
     }
@@ -51,7 +51,7 @@ public final class TurnipBenchCommand implements Command {
 
     @Override public String help() {
         return """
-            usage: sluice turnip-bench [--runs N] [--models a,b,...] [--tasks N] [--jitter false] [--breakdown true] [--tiling-KIND on|off ...]
+            usage: sluice turnip-bench [--runs N] [--models a,b,...] [--tasks N] [--jitter false] [--breakdown true] [--bandwidth B/s] [--tiling-KIND on|off ...]
 
             On the throttled device (a CPU standing in for an accelerator: capped arena, one compute lane,
             bandwidth-limited H2D and D2H copy lanes; not a GPU):
@@ -72,6 +72,8 @@ public final class TurnipBenchCommand implements Command {
                   --breakdown true adds, per budget, where the dynamic run of median wall time spent it (see
                   TaskBreakdown): the last-ending chain split into kernels, link time, copy time beyond the link's,
                   hand-off gaps; per lane, busy time and the mean gap from ready to start.
+                  --bandwidth B/s fixes the copy lanes' bandwidth for every model instead (for comparing builds on a
+                  loaded host, where the derived one moves from run to run).
             Kernels run on one thread so that the copy lanes and the dispatcher have the other core.
             --tiling off, --tiling-rows off, ... (the session's tiling switches, see 'sluice help run') plan every
             MemGraph with those splits only, for comparisons.""";
@@ -91,7 +93,9 @@ public final class TurnipBenchCommand implements Command {
         TilingOptions tiling = b.build().tiling();
         if (!tiling.equals(TilingOptions.allOn())) out.println("tiling switches: " + tiling);
         boolean breakdown = "true".equals(args.option("breakdown"));
-        for (Zoo.Model z : models) model(out, z, runs, tiling, breakdown);
+        long bandwidth = args.option("bandwidth") == null ? 0 : Long.parseLong(args.option("bandwidth"));
+        if (bandwidth < 0) throw new IllegalArgumentException("--bandwidth must be positive bytes per second");
+        for (Zoo.Model z : models) model(out, z, runs, tiling, breakdown, bandwidth);
         return 0;
     }
 
@@ -231,7 +235,7 @@ public final class TurnipBenchCommand implements Command {
 
     // ---- (b) ----
 
-    static void model(PrintStream out, Zoo.Model z, int runs, TilingOptions tiling, boolean breakdown) {
+    static void model(PrintStream out, Zoo.Model z, int runs, TilingOptions tiling, boolean breakdown, long fixedBandwidth) {
         try (Session s = Session.open(z.path(), 1)) {
             Map<String, Tensor> in = z.sampleInputs(1);
             Model m = MeasuredShapes.of(SessionInternals.executorFor(s, in), in);
@@ -250,9 +254,10 @@ public final class TurnipBenchCommand implements Command {
                 }
             }
             long computeNs = median(compute);
-            long bw = Math.max(1, (long) (bytes100 / (computeNs / 1e9)));
-            out.printf(Locale.ROOT, "%s (throttled): no-offload need %d B, minimum %d B = %.2f%% of it (largest indivisible piece); compute %.2f ms at 100%%; bandwidth %s = %d B moved at 100%% / compute time%n",
-                z.name(), full, min, 100.0 * min / full, computeNs / 1e6, human(bw), bytes100);
+            long bw = fixedBandwidth > 0 ? fixedBandwidth : Math.max(1, (long) (bytes100 / (computeNs / 1e9)));
+            out.printf(Locale.ROOT, "%s (throttled): no-offload need %d B, minimum %d B = %.2f%% of it (largest indivisible piece); compute %.2f ms at 100%%; bandwidth %s = %s%n",
+                z.name(), full, min, 100.0 * min / full, computeNs / 1e6, human(bw),
+                fixedBandwidth > 0 ? "as --bandwidth asks" : bytes100 + " B moved at 100% / compute time");
             for (int pct : new int[] {100, 50, 25, 10}) {
                 long budget = full * pct / 100;
                 String note = "";
