@@ -57,6 +57,9 @@ public final class TurnipBenchCommand implements Command {
             bandwidth-limited H2D and D2H copy lanes; not a GPU):
               (a) dispatcher throughput: N empty tasks (default 20000) in a layered graph over a 2-lane and a
                   1-lane queue, tasks/s in dynamic and fixed order (median of --runs);
+              (d) hand-off: a chain of tasks alternating between the compute lane and a copy lane, empty, then with
+                  100 us kernels and 100 us parked copies: wall and CPU time per task, and the kernels' time, with the
+                  idle lanes' spin on imminent work on and off, alternating (medians);
               (c) jitter: 4 chains x 48 tiles (copy, kernel, copy) over one link, and 192 tiles whose copies
                   alternate between two links, with lognormal copy times and data-dependent kernel times: each plan
                   first simulated in every order (the policy alone), then measured, dynamic / priority / fixed
@@ -85,6 +88,7 @@ public final class TurnipBenchCommand implements Command {
         out.println("turnip-bench: throttled device (CPU standing in for an accelerator), " + Runtime.getRuntime().availableProcessors()
             + " cores, runs " + runs + " (median)");
         dispatcher(out, tasks, runs);
+        handOff(out, Math.max(runs, 5));
         if (!"false".equals(args.option("jitter"))) jitter(out, Math.max(runs, 5));
         List<Zoo.Model> models = args.option("models") == null ? Zoo.models()
             : Arrays.stream(args.option("models").split(",")).map(String::trim).map(Zoo::find).toList();
@@ -125,6 +129,54 @@ public final class TurnipBenchCommand implements Command {
                     o.name().toLowerCase(Locale.ROOT), n, edges, med / 1e6, n / (med / 1e9));
             }
         }
+    }
+
+    // ---- (d) ----
+
+    /**
+     * The hand-off between the compute lane and a copy lane, with the spin on imminent work on (50 us) and off (the default),
+     * alternating run by run, medians. (1) A chain of empty tasks alternating between the two lanes: wall time per task
+     * is the hand-off's latency, and the process's CPU time per task what it costs. (2) The same chain with 100 us
+     * kernels spun on the compute lane and 100 us copies parked on the copy lane (a paced link): the kernels' total time,
+     * which must not grow when the idle lanes spin (on a 2-core host the copy lanes share the kernels' spare core).
+     */
+    static void handOff(PrintStream out, int runs) {
+        List<Dispatcher.LaneSlot> lanes = List.of(new Dispatcher.LaneSlot("throttled.compute", 0, false),
+            new Dispatcher.LaneSlot("throttled.h2d", 1, true), new Dispatcher.LaneSlot("throttled.d2h", 2, true));
+        for (boolean work : new boolean[] {false, true}) {
+            int n = work ? 400 : 4000;
+            TaskGraph g = new TaskGraph();
+            for (int i = 0; i < n; i++) {
+                boolean kernel = i % 2 == 0;
+                Runnable body = !work ? () -> {} : kernel ? () -> spin(100_000) : () -> park(100_000);
+                g.add(new TaskGraph.Job((kernel ? "kernel " : "copy ") + i, kernel ? 0 : 1, 0, body));
+                if (i > 0) g.edge(i - 1, i);
+            }
+            try (Dispatcher d = new Dispatcher(lanes, Dispatcher.Order.DYNAMIC)) {
+                Dispatcher[] sides = {d.withSpinNanos(50_000), d.withSpinNanos(0)};
+                long[][] wall = new long[2][runs], cpu = new long[2][runs], kernels = new long[2][runs];
+                for (Dispatcher x : sides) x.run(g);
+                for (int r = 0; r < runs; r++) {
+                    for (int s = 0; s < 2; s++) {
+                        long c0 = processCpuNanos();
+                        Trace t = sides[s].run(g);
+                        cpu[s][r] = processCpuNanos() - c0;
+                        wall[s][r] = t.wallNanos();
+                        kernels[s][r] = computeNanos(t);
+                    }
+                }
+                for (int s = 0; s < 2; s++) {
+                    out.printf(Locale.ROOT, "hand-off (throttled lanes), %s, spin on imminent work %s: %d tasks alternating compute/copy, %.1f us/task wall,"
+                            + " %.1f us/task CPU (process)%s (medians of %d alternating runs)%n",
+                        work ? "100 us kernels spun, 100 us copies parked" : "empty tasks", s == 0 ? "on (50 us)" : "off (default)", n, median(wall[s]) / 1e3 / n,
+                        median(cpu[s]) / 1e3 / n, work ? String.format(Locale.ROOT, ", kernels %.2f ms in all", median(kernels[s]) / 1e6) : "", runs);
+                }
+            }
+        }
+    }
+
+    private static long processCpuNanos() {
+        return ProcessHandle.current().info().totalCpuDuration().map(java.time.Duration::toNanos).orElse(0L);
     }
 
     // ---- (c) ----
