@@ -274,7 +274,7 @@ public final class Dispatcher implements AutoCloseable {
      *   <li>{@code spinToken[k]} is 1 while exactly one lane of compute queue k (or, k = {@code queues}, of any copy
      *       queue) spins on imminent work; the lane that set it clears it before it parks, runs a task or leaves the
      *       run.</li>
-     *   <li>{@code readyAt[t]} is written (release) by the lane whose release made t ready, before it pushes t; the lane
+     *   <li>{@code readyAt[t]} is written (release) by the lane whose release made t ready, before it pushes t (t on a copy queue); the lane
      *       that runs t reads it after polling t, so it sees the value (in FIXED order it may see 0, read as "now": later
      *       than the truth, never earlier).</li>
      *   <li>Trace arrays ({@code laneOf}, {@code start}, {@code end}) of task t are written only by the lane that
@@ -303,10 +303,13 @@ public final class Dispatcher implements AutoCloseable {
         final LaneThread[] threads = workers.threads;
         /**
          * When each task became ready ({@link System#nanoTime()}): read right after the decrement that released it (so
-         * after every predecessor's end), or the run's start. 0 until written (a FIXED lane may take a task an instant before its releaser
-         * writes this): read as "now", never earlier than the truth.
+         * after every predecessor's end; kept for tasks on copy queues only), or the run's start. 0 until written (a
+         * FIXED lane may take a task an instant before its releaser writes this), or never written: read as "now",
+         * never earlier than the truth.
          */
         final AtomicLongArray readyAt;
+        /** Whether a queue's lanes are copy lanes (only their tasks' ready times are kept after the run's start). */
+        final boolean[] copyQueue = new boolean[queues];
         /** Per lane, the task it is running, or -1 (release-stored by the lane; read by idle lanes, {@link #imminent}). */
         final AtomicIntegerArray running;
         /** Per task, the queues of its successors as bits ({@link TaskGraph#queueBit}). */
@@ -338,6 +341,7 @@ public final class Dispatcher implements AutoCloseable {
             remaining = new AtomicIntegerArray(f.predecessors());
             readyAt = new AtomicLongArray(n);
             feeds = f.successorQueues();
+            for (LaneSlot l : lanes) if (l.copy()) copyQueue[l.queue()] = true;
             running = new AtomicIntegerArray(lanes.size());
             for (int l = 0; l < lanes.size(); l++) running.set(l, -1);
             laneOf = new int[n];
@@ -568,11 +572,12 @@ public final class Dispatcher implements AutoCloseable {
             for (int i = from; i < to; i++) {
                 int s = succ[i];
                 if (remaining.decrementAndGet(s) != 0) continue;
-                // Read after the decrement that released s: every predecessor decremented after its body ended, so this is
-                // after all their ends (this lane's endAt may not be: another predecessor may have ended after it, then
-                // decremented first). Published by the push (in FIXED order possibly read as 0: "now").
-                readyAt.lazySet(s, System.nanoTime());
                 int qs = queueOf[s];
+                // Read after the decrement that released s: every predecessor decremented after its body ended, so this is
+                // after all their ends (this lane's end may not be: another predecessor may have ended after it, then
+                // decremented first). Published by the push (in FIXED order possibly read as 0: "now"). Only copies read it
+                // (a link starts from it); any other task is taken as ready at its start, saving a clock read per task.
+                if (copyQueue[qs]) readyAt.lazySet(s, System.nanoTime());
                 if (order == Order.FIXED) {
                     // Only the head of a queue's sequence can start; a lane that takes the head polls the next itself.
                     int c = fixedCursor[qs].get();
@@ -628,8 +633,8 @@ public final class Dispatcher implements AutoCloseable {
 
     /**
      * When the task the calling thread runs became ready, on the {@link System#nanoTime()} clock: the moment its last
-     * predecessor released it, after every predecessor's end (or its run's start); now, where the caller is not a lane
-     * running a task. A copy lane's link starts a copy no earlier than this ({@link dev.sluice.runtime.device.CopyLane}).
+     * predecessor released it, after every predecessor's end (or its run's start), for a task on a copy lane; for any
+     * other task its start (no earlier than the truth either); now, where the caller is not a lane running a task. A copy lane's link starts a copy no earlier than this ({@link dev.sluice.runtime.device.CopyLane}).
      */
     public static long taskReadyNanos() {
         return Thread.currentThread() instanceof LaneThread l && l.taskReady != 0 ? l.taskReady : System.nanoTime();
