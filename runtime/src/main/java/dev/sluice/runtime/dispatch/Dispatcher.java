@@ -274,9 +274,9 @@ public final class Dispatcher implements AutoCloseable {
      *   <li>{@code spinToken[k]} is 1 while exactly one lane of compute queue k (or, k = {@code queues}, of any copy
      *       queue) spins on imminent work; the lane that set it clears it before it parks, runs a task or leaves the
      *       run.</li>
-     *   <li>{@code readyAt[t]} is written (release) by the lane whose release made t ready, before it pushes t (t on a copy queue); the lane
-     *       that runs t reads it after polling t, so it sees the value (in FIXED order it may see 0, read as "now": later
-     *       than the truth, never earlier).</li>
+     *   <li>{@code readyAt[t]} (t on a copy queue) is written (release) by the lane whose release made t ready, before it
+     *       pushes t; the lane that runs t reads it after polling t, so it sees the value (in FIXED order it may see 0,
+     *       read as "now": later than the truth, never earlier).</li>
      *   <li>Trace arrays ({@code laneOf}, {@code start}, {@code end}) of task t are written only by the lane that
      *       runs t, before t releases its successors; the caller reads them after the done latch.</li>
      * </ul>
