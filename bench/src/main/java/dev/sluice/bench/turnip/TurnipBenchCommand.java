@@ -40,7 +40,7 @@ public final class TurnipBenchCommand implements Command {
     @Override public String name() { return "turnip-bench"; }
     @Override public String summary() { return "dispatcher throughput and dynamic vs fixed order under memory budgets (throttled device)"; }
     @Override public Set<String> valueOptions() {
-        Set<String> s = new java.util.TreeSet<>(Set.of("runs", "models", "tasks", "jitter"));
+        Set<String> s = new java.util.TreeSet<>(Set.of("runs", "models", "tasks", "jitter", "breakdown", "bandwidth"));
         s.addAll(TILING_FLAGS);
         return s;
     }
@@ -51,12 +51,15 @@ public final class TurnipBenchCommand implements Command {
 
     @Override public String help() {
         return """
-            usage: sluice turnip-bench [--runs N] [--models a,b,...] [--tasks N] [--jitter false] [--tiling-KIND on|off ...]
+            usage: sluice turnip-bench [--runs N] [--models a,b,...] [--tasks N] [--jitter false] [--breakdown true] [--bandwidth B/s] [--tiling-KIND on|off ...]
 
             On the throttled device (a CPU standing in for an accelerator: capped arena, one compute lane,
             bandwidth-limited H2D and D2H copy lanes; not a GPU):
               (a) dispatcher throughput: N empty tasks (default 20000) in a layered graph over a 2-lane and a
                   1-lane queue, tasks/s in dynamic and fixed order (median of --runs);
+              (d) hand-off: a chain of tasks alternating between the compute lane and a copy lane, empty, then with
+                  100 us kernels and 100 us parked copies: wall and CPU time per task, and the kernels' time, with the
+                  idle lanes' spin on imminent work on and off, alternating (medians);
               (c) jitter: 4 chains x 48 tiles (copy, kernel, copy) over one link, and 192 tiles whose copies
                   alternate between two links, with lognormal copy times and data-dependent kernel times: each plan
                   first simulated in every order (the policy alone), then measured, dynamic / priority / fixed
@@ -64,11 +67,16 @@ public final class TurnipBenchCommand implements Command {
               (b) every zoo model (or --models) at 100%, 50%, 25%, 10% of the bytes it needs with nothing offloaded
                   (or the refused minimum, said so): median wall time of --runs (default 5, after one warm-up)
                   in dynamic and fixed order, and the bound max(compute, H2D bytes / bw, D2H bytes / bw).
-                  The bandwidth bw is derived per model: the 100% plan's bytes / its measured compute time,
-                  so that transfer is comparable to compute; it is printed. A second line per budget gives the
+                  The bandwidth bw is derived per model: the 100% plan's bytes / its measured compute time
+                  (after warm-up runs until that time settles), so that transfer is comparable to compute; it is printed. A second line per budget gives the
                   bytes moved (H2D + D2H) against a lower bound on what any plan must move at that budget
                   (inputs and constants up once, outputs down once, plus a round trip for every byte of the
                   intermediates live across the worst cut between nodes beyond the budget; see BytesBound).
+                  --breakdown true adds, per budget, where the dynamic run of median wall time spent it (see
+                  TaskBreakdown): the last-ending chain split into kernels, link time, copy time beyond the link's,
+                  hand-off gaps; per lane, busy time and the mean gap from ready to start.
+                  --bandwidth B/s fixes the copy lanes' bandwidth for every model instead (for comparing builds on a
+                  loaded host, where the derived one moves from run to run).
             Kernels run on one thread so that the copy lanes and the dispatcher have the other core.
             --tiling off, --tiling-rows off, ... (the session's tiling switches, see 'sluice help run') plan every
             MemGraph with those splits only, for comparisons.""";
@@ -80,6 +88,7 @@ public final class TurnipBenchCommand implements Command {
         out.println("turnip-bench: throttled device (CPU standing in for an accelerator), " + Runtime.getRuntime().availableProcessors()
             + " cores, runs " + runs + " (median)");
         dispatcher(out, tasks, runs);
+        handOff(out, Math.max(runs, 5));
         if (!"false".equals(args.option("jitter"))) jitter(out, Math.max(runs, 5));
         List<Zoo.Model> models = args.option("models") == null ? Zoo.models()
             : Arrays.stream(args.option("models").split(",")).map(String::trim).map(Zoo::find).toList();
@@ -87,7 +96,10 @@ public final class TurnipBenchCommand implements Command {
         for (String f : TILING_FLAGS) if (args.option(f) != null) b.set(f, args.option(f));
         TilingOptions tiling = b.build().tiling();
         if (!tiling.equals(TilingOptions.allOn())) out.println("tiling switches: " + tiling);
-        for (Zoo.Model z : models) model(out, z, runs, tiling);
+        boolean breakdown = "true".equals(args.option("breakdown"));
+        long bandwidth = args.option("bandwidth") == null ? 0 : Long.parseLong(args.option("bandwidth"));
+        if (bandwidth < 0) throw new IllegalArgumentException("--bandwidth must be positive bytes per second");
+        for (Zoo.Model z : models) model(out, z, runs, tiling, breakdown, bandwidth);
         return 0;
     }
 
@@ -117,6 +129,54 @@ public final class TurnipBenchCommand implements Command {
                     o.name().toLowerCase(Locale.ROOT), n, edges, med / 1e6, n / (med / 1e9));
             }
         }
+    }
+
+    // ---- (d) ----
+
+    /**
+     * The hand-off between the compute lane and a copy lane, with the spin on imminent work on (50 us) and off (the default),
+     * alternating run by run, medians. (1) A chain of empty tasks alternating between the two lanes: wall time per task
+     * is the hand-off's latency, and the process's CPU time per task what it costs. (2) The same chain with 100 us
+     * kernels spun on the compute lane and 100 us copies parked on the copy lane (a paced link): the kernels' total time,
+     * which must not grow when the idle lanes spin (on a 2-core host the copy lanes share the kernels' spare core).
+     */
+    static void handOff(PrintStream out, int runs) {
+        List<Dispatcher.LaneSlot> lanes = List.of(new Dispatcher.LaneSlot("throttled.compute", 0, false),
+            new Dispatcher.LaneSlot("throttled.h2d", 1, true), new Dispatcher.LaneSlot("throttled.d2h", 2, true));
+        for (boolean work : new boolean[] {false, true}) {
+            int n = work ? 400 : 4000;
+            TaskGraph g = new TaskGraph();
+            for (int i = 0; i < n; i++) {
+                boolean kernel = i % 2 == 0;
+                Runnable body = !work ? () -> {} : kernel ? () -> spin(100_000) : () -> park(100_000);
+                g.add(new TaskGraph.Job((kernel ? "kernel " : "copy ") + i, kernel ? 0 : 1, 0, body));
+                if (i > 0) g.edge(i - 1, i);
+            }
+            try (Dispatcher d = new Dispatcher(lanes, Dispatcher.Order.DYNAMIC)) {
+                Dispatcher[] sides = {d.withSpinNanos(50_000), d.withSpinNanos(0)};
+                long[][] wall = new long[2][runs], cpu = new long[2][runs], kernels = new long[2][runs];
+                for (Dispatcher x : sides) x.run(g);
+                for (int r = 0; r < runs; r++) {
+                    for (int s = 0; s < 2; s++) {
+                        long c0 = processCpuNanos();
+                        Trace t = sides[s].run(g);
+                        cpu[s][r] = processCpuNanos() - c0;
+                        wall[s][r] = t.wallNanos();
+                        kernels[s][r] = computeNanos(t);
+                    }
+                }
+                for (int s = 0; s < 2; s++) {
+                    out.printf(Locale.ROOT, "hand-off (throttled lanes), %s, spin on imminent work %s: %d tasks alternating compute/copy, %.1f us/task wall,"
+                            + " %.1f us/task CPU (process)%s (medians of %d alternating runs)%n",
+                        work ? "100 us kernels spun, 100 us copies parked" : "empty tasks", s == 0 ? "on (50 us)" : "off (default)", n, median(wall[s]) / 1e3 / n,
+                        median(cpu[s]) / 1e3 / n, work ? String.format(Locale.ROOT, ", kernels %.2f ms in all", median(kernels[s]) / 1e6) : "", runs);
+                }
+            }
+        }
+    }
+
+    private static long processCpuNanos() {
+        return ProcessHandle.current().info().totalCpuDuration().map(java.time.Duration::toNanos).orElse(0L);
     }
 
     // ---- (c) ----
@@ -227,7 +287,7 @@ public final class TurnipBenchCommand implements Command {
 
     // ---- (b) ----
 
-    static void model(PrintStream out, Zoo.Model z, int runs, TilingOptions tiling) {
+    static void model(PrintStream out, Zoo.Model z, int runs, TilingOptions tiling, boolean breakdown, long fixedBandwidth) {
         try (Session s = Session.open(z.path(), 1)) {
             Map<String, Tensor> in = z.sampleInputs(1);
             Model m = MeasuredShapes.of(SessionInternals.executorFor(s, in), in);
@@ -238,7 +298,7 @@ public final class TurnipBenchCommand implements Command {
             long[] compute = new long[runs];
             long bytes100 = 0;
             try (var ex = new Exec(m, s, in, plan100, full, 0, Dispatcher.Order.FIXED)) {
-                for (int w = 0; w < 3; w++) ex.run(); // JIT warm-up
+                warmUp(ex);
                 for (int r = 0; r < runs; r++) {
                     Trace t = ex.run();
                     compute[r] = computeNanos(t);
@@ -246,9 +306,10 @@ public final class TurnipBenchCommand implements Command {
                 }
             }
             long computeNs = median(compute);
-            long bw = Math.max(1, (long) (bytes100 / (computeNs / 1e9)));
-            out.printf(Locale.ROOT, "%s (throttled): no-offload need %d B, minimum %d B = %.2f%% of it (largest indivisible piece); compute %.2f ms at 100%%; bandwidth %s = %d B moved at 100%% / compute time%n",
-                z.name(), full, min, 100.0 * min / full, computeNs / 1e6, human(bw), bytes100);
+            long bw = fixedBandwidth > 0 ? fixedBandwidth : Math.max(1, (long) (bytes100 / (computeNs / 1e9)));
+            out.printf(Locale.ROOT, "%s (throttled): no-offload need %d B, minimum %d B = %.2f%% of it (largest indivisible piece); compute %.2f ms at 100%%; bandwidth %s = %s%n",
+                z.name(), full, min, 100.0 * min / full, computeNs / 1e6, human(bw),
+                fixedBandwidth > 0 ? "as --bandwidth asks" : bytes100 + " B moved at 100% / compute time");
             for (int pct : new int[] {100, 50, 25, 10}) {
                 long budget = full * pct / 100;
                 String note = "";
@@ -262,6 +323,7 @@ public final class TurnipBenchCommand implements Command {
                 long[] wall = new long[orders.length];
                 long[][] w = new long[orders.length][runs];
                 long[] comp = new long[runs], h2d = new long[runs], d2h = new long[runs];
+                Trace[] dynamic = new Trace[runs];
                 List<Exec> execs = new java.util.ArrayList<>();
                 try {
                     for (Dispatcher.Order o : orders) {
@@ -274,6 +336,7 @@ public final class TurnipBenchCommand implements Command {
                             Trace t = execs.get(o.ordinal()).run();
                             w[o.ordinal()][r] = t.wallNanos();
                             if (o == Dispatcher.Order.DYNAMIC) {
+                                dynamic[r] = t;
                                 comp[r] = computeNanos(t);
                                 h2d[r] = laneBytes(t, ".h2d");
                                 d2h[r] = laneBytes(t, ".d2h");
@@ -290,12 +353,41 @@ public final class TurnipBenchCommand implements Command {
                 double pri = wall[Dispatcher.Order.PRIORITY.ordinal()] / 1e6;
                 out.printf(Locale.ROOT, "%s throttled %3d%% (%d B)%s: dynamic %.2f ms, priority %.2f ms, fixed %.2f ms (fixed/dynamic %.2fx, fixed/priority %.2fx); bound %.2f ms = max(compute %.2f, h2d %.2f, d2h %.2f); dynamic/bound %.2fx; %s%n",
                     z.name(), pct, budget, note, dyn, pri, fix, fix / dyn, fix / pri, bound, c, up, down, dyn / bound, plan.summary());
+                if (breakdown) {
+                    long med = wall[Dispatcher.Order.DYNAMIC.ordinal()];
+                    for (Trace t : dynamic) {
+                        if (t.wallNanos() != med) continue;
+                        out.printf(Locale.ROOT, "%s throttled %3d%%: dynamic run of median wall: %s%n", z.name(), pct, TaskBreakdown.of(t, plan, bw).describe());
+                        break;
+                    }
+                }
                 long moved = median(h2d) + median(d2h), least = BytesBound.of(m.graph(), budget);
                 out.printf(Locale.ROOT, "%s throttled %3d%% (%d B): bytes moved %d B (h2d %d, d2h %d), lower bound %d B (%s), moved/bound %.2fx%n",
                     z.name(), pct, budget, moved, median(h2d), median(d2h), least, BytesBound.explain(m.graph(), budget), (double) moved / least);
             }
         }
     }
+
+    /**
+     * Runs until the compute time has settled (JIT): the best of the last {@link #SETTLE} runs within 3% of the best
+     * seen before them, at least 3 runs, at most {@link #MAX_WARM_UP} or 20 s. Three fixed runs were not enough for a
+     * model run first in the JVM: its kernels were still interpreted, the measured compute 4-40x too long, and the
+     * bandwidth derived from it as much too slow, so every budget of that model was link-bound.
+     */
+    private static void warmUp(Exec ex) {
+        long deadline = System.nanoTime() + 20_000_000_000L;
+        List<Long> seen = new java.util.ArrayList<>();
+        for (int w = 0; w < MAX_WARM_UP && System.nanoTime() < deadline; w++) {
+            seen.add(computeNanos(ex.run()));
+            int k = seen.size();
+            if (k < SETTLE + 3) continue;
+            long before = seen.subList(0, k - SETTLE).stream().mapToLong(Long::longValue).min().orElseThrow();
+            long recent = seen.subList(k - SETTLE, k).stream().mapToLong(Long::longValue).min().orElseThrow();
+            if (recent >= before * 0.97) return;
+        }
+    }
+
+    static final int SETTLE = 5, MAX_WARM_UP = 200;
 
     /** One plan on a fresh throttled device and its executor, with its lane workers closed at the end. */
     private static final class Exec implements AutoCloseable {

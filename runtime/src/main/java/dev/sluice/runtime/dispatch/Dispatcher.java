@@ -7,6 +7,7 @@ import java.util.SplittableRandom;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicIntegerArray;
+import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 import java.util.Queue;
@@ -37,15 +38,25 @@ import org.jctools.queues.MpscArrayQueue;
  * queue (dynamic order): it is ready, its lane kind is idle (this lane), so dynamic order may fire it there;
  * the queue and the wake-up are saved. Task ids are boxed before the run, so the hot path allocates nothing.
  *
- * <p>Lane workers live as long as the dispatcher (a session's runs reuse them): an idle compute lane spins
- * briefly, then parks, and the task that makes work ready unparks it, so a lane wakes in microseconds
- * rather than after a timed park or a thread start. A copy lane spins only while its work has been arriving
- * within {@link #COPY_SPIN_NANOS} (then a wake-up would cost the lane that readies the copy more than the spin
- * costs), and for no longer than that; a copy lane whose work comes slowly, as paced copies do, parks at once,
- * so it never holds a core the kernels could use while it waits. A worker idle for {@link #KEEP_ALIVE_NANOS} exits by
- * itself and the next run starts a new one, so a dispatcher that is dropped without {@link #close} leaks
- * nothing for long. Handing a run to the workers takes one volatile write and one CAS per lane; no lock is
- * held while tasks run.
+ * <p>Lane workers live as long as the dispatcher (a session's runs reuse them). An idle lane does not always park at
+ * once, since a hand-off through park and unpark costs the woken lane tens of microseconds on a loaded host (about a
+ * small kernel's or a small copy's time, so a plan whose kernels and copies wait on each other in turn paid it on every
+ * task). An idle compute lane polls {@link #SPINS} times (its own core: no kernel of its is waiting). Then a lane, compute
+ * or copy, may spin on only while work for it is <em>imminent</em>: another lane is running a task with a successor on
+ * its queue that started less than {@link #withSpinNanos spinNanos} ago; never longer than that; only while it holds
+ * its queue's spin token (one for all copy queues), so at most one copy lane spins at a time and it never takes the
+ * compute lane's core on a host with one core to spare; and not while it is backing off after finding itself
+ * preempted mid-spin ({@code LaneThread}). That spin is off by default ({@link #SPIN_NANOS}: measured, it did not pay on
+ * the oversubscribed 2-core host). Otherwise the lane parks, and the task that makes work ready unparks it, so a lane
+ * wakes in microseconds rather than after a timed park or a thread start. A copy lane never spins before its first
+ * park (by default at all): waiting for a kernel, or for work that comes slowly as paced copies do, it takes no core
+ * from the kernels. A worker idle for {@link #KEEP_ALIVE_NANOS} exits by itself and the next run starts a new one, so
+ * a dispatcher that is dropped without {@link #close} leaks nothing for long. Handing a run to the workers takes one
+ * volatile write and one CAS per lane; no lock is held while tasks run.
+ *
+ * <p>Each task's ready time (the moment its last predecessor released it, after every predecessor's end) is kept, and
+ * a task body reads its own through {@link #taskReadyNanos()}: a copy lane's link starts a copy from then, not from
+ * when its thread got to it.
  *
  * <p>A task that throws cancels the run: lanes stop taking tasks and {@link #run} throws a
  * {@link DispatchException} naming the task, only after every worker has left the run, so no task of a failed run
@@ -60,9 +71,23 @@ public final class Dispatcher implements AutoCloseable {
     /** A lane as the dispatcher sees it: its name, the queue it serves, whether it copies. */
     public record LaneSlot(String name, int queue, boolean copy) {}
 
+    /** How many times an idle compute lane polls its queue before it looks at whether work is imminent. */
     private static final int SPINS = 200;
-    /** Longest a copy lane spins waiting for work, and only while its recent waits were that short (see {@link Run#work}). */
-    static final long COPY_SPIN_NANOS = 20_000;
+    /**
+     * Longest an idle lane spins while work for it is imminent (see {@link Run#imminent}), and the longest a task that
+     * feeds it may have been running for that to count; the default of {@link #withSpinNanos}. Off (0) unless the
+     * system property {@code sluice.dispatch.spinNanos} sets it (50000 is the value tried): on the shared 2-core host
+     * (load average 11-14) spinning made hand-offs slower, not faster (turnip-bench (d): empty tasks alternating
+     * between the compute and a copy lane, 14.8 us a task spinning against 7.7 us parking; the zoo models' wall times
+     * no better), since a spinner is one more runnable thread on oversubscribed cores and delays the lane it waits
+     * for. On a host with a core to spare a spin of about a small task's time should save the wake-up (tens of
+     * microseconds); measure there before turning it on.
+     */
+    static final long SPIN_NANOS = Long.getLong("sluice.dispatch.spinNanos", 0);
+    /** A gap this long between two looks of a spinning lane means its thread was off its core (see {@code LaneThread}). */
+    static final long PREEMPTED_NANOS = 10_000;
+    /** Longest a parked lane sleeps before it looks at its queue again by itself (a safety net: see {@link Run}). */
+    static final long PARK_NANOS = 1_000_000;
     /** How long a lane worker waits for the next run before its thread exits. */
     static final long KEEP_ALIVE_NANOS = 2_000_000_000L;
 
@@ -72,14 +97,19 @@ public final class Dispatcher implements AutoCloseable {
     private final Workers workers;
     private final long jitterSeed;
     private final long maxJitterNanos;
+    private final long spinNanos;
+    private final long parkNanos;
 
-    public Dispatcher(List<LaneSlot> lanes, Order order) { this(List.copyOf(lanes), order, null, 0, 0); }
+    public Dispatcher(List<LaneSlot> lanes, Order order) { this(List.copyOf(lanes), order, null, 0, 0, SPIN_NANOS, PARK_NANOS); }
 
-    private Dispatcher(List<LaneSlot> lanes, Order order, Workers workers, long jitterSeed, long maxJitterNanos) {
+    private Dispatcher(List<LaneSlot> lanes, Order order, Workers workers, long jitterSeed, long maxJitterNanos, long spinNanos,
+                       long parkNanos) {
         this.lanes = lanes;
         this.order = order;
         this.jitterSeed = jitterSeed;
         this.maxJitterNanos = maxJitterNanos;
+        this.spinNanos = spinNanos;
+        this.parkNanos = parkNanos;
         this.queues = lanes.stream().mapToInt(LaneSlot::queue).max().orElse(-1) + 1;
         for (int q = 0; q < queues; q++) {
             int qq = q;
@@ -92,10 +122,27 @@ public final class Dispatcher implements AutoCloseable {
      * The same dispatcher (same lane workers) with a random delay of up to {@code maxNanos} injected before
      * every task a lane takes: schedule fuzzing, so tests see many interleavings.
      */
-    public Dispatcher withJitter(long seed, long maxNanos) { return new Dispatcher(lanes, order, workers, seed, maxNanos); }
+    public Dispatcher withJitter(long seed, long maxNanos) {
+        return new Dispatcher(lanes, order, workers, seed, maxNanos, spinNanos, parkNanos);
+    }
 
     /** The same lane workers issuing in another order. */
-    public Dispatcher withOrder(Order o) { return new Dispatcher(lanes, o, workers, jitterSeed, maxJitterNanos); }
+    public Dispatcher withOrder(Order o) { return new Dispatcher(lanes, o, workers, jitterSeed, maxJitterNanos, spinNanos, parkNanos); }
+
+    /**
+     * The same lane workers with another bound on the spin on imminent work ({@link #SPIN_NANOS} by default; 0: an idle
+     * lane parks after its base spin), for comparisons.
+     */
+    public Dispatcher withSpinNanos(long nanos) {
+        if (nanos < 0) throw new IllegalArgumentException("spin must be >= 0 ns");
+        return new Dispatcher(lanes, order, workers, jitterSeed, maxJitterNanos, nanos, parkNanos);
+    }
+
+    /**
+     * The same lane workers with parked lanes that wake only when unparked (no timed look at their queue): a lost
+     * wake-up then hangs the run instead of costing a millisecond, so that tests can see one.
+     */
+    Dispatcher withoutParkTimeout() { return new Dispatcher(lanes, order, workers, jitterSeed, maxJitterNanos, spinNanos, 0); }
 
     public Order order() { return order; }
 
@@ -138,7 +185,7 @@ public final class Dispatcher implements AutoCloseable {
      */
     private static final class Workers {
         final List<LaneSlot> lanes;
-        final Thread[] threads;
+        final LaneThread[] threads;
         final AtomicIntegerArray state;
         /** One run at a time; held by the caller of run, never by a lane. */
         final java.util.concurrent.locks.ReentrantLock admission = new java.util.concurrent.locks.ReentrantLock();
@@ -162,7 +209,7 @@ public final class Dispatcher implements AutoCloseable {
 
         Workers(List<LaneSlot> lanes) {
             this.lanes = lanes;
-            this.threads = new Thread[lanes.size()];
+            this.threads = new LaneThread[lanes.size()];
             this.state = new AtomicIntegerArray(lanes.size());
         }
 
@@ -174,7 +221,7 @@ public final class Dispatcher implements AutoCloseable {
                 } else {
                     state.set(l, 2); // was 0: its thread has retired (or never started)
                     int lane = l;
-                    threads[l] = Thread.ofPlatform().name("sluice-" + lanes.get(l).name()).daemon().unstarted(() -> serve(lane));
+                    threads[l] = new LaneThread("sluice-" + lanes.get(l).name(), () -> serve(lane));
                     threads[l].start();
                 }
             }
@@ -217,8 +264,19 @@ public final class Dispatcher implements AutoCloseable {
      *       so some unfinished task always has all its predecessors finished and has been released.</li>
      *   <li>A lane parks only after announcing it ({@code parked[lane] = 1}) and then finding its queue empty; a
      *       producer makes a task visible first (a full-fence atomic in the queue) and then reads the flags, so
-     *       either the lane sees the task or the producer sees the flag and unparks it. Parks are also bounded
-     *       (1 ms), a second safety net.</li>
+     *       either the lane sees the task or the producer sees the flag and unparks it. Spinning changes nothing here:
+     *       a spinning lane is not parked and polls by itself, and it announces before it parks like any other. Parks
+     *       are also bounded (1 ms), a second safety net ({@code DispatcherHandOffTest} runs without it, so that a lost
+     *       wake-up would hang).</li>
+     *   <li>{@code running[l]} is the task lane l runs (or -1), release-stored after {@code start[t]} and reset only after
+     *       t's successors are released: a lane that sees it may read {@code start[t]}, and it is only a hint (a lane
+     *       spins on it for at most {@code spinNanos}; correctness never depends on it).</li>
+     *   <li>{@code spinToken[k]} is 1 while exactly one lane of compute queue k (or, k = {@code queues}, of any copy
+     *       queue) spins on imminent work; the lane that set it clears it before it parks, runs a task or leaves the
+     *       run.</li>
+     *   <li>{@code readyAt[t]} (t on a copy queue) is written (release) by the lane whose release made t ready, before it
+     *       pushes t; the lane that runs t reads it after polling t, so it sees the value (in FIXED order it may see 0,
+     *       read as "now": later than the truth, never earlier).</li>
      *   <li>Trace arrays ({@code laneOf}, {@code start}, {@code end}) of task t are written only by the lane that
      *       runs t, before t releases its successors; the caller reads them after the done latch.</li>
      * </ul>
@@ -242,7 +300,26 @@ public final class Dispatcher implements AutoCloseable {
         /** Counts lanes out of this run; run returns only when all have left. */
         final CountDownLatch left = new CountDownLatch(lanes.size());
         volatile boolean finished;
-        final Thread[] threads = workers.threads;
+        final LaneThread[] threads = workers.threads;
+        /**
+         * When each task became ready ({@link System#nanoTime()}): read right after the decrement that released it (so
+         * after every predecessor's end; kept for tasks on copy queues only), or the run's start. 0 until written (a
+         * FIXED lane may take a task an instant before its releaser writes this), or never written: read as "now",
+         * never earlier than the truth.
+         */
+        final AtomicLongArray readyAt;
+        /** Whether a queue's lanes are copy lanes (only their tasks' ready times are kept after the run's start). */
+        final boolean[] copyQueue = new boolean[queues];
+        /** Per lane, the task it is running, or -1 (release-stored by the lane; read by idle lanes, {@link #imminent}). */
+        final AtomicIntegerArray running;
+        /** Per task, the queues of its successors as bits ({@link TaskGraph#queueBit}). */
+        final long[] feeds;
+        /**
+         * Per compute queue, and one (index {@code queues}) for all copy queues: 1 while a lane of it spins beyond its base
+         * spin. So at most one copy lane spins at a time, whatever the number of links, and it never takes the core of
+         * the compute lane; and of a queue with several lanes only one spins on.
+         */
+        final AtomicIntegerArray spinToken = new AtomicIntegerArray(queues + 1);
         final AtomicIntegerArray parked = new AtomicIntegerArray(lanes.size());
         final int[][] lanesOfQueue = new int[queues][];
         final int[] laneQueue;
@@ -262,6 +339,11 @@ public final class Dispatcher implements AutoCloseable {
             succStart = f.succStart();
             succ = f.succ();
             remaining = new AtomicIntegerArray(f.predecessors());
+            readyAt = new AtomicLongArray(n);
+            feeds = f.successorQueues();
+            for (LaneSlot l : lanes) if (l.copy()) copyQueue[l.queue()] = true;
+            running = new AtomicIntegerArray(lanes.size());
+            for (int l = 0; l < lanes.size(); l++) running.set(l, -1);
             laneOf = new int[n];
             start = new long[n];
             end = new long[n];
@@ -337,8 +419,10 @@ public final class Dispatcher implements AutoCloseable {
         Trace execute() {
             t0 = System.nanoTime();
             if (n == 0) return trace(0);
-            if (order != Order.FIXED) {
-                for (int i = 0; i < n; i++) if (remaining.get(i) == 0) push(i);
+            for (int i = 0; i < n; i++) {
+                if (remaining.get(i) != 0) continue;
+                readyAt.lazySet(i, t0);
+                if (order != Order.FIXED) push(i);
             }
             workers.start(this);
             try {
@@ -364,36 +448,65 @@ public final class Dispatcher implements AutoCloseable {
             int q = laneQueue[lane];
             SplittableRandom jitter = maxJitterNanos > 0 ? new SplittableRandom(jitterSeed * 31 + lane) : null;
             boolean copy = lanes.get(lane).copy();
-            int idle = 0;
+            long qbit = TaskGraph.queueBit(q);
+            int token = copy ? queues : q; // the spin token this lane needs to spin on after its base spin
+            int idle = 0; // polls that found nothing since the lane last ran a task or woke from a park
             int next = -1;
-            // A copy lane's last wait for work, in ns: it spins (at most COPY_SPIN_NANOS) only while work has been arriving
-            // that quickly; a copy lane whose work comes slowly parks at once and takes no core from the kernels.
-            long idleStart = 0, lastIdle = Long.MAX_VALUE;
-            while (!finished) {
-                int t = next >= 0 ? next : poll(q);
-                next = -1;
-                if (t < 0) {
-                    if (copy) {
+            long idleStart = 0, lastLook = 0; // when the spin on imminent work began, and its last look (valid while idle > SPINS)
+            boolean spinning = false; // holds spinToken[token]
+            LaneThread self = (LaneThread) Thread.currentThread();
+            try {
+                while (!finished) {
+                    int t = next >= 0 ? next : poll(q);
+                    next = -1;
+                    if (t < 0) {
+                        // A compute lane spins SPINS times at once (its own core: no kernel of its is waiting); then it, and a
+                        // copy lane at once, spin on only while work for them is imminent and they hold their spin token.
+                        if (!copy && idle < SPINS) { idle++; Thread.onSpinWait(); continue; }
                         long now = System.nanoTime();
-                        if (idle++ == 0) idleStart = now;
-                        if (lastIdle <= COPY_SPIN_NANOS && now - idleStart < COPY_SPIN_NANOS) { Thread.onSpinWait(); continue; }
-                    } else if (++idle < SPINS) {
-                        Thread.onSpinWait();
+                        if (idle <= SPINS) { idle = SPINS + 1; idleStart = lastLook = now; }
+                        if (spinning && now - lastLook > PREEMPTED_NANOS) self.preempted();
+                        lastLook = now;
+                        if (now - idleStart < spinNanos && self.spinPause == 0 && imminent(lane, qbit, now - t0)
+                                && (spinning || (spinning = spinToken.compareAndSet(token, 0, 1)))) {
+                            Thread.onSpinWait();
+                            continue;
+                        }
+                        if (spinning) { spinToken.set(token, 0); spinning = false; }
+                        else if (self.spinPause > 0) self.spinPause--;
+                        parked.set(lane, 1);
+                        // Re-check after announcing: a pusher that missed the flag must have offered before we look.
+                        if (!finished && !hasWork(q)) {
+                            if (parkNanos > 0) LockSupport.parkNanos(this, parkNanos); else LockSupport.park(this);
+                        }
+                        parked.set(lane, 0);
+                        idle = 0;
                         continue;
                     }
-                    parked.set(lane, 1);
-                    // Re-check after announcing: a pusher that missed the flag must have offered before we look.
-                    if (!finished && !hasWork(q)) LockSupport.parkNanos(this, 1_000_000);
-                    parked.set(lane, 0);
-                    if (!copy) idle = 0;
-                    continue;
+                    if (spinning) { spinToken.set(token, 0); spinning = false; self.spunInTime(); }
+                    idle = 0;
+                    if (jitter != null) delay(jitter.nextLong(maxJitterNanos + 1));
+                    if (finished) return;
+                    next = runTask(t, lane, q);
                 }
-                if (copy && idle > 0) lastIdle = System.nanoTime() - idleStart;
-                idle = 0;
-                if (jitter != null) delay(jitter.nextLong(maxJitterNanos + 1));
-                if (finished) return;
-                next = runTask(t, lane, q);
+            } finally {
+                if (spinning) spinToken.set(token, 0);
+                running.lazySet(lane, -1);
             }
+        }
+
+        /**
+         * Whether work for this lane's queue is imminent: another lane is running a task with a successor on it, and that
+         * task started less than {@code spinNanos} ago (a task running longer is likely long: the lane parks rather than
+         * spin through it). {@code start} of a running task is visible here: written before {@code running} publishes it.
+         */
+        boolean imminent(int lane, long qbit, long nowInRun) {
+            for (int l = 0; l < running.length(); l++) {
+                if (l == lane) continue;
+                int t = running.get(l);
+                if (t >= 0 && (feeds[t] & qbit) != 0 && nowInRun - start[t] < spinNanos) return true;
+            }
+            return false;
         }
 
         int poll(int q) {
@@ -432,7 +545,12 @@ public final class Dispatcher implements AutoCloseable {
          */
         int runTask(int t, int lane, int q) {
             laneOf[t] = lane;
-            start[t] = System.nanoTime() - t0;
+            LaneThread self = (LaneThread) Thread.currentThread();
+            long ready = readyAt.get(t);
+            long now = System.nanoTime();
+            start[t] = now - t0;
+            self.taskReady = ready == 0 ? now : ready;
+            running.lazySet(lane, t); // after start[t]: an idle lane reading t sees when it started
             try {
                 body[t].run();
             } catch (Throwable e) {
@@ -440,10 +558,13 @@ public final class Dispatcher implements AutoCloseable {
                 String why = e instanceof SluiceException ? e.getMessage() : e.toString();
                 fail(name, new DispatchException(name, "task " + name + " failed: " + why, e));
                 return -1;
+            } finally {
+                self.taskReady = 0;
             }
             end[t] = System.nanoTime() - t0;
             int from = succStart[t], to = succStart[t + 1];
             if (from == to) {
+                running.lazySet(lane, -1);
                 if (sinksLeft.decrementAndGet() == 0) done.countDown();
                 return -1;
             }
@@ -452,6 +573,11 @@ public final class Dispatcher implements AutoCloseable {
                 int s = succ[i];
                 if (remaining.decrementAndGet(s) != 0) continue;
                 int qs = queueOf[s];
+                // Read after the decrement that released s: every predecessor decremented after its body ended, so this is
+                // after all their ends (this lane's end may not be: another predecessor may have ended after it, then
+                // decremented first). Published by the push (in FIXED order possibly read as 0: "now"). Only copies read it
+                // (a link starts from it); any other task is taken as ready at its start, saving a clock read per task.
+                if (copyQueue[qs]) readyAt.lazySet(s, System.nanoTime());
                 if (order == Order.FIXED) {
                     // Only the head of a queue's sequence can start; a lane that takes the head polls the next itself.
                     int c = fixedCursor[qs].get();
@@ -462,6 +588,8 @@ public final class Dispatcher implements AutoCloseable {
                     push(s);
                 }
             }
+            // Still "running" t while releasing: a lane spinning on t's work does not park just before its push.
+            if (next < 0) running.lazySet(lane, -1);
             return next;
         }
 
@@ -500,6 +628,39 @@ public final class Dispatcher implements AutoCloseable {
                 slices.add(new Trace.Slice(j.name(), laneOf[i], start[i], end[i], j.bytes()));
             }
             return new Trace(tracks, slices, wall);
+        }
+    }
+
+    /**
+     * When the task the calling thread runs became ready, on the {@link System#nanoTime()} clock: the moment its last
+     * predecessor released it, after every predecessor's end (or its run's start), for a task on a copy lane; for any
+     * other task its start (no earlier than the truth either); now, where the caller is not a lane running a task. A copy lane's link starts a copy no earlier than this ({@link dev.sluice.runtime.device.CopyLane}).
+     */
+    public static long taskReadyNanos() {
+        return Thread.currentThread() instanceof LaneThread l && l.taskReady != 0 ? l.taskReady : System.nanoTime();
+    }
+
+    /**
+     * A lane's worker. Its fields are written and read only by the thread itself: {@code taskReady} (see
+     * {@link #taskReadyNanos}), and its spin back-off: a spinning lane that finds it was off its core for more than
+     * {@link #PREEMPTED_NANOS} between two looks (the host has more runnable threads than cores, and a spinner then
+     * delays the very lane it waits for, which must wait for a core) stops spinning for its next {@code spinPause} idle
+     * periods, a pause that doubles on each such finding (to 4096) and halves after each spin that ended with work.
+     */
+    private static final class LaneThread extends Thread {
+        long taskReady;
+        int spinPause, spinPauseLength;
+
+        void preempted() {
+            spinPauseLength = Math.min(4096, Math.max(16, spinPauseLength * 2));
+            spinPause = spinPauseLength;
+        }
+
+        void spunInTime() { spinPauseLength /= 2; }
+
+        LaneThread(String name, Runnable serve) {
+            super(null, serve, name, 0, false);
+            setDaemon(true);
         }
     }
 

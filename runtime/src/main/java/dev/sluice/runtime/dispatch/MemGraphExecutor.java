@@ -12,6 +12,8 @@ import dev.sluice.memgraph.Edge;
 import dev.sluice.memgraph.MemGraph;
 import dev.sluice.memgraph.OpTiling;
 import dev.sluice.memgraph.Task;
+import dev.sluice.runtime.device.ComputeLane;
+import dev.sluice.runtime.device.CopyLane;
 import dev.sluice.runtime.device.Device;
 import dev.sluice.runtime.device.DeviceArena;
 import dev.sluice.runtime.device.Lane;
@@ -43,6 +45,9 @@ public final class MemGraphExecutor {
     private final List<Device> devices;
     private final Dispatcher dispatcher;
     private final int[][] queueOf;
+    /** Per device, its first compute lane and its first copy lane of each kind (or null): looked up once, not per task. */
+    private final ComputeLane[] computeLanes;
+    private final CopyLane[][] copyLanes;
     private final Map<Graph, GraphExecutor> subgraphs = new ConcurrentHashMap<>();
     /** Box-split nodes' tilings, by node index (asked once per node, not per tile). */
     private final Map<Integer, OpTiling> tilings = new ConcurrentHashMap<>();
@@ -72,6 +77,14 @@ public final class MemGraphExecutor {
             registries[d] = devices.get(d) instanceof TornadoDevice t ? t.registry(registry) : registry;
         }
         queueOf = new int[devices.size()][LaneKind.values().length];
+        computeLanes = new ComputeLane[devices.size()];
+        copyLanes = new CopyLane[devices.size()][LaneKind.values().length];
+        for (int d = 0; d < devices.size(); d++) {
+            for (Lane l : devices.get(d).lanes()) {
+                if (l instanceof ComputeLane c && computeLanes[d] == null) computeLanes[d] = c;
+                if (l instanceof CopyLane c && copyLanes[d][c.kind().ordinal()] == null) copyLanes[d][c.kind().ordinal()] = c;
+            }
+        }
         List<Dispatcher.LaneSlot> slots = new ArrayList<>();
         int q = 0;
         for (int d = 0; d < devices.size(); d++) {
@@ -141,6 +154,12 @@ public final class MemGraphExecutor {
     boolean writesHeaders(int d) { return devices.get(d) instanceof TornadoDevice; }
 
     Device device(int d) { return devices.get(d); }
+
+    /** Device d's (first) compute lane. */
+    ComputeLane computeLane(int d) { return computeLanes[d]; }
+
+    /** Device d's (first) copy lane of that kind. */
+    CopyLane copyLane(int d, LaneKind kind) { return copyLanes[d][kind.ordinal()]; }
 
     /** The executor of a subgraph a kernel on {@code device} runs, with that device's kernels (one per subgraph, shared by the runs). */
     GraphExecutor subgraphExecutor(Graph sg, Parallelism parallelism, int device) {

@@ -16,9 +16,8 @@ import dev.sluice.memgraph.Task;
 import dev.sluice.runtime.device.ComputeLane;
 import dev.sluice.runtime.device.CopyLane;
 import dev.sluice.runtime.device.DeviceArena;
-import java.util.HashSet;
+import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 
 /**
@@ -124,7 +123,7 @@ final class MemGraphRun {
         if (kernel == null) {
             throw new SluiceException("operator " + (n.domain().isEmpty() ? "" : n.domain() + ".") + n.opType() + " is not supported");
         }
-        ComputeLane lane = (ComputeLane) ex.device(k.device()).lanes(LaneKind.COMPUTE).getFirst();
+        ComputeLane lane = ex.computeLane(k.device());
         TaskCall c = new TaskCall(this, n, k, lane.parallelism(), ex.writesHeaders(k.device()));
         kernel.execute(c);
         c.unstage();
@@ -133,17 +132,24 @@ final class MemGraphRun {
 
     /** Task k is done with its inputs and captured values (each counted once). */
     void doneReadingInputs(Task.Kernel k) {
-        Set<Integer> seen = new HashSet<>();
-        for (int b : k.inputs()) if (b >= 0 && seen.add(b)) doneReading(b);
-        for (int b : k.captured()) if (b >= 0 && seen.add(b)) doneReading(b);
+        List<Integer> in = k.inputs(), cap = k.captured();
+        int ni = in.size(), n = ni + cap.size();
+        // A buffer read twice counts once: a scan of the few before it, rather than a set allocated per task.
+        for (int i = 0; i < n; i++) {
+            int b = i < ni ? in.get(i) : cap.get(i - ni);
+            if (b < 0) continue;
+            boolean seen = false;
+            for (int j = 0; j < i && !seen; j++) seen = (j < ni ? in.get(j) : cap.get(j - ni)) == b;
+            if (!seen) doneReading(b);
+        }
     }
 
-    private CopyLane copyLane(int device, LaneKind lane) { return (CopyLane) ex.device(device).lanes(lane).getFirst(); }
+    private CopyLane copyLane(int device, LaneKind lane) { return ex.copyLane(device, lane); }
 
     void copy(int device, LaneKind lane, int src, int dst) {
         Tensor from = buf[src];
         Tensor to = allocate(dst, from.dtype(), from.shape());
-        copyLane(device, lane).copy(from, to);
+        copyLane(device, lane).copy(Dispatcher.taskReadyNanos(), from, to);
         buf[dst] = to;
         doneWriting(dst);
         doneReading(src);
@@ -153,7 +159,7 @@ final class MemGraphRun {
     void rangeCopy(Task.Transfer x) {
         Tensor from = buf[x.src()];
         Tensor to = allocate(x.dst(), from.dtype(), Shape.of(x.end() - x.start()));
-        copyLane(x.device(), x.lane()).copy(from, x.start() * from.dtype().byteSize(), to);
+        copyLane(x.device(), x.lane()).copy(Dispatcher.taskReadyNanos(), from, x.start() * from.dtype().byteSize(), to);
         buf[x.dst()] = to;
         doneWriting(x.dst());
         doneReading(x.src());
@@ -219,7 +225,7 @@ final class MemGraphRun {
     /** A strided copy on a link lane (paced), or a plain one inside the device (lane null). */
     private static void copyRuns(CopyLane lane, java.lang.foreign.MemorySegment src, long srcOffset, long srcStride,
                                  java.lang.foreign.MemorySegment dst, long dstOffset, long dstStride, long runBytes, long runs) {
-        if (lane != null) { lane.copyRuns(src, srcOffset, srcStride, dst, dstOffset, dstStride, runBytes, runs); return; }
+        if (lane != null) { lane.copyRuns(Dispatcher.taskReadyNanos(), src, srcOffset, srcStride, dst, dstOffset, dstStride, runBytes, runs); return; }
         for (long i = 0; i < runs; i++) java.lang.foreign.MemorySegment.copy(src, srcOffset + i * srcStride, dst, dstOffset + i * dstStride, runBytes);
     }
 
@@ -259,7 +265,7 @@ final class MemGraphRun {
     /** Runs at the given offsets on a link lane (paced), or plainly inside the device (lane null). */
     private static void copyRuns(CopyLane lane, java.lang.foreign.MemorySegment src, long[] srcOffsets, java.lang.foreign.MemorySegment dst,
                                  long[] dstOffsets, long runBytes) {
-        if (lane != null) { lane.copyRuns(src, srcOffsets, dst, dstOffsets, runBytes); return; }
+        if (lane != null) { lane.copyRuns(Dispatcher.taskReadyNanos(), src, srcOffsets, dst, dstOffsets, runBytes); return; }
         for (int i = 0; i < srcOffsets.length; i++) java.lang.foreign.MemorySegment.copy(src, srcOffsets[i], dst, dstOffsets[i], runBytes);
     }
 

@@ -68,9 +68,13 @@ public final class TaskGraph {
 
     /**
      * The graph as a run reads it: job {@code i}'s successors are {@code succ[succStart[i] .. succStart[i+1])};
-     * immutable once made (a run never writes these arrays).
+     * immutable once made (a run never writes these arrays). {@code successorQueues[i]}: the queues of job i's successors
+     * as bits ({@link #queueBit}).
      */
-    record Frozen(Runnable[] body, int[] queue, int[] predecessors, int[] succStart, int[] succ) {}
+    record Frozen(Runnable[] body, int[] queue, int[] predecessors, int[] succStart, int[] succ, long[] successorQueues) {}
+
+    /** A queue as a bit of a {@code long}: queue q < 63 is bit q; every queue from 63 on shares bit 63 (so a test may err only towards "yes"). */
+    static long queueBit(int q) { return 1L << Math.min(q, 63); }
 
     Frozen frozen() {
         Frozen f = frozen;
@@ -89,6 +93,8 @@ public final class TaskGraph {
             at += successorCounts[i];
             start[i + 1] = at;
         }
-        return frozen = new Frozen(body, queue, Arrays.copyOf(predecessors, n), start, succ);
+        long[] successorQueues = new long[n];
+        for (int i = 0; i < n; i++) for (int k = start[i]; k < start[i + 1]; k++) successorQueues[i] |= queueBit(queue[succ[k]]);
+        return frozen = new Frozen(body, queue, Arrays.copyOf(predecessors, n), start, succ, successorQueues);
     }
 }
