@@ -5,19 +5,17 @@ import java.util.BitSet;
 import java.util.List;
 
 /**
- * Which tasks must run between two others, for the MILP's load cuts. Task u precedes v ({@code u < v} in the DAG)
+ * Which tasks must run between two others, for the MILP's stage cuts and {@link ChainBound}. Task u precedes v ({@code u < v} in the DAG)
  * when a path of arcs leads from u to v; then every task t with {@code u < t < v} starts after u ends and ends before
  * v starts, in every schedule of the model (each arc is a delay of at least zero). A device runs one task at a time,
  * so the gap between u's end and v's start is at least the time, on each device, of the tasks of that interval placed
  * there. With u a virtual source (v's ancestors) or v a virtual sink (u's descendants) the same holds against time 0
  * and the makespan.
  *
- * <p>These loads are linear in the device choices, so the MILP can state them as constraints its linear relaxation
- * sees: the per-device load cut {@code makespan >= total work} and the precedence chain each miss that the
- * accelerator's stretches of a mostly serial graph leave the CPU idle. A <em>cut task</em> is one that every other
- * task precedes or follows; consecutive cut tasks split the graph into stages that run one after another, so the
- * makespan is at least the sum over stages of the larger device load, which the cuts between consecutive cut tasks
- * give.
+ * <p>A <em>cut task</em> is one that every other task precedes or follows, so it runs alone; consecutive cut tasks
+ * split the graph into stages that run one after another. The MILP states the stage loads as cuts (linear in the
+ * device choices, so its relaxation sees that stages do not overlap) and {@link ChainBound} sums cut tasks and stages
+ * into a knapsack bound.
  */
 final class IntervalLoads {
     /** Per task, its ancestors and its descendants (task indices). */
