@@ -1,7 +1,6 @@
 package dev.sluice.memgraph;
 
 import dev.sluice.graph.Node;
-import dev.sluice.kernels.Tensor;
 import dev.sluice.kernels.device.LaneKind;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -66,15 +65,13 @@ record BandTileTasks(BuildState s, int i) implements NodeTasks {
         for (int t = 0; t < sp.tiles().size(); t++) {
             Tile tile = sp.tiles().get(t);
             // this band's buffers: one per banded value, then the output band
+            // sized as need() counted them (RowBands.bandBlocks)
             Map<String, Long> want = new LinkedHashMap<>();
             Map<String, long[]> rowsOf = new HashMap<>();
-            for (var e : banded.entrySet()) {
-                long[] ab = e.getValue().rowsFor(tile.start(), tile.end());
-                rowsOf.put(e.getKey(), ab);
-                want.put(e.getKey() + "#rows" + i + "." + t, Tensor.blockBytes((ab[1] - ab[0]) * e.getValue().rowBytes()));
-            }
+            for (var e : banded.entrySet()) rowsOf.put(e.getKey(), e.getValue().rowsFor(tile.start(), tile.end()));
+            for (var e : RowBands.bandBlocks(f, tile.start(), tile.end()).entrySet()) want.put(e.getKey() + "#rows" + i + "." + t, e.getValue());
             String outBand = out + "#rows" + i + "." + t;
-            want.put(outBand, Tensor.blockBytes((tile.end() - tile.start()) * f.outRowBytes()));
+            want.put(outBand, RowBands.outBandBlock(f, tile.start(), tile.end()));
             // Double buffering: this band's buffers in free memory beside the previous band's, so that its gathers
             // overlap the previous kernel and its kernel the previous scatter; else after freeing those.
             Map<String, DraftBuffer> placed = held.isEmpty() ? null : res.placeFree(d, want);

@@ -1,7 +1,6 @@
 package dev.sluice.memgraph;
 
 import dev.sluice.graph.Node;
-import dev.sluice.kernels.Tensor;
 import dev.sluice.kernels.device.LaneKind;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -50,11 +49,9 @@ record BoxTileTasks(BuildState s, int i) implements NodeTasks {
         Residency.Held D = res.on(d);
         String out = n.outputs().getFirst();
         long need = need();
-        Set<String> sliced = new LinkedHashSet<>();
-        for (Tile t : sp.tiles()) sliced.addAll(tiling.boxes(t.box()).keySet());
-        sliced.remove(out); // K tiles' partial sums: the previous K tile's output box (ReductionCut)
-        Set<String> whole = new LinkedHashSet<>();
-        for (String v : tileReads(0)) if (!sliced.contains(v)) whole.add(v);
+        // K tiles' partial sums (the previous K tile's output box, ReductionCut) are not among the sliced inputs
+        Set<String> sliced = BoxTiles.sliced(tiling, out, sp.tiles().stream().map(Tile::box).toList());
+        Set<String> whole = BoxTiles.wholeInputs(tiling, out, sp.tiles().getFirst().box(), sliced);
         Set<String> pinned = new HashSet<>();
         res.loadWhole(d, whole, pinned, n.label(), need);
         BandTileTasks.Keep keep = BandTileTasks.keep(s, i, d, sliced, out, need);
@@ -64,7 +61,6 @@ record BoxTileTasks(BuildState s, int i) implements NodeTasks {
         DraftBuffer keptOut = keep.output() ? res.allocate(d, out, s.blockBytes(out), pinned, true) : null;
         if (keep.output() && keptOut == null) throw new BandTileTasks.KeptTooMuch(n.label() + ": no room for its output kept resident");
         int host = keptOut != null ? keptOut.id : s.out.hostBuffer(out);
-        long outElem = s.g.typeOf(out).dtype().byteSize();
         String devName = D.name();
         // The previous tile's input boxes by value (a tile whose box of a value is the same reads that buffer again:
         // no second H2D), and its output box while it is not yet scattered (a K tile's partial sums, read in place by
@@ -78,11 +74,10 @@ record BoxTileTasks(BuildState s, int i) implements NodeTasks {
         for (int t = 0; t < sp.tiles().size(); t++) {
             Tile tile = sp.tiles().get(t);
             Node tn = tiling.node(tile.box());
-            Box obx = tiling.outputBox(tile.box());
-            long outBytes = obx.elementCount() * outElem;
-            Map<String, Box> bx = new LinkedHashMap<>(tiling.boxes(tile.box()));
-            // a value sliced by other tiles but whole in this one is gathered whole: it is not resident
-            for (String v : sliced) if (tn.inputs().contains(v)) bx.putIfAbsent(v, Box.whole(OpTiling.shapeOf(s.g, v)));
+            // its buffers as sizing counted them (a value sliced by other tiles but whole in this one is gathered whole)
+            BoxTiles.Footprint fp = BoxTiles.footprint(s.g, tiling, out, tile.box(), sliced);
+            Box obx = fp.output();
+            Map<String, Box> bx = fp.gathered();
             if (pendingOb != null && !(bx.containsKey(out) && bx.get(out).equals(pendingBox))) {
                 prevScatter = scatter(d, pendingOb, pendingBox, keptOut, host, prevScatter, devName, out);
                 held.add(pendingOb);
@@ -97,10 +92,10 @@ record BoxTileTasks(BuildState s, int i) implements NodeTasks {
             String outBox = out + "#out-box" + i + "." + t; // apart from a K tile's partial sums box (out#box)
             // beside everything the previous tile left (double buffering), else beside what this tile keeps of it,
             // evicting resident values the node does not pin, else (kept buffers in the way) as the first tile
-            Map<String, DraftBuffer> placed = held.isEmpty() && kept.isEmpty() ? null : res.placeFree(d, want(bx, kept, t, outBox, outBytes));
+            Map<String, DraftBuffer> placed = held.isEmpty() && kept.isEmpty() ? null : res.placeFree(d, want(fp, kept, t, outBox));
             for (DraftBuffer b : held) if (!kept.containsValue(b)) res.free(d, b);
             held.clear();
-            if (placed == null && (!kept.isEmpty() || keep.any())) placed = placeEvicting(d, want(bx, kept, t, outBox, outBytes), pinned);
+            if (placed == null && (!kept.isEmpty() || keep.any())) placed = placeEvicting(d, want(fp, kept, t, outBox), pinned);
             if (placed == null && keep.any()) throw new BandTileTasks.KeptTooMuch(n.label() + ": a tile finds no room beside what the node keeps");
             if (placed == null) {
                 if (pendingOb != null) {
@@ -109,7 +104,7 @@ record BoxTileTasks(BuildState s, int i) implements NodeTasks {
                 }
                 for (DraftBuffer b : new LinkedHashSet<>(kept.values())) res.free(d, b);
                 kept.clear();
-                placed = res.placeBands(d, want(bx, kept, t, outBox, outBytes), whole, pinned, n.label(), need);
+                placed = res.placeBands(d, want(fp, kept, t, outBox), whole, pinned, n.label(), need);
             }
             pendingOb = null;
             Map<String, Integer> inBuf = new LinkedHashMap<>();
@@ -166,14 +161,11 @@ record BoxTileTasks(BuildState s, int i) implements NodeTasks {
         s.releaseDead(i, this);
     }
 
-    /** The buffers tile t still needs beside those it keeps from the previous tile: its other input boxes and its output box. */
-    private Map<String, Long> want(Map<String, Box> bx, Map<String, DraftBuffer> kept, int t, String outBox, long outBytes) {
+    /** The buffers tile t still needs beside those it keeps from the previous tile: its footprint's other blocks. */
+    private Map<String, Long> want(BoxTiles.Footprint fp, Map<String, DraftBuffer> kept, int t, String outBox) {
         Map<String, Long> want = new LinkedHashMap<>();
-        for (var e : bx.entrySet()) {
-            if (kept.containsKey(e.getKey())) continue;
-            want.put(e.getKey() + "#box" + i + "." + t, Tensor.blockBytes(e.getValue().elementCount() * BoxTiles.dtype(s.g, e.getKey()).byteSize()));
-        }
-        want.put(outBox, Tensor.blockBytes(outBytes));
+        for (var e : fp.blocks().entrySet()) if (!kept.containsKey(e.getKey())) want.put(e.getKey() + "#box" + i + "." + t, e.getValue());
+        want.put(outBox, fp.outputBlock());
         return want;
     }
 

@@ -5,6 +5,8 @@ import dev.sluice.graph.Node;
 import dev.sluice.kernels.DType;
 import dev.sluice.kernels.Tensor;
 import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -13,8 +15,9 @@ import java.util.Set;
 /**
  * Chooses the grid of an {@link OpTiling} split ({@link Tile.Kind#OUTPUT_BOX}): a block size per cut axis, the
  * largest (fewest tiles) whose every tile fits a target, else the smallest allowed. A tile needs on the device
- * at once its whole inputs, its input boxes (one buffer per value) and its output box; that is all that sizing
- * knows, so the builder and {@link MemGraph#minimumBudget} agree with what the executor will claim.
+ * at once its node's whole inputs and its {@link Footprint} (a block per input box it gathers and its output box);
+ * sizing, {@link MemGraph#minimumBudget} and the tile's placement all count it by {@link #footprint}, so the budget
+ * the builder states is what the tiles ask for.
  */
 final class BoxTiles {
     /** More tiles than this per node: task overhead would dwarf the kernels. */
@@ -215,48 +218,114 @@ final class BoxTiles {
         return r;
     }
 
-    /** Bytes tiles need, for a grid, judged on the first two and last two blocks of every cut (the rest repeat them). */
+    /**
+     * What one tile holds on the device while it runs, beside the inputs all the node's tiles read whole ({@link
+     * #wholeInputs}, loaded once and pinned): a block per value it gathers, by value, and a block for its output box.
+     * The gathered values are the tiling's boxes (a K tile's partial sums among them) and, for a value that other tiles
+     * of the node slice but this one reads whole, that value whole (it is not resident: it is gathered like a box).
+     * This is the one reckoning of a tile's bytes: the grid's sizing and so the minimum budget ({@link Sizer}) and the
+     * tile's placement (BoxTileTasks) both take them from here, so what the builder promises is what a tile asks for.
+     */
+    record Footprint(Map<String, Box> gathered, Map<String, Long> blocks, Box output, long outputBlock) {
+        /** Its blocks together. */
+        long bytes() {
+            long s = outputBlock;
+            for (long b : blocks.values()) s += b;
+            return s;
+        }
+    }
+
+    /** Tile {@code tile}'s footprint; {@code sliced} are the values some tile of the node gathers by box ({@link #sliced}). */
+    static Footprint footprint(Graph g, OpTiling t, String out, Box tile, Set<String> sliced) {
+        Map<String, Box> bx = new LinkedHashMap<>(t.boxes(tile));
+        for (String v : t.node(tile).inputs()) if (sliced.contains(v)) bx.putIfAbsent(v, Box.whole(OpTiling.shapeOf(g, v)));
+        Map<String, Long> blocks = new LinkedHashMap<>();
+        for (var e : bx.entrySet()) blocks.put(e.getKey(), block(g, e.getKey(), e.getValue()));
+        Box o = t.outputBox(tile);
+        return new Footprint(bx, blocks, o, block(g, out, o));
+    }
+
+    /** Bytes of the arena block that holds box {@code b} of value {@code v}. */
+    static long block(Graph g, String v, Box b) { return Tensor.blockBytes(b.elementCount() * dtype(g, v).byteSize()); }
+
+    /** The values some of {@code tiles} gathers by box: not the node's own output {@code out} (K tiles' partial sums). */
+    static Set<String> sliced(OpTiling t, String out, Iterable<Box> tiles) {
+        Set<String> s = new LinkedHashSet<>();
+        for (Box b : tiles) s.addAll(t.boxes(b).keySet());
+        s.remove(out);
+        return s;
+    }
+
+    /** The inputs the node's tiles read whole, loaded once and pinned for all of them: what the first tile reads that no tile slices. */
+    static Set<String> wholeInputs(OpTiling t, String out, Box first, Set<String> sliced) {
+        Set<String> w = new LinkedHashSet<>();
+        for (String v : BuildState.distinctInputs(t.node(first))) if (!v.equals(out) && !sliced.contains(v)) w.add(v);
+        return w;
+    }
+
+    /**
+     * Bytes the tiles of a grid need at once: the whole inputs and the largest {@link Footprint}. Exact without visiting
+     * every tile: along each cut, blocks whose tiles gather boxes of the same extents (and run nodes with the same
+     * inputs) need the same bytes, so one block per such class stands for the others, and the tiles that combine one
+     * class of every cut are all the different footprints there are (a box's extents along an axis depend on one cut
+     * alone). Sampling the first two and last two blocks instead missed the inner blocks of a window taller than a
+     * block (a 5x5 conv in one-row blocks: its third row's tile reads five input rows, its second four), so the
+     * minimum budget promised less than such a tile asks for.
+     */
     private static final class Sizer {
         final Graph g;
         final OpTiling t;
         final String out;
-        final DType outType;
-        final Set<String> inputs = new LinkedHashSet<>();
+        /** One block {lo, hi} of each class, by cut and block size. */
+        private final Map<List<Long>, List<long[]>> classes = new HashMap<>();
 
         Sizer(Graph g, Node n, OpTiling t) {
             this.g = g;
             this.t = t;
             this.out = n.outputs().getFirst();
-            this.outType = g.typeOf(out).dtype();
-            for (String v : t.node(Box.whole(t.output())).inputs()) if (!v.isEmpty()) inputs.add(v);
         }
 
         long need(long[] block) {
+            List<OpTiling.Cut> cuts = t.cuts();
+            Box first = Box.whole(t.output());
+            for (int c = 0; c < block.length; c++) {
+                long[] e = edges(t.output().dim(cuts.get(c).axis()), block[c], cuts.get(c));
+                first = first.with(cuts.get(c).axis(), e[0], e[1]);
+            }
             List<Box> sample = new ArrayList<>();
             sample.add(Box.whole(t.output()));
             for (int c = 0; c < block.length; c++) {
-                OpTiling.Cut cut = t.cuts().get(c);
-                long[] e = edges(t.output().dim(cut.axis()), block[c], cut);
-                int k = e.length - 1;
-                Set<Integer> pick = new LinkedHashSet<>(List.of(0, Math.min(1, k - 1), Math.max(0, k - 2), k - 1));
+                int axis = cuts.get(c).axis();
+                Box base = first;
+                List<long[]> reps = classes.computeIfAbsent(List.of((long) c, block[c]), k -> classesOf(k.get(0).intValue(), k.get(1), base));
                 List<Box> next = new ArrayList<>();
-                for (Box b : sample) for (int i : pick) next.add(b.with(cut.axis(), e[i], e[i + 1]));
+                for (Box b : sample) for (long[] r : reps) next.add(b.with(axis, r[0], r[1]));
                 sample = next;
             }
+            Set<String> sliced = sliced(t, out, sample);
             long most = 0;
-            for (Box b : sample) most = Math.max(most, tileNeed(b));
+            for (Box b : sample) most = Math.max(most, footprint(g, t, out, b, sliced).bytes());
+            for (String v : wholeInputs(t, out, first, sliced)) most += bytes(g, v);
             return most;
         }
 
-        long tileNeed(Box o) {
-            Map<String, Box> boxed = t.boxes(o);
-            long s = Tensor.blockBytes(t.outputBox(o).elementCount() * outType.byteSize());
-            for (String v : inputs) s += boxed.containsKey(v) ? Tensor.blockBytes(boxed.get(v).elementCount() * dtype(g, v).byteSize()) : bytes(g, v);
-            // a K tile's partial sums (the output's box, see ReductionCut): not an input of the whole node
-            for (var e : boxed.entrySet()) {
-                if (!inputs.contains(e.getKey())) s += Tensor.blockBytes(e.getValue().elementCount() * dtype(g, e.getKey()).byteSize());
+        /** One block of each class along cut c for blocks of {@code block}, the other cuts at their first block ({@code first}). */
+        private List<long[]> classesOf(int c, long block, Box first) {
+            OpTiling.Cut cut = t.cuts().get(c);
+            long[] e = edges(t.output().dim(cut.axis()), block, cut);
+            Map<String, long[]> seen = new LinkedHashMap<>();
+            for (int i = 0; i + 1 < e.length; i++) {
+                Box probe = first.with(cut.axis(), e[i], e[i + 1]);
+                seen.putIfAbsent(signature(probe), new long[] {e[i], e[i + 1]});
             }
-            return s;
+            return List.copyOf(seen.values());
+        }
+
+        /** What a tile's bytes depend on: its output box's extents, the extents of the boxes it gathers, and what its node reads. */
+        private String signature(Box tile) {
+            StringBuilder s = new StringBuilder(t.outputBox(tile).extents().toString());
+            for (var e : t.boxes(tile).entrySet()) s.append('|').append(e.getKey()).append(e.getValue().extents());
+            return s.append('|').append(t.node(tile).inputs()).toString();
         }
     }
 

@@ -266,15 +266,27 @@ public final class RowBands {
 
     /** Bytes band {@code [r0, r1)} holds on the device at once: whole inputs, one band per banded value, the output band. */
     static long tileNeed(Form f, long r0, long r1) {
-        long s = f.wholeBytes() + Tensor.blockBytes((r1 - r0) * f.outRowBytes());
+        long s = f.wholeBytes() + outBandBlock(f, r0, r1);
+        for (long v : bandBlocks(f, r0, r1).values()) s += v;
+        return s;
+    }
+
+    /**
+     * The blocks band {@code [r0, r1)} gathers, by banded value (its rows with the window's halo; a value banded twice
+     * is gathered once, as its first band says). With {@link #outBandBlock} and the whole inputs, all a band holds: the
+     * one reckoning that sizing ({@link #tileNeed}, so the minimum budget) and the band's placement (BandTileTasks) share.
+     */
+    static Map<String, Long> bandBlocks(Form f, long r0, long r1) {
         Map<String, Long> per = new LinkedHashMap<>();
         for (Band b : f.bands()) {
             long[] ab = b.rowsFor(r0, r1);
-            per.put(b.value(), Tensor.blockBytes(Math.max(0, ab[1] - ab[0]) * b.rowBytes()));
+            per.putIfAbsent(b.value(), Tensor.blockBytes(Math.max(0, ab[1] - ab[0]) * b.rowBytes()));
         }
-        for (long v : per.values()) s += v;
-        return s;
+        return per;
     }
+
+    /** The block of output band {@code [r0, r1)}. */
+    static long outBandBlock(Form f, long r0, long r1) { return Tensor.blockBytes((r1 - r0) * f.outRowBytes()); }
 
     /** Bytes the bands of {@code edges} copy in: every band's rows of each banded value (halos again each time), and the whole inputs once. */
     static long gathered(Form f, long[] edges) {
