@@ -227,49 +227,13 @@ final class DirectConv {
      */
     static void conv(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int m,
                      WindowGeometry g, Parallelism par, Activation act, Object wKey, boolean partial) {
-        conv(x, w, bias, y, n, c, m, g, par, act, wKey, partial, gathers(g, c, m));
-    }
-
-    /** Most floats of gathered columns ({@link #gathers}): 1 MiB, so that they stay in the L2 cache. */
-    private static final int MAX_COLUMNS = 1 << 18;
-
-    /**
-     * Whether a conv runs from gathered columns rather than straight from its phase planes: when the planes'
-     * padding columns ({@code wq - ow} per output row) and the rounding to whole tiles would waste at least a
-     * quarter of the positions computed (small planes: a 2-wide output row under a 3-wide kernel computes 4
-     * columns), the columns are few (gathering costs one copy per tap and position, next to m FMAs there),
-     * and there are output channels enough to pay for the copy.
-     */
-    static boolean gathers(WindowGeometry g, int c, int m) {
-        int kh = g.kernel()[0], kw = g.kernel()[1], oh = g.out()[0], ow = g.out()[1];
-        int wq = ow + (kw - 1) * g.dilations()[1] / g.strides()[1];
-        long phase = roundUp(Math.multiplyExact(oh, wq), NT), cols = roundUp(Math.multiplyExact(oh, ow), NT);
-        return m >= 8 && cols * 4 <= phase * 3 && (long) c * kh * kw * (cols + NT) <= MAX_COLUMNS;
-    }
-
-    /**
-     * The same, {@code columns} choosing the source: with it, each tap's reads are first gathered from the
-     * phase planes into a row of {@code ld} floats, {@code cols[q * ld + oy * ow + ox]}, without the planes'
-     * padding columns, and the same tiles run over those rows. Each output element takes the same values in
-     * the same order either way: the two sources give the same bits (and so do a conv and its tiles, whichever
-     * source each of them takes).
-     */
-    static void conv(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int m,
-                     WindowGeometry g, Parallelism par, Activation act, Object wKey, boolean partial, boolean columns) {
         int ks = g.kernel()[0] * g.kernel()[1], kk = Math.multiplyExact(c, ks);
         int mr = rowsPerTile(m);
         Planes p = Planes.of(g, c, NT);
         float[] wp = packedFilter(wKey, w, m, kk, mr);
         int[] tap = new int[kk];
         for (int ci = 0; ci < c; ci++) for (int t = 0; t < ks; t++) tap[ci * ks + t] = ci * p.chanStride + p.tap[t];
-        // rows of the positions the tiles run over: the planes' (wq apart) or the gathered columns' (ow apart);
-        // reads reach one tile past a row's end, so a gathered row has that slack
-        int ld = p.oh * p.ow + NT;
-        int[] colTap = new int[kk];
-        for (int q = 0; q < kk; q++) colTap[q] = q * ld;
-        Planes po = columns ? new Planes(p.sh, p.sw, p.hq, p.ow, p.oh, p.ow, p.tap, p.chanStride, p.jt, p.length) : p;
-        int[] readAt = columns ? colTap : tap;
-        int blocks = (m + mr - 1) / mr, oh = p.oh, wq = po.wq;
+        int blocks = (m + mr - 1) / mr, oh = p.oh, wq = p.wq;
         int inSize = g.in()[0] * g.in()[1], outSize = oh * p.ow;
         // Tasks: chunks of output rows x chunks of row blocks, each with its own output buffer, written out
         // (bias, activation) by the task itself, so a conv is one parallel call. Within a task the tiles are
@@ -283,15 +247,12 @@ final class DirectConv {
         int rowsPer = (oh + rowChunks - 1) / rowChunks, blocksPer = (blocks + blockChunks - 1) / blockChunks;
         int nr = (oh + rowsPer - 1) / rowsPer, nb = (blocks + blocksPer - 1) / blocksPer;
         float[] src = ScratchPool.take(p.length);
-        float[] cols = columns ? ScratchPool.take(Math.multiplyExact(kk, ld)) : null;
         try {
             for (int ni = 0; ni < n; ni++) {
                 long xo = (long) ni * c * inSize, yo = (long) ni * m * outSize;
                 // filling is a copy: parallel only when large
                 par.forEach(c, (long) p.chanStride / 16, ci -> fill(x, xo + (long) ci * inSize, g, p, src, ci * p.chanStride));
                 java.util.Arrays.fill(src, c * p.chanStride, p.length, 0f);
-                float[] from = columns ? cols : src;
-                if (columns) par.forEach(kk, ld, q -> gather(src, tap[q], p, cols, q * ld));
                 par.forEach(nr * nb, work / ((long) nr * nb), t -> {
                     int oy0 = (t % nr) * rowsPer, oy1 = Math.min(oh, oy0 + rowsPer);
                     int b0 = (t / nr) * blocksPer, b1 = Math.min(blocks, b0 + blocksPer);
@@ -310,9 +271,9 @@ final class DirectConv {
                                     }
                                 }
                             }
-                            tiles(from, readAt, kk, wp, mr, b0, b1, s0 * wq, len, out, 0, len, partial);
+                            tiles(src, tap, kk, wp, mr, b0, b1, s0 * wq, len, out, 0, len, partial);
                             for (int o = b0 * mr; o < Math.min(m, b1 * mr); o++) {
-                                writeRows(out, (o - b0 * mr) * len, len, po, s0, s1, y, yo + (long) o * outSize,
+                                writeRows(out, (o - b0 * mr) * len, len, p, s0, s1, y, yo + (long) o * outSize,
                                         bias == null ? 0f : bias[o], act);
                             }
                         }
@@ -322,19 +283,8 @@ final class DirectConv {
                 });
             }
         } finally {
-            if (cols != null) ScratchPool.give(cols);
             ScratchPool.give(src);
         }
-    }
-
-    /**
-     * One tap's reads, {@code src[at + oy * wq + ox]} for the output positions, into {@code cols[co + oy * ow + ox]},
-     * then zeros up to the row's slack (NT floats: the tiles' reads past the last position).
-     */
-    private static void gather(float[] src, int at, Planes p, float[] cols, int co) {
-        int ow = p.ow, wq = p.wq;
-        for (int oy = 0; oy < p.oh; oy++) System.arraycopy(src, at + oy * wq, cols, co + oy * ow, ow);
-        java.util.Arrays.fill(cols, co + p.oh * ow, co + p.oh * ow + NT, 0f);
     }
 
     /**
