@@ -53,12 +53,23 @@ final class OpProfile implements ExecutionListener {
     /** As {@link #run(Session, Map, int, int, PrintStream)} without the per-node rows. */
     static void run(Session s, Map<String, Tensor> inputs, int runs, PrintStream out) { run(s, inputs, runs, 0, out); }
 
+    /** Default warm-up before the profiled runs; on a loaded host the JIT may need longer ({@code --warmup-ms}). */
+    static final long DEFAULT_WARMUP_MS = 3_000;
+
+    /** As {@link #run(Session, Map, int, int, long, PrintStream)} with the default warm-up. */
+    static void run(Session s, Map<String, Tensor> inputs, int runs, int topNodes, PrintStream out) {
+        run(s, inputs, runs, topNodes, DEFAULT_WARMUP_MS, out);
+    }
+
     /**
      * Profiles {@code runs} runs after a warm-up; with {@code topNodes > 0} also lists that many of the slowest
-     * top-level nodes (step, op, name, first output's shape), which is where fusion and kernel work pays.
+     * top-level nodes (step, op, name, first output's shape), which is where fusion and kernel work pays. The
+     * warm-up runs the model at least 5 times and for at least {@code warmupMs} milliseconds, so that the hot
+     * kernels are compiled before they are timed.
      */
-    static void run(Session s, Map<String, Tensor> inputs, int runs, int topNodes, PrintStream out) {
-        long warmEnd = System.nanoTime() + 3_000_000_000L;
+    static void run(Session s, Map<String, Tensor> inputs, int runs, int topNodes, long warmupMs, PrintStream out) {
+        if (warmupMs < 0) throw new IllegalArgumentException("warm-up must be >= 0 ms, got " + warmupMs);
+        long warmEnd = System.nanoTime() + warmupMs * 1_000_000L;
         int w = 0;
         while (w < 5 || System.nanoTime() < warmEnd) { s.run(inputs).close(); w++; }
         OpProfile p = new OpProfile();

@@ -19,7 +19,7 @@ final class RunCommand implements Command {
     @Override public String name() { return "run"; }
     @Override public String summary() { return "run a model once on given or seeded random inputs"; }
     @Override public Set<String> valueOptions() {
-        Set<String> s = new java.util.HashSet<>(Set.of("input", "output-dir", "dim", "seed", "threads", "runs", "profile-nodes"));
+        Set<String> s = new java.util.HashSet<>(Set.of("input", "output-dir", "dim", "seed", "threads", "runs", "profile-nodes", "warmup-ms"));
         s.addAll(DeviceOptions.NAMES); // devices and dispatcher (dev.sluice.runtime.dispatch)
         s.addAll(Set.of("devices", "placement", "objective", "slo")); // placement across devices (dev.sluice.runtime.compile)
         s.addAll(SessionFlags.NAMES); // the session's switches (SessionOptions)
@@ -29,12 +29,14 @@ final class RunCommand implements Command {
     @Override public String help() {
         return """
             usage: sluice run MODEL.onnx [--input NAME=FILE.pb]... [--output-dir DIR] [--dim SYMBOL=SIZE]...
-                              [--seed N] [--threads N] [--profile [--runs N] [--profile-nodes N]]
+                              [--seed N] [--threads N] [--profile [--runs N] [--profile-nodes N] [--warmup-ms N]]
 
             Runs the model once. Inputs are ONNX TensorProto files; an input without one gets seeded random
             values (floats in [-1,1), integers in [0,10)), and the run says so. Symbolic dimensions of such
             inputs take --dim sizes (default 1). With --profile, warms up, then prints time per op type over
-            --runs runs (default 20), and with --profile-nodes N the N slowest nodes too. Prints each output's name, dtype, shape and checksums
+            --runs runs (default 20), and with --profile-nodes N the N slowest nodes too. The warm-up lasts at
+            least --warmup-ms milliseconds (default 3000; raise it on a loaded host, where 3 s may leave kernels
+            still interpreted) and at least 5 runs. Prints each output's name, dtype, shape and checksums
             (sum of elements, CRC-32 of the bytes); with --output-dir, writes each output as NAME.pb.
 
             """ + DeviceOptions.HELP + """
@@ -56,6 +58,7 @@ final class RunCommand implements Command {
         long seed = args.intOption("seed", 42);
         int runs = args.intOption("runs", 20, 1);
         int profileNodes = args.intOption("profile-nodes", 0, 0);
+        int warmupMs = args.intOption("warmup-ms", (int) OpProfile.DEFAULT_WARMUP_MS, 0);
         DeviceFlags.check(args);
         dev.sluice.runtime.SessionOptions plain = SessionFlags.builder(args, threads).build();
         DeviceOptions device = SessionFlags.withBase(DeviceOptions.from(args::option, threads), plain);
@@ -69,7 +72,7 @@ final class RunCommand implements Command {
                 ? zoo.sampleInputs(seed)
                 : InputSources.build(s.inputs(), args.all("input"), args.all("dim"), seed, out);
             if (args.flag("profile")) {
-                OpProfile.run(s, inputs, runs, profileNodes, out);
+                OpProfile.run(s, inputs, runs, profileNodes, warmupMs, out);
                 return 0;
             }
             long t0 = System.nanoTime();

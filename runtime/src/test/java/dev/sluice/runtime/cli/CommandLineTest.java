@@ -82,6 +82,17 @@ class CommandLineTest {
     }
 
     @Test
+    void profileWarmUpLengthIsAnOption() throws Exception {
+        Path m = reluModel();
+        // no time floor: the warm-up is its minimum of 5 runs (the default 3 s would make thousands of this model)
+        Outcome quick = sluice("run", m.toString(), "--profile", "--runs", "3", "--warmup-ms", "0", "--threads", "1");
+        assertEquals(0, quick.status(), quick.err());
+        assertTrue(quick.out().contains("profile: 5 warm-up runs, 3 profiled runs"), quick.out());
+        assertCleanError(sluice("run", m.toString(), "--profile", "--warmup-ms", "-1"), "warmup-ms");
+        assertTrue(sluice("help", "run").out().contains("--warmup-ms"));
+    }
+
+    @Test
     void missingFile() {
         assertCleanError(sluice("run", tmp.resolve("nope.onnx").toString()), "nope.onnx", "no such file");
         assertCleanError(sluice("info", tmp.resolve("nope.onnx").toString()), "no such file");

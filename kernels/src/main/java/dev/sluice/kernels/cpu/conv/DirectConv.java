@@ -262,7 +262,9 @@ final class DirectConv {
                     float[] out = ScratchPool.take(Math.multiplyExact(rows, cap));
                     try {
                         for (int s0 = oy0; s0 < oy1; s0 += sub) {
-                            int s1 = Math.min(oy1, s0 + sub), len = roundUp((s1 - s0) * wq, NT);
+                            // whole vectors, not whole tiles: on small planes (a few rows of 2-8 columns) rounding
+                            // to NT positions computed up to twice the positions kept; a last half tile takes L
+                            int s1 = Math.min(oy1, s0 + sub), len = roundUp((s1 - s0) * wq, L);
                             if (partial) {
                                 for (int o = b0 * mr; o < Math.min(m, b1 * mr); o++) {
                                     for (int oy = s0; oy < s1; oy++) {
@@ -312,12 +314,66 @@ final class DirectConv {
      */
     private static void tiles(float[] src, int[] tap, int kk, float[] wp, int mr, int b0, int b1, int j0, int len,
                               float[] out, int oo, int ldo, boolean partial) {
-        for (int jj = 0; jj < len; jj += NT) {
+        int jj = 0;
+        for (; jj + NT <= len; jj += NT) {
             for (int b = b0; b < b1; b++) {
                 int at = oo + (b - b0) * mr * ldo + jj;
                 if (mr == 6) tile6(src, tap, kk, j0 + jj, wp, b * kk * 6, out, at, ldo, partial);
                 else tile4(src, tap, kk, j0 + jj, wp, b * kk * 4, out, at, ldo, partial);
             }
+        }
+        // a last half tile (len a multiple of L): the same FMA chains, one vector wide
+        if (jj < len) {
+            for (int b = b0; b < b1; b++) halfTile(src, tap, kk, j0 + jj, wp, b * kk * mr, mr, out, oo + (b - b0) * mr * ldo + jj, ldo, partial);
+        }
+    }
+
+    /**
+     * {@code mr} output channels x L positions, for the last positions of a run: per element the same chain
+     * of FMAs over the taps as tile6 and tile4, so a position gets the same bits in a whole tile or a half.
+     * Six accumulators at most: fewer independent chains than a whole tile, but it runs once per run of tiles.
+     */
+    private static void halfTile(float[] src, int[] tap, int kk, int j, float[] wp, int wo, int mr, float[] out, int oo,
+                                 int ldo, boolean partial) {
+        FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
+        if (partial) {
+            c0 = FloatVector.fromArray(S, out, oo);
+            c1 = FloatVector.fromArray(S, out, oo + ldo);
+            c2 = FloatVector.fromArray(S, out, oo + 2 * ldo);
+            c3 = FloatVector.fromArray(S, out, oo + 3 * ldo);
+            if (mr == 6) {
+                c4 = FloatVector.fromArray(S, out, oo + 4 * ldo);
+                c5 = FloatVector.fromArray(S, out, oo + 5 * ldo);
+            }
+        }
+        if (mr == 6) {
+            for (int q = 0; q < kk; q++) {
+                FloatVector b = FloatVector.fromArray(S, src, tap[q] + j);
+                c0 = FloatVector.broadcast(S, wp[wo]).fma(b, c0);
+                c1 = FloatVector.broadcast(S, wp[wo + 1]).fma(b, c1);
+                c2 = FloatVector.broadcast(S, wp[wo + 2]).fma(b, c2);
+                c3 = FloatVector.broadcast(S, wp[wo + 3]).fma(b, c3);
+                c4 = FloatVector.broadcast(S, wp[wo + 4]).fma(b, c4);
+                c5 = FloatVector.broadcast(S, wp[wo + 5]).fma(b, c5);
+                wo += 6;
+            }
+        } else {
+            for (int q = 0; q < kk; q++) {
+                FloatVector b = FloatVector.fromArray(S, src, tap[q] + j);
+                c0 = FloatVector.broadcast(S, wp[wo]).fma(b, c0);
+                c1 = FloatVector.broadcast(S, wp[wo + 1]).fma(b, c1);
+                c2 = FloatVector.broadcast(S, wp[wo + 2]).fma(b, c2);
+                c3 = FloatVector.broadcast(S, wp[wo + 3]).fma(b, c3);
+                wo += 4;
+            }
+        }
+        c0.intoArray(out, oo);
+        c1.intoArray(out, oo + ldo);
+        c2.intoArray(out, oo + 2 * ldo);
+        c3.intoArray(out, oo + 3 * ldo);
+        if (mr == 6) {
+            c4.intoArray(out, oo + 4 * ldo);
+            c5.intoArray(out, oo + 5 * ldo);
         }
     }
 
