@@ -48,9 +48,10 @@ import org.jctools.queues.MpscArrayQueue;
  * compute lane's core on a host with one core to spare; and not while it is backing off after finding itself
  * preempted mid-spin ({@code LaneThread}). That spin is off by default ({@link #SPIN_NANOS}: measured, it did not pay on
  * the oversubscribed 2-core host). Otherwise the lane parks, and the task that makes work ready unparks it, so a lane
- * wakes in microseconds rather than after a timed park or a thread start. A copy lane never spins before its first
- * park (by default at all): waiting for a kernel, or for work that comes slowly as paced copies do, it takes no core
- * from the kernels. A worker idle for {@link #KEEP_ALIVE_NANOS} exits by itself and the next run starts a new one, so
+ * wakes in microseconds rather than after a timed park or a thread start. A copy lane spins (at most
+ * {@link #COPY_SPIN_NANOS}) only while its previous wait for work was that short, i.e. while copies come in a burst;
+ * waiting for a kernel, or for work that comes slowly as paced copies do, it parks at once and takes no core from the
+ * kernels. A worker idle for {@link #KEEP_ALIVE_NANOS} exits by itself and the next run starts a new one, so
  * a dispatcher that is dropped without {@link #close} leaks nothing for long. Handing a run to the workers takes one
  * volatile write and one CAS per lane; no lock is held while tasks run.
  *
@@ -73,6 +74,12 @@ public final class Dispatcher implements AutoCloseable {
 
     /** How many times an idle compute lane polls its queue before it looks at whether work is imminent. */
     private static final int SPINS = 200;
+
+    /**
+     * Longest a copy lane spins waiting for work, and only while its previous wait was that short (work arriving in a
+     * burst, where a park and unpark per copy would cost the lane that readies it more than the spin): see {@link Run#work}.
+     */
+    static final long COPY_SPIN_NANOS = 20_000;
     /**
      * Longest an idle lane spins while work for it is imminent (see {@link Run#imminent}), and the longest a task that
      * feeds it may have been running for that to count; the default of {@link #withSpinNanos}. Off (0) unless the
@@ -454,6 +461,8 @@ public final class Dispatcher implements AutoCloseable {
             int next = -1;
             long idleStart = 0, lastLook = 0; // when the spin on imminent work began, and its last look (valid while idle > SPINS)
             boolean spinning = false; // holds spinToken[token]
+            // a copy lane's current wait for work (when it began; -1 while not waiting, parks included) and its previous one
+            long waitStart = -1, lastWait = Long.MAX_VALUE;
             LaneThread self = (LaneThread) Thread.currentThread();
             try {
                 while (!finished) {
@@ -464,6 +473,11 @@ public final class Dispatcher implements AutoCloseable {
                         // copy lane at once, spin on only while work for them is imminent and they hold their spin token.
                         if (!copy && idle < SPINS) { idle++; Thread.onSpinWait(); continue; }
                         long now = System.nanoTime();
+                        if (copy) {
+                            if (waitStart < 0) waitStart = now;
+                            // work has been coming within COPY_SPIN_NANOS: wait that long spinning, then park as below
+                            if (lastWait <= COPY_SPIN_NANOS && now - waitStart < COPY_SPIN_NANOS) { Thread.onSpinWait(); continue; }
+                        }
                         if (idle <= SPINS) { idle = SPINS + 1; idleStart = lastLook = now; }
                         if (spinning && now - lastLook > PREEMPTED_NANOS) self.preempted();
                         lastLook = now;
@@ -484,6 +498,7 @@ public final class Dispatcher implements AutoCloseable {
                         continue;
                     }
                     if (spinning) { spinToken.set(token, 0); spinning = false; self.spunInTime(); }
+                    if (waitStart >= 0) { lastWait = System.nanoTime() - waitStart; waitStart = -1; }
                     idle = 0;
                     if (jitter != null) delay(jitter.nextLong(maxJitterNanos + 1));
                     if (finished) return;
