@@ -273,8 +273,18 @@ final class ConvKernels {
             PointwiseConv.conv(x, w, bias, y, n, c, m, outSize, par, act, wKey, fuse ? res : null, after);
             return fuse;
         }
+        // one input channel into several maps with group 1 (a spectrogram's or an image's stem): DirectConv's
+        // register tile loads each input vector once for 4-6 maps, where DepthwiseConv's per-map tiles load once
+        // per FMA (oww's 1 -> 24 channel 3x3 stem: ~22 -> ~13 us). Both sum each element's taps in (ky, kx) order
+        // by FMA from zero, then add the bias and apply the activation in vector lanes: the same bits, so a
+        // memgraph tile (a depthwise conv's one-group tile, a channel tile of fewer maps) that falls on the
+        // other side of this test still matches the whole conv (DirectConvOneChannelTest checks it)
+        if (g.rank() == 2 && c == 1 && group == 1 && m >= ONE_CHANNEL_DIRECT_MAPS && ONE_CHANNEL_DIRECT) {
+            DirectConv.conv(x, w, bias, y, n, c, m, g, par, act, wKey);
+            return false;
+        }
         // one input channel per group, group 1 included (a spectrogram's first conv, a depthwise conv's one-group
-        // tile): always here, so that memgraph's group tiles take the whole conv's path and keep its bits
+        // tile): here, so that memgraph's group tiles take the whole conv's path and keep its bits
         if (g.rank() == 2 && cg == 1 && group == c) {
             DepthwiseConv.conv(x, w, bias, y, n, c, m, g, par, act);
             return false;
@@ -325,6 +335,17 @@ final class ConvKernels {
     }
 
     private static int roundUp(int v, int unit) { return (v + unit - 1) / unit * unit; }
+
+    /**
+     * Fewest output maps for which a group-1 conv of one input channel goes to DirectConv instead of
+     * DepthwiseConv: below, DirectConv's 4-row tiles compute mostly padding rows (4 maps measured a tie).
+     */
+    static final int ONE_CHANNEL_DIRECT_MAPS = 8;
+    /**
+     * Whether that route is taken: on unless the system property {@code sluice.conv.oneChannelDepthwise} is
+     * true, which keeps such convs on DepthwiseConv (the old route, for timing the two side by side).
+     */
+    static final boolean ONE_CHANNEL_DIRECT = !Boolean.getBoolean("sluice.conv.oneChannelDepthwise");
 
     /** Shortest kernel {@link #windowRows} takes: shorter ones are NarrowConv's and DirectConv's. */
     static final int WINDOW_ROWS_MIN_KERNEL = 32;
