@@ -279,7 +279,7 @@ final class ConvKernels {
         // by FMA from zero, then add the bias and apply the activation in vector lanes: the same bits, so a
         // memgraph tile (a depthwise conv's one-group tile, a channel tile of fewer maps) that falls on the
         // other side of this test still matches the whole conv (DirectConvOneChannelTest checks it)
-        if (g.rank() == 2 && c == 1 && group == 1 && m >= ONE_CHANNEL_DIRECT_MAPS && ONE_CHANNEL_DIRECT) {
+        if (g.rank() == 2 && c == 1 && group == 1 && m >= ONE_CHANNEL_DIRECT_MAPS) {
             DirectConv.conv(x, w, bias, y, n, c, m, g, par, act, wKey);
             return false;
         }
@@ -341,11 +341,6 @@ final class ConvKernels {
      * DepthwiseConv: below, DirectConv's 4-row tiles compute mostly padding rows (4 maps measured a tie).
      */
     static final int ONE_CHANNEL_DIRECT_MAPS = 8;
-    /**
-     * Whether that route is taken: on unless the system property {@code sluice.conv.oneChannelDepthwise} is
-     * true, which keeps such convs on DepthwiseConv (the old route, for timing the two side by side).
-     */
-    static final boolean ONE_CHANNEL_DIRECT = !Boolean.getBoolean("sluice.conv.oneChannelDepthwise");
 
     /** Shortest kernel {@link #windowRows} takes: shorter ones are NarrowConv's and DirectConv's. */
     static final int WINDOW_ROWS_MIN_KERNEL = 32;
