@@ -2,7 +2,6 @@ package dev.sluice.runtime.dispatch;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import java.time.Duration;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.atomic.AtomicLongArray;
@@ -47,46 +46,42 @@ class DispatcherHandOffTest {
 
     /**
      * Without the parks' timeout a lost wake-up leaves a lane parked with work in its queue for good, and the run hangs:
-     * the timeout here turns that into a failure. Every order, spin on imminent work on (50 us) and off (the default),
+     * the build's guard against hung test JVMs (surefire's forkedProcessTimeoutInSeconds) turns that into a failure. Every order, spin on imminent work on (50 us) and off (the default),
      * with and without injected delays (which move the moment a lane goes to park against the moment work arrives).
      */
     @Test void aTaskMadeReadyWhileItsLaneGoesToParkIsRun() {
-        assertTimeoutPreemptively(Duration.ofMinutes(3), () -> {
-            try (Dispatcher d = new Dispatcher(DEVICE, Dispatcher.Order.DYNAMIC)) {
-                Dispatcher strict = d.withoutParkTimeout();
-                int runs = 0;
-                for (Dispatcher.Order o : Dispatcher.Order.values()) {
-                    for (long spin : new long[] {50_000, 0}) {
-                        Dispatcher x = strict.withOrder(o).withSpinNanos(spin);
-                        for (int run = 0; run < 60; run++, runs++) {
-                            int tiles = 4 + run % 13;
-                            AtomicLongArray ran = new AtomicLongArray(tiles * 3);
-                            TaskGraph g = pingPong(tiles, run, run % 3 == 0 ? 0 : 30_000, ran);
-                            Dispatcher y = run % 2 == 0 ? x : x.withJitter(run, 60_000);
-                            Trace t = y.run(g);
-                            assertEquals(g.size(), t.slices().size());
-                            for (int i = 0; i < g.size(); i++) assertEquals(1, ran.get(i), o + " spin " + spin + ": " + g.job(i).name() + " ran once");
-                        }
+        try (Dispatcher d = new Dispatcher(DEVICE, Dispatcher.Order.DYNAMIC)) {
+            Dispatcher strict = d.withoutParkTimeout();
+            int runs = 0;
+            for (Dispatcher.Order o : Dispatcher.Order.values()) {
+                for (long spin : new long[] {50_000, 0}) {
+                    Dispatcher x = strict.withOrder(o).withSpinNanos(spin);
+                    for (int run = 0; run < 60; run++, runs++) {
+                        int tiles = 4 + run % 13;
+                        AtomicLongArray ran = new AtomicLongArray(tiles * 3);
+                        TaskGraph g = pingPong(tiles, run, run % 3 == 0 ? 0 : 30_000, ran);
+                        Dispatcher y = run % 2 == 0 ? x : x.withJitter(run, 60_000);
+                        Trace t = y.run(g);
+                        assertEquals(g.size(), t.slices().size());
+                        for (int i = 0; i < g.size(); i++) assertEquals(1, ran.get(i), o + " spin " + spin + ": " + g.job(i).name() + " ran once");
                     }
                 }
-                assertEquals(360, runs);
             }
-        });
+            assertEquals(360, runs);
+        }
     }
 
     /** Random DAGs over more lanes than queues (two compute lanes share a queue, and a spin token), parks without timeout. */
     @Test void randomDagsCompleteWithoutTheParkTimeout() {
-        assertTimeoutPreemptively(Duration.ofMinutes(3), () -> {
-            try (Dispatcher d = new Dispatcher(DispatcherTest.LANES, Dispatcher.Order.DYNAMIC)) {
-                for (int run = 0; run < 300; run++) {
-                    Dispatcher x = d.withoutParkTimeout().withOrder(Dispatcher.Order.values()[run % 3])
-                        .withSpinNanos(run % 2 == 0 ? 50_000 : 0);
-                    DispatcherTest.RandomDag dag = new DispatcherTest.RandomDag(7_000 + run, 60, 0.25, -1);
-                    x.withJitter(run, run % 4 == 0 ? 0 : 20_000).run(dag.graph);
-                    dag.assertValidOrder();
-                }
+        try (Dispatcher d = new Dispatcher(DispatcherTest.LANES, Dispatcher.Order.DYNAMIC)) {
+            for (int run = 0; run < 300; run++) {
+                Dispatcher x = d.withoutParkTimeout().withOrder(Dispatcher.Order.values()[run % 3])
+                    .withSpinNanos(run % 2 == 0 ? 50_000 : 0);
+                DispatcherTest.RandomDag dag = new DispatcherTest.RandomDag(7_000 + run, 60, 0.25, -1);
+                x.withJitter(run, run % 4 == 0 ? 0 : 20_000).run(dag.graph);
+                dag.assertValidOrder();
             }
-        });
+        }
     }
 
     /**
