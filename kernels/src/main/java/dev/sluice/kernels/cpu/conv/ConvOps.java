@@ -16,7 +16,7 @@ public final class ConvOps {
         r.register("Conv", new ConvKernels.Conv(pointwise));
         r.register("sluice", "FusedConv", new ConvKernels.FusedConv(pointwise));
         r.register("sluice", "FusedConvAdd", new ConvKernels.FusedConvAdd(pointwise));
-        r.register("ConvTranspose", new ConvKernels.ConvTranspose());
-        r.register("sluice", "FusedConvTranspose", new ConvKernels.FusedConvTranspose());
+        r.register("ConvTranspose", new ConvTransposeKernels.ConvTranspose());
+        r.register("sluice", "FusedConvTranspose", new ConvTransposeKernels.FusedConvTranspose());
     }
 }

@@ -175,17 +175,17 @@ class DirectConvTest {
             int c = t[0], h = t[1], wd = t[2], mg = t[3], group = t[4], k = t[5], s = t[6], d = t[7], p = t[8], m = mg * group, cg = c / group;
             Attributes at = new Attributes(Map.of("strides", new Attr.Ints(new long[] {s, s}), "dilations", new Attr.Ints(new long[] {d, d}),
                     "pads", new Attr.Ints(new long[] {p, p, p, p})));
-            ConvKernels.TransposeGeometry tg = ConvKernels.TransposeGeometry.of(new long[] {h, wd}, new long[] {k, k}, at);
+            ConvTransposeKernels.TransposeGeometry tg = ConvTransposeKernels.TransposeGeometry.of(new long[] {h, wd}, new long[] {k, k}, at);
             int oh = tg.out()[0], ow = tg.out()[1];
             float[] x = random(r, c * h * wd), w = random(r, c * mg * k * k), b = random(r, m);
             float[] y = new float[m * oh * ow];
             Arrays.fill(y, Float.NaN);
-            ConvKernels.convTranspose(MemorySegment.ofArray(x), MemorySegment.ofArray(w), b, MemorySegment.ofArray(y), 1, c, mg, group,
+            ConvTransposeKernels.convTranspose(MemorySegment.ofArray(x), MemorySegment.ofArray(w), b, MemorySegment.ofArray(y), 1, c, mg, group,
                     tg.w(), Parallelism.of(2));
             // bands of output rows per task: the bits do not depend on the thread count
             for (int threads : new int[] {1, 3}) {
                 float[] other = new float[y.length];
-                ConvKernels.convTranspose(MemorySegment.ofArray(x), MemorySegment.ofArray(w), b, MemorySegment.ofArray(other), 1, c, mg,
+                ConvTransposeKernels.convTranspose(MemorySegment.ofArray(x), MemorySegment.ofArray(w), b, MemorySegment.ofArray(other), 1, c, mg,
                         group, tg.w(), Parallelism.of(threads));
                 assertArrayEquals(y, other, Arrays.toString(t) + " threads " + threads);
             }
