@@ -37,22 +37,7 @@ class ConsumerCheckTest {
         Path app = tmp.resolve("app");
         Path src = app.resolve("src/main/java/check");
         Files.createDirectories(src);
-        Files.writeString(app.resolve("pom.xml"), """
-            <project xmlns="http://maven.apache.org/POM/4.0.0">
-              <modelVersion>4.0.0</modelVersion>
-              <groupId>check</groupId><artifactId>app</artifactId><version>1</version>
-              <properties><project.build.sourceEncoding>UTF-8</project.build.sourceEncoding></properties>
-              <dependencies>
-                <dependency><groupId>dev.sluice</groupId><artifactId>sluice-runtime</artifactId><version>%s</version></dependency>
-              </dependencies>
-              <build><plugins>
-                <plugin><groupId>org.apache.maven.plugins</groupId><artifactId>maven-resources-plugin</artifactId><version>3.3.1</version></plugin>
-                <plugin><groupId>org.apache.maven.plugins</groupId><artifactId>maven-compiler-plugin</artifactId><version>3.13.0</version>
-                  <configuration><release>25</release><compilerArgs><arg>--enable-preview</arg></compilerArgs></configuration></plugin>
-                <plugin><groupId>org.apache.maven.plugins</groupId><artifactId>maven-dependency-plugin</artifactId><version>3.8.1</version></plugin>
-              </plugins></build>
-            </project>
-            """.formatted(VERSION));
+        Files.writeString(app.resolve("pom.xml"), LocalInstall.consumerPom());
         Files.writeString(src.resolve("Main.java"), """
             package check;
 

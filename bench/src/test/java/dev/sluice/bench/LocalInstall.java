@@ -78,6 +78,26 @@ record LocalInstall(Path root, Path settings, Path repo, String check) {
     }
 
     /** Runs the project's Maven wrapper on {@code project} against the temporary repository. */
+    /** The pom of a consumer project that depends on the installed sluice-runtime and nothing else. */
+    static String consumerPom() {
+        return """
+        <project xmlns="http://maven.apache.org/POM/4.0.0">
+          <modelVersion>4.0.0</modelVersion>
+          <groupId>check</groupId><artifactId>app</artifactId><version>1</version>
+          <properties><project.build.sourceEncoding>UTF-8</project.build.sourceEncoding></properties>
+          <dependencies>
+            <dependency><groupId>dev.sluice</groupId><artifactId>sluice-runtime</artifactId><version>%s</version></dependency>
+          </dependencies>
+          <build><plugins>
+            <plugin><groupId>org.apache.maven.plugins</groupId><artifactId>maven-resources-plugin</artifactId><version>3.3.1</version></plugin>
+            <plugin><groupId>org.apache.maven.plugins</groupId><artifactId>maven-compiler-plugin</artifactId><version>3.13.0</version>
+              <configuration><release>25</release><compilerArgs><arg>--enable-preview</arg></compilerArgs></configuration></plugin>
+            <plugin><groupId>org.apache.maven.plugins</groupId><artifactId>maven-dependency-plugin</artifactId><version>3.8.1</version></plugin>
+          </plugins></build>
+        </project>
+        """.formatted(VERSION);
+    }
+
     Outcome maven(Path project, String... goals) throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>(List.of(root.resolve("mvnw").toString(), "-B", "-q", "-s", settings.toString(),
             "-Dmaven.repo.local=" + repo, "-f", project.resolve("pom.xml").toString()));
