@@ -105,6 +105,59 @@ class FusionTest {
     }
 
     /**
+     * Any sequence of per-channel (or scalar) constant Mul and Add steps and BatchNormalizations after a conv folds
+     * into its weight and bias, so the activation after them fuses too (PP-LCNet, PP-OCRv4's backbone, puts a
+     * learnable scalar Mul and Add after every conv, before Paddle's HardSwish chain). A constant that is not per
+     * channel (one value per column here) must not fold. Reference: ONNX Runtime.
+     */
+    @Test
+    void convMulAddStepsFoldBeforeTheActivation() throws Exception {
+        int c = 3, m = 5, h = 6, w = 8;
+        SplittableRandom r = new SplittableRandom(17);
+        float[] var = rnd(r, m, 0.5f);
+        for (int j = 0; j < m; j++) var[j] = Math.abs(var[j]) + 0.1f;
+        Path file = new OnnxModelBuilder(13).input("x", 1, 1, c, h, w).output("y", 1, 1, m, h, w)
+            .floatInit("w1", new long[] {m, c, 3, 3}, rnd(r, m * c * 9, 0.5f)).floatInit("b1", new long[] {m}, rnd(r, m, 0.3f))
+            .floatInit("w2", new long[] {m, 1, 3, 3}, rnd(r, m * 9, 0.5f)).floatInit("w3", new long[] {m, m, 1, 1}, rnd(r, m * m, 0.5f))
+            .floatInit("s1", new long[] {1}, -1.7f).floatInit("t1", new long[] {1}, 0.45f)
+            .floatInit("s2", new long[] {1}, 0.6f).floatInit("t2", new long[] {1}, -0.3f)
+            .floatInit("sc", new long[] {1, m, 1, 1}, rnd(r, m, 2f)).floatInit("tc", new long[] {m, 1, 1}, rnd(r, m, 1f))
+            .floatInit("g", new long[] {m}, rnd(r, m, 1f)).floatInit("be", new long[] {m}, rnd(r, m, 1f))
+            .floatInit("mu", new long[] {m}, rnd(r, m, 0.2f)).floatInit("var", new long[] {m}, var)
+            .floatInit("cols", new long[] {w}, rnd(r, w, 1f))
+            .floatInit("three", new long[0], 3f).floatInit("zero", new long[0], 0f).floatInit("six", new long[0], 6f)
+            // conv, scalar Mul and Add, HardSwish chain, then a scalar Mul and Add that stay (nothing to fold into)
+            .node("Conv", List.of("x", "w1", "b1"), List.of("c1"), OnnxModelBuilder.ints("pads", 1, 1, 1, 1))
+            .node("Mul", List.of("s1", "c1"), List.of("m1"))
+            .node("Add", List.of("m1", "t1"), List.of("a1"))
+            .node("Add", List.of("a1", "three"), List.of("a3"))
+            .node("Clip", List.of("a3", "zero", "six"), List.of("k1"))
+            .node("Mul", List.of("a1", "k1"), List.of("p1"))
+            .node("Div", List.of("p1", "six"), List.of("h1"))
+            .node("Mul", List.of("h1", "s2"), List.of("m2"))
+            .node("Add", List.of("m2", "t2"), List.of("a2"))
+            // depthwise conv, per-channel Mul, BN, per-channel Add, Relu
+            .node("Conv", List.of("a2", "w2"), List.of("c2"), OnnxModelBuilder.ints("pads", 1, 1, 1, 1), OnnxModelBuilder.intAttr("group", m))
+            .node("Mul", List.of("c2", "sc"), List.of("m3"))
+            .node("BatchNormalization", List.of("m3", "g", "be", "mu", "var"), List.of("n3"))
+            .node("Add", List.of("tc", "n3"), List.of("a4"))
+            .node("Relu", List.of("a4"), List.of("h2"))
+            // pointwise conv, then a Mul by one value per column: not an affine step of the conv's channels
+            .node("Conv", List.of("h2", "w3"), List.of("c3"))
+            .node("Mul", List.of("c3", "cols"), List.of("y"))
+            .write(tmp.resolve("conv_mul_add.onnx"));
+        Tensor x = InputSources.random(dev.sluice.kernels.DType.FLOAT32, Shape.of(1, c, h, w), new SplittableRandom(6));
+        try (Session s = Session.open(file, 2)) {
+            assertEquals(Map.of("sluice:FusedConv", 2, "Conv", 1, "Mul", 2, "Add", 1), ModelCheck.opHistogram(s.model()));
+            List<dev.sluice.graph.Node> convs = s.model().graph().nodes().stream().filter(n -> n.opType().equals("FusedConv")).toList();
+            assertEquals("HardSwishChain", convs.get(0).attributes().getString("activation", null));
+            assertEquals("Relu", convs.get(1).attributes().getString("activation", null));
+            Tensor ours = s.run(Map.of("x", x)).get("y");
+            assertNull(Tolerance.DEFAULT.mismatch(ours, OrtReference.run(file, Map.of("x", x)).get("y")));
+        }
+    }
+
+    /**
      * MatMul + bias + the erf-form Gelu chain fuse into one sluice.FusedMatMul, which matches ONNX Runtime and
      * gives the same bits as the unfused MatMul, Add and Gelu ops (its epilogue is the Gelu kernel's code).
      */

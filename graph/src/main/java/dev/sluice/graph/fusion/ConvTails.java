@@ -36,10 +36,12 @@ final class ConvTails {
     }
 
     /**
-     * Per output channel affine steps read after a conv-like node, in the order found: an Add of a constant
-     * that broadcasts per channel (or is a scalar), then an inference BatchNormalization with constant
-     * parameters. {@code scale} is null when no BatchNormalization was folded; {@code bias} includes the
-     * conv's own bias. {@code consumed}: the constants the folded form replaces.
+     * Per output channel affine steps read after a conv-like node, in the order found, as many as there are: an Add
+     * or a Mul of a constant that broadcasts per channel (or is a scalar; PP-LCNet's learnable affine after each conv
+     * is a Mul and an Add of scalars), an inference BatchNormalization with constant parameters. Each step maps
+     * y = s * conv + b to another such line, so any sequence folds into one scale and bias, as ONNX Runtime's
+     * ConvMulFusion, ConvAddFusion and ConvBNFusion do. {@code scale} is null when no step scaled; {@code bias}
+     * includes the conv's own bias. {@code consumed}: the constants the folded form replaces.
      */
     record Affine(List<Node> nodes, String out, double[] scale, double[] bias, List<String> consumed) {}
 
@@ -54,38 +56,44 @@ final class ConvTails {
             consumed.add(convBias);
         }
         List<Node> nodes = new ArrayList<>();
-        Node add = fx.onlyReader(out, "Add");
-        if (add != null && add.inputs().size() == 2 && add.outputs().size() == 1) {
-            String cName = Matcher.other(add, out);
-            float[] cv = perChannelConst(fx, cName, m, rank);
-            if (cv != null) {
-                for (int o = 0; o < m; o++) bias[o] += cv[o];
-                consumed.add(cName);
-                nodes.add(add);
-                out = add.outputs().get(0);
-            }
-        }
         double[] scale = null;
-        Node bn = fx.onlyReader(out, "BatchNormalization");
-        if (bn != null && bn.outputs().size() == 1 && bn.inputs().size() == 5 && bn.inputs().get(0).equals(out)
-            && bn.attributes().getInt("training_mode", 0) == 0 && bn.attributes().getInt("spatial", 1) == 1) {
+        while (true) {
+            Node add = fx.onlyReader(out, "Add"), mul = add == null ? fx.onlyReader(out, "Mul") : null, step = add != null ? add : mul;
+            if (step != null && step.inputs().size() == 2 && step.outputs().size() == 1) {
+                String cName = Matcher.other(step, out);
+                float[] cv = perChannelConst(fx, cName, m, rank);
+                if (cv != null) {
+                    if (add != null) {
+                        for (int o = 0; o < m; o++) bias[o] += cv[o];
+                    } else {
+                        if (scale == null) { scale = new double[m]; java.util.Arrays.fill(scale, 1.0); }
+                        for (int o = 0; o < m; o++) { scale[o] *= cv[o]; bias[o] *= cv[o]; }
+                    }
+                    consumed.add(cName);
+                    nodes.add(step);
+                    out = step.outputs().get(0);
+                    continue;
+                }
+            }
+            Node bn = fx.onlyReader(out, "BatchNormalization");
+            if (bn == null || bn.outputs().size() != 1 || bn.inputs().size() != 5 || !bn.inputs().get(0).equals(out)
+                || bn.attributes().getInt("training_mode", 0) != 0 || bn.attributes().getInt("spatial", 1) != 1) break;
             Tensor gamma = fx.newInitializers.get(bn.inputs().get(1)), beta = fx.newInitializers.get(bn.inputs().get(2));
             Tensor mean = fx.newInitializers.get(bn.inputs().get(3)), var = fx.newInitializers.get(bn.inputs().get(4));
             boolean ok = true;
             for (Tensor t : new Tensor[] {gamma, beta, mean, var}) ok &= t != null && t.dtype().isFloatingPoint() && t.elementCount() == m;
-            if (ok) {
-                // the ONNX default epsilon; the normalization is y = (x - mean) / sqrt(var + eps) * gamma + beta
-                double eps = bn.attributes().getFloat("epsilon", 1e-5f);
-                scale = new double[m];
-                for (int o = 0; o < m; o++) {
-                    double sc = gamma.getDouble(o) / Math.sqrt(var.getDouble(o) + eps);
-                    scale[o] = sc;
-                    bias[o] = (bias[o] - mean.getDouble(o)) * sc + beta.getDouble(o);
-                }
-                for (int i = 1; i < 5; i++) consumed.add(bn.inputs().get(i));
-                nodes.add(bn);
-                out = bn.outputs().get(0);
+            if (!ok) break;
+            // the ONNX default epsilon; the normalization is y = (x - mean) / sqrt(var + eps) * gamma + beta
+            double eps = bn.attributes().getFloat("epsilon", 1e-5f);
+            if (scale == null) { scale = new double[m]; java.util.Arrays.fill(scale, 1.0); }
+            for (int o = 0; o < m; o++) {
+                double sc = gamma.getDouble(o) / Math.sqrt(var.getDouble(o) + eps);
+                scale[o] *= sc;
+                bias[o] = (bias[o] - mean.getDouble(o)) * sc + beta.getDouble(o);
             }
+            for (int i = 1; i < 5; i++) consumed.add(bn.inputs().get(i));
+            nodes.add(bn);
+            out = bn.outputs().get(0);
         }
         return new Affine(nodes, out, scale, bias, consumed);
     }
@@ -112,7 +120,7 @@ final class ConvTails {
     interface ChannelOf { int of(int o, long i); }
 
     /**
-     * Adds the folded weight (when a BatchNormalization scales it) and bias as new initializers and returns
+     * Adds the folded weight (when a step scales it) and bias as new initializers and returns
      * the fused node's inputs (x, w, b). For Conv the weight's axis 0 is the output channel; for ConvTranspose
      * axis 1 within the input channel's group, which {@code channel} maps (slot, input channel) to.
      */
