@@ -23,7 +23,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 class RealModelTest {
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"silero-vad", "all-minilm-l6-v2", "ppocr-det", "ppocr-rec", "ppocr-cls",
-        "blazeface", "oww-melspec", "oww-embedding", "wakeword-deepa"})
+        "blazeface", "oww-melspec", "oww-embedding", "wakeword-deepa", "ppocrv4-det", "ppocrv4-rec"})
     void matchesOnnxRuntime(String name) throws Exception {
         Zoo.Model m = Zoo.find(name);
         Path file = m.path();

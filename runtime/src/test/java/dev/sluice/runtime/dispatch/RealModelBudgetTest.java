@@ -80,7 +80,7 @@ class RealModelBudgetTest {
     @ParameterizedTest(name = "{0}")
     // wakeword-deepa (its Gemm over K = 2400, now cut along K: 0.80%) runs in WidenedZooBudgetTest
     @ValueSource(strings = {"silero-vad", "all-minilm-l6-v2", "ppocr-det", "ppocr-rec", "ppocr-cls",
-        "blazeface", "oww-melspec", "oww-embedding", "e5-small-v2-q"})
+        "blazeface", "oww-melspec", "oww-embedding", "e5-small-v2-q", "ppocrv4-det", "ppocrv4-rec"})
     void bitIdenticalAtEveryBudgetInEveryOrder(String name) {
         Zoo.Model z = Zoo.find(name);
         check(name, z.path(), z.sampleInputs(1));
