@@ -570,12 +570,7 @@ public final class ElementwiseOps {
             if (t == DType.FLOAT32) {
                 float flo = (float) dlo, fhi = (float) dhi;
                 MemorySegment xs = x.data(), os = out.data();
-                for (long i = 0; i < n; i++) {
-                    float v = xs.getAtIndex(F32, i);
-                    if (v < flo) v = flo;
-                    if (v > fhi) v = fhi;
-                    os.setAtIndex(F32, i, v);
-                }
+                ElementwiseUnaryOps.chunks(par(ctx), n, (from, to) -> ClipLoop.clip(xs, os, from, to, flo, fhi));
             } else if (t.isFloatingPoint()) {
                 for (long i = 0; i < n; i++) {
                     double v = x.getDouble(i);
