@@ -22,17 +22,13 @@ import org.junit.jupiter.api.io.TempDir;
 class FusionTest {
     @TempDir Path tmp;
 
-    @Test
-    void pytorchLayerNormAndGeluChainsFuse() throws Exception {
-        int w = 8;
-        float[] gamma = new float[w], beta = new float[w];
-        for (int i = 0; i < w; i++) { gamma[i] = 0.5f + i * 0.1f; beta[i] = i * 0.05f - 0.2f; }
-        Path file = new OnnxModelBuilder(13)
-            .input("x", 1, 2, 3, w).output("y", 1, 2, 3, w)
-            .floatInit("two", new long[0], 2f).floatInit("eps", new long[0], 1e-5f)
-            .floatInit("gamma", new long[] {w}, gamma).floatInit("beta", new long[] {w}, beta)
-            .floatInit("sqrt2", new long[0], (float) Math.sqrt(2)).floatInit("one", new long[0], 1f)
-            .floatInit("half", new long[0], 0.5f)
+    /**
+     * PyTorch's exported LayerNorm over the last axis of value x, as its ONNX chain (ReduceMean, Sub, Pow 2,
+     * ReduceMean, Add eps, Sqrt, Div, Mul gamma, Add beta) into {@code out}; the caller adds the initializers two,
+     * eps, gamma and beta. Node order in the file does not matter to the importer, which sorts.
+     */
+    private static OnnxModelBuilder exportedLayerNorm(OnnxModelBuilder b, String out) {
+        return b
             .node("ReduceMean", List.of("x"), List.of("m"), OnnxModelBuilder.ints("axes", -1))
             .node("Sub", List.of("x", "m"), List.of("d"))
             .node("Pow", List.of("d", "two"), List.of("d2"))
@@ -41,7 +37,20 @@ class FusionTest {
             .node("Sqrt", List.of("ve"), List.of("s"))
             .node("Div", List.of("d", "s"), List.of("n"))
             .node("Mul", List.of("n", "gamma"), List.of("g"))
-            .node("Add", List.of("g", "beta"), List.of("ln"))
+            .node("Add", List.of("g", "beta"), List.of(out));
+    }
+
+    @Test
+    void pytorchLayerNormAndGeluChainsFuse() throws Exception {
+        int w = 8;
+        float[] gamma = new float[w], beta = new float[w];
+        for (int i = 0; i < w; i++) { gamma[i] = 0.5f + i * 0.1f; beta[i] = i * 0.05f - 0.2f; }
+        Path file = exportedLayerNorm(new OnnxModelBuilder(13), "ln")
+            .input("x", 1, 2, 3, w).output("y", 1, 2, 3, w)
+            .floatInit("two", new long[0], 2f).floatInit("eps", new long[0], 1e-5f)
+            .floatInit("gamma", new long[] {w}, gamma).floatInit("beta", new long[] {w}, beta)
+            .floatInit("sqrt2", new long[0], (float) Math.sqrt(2)).floatInit("one", new long[0], 1f)
+            .floatInit("half", new long[0], 0.5f)
             .node("Div", List.of("ln", "sqrt2"), List.of("q"))
             .node("Erf", List.of("q"), List.of("e"))
             .node("Add", List.of("e", "one"), List.of("e1"))
@@ -246,20 +255,11 @@ class FusionTest {
         int w = 37;
         SplittableRandom r = new SplittableRandom(29);
         float[] gamma = rnd(r, w, 1f), beta = rnd(r, w, 1f);
-        Path chain = new OnnxModelBuilder(13)
+        Path chain = exportedLayerNorm(new OnnxModelBuilder(13), "y")
             .input("a", 1, 3, 5, w).input("b", 1, 3, 5, w).output("y", 1, 3, 5, w)
             .floatInit("two", new long[0], 2f).floatInit("eps", new long[0], 1e-5f)
             .floatInit("gamma", new long[] {w}, gamma).floatInit("beta", new long[] {w}, beta)
             .node("Add", List.of("a", "b"), List.of("x"))
-            .node("ReduceMean", List.of("x"), List.of("m"), OnnxModelBuilder.ints("axes", -1))
-            .node("Sub", List.of("x", "m"), List.of("d"))
-            .node("Pow", List.of("d", "two"), List.of("d2"))
-            .node("ReduceMean", List.of("d2"), List.of("v"), OnnxModelBuilder.ints("axes", -1))
-            .node("Add", List.of("v", "eps"), List.of("ve"))
-            .node("Sqrt", List.of("ve"), List.of("s"))
-            .node("Div", List.of("d", "s"), List.of("n"))
-            .node("Mul", List.of("n", "gamma"), List.of("g"))
-            .node("Add", List.of("g", "beta"), List.of("y"))
             .write(tmp.resolve("add_ln_chain.onnx"));
         Path op = new OnnxModelBuilder(17)
             .input("a", 1, 3, 5, w).input("b", 1, 3, 5, w).output("y", 1, 3, 5, w)
