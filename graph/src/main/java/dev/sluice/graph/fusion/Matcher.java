@@ -145,7 +145,7 @@ final class Matcher {
             attrs.put("activation_max", new Attr.Float(lh[1]));
             attrs.put("activation_div", new Attr.Float(d.floatValue()));
             chain.addAll(List.of(add, clip, mul, div));
-            return div.outputs().get(0);
+            return scalarAffineAfter(div.outputs().get(0), chain, attrs);
         }
         return null;
     }
@@ -216,6 +216,30 @@ final class Matcher {
      * reads; a constant of higher rank than x would broadcast the output up, and is left alone. Returns the last
      * folded node's output (x when none).
      */
+    /**
+     * A Mul by a float scalar constant, then an Add of one, each optional, reading {@code x} alone: folded into the
+     * activation as its post_scale and post_shift (PP-LCNetV3's learnable affine after each HardSwish). The kernel
+     * multiplies, then adds, each rounded, as the two ops do. Returns the last output taken.
+     */
+    private String scalarAffineAfter(String x, List<Node> chain, Map<String, Attr> attrs) {
+        String out = x;
+        for (String op : new String[] {"Mul", "Add"}) {
+            Node n = onlyReader(out, op);
+            if (n == null || n.inputs().size() != 2 || n.outputs().size() != 1) continue;
+            String c = other(n, out);
+            Tensor ct = newInitializers.get(c);
+            var xt = g.types().get(out);
+            if (ct == null || ct.dtype() != dev.sluice.kernels.DType.FLOAT32 || ct.elementCount() != 1 || xt == null
+                    || xt.dtype() != dev.sluice.kernels.DType.FLOAT32 || !xt.shape().hasRank() || ct.rank() > xt.shape().rank()) {
+                continue;
+            }
+            attrs.put(op.equals("Mul") ? "activation_post_scale" : "activation_post_shift", new Attr.Float(ct.getFloat(0)));
+            chain.add(n);
+            out = n.outputs().get(0);
+        }
+        return out;
+    }
+
     private String clampAfter(String x, List<Node> chain, Map<String, Attr> attrs) {
         String out = x;
         for (String op : new String[] {"Max", "Min"}) {

@@ -15,7 +15,13 @@ import jdk.incubator.vector.VectorSpecies;
  */
 public record Activation(Kind kind, float alpha, float beta, float lo, float hi, float shift, float div) {
     public enum Kind {
-        NONE, RELU, CLIP, HARD_SIGMOID, HARD_SWISH, HARD_SWISH_CHAIN, LEAKY_RELU,
+        NONE, RELU, CLIP, HARD_SIGMOID, HARD_SWISH, HARD_SWISH_CHAIN,
+        /**
+         * HARD_SWISH_CHAIN, then times {@code alpha} plus {@code beta} (a scalar Mul, then Add, each rounded as the
+         * two ops round: PP-LCNetV3's learnable affine after every HardSwish).
+         */
+        HARD_SWISH_CHAIN_AFFINE,
+        LEAKY_RELU,
         /** Gelu, erf form: {@link VectorMath#gelu}, the Gelu kernel's own float32 code, also for tails. */
         GELU,
         /** Sigmoid: {@link VectorMath#sigmoid}, the Sigmoid kernel's own float32 code, also for tails. */
@@ -39,7 +45,11 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
             case "HardSigmoid" -> new Activation(Kind.HARD_SIGMOID, at.getFloat("activation_alpha", 0.2f),
                     at.getFloat("activation_beta", 0.5f), 0, 1, 0, 1);
             case "HardSwish" -> new Activation(Kind.HARD_SWISH, 1f / 6f, 0.5f, 0, 1, 0, 1);
-            case "HardSwishChain" -> new Activation(Kind.HARD_SWISH_CHAIN, 0, 0, lo, hi, at.getFloat("activation_shift", 3f),
+            case "HardSwishChain" -> at.has("activation_post_scale") || at.has("activation_post_shift")
+                    // an absent post_shift adds -0.0, which changes no bit of any float (-0.0 and NaN included)
+                    ? new Activation(Kind.HARD_SWISH_CHAIN_AFFINE, at.getFloat("activation_post_scale", 1f),
+                        at.getFloat("activation_post_shift", -0.0f), lo, hi, at.getFloat("activation_shift", 3f), at.getFloat("activation_div", 6f))
+                    : new Activation(Kind.HARD_SWISH_CHAIN, 0, 0, lo, hi, at.getFloat("activation_shift", 3f),
                     at.getFloat("activation_div", 6f));
             case "LeakyRelu" -> new Activation(Kind.LEAKY_RELU, at.getFloat("activation_alpha", 0.01f), 0, lo, hi, 0, 1);
             case "Gelu" -> new Activation(Kind.GELU, 0, 0, 0, 0, 0, 1);
@@ -57,6 +67,7 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
             case HARD_SIGMOID -> Math.max(0f, Math.min(1f, alpha * x + beta));
             case HARD_SWISH -> x * Math.max(0f, Math.min(1f, x * alpha + beta));
             case HARD_SWISH_CHAIN -> x * Math.min(Math.max(x + shift, lo), hi) / div;
+            case HARD_SWISH_CHAIN_AFFINE -> x * Math.min(Math.max(x + shift, lo), hi) / div * alpha + beta;
             // then clamped to [lo, hi] (a Max / Min by a constant folded after it; infinite bounds change no bit)
             case LEAKY_RELU -> Math.min(Math.max(x < 0 ? alpha * x : x, lo), hi);
             // the vector code on one lane: VectorMath is lane-wise, so this is the bits of any lane holding x
@@ -86,6 +97,7 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
             case HARD_SIGMOID -> hardSigmoidArray(y, off, len, bias);
             case HARD_SWISH -> hardSwishArray(y, off, len, bias);
             case HARD_SWISH_CHAIN -> hardSwishChainArray(y, off, len, bias);
+            case HARD_SWISH_CHAIN_AFFINE -> hardSwishChainAffineArray(y, off, len, bias);
             case LEAKY_RELU -> leakyReluArray(y, off, len, bias);
             case GELU -> geluArray(y, off, len, bias);
             case SIGMOID -> sigmoidArray(y, off, len, bias);
@@ -150,6 +162,16 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
         return i;
     }
 
+    private int hardSwishChainAffineArray(float[] y, int off, int len, float bias) {
+        FloatVector bv = FloatVector.broadcast(S, bias);
+        int l = S.length(), i = 0;
+        for (; i <= len - l; i += l) {
+            FloatVector v = FloatVector.fromArray(S, y, off + i).add(bv);
+            v.mul(v.add(shift).max(lo).min(hi)).div(div).mul(alpha).add(beta).intoArray(y, off + i);
+        }
+        return i;
+    }
+
     private int leakyReluArray(float[] y, int off, int len, float bias) {
         FloatVector bv = FloatVector.broadcast(S, bias);
         int l = S.length(), i = 0;
@@ -196,6 +218,7 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
             case HARD_SIGMOID -> hardSigmoid(y, off, len, mode, bias, row);
             case HARD_SWISH -> hardSwish(y, off, len, mode, bias, row);
             case HARD_SWISH_CHAIN -> hardSwishChain(y, off, len, mode, bias, row);
+            case HARD_SWISH_CHAIN_AFFINE -> hardSwishChainAffine(y, off, len, mode, bias, row);
             case LEAKY_RELU -> leakyRelu(y, off, len, mode, bias, row);
             case GELU -> gelu(y, off, len, mode, bias, row);
             case SIGMOID -> sigmoid(y, off, len, mode, bias, row);
@@ -282,6 +305,20 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
             if (mode == BIAS_SCALAR) v = v.add(bv);
             else if (mode == BIAS_ROW) v = v.add(FloatVector.fromArray(S, row, i));
             v = v.mul(v.add(shift).max(lo).min(hi)).div(div);
+            v.intoMemorySegment(y, at, ORDER);
+        }
+        tail(y, off, i, len, bias, row);
+    }
+
+    private void hardSwishChainAffine(MemorySegment y, long off, int len, int mode, float bias, float[] row) {
+        FloatVector bv = FloatVector.broadcast(S, bias);
+        int l = S.length(), i = 0;
+        for (; i <= len - l; i += l) {
+            long at = (off + i) * 4;
+            FloatVector v = FloatVector.fromMemorySegment(S, y, at, ORDER);
+            if (mode == BIAS_SCALAR) v = v.add(bv);
+            else if (mode == BIAS_ROW) v = v.add(FloatVector.fromArray(S, row, i));
+            v = v.mul(v.add(shift).max(lo).min(hi)).div(div).mul(alpha).add(beta);
             v.intoMemorySegment(y, at, ORDER);
         }
         tail(y, off, i, len, bias, row);

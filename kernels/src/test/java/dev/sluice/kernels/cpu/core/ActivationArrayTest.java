@@ -18,6 +18,7 @@ class ActivationArrayTest {
         new Activation(Activation.Kind.HARD_SIGMOID, 0.2f, 0.5f, 0, 1, 0, 1),
         new Activation(Activation.Kind.HARD_SWISH, 1f / 6f, 0.5f, 0, 1, 0, 1),
         new Activation(Activation.Kind.HARD_SWISH_CHAIN, 0, 0, 0, 6, 3, 6),
+        new Activation(Activation.Kind.HARD_SWISH_CHAIN_AFFINE, 0.63f, -0.55f, 0, 6, 3, 6),
         new Activation(Activation.Kind.LEAKY_RELU, 0.1f, 0, Float.NEGATIVE_INFINITY, Float.POSITIVE_INFINITY, 0, 1),
         // a Max / Min by constants folded after it
         new Activation(Activation.Kind.LEAKY_RELU, 0.2f, 0, -0.4f, 2.5f, 0, 1),
