@@ -18,7 +18,7 @@ import java.lang.foreign.ValueLayout;
  * <p>Rules (the retag never changes what a model means): only a TensorProto of data type FLOAT (1) with exactly
  * one packed {@code float_data} field, no unpacked float element and no {@code raw_data} of its own is retagged.
  * Tensors are found where ONNX puts them: graph initializers and sparse initializers, node attributes ({@code t},
- * {@code tensors}, sparse ones), and subgraphs and functions at any depth. The walk reads only field headers and
+ * {@code tensors}, sparse ones), and subgraphs and functions up to {@link #MAX_DEPTH} messages deep. The walk reads only field headers and
  * skips payloads; anything it does not understand (groups, a length beyond its message) ends the walk where it is,
  * leaving the rest as it was for the parser to judge.
  */
@@ -28,6 +28,8 @@ final class FloatDataRetag {
     private static final byte FLOAT_DATA_PACKED = (4 << 3) | 2;
     private static final byte RAW_DATA = (9 << 3) | 2;
     private static final int FLOAT = 1;
+    /** Deepest nesting walked (the parser's own limit is 512); deeper, the walk stops and leaves the rest as it is. */
+    private static final int MAX_DEPTH = 256;
 
     /** Message kinds of onnx.proto whose fields can hold tensors. */
     private enum Kind { MODEL, GRAPH, NODE, ATTRIBUTE, TENSOR, SPARSE_TENSOR, FUNCTION }
@@ -55,12 +57,12 @@ final class FloatDataRetag {
      * is written).
      */
     static long retaggableBytes(MemorySegment model) {
-        return new Walk(model, false).message(Kind.MODEL, 0, model.byteSize());
+        return new Walk(model, false).message(Kind.MODEL, 0, model.byteSize(), 0);
     }
 
     /** Retags, in place, every field that {@link #retaggableBytes} counts; returns their payload bytes. */
     static long retag(MemorySegment model) {
-        return new Walk(model, true).message(Kind.MODEL, 0, model.byteSize());
+        return new Walk(model, true).message(Kind.MODEL, 0, model.byteSize(), 0);
     }
 
     /** One walk over a model's bytes; {@code pos} is the read position, past the message end when the walk gave up. */
@@ -76,7 +78,9 @@ final class FloatDataRetag {
         }
 
         /** Walks the fields in [from, to) as a message of this kind; returns the bytes retagged (or retaggable) in it. */
-        long message(Kind kind, long from, long to) {
+        long message(Kind kind, long from, long to, int depth) {
+            // a crafted file of deeply nested messages must not overflow the stack here: the parser refuses it anyway
+            if (depth > MAX_DEPTH) { stop = true; return 0; }
             long found = 0;
             // a tensor's own facts, decided once all its fields are seen (their order is free)
             long dataType = 0, floatTag = -1, floatLen = 0;
@@ -111,7 +115,7 @@ final class FloatDataRetag {
                             }
                         } else {
                             Kind c = child(kind, field);
-                            if (c != null) found += message(c, start, end);
+                            if (c != null) found += message(c, start, end, depth + 1);
                         }
                         pos = end;
                     }

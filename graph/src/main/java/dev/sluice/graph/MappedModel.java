@@ -99,6 +99,8 @@ final class MappedModel implements AutoCloseable {
      * is the view's; false when {@code raw} is not a view of this mapping (the caller copies it then).
      */
     boolean readInto(ByteString raw, MemorySegment dst, String what) {
+        // a retagged copy was parsed: its views are copied by the caller (the file's bytes differ in the tags only)
+        if (parsed != mapping) return false;
         ByteBuffer b = raw.asReadOnlyByteBuffer();
         if (!b.isDirect() || mapping.byteSize() == 0) return false;
         MemorySegment view = MemorySegment.ofBuffer(b);

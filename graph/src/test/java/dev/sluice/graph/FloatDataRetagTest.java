@@ -155,6 +155,30 @@ class FloatDataRetagTest {
         }
     }
 
+    private static byte[] wrap(int tag, byte[] payload) {
+        java.io.ByteArrayOutputStream o = new java.io.ByteArrayOutputStream();
+        o.write(tag);
+        for (long v = payload.length; ; v >>>= 7) {
+            if (v < 0x80) { o.write((int) v); break; }
+            o.write((int) (v & 0x7f) | 0x80);
+        }
+        o.writeBytes(payload);
+        return o.toByteArray();
+    }
+
+    @Test
+    void deeplyNestedSubgraphsEndTheWalkInsteadOfTheStack() {
+        // graph{node{attribute{g{ ... }}}} 3000 times over a float tensor: deeper than the walk goes
+        byte[] inner = wrap(0x2A, new byte[] {0x10, 0x01, 0x22, 0x04, 0, 0, (byte) 0x80, 0x3f}); // GraphProto.initializer
+        for (int i = 0; i < 3000; i++) inner = wrap(0x0A, wrap(0x2A, wrap(0x32, inner))); // node(1){attribute(5){g(6){...}}}
+        byte[] model = wrap(0x3A, inner);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = native_(model, a);
+            assertEquals(0, FloatDataRetag.retag(s));
+            assertArrayEquals(model, s.toArray(ValueLayout.JAVA_BYTE));
+        }
+    }
+
     @Test
     void importOfAFileOfMostlyFloatDataGivesTheWrittenValues() throws Exception {
         float[] big = ramp(5000, 0.03125f), small = {2.5f}, inBranch = {7f, -0.5f, 3f};
