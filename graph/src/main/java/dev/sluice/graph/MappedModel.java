@@ -20,7 +20,12 @@ import java.nio.file.StandardOpenOption;
  * then reads those bytes from the file straight into the native weight segment ({@link #readInto}), so the
  * mapping's pages of weights never become resident either. What stays is one native copy.
  *
- * <p>Invariant: the mapping lives until {@link #close()}; after that every view of it (a ByteString left in a
+ * <p>A file whose weights are mostly packed {@code float_data} (PaddleOCR's exports) is parsed from a native copy
+ * instead, in which {@link FloatDataRetag} has retagged those fields as raw data: the parser would otherwise box
+ * them into growing heap lists. The copy is read from the file, lives as long as the mapping, and its views are
+ * copied into the tensors like any raw data not in the mapping.
+ *
+ * <p>Invariant: the mapping (and the copy) lives until {@link #close()}; after that every view of it (a ByteString left in a
  * protobuf object) fails on access with an exception, never reads unmapped memory. The importer closes it when
  * the model is converted, and nothing it returns holds a protobuf object.
  */
@@ -29,12 +34,15 @@ final class MappedModel implements AutoCloseable {
     private final FileChannel channel;
     private final Arena arena;
     private final MemorySegment mapping;
+    /** What the parser reads: the mapping, or the retagged copy of a file of mostly packed float data. */
+    private final MemorySegment parsed;
 
-    private MappedModel(Path file, FileChannel channel, Arena arena, MemorySegment mapping) {
+    private MappedModel(Path file, FileChannel channel, Arena arena, MemorySegment mapping, MemorySegment parsed) {
         this.file = file;
         this.channel = channel;
         this.arena = arena;
         this.mapping = mapping;
+        this.parsed = parsed;
     }
 
     /** Maps a regular file; the caller has checked what it is and turns IOExceptions into its own words. */
@@ -48,7 +56,7 @@ final class MappedModel implements AutoCloseable {
                 throw new ModelException(file + ": " + size + " bytes; an ONNX protobuf is at most 2 GiB (larger weights belong in external data files)");
             }
             MemorySegment m = size == 0 ? MemorySegment.NULL : ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
-            return new MappedModel(file, ch, arena, m);
+            return new MappedModel(file, ch, arena, m, retaggedCopy(ch, m, arena));
         } catch (IOException | RuntimeException e) {
             arena.close();
             ch.close();
@@ -56,10 +64,30 @@ final class MappedModel implements AutoCloseable {
         }
     }
 
-    /** A protobuf input over the mapping whose {@code bytes} fields alias it instead of copying. */
+    /**
+     * The mapping itself, or, when more than half of the file is packed float data, a copy of the file (read
+     * through the channel, so the mapping's pages stay untouched) with those fields retagged as raw data. The
+     * copy costs the file's size natively for the import; the heap lists it spares cost about three times that.
+     */
+    private static MemorySegment retaggedCopy(FileChannel ch, MemorySegment mapping, Arena arena) throws IOException {
+        long size = mapping.byteSize();
+        if (size == 0 || FloatDataRetag.retaggableBytes(mapping) * 2 <= size) return mapping;
+        MemorySegment copy = arena.allocate(size, 8);
+        ByteBuffer into = copy.asByteBuffer();
+        long pos = 0;
+        while (into.hasRemaining()) {
+            int r = ch.read(into, pos);
+            if (r < 0) throw new IOException("the file ended early (was it changed while being read?)");
+            pos += r;
+        }
+        FloatDataRetag.retag(copy);
+        return copy;
+    }
+
+    /** A protobuf input over the parsed bytes whose {@code bytes} fields alias them instead of copying. */
     CodedInputStream input() {
-        if (mapping.byteSize() == 0) return CodedInputStream.newInstance(new byte[0]);
-        ByteBuffer view = mapping.asByteBuffer().asReadOnlyBuffer();
+        if (parsed.byteSize() == 0) return CodedInputStream.newInstance(new byte[0]);
+        ByteBuffer view = parsed.asByteBuffer().asReadOnlyBuffer();
         // wrapping marks the buffer immutable, which is what lets the parser alias it
         CodedInputStream in = UnsafeByteOperations.unsafeWrap(view).newCodedInput();
         in.enableAliasing(true);
@@ -71,6 +99,8 @@ final class MappedModel implements AutoCloseable {
      * is the view's; false when {@code raw} is not a view of this mapping (the caller copies it then).
      */
     boolean readInto(ByteString raw, MemorySegment dst, String what) {
+        // a retagged copy was parsed: its views are copied by the caller (the file's bytes differ in the tags only)
+        if (parsed != mapping) return false;
         ByteBuffer b = raw.asReadOnlyByteBuffer();
         if (!b.isDirect() || mapping.byteSize() == 0) return false;
         MemorySegment view = MemorySegment.ofBuffer(b);

@@ -165,8 +165,8 @@ public final class Session implements AutoCloseable {
      * @throws dev.sluice.kernels.SluiceException naming the problem if the model cannot be read or has unsupported operators
      */
     public static Session open(Path modelFile, SessionOptions options) {
-        SessionOpenEvent ev = new SessionOpenEvent();
-        ev.begin();
+        SessionOpenEvent ev = recorderStarted() ? new SessionOpenEvent() : null;
+        if (ev != null) ev.begin();
         Session s = openModel(OnnxImporter.load(modelFile), options);
         s.opened(ev, modelFile.toString());
         return s;
@@ -180,8 +180,8 @@ public final class Session implements AutoCloseable {
      * @return an open session; close it when done
      */
     public static Session open(Model imported, SessionOptions options) {
-        SessionOpenEvent ev = new SessionOpenEvent();
-        ev.begin();
+        SessionOpenEvent ev = recorderStarted() ? new SessionOpenEvent() : null;
+        if (ev != null) ev.begin();
         Session s = openModel(imported, options);
         s.opened(ev, imported.source());
         return s;
@@ -195,9 +195,17 @@ public final class Session implements AutoCloseable {
         return dev.sluice.runtime.dispatch.DeviceOptions.of(options).open(imported, quiet);
     }
 
+    /**
+     * Whether the JDK Flight Recorder has started in this JVM (a recording, {@code -XX:StartFlightRecording} or
+     * {@code jcmd JFR.start}); only then are the open and run events made. The first event object made initializes
+     * JFR's Java side (about 150 classes and the annotation proxies of every JDK event: about 3 MiB of a small model's
+     * peak), for events that no recording would keep.
+     */
+    private static boolean recorderStarted() { return jdk.jfr.FlightRecorder.isInitialized(); }
+
     /** Commits the open event of a public {@code open}, which timed the whole of it (import included). */
     private void opened(SessionOpenEvent ev, String source) {
-        if (!ev.shouldCommit()) return;
+        if (ev == null || !ev.shouldCommit()) return;
         ev.model = source;
         ev.nodes = model.graph().nodes().size();
         ev.weightBytes = weights.stream().mapToLong(Tensor::byteSize).sum();
@@ -322,8 +330,8 @@ public final class Session implements AutoCloseable {
      */
     public Result run(Map<String, Tensor> inputs) {
         ensureOpen();
-        RunEvent ev = new RunEvent();
-        ev.begin();
+        RunEvent ev = recorderStarted() ? new RunEvent() : null;
+        if (ev != null) ev.begin();
         Map<String, Tensor> out = ownOutputs(runAll(inputs), inputs);
         return finish(ev, out);
     }
@@ -346,8 +354,8 @@ public final class Session implements AutoCloseable {
         for (String n : wanted) {
             if (!all.contains(n)) throw new InputException("unknown output '" + n + "'; the model's outputs are " + all);
         }
-        RunEvent ev = new RunEvent();
-        ev.begin();
+        RunEvent ev = recorderStarted() ? new RunEvent() : null;
+        if (ev != null) ev.begin();
         Map<String, Tensor> got;
         if (new HashSet<>(wanted).size() == all.size()) {
             got = runAll(inputs);
@@ -427,7 +435,7 @@ public final class Session implements AutoCloseable {
     }
 
     private Result finish(RunEvent ev, Map<String, Tensor> out) {
-        if (ev.shouldCommit()) {
+        if (ev != null && ev.shouldCommit()) {
             ev.model = model.source();
             ev.path = runner != null ? "dispatcher" : memoryPlans != null ? "planned" : "fresh";
             ev.outputs = out.size();

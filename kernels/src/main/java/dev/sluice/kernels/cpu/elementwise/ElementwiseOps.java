@@ -237,30 +237,86 @@ public final class ElementwiseOps {
         if (!done) f32Strided(op, a, ai, sa, b, bi, sb, o, oi, len);
     }
 
+    /*
+     * One loop per op and layout, each a method of its own (here and for the scalar layouts below). With the six loops
+     * of a layout in one method they compiled as one unit: C1's register allocator took 16 MB of arena for f32Both
+     * (C2 17 MB) and 10 MB for f32ScalarB, transients that landed in the process's peak RSS in a model's first runs. Apart, each op that a model uses is compiled on its own, small, and the
+     * ops it never uses are never compiled.
+     */
     private static boolean f32Both(Arith op, MemorySegment a, long ai, MemorySegment b, long bi, MemorySegment o, long oi, int len) {
         switch (op) {
-            case ADD -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) + b.getAtIndex(F32, bi + i)); return true; }
-            case SUB -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) - b.getAtIndex(F32, bi + i)); return true; }
-            case MUL -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) * b.getAtIndex(F32, bi + i)); return true; }
-            case DIV -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) / b.getAtIndex(F32, bi + i)); return true; }
-            // Max / Min (the embedding CNNs' Max(x, LeakyRelu(x))): Math.max on floats is the double form rounded back
-            case MAX -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, Math.max(a.getAtIndex(F32, ai + i), b.getAtIndex(F32, bi + i))); return true; }
-            case MIN -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, Math.min(a.getAtIndex(F32, ai + i), b.getAtIndex(F32, bi + i))); return true; }
+            case ADD -> addBoth(a, ai, b, bi, o, oi, len);
+            case SUB -> subBoth(a, ai, b, bi, o, oi, len);
+            case MUL -> mulBoth(a, ai, b, bi, o, oi, len);
+            case DIV -> divBoth(a, ai, b, bi, o, oi, len);
+            case MAX -> maxBoth(a, ai, b, bi, o, oi, len);
+            case MIN -> minBoth(a, ai, b, bi, o, oi, len);
             default -> { return false; }
         }
+        return true;
+    }
+
+    private static void addBoth(MemorySegment a, long ai, MemorySegment b, long bi, MemorySegment o, long oi, int len) {
+        for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) + b.getAtIndex(F32, bi + i));
+    }
+
+    private static void subBoth(MemorySegment a, long ai, MemorySegment b, long bi, MemorySegment o, long oi, int len) {
+        for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) - b.getAtIndex(F32, bi + i));
+    }
+
+    private static void mulBoth(MemorySegment a, long ai, MemorySegment b, long bi, MemorySegment o, long oi, int len) {
+        for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) * b.getAtIndex(F32, bi + i));
+    }
+
+    private static void divBoth(MemorySegment a, long ai, MemorySegment b, long bi, MemorySegment o, long oi, int len) {
+        for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) / b.getAtIndex(F32, bi + i));
+    }
+
+    // Max / Min (the embedding CNNs' Max(x, LeakyRelu(x))): Math.max on floats is the double form rounded back
+    private static void maxBoth(MemorySegment a, long ai, MemorySegment b, long bi, MemorySegment o, long oi, int len) {
+        for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, Math.max(a.getAtIndex(F32, ai + i), b.getAtIndex(F32, bi + i)));
+    }
+
+    private static void minBoth(MemorySegment a, long ai, MemorySegment b, long bi, MemorySegment o, long oi, int len) {
+        for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, Math.min(a.getAtIndex(F32, ai + i), b.getAtIndex(F32, bi + i)));
     }
 
     private static boolean f32ScalarB(Arith op, MemorySegment a, long ai, float y, MemorySegment o, long oi, int len) {
         switch (op) {
-            case ADD -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) + y); return true; }
-            case SUB -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) - y); return true; }
-            case MUL -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) * y); return true; }
-            case DIV -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) / y); return true; }
-            case MAX -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, Math.max(a.getAtIndex(F32, ai + i), y)); return true; }
-            case MIN -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, Math.min(a.getAtIndex(F32, ai + i), y)); return true; }
+            case ADD -> addScalarB(a, ai, y, o, oi, len);
+            case SUB -> subScalarB(a, ai, y, o, oi, len);
+            case MUL -> mulScalarB(a, ai, y, o, oi, len);
+            case DIV -> divScalarB(a, ai, y, o, oi, len);
+            case MAX -> maxScalarB(a, ai, y, o, oi, len);
+            case MIN -> minScalarB(a, ai, y, o, oi, len);
             case POW -> { return f32Pow(a, ai, y, o, oi, len); }
             default -> { return false; }
         }
+        return true;
+    }
+
+    private static void addScalarB(MemorySegment a, long ai, float y, MemorySegment o, long oi, int len) {
+        for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) + y);
+    }
+
+    private static void subScalarB(MemorySegment a, long ai, float y, MemorySegment o, long oi, int len) {
+        for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) - y);
+    }
+
+    private static void mulScalarB(MemorySegment a, long ai, float y, MemorySegment o, long oi, int len) {
+        for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) * y);
+    }
+
+    private static void divScalarB(MemorySegment a, long ai, float y, MemorySegment o, long oi, int len) {
+        for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, a.getAtIndex(F32, ai + i) / y);
+    }
+
+    private static void maxScalarB(MemorySegment a, long ai, float y, MemorySegment o, long oi, int len) {
+        for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, Math.max(a.getAtIndex(F32, ai + i), y));
+    }
+
+    private static void minScalarB(MemorySegment a, long ai, float y, MemorySegment o, long oi, int len) {
+        for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, Math.min(a.getAtIndex(F32, ai + i), y));
     }
 
     /** x^2 and x^0.5 (variance, norms) are common and Math.pow is slow; both forms round the same. */
@@ -282,14 +338,39 @@ public final class ElementwiseOps {
 
     private static boolean f32ScalarA(Arith op, float x, MemorySegment b, long bi, MemorySegment o, long oi, int len) {
         switch (op) {
-            case ADD -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, x + b.getAtIndex(F32, bi + i)); return true; }
-            case SUB -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, x - b.getAtIndex(F32, bi + i)); return true; }
-            case MUL -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, x * b.getAtIndex(F32, bi + i)); return true; }
-            case DIV -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, x / b.getAtIndex(F32, bi + i)); return true; }
-            case MAX -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, Math.max(x, b.getAtIndex(F32, bi + i))); return true; }
-            case MIN -> { for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, Math.min(x, b.getAtIndex(F32, bi + i))); return true; }
+            case ADD -> addScalarA(x, b, bi, o, oi, len);
+            case SUB -> subScalarA(x, b, bi, o, oi, len);
+            case MUL -> mulScalarA(x, b, bi, o, oi, len);
+            case DIV -> divScalarA(x, b, bi, o, oi, len);
+            case MAX -> maxScalarA(x, b, bi, o, oi, len);
+            case MIN -> minScalarA(x, b, bi, o, oi, len);
             default -> { return false; }
         }
+        return true;
+    }
+
+    private static void addScalarA(float x, MemorySegment b, long bi, MemorySegment o, long oi, int len) {
+        for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, x + b.getAtIndex(F32, bi + i));
+    }
+
+    private static void subScalarA(float x, MemorySegment b, long bi, MemorySegment o, long oi, int len) {
+        for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, x - b.getAtIndex(F32, bi + i));
+    }
+
+    private static void mulScalarA(float x, MemorySegment b, long bi, MemorySegment o, long oi, int len) {
+        for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, x * b.getAtIndex(F32, bi + i));
+    }
+
+    private static void divScalarA(float x, MemorySegment b, long bi, MemorySegment o, long oi, int len) {
+        for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, x / b.getAtIndex(F32, bi + i));
+    }
+
+    private static void maxScalarA(float x, MemorySegment b, long bi, MemorySegment o, long oi, int len) {
+        for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, Math.max(x, b.getAtIndex(F32, bi + i)));
+    }
+
+    private static void minScalarA(float x, MemorySegment b, long bi, MemorySegment o, long oi, int len) {
+        for (int i = 0; i < len; i++) o.setAtIndex(F32, oi + i, Math.min(x, b.getAtIndex(F32, bi + i)));
     }
 
     private static void f32Strided(Arith op, MemorySegment a, long ai, int sa, MemorySegment b, long bi, int sb,

@@ -39,6 +39,44 @@ class ElementwiseOpsTest {
         assertArrayEquals(new float[] {-3, -5}, ElementwiseNode.of("Sub").in(two).in(x).run().toFloatArray());
     }
 
+    /**
+     * Each float op of the row loops (Add, Sub, Mul, Div, Max, Min: one loop per op and layout) on each layout: both
+     * operands full, b a scalar, a a scalar; bit for bit against Java's float arithmetic written out here.
+     */
+    @Test
+    void everyFloatOpOnEveryRowLayoutMatchesPlainArithmetic() {
+        int n = 37;
+        float[] x = new float[n], y = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = (i - 18) * 0.37f;
+            y[i] = (i % 7 - 3) * 1.3f + 0.1f;
+        }
+        float c = -1.7f;
+        for (String op : new String[] {"Add", "Sub", "Mul", "Div", "Max", "Min"}) {
+            float[] both = new float[n], scalarB = new float[n], scalarA = new float[n];
+            for (int i = 0; i < n; i++) {
+                both[i] = plain(op, x[i], y[i]);
+                scalarB[i] = plain(op, x[i], c);
+                scalarA[i] = plain(op, c, y[i]);
+            }
+            assertArrayEquals(both, ElementwiseNode.of(op).in(floats(x)).in(floats(y)).run().toFloatArray(), op + ", both full");
+            assertArrayEquals(scalarB, ElementwiseNode.of(op).in(floats(x)).in(floats(s(), c)).run().toFloatArray(), op + ", b scalar");
+            assertArrayEquals(scalarA, ElementwiseNode.of(op).in(floats(s(), c)).in(floats(y)).run().toFloatArray(), op + ", a scalar");
+        }
+    }
+
+    private static float plain(String op, float a, float b) {
+        return switch (op) {
+            case "Add" -> a + b;
+            case "Sub" -> a - b;
+            case "Mul" -> a * b;
+            case "Div" -> a / b;
+            case "Max" -> Math.max(a, b);
+            case "Min" -> Math.min(a, b);
+            default -> throw new IllegalArgumentException(op);
+        };
+    }
+
     @Test
     void bigSameShapeAddSplitsOverThreadsAndStaysExact() {
         int n = 300_000;
