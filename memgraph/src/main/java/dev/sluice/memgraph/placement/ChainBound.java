@@ -1,28 +1,53 @@
 package dev.sluice.memgraph.placement;
 
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.BitSet;
+import java.util.List;
 import java.util.TreeSet;
 
 /**
  * A lower bound on the makespan of every schedule within the accelerator's capacity, by dynamic programming along the
  * cut tasks ({@link IntervalLoads}), for the MILP (its linear relaxation leaves the capacity-bound instances 10-20%
- * open; a serial graph's knapsack is what it cannot see through). Two devices, the model's integer time units.
+ * open; a serial graph's knapsack is what it cannot see through). Two devices, the model's integer time units. The
+ * assignments that reach the bound come back too, as candidate warm starts.
  *
- * <p><b>Why it is a bound.</b> A cut task runs alone, and the tasks between two consecutive cut tasks (a
- * <em>region</em>, also the tasks before the first and after the last) run after the first ends and before the next
- * starts. So a schedule's makespan is at least the sum of: each cut task's time on its device; for consecutive cut
- * tasks with nothing between them (then an arc joins them) the arc's crossing if their devices differ; for each
- * region the larger of its two devices' loads, which is at least {@code lambda * cpu load + (1 - lambda) * accelerator
- * load} for any {@code lambda} in [0, 1]. That sum is separable over tasks except for the crossings, which link only
- * consecutive cut tasks, so its least value under the capacity is a knapsack over a chain: the states are the
- * capacity used and the last cut task's device. The capacity holds the weights placed on the accelerator plus the
- * largest working set there; the bound is the least over each possible largest working set L (tasks with a larger
- * one must stay on the cpu, the weights get {@code capacity - L}; levels are taken in groups, each with the group's
- * largest level for the tasks allowed and its least for the room, a relaxation of every level in it). Weights are counted in units of
- * {@code capacity / }{@link #CAPACITY_STEPS}, rounded down, and the capacity rounded down too, which only admits
- * more assignments (a sum of floors is at most the floor of the sum), so the bound stays below every schedule's
- * makespan. Graph inputs and outputs crossing the link and crossings around regions are left out (they only add).
+ * <p><b>Why it is a bound.</b> A cut task runs alone. Call the tasks between two consecutive cut tasks u and v a
+ * <em>region</em> (its tasks are descendants of u and ancestors of v, so they run after u ends and before v starts);
+ * the tasks before the first cut task form a region after a virtual u that ends at time 0, those after the last one a
+ * region before a virtual v that starts at the makespan (and with no cut task at all the whole graph is one region
+ * between the two). So a schedule's makespan is the sum of the cut tasks' times and, per region, the gap from u's end to
+ * v's start, and each gap is at least a <em>span</em> of the region that depends only on the devices of u, v and the
+ * region's tasks:
+ * <ul>
+ * <li>per device d, the least earliest start of the region's tasks on d, plus their total time on d, plus the least
+ *     tail of those tasks: d runs one task at a time, so the last of them ends no sooner than the first starts plus
+ *     all of their time, and its tail follows;</li>
+ * <li>the longest path from u's end to v's start: per task an earliest start (after each predecessor in the region,
+ *     or u, has ended and its bytes crossed if the devices differ) and to v the same (an arc from u to v counts
+ *     too);</li>
+ * </ul>
+ * where a task's earliest start (tail) counts only predecessors (successors) inside the region and u (v): arcs from
+ * before u end before u does, arcs past v start after v does, so leaving them out only lowers the figure. In the
+ * first region a task (or the first cut task) on the accelerator also waits for its graph inputs to cross, and in the
+ * last region a task (or the last cut task) on the accelerator has its graph outputs cross back before the makespan;
+ * both are measured from time 0 and to the makespan, which the virtual u and v are. The sum is separable into steps
+ * (a region and the cut task after it) that share only the neighbouring cut tasks' devices and the capacity, so its
+ * least value over assignments within the capacity is a knapsack along a chain: the states are the capacity used and
+ * the last cut task's device.
+ *
+ * <p>Regions of at most {@link #EXACT_REGION} tasks are enumerated (every assignment of their tasks, for each pair of
+ * devices of u and v, keeping the assignments no other beats in both weight and span). A larger region counts for the
+ * larger of its two devices' loads, relaxed to {@code lambda * cpu load + (1 - lambda) * accelerator load} (at most
+ * that larger one for any {@code lambda} in [0, 1]), which is separable over its tasks, so they enter the knapsack as
+ * items; crossings around it are left out.
+ *
+ * <p>The capacity holds the weights placed on the accelerator plus the largest working set there; the bound is the
+ * least over each possible largest working set L (tasks with a larger one must stay on the cpu, the weights get
+ * {@code capacity - L}; levels are taken in groups, each with the group's largest level for the tasks allowed and its
+ * least for the room, a relaxation of every level in it). Weights are counted in units of {@code capacity / }{@link
+ * #CAPACITY_STEPS}, rounded down, and the capacity rounded down too, which only admits more assignments (a sum of
+ * floors is at most the floor of the sum), so the bound stays below every schedule's makespan.
  */
 final class ChainBound {
     private ChainBound() {}
@@ -31,102 +56,329 @@ final class ChainBound {
     static final int CAPACITY_STEPS = 2048;
     /** Largest working sets are taken in this many groups (a knapsack each; more is tighter and slower). */
     static final int LEVEL_GROUPS = 8;
+    /** Regions of at most this many tasks are enumerated exactly (2^k assignments each); larger ones are relaxed. */
+    static final int EXACT_REGION = 13;
+
+    /** The bound (units) and the assignments the knapsack chose on its way to it (they need not fit the capacity). */
+    record Answer(long bound, List<int[]> assignments) {}
+
+    /** The bound without graph inputs and outputs crossing (tests). */
+    static long lowerBound(PlacementProblem p, IntervalLoads il, long[][] time, long[] cross) {
+        return lowerBound(p, il, time, cross, new long[p.size()], new long[p.size()]).bound();
+    }
 
     /**
-     * The bound (units), the better of {@code lambda} 1 (the cpu's load in regions) and 1/2.
+     * The bound (units), the better of {@code lambda} 1 (the cpu's load in large regions) and 1/2.
      *
      * @param time  per task and device, its duration in units
      * @param cross per arc (in {@code p.arcs()} order), the units to move its bytes between the two devices
+     * @param in    per task, the units its graph inputs take to reach the accelerator (0 if none)
+     * @param out   per task, the units its graph outputs take back from the accelerator (0 if none)
      */
-    static long lowerBound(PlacementProblem p, IntervalLoads il, long[][] time, long[] cross) {
+    static Answer lowerBound(PlacementProblem p, IntervalLoads il, long[][] time, long[] cross, long[] in, long[] out) {
+        return lowerBound(p, il, time, cross, in, out, EXACT_REGION);
+    }
+
+    /** As above, enumerating regions of at most {@code exactRegion} tasks (tests take 0 to check the relaxed path). */
+    static Answer lowerBound(PlacementProblem p, IntervalLoads il, long[][] time, long[] cross, long[] in, long[] out, int exactRegion) {
+        Chain c = new Chain(p, il, time, cross, in, out, exactRegion);
         long best = 0;
-        for (double lambda : new double[] {1, 0.5}) best = Math.max(best, lowerBound(p, il, time, cross, lambda));
-        return best;
+        List<int[]> found = new ArrayList<>();
+        // lambda only weighs relaxed regions' tasks: with none, one pass is the whole answer
+        boolean relaxed = c.steps.stream().anyMatch(st -> !st.exact() && st.tasks().length > 0);
+        for (double lambda : relaxed ? new double[] {1, 0.5} : new double[] {1}) {
+            Answer a = c.bound(lambda);
+            best = Math.max(best, a.bound());
+            found.addAll(a.assignments());
+        }
+        return new Answer(best, found);
     }
 
-    static long lowerBound(PlacementProblem p, IntervalLoads il, long[][] time, long[] cross, double lambda) {
-        int n = p.size();
-        BitSet isCut = new BitSet(n);
-        for (int c : il.cuts) isCut.set(c);
-        // the crossing between consecutive cut tasks that an arc joins directly (none where a region lies between)
-        long[] joinCross = new long[il.cuts.length];
-        for (int k = 1; k < il.cuts.length; k++) {
-            int u = il.cuts[k - 1], v = il.cuts[k];
-            joinCross[k] = -1;
-            for (int a = 0; a < p.arcs().size(); a++) {
-                if (p.arcs().get(a).from() == u && p.arcs().get(a).to() == v && il.between(u, v).isEmpty()) joinCross[k] = cross[a];
-            }
-        }
-        long capacity = p.capacity(1);
-        long unit = capacity == Long.MAX_VALUE ? 1 : Math.max(1, capacity / CAPACITY_STEPS);
-        // the largest working set on the accelerator: 0 stands for nothing there
-        TreeSet<Long> levels = new TreeSet<>();
-        levels.add(0L);
-        for (long w : p.workBytes()) levels.add(w);
-        // levels in at most LEVEL_GROUPS contiguous groups [low, high]: tasks up to high may go to the accelerator,
-        // the weights get capacity - low, which admits every assignment of each level in the group
-        Long[] ls = levels.toArray(new Long[0]);
-        int groups = Math.min(LEVEL_GROUPS, ls.length);
-        long best = Long.MAX_VALUE;
-        for (int g = 0; g < groups; g++) {
-            long low = ls[g * ls.length / groups], level = ls[(g + 1) * ls.length / groups - 1];
-            long room = capacity == Long.MAX_VALUE ? Long.MAX_VALUE : capacity - low;
-            if (room < 0) continue;
-            int slots = capacity == Long.MAX_VALUE ? 0 : (int) Math.min(Integer.MAX_VALUE - 1L, room / unit);
-            long[] weight = new long[n];
-            boolean[] accelAllowed = new boolean[n];
+    /** One step of the chain: a region (tasks, possibly none) and the cut task after it ({@code v < 0}: the end). */
+    private record Step(int u, int v, int[] tasks, boolean exact) {}
+
+    /** One assignment of a region's tasks that no other beats in both weight and span, for given devices of u and v. */
+    private record Option(int weight, long span, int mask) {}
+
+    private static final class Chain {
+        final PlacementProblem p;
+        final long[][] time;
+        final long[] cross, in, out;
+        final List<Step> steps = new ArrayList<>();
+        final List<List<PlacementProblem.Arc>> preds, succs;
+        final int[][] predArc, succArc;
+        /** Enumerated regions' options per level group and step (they do not depend on lambda). */
+        final java.util.Map<Integer, List<List<List<Option>>>> optionCache = new java.util.HashMap<>();
+        /** Enumerated regions' spans per step (they depend on neither the level group nor lambda). */
+        final java.util.Map<Step, long[][]> spanCache = new java.util.IdentityHashMap<>();
+
+        Chain(PlacementProblem p, IntervalLoads il, long[][] time, long[] cross, long[] in, long[] out, int exactRegion) {
+            this.p = p;
+            this.time = time;
+            this.cross = cross;
+            this.in = in;
+            this.out = out;
+            int n = p.size();
+            preds = p.predecessors();
+            succs = p.successors();
+            java.util.Map<PlacementProblem.Arc, Integer> index = new java.util.HashMap<>();
+            for (int k = 0; k < p.arcs().size(); k++) index.put(p.arcs().get(k), k);
+            predArc = new int[n][];
+            succArc = new int[n][];
             for (int t = 0; t < n; t++) {
-                accelAllowed[t] = p.workBytes()[t] <= level;
-                weight[t] = capacity == Long.MAX_VALUE ? 0 : p.weightBytes()[t] / unit;
-                if (weight[t] > slots) accelAllowed[t] = false;
+                predArc[t] = preds.get(t).stream().mapToInt(index::get).toArray();
+                succArc[t] = succs.get(t).stream().mapToInt(index::get).toArray();
             }
-            best = Math.min(best, chain(n, il.cuts, isCut, joinCross, time, weight, accelAllowed, slots, lambda));
+            int prev = -1;
+            for (int k = 0; k <= il.cuts.length; k++) {
+                int v = k < il.cuts.length ? il.cuts[k] : -1;
+                BitSet r;
+                if (prev < 0 && v < 0) { r = new BitSet(n); r.set(0, n); }
+                else if (prev < 0) r = (BitSet) il.ancestors[v].clone();
+                else if (v < 0) r = (BitSet) il.descendants[prev].clone();
+                else r = il.between(prev, v);
+                int[] tasks = r.stream().toArray();
+                steps.add(new Step(prev, v, tasks, tasks.length <= exactRegion));
+                prev = v;
+            }
         }
-        return best == Long.MAX_VALUE ? 0 : best;
-    }
 
-    /** The knapsack over the chain: cost[used][device of the last cut task], regions' tasks first (as items). */
-    private static long chain(int n, int[] cuts, BitSet isCut, long[] joinCross, long[][] time, long[] weight, boolean[] accelAllowed,
-                              int slots, double lambda) {
-        final long inf = Long.MAX_VALUE / 4;
-        // doubles for the lambda mix, floored at the end (each term is a lower bound, so their sum is)
-        double[] cost = new double[slots + 1];
-        Arrays.fill(cost, Double.MAX_VALUE);
-        cost[0] = 0;
-        for (int t = 0; t < n; t++) {
-            if (isCut.get(t)) continue;
-            double onCpu = lambda * time[t][0], onAcc = (1 - lambda) * time[t][1];
-            int w = (int) weight[t];
-            for (int u = slots; u >= 0; u--) {
-                double c = cost[u] == Double.MAX_VALUE ? Double.MAX_VALUE : cost[u] + onCpu;
-                if (accelAllowed[t] && u >= w && cost[u - w] != Double.MAX_VALUE) c = Math.min(c, cost[u - w] + onAcc);
-                cost[u] = c;
+        /** The knapsack's least value over the level groups for one lambda, with its assignments. */
+        Answer bound(double lambda) {
+            int n = p.size();
+            long capacity = p.capacity(1);
+            long unit = capacity == Long.MAX_VALUE ? 1 : Math.max(1, capacity / CAPACITY_STEPS);
+            TreeSet<Long> levels = new TreeSet<>();
+            levels.add(0L);
+            for (long w : p.workBytes()) levels.add(w);
+            Long[] ls = levels.toArray(new Long[0]);
+            int groups = Math.min(LEVEL_GROUPS, ls.length);
+            long best = Long.MAX_VALUE;
+            List<int[]> found = new ArrayList<>();
+            for (int g = 0; g < groups; g++) {
+                long low = ls[g * ls.length / groups], level = ls[(g + 1) * ls.length / groups - 1];
+                long room = capacity == Long.MAX_VALUE ? Long.MAX_VALUE : capacity - low;
+                if (room < 0) continue;
+                int slots = capacity == Long.MAX_VALUE ? 0 : (int) Math.min(Integer.MAX_VALUE - 1L, room / unit);
+                int[] weight = new int[n];
+                boolean[] allowed = new boolean[n];
+                for (int t = 0; t < n; t++) {
+                    long w = capacity == Long.MAX_VALUE ? 0 : p.weightBytes()[t] / unit;
+                    allowed[t] = p.workBytes()[t] <= level && w <= slots;
+                    weight[t] = (int) Math.min(w, slots + 1L);
+                }
+                int[] assign = new int[n];
+                long b = knapsack(weight, allowed, slots, lambda, assign, g);
+                if (b < best) best = b;
+                if (b != Long.MAX_VALUE) found.add(assign);
             }
+            return new Answer(best == Long.MAX_VALUE ? 0 : best, found);
         }
-        // cut tasks in order; state adds the last cut task's device
-        double[][] state = new double[slots + 1][2];
-        for (int u = 0; u <= slots; u++) { state[u][0] = cost[u]; state[u][1] = cuts.length == 0 ? Double.MAX_VALUE : cost[u]; }
-        for (int k = 0; k < cuts.length; k++) {
-            int t = cuts[k], w = (int) weight[t];
-            double[][] next = new double[slots + 1][2];
-            for (double[] r : next) Arrays.fill(r, Double.MAX_VALUE);
-            for (int u = 0; u <= slots; u++) {
-                for (int prev = 0; prev < 2; prev++) {
-                    double c = state[u][prev];
-                    if (c == Double.MAX_VALUE) continue;
-                    for (int d = 0; d < 2; d++) {
-                        if (d == 1 && !accelAllowed[t]) continue;
-                        int used = d == 1 ? u + w : u;
-                        if (used > slots) continue;
-                        double add = time[t][d] + (k > 0 && joinCross[k] > 0 && prev != d ? joinCross[k] : 0);
-                        next[used][d] = Math.min(next[used][d], c + add);
+
+        /** The chain's knapsack: least cost per (capacity used, device of the last cut task); fills {@code assign}. */
+        private long knapsack(int[] weight, boolean[] allowed, int slots, double lambda, int[] assign, int group) {
+            final double none = Double.MAX_VALUE;
+            double[][] cost = new double[slots + 1][2];
+            for (double[] r : cost) Arrays.fill(r, none);
+            // the virtual first cut task: no arcs, so either device stands for it
+            cost[0][0] = 0;
+            // per step, how each state was reached: the previous state's used and device, and the region's choice
+            List<int[][]> fromUsed = new ArrayList<>(), fromDevice = new ArrayList<>();
+            List<Object> choices = new ArrayList<>();
+            for (int si = 0; si < steps.size(); si++) {
+                Step s = steps.get(si);
+                double[][] mid; // after the region, before the cut task v: [used][device of u]
+                Object choice;
+                List<List<List<Option>>> options = null;
+                if (s.exact()) {
+                    options = optionCache.computeIfAbsent(group * steps.size() + si, key -> options(s, weight, allowed, slots));
+                    mid = null;
+                    choice = options;
+                } else {
+                    boolean[][][] took = new boolean[s.tasks().length][][];
+                    mid = new double[slots + 1][];
+                    for (int u = 0; u <= slots; u++) mid[u] = cost[u].clone();
+                    for (int i = 0; i < s.tasks().length; i++) {
+                        int t = s.tasks()[i], w = weight[t];
+                        double onCpu = lambda * time[t][0], onAcc = (1 - lambda) * time[t][1];
+                        took[i] = new boolean[slots + 1][2];
+                        for (int u = slots; u >= 0; u--) {
+                            for (int d = 0; d < 2; d++) {
+                                double c = mid[u][d] == none ? none : mid[u][d] + onCpu;
+                                if (allowed[t] && u >= w && mid[u - w][d] != none && mid[u - w][d] + onAcc < c) {
+                                    c = mid[u - w][d] + onAcc;
+                                    took[i][u][d] = true;
+                                }
+                                mid[u][d] = c;
+                            }
+                        }
+                    }
+                    choice = took;
+                }
+                double[][] next = new double[slots + 1][2];
+                for (double[] r : next) Arrays.fill(r, none);
+                int[][] fu = new int[slots + 1][2], fd = new int[slots + 1][2];
+                int v = s.v();
+                for (int dv = 0; dv < 2; dv++) {
+                    if (v >= 0 && dv == 1 && !allowed[v]) continue;
+                    if (v < 0 && dv == 1) continue; // the virtual last cut task: no arcs, one device stands for it
+                    int wv = v >= 0 && dv == 1 ? weight[v] : 0;
+                    long tv = v >= 0 ? time[v][dv] : 0;
+                    for (int du = 0; du < 2; du++) {
+                        if (s.exact()) {
+                            List<Option> os = options.get(du).get(dv);
+                            for (int oi = 0; oi < os.size(); oi++) {
+                                Option o = os.get(oi);
+                                for (int u = 0; u + o.weight() + wv <= slots; u++) {
+                                    if (cost[u][du] == none) continue;
+                                    double c = cost[u][du] + o.span() + tv;
+                                    int to = u + o.weight() + wv;
+                                    if (c < next[to][dv]) { next[to][dv] = c; fu[to][dv] = u; fd[to][dv] = du | (oi << 1); }
+                                }
+                            }
+                        } else {
+                            long join = s.tasks().length == 0 ? joinCross(s.u(), v, du, dv) : 0;
+                            for (int u = 0; u + wv <= slots; u++) {
+                                if (mid[u][du] == none) continue;
+                                double c = mid[u][du] + join + tv;
+                                if (c < next[u + wv][dv]) { next[u + wv][dv] = c; fu[u + wv][dv] = u; fd[u + wv][dv] = du; }
+                            }
+                        }
                     }
                 }
+                fromUsed.add(fu);
+                fromDevice.add(fd);
+                choices.add(choice);
+                cost = next;
             }
-            state = next;
+            int bu = -1;
+            double best = none;
+            for (int u = 0; u <= slots; u++) if (cost[u][0] < best) { best = cost[u][0]; bu = u; }
+            if (bu < 0) return Long.MAX_VALUE;
+            // walk back: the state after step k is (used, device of its cut task)
+            int used = bu, dev = 0;
+            for (int k = steps.size() - 1; k >= 0; k--) {
+                Step s = steps.get(k);
+                if (s.v() >= 0) assign[s.v()] = dev;
+                int prevUsed = fromUsed.get(k)[used][dev], code = fromDevice.get(k)[used][dev];
+                int du = code & 1;
+                if (s.exact()) {
+                    @SuppressWarnings("unchecked")
+                    List<List<List<Option>>> options = (List<List<List<Option>>>) choices.get(k);
+                    Option o = options.get(du).get(dev).get(code >>> 1);
+                    for (int i = 0; i < s.tasks().length; i++) assign[s.tasks()[i]] = (o.mask() >>> i) & 1;
+                } else {
+                    boolean[][][] took = (boolean[][][]) choices.get(k);
+                    int u = prevUsed;
+                    for (int i = s.tasks().length - 1; i >= 0; i--) {
+                        int t = s.tasks()[i];
+                        if (took[i][u][du]) { assign[t] = 1; u -= weight[t]; } else assign[t] = 0;
+                    }
+                }
+                used = prevUsed;
+                dev = du;
+            }
+            return (long) Math.floor(best + 1e-9);
         }
-        double best = Double.MAX_VALUE;
-        for (double[] r : state) best = Math.min(best, Math.min(r[0], r[1]));
-        return best == Double.MAX_VALUE ? inf : (long) Math.floor(best + 1e-9);
+
+        /** The crossing of the arc u -> v between devices du and dv (0 if there is none or they are equal). */
+        private long joinCross(int u, int v, int du, int dv) {
+            if (u < 0 || v < 0 || du == dv) return 0;
+            for (int k : succArc[u]) if (p.arcs().get(k).to() == v) return cross[k];
+            return 0;
+        }
+
+        /**
+         * Per device of u and of v, the region's assignments (bit i: task i of the region on the accelerator) that no
+         * other beats in both weight and span, by weight.
+         */
+        private List<List<List<Option>>> options(Step s, int[] weight, boolean[] allowed, int slots) {
+            int[] r = s.tasks();
+            int k = r.length;
+            long[][] spans = spanCache.computeIfAbsent(s, this::spans);
+            int free = 0;
+            for (int i = 0; i < k; i++) if (allowed[r[i]]) free |= 1 << i;
+            List<List<List<Option>>> all = new ArrayList<>();
+            for (int du = 0; du < 2; du++) {
+                List<List<Option>> row = new ArrayList<>();
+                for (int dv = 0; dv < 2; dv++) {
+                    List<Option> os = new ArrayList<>();
+                    for (int mask = free; ; mask = (mask - 1) & free) {
+                        long w = 0;
+                        for (int i = 0; i < k; i++) if (((mask >>> i) & 1) == 1) w += weight[r[i]];
+                        if (w <= slots) os.add(new Option((int) w, spans[du * 2 + dv][mask], mask));
+                        if (mask == 0) break;
+                    }
+                    os.sort(java.util.Comparator.comparingInt(Option::weight).thenComparingLong(Option::span));
+                    List<Option> front = new ArrayList<>();
+                    for (Option o : os) if (front.isEmpty() || o.span() < front.get(front.size() - 1).span()) front.add(o);
+                    row.add(front);
+                }
+                all.add(row);
+            }
+            return all;
+        }
+
+        /** Per (device of u) * 2 + (device of v) and per assignment of the region's tasks, the region's span. */
+        private long[][] spans(Step s) {
+            int[] r = s.tasks();
+            int k = r.length;
+            int[] local = new int[p.size()];
+            Arrays.fill(local, -1);
+            for (int i = 0; i < k; i++) local[r[i]] = i;
+            long[][] spans = new long[4][1 << k];
+            long[] est = new long[k], tail = new long[k];
+            int[] dev = new int[k];
+            for (int mask = 0; mask < 1 << k; mask++) {
+                for (int i = 0; i < k; i++) dev[i] = (mask >>> i) & 1;
+                for (int du = 0; du < 2; du++) for (int dv = 0; dv < 2; dv++) spans[du * 2 + dv][mask] = span(s, local, dev, du, dv, est, tail);
+            }
+            return spans;
+        }
+
+        /** The span of a region (see the class comment) with its tasks on {@code dev}, u on du and v on dv. */
+        private long span(Step s, int[] local, int[] dev, int du, int dv, long[] est, long[] tail) {
+            int[] r = s.tasks();
+            int k = r.length, u = s.u(), v = s.v();
+            List<PlacementProblem.Arc> arcs = p.arcs();
+            long path = 0;
+            // the first cut task waits for its graph inputs; the last one's outputs cross back
+            if (u < 0 && v >= 0 && dv == 1) path = in[v];
+            if (v < 0 && u >= 0 && du == 1) path = out[u];
+            if (k == 0) return Math.max(path, joinCross(u, v, du, dv));
+            for (int i = 0; i < k; i++) {
+                int t = r[i], d = dev[i];
+                long e = u < 0 && d == 1 ? in[t] : 0;
+                for (int a : predArc[t]) {
+                    int f = arcs.get(a).from();
+                    if (f == u) e = Math.max(e, du != d ? cross[a] : 0);
+                    else if (local[f] >= 0) e = Math.max(e, est[local[f]] + time[f][dev[local[f]]] + (dev[local[f]] != d ? cross[a] : 0));
+                }
+                est[i] = e;
+            }
+            for (int i = k - 1; i >= 0; i--) {
+                int t = r[i], d = dev[i];
+                long e = v < 0 && d == 1 ? out[t] : 0;
+                for (int a : succArc[t]) {
+                    int q = arcs.get(a).to();
+                    if (q == v) e = Math.max(e, dv != d ? cross[a] : 0);
+                    else if (local[q] >= 0) e = Math.max(e, (dev[local[q]] != d ? cross[a] : 0) + time[q][dev[local[q]]] + tail[local[q]]);
+                }
+                tail[i] = e;
+                path = Math.max(path, est[i] + time[t][d] + e);
+            }
+            path = Math.max(path, joinCross(u, v, du, dv));
+            for (int d = 0; d < 2; d++) {
+                long load = 0, head = Long.MAX_VALUE, back = Long.MAX_VALUE;
+                for (int i = 0; i < k; i++) {
+                    if (dev[i] != d) continue;
+                    load += time[r[i]][d];
+                    head = Math.min(head, est[i]);
+                    back = Math.min(back, tail[i]);
+                }
+                if (head != Long.MAX_VALUE) path = Math.max(path, head + load + back);
+            }
+            return path;
+        }
     }
 }

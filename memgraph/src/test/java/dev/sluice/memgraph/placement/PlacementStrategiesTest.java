@@ -11,7 +11,8 @@ import org.junit.jupiter.api.Test;
 /**
  * Strategies on random DAGs, judged by an independent brute force written here: every assignment of tasks to
  * the two devices and every topological order, each task started as soon as its device is free and its inputs
- * have crossed the link. That enumerates every semi-active schedule, so its minimum is the model's optimum.
+ * have crossed the link (graph inputs too, where it is on the accelerator; its graph outputs cross back before the
+ * end). That enumerates every semi-active schedule, so its minimum is the model's optimum.
  */
 class PlacementStrategiesTest {
     static CostModel twoDevices(double bytesPerSecond, double latencyMs, long accelMemory) {
@@ -80,10 +81,12 @@ class PlacementStrategiesTest {
             double mk = 0;
             for (int t : order) {
                 double s = free[a[t]];
+                // on the accelerator a task's graph inputs cross first, and its graph outputs cross back before the end
+                if (p.hostInBytes()[t] > 0) s = Math.max(s, cross(p, p.hostInBytes()[t], 0, a[t]));
                 for (PlacementProblem.Arc arc : p.arcs()) if (arc.to() == t) s = Math.max(s, end[arc.from()] + cross(p, arc.bytes(), a[arc.from()], a[t]));
                 end[t] = s + p.millis()[t][a[t]];
                 free[a[t]] = end[t];
-                mk = Math.max(mk, end[t]);
+                mk = Math.max(mk, end[t] + (p.hostOutBytes()[t] > 0 ? cross(p, p.hostOutBytes()[t], a[t], 0) : 0));
             }
             best = Math.min(best, mk);
             return;
@@ -154,6 +157,20 @@ class PlacementStrategiesTest {
             double brute = bruteForce(p);
             Strategies.Result milp = MilpPlacer.latency(p, Strategies.allOn(p, 0, "all-cpu"), 10);
             // the solver works in whole microseconds: allow one per task of rounding
+            assertEquals(brute, milp.makespan(), 1e-3 * n, "seed " + seed + " (" + n + " tasks): " + milp.note());
+            assertTrue(milp.note().contains("optimal"), milp.note());
+        }
+    }
+
+    /** The same with graph inputs and outputs crossing the link (the first and last regions of the chain bound). */
+    @Test
+    void milpEqualsBruteForceWithGraphInputsAndOutputs() {
+        for (long seed = 900; seed < 908; seed++) {
+            int n = 4 + (int) (seed % 4);
+            PlacementProblem base = seed % 2 == 0 ? IntervalLoadsTest.chainy(seed, n, 20_000) : random(seed, n, 0);
+            PlacementProblem p = ChainBoundTest.withGraphInputsAndOutputs(base, seed, false);
+            double brute = bruteForce(p);
+            Strategies.Result milp = MilpPlacer.latency(p, Strategies.allOn(p, 0, "all-cpu"), 10);
             assertEquals(brute, milp.makespan(), 1e-3 * n, "seed " + seed + " (" + n + " tasks): " + milp.note());
             assertTrue(milp.note().contains("optimal"), milp.note());
         }
