@@ -47,15 +47,22 @@ import java.util.TreeSet;
  * {@code capacity - L}; levels are taken in groups, each with the group's largest level for the tasks allowed and its
  * least for the room, a relaxation of every level in it). Weights are counted in units of {@code capacity / }{@link
  * #CAPACITY_STEPS}, rounded down, and the capacity rounded down too, which only admits more assignments (a sum of
- * floors is at most the floor of the sum), so the bound stays below every schedule's makespan.
+ * floors is at most the floor of the sum), so the bound stays below every schedule's makespan. Both relaxations
+ * matter where one matmul's weights decide the bound: the group that holds the least is refined best first (split
+ * into halves, then counted in units of capacity / {@link #FINE_CAPACITY_STEPS}); on ppocr-rec with the T4 at 100%
+ * that raised the bound from 6.2 to 9.9 ms, on e5 from 8.4 to 8.6 ms.
  */
 final class ChainBound {
     private ChainBound() {}
 
     /** Resolution of the capacity: weights are counted in steps of capacity / CAPACITY_STEPS. */
     static final int CAPACITY_STEPS = 2048;
-    /** Largest working sets are taken in this many groups (a knapsack each; more is tighter and slower). */
+    /** The finer resolution the group that holds the bound is refined to once it is a single level. */
+    static final int FINE_CAPACITY_STEPS = 16384;
+    /** Largest working sets are first taken in this many groups (a knapsack each). */
     static final int LEVEL_GROUPS = 8;
+    /** At most this many knapsacks (a fine one counts as FINE_CAPACITY_STEPS / CAPACITY_STEPS) refine the groups. */
+    static final int REFINE_BUDGET = 64;
     /** Regions of at most this many tasks are enumerated exactly (2^k assignments each); larger ones are relaxed. */
     static final int EXACT_REGION = 13;
 
@@ -81,17 +88,7 @@ final class ChainBound {
 
     /** As above, enumerating regions of at most {@code exactRegion} tasks (tests take 0 to check the relaxed path). */
     static Answer lowerBound(PlacementProblem p, IntervalLoads il, long[][] time, long[] cross, long[] in, long[] out, int exactRegion) {
-        Chain c = new Chain(p, il, time, cross, in, out, exactRegion);
-        long best = 0;
-        List<int[]> found = new ArrayList<>();
-        // lambda only weighs relaxed regions' tasks: with none, one pass is the whole answer
-        boolean relaxed = c.steps.stream().anyMatch(st -> !st.exact() && st.tasks().length > 0);
-        for (double lambda : relaxed ? new double[] {1, 0.5} : new double[] {1}) {
-            Answer a = c.bound(lambda);
-            best = Math.max(best, a.bound());
-            found.addAll(a.assignments());
-        }
-        return new Answer(best, found);
+        return new Chain(p, il, time, cross, in, out, exactRegion).bound();
     }
 
     /** One step of the chain: a region (tasks, possibly none) and the cut task after it ({@code v < 0}: the end). */
@@ -107,8 +104,6 @@ final class ChainBound {
         final List<Step> steps = new ArrayList<>();
         final List<List<PlacementProblem.Arc>> preds, succs;
         final int[][] predArc, succArc;
-        /** Enumerated regions' options per level group and step (they do not depend on lambda). */
-        final java.util.Map<Integer, List<List<List<Option>>>> optionCache = new java.util.HashMap<>();
         /** Enumerated regions' spans per step (they depend on neither the level group nor lambda). */
         final java.util.Map<Step, long[][]> spanCache = new java.util.IdentityHashMap<>();
 
@@ -143,81 +138,128 @@ final class ChainBound {
             }
         }
 
-        /** The knapsack's least value over the level groups for one lambda, with its assignments. */
-        Answer bound(double lambda) {
-            int n = p.size();
+        /**
+         * The least, over groups of largest working sets, of each group's knapsack (the better of its lambdas), refined
+         * best first: the group holding the least is split in two (each half admits fewer assignments, so its value is
+         * no lower) or, once a single level, counted at the finer resolution (both resolutions bound it from below,
+         * so the larger is kept), until the least belongs to a single level at the finer resolution or the budget is
+         * spent. Every group's value stays a bound for the assignments of its levels, so their least is one for all.
+         */
+        Answer bound() {
             long capacity = p.capacity(1);
-            long unit = capacity == Long.MAX_VALUE ? 1 : Math.max(1, capacity / CAPACITY_STEPS);
             TreeSet<Long> levels = new TreeSet<>();
             levels.add(0L);
             for (long w : p.workBytes()) levels.add(w);
-            Long[] ls = levels.toArray(new Long[0]);
-            int groups = Math.min(LEVEL_GROUPS, ls.length);
-            long best = Long.MAX_VALUE;
-            List<int[]> found = new ArrayList<>();
-            for (int g = 0; g < groups; g++) {
-                long low = ls[g * ls.length / groups], level = ls[(g + 1) * ls.length / groups - 1];
-                long room = capacity == Long.MAX_VALUE ? Long.MAX_VALUE : capacity - low;
-                if (room < 0) continue;
-                int slots = capacity == Long.MAX_VALUE ? 0 : (int) Math.min(Integer.MAX_VALUE - 1L, room / unit);
-                int[] weight = new int[n];
-                boolean[] allowed = new boolean[n];
-                for (int t = 0; t < n; t++) {
-                    long w = capacity == Long.MAX_VALUE ? 0 : p.weightBytes()[t] / unit;
-                    allowed[t] = p.workBytes()[t] <= level && w <= slots;
-                    weight[t] = (int) Math.min(w, slots + 1L);
+            long[] ls = levels.stream().mapToLong(Long::longValue).toArray();
+            java.util.PriorityQueue<Group> queue = new java.util.PriorityQueue<>(java.util.Comparator.comparingLong(Group::bound));
+            if (capacity == Long.MAX_VALUE) {
+                // no capacity: the group of every level admits every assignment and is the least
+                queue.add(evaluate(ls, 0, ls.length - 1, true, Long.MIN_VALUE));
+            } else {
+                int groups = Math.min(LEVEL_GROUPS, ls.length);
+                for (int g = 0; g < groups; g++) queue.add(evaluate(ls, g * ls.length / groups, (g + 1) * ls.length / groups - 1, false, Long.MIN_VALUE));
+            }
+            int spent = queue.size();
+            while (true) {
+                Group top = queue.peek();
+                if (top.bound() == Long.MAX_VALUE || (top.lo() == top.hi() && top.fine())) break;
+                int cost = top.lo() < top.hi() ? 2 : FINE_CAPACITY_STEPS / CAPACITY_STEPS;
+                if (spent + cost > REFINE_BUDGET) break;
+                queue.poll();
+                spent += cost;
+                if (top.lo() < top.hi()) {
+                    int mid = (top.lo() + top.hi()) >>> 1;
+                    queue.add(evaluate(ls, top.lo(), mid, top.fine(), top.bound()));
+                    queue.add(evaluate(ls, mid + 1, top.hi(), top.fine(), top.bound()));
+                } else {
+                    queue.add(evaluate(ls, top.lo(), top.hi(), true, top.bound()));
                 }
-                int[] assign = new int[n];
-                long b = knapsack(weight, allowed, slots, lambda, assign, g);
-                if (b < best) best = b;
-                if (b != Long.MAX_VALUE) found.add(assign);
+            }
+            long best = queue.peek().bound();
+            List<int[]> found = new ArrayList<>();
+            for (int k = 0; k < 4 && !queue.isEmpty(); k++) {
+                Group g = queue.poll();
+                found.addAll(g.assignments());
             }
             return new Answer(best == Long.MAX_VALUE ? 0 : best, found);
         }
 
-        /** The chain's knapsack: least cost per (capacity used, device of the last cut task); fills {@code assign}. */
-        private long knapsack(int[] weight, boolean[] allowed, int slots, double lambda, int[] assign, int group) {
+        /** A group of working-set levels {@code ls[lo..hi]}, its bound (at least {@code floor}) and the knapsack's assignments. */
+        private record Group(int lo, int hi, boolean fine, long bound, List<int[]> assignments) {}
+
+        private Group evaluate(long[] ls, int lo, int hi, boolean fine, long floor) {
+            int n = p.size();
+            long capacity = p.capacity(1);
+            long low = ls[lo], level = ls[hi];
+            long room = capacity == Long.MAX_VALUE ? Long.MAX_VALUE : capacity - low;
+            if (room < 0) return new Group(lo, hi, true, Long.MAX_VALUE, List.of());
+            long unit = capacity == Long.MAX_VALUE ? 1 : Math.max(1, capacity / (fine ? FINE_CAPACITY_STEPS : CAPACITY_STEPS));
+            int slots = capacity == Long.MAX_VALUE ? 0 : (int) Math.min(Integer.MAX_VALUE - 1L, room / unit);
+            int[] weight = new int[n];
+            boolean[] allowed = new boolean[n];
+            for (int t = 0; t < n; t++) {
+                long w = capacity == Long.MAX_VALUE ? 0 : p.weightBytes()[t] / unit;
+                allowed[t] = p.workBytes()[t] <= level && w <= slots;
+                weight[t] = (int) Math.min(w, slots + 1L);
+            }
+            // lambda only weighs relaxed regions' tasks: with none, one pass is the whole answer
+            boolean relaxed = steps.stream().anyMatch(st -> !st.exact() && st.tasks().length > 0);
+            java.util.Map<Integer, List<List<List<Option>>>> options = new java.util.HashMap<>();
+            long best = floor;
+            List<int[]> found = new ArrayList<>();
+            for (double lambda : relaxed ? new double[] {1, 0.5} : new double[] {1}) {
+                int[] assign = new int[n];
+                long b = knapsack(weight, allowed, slots, lambda, assign, options);
+                best = Math.max(best, b);
+                if (b != Long.MAX_VALUE) found.add(assign);
+            }
+            return new Group(lo, hi, fine, best, found);
+        }
+
+        /**
+         * The chain's knapsack: least cost per (capacity used, device of the last cut task), flat at {@code used * 2 +
+         * device}; fills {@code assign}.
+         */
+        private long knapsack(int[] weight, boolean[] allowed, int slots, double lambda, int[] assign,
+                              java.util.Map<Integer, List<List<List<Option>>>> optionCache) {
             final double none = Double.MAX_VALUE;
-            double[][] cost = new double[slots + 1][2];
-            for (double[] r : cost) Arrays.fill(r, none);
+            int states = 2 * (slots + 1);
+            double[] cost = new double[states];
+            Arrays.fill(cost, none);
             // the virtual first cut task: no arcs, so either device stands for it
-            cost[0][0] = 0;
-            // per step, how each state was reached: the previous state's used and device, and the region's choice
-            List<int[][]> fromUsed = new ArrayList<>(), fromDevice = new ArrayList<>();
+            cost[0] = 0;
+            // per step, how each state was reached: the previous state's used, and its device | the region's option << 1
+            List<int[]> fromUsed = new ArrayList<>(), fromCode = new ArrayList<>();
             List<Object> choices = new ArrayList<>();
             for (int si = 0; si < steps.size(); si++) {
                 Step s = steps.get(si);
-                double[][] mid; // after the region, before the cut task v: [used][device of u]
-                Object choice;
+                double[] mid = cost; // after a relaxed region's tasks, before the cut task v
                 List<List<List<Option>>> options = null;
                 if (s.exact()) {
-                    options = optionCache.computeIfAbsent(group * steps.size() + si, key -> options(s, weight, allowed, slots));
-                    mid = null;
-                    choice = options;
+                    options = optionCache.computeIfAbsent(si, key -> options(s, weight, allowed, slots));
+                    choices.add(options);
                 } else {
-                    boolean[][][] took = new boolean[s.tasks().length][][];
-                    mid = new double[slots + 1][];
-                    for (int u = 0; u <= slots; u++) mid[u] = cost[u].clone();
+                    boolean[][] took = new boolean[s.tasks().length][];
+                    mid = cost.clone();
                     for (int i = 0; i < s.tasks().length; i++) {
                         int t = s.tasks()[i], w = weight[t];
                         double onCpu = lambda * time[t][0], onAcc = (1 - lambda) * time[t][1];
-                        took[i] = new boolean[slots + 1][2];
-                        for (int u = slots; u >= 0; u--) {
-                            for (int d = 0; d < 2; d++) {
-                                double c = mid[u][d] == none ? none : mid[u][d] + onCpu;
-                                if (allowed[t] && u >= w && mid[u - w][d] != none && mid[u - w][d] + onAcc < c) {
-                                    c = mid[u - w][d] + onAcc;
-                                    took[i][u][d] = true;
-                                }
-                                mid[u][d] = c;
+                        boolean[] tk = took[i] = new boolean[states];
+                        for (int x = states - 1; x >= 0; x--) {
+                            double c = mid[x] == none ? none : mid[x] + onCpu;
+                            int y = x - 2 * w;
+                            if (allowed[t] && y >= 0 && mid[y] != none && mid[y] + onAcc < c) {
+                                c = mid[y] + onAcc;
+                                tk[x] = true;
                             }
+                            mid[x] = c;
                         }
                     }
-                    choice = took;
+                    choices.add(took);
                 }
-                double[][] next = new double[slots + 1][2];
-                for (double[] r : next) Arrays.fill(r, none);
-                int[][] fu = new int[slots + 1][2], fd = new int[slots + 1][2];
+                double[] next = new double[states];
+                Arrays.fill(next, none);
+                int[] fu = new int[states], fc = new int[states];
                 int v = s.v();
                 for (int dv = 0; dv < 2; dv++) {
                     if (v >= 0 && dv == 1 && !allowed[v]) continue;
@@ -229,38 +271,42 @@ final class ChainBound {
                             List<Option> os = options.get(du).get(dv);
                             for (int oi = 0; oi < os.size(); oi++) {
                                 Option o = os.get(oi);
-                                for (int u = 0; u + o.weight() + wv <= slots; u++) {
-                                    if (cost[u][du] == none) continue;
-                                    double c = cost[u][du] + o.span() + tv;
-                                    int to = u + o.weight() + wv;
-                                    if (c < next[to][dv]) { next[to][dv] = c; fu[to][dv] = u; fd[to][dv] = du | (oi << 1); }
+                                double add = o.span() + tv;
+                                int shift = o.weight() + wv, code = du | (oi << 1);
+                                for (int u = 0; u + shift <= slots; u++) {
+                                    double c0 = cost[2 * u + du];
+                                    if (c0 == none) continue;
+                                    double c = c0 + add;
+                                    int to = 2 * (u + shift) + dv;
+                                    if (c < next[to]) { next[to] = c; fu[to] = u; fc[to] = code; }
                                 }
                             }
                         } else {
-                            long join = s.tasks().length == 0 ? joinCross(s.u(), v, du, dv) : 0;
+                            double add = (s.tasks().length == 0 ? joinCross(s.u(), v, du, dv) : 0) + tv;
                             for (int u = 0; u + wv <= slots; u++) {
-                                if (mid[u][du] == none) continue;
-                                double c = mid[u][du] + join + tv;
-                                if (c < next[u + wv][dv]) { next[u + wv][dv] = c; fu[u + wv][dv] = u; fd[u + wv][dv] = du; }
+                                double c0 = mid[2 * u + du];
+                                if (c0 == none) continue;
+                                double c = c0 + add;
+                                int to = 2 * (u + wv) + dv;
+                                if (c < next[to]) { next[to] = c; fu[to] = u; fc[to] = du; }
                             }
                         }
                     }
                 }
                 fromUsed.add(fu);
-                fromDevice.add(fd);
-                choices.add(choice);
+                fromCode.add(fc);
                 cost = next;
             }
             int bu = -1;
             double best = none;
-            for (int u = 0; u <= slots; u++) if (cost[u][0] < best) { best = cost[u][0]; bu = u; }
+            for (int u = 0; u <= slots; u++) if (cost[2 * u] < best) { best = cost[2 * u]; bu = u; }
             if (bu < 0) return Long.MAX_VALUE;
             // walk back: the state after step k is (used, device of its cut task)
             int used = bu, dev = 0;
             for (int k = steps.size() - 1; k >= 0; k--) {
                 Step s = steps.get(k);
                 if (s.v() >= 0) assign[s.v()] = dev;
-                int prevUsed = fromUsed.get(k)[used][dev], code = fromDevice.get(k)[used][dev];
+                int prevUsed = fromUsed.get(k)[2 * used + dev], code = fromCode.get(k)[2 * used + dev];
                 int du = code & 1;
                 if (s.exact()) {
                     @SuppressWarnings("unchecked")
@@ -268,11 +314,11 @@ final class ChainBound {
                     Option o = options.get(du).get(dev).get(code >>> 1);
                     for (int i = 0; i < s.tasks().length; i++) assign[s.tasks()[i]] = (o.mask() >>> i) & 1;
                 } else {
-                    boolean[][][] took = (boolean[][][]) choices.get(k);
+                    boolean[][] took = (boolean[][]) choices.get(k);
                     int u = prevUsed;
                     for (int i = s.tasks().length - 1; i >= 0; i--) {
                         int t = s.tasks()[i];
-                        if (took[i][u][du]) { assign[t] = 1; u -= weight[t]; } else assign[t] = 0;
+                        if (took[i][2 * u + du]) { assign[t] = 1; u -= weight[t]; } else assign[t] = 0;
                     }
                 }
                 used = prevUsed;
