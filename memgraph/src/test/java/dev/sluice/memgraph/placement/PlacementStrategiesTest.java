@@ -176,6 +176,32 @@ class PlacementStrategiesTest {
         }
     }
 
+    /** Room for one of two tasks: single moves cannot trade the wrong one for the right one, an exchange does. */
+    @Test
+    void exchangeTradesATaskOnTheAcceleratorForABetterOne() {
+        double[][] ms = {{1, 0.1}, {5, 0.1}};
+        PlacementProblem p = PlacementProblem.raw(ms, new long[] {10_000, 10_000}, new long[] {1_000, 1_000},
+            List.of(new PlacementProblem.Arc(0, 1, 100_000)), twoDevices(1e9, 0.05, 11_000));
+        int[] order = Schedule.rankOrder(p);
+        int[] start = {1, 0};
+        assertArrayEquals(new int[] {0, 1}, Strategies.exchanged(p, start, order, 1000));
+        assertArrayEquals(new int[] {1, 0}, start, "the start is left alone");
+    }
+
+    @Test
+    void exchangesKeepTheCapacityAndNeverLose() {
+        for (long seed = 60; seed < 75; seed++) {
+            PlacementProblem p = random(seed, 15, 25_000);
+            int[] order = Schedule.rankOrder(p);
+            int[] all = new int[p.size()];
+            java.util.Arrays.fill(all, 1);
+            int[] start = Strategies.fitted(p, all);
+            int[] a = Strategies.exchanged(p, start, order, 20_000);
+            assertTrue(fitsBrute(p, a), "seed " + seed + ": over capacity");
+            assertTrue(Schedule.list(p, a, order).makespan() <= Schedule.list(p, start, order).makespan() + 1e-9, "seed " + seed);
+        }
+    }
+
     @Test
     void chrionMemoryStaysWithinItsSloAndUsesNoMoreAcceleratorMemory() {
         for (long seed = 40; seed < 55; seed++) {
