@@ -50,7 +50,8 @@ import java.util.TreeSet;
  * floors is at most the floor of the sum), so the bound stays below every schedule's makespan. Both relaxations
  * matter where one matmul's weights decide the bound: the group that holds the least is refined best first (split
  * into halves, then counted in units of capacity / {@link #FINE_CAPACITY_STEPS}); on ppocr-rec with the T4 at 100%
- * that raised the bound from 6.2 to 9.9 ms, on e5 from 8.4 to 8.6 ms.
+ * that raised the bound from 6.2 to 9.9 ms, on e5 from 8.4 to 8.6 ms. Last, the capacity is also priced into the
+ * objective (a Lagrangian term, {@code Chain#dual}), which charges what the floors let through.
  */
 final class ChainBound {
     private ChainBound() {}
@@ -62,9 +63,11 @@ final class ChainBound {
     /** Largest working sets are first taken in this many groups (a knapsack each). */
     static final int LEVEL_GROUPS = 8;
     /** At most this many knapsacks (a fine one counts as FINE_CAPACITY_STEPS / CAPACITY_STEPS) refine the groups. */
-    static final int REFINE_BUDGET = 64;
+    static final int REFINE_BUDGET = 96;
+    /** Knapsacks (at the finer resolution) the golden-section search of the Lagrangian term takes. */
+    static final int DUAL_STEPS = 5;
     /** Regions of at most this many tasks are enumerated exactly (2^k assignments each); larger ones are relaxed. */
-    static final int EXACT_REGION = 13;
+    static final int EXACT_REGION = 17;
 
     /** The bound (units) and the assignments the knapsack chose on its way to it (they need not fit the capacity). */
     record Answer(long bound, List<int[]> assignments) {}
@@ -95,7 +98,7 @@ final class ChainBound {
     private record Step(int u, int v, int[] tasks, boolean exact) {}
 
     /** One assignment of a region's tasks that no other beats in both weight and span, for given devices of u and v. */
-    private record Option(int weight, long span, int mask) {}
+    private record Option(int weight, double span, int mask) {}
 
     private static final class Chain {
         final PlacementProblem p;
@@ -142,8 +145,9 @@ final class ChainBound {
          * The least, over groups of largest working sets, of each group's knapsack (the better of its lambdas), refined
          * best first: the group holding the least is split in two (each half admits fewer assignments, so its value is
          * no lower) or, once a single level, counted at the finer resolution (both resolutions bound it from below,
-         * so the larger is kept), until the least belongs to a single level at the finer resolution or the budget is
-         * spent. Every group's value stays a bound for the assignments of its levels, so their least is one for all.
+         * so the larger is kept), and last dualized ({@link #dual}), until the least belongs to a group that has been
+         * through all three or the budget is spent. Every group's value stays a bound for the assignments of its
+         * levels, so their least is one for all.
          */
         Answer bound() {
             long capacity = p.capacity(1);
@@ -154,45 +158,83 @@ final class ChainBound {
             java.util.PriorityQueue<Group> queue = new java.util.PriorityQueue<>(java.util.Comparator.comparingLong(Group::bound));
             if (capacity == Long.MAX_VALUE) {
                 // no capacity: the group of every level admits every assignment and is the least
-                queue.add(evaluate(ls, 0, ls.length - 1, true, Long.MIN_VALUE));
-            } else {
-                int groups = Math.min(LEVEL_GROUPS, ls.length);
-                for (int g = 0; g < groups; g++) queue.add(evaluate(ls, g * ls.length / groups, (g + 1) * ls.length / groups - 1, false, Long.MIN_VALUE));
+                return answer(List.of(evaluate(ls, 0, ls.length - 1, true, Long.MIN_VALUE, 0)));
             }
-            int spent = queue.size();
+            int groups = Math.min(LEVEL_GROUPS, ls.length);
+            for (int g = 0; g < groups; g++) queue.add(evaluate(ls, g * ls.length / groups, (g + 1) * ls.length / groups - 1, false, Long.MIN_VALUE, 0));
+            int spent = queue.size(), fineCost = FINE_CAPACITY_STEPS / CAPACITY_STEPS;
             while (true) {
                 Group top = queue.peek();
-                if (top.bound() == Long.MAX_VALUE || (top.lo() == top.hi() && top.fine())) break;
-                int cost = top.lo() < top.hi() ? 2 : FINE_CAPACITY_STEPS / CAPACITY_STEPS;
+                if (top.bound() == Long.MAX_VALUE || top.dualized()) break;
+                int cost = top.lo() < top.hi() ? 2 : !top.fine() ? fineCost : DUAL_STEPS * fineCost;
                 if (spent + cost > REFINE_BUDGET) break;
                 queue.poll();
                 spent += cost;
                 if (top.lo() < top.hi()) {
                     int mid = (top.lo() + top.hi()) >>> 1;
-                    queue.add(evaluate(ls, top.lo(), mid, top.fine(), top.bound()));
-                    queue.add(evaluate(ls, mid + 1, top.hi(), top.fine(), top.bound()));
+                    queue.add(evaluate(ls, top.lo(), mid, top.fine(), top.bound(), 0));
+                    queue.add(evaluate(ls, mid + 1, top.hi(), top.fine(), top.bound(), 0));
+                } else if (!top.fine()) {
+                    queue.add(evaluate(ls, top.lo(), top.hi(), true, top.bound(), 0));
                 } else {
-                    queue.add(evaluate(ls, top.lo(), top.hi(), true, top.bound()));
+                    queue.add(dual(ls, top));
                 }
             }
-            long best = queue.peek().bound();
-            List<int[]> found = new ArrayList<>();
-            for (int k = 0; k < 4 && !queue.isEmpty(); k++) {
-                Group g = queue.poll();
-                found.addAll(g.assignments());
-            }
-            return new Answer(best == Long.MAX_VALUE ? 0 : best, found);
+            List<Group> best = new ArrayList<>();
+            for (int k = 0; k < 4 && !queue.isEmpty(); k++) best.add(queue.poll());
+            return answer(best);
         }
 
-        /** A group of working-set levels {@code ls[lo..hi]}, its bound (at least {@code floor}) and the knapsack's assignments. */
-        private record Group(int lo, int hi, boolean fine, long bound, List<int[]> assignments) {}
+        /** The first group's bound (the least) and the assignments of them all. */
+        private static Answer answer(List<Group> best) {
+            List<int[]> found = new ArrayList<>();
+            for (Group g : best) found.addAll(g.assignments());
+            long b = best.get(0).bound();
+            return new Answer(b == Long.MAX_VALUE ? 0 : b, found);
+        }
 
-        private Group evaluate(long[] ls, int lo, int hi, boolean fine, long floor) {
+        /**
+         * A single-level group's bound raised by a Lagrangian term for the capacity: every assignment of the group has
+         * weights on the accelerator W <= room, so for any {@code mu >= 0} its makespan is at least its knapsack cost plus
+         * {@code mu * (W - room)}, which is separable (mu * weight joins each task's accelerator time, in bytes, not
+         * floored), so the same knapsack bounds it. The floors admit assignments a little over the room (on e5 with the
+         * T4, 36 KB of 11.7 MB: one small task's weights per task placed); the term charges them for it. The best
+         * {@code mu} is sought by golden section on [0, 4 * time saved per byte] (the bound is concave in mu).
+         */
+        private Group dual(long[] ls, Group g) {
+            double saved = 0, bytes = 0;
+            for (int t = 0; t < p.size(); t++) { saved += Math.max(0, time[t][0] - time[t][1]); bytes += p.weightBytes()[t]; }
+            Group best = new Group(g.lo(), g.hi(), true, true, g.bound(), g.assignments());
+            if (bytes == 0 || saved == 0) return best;
+            double a = 0, b = 4 * saved / bytes, ratio = (Math.sqrt(5) - 1) / 2;
+            double c = b - ratio * (b - a), d = a + ratio * (b - a);
+            Group gc = evaluate(ls, g.lo(), g.hi(), true, Long.MIN_VALUE, c), gd = evaluate(ls, g.lo(), g.hi(), true, Long.MIN_VALUE, d);
+            for (int k = 2; k < DUAL_STEPS; k++) {
+                if (gc.bound() < gd.bound()) {
+                    a = c; c = d; gc = gd; d = a + ratio * (b - a);
+                    gd = evaluate(ls, g.lo(), g.hi(), true, Long.MIN_VALUE, d);
+                } else {
+                    b = d; d = c; gd = gc; c = b - ratio * (b - a);
+                    gc = evaluate(ls, g.lo(), g.hi(), true, Long.MIN_VALUE, c);
+                }
+            }
+            Group top = gc.bound() >= gd.bound() ? gc : gd;
+            if (top.bound() <= g.bound()) return best;
+            List<int[]> found = new ArrayList<>(top.assignments());
+            found.addAll(g.assignments());
+            return new Group(g.lo(), g.hi(), true, true, top.bound(), found);
+        }
+
+        /** A group of working-set levels {@code ls[lo..hi]}, its bound and the knapsack's assignments. */
+        private record Group(int lo, int hi, boolean fine, boolean dualized, long bound, List<int[]> assignments) {}
+
+        /** The group's knapsacks (the larger of their values and {@code floor}) with the Lagrangian term {@code mu}. */
+        private Group evaluate(long[] ls, int lo, int hi, boolean fine, long floor, double mu) {
             int n = p.size();
             long capacity = p.capacity(1);
             long low = ls[lo], level = ls[hi];
             long room = capacity == Long.MAX_VALUE ? Long.MAX_VALUE : capacity - low;
-            if (room < 0) return new Group(lo, hi, true, Long.MAX_VALUE, List.of());
+            if (room < 0) return new Group(lo, hi, true, true, Long.MAX_VALUE, List.of());
             long unit = capacity == Long.MAX_VALUE ? 1 : Math.max(1, capacity / (fine ? FINE_CAPACITY_STEPS : CAPACITY_STEPS));
             int slots = capacity == Long.MAX_VALUE ? 0 : (int) Math.min(Integer.MAX_VALUE - 1L, room / unit);
             int[] weight = new int[n];
@@ -209,18 +251,18 @@ final class ChainBound {
             List<int[]> found = new ArrayList<>();
             for (double lambda : relaxed ? new double[] {1, 0.5} : new double[] {1}) {
                 int[] assign = new int[n];
-                long b = knapsack(weight, allowed, slots, lambda, assign, options);
+                long b = knapsack(weight, allowed, slots, lambda, mu, mu == 0 ? 0 : room, assign, options);
                 best = Math.max(best, b);
                 if (b != Long.MAX_VALUE) found.add(assign);
             }
-            return new Group(lo, hi, fine, best, found);
+            return new Group(lo, hi, fine, false, best, found);
         }
 
         /**
          * The chain's knapsack: least cost per (capacity used, device of the last cut task), flat at {@code used * 2 +
          * device}; fills {@code assign}.
          */
-        private long knapsack(int[] weight, boolean[] allowed, int slots, double lambda, int[] assign,
+        private long knapsack(int[] weight, boolean[] allowed, int slots, double lambda, double mu, double room, int[] assign,
                               java.util.Map<Integer, List<List<List<Option>>>> optionCache) {
             final double none = Double.MAX_VALUE;
             int states = 2 * (slots + 1);
@@ -236,14 +278,14 @@ final class ChainBound {
                 double[] mid = cost; // after a relaxed region's tasks, before the cut task v
                 List<List<List<Option>>> options = null;
                 if (s.exact()) {
-                    options = optionCache.computeIfAbsent(si, key -> options(s, weight, allowed, slots));
+                    options = optionCache.computeIfAbsent(si, key -> options(s, weight, allowed, slots, mu));
                     choices.add(options);
                 } else {
                     boolean[][] took = new boolean[s.tasks().length][];
                     mid = cost.clone();
                     for (int i = 0; i < s.tasks().length; i++) {
                         int t = s.tasks()[i], w = weight[t];
-                        double onCpu = lambda * time[t][0], onAcc = (1 - lambda) * time[t][1];
+                        double onCpu = lambda * time[t][0], onAcc = (1 - lambda) * time[t][1] + mu * p.weightBytes()[t];
                         boolean[] tk = took[i] = new boolean[states];
                         for (int x = states - 1; x >= 0; x--) {
                             double c = mid[x] == none ? none : mid[x] + onCpu;
@@ -265,7 +307,7 @@ final class ChainBound {
                     if (v >= 0 && dv == 1 && !allowed[v]) continue;
                     if (v < 0 && dv == 1) continue; // the virtual last cut task: no arcs, one device stands for it
                     int wv = v >= 0 && dv == 1 ? weight[v] : 0;
-                    long tv = v >= 0 ? time[v][dv] : 0;
+                    double tv = v >= 0 ? time[v][dv] + (dv == 1 ? mu * p.weightBytes()[v] : 0) : 0;
                     for (int du = 0; du < 2; du++) {
                         if (s.exact()) {
                             List<Option> os = options.get(du).get(dv);
@@ -324,7 +366,7 @@ final class ChainBound {
                 used = prevUsed;
                 dev = du;
             }
-            return (long) Math.floor(best + 1e-9);
+            return (long) Math.floor(best - mu * room + 1e-9);
         }
 
         /** The crossing of the arc u -> v between devices du and dv (0 if there is none or they are equal). */
@@ -338,26 +380,41 @@ final class ChainBound {
          * Per device of u and of v, the region's assignments (bit i: task i of the region on the accelerator) that no
          * other beats in both weight and span, by weight.
          */
-        private List<List<List<Option>>> options(Step s, int[] weight, boolean[] allowed, int slots) {
+        private List<List<List<Option>>> options(Step s, int[] weight, boolean[] allowed, int slots, double mu) {
             int[] r = s.tasks();
             int k = r.length;
             long[][] spans = spanCache.computeIfAbsent(s, this::spans);
             int free = 0;
             for (int i = 0; i < k; i++) if (allowed[r[i]]) free |= 1 << i;
+            // per weight (units) the least cost and its assignment, for each (du, dv); weights above the least cost
+            // of a lighter one are dominated
+            int most = 0;
+            for (int i = 0; i < k; i++) if (allowed[r[i]]) most += weight[r[i]];
+            int top = Math.min(slots, most);
+            double[][] least = new double[4][top + 1];
+            int[][] arg = new int[4][top + 1];
+            for (double[] l : least) Arrays.fill(l, Double.MAX_VALUE);
+            for (int mask = free; ; mask = (mask - 1) & free) {
+                long w = 0, bytes = 0;
+                for (int i = 0; i < k; i++) if (((mask >>> i) & 1) == 1) { w += weight[r[i]]; bytes += p.weightBytes()[r[i]]; }
+                if (w <= top) {
+                    for (int c = 0; c < 4; c++) {
+                        double cost = spans[c][mask] + mu * bytes;
+                        if (cost < least[c][(int) w]) { least[c][(int) w] = cost; arg[c][(int) w] = mask; }
+                    }
+                }
+                if (mask == 0) break;
+            }
             List<List<List<Option>>> all = new ArrayList<>();
             for (int du = 0; du < 2; du++) {
                 List<List<Option>> row = new ArrayList<>();
                 for (int dv = 0; dv < 2; dv++) {
-                    List<Option> os = new ArrayList<>();
-                    for (int mask = free; ; mask = (mask - 1) & free) {
-                        long w = 0;
-                        for (int i = 0; i < k; i++) if (((mask >>> i) & 1) == 1) w += weight[r[i]];
-                        if (w <= slots) os.add(new Option((int) w, spans[du * 2 + dv][mask], mask));
-                        if (mask == 0) break;
-                    }
-                    os.sort(java.util.Comparator.comparingInt(Option::weight).thenComparingLong(Option::span));
+                    int c = du * 2 + dv;
                     List<Option> front = new ArrayList<>();
-                    for (Option o : os) if (front.isEmpty() || o.span() < front.get(front.size() - 1).span()) front.add(o);
+                    for (int w = 0; w <= top; w++) {
+                        if (least[c][w] == Double.MAX_VALUE) continue;
+                        if (front.isEmpty() || least[c][w] < front.get(front.size() - 1).span()) front.add(new Option(w, least[c][w], arg[c][w]));
+                    }
                     row.add(front);
                 }
                 all.add(row);
