@@ -181,10 +181,10 @@ final class ChainBound {
             java.util.PriorityQueue<Group> queue = new java.util.PriorityQueue<>(java.util.Comparator.comparingLong(Group::bound));
             if (capacity == Long.MAX_VALUE) {
                 // no capacity: the group of every level admits every assignment and is the least
-                return answer(List.of(evaluate(ls, 0, ls.length - 1, true, Long.MIN_VALUE, 0)));
+                return answer(List.of(evaluate(ls, 0, ls.length - 1, true, Long.MIN_VALUE, 0, MIXES)));
             }
             int groups = Math.min(LEVEL_GROUPS, ls.length);
-            for (int g = 0; g < groups; g++) queue.add(evaluate(ls, g * ls.length / groups, (g + 1) * ls.length / groups - 1, false, Long.MIN_VALUE, 0));
+            for (int g = 0; g < groups; g++) queue.add(evaluate(ls, g * ls.length / groups, (g + 1) * ls.length / groups - 1, false, Long.MIN_VALUE, 0, MIXES));
             int spent = queue.size(), fineCost = FINE_CAPACITY_STEPS / CAPACITY_STEPS;
             while (true) {
                 Group top = queue.peek();
@@ -195,10 +195,10 @@ final class ChainBound {
                 spent += cost;
                 if (top.lo() < top.hi()) {
                     int mid = (top.lo() + top.hi()) >>> 1;
-                    queue.add(evaluate(ls, top.lo(), mid, top.fine(), top.bound(), 0));
-                    queue.add(evaluate(ls, mid + 1, top.hi(), top.fine(), top.bound(), 0));
+                    queue.add(evaluate(ls, top.lo(), mid, top.fine(), top.bound(), 0, List.of(top.mix())));
+                    queue.add(evaluate(ls, mid + 1, top.hi(), top.fine(), top.bound(), 0, List.of(top.mix())));
                 } else if (!top.fine()) {
-                    queue.add(evaluate(ls, top.lo(), top.hi(), true, top.bound(), 0));
+                    queue.add(evaluate(ls, top.lo(), top.hi(), true, top.bound(), 0, List.of(top.mix())));
                 } else {
                     queue.add(dual(ls, top));
                 }
@@ -227,37 +227,40 @@ final class ChainBound {
         private Group dual(long[] ls, Group g) {
             double saved = 0, bytes = 0;
             for (int t = 0; t < p.size(); t++) { saved += Math.max(0, time[t][0] - time[t][1]); bytes += p.weightBytes()[t]; }
-            Group best = new Group(g.lo(), g.hi(), true, true, g.bound(), g.assignments());
+            Group best = new Group(g.lo(), g.hi(), true, true, g.bound(), g.mix(), g.assignments());
             if (bytes == 0 || saved == 0) return best;
             double a = 0, b = 4 * saved / bytes, ratio = (Math.sqrt(5) - 1) / 2;
             double c = b - ratio * (b - a), d = a + ratio * (b - a);
-            Group gc = evaluate(ls, g.lo(), g.hi(), true, Long.MIN_VALUE, c), gd = evaluate(ls, g.lo(), g.hi(), true, Long.MIN_VALUE, d);
+            Group gc = evaluate(ls, g.lo(), g.hi(), true, Long.MIN_VALUE, c, List.of(g.mix())), gd = evaluate(ls, g.lo(), g.hi(), true, Long.MIN_VALUE, d, List.of(g.mix()));
             for (int k = 2; k < DUAL_STEPS; k++) {
                 if (gc.bound() < gd.bound()) {
                     a = c; c = d; gc = gd; d = a + ratio * (b - a);
-                    gd = evaluate(ls, g.lo(), g.hi(), true, Long.MIN_VALUE, d);
+                    gd = evaluate(ls, g.lo(), g.hi(), true, Long.MIN_VALUE, d, List.of(g.mix()));
                 } else {
                     b = d; d = c; gd = gc; c = b - ratio * (b - a);
-                    gc = evaluate(ls, g.lo(), g.hi(), true, Long.MIN_VALUE, c);
+                    gc = evaluate(ls, g.lo(), g.hi(), true, Long.MIN_VALUE, c, List.of(g.mix()));
                 }
             }
             Group top = gc.bound() >= gd.bound() ? gc : gd;
             if (top.bound() <= g.bound()) return best;
             List<int[]> found = new ArrayList<>(top.assignments());
             found.addAll(g.assignments());
-            return new Group(g.lo(), g.hi(), true, true, top.bound(), found);
+            return new Group(g.lo(), g.hi(), true, true, top.bound(), g.mix(), found);
         }
 
-        /** A group of working-set levels {@code ls[lo..hi]}, its bound and the knapsack's assignments. */
-        private record Group(int lo, int hi, boolean fine, boolean dualized, long bound, List<int[]> assignments) {}
+        /**
+         * A group of working-set levels {@code ls[lo..hi]}, its bound, the mix that gave it (its refinements try only
+         * that one: on ppocr-det every mix for every knapsack took seconds) and the knapsack's assignments.
+         */
+        private record Group(int lo, int hi, boolean fine, boolean dualized, long bound, Mix mix, List<int[]> assignments) {}
 
         /** The group's knapsacks (the larger of their values and {@code floor}) with the Lagrangian term {@code mu}. */
-        private Group evaluate(long[] ls, int lo, int hi, boolean fine, long floor, double mu) {
+        private Group evaluate(long[] ls, int lo, int hi, boolean fine, long floor, double mu, List<Mix> mixes) {
             int n = p.size();
             long capacity = p.capacity(1);
             long low = ls[lo], level = ls[hi];
             long room = capacity == Long.MAX_VALUE ? Long.MAX_VALUE : capacity - low;
-            if (room < 0) return new Group(lo, hi, true, true, Long.MAX_VALUE, List.of());
+            if (room < 0) return new Group(lo, hi, true, true, Long.MAX_VALUE, mixes.get(0), List.of());
             long unit = capacity == Long.MAX_VALUE ? 1 : Math.max(1, capacity / (fine ? FINE_CAPACITY_STEPS : CAPACITY_STEPS));
             int slots = capacity == Long.MAX_VALUE ? 0 : (int) Math.min(Integer.MAX_VALUE - 1L, room / unit);
             int[] weight = new int[n];
@@ -272,13 +275,16 @@ final class ChainBound {
             java.util.Map<Integer, List<List<List<Option>>>> options = new java.util.HashMap<>();
             long best = floor;
             List<int[]> found = new ArrayList<>();
-            for (Mix mix : relaxed ? MIXES : List.of(MIXES.get(0))) {
+            Mix bestMix = mixes.get(0);
+            long most = Long.MIN_VALUE;
+            for (Mix mix : relaxed ? mixes : List.of(MIXES.get(0))) {
                 int[] assign = new int[n];
                 long b = knapsack(weight, allowed, slots, mix, mu, mu == 0 ? 0 : room, assign, options);
+                if (b > most) { most = b; bestMix = mix; }
                 best = Math.max(best, b);
                 if (b != Long.MAX_VALUE) found.add(assign);
             }
-            return new Group(lo, hi, fine, false, best, found);
+            return new Group(lo, hi, fine, false, best, bestMix, found);
         }
 
         /**

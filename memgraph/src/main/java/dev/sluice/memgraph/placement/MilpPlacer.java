@@ -240,7 +240,10 @@ public final class MilpPlacer {
             for (var e : crossings.entrySet()) m.addHint(e.getValue(), a[e.getKey().from()] != a[e.getKey().to()] ? 1 : 0);
         }
         CpSolver s = new CpSolver();
-        s.getParameters().setMaxTimeInSeconds(limit).setNumWorkers(2).setRandomSeed(1);
+        // the limit is for the whole solve: the bound, the warm start and building the model count against it (a tenth
+        // of it is left to the solver however long they took, so that it can still improve on the warm start)
+        double spent = (System.nanoTime() - t0) / 1e9;
+        s.getParameters().setMaxTimeInSeconds(Math.max(limit / 10, limit - spent)).setNumWorkers(2).setRandomSeed(1);
         CpSolverStatus st = s.solve(m);
         double solverMs = (System.nanoTime() - t0) / 1e6;
         String name = "milp";
