@@ -118,4 +118,37 @@ class ChainBoundTest {
             assertFalse(a.assignments().isEmpty());
         }
     }
+
+    /**
+     * A plain chain that all fits on the faster accelerator but for a few bytes: weights counted at a resolution
+     * that does not divide them let it through (their floors lose more than it is over), counted exactly (in units of
+     * their common divisor) they do not. Nothing else is relaxed on a chain, so the bound is the optimum (but for the
+     * rounding), and one assignment it reports fits and reaches it.
+     */
+    @Test
+    void exactOnAPlainChainWithABindingCapacity() {
+        for (long seed = 900; seed < 920; seed++) {
+            Random r = new Random(seed);
+            int n = 8;
+            double[][] ms = new double[n][2];
+            long[] weight = new long[n];
+            List<PlacementProblem.Arc> arcs = new ArrayList<>();
+            for (int t = 0; t < n; t++) {
+                ms[t][0] = 1 + r.nextInt(40) / 10.0;
+                ms[t][1] = 0.1 + r.nextInt(10) / 10.0;
+                weight[t] = 192_192L * (1 + r.nextInt(40)); // a common divisor the capacity's 1/16384 does not divide
+                if (t > 0) arcs.add(new PlacementProblem.Arc(t - 1, t, 10_000L * (1 + r.nextInt(10))));
+            }
+            long cap = java.util.Arrays.stream(weight).sum() - 64L * (1 + r.nextInt(30));
+            PlacementProblem p = PlacementProblem.raw(ms, weight, new long[n], arcs, PlacementStrategiesTest.twoDevices(1e9, 0.05, cap));
+            double brute = PlacementStrategiesTest.bruteForce(p);
+            ChainBound.Answer a = answer(p, ChainBound.EXACT_REGION);
+            assertEquals(brute, a.bound() / (double) MilpPlacer.UNITS_PER_MS, ROUNDING_MS * 2 * n, "seed " + seed);
+            double reached = Double.MAX_VALUE;
+            for (int[] assign : a.assignments()) {
+                if (p.fits(assign)) reached = Math.min(reached, Schedule.list(p, assign, Schedule.rankOrder(p)).makespan());
+            }
+            assertEquals(brute, reached, ROUNDING_MS * 2 * n, "seed " + seed + ": no assignment that fits reaches the bound");
+        }
+    }
 }
