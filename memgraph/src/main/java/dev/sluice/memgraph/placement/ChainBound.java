@@ -202,7 +202,9 @@ final class ChainBound {
             while (true) {
                 Group top = queue.peek();
                 if (top.bound() == Long.MAX_VALUE || top.dualized()) break;
-                int cost = top.lo() < top.hi() ? 2 : !top.fine() ? fineCost : exact ? exactCost : DUAL_STEPS * fineCost;
+                // counting exactly where the budget allows it, else dualizing (which costs less)
+                boolean exactNow = exact && spent + exactCost <= REFINE_BUDGET;
+                int cost = top.lo() < top.hi() ? 2 : !top.fine() ? fineCost : exactNow ? exactCost : DUAL_STEPS * fineCost;
                 if (spent + cost > REFINE_BUDGET) break;
                 queue.poll();
                 spent += cost;
@@ -212,7 +214,7 @@ final class ChainBound {
                     queue.add(evaluate(ls, mid + 1, top.hi(), top.fine(), top.bound(), 0, List.of(top.mix())));
                 } else if (!top.fine()) {
                     queue.add(evaluate(ls, top.lo(), top.hi(), true, top.bound(), 0, List.of(top.mix())));
-                } else if (exact) {
+                } else if (exactNow) {
                     Group e = evaluate(ls, top.lo(), top.hi(), true, top.bound(), 0, List.of(top.mix()), g);
                     queue.add(new Group(e.lo(), e.hi(), true, true, e.bound(), e.mix(), e.assignments()));
                 } else {
