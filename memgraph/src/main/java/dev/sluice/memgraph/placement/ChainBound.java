@@ -1,132 +1,619 @@
 package dev.sluice.memgraph.placement;
 
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.BitSet;
+import java.util.List;
 import java.util.TreeSet;
 
 /**
  * A lower bound on the makespan of every schedule within the accelerator's capacity, by dynamic programming along the
  * cut tasks ({@link IntervalLoads}), for the MILP (its linear relaxation leaves the capacity-bound instances 10-20%
- * open; a serial graph's knapsack is what it cannot see through). Two devices, the model's integer time units.
+ * open; a serial graph's knapsack is what it cannot see through). Two devices, the model's integer time units. The
+ * assignments that reach the bound come back too, as candidate warm starts.
  *
- * <p><b>Why it is a bound.</b> A cut task runs alone, and the tasks between two consecutive cut tasks (a
- * <em>region</em>, also the tasks before the first and after the last) run after the first ends and before the next
- * starts. So a schedule's makespan is at least the sum of: each cut task's time on its device; for consecutive cut
- * tasks with nothing between them (then an arc joins them) the arc's crossing if their devices differ; for each
- * region the larger of its two devices' loads, which is at least {@code lambda * cpu load + (1 - lambda) * accelerator
- * load} for any {@code lambda} in [0, 1]. That sum is separable over tasks except for the crossings, which link only
- * consecutive cut tasks, so its least value under the capacity is a knapsack over a chain: the states are the
- * capacity used and the last cut task's device. The capacity holds the weights placed on the accelerator plus the
- * largest working set there; the bound is the least over each possible largest working set L (tasks with a larger
- * one must stay on the cpu, the weights get {@code capacity - L}; levels are taken in groups, each with the group's
- * largest level for the tasks allowed and its least for the room, a relaxation of every level in it). Weights are counted in units of
- * {@code capacity / }{@link #CAPACITY_STEPS}, rounded down, and the capacity rounded down too, which only admits
- * more assignments (a sum of floors is at most the floor of the sum), so the bound stays below every schedule's
- * makespan. Graph inputs and outputs crossing the link and crossings around regions are left out (they only add).
+ * <p><b>Why it is a bound.</b> A cut task runs alone. Call the tasks between two consecutive cut tasks u and v a
+ * <em>region</em> (its tasks are descendants of u and ancestors of v, so they run after u ends and before v starts);
+ * the tasks before the first cut task form a region after a virtual u that ends at time 0, those after the last one a
+ * region before a virtual v that starts at the makespan (and with no cut task at all the whole graph is one region
+ * between the two). So a schedule's makespan is the sum of the cut tasks' times and, per region, the gap from u's end to
+ * v's start, and each gap is at least a <em>span</em> of the region that depends only on the devices of u, v and the
+ * region's tasks:
+ * <ul>
+ * <li>per device d, the least earliest start of the region's tasks on d, plus their total time on d, plus the least
+ *     tail of those tasks: d runs one task at a time, so the last of them ends no sooner than the first starts plus
+ *     all of their time, and its tail follows;</li>
+ * <li>the longest path from u's end to v's start: per task an earliest start (after each predecessor in the region,
+ *     or u, has ended and its bytes crossed if the devices differ) and to v the same (an arc from u to v counts
+ *     too);</li>
+ * </ul>
+ * where a task's earliest start (tail) counts only predecessors (successors) inside the region and u (v): arcs from
+ * before u end before u does, arcs past v start after v does, so leaving them out only lowers the figure. In the
+ * first region a task (or the first cut task) on the accelerator also waits for its graph inputs to cross, and in the
+ * last region a task (or the last cut task) on the accelerator has its graph outputs cross back before the makespan;
+ * both are measured from time 0 and to the makespan, which the virtual u and v are. The sum is separable into steps
+ * (a region and the cut task after it) that share only the neighbouring cut tasks' devices and the capacity, so its
+ * least value over assignments within the capacity is a knapsack along a chain: the states are the capacity used and
+ * the last cut task's device.
+ *
+ * <p>Regions of at most {@link #EXACT_REGION} tasks are enumerated (every assignment of their tasks, for each pair of
+ * devices of u and v, keeping the assignments no other beats in both weight and span). A larger region's gap is at
+ * least each of three figures: the cpu's load, the accelerator's load, and the length of one path through it (from u
+ * to v: its tasks' times on their devices and the crossings along it, u's arc into it and its arc into v included).
+ * The region counts for a {@link Mix} of them (weights summing to 1, so at most the largest), which is separable over
+ * its tasks but for the path's crossings, and those join consecutive tasks of the path: so the tasks enter the
+ * knapsack as items in topological order, the state's device following the path's last task. The path is a longest
+ * one by each task's least time on a device it may use. On ppocr-det with the T4 (one region of 94 tasks) this raised
+ * the bound at 100% from 0.77 to 1.29 ms and at 50% from 3.40 to 3.76 ms.
+ *
+ * <p>The capacity holds the weights placed on the accelerator plus the largest working set there; the bound is the
+ * least over each possible largest working set L (tasks with a larger one must stay on the cpu, the weights get
+ * {@code capacity - L}; levels are taken in groups, each with the group's largest level for the tasks allowed and its
+ * least for the room, a relaxation of every level in it). Weights are counted in units of {@code capacity / }{@link
+ * #CAPACITY_STEPS}, rounded down, and the capacity rounded down too, which only admits more assignments (a sum of
+ * floors is at most the floor of the sum), so the bound stays below every schedule's makespan. Both relaxations
+ * matter where one matmul's weights decide the bound: the group that holds the least is refined best first (split
+ * into halves, then counted in units of capacity / {@link #FINE_CAPACITY_STEPS}); on ppocr-rec with the T4 at 100%
+ * that raised the bound from 6.2 to 9.9 ms, on e5 from 8.4 to 8.6 ms. Last, where the capacity is at most
+ * {@link #EXACT_SLOTS} times the weights' greatest common divisor (64 bytes on the zoo), a single level is counted in
+ * units of that divisor, where the floors lose nothing (ppocr-rec at 100%: 9.90 to 9.94 ms, and the assignment reaching
+ * it fits, so the warm start fell from 10.09 to 9.96 ms); elsewhere the capacity is priced into the objective (a
+ * Lagrangian term, {@code Chain#dual}), which charges what the floors let through.
  */
 final class ChainBound {
     private ChainBound() {}
 
     /** Resolution of the capacity: weights are counted in steps of capacity / CAPACITY_STEPS. */
     static final int CAPACITY_STEPS = 2048;
-    /** Largest working sets are taken in this many groups (a knapsack each; more is tighter and slower). */
+    /** The finer resolution the group that holds the bound is refined to once it is a single level. */
+    static final int FINE_CAPACITY_STEPS = 16384;
+    /** Largest working sets are first taken in this many groups (a knapsack each). */
     static final int LEVEL_GROUPS = 8;
+    /** At most this many knapsacks (a fine one counts as FINE_CAPACITY_STEPS / CAPACITY_STEPS) refine the groups. */
+    static final int REFINE_BUDGET = 96;
+    /**
+     * Where the capacity over the weights' greatest common divisor is at most this many slots, a single level's last
+     * refinement counts weights in units of that divisor, exactly (64 bytes on the zoo); else it is dualized.
+     */
+    static final int EXACT_SLOTS = 1 << 17;
+    /** Knapsacks (at the finer resolution) the golden-section search of the Lagrangian term takes. */
+    static final int DUAL_STEPS = 5;
+    /** Regions of at most this many tasks are enumerated exactly (2^k assignments each); larger ones are relaxed. */
+    static final int EXACT_REGION = 17;
+
+    /** The bound (units) and the assignments the knapsack chose on its way to it (they need not fit the capacity). */
+    record Answer(long bound, List<int[]> assignments) {}
+
+    /** The bound without graph inputs and outputs crossing (tests). */
+    static long lowerBound(PlacementProblem p, IntervalLoads il, long[][] time, long[] cross) {
+        return lowerBound(p, il, time, cross, new long[p.size()], new long[p.size()]).bound();
+    }
 
     /**
-     * The bound (units), the better of {@code lambda} 1 (the cpu's load in regions) and 1/2.
+     * The bound (units), the best of the {@link #MIXES}.
      *
      * @param time  per task and device, its duration in units
      * @param cross per arc (in {@code p.arcs()} order), the units to move its bytes between the two devices
+     * @param in    per task, the units its graph inputs take to reach the accelerator (0 if none)
+     * @param out   per task, the units its graph outputs take back from the accelerator (0 if none)
      */
-    static long lowerBound(PlacementProblem p, IntervalLoads il, long[][] time, long[] cross) {
-        long best = 0;
-        for (double lambda : new double[] {1, 0.5}) best = Math.max(best, lowerBound(p, il, time, cross, lambda));
-        return best;
+    static Answer lowerBound(PlacementProblem p, IntervalLoads il, long[][] time, long[] cross, long[] in, long[] out) {
+        return lowerBound(p, il, time, cross, in, out, EXACT_REGION);
     }
 
-    static long lowerBound(PlacementProblem p, IntervalLoads il, long[][] time, long[] cross, double lambda) {
-        int n = p.size();
-        BitSet isCut = new BitSet(n);
-        for (int c : il.cuts) isCut.set(c);
-        // the crossing between consecutive cut tasks that an arc joins directly (none where a region lies between)
-        long[] joinCross = new long[il.cuts.length];
-        for (int k = 1; k < il.cuts.length; k++) {
-            int u = il.cuts[k - 1], v = il.cuts[k];
-            joinCross[k] = -1;
-            for (int a = 0; a < p.arcs().size(); a++) {
-                if (p.arcs().get(a).from() == u && p.arcs().get(a).to() == v && il.between(u, v).isEmpty()) joinCross[k] = cross[a];
-            }
-        }
-        long capacity = p.capacity(1);
-        long unit = capacity == Long.MAX_VALUE ? 1 : Math.max(1, capacity / CAPACITY_STEPS);
-        // the largest working set on the accelerator: 0 stands for nothing there
-        TreeSet<Long> levels = new TreeSet<>();
-        levels.add(0L);
-        for (long w : p.workBytes()) levels.add(w);
-        // levels in at most LEVEL_GROUPS contiguous groups [low, high]: tasks up to high may go to the accelerator,
-        // the weights get capacity - low, which admits every assignment of each level in the group
-        Long[] ls = levels.toArray(new Long[0]);
-        int groups = Math.min(LEVEL_GROUPS, ls.length);
-        long best = Long.MAX_VALUE;
-        for (int g = 0; g < groups; g++) {
-            long low = ls[g * ls.length / groups], level = ls[(g + 1) * ls.length / groups - 1];
-            long room = capacity == Long.MAX_VALUE ? Long.MAX_VALUE : capacity - low;
-            if (room < 0) continue;
-            int slots = capacity == Long.MAX_VALUE ? 0 : (int) Math.min(Integer.MAX_VALUE - 1L, room / unit);
-            long[] weight = new long[n];
-            boolean[] accelAllowed = new boolean[n];
+    /** As above, enumerating regions of at most {@code exactRegion} tasks (tests take 0 to check the relaxed path). */
+    static Answer lowerBound(PlacementProblem p, IntervalLoads il, long[][] time, long[] cross, long[] in, long[] out, int exactRegion) {
+        return new Chain(p, il, time, cross, in, out, exactRegion).bound();
+    }
+
+    /** One step of the chain: a region (tasks, possibly none) and the cut task after it ({@code v < 0}: the end). */
+    private record Step(int u, int v, int[] tasks, boolean exact) {}
+
+    /**
+     * Weights of a relaxed region's three lower bounds on its span: the cpu's load, the accelerator's, and a longest
+     * path's (its tasks' times on their devices and the crossings along it); non-negative, summing to 1, so their
+     * mix is at most the largest of the three.
+     */
+    record Mix(double cpu, double acc, double path) {}
+
+    /**
+     * The mixes each knapsack tries (the first alone where no region is relaxed): thirds, and halves of the cpu's
+     * load with each other term. (On ppocr-det with the T4 at 50%, a grid of sixths raised the bound no further.)
+     */
+    static final List<Mix> MIXES = mixes();
+
+    private static List<Mix> mixes() {
+        List<Mix> all = new ArrayList<>(List.of(new Mix(1, 0, 0), new Mix(0.5, 0.5, 0), new Mix(0.5, 0, 0.5)));
+        for (int a = 0; a <= 3; a++) for (int b = 0; a + b <= 3; b++) if (a < 3) all.add(new Mix(a / 3.0, b / 3.0, (3 - a - b) / 3.0));
+        return List.copyOf(all);
+    }
+
+    /** One assignment of a region's tasks that no other beats in both weight and span, for given devices of u and v. */
+    private record Option(int weight, double span, int mask) {}
+
+    private static final class Chain {
+        final PlacementProblem p;
+        final long[][] time;
+        final long[] cross, in, out;
+        final List<Step> steps = new ArrayList<>();
+        final List<List<PlacementProblem.Arc>> preds, succs;
+        final int[][] predArc, succArc;
+        /** Enumerated regions' spans per step (they depend on neither the level group nor the mix). */
+        final java.util.Map<Step, long[][]> spanCache = new java.util.IdentityHashMap<>();
+
+        Chain(PlacementProblem p, IntervalLoads il, long[][] time, long[] cross, long[] in, long[] out, int exactRegion) {
+            this.p = p;
+            this.time = time;
+            this.cross = cross;
+            this.in = in;
+            this.out = out;
+            int n = p.size();
+            preds = p.predecessors();
+            succs = p.successors();
+            java.util.Map<PlacementProblem.Arc, Integer> index = new java.util.HashMap<>();
+            for (int k = 0; k < p.arcs().size(); k++) index.put(p.arcs().get(k), k);
+            predArc = new int[n][];
+            succArc = new int[n][];
             for (int t = 0; t < n; t++) {
-                accelAllowed[t] = p.workBytes()[t] <= level;
-                weight[t] = capacity == Long.MAX_VALUE ? 0 : p.weightBytes()[t] / unit;
-                if (weight[t] > slots) accelAllowed[t] = false;
+                predArc[t] = preds.get(t).stream().mapToInt(index::get).toArray();
+                succArc[t] = succs.get(t).stream().mapToInt(index::get).toArray();
             }
-            best = Math.min(best, chain(n, il.cuts, isCut, joinCross, time, weight, accelAllowed, slots, lambda));
+            int prev = -1;
+            for (int k = 0; k <= il.cuts.length; k++) {
+                int v = k < il.cuts.length ? il.cuts[k] : -1;
+                BitSet r;
+                if (prev < 0 && v < 0) { r = new BitSet(n); r.set(0, n); }
+                else if (prev < 0) r = (BitSet) il.ancestors[v].clone();
+                else if (v < 0) r = (BitSet) il.descendants[prev].clone();
+                else r = il.between(prev, v);
+                int[] tasks = r.stream().toArray();
+                steps.add(new Step(prev, v, tasks, tasks.length <= exactRegion));
+                prev = v;
+            }
         }
-        return best == Long.MAX_VALUE ? 0 : best;
-    }
 
-    /** The knapsack over the chain: cost[used][device of the last cut task], regions' tasks first (as items). */
-    private static long chain(int n, int[] cuts, BitSet isCut, long[] joinCross, long[][] time, long[] weight, boolean[] accelAllowed,
-                              int slots, double lambda) {
-        final long inf = Long.MAX_VALUE / 4;
-        // doubles for the lambda mix, floored at the end (each term is a lower bound, so their sum is)
-        double[] cost = new double[slots + 1];
-        Arrays.fill(cost, Double.MAX_VALUE);
-        cost[0] = 0;
-        for (int t = 0; t < n; t++) {
-            if (isCut.get(t)) continue;
-            double onCpu = lambda * time[t][0], onAcc = (1 - lambda) * time[t][1];
-            int w = (int) weight[t];
-            for (int u = slots; u >= 0; u--) {
-                double c = cost[u] == Double.MAX_VALUE ? Double.MAX_VALUE : cost[u] + onCpu;
-                if (accelAllowed[t] && u >= w && cost[u - w] != Double.MAX_VALUE) c = Math.min(c, cost[u - w] + onAcc);
-                cost[u] = c;
+        /**
+         * The least, over groups of largest working sets, of each group's knapsack (the best of its mixes), refined
+         * best first: the group holding the least is split in two (each half admits fewer assignments, so its value is
+         * no lower) or, once a single level, counted at the finer resolution (both resolutions bound it from below,
+         * so the larger is kept), and last dualized ({@link #dual}), until the least belongs to a group that has been
+         * through all three or the budget is spent. Every group's value stays a bound for the assignments of its
+         * levels, so their least is one for all.
+         */
+        Answer bound() {
+            long capacity = p.capacity(1);
+            TreeSet<Long> levels = new TreeSet<>();
+            levels.add(0L);
+            for (long w : p.workBytes()) levels.add(w);
+            long[] ls = levels.stream().mapToLong(Long::longValue).toArray();
+            java.util.PriorityQueue<Group> queue = new java.util.PriorityQueue<>(java.util.Comparator.comparingLong(Group::bound));
+            if (capacity == Long.MAX_VALUE) {
+                // no capacity: the group of every level admits every assignment and is the least
+                return answer(List.of(evaluate(ls, 0, ls.length - 1, true, Long.MIN_VALUE, 0, MIXES)));
             }
-        }
-        // cut tasks in order; state adds the last cut task's device
-        double[][] state = new double[slots + 1][2];
-        for (int u = 0; u <= slots; u++) { state[u][0] = cost[u]; state[u][1] = cuts.length == 0 ? Double.MAX_VALUE : cost[u]; }
-        for (int k = 0; k < cuts.length; k++) {
-            int t = cuts[k], w = (int) weight[t];
-            double[][] next = new double[slots + 1][2];
-            for (double[] r : next) Arrays.fill(r, Double.MAX_VALUE);
-            for (int u = 0; u <= slots; u++) {
-                for (int prev = 0; prev < 2; prev++) {
-                    double c = state[u][prev];
-                    if (c == Double.MAX_VALUE) continue;
-                    for (int d = 0; d < 2; d++) {
-                        if (d == 1 && !accelAllowed[t]) continue;
-                        int used = d == 1 ? u + w : u;
-                        if (used > slots) continue;
-                        double add = time[t][d] + (k > 0 && joinCross[k] > 0 && prev != d ? joinCross[k] : 0);
-                        next[used][d] = Math.min(next[used][d], c + add);
-                    }
+            int groups = Math.min(LEVEL_GROUPS, ls.length);
+            for (int g = 0; g < groups; g++) queue.add(evaluate(ls, g * ls.length / groups, (g + 1) * ls.length / groups - 1, false, Long.MIN_VALUE, 0, MIXES));
+            int spent = queue.size(), fineCost = FINE_CAPACITY_STEPS / CAPACITY_STEPS;
+            // every weight a multiple of g: counted in units of g, the knapsack's capacity is exact
+            long g = 0;
+            for (long w : p.weightBytes()) g = gcd(g, w);
+            boolean exact = g > 0 && capacity / g <= EXACT_SLOTS;
+            int exactCost = exact ? (int) (capacity / g / CAPACITY_STEPS) + 1 : 0;
+            while (true) {
+                Group top = queue.peek();
+                if (top.bound() == Long.MAX_VALUE || top.dualized()) break;
+                // counting exactly where the budget allows it, else dualizing (which costs less)
+                boolean exactNow = exact && spent + exactCost <= REFINE_BUDGET;
+                int cost = top.lo() < top.hi() ? 2 : !top.fine() ? fineCost : exactNow ? exactCost : DUAL_STEPS * fineCost;
+                if (spent + cost > REFINE_BUDGET) break;
+                queue.poll();
+                spent += cost;
+                if (top.lo() < top.hi()) {
+                    int mid = (top.lo() + top.hi()) >>> 1;
+                    queue.add(evaluate(ls, top.lo(), mid, top.fine(), top.bound(), 0, List.of(top.mix())));
+                    queue.add(evaluate(ls, mid + 1, top.hi(), top.fine(), top.bound(), 0, List.of(top.mix())));
+                } else if (!top.fine()) {
+                    queue.add(evaluate(ls, top.lo(), top.hi(), true, top.bound(), 0, List.of(top.mix())));
+                } else if (exactNow) {
+                    Group e = evaluate(ls, top.lo(), top.hi(), true, top.bound(), 0, List.of(top.mix()), g);
+                    queue.add(new Group(e.lo(), e.hi(), true, true, e.bound(), e.mix(), e.assignments()));
+                } else {
+                    queue.add(dual(ls, top));
                 }
             }
-            state = next;
+            List<Group> best = new ArrayList<>();
+            for (int k = 0; k < 4 && !queue.isEmpty(); k++) best.add(queue.poll());
+            return answer(best);
         }
-        double best = Double.MAX_VALUE;
-        for (double[] r : state) best = Math.min(best, Math.min(r[0], r[1]));
-        return best == Double.MAX_VALUE ? inf : (long) Math.floor(best + 1e-9);
+
+        private static long gcd(long a, long b) { return b == 0 ? a : gcd(b, a % b); }
+
+        /** The first group's bound (the least) and the assignments of them all. */
+        private static Answer answer(List<Group> best) {
+            List<int[]> found = new ArrayList<>();
+            for (Group g : best) found.addAll(g.assignments());
+            long b = best.get(0).bound();
+            return new Answer(b == Long.MAX_VALUE ? 0 : b, found);
+        }
+
+        /**
+         * A single-level group's bound raised by a Lagrangian term for the capacity: every assignment of the group has
+         * weights on the accelerator W <= room, so for any {@code mu >= 0} its makespan is at least its knapsack cost plus
+         * {@code mu * (W - room)}, which is separable (mu * weight joins each task's accelerator time, in bytes, not
+         * floored), so the same knapsack bounds it. The floors admit assignments a little over the room (on e5 with the
+         * T4, 36 KB of 11.7 MB: one small task's weights per task placed); the term charges them for it. The best
+         * {@code mu} is sought by golden section on [0, 4 * time saved per byte] (the bound is concave in mu).
+         */
+        private Group dual(long[] ls, Group g) {
+            double saved = 0, bytes = 0;
+            for (int t = 0; t < p.size(); t++) { saved += Math.max(0, time[t][0] - time[t][1]); bytes += p.weightBytes()[t]; }
+            Group best = new Group(g.lo(), g.hi(), true, true, g.bound(), g.mix(), g.assignments());
+            if (bytes == 0 || saved == 0) return best;
+            double a = 0, b = 4 * saved / bytes, ratio = (Math.sqrt(5) - 1) / 2;
+            double c = b - ratio * (b - a), d = a + ratio * (b - a);
+            Group gc = evaluate(ls, g.lo(), g.hi(), true, Long.MIN_VALUE, c, List.of(g.mix())), gd = evaluate(ls, g.lo(), g.hi(), true, Long.MIN_VALUE, d, List.of(g.mix()));
+            for (int k = 2; k < DUAL_STEPS; k++) {
+                if (gc.bound() < gd.bound()) {
+                    a = c; c = d; gc = gd; d = a + ratio * (b - a);
+                    gd = evaluate(ls, g.lo(), g.hi(), true, Long.MIN_VALUE, d, List.of(g.mix()));
+                } else {
+                    b = d; d = c; gd = gc; c = b - ratio * (b - a);
+                    gc = evaluate(ls, g.lo(), g.hi(), true, Long.MIN_VALUE, c, List.of(g.mix()));
+                }
+            }
+            Group top = gc.bound() >= gd.bound() ? gc : gd;
+            if (top.bound() <= g.bound()) return best;
+            List<int[]> found = new ArrayList<>(top.assignments());
+            found.addAll(g.assignments());
+            return new Group(g.lo(), g.hi(), true, true, top.bound(), g.mix(), found);
+        }
+
+        /**
+         * A group of working-set levels {@code ls[lo..hi]}, its bound, the mix that gave it (its refinements try only
+         * that one: on ppocr-det every mix for every knapsack took seconds) and the knapsack's assignments.
+         */
+        private record Group(int lo, int hi, boolean fine, boolean dualized, long bound, Mix mix, List<int[]> assignments) {}
+
+        /** The group's knapsacks (the larger of their values and {@code floor}) with the Lagrangian term {@code mu}. */
+        private Group evaluate(long[] ls, int lo, int hi, boolean fine, long floor, double mu, List<Mix> mixes) {
+            return evaluate(ls, lo, hi, fine, floor, mu, mixes, 0);
+        }
+
+        /** As above, counting weights in units of {@code exactUnit} bytes where it is positive. */
+        private Group evaluate(long[] ls, int lo, int hi, boolean fine, long floor, double mu, List<Mix> mixes, long exactUnit) {
+            int n = p.size();
+            long capacity = p.capacity(1);
+            long low = ls[lo], level = ls[hi];
+            long room = capacity == Long.MAX_VALUE ? Long.MAX_VALUE : capacity - low;
+            if (room < 0) return new Group(lo, hi, true, true, Long.MAX_VALUE, mixes.get(0), List.of());
+            long unit = capacity == Long.MAX_VALUE ? 1 : exactUnit > 0 ? exactUnit : Math.max(1, capacity / (fine ? FINE_CAPACITY_STEPS : CAPACITY_STEPS));
+            int slots = capacity == Long.MAX_VALUE ? 0 : (int) Math.min(Integer.MAX_VALUE - 1L, room / unit);
+            int[] weight = new int[n];
+            boolean[] allowed = new boolean[n];
+            for (int t = 0; t < n; t++) {
+                long w = capacity == Long.MAX_VALUE ? 0 : p.weightBytes()[t] / unit;
+                allowed[t] = p.workBytes()[t] <= level && w <= slots;
+                weight[t] = (int) Math.min(w, slots + 1L);
+            }
+            // the mix only weighs relaxed regions' tasks: with none, one pass is the whole answer
+            boolean relaxed = steps.stream().anyMatch(st -> !st.exact() && st.tasks().length > 0);
+            java.util.Map<Integer, List<List<List<Option>>>> options = new java.util.HashMap<>();
+            long best = floor;
+            List<int[]> found = new ArrayList<>();
+            Mix bestMix = mixes.get(0);
+            long most = Long.MIN_VALUE;
+            for (Mix mix : relaxed ? mixes : List.of(MIXES.get(0))) {
+                int[] assign = new int[n];
+                long b = knapsack(weight, allowed, slots, mix, mu, mu == 0 ? 0 : room, assign, options);
+                if (b > most) { most = b; bestMix = mix; }
+                best = Math.max(best, b);
+                if (b != Long.MAX_VALUE) found.add(assign);
+            }
+            return new Group(lo, hi, fine, false, best, bestMix, found);
+        }
+
+        /**
+         * The chain's knapsack: least cost per (capacity used, device of the last cut task), flat at {@code used * 2 +
+         * device}; fills {@code assign}.
+         */
+        private long knapsack(int[] weight, boolean[] allowed, int slots, Mix mix, double mu, double room, int[] assign,
+                              java.util.Map<Integer, List<List<List<Option>>>> optionCache) {
+            final double none = Double.MAX_VALUE;
+            int states = 2 * (slots + 1);
+            double[] cost = new double[states];
+            Arrays.fill(cost, none);
+            // the virtual first cut task: no arcs, so either device stands for it
+            cost[0] = 0;
+            // per step, how each state was reached: the previous state's device | the region's option << 1 (the used
+            // capacity before follows from it, so it is not stored: at exact weights there are 10^5 states a step)
+            List<int[]> fromCode = new ArrayList<>();
+            List<Object> choices = new ArrayList<>();
+            for (int si = 0; si < steps.size(); si++) {
+                Step s = steps.get(si);
+                double[] mid = cost; // after a relaxed region's tasks, before the cut task v
+                long exitCross = 0; // a relaxed region's path's crossing to v
+                List<List<List<Option>>> options = null;
+                if (s.exact()) {
+                    options = optionCache.computeIfAbsent(si, key -> options(s, weight, allowed, slots, mu));
+                    choices.add(options);
+                } else {
+                    // items in topological order; the state's device follows the path's last task placed so far
+                    // (u's before the first), so that crossings along the path can be charged
+                    byte[][] took = new byte[s.tasks().length][];
+                    long[] onPath = mix.path() > 0 ? path(s, allowed) : new long[s.tasks().length];
+                    mid = cost.clone();
+                    for (int i = 0; i < s.tasks().length; i++) {
+                        int t = s.tasks()[i], w = weight[t];
+                        boolean pathTask = onPath[i] >= 0 && mix.path() > 0;
+                        double onCpu = mix.cpu() * time[t][0], onAcc = mix.acc() * time[t][1] + mu * p.weightBytes()[t];
+                        byte[] tk = took[i] = new byte[states];
+                        if (!pathTask) {
+                            for (int x = states - 1; x >= 0; x--) {
+                                double c = mid[x] == none ? none : mid[x] + onCpu;
+                                int y = x - 2 * w;
+                                if (allowed[t] && y >= 0 && mid[y] != none && mid[y] + onAcc < c) {
+                                    c = mid[y] + onAcc;
+                                    tk[x] = 1;
+                                }
+                                mid[x] = c;
+                            }
+                            continue;
+                        }
+                        onCpu += mix.path() * time[t][0];
+                        onAcc += mix.path() * time[t][1];
+                        double hop = mix.path() * onPath[i]; // the crossing from the path's previous task (or u)
+                        double[] nxt = new double[states];
+                        Arrays.fill(nxt, none);
+                        for (int x = 0; x <= slots; x++) {
+                            for (int d = 0; d < 2; d++) {
+                                if (d == 1 && (!allowed[t] || x < w)) continue;
+                                int before = d == 1 ? x - w : x;
+                                for (int e = 0; e < 2; e++) {
+                                    double c0 = mid[2 * before + e];
+                                    if (c0 == none) continue;
+                                    double c = c0 + (d == 0 ? onCpu : onAcc) + (d != e ? hop : 0);
+                                    if (c < nxt[2 * x + d]) { nxt[2 * x + d] = c; tk[2 * x + d] = (byte) (d | e << 1 | 4); }
+                                }
+                            }
+                        }
+                        mid = nxt;
+                    }
+                    choices.add(took);
+                    exitCross = mix.path() > 0 ? pathExit(s, allowed) : 0;
+                }
+                double[] next = new double[states];
+                Arrays.fill(next, none);
+                int[] fc = new int[states];
+                int v = s.v();
+                for (int dv = 0; dv < 2; dv++) {
+                    if (v >= 0 && dv == 1 && !allowed[v]) continue;
+                    if (v < 0 && dv == 1) continue; // the virtual last cut task: no arcs, one device stands for it
+                    int wv = v >= 0 && dv == 1 ? weight[v] : 0;
+                    double tv = v >= 0 ? time[v][dv] + (dv == 1 ? mu * p.weightBytes()[v] : 0) : 0;
+                    for (int du = 0; du < 2; du++) {
+                        if (s.exact()) {
+                            List<Option> os = options.get(du).get(dv);
+                            for (int oi = 0; oi < os.size(); oi++) {
+                                Option o = os.get(oi);
+                                double add = o.span() + tv;
+                                int shift = o.weight() + wv, code = du | (oi << 1);
+                                for (int u = 0; u + shift <= slots; u++) {
+                                    double c0 = cost[2 * u + du];
+                                    if (c0 == none) continue;
+                                    double c = c0 + add;
+                                    int to = 2 * (u + shift) + dv;
+                                    if (c < next[to]) { next[to] = c; fc[to] = code; }
+                                }
+                            }
+                        } else {
+                            double add = (s.tasks().length == 0 ? joinCross(s.u(), v, du, dv) : du != dv ? mix.path() * exitCross : 0) + tv;
+                            for (int u = 0; u + wv <= slots; u++) {
+                                double c0 = mid[2 * u + du];
+                                if (c0 == none) continue;
+                                double c = c0 + add;
+                                int to = 2 * (u + wv) + dv;
+                                if (c < next[to]) { next[to] = c; fc[to] = du; }
+                            }
+                        }
+                    }
+                }
+                fromCode.add(fc);
+                cost = next;
+            }
+            int bu = -1;
+            double best = none;
+            for (int u = 0; u <= slots; u++) if (cost[2 * u] < best) { best = cost[2 * u]; bu = u; }
+            if (bu < 0) return Long.MAX_VALUE;
+            // walk back: the state after step k is (used, device of its cut task)
+            int used = bu, dev = 0;
+            for (int k = steps.size() - 1; k >= 0; k--) {
+                Step s = steps.get(k);
+                if (s.v() >= 0) assign[s.v()] = dev;
+                int code = fromCode.get(k)[2 * used + dev];
+                int du = code & 1, prevUsed = used - (s.v() >= 0 && dev == 1 ? weight[s.v()] : 0);
+                if (s.exact()) {
+                    @SuppressWarnings("unchecked")
+                    List<List<List<Option>>> options = (List<List<List<Option>>>) choices.get(k);
+                    Option o = options.get(du).get(dev).get(code >>> 1);
+                    prevUsed -= o.weight();
+                    for (int i = 0; i < s.tasks().length; i++) assign[s.tasks()[i]] = (o.mask() >>> i) & 1;
+                    used = prevUsed;
+                    dev = du;
+                } else {
+                    byte[][] took = (byte[][]) choices.get(k);
+                    int u = prevUsed, d = du;
+                    for (int i = s.tasks().length - 1; i >= 0; i--) {
+                        int t = s.tasks()[i], c = took[i][2 * u + d];
+                        assign[t] = c & 1;
+                        if ((c & 1) == 1) u -= weight[t];
+                        if ((c & 4) != 0) d = (c >>> 1) & 1; // a path task: the device before it
+                    }
+                    used = u;
+                    dev = d;
+                }
+            }
+            return (long) Math.floor(best - mu * room + 1e-9);
+        }
+
+        /**
+         * A relaxed region's longest path, by each task's least time on a device it may use (the cpu for the tasks that
+         * must stay there): per task of the region in order, -1 if off the path, else the units of the crossing from
+         * the path's previous task (u's for the first; 0 without an arc from u).
+         */
+        private long[] path(Step s, boolean[] allowed) {
+            int[] r = s.tasks();
+            java.util.Map<Integer, Integer> at = new java.util.HashMap<>();
+            for (int i = 0; i < r.length; i++) at.put(r[i], i);
+            long[] len = new long[r.length];
+            int[] prev = new int[r.length];
+            int last = 0;
+            for (int i = 0; i < r.length; i++) {
+                int t = r[i];
+                prev[i] = -1;
+                long best = 0;
+                for (int k : predArc[t]) {
+                    Integer j = at.get(p.arcs().get(k).from());
+                    if (j != null && len[j] > best) { best = len[j]; prev[i] = j; }
+                }
+                len[i] = best + (allowed[t] ? Math.min(time[t][0], time[t][1]) : time[t][0]);
+                if (len[i] > len[last]) last = i;
+            }
+            long[] on = new long[r.length];
+            Arrays.fill(on, -1);
+            for (int i = last; i >= 0; i = prev[i]) {
+                int from = prev[i] >= 0 ? r[prev[i]] : s.u();
+                on[i] = from < 0 ? 0 : arcCross(from, r[i]);
+            }
+            return on;
+        }
+
+        /** The crossing from the last task of {@link #path} to v (0 without an arc or without v). */
+        private long pathExit(Step s, boolean[] allowed) {
+            if (s.v() < 0) return 0;
+            long[] on = path(s, allowed);
+            for (int i = on.length - 1; i >= 0; i--) if (on[i] >= 0) return arcCross(s.tasks()[i], s.v());
+            return 0;
+        }
+
+        /** The units of the arc from -> to, 0 if there is none. */
+        private long arcCross(int from, int to) {
+            for (int k : succArc[from]) if (p.arcs().get(k).to() == to) return cross[k];
+            return 0;
+        }
+
+        /** The crossing of the arc u -> v between devices du and dv (0 if there is none or they are equal). */
+        private long joinCross(int u, int v, int du, int dv) {
+            if (u < 0 || v < 0 || du == dv) return 0;
+            for (int k : succArc[u]) if (p.arcs().get(k).to() == v) return cross[k];
+            return 0;
+        }
+
+        /**
+         * Per device of u and of v, the region's assignments (bit i: task i of the region on the accelerator) that no
+         * other beats in both weight and span, by weight.
+         */
+        private List<List<List<Option>>> options(Step s, int[] weight, boolean[] allowed, int slots, double mu) {
+            int[] r = s.tasks();
+            int k = r.length;
+            long[][] spans = spanCache.computeIfAbsent(s, this::spans);
+            int free = 0;
+            for (int i = 0; i < k; i++) if (allowed[r[i]]) free |= 1 << i;
+            // per weight (units) the least cost and its assignment, for each (du, dv); weights above the least cost
+            // of a lighter one are dominated
+            int most = 0;
+            for (int i = 0; i < k; i++) if (allowed[r[i]]) most += weight[r[i]];
+            int top = Math.min(slots, most);
+            double[][] least = new double[4][top + 1];
+            int[][] arg = new int[4][top + 1];
+            for (double[] l : least) Arrays.fill(l, Double.MAX_VALUE);
+            for (int mask = free; ; mask = (mask - 1) & free) {
+                long w = 0, bytes = 0;
+                for (int i = 0; i < k; i++) if (((mask >>> i) & 1) == 1) { w += weight[r[i]]; bytes += p.weightBytes()[r[i]]; }
+                if (w <= top) {
+                    for (int c = 0; c < 4; c++) {
+                        double cost = spans[c][mask] + mu * bytes;
+                        if (cost < least[c][(int) w]) { least[c][(int) w] = cost; arg[c][(int) w] = mask; }
+                    }
+                }
+                if (mask == 0) break;
+            }
+            List<List<List<Option>>> all = new ArrayList<>();
+            for (int du = 0; du < 2; du++) {
+                List<List<Option>> row = new ArrayList<>();
+                for (int dv = 0; dv < 2; dv++) {
+                    int c = du * 2 + dv;
+                    List<Option> front = new ArrayList<>();
+                    for (int w = 0; w <= top; w++) {
+                        if (least[c][w] == Double.MAX_VALUE) continue;
+                        if (front.isEmpty() || least[c][w] < front.get(front.size() - 1).span()) front.add(new Option(w, least[c][w], arg[c][w]));
+                    }
+                    row.add(front);
+                }
+                all.add(row);
+            }
+            return all;
+        }
+
+        /** Per (device of u) * 2 + (device of v) and per assignment of the region's tasks, the region's span. */
+        private long[][] spans(Step s) {
+            int[] r = s.tasks();
+            int k = r.length;
+            int[] local = new int[p.size()];
+            Arrays.fill(local, -1);
+            for (int i = 0; i < k; i++) local[r[i]] = i;
+            long[][] spans = new long[4][1 << k];
+            long[] est = new long[k], tail = new long[k];
+            int[] dev = new int[k];
+            for (int mask = 0; mask < 1 << k; mask++) {
+                for (int i = 0; i < k; i++) dev[i] = (mask >>> i) & 1;
+                for (int du = 0; du < 2; du++) for (int dv = 0; dv < 2; dv++) spans[du * 2 + dv][mask] = span(s, local, dev, du, dv, est, tail);
+            }
+            return spans;
+        }
+
+        /** The span of a region (see the class comment) with its tasks on {@code dev}, u on du and v on dv. */
+        private long span(Step s, int[] local, int[] dev, int du, int dv, long[] est, long[] tail) {
+            int[] r = s.tasks();
+            int k = r.length, u = s.u(), v = s.v();
+            List<PlacementProblem.Arc> arcs = p.arcs();
+            long path = 0;
+            // the first cut task waits for its graph inputs; the last one's outputs cross back
+            if (u < 0 && v >= 0 && dv == 1) path = in[v];
+            if (v < 0 && u >= 0 && du == 1) path = out[u];
+            if (k == 0) return Math.max(path, joinCross(u, v, du, dv));
+            for (int i = 0; i < k; i++) {
+                int t = r[i], d = dev[i];
+                long e = u < 0 && d == 1 ? in[t] : 0;
+                for (int a : predArc[t]) {
+                    int f = arcs.get(a).from();
+                    if (f == u) e = Math.max(e, du != d ? cross[a] : 0);
+                    else if (local[f] >= 0) e = Math.max(e, est[local[f]] + time[f][dev[local[f]]] + (dev[local[f]] != d ? cross[a] : 0));
+                }
+                est[i] = e;
+            }
+            for (int i = k - 1; i >= 0; i--) {
+                int t = r[i], d = dev[i];
+                long e = v < 0 && d == 1 ? out[t] : 0;
+                for (int a : succArc[t]) {
+                    int q = arcs.get(a).to();
+                    if (q == v) e = Math.max(e, dv != d ? cross[a] : 0);
+                    else if (local[q] >= 0) e = Math.max(e, (dev[local[q]] != d ? cross[a] : 0) + time[q][dev[local[q]]] + tail[local[q]]);
+                }
+                tail[i] = e;
+                path = Math.max(path, est[i] + time[t][d] + e);
+            }
+            path = Math.max(path, joinCross(u, v, du, dv));
+            for (int d = 0; d < 2; d++) {
+                long load = 0, head = Long.MAX_VALUE, back = Long.MAX_VALUE;
+                for (int i = 0; i < k; i++) {
+                    if (dev[i] != d) continue;
+                    load += time[r[i]][d];
+                    head = Math.min(head, est[i]);
+                    back = Math.min(back, tail[i]);
+                }
+                if (head != Long.MAX_VALUE) path = Math.max(path, head + load + back);
+            }
+            return path;
+        }
     }
 }

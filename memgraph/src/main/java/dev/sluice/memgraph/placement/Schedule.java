@@ -17,10 +17,14 @@ public record Schedule(int[] assign, double[] start, double[] end, double makesp
      * the order of their start times, so searching over orders loses nothing.
      */
     public static Schedule list(PlacementProblem p, int[] assign, int[] order) {
+        return list(p, assign, order, p.predecessors());
+    }
+
+    /** As {@link #list(PlacementProblem, int[], int[])} with {@code p.predecessors()} given (searches call it often). */
+    static Schedule list(PlacementProblem p, int[] assign, int[] order, List<List<PlacementProblem.Arc>> preds) {
         int n = p.size();
         double[] start = new double[n], end = new double[n];
         double[] free = new double[p.devices()];
-        List<List<PlacementProblem.Arc>> preds = p.predecessors();
         double makespan = 0;
         boolean[] done = new boolean[n];
         for (int t : order) {

@@ -84,6 +84,47 @@ public final class Strategies {
         return new Result("chrion-latency", best, Schedule.list(p, best, order), ms(t0), "");
     }
 
+    /**
+     * Pair exchanges within the capacity, for the MILP's warm start where the capacity binds: a single move to the
+     * accelerator does not fit and a single move off it only loses, but trading a task there for one on the host can
+     * win (the chain bound's knapsack picks nearly the right tasks; its assignment is a little over the capacity, and
+     * fitting it moves tasks off one at a time). First improvement over (accelerator task, host task) pairs in rank
+     * order; after each exchange that shortens the makespan, single moves ({@link #improve}) and the pairs again,
+     * until no pair shortens it or {@code maxEvaluations} schedules have been evaluated. The start must fit; the
+     * answer fits and is never slower than the start.
+     */
+    static int[] exchanged(PlacementProblem p, int[] start, int[] order, int maxEvaluations) {
+        int[] a = start.clone();
+        List<List<PlacementProblem.Arc>> preds = p.predecessors();
+        double best = Schedule.list(p, a, order, preds).makespan();
+        int evaluations = 0;
+        boolean improved = true;
+        while (improved && evaluations < maxEvaluations) {
+            improved = false;
+            search:
+            for (int i : order) {
+                if (a[i] == 0) continue;
+                for (int j : order) {
+                    if (a[j] != 0) continue;
+                    if (evaluations++ >= maxEvaluations) break search;
+                    a[i] = 0;
+                    a[j] = 1;
+                    if (p.fits(a)) {
+                        double m = Schedule.list(p, a, order, preds).makespan();
+                        if (m < best - 1e-9) { best = m; improved = true; break search; }
+                    }
+                    a[i] = 1;
+                    a[j] = 0;
+                }
+            }
+            if (improved) {
+                a = improve(p, a, order, p::fits);
+                best = Schedule.list(p, a, order, preds).makespan();
+            }
+        }
+        return a;
+    }
+
     /** First-improvement local search over single-task moves, at most 50 passes. */
     private static int[] improve(PlacementProblem p, int[] a, int[] order) { return improve(p, a, order, x -> true); }
 

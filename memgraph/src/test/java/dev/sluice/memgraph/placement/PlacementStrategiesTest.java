@@ -11,7 +11,8 @@ import org.junit.jupiter.api.Test;
 /**
  * Strategies on random DAGs, judged by an independent brute force written here: every assignment of tasks to
  * the two devices and every topological order, each task started as soon as its device is free and its inputs
- * have crossed the link. That enumerates every semi-active schedule, so its minimum is the model's optimum.
+ * have crossed the link (graph inputs too, where it is on the accelerator; its graph outputs cross back before the
+ * end). That enumerates every semi-active schedule, so its minimum is the model's optimum.
  */
 class PlacementStrategiesTest {
     static CostModel twoDevices(double bytesPerSecond, double latencyMs, long accelMemory) {
@@ -80,10 +81,12 @@ class PlacementStrategiesTest {
             double mk = 0;
             for (int t : order) {
                 double s = free[a[t]];
+                // on the accelerator a task's graph inputs cross first, and its graph outputs cross back before the end
+                if (p.hostInBytes()[t] > 0) s = Math.max(s, cross(p, p.hostInBytes()[t], 0, a[t]));
                 for (PlacementProblem.Arc arc : p.arcs()) if (arc.to() == t) s = Math.max(s, end[arc.from()] + cross(p, arc.bytes(), a[arc.from()], a[t]));
                 end[t] = s + p.millis()[t][a[t]];
                 free[a[t]] = end[t];
-                mk = Math.max(mk, end[t]);
+                mk = Math.max(mk, end[t] + (p.hostOutBytes()[t] > 0 ? cross(p, p.hostOutBytes()[t], a[t], 0) : 0));
             }
             best = Math.min(best, mk);
             return;
@@ -156,6 +159,63 @@ class PlacementStrategiesTest {
             // the solver works in whole microseconds: allow one per task of rounding
             assertEquals(brute, milp.makespan(), 1e-3 * n, "seed " + seed + " (" + n + " tasks): " + milp.note());
             assertTrue(milp.note().contains("optimal"), milp.note());
+        }
+    }
+
+    /**
+     * With almost no time (the bound and the warm start take all of it, the solver may return nothing) the answer is
+     * still a valid placement no worse than heft's, and the note states a gap whichever way it ended.
+     */
+    @Test
+    void milpWithAlmostNoTimeKeepsAPlacementAndStatesAGap() {
+        for (long seed = 40; seed < 46; seed++) {
+            PlacementProblem p = random(seed, 40, 30_000);
+            Strategies.Result heft = Strategies.heft(p);
+            Strategies.Result milp = MilpPlacer.latency(p, heft, 1e-6);
+            checkInvariants(p, milp);
+            assertTrue(fitsBrute(p, milp.assign()), "seed " + seed + " is over capacity");
+            assertTrue(milp.makespan() <= heft.makespan() + 1e-9, "seed " + seed + ": milp " + milp.makespan() + " worse than heft " + heft.makespan());
+            assertTrue(milp.note().contains("gap"), "seed " + seed + ": " + milp.note());
+        }
+    }
+
+    /** The same with graph inputs and outputs crossing the link (the first and last regions of the chain bound). */
+    @Test
+    void milpEqualsBruteForceWithGraphInputsAndOutputs() {
+        for (long seed = 900; seed < 908; seed++) {
+            int n = 4 + (int) (seed % 4);
+            PlacementProblem base = seed % 2 == 0 ? IntervalLoadsTest.chainy(seed, n, 20_000) : random(seed, n, 0);
+            PlacementProblem p = ChainBoundTest.withGraphInputsAndOutputs(base, seed, false);
+            double brute = bruteForce(p);
+            Strategies.Result milp = MilpPlacer.latency(p, Strategies.allOn(p, 0, "all-cpu"), 10);
+            assertEquals(brute, milp.makespan(), 1e-3 * n, "seed " + seed + " (" + n + " tasks): " + milp.note());
+            assertTrue(milp.note().contains("optimal"), milp.note());
+        }
+    }
+
+    /** Room for one of two tasks: single moves cannot trade the wrong one for the right one, an exchange does. */
+    @Test
+    void exchangeTradesATaskOnTheAcceleratorForABetterOne() {
+        double[][] ms = {{1, 0.1}, {5, 0.1}};
+        PlacementProblem p = PlacementProblem.raw(ms, new long[] {10_000, 10_000}, new long[] {1_000, 1_000},
+            List.of(new PlacementProblem.Arc(0, 1, 100_000)), twoDevices(1e9, 0.05, 11_000));
+        int[] order = Schedule.rankOrder(p);
+        int[] start = {1, 0};
+        assertArrayEquals(new int[] {0, 1}, Strategies.exchanged(p, start, order, 1000));
+        assertArrayEquals(new int[] {1, 0}, start, "the start is left alone");
+    }
+
+    @Test
+    void exchangesKeepTheCapacityAndNeverLose() {
+        for (long seed = 60; seed < 75; seed++) {
+            PlacementProblem p = random(seed, 15, 25_000);
+            int[] order = Schedule.rankOrder(p);
+            int[] all = new int[p.size()];
+            java.util.Arrays.fill(all, 1);
+            int[] start = Strategies.fitted(p, all);
+            int[] a = Strategies.exchanged(p, start, order, 20_000);
+            assertTrue(fitsBrute(p, a), "seed " + seed + ": over capacity");
+            assertTrue(Schedule.list(p, a, order).makespan() <= Schedule.list(p, start, order).makespan() + 1e-9, "seed " + seed);
         }
     }
 

@@ -225,7 +225,7 @@ class TimeWindowsTest {
             assertNotNull(f);
             assertTrue(PlacementStrategiesTest.fitsBrute(p, f), "seed " + seed);
             Strategies.Result heft = Strategies.heft(p);
-            Strategies.Result start = MilpPlacer.warmStart(p, heft);
+            Strategies.Result start = MilpPlacer.warmStart(p, heft, java.util.List.of());
             assertTrue(PlacementStrategiesTest.fitsBrute(p, start.assign()), "seed " + seed);
             assertTrue(start.makespan() <= heft.makespan() + 1e-9, "seed " + seed + ": warm start " + start.makespan() + " > heft " + heft.makespan());
         }
