@@ -20,7 +20,8 @@ import java.util.TreeSet;
  * (the host's too: the placed run gives the host one lane using its worker pool), one H2D and one D2H copy
  * lane per accelerator. A task starts when its edges allow and its lane is idle; among a lane's ready tasks the
  * one the dispatcher's {@link Order} would take (first come, first served by default, as the dynamic dispatcher
- * does); a kernel takes its node's time from the {@link CostModel} (a tile its share), a copy its
+ * does); a kernel takes its node's time from the {@link CostModel} (a tile its share; on an accelerator plus the
+ * calibrated fixed cost of a kernel task), a copy its
  * bytes over the device's link. With {@link Overheads} a task taken back to back on a lane waits the dispatcher's
  * per-task gap, a task handed to an idle lane waits a hand-off, and the run pays its start and end hand-offs. A device buffer is live from its writer's start until its last reader ends,
  * as in the executor's arena. Predicts the makespan and every device's peak bytes.
@@ -47,10 +48,18 @@ public final class Simulator {
      * differ on a shared machine: the host lane runs alone in an all-host run, the accelerator's lanes with others),
      * {@code wakeMillis} when a task is handed to a compute lane that sits idle, {@code copyWakeMillis} the same for a
      * copy lane (which parks at once where a compute lane spins first, so its hand-offs cost a wake-up), and
-     * {@code runMillis} once per run (handing the run to the lanes, the end back).
+     * {@code runMillis} once per run (handing the run to the lanes, the end back); {@code kernelMillis} inside every
+     * kernel task on an accelerator, over its share of the node's time (a tile's own costs: a launch, packing its
+     * weights, its cold cache; calibrated as the intercept of tile times against their shares).
      */
-    public record Overheads(double taskMillis, double wakeMillis, double copyWakeMillis, double runMillis, double hostTaskMillis) {
-        public static final Overheads NONE = new Overheads(0, 0, 0, 0, 0);
+    public record Overheads(double taskMillis, double wakeMillis, double copyWakeMillis, double runMillis, double hostTaskMillis,
+                            double kernelMillis) {
+        public static final Overheads NONE = new Overheads(0, 0, 0, 0, 0, 0);
+
+        /** No fixed cost inside an accelerator's kernel tasks. */
+        public Overheads(double taskMillis, double wakeMillis, double copyWakeMillis, double runMillis, double hostTaskMillis) {
+            this(taskMillis, wakeMillis, copyWakeMillis, runMillis, hostTaskMillis, 0);
+        }
 
         /** One per-task gap on every lane. */
         public Overheads(double taskMillis, double wakeMillis, double copyWakeMillis, double runMillis) {
@@ -150,7 +159,7 @@ public final class Simulator {
                     live[s.device()] += s.bytes();
                     peak[s.device()] = Math.max(peak[s.device()], live[s.device()]);
                 }
-                double d = duration(t, g, costs, initializerBufs);
+                double d = duration(t, g, costs, initializerBufs, over);
                 // A lane whose last task ended just now takes this one after the dispatcher's per-task gap; a lane that
                 // sat idle since before (or since the start, for a lane whose first task comes later) was parked and
                 // must be handed the task; a lane's first task at the start comes with the run's own hand-off.
@@ -272,10 +281,11 @@ public final class Simulator {
 
     private static String lane(Task t) { return t.device() + "." + t.lane(); }
 
-    private static double duration(Task t, MemGraph g, CostModel costs, Set<Integer> initializerBufs) {
+    private static double duration(Task t, MemGraph g, CostModel costs, Set<Integer> initializerBufs, Overheads over) {
         CostModel.DeviceCost dev = costs.devices().get(t.device());
         return switch (t) {
-            case Task.Kernel k -> costs.nodes().get(k.node()).millis(k.device()) / (k.tile() == null ? 1 : k.tile().count());
+            case Task.Kernel k -> costs.nodes().get(k.node()).millis(k.device()) / (k.tile() == null ? 1 : k.tile().count())
+                + (k.device() == 0 ? 0 : over.kernelMillis());
             // a copy inside the device (a band gathered from a resident whole, on the compute lane) uses no link
             case Task.Transfer x when x.local() -> x.bytes() / LOCAL_COPY_BYTES_PER_MS;
             case Task.Transfer x -> x.lane() == LaneKind.H2D && dev.kind().equals("described") && initializerBufs.contains(x.src())

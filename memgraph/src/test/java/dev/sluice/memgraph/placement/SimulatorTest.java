@@ -72,6 +72,12 @@ class SimulatorTest {
         assertEquals(12.2 + 0.2 + 0.7 + 0.4, cw.makespanMillis(), 1e-9);
         // the host's per-task gap applies to host tasks only: all on the gpu, a host gap of 5 changes nothing
         assertEquals(cw.makespanMillis(), Simulator.run(accel, c, new Simulator.Overheads(0.1, 0.2, 0.7, 0.4, 5)).makespanMillis(), 1e-9);
+        // a fixed cost inside each kernel task on the accelerator (A, B, C: three tasks), none on the host
+        assertEquals(cw.makespanMillis() + 3 * 0.25,
+            Simulator.run(accel, c, new Simulator.Overheads(0.1, 0.2, 0.7, 0.4, 0.1, 0.25)).makespanMillis(), 1e-9);
+        MemGraph host = MemGraph.build(g, List.of(DeviceSpec.host(), new DeviceSpec("gpu", DeviceKind.ACCELERATOR, 1 << 20)), new int[] {0, 0, 0});
+        assertEquals(Simulator.run(host, c, new Simulator.Overheads(0.1, 0.2, 0.7, 0.4, 0.1, 0)).makespanMillis(),
+            Simulator.run(host, c, new Simulator.Overheads(0.1, 0.2, 0.7, 0.4, 0.1, 0.25)).makespanMillis(), 1e-9);
     }
 
     @Test

@@ -16,8 +16,10 @@ import java.util.Map;
 /**
  * The simulator's inputs as this machine shows them right now, read off measured traces of two calibration
  * placements (all-cpu and all-accel, run interleaved with the placements being validated, so the host's state is the
- * same for all): each node's time (the slices of all-cpu's kernel tasks), the link (a line fitted through all-accel's
- * copy slices: latency plus bytes over bandwidth), and the dispatcher's overheads (a lane's gap between tasks it had
+ * same for all): each node's time (the slices of all-cpu's kernel tasks, for the devices that run the CPU's kernels),
+ * the accelerator's kernel tasks (a line through all-accel's kernel slices against their shares of the node times: a
+ * scale, and a fixed cost per task that a tile pays whatever its share), the link (a line fitted through all-accel's
+ * copy slices that cross it: latency plus bytes over bandwidth), and the dispatcher's overheads (a lane's gap between tasks it had
  * ready; the delay from a release by another lane to the start on an idle lane; the run's start and end hand-offs
  * between the caller and the lanes). Each figure is measured where it
  * happens, so one cannot absorb another's error. The placements calibrated on are not counted in the error.
@@ -43,13 +45,59 @@ public record SimulatorCalibration(CostModel costs, Simulator.Overheads overhead
         for (Trace t : accelTraces) check(allAccel, t);
         CostModel c = withNodeTimes(costs, allCpu, cpuTraces);
         c = withLink(c, allAccel, accelTraces);
+        KernelTasks k = kernelTasks(c, allAccel, accelTraces);
+        c = scaled(c, k.scale());
         int runs = Math.min(cpuTraces.size(), accelTraces.size());
         double[][] o = new double[5][runs];
         for (int r = 0; r < runs; r++) {
             Simulator.Overheads x = overheads(List.of(allCpu, allAccel), List.of(cpuTraces.get(r), accelTraces.get(r)));
             o[0][r] = x.taskMillis(); o[1][r] = x.wakeMillis(); o[2][r] = x.copyWakeMillis(); o[3][r] = x.runMillis(); o[4][r] = x.hostTaskMillis();
         }
-        return new SimulatorCalibration(c, new Simulator.Overheads(median(o[0]), median(o[1]), median(o[2]), median(o[3]), median(o[4])));
+        return new SimulatorCalibration(c, new Simulator.Overheads(median(o[0]), median(o[1]), median(o[2]), median(o[3]), median(o[4]),
+            k.fixedMillis()));
+    }
+
+    /**
+     * How all-accel's kernel tasks took their shares of the accelerator's node times: a task's time is {@code scale}
+     * times its share (the node's time over its tile count) plus {@code fixedMillis} (what a task costs beyond its
+     * share: a launch, packing a tile's weights, a cold cache), the least-squares line through every kernel task's
+     * median time over the runs.
+     */
+    record KernelTasks(double scale, double fixedMillis) {
+        static final KernelTasks NONE = new KernelTasks(1, 0);
+    }
+
+    /** The kernel-task line of all-accel's runs (needs 3+ kernel tasks of different shares; else none). */
+    static KernelTasks kernelTasks(CostModel costs, MemGraph allAccel, List<Trace> traces) {
+        List<Task> tasks = allAccel.tasks();
+        double sx = 0, sy = 0, sxx = 0, sxy = 0;
+        int n = 0;
+        double[] body = new double[traces.size()];
+        for (int i = 0; i < tasks.size(); i++) {
+            if (!(tasks.get(i) instanceof Task.Kernel k) || k.device() == 0) continue;
+            for (int r = 0; r < traces.size(); r++) body[r] = traces.get(r).slices().get(i).nanos() / 1e6;
+            double x = costs.nodes().get(k.node()).millis(k.device()) / (k.tile() == null ? 1 : k.tile().count()), y = median(body);
+            sx += x; sy += y; sxx += x * x; sxy += x * y; n++;
+        }
+        double var = n * sxx - sx * sx;
+        if (n < 3 || var <= 0) return KernelTasks.NONE;
+        double scale = (n * sxy - sx * sy) / var;
+        if (scale <= 0) return new KernelTasks(1, Math.max(0, (sy - sx) / n));
+        return new KernelTasks(scale, Math.max(0, (sy - scale * sx) / n));
+    }
+
+    /** The cost model with every accelerator's measured node times times {@code scale}. */
+    static CostModel scaled(CostModel costs, double scale) {
+        if (scale == 1) return costs;
+        List<CostModel.NodeCost> nodes = new ArrayList<>();
+        for (CostModel.NodeCost nc : costs.nodes()) {
+            List<CostModel.Timing> ts = new ArrayList<>(nc.times());
+            for (int d = 1; d < ts.size(); d++) {
+                if (costs.devices().get(d).timeSource() == CostModel.Source.MEASURED) ts.set(d, new CostModel.Timing(ts.get(d).millis() * scale, ts.get(d).source()));
+            }
+            nodes.add(new CostModel.NodeCost(nc.node(), nc.opType(), nc.flops(), nc.weightBytes(), nc.activationBytes(), nc.outputBytes(), ts));
+        }
+        return new CostModel(costs.model(), costs.fingerprint(), costs.devices(), nodes);
     }
 
     private static double median(double[] v) {
@@ -64,7 +112,10 @@ public record SimulatorCalibration(CostModel costs, Simulator.Overheads overhead
         }
     }
 
-    /** Node times of every measured column from the kernel slices of all-host runs (a node's tiles summed; median of runs). */
+    /**
+     * Node times of the columns that run the CPU's kernels from the kernel slices of all-host runs (a node's tiles summed;
+     * median of runs).
+     */
     static CostModel withNodeTimes(CostModel costs, MemGraph allCpu, List<Trace> traces) {
         double[][] perRun = new double[costs.nodes().size()][traces.size()];
         boolean[] seen = new boolean[perRun.length];
@@ -81,11 +132,19 @@ public record SimulatorCalibration(CostModel costs, Simulator.Overheads overhead
             CostModel.NodeCost nc = costs.nodes().get(n);
             List<CostModel.Timing> ts = new ArrayList<>(nc.times());
             for (int d = 0; d < ts.size(); d++) {
-                if (seen[n] && costs.devices().get(d).timeSource() == CostModel.Source.MEASURED) ts.set(d, new CostModel.Timing(ms[n], CostModel.Source.MEASURED));
+                if (seen[n] && runsCpuKernels(costs.devices().get(d))) ts.set(d, new CostModel.Timing(ms[n], CostModel.Source.MEASURED));
             }
             nodes.add(new CostModel.NodeCost(nc.node(), nc.opType(), nc.flops(), nc.weightBytes(), nc.activationBytes(), nc.outputBytes(), ts));
         }
         return new CostModel(costs.model(), costs.fingerprint(), costs.devices(), nodes);
+    }
+
+    /**
+     * A measured device that runs the CPU's kernels (the cpu, the throttled device): all-cpu's times are its times.
+     * TornadoVM's kernels are others, its profiled times stay (all-accel's kernel tasks scale them, see {@link #kernelTasks}).
+     */
+    static boolean runsCpuKernels(CostModel.DeviceCost d) {
+        return d.timeSource() == CostModel.Source.MEASURED && (d.kind().equals("cpu") || d.kind().equals("throttled"));
     }
 
     /** The accelerator's link as all-accel's copies took it: least squares of slice time on bytes (needs 3+ copies). */
@@ -95,7 +154,8 @@ public record SimulatorCalibration(CostModel costs, Simulator.Overheads overhead
         int n = 0;
         for (Trace trace : traces) {
             for (int i = 0; i < tasks.size(); i++) {
-                if (tasks.get(i) instanceof Task.Kernel) continue;
+                // a local copy (inside the device, on its compute lane) does not cross the link
+                if (tasks.get(i) instanceof Task.Kernel || tasks.get(i) instanceof Task.Transfer x && x.local()) continue;
                 double x = tasks.get(i).bytes(), y = trace.slices().get(i).nanos() / 1e6;
                 sx += x; sy += y; sxx += x * x; sxy += x * y; n++;
             }

@@ -141,6 +141,65 @@ class SimulatorCalibrationTest {
         assertEquals(0.010, c.overheads().runMillis(), 1e-6);
     }
 
+    /**
+     * All four nodes on the accelerator, each task taking twice its share plus 3 us: the calibration reads a scale of 2
+     * and a fixed 3 us per kernel task off all-accel's trace, and the simulator then reproduces that trace's kernels.
+     */
+    @Test void theAcceleratorsKernelTasksAreALineThroughTheirShares() {
+        Graph g = chain();
+        MemGraph cpu = plan(g, new int[] {0, 0, 0, 0});
+        MemGraph acc = plan(g, new int[] {1, 1, 1, 1});
+        double[] cpuUs = {40, 30, 20, 10};
+        Trace ct = serialTrace(cpu, cpuUs, 5, 0, 7, 3);
+        double[] ab = new double[acc.tasks().size()];
+        int kernels = 0;
+        for (Task t : acc.tasks()) {
+            if (t instanceof Task.Kernel k) { ab[t.id()] = 2 * cpuUs[k.node()] + 3; kernels++; }
+            else ab[t.id()] = 2 + t.bytes() / 1000.0;
+        }
+        assertEquals(4, kernels);
+        Trace at = serialTrace(acc, ab, 5, 11, 7, 3);
+        SimulatorCalibration c = SimulatorCalibration.of(costs(g), cpu, ct, acc, at);
+        assertEquals(0.003, c.overheads().kernelMillis(), 1e-6);
+        for (int n = 0; n < 4; n++) {
+            assertEquals(cpuUs[n] / 1e3, c.costs().nodes().get(n).millis(0), 1e-6, "node " + n + " on the cpu");
+            assertEquals(2 * cpuUs[n] / 1e3, c.costs().nodes().get(n).millis(1), 1e-6, "node " + n + " on the throttled device");
+        }
+        Simulator.Prediction p = Simulator.run(acc, c.costs(), c.overheads());
+        for (Simulator.Slice s : p.slices()) {
+            if (acc.tasks().get(s.task()) instanceof Task.Kernel) assertEquals(ab[s.task()] / 1e3, s.end() - s.start(), 1e-6);
+        }
+    }
+
+    /**
+     * TornadoVM runs kernels of its own: its profiled node times are not replaced by all-cpu's (they are only scaled by
+     * all-accel's line, here 1 with no fixed cost), while the cpu's are.
+     */
+    @Test void aDeviceWithKernelsOfItsOwnKeepsItsProfiledTimes() {
+        Graph g = chain();
+        List<CostModel.NodeCost> ns = new ArrayList<>();
+        double[] tvm = {0.5, 0.4, 0.3, 0.2};
+        List<String> keys = CostModel.nodeKeys(g);
+        for (int n = 0; n < 4; n++) {
+            ns.add(new CostModel.NodeCost(keys.get(n), "Relu", 0, 0, 0, 0, List.of(new CostModel.Timing(9, CostModel.Source.MEASURED),
+                new CostModel.Timing(tvm[n], CostModel.Source.MEASURED))));
+        }
+        CostModel costs = new CostModel(g.name(), CostModel.fingerprint(g), List.of(
+            new CostModel.DeviceCost("cpu", "cpu", CostModel.Source.MEASURED, 0, 0, CostModel.Source.MEASURED, 0),
+            new CostModel.DeviceCost("tornadovm", "tornadovm", CostModel.Source.MEASURED, 1, 9, CostModel.Source.MEASURED, 1 << 20)), ns);
+        MemGraph cpu = plan(g, new int[] {0, 0, 0, 0});
+        MemGraph acc = plan(g, new int[] {1, 1, 1, 1});
+        double[] ab = new double[acc.tasks().size()];
+        for (Task t : acc.tasks()) ab[t.id()] = t instanceof Task.Kernel k ? tvm[k.node()] * 1e3 : 6;
+        SimulatorCalibration c = SimulatorCalibration.of(costs, cpu, serialTrace(cpu, new double[] {40, 30, 20, 10}, 5, 0, 7, 3), acc,
+            serialTrace(acc, ab, 5, 11, 7, 3));
+        assertEquals(0, c.overheads().kernelMillis(), 1e-6);
+        for (int n = 0; n < 4; n++) {
+            assertEquals(tvm[n], c.costs().nodes().get(n).millis(1), 1e-6, "node " + n + " on tornadovm");
+            assertEquals(new double[] {0.040, 0.030, 0.020, 0.010}[n], c.costs().nodes().get(n).millis(0), 1e-6, "node " + n + " on the cpu");
+        }
+    }
+
     /** Every dispatcher order has the simulator order of the same name (a new order must be simulated too). */
     @org.junit.jupiter.api.Test
     void everyDispatcherOrderHasItsSimulatorOrder() {
