@@ -204,7 +204,9 @@ public final class PlaceBenchCommand implements Command {
                 List<List<Trace>> traces = new ArrayList<>();
                 for (int i = 0; i < exs.size(); i++) traces.add(new ArrayList<>());
                 long[] faults = new long[exs.size()];
+                double[] lanes = new double[runs];
                 for (int r = 0; r < runs; r++) {
+                    lanes[r] = SimulatorCalibration.concurrency(5);
                     for (int i = 0; i < exs.size(); i++) {
                         long f0 = minorFaults();
                         MemGraphExecutor.Result res = exs.get(i).run(in);
@@ -224,15 +226,17 @@ public final class PlaceBenchCommand implements Command {
             if (got.containsKey("all-cpu") && got.containsKey("all-accel")) {
                 SimulatorCalibration cal = SimulatorCalibration.of(setup.costs(), got.get("all-cpu").memGraph(), allTraces.get("all-cpu"),
                     got.get("all-accel").memGraph(), allTraces.get("all-accel"));
+                Arrays.sort(lanes);
+                cal = cal.withConcurrency(lanes[runs / 2]);
                 Simulator.Overheads over = cal.overheads();
                 CostModel.DeviceCost link = cal.costs().devices().get(1);
                 out.printf(java.util.Locale.ROOT, "place-bench: %s %s calibrated on the all-cpu and all-accel traces: node times, link %.1f us + %s,"
                         + " dispatcher %.1f us a task on the host (%.1f us on the accelerator), hand-offs %.1f us to a compute lane and %.1f us to a copy lane,"
-                        + " %.1f us a run, %.1f us inside each accelerator kernel task%n", model, accel,
+                        + " %.1f us a run, %.1f us inside each accelerator kernel task, compute lanes at %.2f cores' speed%n", model, accel,
                     link.linkLatencyMs() * 1e3,
                     link.linkBytesPerSecond() == 0 ? "no bandwidth term" : String.format(java.util.Locale.ROOT, "%.2f GB/s", link.linkBytesPerSecond() / 1e9),
                     over.hostTaskMillis() * 1e3, over.taskMillis() * 1e3, over.wakeMillis() * 1e3, over.copyWakeMillis() * 1e3, over.runMillis() * 1e3,
-                    over.kernelMillis() * 1e3);
+                    over.kernelMillis() * 1e3, over.concurrency());
                 got.forEach((k, v) -> predicted.put(k, Simulator.run(v.memGraph(), cal.costs(), over, PlacementPipeline.simulatorOrder(Dispatcher.Order.DYNAMIC)).makespanMillis()));
                 if (!explain.equals("none")) {
                     int f = 0;

@@ -50,15 +50,35 @@ public final class Simulator {
      * copy lane (which parks at once where a compute lane spins first, so its hand-offs cost a wake-up), and
      * {@code runMillis} once per run (handing the run to the lanes, the end back); {@code kernelMillis} inside every
      * kernel task on an accelerator, over its share of the node's time (a tile's own costs: a launch, packing its
-     * weights, its cold cache; calibrated as the intercept of tile times against their shares).
+     * weights, its cold cache; calibrated as the intercept of tile times against their shares); {@code concurrency}, how
+     * many compute lanes the machine runs at full speed at once (0: every lane its own core). Compute lanes share the
+     * cores: with k of them busy each runs at {@code min(1, concurrency / k)} of its speed alone, as two threads do on a
+     * host whose other processes leave them less than two cores (copy lanes wait on their link, not on a core).
      */
     public record Overheads(double taskMillis, double wakeMillis, double copyWakeMillis, double runMillis, double hostTaskMillis,
-                            double kernelMillis) {
-        public static final Overheads NONE = new Overheads(0, 0, 0, 0, 0, 0);
+                            double kernelMillis, double concurrency) {
+        public static final Overheads NONE = new Overheads(0, 0, 0, 0, 0, 0, 0);
+
+        public Overheads {
+            if (concurrency != 0 && concurrency < 1) throw new IllegalArgumentException("concurrency " + concurrency + " is under one lane");
+        }
+
+        /** Every compute lane on a core of its own. */
+        public Overheads(double taskMillis, double wakeMillis, double copyWakeMillis, double runMillis, double hostTaskMillis, double kernelMillis) {
+            this(taskMillis, wakeMillis, copyWakeMillis, runMillis, hostTaskMillis, kernelMillis, 0);
+        }
+
+        /** The same overheads with compute lanes sharing {@code lanes} cores' worth of speed. */
+        public Overheads withConcurrency(double lanes) {
+            return new Overheads(taskMillis, wakeMillis, copyWakeMillis, runMillis, hostTaskMillis, kernelMillis, lanes);
+        }
+
+        /** Each busy compute lane's speed, relative to alone, with {@code busy} of them busy. */
+        double rate(int busy) { return concurrency == 0 || busy <= concurrency ? 1 : concurrency / busy; }
 
         /** No fixed cost inside an accelerator's kernel tasks. */
         public Overheads(double taskMillis, double wakeMillis, double copyWakeMillis, double runMillis, double hostTaskMillis) {
-            this(taskMillis, wakeMillis, copyWakeMillis, runMillis, hostTaskMillis, 0);
+            this(taskMillis, wakeMillis, copyWakeMillis, runMillis, hostTaskMillis, 0, 0);
         }
 
         /** One per-task gap on every lane. */
@@ -130,7 +150,10 @@ public final class Simulator {
         };
         Map<String, Boolean> busy = new HashMap<>();
         Map<String, Double> busyMs = new java.util.LinkedHashMap<>();
-        PriorityQueue<double[]> running = new PriorityQueue<>((a, b) -> a[0] != b[0] ? Double.compare(a[0], b[0]) : Double.compare(a[1], b[1]));
+        PriorityQueue<double[]> running = new PriorityQueue<>(BY_END);
+        double[] workStart = new double[n];
+        int[] sliceOf = new int[n];
+        int computing = 0;
         for (int i = 0; i < n; i++) ready.computeIfAbsent(lane(tasks.get(i)), newLane);
         for (int i = 0; i < n; i++) if (indeg[i] == 0) ready.get(lane(tasks.get(i))).add(i, false);
         Map<String, Double> idleSince = new HashMap<>();
@@ -168,8 +191,16 @@ public final class Simulator {
                 double gap = t.device() == 0 ? over.hostTaskMillis() : over.taskMillis();
                 double wake = free == now ? (idleSince.containsKey(e.getKey()) ? gap : 0) : handOff;
                 busyMs.merge(e.getKey(), d, Double::sum);
-                running.add(new double[] {now + wake + d, id});
-                slices.add(new Slice(e.getKey(), t.label(), now + wake, now + wake + d, id));
+                boolean cpu = !t.lane().isCopy();
+                double rate = 1;
+                if (cpu) {
+                    rate = over.rate(++computing);
+                    running = rescaled(running, tasks, now, workStart, over.rate(computing - 1), rate);
+                }
+                workStart[id] = now + wake;
+                running.add(new double[] {now + wake + d / rate, id});
+                sliceOf[id] = slices.size();
+                slices.add(new Slice(e.getKey(), t.label(), now + wake, now + wake + d / rate, id));
                 for (int dv = 1; dv < nd; dv++) memory.get(dv).add(new double[] {now, live[dv]});
             }
             double[] next = running.poll();
@@ -177,6 +208,12 @@ public final class Simulator {
             now = next[0];
             int id = (int) next[1];
             Task t = tasks.get(id);
+            Slice started = slices.get(sliceOf[id]);
+            if (started.end() != now) slices.set(sliceOf[id], new Slice(started.lane(), started.label(), started.start(), now, id));
+            if (!t.lane().isCopy()) {
+                computing--;
+                running = rescaled(running, tasks, now, workStart, over.rate(computing + 1), over.rate(computing));
+            }
             busy.put(lane(t), false);
             idleSince.put(lane(t), now);
             done++;
@@ -200,6 +237,26 @@ public final class Simulator {
         List<Long> peaks = new ArrayList<>();
         for (long p : peak) peaks.add(p);
         return new Prediction(makespan, peaks, busyMs, slices, memory);
+    }
+
+    private static final java.util.Comparator<double[]> BY_END = (a, b) -> a[0] != b[0] ? Double.compare(a[0], b[0]) : Double.compare(a[1], b[1]);
+
+    /**
+     * The running tasks with the compute lanes' speed changed from {@code from} to {@code to} at {@code now}: each
+     * compute task's work left (from its start, or now if it started) takes {@code from / to} times as long; copies keep
+     * their ends. Unchanged (the same queue) when the speed is.
+     */
+    private static PriorityQueue<double[]> rescaled(PriorityQueue<double[]> running, List<Task> tasks, double now, double[] workStart,
+                                                    double from, double to) {
+        if (from == to) return running;
+        PriorityQueue<double[]> r = new PriorityQueue<>(BY_END);
+        for (double[] x : running) {
+            int id = (int) x[1];
+            if (tasks.get(id).lane().isCopy()) { r.add(x); continue; }
+            double s = Math.max(now, workStart[id]);
+            r.add(new double[] {s + (x[0] - s) * from / to, id});
+        }
+        return r;
     }
 
     /** A lane's ready tasks in the order its dispatcher takes them. */

@@ -57,6 +57,60 @@ public record SimulatorCalibration(CostModel costs, Simulator.Overheads overhead
             k.fixedMillis()));
     }
 
+    /** The same calibration with the compute lanes sharing {@code lanes} cores' worth of speed (see {@link #concurrency}). */
+    public SimulatorCalibration withConcurrency(double lanes) { return new SimulatorCalibration(costs, overheads.withConcurrency(lanes)); }
+
+    /**
+     * How many threads' worth of speed two busy threads get on this machine now, between 1 and 2: a fixed spin timed
+     * on one thread alone and on two at once, alternately ({@code rounds} times), {@code 2 t1 / t2} of the medians. Two
+     * compute lanes (the host's and the accelerator's, one thread each) run at full speed at once only where two cores
+     * are free; on a host whose other processes keep the cores busy they share less, which all-cpu and all-accel,
+     * each one lane at a time, do not show. Take it beside the measured runs, as the load it reads changes by the minute.
+     */
+    public static double concurrency(int rounds) {
+        long iters = 1 << 16;
+        while (spinNanos(iters) < 1_000_000 && iters < (1L << 40)) iters *= 2; // about a millisecond or more alone
+        long[] one = new long[rounds], two = new long[rounds];
+        for (int r = 0; r < rounds; r++) {
+            one[r] = spinNanos(iters);
+            two[r] = pairNanos(iters);
+        }
+        Arrays.sort(one);
+        Arrays.sort(two);
+        double s = 2.0 * one[rounds / 2] / Math.max(1, two[rounds / 2]);
+        return Math.max(1, Math.min(2, s));
+    }
+
+    private static volatile long sink;
+
+    private static long spinNanos(long iters) {
+        long t0 = System.nanoTime(), x = 88172645463325252L;
+        for (long i = 0; i < iters; i++) { x ^= x << 13; x ^= x >>> 7; x ^= x << 17; }
+        sink = x;
+        return System.nanoTime() - t0;
+    }
+
+    /** The time until two threads that start the same spin together have both finished it. */
+    private static long pairNanos(long iters) {
+        java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+        long[] end = new long[2];
+        Thread[] ts = new Thread[2];
+        for (int i = 0; i < 2; i++) {
+            int k = i;
+            ts[i] = Thread.ofPlatform().daemon().start(() -> {
+                try { go.await(); } catch (InterruptedException e) { Thread.currentThread().interrupt(); return; }
+                spinNanos(iters);
+                end[k] = System.nanoTime();
+            });
+        }
+        long t0 = System.nanoTime();
+        go.countDown();
+        for (Thread t : ts) {
+            try { t.join(); } catch (InterruptedException e) { Thread.currentThread().interrupt(); throw new IllegalStateException("interrupted", e); }
+        }
+        return Math.max(end[0], end[1]) - t0;
+    }
+
     /**
      * How all-accel's kernel tasks took their shares of the accelerator's node times: a task's time is {@code scale}
      * times its share (the node's time over its tile count) plus {@code fixedMillis} (what a task costs beyond its
