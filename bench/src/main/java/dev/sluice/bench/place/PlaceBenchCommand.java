@@ -224,10 +224,9 @@ public final class PlaceBenchCommand implements Command {
                     allTraces.put(k, ts);
                 }
             if (got.containsKey("all-cpu") && got.containsKey("all-accel")) {
-                SimulatorCalibration cal = SimulatorCalibration.of(setup.costs(), got.get("all-cpu").memGraph(), allTraces.get("all-cpu"),
-                    got.get("all-accel").memGraph(), allTraces.get("all-accel"));
                 Arrays.sort(lanes);
-                cal = cal.withConcurrency(lanes[runs / 2]);
+                SimulatorCalibration cal = SimulatorCalibration.of(setup.costs(), got.get("all-cpu").memGraph(), allTraces.get("all-cpu"),
+                    got.get("all-accel").memGraph(), allTraces.get("all-accel")).withConcurrency(lanes[runs / 2]);
                 Simulator.Overheads over = cal.overheads();
                 CostModel.DeviceCost link = cal.costs().devices().get(1);
                 out.printf(java.util.Locale.ROOT, "place-bench: %s %s calibrated on the all-cpu and all-accel traces: node times, link %.1f us + %s,"
