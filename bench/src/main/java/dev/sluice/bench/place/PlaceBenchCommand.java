@@ -196,6 +196,7 @@ public final class PlaceBenchCommand implements Command {
         Map<String, Double> predicted = new LinkedHashMap<>();
         got.forEach((k, v) -> predicted.put(k, v.prediction().makespanMillis()));
         Map<String, Double> uncalibrated = new LinkedHashMap<>(predicted); // what the SLO was set and held against
+        List<Map<String, Double>> predictedBy = new ArrayList<>(); // plain, +kernel tasks, +concurrency (then predicted: +stretch)
         if (setup.allReal()) {
             List<MemGraphExecutor> exs = new ArrayList<>();
             try {
@@ -205,15 +206,23 @@ public final class PlaceBenchCommand implements Command {
                 for (int i = 0; i < exs.size(); i++) traces.add(new ArrayList<>());
                 long[] faults = new long[exs.size()];
                 double[] lanes = new double[runs];
+                StringBuilder[] walls = new StringBuilder[exs.size()];
+                for (int i = 0; i < exs.size(); i++) walls[i] = new StringBuilder();
                 for (int r = 0; r < runs; r++) {
                     lanes[r] = SimulatorCalibration.concurrency(5);
-                    for (int i = 0; i < exs.size(); i++) {
+                    for (int j = 0; j < exs.size(); j++) {
+                        int i = (j + r) % exs.size();
                         long f0 = minorFaults();
                         MemGraphExecutor.Result res = exs.get(i).run(in);
                         faults[i] += minorFaults() - f0;
                         traces.get(i).add(res.trace());
+                        walls[i].append(String.format(java.util.Locale.ROOT, " %.2f@%d", res.trace().wallNanos() / 1e6, j));
                         for (Tensor x : res.outputs().values()) x.close();
                     }
+                }
+                if (!explain.equals("none")) {
+                    int w = 0;
+                    for (String k : got.keySet()) out.printf("place-bench: explain %s %s %s: walls (ms@position in the round)%s%n", model, accel, k, walls[w++]);
                 }
                 int i = 0;
                 for (String k : got.keySet()) {
@@ -237,6 +246,21 @@ public final class PlaceBenchCommand implements Command {
                     over.hostTaskMillis() * 1e3, over.taskMillis() * 1e3, over.wakeMillis() * 1e3, over.copyWakeMillis() * 1e3, over.runMillis() * 1e3,
                     over.kernelMillis() * 1e3, over.concurrency());
                 got.forEach((k, v) -> predicted.put(k, Simulator.run(v.memGraph(), cal.costs(), over, PlacementPipeline.simulatorOrder(Dispatcher.Order.DYNAMIC)).makespanMillis()));
+                // the same runs predicted by the calibration with fewer of its parts, so each part's effect shows on the same runs
+                var none = java.util.EnumSet.noneOf(SimulatorCalibration.Part.class);
+                var kt = java.util.EnumSet.of(SimulatorCalibration.Part.KERNEL_TASKS);
+                SimulatorCalibration plain = SimulatorCalibration.of(setup.costs(), got.get("all-cpu").memGraph(), allTraces.get("all-cpu"),
+                    got.get("all-accel").memGraph(), allTraces.get("all-accel"), none);
+                SimulatorCalibration withKernelTasks = SimulatorCalibration.of(setup.costs(), got.get("all-cpu").memGraph(), allTraces.get("all-cpu"),
+                    got.get("all-accel").memGraph(), allTraces.get("all-accel"), kt);
+                List<SimulatorCalibration> variants = List.of(plain, withKernelTasks, withKernelTasks.withConcurrency(lanes[runs / 2]));
+                for (int v = 0; v < variants.size(); v++) {
+                    SimulatorCalibration c = variants.get(v);
+                    Map<String, Double> pv = new LinkedHashMap<>();
+                    got.forEach((k, x) -> pv.put(k, Simulator.run(x.memGraph(), c.costs(), c.overheads(),
+                        PlacementPipeline.simulatorOrder(Dispatcher.Order.DYNAMIC)).makespanMillis()));
+                    predictedBy.add(pv);
+                }
                 if (!explain.equals("none")) {
                     int f = 0;
                     for (String k : got.keySet()) {
@@ -272,8 +296,16 @@ public final class PlaceBenchCommand implements Command {
         if (!measured.isEmpty()) {
             double[] err = measured.keySet().stream().filter(k -> !k.equals("all-cpu") && !k.equals("all-accel"))
                 .mapToDouble(k -> Math.abs(predicted.get(k) - measured.get(k)) / measured.get(k)).sorted().toArray();
-            if (err.length > 0) out.printf("place-bench: %s %s simulator median error %.1f%% (max %.1f%%)%n", model, accel, 100 * err[err.length / 2],
-                100 * err[err.length - 1]);
+            StringBuilder parts = new StringBuilder();
+            String[] names = {"node times, link and dispatcher only", "+ kernel-task line", "+ lanes' concurrency"};
+            for (int v = 0; v < predictedBy.size(); v++) {
+                Map<String, Double> pv = predictedBy.get(v);
+                double[] e = measured.keySet().stream().filter(k -> !k.equals("all-cpu") && !k.equals("all-accel"))
+                    .mapToDouble(k -> Math.abs(pv.get(k) - measured.get(k)) / measured.get(k)).sorted().toArray();
+                if (e.length > 0) parts.append(String.format(java.util.Locale.ROOT, "%s %.1f%%; ", names[v], 100 * e[e.length / 2]));
+            }
+            if (err.length > 0) out.printf("place-bench: %s %s simulator median error %.1f%% (max %.1f%%)%s%n", model, accel, 100 * err[err.length / 2],
+                100 * err[err.length - 1], parts.isEmpty() ? "" : "; calibrated with " + parts + "+ stretch to all-cpu's wall (all): as above");
         }
     }
 }

@@ -18,7 +18,9 @@ import java.util.Map;
  * placements (all-cpu and all-accel, run interleaved with the placements being validated, so the host's state is the
  * same for all): each node's time (the slices of all-cpu's kernel tasks, for the devices that run the CPU's kernels),
  * the accelerator's kernel tasks (a line through all-accel's kernel slices against their shares of the node times: a
- * scale, and a fixed cost per task that a tile pays whatever its share), the link (a line fitted through all-accel's
+ * scale, and a fixed cost per task that a tile pays whatever its share), the share of the host's time a lane gets
+ * (all-cpu's median wall time over its simulated time: a node's median leaves out the time slices other processes
+ * took in some run, but every run loses some; compute is stretched by it), the link (a line fitted through all-accel's
  * copy slices that cross it: latency plus bytes over bandwidth), and the dispatcher's overheads (a lane's gap between tasks it had
  * ready; the delay from a release by another lane to the start on an idle lane; the run's start and end hand-offs
  * between the caller and the lanes). Each figure is measured where it
@@ -40,12 +42,26 @@ public record SimulatorCalibration(CostModel costs, Simulator.Overheads overhead
      * run the host disturbed (a time slice lost, a collection) does not set a figure.
      */
     public static SimulatorCalibration of(CostModel costs, MemGraph allCpu, List<Trace> cpuTraces, MemGraph allAccel, List<Trace> accelTraces) {
+        return of(costs, allCpu, cpuTraces, allAccel, accelTraces, java.util.EnumSet.allOf(Part.class));
+    }
+
+    /**
+     * The parts of a calibration beyond node times, link and dispatcher overheads, each of which can be left out, so
+     * that a bench shows on the same runs what each changes: {@code KERNEL_TASKS}, the accelerator's kernel-task line
+     * (without it a kernel task takes its share as it is); {@code STRETCH}, compute stretched to all-cpu's median wall
+     * time (without it, the sum of the nodes' medians).
+     */
+    public enum Part { KERNEL_TASKS, STRETCH }
+
+    /** As {@link #of(CostModel, MemGraph, List, MemGraph, List)} with only the given {@code parts}. */
+    public static SimulatorCalibration of(CostModel costs, MemGraph allCpu, List<Trace> cpuTraces, MemGraph allAccel, List<Trace> accelTraces,
+                                          java.util.Set<Part> parts) {
         if (cpuTraces.isEmpty() || accelTraces.isEmpty()) throw new IllegalArgumentException("calibration needs a measured run of each");
         for (Trace t : cpuTraces) check(allCpu, t);
         for (Trace t : accelTraces) check(allAccel, t);
         CostModel c = withNodeTimes(costs, allCpu, cpuTraces);
         c = withLink(c, allAccel, accelTraces);
-        KernelTasks k = kernelTasks(c, allAccel, accelTraces);
+        KernelTasks k = parts.contains(Part.KERNEL_TASKS) ? kernelTasks(c, allAccel, accelTraces) : KernelTasks.NONE;
         c = scaled(c, k.scale());
         int runs = Math.min(cpuTraces.size(), accelTraces.size());
         double[][] o = new double[5][runs];
@@ -53,31 +69,65 @@ public record SimulatorCalibration(CostModel costs, Simulator.Overheads overhead
             Simulator.Overheads x = overheads(List.of(allCpu, allAccel), List.of(cpuTraces.get(r), accelTraces.get(r)));
             o[0][r] = x.taskMillis(); o[1][r] = x.wakeMillis(); o[2][r] = x.copyWakeMillis(); o[3][r] = x.runMillis(); o[4][r] = x.hostTaskMillis();
         }
-        return new SimulatorCalibration(c, new Simulator.Overheads(median(o[0]), median(o[1]), median(o[2]), median(o[3]), median(o[4]),
-            k.fixedMillis()));
+        Simulator.Overheads over = new Simulator.Overheads(median(o[0]), median(o[1]), median(o[2]), median(o[3]), median(o[4]), k.fixedMillis());
+        if (!parts.contains(Part.STRETCH)) return new SimulatorCalibration(c, over);
+        // A node's median over the runs leaves out the time slices the host took from the lane in one run or another,
+        // but every run loses some: stretch the compute (node times, the per-task gaps, the accelerator's fixed cost) by
+        // all-cpu's median wall time over its simulated time, the share of the host's time a lane gets now
+        // all-cpu is one lane, so its simulated time is a line in the stretch (compute times s, the run's hand-offs as they
+        // are): read it off at s = 1 and 2, and solve it for all-cpu's median wall time
+        double[] walls = cpuTraces.stream().mapToDouble(t -> t.wallNanos() / 1e6).toArray();
+        double at1 = Simulator.run(allCpu, c, over).makespanMillis(), at2 = Simulator.run(allCpu, stretched(c, 2), stretched(over, 2)).makespanMillis();
+        double slope = at2 - at1, stretch = slope > 0 ? (median(walls) - (at1 - slope)) / slope : 1;
+        if (!(stretch > 0) || Double.isInfinite(stretch)) stretch = 1;
+        return new SimulatorCalibration(stretched(c, stretch), stretched(over, stretch));
+    }
+
+    /** The overheads with the compute lanes' own parts (per-task gaps, the accelerator's fixed cost) times {@code factor}. */
+    static Simulator.Overheads stretched(Simulator.Overheads o, double factor) {
+        return new Simulator.Overheads(o.taskMillis() * factor, o.wakeMillis(), o.copyWakeMillis(), o.runMillis(), o.hostTaskMillis() * factor,
+            o.kernelMillis() * factor, o.concurrency());
+    }
+
+    /** The cost model with every measured device's node times times {@code factor}. */
+    static CostModel stretched(CostModel costs, double factor) {
+        if (factor == 1) return costs;
+        List<CostModel.NodeCost> nodes = new ArrayList<>();
+        for (CostModel.NodeCost nc : costs.nodes()) {
+            List<CostModel.Timing> ts = new ArrayList<>(nc.times());
+            for (int d = 0; d < ts.size(); d++) {
+                if (costs.devices().get(d).timeSource() == CostModel.Source.MEASURED) ts.set(d, new CostModel.Timing(ts.get(d).millis() * factor, ts.get(d).source()));
+            }
+            nodes.add(new CostModel.NodeCost(nc.node(), nc.opType(), nc.flops(), nc.weightBytes(), nc.activationBytes(), nc.outputBytes(), ts));
+        }
+        return new CostModel(costs.model(), costs.fingerprint(), costs.devices(), nodes);
     }
 
     /** The same calibration with the compute lanes sharing {@code lanes} cores' worth of speed (see {@link #concurrency}). */
     public SimulatorCalibration withConcurrency(double lanes) { return new SimulatorCalibration(costs, overheads.withConcurrency(lanes)); }
 
     /**
-     * How many threads' worth of speed two busy threads get on this machine now, between 1 and 2: a fixed spin timed
-     * on one thread alone and on two at once, alternately ({@code rounds} times), {@code 2 t1 / t2} of the medians. Two
-     * compute lanes (the host's and the accelerator's, one thread each) run at full speed at once only where two cores
-     * are free; on a host whose other processes keep the cores busy they share less, which all-cpu and all-accel,
-     * each one lane at a time, do not show. Take it beside the measured runs, as the load it reads changes by the minute.
+     * How many threads' worth of speed two busy threads get on this machine now, between 1 and 2: the spin work one
+     * thread gets done in a fixed window, and the work two threads get done together in the same window, alternately
+     * ({@code rounds} times), the ratio of the medians. Two compute lanes (the host's and the accelerator's, one thread
+     * each) run at full speed at once only where two cores are free; on a host whose other processes keep the cores busy
+     * they share less, which all-cpu and all-accel, each one lane at a time, do not show. Work in a window, not the time
+     * to a fixed work: timing two threads to the later one's end adds the worse of two waits for a core, so on a loaded
+     * host it read two lanes as one (1.00) while placements with both lanes busy ran faster than all-cpu. Take it beside
+     * the measured runs, as the load it reads changes by the minute.
      */
     public static double concurrency(int rounds) {
-        long iters = 1 << 16;
-        while (spinNanos(iters) < 1_000_000 && iters < (1L << 40)) iters *= 2; // about a millisecond or more alone
+        long chunk = 1 << 10;
+        while (spinNanos(chunk) < 20_000 && chunk < (1L << 30)) chunk *= 2; // chunks of about 20 us: a window ends within one
+        long window = 10_000_000; // several of the scheduler's time slices, so that a window sees the host's shares
         long[] one = new long[rounds], two = new long[rounds];
         for (int r = 0; r < rounds; r++) {
-            one[r] = spinNanos(iters);
-            two[r] = pairNanos(iters);
+            one[r] = chunksIn(1, chunk, window);
+            two[r] = chunksIn(2, chunk, window);
         }
         Arrays.sort(one);
         Arrays.sort(two);
-        double s = 2.0 * one[rounds / 2] / Math.max(1, two[rounds / 2]);
+        double s = (double) two[rounds / 2] / Math.max(1, one[rounds / 2]);
         return Math.max(1, Math.min(2, s));
     }
 
@@ -90,25 +140,30 @@ public record SimulatorCalibration(CostModel costs, Simulator.Overheads overhead
         return System.nanoTime() - t0;
     }
 
-    /** The time until two threads that start the same spin together have both finished it. */
-    private static long pairNanos(long iters) {
+    /** The chunks of spin {@code threads} threads, started together, complete in all before {@code windowNanos} ends. */
+    private static long chunksIn(int threads, long chunk, long windowNanos) {
         java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
-        long[] end = new long[2];
-        Thread[] ts = new Thread[2];
-        for (int i = 0; i < 2; i++) {
+        long[] done = new long[threads];
+        long[] deadline = new long[1];
+        Thread[] ts = new Thread[threads];
+        for (int i = 0; i < threads; i++) {
             int k = i;
             ts[i] = Thread.ofPlatform().daemon().start(() -> {
                 try { go.await(); } catch (InterruptedException e) { Thread.currentThread().interrupt(); return; }
-                spinNanos(iters);
-                end[k] = System.nanoTime();
+                while (System.nanoTime() < deadline[0]) {
+                    spinNanos(chunk);
+                    if (System.nanoTime() <= deadline[0]) done[k]++;
+                }
             });
         }
-        long t0 = System.nanoTime();
+        deadline[0] = System.nanoTime() + windowNanos; // published to the threads by the latch
         go.countDown();
         for (Thread t : ts) {
             try { t.join(); } catch (InterruptedException e) { Thread.currentThread().interrupt(); throw new IllegalStateException("interrupted", e); }
         }
-        return Math.max(end[0], end[1]) - t0;
+        long sum = 0;
+        for (long d : done) sum += d;
+        return sum;
     }
 
     /**
