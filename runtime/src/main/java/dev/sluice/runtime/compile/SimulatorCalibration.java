@@ -37,7 +37,7 @@ public record SimulatorCalibration(CostModel costs, Simulator.Overheads overhead
 
     /**
      * Calibrates from several measured runs of each: a node's time is its median over the runs, the link is fitted
-     * through every copy of every run, and each overhead is the median over the runs of its per-run mean, so that one
+     * through every copy's median over the runs, and each overhead is the median over the runs of its per-run mean, so that one
      * run the host disturbed (a time slice lost, a collection) does not set a figure.
      */
     public static SimulatorCalibration of(CostModel costs, MemGraph allCpu, List<Trace> cpuTraces, MemGraph allAccel, List<Trace> accelTraces) {
@@ -259,18 +259,21 @@ public record SimulatorCalibration(CostModel costs, Simulator.Overheads overhead
         return d.timeSource() == CostModel.Source.MEASURED && (d.kind().equals("cpu") || d.kind().equals("throttled"));
     }
 
-    /** The accelerator's link as all-accel's copies took it: least squares of slice time on bytes (needs 3+ copies). */
+    /**
+     * The accelerator's link as all-accel's copies took it: least squares of each copy's median time over the runs on its
+     * bytes (needs 3+ copies). Medians, as for the nodes: a run the host disturbed does not pull the line up.
+     */
     static CostModel withLink(CostModel costs, MemGraph allAccel, List<Trace> traces) {
         List<Task> tasks = allAccel.tasks();
         double sx = 0, sy = 0, sxx = 0, sxy = 0;
         int n = 0;
-        for (Trace trace : traces) {
-            for (int i = 0; i < tasks.size(); i++) {
-                // a local copy (inside the device, on its compute lane) does not cross the link
-                if (tasks.get(i) instanceof Task.Kernel || tasks.get(i) instanceof Task.Transfer x && x.local()) continue;
-                double x = tasks.get(i).bytes(), y = trace.slices().get(i).nanos() / 1e6;
-                sx += x; sy += y; sxx += x * x; sxy += x * y; n++;
-            }
+        double[] took = new double[traces.size()];
+        for (int i = 0; i < tasks.size(); i++) {
+            // a local copy (inside the device, on its compute lane) does not cross the link
+            if (tasks.get(i) instanceof Task.Kernel || tasks.get(i) instanceof Task.Transfer x && x.local()) continue;
+            for (int r = 0; r < traces.size(); r++) took[r] = traces.get(r).slices().get(i).nanos() / 1e6;
+            double x = tasks.get(i).bytes(), y = median(took);
+            sx += x; sy += y; sxx += x * x; sxy += x * y; n++;
         }
         if (n < 3) return costs;
         double var = n * sxx - sx * sx;

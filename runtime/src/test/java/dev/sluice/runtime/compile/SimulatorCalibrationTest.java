@@ -136,6 +136,8 @@ class SimulatorCalibrationTest {
             List.of(accQuiet, accDisturbed, accQuiet));
         assertEquals(0.040, c.costs().nodes().get(0).millis(0), 1e-6);
         assertEquals(0.010, c.costs().nodes().get(3).millis(1), 1e-6);
+        // every copy moves 4096 bytes and takes 6 us in the quiet runs (60 in the disturbed one): the link's latency
+        assertEquals(0.006, c.costs().devices().get(1).linkLatencyMs(), 1e-6);
         assertEquals(0.005, c.overheads().hostTaskMillis(), 1e-6);
         assertEquals(0.011, c.overheads().wakeMillis(), 1e-6);
         assertEquals(0.010, c.overheads().runMillis(), 1e-6);
