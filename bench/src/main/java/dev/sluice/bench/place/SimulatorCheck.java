@@ -41,6 +41,9 @@ final class SimulatorCheck {
         // [kind][0 measured,1 predicted]: body sums; latency sums after a same-lane / cross-lane release; counts
         double[][] body = new double[2][2], same = new double[2][2], cross = new double[2][2];
         int[][] cnt = new int[2][3];
+        // cross-lane hand-offs split by whether a kernel was running at the release: [kind][idle, busy]
+        double[][] wakeBusy = new double[2][2], wakeBusyP = new double[2][2];
+        int[][] wakeBusyN = new int[2][2];
         double firstM = Double.MAX_VALUE, firstP = Double.MAX_VALUE;
         for (int i = 0; i < n; i++) {
             int k = tasks.get(i) instanceof Task.Kernel ? 0 : 1;
@@ -52,7 +55,15 @@ final class SimulatorCheck {
             double latM = ms[i] - me[lm], latP = ps[i] - pe[lp];
             // hand-off by the measured run's lanes (the simulator has the same lane per task kind and device)
             boolean crossM = ml[lm] != ml[i];
-            if (crossM) { cross[k][0] += latM; cross[k][1] += latP; cnt[k][2]++; }
+            if (crossM) {
+                cross[k][0] += latM; cross[k][1] += latP; cnt[k][2]++;
+                // was a kernel other than the releaser running when the task became ready (the host's cores taken)?
+                boolean busy = false;
+                for (int j = 0; j < n && !busy; j++) busy = j != lm && tasks.get(j) instanceof Task.Kernel && ms[j] <= me[lm] && me[j] > me[lm];
+                wakeBusy[k][busy ? 1 : 0] += latM;
+                wakeBusyP[k][busy ? 1 : 0] += latP;
+                wakeBusyN[k][busy ? 1 : 0]++;
+            }
             else { same[k][0] += latM; same[k][1] += latP; cnt[k][1]++; }
         }
         out.printf(Locale.ROOT, "place-bench: explain %s: wall measured %.3f ms, predicted %.3f ms; first task starts %.3f / %.3f ms%n",
@@ -73,6 +84,12 @@ final class SimulatorCheck {
             out.printf(Locale.ROOT, "place-bench: explain %s: %d %s: bodies %.3f / %.3f ms; ready->start after a same-lane release (%d) %.3f / %.3f ms,"
                     + " after a cross-lane release (%d) %.3f / %.3f ms (measured / predicted)%n",
                 what, cnt[k][0], kinds[k], body[k][0], body[k][1], cnt[k][1], same[k][0], same[k][1], cnt[k][2], cross[k][0], cross[k][1]);
+            for (int b = 0; b < 2; b++) {
+                if (wakeBusyN[k][b] == 0) continue;
+                out.printf(Locale.ROOT, "place-bench: explain %s:   %s cross-lane hand-offs with %s (%d): %.1f / %.1f us each (measured / predicted)%n",
+                    what, kinds[k], b == 1 ? "a kernel running" : "no kernel running", wakeBusyN[k][b], wakeBusy[k][b] * 1e3 / wakeBusyN[k][b],
+                    wakeBusyP[k][b] * 1e3 / wakeBusyN[k][b]);
+            }
         }
     }
 

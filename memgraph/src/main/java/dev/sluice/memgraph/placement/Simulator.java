@@ -20,7 +20,8 @@ import java.util.TreeSet;
  * (the host's too: the placed run gives the host one lane using its worker pool), one H2D and one D2H copy
  * lane per accelerator. A task starts when its edges allow and its lane is idle; among a lane's ready tasks the
  * one the dispatcher's {@link Order} would take (first come, first served by default, as the dynamic dispatcher
- * does); a kernel takes its node's time from the {@link CostModel} (a tile its share), a copy its
+ * does); a kernel takes its node's time from the {@link CostModel} (a tile its share; on an accelerator plus the
+ * calibrated fixed cost of a kernel task), a copy its
  * bytes over the device's link. With {@link Overheads} a task taken back to back on a lane waits the dispatcher's
  * per-task gap, a task handed to an idle lane waits a hand-off, and the run pays its start and end hand-offs. A device buffer is live from its writer's start until its last reader ends,
  * as in the executor's arena. Predicts the makespan and every device's peak bytes.
@@ -47,10 +48,38 @@ public final class Simulator {
      * differ on a shared machine: the host lane runs alone in an all-host run, the accelerator's lanes with others),
      * {@code wakeMillis} when a task is handed to a compute lane that sits idle, {@code copyWakeMillis} the same for a
      * copy lane (which parks at once where a compute lane spins first, so its hand-offs cost a wake-up), and
-     * {@code runMillis} once per run (handing the run to the lanes, the end back).
+     * {@code runMillis} once per run (handing the run to the lanes, the end back); {@code kernelMillis} inside every
+     * kernel task on an accelerator, over its share of the node's time (a tile's own costs: a launch, packing its
+     * weights, its cold cache; calibrated as the intercept of tile times against their shares); {@code concurrency}, how
+     * many compute lanes the machine runs at full speed at once (0: every lane its own core). Compute lanes share the
+     * cores: with k of them busy each runs at {@code min(1, concurrency / k)} of its speed alone, as two threads do on a
+     * host whose other processes leave them less than two cores (copy lanes wait on their link, not on a core).
      */
-    public record Overheads(double taskMillis, double wakeMillis, double copyWakeMillis, double runMillis, double hostTaskMillis) {
-        public static final Overheads NONE = new Overheads(0, 0, 0, 0, 0);
+    public record Overheads(double taskMillis, double wakeMillis, double copyWakeMillis, double runMillis, double hostTaskMillis,
+                            double kernelMillis, double concurrency) {
+        public static final Overheads NONE = new Overheads(0, 0, 0, 0, 0, 0, 0);
+
+        public Overheads {
+            if (concurrency != 0 && concurrency < 1) throw new IllegalArgumentException("concurrency " + concurrency + " is under one lane");
+        }
+
+        /** Every compute lane on a core of its own. */
+        public Overheads(double taskMillis, double wakeMillis, double copyWakeMillis, double runMillis, double hostTaskMillis, double kernelMillis) {
+            this(taskMillis, wakeMillis, copyWakeMillis, runMillis, hostTaskMillis, kernelMillis, 0);
+        }
+
+        /** The same overheads with compute lanes sharing {@code lanes} cores' worth of speed. */
+        public Overheads withConcurrency(double lanes) {
+            return new Overheads(taskMillis, wakeMillis, copyWakeMillis, runMillis, hostTaskMillis, kernelMillis, lanes);
+        }
+
+        /** Each busy compute lane's speed, relative to alone, with {@code busy} of them busy. */
+        double rate(int busy) { return concurrency == 0 || busy <= concurrency ? 1 : concurrency / busy; }
+
+        /** No fixed cost inside an accelerator's kernel tasks. */
+        public Overheads(double taskMillis, double wakeMillis, double copyWakeMillis, double runMillis, double hostTaskMillis) {
+            this(taskMillis, wakeMillis, copyWakeMillis, runMillis, hostTaskMillis, 0, 0);
+        }
 
         /** One per-task gap on every lane. */
         public Overheads(double taskMillis, double wakeMillis, double copyWakeMillis, double runMillis) {
@@ -121,7 +150,10 @@ public final class Simulator {
         };
         Map<String, Boolean> busy = new HashMap<>();
         Map<String, Double> busyMs = new java.util.LinkedHashMap<>();
-        PriorityQueue<double[]> running = new PriorityQueue<>((a, b) -> a[0] != b[0] ? Double.compare(a[0], b[0]) : Double.compare(a[1], b[1]));
+        PriorityQueue<double[]> running = new PriorityQueue<>(BY_END);
+        double[] workStart = new double[n];
+        int[] sliceOf = new int[n];
+        int computing = 0;
         for (int i = 0; i < n; i++) ready.computeIfAbsent(lane(tasks.get(i)), newLane);
         for (int i = 0; i < n; i++) if (indeg[i] == 0) ready.get(lane(tasks.get(i))).add(i, false);
         Map<String, Double> idleSince = new HashMap<>();
@@ -150,7 +182,7 @@ public final class Simulator {
                     live[s.device()] += s.bytes();
                     peak[s.device()] = Math.max(peak[s.device()], live[s.device()]);
                 }
-                double d = duration(t, g, costs, initializerBufs);
+                double d = duration(t, g, costs, initializerBufs, over);
                 // A lane whose last task ended just now takes this one after the dispatcher's per-task gap; a lane that
                 // sat idle since before (or since the start, for a lane whose first task comes later) was parked and
                 // must be handed the task; a lane's first task at the start comes with the run's own hand-off.
@@ -159,8 +191,16 @@ public final class Simulator {
                 double gap = t.device() == 0 ? over.hostTaskMillis() : over.taskMillis();
                 double wake = free == now ? (idleSince.containsKey(e.getKey()) ? gap : 0) : handOff;
                 busyMs.merge(e.getKey(), d, Double::sum);
-                running.add(new double[] {now + wake + d, id});
-                slices.add(new Slice(e.getKey(), t.label(), now + wake, now + wake + d, id));
+                boolean cpu = !t.lane().isCopy();
+                double rate = 1;
+                if (cpu) {
+                    rate = over.rate(++computing);
+                    running = rescaled(running, tasks, now, workStart, over.rate(computing - 1), rate);
+                }
+                workStart[id] = now + wake;
+                running.add(new double[] {now + wake + d / rate, id});
+                sliceOf[id] = slices.size();
+                slices.add(new Slice(e.getKey(), t.label(), now + wake, now + wake + d / rate, id));
                 for (int dv = 1; dv < nd; dv++) memory.get(dv).add(new double[] {now, live[dv]});
             }
             double[] next = running.poll();
@@ -168,6 +208,12 @@ public final class Simulator {
             now = next[0];
             int id = (int) next[1];
             Task t = tasks.get(id);
+            Slice started = slices.get(sliceOf[id]);
+            if (started.end() != now) slices.set(sliceOf[id], new Slice(started.lane(), started.label(), started.start(), now, id));
+            if (!t.lane().isCopy()) {
+                computing--;
+                running = rescaled(running, tasks, now, workStart, over.rate(computing + 1), over.rate(computing));
+            }
             busy.put(lane(t), false);
             idleSince.put(lane(t), now);
             done++;
@@ -191,6 +237,26 @@ public final class Simulator {
         List<Long> peaks = new ArrayList<>();
         for (long p : peak) peaks.add(p);
         return new Prediction(makespan, peaks, busyMs, slices, memory);
+    }
+
+    private static final java.util.Comparator<double[]> BY_END = (a, b) -> a[0] != b[0] ? Double.compare(a[0], b[0]) : Double.compare(a[1], b[1]);
+
+    /**
+     * The running tasks with the compute lanes' speed changed from {@code from} to {@code to} at {@code now}: each
+     * compute task's work left (from its start, or now if it started) takes {@code from / to} times as long; copies keep
+     * their ends. Unchanged (the same queue) when the speed is.
+     */
+    private static PriorityQueue<double[]> rescaled(PriorityQueue<double[]> running, List<Task> tasks, double now, double[] workStart,
+                                                    double from, double to) {
+        if (from == to) return running;
+        PriorityQueue<double[]> r = new PriorityQueue<>(BY_END);
+        for (double[] x : running) {
+            int id = (int) x[1];
+            if (tasks.get(id).lane().isCopy()) { r.add(x); continue; }
+            double s = Math.max(now, workStart[id]);
+            r.add(new double[] {s + (x[0] - s) * from / to, id});
+        }
+        return r;
     }
 
     /** A lane's ready tasks in the order its dispatcher takes them. */
@@ -272,10 +338,11 @@ public final class Simulator {
 
     private static String lane(Task t) { return t.device() + "." + t.lane(); }
 
-    private static double duration(Task t, MemGraph g, CostModel costs, Set<Integer> initializerBufs) {
+    private static double duration(Task t, MemGraph g, CostModel costs, Set<Integer> initializerBufs, Overheads over) {
         CostModel.DeviceCost dev = costs.devices().get(t.device());
         return switch (t) {
-            case Task.Kernel k -> costs.nodes().get(k.node()).millis(k.device()) / (k.tile() == null ? 1 : k.tile().count());
+            case Task.Kernel k -> costs.nodes().get(k.node()).millis(k.device()) / (k.tile() == null ? 1 : k.tile().count())
+                + (k.device() == 0 ? 0 : over.kernelMillis());
             // a copy inside the device (a band gathered from a resident whole, on the compute lane) uses no link
             case Task.Transfer x when x.local() -> x.bytes() / LOCAL_COPY_BYTES_PER_MS;
             case Task.Transfer x -> x.lane() == LaneKind.H2D && dev.kind().equals("described") && initializerBufs.contains(x.src())

@@ -72,6 +72,46 @@ class SimulatorTest {
         assertEquals(12.2 + 0.2 + 0.7 + 0.4, cw.makespanMillis(), 1e-9);
         // the host's per-task gap applies to host tasks only: all on the gpu, a host gap of 5 changes nothing
         assertEquals(cw.makespanMillis(), Simulator.run(accel, c, new Simulator.Overheads(0.1, 0.2, 0.7, 0.4, 5)).makespanMillis(), 1e-9);
+        // a fixed cost inside each kernel task on the accelerator (A, B, C: three tasks), none on the host
+        assertEquals(cw.makespanMillis() + 3 * 0.25,
+            Simulator.run(accel, c, new Simulator.Overheads(0.1, 0.2, 0.7, 0.4, 0.1, 0.25)).makespanMillis(), 1e-9);
+        MemGraph host = MemGraph.build(g, List.of(DeviceSpec.host(), new DeviceSpec("gpu", DeviceKind.ACCELERATOR, 1 << 20)), new int[] {0, 0, 0});
+        assertEquals(Simulator.run(host, c, new Simulator.Overheads(0.1, 0.2, 0.7, 0.4, 0.1, 0)).makespanMillis(),
+            Simulator.run(host, c, new Simulator.Overheads(0.1, 0.2, 0.7, 0.4, 0.1, 0.25)).makespanMillis(), 1e-9);
+    }
+
+    /**
+     * The diamond split as above (A on the cpu 0..10; x up 0..1.5, B 4 ms on the gpu, b down, C 1 ms) on a host that
+     * runs one compute lane at full speed at a time: from 1.5 A and B share it at half speed each, so B's 4 ms end at
+     * 9.5, when A has 4.5 ms left at full speed again (ends 14); b goes down 9.5..11; C runs 14..15. With two lanes'
+     * worth of cores nothing changes, and a copy lane never slows (x up still ends at 1.5).
+     */
+    @Test
+    void computeLanesShareTheCoresTheHostGivesThem() {
+        Graph g = diamond();
+        CostModel c = costs(g, new double[] {10, 10, 1}, new double[] {4, 4, 1});
+        MemGraph mg = MemGraph.build(g, List.of(DeviceSpec.host(), new DeviceSpec("gpu", DeviceKind.ACCELERATOR, 1 << 20)), new int[] {0, 1, 0});
+        Simulator.Overheads one = Simulator.Overheads.NONE.withConcurrency(1);
+        Simulator.Prediction p = Simulator.run(mg, c, one);
+        assertEquals(15, p.makespanMillis(), 1e-9);
+        assertEquals(14, endOf(mg, p, "A"), 1e-9);
+        assertEquals(9.5, endOf(mg, p, "B"), 1e-9);
+        assertEquals(14, startOf(mg, p, "C"), 1e-9);
+        assertEquals(1.5, startOf(mg, p, "B"), 1e-9);
+        assertEquals(11, Simulator.run(mg, c, Simulator.Overheads.NONE.withConcurrency(2)).makespanMillis(), 1e-9);
+        assertThrows(IllegalArgumentException.class, () -> Simulator.Overheads.NONE.withConcurrency(0.5));
+    }
+
+    /** When node {@code node}'s kernel ends in the prediction. */
+    static double endOf(MemGraph mg, Simulator.Prediction p, String node) {
+        int index = -1;
+        for (int i = 0; i < mg.graph().nodes().size(); i++) if (mg.graph().nodes().get(i).name().equals(node)) index = i;
+        for (dev.sluice.memgraph.Task t : mg.tasks()) {
+            if (t instanceof dev.sluice.memgraph.Task.Kernel k && k.node() == index) {
+                return p.slices().stream().filter(s -> s.task() == k.id()).findFirst().orElseThrow().end();
+            }
+        }
+        throw new AssertionError("no kernel for " + node);
     }
 
     @Test

@@ -136,9 +136,101 @@ class SimulatorCalibrationTest {
             List.of(accQuiet, accDisturbed, accQuiet));
         assertEquals(0.040, c.costs().nodes().get(0).millis(0), 1e-6);
         assertEquals(0.010, c.costs().nodes().get(3).millis(1), 1e-6);
+        // every copy moves 4096 bytes and takes 6 us in the quiet runs (60 in the disturbed one): the link's latency
+        assertEquals(0.006, c.costs().devices().get(1).linkLatencyMs(), 1e-6);
         assertEquals(0.005, c.overheads().hostTaskMillis(), 1e-6);
         assertEquals(0.011, c.overheads().wakeMillis(), 1e-6);
         assertEquals(0.010, c.overheads().runMillis(), 1e-6);
+    }
+
+    /**
+     * All four nodes on the accelerator, each task taking twice its share plus 3 us: the calibration reads a scale of 2
+     * and a fixed 3 us per kernel task off all-accel's trace, and the simulator then reproduces that trace's kernels.
+     */
+    @Test void theAcceleratorsKernelTasksAreALineThroughTheirShares() {
+        Graph g = chain();
+        MemGraph cpu = plan(g, new int[] {0, 0, 0, 0});
+        MemGraph acc = plan(g, new int[] {1, 1, 1, 1});
+        double[] cpuUs = {40, 30, 20, 10};
+        Trace ct = serialTrace(cpu, cpuUs, 5, 0, 7, 3);
+        double[] ab = new double[acc.tasks().size()];
+        int kernels = 0;
+        for (Task t : acc.tasks()) {
+            if (t instanceof Task.Kernel k) { ab[t.id()] = 2 * cpuUs[k.node()] + 3; kernels++; }
+            else ab[t.id()] = 2 + t.bytes() / 1000.0;
+        }
+        assertEquals(4, kernels);
+        Trace at = serialTrace(acc, ab, 5, 11, 7, 3);
+        SimulatorCalibration c = SimulatorCalibration.of(costs(g), cpu, ct, acc, at);
+        assertEquals(0.003, c.overheads().kernelMillis(), 1e-6);
+        for (int n = 0; n < 4; n++) {
+            assertEquals(cpuUs[n] / 1e3, c.costs().nodes().get(n).millis(0), 1e-6, "node " + n + " on the cpu");
+            assertEquals(2 * cpuUs[n] / 1e3, c.costs().nodes().get(n).millis(1), 1e-6, "node " + n + " on the throttled device");
+        }
+        Simulator.Prediction p = Simulator.run(acc, c.costs(), c.overheads());
+        for (Simulator.Slice s : p.slices()) {
+            if (acc.tasks().get(s.task()) instanceof Task.Kernel) assertEquals(ab[s.task()] / 1e3, s.end() - s.start(), 1e-6);
+        }
+    }
+
+    /**
+     * TornadoVM runs kernels of its own: its profiled node times are not replaced by all-cpu's (they are only scaled by
+     * all-accel's line, here 1 with no fixed cost), while the cpu's are.
+     */
+    @Test void aDeviceWithKernelsOfItsOwnKeepsItsProfiledTimes() {
+        Graph g = chain();
+        List<CostModel.NodeCost> ns = new ArrayList<>();
+        double[] tvm = {0.5, 0.4, 0.3, 0.2};
+        List<String> keys = CostModel.nodeKeys(g);
+        for (int n = 0; n < 4; n++) {
+            ns.add(new CostModel.NodeCost(keys.get(n), "Relu", 0, 0, 0, 0, List.of(new CostModel.Timing(9, CostModel.Source.MEASURED),
+                new CostModel.Timing(tvm[n], CostModel.Source.MEASURED))));
+        }
+        CostModel costs = new CostModel(g.name(), CostModel.fingerprint(g), List.of(
+            new CostModel.DeviceCost("cpu", "cpu", CostModel.Source.MEASURED, 0, 0, CostModel.Source.MEASURED, 0),
+            new CostModel.DeviceCost("tornadovm", "tornadovm", CostModel.Source.MEASURED, 1, 9, CostModel.Source.MEASURED, 1 << 20)), ns);
+        MemGraph cpu = plan(g, new int[] {0, 0, 0, 0});
+        MemGraph acc = plan(g, new int[] {1, 1, 1, 1});
+        double[] ab = new double[acc.tasks().size()];
+        for (Task t : acc.tasks()) ab[t.id()] = t instanceof Task.Kernel k ? tvm[k.node()] * 1e3 : 6;
+        SimulatorCalibration c = SimulatorCalibration.of(costs, cpu, serialTrace(cpu, new double[] {40, 30, 20, 10}, 5, 0, 7, 3), acc,
+            serialTrace(acc, ab, 5, 11, 7, 3));
+        assertEquals(0, c.overheads().kernelMillis(), 1e-6);
+        for (int n = 0; n < 4; n++) {
+            assertEquals(tvm[n], c.costs().nodes().get(n).millis(1), 1e-6, "node " + n + " on tornadovm");
+            assertEquals(new double[] {0.040, 0.030, 0.020, 0.010}[n], c.costs().nodes().get(n).millis(0), 1e-6, "node " + n + " on the cpu");
+        }
+    }
+
+    /**
+     * Three all-cpu runs, each losing 90 us inside a different node (a time slice the host took): every node's median
+     * is its quiet time, yet every run is 90 us longer than the quiet run. With the stretch, compute is stretched so that
+     * the calibrated simulator gives all-cpu's median wall time, not the quiet run's; the default leaves it out.
+     */
+    @Test void computeIsStretchedToAllCpusWallTime() {
+        Graph g = chain();
+        MemGraph cpu = plan(g, new int[] {0, 0, 0, 0});
+        MemGraph acc = plan(g, new int[] {1, 0, 1, 0});
+        double[] ab = new double[acc.tasks().size()];
+        for (Task t : acc.tasks()) ab[t.id()] = t instanceof Task.Kernel ? 50 : 6;
+        List<Trace> runs = new ArrayList<>();
+        for (int r = 0; r < 3; r++) {
+            double[] us = {40, 30, 20, 10};
+            us[r] += 90;
+            runs.add(serialTrace(cpu, us, 5, 0, 7, 3));
+        }
+        Trace accTrace = serialTrace(acc, ab, 5, 11, 7, 3);
+        SimulatorCalibration c = SimulatorCalibration.of(costs(g), cpu, runs, acc, List.of(accTrace, accTrace, accTrace),
+            java.util.EnumSet.allOf(SimulatorCalibration.Part.class));
+        // each run: 7 + 100 + 90 + 3 * 5 + 3 = 215 us
+        assertEquals(0.215, Simulator.run(cpu, c.costs(), c.overheads()).makespanMillis(), 1e-6);
+        // the run's 10 us of hand-offs are not compute: the 100 us of nodes and 15 us of gaps are stretched by 205 / 115
+        assertEquals(0.040 * 205 / 115, c.costs().nodes().get(0).millis(0), 1e-9);
+        assertEquals(0.005 * 205 / 115, c.overheads().hostTaskMillis(), 1e-9);
+        assertEquals(0.010, c.overheads().runMillis(), 1e-9);
+        // the default calibration does not stretch: it gives the quiet run's 125 us
+        SimulatorCalibration plain = SimulatorCalibration.of(costs(g), cpu, runs, acc, List.of(accTrace, accTrace, accTrace));
+        assertEquals(0.125, Simulator.run(cpu, plain.costs(), plain.overheads()).makespanMillis(), 1e-6);
     }
 
     /** Every dispatcher order has the simulator order of the same name (a new order must be simulated too). */
