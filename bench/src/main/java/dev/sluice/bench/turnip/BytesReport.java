@@ -49,12 +49,16 @@ final class BytesReport {
                         if (!t.lane().isCopy()) continue;
                         if (t.lane() == dev.sluice.kernels.device.LaneKind.H2D) up += t.bytes(); else down += t.bytes();
                         String[] w = t.label().split(" ");
-                        byValue.merge(w.length > 1 ? w[1] : t.label(), t.bytes(), Long::sum);
+                        // a ranged copy's label glues its range to the name (v[0:560]): count it as v's
+                        String v = w.length > 1 ? w[1] : t.label();
+                        if (v.endsWith("]") && v.indexOf('[') > 0 && Double.isNaN(size(m, v))) v = v.substring(0, v.indexOf('['));
+                        byValue.merge(v, t.bytes(), Long::sum);
                     }
                     long bound = BytesBound.of(m.graph(), budget);
                     out.printf(Locale.ROOT, "%s %3d%% (%d B%s): plan moves %d B (h2d %d, d2h %d), lower bound %d B (%s; the fullest cut alone %d), moved/bound %.2fx%n",
                         z.name(), pct, budget, budget == full * pct / 100 ? "" : ", the minimum", up + down, up, down, bound,
                         BytesBound.explain(m.graph(), budget), BytesBound.fullestCut(m.graph(), budget), (double) (up + down) / bound);
+                    out.println("    " + oversized(m, budget, byValue));
                     byValue.entrySet().stream().sorted(Map.Entry.<String, Long>comparingByValue().reversed()).limit(topValues)
                         .forEach(e -> out.printf(Locale.ROOT, "    %-40s %,12d B moved, %.2fx its size%n", e.getKey(), e.getValue(),
                             (double) e.getValue() / size(m, e.getKey())));
@@ -62,6 +66,30 @@ final class BytesReport {
             }
         }
         return 0;
+    }
+
+    /**
+     * Where the gap to the bound is structural: the intermediates larger than the whole budget. A plan keeps a value
+     * resident whole or not at all, so each of those goes down and comes back up whole (once per reader it is
+     * evicted before), while the bound charges only the part beyond the budget ({@code 2 (size - budget)} where it
+     * stands alone at a cut). Their share of the bytes says how much keeping part of a value resident could save.
+     */
+    private static String oversized(Model m, long budget, Map<String, Long> byValue) {
+        var g = m.graph();
+        java.util.Set<String> hostBorn = new java.util.HashSet<>(g.inputNames());
+        hostBorn.addAll(g.initializers().keySet());
+        long moved = 0, total = 0, beyond = 0;
+        int count = 0;
+        for (var e : byValue.entrySet()) {
+            total += e.getValue();
+            double size = size(m, e.getKey());
+            if (hostBorn.contains(e.getKey()) || Double.isNaN(size) || size <= budget) continue;
+            moved += e.getValue();
+            beyond += 2 * ((long) size - budget);
+            count++;
+        }
+        return String.format(Locale.ROOT, "%d intermediates larger than the budget move %d B (%.0f%% of the plan's bytes); 2 (size - budget) of each is %d B",
+            count, moved, total == 0 ? 0.0 : 100.0 * moved / total, beyond);
     }
 
     private static double size(Model m, String v) {

@@ -83,7 +83,9 @@ public final class TurnipBenchCommand implements Command {
             --tiling off, --tiling-rows off, ... (the session's tiling switches, see 'sluice help run') plan every
             MemGraph with those splits only, for comparisons.
             --bytes-only true skips (a), (c), (d) and every run: per model and budget only the plans' bytes over the link
-            (exact: the copy tasks' bytes, which a run's trace repeats) against the lower bound; --bytes-only N also
+            (exact: the copy tasks' bytes, which a run's trace repeats) against the lower bound, and what the
+            intermediates larger than the whole budget move (a plan keeps a value resident whole or not at all, so
+            those go down and up whole; the bound charges them only beyond the budget); --bytes-only N also
             lists the N values that move the most bytes in each plan.""";
     }
 
