@@ -3,6 +3,7 @@ package dev.sluice.memgraph;
 import dev.sluice.graph.Node;
 import dev.sluice.kernels.device.LaneKind;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -16,7 +17,12 @@ import java.util.Set;
  * its host copy, copied out first if the device holds its only copy) into a buffer of the box's extents, the kernel
  * of {@link OpTiling#node} into an output box buffer, and a chained D2H box transfer of that into the output's host
  * copy. A tile's buffers are placed beside the previous tile's when there is room (double buffering), else in their
- * regions after freeing them. Invariant: the output exists only on the host afterwards, written box by box in order.
+ * regions after freeing them. In the builder's walk with the box cache ({@link BuildState#boxCache}), an input box that
+ * a later tile of the node reads again stays on the device until then, while there is room: when a tile's buffers do not
+ * fit, the cached box whose next read is furthest ahead is freed first (Belady's rule, exact here: the node's tile
+ * sequence is known). A grid that cuts both a weight's and an activation's axes then moves each box once instead of
+ * once per block of the other cut. Invariant: the output exists only on the host afterwards, written box by box in
+ * order; a cached box is a copy of its value's bytes that no task writes again (the node reads only its inputs).
  */
 record BoxTileTasks(BuildState s, int i) implements NodeTasks {
     @Override public long need() { return s.split(i).box().need(); }
@@ -62,12 +68,22 @@ record BoxTileTasks(BuildState s, int i) implements NodeTasks {
         if (keep.output() && keptOut == null) throw new BandTileTasks.KeptTooMuch(n.label() + ": no room for its output kept resident");
         int host = keptOut != null ? keptOut.id : s.out.hostBuffer(out);
         String devName = D.name();
-        // The previous tile's input boxes by value (a tile whose box of a value is the same reads that buffer again:
-        // no second H2D), and its output box while it is not yet scattered (a K tile's partial sums, read in place by
-        // the next K tile of the same output box when the budget allows, else scattered and gathered back).
-        Map<String, Box> prevBox = new LinkedHashMap<>();
-        Map<String, DraftBuffer> prevBuf = new LinkedHashMap<>();
-        List<DraftBuffer> held = new ArrayList<>(); // the previous tile's buffers, freed once this tile's are placed
+        // Input boxes a later tile reads again stay on the device while there is room (a tile whose box of a value is
+        // cached reads that buffer: no second H2D); when a tile's buffers do not fit, the cached box read again
+        // furthest ahead goes first (Belady's rule over the node's known tile sequence). The output box stays while it
+        // is not yet scattered (a K tile's partial sums, read in place by the next K tile of the same output box when
+        // the budget allows, else scattered and gathered back).
+        List<BoxTiles.Footprint> fps = new ArrayList<>();
+        Map<BoxKey, List<Integer>> usesOf = new HashMap<>();
+        for (int t = 0; t < sp.tiles().size(); t++) {
+            BoxTiles.Footprint f = BoxTiles.footprint(s.g, tiling, out, sp.tiles().get(t).box(), sliced);
+            fps.add(f);
+            for (var e : f.gathered().entrySet()) {
+                if (!e.getKey().equals(out)) usesOf.computeIfAbsent(new BoxKey(e.getKey(), e.getValue()), k -> new ArrayList<>()).add(t);
+            }
+        }
+        Map<BoxKey, DraftBuffer> cache = new LinkedHashMap<>();
+        List<DraftBuffer> held = new ArrayList<>(); // the previous tile's buffers not cached, freed once this tile's are placed
         DraftBuffer pendingOb = null;
         Box pendingBox = null;
         int prevScatter = -1;
@@ -75,7 +91,7 @@ record BoxTileTasks(BuildState s, int i) implements NodeTasks {
             Tile tile = sp.tiles().get(t);
             Node tn = tiling.node(tile.box());
             // its buffers as sizing counted them (a value sliced by other tiles but whole in this one is gathered whole)
-            BoxTiles.Footprint fp = BoxTiles.footprint(s.g, tiling, out, tile.box(), sliced);
+            BoxTiles.Footprint fp = fps.get(t);
             Box obx = fp.output();
             Map<String, Box> bx = fp.gathered();
             if (pendingOb != null && !(bx.containsKey(out) && bx.get(out).equals(pendingBox))) {
@@ -87,14 +103,31 @@ record BoxTileTasks(BuildState s, int i) implements NodeTasks {
             for (var e : bx.entrySet()) {
                 String v = e.getKey();
                 if (v.equals(out)) { if (pendingOb != null) kept.put(v, pendingOb); }
-                else if (e.getValue().equals(prevBox.get(v))) kept.put(v, prevBuf.get(v));
+                else if (cache.containsKey(new BoxKey(v, e.getValue()))) kept.put(v, cache.get(new BoxKey(v, e.getValue())));
             }
             String outBox = out + "#out-box" + i + "." + t; // apart from a K tile's partial sums box (out#box)
             // beside everything the previous tile left (double buffering), else beside what this tile keeps of it,
             // evicting resident values the node does not pin, else (kept buffers in the way) as the first tile
-            Map<String, DraftBuffer> placed = held.isEmpty() && kept.isEmpty() ? null : res.placeFree(d, want(fp, kept, t, outBox));
+            Map<String, DraftBuffer> placed = held.isEmpty() && kept.isEmpty() && cache.isEmpty() ? null : res.placeFree(d, want(fp, kept, t, outBox));
             for (DraftBuffer b : held) if (!kept.containsValue(b)) res.free(d, b);
             held.clear();
+            if (placed == null && !cache.isEmpty()) {
+                // room for this tile's new boxes: first what freeing the previous tile's gave, then cached boxes, read
+                // again furthest ahead first
+                placed = res.placeFree(d, want(fp, kept, t, outBox));
+                while (placed == null) {
+                    BoxKey victim = null;
+                    int far = -1;
+                    for (BoxKey k : cache.keySet()) {
+                        if (kept.containsValue(cache.get(k))) continue;
+                        int next = nextUse(usesOf.get(k), t - 1);
+                        if (next > far) { far = next; victim = k; }
+                    }
+                    if (victim == null) break;
+                    res.free(d, cache.remove(victim));
+                    placed = res.placeFree(d, want(fp, kept, t, outBox));
+                }
+            }
             if (placed == null && (!kept.isEmpty() || keep.any())) placed = placeEvicting(d, want(fp, kept, t, outBox), pinned);
             if (placed == null && keep.any()) throw new BandTileTasks.KeptTooMuch(n.label() + ": a tile finds no room beside what the node keeps");
             if (placed == null) {
@@ -103,6 +136,7 @@ record BoxTileTasks(BuildState s, int i) implements NodeTasks {
                     pendingOb = null;
                 }
                 for (DraftBuffer b : new LinkedHashSet<>(kept.values())) res.free(d, b);
+                cache.values().removeAll(kept.values());
                 kept.clear();
                 placed = res.placeBands(d, want(fp, kept, t, outBox), whole, pinned, n.label(), need);
             }
@@ -133,14 +167,19 @@ record BoxTileTasks(BuildState s, int i) implements NodeTasks {
                 ins, List.of(), List.of(ob.id), tile, -1));
             s.out.readAll(ins, id);
             s.out.written(ob, id);
-            prevBox.clear();
-            prevBuf.clear();
             for (var e : bx.entrySet()) {
                 DraftBuffer b = s.out.buffer(inBuf.get(e.getKey()));
+                BoxKey k = new BoxKey(e.getKey(), e.getValue());
+                // an input box a later tile reads again stays cached; the rest (and partial sums read in place) are freed
+                // once the next tile's buffers are placed
+                // (without the cache, only a box the very next tile reads again: what the walk without it shares)
+                int next = nextUse(usesOf.get(k), t);
+                if (!e.getKey().equals(out) && (s.boxCache ? next != Integer.MAX_VALUE : next == t + 1)) {
+                    cache.put(k, b);
+                    continue;
+                }
+                cache.remove(k);
                 if (!held.contains(b)) held.add(b);
-                if (e.getKey().equals(out)) continue;
-                prevBox.put(e.getKey(), e.getValue());
-                prevBuf.put(e.getKey(), b);
             }
             boolean continued = t + 1 < sp.tiles().size() && tiling.boxes(sp.tiles().get(t + 1).box()).containsKey(out)
                 && obx.equals(tiling.outputBox(sp.tiles().get(t + 1).box()));
@@ -156,12 +195,23 @@ record BoxTileTasks(BuildState s, int i) implements NodeTasks {
         }
         if (pendingOb != null) throw new IllegalStateException("node " + n.label() + ": a partial output box was never scattered");
         for (DraftBuffer b : held) res.free(d, b);
+        for (DraftBuffer b : cache.values()) res.free(d, b);
         if (keptOut != null) res.publish(d, out, keptOut);
         else res.hostCopy.put(out, host);
         s.releaseDead(i, this);
     }
 
-    /** The buffers tile t still needs beside those it keeps from the previous tile: its footprint's other blocks. */
+    /** A box of a value, the key of the node's cache of input boxes. */
+    private record BoxKey(String value, Box box) {}
+
+    /** The first of a box's tiles (ascending) after tile {@code t}; {@link Integer#MAX_VALUE} if none. */
+    private static int nextUse(List<Integer> tiles, int t) {
+        if (tiles == null) return Integer.MAX_VALUE;
+        for (int u : tiles) if (u > t) return u;
+        return Integer.MAX_VALUE;
+    }
+
+    /** The buffers tile t still needs beside those it reads from the cache: its footprint's other blocks. */
     private Map<String, Long> want(BoxTiles.Footprint fp, Map<String, DraftBuffer> kept, int t, String outBox) {
         Map<String, Long> want = new LinkedHashMap<>();
         for (var e : fp.blocks().entrySet()) if (!kept.containsKey(e.getKey())) want.put(e.getKey() + "#box" + i + "." + t, e.getValue());

@@ -25,6 +25,8 @@ final class BuildState {
     Residency res;
     /** Whether row bands may read resident inputs in place and keep their output resident (one of the builder's walks). */
     boolean keepBands;
+    /** Whether box tiles keep input boxes that later tiles read again on the device (one of the builder's walks, BoxTileTasks). */
+    boolean boxCache;
 
     BuildState(Graph g, int[] placement, Map<Integer, Tiling.Split> splits, TaskEmitter out, TilingOptions tiling) {
         this.g = g;

@@ -97,25 +97,59 @@ final class MemGraphBuilder {
 
     /**
      * Walks by bytes alone and lets the planner pack each device; where it cannot within the budget, walks again
-     * placing first-fit (that placement is then one of the planner's candidates, and it always fits).
+     * placing first-fit (that placement is then one of the planner's candidates, and it always fits). Where nodes are
+     * split into output boxes, each walk is made with their cache of input boxes ({@link BoxTileTasks}) and without:
+     * the boxes it keeps lengthen lifetimes, which the planner may fail to pack where it packed the walk without them,
+     * and the plan that moves fewer link bytes is kept, so the cache never costs bytes. (Where the planner packs neither
+     * cached walk by bytes, the cached walk placed first-fit stands in for them: often fewer bytes at small budgets.)
      */
     MemGraph build() {
+        boolean boxes = splits.values().stream().anyMatch(sp -> sp.tiles().getFirst().kind() == Tile.Kind.OUTPUT_BOX);
+        MemGraph best = null;
+        boolean packed = false; // whether the planner packed a walk by bytes without the cache
+        for (boolean cache : boxes ? new boolean[] {true, false} : new boolean[] {false}) {
+            MemGraph m;
+            try {
+                m = byBytes(cache);
+            } catch (MemGraphException e) {
+                // a tile found no room beside the boxes the cache kept (the arena fragmented otherwise): the walk without it decides
+                if (!cache) throw e;
+                m = null;
+            }
+            if (m == null && cache) {
+                // the planner packs neither cached walk by bytes: the first-fit one with the cache, whose placement always packs
+                try {
+                    m = walk(true, false, true);
+                } catch (MemGraphException | ArenaPlan.Overflow e) {
+                    m = null;
+                }
+            }
+            if (!cache && m != null) packed = true;
+            if (m != null && (best == null || linkBytes(m) < linkBytes(best))) best = m;
+        }
+        if (packed) return best;
+        MemGraph firstFit = walk(true, false, false);
+        return best != null && linkBytes(best) < linkBytes(firstFit) ? best : firstFit;
+    }
+
+    /** The cheaper of the walks by bytes with and without keeping resident values; null if the planner packs neither. */
+    private MemGraph byBytes(boolean boxCache) {
         MemGraph kept = null;
         // bands and boxes may read resident inputs in place and keep the output resident where that saves link bytes (see
         // BandTileTasks.Keep); the switch off skips the walk that keeps, so every tile goes through the host (for comparisons)
         if (tiling.keepResident() && splits.values().stream().anyMatch(sp -> sp.tiles().getFirst().kind() == Tile.Kind.OUTPUT_ROWS
             || sp.tiles().getFirst().kind() == Tile.Kind.OUTPUT_BOX)) {
             try {
-                kept = walk(false, true);
+                kept = walk(false, true, boxCache);
             } catch (ArenaPlan.Overflow | BandTileTasks.KeptTooMuch e) {
                 // the values the tiles keep resident make lifetimes the planner cannot pack, or leave a tile no room: walk without them
             }
         }
         MemGraph plain;
         try {
-            plain = walk(false, false);
+            plain = walk(false, false, boxCache);
         } catch (ArenaPlan.Overflow e) {
-            return kept != null ? kept : walk(true, false);
+            return kept;
         }
         // Keeping is chosen node by node on the bytes saved there; the evictions it causes later are only counted here.
         return kept != null && linkBytes(kept) <= linkBytes(plain) ? kept : plain;
@@ -128,9 +162,10 @@ final class MemGraphBuilder {
         return b;
     }
 
-    private MemGraph walk(boolean firstFit, boolean keepBands) {
+    private MemGraph walk(boolean firstFit, boolean keepBands, boolean boxCache) {
         startWalk(firstFit);
         state.keepBands = keepBands;
+        state.boxCache = boxCache;
         TaskEmitter out = state.out;
         Residency res = state.res;
         for (Value v : g.inputs()) sources.put(v.name(), out.hostBuffer(v.name()));

@@ -40,7 +40,7 @@ public final class TurnipBenchCommand implements Command {
     @Override public String name() { return "turnip-bench"; }
     @Override public String summary() { return "dispatcher throughput and dynamic vs fixed order under memory budgets (throttled device)"; }
     @Override public Set<String> valueOptions() {
-        Set<String> s = new java.util.TreeSet<>(Set.of("runs", "models", "tasks", "jitter", "breakdown", "bandwidth"));
+        Set<String> s = new java.util.TreeSet<>(Set.of("runs", "models", "tasks", "jitter", "breakdown", "bandwidth", "bytes-only"));
         s.addAll(TILING_FLAGS);
         return s;
     }
@@ -52,6 +52,7 @@ public final class TurnipBenchCommand implements Command {
     @Override public String help() {
         return """
             usage: sluice turnip-bench [--runs N] [--models a,b,...] [--tasks N] [--jitter false] [--breakdown true] [--bandwidth B/s] [--tiling-KIND on|off ...]
+                           [--bytes-only true|N]
 
             On the throttled device (a CPU standing in for an accelerator: capped arena, one compute lane,
             bandwidth-limited H2D and D2H copy lanes; not a GPU):
@@ -71,7 +72,8 @@ public final class TurnipBenchCommand implements Command {
                   (after warm-up runs until that time settles), so that transfer is comparable to compute; it is printed. A second line per budget gives the
                   bytes moved (H2D + D2H) against a lower bound on what any plan must move at that budget
                   (inputs and constants up once, outputs down once, plus a round trip for every byte of the
-                  intermediates live across the worst cut between nodes beyond the budget; see BytesBound).
+                  intermediates live across a cut between nodes beyond the budget, summed over cuts that share
+                  no value; see BytesBound).
                   --breakdown true adds, per budget, where the dynamic run of median wall time spent it (see
                   TaskBreakdown): the last-ending chain split into kernels, link time, copy time beyond the link's,
                   hand-off gaps; per lane, busy time and the mean gap from ready to start.
@@ -79,12 +81,19 @@ public final class TurnipBenchCommand implements Command {
                   loaded host, where the derived one moves from run to run).
             Kernels run on one thread so that the copy lanes and the dispatcher have the other core.
             --tiling off, --tiling-rows off, ... (the session's tiling switches, see 'sluice help run') plan every
-            MemGraph with those splits only, for comparisons.""";
+            MemGraph with those splits only, for comparisons.
+            --bytes-only true skips (a), (c), (d) and every run: per model and budget only the plans' bytes over the link
+            (exact: the copy tasks' bytes, which a run's trace repeats) against the lower bound, and what the
+            intermediates larger than the whole budget move (a plan keeps a value resident whole or not at all, so
+            those go down and up whole; the bound charges them only beyond the budget); --bytes-only N also
+            lists the N values that move the most bytes in each plan.""";
     }
 
     @Override public int run(Args args, PrintStream out) {
         int runs = args.intOption("runs", 5);
         int tasks = args.intOption("tasks", 20_000);
+        String bytesOnly = args.option("bytes-only");
+        if (bytesOnly != null && !"false".equals(bytesOnly)) return BytesReport.run(args, out, "true".equals(bytesOnly) ? 0 : Integer.parseInt(bytesOnly));
         out.println("turnip-bench: throttled device (CPU standing in for an accelerator), " + Runtime.getRuntime().availableProcessors()
             + " cores, runs " + runs + " (median)");
         dispatcher(out, tasks, runs);

@@ -98,6 +98,70 @@ class BytesBoundTest {
         assertEquals(once, BytesBound.of(h, 2048));
     }
 
+    /**
+     * Term (4) by hand on [1, 256] float vectors (1,024 bytes each). x -> Relu a, a -> Relu b, Add(a, b) -> c, c -> Relu d,
+     * d -> Relu e, Add(d, e) -> f (the output). The cut after b's node holds a and b (2,048 B), the cut after e's holds d
+     * and e (2,048 B): no value in both, so at a budget of 1,500 B both claims of 2 x 548 B add up, where the fullest cut
+     * alone claims one. When the last node also reads a, every cut holds a (its largest, after e's node, holds a, d and e,
+     * 3,072 B): the cuts share a, so only the largest claim counts (summing them would charge a's one offload several times).
+     */
+    @Test void cutsThatShareNoValueAddUp() {
+        TensorType v = TensorType.of(DType.FLOAT32, Shape.of(1, 256));
+        Map<String, TensorType> types = new HashMap<>();
+        for (String n : List.of("x", "a", "b", "c", "d", "e", "f")) types.put(n, v);
+        Graph g = new Graph("t", List.of(new Node("r1", "Relu", "", List.of("x"), List.of("a"), Attributes.EMPTY),
+                new Node("r2", "Relu", "", List.of("a"), List.of("b"), Attributes.EMPTY),
+                new Node("add1", "Add", "", List.of("a", "b"), List.of("c"), Attributes.EMPTY),
+                new Node("r3", "Relu", "", List.of("c"), List.of("d"), Attributes.EMPTY),
+                new Node("r4", "Relu", "", List.of("d"), List.of("e"), Attributes.EMPTY),
+                new Node("add2", "Add", "", List.of("d", "e"), List.of("f"), Attributes.EMPTY)),
+            List.of(new Value("x", v)), List.of(new Value("f", v)), Map.of(), types);
+        assertEquals(1024 + 1024 + 2 * 2 * (2048 - 1500), BytesBound.of(g, 1500));
+        assertEquals(2 * (2048 - 1500), BytesBound.fullestCut(g, 1500));
+        // a read by the last node too: every cut from r1's to add1's holds a; the cut after r2's holds a, b (2,048 B), the cut
+        // after r4's holds a, d, e (3,072 B). They share a, so only the larger claim, 2 x (3,072 - 1,500), counts.
+        Graph h = new Graph("t", List.of(new Node("r1", "Relu", "", List.of("x"), List.of("a"), Attributes.EMPTY),
+                new Node("r2", "Relu", "", List.of("a"), List.of("b"), Attributes.EMPTY),
+                new Node("add1", "Add", "", List.of("a", "b"), List.of("c"), Attributes.EMPTY),
+                new Node("r3", "Relu", "", List.of("c"), List.of("d"), Attributes.EMPTY),
+                new Node("r4", "Relu", "", List.of("d"), List.of("e"), Attributes.EMPTY),
+                new Node("add2", "Sum", "", List.of("d", "e", "a"), List.of("f"), Attributes.EMPTY)),
+            List.of(new Value("x", v)), List.of(new Value("f", v)), Map.of(), types);
+        assertEquals(1024 + 1024 + 2 * (3072 - 1500), BytesBound.of(h, 1500));
+    }
+
+    /**
+     * What a node reads only in part is claimed for nothing. a = Relu(x) read only by a Slice that keeps half of it: a is in
+     * no cut, whatever the budget (the bound without whole reads claimed 2 x (1,024 - 64) B for it). a read only by a 1x1 conv
+     * of stride 2, which reads a quarter of its positions: not claimed either; by a 3x3 conv of stride 1 and pads 1, which
+     * reads every position: the cuts after r1's and r2's nodes hold a (1,024 B; b is an output, paid by its D2H), over a
+     * budget of 500 B by 524 B, claimed once (both cuts hold a).
+     */
+    @Test void partReadsAreClaimedForNothing() {
+        TensorType v = TensorType.of(DType.FLOAT32, Shape.of(1, 256)), half = TensorType.of(DType.FLOAT32, Shape.of(1, 128));
+        Map<String, Tensor> init = new HashMap<>();
+        for (String p : List.of("st", "en", "ax")) init.put(p, Tensor.allocate(DType.INT64, Shape.of(1)));
+        Graph g = new Graph("t", List.of(new Node("r1", "Relu", "", List.of("x"), List.of("a"), Attributes.EMPTY),
+                new Node("s", "Slice", "", List.of("a", "st", "en", "ax"), List.of("c"), Attributes.EMPTY)),
+            List.of(new Value("x", v)), List.of(new Value("c", half)), init, new HashMap<>(Map.of("x", v, "a", v, "c", half)));
+        // x up and the Slice's three 8-byte parameters, c down
+        assertEquals(1024 + 24 + 512, BytesBound.of(g, 64));
+        TensorType img = TensorType.of(DType.FLOAT32, Shape.of(1, 1, 16, 16)), small = TensorType.of(DType.FLOAT32, Shape.of(1, 1, 8, 8));
+        Map<String, Attr> strided = Map.of("strides", new Attr.Ints(new long[] {2, 2}), "kernel_shape", new Attr.Ints(new long[] {1, 1}));
+        Map<String, Attr> padded = Map.of("pads", new Attr.Ints(new long[] {1, 1, 1, 1}), "kernel_shape", new Attr.Ints(new long[] {3, 3}));
+        for (boolean whole : new boolean[] {false, true}) {
+            Map<String, Tensor> w = Map.of("w", Tensor.allocate(DType.FLOAT32, whole ? Shape.of(1, 1, 3, 3) : Shape.of(1, 1, 1, 1)));
+            TensorType yt = whole ? img : small;
+            Graph h = new Graph("t", List.of(new Node("r1", "Relu", "", List.of("x"), List.of("a"), Attributes.EMPTY),
+                    new Node("r2", "Relu", "", List.of("z"), List.of("b"), Attributes.EMPTY),
+                    new Node("conv", "Conv", "", List.of("a", "w"), List.of("y"), new Attributes(whole ? padded : strided))),
+                List.of(new Value("x", img), new Value("z", img)), List.of(new Value("b", img), new Value("y", yt)), w,
+                new HashMap<>(Map.of("x", img, "z", img, "a", img, "b", img, "y", yt)));
+            long once = 2 * 1024 + w.get("w").byteSize() + 1024 + Tensor.byteSize(DType.FLOAT32, yt.shape().toShape());
+            assertEquals(once + (whole ? 2 * 524 : 0), BytesBound.of(h, 500), whole ? "3x3 stride 1 pads 1" : "1x1 stride 2");
+        }
+    }
+
     /** Without a cut over the budget, the bound is the inputs, constants and outputs, each once: what a plan at the full need moves, raw. */
     @Test void atTheFullNeedTheBoundIsWhatCrossesOnce() {
         Graph g = randomNet(new SplittableRandom(3));
