@@ -58,14 +58,18 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
         };
     }
 
-    /** One scalar. */
+    /**
+     * One scalar: the bits a vector lane gives for x (the loops' scalar tails use it, and a tile's tail may be
+     * another tile's lane). So the same operations in the same order: a fused multiply-add where the lanes use
+     * one, and Relu's blend, which keeps -0.0 (it is not below 0) as the lanes do.
+     */
     float apply(float x) {
         return switch (kind) {
             case NONE -> x;
-            case RELU -> x > 0 || Float.isNaN(x) ? x : 0f;
+            case RELU -> x < 0f ? 0f : x;
             case CLIP -> Math.min(Math.max(x, lo), hi);
-            case HARD_SIGMOID -> Math.max(0f, Math.min(1f, alpha * x + beta));
-            case HARD_SWISH -> x * Math.max(0f, Math.min(1f, x * alpha + beta));
+            case HARD_SIGMOID -> Math.max(0f, Math.min(1f, Math.fma(x, alpha, beta)));
+            case HARD_SWISH -> x * Math.max(0f, Math.min(1f, Math.fma(x, alpha, beta)));
             case HARD_SWISH_CHAIN -> x * Math.min(Math.max(x + shift, lo), hi) / div;
             case HARD_SWISH_CHAIN_AFFINE -> x * Math.min(Math.max(x + shift, lo), hi) / div * alpha + beta;
             // then clamped to [lo, hi] (a Max / Min by a constant folded after it; infinite bounds change no bit)
@@ -208,7 +212,7 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
      * One loop per kind, each with its vector arithmetic written inline: a FloatVector passed to or returned
      * from a method that C2 does not inline (say one "already compiled into a big method", as a switch over
      * every kind's vector code is) is boxed, which made a depthwise conv with a fused HardSwish 60x slower.
-     * The scalar tail adds the bias as the vector body does, except that BIAS_NONE adds 0f there (as before).
+     * The scalar tail biases as the vector body does and applies {@link #apply}, which gives a lane's bits.
      */
     private void run(MemorySegment y, long off, int len, int mode, float bias, float[] row) {
         switch (kind) {
@@ -237,7 +241,7 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
             else if (mode == BIAS_ROW) v = v.add(FloatVector.fromArray(S, row, i));
             v.intoMemorySegment(y, at, ORDER);
         }
-        tail(y, off, i, len, bias, row);
+        tail(y, off, i, len, mode, bias, row);
     }
 
     private void relu(MemorySegment y, long off, int len, int mode, float bias, float[] row) {
@@ -251,7 +255,7 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
             v = v.blend(0f, v.compare(VectorOperators.LT, 0f));
             v.intoMemorySegment(y, at, ORDER);
         }
-        tail(y, off, i, len, bias, row);
+        tail(y, off, i, len, mode, bias, row);
     }
 
     private void clip(MemorySegment y, long off, int len, int mode, float bias, float[] row) {
@@ -265,7 +269,7 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
             v = v.max(lo).min(hi);
             v.intoMemorySegment(y, at, ORDER);
         }
-        tail(y, off, i, len, bias, row);
+        tail(y, off, i, len, mode, bias, row);
     }
 
     private void hardSigmoid(MemorySegment y, long off, int len, int mode, float bias, float[] row) {
@@ -279,7 +283,7 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
             v = v.fma(alpha, beta).min(1f).max(0f);
             v.intoMemorySegment(y, at, ORDER);
         }
-        tail(y, off, i, len, bias, row);
+        tail(y, off, i, len, mode, bias, row);
     }
 
     private void hardSwish(MemorySegment y, long off, int len, int mode, float bias, float[] row) {
@@ -293,7 +297,7 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
             v = v.mul(v.fma(alpha, beta).min(1f).max(0f));
             v.intoMemorySegment(y, at, ORDER);
         }
-        tail(y, off, i, len, bias, row);
+        tail(y, off, i, len, mode, bias, row);
     }
 
     private void hardSwishChain(MemorySegment y, long off, int len, int mode, float bias, float[] row) {
@@ -307,7 +311,7 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
             v = v.mul(v.add(shift).max(lo).min(hi)).div(div);
             v.intoMemorySegment(y, at, ORDER);
         }
-        tail(y, off, i, len, bias, row);
+        tail(y, off, i, len, mode, bias, row);
     }
 
     private void hardSwishChainAffine(MemorySegment y, long off, int len, int mode, float bias, float[] row) {
@@ -321,7 +325,7 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
             v = v.mul(v.add(shift).max(lo).min(hi)).div(div).mul(alpha).add(beta);
             v.intoMemorySegment(y, at, ORDER);
         }
-        tail(y, off, i, len, bias, row);
+        tail(y, off, i, len, mode, bias, row);
     }
 
     private void leakyRelu(MemorySegment y, long off, int len, int mode, float bias, float[] row) {
@@ -335,7 +339,7 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
             v = v.blend(v.mul(alpha), v.compare(VectorOperators.LT, 0f)).max(lo).min(hi);
             v.intoMemorySegment(y, at, ORDER);
         }
-        tail(y, off, i, len, bias, row);
+        tail(y, off, i, len, mode, bias, row);
     }
 
     private void gelu(MemorySegment y, long off, int len, int mode, float bias, float[] row) {
@@ -349,7 +353,7 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
             v = VectorMath.gelu(v);
             v.intoMemorySegment(y, at, ORDER);
         }
-        tail(y, off, i, len, bias, row);
+        tail(y, off, i, len, mode, bias, row);
     }
 
     private void sigmoid(MemorySegment y, long off, int len, int mode, float bias, float[] row) {
@@ -363,13 +367,17 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
             v = VectorMath.sigmoid(v);
             v.intoMemorySegment(y, at, ORDER);
         }
-        tail(y, off, i, len, bias, row);
+        tail(y, off, i, len, mode, bias, row);
     }
 
-    private void tail(MemorySegment y, long off, int i, int len, float bias, float[] row) {
+    /** The elements after the vector body, biased as the body biases (BIAS_NONE adds nothing: + 0f would turn -0.0 into 0.0). */
+    private void tail(MemorySegment y, long off, int i, int len, int mode, float bias, float[] row) {
         for (; i < len; i++) {
             long at = off + i;
-            y.setAtIndex(NnArrays.F32, at, apply(y.getAtIndex(NnArrays.F32, at) + (row != null ? row[i] : bias)));
+            float v = y.getAtIndex(NnArrays.F32, at);
+            if (mode == BIAS_SCALAR) v += bias;
+            else if (mode == BIAS_ROW) v += row[i];
+            y.setAtIndex(NnArrays.F32, at, apply(v));
         }
     }
 }

@@ -34,6 +34,40 @@ class ActivationArrayTest {
         assertEquals(java.util.EnumSet.allOf(Activation.Kind.class), covered);
     }
 
+    /**
+     * The scalar tail after the vector body gives a lane's bits for the same input, for every kind and every way
+     * of biasing: where a tile of a conv ends, its tail is the whole conv's lane, so a split (a budget's tiles)
+     * must not change a bit. A run of one value, longer than a vector, puts the value in lanes and in the tail.
+     */
+    @Test
+    void theScalarTailGivesALanesBits() {
+        Random r = new Random(5);
+        float[] special = {-0.0f, 0.0f, Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, -3f, 3f, 6f, -1e-40f};
+        int n = 2 * Activation.LANES + 3;
+        for (Activation act : KINDS) {
+            for (int k = 0; k < 400; k++) {
+                float x = k < special.length ? special[k] : (r.nextFloat() - 0.5f) * 16;
+                float bias = k % 3 == 0 ? 0f : k % 3 == 1 ? -0.0f : r.nextFloat() - 0.5f;
+                float[] row = new float[n];
+                java.util.Arrays.fill(row, bias);
+                for (int way = 0; way < 4; way++) {
+                    float[] a = new float[n];
+                    java.util.Arrays.fill(a, x);
+                    switch (way) {
+                        case 0 -> act.biasAndApply(MemorySegment.ofArray(a), 0, n, bias);
+                        case 1 -> act.rowBiasAndApply(MemorySegment.ofArray(a), 0, n, row);
+                        case 2 -> act.rowBiasAndApply(MemorySegment.ofArray(a), 0, n, null);
+                        default -> act.biasAndApply(a, 0, n, bias);
+                    }
+                    for (int i = 1; i < n; i++) {
+                        assertEquals(Float.floatToRawIntBits(a[0]), Float.floatToRawIntBits(a[i]),
+                            act.kind() + " x " + x + " bias " + bias + " way " + way + ": element " + i + " (lane or tail) differs from lane 0");
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void arrayFormGivesTheBitsOfTheSegmentForm() {
         Random r = new Random(3);
