@@ -250,6 +250,10 @@ final class DepthwiseConv {
             int j0 = s0 * wq, nv = ((s1 - s0) * wq - (wq - ow) + L - 1) / L;
             // tiles of up to MAX_TILE vectors; a remainder of 5..7 splits into two tiles of 2..4, not 4 + 1..3
             int v = 0;
+            if (ks == 9) {
+                taps9(buf, tap, buf, wo, j0, nv, buf, lay.out);
+                v = nv;
+            }
             while (v < nv) {
                 int left = nv - v, take = left <= MAX_TILE ? left : left < 2 * MAX_TILE ? (left + 1) / 2 : MAX_TILE;
                 int j = j0 + v * L, oo = lay.out + v * L;
@@ -281,6 +285,78 @@ final class DepthwiseConv {
         }
     }
 
+    /**
+     * Nine-tap filters (3 x 3 at any stride or dilation): {@code nv} vectors of output from position j, the
+     * same sums as the tiles below (out[oo + i] = fma over the taps in order from zero), with the nine tap
+     * offsets and weights held in locals across the whole run instead of read from their arrays per tile, and
+     * the run's vectors as one counted loop, so the JIT keeps the weights in registers and checks the loads'
+     * bounds once per run rather than per load.
+     */
+    static void taps9(float[] src, int[] tap, float[] w, int wo, int j, int nv, float[] out, int oo) {
+        int t0 = tap[0] + j, t1 = tap[1] + j, t2 = tap[2] + j, t3 = tap[3] + j, t4 = tap[4] + j, t5 = tap[5] + j,
+            t6 = tap[6] + j, t7 = tap[7] + j, t8 = tap[8] + j;
+        FloatVector w0 = FloatVector.broadcast(S, w[wo]), w1 = FloatVector.broadcast(S, w[wo + 1]),
+            w2 = FloatVector.broadcast(S, w[wo + 2]), w3 = FloatVector.broadcast(S, w[wo + 3]),
+            w4 = FloatVector.broadcast(S, w[wo + 4]), w5 = FloatVector.broadcast(S, w[wo + 5]),
+            w6 = FloatVector.broadcast(S, w[wo + 6]), w7 = FloatVector.broadcast(S, w[wo + 7]),
+            w8 = FloatVector.broadcast(S, w[wo + 8]);
+        int n = nv * L, i = 0;
+        for (; i + 4 * L <= n; i += 4 * L) {
+            int i1 = i + L, i2 = i + 2 * L, i3 = i + 3 * L;
+            FloatVector z = FloatVector.zero(S), x0 = FloatVector.fromArray(S, src, t0 + i);
+            FloatVector a0 = w0.fma(x0, z), a1 = w0.fma(FloatVector.fromArray(S, src, t0 + i1), z),
+                a2 = w0.fma(FloatVector.fromArray(S, src, t0 + i2), z), a3 = w0.fma(FloatVector.fromArray(S, src, t0 + i3), z);
+            a0 = w1.fma(FloatVector.fromArray(S, src, t1 + i), a0);
+            a1 = w1.fma(FloatVector.fromArray(S, src, t1 + i1), a1);
+            a2 = w1.fma(FloatVector.fromArray(S, src, t1 + i2), a2);
+            a3 = w1.fma(FloatVector.fromArray(S, src, t1 + i3), a3);
+            a0 = w2.fma(FloatVector.fromArray(S, src, t2 + i), a0);
+            a1 = w2.fma(FloatVector.fromArray(S, src, t2 + i1), a1);
+            a2 = w2.fma(FloatVector.fromArray(S, src, t2 + i2), a2);
+            a3 = w2.fma(FloatVector.fromArray(S, src, t2 + i3), a3);
+            a0 = w3.fma(FloatVector.fromArray(S, src, t3 + i), a0);
+            a1 = w3.fma(FloatVector.fromArray(S, src, t3 + i1), a1);
+            a2 = w3.fma(FloatVector.fromArray(S, src, t3 + i2), a2);
+            a3 = w3.fma(FloatVector.fromArray(S, src, t3 + i3), a3);
+            a0 = w4.fma(FloatVector.fromArray(S, src, t4 + i), a0);
+            a1 = w4.fma(FloatVector.fromArray(S, src, t4 + i1), a1);
+            a2 = w4.fma(FloatVector.fromArray(S, src, t4 + i2), a2);
+            a3 = w4.fma(FloatVector.fromArray(S, src, t4 + i3), a3);
+            a0 = w5.fma(FloatVector.fromArray(S, src, t5 + i), a0);
+            a1 = w5.fma(FloatVector.fromArray(S, src, t5 + i1), a1);
+            a2 = w5.fma(FloatVector.fromArray(S, src, t5 + i2), a2);
+            a3 = w5.fma(FloatVector.fromArray(S, src, t5 + i3), a3);
+            a0 = w6.fma(FloatVector.fromArray(S, src, t6 + i), a0);
+            a1 = w6.fma(FloatVector.fromArray(S, src, t6 + i1), a1);
+            a2 = w6.fma(FloatVector.fromArray(S, src, t6 + i2), a2);
+            a3 = w6.fma(FloatVector.fromArray(S, src, t6 + i3), a3);
+            a0 = w7.fma(FloatVector.fromArray(S, src, t7 + i), a0);
+            a1 = w7.fma(FloatVector.fromArray(S, src, t7 + i1), a1);
+            a2 = w7.fma(FloatVector.fromArray(S, src, t7 + i2), a2);
+            a3 = w7.fma(FloatVector.fromArray(S, src, t7 + i3), a3);
+            a0 = w8.fma(FloatVector.fromArray(S, src, t8 + i), a0);
+            a1 = w8.fma(FloatVector.fromArray(S, src, t8 + i1), a1);
+            a2 = w8.fma(FloatVector.fromArray(S, src, t8 + i2), a2);
+            a3 = w8.fma(FloatVector.fromArray(S, src, t8 + i3), a3);
+            a0.intoArray(out, oo + i);
+            a1.intoArray(out, oo + i1);
+            a2.intoArray(out, oo + i2);
+            a3.intoArray(out, oo + i3);
+        }
+        for (; i < n; i += L) {
+            FloatVector a = w0.fma(FloatVector.fromArray(S, src, t0 + i), FloatVector.zero(S));
+            a = w1.fma(FloatVector.fromArray(S, src, t1 + i), a);
+            a = w2.fma(FloatVector.fromArray(S, src, t2 + i), a);
+            a = w3.fma(FloatVector.fromArray(S, src, t3 + i), a);
+            a = w4.fma(FloatVector.fromArray(S, src, t4 + i), a);
+            a = w5.fma(FloatVector.fromArray(S, src, t5 + i), a);
+            a = w6.fma(FloatVector.fromArray(S, src, t6 + i), a);
+            a = w7.fma(FloatVector.fromArray(S, src, t7 + i), a);
+            a = w8.fma(FloatVector.fromArray(S, src, t8 + i), a);
+            a.intoArray(out, oo + i);
+        }
+    }
+
     // One tile per vector count, each with its accumulators in registers: out[oo + i] = sum over taps t of
     // w[wo + t] * src[tap[t] + j + i], in tap order from zero.
 
@@ -300,7 +376,7 @@ final class DepthwiseConv {
         a3.intoArray(out, oo + 3 * L);
     }
 
-    private static void tile3(float[] src, int[] tap, int ks, float[] w, int wo, int j, float[] out, int oo) {
+    static void tile3(float[] src, int[] tap, int ks, float[] w, int wo, int j, float[] out, int oo) {
         FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0;
         for (int t = 0; t < ks; t++) {
             int s = tap[t] + j;
@@ -314,7 +390,7 @@ final class DepthwiseConv {
         a2.intoArray(out, oo + 2 * L);
     }
 
-    private static void tile2(float[] src, int[] tap, int ks, float[] w, int wo, int j, float[] out, int oo) {
+    static void tile2(float[] src, int[] tap, int ks, float[] w, int wo, int j, float[] out, int oo) {
         FloatVector a0 = FloatVector.zero(S), a1 = a0;
         for (int t = 0; t < ks; t++) {
             int s = tap[t] + j;
@@ -326,7 +402,7 @@ final class DepthwiseConv {
         a1.intoArray(out, oo + L);
     }
 
-    private static void tile1(float[] src, int[] tap, int ks, float[] w, int wo, int j, float[] out, int oo) {
+    static void tile1(float[] src, int[] tap, int ks, float[] w, int wo, int j, float[] out, int oo) {
         FloatVector a0 = FloatVector.zero(S);
         for (int t = 0; t < ks; t++) {
             a0 = FloatVector.broadcast(S, w[wo + t]).fma(FloatVector.fromArray(S, src, tap[t] + j), a0);
