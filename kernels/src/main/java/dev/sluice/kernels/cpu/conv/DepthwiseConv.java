@@ -186,10 +186,17 @@ final class DepthwiseConv {
         int h = g.in()[0], wd = g.in()[1], pt = g.padBegin()[0], pl = g.padBegin()[1];
         int sh = lay.sh, sw = lay.sw, hq = lay.hq, width = lay.wq * sw, a = lay.a, len = lay.b - a;
         int base = sw == 1 ? 0 : lay.padded;
-        for (int iy = 0; iy < h; iy++) {
-            int yq = (iy + pt) / sh, py = (iy + pt) % sh;
-            if (yq >= hq) break;
-            copyRow(buf, in + iy * wd + a - pl, buf, base + (py * hq + yq) * width + a, len, lay.inTail);
+        if (sh == 1 && sw == 1) {
+            // one plane, rows in increasing order: each row's last vector is loaded through the tail mask and
+            // stored whole, its zero lanes landing on padding, on the next row's interior (written after it)
+            // or on the planes' slack; a masked store costs far more than a masked load
+            for (int iy = 0, end = Math.min(h, hq - pt); iy < end; iy++) copyRowZeroTail(buf, in + iy * wd + a - pl, (iy + pt) * width + a, len, lay.inTail);
+        } else {
+            for (int iy = 0; iy < h; iy++) {
+                int yq = (iy + pt) / sh, py = (iy + pt) % sh;
+                if (yq >= hq) break;
+                copyRow(buf, in + iy * wd + a - pl, buf, base + (py * hq + yq) * width + a, len, lay.inTail);
+            }
         }
         if (sw == 2) {
             split2(buf, lay.padded, lay.chanStride / 2, buf, 0, lay.chanStride / 2, lay.splitTail);
@@ -209,6 +216,13 @@ final class DepthwiseConv {
         int k = 0;
         for (; k + L <= len; k += L) FloatVector.fromArray(S, src, from + k).intoArray(dst, at + k);
         if (k < len) FloatVector.fromArray(S, src, from + k).intoArray(dst, at + k, tail);
+    }
+
+    /** buf[at .. at + len) = buf[from .. from + len), then zeros up to the next whole vector (see fillInterior). */
+    private static void copyRowZeroTail(float[] buf, int from, int at, int len, VectorMask<Float> tail) {
+        int k = 0;
+        for (; k + L <= len; k += L) FloatVector.fromArray(S, buf, from + k).intoArray(buf, at + k);
+        if (k < len) FloatVector.fromArray(S, buf, from + k, tail).intoArray(buf, at + k);
     }
 
     /** Lane i of a vector pair's even (odd) elements: its source lane within whichever vector holds it. */

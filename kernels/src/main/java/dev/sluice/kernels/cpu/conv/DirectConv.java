@@ -559,7 +559,8 @@ final class DirectConv {
     /**
      * Copies input plane {@code xo} (h x w floats of x) into the interior of its phase planes at dst[0 ..] when
      * the columns have stride 1: exactly the positions that hold input, the same for every channel, so padding
-     * zeroed once stays zero. Rows go by vectors straight from the segment, the last one of each row masked.
+     * zeroed once stays zero. The plane comes into the staging area at dst[stage ..] in one bulk copy, its rows
+     * then go on by vectors.
      */
     private static void fillInterior(MemorySegment x, long xo, WindowGeometry g, Planes p, float[] dst, int stage) {
         int h = g.in()[0], wd = g.in()[1], pt = g.padBegin()[0], pl = g.padBegin()[1];
@@ -574,7 +575,12 @@ final class DirectConv {
             if (yq >= hq) break;
             int from = stage + iy * wd + a - pl, at = py * plane + yq * wq + a;
             for (int k = 0; k < body; k += L) FloatVector.fromArray(S, dst, from + k).intoArray(dst, at + k);
-            FloatVector.fromArray(S, dst, from + body, tail).intoArray(dst, at + body, tail);
+            FloatVector last = FloatVector.fromArray(S, dst, from + body, tail);
+            // one plane (sh = 1), rows in increasing order: the last vector goes whole, its zero lanes landing on
+            // padding, on the next row's interior (written after it) or on the planes' slack; a masked store
+            // costs far more than a masked load
+            if (sh == 1) last.intoArray(dst, at + body);
+            else last.intoArray(dst, at + body, tail);
         }
     }
 
