@@ -134,12 +134,12 @@ final class DepthwiseConv {
      * positions, padding columns included); a group of input channels at {@code in} (each h x w, then a
      * vector of slack); compacted output rows at {@code rows}: a group's whole output planes when a plane is
      * one strip ({@code whole}), else one strip's rows; the padded rows of strided columns at
-     * {@code padded} (-1 when sw = 1: rows then go straight into the planes); the chunk's weights at
+     * {@code padded} (-1 when sw = 1, or with {@code rowSplit}: rows then go straight into the planes); the chunk's weights at
      * {@code weights}. Padded columns {@code [a, b)} hold input, column i holding input column i - pl.
      */
     private record Layout(int sh, int sw, int hq, int wq, int oh, int ow, int[] tap, int chanStride, int stripRows,
                           boolean whole, int group, int a, int b, int out, int in, int rows, int padded, int paddedLen,
-                          int weights, int total, VectorMask<Float> inTail, VectorMask<Float> splitTail) {
+                          int weights, int total, VectorMask<Float> inTail, VectorMask<Float> splitTail, boolean rowSplit) {
         /** For chunks of {@code per} input channels, {@code mg} outputs each, {@code ks} taps. */
         static Layout of(WindowGeometry g, int per, int mg, int ks) {
             int kh = g.kernel()[0], kw = g.kernel()[1], sh = g.strides()[0], sw = g.strides()[1];
@@ -165,14 +165,16 @@ final class DepthwiseConv {
             int outLen = roundUp(stripRows * wq + L, ACT_UNIT);
             // compacted rows: whole vectors per row, the last one running up to L - 1 past the strip
             int rowsLen = roundUp((whole ? group * mg * oh : stripRows) * ow + L, ACT_UNIT);
-            // the de-interleave reads whole vector pairs: two vectors of slack
-            int paddedLen = sw == 1 ? 0 : chanStride + 2 * L;
+            // rows split one by one at stride 2 where each is whole vector pairs, two or more (see fillInterior)
+            int width = wq * sw, a = Math.min(pl, width), b = Math.max(a, Math.min(width, pl + wd));
+            boolean rowSplit = sw == 2 && (b - a) % (2 * L) == 0 && b - a >= 4 * L;
+            // else strided columns go through padded rows; the de-interleave reads whole vector pairs: two vectors of slack
+            int paddedLen = sw == 1 || rowSplit ? 0 : chanStride + 2 * L;
             int out = planesLen, in = out + outLen, rows = in + group * h * wd + L, padded = rows + rowsLen;
             int weights = padded + paddedLen, total = Math.addExact(weights, per * mg * ks);
-            int width = wq * sw, a = Math.min(pl, width), b = Math.max(a, Math.min(width, pl + wd));
             return new Layout(sh, sw, hq, wq, oh, ow, tap, chanStride, stripRows, whole, group, a, b, out, in, rows,
-                    sw == 1 ? -1 : padded, paddedLen, weights, total,
-                    S.indexInRange(0, (b - a) % L), S.indexInRange(0, (chanStride / sw) % L));
+                    sw == 1 || rowSplit ? -1 : padded, paddedLen, weights, total,
+                    S.indexInRange(0, (b - a) % L), S.indexInRange(0, (chanStride / sw) % L), rowSplit);
         }
     }
 
@@ -187,6 +189,10 @@ final class DepthwiseConv {
     private static void fillInterior(float[] buf, WindowGeometry g, Layout lay, int in) {
         int h = g.in()[0], wd = g.in()[1], pt = g.padBegin()[0], pl = g.padBegin()[1];
         int sh = lay.sh, sw = lay.sw, hq = lay.hq, width = lay.wq * sw, a = lay.a, len = lay.b - a;
+        if (lay.rowSplit) {
+            splitRows(buf, g, lay, in);
+            return;
+        }
         int base = sw == 1 ? 0 : lay.padded;
         // rows in increasing order of where they go (phase by phase): each row's last vector is loaded through
         // the tail mask and stored whole, its zero lanes landing on padding, on a later row's interior (written
@@ -203,6 +209,28 @@ final class DepthwiseConv {
             int part = lay.chanStride / sw;
             for (int px = 0; px < sw; px++) {
                 for (int k = 0; k < part; k++) buf[px * part + k] = buf[lay.padded + k * sw + px];
+            }
+        }
+    }
+
+    /**
+     * fillInterior at stride 2 in the columns when every row is whole vector pairs (Layout.rowSplit): each input
+     * row split straight into its two column-phase planes, one pass and no padded copy. Padded column a + 2q
+     * (input column a - pl + 2q) goes to column a / 2 + q of phase a % 2, the next one to (a + 1) / 2 + q of the
+     * other phase. Rows with a last partial pair stay on the padded rows' single long split: a masked last pair
+     * per row cost more than it saves (measured: 16 to 40 wide rows slower).
+     */
+    private static void splitRows(float[] buf, WindowGeometry g, Layout lay, int in) {
+        int h = g.in()[0], wd = g.in()[1], pt = g.padBegin()[0], pl = g.padBegin()[1];
+        int sh = lay.sh, hq = lay.hq, a = lay.a, len = lay.b - a;
+        int plane = hq * lay.wq;
+        for (int py = 0; py < sh; py++) {
+            for (int yq = 0; yq < hq; yq++) {
+                int iy = yq * sh + py - pt;
+                if (iy < 0 || iy >= h) continue;
+                int row = py * plane + yq * lay.wq;
+                splitRow(buf, in + iy * wd + a - pl, len / 2, buf, row + (a % 2) * sh * plane + a / 2,
+                        row + ((a + 1) % 2) * sh * plane + (a + 1) / 2);
             }
         }
     }
@@ -229,6 +257,18 @@ final class DepthwiseConv {
             ODD = VectorShuffle.fromOp(S, i -> (2 * i + 1) % L);
     /** The upper half of the lanes: filled from the second vector of a pair. */
     private static final VectorMask<Float> UPPER = VectorMask.fromLong(S, ((1L << L) - 1) & ~((1L << (L / 2)) - 1));
+
+    /**
+     * One row's de-interleave: dst[e0 + q] = r[r0 + 2q], dst[o0 + q] = r[r0 + 2q + 1] for q in [0, n), n a
+     * multiple of L, by vector permutes (the same as split2's, without a tail).
+     */
+    private static void splitRow(float[] r, int r0, int n, float[] dst, int e0, int o0) {
+        for (int q = 0; q < n; q += L) {
+            FloatVector v0 = FloatVector.fromArray(S, r, r0 + 2 * q), v1 = FloatVector.fromArray(S, r, r0 + 2 * q + L);
+            v0.rearrange(EVEN).blend(v1.rearrange(EVEN), UPPER).intoArray(dst, e0 + q);
+            v0.rearrange(ODD).blend(v1.rearrange(ODD), UPPER).intoArray(dst, o0 + q);
+        }
+    }
 
     /**
      * even[e0 + q] = r[r0 + 2q], odd[o0 + q] = r[r0 + 2q + 1] for q in [0, n), by vector permutes; the last

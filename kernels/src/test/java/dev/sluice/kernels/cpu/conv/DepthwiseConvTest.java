@@ -67,6 +67,8 @@ class DepthwiseConvTest {
         new Case(1, 5, 1, 12, 12, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0),
         new Case(1, 3, 2, 8, 21, 1, 5, 1, 1, 1, 1, 0, 2, 0, 2),
         new Case(1, 2, 1, 13, 26, 5, 5, 2, 2, 1, 1, 2, 3, 2, 0),
+        // stride 2 on rows of whole vector pairs: split row by row straight into the phase planes
+        new Case(1, 3, 1, 20, 64, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1),
         // the last input rows and columns read by no output (stride 3, no pads)
         new Case(1, 3, 1, 11, 11, 3, 3, 3, 3, 1, 1, 0, 0, 0, 0),
         new Case(1, 3, 1, 11, 20, 3, 3, 1, 3, 1, 1, 0, 0, 0, 0),
@@ -244,6 +246,12 @@ class DepthwiseConvTest {
             new Case(1, 5, 1, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),
             new Case(1, 4, 1, 32, 32, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1),
             new Case(1, 3, 1, 10, 10, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2),
+            // stride 2 on rows of 64, 128 and 160: each row split into its phase planes, the first padded column
+            // of input even (pads 0 and 2) and odd (pad 1), a multiplier, a 5 x 5
+            new Case(1, 3, 1, 20, 64, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1),
+            new Case(1, 3, 2, 17, 128, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1),
+            new Case(1, 2, 1, 21, 64, 5, 5, 2, 2, 1, 1, 2, 2, 2, 2),
+            new Case(1, 2, 1, 9, 160, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1),
         };
         Random r = new Random(33);
         for (Case k : cases) {
