@@ -134,8 +134,8 @@ final class DepthwiseConv {
      * positions, padding columns included); a group of input channels at {@code in} (each h x w, then a
      * vector of slack); compacted output rows at {@code rows}: a group's whole output planes when a plane is
      * one strip ({@code whole}), else one strip's rows; the padded rows of strided columns at
-     * {@code padded} (-1 when sw = 1, or with {@code rowSplit}: rows then go straight into the planes); the chunk's weights at
-     * {@code weights}. Padded columns {@code [a, b)} hold input, column i holding input column i - pl.
+     * {@code padded} (-1 when sw = 1, or with {@code rowSplit}: rows then go straight into the planes); the
+     * chunk's weights at {@code weights}. Padded columns {@code [a, b)} hold input, column i holding input column i - pl.
      */
     private record Layout(int sh, int sw, int hq, int wq, int oh, int ow, int[] tap, int chanStride, int stripRows,
                           boolean whole, int group, int a, int b, int out, int in, int rows, int padded, int paddedLen,
