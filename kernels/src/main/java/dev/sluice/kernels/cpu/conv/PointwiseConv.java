@@ -53,6 +53,18 @@ final class PointwiseConv {
      */
     static final boolean ENABLED = dev.sluice.kernels.KernelOptions.defaults().pointwiseConv();
 
+    /**
+     * Whether ConvKernels sends a pointwise conv over {@code positions} output positions here: from two whole
+     * tiles on, or, with eight-row panels, whole vectors of positions from one vector on (they run in whole
+     * tiles and one-vector tiles straight from x: 96 -> 96 channels at 8 x 8, 21 against 13 us, one thread).
+     * Otherwise positions past the last whole tile run mostly through the gathered tail, 5-10x slower than
+     * DirectConv on ppocr-rec's 1x1 (SE) and 1x40 convs. DirectConv's chains are the same (fma over the
+     * input channels from zero, then bias and activation in vector lanes), so either side gives the same bits.
+     */
+    static boolean takes(int positions) {
+        return positions >= 2 * NT || MR == 8 && positions >= L && positions % L == 0;
+    }
+
     /** True for a geometry whose every output position reads exactly its own input position. */
     static boolean applies(WindowGeometry g) {
         for (int i = 0; i < g.rank(); i++) {
