@@ -265,9 +265,7 @@ final class ConvKernels {
         int kk = cg * ks;
         boolean pointwise = ks == 1;
         for (int i = 0; i < g.rank(); i++) pointwise &= g.strides()[i] == 1 && g.padBegin()[i] == 0 && g.padEnd()[i] == 0;
-        // below two whole tiles of positions PointwiseConv runs mostly its gathered tail: 5-10x slower than
-        // the paths below on ppocr-rec's 1x1 (SE) and 1x40 convs
-        if (pointwise && group == 1 && pointwiseOk && outSize >= 2 * PointwiseConv.NT) {
+        if (pointwise && group == 1 && pointwiseOk && PointwiseConv.takes(outSize)) {
             boolean fuse = res != null && PointwiseConv.takesResidual(act, after);
             PointwiseConv.conv(x, w, bias, y, n, c, m, outSize, par, act, wKey, fuse ? res : null, after);
             return fuse;

@@ -26,7 +26,7 @@ import jdk.incubator.vector.VectorSpecies;
  * biased and activated there in whole vectors, and a group of planes leaves in one copy. Larger planes go
  * by strips of output rows, so
  * a strip's sums are still in cache when they are activated and written; planes of {@link #WIDE} or more
- * output columns keep {@link DirectConv#depthwise}.
+ * output columns at stride 1 in the columns go to {@link DirectConv#depthwise}.
  *
  * <p>Summation order: every output element is {@code fma(w, x, acc)} over its taps in the weight's order
  * (ky, kx) starting from zero, then the bias is added and the activation applied, both in vector lanes for
@@ -50,7 +50,9 @@ final class DepthwiseConv {
      * Output widths from which planes go to {@link DirectConv#depthwise} instead: there the per-channel
      * overhead this class saves is small next to the arithmetic, while its staging copies and compaction
      * cost memory traffic (measured in PP-OCRv3 det: 80 and 160 wide planes slower here, 40 wide faster).
-     * A test of the width alone: a band of rows of a conv takes the path of the whole conv.
+     * Only at stride 1 in the columns: strided columns are split into phases here in one pass over the
+     * channel (DirectConv splits row by row; 32 x 160 x 160 3x3 stride 2: 217 against 235 us, one thread).
+     * A test of the width and stride alone: a band of rows of a conv takes the path of the whole conv.
      */
     private static final int WIDE = 64;
     /** Floats of input or output copied at once for a group of small planes: 16 KiB, in L1 or L2. */
@@ -66,7 +68,7 @@ final class DepthwiseConv {
         int inSize = g.in()[0] * g.in()[1], outSize = g.out()[0] * g.out()[1];
         int planes = n * c;
         if (planes == 0 || outSize == 0 || mg == 0) return;
-        if (g.out()[1] >= WIDE) {
+        if (g.out()[1] >= WIDE && g.strides()[1] == 1) {
             DirectConv.depthwise(x, w, bias, y, n, c, m, g, par, act);
             return;
         }
@@ -132,12 +134,12 @@ final class DepthwiseConv {
      * positions, padding columns included); a group of input channels at {@code in} (each h x w, then a
      * vector of slack); compacted output rows at {@code rows}: a group's whole output planes when a plane is
      * one strip ({@code whole}), else one strip's rows; the padded rows of strided columns at
-     * {@code padded} (-1 when sw = 1: rows then go straight into the planes); the chunk's weights at
-     * {@code weights}. Padded columns {@code [a, b)} hold input, column i holding input column i - pl.
+     * {@code padded} (-1 when sw = 1, or with {@code rowSplit}: rows then go straight into the planes); the
+     * chunk's weights at {@code weights}. Padded columns {@code [a, b)} hold input, column i holding input column i - pl.
      */
     private record Layout(int sh, int sw, int hq, int wq, int oh, int ow, int[] tap, int chanStride, int stripRows,
                           boolean whole, int group, int a, int b, int out, int in, int rows, int padded, int paddedLen,
-                          int weights, int total, VectorMask<Float> inTail, VectorMask<Float> splitTail) {
+                          int weights, int total, VectorMask<Float> inTail, VectorMask<Float> splitTail, boolean rowSplit) {
         /** For chunks of {@code per} input channels, {@code mg} outputs each, {@code ks} taps. */
         static Layout of(WindowGeometry g, int per, int mg, int ks) {
             int kh = g.kernel()[0], kw = g.kernel()[1], sh = g.strides()[0], sw = g.strides()[1];
@@ -163,14 +165,16 @@ final class DepthwiseConv {
             int outLen = roundUp(stripRows * wq + L, ACT_UNIT);
             // compacted rows: whole vectors per row, the last one running up to L - 1 past the strip
             int rowsLen = roundUp((whole ? group * mg * oh : stripRows) * ow + L, ACT_UNIT);
-            // the de-interleave reads whole vector pairs: two vectors of slack
-            int paddedLen = sw == 1 ? 0 : chanStride + 2 * L;
+            // rows split one by one at stride 2 where each is whole vector pairs, two or more (see fillInterior)
+            int width = wq * sw, a = Math.min(pl, width), b = Math.max(a, Math.min(width, pl + wd));
+            boolean rowSplit = sw == 2 && (b - a) % (2 * L) == 0 && b - a >= 4 * L;
+            // else strided columns go through padded rows; the de-interleave reads whole vector pairs: two vectors of slack
+            int paddedLen = sw == 1 || rowSplit ? 0 : chanStride + 2 * L;
             int out = planesLen, in = out + outLen, rows = in + group * h * wd + L, padded = rows + rowsLen;
             int weights = padded + paddedLen, total = Math.addExact(weights, per * mg * ks);
-            int width = wq * sw, a = Math.min(pl, width), b = Math.max(a, Math.min(width, pl + wd));
             return new Layout(sh, sw, hq, wq, oh, ow, tap, chanStride, stripRows, whole, group, a, b, out, in, rows,
-                    sw == 1 ? -1 : padded, paddedLen, weights, total,
-                    S.indexInRange(0, (b - a) % L), S.indexInRange(0, (chanStride / sw) % L));
+                    sw == 1 || rowSplit ? -1 : padded, paddedLen, weights, total,
+                    S.indexInRange(0, (b - a) % L), S.indexInRange(0, (chanStride / sw) % L), rowSplit);
         }
     }
 
@@ -185,11 +189,19 @@ final class DepthwiseConv {
     private static void fillInterior(float[] buf, WindowGeometry g, Layout lay, int in) {
         int h = g.in()[0], wd = g.in()[1], pt = g.padBegin()[0], pl = g.padBegin()[1];
         int sh = lay.sh, sw = lay.sw, hq = lay.hq, width = lay.wq * sw, a = lay.a, len = lay.b - a;
+        if (lay.rowSplit) {
+            splitRows(buf, g, lay, in);
+            return;
+        }
         int base = sw == 1 ? 0 : lay.padded;
-        for (int iy = 0; iy < h; iy++) {
-            int yq = (iy + pt) / sh, py = (iy + pt) % sh;
-            if (yq >= hq) break;
-            copyRow(buf, in + iy * wd + a - pl, buf, base + (py * hq + yq) * width + a, len, lay.inTail);
+        // rows in increasing order of where they go (phase by phase): each row's last vector is loaded through
+        // the tail mask and stored whole, its zero lanes landing on padding, on a later row's interior (written
+        // after it) or on slack past the planes; a masked store costs far more than a masked load
+        for (int py = 0; py < sh; py++) {
+            for (int yq = 0; yq < hq; yq++) {
+                int iy = yq * sh + py - pt;
+                if (iy >= 0 && iy < h) copyRowZeroTail(buf, in + iy * wd + a - pl, base + (py * hq + yq) * width + a, len, lay.inTail);
+            }
         }
         if (sw == 2) {
             split2(buf, lay.padded, lay.chanStride / 2, buf, 0, lay.chanStride / 2, lay.splitTail);
@@ -197,6 +209,28 @@ final class DepthwiseConv {
             int part = lay.chanStride / sw;
             for (int px = 0; px < sw; px++) {
                 for (int k = 0; k < part; k++) buf[px * part + k] = buf[lay.padded + k * sw + px];
+            }
+        }
+    }
+
+    /**
+     * fillInterior at stride 2 in the columns when every row is whole vector pairs (Layout.rowSplit): each input
+     * row split straight into its two column-phase planes, one pass and no padded copy. Padded column a + 2q
+     * (input column a - pl + 2q) goes to column a / 2 + q of phase a % 2, the next one to (a + 1) / 2 + q of the
+     * other phase. Rows with a last partial pair stay on the padded rows' single long split: a masked last pair
+     * per row cost more than it saves (measured: 16 to 40 wide rows slower).
+     */
+    private static void splitRows(float[] buf, WindowGeometry g, Layout lay, int in) {
+        int h = g.in()[0], wd = g.in()[1], pt = g.padBegin()[0], pl = g.padBegin()[1];
+        int sh = lay.sh, hq = lay.hq, a = lay.a, len = lay.b - a;
+        int plane = hq * lay.wq;
+        for (int py = 0; py < sh; py++) {
+            for (int yq = 0; yq < hq; yq++) {
+                int iy = yq * sh + py - pt;
+                if (iy < 0 || iy >= h) continue;
+                int row = py * plane + yq * lay.wq;
+                splitRow(buf, in + iy * wd + a - pl, len / 2, buf, row + (a % 2) * sh * plane + a / 2,
+                        row + ((a + 1) % 2) * sh * plane + (a + 1) / 2);
             }
         }
     }
@@ -211,11 +245,30 @@ final class DepthwiseConv {
         if (k < len) FloatVector.fromArray(S, src, from + k).intoArray(dst, at + k, tail);
     }
 
+    /** buf[at .. at + len) = buf[from .. from + len), then zeros up to the next whole vector (see fillInterior). */
+    private static void copyRowZeroTail(float[] buf, int from, int at, int len, VectorMask<Float> tail) {
+        int k = 0;
+        for (; k + L <= len; k += L) FloatVector.fromArray(S, buf, from + k).intoArray(buf, at + k);
+        if (k < len) FloatVector.fromArray(S, buf, from + k, tail).intoArray(buf, at + k);
+    }
+
     /** Lane i of a vector pair's even (odd) elements: its source lane within whichever vector holds it. */
     private static final VectorShuffle<Float> EVEN = VectorShuffle.fromOp(S, i -> 2 * i % L),
             ODD = VectorShuffle.fromOp(S, i -> (2 * i + 1) % L);
     /** The upper half of the lanes: filled from the second vector of a pair. */
     private static final VectorMask<Float> UPPER = VectorMask.fromLong(S, ((1L << L) - 1) & ~((1L << (L / 2)) - 1));
+
+    /**
+     * One row's de-interleave: dst[e0 + q] = r[r0 + 2q], dst[o0 + q] = r[r0 + 2q + 1] for q in [0, n), n a
+     * multiple of L, by vector permutes (the same as split2's, without a tail).
+     */
+    private static void splitRow(float[] r, int r0, int n, float[] dst, int e0, int o0) {
+        for (int q = 0; q < n; q += L) {
+            FloatVector v0 = FloatVector.fromArray(S, r, r0 + 2 * q), v1 = FloatVector.fromArray(S, r, r0 + 2 * q + L);
+            v0.rearrange(EVEN).blend(v1.rearrange(EVEN), UPPER).intoArray(dst, e0 + q);
+            v0.rearrange(ODD).blend(v1.rearrange(ODD), UPPER).intoArray(dst, o0 + q);
+        }
+    }
 
     /**
      * even[e0 + q] = r[r0 + 2q], odd[o0 + q] = r[r0 + 2q + 1] for q in [0, n), by vector permutes; the last
@@ -250,6 +303,10 @@ final class DepthwiseConv {
             int j0 = s0 * wq, nv = ((s1 - s0) * wq - (wq - ow) + L - 1) / L;
             // tiles of up to MAX_TILE vectors; a remainder of 5..7 splits into two tiles of 2..4, not 4 + 1..3
             int v = 0;
+            if (ks == 9) {
+                taps9(buf, tap, buf, wo, j0, nv, buf, lay.out);
+                v = nv;
+            }
             while (v < nv) {
                 int left = nv - v, take = left <= MAX_TILE ? left : left < 2 * MAX_TILE ? (left + 1) / 2 : MAX_TILE;
                 int j = j0 + v * L, oo = lay.out + v * L;
@@ -281,6 +338,78 @@ final class DepthwiseConv {
         }
     }
 
+    /**
+     * Nine-tap filters (3 x 3 at any stride or dilation): {@code nv} vectors of output from position j, the
+     * same sums as the tiles below (out[oo + i] = fma over the taps in order from zero), with the nine tap
+     * offsets and weights held in locals across the whole run instead of read from their arrays per tile, and
+     * the run's vectors as one counted loop, so the JIT keeps the weights in registers and checks the loads'
+     * bounds once per run rather than per load.
+     */
+    static void taps9(float[] src, int[] tap, float[] w, int wo, int j, int nv, float[] out, int oo) {
+        int t0 = tap[0] + j, t1 = tap[1] + j, t2 = tap[2] + j, t3 = tap[3] + j, t4 = tap[4] + j, t5 = tap[5] + j,
+            t6 = tap[6] + j, t7 = tap[7] + j, t8 = tap[8] + j;
+        FloatVector w0 = FloatVector.broadcast(S, w[wo]), w1 = FloatVector.broadcast(S, w[wo + 1]),
+            w2 = FloatVector.broadcast(S, w[wo + 2]), w3 = FloatVector.broadcast(S, w[wo + 3]),
+            w4 = FloatVector.broadcast(S, w[wo + 4]), w5 = FloatVector.broadcast(S, w[wo + 5]),
+            w6 = FloatVector.broadcast(S, w[wo + 6]), w7 = FloatVector.broadcast(S, w[wo + 7]),
+            w8 = FloatVector.broadcast(S, w[wo + 8]);
+        int n = nv * L, i = 0;
+        for (; i + 4 * L <= n; i += 4 * L) {
+            int i1 = i + L, i2 = i + 2 * L, i3 = i + 3 * L;
+            FloatVector z = FloatVector.zero(S), x0 = FloatVector.fromArray(S, src, t0 + i);
+            FloatVector a0 = w0.fma(x0, z), a1 = w0.fma(FloatVector.fromArray(S, src, t0 + i1), z),
+                a2 = w0.fma(FloatVector.fromArray(S, src, t0 + i2), z), a3 = w0.fma(FloatVector.fromArray(S, src, t0 + i3), z);
+            a0 = w1.fma(FloatVector.fromArray(S, src, t1 + i), a0);
+            a1 = w1.fma(FloatVector.fromArray(S, src, t1 + i1), a1);
+            a2 = w1.fma(FloatVector.fromArray(S, src, t1 + i2), a2);
+            a3 = w1.fma(FloatVector.fromArray(S, src, t1 + i3), a3);
+            a0 = w2.fma(FloatVector.fromArray(S, src, t2 + i), a0);
+            a1 = w2.fma(FloatVector.fromArray(S, src, t2 + i1), a1);
+            a2 = w2.fma(FloatVector.fromArray(S, src, t2 + i2), a2);
+            a3 = w2.fma(FloatVector.fromArray(S, src, t2 + i3), a3);
+            a0 = w3.fma(FloatVector.fromArray(S, src, t3 + i), a0);
+            a1 = w3.fma(FloatVector.fromArray(S, src, t3 + i1), a1);
+            a2 = w3.fma(FloatVector.fromArray(S, src, t3 + i2), a2);
+            a3 = w3.fma(FloatVector.fromArray(S, src, t3 + i3), a3);
+            a0 = w4.fma(FloatVector.fromArray(S, src, t4 + i), a0);
+            a1 = w4.fma(FloatVector.fromArray(S, src, t4 + i1), a1);
+            a2 = w4.fma(FloatVector.fromArray(S, src, t4 + i2), a2);
+            a3 = w4.fma(FloatVector.fromArray(S, src, t4 + i3), a3);
+            a0 = w5.fma(FloatVector.fromArray(S, src, t5 + i), a0);
+            a1 = w5.fma(FloatVector.fromArray(S, src, t5 + i1), a1);
+            a2 = w5.fma(FloatVector.fromArray(S, src, t5 + i2), a2);
+            a3 = w5.fma(FloatVector.fromArray(S, src, t5 + i3), a3);
+            a0 = w6.fma(FloatVector.fromArray(S, src, t6 + i), a0);
+            a1 = w6.fma(FloatVector.fromArray(S, src, t6 + i1), a1);
+            a2 = w6.fma(FloatVector.fromArray(S, src, t6 + i2), a2);
+            a3 = w6.fma(FloatVector.fromArray(S, src, t6 + i3), a3);
+            a0 = w7.fma(FloatVector.fromArray(S, src, t7 + i), a0);
+            a1 = w7.fma(FloatVector.fromArray(S, src, t7 + i1), a1);
+            a2 = w7.fma(FloatVector.fromArray(S, src, t7 + i2), a2);
+            a3 = w7.fma(FloatVector.fromArray(S, src, t7 + i3), a3);
+            a0 = w8.fma(FloatVector.fromArray(S, src, t8 + i), a0);
+            a1 = w8.fma(FloatVector.fromArray(S, src, t8 + i1), a1);
+            a2 = w8.fma(FloatVector.fromArray(S, src, t8 + i2), a2);
+            a3 = w8.fma(FloatVector.fromArray(S, src, t8 + i3), a3);
+            a0.intoArray(out, oo + i);
+            a1.intoArray(out, oo + i1);
+            a2.intoArray(out, oo + i2);
+            a3.intoArray(out, oo + i3);
+        }
+        for (; i < n; i += L) {
+            FloatVector a = w0.fma(FloatVector.fromArray(S, src, t0 + i), FloatVector.zero(S));
+            a = w1.fma(FloatVector.fromArray(S, src, t1 + i), a);
+            a = w2.fma(FloatVector.fromArray(S, src, t2 + i), a);
+            a = w3.fma(FloatVector.fromArray(S, src, t3 + i), a);
+            a = w4.fma(FloatVector.fromArray(S, src, t4 + i), a);
+            a = w5.fma(FloatVector.fromArray(S, src, t5 + i), a);
+            a = w6.fma(FloatVector.fromArray(S, src, t6 + i), a);
+            a = w7.fma(FloatVector.fromArray(S, src, t7 + i), a);
+            a = w8.fma(FloatVector.fromArray(S, src, t8 + i), a);
+            a.intoArray(out, oo + i);
+        }
+    }
+
     // One tile per vector count, each with its accumulators in registers: out[oo + i] = sum over taps t of
     // w[wo + t] * src[tap[t] + j + i], in tap order from zero.
 
@@ -300,7 +429,7 @@ final class DepthwiseConv {
         a3.intoArray(out, oo + 3 * L);
     }
 
-    private static void tile3(float[] src, int[] tap, int ks, float[] w, int wo, int j, float[] out, int oo) {
+    static void tile3(float[] src, int[] tap, int ks, float[] w, int wo, int j, float[] out, int oo) {
         FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0;
         for (int t = 0; t < ks; t++) {
             int s = tap[t] + j;
@@ -314,7 +443,7 @@ final class DepthwiseConv {
         a2.intoArray(out, oo + 2 * L);
     }
 
-    private static void tile2(float[] src, int[] tap, int ks, float[] w, int wo, int j, float[] out, int oo) {
+    static void tile2(float[] src, int[] tap, int ks, float[] w, int wo, int j, float[] out, int oo) {
         FloatVector a0 = FloatVector.zero(S), a1 = a0;
         for (int t = 0; t < ks; t++) {
             int s = tap[t] + j;
@@ -326,7 +455,7 @@ final class DepthwiseConv {
         a1.intoArray(out, oo + L);
     }
 
-    private static void tile1(float[] src, int[] tap, int ks, float[] w, int wo, int j, float[] out, int oo) {
+    static void tile1(float[] src, int[] tap, int ks, float[] w, int wo, int j, float[] out, int oo) {
         FloatVector a0 = FloatVector.zero(S);
         for (int t = 0; t < ks; t++) {
             a0 = FloatVector.broadcast(S, w[wo + t]).fma(FloatVector.fromArray(S, src, tap[t] + j), a0);

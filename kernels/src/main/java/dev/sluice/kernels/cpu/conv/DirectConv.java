@@ -480,30 +480,109 @@ final class DirectConv {
 
     /**
      * Float32 2-D convolution with one input channel per group (group = C, M = C x multiplier) over wide
-     * planes ({@link DepthwiseConv} sends them here): each task fills one channel's phase planes and runs
-     * the vector tiles of each of its output channels. Per-channel costs are small next to a wide plane's
-     * arithmetic, and this path touches less memory per channel than DepthwiseConv's.
+     * planes ({@link DepthwiseConv} sends them here). A task takes a chunk of channels and one scratch buffer
+     * whose phase planes it zeroes once: at stride 1 in the columns the padding positions are the same for
+     * every channel, so per channel only the input rows are copied into the planes' interior, straight from x
+     * by vectors (no staging copy, no per-row call). Each output row is computed into its compact place in a
+     * band of rows (no padding columns computed, no compaction pass), the band biased and activated in whole
+     * vectors while in cache and copied out in one piece. Strided columns fill each channel's planes whole.
      */
     static void depthwise(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int m,
                           WindowGeometry g, Parallelism par, Activation act) {
         int mg = m / c, ks = g.kernel()[0] * g.kernel()[1];
         Planes p = Planes.of(g, 1, DW_TILE);
-        int inSize = g.in()[0] * g.in()[1], outSize = p.oh * p.ow;
-        par.forEach(n * c, (long) mg * outSize * ks + inSize, t -> {
-            int ni = t / c, ci = t % c;
-            float[] buf = ScratchPool.take(p.length + p.jt);
+        int inSize = g.in()[0] * g.in()[1], oh = p.oh, ow = p.ow, outSize = oh * ow, planes = n * c;
+        if (planes == 0 || outSize == 0 || mg == 0) return;
+        int bandRows = Math.max(1, Math.min(oh, DW_BAND / ow));
+        int bandLen = roundUp(bandRows * ow + L, Activation.LANES);
+        long perPlane = (long) mg * outSize * ks + inSize;
+        int want = (double) perPlane * planes < Parallelism.INLINE_WORK ? 1 : 4 * par.threads();
+        int per = (planes + want - 1) / want, chunks = (planes + per - 1) / per;
+        boolean interior = p.sw == 1;
+        par.forEach(chunks, perPlane * per, t -> {
+            float[] buf = ScratchPool.take(p.length + bandLen + ks + inSize + L);
+            int band = p.length, wo = band + bandLen;
             try {
-                fill(x, ((long) ni * c + ci) * inSize, g, p, buf, 0);
-                java.util.Arrays.fill(buf, p.chanStride, p.length, 0f);
-                float[] wk = new float[ks];
-                for (int o = ci * mg; o < (ci + 1) * mg; o++) {
-                    MemorySegment.copy(w, NnArrays.F32, (long) o * ks * 4, wk, 0, ks);
-                    for (int j = 0; j < p.jt; j += DW_TILE) DepthwiseConv.tile4(buf, p.tap, ks, wk, 0, j, buf, p.length + j);
-                    writeRows(buf, p.length, p.jt, p, 0, p.oh, y, ((long) ni * m + o) * outSize, bias == null ? 0f : bias[o], act);
+                if (interior) java.util.Arrays.fill(buf, 0, p.length, 0f);
+                int q0 = t * per, q1 = Math.min(planes, q0 + per);
+                for (int q = q0; q < q1; q++) {
+                    int ci = q % c;
+                    if (interior) {
+                        fillInterior(x, (long) q * inSize, g, p, buf, wo + ks);
+                    } else {
+                        fill(x, (long) q * inSize, g, p, buf, 0);
+                        java.util.Arrays.fill(buf, p.chanStride, p.length, 0f);
+                    }
+                    for (int o = ci * mg; o < (ci + 1) * mg; o++) {
+                        MemorySegment.copy(w, NnArrays.F32, (long) o * ks * 4, buf, wo, ks);
+                        long yo = ((long) (q / c) * m + o) * outSize;
+                        float b = bias == null ? 0f : bias[o];
+                        for (int r0 = 0; r0 < oh; r0 += bandRows) {
+                            int r1 = Math.min(oh, r0 + bandRows);
+                            for (int oy = r0; oy < r1; oy++) depthwiseRow(buf, p.tap, ks, buf, wo, oy * p.wq, ow, buf, band + (oy - r0) * ow);
+                            int len = (r1 - r0) * ow;
+                            act.biasAndApply(buf, band, roundUp(len, Activation.LANES), b);
+                            MemorySegment.copy(buf, band, y, NnArrays.F32, (yo + (long) r0 * ow) * 4, len);
+                        }
+                    }
                 }
             } finally {
                 ScratchPool.give(buf);
             }
         });
     }
+
+    /** Output floats of a band of depthwise rows: 8 KiB, so the band is still in L1 when it is activated and copied. */
+    private static final int DW_BAND = 2048;
+
+    /**
+     * One output row of a depthwise channel: {@code ow} positions from flattened position j into out[oo ..],
+     * in whole vectors, the last one running up to L - 1 floats past the row (into the next row's place, which
+     * that row then overwrites, or the band's slack).
+     */
+    private static void depthwiseRow(float[] src, int[] tap, int ks, float[] w, int wo, int j, int ow, float[] out, int oo) {
+        int nv = (ow + L - 1) / L;
+        if (ks == 9) {
+            DepthwiseConv.taps9(src, tap, w, wo, j, nv, out, oo);
+            return;
+        }
+        int v = 0;
+        for (; v + 4 <= nv; v += 4) DepthwiseConv.tile4(src, tap, ks, w, wo, j + v * L, out, oo + v * L);
+        switch (nv - v) {
+            case 3 -> DepthwiseConv.tile3(src, tap, ks, w, wo, j + v * L, out, oo + v * L);
+            case 2 -> DepthwiseConv.tile2(src, tap, ks, w, wo, j + v * L, out, oo + v * L);
+            case 1 -> DepthwiseConv.tile1(src, tap, ks, w, wo, j + v * L, out, oo + v * L);
+            default -> { }
+        }
+    }
+
+    /**
+     * Copies input plane {@code xo} (h x w floats of x) into the interior of its phase planes at dst[0 ..] when
+     * the columns have stride 1: exactly the positions that hold input, the same for every channel, so padding
+     * zeroed once stays zero. The plane comes into the staging area at dst[stage ..] in one bulk copy, its rows
+     * then go on by vectors.
+     */
+    private static void fillInterior(MemorySegment x, long xo, WindowGeometry g, Planes p, float[] dst, int stage) {
+        int h = g.in()[0], wd = g.in()[1], pt = g.padBegin()[0], pl = g.padBegin()[1];
+        int sh = p.sh, hq = p.hq, wq = p.wq, plane = hq * wq;
+        int a = Math.min(pl, wq), b = Math.max(a, Math.min(wq, pl + wd)), len = b - a;
+        if (len == 0) return;
+        MemorySegment.copy(x, NnArrays.F32, xo * 4, dst, stage, h * wd);
+        VectorMask<Float> tail = S.indexInRange(0, len % L == 0 ? L : len % L);
+        int body = (len - 1) / L * L;
+        for (int iy = 0; iy < h; iy++) {
+            int yq = (iy + pt) / sh, py = (iy + pt) % sh;
+            if (yq >= hq) break;
+            int from = stage + iy * wd + a - pl, at = py * plane + yq * wq + a;
+            for (int k = 0; k < body; k += L) FloatVector.fromArray(S, dst, from + k).intoArray(dst, at + k);
+            FloatVector last = FloatVector.fromArray(S, dst, from + body, tail);
+            // one plane (sh = 1), rows in increasing order: the last vector goes whole, its zero lanes landing on
+            // padding, on the next row's interior (written after it) or on the planes' slack; a masked store
+            // costs far more than a masked load
+            if (sh == 1) last.intoArray(dst, at + body);
+            else last.intoArray(dst, at + body, tail);
+        }
+    }
+
+    private static final java.nio.ByteOrder ORDER = java.nio.ByteOrder.nativeOrder();
 }

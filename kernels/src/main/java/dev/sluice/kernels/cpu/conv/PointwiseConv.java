@@ -18,7 +18,8 @@ import jdk.incubator.vector.VectorSpecies;
  * input channels, broadcasting the packed weights and loading X straight from the input segment (no copy of
  * the input, no packing of X); the tile stores its sums straight into y, and the bias and activation are
  * applied to each row piece right after, while it is in cache. Positions past the last whole tile run in the
- * same tile over a gathered copy of their input. The weight is packed once per constant weight tensor.
+ * same tile over a gathered copy of their input, except whole vectors of them, which run in a one-vector tile
+ * straight from x. The weight is packed once per constant weight tensor.
  *
  * <p>Summation order: every output element is {@code fma(w, x, acc)} over the input channels in order,
  * starting from zero; then the bias is added and the activation applied, both by the vector code of
@@ -51,6 +52,18 @@ final class PointwiseConv {
      * a quiet host it won all five alternating bench pairs (ratio to ORT 1.26-1.55 against 1.47-1.84).
      */
     static final boolean ENABLED = dev.sluice.kernels.KernelOptions.defaults().pointwiseConv();
+
+    /**
+     * Whether ConvKernels sends a pointwise conv over {@code positions} output positions here: from two whole
+     * tiles on, or, with eight-row panels, whole vectors of positions from one vector on (they run in whole
+     * tiles and one-vector tiles straight from x: 96 -> 96 channels at 8 x 8, 21 against 13 us, one thread).
+     * Otherwise positions past the last whole tile run mostly through the gathered tail, 5-10x slower than
+     * DirectConv on ppocr-rec's 1x1 (SE) and 1x40 convs. DirectConv's chains are the same (fma over the
+     * input channels from zero, then bias and activation in vector lanes), so either side gives the same bits.
+     */
+    static boolean takes(int positions) {
+        return positions >= 2 * NT || MR == 8 && positions >= L && positions % L == 0;
+    }
 
     /** True for a geometry whose every output position reads exactly its own input position. */
     static boolean applies(WindowGeometry g) {
@@ -161,15 +174,19 @@ final class PointwiseConv {
             Tail tail = null;
             for (int s0 = p0; s0 < p1; s0 += step) {
                 int s1 = Math.min(p1, s0 + step), whole = s0 + (s1 - s0) / NT * NT;
-                if (whole < s1) {
+                // whole vectors past the last whole tile (hw is mostly a multiple of L, so all of the rest) run in
+                // a one-vector tile straight from x; only a last partial vector is gathered
+                int vec = MR == 8 ? whole + (s1 - whole) / L * L : whole;
+                if (vec < s1) {
                     if (tail == null) tail = Tail.forThread(c);
-                    tail.gather(x, xo, c, hw, whole, s1);
+                    tail.gather(x, xo, c, hw, vec, s1);
                 }
                 for (int k = k0; k < k1; k++) {
                     int r0 = k * MR, rows = Math.min(MR, m - r0), h = panelHeight(k, m);
                     long yr = yo + (long) r0 * hw;
                     tiles(x, xo, c, hw, wp, k * MR * c, h, rows, s0, whole, y, yr, e, r0);
-                    if (whole < s1) tail.run(wp, k * MR * c, h, rows, y, yr, hw, e, r0);
+                    if (whole < vec) vectors(x, xo, c, hw, wp, k * MR * c, rows, whole, vec, y, yr, e, r0);
+                    if (vec < s1) tail.run(wp, k * MR * c, h, rows, y, yr, hw, e, r0);
                     if (finish) {
                         for (int r = 0; r < rows; r++) {
                             finish(y, yr + (long) r * hw + s0, s1 - s0, bias == null ? 0f : bias[r0 + r], act, pad);
@@ -226,6 +243,20 @@ final class PointwiseConv {
     }
 
     /**
+     * Positions [s0, s1), whole vectors, of one panel's eight rows: {@link #tile8x1} per vector, then the same
+     * epilogue or residual tail as a whole tile's (per element the same operations, so the same bits).
+     */
+    private static void vectors(MemorySegment x, long xo, int c, int hw, float[] wp, int wo, int rows, int s0, int s1,
+                                MemorySegment y, long yo, Epilogue e, int r0) {
+        long xs = (long) hw * 4;
+        for (int j = s0; j < s1; j += L) {
+            tile8x1(x, (xo + j) * 4, xs, c, wp, wo, y, (yo + j) * 4, xs, rows);
+            if (e.mode != RAW) epilogue1(y, (yo + j) * 4, xs, rows, e, r0);
+            else if (e.res != null) residual(y, (yo + j) * 4, xs, rows, L, e, r0);
+        }
+    }
+
+    /**
      * The positions past a step's last whole tile: their input rows gathered once into a tile-wide buffer, so
      * that the ordinary tile runs on them (no masked loads, which C2 does not always compile to vector code),
      * each panel's sums put in a small buffer and the valid columns copied to y.
@@ -240,26 +271,32 @@ final class PointwiseConv {
 
         static Tail forThread(int c) {
             Tail[] slot = MINE.get();
-            if (slot[0] == null || slot[0].in.length < Math.max(1, c) * NT) slot[0] = new Tail(c);
+            if (slot[0] == null || slot[0].capacity < Math.max(1, c) * NT) slot[0] = new Tail(c);
             slot[0].c = c;
             return slot[0];
         }
 
-        final float[] in, out = new float[MR * NT];
-        final MemorySegment inSeg, outSeg = MemorySegment.ofArray(out);
+        /**
+         * Native, like the tensors the tiles read everywhere else: a heap segment here as well would give the
+         * tiles' segment accesses a second receiver class, and their compiled code the slower bimorphic checks
+         * in every conv (measured: a 24 -> 24 layer at 64 x 64 43 against 24 us after a tail had run).
+         */
+        final MemorySegment inSeg, outSeg;
+        final int capacity;
         int c;
         int j0, len;
 
         Tail(int c) {
             this.c = c;
-            in = new float[Math.max(1, c) * NT];
-            inSeg = MemorySegment.ofArray(in);
+            capacity = Math.max(1, c) * NT;
+            inSeg = java.lang.foreign.Arena.ofAuto().allocate(capacity * 4L, 64);
+            outSeg = java.lang.foreign.Arena.ofAuto().allocate(MR * NT * 4L, 64);
         }
 
         void gather(MemorySegment x, long xo, int c, int hw, int j0, int j1) {
             this.j0 = j0;
             this.len = j1 - j0;
-            for (int ci = 0; ci < c; ci++) MemorySegment.copy(x, NnArrays.F32, (xo + (long) ci * hw + j0) * 4, in, ci * NT, len);
+            for (int ci = 0; ci < c; ci++) MemorySegment.copy(x, (xo + (long) ci * hw + j0) * 4, inSeg, ci * NT * 4L, len * 4L);
         }
 
         void run(float[] wp, int wo, int h, int rows, MemorySegment y, long yo, int hw, Epilogue e, int r0) {
@@ -269,7 +306,7 @@ final class PointwiseConv {
             if (h == 8) tile8(inSeg, 0, s, c, wp, wo, outSeg, 0, s, rows);
             else tile4(inSeg, 0, s, c, wp, wo, outSeg, 0, s, rows);
             if (e.mode != RAW) epilogue(outSeg, 0, s, rows, e, r0);
-            for (int r = 0; r < rows; r++) MemorySegment.copy(out, r * NT, y, NnArrays.F32, (yo + (long) r * hw + j0) * 4, len);
+            for (int r = 0; r < rows; r++) MemorySegment.copy(outSeg, r * NT * 4L, y, (yo + (long) r * hw + j0) * 4, len * 4L);
             // the residual after the copy, where y's positions are res's: each lane's operations, one by one
             if (e.res != null) residual(y, (yo + j0) * 4, hw * 4L, rows, len, e, r0);
         }
@@ -350,6 +387,19 @@ final class PointwiseConv {
             a0.intoMemorySegment(y, yb, ORDER);
             a1.intoMemorySegment(y, yb + 4L * L, ORDER);
             a2.intoMemorySegment(y, yb + 8L * L, ORDER);
+        }
+    }
+
+    /** {@link #epilogue} over one vector of positions: per lane the same operations. */
+    private static void epilogue1(MemorySegment y, long yb, long ys, int rows, Epilogue e, int r0) {
+        float[] eb = e.bias;
+        int mode = e.mode;
+        float p = e.p, q = e.q;
+        for (int r = 0; r < rows; r++, yb += ys) {
+            FloatVector a0 = FloatVector.fromMemorySegment(S, y, yb, ORDER).add(eb[r0 + r]);
+            if (mode == RELU) a0 = a0.blend(0f, a0.compare(VectorOperators.LT, 0f));
+            else if (mode == HARD_SWISH) a0 = a0.mul(a0.fma(p, q).min(1f).max(0f));
+            a0.intoMemorySegment(y, yb, ORDER);
         }
     }
 
@@ -452,6 +502,40 @@ final class PointwiseConv {
         if (rows < 8) return;
         yb += ys;
         c70.intoMemorySegment(y, yb, ORDER); c71.intoMemorySegment(y, yb + v1, ORDER); c72.intoMemorySegment(y, yb + v2, ORDER);
+    }
+
+    /** Eight output channels x one vector of positions: {@link #tile8}'s sums for one vector (same chains, same bits). */
+    private static void tile8x1(MemorySegment x, long xb, long xs, int c, float[] wp, int wo, MemorySegment y, long yb, long ys,
+                                int rows) {
+        FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+        for (int q = 0; q < c; q++) {
+            FloatVector b = FloatVector.fromMemorySegment(S, x, xb, ORDER);
+            c0 = FloatVector.broadcast(S, wp[wo]).fma(b, c0);
+            c1 = FloatVector.broadcast(S, wp[wo + 1]).fma(b, c1);
+            c2 = FloatVector.broadcast(S, wp[wo + 2]).fma(b, c2);
+            c3 = FloatVector.broadcast(S, wp[wo + 3]).fma(b, c3);
+            c4 = FloatVector.broadcast(S, wp[wo + 4]).fma(b, c4);
+            c5 = FloatVector.broadcast(S, wp[wo + 5]).fma(b, c5);
+            c6 = FloatVector.broadcast(S, wp[wo + 6]).fma(b, c6);
+            c7 = FloatVector.broadcast(S, wp[wo + 7]).fma(b, c7);
+            xb += xs;
+            wo += 8;
+        }
+        c0.intoMemorySegment(y, yb, ORDER);
+        if (rows < 2) return;
+        c1.intoMemorySegment(y, yb += ys, ORDER);
+        if (rows < 3) return;
+        c2.intoMemorySegment(y, yb += ys, ORDER);
+        if (rows < 4) return;
+        c3.intoMemorySegment(y, yb += ys, ORDER);
+        if (rows < 5) return;
+        c4.intoMemorySegment(y, yb += ys, ORDER);
+        if (rows < 6) return;
+        c5.intoMemorySegment(y, yb += ys, ORDER);
+        if (rows < 7) return;
+        c6.intoMemorySegment(y, yb += ys, ORDER);
+        if (rows < 8) return;
+        c7.intoMemorySegment(y, yb += ys, ORDER);
     }
 
     /** Four output channels x NT positions (every panel on narrow vectors, where MR = 4). */

@@ -67,6 +67,8 @@ class DepthwiseConvTest {
         new Case(1, 5, 1, 12, 12, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0),
         new Case(1, 3, 2, 8, 21, 1, 5, 1, 1, 1, 1, 0, 2, 0, 2),
         new Case(1, 2, 1, 13, 26, 5, 5, 2, 2, 1, 1, 2, 3, 2, 0),
+        // stride 2 on rows of whole vector pairs: split row by row straight into the phase planes
+        new Case(1, 3, 1, 20, 64, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1),
         // the last input rows and columns read by no output (stride 3, no pads)
         new Case(1, 3, 1, 11, 11, 3, 3, 3, 3, 1, 1, 0, 0, 0, 0),
         new Case(1, 3, 1, 11, 20, 3, 3, 1, 3, 1, 1, 0, 0, 0, 0),
@@ -200,6 +202,68 @@ class DepthwiseConvTest {
                     for (int i = 0; i < y.length; i++) {
                         assertEquals(Float.floatToRawIntBits(whole[ci * k.mult * plane + i]), Float.floatToRawIntBits(y[i]),
                                 k + " channel " + ci + " at " + i);
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * The same float arithmetic written out plainly: per output element fma(w, x, acc) over the taps in (ky, kx)
+     * order from +0, a tap on padding reading 0 (so it still takes its fma, as the kernels' zeroed planes do),
+     * then the bias added in float. Every route must give exactly these bits.
+     */
+    private static float[] fmaChain(Case k, WindowGeometry g, float[] x, float[] w, float[] b) {
+        int oh = g.out()[0], ow = g.out()[1], m = k.m();
+        float[] y = new float[k.n * m * oh * ow];
+        for (int ni = 0; ni < k.n; ni++) for (int o = 0; o < m; o++) for (int oy = 0; oy < oh; oy++) for (int ox = 0; ox < ow; ox++) {
+            float acc = 0f;
+            int ci = o / k.mult;
+            for (int ky = 0; ky < k.kh; ky++) for (int kx = 0; kx < k.kw; kx++) {
+                int iy = oy * k.sh - k.pt + ky * k.dh, ix = ox * k.sw - k.pl + kx * k.dw;
+                float v = iy < 0 || iy >= k.h || ix < 0 || ix >= k.w ? 0f : x[((ni * k.c + ci) * k.h + iy) * k.w + ix];
+                acc = Math.fma(w[(o * k.kh + ky) * k.kw + kx], v, acc);
+            }
+            y[((ni * m + o) * oh + oy) * ow + ox] = b == null ? acc : acc + b[o];
+        }
+        return y;
+    }
+
+    @Test
+    void everyRouteGivesTheBitsOfThePlainFmaChain() {
+        // wide planes (rows of 64 and more: the banded path, its 3x3 and general tap loops, row tails of 1..15
+        // floats, stride 2 down the rows, dilation, multipliers) and small ones (strips of planes), at 1 and 3 threads
+        Case[] cases = {
+            new Case(1, 5, 1, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),
+            new Case(1, 3, 1, 20, 67, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),
+            new Case(2, 3, 2, 9, 81, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0),
+            new Case(1, 4, 1, 33, 70, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2),
+            new Case(1, 3, 1, 31, 97, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1),
+            new Case(1, 2, 1, 30, 75, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2),
+            new Case(1, 2, 3, 12, 130, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1),
+            new Case(1, 2, 1, 11, 66, 1, 3, 1, 1, 1, 1, 0, 1, 0, 1),
+            new Case(1, 6, 1, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),
+            new Case(1, 5, 1, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),
+            new Case(1, 4, 1, 32, 32, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1),
+            new Case(1, 3, 1, 10, 10, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2),
+            // stride 2 on rows of 64, 128 and 160: each row split into its phase planes, the first padded column
+            // of input even (pads 0 and 2) and odd (pad 1), a multiplier, a 5 x 5
+            new Case(1, 3, 1, 20, 64, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1),
+            new Case(1, 3, 2, 17, 128, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1),
+            new Case(1, 2, 1, 21, 64, 5, 5, 2, 2, 1, 1, 2, 2, 2, 2),
+            new Case(1, 2, 1, 9, 160, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1),
+        };
+        Random r = new Random(33);
+        for (Case k : cases) {
+            WindowGeometry g = k.geometry();
+            float[] x = random(r, k.n * k.c * k.h * k.w), w = random(r, k.m() * k.kh * k.kw), b = random(r, k.m());
+            for (float[] bias : new float[][] {b, null}) {
+                float[] expect = fmaChain(k, g, x, w, bias);
+                for (int threads : new int[] {1, 3}) {
+                    float[] y = run(k, x, w, bias, threads, Activation.NONE);
+                    for (int i = 0; i < y.length; i++) {
+                        assertEquals(Float.floatToRawIntBits(expect[i]), Float.floatToRawIntBits(y[i]),
+                                k + " bias " + (bias != null) + " threads " + threads + " at " + i);
                     }
                 }
             }

@@ -172,4 +172,73 @@ class PointwiseConvTest {
             }
         }
     }
+
+    @Test
+    void everyRouteGivesTheBitsOfThePlainFmaChain() {
+        // whole tiles, whole vectors past them (one and two: hw = 64, 80, 256), a partial vector after those
+        // (100, 4 + 48), fewer positions than a vector, and panels with fewer than eight rows; the epilogue's
+        // bias, Relu (lanes below zero set to zero, so -0 stays -0) and HardSwish written out per element
+        Case[] cases = {
+            new Case(1, 88, 96, 8, 8), new Case(1, 24, 13, 80), new Case(1, 48, 56, 16, 16), new Case(2, 9, 20, 10, 10),
+            new Case(1, 5, 11, 52), new Case(1, 7, 3, 16), new Case(1, 6, 9, 5), new Case(1, 33, 17, 32)};
+        Activation[] acts = {Activation.NONE, RELU, HARD_SWISH};
+        Random r = new Random(77);
+        for (Case k : cases) {
+            int hw = k.hw();
+            float[] x = random(r, k.n * k.c * hw), w = random(r, k.m * k.c), b = random(r, k.m);
+            for (Activation act : acts) {
+                for (float[] bias : new float[][] {b, null}) {
+                    for (int threads : new int[] {1, 3}) {
+                        float[] y = run(k, x, w, bias, threads, act, null);
+                        for (int ni = 0; ni < k.n; ni++) for (int o = 0; o < k.m; o++) for (int j = 0; j < hw; j++) {
+                            float acc = 0f;
+                            for (int ci = 0; ci < k.c; ci++) acc = Math.fma(w[o * k.c + ci], x[(ni * k.c + ci) * hw + j], acc);
+                            float v = bias == null ? acc : acc + bias[o];
+                            if (act == RELU) v = v < 0f ? 0f : v;
+                            else if (act == HARD_SWISH) v = v * Math.max(Math.min(Math.fma(v, act.alpha(), act.beta()), 1f), 0f);
+                            int at = (ni * k.m + o) * hw + j;
+                            assertEquals(Float.floatToRawIntBits(v), Float.floatToRawIntBits(y[at]),
+                                    k + " " + act.kind() + " bias " + (bias != null) + " threads " + threads + " at " + at);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void smallPlanesGiveTheSameBitsOnEitherPath() {
+        // ConvKernels sends whole vectors of positions (16, 48, 64, 80 with eight-row panels) to PointwiseConv
+        // below two tiles; with pointwise off they go to DirectConv. Both routes must give the plain fma chain's
+        // bits: memgraph's tiles of a conv may fall on either side. (Position counts with a scalar tail in
+        // DirectConv are left out: its scalar HardSwish can round 1 ulp off the vector lanes', as before.)
+        Case[] cases = {new Case(1, 96, 96, 8, 8), new Case(1, 96, 6, 8, 8), new Case(1, 24, 32, 4, 4), new Case(1, 40, 12, 4, 12),
+            new Case(2, 17, 9, 80), new Case(1, 7, 13, 16), new Case(1, 64, 24, 96)};
+        Activation[] acts = {Activation.NONE, RELU, HARD_SWISH};
+        Random r = new Random(91);
+        for (Case k : cases) {
+            int hw = k.hw();
+            float[] x = random(r, k.n * k.c * hw), w = random(r, k.m * k.c), b = random(r, k.m);
+            for (Activation act : acts) {
+                for (boolean pointwise : new boolean[] {true, false}) {
+                    for (int threads : new int[] {1, 3}) {
+                        float[] y = new float[k.n * k.m * hw];
+                        Arrays.fill(y, Float.NaN);
+                        ConvKernels.conv(MemorySegment.ofArray(x), MemorySegment.ofArray(w), b, MemorySegment.ofArray(y), k.n, k.c, k.m, 1,
+                                k.geometry(), Parallelism.of(threads), act, w, pointwise);
+                        for (int ni = 0; ni < k.n; ni++) for (int o = 0; o < k.m; o++) for (int j = 0; j < hw; j++) {
+                            float acc = 0f;
+                            for (int ci = 0; ci < k.c; ci++) acc = Math.fma(w[o * k.c + ci], x[(ni * k.c + ci) * hw + j], acc);
+                            float v = acc + b[o];
+                            if (act == RELU) v = v < 0f ? 0f : v;
+                            else if (act == HARD_SWISH) v = v * Math.max(Math.min(Math.fma(v, act.alpha(), act.beta()), 1f), 0f);
+                            int at = (ni * k.m + o) * hw + j;
+                            assertEquals(Float.floatToRawIntBits(v), Float.floatToRawIntBits(y[at]),
+                                    k + " " + act.kind() + " pointwise " + pointwise + " threads " + threads + " at " + at);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

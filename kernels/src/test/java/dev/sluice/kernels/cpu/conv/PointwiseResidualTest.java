@@ -80,6 +80,8 @@ class PointwiseResidualTest {
                     check(1, 16, 13, 10 * 23, bias, after, threads, seed++);   // positions past the last whole tile
                     check(2, 7, 9, 3 * 67, bias, after, threads, seed++);      // two images, odd everything
                     check(1, 40, 4, 2 * 48 + 5, bias, after, threads, seed++); // two tiles and five positions
+                    check(1, 88, 96, 8 * 8, bias, after, threads, seed++);     // a tile and one vector past it
+                    check(1, 9, 10, 80, bias, after, threads, seed++);         // a tile and two vectors past it
                 }
             }
         }
