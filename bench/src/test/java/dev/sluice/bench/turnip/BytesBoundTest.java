@@ -39,7 +39,7 @@ class BytesBoundTest {
         int plans = 0, withTrips = 0;
         double tightest = Double.MAX_VALUE;
         for (int k = 0; k < 60; k++) {
-            Graph g = randomNet(rnd);
+            Graph g = dev.sluice.runtime.fixtures.RandomConvNets.of(rnd);
             long full = MemGraph.fullNeed(g, THROTTLED), min = MemGraph.minimumBudget(g, THROTTLED);
             // from the stated minimum (every budget from it runs, MinimumBudgetTest)
             long low = min;
@@ -164,72 +164,11 @@ class BytesBoundTest {
 
     /** Without a cut over the budget, the bound is the inputs, constants and outputs, each once: what a plan at the full need moves, raw. */
     @Test void atTheFullNeedTheBoundIsWhatCrossesOnce() {
-        Graph g = randomNet(new SplittableRandom(3));
+        Graph g = dev.sluice.runtime.fixtures.RandomConvNets.of(new SplittableRandom(3));
         long raw = 0;
         for (Value v : g.inputs()) raw += Tensor.byteSize(v.type().dtype(), v.type().shape().toShape());
         for (Tensor c : g.initializers().values()) raw += c.byteSize();
         for (Value v : g.outputs()) raw += Tensor.byteSize(v.type().dtype(), v.type().shape().toShape());
         assertEquals(raw, BytesBound.of(g, MemGraph.fullNeed(g, THROTTLED)));
-    }
-
-    /**
-     * A conv net on [1, C, H, W] activations: each node a conv (3x3 or 5x5, group 1 or depthwise, weights reused from
-     * an earlier conv of the same shape one time in three), a ReLU, or an Add of the newest value and an older one of
-     * its shape (which keeps that one alive); the newest value and one older are outputs.
-     */
-    static Graph randomNet(SplittableRandom rnd) {
-        int h = 8 + rnd.nextInt(17), w = 16 * (1 + rnd.nextInt(2));
-        List<Node> nodes = new ArrayList<>();
-        Map<String, Tensor> init = new LinkedHashMap<>();
-        Map<String, TensorType> types = new HashMap<>();
-        List<String> values = new ArrayList<>();
-        int c0 = 2 + rnd.nextInt(6);
-        TensorType xt = TensorType.of(DType.FLOAT32, Shape.of(1, c0, h, w));
-        types.put("x", xt);
-        values.add("x");
-        int count = 4 + rnd.nextInt(10);
-        for (int i = 0; i < count; i++) {
-            String in = values.getLast();
-            long c = types.get(in).shape().toShape().dim(1);
-            String out = "v" + i;
-            int op = rnd.nextInt(6);
-            if (op <= 2) {
-                boolean depthwise = op == 2;
-                long m = depthwise ? c : 2 + rnd.nextInt(12);
-                int k = rnd.nextBoolean() ? 3 : 5;
-                Shape ws = Shape.of(m, depthwise ? 1 : c, k, k);
-                String wn = null;
-                if (rnd.nextInt(3) == 0) {
-                    for (var e : init.entrySet()) if (e.getValue().shape().equals(ws)) wn = e.getKey();
-                }
-                if (wn == null) {
-                    wn = "w" + i;
-                    init.put(wn, Tensor.allocate(DType.FLOAT32, ws));
-                }
-                Map<String, Attr> a = new HashMap<>();
-                a.put("pads", new Attr.Ints(new long[] {k / 2, k / 2, k / 2, k / 2}));
-                a.put("kernel_shape", new Attr.Ints(new long[] {k, k}));
-                a.put("group", new Attr.Int(depthwise ? c : 1));
-                nodes.add(new Node("conv" + i, "Conv", "", List.of(in, wn), List.of(out), new Attributes(a)));
-                types.put(out, TensorType.of(DType.FLOAT32, Shape.of(1, m, h, w)));
-            } else if (op <= 4 || values.size() < 3) {
-                nodes.add(new Node("relu" + i, "Relu", "", List.of(in), List.of(out), Attributes.EMPTY));
-                types.put(out, types.get(in));
-            } else {
-                String other = null;
-                for (int j = 0; j + 1 < values.size(); j++) if (types.get(values.get(j)).equals(types.get(in))) { other = values.get(j); break; }
-                if (other == null) {
-                    nodes.add(new Node("relu" + i, "Relu", "", List.of(in), List.of(out), Attributes.EMPTY));
-                } else {
-                    nodes.add(new Node("add" + i, "Add", "", List.of(in, other), List.of(out), Attributes.EMPTY));
-                }
-                types.put(out, types.get(in));
-            }
-            values.add(out);
-        }
-        List<Value> outs = new ArrayList<>(List.of(new Value(values.getLast(), types.get(values.getLast()))));
-        String older = values.get(1 + rnd.nextInt(values.size() - 2));
-        if (!older.equals(values.getLast())) outs.add(new Value(older, types.get(older)));
-        return new Graph("net", nodes, List.of(new Value("x", xt)), outs, init, types);
     }
 }

@@ -71,9 +71,5 @@ class ColumnTilingTest {
         }
     }
 
-    static Tensor random(SplittableRandom r, Shape s) {
-        float[] v = new float[Math.toIntExact(s.elementCount())];
-        for (int i = 0; i < v.length; i++) v[i] = (float) (r.nextDouble() * 2 - 1);
-        return Tensor.ofFloats(s, v);
-    }
+    static Tensor random(SplittableRandom r, Shape s) { return dev.sluice.runtime.fixtures.RandomConvNets.tensor(r, s); }
 }

@@ -21,6 +21,7 @@ import dev.sluice.memgraph.Tile;
 import dev.sluice.runtime.device.CpuDevice;
 import dev.sluice.runtime.device.ThrottledDevice;
 import dev.sluice.runtime.exec.ExecutionListener;
+import dev.sluice.runtime.fixtures.RandomConvNets;
 import dev.sluice.runtime.exec.GraphExecutor;
 import dev.sluice.runtime.exec.OutputAllocator;
 import java.util.ArrayList;
@@ -49,7 +50,7 @@ class MinimumBudgetTest {
         List<String> failures = new ArrayList<>();
         java.util.Set<Tile.Kind> kinds = java.util.EnumSet.noneOf(Tile.Kind.class);
         for (int k = 0; k < 10; k++) {
-            Model m = new Model(randomNet(rnd), 8, Map.of("", 17L), "test", "test");
+            Model m = new Model(RandomConvNets.of(rnd), 8, Map.of("", 17L), "test", "test");
             Graph g = m.graph();
             Map<String, Tensor> in = Map.of("x", ColumnTilingTest.random(rnd, g.inputs().getFirst().type().shape().toShape()));
             Map<String, Tensor> ref = new GraphExecutor(m, ops, Parallelism.SEQUENTIAL).run(in, OutputAllocator.FRESH, ExecutionListener.NONE);
@@ -87,63 +88,5 @@ class MinimumBudgetTest {
         // the nets must exercise what the promise is about: convs split into output boxes and into row bands
         assertTrue(kinds.containsAll(java.util.Set.of(Tile.Kind.OUTPUT_BOX, Tile.Kind.OUTPUT_ROWS)) || !failures.isEmpty(), "tiles of kinds " + kinds);
         assertTrue(failures.isEmpty(), failures.size() + " budgets at or above the stated minimum refused:\n" + String.join("\n", failures));
-    }
-
-    /**
-     * A conv net on [1, C, H, W] activations with random weights: each node a conv (3x3 or 5x5, group 1 or depthwise,
-     * with a bias one time in two, its weight reused from an earlier conv of the same shape one time in three), a
-     * ReLU, or an Add of the newest value and an older one of its shape (which keeps that one alive); the newest
-     * value and one older are outputs.
-     */
-    static Graph randomNet(SplittableRandom rnd) {
-        int h = 8 + rnd.nextInt(17), w = 16 * (1 + rnd.nextInt(2));
-        List<Node> nodes = new ArrayList<>();
-        Map<String, Tensor> init = new LinkedHashMap<>();
-        Map<String, TensorType> types = new HashMap<>();
-        List<String> values = new ArrayList<>();
-        TensorType xt = TensorType.of(DType.FLOAT32, Shape.of(1, 2 + rnd.nextInt(6), h, w));
-        types.put("x", xt);
-        values.add("x");
-        int count = 4 + rnd.nextInt(10);
-        for (int i = 0; i < count; i++) {
-            String in = values.getLast();
-            long c = types.get(in).shape().toShape().dim(1);
-            String out = "v" + i;
-            int op = rnd.nextInt(6);
-            if (op <= 2) {
-                boolean depthwise = op == 2;
-                long m = depthwise ? c : 2 + rnd.nextInt(12);
-                int k = rnd.nextBoolean() ? 3 : 5;
-                Shape ws = Shape.of(m, depthwise ? 1 : c, k, k);
-                String wn = null;
-                if (rnd.nextInt(3) == 0) for (var e : init.entrySet()) if (e.getValue().shape().equals(ws)) wn = e.getKey();
-                if (wn == null) {
-                    wn = "w" + i;
-                    init.put(wn, ColumnTilingTest.random(rnd, ws));
-                }
-                List<String> ins = new ArrayList<>(List.of(in, wn));
-                if (rnd.nextBoolean()) {
-                    init.put("b" + i, ColumnTilingTest.random(rnd, Shape.of(m)));
-                    ins.add("b" + i);
-                }
-                Map<String, Attr> a = new HashMap<>();
-                a.put("pads", new Attr.Ints(new long[] {k / 2, k / 2, k / 2, k / 2}));
-                a.put("kernel_shape", new Attr.Ints(new long[] {k, k}));
-                a.put("group", new Attr.Int(depthwise ? c : 1));
-                nodes.add(new Node("conv" + i, "Conv", "", ins, List.of(out), new Attributes(a)));
-                types.put(out, TensorType.of(DType.FLOAT32, Shape.of(1, m, h, w)));
-            } else {
-                String other = null;
-                if (op == 5) for (int j = 0; j + 1 < values.size(); j++) if (types.get(values.get(j)).equals(types.get(in))) { other = values.get(j); break; }
-                if (other == null) nodes.add(new Node("relu" + i, "Relu", "", List.of(in), List.of(out), Attributes.EMPTY));
-                else nodes.add(new Node("add" + i, "Add", "", List.of(in, other), List.of(out), Attributes.EMPTY));
-                types.put(out, types.get(in));
-            }
-            values.add(out);
-        }
-        List<Value> outs = new ArrayList<>(List.of(new Value(values.getLast(), types.get(values.getLast()))));
-        String older = values.get(1 + rnd.nextInt(values.size() - 2));
-        if (!older.equals(values.getLast())) outs.add(new Value(older, types.get(older)));
-        return new Graph("net", nodes, List.of(new Value("x", xt)), outs, init, types);
     }
 }
