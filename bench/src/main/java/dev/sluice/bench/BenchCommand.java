@@ -152,6 +152,8 @@ public final class BenchCommand implements Command {
      * declared steady at 11-14 ms, and its "alone" ratio came out 1.3-1.5x its ratio later in the mixed run.
      */
     static final long TREND_SPACING_NS = 100_000_000L;
+    /** The JIT's compile clock, which the warm-up trend reads (a window while C2 is still compiling is not steady). */
+    private static final java.lang.management.CompilationMXBean JIT = java.lang.management.ManagementFactory.getCompilationMXBean();
 
     private Report.Row benchOne(String arg, int threads, int runs, int warmup, double warmupSeconds, double warmupMaxSeconds, long seed, boolean memory, boolean spin, PrintStream out) {
         BenchTarget t;
@@ -213,7 +215,7 @@ public final class BenchCommand implements Command {
                         else if (t0 - lastTrendNs >= TREND_SPACING_NS) {
                             // runs at least 100 ms apart: the trend's windows then span >= 1 s each even
                             // for a 0.1 ms model, long enough to see the JIT still improving
-                            trend.add(dt);
+                            trend.add(dt, t0, JIT.isCompilationTimeMonitoringSupported() ? JIT.getTotalCompilationTime() : 0);
                             lastTrendNs = t0;
                         }
                         if (last) sOut = r.asMap();

@@ -33,4 +33,15 @@ class WarmupTrendTest {
         for (int i = 0; i < WarmupTrend.WINDOW; i++) u.add(i == 3 ? 90_000 : 5_000); // one slow run among fast ones
         assertFalse(u.steady(), "the newer median (5,000) is far below the older (9,000)");
     }
+
+    @Test void aFlatWindowWhileTheJitCompilesIsNotSteady() {
+        long ms = 1_000_000L;
+        WarmupTrend t = new WarmupTrend();
+        // runs 100 ms apart, all 5,000 ns; the JIT compiles 20 ms in every 100 ms (20% of the time)
+        for (int i = 0; i < 2 * WarmupTrend.WINDOW; i++) t.add(5_000, i * 100 * ms, i * 20L);
+        assertFalse(t.steady(), "the JIT was busy for 20% of the newest window");
+        // then it goes quiet: 1 ms of compiling over the next window's 900 ms
+        for (int i = 0; i < WarmupTrend.WINDOW; i++) t.add(5_000, (20 + i) * 100 * ms, 380 + (i == WarmupTrend.WINDOW - 1 ? 1 : 0));
+        assertTrue(t.steady());
+    }
 }
