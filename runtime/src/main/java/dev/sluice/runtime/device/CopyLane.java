@@ -37,6 +37,8 @@ public final class CopyLane implements Lane {
     private final long bytesPerSecond;
     /** End of the link's last reserved interval, in {@link System#nanoTime()}; only grows. */
     private final AtomicLong linkFree = new AtomicLong(Long.MIN_VALUE);
+    /** Bytes this lane has carried, in all: the data of each copy, as paced (not the device blocks they land in). */
+    private final AtomicLong carried = new AtomicLong();
 
     public CopyLane(String name, LaneKind kind, long bytesPerSecond) {
         if (!kind.isCopy()) throw new IllegalArgumentException("a copy lane is H2D or D2H, not " + kind);
@@ -55,6 +57,13 @@ public final class CopyLane implements Lane {
 
     /** End of the link's last copy on the {@link System#nanoTime()} clock (the link is free from then on). */
     public long linkFreeNanos() { return linkFree.get(); }
+
+    /**
+     * Bytes this lane has carried since it was made: each copy's data, the bytes its link time is paced by. A task's
+     * planned bytes are its device block's (header slot and alignment included), so for small copies this is less;
+     * a bound on link time is these bytes over the bandwidth.
+     */
+    public long carriedBytes() { return carried.get(); }
 
     /** Copies src's bytes into dst, then waits out the rest of the time the link would have needed. Ready now. */
     public void copy(Tensor src, Tensor dst) { copy(System.nanoTime(), src, dst); }
@@ -117,6 +126,7 @@ public final class CopyLane implements Lane {
      * the bytes are copied, so the copy also never returns before its memcpy did.
      */
     private void pace(long readyNanos, long bytes) {
+        carried.addAndGet(bytes);
         long n = nanosFor(bytes);
         if (n == 0) return;
         long now = System.nanoTime();

@@ -93,4 +93,23 @@ class CopyLaneTest {
         assertTrue(slack[0] > 1, "a new thread starts with the host's slack, " + slack[0] + " ns");
         assertEquals(1, slack[1], "after pacing a copy");
     }
+
+    /**
+     * The lane counts the bytes it carried as the data of each copy (what the link time is paced by), not the blocks
+     * they land in: 10 floats are 40 bytes, though their device block (header slot, alignment) is 128.
+     */
+    @Test void carriedBytesAreTheDataOfEachCopy() {
+        CopyLane lane = new CopyLane("throttled.h2d", LaneKind.H2D, 0);
+        Tensor src = floats(10, 1), dst = Tensor.allocate(DType.FLOAT32, Shape.of(10));
+        assertEquals(128, Tensor.blockBytes(src.byteSize()), "the block a 10-float value takes on the device");
+        lane.copy(src, dst);
+        assertEquals(40, lane.carriedBytes());
+        Tensor range = Tensor.allocate(DType.FLOAT32, Shape.of(3));
+        lane.copy(System.nanoTime(), src, 2 * 4, range);
+        assertEquals(52, lane.carriedBytes());
+        lane.copyRuns(System.nanoTime(), src.data(), 0, 8, dst.data(), 0, 8, 4, 5); // 5 runs of one float
+        assertEquals(72, lane.carriedBytes());
+        lane.copyRuns(System.nanoTime(), src.data(), new long[] {0, 16}, dst.data(), new long[] {0, 16}, 8);
+        assertEquals(88, lane.carriedBytes());
+    }
 }
