@@ -42,10 +42,11 @@ class CopyLaneTest {
         assertTrue(free - (before + MS) >= 0 && (after + MS) - free >= 0, "ready now: the interval starts during the call");
         assertTrue(after - free >= 0, "the copy returned only after its interval ended");
 
-        before = System.nanoTime();
-        lane.copy(before + 3_600_000 * MS, src, dst); // a ready time in the future counts as now
+        long later = System.nanoTime() + 20 * MS;
+        lane.copy(later, src, dst); // a ready time still to come is kept: the link carries it from then
         after = System.nanoTime();
-        assertTrue(lane.linkFreeNanos() - (before + MS) >= 0 && after - lane.linkFreeNanos() >= 0);
+        assertEquals(later + MS, lane.linkFreeNanos());
+        assertTrue(after - lane.linkFreeNanos() >= 0, "and the copy returned only after that interval ended");
     }
 
     @Test void everyShapeOfCopyIsPacedAndCopiesItsBytes() {
@@ -77,6 +78,29 @@ class CopyLaneTest {
         lane.copy(System.nanoTime() - 100 * MS, src, dst);
         assertTrue(src.sameBits(dst));
         assertEquals(Long.MIN_VALUE, lane.linkFreeNanos());
+    }
+
+    /**
+     * On a thread that takes a copy's end from its link interval ({@link LinkCompletion}, a dispatcher's lane) the copy
+     * returns after its memcpy and hands the interval over; on one that declines, it waits the interval out. The link is
+     * 1 B/s: a copy that waited would hang the test, not slow it.
+     */
+    @Test void aThreadThatTakesTheLinkEndGetsTheIntervalInsteadOfTheWait() throws Exception {
+        CopyLane lane = new CopyLane("throttled.h2d", LaneKind.H2D, 1); // 1000 bytes: 1000 s
+        Tensor src = floats(250, 1), dst = Tensor.allocate(DType.FLOAT32, Shape.of(250));
+        long[] interval = new long[2];
+        long ready = System.nanoTime();
+        class Taker extends Thread implements LinkCompletion {
+            Taker() { super(() -> lane.copy(ready, src, dst)); }
+            @Override public boolean endsAt(long start, long end) { interval[0] = start; interval[1] = end; return true; }
+        }
+        Taker t = new Taker();
+        t.start();
+        t.join();
+        assertTrue(src.sameBits(dst), "the bytes are copied before it returns");
+        assertEquals(ready, interval[0]);
+        assertEquals(ready + 1000 * 1_000_000_000L, interval[1]);
+        assertEquals(interval[1], lane.linkFreeNanos(), "the link is reserved as if the copy had waited");
     }
 
     /** On Linux a thread that paces a link has its timer slack at 1 ns (read back with prctl) instead of the default 50 µs. */
