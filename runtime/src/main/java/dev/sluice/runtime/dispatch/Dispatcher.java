@@ -69,7 +69,10 @@ import org.jctools.queues.MpscArrayQueue;
  * when it is done, instead of after two wake-ups in turn (the copy lane's from its paced wait, then the kernel's), and
  * the copy lane's thread is free for the next copy meanwhile. A task's trace slice ends at its end as its successors see
  * it (a copy's: its link interval's), and a run returns only after its last copy is off the link. Nothing physical moves
- * earlier: a task is still released only after its predecessors' bodies returned, so their bytes are in place.
+ * earlier: a task is still released only after its predecessors' bodies returned, so their bytes are in place. A lane off
+ * the link that releases a small copy ({@link #INLINE_COPY_BYTES}) whose lane is parked with nothing queued, and has no
+ * task of its own to run next, runs that copy itself: the memcpy is shorter than the wake-up it saves, the link clock
+ * still serializes the copy with its lane's others, and the trace shows it on its own lane.
  *
  * <p>A task that throws cancels the run: lanes stop taking tasks and {@link #run} throws a
  * {@link DispatchException} naming the task, only after every worker has left the run, so no task of a failed run
@@ -117,6 +120,16 @@ public final class Dispatcher implements AutoCloseable {
     /** How long before a due time a lane waiting for it stops parking and spins (a timed park may end this late). */
     static final long DUE_SPIN_NANOS = 30_000;
 
+    /**
+     * Largest copy (its job's bytes) that a lane off the link runs itself when it releases it and the copy's lane is parked
+     * with nothing queued ({@code sluice.dispatch.inlineCopyBytes}; 0: never): its memcpy takes the releasing lane about a
+     * microsecond, less than waking the copy lane, and the lane is idle anyway, since it does so only when it has no task
+     * of its own to run next. The copy still takes its own link's interval (the link clock serializes it with that lane's
+     * copies), and is traced on its own lane. Only with deferred ends ({@link #DEFER_ENDS}), so the releasing lane never
+     * waits out a link.
+     */
+    static final long INLINE_COPY_BYTES = Long.getLong("sluice.dispatch.inlineCopyBytes", 16_384);
+
     /** How long a lane worker waits for the next run before its thread exits. */
     static final long KEEP_ALIVE_NANOS = 2_000_000_000L;
 
@@ -129,13 +142,15 @@ public final class Dispatcher implements AutoCloseable {
     private final long spinNanos;
     private final long parkNanos;
     private final boolean deferEnds;
+    private final long inlineCopyBytes;
 
-    public Dispatcher(List<LaneSlot> lanes, Order order) { this(List.copyOf(lanes), order, null, 0, 0, SPIN_NANOS, PARK_NANOS, DEFER_ENDS); }
+    public Dispatcher(List<LaneSlot> lanes, Order order) { this(List.copyOf(lanes), order, null, 0, 0, SPIN_NANOS, PARK_NANOS, DEFER_ENDS, INLINE_COPY_BYTES); }
 
     private Dispatcher(List<LaneSlot> lanes, Order order, Workers workers, long jitterSeed, long maxJitterNanos, long spinNanos,
-                       long parkNanos, boolean deferEnds) {
+                       long parkNanos, boolean deferEnds, long inlineCopyBytes) {
         this.lanes = lanes;
         this.deferEnds = deferEnds;
+        this.inlineCopyBytes = inlineCopyBytes;
         this.order = order;
         this.jitterSeed = jitterSeed;
         this.maxJitterNanos = maxJitterNanos;
@@ -154,11 +169,11 @@ public final class Dispatcher implements AutoCloseable {
      * every task a lane takes: schedule fuzzing, so tests see many interleavings.
      */
     public Dispatcher withJitter(long seed, long maxNanos) {
-        return new Dispatcher(lanes, order, workers, seed, maxNanos, spinNanos, parkNanos, deferEnds);
+        return new Dispatcher(lanes, order, workers, seed, maxNanos, spinNanos, parkNanos, deferEnds, inlineCopyBytes);
     }
 
     /** The same lane workers issuing in another order. */
-    public Dispatcher withOrder(Order o) { return new Dispatcher(lanes, o, workers, jitterSeed, maxJitterNanos, spinNanos, parkNanos, deferEnds); }
+    public Dispatcher withOrder(Order o) { return new Dispatcher(lanes, o, workers, jitterSeed, maxJitterNanos, spinNanos, parkNanos, deferEnds, inlineCopyBytes); }
 
     /**
      * The same lane workers with another bound on the spin on imminent work ({@link #SPIN_NANOS} by default; 0: an idle
@@ -166,21 +181,30 @@ public final class Dispatcher implements AutoCloseable {
      */
     public Dispatcher withSpinNanos(long nanos) {
         if (nanos < 0) throw new IllegalArgumentException("spin must be >= 0 ns");
-        return new Dispatcher(lanes, order, workers, jitterSeed, maxJitterNanos, nanos, parkNanos, deferEnds);
+        return new Dispatcher(lanes, order, workers, jitterSeed, maxJitterNanos, nanos, parkNanos, deferEnds, inlineCopyBytes);
     }
 
     /**
      * The same lane workers with parked lanes that wake only when unparked (no timed look at their queue): a lost
      * wake-up then hangs the run instead of costing a millisecond, so that tests can see one.
      */
-    Dispatcher withoutParkTimeout() { return new Dispatcher(lanes, order, workers, jitterSeed, maxJitterNanos, spinNanos, 0, deferEnds); }
+    Dispatcher withoutParkTimeout() { return new Dispatcher(lanes, order, workers, jitterSeed, maxJitterNanos, spinNanos, 0, deferEnds, inlineCopyBytes); }
+
+    /**
+     * The same lane workers running copies of up to {@code bytes} on the lane that released them where the copy's lane
+     * sleeps ({@link #INLINE_COPY_BYTES} by default; 0: never), for comparisons.
+     */
+    public Dispatcher withInlineCopyBytes(long bytes) {
+        if (bytes < 0) throw new IllegalArgumentException("inline copy bytes must be >= 0");
+        return new Dispatcher(lanes, order, workers, jitterSeed, maxJitterNanos, spinNanos, parkNanos, deferEnds, bytes);
+    }
 
     /**
      * The same lane workers with copies ending at their link interval's end ({@code true}, the default: see
      * {@link #DEFER_ENDS}) or waiting it out on their lane ({@code false}), for comparisons.
      */
     public Dispatcher withDeferredEnds(boolean on) {
-        return new Dispatcher(lanes, order, workers, jitterSeed, maxJitterNanos, spinNanos, parkNanos, on);
+        return new Dispatcher(lanes, order, workers, jitterSeed, maxJitterNanos, spinNanos, parkNanos, on, inlineCopyBytes);
     }
 
     public Order order() { return order; }
@@ -542,7 +566,7 @@ public final class Dispatcher implements AutoCloseable {
                     idle = 0;
                     if (jitter != null) delay(jitter.nextLong(maxJitterNanos + 1));
                     if (finished) return;
-                    next = runTask(t, lane, q);
+                    next = runTask(t, lane, q, lane);
                 }
             } finally {
                 if (spinning) spinToken.set(token, 0);
@@ -598,8 +622,8 @@ public final class Dispatcher implements AutoCloseable {
          * Runs task t on the lane; returns a successor it made ready that this lane runs next without queueing it
          * (DYNAMIC only: the first one on the lane's own queue, which any idle lane could have taken anyway), or -1.
          */
-        int runTask(int t, int lane, int q) {
-            laneOf[t] = lane;
+        int runTask(int t, int lane, int q, int traceLane) {
+            laneOf[t] = traceLane;
             LaneThread self = (LaneThread) Thread.currentThread();
             long ready = readyAt.get(t);
             long due = notBefore.get(t); // 0, or the latest link end of a copy it waits for
@@ -643,7 +667,8 @@ public final class Dispatcher implements AutoCloseable {
                 if (sinksLeft.decrementAndGet() == 0) done.countDown();
                 return -1;
             }
-            int next = -1;
+            int next = -1, inline = -1;
+            boolean offLink = deferEnds && !copyQueue[q] && lane == traceLane;
             for (int i = from; i < to; i++) {
                 int s = succ[i];
                 // Before the decrement: the lane that releases s (maybe another) then sees every predecessor's due time.
@@ -659,15 +684,35 @@ public final class Dispatcher implements AutoCloseable {
                     // Only the head of a queue's sequence can start; a lane that takes the head polls the next itself.
                     int c = fixedCursor[qs].get();
                     if (c < fixedSequence[qs].length && fixedSequence[qs][c] == s) wake(qs);
-                } else if (next < 0 && order == Order.DYNAMIC && qs == q) {
+                } else if (next < 0 && order == Order.DYNAMIC && qs == q && lane == traceLane) {
                     next = s;
+                } else if (inline < 0 && offLink && copyQueue[qs] && g.job(s).bytes() <= inlineCopyBytes && idleLane(qs) >= 0) {
+                    inline = s;
                 } else {
                     push(s);
+                }
+            }
+            if (inline >= 0) {
+                // A small copy whose lane sleeps: run it here (its memcpy, its link interval) rather than pay that lane's
+                // wake-up, unless this lane has a kernel of its own to run next, or meanwhile someone woke the copy lane.
+                int copyLane = idleLane(queueOf[inline]);
+                if (next >= 0 || copyLane < 0 || finished) push(inline);
+                else {
+                    running.lazySet(lane, -1);
+                    runTask(inline, lane, queueOf[inline], copyLane);
+                    return -1;
                 }
             }
             // Still "running" t while releasing: a lane spinning on t's work does not park just before its push.
             if (next < 0) running.lazySet(lane, -1);
             return next;
+        }
+
+        /** The copy queue's only lane if it is parked with nothing queued (so a task for it would cost a wake-up), or -1. */
+        int idleLane(int q) {
+            int[] ls = lanesOfQueue[q];
+            if (ls.length != 1 || parked.get(ls[0]) != 1 || hasWork(q)) return -1;
+            return ls[0];
         }
 
         /** Raises s's due time to at least {@code at} (the largest of its predecessors' deferred ends wins). */

@@ -30,12 +30,13 @@ class DeferredCopyEndTest {
 
     @Test void aCopysSuccessorsWaitForItsLinkAndTheRunForItsLastCopy() {
         for (Dispatcher.Order order : Dispatcher.Order.values()) {
-            CopyLane up = new CopyLane("h2d", LaneKind.H2D, 100_000_000), down = new CopyLane("d2h", LaneKind.D2H, 100_000_000);
+            // 1 MB at 10 MB/s: 100 ms of link, so the H2D's thread is back long before, even on a loaded host
+            CopyLane up = new CopyLane("h2d", LaneKind.H2D, 10_000_000), down = new CopyLane("d2h", LaneKind.D2H, 100_000_000);
             Tensor src = floats(250_000), dev = Tensor.allocate(DType.FLOAT32, Shape.of(250_000)), back = Tensor.allocate(DType.FLOAT32, Shape.of(250_000));
             long[] kernelStart = new long[1], upReturned = new long[1], upEnd = new long[1];
             TaskGraph g = new TaskGraph();
             int h2d = g.add(new TaskGraph.Job("h2d", 1, src.byteSize(), () -> {
-                up.copy(Dispatcher.taskReadyNanos(), src, dev); // 1 MB at 100 MB/s: 10 ms of link
+                up.copy(Dispatcher.taskReadyNanos(), src, dev);
                 upReturned[0] = System.nanoTime();
                 upEnd[0] = up.linkFreeNanos();
             }));
@@ -75,6 +76,40 @@ class DeferredCopyEndTest {
             long upStart = up.linkFreeNanos() - up.nanosFor(a.byteSize());
             assertTrue(upStart - down.linkFreeNanos() >= 0, order + ": the H2D's interval starts at or after the D2H's end");
             assertTrue(b.sameBits(a));
+        }
+    }
+
+    /**
+     * A small copy released by a kernel while the copy's lane sleeps runs on the kernel's lane ({@link
+     * Dispatcher#INLINE_COPY_BYTES}), traced on its own lane, and its successor still waits for its link end; a larger one,
+     * or any with inlining off, runs on the copy lane. The kernel sleeps first, so that the idle copy lane has parked.
+     */
+    @Test void aSmallCopyReleasedWhileItsLaneSleepsRunsOnTheReleasingLane() {
+        for (long size : new long[] {1024, 1 << 20}) {
+            for (boolean on : new boolean[] {true, false}) {
+                CopyLane up = new CopyLane("h2d", LaneKind.H2D, 100_000_000);
+                Tensor src = floats((int) (size / 4)), dev = Tensor.allocate(DType.FLOAT32, Shape.of(size / 4));
+                Thread[] ran = new Thread[2];
+                long[] next = new long[1];
+                TaskGraph g = new TaskGraph();
+                int kernel = g.add(new TaskGraph.Job("kernel", 0, 0, () -> {
+                    ran[0] = Thread.currentThread();
+                    try { Thread.sleep(200); } catch (InterruptedException e) { throw new IllegalStateException(e); }
+                }));
+                int copy = g.add(new TaskGraph.Job("h2d", 1, size, () -> { ran[1] = Thread.currentThread(); up.copy(Dispatcher.taskReadyNanos(), src, dev); }));
+                int after = g.add(new TaskGraph.Job("after", 0, 0, () -> next[0] = System.nanoTime()));
+                g.edge(kernel, copy);
+                g.edge(copy, after);
+                Trace t;
+                try (Dispatcher d = new Dispatcher(LANES, Dispatcher.Order.DYNAMIC).withInlineCopyBytes(on ? Dispatcher.INLINE_COPY_BYTES : 0)) {
+                    t = d.run(g);
+                }
+                boolean inlined = size <= Dispatcher.INLINE_COPY_BYTES && on;
+                assertEquals(inlined, ran[1] == ran[0], size + " bytes, inlining " + on + ": the copy ran on the kernel's lane");
+                assertEquals("h2d", t.tracks().get(t.slices().get(copy).track()).name(), "traced on its own lane");
+                assertTrue(next[0] - up.linkFreeNanos() >= 0, "its successor started after its link end");
+                assertTrue(dev.sameBits(src));
+            }
         }
     }
 
