@@ -121,7 +121,7 @@ public final class Dispatcher implements AutoCloseable {
     static final long DUE_SPIN_NANOS = 30_000;
 
     /**
-     * Largest copy (its job's bytes) that a lane off the link runs itself when it releases it and the copy's lane is parked
+     * Largest copy (its job's bytes; only a {@link TaskGraph.Job#quick} one, whose body does not wait) that a lane off the link runs itself when it releases it and the copy's lane is parked
      * with nothing queued ({@code sluice.dispatch.inlineCopyBytes}; 0: never): its memcpy takes the releasing lane about a
      * microsecond, less than waking the copy lane, and the lane is idle anyway, since it does so only when it has no task
      * of its own to run next. The copy still takes its own link's interval (the link clock serializes it with that lane's
@@ -686,7 +686,7 @@ public final class Dispatcher implements AutoCloseable {
                     if (c < fixedSequence[qs].length && fixedSequence[qs][c] == s) wake(qs);
                 } else if (next < 0 && order == Order.DYNAMIC && qs == q && lane == traceLane) {
                     next = s;
-                } else if (inline < 0 && offLink && copyQueue[qs] && g.job(s).bytes() <= inlineCopyBytes && idleLane(qs) >= 0) {
+                } else if (inline < 0 && offLink && copyQueue[qs] && g.job(s).quick() && g.job(s).bytes() <= inlineCopyBytes && idleLane(qs) >= 0) {
                     inline = s;
                 } else {
                     push(s);
