@@ -68,7 +68,16 @@ final class ArenaPlan {
             byName.put(name, b);
             walk.put(name, b.offset);
         }
-        OffsetPlan plan = planner(arena.firstFit ? walk : null, live.size()).plan(new MemoryProfile(lifetimes));
+        OffsetPlan plan = null;
+        if (arena.capacity < UNBOUNDED) {
+            for (int ahead : AHEAD) {
+                List<Lifetime> early = prefetching(live, lifetimes, out, ahead);
+                if (peak(early) > arena.capacity) continue; // no packing can fit: spare the planner's run
+                OffsetPlan p = planner(null, live.size()).plan(new MemoryProfile(early));
+                if (p.arenaBytes() <= arena.capacity) { plan = p; break; }
+            }
+        }
+        if (plan == null) plan = planner(arena.firstFit ? walk : null, live.size()).plan(new MemoryProfile(lifetimes));
         if (plan.arenaBytes() > arena.capacity) {
             if (!arena.firstFit) throw new Overflow(arena.name() + ": planned " + plan.arenaBytes() + " bytes over " + arena.capacity);
             throw new IllegalStateException("the memory plan of '" + arena.name() + "' takes " + plan.arenaBytes() + " bytes, over its "
@@ -97,6 +106,51 @@ final class ArenaPlan {
     }
 
     static final int QUADRATIC_LIMIT = 4096;
+
+    /**
+     * How many tasks ahead of its planned place a copy over the link may run, tried in turn where the budget leaves room:
+     * see {@link #prefetching}. Two tasks already let a tile's copy overlap the kernel before it; more absorb jitter.
+     */
+    static final int[] AHEAD = {8, 2};
+
+    /** A capacity at least this large is no budget (the no-offload need is planned so): its plan keeps exact lifetimes. */
+    static final long UNBOUNDED = Long.MAX_VALUE / 8;
+
+    /**
+     * The lifetimes with room for the link to run ahead: a buffer a copy fills over the link starts {@code ahead} tasks
+     * early, and one a copy drains over the link ends {@code ahead} tasks late. Packed so, a region that a copy fills is
+     * never the region a task up to {@code ahead} tasks before it still used, so that copy no longer waits (a MEMORY
+     * edge) for the kernel just before it: the next tile's weights come in while this tile's kernel runs (double
+     * buffering), instead of copies and kernels taking turns. Each lifetime only grows, so a plan for these is a valid
+     * plan for the exact ones; the MEMORY edges still follow the exact lifetimes and the offsets chosen.
+     */
+    private static List<Lifetime> prefetching(List<DraftBuffer> live, List<Lifetime> exact, TaskEmitter out, int ahead) {
+        List<Lifetime> early = new ArrayList<>(exact.size());
+        for (int i = 0; i < live.size(); i++) {
+            DraftBuffer b = live.get(i);
+            Lifetime l = exact.get(i);
+            boolean filled = b.writer >= 0 && out.tasks.get(b.writer).lane().isCopy();
+            boolean drained = false;
+            for (int r : b.readers) drained |= r == b.last && out.tasks.get(r).lane().isCopy();
+            early.add(new Lifetime(l.value(), l.bytes(), filled ? Math.max(0, l.firstStep() - ahead) : l.firstStep(),
+                drained ? l.lastStep() + ahead : l.lastStep()));
+        }
+        return early;
+    }
+
+    /** The most bytes live at one step: no packing of these lifetimes takes less. */
+    private static long peak(List<Lifetime> lifetimes) {
+        int steps = 0;
+        for (Lifetime l : lifetimes) steps = Math.max(steps, l.lastStep() + 2);
+        long[] delta = new long[steps];
+        for (Lifetime l : lifetimes) {
+            delta[l.firstStep()] += l.bytes();
+            delta[l.lastStep() + 1] -= l.bytes();
+        }
+        long live = 0, peak = 0;
+        for (long d : delta) peak = Math.max(peak, live += d);
+        return peak;
+    }
 
     /**
      * Sweeps the buffers in order of their first task: before a buffer starts, every buffer whose last task came

@@ -3,8 +3,17 @@ package dev.sluice.memgraph;
 import static org.junit.jupiter.api.Assertions.*;
 
 import dev.sluice.graph.Graph;
+import dev.sluice.graph.Node;
+import dev.sluice.graph.Value;
+import dev.sluice.kernels.Attributes;
+import dev.sluice.kernels.DType;
+import dev.sluice.kernels.Shape;
+import dev.sluice.kernels.Tensor;
+import dev.sluice.kernels.TensorType;
+import dev.sluice.kernels.device.LaneKind;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
@@ -100,5 +109,38 @@ class ArenaPlanTest {
         MemGraph m = MemGraph.onDevice(g, MemGraphTest.throttled(full));
         assertTrue(m.tasks().stream().noneMatch(t -> t instanceof Task.Offload || t instanceof Task.Reload), m.summary());
         check(m, full, 20);
+    }
+
+    /** x[1, k] times a weight [k, n] with bias, then Relu: at a quarter of its need the weight streams through in column tiles. */
+    static Graph streamed(int k, int n) {
+        TensorType x = TensorType.of(DType.FLOAT32, Shape.of(1, k)), y = TensorType.of(DType.FLOAT32, Shape.of(1, n));
+        Map<String, Tensor> init = Map.of("w", Tensor.allocate(DType.FLOAT32, Shape.of(k, n)), "b", Tensor.allocate(DType.FLOAT32, Shape.of(n)));
+        List<Node> nodes = List.of(
+            new Node("gemm", "Gemm", "", List.of("x", "w", "b"), List.of("g"), Attributes.EMPTY),
+            new Node("relu", "Relu", "", List.of("g"), List.of("y"), Attributes.EMPTY));
+        return new Graph("streamed", nodes, List.of(new Value("x", x)), List.of(new Value("y", y)), init, Map.of("x", x, "g", y, "y", y));
+    }
+
+    /**
+     * Double buffering where the budget has room: no copy over the link into the device waits (a MEMORY edge) for the
+     * kernel right before it, so a tile's weights come in while the previous tile computes, instead of copies and
+     * kernels taking turns; and the plan still keeps every order within the budget, without overlaps.
+     */
+    @Test void aTilesCopyDoesNotWaitForTheKernelBeforeItWhereTheBudgetHasRoom() {
+        Graph g = streamed(64, 4096);
+        long full = MemGraph.fullNeed(g, MemGraphTest.throttled(1));
+        long budget = full / 4;
+        MemGraph m = MemGraph.onDevice(g, MemGraphTest.throttled(budget));
+        long tiles = m.tasks().stream().filter(t -> t instanceof Task.Kernel k && k.tile() != null).count();
+        assertTrue(tiles >= 4, "the weight is split into column tiles: " + m.summary());
+        int[] kernelBefore = new int[m.tasks().size()];
+        int last = -1;
+        for (Task t : m.tasks()) { kernelBefore[t.id()] = last; if (t instanceof Task.Kernel) last = t.id(); }
+        int waits = 0;
+        for (Edge e : m.edges()) {
+            if (e.kind() == Edge.Kind.MEMORY && m.tasks().get(e.to()).lane() == LaneKind.H2D && e.from() == kernelBefore[e.to()]) waits++;
+        }
+        assertEquals(0, waits, "copies that wait for the kernel right before them, of " + m.summary());
+        check(m, budget / 64 * 64, 50);
     }
 }

@@ -5,7 +5,6 @@ import dev.sluice.kernels.Tensor;
 import dev.sluice.kernels.device.LaneKind;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.locks.LockSupport;
 
 /**
  * A lane that copies between host memory and a device (one direction) over a link. With a bandwidth a copy of
@@ -25,7 +24,10 @@ import java.util.concurrent.locks.LockSupport;
  * <p>Invariants: {@link #linkFreeNanos} only grows (a compare-and-set loop reserves each interval, so copies sharing
  * the lane from several threads serialize on the link too); a copy's interval starts at or after both its ready time
  * and the previous interval's end, and lasts exactly {@link #nanosFor} its bytes; {@code copy*} returns at or after
- * {@code max(end of its interval, end of its memcpy)}.
+ * {@code max(end of its interval, end of its memcpy)}, or, on a thread that takes the interval's end as its task's end
+ * ({@link LinkCompletion}, a dispatcher's lane), after its memcpy, its task then counted as ending no sooner than the
+ * interval: an asynchronous copy, whose successors wait for the link, not for the lane's thread. The thread is then
+ * free for the next copy, and what a late wake-up of it costs is no longer on the link's path.
  *
  * <p>The wait is parked, never spun: the link's time is not CPU time, and a spinning copy lane would take a core from
  * the kernels. The lane's thread asks the host for precise timers ({@link PreciseTimers}) so that a park ends when
@@ -37,6 +39,8 @@ public final class CopyLane implements Lane {
     private final long bytesPerSecond;
     /** End of the link's last reserved interval, in {@link System#nanoTime()}; only grows. */
     private final AtomicLong linkFree = new AtomicLong(Long.MIN_VALUE);
+    /** Bytes this lane has carried, in all: the data of each copy, as paced (not the device blocks they land in). */
+    private final AtomicLong carried = new AtomicLong();
 
     public CopyLane(String name, LaneKind kind, long bytesPerSecond) {
         if (!kind.isCopy()) throw new IllegalArgumentException("a copy lane is H2D or D2H, not " + kind);
@@ -55,6 +59,13 @@ public final class CopyLane implements Lane {
 
     /** End of the link's last copy on the {@link System#nanoTime()} clock (the link is free from then on). */
     public long linkFreeNanos() { return linkFree.get(); }
+
+    /**
+     * Bytes this lane has carried since it was made: each copy's data, the bytes its link time is paced by. A task's
+     * planned bytes are its device block's (header slot and alignment included), so for small copies this is less;
+     * a bound on link time is these bytes over the bandwidth.
+     */
+    public long carriedBytes() { return carried.get(); }
 
     /** Copies src's bytes into dst, then waits out the rest of the time the link would have needed. Ready now. */
     public void copy(Tensor src, Tensor dst) { copy(System.nanoTime(), src, dst); }
@@ -112,25 +123,27 @@ public final class CopyLane implements Lane {
     }
 
     /**
-     * Reserves the link for {@code bytes} from the later of {@code readyNanos} and the link's previous end (never later
-     * than now: a copy whose thread got to it only now starts now), then parks until that interval ends. Called after
-     * the bytes are copied, so the copy also never returns before its memcpy did.
+     * Reserves the link for {@code bytes} from the later of {@code readyNanos} and the link's previous end (a ready time
+     * still to come is kept: a scheduler that counts a copy ended at its interval's end hands its successors that end
+     * as their ready time), then parks until that interval ends, unless the calling thread takes the interval's end as
+     * its task's end ({@link LinkCompletion}). Called after the bytes are copied, so the copy also never returns before
+     * its memcpy did.
      */
     private void pace(long readyNanos, long bytes) {
+        carried.addAndGet(bytes);
         long n = nanosFor(bytes);
         if (n == 0) return;
         long now = System.nanoTime();
-        long ready = readyNanos - now > 0 ? now : readyNanos; // a ready time from the future (a caller's slip) counts as now
-        long until;
+        long start, until;
         while (true) {
             long free = linkFree.get();
-            long start = free == Long.MIN_VALUE || ready - free > 0 ? ready : free;
+            start = free == Long.MIN_VALUE || readyNanos - free > 0 ? readyNanos : free;
             until = start + n;
             if (linkFree.compareAndSet(free, until)) break;
         }
         if (until - now <= 0) return;
-        PreciseTimers.forThisThread();
-        for (long left; (left = until - System.nanoTime()) > 0; ) LockSupport.parkNanos(left);
+        if (Thread.currentThread() instanceof LinkCompletion c && c.endsAt(start, until)) return;
+        PreciseTimers.parkUntil(until);
     }
 
     @Override public String toString() {

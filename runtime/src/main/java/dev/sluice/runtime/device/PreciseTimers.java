@@ -15,7 +15,7 @@ import java.lang.invoke.MethodHandle;
  *
  * <p>Thread-confined: each thread records in a thread-local that it has asked, so the call is made once per thread.
  */
-final class PreciseTimers {
+public final class PreciseTimers {
     private static final int PR_SET_TIMERSLACK = 29, PR_GET_TIMERSLACK = 30;
     private static final MethodHandle PRCTL = find();
     private static final ThreadLocal<Boolean> ASKED = ThreadLocal.withInitial(() -> Boolean.FALSE);
@@ -44,8 +44,17 @@ final class PreciseTimers {
         }
     }
 
+    /**
+     * Parks the calling thread until {@code deadlineNanos} ({@link System#nanoTime()}), having asked for precise timers
+     * for it: never spins, so the wait takes no core.
+     */
+    public static void parkUntil(long deadlineNanos) {
+        forThisThread();
+        for (long left; (left = deadlineNanos - System.nanoTime()) > 0; ) java.util.concurrent.locks.LockSupport.parkNanos(left);
+    }
+
     /** Sets this thread's timer slack to 1 ns (asked once per thread); true if the call is available and took it. */
-    static boolean forThisThread() {
+    public static boolean forThisThread() {
         if (ASKED.get()) return PRCTL != null;
         ASKED.set(Boolean.TRUE);
         if (PRCTL == null) return false;

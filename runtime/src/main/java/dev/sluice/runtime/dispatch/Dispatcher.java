@@ -1,6 +1,8 @@
 package dev.sluice.runtime.dispatch;
 
 import dev.sluice.kernels.SluiceException;
+import dev.sluice.runtime.device.LinkCompletion;
+import dev.sluice.runtime.device.PreciseTimers;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -59,6 +61,19 @@ import org.jctools.queues.MpscArrayQueue;
  * a task body reads its own through {@link #taskReadyNanos()}: a copy lane's link starts a copy from then, not from
  * when its thread got to it.
  *
+ * <p>A copy ends when its link is done, not when its lane's thread is ({@link LinkCompletion}, on unless
+ * {@link #DEFER_ENDS} is off): the copy returns after its memcpy, handing over the end of its link interval, and the
+ * lane releases its successors at once with that end as their due time ({@code notBefore}). A task off the link waits
+ * until its due time before it starts (parked, then spinning its last {@link #DUE_SPIN_NANOS} on its own core); a copy
+ * takes its link no sooner than it. So the kernel that waits for a copy is woken while the link is still busy and starts
+ * when it is done, instead of after two wake-ups in turn (the copy lane's from its paced wait, then the kernel's), and
+ * the copy lane's thread is free for the next copy meanwhile. A task's trace slice ends at its end as its successors see
+ * it (a copy's: its link interval's), and a run returns only after its last copy is off the link. Nothing physical moves
+ * earlier: a task is still released only after its predecessors' bodies returned, so their bytes are in place. A lane off
+ * the link that releases a small copy ({@link #INLINE_COPY_BYTES}) whose lane is parked with nothing queued, and has no
+ * task of its own to run next, runs that copy itself: the memcpy is shorter than the wake-up it saves, the link clock
+ * still serializes the copy with its lane's others, and the trace shows it on its own lane.
+ *
  * <p>A task that throws cancels the run: lanes stop taking tasks and {@link #run} throws a
  * {@link DispatchException} naming the task, only after every worker has left the run, so no task of a failed run
  * can still be touching memory afterwards. A successful run returns once its last task has finished (so no task
@@ -95,6 +110,26 @@ public final class Dispatcher implements AutoCloseable {
     static final long PREEMPTED_NANOS = 10_000;
     /** Longest a parked lane sleeps before it looks at its queue again by itself (a safety net: see {@link Run}). */
     static final long PARK_NANOS = 1_000_000;
+    /**
+     * Whether a copy's task may end at its link interval's end rather than wait it out on its lane ({@link LinkCompletion}):
+     * on (the default) unless {@code sluice.dispatch.deferEnds=false}, kept for comparisons. Off, the copy lane parks for
+     * each copy's link time and its successors wait for it to wake; on, its successors are released (and their lanes
+     * woken) as soon as its bytes are copied, and start when the link is done.
+     */
+    static final boolean DEFER_ENDS = !"false".equals(System.getProperty("sluice.dispatch.deferEnds"));
+    /** How long before a due time a lane waiting for it stops parking and spins (a timed park may end this late). */
+    static final long DUE_SPIN_NANOS = 30_000;
+
+    /**
+     * Largest copy (its job's bytes; only a {@link TaskGraph.Job#quick} one, whose body does not wait) that a lane off the link runs itself when it releases it and the copy's lane is parked
+     * with nothing queued ({@code sluice.dispatch.inlineCopyBytes}; 0: never): its memcpy takes the releasing lane about a
+     * microsecond, less than waking the copy lane, and the lane is idle anyway, since it does so only when it has no task
+     * of its own to run next. The copy still takes its own link's interval (the link clock serializes it with that lane's
+     * copies), and is traced on its own lane. Only with deferred ends ({@link #DEFER_ENDS}), so the releasing lane never
+     * waits out a link.
+     */
+    static final long INLINE_COPY_BYTES = Long.getLong("sluice.dispatch.inlineCopyBytes", 16_384);
+
     /** How long a lane worker waits for the next run before its thread exits. */
     static final long KEEP_ALIVE_NANOS = 2_000_000_000L;
 
@@ -106,12 +141,16 @@ public final class Dispatcher implements AutoCloseable {
     private final long maxJitterNanos;
     private final long spinNanos;
     private final long parkNanos;
+    private final boolean deferEnds;
+    private final long inlineCopyBytes;
 
-    public Dispatcher(List<LaneSlot> lanes, Order order) { this(List.copyOf(lanes), order, null, 0, 0, SPIN_NANOS, PARK_NANOS); }
+    public Dispatcher(List<LaneSlot> lanes, Order order) { this(List.copyOf(lanes), order, null, 0, 0, SPIN_NANOS, PARK_NANOS, DEFER_ENDS, INLINE_COPY_BYTES); }
 
     private Dispatcher(List<LaneSlot> lanes, Order order, Workers workers, long jitterSeed, long maxJitterNanos, long spinNanos,
-                       long parkNanos) {
+                       long parkNanos, boolean deferEnds, long inlineCopyBytes) {
         this.lanes = lanes;
+        this.deferEnds = deferEnds;
+        this.inlineCopyBytes = inlineCopyBytes;
         this.order = order;
         this.jitterSeed = jitterSeed;
         this.maxJitterNanos = maxJitterNanos;
@@ -130,11 +169,11 @@ public final class Dispatcher implements AutoCloseable {
      * every task a lane takes: schedule fuzzing, so tests see many interleavings.
      */
     public Dispatcher withJitter(long seed, long maxNanos) {
-        return new Dispatcher(lanes, order, workers, seed, maxNanos, spinNanos, parkNanos);
+        return new Dispatcher(lanes, order, workers, seed, maxNanos, spinNanos, parkNanos, deferEnds, inlineCopyBytes);
     }
 
     /** The same lane workers issuing in another order. */
-    public Dispatcher withOrder(Order o) { return new Dispatcher(lanes, o, workers, jitterSeed, maxJitterNanos, spinNanos, parkNanos); }
+    public Dispatcher withOrder(Order o) { return new Dispatcher(lanes, o, workers, jitterSeed, maxJitterNanos, spinNanos, parkNanos, deferEnds, inlineCopyBytes); }
 
     /**
      * The same lane workers with another bound on the spin on imminent work ({@link #SPIN_NANOS} by default; 0: an idle
@@ -142,14 +181,31 @@ public final class Dispatcher implements AutoCloseable {
      */
     public Dispatcher withSpinNanos(long nanos) {
         if (nanos < 0) throw new IllegalArgumentException("spin must be >= 0 ns");
-        return new Dispatcher(lanes, order, workers, jitterSeed, maxJitterNanos, nanos, parkNanos);
+        return new Dispatcher(lanes, order, workers, jitterSeed, maxJitterNanos, nanos, parkNanos, deferEnds, inlineCopyBytes);
     }
 
     /**
      * The same lane workers with parked lanes that wake only when unparked (no timed look at their queue): a lost
      * wake-up then hangs the run instead of costing a millisecond, so that tests can see one.
      */
-    Dispatcher withoutParkTimeout() { return new Dispatcher(lanes, order, workers, jitterSeed, maxJitterNanos, spinNanos, 0); }
+    Dispatcher withoutParkTimeout() { return new Dispatcher(lanes, order, workers, jitterSeed, maxJitterNanos, spinNanos, 0, deferEnds, inlineCopyBytes); }
+
+    /**
+     * The same lane workers running copies of up to {@code bytes} on the lane that released them where the copy's lane
+     * sleeps ({@link #INLINE_COPY_BYTES} by default; 0: never), for comparisons.
+     */
+    public Dispatcher withInlineCopyBytes(long bytes) {
+        if (bytes < 0) throw new IllegalArgumentException("inline copy bytes must be >= 0");
+        return new Dispatcher(lanes, order, workers, jitterSeed, maxJitterNanos, spinNanos, parkNanos, deferEnds, bytes);
+    }
+
+    /**
+     * The same lane workers with copies ending at their link interval's end ({@code true}, the default: see
+     * {@link #DEFER_ENDS}) or waiting it out on their lane ({@code false}), for comparisons.
+     */
+    public Dispatcher withDeferredEnds(boolean on) {
+        return new Dispatcher(lanes, order, workers, jitterSeed, maxJitterNanos, spinNanos, parkNanos, on, inlineCopyBytes);
+    }
 
     public Order order() { return order; }
 
@@ -315,6 +371,13 @@ public final class Dispatcher implements AutoCloseable {
          * never earlier than the truth.
          */
         final AtomicLongArray readyAt;
+        /**
+         * Per task, the latest end of a predecessor whose end was deferred to its link interval's end (a copy that returned
+         * before the link would have delivered it, see {@link LinkCompletion}), or 0: written (an atomic max) by each such
+         * predecessor before its decrement of {@code remaining}, so read after polling the task it is complete. A task
+         * starts (a copy: occupies its link) no sooner than this.
+         */
+        final AtomicLongArray notBefore;
         /** Whether a queue's lanes are copy lanes (only their tasks' ready times are kept after the run's start). */
         final boolean[] copyQueue = new boolean[queues];
         /** Per lane, the task it is running, or -1 (release-stored by the lane; read by idle lanes, {@link #imminent}). */
@@ -347,6 +410,7 @@ public final class Dispatcher implements AutoCloseable {
             succ = f.succ();
             remaining = new AtomicIntegerArray(f.predecessors());
             readyAt = new AtomicLongArray(n);
+            notBefore = new AtomicLongArray(n);
             feeds = f.successorQueues();
             for (LaneSlot l : lanes) if (l.copy()) copyQueue[l.queue()] = true;
             running = new AtomicIntegerArray(lanes.size());
@@ -502,7 +566,7 @@ public final class Dispatcher implements AutoCloseable {
                     idle = 0;
                     if (jitter != null) delay(jitter.nextLong(maxJitterNanos + 1));
                     if (finished) return;
-                    next = runTask(t, lane, q);
+                    next = runTask(t, lane, q, lane);
                 }
             } finally {
                 if (spinning) spinToken.set(token, 0);
@@ -558,13 +622,20 @@ public final class Dispatcher implements AutoCloseable {
          * Runs task t on the lane; returns a successor it made ready that this lane runs next without queueing it
          * (DYNAMIC only: the first one on the lane's own queue, which any idle lane could have taken anyway), or -1.
          */
-        int runTask(int t, int lane, int q) {
-            laneOf[t] = lane;
+        int runTask(int t, int lane, int q, int traceLane) {
+            laneOf[t] = traceLane;
             LaneThread self = (LaneThread) Thread.currentThread();
             long ready = readyAt.get(t);
+            long due = notBefore.get(t); // 0, or the latest link end of a copy it waits for
             long now = System.nanoTime();
+            // A task off the link waits out the copies it waits for (their bytes are in, the link is not done); a copy
+            // does not: its own link interval starts no sooner than them (its ready time), and its memcpy may go ahead.
+            if (due != 0 && due - now > 0 && !copyQueue[q]) now = awaitDue(due);
             start[t] = now - t0;
-            self.taskReady = ready == 0 ? now : ready;
+            if (ready == 0) ready = now;
+            self.taskReady = due != 0 && due - ready > 0 ? due : ready;
+            self.linkStart = self.linkEnd = 0;
+            self.deferring = deferEnds;
             running.lazySet(lane, t); // after start[t]: an idle lane reading t sees when it started
             try {
                 body[t].run();
@@ -575,17 +646,33 @@ public final class Dispatcher implements AutoCloseable {
                 return -1;
             } finally {
                 self.taskReady = 0;
+                self.deferring = false;
             }
-            end[t] = System.nanoTime() - t0;
+            long ended = System.nanoTime();
+            // Its end as its successors see it: a copy that handed its link interval over ends with it (the interval
+            // starts where its slice starts, if its thread got there first); a copy lane's task that started before
+            // the copies it waits for ended (without a link interval of its own) ends no sooner than they did.
+            long upTo = ended;
+            if (self.linkEnd != 0) {
+                if (self.linkEnd - upTo > 0) upTo = self.linkEnd;
+                if (self.linkStart - (now) > 0) start[t] = self.linkStart - t0;
+            }
+            if (due != 0 && due - upTo > 0) upTo = due;
+            end[t] = upTo - t0;
+            boolean deferred = upTo - ended > 0;
             int from = succStart[t], to = succStart[t + 1];
             if (from == to) {
                 running.lazySet(lane, -1);
+                if (deferred) PreciseTimers.parkUntil(upTo); // the run ends when its last copy is off the link
                 if (sinksLeft.decrementAndGet() == 0) done.countDown();
                 return -1;
             }
-            int next = -1;
+            int next = -1, inline = -1;
+            boolean offLink = deferEnds && !copyQueue[q] && lane == traceLane;
             for (int i = from; i < to; i++) {
                 int s = succ[i];
+                // Before the decrement: the lane that releases s (maybe another) then sees every predecessor's due time.
+                if (deferred) raiseDue(s, upTo);
                 if (remaining.decrementAndGet(s) != 0) continue;
                 int qs = queueOf[s];
                 // Read after the decrement that released s: every predecessor decremented after its body ended, so this is
@@ -597,15 +684,58 @@ public final class Dispatcher implements AutoCloseable {
                     // Only the head of a queue's sequence can start; a lane that takes the head polls the next itself.
                     int c = fixedCursor[qs].get();
                     if (c < fixedSequence[qs].length && fixedSequence[qs][c] == s) wake(qs);
-                } else if (next < 0 && order == Order.DYNAMIC && qs == q) {
+                } else if (next < 0 && order == Order.DYNAMIC && qs == q && lane == traceLane) {
                     next = s;
+                } else if (inline < 0 && offLink && copyQueue[qs] && g.job(s).quick() && g.job(s).bytes() <= inlineCopyBytes && idleLane(qs) >= 0) {
+                    inline = s;
                 } else {
                     push(s);
+                }
+            }
+            if (inline >= 0) {
+                // A small copy whose lane sleeps: run it here (its memcpy, its link interval) rather than pay that lane's
+                // wake-up, unless this lane has a kernel of its own to run next, or meanwhile someone woke the copy lane.
+                int copyLane = idleLane(queueOf[inline]);
+                if (next >= 0 || copyLane < 0 || finished) push(inline);
+                else {
+                    running.lazySet(lane, -1);
+                    runTask(inline, lane, queueOf[inline], copyLane);
+                    return -1;
                 }
             }
             // Still "running" t while releasing: a lane spinning on t's work does not park just before its push.
             if (next < 0) running.lazySet(lane, -1);
             return next;
+        }
+
+        /** The copy queue's only lane if it is parked with nothing queued (so a task for it would cost a wake-up), or -1. */
+        int idleLane(int q) {
+            int[] ls = lanesOfQueue[q];
+            if (ls.length != 1 || parked.get(ls[0]) != 1 || hasWork(q)) return -1;
+            return ls[0];
+        }
+
+        /** Raises s's due time to at least {@code at} (the largest of its predecessors' deferred ends wins). */
+        void raiseDue(int s, long at) {
+            while (true) {
+                long d = notBefore.get(s);
+                if (d != 0 && d - at >= 0) return;
+                if (notBefore.compareAndSet(s, d, at)) return;
+            }
+        }
+
+        /**
+         * Waits until {@code due} on a lane off the link (its own core: no kernel of its is waiting): parked while more
+         * than {@link #DUE_SPIN_NANOS} is left, with precise timers, then spinning, so the task starts when its copies'
+         * link time ends rather than a wake-up later. Returns the time it stopped waiting.
+         */
+        long awaitDue(long due) {
+            long now;
+            while ((now = System.nanoTime()) - due < 0) {
+                if (due - now > DUE_SPIN_NANOS) PreciseTimers.parkUntil(due - DUE_SPIN_NANOS);
+                else Thread.onSpinWait();
+            }
+            return now;
         }
 
         void push(int t) {
@@ -662,9 +792,19 @@ public final class Dispatcher implements AutoCloseable {
      * delays the very lane it waits for, which must wait for a core) stops spinning for its next {@code spinPause} idle
      * periods, a pause that doubles on each such finding (to 4096) and halves after each spin that ended with work.
      */
-    private static final class LaneThread extends Thread {
+    private static final class LaneThread extends Thread implements LinkCompletion {
         long taskReady;
         int spinPause, spinPauseLength;
+        /** While a task runs whose end may be deferred: the span of the link intervals its copies handed over, or 0. */
+        boolean deferring;
+        long linkStart, linkEnd;
+
+        @Override public boolean endsAt(long startNanos, long endNanos) {
+            if (!deferring) return false;
+            if (linkStart == 0 || startNanos - linkStart < 0) linkStart = startNanos;
+            if (linkEnd == 0 || endNanos - linkEnd > 0) linkEnd = endNanos;
+            return true;
+        }
 
         void preempted() {
             spinPauseLength = Math.min(4096, Math.max(16, spinPauseLength * 2));

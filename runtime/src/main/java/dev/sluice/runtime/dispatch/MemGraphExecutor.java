@@ -119,7 +119,11 @@ public final class MemGraphExecutor {
             MemGraphRun run = new MemGraphRun(this, feeds, arenas);
             s = run;
             TaskGraph tg = new TaskGraph();
-            for (Task t : plan.tasks()) tg.add(new TaskGraph.Job(t.label(), queueOf[t.device()][t.lane().ordinal()], t.bytes(), () -> run.execute(t)));
+            for (Task t : plan.tasks()) {
+                // a copy on a throttled device's copy lane is a memcpy that hands its link time over: quick
+                boolean quick = t.lane().isCopy() && copyLanes[t.device()][t.lane().ordinal()] != null && devices.get(t.device()) instanceof ThrottledDevice;
+                tg.add(new TaskGraph.Job(t.label(), queueOf[t.device()][t.lane().ordinal()], t.bytes(), () -> run.execute(t), quick));
+            }
             for (Edge e : plan.edges()) tg.edge(e.from(), e.to());
             Trace trace = d.run(tg);
             Map<String, Tensor> out = run.results();

@@ -13,8 +13,16 @@ import java.util.List;
  * one compressed-row array), made once per change and shared by every run of the unchanged graph.
  */
 public final class TaskGraph {
-    /** A unit of work: runs on any lane of {@code queue}; {@code bytes} is what it copies (0 for compute). */
-    public record Job(String name, int queue, long bytes, Runnable body) {}
+    /**
+     * A unit of work: runs on any lane of {@code queue}; {@code bytes} is what it copies (0 for compute). {@code quick}: a
+     * copy whose body returns right after its memcpy, handing its link time to the dispatcher ({@link
+     * dev.sluice.runtime.device.LinkCompletion}), so that another lane may run it (see {@link Dispatcher#INLINE_COPY_BYTES});
+     * a body that waits (parks, blocks on a device) must not say so, or it would hold the lane that runs it.
+     */
+    public record Job(String name, int queue, long bytes, Runnable body, boolean quick) {
+        /** A job no other lane may run for its own. */
+        public Job(String name, int queue, long bytes, Runnable body) { this(name, queue, bytes, body, false); }
+    }
 
     private final List<Job> jobs = new ArrayList<>();
     private int[][] successors = new int[16][];

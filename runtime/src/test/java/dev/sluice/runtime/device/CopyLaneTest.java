@@ -42,10 +42,11 @@ class CopyLaneTest {
         assertTrue(free - (before + MS) >= 0 && (after + MS) - free >= 0, "ready now: the interval starts during the call");
         assertTrue(after - free >= 0, "the copy returned only after its interval ended");
 
-        before = System.nanoTime();
-        lane.copy(before + 3_600_000 * MS, src, dst); // a ready time in the future counts as now
+        long later = System.nanoTime() + 20 * MS;
+        lane.copy(later, src, dst); // a ready time still to come is kept: the link carries it from then
         after = System.nanoTime();
-        assertTrue(lane.linkFreeNanos() - (before + MS) >= 0 && after - lane.linkFreeNanos() >= 0);
+        assertEquals(later + MS, lane.linkFreeNanos());
+        assertTrue(after - lane.linkFreeNanos() >= 0, "and the copy returned only after that interval ended");
     }
 
     @Test void everyShapeOfCopyIsPacedAndCopiesItsBytes() {
@@ -79,6 +80,29 @@ class CopyLaneTest {
         assertEquals(Long.MIN_VALUE, lane.linkFreeNanos());
     }
 
+    /**
+     * On a thread that takes a copy's end from its link interval ({@link LinkCompletion}, a dispatcher's lane) the copy
+     * returns after its memcpy and hands the interval over; on one that declines, it waits the interval out. The link is
+     * 1 B/s: a copy that waited would hang the test, not slow it.
+     */
+    @Test void aThreadThatTakesTheLinkEndGetsTheIntervalInsteadOfTheWait() throws Exception {
+        CopyLane lane = new CopyLane("throttled.h2d", LaneKind.H2D, 1); // 1000 bytes: 1000 s
+        Tensor src = floats(250, 1), dst = Tensor.allocate(DType.FLOAT32, Shape.of(250));
+        long[] interval = new long[2];
+        long ready = System.nanoTime();
+        class Taker extends Thread implements LinkCompletion {
+            Taker() { super(() -> lane.copy(ready, src, dst)); }
+            @Override public boolean endsAt(long start, long end) { interval[0] = start; interval[1] = end; return true; }
+        }
+        Taker t = new Taker();
+        t.start();
+        t.join();
+        assertTrue(src.sameBits(dst), "the bytes are copied before it returns");
+        assertEquals(ready, interval[0]);
+        assertEquals(ready + 1000 * 1_000_000_000L, interval[1]);
+        assertEquals(interval[1], lane.linkFreeNanos(), "the link is reserved as if the copy had waited");
+    }
+
     /** On Linux a thread that paces a link has its timer slack at 1 ns (read back with prctl) instead of the default 50 µs. */
     @Test void aPacingThreadAsksForPreciseTimers() throws Exception {
         Assumptions.assumeTrue(System.getProperty("os.name").toLowerCase(java.util.Locale.ROOT).contains("linux"), "Linux only");
@@ -92,5 +116,24 @@ class CopyLaneTest {
         t.join();
         assertTrue(slack[0] > 1, "a new thread starts with the host's slack, " + slack[0] + " ns");
         assertEquals(1, slack[1], "after pacing a copy");
+    }
+
+    /**
+     * The lane counts the bytes it carried as the data of each copy (what the link time is paced by), not the blocks
+     * they land in: 10 floats are 40 bytes, though their device block (header slot, alignment) is 128.
+     */
+    @Test void carriedBytesAreTheDataOfEachCopy() {
+        CopyLane lane = new CopyLane("throttled.h2d", LaneKind.H2D, 0);
+        Tensor src = floats(10, 1), dst = Tensor.allocate(DType.FLOAT32, Shape.of(10));
+        assertEquals(128, Tensor.blockBytes(src.byteSize()), "the block a 10-float value takes on the device");
+        lane.copy(src, dst);
+        assertEquals(40, lane.carriedBytes());
+        Tensor range = Tensor.allocate(DType.FLOAT32, Shape.of(3));
+        lane.copy(System.nanoTime(), src, 2 * 4, range);
+        assertEquals(52, lane.carriedBytes());
+        lane.copyRuns(System.nanoTime(), src.data(), 0, 8, dst.data(), 0, 8, 4, 5); // 5 runs of one float
+        assertEquals(72, lane.carriedBytes());
+        lane.copyRuns(System.nanoTime(), src.data(), new long[] {0, 16}, dst.data(), new long[] {0, 16}, 8);
+        assertEquals(88, lane.carriedBytes());
     }
 }
