@@ -36,8 +36,8 @@ public final class BenchCommand implements Command {
             would take the cores from Sluice's next run) and runs them alternately on the same inputs: warm-up rounds until both --warmup
             rounds (default 5) and --warmup-time seconds (default 3) have passed and Sluice's runs have stopped
             getting faster (the median of its last 10 sampled warm-up runs, at least 0.1 s apart, within 10% of the 10
-            before; the JIT compiles the Vector API kernels only after they have run a while, tens of seconds on a
-            loaded host), at most
+            before) and the JIT has gone quiet (it compiled for at most 5% of those last runs' span; the JIT compiles
+            the Vector API kernels only after they have run a while, tens of seconds on a loaded host), at most
             --warmup-max seconds (default 60), then --runs timed rounds (default 20). Inputs: test_data_set_0 of a test-data folder, the zoo's
             sample inputs for a zoo model (see 'sluice zoo list'; 'zoo' alone means all of them), seeded random
             values for any other model.
