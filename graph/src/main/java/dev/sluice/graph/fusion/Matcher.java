@@ -207,7 +207,6 @@ final class Matcher {
         return (first.name().isEmpty() ? first.outputs().get(0) : first.name()) + "/fused" + what + (fresh++);
     }
 
-    /** The single reader of {@code value} if it has exactly one, of the given op type, and is not an output. */
     /**
      * A Max and / or a Min by scalar float constants after a fused activation's output {@code x} (TF exports write a
      * floor after LeakyRelu as {@code Max(LeakyRelu(y), c)}): folded as the activation's clamp bounds
@@ -216,15 +215,28 @@ final class Matcher {
      * reads; a constant of higher rank than x would broadcast the output up, and is left alone. Returns the last
      * folded node's output (x when none).
      */
+    private String clampAfter(String x, List<Node> chain, Map<String, Attr> attrs) {
+        return scalarStepsAfter(x, chain, attrs, "Max", "activation_min", "Min", "activation_max");
+    }
+
     /**
      * A Mul by a float scalar constant, then an Add of one, each optional, reading {@code x} alone: folded into the
      * activation as its post_scale and post_shift (PP-LCNetV3's learnable affine after each HardSwish). The kernel
      * multiplies, then adds, each rounded, as the two ops do. Returns the last output taken.
      */
     private String scalarAffineAfter(String x, List<Node> chain, Map<String, Attr> attrs) {
+        return scalarStepsAfter(x, chain, attrs, "Mul", "activation_post_scale", "Add", "activation_post_shift");
+    }
+
+    /**
+     * Up to two ops in this order, each optional, each the only reader of the previous output with a float scalar
+     * constant as its other input (of rank no higher than that output's: a higher one would broadcast it up): taken
+     * into the chain, each constant recorded as its op's attribute. Returns the last output taken (x when none).
+     */
+    private String scalarStepsAfter(String x, List<Node> chain, Map<String, Attr> attrs, String op1, String attr1, String op2, String attr2) {
         String out = x;
-        for (String op : new String[] {"Mul", "Add"}) {
-            Node n = onlyReader(out, op);
+        for (String[] step : new String[][] {{op1, attr1}, {op2, attr2}}) {
+            Node n = onlyReader(out, step[0]);
             if (n == null || n.inputs().size() != 2 || n.outputs().size() != 1) continue;
             String c = other(n, out);
             Tensor ct = newInitializers.get(c);
@@ -233,32 +245,14 @@ final class Matcher {
                     || xt.dtype() != dev.sluice.kernels.DType.FLOAT32 || !xt.shape().hasRank() || ct.rank() > xt.shape().rank()) {
                 continue;
             }
-            attrs.put(op.equals("Mul") ? "activation_post_scale" : "activation_post_shift", new Attr.Float(ct.getFloat(0)));
+            attrs.put(step[1], new Attr.Float(ct.getFloat(0)));
             chain.add(n);
             out = n.outputs().get(0);
         }
         return out;
     }
 
-    private String clampAfter(String x, List<Node> chain, Map<String, Attr> attrs) {
-        String out = x;
-        for (String op : new String[] {"Max", "Min"}) {
-            Node n = onlyReader(out, op);
-            if (n == null || n.inputs().size() != 2 || n.outputs().size() != 1) continue;
-            String c = other(n, out);
-            Tensor ct = newInitializers.get(c);
-            var xt = g.types().get(out);
-            if (ct == null || ct.dtype() != dev.sluice.kernels.DType.FLOAT32 || ct.elementCount() != 1 || xt == null
-                    || xt.dtype() != dev.sluice.kernels.DType.FLOAT32 || !xt.shape().hasRank() || ct.rank() > xt.shape().rank()) {
-                continue;
-            }
-            attrs.put(op.equals("Max") ? "activation_min" : "activation_max", new Attr.Float(ct.getFloat(0)));
-            chain.add(n);
-            out = n.outputs().get(0);
-        }
-        return out;
-    }
-
+    /** The single reader of {@code value} if it has exactly one, of the given op type, and is not an output. */
     Node onlyReader(String value, String opType) {
         List<Node> r = readers.getOrDefault(value, List.of());
         if (r.size() != 1 || graphOutputs.contains(value) || removed.contains(r.get(0))) return null;
