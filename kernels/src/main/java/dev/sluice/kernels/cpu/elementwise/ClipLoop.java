@@ -8,8 +8,8 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Clip's float32 loop over a range of elements: a lane below {@code lo} becomes {@code lo}, one above {@code hi}
- * becomes {@code hi}, anything else (NaN, -0.0 at a bound of 0) passes unchanged, as the scalar form
- * {@code v < lo ? lo : v > hi ? hi : v} and ONNX Runtime leave it. Lane-wise compares and blends, so every
+ * becomes {@code hi}, anything else (NaN, -0.0 at a bound of 0) passes unchanged, as ONNX Runtime leaves it. The lower bound applies first, so where
+ * {@code lo > hi} every element becomes {@code hi}, as ONNX defines. Lane-wise compares and blends, so every
  * element's bits are the scalar form's whatever the vector width or the range split. x and y may be the same
  * memory (Clip runs in place).
  */
@@ -28,8 +28,10 @@ final class ClipLoop {
             v.blend(hi, v.compare(VectorOperators.GT, hi)).intoMemorySegment(y, i * 4, ORDER);
         }
         for (; i < to; i++) {
+            // lo first, then hi, as the lanes do: where min > max every element becomes max (ONNX's rule).
             float v = x.getAtIndex(ElementwiseOps.F32, i);
-            y.setAtIndex(ElementwiseOps.F32, i, v < lo ? lo : v > hi ? hi : v);
+            if (v < lo) v = lo;
+            y.setAtIndex(ElementwiseOps.F32, i, v > hi ? hi : v);
         }
     }
 }

@@ -259,16 +259,44 @@ public final class ReductionOps {
         };
     }
 
+    /** The least value of an integer or bool element type, as stored by {@code Tensor.setLong}. */
+    static long lowest(DType t) {
+        return switch (t) {
+            case INT8 -> Byte.MIN_VALUE;
+            case INT16 -> Short.MIN_VALUE;
+            case INT32 -> Integer.MIN_VALUE;
+            case INT64 -> Long.MIN_VALUE;
+            default -> 0L; // bool and the unsigned types
+        };
+    }
+
+    /** The greatest value of an integer or bool element type, as stored by {@code Tensor.setLong}. */
+    static long highest(DType t) {
+        return switch (t) {
+            case BOOL -> 1L;
+            case UINT8 -> 0xFFL;
+            case UINT16 -> 0xFFFFL;
+            case UINT32 -> 0xFFFF_FFFFL;
+            case UINT64 -> -1L;
+            case INT8 -> Byte.MAX_VALUE;
+            case INT16 -> Short.MAX_VALUE;
+            case INT32 -> Integer.MAX_VALUE;
+            default -> Long.MAX_VALUE;
+        };
+    }
+
     /** The finished reduction of integer x into keptShape, exact in long. */
     static long[] reduceLong(Kind kind, Tensor x, Shape keptShape, long count) {
         int n = Math.toIntExact(keptShape.elementCount());
         boolean u64 = x.dtype() == DType.UINT64;
         Fold f = foldOf(kind);
         long[] acc = new long[n];
+        // An empty group keeps the identity, which must be the element type's own extreme (bool: false for
+        // max, true for min), not int64's: that would be stored truncated (0 in an int32, true in a bool).
         Arrays.fill(acc, switch (f) {
             case MUL -> 1L;
-            case MAX -> u64 ? 0L : Long.MIN_VALUE;
-            case MIN -> u64 ? -1L : Long.MAX_VALUE;
+            case MAX -> lowest(x.dtype());
+            case MIN -> highest(x.dtype());
             default -> 0L;
         });
         ElementwiseRows rows = new ElementwiseRows(x.shape(), x.shape(), keptShape);

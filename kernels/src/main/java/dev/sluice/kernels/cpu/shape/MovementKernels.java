@@ -538,9 +538,16 @@ final class MovementKernels {
         long b = c.attributes().getInt("blocksize");
         long n = x.shape().dim(0), ch = x.shape().dim(1), h = x.shape().dim(2), w = x.shape().dim(3);
         if (b <= 0 || h % b != 0 || w % b != 0) throw new KernelException("spatial size " + h + "x" + w + " is not divisible by blocksize " + b);
-        // output channel (b1*b+b2)*C+c: view of the output as [N, b1, b2, C, H/b, W/b]
-        long[] view = {n, b, b, ch, h / b, w / b};
-        long[] ss = {ch * h * w, w, 1, h * w, b * w, b};
+        // output channel (b1*b+b2)*C+c (DCR, the only mode before opset 28) viewed as [N, b1, b2, C, H/b, W/b],
+        // or c*b*b+b1*b+b2 (CRD) viewed as [N, C, b1, b2, H/b, W/b]
+        String mode = c.attributes().getString("mode", "DCR");
+        long[] view = switch (mode) {
+            case "DCR" -> new long[] {n, b, b, ch, h / b, w / b};
+            case "CRD" -> new long[] {n, ch, b, b, h / b, w / b};
+            default -> throw new KernelException("unknown SpaceToDepth mode '" + mode + "'");
+        };
+        long[] ss = mode.equals("DCR") ? new long[] {ch * h * w, w, 1, h * w, b * w, b}
+            : new long[] {ch * h * w, h * w, w, 1, b * w, b};
         Tensor y = c.output(0, x.dtype(), Shape.of(n, ch * b * b, h / b, w / b));
         MovementCopy.gather(x, 0, ss, y, view, c.parallelism());
     }

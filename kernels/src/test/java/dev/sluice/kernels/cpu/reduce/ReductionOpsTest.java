@@ -234,4 +234,26 @@ class ReductionOpsTest {
             }
         }
     }
+
+    /**
+     * A max or min over an empty set is the identity of the element type (ONNX: the least or greatest value it can
+     * hold; false or true for bool), not int64's extreme stored truncated (that gave 0 for int32 and true for bool).
+     */
+    @Test
+    void emptySetMaxAndMinAreTheElementTypesExtremes() {
+        Object[][] cases = {
+            {DType.BOOL, 0L, 1L}, {DType.INT8, (long) Byte.MIN_VALUE, (long) Byte.MAX_VALUE},
+            {DType.INT32, (long) Integer.MIN_VALUE, (long) Integer.MAX_VALUE}, {DType.INT64, Long.MIN_VALUE, Long.MAX_VALUE},
+            {DType.UINT8, 0L, 255L}, {DType.UINT32, 0L, 0xFFFF_FFFFL}};
+        for (Object[] c : cases) {
+            DType t = (DType) c[0];
+            for (String op : new String[] {"ReduceMax", "ReduceMin"}) {
+                Tensor empty = Tensor.allocate(t, Shape.of(2, 0, 3));
+                Tensor r = ElementwiseNode.of(op).opset(20).in(empty).in(longs(1)).run();
+                assertEquals(Shape.of(2, 1, 3), r.shape());
+                long want = (long) c[op.equals("ReduceMax") ? 1 : 2];
+                for (int i = 0; i < 6; i++) assertEquals(want, r.getLong(i), op + " of an empty " + t + " set");
+            }
+        }
+    }
 }

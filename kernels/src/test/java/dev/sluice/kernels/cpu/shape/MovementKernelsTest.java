@@ -139,6 +139,26 @@ class MovementKernelsTest {
         assertArrayEquals(x.toFloatArray(), back.toFloatArray());
     }
 
+    /**
+     * SpaceToDepth's CRD mode (opset 28) puts block offset (b1, b2) of channel c at output channel c*b*b + b1*b + b2,
+     * written out here element by element; it is also DepthToSpace CRD's inverse. Before the mode was read, CRD
+     * silently gave DCR's order.
+     */
+    @Test void spaceToDepthCrdMode() {
+        int n = 2, c = 3, h = 4, w = 6, b = 2;
+        Tensor x = iota(n, c, h, w);
+        Tensor y = op("SpaceToDepth").opset(28).attr("blocksize", (long) b).attr("mode", "CRD").in(x).run1();
+        assertEquals(Shape.of(n, c * b * b, h / b, w / b), y.shape());
+        for (int in = 0; in < n; in++) for (int ic = 0; ic < c; ic++) for (int i = 0; i < h; i++) for (int j = 0; j < w; j++) {
+            long oc = (long) ic * b * b + (i % b) * b + (j % b);
+            long at = ((in * (long) c * b * b + oc) * (h / b) + i / b) * (w / b) + j / b;
+            assertEquals(x.getFloat(((in * (long) c + ic) * h + i) * w + j), y.getFloat(at), "n" + in + " c" + ic + " y" + i + " x" + j);
+        }
+        Tensor back = op("DepthToSpace").attr("blocksize", (long) b).attr("mode", "CRD").in(y).run1();
+        assertArrayEquals(x.toFloatArray(), back.toFloatArray());
+        assertThrows(KernelException.class, () -> op("SpaceToDepth").attr("blocksize", 2L).attr("mode", "XYZ").in(x).run1());
+    }
+
     @Test void trilu() {
         Tensor x = f32(s(3, 3), 1, 2, 3, 4, 5, 6, 7, 8, 9);
         assertArrayEquals(new float[] {0, 2, 3, 0, 0, 6, 0, 0, 0}, op("Trilu").in(x).in(i64(s(), 1)).run1().toFloatArray());
