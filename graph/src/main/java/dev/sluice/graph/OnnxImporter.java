@@ -142,7 +142,7 @@ public final class OnnxImporter {
         String producer = (proto.getProducerName() + " " + proto.getProducerVersion()).trim();
         Graph g;
         try {
-            g = convertGraph(proto.getGraph(), Set.of(), true);
+            g = convertGraph(FunctionInliner.inline(proto, opsets, file.toString()), Set.of(), true);
         } catch (ModelException e) {
             throw e;
         } catch (SluiceException e) {
