@@ -208,6 +208,44 @@ class FusionTest {
     }
 
     /**
+     * SiLU written as Sigmoid(c) and Mul(c, Sigmoid(c)) (EfficientNet's and YOLO's activation) after a full, a
+     * depthwise and a pointwise conv, and after a MatMul with bias, in either Mul operand order, fuses into the
+     * producer's activation with the unfused ops' bits (the Sigmoid kernel's code, then one multiply), and ORT's
+     * values. Widths leave scalar tails.
+     */
+    @Test
+    void siluAfterConvAndMatMulFusesWithTheUnfusedBits() throws Exception {
+        int c = 6, h = 5, w = 19;
+        SplittableRandom r = new SplittableRandom(31);
+        for (boolean xFirst : new boolean[] {true, false}) {
+            Path file = new OnnxModelBuilder(13).input("x", 1, 1, c, h, w).output("y", 1, 1, c, h, 7)
+                .floatInit("w1", new long[] {c, c, 3, 3}, rnd(r, c * c * 9, 0.5f)).floatInit("b1", new long[] {c}, rnd(r, c, 0.3f))
+                .floatInit("w2", new long[] {c, 1, 3, 3}, rnd(r, c * 9, 0.5f))
+                .floatInit("w3", new long[] {c, c, 1, 1}, rnd(r, c * c, 0.5f))
+                .floatInit("wm", new long[] {w, 7}, rnd(r, w * 7, 0.5f)).floatInit("bm", new long[] {7}, rnd(r, 7, 0.3f))
+                .node("Conv", List.of("x", "w1", "b1"), List.of("c1"), OnnxModelBuilder.ints("pads", 1, 1, 1, 1))
+                .node("Sigmoid", List.of("c1"), List.of("s1")).node("Mul", xFirst ? List.of("c1", "s1") : List.of("s1", "c1"), List.of("a1"))
+                .node("Conv", List.of("a1", "w2"), List.of("c2"), OnnxModelBuilder.ints("pads", 1, 1, 1, 1), OnnxModelBuilder.intAttr("group", c))
+                .node("Sigmoid", List.of("c2"), List.of("s2")).node("Mul", xFirst ? List.of("s2", "c2") : List.of("c2", "s2"), List.of("a2"))
+                .node("Conv", List.of("a2", "w3"), List.of("c3"))
+                .node("Sigmoid", List.of("c3"), List.of("s3")).node("Mul", List.of("c3", "s3"), List.of("a3"))
+                .node("MatMul", List.of("a3", "wm"), List.of("m")).node("Add", List.of("m", "bm"), List.of("mb"))
+                .node("Sigmoid", List.of("mb"), List.of("s4")).node("Mul", List.of("mb", "s4"), List.of("y"))
+                .write(tmp.resolve("silu" + xFirst + ".onnx"));
+            Tensor x = InputSources.random(dev.sluice.kernels.DType.FLOAT32, Shape.of(1, c, h, w), new SplittableRandom(9));
+            try (Session s = Session.open(file, 2);
+                 Session plain = Session.open(dev.sluice.graph.OnnxImporter.load(file), 2, dev.sluice.kernels.OpRegistry.cpu(),
+                     dev.sluice.graph.fusion.PatternFusion.Target.STANDARD_OPS)) {
+                assertEquals(Map.of("sluice:FusedConv", 3, "sluice:FusedMatMul", 1), ModelCheck.opHistogram(s.model()), "x first " + xFirst);
+                for (var n : s.model().graph().nodes()) assertEquals("Silu", n.attributes().getString("activation", null), n.name());
+                Tensor ours = s.run(Map.of("x", x)).get("y");
+                assertTrue(ours.sameBits(plain.run(Map.of("x", x)).get("y")), "fused and unfused bits differ, x first " + xFirst);
+                assertNull(Tolerance.DEFAULT.mismatch(ours, OrtReference.run(file, Map.of("x", x)).get("y")));
+            }
+        }
+    }
+
+    /**
      * MatMul + bias + the erf-form Gelu chain fuse into one sluice.FusedMatMul, which matches ONNX Runtime and
      * gives the same bits as the unfused MatMul, Add and Gelu ops (its epilogue is the Gelu kernel's code).
      */

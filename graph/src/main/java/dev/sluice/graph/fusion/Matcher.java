@@ -121,6 +121,8 @@ final class Matcher {
             return a.opType().equals("LeakyRelu") ? clampAfter(out, chain, attrs) : out;
         }
         if (r.size() == 2) {
+            String silu = silu(x, r, chain, attrs);
+            if (silu != null) return silu;
             // x * clip(x + a, lo, hi) / d
             Node add = null, mul = null;
             for (Node n : r) {
@@ -148,6 +150,26 @@ final class Matcher {
             return scalarAffineAfter(div.outputs().get(0), chain, attrs);
         }
         return null;
+    }
+
+    /**
+     * SiLU as exporters write it, x's two readers being Sigmoid(x) and Mul(x, Sigmoid(x)) (either operand order),
+     * added to {@code chain} and {@code attrs} like {@link #activation}; null when {@code xReaders} are not that.
+     */
+    private String silu(String x, List<Node> xReaders, List<Node> chain, Map<String, Attr> attrs) {
+        Node sig = null, mul = null;
+        for (Node n : xReaders) {
+            if (!n.domain().isEmpty() || removed.contains(n)) return null;
+            if (n.opType().equals("Sigmoid")) sig = n;
+            else if (n.opType().equals("Mul")) mul = n;
+        }
+        if (sig == null || mul == null || !sig.inputs().get(0).equals(x)) return null;
+        String s = sig.outputs().get(0);
+        if (graphOutputs.contains(s) || readers.getOrDefault(s, List.of()).size() != 1 || mul.inputs().size() != 2
+            || !(mul.inputs().contains(x) && mul.inputs().contains(s))) return null;
+        attrs.put("activation", new Attr.Str("Silu"));
+        chain.addAll(List.of(sig, mul));
+        return mul.outputs().get(0);
     }
 
     /**

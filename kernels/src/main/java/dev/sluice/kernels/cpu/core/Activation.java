@@ -25,7 +25,12 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
         /** Gelu, erf form: {@link VectorMath#gelu}, the Gelu kernel's own float32 code, also for tails. */
         GELU,
         /** Sigmoid: {@link VectorMath#sigmoid}, the Sigmoid kernel's own float32 code, also for tails. */
-        SIGMOID
+        SIGMOID,
+        /**
+         * SiLU (swish), x times Sigmoid(x) as the unfused Sigmoid and Mul round: the Sigmoid kernel's code, then
+         * one float multiply (EfficientNet, YOLOv5/v8, MobileViT write it as those two ops after every conv).
+         */
+        SILU
     }
 
     public static final Activation NONE = new Activation(Kind.NONE, 0, 0, 0, 0, 0, 1);
@@ -54,6 +59,7 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
             case "LeakyRelu" -> new Activation(Kind.LEAKY_RELU, at.getFloat("activation_alpha", 0.01f), 0, lo, hi, 0, 1);
             case "Gelu" -> new Activation(Kind.GELU, 0, 0, 0, 0, 0, 1);
             case "Sigmoid" -> new Activation(Kind.SIGMOID, 0, 0, 0, 0, 0, 1);
+            case "Silu" -> new Activation(Kind.SILU, 0, 0, 0, 0, 0, 1);
             default -> throw new KernelException("unknown fused activation '" + name + "'");
         };
     }
@@ -77,6 +83,11 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
             // the vector code on one lane: VectorMath is lane-wise, so this is the bits of any lane holding x
             case GELU -> VectorMath.gelu(FloatVector.broadcast(VectorMath.S, x)).lane(0);
             case SIGMOID -> VectorMath.sigmoid(FloatVector.broadcast(VectorMath.S, x)).lane(0);
+            // one lane of the vector product too: which NaN a scalar x * s keeps depends on operand order
+            case SILU -> {
+                FloatVector v = FloatVector.broadcast(VectorMath.S, x);
+                yield v.mul(VectorMath.sigmoid(v)).lane(0);
+            }
         };
     }
 
@@ -105,6 +116,7 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
             case LEAKY_RELU -> leakyReluArray(y, off, len, bias);
             case GELU -> geluArray(y, off, len, bias);
             case SIGMOID -> sigmoidArray(y, off, len, bias);
+            case SILU -> siluArray(y, off, len, bias);
             default -> throw new IllegalStateException("no loop for activation " + kind);
         };
         for (; i < len; i++) y[off + i] = apply(y[off + i] + bias);
@@ -200,6 +212,16 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
         return i;
     }
 
+    private int siluArray(float[] y, int off, int len, float bias) {
+        FloatVector bv = FloatVector.broadcast(S, bias);
+        int l = S.length(), i = 0;
+        for (; i <= len - l; i += l) {
+            FloatVector v = FloatVector.fromArray(S, y, off + i).add(bv);
+            v.mul(VectorMath.sigmoid(v)).intoArray(y, off + i);
+        }
+        return i;
+    }
+
     /** y[off + j] = act(y[off + j] + bias[j]) for j in [0, len), in place ({@code off} in elements). */
     public void rowBiasAndApply(MemorySegment y, long off, int len, float[] bias) {
         run(y, off, len, bias == null ? BIAS_NONE : BIAS_ROW, 0f, bias);
@@ -226,6 +248,7 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
             case LEAKY_RELU -> leakyRelu(y, off, len, mode, bias, row);
             case GELU -> gelu(y, off, len, mode, bias, row);
             case SIGMOID -> sigmoid(y, off, len, mode, bias, row);
+            case SILU -> silu(y, off, len, mode, bias, row);
             // a kind added without its loop must fail loudly, never leave y unactivated
             default -> throw new IllegalStateException("no loop for activation " + kind);
         }
@@ -365,6 +388,20 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
             if (mode == BIAS_SCALAR) v = v.add(bv);
             else if (mode == BIAS_ROW) v = v.add(FloatVector.fromArray(S, row, i));
             v = VectorMath.sigmoid(v);
+            v.intoMemorySegment(y, at, ORDER);
+        }
+        tail(y, off, i, len, mode, bias, row);
+    }
+
+    private void silu(MemorySegment y, long off, int len, int mode, float bias, float[] row) {
+        FloatVector bv = FloatVector.broadcast(S, bias);
+        int l = S.length(), i = 0;
+        for (; i <= len - l; i += l) {
+            long at = (off + i) * 4;
+            FloatVector v = FloatVector.fromMemorySegment(S, y, at, ORDER);
+            if (mode == BIAS_SCALAR) v = v.add(bv);
+            else if (mode == BIAS_ROW) v = v.add(FloatVector.fromArray(S, row, i));
+            v = v.mul(VectorMath.sigmoid(v));
             v.intoMemorySegment(y, at, ORDER);
         }
         tail(y, off, i, len, mode, bias, row);

@@ -24,6 +24,7 @@ class ActivationArrayTest {
         new Activation(Activation.Kind.LEAKY_RELU, 0.2f, 0, -0.4f, 2.5f, 0, 1),
         new Activation(Activation.Kind.GELU, 0, 0, 0, 0, 0, 1),
         new Activation(Activation.Kind.SIGMOID, 0, 0, 0, 0, 0, 1),
+        new Activation(Activation.Kind.SILU, 0, 0, 0, 0, 0, 1),
     };
 
     @Test
