@@ -21,12 +21,13 @@ import java.util.List;
  * spatial axes; 2-D and 3-D are what models use.
  *
  * <p>Each position is denormalized per axis ({@code align_corners} maps -1 and 1 to the centres of the end pixels,
- * otherwise to their outer edges), rounded half to even in nearest mode, then, as in ORT, if it lies outside the
- * sampling range on any axis, every axis is clamped to the pixel centres ({@code border}) or reflected at the range
- * edges ({@code reflection}). The interpolation is the tensor product of per-axis taps (1 nearest, 2 linear, 4
- * cubic with Keys' a = -0.75); each tap's pixel index goes through the padding again: outside pixels are zero,
- * clamped or reflected. Coordinates run in the input's precision (float for float16/float32), so roundings and
- * range tests fall as in ORT.
+ * otherwise to their outer edges) and rounded half to even in nearest mode. The interpolation is the tensor product
+ * of per-axis taps (1 nearest, 2 linear, 4 cubic with Keys' a = -0.75), and padding applies to each tap's pixel
+ * index, as in ORT and PyTorch: a pixel outside X is zero, the nearest edge pixel ({@code border}), or the pixel
+ * reflected at the sampling range's edges ({@code reflection}, truncated to an index). The ONNX reference instead
+ * clamps or reflects the continuous coordinate first; for nearest and linear sampling the two agree (the
+ * conformance data holds both), for cubic sampling near an edge they differ and this kernel gives ORT's numbers.
+ * Coordinates run in the input's precision (float for float16/float32), so roundings fall as in ORT.
  */
 final class GridSample implements OpKernel {
     enum Mode { NEAREST, LINEAR, CUBIC }
@@ -150,18 +151,10 @@ final class GridSample implements OpKernel {
          * taps it has; zero-padded taps outside X are left out.
          */
         int locate(double[] g, int at) {
-            boolean outside = false;
             for (int d = 0; d < r; d++) {
                 double v = fr(g[at + r - 1 - d]), len = size[d];
                 double c = align ? fr(fr(fr(v + 1) / 2) * (len - 1)) : fr(fr(fr(fr(v + 1) * len) - 1) / 2);
-                if (mode == Mode.NEAREST) c = Math.rint(c);
-                coord[d] = c;
-                outside |= c < lo(d) || c > hi(d);
-            }
-            if (outside && pad != Padding.ZEROS) {
-                for (int d = 0; d < r; d++) {
-                    coord[d] = pad == Padding.BORDER ? Math.min(Math.max(coord[d], 0), size[d] - 1) : reflect(coord[d], lo(d), hi(d));
-                }
+                coord[d] = mode == Mode.NEAREST ? Math.rint(c) : c;
             }
             for (int d = 0; d < r; d++) {
                 double c = coord[d];
