@@ -16,5 +16,9 @@ public final class VisionOps {
         r.register("NonMaxSuppression", new NonMaxSuppression());
         r.register("RoiAlign", new RoiAlign());
         r.register("GridSample", new GridSample());
+        r.register("AffineGrid", new AffineGrid());
+        r.register("Col2Im", new Col2Im());
+        r.register("CenterCropPad", new CenterCropPad());
+        r.register("DeformConv", new DeformConv());
     }
 }
