@@ -18,8 +18,9 @@ import java.util.List;
  * {@code theta [N, 2, 3]} with {@code size = (N, C, H, W)} gives {@code grid [N, H, W, 2]}; {@code theta [N, 3, 4]}
  * with {@code size = (N, C, D, H, W)} gives {@code [N, D, H, W, 3]}. Each grid point is theta times the homogeneous
  * normalized position of an output pixel, x (along W) first. Positions are the pixel centres spread over [-1, 1]:
- * {@code -1 + (2i + 1) / n} without {@code align_corners}, {@code -1 + 2i / (n - 1)} with it; an axis of length 1
- * sits at 0 (as PyTorch's affine_grid places it).
+ * {@code -1 + (2i + 1) / n} without {@code align_corners}, {@code -1 + 2i / (n - 1)} with it. An axis of length 1
+ * sits where ORT puts it: at 0, or at 1 with {@code align_corners} (the ONNX reference says -1 there and PyTorch
+ * 0; no conformance test covers it).
  */
 final class AffineGrid implements OpKernel {
     @Override public List<TensorType> infer(InferContext ctx) {
@@ -97,7 +98,10 @@ final class AffineGrid implements OpKernel {
 
     private static double[] positions(int len, boolean align) {
         double[] p = new double[len];
-        if (len == 1) return p;
+        if (len == 1) {
+            p[0] = align ? 1 : 0; // ORT's (Eigen's) linspace of one point is its upper end, 1 - 1/len
+            return p;
+        }
         for (int i = 0; i < len; i++) p[i] = align ? -1 + 2.0 * i / (len - 1) : -1 + (2.0 * i + 1) / len;
         return p;
     }
