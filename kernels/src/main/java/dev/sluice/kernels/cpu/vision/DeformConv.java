@@ -90,8 +90,10 @@ final class DeformConv implements OpKernel {
         double[] bd = bias == null ? null : NnArrays.doubles(bias);
         boolean dbl = x.dtype() == DType.FLOAT64;
         double[] out = new double[Math.toIntExact(y.elementCount())];
-        double[] cols = new double[Math.toIntExact((long) rows * p)];
-        float[] wf = dbl ? null : w.toFloatArray(), colsF = dbl ? null : new float[cols.length], prod = dbl ? null : new float[oc * p];
+        // the columns in the precision of the product that reads them
+        int colCount = Math.toIntExact((long) rows * p);
+        double[] cols = dbl ? new double[colCount] : null;
+        float[] wf = dbl ? null : w.toFloatArray(), colsF = dbl ? null : new float[colCount], prod = dbl ? null : new float[oc * p];
         double[] wdbl = dbl ? NnArrays.doubles(w) : null;
         for (int b = 0; b < n; b++) {
             for (int ch = 0; ch < c; ch++) {
@@ -106,7 +108,9 @@ final class DeformConv implements OpKernel {
                                 double yy = i * st[0] - pads[0] + ki * dil[0] + od[offRow + q];
                                 double xx = j * st[1] - pads[1] + kj * dil[1] + od[offRow + p + q];
                                 double v = bilinear(xd, plane, h, wd, yy, xx);
-                                cols[row + q] = md == null ? v : v * md[maskRow + q];
+                                if (md != null) v *= md[maskRow + q];
+                                if (dbl) cols[row + q] = v;
+                                else colsF[row + q] = (float) v;
                             }
                         }
                     }
@@ -124,7 +128,6 @@ final class DeformConv implements OpKernel {
                     }
                 }
             } else {
-                for (int i = 0; i < cols.length; i++) colsF[i] = (float) cols[i];
                 Parallelism par = ctx.parallelism();
                 for (int g = 0; g < group; g++) {
                     Gemm32.sgemm(false, false, ocg, p, kg, 1f, wf, g * ocg * kg, kg, colsF, g * kg * p, p, 0f, prod, g * ocg * p, p, par);

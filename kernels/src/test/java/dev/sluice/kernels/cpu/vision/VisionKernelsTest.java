@@ -1,0 +1,192 @@
+package dev.sluice.kernels.cpu.vision;
+
+import static dev.sluice.kernels.cpu.core.KernelHarness.f32;
+import static dev.sluice.kernels.cpu.core.KernelHarness.i64;
+import static dev.sluice.kernels.cpu.core.KernelHarness.op;
+import static dev.sluice.kernels.cpu.core.KernelHarness.s;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.sluice.kernels.DType;
+import dev.sluice.kernels.Dim;
+import dev.sluice.kernels.KernelException;
+import dev.sluice.kernels.Shape;
+import dev.sluice.kernels.SluiceException;
+import dev.sluice.kernels.SymShape;
+import dev.sluice.kernels.Tensor;
+import dev.sluice.kernels.TensorType;
+import dev.sluice.kernels.cpu.core.KernelHarness;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The vision kernels on their own: type inference on symbolic shapes (unknown where the data decides), a
+ * brute-force NonMaxSuppression, the float64 paths against the float32 ones, and named errors for bad inputs and
+ * unsupported attribute values. Numbers against ORT are in the runtime module's VisionOpsTest and
+ * VisionGeometryOpsTest.
+ */
+class VisionKernelsTest {
+    private static final Dim N = new Dim.Symbol("N"), R = new Dim.Symbol("R");
+
+    private static TensorType f32Type(Dim... dims) { return new TensorType(DType.FLOAT32, SymShape.of(dims)); }
+
+    @Test
+    void inferenceKeepsSymbolsAndMarksDataDependentDimsUnknown() {
+        assertEquals(new TensorType(DType.INT64, SymShape.of(Dim.UNKNOWN, Dim.of(3))),
+            op("NonMaxSuppression").typeIn(f32Type(N, Dim.UNKNOWN, Dim.of(4))).typeIn(f32Type(N, Dim.of(80), Dim.UNKNOWN)).infer().get(0));
+        assertEquals(f32Type(R, Dim.of(256), Dim.of(7), Dim.of(5)),
+            op("RoiAlign").attr("output_height", 7L).attr("output_width", 5L).typeIn(f32Type(N, Dim.of(256), Dim.UNKNOWN, Dim.UNKNOWN))
+                .typeIn(f32Type(R, Dim.of(4))).typeIn(new TensorType(DType.INT64, SymShape.of(R))).infer().get(0));
+        assertEquals(f32Type(N, Dim.of(3), R, Dim.of(9)),
+            op("GridSample").typeIn(f32Type(N, Dim.of(3), Dim.UNKNOWN, Dim.UNKNOWN)).typeIn(f32Type(N, R, Dim.of(9), Dim.of(2))).infer().get(0));
+        // X unknown: the grid alone gives the volumetric output's rank and spatial dims
+        assertEquals(SymShape.of(N, Dim.UNKNOWN, R, Dim.of(4), Dim.of(5)),
+            op("GridSample").typeIn(TensorType.UNKNOWN).typeIn(f32Type(N, R, Dim.of(4), Dim.of(5), Dim.of(3))).infer().get(0).shape());
+        // AffineGrid: constant sizes give the grid's shape; otherwise only its rank and last dim
+        assertEquals(TensorType.of(DType.FLOAT32, Shape.of(2, 5, 7, 2)),
+            op("AffineGrid").typeIn(f32Type(Dim.of(2), Dim.of(2), Dim.of(3))).constIn(i64(2, 3, 5, 7)).infer().get(0));
+        assertEquals(f32Type(N, Dim.UNKNOWN, Dim.UNKNOWN, Dim.UNKNOWN, Dim.of(3)),
+            op("AffineGrid").typeIn(f32Type(N, Dim.of(3), Dim.of(4))).typeIn(new TensorType(DType.INT64, SymShape.of(Dim.of(5)))).infer().get(0));
+        // Col2Im: channels from the constant block, spatial dims from the constant image shape
+        assertEquals(f32Type(N, Dim.of(3), Dim.of(5), Dim.of(6)),
+            op("Col2Im").typeIn(f32Type(N, Dim.of(18), Dim.UNKNOWN)).constIn(i64(5, 6)).constIn(i64(2, 3)).infer().get(0));
+        assertEquals(f32Type(N, Dim.UNKNOWN, Dim.UNKNOWN, Dim.UNKNOWN),
+            op("Col2Im").typeIn(f32Type(N, Dim.of(18), Dim.UNKNOWN)).typeIn(new TensorType(DType.INT64, SymShape.of(Dim.of(2))))
+                .typeIn(new TensorType(DType.INT64, SymShape.of(Dim.of(2)))).infer().get(0));
+        assertEquals(f32Type(N, Dim.of(10), Dim.of(10), Dim.of(3)),
+            op("CenterCropPad").ints("axes", -3, -2).typeIn(f32Type(N, Dim.UNKNOWN, Dim.of(7), Dim.of(3))).constIn(i64(10, 10)).infer().get(0));
+        assertEquals(f32Type(N, Dim.UNKNOWN, Dim.UNKNOWN, Dim.of(3)),
+            op("CenterCropPad").ints("axes", 1, 2).typeIn(f32Type(N, Dim.of(5), Dim.of(7), Dim.of(3)))
+                .typeIn(new TensorType(DType.INT64, SymShape.of(Dim.of(2)))).infer().get(0));
+        assertEquals(f32Type(N, Dim.of(16), R, Dim.UNKNOWN),
+            op("DeformConv").typeIn(f32Type(N, Dim.of(8), Dim.UNKNOWN, Dim.UNKNOWN)).typeIn(f32Type(Dim.of(16), Dim.of(8), Dim.of(3), Dim.of(3)))
+                .typeIn(f32Type(N, Dim.of(18), R, Dim.UNKNOWN)).infer().get(0));
+    }
+
+    /** Greedy NMS written out directly (all pairs, doubles): same selection on boxes far from the IoU threshold. */
+    @Test
+    void nonMaxSuppressionAgreesWithABruteForceGreedySelection() {
+        SplittableRandom r = new SplittableRandom(7);
+        int m = 60;
+        float[] boxes = new float[m * 4], scores = new float[m];
+        for (int i = 0; i < m; i++) {
+            float y = r.nextInt(10), x = r.nextInt(10), h = 1 + r.nextInt(4), w = 1 + r.nextInt(4);
+            boxes[i * 4] = y;
+            boxes[i * 4 + 1] = x;
+            boxes[i * 4 + 2] = y + h;
+            boxes[i * 4 + 3] = x + w;
+            scores[i] = r.nextInt(8) / 8f; // many ties
+        }
+        float iou = 0.45f; // integer boxes of side <= 4 cannot have an IoU within 1e-3 of 0.45 unless equal to it
+        Tensor y = op("NonMaxSuppression").in(f32(s(1, m, 4), boxes)).in(f32(s(1, 1, m), scores)).in(i64(1000))
+            .in(f32(s(1), iou)).in(f32(s(1), 0.1f)).run1();
+        java.util.List<Integer> order = new java.util.ArrayList<>();
+        for (int i = 0; i < m; i++) if (scores[i] > 0.1f) order.add(i);
+        order.sort((a, b) -> scores[a] != scores[b] ? Float.compare(scores[b], scores[a]) : Integer.compare(a, b));
+        java.util.List<Integer> kept = new java.util.ArrayList<>();
+        for (int i : order) {
+            boolean keep = true;
+            for (int k : kept) keep &= iouOf(boxes, i, k) <= iou;
+            if (keep) kept.add(i);
+        }
+        assertEquals(Shape.of(kept.size(), 3), y.shape());
+        for (int j = 0; j < kept.size(); j++) {
+            assertArrayEquals(new long[] {0, 0, kept.get(j)}, new long[] {y.getLong(j * 3), y.getLong(j * 3 + 1), y.getLong(j * 3 + 2)}, "row " + j);
+        }
+    }
+
+    private static double iouOf(float[] b, int i, int k) {
+        double ih = Math.min(b[i * 4 + 2], b[k * 4 + 2]) - Math.max(b[i * 4], b[k * 4]);
+        double iw = Math.min(b[i * 4 + 3], b[k * 4 + 3]) - Math.max(b[i * 4 + 1], b[k * 4 + 1]);
+        if (ih <= 0 || iw <= 0) return 0;
+        double inter = ih * iw;
+        double a = (b[i * 4 + 2] - b[i * 4]) * (b[i * 4 + 3] - b[i * 4 + 1]), c = (b[k * 4 + 2] - b[k * 4]) * (b[k * 4 + 3] - b[k * 4 + 1]);
+        return inter / (a + c - inter);
+    }
+
+    private static Tensor random(DType dt, long[] shape, SplittableRandom r, double lo, double hi) {
+        Tensor t = Tensor.allocate(dt, Shape.of(shape));
+        for (long i = 0; i < t.elementCount(); i++) t.setDouble(i, (float) (lo + r.nextDouble() * (hi - lo)));
+        return t;
+    }
+
+    private static Tensor as(DType dt, Tensor t) {
+        Tensor c = Tensor.allocate(dt, t.shape());
+        for (long i = 0; i < t.elementCount(); i++) c.setDouble(i, t.getDouble(i));
+        return c;
+    }
+
+    private static void assertClose(Tensor a, Tensor b, double tol) {
+        assertEquals(a.shape(), b.shape());
+        for (long i = 0; i < a.elementCount(); i++) assertEquals(a.getDouble(i), b.getDouble(i), tol, "element " + i);
+    }
+
+    /** float64 inputs take the double paths (DeformConv's plain product, double geometry); they agree with float32. */
+    @Test
+    void doubleInputsAgreeWithFloatInputs() {
+        SplittableRandom r = new SplittableRandom(13);
+        Tensor x = random(DType.FLOAT32, s(1, 4, 6, 5), r, -1, 1), w = random(DType.FLOAT32, s(4, 2, 3, 3), r, -1, 1);
+        Tensor off = random(DType.FLOAT32, s(1, 36, 4, 2), r, -2, 2), b = random(DType.FLOAT32, s(4), r, -1, 1);
+        KernelHarness f = op("DeformConv").ints("strides", 1, 2).attr("group", 2L).attr("offset_group", 2L).in(x).in(w).in(off).in(b);
+        KernelHarness d = op("DeformConv").ints("strides", 1, 2).attr("group", 2L).attr("offset_group", 2L)
+            .in(as(DType.FLOAT64, x)).in(as(DType.FLOAT64, w)).in(as(DType.FLOAT64, off)).in(as(DType.FLOAT64, b));
+        Tensor yd = d.run1();
+        assertEquals(DType.FLOAT64, yd.dtype());
+        assertClose(f.run1(), yd, 1e-5);
+        Tensor grid = random(DType.FLOAT32, s(1, 3, 4, 2), r, -1.3, 1.3);
+        for (String mode : new String[] {"bilinear", "bicubic"}) {
+            Tensor gf = op("GridSample").opset(16).attr("mode", mode).attr("padding_mode", "reflection").in(x).in(grid).run1();
+            Tensor gd = op("GridSample").opset(16).attr("mode", mode).attr("padding_mode", "reflection").in(as(DType.FLOAT64, x)).in(as(DType.FLOAT64, grid)).run1();
+            assertClose(gf, gd, 1e-5);
+        }
+        Tensor rois = f32(s(2, 4), 0.5f, 0.5f, 3.2f, 4.1f, -1f, 2f, 6f, 4f);
+        Tensor rf = op("RoiAlign").opset(16).attr("output_height", 2L).attr("output_width", 3L).in(x).in(rois).in(i64(0, 0)).run1();
+        Tensor rd = op("RoiAlign").opset(16).attr("output_height", 2L).attr("output_width", 3L).in(as(DType.FLOAT64, x)).in(as(DType.FLOAT64, rois)).in(i64(0, 0)).run1();
+        assertClose(rf, rd, 1e-5);
+    }
+
+    private static void assertFailsNaming(Runnable r, String... words) {
+        SluiceException e = assertThrows(SluiceException.class, r::run);
+        for (String w : words) assertTrue(e.getMessage().contains(w), e.getMessage() + " should name " + w);
+    }
+
+    @Test
+    void badInputsAndUnsupportedAttributesGetNamedErrors() {
+        Tensor x = KernelHarness.iota(1, 2, 4, 4);
+        assertFailsNaming(() -> op("NonMaxSuppression").in(f32(s(1, 2, 3), new float[6])).in(f32(s(1, 1, 2), 1, 1)).run(), "boxes", "[batches, boxes, 4]");
+        assertFailsNaming(() -> op("NonMaxSuppression").in(f32(s(1, 2, 4), new float[8])).in(f32(s(1, 1, 3), 1, 1, 1)).run(), "scores", "do not match");
+        assertFailsNaming(() -> op("NonMaxSuppression").attr("center_point_box", 2L).in(f32(s(1, 1, 4), 0, 0, 1, 1)).in(f32(s(1, 1, 1), 1)).run(), "center_point_box");
+        assertFailsNaming(() -> op("NonMaxSuppression").in(f32(s(1, 1, 4), 0, 0, 1, 1)).in(f32(s(1, 1, 1), 1)).in(i64(3)).in(f32(s(1), 1.5f)).run(), "iou_threshold");
+        assertFailsNaming(() -> op("RoiAlign").attr("mode", "median").in(x).in(f32(s(1, 4), 0, 0, 1, 1)).in(i64(0)).run(), "mode", "median");
+        assertFailsNaming(() -> op("RoiAlign").attr("coordinate_transformation_mode", "asymmetric").in(x).in(f32(s(1, 4), 0, 0, 1, 1)).in(i64(0)).run(),
+            "coordinate_transformation_mode", "asymmetric");
+        assertFailsNaming(() -> op("RoiAlign").in(x).in(f32(s(1, 4), 0, 0, 1, 1)).in(i64(1)).run(), "batch_indices[0] = 1");
+        assertFailsNaming(() -> op("RoiAlign").in(x).in(f32(s(2, 4), new float[8])).in(i64(0)).run(), "batch_indices");
+        assertFailsNaming(() -> op("GridSample").attr("mode", "area").in(x).in(f32(s(1, 1, 1, 2), 0, 0)).run(), "mode", "area");
+        assertFailsNaming(() -> op("GridSample").attr("padding_mode", "wrap").in(x).in(f32(s(1, 1, 1, 2), 0, 0)).run(), "padding_mode", "wrap");
+        assertFailsNaming(() -> op("GridSample").in(x).in(f32(s(1, 1, 1, 3), 0, 0, 0)).run(), "grid");
+        assertFailsNaming(() -> op("AffineGrid").in(f32(s(1, 2, 3), new float[6])).in(i64(2, 1, 4, 4)).run(), "theta");
+        assertFailsNaming(() -> op("Col2Im").in(f32(s(1, 6, 5), new float[30])).in(i64(4, 4)).in(i64(2, 2)).run(), "Col2Im", "block positions");
+        assertFailsNaming(() -> op("CenterCropPad").ints("axes", 0, 0).in(x).in(i64(1, 1)).run(), "axes", "repeat");
+        assertFailsNaming(() -> op("CenterCropPad").in(x).in(i64(1, 1)).run(), "shape has 2 entries");
+        assertFailsNaming(() -> op("DeformConv").in(x).in(f32(s(3, 2, 3, 3), new float[54])).in(f32(s(1, 18, 3, 3), new float[162])).run(), "offset");
+        assertFailsNaming(() -> op("DeformConv").in(KernelHarness.iota(1, 2, 4, 4, 4)).in(f32(s(3, 2, 3, 3, 3), new float[162]))
+            .in(f32(s(1, 81, 2, 2, 2), new float[648])).run(), "2-D");
+        assertThrows(KernelException.class, () -> op("GridSample").in(i64(s(1, 1, 2, 2), 1, 2, 3, 4)).in(f32(s(1, 1, 1, 2), 0, 0)).run());
+    }
+
+    /** Empty inputs give empty outputs of the right shape, not an error or a crash. */
+    @Test
+    void emptyInputsGiveEmptyOutputs() {
+        Tensor none = op("NonMaxSuppression").in(f32(s(2, 0, 4))).in(f32(s(2, 3, 0))).in(i64(5)).run1();
+        assertEquals(Shape.of(0, 3), none.shape());
+        Tensor noRois = op("RoiAlign").in(KernelHarness.iota(1, 2, 4, 4)).in(f32(s(0, 4))).in(i64(s(0), new long[0])).run1();
+        assertEquals(Shape.of(0, 2, 1, 1), noRois.shape());
+        Tensor noPoints = op("GridSample").in(KernelHarness.iota(1, 2, 4, 4)).in(f32(s(1, 0, 3, 2))).run1();
+        assertEquals(Shape.of(1, 2, 0, 3), noPoints.shape());
+        Tensor cropAll = op("CenterCropPad").in(KernelHarness.iota(2, 3)).in(i64(0, 5)).run1();
+        assertEquals(Shape.of(0, 5), cropAll.shape());
+    }
+}
