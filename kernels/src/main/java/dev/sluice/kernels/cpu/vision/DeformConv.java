@@ -96,12 +96,14 @@ final class DeformConv implements OpKernel {
         float[] wf = dbl ? null : w.toFloatArray(), colsF = dbl ? null : new float[colCount], prod = dbl ? null : new float[oc * p];
         double[] wdbl = dbl ? NnArrays.doubles(w) : null;
         for (int b = 0; b < n; b++) {
-            for (int ch = 0; ch < c; ch++) {
-                int g = ch / (c / og), plane = (b * c + ch) * h * wd;
+            int batch = b;
+            // the columns of each input channel are independent: fill them in parallel
+            ctx.parallelism().forEach(c, (long) kk * p * 4, ch -> {
+                int g = ch / (c / og), plane = (batch * c + ch) * h * wd;
                 for (int ki = 0; ki < kh; ki++) {
                     for (int kj = 0; kj < kw; kj++) {
                         int tap = ki * kw + kj, row = (ch * kk + tap) * p;
-                        int offRow = ((b * og + g) * kk + tap) * 2 * p, maskRow = ((b * og + g) * kk + tap) * p;
+                        int offRow = ((batch * og + g) * kk + tap) * 2 * p, maskRow = ((batch * og + g) * kk + tap) * p;
                         for (int i = 0; i < oh; i++) {
                             for (int j = 0; j < ow; j++) {
                                 int q = i * (int) ow + j;
@@ -115,7 +117,7 @@ final class DeformConv implements OpKernel {
                         }
                     }
                 }
-            }
+            });
             int base = b * oc * p;
             if (dbl) {
                 for (int g = 0; g < group; g++) {

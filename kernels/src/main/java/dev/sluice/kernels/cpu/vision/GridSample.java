@@ -95,15 +95,20 @@ final class GridSample implements OpKernel {
         int points = Math.toIntExact(grid.shape().product(1, r + 1));
         double[] data = NnArrays.doubles(x), g = NnArrays.doubles(grid);
         double[] out = new double[Math.toIntExact(y.elementCount())];
-        Sampler s = new Sampler(mode, pad, align, size, x.dtype() != DType.FLOAT64);
-        for (int b = 0; b < n; b++) {
-            for (int p = 0; p < points; p++) {
+        // chunks of positions run in parallel, each with its own sampler; every output element is written once
+        int chunk = 256, chunks = (points + chunk - 1) / chunk;
+        boolean single = x.dtype() != DType.FLOAT64;
+        long work = (long) chunk * channels * (mode == Mode.CUBIC ? 16 : 4);
+        ctx.parallelism().forEach(n * chunks, work, task -> {
+            int b = task / chunks, from = task % chunks * chunk, to = Math.min(points, from + chunk);
+            Sampler s = new Sampler(mode, pad, align, size, single);
+            for (int p = from; p < to; p++) {
                 int taps = s.locate(g, (b * points + p) * r);
                 for (int c = 0; c < channels; c++) {
                     out[(b * channels + c) * points + p] = s.sum(data, (b * channels + c) * plane, taps);
                 }
             }
-        }
+        });
         NnArrays.store(y, out);
     }
 

@@ -85,16 +85,17 @@ final class RoiAlign implements OpKernel {
         double[] data = NnArrays.doubles(x), box = NnArrays.doubles(rois);
         double[] out = new double[Math.toIntExact(y.elementCount())];
         int bins = Math.toIntExact(oh * ow);
-        for (int r = 0; r < count; r++) {
+        int plane = h * w;
+        // ROIs run in parallel; each writes only its own output rows
+        ctx.parallelism().forEach(count, (long) channels * bins * 4, r -> {
             Region g = Region.of(box, r * 4, scale, halfPixel, (int) oh, (int) ow, (int) ratio, single);
             Samples smp = g.samples(h, w, single);
-            int plane = h * w;
             for (int c = 0; c < channels; c++) {
                 int src = Math.toIntExact(((long) batch[r] * channels + c) * plane);
                 int dst = (r * channels + c) * bins;
                 for (int bin = 0; bin < bins; bin++) out[dst + bin] = max ? smp.max(data, src, bin) : smp.avg(data, src, bin);
             }
-        }
+        });
         NnArrays.store(y, out);
     }
 

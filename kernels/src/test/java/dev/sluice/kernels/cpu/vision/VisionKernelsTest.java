@@ -12,6 +12,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.sluice.kernels.DType;
 import dev.sluice.kernels.Dim;
 import dev.sluice.kernels.KernelException;
+import dev.sluice.kernels.Parallelism;
 import dev.sluice.kernels.Shape;
 import dev.sluice.kernels.SluiceException;
 import dev.sluice.kernels.SymShape;
@@ -145,6 +146,23 @@ class VisionKernelsTest {
         Tensor rf = op("RoiAlign").opset(16).attr("output_height", 2L).attr("output_width", 3L).in(x).in(rois).in(i64(0, 0)).run1();
         Tensor rd = op("RoiAlign").opset(16).attr("output_height", 2L).attr("output_width", 3L).in(as(DType.FLOAT64, x)).in(as(DType.FLOAT64, rois)).in(i64(0, 0)).run1();
         assertClose(rf, rd, 1e-5);
+    }
+
+    /** The parallel splits (positions, ROIs, input channels) give the sequential run's bits. */
+    @Test
+    void parallelRunsGiveTheSequentialBits() {
+        SplittableRandom r = new SplittableRandom(19);
+        Tensor x = random(DType.FLOAT32, s(2, 16, 20, 24), r, -1, 1), grid = random(DType.FLOAT32, s(2, 30, 40, 2), r, -1.2, 1.2);
+        Tensor rois = random(DType.FLOAT32, s(40, 4), r, -4, 28), idx = Tensor.allocate(DType.INT64, Shape.of(40));
+        for (int i = 0; i < 40; i++) idx.setLong(i, i % 2);
+        Tensor w = random(DType.FLOAT32, s(8, 16, 3, 3), r, -1, 1), off = random(DType.FLOAT32, s(2, 18, 18, 22), r, -2, 2);
+        try (Parallelism p = Parallelism.of(3)) {
+            assertTrue(op("GridSample").attr("mode", "bicubic").in(x).in(grid).run1()
+                .sameBits(op("GridSample").attr("mode", "bicubic").parallel(p).in(x).in(grid).run1()), "GridSample");
+            assertTrue(op("RoiAlign").attr("output_height", 7L).attr("output_width", 7L).in(x).in(rois).in(idx).run1()
+                .sameBits(op("RoiAlign").attr("output_height", 7L).attr("output_width", 7L).parallel(p).in(x).in(rois).in(idx).run1()), "RoiAlign");
+            assertTrue(op("DeformConv").in(x).in(w).in(off).run1().sameBits(op("DeformConv").parallel(p).in(x).in(w).in(off).run1()), "DeformConv");
+        }
     }
 
     private static void assertFailsNaming(Runnable r, String... words) {
