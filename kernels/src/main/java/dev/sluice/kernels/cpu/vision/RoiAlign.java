@@ -28,6 +28,9 @@ import java.util.List;
  * sample counts land on the same side of every integer as in ORT.
  */
 final class RoiAlign implements OpKernel {
+    /** Most samples one ROI may take (adaptive sampling grows with the ROI's size; garbage boxes must not exhaust memory). */
+    static final long MAX_SAMPLES = 1L << 24;
+
     @Override public List<TensorType> infer(InferContext ctx) {
         TensorType x = ctx.inputType(0);
         Attributes at = ctx.attributes();
@@ -68,7 +71,8 @@ final class RoiAlign implements OpKernel {
         };
         long oh = at.getInt("output_height", 1), ow = at.getInt("output_width", 1), ratio = at.getInt("sampling_ratio", 0);
         if (oh < 1 || ow < 1) throw new KernelException("RoiAlign output_height and output_width must be >= 1, got " + oh + " x " + ow);
-        if (ratio < 0) throw new KernelException("RoiAlign sampling_ratio must be >= 0, got " + ratio);
+        if (ratio < 0 || ratio > Integer.MAX_VALUE) throw new KernelException("RoiAlign sampling_ratio must be in [0, 2^31), got " + ratio);
+        if (oh * ow > Integer.MAX_VALUE) throw new KernelException("RoiAlign output_height x output_width is too large: " + oh + " x " + ow);
         double scale = at.getFloat("spatial_scale", 1f);
 
         int n = Math.toIntExact(x.shape().dim(0)), channels = Math.toIntExact(x.shape().dim(1));
@@ -89,6 +93,12 @@ final class RoiAlign implements OpKernel {
         // ROIs run in parallel; each writes only its own output rows
         ctx.parallelism().forEach(count, (long) channels * bins * 4, r -> {
             Region g = Region.of(box, r * 4, scale, halfPixel, (int) oh, (int) ow, (int) ratio, single);
+            double samples = (double) Math.max(g.gridH(), 0) * Math.max(g.gridW(), 0) * bins;
+            if (samples > MAX_SAMPLES) {
+                throw new KernelException("RoiAlign ROI " + r + " " + java.util.Arrays.toString(java.util.Arrays.copyOfRange(box, r * 4, r * 4 + 4))
+                        + " needs " + g.gridH() + " x " + g.gridW() + " samples per bin (" + (long) samples + " in all, more than "
+                        + MAX_SAMPLES + "); a smaller sampling_ratio or ROI bounds them");
+            }
             Samples smp = g.samples(h, w, single);
             for (int c = 0; c < channels; c++) {
                 int src = Math.toIntExact(((long) batch[r] * channels + c) * plane);
@@ -111,7 +121,7 @@ final class RoiAlign implements OpKernel {
             double rw = fr(ew - sw, single), rh = fr(eh - sh, single);
             if (!halfPixel) { rw = Math.max(rw, 1.0); rh = Math.max(rh, 1.0); }
             double binH = fr(rh / oh, single), binW = fr(rw / ow, single);
-            int gh = ratio > 0 ? ratio : (int) Math.ceil(binH), gw = ratio > 0 ? ratio : (int) Math.ceil(binW);
+            int gh = ratio > 0 ? ratio : (int) Math.ceil(binH), gw = ratio > 0 ? ratio : (int) Math.ceil(binW); // (int) saturates
             return new Region(sh, sw, binH, binW, gh, gw, oh, ow);
         }
 

@@ -182,6 +182,8 @@ class VisionKernelsTest {
             "coordinate_transformation_mode", "asymmetric");
         assertFailsNaming(() -> op("RoiAlign").in(x).in(f32(s(1, 4), 0, 0, 1, 1)).in(i64(1)).run(), "batch_indices[0] = 1");
         assertFailsNaming(() -> op("RoiAlign").in(x).in(f32(s(2, 4), new float[8])).in(i64(0)).run(), "batch_indices");
+        // a garbage box would take billions of adaptive samples: refused before allocating them
+        assertFailsNaming(() -> op("RoiAlign").in(x).in(f32(s(1, 4), 0, 0, 1e9f, 1e9f)).in(i64(0)).run(), "ROI 0", "samples per bin");
         assertFailsNaming(() -> op("GridSample").attr("mode", "area").in(x).in(f32(s(1, 1, 1, 2), 0, 0)).run(), "mode", "area");
         assertFailsNaming(() -> op("GridSample").attr("padding_mode", "wrap").in(x).in(f32(s(1, 1, 1, 2), 0, 0)).run(), "padding_mode", "wrap");
         assertFailsNaming(() -> op("GridSample").in(x).in(f32(s(1, 1, 1, 3), 0, 0, 0)).run(), "grid");
