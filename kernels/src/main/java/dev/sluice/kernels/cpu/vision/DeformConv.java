@@ -18,16 +18,16 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * ONNX DeformConv (opset 19), 2-D: a convolution whose kernel taps are moved, per output position, by learned
- * offsets and optionally scaled by a mask (deformable convolution v1 / v2, torchvision's deform_conv2d).
+ * ONNX DeformConv (opset 19): a convolution whose kernel taps are moved, per output position, by learned offsets
+ * and optionally scaled by a mask (deformable convolution v1 / v2, torchvision's deform_conv2d), over any number of
+ * spatial axes (models use 2-D; the ONNX reference and ORT implement only that).
  *
- * <p>For each batch the kernel gathers the deformed taps into columns, {@code [C * kH * kW, oH * oW]}: tap
- * {@code (ki, kj)} of channel c at output {@code (i, j)} is X[c] sampled bilinearly at
- * {@code (i * sH - padTop + ki * dH + dy, j * sW - padLeft + kj * dW + dx)}, pixels outside the map counting as
- * zero, times the mask. The offsets {@code (dy, dx)} and the mask come from the channel group's
+ * <p>For each batch the kernel gathers the deformed taps into columns, {@code [C * prod(kernel), prod(out)]}: tap
+ * k of channel c at output position o is X[c] sampled multilinearly (bilinearly in 2-D) at
+ * {@code o * stride - padBegin + k * dilation + offset}, per axis, pixels outside the map counting as zero, times
+ * the mask. Offsets ({@code r} per tap, first axis first) and the mask come from the channel's
  * {@code offset_group}. Then each of the {@code group} weight blocks multiplies its slice of the columns (float32
- * through the project GEMM; float64 by a plain product), and the bias is added. Other spatial ranks are refused
- * with a named error.
+ * through the project GEMM; float64 by a plain product), and the bias is added.
  */
 final class DeformConv implements OpKernel {
     @Override public List<TensorType> infer(InferContext ctx) {
@@ -49,110 +49,140 @@ final class DeformConv implements OpKernel {
         Tensor bias = ctx.inputCount() > 3 && ctx.hasInput(3) ? ctx.input(3) : null;
         Tensor mask = ctx.inputCount() > 4 && ctx.hasInput(4) ? ctx.input(4) : null;
         NnArrays.requireFloat(x.dtype(), "DeformConv X");
-        if (x.rank() != 4) throw new KernelException("DeformConv supports 2-D inputs [N, C, H, W] only, got " + x.shape());
-        if (w.rank() != 4 || offset.rank() != 4) {
-            throw new KernelException("DeformConv W and offset must be 4-D for a 4-D X, got " + w.shape() + " and " + offset.shape());
+        int r = x.rank() - 2;
+        if (r < 1) throw new KernelException("DeformConv X must be [N, C, D1, ...], got " + x.shape());
+        if (w.rank() != r + 2 || offset.rank() != r + 2) {
+            throw new KernelException("DeformConv W and offset must have X's rank " + (r + 2) + ", got " + w.shape() + " and " + offset.shape());
         }
         Attributes at = ctx.attributes();
         int group = Math.toIntExact(at.getInt("group", 1)), og = Math.toIntExact(at.getInt("offset_group", 1));
-        long[] ks = NnArrays.ints(at, "kernel_shape", new long[] {w.shape().dim(2), w.shape().dim(3)});
-        long[] dil = NnArrays.ints(at, "dilations", new long[] {1, 1}), st = NnArrays.ints(at, "strides", new long[] {1, 1});
-        long[] pads = NnArrays.ints(at, "pads", new long[] {0, 0, 0, 0});
-        if (ks.length != 2 || dil.length != 2 || st.length != 2 || pads.length != 4) {
-            throw new KernelException("DeformConv needs 2 kernel_shape, dilations and strides and 4 pads, got "
+        long[] wSpatial = Arrays.copyOfRange(w.shape().dims(), 2, r + 2);
+        long[] ks = NnArrays.ints(at, "kernel_shape", wSpatial);
+        long[] dil = NnArrays.ints(at, "dilations", NnArrays.filled(r, 1)), st = NnArrays.ints(at, "strides", NnArrays.filled(r, 1));
+        long[] pads = NnArrays.ints(at, "pads", NnArrays.filled(2 * r, 0));
+        if (ks.length != r || dil.length != r || st.length != r || pads.length != 2 * r) {
+            throw new KernelException("DeformConv needs " + r + " kernel_shape, dilations and strides and " + 2 * r + " pads, got "
                     + Arrays.toString(ks) + ", " + Arrays.toString(dil) + ", " + Arrays.toString(st) + ", " + Arrays.toString(pads));
         }
-        int n = Math.toIntExact(x.shape().dim(0)), c = Math.toIntExact(x.shape().dim(1));
-        int h = Math.toIntExact(x.shape().dim(2)), wd = Math.toIntExact(x.shape().dim(3));
-        int oc = Math.toIntExact(w.shape().dim(0)), kh = (int) ks[0], kw = (int) ks[1], kk = kh * kw;
+        int n = Math.toIntExact(x.shape().dim(0)), c = Math.toIntExact(x.shape().dim(1)), oc = Math.toIntExact(w.shape().dim(0));
         if (group < 1 || og < 1 || c % group != 0 || oc % group != 0 || w.shape().dim(1) != c / group
-                || w.shape().dim(2) != kh || w.shape().dim(3) != kw || c % og != 0) {
+                || !Arrays.equals(ks, wSpatial) || c % og != 0) {
             throw new KernelException("DeformConv shapes disagree: X " + x.shape() + ", W " + w.shape() + ", group " + group
                     + ", offset_group " + og + ", kernel_shape " + Arrays.toString(ks));
         }
-        long oh = (h + pads[0] + pads[2] - (dil[0] * (kh - 1) + 1)) / st[0] + 1;
-        long ow = (wd + pads[1] + pads[3] - (dil[1] * (kw - 1) + 1)) / st[1] + 1;
-        if (oh < 1 || ow < 1 || st[0] < 1 || st[1] < 1 || dil[0] < 1 || dil[1] < 1) {
-            throw new KernelException("DeformConv kernel " + Arrays.toString(ks) + " (dilations " + Arrays.toString(dil) + ", strides "
-                    + Arrays.toString(st) + ", pads " + Arrays.toString(pads) + ") leaves no output on a " + h + " x " + wd + " map");
+        int[] size = new int[r], out = new int[r], kernel = new int[r];
+        long kk = 1, p = 1;
+        for (int d = 0; d < r; d++) {
+            size[d] = Math.toIntExact(x.shape().dim(d + 2));
+            long o = st[d] < 1 || dil[d] < 1 ? 0 : (size[d] + pads[d] + pads[d + r] - (dil[d] * (ks[d] - 1) + 1)) / st[d] + 1;
+            if (o < 1 || pads[d] < 0 || pads[d + r] < 0) {
+                throw new KernelException("DeformConv kernel " + Arrays.toString(ks) + " (dilations " + Arrays.toString(dil) + ", strides "
+                        + Arrays.toString(st) + ", pads " + Arrays.toString(pads) + ") leaves no output on " + x.shape());
+            }
+            out[d] = Math.toIntExact(o);
+            kernel[d] = (int) ks[d];
+            kk *= ks[d];
+            p *= o;
         }
-        Shape want = Shape.of(n, (long) og * kk * 2, oh, ow);
-        if (!offset.shape().equals(want)) throw new KernelException("DeformConv offset must be " + want + ", got " + offset.shape());
-        if (mask != null && !mask.shape().equals(Shape.of(n, (long) og * kk, oh, ow))) {
-            throw new KernelException("DeformConv mask must be " + Shape.of(n, (long) og * kk, oh, ow) + ", got " + mask.shape());
-        }
+        long[] outDims = new long[r + 2], offsetDims = new long[r + 2], maskDims = new long[r + 2];
+        outDims[0] = offsetDims[0] = maskDims[0] = n;
+        outDims[1] = oc;
+        offsetDims[1] = og * kk * r;
+        maskDims[1] = og * kk;
+        for (int d = 0; d < r; d++) outDims[d + 2] = offsetDims[d + 2] = maskDims[d + 2] = out[d];
+        if (!offset.shape().equals(Shape.of(offsetDims))) throw new KernelException("DeformConv offset must be " + Shape.of(offsetDims) + ", got " + offset.shape());
+        if (mask != null && !mask.shape().equals(Shape.of(maskDims))) throw new KernelException("DeformConv mask must be " + Shape.of(maskDims) + ", got " + mask.shape());
         if (bias != null && (bias.rank() != 1 || bias.shape().dim(0) != oc)) throw new KernelException("DeformConv B must be [" + oc + "], got " + bias.shape());
-        Tensor y = ctx.output(0, x.dtype(), Shape.of(n, oc, oh, ow));
+        Tensor y = ctx.output(0, x.dtype(), Shape.of(outDims));
         if (y.elementCount() == 0) return;
 
-        int p = Math.toIntExact(oh * ow), rows = c * kk, cg = c / group, ocg = oc / group, kg = cg * kk;
+        int positions = Math.toIntExact(p), taps = Math.toIntExact(kk), plane = Math.toIntExact(x.shape().product(2, r + 2));
+        int cg = c / group, ocg = oc / group, kg = cg * taps;
         double[] xd = NnArrays.doubles(x), od = NnArrays.doubles(offset), md = mask == null ? null : NnArrays.doubles(mask);
         double[] bd = bias == null ? null : NnArrays.doubles(bias);
         boolean dbl = x.dtype() == DType.FLOAT64;
-        double[] out = new double[Math.toIntExact(y.elementCount())];
+        double[] result = new double[Math.toIntExact(y.elementCount())];
         // the columns in the precision of the product that reads them
-        int colCount = Math.toIntExact((long) rows * p);
+        int colCount = Math.toIntExact((long) c * taps * positions);
         double[] cols = dbl ? new double[colCount] : null;
-        float[] wf = dbl ? null : w.toFloatArray(), colsF = dbl ? null : new float[colCount], prod = dbl ? null : new float[oc * p];
+        float[] wf = dbl ? null : w.toFloatArray(), colsF = dbl ? null : new float[colCount], prod = dbl ? null : new float[oc * positions];
         double[] wdbl = dbl ? NnArrays.doubles(w) : null;
         for (int b = 0; b < n; b++) {
             int batch = b;
             // the columns of each input channel are independent: fill them in parallel
-            ctx.parallelism().forEach(c, (long) kk * p * 4, ch -> {
-                int g = ch / (c / og), plane = (batch * c + ch) * h * wd;
-                for (int ki = 0; ki < kh; ki++) {
-                    for (int kj = 0; kj < kw; kj++) {
-                        int tap = ki * kw + kj, row = (ch * kk + tap) * p;
-                        int offRow = ((batch * og + g) * kk + tap) * 2 * p, maskRow = ((batch * og + g) * kk + tap) * p;
-                        for (int i = 0; i < oh; i++) {
-                            for (int j = 0; j < ow; j++) {
-                                int q = i * (int) ow + j;
-                                double yy = i * st[0] - pads[0] + ki * dil[0] + od[offRow + q];
-                                double xx = j * st[1] - pads[1] + kj * dil[1] + od[offRow + p + q];
-                                double v = bilinear(xd, plane, h, wd, yy, xx);
-                                if (md != null) v *= md[maskRow + q];
-                                if (dbl) cols[row + q] = v;
-                                else colsF[row + q] = (float) v;
-                            }
+            ctx.parallelism().forEach(c, (long) taps * positions * 4 * r, ch -> {
+                int g = ch / (c / og), src = (batch * c + ch) * plane;
+                int[] ki = new int[r], oi = new int[r];
+                double[] at2 = new double[r];
+                for (int tap = 0; tap < taps; tap++) {
+                    unflatten(tap, kernel, ki);
+                    int row = (ch * taps + tap) * positions, group2 = (batch * og + g) * taps + tap;
+                    int offRow = group2 * r * positions, maskRow = group2 * positions;
+                    for (int q = 0; q < positions; q++) {
+                        unflatten(q, out, oi);
+                        for (int d = 0; d < r; d++) {
+                            at2[d] = (double) oi[d] * st[d] - pads[d] + (double) ki[d] * dil[d] + od[offRow + d * positions + q];
                         }
+                        double v = multilinear(xd, src, size, at2);
+                        if (md != null) v *= md[maskRow + q];
+                        if (dbl) cols[row + q] = v;
+                        else colsF[row + q] = (float) v;
                     }
                 }
             });
-            int base = b * oc * p;
+            int base = b * oc * positions;
             if (dbl) {
                 for (int g = 0; g < group; g++) {
                     for (int o = g * ocg; o < (g + 1) * ocg; o++) {
                         for (int k = 0; k < kg; k++) {
                             double wv = wdbl[o * kg + k];
-                            int src = (g * kg + k) * p, dst = base + o * p;
-                            for (int q = 0; q < p; q++) out[dst + q] += wv * cols[src + q];
+                            int from = (g * kg + k) * positions, to = base + o * positions;
+                            for (int q = 0; q < positions; q++) result[to + q] += wv * cols[from + q];
                         }
                     }
                 }
             } else {
                 Parallelism par = ctx.parallelism();
                 for (int g = 0; g < group; g++) {
-                    Gemm32.sgemm(false, false, ocg, p, kg, 1f, wf, g * ocg * kg, kg, colsF, g * kg * p, p, 0f, prod, g * ocg * p, p, par);
+                    Gemm32.sgemm(false, false, ocg, positions, kg, 1f, wf, g * ocg * kg, kg, colsF, g * kg * positions, positions,
+                            0f, prod, g * ocg * positions, positions, par);
                 }
-                for (int i = 0; i < oc * p; i++) out[base + i] = prod[i];
+                for (int i = 0; i < oc * positions; i++) result[base + i] = prod[i];
             }
-            if (bd != null) for (int o = 0; o < oc; o++) for (int q = 0; q < p; q++) out[base + o * p + q] += bd[o];
+            if (bd != null) for (int o = 0; o < oc; o++) for (int q = 0; q < positions; q++) result[base + o * positions + q] += bd[o];
         }
-        NnArrays.store(y, out);
+        NnArrays.store(y, result);
     }
 
-    /** X's plane sampled at (y, x) by bilinear interpolation, pixels outside the map counting as zero. */
-    private static double bilinear(double[] xd, int plane, int h, int w, double y, double x) {
-        if (!(y > -1 && y < h && x > -1 && x < w)) return 0; // also NaN offsets
-        int y0 = (int) Math.floor(y), x0 = (int) Math.floor(x);
-        double ly = y - y0, lx = x - x0, v = 0;
-        if (y0 >= 0) {
-            if (x0 >= 0) v += (1 - ly) * (1 - lx) * xd[plane + y0 * w + x0];
-            if (x0 + 1 < w) v += (1 - ly) * lx * xd[plane + y0 * w + x0 + 1];
+    /** The multi-index of flat index i in a row-major box of these sizes. */
+    private static void unflatten(int i, int[] sizes, int[] idx) {
+        for (int d = sizes.length - 1; d >= 0; d--) {
+            idx[d] = i % sizes[d];
+            i /= sizes[d];
         }
-        if (y0 + 1 < h) {
-            if (x0 >= 0) v += ly * (1 - lx) * xd[plane + (y0 + 1) * w + x0];
-            if (x0 + 1 < w) v += ly * lx * xd[plane + (y0 + 1) * w + x0 + 1];
+    }
+
+    /**
+     * X's plane (from {@code src}) sampled at a fractional position by multilinear interpolation over the 2^r
+     * surrounding pixels, those outside the map counting as zero (bilinear for r = 2).
+     */
+    static double multilinear(double[] xd, int src, int[] size, double[] pos) {
+        int r = size.length;
+        for (int d = 0; d < r; d++) if (!(pos[d] > -1 && pos[d] < size[d])) return 0; // every corner is outside; also NaN
+        double v = 0;
+        corners:
+        for (int corner = 0; corner < 1 << r; corner++) {
+            double wgt = 1;
+            int at = 0;
+            for (int d = 0; d < r; d++) {
+                double f = Math.floor(pos[d]);
+                int i = (int) f + (corner >> (r - 1 - d) & 1);
+                if (i < 0 || i >= size[d]) continue corners;
+                double frac = pos[d] - f;
+                wgt *= (corner >> (r - 1 - d) & 1) == 1 ? frac : 1 - frac;
+                at = at * size[d] + i;
+            }
+            v += wgt * xd[src + at];
         }
         return v;
     }
