@@ -220,8 +220,9 @@ class VisionOpsTest {
     // ---- a detector-like graph under a memory budget ----
 
     /**
-     * Relu, RoiAlign, GridSample and NonMaxSuppression in one graph: the budgeted throttled device (where none of
-     * the vision ops can be tiled) must give the plain CPU run's bits.
+     * Relu, RoiAlign, GridSample and NonMaxSuppression in one graph, the selection feeding Gathers whose sizes only
+     * the data decides: the budgeted throttled device (where none of the vision ops can be tiled) must give the plain
+     * CPU run's bits.
      */
     @Test
     void visionOpsRunUnderABudgetWithTheSameBits() throws Exception {
@@ -236,6 +237,12 @@ class VisionOpsTest {
             .node("GridSample", List.of("pooled", "grid"), List.of("sampled"))
             .node("Sigmoid", List.of("sampled"), List.of("z"))
             .node("NonMaxSuppression", List.of("boxes", "scores", "max_out", "iou"), List.of("sel"))
+            // a consumer of the data-dependent count: the selected boxes' indices, then their rows
+            .longInit("column", new long[] {}, 2).outputSym("picked", FLOAT, "n", 4)
+            .longInit("rows", new long[] {2}, 30, 4)
+            .node("Gather", List.of("sel", "column"), List.of("selectedBox"), OnnxModelBuilder.intAttr("axis", 1))
+            .node("Reshape", List.of("boxes", "rows"), List.of("boxes2d"))
+            .node("Gather", List.of("boxes2d", "selectedBox"), List.of("picked"))
             .write(tmp.resolve("detector.onnx"));
         Tensor rois = Tensor.allocate(DType.FLOAT32, Shape.of(5, 4));
         for (int i = 0; i < 5; i++) {
@@ -254,6 +261,8 @@ class VisionOpsTest {
             assertTrue(a.get("sel").elementCount() > 0, "NMS selected something");
             assertArrayEquals(a.get("z").toFloatArray(), b.get("z").toFloatArray(), 0f, "z");
             assertArrayEquals(a.get("sel").toLongArray(), b.get("sel").toLongArray(), "sel");
+            assertArrayEquals(a.get("picked").toFloatArray(), b.get("picked").toFloatArray(), 0f, "picked");
+            assertEquals(Shape.of(a.get("sel").shape().dim(0), 4), b.get("picked").shape());
             assertSameAsOrt(file, in, Tolerance.DEFAULT, "detector graph");
         }
     }
