@@ -165,6 +165,28 @@ class VisionOpsTest {
         }
     }
 
+    /** MaxRoiPool (Fast R-CNN) with regions straddling the map, reversed, tiny, at two scales. */
+    @Test
+    void maxRoiPoolMatchesOrt() throws Exception {
+        SplittableRandom r = new SplittableRandom(59);
+        Tensor x = floats(r, new long[] {2, 3, 9, 11}, -2, 2);
+        int n = 10;
+        Tensor rois = Tensor.allocate(DType.FLOAT32, Shape.of(n, 5));
+        for (int i = 0; i < n; i++) {
+            double x1 = -4 + r.nextDouble() * 18, y1 = -4 + r.nextDouble() * 16;
+            double w = i == 2 ? -3 : i == 3 ? 0.2 : r.nextDouble() * 9, h = i == 4 ? -2 : r.nextDouble() * 8;
+            float[] v = {i % 2, (float) x1, (float) y1, (float) (x1 + w), (float) (y1 + h)};
+            for (int k = 0; k < 5; k++) rois.setFloat(i * 5L + k, v[k]);
+        }
+        for (float scale : new float[] {1f, 0.625f}) {
+            Path file = new OnnxModelBuilder(1).input("x", FLOAT, 2, 3, 9, 11).input("rois", FLOAT, n, 5).output("y", FLOAT, n, 3, 3, 2)
+                .node("MaxRoiPool", List.of("x", "rois"), List.of("y"), OnnxModelBuilder.ints("pooled_shape", 3, 2),
+                    OnnxModelBuilder.floatAttr("spatial_scale", scale))
+                .write(tmp.resolve("maxroipool.onnx"));
+            assertSameAsOrt(file, Map.of("x", x, "rois", rois), new Tolerance(0, 0), "MaxRoiPool scale " + scale);
+        }
+    }
+
     // ---- GridSample ----
 
     private Path gridSampleModel(int opset, String mode, String padding, long align, long[] xShape, long[] gridShape) throws Exception {

@@ -61,6 +61,8 @@ class VisionKernelsTest {
         assertEquals(f32Type(N, Dim.UNKNOWN, Dim.UNKNOWN, Dim.of(3)),
             op("CenterCropPad").ints("axes", 1, 2).typeIn(f32Type(N, Dim.of(5), Dim.of(7), Dim.of(3)))
                 .typeIn(new TensorType(DType.INT64, SymShape.of(Dim.of(2)))).infer().get(0));
+        assertEquals(f32Type(R, Dim.of(8), Dim.of(6), Dim.of(6)),
+            op("MaxRoiPool").ints("pooled_shape", 6, 6).typeIn(f32Type(N, Dim.of(8), Dim.UNKNOWN, Dim.UNKNOWN)).typeIn(f32Type(R, Dim.of(5))).infer().get(0));
         assertEquals(f32Type(N, Dim.of(16), R, Dim.UNKNOWN),
             op("DeformConv").typeIn(f32Type(N, Dim.of(8), Dim.UNKNOWN, Dim.UNKNOWN)).typeIn(f32Type(Dim.of(16), Dim.of(8), Dim.of(3), Dim.of(3)))
                 .typeIn(f32Type(N, Dim.of(18), R, Dim.UNKNOWN)).infer().get(0));
@@ -260,6 +262,8 @@ class VisionKernelsTest {
         assertFailsNaming(() -> op("RoiAlign").in(x).in(f32(s(2, 4), new float[8])).in(i64(0)).run(), "batch_indices");
         // a garbage box would take billions of adaptive samples: refused before allocating them
         assertFailsNaming(() -> op("RoiAlign").in(x).in(f32(s(1, 4), 0, 0, 1e9f, 1e9f)).in(i64(0)).run(), "ROI 0", "samples per bin");
+        assertFailsNaming(() -> op("MaxRoiPool").ints("pooled_shape", 2, 2).in(x).in(f32(s(1, 5), 1.5f, 0, 0, 1, 1)).run(), "batch index 1.5");
+        assertFailsNaming(() -> op("MaxRoiPool").in(x).in(f32(s(1, 5), 0, 0, 0, 1, 1)).run(), "pooled_shape");
         assertFailsNaming(() -> op("GridSample").attr("mode", "area").in(x).in(f32(s(1, 1, 1, 2), 0, 0)).run(), "mode", "area");
         assertFailsNaming(() -> op("GridSample").attr("padding_mode", "wrap").in(x).in(f32(s(1, 1, 1, 2), 0, 0)).run(), "padding_mode", "wrap");
         assertFailsNaming(() -> op("GridSample").in(x).in(f32(s(1, 1, 1, 3), 0, 0, 0)).run(), "grid");
