@@ -63,23 +63,21 @@ final class NonMaxSuppression implements OpKernel {
         long[] rows = new long[16];
         int selectedTotal = 0;
         int limit = (int) Math.min(maxPerClass, count);
-        int[] candidates = new int[count], chosen = new int[limit];
+        long[] candidates = new long[count];
+        int[] chosen = new int[limit];
         for (int b = 0; b < batches; b++) {
             int boxBase = b * count * 4;
             for (int c = 0; c < classes && limit > 0; c++) {
                 int scoreBase = (b * classes + c) * count;
                 int n = 0;
                 for (int i = 0; i < count; i++) {
-                    if (scoreInput == null || s[scoreBase + i] > scoreInput.floatValue()) candidates[n++] = i;
+                    if (scoreInput == null || s[scoreBase + i] > scoreInput.floatValue()) candidates[n++] = order(s[scoreBase + i], i);
                 }
-                Integer[] order = new Integer[n];
-                for (int i = 0; i < n; i++) order[i] = candidates[i];
-                // stable on ascending index: equal scores keep the lower index first, as ORT's queue pops them
-                // (+ 0f makes -0 equal to 0, as the float comparison ORT uses does)
-                Arrays.sort(order, (p, q) -> Float.compare(s[scoreBase + q] + 0f, s[scoreBase + p] + 0f));
+                // ascending keys: descending score, then ascending index (ORT's queue pops equal scores lowest index first)
+                Arrays.sort(candidates, 0, n);
                 int picked = 0;
                 for (int k = 0; k < n && picked < limit; k++) {
-                    int box = order[k];
+                    int box = (int) candidates[k];
                     boolean keep = true;
                     for (int j = 0; j < picked && keep; j++) {
                         keep = !suppresses(corners, boxBase + chosen[j] * 4, boxBase + box * 4, iouThreshold);
@@ -96,6 +94,16 @@ final class NonMaxSuppression implements OpKernel {
         }
         Tensor y = ctx.output(0, DType.INT64, Shape.of(selectedTotal, 3));
         for (int i = 0; i < selectedTotal * 3; i++) y.setLong(i, rows[i]);
+    }
+
+    /**
+     * A sort key whose ascending order is descending score, then ascending box index: the score's bits made
+     * order-preserving as a signed int (-0 taken as 0, NaN above every number), complemented, above the index.
+     */
+    static long order(float score, int index) {
+        int bits = Float.floatToIntBits(score + 0f);
+        int monotone = bits ^ ((bits >> 31) & 0x7fffffff);
+        return ((long) ~monotone << 32) | index;
     }
 
     /**
