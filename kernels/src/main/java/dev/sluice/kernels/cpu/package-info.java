@@ -13,6 +13,8 @@
  *   <li>{@code nn}: normalizations, softmax, attention, resize, losses, signal windows.
  *   <li>{@code recurrent}: RNN, GRU, LSTM. {@code quant}: (de)quantization and integer products.
  *       {@code control}: If, Loop, Scan.
+ *   <li>{@code vision}: detection and spatial-sampling ops: NonMaxSuppression, RoiAlign, MaxRoiPool, GridSample,
+ *       AffineGrid, Col2Im, CenterCropPad, DeformConv.
  * </ul>
  *
  * <p>Nothing here is exported by the module; cross-family members are public only so sibling packages can use
