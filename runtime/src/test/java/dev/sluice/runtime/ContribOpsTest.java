@@ -1,0 +1,244 @@
+package dev.sluice.runtime;
+
+import static dev.sluice.runtime.fixtures.OnnxModelBuilder.floatAttr;
+import static dev.sluice.runtime.fixtures.OnnxModelBuilder.intAttr;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.sluice.kernels.DType;
+import dev.sluice.kernels.Shape;
+import dev.sluice.kernels.SluiceException;
+import dev.sluice.kernels.Tensor;
+import dev.sluice.runtime.fixtures.OnnxModelBuilder;
+import dev.sluice.runtime.fixtures.OrtReference;
+import dev.sluice.runtime.testdata.Tolerance;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * ONNX Runtime's transformer contrib ops (com.microsoft, and SimplifiedLayerNormalization) against ONNX Runtime
+ * 1.29 itself on random inputs: odd hidden sizes (vector tails), batch > 1, broadcast skips and the optional
+ * inputs and outputs. Each model runs on the planned CPU executor; some also on a throttled device at half its
+ * memory, where the kernels run under the MemGraph dispatcher.
+ */
+class ContribOpsTest {
+    @TempDir Path tmp;
+
+    static final int FLOAT = 1, INT32 = 6;
+    static final String MS = "com.microsoft";
+    /** Float32 kernels with other summation orders than ORT's MLAS. */
+    static final Tolerance TOL = new Tolerance(1e-4, 1e-4);
+
+    private int files;
+
+    Path write(OnnxModelBuilder b) throws Exception { return b.write(tmp.resolve("m" + files++ + ".onnx")); }
+
+    static Tensor random(SplittableRandom r, double scale, long... dims) {
+        Tensor t = Tensor.allocate(DType.FLOAT32, Shape.of(dims));
+        for (long i = 0; i < t.elementCount(); i++) t.setFloat(i, (float) ((r.nextDouble() * 2 - 1) * scale));
+        return t;
+    }
+
+    static float[] randomArray(SplittableRandom r, double scale, int n) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float) ((r.nextDouble() * 2 - 1) * scale);
+        return a;
+    }
+
+    /** Every output ORT gives, ours by name, within {@code tol}; on the plain CPU and, if asked, a throttled device. */
+    static Map<String, Tensor> assertMatchesOrt(Path file, Map<String, Tensor> inputs, Tolerance tol, boolean throttled) throws Exception {
+        Map<String, Tensor> ref = OrtReference.run(file, inputs);
+        List<SessionOptions> runs = throttled
+            ? List.of(SessionOptions.builder().threads(2).build(), SessionOptions.builder().threads(2).devices("cpu", "throttled:50%").build())
+            : List.of(SessionOptions.builder().threads(2).build());
+        for (SessionOptions o : runs) {
+            try (Session s = Session.open(file, o)) {
+                for (int run = 0; run < 2; run++) { // the second run is the one on planned memory
+                    Map<String, Tensor> ours = s.run(inputs).asMap();
+                    for (var e : ref.entrySet()) {
+                        String m = tol.mismatch(ours.get(e.getKey()), e.getValue());
+                        assertNull(m, file.getFileName() + " " + o.devices() + " run " + run + " output '" + e.getKey() + "': " + m);
+                    }
+                }
+            }
+        }
+        return ref;
+    }
+
+    // ------------------------------------------------------------------ the Gelu family and BiasAdd
+
+    @Test
+    void geluFormsMatchOrt() throws Exception {
+        SplittableRandom r = new SplittableRandom(1);
+        for (long[] dims : new long[][] {{2, 5, 37}, {3, 64}, {1, 1, 7}}) {
+            int n = (int) dims[dims.length - 1];
+            Tensor x = random(r, 4, dims);
+            OnnxModelBuilder b = new OnnxModelBuilder(17).input("x", FLOAT, dims)
+                .floatInit("bias", new long[] {n}, randomArray(r, 1, n))
+                .output("gelu", FLOAT, dims).output("bias_gelu", FLOAT, dims).output("fast", FLOAT, dims)
+                .output("fast_bias", FLOAT, dims).output("quick", FLOAT, dims).output("quick1", FLOAT, dims)
+                .nodeIn(MS, "Gelu", List.of("x"), List.of("gelu"))
+                .nodeIn(MS, "BiasGelu", List.of("x", "bias"), List.of("bias_gelu"))
+                .nodeIn(MS, "FastGelu", List.of("x"), List.of("fast"))
+                .nodeIn(MS, "FastGelu", List.of("x", "bias"), List.of("fast_bias"))
+                .nodeIn(MS, "QuickGelu", List.of("x"), List.of("quick"))
+                .nodeIn(MS, "QuickGelu", List.of("x"), List.of("quick1"), floatAttr("alpha", 1.0f));
+            assertMatchesOrt(write(b), Map.of("x", x), TOL, false);
+        }
+    }
+
+    /** ONNX Runtime 1.29 has no CPU BiasAdd: the reference is the two float adds in the op's order, so bit for bit. */
+    @Test
+    void biasAddIsInputPlusBiasPlusSkip() throws Exception {
+        SplittableRandom r = new SplittableRandom(2);
+        long[] dims = {2, 9, 40};
+        float[] bias = randomArray(r, 1, 40);
+        OnnxModelBuilder b = new OnnxModelBuilder(17).input("x", FLOAT, dims).input("skip", FLOAT, dims)
+            .floatInit("bias", new long[] {40}, bias).output("y", FLOAT, dims)
+            .nodeIn(MS, "BiasAdd", List.of("x", "bias", "skip"), List.of("y"));
+        Tensor x = random(r, 3, dims), skip = random(r, 3, dims);
+        try (Session s = Session.open(write(b), 2)) {
+            Tensor y = s.run(Map.of("x", x, "skip", skip)).asMap().get("y");
+            for (int i = 0; i < x.elementCount(); i++) assertEquals(x.getFloat(i) + bias[i % 40] + skip.getFloat(i), y.getFloat(i), 0f, "element " + i);
+        }
+    }
+
+    // ------------------------------------------------------------------ the residual layer norms
+
+    @Test
+    void skipLayerNormalizationMatchesOrt() throws Exception {
+        SplittableRandom r = new SplittableRandom(3);
+        long[] dims = {2, 7, 45};
+        int h = 45;
+        for (long[] skipDims : new long[][] {dims, {7, 45}, {1, 7, 45}}) {
+            for (int variant = 0; variant < 3; variant++) {
+                List<String> ins = switch (variant) {
+                    case 0 -> List.of("x", "skip", "gamma");
+                    case 1 -> List.of("x", "skip", "gamma", "beta");
+                    default -> List.of("x", "skip", "gamma", "beta", "bias");
+                };
+                OnnxModelBuilder b = new OnnxModelBuilder(17).input("x", FLOAT, dims).input("skip", FLOAT, skipDims)
+                    .floatInit("gamma", new long[] {h}, randomArray(r, 2, h)).floatInit("beta", new long[] {h}, randomArray(r, 1, h))
+                    .floatInit("bias", new long[] {h}, randomArray(r, 1, h))
+                    .output("y", FLOAT, dims).output("sum", FLOAT, dims)
+                    .nodeIn(MS, "SkipLayerNormalization", ins, List.of("y", "", "", "sum"), floatAttr("epsilon", 1e-5f));
+                assertMatchesOrt(write(b), Map.of("x", random(r, 3, dims), "skip", random(r, 3, skipDims)), TOL, false);
+            }
+        }
+        // only the normalized output, default epsilon
+        OnnxModelBuilder b = new OnnxModelBuilder(17).input("x", FLOAT, 3, 16).input("skip", FLOAT, 3, 16)
+            .floatInit("gamma", new long[] {16}, randomArray(r, 2, 16)).output("y", FLOAT, 3, 16)
+            .nodeIn(MS, "SkipLayerNormalization", List.of("x", "skip", "gamma"), List.of("y"));
+        assertMatchesOrt(write(b), Map.of("x", random(r, 3, 3, 16), "skip", random(r, 3, 3, 16)), TOL, false);
+    }
+
+    /**
+     * ONNX Runtime's CPU kernel does not write SkipLayerNormalization's mean and inv_std_var: they are checked
+     * against the row statistics computed here in double, as LayerNormalization defines them.
+     */
+    @Test
+    void skipLayerNormalizationStatisticsAreTheRowMeanAndInverseDeviation() throws Exception {
+        SplittableRandom r = new SplittableRandom(4);
+        int rows = 6, h = 33;
+        float eps = 1e-5f;
+        float[] bias = randomArray(r, 1, h);
+        OnnxModelBuilder b = new OnnxModelBuilder(17).input("x", FLOAT, 2, 3, h).input("skip", FLOAT, 2, 3, h)
+            .floatInit("gamma", new long[] {h}, randomArray(r, 2, h)).floatInit("bias", new long[] {h}, bias)
+            .output("y", FLOAT, 2, 3, h).output("mean", FLOAT, 2, 3, 1).output("inv", FLOAT, 2, 3, 1)
+            .nodeIn(MS, "SkipLayerNormalization", List.of("x", "skip", "gamma", "", "bias"), List.of("y", "mean", "inv"),
+                floatAttr("epsilon", eps));
+        Tensor x = random(r, 3, 2, 3, h), skip = random(r, 3, 2, 3, h);
+        try (Session s = Session.open(write(b), 2)) {
+            Map<String, Tensor> out = s.run(Map.of("x", x, "skip", skip)).asMap();
+            assertEquals(Shape.of(2, 3, 1), out.get("mean").shape());
+            for (int row = 0; row < rows; row++) {
+                double sum = 0, sq = 0;
+                for (int j = 0; j < h; j++) sum += (double) x.getFloat(row * h + j) + skip.getFloat(row * h + j) + bias[j];
+                double mean = sum / h;
+                for (int j = 0; j < h; j++) {
+                    double d = (double) x.getFloat(row * h + j) + skip.getFloat(row * h + j) + bias[j] - mean;
+                    sq += d * d;
+                }
+                double inv = 1 / Math.sqrt(sq / h + eps);
+                assertEquals(mean, out.get("mean").getFloat(row), 1e-5, "mean of row " + row);
+                assertEquals(inv, out.get("inv").getFloat(row), 1e-4 * inv, "inv_std_var of row " + row);
+            }
+        }
+    }
+
+    @Test
+    void skipSimplifiedLayerNormalizationMatchesOrt() throws Exception {
+        SplittableRandom r = new SplittableRandom(5);
+        long[] dims = {3, 5, 50};
+        for (long[] skipDims : new long[][] {dims, {5, 50}}) {
+            OnnxModelBuilder b = new OnnxModelBuilder(17).input("x", FLOAT, dims).input("skip", FLOAT, skipDims)
+                .floatInit("gamma", new long[] {50}, randomArray(r, 2, 50))
+                .output("y", FLOAT, dims).output("sum", FLOAT, dims)
+                .nodeIn(MS, "SkipSimplifiedLayerNormalization", List.of("x", "skip", "gamma"), List.of("y", "", "", "sum"),
+                    floatAttr("epsilon", 1e-6f));
+            assertMatchesOrt(write(b), Map.of("x", random(r, 3, dims), "skip", random(r, 3, skipDims)), TOL, false);
+        }
+    }
+
+    @Test
+    void simplifiedLayerNormalizationMatchesOrt() throws Exception {
+        SplittableRandom r = new SplittableRandom(6);
+        long[] dims = {2, 3, 4, 13};
+        for (int axis : new int[] {-1, 2}) {
+            long[] norm = axis == -1 ? new long[] {13} : new long[] {4, 13};
+            int n = axis == -1 ? 13 : 52;
+            long[] st = axis == -1 ? new long[] {2, 3, 4, 1} : new long[] {2, 3, 1, 1};
+            OnnxModelBuilder b = new OnnxModelBuilder(17).input("x", FLOAT, dims)
+                .floatInit("scale", norm, randomArray(r, 2, n)).output("y", FLOAT, dims).output("inv", FLOAT, st)
+                .node("SimplifiedLayerNormalization", List.of("x", "scale"), List.of("y", "inv"), intAttr("axis", axis), floatAttr("epsilon", 1e-6f));
+            assertMatchesOrt(write(b), Map.of("x", random(r, 2, dims)), TOL, false);
+        }
+    }
+
+    // ------------------------------------------------------------------ FusedMatMul
+
+    @Test
+    void fusedMatMulMatchesOrt() throws Exception {
+        SplittableRandom r = new SplittableRandom(7);
+        // {A dims, B dims, transA, transB, Y dims}
+        Object[][] cases = {
+            {new long[] {5, 7}, new long[] {7, 9}, 0, 0, new long[] {5, 9}},
+            {new long[] {7, 5}, new long[] {7, 9}, 1, 0, new long[] {5, 9}},
+            {new long[] {5, 7}, new long[] {9, 7}, 0, 1, new long[] {5, 9}},
+            {new long[] {2, 3, 7, 5}, new long[] {2, 3, 9, 7}, 1, 1, new long[] {2, 3, 5, 9}},
+            {new long[] {2, 4, 6, 8}, new long[] {2, 4, 10, 8}, 0, 1, new long[] {2, 4, 6, 10}}, // attention's Q K^T
+            {new long[] {3, 6, 8}, new long[] {8, 40}, 0, 0, new long[] {3, 6, 40}},             // batch broadcast
+            {new long[] {2, 1, 6, 8}, new long[] {3, 40, 8}, 0, 1, new long[] {2, 3, 6, 40}},
+            {new long[] {8}, new long[] {2, 8, 5}, 0, 0, new long[] {2, 5}},                      // a 1-D A
+        };
+        for (Object[] c : cases) {
+            long[] ad = (long[]) c[0], bd = (long[]) c[1];
+            int ta = (int) c[2], tb = (int) c[3];
+            OnnxModelBuilder b = new OnnxModelBuilder(17).input("a", FLOAT, ad).input("b", FLOAT, bd)
+                .output("y", FLOAT, (long[]) c[4])
+                .nodeIn(MS, "FusedMatMul", List.of("a", "b"), List.of("y"), intAttr("transA", ta), intAttr("transB", tb),
+                    floatAttr("alpha", 0.125f));
+            assertMatchesOrt(write(b), Map.of("a", random(r, 2, ad), "b", random(r, 2, bd)), TOL, false);
+        }
+    }
+
+    @Test
+    void fusedMatMulRefusesTransposedBatches() throws Exception {
+        OnnxModelBuilder b = new OnnxModelBuilder(17).input("a", FLOAT, 2, 3, 4).input("b", FLOAT, 2, 4, 5).output("y", FLOAT, 2, 3, 5)
+            .nodeIn(MS, "FusedMatMul", List.of("a", "b"), List.of("y"), intAttr("transBatchA", 1));
+        Path f = write(b);
+        SluiceException e = assertThrows(SluiceException.class, () -> {
+            try (Session s = Session.open(f, 1)) {
+                s.run(Map.of("a", Tensor.allocate(DType.FLOAT32, Shape.of(2, 3, 4)), "b", Tensor.allocate(DType.FLOAT32, Shape.of(2, 4, 5))));
+            }
+        });
+        assertTrue(e.getMessage().contains("transBatchA"), e.getMessage());
+    }
+}
