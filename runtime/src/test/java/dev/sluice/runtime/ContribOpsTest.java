@@ -241,4 +241,152 @@ class ContribOpsTest {
         });
         assertTrue(e.getMessage().contains("transBatchA"), e.getMessage());
     }
+
+    // ------------------------------------------------------------------ Attention, MultiHeadAttention
+
+    static Tensor ints(Shape shape, int... v) { return Tensor.ofInts(shape, v); }
+
+    /** Key-padding masks in ORT's forms for batch 3 over 6 keys: rows of lengths 6, 4 and 1. */
+    static Map<String, Tensor> masks() {
+        Map<String, Tensor> m = new java.util.LinkedHashMap<>();
+        m.put("lengths", ints(Shape.of(3), 6, 4, 1));
+        m.put("ends_starts", ints(Shape.of(6), 6, 4, 3, 0, 1, 1));
+        m.put("2d", ints(Shape.of(3, 6), 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0));
+        m.put("2d_holes", ints(Shape.of(3, 6), 1, 0, 1, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 1, 1, 0));
+        Tensor m3 = Tensor.allocate(DType.INT32, Shape.of(3, 6, 6));
+        SplittableRandom r = new SplittableRandom(11);
+        for (int i = 0; i < m3.elementCount(); i++) m3.setLong(i, r.nextInt(4) == 0 ? 0 : 1);
+        m.put("3d", m3);
+        return m;
+    }
+
+    /**
+     * Every mask form, with and without the causal mask (ends and starts make queries whose earlier keys are all
+     * padding). Always with a bias: ONNX Runtime 1.29 crashed the JVM (SIGSEGV in libonnxruntime) on an Attention
+     * without one.
+     */
+    @Test
+    void attentionMatchesOrtWithEveryMaskForm() throws Exception {
+        SplittableRandom r = new SplittableRandom(8);
+        int b = 3, s = 6, din = 20, n = 4, hidden = 24;
+        Tensor x = random(r, 1, b, s, din);
+        float[] w = randomArray(r, 0.5, din * 3 * hidden), bias = randomArray(r, 0.5, 3 * hidden);
+        for (boolean causal : new boolean[] {false, true}) {
+            List<String> ins = List.of("x", "w", "bias");
+            OnnxModelBuilder plain = new OnnxModelBuilder(17).input("x", FLOAT, b, s, din)
+                .floatInit("w", new long[] {din, 3 * hidden}, w).floatInit("bias", new long[] {3 * hidden}, bias)
+                .output("y", FLOAT, b, s, hidden)
+                .nodeIn(MS, "Attention", ins, List.of("y"), intAttr("num_heads", n), intAttr("unidirectional", causal ? 1 : 0));
+            assertMatchesOrt(write(plain), Map.of("x", x), TOL, false);
+            for (var e : masks().entrySet()) {
+                Tensor m = e.getValue();
+                OnnxModelBuilder mb = new OnnxModelBuilder(17).input("x", FLOAT, b, s, din).input("mask", INT32, m.shape().dims())
+                    .floatInit("w", new long[] {din, 3 * hidden}, w).floatInit("bias", new long[] {3 * hidden}, bias)
+                    .output("y", FLOAT, b, s, hidden)
+                    .nodeIn(MS, "Attention", List.of("x", "w", "bias", "mask"), List.of("y"), intAttr("num_heads", n),
+                        intAttr("unidirectional", causal ? 1 : 0));
+                try {
+                    assertMatchesOrt(write(mb), Map.of("x", x, "mask", m), TOL, false);
+                } catch (AssertionError ae) {
+                    throw new AssertionError("mask " + e.getKey() + (causal ? ", causal" : "") + ": " + ae.getMessage(), ae);
+                }
+            }
+        }
+    }
+
+    /** Unequal Q/K and V widths (qkv_hidden_sizes), a scale attribute, the attention bias and the present output. */
+    @Test
+    void attentionWithQkvSizesScaleBiasAndPresentMatchesOrt() throws Exception {
+        SplittableRandom r = new SplittableRandom(9);
+        int b = 2, s = 5, din = 12, n = 2, dq = 16, dv = 8;
+        int total = 2 * dq + dv;
+        OnnxModelBuilder mb = new OnnxModelBuilder(17).input("x", FLOAT, b, s, din).input("mask", INT32, b, s)
+            .input("ab", FLOAT, 1, n, s, s)
+            .floatInit("w", new long[] {din, total}, randomArray(r, 0.5, din * total)).floatInit("bias", new long[] {total}, randomArray(r, 0.5, total))
+            .output("y", FLOAT, b, s, dv)
+            .nodeIn(MS, "Attention", List.of("x", "w", "bias", "mask", "", "ab"), List.of("y"), intAttr("num_heads", n),
+                OnnxModelBuilder.ints("qkv_hidden_sizes", dq, dq, dv), floatAttr("scale", 0.3f));
+        assertMatchesOrt(write(mb), Map.of("x", random(r, 1, b, s, din), "mask", ints(Shape.of(b, s), 1, 1, 1, 0, 0, 1, 1, 1, 1, 1),
+            "ab", random(r, 2, 1, n, s, s)), TOL, false);
+        OnnxModelBuilder pb = new OnnxModelBuilder(17).input("x", FLOAT, b, s, din)
+            .floatInit("w", new long[] {din, 3 * dq}, randomArray(r, 0.5, din * 3 * dq)).floatInit("bias", new long[] {3 * dq}, randomArray(r, 0.5, 3 * dq))
+            .output("y", FLOAT, b, s, dq).output("present", FLOAT, 2, b, n, s, dq / n)
+            .nodeIn(MS, "Attention", List.of("x", "w", "bias"), List.of("y", "present"), intAttr("num_heads", n));
+        assertMatchesOrt(write(pb), Map.of("x", random(r, 1, b, s, din)), TOL, false);
+    }
+
+    @Test
+    void multiHeadAttentionMatchesOrt() throws Exception {
+        SplittableRandom r = new SplittableRandom(10);
+        int b = 3, s = 5, l = 6, n = 2, d = 16, dv = 12;
+        Tensor q = random(r, 1, b, s, d), k = random(r, 1, b, l, d), v = random(r, 1, b, l, dv);
+        float[] bias = randomArray(r, 0.5, 2 * d + dv);
+        for (String maskName : new String[] {"none", "lengths", "2d", "2d_holes"}) {
+            for (boolean withBias : new boolean[] {false, true}) {
+                boolean masked = !maskName.equals("none");
+                Tensor m = masked ? masks().get(maskName) : null;
+                OnnxModelBuilder mb = new OnnxModelBuilder(17).input("q", FLOAT, b, s, d).input("k", FLOAT, b, l, d).input("v", FLOAT, b, l, dv)
+                    .floatInit("bias", new long[] {2 * d + dv}, bias).output("y", FLOAT, b, s, dv)
+                    .output("pk", FLOAT, b, n, l, d / n).output("pv", FLOAT, b, n, l, dv / n);
+                if (masked) mb.input("mask", INT32, m.shape().dims());
+                mb.nodeIn(MS, "MultiHeadAttention", List.of("q", "k", "v", withBias ? "bias" : "", masked ? "mask" : ""), List.of("y", "pk", "pv"),
+                    intAttr("num_heads", n));
+                Map<String, Tensor> in = new HashMap<>(Map.of("q", q, "k", k, "v", v));
+                if (masked) in.put("mask", m);
+                try {
+                    assertMatchesOrt(write(mb), in, TOL, false);
+                } catch (AssertionError ae) {
+                    throw new AssertionError("mask " + maskName + (withBias ? ", bias" : "") + ": " + ae.getMessage(), ae);
+                }
+            }
+        }
+        // key and value as [B, N, L, H] heads (ORT wants the two of one shape)
+        OnnxModelBuilder mb = new OnnxModelBuilder(17).input("q", FLOAT, b, s, d).input("k", FLOAT, b, n, l, d / n).input("v", FLOAT, b, n, l, d / n)
+            .output("y", FLOAT, b, s, d)
+            .nodeIn(MS, "MultiHeadAttention", List.of("q", "k", "v"), List.of("y"), intAttr("num_heads", n), floatAttr("scale", 0.2f));
+        assertMatchesOrt(write(mb), Map.of("q", q, "k", random(r, 1, b, n, l, d / n), "v", random(r, 1, b, n, l, d / n)), TOL, false);
+    }
+
+    @Test
+    void attentionRefusesPastStateAndMegatronMasks() throws Exception {
+        int b = 1, s = 2, din = 4, n = 2;
+        OnnxModelBuilder mb = new OnnxModelBuilder(17).input("x", FLOAT, b, s, din).input("mask", INT32, b, 1, s, s)
+            .floatInit("w", new long[] {din, 12}, new float[din * 12]).output("y", FLOAT, b, s, 4)
+            .nodeIn(MS, "Attention", List.of("x", "w", "", "mask"), List.of("y"), intAttr("num_heads", n));
+        Path f = write(mb);
+        SluiceException e = assertThrows(SluiceException.class, () -> {
+            try (Session ss = Session.open(f, 1)) {
+                ss.run(Map.of("x", Tensor.allocate(DType.FLOAT32, Shape.of(b, s, din)), "mask", Tensor.allocate(DType.INT32, Shape.of(b, 1, s, s))));
+            }
+        });
+        assertTrue(e.getMessage().contains("rank 4"), e.getMessage());
+    }
+
+    // ------------------------------------------------------------------ EmbedLayerNormalization
+
+    @Test
+    void embedLayerNormalizationMatchesOrt() throws Exception {
+        SplittableRandom r = new SplittableRandom(12);
+        int b = 3, s = 7, h = 36, vocab = 50, positions = 10, segments = 2;
+        OnnxModelBuilder mb = new OnnxModelBuilder(17).input("ids", INT32, b, s).input("seg", INT32, b, s).input("mask", INT32, b, s)
+            .floatInit("word", new long[] {vocab, h}, randomArray(r, 1, vocab * h)).floatInit("pos", new long[] {positions, h}, randomArray(r, 1, positions * h))
+            .floatInit("segemb", new long[] {segments, h}, randomArray(r, 1, segments * h))
+            .floatInit("gamma", new long[] {h}, randomArray(r, 2, h)).floatInit("beta", new long[] {h}, randomArray(r, 1, h))
+            .output("y", FLOAT, b, s, h).output("mask_index", INT32, b).output("sum", FLOAT, b, s, h)
+            .nodeIn(MS, "EmbedLayerNormalization", List.of("ids", "seg", "word", "pos", "segemb", "gamma", "beta", "mask"),
+                List.of("y", "mask_index", "sum"), floatAttr("epsilon", 1e-12f));
+        int[] ids = new int[b * s], seg = new int[b * s];
+        for (int i = 0; i < ids.length; i++) { ids[i] = r.nextInt(vocab); seg[i] = i % s < 3 ? 0 : 1; }
+        Tensor mask = ints(Shape.of(b, s), 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0, 1, 1, 0, 0, 0);
+        Map<String, Tensor> ref = assertMatchesOrt(write(mb), Map.of("ids", ints(Shape.of(b, s), ids), "seg", ints(Shape.of(b, s), seg), "mask", mask), TOL, false);
+        assertEquals(3, ref.size(), "ORT gives all three outputs");
+        // no segments, no mask, positions given
+        OnnxModelBuilder pb = new OnnxModelBuilder(17).input("ids", INT32, b, s).input("posids", INT32, 1, s)
+            .floatInit("word", new long[] {vocab, h}, randomArray(r, 1, vocab * h)).floatInit("pos", new long[] {positions, h}, randomArray(r, 1, positions * h))
+            .floatInit("gamma", new long[] {h}, randomArray(r, 2, h)).floatInit("beta", new long[] {h}, randomArray(r, 1, h))
+            .output("y", FLOAT, b, s, h).output("mask_index", INT32, b)
+            .nodeIn(MS, "EmbedLayerNormalization", List.of("ids", "", "word", "pos", "", "gamma", "beta", "", "posids"),
+                List.of("y", "mask_index"));
+        assertMatchesOrt(write(pb), Map.of("ids", ints(Shape.of(b, s), ids), "posids", ints(Shape.of(1, s), 9, 8, 7, 3, 2, 1, 0)), TOL, false);
+    }
 }

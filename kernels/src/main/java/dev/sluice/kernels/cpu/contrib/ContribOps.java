@@ -20,5 +20,8 @@ public final class ContribOps {
         // ONNX Runtime registers this one in the default domain (ONNX itself has no op of that name)
         r.register("SimplifiedLayerNormalization", new SkipNormKernels.Simplified());
         r.register(DOMAIN, "FusedMatMul", new FusedMatMulKernel());
+        r.register(DOMAIN, "Attention", new AttentionOps.Attention());
+        r.register(DOMAIN, "MultiHeadAttention", new AttentionOps.MultiHead());
+        r.register(DOMAIN, "EmbedLayerNormalization", new EmbedLayerNormKernel());
     }
 }
