@@ -389,4 +389,47 @@ class ContribOpsTest {
                 List.of("y", "mask_index"));
         assertMatchesOrt(write(pb), Map.of("ids", ints(Shape.of(b, s), ids), "posids", ints(Shape.of(1, s), 9, 8, 7, 3, 2, 1, 0)), TOL, false);
     }
+
+    // ------------------------------------------------------------------ a whole encoder layer
+
+    /**
+     * One BERT layer as ONNX Runtime's transformer optimizer writes it (EmbedLayerNormalization, Attention on its
+     * mask_index, MatMul, SkipLayerNormalization, MatMul, BiasGelu / FastGelu, MatMul, SkipLayerNormalization with
+     * its bias), batch 2 with a padded row: against ORT on the planned CPU and on a throttled device at half the
+     * model's memory, where the weights are streamed and the dispatcher runs the contrib kernels.
+     */
+    @Test
+    void encoderLayerMatchesOrtOnPlannedAndThrottledDevices() throws Exception {
+        SplittableRandom r = new SplittableRandom(13);
+        int b = 2, s = 9, h = 64, n = 4, ff = 256, vocab = 30, positions = 16;
+        for (String gelu : new String[] {"BiasGelu", "FastGelu"}) {
+            OnnxModelBuilder mb = new OnnxModelBuilder(17).input("ids", INT32, b, s).input("seg", INT32, b, s).input("mask", INT32, b, s)
+                .floatInit("word", new long[] {vocab, h}, randomArray(r, 1, vocab * h)).floatInit("pos", new long[] {positions, h}, randomArray(r, 1, positions * h))
+                .floatInit("segemb", new long[] {2, h}, randomArray(r, 1, 2 * h))
+                .floatInit("g0", new long[] {h}, randomArray(r, 1.5, h)).floatInit("b0", new long[] {h}, randomArray(r, 0.5, h))
+                .floatInit("wqkv", new long[] {h, 3 * h}, randomArray(r, 0.2, h * 3 * h)).floatInit("bqkv", new long[] {3 * h}, randomArray(r, 0.2, 3 * h))
+                .floatInit("wo", new long[] {h, h}, randomArray(r, 0.2, h * h)).floatInit("bo", new long[] {h}, randomArray(r, 0.2, h))
+                .floatInit("g1", new long[] {h}, randomArray(r, 1.5, h)).floatInit("b1", new long[] {h}, randomArray(r, 0.5, h))
+                .floatInit("w1", new long[] {h, ff}, randomArray(r, 0.2, h * ff)).floatInit("bf1", new long[] {ff}, randomArray(r, 0.2, ff))
+                .floatInit("w2", new long[] {ff, h}, randomArray(r, 0.1, ff * h)).floatInit("bf2", new long[] {h}, randomArray(r, 0.2, h))
+                .floatInit("g2", new long[] {h}, randomArray(r, 1.5, h)).floatInit("b2", new long[] {h}, randomArray(r, 0.5, h))
+                .output("out", FLOAT, b, s, h)
+                .nodeIn(MS, "EmbedLayerNormalization", List.of("ids", "seg", "word", "pos", "segemb", "g0", "b0", "mask"), List.of("emb", "mask_index"))
+                .nodeIn(MS, "Attention", List.of("emb", "wqkv", "bqkv", "mask_index"), List.of("ctx"), intAttr("num_heads", n))
+                .node("MatMul", List.of("ctx", "wo"), List.of("proj"))
+                .nodeIn(MS, "SkipLayerNormalization", List.of("proj", "emb", "g1", "b1", "bo"), List.of("ln1"))
+                .node("MatMul", List.of("ln1", "w1"), List.of("up"))
+                .nodeIn(MS, gelu, List.of("up", "bf1"), List.of("act"))
+                .node("MatMul", List.of("act", "w2"), List.of("down"))
+                .nodeIn(MS, "SkipLayerNormalization", List.of("down", "ln1", "g2", "b2", "bf2"), List.of("out"));
+            int[] ids = new int[b * s], seg = new int[b * s], mask = new int[b * s];
+            for (int i = 0; i < ids.length; i++) {
+                ids[i] = r.nextInt(vocab);
+                seg[i] = i % s >= 4 ? 1 : 0;
+                mask[i] = i / s == 1 && i % s >= 6 ? 0 : 1; // the second row is 6 tokens long
+            }
+            assertMatchesOrt(write(mb), Map.of("ids", ints(Shape.of(b, s), ids), "seg", ints(Shape.of(b, s), seg), "mask", ints(Shape.of(b, s), mask)),
+                TOL, true);
+        }
+    }
 }
