@@ -188,6 +188,17 @@ class ContribOpsTest {
     }
 
     @Test
+    void skipSimplifiedLayerNormalizationWithBiasMatchesOrt() throws Exception {
+        SplittableRandom r = new SplittableRandom(5);
+        long[] dims = {2, 3, 16};
+        OnnxModelBuilder b = new OnnxModelBuilder(17).input("x", FLOAT, dims).input("skip", FLOAT, dims)
+            .floatInit("gamma", new long[] {16}, randomArray(r, 2, 16)).floatInit("bias", new long[] {16}, randomArray(r, 2, 16))
+            .output("y", FLOAT, dims).output("sum", FLOAT, dims)
+            .nodeIn(MS, "SkipSimplifiedLayerNormalization", List.of("x", "skip", "gamma", "bias"), List.of("y", "", "", "sum"));
+        assertMatchesOrt(write(b), Map.of("x", random(r, 3, dims), "skip", random(r, 3, dims)), TOL, false);
+    }
+
+    @Test
     void simplifiedLayerNormalizationMatchesOrt() throws Exception {
         SplittableRandom r = new SplittableRandom(6);
         long[] dims = {2, 3, 4, 13};
