@@ -7,11 +7,12 @@ import dev.sluice.kernels.ExecContext;
 import dev.sluice.kernels.InferContext;
 import dev.sluice.kernels.KernelException;
 import dev.sluice.kernels.OpKernel;
+import dev.sluice.kernels.Parallelism;
 import dev.sluice.kernels.Shape;
 import dev.sluice.kernels.SymShape;
 import dev.sluice.kernels.Tensor;
 import dev.sluice.kernels.TensorType;
-import dev.sluice.kernels.cpu.core.NnArrays;
+import dev.sluice.kernels.cpu.core.Activation;
 import dev.sluice.kernels.cpu.linalg.Gemm32;
 import dev.sluice.kernels.cpu.nn.AttentionKernel;
 import dev.sluice.kernels.cpu.nn.AttentionKernel.Heads;
@@ -152,14 +153,13 @@ final class AttentionOps {
         }
     }
 
-    /** Adds the bias slice [off, off + width) to each row of a [rows, width] block (row stride {@code ld}) in place. */
-    private static void addBias(MemorySegment y, long yo, int ld, int rows, int width, Tensor bias, int off) {
-        for (int r = 0; r < rows; r++) {
-            for (int j = 0; j < width; j++) {
-                long at = yo + (long) r * ld + j;
-                y.setAtIndex(NnArrays.F32, at, y.getAtIndex(NnArrays.F32, at) + bias.getFloat(off + j));
-            }
-        }
+    /**
+     * Adds the bias slice [off, off + width) to each row of a [rows, width] block (row stride {@code ld}) in place,
+     * by rows in parallel, the adds in vectors ({@link Activation#rowBiasAndApply} with no activation).
+     */
+    private static void addBias(Parallelism par, MemorySegment y, long yo, int ld, int rows, int width, Tensor bias, int off) {
+        float[] b = java.util.Arrays.copyOfRange(bias.toFloatArray(), off, off + width);
+        par.forEach(rows, width, r -> Activation.NONE.rowBiasAndApply(y, yo + (long) r * ld, width, b));
     }
 
     /** Heads of a view copied into a new [B, N, L, H] tensor (a present key or value output). */
@@ -246,8 +246,10 @@ final class AttentionOps {
             // Q, K and V side by side: one GEMM (MatMul's engine) over every token, then the bias
             Tensor qkv = Tensor.allocate(DType.FLOAT32, Shape.of((long) b * s, total));
             MemorySegment qd = qkv.data();
-            Gemm32.sgemm(false, false, b * s, total, din, 1f, x.data(), 0, din, w.data(), 0, total, 0f, qd, 0, total, ctx.parallelism());
-            if (bias != null) addBias(qd, 0, total, b * s, total, bias, 0);
+            // constant weights stay packed between runs, as sluice.FusedMatMul keeps its B
+            Gemm32.Packed pw = ctx.inputIsInitializer(1) ? Gemm32.cached(w, false, false, total, din, w.data(), 0, total) : null;
+            Gemm32.sgemm(false, false, b * s, total, din, 1f, x.data(), 0, din, null, w.data(), 0, total, pw, 0f, qd, 0, total, ctx.parallelism());
+            if (bias != null) addBias(ctx.parallelism(), qd, 0, total, b * s, total, bias, 0);
             Heads q = new Heads(qd, 0, (long) s * total, hq, total);
             Heads k = new Heads(qd, sz[0], (long) s * total, hq, total);
             Heads v = new Heads(qd, sz[0] + sz[1], (long) s * total, hv, total);
@@ -297,7 +299,7 @@ final class AttentionOps {
         }
 
         /** A [B, rows, N*H] tensor or [B, N, rows, H] heads as a view, with {@code bias[off..]} added into a copy first. */
-        private static Heads view(Tensor t, int b, int n, int rows, int h, Tensor bias, int off, String what) {
+        private static Heads view(Parallelism par, Tensor t, int b, int n, int rows, int h, Tensor bias, int off, String what) {
             if (t.rank() == 4) {
                 if (t.shape().dim(0) != b || t.shape().dim(1) != n || t.shape().dim(2) != rows || t.shape().dim(3) != h) {
                     throw new KernelException(OP + " " + what + " must have shape [" + b + ", " + n + ", " + rows + ", " + h + "], got " + t.shape());
@@ -311,7 +313,7 @@ final class AttentionOps {
             MemorySegment d = t.data();
             if (bias != null) {
                 Tensor c = t.copy();
-                addBias(c.data(), 0, n * h, b * rows, n * h, bias, off);
+                addBias(par, c.data(), 0, n * h, b * rows, n * h, bias, off);
                 d = c.data();
             }
             return new Heads(d, 0, (long) rows * n * h, h, n * h);
@@ -342,9 +344,9 @@ final class AttentionOps {
             if (bias != null && (Operands.float32(bias, OP, "bias").rank() != 1 || bias.elementCount() != 2L * d + (long) n * hv)) {
                 throw new KernelException(OP + " bias must have shape [" + (2L * d + (long) n * hv) + "], got " + bias.shape());
             }
-            Heads qh = view(q, b, n, s, h, bias, 0, "query");
-            Heads kh = view(k, b, n, l, h, bias, d, "key");
-            Heads vh = view(v, b, n, l, hv, bias, 2 * d, "value");
+            Heads qh = view(ctx.parallelism(), q, b, n, s, h, bias, 0, "query");
+            Heads kh = view(ctx.parallelism(), k, b, n, l, h, bias, d, "key");
+            Heads vh = view(ctx.parallelism(), v, b, n, l, hv, bias, 2 * d, "value");
             float scale = at.getFloat("scale", 0f);
             if (scale == 0f) scale = (float) (1 / Math.sqrt(h));
             Scores sc = scores(optional(ctx, 4), optional(ctx, 5), at.getInt("unidirectional", 0) != 0, b, n, s, l, scale,

@@ -11,11 +11,15 @@ import dev.sluice.kernels.Shape;
 import dev.sluice.kernels.SymShape;
 import dev.sluice.kernels.Tensor;
 import dev.sluice.kernels.TensorType;
-import dev.sluice.kernels.cpu.core.NnArrays;
+import dev.sluice.kernels.cpu.core.VectorMath;
 import dev.sluice.kernels.cpu.nn.NormKernels;
 import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * com.microsoft EmbedLayerNormalization, a BERT encoder's entry: for each token of input_ids [B, S], the sum
@@ -117,12 +121,27 @@ final class EmbedLayerNormKernel implements OpKernel {
         MemorySegment vd = sum == null ? yd : sum.data();
         ctx.parallelism().forEach(b * s, 8L * h, t -> {
             long out = (long) t * h, wo = (long) wi[t] * h, po = (long) pi[t] * h, so = si == null ? 0 : (long) si[t] * h;
-            for (int j = 0; j < h; j++) {
-                float v = wd.getAtIndex(NnArrays.F32, wo + j) + pd.getAtIndex(NnArrays.F32, po + j);
-                if (sd != null) v += sd.getAtIndex(NnArrays.F32, so + j);
-                vd.setAtIndex(NnArrays.F32, out + j, v);
-            }
+            sumRow(wd, wo, pd, po, sd, so, vd, out, h);
             NormKernels.layerNormRow(vd, out, null, 0, yd, out, h, gamma, beta, eps);
         });
+    }
+
+    private static final VectorSpecies<Float> S = VectorMath.S;
+    private static final ByteOrder ORDER = ByteOrder.nativeOrder();
+
+    /** v = (w + p) (+ g), in the order ONNX Runtime adds them; the tail under a mask, as the body. */
+    private static void sumRow(MemorySegment w, long wo, MemorySegment p, long po, MemorySegment g, long go, MemorySegment v, long vo, int n) {
+        int l = S.length(), j = 0;
+        for (; j <= n - l; j += l) {
+            FloatVector a = FloatVector.fromMemorySegment(S, w, (wo + j) * 4, ORDER).add(FloatVector.fromMemorySegment(S, p, (po + j) * 4, ORDER));
+            if (g != null) a = a.add(FloatVector.fromMemorySegment(S, g, (go + j) * 4, ORDER));
+            a.intoMemorySegment(v, (vo + j) * 4, ORDER);
+        }
+        if (j < n) {
+            VectorMask<Float> m = S.indexInRange(j, n);
+            FloatVector a = FloatVector.fromMemorySegment(S, w, (wo + j) * 4, ORDER, m).add(FloatVector.fromMemorySegment(S, p, (po + j) * 4, ORDER, m));
+            if (g != null) a = a.add(FloatVector.fromMemorySegment(S, g, (go + j) * 4, ORDER, m));
+            a.intoMemorySegment(v, (vo + j) * 4, ORDER, m);
+        }
     }
 }
