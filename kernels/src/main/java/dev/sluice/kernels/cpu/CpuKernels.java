@@ -1,6 +1,7 @@
 package dev.sluice.kernels.cpu;
 
 import dev.sluice.kernels.OpRegistry;
+import dev.sluice.kernels.cpu.contrib.ContribOps;
 import dev.sluice.kernels.cpu.control.ControlFlowOps;
 import dev.sluice.kernels.cpu.conv.ConvOps;
 import dev.sluice.kernels.cpu.elementwise.ElementwiseOps;
@@ -33,5 +34,6 @@ public final class CpuKernels {
         ControlFlowOps.register(r);
         QuantOps.register(r);
         VisionOps.register(r);
+        ContribOps.register(r);
     }
 }

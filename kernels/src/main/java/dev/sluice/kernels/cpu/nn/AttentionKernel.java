@@ -40,8 +40,11 @@ import jdk.incubator.vector.VectorSpecies;
  * layout) gets K^T as a contiguous copy, as the unfused MatMul sees it. Heads whose depths fit one Gemm32
  * K run go through {@link SmallHeads} instead: the same sums in the same order, without Gemm32's per-call
  * packing and its 96-column panels (a third of a 64-key panel is padding).
+ *
+ * <p>The per-head loop is {@link #attend}, public for the other attention ops (ONNX Runtime's, in
+ * {@code cpu.contrib}), which describe their operands as {@link Heads} views instead of copying them.
  */
-final class AttentionKernel implements OpKernel {
+public final class AttentionKernel implements OpKernel {
     private static final VectorSpecies<Float> S = VectorMath.S;
     private static final int LANES = S.length();
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
@@ -53,6 +56,8 @@ final class AttentionKernel implements OpKernel {
      */
     private static final ThreadLocal<MemorySegment[]> SCRATCH =
             ThreadLocal.withInitial(() -> new MemorySegment[] {MemorySegment.NULL, MemorySegment.NULL});
+
+    AttentionKernel() {}
 
     private static MemorySegment scratch(int which, long floats) {
         MemorySegment[] s = SCRATCH.get();
@@ -122,29 +127,76 @@ final class AttentionKernel implements OpKernel {
             long s = 1;
             for (int i = 3; i >= 0; i--) { mstr[i] = mdims[i] == 1 ? 0 : s; s *= mdims[i]; }
         }
-        MemorySegment qd = q.data(), kd = k.data(), vd = v.data(), yd = y.data(), md = mask == null ? null : mask.data();
         int hq = (int) qs[2], hk = (int) ks[2], hv = (int) vs[2];
-        boolean bq = qs[0] == 1, bk = ks[0] == 1, bv = vs[0] == 1;
+        Heads qh = new Heads(q.data(), 0, qs[0] == 1 ? 0 : (long) l * hq * d, hq == 1 ? 0 : d, hq * d);
+        Heads kh = new Heads(k.data(), 0, ks[0] == 1 ? 0 : (long) lk * hk * d, hk == 1 ? 0 : d, hk * d);
+        Heads vh = new Heads(v.data(), 0, vs[0] == 1 ? 0 : (long) lk * hv * dv, hv == 1 ? 0 : dv, hv * dv);
+        Heads yh = new Heads(y.data(), 0, (long) l * heads * dv, dv, heads * dv);
+        Scores sc = new Scores(div ? Scores.DIV : mul ? Scores.MUL : Scores.NONE, scale, mask == null ? null : mask.data(), mstr);
+        attend(ctx.parallelism(), batches, heads, l, lk, d, dv, qh, kh, vh, yh, sc);
+    }
+
+    /**
+     * Where one operand's heads lie: element (b, h, row, col) of [B, H, rows, cols] is the float at index
+     * {@code offset + b * batchStride + h * headStride + row * rowStride + col} of {@code data}. A stride of 0
+     * broadcasts that dim. Rows of one head must be {@code rowStride} apart, columns contiguous: the layouts
+     * exporters reshape heads into ([B, L, H, d], or a slice of packed [B, L, 3 H d]) are views, not copies.
+     *
+     * @param data the operand's memory (native, like every tensor)
+     * @param offset the element index of (0, 0, 0, 0)
+     * @param batchStride elements between batches (0: one batch for all)
+     * @param headStride elements between heads (0: one head for all)
+     * @param rowStride elements between the rows of one head
+     */
+    public record Heads(MemorySegment data, long offset, long batchStride, long headStride, int rowStride) {
+        long at(int b, int h) { return offset + b * batchStride + h * headStride; }
+    }
+
+    /**
+     * What happens to the scores S = Q K^T before the softmax: divided or multiplied by {@code scale} (or
+     * neither), then plus a float32 mask read with strides {@code maskStrides} over [B, H, L, Lk] (0 where it
+     * broadcasts), when {@code mask} is not null.
+     *
+     * @param mode {@link #NONE}, {@link #DIV} or {@link #MUL}
+     * @param scale the divisor or factor
+     * @param mask additive float32 mask memory, or null
+     * @param maskStrides four element strides over [B, H, L, Lk]
+     */
+    public record Scores(int mode, float scale, MemorySegment mask, long[] maskStrides) {
+        public static final int NONE = 0, DIV = 1, MUL = 2;
+    }
+
+    /**
+     * Scaled dot-product attention over {@code batches} x {@code heads} heads, each softmax(S) V with S from
+     * {@code scores}: q and y heads have {@code l} rows, k and v heads {@code lk}; q and k rows {@code d}
+     * columns, v and y rows {@code dv}. Heads run in parallel; y's heads must not overlap the inputs'. The
+     * sluice.Attention kernel and the ONNX Runtime attention ops (cpu.contrib) both run through here.
+     */
+    public static void attend(Parallelism par, int batches, int heads, int l, int lk, int d, int dv,
+                              Heads q, Heads k, Heads v, Heads y, Scores scores) {
+        boolean div = scores.mode() == Scores.DIV, mul = scores.mode() == Scores.MUL;
+        float scale = scores.scale();
+        long[] mstr = scores.maskStrides();
+        MemorySegment qd = q.data(), kd = k.data(), vd = v.data(), yd = y.data(), md = scores.mask();
+        int qr = q.rowStride(), kr = k.rowStride(), vr = v.rowStride(), yr = y.rowStride();
         long work = (long) l * lk * (d + dv);
-        ctx.parallelism().forEach(batches * heads, work, t -> {
+        par.forEach(batches * heads, work, t -> {
             int b = t / heads, h = t % heads;
             MemorySegment s = scratch(0, (long) l * lk);
-            long qo = (long) (bq ? 0 : b) * l * hq * d + (long) (hq == 1 ? 0 : h) * d;
-            long ko = (long) (bk ? 0 : b) * lk * hk * d + (long) (hk == 1 ? 0 : h) * d;
-            long vo = (long) (bv ? 0 : b) * lk * hv * dv + (long) (hv == 1 ? 0 : h) * dv;
+            long qo = q.at(b, h), ko = k.at(b, h), vo = v.at(b, h);
             if (SmallHeads.fits(l, lk, d, dv)) {
-                SmallHeads.scores(qd, qo, hq * d, kd, ko, hk * d, l, lk, d, s);
+                SmallHeads.scores(qd, qo, qr, kd, ko, kr, l, lk, d, s);
             } else if (l == 1) {
                 // one query row: Gemm32's matrix-vector path sums by B's layout, so give it K^T as MatMul does
                 MemorySegment kt = scratch(1, (long) d * lk);
                 for (int j = 0; j < lk; j++) {
                     for (int p = 0; p < d; p++) {
-                        kt.setAtIndex(NnArrays.F32, (long) p * lk + j, kd.getAtIndex(NnArrays.F32, ko + (long) j * hk * d + p));
+                        kt.setAtIndex(NnArrays.F32, (long) p * lk + j, kd.getAtIndex(NnArrays.F32, ko + (long) j * kr + p));
                     }
                 }
-                Gemm32.sgemm(false, false, l, lk, d, 1f, qd, qo, hq * d, kt, 0, lk, 0f, s, 0, lk, Parallelism.SEQUENTIAL);
+                Gemm32.sgemm(false, false, l, lk, d, 1f, qd, qo, qr, kt, 0, lk, 0f, s, 0, lk, Parallelism.SEQUENTIAL);
             } else {
-                Gemm32.sgemm(false, true, l, lk, d, 1f, qd, qo, hq * d, kd, ko, hk * d, 0f, s, 0, lk, Parallelism.SEQUENTIAL);
+                Gemm32.sgemm(false, true, l, lk, d, 1f, qd, qo, qr, kd, ko, kr, 0f, s, 0, lk, Parallelism.SEQUENTIAL);
             }
             for (int i = 0; i < l; i++) {
                 long row = (long) i * lk;
@@ -152,9 +204,9 @@ final class AttentionKernel implements OpKernel {
                 scoreRow(s, row, lk, div, mul, scale, md, mo, mstr[3]);
                 SoftmaxKernels.softmaxRow(s, row, s, row, lk);
             }
-            long yo = (long) b * l * heads * dv + (long) h * dv;
-            if (SmallHeads.fits(l, lk, d, dv)) SmallHeads.weighted(s, l, lk, vd, vo, hv * dv, dv, yd, yo, heads * dv);
-            else Gemm32.sgemm(false, false, l, dv, lk, 1f, s, 0, lk, vd, vo, hv * dv, 0f, yd, yo, heads * dv, Parallelism.SEQUENTIAL);
+            long yo = y.at(b, h);
+            if (SmallHeads.fits(l, lk, d, dv)) SmallHeads.weighted(s, l, lk, vd, vo, vr, dv, yd, yo, yr);
+            else Gemm32.sgemm(false, false, l, dv, lk, 1f, s, 0, lk, vd, vo, vr, 0f, yd, yo, yr, Parallelism.SEQUENTIAL);
         });
     }
 

@@ -26,8 +26,9 @@ import jdk.incubator.vector.VectorSpecies;
  * Normalizations: BatchNormalization (inference and training mode), InstanceNormalization,
  * LayerNormalization, MeanVarianceNormalization and LRN. Statistics are accumulated in double, except
  * float32 LayerNormalization (the spec's default stash_type is float32), which runs as vectors in float.
+ * Its row, {@link #layerNormRow}, is public for the fused layer norms of ONNX Runtime's ops ({@code cpu.contrib}).
  */
-final class NormKernels {
+public final class NormKernels {
     private NormKernels() {}
 
     private static TensorType sameAsInput(InferContext ctx) {
@@ -312,7 +313,7 @@ final class NormKernels {
      * float bits, mean in the high half. The passes are separate small methods: C1 gives up on one large
      * vector method ("out of virtual registers"), which then never reaches C2 and runs 100x slower.
      */
-    static long layerNormRow(MemorySegment x, long xo, MemorySegment r, long ro, MemorySegment y, long yo, int n,
+    public static long layerNormRow(MemorySegment x, long xo, MemorySegment r, long ro, MemorySegment y, long yo, int n,
                              MemorySegment w, MemorySegment b, float eps) {
         float sum;
         if (r != null) {
