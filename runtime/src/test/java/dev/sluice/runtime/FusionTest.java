@@ -246,6 +246,33 @@ class FusionTest {
     }
 
     /**
+     * A MatMul by a constant B with no bias after it (LLaMA's projections) becomes a sluice.FusedMatMul too, so its B
+     * is packed once; one followed by a residual Add of another activation keeps that Add. Large enough for the
+     * blocked GEMM over two threads; the unfused bits and ORT's values.
+     */
+    @Test
+    void matMulByAConstantWithoutBiasFuses() throws Exception {
+        SplittableRandom r = new SplittableRandom(37);
+        int k = 96, n = 200;
+        Path file = new OnnxModelBuilder(13).input("x", 1, 2, 64, k).output("y", 1, 2, 64, k)
+            .floatInit("w1", new long[] {k, n}, rnd(r, k * n, 0.2f)).floatInit("w2", new long[] {n, k}, rnd(r, n * k, 0.2f))
+            .node("MatMul", List.of("x", "w1"), List.of("h")).node("Relu", List.of("h"), List.of("hr"))
+            .node("MatMul", List.of("hr", "w2"), List.of("o")).node("Add", List.of("o", "x"), List.of("y"))
+            .write(tmp.resolve("matmul_nobias.onnx"));
+        Tensor x = InputSources.random(dev.sluice.kernels.DType.FLOAT32, Shape.of(2, 64, k), new SplittableRandom(10));
+        try (Session s = Session.open(file, 2);
+             Session plain = Session.open(dev.sluice.graph.OnnxImporter.load(file), 2, dev.sluice.kernels.OpRegistry.cpu(),
+                 dev.sluice.graph.fusion.PatternFusion.Target.STANDARD_OPS)) {
+            assertEquals(Map.of("sluice:FusedMatMul", 2, "Add", 1), ModelCheck.opHistogram(s.model()));
+            for (int run = 0; run < 2; run++) { // the second run reads B from the packed cache
+                Tensor ours = s.run(Map.of("x", x)).get("y");
+                assertTrue(ours.sameBits(plain.run(Map.of("x", x)).get("y")), "fused and unfused bits differ, run " + run);
+                assertNull(Tolerance.DEFAULT.mismatch(ours, OrtReference.run(file, Map.of("x", x)).get("y")));
+            }
+        }
+    }
+
+    /**
      * MatMul + bias + the erf-form Gelu chain fuse into one sluice.FusedMatMul, which matches ONNX Runtime and
      * gives the same bits as the unfused MatMul, Add and Gelu ops (its epilogue is the Gelu kernel's code).
      */
