@@ -16,6 +16,10 @@ public final class NnOps {
         r.register("InstanceNormalization", new NormKernels.InstanceNorm());
         r.register("LayerNormalization", new NormKernels.LayerNorm());
         r.register("sluice", "AddLayerNorm", new NormKernels.LayerNorm(true));
+        r.register("RMSNormalization", new RmsGroupNormKernels.RmsNorm());
+        r.register("GroupNormalization", new RmsGroupNormKernels.GroupNorm());
+        r.register("RotaryEmbedding", new RotaryEmbeddingKernel());
+        r.register("TensorScatter", new TensorScatterKernel());
         r.register("MeanVarianceNormalization", new NormKernels.Mvn());
         r.register("LRN", new NormKernels.Lrn());
         r.register("Softmax", new SoftmaxKernels.Softmax(false));
