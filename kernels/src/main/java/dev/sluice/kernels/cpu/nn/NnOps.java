@@ -12,6 +12,7 @@ public final class NnOps {
 
     public static void register(OpRegistry r) {
         r.register("sluice", "Attention", new AttentionKernel());
+        r.register("Attention", new OnnxAttentionKernel());
         r.register("BatchNormalization", new NormKernels.BatchNorm());
         r.register("InstanceNormalization", new NormKernels.InstanceNorm());
         r.register("LayerNormalization", new NormKernels.LayerNorm());
