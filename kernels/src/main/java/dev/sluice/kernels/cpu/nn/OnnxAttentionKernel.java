@@ -30,8 +30,9 @@ import java.util.List;
  * the opset-25 window ({@code left_window_size}, {@code right_window_size}, same offset), and
  * nonpad_kv_seqlen (opset 24: -inf where j >= nonpad_kv_seqlen[b]). A query row whose bias is -inf everywhere
  * (or whose scores' maximum is -inf) attends to nothing: its weights and its output row are 0, not NaN.
- * Output 3, {@code qk_matmul_output}, is the scaled (and softcapped) scores for mode 0 and 1, the scores plus bias
- * for mode 2, the softmax weights for mode 3.
+ * Output 3, {@code qk_matmul_output}, is by {@code qk_matmul_output_mode}: 0 the scaled scores, 1 those softcapped,
+ * 2 those plus the bias, 3 the softmax weights. (Mode 0 with a softcap follows the spec and ONNX Runtime, before the
+ * cap; the onnx package's reference implementation caps it too, but no conformance test covers that case.)
  *
  * <p>float32 and float16 (computed in float32, stored back rounded); {@code softmax_precision} accepts any float
  * type and the softmax runs in float32 (so double asked for gets float). The two products of each head go through
@@ -223,8 +224,9 @@ final class OnnxAttentionKernel implements OpKernel {
                 boolean none = bias.row(b, h, i, rowBias);
                 for (int j = 0; j < total; j++) {
                     float x = s.getAtIndex(NnArrays.F32, row + j) * scale;
+                    if (qk != null && mode == MODE_SCORES) qk.setFloat(qkBase + row + j, x);
                     if (softcap > 0) x = (float) Math.tanh(x / softcap) * softcap;
-                    if (qk != null && mode <= MODE_SOFTCAPPED) qk.setFloat(qkBase + row + j, x);
+                    if (qk != null && mode == MODE_SOFTCAPPED) qk.setFloat(qkBase + row + j, x);
                     x += rowBias[j];
                     if (qk != null && mode == MODE_BIASED) qk.setFloat(qkBase + row + j, x);
                     s.setAtIndex(NnArrays.F32, row + j, x);
