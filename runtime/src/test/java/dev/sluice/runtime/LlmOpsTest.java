@@ -244,6 +244,66 @@ class LlmOpsTest {
         assertCloseToPlain(c, Map.of("q", q3, "k", nk, "v", nv, "pk", pk, "pv", pv), plainAttention(q3, k, v, true, 2, -1, 4));
     }
 
+    /**
+     * A small decoder block with every new op (RMSNorm, rotary Q and K, grouped causal attention over a past cache,
+     * GroupNorm of the residual, TensorScatter into a cache): equal to ORT on the CPU, and bit-identical through the
+     * memory planner on a throttled device at half the memory the run needs.
+     */
+    @Test
+    void decoderBlockMatchesOrtAndRunsUnderHalfABudget() throws Exception {
+        SplittableRandom r = new SplittableRandom(13);
+        int seq = 16, width = 64, hd = 16, past = 10;
+        float[] cos = new float[64 * hd / 2], sin = new float[cos.length];
+        for (int p = 0; p < 64; p++) {
+            for (int i = 0; i < hd / 2; i++) {
+                double angle = p / Math.pow(10000, (double) i / (hd / 2));
+                cos[p * hd / 2 + i] = (float) Math.cos(angle);
+                sin[p * hd / 2 + i] = (float) Math.sin(angle);
+            }
+        }
+        Path m = new OnnxModelBuilder(24).input("x", FLOAT, 1, seq, width).input("pos", INT64, 1, seq)
+            .input("pk", FLOAT, 1, 2, past, hd).input("pv", FLOAT, 1, 2, past, hd).input("cache", FLOAT, 1, 2, 32, hd)
+            .output("g", FLOAT, 1, 16, 8, 8).output("ov", FLOAT, 1, 2, past + seq, hd).output("cache_out", FLOAT, 1, 2, 32, hd)
+            .floatInit("w", new long[] {width}, values(r, width, 0.5, 1.5))
+            .floatInit("wq", new long[] {width, 4 * hd}, values(r, width * 4 * hd, -0.2, 0.2))
+            .floatInit("wk", new long[] {width, 2 * hd}, values(r, width * 2 * hd, -0.2, 0.2))
+            .floatInit("wv", new long[] {width, 2 * hd}, values(r, width * 2 * hd, -0.2, 0.2))
+            .floatInit("wo", new long[] {4 * hd, width}, values(r, 4 * hd * width, -0.2, 0.2))
+            .floatInit("cos", new long[] {64, hd / 2}, cos).floatInit("sin", new long[] {64, hd / 2}, sin)
+            .floatInit("gs", new long[] {16}, values(r, 16, 0.5, 1.5)).floatInit("gb", new long[] {16}, values(r, 16, -0.1, 0.1))
+            .longInit("shape4", new long[] {4}, 1, 16, 8, 8).longInit("at", new long[] {1}, 0)
+            .node("RMSNormalization", List.of("x", "w"), List.of("h"))
+            .node("MatMul", List.of("h", "wq"), List.of("q")).node("MatMul", List.of("h", "wk"), List.of("k")).node("MatMul", List.of("h", "wv"), List.of("v"))
+            .node("RotaryEmbedding", List.of("q", "cos", "sin", "pos"), List.of("qr"), intAttr("num_heads", 4))
+            .node("RotaryEmbedding", List.of("k", "cos", "sin", "pos"), List.of("kr"), intAttr("num_heads", 2))
+            .node("Attention", List.of("qr", "kr", "v", "", "pk", "pv"), List.of("y", "ok", "ov"), intAttr("q_num_heads", 4),
+                intAttr("kv_num_heads", 2), intAttr("is_causal", 1))
+            .node("MatMul", List.of("y", "wo"), List.of("o")).node("Add", List.of("x", "o"), List.of("res"))
+            .node("Reshape", List.of("res", "shape4"), List.of("r4"))
+            .node("GroupNormalization", List.of("r4", "gs", "gb"), List.of("g"), intAttr("num_groups", 4))
+            .node("TensorScatter", List.of("cache", "ok", "at"), List.of("cache_out"))
+            .write(tmp.resolve("block.onnx"));
+        Tensor pos = Tensor.allocate(DType.INT64, Shape.of(1, seq));
+        for (int i = 0; i < seq; i++) pos.setLong(i, past + i);
+        Map<String, Tensor> in = Map.of("x", random(r, 1, seq, width), "pos", pos, "pk", random(r, 1, 2, past, hd), "pv", random(r, 1, 2, past, hd),
+            "cache", random(r, 1, 2, 32, hd));
+        assertCloseToOrt(m, in);
+        Map<String, Tensor> cpu = new LinkedHashMap<>();
+        try (Session s = Session.open(m, 2)) {
+            for (var e : s.run(in).asMap().entrySet()) cpu.put(e.getKey(), e.getValue().copy());
+        }
+        try (Session s = Session.open(m, SessionOptions.builder().threads(2).devices("cpu", "throttled:50%").build())) {
+            Map<String, Tensor> budgeted = s.run(in).asMap();
+            for (var e : cpu.entrySet()) assertTrue(e.getValue().sameBits(budgeted.get(e.getKey())), "output '" + e.getKey() + "' on throttled:50%");
+        }
+    }
+
+    private static float[] values(SplittableRandom r, int n, double lo, double hi) {
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) v[i] = (float) (lo + r.nextDouble() * (hi - lo));
+        return v;
+    }
+
     /** Bad inputs and attributes fail with a message naming the op, the node and what is wrong, at open or at run. */
     @Test
     void badInputsGiveNamedErrors() throws Exception {
