@@ -7,11 +7,13 @@ import dev.sluice.kernels.ExecContext;
 import dev.sluice.kernels.InferContext;
 import dev.sluice.kernels.KernelException;
 import dev.sluice.kernels.OpKernel;
+import dev.sluice.kernels.Parallelism;
 import dev.sluice.kernels.Shape;
 import dev.sluice.kernels.SymShape;
 import dev.sluice.kernels.Tensor;
 import dev.sluice.kernels.TensorType;
 import dev.sluice.kernels.cpu.core.NnArrays;
+import dev.sluice.kernels.cpu.linalg.Gemm32;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
@@ -216,7 +218,13 @@ final class OnnxAttentionKernel implements OpKernel {
                 return;
             }
             MemorySegment s = AttentionKernel.scratch(0, (long) l * total);
-            AttentionKernel.headScores(qd, qo, ldq, kd, ko, ldk, l, total, d, dv, s);
+            if (l == 1) {
+                // one query (decoding): dots straight from the keys' rows. The fused kernel copies K^T here only to
+                // keep the unfused MatMul's bits, which this op has no reason to match; the copy cost more than the dots
+                Gemm32.sgemm(false, true, 1, total, d, 1f, qd, qo, ldq, kd, ko, ldk, 0f, s, 0, total, Parallelism.SEQUENTIAL);
+            } else {
+                AttentionKernel.headScores(qd, qo, ldq, kd, ko, ldk, l, total, d, dv, s);
+            }
             float[] rowBias = new float[total];
             long qkBase = (long) t * l * total;
             for (int i = 0; i < l; i++) {

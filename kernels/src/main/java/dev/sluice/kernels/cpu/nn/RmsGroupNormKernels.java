@@ -171,19 +171,27 @@ final class RmsGroupNormKernels {
             long groupSize = (long) perGroup * inner;
             Tensor y = ctx.output(0, x.dtype(), x.shape());
             if (y.elementCount() == 0) return;
+            boolean f32 = x.dtype() == DType.FLOAT32;
+            MemorySegment xd = x.data(), yd = y.data();
             ctx.parallelism().forEach(Math.toIntExact(x.shape().dim(0) * groups), 3 * groupSize, t -> {
                 int g = t % groups;
                 long base = t * groupSize;
                 double sum = 0;
-                for (long i = 0; i < groupSize; i++) sum += x.getDouble(base + i);
+                if (f32) for (long i = 0; i < groupSize; i++) sum += xd.getAtIndex(NnArrays.F32, base + i);
+                else for (long i = 0; i < groupSize; i++) sum += x.getDouble(base + i);
                 double mean = sum / groupSize, q = 0;
-                for (long i = 0; i < groupSize; i++) { double d = x.getDouble(base + i) - mean; q += d * d; }
+                if (f32) for (long i = 0; i < groupSize; i++) { double d = xd.getAtIndex(NnArrays.F32, base + i) - mean; q += d * d; }
+                else for (long i = 0; i < groupSize; i++) { double d = x.getDouble(base + i) - mean; q += d * d; }
                 double inv = 1.0 / Math.sqrt(q / groupSize + eps);
                 for (int ch = 0; ch < perGroup; ch++) {
                     int k = perChannel ? g * perGroup + ch : g;
                     double s = scale[k] * inv, b = bias[k] - mean * s;
                     long off = base + (long) ch * inner;
-                    for (int i = 0; i < inner; i++) y.setDouble(off + i, x.getDouble(off + i) * s + b);
+                    if (f32) {
+                        for (int i = 0; i < inner; i++) yd.setAtIndex(NnArrays.F32, off + i, (float) (xd.getAtIndex(NnArrays.F32, off + i) * s + b));
+                    } else {
+                        for (int i = 0; i < inner; i++) y.setDouble(off + i, x.getDouble(off + i) * s + b);
+                    }
                 }
             });
         }
