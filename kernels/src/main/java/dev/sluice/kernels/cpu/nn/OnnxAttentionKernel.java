@@ -39,7 +39,8 @@ import java.util.List;
  * <p>float32 and float16 (computed in float32, stored back rounded); {@code softmax_precision} accepts any float
  * type and the softmax runs in float32 (so double asked for gets float). The two products of each head go through
  * {@link AttentionKernel#headScores} and {@link AttentionKernel#headWeighted}, the fused sluice.Attention's loops,
- * straight from the heads' strided rows; the softmax is {@link SoftmaxKernels#softmaxRow}.
+ * straight from the heads' strided rows (a single query's scores excepted: Gemm32's dots over the keys' rows, see
+ * execute); the softmax is {@link SoftmaxKernels#softmaxRow}. Work is split over (batch, query head) pairs.
  */
 final class OnnxAttentionKernel implements OpKernel {
     private static final int MODE_SCORES = 0, MODE_SOFTCAPPED = 1, MODE_BIASED = 2, MODE_WEIGHTS = 3;
