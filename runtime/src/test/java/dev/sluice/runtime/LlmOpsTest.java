@@ -122,6 +122,27 @@ class LlmOpsTest {
         }
     }
 
+    /** A decoder step with symbolic batch and past length, as exporters write it: two lengths, one session. */
+    @Test
+    void attentionWithSymbolicPastLengthMatchesOrtAtTwoLengths() throws Exception {
+        SplittableRandom r = new SplittableRandom(14);
+        Path m = new OnnxModelBuilder(23).inputSym("q", FLOAT, "batch", 4, 1, 8).inputSym("k", FLOAT, "batch", 2, 1, 8)
+            .inputSym("v", FLOAT, "batch", 2, 1, 8).inputSym("pk", FLOAT, "batch", 2, "past", 8).inputSym("pv", FLOAT, "batch", 2, "past", 8)
+            .outputSym("y", FLOAT, "batch", 4, 1, 8).outputSym("ok", FLOAT, "batch", 2, "total", 8).outputSym("ov", FLOAT, "batch", 2, "total", 8)
+            .node("Attention", List.of("q", "k", "v", "", "pk", "pv"), List.of("y", "ok", "ov"), intAttr("is_causal", 1))
+            .write(tmp.resolve("attsym.onnx"));
+        try (Session s = Session.open(m, 2)) {
+            for (int past : new int[] {3, 40, 3}) {
+                Map<String, Tensor> in = Map.of("q", random(r, 2, 4, 1, 8), "k", random(r, 2, 2, 1, 8), "v", random(r, 2, 2, 1, 8),
+                    "pk", random(r, 2, 2, past, 8), "pv", random(r, 2, 2, past, 8));
+                Map<String, Tensor> ours = s.run(in).asMap();
+                for (var e : OrtReference.run(m, in).entrySet()) {
+                    assertNull(Tolerance.DEFAULT.mismatch(ours.get(e.getKey()), e.getValue()), "past " + past + ", output '" + e.getKey() + "'");
+                }
+            }
+        }
+    }
+
     /** 3-D inputs with head counts, a float mask broadcast over batch and heads, an explicit scale. */
     @Test
     void attentionPackedWithFloatMaskAndScaleMatchesOrt() throws Exception {
