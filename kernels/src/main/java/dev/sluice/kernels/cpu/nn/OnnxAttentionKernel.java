@@ -186,7 +186,7 @@ final class OnnxAttentionKernel implements OpKernel {
         Tensor y = f32 ? yOut : Tensor.allocate(DType.FLOAT32, yShape);
         int mode = (int) at.getInt("qk_matmul_output_mode", 0);
         Tensor qk = ctx.outputCount() > 3 ? ctx.output(3, dt, Shape.of(z.batch(), z.qHeads(), z.l(), total)) : null;
-        if (y.elementCount() == 0) return;
+        if ((long) z.batch() * z.qHeads() * z.l() == 0) return; // no query rows: nothing to compute (present is written)
         float scale = at.has("scale") ? at.getFloat("scale", 1f) : (float) (1 / Math.sqrt(z.d()));
         float softcap = at.getFloat("softcap", 0f);
         Bias bias = new Bias(maskValues, mstr, mk, at.getInt("is_causal", 0) != 0, (int) at.getInt("left_window_size", -1),
@@ -250,7 +250,7 @@ final class OnnxAttentionKernel implements OpKernel {
                     for (int j = 0; j < total; j++) qk.setFloat(qkBase + row + j, s.getAtIndex(NnArrays.F32, row + j));
                 }
             }
-            AttentionKernel.headWeighted(s, l, total, d, vd, vo, ldv, dv, yd, yo, ldy);
+            if (dv > 0) AttentionKernel.headWeighted(s, l, total, d, vd, vo, ldv, dv, yd, yo, ldy);
         });
         if (!f32) copyInto(y, yOut);
     }
