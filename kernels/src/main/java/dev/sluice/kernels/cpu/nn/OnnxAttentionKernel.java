@@ -234,7 +234,7 @@ final class OnnxAttentionKernel implements OpKernel {
                 for (int j = 0; j < total; j++) {
                     float x = s.getAtIndex(NnArrays.F32, row + j) * scale;
                     if (qk != null && mode == MODE_SCORES) qk.setFloat(qkBase + row + j, x);
-                    if (softcap > 0) x = (float) Math.tanh(x / softcap) * softcap;
+                    if (softcap > 0) x = (float) StrictMath.tanh(x / softcap) * softcap; // StrictMath: bits independent of the JIT
                     if (qk != null && mode == MODE_SOFTCAPPED) qk.setFloat(qkBase + row + j, x);
                     x += rowBias[j];
                     if (qk != null && mode == MODE_BIASED) qk.setFloat(qkBase + row + j, x);
