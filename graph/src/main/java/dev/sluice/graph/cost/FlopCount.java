@@ -10,8 +10,9 @@ import dev.sluice.kernels.TensorType;
  * Floating-point operations and bytes touched by one node with static shapes, per op family: the figures a
  * roofline estimate of a described device needs. A multiply-add counts as two operations. Families: matrix
  * products (MatMul, Gemm, FusedMatMul), convolutions (Conv, FusedConv; ConvTranspose), recurrent layers (LSTM,
- * GRU, RNN), normalisations and Softmax (a few operations per element), and everything else one operation
- * per element of its largest input or output. Unknown sizes count as 0.
+ * GRU, RNN), ai.onnx Attention (its two products), normalisations, rotary embeddings and Softmax (a few operations
+ * per element), and everything else one operation per element of its largest input or output. Unknown sizes count
+ * as 0.
  */
 public final class FlopCount {
     private FlopCount() {}
@@ -45,8 +46,17 @@ public final class FlopCount {
                 double w = elements(g, n.inputs().get(1)), r = elements(g, n.inputs().get(2));
                 return x == null || x.rank() != 3 ? out : 2 * x.dim(0) * x.dim(1) * (w + r);
             }
+            case "Attention" -> {
+                // ai.onnx Attention: Q K^T and P V over T = past + new keys, each 2 * T per element of Q and of Y
+                Shape k = shape(g, n.inputs().get(1));
+                if (!n.domain().isEmpty() || k == null || k.rank() < 3) return out;
+                Shape past = n.inputs().size() > 4 ? shape(g, n.inputs().get(4)) : null;
+                long t = k.dim(k.rank() == 4 ? 2 : 1) + (past != null && past.rank() == 4 ? past.dim(2) : 0);
+                return 2.0 * t * (elements(g, n.inputs().get(0)) + out);
+            }
             case "Softmax", "LogSoftmax", "LayerNormalization", "BatchNormalization", "InstanceNormalization",
-                 "SimplifiedLayerNormalization", "SkipLayerNormalization", "Gelu", "Erf" -> {
+                 "SimplifiedLayerNormalization", "SkipLayerNormalization", "Gelu", "Erf",
+                 "RMSNormalization", "GroupNormalization", "RotaryEmbedding" -> {
                 return 5 * Math.max(out, elements(g, n.inputs().isEmpty() ? "" : n.inputs().get(0)));
             }
             default -> {

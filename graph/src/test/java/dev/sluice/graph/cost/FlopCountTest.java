@@ -42,4 +42,15 @@ class FlopCountTest {
         Graph g = lookup("MatMulLike");
         assertEquals(1000L * 64 * 4 + 8 * 8 + 8 * 64 * 4, FlopCount.bytesTouched(g, g.nodes().get(0)));
     }
+
+    /** ai.onnx Attention over a past cache: 2 * T multiply-adds per element of Q and of Y, T = past + new keys. */
+    @Test void attentionCountsItsTwoProductsOverPastAndNewKeys() {
+        TensorType q = TensorType.of(DType.FLOAT32, Shape.of(1, 4, 5, 16)), k = TensorType.of(DType.FLOAT32, Shape.of(1, 2, 5, 16));
+        TensorType v = TensorType.of(DType.FLOAT32, Shape.of(1, 2, 5, 8)), pk = TensorType.of(DType.FLOAT32, Shape.of(1, 2, 7, 16));
+        TensorType pv = TensorType.of(DType.FLOAT32, Shape.of(1, 2, 7, 8)), y = TensorType.of(DType.FLOAT32, Shape.of(1, 4, 5, 8));
+        Node n = new Node("att", "Attention", "", List.of("q", "k", "v", "", "pk", "pv"), List.of("y"), Attributes.EMPTY);
+        Graph g = new Graph("g", List.of(n), List.of(new Value("q", q), new Value("k", k), new Value("v", v), new Value("pk", pk), new Value("pv", pv)),
+            List.of(new Value("y", y)), Map.of(), Map.of("q", q, "k", k, "v", v, "pk", pk, "pv", pv, "y", y));
+        assertEquals(2.0 * 12 * (4 * 5 * 16 + 4 * 5 * 8), FlopCount.flops(g, n));
+    }
 }

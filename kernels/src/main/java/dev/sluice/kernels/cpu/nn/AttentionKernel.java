@@ -59,7 +59,7 @@ public final class AttentionKernel implements OpKernel {
 
     AttentionKernel() {}
 
-    private static MemorySegment scratch(int which, long floats) {
+    static MemorySegment scratch(int which, long floats) {
         MemorySegment[] s = SCRATCH.get();
         if (s[which].byteSize() < floats * 4) s[which] = Arena.ofAuto().allocate(Math.max(floats * 4, 64), Tensor.ALIGNMENT);
         return s[which];
@@ -184,20 +184,7 @@ public final class AttentionKernel implements OpKernel {
             int b = t / heads, h = t % heads;
             MemorySegment s = scratch(0, (long) l * lk);
             long qo = q.at(b, h), ko = k.at(b, h), vo = v.at(b, h);
-            if (SmallHeads.fits(l, lk, d, dv)) {
-                SmallHeads.scores(qd, qo, qr, kd, ko, kr, l, lk, d, s);
-            } else if (l == 1) {
-                // one query row: Gemm32's matrix-vector path sums by B's layout, so give it K^T as MatMul does
-                MemorySegment kt = scratch(1, (long) d * lk);
-                for (int j = 0; j < lk; j++) {
-                    for (int p = 0; p < d; p++) {
-                        kt.setAtIndex(NnArrays.F32, (long) p * lk + j, kd.getAtIndex(NnArrays.F32, ko + (long) j * kr + p));
-                    }
-                }
-                Gemm32.sgemm(false, false, l, lk, d, 1f, qd, qo, qr, kt, 0, lk, 0f, s, 0, lk, Parallelism.SEQUENTIAL);
-            } else {
-                Gemm32.sgemm(false, true, l, lk, d, 1f, qd, qo, qr, kd, ko, kr, 0f, s, 0, lk, Parallelism.SEQUENTIAL);
-            }
+            headScores(qd, qo, qr, kd, ko, kr, l, lk, d, dv, s);
             for (int i = 0; i < l; i++) {
                 long row = (long) i * lk;
                 long mo = md == null ? -1 : b * mstr[0] + h * mstr[1] + i * mstr[2];
@@ -205,9 +192,41 @@ public final class AttentionKernel implements OpKernel {
                 SoftmaxKernels.softmaxRow(s, row, s, row, lk);
             }
             long yo = y.at(b, h);
-            if (SmallHeads.fits(l, lk, d, dv)) SmallHeads.weighted(s, l, lk, vd, vo, vr, dv, yd, yo, yr);
-            else Gemm32.sgemm(false, false, l, dv, lk, 1f, s, 0, lk, vd, vo, vr, 0f, yd, yo, yr, Parallelism.SEQUENTIAL);
+            headWeighted(s, l, lk, d, vd, vo, vr, dv, yd, yo, yr);
         });
+    }
+
+    /**
+     * s (l x lk, row-major at 0) = Q K^T of one head, Q's row i at {@code qo + i * ldq} and K's row j at
+     * {@code ko + j * ldk} (d floats each), by the path described in the class doc for a head of these sizes (dv,
+     * the value depth, takes part in choosing it). The ONNX Attention kernel shares it, for any head layout.
+     */
+    static void headScores(MemorySegment qd, long qo, int ldq, MemorySegment kd, long ko, int ldk, int l, int lk, int d, int dv,
+                           MemorySegment s) {
+        if (SmallHeads.fits(l, lk, d, dv)) {
+            SmallHeads.scores(qd, qo, ldq, kd, ko, ldk, l, lk, d, s);
+        } else if (l == 1) {
+            // one query row: Gemm32's matrix-vector path sums by B's layout, so give it K^T as MatMul does
+            MemorySegment kt = scratch(1, (long) d * lk);
+            for (int j = 0; j < lk; j++) {
+                for (int p = 0; p < d; p++) {
+                    kt.setAtIndex(NnArrays.F32, (long) p * lk + j, kd.getAtIndex(NnArrays.F32, ko + (long) j * ldk + p));
+                }
+            }
+            Gemm32.sgemm(false, false, l, lk, d, 1f, qd, qo, ldq, kt, 0, lk, 0f, s, 0, lk, Parallelism.SEQUENTIAL);
+        } else {
+            Gemm32.sgemm(false, true, l, lk, d, 1f, qd, qo, ldq, kd, ko, ldk, 0f, s, 0, lk, Parallelism.SEQUENTIAL);
+        }
+    }
+
+    /**
+     * Y = P V of one head: P = s (l x lk at 0), V's row p at {@code vo + p * ldv} (dv floats), Y's row i written at
+     * {@code yo + i * ldy}; the path is chosen as {@link #headScores} chooses it for the same sizes (d included).
+     */
+    static void headWeighted(MemorySegment s, int l, int lk, int d, MemorySegment vd, long vo, int ldv, int dv, MemorySegment yd,
+                             long yo, int ldy) {
+        if (SmallHeads.fits(l, lk, d, dv)) SmallHeads.weighted(s, l, lk, vd, vo, ldv, dv, yd, yo, ldy);
+        else Gemm32.sgemm(false, false, l, dv, lk, 1f, s, 0, lk, vd, vo, ldv, 0f, yd, yo, ldy, Parallelism.SEQUENTIAL);
     }
 
     /** Each of q, k, v and the mask has the dim 1 or the common size; returns the common size. */

@@ -12,10 +12,15 @@ public final class NnOps {
 
     public static void register(OpRegistry r) {
         r.register("sluice", "Attention", new AttentionKernel());
+        r.register("Attention", new OnnxAttentionKernel());
         r.register("BatchNormalization", new NormKernels.BatchNorm());
         r.register("InstanceNormalization", new NormKernels.InstanceNorm());
         r.register("LayerNormalization", new NormKernels.LayerNorm());
         r.register("sluice", "AddLayerNorm", new NormKernels.LayerNorm(true));
+        r.register("RMSNormalization", new RmsGroupNormKernels.RmsNorm());
+        r.register("GroupNormalization", new RmsGroupNormKernels.GroupNorm());
+        r.register("RotaryEmbedding", new RotaryEmbeddingKernel());
+        r.register("TensorScatter", new TensorScatterKernel());
         r.register("MeanVarianceNormalization", new NormKernels.Mvn());
         r.register("LRN", new NormKernels.Lrn());
         r.register("Softmax", new SoftmaxKernels.Softmax(false));
