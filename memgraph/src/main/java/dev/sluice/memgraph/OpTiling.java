@@ -66,6 +66,9 @@ public sealed interface OpTiling permits ElementwiseTiling, ReductionTiling, Poi
             if (v.isEmpty()) continue;
             var t = g.typeOf(v);
             if (t == null || !t.isStatic()) return null;
+            // an empty input has no box to cut (a Concat's zero-width part, RotaryEmbedding's unrotated rest):
+            // such a node moves nothing and stays whole
+            if (t.shape().toShape().elementCount() == 0) return null;
         }
         OpTiling t = ElementwiseTiling.of(g, n, os);
         if (t == null) t = ReductionTiling.of(g, n, os);
