@@ -5,6 +5,7 @@ import dev.sluice.kernels.cpu.control.ControlFlowOps;
 import dev.sluice.kernels.cpu.conv.ConvOps;
 import dev.sluice.kernels.cpu.elementwise.ElementwiseOps;
 import dev.sluice.kernels.cpu.linalg.LinalgOps;
+import dev.sluice.kernels.cpu.ml.MlOps;
 import dev.sluice.kernels.cpu.nn.NnOps;
 import dev.sluice.kernels.cpu.quant.QuantOps;
 import dev.sluice.kernels.cpu.recurrent.RecurrentOps;
@@ -31,5 +32,6 @@ public final class CpuKernels {
         RecurrentOps.register(r);
         ControlFlowOps.register(r);
         QuantOps.register(r);
+        MlOps.register(r);
     }
 }

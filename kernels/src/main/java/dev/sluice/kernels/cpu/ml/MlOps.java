@@ -1,0 +1,22 @@
+package dev.sluice.kernels.cpu.ml;
+
+import dev.sluice.kernels.OpRegistry;
+
+/**
+ * The numeric operators of the {@code ai.onnx.ml} domain, which skl2onnx and onnxmltools emit for scikit-learn,
+ * XGBoost and LightGBM models: tree ensembles, linear models and the feature preprocessors. Ops whose values are
+ * strings, sequences or maps (ZipMap, DictVectorizer, CategoryMapper, string LabelEncoder) are not here: Sluice's
+ * tensors are dense and numeric, and such models are refused with the reason named (see the importer for ZipMap).
+ */
+public final class MlOps {
+    private MlOps() {}
+
+    /** The domain these ops are registered under. */
+    public static final String DOMAIN = "ai.onnx.ml";
+
+    public static void register(OpRegistry r) {
+        r.register(DOMAIN, "TreeEnsembleRegressor", new TreeKernels.Regressor());
+        r.register(DOMAIN, "TreeEnsembleClassifier", new TreeKernels.Classifier());
+        r.register(DOMAIN, "TreeEnsemble", new TreeKernels.Ensemble());
+    }
+}
