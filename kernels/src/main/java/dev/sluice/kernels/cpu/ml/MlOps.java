@@ -18,5 +18,15 @@ public final class MlOps {
         r.register(DOMAIN, "TreeEnsembleRegressor", new TreeKernels.Regressor());
         r.register(DOMAIN, "TreeEnsembleClassifier", new TreeKernels.Classifier());
         r.register(DOMAIN, "TreeEnsemble", new TreeKernels.Ensemble());
+        r.register(DOMAIN, "LinearClassifier", new LinearKernels.Classifier());
+        r.register(DOMAIN, "LinearRegressor", new LinearKernels.Regressor());
+        r.register(DOMAIN, "Scaler", new FeatureKernels.Scaler());
+        r.register(DOMAIN, "Normalizer", new FeatureKernels.Normalizer());
+        r.register(DOMAIN, "Binarizer", new FeatureKernels.Binarizer());
+        r.register(DOMAIN, "ArrayFeatureExtractor", new FeatureKernels.ArrayFeatureExtractor());
+        r.register(DOMAIN, "Imputer", new FeatureKernels.Imputer());
+        r.register(DOMAIN, "OneHotEncoder", new FeatureKernels.OneHotEncoder());
+        r.register(DOMAIN, "FeatureVectorizer", new FeatureKernels.FeatureVectorizer());
+        r.register(DOMAIN, "LabelEncoder", new LabelEncoderKernel());
     }
 }
