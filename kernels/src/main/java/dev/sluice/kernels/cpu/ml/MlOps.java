@@ -4,7 +4,7 @@ import dev.sluice.kernels.OpRegistry;
 
 /**
  * The numeric operators of the {@code ai.onnx.ml} domain, which skl2onnx and onnxmltools emit for scikit-learn,
- * XGBoost and LightGBM models: tree ensembles, linear models and the feature preprocessors. Ops whose values are
+ * XGBoost and LightGBM models: tree ensembles, linear models, support vector machines and the feature preprocessors. Ops whose values are
  * strings, sequences or maps (ZipMap, DictVectorizer, CategoryMapper, string LabelEncoder) are not here: Sluice's
  * tensors are dense and numeric, and such models are refused with the reason named (see the importer for ZipMap).
  */
@@ -28,5 +28,7 @@ public final class MlOps {
         r.register(DOMAIN, "OneHotEncoder", new FeatureKernels.OneHotEncoder());
         r.register(DOMAIN, "FeatureVectorizer", new FeatureKernels.FeatureVectorizer());
         r.register(DOMAIN, "LabelEncoder", new LabelEncoderKernel());
+        r.register(DOMAIN, "SVMRegressor", new SvmKernels.Regressor());
+        r.register(DOMAIN, "SVMClassifier", new SvmKernels.Classifier());
     }
 }

@@ -319,6 +319,8 @@ final class TreeKernels {
                     label = positive > 0 ? m.labels[1] : m.labels[0];
                 }
             } else {
+                // both classes weighted: ORT picks by the sign of class 1's score, not by the larger score, and
+                // answers the literal labels 1 / 0; Sluice answers the model's labels (the same for labels {0, 1})
                 label = positive > 0 ? m.labels[1] : m.labels[0];
             }
             // from here ORT reads a score no tree (or base value rule) marked as scored as 0
