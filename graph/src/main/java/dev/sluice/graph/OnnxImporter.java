@@ -158,6 +158,7 @@ public final class OnnxImporter {
             throw new ModelException(where + ": sparse initializers are not supported");
         }
         checkSingleAssignment(gp, where);
+        refuseZipMap(gp, where);
         Map<String, Tensor> inits = initializers(gp, where);
         Map<String, TensorType> types = new LinkedHashMap<>();
         List<Value> inputs = new ArrayList<>();
@@ -293,6 +294,20 @@ public final class OnnxImporter {
         List<String> cycle = path.subList(path.indexOf(at), path.size()).stream().map(OnnxImporter::nodeLabel).toList();
         return new ModelException(where + ": the graph has a cycle: " + String.join(" -> ", cycle) + " -> " + nodeLabel(at)
             + " (each reads an output of the next)");
+    }
+
+    /**
+     * ZipMap (ai.onnx.ml) turns class scores into a sequence of maps, which dense tensors cannot hold. Classifiers from
+     * skl2onnx end with it unless converted without it, so say so here, before the output's type is read.
+     */
+    private static void refuseZipMap(OnnxMl.GraphProto gp, String where) {
+        for (OnnxMl.NodeProto np : gp.getNodeList()) {
+            if (np.getOpType().equals("ZipMap") && np.getDomain().equals("ai.onnx.ml")) {
+                throw new ModelException(where + ": node " + nodeLabel(np) + " makes a sequence of maps (class -> probability);"
+                    + " Sluice supports dense tensors only. Convert the model without it (skl2onnx: options={id(model): {'zipmap': False}}"
+                    + " or {'zipmap': False} for all classifiers), so that the probabilities are one float tensor [N, classes]");
+            }
+        }
     }
 
     private static String nodeLabel(OnnxMl.NodeProto np) {

@@ -6,6 +6,7 @@ import dev.sluice.kernels.cpu.control.ControlFlowOps;
 import dev.sluice.kernels.cpu.conv.ConvOps;
 import dev.sluice.kernels.cpu.elementwise.ElementwiseOps;
 import dev.sluice.kernels.cpu.linalg.LinalgOps;
+import dev.sluice.kernels.cpu.ml.MlOps;
 import dev.sluice.kernels.cpu.nn.NnOps;
 import dev.sluice.kernels.cpu.quant.QuantOps;
 import dev.sluice.kernels.cpu.recurrent.RecurrentOps;
@@ -35,5 +36,6 @@ public final class CpuKernels {
         QuantOps.register(r);
         VisionOps.register(r);
         ContribOps.register(r);
+        MlOps.register(r);
     }
 }
