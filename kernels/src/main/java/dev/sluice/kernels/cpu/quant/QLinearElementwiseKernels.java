@@ -19,10 +19,9 @@ import java.util.List;
  * QOperator quantization writes them: QLinearAdd and QLinearMul (numpy broadcasting), and the unary
  * QLinearSigmoid and QLinearLeakyRelu (a 256-entry table, so every byte gets exactly the per-element formula).
  *
- * <p>Arithmetic. Add, in float32 as ORT's portable reference does: {@code a = (qa - zpa) * sa},
- * {@code b = (qb - zpb) * sb}, then {@code rint((a + b) / sc)} plus zpc, saturated. ORT's x86 vector path for
- * QLinearAdd uses a fixed-point approximation of the same formula, which can land one step away on values next to
- * a rounding boundary; this kernel keeps the exact formula. Mul, as ORT's x86 kernel does (bit for bit): the exact
+ * <p>Arithmetic, as ONNX Runtime's x86 kernels do it, bit for bit. Add: {@code ((qa - za) sa + (qb - zb) sb) / sc + zc}
+ * evaluated as two scale ratios and fused multiply-adds in ORT's order ({@link AddForm}), rounded half to even,
+ * saturated. Mul: the exact
  * integer product {@code (qa - zpa)(qb - zpb)} as float, times the float32 ratio {@code sa * sb / sc}, plus zpc as
  * float, rounded half to even, saturated.
  */
@@ -72,29 +71,69 @@ final class QLinearElementwiseKernels {
             Tensor c = ctx.output(0, t, out);
             long n = out.elementCount();
             MemorySegment ad = a.data(), bd = b.data(), cd = c.data();
-            // the dequantized values of every byte: the same float products, looked up
-            float[] av = dequantized(pa), bv = dequantized(pb);
             boolean same = a.shape().equals(out) && b.shape().equals(out);
             long[] as = same ? null : Broadcast.stridesFor(a.shape(), out), bs = same ? null : Broadcast.stridesFor(b.shape(), out);
             float sc = pc.scale();
             // Mul: the exact integer product times one float ratio, the zero point added before rounding
             float ratio = pa.scale() * pb.scale() / sc, zc = pc.zeroPoint();
+            AddForm form = op == BinaryOp.ADD ? AddForm.of(a.shape(), b.shape(), out, pa, pb, pc) : null;
             for (long i = 0; i < n; i++) {
                 long ia = same ? i : Broadcast.map(i, out, as), ib = same ? i : Broadcast.map(i, out, bs);
                 byte qa = ad.get(B, ia), qb = bd.get(B, ib);
                 if (op == BinaryOp.ADD) {
-                    cd.set(B, i, pc.saturate(Math.rint((av[qa & 0xFF] + bv[qb & 0xFF]) / sc)));
+                    cd.set(B, i, pc.saturate(Math.rint(form.add(pa.value(qa), pb.value(qb))) - pc.zeroPoint()));
                 } else {
                     int prod = (pa.value(qa) - pa.zeroPoint()) * (pb.value(qb) - pb.zeroPoint());
                     cd.set(B, i, pc.saturate(Math.rint((float) prod * ratio + zc) - pc.zeroPoint()));
                 }
             }
         }
+    }
 
-        private static float[] dequantized(QParam p) {
-            float[] v = new float[256];
-            for (int i = 0; i < 256; i++) v[i] = p.dequantize((byte) i);
-            return v;
+    /**
+     * QLinearAdd's float arithmetic, in the order ONNX Runtime's x86 (AVX2) kernel evaluates it, which depends on
+     * how its broadcaster cuts the output into spans: with ratios {@code rx = sx / sc}, {@code ry = sy / sc} and
+     * {@code fixed = zc - (rx * zx + ry * zy)}, an element of a span where both inputs vary is
+     * {@code fma(x, rx, fma(y, ry, fixed))}; where y is one value over the span,
+     * {@code fma(x, rx, fixed + y * ry)}; a span of one element {@code fma(y, ry, fixed + x * rx)}. x and y are the
+     * stored integers (the zero points sit in {@code fixed}); the result is rounded half to even and saturated.
+     * ORT passes the varying input first (x) and the one constant over the span second (y).
+     *
+     * @param aIsX whether A plays x (else B does)
+     * @param yScalar whether y is one value over each span
+     * @param singleton whether each span holds one element
+     */
+    record AddForm(boolean aIsX, boolean yScalar, boolean singleton, float rx, float ry, float fixed) {
+        static AddForm of(Shape a, Shape b, Shape out, QParam pa, QParam pb, QParam pc) {
+            boolean single = out.elementCount() == 1;
+            if (a.elementCount() == 1) return make(false, true, single, pa, pb, pc);
+            if (b.elementCount() == 1) return make(true, true, single, pa, pb, pc);
+            // the innermost output axis longer than 1 decides the spans: whichever input is 1 there is constant over them
+            int r = out.rank();
+            for (int d = r - 1; d >= 0; d--) {
+                if (out.dim(d) == 1) continue;
+                long da = d - (r - a.rank()) >= 0 ? a.dim(d - (r - a.rank())) : 1;
+                long db = d - (r - b.rank()) >= 0 ? b.dim(d - (r - b.rank())) : 1;
+                if (da == 1) return make(false, true, false, pa, pb, pc);
+                if (db == 1) return make(true, true, false, pa, pb, pc);
+                return make(true, false, false, pa, pb, pc);
+            }
+            return make(true, false, true, pa, pb, pc);
+        }
+
+        private static AddForm make(boolean aIsX, boolean yScalar, boolean singleton, QParam pa, QParam pb, QParam pc) {
+            QParam px = aIsX ? pa : pb, py = aIsX ? pb : pa;
+            float rx = px.scale() / pc.scale(), ry = py.scale() / pc.scale();
+            float fixed = (float) pc.zeroPoint() - (rx * px.zeroPoint() + ry * py.zeroPoint());
+            return new AddForm(aIsX, yScalar, singleton, rx, ry, fixed);
+        }
+
+        /** The float value before rounding (the output zero point included) of stored integers a and b. */
+        float add(int a, int b) {
+            float x = aIsX ? a : b, y = aIsX ? b : a;
+            if (singleton) return Math.fma(y, ry, fixed + x * rx);
+            if (yScalar) return Math.fma(x, rx, fixed + y * ry);
+            return Math.fma(x, rx, Math.fma(y, ry, fixed));
         }
     }
 
