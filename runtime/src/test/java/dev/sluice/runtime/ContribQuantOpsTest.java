@@ -401,6 +401,74 @@ class ContribQuantOpsTest {
         }
     }
 
+    // ---- a QOperator chain through the planner and a throttled device --------------------------------------------
+
+    /**
+     * The QOperator format end to end, as ORT's static quantizer writes a small CNN (its input already quantized):
+     * QLinearConv, then every com.microsoft op of this family, Flatten, QGemm, and a com.microsoft DequantizeLinear. Bit for bit
+     * against ORT on the planned CPU path (second run: planned arenas) and through the dispatcher on a throttled
+     * device at 95% of the memory it needs. At 50% this chain cannot run (one node's inputs and outputs alone are
+     * more than half of the peak), and the planner says so before running, naming the node and the bytes.
+     */
+    @Test
+    void qOperatorChainMatchesOrtPlannedAndUnderABudget() throws Exception {
+        int u8 = UINT8;
+        int[] w = new int[8 * 3 * 3 * 3], wg = new int[10 * 16];
+        for (int i = 0; i < w.length; i++) w[i] = r.nextInt(256) - 128;
+        for (int i = 0; i < wg.length; i++) wg[i] = r.nextInt(256) - 128;
+        OnnxModelBuilder b = new OnnxModelBuilder(13).input("qx", u8, 1, 3, 16, 16).output("y", FLOAT, 1, 10).output("d", FLOAT, 1, 16, 8, 8)
+            .byteInit("w", INT8, new long[] {8, 3, 3, 3}, w).floatInit("sw", new long[0], 0.01f).byteInit("zw", INT8, new long[0], 0)
+            .byteInit("wg", INT8, new long[] {10, 16}, wg).floatInit("swg", new long[0], 0.02f).byteInit("zwg", INT8, new long[0], 0);
+        for (String q : new String[] {"x", "c", "s", "m", "a", "l", "p", "p2", "y8", "g"}) {
+            b.floatInit("s_" + q, new long[0], q.equals("s") ? 1f / 255 : (float) (0.02 + r.nextDouble() * 0.05))
+                .byteInit("z_" + q, u8, new long[0], q.equals("s") ? 0 : 100 + r.nextInt(50));
+        }
+        b.node("QLinearConv", List.of("qx", "s_x", "z_x", "w", "sw", "zw", "s_c", "z_c"), List.of("c"), OnnxModelBuilder.ints("pads", 1, 1, 1, 1))
+            .node("QLinearSigmoid", List.of("c", "s_c", "z_c", "s_s", "z_s"), List.of("s"))
+            .node("QLinearMul", List.of("c", "s_c", "z_c", "s", "s_s", "z_s", "s_m", "z_m"), List.of("m"))
+            .node("QLinearAdd", List.of("m", "s_m", "z_m", "c", "s_c", "z_c", "s_a", "z_a"), List.of("a"))
+            .node("QLinearLeakyRelu", List.of("a", "s_a", "z_a", "s_l", "z_l"), List.of("l"), OnnxModelBuilder.floatAttr("alpha", 0.1f))
+            .node("QLinearAveragePool", List.of("l", "s_l", "z_l", "s_p", "z_p"), List.of("p"), OnnxModelBuilder.ints("kernel_shape", 3, 3),
+                OnnxModelBuilder.ints("strides", 2, 2), OnnxModelBuilder.ints("pads", 1, 1, 1, 1))
+            .node("QLinearAveragePool", List.of("c", "s_c", "z_c", "s_p2", "z_p2"), List.of("p2"), OnnxModelBuilder.ints("kernel_shape", 2, 2),
+                OnnxModelBuilder.ints("strides", 2, 2))
+            .node("QLinearConcat", List.of("s_y8", "z_y8", "p", "s_p", "z_p", "p2", "s_p2", "z_p2"), List.of("cat"), OnnxModelBuilder.intAttr("axis", 1))
+            .node("QLinearGlobalAveragePool", List.of("cat", "s_y8", "z_y8", "s_g", "z_g"), List.of("g"))
+            .node("Flatten", List.of("g"), List.of("f"))
+            .node("QGemm", List.of("f", "s_g", "z_g", "wg", "swg", "zwg"), List.of("y"), OnnxModelBuilder.intAttr("transB", 1))
+            .node("DequantizeLinear", List.of("cat", "s_y8", "z_y8"), List.of("d"));
+        // QLinearConv and Flatten stay in ai.onnx; the rest (the final DequantizeLinear too) is com.microsoft
+        Path f = b.write(tmp.resolve("chain.onnx"));
+        OnnxMl.ModelProto.Builder mb = OnnxMl.ModelProto.parseFrom(Files.readAllBytes(f)).toBuilder()
+            .addOpsetImport(OnnxMl.OperatorSetIdProto.newBuilder().setDomain("com.microsoft").setVersion(1));
+        for (OnnxMl.NodeProto.Builder n : mb.getGraphBuilder().getNodeBuilderList()) {
+            boolean onnx = List.of("QLinearConv", "Flatten").contains(n.getOpType());
+            if (!onnx) n.setDomain("com.microsoft");
+        }
+        Files.write(f, mb.build().toByteArray());
+        Tensor x = randomBytes(u8, 1, 3, 16, 16);
+        Map<String, Tensor> ref = OrtReference.run(f, Map.of("qx", x));
+        for (SessionOptions options : new SessionOptions[] {SessionOptions.builder().threads(2).build(),
+                SessionOptions.builder().threads(2).devices("cpu", "throttled:95%").build()}) {
+            try (Session s = Session.open(f, options)) {
+                for (int run = 0; run < 2; run++) {
+                    try (Result res = s.run(Map.of("qx", x))) {
+                        for (var e : ref.entrySet()) {
+                            assertNull(new Tolerance(0, 0).mismatch(res.get(e.getKey()), e.getValue()), options + " run " + run + " output " + e.getKey());
+                        }
+                    }
+                }
+            }
+        }
+        var half = SessionOptions.builder().threads(2).devices("cpu", "throttled:50%").build();
+        Exception e = assertThrows(Exception.class, () -> {
+            try (Session s = Session.open(f, half); Result res = s.run(Map.of("qx", x))) {
+                res.get("y");
+            }
+        });
+        assertTrue(String.valueOf(e.getMessage()).contains("too small"), e.toString());
+    }
+
     // ---- bad input -----------------------------------------------------------------------------------------------
 
     /** A per-channel scale where the op takes one per tensor: a clear error naming the node, not a wrong answer. */
