@@ -152,6 +152,23 @@ class ContribQuantOpsTest {
         }
     }
 
+    /** QLinearSoftmax before opset 13 (the axes from axis on) and from 13 (one axis, middle and last), both types. */
+    @Test
+    void softmaxMatchesOrt() throws Exception {
+        long[] shape = {2, 5, 37};
+        for (int type : new int[] {UINT8, INT8}) {
+            for (long[] opsetAxis : new long[][] {{12, 1}, {13, -1}, {13, 1}}) {
+                // int8 output: zero point -128 and 1/200 steps keep ORT clear of its wrap-around past 127
+                OnnxModelBuilder b = new OnnxModelBuilder(13).input("x", type, shape).output("y", type, shape)
+                    .floatInit("sx", new long[0], (float) (0.02 + r.nextDouble() * 0.2)).byteInit("zx", type, new long[0], zp(type))
+                    .floatInit("sy", new long[0], type == UINT8 ? 1f / 256 : 1f / 200).byteInit("zy", type, new long[0], type == UINT8 ? 0 : -128);
+                Path f = msModel(b.node("QLinearSoftmax", List.of("x", "sx", "zx", "sy", "zy"), List.of("y"),
+                    OnnxModelBuilder.intAttr("opset", opsetAxis[0]), OnnxModelBuilder.intAttr("axis", opsetAxis[1])));
+                assertSameAsOrt(f, Map.of("x", randomBytes(type, shape)), "QLinearSoftmax " + dtype(type) + " opset " + opsetAxis[0] + " axis " + opsetAxis[1]);
+            }
+        }
+    }
+
     /** Three inputs at their own scales joined on a middle axis and on the last (negative) one; one needs no requantizing. */
     @Test
     void concatMatchesOrt() throws Exception {

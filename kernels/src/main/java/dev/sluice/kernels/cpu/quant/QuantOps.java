@@ -29,6 +29,7 @@ public final class QuantOps {
         r.register(MS, "QLinearMul", new QLinearElementwiseKernels.QLinearBinary(QLinearElementwiseKernels.BinaryOp.MUL));
         r.register(MS, "QLinearSigmoid", QLinearElementwiseKernels.QLinearUnary.sigmoid());
         r.register(MS, "QLinearLeakyRelu", QLinearElementwiseKernels.QLinearUnary.leakyRelu());
+        r.register(MS, "QLinearSoftmax", new QLinearSoftmaxKernel());
         r.register(MS, "QLinearConcat", new QLinearElementwiseKernels.QLinearConcat());
         r.register(MS, "QLinearGlobalAveragePool", new QLinearPoolKernels.GlobalAverage());
         r.register(MS, "QLinearAveragePool", new QLinearPoolKernels.Average());
