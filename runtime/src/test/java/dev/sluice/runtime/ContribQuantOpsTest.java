@@ -136,11 +136,17 @@ class ContribQuantOpsTest {
     void unaryOpsMatchOrtOnEveryByte() throws Exception {
         for (String op : new String[] {"QLinearSigmoid", "QLinearLeakyRelu"}) {
             for (int type : new int[] {UINT8, INT8}) {
-                for (int round = 0; round < 3; round++) {
+                for (int round = 0; round < 4; round++) {
                     float sx = (float) (0.01 + r.nextDouble() * 0.1), sy = op.equals("QLinearSigmoid") ? 1f / 256 + r.nextFloat() * 0.001f : sx * (0.5f + r.nextFloat());
+                    int zx = zp(type), zy = type == UINT8 ? r.nextInt(40) : -128 + r.nextInt(40);
+                    if (round == 3) {
+                        // the far negative tail at a tiny output step: where ORT's rational approximation of the
+                        // logistic function (exactly 0 below about -17) and 1 / (1 + e^-x) part ways
+                        sx = 0.1f; zx = type == UINT8 ? 255 : 127; sy = 1e-9f; zy = type == UINT8 ? 0 : -128;
+                    }
                     OnnxModelBuilder b = new OnnxModelBuilder(13).input("x", type, 2, 2, 67).output("y", type, 2, 2, 67)
-                        .floatInit("sx", new long[0], sx).byteInit("zx", type, new long[0], zp(type))
-                        .floatInit("sy", new long[0], sy).byteInit("zy", type, new long[0], type == UINT8 ? r.nextInt(40) : -128 + r.nextInt(40));
+                        .floatInit("sx", new long[0], sx).byteInit("zx", type, new long[0], zx)
+                        .floatInit("sy", new long[0], sy).byteInit("zy", type, new long[0], zy);
                     Path f = msModel(op.equals("QLinearLeakyRelu")
                         ? b.node(op, List.of("x", "sx", "zx", "sy", "zy"), List.of("y"), OnnxModelBuilder.floatAttr("alpha", 0.1f + round * 0.2f))
                         : b.node(op, List.of("x", "sx", "zx", "sy", "zy"), List.of("y")));

@@ -159,11 +159,33 @@ final class QLinearElementwiseKernels {
             DType t = eightBit(ctx, 0, "X");
             QParam px = QParam.read(ctx, 1, 2, t, "X"), py = QParam.read(ctx, 3, 4, t, "Y");
             float alpha = ctx.attributes().getFloat("alpha", 0.01f);
-            QParam.FloatOp f = sigmoid ? v -> (float) (1.0 / (1.0 + Math.exp(-v))) : v -> v >= 0 ? v : v * alpha;
+            QParam.FloatOp f = sigmoid ? QLinearElementwiseKernels::logistic : v -> v >= 0 ? v : v * alpha;
             byte[] table = QParam.table(px, py, f);
             Tensor x = ctx.input(0);
             lookup(x.data(), ctx.output(0, t, x.shape()).data(), x.elementCount(), table);
         }
+    }
+
+    /**
+     * The logistic function as ONNX Runtime tabulates it for QLinearSigmoid (MLAS's kernel, Eigen's rational
+     * approximation): x clamped to [-18, 18], odd polynomial p over even polynomial q in x², Horner steps as fused
+     * multiply-adds, then {@code p / q + 0.5} clamped to [0, 1]. It differs from 1 / (1 + e^-x) by up to about 1e-7,
+     * so in the far tails (values below ~3e-8 are exactly 0 here): bit for bit with ORT's table wherever an output
+     * step is that fine.
+     */
+    static float logistic(float x) {
+        float v = Math.min(Math.max(x, -18f), 18f), v2 = v * v;
+        float p = Math.fma(v2, 4.37031012579801e-11f, 1.15627324459942e-07f);
+        p = Math.fma(p, v2, 6.08574864600143e-05f);
+        p = Math.fma(p, v2, 8.51377133304701e-03f);
+        p = Math.fma(p, v2, 2.48287947061529e-01f);
+        p = p * v;
+        float q = Math.fma(v2, 6.10247389755681e-13f, 5.76102136993427e-09f);
+        q = Math.fma(q, v2, 6.29106785017040e-06f);
+        q = Math.fma(q, v2, 1.70198817374094e-03f);
+        q = Math.fma(q, v2, 1.16817656904453e-01f);
+        q = Math.fma(q, v2, 9.93151921023180e-01f);
+        return Math.min(Math.max(p / q + 0.5f, 0f), 1f);
     }
 
     /** y[i] = table[x[i] & 0xFF]. */
