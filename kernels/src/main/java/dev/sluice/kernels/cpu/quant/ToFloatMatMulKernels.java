@@ -34,16 +34,22 @@ final class ToFloatMatMulKernels {
 
     private static Tensor optional(ExecContext ctx, int i) { return ctx.inputCount() > i && ctx.hasInput(i) ? ctx.input(i) : null; }
 
-    /** y = float(acc) * (aScale * bScale[j]) + bias[j], per row of n. */
-    private static void scaleAndBias(ExecContext ctx, int[] acc, float aScale, Tensor bScale, Tensor bias, int n, Tensor y) {
+    /** The per-column multipliers aScale * bScale[j], the scale and bias checked against n columns. */
+    private static float[] columnScales(ExecContext ctx, float aScale, Tensor bScale, Tensor bias, int n) {
         if (bScale.dtype() != DType.FLOAT32 || (bScale.elementCount() != 1 && bScale.elementCount() != n)) {
             throw new KernelException(where(ctx) + ": b_scale must be float32, one or " + n + " (one per column), got " + bScale.type());
         }
         if (bias != null && (bias.dtype() != DType.FLOAT32 || bias.elementCount() != n)) {
             throw new KernelException(where(ctx) + ": bias must be float32 of " + n + " (one per column), got " + bias.type());
         }
-        float[] s = new float[n], bv = bias == null ? null : bias.toFloatArray();
+        float[] s = new float[n];
         for (int j = 0; j < n; j++) s[j] = aScale * bScale.getFloat(bScale.elementCount() == 1 ? 0 : j);
+        return s;
+    }
+
+    /** y = float(acc) * (aScale * bScale[j]) + bias[j], per row of n. */
+    private static void scaleAndBias(ExecContext ctx, int[] acc, float aScale, Tensor bScale, Tensor bias, int n, Tensor y) {
+        float[] s = columnScales(ctx, aScale, bScale, bias, n), bv = bias == null ? null : bias.toFloatArray();
         MemorySegment yd = y.data();
         for (int i = 0; i < acc.length; i++) {
             int j = i % n;
@@ -69,6 +75,11 @@ final class ToFloatMatMulKernels {
             }
             if (azp != null && azp.dtype() != a.dtype()) throw new KernelException(where(ctx) + ": a_zero_point is " + azp.dtype() + ", A " + a.dtype());
             if (bzp != null && bzp.dtype() != b.dtype()) throw new KernelException(where(ctx) + ": b_zero_point is " + bzp.dtype() + ", B " + b.dtype());
+            boolean constant = ctx.inputIsInitializer(1) && (bzp == null || ctx.inputIsInitializer(5));
+            if (constant && b.rank() == 2 && a.rank() >= 2 && a.shape().dim(a.rank() - 1) == b.shape().dim(0)) {
+                constantWeight(ctx, a, azp, aScale.getFloat(0), b, bzp, bScale, bias);
+                return;
+            }
             IntegerMatMulKernels.Plan p;
             int[] acc;
             try {
@@ -80,6 +91,59 @@ final class ToFloatMatMulKernels {
             Tensor y = ctx.output(0, DType.FLOAT32, p.out());
             if (p.n() > 0) scaleAndBias(ctx, acc, aScale.getFloat(0), bScale, bias, p.n(), y);
         }
+    }
+
+    /**
+     * MatMulIntegerToFloat by a constant 2-D B: B packed once (cached per tensor and zero point), A's rows made exact
+     * float operands, then the product straight into Y by blocks of weight panels and row tiles, on the worker
+     * threads when it is large (the split sluice.DynamicQuantMatMul uses), the bias added after: the same bits as
+     * the general path.
+     */
+    private static void constantWeight(ExecContext ctx, Tensor a, Tensor azp, float aScale, Tensor b, Tensor bzp, Tensor bScale, Tensor bias) {
+        QuantGemm.checkEightBit(where(ctx) + ": A", a.dtype());
+        QuantGemm.checkEightBit(where(ctx) + ": B", b.dtype());
+        int k = (int) b.shape().dim(0), n = (int) b.shape().dim(1);
+        long[] od = a.shape().dims();
+        od[od.length - 1] = n;
+        float[] s = columnScales(ctx, aScale, bScale, bias, n);
+        QuantGemm.PackedWeight pw;
+        try {
+            pw = QuantGemm.packed(b, bzp);
+        } catch (KernelException e) {
+            throw new KernelException(where(ctx) + ": " + e.getMessage());
+        }
+        Tensor y = ctx.output(0, DType.FLOAT32, Shape.of(od));
+        if (y.elementCount() == 0) return;
+        int rows = Math.toIntExact(y.elementCount() / n);
+        float[] as = QuantGemm.operandWithZeroRow(rows, k);
+        float za = azp == null ? 0 : azp.getLong(0);
+        boolean unsigned = a.dtype() == DType.UINT8;
+        for (int i = 0; i < rows; i++) QuantGemm.operandRow(a.data(), (long) i * k, unsigned, k, za, as, i * k);
+        int[] sums = new int[rows];
+        QuantGemm.rowSums(as, rows, k, sums);
+        float[] bv = bias == null ? null : bias.toFloatArray();
+        Int8Panels wp = pw.panels;
+        Parallelism par = ctx.parallelism();
+        boolean parallel = par.threads() > 1 && (long) rows * n * k >= (1L << 20);
+        int tiles = QuantGemm.tiles(rows), panels = wp.panels;
+        int rowBlocks = !parallel ? 1 : Math.min(tiles, Math.max(1, (2 * par.threads() + panels - 1) / panels));
+        int tilesPerBlock = (tiles + rowBlocks - 1) / rowBlocks;
+        int blocks = parallel ? rowBlocks * panels : 1;
+        MemorySegment yd = y.data();
+        par.forEach(blocks, blk -> {
+            int t0 = parallel ? blk / panels * tilesPerBlock : 0, t1 = parallel ? Math.min(tiles, t0 + tilesPerBlock) : tiles;
+            int p0 = parallel ? blk % panels : 0, p1 = parallel ? p0 + 1 : panels;
+            QuantGemm.multiply(as, sums, rows, wp, t0, t1, p0, p1, s, yd, 0, null, 0);
+            if (bv != null) {
+                int j0 = p0 * Int8Panels.NR, j1 = Math.min(n, p1 * Int8Panels.NR);
+                for (int i = t0 * Int8Panels.MR, end = Math.min(rows, t1 * Int8Panels.MR); i < end; i++) {
+                    for (int j = j0; j < j1; j++) {
+                        long o = (long) i * n + j;
+                        yd.setAtIndex(ValueLayout.JAVA_FLOAT, o, yd.getAtIndex(ValueLayout.JAVA_FLOAT, o) + bv[j]);
+                    }
+                }
+            }
+        });
     }
 
     static final class DynamicQuantizeMatMul implements OpKernel {
