@@ -439,6 +439,49 @@ class ContribQuantOpsTest {
         }
     }
 
+    // ---- QLinearConv (ai.onnx) on the lowered int8 product ---------------------------------------------------------
+
+    /**
+     * QLinearConv, the heaviest op of every QOperator CNN, against ORT bit for bit: strides, padding, dilation, grouped
+     * and depthwise filters, 1-D and 2-D, per-channel weight scales, u8 weights with a zero point and s8 weights,
+     * an int32 bias; sizes that leave partial row tiles and weight panels and more than one block of positions.
+     */
+    @Test
+    void qlinearConvMatchesOrt() throws Exception {
+        // {channels, filters, group, kernel, stride, pad, dilation, spatial (0: 1-D of 37)}
+        int[][] cases = {{3, 8, 1, 3, 2, 1, 1, 19}, {6, 6, 6, 3, 1, 1, 1, 17}, {4, 10, 2, 3, 1, 2, 2, 13}, {5, 7, 1, 5, 2, 2, 1, 0}, {16, 40, 1, 1, 1, 0, 1, 23}};
+        int round = 0;
+        for (int[] c : cases) {
+            for (int wType : new int[] {INT8, UINT8}) {
+                int ch = c[0], f = c[1], grp = c[2], k = c[3], st = c[4], pad = c[5], dil = c[6], hw = c[7];
+                boolean oneD = hw == 0;
+                long[] xs = oneD ? new long[] {2, ch, 37} : new long[] {1, ch, hw, hw + 2};
+                long[] ws = oneD ? new long[] {f, ch / grp, k} : new long[] {f, ch / grp, k, k};
+                int wCount = (int) (ws[0] * ws[1] * ws[2] * (oneD ? 1 : ws[3]));
+                int[] w = new int[wCount];
+                for (int i = 0; i < wCount; i++) w[i] = zp(wType);
+                float[] wScale = new float[f];
+                for (int j = 0; j < f; j++) wScale[j] = (float) (0.002 + r.nextDouble() * 0.01);
+                OnnxMl.AttributeProto[] attrs = oneD
+                    ? new OnnxMl.AttributeProto[] {OnnxModelBuilder.ints("strides", st), OnnxModelBuilder.ints("pads", pad, pad),
+                        OnnxModelBuilder.ints("dilations", dil), OnnxModelBuilder.intAttr("group", grp)}
+                    : new OnnxMl.AttributeProto[] {OnnxModelBuilder.ints("strides", st, st), OnnxModelBuilder.ints("pads", pad, pad, pad, pad),
+                        OnnxModelBuilder.ints("dilations", dil, dil), OnnxModelBuilder.intAttr("group", grp)};
+                Object[] ys = new Object[xs.length];
+                for (int i = 0; i < ys.length; i++) ys[i] = "d" + i;
+                OnnxModelBuilder b = new OnnxModelBuilder(13).input("x", UINT8, xs).input("bias", INT32, f).outputSym("y", UINT8, ys)
+                    .floatInit("sx", new long[0], 0.02f).byteInit("zx", UINT8, new long[0], 120 + round % 10)
+                    .byteInit("w", wType, ws, w).floatInit("sw", new long[] {f}, wScale).byteInit("zw", wType, new long[0], wType == UINT8 ? 117 : 0)
+                    .floatInit("sy", new long[0], 0.05f + 0.01f * (round % 3)).byteInit("zy", UINT8, new long[0], 128)
+                    .node("QLinearConv", List.of("x", "sx", "zx", "w", "sw", "zw", "sy", "zy", "bias"), List.of("y"), attrs);
+                Path file = b.write(tmp.resolve("qconv" + round++ + ".onnx"));
+                Tensor bias = Tensor.allocate(DType.INT32, Shape.of(f));
+                for (int j = 0; j < f; j++) bias.setLong(j, r.nextInt(4001) - 2000);
+                assertSameAsOrt(file, Map.of("x", randomBytes(UINT8, xs), "bias", bias), "QLinearConv case " + java.util.Arrays.toString(c) + " w " + dtype(wType));
+            }
+        }
+    }
+
     // ---- a QOperator chain through the planner and a throttled device --------------------------------------------
 
     /**
