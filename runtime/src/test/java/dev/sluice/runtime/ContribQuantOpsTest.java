@@ -552,6 +552,35 @@ class ContribQuantOpsTest {
 
     // ---- bad input -----------------------------------------------------------------------------------------------
 
+    /** Cases these kernels do not support or inputs that do not fit: each a named error, never a number. */
+    @Test
+    void unsupportedCasesAreRefusedByName() throws Exception {
+        // MatMulNBits with 2-bit weights (only 4 is implemented)
+        Path nbits = msModel(new OnnxModelBuilder(13).input("a", FLOAT, 2, 32).output("y", FLOAT, 2, 4)
+            .byteInit("w", UINT8, new long[] {4, 1, 8}, new int[32]).floatInit("s", new long[] {4}, 1f, 1f, 1f, 1f)
+            .node("MatMulNBits", List.of("a", "w", "s"), List.of("y"), OnnxModelBuilder.intAttr("K", 32), OnnxModelBuilder.intAttr("N", 4),
+                OnnxModelBuilder.intAttr("bits", 2), OnnxModelBuilder.intAttr("block_size", 32)));
+        assertRefused(nbits, Map.of("a", Tensor.allocate(DType.FLOAT32, Shape.of(2, 32))), "y_MatMulNBits", "bits=2");
+        // QLinearConcat of inputs that differ off the axis
+        Path concat = msModel(new OnnxModelBuilder(13).input("x0", UINT8, 2, 3).input("x1", UINT8, 3, 3).outputSym("y", UINT8, "a", "b")
+            .floatInit("s", new long[0], 0.1f).byteInit("z", UINT8, new long[0], 3)
+            .node("QLinearConcat", List.of("s", "z", "x0", "s", "z", "x1", "s", "z"), List.of("y"), OnnxModelBuilder.intAttr("axis", 1)));
+        assertRefused(concat, Map.of("x0", randomBytes(UINT8, 2, 3), "x1", randomBytes(UINT8, 3, 3)), "y_QLinearConcat", "does not fit");
+        // QGemm with a quantized output scale but no output zero point
+        Path gemm = msModel(new OnnxModelBuilder(13).input("a", UINT8, 2, 3).outputSym("y", UINT8, "m", "n")
+            .floatInit("s", new long[0], 0.1f).byteInit("z", UINT8, new long[0], 3).byteInit("w", INT8, new long[] {3, 2}, 1, 2, 3, 4, 5, 6)
+            .byteInit("zw", INT8, new long[0], 0)
+            .node("QGemm", List.of("a", "s", "z", "w", "s", "zw", "", "s"), List.of("y")));
+        assertRefused(gemm, Map.of("a", randomBytes(UINT8, 2, 3)), "y_QGemm", "y_zero_point");
+    }
+
+    private static void assertRefused(Path f, Map<String, Tensor> in, String node, String what) {
+        Exception e = assertThrows(Exception.class, () -> ours(f, in));
+        StringBuilder all = new StringBuilder();
+        for (Throwable t = e; t != null; t = t.getCause()) all.append(t).append(' ');
+        assertTrue(all.toString().contains(node) && all.toString().contains(what), all.toString());
+    }
+
     /** A per-channel scale where the op takes one per tensor: a clear error naming the node, not a wrong answer. */
     @Test
     void perChannelScaleOnQLinearAddIsRefusedByName() throws Exception {
