@@ -71,6 +71,10 @@ final class IntegerConvKernels {
         if (wzp != null && wzp.elementCount() != 1 && wzp.elementCount() != m) throw new KernelException("w_zero_point shape " + wzp.shape() + " for " + m + " filters");
         long[] acc = new long[batch * m * outSize];
         int mPerGroup = m / group;
+        if (isEightBit(x.dtype()) && isEightBit(w.dtype()) && (long) cg * kSize <= (1 << 15)) {
+            lowered(x, xzp, w, wzp, g, batch, c, m, cg, group, acc);
+            return acc;
+        }
         int[] oc = new int[r], kc = new int[r];
         // per kernel offset and output position, the input coordinate along each spatial axis
         for (int n = 0; n < batch; n++) {
@@ -101,6 +105,85 @@ final class IntegerConvKernels {
             }
         }
         return acc;
+    }
+
+    private static boolean isEightBit(DType t) { return t == DType.UINT8 || t == DType.INT8; }
+
+    /** Output positions per lowered block: bounds the operand to ROWS x (channels x kernel) floats. */
+    private static final int ROWS = 256;
+
+    /**
+     * The same sums as the direct loop, as matrix products on {@link QuantGemm}'s exact int8 kernel: per image and
+     * group, a block of output positions becomes rows of (channel, kernel offset) operands {@code x - x_zp} (0 where
+     * the window reaches into the padding, which reads as the zero point), the group's filters a packed weight
+     * (column f, per-filter zero points), and the int32 product lands in {@code acc}'s [n][f][position] layout.
+     * Exact, as the direct loop is: every partial sum is an integer the product represents exactly (see
+     * QuantGemm), and the total fits int32 for any depth below 2^15 channels x kernel (255 * 255 * 2^15 < 2^31).
+     */
+    private static void lowered(Tensor x, long xzp, Tensor w, Tensor wzp, Geometry g, int batch, int c, int m, int cg, int group, long[] acc) {
+        int r = g.in().length, outSize = 1, inSize = 1, kSize = 1;
+        for (int i = 0; i < r; i++) { outSize *= g.out()[i]; inSize *= g.in()[i]; kSize *= g.kernel()[i]; }
+        int depth = cg * kSize, mg = m / group;
+        boolean xu = x.dtype() == DType.UINT8;
+        java.lang.foreign.MemorySegment xd = x.data(), wd = w.data();
+        // per kernel offset: its coordinates; per output position: the window's first input coordinate
+        int[][] kc = new int[kSize][r], start = new int[outSize][r];
+        for (int kp = 0; kp < kSize; kp++) unflatten(kp, g.kernel(), kc[kp]);
+        int[] oc = new int[r];
+        for (int op = 0; op < outSize; op++) {
+            unflatten(op, g.out(), oc);
+            for (int i = 0; i < r; i++) start[op][i] = oc[i] * g.strides()[i] - g.padBegin()[i];
+        }
+        // the group's filters as a depth x mg weight (row ch * kSize + kp), packed once per group
+        Int8Panels[] packed = new Int8Panels[group];
+        for (int grp = 0; grp < group; grp++) {
+            byte[] b = new byte[depth * mg];
+            float[] zps = new float[mg];
+            for (int j = 0; j < mg; j++) {
+                int f = grp * mg + j;
+                zps[j] = wzp == null ? 0 : wzp.getLong(wzp.elementCount() == 1 ? 0 : f);
+                for (int q = 0; q < depth; q++) b[q * mg + j] = wd.get(java.lang.foreign.ValueLayout.JAVA_BYTE, (long) f * depth + q);
+            }
+            packed[grp] = new Int8Panels(java.lang.foreign.MemorySegment.ofArray(b), 0, w.dtype(), depth, mg, zps);
+        }
+        int[] prod = new int[ROWS * mg], sums = new int[ROWS];
+        for (int n = 0; n < batch; n++) {
+            for (int grp = 0; grp < group; grp++) {
+                long xBase = ((long) n * c + (long) grp * cg) * inSize;
+                for (int r0 = 0; r0 < outSize; r0 += ROWS) {
+                    int rows = Math.min(ROWS, outSize - r0);
+                    float[] a = QuantGemm.operandWithZeroRow(rows, depth);
+                    for (int i = 0; i < rows; i++) {
+                        int[] st = start[r0 + i];
+                        int row = i * depth;
+                        for (int kp = 0; kp < kSize; kp++) {
+                            int inFlat = 0;
+                            boolean inside = true;
+                            for (int d = 0; d < r && inside; d++) {
+                                int pos = st[d] + kc[kp][d] * g.dilations()[d];
+                                if (pos < 0 || pos >= g.in()[d]) inside = false;
+                                inFlat = inFlat * g.in()[d] + pos;
+                            }
+                            for (int ch = 0; ch < cg; ch++) {
+                                float v = 0;
+                                if (inside) {
+                                    byte q = xd.get(java.lang.foreign.ValueLayout.JAVA_BYTE, xBase + (long) ch * inSize + inFlat);
+                                    v = (xu ? q & 0xFF : q) - xzp;
+                                }
+                                a[row + ch * kSize + kp] = v;
+                            }
+                        }
+                    }
+                    QuantGemm.rowSums(a, rows, depth, sums);
+                    Int8Panels wp = packed[grp];
+                    QuantGemm.multiply(a, sums, rows, wp, 0, QuantGemm.tiles(rows), 0, wp.panels, null, null, 0, prod, 0);
+                    for (int j = 0; j < mg; j++) {
+                        long o = ((long) n * m + grp * mg + j) * outSize + r0;
+                        for (int i = 0; i < rows; i++) acc[(int) (o + i)] = prod[i * mg + j];
+                    }
+                }
+            }
+        }
     }
 
     private static void unflatten(int flat, int[] dims, int[] coords) {
