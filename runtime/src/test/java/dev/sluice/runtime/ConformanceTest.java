@@ -115,6 +115,9 @@ class ConformanceTest {
         if (msg.contains("map")) return "map values";
         if (msg.contains("STRING")) return "string tensors";
         if (msg.contains("BFLOAT16")) return "bfloat16 tensors";
+        // one line per element type, whichever input or output carries it
+        var type = java.util.regex.Pattern.compile("unsupported element type ([A-Za-z0-9_ ]+)").matcher(msg);
+        if (type.find()) return "element type " + type.group(1).strip();
         int c = msg.lastIndexOf(": ");
         return c >= 0 ? msg.substring(c + 2) : msg;
     }
