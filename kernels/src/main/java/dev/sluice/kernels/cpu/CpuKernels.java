@@ -11,6 +11,7 @@ import dev.sluice.kernels.cpu.recurrent.RecurrentOps;
 import dev.sluice.kernels.cpu.reduce.PoolKernels;
 import dev.sluice.kernels.cpu.reduce.ReductionOps;
 import dev.sluice.kernels.cpu.shape.ShapeOps;
+import dev.sluice.kernels.cpu.signal.SignalOps;
 
 /**
  * Registers every CPU kernel family. Each family is a subpackage (shared infrastructure is in {@code cpu.core})
@@ -31,5 +32,6 @@ public final class CpuKernels {
         RecurrentOps.register(r);
         ControlFlowOps.register(r);
         QuantOps.register(r);
+        SignalOps.register(r);
     }
 }
