@@ -18,6 +18,7 @@ public final class NnOps {
         r.register("sluice", "AddLayerNorm", new NormKernels.LayerNorm(true));
         r.register("MeanVarianceNormalization", new NormKernels.Mvn());
         r.register("LRN", new NormKernels.Lrn());
+        r.register("LpNormalization", new LpNormKernel());
         r.register("Softmax", new SoftmaxKernels.Softmax(false));
         r.register("LogSoftmax", new SoftmaxKernels.Softmax(true));
         r.register("Resize", new ResizeKernels.Resize(false));
