@@ -39,6 +39,10 @@ final class StftKernel implements OpKernel {
             SymShape w = ctx.inputType(2).shape();
             if (w.hasRank() && w.rank() == 1 && w.dim(0) instanceof Dim.Known k) frameLength = k.value();
         }
+        if (frameLength == null && SignalOps.absent(ctx, 3) && SignalOps.absent(ctx, 2) && s.hasRank() && s.rank() == 3
+                && s.dim(1) instanceof Dim.Known len) {
+            frameLength = len.value(); // neither given: one frame of the whole signal
+        }
         Dim frames = Dim.UNKNOWN, bins = Dim.UNKNOWN;
         if (frameLength != null) {
             bins = Dim.of(onesided ? frameLength / 2 + 1 : frameLength);

@@ -216,6 +216,22 @@ class SignalKernelsTest {
     }
 
     @Test
+    void stftInferenceAgreesWithTheKernel() {
+        TensorType sig = TensorType.of(DType.FLOAT32, Shape.of(2, 1000, 1));
+        Tensor step = Tensor.scalar(DType.INT64, 160);
+        List<TensorType> t = KernelHarness.op("STFT").opset(17).typeIn(sig).constIn(step)
+            .typeIn(TensorType.of(DType.FLOAT32, Shape.of(400))).infer();
+        assertEquals(SymShape.ofKnown(2, 4, 201, 2), t.get(0).shape());
+        t = KernelHarness.op("STFT").opset(17).attr("onesided", 0L).typeIn(sig).constIn(step).infer();
+        assertEquals(SymShape.ofKnown(2, 1, 1000, 2), t.get(0).shape());
+        Tensor x = Tensor.allocate(DType.FLOAT32, Shape.of(2, 1000, 1));
+        assertEquals(Shape.of(2, 1, 1000, 2), KernelHarness.op("STFT").opset(17).attr("onesided", 0L).in(x).in(step).run1().shape());
+        t = KernelHarness.op("STFT").opset(17).typeIn(sig).typeIn(TensorType.of(DType.INT64, Shape.SCALAR)).absent()
+            .constIn(Tensor.scalar(DType.INT64, 512)).infer();
+        assertEquals(SymShape.of(Dim.of(2), Dim.UNKNOWN, Dim.of(257), Dim.of(2)), t.get(0).shape());
+    }
+
+    @Test
     void stftRefusesAMismatchedWindowAndAShortSignal() {
         Tensor x = Tensor.allocate(DType.FLOAT32, Shape.of(1, 100, 1));
         Tensor step = Tensor.scalar(DType.INT64, 10);
