@@ -50,7 +50,7 @@ class BoxTilingTest {
         "argmax", "softmax", "logsoftmax-mid", "maxpool", "avgpool", "conv", "conv-depthwise", "conv-grouped", "fusedconv",
         "transpose", "reshape", "flatten", "matmul", "matmul-batched", "conv-wide", "conv1d", "fusedmatmul-columns", "gemm", "concat", "conv-pointwise",
         "gemm-k-vector", "gemm-k", "matmul-k", "matmul-k-batched", "fusedmatmul-k", "fusedmatmul-k-vector", "conv-k", "fusedconv-k-row", "conv-pointwise-k", "conv1d-windows", "dynamicquantmatmul",
-        "stft", "stft-window", "dft", "dft-inverse-mid"})
+        "stft", "stft-window", "dft", "dft-inverse-mid", "lpnorm", "cumprod", "bitcast"})
     void boxesAreBitIdenticalToTheWholeNode(String op) {
         for (long seed = 1; seed <= 3; seed++) check(op, seed);
     }
@@ -80,6 +80,21 @@ class BoxTilingTest {
                     ins.addAll(List.of("", "len"));
                 }
                 yield new Node("op", "STFT", "", ins, List.of("out"), new Attributes(Map.of("onesided", new Attr.Int(r.nextInt(2)))));
+            }
+            case "bitcast" -> {
+                in.put("x", ColumnTilingTest.random(r, x4));
+                yield new Node("op", "BitCast", "", List.of("x"), List.of("out"), new Attributes(Map.of("to", new Attr.Int(6))));
+            }
+            case "lpnorm" -> {
+                in.put("x", ColumnTilingTest.random(r, x4));
+                yield new Node("op", "LpNormalization", "", List.of("x"), List.of("out"), new Attributes(Map.of(
+                    "axis", new Attr.Int(r.nextInt(-4, 4)), "p", new Attr.Int(r.nextInt(1, 3)))));
+            }
+            case "cumprod" -> {
+                in.put("x", ColumnTilingTest.random(r, x4));
+                init.put("axis", Tensor.ofLongs(Shape.of(), r.nextInt(-4, 4)));
+                yield new Node("op", "CumProd", "", List.of("x", "axis"), List.of("out"), new Attributes(Map.of(
+                    "exclusive", new Attr.Int(r.nextInt(2)), "reverse", new Attr.Int(r.nextInt(2)))));
             }
             case "dft" -> {
                 in.put("x", ColumnTilingTest.random(r, Shape.of(dim(r, 2, 5), dim(r, 9, 40), r.nextInt(1, 3))));
