@@ -24,8 +24,9 @@ import java.util.List;
  * spectrum, whose default is 2·(axis length - 1). The signal is zero-padded or truncated to n along the axis.
  * Forward: n complex bins, or the first n/2+1 with onesided=1. Inverse: scaled by 1/n, n complex samples, or with
  * onesided=1 (numpy's irfft) n real samples from the first n/2+1 bins taken as half of a Hermitian spectrum, the
- * imaginary parts of the DC and (even n) Nyquist bins ignored. All arithmetic is in double; the output has the
- * input's type.
+ * imaginary parts of the DC and (even n) Nyquist bins ignored. A forward onesided=1 on a complex input keeps the
+ * first n/2+1 bins, as the ONNX reference does (the spec only says such a spectrum has no symmetry to exploit). All
+ * arithmetic is in double; the output has the input's type.
  */
 final class DftKernel implements OpKernel {
     /** Where the transform runs and what it produces, from the input shape, attributes and scalar inputs. */
