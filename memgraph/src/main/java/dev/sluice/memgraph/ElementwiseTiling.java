@@ -27,12 +27,14 @@ record ElementwiseTiling(Node node, Shape output, List<Cut> cuts, Map<String, Sh
      */
     static final Set<String> EXACT = Set.of("Add", "Sub", "Mul", "Max", "Min", "Sum", "Relu", "Neg", "Abs", "PRelu", "LeakyRelu",
         "Clip", "Where", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not", "Sqrt", "Floor",
-        "Ceil", "Sign", "IsNaN", "Cast");
+        "Ceil", "Sign", "IsNaN", "Cast",
+        "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot", "BitShift", "BitCast");
 
     static final Set<String> OPS = Set.of("Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "Mod",
         "Relu", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Clip", "Neg", "Abs", "Exp", "Log",
         "Sqrt", "Reciprocal", "Floor", "Ceil", "Round", "Sign", "Erf", "Elu", "Selu", "Softplus", "Softsign", "Sin", "Cos",
-        "Where", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not", "Cast", "IsNaN", "Gelu");
+        "Where", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not", "Cast", "IsNaN", "Gelu",
+        "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot", "BitShift", "BitCast", "Swish", "SwiGLU");
 
     static ElementwiseTiling of(Graph g, Node n, Shape os) {
         if (!n.domain().isEmpty() || !OPS.contains(n.opType())) return null;

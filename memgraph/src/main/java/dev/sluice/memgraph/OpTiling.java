@@ -21,9 +21,10 @@ import java.util.Map;
  * positions), {@link ConvTiling} (convs, by rows x output channels),
  * {@link MovementTiling} (Transpose; Reshape, Flatten, Squeeze, Unsqueeze, Identity by flat ranges),
  * {@link MatMulTiling} (MatMul by batches, rows, columns and K), {@link QuantMatMulTiling} (sluice.DynamicQuantMatMul by
- * columns).
+ * columns), {@link SignalTiling} (STFT by batches and frames, DFT by the axes it does not transform).
  */
-public sealed interface OpTiling permits ElementwiseTiling, ReductionTiling, PointwiseTiling, ConvTiling, MovementTiling, MatMulTiling, QuantMatMulTiling {
+public sealed interface OpTiling permits ElementwiseTiling, ReductionTiling, PointwiseTiling, ConvTiling, MovementTiling, MatMulTiling, QuantMatMulTiling,
+        SignalTiling {
     /**
      * An output axis tiles may cut: blocks start on multiples of {@code unit} and hold at least {@code least}
      * elements along it (a shorter last block joins the one before).
@@ -77,6 +78,7 @@ public sealed interface OpTiling permits ElementwiseTiling, ReductionTiling, Poi
         if (t == null) t = MovementTiling.of(g, n, os);
         if (t == null) t = MatMulTiling.of(g, n, os);
         if (t == null) t = QuantMatMulTiling.of(g, n, os);
+        if (t == null) t = SignalTiling.of(g, n, os);
         return t == null || t.cuts().isEmpty() ? null : t;
     }
 

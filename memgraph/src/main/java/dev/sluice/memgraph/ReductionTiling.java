@@ -13,7 +13,8 @@ import java.util.Set;
 /**
  * Ops that combine elements along some axes of their first input and keep the others apart: Reduce* and
  * ArgMax / ArgMin, the global pools, windowed pools (MaxPool, AveragePool, LpPool: per plane), Softmax /
- * LogSoftmax / Hardmax. A tile computes a box of the output on the axes that are not combined, reading the
+ * LogSoftmax / Hardmax, and the same-shape folds along one axis: LpNormalization, CumSum / CumProd (axis a constant).
+ * A tile computes a box of the output on the axes that are not combined, reading the
  * same ranges of those axes of the input and all of the combined ones.
  *
  * <p>Bits: every output element is folded from the same input elements in the same order as in the whole
@@ -62,6 +63,17 @@ record ReductionTiling(Node node, Shape output, String input, Shape inShape, int
             long a = n.attributes().has("axis") ? n.attributes().getInt("axis", 1) : Math.min(1, r - 1);
             if (a < -r || a >= r) return null;
             for (int j = (int) (a < 0 ? a + r : a); j < r; j++) combined[j] = true;
+        } else if (op.equals("LpNormalization") || op.equals("CumSum") || op.equals("CumProd")) {
+            long a;
+            if (op.equals("LpNormalization")) {
+                a = n.attributes().getInt("axis", -1);
+            } else {
+                Tensor t = n.inputs().size() > 1 ? g.initializers().get(n.inputs().get(1)) : null;
+                if (t == null || t.elementCount() != 1 || !t.dtype().isInteger()) return null;
+                a = t.getLong(0);
+            }
+            if (a < -r || a >= r) return null;
+            combined[(int) (a < 0 ? a + r : a)] = true;
         } else return null;
         int[] outAxisOf = new int[r];
         int o = 0;

@@ -70,7 +70,7 @@ final class Tiling {
      * by ranges of elements. Inputs are the output's shape, or constants of one element (broadcast).
      */
     static final java.util.Set<String> ELEMENTWISE = java.util.Set.of("Add", "Sub", "Mul", "Div", "Relu", "LeakyRelu",
-        "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Clip", "Neg", "Abs", "Exp", "Sqrt");
+        "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Clip", "Neg", "Abs", "Exp", "Sqrt", "Swish", "SwiGLU");
 
     private Tiling() {}
 

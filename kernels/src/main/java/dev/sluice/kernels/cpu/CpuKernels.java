@@ -14,6 +14,7 @@ import dev.sluice.kernels.cpu.reduce.PoolKernels;
 import dev.sluice.kernels.cpu.reduce.ReductionOps;
 import dev.sluice.kernels.cpu.shape.ShapeOps;
 import dev.sluice.kernels.cpu.vision.VisionOps;
+import dev.sluice.kernels.cpu.signal.SignalOps;
 
 /**
  * Registers every CPU kernel family. Each family is a subpackage (shared infrastructure is in {@code cpu.core})
@@ -37,5 +38,6 @@ public final class CpuKernels {
         VisionOps.register(r);
         ContribOps.register(r);
         MlOps.register(r);
+        SignalOps.register(r);
     }
 }

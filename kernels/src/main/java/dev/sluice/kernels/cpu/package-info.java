@@ -11,6 +11,7 @@
  *   <li>{@code conv}: Conv and ConvTranspose with their specialised loops.
  *   <li>{@code linalg}: the float32 GEMM and MatMul, Gemm, Einsum, Det.
  *   <li>{@code nn}: normalizations, softmax, attention, resize, losses, signal windows.
+ *   <li>{@code signal}: DFT, STFT, MelWeightMatrix over one O(n log n) FFT (radix-2, Bluestein for other lengths).
  *   <li>{@code recurrent}: RNN, GRU, LSTM. {@code quant}: (de)quantization and integer products.
  *       {@code control}: If, Loop, Scan.
  *   <li>{@code vision}: detection and spatial-sampling ops: NonMaxSuppression, RoiAlign, MaxRoiPool, GridSample,

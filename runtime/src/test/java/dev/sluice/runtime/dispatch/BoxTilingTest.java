@@ -49,7 +49,8 @@ class BoxTilingTest {
     @ValueSource(strings = {"max-broadcast", "add-row", "sigmoid", "prelu", "gap", "reducemean", "reducesum-input",
         "argmax", "softmax", "logsoftmax-mid", "maxpool", "avgpool", "conv", "conv-depthwise", "conv-grouped", "fusedconv",
         "transpose", "reshape", "flatten", "matmul", "matmul-batched", "conv-wide", "conv1d", "fusedmatmul-columns", "gemm", "concat", "conv-pointwise",
-        "gemm-k-vector", "gemm-k", "matmul-k", "matmul-k-batched", "fusedmatmul-k", "fusedmatmul-k-vector", "conv-k", "fusedconv-k-row", "conv-pointwise-k", "conv1d-windows", "dynamicquantmatmul"})
+        "gemm-k-vector", "gemm-k", "matmul-k", "matmul-k-batched", "fusedmatmul-k", "fusedmatmul-k-vector", "conv-k", "fusedconv-k-row", "conv-pointwise-k", "conv1d-windows", "dynamicquantmatmul",
+        "stft", "stft-window", "dft", "dft-inverse-mid", "lpnorm", "cumprod", "bitcast"})
     void boxesAreBitIdenticalToTheWholeNode(String op) {
         for (long seed = 1; seed <= 3; seed++) check(op, seed);
     }
@@ -65,6 +66,45 @@ class BoxTilingTest {
         Shape x4 = Shape.of(n, c, h, w);
         Attributes none = Attributes.EMPTY;
         Node node = switch (op) {
+            case "stft", "stft-window" -> {
+                // frames that overlap (step < length) and a signal whose tail is no whole frame
+                int len = 16 * dim(r, 1, 4), step = dim(r, 3, len), frames = dim(r, 8, 30);
+                in.put("x", ColumnTilingTest.random(r, Shape.of(n, (frames - 1) * step + len + dim(r, 0, step - 1), r.nextInt(1, 3))));
+                init.put("step", Tensor.ofLongs(Shape.of(), step));
+                List<String> ins = new ArrayList<>(List.of("x", "step"));
+                if (op.equals("stft-window")) {
+                    init.put("w", ColumnTilingTest.random(r, Shape.of(len)));
+                    ins.add("w");
+                } else {
+                    init.put("len", Tensor.ofLongs(Shape.of(), len));
+                    ins.addAll(List.of("", "len"));
+                }
+                yield new Node("op", "STFT", "", ins, List.of("out"), new Attributes(Map.of("onesided", new Attr.Int(r.nextInt(2)))));
+            }
+            case "bitcast" -> {
+                in.put("x", ColumnTilingTest.random(r, x4));
+                yield new Node("op", "BitCast", "", List.of("x"), List.of("out"), new Attributes(Map.of("to", new Attr.Int(6))));
+            }
+            case "lpnorm" -> {
+                in.put("x", ColumnTilingTest.random(r, x4));
+                yield new Node("op", "LpNormalization", "", List.of("x"), List.of("out"), new Attributes(Map.of(
+                    "axis", new Attr.Int(r.nextInt(-4, 4)), "p", new Attr.Int(r.nextInt(1, 3)))));
+            }
+            case "cumprod" -> {
+                in.put("x", ColumnTilingTest.random(r, x4));
+                init.put("axis", Tensor.ofLongs(Shape.of(), r.nextInt(-4, 4)));
+                yield new Node("op", "CumProd", "", List.of("x", "axis"), List.of("out"), new Attributes(Map.of(
+                    "exclusive", new Attr.Int(r.nextInt(2)), "reverse", new Attr.Int(r.nextInt(2)))));
+            }
+            case "dft" -> {
+                in.put("x", ColumnTilingTest.random(r, Shape.of(dim(r, 2, 5), dim(r, 9, 40), r.nextInt(1, 3))));
+                yield new Node("op", "DFT", "", List.of("x"), List.of("out"), new Attributes(Map.of("onesided", new Attr.Int(r.nextInt(2)))));
+            }
+            case "dft-inverse-mid" -> {
+                in.put("x", ColumnTilingTest.random(r, Shape.of(n, dim(r, 9, 40), dim(r, 5, 17), 2)));
+                yield new Node("op", "DFT", "", List.of("x"), List.of("out"), new Attributes(Map.of("axis", new Attr.Int(1),
+                    "inverse", new Attr.Int(1))));
+            }
             case "max-broadcast" -> {
                 in.put("x", ColumnTilingTest.random(r, x4));
                 in.put("y", ColumnTilingTest.random(r, Shape.of(1, c, 1, w)));

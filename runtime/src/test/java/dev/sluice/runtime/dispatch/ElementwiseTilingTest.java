@@ -43,7 +43,8 @@ class ElementwiseTilingTest {
     @CsvSource({
         "Add,x2,'2,3,37,29'", "Sub,c,'1,5,41,43'", "Mul,self,'3,7,33,17'", "Div,x2,'1,1,997,13'", "Relu,'','2,3,37,29'",
         "Sigmoid,'','1,5,41,43'", "Tanh,'','3,7,33,17'", "HardSwish,'','1,16,64,64'", "LeakyRelu,'','1,5,41,43'",
-        "Clip,c,'2,3,37,29'", "Exp,'','1,1,997,13'", "HardSigmoid,'','1,5,41,43'", "Add,c,'1,1,1,4099'"})
+        "Clip,c,'2,3,37,29'", "Exp,'','1,1,997,13'", "HardSigmoid,'','1,5,41,43'", "Add,c,'1,1,1,4099'",
+        "Swish,'','1,5,41,43'", "SwiGLU,x2,'2,3,37,29'"})
     void elementRangesAreBitIdenticalToTheWholeNode(String op, String second, String dims) {
         check(op, second, dims, null, 17);
     }

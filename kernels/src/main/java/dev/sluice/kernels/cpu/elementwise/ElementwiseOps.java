@@ -42,6 +42,9 @@ public final class ElementwiseOps {
         r.register("Pow", new ArithKernel(Arith.POW));
         r.register("Mod", new ArithKernel(Arith.MOD));
         r.register("BitShift", new ArithKernel(Arith.SHL));
+        r.register("BitwiseAnd", new ArithKernel(Arith.BIT_AND));
+        r.register("BitwiseOr", new ArithKernel(Arith.BIT_OR));
+        r.register("BitwiseXor", new ArithKernel(Arith.BIT_XOR));
         r.register("Equal", new CompareKernel(Cmp.EQ));
         r.register("Greater", new CompareKernel(Cmp.GT));
         r.register("GreaterOrEqual", new CompareKernel(Cmp.GE));
@@ -57,6 +60,7 @@ public final class ElementwiseOps {
         r.register("Mean", new VariadicKernel(Arith.ADD, true));
         r.register("PRelu", new PReluKernel());
         r.register("Clip", new ClipKernel());
+        r.register("SwiGLU", new SwiGluKernel());
         ElementwiseUnaryOps.register(r);
     }
 
@@ -92,7 +96,7 @@ public final class ElementwiseOps {
 
     /** Binary arithmetic on numbers; the double form serves float types, the long form integers. */
     enum Arith {
-        ADD, SUB, MUL, DIV, POW, MOD, FMOD, MIN, MAX, PRELU, SHL, SHR;
+        ADD, SUB, MUL, DIV, POW, MOD, FMOD, MIN, MAX, PRELU, SHL, SHR, BIT_AND, BIT_OR, BIT_XOR;
 
         double apply(double a, double b) {
             return switch (this) {
@@ -101,11 +105,13 @@ public final class ElementwiseOps {
                 case MUL -> a * b;
                 case DIV -> a / b;
                 case POW -> Math.pow(a, b);
-                case MOD, FMOD -> a % b; // Java's % on doubles is C fmod: sign of the dividend
+                case FMOD -> a % b; // Java's % on doubles is C fmod: sign of the dividend
+                case MOD -> floorMod(a, b);
                 case MIN -> Math.min(a, b);
                 case MAX -> Math.max(a, b);
                 case PRELU -> a < 0 ? a * b : a;
-                case SHL, SHR -> throw new KernelException("BitShift needs unsigned integer inputs");
+                case SHL, SHR -> throw new KernelException("BitShift needs integer inputs");
+                case BIT_AND, BIT_OR, BIT_XOR -> throw new KernelException("bitwise ops need integer inputs");
             };
         }
 
@@ -127,9 +133,28 @@ public final class ElementwiseOps {
                 case MIN -> (u64 ? Long.compareUnsigned(a, b) : Long.compare(a, b)) <= 0 ? a : b;
                 case MAX -> (u64 ? Long.compareUnsigned(a, b) : Long.compare(a, b)) >= 0 ? a : b;
                 case PRELU -> !u64 && a < 0 ? a * b : a;
+                // a shift of 64 or more (or a negative one, here a huge unsigned count) leaves only the sign fill;
+                // counts from the element width up to 63 need no test: the store wraps to the width, and an
+                // arithmetic right shift of a sign-extended value by that much is its sign fill already
                 case SHL -> Long.compareUnsigned(b, 64) >= 0 ? 0 : a << b;
-                case SHR -> Long.compareUnsigned(b, 64) >= 0 ? 0 : a >>> b;
+                // signed and narrow unsigned elements arrive sign- or zero-extended, so >> is right for them; a
+                // uint64 needs the logical shift
+                case SHR -> Long.compareUnsigned(b, 64) >= 0 ? (!u64 && a < 0 ? -1 : 0) : u64 ? a >>> b : a >> b;
+                case BIT_AND -> a & b;
+                case BIT_OR -> a | b;
+                case BIT_XOR -> a ^ b;
             };
+        }
+
+        /**
+         * Python's float modulo, ONNX Mod with fmod=0: the C remainder moved into the divisor's sign, a zero result
+         * signed as the divisor. It covers the spec's special cases too: an infinite or NaN operand or a zero divisor
+         * gives NaN through the remainder, and x % ±inf with x finite gives x, or the divisor when the signs differ.
+         */
+        static double floorMod(double a, double b) {
+            double r = a % b;
+            if (r == 0) return Math.copySign(0.0, b);
+            return (r < 0) != (b < 0) ? r + b : r;
         }
 
         static long intPow(long base, long exp) {
@@ -162,25 +187,29 @@ public final class ElementwiseOps {
 
         @Override public void execute(ExecContext ctx) {
             Tensor a = ctx.input(0), b = ctx.input(1);
-            Arith o = resolve(ctx.attributes(), ctx.opType(), a, b);
+            Arith o = resolve(ctx.attributes(), ctx.opType(), ctx.opset(), a, b);
             Shape os = Broadcast.shape(a.shape(), b.shape());
             Tensor out = ctx.output(0, a.dtype(), os);
             arith(o, a, b, out, par(ctx));
         }
 
-        private Arith resolve(Attributes at, String opType, Tensor a, Tensor b) {
+        private Arith resolve(Attributes at, String opType, int opset, Tensor a, Tensor b) {
             if (op != Arith.POW) requireSame(opType, a, b);
             switch (op) {
                 case MOD -> {
-                    boolean fmod = at.getInt("fmod", 0) != 0;
-                    if (!fmod && a.dtype().isFloatingPoint()) {
-                        throw new KernelException("Mod on " + a.dtype() + " needs fmod=1");
-                    }
-                    return fmod ? Arith.FMOD : Arith.MOD;
+                    long fmod = at.getInt("fmod", 0);
+                    if (fmod != 0 && fmod != 1) throw new KernelException("Mod fmod must be 0 or 1, got " + fmod);
+                    if (a.dtype() == DType.BOOL) throw new KernelException("Mod does not take bool inputs");
+                    return fmod == 1 ? Arith.FMOD : Arith.MOD;
+                }
+                case BIT_AND, BIT_OR, BIT_XOR -> {
+                    if (!a.dtype().isInteger()) throw new KernelException(opType + " needs integer inputs, got " + a.dtype());
+                    return op;
                 }
                 case SHL -> {
-                    if (a.dtype().isFloatingPoint() || a.dtype().isSigned() || a.dtype() == DType.BOOL) {
-                        throw new KernelException("BitShift needs unsigned integers, got " + a.dtype());
+                    if (!a.dtype().isInteger()) throw new KernelException("BitShift needs integers, got " + a.dtype());
+                    if (a.dtype().isSigned() && opset < 28) {
+                        throw new KernelException("BitShift on " + a.dtype() + " needs opset 28 (before it only unsigned types), model has " + opset);
                     }
                     String dir = at.getString("direction", null);
                     if ("LEFT".equals(dir)) return Arith.SHL;

@@ -32,7 +32,7 @@ final class ElementwiseUnaryOps {
     }
 
     /** Which element types an op takes. */
-    enum Accepts { FLOAT, SIGNED, NUMERIC, BOOL }
+    enum Accepts { FLOAT, SIGNED, NUMERIC, INTEGER, BOOL }
 
     static void register(OpRegistry r) {
         plain(r, "Sqrt", Math::sqrt);
@@ -68,6 +68,10 @@ final class ElementwiseUnaryOps {
         r.register("Relu", new UnaryKernel(Accepts.SIGNED, null, a -> x -> x > 0 || Double.isNaN(x) ? x : 0.0,
                 (x, u) -> x > 0 ? x : 0));
         r.register("Not", new UnaryKernel(Accepts.BOOL, null, a -> x -> x != 0 ? 0 : 1, (x, u) -> x != 0 ? 0 : 1));
+        // the store wraps ~x to the element width, which is the width's own complement
+        r.register("BitwiseNot", new UnaryKernel(Accepts.INTEGER, null, a -> x -> {
+            throw new KernelException("BitwiseNot needs integer input");
+        }, (x, u) -> ~x));
 
         r.register("LeakyRelu", attr(a -> {
             double alpha = a.getFloat("alpha", 0.01f);
@@ -89,6 +93,10 @@ final class ElementwiseUnaryOps {
         r.register("HardSigmoid", attr(a -> {
             double alpha = a.getFloat("alpha", 0.2f), beta = a.getFloat("beta", 0.5f);
             return x -> Math.max(0.0, Math.min(1.0, alpha * x + beta));
+        }));
+        r.register("Swish", attr(a -> {
+            double alpha = a.getFloat("alpha", 1.0f);
+            return x -> x * ElementwiseMath.sigmoid(alpha * x);
         }));
         r.register("ThresholdedRelu", attr(a -> {
             double alpha = a.getFloat("alpha", 1.0f);
@@ -188,6 +196,7 @@ final class ElementwiseUnaryOps {
                 case FLOAT -> t.isFloatingPoint();
                 case SIGNED -> t.isSigned();
                 case NUMERIC -> t != DType.BOOL;
+                case INTEGER -> t.isInteger();
                 case BOOL -> t == DType.BOOL;
             };
             if (!ok) throw new KernelException(op + " does not take " + t + " input");

@@ -23,6 +23,7 @@ public final class NnOps {
         r.register("TensorScatter", new TensorScatterKernel());
         r.register("MeanVarianceNormalization", new NormKernels.Mvn());
         r.register("LRN", new NormKernels.Lrn());
+        r.register("LpNormalization", new LpNormKernel());
         r.register("Softmax", new SoftmaxKernels.Softmax(false));
         r.register("LogSoftmax", new SoftmaxKernels.Softmax(true));
         r.register("Resize", new ResizeKernels.Resize(false));

@@ -15,7 +15,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Reductions along one axis that produce or use positions: ArgMax, ArgMin, Hardmax, CumSum and TopK. Each
+ * Reductions along one axis that produce or use positions: ArgMax, ArgMin, Hardmax, CumSum, CumProd and TopK. Each
  * views the input as [outer, axisLen, inner] around its axis.
  */
 final class ReductionIndexOps {
@@ -25,7 +25,8 @@ final class ReductionIndexOps {
         r.register("ArgMax", new ArgKernel(true));
         r.register("ArgMin", new ArgKernel(false));
         r.register("Hardmax", new HardmaxKernel());
-        r.register("CumSum", new CumSumKernel());
+        r.register("CumSum", new CumulativeKernel(Scan.SUM));
+        r.register("CumProd", new CumulativeKernel(Scan.PRODUCT));
         r.register("TopK", new TopKKernel());
     }
 
@@ -143,17 +144,43 @@ final class ReductionIndexOps {
         }
     }
 
-    // ---------------------------------------------------------------- CumSum
+    // ---------------------------------------------------------------- CumSum / CumProd
 
-    static final class CumSumKernel implements OpKernel {
+    /** The running combination of a cumulative op, with its identity (what an exclusive scan starts from). */
+    enum Scan {
+        SUM(0), PRODUCT(1);
+
+        private final long identity;
+
+        Scan(long identity) { this.identity = identity; }
+
+        double apply(double acc, double v) { return this == SUM ? acc + v : acc * v; }
+
+        /** Integers wrap at 64 bits here and at the element width on store, as the C loops of other runtimes do. */
+        long apply(long acc, long v) { return this == SUM ? acc + v : acc * v; }
+    }
+
+    /**
+     * CumSum and CumProd: the running sum or product along the axis input (a scalar), optionally exclusive (each
+     * element gets the combination of those strictly before it, the first the identity) and reverse (from the end).
+     */
+    static final class CumulativeKernel implements OpKernel {
+        private final Scan scan;
+
+        CumulativeKernel(Scan scan) { this.scan = scan; }
+
         @Override public List<TensorType> infer(InferContext ctx) { return List.of(ctx.inputType(0)); }
 
         @Override public boolean inPlaceSafe() { return false; }
 
         @Override public void execute(ExecContext ctx) {
             Tensor x = ctx.input(0), axisT = ctx.input(1);
-            if (axisT.elementCount() != 1) throw new KernelException("CumSum axis must be a scalar, got " + axisT.shape());
+            String op = ctx.opType();
+            if (axisT.elementCount() != 1) throw new KernelException(op + " axis must be a scalar, got " + axisT.shape());
+            if (!axisT.dtype().isInteger()) throw new KernelException(op + " axis must be an integer, got " + axisT.dtype());
+            if (x.dtype() == DType.BOOL) throw new KernelException(op + " does not take bool input");
             int rank = x.rank();
+            if (rank == 0) throw new KernelException(op + " needs an input of rank >= 1, got a scalar");
             int axis = Shape.normalizeAxis((int) axisT.getLong(0), rank);
             boolean exclusive = ctx.attributes().getInt("exclusive", 0) != 0;
             boolean reverse = ctx.attributes().getInt("reverse", 0) != 0;
@@ -163,16 +190,16 @@ final class ReductionIndexOps {
             for (long o = 0; o < outer; o++) {
                 for (long i = 0; i < inner; i++) {
                     long base = o * len * inner + i;
-                    double ds = 0;
-                    long ls = 0;
+                    double ds = scan.identity;
+                    long ls = scan.identity;
                     for (long k = 0; k < len; k++) {
                         long idx = base + (reverse ? len - 1 - k : k) * inner;
                         if (fp) {
                             double v = x.getDouble(idx);
-                            if (exclusive) { out.setDouble(idx, ds); ds += v; } else { ds += v; out.setDouble(idx, ds); }
+                            if (exclusive) { out.setDouble(idx, ds); ds = scan.apply(ds, v); } else { ds = scan.apply(ds, v); out.setDouble(idx, ds); }
                         } else {
                             long v = x.getLong(idx);
-                            if (exclusive) { out.setLong(idx, ls); ls += v; } else { ls += v; out.setLong(idx, ls); }
+                            if (exclusive) { out.setLong(idx, ls); ls = scan.apply(ls, v); } else { ls = scan.apply(ls, v); out.setLong(idx, ls); }
                         }
                     }
                 }

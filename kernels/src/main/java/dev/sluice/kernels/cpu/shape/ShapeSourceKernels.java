@@ -37,6 +37,9 @@ final class ShapeSourceKernels {
                 c -> cast(c, castTarget(c.attributes()))));
         r.register("CastLike", kernel(c -> one(inType(c, 1).dtype(), inType(c, 0).shape()),
                 c -> cast(c, c.input(1).dtype())));
+        // the same bytes under another type of the same width, so the output may take over the input's memory
+        r.register("BitCast", ShapeOps.sameBytesKernel(c -> one(castTarget(c.attributes()), inType(c, 0).shape()),
+                ShapeSourceKernels::bitCast));
         r.register("Dropout", ShapeOps.sameBytesKernel(ShapeSourceKernels::inferDropout, ShapeSourceKernels::dropout));
         r.register("EyeLike", kernel(ShapeSourceKernels::inferEyeLike, ShapeSourceKernels::eyeLike));
     }
@@ -129,6 +132,32 @@ final class ShapeSourceKernels {
         Tensor x = c.input(0);
         Tensor y = c.output(0, to, x.shape());
         convert(x, y);
+    }
+
+    /**
+     * BitCast (opset 26): x's bytes, unchanged, as elements of the 'to' type, which must have x's width. A bool
+     * target takes only bytes 0 and 1: another byte has no meaning as a Sluice bool (stored as 0 or 1), so it is an
+     * error rather than a bool that compares unlike true.
+     */
+    static void bitCast(ExecContext c) {
+        Tensor x = c.input(0);
+        DType to = castTarget(c.attributes());
+        if (to.byteSize() != x.dtype().byteSize()) {
+            throw new KernelException("BitCast from " + x.dtype() + " (" + 8 * x.dtype().byteSize() + " bits) to " + to
+                + " (" + 8 * to.byteSize() + " bits): the widths must be equal");
+        }
+        if (to == DType.BOOL && x.dtype() != DType.BOOL) {
+            MemorySegment xs = x.data();
+            for (long i = 0; i < x.elementCount(); i++) {
+                byte b = xs.get(ValueLayout.JAVA_BYTE, i);
+                if (b != 0 && b != 1) {
+                    throw new KernelException("BitCast to bool: element " + i + " is byte " + (b & 0xff) + ", not 0 or 1");
+                }
+            }
+        }
+        Tensor y = c.output(0, to, x.shape());
+        // when the planner handed out the input's own memory the bytes are already there
+        if (!y.data().equals(x.data())) MemorySegment.copy(x.data(), 0, y.data(), 0, x.byteSize());
     }
 
     /** Converts every element of x into y's dtype as C would: floats truncate toward zero, nonzero is true. */

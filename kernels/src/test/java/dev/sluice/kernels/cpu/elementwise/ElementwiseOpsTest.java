@@ -146,7 +146,28 @@ class ElementwiseOpsTest {
         assertArrayEquals(new long[] {-1, 1, -1, 1}, ElementwiseNode.of("Mod").attr("fmod", 1L).in(a).in(b).run().toLongArray());
         Tensor f = ElementwiseNode.of("Mod").attr("fmod", 1L).in(floats(-5.5f, 5.5f)).in(floats(2, -2)).run();
         assertArrayEquals(new float[] {-1.5f, 1.5f}, f.toFloatArray());
-        assertThrows(KernelException.class, () -> ElementwiseNode.of("Mod").in(floats(1)).in(floats(1)).run());
+        assertThrows(KernelException.class, () -> ElementwiseNode.of("Mod").attr("fmod", 2L).in(floats(1)).in(floats(1)).run());
+    }
+
+    /** fmod=0 on floats is Python's %: the divisor's sign, with the spec's zero, infinity and NaN cases. */
+    @Test
+    void floatModWithoutFmodTakesTheDivisorsSign() {
+        float inf = Float.POSITIVE_INFINITY, nan = Float.NaN;
+        float[] a = {-5.5f, 5.5f, -5.5f, 5.5f, 0f, -0f, 0f, 6f, inf, 1f, 5f, 5f, -5f, nan, 1f};
+        float[] b = {2f, -2f, -2f, 2f, -3f, 3f, 3f, 3f, 2f, 0f, inf, -inf, inf, 2f, nan};
+        // Python: -5.5 % 2 = 0.5, 5.5 % -2 = -0.5, -5.5 % -2 = -1.5, 5.5 % 2 = 1.5, 0 % -3 = -0.0, -0 % 3 = 0.0,
+        // 6 % 3 = 0.0, inf % 2 = nan, 1 % 0 = nan (Python raises; the spec says NaN), 5 % inf = 5, 5 % -inf = -inf,
+        // -5 % inf = inf
+        float[] want = {0.5f, -0.5f, -1.5f, 1.5f, -0f, 0f, 0f, 0f, nan, nan, 5f, -inf, inf, nan, nan};
+        for (DType t : new DType[] {DType.FLOAT32, DType.FLOAT64, DType.FLOAT16}) {
+            double[] da = new double[a.length], db = new double[b.length];
+            for (int i = 0; i < a.length; i++) { da[i] = a[i]; db[i] = b[i]; }
+            Tensor r = ElementwiseNode.of("Mod").in(ElementwiseNode.of(t, s(a.length), da)).in(ElementwiseNode.of(t, s(b.length), db)).run();
+            for (int i = 0; i < want.length; i++) {
+                // bit equality on the float value: tells -0 from 0 and NaN from numbers
+                assertEquals(Float.floatToIntBits(want[i]), Float.floatToIntBits((float) r.getDouble(i)), t + " element " + i + ": " + a[i] + " % " + b[i]);
+            }
+        }
     }
 
     @Test

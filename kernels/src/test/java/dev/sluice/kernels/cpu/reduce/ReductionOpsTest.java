@@ -173,6 +173,55 @@ class ReductionOpsTest {
         assertArrayEquals(new long[] {1, 3, 3, 7}, m.toLongArray());
     }
 
+    /** CumProd against a brute-force product of the elements before (or after) each one, on every axis and mode. */
+    @Test
+    void cumProdMatchesBruteForceOnEveryAxisAndMode() {
+        java.util.SplittableRandom r = new java.util.SplittableRandom(3);
+        long[] dims = {2, 3, 4};
+        Tensor x = Tensor.allocate(DType.FLOAT64, Shape.of(dims));
+        Tensor xi = Tensor.allocate(DType.INT32, Shape.of(dims));
+        for (int i = 0; i < 24; i++) { x.setDouble(i, r.nextDouble() * 4 - 2); xi.setLong(i, r.nextInt(7) - 3); }
+        for (int axis = -3; axis < 3; axis++) {
+            int ax = axis < 0 ? axis + 3 : axis;
+            long stride = ax == 0 ? 12 : ax == 1 ? 4 : 1;
+            for (int mode = 0; mode < 4; mode++) {
+                boolean exclusive = (mode & 1) != 0, reverse = (mode & 2) != 0;
+                Tensor axisT = ofLong(DType.INT64, s(), axis);
+                Tensor y = ElementwiseNode.of("CumProd").attr("exclusive", exclusive ? 1L : 0L).attr("reverse", reverse ? 1L : 0L)
+                    .in(x).in(axisT).run();
+                Tensor yi = ElementwiseNode.of("CumProd").attr("exclusive", exclusive ? 1L : 0L).attr("reverse", reverse ? 1L : 0L)
+                    .in(xi).in(axisT).run();
+                for (int i = 0; i < 24; i++) {
+                    long pos = i / stride % dims[ax];
+                    double want = 1;
+                    long wantInt = 1;
+                    for (long k = 0; k < dims[ax]; k++) {
+                        boolean take = reverse ? (exclusive ? k > pos : k >= pos) : (exclusive ? k < pos : k <= pos);
+                        if (take) {
+                            long j = i + (k - pos) * stride;
+                            want *= x.getDouble(j);
+                            wantInt *= xi.getLong(j);
+                        }
+                    }
+                    String where = "axis " + axis + " exclusive " + exclusive + " reverse " + reverse + " at " + i;
+                    assertEquals(want, y.getDouble(i), 1e-12 * Math.max(1, Math.abs(want)), where);
+                    assertEquals(wantInt, yi.getLong(i), where);
+                }
+            }
+        }
+    }
+
+    /** Integer products wrap at the element width, as C's do; a scalar input and a vector axis are refused. */
+    @Test
+    void cumProdWrapsIntegersAndRefusesBadAxes() {
+        Tensor big = ofLong(DType.INT32, s(3), 65536, 65536, 3);
+        assertArrayEquals(new long[] {65536, 0, 0}, ElementwiseNode.of("CumProd").in(big).in(longs(0)).run().toLongArray());
+        Tensor u8 = ofLong(DType.UINT8, s(2), 16, 17);
+        assertArrayEquals(new long[] {16, 16}, ElementwiseNode.of("CumProd").in(u8).in(longs(0)).run().toLongArray()); // 272 mod 256
+        assertThrows(KernelException.class, () -> ElementwiseNode.of("CumProd").in(floats(1, 2)).in(longs(0, 0)).run());
+        assertThrows(KernelException.class, () -> ElementwiseNode.of("CumProd").in(floats(s(), 2)).in(longs(0)).run());
+    }
+
     @Test
     void hardmaxOldCoercionAndNewAxis() {
         Tensor x = floats(s(1, 2, 2), 1, 3, 2, 0);
