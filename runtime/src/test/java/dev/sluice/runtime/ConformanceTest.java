@@ -40,7 +40,7 @@ class ConformanceTest {
     static final Suite DEBIAN = new Suite("libonnx-testdata (ONNX 1.12)", NODE_TESTS, "/conformance-known-failures.txt",
         REQUIRED_PASSES, "apt-get install -y libonnx-testdata", true);
     static final Suite ONNX_1_23 = new Suite("ONNX 1.23.1 reference cases", onnx123Dir(), "/conformance-1.23-known-failures.txt",
-        1300, "./sluice test writes them (python3 with onnx 1.23.1: .ci/onnx-node-tests.py DIR)", false);
+        1500, "./sluice test writes them (python3 with onnx 1.23.1: .ci/onnx-node-tests.py DIR)", false);
 
     private static Path onnx123Dir() {
         String env = System.getenv("SLUICE_ONNX_NODE_TESTS");
