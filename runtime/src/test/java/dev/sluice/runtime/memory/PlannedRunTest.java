@@ -45,7 +45,7 @@ class PlannedRunTest {
 
     private static Tensor random(Shape s, long seed) { return InputSources.random(DType.FLOAT32, s, new SplittableRandom(seed)); }
 
-    /** x[N,16] -> three MatMul/Add/Relu layers with a skip Concat, a Tanh head, and a side output. */
+    /** x[N,16] -> three MatMul/Add/Relu layers with a skip Concat, a Sigmoid-Add-Tanh head, and a side output. */
     static Model mlp() {
         TensorType x = new TensorType(DType.FLOAT32, SymShape.of(new Dim.Symbol("N"), Dim.of(16)));
         Map<String, Tensor> w = new LinkedHashMap<>();
@@ -65,7 +65,8 @@ class PlannedRunTest {
             new Node("cat", "Concat", "", List.of("h2", "h1"), List.of("c"), new Attributes(Map.of("axis", new Attr.Int(1)))),
             node("MatMul", List.of("c", "W3"), List.of("m3")),
             node("Sigmoid", List.of("m3"), List.of("s3")),
-            node("Mul", List.of("s3", "m3"), List.of("g3")),
+            // an Add, not a Mul: Sigmoid and Mul(s3, m3) would fuse into the MatMul as SiLU, leaving no op to run in place
+            node("Add", List.of("s3", "m3"), List.of("g3")),
             node("Tanh", List.of("g3"), List.of("y")));
         Graph g = new Graph("mlp", nodes, List.of(new Value("x", x)),
             List.of(new Value("y", TensorType.UNKNOWN), new Value("side", TensorType.UNKNOWN)), w, Map.of());
