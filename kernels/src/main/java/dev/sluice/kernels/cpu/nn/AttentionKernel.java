@@ -37,7 +37,7 @@ import jdk.incubator.vector.VectorSpecies;
  * every element in an order that depends on k and KC only (not on the operands' layout), the scaling and
  * mask are the same float operations as the Div and Add kernels, the rows go through the Softmax kernel's
  * own code. The one layout-dependent Gemm32 path (a one-row product, which dots or axpys by B's
- * layout) gets K^T as a contiguous copy, as the unfused MatMul sees it. Heads whose depths fit one Gemm32
+ * layout) is replaced by {@link OneQueryScores}: the unfused MatMul's axpy order over K^T, read from K's rows. Heads whose depths fit one Gemm32
  * K run go through {@link SmallHeads} instead: the same sums in the same order, without Gemm32's per-call
  * packing and its 96-column panels (a third of a 64-key panel is padding).
  *
@@ -50,7 +50,7 @@ public final class AttentionKernel implements OpKernel {
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
 
     /**
-     * Scores scratch per worker: L x Lk floats, plus d x Lk for a one-row product's K^T. Native memory, like
+     * Scores scratch per worker: L x Lk floats (slot 1 is free for other attention ops). Native memory, like
      * every tensor: vector loads and stores that see both heap and native segments at one call site lose
      * C2's intrinsic there (the segment's base type is no longer known), which slowed Gemm32 100-fold.
      */
@@ -206,14 +206,8 @@ public final class AttentionKernel implements OpKernel {
         if (SmallHeads.fits(l, lk, d, dv)) {
             SmallHeads.scores(qd, qo, ldq, kd, ko, ldk, l, lk, d, s);
         } else if (l == 1) {
-            // one query row: Gemm32's matrix-vector path sums by B's layout, so give it K^T as MatMul does
-            MemorySegment kt = scratch(1, (long) d * lk);
-            for (int j = 0; j < lk; j++) {
-                for (int p = 0; p < d; p++) {
-                    kt.setAtIndex(NnArrays.F32, (long) p * lk + j, kd.getAtIndex(NnArrays.F32, ko + (long) j * ldk + p));
-                }
-            }
-            Gemm32.sgemm(false, false, l, lk, d, 1f, qd, qo, ldq, kt, 0, lk, 0f, s, 0, lk, Parallelism.SEQUENTIAL);
+            // one query row: the unfused MatMul's matrix-vector order, read from the keys' rows (no K^T copy)
+            OneQueryScores.scores(qd, qo, kd, ko, ldk, lk, d, s);
         } else {
             Gemm32.sgemm(false, true, l, lk, d, 1f, qd, qo, ldq, kd, ko, ldk, 0f, s, 0, lk, Parallelism.SEQUENTIAL);
         }
