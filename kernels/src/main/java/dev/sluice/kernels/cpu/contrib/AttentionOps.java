@@ -324,8 +324,12 @@ final class AttentionOps {
             return r;
         }
 
-        /** A [B, rows, N*H] tensor or [B, N, rows, H] heads as a view, with {@code bias[off..]} added into a copy first. */
-        private static Heads view(Parallelism par, Tensor t, int b, int n, int rows, int h, Tensor bias, int off, String what) {
+        /**
+         * A [B, rows, N*H] tensor or [B, N, rows, H] heads as a view, with {@code bias[off..]} added into a copy first; the
+         * copy is added to {@code copies}, for the caller to hand back to the pool once the heads are used.
+         */
+        private static Heads view(Parallelism par, Tensor t, int b, int n, int rows, int h, Tensor bias, int off, String what,
+                                  List<Tensor> copies) {
             if (t.rank() == 4) {
                 if (t.shape().dim(0) != b || t.shape().dim(1) != n || t.shape().dim(2) != rows || t.shape().dim(3) != h) {
                     throw new KernelException(OP + " " + what + " must have shape [" + b + ", " + n + ", " + rows + ", " + h + "], got " + t.shape());
@@ -338,7 +342,9 @@ final class AttentionOps {
             }
             MemorySegment d = t.data();
             if (bias != null) {
-                Tensor c = t.copy();
+                Tensor c = Tensor.allocateOwned(DType.FLOAT32, t.shape());
+                copies.add(c);
+                MemorySegment.copy(t.data(), 0, c.data(), 0, t.elementCount() * 4);
                 addBias(par, c.data(), 0, n * h, b * rows, n * h, bias, off);
                 d = c.data();
             }
@@ -370,21 +376,27 @@ final class AttentionOps {
             if (bias != null && (Operands.float32(bias, OP, "bias").rank() != 1 || bias.elementCount() != 2L * d + (long) n * hv)) {
                 throw new KernelException(OP + " bias must have shape [" + (2L * d + (long) n * hv) + "], got " + bias.shape());
             }
-            Heads qh = view(ctx.parallelism(), q, b, n, s, h, bias, 0, "query");
-            Heads kh = view(ctx.parallelism(), k, b, n, l, h, bias, d, "key");
-            Heads vh = view(ctx.parallelism(), v, b, n, l, hv, bias, 2 * d, "value");
-            float scale = at.getFloat("scale", 0f);
-            if (scale == 0f) scale = (float) (1 / Math.sqrt(h));
-            Scores sc = scores(optional(ctx, 4), optional(ctx, 5), at.getInt("unidirectional", 0) != 0, b, n, s, l, scale,
-                at.getFloat("mask_filter_value", -10000f), OP, "key_padding_mask");
-            Tensor y = ctx.output(0, DType.FLOAT32, Shape.of(b, s, (long) n * hv));
-            Tensor pk = ctx.outputCount() > 1 ? ctx.output(1, DType.FLOAT32, Shape.of(b, n, l, h)) : null;
-            Tensor pv = ctx.outputCount() > 2 ? ctx.output(2, DType.FLOAT32, Shape.of(b, n, l, hv)) : null;
-            if (pk != null) copyHeads(kh, pk, b, n, l, h);
-            if (pv != null) copyHeads(vh, pv, b, n, l, hv);
-            if (y.elementCount() == 0) return;
-            Heads yh = new Heads(y.data(), 0, (long) s * n * hv, hv, n * hv);
-            AttentionKernel.attend(ctx.parallelism(), b, n, s, l, h, hv, qh, kh, vh, yh, sc);
+            // biased copies go back to the pool after the run: fresh blocks fault their pages in every run (see Attention)
+            List<Tensor> copies = new ArrayList<>(3);
+            try {
+                Heads qh = view(ctx.parallelism(), q, b, n, s, h, bias, 0, "query", copies);
+                Heads kh = view(ctx.parallelism(), k, b, n, l, h, bias, d, "key", copies);
+                Heads vh = view(ctx.parallelism(), v, b, n, l, hv, bias, 2 * d, "value", copies);
+                float scale = at.getFloat("scale", 0f);
+                if (scale == 0f) scale = (float) (1 / Math.sqrt(h));
+                Scores sc = scores(optional(ctx, 4), optional(ctx, 5), at.getInt("unidirectional", 0) != 0, b, n, s, l, scale,
+                    at.getFloat("mask_filter_value", -10000f), OP, "key_padding_mask");
+                Tensor y = ctx.output(0, DType.FLOAT32, Shape.of(b, s, (long) n * hv));
+                Tensor pk = ctx.outputCount() > 1 ? ctx.output(1, DType.FLOAT32, Shape.of(b, n, l, h)) : null;
+                Tensor pv = ctx.outputCount() > 2 ? ctx.output(2, DType.FLOAT32, Shape.of(b, n, l, hv)) : null;
+                if (pk != null) copyHeads(kh, pk, b, n, l, h);
+                if (pv != null) copyHeads(vh, pv, b, n, l, hv);
+                if (y.elementCount() == 0) return;
+                Heads yh = new Heads(y.data(), 0, (long) s * n * hv, hv, n * hv);
+                AttentionKernel.attend(ctx.parallelism(), b, n, s, l, h, hv, qh, kh, vh, yh, sc);
+            } finally {
+                for (Tensor c : copies) c.close();
+            }
         }
     }
 }
