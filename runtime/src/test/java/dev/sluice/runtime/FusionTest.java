@@ -359,11 +359,11 @@ class FusionTest {
      */
     @Test
     void decodingAttentionKeepsTheUnfusedBits() throws Exception {
-        for (int[] c : new int[][] {{37, 4, 16}, {64, 2, 64}, {130, 2, 1030}}) {
-            int lk = c[0], h = c[1], d = c[2];
+        for (int[] c : new int[][] {{37, 4, 16, 4}, {64, 2, 64, 2}, {130, 2, 1030, 2}, {40, 3, 16, 1}}) {
+            int lk = c[0], h = c[1], d = c[2], hk = c[3];
             SplittableRandom r = new SplittableRandom(41 + lk);
             Path file = new OnnxModelBuilder(13)
-                .input("q", 1, 1, 1, h, d).input("k", 1, 1, lk, h, d).input("v", 1, 1, lk, h, d).input("mask", 1, 1, 1, 1, lk)
+                .input("q", 1, 1, 1, h, d).input("k", 1, 1, lk, hk, d).input("v", 1, 1, lk, hk, d).input("mask", 1, 1, 1, 1, lk)
                 .output("y", 1, 1, 1, h, d)
                 .floatInit("scale", new long[0], (float) Math.sqrt(d))
                 .node("Transpose", List.of("q"), List.of("qt"), OnnxModelBuilder.ints("perm", 0, 2, 1, 3))
@@ -381,8 +381,8 @@ class FusionTest {
             Tensor mask = Tensor.allocate(dev.sluice.kernels.DType.FLOAT32, Shape.of(1, 1, 1, lk));
             for (int j = 0; j < lk; j++) mask.setFloat(j, j % 7 == 3 ? -10000f : 0f);
             Map<String, Tensor> in = Map.of("q", q, "mask", mask,
-                "k", InputSources.random(dev.sluice.kernels.DType.FLOAT32, Shape.of(1, lk, h, d), r),
-                "v", InputSources.random(dev.sluice.kernels.DType.FLOAT32, Shape.of(1, lk, h, d), r));
+                "k", InputSources.random(dev.sluice.kernels.DType.FLOAT32, Shape.of(1, lk, hk, d), r),
+                "v", InputSources.random(dev.sluice.kernels.DType.FLOAT32, Shape.of(1, lk, hk, d), r));
             try (Session s = Session.open(file, 2);
                  Session plain = Session.open(dev.sluice.graph.OnnxImporter.load(file), 2, dev.sluice.kernels.OpRegistry.cpu(),
                      dev.sluice.graph.fusion.PatternFusion.Target.STANDARD_OPS)) {

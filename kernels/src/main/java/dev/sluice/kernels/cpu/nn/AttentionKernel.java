@@ -180,11 +180,18 @@ public final class AttentionKernel implements OpKernel {
         MemorySegment qd = q.data(), kd = k.data(), vd = v.data(), yd = y.data(), md = scores.mask();
         int qr = q.rowStride(), kr = k.rowStride(), vr = v.rowStride(), yr = y.rowStride();
         long work = (long) l * lk * (d + dv);
+        // One query row against keys (values) shared by every batch and head: the unfused MatMul folds the query rows
+        // into one product of several rows (numpy matmul with a broadcast B), which Gemm32 sums by its blocked order,
+        // not by the one-row path's; the fold is taken when the query rows themselves are several.
+        boolean foldScores = l == 1 && k.batchStride() == 0 && k.headStride() == 0
+            && (q.batchStride() != 0 && batches > 1 || q.headStride() != 0 && heads > 1);
+        boolean foldWeighted = l == 1 && v.batchStride() == 0 && v.headStride() == 0 && batches * heads > 1;
         par.forEach(batches * heads, work, t -> {
             int b = t / heads, h = t % heads;
-            MemorySegment s = scratch(0, (long) l * lk);
+            MemorySegment s = scratch(0, (long) (foldScores ? 2 : l) * lk);
             long qo = q.at(b, h), ko = k.at(b, h), vo = v.at(b, h);
-            headScores(qd, qo, qr, kd, ko, kr, l, lk, d, dv, s);
+            if (foldScores) blockedRow(qd, qo, true, kd, ko, kr, lk, d, s);
+            else headScores(qd, qo, qr, kd, ko, kr, l, lk, d, dv, s);
             for (int i = 0; i < l; i++) {
                 long row = (long) i * lk;
                 long mo = md == null ? -1 : b * mstr[0] + h * mstr[1] + i * mstr[2];
@@ -192,8 +199,25 @@ public final class AttentionKernel implements OpKernel {
                 SoftmaxKernels.softmaxRow(s, row, s, row, lk);
             }
             long yo = y.at(b, h);
-            headWeighted(s, l, lk, d, vd, vo, vr, dv, yd, yo, yr);
+            if (foldWeighted) {
+                MemorySegment row = scratch(1, 2L * dv);
+                blockedRow(s, 0, false, vd, vo, vr, dv, lk, row);
+                MemorySegment.copy(row, 0, yd, yo * 4, dv * 4L);
+            } else {
+                headWeighted(s, l, lk, d, vd, vo, vr, dv, yd, yo, yr);
+            }
         });
+    }
+
+    /**
+     * out[0, n) = the row at {@code ao} (k floats) times B (B^T's rows at {@code bo + j * ldb} when {@code transB}, else
+     * B's k rows of n there), summed in Gemm32's blocked order: as row 0 of a two-row product whose rows are both that
+     * row (lda 0), since one row alone takes the matrix-vector path. The blocked order depends on k and KC only, so
+     * the row gets the bits it has in a folded product of many rows. {@code out} holds 2 n floats (row 1 is scratch).
+     */
+    private static void blockedRow(MemorySegment a, long ao, boolean transB, MemorySegment bd, long bo, int ldb, int n, int k,
+                                   MemorySegment out) {
+        Gemm32.sgemm(false, transB, 2, n, k, 1f, a, ao, 0, bd, bo, ldb, 0f, out, 0, n, Parallelism.SEQUENTIAL);
     }
 
     /**
