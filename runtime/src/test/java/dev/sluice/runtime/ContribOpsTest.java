@@ -373,6 +373,34 @@ class ContribOpsTest {
         assertMatchesOrt(write(mb), Map.of("q", q, "k", random(r, 1, b, n, l, d / n), "v", random(r, 1, b, n, l, d / n)), TOL, false);
     }
 
+    /**
+     * The Q/K/V projection in parallel row blocks (a product big enough to split, 13 tokens: a last block of one row,
+     * which joins the block before it) matches ORT, and weights given as a graph input (packed per run) give the bits of
+     * the same weights as an initializer (packed once and cached).
+     */
+    @Test
+    void attentionProjectionBlocksMatchOrtWithWeightsAsInputOrInitializer() throws Exception {
+        SplittableRandom r = new SplittableRandom(19);
+        int b = 1, s = 13, din = 256, n = 4, hidden = 128;
+        Tensor x = random(r, 1, b, s, din), wt = random(r, 0.2, din, 3 * hidden);
+        float[] bias = randomArray(r, 0.5, 3 * hidden);
+        Path init = write(new OnnxModelBuilder(17).input("x", FLOAT, b, s, din)
+            .floatInit("w", new long[] {din, 3 * hidden}, wt.toFloatArray()).floatInit("bias", new long[] {3 * hidden}, bias)
+            .output("y", FLOAT, b, s, hidden)
+            .nodeIn(MS, "Attention", List.of("x", "w", "bias"), List.of("y"), intAttr("num_heads", n)));
+        Path input = write(new OnnxModelBuilder(17).input("x", FLOAT, b, s, din).input("w", FLOAT, din, 3 * hidden)
+            .floatInit("bias", new long[] {3 * hidden}, bias)
+            .output("y", FLOAT, b, s, hidden)
+            .nodeIn(MS, "Attention", List.of("x", "w", "bias"), List.of("y"), intAttr("num_heads", n)));
+        assertMatchesOrt(init, Map.of("x", x), TOL, false);
+        assertMatchesOrt(input, Map.of("x", x, "w", wt), TOL, false);
+        try (Session si = Session.open(init, SessionOptions.builder().threads(2).build());
+             Session sw = Session.open(input, SessionOptions.builder().threads(2).build())) {
+            Tensor a = si.run(Map.of("x", x)).get("y"), c = sw.run(Map.of("x", x, "w", wt)).get("y");
+            assertTrue(a.sameBits(c), "weights as an input and as an initializer give different bits");
+        }
+    }
+
     @Test
     void attentionRefusesPastStateAndMegatronMasks() throws Exception {
         int b = 1, s = 2, din = 4, n = 2;

@@ -353,6 +353,48 @@ class FusionTest {
     }
 
     /**
+     * Decoding: one query row against many keys (a KV cache) fuses into sluice.Attention whose bits equal the unfused
+     * ops', the scores' matrix-vector product included (read from K's rows, in the unfused MatMul's order over K^T),
+     * at key counts with and without Gemm32's scalar tail and a depth past its matrix-vector K run, with query zeros.
+     */
+    @Test
+    void decodingAttentionKeepsTheUnfusedBits() throws Exception {
+        for (int[] c : new int[][] {{37, 4, 16, 4}, {64, 2, 64, 2}, {130, 2, 1030, 2}, {40, 3, 16, 1}}) {
+            int lk = c[0], h = c[1], d = c[2], hk = c[3];
+            SplittableRandom r = new SplittableRandom(41 + lk);
+            Path file = new OnnxModelBuilder(13)
+                .input("q", 1, 1, 1, h, d).input("k", 1, 1, lk, hk, d).input("v", 1, 1, lk, hk, d).input("mask", 1, 1, 1, 1, lk)
+                .output("y", 1, 1, 1, h, d)
+                .floatInit("scale", new long[0], (float) Math.sqrt(d))
+                .node("Transpose", List.of("q"), List.of("qt"), OnnxModelBuilder.ints("perm", 0, 2, 1, 3))
+                .node("Transpose", List.of("k"), List.of("kt"), OnnxModelBuilder.ints("perm", 0, 2, 3, 1))
+                .node("Transpose", List.of("v"), List.of("vt"), OnnxModelBuilder.ints("perm", 0, 2, 1, 3))
+                .node("MatMul", List.of("qt", "kt"), List.of("s"))
+                .node("Div", List.of("s", "scale"), List.of("s1"))
+                .node("Add", List.of("s1", "mask"), List.of("s2"))
+                .node("Softmax", List.of("s2"), List.of("p"), OnnxModelBuilder.intAttr("axis", 3))
+                .node("MatMul", List.of("p", "vt"), List.of("o"))
+                .node("Transpose", List.of("o"), List.of("y"), OnnxModelBuilder.ints("perm", 0, 2, 1, 3))
+                .write(tmp.resolve("decode" + lk + ".onnx"));
+            Tensor q = InputSources.random(dev.sluice.kernels.DType.FLOAT32, Shape.of(1, 1, h, d), r);
+            for (int i = 0; i < h * d; i += 5) q.setFloat(i, 0f); // skipped depths
+            Tensor mask = Tensor.allocate(dev.sluice.kernels.DType.FLOAT32, Shape.of(1, 1, 1, lk));
+            for (int j = 0; j < lk; j++) mask.setFloat(j, j % 7 == 3 ? -10000f : 0f);
+            Map<String, Tensor> in = Map.of("q", q, "mask", mask,
+                "k", InputSources.random(dev.sluice.kernels.DType.FLOAT32, Shape.of(1, lk, hk, d), r),
+                "v", InputSources.random(dev.sluice.kernels.DType.FLOAT32, Shape.of(1, lk, hk, d), r));
+            try (Session s = Session.open(file, 2);
+                 Session plain = Session.open(dev.sluice.graph.OnnxImporter.load(file), 2, dev.sluice.kernels.OpRegistry.cpu(),
+                     dev.sluice.graph.fusion.PatternFusion.Target.STANDARD_OPS)) {
+                assertEquals(Map.of("sluice:Attention", 1), ModelCheck.opHistogram(s.model()), "case " + java.util.Arrays.toString(c));
+                Tensor ours = s.run(in).get("y");
+                assertNull(Tolerance.DEFAULT.mismatch(ours, OrtReference.run(file, in).get("y")));
+                assertTrue(ours.sameBits(plain.run(in).get("y")), "fused and unfused bits differ, case " + java.util.Arrays.toString(c));
+            }
+        }
+    }
+
+    /**
      * A residual Add before a LayerNorm (the exporter's chain, or a LayerNormalization op at opset 17) fuses into
      * sluice.AddLayerNorm, which matches ONNX Runtime and the unfused Add and LayerNormalization bit for bit.
      */

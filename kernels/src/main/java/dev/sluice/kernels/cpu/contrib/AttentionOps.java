@@ -162,6 +162,30 @@ final class AttentionOps {
         par.forEach(rows, width, r -> Activation.NONE.rowBiasAndApply(y, yo + (long) r * ld, width, b));
     }
 
+    /**
+     * y [rows, n] = x [rows, k] times the packed weights {@code pw} (k x n, from {@code w}), plus {@code bias} (n floats,
+     * or null) on each row, as sluice.FusedMatMul runs it: row blocks of whole register tiles in parallel, each a
+     * sequential Gemm32 product on the one packed B followed by the bias on its rows while they are in cache. The bits
+     * are those of one whole product and a separate bias pass: Gemm32's order depends on k and KC only, a one-row
+     * block (the matrix-vector path, another order) is joined to the block before it, and each row gets the same bias
+     * adds ({@link Activation#rowBiasAndApply} with no activation).
+     */
+    private static void project(Parallelism par, MemorySegment x, int rows, int k, Gemm32.Packed pw, MemorySegment w, int n,
+                                float[] bias, MemorySegment y) {
+        int tasks = par.threads() <= 1 || (long) rows * n * k < (1L << 20) ? 1 : Math.min(2 * par.threads(), (rows + Gemm32.MR - 1) / Gemm32.MR);
+        int block = ((rows + tasks - 1) / tasks + Gemm32.MR - 1) / Gemm32.MR * Gemm32.MR;
+        int blocks0 = (rows + block - 1) / block;
+        int blocks = blocks0 > 1 && rows - (blocks0 - 1) * block == 1 ? blocks0 - 1 : blocks0;
+        java.util.function.IntConsumer body = t -> {
+            int r0 = t * block, r1 = t == blocks - 1 ? rows : r0 + block;
+            Gemm32.sgemm(false, false, r1 - r0, n, k, 1f, x, (long) r0 * k, k, null, w, 0, n, pw, 0f, y, (long) r0 * n, n,
+                Parallelism.SEQUENTIAL);
+            if (bias != null) for (int r = r0; r < r1; r++) Activation.NONE.rowBiasAndApply(y, (long) r * n, n, bias);
+        };
+        if (blocks > 1) par.forEach(blocks, body);
+        else body.accept(0);
+    }
+
     /** Heads of a view copied into a new [B, N, L, H] tensor (a present key or value output). */
     private static void copyHeads(Heads src, Tensor dst, int b, int n, int l, int h) {
         MemorySegment d = dst.data();
@@ -243,23 +267,25 @@ final class AttentionOps {
             Tensor present = ctx.outputCount() > 1 ? ctx.output(1, DType.FLOAT32, Shape.of(2, b, n, s, hq)) : null;
             if (present != null && hq != hv) throw new KernelException(OP + " present output needs equal Q/K and V head sizes, got " + hq + " and " + hv);
             if (y.elementCount() == 0) return;
-            // Q, K and V side by side: one GEMM (MatMul's engine) over every token, then the bias
-            Tensor qkv = Tensor.allocate(DType.FLOAT32, Shape.of((long) b * s, total));
-            MemorySegment qd = qkv.data();
-            // constant weights stay packed between runs, as sluice.FusedMatMul keeps its B
-            Gemm32.Packed pw = ctx.inputIsInitializer(1) ? Gemm32.cached(w, false, false, total, din, w.data(), 0, total) : null;
-            Gemm32.sgemm(false, false, b * s, total, din, 1f, x.data(), 0, din, null, w.data(), 0, total, pw, 0f, qd, 0, total, ctx.parallelism());
-            if (bias != null) addBias(ctx.parallelism(), qd, 0, total, b * s, total, bias, 0);
-            Heads q = new Heads(qd, 0, (long) s * total, hq, total);
-            Heads k = new Heads(qd, sz[0], (long) s * total, hq, total);
-            Heads v = new Heads(qd, sz[0] + sz[1], (long) s * total, hv, total);
-            Heads yh = new Heads(y.data(), 0, (long) s * sz[2], hv, sz[2]);
-            AttentionKernel.attend(ctx.parallelism(), b, n, s, s, hq, hv, q, k, v, yh, sc);
-            if (present != null) {
-                long half = (long) b * n * s * hq;
-                copyHeads(k, present, b, n, s, hq);
-                Tensor vHalf = Tensor.wrap(DType.FLOAT32, Shape.of(b, n, s, hq), present.data().asSlice(half * 4, half * 4));
-                copyHeads(v, vHalf, b, n, s, hq);
+            // Q, K and V side by side: one GEMM over every token, then the bias. The buffer goes back to the pool at the
+            // end of the run: a fresh 1 MiB block faults its pages in every run (half a millisecond per layer, measured)
+            try (Tensor qkv = Tensor.allocateOwned(DType.FLOAT32, Shape.of((long) b * s, total))) {
+                MemorySegment qd = qkv.data();
+                // constant weights stay packed between runs, as sluice.FusedMatMul keeps its B
+                Gemm32.Packed pw = ctx.inputIsInitializer(1) ? Gemm32.cached(w, false, false, total, din, w.data(), 0, total)
+                    : Gemm32.packB(false, din, total, w.data(), 0, total);
+                project(ctx.parallelism(), x.data(), b * s, din, pw, w.data(), total, bias == null ? null : bias.toFloatArray(), qd);
+                Heads q = new Heads(qd, 0, (long) s * total, hq, total);
+                Heads k = new Heads(qd, sz[0], (long) s * total, hq, total);
+                Heads v = new Heads(qd, sz[0] + sz[1], (long) s * total, hv, total);
+                Heads yh = new Heads(y.data(), 0, (long) s * sz[2], hv, sz[2]);
+                AttentionKernel.attend(ctx.parallelism(), b, n, s, s, hq, hv, q, k, v, yh, sc);
+                if (present != null) {
+                    long half = (long) b * n * s * hq;
+                    copyHeads(k, present, b, n, s, hq);
+                    Tensor vHalf = Tensor.wrap(DType.FLOAT32, Shape.of(b, n, s, hq), present.data().asSlice(half * 4, half * 4));
+                    copyHeads(v, vHalf, b, n, s, hq);
+                }
             }
         }
     }
@@ -298,8 +324,12 @@ final class AttentionOps {
             return r;
         }
 
-        /** A [B, rows, N*H] tensor or [B, N, rows, H] heads as a view, with {@code bias[off..]} added into a copy first. */
-        private static Heads view(Parallelism par, Tensor t, int b, int n, int rows, int h, Tensor bias, int off, String what) {
+        /**
+         * A [B, rows, N*H] tensor or [B, N, rows, H] heads as a view, with {@code bias[off..]} added into a copy first; the
+         * copy is added to {@code copies}, for the caller to hand back to the pool once the heads are used.
+         */
+        private static Heads view(Parallelism par, Tensor t, int b, int n, int rows, int h, Tensor bias, int off, String what,
+                                  List<Tensor> copies) {
             if (t.rank() == 4) {
                 if (t.shape().dim(0) != b || t.shape().dim(1) != n || t.shape().dim(2) != rows || t.shape().dim(3) != h) {
                     throw new KernelException(OP + " " + what + " must have shape [" + b + ", " + n + ", " + rows + ", " + h + "], got " + t.shape());
@@ -312,7 +342,9 @@ final class AttentionOps {
             }
             MemorySegment d = t.data();
             if (bias != null) {
-                Tensor c = t.copy();
+                Tensor c = Tensor.allocateOwned(DType.FLOAT32, t.shape());
+                copies.add(c);
+                MemorySegment.copy(t.data(), 0, c.data(), 0, t.elementCount() * 4);
                 addBias(par, c.data(), 0, n * h, b * rows, n * h, bias, off);
                 d = c.data();
             }
@@ -344,21 +376,27 @@ final class AttentionOps {
             if (bias != null && (Operands.float32(bias, OP, "bias").rank() != 1 || bias.elementCount() != 2L * d + (long) n * hv)) {
                 throw new KernelException(OP + " bias must have shape [" + (2L * d + (long) n * hv) + "], got " + bias.shape());
             }
-            Heads qh = view(ctx.parallelism(), q, b, n, s, h, bias, 0, "query");
-            Heads kh = view(ctx.parallelism(), k, b, n, l, h, bias, d, "key");
-            Heads vh = view(ctx.parallelism(), v, b, n, l, hv, bias, 2 * d, "value");
-            float scale = at.getFloat("scale", 0f);
-            if (scale == 0f) scale = (float) (1 / Math.sqrt(h));
-            Scores sc = scores(optional(ctx, 4), optional(ctx, 5), at.getInt("unidirectional", 0) != 0, b, n, s, l, scale,
-                at.getFloat("mask_filter_value", -10000f), OP, "key_padding_mask");
-            Tensor y = ctx.output(0, DType.FLOAT32, Shape.of(b, s, (long) n * hv));
-            Tensor pk = ctx.outputCount() > 1 ? ctx.output(1, DType.FLOAT32, Shape.of(b, n, l, h)) : null;
-            Tensor pv = ctx.outputCount() > 2 ? ctx.output(2, DType.FLOAT32, Shape.of(b, n, l, hv)) : null;
-            if (pk != null) copyHeads(kh, pk, b, n, l, h);
-            if (pv != null) copyHeads(vh, pv, b, n, l, hv);
-            if (y.elementCount() == 0) return;
-            Heads yh = new Heads(y.data(), 0, (long) s * n * hv, hv, n * hv);
-            AttentionKernel.attend(ctx.parallelism(), b, n, s, l, h, hv, qh, kh, vh, yh, sc);
+            // biased copies go back to the pool after the run: fresh blocks fault their pages in every run (see Attention)
+            List<Tensor> copies = new ArrayList<>(3);
+            try {
+                Heads qh = view(ctx.parallelism(), q, b, n, s, h, bias, 0, "query", copies);
+                Heads kh = view(ctx.parallelism(), k, b, n, l, h, bias, d, "key", copies);
+                Heads vh = view(ctx.parallelism(), v, b, n, l, hv, bias, 2 * d, "value", copies);
+                float scale = at.getFloat("scale", 0f);
+                if (scale == 0f) scale = (float) (1 / Math.sqrt(h));
+                Scores sc = scores(optional(ctx, 4), optional(ctx, 5), at.getInt("unidirectional", 0) != 0, b, n, s, l, scale,
+                    at.getFloat("mask_filter_value", -10000f), OP, "key_padding_mask");
+                Tensor y = ctx.output(0, DType.FLOAT32, Shape.of(b, s, (long) n * hv));
+                Tensor pk = ctx.outputCount() > 1 ? ctx.output(1, DType.FLOAT32, Shape.of(b, n, l, h)) : null;
+                Tensor pv = ctx.outputCount() > 2 ? ctx.output(2, DType.FLOAT32, Shape.of(b, n, l, hv)) : null;
+                if (pk != null) copyHeads(kh, pk, b, n, l, h);
+                if (pv != null) copyHeads(vh, pv, b, n, l, hv);
+                if (y.elementCount() == 0) return;
+                Heads yh = new Heads(y.data(), 0, (long) s * n * hv, hv, n * hv);
+                AttentionKernel.attend(ctx.parallelism(), b, n, s, l, h, hv, qh, kh, vh, yh, sc);
+            } finally {
+                for (Tensor c : copies) c.close();
+            }
         }
     }
 }

@@ -37,7 +37,7 @@ import jdk.incubator.vector.VectorSpecies;
  * every element in an order that depends on k and KC only (not on the operands' layout), the scaling and
  * mask are the same float operations as the Div and Add kernels, the rows go through the Softmax kernel's
  * own code. The one layout-dependent Gemm32 path (a one-row product, which dots or axpys by B's
- * layout) gets K^T as a contiguous copy, as the unfused MatMul sees it. Heads whose depths fit one Gemm32
+ * layout) is replaced by {@link OneQueryScores}: the unfused MatMul's axpy order over K^T, read from K's rows. Heads whose depths fit one Gemm32
  * K run go through {@link SmallHeads} instead: the same sums in the same order, without Gemm32's per-call
  * packing and its 96-column panels (a third of a 64-key panel is padding).
  *
@@ -50,7 +50,7 @@ public final class AttentionKernel implements OpKernel {
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
 
     /**
-     * Scores scratch per worker: L x Lk floats, plus d x Lk for a one-row product's K^T. Native memory, like
+     * Scores scratch per worker: L x Lk floats (slot 1 is free for other attention ops). Native memory, like
      * every tensor: vector loads and stores that see both heap and native segments at one call site lose
      * C2's intrinsic there (the segment's base type is no longer known), which slowed Gemm32 100-fold.
      */
@@ -180,11 +180,18 @@ public final class AttentionKernel implements OpKernel {
         MemorySegment qd = q.data(), kd = k.data(), vd = v.data(), yd = y.data(), md = scores.mask();
         int qr = q.rowStride(), kr = k.rowStride(), vr = v.rowStride(), yr = y.rowStride();
         long work = (long) l * lk * (d + dv);
+        // One query row against keys (values) shared by every batch and head: the unfused MatMul folds the query rows
+        // into one product of several rows (numpy matmul with a broadcast B), which Gemm32 sums by its blocked order,
+        // not by the one-row path's; the fold is taken when the query rows themselves are several.
+        boolean foldScores = l == 1 && k.batchStride() == 0 && k.headStride() == 0
+            && (q.batchStride() != 0 && batches > 1 || q.headStride() != 0 && heads > 1);
+        boolean foldWeighted = l == 1 && v.batchStride() == 0 && v.headStride() == 0 && batches * heads > 1;
         par.forEach(batches * heads, work, t -> {
             int b = t / heads, h = t % heads;
-            MemorySegment s = scratch(0, (long) l * lk);
+            MemorySegment s = scratch(0, (long) (foldScores ? 2 : l) * lk);
             long qo = q.at(b, h), ko = k.at(b, h), vo = v.at(b, h);
-            headScores(qd, qo, qr, kd, ko, kr, l, lk, d, dv, s);
+            if (foldScores) blockedRow(qd, qo, true, kd, ko, kr, lk, d, s);
+            else headScores(qd, qo, qr, kd, ko, kr, l, lk, d, dv, s);
             for (int i = 0; i < l; i++) {
                 long row = (long) i * lk;
                 long mo = md == null ? -1 : b * mstr[0] + h * mstr[1] + i * mstr[2];
@@ -192,8 +199,25 @@ public final class AttentionKernel implements OpKernel {
                 SoftmaxKernels.softmaxRow(s, row, s, row, lk);
             }
             long yo = y.at(b, h);
-            headWeighted(s, l, lk, d, vd, vo, vr, dv, yd, yo, yr);
+            if (foldWeighted) {
+                MemorySegment row = scratch(1, 2L * dv);
+                blockedRow(s, 0, false, vd, vo, vr, dv, lk, row);
+                MemorySegment.copy(row, 0, yd, yo * 4, dv * 4L);
+            } else {
+                headWeighted(s, l, lk, d, vd, vo, vr, dv, yd, yo, yr);
+            }
         });
+    }
+
+    /**
+     * out[0, n) = the row at {@code ao} (k floats) times B (B^T's rows at {@code bo + j * ldb} when {@code transB}, else
+     * B's k rows of n there), summed in Gemm32's blocked order: as row 0 of a two-row product whose rows are both that
+     * row (lda 0), since one row alone takes the matrix-vector path. The blocked order depends on k and KC only, so
+     * the row gets the bits it has in a folded product of many rows. {@code out} holds 2 n floats (row 1 is scratch).
+     */
+    private static void blockedRow(MemorySegment a, long ao, boolean transB, MemorySegment bd, long bo, int ldb, int n, int k,
+                                   MemorySegment out) {
+        Gemm32.sgemm(false, transB, 2, n, k, 1f, a, ao, 0, bd, bo, ldb, 0f, out, 0, n, Parallelism.SEQUENTIAL);
     }
 
     /**
@@ -206,14 +230,8 @@ public final class AttentionKernel implements OpKernel {
         if (SmallHeads.fits(l, lk, d, dv)) {
             SmallHeads.scores(qd, qo, ldq, kd, ko, ldk, l, lk, d, s);
         } else if (l == 1) {
-            // one query row: Gemm32's matrix-vector path sums by B's layout, so give it K^T as MatMul does
-            MemorySegment kt = scratch(1, (long) d * lk);
-            for (int j = 0; j < lk; j++) {
-                for (int p = 0; p < d; p++) {
-                    kt.setAtIndex(NnArrays.F32, (long) p * lk + j, kd.getAtIndex(NnArrays.F32, ko + (long) j * ldk + p));
-                }
-            }
-            Gemm32.sgemm(false, false, l, lk, d, 1f, qd, qo, ldq, kt, 0, lk, 0f, s, 0, lk, Parallelism.SEQUENTIAL);
+            // one query row: the unfused MatMul's matrix-vector order, read from the keys' rows (no K^T copy)
+            OneQueryScores.scores(qd, qo, kd, ko, ldk, lk, d, s);
         } else {
             Gemm32.sgemm(false, true, l, lk, d, 1f, qd, qo, ldq, kd, ko, ldk, 0f, s, 0, lk, Parallelism.SEQUENTIAL);
         }

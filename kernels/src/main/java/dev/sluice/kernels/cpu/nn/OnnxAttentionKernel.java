@@ -220,8 +220,8 @@ final class OnnxAttentionKernel implements OpKernel {
             }
             MemorySegment s = AttentionKernel.scratch(0, (long) l * total);
             if (l == 1) {
-                // one query (decoding): dots straight from the keys' rows. The fused kernel copies K^T here only to
-                // keep the unfused MatMul's bits, which this op has no reason to match; the copy cost more than the dots
+                // one query (decoding): dots straight from the keys' rows, vectorized along the depth. The fused kernel
+                // sums each key's depths one by one instead (OneQueryScores), in the unfused MatMul's order, which this op has no reason to match
                 Gemm32.sgemm(false, true, 1, total, d, 1f, qd, qo, ldq, kd, ko, ldk, 0f, s, 0, total, Parallelism.SEQUENTIAL);
             } else {
                 AttentionKernel.headScores(qd, qo, ldq, kd, ko, ldk, l, total, d, dv, s);
