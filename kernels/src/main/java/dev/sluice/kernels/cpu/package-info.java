@@ -16,6 +16,9 @@
  *       {@code control}: If, Loop, Scan.
  *   <li>{@code vision}: detection and spatial-sampling ops: NonMaxSuppression, RoiAlign, MaxRoiPool, GridSample,
  *       AffineGrid, Col2Im, CenterCropPad, DeformConv.
+ *   <li>{@code contrib}: ONNX Runtime's {@code com.microsoft} transformer ops (Gelu forms, skip layer norms,
+ *       FusedMatMul, Attention, MultiHeadAttention, EmbedLayerNormalization); its quantized ones are in {@code quant}.
+ *   <li>{@code ml}: the {@code ai.onnx.ml} domain: tree ensembles, linear models, SVMs, numeric preprocessors.
  * </ul>
  *
  * <p>Nothing here is exported by the module; cross-family members are public only so sibling packages can use
