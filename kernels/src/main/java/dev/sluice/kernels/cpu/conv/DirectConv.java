@@ -22,6 +22,8 @@ import jdk.incubator.vector.VectorSpecies;
  * (oy, ox) is flattened as {@code j = oy * wq + ox}; tap (ky, kx) then reads its plane at {@code j + const},
  * so one output tile of consecutive j is one contiguous vector load per tap, whatever the stride, dilation
  * or padding. Columns ox in [ow, wq) and the rounding of j up to whole tiles are computed and dropped.
+ * Planes no tap reads (three of a 1x1 stride-2 conv's four) are not filled: a kept position's taps read only
+ * their own plane's interior, so what such a plane holds reaches only dropped positions, lane by lane.
  *
  * <p>Summation order: every output element is {@code fma(w, x, acc)} over its taps in the weight's order
  * (input channel, ky, kx) starting from zero, then the bias is added and the activation applied in the
@@ -46,26 +48,28 @@ final class DirectConv {
      * output length rounded up to whole tiles, {@code length} what a buffer of {@code channels} channels needs
      * so that every tile's reads stay inside it.
      */
-    record Planes(int sh, int sw, int hq, int wq, int oh, int ow, int[] tap, int chanStride, int jt, int length) {
+    record Planes(int sh, int sw, int hq, int wq, int oh, int ow, int[] tap, int chanStride, int jt, int length, boolean[] read) {
         static Planes of(WindowGeometry g, int channels, int tile) {
             int kh = g.kernel()[0], kw = g.kernel()[1], sh = g.strides()[0], sw = g.strides()[1];
             int dh = g.dilations()[0], dw = g.dilations()[1], oh = g.out()[0], ow = g.out()[1];
             int hq = oh + (kh - 1) * dh / sh, wq = ow + (kw - 1) * dw / sw;
             int plane = Math.multiplyExact(hq, wq), chanStride = Math.multiplyExact(sh * sw, plane);
             int[] tap = new int[kh * kw];
+            boolean[] read = new boolean[sh * sw];
             int maxTap = 0;
             for (int ky = 0; ky < kh; ky++) {
                 for (int kx = 0; kx < kw; kx++) {
                     int ty = ky * dh, tx = kx * dw;
                     int t = ((ty % sh) * sw + tx % sw) * plane + (ty / sh) * wq + tx / sw;
                     tap[ky * kw + kx] = t;
+                    read[(ty % sh) * sw + tx % sw] = true;
                     maxTap = Math.max(maxTap, t);
                 }
             }
             int jt = roundUp(Math.multiplyExact(oh, wq), tile);
             // reads reach jt past the last tap, plus one tile for tiles that start inside the last row
             int length = Math.max(Math.multiplyExact(channels, chanStride), (channels - 1) * chanStride + maxTap + jt + tile);
-            return new Planes(sh, sw, hq, wq, oh, ow, tap, chanStride, jt, length);
+            return new Planes(sh, sw, hq, wq, oh, ow, tap, chanStride, jt, length, read);
         }
     }
 
@@ -98,6 +102,7 @@ final class DirectConv {
             // column xq reads input column xq - pl: valid for xq in [a, b)
             int a = Math.min(pl, wq), b = Math.max(a, Math.min(wq, pl + wd));
             for (int py = 0; py < sh; py++) {
+                if (!p.read[py]) continue;
                 for (int yq = 0; yq < hq; yq++) {
                     int iy = yq * sh + py - pt, row = base + py * plane + yq * wq;
                     if (iy < 0 || iy >= h) {
@@ -119,19 +124,28 @@ final class DirectConv {
         float[] r = rb[0];
         int a = Math.min(pl, width), b = Math.max(a, Math.min(width, pl + wd));
         for (int py = 0; py < sh; py++) {
+            boolean anyRead = false, allRead = true;
+            for (int px = 0; px < sw; px++) {
+                anyRead |= p.read[py * sw + px];
+                allRead &= p.read[py * sw + px];
+            }
+            if (!anyRead) continue;
             for (int yq = 0; yq < hq; yq++) {
                 int iy = yq * sh + py - pt, row = base + py * sw * plane + yq * wq;
                 if (iy < 0 || iy >= h) {
-                    for (int px = 0; px < sw; px++) java.util.Arrays.fill(dst, row + px * plane, row + px * plane + wq, 0f);
+                    for (int px = 0; px < sw; px++) {
+                        if (p.read[py * sw + px]) java.util.Arrays.fill(dst, row + px * plane, row + px * plane + wq, 0f);
+                    }
                     continue;
                 }
                 java.util.Arrays.fill(r, 0, a, 0f);
                 if (b > a) System.arraycopy(in, iy * wd + a - pl, r, a, b - a);
                 java.util.Arrays.fill(r, b, width, 0f);
-                if (sw == 2) {
+                if (sw == 2 && allRead) {
                     splitPairs(r, wq, dst, row, row + plane);
                 } else {
                     for (int px = 0; px < sw; px++) {
+                        if (!p.read[py * sw + px]) continue;
                         for (int q = 0, at = row + px * plane; q < wq; q++) dst[at + q] = r[q * sw + px];
                     }
                 }
