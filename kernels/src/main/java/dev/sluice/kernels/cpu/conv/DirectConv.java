@@ -22,6 +22,8 @@ import jdk.incubator.vector.VectorSpecies;
  * (oy, ox) is flattened as {@code j = oy * wq + ox}; tap (ky, kx) then reads its plane at {@code j + const},
  * so one output tile of consecutive j is one contiguous vector load per tap, whatever the stride, dilation
  * or padding. Columns ox in [ow, wq) and the rounding of j up to whole tiles are computed and dropped.
+ * Planes no tap reads (three of a 1x1 stride-2 conv's four) are not filled: a kept position's taps read only
+ * their own plane's interior, so what such a plane holds reaches only dropped positions, lane by lane.
  *
  * <p>Summation order: every output element is {@code fma(w, x, acc)} over its taps in the weight's order
  * (input channel, ky, kx) starting from zero, then the bias is added and the activation applied in the
@@ -46,26 +48,28 @@ final class DirectConv {
      * output length rounded up to whole tiles, {@code length} what a buffer of {@code channels} channels needs
      * so that every tile's reads stay inside it.
      */
-    record Planes(int sh, int sw, int hq, int wq, int oh, int ow, int[] tap, int chanStride, int jt, int length) {
+    record Planes(int sh, int sw, int hq, int wq, int oh, int ow, int[] tap, int chanStride, int jt, int length, boolean[] read) {
         static Planes of(WindowGeometry g, int channels, int tile) {
             int kh = g.kernel()[0], kw = g.kernel()[1], sh = g.strides()[0], sw = g.strides()[1];
             int dh = g.dilations()[0], dw = g.dilations()[1], oh = g.out()[0], ow = g.out()[1];
             int hq = oh + (kh - 1) * dh / sh, wq = ow + (kw - 1) * dw / sw;
             int plane = Math.multiplyExact(hq, wq), chanStride = Math.multiplyExact(sh * sw, plane);
             int[] tap = new int[kh * kw];
+            boolean[] read = new boolean[sh * sw];
             int maxTap = 0;
             for (int ky = 0; ky < kh; ky++) {
                 for (int kx = 0; kx < kw; kx++) {
                     int ty = ky * dh, tx = kx * dw;
                     int t = ((ty % sh) * sw + tx % sw) * plane + (ty / sh) * wq + tx / sw;
                     tap[ky * kw + kx] = t;
+                    read[(ty % sh) * sw + tx % sw] = true;
                     maxTap = Math.max(maxTap, t);
                 }
             }
             int jt = roundUp(Math.multiplyExact(oh, wq), tile);
             // reads reach jt past the last tap, plus one tile for tiles that start inside the last row
             int length = Math.max(Math.multiplyExact(channels, chanStride), (channels - 1) * chanStride + maxTap + jt + tile);
-            return new Planes(sh, sw, hq, wq, oh, ow, tap, chanStride, jt, length);
+            return new Planes(sh, sw, hq, wq, oh, ow, tap, chanStride, jt, length, read);
         }
     }
 
@@ -80,14 +84,43 @@ final class DirectConv {
      * nanoseconds whatever its length, more than the row itself on 64-wide and narrower planes.
      */
     static void fill(MemorySegment x, long xo, WindowGeometry g, Planes p, float[] dst, int base) {
-        int h = g.in()[0], wd = g.in()[1];
-        float[] in = ScratchPool.take(h * wd);
+        float[] in = ScratchPool.take(g.in()[0] * g.in()[1]);
         try {
-            MemorySegment.copy(x, NnArrays.F32, xo * 4, in, 0, h * wd);
-            fill(in, g, p, dst, base);
+            fill(x, xo, g, p, dst, base, in);
         } finally {
             ScratchPool.give(in);
         }
+    }
+
+    /** The same, staging the plane in {@code in} (at least h x w floats). */
+    private static void fill(MemorySegment x, long xo, WindowGeometry g, Planes p, float[] dst, int base, float[] in) {
+        MemorySegment.copy(x, NnArrays.F32, xo * 4, in, 0, g.in()[0] * g.in()[1]);
+        fill(in, g, p, dst, base);
+    }
+
+    /** Floats of phase planes below which the channels are filled on the calling thread alone. */
+    private static final long FILL_PARALLEL = 1 << 16;
+
+    /**
+     * Fills the phase planes of input channels [0, c) of image {@code xo}: in a few chunks of channels, one
+     * staging buffer per chunk (one per channel cost more than small planes' rows), in parallel when the planes
+     * are large enough. Strided and small planes left this copy on the calling thread while the other waited:
+     * 100 us of a 0.35 ms 256 -> 512 channel 3x3 stride-2 conv on 14 x 14 at two threads.
+     */
+    private static void fillAll(MemorySegment x, long xo, int c, WindowGeometry g, Planes p, float[] src, Parallelism par) {
+        int inSize = g.in()[0] * g.in()[1];
+        int chunks = (long) c * p.chanStride < FILL_PARALLEL ? 1 : Math.min(c, 2 * par.threads());
+        int per = (c + chunks - 1) / chunks;
+        par.forEach((c + per - 1) / per, (long) per * p.chanStride, t -> {
+            float[] in = ScratchPool.take(inSize);
+            try {
+                for (int ci = t * per; ci < Math.min(c, (t + 1) * per); ci++) {
+                    fill(x, xo + (long) ci * inSize, g, p, src, ci * p.chanStride, in);
+                }
+            } finally {
+                ScratchPool.give(in);
+            }
+        });
     }
 
     /** The same from the plane at {@code in[0 .. h * w)}. */
@@ -98,6 +131,7 @@ final class DirectConv {
             // column xq reads input column xq - pl: valid for xq in [a, b)
             int a = Math.min(pl, wq), b = Math.max(a, Math.min(wq, pl + wd));
             for (int py = 0; py < sh; py++) {
+                if (!p.read[py]) continue;
                 for (int yq = 0; yq < hq; yq++) {
                     int iy = yq * sh + py - pt, row = base + py * plane + yq * wq;
                     if (iy < 0 || iy >= h) {
@@ -119,19 +153,28 @@ final class DirectConv {
         float[] r = rb[0];
         int a = Math.min(pl, width), b = Math.max(a, Math.min(width, pl + wd));
         for (int py = 0; py < sh; py++) {
+            boolean anyRead = false, allRead = true;
+            for (int px = 0; px < sw; px++) {
+                anyRead |= p.read[py * sw + px];
+                allRead &= p.read[py * sw + px];
+            }
+            if (!anyRead) continue;
             for (int yq = 0; yq < hq; yq++) {
                 int iy = yq * sh + py - pt, row = base + py * sw * plane + yq * wq;
                 if (iy < 0 || iy >= h) {
-                    for (int px = 0; px < sw; px++) java.util.Arrays.fill(dst, row + px * plane, row + px * plane + wq, 0f);
+                    for (int px = 0; px < sw; px++) {
+                        if (p.read[py * sw + px]) java.util.Arrays.fill(dst, row + px * plane, row + px * plane + wq, 0f);
+                    }
                     continue;
                 }
                 java.util.Arrays.fill(r, 0, a, 0f);
                 if (b > a) System.arraycopy(in, iy * wd + a - pl, r, a, b - a);
                 java.util.Arrays.fill(r, b, width, 0f);
-                if (sw == 2) {
+                if (sw == 2 && allRead) {
                     splitPairs(r, wq, dst, row, row + plane);
                 } else {
                     for (int px = 0; px < sw; px++) {
+                        if (!p.read[py * sw + px]) continue;
                         for (int q = 0, at = row + px * plane; q < wq; q++) dst[at + q] = r[q * sw + px];
                     }
                 }
@@ -166,6 +209,12 @@ final class DirectConv {
 
     /** Fewest output positions in a task's or a sub-chunk's rows: rounding them up to whole tiles wastes < 1/4. */
     private static final int MIN_SPAN = 4 * NT;
+
+    /**
+     * Fewest output positions a task computes per pass over its row blocks: four wide tiles. With many output
+     * channels OUT_TILE alone allowed one or two rows (64 positions at 128 channels), all in narrow tiles.
+     */
+    private static final int SUB_SPAN = 4 * 6 * L;
 
     /** Rows of the register tile for m output channels: 4 when that pads fewer rows than 6. */
     static int rowsPerTile(int m) { return roundUp(m, 4) < roundUp(m, 6) ? 4 : 6; }
@@ -241,7 +290,7 @@ final class DirectConv {
         long work = (long) blocks * mr * oh * wq * kk;
         int want = work < Parallelism.INLINE_WORK ? 1 : 4 * par.threads();
         // row chunks of at least MIN_SPAN positions (a chunk is rounded up to whole tiles), blocks for the rest
-        int minRows = (MIN_SPAN + wq - 1) / wq;
+        int minRows = (MIN_SPAN + wq - 1) / wq, minSubRows = (SUB_SPAN + wq - 1) / wq;
         int rowChunks = Math.max(1, Math.min(want, oh / minRows));
         int blockChunks = Math.min(blocks, (want + rowChunks - 1) / rowChunks);
         int rowsPer = (oh + rowChunks - 1) / rowChunks, blocksPer = (blocks + blockChunks - 1) / blockChunks;
@@ -250,14 +299,13 @@ final class DirectConv {
         try {
             for (int ni = 0; ni < n; ni++) {
                 long xo = (long) ni * c * inSize, yo = (long) ni * m * outSize;
-                // filling is a copy: parallel only when large
-                par.forEach(c, (long) p.chanStride / 16, ci -> fill(x, xo + (long) ci * inSize, g, p, src, ci * p.chanStride));
+                fillAll(x, xo, c, g, p, src, par);
                 java.util.Arrays.fill(src, c * p.chanStride, p.length, 0f);
                 par.forEach(nr * nb, work / ((long) nr * nb), t -> {
                     int oy0 = (t % nr) * rowsPer, oy1 = Math.min(oh, oy0 + rowsPer);
                     int b0 = (t / nr) * blocksPer, b1 = Math.min(blocks, b0 + blocksPer);
                     // a few output rows at a time: their buffer stays in L1/L2 between the tiles and writeRows
-                    int rows = (b1 - b0) * mr, sub = Math.min(oy1 - oy0, Math.max(minRows, OUT_TILE / (rows * wq)));
+                    int rows = (b1 - b0) * mr, sub = Math.min(oy1 - oy0, Math.max(minSubRows, OUT_TILE / (rows * wq)));
                     int cap = roundUp(sub * wq, NT);
                     float[] out = ScratchPool.take(Math.multiplyExact(rows, cap));
                     try {
@@ -315,6 +363,22 @@ final class DirectConv {
     private static void tiles(float[] src, int[] tap, int kk, float[] wp, int mr, int b0, int b1, int j0, int len,
                               float[] out, int oo, int ldo, boolean partial) {
         int jj = 0;
+        if (WIDE) {
+            // the wide tiles first: per tap 4 (6) broadcasts feed 24 FMAs instead of 12 in tile4 / tile6
+            int wt = (mr == 6 ? 4 : 6) * L;
+            for (; jj + wt <= len; jj += wt) {
+                for (int b = b0; b < b1; b++) {
+                    int at = oo + (b - b0) * mr * ldo + jj;
+                    if (mr == 6) tile6x4(src, tap, kk, j0 + jj, wp, b * kk * 6, out, at, ldo, partial);
+                    else tile4x6(src, tap, kk, j0 + jj, wp, b * kk * 4, out, at, ldo, partial);
+                }
+            }
+            // four rows: a last 4-vector run (a 7 x 7 plane's 63 positions) in one tile instead of two
+            if (mr == 4 && jj + 4 * L <= len) {
+                for (int b = b0; b < b1; b++) tile4x4(src, tap, kk, j0 + jj, wp, b * kk * 4, out, oo + (b - b0) * mr * ldo + jj, ldo, partial);
+                jj += 4 * L;
+            }
+        }
         for (; jj + NT <= len; jj += NT) {
             for (int b = b0; b < b1; b++) {
                 int at = oo + (b - b0) * mr * ldo + jj;
@@ -445,6 +509,148 @@ final class DirectConv {
         c30.intoArray(out, oo); c31.intoArray(out, oo + L); oo += ldo;
         c40.intoArray(out, oo); c41.intoArray(out, oo + L); oo += ldo;
         c50.intoArray(out, oo); c51.intoArray(out, oo + L);
+    }
+
+    /**
+     * Whether the wide register tiles run: they hold 24 accumulators, which only AVX-512's 32 vector registers
+     * keep without spilling.
+     */
+    private static final boolean WIDE = L >= 16;
+
+    /**
+     * Four output channels x 6 vectors of positions: the tile shape Gemm32 measured fastest on AVX-512 (4
+     * broadcasts per 24 FMAs; the 2-vector tiles spend one broadcast per 2 FMAs, and broadcasts, not FMAs, bound
+     * this loop). Per element the same FMA chain over the taps as tile4, from zero or ({@code partial}) from out.
+     */
+    private static void tile4x6(float[] src, int[] tap, int kk, int j, float[] wp, int wo, float[] out, int oo, int ldo,
+                                boolean partial) {
+        FloatVector c00 = FloatVector.zero(S), c01 = c00, c02 = c00, c03 = c00, c04 = c00, c05 = c00;
+        FloatVector c10 = c00, c11 = c00, c12 = c00, c13 = c00, c14 = c00, c15 = c00;
+        FloatVector c20 = c00, c21 = c00, c22 = c00, c23 = c00, c24 = c00, c25 = c00;
+        FloatVector c30 = c00, c31 = c00, c32 = c00, c33 = c00, c34 = c00, c35 = c00;
+        if (partial) {
+            int r = oo;
+            c00 = FloatVector.fromArray(S, out, r); c01 = FloatVector.fromArray(S, out, r + L); c02 = FloatVector.fromArray(S, out, r + 2 * L);
+            c03 = FloatVector.fromArray(S, out, r + 3 * L); c04 = FloatVector.fromArray(S, out, r + 4 * L); c05 = FloatVector.fromArray(S, out, r + 5 * L);
+            r += ldo;
+            c10 = FloatVector.fromArray(S, out, r); c11 = FloatVector.fromArray(S, out, r + L); c12 = FloatVector.fromArray(S, out, r + 2 * L);
+            c13 = FloatVector.fromArray(S, out, r + 3 * L); c14 = FloatVector.fromArray(S, out, r + 4 * L); c15 = FloatVector.fromArray(S, out, r + 5 * L);
+            r += ldo;
+            c20 = FloatVector.fromArray(S, out, r); c21 = FloatVector.fromArray(S, out, r + L); c22 = FloatVector.fromArray(S, out, r + 2 * L);
+            c23 = FloatVector.fromArray(S, out, r + 3 * L); c24 = FloatVector.fromArray(S, out, r + 4 * L); c25 = FloatVector.fromArray(S, out, r + 5 * L);
+            r += ldo;
+            c30 = FloatVector.fromArray(S, out, r); c31 = FloatVector.fromArray(S, out, r + L); c32 = FloatVector.fromArray(S, out, r + 2 * L);
+            c33 = FloatVector.fromArray(S, out, r + 3 * L); c34 = FloatVector.fromArray(S, out, r + 4 * L); c35 = FloatVector.fromArray(S, out, r + 5 * L);
+        }
+        for (int q = 0; q < kk; q++) {
+            int s = tap[q] + j;
+            FloatVector b0 = FloatVector.fromArray(S, src, s), b1 = FloatVector.fromArray(S, src, s + L);
+            FloatVector b2 = FloatVector.fromArray(S, src, s + 2 * L), b3 = FloatVector.fromArray(S, src, s + 3 * L);
+            FloatVector b4 = FloatVector.fromArray(S, src, s + 4 * L), b5 = FloatVector.fromArray(S, src, s + 5 * L);
+            FloatVector a = FloatVector.broadcast(S, wp[wo]);
+            c00 = a.fma(b0, c00); c01 = a.fma(b1, c01); c02 = a.fma(b2, c02); c03 = a.fma(b3, c03); c04 = a.fma(b4, c04); c05 = a.fma(b5, c05);
+            a = FloatVector.broadcast(S, wp[wo + 1]);
+            c10 = a.fma(b0, c10); c11 = a.fma(b1, c11); c12 = a.fma(b2, c12); c13 = a.fma(b3, c13); c14 = a.fma(b4, c14); c15 = a.fma(b5, c15);
+            a = FloatVector.broadcast(S, wp[wo + 2]);
+            c20 = a.fma(b0, c20); c21 = a.fma(b1, c21); c22 = a.fma(b2, c22); c23 = a.fma(b3, c23); c24 = a.fma(b4, c24); c25 = a.fma(b5, c25);
+            a = FloatVector.broadcast(S, wp[wo + 3]);
+            c30 = a.fma(b0, c30); c31 = a.fma(b1, c31); c32 = a.fma(b2, c32); c33 = a.fma(b3, c33); c34 = a.fma(b4, c34); c35 = a.fma(b5, c35);
+            wo += 4;
+        }
+        c00.intoArray(out, oo); c01.intoArray(out, oo + L); c02.intoArray(out, oo + 2 * L);
+        c03.intoArray(out, oo + 3 * L); c04.intoArray(out, oo + 4 * L); c05.intoArray(out, oo + 5 * L);
+        oo += ldo;
+        c10.intoArray(out, oo); c11.intoArray(out, oo + L); c12.intoArray(out, oo + 2 * L);
+        c13.intoArray(out, oo + 3 * L); c14.intoArray(out, oo + 4 * L); c15.intoArray(out, oo + 5 * L);
+        oo += ldo;
+        c20.intoArray(out, oo); c21.intoArray(out, oo + L); c22.intoArray(out, oo + 2 * L);
+        c23.intoArray(out, oo + 3 * L); c24.intoArray(out, oo + 4 * L); c25.intoArray(out, oo + 5 * L);
+        oo += ldo;
+        c30.intoArray(out, oo); c31.intoArray(out, oo + L); c32.intoArray(out, oo + 2 * L);
+        c33.intoArray(out, oo + 3 * L); c34.intoArray(out, oo + 4 * L); c35.intoArray(out, oo + 5 * L);
+    }
+
+    /** Four output channels x 4 vectors of positions (4 broadcasts per 16 FMAs): tile4's chains, wider. */
+    private static void tile4x4(float[] src, int[] tap, int kk, int j, float[] wp, int wo, float[] out, int oo, int ldo,
+                                boolean partial) {
+        FloatVector c00 = FloatVector.zero(S), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+        FloatVector c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00, c31 = c00, c32 = c00, c33 = c00;
+        if (partial) {
+            int r = oo;
+            c00 = FloatVector.fromArray(S, out, r); c01 = FloatVector.fromArray(S, out, r + L);
+            c02 = FloatVector.fromArray(S, out, r + 2 * L); c03 = FloatVector.fromArray(S, out, r + 3 * L); r += ldo;
+            c10 = FloatVector.fromArray(S, out, r); c11 = FloatVector.fromArray(S, out, r + L);
+            c12 = FloatVector.fromArray(S, out, r + 2 * L); c13 = FloatVector.fromArray(S, out, r + 3 * L); r += ldo;
+            c20 = FloatVector.fromArray(S, out, r); c21 = FloatVector.fromArray(S, out, r + L);
+            c22 = FloatVector.fromArray(S, out, r + 2 * L); c23 = FloatVector.fromArray(S, out, r + 3 * L); r += ldo;
+            c30 = FloatVector.fromArray(S, out, r); c31 = FloatVector.fromArray(S, out, r + L);
+            c32 = FloatVector.fromArray(S, out, r + 2 * L); c33 = FloatVector.fromArray(S, out, r + 3 * L);
+        }
+        for (int q = 0; q < kk; q++) {
+            int s = tap[q] + j;
+            FloatVector b0 = FloatVector.fromArray(S, src, s), b1 = FloatVector.fromArray(S, src, s + L);
+            FloatVector b2 = FloatVector.fromArray(S, src, s + 2 * L), b3 = FloatVector.fromArray(S, src, s + 3 * L);
+            FloatVector a = FloatVector.broadcast(S, wp[wo]);
+            c00 = a.fma(b0, c00); c01 = a.fma(b1, c01); c02 = a.fma(b2, c02); c03 = a.fma(b3, c03);
+            a = FloatVector.broadcast(S, wp[wo + 1]);
+            c10 = a.fma(b0, c10); c11 = a.fma(b1, c11); c12 = a.fma(b2, c12); c13 = a.fma(b3, c13);
+            a = FloatVector.broadcast(S, wp[wo + 2]);
+            c20 = a.fma(b0, c20); c21 = a.fma(b1, c21); c22 = a.fma(b2, c22); c23 = a.fma(b3, c23);
+            a = FloatVector.broadcast(S, wp[wo + 3]);
+            c30 = a.fma(b0, c30); c31 = a.fma(b1, c31); c32 = a.fma(b2, c32); c33 = a.fma(b3, c33);
+            wo += 4;
+        }
+        c00.intoArray(out, oo); c01.intoArray(out, oo + L); c02.intoArray(out, oo + 2 * L); c03.intoArray(out, oo + 3 * L); oo += ldo;
+        c10.intoArray(out, oo); c11.intoArray(out, oo + L); c12.intoArray(out, oo + 2 * L); c13.intoArray(out, oo + 3 * L); oo += ldo;
+        c20.intoArray(out, oo); c21.intoArray(out, oo + L); c22.intoArray(out, oo + 2 * L); c23.intoArray(out, oo + 3 * L); oo += ldo;
+        c30.intoArray(out, oo); c31.intoArray(out, oo + L); c32.intoArray(out, oo + 2 * L); c33.intoArray(out, oo + 3 * L);
+    }
+
+    /** Six output channels x 4 vectors of positions (6 broadcasts per 24 FMAs): tile6's chains, wider. */
+    private static void tile6x4(float[] src, int[] tap, int kk, int j, float[] wp, int wo, float[] out, int oo, int ldo,
+                                boolean partial) {
+        FloatVector c00 = FloatVector.zero(S), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+        FloatVector c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00, c31 = c00, c32 = c00, c33 = c00;
+        FloatVector c40 = c00, c41 = c00, c42 = c00, c43 = c00, c50 = c00, c51 = c00, c52 = c00, c53 = c00;
+        if (partial) {
+            int r = oo;
+            c00 = FloatVector.fromArray(S, out, r); c01 = FloatVector.fromArray(S, out, r + L);
+            c02 = FloatVector.fromArray(S, out, r + 2 * L); c03 = FloatVector.fromArray(S, out, r + 3 * L); r += ldo;
+            c10 = FloatVector.fromArray(S, out, r); c11 = FloatVector.fromArray(S, out, r + L);
+            c12 = FloatVector.fromArray(S, out, r + 2 * L); c13 = FloatVector.fromArray(S, out, r + 3 * L); r += ldo;
+            c20 = FloatVector.fromArray(S, out, r); c21 = FloatVector.fromArray(S, out, r + L);
+            c22 = FloatVector.fromArray(S, out, r + 2 * L); c23 = FloatVector.fromArray(S, out, r + 3 * L); r += ldo;
+            c30 = FloatVector.fromArray(S, out, r); c31 = FloatVector.fromArray(S, out, r + L);
+            c32 = FloatVector.fromArray(S, out, r + 2 * L); c33 = FloatVector.fromArray(S, out, r + 3 * L); r += ldo;
+            c40 = FloatVector.fromArray(S, out, r); c41 = FloatVector.fromArray(S, out, r + L);
+            c42 = FloatVector.fromArray(S, out, r + 2 * L); c43 = FloatVector.fromArray(S, out, r + 3 * L); r += ldo;
+            c50 = FloatVector.fromArray(S, out, r); c51 = FloatVector.fromArray(S, out, r + L);
+            c52 = FloatVector.fromArray(S, out, r + 2 * L); c53 = FloatVector.fromArray(S, out, r + 3 * L);
+        }
+        for (int q = 0; q < kk; q++) {
+            int s = tap[q] + j;
+            FloatVector b0 = FloatVector.fromArray(S, src, s), b1 = FloatVector.fromArray(S, src, s + L);
+            FloatVector b2 = FloatVector.fromArray(S, src, s + 2 * L), b3 = FloatVector.fromArray(S, src, s + 3 * L);
+            FloatVector a = FloatVector.broadcast(S, wp[wo]);
+            c00 = a.fma(b0, c00); c01 = a.fma(b1, c01); c02 = a.fma(b2, c02); c03 = a.fma(b3, c03);
+            a = FloatVector.broadcast(S, wp[wo + 1]);
+            c10 = a.fma(b0, c10); c11 = a.fma(b1, c11); c12 = a.fma(b2, c12); c13 = a.fma(b3, c13);
+            a = FloatVector.broadcast(S, wp[wo + 2]);
+            c20 = a.fma(b0, c20); c21 = a.fma(b1, c21); c22 = a.fma(b2, c22); c23 = a.fma(b3, c23);
+            a = FloatVector.broadcast(S, wp[wo + 3]);
+            c30 = a.fma(b0, c30); c31 = a.fma(b1, c31); c32 = a.fma(b2, c32); c33 = a.fma(b3, c33);
+            a = FloatVector.broadcast(S, wp[wo + 4]);
+            c40 = a.fma(b0, c40); c41 = a.fma(b1, c41); c42 = a.fma(b2, c42); c43 = a.fma(b3, c43);
+            a = FloatVector.broadcast(S, wp[wo + 5]);
+            c50 = a.fma(b0, c50); c51 = a.fma(b1, c51); c52 = a.fma(b2, c52); c53 = a.fma(b3, c53);
+            wo += 6;
+        }
+        c00.intoArray(out, oo); c01.intoArray(out, oo + L); c02.intoArray(out, oo + 2 * L); c03.intoArray(out, oo + 3 * L); oo += ldo;
+        c10.intoArray(out, oo); c11.intoArray(out, oo + L); c12.intoArray(out, oo + 2 * L); c13.intoArray(out, oo + 3 * L); oo += ldo;
+        c20.intoArray(out, oo); c21.intoArray(out, oo + L); c22.intoArray(out, oo + 2 * L); c23.intoArray(out, oo + 3 * L); oo += ldo;
+        c30.intoArray(out, oo); c31.intoArray(out, oo + L); c32.intoArray(out, oo + 2 * L); c33.intoArray(out, oo + 3 * L); oo += ldo;
+        c40.intoArray(out, oo); c41.intoArray(out, oo + L); c42.intoArray(out, oo + 2 * L); c43.intoArray(out, oo + 3 * L); oo += ldo;
+        c50.intoArray(out, oo); c51.intoArray(out, oo + L); c52.intoArray(out, oo + 2 * L); c53.intoArray(out, oo + 3 * L);
     }
 
     /** Four output channels x NT positions (for channel counts that 4 divides better than 6). */

@@ -55,6 +55,11 @@ class DirectConvTest {
         new Case(1, 2, 6, 66, 2, 2, 5, 5, 2, 2, 1, 1, 2, 3, 2, 0),
         new Case(1, 2, 5, 41, 3, 1, 3, 2, 1, 2, 1, 3, 1, 4, 1, 4),
         new Case(1, 3, 8, 64, 3, 3, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1),
+        // planes wide enough for the wide register tiles (4 x 6 and 4 x 4 vectors at 16 maps, 6 x 4 at 12) and
+        // their narrower remainders; a padded 1x1 stride-2 conv, whose unread phase planes are left unfilled
+        new Case(1, 10, 23, 37, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),
+        new Case(1, 9, 21, 45, 12, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),
+        new Case(1, 12, 30, 51, 16, 1, 1, 1, 2, 2, 1, 1, 1, 0, 0, 1),
     };
 
     private static float[] random(Random r, int n) {
