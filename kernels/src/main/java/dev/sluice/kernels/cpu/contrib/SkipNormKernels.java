@@ -12,6 +12,7 @@ import dev.sluice.kernels.Tensor;
 import dev.sluice.kernels.TensorType;
 import dev.sluice.kernels.cpu.core.VectorMath;
 import dev.sluice.kernels.cpu.nn.NormKernels;
+import dev.sluice.kernels.cpu.nn.RmsGroupNormKernels;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
@@ -98,7 +99,7 @@ final class SkipNormKernels {
                 if (simplified) {
                     // before the row is normalized in place
                     if (mean != null) mean.setFloat(r, rowSum(vd, off, n) / n);
-                    float iv = rmsRow(vd, off, yd, off, n, gamma, eps);
+                    float iv = RmsGroupNormKernels.rmsRow(vd, off, yd, off, n, gamma, eps);
                     if (inv != null) inv.setFloat(r, iv);
                 } else {
                     long stats = NormKernels.layerNormRow(vd, off, null, 0, yd, off, n, gamma, beta, eps);
@@ -139,15 +140,6 @@ final class SkipNormKernels {
         }
     }
 
-    /**
-     * One RMS-normalized row: y = v * inv * w with inv = 1 / sqrt(sum(v^2) / n + eps), the sum in float lanes and
-     * then the lanes first to last (a fixed order, as the LayerNormalization row); y may be v. Returns inv.
-     */
-    static float rmsRow(MemorySegment v, long vo, MemorySegment y, long yo, int n, MemorySegment w, float eps) {
-        float inv = 1f / (float) Math.sqrt(squares(v, vo, n) / n + eps);
-        scale(v, vo, y, yo, n, inv, w);
-        return inv;
-    }
 
     private static float rowSum(MemorySegment v, long vo, int n) {
         FloatVector q = FloatVector.zero(S);
@@ -159,36 +151,7 @@ final class SkipNormKernels {
         return s;
     }
 
-    private static float squares(MemorySegment v, long vo, int n) {
-        FloatVector q = FloatVector.zero(S);
-        int j = 0;
-        for (; j <= n - L; j += L) {
-            FloatVector a = FloatVector.fromMemorySegment(S, v, (vo + j) * 4, ORDER);
-            q = a.fma(a, q);
-        }
-        if (j < n) {
-            // masked-off lanes load as 0 and add 0
-            FloatVector a = FloatVector.fromMemorySegment(S, v, (vo + j) * 4, ORDER, S.indexInRange(j, n));
-            q = a.fma(a, q);
-        }
-        float s = 0f;
-        for (int i = 0; i < L; i++) s += q.lane(i);
-        return s;
-    }
 
-    private static void scale(MemorySegment v, long vo, MemorySegment y, long yo, int n, float inv, MemorySegment w) {
-        FloatVector iv = FloatVector.broadcast(S, inv);
-        int j = 0;
-        for (; j <= n - L; j += L) {
-            FloatVector.fromMemorySegment(S, v, (vo + j) * 4, ORDER).mul(iv).mul(FloatVector.fromMemorySegment(S, w, j * 4L, ORDER))
-                .intoMemorySegment(y, (yo + j) * 4, ORDER);
-        }
-        if (j < n) {
-            VectorMask<Float> m = S.indexInRange(j, n);
-            FloatVector.fromMemorySegment(S, v, (vo + j) * 4, ORDER, m).mul(iv).mul(FloatVector.fromMemorySegment(S, w, j * 4L, ORDER, m))
-                .intoMemorySegment(y, (yo + j) * 4, ORDER, m);
-        }
-    }
 
     /**
      * SimplifiedLayerNormalization (default domain): RMS normalization of X over the axes from {@code axis} on, times
@@ -234,7 +197,7 @@ final class SkipNormKernels {
             if (x.elementCount() == 0 || n == 0) return;
             MemorySegment xd = x.data(), yd = y.data(), w = scale.data();
             ctx.parallelism().forEach(Math.toIntExact(x.elementCount() / n), 3L * n, r -> {
-                float iv = rmsRow(xd, (long) r * n, yd, (long) r * n, n, w, eps);
+                float iv = RmsGroupNormKernels.rmsRow(xd, (long) r * n, yd, (long) r * n, n, w, eps);
                 if (inv != null) inv.setFloat(r, iv);
             });
         }

@@ -26,7 +26,7 @@ import jdk.incubator.vector.VectorSpecies;
  * squares per lane, the lanes then added first to last (a fixed order, so the bits do not depend on the JIT), then
  * y = x * inv * w. Other float types, and GroupNormalization, accumulate in double.
  */
-final class RmsGroupNormKernels {
+public final class RmsGroupNormKernels {
     private RmsGroupNormKernels() {}
 
     private static final VectorSpecies<Float> S = VectorMath.S;
@@ -83,8 +83,7 @@ final class RmsGroupNormKernels {
                 MemorySegment xd = x.data(), yd = y.data(), wd = wf.data();
                 ctx.parallelism().forEach(Math.toIntExact(outer), 3L * inner, row -> {
                     long base = (long) row * inner;
-                    float inv = 1f / (float) Math.sqrt(sumOfSquares(xd, base, inner) / inner + eps);
-                    scaleRow(xd, yd, base, inner, inv, wd);
+                    rmsRow(xd, base, yd, base, inner, wd, eps);
                 });
                 return;
             }
@@ -96,6 +95,28 @@ final class RmsGroupNormKernels {
                 for (int i = 0; i < inner; i++) y.setDouble(base + i, x.getDouble(base + i) * inv * w[i]);
             });
         }
+    }
+
+    /**
+     * One RMS-normalized float32 row: y[yo, yo+n) = x * inv * w with inv = 1 / sqrt(sum(x^2) / n + eps), the sum by
+     * per-lane FMAs, then the lanes first to last (a fixed order, as the LayerNormalization row); y may be x, w is
+     * the normalized-shape scale from index 0. RMSNormalization's row, and ONNX Runtime's simplified and skip
+     * simplified layer norms (contrib). Returns inv.
+     */
+    public static float rmsRow(MemorySegment x, long xo, MemorySegment y, long yo, int n, MemorySegment w, float eps) {
+        float inv = 1f / (float) Math.sqrt(sumOfSquares(x, xo, n) / n + eps);
+        FloatVector iv = FloatVector.broadcast(S, inv);
+        int j = 0;
+        for (; j <= n - L; j += L) {
+            FloatVector.fromMemorySegment(S, x, (xo + j) * 4, ORDER).mul(iv)
+                    .mul(FloatVector.fromMemorySegment(S, w, (long) j * 4, ORDER)).intoMemorySegment(y, (yo + j) * 4, ORDER);
+        }
+        if (j < n) {
+            VectorMask<Float> k = S.indexInRange(j, n);
+            FloatVector.fromMemorySegment(S, x, (xo + j) * 4, ORDER, k).mul(iv)
+                    .mul(FloatVector.fromMemorySegment(S, w, (long) j * 4, ORDER, k)).intoMemorySegment(y, (yo + j) * 4, ORDER, k);
+        }
+        return inv;
     }
 
     /** The sum of x^2 over x[off, off+n): per-lane FMAs, then the lanes first to last. */
@@ -114,21 +135,6 @@ final class RmsGroupNormKernels {
         float s = 0f;
         for (int i = 0; i < L; i++) s += q.lane(i);
         return s;
-    }
-
-    /** y[off, off+n) = x * inv * w, w the normalized-shape scale from index 0. */
-    private static void scaleRow(MemorySegment x, MemorySegment y, long off, int n, float inv, MemorySegment w) {
-        FloatVector iv = FloatVector.broadcast(S, inv);
-        int j = 0;
-        for (; j <= n - L; j += L) {
-            FloatVector.fromMemorySegment(S, x, (off + j) * 4, ORDER).mul(iv)
-                    .mul(FloatVector.fromMemorySegment(S, w, (long) j * 4, ORDER)).intoMemorySegment(y, (off + j) * 4, ORDER);
-        }
-        if (j < n) {
-            VectorMask<Float> k = S.indexInRange(j, n);
-            FloatVector.fromMemorySegment(S, x, (off + j) * 4, ORDER, k).mul(iv)
-                    .mul(FloatVector.fromMemorySegment(S, w, (long) j * 4, ORDER, k)).intoMemorySegment(y, (off + j) * 4, ORDER, k);
-        }
     }
 
     // ------------------------------------------------------------------ GroupNormalization
