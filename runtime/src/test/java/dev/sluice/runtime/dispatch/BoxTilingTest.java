@@ -52,7 +52,7 @@ class BoxTilingTest {
         "gemm-k-vector", "gemm-k", "matmul-k", "matmul-k-batched", "fusedmatmul-k", "fusedmatmul-k-vector", "conv-k", "fusedconv-k-row", "conv-pointwise-k", "conv1d-windows", "dynamicquantmatmul",
         "stft", "stft-window", "dft", "dft-inverse-mid", "lpnorm", "cumprod", "bitcast",
         "layernorm", "addlayernorm", "addlayernorm-broadcast", "rmsnorm", "simplifiedlayernorm", "skiplayernorm", "skipsimplifiedlayernorm",
-        "groupnorm", "groupnorm-18", "embedlayernorm", "embedlayernorm-positions", "attention-fused", "attention-onnx", "attention-onnx-3d"})
+        "groupnorm", "groupnorm-18", "embedlayernorm", "embedlayernorm-positions", "attention-fused", "attention-onnx", "attention-onnx-3d", "attention-fused-rows"})
     void boxesAreBitIdenticalToTheWholeNode(String op) {
         for (long seed = 1; seed <= 3; seed++) check(op, seed);
     }
@@ -141,6 +141,16 @@ class BoxTilingTest {
                     ins.addAll(List.of("", "positions"));
                 }
                 yield new Node("op", "EmbedLayerNormalization", "com.microsoft", ins, List.of("out"), new Attributes(Map.of("epsilon", new Attr.Float(1e-12f))));
+            }
+            case "attention-fused-rows" -> {
+                // one batch and head: cut by blocks of query rows alone (at least two rows each), a per-row mask sliced with them
+                int l = dim(r, 5, 41), lk = dim(r, 2, 90), d = dim(r, 3, 33);
+                in.put("q", ColumnTilingTest.random(r, Shape.of(1, l, 1, d)));
+                in.put("k", ColumnTilingTest.random(r, Shape.of(1, lk, 1, d)));
+                in.put("v", ColumnTilingTest.random(r, Shape.of(1, lk, 1, dim(r, 2, 33))));
+                in.put("mask", ColumnTilingTest.random(r, r.nextBoolean() ? Shape.of(l, lk) : Shape.of(1, 1, 1, lk)));
+                yield new Node("op", "Attention", "sluice", List.of("q", "k", "v", "mask"), List.of("out"), new Attributes(Map.of(
+                    "scale_mul", new Attr.Float(0.125f))));
             }
             case "attention-fused" -> {
                 // the fused scaled dot-product attention: [B, L, H, d] heads, a padding mask over the keys or a causal one
