@@ -17,7 +17,8 @@ import java.util.Map;
  * SimplifiedLayerNormalization normalize the axes from {@code axis} on; com.microsoft SkipLayerNormalization and
  * SkipSimplifiedLayerNormalization the last axis; com.microsoft EmbedLayerNormalization the hidden axis of its
  * [B, S, H] output (by token rows: batches x positions); GroupNormalization each (image, group) of [N, C, ...]
- * (by images and whole groups of channels, the tile's {@code num_groups} its own groups).
+ * (by images and whole groups of channels, the tile's {@code num_groups} its own groups). ONNX Runtime's row-wise
+ * activations ({@link #ROW_ACTIVATIONS}: Gelu forms with a bias along the last axis, BiasAdd) are cut the same way.
  *
  * <p>A tile reads the matching rows of the activations (an input broadcast along a cut axis, e.g. a skip of [S, H]
  * under [B, S, H], reads all of that axis: {@link OpTiling#broadcastBox}), and its scale and bias whole (they lie
@@ -37,6 +38,12 @@ record NormTiling(Node node, Shape output, List<Cut> cuts, Map<String, Shape> ro
                   String scale, String bias, String positions, Shape positionShape) implements OpTiling {
     enum Kind { ROWS, GROUPS, EMBED }
 
+    /**
+     * ONNX Runtime's elementwise contrib ops over rows of the last axis (a bias along it): GeluKernels runs them row by
+     * row, its vector code from each row's start, so they split by rows like the norms.
+     */
+    static final java.util.Set<String> ROW_ACTIVATIONS = java.util.Set.of("Gelu", "BiasGelu", "FastGelu", "QuickGelu", "BiasAdd");
+
     static NormTiling of(Graph g, Node n, Shape os) {
         String op = n.opType(), dom = n.domain();
         int r = os.rank();
@@ -52,6 +59,9 @@ record NormTiling(Node node, Shape output, List<Cut> cuts, Map<String, Shape> ro
         } else if (dom.equals("com.microsoft") && (op.equals("SkipLayerNormalization") || op.equals("SkipSimplifiedLayerNormalization"))) {
             axis = r - 1;
             rows = List.of(0, 1);
+        } else if (dom.equals("com.microsoft") && ROW_ACTIVATIONS.contains(op)) {
+            axis = r - 1;
+            if (op.equals("BiasAdd")) rows = List.of(0, 2);
         } else if (dom.isEmpty() && op.equals("GroupNormalization")) {
             return groups(g, n, os);
         } else return null;

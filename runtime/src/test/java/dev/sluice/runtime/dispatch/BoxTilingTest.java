@@ -52,7 +52,7 @@ class BoxTilingTest {
         "gemm-k-vector", "gemm-k", "matmul-k", "matmul-k-batched", "fusedmatmul-k", "fusedmatmul-k-vector", "conv-k", "fusedconv-k-row", "conv-pointwise-k", "conv1d-windows", "dynamicquantmatmul",
         "stft", "stft-window", "dft", "dft-inverse-mid", "lpnorm", "cumprod", "bitcast",
         "layernorm", "addlayernorm", "addlayernorm-broadcast", "rmsnorm", "simplifiedlayernorm", "skiplayernorm", "skipsimplifiedlayernorm",
-        "groupnorm", "groupnorm-18", "embedlayernorm", "embedlayernorm-positions", "attention-fused", "attention-onnx", "attention-onnx-3d", "attention-fused-rows"})
+        "groupnorm", "groupnorm-18", "embedlayernorm", "embedlayernorm-positions", "attention-fused", "attention-onnx", "attention-onnx-3d", "attention-fused-rows", "biasgelu", "biasadd"})
     void boxesAreBitIdenticalToTheWholeNode(String op) {
         for (long seed = 1; seed <= 3; seed++) check(op, seed);
     }
@@ -141,6 +141,17 @@ class BoxTilingTest {
                     ins.addAll(List.of("", "positions"));
                 }
                 yield new Node("op", "EmbedLayerNormalization", "com.microsoft", ins, List.of("out"), new Attributes(Map.of("epsilon", new Attr.Float(1e-12f))));
+            }
+            case "biasgelu", "biasadd" -> {
+                // ONNX Runtime's row-wise contrib activations: a bias along the last axis (odd lengths: vector tails per row)
+                int hh = dim(r, 5, 70);
+                in.put("x", ColumnTilingTest.random(r, Shape.of(dim(r, 1, 3), dim(r, 3, 30), hh)));
+                init.put("bias", ColumnTilingTest.random(r, Shape.of(hh)));
+                if (op.equals("biasadd")) {
+                    in.put("skip", ColumnTilingTest.random(r, in.get("x").shape()));
+                    yield new Node("op", "BiasAdd", "com.microsoft", List.of("x", "bias", "skip"), List.of("out"), none);
+                }
+                yield new Node("op", "BiasGelu", "com.microsoft", List.of("x", "bias"), List.of("out"), none);
             }
             case "attention-fused-rows" -> {
                 // one batch and head: cut by blocks of query rows alone (at least two rows each), a per-row mask sliced with them
