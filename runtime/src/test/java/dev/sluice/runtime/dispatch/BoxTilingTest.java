@@ -52,7 +52,7 @@ class BoxTilingTest {
         "gemm-k-vector", "gemm-k", "matmul-k", "matmul-k-batched", "fusedmatmul-k", "fusedmatmul-k-vector", "conv-k", "fusedconv-k-row", "conv-pointwise-k", "conv1d-windows", "dynamicquantmatmul",
         "stft", "stft-window", "dft", "dft-inverse-mid", "lpnorm", "cumprod", "bitcast",
         "layernorm", "addlayernorm", "addlayernorm-broadcast", "rmsnorm", "simplifiedlayernorm", "skiplayernorm", "skipsimplifiedlayernorm",
-        "groupnorm", "groupnorm-18", "embedlayernorm", "embedlayernorm-positions", "attention-fused", "attention-onnx", "attention-onnx-3d", "attention-fused-rows", "biasgelu", "biasadd"})
+        "groupnorm", "groupnorm-18", "embedlayernorm", "embedlayernorm-positions", "attention-fused", "attention-onnx", "attention-onnx-3d", "attention-fused-rows", "biasgelu", "biasadd", "ort-fusedmatmul"})
     void boxesAreBitIdenticalToTheWholeNode(String op) {
         for (long seed = 1; seed <= 3; seed++) check(op, seed);
     }
@@ -141,6 +141,14 @@ class BoxTilingTest {
                     ins.addAll(List.of("", "positions"));
                 }
                 yield new Node("op", "EmbedLayerNormalization", "com.microsoft", ins, List.of("out"), new Attributes(Map.of("epsilon", new Attr.Float(1e-12f))));
+            }
+            case "ort-fusedmatmul" -> {
+                // ONNX Runtime's attention scores alpha * Q K^T over [B, N] batches, or Q broadcast against one K
+                int b = dim(r, 1, 3), heads = dim(r, 2, 5), l = dim(r, 2, 30), d = dim(r, 3, 40);
+                in.put("q", ColumnTilingTest.random(r, Shape.of(b, heads, l, d)));
+                in.put("k", ColumnTilingTest.random(r, r.nextBoolean() ? Shape.of(b, heads, dim(r, 2, 30), d) : Shape.of(1, heads, dim(r, 2, 30), d)));
+                yield new Node("op", "FusedMatMul", "com.microsoft", List.of("q", "k"), List.of("out"), new Attributes(Map.of(
+                    "alpha", new Attr.Float(0.125f), "transB", new Attr.Int(1), "transA", new Attr.Int(0))));
             }
             case "biasgelu", "biasadd" -> {
                 // ONNX Runtime's row-wise contrib activations: a bias along the last axis (odd lengths: vector tails per row)
