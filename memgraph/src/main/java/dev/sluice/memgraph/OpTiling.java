@@ -21,10 +21,12 @@ import java.util.Map;
  * positions), {@link ConvTiling} (convs, by rows x output channels),
  * {@link MovementTiling} (Transpose; Reshape, Flatten, Squeeze, Unsqueeze, Identity by flat ranges),
  * {@link MatMulTiling} (MatMul by batches, rows, columns and K), {@link QuantMatMulTiling} (sluice.DynamicQuantMatMul by
- * columns), {@link SignalTiling} (STFT by batches and frames, DFT by the axes it does not transform).
+ * columns), {@link SignalTiling} (STFT by batches and frames, DFT by the axes it does not transform), {@link NormTiling}
+ * (layer, RMS, skip, embedding and group norms by rows), {@link AttentionTiling} (attention by batches and heads),
+ * {@link BatchedProductTiling} (com.microsoft FusedMatMul by batches).
  */
 public sealed interface OpTiling permits ElementwiseTiling, ReductionTiling, PointwiseTiling, ConvTiling, MovementTiling, MatMulTiling, QuantMatMulTiling,
-        SignalTiling {
+        SignalTiling, NormTiling, AttentionTiling, BatchedProductTiling {
     /**
      * An output axis tiles may cut: blocks start on multiples of {@code unit} and hold at least {@code least}
      * elements along it (a shorter last block joins the one before).
@@ -79,6 +81,9 @@ public sealed interface OpTiling permits ElementwiseTiling, ReductionTiling, Poi
         if (t == null) t = MatMulTiling.of(g, n, os);
         if (t == null) t = QuantMatMulTiling.of(g, n, os);
         if (t == null) t = SignalTiling.of(g, n, os);
+        if (t == null) t = NormTiling.of(g, n, os);
+        if (t == null) t = AttentionTiling.of(g, n, os);
+        if (t == null) t = BatchedProductTiling.of(g, n, os);
         return t == null || t.cuts().isEmpty() ? null : t;
     }
 

@@ -50,7 +50,9 @@ class BoxTilingTest {
         "argmax", "softmax", "logsoftmax-mid", "maxpool", "avgpool", "conv", "conv-depthwise", "conv-grouped", "fusedconv",
         "transpose", "reshape", "flatten", "matmul", "matmul-batched", "conv-wide", "conv1d", "fusedmatmul-columns", "gemm", "concat", "conv-pointwise",
         "gemm-k-vector", "gemm-k", "matmul-k", "matmul-k-batched", "fusedmatmul-k", "fusedmatmul-k-vector", "conv-k", "fusedconv-k-row", "conv-pointwise-k", "conv1d-windows", "dynamicquantmatmul",
-        "stft", "stft-window", "dft", "dft-inverse-mid", "lpnorm", "cumprod", "bitcast"})
+        "stft", "stft-window", "dft", "dft-inverse-mid", "lpnorm", "cumprod", "bitcast",
+        "layernorm", "addlayernorm", "addlayernorm-broadcast", "rmsnorm", "simplifiedlayernorm", "skiplayernorm", "skipsimplifiedlayernorm",
+        "groupnorm", "groupnorm-18", "embedlayernorm", "embedlayernorm-positions", "attention-fused", "attention-onnx", "attention-onnx-3d", "attention-fused-rows", "biasgelu", "biasadd", "ort-fusedmatmul"})
     void boxesAreBitIdenticalToTheWholeNode(String op) {
         for (long seed = 1; seed <= 3; seed++) check(op, seed);
     }
@@ -80,6 +82,123 @@ class BoxTilingTest {
                     ins.addAll(List.of("", "len"));
                 }
                 yield new Node("op", "STFT", "", ins, List.of("out"), new Attributes(Map.of("onesided", new Attr.Int(r.nextInt(2)))));
+            }
+            case "layernorm", "rmsnorm", "simplifiedlayernorm" -> {
+                // normalized over the last axis or the last two; rows of odd lengths (vector tails)
+                int axis = r.nextBoolean() ? -1 : -2;
+                in.put("x", ColumnTilingTest.random(r, Shape.of(n, dim(r, 3, 9), dim(r, 2, 7), dim(r, 5, 70))));
+                Shape ns = axis == -1 ? Shape.of(in.get("x").shape().dim(3)) : Shape.of(in.get("x").shape().dim(2), in.get("x").shape().dim(3));
+                init.put("scale", ColumnTilingTest.random(r, ns));
+                List<String> ins = new ArrayList<>(List.of("x", "scale"));
+                if (op.equals("layernorm") && r.nextBoolean()) { init.put("bias", ColumnTilingTest.random(r, ns)); ins.add("bias"); }
+                String type = switch (op) { case "layernorm" -> "LayerNormalization"; case "rmsnorm" -> "RMSNormalization"; default -> "SimplifiedLayerNormalization"; };
+                yield new Node("op", type, "", ins, List.of("out"), new Attributes(Map.of("axis", new Attr.Int(axis), "epsilon", new Attr.Float(1e-5f))));
+            }
+            case "addlayernorm", "addlayernorm-broadcast" -> {
+                // the fused residual Add: the same shapes, or a residual of [S, H] repeated over the batch
+                int s = dim(r, 3, 17), hh = dim(r, 5, 70);
+                in.put("x", ColumnTilingTest.random(r, Shape.of(dim(r, 2, 3), s, hh)));
+                in.put("res", ColumnTilingTest.random(r, op.endsWith("broadcast") ? Shape.of(s, hh) : in.get("x").shape()));
+                init.put("scale", ColumnTilingTest.random(r, Shape.of(hh)));
+                init.put("bias", ColumnTilingTest.random(r, Shape.of(hh)));
+                yield new Node("op", "AddLayerNorm", "sluice", List.of("x", "res", "scale", "bias"), List.of("out"), new Attributes(Map.of("axis", new Attr.Int(-1))));
+            }
+            case "skiplayernorm", "skipsimplifiedlayernorm" -> {
+                boolean simple = op.startsWith("skipsimplified");
+                int s = dim(r, 3, 17), hh = dim(r, 5, 70);
+                in.put("x", ColumnTilingTest.random(r, Shape.of(dim(r, 1, 3), s, hh)));
+                in.put("skip", ColumnTilingTest.random(r, r.nextBoolean() ? Shape.of(s, hh) : in.get("x").shape()));
+                init.put("gamma", ColumnTilingTest.random(r, Shape.of(hh)));
+                init.put("beta", ColumnTilingTest.random(r, Shape.of(hh)));
+                init.put("bias", ColumnTilingTest.random(r, Shape.of(hh)));
+                List<String> ins = simple ? List.of("x", "skip", "gamma", "bias") : List.of("x", "skip", "gamma", "beta", "bias");
+                yield new Node("op", simple ? "SkipSimplifiedLayerNormalization" : "SkipLayerNormalization", "com.microsoft", ins, List.of("out"),
+                    new Attributes(Map.of("epsilon", new Attr.Float(1e-6f))));
+            }
+            case "groupnorm", "groupnorm-18" -> {
+                // opset 21: scale and bias per channel; opset 18: per group
+                int groups = dim(r, 2, 5), per = dim(r, 1, 4);
+                in.put("x", ColumnTilingTest.random(r, Shape.of(n, groups * per, dim(r, 3, 9), dim(r, 3, 9))));
+                Shape ps = Shape.of(op.equals("groupnorm") ? groups * per : groups);
+                init.put("scale", ColumnTilingTest.random(r, ps));
+                init.put("bias", ColumnTilingTest.random(r, ps));
+                yield new Node("op", "GroupNormalization", "", List.of("x", "scale", "bias"), List.of("out"), new Attributes(Map.of(
+                    "num_groups", new Attr.Int(groups), "epsilon", new Attr.Float(1e-5f))));
+            }
+            case "embedlayernorm", "embedlayernorm-positions" -> {
+                // BERT's entry: token rows; positions numbered within the input, or given
+                int b = dim(r, 1, 3), s = dim(r, 8, 20), hh = dim(r, 16, 70), vocab = dim(r, 30, 90);
+                in.put("ids", ints(r, Shape.of(b, s), vocab));
+                in.put("segments", ints(r, Shape.of(b, s), 2));
+                init.put("word", ColumnTilingTest.random(r, Shape.of(vocab, hh)));
+                init.put("pos", ColumnTilingTest.random(r, Shape.of(s + dim(r, 0, 9), hh)));
+                init.put("seg", ColumnTilingTest.random(r, Shape.of(2, hh)));
+                init.put("gamma", ColumnTilingTest.random(r, Shape.of(hh)));
+                init.put("beta", ColumnTilingTest.random(r, Shape.of(hh)));
+                List<String> ins = new ArrayList<>(List.of("ids", "segments", "word", "pos", "seg", "gamma", "beta"));
+                if (op.endsWith("positions")) {
+                    in.put("positions", ints(r, Shape.of(r.nextBoolean() ? 1 : b, s), (int) init.get("pos").shape().dim(0)));
+                    ins.addAll(List.of("", "positions"));
+                }
+                yield new Node("op", "EmbedLayerNormalization", "com.microsoft", ins, List.of("out"), new Attributes(Map.of("epsilon", new Attr.Float(1e-12f))));
+            }
+            case "ort-fusedmatmul" -> {
+                // ONNX Runtime's attention scores alpha * Q K^T over [B, N] batches, or Q broadcast against one K
+                int b = dim(r, 1, 3), heads = dim(r, 2, 5), l = dim(r, 2, 30), d = dim(r, 3, 40);
+                in.put("q", ColumnTilingTest.random(r, Shape.of(b, heads, l, d)));
+                in.put("k", ColumnTilingTest.random(r, r.nextBoolean() ? Shape.of(b, heads, dim(r, 2, 30), d) : Shape.of(1, heads, dim(r, 2, 30), d)));
+                yield new Node("op", "FusedMatMul", "com.microsoft", List.of("q", "k"), List.of("out"), new Attributes(Map.of(
+                    "alpha", new Attr.Float(0.125f), "transB", new Attr.Int(1), "transA", new Attr.Int(0))));
+            }
+            case "biasgelu", "biasadd" -> {
+                // ONNX Runtime's row-wise contrib activations: a bias along the last axis (odd lengths: vector tails per row)
+                int hh = dim(r, 5, 70);
+                in.put("x", ColumnTilingTest.random(r, Shape.of(dim(r, 1, 3), dim(r, 3, 30), hh)));
+                init.put("bias", ColumnTilingTest.random(r, Shape.of(hh)));
+                if (op.equals("biasadd")) {
+                    in.put("skip", ColumnTilingTest.random(r, in.get("x").shape()));
+                    yield new Node("op", "BiasAdd", "com.microsoft", List.of("x", "bias", "skip"), List.of("out"), none);
+                }
+                yield new Node("op", "BiasGelu", "com.microsoft", List.of("x", "bias"), List.of("out"), none);
+            }
+            case "attention-fused-rows" -> {
+                // one batch and head: cut by blocks of query rows alone (at least two rows each), a per-row mask sliced with them
+                int l = dim(r, 5, 41), lk = dim(r, 2, 90), d = dim(r, 3, 33);
+                in.put("q", ColumnTilingTest.random(r, Shape.of(1, l, 1, d)));
+                in.put("k", ColumnTilingTest.random(r, Shape.of(1, lk, 1, d)));
+                in.put("v", ColumnTilingTest.random(r, Shape.of(1, lk, 1, dim(r, 2, 33))));
+                in.put("mask", ColumnTilingTest.random(r, r.nextBoolean() ? Shape.of(l, lk) : Shape.of(1, 1, 1, lk)));
+                yield new Node("op", "Attention", "sluice", List.of("q", "k", "v", "mask"), List.of("out"), new Attributes(Map.of(
+                    "scale_mul", new Attr.Float(0.125f))));
+            }
+            case "attention-fused" -> {
+                // the fused scaled dot-product attention: [B, L, H, d] heads, a padding mask over the keys or a causal one
+                int b = dim(r, 1, 3), l = dim(r, 2, 19), lk = r.nextBoolean() ? l : dim(r, 2, 19), heads = dim(r, 2, 5), d = dim(r, 3, 17);
+                in.put("q", ColumnTilingTest.random(r, Shape.of(b, l, heads, d)));
+                in.put("k", ColumnTilingTest.random(r, Shape.of(b, lk, heads, d)));
+                in.put("v", ColumnTilingTest.random(r, Shape.of(b, lk, heads, dim(r, 3, 17))));
+                in.put("mask", ColumnTilingTest.random(r, r.nextBoolean() ? Shape.of(b, 1, 1, lk) : Shape.of(1, heads, l, lk)));
+                yield new Node("op", "Attention", "sluice", List.of("q", "k", "v", "mask"), List.of("out"), new Attributes(Map.of(
+                    "scale_div", new Attr.Float((float) Math.sqrt(d)))));
+            }
+            case "attention-onnx", "attention-onnx-3d" -> {
+                // ai.onnx Attention (opset 23): grouped KV heads, a float mask, causal or not
+                boolean three = op.endsWith("3d");
+                int b = dim(r, 1, 3), l = dim(r, 2, 15), t = r.nextBoolean() ? l : dim(r, 2, 15), kv = dim(r, 2, 3), hq = kv * dim(r, 1, 3), d = dim(r, 3, 17);
+                Map<String, Attr> a = new HashMap<>(Map.of("is_causal", new Attr.Int(r.nextInt(2))));
+                if (three) {
+                    in.put("q", ColumnTilingTest.random(r, Shape.of(b, l, hq * d)));
+                    in.put("k", ColumnTilingTest.random(r, Shape.of(b, t, kv * d)));
+                    in.put("v", ColumnTilingTest.random(r, Shape.of(b, t, kv * d)));
+                    a.put("q_num_heads", new Attr.Int(hq));
+                    a.put("kv_num_heads", new Attr.Int(kv));
+                } else {
+                    in.put("q", ColumnTilingTest.random(r, Shape.of(b, hq, l, d)));
+                    in.put("k", ColumnTilingTest.random(r, Shape.of(b, kv, t, d)));
+                    in.put("v", ColumnTilingTest.random(r, Shape.of(b, kv, t, dim(r, 3, 17))));
+                }
+                in.put("mask", ColumnTilingTest.random(r, r.nextBoolean() ? Shape.of(b, 1, l, t) : Shape.of(hq, l, t)));
+                yield new Node("op", "Attention", "", List.of("q", "k", "v", "mask"), List.of("out"), new Attributes(a));
             }
             case "bitcast" -> {
                 in.put("x", ColumnTilingTest.random(r, x4));
@@ -317,6 +436,13 @@ class BoxTilingTest {
         return new Case(node, in, init);
     }
 
+    /** int32 values in [0, bound). */
+    private static Tensor ints(SplittableRandom r, Shape s, int bound) {
+        Tensor t = Tensor.allocate(DType.INT32, s);
+        for (long i = 0; i < t.elementCount(); i++) t.setLong(i, r.nextInt(bound));
+        return t;
+    }
+
     private static void check(String op, long seed) {
         SplittableRandom r = new SplittableRandom(seed * 7919 + op.hashCode());
         Case k = build(op, r);
@@ -329,7 +455,8 @@ class BoxTilingTest {
         }
         Graph raw = new Graph("t", List.of(k.node()), inputs, List.of(new Value("out", null)), k.init(), types);
         OpRegistry ops = OpRegistry.cpu();
-        Model model = TypeInference.run(new Model(raw, 8, Map.of("", 17L, "sluice", 1L), "test", "test"), ops, Map.of(), false);
+        long opset = op.equals("groupnorm-18") ? 18 : op.equals("groupnorm") ? 21 : op.startsWith("attention-onnx") || op.equals("rmsnorm") ? 23 : 17;
+        Model model = TypeInference.run(new Model(raw, 8, Map.of("", opset, "sluice", 1L, "com.microsoft", 1L), "test", "test"), ops, Map.of(), false);
         Graph g = model.graph();
         Map<String, Tensor> ref = new GraphExecutor(model, ops, Parallelism.SEQUENTIAL).run(k.inputs(), OutputAllocator.FRESH, ExecutionListener.NONE);
         long full = MemGraph.fullNeed(g, RealModelBudgetTest.THROTTLED);
