@@ -196,14 +196,7 @@ class FusionTest {
             }
             Path file = b.write(tmp.resolve("hswish_affine" + post.length + post[0] + ".onnx"));
             Tensor x = InputSources.random(dev.sluice.kernels.DType.FLOAT32, Shape.of(1, c, h, w), new SplittableRandom(8));
-            try (Session s = Session.open(file, 2);
-                 Session plain = Session.open(dev.sluice.graph.OnnxImporter.load(file), 2, dev.sluice.kernels.OpRegistry.cpu(),
-                     dev.sluice.graph.fusion.PatternFusion.Target.STANDARD_OPS)) {
-                assertEquals(Map.of("sluice:FusedConv", 1), ModelCheck.opHistogram(s.model()), String.join(",", post));
-                Tensor ours = s.run(Map.of("x", x)).get("y");
-                assertTrue(ours.sameBits(plain.run(Map.of("x", x)).get("y")), "fused and unfused bits differ: " + String.join(",", post));
-                assertNull(Tolerance.DEFAULT.mismatch(ours, OrtReference.run(file, Map.of("x", x)).get("y")));
-            }
+            assertFusesKeepingBits(file, Map.of("x", x), "y", Map.of("sluice:FusedConv", 1), String.join(",", post));
         }
     }
 
@@ -233,15 +226,9 @@ class FusionTest {
                 .node("Sigmoid", List.of("mb"), List.of("s4")).node("Mul", List.of("mb", "s4"), List.of("y"))
                 .write(tmp.resolve("silu" + xFirst + ".onnx"));
             Tensor x = InputSources.random(dev.sluice.kernels.DType.FLOAT32, Shape.of(1, c, h, w), new SplittableRandom(9));
-            try (Session s = Session.open(file, 2);
-                 Session plain = Session.open(dev.sluice.graph.OnnxImporter.load(file), 2, dev.sluice.kernels.OpRegistry.cpu(),
-                     dev.sluice.graph.fusion.PatternFusion.Target.STANDARD_OPS)) {
-                assertEquals(Map.of("sluice:FusedConv", 3, "sluice:FusedMatMul", 1), ModelCheck.opHistogram(s.model()), "x first " + xFirst);
-                for (var n : s.model().graph().nodes()) assertEquals("Silu", n.attributes().getString("activation", null), n.name());
-                Tensor ours = s.run(Map.of("x", x)).get("y");
-                assertTrue(ours.sameBits(plain.run(Map.of("x", x)).get("y")), "fused and unfused bits differ, x first " + xFirst);
-                assertNull(Tolerance.DEFAULT.mismatch(ours, OrtReference.run(file, Map.of("x", x)).get("y")));
-            }
+            var fused = assertFusesKeepingBits(file, Map.of("x", x), "y", Map.of("sluice:FusedConv", 3, "sluice:FusedMatMul", 1),
+                "x first " + xFirst);
+            for (var n : fused.graph().nodes()) assertEquals("Silu", n.attributes().getString("activation", null), n.name());
         }
     }
 
@@ -422,14 +409,7 @@ class FusionTest {
             Map<String, Tensor> in = Map.of(
                 "x", InputSources.random(dev.sluice.kernels.DType.FLOAT32, Shape.of(2, c, h, w), new SplittableRandom(10)),
                 "s", InputSources.random(dev.sluice.kernels.DType.FLOAT32, Shape.of(sn, c, 1, 1), new SplittableRandom(11)));
-            try (Session s = Session.open(file, 2);
-                 Session plain = Session.open(dev.sluice.graph.OnnxImporter.load(file), 2, dev.sluice.kernels.OpRegistry.cpu(),
-                     dev.sluice.graph.fusion.PatternFusion.Target.STANDARD_OPS)) {
-                assertEquals(Map.of("sluice:ChannelScaleResidual", 1), ModelCheck.opHistogram(s.model()));
-                Tensor ours = s.run(in).get("y");
-                assertTrue(ours.sameBits(plain.run(in).get("y")), "fused and unfused bits differ, gate batch " + sn);
-                assertNull(Tolerance.DEFAULT.mismatch(ours, OrtReference.run(file, in).get("y")));
-            }
+            assertFusesKeepingBits(file, in, "y", Map.of("sluice:ChannelScaleResidual", 1), "gate batch " + sn);
         }
     }
 
@@ -529,6 +509,24 @@ class FusionTest {
             assertEquals(Map.of("sluice:FusedConv", 3, "Max", 1), ops, "the scalar Max / Min fold, the per-channel Max stays: " + ops);
             Map<String, Tensor> in = Map.of("x", x), ours = s.run(in).asMap(), ref = OrtReference.run(file, in);
             for (var e : ref.entrySet()) assertNull(Tolerance.DEFAULT.mismatch(ours.get(e.getKey()), e.getValue()), e.getKey());
+        }
+    }
+
+    /**
+     * Opens {@code file} fused for the CPU and unfused (standard ops), asserts the fused graph's op histogram, that
+     * output {@code out} of the fused run has the unfused run's bits and ONNX Runtime's values, and returns the fused
+     * graph for further checks.
+     */
+    static dev.sluice.graph.Model assertFusesKeepingBits(Path file, Map<String, Tensor> in, String out,
+                                                         Map<String, Integer> fusedOps, String label) throws Exception {
+        try (Session s = Session.open(file, 2);
+             Session plain = Session.open(dev.sluice.graph.OnnxImporter.load(file), 2, dev.sluice.kernels.OpRegistry.cpu(),
+                 dev.sluice.graph.fusion.PatternFusion.Target.STANDARD_OPS)) {
+            assertEquals(fusedOps, ModelCheck.opHistogram(s.model()), label);
+            Tensor ours = s.run(in).get(out);
+            assertTrue(ours.sameBits(plain.run(in).get(out)), "fused and unfused bits differ: " + label);
+            assertNull(Tolerance.DEFAULT.mismatch(ours, OrtReference.run(file, in).get(out)), label);
+            return s.model();
         }
     }
 

@@ -121,14 +121,7 @@ class MatMulFusionTest {
                 .node("MatMul", List.of("p", "vt"), List.of("o"))
                 .node("Transpose", List.of("o"), List.of("y"), OnnxModelBuilder.ints("perm", 0, 2, 1, 3))
                 .write(tmp.resolve("attention" + l + ".onnx"));
-            try (Session s = Session.open(file, 2);
-                 Session plain = Session.open(dev.sluice.graph.OnnxImporter.load(file), 2, dev.sluice.kernels.OpRegistry.cpu(),
-                     dev.sluice.graph.fusion.PatternFusion.Target.STANDARD_OPS)) {
-                assertEquals(Map.of("sluice:Attention", 1), ModelCheck.opHistogram(s.model()), "case " + java.util.Arrays.toString(c));
-                Tensor ours = s.run(in).get("y");
-                assertNull(Tolerance.DEFAULT.mismatch(ours, OrtReference.run(file, in).get("y")));
-                assertTrue(ours.sameBits(plain.run(in).get("y")), "fused and unfused bits differ, case " + java.util.Arrays.toString(c));
-            }
+            FusionTest.assertFusesKeepingBits(file, in, "y", Map.of("sluice:Attention", 1), "case " + java.util.Arrays.toString(c));
         }
     }
 
@@ -163,14 +156,7 @@ class MatMulFusionTest {
             Map<String, Tensor> in = Map.of("q", q, "mask", mask,
                 "k", InputSources.random(dev.sluice.kernels.DType.FLOAT32, Shape.of(1, lk, hk, d), r),
                 "v", InputSources.random(dev.sluice.kernels.DType.FLOAT32, Shape.of(1, lk, hk, d), r));
-            try (Session s = Session.open(file, 2);
-                 Session plain = Session.open(dev.sluice.graph.OnnxImporter.load(file), 2, dev.sluice.kernels.OpRegistry.cpu(),
-                     dev.sluice.graph.fusion.PatternFusion.Target.STANDARD_OPS)) {
-                assertEquals(Map.of("sluice:Attention", 1), ModelCheck.opHistogram(s.model()), "case " + java.util.Arrays.toString(c));
-                Tensor ours = s.run(in).get("y");
-                assertNull(Tolerance.DEFAULT.mismatch(ours, OrtReference.run(file, in).get("y")));
-                assertTrue(ours.sameBits(plain.run(in).get("y")), "fused and unfused bits differ, case " + java.util.Arrays.toString(c));
-            }
+            FusionTest.assertFusesKeepingBits(file, in, "y", Map.of("sluice:Attention", 1), "case " + java.util.Arrays.toString(c));
         }
     }
 }

@@ -11,6 +11,7 @@ import dev.sluice.kernels.Shape;
 import dev.sluice.kernels.SymShape;
 import dev.sluice.kernels.Tensor;
 import dev.sluice.kernels.TensorType;
+import dev.sluice.kernels.cpu.core.WindowGeometry;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
@@ -89,49 +90,18 @@ final class QLinearPoolKernels {
         }
     }
 
-    /** Windows resolved against concrete spatial sizes. */
-    record Windows(int[] in, int[] kernel, int[] strides, int[] padBegin, int[] padEnd, int[] out) {
-        static Windows of(Attributes at, long[] inSpatial, String where) {
-            int r = inSpatial.length;
-            long[] ks = at.getInts("kernel_shape");
-            if (ks == null || ks.length != r) throw new KernelException(where + ": kernel_shape must give " + r + " sizes, got " + (ks == null ? "none" : java.util.Arrays.toString(ks)));
-            long[] st = at.getInts("strides"), pads = at.getInts("pads");
-            if (st != null && st.length != r) throw new KernelException(where + ": strides must give " + r + " sizes");
-            if (pads != null && pads.length != 2 * r) throw new KernelException(where + ": pads must give " + 2 * r + " sizes");
-            if (at.getInts("dilations") != null) {
-                for (long d : at.getInts("dilations")) if (d != 1) throw new KernelException(where + ": dilations other than 1 are not supported");
-            }
-            boolean ceil = at.getInt("ceil_mode", 0) != 0;
-            String autoPad = at.getString("auto_pad", "NOTSET");
-            int[] k = new int[r], s = new int[r], pb = new int[r], pe = new int[r], in = new int[r], o = new int[r];
-            for (int i = 0; i < r; i++) {
-                in[i] = (int) inSpatial[i];
-                k[i] = (int) ks[i];
-                s[i] = st != null ? (int) st[i] : 1;
-                if (k[i] < 1 || s[i] < 1) throw new KernelException(where + ": kernel_shape and strides must be positive");
-                switch (autoPad) {
-                    case "NOTSET" -> {
-                        pb[i] = pads != null ? (int) pads[i] : 0;
-                        pe[i] = pads != null ? (int) pads[i + r] : 0;
-                    }
-                    case "VALID" -> { pb[i] = 0; pe[i] = 0; }
-                    case "SAME_UPPER", "SAME_LOWER" -> {
-                        int outLen = (in[i] + s[i] - 1) / s[i];
-                        int total = Math.max(0, (outLen - 1) * s[i] + k[i] - in[i]);
-                        pb[i] = autoPad.equals("SAME_UPPER") ? total / 2 : total - total / 2;
-                        pe[i] = total - pb[i];
-                    }
-                    default -> throw new KernelException(where + ": unknown auto_pad '" + autoPad + "'");
-                }
-                long span = (long) in[i] + pb[i] + pe[i] - k[i];
-                if (span < 0) throw new KernelException(where + ": kernel " + k[i] + " is larger than the padded input " + (in[i] + pb[i] + pe[i]));
-                long len = ceil ? Math.ceilDiv(span, s[i]) + 1 : span / s[i] + 1;
-                // a last window that would start inside the end padding is dropped (ceil mode)
-                if (ceil && (len - 1) * s[i] >= (long) in[i] + pb[i]) len--;
-                o[i] = (int) len;
-            }
-            return new Windows(in, k, s, pb, pe, o);
+    /**
+     * The pooling windows for concrete spatial sizes: the geometry every window op shares (auto_pad, pads, strides,
+     * ceil_mode), after this op's own checks (kernel_shape given, no dilation).
+     */
+    static WindowGeometry windows(Attributes at, long[] inSpatial, String where) {
+        long[] ks = at.getInts("kernel_shape");
+        if (ks == null || ks.length != inSpatial.length) {
+            throw new KernelException(where + ": kernel_shape must give " + inSpatial.length + " sizes, got " + (ks == null ? "none" : java.util.Arrays.toString(ks)));
         }
+        long[] dil = at.getInts("dilations");
+        if (dil != null) for (long d : dil) if (d != 1) throw new KernelException(where + ": dilations other than 1 are not supported");
+        return WindowGeometry.of(inSpatial, ks, at, at.getInt("ceil_mode", 0) != 0);
     }
 
     static final class Average implements OpKernel {
@@ -150,7 +120,7 @@ final class QLinearPoolKernels {
             }
             List<Dim> out = new ArrayList<>(xs.dims());
             if (known) {
-                Windows w = Windows.of(ctx.attributes(), sp, ctx.opType() + " '" + ctx.nodeName() + "'");
+                WindowGeometry w = windows(ctx.attributes(), sp, ctx.opType() + " '" + ctx.nodeName() + "'");
                 for (int i = 0; i < r; i++) out.set(s0 + i, Dim.of(w.out()[i]));
             } else for (int i = 0; i < r; i++) out.set(s0 + i, Dim.UNKNOWN);
             return List.of(TensorType.of(t, new SymShape(out)));
@@ -168,7 +138,7 @@ final class QLinearPoolKernels {
             int rank = x.rank(), r = rank - 2, s0 = last ? 1 : 2, cAxis = last ? rank - 1 : 1;
             long[] inSp = new long[r];
             for (int i = 0; i < r; i++) inSp[i] = x.shape().dim(s0 + i);
-            Windows w = Windows.of(ctx.attributes(), inSp, where(ctx));
+            WindowGeometry w = windows(ctx.attributes(), inSp, where(ctx));
             long[] od = x.shape().dims();
             long inSize = 1, outSize = 1;
             for (int i = 0; i < r; i++) { od[s0 + i] = w.out()[i]; inSize *= w.in()[i]; outSize *= w.out()[i]; }
