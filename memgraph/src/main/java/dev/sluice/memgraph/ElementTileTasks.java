@@ -90,6 +90,9 @@ record ElementTileTasks(BuildState s, int i) implements NodeTasks {
                 res.evict(d, v);
                 outBuf = res.allocate(d, out, s.blockBytes(out), pinned, true);
             }
+            // Free bytes enough but split by a pinned constant (a scalar left mid-arena by earlier nodes): the
+            // constants make room and are loaded again behind the output.
+            if (outBuf == null) outBuf = res.allocateBeside(d, out, s.blockBytes(out), pinned, List.copyOf(consts));
             if (outBuf == null) throw new MemGraphException("node " + n.label() + ": no room for its output on '" + devName + "'", need());
         }
         pinned.add(out);
