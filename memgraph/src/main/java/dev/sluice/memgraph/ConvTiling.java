@@ -33,13 +33,13 @@ import java.util.Map;
  * activation go to the last block. Blocks hold at least two channels (one would take the depthwise path).
  */
 record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band columns, long groupOut, long groupIn, long group,
-                  List<Cut> cuts, Shape xShape, Shape wShape, String x, String w, String b, long kIn) implements OpTiling {
+                  List<Cut> cuts, Shape xShape, Shape wShape, String x, String w, String b, long kIn, String res) implements OpTiling {
 
     static ConvTiling of(Graph g, Node n, Shape os) {
-        boolean fused = n.opType().equals("FusedConv");
-        if (!(n.opType().equals("Conv") || fused) || !n.domain().equals(fused ? "sluice" : "")) return null;
-        if ((os.rank() != 4 && os.rank() != 3) || n.inputs().size() < 2 || n.inputs().size() > 3 || g.typeOf(n.outputs().getFirst()).dtype() != DType.FLOAT32) return null;
+        if (!isConv(n) || (os.rank() != 4 && os.rank() != 3) || n.inputs().size() < 2 || g.typeOf(n.outputs().getFirst()).dtype() != DType.FLOAT32) return null;
         String x = n.inputs().get(0), w = n.inputs().get(1), b = n.inputs().size() > 2 ? n.inputs().get(2) : "";
+        String res = residual(g, n, os);
+        if (res == null) return null;
         Shape xs = OpTiling.shapeOf(g, x), ws = OpTiling.shapeOf(g, w);
         int r = os.rank();
         if (xs.rank() != r || ws.rank() != r || g.initializers().containsKey(x)) return null;
@@ -56,10 +56,12 @@ record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band col
         if (pointwise && PointwiseTiling.of(g, n, os) != null) return null;
         long positions = os.product(2, r);
         RowBands.Form f = r == 4 && (!pointwise || positions >= POINTWISE_POSITIONS) ? RowBands.form(g, n) : null;
-        if (f != null && f.bands().size() == 1 && f.rows() == os.dim(2)) {
+        if (f != null && f.bands().getFirst().input() == 0 && f.rows() == os.dim(2)) {
             long least = os.dim(3) >= 2 ? 1 : 2;
             if (pointwise) least = Math.max(least, (POINTWISE_POSITIONS + os.dim(3) - 1) / os.dim(3));
-            if (os.dim(2) >= 2 * Math.max(f.unit(), least)) cuts.add(new Cut(2, f.unit(), least));
+            // where every element's bits are its own (the direct and depthwise paths), a band may start on any row
+            long unit = positionFree(n, xs, ws, group) ? 1 : f.unit();
+            if (os.dim(2) > Math.max(unit, least)) cuts.add(new Cut(2, unit, least));
         } else f = null;
         RowBands.Band cb = pointwise ? null : columnBand(n, xs, ws, os);
         boolean windows = cb != null && r == 3;
@@ -67,7 +69,49 @@ record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band col
         long kIn = group == 1 && r == 4 && !pointwise && c >= 4 && BoxTiles.dtype(g, x) == DType.FLOAT32 && BoxTiles.dtype(g, w) == DType.FLOAT32 ? c : 0;
         if (kIn > 0) cuts.add(new Cut(r, 1, 2)); // last: the K tiles of an output box run one after another
         if (cuts.isEmpty()) return null;
-        return new ConvTiling(n, kIn > 0 ? ReductionCut.extend(os, kIn) : os, f, cb, groupOut, groupIn, group, List.copyOf(cuts), xs, ws, x, w, b, kIn);
+        return new ConvTiling(n, kIn > 0 ? ReductionCut.extend(os, kIn) : os, f, cb, groupOut, groupIn, group, List.copyOf(cuts), xs, ws, x, w, b, kIn, res);
+    }
+
+    /** Conv, sluice.FusedConv or sluice.FusedConvAdd. */
+    static boolean isConv(Node n) {
+        return switch (n.opType()) {
+            case "Conv" -> n.domain().isEmpty();
+            case "FusedConv", "FusedConvAdd" -> n.domain().equals("sluice");
+            default -> false;
+        };
+    }
+
+    /**
+     * The residual a sluice.FusedConvAdd adds (its input 3, of the output's shape, sliced with the output box), "" for
+     * a conv without one, or null when the node has the wrong inputs or its residual cannot be sliced so: a constant,
+     * another type, or the conv's own input or weight (one value read by two different boxes).
+     */
+    static String residual(Graph g, Node n, Shape os) {
+        boolean add = n.opType().equals("FusedConvAdd");
+        if (n.inputs().size() > (add ? 4 : 3)) return null;
+        if (!add) return "";
+        if (n.inputs().size() != 4) return null;
+        String res = n.inputs().get(3);
+        if (res.isEmpty() || g.initializers().containsKey(res) || n.inputs().subList(0, 3).contains(res)) return null;
+        var t = g.typeOf(res);
+        if (t == null || !t.isStatic() || t.dtype() != DType.FLOAT32 || !t.shape().toShape().equals(os)) return null;
+        return res;
+    }
+
+    /**
+     * Whether ConvKernels sends the conv, and every band or column block of it, to a path whose every output element is
+     * one FMA chain over its taps from zero, then bias and activation in vector lanes (DirectConv, DepthwiseConv), so
+     * that an element's bits depend on neither where its band starts nor how many positions a tile has: a 2-D conv of
+     * group 1 or one input channel per group whose kernel is wider than one tap or strided (a band of a 1x1 stride-1 conv
+     * would be pointwise, PointwiseConv's or a GEMM's depending on its positions).
+     */
+    private static boolean positionFree(Node n, Shape xs, Shape ws, long group) {
+        if (xs.rank() != 4) return false;
+        if (!(group == 1 || (ws.dim(1) == 1 && group == xs.dim(1)))) return false;
+        if (ws.dim(2) > 1 || ws.dim(3) > 1) return true;
+        long[] st = n.attributes().getInts("strides");
+        if (st != null) for (long v : st) if (v != 1) return true;
+        return false;
     }
 
     @Override public Box outputBox(Box tile) { return kIn > 0 ? ReductionCut.outputBox(tile) : tile; }
@@ -149,6 +193,9 @@ record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band col
         }
         if (kBlock) xb = xb.with(1, kb[0], kb[1]);
         if (!xb.isWhole()) m.put(x, xb);
+        // the residual, added after the sum: the output box of it, with K cut the last K tile's alone (gathered by it, whole
+        // box or not, since the first tile, which loads what is read whole, does not read it)
+        if (!res.isEmpty() && (kBlock ? ReductionCut.last(tile) : !out.isWhole())) m.put(res, out);
         if (kBlock) {
             m.put(w, Box.whole(wShape).with(0, c0, c1).with(1, kb[0], kb[1]));
             // the bias is the last K tile's alone: gathered by it
@@ -182,7 +229,13 @@ record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band col
             a.put("pads", new Attr.Ints(pads));
         }
         if (group > 1) a.put("group", new Attr.Int((out.hi(1) - out.lo(1)) / groupOut));
-        if (kIn > 0) return ReductionCut.tileNode(node, a, tile, 3, List.of(2), List.of());
+        if (kIn > 0) {
+            if (res.isEmpty()) return ReductionCut.tileNode(node, a, tile, 3, List.of(2), List.of());
+            // FusedConvAdd: the partial sums after the residual (input 4); K tiles before the last are the conv alone
+            // (FusedConv without bias, activation or residual), the last adds bias, residual and activation
+            Node t = ReductionCut.tileNode(node, a, tile, 4, List.of(2, 3), List.of());
+            return ReductionCut.last(tile) ? t : new Node(t.name(), "FusedConv", "sluice", t.inputs(), t.outputs(), t.attributes());
+        }
         return new Node(node.name(), node.opType(), node.domain(), node.inputs(), node.outputs(), new Attributes(a));
     }
 }
