@@ -43,8 +43,8 @@ record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band col
         Shape xs = OpTiling.shapeOf(g, x), ws = OpTiling.shapeOf(g, w);
         int r = os.rank();
         if (xs.rank() != r || ws.rank() != r || g.initializers().containsKey(x)) return null;
-        String autoPad = n.attributes().getString("auto_pad", "NOTSET");
-        if (!autoPad.equals("NOTSET") && !autoPad.equals("VALID")) return null;
+        n = explicitPads(n, xs, ws);
+        if (n == null) return null;
         long group = n.attributes().getInt("group", 1), m = ws.dim(0), c = xs.dim(1);
         if (group <= 0 || m % group != 0 || c % group != 0 || os.dim(1) != m) return null;
         long groupOut = m / group, groupIn = c / group;
@@ -70,6 +70,33 @@ record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band col
         if (kIn > 0) cuts.add(new Cut(r, 1, 2)); // last: the K tiles of an output box run one after another
         if (cuts.isEmpty()) return null;
         return new ConvTiling(n, kIn > 0 ? ReductionCut.extend(os, kIn) : os, f, cb, groupOut, groupIn, group, List.copyOf(cuts), xs, ws, x, w, b, kIn, res);
+    }
+
+    /**
+     * The conv with SAME_UPPER / SAME_LOWER padding written as the explicit pads it stands for (as the kernel's window
+     * geometry reckons them: the output {@code ceil(in / s)}, the total pad split with its smaller half first for
+     * SAME_UPPER, last for SAME_LOWER), so the same geometry, path and bits, which a tile then adjusts at its edges; the
+     * node itself when it has no auto_pad or VALID; null for an auto_pad or attributes the kernel does not take.
+     */
+    private static Node explicitPads(Node n, Shape xs, Shape ws) {
+        String autoPad = n.attributes().getString("auto_pad", "NOTSET");
+        if (autoPad.equals("NOTSET") || autoPad.equals("VALID")) return n;
+        if (!autoPad.equals("SAME_UPPER") && !autoPad.equals("SAME_LOWER")) return null;
+        int sp = xs.rank() - 2;
+        long[] st = n.attributes().getInts("strides"), dl = n.attributes().getInts("dilations");
+        if ((st != null && st.length != sp) || (dl != null && dl.length != sp)) return null;
+        long[] pads = new long[2 * sp];
+        for (int i = 0; i < sp; i++) {
+            long in = xs.dim(i + 2), s = st == null ? 1 : st[i], d = dl == null ? 1 : dl[i];
+            if (s <= 0 || d <= 0) return null;
+            long o = (in + s - 1) / s, total = Math.max(0, (o - 1) * s + (ws.dim(i + 2) - 1) * d + 1 - in), small = total / 2;
+            pads[i] = autoPad.equals("SAME_UPPER") ? small : total - small;
+            pads[sp + i] = total - pads[i];
+        }
+        Map<String, Attr> a = new LinkedHashMap<>(n.attributes().asMap());
+        a.remove("auto_pad");
+        a.put("pads", new Attr.Ints(pads));
+        return new Node(n.name(), n.opType(), n.domain(), n.inputs(), n.outputs(), new Attributes(a));
     }
 
     /** Conv, sluice.FusedConv or sluice.FusedConvAdd. */

@@ -40,8 +40,8 @@ record PointwiseTiling(Node node, Shape output, Shape xView, Shape wView, String
         Shape xs = OpTiling.shapeOf(g, x), ws = OpTiling.shapeOf(g, w);
         if (xs.rank() != os.rank() || ws.rank() != os.rank() || g.initializers().containsKey(x) || x.equals(w)) return null;
         if (n.attributes().getInt("group", 1) != 1 || !ConvTiling.pointwise(n, ws)) return null;
-        String autoPad = n.attributes().getString("auto_pad", "NOTSET");
-        if (!autoPad.equals("NOTSET") && !autoPad.equals("VALID")) return null;
+        // SAME_UPPER / SAME_LOWER pad a 1x1 stride-1 window by nothing
+        if (!List.of("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER").contains(n.attributes().getString("auto_pad", "NOTSET"))) return null;
         long positions = os.product(2, os.rank());
         if (xs.product(2, xs.rank()) != positions || os.dim(1) != ws.dim(0) || xs.dim(1) != ws.dim(1)) return null;
         Shape out = Shape.of(os.dim(0), os.dim(1), positions);

@@ -117,16 +117,18 @@ class ConvBoxTilingTest {
                 init.put("b", random(r, Shape.of(c)));
                 Map<String, Attr> a = convAttrs(k, k, 1, new long[] {k / 2, k / 2, k / 2, k / 2}, c);
                 a.put("activation", new Attr.Str(r.nextBoolean() ? "Relu" : "HardSwish"));
+                if (r.nextBoolean()) { a.remove("pads"); a.put("auto_pad", new Attr.Str("SAME_UPPER")); } // as torch exports padding="same"
                 yield new Case(new Node("op", "FusedConv", "sluice", List.of("x", "w", "b"), List.of("out"), new Attributes(a)), in, init, true);
             }
             case "conv-odd" -> {
-                // plain Conv, odd sizes, a 5x3 kernel with dilation-free uneven pads, stride 1 or 2
+                // plain Conv, odd sizes, a 5x4 kernel with uneven pads (explicit or SAME_LOWER), stride 1 or 2
                 int c = dim(r, 2, 7), m = dim(r, 3, 13), h = dim(r, 11, 29), w = dim(r, 7, 23), s = dim(r, 1, 2);
                 in.put("x", random(r, Shape.of(dim(r, 1, 2), c, h, w)));
-                init.put("w", random(r, Shape.of(m, c, 5, 3)));
+                init.put("w", random(r, Shape.of(m, c, 5, 4)));
                 init.put("b", random(r, Shape.of(m)));
-                yield new Case(new Node("op", "Conv", "", List.of("x", "w", "b"), List.of("out"),
-                    new Attributes(convAttrs(5, 3, s, new long[] {2, 0, 1, 1}, 1))), in, init, true);
+                Map<String, Attr> a = convAttrs(5, 4, s, new long[] {2, 0, 1, 1}, 1);
+                if (r.nextInt(3) == 0) { a.remove("pads"); a.put("auto_pad", new Attr.Str("SAME_LOWER")); }
+                yield new Case(new Node("op", "Conv", "", List.of("x", "w", "b"), List.of("out"), new Attributes(a)), in, init, true);
             }
             default -> throw new IllegalArgumentException(op);
         };
