@@ -12,25 +12,35 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Conv / sluice.FusedConv (1-D or 2-D, float32), by images x output channels x output rows (x columns when the
- * width is a multiple of 16; not for 1-D convs): a tile computes channels
+ * Conv / sluice.FusedConv / sluice.FusedConvAdd (1-D or 2-D, float32), by images x output channels x output rows
+ * (x columns when the width is a multiple of 16; not for 1-D convs): a tile computes channels
  * {@code [c0, c1)} of output rows {@code [r0, r1)}, reading the input rows those output rows see (the window's
  * halo, {@link RowBands.Band}), the input channels of those output channels' groups (all of them for group 1),
- * and the weight and bias rows of its channels. It runs the conv with the band's own top and bottom pads (the
- * real pad where the band meets the image's edge, 0 inside) and, for a grouped conv, with its number of groups.
+ * the weight and bias rows of its channels and, for FusedConvAdd, the same box of its residual (input 3, of the
+ * output's shape). It runs the conv with the band's own top and bottom pads (the real pad where the band meets the
+ * image's edge, 0 inside) and, for a grouped conv, with its number of groups. SAME_UPPER / SAME_LOWER convs are tiled
+ * as the explicit pads they stand for ({@link #explicitPads}). Rows and channels are cut together, the grid chosen by
+ * the bytes a tile needs ({@link BoxTiles}): a patch embedding (3 input channels, kernel 16, stride 16) whose channel
+ * tiles each read the whole image reads only its rows' patches by rows.
  *
  * <p>Bits: the conv computes every output element as a dot product over (input channel, kernel position) of
- * its group, whose order depends on the group's K and on where the element sits among the output positions
- * modulo the widest vector, not on how many output channels or positions there are, except that a product of
- * one output channel or one output position takes Gemm32's matrix-vector path (another order). So row bands
- * start where {@code r0 * W} is a multiple of 16 ({@link RowBands}), no band holds one output position, and a
- * group-1 conv's channel blocks hold at least two channels (a grouped conv's blocks are whole groups, whose
- * products are the whole node's).
+ * its group. On the direct and depthwise paths (2-D, group 1 or one input channel per group, a kernel of more than one
+ * tap or a stride: {@link #positionFree}) that is one FMA chain from zero, then bias and activation in vector lanes,
+ * whatever the element's position, the tile's size or its channel count, so bands may start on any row. Elsewhere
+ * (grouped convs through im2col and Gemm32, pointwise ones) the order may depend on where the element sits among
+ * the output positions modulo the widest vector, and a product of one output channel or one output position takes
+ * Gemm32's matrix-vector path (another order): there row bands start where {@code r0 * W} is a multiple of 16
+ * ({@link RowBands}) and no band holds one output position. A group-1 conv's channel blocks hold at least two channels
+ * (a grouped conv's blocks are whole groups, whose products are the whole node's). FusedConvAdd adds its residual
+ * element by element after the conv (ResidualAdd, or PointwiseConv's epilogue with the same operations), so a box
+ * of the sum is the box of the conv plus the box of the residual.
  *
  * <p>A float32 2-D group-1 conv that is not pointwise is also cut along its input channels ({@link ReductionCut}):
  * ConvKernels runs it direct, every output element one FMA chain over (input channel, ky, kx) from zero, which a
  * tile over a block of input channels continues from the partial sums of the blocks before it; the bias and the
- * activation go to the last block. Blocks hold at least two channels (one would take the depthwise path).
+ * activation go to the last block, and so does a FusedConvAdd's residual (its earlier blocks run as FusedConv
+ * without bias or activation, the partial sums at input 4). Blocks hold at least two channels (one would take the
+ * depthwise path).
  */
 record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band columns, long groupOut, long groupIn, long group,
                   List<Cut> cuts, Shape xShape, Shape wShape, String x, String w, String b, long kIn, String res) implements OpTiling {

@@ -12,11 +12,12 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Group-1 pointwise convs (Conv / sluice.FusedConv, 1x1 kernel, stride 1, no padding), seen as 1-D over their flat
- * positions: output {@code [N, M, P]} with {@code P} the product of the spatial sizes. A tile computes images x
- * output channels x a range of positions, reading the same positions of all input channels and its channels'
- * weight rows and biases, and runs the conv as a 1-D pointwise conv on them (the input and weight seen with one
- * spatial axis, which changes no element).
+ * Group-1 pointwise convs (Conv / sluice.FusedConv / sluice.FusedConvAdd, 1x1 kernel, stride 1, no padding), seen as
+ * 1-D over their flat positions: output {@code [N, M, P]} with {@code P} the product of the spatial sizes. A tile
+ * computes images x output channels x a range of positions, reading the same positions of all input channels, its
+ * channels' weight rows and biases and, for FusedConvAdd, the same box of its residual (in the output's 1-D view), and
+ * runs the conv as a 1-D pointwise conv on them (the input and weight seen with one spatial axis, which changes no
+ * element; the residual is added element by element after the conv, in the tile as in the whole).
  *
  * <p>Bits: ConvKernels sends a pointwise conv over at least two register tiles of positions to PointwiseConv, whose
  * every output element is an FMA chain over the input channels in order from zero, then bias and activation by
@@ -27,7 +28,8 @@ import java.util.Map;
  *
  * <p>A node over PointwiseConv's positions is also cut along its input channels ({@link ReductionCut}; boxes
  * {@code [N, M, P, C]}): each block continues the FMA chains from the partial sums of the blocks before it
- * (ConvKernels sends such a K tile to PointwiseConv's continuing form), the bias and activation going to the last.
+ * (ConvKernels sends such a K tile to PointwiseConv's continuing form), the bias and activation going to the last,
+ * with a FusedConvAdd's residual (its earlier blocks run as FusedConv alone, the partial sums at input 4).
  */
 record PointwiseTiling(Node node, Shape output, Shape xView, Shape wView, String x, String w, String b, List<Cut> cuts, long kIn, String res) implements OpTiling {
     static final long LEAST_POSITIONS = 2 * 3 * 16;
