@@ -12,39 +12,49 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Conv / sluice.FusedConv (1-D or 2-D, float32), by images x output channels x output rows (x columns when the
- * width is a multiple of 16; not for 1-D convs): a tile computes channels
+ * Conv / sluice.FusedConv / sluice.FusedConvAdd (1-D or 2-D, float32), by images x output channels x output rows
+ * (x columns when the width is a multiple of 16; not for 1-D convs): a tile computes channels
  * {@code [c0, c1)} of output rows {@code [r0, r1)}, reading the input rows those output rows see (the window's
  * halo, {@link RowBands.Band}), the input channels of those output channels' groups (all of them for group 1),
- * and the weight and bias rows of its channels. It runs the conv with the band's own top and bottom pads (the
- * real pad where the band meets the image's edge, 0 inside) and, for a grouped conv, with its number of groups.
+ * the weight and bias rows of its channels and, for FusedConvAdd, the same box of its residual (input 3, of the
+ * output's shape). It runs the conv with the band's own top and bottom pads (the real pad where the band meets the
+ * image's edge, 0 inside) and, for a grouped conv, with its number of groups. SAME_UPPER / SAME_LOWER convs are tiled
+ * as the explicit pads they stand for ({@link #explicitPads}). Rows and channels are cut together, the grid chosen by
+ * the bytes a tile needs ({@link BoxTiles}): a patch embedding (3 input channels, kernel 16, stride 16) whose channel
+ * tiles each read the whole image reads only its rows' patches by rows.
  *
  * <p>Bits: the conv computes every output element as a dot product over (input channel, kernel position) of
- * its group, whose order depends on the group's K and on where the element sits among the output positions
- * modulo the widest vector, not on how many output channels or positions there are, except that a product of
- * one output channel or one output position takes Gemm32's matrix-vector path (another order). So row bands
- * start where {@code r0 * W} is a multiple of 16 ({@link RowBands}), no band holds one output position, and a
- * group-1 conv's channel blocks hold at least two channels (a grouped conv's blocks are whole groups, whose
- * products are the whole node's).
+ * its group. On the direct and depthwise paths (2-D, group 1 or one input channel per group, a kernel of more than one
+ * tap or a stride: {@link #positionFree}) that is one FMA chain from zero, then bias and activation in vector lanes,
+ * whatever the element's position, the tile's size or its channel count, so bands may start on any row. Elsewhere
+ * (grouped convs through im2col and Gemm32, pointwise ones) the order may depend on where the element sits among
+ * the output positions modulo the widest vector, and a product of one output channel or one output position takes
+ * Gemm32's matrix-vector path (another order): there row bands start where {@code r0 * W} is a multiple of 16
+ * ({@link RowBands}) and no band holds one output position. A group-1 conv's channel blocks hold at least two channels
+ * (a grouped conv's blocks are whole groups, whose products are the whole node's). FusedConvAdd adds its residual
+ * element by element after the conv (ResidualAdd, or PointwiseConv's epilogue with the same operations), so a box
+ * of the sum is the box of the conv plus the box of the residual.
  *
  * <p>A float32 2-D group-1 conv that is not pointwise is also cut along its input channels ({@link ReductionCut}):
  * ConvKernels runs it direct, every output element one FMA chain over (input channel, ky, kx) from zero, which a
  * tile over a block of input channels continues from the partial sums of the blocks before it; the bias and the
- * activation go to the last block. Blocks hold at least two channels (one would take the depthwise path).
+ * activation go to the last block, and so does a FusedConvAdd's residual (its earlier blocks run as FusedConv
+ * without bias or activation, the partial sums at input 4). Blocks hold at least two channels (one would take the
+ * depthwise path).
  */
 record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band columns, long groupOut, long groupIn, long group,
-                  List<Cut> cuts, Shape xShape, Shape wShape, String x, String w, String b, long kIn) implements OpTiling {
+                  List<Cut> cuts, Shape xShape, Shape wShape, String x, String w, String b, long kIn, String res) implements OpTiling {
 
     static ConvTiling of(Graph g, Node n, Shape os) {
-        boolean fused = n.opType().equals("FusedConv");
-        if (!(n.opType().equals("Conv") || fused) || !n.domain().equals(fused ? "sluice" : "")) return null;
-        if ((os.rank() != 4 && os.rank() != 3) || n.inputs().size() < 2 || n.inputs().size() > 3 || g.typeOf(n.outputs().getFirst()).dtype() != DType.FLOAT32) return null;
+        if (!isConv(n) || (os.rank() != 4 && os.rank() != 3) || n.inputs().size() < 2 || g.typeOf(n.outputs().getFirst()).dtype() != DType.FLOAT32) return null;
         String x = n.inputs().get(0), w = n.inputs().get(1), b = n.inputs().size() > 2 ? n.inputs().get(2) : "";
+        String res = residual(g, n, os);
+        if (res == null) return null;
         Shape xs = OpTiling.shapeOf(g, x), ws = OpTiling.shapeOf(g, w);
         int r = os.rank();
         if (xs.rank() != r || ws.rank() != r || g.initializers().containsKey(x)) return null;
-        String autoPad = n.attributes().getString("auto_pad", "NOTSET");
-        if (!autoPad.equals("NOTSET") && !autoPad.equals("VALID")) return null;
+        n = explicitPads(n, xs, ws);
+        if (n == null) return null;
         long group = n.attributes().getInt("group", 1), m = ws.dim(0), c = xs.dim(1);
         if (group <= 0 || m % group != 0 || c % group != 0 || os.dim(1) != m) return null;
         long groupOut = m / group, groupIn = c / group;
@@ -56,10 +66,12 @@ record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band col
         if (pointwise && PointwiseTiling.of(g, n, os) != null) return null;
         long positions = os.product(2, r);
         RowBands.Form f = r == 4 && (!pointwise || positions >= POINTWISE_POSITIONS) ? RowBands.form(g, n) : null;
-        if (f != null && f.bands().size() == 1 && f.rows() == os.dim(2)) {
+        if (f != null && f.bands().getFirst().input() == 0 && f.rows() == os.dim(2)) {
             long least = os.dim(3) >= 2 ? 1 : 2;
             if (pointwise) least = Math.max(least, (POINTWISE_POSITIONS + os.dim(3) - 1) / os.dim(3));
-            if (os.dim(2) >= 2 * Math.max(f.unit(), least)) cuts.add(new Cut(2, f.unit(), least));
+            // where every element's bits are its own (the direct and depthwise paths), a band may start on any row
+            long unit = positionFree(n, xs, ws, group) ? 1 : f.unit();
+            if (os.dim(2) > Math.max(unit, least)) cuts.add(new Cut(2, unit, least));
         } else f = null;
         RowBands.Band cb = pointwise ? null : columnBand(n, xs, ws, os);
         boolean windows = cb != null && r == 3;
@@ -67,7 +79,76 @@ record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band col
         long kIn = group == 1 && r == 4 && !pointwise && c >= 4 && BoxTiles.dtype(g, x) == DType.FLOAT32 && BoxTiles.dtype(g, w) == DType.FLOAT32 ? c : 0;
         if (kIn > 0) cuts.add(new Cut(r, 1, 2)); // last: the K tiles of an output box run one after another
         if (cuts.isEmpty()) return null;
-        return new ConvTiling(n, kIn > 0 ? ReductionCut.extend(os, kIn) : os, f, cb, groupOut, groupIn, group, List.copyOf(cuts), xs, ws, x, w, b, kIn);
+        return new ConvTiling(n, kIn > 0 ? ReductionCut.extend(os, kIn) : os, f, cb, groupOut, groupIn, group, List.copyOf(cuts), xs, ws, x, w, b, kIn, res);
+    }
+
+    /**
+     * The conv with SAME_UPPER / SAME_LOWER padding written as the explicit pads it stands for (as the kernel's window
+     * geometry reckons them: the output {@code ceil(in / s)}, the total pad split with its smaller half first for
+     * SAME_UPPER, last for SAME_LOWER), so the same geometry, path and bits, which a tile then adjusts at its edges; the
+     * node itself when it has no auto_pad or VALID; null for an auto_pad or attributes the kernel does not take.
+     */
+    private static Node explicitPads(Node n, Shape xs, Shape ws) {
+        String autoPad = n.attributes().getString("auto_pad", "NOTSET");
+        if (autoPad.equals("NOTSET") || autoPad.equals("VALID")) return n;
+        if (!autoPad.equals("SAME_UPPER") && !autoPad.equals("SAME_LOWER")) return null;
+        int sp = xs.rank() - 2;
+        long[] st = n.attributes().getInts("strides"), dl = n.attributes().getInts("dilations");
+        if ((st != null && st.length != sp) || (dl != null && dl.length != sp)) return null;
+        long[] pads = new long[2 * sp];
+        for (int i = 0; i < sp; i++) {
+            long in = xs.dim(i + 2), s = st == null ? 1 : st[i], d = dl == null ? 1 : dl[i];
+            if (s <= 0 || d <= 0) return null;
+            long o = (in + s - 1) / s, total = Math.max(0, (o - 1) * s + (ws.dim(i + 2) - 1) * d + 1 - in), small = total / 2;
+            pads[i] = autoPad.equals("SAME_UPPER") ? small : total - small;
+            pads[sp + i] = total - pads[i];
+        }
+        Map<String, Attr> a = new LinkedHashMap<>(n.attributes().asMap());
+        a.remove("auto_pad");
+        a.put("pads", new Attr.Ints(pads));
+        return new Node(n.name(), n.opType(), n.domain(), n.inputs(), n.outputs(), new Attributes(a));
+    }
+
+    /** Conv, sluice.FusedConv or sluice.FusedConvAdd. */
+    static boolean isConv(Node n) {
+        return switch (n.opType()) {
+            case "Conv" -> n.domain().isEmpty();
+            case "FusedConv", "FusedConvAdd" -> n.domain().equals("sluice");
+            default -> false;
+        };
+    }
+
+    /**
+     * The residual a sluice.FusedConvAdd adds (its input 3, of the output's shape, sliced with the output box), "" for
+     * a conv without one, or null when the node has the wrong inputs or its residual cannot be sliced so: a constant,
+     * another type, or the conv's own input or weight (one value read by two different boxes).
+     */
+    static String residual(Graph g, Node n, Shape os) {
+        boolean add = n.opType().equals("FusedConvAdd");
+        if (n.inputs().size() > (add ? 4 : 3)) return null;
+        if (!add) return "";
+        if (n.inputs().size() != 4) return null;
+        String res = n.inputs().get(3);
+        if (res.isEmpty() || g.initializers().containsKey(res) || n.inputs().subList(0, 3).contains(res)) return null;
+        var t = g.typeOf(res);
+        if (t == null || !t.isStatic() || t.dtype() != DType.FLOAT32 || !t.shape().toShape().equals(os)) return null;
+        return res;
+    }
+
+    /**
+     * Whether ConvKernels sends the conv, and every band or column block of it, to a path whose every output element is
+     * one FMA chain over its taps from zero, then bias and activation in vector lanes (DirectConv, DepthwiseConv), so
+     * that an element's bits depend on neither where its band starts nor how many positions a tile has: a 2-D conv of
+     * group 1 or one input channel per group whose kernel is wider than one tap or strided (a band of a 1x1 stride-1 conv
+     * would be pointwise, PointwiseConv's or a GEMM's depending on its positions).
+     */
+    private static boolean positionFree(Node n, Shape xs, Shape ws, long group) {
+        if (xs.rank() != 4) return false;
+        if (!(group == 1 || (ws.dim(1) == 1 && group == xs.dim(1)))) return false;
+        if (ws.dim(2) > 1 || ws.dim(3) > 1) return true;
+        long[] st = n.attributes().getInts("strides");
+        if (st != null) for (long v : st) if (v != 1) return true;
+        return false;
     }
 
     @Override public Box outputBox(Box tile) { return kIn > 0 ? ReductionCut.outputBox(tile) : tile; }
@@ -149,6 +230,9 @@ record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band col
         }
         if (kBlock) xb = xb.with(1, kb[0], kb[1]);
         if (!xb.isWhole()) m.put(x, xb);
+        // the residual, added after the sum: the output box of it, with K cut the last K tile's alone (gathered by it, whole
+        // box or not, since the first tile, which loads what is read whole, does not read it)
+        if (!res.isEmpty() && (kBlock ? ReductionCut.last(tile) : !out.isWhole())) m.put(res, out);
         if (kBlock) {
             m.put(w, Box.whole(wShape).with(0, c0, c1).with(1, kb[0], kb[1]));
             // the bias is the last K tile's alone: gathered by it
@@ -182,7 +266,13 @@ record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band col
             a.put("pads", new Attr.Ints(pads));
         }
         if (group > 1) a.put("group", new Attr.Int((out.hi(1) - out.lo(1)) / groupOut));
-        if (kIn > 0) return ReductionCut.tileNode(node, a, tile, 3, List.of(2), List.of());
+        if (kIn > 0) {
+            if (res.isEmpty()) return ReductionCut.tileNode(node, a, tile, 3, List.of(2), List.of());
+            // FusedConvAdd: the partial sums after the residual (input 4); K tiles before the last are the conv alone
+            // (FusedConv without bias, activation or residual), the last adds bias, residual and activation
+            Node t = ReductionCut.tileNode(node, a, tile, 4, List.of(2, 3), List.of());
+            return ReductionCut.last(tile) ? t : new Node(t.name(), "FusedConv", "sluice", t.inputs(), t.outputs(), t.attributes());
+        }
         return new Node(node.name(), node.opType(), node.domain(), node.inputs(), node.outputs(), new Attributes(a));
     }
 }
