@@ -56,6 +56,8 @@ public record MemGraph(Graph graph, List<DeviceSpec> devices, List<Buffer> buffe
     /** Every node on {@code device}, split only as {@code tiling} allows. */
     public static MemGraph onDevice(Graph graph, DeviceSpec device, TilingOptions tiling) {
         if (device.kind() == DeviceKind.CPU) return build(graph, List.of(device), new int[graph.nodes().size()], tiling);
+        // Splits and full-sizes Resizes too large for a quarter of the budget, as nodes the tilings split (PlanRewrite)
+        if (tiling.tiles() && tiling.boxes()) graph = PlanRewrite.of(graph, device.budgetBytes() / 4);
         int[] placement = new int[graph.nodes().size()];
         Arrays.fill(placement, 1);
         return build(graph, List.of(DeviceSpec.host(), device), placement, tiling);
@@ -84,11 +86,12 @@ public record MemGraph(Graph graph, List<DeviceSpec> devices, List<Buffer> buffe
 
     /** The smallest budget with which every node's inputs and outputs fit on the device at once, tiled as {@link TilingOptions#defaults()} allow. */
     public static long minimumBudget(Graph graph, DeviceSpec device) {
-        return MemGraphBuilder.minimumBudget(graph, true, TilingOptions.defaults());
+        return minimumBudget(graph, device, TilingOptions.defaults());
     }
 
     /** The same with nodes split only as {@code tiling} allows. */
     public static long minimumBudget(Graph graph, DeviceSpec device, TilingOptions tiling) {
+        if (tiling.tiles() && tiling.boxes()) graph = PlanRewrite.of(graph, 0);
         return MemGraphBuilder.minimumBudget(graph, true, tiling);
     }
 
@@ -98,6 +101,7 @@ public record MemGraph(Graph graph, List<DeviceSpec> devices, List<Buffer> buffe
      * resort, used only for nodes those do not bring within the budget).
      */
     public static long minimumBudget(Graph graph, DeviceSpec device, boolean withBoxes) {
+        if (withBoxes) graph = PlanRewrite.of(graph, 0);
         return MemGraphBuilder.minimumBudget(graph, withBoxes, TilingOptions.defaults());
     }
 
