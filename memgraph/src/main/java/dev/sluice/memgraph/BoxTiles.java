@@ -61,7 +61,7 @@ final class BoxTiles {
             need = bestNeed;
         }
         // one tile is a split too when it reads only a box of some input (a Slice's window: the whole input is not needed)
-        if (count(t, block) < 2 && t.boxes(Box.whole(t.output())).isEmpty()) return null;
+        if (count(t, block) < 2 && t.boxes(Box.whole(t.output())).values().stream().allMatch(Box::isWhole)) return null;
         List<Box> order = cheapestOrder(g, n, t, block);
         if (byBytes && target > 0 && need <= target) {
             Plan fewer = fewestBytes(g, n, t, s, target, block, order);

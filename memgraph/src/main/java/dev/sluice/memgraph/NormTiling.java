@@ -35,6 +35,9 @@ import java.util.Map;
  * {@code x * a + b} with its channel's a and b computed from that channel's four parameters alone (float32 products
  * and sums, no vector code), so any box will do; InstanceNormalization sums one (image, channel) plane in order, so
  * it is cut by images and channels (planes whole). Each tile reads its channels of the per-channel parameters.
+ * Not split: one InstanceNormalization plane (its mean and variance are sums over the whole plane in order; partial
+ * sums in another association would change the bits), so its least piece is one plane in and out; BatchNormalization in
+ * training mode (batch statistics over every axis but the channels, and several outputs), which stays whole.
  * Only nodes with one output are cut (OpTiling's rule): the optional statistics outputs (mean, inv_std_var, the
  * skip sum, EmbedLayerNormalization's mask_index) keep a node whole when the graph names them.
  */
