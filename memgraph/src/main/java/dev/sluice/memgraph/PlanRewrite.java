@@ -22,6 +22,8 @@ import java.util.Map;
  *       becomes the same Resize in its {@code axes} form, listing the axes whose size changes with their sizes alone.
  *       The kernel computes each listed axis's scale as {@code size / length} either way, and an axis it is not given
  *       has scale 1 and its length, as a size equal to the length gives.</li>
+ *   <li>Softmax / LogSoftmax of opset 13 on over an axis before the last: marked so that its tiling cuts the axes after
+ *       the normalized one too ({@link #AXIS_ONLY}).</li>
  * </ul>
  * Only nodes that need more than {@code threshold} bytes at once are rewritten (the others fit their device whole),
  * so an unconstrained plan is the graph's own. Other multi-output ops stay whole (their outputs are not per-output
@@ -31,23 +33,24 @@ final class PlanRewrite {
     private PlanRewrite() {}
 
     /** The graph with its large Splits and full-sizes Resizes rewritten; {@code g} itself when none is. */
-    static Graph of(Graph g, long threshold) {
+    static Graph of(Graph g, long threshold, int onnxOpset) {
         List<Node> nodes = new ArrayList<>();
         Map<String, Tensor> inits = new LinkedHashMap<>(g.initializers());
         boolean changed = false;
         for (Node n : g.nodes()) {
-            List<Node> r = BuildState.nodeNeed(g, n) > threshold ? rewrite(g, n, inits) : null;
+            List<Node> r = BuildState.nodeNeed(g, n) > threshold ? rewrite(g, n, inits, onnxOpset) : null;
             if (r == null) nodes.add(n);
             else { nodes.addAll(r); changed = true; }
         }
         return changed ? g.withNodes(nodes, inits, g.types()) : g;
     }
 
-    private static List<Node> rewrite(Graph g, Node n, Map<String, Tensor> inits) {
+    private static List<Node> rewrite(Graph g, Node n, Map<String, Tensor> inits, int onnxOpset) {
         if (!n.domain().isEmpty() || !n.subgraphs().isEmpty()) return null;
         return switch (n.opType()) {
             case "Split" -> split(g, n, inits);
             case "Resize" -> resize(g, n, inits);
+            case "Softmax", "LogSoftmax" -> onnxOpset >= 13 ? axisOnly(g, n) : null;
             default -> null;
         };
     }
@@ -84,6 +87,25 @@ final class PlanRewrite {
         }
         // the outputs must tile the axis exactly, as the kernel checks
         return at == xs.dim(axis) ? out : null;
+    }
+
+    /** The node attribute that marks a Softmax / LogSoftmax of opset 13 on (its axis alone normalized) for ReductionTiling. */
+    static final String AXIS_ONLY = "sluice_axis_only";
+
+    /**
+     * A Softmax / LogSoftmax of opset 13 on over an axis before the last: marked ({@link #AXIS_ONLY}) so that its tiles
+     * may cut the axes after its own, which that opset leaves independent (before 13 the axes from it on are one row).
+     * The kernel ignores the mark; the graph carries no opset, so the mark is how the tiling learns it.
+     */
+    private static List<Node> axisOnly(Graph g, Node n) {
+        var xt = n.inputs().isEmpty() ? null : g.typeOf(n.inputs().getFirst());
+        if (xt == null || !xt.isStatic() || n.attributes().has(AXIS_ONLY)) return null;
+        int r = xt.shape().rank();
+        long a = n.attributes().getInt("axis", -1);
+        if (a < -r || a >= r || (a < 0 ? a + r : a) == r - 1) return null;
+        Map<String, Attr> at = new LinkedHashMap<>(n.attributes().asMap());
+        at.put(AXIS_ONLY, new Attr.Int(1));
+        return List.of(new Node(n.name(), n.opType(), n.domain(), n.inputs(), n.outputs(), new Attributes(at)));
     }
 
     /** A Resize with sizes of every axis (and no axes attribute), in the axes form over the axes it resizes. */

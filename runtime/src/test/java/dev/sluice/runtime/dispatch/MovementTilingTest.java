@@ -14,6 +14,7 @@ import dev.sluice.kernels.Parallelism;
 import dev.sluice.kernels.Shape;
 import dev.sluice.kernels.Tensor;
 import dev.sluice.kernels.TensorType;
+import dev.sluice.kernels.TilingOptions;
 import dev.sluice.memgraph.MemGraph;
 import dev.sluice.memgraph.MemGraphException;
 import dev.sluice.memgraph.Task;
@@ -38,7 +39,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * for unit steps, negative starts and ends included; along the untouched axes for other steps, negative ones
  * included), Split (as one Slice per output, even and uneven, any axis), Pad (constant, reflect, edge), Resize
  * (nearest, linear, cubic; several coordinate modes; by scales, or by sizes of every axis), BatchNormalization,
- * InstanceNormalization, and unary activations (Gelu, Sigmoid) now cut along any axis. Each case is one node on random shapes with odd sizes, run by the plain executor (the
+ * InstanceNormalization, unary activations (Gelu, Sigmoid) now cut along any axis, and Softmax / LogSoftmax over an
+ * axis before the last (planned as opset 18, so cut after their axis too). Each case is one node on random shapes with odd sizes, run by the plain executor (the
  * untiled kernels) and through the MemGraph at its minimum budget, at 25% and at 10% of its unconstrained need
  * (where those are above the minimum), in every dispatch order, with and without lane jitter, with one and three
  * kernel threads: every output bit for bit the whole node's, the arena within its budget. Below the minimum the
@@ -49,7 +51,7 @@ class MovementTilingTest {
     @ValueSource(strings = {"slice-window", "slice-negative", "slice-stepped", "slice-reversed", "split-even", "split-uneven",
         "split-last-axis", "pad-constant", "pad-reflect", "pad-edge", "resize-nearest", "resize-linear", "resize-cubic",
         "resize-cubic-align", "resize-linear-asymmetric", "resize-nearest-sizes", "resize-cubic-sizes", "batchnorm",
-        "batchnorm-rank3", "instancenorm", "gelu", "sigmoid-odd"})
+        "batchnorm-rank3", "instancenorm", "gelu", "sigmoid-odd", "softmax-mid-axis", "logsoftmax-mid-axis"})
     void tilesAreBitIdenticalToTheWholeNode(String op) {
         for (long seed = 1; seed <= 3; seed++) check(op, seed);
     }
@@ -143,6 +145,11 @@ class MovementTilingTest {
                 else in.put("x", ColumnTilingTest.random(r, Shape.of(dim(r, 2, 3), c, h, w)));
                 yield new Node("op", op.equals("gelu") ? "Gelu" : "Sigmoid", "", List.of("x"), outs, Attributes.EMPTY);
             }
+            case "softmax-mid-axis", "logsoftmax-mid-axis" -> {
+                // YOLOv8's DFL: over an axis before the last (opset 13 on: that axis alone), cut after it too
+                in.put("x", ColumnTilingTest.random(r, Shape.of(1, dim(r, 8, 17), dim(r, 2, 5), dim(r, 40, 300))));
+                yield new Node("op", op.startsWith("log") ? "LogSoftmax" : "Softmax", "", List.of("x"), outs, new Attributes(Map.of("axis", new Attr.Int(1))));
+            }
             default -> throw new IllegalArgumentException(op);
         };
         return new Case(node, in, init);
@@ -165,16 +172,18 @@ class MovementTilingTest {
         Graph g = model.graph();
         Map<String, Tensor> ref = new GraphExecutor(model, ops, Parallelism.SEQUENTIAL).run(k.inputs(), OutputAllocator.FRESH, ExecutionListener.NONE);
         long full = MemGraph.fullNeed(g, RealModelBudgetTest.THROTTLED);
-        long min = MemGraph.minimumBudget(g, RealModelBudgetTest.THROTTLED);
+        // the graph's least budget as the builder states it, planning with the model's opset as the runtime does
+        long min = assertThrows(MemGraphException.class, () -> MemGraph.onDevice(g, RealModelBudgetTest.THROTTLED.withBudget(64), TilingOptions.defaults(), 18)).neededBytes();
+        if (!op.contains("softmax")) assertEquals(MemGraph.minimumBudget(g, RealModelBudgetTest.THROTTLED), min, "the stated minimum");
         String what = op + " seed " + seed + " " + k.inputs().values().stream().map(t -> t.shape().toString()).toList() + " -> "
             + k.node().outputs().stream().map(o -> g.typeOf(o).toString()).toList();
         assertTrue(min < full, what + ": tiles need less than the whole node: " + min + " of " + full);
-        MemGraphException e = assertThrows(MemGraphException.class, () -> MemGraph.onDevice(g, RealModelBudgetTest.THROTTLED.withBudget(min - 64)), what);
+        MemGraphException e = assertThrows(MemGraphException.class, () -> MemGraph.onDevice(g, RealModelBudgetTest.THROTTLED.withBudget(min - 64), TilingOptions.defaults(), 18), what);
         assertEquals(min, e.neededBytes(), e.getMessage());
         assertTrue(e.getMessage().contains("'op") && e.getMessage().contains("needs at least " + min + " bytes"), e.getMessage());
         TreeSet<Long> budgets = new TreeSet<>(List.of(min, Math.max(min, full / 4), Math.max(min, full / 10)));
         for (long budget : budgets) {
-            MemGraph plan = MemGraph.onDevice(g, RealModelBudgetTest.THROTTLED.withBudget(budget));
+            MemGraph plan = MemGraph.onDevice(g, RealModelBudgetTest.THROTTLED.withBudget(budget), TilingOptions.defaults(), 18);
             long tiles = plan.tasks().stream().filter(t -> t instanceof Task.Kernel kt && kt.tile() != null && kt.tile().kind() == Tile.Kind.OUTPUT_BOX).count();
             if (budget == min) assertTrue(tiles >= 2, what + " is split into boxes at its minimum: " + plan.summary());
             if (op.startsWith("split")) assertReadsOnce(plan, k.inputs().get("x").elementCount(), what + " at " + budget + " B");
