@@ -60,7 +60,8 @@ final class BoxTiles {
             block = bestBlock;
             need = bestNeed;
         }
-        if (count(t, block) < 2) return null;
+        // one tile is a split too when it reads only a box of some input (a Slice's window: the whole input is not needed)
+        if (count(t, block) < 2 && t.boxes(Box.whole(t.output())).values().stream().allMatch(Box::isWhole)) return null;
         List<Box> order = cheapestOrder(g, n, t, block);
         if (byBytes && target > 0 && need <= target) {
             Plan fewer = fewestBytes(g, n, t, s, target, block, order);

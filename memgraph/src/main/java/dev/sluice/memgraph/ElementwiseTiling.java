@@ -13,8 +13,8 @@ import java.util.Set;
  * along the outermost axis longer than 1, reading the matching slice of each input (all of an axis an input
  * broadcasts along, see {@link OpTiling#broadcastBox}).
  *
- * <p>Bits: element i of the output is f(element i of each input) whatever the tile. For the {@link #EXACT} ops that
- * is the end of it, and tiles are boxes cut on any axes. The others (Div, Pow, Exp, Sigmoid, ...) may take a vector
+ * <p>Bits: element i of the output is f(element i of each input) whatever the tile. For the {@link #EXACT} and
+ * {@link #UNARY} ops that is the end of it, and tiles are boxes cut on any axes. The others (Div, Pow, Mean, ...) may take a vector
  * path for most elements and a scalar tail for the rest, whose results need not agree (approximations, a
  * reciprocal): their tiles are contiguous runs of the output along the outermost axis longer than 1, starting at
  * multiples of 16 elements (the widest float vector), so every element takes the same path as in the whole node
@@ -29,6 +29,14 @@ record ElementwiseTiling(Node node, Shape output, List<Cut> cuts, Map<String, Sh
         "Clip", "Where", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not", "Sqrt", "Floor",
         "Ceil", "Sign", "IsNaN", "Cast",
         "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot", "BitShift", "BitCast");
+
+    /**
+     * Unary ops whose kernel (ElementwiseUnaryOps' UnaryKernel) computes each element from its input value alone by one
+     * code path whatever its position: VectorMath's float32 forms run their tail under a mask with the same vector code
+     * (its invariant), the other ops are scalar loops. So any box will do for them too, as for {@link #EXACT}.
+     */
+    static final Set<String> UNARY = Set.of("Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Exp", "Log", "Reciprocal", "Round", "Erf",
+        "Elu", "Selu", "Softplus", "Softsign", "Sin", "Cos", "Gelu", "Swish");
 
     static final Set<String> OPS = Set.of("Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "Mod",
         "Relu", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Clip", "Neg", "Abs", "Exp", "Log",
@@ -50,7 +58,7 @@ record ElementwiseTiling(Node node, Shape output, List<Cut> cuts, Map<String, Sh
             shapes.put(v, s);
         }
         List<Cut> cuts = new java.util.ArrayList<>();
-        if (EXACT.contains(n.opType())) {
+        if (EXACT.contains(n.opType()) || UNARY.contains(n.opType())) {
             for (int a = 0; a < os.rank(); a++) if (os.dim(a) > 1) cuts.add(new Cut(a, 1, 1));
         } else {
             int axis = 0;

@@ -54,8 +54,16 @@ public record MemGraph(Graph graph, List<DeviceSpec> devices, List<Buffer> buffe
     public static MemGraph onDevice(Graph graph, DeviceSpec device) { return onDevice(graph, device, TilingOptions.defaults()); }
 
     /** Every node on {@code device}, split only as {@code tiling} allows. */
-    public static MemGraph onDevice(Graph graph, DeviceSpec device, TilingOptions tiling) {
+    public static MemGraph onDevice(Graph graph, DeviceSpec device, TilingOptions tiling) { return onDevice(graph, device, tiling, 0); }
+
+    /**
+     * The same for a graph of ONNX opset {@code onnxOpset} (0: unknown), which tells a Softmax's semantics: from 13 on
+     * it normalizes its axis alone, so its tiles may cut the axes after it too ({@link PlanRewrite}).
+     */
+    public static MemGraph onDevice(Graph graph, DeviceSpec device, TilingOptions tiling, int onnxOpset) {
         if (device.kind() == DeviceKind.CPU) return build(graph, List.of(device), new int[graph.nodes().size()], tiling);
+        // Splits, full-sizes Resizes and Softmaxes too large for a quarter of the budget, as nodes the tilings split (PlanRewrite)
+        if (tiling.tiles() && tiling.boxes()) graph = PlanRewrite.of(graph, device.budgetBytes() / 4, onnxOpset);
         int[] placement = new int[graph.nodes().size()];
         Arrays.fill(placement, 1);
         return build(graph, List.of(DeviceSpec.host(), device), placement, tiling);
@@ -84,11 +92,12 @@ public record MemGraph(Graph graph, List<DeviceSpec> devices, List<Buffer> buffe
 
     /** The smallest budget with which every node's inputs and outputs fit on the device at once, tiled as {@link TilingOptions#defaults()} allow. */
     public static long minimumBudget(Graph graph, DeviceSpec device) {
-        return MemGraphBuilder.minimumBudget(graph, true, TilingOptions.defaults());
+        return minimumBudget(graph, device, TilingOptions.defaults());
     }
 
     /** The same with nodes split only as {@code tiling} allows. */
     public static long minimumBudget(Graph graph, DeviceSpec device, TilingOptions tiling) {
+        if (tiling.tiles() && tiling.boxes()) graph = PlanRewrite.of(graph, 0, 0);
         return MemGraphBuilder.minimumBudget(graph, true, tiling);
     }
 
@@ -98,6 +107,7 @@ public record MemGraph(Graph graph, List<DeviceSpec> devices, List<Buffer> buffe
      * resort, used only for nodes those do not bring within the budget).
      */
     public static long minimumBudget(Graph graph, DeviceSpec device, boolean withBoxes) {
+        if (withBoxes) graph = PlanRewrite.of(graph, 0, 0);
         return MemGraphBuilder.minimumBudget(graph, withBoxes, TilingOptions.defaults());
     }
 

@@ -31,12 +31,19 @@ import java.util.Map;
  * <p>Bits: each kernel computes a row (a group) from that row's elements alone, by a loop that takes the row's offset
  * and length and nothing of the row count or the thread split (NormKernels.layerNormRow, the RMS rows, the
  * GroupNormalization double sums over one group in order), so a tile's rows are the whole node's rows bit for bit.
+ * BatchNormalization (inference) and InstanceNormalization ({@link Kind#CHANNELS}): BatchNormalization's element is
+ * {@code x * a + b} with its channel's a and b computed from that channel's four parameters alone (float32 products
+ * and sums, no vector code), so any box will do; InstanceNormalization sums one (image, channel) plane in order, so
+ * it is cut by images and channels (planes whole). Each tile reads its channels of the per-channel parameters.
+ * Not split: one InstanceNormalization plane (its mean and variance are sums over the whole plane in order; partial
+ * sums in another association would change the bits), so its least piece is one plane in and out; BatchNormalization in
+ * training mode (batch statistics over every axis but the channels, and several outputs), which stays whole.
  * Only nodes with one output are cut (OpTiling's rule): the optional statistics outputs (mean, inv_std_var, the
  * skip sum, EmbedLayerNormalization's mask_index) keep a node whole when the graph names them.
  */
 record NormTiling(Node node, Shape output, List<Cut> cuts, Map<String, Shape> rowInputs, Kind kind, long channelsPerScale,
-                  String scale, String bias, String positions, Shape positionShape) implements OpTiling {
-    enum Kind { ROWS, GROUPS, EMBED }
+                  String scale, String bias, String positions, Shape positionShape, List<String> channelParams) implements OpTiling {
+    enum Kind { ROWS, GROUPS, EMBED, CHANNELS }
 
     /**
      * ONNX Runtime's elementwise contrib ops over rows of the last axis (a bias along it): GeluKernels runs them row by
@@ -64,6 +71,8 @@ record NormTiling(Node node, Shape output, List<Cut> cuts, Map<String, Shape> ro
             if (op.equals("BiasAdd")) rows = List.of(0, 2);
         } else if (dom.isEmpty() && op.equals("GroupNormalization")) {
             return groups(g, n, os);
+        } else if (dom.isEmpty() && (op.equals("BatchNormalization") || op.equals("InstanceNormalization"))) {
+            return channels(g, n, os);
         } else return null;
         Map<String, Shape> in = new LinkedHashMap<>();
         for (int k : rows) {
@@ -75,7 +84,7 @@ record NormTiling(Node node, Shape output, List<Cut> cuts, Map<String, Shape> ro
         }
         List<Cut> cuts = new ArrayList<>();
         for (int a = 0; a < axis; a++) if (os.dim(a) > 1) cuts.add(new Cut(a, 1, 1));
-        return cuts.isEmpty() ? null : new NormTiling(n, os, List.copyOf(cuts), in, Kind.ROWS, 0, null, null, null, null);
+        return cuts.isEmpty() ? null : new NormTiling(n, os, List.copyOf(cuts), in, Kind.ROWS, 0, null, null, null, null, List.of());
     }
 
     /** Whether s broadcasts (numpy-style, aligned on the right) to os without growing it. */
@@ -104,7 +113,32 @@ record NormTiling(Node node, Shape output, List<Cut> cuts, Map<String, Shape> ro
         if (cuts.isEmpty()) return null;
         // per-group scale when its length is the group count (and differs from the channel count: else both read alike)
         boolean perGroup = ss.dim(0) == groups && groups != c;
-        return new NormTiling(n, os, List.copyOf(cuts), Map.of(x, xs), Kind.GROUPS, perGroup ? per : 1, sc, b, null, null);
+        return new NormTiling(n, os, List.copyOf(cuts), Map.of(x, xs), Kind.GROUPS, perGroup ? per : 1, sc, b, null, null, List.of());
+    }
+
+    /**
+     * BatchNormalization (inference) by any box, InstanceNormalization by images x channels: their per-channel
+     * parameters (scale, bias; BatchNormalization's mean and variance) read for the tile's channels.
+     */
+    private static NormTiling channels(Graph g, Node n, Shape os) {
+        boolean batch = n.opType().equals("BatchNormalization");
+        int params = batch ? 4 : 2;
+        if (n.inputs().size() != params + 1 || os.rank() < (batch ? 2 : 3)) return null;
+        if (batch && n.attributes().getInt("training_mode", 0) != 0) return null;
+        String x = n.inputs().getFirst();
+        if (x.isEmpty() || !OpTiling.shapeOf(g, x).equals(os)) return null;
+        List<String> ps = new ArrayList<>();
+        for (int k = 1; k <= params; k++) {
+            String v = n.inputs().get(k);
+            if (v.isEmpty() || v.equals(x)) return null;
+            Shape s = OpTiling.shapeOf(g, v);
+            if (s.rank() != 1 || s.dim(0) != os.dim(1)) return null; // the kernel refuses it, naming the node
+            ps.add(v);
+        }
+        List<Cut> cuts = new ArrayList<>();
+        for (int a = 0; a < (batch ? os.rank() : 2); a++) if (os.dim(a) > 1) cuts.add(new Cut(a, 1, 1));
+        if (cuts.isEmpty()) return null;
+        return new NormTiling(n, os, List.copyOf(cuts), Map.of(x, os), Kind.CHANNELS, 0, null, null, null, null, List.copyOf(ps));
     }
 
     /** EmbedLayerNormalization [B, S, H] by batches x positions; positions numbered from 0 read the position table's rows. */
@@ -129,7 +163,7 @@ record NormTiling(Node node, Shape output, List<Cut> cuts, Map<String, Shape> ro
         if (os.dim(0) > 1) cuts.add(new Cut(0, 1, 1));
         if (os.dim(1) > 1) cuts.add(new Cut(1, 1, 1));
         if (cuts.isEmpty()) return null;
-        return new NormTiling(n, os, List.copyOf(cuts), rows, Kind.EMBED, 0, null, null, numbered ? pos : null, ps);
+        return new NormTiling(n, os, List.copyOf(cuts), rows, Kind.EMBED, 0, null, null, numbered ? pos : null, ps, List.of());
     }
 
     @Override public Map<String, Box> boxes(Box out) {
@@ -148,6 +182,13 @@ record NormTiling(Node node, Shape output, List<Cut> cuts, Map<String, Shape> ro
                     Box sb = new Box(new long[] {c}, new long[] {out.lo(1) / channelsPerScale}, new long[] {out.hi(1) / channelsPerScale});
                     m.put(scale, sb);
                     m.put(bias, sb);
+                }
+            }
+            case CHANNELS -> {
+                for (var e : rowInputs.entrySet()) if (!out.isWhole()) m.put(e.getKey(), out);
+                if (out.lo(1) != 0 || out.hi(1) != out.dim(1)) {
+                    Box cb = new Box(new long[] {out.dim(1)}, new long[] {out.lo(1)}, new long[] {out.hi(1)});
+                    for (String v : channelParams) m.put(v, cb);
                 }
             }
             case EMBED -> {

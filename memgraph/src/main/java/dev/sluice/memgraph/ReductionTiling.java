@@ -20,7 +20,9 @@ import java.util.Set;
  * <p>Bits: every output element is folded from the same input elements in the same order as in the whole
  * node (the kernels walk each output's elements in memory order, and a box keeps that order), so a tile is
  * bit-identical whatever its ranges. Softmax-like ops are cut only on axes before their axis, which both the
- * old (flattened from axis) and new (one axis) semantics leave independent. What is not split: one output
+ * old (flattened from axis) and new (one axis) semantics leave independent; where the graph is known to be of opset 13
+ * on (PlanRewrite's mark), after it too, in blocks of two or more positions (one position would send the kernel to its
+ * contiguous-row vector form, another summation). What is not split: one output
  * element's own fold (its whole run of combined elements is one piece; partial folds in another association
  * would change the bits), so a reduction of everything to one value stays whole.
  */
@@ -38,6 +40,7 @@ record ReductionTiling(Node node, Shape output, String input, Shape inShape, int
         int r = xs.rank();
         boolean[] combined = new boolean[r];
         boolean keep = true;
+        long least = 1;
         if (REDUCE.contains(op) || op.equals("ArgMax") || op.equals("ArgMin")) {
             long[] axes = null;
             if (op.startsWith("Arg")) axes = new long[] {n.attributes().getInt("axis", 0)};
@@ -62,7 +65,11 @@ record ReductionTiling(Node node, Shape output, String input, Shape inShape, int
         } else if (SOFTMAX.contains(op)) {
             long a = n.attributes().has("axis") ? n.attributes().getInt("axis", 1) : Math.min(1, r - 1);
             if (a < -r || a >= r) return null;
-            for (int j = (int) (a < 0 ? a + r : a); j < r; j++) combined[j] = true;
+            // opset 13 on (PlanRewrite's mark): the axis alone; its kernel walks each (outer, inner) position by the same
+            // scalar loop while the positions after the axis are two or more, so blocks along those axes keep two
+            boolean axisOnly = n.attributes().getInt(PlanRewrite.AXIS_ONLY, 0) != 0;
+            for (int j = (int) (a < 0 ? a + r : a); j < r; j++) combined[j] = !axisOnly || j == (a < 0 ? a + r : a);
+            if (axisOnly) least = 2;
         } else if (op.equals("LpNormalization") || op.equals("CumSum") || op.equals("CumProd")) {
             long a;
             if (op.equals("LpNormalization")) {
@@ -86,9 +93,16 @@ record ReductionTiling(Node node, Shape output, String input, Shape inShape, int
         for (int j = 0; j < r; j++) {
             if (combined[j] || outAxisOf[j] < 0) continue;
             if (os.dim(outAxisOf[j]) != xs.dim(j)) return null;
-            if (xs.dim(j) > 1) cuts.add(new Cut(outAxisOf[j], 1, 1));
+            long l = j > firstCombined(combined) ? least : 1;
+            if (xs.dim(j) >= 2 * l) cuts.add(new Cut(outAxisOf[j], 1, l));
         }
         return new ReductionTiling(n, os, x, xs, outAxisOf, List.copyOf(cuts));
+    }
+
+    /** The first combined axis (the rank when none). */
+    private static int firstCombined(boolean[] combined) {
+        for (int j = 0; j < combined.length; j++) if (combined[j]) return j;
+        return combined.length;
     }
 
     @Override public Map<String, Box> boxes(Box out) {

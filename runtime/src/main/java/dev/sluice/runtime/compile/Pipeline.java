@@ -148,7 +148,7 @@ public final class Pipeline {
     public static Compiled dispatched(Model staticModel, OpRegistry registry, String device, DeviceSpec spec, dev.sluice.kernels.TilingOptions tiling,
                                       List<dev.sluice.runtime.device.Device> devices, Dispatcher.Order order, Dispatcher lanes) {
         Graph g = staticModel.graph();
-        MemGraph mg = MemGraph.onDevice(g, spec, tiling);
+        MemGraph mg = MemGraph.onDevice(g, spec, tiling, staticModel.opset(""));
         boolean host = spec.kind().sharesHostMemory();
         int[] nodes = new int[g.nodes().size()];
         if (!host) java.util.Arrays.fill(nodes, 1);
