@@ -378,6 +378,16 @@ final class ConvKernels {
 
     private static void addBias(MemorySegment y, long yo, float[] bias, int b0, int rows, int j0, int len, int ld, Activation act) {
         if (bias == null && act.kind() == Activation.Kind.NONE) return;
+        if (len == 1 && ld == 1 && act.kind() != Activation.Kind.NONE) {
+            // one position per map (a squeeze-and-excitation conv on a pooled 1 x 1 map): the maps are one run, biased
+            // per element in vectors, instead of a one-element scalar tail per map; the same bits (a tail applies a
+            // lane's arithmetic, and with an activation a missing bias adds 0f in both; without one, a zero bias
+            // adds nothing per map, so that case stays below)
+            float[] b = new float[rows];
+            if (bias != null) System.arraycopy(bias, b0, b, 0, rows);
+            act.rowBiasAndApply(y, yo + j0, rows, b);
+            return;
+        }
         for (int r = 0; r < rows; r++) {
             float bv = bias == null ? 0f : bias[b0 + r];
             act.biasAndApply(y, yo + (long) r * ld + j0, len, bv);

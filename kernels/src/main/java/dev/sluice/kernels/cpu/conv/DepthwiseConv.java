@@ -328,14 +328,14 @@ final class DepthwiseConv {
     }
 
     /**
-     * dst[to + r * ow + i] = src[from + r * wq + i] for r < rows, i < ow: whole vectors in increasing order,
-     * each row's last vector running into the next row's place before that row overwrites it; the last
-     * row's runs up to L - 1 floats past {@code rows * ow}.
+     * dst[to + r * ow + i] = src[from + r * wq + i] for r < rows, i < ow, row by row with System.arraycopy; the
+     * floats after {@code rows * ow} keep what they held (the activation pass runs over them too, to a whole
+     * vector, and they are never copied out). Not vector loads and stores: inlined into {@link #channel}, a big
+     * compile, C2 left the store out of line past its node cutoff and boxed every vector loaded here (about
+     * 15 MB per EfficientNet-B0 run).
      */
     private static void compact(float[] src, int from, int wq, float[] dst, int to, int ow, int rows) {
-        for (int r = 0; r < rows; r++) {
-            for (int i = 0; i < ow; i += L) FloatVector.fromArray(S, src, from + r * wq + i).intoArray(dst, to + r * ow + i);
-        }
+        for (int r = 0; r < rows; r++) System.arraycopy(src, from + r * wq, dst, to + r * ow, ow);
     }
 
     /**

@@ -205,22 +205,11 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
         return i;
     }
 
-    private int sigmoidArray(float[] y, int off, int len, float bias) {
-        FloatVector bv = FloatVector.broadcast(S, bias);
-        int l = S.length(), i = 0;
-        for (; i <= len - l; i += l) VectorMath.sigmoid(FloatVector.fromArray(S, y, off + i).add(bv)).intoArray(y, off + i);
-        return i;
-    }
+    // Sigmoid and SiLU: their exp written out in SigmoidLoops, never a vector handed to VectorMath (see there)
 
-    private int siluArray(float[] y, int off, int len, float bias) {
-        FloatVector bv = FloatVector.broadcast(S, bias);
-        int l = S.length(), i = 0;
-        for (; i <= len - l; i += l) {
-            FloatVector v = FloatVector.fromArray(S, y, off + i).add(bv);
-            v.mul(VectorMath.sigmoid(v)).intoArray(y, off + i);
-        }
-        return i;
-    }
+    private int sigmoidArray(float[] y, int off, int len, float bias) { return SigmoidLoops.array(y, off, len, bias, false); }
+
+    private int siluArray(float[] y, int off, int len, float bias) { return SigmoidLoops.array(y, off, len, bias, true); }
 
     /** y[off + j] = act(y[off + j] + bias[j]) for j in [0, len), in place ({@code off} in elements). */
     public void rowBiasAndApply(MemorySegment y, long off, int len, float[] bias) {
@@ -228,7 +217,8 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
     }
 
     /** How {@link #run} biases: one scalar; per column from an array; not at all in the vector body. */
-    private static final int BIAS_SCALAR = 0, BIAS_ROW = 1, BIAS_NONE = 2;
+    private static final int BIAS_SCALAR = SigmoidLoops.BIAS_SCALAR, BIAS_ROW = SigmoidLoops.BIAS_ROW,
+            BIAS_NONE = SigmoidLoops.BIAS_NONE;
 
     /**
      * One loop per kind, each with its vector arithmetic written inline: a FloatVector passed to or returned
@@ -380,30 +370,12 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
     }
 
     private void sigmoid(MemorySegment y, long off, int len, int mode, float bias, float[] row) {
-        FloatVector bv = FloatVector.broadcast(S, bias);
-        int l = S.length(), i = 0;
-        for (; i <= len - l; i += l) {
-            long at = (off + i) * 4;
-            FloatVector v = FloatVector.fromMemorySegment(S, y, at, ORDER);
-            if (mode == BIAS_SCALAR) v = v.add(bv);
-            else if (mode == BIAS_ROW) v = v.add(FloatVector.fromArray(S, row, i));
-            v = VectorMath.sigmoid(v);
-            v.intoMemorySegment(y, at, ORDER);
-        }
+        int i = SigmoidLoops.segment(y, off, y, off, len, mode, bias, row, false);
         tail(y, off, i, len, mode, bias, row);
     }
 
     private void silu(MemorySegment y, long off, int len, int mode, float bias, float[] row) {
-        FloatVector bv = FloatVector.broadcast(S, bias);
-        int l = S.length(), i = 0;
-        for (; i <= len - l; i += l) {
-            long at = (off + i) * 4;
-            FloatVector v = FloatVector.fromMemorySegment(S, y, at, ORDER);
-            if (mode == BIAS_SCALAR) v = v.add(bv);
-            else if (mode == BIAS_ROW) v = v.add(FloatVector.fromArray(S, row, i));
-            v = v.mul(VectorMath.sigmoid(v));
-            v.intoMemorySegment(y, at, ORDER);
-        }
+        int i = SigmoidLoops.segment(y, off, y, off, len, mode, bias, row, true);
         tail(y, off, i, len, mode, bias, row);
     }
 

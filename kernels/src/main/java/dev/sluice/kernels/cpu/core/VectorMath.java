@@ -72,15 +72,17 @@ public final class VectorMath {
      * -150 (subnormal results) stays exact. Overflow gives +inf, underflow 0, NaN stays NaN.
      */
     public static FloatVector exp(FloatVector x) {
+        // FloatVector.broadcast, force-inlined, rather than bc: in a big compile C2 leaves a small helper that
+        // returns a vector out of line past its node cutoff, and then boxes every constant on every call
         FloatVector xc = x.max(-104f).min(89f);
         FloatVector k = xc.fma(LOG2E, ROUND_MAGIC).sub(ROUND_MAGIC);
-        FloatVector r = k.fma(bc(-LN2_HI), xc);
-        r = k.fma(bc(-LN2_LO), r);
+        FloatVector r = k.fma(FloatVector.broadcast(S, -LN2_HI), xc);
+        r = k.fma(FloatVector.broadcast(S, -LN2_LO), r);
         FloatVector p = r.fma(1.9875691500e-4f, 1.3981999507e-3f);
-        p = p.fma(r, bc(8.3334519073e-3f));
-        p = p.fma(r, bc(4.1665795894e-2f));
-        p = p.fma(r, bc(1.6666665459e-1f));
-        p = p.fma(r, bc(5.0000001201e-1f));
+        p = p.fma(r, FloatVector.broadcast(S, 8.3334519073e-3f));
+        p = p.fma(r, FloatVector.broadcast(S, 4.1665795894e-2f));
+        p = p.fma(r, FloatVector.broadcast(S, 1.6666665459e-1f));
+        p = p.fma(r, FloatVector.broadcast(S, 5.0000001201e-1f));
         FloatVector y = p.mul(r).fma(r, r).add(1f);
         jdk.incubator.vector.IntVector ki = (jdk.incubator.vector.IntVector) k.convert(VectorOperators.F2I, 0);
         jdk.incubator.vector.IntVector k1 = ki.lanewise(VectorOperators.ASHR, 1);
@@ -137,9 +139,11 @@ public final class VectorMath {
     }
 
     private static void mapSigmoid(MemorySegment x, MemorySegment o, long from, long to) {
-        int l = S.length();
+        // the body in SigmoidLoops (no vector handed to a call C2 may leave out of line), by runs of an int's length
         long i = from;
-        for (; i <= to - l; i += l) sigmoid(FloatVector.fromMemorySegment(S, x, i * 4, ORDER)).intoMemorySegment(o, i * 4, ORDER);
+        while (to - i >= S.length()) {
+            i += SigmoidLoops.segment(x, i, o, i, (int) Math.min(to - i, 1 << 30), SigmoidLoops.BIAS_NONE, 0f, null, false);
+        }
         if (i < to) {
             var m = S.indexInRange(i, to);
             sigmoid(FloatVector.fromMemorySegment(S, x, i * 4, ORDER, m)).intoMemorySegment(o, i * 4, ORDER, m);

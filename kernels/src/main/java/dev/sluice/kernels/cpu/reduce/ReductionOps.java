@@ -16,7 +16,9 @@ import dev.sluice.kernels.TensorType;
 import dev.sluice.kernels.cpu.elementwise.ElementwiseOps;
 import dev.sluice.kernels.cpu.elementwise.ElementwiseRows;
 import java.lang.foreign.MemorySegment;
+import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -199,6 +201,8 @@ public final class ReductionOps {
             int ai = (int) in[1];
             if (sAcc == 0 && f32 && (f == Fold.MAX || f == Fold.MIN)) {
                 acc[ai] = f == Fold.MAX ? Math.max(acc[ai], maxRun(seg, xi, len)) : Math.min(acc[ai], minRun(seg, xi, len));
+            } else if (sAcc == 0 && f32 && f == Fold.ADD) {
+                acc[ai] = sumRun(seg, xi, len, acc[ai]);
             } else if (sAcc == 0) {
                 double s = acc[ai], sh = shift == null ? 0 : shift[ai];
                 for (int j = 0; j < len; j++) {
@@ -232,6 +236,45 @@ public final class ReductionOps {
         }
         for (; j < len; j++) r = Math.max(r, x.getAtIndex(ElementwiseOps.F32, xi + j));
         return r;
+    }
+
+    /** Double lanes as many as fit the float vector's bits: a float vector widens into two of them. */
+    private static final VectorSpecies<Double> DS = VectorSpecies.of(double.class, FS.vectorShape());
+
+    /**
+     * s plus the len float32 values from element xi, in double (exact for each float, so only the additions
+     * round): whole float vectors widened into two double accumulators each (lanes 0.. and L/2..), their lanes
+     * then added to s first to last, then the tail one by one. The order depends only on len and the vector
+     * length, never on where the run sits in a tile or which thread sums it, so a tile of a reduction (every
+     * output's run whole, see memgraph's ReductionTiling) gets the whole op's bits. A squeeze-and-excitation
+     * block's ReduceMean over a channel's plane was one sequential chain of dependent double adds.
+     */
+    private static double sumRun(MemorySegment x, long xi, int len, double s) {
+        int j = 0, l = FS.length();
+        if (len >= l) {
+            DoubleVector a0 = DoubleVector.zero(DS), a1 = a0, b0 = a0, b1 = a0;
+            // two vectors a step: four independent chains of double adds
+            for (; j + 2 * l <= len; j += 2 * l) {
+                FloatVector v = FloatVector.fromMemorySegment(FS, x, (xi + j) * 4, ORDER);
+                FloatVector w = FloatVector.fromMemorySegment(FS, x, (xi + j + l) * 4, ORDER);
+                a0 = a0.add(v.convertShape(VectorOperators.F2D, DS, 0));
+                a1 = a1.add(v.convertShape(VectorOperators.F2D, DS, 1));
+                b0 = b0.add(w.convertShape(VectorOperators.F2D, DS, 0));
+                b1 = b1.add(w.convertShape(VectorOperators.F2D, DS, 1));
+            }
+            if (j + l <= len) {
+                FloatVector v = FloatVector.fromMemorySegment(FS, x, (xi + j) * 4, ORDER);
+                a0 = a0.add(v.convertShape(VectorOperators.F2D, DS, 0));
+                a1 = a1.add(v.convertShape(VectorOperators.F2D, DS, 1));
+                j += l;
+            }
+            a0 = a0.add(b0);
+            a1 = a1.add(b1);
+            for (int i = 0; i < DS.length(); i++) s += a0.lane(i);
+            for (int i = 0; i < DS.length(); i++) s += a1.lane(i);
+        }
+        for (; j < len; j++) s += x.getAtIndex(ElementwiseOps.F32, xi + j);
+        return s;
     }
 
     /** The smallest of len float32 values from element xi, as {@link #maxRun}. */

@@ -120,6 +120,47 @@ class ReductionOpsTest {
         }
     }
 
+    /**
+     * ReduceSum and ReduceMean over contiguous runs (the vector path: runs shorter and longer than one and two
+     * vectors, with tails) and across rows, against the exact sum (BigDecimal) rounded once: the double sums may
+     * differ from it by their own rounding, far below a float's, so the float result is within one ulp of it.
+     * Infinities and NaN propagate as in a plain loop.
+     */
+    @Test
+    void sumAndMeanMatchTheExactSumOnRandomShapes() {
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(12);
+        long[][] shapes = {{3100}, {97, 32}, {5, 1}, {3, 15}, {2, 7, 33}, {4, 16}, {1, 1, 97, 257}, {3, 48}, {2, 49}};
+        for (long[] sh : shapes) {
+            int n = 1;
+            for (long d : sh) n *= (int) d;
+            float[] v = new float[n];
+            for (int i = 0; i < n; i++) v[i] = (float) (rnd.nextDouble() * 200 - 100) * (rnd.nextInt(4) == 0 ? 1e-3f : 1f);
+            int inner = (int) sh[sh.length - 1], outer = n / inner;
+            for (String op : new String[] {"ReduceSum", "ReduceMean"}) {
+                boolean mean = op.equals("ReduceMean");
+                // axes as an attribute: ReduceSum takes it up to opset 11, ReduceMean up to 17
+                Tensor r = ElementwiseNode.of(op).opset(mean ? 13 : 11).attrs("axes", sh.length - 1).attr("keepdims", 0L).in(floats(sh, v)).run();
+                for (int o = 0; o < outer; o++) {
+                    java.math.BigDecimal e = java.math.BigDecimal.ZERO;
+                    for (int j = 0; j < inner; j++) e = e.add(new java.math.BigDecimal(v[o * inner + j]));
+                    float want = (float) (mean ? e.doubleValue() / inner : e.doubleValue());
+                    assertEquals(want, r.getFloat(o), Math.ulp(want), op + " " + java.util.Arrays.toString(sh) + " row " + o);
+                }
+                Tensor all = ElementwiseNode.of(op).opset(13).attr("keepdims", 0L).in(floats(sh, v)).run();
+                java.math.BigDecimal e = java.math.BigDecimal.ZERO;
+                for (float x : v) e = e.add(new java.math.BigDecimal(x));
+                float want = (float) (mean ? e.doubleValue() / n : e.doubleValue());
+                assertEquals(want, all.getFloat(0), Math.ulp(want), op + " all " + java.util.Arrays.toString(sh));
+            }
+        }
+        float[] special = new float[40];
+        java.util.Arrays.fill(special, 1f);
+        special[3] = Float.POSITIVE_INFINITY;
+        assertEquals(Float.POSITIVE_INFINITY, ElementwiseNode.of("ReduceSum").opset(13).attr("keepdims", 0L).in(floats(s(40), special)).run().getFloat(0));
+        special[30] = Float.NEGATIVE_INFINITY;
+        assertEquals(Float.NaN, ElementwiseNode.of("ReduceMean").opset(13).attr("keepdims", 0L).in(floats(s(40), special)).run().getFloat(0));
+    }
+
     @Test
     void logSumExpDoesNotOverflow() {
         Tensor r = ElementwiseNode.of("ReduceLogSumExp").opset(13).attr("keepdims", 0L).in(floats(1000, 1000)).run();
