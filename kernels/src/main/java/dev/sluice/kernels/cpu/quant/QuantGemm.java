@@ -102,6 +102,8 @@ final class QuantGemm {
     private static final class Scratch {
         float[] a = new float[0], tile = new float[Int8Panels.MR * Int8Panels.NR];
         int[] itile = new int[Int8Panels.MR * Int8Panels.NR];
+        /** The tile's row offsets into A (a row past the operand's end: the zero row). */
+        int[] rowOffsets = new int[Int8Panels.MR];
 
         float[] a(int size) { return a.length >= size ? a : (a = new float[size]); }
     }
@@ -110,7 +112,7 @@ final class QuantGemm {
 
     /**
      * This thread's buffer for an A of {@code rows} rows of k floats followed by one zero row (the micro-kernel's
-     * stand-in for the rows a last 4-row tile lacks), the zero row written.
+     * stand-in for the rows a last row tile lacks), the zero row written.
      */
     static float[] operandWithZeroRow(int rows, int k) {
         if ((long) (rows + 1) * k > Integer.MAX_VALUE - 16) {
@@ -121,7 +123,7 @@ final class QuantGemm {
         return a;
     }
 
-    /** The number of 4-row tiles that cover {@code rows} rows. */
+    /** The number of row tiles ({@link Int8Panels#MR} rows each) that cover {@code rows} rows. */
     static int tiles(int rows) { return (rows + Int8Panels.MR - 1) / Int8Panels.MR; }
 
     /** out[i] = the sum of row i of A (rows of k exact-integer floats, |a| <= 255), exactly: block by block into int32. */
@@ -144,7 +146,7 @@ final class QuantGemm {
     }
 
     /**
-     * The block of the product made of 4-row tiles [t0, t1) and weight panels [p0, p1):
+     * The block of the product made of row tiles [t0, t1) and weight panels [p0, p1):
      * {@code acc = (A x V) - zp' x rowsum(A)}, exactly in int32; then either y = float(acc) * s (the Cast and the
      * scale; {@code acc} null, y's row i at {@code (yRow0 + i) * n}), or the integers themselves into {@code acc}
      * (row i at {@code accOff + i * n}). A is m rows of k floats, row-major from 0, with a zero row after them (at
@@ -156,15 +158,15 @@ final class QuantGemm {
         int k = w.k, n = w.n, nr = Int8Panels.NR, mr = Int8Panels.MR, zero = m * k;
         Scratch sc = SCRATCH.get();
         float[] tile = sc.tile;
-        int[] itile = sc.itile;
+        int[] itile = sc.itile, o = sc.rowOffsets;
         for (int p = p0; p < p1; p++) {
             int j0 = p * nr, cols = Math.min(nr, n - j0);
             for (int t = t0; t < t1; t++) {
                 int i0 = t * mr, rows = Math.min(mr, m - i0);
-                int o0 = i0 * k, o1 = rows > 1 ? o0 + k : zero, o2 = rows > 2 ? o0 + 2 * k : zero, o3 = rows > 3 ? o0 + 3 * k : zero;
+                for (int r = 0; r < mr; r++) o[r] = r < rows ? (i0 + r) * k : zero;
                 // k = 0 runs one empty block: a zero tile
                 for (int q0 = 0; q0 == 0 || q0 < k; q0 += BLOCK) {
-                    w.tile(a, o0, o1, o2, o3, p, q0, Math.min(k, q0 + BLOCK), tile);
+                    w.tile(a, o, p, q0, Math.min(k, q0 + BLOCK), tile);
                     addToInt(tile, itile, q0 == 0);
                 }
                 for (int r = 0; r < rows; r++) {
