@@ -176,6 +176,19 @@ class QuantGemmTest {
         checkChain(positive, k, n, r, 2);
         positive.setFloat(7, Float.NaN);
         checkChain(positive, k, n, r, 1);
+        // a NaN or an infinity in every part of the range scan: the second vector of an unrolled step, the scalar tail
+        for (int at : new int[] {20, 1499}) {
+            for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+                Tensor xb = Tensor.allocate(DType.FLOAT32, Shape.of(m, k));
+                for (long i = 0; i < xb.elementCount(); i++) xb.setFloat(i, (float) (r.nextDouble() * 4 - 1));
+                xb.setFloat(at, bad);
+                checkChain(xb, k, n, r, 1);
+            }
+        }
+        // negative zeros beside negatives only: the range's upper end is 0 whichever zero the scan keeps
+        Tensor negative = Tensor.allocate(DType.FLOAT32, Shape.of(m, k));
+        for (long i = 0; i < negative.elementCount(); i++) negative.setFloat(i, i % 3 == 0 ? -0.0f : (float) -r.nextDouble());
+        checkChain(negative, k, n, r, 1);
         // operands too large for one exact float pass (|a| sums over a row times |w| reach 2^24): the run-by-run path
         int deep = 1031;
         Tensor extreme = Tensor.allocate(DType.FLOAT32, Shape.of(m, deep));
