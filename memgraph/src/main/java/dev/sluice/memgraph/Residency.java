@@ -240,7 +240,7 @@ final class Residency {
      * A region for a split node's output or scratch next to what the tile reads, when fragmentation stands in
      * the way: after evicting everything the node does not hold, the tile's own inputs (its blocks, and its
      * activation, offloaded if the device held its only copy) make room and are copied in again behind it.
-     * Null if even that does not fit.
+     * Null, holding no region for v, if even that does not fit (the blocks it evicted then stay evicted).
      */
     DraftBuffer allocateBeside(int d, String v, long bytes, Set<String> pinned, List<String> blocks) {
         Held D = dev[d];
@@ -254,7 +254,12 @@ final class Residency {
         if (b == null) return null;
         pinned.add(v);
         for (String k : blocks) {
-            if (!load(d, k, pinned, true)) return null;
+            if (!load(d, k, pinned, true)) {
+                // v's region must not outlive the failure: a caller that tries another layout counts on it
+                pinned.remove(v);
+                free(d, b);
+                return null;
+            }
             pinned.add(k);
         }
         pinned.remove(v);

@@ -59,6 +59,9 @@ record WeightTileTasks(BuildState s, int i) implements NodeTasks {
         String out = n.outputs().getFirst();
         Set<String> pinned = new HashSet<>();
         DraftBuffer outBuf = null;
+        // One scratch region for all tiles, placed with the output: held across the tiles it costs no more than
+        // the need (which counts it for every tile), and later tiles then only swap weight blocks.
+        DraftBuffer scratch = null;
         int prev = -1;
         for (int t = 0; t < sp.tiles().size(); t++) {
             List<String> need = tileReads(t);
@@ -74,11 +77,27 @@ record WeightTileTasks(BuildState s, int i) implements NodeTasks {
                 outBuf = res.allocateBeside(d, out, s.blockBytes(out), pinned, need);
                 if (outBuf == null) throw new MemGraphException("node " + n.label() + ": no room for its output on '" + D.name() + "'", need());
                 pinned.add(out);
-            }
-            DraftBuffer scratch = null;
-            if (sp.scratchBytes() > 0) {
-                scratch = res.allocateBeside(d, out + "#scratch", sp.scratchBytes(), pinned, need);
-                if (scratch == null) throw new MemGraphException("node " + n.label() + ": no room for a tile's scratch on '" + D.name() + "'", need());
+                if (sp.scratchBytes() > 0) {
+                    scratch = res.allocateBeside(d, out + "#scratch", sp.scratchBytes(), pinned, need);
+                    if (scratch == null) {
+                        // Free bytes enough, but the output landed where no gap beside it holds the scratch. Nothing
+                        // is written yet: output and scratch go side by side into the emptied arena, the first
+                        // tile's reads behind them (the node's need, checked against the budget, fits).
+                        res.free(d, outBuf);
+                        pinned.clear();
+                        res.evictUnless(d, v -> false);
+                        outBuf = res.allocate(d, out, s.blockBytes(out), pinned, false);
+                        scratch = outBuf == null ? null : res.allocate(d, out + "#scratch", sp.scratchBytes(), pinned, false);
+                        if (scratch == null) throw new MemGraphException("node " + n.label() + ": no room for a tile's scratch on '" + D.name() + "'", need());
+                        pinned.add(out);
+                        for (String v : need) {
+                            int tt = t;
+                            res.loadPinned(d, v, pinned, () -> new MemGraphException("tile " + tt + " of node " + n.label()
+                                + " does not fit the arena of '" + D.name() + "' next to its output", need()));
+                            pinned.add(v);
+                        }
+                    }
+                }
             }
             int id = s.out.next();
             List<Integer> ins = new ArrayList<>();
@@ -93,7 +112,7 @@ record WeightTileTasks(BuildState s, int i) implements NodeTasks {
                 List.of(outBuf.id), tile, scratch == null ? -1 : scratch.id));
             for (String v : need) s.out.read(D.get(v).id, id);
             s.out.continued(outBuf, prev, id);
-            if (scratch != null) { s.out.written(scratch, id); res.free(d, scratch); }
+            if (scratch != null) s.out.continued(scratch, prev, id);
             // The block is this tile's alone: its region is free for the next block at once.
             String block = sp.weightBlocks().get(t);
             res.drop(d, block);
@@ -102,6 +121,7 @@ record WeightTileTasks(BuildState s, int i) implements NodeTasks {
             prev = id;
             if (t + 1 < sp.tiles().size()) prefetchBlock(d, sp, t + 1, pinned);
         }
+        if (scratch != null) res.free(d, scratch);
         res.publish(d, out, outBuf);
         s.releaseDead(i, this);
     }
@@ -110,7 +130,7 @@ record WeightTileTasks(BuildState s, int i) implements NodeTasks {
     private void prefetchBlock(int d, Tiling.Split sp, int t, Set<String> pinned) {
         String b = sp.weightBlocks().get(t);
         Residency.Held D = s.res.on(d);
-        if (D.holds(b) || D.used() + s.blockBytes(b) + sp.scratchBytes() > D.capacity()) return;
+        if (D.holds(b) || D.used() + s.blockBytes(b) > D.capacity()) return; // the scratch, held for all tiles, is in used()
         if (s.res.load(d, b, pinned, false)) pinned.add(b);
     }
 }
