@@ -47,9 +47,10 @@ final class ProfileCommand implements Command {
             CostModel c = p.costs();
             out.print(c);
             Profiler.NodeTimes nt = p.cpu();
-            out.printf(java.util.Locale.ROOT, "profile: cpu: the node medians add up to %.3f ms; the whole run measured %.3f ms (median of %d timed runs, after %d warm-up"
-                    + " runs, the JIT %s); %d node samples dropped for a garbage collection inside them%n", nt.sumMillis(), nt.runMillis(), nt.timedRuns(),
-                nt.warmupRuns(), nt.jitQuiet() ? "idle at the end" : "still compiling when the warm-up's time ran out", nt.gcDroppedTotal());
+            out.printf(java.util.Locale.ROOT, "profile: cpu: the node medians add up to %.3f ms; a whole run measured %.3f ms, of which %.3f ms inside the"
+                    + " nodes' timers (medians of %d timed runs, after %d warm-up runs, the JIT %s); %d node samples dropped for a garbage collection"
+                    + " inside them%n", nt.sumMillis(), nt.runMillis(), nt.runNodesMillis(), nt.timedRuns(), nt.warmupRuns(),
+                nt.jitQuiet() ? "idle at the end" : "still compiling when the warm-up's time ran out", nt.gcDroppedTotal());
             int top = args.intOption("top", 10);
             List<CostModel.NodeCost> nodes = new ArrayList<>(c.nodes());
             nodes.sort(Comparator.comparingDouble((CostModel.NodeCost n) -> -n.millis(0)));

@@ -60,11 +60,14 @@ public final class Profiler {
      * samples (exactly the {@code runs} asked for, unless {@code timedRuns} reached its cap); {@code gcDropped}, the
      * samples thrown away because a garbage collection ran inside the node's timed interval. Of the whole run:
      * {@code runMillis}, the median wall time of the timed runs (the time the node medians should add up to on a
-     * quiet host), {@code timedRuns} runs timed in all, {@code warmupRuns} warm-up runs before them, and
+     * quiet host), {@code runNodesMillis}, the median over the timed runs of the time inside nodes in each run, every
+     * sample counted (against runMillis: what a run spends outside the nodes' timers; against the node medians' sum:
+     * what the host's disturbances, spread over different nodes in different runs, add to a run), {@code timedRuns} runs timed in all, {@code warmupRuns} warm-up runs before them, and
      * {@code jitQuiet}, whether the warm-up ended with the JIT idle (false: it ran out of time first, or this JVM
      * cannot tell, and a kernel may still have been running code that was not yet compiled).
      */
-    public record NodeTimes(double[] millis, int[] kept, int[] gcDropped, double runMillis, int timedRuns, int warmupRuns, boolean jitQuiet) {
+    public record NodeTimes(double[] millis, int[] kept, int[] gcDropped, double runMillis, double runNodesMillis, int timedRuns, int warmupRuns,
+                            boolean jitQuiet) {
         /** The sum of the node medians, ms. */
         public double sumMillis() { return Arrays.stream(millis).sum(); }
 
@@ -129,21 +132,23 @@ public final class Profiler {
         }
         long[][] samples = new long[n][runs], disturbed = new long[n][runs];
         int[] kept = new int[n], dropped = new int[n];
-        List<Long> walls = new ArrayList<>();
+        List<Long> walls = new ArrayList<>(), inNodes = new ArrayList<>();
         GcClock gc = new GcClock();
         int maxRuns = MAX_RUNS_FACTOR * runs;
         while (walls.size() < maxRuns && Arrays.stream(kept).min().orElse(runs) < runs) {
-            long[] gcBefore = new long[1];
+            long[] gcBefore = new long[1], nodes = new long[1];
             long t0 = System.nanoTime();
             close(plans.run(ex, registry, inputs, new ExecutionListener() {
                 // read outside the node's timed interval: the executor takes its clock after beforeNode, before afterNode
                 @Override public void beforeNode(int step, Node node) { gcBefore[0] = gc.collections(); }
                 @Override public void afterNode(int step, Node node, List<Tensor> outputs, long nanos) {
+                    nodes[0] += nanos;
                     if (gc.collections() != gcBefore[0]) { if (dropped[step] < runs) disturbed[step][dropped[step]] = nanos; dropped[step]++; }
                     else if (kept[step] < runs) samples[step][kept[step]++] = nanos;
                 }
             }));
             walls.add(System.nanoTime() - t0);
+            inNodes.add(nodes[0]);
         }
         double[] ms = new double[n];
         for (int i = 0; i < n; i++) {
@@ -153,8 +158,8 @@ public final class Profiler {
             Arrays.sort(s);
             ms[i] = s[s.length / 2] / 1e6;
         }
-        long[] w = walls.stream().mapToLong(Long::longValue).sorted().toArray();
-        return new NodeTimes(ms, kept, dropped, w[w.length / 2] / 1e6, w.length, warmups, jitQuiet);
+        long[] w = walls.stream().mapToLong(Long::longValue).sorted().toArray(), in = inNodes.stream().mapToLong(Long::longValue).sorted().toArray();
+        return new NodeTimes(ms, kept, dropped, w[w.length / 2] / 1e6, in[in.length / 2] / 1e6, w.length, warmups, jitQuiet);
     }
 
     /** The JIT's total compilation time so far (ms), or -1 where this JVM does not count it. */
