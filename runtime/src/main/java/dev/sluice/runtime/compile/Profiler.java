@@ -79,6 +79,8 @@ public final class Profiler {
     static final int JIT_QUIET_RUNS = 10;
     /** The shortest idle stretch of the JIT that ends a warm-up. */
     static final long JIT_QUIET_NANOS = 1_000_000_000L;
+    /** Warm-up runs that a warm-up past five times its minimum time still waits for (see {@link #nodeTimes}). */
+    static final int MIN_WARMUP_RUNS = 30;
     /** Timed runs at most, as a multiple of {@code runs}, when collections keep landing inside a node. */
     static final int MAX_RUNS_FACTOR = 4;
 
@@ -94,7 +96,7 @@ public final class Profiler {
      * milliseconds charged to a node whose work takes 0.1 ms. A median of five did not hide that when most of the five
      * had a collection in that node. So the warm-up goes on, after its minimum and the whole-run steadiness of before,
      * until the JIT has compiled nothing for {@link #JIT_QUIET_RUNS} runs and {@link #JIT_QUIET_NANOS} (capped at five
-     * times the minimum as before), and a sample with a collection inside it is not a sample of the node.
+     * times the minimum as before, once {@link #MIN_WARMUP_RUNS} runs are done; at fifteen times in any case), and a sample with a collection inside it is not a sample of the node.
      */
     public static NodeTimes nodeTimes(Model m, OpRegistry registry, Map<String, Tensor> inputs, int threads, int runs, long warmupNanos) {
         if (runs < 1) throw new SluiceException("profiling needs at least one timed run, got " + runs);
@@ -128,7 +130,11 @@ public final class Profiler {
             if (times.size() > 5) bestBefore = Math.min(bestBefore, times.get(times.size() - 6));
             long recent = times.subList(Math.max(0, times.size() - 5), times.size()).stream().mapToLong(Long::longValue).min().orElse(0);
             boolean steady = times.size() > 10 && recent >= 0.95 * bestBefore;
-            if (elapsed > 5 * warmupNanos || (elapsed > warmupNanos && steady && jitQuiet)) break;
+            // the JIT tiers code up by invocation counts, so a loaded host, where a run takes ten times as long, needs as
+            // many runs, not as much time: past five times the minimum the warm-up stops only after MIN_WARMUP_RUNS
+            // runs, and at fifteen times it stops whatever it has seen
+            if (elapsed > 15 * warmupNanos || (elapsed > 5 * warmupNanos && warmups >= MIN_WARMUP_RUNS)
+                || (elapsed > warmupNanos && steady && jitQuiet)) break;
         }
         long[][] samples = new long[n][runs], disturbed = new long[n][runs];
         int[] kept = new int[n], dropped = new int[n];
