@@ -96,7 +96,7 @@ public final class Profiler {
      * milliseconds charged to a node whose work takes 0.1 ms. A median of five did not hide that when most of the five
      * had a collection in that node. So the warm-up goes on, after its minimum and the whole-run steadiness of before,
      * until the JIT has compiled nothing for {@link #JIT_QUIET_RUNS} runs and {@link #JIT_QUIET_NANOS} (capped at five
-     * times the minimum as before, once {@link #MIN_WARMUP_RUNS} runs are done; at fifteen times in any case), and a sample with a collection inside it is not a sample of the node.
+     * times the minimum as before, once {@link #MIN_WARMUP_RUNS} runs are done; at ten times in any case), and a sample with a collection inside it is not a sample of the node.
      */
     public static NodeTimes nodeTimes(Model m, OpRegistry registry, Map<String, Tensor> inputs, int threads, int runs, long warmupNanos) {
         if (runs < 1) throw new SluiceException("profiling needs at least one timed run, got " + runs);
@@ -132,8 +132,8 @@ public final class Profiler {
             boolean steady = times.size() > 10 && recent >= 0.95 * bestBefore;
             // the JIT tiers code up by invocation counts, so a loaded host, where a run takes ten times as long, needs as
             // many runs, not as much time: past five times the minimum the warm-up stops only after MIN_WARMUP_RUNS
-            // runs, and at fifteen times it stops whatever it has seen
-            if (elapsed > 15 * warmupNanos || (elapsed > 5 * warmupNanos && warmups >= MIN_WARMUP_RUNS)
+            // runs, and at ten times it stops whatever it has seen (sessions placed without a file profile too)
+            if (elapsed > 10 * warmupNanos || (elapsed > 5 * warmupNanos && warmups >= MIN_WARMUP_RUNS)
                 || (elapsed > warmupNanos && steady && jitQuiet)) break;
         }
         long[][] samples = new long[n][runs], disturbed = new long[n][runs];
