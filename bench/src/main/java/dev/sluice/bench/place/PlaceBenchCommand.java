@@ -243,10 +243,12 @@ public final class PlaceBenchCommand implements Command {
                 CostModel.DeviceCost link = cal.costs().devices().get(1);
                 out.printf(java.util.Locale.ROOT, "place-bench: %s %s calibrated on the all-cpu and all-accel traces: node times, link %.1f us + %s,"
                         + " dispatcher %.1f us a task on the host (%.1f us on the accelerator), hand-offs %.1f us to a compute lane and %.1f us to a copy lane,"
+                        + " (to a lane idle %.0f us or more, parked: %.1f us and %.1f us),"
                         + " %.1f us a run, %.1f us inside each accelerator kernel task, compute lanes at %.2f cores' speed%n", model, accel,
                     link.linkLatencyMs() * 1e3,
                     link.linkBytesPerSecond() == 0 ? "no bandwidth term" : String.format(java.util.Locale.ROOT, "%.2f GB/s", link.linkBytesPerSecond() / 1e9),
-                    over.hostTaskMillis() * 1e3, over.taskMillis() * 1e3, over.wakeMillis() * 1e3, over.copyWakeMillis() * 1e3, over.runMillis() * 1e3,
+                    over.hostTaskMillis() * 1e3, over.taskMillis() * 1e3, over.wakeMillis() * 1e3, over.copyWakeMillis() * 1e3,
+                    over.parkedAfterMillis() * 1e3, over.parkedWakeMillis() * 1e3, over.parkedCopyWakeMillis() * 1e3, over.runMillis() * 1e3,
                     over.kernelMillis() * 1e3, over.concurrency());
                 got.forEach((k, v) -> predicted.put(k, Simulator.run(v.memGraph(), cal.costs(), over, PlacementPipeline.simulatorOrder(Dispatcher.Order.DYNAMIC)).makespanMillis()));
                 // the same runs predicted by the calibration with fewer of its parts, so each part's effect shows on the same runs
