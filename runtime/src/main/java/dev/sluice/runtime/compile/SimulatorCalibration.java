@@ -41,7 +41,7 @@ public record SimulatorCalibration(CostModel costs, Simulator.Overheads overhead
      * run the host disturbed (a time slice lost, a collection) does not set a figure.
      */
     public static SimulatorCalibration of(CostModel costs, MemGraph allCpu, List<Trace> cpuTraces, MemGraph allAccel, List<Trace> accelTraces) {
-        return of(costs, allCpu, cpuTraces, allAccel, accelTraces, java.util.EnumSet.of(Part.KERNEL_TASKS));
+        return of(costs, allCpu, cpuTraces, allAccel, accelTraces, java.util.EnumSet.of(Part.KERNEL_TASKS, Part.PARKED));
     }
 
     /**
@@ -52,9 +52,11 @@ public record SimulatorCalibration(CostModel costs, Simulator.Overheads overhead
      * load comes in bursts, all-cpu's median run is sometimes a disturbed one, and the stretch then carried that burst
      * into every prediction (place-bench, e5-small-v2-q at 25% under a load of 15 on 2 cores: all-cpu's median 133 ms
      * while its quiet runs took 25 ms, every placement predicted 5 to 7 times its measured time); the nodes' own
-     * medians, each over runs disturbed at different places, stay near the quiet runs.
+     * medians, each over runs disturbed at different places, stay near the quiet runs. {@code PARKED} (in the default):
+     * hand-offs to a lane idle {@link #PARKED_AFTER_MILLIS} or more priced apart from those to a lane idle for less
+     * (see {@code Simulator.Overheads}); without it, one figure per lane kind, the mean of all.
      */
-    public enum Part { KERNEL_TASKS, STRETCH }
+    public enum Part { KERNEL_TASKS, STRETCH, PARKED }
 
     /** As {@link #of(CostModel, MemGraph, List, MemGraph, List)} with only the given {@code parts}. */
     public static SimulatorCalibration of(CostModel costs, MemGraph allCpu, List<Trace> cpuTraces, MemGraph allAccel, List<Trace> accelTraces,
@@ -78,7 +80,8 @@ public record SimulatorCalibration(CostModel costs, Simulator.Overheads overhead
         // hand-offs to a lane that had time to park priced apart from those to a lane still spinning (see Simulator.Overheads);
         // a kind with none of one class in any run takes the other class's figure, then the kind's figure over all
         double shortWake = medianOf(o[5]), parkedWake = medianOf(o[6]), shortCopy = medianOf(o[7]), parkedCopy = medianOf(o[8]);
-        if (!Double.isNaN(shortWake) || !Double.isNaN(parkedWake) || !Double.isNaN(shortCopy) || !Double.isNaN(parkedCopy)) {
+        if (parts.contains(Part.PARKED)
+                && (!Double.isNaN(shortWake) || !Double.isNaN(parkedWake) || !Double.isNaN(shortCopy) || !Double.isNaN(parkedCopy))) {
             double w = Double.isNaN(shortWake) ? (Double.isNaN(parkedWake) ? over.wakeMillis() : parkedWake) : shortWake;
             double pw = Double.isNaN(parkedWake) ? w : parkedWake;
             double cw = Double.isNaN(shortCopy) ? (Double.isNaN(parkedCopy) ? over.copyWakeMillis() : parkedCopy) : shortCopy;

@@ -155,6 +155,12 @@ class SimulatorCalibrationTest {
         assertEquals(0.090, o.parkedWakeMillis(), 1e-6);
         assertEquals(0.004, o.copyWakeMillis(), 1e-6);
         assertEquals(0.090, o.parkedCopyWakeMillis(), 1e-6);
+        // without the PARKED part: one figure per kind (the mean of all its hand-offs), whatever the idle time
+        Simulator.Overheads one = SimulatorCalibration.of(costs(g), cpu, List.of(ct), acc, List.of(at),
+            java.util.EnumSet.of(SimulatorCalibration.Part.KERNEL_TASKS)).overheads();
+        assertEquals(Double.POSITIVE_INFINITY, one.parkedAfterMillis());
+        assertEquals(0.047, one.wakeMillis(), 1e-6);
+        assertEquals(0.047, one.copyWakeMillis(), 1e-6);
         // with every hand-off alike (the first test's traces) the two classes have one figure
         Trace flat = serialTrace(acc, ab, 5, 11, 7, 3);
         Simulator.Overheads f = SimulatorCalibration.of(costs(g), cpu, ct, acc, flat).overheads();
