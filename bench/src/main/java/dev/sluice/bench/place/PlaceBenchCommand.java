@@ -199,7 +199,7 @@ public final class PlaceBenchCommand implements Command {
         Map<String, Double> predicted = new LinkedHashMap<>();
         got.forEach((k, v) -> predicted.put(k, v.prediction().makespanMillis()));
         Map<String, Double> uncalibrated = new LinkedHashMap<>(predicted); // what the SLO was set and held against
-        List<Map<String, Double>> predictedBy = new ArrayList<>(); // plain, +kernel tasks, +concurrency (then predicted: +stretch)
+        List<Map<String, Double>> predictedBy = new ArrayList<>(); // plain, +kernel tasks, the default +stretch, the default without the parked split
         if (setup.allReal()) {
             List<MemGraphExecutor> exs = new ArrayList<>();
             try {
@@ -243,10 +243,12 @@ public final class PlaceBenchCommand implements Command {
                 CostModel.DeviceCost link = cal.costs().devices().get(1);
                 out.printf(java.util.Locale.ROOT, "place-bench: %s %s calibrated on the all-cpu and all-accel traces: node times, link %.1f us + %s,"
                         + " dispatcher %.1f us a task on the host (%.1f us on the accelerator), hand-offs %.1f us to a compute lane and %.1f us to a copy lane,"
+                        + " (to a lane idle %.0f us or more, parked: %.1f us and %.1f us),"
                         + " %.1f us a run, %.1f us inside each accelerator kernel task, compute lanes at %.2f cores' speed%n", model, accel,
                     link.linkLatencyMs() * 1e3,
                     link.linkBytesPerSecond() == 0 ? "no bandwidth term" : String.format(java.util.Locale.ROOT, "%.2f GB/s", link.linkBytesPerSecond() / 1e9),
-                    over.hostTaskMillis() * 1e3, over.taskMillis() * 1e3, over.wakeMillis() * 1e3, over.copyWakeMillis() * 1e3, over.runMillis() * 1e3,
+                    over.hostTaskMillis() * 1e3, over.taskMillis() * 1e3, over.wakeMillis() * 1e3, over.copyWakeMillis() * 1e3,
+                    over.parkedAfterMillis() * 1e3, over.parkedWakeMillis() * 1e3, over.parkedCopyWakeMillis() * 1e3, over.runMillis() * 1e3,
                     over.kernelMillis() * 1e3, over.concurrency());
                 got.forEach((k, v) -> predicted.put(k, Simulator.run(v.memGraph(), cal.costs(), over, PlacementPipeline.simulatorOrder(Dispatcher.Order.DYNAMIC)).makespanMillis()));
                 // the same runs predicted by the calibration with fewer of its parts, so each part's effect shows on the same runs
@@ -258,7 +260,8 @@ public final class PlaceBenchCommand implements Command {
                     got.get("all-accel").memGraph(), allTraces.get("all-accel"), kt);
                 SimulatorCalibration all = SimulatorCalibration.of(setup.costs(), got.get("all-cpu").memGraph(), allTraces.get("all-cpu"),
                     got.get("all-accel").memGraph(), allTraces.get("all-accel"), java.util.EnumSet.allOf(SimulatorCalibration.Part.class));
-                List<SimulatorCalibration> variants = List.of(plain, withKernelTasks, all.withConcurrency(lanes[runs / 2]));
+                List<SimulatorCalibration> variants = List.of(plain, withKernelTasks, all.withConcurrency(lanes[runs / 2]),
+                    withKernelTasks.withConcurrency(lanes[runs / 2]));
                 for (int v = 0; v < variants.size(); v++) {
                     SimulatorCalibration c = variants.get(v);
                     Map<String, Double> pv = new LinkedHashMap<>();
@@ -302,7 +305,8 @@ public final class PlaceBenchCommand implements Command {
             double[] err = measured.keySet().stream().filter(k -> !k.equals("all-cpu") && !k.equals("all-accel"))
                 .mapToDouble(k -> Math.abs(predicted.get(k) - measured.get(k)) / measured.get(k)).sorted().toArray();
             StringBuilder parts = new StringBuilder();
-            String[] names = {"node times, link and dispatcher only", "those + the kernel-task line", "the default + the stretch to all-cpu's wall"};
+            String[] names = {"node times, link and dispatcher only", "those + the kernel-task line", "the default + the stretch to all-cpu's wall",
+                "the default without the parked lanes' hand-offs apart"};
             for (int v = 0; v < predictedBy.size(); v++) {
                 Map<String, Double> pv = predictedBy.get(v);
                 double[] e = measured.keySet().stream().filter(k -> !k.equals("all-cpu") && !k.equals("all-accel"))
@@ -318,7 +322,7 @@ public final class PlaceBenchCommand implements Command {
             }).sorted().toArray();
             if (err.length > 0) out.printf("place-bench: %s %s simulator median error %.1f%% (max %.1f%%); against each placement's fastest quarter of"
                     + " runs %.1f%%%s%n", model, accel, 100 * err[err.length / 2], 100 * err[err.length - 1], 100 * quiet[quiet.length / 2],
-                parts.isEmpty() ? "" : "; calibrated with " + parts + "(the default, as above: + the kernel-task line + the lanes' concurrency)");
+                parts.isEmpty() ? "" : "; calibrated with " + parts + "(the default, as above: + the kernel-task line + the lanes' concurrency + the parked lanes' hand-offs apart)");
         }
     }
 }

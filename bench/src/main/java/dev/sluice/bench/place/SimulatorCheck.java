@@ -44,6 +44,21 @@ final class SimulatorCheck {
         // cross-lane hand-offs split by whether a kernel was running at the release: [kind][idle, busy]
         double[][] wakeBusy = new double[2][2], wakeBusyP = new double[2][2];
         int[][] wakeBusyN = new int[2][2];
+        // cross-lane hand-offs split by how long the measured lane had sat idle when the task became ready: under
+        // SimulatorCalibration.PARKED_AFTER_MILLIS (still spinning or just parked) or not (parked): [kind][short, parked]
+        double[][] wakeIdle = new double[2][2], wakeIdleP = new double[2][2];
+        int[][] wakeIdleN = new int[2][2];
+        double[] laneFreeBefore = new double[n];
+        {
+            Integer[] byStart = new Integer[n];
+            for (int i = 0; i < n; i++) byStart[i] = i;
+            java.util.Arrays.sort(byStart, java.util.Comparator.comparingDouble(i -> ms[i]));
+            java.util.Map<Integer, Double> free = new java.util.HashMap<>();
+            for (int i : byStart) {
+                Double f = free.put(ml[i], me[i]);
+                laneFreeBefore[i] = f == null ? Double.NaN : f;
+            }
+        }
         double firstM = Double.MAX_VALUE, firstP = Double.MAX_VALUE;
         for (int i = 0; i < n; i++) {
             int k = tasks.get(i) instanceof Task.Kernel ? 0 : 1;
@@ -63,6 +78,12 @@ final class SimulatorCheck {
                 wakeBusy[k][busy ? 1 : 0] += latM;
                 wakeBusyP[k][busy ? 1 : 0] += latP;
                 wakeBusyN[k][busy ? 1 : 0]++;
+                if (!Double.isNaN(laneFreeBefore[i]) && me[lm] > laneFreeBefore[i]) {
+                    int parked = me[lm] - laneFreeBefore[i] >= dev.sluice.runtime.compile.SimulatorCalibration.PARKED_AFTER_MILLIS ? 1 : 0;
+                    wakeIdle[k][parked] += latM;
+                    wakeIdleP[k][parked] += latP;
+                    wakeIdleN[k][parked]++;
+                }
             }
             else { same[k][0] += latM; same[k][1] += latP; cnt[k][1]++; }
         }
@@ -89,6 +110,12 @@ final class SimulatorCheck {
                 out.printf(Locale.ROOT, "place-bench: explain %s:   %s cross-lane hand-offs with %s (%d): %.1f / %.1f us each (measured / predicted)%n",
                     what, kinds[k], b == 1 ? "a kernel running" : "no kernel running", wakeBusyN[k][b], wakeBusy[k][b] * 1e3 / wakeBusyN[k][b],
                     wakeBusyP[k][b] * 1e3 / wakeBusyN[k][b]);
+            }
+            for (int b = 0; b < 2; b++) {
+                if (wakeIdleN[k][b] == 0) continue;
+                out.printf(Locale.ROOT, "place-bench: explain %s:   %s cross-lane hand-offs to a lane idle %s %.0f us (%d): %.1f / %.1f us each (measured / predicted)%n",
+                    what, kinds[k], b == 1 ? "at least" : "under", dev.sluice.runtime.compile.SimulatorCalibration.PARKED_AFTER_MILLIS * 1e3,
+                    wakeIdleN[k][b], wakeIdle[k][b] * 1e3 / wakeIdleN[k][b], wakeIdleP[k][b] * 1e3 / wakeIdleN[k][b]);
             }
         }
     }

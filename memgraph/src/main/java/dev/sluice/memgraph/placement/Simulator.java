@@ -23,7 +23,7 @@ import java.util.TreeSet;
  * does); a kernel takes its node's time from the {@link CostModel} (a tile its share; on an accelerator plus the
  * calibrated fixed cost of a kernel task), a copy its
  * bytes over the device's link. With {@link Overheads} a task taken back to back on a lane waits the dispatcher's
- * per-task gap, a task handed to an idle lane waits a hand-off, and the run pays its start and end hand-offs. A device buffer is live from its writer's start until its last reader ends,
+ * per-task gap, a task handed to an idle lane waits a hand-off (a lane idle long enough to have parked, a wake-up), and the run pays its start and end hand-offs. A device buffer is live from its writer's start until its last reader ends,
  * as in the executor's arena. Predicts the makespan and every device's peak bytes.
  *
  * <p>On a described device the weights are taken to be resident already (copied once at load, not per run):
@@ -54,13 +54,44 @@ public final class Simulator {
      * many compute lanes the machine runs at full speed at once (0: every lane its own core). Compute lanes share the
      * cores: with k of them busy each runs at {@code min(1, concurrency / k)} of its speed alone, as two threads do on a
      * host whose other processes leave them less than two cores (copy lanes wait on their link, not on a core).
+     *
+     * <p>{@code parkedAfterMillis}, {@code parkedWakeMillis} and {@code parkedCopyWakeMillis}: a hand-off to a lane that
+     * sat idle at least {@code parkedAfterMillis} before its task became ready costs the parked figure of its kind instead
+     * of {@code wakeMillis} / {@code copyWakeMillis}. The dispatcher's idle lanes spin a little before they park (a
+     * compute lane a few polls, a copy lane up to 20 us and only while copies come in a burst), so a task that comes
+     * while its lane is still spinning or has just parked starts at once, and one that comes to a lane parked long ago
+     * waits for a wake-up and a core. All-accel, which the figures were calibrated on, hands its copy lanes copies in
+     * bursts; a mixed placement hands them a copy now and then and its host lane a kernel after a long stretch of
+     * accelerator work, and one mean figure for both (all-accel's mix) made those hand-offs 2 to 4 times too cheap.
+     * Infinite {@code parkedAfterMillis}: one figure per kind, whatever the idle time.
      */
     public record Overheads(double taskMillis, double wakeMillis, double copyWakeMillis, double runMillis, double hostTaskMillis,
-                            double kernelMillis, double concurrency) {
+                            double kernelMillis, double concurrency, double parkedAfterMillis, double parkedWakeMillis,
+                            double parkedCopyWakeMillis) {
         public static final Overheads NONE = new Overheads(0, 0, 0, 0, 0, 0, 0);
 
         public Overheads {
             if (concurrency != 0 && concurrency < 1) throw new IllegalArgumentException("concurrency " + concurrency + " is under one lane");
+            if (!(parkedAfterMillis >= 0)) throw new IllegalArgumentException("parkedAfterMillis " + parkedAfterMillis + " is not a duration");
+        }
+
+        /** One hand-off figure per lane kind, whatever the lane's idle time. */
+        public Overheads(double taskMillis, double wakeMillis, double copyWakeMillis, double runMillis, double hostTaskMillis,
+                         double kernelMillis, double concurrency) {
+            this(taskMillis, wakeMillis, copyWakeMillis, runMillis, hostTaskMillis, kernelMillis, concurrency, Double.POSITIVE_INFINITY,
+                wakeMillis, copyWakeMillis);
+        }
+
+        /** The same overheads with hand-offs to lanes idle at least {@code afterMillis} priced at the parked figures. */
+        public Overheads withParked(double afterMillis, double wake, double copyWake) {
+            return new Overheads(taskMillis, wakeMillis, copyWakeMillis, runMillis, hostTaskMillis, kernelMillis, concurrency, afterMillis, wake,
+                copyWake);
+        }
+
+        /** A hand-off to a lane of this kind ({@code copy}) that sat idle {@code idleMillis} before its task was ready. */
+        double handOff(boolean copy, double idleMillis) {
+            boolean parked = idleMillis >= parkedAfterMillis;
+            return copy ? (parked ? parkedCopyWakeMillis : copyWakeMillis) : (parked ? parkedWakeMillis : wakeMillis);
         }
 
         /** Every compute lane on a core of its own. */
@@ -70,7 +101,8 @@ public final class Simulator {
 
         /** The same overheads with compute lanes sharing {@code lanes} cores' worth of speed. */
         public Overheads withConcurrency(double lanes) {
-            return new Overheads(taskMillis, wakeMillis, copyWakeMillis, runMillis, hostTaskMillis, kernelMillis, lanes);
+            return new Overheads(taskMillis, wakeMillis, copyWakeMillis, runMillis, hostTaskMillis, kernelMillis, lanes, parkedAfterMillis,
+                parkedWakeMillis, parkedCopyWakeMillis);
         }
 
         /** Each busy compute lane's speed, relative to alone, with {@code busy} of them busy. */
@@ -187,7 +219,7 @@ public final class Simulator {
                 // sat idle since before (or since the start, for a lane whose first task comes later) was parked and
                 // must be handed the task; a lane's first task at the start comes with the run's own hand-off.
                 double free = idleSince.getOrDefault(e.getKey(), runStart);
-                double handOff = t.lane().isCopy() ? over.copyWakeMillis() : over.wakeMillis();
+                double handOff = over.handOff(t.lane().isCopy(), now - free);
                 double gap = t.device() == 0 ? over.hostTaskMillis() : over.taskMillis();
                 double wake = free == now ? (idleSince.containsKey(e.getKey()) ? gap : 0) : handOff;
                 busyMs.merge(e.getKey(), d, Double::sum);

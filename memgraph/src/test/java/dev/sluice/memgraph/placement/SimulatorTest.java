@@ -70,6 +70,14 @@ class SimulatorTest {
         // hand-offs to a copy lane (the down copy) priced apart from those to a compute lane (A after the up copy)
         Simulator.Prediction cw = Simulator.run(accel, c, new Simulator.Overheads(0.1, 0.2, 0.7, 0.4));
         assertEquals(12.2 + 0.2 + 0.7 + 0.4, cw.makespanMillis(), 1e-9);
+        // a hand-off to a lane that sat idle long enough to have parked costs the parked figure: the compute lane idles 1.5
+        // ms (the run's start to A, after x up), the down copy's lane the whole run; parked after 1 ms both are parked
+        // (0.5 and 2.0 instead of 0.2 and 0.7), after 1.6 ms only the copy, after 100 ms neither
+        Simulator.Overheads base = new Simulator.Overheads(0.1, 0.2, 0.7, 0.4);
+        assertEquals(12.2 + 0.5 + 2.0 + 0.4, Simulator.run(accel, c, base.withParked(1.0, 0.5, 2.0)).makespanMillis(), 1e-9);
+        assertEquals(12.2 + 0.2 + 2.0 + 0.4, Simulator.run(accel, c, base.withParked(1.6, 0.5, 2.0)).makespanMillis(), 1e-9);
+        assertEquals(cw.makespanMillis(), Simulator.run(accel, c, base.withParked(100, 0.5, 2.0)).makespanMillis(), 1e-9);
+        assertEquals(cw.makespanMillis(), Simulator.run(accel, c, base.withConcurrency(0).withParked(100, 0.5, 2.0)).makespanMillis(), 1e-9);
         // the host's per-task gap applies to host tasks only: all on the gpu, a host gap of 5 changes nothing
         assertEquals(cw.makespanMillis(), Simulator.run(accel, c, new Simulator.Overheads(0.1, 0.2, 0.7, 0.4, 5)).makespanMillis(), 1e-9);
         // a fixed cost inside each kernel task on the accelerator (A, B, C: three tasks), none on the host

@@ -42,9 +42,15 @@ final class ProfileCommand implements Command {
             .bandwidth(args.option("bandwidth") == null ? 0 : SessionOptions.parseBytes("--bandwidth", args.option("bandwidth"))).build();
         String outFile = PlacedModel.outFile(args);
         try (PlacedModel pm = PlacedModel.open(args, threads, out)) {
-            CostModel c = Profiler.profile(pm.staticModel(), pm.session().registry(), pm.inputs(), o.devices(), o.bandwidthBytesPerSecond(),
-                PlacementPipeline.threadsPerDevice(threads), args.intOption("runs", 5));
+            Profiler.Profiled p = Profiler.profiled(pm.staticModel(), pm.session().registry(), pm.inputs(), o.devices(), o.bandwidthBytesPerSecond(),
+                PlacementPipeline.threadsPerDevice(threads), args.intOption("runs", 5), o.profileWarmupMillis() * 1_000_000L);
+            CostModel c = p.costs();
             out.print(c);
+            Profiler.NodeTimes nt = p.cpu();
+            out.printf(java.util.Locale.ROOT, "profile: cpu: the node medians add up to %.3f ms; a whole run measured %.3f ms, of which %.3f ms inside the"
+                    + " nodes' timers (medians of %d timed runs, after %d warm-up runs, the JIT %s); %d node samples dropped for a garbage collection"
+                    + " inside them%n", nt.sumMillis(), nt.runMillis(), nt.runNodesMillis(), nt.timedRuns(), nt.warmupRuns(),
+                nt.jitQuiet() ? "idle at the end" : "still compiling when the warm-up's time ran out", nt.gcDroppedTotal());
             int top = args.intOption("top", 10);
             List<CostModel.NodeCost> nodes = new ArrayList<>(c.nodes());
             nodes.sort(Comparator.comparingDouble((CostModel.NodeCost n) -> -n.millis(0)));

@@ -52,42 +52,136 @@ public final class Profiler {
 
     /** As above, warming up for at least {@code warmupNanos} (a session's profileWarmupMillis) first. */
     public static double[] medianNodeMillis(Model m, OpRegistry registry, Map<String, Tensor> inputs, int threads, int runs, long warmupNanos) {
+        return nodeTimes(m, registry, inputs, threads, runs, warmupNanos).millis();
+    }
+
+    /**
+     * What the profiler measured, per node in graph order: {@code millis}, the median of the node's {@code kept}
+     * samples (exactly the {@code runs} asked for, unless {@code timedRuns} reached its cap); {@code gcDropped}, the
+     * samples thrown away because a garbage collection ran inside the node's timed interval. Of the whole run:
+     * {@code runMillis}, the median wall time of the timed runs (the time the node medians should add up to on a
+     * quiet host), {@code runNodesMillis}, the median over the timed runs of the time inside nodes in each run, every
+     * sample counted (against runMillis: what a run spends outside the nodes' timers; against the node medians' sum:
+     * what the host's disturbances, spread over different nodes in different runs, add to a run), {@code timedRuns} runs timed in all, {@code warmupRuns} warm-up runs before them, and
+     * {@code jitQuiet}, whether the warm-up ended with the JIT idle (false: it ran out of time first, or this JVM
+     * cannot tell, and a kernel may still have been running code that was not yet compiled).
+     */
+    public record NodeTimes(double[] millis, int[] kept, int[] gcDropped, double runMillis, double runNodesMillis, int timedRuns, int warmupRuns,
+                            boolean jitQuiet) {
+        /** The sum of the node medians, ms. */
+        public double sumMillis() { return Arrays.stream(millis).sum(); }
+
+        /** Samples dropped for a collection, over all nodes. */
+        public int gcDroppedTotal() { return Arrays.stream(gcDropped).sum(); }
+    }
+
+    /** Runs of the JIT's idle stretch that end a warm-up (and at least {@link #JIT_QUIET_NANOS} of them). */
+    static final int JIT_QUIET_RUNS = 10;
+    /** The shortest idle stretch of the JIT that ends a warm-up. */
+    static final long JIT_QUIET_NANOS = 1_000_000_000L;
+    /** Warm-up runs that a warm-up past five times its minimum time still waits for (see {@link #nodeTimes}). */
+    static final int MIN_WARMUP_RUNS = 30;
+    /** Timed runs at most, as a multiple of {@code runs}, when collections keep landing inside a node. */
+    static final int MAX_RUNS_FACTOR = 4;
+
+    /**
+     * Times every node: warms up, then times runs until every node has {@code runs} samples that no garbage collection
+     * fell into (at most {@link #MAX_RUNS_FACTOR} times {@code runs} runs), and takes each node's median.
+     *
+     * <p>Why the two rules (yolov8-like's last Sigmoid, a 42,000-element op that takes 0.1 ms once compiled, was
+     * profiled at 7 ms): a kernel that runs once per inference gets its invocation counts slowly, so it is still in
+     * the interpreter or in C1's profiling tier when the kernels every convolution shares are long compiled; there its
+     * Vector API code boxes every vector, so it is both slow and the node that allocates most, and the young
+     * collections (the young generation is small, see jdk-config/jvm.args) then fall inside it, a pause of
+     * milliseconds charged to a node whose work takes 0.1 ms. A median of five did not hide that when most of the five
+     * had a collection in that node. So the warm-up goes on, after its minimum and the whole-run steadiness of before,
+     * until the JIT has compiled nothing for {@link #JIT_QUIET_RUNS} runs and {@link #JIT_QUIET_NANOS} (capped at five
+     * times the minimum as before, once {@link #MIN_WARMUP_RUNS} runs are done; at ten times in any case), and a sample with a collection inside it is not a sample of the node.
+     */
+    public static NodeTimes nodeTimes(Model m, OpRegistry registry, Map<String, Tensor> inputs, int threads, int runs, long warmupNanos) {
+        if (runs < 1) throw new SluiceException("profiling needs at least one timed run, got " + runs);
         Graph g = m.graph();
         GraphExecutor ex = new GraphExecutor(m, registry, Parallelism.of(threads));
         // Intermediates from a planned arena, as a session runs: a node's time is then its kernel's, not the cost
         // of fresh memory (touching a new block costs about as much as a small kernel on the machines we use).
         MemoryPlans plans = new MemoryPlans();
         int n = g.nodes().size();
-        long[][] samples = new long[n][runs];
         // warm-up: the JIT compiles the Vector API kernels only after they ran a while (seconds on a quiet machine)
         // and a kernel run once per inference (a pooling over a large input) stays interpreted for many runs: warm up
-        // at least warmupNanos and until the best of the last five runs no longer beats the best before them by 5%
-        // (at most five times as long).
+        // at least warmupNanos, until the best of the last five runs no longer beats the best before them by 5%, and
+        // until the JIT compiled nothing for a while (at most five times as long in all).
+        JitClock jit = new JitClock();
         long start = System.nanoTime(), bestBefore = Long.MAX_VALUE;
-        List<Long> times = new java.util.ArrayList<>();
+        long jitAt = jit.millis(), jitQuietSince = start;
+        int quietRuns = 0, warmups = 0;
+        boolean jitQuiet = false;
+        List<Long> times = new ArrayList<>();
         for (int w = 0; w < 4000; w++) {
             long t0 = System.nanoTime();
             close(plans.run(ex, registry, inputs));
-            times.add(System.nanoTime() - t0);
-            long elapsed = System.nanoTime() - start;
+            long t1 = System.nanoTime();
+            warmups++;
+            times.add(t1 - t0);
+            long j = jit.millis();
+            if (j != jitAt || j < 0) { jitAt = j; quietRuns = 0; jitQuietSince = t1; }
+            else quietRuns++;
+            jitQuiet = j >= 0 && quietRuns >= JIT_QUIET_RUNS && t1 - jitQuietSince >= JIT_QUIET_NANOS;
+            long elapsed = t1 - start;
             if (times.size() > 5) bestBefore = Math.min(bestBefore, times.get(times.size() - 6));
             long recent = times.subList(Math.max(0, times.size() - 5), times.size()).stream().mapToLong(Long::longValue).min().orElse(0);
             boolean steady = times.size() > 10 && recent >= 0.95 * bestBefore;
-            if (elapsed > 5 * warmupNanos || (elapsed > warmupNanos && steady)) break;
+            // the JIT tiers code up by invocation counts, so a loaded host, where a run takes ten times as long, needs as
+            // many runs, not as much time: past five times the minimum the warm-up stops only after MIN_WARMUP_RUNS
+            // runs, and at ten times it stops whatever it has seen (sessions placed without a file profile too)
+            if (elapsed > 10 * warmupNanos || (elapsed > 5 * warmupNanos && warmups >= MIN_WARMUP_RUNS)
+                || (elapsed > warmupNanos && steady && jitQuiet)) break;
         }
-        for (int r = 0; r < runs; r++) {
-            int run = r;
+        long[][] samples = new long[n][runs], disturbed = new long[n][runs];
+        int[] kept = new int[n], dropped = new int[n];
+        List<Long> walls = new ArrayList<>(), inNodes = new ArrayList<>();
+        GcClock gc = new GcClock();
+        int maxRuns = MAX_RUNS_FACTOR * runs;
+        while (walls.size() < maxRuns && Arrays.stream(kept).min().orElse(runs) < runs) {
+            long[] gcBefore = new long[1], nodes = new long[1];
+            long t0 = System.nanoTime();
             close(plans.run(ex, registry, inputs, new ExecutionListener() {
-                @Override public void afterNode(int step, Node node, List<Tensor> outputs, long nanos) { samples[step][run] = nanos; }
+                // read outside the node's timed interval: the executor takes its clock after beforeNode, before afterNode
+                @Override public void beforeNode(int step, Node node) { gcBefore[0] = gc.collections(); }
+                @Override public void afterNode(int step, Node node, List<Tensor> outputs, long nanos) {
+                    nodes[0] += nanos;
+                    if (gc.collections() != gcBefore[0]) { if (dropped[step] < runs) disturbed[step][dropped[step]] = nanos; dropped[step]++; }
+                    else if (kept[step] < runs) samples[step][kept[step]++] = nanos;
+                }
             }));
+            walls.add(System.nanoTime() - t0);
+            inNodes.add(nodes[0]);
         }
         double[] ms = new double[n];
         for (int i = 0; i < n; i++) {
-            long[] s = samples[i].clone();
+            // a node that had a collection in every run (one that itself allocates enough to fill the young generation
+            // each time): the collections are then its own cost, and its disturbed samples are all there is (kept says 0)
+            long[] s = kept[i] > 0 ? Arrays.copyOf(samples[i], kept[i]) : Arrays.copyOf(disturbed[i], Math.min(runs, dropped[i]));
             Arrays.sort(s);
-            ms[i] = s[runs / 2] / 1e6;
+            ms[i] = s[s.length / 2] / 1e6;
         }
-        return ms;
+        long[] w = walls.stream().mapToLong(Long::longValue).sorted().toArray(), in = inNodes.stream().mapToLong(Long::longValue).sorted().toArray();
+        return new NodeTimes(ms, kept, dropped, w[w.length / 2] / 1e6, in[in.length / 2] / 1e6, w.length, warmups, jitQuiet);
+    }
+
+    /** The JIT's total compilation time so far (ms), or -1 where this JVM does not count it. */
+    private static final class JitClock {
+        private final java.lang.management.CompilationMXBean bean = java.lang.management.ManagementFactory.getCompilationMXBean();
+        long millis() { return bean != null && bean.isCompilationTimeMonitoringSupported() ? bean.getTotalCompilationTime() : -1; }
+    }
+
+    /** Garbage collections so far, all collectors together. */
+    private static final class GcClock {
+        private final List<java.lang.management.GarbageCollectorMXBean> beans = java.lang.management.ManagementFactory.getGarbageCollectorMXBeans();
+        long collections() {
+            long c = 0;
+            for (var b : beans) c += Math.max(0, b.getCollectionCount());
+            return c;
+        }
     }
 
     private static void close(Map<String, Tensor> out) { for (Tensor t : out.values()) t.close(); }
@@ -131,10 +225,20 @@ public final class Profiler {
     /** As above, the profiler warming up for at least {@code warmupNanos} first. */
     public static CostModel profile(Model m, OpRegistry registry, Map<String, Tensor> inputs, List<SessionOptions.DeviceRequest> devices,
                                     long bandwidth, int threadsPerDevice, int runs, long warmupNanos) {
+        return profiled(m, registry, inputs, devices, bandwidth, threadsPerDevice, runs, warmupNanos).costs();
+    }
+
+    /** A cost model and what the profiler measured on the cpu to make it (samples, the whole run's time). */
+    public record Profiled(CostModel costs, NodeTimes cpu) {}
+
+    /** As {@link #profile}, with the cpu's measurement beside the cost model. */
+    public static Profiled profiled(Model m, OpRegistry registry, Map<String, Tensor> inputs, List<SessionOptions.DeviceRequest> devices,
+                                    long bandwidth, int threadsPerDevice, int runs, long warmupNanos) {
         if (devices.isEmpty() || !devices.get(0).name().equals("cpu")) {
             throw new SluiceException("profiling needs the cpu first in the device list, got " + devices);
         }
-        double[] cpu = medianNodeMillis(m, registry, inputs, threadsPerDevice, runs, warmupNanos);
+        NodeTimes times = nodeTimes(m, registry, inputs, threadsPerDevice, runs, warmupNanos);
+        double[] cpu = times.millis();
         Map<String, double[]> measured = new java.util.HashMap<>();
         for (SessionOptions.DeviceRequest r : devices.subList(1, devices.size())) {
             if (r.name().equals("tornadovm") && !measured.containsKey("tornadovm")) {
@@ -142,7 +246,7 @@ public final class Profiler {
                 measured.put("tornadovm", medianNodeMillis(m, tornado, inputs, threadsPerDevice, runs, warmupNanos));
             }
         }
-        return fromTimes(m, cpu, measured, devices, bandwidth);
+        return new Profiled(fromTimes(m, cpu, measured, devices, bandwidth), times);
     }
 
     /**

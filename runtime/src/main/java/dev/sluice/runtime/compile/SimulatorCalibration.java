@@ -41,7 +41,7 @@ public record SimulatorCalibration(CostModel costs, Simulator.Overheads overhead
      * run the host disturbed (a time slice lost, a collection) does not set a figure.
      */
     public static SimulatorCalibration of(CostModel costs, MemGraph allCpu, List<Trace> cpuTraces, MemGraph allAccel, List<Trace> accelTraces) {
-        return of(costs, allCpu, cpuTraces, allAccel, accelTraces, java.util.EnumSet.of(Part.KERNEL_TASKS));
+        return of(costs, allCpu, cpuTraces, allAccel, accelTraces, java.util.EnumSet.of(Part.KERNEL_TASKS, Part.PARKED));
     }
 
     /**
@@ -52,9 +52,11 @@ public record SimulatorCalibration(CostModel costs, Simulator.Overheads overhead
      * load comes in bursts, all-cpu's median run is sometimes a disturbed one, and the stretch then carried that burst
      * into every prediction (place-bench, e5-small-v2-q at 25% under a load of 15 on 2 cores: all-cpu's median 133 ms
      * while its quiet runs took 25 ms, every placement predicted 5 to 7 times its measured time); the nodes' own
-     * medians, each over runs disturbed at different places, stay near the quiet runs.
+     * medians, each over runs disturbed at different places, stay near the quiet runs. {@code PARKED} (in the default):
+     * hand-offs to a lane idle {@link #PARKED_AFTER_MILLIS} or more priced apart from those to a lane idle for less
+     * (see {@code Simulator.Overheads}); without it, one figure per lane kind, the mean of all.
      */
-    public enum Part { KERNEL_TASKS, STRETCH }
+    public enum Part { KERNEL_TASKS, STRETCH, PARKED }
 
     /** As {@link #of(CostModel, MemGraph, List, MemGraph, List)} with only the given {@code parts}. */
     public static SimulatorCalibration of(CostModel costs, MemGraph allCpu, List<Trace> cpuTraces, MemGraph allAccel, List<Trace> accelTraces,
@@ -67,12 +69,26 @@ public record SimulatorCalibration(CostModel costs, Simulator.Overheads overhead
         KernelTasks k = parts.contains(Part.KERNEL_TASKS) ? kernelTasks(c, allAccel, accelTraces) : KernelTasks.NONE;
         c = scaled(c, k.scale());
         int runs = Math.min(cpuTraces.size(), accelTraces.size());
-        double[][] o = new double[5][runs];
+        double[][] o = new double[9][runs];
         for (int r = 0; r < runs; r++) {
             Simulator.Overheads x = overheads(List.of(allCpu, allAccel), List.of(cpuTraces.get(r), accelTraces.get(r)));
             o[0][r] = x.taskMillis(); o[1][r] = x.wakeMillis(); o[2][r] = x.copyWakeMillis(); o[3][r] = x.runMillis(); o[4][r] = x.hostTaskMillis();
+            double[] split = handOffsByIdle(List.of(allCpu, allAccel), List.of(cpuTraces.get(r), accelTraces.get(r)));
+            for (int j = 0; j < 4; j++) o[5 + j][r] = split[j];
         }
         Simulator.Overheads over = new Simulator.Overheads(median(o[0]), median(o[1]), median(o[2]), median(o[3]), median(o[4]), k.fixedMillis());
+        // hand-offs to a lane that had time to park priced apart from those to a lane still spinning (see Simulator.Overheads);
+        // a kind with none of one class in any run takes the other class's figure, then the kind's figure over all
+        double shortWake = medianOf(o[5]), parkedWake = medianOf(o[6]), shortCopy = medianOf(o[7]), parkedCopy = medianOf(o[8]);
+        if (parts.contains(Part.PARKED)
+                && (!Double.isNaN(shortWake) || !Double.isNaN(parkedWake) || !Double.isNaN(shortCopy) || !Double.isNaN(parkedCopy))) {
+            double w = Double.isNaN(shortWake) ? (Double.isNaN(parkedWake) ? over.wakeMillis() : parkedWake) : shortWake;
+            double pw = Double.isNaN(parkedWake) ? w : parkedWake;
+            double cw = Double.isNaN(shortCopy) ? (Double.isNaN(parkedCopy) ? over.copyWakeMillis() : parkedCopy) : shortCopy;
+            double pc = Double.isNaN(parkedCopy) ? cw : parkedCopy;
+            over = new Simulator.Overheads(over.taskMillis(), w, cw, over.runMillis(), over.hostTaskMillis(), over.kernelMillis(), over.concurrency(),
+                PARKED_AFTER_MILLIS, pw, pc);
+        }
         if (!parts.contains(Part.STRETCH)) return new SimulatorCalibration(c, over);
         // A node's median over the runs leaves out the time slices the host took from the lane in one run or another,
         // but every run loses some: stretch the compute (node times, the per-task gaps, the accelerator's fixed cost) by
@@ -89,7 +105,7 @@ public record SimulatorCalibration(CostModel costs, Simulator.Overheads overhead
     /** The overheads with the compute lanes' own parts (per-task gaps, the accelerator's fixed cost) times {@code factor}. */
     static Simulator.Overheads stretched(Simulator.Overheads o, double factor) {
         return new Simulator.Overheads(o.taskMillis() * factor, o.wakeMillis(), o.copyWakeMillis(), o.runMillis(), o.hostTaskMillis() * factor,
-            o.kernelMillis() * factor, o.concurrency());
+            o.kernelMillis() * factor, o.concurrency(), o.parkedAfterMillis(), o.parkedWakeMillis(), o.parkedCopyWakeMillis());
     }
 
     /** The cost model with every measured device's node times times {@code factor}. */
@@ -210,6 +226,55 @@ public record SimulatorCalibration(CostModel costs, Simulator.Overheads overhead
             nodes.add(new CostModel.NodeCost(nc.node(), nc.opType(), nc.flops(), nc.weightBytes(), nc.activationBytes(), nc.outputBytes(), ts));
         }
         return new CostModel(costs.model(), costs.fingerprint(), costs.devices(), nodes);
+    }
+
+    /** The median of the numbers that are not NaN (runs that had no sample of a figure), or NaN if none is. */
+    private static double medianOf(double[] v) {
+        double[] c = Arrays.stream(v).filter(x -> !Double.isNaN(x)).toArray();
+        return c.length == 0 ? Double.NaN : median(c);
+    }
+
+    /**
+     * How long a lane sits idle before a task handed to it counts as handed to a parked lane: past both of the
+     * dispatcher's spins (a compute lane's polls, a copy lane's {@code COPY_SPIN_NANOS}, 20 us).
+     */
+    public static final double PARKED_AFTER_MILLIS = 0.05;
+
+    /**
+     * The traces' hand-offs to idle lanes (a task released by another lane, its own lane idle when it became ready) by
+     * how long the lane had been idle then, under {@link #PARKED_AFTER_MILLIS} or not: {compute short, compute parked, copy
+     * short, copy parked}, each the mean ready-to-start time in ms, NaN where there was none.
+     */
+    static double[] handOffsByIdle(List<MemGraph> plans, List<Trace> traces) {
+        double[] sum = new double[4];
+        int[] n = new int[4];
+        for (int p = 0; p < plans.size(); p++) {
+            MemGraph g = plans.get(p);
+            List<Trace.Slice> sl = traces.get(p).slices();
+            int count = sl.size();
+            long[] ready = new long[count];
+            int[] releasedBy = new int[count];
+            Arrays.fill(releasedBy, -1);
+            for (Edge e : g.edges()) {
+                long end = sl.get(e.from()).endNanos();
+                if (releasedBy[e.to()] < 0 || end > ready[e.to()]) { ready[e.to()] = end; releasedBy[e.to()] = e.from(); }
+            }
+            Integer[] byStart = new Integer[count];
+            for (int i = 0; i < count; i++) byStart[i] = i;
+            Arrays.sort(byStart, Comparator.comparingLong(i -> sl.get(i).startNanos()));
+            Map<Integer, Long> laneFree = new HashMap<>();
+            for (int i : byStart) {
+                Trace.Slice x = sl.get(i);
+                Long free = laneFree.put(x.track(), x.endNanos());
+                if (releasedBy[i] < 0 || free == null || ready[i] <= free || sl.get(releasedBy[i]).track() == x.track()) continue;
+                int k = (traces.get(p).tracks().get(x.track()).copy() ? 2 : 0) + ((ready[i] - free) / 1e6 >= PARKED_AFTER_MILLIS ? 1 : 0);
+                sum[k] += Math.max(0, x.startNanos() - ready[i]) / 1e6;
+                n[k]++;
+            }
+        }
+        double[] mean = new double[4];
+        for (int k = 0; k < 4; k++) mean[k] = n[k] == 0 ? Double.NaN : sum[k] / n[k];
+        return mean;
     }
 
     private static double median(double[] v) {

@@ -55,6 +55,11 @@ class SimulatorCalibrationTest {
 
     /** A trace of the tasks in id order on lanes by (device, lane kind): each starts {@code gap} us after the later of its lane's last end and its ready time. */
     static Trace serialTrace(MemGraph g, double[] bodyUs, double gapUs, double wakeUs, double startUs, double endUs) {
+        return serialTrace(g, bodyUs, gapUs, wakeUs, wakeUs, startUs, endUs);
+    }
+
+    /** As above, a hand-off to a lane idle at least 50 us before the task was ready taking {@code parkedWakeUs}. */
+    static Trace serialTrace(MemGraph g, double[] bodyUs, double gapUs, double wakeUs, double parkedWakeUs, double startUs, double endUs) {
         List<String> laneNames = new ArrayList<>();
         List<Trace.Slice> slices = new ArrayList<>();
         Map<String, Double> laneFree = new HashMap<>();
@@ -73,7 +78,8 @@ class SimulatorCalibrationTest {
             double s;
             if (free == null) s = ready;
             else if (ready <= free) s = free + gapUs;
-            else s = ready + (by >= 0 && !(g.tasks().get(by).device() + "." + g.tasks().get(by).lane()).equals(lane) ? wakeUs : 0);
+            else s = ready + (by >= 0 && !(g.tasks().get(by).device() + "." + g.tasks().get(by).lane()).equals(lane)
+                ? (ready - free >= 50 ? parkedWakeUs : wakeUs) : 0);
             end[t.id()] = s + bodyUs[t.id()];
             laneFree.put(lane, end[t.id()]);
             last = Math.max(last, end[t.id()]);
@@ -120,6 +126,46 @@ class SimulatorCalibrationTest {
         // the simulator with them reproduces the cpu trace's wall time: 7 + 100 + 3 * 5 + 3 (the run's 10 us are the mean of
         // both traces', which are equal here)
         assertEquals(ct.wallNanos() / 1e6, Simulator.run(cpu, c.costs(), c.overheads()).makespanMillis(), 1e-3);
+    }
+
+    /**
+     * Hand-offs to a lane that sat idle 50 us or more before its task was ready (parked, in the dispatcher) are read
+     * apart from those to a lane idle for less (still spinning). The chain alternates between the devices (x up, A on
+     * the accelerator, a down, B on the host, b up, C on the accelerator, c down, D on the host); A, B and the copies take
+     * 1 us, C 80 us, D 5 us; hand-offs take 4 us to a lane idle under 50 us and 90 us to one idle longer, a lane's first
+     * task none. Worked out: b up (its lane idle 3 us) and C (7 us) are short hand-offs, c down (90 us) and D (180 us)
+     * parked ones, so each kind has one of each, and the calibration gives all four figures back.
+     */
+    @Test void handOffsToLanesThatHadTimeToParkAreReadApart() {
+        Graph g = chain();
+        MemGraph cpu = plan(g, new int[] {0, 0, 0, 0});
+        MemGraph acc = plan(g, new int[] {1, 0, 1, 0});
+        Trace ct = serialTrace(cpu, new double[] {40, 30, 20, 10}, 5, 0, 7, 3);
+        double[] ab = new double[acc.tasks().size()];
+        for (Task t : acc.tasks()) {
+            String node = t instanceof Task.Kernel k ? g.nodes().get(k.node()).name() : "";
+            ab[t.id()] = switch (node) { case "C" -> 80; case "D" -> 5; default -> 1; };
+        }
+        Trace at = serialTrace(acc, ab, 5, 4, 90, 7, 3);
+        // {compute short, compute parked, copy short, copy parked}
+        assertArrayEquals(new double[] {0.004, 0.090, 0.004, 0.090}, SimulatorCalibration.handOffsByIdle(List.of(cpu, acc), List.of(ct, at)), 1e-6);
+        Simulator.Overheads o = SimulatorCalibration.of(costs(g), cpu, ct, acc, at).overheads();
+        assertEquals(SimulatorCalibration.PARKED_AFTER_MILLIS, o.parkedAfterMillis(), 0);
+        assertEquals(0.004, o.wakeMillis(), 1e-6);
+        assertEquals(0.090, o.parkedWakeMillis(), 1e-6);
+        assertEquals(0.004, o.copyWakeMillis(), 1e-6);
+        assertEquals(0.090, o.parkedCopyWakeMillis(), 1e-6);
+        // without the PARKED part: one figure per kind (the mean of all its hand-offs), whatever the idle time
+        Simulator.Overheads one = SimulatorCalibration.of(costs(g), cpu, List.of(ct), acc, List.of(at),
+            java.util.EnumSet.of(SimulatorCalibration.Part.KERNEL_TASKS)).overheads();
+        assertEquals(Double.POSITIVE_INFINITY, one.parkedAfterMillis());
+        assertEquals(0.047, one.wakeMillis(), 1e-6);
+        assertEquals(0.047, one.copyWakeMillis(), 1e-6);
+        // with every hand-off alike (the first test's traces) the two classes have one figure
+        Trace flat = serialTrace(acc, ab, 5, 11, 7, 3);
+        Simulator.Overheads f = SimulatorCalibration.of(costs(g), cpu, ct, acc, flat).overheads();
+        assertEquals(f.wakeMillis(), f.parkedWakeMillis(), 1e-9);
+        assertEquals(f.copyWakeMillis(), f.parkedCopyWakeMillis(), 1e-9);
     }
 
     /** One run out of three the host disturbed (everything ten times slower) sets no figure. */
