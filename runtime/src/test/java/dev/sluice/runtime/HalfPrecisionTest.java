@@ -9,6 +9,7 @@ import dev.sluice.kernels.DType;
 import dev.sluice.kernels.Shape;
 import dev.sluice.kernels.SluiceException;
 import dev.sluice.kernels.Tensor;
+import ai.onnx.proto.OnnxMl;
 import dev.sluice.runtime.fixtures.OnnxModelBuilder;
 import dev.sluice.runtime.fixtures.OrtReference;
 import dev.sluice.runtime.testdata.Tolerance;
@@ -65,6 +66,36 @@ class HalfPrecisionTest {
             }
         });
         assertTrue(e.getMessage().contains("LayerNormalization") && e.getMessage().contains("Scale float16"), e.getMessage());
+    }
+
+    /**
+     * The same invalid mix for the other ops that read a weight in its own type: Conv, ConvTranspose, Gemm and
+     * InstanceNormalization with a float32 input and fp16 weights ran silently before (MatMul, Add, Concat and the
+     * other elementwise ops already refused).
+     */
+    @Test
+    void weightOpsWithWeightsOfAnotherTypeAreRefused() throws Exception {
+        SplittableRandom r = new SplittableRandom(2);
+        record Case(String op, long[] x, long[] w, long[] y, OnnxMl.AttributeProto... attrs) {}
+        List<Case> cases = List.of(
+            new Case("Conv", new long[] {1, 3, 4, 4}, new long[] {2, 3, 1, 1}, new long[] {1, 2, 4, 4}),
+            new Case("ConvTranspose", new long[] {1, 3, 4, 4}, new long[] {3, 2, 1, 1}, new long[] {1, 2, 4, 4}),
+            new Case("Gemm", new long[] {2, 4}, new long[] {4, 3}, new long[] {2, 3}),
+            new Case("InstanceNormalization", new long[] {1, 3, 2, 2}, new long[] {3}, new long[] {1, 3, 2, 2}));
+        for (Case c : cases) {
+            OnnxModelBuilder b = new OnnxModelBuilder(17).input("x", FLOAT, c.x()).output("y", FLOAT, c.y())
+                .floatInit("w32", c.w(), values(r, (int) Shape.of(c.w()).elementCount(), -1, 1))
+                .node("Cast", List.of("w32"), List.of("w"), intAttr("to", FLOAT16));
+            List<String> ins = c.op().equals("InstanceNormalization") ? List.of("x", "w", "w") : List.of("x", "w");
+            Path file = b.node(c.op(), ins, List.of("y"), c.attrs()).write(tmp.resolve(c.op() + "-mixed.onnx"));
+            Tensor x = Tensor.allocate(DType.FLOAT32, Shape.of(c.x()));
+            SluiceException e = assertThrows(SluiceException.class, () -> {
+                try (Session s = Session.open(file, SessionOptions.builder().threads(1).build()); Result res = s.run(Map.of("x", x))) {
+                    res.asMap();
+                }
+            }, c.op());
+            assertTrue(e.getMessage().contains(c.op()) && e.getMessage().contains("float16"), e.getMessage());
+        }
     }
 
     /**

@@ -139,7 +139,10 @@ public final class NormKernels {
     // ------------------------------------------------------------------ InstanceNormalization
 
     static final class InstanceNorm implements OpKernel {
-        @Override public List<TensorType> infer(InferContext ctx) { return List.of(sameAsInput(ctx)); }
+        @Override public List<TensorType> infer(InferContext ctx) {
+            NnArrays.requireOneType(ctx, "input", "scale", "B");
+            return List.of(sameAsInput(ctx));
+        }
 
         @Override public void execute(ExecContext ctx) {
             Tensor x = ctx.input(0);
