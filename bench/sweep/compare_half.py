@@ -8,7 +8,7 @@ the relative error to float64 (max|x - ref64| / max|ref64|) of each is printed; 
 most 1.5x ORT's.
 """
 # usage: compare_half.py SLUICE_LAUNCHER DIR...
-import os, sys, subprocess, tempfile
+import os, re, sys, subprocess, tempfile
 import numpy as np, onnx
 from onnx import numpy_helper
 
@@ -33,7 +33,7 @@ for d in dirs:
         for k, f in enumerate(outs):
             t = onnx.TensorProto(); t.ParseFromString(open(os.path.join(ds, f), "rb").read())
             e = numpy_helper.to_array(t)
-            sp = os.path.join(tmp, t.name + ".pb")
+            sp = os.path.join(tmp, re.sub(r"[^A-Za-z0-9._-]", "_", t.name) + ".pb")  # as sluice run names files
             st = onnx.TensorProto(); st.ParseFromString(open(sp, "rb").read())
             a = numpy_helper.to_array(st)
             if a.dtype != e.dtype or a.shape != e.shape:
