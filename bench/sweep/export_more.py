@@ -6,7 +6,7 @@ Needs the sweep venv (torch, timm, transformers, onnxruntime, onnxscript). Outpu
 /tmp/sweep2)/models. Half-precision folders also hold ref64_K.npy: the same model run by torch in float64 on the same
 (fp16-rounded) inputs, the reference that decides whether Sluice or ORT is closer where they differ (compare_half.py).
 """
-# usage: export_more.py decoders|encdec|vision|timm|tv|opsets|half|mixed [NAME...]
+# usage: export_more.py decoders|dynpast|encdec|vision|timm|tv|opsets|half|mixed [NAME...]
 import os, sys, time, copy, warnings
 warnings.filterwarnings("ignore")
 import numpy as np, torch, onnx, onnxruntime as ort
@@ -136,6 +136,45 @@ def export_decoders(names):
         run(n + "-past", past)
 
 
+def export_dynpast(names):
+    """Decoders with past_key_values and dynamic axes (TorchScript exporter, opset 17): one session, several past
+    lengths and step sizes, some longer than Mistral's sliding window (8), batch 2 with left padding."""
+    specs = decoder_specs()
+    for n in names or specs:
+        name = n + "-past-dynaxes"
+        d = os.path.join(OUT, name)
+        try:
+            m = specs[n]().eval()
+            with torch.no_grad():
+                o = m(input_ids=torch.randint(0, 1000, (1, 5)), use_cache=True, return_dict=True)
+            kv = []
+            for layer in o.past_key_values.layers: kv += [layer.keys.clone(), layer.values.clone()]
+            names_ = ["input_ids", "attention_mask"] + [f"past_{i // 2}_{'kv'[i % 2]}" for i in range(len(kv))]
+            axes = {"input_ids": {0: "b", 1: "s"}, "attention_mask": {0: "b", 1: "t"}}
+            for nm in names_[2:]: axes[nm] = {0: "b", 2: "p"}
+            os.makedirs(d, exist_ok=True); path = os.path.join(d, "model.onnx")
+            with torch.no_grad():
+                torch.onnx.export(DecoderWithPast(m), (torch.randint(0, 1000, (1, 3)), torch.ones(1, 8, dtype=torch.int64), *kv), path,
+                                  input_names=names_, dynamic_axes=axes, dynamo=False, opset_version=17)
+            sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+            r = np.random.default_rng(3)
+            for si, (b, p, s_) in enumerate([(1, 5, 3), (2, 12, 1), (1, 0 + 9, 6), (2, 3, 4)]):
+                feeds = {"input_ids": r.integers(0, 1000, (b, s_)).astype(np.int64), "attention_mask": np.ones((b, p + s_), np.int64)}
+                if b > 1: feeds["attention_mask"][1, :2] = 0  # left padding of the second row
+                for nm, t in zip(names_[2:], kv):
+                    shp = list(t.shape); shp[0] = b; shp[2] = p
+                    feeds[nm] = r.standard_normal(shp).astype(np.float32)
+                outs = sess.run(None, feeds)
+                ds = os.path.join(d, f"test_data_set_{si}"); os.makedirs(ds, exist_ok=True)
+                for k, nm in enumerate(names_):
+                    open(os.path.join(ds, f"input_{k}.pb"), "wb").write(numpy_helper.from_array(feeds[nm], nm).SerializeToString())
+                for k, (oo, v) in enumerate(zip(sess.get_outputs(), outs)):
+                    open(os.path.join(ds, f"output_{k}.pb"), "wb").write(numpy_helper.from_array(np.asarray(v), oo.name).SerializeToString())
+            print(name, "ok", flush=True)
+        except Exception as e:
+            print(name, "EXPORT-FAIL", type(e).__name__, str(e).strip().split("\n")[0][:200], flush=True)
+
+
 def export_encdec(names):
     T = hf()
     specs = {
@@ -234,8 +273,16 @@ def export_opsets(names):
         "gpt2": lambda: text(T.GPT2Model(T.GPT2Config(n_embd=128, n_layer=2, n_head=4, vocab_size=1000))),
         "llama": lambda: text(T.LlamaModel(T.LlamaConfig(hidden_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=256, vocab_size=1000))),
     }
+    def eager(f):
+        # opset 13 has no scaled_dot_product_attention export: Hugging Face's eager attention (MatMul, Softmax)
+        def g():
+            m, *rest = f()
+            inner = getattr(m, "m", m)
+            if hasattr(inner, "set_attn_implementation"): inner.set_attn_implementation("eager")
+            return (m, *rest)
+        return g
     for n in names or mk:
-        run(n, mk[n], dynamos=(False,), opset=13, suffix="-op13")
+        run(n, eager(mk[n]), dynamos=(False,), opset=13, suffix="-op13")
         run(n, mk[n], dynamos=(True,), opset=20, suffix="-op20")
         run(n, mk[n], dynamos=(True,), opset=23, suffix="-op23")
 
@@ -362,4 +409,4 @@ if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     which, rest = sys.argv[1], sys.argv[2:]
     {"decoders": export_decoders, "encdec": export_encdec, "vision": export_vision, "timm": export_timm, "tv": export_tv,
-     "opsets": export_opsets, "half": export_half, "mixed": export_mixed}[which](rest)
+     "opsets": export_opsets, "dynpast": export_dynpast, "half": export_half, "mixed": export_mixed}[which](rest)
