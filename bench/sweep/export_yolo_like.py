@@ -54,17 +54,18 @@ class Yolo(nn.Module):
         d = s.dfl(box); lt, rb = d.chunk(2, 1); x1y1 = anchors - lt; x2y2 = anchors + rb
         dbox = torch.cat(((x1y1 + x2y2) / 2, x2y2 - x1y1), 1) * strides
         return torch.cat((dbox, cls.sigmoid()), 1)
-m = Yolo().eval()
-for mod in m.modules():
-    if isinstance(mod, nn.BatchNorm2d):
-        mod.running_mean.uniform_(-0.1, 0.1); mod.running_var.uniform_(0.5, 1.5); mod.weight.data.uniform_(0.5, 1.0)
-x = torch.randn(1, 3, 320, 320)
-for dyn in (False, True):
-    d = os.environ.get("SWEEP_OUT", "/tmp/sweep") + f"/models/yolov8like-{'dyn' if dyn else 'ts'}"; os.makedirs(d, exist_ok=True); p = d + "/model.onnx"
-    with torch.no_grad(): torch.onnx.export(m, (x,), p, input_names=["images"], output_names=["output0"], dynamo=dyn, **({} if dyn else {"opset_version": 17}))
-    mm = onnx.load(p, load_external_data=True); onnx.save(mm, p)
-    s = ort.InferenceSession(p, providers=["CPUExecutionProvider"]); out = s.run(None, {"images": x.numpy()})
-    ds = d + "/test_data_set_0"; os.makedirs(ds, exist_ok=True)
-    open(ds + "/input_0.pb", "wb").write(numpy_helper.from_array(x.numpy(), "images").SerializeToString())
-    open(ds + "/output_0.pb", "wb").write(numpy_helper.from_array(out[0], "output0").SerializeToString())
-    print(d, "ok", sorted({n.op_type for n in mm.graph.node}))
+if __name__ == "__main__":  # export_more.py imports Yolo for its half-precision run
+    m = Yolo().eval()
+    for mod in m.modules():
+        if isinstance(mod, nn.BatchNorm2d):
+            mod.running_mean.uniform_(-0.1, 0.1); mod.running_var.uniform_(0.5, 1.5); mod.weight.data.uniform_(0.5, 1.0)
+    x = torch.randn(1, 3, 320, 320)
+    for dyn in (False, True):
+        d = os.environ.get("SWEEP_OUT", "/tmp/sweep") + f"/models/yolov8like-{'dyn' if dyn else 'ts'}"; os.makedirs(d, exist_ok=True); p = d + "/model.onnx"
+        with torch.no_grad(): torch.onnx.export(m, (x,), p, input_names=["images"], output_names=["output0"], dynamo=dyn, **({} if dyn else {"opset_version": 17}))
+        mm = onnx.load(p, load_external_data=True); onnx.save(mm, p)
+        s = ort.InferenceSession(p, providers=["CPUExecutionProvider"]); out = s.run(None, {"images": x.numpy()})
+        ds = d + "/test_data_set_0"; os.makedirs(ds, exist_ok=True)
+        open(ds + "/input_0.pb", "wb").write(numpy_helper.from_array(x.numpy(), "images").SerializeToString())
+        open(ds + "/output_0.pb", "wb").write(numpy_helper.from_array(out[0], "output0").SerializeToString())
+        print(d, "ok", sorted({n.op_type for n in mm.graph.node}))

@@ -56,6 +56,7 @@ final class ConvKernels {
 
     /** Symbolic spatial output sizes for inference: known only where the input size is. */
     static List<TensorType> inferWindowed(InferContext ctx, boolean transpose) {
+        NnArrays.requireOneType(ctx, "X", "W", "B");
         TensorType x = ctx.inputType(0), w = ctx.inputType(1);
         DType dt = x.dtype() != null ? x.dtype() : w.dtype();
         int rank = x.shape().hasRank() ? x.shape().rank() : w.shape().hasRank() ? w.shape().rank() : -1;

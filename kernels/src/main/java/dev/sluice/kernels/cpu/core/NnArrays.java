@@ -60,6 +60,23 @@ public final class NnArrays {
         return r;
     }
 
+    /**
+     * Type inference's check that the given inputs (those present and typed) have input 0's type: the spec binds them
+     * to one type parameter T. A model that breaks this is invalid (ONNX Runtime refuses to load it); the kernels
+     * would otherwise read each tensor in its own type and return numbers no reference defines.
+     */
+    public static void requireOneType(dev.sluice.kernels.InferContext ctx, String... names) {
+        DType first = ctx.inputType(0).dtype();
+        if (first == null) return;
+        for (int i = 1; i < names.length && i < ctx.inputCount(); i++) {
+            DType t = ctx.hasInput(i) ? ctx.inputType(i).dtype() : null;
+            if (t != null && t != first) {
+                throw new KernelException(ctx.opType() + " needs " + String.join(", ", names) + " of one type (the spec's T), got "
+                    + names[0] + " " + first + " and " + names[i] + " " + t + ": the model is invalid");
+            }
+        }
+    }
+
     public static void requireFloat(DType t, String what) {
         if (t != null && !t.isFloatingPoint()) {
             throw new KernelException(what + " needs a floating-point tensor, got " + t);

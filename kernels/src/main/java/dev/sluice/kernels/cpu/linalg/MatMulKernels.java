@@ -230,6 +230,7 @@ final class MatMulKernels {
 
     static final class Gemm implements OpKernel {
         @Override public List<TensorType> infer(InferContext ctx) {
+            NnArrays.requireOneType(ctx, "A", "B", "C");
             TensorType a = ctx.inputType(0), b = ctx.inputType(1);
             Attributes at = ctx.attributes();
             boolean ta = at.getInt("transA", 0) != 0, tb = at.getInt("transB", 0) != 0;

@@ -139,7 +139,10 @@ public final class NormKernels {
     // ------------------------------------------------------------------ InstanceNormalization
 
     static final class InstanceNorm implements OpKernel {
-        @Override public List<TensorType> infer(InferContext ctx) { return List.of(sameAsInput(ctx)); }
+        @Override public List<TensorType> infer(InferContext ctx) {
+            NnArrays.requireOneType(ctx, "input", "scale", "B");
+            return List.of(sameAsInput(ctx));
+        }
 
         @Override public void execute(ExecContext ctx) {
             Tensor x = ctx.input(0);
@@ -193,6 +196,8 @@ public final class NormKernels {
                 boolean ranked = x.shape().hasRank() && r.shape().hasRank();
                 x = new TensorType(DType.FLOAT32, ranked ? Broadcast.shape(List.of(x.shape(), r.shape())) : SymShape.UNKNOWN_RANK);
             }
+            requireScaleAndBiasOf(x.dtype(), ctx.inputType(withAdd ? 2 : 1).dtype(),
+                ctx.inputCount() > (withAdd ? 3 : 2) && ctx.hasInput(withAdd ? 3 : 2) ? ctx.inputType(withAdd ? 3 : 2).dtype() : null);
             List<TensorType> r = new ArrayList<>();
             r.add(x);
             if (ctx.outputCount() > 1) {
@@ -208,6 +213,19 @@ public final class NormKernels {
                 for (int i = 1; i < ctx.outputCount(); i++) r.add(new TensorType(st, s));
             }
             return r;
+        }
+
+        /**
+         * X, Scale and B share the type parameter T. A model that breaks this (the TorchScript exporter writes one for
+         * model.half() BERT and GPT-2: float32 activations into an fp16 Scale) is invalid, and ONNX Runtime refuses to
+         * load it; computing it anyway would hand back numbers no reference defines, so it is refused here too.
+         */
+        private static void requireScaleAndBiasOf(DType x, DType scale, DType bias) {
+            if (x == null) return;
+            if (scale != null && scale != x || bias != null && bias != x) {
+                throw new KernelException("LayerNormalization needs X, Scale and B of one type (the spec's T), got X "
+                    + x + ", Scale " + scale + (bias == null ? "" : ", B " + bias) + ": the model is invalid");
+            }
         }
 
         private static DType statType(Attributes at, DType x) {
@@ -236,6 +254,7 @@ public final class NormKernels {
             int inner = Math.toIntExact(x.shape().product(axis, rank));
             Shape normShape = Shape.of(java.util.Arrays.copyOfRange(x.shape().dims(), axis, rank));
             Tensor scale = ctx.input(1 + o), bias = ctx.inputCount() > 2 + o && ctx.hasInput(2 + o) ? ctx.input(2 + o) : null;
+            requireScaleAndBiasOf(x.dtype(), scale.dtype(), bias == null ? null : bias.dtype());
             Tensor y = ctx.output(0, x.dtype(), x.shape());
             long[] sd = x.shape().dims();
             for (int i = axis; i < rank; i++) sd[i] = 1;
