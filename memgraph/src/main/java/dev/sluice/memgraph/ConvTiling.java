@@ -4,6 +4,7 @@ import dev.sluice.graph.Graph;
 import dev.sluice.graph.Node;
 import dev.sluice.kernels.Attr;
 import dev.sluice.kernels.Attributes;
+import dev.sluice.kernels.ConvGroups;
 import dev.sluice.kernels.DType;
 import dev.sluice.kernels.Shape;
 import java.util.ArrayList;
@@ -31,8 +32,9 @@ import java.util.Map;
  * the output positions modulo the widest vector, and a product of one output channel or one output position takes
  * Gemm32's matrix-vector path (another order): there row bands start where {@code r0 * W} is a multiple of 16
  * ({@link RowBands}) and no band holds one output position. A group-1 conv's channel blocks hold at least two channels
- * (a grouped conv's blocks are whole groups, whose products are the whole node's). FusedConvAdd adds its residual
- * element by element after the conv (ResidualAdd, or PointwiseConv's epilogue with the same operations), so a box
+ * (a grouped conv's blocks are whole groups, whose products are the whole node's, and carry the whole node's group count,
+ * {@link ConvGroups#WHOLE_GROUPS}, so that a block of one group takes the grouped path and not a group-1 conv's).
+ * FusedConvAdd adds its residual element by element after the conv (ResidualAdd, or PointwiseConv's epilogue with the same operations), so a box
  * of the sum is the box of the conv plus the box of the residual.
  *
  * <p>A float32 2-D group-1 conv that is not pointwise is also cut along its input channels ({@link ReductionCut}):
@@ -265,7 +267,12 @@ record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band col
             pads[2 * sp - 1] = Math.max(0, columns.end(out.hi(last)) - columns.rows());
             a.put("pads", new Attr.Ints(pads));
         }
-        if (group > 1) a.put("group", new Attr.Int((out.hi(1) - out.lo(1)) / groupOut));
+        if (group > 1) {
+            // the tile's own groups, and the whole conv's count, which picks the kernel's loop: a tile of one group
+            // would be a group-1 conv, summed by the direct loop in another order (wav2vec2's positional conv)
+            a.put("group", new Attr.Int((out.hi(1) - out.lo(1)) / groupOut));
+            a.put(ConvGroups.WHOLE_GROUPS, new Attr.Int(group));
+        }
         if (kIn > 0) {
             if (res.isEmpty()) return ReductionCut.tileNode(node, a, tile, 3, List.of(2), List.of());
             // FusedConvAdd: the partial sums after the residual (input 4); K tiles before the last are the conv alone

@@ -19,13 +19,14 @@ import java.util.Map;
  * output ranges and the matching input slices), {@link ReductionTiling} (reductions, global and windowed pools,
  * softmax, by the axes they do not reduce), {@link PointwiseTiling} (1x1 convs, by images x channels x flat
  * positions), {@link ConvTiling} (convs, by rows x output channels),
- * {@link MovementTiling} (Transpose; Reshape, Flatten, Squeeze, Unsqueeze, Identity by flat ranges),
+ * {@link MovementTiling} (Transpose; Reshape, Flatten, Squeeze, Unsqueeze, Identity by flat ranges), {@link GatherTiling}
+ * (Gather by output slabs),
  * {@link MatMulTiling} (MatMul by batches, rows, columns and K), {@link QuantMatMulTiling} (sluice.DynamicQuantMatMul by
  * columns), {@link SignalTiling} (STFT by batches and frames, DFT by the axes it does not transform), {@link NormTiling}
  * (layer, RMS, skip, embedding and group norms by rows), {@link AttentionTiling} (attention by batches and heads),
  * {@link BatchedProductTiling} (com.microsoft FusedMatMul by batches).
  */
-public sealed interface OpTiling permits ElementwiseTiling, ReductionTiling, PointwiseTiling, ConvTiling, MovementTiling, MatMulTiling, QuantMatMulTiling,
+public sealed interface OpTiling permits ElementwiseTiling, ReductionTiling, PointwiseTiling, ConvTiling, MovementTiling, GatherTiling, MatMulTiling, QuantMatMulTiling,
         SignalTiling, NormTiling, AttentionTiling, BatchedProductTiling {
     /**
      * An output axis tiles may cut: blocks start on multiples of {@code unit} and hold at least {@code least}
@@ -78,6 +79,7 @@ public sealed interface OpTiling permits ElementwiseTiling, ReductionTiling, Poi
         if (t == null) t = PointwiseTiling.of(g, n, os);
         if (t == null) t = ConvTiling.of(g, n, os);
         if (t == null) t = MovementTiling.of(g, n, os);
+        if (t == null) t = GatherTiling.of(g, n, os);
         if (t == null) t = MatMulTiling.of(g, n, os);
         if (t == null) t = QuantMatMulTiling.of(g, n, os);
         if (t == null) t = SignalTiling.of(g, n, os);

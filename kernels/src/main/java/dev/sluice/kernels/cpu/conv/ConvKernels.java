@@ -1,6 +1,7 @@
 package dev.sluice.kernels.cpu.conv;
 
 import dev.sluice.kernels.Attributes;
+import dev.sluice.kernels.ConvGroups;
 import dev.sluice.kernels.DType;
 import dev.sluice.kernels.Dim;
 import dev.sluice.kernels.ExecContext;
@@ -199,15 +200,26 @@ final class ConvKernels {
             } else if (x.dtype() == DType.FLOAT32 && w.dtype() == DType.FLOAT32) {
                 // a residual block's tail may go into the conv's own epilogue (the same bits, see PointwiseConv)
                 Tensor r = residual(ctx, y);
-                if (conv(x.data(), w.data(), b, y.data(), n, c, m, group, g, ctx.parallelism(), act, weightKey(ctx, w), pointwise,
-                        r == null ? null : r.data(), after(at))) return;
+                if (conv(x.data(), w.data(), b, y.data(), n, c, m, group, wholeGroups(at, group), g, ctx.parallelism(), act,
+                        weightKey(ctx, w), pointwise, r == null ? null : r.data(), after(at))) return;
             } else {
                 Tensor yf = Tensor.allocate(DType.FLOAT32, y.shape());
-                conv(NnArrays.asF32(x).data(), NnArrays.asF32(w).data(), b, yf.data(), n, c, m, group, g, ctx.parallelism(), act, null, pointwise);
+                conv(NnArrays.asF32(x).data(), NnArrays.asF32(w).data(), b, yf.data(), n, c, m, group, wholeGroups(at, group), g,
+                        ctx.parallelism(), act, null, pointwise, null, Activation.NONE);
                 NnArrays.store(y, yf.toFloatArray());
             }
             finish(ctx, y);
         }
+    }
+
+    /**
+     * The group count of the whole conv this node computes a part of ({@link ConvGroups#WHOLE_GROUPS}), which picks the
+     * loop; the node's own otherwise. A tile holds whole groups of the whole conv, so it is at most that count.
+     */
+    static int wholeGroups(Attributes at, int group) {
+        long whole = at.getInt(ConvGroups.WHOLE_GROUPS, group);
+        if (whole < group) throw new KernelException("Conv: " + ConvGroups.WHOLE_GROUPS + " " + whole + " is less than its group " + group);
+        return Math.toIntExact(whole);
     }
 
     /**
@@ -247,26 +259,31 @@ final class ConvKernels {
     /** The same; {@code pointwiseOk} says whether PointwiseConv may run (the kernel's registry options). */
     static void conv(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int m, int group,
                      WindowGeometry g0, Parallelism par, Activation act, Object wKey, boolean pointwiseOk) {
-        conv(x, w, bias, y, n, c, m, group, g0, par, act, wKey, pointwiseOk, null, Activation.NONE);
+        conv(x, w, bias, y, n, c, m, group, group, g0, par, act, wKey, pointwiseOk, null, Activation.NONE);
     }
 
     /**
      * The same; with a non-null residual {@code res} (y's shape) a path that can finish a residual block in its
      * own epilogue, {@code y = after(conv + bias + res)}, does so and the call returns true; false means y holds
-     * the conv alone and the caller adds the residual.
+     * the conv alone and the caller adds the residual. {@code whole} is the group count of the conv this one is a
+     * tile of (its own when it is whole, see {@link ConvGroups#WHOLE_GROUPS}): the loop is chosen by it, so a tile of
+     * one group of a grouped conv takes the grouped path (im2col + Gemm32 per group), never a group-1 conv's loops.
      */
-    static boolean conv(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int m, int group,
+    static boolean conv(MemorySegment x, MemorySegment w, float[] bias, MemorySegment y, int n, int c, int m, int group, int whole,
                         WindowGeometry g0, Parallelism par, Activation act, Object wKey, boolean pointwiseOk,
                         MemorySegment res, Activation after) {
-        if (group == 1 && c == 1 && windowsAreRows(g0)) { windowRows(x, w, bias, y, n, m, g0, par, act, wKey); return false; }
-        if (group == 1 && NarrowConv.applies(g0)) { NarrowConv.conv(x, w, bias, y, n, c, m, g0, par, act); return false; }
+        // a group-1 conv's own loops; not for one group of a grouped conv, which takes the whole conv's (DepthwiseConv
+        // for a depthwise conv's group, im2col + Gemm32 otherwise)
+        boolean single = group == 1 && whole == 1;
+        if (single && c == 1 && windowsAreRows(g0)) { windowRows(x, w, bias, y, n, m, g0, par, act, wKey); return false; }
+        if (single && NarrowConv.applies(g0)) { NarrowConv.conv(x, w, bias, y, n, c, m, g0, par, act); return false; }
         WindowGeometry g = g0.as2d();
         int cg = c / group, mg = m / group;
         int inSize = Math.toIntExact(g.inSize()), outSize = Math.toIntExact(g.outSize()), ks = Math.toIntExact(g.kernelSize());
         int kk = cg * ks;
         boolean pointwise = ks == 1;
         for (int i = 0; i < g.rank(); i++) pointwise &= g.strides()[i] == 1 && g.padBegin()[i] == 0 && g.padEnd()[i] == 0;
-        if (pointwise && group == 1 && pointwiseOk && PointwiseConv.takes(outSize)) {
+        if (pointwise && single && pointwiseOk && PointwiseConv.takes(outSize)) {
             boolean fuse = res != null && PointwiseConv.takesResidual(act, after);
             PointwiseConv.conv(x, w, bias, y, n, c, m, outSize, par, act, wKey, fuse ? res : null, after);
             return fuse;
@@ -277,7 +294,7 @@ final class ConvKernels {
         // by FMA from zero, then add the bias and apply the activation in vector lanes: the same bits, so a
         // memgraph tile (a depthwise conv's one-group tile, a channel tile of fewer maps) that falls on the
         // other side of this test still matches the whole conv (DirectConvOneChannelTest checks it)
-        if (g.rank() == 2 && c == 1 && group == 1 && m >= ONE_CHANNEL_DIRECT_MAPS) {
+        if (g.rank() == 2 && c == 1 && single && m >= ONE_CHANNEL_DIRECT_MAPS) {
             DirectConv.conv(x, w, bias, y, n, c, m, g, par, act, wKey);
             return false;
         }
@@ -288,12 +305,12 @@ final class ConvKernels {
             return false;
         }
         // group 1 goes direct, except a pointwise conv over fewer positions than one tile: a matrix-vector product
-        if (g.rank() == 2 && group == 1 && !(pointwise && outSize < DirectConv.NT)) {
+        if (g.rank() == 2 && single && !(pointwise && outSize < DirectConv.NT)) {
             DirectConv.conv(x, w, bias, y, n, c, m, g, par, act, wKey);
             return false;
         }
         // one group: the whole weight is A (mg x kk); packed once per weight tensor
-        Gemm32.Packed pw = wKey != null && group == 1 ? Gemm32.cached(wKey, true, false, mg, kk, w, 0, kk) : null;
+        Gemm32.Packed pw = wKey != null && single ? Gemm32.cached(wKey, true, false, mg, kk, w, 0, kk) : null;
         if (pointwise) {
             int tasks = n * group;
             boolean across = tasks >= par.threads();
