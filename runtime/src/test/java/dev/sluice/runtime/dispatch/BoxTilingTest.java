@@ -443,20 +443,25 @@ class BoxTilingTest {
         return t;
     }
 
-    private static void check(String op, long seed) {
-        SplittableRandom r = new SplittableRandom(seed * 7919 + op.hashCode());
-        Case k = build(op, r);
+    /** A typed model of one node whose output is "out": the inputs' types from their tensors, {@code init} as constants. */
+    static Model singleNodeModel(Node node, Map<String, Tensor> in, Map<String, Tensor> init, Map<String, Long> opsets, OpRegistry ops) {
         List<Value> inputs = new ArrayList<>();
         Map<String, TensorType> types = new HashMap<>();
-        for (var e : k.inputs().entrySet()) {
+        for (var e : in.entrySet()) {
             TensorType t = TensorType.of(e.getValue().dtype(), e.getValue().shape());
             inputs.add(new Value(e.getKey(), t));
             types.put(e.getKey(), t);
         }
-        Graph raw = new Graph("t", List.of(k.node()), inputs, List.of(new Value("out", null)), k.init(), types);
+        Graph raw = new Graph("t", List.of(node), inputs, List.of(new Value("out", null)), init, types);
+        return TypeInference.run(new Model(raw, 8, opsets, "test", "test"), ops, Map.of(), false);
+    }
+
+    private static void check(String op, long seed) {
+        SplittableRandom r = new SplittableRandom(seed * 7919 + op.hashCode());
+        Case k = build(op, r);
         OpRegistry ops = OpRegistry.cpu();
         long opset = op.equals("groupnorm-18") ? 18 : op.equals("groupnorm") ? 21 : op.startsWith("attention-onnx") || op.equals("rmsnorm") ? 23 : 17;
-        Model model = TypeInference.run(new Model(raw, 8, Map.of("", opset, "sluice", 1L, "com.microsoft", 1L), "test", "test"), ops, Map.of(), false);
+        Model model = singleNodeModel(k.node(), k.inputs(), k.init(), Map.of("", opset, "sluice", 1L, "com.microsoft", 1L), ops);
         Graph g = model.graph();
         Map<String, Tensor> ref = new GraphExecutor(model, ops, Parallelism.SEQUENTIAL).run(k.inputs(), OutputAllocator.FRESH, ExecutionListener.NONE);
         long full = MemGraph.fullNeed(g, RealModelBudgetTest.THROTTLED);

@@ -5,15 +5,12 @@ import static org.junit.jupiter.api.Assertions.*;
 import dev.sluice.graph.Graph;
 import dev.sluice.graph.Model;
 import dev.sluice.graph.Node;
-import dev.sluice.graph.TypeInference;
-import dev.sluice.graph.Value;
 import dev.sluice.kernels.Attr;
 import dev.sluice.kernels.Attributes;
 import dev.sluice.kernels.OpRegistry;
 import dev.sluice.kernels.Parallelism;
 import dev.sluice.kernels.Shape;
 import dev.sluice.kernels.Tensor;
-import dev.sluice.kernels.TensorType;
 import dev.sluice.memgraph.Box;
 import dev.sluice.memgraph.MemGraph;
 import dev.sluice.memgraph.Task;
@@ -106,16 +103,8 @@ class GroupedConvTilingTest {
     private static void check(String op, long seed) {
         SplittableRandom r = new SplittableRandom(seed * 6271 + op.hashCode());
         Case k = build(op, r);
-        List<Value> inputs = new ArrayList<>();
-        Map<String, TensorType> types = new HashMap<>();
-        for (var e : k.inputs().entrySet()) {
-            TensorType t = TensorType.of(e.getValue().dtype(), e.getValue().shape());
-            inputs.add(new Value(e.getKey(), t));
-            types.put(e.getKey(), t);
-        }
-        Graph raw = new Graph("t", List.of(k.node()), inputs, List.of(new Value("out", null)), k.init(), types);
         OpRegistry ops = OpRegistry.cpu();
-        Model model = TypeInference.run(new Model(raw, 8, Map.of("", 17L), "test", "test"), ops, Map.of(), false);
+        Model model = BoxTilingTest.singleNodeModel(k.node(), k.inputs(), k.init(), Map.of("", 17L), ops);
         Graph g = model.graph();
         Map<String, Tensor> ref = new GraphExecutor(model, ops, Parallelism.SEQUENTIAL).run(k.inputs(), OutputAllocator.FRESH, ExecutionListener.NONE);
         long full = MemGraph.fullNeed(g, RealModelBudgetTest.THROTTLED);
