@@ -105,8 +105,8 @@ record BandTileTasks(BuildState s, int i) implements NodeTasks {
             for (String v : banded.keySet()) held.add(placed.get(v + "#rows" + i + "." + t));
             int sid = s.out.next();
             if (kept != null) {
-                s.out.add(new Task.Transfer(sid, d, LaneKind.COMPUTE, ob.id, kept.id, ob.bytes,
-                    "copy " + out + " rows [" + tile.start() + ":" + tile.end() + "] on " + devName, tile.start(), tile.end(), true));
+                s.out.add(Task.Transfer.localScatter(sid, d, ob.id, kept.id, ob.bytes,
+                    "copy " + out + " rows [" + tile.start() + ":" + tile.end() + "] on " + devName, tile.start(), tile.end(), true, null));
                 s.out.read(ob.id, sid);
                 s.out.continued(kept, prevScatter, sid);
             } else {

@@ -240,7 +240,7 @@ record BoxTileTasks(BuildState s, int i) implements NodeTasks {
     private int scatter(int d, DraftBuffer ob, Box box, DraftBuffer keptOut, int host, int prevScatter, String devName, String out) {
         int sid = s.out.next();
         if (keptOut != null) {
-            s.out.add(new Task.Transfer(sid, d, LaneKind.COMPUTE, ob.id, keptOut.id, ob.bytes, "copy " + out + " " + box + " on " + devName, box));
+            s.out.add(Task.Transfer.localScatter(sid, d, ob.id, keptOut.id, ob.bytes, "copy " + out + " " + box + " on " + devName, 0, 0, false, box));
             s.out.read(ob.id, sid);
             s.out.continued(keptOut, prevScatter, sid);
             return sid;

@@ -138,6 +138,7 @@ final class MemGraphJson {
                 if (c.end() > 0 || c.start() != 0) { x.put("start", c.start()); x.put("end", c.end()); }
                 if (c.rows()) x.put("rows", true);
                 if (c.box() != null) x.put("box", box(c.box()));
+                if (c.scatter()) x.put("scatter", true);
             }
             case Task.Offload c -> copy(x, "offload", c.device(), c.label(), c.src(), c.dst(), c.bytes());
             case Task.Reload c -> copy(x, "reload", c.device(), c.label(), c.src(), c.dst(), c.bytes());
@@ -377,7 +378,7 @@ final class MemGraphJson {
                         refs(x, p, "captured", buffers), refs(x, p, "outputs", buffers), t, ref(x.get("scratch"), p + ".scratch", buffers));
                 }
                 case "transfer" -> {
-                    fields(x, p, Set.of("kind", "device", "label", "lane", "src", "dst", "bytes"), Set.of("start", "end", "rows", "box"));
+                    fields(x, p, Set.of("kind", "device", "label", "lane", "src", "dst", "bytes"), Set.of("start", "end", "rows", "box", "scatter"));
                     LaneKind lane = enumValue(LaneKind.class, string(x, p, "lane"), p + ".lane");
                     boolean shaped = (x.containsKey("rows") && bool(x, p, "rows")) || x.containsKey("box");
                     if (!lane.isCopy() && !shaped) throw bad(p + ".lane", "is " + lane + ": a transfer runs on a copy lane (a rows or box copy may be local)");
@@ -385,8 +386,10 @@ final class MemGraphJson {
                     long start = x.containsKey("start") ? integer(x, p, "start") : 0, end = x.containsKey("end") ? integer(x, p, "end") : 0;
                     boolean rows = x.containsKey("rows") && bool(x, p, "rows");
                     Box b = x.containsKey("box") ? box(object(x, p, "box"), p + ".box") : null;
+                    boolean scatter = x.containsKey("scatter") && bool(x, p, "scatter");
+                    if (scatter && lane != LaneKind.COMPUTE) throw bad(p + ".scatter", "is set on a " + lane + " copy: only a local (COMPUTE) copy states its direction");
                     return new Task.Transfer(id, index(x, p, "device", devices, "device"), lane, index(x, p, "src", buffers, "buffer"),
-                        index(x, p, "dst", buffers, "buffer"), nonNegative(x, p, "bytes"), string(x, p, "label"), start, end, rows, b);
+                        index(x, p, "dst", buffers, "buffer"), nonNegative(x, p, "bytes"), string(x, p, "label"), start, end, rows, b, scatter);
                 }
                 case "offload", "reload" -> {
                     fields(x, p, copyFields, Set.of());

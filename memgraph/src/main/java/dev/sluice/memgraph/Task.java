@@ -45,29 +45,40 @@ public sealed interface Task permits Task.Kernel, Task.Transfer, Task.Offload, T
      * rank; a D2H copy scatters the band {@code src} into them of the host copy {@code dst} (placed by the band
      * of row 0), see {@link Tile.Kind#OUTPUT_ROWS}.
      * A rows copy on the {@link LaneKind#COMPUTE} lane is <em>local</em>: both buffers are on the device, nothing
-     * crosses the link. It gathers a band out of a resident whole value, or scatters a band into a whole value kept
-     * resident; the larger of the two buffers is the whole (they are the same size only for a band of all the rows,
-     * where both directions copy the same bytes).
+     * crosses the link. It gathers a band out of a resident whole value, or, with {@code scatter}, writes a band into a
+     * whole value kept resident. The direction is stated, not inferred from the buffers' sizes: a part that covers the
+     * whole value (one box of it all) has the whole's size, and a box sees the value with the box's own shape (of
+     * another rank, say), which a scatter taken for a gather would give the whole value in place of its type's.
+     * Link copies need no flag: H2D gathers, D2H scatters.
      */
     record Transfer(int id, int device, LaneKind lane, int src, int dst, long bytes, String label, long start, long end,
-                    boolean rows, Box box) implements Task {
+                    boolean rows, Box box, boolean scatter) implements Task {
+        public Transfer {
+            if (scatter && lane != LaneKind.COMPUTE) throw new IllegalArgumentException("only a local copy states its direction: " + label);
+        }
+
         public Transfer(int id, int device, LaneKind lane, int src, int dst, long bytes, String label) {
-            this(id, device, lane, src, dst, bytes, label, 0, 0, false, null);
+            this(id, device, lane, src, dst, bytes, label, 0, 0, false, null, false);
         }
 
         public Transfer(int id, int device, LaneKind lane, int src, int dst, long bytes, String label, long start, long end,
                         boolean rows) {
-            this(id, device, lane, src, dst, bytes, label, start, end, rows, null);
+            this(id, device, lane, src, dst, bytes, label, start, end, rows, null, false);
         }
 
         /**
          * A box copy ({@link Tile.Kind#OUTPUT_BOX}): H2D gathers {@code box} of the host copy {@code src} (seen with
          * the box's shape) into a dense {@code dst} of its extents; D2H scatters {@code src} into {@code box} of the
          * host copy {@code dst}, which the first box to arrive places. On the {@link LaneKind#COMPUTE} lane the copy is
-         * local, as for rows: from a resident whole, or into a whole kept resident (the larger buffer is the whole).
+         * local, as for rows: from a resident whole, or ({@code scatter}) into a whole kept resident.
          */
         public Transfer(int id, int device, LaneKind lane, int src, int dst, long bytes, String label, Box box) {
-            this(id, device, lane, src, dst, bytes, label, 0, 0, false, box);
+            this(id, device, lane, src, dst, bytes, label, 0, 0, false, box, false);
+        }
+
+        /** A local scatter ({@link LaneKind#COMPUTE}): part {@code src} into the whole {@code dst} kept resident. */
+        static Transfer localScatter(int id, int device, int src, int dst, long bytes, String label, long start, long end, boolean rows, Box box) {
+            return new Transfer(id, device, LaneKind.COMPUTE, src, dst, bytes, label, start, end, rows, box, true);
         }
 
         public boolean boxed() { return box != null; }
@@ -76,7 +87,7 @@ public sealed interface Task permits Task.Kernel, Task.Transfer, Task.Offload, T
         public boolean local() { return lane == LaneKind.COMPUTE; }
 
         public Transfer(int id, int device, LaneKind lane, int src, int dst, long bytes, String label, long start, long end) {
-            this(id, device, lane, src, dst, bytes, label, start, end, false, null);
+            this(id, device, lane, src, dst, bytes, label, start, end, false, null, false);
         }
 
         public boolean ranged() { return end > 0; }

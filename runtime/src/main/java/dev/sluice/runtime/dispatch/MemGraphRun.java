@@ -181,14 +181,14 @@ final class MemGraphRun {
      * into a band buffer; D2H scatters a band into a host copy of the whole value, which the first band
      * to arrive places (the plan chains a value's scatters, so they never run at once). A local copy (the
      * compute lane, both buffers on the device) gathers from a resident whole or scatters into a whole kept
-     * resident, which the first band places in its planned block; the larger buffer is the whole.
+     * resident, which the first band places in its planned block (the transfer says which: {@link Task.Transfer#scatter}).
      */
     void rowCopy(Task.Transfer x) {
         Tensor from = buf[x.src()];
         boolean local = x.local();
         CopyLane lane = local ? null : copyLane(x.device(), x.lane());
         long rows = x.end() - x.start();
-        boolean gather = local ? plan.buffers().get(x.dst()).bytes() <= plan.buffers().get(x.src()).bytes() : x.lane() == LaneKind.H2D;
+        boolean gather = local ? !x.scatter() : x.lane() == LaneKind.H2D;
         if (gather) {
             long[] dims = from.shape().dims().clone();
             int r = dims.length;
@@ -233,7 +233,7 @@ final class MemGraphRun {
      * A box of a value: H2D gathers it from the whole host copy (seen with the box's shape) into a dense buffer of
      * its extents; D2H scatters a dense box into the host copy of the whole value, which the first box to arrive
      * places (the plan chains a value's scatters). A local copy (the compute lane) does either on the device: from a
-     * resident whole, or into a whole kept resident; the larger buffer is the whole.
+     * resident whole, or into a whole kept resident ({@link Task.Transfer#scatter}).
      */
     void boxCopy(Task.Transfer x) {
         Tensor from = buf[x.src()];
@@ -241,7 +241,7 @@ final class MemGraphRun {
         boolean local = x.local();
         CopyLane lane = local ? null : copyLane(x.device(), x.lane());
         long es = from.dtype().byteSize();
-        boolean gather = local ? plan.buffers().get(x.dst()).bytes() <= plan.buffers().get(x.src()).bytes() : x.lane() == LaneKind.H2D;
+        boolean gather = local ? !x.scatter() : x.lane() == LaneKind.H2D;
         if (gather) {
             if (from.elementCount() != MemGraphExecutor.product(box.dims())) {
                 throw new SluiceException("box " + box + " of " + java.util.Arrays.toString(box.dims()) + " does not fit " + from.shape());
