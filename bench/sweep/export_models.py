@@ -14,43 +14,12 @@ torch.manual_seed(0)
 OUT = os.environ.get("SWEEP_OUT", "/tmp/sweep") + "/models"
 os.makedirs(OUT, exist_ok=True)
 
-def save(name, model, args, input_names, dynamo, opset=None):
-    d = os.path.join(OUT, name)
-    if os.path.exists(os.path.join(d, "test_data_set_0")): return "cached"
-    os.makedirs(d, exist_ok=True)
-    path = os.path.join(d, "model.onnx")
-    model.eval()
-    t = time.time()
-    with torch.no_grad():
-        kw = dict(input_names=input_names, dynamo=dynamo)
-        if opset: kw["opset_version"] = opset
-        torch.onnx.export(model, args, path, **kw)
-    m = onnx.load(path, load_external_data=True)
-    onnx.save(m, path)  # one file
-    for f in os.listdir(d):
-        if f.endswith(".data"): os.remove(os.path.join(d, f))
-    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    feeds = {}
-    for i, a in zip(sess.get_inputs(), args):
-        feeds[i.name] = a.numpy()
-    outs = sess.run(None, feeds)
-    ds = os.path.join(d, "test_data_set_0"); os.makedirs(ds, exist_ok=True)
-    for k, i in enumerate(sess.get_inputs()):
-        open(os.path.join(ds, f"input_{k}.pb"), "wb").write(numpy_helper.from_array(feeds[i.name], i.name).SerializeToString())
-    for k, (o, v) in enumerate(zip(sess.get_outputs(), outs)):
-        open(os.path.join(ds, f"output_{k}.pb"), "wb").write(numpy_helper.from_array(np.asarray(v), o.name).SerializeToString())
-    ops = sorted({(n.domain + ":" if n.domain else "") + n.op_type for n in m.graph.node})
-    return f"ok {time.time()-t:.0f}s opset {[o.version for o in m.opset_import if o.domain in ('', 'ai.onnx')]} ops {' '.join(ops)}"
+import sweep_io
+
 
 def run(name, fn, dynamos=(False, True)):
-    for dyn in dynamos:
-        tag = name + ("-dyn" if dyn else "-ts")
-        try:
-            model, args, names = fn()
-            r = save(tag, model, args, names, dyn)
-        except Exception as e:
-            r = "EXPORT-FAIL " + type(e).__name__ + ": " + str(e).strip().split("\n")[0][:200]
-        print(tag, r, flush=True)
+    sweep_io.run(OUT, name, fn, dynamos)
+
 
 which = sys.argv[1]
 if which == "timm":

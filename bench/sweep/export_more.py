@@ -16,59 +16,11 @@ OUT = os.environ.get("SWEEP_OUT", "/tmp/sweep2") + "/models"
 os.makedirs(OUT, exist_ok=True)
 
 
-def save(name, model, args, input_names, dynamo, opset=None, ref64=None):
-    """Exports, runs ORT and writes the folder; ref64: a float64 twin of model, run on args cast to float64."""
-    d = os.path.join(OUT, name)
-    if os.path.exists(os.path.join(d, "test_data_set_0")): return "cached"
-    os.makedirs(d, exist_ok=True)
-    path = os.path.join(d, "model.onnx")
-    model.eval()
-    t = time.time()
-    with torch.no_grad():
-        kw = dict(input_names=input_names, dynamo=dynamo)
-        if opset: kw["opset_version"] = opset
-        torch.onnx.export(model, args, path, **kw)
-    m = onnx.load(path, load_external_data=True)
-    onnx.save(m, path)  # one file
-    for f in os.listdir(d):
-        if f.endswith(".data"): os.remove(os.path.join(d, f))
-    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    feeds = {i.name: a.numpy() for i, a in zip(sess.get_inputs(), args)}
-    outs = sess.run(None, feeds)
-    ds = os.path.join(d, "test_data_set_0"); os.makedirs(ds, exist_ok=True)
-    for k, i in enumerate(sess.get_inputs()):
-        open(os.path.join(ds, f"input_{k}.pb"), "wb").write(numpy_helper.from_array(feeds[i.name], i.name).SerializeToString())
-    for k, (o, v) in enumerate(zip(sess.get_outputs(), outs)):
-        open(os.path.join(ds, f"output_{k}.pb"), "wb").write(numpy_helper.from_array(np.asarray(v), o.name).SerializeToString())
-    if ref64 is not None:
-        ref64.eval()
-        with torch.no_grad():
-            a64 = tuple(a.double() if a.is_floating_point() else a for a in args)
-            r = ref64(*a64)
-        r = [r] if isinstance(r, torch.Tensor) else [x for x in flatten(r)]
-        for k, v in enumerate(r): np.save(os.path.join(d, f"ref64_{k}.npy"), v.numpy())
-    ops = sorted({(n.domain + ":" if n.domain else "") + n.op_type for n in m.graph.node})
-    types = sorted({onnx.TensorProto.DataType.Name(i.type.tensor_type.elem_type) for i in list(m.graph.input) + list(m.graph.output)})
-    return f"ok {time.time()-t:.0f}s opset {[o.version for o in m.opset_import if o.domain in ('', 'ai.onnx')]} io {types} ops {' '.join(ops)}"
-
-
-def flatten(x):
-    if isinstance(x, torch.Tensor): yield x
-    elif isinstance(x, (list, tuple)):
-        for y in x: yield from flatten(y)
-    elif isinstance(x, dict):
-        for y in x.values(): yield from flatten(y)
+import sweep_io
 
 
 def run(name, fn, dynamos=(False, True), opset=None, suffix=""):
-    for dyn in dynamos:
-        tag = name + ("-dyn" if dyn else "-ts") + suffix
-        try:
-            model, args, names, *rest = fn()
-            r = save(tag, model, args, names, dyn, opset=opset, ref64=rest[0] if rest else None)
-        except Exception as e:
-            r = "EXPORT-FAIL " + type(e).__name__ + ": " + str(e).strip().split("\n")[0][:200]
-        print(tag, r, flush=True)
+    sweep_io.run(OUT, name, fn, dynamos, opset=opset, suffix=suffix)
 
 
 def hf():
