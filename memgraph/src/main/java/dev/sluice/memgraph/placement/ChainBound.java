@@ -89,8 +89,11 @@ final class ChainBound {
     static final int EXACT_REGION = 17;
     /** Nodes one search of a region's schedules ({@link RegionSpans}) may visit before it settles for the cheap span. */
     static final int SEARCH_NODES = 4000;
-    /** Searches of region schedules one bound may make; past them assignments count with their cheap spans. */
-    static final int SEARCHES_PER_BOUND = 200_000;
+    /**
+     * Searches of region schedules one bound may make (a few seconds at most); past them assignments count with their
+     * cheap spans. e5-small-v2-q with the T4 needs about 4,000 (its first region has 17 tasks).
+     */
+    static final int SEARCHES_PER_BOUND = 20_000;
 
     /** The bound (units) and the assignments the knapsack chose on its way to it (they need not fit the capacity). */
     record Answer(long bound, List<int[]> assignments) {}
