@@ -20,9 +20,11 @@ import java.util.TreeSet;
  * v's start, and each gap is at least a <em>span</em> of the region that depends only on the devices of u, v and the
  * region's tasks:
  * <ul>
- * <li>per device d, the least earliest start of the region's tasks on d, plus their total time on d, plus the least
- *     tail of those tasks: d runs one task at a time, so the last of them ends no sooner than the first starts plus
- *     all of their time, and its tail follows;</li>
+ * <li>per device d and for each set of its tasks that start no sooner than some earliest start (or whose tails are
+ *     no shorter than some tail), the least earliest start of the set, plus their total time on d, plus the least tail
+ *     among them: d runs one task at a time, so the last of them ends no sooner than the first starts plus all of their
+ *     time, and its tail follows (the sets that begin late catch the idle time a round trip over the link leaves on
+ *     d);</li>
  * <li>the longest path from u's end to v's start: per task an earliest start (after each predecessor in the region,
  *     or u, has ended and its bytes crossed if the devices differ) and to v the same (an arc from u to v counts
  *     too);</li>
@@ -37,7 +39,12 @@ import java.util.TreeSet;
  * the last cut task's device.
  *
  * <p>Regions of at most {@link #EXACT_REGION} tasks are enumerated (every assignment of their tasks, for each pair of
- * devices of u and v, keeping the assignments no other beats in both weight and span). A larger region's gap is at
+ * devices of u and v, keeping the assignments no other beats in both weight and span). The span of an assignment that
+ * could join that front is then the least gap of the region's schedules ({@link RegionSpans}: a search over them,
+ * which the two figures above bound from below), where it is found within {@link #SEARCH_NODES} nodes; the figures
+ * above stand for it elsewhere. On the transformers with the T4 this made the bound exact: with its assignment
+ * scheduled in {@link #order} the chain bound's knapsack is reached, on every configuration of all-MiniLM-L6-v2,
+ * e5-small-v2-q and ppocr-rec (it had been 3-60 us under the best placement found). A larger region's gap is at
  * least each of three figures: the cpu's load, the accelerator's load, and the length of one path through it (from u
  * to v: its tasks' times on their devices and the crossings along it, u's arc into it and its arc into v included).
  * The region counts for a {@link Mix} of them (weights summing to 1, so at most the largest), which is separable over
@@ -80,6 +87,13 @@ final class ChainBound {
     static final int DUAL_STEPS = 5;
     /** Regions of at most this many tasks are enumerated exactly (2^k assignments each); larger ones are relaxed. */
     static final int EXACT_REGION = 17;
+    /** Nodes one search of a region's schedules ({@link RegionSpans}) may visit before it settles for the cheap span. */
+    static final int SEARCH_NODES = 4000;
+    /**
+     * Searches of region schedules one bound may make (a few seconds at most); past them assignments count with their
+     * cheap spans. e5-small-v2-q with the T4 needs about 4,000 (its first region has 17 tasks).
+     */
+    static final int SEARCHES_PER_BOUND = 20_000;
 
     /** The bound (units) and the assignments the knapsack chose on its way to it (they need not fit the capacity). */
     record Answer(long bound, List<int[]> assignments) {}
@@ -105,6 +119,44 @@ final class ChainBound {
     static Answer lowerBound(PlacementProblem p, IntervalLoads il, long[][] time, long[] cross, long[] in, long[] out, int exactRegion) {
         return new Chain(p, il, time, cross, in, out, exactRegion).bound();
     }
+
+    /**
+     * A topological order for {@link Schedule#list} under {@code assign}: the cut tasks in turn, and between them each
+     * region's tasks in the order that reaches the region's least gap ({@link RegionSpans}; regions too large to
+     * search, or whose search runs out of nodes, in {@code fallback}'s order). A warm start scheduled in it is as long
+     * as the sum the chain bound counts for its assignment, but for the arcs the bound leaves out.
+     */
+    static int[] order(PlacementProblem p, IntervalLoads il, long[][] time, long[] cross, long[] in, long[] out, int[] assign, int[] fallback) {
+        Chain c = new Chain(p, il, time, cross, in, out, EXACT_REGION);
+        int[] rank = new int[p.size()];
+        for (int i = 0; i < fallback.length; i++) rank[fallback[i]] = i;
+        int[] order = new int[p.size()];
+        int at = 0;
+        for (Step s : c.steps) {
+            int[] r = s.tasks();
+            int[] local = null;
+            if (s.exact()) {
+                int mask = 0;
+                for (int i = 0; i < r.length; i++) mask |= assign[r[i]] << i;
+                RegionSpans.Found f = new RegionSpans(p, s.u(), s.v(), r, time, cross, in, out)
+                    .search(mask, s.u() < 0 ? 0 : assign[s.u()], s.v() < 0 ? 0 : assign[s.v()], 0, ORDER_NODES);
+                local = f.order();
+            }
+            if (local != null) {
+                for (int i : local) order[at++] = r[i];
+            } else {
+                Integer[] byRank = new Integer[r.length];
+                for (int i = 0; i < r.length; i++) byRank[i] = r[i];
+                java.util.Arrays.sort(byRank, java.util.Comparator.comparingInt(t -> rank[t]));
+                for (int t : byRank) order[at++] = t;
+            }
+            if (s.v() >= 0) order[at++] = s.v();
+        }
+        return order;
+    }
+
+    /** Nodes the search for one region's order of a warm start may visit (it takes the best found if it runs out). */
+    static final int ORDER_NODES = 200_000;
 
     /** One step of the chain: a region (tasks, possibly none) and the cut task after it ({@code v < 0}: the end). */
     private record Step(int u, int v, int[] tasks, boolean exact) {}
@@ -140,6 +192,18 @@ final class ChainBound {
         final int[][] predArc, succArc;
         /** Enumerated regions' spans per step (they depend on neither the level group nor the mix). */
         final java.util.Map<Step, long[][]> spanCache = new java.util.IdentityHashMap<>();
+        /** Enumerated regions' searched spans per step, per (du, dv) and assignment; -1 where not searched yet. */
+        final java.util.Map<Step, long[][]> searchedCache = new java.util.IdentityHashMap<>();
+        final java.util.Map<Step, RegionSpans> regionCache = new java.util.IdentityHashMap<>();
+        /** Searches of region schedules made so far (at most {@link #SEARCHES_PER_BOUND}). */
+        int searches;
+        /** Per step and set of tasks allowed on the accelerator, the fronts of {@link #fronts}. */
+        final java.util.Map<Step, java.util.Map<Integer, List<List<long[]>>>> frontCache = new java.util.IdentityHashMap<>();
+        /** The evaluation under way: its weight unit, whether the capacity is unlimited, its largest working set. */
+        long unit = 1, level = Long.MAX_VALUE;
+        boolean unlimited;
+        /** Scratch for {@link #sweep}. */
+        private int[] byHead;
 
         Chain(PlacementProblem p, IntervalLoads il, long[][] time, long[] cross, long[] in, long[] out, int exactRegion) {
             this.p = p;
@@ -295,6 +359,9 @@ final class ChainBound {
                 allowed[t] = p.workBytes()[t] <= level && w <= slots;
                 weight[t] = (int) Math.min(w, slots + 1L);
             }
+            this.unit = unit;
+            this.unlimited = capacity == Long.MAX_VALUE;
+            this.level = level;
             // the mix only weighs relaxed regions' tasks: with none, one pass is the whole answer
             boolean relaxed = steps.stream().anyMatch(st -> !st.exact() && st.tasks().length > 0);
             java.util.Map<Integer, List<List<List<Option>>>> options = new java.util.HashMap<>();
@@ -334,7 +401,7 @@ final class ChainBound {
                 long exitCross = 0; // a relaxed region's path's crossing to v
                 List<List<List<Option>>> options = null;
                 if (s.exact()) {
-                    options = optionCache.computeIfAbsent(si, key -> options(s, weight, allowed, slots, mu));
+                    options = optionCache.computeIfAbsent(si, key -> options(s, slots, mu));
                     choices.add(options);
                 } else {
                     // items in topological order; the state's device follows the path's last task placed so far
@@ -509,47 +576,97 @@ final class ChainBound {
         }
 
         /**
-         * Per device of u and of v, the region's assignments (bit i: task i of the region on the accelerator) that no
-         * other beats in both weight and span, by weight.
+         * Per device of u and of v, the region's options: assignments (bit i: task i of the region on the accelerator)
+         * with the weight of all their weights together ({@code bytes / unit}, rounded down, which is at least the sum
+         * of their tasks' rounded weights and still at most the room's share: a sum of floors is at most the floor of
+         * the sum) and their cost (span plus the Lagrangian term), those no other beats in both, by weight. They come
+         * from the region's fronts ({@link #fronts}): a front's assignments beat every other in bytes and span, so for
+         * any unit and any {@code mu >= 0} one of them is as light and as cheap as any assignment.
          */
-        private List<List<List<Option>>> options(Step s, int[] weight, boolean[] allowed, int slots, double mu) {
+        private List<List<List<Option>>> options(Step s, int slots, double mu) {
             int[] r = s.tasks();
-            int k = r.length;
-            long[][] spans = spanCache.computeIfAbsent(s, this::spans);
+            // the tasks whose working set the level admits (a task too heavy for the room makes any option holding it
+            // heavier than the room, so it is left out below), so that fronts serve every unit
             int free = 0;
-            for (int i = 0; i < k; i++) if (allowed[r[i]]) free |= 1 << i;
-            // per weight (units) the least cost and its assignment, for each (du, dv); weights above the least cost
-            // of a lighter one are dominated
-            int most = 0;
-            for (int i = 0; i < k; i++) if (allowed[r[i]]) most += weight[r[i]];
-            int top = Math.min(slots, most);
-            double[][] least = new double[4][top + 1];
-            int[][] arg = new int[4][top + 1];
-            for (double[] l : least) Arrays.fill(l, Double.MAX_VALUE);
-            for (int mask = free; ; mask = (mask - 1) & free) {
-                long w = 0, bytes = 0;
-                for (int i = 0; i < k; i++) if (((mask >>> i) & 1) == 1) { w += weight[r[i]]; bytes += p.weightBytes()[r[i]]; }
-                if (w <= top) {
-                    for (int c = 0; c < 4; c++) {
-                        double cost = spans[c][mask] + mu * bytes;
-                        if (cost < least[c][(int) w]) { least[c][(int) w] = cost; arg[c][(int) w] = mask; }
-                    }
-                }
-                if (mask == 0) break;
-            }
+            for (int i = 0; i < r.length; i++) if (p.workBytes()[r[i]] <= level) free |= 1 << i;
+            List<List<long[]>> fronts = frontCache.computeIfAbsent(s, x -> new java.util.HashMap<>()).computeIfAbsent(free, f -> fronts(s, f));
             List<List<List<Option>>> all = new ArrayList<>();
             for (int du = 0; du < 2; du++) {
                 List<List<Option>> row = new ArrayList<>();
                 for (int dv = 0; dv < 2; dv++) {
-                    int c = du * 2 + dv;
                     List<Option> front = new ArrayList<>();
-                    for (int w = 0; w <= top; w++) {
-                        if (least[c][w] == Double.MAX_VALUE) continue;
-                        if (front.isEmpty() || least[c][w] < front.get(front.size() - 1).span()) front.add(new Option(w, least[c][w], arg[c][w]));
+                    for (long[] e : fronts.get(du * 2 + dv)) {
+                        long w = unlimited ? 0 : e[0] / unit;
+                        if (w > slots) break;
+                        double cost = e[1] + mu * e[0];
+                        if (front.isEmpty() || cost < front.get(front.size() - 1).span()) {
+                            Option o = new Option((int) w, cost, (int) e[2]);
+                            // equal weights after rounding: the cheaper one stands for both
+                            if (!front.isEmpty() && front.get(front.size() - 1).weight() == w) front.set(front.size() - 1, o);
+                            else front.add(o);
+                        }
                     }
                     row.add(front);
                 }
                 all.add(row);
+            }
+            return all;
+        }
+
+        /**
+         * Per (du, dv), the region's assignments within {@code free} (bit i: task i may go on the accelerator) that no
+         * other beats in both weight bytes and span, as {bytes, span, mask} by bytes. The cheap span ({@link #spans}) of
+         * every assignment bounds its searched one ({@link RegionSpans}) from below, so assignments are taken by cheap
+         * span and searched only where no assignment already on the front, as light or lighter, has a span of at most
+         * their cheap one (they could not join it). Each assignment counts with its searched span where it was
+         * searched, else with its cheap one: both are lower bounds on its gap, so the front is a valid one in whatever
+         * order they come; the order only saves searches.
+         */
+        private List<List<long[]>> fronts(Step s, int free) {
+            int[] r = s.tasks();
+            int k = r.length;
+            long[][] spans = spanCache.computeIfAbsent(s, this::spans);
+            long[][] searched = searchedCache.computeIfAbsent(s, x -> {
+                long[][] e = new long[4][1 << k];
+                for (long[] a : e) Arrays.fill(a, -1);
+                return e;
+            });
+            RegionSpans region = regionCache.computeIfAbsent(s, x -> new RegionSpans(p, s.u(), s.v(), r, time, cross, in, out));
+            int[] masks = new int[1 << Integer.bitCount(free)];
+            long[] bytes = new long[masks.length];
+            int count = 0;
+            for (int mask = free; ; mask = (mask - 1) & free) {
+                long b = 0;
+                for (int i = 0; i < k; i++) if (((mask >>> i) & 1) == 1) b += p.weightBytes()[r[i]];
+                masks[count] = mask;
+                bytes[count++] = b;
+                if (mask == 0) break;
+            }
+            List<List<long[]>> all = new ArrayList<>();
+            for (int c = 0; c < 4; c++) {
+                int du = c >>> 1, dv = c & 1;
+                long[] keys = new long[count];
+                for (int i = 0; i < count; i++) keys[i] = Math.min(spans[c][masks[i]], 1L << 42) << 20 | i;
+                Arrays.sort(keys);
+                java.util.TreeMap<Long, long[]> front = new java.util.TreeMap<>();
+                for (long key : keys) {
+                    int i = (int) (key & 0xFFFFF), mask = masks[i];
+                    long b = bytes[i], cheap = spans[c][mask];
+                    var lighter = front.floorEntry(b);
+                    if (lighter != null && lighter.getValue()[1] <= cheap) continue;
+                    long gap = searched[c][mask];
+                    if (gap < 0 && searches < SEARCHES_PER_BOUND) {
+                        searches++;
+                        gap = searched[c][mask] = region.search(mask, du, dv, cheap, SEARCH_NODES).gap();
+                    }
+                    long span = gap < 0 ? cheap : gap;
+                    if (lighter != null && lighter.getValue()[1] <= span) continue;
+                    for (var heavier = front.ceilingEntry(b); heavier != null && heavier.getValue()[1] >= span; heavier = front.ceilingEntry(b)) {
+                        front.remove(heavier.getKey());
+                    }
+                    front.put(b, new long[] {b, span, mask});
+                }
+                all.add(new ArrayList<>(front.values()));
             }
             return all;
         }
@@ -564,6 +681,7 @@ final class ChainBound {
             long[][] spans = new long[4][1 << k];
             long[] est = new long[k], tail = new long[k];
             int[] dev = new int[k];
+            byHead = new int[k];
             for (int mask = 0; mask < 1 << k; mask++) {
                 for (int i = 0; i < k; i++) dev[i] = (mask >>> i) & 1;
                 for (int du = 0; du < 2; du++) for (int dv = 0; dv < 2; dv++) spans[du * 2 + dv][mask] = span(s, local, dev, du, dv, est, tail);
@@ -603,17 +721,38 @@ final class ChainBound {
                 path = Math.max(path, est[i] + time[t][d] + e);
             }
             path = Math.max(path, joinCross(u, v, du, dv));
+            // per device, every set of its tasks that start no sooner than some head (or end no sooner than some tail
+            // before v): they run one after another from the least head of the set, and the last one's tail follows
             for (int d = 0; d < 2; d++) {
-                long load = 0, head = Long.MAX_VALUE, back = Long.MAX_VALUE;
-                for (int i = 0; i < k; i++) {
-                    if (dev[i] != d) continue;
-                    load += time[r[i]][d];
-                    head = Math.min(head, est[i]);
-                    back = Math.min(back, tail[i]);
-                }
-                if (head != Long.MAX_VALUE) path = Math.max(path, head + load + back);
+                int m = 0;
+                for (int i = 0; i < k; i++) if (dev[i] == d) byHead[m++] = i;
+                if (m == 0) continue;
+                path = Math.max(path, sweep(byHead, m, est, tail, r, d));
+                path = Math.max(path, sweep(byHead, m, tail, est, r, d));
             }
             return path;
+        }
+
+        /**
+         * The largest, over thresholds, of the least {@code first} of the tasks whose {@code first} is at least the
+         * threshold, plus their total time on d, plus the least {@code second} among them: each such set runs one task
+         * at a time on d, so this bounds the span (with heads as {@code first} and tails as {@code second}, or the other
+         * way round, as the time reversed). Sorts {@code ids[0..m)} by {@code first}, decreasing.
+         */
+        private long sweep(int[] ids, int m, long[] first, long[] second, int[] r, int d) {
+            for (int a = 1; a < m; a++) {
+                int x = ids[a], b = a - 1;
+                while (b >= 0 && first[ids[b]] < first[x]) { ids[b + 1] = ids[b]; b--; }
+                ids[b + 1] = x;
+            }
+            long load = 0, least = Long.MAX_VALUE, best = 0;
+            for (int a = 0; a < m; a++) {
+                int i = ids[a];
+                load += time[r[i]][d];
+                least = Math.min(least, second[i]);
+                best = Math.max(best, first[i] + load + least);
+            }
+            return best;
         }
     }
 }

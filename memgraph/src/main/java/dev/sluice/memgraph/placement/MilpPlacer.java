@@ -36,8 +36,12 @@ import java.util.List;
  *
  * <p>Warm-started from the best of the heuristic given and placements made to fit the capacity from it, from
  * all-accel and from the assignments with which {@link ChainBound}'s knapsack reached its bound ({@link #warmStart};
- * on the transformers with the T4 those are within 1-2% of the bound where the heuristics were 5-15% off); its
- * assignment and start times are a complete hint. The answer is never worse than
+ * on the transformers with the T4 those are within 1-2% of the bound where the heuristics were 5-15% off), each
+ * scheduled in the rank order and in {@link ChainBound#order} (each region in its best order); its assignment and
+ * start times are a complete hint. Where the warm start's makespan (in the model's units) is no more than the lower
+ * bound of the windows or the chain bound, it is optimal and the solver is not run: on all-MiniLM-L6-v2, e5-small-v2-q
+ * and ppocr-rec with the T4 the chain bound's own assignment in its own order reaches the bound, which CP-SAT's search
+ * had not shown within 10 s on a loaded host (its own bound stayed at the chain bound). The answer is never worse than
  * that hint as judged by {@link Schedule#list}: when the solver's assignment evaluates worse (rounding, or a time
  * limit hit early), the hint is returned and the note says so. Two devices only.
  */
@@ -124,18 +128,33 @@ public final class MilpPlacer {
         for (int k = 0; k < cross.length; k++) cross[k] = units(p.transferMillis(arcList.get(k).bytes(), 0, 1));
         IntervalLoads il = new IntervalLoads(p);
         ChainBound.Answer chain = ChainBound.lowerBound(p, il, time, cross, in, out);
-        if (sloMillis < 0) hint = warmStart(p, hint, chain.assignments());
+        java.util.function.Function<int[], int[]> chainOrder = a -> ChainBound.order(p, il, time, cross, in, out, a, Schedule.rankOrder(p));
+        if (sloMillis < 0) hint = warmStart(p, hint, chain.assignments(), chainOrder);
         // The warm start in the model's own units: its makespan bounds the optimum (latency), or the SLO bounds every
-        // feasible schedule (memory); either lets TimeWindows fix devices no schedule within it can use.
+        // feasible schedule (memory); either lets TimeWindows fix devices no schedule within it can use. Its order is
+        // the one of its start times or the chain bound's, whichever is shorter in these units.
         long[] hs = null;
         long hintSpan = Long.MAX_VALUE;
         if (hint != null) {
-            hs = integerSchedule(p, hint.assign(), Schedule.byKey(p, hint.schedule().start()));
-            hintSpan = 0;
-            for (int t = 0; t < n; t++) hintSpan = Math.max(hintSpan, hs[t] + time[t][hint.assign()[t]] + (hint.assign()[t] == 1 ? out[t] : 0));
+            for (int[] order : List.of(Schedule.byKey(p, hint.schedule().start()), chainOrder.apply(hint.assign()))) {
+                long[] st = integerSchedule(p, hint.assign(), order);
+                long span = 0;
+                for (int t = 0; t < n; t++) span = Math.max(span, st[t] + time[t][hint.assign()[t]] + (hint.assign()[t] == 1 ? out[t] : 0));
+                if (span < hintSpan) { hintSpan = span; hs = st; }
+            }
         }
         long upper = sloMillis < 0 ? hintSpan : units(sloMillis);
         TimeWindows win = new TimeWindows(p, time, cross, in, out, upper);
+        long chainBound0 = chain.bound();
+        if (sloMillis < 0 && hint != null && hintSpan <= Math.max(win.lowerBound, chainBound0)) {
+            // the warm start is as short as a lower bound on every schedule: optimal, no search needed
+            long lower = Math.max(win.lowerBound, chainBound0);
+            Proof proof = new Proof(hintSpan, lower, 0, true, "OPTIMAL");
+            return new Solved(new Strategies.Result("milp", hint.assign(), hint.schedule(), (System.nanoTime() - t0) / 1e6,
+                String.format("optimal, objective %.4f ms, bound %.4f ms, gap 0.00%%; the warm start (%s) meets the chain bound, so the solver"
+                    + " was not run; chain bound %.4f ms", hintSpan / (double) UNITS_PER_MS, lower / (double) UNITS_PER_MS, hint.strategy(),
+                    chainBound0 / (double) UNITS_PER_MS)), proof);
+        }
         long horizon = 1;
         for (int t = 0; t < n; t++) horizon += Math.max(time[t][0], time[t][1]) + in[t] + out[t];
         for (long c : cross) horizon += c;
@@ -308,30 +327,54 @@ public final class MilpPlacer {
 
     /**
      * The best of the given warm start and placements made to fit by {@link Strategies#fitted} from it, from all-accel
-     * and from each of {@code chainAssignments} (a tighter incumbent lets {@link TimeWindows} fix more devices).
+     * and from each of {@code chainAssignments} (a tighter incumbent lets {@link TimeWindows} fix more devices), and of
+     * those chain assignments that fit as they are. Each is scheduled in the rank order and in the chain bound's own
+     * order ({@code chainOrder}: its regions in their best orders), and the shorter kept: on the transformers with the
+     * T4 the chain bound's assignment in its own order is as long as the bound, which proves it optimal.
      */
     static Strategies.Result warmStart(PlacementProblem p, Strategies.Result hint, List<int[]> chainAssignments) {
+        return warmStart(p, hint, chainAssignments, null);
+    }
+
+    /** As above, also scheduling each candidate in {@code chainOrder}'s order where it is not null. */
+    static Strategies.Result warmStart(PlacementProblem p, Strategies.Result hint, List<int[]> chainAssignments,
+                                       java.util.function.Function<int[], int[]> chainOrder) {
         int[] order = Schedule.rankOrder(p);
         Strategies.Result best = hint;
         int[] all = new int[p.size()];
         java.util.Arrays.fill(all, 1);
         List<int[]> starts = new ArrayList<>();
         List<String> names = new ArrayList<>();
-        if (hint != null) { starts.add(hint.assign()); names.add(hint.strategy() + ", improved within capacity"); }
+        List<Boolean> fit = new ArrayList<>();
+        if (hint != null) { starts.add(hint.assign()); names.add(hint.strategy() + ", improved within capacity"); fit.add(true); }
         starts.add(all);
         names.add("all-accel, fitted to capacity");
-        for (int[] a : chainAssignments) { starts.add(a); names.add("the chain bound's assignment, fitted to capacity"); }
+        fit.add(true);
+        for (int[] a : chainAssignments) {
+            if (p.fits(a)) { starts.add(a); names.add("the chain bound's assignment"); fit.add(false); }
+            starts.add(a);
+            names.add("the chain bound's assignment, fitted to capacity");
+            fit.add(true);
+        }
         for (int i = 0; i < starts.size(); i++) {
-            int[] a = Strategies.fitted(p, starts.get(i));
-            Schedule s = Schedule.list(p, a, order);
+            int[] a = fit.get(i) ? Strategies.fitted(p, starts.get(i)) : starts.get(i).clone();
+            Schedule s = shorter(p, a, order, chainOrder);
             if (best == null || s.makespan() < best.makespan() - 1e-9) best = new Strategies.Result(names.get(i), a, s, 0, "");
         }
         if (best != null && p.capacity(1) != Long.MAX_VALUE) {
             int[] a = Strategies.exchanged(p, best.assign(), order, EXCHANGE_EVALUATIONS);
-            Schedule s = Schedule.list(p, a, order);
+            Schedule s = shorter(p, a, order, chainOrder);
             if (s.makespan() < best.makespan() - 1e-9) best = new Strategies.Result(best.strategy() + ", then tasks exchanged", a, s, 0, "");
         }
         return best;
+    }
+
+    /** The list schedule of {@code a} in the rank order or in the chain bound's order, whichever is shorter. */
+    private static Schedule shorter(PlacementProblem p, int[] a, int[] rank, java.util.function.Function<int[], int[]> chainOrder) {
+        Schedule s = Schedule.list(p, a, rank);
+        if (chainOrder == null) return s;
+        Schedule c = Schedule.list(p, a, chainOrder.apply(a));
+        return c.makespan() < s.makespan() ? c : s;
     }
 
     /** Schedules the warm start's pair exchanges may evaluate (about 0.1 s on 170 tasks). */
