@@ -93,12 +93,17 @@ public final class NativeBlockPool {
     }
 
     private static final MethodHandle CALLOC, FREE;
+    /** glibc's {@code malloc_trim}, or null where the C library has none. */
+    private static final MethodHandle MALLOC_TRIM;
     static {
         Linker linker = Linker.nativeLinker();
         CALLOC = linker.downcallHandle(linker.defaultLookup().find("calloc").orElseThrow(),
             FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG));
         FREE = linker.downcallHandle(linker.defaultLookup().find("free").orElseThrow(),
             FunctionDescriptor.ofVoid(ValueLayout.ADDRESS));
+        MALLOC_TRIM = linker.defaultLookup().find("malloc_trim")
+            .map(f -> linker.downcallHandle(f, FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG)))
+            .orElse(null);
     }
 
     /**
@@ -225,7 +230,8 @@ public final class NativeBlockPool {
     }
 
     /**
-     * Frees every free block of {@link #LARGE_BLOCK} bytes and up, at once, and returns the bytes freed. For the end
+     * Frees every free block of {@link #LARGE_BLOCK} bytes and up, at once, trims the C heap, and returns the bytes
+     * freed. For the end
      * of a burst that will not come again: a session's first run of new shapes (its profiling run) takes every
      * intermediate from here and hands the large ones back as they die, while its later runs take intermediates
      * from a planned arena and only outputs from here; kept, those blocks would sit beside the arena for the
@@ -243,7 +249,22 @@ public final class NativeBlockPool {
                 freed += size;
             }
         }
+        trimCHeap();
         return freed;
+    }
+
+    /**
+     * Hands the C heap's free pages back to the OS ({@code malloc_trim}; nothing where the C library lacks it).
+     * Blocks under glibc's mmap threshold, and the JIT compilers' freed arenas, go back to malloc's free lists,
+     * not to the OS: resident memory that the next burst (a planned arena, fresh outputs) would add to.
+     */
+    private static void trimCHeap() {
+        if (MALLOC_TRIM == null) return;
+        try {
+            int unused = (int) MALLOC_TRIM.invokeExact(0L);
+        } catch (Throwable e) {
+            throw new IllegalStateException("malloc_trim failed", e);
+        }
     }
 
     /** C heap bytes of this pool's blocks not yet freed: in use, on the free lists, or garbage not yet cleaned. */
