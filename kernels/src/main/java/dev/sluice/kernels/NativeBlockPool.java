@@ -1,7 +1,11 @@
 package dev.sluice.kernels;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
 import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
@@ -20,11 +24,15 @@ import java.util.concurrent.atomic.LongAdder;
  * block back on its class's free list once that segment and every slice of it are unreachable (or of a
  * closeable arena, when closed: the garbage collector reclaims nothing while the heap is quiet, and a run
  * allocates little heap, so callers that can close their tensors recycle without waiting for it). The block
- * itself lives in an automatic arena of its own that the pool (while free) or that cleanup action (while in
- * use) keeps reachable; a block the pool does not keep simply becomes garbage.
+ * itself is C heap memory ({@code calloc}) that the pool (while free) or that cleanup action (while in use) keeps
+ * reachable. A block the pool does not keep is freed at once ({@code free}), not left to the collector: a block
+ * object that has lived through a few young collections waits in the old generation for a full collection, which
+ * a process that allocates little heap may not see for its whole life, and its native memory with it (the profiling
+ * run's intermediates, tens of MiB on PP-OCR). An unreachable block is still freed by its automatic arena's cleanup
+ * (a pool that is itself garbage), exactly once either way.
  *
  * <p>Invariants: a block is either on one free list or reachable from exactly one handed-out segment's
- * cleanup, never both; the free lists hold at most {@link #maxFreeBytes()} bytes, of them at most
+ * cleanup, never both, until it is freed (then neither); a block's memory is freed once; the free lists hold at most {@link #maxFreeBytes()} bytes, of them at most
  * {@link #MAX_FREE_LARGE} in large blocks, and {@link #keep(int)} blocks per class; handed-out memory is zeroed and {@link Tensor#ALIGNMENT}-aligned.
  */
 public final class NativeBlockPool {
@@ -53,7 +61,70 @@ public final class NativeBlockPool {
     private static final int MIN_CLASS_BYTES = 64;
     private static final int CLASSES = 4 * 40; // up to 2^46 bytes
 
-    private record Block(MemorySegment memory, int sizeClass) {}
+    /**
+     * One block: {@code memory} is {@code classBytes(sizeClass)} bytes of {@code raw}'s allocation, aligned, in an
+     * automatic arena whose cleanup frees {@code raw} if nothing freed it before.
+     */
+    private record Block(MemorySegment memory, int sizeClass, Raw raw) {}
+
+    /** A C heap allocation freed exactly once, by whichever of {@link #free()} and the collector's cleanup comes first. */
+    private static final class Raw {
+        private final AtomicLong address;
+        private final long bytes;
+        private final AtomicLong live;
+
+        Raw(long address, long bytes, AtomicLong live) {
+            this.address = new AtomicLong(address);
+            this.bytes = bytes;
+            this.live = live;
+            live.addAndGet(bytes);
+        }
+
+        void free() {
+            long a = address.getAndSet(0);
+            if (a == 0) return;
+            live.addAndGet(-bytes);
+            try {
+                FREE.invokeExact(MemorySegment.ofAddress(a));
+            } catch (Throwable e) {
+                throw new IllegalStateException("free() failed", e);
+            }
+        }
+    }
+
+    private static final MethodHandle CALLOC, FREE;
+    /** glibc's {@code malloc_trim}, or null where the C library has none. */
+    private static final MethodHandle MALLOC_TRIM;
+    static {
+        Linker linker = Linker.nativeLinker();
+        CALLOC = linker.downcallHandle(linker.defaultLookup().find("calloc").orElseThrow(),
+            FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG));
+        FREE = linker.downcallHandle(linker.defaultLookup().find("free").orElseThrow(),
+            FunctionDescriptor.ofVoid(ValueLayout.ADDRESS));
+        MALLOC_TRIM = linker.defaultLookup().find("malloc_trim")
+            .map(f -> linker.downcallHandle(f, FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG)))
+            .orElse(null);
+    }
+
+    /**
+     * A new zeroed block of class {@code c}: {@code calloc} (fresh pages are zero without being touched), padded so
+     * that the block starts on a {@link Tensor#ALIGNMENT} boundary.
+     */
+    private Block newBlock(int c) {
+        long size = classBytes(c), padded = size + Tensor.ALIGNMENT;
+        MemorySegment p;
+        try {
+            p = (MemorySegment) CALLOC.invokeExact(1L, padded);
+        } catch (Throwable e) {
+            throw new IllegalStateException("calloc failed", e);
+        }
+        if (p.address() == 0) throw new OutOfMemoryError("calloc of " + padded + " bytes failed");
+        Raw raw = new Raw(p.address(), padded, nativeBytes);
+        long start = (p.address() + Tensor.ALIGNMENT - 1) & -(long) Tensor.ALIGNMENT;
+        // the cleanup captures raw, not the block: the arena stays collectable with it
+        MemorySegment memory = MemorySegment.ofAddress(start).reinterpret(size, Arena.ofAuto(), unused -> raw.free());
+        return new Block(memory, c, raw);
+    }
 
     @SuppressWarnings("unchecked")
     private final ConcurrentLinkedDeque<Block>[] free = new ConcurrentLinkedDeque[CLASSES];
@@ -83,6 +154,11 @@ public final class NativeBlockPool {
 
     static int keep(int c) { return classBytes(c) >= LARGE_BLOCK ? KEEP_PER_CLASS : Integer.MAX_VALUE; }
     private final LongAdder fresh = new LongAdder(), reused = new LongAdder(), dropped = new LongAdder();
+    /** Bytes of large blocks ({@link #LARGE_BLOCK} and up) now on the free lists. */
+    public long freeLargeBytes() { return freeLarge.get(); }
+
+    /** C heap bytes of this pool's blocks not yet freed (in use, free, or garbage not yet cleaned). */
+    private final AtomicLong nativeBytes = new AtomicLong();
 
     /** A pool that keeps at most {@code maxFreeBytes} of free blocks (0 keeps none). */
     public NativeBlockPool(long maxFreeBytes) {
@@ -113,12 +189,12 @@ public final class NativeBlockPool {
             if (classBytes(c) >= LARGE_BLOCK) freeLarge.addAndGet(-classBytes(c));
             reused.increment();
         } else {
-            b = new Block(Arena.ofAuto().allocate(classBytes(c), Tensor.ALIGNMENT), c);
+            b = newBlock(c);
             fresh.increment();
         }
         Block block = b;
         MemorySegment view = block.memory().reinterpret(bytes, arena, unused -> release(block));
-        if (recycled) view.fill((byte) 0); // a fresh block comes zeroed from its arena
+        if (recycled) view.fill((byte) 0); // a fresh block comes zeroed from calloc
         return view;
     }
 
@@ -127,25 +203,72 @@ public final class NativeBlockPool {
         long size = classBytes(c);
         if (freeCount.incrementAndGet(c) > keep(c)) {
             freeCount.decrementAndGet(c);
-            dropped.increment(); // left to the collector, which returns it to the OS
+            drop(b);
             return;
         }
         boolean large = size >= LARGE_BLOCK;
         if (large && freeLarge.addAndGet(size) > Math.min(MAX_FREE_LARGE, maxFreeBytes)) {
             freeLarge.addAndGet(-size);
             freeCount.decrementAndGet(c);
-            dropped.increment();
+            drop(b);
             return;
         }
         if (freeBytes.addAndGet(size) > maxFreeBytes) {
             freeBytes.addAndGet(-size);
             if (large) freeLarge.addAndGet(-size);
             freeCount.decrementAndGet(c);
-            dropped.increment();
+            drop(b);
             return;
         }
         free[c].addFirst(b);
     }
+
+    /** A block the free lists do not keep: its memory goes back to the C heap now. */
+    private void drop(Block b) {
+        dropped.increment();
+        b.raw().free();
+    }
+
+    /**
+     * Frees every free block of {@link #LARGE_BLOCK} bytes and up, at once, trims the C heap, and returns the bytes
+     * freed. For the end
+     * of a burst that will not come again: a session's first run of new shapes (its profiling run) takes every
+     * intermediate from here and hands the large ones back as they die, while its later runs take intermediates
+     * from a planned arena and only outputs from here; kept, those blocks would sit beside the arena for the
+     * process's life (up to {@link #MAX_FREE_LARGE}). Small blocks stay: steady runs take many of them.
+     */
+    public long releaseLarge() {
+        long freed = 0;
+        for (int c = classOf(LARGE_BLOCK); c < CLASSES; c++) {
+            for (Block b; (b = free[c].pollFirst()) != null; ) {
+                long size = classBytes(c);
+                freeCount.decrementAndGet(c);
+                freeBytes.addAndGet(-size);
+                freeLarge.addAndGet(-size);
+                drop(b);
+                freed += size;
+            }
+        }
+        trimCHeap();
+        return freed;
+    }
+
+    /**
+     * Hands the C heap's free pages back to the OS ({@code malloc_trim}; nothing where the C library lacks it).
+     * Blocks under glibc's mmap threshold, and the JIT compilers' freed arenas, go back to malloc's free lists,
+     * not to the OS: resident memory that the next burst (a planned arena, fresh outputs) would add to.
+     */
+    private static void trimCHeap() {
+        if (MALLOC_TRIM == null) return;
+        try {
+            int unused = (int) MALLOC_TRIM.invokeExact(0L);
+        } catch (Throwable e) {
+            throw new IllegalStateException("malloc_trim failed", e);
+        }
+    }
+
+    /** C heap bytes of this pool's blocks not yet freed: in use, on the free lists, or garbage not yet cleaned. */
+    public long nativeBytes() { return nativeBytes.get(); }
 
     /** The smallest class whose blocks hold {@code bytes}. */
     static int classOf(long bytes) {

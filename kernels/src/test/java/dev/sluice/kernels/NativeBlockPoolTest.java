@@ -72,6 +72,51 @@ class NativeBlockPoolTest {
     }
 
     @Test
+    void aDroppedBlockIsFreedAtOnceNotAtTheNextCollection() {
+        NativeBlockPool pool = new NativeBlockPool(1 << 30);
+        long big = 600_000;
+        int c = NativeBlockPool.classOf(big);
+        int n = NativeBlockPool.KEEP_PER_CLASS + 3;
+        Arena[] arenas = new Arena[n];
+        for (int i = 0; i < n; i++) {
+            arenas[i] = Arena.ofShared();
+            pool.allocate(big, arenas[i]).fill((byte) 7);
+        }
+        long live = pool.nativeBytes();
+        assertTrue(live >= n * NativeBlockPool.classBytes(c), "blocks in use: " + live + " bytes");
+        for (Arena a : arenas) a.close();
+        assertEquals(3, pool.droppedBlocks());
+        // no collection ran between: the three dropped blocks are back in the C heap already
+        assertEquals(live - 3 * (live / n), pool.nativeBytes(), "dropped blocks still held");
+    }
+
+    @Test
+    void releaseLargeFreesTheLargeFreeBlocksAndKeepsTheSmallOnes() {
+        NativeBlockPool pool = new NativeBlockPool(1 << 30);
+        Arena a = Arena.ofShared(), b = Arena.ofShared(), s = Arena.ofShared();
+        pool.allocate(600_000, a);
+        pool.allocate(2_000_000, b);
+        pool.allocate(1_000, s);
+        a.close();
+        b.close();
+        s.close();
+        long small = NativeBlockPool.classBytes(NativeBlockPool.classOf(1_000));
+        long large = NativeBlockPool.classBytes(NativeBlockPool.classOf(600_000)) + NativeBlockPool.classBytes(NativeBlockPool.classOf(2_000_000));
+        assertEquals(small + large, pool.freeBytes());
+        long before = pool.nativeBytes();
+        assertEquals(large, pool.releaseLarge());
+        assertEquals(small, pool.freeBytes(), "the small block stays on its free list");
+        assertTrue(before - pool.nativeBytes() >= large, "the large blocks' memory was not freed");
+        Arena again = Arena.ofShared();
+        MemorySegment m = pool.allocate(600_000, again); // a fresh block now, zeroed and aligned as ever
+        assertEquals(0, pool.reusedAllocations(), "a released block was handed out again");
+        assertEquals(4, pool.freshAllocations());
+        assertEquals(0, m.address() % Tensor.ALIGNMENT);
+        for (long i = 0; i < m.byteSize(); i += 4096) assertEquals(0, m.get(ValueLayout.JAVA_BYTE, i));
+        again.close();
+    }
+
+    @Test
     void anUnclosedAutomaticBlockComesBackAfterCollection() throws InterruptedException {
         NativeBlockPool pool = new NativeBlockPool(1 << 20);
         pool.allocate(50_000).fill((byte) 1); // dropped at once

@@ -1,5 +1,6 @@
 package dev.sluice.runtime.memory;
 
+import dev.sluice.kernels.NativeBlockPool;
 import dev.sluice.kernels.OpRegistry;
 import dev.sluice.kernels.Tensor;
 import dev.sluice.memgraph.plan.MemoryProfile;
@@ -62,6 +63,9 @@ public final class MemoryPlans {
             ReleasingAllocator alloc = new ReleasingAllocator(prof);
             Map<String, Tensor> out = exec.run(inputs, alloc, alloc);
             plans.putIfAbsent(key, plan(exec, prof.profile()));
+            // the intermediates this run handed back to the pool as they died: later runs of these shapes take
+            // theirs from a planned arena, so the large ones would only sit beside it
+            NativeBlockPool.SHARED.releaseLarge();
             freshRuns.incrementAndGet();
             return out;
         }

@@ -22,6 +22,21 @@ import org.junit.jupiter.api.Test;
 
 /** The profiling run's allocator frees each intermediate when it dies, not at the next collection, and nothing else. */
 class ReleasingAllocatorTest {
+    /**
+     * A planned session's first run hands its large intermediates back to the pool as they die; its later runs take
+     * intermediates from the planned arena, so none of those blocks may stay on the pool's free lists beside it.
+     */
+    @Test void theProfilingRunLeavesNoLargeFreeBlocksBehind() {
+        Model m = PlannedRunTest.mlp();
+        try (Session s = Session.open(m, 1, PlannedRunTest.REGISTRY)) {
+            Tensor x = InputSources.random(DType.FLOAT32, Shape.of(600, 16), new SplittableRandom(5));
+            Map<String, Tensor> first = s.run(Map.of("x", x)).asMap();
+            assertEquals(0, dev.sluice.kernels.NativeBlockPool.SHARED.freeLargeBytes(), "large blocks kept after the profiling run");
+            Map<String, Tensor> second = s.run(Map.of("x", x)).asMap();
+            for (var e : first.entrySet()) assertTrue(e.getValue().sameBits(second.get(e.getKey())), e.getKey() + " changed");
+        }
+    }
+
     @Test void everyIntermediateIsClosedAfterItsLastReaderAndTheResultIsUnchanged() {
         Model m = PlannedRunTest.mlp();
         try (Session s = Session.open(m, 1, PlannedRunTest.REGISTRY).memoryPlanning(false)) {
