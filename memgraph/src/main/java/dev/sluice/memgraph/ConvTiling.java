@@ -14,7 +14,8 @@ import java.util.Map;
 
 /**
  * Conv / sluice.FusedConv / sluice.FusedConvAdd (1-D or 2-D, float32), by images x output channels x output rows
- * (x columns when the width is a multiple of 16; not for 1-D convs): a tile computes channels
+ * (x columns when the width is a multiple of 16; a 1-D conv by its output length where its path allows,
+ * {@link #lengthBand}): a tile computes channels
  * {@code [c0, c1)} of output rows {@code [r0, r1)}, reading the input rows those output rows see (the window's
  * halo, {@link RowBands.Band}), the input channels of those output channels' groups (all of them for group 1),
  * the weight and bias rows of its channels and, for FusedConvAdd, the same box of its residual (input 3, of the
