@@ -48,7 +48,9 @@ class LengthAndExpandTilingTest {
     @ValueSource(strings = {"conv1d-length", "conv1d-one-channel", "conv1d-stem", "conv1d-depthwise", "fusedconv1d-activation",
         "fusedconvadd1d", "expand", "expand-lower-rank", "expand-int64", "fusedconvadd-own-residual", "fusedconvadd1d-own-residual"})
     void piecesAreCutAndBitIdenticalToTheWholeNode(String op) {
-        for (long seed = 1; seed <= 3; seed++) check(op, seed);
+        // the 1-D convs' bits rest on their paths' per-element order, which more shapes test harder
+        int seeds = op.contains("conv1d") ? 6 : 3;
+        for (long seed = 1; seed <= seeds; seed++) check(op, seed);
     }
 
     private static int dim(SplittableRandom r, int lo, int hi) { return r.nextInt(lo, hi + 1); }
