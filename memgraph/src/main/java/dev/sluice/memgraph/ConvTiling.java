@@ -14,7 +14,8 @@ import java.util.Map;
 
 /**
  * Conv / sluice.FusedConv / sluice.FusedConvAdd (1-D or 2-D, float32), by images x output channels x output rows
- * (x columns when the width is a multiple of 16; not for 1-D convs): a tile computes channels
+ * (x columns when the width is a multiple of 16; a 1-D conv by its output length where its path allows,
+ * {@link #lengthBand}): a tile computes channels
  * {@code [c0, c1)} of output rows {@code [r0, r1)}, reading the input rows those output rows see (the window's
  * halo, {@link RowBands.Band}), the input channels of those output channels' groups (all of them for group 1),
  * the weight and bias rows of its channels and, for FusedConvAdd, the same box of its residual (input 3, of the
@@ -78,6 +79,9 @@ record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band col
         RowBands.Band cb = pointwise ? null : columnBand(n, xs, ws, os);
         boolean windows = cb != null && r == 3;
         if (cb != null) cuts.add(windows ? new Cut(r - 1, 1, 2) : new Cut(r - 1, LANES, 2));
+        // a 1-D conv on the direct or depthwise path, by its output length (lengthBand)
+        RowBands.Band lb = cb == null && !pointwise ? lengthBand(n, xs, ws, os, group) : null;
+        if (lb != null) { cuts.add(new Cut(2, LANES, LENGTH_LEAST)); cb = lb; }
         long kIn = group == 1 && r == 4 && !pointwise && c >= 4 && BoxTiles.dtype(g, x) == DType.FLOAT32 && BoxTiles.dtype(g, w) == DType.FLOAT32 ? c : 0;
         if (kIn > 0) cuts.add(new Cut(r, 1, 2)); // last: the K tiles of an output box run one after another
         if (cuts.isEmpty()) return null;
@@ -200,6 +204,52 @@ record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band col
         if (s <= 0 || d <= 0 || begin >= ext || end >= ext) return null;
         if ((xs.dim(r - 1) + begin + end - ext) / s + 1 != width) return null;
         return new RowBands.Band(0, n.inputs().getFirst(), s, 1, begin, ext, xs.dim(r - 1), 0);
+    }
+
+    /** Output positions up to which ConvKernels sends a 1-D group-1 conv to NarrowConv (its MAX_OUT). */
+    static final long NARROW_MAX_OUT = 8;
+
+    /** Least output positions of a length block of a 1-D conv: one more than NarrowConv takes. */
+    static final long LENGTH_LEAST = NARROW_MAX_OUT + 1;
+
+    /**
+     * The input window a block of output positions of a 1-D conv reads, when the conv may be cut along its output
+     * length: output positions {@code [o0, o1)} read input positions {@code [o0 * s - pad, (o1 - 1) * s - pad + (k - 1) * d + 1)}
+     * clipped to the input, and run with the block's own pads (the real one where the window meets an end of the
+     * input, 0 inside), so that every output element sees the same taps, weights and zeros as in the whole conv.
+     * Null unless ConvKernels sends the whole conv and every block of at least {@link #LENGTH_LEAST} positions (of any
+     * channel block) to a path whose output element is one FMA chain over its taps from zero, then bias and
+     * activation in vector lanes, independent of its position and of the call's length (DirectConv for group 1,
+     * DepthwiseConv or DirectConv's depthwise loop for one input channel per group; both on the 1-D geometry seen
+     * as one row, {@code WindowGeometry.as2d}):
+     * <ul>
+     *   <li>more than {@link #NARROW_MAX_OUT} output positions (fewer go to NarrowConv, whose gather differs; blocks
+     *       keep at least {@link #LENGTH_LEAST});</li>
+     *   <li>group 1, or one input channel per group (depthwise); other grouped convs run im2col + Gemm32 in chunks of
+     *       positions, whose panels and scalar tails depend on where a position falls;</li>
+     *   <li>not a one-tap stride-1 kernel (its unpadded inner blocks would be pointwise convs: PointwiseConv or a
+     *       GEMM), and not one input channel with a kernel of {@link #WINDOW_ROWS_MIN_KERNEL} taps or more and no
+     *       dilation (its unpadded inner blocks would be read as rows by Gemm32: {@code windowsAreRows}).</li>
+     * </ul>
+     * Blocks start on multiples of {@link #LANES} positions besides, so a position keeps its vector lane.
+     */
+    private static RowBands.Band lengthBand(Node n, Shape xs, Shape ws, Shape os, long group) {
+        if (os.rank() != 3 || os.dim(2) <= LENGTH_LEAST) return null;
+        long c = xs.dim(1), k = ws.dim(2);
+        if (!(group == 1 || (ws.dim(1) == 1 && group == c))) return null;
+        long[] st = n.attributes().getInts("strides"), dl = n.attributes().getInts("dilations"), pads = n.attributes().getInts("pads");
+        long[] ks = n.attributes().getInts("kernel_shape");
+        if ((st != null && st.length != 1) || (dl != null && dl.length != 1) || (pads != null && pads.length != 2) || (ks != null && (ks.length != 1 || ks[0] != k))) return null;
+        long s = st == null ? 1 : st[0], d = dl == null ? 1 : dl[0];
+        if (s <= 0 || d <= 0 || (k == 1 && s == 1)) return null;
+        if (group == 1 && c == 1 && k >= WINDOW_ROWS_MIN_KERNEL && d == 1) return null;
+        boolean valid = n.attributes().getString("auto_pad", "NOTSET").equals("VALID");
+        long begin = pads == null || valid ? 0 : pads[0], end = pads == null || valid ? 0 : pads[1];
+        long ext = (k - 1) * d + 1;
+        // a block wholly in the padding would read no input
+        if (begin < 0 || end < 0 || begin >= ext || end >= ext) return null;
+        if ((xs.dim(2) + begin + end - ext) / s + 1 != os.dim(2)) return null;
+        return new RowBands.Band(0, n.inputs().getFirst(), s, 1, begin, ext, xs.dim(2), 0);
     }
 
     /** Shortest kernel ConvKernels reads as rows of the input (its WINDOW_ROWS_MIN_KERNEL). */

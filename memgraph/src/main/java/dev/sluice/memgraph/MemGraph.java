@@ -80,6 +80,35 @@ public record MemGraph(Graph graph, List<DeviceSpec> devices, List<Buffer> buffe
     }
 
     /**
+     * A placed graph as its MemGraph is built: the nodes {@link PlanRewrite} rewrites for the budget of the device each is
+     * placed on (as {@link #onDevice} does for one device), the placement carried over to the rewritten nodes, and for
+     * each of them the index of the node of the original graph it stands for (to read that node's costs).
+     */
+    public record Placed(Graph graph, int[] placement, int[] origin) {}
+
+    /**
+     * The graph of a placement rewritten as {@link #onDevice} rewrites a one-device graph: nodes on a device with its
+     * own memory that need more than a quarter of its budget, when {@code tiling} cuts boxes; nodes on the host never.
+     */
+    public static Placed rewriteFor(Graph graph, List<DeviceSpec> devices, int[] placement, TilingOptions tiling, int onnxOpset) {
+        if (!(tiling.tiles() && tiling.boxes())) return new Placed(graph, placement.clone(), java.util.stream.IntStream.range(0, placement.length).toArray());
+        PlanRewrite.Rewritten r = PlanRewrite.of(graph, i -> {
+            DeviceSpec d = devices.get(placement[i]);
+            return d.kind().sharesHostMemory() ? Long.MAX_VALUE : d.budgetBytes() / 4;
+        }, onnxOpset);
+        return new Placed(r.graph(), r.placement(placement), r.origin());
+    }
+
+    /**
+     * Each node on {@code devices[placement[node]]}, split as {@code tiling} allows, after the rewrites a budget calls for
+     * ({@link #rewriteFor}): the placed pipeline's MemGraph, whose graph may have more nodes than {@code graph}.
+     */
+    public static MemGraph placed(Graph graph, List<DeviceSpec> devices, int[] placement, TilingOptions tiling, int onnxOpset) {
+        Placed p = rewriteFor(graph, devices, placement, tiling, onnxOpset);
+        return build(p.graph(), devices, p.placement(), tiling);
+    }
+
+    /**
      * The arena a device needs to run the graph with nothing offloaded: 100% for budgets given as a
      * percentage. Weights stay resident once loaded; activations die after their last reader; the offsets are the
      * memory planner's packing of those lifetimes. (No node is split under an unlimited budget, so no tiling switch

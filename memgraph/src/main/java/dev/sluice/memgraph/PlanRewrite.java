@@ -24,6 +24,8 @@ import java.util.Map;
  *       has scale 1 and its length, as a size equal to the length gives.</li>
  *   <li>Softmax / LogSoftmax of opset 13 on over an axis before the last: marked so that its tiling cuts the axes after
  *       the normalized one too ({@link #AXIS_ONLY}).</li>
+ *   <li>sluice.FusedConvAdd whose residual is its own conv input: the residual read through an Identity copy
+ *       ({@link #ownResidual}), so that the conv's input and its residual are two values, each read in its own box.</li>
  * </ul>
  * Only nodes that need more than {@code threshold} bytes at once are rewritten (the others fit their device whole),
  * so an unconstrained plan is the graph's own. Other multi-output ops stay whole (their outputs are not per-output
@@ -34,18 +36,46 @@ final class PlanRewrite {
 
     /** The graph with its large Splits and full-sizes Resizes rewritten; {@code g} itself when none is. */
     static Graph of(Graph g, long threshold, int onnxOpset) {
-        List<Node> nodes = new ArrayList<>();
-        Map<String, Tensor> inits = new LinkedHashMap<>(g.initializers());
-        boolean changed = false;
-        for (Node n : g.nodes()) {
-            List<Node> r = BuildState.nodeNeed(g, n) > threshold ? rewrite(g, n, inits, onnxOpset) : null;
-            if (r == null) nodes.add(n);
-            else { nodes.addAll(r); changed = true; }
-        }
-        return changed ? g.withNodes(nodes, inits, g.types()) : g;
+        return of(g, i -> threshold, onnxOpset).graph();
     }
 
-    private static List<Node> rewrite(Graph g, Node n, Map<String, Tensor> inits, int onnxOpset) {
+    /**
+     * A rewritten graph, and for each of its nodes the index of the node of the original graph it stands for (a
+     * rewrite's nodes all stand for the node they replace), so that a placement of the original's nodes carries over.
+     */
+    record Rewritten(Graph graph, int[] origin) {
+        /** A placement of the original graph's nodes as the same devices for the rewritten graph's nodes. */
+        int[] placement(int[] original) {
+            int[] p = new int[origin.length];
+            for (int i = 0; i < p.length; i++) p[i] = original[origin[i]];
+            return p;
+        }
+    }
+
+    /**
+     * The graph with node i rewritten when it needs more than {@code threshold.applyAsLong(i)} bytes at once (a placed
+     * graph: each node against the budget of the device it is placed on, {@link Long#MAX_VALUE} for none).
+     */
+    static Rewritten of(Graph g, java.util.function.IntToLongFunction threshold, int onnxOpset) {
+        List<Node> nodes = new ArrayList<>();
+        List<Integer> origin = new ArrayList<>();
+        Map<String, Tensor> inits = new LinkedHashMap<>(g.initializers());
+        Map<String, dev.sluice.kernels.TensorType> types = new LinkedHashMap<>(g.types());
+        boolean changed = false;
+        for (int i = 0; i < g.nodes().size(); i++) {
+            Node n = g.nodes().get(i);
+            long t = threshold.applyAsLong(i);
+            List<Node> r = t != Long.MAX_VALUE && BuildState.nodeNeed(g, n) > t ? rewrite(g, n, inits, types, onnxOpset) : null;
+            if (r == null) r = List.of(n);
+            else changed = true;
+            for (Node x : r) { nodes.add(x); origin.add(i); }
+        }
+        int[] o = origin.stream().mapToInt(Integer::intValue).toArray();
+        return new Rewritten(changed ? g.withNodes(nodes, inits, types) : g, o);
+    }
+
+    private static List<Node> rewrite(Graph g, Node n, Map<String, Tensor> inits, Map<String, dev.sluice.kernels.TensorType> types, int onnxOpset) {
+        if (n.domain().equals("sluice") && n.opType().equals("FusedConvAdd") && n.subgraphs().isEmpty()) return ownResidual(g, n, types);
         if (!n.domain().isEmpty() || !n.subgraphs().isEmpty()) return null;
         return switch (n.opType()) {
             case "Split" -> split(g, n, inits);
@@ -53,6 +83,28 @@ final class PlanRewrite {
             case "Softmax", "LogSoftmax" -> onnxOpset >= 13 ? axisOnly(g, n) : null;
             default -> null;
         };
+    }
+
+    /**
+     * A sluice.FusedConvAdd whose residual (input 3) is also its conv input, weight or bias: a tile reads each input
+     * value in one box, but the conv's input box (the window's halo, all input channels) is not its residual's (the
+     * output box), so the node could not be cut. The residual becomes an Identity copy of that value, a value of its
+     * own (FLAT-tiled like any Identity) that the node reads in its place. The copy holds the same bits, so the sum
+     * does too.
+     */
+    private static List<Node> ownResidual(Graph g, Node n, Map<String, dev.sluice.kernels.TensorType> types) {
+        if (n.inputs().size() != 4 || n.outputs().size() != 1) return null;
+        String res = n.inputs().get(3);
+        if (res.isEmpty() || g.initializers().containsKey(res) || !n.inputs().subList(0, 3).contains(res)) return null;
+        var t = g.typeOf(res);
+        if (t == null || !t.isStatic()) return null;
+        String copy = res + "#residual." + n.outputs().getFirst();
+        types.put(copy, t);
+        List<String> in = new ArrayList<>(n.inputs());
+        in.set(3, copy);
+        String name = (n.name().isEmpty() ? n.outputs().getFirst() : n.name()) + "#residual";
+        return List.of(new Node(name, "Identity", "", List.of(res), List.of(copy), Attributes.EMPTY),
+            new Node(n.name(), n.opType(), n.domain(), in, n.outputs(), n.attributes()));
     }
 
     /** One Slice per output, its sizes the outputs' static lengths along the axis. */

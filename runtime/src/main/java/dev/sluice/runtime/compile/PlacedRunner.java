@@ -103,7 +103,7 @@ public final class PlacedRunner implements PipelineRunner {
     static MemGraph buildOrRefuse(Model m, int[] nodes, DeviceSpec accel, String what, dev.sluice.kernels.TilingOptions tiling) {
         long budget = accel.budgetBytes();
         try {
-            return MemGraph.build(m.graph(), List.of(DeviceSpec.host(), accel), nodes, tiling);
+            return MemGraph.placed(m.graph(), List.of(DeviceSpec.host(), accel), nodes, tiling, m.opset(""));
         } catch (MemGraphException e) {
             throw new SluiceException("placement " + what + " cannot run within the " + accel.name() + " device's budget of " + budget
                 + " bytes: it needs at least " + e.neededBytes() + " bytes (" + e.getMessage() + ")");

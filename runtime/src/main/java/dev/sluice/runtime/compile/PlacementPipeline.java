@@ -228,18 +228,42 @@ public final class PlacementPipeline {
 
     static Outcome realize(Setup s, Strategies.Result r, int[] nodes) {
         MemGraph mg;
+        MemGraph.Placed rewritten;
         try {
-            mg = MemGraph.build(s.graph(), List.of(DeviceSpec.host(), accelSpec(s, false)), nodes, s.tiling());
+            // the rewrites the dispatched pipeline applies (PlanRewrite), for the nodes on the accelerator
+            List<DeviceSpec> specs = List.of(DeviceSpec.host(), accelSpec(s, false));
+            rewritten = MemGraph.rewriteFor(s.graph(), specs, nodes, s.tiling(), s.model().opset(""));
+            mg = MemGraph.build(rewritten.graph(), specs, rewritten.placement(), s.tiling());
         } catch (MemGraphException e) {
             String why = "placement " + r.strategy() + " cannot run on " + s.accelerator() + " within its budget of " + s.accelBudget()
                 + " bytes: it needs at least " + e.neededBytes() + " bytes (" + e.getMessage() + ")";
             Placement p = Placement.of(s.graph(), s.deviceNames(), nodes, r.strategy(), Double.NaN, List.of(0L, -1L), r.solverMillis(), why);
             return new Outcome(r, p, null, null, why);
         }
-        Simulator.Prediction pred = Simulator.run(mg, s.costs());
+        Simulator.Prediction pred = Simulator.run(mg, costsOf(s.costs(), rewritten.origin()));
         Placement p = Placement.of(s.graph(), s.deviceNames(), nodes, r.strategy(), pred.makespanMillis(), mg.plannedPeak(), r.solverMillis(),
             r.note());
         return new Outcome(r, p, mg, pred, null);
+    }
+
+    /**
+     * The costs of a rewritten graph's nodes ({@link MemGraph#rewriteFor}): each node the costs of the node it stands for,
+     * its times shared among the nodes that replace that one (a Split's time among its Slices); {@code costs} itself when
+     * nothing was rewritten.
+     */
+    static CostModel costsOf(CostModel costs, int[] origin) {
+        boolean same = origin.length == costs.nodes().size();
+        for (int i = 0; same && i < origin.length; i++) same = origin[i] == i;
+        if (same) return costs;
+        int[] parts = new int[costs.nodes().size()];
+        for (int o : origin) parts[o]++;
+        List<CostModel.NodeCost> nodes = new java.util.ArrayList<>();
+        for (int o : origin) {
+            CostModel.NodeCost c = costs.nodes().get(o);
+            List<CostModel.Timing> times = c.times().stream().map(t -> new CostModel.Timing(t.millis() / parts[o], t.source())).toList();
+            nodes.add(new CostModel.NodeCost(c.node(), c.opType(), c.flops() / parts[o], c.weightBytes(), c.activationBytes(), c.outputBytes(), times));
+        }
+        return new CostModel(costs.model(), costs.fingerprint(), costs.devices(), nodes);
     }
 
     /** Checks a loaded placement against the setup's graph and makes it real (refusals name the nodes). */
@@ -287,7 +311,7 @@ public final class PlacementPipeline {
         MemGraph mg = o.memGraph();
         if (!s.allReal()) {
             int[] nodes = o.placement().toArray(s.graph(), s.deviceNames());
-            mg = MemGraph.build(s.graph(), List.of(DeviceSpec.host(), accelSpec(s, true)), nodes, s.tiling());
+            mg = MemGraph.placed(s.graph(), List.of(DeviceSpec.host(), accelSpec(s, true)), nodes, s.tiling(), s.model().opset(""));
         }
         return new MemGraphExecutor(s.model(), s.registry(), mg, devices(s), order, shared);
     }

@@ -339,7 +339,12 @@ final class MovementKernels {
 
     static void expand(ExecContext c) {
         Tensor x = c.input(0);
-        Shape out = Broadcast.shape(x.shape(), Shape.of(c.input(1).toLongArray()));
+        // a memgraph tile of the output broadcasts its box of the input to its own box (ExpandBoxes), not to the whole
+        long[] box = c.attributes().getInts(dev.sluice.kernels.ExpandBoxes.TILE_SHAPE);
+        Shape out = Broadcast.shape(x.shape(), Shape.of(box != null ? box : c.input(1).toLongArray()));
+        if (box != null && !Arrays.equals(out.dims(), box)) {
+            throw new KernelException("Expand tile of shape " + Arrays.toString(box) + " does not take its input " + x.shape());
+        }
         Tensor y = c.output(0, x.dtype(), out);
         MovementCopy.gather(x, 0, Broadcast.stridesFor(x.shape(), out), y, out.dims(), c.parallelism());
     }
