@@ -241,7 +241,13 @@ final class MemGraphRun {
         boolean local = x.local();
         CopyLane lane = local ? null : copyLane(x.device(), x.lane());
         long es = from.dtype().byteSize();
-        boolean gather = local ? plan.buffers().get(x.dst()).bytes() <= plan.buffers().get(x.src()).bytes() : x.lane() == LaneKind.H2D;
+        // a local copy gathers from a whole and scatters a box: told by the source's elements, as the planned blocks of a
+        // small whole and its box may be the same size (32 float16 elements and 4 of them are one 64-byte block each);
+        // the blocks' sizes only for a box that is the whole value
+        long whole = MemGraphExecutor.product(box.dims());
+        boolean gather = local
+            ? box.elementCount() != whole ? from.elementCount() == whole : plan.buffers().get(x.dst()).bytes() <= plan.buffers().get(x.src()).bytes()
+            : x.lane() == LaneKind.H2D;
         if (gather) {
             if (from.elementCount() != MemGraphExecutor.product(box.dims())) {
                 throw new SluiceException("box " + box + " of " + java.util.Arrays.toString(box.dims()) + " does not fit " + from.shape());
