@@ -49,6 +49,10 @@ final class BoxTiles {
                 OpTiling.Cut cut = cuts.get(c);
                 long least = Math.max(cut.unit(), ceilDiv(cut.least(), cut.unit()) * cut.unit());
                 long nb = Math.max(least, ceilDiv(block[c] / 2, cut.unit()) * cut.unit());
+                // a halving whose short last block joins the one before may leave the axis's blocks as they were
+                // (196 positions in blocks of 112, at least 96: one block), so that this cut never steps: halve again
+                long dim = t.output().dim(cut.axis()), blocks = edges(dim, block[c], cut).length;
+                while (nb > least && edges(dim, nb, cut).length == blocks) nb = Math.max(least, ceilDiv(nb / 2, cut.unit()) * cut.unit());
                 if (nb >= block[c]) continue;
                 long[] trial = block.clone();
                 trial[c] = nb;

@@ -13,9 +13,9 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Conv / sluice.FusedConv / sluice.FusedConvAdd (1-D or 2-D, float32), by images x output channels x output rows
- * (x columns when the width is a multiple of 16; a 1-D conv by its output length where its path allows,
- * {@link #lengthBand}): a tile computes channels
+ * Conv / sluice.FusedConv / sluice.FusedConvAdd (1-D or 2-D, float32 or float16: {@link Tiling#viaFloat32}), by images x
+ * output channels x output rows (x columns when the width is a multiple of 16; a 1-D conv by its output length where
+ * its path allows, {@link #lengthBand}): a tile computes channels
  * {@code [c0, c1)} of output rows {@code [r0, r1)}, reading the input rows those output rows see (the window's
  * halo, {@link RowBands.Band}), the input channels of those output channels' groups (all of them for group 1),
  * the weight and bias rows of its channels and, for FusedConvAdd, the same box of its residual (input 3, of the
@@ -43,13 +43,14 @@ import java.util.Map;
  * tile over a block of input channels continues from the partial sums of the blocks before it; the bias and the
  * activation go to the last block, and so does a FusedConvAdd's residual (its earlier blocks run as FusedConv
  * without bias or activation, the partial sums at input 4). Blocks hold at least two channels (one would take the
- * depthwise path).
+ * depthwise path). Not a float16 conv: its partial sums would be handed from block to block as float16, rounded
+ * after every block where the whole conv rounds once, and the kernel refuses them; it is cut by the other axes only.
  */
 record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band columns, long groupOut, long groupIn, long group,
                   List<Cut> cuts, Shape xShape, Shape wShape, String x, String w, String b, long kIn, String res) implements OpTiling {
 
     static ConvTiling of(Graph g, Node n, Shape os) {
-        if (!isConv(n) || (os.rank() != 4 && os.rank() != 3) || n.inputs().size() < 2 || g.typeOf(n.outputs().getFirst()).dtype() != DType.FLOAT32) return null;
+        if (!isConv(n) || (os.rank() != 4 && os.rank() != 3) || n.inputs().size() < 2 || !Tiling.viaFloat32(g.typeOf(n.outputs().getFirst()).dtype())) return null;
         String x = n.inputs().get(0), w = n.inputs().get(1), b = n.inputs().size() > 2 ? n.inputs().get(2) : "";
         String res = residual(g, n, os);
         if (res == null) return null;

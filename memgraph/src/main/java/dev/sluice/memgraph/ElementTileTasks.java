@@ -29,10 +29,13 @@ record ElementTileTasks(BuildState s, int i) implements NodeTasks {
         for (int k = 0; k < n.inputs().size(); k++) {
             String v = n.inputs().get(k);
             if (v.isEmpty() || !seen.add(v)) continue;
-            b += sp.rangedInputs().contains(k) ? Tensor.blockBytes(widest * Float.BYTES) : s.blockBytes(v);
+            b += sp.rangedInputs().contains(k) ? Tensor.blockBytes(widest * elementBytes()) : s.blockBytes(v);
         }
         return b;
     }
+
+    /** Bytes of one element of the ranges: the output's type, which every ranged input has (Tiling's element form). */
+    private long elementBytes() { return s.g.typeOf(s.node(i).outputs().getFirst()).dtype().byteSize(); }
 
     private static long widest(Tiling.Split sp) { return sp.tiles().stream().mapToLong(t -> t.end() - t.start()).max().orElse(0); }
 
@@ -57,7 +60,8 @@ record ElementTileTasks(BuildState s, int i) implements NodeTasks {
             if (v.isEmpty()) continue;
             (sp.rangedInputs().contains(k) ? ranged : consts).add(v);
         }
-        long slice = Tensor.blockBytes(widest(sp) * Float.BYTES);
+        long es = elementBytes();
+        long slice = Tensor.blockBytes(widest(sp) * es);
         Set<String> pinned = new HashSet<>();
         for (String v : consts) {
             if (D.holds(v)) { pinned.add(v); continue; }
@@ -107,16 +111,16 @@ record ElementTileTasks(BuildState s, int i) implements NodeTasks {
                 String v = todo.get(q);
                 res.hostCopyOf(v);
                 String rn = v + "#range" + i + "." + t;
-                DraftBuffer b = res.allocate(d, rn, Tensor.blockBytes(len * Float.BYTES), pinned, true);
+                DraftBuffer b = res.allocate(d, rn, Tensor.blockBytes(len * es), pinned, true);
                 if (b == null) {
                     res.evictUnless(d, pinned::contains);
-                    b = res.allocate(d, rn, Tensor.blockBytes(len * Float.BYTES), pinned, true);
+                    b = res.allocate(d, rn, Tensor.blockBytes(len * es), pinned, true);
                     while (b == null && !kept.isEmpty()) {
                         String k = kept.removeFirst();
                         pinned.remove(k);
                         res.evict(d, k); // from now on read range by range from its host copy
                         todo.add(k);
-                        b = res.allocate(d, rn, Tensor.blockBytes(len * Float.BYTES), pinned, true);
+                        b = res.allocate(d, rn, Tensor.blockBytes(len * es), pinned, true);
                     }
                     if (b == null) throw new MemGraphException("tile " + t + " of node " + n.label() + " does not fit the arena of '"
                         + devName + "' next to its output", need());

@@ -24,6 +24,11 @@ import java.util.Map;
  * modulo the widest vector only, except that a product of one row, or one column, takes the matrix-vector path
  * (another order). So row blocks hold at least two rows when the node has several, column blocks start on
  * multiples of 16 columns and never hold one column.
+ *
+ * <p>Float16 products are cut by batches, rows and columns alike: MatMul and Gemm widen their operands to float32,
+ * compute on the same Gemm32 path and round each element to float16 once at the end ({@link Tiling#viaFloat32}).
+ * Not along K: a K tile hands its partial sums over in the output's type, which would round them to float16 after
+ * every block where the whole product rounds once (the kernels refuse such partial sums).
  */
 record MatMulTiling(Node node, Shape output, String a, Shape aShape, String b, Shape bShape, boolean transB,
                     String bias, Shape biasShape, List<Cut> cuts, long k) implements OpTiling {

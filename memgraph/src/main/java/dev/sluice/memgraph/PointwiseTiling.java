@@ -30,12 +30,16 @@ import java.util.Map;
  * {@code [N, M, P, C]}): each block continues the FMA chains from the partial sums of the blocks before it
  * (ConvKernels sends such a K tile to PointwiseConv's continuing form), the bias and activation going to the last,
  * with a FusedConvAdd's residual (its earlier blocks run as FusedConv alone, the partial sums at input 4).
+ *
+ * <p>Float16 convs are cut the same way but for that K cut ({@link Tiling#viaFloat32}): the kernel computes them on the
+ * float32 path and rounds each element once at the end, so a tile's elements are the whole node's; handed from one
+ * K block to the next, float16 partial sums would be rounded after every block (and the kernel refuses them).
  */
 record PointwiseTiling(Node node, Shape output, Shape xView, Shape wView, String x, String w, String b, List<Cut> cuts, long kIn, String res) implements OpTiling {
     static final long LEAST_POSITIONS = 2 * 3 * 16;
 
     static PointwiseTiling of(Graph g, Node n, Shape os) {
-        if (!ConvTiling.isConv(n) || os.rank() < 3 || n.inputs().size() < 2 || g.typeOf(n.outputs().getFirst()).dtype() != DType.FLOAT32) return null;
+        if (!ConvTiling.isConv(n) || os.rank() < 3 || n.inputs().size() < 2 || !Tiling.viaFloat32(g.typeOf(n.outputs().getFirst()).dtype())) return null;
         String x = n.inputs().get(0), w = n.inputs().get(1), b = n.inputs().size() > 2 ? n.inputs().get(2) : "";
         String res = ConvTiling.residual(g, n, os);
         if (res == null) return null;

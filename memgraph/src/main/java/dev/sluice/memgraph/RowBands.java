@@ -33,7 +33,7 @@ import java.util.Set;
  *       {@code [r0 / s, r1 / s)}, bands on multiples of s.</li>
  *   <li>Resize, nearest, asymmetric, floor, by an integer height factor f given as a constant scale: input
  *       rows {@code [r0 / f, r1 / f)}, bands on multiples of f.</li>
- *   <li>Row-preserving ops: the float32 elementwise ops of {@link Tiling#ELEMENTWISE} (inputs of the output's
+ *   <li>Row-preserving ops: the float32 and float16 elementwise ops of {@link Tiling#ELEMENTWISE} (inputs of the output's
  *       shape are banded; inputs constant along the height, e.g. a per-channel scale, are read whole),
  *       BatchNormalization (inference), sluice.ChannelScaleResidual (its per-channel gate read whole), and
  *       Concat on any axis but the height.</li>
@@ -46,6 +46,11 @@ import java.util.Set;
  * matrix-vector path for one output channel, and activations, finish a run of columns with a scalar tail); for
  * elementwise ops also every plane ({@code H * W}) is a multiple of 16, so that positions agree across planes.
  * No band of a conv-like op holds a single output element (a one-column GEMM sums in another order).
+ *
+ * <p>Float16 (see {@link Tiling#viaFloat32}): convs and ConvTranspose compute it on their float32 path and round each
+ * element once, BatchNormalization and the elementwise ops element by element through double, so its bands are
+ * the whole node's as float32 ones are; band bytes count its 2-byte elements. sluice.ChannelScaleResidual stays
+ * float32 (its kernel's only type).
  */
 public final class RowBands {
     /** Band starts keep {@code r0 * W} a multiple of this many elements (the widest float vector). */
@@ -100,7 +105,8 @@ public final class RowBands {
             }
             case "Resize" -> resizeForm(g, n, os, ot.dtype());
             case "BatchNormalization" -> {
-                if (n.attributes().getInt("training_mode", 0) != 0 || ot.dtype() != DType.FLOAT32) yield null;
+                // float16 too: an element is x * a + b through double, by itself ({@link Tiling#viaFloat32})
+                if (n.attributes().getInt("training_mode", 0) != 0 || !Tiling.viaFloat32(ot.dtype())) yield null;
                 yield sameRows(g, n, os, ot.dtype(), Set.of(0), true);
             }
             case "Concat" -> {
@@ -111,7 +117,8 @@ public final class RowBands {
                 yield sameRows(g, n, os, ot.dtype(), all, false);
             }
             default -> {
-                if (!n.domain().isEmpty() || !Tiling.ELEMENTWISE.contains(n.opType()) || ot.dtype() != DType.FLOAT32) yield null;
+                // float16 too: its elements are computed one by one through double, by scalar code
+                if (!n.domain().isEmpty() || !Tiling.ELEMENTWISE.contains(n.opType()) || !Tiling.viaFloat32(ot.dtype())) yield null;
                 Set<Integer> banded = new java.util.HashSet<>();
                 for (int k = 0; k < n.inputs().size(); k++) {
                     String v = n.inputs().get(k);
@@ -135,7 +142,7 @@ public final class RowBands {
      * as well, row for row (not when it is the conv's own input, which a band reads with a halo).
      */
     private static Form convForm(Graph g, Node n, Shape os, DType dt, boolean residual) {
-        if (n.inputs().size() < 2 || dt != DType.FLOAT32) return null;
+        if (n.inputs().size() < 2 || !Tiling.viaFloat32(dt)) return null;
         Band rb = null;
         if (residual) {
             if (n.inputs().size() != 4) return null;
@@ -143,13 +150,13 @@ public final class RowBands {
             var rt = r.isEmpty() ? null : g.typeOf(r);
             if (rt == null || r.equals(n.inputs().get(0)) || g.initializers().containsKey(r) || !rt.isStatic()
                 || rt.dtype() != DType.FLOAT32 || !rt.shape().toShape().equals(os)) return null;
-            rb = new Band(3, r, 1, 1, 0, 1, os.dim(2), os.dim(0) * os.dim(1) * os.dim(3) * 4);
+            rb = new Band(3, r, 1, 1, 0, 1, os.dim(2), os.dim(0) * os.dim(1) * os.dim(3) * dt.byteSize());
         }
         var xt = g.typeOf(n.inputs().get(0));
         var wt = g.typeOf(n.inputs().get(1));
         if (xt == null || wt == null || !xt.isStatic() || !wt.isStatic()) return null;
         Shape xs = xt.shape().toShape(), ws = wt.shape().toShape();
-        if (xs.rank() != 4 || ws.rank() != 4 || xt.dtype() != DType.FLOAT32) return null;
+        if (xs.rank() != 4 || ws.rank() != 4 || xt.dtype() != dt) return null;
         if (g.initializers().containsKey(n.inputs().get(0))) return null;
         Attributes at = n.attributes();
         String autoPad = at.getString("auto_pad", "NOTSET");
@@ -163,19 +170,19 @@ public final class RowBands {
         if (s <= 0 || d <= 0) return null;
         // a band whose rows all fall in the padding would read no input rows
         if (pads != null && (pads[0] >= (ws.dim(2) - 1) * d + 1 || pads[2] >= (ws.dim(2) - 1) * d + 1)) return null;
-        Band b = new Band(0, n.inputs().get(0), s, 1, pad, (ws.dim(2) - 1) * d + 1, xs.dim(2), xs.dim(0) * xs.dim(1) * xs.dim(3) * 4);
+        Band b = new Band(0, n.inputs().get(0), s, 1, pad, (ws.dim(2) - 1) * d + 1, xs.dim(2), xs.dim(0) * xs.dim(1) * xs.dim(3) * dt.byteSize());
         // the input's height must give the output's, as the conv computes it
         if ((xs.dim(2) + pad + (pads == null || autoPad.equals("VALID") ? 0 : pads[2]) - b.extent()) / s + 1 != os.dim(2)) return null;
         return withWhole(g, n, os, dt, rb == null ? List.of(b) : List.of(b, rb), laneRows(os.dim(3)));
     }
 
     private static Form transposeForm(Graph g, Node n, Shape os, DType dt) {
-        if (n.inputs().size() < 2 || dt != DType.FLOAT32) return null;
+        if (n.inputs().size() < 2 || !Tiling.viaFloat32(dt)) return null;
         var xt = g.typeOf(n.inputs().get(0));
         var wt = g.typeOf(n.inputs().get(1));
         if (xt == null || wt == null || !xt.isStatic() || !wt.isStatic()) return null;
         Shape xs = xt.shape().toShape(), ws = wt.shape().toShape();
-        if (xs.rank() != 4 || ws.rank() != 4 || g.initializers().containsKey(n.inputs().get(0))) return null;
+        if (xs.rank() != 4 || ws.rank() != 4 || xt.dtype() != dt || g.initializers().containsKey(n.inputs().get(0))) return null;
         Attributes at = n.attributes();
         if (!at.getString("auto_pad", "NOTSET").equals("NOTSET") || at.has("output_shape")) return null;
         long s = first(at.getInts("strides"), 2, 1);
@@ -184,7 +191,7 @@ public final class RowBands {
         // bands on multiples of s whose output and input positions both stay on vector lanes
         long u = s;
         while ((u * os.dim(3)) % LANE_UNIT != 0 || ((u / s) * xs.dim(3)) % LANE_UNIT != 0) u += s;
-        Band b = new Band(0, n.inputs().get(0), 1, s, 0, 1, xs.dim(2), xs.dim(0) * xs.dim(1) * xs.dim(3) * 4);
+        Band b = new Band(0, n.inputs().get(0), 1, s, 0, 1, xs.dim(2), xs.dim(0) * xs.dim(1) * xs.dim(3) * dt.byteSize());
         return withWhole(g, n, os, dt, List.of(b), u);
     }
 

@@ -22,7 +22,7 @@ import java.util.Map;
  * <p>Split today: Gather tables by rows, MatMul / Gemm / sluice.FusedMatMul by output columns, Conv /
  * sluice.FusedConv with group 1 by output channels (not grouped or depthwise convs, whose split would cut
  * the input's channels too); their tiles still read the whole activation input and write into the whole
- * output. Same-shape float32 elementwise nodes ({@link #ELEMENTWISE}) are split by element ranges of their
+ * output. Same-shape float32 or float16 elementwise nodes ({@link #ELEMENTWISE}) are split by element ranges of their
  * activations: a tile reads a view of a resident input's range, or a range copied from its host copy, and
  * writes its range of the output in place, so such a node needs little more than its output. LSTM / GRU / RNN
  * (one direction, layout 0) are split by time steps ({@link #stepForm}): X is read by step ranges, Y written in
@@ -63,8 +63,29 @@ final class Tiling {
     /**
      * Element ranges start at multiples of this many float32 elements (64 bytes): every range is a
      * {@link Tensor#ALIGNMENT}-aligned view, and a kernel's vector tail falls on the same elements as in the whole.
+     * For narrower types see {@link #elementUnit}.
      */
     static final int ELEMENT_UNIT = 16;
+
+    /**
+     * Elements a range of type t starts on a multiple of: {@link #ELEMENT_UNIT} (the widest float vector, where the
+     * float32 kernels' tails fall), and at least 64 bytes of t, so that every range stays a
+     * {@link Tensor#ALIGNMENT}-aligned view (32 float16 elements; 16 float32 elements are 64 bytes already).
+     */
+    static long elementUnit(DType t) { return Math.max(ELEMENT_UNIT, Tensor.ALIGNMENT / t.byteSize()); }
+
+    /**
+     * Whether the CPU kernels of the products and windows these tilings cut (Conv, ConvTranspose, MatMul, Gemm)
+     * compute type t on their float32 path: float32 itself, and float16, which they widen to float32 exactly (each
+     * element on its own), compute by the very float32 code (the same loops, picked by the same shapes, with the bias
+     * and activation in float32) and round to float16 once per element at the end. A tile of a float16 node then
+     * computes the float32 values of its part bit for bit as the whole node does (the float32 tilings' invariants)
+     * and rounds each alike, so a float16 tile gives the whole node's bits wherever a float32 one does. Not a cut
+     * of a sum across tiles (K tiles, {@link ReductionCut}): they hand partial sums over in the output's own type,
+     * which for float16 rounds every block's sum (and the kernels refuse to continue float16 partial sums), so those
+     * cuts stay float32 only.
+     */
+    static boolean viaFloat32(DType t) { return t == DType.FLOAT32 || t == DType.FLOAT16; }
     /**
      * Elementwise ops whose element i depends on element i of each input only (float32, no reduction): split
      * by ranges of elements. Inputs are the output's shape, or constants of one element (broadcast).
@@ -106,7 +127,8 @@ final class Tiling {
                 if (!n.domain().equals(fused ? "sluice" : "") || !o.columns()) return null;
                 boolean gemm = n.opType().equals("Gemm") || fused;
                 Tensor w = init.get(n.inputs().get(1));
-                if (w == null || w.rank() != 2 || w.dtype() != DType.FLOAT32 || init.containsKey(n.inputs().getFirst())) return null;
+                // float16 too: MatMul and Gemm compute it on the float32 path and round once ({@link #viaFloat32})
+                if (w == null || w.rank() != 2 || !viaFloat32(w.dtype()) || init.containsKey(n.inputs().getFirst())) return null;
                 boolean transB = gemm && n.attributes().getInt("transB", 0) != 0;
                 long cols = w.shape().dim(transB ? 0 : 1);
                 int bias = -1;
@@ -134,24 +156,25 @@ final class Tiling {
                 if (!n.domain().equals(fused ? "sluice" : "") || !o.channels()) return null;
                 if (n.attributes().getInt("group", 1) != 1 || n.inputs().size() < 2) return null;
                 Tensor w = init.get(n.inputs().get(1));
-                if (w == null || w.rank() < 3 || w.dtype() != DType.FLOAT32 || init.containsKey(n.inputs().getFirst())) return null;
+                // float16 too: computed on the float32 path and rounded once ({@link #viaFloat32})
+                if (w == null || w.rank() < 3 || !viaFloat32(w.dtype()) || init.containsKey(n.inputs().getFirst())) return null;
                 long m = w.shape().dim(0);
                 int bias = -1;
                 if (n.inputs().size() > 2 && !n.inputs().get(2).isEmpty()) {
                     Tensor c = init.get(n.inputs().get(2));
-                    if (c == null || c.rank() != 1 || c.elementCount() != m || c.dtype() != DType.FLOAT32) return null;
+                    if (c == null || c.rank() != 1 || c.elementCount() != m || c.dtype() != w.dtype()) return null;
                     bias = 2;
                 }
                 var inType = g.typeOf(n.inputs().getFirst());
                 var outType = g.typeOf(n.outputs().getFirst());
-                if (!outType.isStatic() || !inType.isStatic() || inType.dtype() != DType.FLOAT32 || m < 2 * CHANNEL_UNIT) return null;
+                if (!outType.isStatic() || !inType.isStatic() || inType.dtype() != w.dtype() || m < 2 * CHANNEL_UNIT) return null;
                 Shape os = outType.shape().toShape();
                 if (os.rank() < 3 || os.dim(1) != m) return null;
                 long outBytes = bytes(g, n.outputs().getFirst());
                 long fixed = otherInputs(g, n, 1, bias) + outBytes;
                 long perCh = w.byteSize() / m + (bias >= 0 ? init.get(n.inputs().get(2)).byteSize() / m : 0);
                 return new Form(Tile.Kind.OUTPUT_CHANNELS, 1, bias, m, CHANNEL_UNIT, perCh,
-                    Tensor.byteSize(DType.FLOAT32, os) / m, fixed, os.elementCount() / m);
+                    Tensor.byteSize(outType.dtype(), os) / m, fixed, os.elementCount() / m);
             }
             default -> { return null; }
         }
@@ -163,12 +186,16 @@ final class Tiling {
      * of one element whole; each tile writes its range of the whole output in place (a view, no scratch).
      */
     private static Form elementForm(Graph g, Node n) {
-        long row = Math.max(1, Tile.rowLength(g, n));
-        // whole rows, and a multiple of ELEMENT_UNIT elements so that ranges stay 64-byte aligned
-        long unit = row * (ELEMENT_UNIT / gcd(row, ELEMENT_UNIT));
         Map<String, Tensor> init = g.initializers();
         var outType = g.typeOf(n.outputs().getFirst());
-        if (!outType.isStatic() || outType.dtype() != DType.FLOAT32) return null;
+        // float16 too: the ops of ELEMENTWISE and Softmax compute a float16 element (a row) from its own inputs alone, in
+        // a scalar loop through double, the same wherever the range starts
+        if (!outType.isStatic() || !viaFloat32(outType.dtype())) return null;
+        DType dt = outType.dtype();
+        long row = Math.max(1, Tile.rowLength(g, n));
+        // whole rows, and a multiple of elementUnit elements so that ranges stay 64-byte aligned
+        long eu = elementUnit(dt);
+        long unit = row * (eu / gcd(row, eu));
         Shape os = outType.shape().toShape();
         long total = os.elementCount();
         if (total < 2 * unit) return null;
@@ -185,13 +212,13 @@ final class Tiling {
                 continue;
             }
             var t = g.typeOf(v);
-            if (!t.isStatic() || t.dtype() != DType.FLOAT32 || !t.shape().toShape().equals(os)) return null;
+            if (!t.isStatic() || t.dtype() != dt || !t.shape().toShape().equals(os)) return null;
             ranged.add(k);
             seen.add(v);
         }
         long distinct = ranged.stream().map(k -> n.inputs().get(k)).distinct().count();
         if (distinct == 0) return null;
-        return new Form(Tile.Kind.ELEMENTS, -1, -1, total, unit, DType.FLOAT32.byteSize(), 0, fixed, 1,
+        return new Form(Tile.Kind.ELEMENTS, -1, -1, total, unit, dt.byteSize(), 0, fixed, 1,
             (int) distinct, List.copyOf(ranged));
     }
 
@@ -200,7 +227,8 @@ final class Tiling {
      * ({@link Tile.Kind#TIME_STEPS}). Each tile reads X's steps by range and writes Y's steps in place; the
      * weights, biases and initial states are read whole by every tile, and the state goes from tile to tile
      * in small buffers (one in, one out per state tensor). Step ranges start where both X's and Y's ranges
-     * start on 64 bytes (views stay aligned).
+     * start on 64 bytes (views stay aligned). Not float16 (nor {@link #units}' blocks): the kernel keeps its state in
+     * float32 from step to step, while tiles would hand it over as their Y_h / Y_c outputs, rounded to float16.
      */
     private static Form stepForm(Graph g, Node n) {
         if (n.inputs().size() < 3 || n.outputs().isEmpty() || !n.subgraphs().isEmpty()) return null;
