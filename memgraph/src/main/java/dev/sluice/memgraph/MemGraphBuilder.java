@@ -26,7 +26,8 @@ import java.util.Set;
  * budget that is too small is refused up front with the number it needs.
  * Where nodes are split into row bands or output boxes, it walks twice by bytes, with their tiles keeping resident
  * values on the device ({@link BandTileTasks.Keep}) and without, and keeps the plan that moves fewer bytes over the link: so keeping never
- * costs bytes overall, whatever evictions it causes further on.
+ * costs bytes overall, whatever evictions it causes further on. Where band chains form ({@link BandChains}), all of that
+ * is done with each set of chains and without, and the plan that moves fewest link bytes is kept.
  */
 final class MemGraphBuilder {
     /** How many nodes ahead weights and offloaded values are fetched into free memory (never by evicting). */
