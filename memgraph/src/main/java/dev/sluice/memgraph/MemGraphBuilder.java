@@ -26,14 +26,27 @@ import java.util.Set;
  * budget that is too small is refused up front with the number it needs.
  * Where nodes are split into row bands or output boxes, it walks twice by bytes, with their tiles keeping resident
  * values on the device ({@link BandTileTasks.Keep}) and without, and keeps the plan that moves fewer bytes over the link: so keeping never
- * costs bytes overall, whatever evictions it causes further on.
+ * costs bytes overall, whatever evictions it causes further on. Where band chains form ({@link BandChains}), all of that
+ * is done with each set of chains and without, and the plan that moves fewest link bytes is kept.
  */
 final class MemGraphBuilder {
     /** How many nodes ahead weights and offloaded values are fetched into free memory (never by evicting). */
     private static final int PREFETCH_NODES = 4;
 
     private final Graph g;
-    private final Map<Integer, Tiling.Split> splits;
+    /** The splits the walk uses: {@link #ownSplits}, or one of {@link #chainSplitSets} in a walk with band chains. */
+    private Map<Integer, Tiling.Split> splits;
+    private final Map<Integer, Tiling.Split> ownSplits;
+    /**
+     * Band chains ({@link BandChains}) by first node, and the splits with their nodes' bands on the chains' edges: one
+     * set per share of the budget a chain's band may take (a half, a quarter), the builder keeping the plan that moves
+     * fewest bytes of those and the one without chains.
+     */
+    private final List<Map<Integer, BandChains.Chain>> chainSets = new ArrayList<>();
+    private final List<Map<Integer, Tiling.Split>> chainSplitSets = new ArrayList<>();
+    private Map<Integer, BandChains.Chain> chains = Map.of();
+    /** Whether the current walk runs the chains (else every node on its own splits). */
+    private boolean chained;
     private final List<DeviceSpec> devices;
     private final int[] placement;
     private final TilingOptions tiling;
@@ -61,12 +74,20 @@ final class MemGraphBuilder {
             if (!devices.get(placement[i]).kind().sharesHostMemory()) whole.put(g.nodes().get(i).label(), BuildState.nodeNeed(g, g.nodes().get(i)));
         }
         Map<String, Tensor> inits = new LinkedHashMap<>(g.initializers());
-        this.splits = Tiling.plan(g, placement, devices, whole, inits, tiling);
+        this.ownSplits = Tiling.plan(g, placement, devices, whole, inits, tiling);
+        this.splits = ownSplits;
         this.g = splits.isEmpty() ? g : g.withNodes(g.nodes(), inits, g.types());
         this.devices = List.copyOf(devices);
         this.placement = placement.clone();
         this.nodes = this.g.nodes();
         for (Value v : g.outputs()) graphOutputs.add(v.name());
+        for (int share : new int[] {2, 4}) {
+            Map<Integer, Tiling.Split> sp = new HashMap<>();
+            Map<Integer, BandChains.Chain> c = BandChains.find(this.g, ownSplits, this.placement, this.devices, graphOutputs, share, sp);
+            if (c.isEmpty() || chainSplitSets.contains(sp)) continue;
+            chainSets.add(c);
+            chainSplitSets.add(sp);
+        }
     }
 
     /** Fresh walk state: every node's form, next uses, and residency placing first-fit or by bytes alone. */
@@ -74,6 +95,7 @@ final class MemGraphBuilder {
         state = new BuildState(g, placement, splits, new TaskEmitter(), tiling);
         forms = new NodeTasks[nodes.size()];
         for (int i = 0; i < nodes.size(); i++) forms[i] = NodeTasks.of(state, i, devices.get(placement[i]).kind().sharesHostMemory());
+        if (chained) for (BandChains.Chain c : chains.values()) for (int k : c.nodes()) forms[k] = new ChainTileTasks(state, c, k);
         Map<String, List<Integer>> u = new HashMap<>();
         for (int i = 0; i < nodes.size(); i++) {
             for (String v : forms[i].reads()) u.computeIfAbsent(v, k -> new ArrayList<>()).add(i);
@@ -104,6 +126,30 @@ final class MemGraphBuilder {
      * cached walk by bytes, the cached walk placed first-fit stands in for them: often fewer bytes at small budgets.)
      */
     MemGraph build() {
+        // With each set of band chains and without: the chains keep the values inside them off the link, but hold their
+        // nodes' whole inputs together and may narrow their bands; the plan that moves fewest bytes is kept.
+        MemGraph best = null;
+        for (int k = 0; k < chainSets.size(); k++) {
+            chained = true;
+            chains = chainSets.get(k);
+            splits = chainSplitSets.get(k);
+            MemGraph m;
+            try {
+                m = buildOwn();
+            } catch (MemGraphException | ArenaPlan.Overflow e) {
+                m = null; // the chains left some tile no room: the other sets, and the plan without, decide
+            }
+            if (m != null && (best == null || linkBytes(m) < linkBytes(best))) best = m;
+        }
+        chained = false;
+        chains = Map.of();
+        splits = ownSplits;
+        MemGraph own = buildOwn();
+        return best != null && linkBytes(best) < linkBytes(own) ? best : own;
+    }
+
+    /** {@link #build} for the current walk mode (with the chains or without). */
+    private MemGraph buildOwn() {
         boolean boxes = splits.values().stream().anyMatch(sp -> sp.tiles().getFirst().kind() == Tile.Kind.OUTPUT_BOX);
         MemGraph best = null;
         boolean packed = false; // whether the planner packed a walk by bytes without the cache

@@ -10,7 +10,7 @@ import java.util.List;
  * and dead-value release agree with the tasks.
  */
 sealed interface NodeTasks permits HostNodeTasks, WholeNodeTasks, WeightTileTasks, ElementTileTasks, StepTileTasks,
-    UnitTileTasks, BandTileTasks, BoxTileTasks {
+    UnitTileTasks, BandTileTasks, BoxTileTasks, ChainTileTasks {
 
     /** Bytes the node needs on its device at once as planned: its largest tile's when it is split. */
     long need();

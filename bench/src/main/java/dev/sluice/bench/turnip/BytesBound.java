@@ -5,6 +5,7 @@ import dev.sluice.graph.Node;
 import dev.sluice.kernels.Shape;
 import dev.sluice.kernels.Tensor;
 import dev.sluice.kernels.TensorType;
+import dev.sluice.memgraph.BandChains;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashSet;
@@ -20,7 +21,19 @@ import java.util.Set;
  * (a value's bytes are made once, by the node that makes it), and the nodes in the graph's order: all of node i's
  * work can run before any of node i + 1's (the builder emits node by node, and the emission order is one the plan
  * allows; its dispatcher may reorder tasks, but the bytes a plan moves do not depend on the order it runs in, and
- * the budget holds at every instant of every order it allows).
+ * the budget holds at every instant of every order it allows). The one exception: nodes the graph lets the builder run
+ * as a band chain ({@link BandChains#links}: node i's output read by node i + 1 alone, row band by row band) may
+ * interleave, band t of both before band t + 1 of either, so the cut between them is no instant of such a plan and
+ * claims nothing here (their value inside may never exist whole).
+ *
+ * <p>It is not a bound for every schedule. A schedule free to interleave any nodes (a CNN run depth-first band by
+ * band, halos included) need never hold most intermediates whole, and then moves only (1) and (2) below plus the round
+ * trips of values that must exist whole at some instant: a value v is wholly live when some node reads all of v and
+ * also reads a value each of whose elements depends on every element of v (a squeeze-excite gate over v, a classifier
+ * over all of it): that node can compute nothing before all of v is made, and then all of v is still to be read. Each
+ * such v larger than the budget costs 2 (|v| - budget) on its own, and such claims, being about copies of distinct
+ * values, add up. That any-order bound is lower than this one; the plans here are node-ordered (with chains), so this
+ * one is the tighter true bound for them.
  *
  * <p>Whole reads. A node <em>reads v whole</em> when a static plan must have every element of v on the device for
  * it: any op that combines every element of its input (elementwise, products, reductions, movement that keeps every
@@ -133,13 +146,14 @@ final class BytesBound {
             for (int j = Math.max(filled, s.start()); j < s.end(); j++) start[j] = s.start();
             filled = Math.max(filled, s.end());
         }
+        boolean[] linked = BandChains.links(g); // cuts inside a possible band chain: no instant of the plan (see the class doc)
         long liveI = 0, liveK = 0, result = 0;
         long[] best = new long[n], prefixBest = new long[n + 1]; // prefixBest[k] = max best(i) over i < k
         for (int i = 0; i < n; i++) {
             liveI += dI[i];
             liveK += dK[i];
             long excess = liveI + liveK - budget, x = 0;
-            if (excess > 0) x = excess <= liveK ? excess : liveK + 2 * (excess - liveK);
+            if (excess > 0 && !linked[i]) x = excess <= liveK ? excess : liveK + 2 * (excess - liveK);
             if (!disjointSum) {
                 result = Math.max(result, x);
                 continue;
@@ -149,6 +163,87 @@ final class BytesBound {
             result = Math.max(result, best[i]);
         }
         return result;
+    }
+
+    /**
+     * The any-order bound of the class doc: (1) + (2) + 2 (|v| - budget) for every intermediate v larger than the budget
+     * that some node r reads whole while also reading a value each of whose elements depends on every element of v
+     * (r computes nothing before all of v is made, and then all of v is still to be read, so v is wholly live then: the
+     * bytes beyond the budget are on the host, went down once and come up once). Such claims are about copies of distinct
+     * values, so they add up. Which values depend on all of which (per element) is traced conservatively: an output
+     * depends on all of v where its op makes each output element from all of an input that holds every element of v
+     * ({@link #allToAll}), or where each output element reads some element of an input that depends on all of v
+     * ({@link #eachReads}); anything else claims nothing.
+     */
+    static long anyOrder(Graph g, long budget) {
+        long[] p = parts(g, budget);
+        Set<String> inputs = new HashSet<>(g.inputNames()), outputs = new HashSet<>(g.outputNames());
+        Map<String, Set<String>> covers = new HashMap<>(), allOf = new HashMap<>();
+        Set<String> wholeLive = new LinkedHashSet<>();
+        for (Node n : g.nodes()) {
+            Set<String> cov = new HashSet<>(), all = new HashSet<>();
+            for (int k = 0; k < n.inputs().size(); k++) {
+                String x = n.inputs().get(k);
+                if (x.isEmpty()) continue;
+                if (readsWhole(g, n, k)) {
+                    cov.add(x);
+                    cov.addAll(covers.getOrDefault(x, Set.of()));
+                }
+                if (eachReads(n, k)) all.addAll(allOf.getOrDefault(x, Set.of()));
+                if (allToAll(g, n, k)) {
+                    all.add(x);
+                    all.addAll(covers.getOrDefault(x, Set.of()));
+                }
+            }
+            // v wholly live: read whole here beside a value that depends on all of it
+            for (int k = 0; k < n.inputs().size(); k++) {
+                String v = n.inputs().get(k);
+                if (v.isEmpty() || inputs.contains(v) || outputs.contains(v) || g.initializers().containsKey(v) || !readsWhole(g, n, k)) continue;
+                for (int j = 0; j < n.inputs().size(); j++) {
+                    String a = n.inputs().get(j);
+                    if (j != k && !a.isEmpty() && !a.equals(v) && eachReads(n, j) && allOf.getOrDefault(a, Set.of()).contains(v)) wholeLive.add(v);
+                }
+            }
+            for (String o : n.outputs()) {
+                if (o.isEmpty()) continue;
+                covers.put(o, cov);
+                allOf.put(o, all);
+            }
+        }
+        long trips = 0;
+        for (String v : wholeLive) trips += 2 * Math.max(0, bytes(g, v) - budget);
+        return p[0] + p[1] + trips;
+    }
+
+    /** Ops each of whose output elements reads at least one element of input k (1-to-1, broadcasting, windows, products, reductions). */
+    private static boolean eachReads(Node n, int k) {
+        return switch (n.opType()) {
+            case "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "Where", "PRelu", "Equal", "Less", "Greater",
+                 "Relu", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Exp", "Log", "Sqrt", "Abs", "Neg", "Erf",
+                 "Clip", "Cast", "Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Softmax", "LogSoftmax",
+                 "MatMul", "Gemm", "FusedMatMul", "GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceSum", "ReduceMax",
+                 "ReduceMin", "ChannelScaleResidual", "BatchNormalization", "LayerNormalization", "Gelu", "FastGelu", "QuickGelu" -> true;
+            case "Conv", "FusedConv", "FusedConvAdd" -> k == 1 || k == 3; // every output reads weights; input 0 only where windows overlap it
+            default -> false;
+        };
+    }
+
+    /**
+     * Ops each of whose output elements reads every element of input k: a product whose A is one row (M = 1, one batch)
+     * read by every output, a conv of one image whose input is one position (every output reads all its channels), a
+     * global pool or reduction that leaves one element.
+     */
+    private static boolean allToAll(Graph g, Node n, int k) {
+        Shape x = shapeOf(g, n.inputs().get(k)), y = n.outputs().isEmpty() ? null : shapeOf(g, n.outputs().getFirst());
+        if (x == null || y == null) return false;
+        return switch (n.opType()) {
+            case "MatMul", "FusedMatMul" -> k == 0 && x.elementCount() == x.dim(x.rank() - 1) && !n.attributes().has("transA");
+            case "Gemm" -> k == 0 && n.attributes().getInt("transA", 0) == 0 && x.rank() == 2 && x.dim(0) == 1;
+            case "Conv", "FusedConv" -> k == 0 && n.attributes().getInt("group", 1) == 1 && x.rank() >= 3 && x.elementCount() == x.dim(1)
+                && y.rank() >= 2 && y.elementCount() == y.dim(1); // one image, one position in and out: every output reads all of x
+            case "GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin" -> k == 0 && y.elementCount() == 1;
+            default -> false;
+        };
     }
 
     /**

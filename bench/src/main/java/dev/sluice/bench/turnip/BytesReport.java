@@ -55,9 +55,11 @@ final class BytesReport {
                         byValue.merge(v, t.bytes(), Long::sum);
                     }
                     long bound = BytesBound.of(m.graph(), budget);
-                    out.printf(Locale.ROOT, "%s %3d%% (%d B%s): plan moves %d B (h2d %d, d2h %d), lower bound %d B (%s; the fullest cut alone %d), moved/bound %.2fx%n",
+                    long anyOrder = BytesBound.anyOrder(m.graph(), budget);
+                    out.printf(Locale.ROOT, "%s %3d%% (%d B%s): plan moves %d B (h2d %d, d2h %d), lower bound %d B (%s; the fullest cut alone %d), moved/bound %.2fx; any-order bound %d B, moved/that %.2fx%n",
                         z.name(), pct, budget, budget == full * pct / 100 ? "" : ", the minimum", up + down, up, down, bound,
-                        BytesBound.explain(m.graph(), budget), BytesBound.fullestCut(m.graph(), budget), (double) (up + down) / bound);
+                        BytesBound.explain(m.graph(), budget), BytesBound.fullestCut(m.graph(), budget), (double) (up + down) / bound,
+                        anyOrder, (double) (up + down) / anyOrder);
                     out.println("    " + oversized(m, budget, byValue));
                     byValue.entrySet().stream().sorted(Map.Entry.<String, Long>comparingByValue().reversed()).limit(topValues)
                         .forEach(e -> out.printf(Locale.ROOT, "    %-40s %,12d B moved, %.2fx its size%n", e.getKey(), e.getValue(),

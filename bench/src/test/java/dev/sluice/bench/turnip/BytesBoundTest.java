@@ -54,7 +54,8 @@ class BytesBoundTest {
                 }
                 long moved = 0;
                 for (Task t : plan.tasks()) if (t.lane().isCopy()) moved += t.bytes();
-                long bound = BytesBound.of(g, budget);
+                long bound = BytesBound.of(g, budget), anyOrder = BytesBound.anyOrder(g, budget);
+                assertTrue(anyOrder <= moved, "net " + k + " at " + budget + " B: moved " + moved + " < any-order bound " + anyOrder);
                 assertTrue(bound <= moved, "net " + k + " at " + budget + " B (min " + min + ", full " + full + "): moved " + moved
                     + " < bound " + bound + " (" + BytesBound.explain(g, budget) + "); " + plan.summary());
                 plans++;
@@ -159,6 +160,38 @@ class BytesBoundTest {
                 new HashMap<>(Map.of("x", img, "z", img, "a", img, "b", img, "y", yt)));
             long once = 2 * 1024 + w.get("w").byteSize() + 1024 + Tensor.byteSize(DType.FLOAT32, yt.shape().toShape());
             assertEquals(once + (whole ? 2 * 524 : 0), BytesBound.of(h, 500), whole ? "3x3 stride 1 pads 1" : "1x1 stride 2");
+        }
+    }
+
+    /**
+     * Band chains: in x -> Relu a -> Sigmoid b -> Relu c (the output), on [1, 4, 16, 16] floats (4,096 B each), a is read by
+     * the next node alone row for row, so a plan may run the three nodes band by band (BandChains) and a never exists whole:
+     * the node-order bound claims nothing for the cuts inside (at a budget of 1,000 B it claimed 2 x (4,096 - 1,000) at
+     * each before). The any-order bound claims a value only where it must be wholly live: in a squeeze-excite shape, v =
+     * Relu(x), s = Conv1x1(GlobalAveragePool(v)) on one position, y = Mul(v, s): the Mul computes nothing before s, which
+     * depends on all of v, and then still reads all of v, so at a budget of 1,000 B it claims 2 x (4,096 - 1,000) for v;
+     * without the gate (y = Mul(v, x)) nothing.
+     */
+    @Test void chainsAndWhollyLiveValues() {
+        TensorType a = TensorType.of(DType.FLOAT32, Shape.of(1, 4, 16, 16)), c1 = TensorType.of(DType.FLOAT32, Shape.of(1, 4, 1, 1));
+        Graph chain = new Graph("t", List.of(new Node("r1", "Relu", "", List.of("x"), List.of("a"), Attributes.EMPTY),
+                new Node("s", "Sigmoid", "", List.of("a"), List.of("b"), Attributes.EMPTY),
+                new Node("r2", "Relu", "", List.of("b"), List.of("c"), Attributes.EMPTY)),
+            List.of(new Value("x", a)), List.of(new Value("c", a)), Map.of(), new HashMap<>(Map.of("x", a, "a", a, "b", a, "c", a)));
+        assertEquals(2 * 4096, BytesBound.of(chain, 1000));
+        assertEquals(2 * 4096, BytesBound.anyOrder(chain, 1000));
+        Map<String, Tensor> w = Map.of("w", Tensor.allocate(DType.FLOAT32, Shape.of(4, 4, 1, 1)));
+        for (boolean gate : new boolean[] {true, false}) {
+            List<Node> nodes = new ArrayList<>(List.of(new Node("r", "Relu", "", List.of("x"), List.of("v"), Attributes.EMPTY)));
+            if (gate) {
+                nodes.add(new Node("gap", "GlobalAveragePool", "", List.of("v"), List.of("p"), Attributes.EMPTY));
+                nodes.add(new Node("fc", "Conv", "", List.of("p", "w"), List.of("s"), Attributes.EMPTY));
+            }
+            nodes.add(new Node("mul", "Mul", "", List.of("v", gate ? "s" : "x"), List.of("y"), Attributes.EMPTY));
+            Graph se = new Graph("t", nodes, List.of(new Value("x", a)), List.of(new Value("y", a)), gate ? w : Map.of(),
+                new HashMap<>(Map.of("x", a, "v", a, "p", c1, "s", c1, "y", a)));
+            long once = 2 * 4096 + (gate ? 64 : 0);
+            assertEquals(once + (gate ? 2 * (4096 - 1000) : 0), BytesBound.anyOrder(se, 1000), gate ? "with the gate" : "without");
         }
     }
 
