@@ -85,8 +85,9 @@ class WindowRowsConvTest {
             for (Parallelism par : new Parallelism[] {Parallelism.SEQUENTIAL, Parallelism.of(3)}) {
                 Tensor cached = run(x, w, bv, m, k, stride, len, out, par, relu, key);
                 Tensor plain = run(x, w, bv, m, k, stride, len, out, par, relu, null);
-                // the same conv cut at window 50: the second part starts 50 windows into the input
-                int cut = 50, len2 = (out - cut - 1) * stride + k;
+                // the same conv cut at window 50 (at half the windows where there are fewer: with AVX2's 16-column panels
+                // the trailing counts are 17-33): the second part starts that many windows into the input
+                int cut = Math.min(50, out / 2), len2 = (out - cut - 1) * stride + k;
                 Tensor first = run(x, w, bv, m, k, stride, (cut - 1) * stride + k, cut, par, relu, key);
                 Tensor x2 = floats(dims(1, 1, len2), java.util.Arrays.copyOfRange(xv, cut * stride, cut * stride + len2));
                 Tensor second = run(x2, w, bv, m, k, stride, len2, out - cut, par, relu, key);
