@@ -83,8 +83,10 @@ public record Activation(Kind kind, float alpha, float beta, float lo, float hi,
             // the vector code on one lane: VectorMath is lane-wise, so this is the bits of any lane holding x
             case GELU -> VectorMath.gelu(FloatVector.broadcast(VectorMath.S, x)).lane(0);
             case SIGMOID -> VectorMath.sigmoid(FloatVector.broadcast(VectorMath.S, x)).lane(0);
-            // one lane of the vector product too: which NaN a scalar x * s keeps depends on operand order
+            // one lane of the vector product too; a NaN input is the output, as in the loops: which NaN of two a product
+            // keeps depends on the operand order of the compiled code (x is +NaN where the sigmoid gives -NaN)
             case SILU -> {
+                if (Float.isNaN(x)) yield x;
                 FloatVector v = FloatVector.broadcast(VectorMath.S, x);
                 yield v.mul(VectorMath.sigmoid(v)).lane(0);
             }

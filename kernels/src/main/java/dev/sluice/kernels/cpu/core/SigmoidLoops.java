@@ -70,9 +70,10 @@ final class SigmoidLoops {
             e = e.blend(Float.POSITIVE_INFINITY, x.compare(VectorOperators.GT, 88.72283905206835f));
             e = e.blend(0f, x.compare(VectorOperators.LT, -103.972077083991796f));
             e = e.blend(x, x.test(VectorOperators.IS_NAN));
-            // sigmoid = 1 / (1 + e), then SiLU's multiply
+            // sigmoid = 1 / (1 + e), then SiLU's multiply; SiLU of a NaN is that NaN: x86 keeps one operand's NaN of two,
+            // and which one depends on the operand order C2 picked for this compiled method (+NaN times the sigmoid's -NaN)
             FloatVector s = one.div(e.add(1f));
-            (silu ? v.mul(s) : s).intoArray(y, off + i);
+            (silu ? v.mul(s).blend(v, v.test(VectorOperators.IS_NAN)) : s).intoArray(y, off + i);
         }
         return i;
     }
@@ -114,7 +115,7 @@ final class SigmoidLoops {
             e = e.blend(0f, xn.compare(VectorOperators.LT, -103.972077083991796f));
             e = e.blend(xn, xn.test(VectorOperators.IS_NAN));
             FloatVector s = one.div(e.add(1f));
-            (silu ? v.mul(s) : s).intoMemorySegment(y, (yo + i) * 4, ORDER);
+            (silu ? v.mul(s).blend(v, v.test(VectorOperators.IS_NAN)) : s).intoMemorySegment(y, (yo + i) * 4, ORDER);
         }
         return i;
     }
