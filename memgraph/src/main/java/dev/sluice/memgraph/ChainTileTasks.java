@@ -127,8 +127,8 @@ record ChainTileTasks(BuildState s, BandChains.Chain c, int i) implements NodeTa
             Tile tile = s.split(c.last()).tiles().get(t);
             int sid = s.out.next();
             if (kept != null) {
-                s.out.add(new Task.Transfer(sid, d, LaneKind.COMPUTE, prevOut.id, kept.id, prevOut.bytes,
-                    "copy " + out + " rows [" + tile.start() + ":" + tile.end() + "] on " + devName, tile.start(), tile.end(), true));
+                s.out.add(Task.Transfer.localScatter(sid, d, prevOut.id, kept.id, prevOut.bytes,
+                    "copy " + out + " rows [" + tile.start() + ":" + tile.end() + "] on " + devName, tile.start(), tile.end(), true, null));
                 s.out.read(prevOut.id, sid);
                 s.out.continued(kept, prevScatter, sid);
             } else {

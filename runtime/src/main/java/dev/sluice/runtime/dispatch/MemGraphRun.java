@@ -188,7 +188,7 @@ final class MemGraphRun {
         boolean local = x.local();
         CopyLane lane = local ? null : copyLane(x.device(), x.lane());
         long rows = x.end() - x.start();
-        boolean gather = local ? !x.scatter() : x.lane() == LaneKind.H2D;
+        boolean gather = local ? localGather(x) : x.lane() == LaneKind.H2D;
         if (gather) {
             long[] dims = from.shape().dims().clone();
             int r = dims.length;
@@ -209,6 +209,20 @@ final class MemGraphRun {
             copyRuns(lane, from.data(), 0, rows * row, to.data(), x.start() * row, height * row, rows * row, to.byteSize() / (height * row));
         }
         doneReading(x.src());
+    }
+
+    /**
+     * Whether a local copy gathers (a part out of a whole) rather than scatters: as the transfer says. A part is never
+     * larger than its whole, so a copy whose blocks say otherwise was planned with the wrong direction: refused by name
+     * rather than run past a block's end.
+     */
+    private boolean localGather(Task.Transfer x) {
+        long src = plan.buffers().get(x.src()).bytes(), dst = plan.buffers().get(x.dst()).bytes();
+        if (x.scatter() ? src > dst : dst > src) {
+            throw new SluiceException("local copy '" + x.label() + "' is planned as a " + (x.scatter() ? "scatter" : "gather")
+                + " from " + src + " bytes into " + dst + ": its part is larger than its whole");
+        }
+        return !x.scatter();
     }
 
     /** The device block of a whole value that local scatters write into: claimed by the first (the plan chains them). */
@@ -241,7 +255,7 @@ final class MemGraphRun {
         boolean local = x.local();
         CopyLane lane = local ? null : copyLane(x.device(), x.lane());
         long es = from.dtype().byteSize();
-        boolean gather = local ? !x.scatter() : x.lane() == LaneKind.H2D;
+        boolean gather = local ? localGather(x) : x.lane() == LaneKind.H2D;
         if (gather) {
             if (from.elementCount() != MemGraphExecutor.product(box.dims())) {
                 throw new SluiceException("box " + box + " of " + java.util.Arrays.toString(box.dims()) + " does not fit " + from.shape());
