@@ -202,8 +202,8 @@ final class ChainBound {
         /** The evaluation under way: its weight unit, whether the capacity is unlimited, its largest working set. */
         long unit = 1, level = Long.MAX_VALUE;
         boolean unlimited;
-        /** Scratch for {@link #sweep}. */
-        private int[] byHead;
+        /** The regions' spans and paths ({@link RegionFigures}). */
+        final RegionFigures figures;
 
         Chain(PlacementProblem p, IntervalLoads il, long[][] time, long[] cross, long[] in, long[] out, int exactRegion) {
             this.p = p;
@@ -222,6 +222,7 @@ final class ChainBound {
                 predArc[t] = preds.get(t).stream().mapToInt(index::get).toArray();
                 succArc[t] = succs.get(t).stream().mapToInt(index::get).toArray();
             }
+            figures = new RegionFigures(p, time, cross, in, out, predArc, succArc);
             int prev = -1;
             for (int k = 0; k <= il.cuts.length; k++) {
                 int v = k < il.cuts.length ? il.cuts[k] : -1;
@@ -407,7 +408,7 @@ final class ChainBound {
                     // items in topological order; the state's device follows the path's last task placed so far
                     // (u's before the first), so that crossings along the path can be charged
                     byte[][] took = new byte[s.tasks().length][];
-                    long[] onPath = mix.path() > 0 ? path(s, allowed) : new long[s.tasks().length];
+                    long[] onPath = mix.path() > 0 ? figures.path(s.u(), s.tasks(), allowed) : new long[s.tasks().length];
                     mid = cost.clone();
                     for (int i = 0; i < s.tasks().length; i++) {
                         int t = s.tasks()[i], w = weight[t];
@@ -446,7 +447,7 @@ final class ChainBound {
                         mid = nxt;
                     }
                     choices.add(took);
-                    exitCross = mix.path() > 0 ? pathExit(s, allowed) : 0;
+                    exitCross = mix.path() > 0 ? figures.pathExit(s.u(), s.v(), s.tasks(), allowed) : 0;
                 }
                 double[] next = new double[states];
                 Arrays.fill(next, none);
@@ -473,7 +474,7 @@ final class ChainBound {
                                 }
                             }
                         } else {
-                            double add = (s.tasks().length == 0 ? joinCross(s.u(), v, du, dv) : du != dv ? mix.path() * exitCross : 0) + tv;
+                            double add = (s.tasks().length == 0 ? figures.joinCross(s.u(), v, du, dv) : du != dv ? mix.path() * exitCross : 0) + tv;
                             for (int u = 0; u + wv <= slots; u++) {
                                 double c0 = mid[2 * u + du];
                                 if (c0 == none) continue;
@@ -523,59 +524,6 @@ final class ChainBound {
         }
 
         /**
-         * A relaxed region's longest path, by each task's least time on a device it may use (the cpu for the tasks that
-         * must stay there): per task of the region in order, -1 if off the path, else the units of the crossing from
-         * the path's previous task (u's for the first; 0 without an arc from u).
-         */
-        private long[] path(Step s, boolean[] allowed) {
-            int[] r = s.tasks();
-            java.util.Map<Integer, Integer> at = new java.util.HashMap<>();
-            for (int i = 0; i < r.length; i++) at.put(r[i], i);
-            long[] len = new long[r.length];
-            int[] prev = new int[r.length];
-            int last = 0;
-            for (int i = 0; i < r.length; i++) {
-                int t = r[i];
-                prev[i] = -1;
-                long best = 0;
-                for (int k : predArc[t]) {
-                    Integer j = at.get(p.arcs().get(k).from());
-                    if (j != null && len[j] > best) { best = len[j]; prev[i] = j; }
-                }
-                len[i] = best + (allowed[t] ? Math.min(time[t][0], time[t][1]) : time[t][0]);
-                if (len[i] > len[last]) last = i;
-            }
-            long[] on = new long[r.length];
-            Arrays.fill(on, -1);
-            for (int i = last; i >= 0; i = prev[i]) {
-                int from = prev[i] >= 0 ? r[prev[i]] : s.u();
-                on[i] = from < 0 ? 0 : arcCross(from, r[i]);
-            }
-            return on;
-        }
-
-        /** The crossing from the last task of {@link #path} to v (0 without an arc or without v). */
-        private long pathExit(Step s, boolean[] allowed) {
-            if (s.v() < 0) return 0;
-            long[] on = path(s, allowed);
-            for (int i = on.length - 1; i >= 0; i--) if (on[i] >= 0) return arcCross(s.tasks()[i], s.v());
-            return 0;
-        }
-
-        /** The units of the arc from -> to, 0 if there is none. */
-        private long arcCross(int from, int to) {
-            for (int k : succArc[from]) if (p.arcs().get(k).to() == to) return cross[k];
-            return 0;
-        }
-
-        /** The crossing of the arc u -> v between devices du and dv (0 if there is none or they are equal). */
-        private long joinCross(int u, int v, int du, int dv) {
-            if (u < 0 || v < 0 || du == dv) return 0;
-            for (int k : succArc[u]) if (p.arcs().get(k).to() == v) return cross[k];
-            return 0;
-        }
-
-        /**
          * Per device of u and of v, the region's options: assignments (bit i: task i of the region on the accelerator)
          * with the weight of all their weights together ({@code bytes / unit}, rounded down, which is at least the sum
          * of their tasks' rounded weights and still at most the room's share: a sum of floors is at most the floor of
@@ -615,7 +563,7 @@ final class ChainBound {
 
         /**
          * Per (du, dv), the region's assignments within {@code free} (bit i: task i may go on the accelerator) that no
-         * other beats in both weight bytes and span, as {bytes, span, mask} by bytes. The cheap span ({@link #spans}) of
+         * other beats in both weight bytes and span, as {bytes, span, mask} by bytes. The cheap span ({@link RegionFigures#spans}) of
          * every assignment bounds its searched one ({@link RegionSpans}) from below, so assignments are taken by cheap
          * span and searched only where no assignment already on the front, as light or lighter, has a span of at most
          * their cheap one (they could not join it). Each assignment counts with its searched span where it was
@@ -625,7 +573,7 @@ final class ChainBound {
         private List<List<long[]>> fronts(Step s, int free) {
             int[] r = s.tasks();
             int k = r.length;
-            long[][] spans = spanCache.computeIfAbsent(s, this::spans);
+            long[][] spans = spanCache.computeIfAbsent(s, st -> figures.spans(st.u(), st.v(), st.tasks()));
             long[][] searched = searchedCache.computeIfAbsent(s, x -> {
                 long[][] e = new long[4][1 << k];
                 for (long[] a : e) Arrays.fill(a, -1);
@@ -669,90 +617,6 @@ final class ChainBound {
                 all.add(new ArrayList<>(front.values()));
             }
             return all;
-        }
-
-        /** Per (device of u) * 2 + (device of v) and per assignment of the region's tasks, the region's span. */
-        private long[][] spans(Step s) {
-            int[] r = s.tasks();
-            int k = r.length;
-            int[] local = new int[p.size()];
-            Arrays.fill(local, -1);
-            for (int i = 0; i < k; i++) local[r[i]] = i;
-            long[][] spans = new long[4][1 << k];
-            long[] est = new long[k], tail = new long[k];
-            int[] dev = new int[k];
-            byHead = new int[k];
-            for (int mask = 0; mask < 1 << k; mask++) {
-                for (int i = 0; i < k; i++) dev[i] = (mask >>> i) & 1;
-                for (int du = 0; du < 2; du++) for (int dv = 0; dv < 2; dv++) spans[du * 2 + dv][mask] = span(s, local, dev, du, dv, est, tail);
-            }
-            return spans;
-        }
-
-        /** The span of a region (see the class comment) with its tasks on {@code dev}, u on du and v on dv. */
-        private long span(Step s, int[] local, int[] dev, int du, int dv, long[] est, long[] tail) {
-            int[] r = s.tasks();
-            int k = r.length, u = s.u(), v = s.v();
-            List<PlacementProblem.Arc> arcs = p.arcs();
-            long path = 0;
-            // the first cut task waits for its graph inputs; the last one's outputs cross back
-            if (u < 0 && v >= 0 && dv == 1) path = in[v];
-            if (v < 0 && u >= 0 && du == 1) path = out[u];
-            if (k == 0) return Math.max(path, joinCross(u, v, du, dv));
-            for (int i = 0; i < k; i++) {
-                int t = r[i], d = dev[i];
-                long e = u < 0 && d == 1 ? in[t] : 0;
-                for (int a : predArc[t]) {
-                    int f = arcs.get(a).from();
-                    if (f == u) e = Math.max(e, du != d ? cross[a] : 0);
-                    else if (local[f] >= 0) e = Math.max(e, est[local[f]] + time[f][dev[local[f]]] + (dev[local[f]] != d ? cross[a] : 0));
-                }
-                est[i] = e;
-            }
-            for (int i = k - 1; i >= 0; i--) {
-                int t = r[i], d = dev[i];
-                long e = v < 0 && d == 1 ? out[t] : 0;
-                for (int a : succArc[t]) {
-                    int q = arcs.get(a).to();
-                    if (q == v) e = Math.max(e, dv != d ? cross[a] : 0);
-                    else if (local[q] >= 0) e = Math.max(e, (dev[local[q]] != d ? cross[a] : 0) + time[q][dev[local[q]]] + tail[local[q]]);
-                }
-                tail[i] = e;
-                path = Math.max(path, est[i] + time[t][d] + e);
-            }
-            path = Math.max(path, joinCross(u, v, du, dv));
-            // per device, every set of its tasks that start no sooner than some head (or end no sooner than some tail
-            // before v): they run one after another from the least head of the set, and the last one's tail follows
-            for (int d = 0; d < 2; d++) {
-                int m = 0;
-                for (int i = 0; i < k; i++) if (dev[i] == d) byHead[m++] = i;
-                if (m == 0) continue;
-                path = Math.max(path, sweep(byHead, m, est, tail, r, d));
-                path = Math.max(path, sweep(byHead, m, tail, est, r, d));
-            }
-            return path;
-        }
-
-        /**
-         * The largest, over thresholds, of the least {@code first} of the tasks whose {@code first} is at least the
-         * threshold, plus their total time on d, plus the least {@code second} among them: each such set runs one task
-         * at a time on d, so this bounds the span (with heads as {@code first} and tails as {@code second}, or the other
-         * way round, as the time reversed). Sorts {@code ids[0..m)} by {@code first}, decreasing.
-         */
-        private long sweep(int[] ids, int m, long[] first, long[] second, int[] r, int d) {
-            for (int a = 1; a < m; a++) {
-                int x = ids[a], b = a - 1;
-                while (b >= 0 && first[ids[b]] < first[x]) { ids[b + 1] = ids[b]; b--; }
-                ids[b + 1] = x;
-            }
-            long load = 0, least = Long.MAX_VALUE, best = 0;
-            for (int a = 0; a < m; a++) {
-                int i = ids[a];
-                load += time[r[i]][d];
-                least = Math.min(least, second[i]);
-                best = Math.max(best, first[i] + load + least);
-            }
-            return best;
         }
     }
 }
