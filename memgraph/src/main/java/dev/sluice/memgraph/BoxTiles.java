@@ -56,7 +56,7 @@ final class BoxTiles {
                 if (nb >= block[c]) continue;
                 long[] trial = block.clone();
                 trial[c] = nb;
-                if (count(t, trial) > MAX_TILES) continue;
+                if (count(t, trial) > MAX_TILES || !t.allows(trial)) continue;
                 long tn = s.need(trial);
                 if (tn < bestNeed) { best = c; bestNeed = tn; bestBlock = trial; }
             }
@@ -110,13 +110,13 @@ final class BoxTiles {
             long[] trial = new long[cuts.size()];
             for (int c = 0; c < at.length; c++) { at[c] = r % levels.get(c).length; r /= levels.get(c).length; trial[c] = levels.get(c)[at[c]]; }
             long tiles = count(t, trial);
-            if (tiles < 2 || tiles > most || s.need(trial) > target) continue;
+            if (tiles < 2 || tiles > most || !t.allows(trial) || s.need(trial) > target) continue;
             boolean coarser = false; // a grid one level coarser along some cut also fits: this one is not maximal
             for (int c = 0; c < at.length && !coarser; c++) {
                 if (at[c] == 0) continue;
                 long[] up = trial.clone();
                 up[c] = levels.get(c)[at[c] - 1];
-                if (count(t, up) >= 2 && s.need(up) <= target) coarser = true;
+                if (count(t, up) >= 2 && t.allows(up) && s.need(up) <= target) coarser = true;
             }
             if (coarser) continue;
             List<Box> o = cheapestOrder(g, n, t, trial);

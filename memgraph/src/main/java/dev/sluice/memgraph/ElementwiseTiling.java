@@ -18,9 +18,13 @@ import java.util.Set;
  * path for most elements and a scalar tail for the rest, whose results need not agree (approximations, a
  * reciprocal): their tiles are contiguous runs of the output along the outermost axis longer than 1, starting at
  * multiples of 16 elements (the widest float vector), so every element takes the same path as in the whole node
- * and the inner structure of every broadcast (below the cut axis) is the whole node's.
+ * and the inner structure of every broadcast (below the cut axis) is the whole node's. Where one index of that axis
+ * is itself a run of a multiple of 16 elements (unit 1), a tile of one index is the whole node of that index's
+ * slice, whose own outermost axis longer than 1 is the next one: runs along it are exact by the same argument, so
+ * the next axis is a cut too, inside one index of the axes before it ({@link #allows}); and so on inwards. A
+ * [2, 16, 512] Pow thus goes down to runs of 16 elements, where it stopped at [1, 16, 512].
  */
-record ElementwiseTiling(Node node, Shape output, List<Cut> cuts, Map<String, Shape> shapes) implements OpTiling {
+record ElementwiseTiling(Node node, Shape output, List<Cut> cuts, Map<String, Shape> shapes, boolean runs) implements OpTiling {
     /**
      * Ops whose every element is one correctly rounded operation (or none) on its inputs' elements, the same in a
      * vector lane as in a scalar tail (Java's vector ops are the scalar IEEE ops lane by lane): any box will do.
@@ -61,13 +65,25 @@ record ElementwiseTiling(Node node, Shape output, List<Cut> cuts, Map<String, Sh
         if (EXACT.contains(n.opType()) || UNARY.contains(n.opType())) {
             for (int a = 0; a < os.rank(); a++) if (os.dim(a) > 1) cuts.add(new Cut(a, 1, 1));
         } else {
-            int axis = 0;
-            while (axis < os.rank() && os.dim(axis) == 1) axis++;
-            if (axis == os.rank()) return null;
-            long unit = 16 / gcd(os.product(axis + 1, os.rank()), 16);
-            if (os.dim(axis) >= 2 * unit) cuts.add(new Cut(axis, unit, 1));
+            for (int axis = 0; axis < os.rank(); axis++) {
+                if (os.dim(axis) == 1) continue;
+                long unit = 16 / gcd(os.product(axis + 1, os.rank()), 16);
+                if (os.dim(axis) >= 2 * unit) cuts.add(new Cut(axis, unit, 1));
+                if (unit != 1) break; // an index of this axis is no run of a multiple of 16: the axes inside stay whole
+            }
         }
-        return cuts.isEmpty() ? null : new ElementwiseTiling(n, os, List.copyOf(cuts), shapes);
+        boolean runs = !(EXACT.contains(n.opType()) || UNARY.contains(n.opType()));
+        return cuts.isEmpty() ? null : new ElementwiseTiling(n, os, List.copyOf(cuts), shapes, runs);
+    }
+
+    /** For the ops cut by runs: an axis is cut only inside one index of every cut axis before it (the tile stays a run). */
+    @Override public boolean allows(long[] block) {
+        if (!runs) return true;
+        for (int c = 1; c < block.length; c++) {
+            if (block[c] >= output.dim(cuts.get(c).axis())) continue;
+            for (int e = 0; e < c; e++) if (block[e] != 1) return false;
+        }
+        return true;
     }
 
     @Override public Map<String, Box> boxes(Box out) {

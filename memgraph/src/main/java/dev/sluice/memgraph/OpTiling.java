@@ -41,6 +41,12 @@ public sealed interface OpTiling permits ElementwiseTiling, ReductionTiling, Poi
     List<Cut> cuts();
 
     /**
+     * Whether a grid of these block sizes (one per {@link #cuts() cut}, in their order) gives tiles this family computes
+     * with the whole node's bits; every grid of the cuts' units, unless a family says otherwise.
+     */
+    default boolean allows(long[] block) { return true; }
+
+    /**
      * The inputs a tile of output box {@code out} reads in part, by value name, with the box of each; the tile
      * node's other inputs are read whole. A box that would be the whole input is left out (read whole).
      */

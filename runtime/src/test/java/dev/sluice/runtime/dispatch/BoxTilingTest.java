@@ -52,7 +52,8 @@ class BoxTilingTest {
         "gemm-k-vector", "gemm-k", "matmul-k", "matmul-k-batched", "fusedmatmul-k", "fusedmatmul-k-vector", "conv-k", "fusedconv-k-row", "conv-pointwise-k", "conv1d-windows", "dynamicquantmatmul",
         "stft", "stft-window", "dft", "dft-inverse-mid", "lpnorm", "cumprod", "bitcast",
         "layernorm", "addlayernorm", "addlayernorm-broadcast", "rmsnorm", "simplifiedlayernorm", "skiplayernorm", "skipsimplifiedlayernorm",
-        "groupnorm", "groupnorm-18", "embedlayernorm", "embedlayernorm-positions", "attention-fused", "attention-onnx", "attention-onnx-3d", "attention-fused-rows", "biasgelu", "biasadd", "ort-fusedmatmul"})
+        "groupnorm", "groupnorm-18", "embedlayernorm", "embedlayernorm-positions", "attention-fused", "attention-onnx", "attention-onnx-3d", "attention-fused-rows", "biasgelu", "biasadd", "ort-fusedmatmul",
+        "pow-runs", "div-broadcast-runs"})
     void boxesAreBitIdenticalToTheWholeNode(String op) {
         for (long seed = 1; seed <= 3; seed++) check(op, seed);
     }
@@ -228,6 +229,18 @@ class BoxTilingTest {
                 in.put("x", ColumnTilingTest.random(r, x4));
                 in.put("y", ColumnTilingTest.random(r, Shape.of(1, c, 1, w)));
                 yield new Node("op", "Max", "", List.of("x", "y"), List.of("out"), none);
+            }
+            case "pow-runs", "div-broadcast-runs" -> {
+                // ops cut by runs of the output (not exact lane by lane), where one batch index is a multiple of 16
+                // elements: runs inside one index, down to rows (gpt2's Pow(x, 3) under 10% needed a whole batch index)
+                int ww = 16 * dim(r, 1, 3);
+                in.put("x", ColumnTilingTest.random(r, Shape.of(dim(r, 2, 3), c, h, ww)));
+                if (op.startsWith("pow")) {
+                    init.put("p", Tensor.ofFloats(Shape.of(), 3f));
+                    yield new Node("op", "Pow", "", List.of("x", "p"), List.of("out"), none);
+                }
+                in.put("y", ColumnTilingTest.random(r, Shape.of(1, c, 1, ww)));
+                yield new Node("op", "Div", "", List.of("x", "y"), List.of("out"), none);
             }
             case "add-row" -> {
                 in.put("x", ColumnTilingTest.random(r, Shape.of(dim(r, 3, 9), h, w)));
@@ -479,6 +492,9 @@ class BoxTilingTest {
             long tiles = plan.tasks().stream().filter(t -> t instanceof Task.Kernel kt && kt.tile() != null).count();
             if (budget == min) assertTrue(tiles >= 2 && (boxes.size() >= 2 || op.contains("conv")), what + " is split at its minimum: " + plan.summary());
             if (!boxes.isEmpty()) assertCovers(boxes, what);
+            if (op.endsWith("-runs") && budget == min) {
+                assertTrue(boxes.stream().anyMatch(b -> b.hi(1) - b.lo(1) < b.dims()[1]), what + ": runs inside one batch index at the minimum: " + boxes);
+            }
             // at the minimum a kept buffer may stand in the way of the next tile's (fragmentation): then it goes down and back
             if (!boxes.isEmpty() && budget > min) assertNoRoundTrips(plan, what + " at " + budget + " B");
             for (Parallelism par : new Parallelism[] {Parallelism.SEQUENTIAL, Parallelism.of(3)}) {
