@@ -132,7 +132,10 @@ public final class MilpPlacer {
         java.util.function.Function<int[], int[]> chainOrder = a -> ChainBound.order(p, il, time, cross, in, out, a, Schedule.rankOrder(p));
         if (sloMillis < 0) {
             hint = warmStart(p, hint, chain.assignments(), chainOrder);
-            if (hint != null) hint = WindowSearch.improve(p, hint, System.nanoTime() + (long) (WINDOW_SHARE * limit * 1e9));
+            // no search where the warm start already meets the chain bound (it is optimal; see below)
+            if (hint != null && unitSpan(p, hint.assign(), Schedule.byKey(p, hint.schedule().start()), time, out) > chain.bound()) {
+                hint = WindowSearch.improve(p, hint, System.nanoTime() + (long) (WINDOW_SHARE * limit * 1e9));
+            }
         }
         // The warm start in the model's own units: its makespan bounds the optimum (latency), or the SLO bounds every
         // feasible schedule (memory); either lets TimeWindows fix devices no schedule within it can use. Its order is
@@ -141,10 +144,8 @@ public final class MilpPlacer {
         long hintSpan = Long.MAX_VALUE;
         if (hint != null) {
             for (int[] order : List.of(Schedule.byKey(p, hint.schedule().start()), chainOrder.apply(hint.assign()))) {
-                long[] st = integerSchedule(p, hint.assign(), order);
-                long span = 0;
-                for (int t = 0; t < n; t++) span = Math.max(span, st[t] + time[t][hint.assign()[t]] + (hint.assign()[t] == 1 ? out[t] : 0));
-                if (span < hintSpan) { hintSpan = span; hs = st; }
+                long span = unitSpan(p, hint.assign(), order, time, out);
+                if (span < hintSpan) { hintSpan = span; hs = integerSchedule(p, hint.assign(), order); }
             }
         }
         long upper = sloMillis < 0 ? hintSpan : units(sloMillis);
@@ -390,6 +391,14 @@ public final class MilpPlacer {
 
     /** Schedules the warm start's pair exchanges may evaluate (about 0.1 s on 170 tasks). */
     static final int EXCHANGE_EVALUATIONS = 50_000;
+
+    /** The makespan in the model's units of {@link #integerSchedule}'s schedule. */
+    private static long unitSpan(PlacementProblem p, int[] a, int[] order, long[][] time, long[] out) {
+        long[] st = integerSchedule(p, a, order);
+        long span = 0;
+        for (int t = 0; t < p.size(); t++) span = Math.max(span, st[t] + time[t][a[t]] + (a[t] == 1 ? out[t] : 0));
+        return span;
+    }
 
     /** List-schedule start times in the model's units, exactly as the model rounds durations and transfers. */
     static long[] integerSchedule(PlacementProblem p, int[] a, int[] order) {
