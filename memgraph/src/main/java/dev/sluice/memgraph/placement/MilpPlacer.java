@@ -39,8 +39,9 @@ import java.util.List;
  * on the transformers with the T4 those are within 1-2% of the bound where the heuristics were 5-15% off), each
  * scheduled in the rank order and in {@link ChainBound#order} (each region in its best order); its assignment and
  * start times are a complete hint. The best of them is then improved by {@link WindowSearch} (moves of a few consecutive
- * tasks at once, each assignment judged by the best of four list schedules) for at most {@link #WINDOW_SHARE} of the limit. Where the warm start's makespan (in the model's units) is no more than the lower
- * bound of the windows or the chain bound, it is optimal and the solver is not run: on all-MiniLM-L6-v2, e5-small-v2-q
+ * tasks at once, each assignment judged by the best of four list schedules) for at most {@link #WINDOW_SHARE} of the
+ * limit, unless it already meets the chain bound. Where the warm start's makespan (in the model's units) is no more than
+ * the lower bound of the windows or the chain bound, it is optimal and the solver is not run: on all-MiniLM-L6-v2, e5-small-v2-q
  * and ppocr-rec with the T4 the chain bound's own assignment in its own order reaches the bound, which CP-SAT's search
  * had not shown within 10 s on a loaded host (its own bound stayed at the chain bound). The answer is never worse than
  * that hint as judged by {@link Schedule#list}: when the solver's assignment evaluates worse (rounding, or a time
