@@ -38,8 +38,10 @@ import java.util.List;
  * all-accel and from the assignments with which {@link ChainBound}'s knapsack reached its bound ({@link #warmStart};
  * on the transformers with the T4 those are within 1-2% of the bound where the heuristics were 5-15% off), each
  * scheduled in the rank order and in {@link ChainBound#order} (each region in its best order); its assignment and
- * start times are a complete hint. Where the warm start's makespan (in the model's units) is no more than the lower
- * bound of the windows or the chain bound, it is optimal and the solver is not run: on all-MiniLM-L6-v2, e5-small-v2-q
+ * start times are a complete hint. The best of them is then improved by {@link WindowSearch} (moves of a few consecutive
+ * tasks at once, each assignment judged by the best of four list schedules) for at most {@link #WINDOW_SHARE} of the
+ * limit, unless it already meets the chain bound. Where the warm start's makespan (in the model's units) is no more than
+ * the lower bound of the windows or the chain bound, it is optimal and the solver is not run: on all-MiniLM-L6-v2, e5-small-v2-q
  * and ppocr-rec with the T4 the chain bound's own assignment in its own order reaches the bound, which CP-SAT's search
  * had not shown within 10 s on a loaded host (its own bound stayed at the chain bound). The answer is never worse than
  * that hint as judged by {@link Schedule#list}: when the solver's assignment evaluates worse (rounding, or a time
@@ -129,7 +131,13 @@ public final class MilpPlacer {
         IntervalLoads il = new IntervalLoads(p);
         ChainBound.Answer chain = ChainBound.lowerBound(p, il, time, cross, in, out);
         java.util.function.Function<int[], int[]> chainOrder = a -> ChainBound.order(p, il, time, cross, in, out, a, Schedule.rankOrder(p));
-        if (sloMillis < 0) hint = warmStart(p, hint, chain.assignments(), chainOrder);
+        if (sloMillis < 0) {
+            hint = warmStart(p, hint, chain.assignments(), chainOrder);
+            // no search where the warm start already meets the chain bound (it is optimal; see below)
+            if (hint != null && unitSpan(p, hint.assign(), Schedule.byKey(p, hint.schedule().start()), time, out) > chain.bound()) {
+                hint = WindowSearch.improve(p, hint, System.nanoTime() + (long) (WINDOW_SHARE * limit * 1e9));
+            }
+        }
         // The warm start in the model's own units: its makespan bounds the optimum (latency), or the SLO bounds every
         // feasible schedule (memory); either lets TimeWindows fix devices no schedule within it can use. Its order is
         // the one of its start times or the chain bound's, whichever is shorter in these units.
@@ -137,10 +145,8 @@ public final class MilpPlacer {
         long hintSpan = Long.MAX_VALUE;
         if (hint != null) {
             for (int[] order : List.of(Schedule.byKey(p, hint.schedule().start()), chainOrder.apply(hint.assign()))) {
-                long[] st = integerSchedule(p, hint.assign(), order);
-                long span = 0;
-                for (int t = 0; t < n; t++) span = Math.max(span, st[t] + time[t][hint.assign()[t]] + (hint.assign()[t] == 1 ? out[t] : 0));
-                if (span < hintSpan) { hintSpan = span; hs = st; }
+                long span = unitSpan(p, hint.assign(), order, time, out);
+                if (span < hintSpan) { hintSpan = span; hs = integerSchedule(p, hint.assign(), order); }
             }
         }
         long upper = sloMillis < 0 ? hintSpan : units(sloMillis);
@@ -377,8 +383,23 @@ public final class MilpPlacer {
         return c.makespan() < s.makespan() ? c : s;
     }
 
+    /**
+     * The share of the time limit the warm start's {@link WindowSearch} may take (ppocr-det with the T4 at 100%: its
+     * 1.5 s at load 16 took the warm start from 1.861 to 1.743 ms, the optimum being 1.712; at 50% from 9.136 to 8.864, the
+     * optimum being 8.754).
+     */
+    static final double WINDOW_SHARE = 0.15;
+
     /** Schedules the warm start's pair exchanges may evaluate (about 0.1 s on 170 tasks). */
     static final int EXCHANGE_EVALUATIONS = 50_000;
+
+    /** The makespan in the model's units of {@link #integerSchedule}'s schedule. */
+    private static long unitSpan(PlacementProblem p, int[] a, int[] order, long[][] time, long[] out) {
+        long[] st = integerSchedule(p, a, order);
+        long span = 0;
+        for (int t = 0; t < p.size(); t++) span = Math.max(span, st[t] + time[t][a[t]] + (a[t] == 1 ? out[t] : 0));
+        return span;
+    }
 
     /** List-schedule start times in the model's units, exactly as the model rounds durations and transfers. */
     static long[] integerSchedule(PlacementProblem p, int[] a, int[] order) {
