@@ -25,7 +25,8 @@ import org.junit.jupiter.api.io.TempDir;
  * ONNX Runtime's contrib quantized ops (domain com.microsoft: the QOperator format of ORT's quantizer, the fused
  * dynamic-quantization matmuls, MatMulNBits) against ONNX Runtime 1.29 on random inputs: both 8-bit types, odd
  * sizes, broadcasting. Bit for bit, floats included, except MatMulNBits (a float product summed in another order:
- * the project tolerance).
+ * the project tolerance). ORT's numbers come from {@link OrtReference#runExact}: exact uint8 x int8 products on
+ * every host, VNNI or not.
  */
 class ContribQuantOpsTest {
     @TempDir Path tmp;

@@ -17,7 +17,10 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The dynamic-quantization ops against ONNX Runtime, bit for bit: DynamicQuantizeLinear and MatMulInteger. */
+/**
+ * The dynamic-quantization ops against ONNX Runtime, bit for bit: DynamicQuantizeLinear and MatMulInteger. ORT's
+ * numbers come from {@link OrtReference#runExact}, exact for uint8 x int8 products on hosts without VNNI too.
+ */
 class QuantizedOpsTest {
     @TempDir Path tmp;
 
