@@ -18,5 +18,6 @@ public final class ConvOps {
         r.register("sluice", "FusedConvAdd", new ConvKernels.FusedConvAdd(pointwise));
         r.register("ConvTranspose", new ConvTransposeKernels.ConvTranspose());
         r.register("sluice", "FusedConvTranspose", new ConvTransposeKernels.FusedConvTranspose());
+        r.register("CausalConvWithState", new CausalConvWithStateKernel());
     }
 }
