@@ -40,13 +40,14 @@ record ElementwiseTiling(Node node, Shape output, List<Cut> cuts, Map<String, Sh
      * (its invariant), the other ops are scalar loops. So any box will do for them too, as for {@link #EXACT}.
      */
     static final Set<String> UNARY = Set.of("Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Exp", "Log", "Reciprocal", "Round", "Erf",
-        "Elu", "Selu", "Softplus", "Softsign", "Sin", "Cos", "Gelu", "Swish");
+        "Elu", "Selu", "Softplus", "Softsign", "Sin", "Cos", "Gelu", "Swish", "IsInf", "Celu", "ThresholdedRelu", "Shrink");
 
     static final Set<String> OPS = Set.of("Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "Mod",
         "Relu", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Clip", "Neg", "Abs", "Exp", "Log",
         "Sqrt", "Reciprocal", "Floor", "Ceil", "Round", "Sign", "Erf", "Elu", "Selu", "Softplus", "Softsign", "Sin", "Cos",
         "Where", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not", "Cast", "IsNaN", "Gelu",
-        "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot", "BitShift", "BitCast", "Swish", "SwiGLU");
+        "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot", "BitShift", "BitCast", "Swish", "SwiGLU", "IsInf", "Celu",
+        "ThresholdedRelu", "Shrink");
 
     static ElementwiseTiling of(Graph g, Node n, Shape os) {
         if (!n.domain().isEmpty() || !OPS.contains(n.opType())) return null;
