@@ -26,6 +26,8 @@ import java.util.Map;
  *       the normalized one too ({@link #AXIS_ONLY}).</li>
  *   <li>A float16 MatMul / Gemm that only a K cut brings within its device: its float32 values into a value of their own,
  *       then a Cast to float16 ({@link HalfProducts}), so that its K tiles hand float32 partial sums on.</li>
+ *   <li>An InstanceNormalization whose one plane does not fit its device: the plane sums, the sums of squares and
+ *       the normalization as three nodes that cut the plane ({@link InstanceNormSplit}, {@link PlaneTiling}).</li>
  *   <li>sluice.FusedConvAdd whose residual is its own conv input: the residual read through an Identity copy
  *       ({@link #ownResidual}), so that the conv's input and its residual are two values, each read in its own box.</li>
  * </ul>
@@ -82,6 +84,7 @@ final class PlanRewrite {
         if (!n.domain().isEmpty() || !n.subgraphs().isEmpty()) return null;
         return switch (n.opType()) {
             case "MatMul", "Gemm" -> HalfProducts.rewrite(g, n, types, threshold);
+            case "InstanceNormalization" -> InstanceNormSplit.rewrite(g, n, types, threshold);
             case "Split" -> split(g, n, inits);
             case "Resize" -> resize(g, n, inits);
             case "Softmax", "LogSoftmax" -> onnxOpset >= 13 ? axisOnly(g, n) : null;
