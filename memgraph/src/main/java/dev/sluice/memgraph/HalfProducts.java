@@ -63,8 +63,9 @@ final class HalfProducts {
         Map<String, Attr> at = new LinkedHashMap<>(n.attributes().asMap());
         at.put(PartialSums.FLOAT32_OUTPUT, new Attr.Int(1));
         String name = n.name().isEmpty() ? y : n.name();
-        return List.of(new Node(n.name(), n.opType(), n.domain(), n.inputs(), List.of(wide), new Attributes(at)),
+        List<Node> r = List.of(new Node(n.name(), n.opType(), n.domain(), n.inputs(), List.of(wide), new Attributes(at)),
             new Node(name + "#round", "Cast", "", List.of(wide), List.of(y),
                 new Attributes(Map.of("to", new Attr.Int(DType.FLOAT16.onnxCode())))));
+        return InstanceNormSplit.kept(g, r, types, others, List.of(wide));
     }
 }

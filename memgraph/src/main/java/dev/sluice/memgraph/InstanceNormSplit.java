@@ -54,8 +54,23 @@ final class InstanceNormSplit {
         Map<String, Attr> at = new LinkedHashMap<>(n.attributes().asMap());
         at.put(COUNT, new Attr.Int(count));
         String name = n.name().isEmpty() ? y : n.name();
-        return List.of(new Node(name + "#sum", "PlaneSum", "sluice", List.of(x), List.of(sums), Attributes.EMPTY),
+        List<Node> r = List.of(new Node(name + "#sum", "PlaneSum", "sluice", List.of(x), List.of(sums), Attributes.EMPTY),
             new Node(name + "#squares", "PlaneSquares", "sluice", List.of(x, sums), List.of(squares), new Attributes(Map.of(COUNT, new Attr.Int(count)))),
             new Node(n.name(), "PlaneNormalize", "sluice", List.of(x, sums, squares, n.inputs().get(1), n.inputs().get(2)), List.of(y), new Attributes(at)));
+        return kept(g, r, types, others, List.of(sums, squares));
+    }
+
+    /**
+     * {@code r} when its nodes, each split as finely as allowed, need less at once than the node they stand for
+     * ({@code others}); else null, its values' types taken back out of {@code types}. (Tiny planes: the three nodes'
+     * blocks, each rounded up to a block, can need more than the one node's.)
+     */
+    static List<Node> kept(Graph g, List<Node> r, Map<String, TensorType> types, long others, List<String> added) {
+        Graph rg = g.withNodes(r, g.initializers(), types);
+        long most = 0;
+        for (Node x : r) most = Math.max(most, Tiling.smallestNeedOf(rg, x, BuildState.nodeNeed(rg, x), TilingOptions.defaults()));
+        if (most < others) return r;
+        for (String v : added) types.remove(v);
+        return null;
     }
 }
