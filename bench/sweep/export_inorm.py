@@ -5,7 +5,7 @@ of 16 columns over all of K is a quarter of that weight, more than a 10% budget 
 
 Needs the sweep venv. Output goes to $SWEEP_OUT (default /tmp/sweep-inorm)/models.
 """
-# usage: export_inorm.py style|gpt2half
+# usage: export_inorm.py style|style-zeros|gpt2half|gpt2half-relu
 import os, sys, copy, warnings
 warnings.filterwarnings("ignore")
 import torch
@@ -13,6 +13,10 @@ sys.path.insert(0, os.path.dirname(__file__))
 import sweep_io
 torch.manual_seed(0)
 OUT = os.environ.get("SWEEP_OUT", "/tmp/sweep-inorm") + "/models"
+# the original's reflection pads (a Pad node per conv), or zeros (the conv's own pads): style-zeros
+PAD = "reflect"
+# GPT-2's tanh GELU (Pow, Tanh, Mul, Add over [2, 16, 16384]), or ReLU: gpt2half-relu
+ACT = "gelu_new"
 os.makedirs(OUT, exist_ok=True)
 
 
@@ -20,7 +24,7 @@ class ConvIN(torch.nn.Module):
     def __init__(s, ci, co, k, stride=1, relu=True, up=False):
         super().__init__()
         s.up = up
-        s.conv = torch.nn.Conv2d(ci, co, k, stride, k // 2, padding_mode="reflect")
+        s.conv = torch.nn.Conv2d(ci, co, k, stride, k // 2, padding_mode=PAD)
         s.norm = torch.nn.InstanceNorm2d(co, affine=True)
         s.relu = relu
 
@@ -45,7 +49,7 @@ class StyleNet(torch.nn.Module):
         s.body = torch.nn.Sequential(ConvIN(3, 16, 9), ConvIN(16, 32, 3, 2), ConvIN(32, 64, 3, 2),
                                      *[Residual(64) for _ in range(3)],
                                      ConvIN(64, 32, 3, up=True), ConvIN(32, 16, 3, up=True))
-        s.out = torch.nn.Conv2d(16, 3, 9, 1, 4, padding_mode="reflect")
+        s.out = torch.nn.Conv2d(16, 3, 9, 1, 4, padding_mode=PAD)
 
     def forward(s, x): return s.out(s.body(x))
 
@@ -58,7 +62,7 @@ def style():
             if isinstance(mod, torch.nn.InstanceNorm2d):
                 mod.weight.data.uniform_(0.5, 1.5); mod.bias.data.uniform_(-0.5, 0.5)
         return m, (torch.rand(1, 3, 128, 128) * 255,), ["image"]
-    sweep_io.run(OUT, "stylenet", fn, dynamos=(False,))
+    sweep_io.run(OUT, "stylenet" + ("" if PAD == "reflect" else "-" + PAD), fn, dynamos=(False,))
 
 
 class TextNoPast(torch.nn.Module):
@@ -70,12 +74,16 @@ def gpt2half():
     import transformers as T
     def fn():
         torch.manual_seed(0)
-        m = TextNoPast(T.GPT2Model(T.GPT2Config(n_embd=32, n_layer=2, n_head=2, n_inner=16384, vocab_size=1000))).eval()
+        m = TextNoPast(T.GPT2Model(T.GPT2Config(n_embd=32, n_layer=2, n_head=2, n_inner=16384, vocab_size=1000,
+                                                   activation_function=ACT))).eval()
         ids = torch.randint(0, 1000, (2, 16)); mask = torch.ones(2, 16, dtype=torch.int64); mask[1, 11:] = 0
         h = copy.deepcopy(m).half()
         return h, (ids, mask), ["input_ids", "attention_mask"], copy.deepcopy(h).double()
-    sweep_io.run(OUT, "gpt2-longk", fn, dynamos=(True,), suffix="-fp16")
+    sweep_io.run(OUT, "gpt2-longk" + ("" if ACT == "gelu_new" else "-" + ACT), fn, dynamos=(True,), suffix="-fp16")
 
 
 if __name__ == "__main__":
-    {"style": style, "gpt2half": gpt2half}[sys.argv[1]]()
+    which = sys.argv[1]
+    if which == "style-zeros": PAD = "zeros"
+    if which == "gpt2half-relu": ACT = "relu"
+    {"style": style, "gpt2half": gpt2half}[which.split("-")[0]]()
