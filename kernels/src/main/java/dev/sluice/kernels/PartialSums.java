@@ -27,6 +27,18 @@ public final class PartialSums {
     /** The attribute naming the input that holds the partial sums. */
     public static final String ATTRIBUTE = "sluice_accumulate";
 
+    /**
+     * The attribute that asks a float16 product (MatMul, Gemm) for its float32 values, not rounded: the kernels compute
+     * float16 by widening its operands to float32 and summing on the float32 path, then round each element once; with
+     * this attribute set they skip that rounding and output float32. A float16 product cut along K keeps its partial
+     * sums in this float32 form from tile to tile, and a Cast to float16 after the last rounds once, as the whole
+     * product does (both round with {@link Float#floatToFloat16}).
+     */
+    public static final String FLOAT32_OUTPUT = "sluice_float32_out";
+
+    /** Whether the node asks for its float32 values ({@link #FLOAT32_OUTPUT}). */
+    public static boolean float32Output(dev.sluice.kernels.Attributes a) { return a.getInt(FLOAT32_OUTPUT, 0) != 0; }
+
     /** The index of the partial-sums input, or -1 for a node that starts from zero. */
     public static int input(ExecContext ctx) {
         int i = (int) ctx.attributes().getInt(ATTRIBUTE, -1);

@@ -27,8 +27,10 @@ import java.util.Map;
  *
  * <p>Float16 products are cut by batches, rows and columns alike: MatMul and Gemm widen their operands to float32,
  * compute on the same Gemm32 path and round each element to float16 once at the end ({@link Tiling#viaFloat32}).
- * Not along K: a K tile hands its partial sums over in the output's type, which would round them to float16 after
- * every block where the whole product rounds once (the kernels refuse such partial sums).
+ * Along K only as rewritten by {@link HalfProducts}: a K tile hands its partial sums over in the output's type, which
+ * for a float16 output would round them after every block where the whole product rounds once (the kernels refuse such
+ * partial sums); the rewritten product outputs its float32 values ({@link PartialSums#FLOAT32_OUTPUT}), so its K
+ * tiles chain float32 sums exactly as a float32 product's do, and a Cast after it rounds once.
  */
 record MatMulTiling(Node node, Shape output, String a, Shape aShape, String b, Shape bShape, boolean transB,
                     String bias, Shape biasShape, List<Cut> cuts, long k) implements OpTiling {
@@ -65,8 +67,11 @@ record MatMulTiling(Node node, Shape output, String a, Shape aShape, String b, S
         long k = as.dim(as.rank() - 1);
         // K blocks on Gemm32's K runs: longer on its matrix-vector path (one row or one column; a multiple of the other)
         long run = m == 1 || cols == 1 ? PartialSums.GEMV_K_RUN : PartialSums.GEMM_K_RUN;
+        // float32 sums handed on: of float32 operands, or of float16 ones asked for their float32 values (HalfProducts)
+        DType operands = PartialSums.float32Output(n.attributes()) ? DType.FLOAT16 : DType.FLOAT32;
+        DType ad = BoxTiles.dtype(g, n.inputs().get(0)), bd = BoxTiles.dtype(g, n.inputs().get(1));
         boolean kCut = k >= 2L * run && g.typeOf(n.outputs().getFirst()).dtype() == DType.FLOAT32
-            && BoxTiles.dtype(g, n.inputs().get(0)) == DType.FLOAT32 && BoxTiles.dtype(g, n.inputs().get(1)) == DType.FLOAT32
+            && ad == bd && (ad == DType.FLOAT32 || ad == operands)
             && (!gemm || n.attributes().getFloat("alpha", 1f) != 0f);
         if (kCut) cuts.add(new Cut(r, run, 1)); // last: the K tiles of an output box run one after another
         if (cuts.isEmpty()) return null;

@@ -35,17 +35,14 @@ import java.util.Map;
  * {@code x * a + b} with its channel's a and b computed from that channel's four parameters alone (float32 products
  * and sums, no vector code), so any box will do; InstanceNormalization sums one (image, channel) plane in order, so
  * it is cut by images and channels (planes whole). Each tile reads its channels of the per-channel parameters.
- * Not split: one InstanceNormalization plane, so its least piece is one plane in and out (a refusal names the node and
- * those bytes). Not for the bits' sake: NormKernels.normalizeRow sums the plane in doubles strictly in order (the sum,
- * then the squares of the differences from the mean), and a sum carried from block to block in that order is the same
- * sum, bit for bit. It is the shape of the work that no output box can take: no element of the output can be written
- * before two full passes over the plane (the sum, then the squares, which need the mean), so a block of the output
- * depends on all of its plane's input, not on a box of it, and the state carried between blocks is two doubles per plane,
- * not a box of the output as {@link ReductionCut}'s partial sums are. Splitting it would take three nodes in its place
- * (a PlanRewrite): the plane sums [N, C] and the sums of squares [N, C] (double, each cut along the plane as a
- * ReductionCut continuing its sum in order), then the normalization by any box reading them; kernels of their own that
- * Sluice does not have yet. BatchNormalization in
- * training mode (batch statistics over every axis but the channels, and several outputs), which stays whole.
+ * Not split here: one InstanceNormalization plane, so its least piece is one plane in and out. A plane that does not fit
+ * its device is cut by another route, a PlanRewrite ({@link InstanceNormSplit}): no element of the output can be written
+ * before two full passes over its plane (the sum, then the squares of the differences from the mean), so a block of
+ * the output depends on all of its plane's input, and the node becomes three: the plane sums and the sums of squares
+ * ([N, C] float64, each cut along the plane's rows as a {@link ReductionCut} continuing its sum in order, which
+ * NormKernels' in-order double sums make the same sum bit for bit) and the normalization by any box reading them
+ * ({@link PlaneTiling}). Not split at all: BatchNormalization in training mode (batch statistics over every axis but
+ * the channels, and several outputs), which stays whole.
  * Only nodes with one output are cut (OpTiling's rule): the optional statistics outputs (mean, inv_std_var, the
  * skip sum, EmbedLayerNormalization's mask_index) keep a node whole when the graph names them.
  */

@@ -24,10 +24,11 @@ import java.util.Map;
  * {@link MatMulTiling} (MatMul by batches, rows, columns and K), {@link QuantMatMulTiling} (sluice.DynamicQuantMatMul by
  * columns), {@link SignalTiling} (STFT by batches and frames, DFT by the axes it does not transform), {@link NormTiling}
  * (layer, RMS, skip, embedding and group norms by rows), {@link AttentionTiling} (attention by batches and heads),
- * {@link BatchedProductTiling} (com.microsoft FusedMatMul by batches), {@link ExpandTiling} (Expand by output slabs).
+ * {@link BatchedProductTiling} (com.microsoft FusedMatMul by batches), {@link ExpandTiling} (Expand by output slabs),
+ * {@link PlaneTiling} (InstanceNormalization's plane statistics and normalization, by planes and rows of a plane).
  */
 public sealed interface OpTiling permits ElementwiseTiling, ReductionTiling, PointwiseTiling, ConvTiling, MovementTiling, GatherTiling, MatMulTiling, QuantMatMulTiling,
-        SignalTiling, NormTiling, AttentionTiling, BatchedProductTiling, ExpandTiling {
+        SignalTiling, NormTiling, AttentionTiling, BatchedProductTiling, ExpandTiling, PlaneTiling {
     /**
      * An output axis tiles may cut: blocks start on multiples of {@code unit} and hold at least {@code least}
      * elements along it (a shorter last block joins the one before).
@@ -93,6 +94,7 @@ public sealed interface OpTiling permits ElementwiseTiling, ReductionTiling, Poi
         if (t == null) t = AttentionTiling.of(g, n, os);
         if (t == null) t = BatchedProductTiling.of(g, n, os);
         if (t == null) t = ExpandTiling.of(g, n, os);
+        if (t == null) t = PlaneTiling.of(g, n, os);
         return t == null || t.cuts().isEmpty() ? null : t;
     }
 

@@ -24,6 +24,10 @@ import java.util.Map;
  *       has scale 1 and its length, as a size equal to the length gives.</li>
  *   <li>Softmax / LogSoftmax of opset 13 on over an axis before the last: marked so that its tiling cuts the axes after
  *       the normalized one too ({@link #AXIS_ONLY}).</li>
+ *   <li>A float16 MatMul / Gemm that only a K cut brings within its device: its float32 values into a value of their own,
+ *       then a Cast to float16 ({@link HalfProducts}), so that its K tiles hand float32 partial sums on.</li>
+ *   <li>An InstanceNormalization whose one plane does not fit its device: the plane sums, the sums of squares and
+ *       the normalization as three nodes that cut the plane ({@link InstanceNormSplit}, {@link PlaneTiling}).</li>
  *   <li>sluice.FusedConvAdd whose residual is its own conv input: the residual read through an Identity copy
  *       ({@link #ownResidual}), so that the conv's input and its residual are two values, each read in its own box.</li>
  * </ul>
@@ -65,7 +69,7 @@ final class PlanRewrite {
         for (int i = 0; i < g.nodes().size(); i++) {
             Node n = g.nodes().get(i);
             long t = threshold.applyAsLong(i);
-            List<Node> r = t != Long.MAX_VALUE && BuildState.nodeNeed(g, n) > t ? rewrite(g, n, inits, types, onnxOpset) : null;
+            List<Node> r = t != Long.MAX_VALUE && BuildState.nodeNeed(g, n) > t ? rewrite(g, n, inits, types, onnxOpset, t) : null;
             if (r == null) r = List.of(n);
             else changed = true;
             for (Node x : r) { nodes.add(x); origin.add(i); }
@@ -74,10 +78,13 @@ final class PlanRewrite {
         return new Rewritten(changed ? g.withNodes(nodes, inits, types) : g, o);
     }
 
-    private static List<Node> rewrite(Graph g, Node n, Map<String, Tensor> inits, Map<String, dev.sluice.kernels.TensorType> types, int onnxOpset) {
+    private static List<Node> rewrite(Graph g, Node n, Map<String, Tensor> inits, Map<String, dev.sluice.kernels.TensorType> types, int onnxOpset,
+                                      long threshold) {
         if (n.domain().equals("sluice") && n.opType().equals("FusedConvAdd") && n.subgraphs().isEmpty()) return ownResidual(g, n, types);
         if (!n.domain().isEmpty() || !n.subgraphs().isEmpty()) return null;
         return switch (n.opType()) {
+            case "MatMul", "Gemm" -> HalfProducts.rewrite(g, n, types, threshold);
+            case "InstanceNormalization" -> InstanceNormSplit.rewrite(g, n, types, threshold);
             case "Split" -> split(g, n, inits);
             case "Resize" -> resize(g, n, inits);
             case "Softmax", "LogSoftmax" -> onnxOpset >= 13 ? axisOnly(g, n) : null;

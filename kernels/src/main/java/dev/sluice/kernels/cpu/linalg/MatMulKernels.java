@@ -30,6 +30,8 @@ final class MatMulKernels {
         @Override public List<TensorType> infer(InferContext ctx) {
             TensorType a = ctx.inputType(0), b = ctx.inputType(1);
             DType dt = a.dtype() != null ? a.dtype() : b.dtype();
+            // float32 values of a float16 product, unrounded (a K cut's partial sums, PartialSums.FLOAT32_OUTPUT)
+            if (PartialSums.float32Output(ctx.attributes())) dt = DType.FLOAT32;
             if (!a.shape().hasRank() || !b.shape().hasRank()) return List.of(new TensorType(dt, SymShape.UNKNOWN_RANK));
             List<Dim> ad = a.shape().dims(), bd = b.shape().dims();
             if (ad.isEmpty() || bd.isEmpty()) throw new KernelException("MatMul operands must have rank >= 1");
@@ -52,12 +54,22 @@ final class MatMulKernels {
             Tensor a = ctx.input(0), b = ctx.input(1);
             if (a.dtype() != b.dtype()) throw new KernelException("MatMul operand types differ: " + a.dtype() + " and " + b.dtype());
             Plan p = Plan.of(a.shape(), b.shape());
-            Tensor y = ctx.output(0, a.dtype(), p.out);
+            boolean wide = PartialSums.float32Output(ctx.attributes());
+            if (wide && a.dtype() != DType.FLOAT16 && a.dtype() != DType.FLOAT32) {
+                throw new KernelException("MatMul gives float32 values of float16 or float32 operands only, got " + a.dtype());
+            }
+            Tensor y = ctx.output(0, wide ? DType.FLOAT32 : a.dtype(), p.out);
             if (PartialSums.input(ctx) >= 0) {
-                // a K tile (see PartialSums): float32 only, continuing from the sums of the K blocks before it
-                if (a.dtype() != DType.FLOAT32) throw new KernelException("MatMul continues partial sums in float32 only, got " + a.dtype());
+                // a K tile (see PartialSums): float32 sums only (of float32 operands, or float16 ones widened as the
+                // whole product widens them), continuing from the sums of the K blocks before it
+                if (y.dtype() != DType.FLOAT32) throw new KernelException("MatMul continues partial sums in float32 only, got " + a.dtype());
                 PartialSums.load(ctx, y);
-                if (y.elementCount() > 0) matmulF32(a.data(), b.data(), y.data(), p, 1f, ctx.parallelism());
+                if (y.elementCount() > 0) matmulF32(NnArrays.asF32(a).data(), NnArrays.asF32(b).data(), y.data(), p, 1f, ctx.parallelism());
+                return;
+            }
+            if (wide && a.dtype() == DType.FLOAT16) {
+                // matmul's float16 path without its final rounding
+                if (y.elementCount() > 0) matmulF32(NnArrays.asF32(a).data(), NnArrays.asF32(b).data(), y.data(), p, 0f, ctx.parallelism());
                 return;
             }
             matmul(a, b, y, p, ctx.parallelism());
@@ -243,7 +255,8 @@ final class MatMulKernels {
                 if (b.shape().rank() != 2) throw new KernelException("Gemm B must be 2-D, got " + b.shape());
                 n = b.shape().dim(tb ? 0 : 1);
             }
-            return List.of(new TensorType(a.dtype() != null ? a.dtype() : b.dtype(), SymShape.of(m, n)));
+            DType dt = PartialSums.float32Output(at) ? DType.FLOAT32 : a.dtype() != null ? a.dtype() : b.dtype();
+            return List.of(new TensorType(dt, SymShape.of(m, n)));
         }
 
         @Override public void execute(ExecContext ctx) {
@@ -257,16 +270,18 @@ final class MatMulKernels {
             if (k != kb) throw new KernelException("Gemm inner dimensions differ: " + a.shape() + " x " + b.shape());
             Tensor c = ctx.inputCount() > 2 && ctx.hasInput(2) ? ctx.input(2) : null;
             Shape os = Shape.of(m, n);
-            Tensor y = ctx.output(0, a.dtype(), os);
+            // float32 values of a float16 product, unrounded (PartialSums.FLOAT32_OUTPUT)
+            boolean wide = PartialSums.float32Output(at) && (a.dtype() == DType.FLOAT16 || a.dtype() == DType.FLOAT32);
+            Tensor y = ctx.output(0, wide ? DType.FLOAT32 : a.dtype(), os);
             if (y.elementCount() == 0) return;
             boolean partial = PartialSums.input(ctx) >= 0;
-            if (partial && (a.dtype() != DType.FLOAT32 || c != null)) {
+            if (partial && (y.dtype() != DType.FLOAT32 || c != null)) {
                 throw new KernelException("Gemm continues partial sums in float32 and without C only (C is added by the first K tile)");
             }
             boolean withC = c != null && beta != 0f;
             long[] cs = withC ? Broadcast.stridesFor(unidirectional(c.shape(), os), os) : null;
             if (a.dtype() == DType.FLOAT32 || a.dtype() == DType.FLOAT16) {
-                Tensor yf = a.dtype() == DType.FLOAT32 ? y : Tensor.allocate(DType.FLOAT32, os);
+                Tensor yf = y.dtype() == DType.FLOAT32 ? y : Tensor.allocate(DType.FLOAT32, os);
                 MemorySegment yd = yf.data();
                 if (withC) {
                     for (int i = 0; i < m; i++) {

@@ -15,6 +15,10 @@ public final class NnOps {
         r.register("Attention", new OnnxAttentionKernel());
         r.register("BatchNormalization", new NormKernels.BatchNorm());
         r.register("InstanceNormalization", new NormKernels.InstanceNorm());
+        // InstanceNormalization split by planes' parts (memgraph's PlanRewrite, for planes larger than a device)
+        r.register("sluice", "PlaneSum", new InstanceNormParts.PlaneSum());
+        r.register("sluice", "PlaneSquares", new InstanceNormParts.PlaneSquares());
+        r.register("sluice", "PlaneNormalize", new InstanceNormParts.PlaneNormalize());
         r.register("LayerNormalization", new NormKernels.LayerNorm());
         r.register("sluice", "AddLayerNorm", new NormKernels.LayerNorm(true));
         r.register("RMSNormalization", new RmsGroupNormKernels.RmsNorm());

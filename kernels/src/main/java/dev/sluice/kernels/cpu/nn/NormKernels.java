@@ -162,14 +162,15 @@ public final class NormKernels {
         }
     }
 
-    /** y = s * (x - mean) / sqrt(var + eps) + b over one contiguous run of n elements. */
+    /**
+     * y = s * (x - mean) / sqrt(var + eps) + b over one contiguous run of n elements: the sum and the squared
+     * differences in double, in order from zero, by InstanceNormParts' functions, which the nodes a plane too large for
+     * a device is split into use too (the same terms in the same order: the same bits).
+     */
     private static void normalizeRow(Tensor x, Tensor y, long base, int n, double eps, double s, double b) {
-        double sum = 0;
-        for (int i = 0; i < n; i++) sum += x.getDouble(base + i);
-        double mean = sum / n, q = 0;
-        for (int i = 0; i < n; i++) { double d = x.getDouble(base + i) - mean; q += d * d; }
-        double inv = 1.0 / Math.sqrt(q / n + eps);
-        for (int i = 0; i < n; i++) y.setDouble(base + i, (x.getDouble(base + i) - mean) * inv * s + b);
+        double mean = InstanceNormParts.mean(InstanceNormParts.sum(x, base, n, 0), n);
+        double inv = InstanceNormParts.inverse(InstanceNormParts.squares(x, base, n, mean, 0), n, eps);
+        InstanceNormParts.normalize(x, y, base, n, mean, inv, s, b);
     }
 
     // ------------------------------------------------------------------ LayerNormalization
