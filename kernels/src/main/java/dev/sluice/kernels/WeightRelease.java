@@ -35,14 +35,19 @@ public final class WeightRelease {
 
     private static final int MADV_DONTNEED = 4;
     private static final long PAGE = 4096;
-    private static final MethodHandle MADVISE, MINCORE;
-    static {
+    private static final boolean LINUX = System.getProperty("os.name", "").toLowerCase(java.util.Locale.ROOT).contains("linux");
+    private static final MethodHandle MADVISE = LINUX ? downcall("madvise",
+        FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT)) : null;
+
+    /** mincore, linked on first use only: sessions never ask, tests and probes do (each downcall spins classes). */
+    private static final class Residency {
+        static final MethodHandle MINCORE = LINUX ? downcall("mincore",
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS)) : null;
+    }
+
+    private static MethodHandle downcall(String name, FunctionDescriptor fd) {
         Linker linker = Linker.nativeLinker();
-        boolean linux = System.getProperty("os.name", "").toLowerCase(java.util.Locale.ROOT).contains("linux");
-        MADVISE = !linux ? null : linker.defaultLookup().find("madvise").map(f -> linker.downcallHandle(f,
-            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT))).orElse(null);
-        MINCORE = !linux ? null : linker.defaultLookup().find("mincore").map(f -> linker.downcallHandle(f,
-            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS))).orElse(null);
+        return linker.defaultLookup().find(name).map(f -> linker.downcallHandle(f, fd)).orElse(null);
     }
 
     /** Weights a session allowed to be released (identity keys: Tensor equality is identity), dropped with them. */
@@ -130,13 +135,14 @@ public final class WeightRelease {
      * @return resident bytes of its inner pages
      */
     public static long residentBytes(MemorySegment s) {
-        if (MINCORE == null || !s.isNative()) return -1;
+        MethodHandle mincore = Residency.MINCORE;
+        if (mincore == null || !s.isNative()) return -1;
         long start = (s.address() + PAGE - 1) & -PAGE, end = (s.address() + s.byteSize()) & -PAGE;
         if (end <= start) return 0;
         int pages = (int) ((end - start) / PAGE);
         try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
             MemorySegment vec = a.allocate(pages);
-            int rc = (int) MINCORE.invokeExact(start, end - start, vec);
+            int rc = (int) mincore.invokeExact(start, end - start, vec);
             if (rc != 0) return -1;
             long n = 0;
             for (int i = 0; i < pages; i++) if ((vec.get(ValueLayout.JAVA_BYTE, i) & 1) != 0) n++;
