@@ -66,7 +66,12 @@ public final class Session implements AutoCloseable {
     static {
         // the runtime's other packages reach what names internal types through SessionInternals, not through here
         dev.sluice.runtime.exec.SessionInternals.install(new dev.sluice.runtime.exec.SessionInternals.Access() {
-            @Override public GraphExecutor executorFor(Session s, Map<String, Tensor> inputs) { return s.executorFor(inputs); }
+            // an executor or compiled values carry the model out of the session (tiled and placed runs read weights
+            // in place): its released weights are written back first, as for model()
+            @Override public GraphExecutor executorFor(Session s, Map<String, Tensor> inputs) {
+                s.keepWeights();
+                return s.executorFor(inputs);
+            }
 
             @Override public MemoryPlans memoryPlans(Session s) { return s.memoryPlans(); }
 
@@ -78,7 +83,10 @@ public final class Session implements AutoCloseable {
                 return Session.open(imported, options, registry, fusion);
             }
 
-            @Override public Compiled compiled(Session s, Map<String, Tensor> inputs) { return s.compiled(inputs); }
+            @Override public Compiled compiled(Session s, Map<String, Tensor> inputs) {
+                s.keepWeights();
+                return s.compiled(inputs);
+            }
         });
     }
 
