@@ -49,6 +49,8 @@ public final class MemoryProbe {
             pool.resetPeakUsage();
             heapBase += pool.getUsage().getUsed();
         }
+        var classLoading = java.lang.management.ManagementFactory.getClassLoadingMXBean();
+        long classesBase = classLoading.getTotalLoadedClassCount(), metaBase = metaspaceBytes();
         PeakMemory.resetPeak();
         long base = PeakMemory.rssKiB();
         // the baseline in absolute terms: a change that only moves memory to before the open shows here
@@ -71,6 +73,19 @@ public final class MemoryProbe {
         long heapPeak = 0;
         for (var pool : heapPools) heapPeak += pool.getPeakUsage().getUsed();
         System.out.println("HEAP_PEAK_KIB " + Math.max(0, heapPeak - heapBase) / 1024);
+        // what the JVM's own metadata grew by in the window: classes loaded (kernels, lambdas, the importer's
+        // protobuf) and the metaspace and class space they use
+        System.out.println("CLASSES_LOADED " + (classLoading.getTotalLoadedClassCount() - classesBase));
+        System.out.println("METASPACE_KIB " + (metaspaceBytes() - metaBase) / 1024);
+    }
+
+    /** Bytes used in the metaspace and the compressed class space. */
+    private static long metaspaceBytes() {
+        long used = 0;
+        for (var pool : java.lang.management.ManagementFactory.getMemoryPoolMXBeans()) {
+            if (pool.getName().equals("Metaspace") || pool.getName().equals("Compressed Class Space")) used += pool.getUsage().getUsed();
+        }
+        return used;
     }
 
     /** Peak RSS growth and, of the Java heap, the peak bytes in use above the baseline (sum of the pools' peaks). */

@@ -23,4 +23,11 @@ public interface OpKernel {
      * element only before writing the output element of the same index (same-shape elementwise ops).
      */
     default boolean inPlaceSafe() { return false; }
+
+    /**
+     * True if, when input {@code i} is a constant weight, {@link #execute} reads its bytes only to pack them, once,
+     * into a copy it keeps for the weight's life, whatever the other inputs' shapes, and reports that copy to
+     * {@link WeightRelease#packed}: a session may then let the original be released ({@link WeightRelease}).
+     */
+    default boolean readsOnlyPacked(int i) { return false; }
 }

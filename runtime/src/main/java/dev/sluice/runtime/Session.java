@@ -13,6 +13,8 @@ import dev.sluice.kernels.Parallelism;
 import dev.sluice.kernels.SluiceException;
 import dev.sluice.kernels.SymShape;
 import dev.sluice.kernels.Tensor;
+import dev.sluice.kernels.WeightRelease;
+import dev.sluice.runtime.memory.PackedOnlyWeights;
 import dev.sluice.kernels.TensorType;
 import dev.sluice.runtime.compile.Compiled;
 import dev.sluice.runtime.compile.Pipeline;
@@ -64,7 +66,12 @@ public final class Session implements AutoCloseable {
     static {
         // the runtime's other packages reach what names internal types through SessionInternals, not through here
         dev.sluice.runtime.exec.SessionInternals.install(new dev.sluice.runtime.exec.SessionInternals.Access() {
-            @Override public GraphExecutor executorFor(Session s, Map<String, Tensor> inputs) { return s.executorFor(inputs); }
+            // an executor or compiled values carry the model out of the session (tiled and placed runs read weights
+            // in place): its released weights are written back first, as for model()
+            @Override public GraphExecutor executorFor(Session s, Map<String, Tensor> inputs) {
+                s.keepWeights();
+                return s.executorFor(inputs);
+            }
 
             @Override public MemoryPlans memoryPlans(Session s) { return s.memoryPlans(); }
 
@@ -76,7 +83,10 @@ public final class Session implements AutoCloseable {
                 return Session.open(imported, options, registry, fusion);
             }
 
-            @Override public Compiled compiled(Session s, Map<String, Tensor> inputs) { return s.compiled(inputs); }
+            @Override public Compiled compiled(Session s, Map<String, Tensor> inputs) {
+                s.keepWeights();
+                return s.compiled(inputs);
+            }
         });
     }
 
@@ -127,6 +137,9 @@ public final class Session implements AutoCloseable {
     /** Profile-guided memory plans per input shapes; null when planning is off. */
     private volatile MemoryPlans memoryPlans;
 
+    /** Weights allowed to be released once packed (empty once the model was handed out). */
+    private volatile Set<Tensor> releasable = Set.of();
+
     private Session(Model model, OpRegistry registry, SessionOptions options) {
         this(model, registry, options, Parallelism.of(options.threads()), true);
     }
@@ -168,6 +181,7 @@ public final class Session implements AutoCloseable {
         SessionOpenEvent ev = recorderStarted() ? new SessionOpenEvent() : null;
         if (ev != null) ev.begin();
         Session s = openModel(OnnxImporter.load(modelFile), options);
+        if (options.plainCpu()) s.releasePackedWeights();
         s.opened(ev, modelFile.toString());
         return s;
     }
@@ -222,7 +236,29 @@ public final class Session implements AutoCloseable {
      * @return an open session
      */
     public static Session open(Path modelFile, int threads) {
-        return open(OnnxImporter.load(modelFile), threads);
+        Session s = open(OnnxImporter.load(modelFile), threads);
+        s.releasePackedWeights();
+        return s;
+    }
+
+    /**
+     * Lets the weights that only packing kernels read give their original bytes back once packed (see
+     * {@link PackedOnlyWeights}). Only for a session on the plain CPU path whose model it imported itself: no other
+     * executor holds these tensors. Handing the model out ({@link #model()}, {@link #graph()}) takes it back.
+     */
+    private void releasePackedWeights() {
+        releasable = PackedOnlyWeights.allow(model.graph(), registry);
+    }
+
+    /** The model as the session runs it, released weights left released: for tests of the release. */
+    Model modelInPlace() { return model; }
+
+    /** Every weight whole again and never released from now on: the model is about to leave the session. */
+    private void keepWeights() {
+        Set<Tensor> r = releasable;
+        if (r.isEmpty()) return;
+        releasable = Set.of();
+        for (Tensor t : r) WeightRelease.keep(t);
     }
 
     /**
@@ -286,7 +322,10 @@ public final class Session implements AutoCloseable {
      *
      * @return the model
      */
-    public Model model() { return model; }
+    public Model model() {
+        keepWeights();
+        return model;
+    }
 
     /**
      * The inputs a run needs, in the model's order, with their declared types.
@@ -449,6 +488,8 @@ public final class Session implements AutoCloseable {
     private Session prunedTo(List<String> outputs) {
         Session sub = new Session(model.withGraph(prune(model.graph(), outputs)), registry, options, parallelism, false);
         sub.memoryPlanning(memoryPlans != null);
+        // the same tensors: handing the pruned model out must take them back as handing this one out does
+        sub.releasable = releasable;
         if (runner != null) dev.sluice.runtime.dispatch.DeviceOptions.of(options).attach(sub, new java.io.PrintStream(java.io.OutputStream.nullOutputStream()));
         return sub;
     }
@@ -610,5 +651,8 @@ public final class Session implements AutoCloseable {
      *
      * @return the graph
      */
-    public Graph graph() { return model.graph(); }
+    public Graph graph() {
+        keepWeights();
+        return model.graph();
+    }
 }

@@ -68,6 +68,19 @@ final class Int8Panels {
     }
 
     /**
+     * Writes the k x n weight this was packed from (row-major, from element 0 of {@code b}) back: the inverse of the
+     * constructor, the same bytes ({@code unsigned}: the weight was uint8).
+     */
+    void unpack(MemorySegment b, boolean unsigned) {
+        for (int q = 0; q < k; q++) {
+            for (int j = 0; j < n; j++) {
+                byte v = data[((j / NR) * k + q) * NR + j % NR];
+                b.set(ValueLayout.JAVA_BYTE, (long) q * n + j, unsigned ? (byte) (v + 128) : v);
+            }
+        }
+    }
+
+    /**
      * The MR x NR tile of panel {@code p} for the MR A rows that start at {@code o[0..MR)} of {@code a} (row-major,
      * k floats each; a row past the operand's end points at a zero row), summed over depths [q0, q1) (at most
      * {@link QuantGemm#BLOCK} of them) from zero, into {@code tile} ([row][NR]). A is read in place: a broadcast from memory costs the same from the tile's

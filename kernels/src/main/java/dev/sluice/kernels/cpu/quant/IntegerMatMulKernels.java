@@ -146,6 +146,9 @@ final class IntegerMatMulKernels {
      * (the Gelu kernel's code); so the bits are those of the unfused graph. W is packed once per weight.
      */
     static final class DynamicQuantMatMul implements OpKernel {
+        /** W is read only by {@link QuantGemm#packed} (its shape aside), for every x. */
+        @Override public boolean readsOnlyPacked(int i) { return i == 1; }
+
         @Override
         public List<TensorType> infer(InferContext ctx) {
             return List.of(TensorType.of(DType.FLOAT32, inferShape(ctx.inputType(0).shape(), ctx.inputType(1).shape())));

@@ -84,9 +84,19 @@ final class QuantGemm {
     static PackedWeight packed(Tensor b, Tensor zp) {
         PackedWeight p = CACHE.get(b);
         if (p != null && p.zeroPoint == zp) return p;
-        p = new PackedWeight(b, 0, (int) b.shape().dim(0), (int) b.shape().dim(1), zp);
-        CACHE.put(b, p);
-        return p;
+        // one packer per weight at a time: a second thread must not read bytes the first has just released
+        synchronized (b) {
+            p = CACHE.get(b);
+            if (p != null && p.zeroPoint == zp) return p;
+            // packed again (other zero points): the bytes must be there, written back if a packed copy replaced them
+            dev.sluice.kernels.WeightRelease.restore(b);
+            p = new PackedWeight(b, 0, (int) b.shape().dim(0), (int) b.shape().dim(1), zp);
+            CACHE.put(b, p);
+            Int8Panels panels = p.panels;
+            boolean unsigned = b.dtype() == DType.UINT8;
+            dev.sluice.kernels.WeightRelease.packed(b, dst -> panels.unpack(dst, unsigned));
+            return p;
+        }
     }
 
     /** B (k x n at element {@code off} of b) packed now (a B that is not constant). */
