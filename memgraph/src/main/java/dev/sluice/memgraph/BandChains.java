@@ -51,6 +51,9 @@ public final class BandChains {
      */
     static boolean halos() { return !"false".equals(System.getProperty("sluice.memgraph.haloChains")); }
 
+    /** The kinds of chain sets the builder tries: with halo links and without, or without alone when they are off. */
+    static boolean[] haloChoices() { return halos() ? new boolean[] {true, false} : new boolean[] {false}; }
+
     private BandChains() {}
 
     /**
@@ -64,11 +67,13 @@ public final class BandChains {
     }
 
     /**
-     * The chains of a plan whose row splits are {@code splits}, the splits of their nodes replaced by the chains' band
-     * edges in {@code splitsOut} (a copy of splits). Empty when none forms.
+     * The chains of a plan whose row splits are {@code splits}, the splits of their nodes replaced by the chains' bands
+     * in {@code splitsOut} (a copy of splits). Empty when none forms. Without {@code halos} only links whose reader's
+     * bands partition the value form: a chain over a halo may displace a longer or cheaper one without (each node is in
+     * one chain), so the builder tries both.
      */
     static Map<Integer, Chain> find(Graph g, Map<Integer, Tiling.Split> splits, int[] placement, List<DeviceSpec> devices,
-                                   Set<String> graphOutputs, int share, Map<Integer, Tiling.Split> splitsOut) {
+                                   Set<String> graphOutputs, int share, boolean halos, Map<Integer, Tiling.Split> splitsOut) {
         Map<Integer, Chain> chains = new LinkedHashMap<>();
         splitsOut.putAll(splits);
         if (!on()) return chains;
@@ -77,7 +82,7 @@ public final class BandChains {
         int i = 0;
         while (i < nodes.size()) {
             int j = i;
-            while (j + 1 < nodes.size() && linked(g, splits, placement, devices, graphOutputs, readers, j)) j++;
+            while (j + 1 < nodes.size() && linked(g, splits, placement, devices, graphOutputs, readers, j, halos)) j++;
             // the longest chain from i that fits and saves bytes; else none from i
             Chain c = null;
             for (int end = j; end > i && c == null; end--) c = choose(g, i, end, devices.get(placement[i]), splits, share);
@@ -101,7 +106,7 @@ public final class BandChains {
         Map<String, Set<Integer>> readers = readers(g);
         Set<String> outputs = new HashSet<>(g.outputNames());
         boolean[] r = new boolean[nodes.size()];
-        for (int i = 0; i + 1 < nodes.size(); i++) r[i] = linkable(g, readers, outputs, i);
+        for (int i = 0; i + 1 < nodes.size(); i++) r[i] = linkable(g, readers, outputs, i, halos());
         return r;
     }
 
@@ -115,7 +120,7 @@ public final class BandChains {
         return readers;
     }
 
-    private static boolean linkable(Graph g, Map<String, Set<Integer>> readers, Set<String> graphOutputs, int i) {
+    private static boolean linkable(Graph g, Map<String, Set<Integer>> readers, Set<String> graphOutputs, int i, boolean halos) {
         Node p = g.nodes().get(i), c = g.nodes().get(i + 1);
         if (p.outputs().size() != 1) return false;
         String v = p.outputs().getFirst();
@@ -123,7 +128,7 @@ public final class BandChains {
         RowBands.Form fc = RowBands.form(g, c);
         if (fc == null || RowBands.form(g, p) == null) return false;
         RowBands.Band b = band(fc, v);
-        if (b == null || (!halos() && (b.pad() != 0 || b.extent() != 1 || b.num() != 1))) return false;
+        if (b == null || (!halos && (b.pad() != 0 || b.extent() != 1 || b.num() != 1))) return false;
         for (int k : fc.whole()) if (c.inputs().get(k).equals(v)) return false;
         return true;
     }
@@ -136,12 +141,12 @@ public final class BandChains {
 
     /** Whether node i's output may live band by band into node i + 1 (see the class doc; the edges are checked later). */
     private static boolean linked(Graph g, Map<Integer, Tiling.Split> splits, int[] placement, List<DeviceSpec> devices,
-                                  Set<String> graphOutputs, Map<String, Set<Integer>> readers, int i) {
+                                  Set<String> graphOutputs, Map<String, Set<Integer>> readers, int i, boolean halos) {
         if (placement[i] != placement[i + 1] || devices.get(placement[i]).kind().sharesHostMemory()) return false;
         // both nodes take row bands in the chain whatever their own split (bands are always theirs to take: RowBands),
         // but at least one of them must be split: else both fit whole and the value between may well stay resident
         if (!splits.containsKey(i) && !splits.containsKey(i + 1)) return false;
-        if (!rowsOk(g, i) || !rowsOk(g, i + 1) || !linkable(g, readers, graphOutputs, i)) return false;
+        if (!rowsOk(g, i) || !rowsOk(g, i + 1) || !linkable(g, readers, graphOutputs, i, halos)) return false;
         Node p = g.nodes().get(i), c = g.nodes().get(i + 1);
         String v = p.outputs().getFirst();
         // a value outside the chain read by both nodes, banded by one or both, would need two kinds of reads: not linked
