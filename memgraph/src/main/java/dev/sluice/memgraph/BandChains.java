@@ -19,26 +19,40 @@ import java.util.Set;
  * budget, goes down band by band after its maker and comes back up band by band for its reader (twice its bytes).
  *
  * <p>A link from node i to node i + 1 (both on one device with its own memory, both able to take row bands whatever split
- * {@link Tiling} gave them, at least one of them split at all) holds when
- * node i's one output v is read by node i + 1 alone, not a graph output, and node i + 1 reads v as one banded input
- * whose bands <em>partition</em> v's rows: the rows band t of node i + 1 reads are exactly rows {@code [e(t), e(t + 1))}
- * of v for edges e that start at 0 and end at v's height. Row-for-row inputs (elementwise ops, BatchNormalization,
- * Concat off the height, 1x1 convs of stride 1) and inputs read by whole factors (ConvTranspose with kernel = stride,
- * nearest Resize by an integer factor) partition; inputs read with a halo do not (their bands overlap), nor do strided
- * reads that skip rows. Then band t of node i is exactly the rows band t of node i + 1 reads: its output band buffer is
- * node i + 1's input band, with no copy. The edges are chosen from the last node backwards, each node's edges checked
- * against its own band rules ({@link RowBands}: band starts on its lane unit, no last band of one element), so each
- * node computes every output element with the same kernel path as in its own row split: the same bits. From each node
- * the longest linked run whose bands fit and copy in fewer bytes than the nodes' own splits (estimated) is taken; the
- * builder plans with the chains and without and keeps the plan that moves fewer bytes, so a chain never costs bytes.
+ * {@link Tiling} gave them, at least one of them split at all) holds when node i's one output v is read by node i + 1
+ * alone, is not a graph output, and is one banded input of node i + 1 (any {@link RowBands.Band}: row for row, by whole
+ * factors, or with a halo, as convs and their strides read). The last node's bands partition its output (they are
+ * scattered). Going backwards, node i's band t is <em>exactly</em> the rows of v that band t of node i + 1 reads,
+ * {@link RowBands.Band#rowsFor}: where node i + 1 reads v with a halo (a kxk conv, depthwise or not, of stride 1 or 2),
+ * node i's neighbouring bands overlap and it computes the overlap rows once per band that reads them (recomputation, not
+ * a ring of rows kept from band to band: each band buffer is whole by itself, so a band index holds just its own
+ * buffers and its output band is the reader's input band with no copy); where a stride skips rows, no band of node i
+ * computes them. The halos grow node by node towards the chain's head, and the head's gathers with them, which the
+ * chooser counts. Bits: a node computes every element of a band as its whole run does, wherever the band lies
+ * ({@link RowBands#anyBandUnit}: a conv on the direct or depthwise path on any row, other nodes' bands starting, and
+ * ending short of the height, on their lane unit, no band of one element), so an element computed by two bands has
+ * the same bits in both, and the reader reads the same bits as from the whole value. Each chain's node computes at
+ * most {@link #RECOMPUTE} times its rows. From each node the longest linked run whose bands fit and copy in fewer bytes
+ * than the nodes' own splits (estimated) is taken; the builder plans with the chains and without and keeps the plan
+ * that moves fewer bytes, so a chain never costs bytes.
  *
  * <p>Invariants: a chain's nodes are consecutive in the graph's order and on one device; every value inside a chain is
- * read only inside it (by the next node); the chain's band need (every node's whole inputs, its outside bands and every
- * node's output band of one band index) is within the budget.
+ * read only inside it (by the next node), and band t of its maker holds exactly the rows band t of its reader reads;
+ * the last node's bands partition its output; the chain's band need (every node's whole inputs, its outside bands and
+ * every node's output band of one band index) is within the budget.
  */
 public final class BandChains {
     /** Whether chains are formed ({@code -Dsluice.memgraph.bandChains=false} turns them off, for comparisons; read per plan). */
     static boolean on() { return !"false".equals(System.getProperty("sluice.memgraph.bandChains")); }
+
+    /**
+     * Whether links may cross reads with a halo or a stride ({@code -Dsluice.memgraph.haloChains=false}: only inputs whose
+     * bands partition the value link, as before halo chains; for comparisons, read per plan and by {@link #links}).
+     */
+    static boolean halos() { return !"false".equals(System.getProperty("sluice.memgraph.haloChains")); }
+
+    /** The kinds of chain sets the builder tries: with halo links and without, or without alone when they are off. */
+    static boolean[] haloChoices() { return halos() ? new boolean[] {true, false} : new boolean[] {false}; }
 
     private BandChains() {}
 
@@ -46,18 +60,20 @@ public final class BandChains {
      * One chain: its nodes (consecutive indices), the edges of each node's bands (one band index runs across all), and
      * the most one band index holds on the device.
      */
-    record Chain(List<Integer> nodes, List<long[]> edges, long need) {
+    record Chain(List<Integer> nodes, List<long[][]> rows, long need) {
         int head() { return nodes.getFirst(); }
         int last() { return nodes.getLast(); }
-        int bands() { return edges.getFirst().length - 1; }
+        int bands() { return rows.getFirst().length; }
     }
 
     /**
-     * The chains of a plan whose row splits are {@code splits}, the splits of their nodes replaced by the chains' band
-     * edges in {@code splitsOut} (a copy of splits). Empty when none forms.
+     * The chains of a plan whose row splits are {@code splits}, the splits of their nodes replaced by the chains' bands
+     * in {@code splitsOut} (a copy of splits). Empty when none forms. Without {@code halos} only links whose reader's
+     * bands partition the value form: a chain over a halo may displace a longer or cheaper one without (each node is in
+     * one chain), so the builder tries both.
      */
     static Map<Integer, Chain> find(Graph g, Map<Integer, Tiling.Split> splits, int[] placement, List<DeviceSpec> devices,
-                                   Set<String> graphOutputs, int share, Map<Integer, Tiling.Split> splitsOut) {
+                                   Set<String> graphOutputs, int share, boolean halos, Map<Integer, Tiling.Split> splitsOut) {
         Map<Integer, Chain> chains = new LinkedHashMap<>();
         splitsOut.putAll(splits);
         if (!on()) return chains;
@@ -66,13 +82,13 @@ public final class BandChains {
         int i = 0;
         while (i < nodes.size()) {
             int j = i;
-            while (j + 1 < nodes.size() && linked(g, splits, placement, devices, graphOutputs, readers, j)) j++;
+            while (j + 1 < nodes.size() && linked(g, splits, placement, devices, graphOutputs, readers, j, halos)) j++;
             // the longest chain from i that fits and saves bytes; else none from i
             Chain c = null;
             for (int end = j; end > i && c == null; end--) c = choose(g, i, end, devices.get(placement[i]), splits, share);
             if (c == null) { i++; continue; }
             chains.put(i, c);
-            for (int k = 0; k < c.nodes().size(); k++) splitsOut.put(c.nodes().get(k), rowSplit(g, c.nodes().get(k), c.edges().get(k)));
+            for (int k = 0; k < c.nodes().size(); k++) splitsOut.put(c.nodes().get(k), rowSplit(g, c.nodes().get(k), c.rows().get(k)));
             i = c.last() + 1;
         }
         return chains;
@@ -80,17 +96,17 @@ public final class BandChains {
 
     /**
      * Where a chain may link node i to node i + 1 whatever the budget, by the graph alone: node i's one output is read by
-     * node i + 1 alone, is no graph output, and is one banded input of node i + 1 that its bands read without a halo or a
-     * skipped row (so bands of node i + 1 can partition it). Entry i is that link (the last entry is false). The plans the
-     * builder makes may interleave the tasks of nodes so linked; a bound on the bytes those plans move must not assume
-     * that all of node i runs before node i + 1 there.
+     * node i + 1 alone, is no graph output, and is one banded input of node i + 1 (with a halo or not). Entry i is that
+     * link (the last entry is false). The plans the builder makes may interleave the tasks of nodes so linked, and
+     * compute rows of node i more than once; a bound on the bytes those plans move must not assume that all of node i
+     * runs before node i + 1 there.
      */
     public static boolean[] links(Graph g) {
         List<Node> nodes = g.nodes();
         Map<String, Set<Integer>> readers = readers(g);
         Set<String> outputs = new HashSet<>(g.outputNames());
         boolean[] r = new boolean[nodes.size()];
-        for (int i = 0; i + 1 < nodes.size(); i++) r[i] = linkable(g, readers, outputs, i);
+        for (int i = 0; i + 1 < nodes.size(); i++) r[i] = linkable(g, readers, outputs, i, halos());
         return r;
     }
 
@@ -104,7 +120,7 @@ public final class BandChains {
         return readers;
     }
 
-    private static boolean linkable(Graph g, Map<String, Set<Integer>> readers, Set<String> graphOutputs, int i) {
+    private static boolean linkable(Graph g, Map<String, Set<Integer>> readers, Set<String> graphOutputs, int i, boolean halos) {
         Node p = g.nodes().get(i), c = g.nodes().get(i + 1);
         if (p.outputs().size() != 1) return false;
         String v = p.outputs().getFirst();
@@ -112,7 +128,7 @@ public final class BandChains {
         RowBands.Form fc = RowBands.form(g, c);
         if (fc == null || RowBands.form(g, p) == null) return false;
         RowBands.Band b = band(fc, v);
-        if (b == null || b.pad() != 0 || b.extent() != 1 || b.num() != 1) return false;
+        if (b == null || (!halos && (b.pad() != 0 || b.extent() != 1 || b.num() != 1))) return false;
         for (int k : fc.whole()) if (c.inputs().get(k).equals(v)) return false;
         return true;
     }
@@ -125,12 +141,12 @@ public final class BandChains {
 
     /** Whether node i's output may live band by band into node i + 1 (see the class doc; the edges are checked later). */
     private static boolean linked(Graph g, Map<Integer, Tiling.Split> splits, int[] placement, List<DeviceSpec> devices,
-                                  Set<String> graphOutputs, Map<String, Set<Integer>> readers, int i) {
+                                  Set<String> graphOutputs, Map<String, Set<Integer>> readers, int i, boolean halos) {
         if (placement[i] != placement[i + 1] || devices.get(placement[i]).kind().sharesHostMemory()) return false;
         // both nodes take row bands in the chain whatever their own split (bands are always theirs to take: RowBands),
         // but at least one of them must be split: else both fit whole and the value between may well stay resident
         if (!splits.containsKey(i) && !splits.containsKey(i + 1)) return false;
-        if (!rowsOk(g, i) || !rowsOk(g, i + 1) || !linkable(g, readers, graphOutputs, i)) return false;
+        if (!rowsOk(g, i) || !rowsOk(g, i + 1) || !linkable(g, readers, graphOutputs, i, halos)) return false;
         Node p = g.nodes().get(i), c = g.nodes().get(i + 1);
         String v = p.outputs().getFirst();
         // a value outside the chain read by both nodes, banded by one or both, would need two kinds of reads: not linked
@@ -158,10 +174,10 @@ public final class BandChains {
         Chain cheapest = null, narrowestFitting = null;
         long least = Long.MAX_VALUE;
         for (long rows = RowBands.narrowest(fl); rows < fl.rows(); rows += fl.unit()) {
-            List<long[]> edges = carryBack(g, first, last, RowBands.edges(fl, rows));
+            List<long[][]> edges = carryBack(g, first, last, RowBands.edges(fl, rows));
             if (edges == null) continue;
             long need = 0;
-            for (int t = 0; t + 1 < edges.getFirst().length; t++) need = Math.max(need, bandNeed(g, first, edges, t));
+            for (int t = 0; t < edges.getFirst().length; t++) need = Math.max(need, bandNeed(g, first, edges, t));
             if (need > capacity) continue;
             Chain c = new Chain(range(first, last), edges, need);
             if (narrowestFitting == null) narrowestFitting = c;
@@ -180,29 +196,32 @@ public final class BandChains {
     }
 
     /**
-     * Each node's edges from the last node's: node k's band t is the rows node k + 1's band t reads of its output, which
-     * must partition that output; null where they do not, or break node k's band rules.
+     * Each node's bands from the last node's edges: node k's band t is the rows node k + 1's band t reads of its output
+     * (with that reader's halo, so neighbouring bands may overlap, or leave rows that no band reads); null where a band
+     * is empty, the bands do not advance, node k's band rules break ({@link RowBands#anyBandUnit}: every band's start,
+     * and its end short of the height, on that unit; no band of a single element), or some node would compute more
+     * than {@link #RECOMPUTE} times its rows.
      */
-    private static List<long[]> carryBack(Graph g, int first, int last, long[] lastEdges) {
-        List<long[]> out = new ArrayList<>();
-        out.add(lastEdges);
-        long[] e = lastEdges;
+    private static List<long[][]> carryBack(Graph g, int first, int last, long[] lastEdges) {
+        List<long[][]> out = new ArrayList<>();
+        long[][] e = new long[lastEdges.length - 1][];
+        for (int t = 0; t < e.length; t++) e[t] = new long[] {lastEdges[t], lastEdges[t + 1]};
+        out.add(e);
         for (int k = last - 1; k >= first; k--) {
-            RowBands.Form fc = RowBands.form(g, g.nodes().get(k + 1)), fp = RowBands.form(g, g.nodes().get(k));
-            RowBands.Band b = band(fc, g.nodes().get(k).outputs().getFirst());
-            long[] p = new long[e.length];
-            for (int t = 0; t + 1 < e.length; t++) {
-                long[] ab = b.rowsFor(e[t], e[t + 1]);
-                if (t == 0 && ab[0] != 0) return null;
-                if (t > 0 && ab[0] != p[t]) return null; // a gap or an overlap between neighbouring bands
-                p[t] = ab[0];
-                p[t + 1] = ab[1];
-                if (ab[1] <= ab[0]) return null;
+            Node maker = g.nodes().get(k);
+            RowBands.Form fc = RowBands.form(g, g.nodes().get(k + 1)), fp = RowBands.form(g, maker);
+            RowBands.Band b = band(fc, maker.outputs().getFirst());
+            long unit = RowBands.anyBandUnit(g, maker, fp), computed = 0;
+            long[][] p = new long[e.length][];
+            for (int t = 0; t < e.length; t++) {
+                long[] ab = b.rowsFor(e[t][0], e[t][1]);
+                if (ab[1] <= ab[0] || (ab[1] - ab[0]) * fp.width() < 2) return null;
+                if (t > 0 && (ab[0] < p[t - 1][0] || ab[1] <= p[t - 1][1])) return null;
+                if (ab[0] % unit != 0 || (ab[1] != fp.rows() && ab[1] % unit != 0)) return null;
+                p[t] = ab;
+                computed += ab[1] - ab[0];
             }
-            if (p[p.length - 1] != fp.rows()) return null;
-            // node k's own band rules: starts on its lane unit, no last band of a single element
-            for (int t = 1; t + 1 < p.length; t++) if (p[t] % fp.unit() != 0) return null;
-            if ((fp.rows() - p[p.length - 2]) * fp.width() < 2) return null;
+            if (computed > recompute() * fp.rows()) return null;
             out.addFirst(p);
             e = p;
         }
@@ -210,20 +229,33 @@ public final class BandChains {
     }
 
     /**
+     * The most rows a node of a chain computes, as a multiple of its height: bands read by a halo compute their
+     * overlap twice (and the overlaps grow node by node towards the chain's head), so narrow bands under a deep chain
+     * of windows could cost more kernel time than the bytes they save are worth ({@code -Dsluice.memgraph.chainRecompute}
+     * sets another, for comparisons).
+     */
+    static final double RECOMPUTE = 1.5;
+
+    private static double recompute() {
+        String v = System.getProperty("sluice.memgraph.chainRecompute");
+        return v == null ? RECOMPUTE : Double.parseDouble(v);
+    }
+
+    /**
      * What band index t of the chain holds at once: every node's whole inputs, its bands of values from outside the
      * chain, and every node's output band (the band the next node reads, so counted once).
      */
-    static long bandNeed(Graph g, int first, List<long[]> edges, int t) {
+    static long bandNeed(Graph g, int first, List<long[][]> edges, int t) {
         Set<String> whole = new LinkedHashSet<>();
         long s = 0;
         for (int k = 0; k < edges.size(); k++) {
             Node n = g.nodes().get(first + k);
             RowBands.Form f = RowBands.form(g, n);
-            long[] e = edges.get(k);
+            long[] e = edges.get(k)[t];
             for (int w : f.whole()) whole.add(n.inputs().get(w));
             String inner = k == 0 ? null : g.nodes().get(first + k - 1).outputs().getFirst();
-            for (var b : RowBands.bandBlocks(f, e[t], e[t + 1]).entrySet()) if (!b.getKey().equals(inner)) s += b.getValue();
-            s += RowBands.outBandBlock(f, e[t], e[t + 1]);
+            for (var b : RowBands.bandBlocks(f, e[0], e[1]).entrySet()) if (!b.getKey().equals(inner)) s += b.getValue();
+            s += RowBands.outBandBlock(f, e[0], e[1]);
         }
         for (String v : whole) s += BuildState.blockBytes(g, v);
         return s;
@@ -235,7 +267,7 @@ public final class BandChains {
         for (int k = 0; k < c.nodes().size(); k++) {
             Node n = g.nodes().get(c.nodes().get(k));
             RowBands.Form f = RowBands.form(g, n);
-            chained += RowBands.gathered(f, c.edges().get(k));
+            chained += RowBands.gathered(f, c.rows().get(k));
             Tiling.Split sp = splits.get(c.nodes().get(k));
             if (sp != null && sp.tiles().getFirst().kind() == Tile.Kind.OUTPUT_ROWS) {
                 List<Tile> tiles = sp.tiles();
@@ -262,16 +294,16 @@ public final class BandChains {
         long s = 0;
         for (int k = 0; k < c.nodes().size(); k++) {
             RowBands.Form f = RowBands.form(g, g.nodes().get(c.nodes().get(k)));
-            s += RowBands.gathered(f, c.edges().get(k));
+            s += RowBands.gathered(f, c.rows().get(k));
         }
         return s;
     }
 
-    /** A row split with these edges, as {@link Tiling}'s row splits are made. */
-    private static Tiling.Split rowSplit(Graph g, int i, long[] e) {
+    /** A row split with these bands (overlapping where a halo reads them), as {@link Tiling}'s row splits are made. */
+    private static Tiling.Split rowSplit(Graph g, int i, long[][] e) {
         RowBands.Form f = RowBands.form(g, g.nodes().get(i));
         List<Tile> tiles = new ArrayList<>();
-        for (int t = 0; t + 1 < e.length; t++) tiles.add(new Tile(Tile.Kind.OUTPUT_ROWS, t, e.length - 1, e[t], e[t + 1], f.rows()));
+        for (int t = 0; t < e.length; t++) tiles.add(new Tile(Tile.Kind.OUTPUT_ROWS, t, e.length, e[t][0], e[t][1], f.rows()));
         List<Integer> banded = f.bands().stream().map(RowBands.Band::input).toList();
         return new Tiling.Split(-1, -1, tiles, List.of(), List.of(), 0, banded);
     }

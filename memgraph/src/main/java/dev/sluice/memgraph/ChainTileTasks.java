@@ -19,7 +19,9 @@ import java.util.Set;
  * block kept resident (local). Every node's whole inputs are loaded and pinned for the whole chain. A band index's
  * buffers are freed once the next one's are placed (beside them when there is room, as for a single node's bands).
  * Invariant: a value inside the chain has no whole copy anywhere, on the device or the host; its only reader is the next
- * node of the chain, whose band t reads exactly the band t its maker wrote.
+ * node of the chain, whose band t reads exactly the band t its maker wrote (bands of a maker read with a halo overlap:
+ * each holds the rows its reader's band reads, recomputed rather than carried over from the band before, so no buffer
+ * lives beyond its band index).
  */
 record ChainTileTasks(BuildState s, BandChains.Chain c, int i) implements NodeTasks {
 
@@ -81,11 +83,11 @@ record ChainTileTasks(BuildState s, BandChains.Chain c, int i) implements NodeTa
         for (int t = 0; t < c.bands(); t++) {
             Map<String, Long> want = new LinkedHashMap<>();
             for (int k = 0; k < m; k++) {
-                long[] e = c.edges().get(k);
-                for (var b : RowBands.bandBlocks(forms.get(k), e[t], e[t + 1]).entrySet()) {
+                long[] e = c.rows().get(k)[t];
+                for (var b : RowBands.bandBlocks(forms.get(k), e[0], e[1]).entrySet()) {
                     if (outside.get(k).contains(b.getKey())) want.put(b.getKey() + "#rows" + ns.get(k) + "." + t, b.getValue());
                 }
-                want.put(s.node(ns.get(k)).outputs().getFirst() + "#rows" + ns.get(k) + "." + t, RowBands.outBandBlock(forms.get(k), e[t], e[t + 1]));
+                want.put(s.node(ns.get(k)).outputs().getFirst() + "#rows" + ns.get(k) + "." + t, RowBands.outBandBlock(forms.get(k), e[0], e[1]));
             }
             Map<String, DraftBuffer> placed = held.isEmpty() ? null : res.placeFree(d, want);
             for (DraftBuffer b : held) res.free(d, b);

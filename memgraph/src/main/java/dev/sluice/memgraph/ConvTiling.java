@@ -149,7 +149,7 @@ record ConvTiling(Node node, Shape output, RowBands.Form rows, RowBands.Band col
      * group 1 or one input channel per group whose kernel is wider than one tap or strided (a band of a 1x1 stride-1 conv
      * would be pointwise, PointwiseConv's or a GEMM's depending on its positions).
      */
-    private static boolean positionFree(Node n, Shape xs, Shape ws, long group) {
+    static boolean positionFree(Node n, Shape xs, Shape ws, long group) {
         if (xs.rank() != 4) return false;
         if (!(group == 1 || (ws.dim(1) == 1 && group == xs.dim(1)))) return false;
         if (ws.dim(2) > 1 || ws.dim(3) > 1) return true;

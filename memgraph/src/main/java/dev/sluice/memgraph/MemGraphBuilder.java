@@ -81,9 +81,9 @@ final class MemGraphBuilder {
         this.placement = placement.clone();
         this.nodes = this.g.nodes();
         for (Value v : g.outputs()) graphOutputs.add(v.name());
-        for (int share : new int[] {2, 4}) {
+        for (boolean halos : BandChains.haloChoices()) for (int share : new int[] {2, 4}) {
             Map<Integer, Tiling.Split> sp = new HashMap<>();
-            Map<Integer, BandChains.Chain> c = BandChains.find(this.g, ownSplits, this.placement, this.devices, graphOutputs, share, sp);
+            Map<Integer, BandChains.Chain> c = BandChains.find(this.g, ownSplits, this.placement, this.devices, graphOutputs, share, halos, sp);
             if (c.isEmpty() || chainSplitSets.contains(sp)) continue;
             chainSets.add(c);
             chainSplitSets.add(sp);

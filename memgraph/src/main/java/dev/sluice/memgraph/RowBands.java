@@ -297,16 +297,36 @@ public final class RowBands {
 
     /** Bytes the bands of {@code edges} copy in: every band's rows of each banded value (halos again each time), and the whole inputs once. */
     static long gathered(Form f, long[] edges) {
+        long[][] bands = new long[edges.length - 1][];
+        for (int t = 0; t + 1 < edges.length; t++) bands[t] = new long[] {edges[t], edges[t + 1]};
+        return gathered(f, bands);
+    }
+
+    /** As {@link #gathered(Form, long[])} for bands {@code {r0, r1}} that may overlap (a band chain's, {@code BandChains}). */
+    static long gathered(Form f, long[][] bands) {
         long s = f.wholeBytes();
-        for (int t = 0; t + 1 < edges.length; t++) {
+        for (long[] r : bands) {
             Map<String, Long> per = new LinkedHashMap<>();
             for (Band b : f.bands()) {
-                long[] ab = b.rowsFor(edges[t], edges[t + 1]);
+                long[] ab = b.rowsFor(r[0], r[1]);
                 per.put(b.value(), Math.max(0, ab[1] - ab[0]) * b.rowBytes());
             }
             for (long v : per.values()) s += v;
         }
         return s;
+    }
+
+    /**
+     * The multiple a band's first row (and its end, unless the end is the height) must be on for the node to compute each
+     * of its elements as its whole run does, wherever the band lies: 1 for a conv on a position-free path
+     * ({@link ConvTiling#positionFree}: every element one FMA chain from zero whatever its position), else the form's
+     * unit (vector lanes on the same elements; a ConvTranspose or Resize band on whole input rows).
+     */
+    static long anyBandUnit(Graph g, Node n, Form f) {
+        String op = n.opType();
+        if (!(op.equals("Conv") || op.equals("FusedConv") || op.equals("FusedConvAdd"))) return f.unit();
+        Shape xs = g.typeOf(n.inputs().get(0)).shape().toShape(), ws = g.typeOf(n.inputs().get(1)).shape().toShape();
+        return ConvTiling.positionFree(n, xs, ws, n.attributes().getInt("group", 1)) ? 1 : f.unit();
     }
 
     /** The most any band of {@code edges} needs. */
