@@ -13,8 +13,9 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A ReduceMax / ReduceMin that folds more than its device holds into one output element (a reduction of everything
- * to one value, t5's overflow guard): {@link ReductionTiling} keeps one element's fold whole, so the node could not be
+ * A ReduceMax / ReduceMin (any type), or a ReduceSum / ReduceProd of integers, that folds more than its device holds
+ * into one output element (a reduction of everything to one value, t5's overflow guards: the maximum of an activation,
+ * the count of its infinities): {@link ReductionTiling} keeps one element's fold whole, so the node could not be
  * split at all. It becomes two nodes: the first folds the inner reduced axes (from a split axis on) and keeps the
  * others, so its tiles cut those ({@link ReductionTiling}); the second folds what the first left along the node's own
  * axes, into the node's own output.
@@ -22,7 +23,10 @@ import java.util.Map;
  * <p>Bits: a maximum or minimum is exact and the kernels take it as {@code Math.max} / {@code Math.min} do (a NaN wins,
  * +0 is above -0), which are associative and commutative on values, so folding in two stages gives the one-stage
  * value; for integer and bool types trivially. (Which of several NaNs of the input a NaN result carries may differ.)
- * Sums, products and means are not rewritten: their association changes the bits.
+ * Integer sums and products wrap (the kernel folds in 64-bit two's complement and stores the element type's low
+ * bits), and wrapping addition and multiplication are associative and commutative, and commute with taking the low
+ * bits, so two stages give the same bits too. Float sums and products, means and the other folds are not rewritten:
+ * their association changes the bits.
  *
  * <p>The first node states its axes both ways, as an attribute (read before opset 18) and as a constant input (read
  * from 18 on), because the graph does not say its opset: the kernel reads the one its model's opset defines, the
@@ -33,10 +37,13 @@ final class FoldStages {
     private FoldStages() {}
 
     static List<Node> rewrite(Graph g, Node n, Map<String, Tensor> inits, Map<String, TensorType> types) {
-        if (!(n.opType().equals("ReduceMax") || n.opType().equals("ReduceMin")) || n.outputs().size() != 1 || n.inputs().isEmpty()) return null;
+        if (n.outputs().size() != 1 || n.inputs().isEmpty()) return null;
         String x = n.inputs().getFirst();
         TensorType xt = x.isEmpty() ? null : g.typeOf(x);
         if (xt == null || !xt.isStatic()) return null;
+        boolean extreme = n.opType().equals("ReduceMax") || n.opType().equals("ReduceMin");
+        boolean wrapping = (n.opType().equals("ReduceSum") || n.opType().equals("ReduceProd")) && xt.dtype().isInteger();
+        if (!extreme && !wrapping) return null;
         Shape xs = xt.shape().toShape();
         int r = xs.rank();
         if (r < 2 || xs.elementCount() == 0) return null;

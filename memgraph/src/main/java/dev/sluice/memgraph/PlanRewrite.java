@@ -28,7 +28,7 @@ import java.util.Map;
  *       then a Cast to float16 ({@link HalfProducts}), so that its K tiles hand float32 partial sums on.</li>
  *   <li>An InstanceNormalization whose one plane does not fit its device: the plane sums, the sums of squares and
  *       the normalization as three nodes that cut the plane ({@link InstanceNormSplit}, {@link PlaneTiling}).</li>
- *   <li>A ReduceMax / ReduceMin folding more into one element than fits: two folds, the inner axes first
+ *   <li>A ReduceMax / ReduceMin, or an integer ReduceSum / ReduceProd, folding more into one element than fits: two folds, the inner axes first
  *       ({@link FoldStages}), each cut as reductions are.</li>
  *   <li>sluice.FusedConvAdd whose residual is its own conv input: the residual read through an Identity copy
  *       ({@link #ownResidual}), so that the conv's input and its residual are two values, each read in its own box.</li>
@@ -87,7 +87,7 @@ final class PlanRewrite {
         return switch (n.opType()) {
             case "MatMul", "Gemm" -> HalfProducts.rewrite(g, n, types, threshold);
             case "InstanceNormalization" -> InstanceNormSplit.rewrite(g, n, types, threshold);
-            case "ReduceMax", "ReduceMin" -> FoldStages.rewrite(g, n, inits, types);
+            case "ReduceMax", "ReduceMin", "ReduceSum", "ReduceProd" -> FoldStages.rewrite(g, n, inits, types);
             case "Split" -> split(g, n, inits);
             case "Resize" -> resize(g, n, inits);
             case "Softmax", "LogSoftmax" -> onnxOpset >= 13 ? axisOnly(g, n) : null;

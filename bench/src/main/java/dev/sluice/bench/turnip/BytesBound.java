@@ -18,7 +18,9 @@ import java.util.Set;
  *
  * <p>The plans it bounds are those a MemGraph is: static (every copy is fixed before the data is known), every
  * kernel on the device reading its operands from device memory and writing its results there, nothing recomputed
- * (a value's bytes are made once, by the node that makes it), and the nodes in the graph's order: all of node i's
+ * outside band chains (a value's bytes are made once, by the node that makes it; a chain across a halo or strided
+ * read recomputes rows of the value between two of its nodes, a value that never leaves the device and that no cut
+ * below claims), and the nodes in the graph's order: all of node i's
  * work can run before any of node i + 1's (the builder emits node by node, and the emission order is one the plan
  * allows; its dispatcher may reorder tasks, but the bytes a plan moves do not depend on the order it runs in, and
  * the budget holds at every instant of every order it allows). The one exception: nodes the graph lets the builder run

@@ -30,8 +30,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * A ReduceMax / ReduceMin folding more into one output element than the device holds (t5's reduction of a whole
- * activation to one value) runs under budgets below the node's whole need, folded in two stages (memgraph's
+ * A ReduceMax / ReduceMin, or an integer ReduceSum / ReduceProd, folding more into one output element than the device
+ * holds (t5's reductions of a whole activation to one value) runs under budgets below the node's whole need, folded in two stages (memgraph's
  * FoldStages), bit for bit the untiled node: zeros of both signs and infinities among the values, integer and float16
  * types, axes as an attribute (opsets before 18) and as an input (18 on), kept and dropped dims. The old plan kept
  * such a node whole, so its minimum was the whole node's need.
@@ -40,14 +40,16 @@ class StagedFoldTest {
     @ParameterizedTest(name = "{0} {1} opset {2} axes [{3}] keepdims {4} {5}")
     @CsvSource({
         "ReduceMax,FLOAT32,13,'',1,'3,17,70'", "ReduceMin,INT64,18,'',0,'2,16,128'", "ReduceMax,FLOAT16,18,'0,2',1,'3,9,40'",
-        "ReduceMin,FLOAT32,11,'0,-1',0,'2,5,7,33'", "ReduceMax,INT64,18,'',0,'2,16,128'", "ReduceMin,FLOAT32,18,'1,2',1,'4,6,50'"})
+        "ReduceMin,FLOAT32,11,'0,-1',0,'2,5,7,33'", "ReduceMax,INT64,18,'',0,'2,16,128'", "ReduceMin,FLOAT32,18,'1,2',1,'4,6,50'",
+        "ReduceSum,INT64,18,'',0,'2,16,128'", "ReduceSum,INT32,13,'',1,'3,17,70'", "ReduceProd,INT64,11,'0,2',0,'3,9,40'"})
     void twoStageFoldsAreBitIdenticalToTheWholeNode(String op, DType type, long opset, String axes, long keepdims, String dims) {
         long[] d = java.util.Arrays.stream(dims.split(",")).mapToLong(Long::parseLong).toArray();
         Shape shape = Shape.of(d);
         SplittableRandom r = new SplittableRandom(shape.elementCount() * 31 + op.hashCode() + opset);
         Tensor x = Tensor.allocate(type, shape);
         for (long i = 0; i < x.elementCount(); i++) {
-            if (type == DType.INT64) { x.setLong(i, r.nextLong()); continue; }
+            // integers of any size: sums and products wrap, in some order of stages as in one
+            if (type == DType.INT64 || type == DType.INT32) { x.setLong(i, type == DType.INT32 ? r.nextInt() : r.nextLong()); continue; }
             int k = r.nextInt(40);
             x.setDouble(i, k == 0 ? 0.0 : k == 1 ? -0.0 : k == 2 ? Double.POSITIVE_INFINITY : k == 3 ? Double.NEGATIVE_INFINITY : r.nextDouble(-4, 4));
         }
