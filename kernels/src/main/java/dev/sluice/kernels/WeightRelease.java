@@ -46,8 +46,12 @@ public final class WeightRelease {
     }
 
     private static MethodHandle downcall(String name, FunctionDescriptor fd) {
-        Linker linker = Linker.nativeLinker();
-        return linker.defaultLookup().find(name).map(f -> linker.downcallHandle(f, fd)).orElse(null);
+        try {
+            Linker linker = Linker.nativeLinker();
+            return linker.defaultLookup().find(name).map(f -> linker.downcallHandle(f, fd)).orElse(null);
+        } catch (RuntimeException | LinkageError e) {
+            return null; // native access denied to an embedding application: nothing is released, as off Linux
+        }
     }
 
     /** Weights a session allowed to be released (identity keys: Tensor equality is identity), dropped with them. */

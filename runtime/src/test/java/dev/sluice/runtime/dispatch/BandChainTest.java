@@ -93,28 +93,36 @@ class BandChainTest {
             Set<String> inside = new HashSet<>();
             for (int i : inChain) if (inChain.contains(i + 1)) inside.add(g.nodes().get(i).outputs().getFirst());
             assertFalse(inside.isEmpty(), plan.summary());
-            for (Task t : plan.tasks()) {
-                if (!t.lane().isCopy()) continue;
-                for (String v : inside) assertFalse(t.label().split(" ")[1].equals(v), v + " is inside a chain, yet " + t.label());
-            }
+            assertNeverOnTheLink(plan, inside);
             assertTrue(linkBytes(plan) < linkBytes(own), "chains move " + linkBytes(plan) + " B, without " + linkBytes(own) + " B at " + budget);
-            for (MemGraph p : List.of(plan, own)) {
-                for (Dispatcher.Order order : Dispatcher.Order.values()) {
-                    var ex = new MemGraphExecutor(model, ops, p, List.of(CpuDevice.withWorkers(1), ThrottledDevice.of(budget, 0, Parallelism.of(2))), order);
-                    for (int run = 0; run < 2; run++) {
-                        Dispatcher d = run == 0 ? ex.dispatcher() : ex.dispatcher().withJitter(budget * 31 + run, 20_000);
-                        MemGraphExecutor.Result res = ex.run(in, d);
-                        String where = budget + " B of " + full + " (" + order + ", run " + run + "; " + p.summary() + ")";
-                        assertTrue(ref.get("out").sameBits(res.outputs().get("out")), "out differs at " + where);
-                        assertTrue(res.peakBytes().get(1) <= budget, res.peakBytes() + " over " + budget + ": " + where);
-                    }
-                }
-            }
+            for (MemGraph p : List.of(plan, own)) assertRunsAsTheWholeGraph(model, ops, p, in, ref.get("out"), budget, full);
         }
         assertTrue(chained > 0, "no plan ran a chain");
     }
 
-    private static long linkBytes(MemGraph m) {
+    /** No copy task carries any of {@code values} (values made and read inside a chain). */
+    static void assertNeverOnTheLink(MemGraph plan, Set<String> values) {
+        for (Task t : plan.tasks()) {
+            if (!t.lane().isCopy()) continue;
+            for (String v : values) assertFalse(t.label().split(" ")[1].equals(v), v + " is inside a chain, yet " + t.label());
+        }
+    }
+
+    /** Plan p gives output "out" the untiled run's bits in every order, with and without jitter, within its budget. */
+    static void assertRunsAsTheWholeGraph(Model model, OpRegistry ops, MemGraph p, Map<String, Tensor> in, Tensor ref, long budget, long full) {
+        for (Dispatcher.Order order : Dispatcher.Order.values()) {
+            var ex = new MemGraphExecutor(model, ops, p, List.of(CpuDevice.withWorkers(1), ThrottledDevice.of(budget, 0, Parallelism.of(2))), order);
+            for (int run = 0; run < 2; run++) {
+                Dispatcher d = run == 0 ? ex.dispatcher() : ex.dispatcher().withJitter(budget * 31 + run, 20_000);
+                MemGraphExecutor.Result res = ex.run(in, d);
+                String where = budget + " B of " + full + " (" + order + ", run " + run + "; " + p.summary() + ")";
+                assertTrue(ref.sameBits(res.outputs().get("out")), "out differs at " + where);
+                assertTrue(res.peakBytes().get(1) <= budget, res.peakBytes() + " over " + budget + ": " + where);
+            }
+        }
+    }
+
+    static long linkBytes(MemGraph m) {
         long b = 0;
         for (Task t : m.tasks()) if (t.lane().isCopy()) b += t.bytes();
         return b;

@@ -16,8 +16,6 @@ import dev.sluice.kernels.Tensor;
 import dev.sluice.kernels.TensorType;
 import dev.sluice.memgraph.MemGraph;
 import dev.sluice.memgraph.Task;
-import dev.sluice.runtime.device.CpuDevice;
-import dev.sluice.runtime.device.ThrottledDevice;
 import dev.sluice.runtime.exec.ExecutionListener;
 import dev.sluice.runtime.exec.GraphExecutor;
 import dev.sluice.runtime.exec.OutputAllocator;
@@ -99,33 +97,14 @@ class HaloChainTest {
                 inside.add(v);
                 if (pg.nodes().get(i + 1).opType().contains("Conv")) halo.add(v);
             }
-            for (Task t : plan.tasks()) {
-                if (!t.lane().isCopy()) continue;
-                for (String v : inside) assertFalse(t.label().split(" ")[1].equals(v), v + " is inside a chain, yet " + t.label());
-            }
+            BandChainTest.assertNeverOnTheLink(plan, inside);
             if (!halo.isEmpty()) {
                 haloChains++;
-                assertTrue(linkBytes(plan) < linkBytes(own), "chains move " + linkBytes(plan) + " B, without " + linkBytes(own) + " B at " + budget);
+                long chained = BandChainTest.linkBytes(plan), alone = BandChainTest.linkBytes(own);
+                assertTrue(chained < alone, "chains move " + chained + " B, without " + alone + " B at " + budget);
             }
-            for (MemGraph p : List.of(plan, own)) {
-                for (Dispatcher.Order order : Dispatcher.Order.values()) {
-                    var ex = new MemGraphExecutor(model, ops, p, List.of(CpuDevice.withWorkers(1), ThrottledDevice.of(budget, 0, Parallelism.of(2))), order);
-                    for (int run = 0; run < 2; run++) {
-                        Dispatcher d = run == 0 ? ex.dispatcher() : ex.dispatcher().withJitter(budget * 31 + run, 20_000);
-                        MemGraphExecutor.Result res = ex.run(in, d);
-                        String where = budget + " B of " + full + " (" + order + ", run " + run + "; " + p.summary() + ")";
-                        assertTrue(ref.get("out").sameBits(res.outputs().get("out")), "out differs at " + where);
-                        assertTrue(res.peakBytes().get(1) <= budget, res.peakBytes() + " over " + budget + ": " + where);
-                    }
-                }
-            }
+            for (MemGraph p : List.of(plan, own)) BandChainTest.assertRunsAsTheWholeGraph(model, ops, p, in, ref.get("out"), budget, full);
         }
         assertTrue(haloChains >= 2, "chains across a halo read in " + haloChains + " plans");
-    }
-
-    private static long linkBytes(MemGraph m) {
-        long b = 0;
-        for (Task t : m.tasks()) if (t.lane().isCopy()) b += t.bytes();
-        return b;
     }
 }
