@@ -77,13 +77,7 @@ class BandChainTest {
         for (long budget : new long[] {min, full / 10, full / 4}) {
             if (budget < min) continue;
             MemGraph plan = MemGraph.onDevice(g, RealModelBudgetTest.THROTTLED.withBudget(budget));
-            MemGraph own;
-            System.setProperty(OFF, "false");
-            try {
-                own = MemGraph.onDevice(g, RealModelBudgetTest.THROTTLED.withBudget(budget));
-            } finally {
-                System.clearProperty(OFF);
-            }
+            MemGraph own = BandChainTest.withoutChains(g, budget);
             assertTrue(own.tasks().stream().noneMatch(t -> t.label().contains("of a chain")), own.summary());
             Set<Integer> inChain = new HashSet<>();
             for (Task t : plan.tasks()) if (t instanceof Task.Kernel k && k.label().contains("of a chain")) inChain.add(k.node());
@@ -98,6 +92,16 @@ class BandChainTest {
             for (MemGraph p : List.of(plan, own)) assertRunsAsTheWholeGraph(model, ops, p, in, ref.get("out"), budget, full);
         }
         assertTrue(chained > 0, "no plan ran a chain");
+    }
+
+    /** The plan the builder makes for {@code budget} with band chains turned off (the switch read per plan). */
+    static MemGraph withoutChains(Graph g, long budget) {
+        System.setProperty(OFF, "false");
+        try {
+            return MemGraph.onDevice(g, RealModelBudgetTest.THROTTLED.withBudget(budget));
+        } finally {
+            System.clearProperty(OFF);
+        }
     }
 
     /** No copy task carries any of {@code values} (values made and read inside a chain). */

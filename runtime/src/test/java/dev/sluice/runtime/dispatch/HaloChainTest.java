@@ -38,7 +38,6 @@ import org.junit.jupiter.api.Test;
  * inside chains never cross the link, and the plan moves fewer link bytes than the same budget without chains.
  */
 class HaloChainTest {
-    private static final String OFF = "sluice.memgraph.bandChains";
     private static final long H = 157, W = 24, C = 4, HALF = (H - 1) / 2 + 1;
 
     static Graph windows(SplittableRandom r) {
@@ -79,13 +78,7 @@ class HaloChainTest {
         for (long budget : new long[] {full, full / 2, full / 4, full / 10, min}) {
             if (budget < min) continue;
             MemGraph plan = MemGraph.onDevice(g, RealModelBudgetTest.THROTTLED.withBudget(budget));
-            MemGraph own;
-            System.setProperty(OFF, "false");
-            try {
-                own = MemGraph.onDevice(g, RealModelBudgetTest.THROTTLED.withBudget(budget));
-            } finally {
-                System.clearProperty(OFF);
-            }
+            MemGraph own = BandChainTest.withoutChains(g, budget);
             Graph pg = plan.graph();
             Set<Integer> inChain = new HashSet<>();
             for (Task t : plan.tasks()) if (t instanceof Task.Kernel k && k.label().contains("of a chain")) inChain.add(k.node());
